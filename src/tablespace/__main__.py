@@ -1,0 +1,3 @@
+from tablespace.cli import main
+
+main()

@@ -1,0 +1,485 @@
+"""The materializer: folds one op at a time into the view tables.
+
+Ops arrive here in the total order (hlc, author, seq), so the view tables
+always hold the state "just before this op"; every permission and validity
+check reads that state. A handler validates first and writes after, raising
+Rejected (before writing anything) when the op is not allowed at this point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tablespace.core import limits
+from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.errors import Rejected
+from tablespace.core.identity import author_id_for
+from tablespace.core.ops import Op
+from tablespace.core.rituals import is_occurrence, parse_rule, parse_start
+
+ROLES = ("moderator", "greeter", "note-taker", "curator")
+
+
+class PermissionRejected(Rejected):
+    """Rejected because the author lacks a role or ownership (CLI exit 3)."""
+
+
+@dataclass
+class FoldContext:
+    conn: sqlite3.Connection
+    group_id: str
+
+    def one(self, sql: str, *args: object) -> tuple | None:
+        return self.conn.execute(sql, args).fetchone()
+
+    def run(self, sql: str, *args: object) -> None:
+        self.conn.execute(sql, args)
+
+    def member_status(self, member: str) -> str | None:
+        row = self.one("SELECT status FROM members WHERE id = ?", member)
+        return row[0] if row else None
+
+    def has_role(self, member: str, role: str) -> bool:
+        return self.one("SELECT 1 FROM roles WHERE member_id = ? AND role = ?", member, role) is not None
+
+    def require_active(self, op: Op) -> None:
+        status = self.member_status(op.author)
+        if status is None:
+            raise PermissionRejected("the author is not a member of this group")
+        if status != "active":
+            raise PermissionRejected(f"the author's membership is {status.replace('_', ' ')}")
+
+    def require_role(self, op: Op, role: str, action: str) -> None:
+        self.require_active(op)
+        if not self.has_role(op.author, role):
+            raise PermissionRejected(f"only a {role} can {action}")
+
+    def live_post(self, post_id: str) -> tuple[str, str, int]:
+        """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
+        row = self.one("SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", post_id)
+        if row is None:
+            raise Rejected("no such post")
+        if row[3]:
+            raise Rejected("the post has been deleted")
+        return row[0], row[1], row[2]
+
+    def live_thread(self, thread_id: str) -> str:
+        """The author of a thread that exists and is not deleted."""
+        row = self.one("SELECT author, deleted FROM threads WHERE id = ?", thread_id)
+        if row is None:
+            raise Rejected("no such thread")
+        if row[1]:
+            raise Rejected("the thread has been deleted")
+        return row[0]
+
+    def live_resource(self, resource_id: str) -> str:
+        row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)
+        if row is None or row[1]:
+            raise Rejected("no such resource")
+        return row[0]
+
+    def set_tags(self, table: str, key: str, item_id: str, tags: list[str]) -> None:
+        self.run(f"DELETE FROM {table} WHERE {key} = ?", item_id)
+        self.conn.executemany(f"INSERT INTO {table} ({key}, tag) VALUES (?, ?)", [(item_id, t) for t in tags])
+
+    def refresh_thread_activity(self, thread_id: str) -> None:
+        self.run(
+            """UPDATE threads SET
+                 replies = (SELECT count(*) FROM posts WHERE thread_id = :t AND id != :t AND deleted = 0),
+                 last_activity_hlc = coalesce(
+                   (SELECT max(created_hlc) FROM posts WHERE thread_id = :t AND deleted = 0), created_hlc)
+               WHERE id = :t""".replace(":t", "?1"),
+            thread_id,
+        )
+
+
+Handler = Callable[[FoldContext, Op], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def apply_op(ctx: FoldContext, op: Op) -> str | None:
+    """Fold one op. Returns None if accepted, else the rejection reason."""
+    handler = HANDLERS.get(op.kind)
+    try:
+        if handler is None:
+            raise Rejected(f"unknown kind {op.kind!r}")
+        if op.kind != "group.create" and op.group != ctx.group_id:
+            raise Rejected("op belongs to another group")
+        handler(ctx, op)
+    except Rejected as exc:
+        return exc.reason
+    return None
+
+
+def is_permission_reason(reason: str) -> bool:
+    return reason.startswith(("only ", "the author is not", "the author's membership"))
+
+
+def derived_id(*parts: str) -> str:
+    """An id every replica computes alike, for things created by more than one op."""
+    return hashlib.sha256("\x1f".join(parts).encode()).digest()[:16].hex()
+
+
+# --- the group and its members ----------------------------------------------
+
+
+@handles("group.create")
+def group_create(ctx: FoldContext, op: Op) -> None:
+    if op.id != ctx.group_id or op.group is not None or op.seq != 1:
+        raise Rejected("not this group's genesis")
+    p = op.payload
+    name = limits.one_line(p, "name", label="group name", max_chars=limits.NAME_MAX * 2)
+    purpose = limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)
+    rules = limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False)
+    founder = limits.one_line(p, "founder_name", label="display name", max_chars=limits.NAME_MAX)
+    ctx.conn.executemany(
+        "INSERT INTO settings (key, value) VALUES (?, ?)",
+        [("name", name), ("purpose", purpose), ("rules", rules), ("founder", op.author),
+         ("created_at", iso(hlc_to_datetime(op.hlc)))],
+    )
+    ctx.run(
+        "INSERT INTO members (id, name, status, public_key, joined_hlc) VALUES (?, ?, 'active', ?, ?)",
+        op.author, founder, op.public_key.hex(), op.hlc,
+    )
+    ctx.run("INSERT INTO roles (member_id, role) VALUES (?, 'moderator')", op.author)
+
+
+@handles("group.edit")
+def group_edit(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "change the group's settings")
+    p = op.payload
+    changes: list[tuple[str, str]] = []
+    if "name" in p:
+        changes.append(("name", limits.one_line(p, "name", label="group name", max_chars=limits.NAME_MAX * 2)))
+    if "purpose" in p:
+        changes.append(("purpose", limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)))
+    if "rules" in p:
+        changes.append(("rules", limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False)))
+    if not changes:
+        raise Rejected("nothing to change")
+    ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)
+
+
+@handles("member.add")
+def member_add(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "add members")
+    p = op.payload
+    member = limits.ref(p, "member", label="member")
+    name = limits.one_line(p, "name", label="display name", max_chars=limits.NAME_MAX)
+    key_hex = p.get("public_key")
+    if not isinstance(key_hex, str) or len(key_hex) != 64 or author_id_for(bytes.fromhex(key_hex)) != member:
+        raise Rejected("the member's public key does not match their id")
+    status = ctx.member_status(member)
+    if status in ("active", "timed_out"):
+        raise Rejected("already a member")
+    ctx.run(
+        "INSERT OR REPLACE INTO members (id, name, status, public_key, joined_hlc) VALUES (?, ?, 'active', ?, ?)",
+        member, name, key_hex, op.hlc,
+    )
+
+
+@handles("member.profile")
+def member_profile(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    name = limits.one_line(op.payload, "name", label="display name", max_chars=limits.NAME_MAX)
+    ctx.run("UPDATE members SET name = ? WHERE id = ?", name, op.author)
+
+
+def _role_change(ctx: FoldContext, op: Op) -> tuple[str, str]:
+    ctx.require_role(op, "moderator", "change roles")
+    member = limits.ref(op.payload, "member", label="member")
+    role = op.payload.get("role")
+    if role not in ROLES:
+        raise Rejected(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if ctx.member_status(member) not in ("active", "timed_out"):
+        raise Rejected("not a current member")
+    return member, role
+
+
+@handles("role.grant")
+def role_grant(ctx: FoldContext, op: Op) -> None:
+    member, role = _role_change(ctx, op)
+    ctx.run("INSERT OR IGNORE INTO roles (member_id, role) VALUES (?, ?)", member, role)
+
+
+@handles("role.revoke")
+def role_revoke(ctx: FoldContext, op: Op) -> None:
+    member, role = _role_change(ctx, op)
+    if role == "moderator":
+        (count,) = ctx.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
+        if count <= 1 and ctx.has_role(member, "moderator"):
+            raise Rejected("a group needs at least one moderator")
+    ctx.run("DELETE FROM roles WHERE member_id = ? AND role = ?", member, role)
+
+
+# --- threads and posts -------------------------------------------------------
+
+
+def _insert_thread(ctx: FoldContext, thread_id: str, title: str, author: str, hlc: int,
+                   body: str, tags: list[str], ritual_id: str | None = None,
+                   occurrence: str | None = None) -> None:
+    ctx.run(
+        """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, ritual_id, occurrence)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        thread_id, title, author, hlc, hlc, ritual_id, occurrence,
+    )
+    ctx.run(
+        "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)",
+        thread_id, thread_id, author, body, hlc,
+    )
+    ctx.set_tags("thread_tags", "thread_id", thread_id, tags)
+
+
+@handles("thread.start")
+def thread_start(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    p = op.payload
+    title = limits.one_line(p, "title", label="title", max_chars=limits.TITLE_MAX)
+    body = limits.body(p)
+    tags = limits.tag_list(p)
+    _insert_thread(ctx, op.id, title, op.author, op.hlc, body, tags)
+
+
+@handles("post.reply")
+def post_reply(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    thread = limits.ref(op.payload, "thread", label="thread")
+    ctx.live_thread(thread)
+    body = limits.body(op.payload, required=True)
+    ctx.run(
+        "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)",
+        op.id, thread, op.author, body, op.hlc,
+    )
+    ctx.run(
+        "UPDATE threads SET replies = replies + 1, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
+        op.hlc, thread,
+    )
+
+
+@handles("post.edit")
+def post_edit(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    post = limits.ref(op.payload, "post", label="post")
+    thread, author, _ = ctx.live_post(post)
+    ctx.live_thread(thread)
+    if author != op.author:
+        raise PermissionRejected("only the author can edit a post")
+    body = limits.body(op.payload, required=post != thread)
+    title = None
+    if "title" in op.payload:
+        if post != thread:
+            raise Rejected("only an opening post has a title")
+        title = limits.one_line(op.payload, "title", label="title", max_chars=limits.TITLE_MAX)
+    ctx.run("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, op.hlc, post)
+    if title is not None:
+        ctx.run("UPDATE threads SET title = ? WHERE id = ?", title, thread)
+
+
+@handles("post.delete")
+def post_delete(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    post = limits.ref(op.payload, "post", label="post")
+    thread, author, _ = ctx.live_post(post)
+    if author != op.author and not ctx.has_role(op.author, "moderator"):
+        raise PermissionRejected("only the author or a moderator can delete a post")
+    # Tombstones keep the row (later edits and replies must still be refused)
+    # but blank the text, so it leaves the readable tables and, via the FTS
+    # triggers, the search index.
+    ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE id = ?", post)
+    ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
+    if post == thread:
+        # Deleting an opening post deletes the thread with all its replies.
+        ctx.run("UPDATE threads SET title = '', deleted = 1, replies = 0, pinned = 0 WHERE id = ?", thread)
+        ctx.run(
+            "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
+        )
+        ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ?", thread)
+        ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
+    else:
+        ctx.refresh_thread_activity(thread)
+
+
+def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str]:
+    ctx.require_active(op)
+    post = limits.ref(op.payload, "post", label="post")
+    thread, _, _ = ctx.live_post(post)
+    ctx.live_thread(thread)
+    return post, limits.emoji(op.payload)
+
+
+@handles("post.react")
+def post_react(ctx: FoldContext, op: Op) -> None:
+    post, emoji = _reaction_target(ctx, op)
+    ctx.run("INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)",
+            post, op.author, emoji, op.hlc)
+
+
+@handles("post.unreact")
+def post_unreact(ctx: FoldContext, op: Op) -> None:
+    post, emoji = _reaction_target(ctx, op)
+    ctx.run("DELETE FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?", post, op.author, emoji)
+
+
+@handles("thread.tag")
+def thread_tag(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    thread = limits.ref(op.payload, "thread", label="thread")
+    author = ctx.live_thread(thread)
+    if author != op.author and not (ctx.has_role(op.author, "moderator") or ctx.has_role(op.author, "curator")):
+        raise PermissionRejected("only the thread's author, a curator or a moderator can change its tags")
+    add = limits.tag_list(op.payload, "add")
+    remove = set(limits.tag_list(op.payload, "remove"))
+    current = {r[0] for r in ctx.conn.execute("SELECT tag FROM thread_tags WHERE thread_id = ?", (thread,))}
+    tags = sorted((current | set(add)) - remove)
+    limits.tag_list({"tags": tags})
+    ctx.set_tags("thread_tags", "thread_id", thread, tags)
+
+
+@handles("thread.pin")
+def thread_pin(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "pin threads")
+    thread = limits.ref(op.payload, "thread", label="thread")
+    ctx.live_thread(thread)
+    pinned = limits.flag(op.payload, "pinned", label="pinned")
+    ctx.run("UPDATE threads SET pinned = ? WHERE id = ?", int(pinned), thread)
+
+
+# --- the resource library ----------------------------------------------------
+
+
+@handles("library.add")
+def library_add(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    p = op.payload
+    title = limits.one_line(p, "title", label="title", max_chars=limits.TITLE_MAX)
+    url = limits.url(p)
+    summary = limits.text(p, "summary", label="summary", max_chars=limits.SUMMARY_MAX, required=False)
+    tags = limits.tag_list(p)
+    ctx.run(
+        "INSERT INTO resources (id, title, url, summary, added_by, created_hlc) VALUES (?, ?, ?, ?, ?, ?)",
+        op.id, title, url, summary, op.author, op.hlc,
+    )
+    ctx.set_tags("resource_tags", "resource_id", op.id, tags)
+
+
+def _resource_for_change(ctx: FoldContext, op: Op) -> str:
+    ctx.require_active(op)
+    resource = limits.ref(op.payload, "resource", label="resource")
+    added_by = ctx.live_resource(resource)
+    if added_by != op.author and not (ctx.has_role(op.author, "moderator") or ctx.has_role(op.author, "curator")):
+        raise PermissionRejected("only whoever added it, a curator or a moderator can change a resource")
+    return resource
+
+
+@handles("library.edit")
+def library_edit(ctx: FoldContext, op: Op) -> None:
+    resource = _resource_for_change(ctx, op)
+    p = op.payload
+    updates: dict[str, str] = {}
+    if "title" in p:
+        updates["title"] = limits.one_line(p, "title", label="title", max_chars=limits.TITLE_MAX)
+    if "url" in p:
+        updates["url"] = limits.url(p)
+    if "summary" in p:
+        updates["summary"] = limits.text(p, "summary", label="summary", max_chars=limits.SUMMARY_MAX, required=False)
+    tags = limits.tag_list(p) if "tags" in p else None
+    if not updates and tags is None:
+        raise Rejected("nothing to change")
+    for column, value in updates.items():
+        ctx.run(f"UPDATE resources SET {column} = ? WHERE id = ?", value, resource)
+    if tags is not None:
+        ctx.set_tags("resource_tags", "resource_id", resource, tags)
+
+
+@handles("library.remove")
+def library_remove(ctx: FoldContext, op: Op) -> None:
+    resource = _resource_for_change(ctx, op)
+    ctx.run("UPDATE resources SET title = '', url = '', summary = '', deleted = 1 WHERE id = ?", resource)
+    ctx.run("DELETE FROM resource_tags WHERE resource_id = ?", resource)
+
+
+# --- rituals -----------------------------------------------------------------
+
+
+@handles("ritual.add")
+def ritual_add(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "add rituals")
+    p = op.payload
+    name = limits.one_line(p, "name", label="ritual name", max_chars=limits.TITLE_MAX)
+    prompt = limits.text(p, "prompt", label="prompt", max_chars=limits.PROMPT_MAX)
+    rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
+    start_text = limits.one_line(p, "start", label="start", max_chars=40)
+    start = parse_start(start_text)
+    parse_rule(rule, start)
+    ctx.run(
+        """INSERT INTO rituals (id, name, prompt, rrule, start, author, created_hlc)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        op.id, name, prompt, rule, iso(start), op.author, op.hlc,
+    )
+
+
+def _live_ritual(ctx: FoldContext, op: Op) -> tuple:
+    ritual = limits.ref(op.payload, "ritual", label="ritual")
+    row = ctx.one("SELECT id, name, prompt, rrule, start, paused, author FROM rituals WHERE id = ?", ritual)
+    if row is None:
+        raise Rejected("no such ritual")
+    return row
+
+
+@handles("ritual.edit")
+def ritual_edit(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "edit rituals")
+    ritual_id, name, prompt, rule, start, _, _ = _live_ritual(ctx, op)
+    p = op.payload
+    if "name" in p:
+        name = limits.one_line(p, "name", label="ritual name", max_chars=limits.TITLE_MAX)
+    if "prompt" in p:
+        prompt = limits.text(p, "prompt", label="prompt", max_chars=limits.PROMPT_MAX)
+    if "rrule" in p:
+        rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
+    if "start" in p:
+        start = iso(parse_start(limits.one_line(p, "start", label="start", max_chars=40)))
+    parse_rule(rule, parse_start(start))
+    ctx.run("UPDATE rituals SET name = ?, prompt = ?, rrule = ?, start = ? WHERE id = ?",
+            name, prompt, rule, start, ritual_id)
+
+
+@handles("ritual.pause")
+def ritual_pause(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "pause rituals")
+    ritual_id = _live_ritual(ctx, op)[0]
+    paused = limits.flag(op.payload, "paused", label="paused")
+    ctx.run("UPDATE rituals SET paused = ? WHERE id = ?", int(paused), ritual_id)
+
+
+@handles("ritual.occur")
+def ritual_occur(ctx: FoldContext, op: Op) -> None:
+    """Opens the thread for one occurrence. Any member may emit it; all replicas
+    derive the same thread id from (ritual, instant), so duplicates merge."""
+    ctx.require_active(op)
+    ritual_id, name, prompt, rule, start, paused, author = _live_ritual(ctx, op)
+    at_text = limits.one_line(op.payload, "at", label="occurrence", max_chars=40)
+    at = parse_start(at_text)
+    if paused:
+        raise Rejected("the ritual is paused")
+    if not is_occurrence(rule, start, at):
+        raise Rejected("not an occurrence of the ritual's schedule")
+    if at - timedelta(minutes=1) > hlc_to_datetime(op.hlc):
+        raise Rejected("occurrence is in the future")
+    thread_id = derived_id("ritual.occur", ritual_id, iso(at))
+    if ctx.one("SELECT 1 FROM threads WHERE id = ?", thread_id):
+        return  # another member opened it first: same thread, nothing to do
+    title = f"{name} · {at.strftime('%a %d %b %Y')}"
+    _insert_thread(ctx, thread_id, title, author, op.hlc, prompt, ["ritual"], ritual_id, iso(at))

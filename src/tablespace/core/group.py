@@ -1,0 +1,262 @@
+"""The service API: one member acting in one group.
+
+Every action builds an op, signs it and hands it to Store.append_local, the
+single write path; the fold decides whether it is allowed. Screens and CLI
+commands call these methods and the read functions in `queries`, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tablespace.core import limits, queries
+from tablespace.core.clock import HybridClock, datetime_to_hlc, iso, now
+from tablespace.core.errors import Rejected, TablespaceError
+from tablespace.core.fold import derived_id
+from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
+from tablespace.core.identity import Identity
+from tablespace.core.ops import Op, sign_op
+from tablespace.core.refs import resolve_id, resolve_member
+from tablespace.core.rituals import occurrences_between
+from tablespace.core.store import Store
+
+# Rituals whose occurrence passed more than this long ago are not opened late.
+RITUAL_CATCH_UP = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Where this member's replica exchanges changesets: a folder or a git remote."""
+
+    folder: Path | None = None
+    git: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"folder": str(self.folder)} if self.folder else {"git": self.git or ""}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> "Transport":
+        if data.get("folder"):
+            return cls(folder=Path(data["folder"]))
+        return cls(git=data.get("git"))
+
+    @classmethod
+    def choose(cls, folder: str | None, git: str | None) -> "Transport":
+        if bool(folder) == bool(git):
+            raise TablespaceError("give exactly one of --folder PATH or --git URL")
+        if git:
+            return cls(git=git)
+        path = Path(folder).expanduser().absolute()  # type: ignore[arg-type]
+        if not path.is_dir():
+            raise TablespaceError(
+                f"the shared folder {path} does not exist; create or mount it first (tablespace never creates it)"
+            )
+        return cls(folder=path)
+
+
+def _check(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a limits check outside the fold, as a user-facing error."""
+    try:
+        return check(*args, **kwargs)
+    except Rejected as exc:
+        raise TablespaceError(exc.reason) from None
+
+
+class Group:
+    def __init__(self, home: Home, entry: GroupEntry) -> None:
+        self.home = home
+        self.path = entry.path
+        self.identity = Identity.load(self.path / KEY_NAME)
+        self.store = Store(self.path / DB_NAME)
+        self.id = self.store.group_id
+        self.me = self.identity.author_id
+        self.conn = self.store.conn
+
+    # --- opening and founding -----------------------------------------------
+
+    @classmethod
+    def open(cls, home: Home, selector: str | None = None) -> "Group":
+        entry = home.resolve(selector)
+        group = cls(home, entry)
+        if home.config().get("last_group") != group.id:
+            home.update_config(last_group=group.id)
+        return group
+
+    @classmethod
+    def found(cls, home: Home, name: str, display_name: str, transport: Transport,
+              purpose: str = "", rules: str = "") -> "Group":
+        payload = {
+            "name": _check(limits.one_line, {"n": name}, "n", label="group name", max_chars=limits.NAME_MAX * 2),
+            "founder_name": _check(limits.one_line, {"n": display_name}, "n", label="display name",
+                                   max_chars=limits.NAME_MAX),
+            "purpose": _check(limits.text, {"p": purpose}, "p", label="purpose", max_chars=limits.SUMMARY_MAX,
+                              required=False),
+            "rules": rules or DEFAULT_RULES,
+        }
+        home.ensure()
+        identity = Identity.generate()
+        genesis = sign_op(identity, group=None, seq=1, prev=None, hlc=HybridClock().tick(),
+                          kind="group.create", payload=payload)
+        path = home.groups_dir / genesis.id
+        try:
+            path.mkdir(mode=0o700)
+            identity.save(path / KEY_NAME)
+            (path / LOCAL_NAME).write_text(json.dumps({"transport": transport.to_json()}, indent=2))
+            store = Store(path / DB_NAME)
+            with store.db.atomic():
+                store.set_meta("group_id", genesis.id)
+                store.set_meta("me", identity.author_id)
+                store.append_local(genesis)
+            store.close()
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # founding is all or nothing
+            raise
+        home.update_config(last_group=genesis.id)
+        return cls(home, GroupEntry(genesis.id, payload["name"], path))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def transport(self) -> Transport:
+        try:
+            data = json.loads((self.path / LOCAL_NAME).read_text())
+            return Transport.from_json(data["transport"])
+        except (FileNotFoundError, KeyError, ValueError):
+            raise TablespaceError(f"{self.path / LOCAL_NAME} is missing or damaged; run `tablespace doctor`") from None
+
+    # --- the write path ------------------------------------------------------
+
+    def write(self, kind: str, payload: dict[str, Any]) -> Op:
+        """Sign one op of ours and fold it; raises (changing nothing) if refused."""
+        with self.store.db.atomic():
+            seq, prev = self.store.head(self.me)
+            op = sign_op(self.identity, group=self.id, seq=seq + 1, prev=prev,
+                         hlc=self.store.next_hlc(), kind=kind, payload=payload)
+            self.store.append_local(op)
+            self._mark_own_read(op)
+        return op
+
+    def _mark_own_read(self, op: Op) -> None:
+        row = self.conn.execute(
+            "SELECT thread_id FROM posts WHERE id = ?", (op.payload.get("post") or op.payload.get("thread") or op.id,)
+        ).fetchone()
+        if row:
+            self.mark_read(row[0])
+
+    # --- resolving what a user typed ------------------------------------------
+
+    def thread_id(self, ref: str) -> str:
+        return resolve_id(self.conn, "thread", ref)
+
+    def post_id(self, ref: str) -> str:
+        return resolve_id(self.conn, "post", ref)
+
+    def resource_id(self, ref: str) -> str:
+        return resolve_id(self.conn, "resource", ref)
+
+    def ritual_id(self, ref: str) -> str:
+        return resolve_id(self.conn, "ritual", ref)
+
+    def member_id(self, ref: str) -> str:
+        return resolve_member(self.conn, ref)
+
+    # --- content actions ---------------------------------------------------------
+
+    def post(self, title: str, body: str = "", tags: list[str] | None = None) -> str:
+        return self.write("thread.start", {"title": title.strip(), "body": body,
+                                           "tags": _normal_tags(tags)}).id
+
+    def reply(self, thread_ref: str, body: str) -> str:
+        return self.write("post.reply", {"thread": self.thread_id(thread_ref), "body": body}).id
+
+    def edit(self, post_ref: str, body: str, title: str | None = None) -> None:
+        payload: dict[str, Any] = {"post": self.post_id(post_ref), "body": body}
+        if title is not None:
+            payload["title"] = title.strip()
+        self.write("post.edit", payload)
+
+    def delete(self, post_ref: str) -> None:
+        self.write("post.delete", {"post": self.post_id(post_ref)})
+
+    def react(self, post_ref: str, emoji: str, undo: bool = False) -> None:
+        self.write("post.unreact" if undo else "post.react", {"post": self.post_id(post_ref), "emoji": emoji.strip()})
+
+    def tag(self, thread_ref: str, add: list[str] = (), remove: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.write("thread.tag", {"thread": self.thread_id(thread_ref), "add": _normal_tags(add),
+                                  "remove": _normal_tags(remove)})
+
+    def pin(self, thread_ref: str, pinned: bool = True) -> None:
+        self.write("thread.pin", {"thread": self.thread_id(thread_ref), "pinned": pinned})
+
+    def library_add(self, title: str, url: str, summary: str = "", tags: list[str] | None = None) -> str:
+        return self.write("library.add", {"title": title.strip(), "url": url.strip(), "summary": summary,
+                                          "tags": _normal_tags(tags)}).id
+
+    def library_remove(self, resource_ref: str) -> None:
+        self.write("library.remove", {"resource": self.resource_id(resource_ref)})
+
+    def ritual_add(self, name: str, prompt: str, rrule: str, start: str | None = None) -> str:
+        start = start or now().date().isoformat()
+        return self.write("ritual.add", {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip(),
+                                         "start": start.strip()}).id
+
+    def ritual_pause(self, ritual_ref: str, paused: bool = True) -> None:
+        self.write("ritual.pause", {"ritual": self.ritual_id(ritual_ref), "paused": paused})
+
+    def open_due_rituals(self) -> list[str]:
+        """Open the threads of ritual occurrences that have come due (recent
+        ones only). Every replica derives the same thread id, so two members
+        doing this at once merge into one thread."""
+        opened = []
+        moment = now()
+        for ritual in queries.rituals(self.conn, moment):
+            if ritual.paused:
+                continue
+            for at in occurrences_between(ritual.rrule, ritual.start, moment - RITUAL_CATCH_UP, moment):
+                thread = derived_id("ritual.occur", ritual.id, iso(at))
+                if self.conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread,)).fetchone():
+                    continue
+                self.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
+                opened.append(thread)
+        return opened
+
+    # --- local state -------------------------------------------------------------
+
+    def mark_read(self, thread_id: str) -> None:
+        with self.store.db.atomic():
+            self.conn.execute(
+                """INSERT INTO reads (thread_id, read_hlc)
+                   SELECT id, last_activity_hlc FROM threads WHERE id = ?
+                   ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
+                (thread_id,),
+            )
+
+    # --- reading -----------------------------------------------------------------
+
+    def name(self) -> str:
+        return queries.settings(self.conn).get("name", self.id[:8])
+
+    def my_roles(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT role FROM roles WHERE member_id = ?", (self.me,))}
+
+    def now_hlc(self) -> int:
+        return datetime_to_hlc(now())
+
+
+def _normal_tags(tags: list[str] | tuple[str, ...] | None) -> list[str]:
+    return sorted({limits.normalize_tag(t) for t in tags or () if t.strip()})
+
+
+DEFAULT_RULES = """\
+1. Be kind. Assume good intent; ask before you judge.
+2. Share what you tried, not just what you think.
+3. No promotion outside the promo thread.
+4. What is said at the table stays at the table.
+5. Moderators listen, clarify, decide and document.
+"""

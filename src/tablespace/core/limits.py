@@ -1,0 +1,107 @@
+"""Payload field checks with the documented size caps.
+
+The fold runs these on every op, local or remote, so one set of rules decides
+what is valid; a failing check becomes the op's rejection reason, which is also
+the message a user sees when their own action is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tablespace.core.errors import Rejected
+
+TITLE_MAX = 200  # characters
+BODY_MAX_BYTES = 32 * 1024  # UTF-8 bytes, per post
+NAME_MAX = 40
+TAG_MAX = 32
+TAGS_MAX = 8
+SUMMARY_MAX = 2000
+URL_MAX = 2048
+EMOJI_MAX = 16
+PROMPT_MAX = 2000
+RRULE_MAX = 300
+RULES_MAX = 8000
+
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def text(payload: dict[str, Any], key: str, *, label: str, max_chars: int, required: bool = True) -> str:
+    value = payload.get(key, "" if not required else None)
+    if not isinstance(value, str):
+        raise Rejected(f"{label} is missing")
+    value_stripped = value.strip()
+    if required and not value_stripped:
+        raise Rejected(f"{label} is empty")
+    if len(value) > max_chars:
+        raise Rejected(f"{label} is {len(value)} characters; the limit is {max_chars}")
+    return value
+
+
+def one_line(payload: dict[str, Any], key: str, *, label: str, max_chars: int) -> str:
+    value = text(payload, key, label=label, max_chars=max_chars).strip()
+    if "\n" in value or _CONTROL.search(value):
+        raise Rejected(f"{label} must be a single line of text")
+    return value
+
+
+def body(payload: dict[str, Any], key: str = "body", *, required: bool = False) -> str:
+    value = payload.get(key, "")
+    if not isinstance(value, str):
+        raise Rejected("body is not text")
+    size = len(value.encode())
+    if size > BODY_MAX_BYTES:
+        raise Rejected(f"body is {size} bytes; the limit is {BODY_MAX_BYTES}")
+    if required and not value.strip():
+        raise Rejected("body is empty")
+    return value
+
+
+def tag_list(payload: dict[str, Any], key: str = "tags") -> list[str]:
+    value = payload.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise Rejected("tags must be a list of words")
+    if len(value) > TAGS_MAX:
+        raise Rejected(f"{len(value)} tags; the limit is {TAGS_MAX}")
+    for tag in value:
+        if len(tag) > TAG_MAX or not TAG_RE.match(tag):
+            raise Rejected(
+                f"tag {tag!r} is not valid: use lowercase letters, digits, - or _, at most {TAG_MAX} characters"
+            )
+    return sorted(set(value))
+
+
+def normalize_tag(tag: str) -> str:
+    """What a user typed (`#Win`, ` sourdough `) to the stored form."""
+    return tag.strip().lstrip("#").lower()
+
+
+def ref(payload: dict[str, Any], key: str, *, label: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise Rejected(f"{label} is not a valid id")
+    return value
+
+
+def flag(payload: dict[str, Any], key: str, *, label: str) -> bool:
+    value = payload.get(key)
+    if not isinstance(value, bool):
+        raise Rejected(f"{label} must be true or false")
+    return value
+
+
+def url(payload: dict[str, Any], key: str = "url") -> str:
+    value = one_line(payload, key, label="url", max_chars=URL_MAX)
+    if not re.match(r"^(https?|gemini|ftp)://\S+$", value) and not value.startswith("mailto:"):
+        raise Rejected(f"url {value!r} is not a web link (it should start with https://)")
+    return value
+
+
+def emoji(payload: dict[str, Any], key: str = "emoji") -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value or len(value) > EMOJI_MAX or any(c.isspace() for c in value):
+        raise Rejected(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
+    return value

@@ -1,0 +1,186 @@
+"""Operations: the immutable, signed facts a group is made of.
+
+An op's body is canonical JSON (sorted keys, no spaces, UTF-8) of its fields;
+its signature is Ed25519 over the body by the author's key, which the body
+carries so every op verifies on its own. The op id is SHA-256 of the body,
+truncated to 16 bytes. Canonical form is enforced on decode, so one op has
+exactly one byte encoding and one id.
+
+Wire form: 64-byte signature followed by the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
+
+FORMAT_VERSION = 1
+SIGNATURE_BYTES = 64
+MAX_BODY_BYTES = 256 * 1024
+MAX_DEPTH = 6  # payloads are flat records with small lists; anything deeper is hostile
+
+
+class InvalidOp(ValueError):
+    """Bytes that are not a well-formed, correctly signed op."""
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+@dataclass(frozen=True)
+class Op:
+    group: str | None  # None only for the genesis op, whose id *is* the group id
+    author: str
+    seq: int
+    prev: str | None
+    hlc: int
+    kind: str
+    payload: dict[str, Any]
+    public_key: bytes
+    signature: bytes = field(repr=False)
+    body: bytes = field(repr=False)
+    id: str
+
+    @property
+    def order_key(self) -> tuple[int, str, int]:
+        """The fold's total order."""
+        return (self.hlc, self.author, self.seq)
+
+    def to_wire(self) -> bytes:
+        return self.signature + self.body
+
+
+def op_id_for(body: bytes) -> str:
+    return hashlib.sha256(body).digest()[:ID_BYTES].hex()
+
+
+def sign_op(
+    identity: Identity,
+    *,
+    group: str | None,
+    seq: int,
+    prev: str | None,
+    hlc: int,
+    kind: str,
+    payload: dict[str, Any],
+) -> Op:
+    fields = {
+        "v": FORMAT_VERSION,
+        "g": group,
+        "a": identity.author_id,
+        "s": seq,
+        "p": prev,
+        "h": hlc,
+        "k": kind,
+        "d": payload,
+        "pk": identity.public_key.hex(),
+    }
+    body = canonical_json(fields)
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidOp(f"op body is {len(body)} bytes, over the {MAX_BODY_BYTES} byte limit")
+    return Op(
+        group=group,
+        author=identity.author_id,
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        kind=kind,
+        payload=payload,
+        public_key=identity.public_key,
+        signature=identity.sign(body),
+        body=body,
+        id=op_id_for(body),
+    )
+
+
+def _expect(condition: bool, reason: str) -> None:
+    if not condition:
+        raise InvalidOp(reason)
+
+
+def decode_op(wire: bytes) -> Op:
+    """Parse and verify one op from its wire form. Raises InvalidOp."""
+    _expect(len(wire) > SIGNATURE_BYTES, "op too short")
+    signature, body = wire[:SIGNATURE_BYTES], wire[SIGNATURE_BYTES:]
+    return decode_body(body, signature)
+
+
+def decode_body(body: bytes, signature: bytes) -> Op:
+    _expect(len(body) <= MAX_BODY_BYTES, "op body over size limit")
+    try:
+        fields = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidOp("op body is not valid JSON") from None
+    _expect(isinstance(fields, dict), "op body is not an object")
+    _expect(_depth(fields) <= MAX_DEPTH, "op payload nested too deeply")
+    _expect(canonical_json(fields) == body, "op body is not in canonical form")
+    _expect(set(fields) == {"v", "g", "a", "s", "p", "h", "k", "d", "pk"}, "op has wrong fields")
+    _expect(fields["v"] == FORMAT_VERSION, f"unsupported op version {fields['v']!r}")
+    group, author, seq, prev = fields["g"], fields["a"], fields["s"], fields["p"]
+    hlc, kind, payload, pk_hex = fields["h"], fields["k"], fields["d"], fields["pk"]
+    _expect(group is None or _is_id(group), "bad group id")
+    _expect(_is_id(author), "bad author id")
+    _expect(type(seq) is int and seq >= 1, "bad seq")
+    _expect((prev is None) == (seq == 1) and (prev is None or _is_id(prev)), "bad prev hash")
+    _expect(type(hlc) is int and hlc > 0, "bad hlc")
+    _expect(isinstance(kind, str) and 0 < len(kind) <= 32, "bad kind")
+    _expect(isinstance(payload, dict), "payload is not an object")
+    _expect(isinstance(pk_hex, str) and len(pk_hex) == 64, "bad public key")
+    try:
+        public_key = bytes.fromhex(pk_hex)
+    except ValueError:
+        raise InvalidOp("bad public key") from None
+    _expect(author_id_for(public_key) == author, "author id does not match the signing key")
+    _expect(verify_signature(public_key, signature, body), "bad signature")
+    return Op(
+        group=group,
+        author=author,
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        kind=kind,
+        payload=payload,
+        public_key=public_key,
+        signature=signature,
+        body=body,
+        id=op_id_for(body),
+    )
+
+
+def decode_trusted(body: bytes, signature: bytes) -> Op:
+    """Re-read an op that was fully verified when it entered the log."""
+    fields = json.loads(body)
+    return Op(
+        group=fields["g"],
+        author=fields["a"],
+        seq=fields["s"],
+        prev=fields["p"],
+        hlc=fields["h"],
+        kind=fields["k"],
+        payload=fields["d"],
+        public_key=bytes.fromhex(fields["pk"]),
+        signature=signature,
+        body=body,
+        id=op_id_for(body),
+    )
+
+
+def _is_id(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == ID_BYTES * 2
+        and all(c in "0123456789abcdef" for c in value)
+    )

@@ -1,0 +1,266 @@
+"""Read-only questions the CLI and the TUI ask of the view tables."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.errors import TablespaceError
+from tablespace.core.rituals import next_occurrence
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    id: str
+    title: str
+    author: str
+    author_id: str
+    created_at: datetime
+    last_activity: datetime
+    replies: int
+    tags: list[str]
+    pinned: bool
+    unread: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "author": self.author, "author_id": self.author_id,
+            "created_at": iso(self.created_at), "last_activity": iso(self.last_activity),
+            "replies": self.replies, "tags": self.tags, "pinned": self.pinned, "unread": self.unread,
+        }
+
+
+@dataclass(frozen=True)
+class PostView:
+    id: str
+    author: str
+    author_id: str
+    body: str
+    created_at: datetime
+    edited_at: datetime | None
+    reactions: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "author": self.author, "author_id": self.author_id, "body": self.body,
+            "created_at": iso(self.created_at), "edited": self.edited_at is not None,
+            "edited_at": iso(self.edited_at) if self.edited_at else None, "reactions": self.reactions,
+        }
+
+
+@dataclass(frozen=True)
+class ThreadDetail:
+    id: str
+    title: str
+    tags: list[str]
+    pinned: bool
+    ritual_id: str | None
+    posts: list[PostView] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "tags": self.tags, "pinned": self.pinned,
+                "ritual": self.ritual_id, "posts": [p.to_json() for p in self.posts]}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # thread | post | resource
+    id: str
+    thread: str | None
+    title: str
+    snippet: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "thread": self.thread, "title": self.title, "snippet": self.snippet}
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    id: str
+    title: str
+    url: str
+    summary: str
+    tags: list[str]
+    added_by: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "url": self.url, "summary": self.summary,
+                "tags": self.tags, "added_by": self.added_by, "created_at": iso(self.created_at)}
+
+
+@dataclass(frozen=True)
+class RitualView:
+    id: str
+    name: str
+    prompt: str
+    rrule: str
+    start: str
+    paused: bool
+    next: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "prompt": self.prompt, "rrule": self.rrule,
+                "start": self.start, "paused": self.paused, "next": iso(self.next) if self.next else None}
+
+
+@dataclass(frozen=True)
+class MemberView:
+    id: str
+    name: str
+    roles: list[str]
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "roles": self.roles, "status": self.status}
+
+
+def _tags(value: str | None) -> list[str]:
+    return sorted(value.split(",")) if value else []
+
+
+THREAD_COLUMNS = """
+    t.id, t.title, coalesce(m.name, substr(t.author, 1, 8)), t.author, t.created_hlc,
+    t.last_activity_hlc, t.replies, t.pinned,
+    (SELECT group_concat(tag) FROM thread_tags WHERE thread_id = t.id),
+    r.read_hlc IS NULL OR r.read_hlc < t.last_activity_hlc
+"""
+
+
+def _thread_summary(row: tuple) -> ThreadSummary:
+    return ThreadSummary(
+        id=row[0], title=row[1], author=row[2], author_id=row[3],
+        created_at=hlc_to_datetime(row[4]), last_activity=hlc_to_datetime(row[5]),
+        replies=row[6], pinned=bool(row[7]), tags=_tags(row[8]), unread=bool(row[9]),
+    )
+
+
+def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = False,
+            limit: int | None = None, offset: int = 0, pinned_first: bool = False) -> list[ThreadSummary]:
+    """Threads, most recent activity first (pinned ones on top if asked)."""
+    where = ["t.deleted = 0"]
+    args: list[Any] = []
+    if tag:
+        where.append("t.id IN (SELECT thread_id FROM thread_tags WHERE tag = ?)")
+        args.append(tag)
+    if unread:
+        where.append("(r.read_hlc IS NULL OR r.read_hlc < t.last_activity_hlc)")
+    order = ("t.pinned DESC, " if pinned_first else "") + "t.last_activity_hlc DESC, t.id"
+    sql = f"""SELECT {THREAD_COLUMNS} FROM threads t
+              LEFT JOIN members m ON m.id = t.author LEFT JOIN reads r ON r.thread_id = t.id
+              WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?"""
+    args += [-1 if limit is None else limit, offset]
+    return [_thread_summary(row) for row in conn.execute(sql, args)]
+
+
+def count_threads(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM threads WHERE deleted = 0").fetchone()[0]
+
+
+def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
+    row = conn.execute(
+        "SELECT id, title, pinned, ritual_id FROM threads WHERE id = ? AND deleted = 0", (thread_id,)
+    ).fetchone()
+    if row is None:
+        raise TablespaceError(f"no thread with id {thread_id!r}")
+    tags = [r[0] for r in conn.execute("SELECT tag FROM thread_tags WHERE thread_id = ? ORDER BY tag", (thread_id,))]
+    reactions: dict[str, dict[str, int]] = {}
+    for post_id, emoji, count in conn.execute(
+        """SELECT r.post_id, r.emoji, count(*) FROM reactions r JOIN posts p ON p.id = r.post_id
+           WHERE p.thread_id = ? GROUP BY r.post_id, r.emoji ORDER BY r.emoji""", (thread_id,)
+    ):
+        reactions.setdefault(post_id, {})[emoji] = count
+    posts = [
+        PostView(id=p[0], author=p[1], author_id=p[2], body=p[3], created_at=hlc_to_datetime(p[4]),
+                 edited_at=hlc_to_datetime(p[5]) if p[5] else None, reactions=reactions.get(p[0], {}))
+        for p in conn.execute(
+            """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc
+               FROM posts p LEFT JOIN members m ON m.id = p.author
+               WHERE p.thread_id = ? AND p.deleted = 0
+               ORDER BY p.id != p.thread_id, p.created_hlc, p.author, p.id""", (thread_id,)
+        )
+    ]
+    return ThreadDetail(id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts)
+
+
+def fts_query(text: str, *, prefix_last: bool = False) -> str:
+    """A user's words as a safe FTS5 query: each word quoted, all required."""
+    words = re.findall(r"\w+", text)
+    if not words:
+        raise TablespaceError("search for at least one word")
+    parts = [f'"{w}"' for w in words]
+    if prefix_last:
+        parts[-1] += "*"
+    return " ".join(parts)
+
+
+def search(conn: sqlite3.Connection, text: str, *, limit: int = 50, prefix_last: bool = False,
+           mark: tuple[str, str] = ("**", "**")) -> list[SearchHit]:
+    """Threads, posts and resources matching every word, best match first."""
+    query = fts_query(text, prefix_last=prefix_last)
+    a, b = mark
+    sql = """
+      SELECT * FROM (
+        SELECT 'thread' AS kind, t.id, t.id AS thread, t.title,
+               snippet(threads_fts, 0, :a, :b, '…', 12) AS snippet, threads_fts.rank AS rank
+        FROM threads_fts JOIN threads t ON t.rowid = threads_fts.rowid
+        WHERE threads_fts MATCH :q AND t.deleted = 0
+        UNION ALL
+        SELECT 'post', p.id, p.thread_id, t.title,
+               snippet(posts_fts, 0, :a, :b, '…', 12), posts_fts.rank
+        FROM posts_fts JOIN posts p ON p.rowid = posts_fts.rowid JOIN threads t ON t.id = p.thread_id
+        WHERE posts_fts MATCH :q AND p.deleted = 0 AND t.deleted = 0
+        UNION ALL
+        SELECT 'resource', r.id, NULL, r.title,
+               snippet(resources_fts, -1, :a, :b, '…', 12), resources_fts.rank
+        FROM resources_fts JOIN resources r ON r.rowid = resources_fts.rowid
+        WHERE resources_fts MATCH :q AND r.deleted = 0
+      ) ORDER BY rank, kind, id LIMIT :limit
+    """
+    rows = conn.execute(sql, {"q": query, "a": a, "b": b, "limit": limit})
+    return [SearchHit(kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4]) for r in rows]
+
+
+def resources(conn: sqlite3.Connection, *, tag: str | None = None, text: str | None = None) -> list[ResourceView]:
+    where = ["r.deleted = 0"]
+    args: list[Any] = []
+    if tag:
+        where.append("r.id IN (SELECT resource_id FROM resource_tags WHERE tag = ?)")
+        args.append(tag)
+    if text:
+        where.append("r.rowid IN (SELECT rowid FROM resources_fts WHERE resources_fts MATCH ?)")
+        args.append(fts_query(text, prefix_last=True))
+    sql = f"""SELECT r.id, r.title, r.url, r.summary,
+                     (SELECT group_concat(tag) FROM resource_tags WHERE resource_id = r.id),
+                     coalesce(m.name, substr(r.added_by, 1, 8)), r.created_hlc
+              FROM resources r LEFT JOIN members m ON m.id = r.added_by
+              WHERE {' AND '.join(where)} ORDER BY r.created_hlc DESC, r.id"""
+    return [ResourceView(id=r[0], title=r[1], url=r[2], summary=r[3], tags=_tags(r[4]), added_by=r[5],
+                         created_at=hlc_to_datetime(r[6])) for r in conn.execute(sql, args)]
+
+
+def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
+    views = []
+    for r in conn.execute("SELECT id, name, prompt, rrule, start, paused FROM rituals ORDER BY name, id"):
+        upcoming = None if r[5] else next_occurrence(r[3], r[4], now)
+        views.append(RitualView(id=r[0], name=r[1], prompt=r[2], rrule=r[3], start=r[4],
+                                paused=bool(r[5]), next=upcoming))
+    views.sort(key=lambda v: (v.next is None, v.next or now, v.name))
+    return views
+
+
+def members(conn: sqlite3.Connection) -> list[MemberView]:
+    rows = conn.execute(
+        """SELECT m.id, m.name, m.status,
+                  (SELECT group_concat(role) FROM roles WHERE member_id = m.id)
+           FROM members m ORDER BY lower(m.name), m.id"""
+    )
+    return [MemberView(id=r[0], name=r[1], status=r[2], roles=_tags(r[3])) for r in rows]
+
+
+def settings(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM settings"))

@@ -1,0 +1,47 @@
+"""Turning what a user typed (an id prefix, a display name) into a full id."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tablespace.core.errors import TablespaceError
+
+MIN_PREFIX = 4
+
+# what -> (table, extra condition): only things a user can currently see
+_TARGETS = {
+    "thread": ("threads", "deleted = 0"),
+    "post": ("posts", "deleted = 0"),
+    "resource": ("resources", "deleted = 0"),
+    "ritual": ("rituals", "1"),
+}
+
+
+def resolve_id(conn: sqlite3.Connection, what: str, prefix: str) -> str:
+    table, condition = _TARGETS[what]
+    wanted = prefix.strip().lower()
+    if len(wanted) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in wanted):
+        raise TablespaceError(f"{prefix!r} is not a {what} id: give at least {MIN_PREFIX} hex characters")
+    rows = conn.execute(
+        f"SELECT id FROM {table} WHERE id >= ? AND id < ? AND {condition} LIMIT 2",
+        (wanted, wanted + "g"),
+    ).fetchall()
+    if not rows:
+        raise TablespaceError(f"no {what} with id {prefix!r}")
+    if len(rows) > 1:
+        raise TablespaceError(f"{what} id {prefix!r} is ambiguous; give more characters")
+    return rows[0][0]
+
+
+def resolve_member(conn: sqlite3.Connection, ref: str) -> str:
+    """A display name (case-insensitive) or an id prefix."""
+    wanted = ref.strip()
+    rows = conn.execute("SELECT id FROM members WHERE lower(name) = lower(?)", (wanted,)).fetchall()
+    if not rows and len(wanted) >= MIN_PREFIX:
+        low = wanted.lower()
+        rows = conn.execute("SELECT id FROM members WHERE id >= ? AND id < ? LIMIT 2", (low, low + "g")).fetchall()
+    if not rows:
+        raise TablespaceError(f"no member called {ref!r}; `tablespace members` lists them")
+    if len(rows) > 1:
+        raise TablespaceError(f"{ref!r} matches several members; use their id instead")
+    return rows[0][0]

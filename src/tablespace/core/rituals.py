@@ -1,0 +1,58 @@
+"""Ritual schedules: RFC 5545 RRULEs anchored on their start, via dateutil."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
+
+from tablespace.core.errors import Rejected
+
+ALLOWED_FREQUENCIES = {DAILY, WEEKLY, MONTHLY, YEARLY}
+# A ritual with no date given starts today at this UTC hour.
+DEFAULT_HOUR_UTC = 9
+
+
+def parse_start(text: str) -> datetime:
+    """A start date (`2026-11-23`, taken at 09:00 UTC) or instant."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR_UTC), tzinfo=timezone.utc)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def parse_rule(rule_text: str, start: datetime) -> rrule:
+    cleaned = rule_text.strip()
+    if cleaned.upper().startswith("RRULE:"):
+        cleaned = cleaned[6:]
+    if not cleaned or "\n" in cleaned or "DTSTART" in cleaned.upper():
+        raise Rejected(f"invalid RRULE {rule_text!r}: give only the rule, e.g. FREQ=WEEKLY;BYDAY=FR")
+    try:
+        rule = rrulestr(cleaned, dtstart=start)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise Rejected(f"invalid RRULE {rule_text!r}: {exc}") from None
+    if not isinstance(rule, rrule) or rule._freq not in ALLOWED_FREQUENCIES:  # noqa: SLF001
+        raise Rejected(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
+    return rule
+
+
+def next_occurrence(rule_text: str, start: str, after: datetime) -> datetime | None:
+    """First occurrence at or after `after`, or None if the rule has ended."""
+    rule = parse_rule(rule_text, parse_start(start))
+    return rule.after(after, inc=True)
+
+
+def occurrences_between(rule_text: str, start: str, since: datetime, until: datetime) -> list[datetime]:
+    rule = parse_rule(rule_text, parse_start(start))
+    return list(rule.between(since, until, inc=True))
+
+
+def is_occurrence(rule_text: str, start: str, moment: datetime) -> bool:
+    rule = parse_rule(rule_text, parse_start(start))
+    return rule.after(moment - timedelta(seconds=1), inc=False) == moment

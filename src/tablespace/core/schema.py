@@ -1,0 +1,151 @@
+"""The database schema, as sqlite-utils migrations.
+
+Three kinds of table:
+- the log: `ops` (every op we hold, with its fold state) and `forks` (evidence);
+- views: everything the fold writes, a pure function of the log (VIEW_TABLES);
+- local: `meta` and `reads`, this member's own bookkeeping, never folded or synced.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("tablespace")
+
+# Fold output, with the column order that the canonical dump sorts by.
+VIEW_TABLES: dict[str, tuple[str, ...]] = {
+    "settings": ("key",),
+    "members": ("id",),
+    "roles": ("member_id", "role"),
+    "threads": ("id",),
+    "thread_tags": ("thread_id", "tag"),
+    "posts": ("id",),
+    "reactions": ("post_id", "author", "emoji"),
+    "resources": ("id",),
+    "resource_tags": ("resource_id", "tag"),
+    "rituals": ("id",),
+}
+
+FTS_TABLES: dict[str, list[str]] = {
+    "threads": ["title"],
+    "posts": ["body"],
+    "resources": ["title", "summary"],
+}
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        -- state: held (waiting for its chain predecessor), accepted, rejected
+        CREATE TABLE ops (
+            id TEXT PRIMARY KEY,
+            author TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            prev TEXT,
+            hlc INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            signature BLOB NOT NULL,
+            body BLOB NOT NULL,
+            state TEXT NOT NULL DEFAULT 'held',
+            reason TEXT,
+            UNIQUE (author, seq)
+        );
+        CREATE INDEX ops_order ON ops (hlc, author, seq);
+        CREATE INDEX ops_state ON ops (state);
+
+        CREATE TABLE forks (
+            id TEXT PRIMARY KEY,
+            author TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            signature BLOB NOT NULL,
+            body BLOB NOT NULL
+        );
+
+        CREATE TABLE reads (thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL);
+
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE members (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            joined_hlc INTEGER NOT NULL
+        );
+        CREATE TABLE roles (
+            member_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (member_id, role)
+        );
+        CREATE TABLE threads (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            last_activity_hlc INTEGER NOT NULL,
+            replies INTEGER NOT NULL DEFAULT 0,
+            pinned INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            ritual_id TEXT,
+            occurrence TEXT
+        );
+        CREATE INDEX threads_activity ON threads (deleted, pinned, last_activity_hlc);
+        CREATE TABLE thread_tags (
+            thread_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (thread_id, tag)
+        );
+        CREATE INDEX thread_tags_tag ON thread_tags (tag);
+        CREATE TABLE posts (
+            id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            edited_hlc INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX posts_thread ON posts (thread_id, created_hlc);
+        CREATE TABLE reactions (
+            post_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            emoji TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY (post_id, author, emoji)
+        );
+        CREATE TABLE resources (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE resource_tags (
+            resource_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (resource_id, tag)
+        );
+        CREATE TABLE rituals (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            rrule TEXT NOT NULL,
+            start TEXT NOT NULL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL
+        );
+        """
+    )
+    # External-content FTS5 kept current by triggers: the fold only touches the
+    # real tables, and a tombstoned row (text blanked) leaves nothing to find.
+    for table, columns in FTS_TABLES.items():
+        db[table].enable_fts(columns, create_triggers=True, tokenize="porter unicode61")
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)

@@ -1,0 +1,254 @@
+"""The group's local SQLite file: the op log, and the one way ops get in.
+
+`ingest` is the single write path for everything, local or remote: it files
+ops into the log (holding any whose chain predecessor is missing), then folds
+what became ready in one transaction. If every newly ready op sorts after the
+fold's head it is applied incrementally; otherwise the views are re-folded so
+the result stays a pure function of the op set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from tablespace.core.clock import HybridClock
+from tablespace.core.errors import PermissionDenied, TablespaceError
+from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
+from tablespace.core.ops import Op, decode_trusted
+from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, migrate
+
+OrderKey = tuple[int, str, int]
+
+
+@dataclass
+class IngestResult:
+    added: int = 0  # new ops filed in the log
+    duplicates: int = 0  # already held: a no-op
+    forks: list[str] = field(default_factory=list)  # op ids recorded as fork evidence
+    folded: int = 0  # ops folded (accepted or rejected) by this call
+    held: int = 0  # ops still waiting for a chain predecessor, after this call
+    refolded: bool = False
+
+
+def connect(path: Path) -> Database:
+    # Autocommit at the driver level: every write is inside an explicit
+    # db.atomic(), so nothing is ever left in an implicit open transaction.
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    db = Database(conn)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+    conn.execute("PRAGMA secure_delete = ON")  # deleted bodies are zeroed on disk, not just unlinked
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return db
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = connect(path)
+            migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
+        self.conn = self.db.conn
+        self.clock = HybridClock(int(self.get_meta("hlc", "0") or 0))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- local bookkeeping ---------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def group_id(self) -> str:
+        value = self.get_meta("group_id")
+        if value is None:
+            raise TablespaceError(f"{self.path} is not a group database")
+        return value
+
+    def head(self, author: str) -> tuple[int, str | None]:
+        """(seq, op id) of the author's latest op in the log, (0, None) if none."""
+        row = self.conn.execute(
+            "SELECT seq, id FROM ops WHERE author = ? ORDER BY seq DESC LIMIT 1", (author,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def next_hlc(self) -> int:
+        """A timestamp for a new local op; call inside the write's transaction."""
+        value = self.clock.tick()
+        self.set_meta("hlc", str(value))
+        return value
+
+    def _fold_head(self) -> OrderKey | None:
+        value = self.get_meta("fold_head")
+        return tuple(json.loads(value)) if value else None  # type: ignore[return-value]
+
+    # --- the write path ------------------------------------------------------
+
+    def ingest(self, ops: Iterable[Op]) -> IngestResult:
+        """File ops in the log and fold whatever became ready, atomically."""
+        with self.db.atomic():
+            return self._ingest(ops)
+
+    def append_local(self, op: Op) -> None:
+        """Ingest one op of our own; if the fold rejects it, undo everything and
+        report the reason (a user's request that is not allowed changes nothing)."""
+        with self.db.atomic():
+            self._ingest([op])
+            state, reason = self.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (op.id,)).fetchone()
+            if state != "accepted":
+                error = PermissionDenied if reason and is_permission_reason(reason) else TablespaceError
+                raise error(reason or "the change could not be applied")
+
+    def _ingest(self, ops: Iterable[Op]) -> IngestResult:
+        result = IngestResult()
+        touched: set[str] = set()
+        for op in ops:
+            if self.conn.execute("SELECT 1 FROM ops WHERE id = ?", (op.id,)).fetchone() or \
+               self.conn.execute("SELECT 1 FROM forks WHERE id = ?", (op.id,)).fetchone():
+                result.duplicates += 1
+                continue
+            clash = self.conn.execute(
+                "SELECT id FROM ops WHERE author = ? AND seq = ?", (op.author, op.seq)
+            ).fetchone()
+            if clash:
+                self.conn.execute(
+                    "INSERT INTO forks (id, author, seq, signature, body) VALUES (?, ?, ?, ?, ?)",
+                    (op.id, op.author, op.seq, op.signature, op.body),
+                )
+                result.forks.append(op.id)
+                continue
+            self.conn.execute(
+                """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body),
+            )
+            touched.add(op.author)
+            result.added += 1
+            self.clock.observe(op.hlc)
+        self.set_meta("hlc", str(self.clock.last))
+        # Authors with held ops are re-examined every time: a predecessor may
+        # have arrived, or a far-future op's time may have come.
+        touched.update(r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'"))
+        ready = self._release_chains(touched)
+        if ready:
+            head = self._fold_head()
+            first = min(ready)
+            if head is None or first > head:
+                result.folded = self._fold(ready)
+            else:
+                result.folded = self.refold()
+                result.refolded = True
+        (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
+        return result
+
+    def _release_chains(self, authors: set[str]) -> list[OrderKey]:
+        """Mark held ops whose chain back to seq 1 is now complete as ready to
+        fold ('ready' lives only within this transaction). An op dated too far
+        in the future stays held, and so does everything after it."""
+        ready: list[OrderKey] = []
+        for author in authors:
+            (first_held,) = self.conn.execute(
+                "SELECT min(seq) FROM ops WHERE author = ? AND state = 'held'", (author,)
+            ).fetchone()
+            if first_held is None:
+                continue
+            expected_prev = None
+            if first_held > 1:
+                pred = self.conn.execute(
+                    "SELECT id FROM ops WHERE author = ? AND seq = ?", (author, first_held - 1)
+                ).fetchone()
+                if pred is None:
+                    continue  # a gap before the first held op
+                expected_prev = pred[0]
+            rows = self.conn.execute(
+                "SELECT id, seq, prev, hlc FROM ops WHERE author = ? AND seq >= ? ORDER BY seq",
+                (author, first_held),
+            ).fetchall()
+            expected_seq = first_held
+            for op_id, seq, prev, hlc in rows:
+                if seq != expected_seq or prev != expected_prev or self.clock.is_too_far_ahead(hlc):
+                    break
+                self.conn.execute("UPDATE ops SET state = 'ready' WHERE id = ?", (op_id,))
+                ready.append((hlc, author, seq))
+                expected_seq, expected_prev = seq + 1, op_id
+        return ready
+
+    def _context(self) -> FoldContext:
+        return FoldContext(self.conn, self.group_id)
+
+    def _fold(self, keys: list[OrderKey]) -> int:
+        """Apply ready ops that all sort after the fold head, in order."""
+        ctx = self._context()
+        rows = self.conn.execute(
+            "SELECT id, signature, body FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
+        ).fetchall()
+        for op_id, signature, body in rows:
+            self._apply(ctx, op_id, decode_trusted(bytes(body), bytes(signature)))
+        self.set_meta("fold_head", json.dumps(max(keys)))
+        return len(rows)
+
+    def _apply(self, ctx: FoldContext, op_id: str, op: Op) -> None:
+        reason = apply_op(ctx, op)
+        self.conn.execute(
+            "UPDATE ops SET state = ?, reason = ? WHERE id = ?",
+            ("accepted" if reason is None else "rejected", reason, op_id),
+        )
+
+    def refold(self) -> int:
+        """Recompute every view from the log (Fossil's `rebuild`)."""
+        for table in VIEW_TABLES:
+            self.conn.execute(f"DELETE FROM {table}")
+        for table in FTS_TABLES:
+            # the triggers already removed each row; 'rebuild' also compacts the index
+            self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
+        self.conn.execute("UPDATE ops SET state = 'ready', reason = NULL WHERE state != 'held'")
+        ctx = self._context()
+        rows = self.conn.execute(
+            "SELECT id, signature, body, hlc, author, seq FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
+        ).fetchall()
+        for op_id, signature, body, *_ in rows:
+            self._apply(ctx, op_id, decode_trusted(bytes(body), bytes(signature)))
+        if rows:
+            self.set_meta("fold_head", json.dumps(list(rows[-1][3:])))
+        return len(rows)
+
+    def rebuild(self) -> int:
+        with self.db.atomic():
+            return self.refold()
+
+    # --- inspection ----------------------------------------------------------
+
+    def canonical_dump(self) -> str:
+        """Every view table and every op's fold state, in a fixed order, as text.
+        Two replicas with the same op set produce the same string."""
+        lines: list[str] = []
+        for table, key in VIEW_TABLES.items():
+            columns = [c.name for c in self.db[table].columns]
+            lines.append(f"## {table}")
+            for row in self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(key)}"):
+                lines.append(json.dumps(row, ensure_ascii=False))
+        lines.append("## ops")
+        for row in self.conn.execute("SELECT id, state, reason FROM ops ORDER BY id"):
+            lines.append(json.dumps(row))
+        return "\n".join(lines) + "\n"
+
+    def dump_digest(self) -> str:
+        return hashlib.sha256(self.canonical_dump().encode()).hexdigest()
+
+    def all_ops(self) -> list[Op]:
+        return [decode_trusted(bytes(body), bytes(sig)) for sig, body in
+                self.conn.execute("SELECT signature, body FROM ops ORDER BY author, seq")]

@@ -1,5 +1,417 @@
-import click
+"""The command line: parse, call the service API, print. Nothing else lives here.
 
-@click.group()
-def main():
-    pass
+The public contract is ../shared/spec/cli.md; keep every command, option, exit
+code and JSON key it lists working.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import humanize
+
+from tablespace import __version__
+from tablespace.core import queries
+from tablespace.core.clock import iso, now
+from tablespace.core.errors import TablespaceError
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import Home
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TablespaceCLI(click.Group):
+    """Turns every user-facing error into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TablespaceError as exc:
+            click.echo(f"tablespace: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:
+            click.echo(f"tablespace: the group database could not be used ({exc}); try `tablespace doctor`", err=True)
+            ctx.exit(1)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"tablespace: cannot access{where}: {exc.strerror or exc}", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, never a traceback
+            if os.environ.get("TABLESPACE_DEBUG"):
+                raise
+            click.echo(f"tablespace: internal error: {exc!r} (set TABLESPACE_DEBUG=1 for details)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=TablespaceCLI, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", "home_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Your home: keys, config and one database per group. [default: $TABLESPACE_HOME or the platform data dir]")
+@click.option("--group", "group_name", metavar="NAME", help="Which group (name or id prefix) when the home holds several.")
+@click.version_option(__version__, prog_name="tablespace")
+@click.pass_context
+def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> None:
+    """A kitchen table for a small group, in the terminal, with no server.
+
+    Run with no command to open the app. Every command below also works in
+    scripts; add --json to the listing commands for machine-readable output.
+    """
+    ctx.obj = {"home": Home(home_dir), "group": group_name}
+    if ctx.invoked_subcommand is None:
+        from tablespace.tui.app import run
+
+        run(ctx.obj["home"], group_name)
+
+
+def with_group(fn: F) -> F:
+    """Open the selected group for the command and close it afterwards."""
+
+    @wraps(fn)
+    @click.pass_context
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        group = Group.open(ctx.obj["home"], ctx.obj["group"])
+        try:
+            return fn(group, *args, **kwargs)
+        finally:
+            group.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def ago(moment: datetime | None) -> str:
+    return humanize.naturaltime(now() - moment) if moment else "—"
+
+
+def styled(text: str, **style: Any) -> str:
+    return text if os.environ.get("NO_COLOR") else click.style(text, **style)
+
+
+def read_body(body: str | None, body_file: str | None, *, required: bool) -> str:
+    if body is not None and body_file is not None:
+        raise click.UsageError("give --body or --body-file, not both")
+    if body_file is not None:
+        if body_file == "-":
+            return sys.stdin.read()
+        try:
+            return Path(body_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TablespaceError(f"no such file: {body_file}") from None
+        except UnicodeDecodeError:
+            raise TablespaceError(f"{body_file} is not UTF-8 text") from None
+    if body is None and required:
+        raise click.UsageError("give the text with --body TEXT or --body-file PATH (- for stdin)")
+    return body or ""
+
+
+body_options = [
+    click.option("--body", help="The text (markdown)."),
+    click.option("--body-file", metavar="PATH", help="Read the text from a file; - reads stdin."),
+]
+
+
+def add_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+# --- groups and members ---------------------------------------------------------
+
+
+@main.command()
+@click.argument("name")
+@click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
+@click.option("--folder", type=click.Path(file_okay=False), help="The shared folder to sync through.")
+@click.option("--git", "git_url", metavar="URL", help="A git remote to sync through instead of a folder.")
+@click.option("--purpose", default="", help="One line on what the group is for.")
+@click.pass_context
+def init(ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None,
+         purpose: str) -> None:
+    """Found a group; you become its first member and a moderator. Prints the group id."""
+    group = Group.found(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
+    click.echo(group.id)
+    group.close()
+
+
+@main.command()
+@click.pass_context
+def groups(ctx: click.Context) -> None:
+    """List the groups in this home."""
+    for entry in ctx.obj["home"].groups():
+        click.echo(f"{entry.id[:12]}  {entry.name}")
+
+
+@main.command()
+@json_option
+@with_group
+def members(group: Group, as_json: bool) -> None:
+    """The roster: names, roles and status."""
+    roster = queries.members(group.conn)
+    if as_json:
+        return emit_json([m.to_json() for m in roster])
+    for m in roster:
+        roles = ", ".join(m.roles) or "member"
+        click.echo(f"{m.id[:8]}  {m.name:<20} {roles:<24} {m.status}")
+
+
+@main.command()
+@click.argument("member")
+@click.argument("role", type=click.Choice(["moderator", "greeter", "note-taker", "curator"]))
+@click.option("--revoke", is_flag=True, help="Take the role away instead.")
+@with_group
+def role(group: Group, member: str, role: str, revoke: bool) -> None:
+    """Moderator: grant (or --revoke) a role."""
+    group.write("role.revoke" if revoke else "role.grant", {"member": group.member_id(member), "role": role})
+
+
+# --- content -------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("title")
+@add_options(body_options)
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable), e.g. --tag win.")
+@with_group
+def post(group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...]) -> None:
+    """Start a thread. Prints the thread id."""
+    text = read_body(body, body_file, required=False)
+    group.open_due_rituals()
+    click.echo(group.post(title, text, list(tags)))
+
+
+@main.command()
+@click.argument("thread")
+@add_options(body_options)
+@with_group
+def reply(group: Group, thread: str, body: str | None, body_file: str | None) -> None:
+    """Reply in a thread. Prints the post id."""
+    text = read_body(body, body_file, required=True)
+    click.echo(group.reply(thread, text))
+
+
+@main.command()
+@click.argument("post_ref", metavar="POST")
+@add_options(body_options)
+@click.option("--title", help="A new title (opening posts only).")
+@with_group
+def edit(group: Group, post_ref: str, body: str | None, body_file: str | None, title: str | None) -> None:
+    """Edit your own post."""
+    group.edit(post_ref, read_body(body, body_file, required=True), title=title)
+
+
+@main.command()
+@click.argument("post_ref", metavar="POST")
+@with_group
+def delete(group: Group, post_ref: str) -> None:
+    """Delete a post (yours, or any as a moderator). Deleting an opening post deletes its thread."""
+    group.delete(post_ref)
+
+
+@main.command()
+@click.argument("post_ref", metavar="POST")
+@click.argument("emoji")
+@click.option("--undo", is_flag=True, help="Remove your reaction instead.")
+@with_group
+def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
+    """Add (or --undo) a reaction to a post."""
+    group.react(post_ref, emoji, undo=undo)
+
+
+@main.command()
+@json_option
+@click.option("--tag", help="Only threads with this tag.")
+@click.option("--unread", is_flag=True, help="Only threads with something you have not read.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+@with_group
+def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None) -> None:
+    """Threads, most recent activity first."""
+    rows = queries.threads(group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit)
+    if as_json:
+        return emit_json([t.to_json() for t in rows])
+    for t in rows:
+        mark = styled("●", fg="yellow") if t.unread else " "
+        pin = "📌 " if t.pinned else ""
+        tags = styled(" " + " ".join(f"#{x}" for x in t.tags), fg="cyan") if t.tags else ""
+        click.echo(f"{mark} {t.id[:8]}  {pin}{styled(t.title, bold=True)}{tags}")
+        click.echo(f"    {t.author} · {t.replies} repl{'y' if t.replies == 1 else 'ies'} · {ago(t.last_activity)}")
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD")
+@json_option
+@with_group
+def show(group: Group, thread_ref: str, as_json: bool) -> None:
+    """A thread with its posts, oldest first (marks it read)."""
+    detail = queries.thread(group.conn, group.thread_id(thread_ref))
+    group.mark_read(detail.id)
+    if as_json:
+        return emit_json(detail.to_json())
+    tags = "  " + " ".join(f"#{t}" for t in detail.tags) if detail.tags else ""
+    click.echo(styled(detail.title, bold=True) + styled(tags, fg="cyan"))
+    for p in detail.posts:
+        edited = " (edited)" if p.edited_at else ""
+        click.echo("")
+        click.echo(styled(f"── {p.author} · {ago(p.created_at)}{edited} · {p.id[:8]}", dim=True))
+        if p.body.strip():
+            click.echo(p.body.rstrip())
+        if p.reactions:
+            click.echo("   " + "  ".join(f"{e} {n}" for e, n in p.reactions.items()))
+
+
+@main.command()
+@click.argument("query")
+@json_option
+@with_group
+def search(group: Group, query: str, as_json: bool) -> None:
+    """Full-text search over threads, posts and the library, best match first."""
+    hits = queries.search(group.conn, query)
+    if as_json:
+        return emit_json([h.to_json() for h in hits])
+    if not hits:
+        click.echo("no matches", err=True)
+    for h in hits:
+        click.echo(f"{h.kind:<8} {h.id[:8]}  {styled(h.title, bold=True)}")
+        click.echo(f"         {h.snippet.replace(chr(10), ' ')}")
+
+
+@main.group(invoke_without_command=True)
+@json_option
+@click.option("--tag", help="Only resources with this tag.")
+@click.option("--search", "text", metavar="TEXT", help="Only resources matching these words.")
+@click.pass_context
+def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None) -> None:
+    """The resource library (`library add` to add one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    group = Group.open(ctx.obj["home"], ctx.obj["group"])
+    try:
+        rows = queries.resources(group.conn, tag=tag.lower().lstrip("#") if tag else None, text=text)
+    finally:
+        group.close()
+    if as_json:
+        return emit_json([r.to_json() for r in rows])
+    for r in rows:
+        click.echo(f"{r.id[:8]}  {styled(r.title, bold=True)}  <{r.url}>")
+        extra = " ".join(f"#{t}" for t in r.tags)
+        if r.summary:
+            click.echo(f"          {r.summary}")
+        click.echo(styled(f"          added by {r.added_by} {extra}", dim=True))
+
+
+@library.command("add")
+@click.argument("title")
+@click.option("--url", required=True, help="The link.")
+@click.option("--summary", default="", help="What it is and why it is worth a look.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@with_group
+def library_add(group: Group, title: str, url: str, summary: str, tags: tuple[str, ...]) -> None:
+    """Add a resource. Prints its id."""
+    click.echo(group.library_add(title, url, summary, list(tags)))
+
+
+@main.group()
+def ritual() -> None:
+    """Recurring prompts (`ritual add`)."""
+
+
+@ritual.command("add")
+@click.argument("name")
+@click.option("--prompt", required=True, help="The question the group is asked each time.")
+@click.option("--rrule", required=True, help="RFC 5545 rule, e.g. FREQ=WEEKLY;BYDAY=FR")
+@click.option("--start", metavar="DATE", help="First day (YYYY-MM-DD, 09:00 UTC) or instant. [default: today]")
+@with_group
+def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None) -> None:
+    """Moderator: add a recurring prompt. Prints its id."""
+    click.echo(group.ritual_add(name, prompt, rrule, start))
+
+
+@main.command()
+@json_option
+@with_group
+def rituals(group: Group, as_json: bool) -> None:
+    """Rituals and their next occurrence."""
+    rows = queries.rituals(group.conn, now())
+    if as_json:
+        return emit_json([r.to_json() for r in rows])
+    for r in rows:
+        when = "paused" if r.paused else (r.next.strftime("%a %d %b %H:%M UTC") if r.next else "ended")
+        click.echo(f"{r.id[:8]}  {styled(r.name, bold=True)}  next: {when}  ({r.rrule})")
+        click.echo(f"          {r.prompt}")
+
+
+# --- everything else ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), required=True)
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@with_group
+def export(group: Group, fmt: str, output: Path | None) -> None:
+    """The whole readable group, for backup or leaving."""
+    from tablespace.core.export import export_json, export_markdown
+
+    text = json.dumps(export_json(group.conn), ensure_ascii=False, indent=2) if fmt == "json" \
+        else export_markdown(group.conn)
+    if output is None:
+        click.echo(text)
+    else:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, output)
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the sample group's folder and homes. [default: a new temp dir]")
+@click.option("--no-open", is_flag=True, help="Only build it, and print how to open it.")
+def demo(directory: Path | None, no_open: bool) -> None:
+    """Build a sample group and open it as its moderator."""
+    from tablespace.demo import build_demo
+
+    home = build_demo(directory)
+    if no_open:
+        click.echo(f"Built a sample group for its moderator in {home.path}.")
+        click.echo("Open it with:")
+        click.echo(f"tablespace --home {home.path}")
+        return
+    from tablespace.tui.app import run
+
+    run(home, None)
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the home, keys, folder and database; say what is wrong and how to fix it."""
+    from tablespace.core.doctor import diagnose
+
+    problems = 0
+    for ok, line in diagnose(ctx.obj["home"], ctx.obj["group"]):
+        click.echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
+        problems += not ok
+    if problems:
+        raise TablespaceError(f"{problems} problem{'s' if problems > 1 else ''} found (see above)")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,12 +31,12 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
     cleaned = rule_text.strip()
     if cleaned.upper().startswith("RRULE:"):
         cleaned = cleaned[6:]
-    if not cleaned or "\n" in cleaned or "DTSTART" in cleaned.upper():
+    if not cleaned or "\n" in cleaned or "DTSTART" in cleaned.upper() or "FREQ=" not in cleaned.upper():
         raise Rejected(f"invalid RRULE {rule_text!r}: give only the rule, e.g. FREQ=WEEKLY;BYDAY=FR")
     try:
         rule = rrulestr(cleaned, dtstart=start)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise Rejected(f"invalid RRULE {rule_text!r}: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise Rejected(f"invalid RRULE {rule_text!r}: expected NAME=VALUE parts, e.g. FREQ=WEEKLY;BYDAY=FR") from None
     if not isinstance(rule, rrule) or rule._freq not in ALLOWED_FREQUENCIES:  # noqa: SLF001
         raise Rejected(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
     return rule

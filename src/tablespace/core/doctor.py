@@ -1,0 +1,58 @@
+"""Health checks for a member's home and group, each with a way to fix it."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+
+from tablespace.core.errors import TablespaceError
+from tablespace.core.home import DB_NAME, KEY_NAME, Home
+from tablespace.core.store import Store
+
+Check = tuple[bool, str]
+
+
+def _private(mode: int) -> bool:
+    return stat.S_IMODE(mode) & 0o077 == 0
+
+
+def diagnose(home: Home, selector: str | None) -> Iterator[Check]:
+    if not home.path.is_dir():
+        yield False, f"home {home.path} does not exist: found a group with `tablespace init` or join one"
+        return
+    mode = home.path.stat().st_mode
+    yield _private(mode), f"home {home.path} is private (mode {oct(stat.S_IMODE(mode))})" + \
+        ("" if _private(mode) else f"; fix: chmod 700 {home.path}")
+    try:
+        entry = home.resolve(selector)
+    except TablespaceError as exc:
+        yield False, str(exc)
+        return
+    key = entry.path / KEY_NAME
+    if key.is_file():
+        key_mode = key.stat().st_mode
+        yield _private(key_mode), f"identity key {key} is readable only by you" + \
+            ("" if _private(key_mode) else f"; fix: chmod 600 {key}")
+    else:
+        yield False, f"identity key {key} is missing: restore it from a backup, or join the group again"
+    store = Store(entry.path / DB_NAME)
+    try:
+        result = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        yield result == "ok", f"database {store.path} integrity: {result}" + \
+            ("" if result == "ok" else "; fix: restore a backup, then `tablespace sync` refills it from the folder")
+        held = store.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
+        yield True, f"{held} op(s) waiting for earlier ops from their author"
+    finally:
+        store.close()
+    from tablespace.core.group import Group
+
+    group = Group(home, entry)
+    try:
+        transport = group.transport
+        if transport.folder is not None:
+            ok = transport.folder.is_dir()
+            yield ok, f"shared folder {transport.folder} " + ("is reachable" if ok else "is missing or unmounted: mount it, then `tablespace sync`")
+        else:
+            yield True, f"git remote {transport.git}"
+    finally:
+        group.close()

@@ -148,7 +148,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def init(ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None,
          purpose: str) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
-    group = Group.found(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
+    from tablespace.sync.service import found_group
+
+    group = found_group(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
     click.echo(group.id)
     group.close()
 
@@ -357,6 +359,36 @@ def rituals(group: Group, as_json: bool) -> None:
         when = "paused" if r.paused else (r.next.strftime("%a %d %b %H:%M UTC") if r.next else "ended")
         click.echo(f"{r.id[:8]}  {styled(r.name, bold=True)}  next: {when}  ({r.rrule})")
         click.echo(f"          {r.prompt}")
+
+
+# --- sync ------------------------------------------------------------------------------
+
+
+@main.command()
+@json_option
+@click.option("--watch", is_flag=True, help="Keep syncing as files arrive, until interrupted.")
+@with_group
+def sync(group: Group, as_json: bool, watch: bool) -> None:
+    """Write your pending changes to the shared folder, then read and merge everything new."""
+    from tablespace.sync.service import sync_group
+
+    def one_round() -> None:
+        report = sync_group(group)
+        for q in report.quarantined:
+            click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+        if as_json:
+            emit_json(report.to_json())
+        else:
+            line = f"exported {report.exported}, imported {report.imported}, pending {report.pending}"
+            if report.quarantined:
+                line += f", quarantined {len(report.quarantined)}"
+            click.echo(line)
+
+    one_round()
+    if watch:
+        from tablespace.sync.watch import watch_folder
+
+        watch_folder(group, one_round)
 
 
 # --- everything else ------------------------------------------------------------------

@@ -17,11 +17,12 @@ from typing import Any, Iterator
 
 from tablespace.core.clock import datetime_to_hlc, iso, now
 from tablespace.core.fold import derived_id
-from tablespace.core.group import Group, Transport
+from tablespace.core.group import Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.rituals import occurrences_between
+from tablespace.sync.service import found_group
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
     start = end - timedelta(days=16)
 
     with clock_at(start):
-        group = Group.found(home, "Sourdough circle", "Ana", Transport(folder=shared),
+        group = found_group(home, "Sourdough circle", "Ana", Transport(folder=shared),
                             purpose="One loaf a week, shared notes, no judgement.")
     feeds = {"Ana": Feed(group.identity, "Ana", group.id, *group.store.head(group.me))}
     for name in PEOPLE:

@@ -113,6 +113,7 @@ class Group:
                 store.set_meta("me", identity.author_id)
                 store.append_local(genesis)
             store.close()
+            (path / DB_NAME).chmod(0o600)  # SQLite gives its -wal/-shm files the same mode
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)  # founding is all or nothing
             raise

@@ -149,3 +149,27 @@ def m001_initial(db: Database) -> None:
 
 def migrate(db: Database) -> None:
     migrations.apply(db)
+
+
+@migrations()
+def m002_sync_files(db: Database) -> None:
+    """Local bookkeeping of files seen in the shared folder (never folded).
+
+    status: imported, quarantined (bad: copied to the home with its reason),
+    waiting (signed but under an epoch key we do not hold yet), mine (we wrote it).
+    """
+    db.executescript(
+        """
+        CREATE TABLE sync_files (
+            path TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            digest TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            first_seq INTEGER,
+            last_seq INTEGER
+        );
+        CREATE INDEX sync_files_digest ON sync_files (digest);
+        """
+    )

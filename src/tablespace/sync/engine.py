@@ -1,0 +1,213 @@
+"""One sync round: export this member's outbox, then import everything new.
+
+The only way in for other members' ops is: file → size limit → signature →
+decrypt → bounded decompress → parse → Store.ingest (chain check + fold).
+A file that fails any check is copied to the home's quarantine with its
+reason and never changed or deleted in the folder; the rest still imports.
+Each import round is one transaction, so a kill at any point leaves either
+nothing or everything of that round, and re-running it is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tablespace.core.group import Group
+from tablespace.core.ops import Op, decode_trusted
+from tablespace.core.store import IngestResult
+from tablespace.sync.envelope import (
+    MAX_FILE_BYTES,
+    MAX_OPS_PER_FILE,
+    BadChangeset,
+    ChangesetTooLarge,
+    UnknownEpoch,
+    changeset_name,
+    decode_changeset,
+    encode_changeset,
+    peek_header,
+)
+from tablespace.sync.folder import FolderFile, FolderStore
+from tablespace.sync.keyring import Keyring
+
+QUARANTINE_DIR = "quarantine"
+# Ops per changeset we write; well under the reader's MAX_OPS_PER_FILE.
+EXPORT_CHUNK = 1000
+# Files decoded per import transaction: bounds memory on a huge backlog.
+IMPORT_BATCH_OPS = 50_000
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    file: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+@dataclass
+class SyncReport:
+    exported: int = 0  # ops of ours written to the folder this round
+    imported: int = 0  # ops of others newly filed in our log this round
+    pending: int = 0  # ops or files waiting: chain gaps, future HLCs, missing epoch keys
+    quarantined: list[Quarantined] = field(default_factory=list)
+    forks: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
+                "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks}
+
+
+class SyncEngine:
+    def __init__(self, group: Group, folder: FolderStore, keyring: Keyring) -> None:
+        self.group = group
+        self.store = group.store
+        self.folder = folder
+        self.keyring = keyring
+
+    def run(self) -> SyncReport:
+        synced_before = self.store.get_meta("last_sync") is not None
+        self.folder.check(expect_existing=synced_before)
+        self.folder.prepare()
+        report = SyncReport()
+        listing = {f.path: f for f in self.folder.list()}
+        report.exported = self.export(listing)
+        self.import_new(listing, report)
+        with self.store.db.atomic():
+            self.store.set_meta("last_sync", str(self.group.now_hlc()))
+        return report
+
+    # --- export --------------------------------------------------------------
+
+    def export(self, listing: dict[str, FolderFile]) -> int:
+        self._recover_lost_exports(listing)
+        exported_seq = int(self.store.get_meta("exported_seq", "0") or 0)
+        current = self.keyring.current
+        if current is None:
+            return 0  # not admitted yet: nothing of ours can be written readably
+        epoch, key = current
+        rows = self.store.conn.execute(
+            "SELECT signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
+            (self.group.me, exported_seq),
+        ).fetchall()
+        ops = [decode_trusted(bytes(body), bytes(sig)) for sig, body in rows]
+        written = 0
+        for chunk in _chunks(ops, EXPORT_CHUNK):
+            for part in self._fit(chunk, epoch, key):
+                data = encode_changeset(part, group_id=self.group.id, epoch=epoch, epoch_key=key,
+                                        identity=self.group.identity)
+                name = "changes/" + changeset_name(peek_header(data))
+                info = self.folder.write_once(name, data)
+                with self.store.db.atomic():
+                    self._record(info, hashlib.sha256(data).hexdigest(), "mine", None, part[0].seq, part[-1].seq)
+                    self.store.set_meta("exported_seq", str(part[-1].seq))
+                listing[info.path] = info
+                written += len(part)
+        return written
+
+    def _fit(self, ops: list[Op], epoch: int, key: bytes) -> list[list[Op]]:
+        """Split ops until each part encodes under the file size limit."""
+        try:
+            encode_changeset(ops, group_id=self.group.id, epoch=epoch, epoch_key=key, identity=self.group.identity)
+            return [ops]
+        except ChangesetTooLarge:
+            if len(ops) == 1:
+                raise
+            middle = len(ops) // 2
+            return self._fit(ops[:middle], epoch, key) + self._fit(ops[middle:], epoch, key)
+
+    def _recover_lost_exports(self, listing: dict[str, FolderFile]) -> None:
+        """If files we wrote have vanished (the folder was rolled back or
+        restored from an old copy), write those ops again."""
+        lost = [row for row in self.store.conn.execute(
+            "SELECT path, first_seq FROM sync_files WHERE status = 'mine'") if row[0] not in listing]
+        if lost:
+            first = min(seq for _, seq in lost)
+            with self.store.db.atomic():
+                current = int(self.store.get_meta("exported_seq", "0") or 0)
+                self.store.set_meta("exported_seq", str(min(current, first - 1)))
+                self.store.conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p, _ in lost])
+
+    # --- import --------------------------------------------------------------
+
+    def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
+        known = {row[0]: row[1:] for row in self.store.conn.execute(
+            "SELECT path, size, mtime_ns, status FROM sync_files")}
+        todo = [f for f in sorted(listing.values(), key=lambda f: f.path)
+                if f.path not in known or known[f.path][2] == "waiting"
+                or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)]
+        batch: list[Op] = []
+        records: list[tuple[FolderFile, str, str, str | None, int | None, int | None]] = []
+        for info in todo:
+            record = self._read_one(info, batch)
+            records.append(record)
+            if len(batch) >= IMPORT_BATCH_OPS:
+                self._commit(batch, records, report)
+                batch, records = [], []
+        self._commit(batch, records, report)
+        report.quarantined = [Quarantined(p, r) for p, r in self.store.conn.execute(
+            "SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path")
+            if p in listing]
+        waiting_files = self.store.conn.execute(
+            "SELECT count(*) FROM sync_files WHERE status = 'waiting'").fetchone()[0]
+        held_ops = self.store.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
+        report.pending = held_ops + waiting_files
+
+    def _read_one(self, info: FolderFile, batch: list[Op]):
+        if info.size > MAX_FILE_BYTES:
+            return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        try:
+            data = self.folder.read(info.path)
+        except OSError as exc:
+            return (info, "", "waiting", f"could not read: {exc.strerror}", None, None)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.store.conn.execute(
+            "SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')", (digest,)
+        ).fetchone():
+            return (info, digest, "imported", "duplicate of a file already imported", None, None)
+        try:
+            changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
+        except UnknownEpoch as exc:
+            return (info, digest, "waiting", exc.reason, None, None)
+        except BadChangeset as exc:
+            return self._quarantine(info, data, exc.reason, digest)
+        batch.extend(changeset.ops)
+        status = "mine" if changeset.author == self.group.me else "imported"
+        return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
+
+    def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None):
+        """Keep a copy of a rejected file in the home with its reason."""
+        box = self.group.path / QUARANTINE_DIR
+        box.mkdir(exist_ok=True, mode=0o700)
+        if data is not None:
+            digest = digest or hashlib.sha256(data).hexdigest()
+            (box / f"{digest[:24]}.tsc").write_bytes(data)
+            (box / f"{digest[:24]}.json").write_text(json.dumps({"file": info.path, "reason": reason}))
+        return (info, digest or "", "quarantined", reason, None, None)
+
+    def _commit(self, batch: list[Op], records: list, report: SyncReport) -> None:
+        with self.store.db.atomic():
+            result: IngestResult = self.store.ingest(batch) if batch else IngestResult()
+            for info, digest, status, reason, first, last in records:
+                self._record(info, digest, status, reason, first, last)
+        report.imported += result.added
+        report.forks += len(result.forks)
+
+    def _record(self, info: FolderFile, digest: str, status: str, reason: str | None,
+                first: int | None, last: int | None) -> None:
+        self.store.conn.execute(
+            """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason, first_seq, last_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (info.path, info.size, info.mtime_ns, digest, status, reason, first, last),
+        )
+
+
+def _chunks(items: list[Op], size: int) -> list[list[Op]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+assert EXPORT_CHUNK <= MAX_OPS_PER_FILE

@@ -1,0 +1,102 @@
+"""The shared folder as untrusted, write-once storage.
+
+Layout under the folder the member chose:
+    <folder>/<group id>/changes/<author>/<first>-<last>-<hash16>.tsc
+Files are written to a temp name, fsynced and renamed, never rewritten and
+never deleted by us. A missing file is never a delete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tablespace.core.errors import TablespaceError
+from tablespace.sync.envelope import SUFFIX
+
+TMP_PREFIX = ".tmp-"
+
+
+class SyncUnavailable(TablespaceError):
+    """The folder or remote cannot be reached; nothing was changed there."""
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    path: str  # relative to the group's directory, always with forward slashes
+    size: int
+    mtime_ns: int
+
+
+class FolderStore:
+    def __init__(self, root: Path, group_id: str) -> None:
+        self.root = root
+        self.group_dir = root / group_id
+        self.changes = self.group_dir / "changes"
+
+    def check(self, *, expect_existing: bool) -> None:
+        """Refuse to touch a folder that is missing or looks unmounted.
+
+        `expect_existing`: we have synced here before, so our group's directory
+        must be there; an empty mount point must not be mistaken for a new folder.
+        """
+        if not self.root.is_dir():
+            raise SyncUnavailable(
+                f"the shared folder {self.root} is missing or unmounted; your changes stay in the outbox"
+            )
+        if expect_existing and not self.group_dir.is_dir():
+            raise SyncUnavailable(
+                f"the shared folder {self.root} has no {self.group_dir.name}/ any more (unmounted or not yet synced?);"
+                " your changes stay in the outbox"
+            )
+
+    def prepare(self) -> None:
+        self.changes.mkdir(parents=True, exist_ok=True)
+
+    def list(self) -> Iterator[FolderFile]:
+        if not self.changes.is_dir():
+            return
+        for dirpath, _dirnames, filenames in os.walk(self.changes):
+            for name in filenames:
+                if not name.endswith(SUFFIX) or name.startswith(TMP_PREFIX):
+                    continue
+                full = Path(dirpath) / name
+                try:
+                    info = full.stat()
+                except OSError:
+                    continue  # vanished while we looked: a missing file is never a delete
+                yield FolderFile(full.relative_to(self.group_dir).as_posix(), info.st_size, info.st_mtime_ns)
+
+    def read(self, path: str) -> bytes:
+        return (self.group_dir / path).read_bytes()
+
+    def write_once(self, path: str, data: bytes) -> FolderFile:
+        """Temp file, fsync, rename: readers see the whole file or nothing."""
+        target = self.group_dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{TMP_PREFIX}{os.getpid()}-{target.name}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        info = target.stat()
+        return FolderFile(path, info.st_size, info.st_mtime_ns)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,150 @@
+"""Key primitives: X25519 member keys, age-style wrapping, epoch key chaining."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tablespace.core.errors import TablespaceError
+from tablespace.sync.keys import (
+    SEALED_PREVIOUS_BYTES,
+    STANZA_BYTES,
+    ExchangeKey,
+    KeyWrapError,
+    epoch_key_id,
+    new_epoch_key,
+    open_previous_key,
+    seal_previous_key,
+    unwrap_key,
+    wrap_key,
+)
+
+BOB = ExchangeKey.generate()
+CAROL = ExchangeKey.generate()
+
+
+def test_wrap_round_trip() -> None:
+    key = new_epoch_key()
+    stanza = wrap_key(key, BOB.public_key)
+    assert len(stanza) == STANZA_BYTES == 80
+    assert unwrap_key(stanza, BOB.private_key) == key
+    assert BOB.unwrap(stanza) == key
+    assert key not in stanza
+    assert wrap_key(key, BOB.public_key) != stanza  # fresh ephemeral key each time
+
+
+def test_wrong_recipient_cannot_unwrap() -> None:
+    stanza = wrap_key(new_epoch_key(), BOB.public_key)
+    with pytest.raises(KeyWrapError, match="not wrapped for you"):
+        CAROL.unwrap(stanza)
+
+
+def test_every_bit_flip_in_a_stanza_is_caught() -> None:
+    stanza = wrap_key(new_epoch_key(), BOB.public_key)
+    for i in range(len(stanza) * 8):
+        flipped = bytearray(stanza)
+        flipped[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(KeyWrapError):
+            BOB.unwrap(bytes(flipped))
+
+
+@pytest.mark.parametrize("size", [0, 32, 79, 81, 200])
+def test_stanza_length_is_exact(size: int) -> None:
+    stanza = wrap_key(new_epoch_key(), BOB.public_key)
+    with pytest.raises(KeyWrapError, match="exactly 80 bytes"):
+        BOB.unwrap((stanza * 3)[:size])
+
+
+def test_wrap_checks_lengths() -> None:
+    with pytest.raises(KeyWrapError):
+        wrap_key(b"short", BOB.public_key)
+    with pytest.raises(KeyWrapError):
+        wrap_key(new_epoch_key(), BOB.public_key[:31])
+
+
+@pytest.mark.parametrize(
+    "low_order",
+    [
+        bytes(32),  # zero point: shared secret is all zeros
+        (1).to_bytes(32, "little"),  # the point of order 1
+        bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),  # order 8
+    ],
+)
+def test_low_order_points_are_refused(low_order: bytes) -> None:
+    with pytest.raises(KeyWrapError, match="invalid"):
+        wrap_key(new_epoch_key(), low_order)
+    stanza = low_order + wrap_key(new_epoch_key(), BOB.public_key)[32:]
+    with pytest.raises(KeyWrapError):
+        BOB.unwrap(stanza)
+
+
+@settings(max_examples=20, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32))
+def test_wrap_round_trip_any_key(key: bytes) -> None:
+    assert BOB.unwrap(wrap_key(key, BOB.public_key)) == key
+
+
+def test_exchange_key_saves_0600_and_loads(tmp_path: Path) -> None:
+    path = tmp_path / "group" / "x25519.pem"
+    BOB.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = ExchangeKey.load(path)
+    assert loaded.public_key == BOB.public_key
+    with pytest.raises(TablespaceError, match="refusing to overwrite"):
+        CAROL.save(path)
+
+
+def test_exchange_key_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(TablespaceError, match="no exchange key"):
+        ExchangeKey.load(tmp_path / "missing.pem")
+    damaged = tmp_path / "damaged.pem"
+    damaged.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(TablespaceError, match="unreadable"):
+        ExchangeKey.load(damaged)
+
+
+def test_ed25519_key_is_not_an_exchange_key(tmp_path: Path) -> None:
+    from tablespace.core.identity import Identity
+
+    path = tmp_path / "ed.pem"
+    Identity.generate().save(path)
+    with pytest.raises(TablespaceError, match="not an X25519 key"):
+        ExchangeKey.load(path)
+
+
+def test_epoch_keys_are_random_and_have_stable_ids() -> None:
+    a, b = new_epoch_key(), new_epoch_key()
+    assert len(a) == 32 and a != b
+    assert epoch_key_id(a) == epoch_key_id(a) != epoch_key_id(b)
+    assert len(epoch_key_id(a)) == 8
+
+
+def test_previous_key_chain_walks_back() -> None:
+    k0, k1, k2 = new_epoch_key(), new_epoch_key(), new_epoch_key()
+    box1, box2 = seal_previous_key(k0, k1), seal_previous_key(k1, k2, context=b"g/2")
+    assert len(box1) == SEALED_PREVIOUS_BYTES == 60
+    # Holding only k2 recovers all history.
+    recovered1 = open_previous_key(box2, k2, context=b"g/2")
+    assert recovered1 == k1 and open_previous_key(box1, recovered1) == k0
+
+
+def test_previous_key_refuses_wrong_key_context_or_damage() -> None:
+    prev, new = new_epoch_key(), new_epoch_key()
+    box = seal_previous_key(prev, new, context=b"group/epoch 5")
+    with pytest.raises(KeyWrapError):
+        open_previous_key(box, new_epoch_key(), context=b"group/epoch 5")
+    with pytest.raises(KeyWrapError):
+        open_previous_key(box, new, context=b"group/epoch 6")
+    for i in range(len(box) * 8):
+        flipped = bytearray(box)
+        flipped[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(KeyWrapError):
+            open_previous_key(bytes(flipped), new, context=b"group/epoch 5")
+    with pytest.raises(KeyWrapError, match="exactly"):
+        open_previous_key(box[:-1], new, context=b"group/epoch 5")
+    with pytest.raises(KeyWrapError, match="exactly"):
+        seal_previous_key(prev[:16], new)

@@ -1,0 +1,312 @@
+"""Modal screens: compose/edit, confirm, react, search, add-resource, help.
+
+A modal that performs an action takes an `on_submit` callback and stays open
+(keeping the draft) when the action is refused; the refusal is shown as a
+notification. Only a successful submit dismisses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from tablespace.core import queries
+from tablespace.core.errors import TablespaceError
+from tablespace.core.queries import SearchHit
+from tablespace.tui.format import MARK_END, MARK_START, marked
+
+REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
+
+
+def split_tags(text: str) -> list[str]:
+    return [t.strip().lstrip("#") for t in text.replace(" ", ",").split(",") if t.strip().lstrip("#")]
+
+
+@dataclass(frozen=True)
+class Draft:
+    title: str | None
+    tags: list[str] | None
+    body: str
+
+
+class ComposeModal(ModalScreen[bool]):
+    """New thread, reply or edit: optional title and tags, a Markdown body with preview."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Post", priority=True, id="compose.submit"),
+        Binding("ctrl+t", "toggle_preview", "Preview", priority=True, id="compose.preview"),
+        Binding("escape", "cancel", "Cancel", priority=True, id="compose.cancel"),
+    ]
+
+    def __init__(self, heading: str, on_submit: Callable[[Draft], object], *, title: str | None = None,
+                 tags: list[str] | None = None, body: str = "", submit_label: str = "Post") -> None:
+        super().__init__()
+        self.heading = heading
+        self.on_submit = on_submit
+        self.initial_title = title
+        self.initial_tags = tags
+        self.initial_body = body
+        self.submit_label = submit_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="compose"):
+            yield Label(self.heading, classes="dialog-title")
+            if self.initial_title is not None:
+                yield Input(self.initial_title, placeholder="Title", id="title")
+            if self.initial_tags is not None:
+                yield Input(" ".join(self.initial_tags), placeholder="tags, e.g. starter hydration", id="tags")
+            yield TextArea(self.initial_body, id="body", soft_wrap=True, show_line_numbers=False)
+            with VerticalScroll(id="preview-box"):
+                yield Markdown(id="preview")
+            yield Label(f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]esc[/b] cancel",
+                        classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#preview-box").display = False
+        first = "#title" if self.initial_title is not None and not self.initial_title else "#body"
+        self.query_one(first).focus()
+
+    def draft(self) -> Draft:
+        title = self.query_one("#title", Input).value if self.initial_title is not None else None
+        tags = split_tags(self.query_one("#tags", Input).value) if self.initial_tags is not None else None
+        return Draft(title=title, tags=tags, body=self.query_one("#body", TextArea).text)
+
+    def action_toggle_preview(self) -> None:
+        box = self.query_one("#preview-box")
+        body = self.query_one("#body", TextArea)
+        showing = not box.display
+        if showing:
+            self.query_one("#preview", Markdown).update(body.text or "*nothing to preview yet*")
+        box.display = showing
+        body.display = not showing
+        if not showing:
+            body.focus()
+
+    def action_submit(self) -> None:
+        try:
+            self.on_submit(self.draft())
+        except TablespaceError as exc:
+            self.notify(str(exc), title="Not posted", severity="error")
+            return
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmModal(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "confirm", "Yes", id="confirm.yes"),
+        Binding("n,escape", "cancel", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Delete") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Static(self.question, classes="question", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no").focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ReactModal(ModalScreen[str | None]):
+    """Pick one of eight reactions; picking one you already gave takes it back."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="react.cancel")] + [
+        Binding(str(n), f"pick({n - 1})", emoji, show=False, id=f"react.{n}")
+        for n, emoji in enumerate(REACTIONS, 1)
+    ]
+
+    def __init__(self, mine: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.mine = set(mine)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="react"):
+            yield Label("React", classes="dialog-title")
+            options = []
+            for n, emoji in enumerate(REACTIONS, 1):
+                label = Text.assemble((f"{n} ", "dim"), emoji)
+                if emoji in self.mine:
+                    label.append("  ✓ yours (take back)", "italic")
+                options.append(Option(label, id=emoji))
+            yield OptionList(*options, id="emoji")
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_pick(self, index: int) -> None:
+        self.dismiss(REACTIONS[index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SearchModal(ModalScreen[SearchHit | None]):
+    """Full-text search over threads, replies and the library as you type."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Close", id="search.cancel"),
+        Binding("down", "to_results", "Results", show=False, id="search.results"),
+    ]
+
+    def __init__(self, conn) -> None:
+        super().__init__()
+        self.conn = conn
+        self.hits: list[SearchHit] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="search"):
+            yield Input(placeholder="Search threads, replies and the library…", id="query")
+            yield OptionList(id="results")
+            yield Label("[b]enter[/b] open  ·  [b]↓[/b] results  ·  [b]esc[/b] close", classes="dialog-hint")
+
+    @on(Input.Changed, "#query")
+    def run_search(self, event: Input.Changed) -> None:
+        results = self.query_one("#results", OptionList)
+        results.clear_options()
+        self.hits = []
+        if not event.value.strip():
+            return
+        try:
+            self.hits = queries.search(self.conn, event.value, limit=30, prefix_last=True,
+                                       mark=(MARK_START, MARK_END))
+        except TablespaceError:
+            return
+        icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
+        for n, hit in enumerate(self.hits):
+            prompt = Text.assemble(f"{icons.get(hit.kind, '·')} ", (hit.title or "(untitled)", "bold"), "\n   ")
+            prompt.append_text(marked(hit.snippet))
+            results.add_option(Option(prompt, id=str(n)))
+        if self.hits:
+            results.highlighted = 0
+
+    @on(Input.Submitted, "#query")
+    def submit_first(self) -> None:
+        results = self.query_one("#results", OptionList)
+        if self.hits:
+            self.dismiss(self.hits[results.highlighted or 0])
+
+    @on(OptionList.OptionSelected, "#results")
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.hits[int(event.option.id or 0)])
+
+    def action_to_results(self) -> None:
+        if self.hits:
+            self.query_one("#results").focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class ResourceDraft:
+    title: str
+    url: str
+    summary: str
+    tags: list[str]
+
+
+class ResourceForm(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Add", priority=True, id="resource.submit"),
+        Binding("escape", "cancel", "Cancel", priority=True, id="resource.cancel"),
+    ]
+
+    def __init__(self, on_submit: Callable[[ResourceDraft], object]) -> None:
+        super().__init__()
+        self.on_submit = on_submit
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="resource"):
+            yield Label("Add to the library", classes="dialog-title")
+            yield Input(placeholder="Title", id="title")
+            yield Input(placeholder="https://…", id="url")
+            yield Input(placeholder="One-line summary: what is it good for? (no hot takes)", id="summary")
+            yield Input(placeholder="tags, e.g. starter flour", id="tags")
+            yield Label("[b]ctrl+s[/b] add  ·  [b]enter[/b] next field  ·  [b]esc[/b] cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#title").focus()
+
+    @on(Input.Submitted)
+    def next_field(self, event: Input.Submitted) -> None:
+        if event.input.id == "tags":
+            self.action_submit()
+        else:
+            self.focus_next()
+
+    def action_submit(self) -> None:
+        value = lambda name: self.query_one(f"#{name}", Input).value  # noqa: E731
+        draft = ResourceDraft(value("title"), value("url"), value("summary"), split_tags(value("tags")))
+        try:
+            self.on_submit(draft)
+        except TablespaceError as exc:
+            self.notify(str(exc), title="Not added", severity="error")
+            return
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+@dataclass(frozen=True)
+class HelpRow:
+    key: str
+    description: str
+    binding_id: str
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding active on the screen underneath, with its id for the keymap."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, section: str, rows: list[HelpRow]) -> None:
+        super().__init__()
+        self.section = section
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="help"):
+            yield Label(f"Keys — {self.section}", classes="dialog-title")
+            yield DataTable(id="bindings", cursor_type="row", zebra_stripes=True)
+            yield Label('Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close',
+                        classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Key", "Does", "Id")
+        for row in self.rows:
+            table.add_row(Text(row.key, style="bold"), row.description, Text(row.binding_id, style="dim"))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

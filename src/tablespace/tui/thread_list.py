@@ -1,0 +1,257 @@
+"""The thread list: a line-API ScrollView paged from SQLite.
+
+Only the rows on screen are ever fetched, one page (PAGE_SIZE rows) at a time,
+and pages live in an LRU cache (toolong's log_lines.py is the model). Moving
+the cursor repaints two lines, so a keypress costs the same at 1k threads as
+at 100k.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tablespace.core import queries
+from tablespace.core.clock import now
+from tablespace.core.queries import ThreadSummary
+from tablespace.tui.format import relative, short_relative, tags_text
+
+PAGE_SIZE = 100
+PAGE_CACHE = 64  # pages: 6,400 rows at most in memory
+
+# Column widths (cells); the title takes what is left.
+GUTTER = 2      # cursor mark
+FLAGS = 4       # unread dot + pin + space
+TAGS_MAX = 24
+REPLIES = 5
+WHEN = 15
+NARROW = 96     # below this width: compact times and fewer tags
+
+
+class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
+    """Threads, pinned first then most recent activity, one per line."""
+
+    BINDINGS = [
+        Binding("down,j", "cursor_down", "Down", show=False, id="threads.down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="threads.up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="threads.page_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="threads.page_up"),
+        Binding("home,g", "first", "First", show=False, id="threads.first"),
+        Binding("end,G", "last", "Last", show=False, id="threads.last"),
+        Binding("enter", "open", "Open", id="threads.open"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "thread-list--cursor",
+        "thread-list--unread",
+        "thread-list--read",
+        "thread-list--tags",
+        "thread-list--meta",
+        "thread-list--pin",
+        "thread-list--dot",
+    }
+
+    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
+
+    @dataclass
+    class Selected(Message):
+        """Enter was pressed on a thread."""
+
+        thread_list: "ThreadList"
+        thread_id: str
+
+    def __init__(self, conn: sqlite3.Connection, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.conn = conn
+        self._count = 0
+        self._pages: LRUCache[int, list[ThreadSummary]] = LRUCache(PAGE_CACHE)
+        self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
+        self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
+
+    # --- data ----------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def reload(self) -> None:
+        """Forget cached pages and re-read the count (after any write or sync)."""
+        self._pages.clear()
+        self._strips.clear()
+        self._count = queries.count_threads(self.conn)
+        self.virtual_size = Size(self.size.width, self._count)
+        if self._count and self.cursor >= self._count:
+            self.cursor = self._count - 1
+        self.refresh()
+
+    def row(self, index: int) -> ThreadSummary | None:
+        if not 0 <= index < self._count:
+            return None
+        page_no, offset = divmod(index, PAGE_SIZE)
+        page = self._pages.get(page_no)
+        if page is None:
+            page = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+            self._pages[page_no] = page
+            self.pages_loaded += 1
+        return page[offset] if offset < len(page) else None
+
+    @property
+    def current(self) -> ThreadSummary | None:
+        return self.row(self.cursor)
+
+    def index_of_next_unread(self) -> int | None:
+        """The next unread thread after the cursor (wrapping), or None."""
+        if not queries.threads(self.conn, unread=True, limit=1):
+            return None
+        for step in range(1, self._count + 1):
+            index = (self.cursor + step) % self._count
+            summary = self.row(index)
+            if summary is not None and summary.unread:
+                return index
+        return None
+
+    # --- rendering -------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self.virtual_size = Size(event.size.width, self._count)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        if index >= self._count:
+            if index == 0 and y == 0:
+                hint = Text("  No threads yet — press c to start one.", style=self.get_component_rich_style(
+                    "thread-list--meta"))
+                return Strip(hint.render(self.app.console), hint.cell_len).adjust_cell_length(width, self.rich_style)
+            return Strip.blank(width, self.rich_style)
+        is_cursor = index == self.cursor
+        key = (index, width, is_cursor and self.has_focus)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._render_row(index, width, is_cursor)
+            self._strips[key] = strip
+        return strip
+
+    def _render_row(self, index: int, width: int, is_cursor: bool) -> Strip:
+        summary = self.row(index)
+        base = self.rich_style
+        if summary is None:
+            return Strip.blank(width, base)
+        style = self.get_component_rich_style
+        title_style = style("thread-list--unread" if summary.unread else "thread-list--read")
+        narrow = width < NARROW
+        tags_max = min(TAGS_MAX, width // 5) if narrow else TAGS_MAX
+        tags = tags_text(summary.tags)
+        if len(tags) > tags_max:
+            tags = tags[: tags_max - 1] + "…"
+        replies = f"{summary.replies} ↩" if summary.replies else ""
+        when_width = 9 if narrow else WHEN
+        when = (short_relative if narrow else relative)(summary.last_activity, at=now())
+        fixed = GUTTER + FLAGS + 1 + len(tags) + 1 + REPLIES + 1 + when_width
+        title_width = max(8, width - fixed)
+
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        line.append("▶ " if is_cursor else "  ", style("thread-list--pin") if is_cursor else "")
+        line.append("●" if summary.unread else " ", style("thread-list--dot"))
+        line.append("📌 " if summary.pinned else "   ", style("thread-list--pin"))
+        title = Text(summary.title or "(untitled)", style=title_style)
+        title.truncate(title_width, overflow="ellipsis", pad=True)
+        line.append_text(title)
+        line.append(" ")
+        line.append(tags.ljust(len(tags)), style("thread-list--tags"))
+        line.append(" ")
+        line.append(replies.rjust(REPLIES), style("thread-list--meta"))
+        line.append(" ")
+        line.append(when.rjust(when_width)[-when_width:], style("thread-list--meta"))
+        fill = base
+        if is_cursor and self.has_focus:
+            fill = base + style("thread-list--cursor")
+            line.stylize(style("thread-list--cursor"))
+        line.stylize_before(base)
+        segments = list(line.render(self.app.console))
+        return Strip(segments, line.cell_len).adjust_cell_length(width, fill)
+
+    # --- cursor ----------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old)
+        self.refresh_line(new)
+        self._scroll_cursor_into_view()
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, self._count - 1)) if self._count else 0
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_page_down(self) -> None:
+        self.cursor += max(1, self.scrollable_content_region.height - 1)
+
+    def action_page_up(self) -> None:
+        self.cursor -= max(1, self.scrollable_content_region.height - 1)
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = self._count - 1
+
+    def action_open(self) -> None:
+        summary = self.current
+        if summary is not None:
+            self.post_message(self.Selected(self, summary.id))
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.scroll_offset.y + event.y
+        if 0 <= index < self._count:
+            if index == self.cursor and event.chain >= 2:
+                self.action_open()
+            self.cursor = index
+
+    def select_id(self, thread_id: str) -> bool:
+        """Move the cursor to a thread if it is in the loaded pages or near the top."""
+        for index in range(min(self._count, PAGE_SIZE * 4)):
+            summary = self.row(index)
+            if summary is not None and summary.id == thread_id:
+                self.cursor = index
+                return True
+        return False

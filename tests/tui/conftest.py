@@ -1,0 +1,79 @@
+"""A real group, founded in tmp_path under a fixed clock, for the TUI tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tablespace.core.clock import iso
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import Home
+from tablespace.tui.app import TablespaceApp
+
+NOW = "2026-03-02T09:00:00Z"
+BASE = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+SIZE = (100, 32)
+
+
+@dataclass
+class Kitchen:
+    home: Home
+    ids: dict[str, str]  # short name -> thread id
+
+
+@pytest.fixture
+def kitchen(tmp_path, monkeypatch) -> Kitchen:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    home = Home(tmp_path / "home")
+
+    def at(minutes: int) -> None:
+        monkeypatch.setenv("TABLESPACE_NOW", iso(BASE + timedelta(minutes=minutes)))
+
+    at(0)
+    group = Group.found(home, "Sourdough circle", "Ana", Transport(folder=shared))
+    ids: dict[str, str] = {}
+    at(10)
+    ids["welcome"] = group.post("Welcome to the circle", "Say hi and tell us what you bake.", ["welcome"])
+    group.pin(ids["welcome"])
+    at(60)
+    ids["nail"] = group.post("My starter smells like nail polish", "Is it **dead**?", ["starter", "help"])
+    at(70)
+    group.reply(ids["nail"], "It's hungry. Feed it twice a day.")
+    at(80)
+    group.reply(ids["nail"], "Try a warmer spot, around 26 °C.")
+    at(120)
+    ids["hydration"] = group.post("Hydration for a first loaf?", "70% or 75%?", ["hydration"])
+    at(300)
+    ids["wins"] = group.post("Friday wins: first open crumb!", "Photos soon.", ["wins"])
+    at(310)
+    group.reply(ids["wins"], "Congratulations!")
+    at(600)
+    ids["rye"] = group.post("Rye starter feeding schedule", "1:5:5 at night works for me.", ["starter", "rye"])
+    at(700)
+    group.library_add("The Perfect Loaf", "https://www.theperfectloaf.com", "Beginner guides worth following.",
+                      ["guides", "starter"])
+    group.library_add("Flour water salt yeast", "https://example.org/fwsy", "The classic book.", ["books"])
+    group.ritual_add("Friday wins", "Share one win from your week.", "FREQ=WEEKLY;BYDAY=FR", start="2026-01-02")
+    # Everything was written by Ana, so it is all read; pretend two threads got
+    # news from other members since she last looked.
+    with group.store.db.atomic():
+        group.conn.execute("DELETE FROM reads WHERE thread_id IN (?, ?)", (ids["hydration"], ids["nail"]))
+    group.close()
+    monkeypatch.setenv("TABLESPACE_NOW", NOW)
+    return Kitchen(home, ids)
+
+
+@pytest.fixture
+def group(kitchen: Kitchen) -> Iterator[Group]:
+    g = Group.open(kitchen.home)
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def app(group: Group) -> TablespaceApp:
+    return TablespaceApp(group)

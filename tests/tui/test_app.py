@@ -1,0 +1,401 @@
+"""Pilot tests against a real group: every action ends in the database."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, TextArea
+
+from tablespace.core import queries
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import ComposeModal, ConfirmModal, HelpScreen, ReactModal, ResourceForm, SearchModal
+from tablespace.tui.screens import LibraryScreen, MembersScreen, RitualsScreen, ThreadScreen, ThreadsScreen
+from tablespace.tui.thread_list import ThreadList
+
+SIZE = (100, 32)
+
+
+def titles(thread_list: ThreadList) -> list[str]:
+    return [thread_list.row(i).title for i in range(thread_list.count)]
+
+
+async def open_thread(pilot, app: TablespaceApp, title: str) -> ThreadScreen:
+    thread_list = app.screen.query_one(ThreadList)
+    thread_list.cursor = titles(thread_list).index(title)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, ThreadScreen)
+    return app.screen
+
+
+async def test_list_shows_threads_pinned_first_then_recent(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        thread_list = app.screen.query_one(ThreadList)
+        assert titles(thread_list) == [
+            "Welcome to the circle",
+            "Rye starter feeding schedule",
+            "Friday wins: first open crumb!",
+            "Hydration for a first loaf?",
+            "My starter smells like nail polish",
+        ]
+        first = thread_list.render_line(0).text
+        assert "Welcome to the circle" in first and "#welcome" in first and "📌" in first
+        nail = thread_list.render_line(4).text
+        assert "●" in nail and "2 ↩" in nail and "#help #starter" in nail and "hours ago" in nail
+        assert "●" not in thread_list.render_line(1).text  # read
+        assert app.title == "Sourdough circle"
+
+
+async def test_jk_arrows_home_end_move_the_cursor(app):
+    async with app.run_test(size=SIZE) as pilot:
+        thread_list = app.screen.query_one(ThreadList)
+        await pilot.press("j", "j", "down", "k")
+        assert thread_list.cursor == 2
+        await pilot.press("end")
+        assert thread_list.cursor == 4
+        await pilot.press("j")
+        assert thread_list.cursor == 4  # clamped
+        await pilot.press("home", "up")
+        assert thread_list.cursor == 0
+        await pilot.press("pagedown")
+        assert thread_list.cursor == 4
+
+
+async def test_enter_opens_the_thread_and_escape_goes_back(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ThreadScreen) and screen.thread_id == kitchen.ids["nail"]
+        assert [c.post.body for c in screen.cards] == [
+            "Is it **dead**?", "It's hungry. Feed it twice a day.", "Try a warmer spot, around 26 °C."]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        # opening it marked it read
+        assert "●" not in app.screen.query_one(ThreadList).render_line(4).text
+
+
+async def test_n_moves_to_the_next_unread_thread(app):
+    async with app.run_test(size=SIZE) as pilot:
+        thread_list = app.screen.query_one(ThreadList)
+        await pilot.press("n")
+        assert thread_list.current.title == "Hydration for a first loaf?"
+        await pilot.press("n")
+        assert thread_list.current.title == "My starter smells like nail polish"
+        await pilot.press("n")
+        assert thread_list.current.title == "Hydration for a first loaf?"  # wraps
+
+
+async def test_reply_through_the_compose_modal(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_thread(pilot, app, "Hydration for a first loaf?")
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal)
+        await pilot.press(*"Go 70%")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen
+        bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["hydration"]).posts]
+        assert bodies == ["70% or 75%?", "Go 70%"]
+        assert [c.post.body for c in screen.cards][-1] == "Go 70%"
+        assert screen.focused is screen.cards[-1]
+
+
+async def test_an_empty_reply_is_refused_and_the_modal_stays(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "Hydration for a first loaf?")
+        await pilot.press("r", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal)
+        assert any(n.severity == "error" for n in app._notifications)
+        assert len(queries.thread(group.conn, kitchen.ids["hydration"]).posts) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadScreen)
+
+
+async def test_new_thread_with_title_tags_and_preview(app, group):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ComposeModal)
+        await pilot.press(*"Banneton care")
+        modal.query_one("#tags", Input).value = "tools, #care"
+        modal.query_one("#body", TextArea).text = "Dry it in the sun."
+        await pilot.press("ctrl+t")
+        assert modal.query_one("#preview-box").display is True
+        await pilot.press("ctrl+t", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        made = [t for t in queries.threads(group.conn) if t.title == "Banneton care"]
+        assert len(made) == 1 and made[0].tags == ["care", "tools"]
+        assert queries.thread(group.conn, made[0].id).posts[0].body == "Dry it in the sun."
+        thread_list = app.screen.query_one(ThreadList)
+        assert thread_list.count == 6 and thread_list.current.title == "Banneton care"
+
+
+async def test_edit_own_reply(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "Friday wins: first open crumb!")
+        await pilot.press("j", "e")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ComposeModal)
+        assert modal.query_one("#body", TextArea).text == "Congratulations!"
+        modal.query_one("#body", TextArea).text = "Congratulations, lovely crumb!"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        posts = queries.thread(group.conn, kitchen.ids["wins"]).posts
+        assert posts[1].body == "Congratulations, lovely crumb!" and posts[1].edited_at is not None
+
+
+async def test_react_and_take_it_back(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("plus")
+        await pilot.pause()
+        assert isinstance(app.screen, ReactModal)
+        await pilot.press("8")
+        await pilot.pause()
+        assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {"🍞": 1}
+        assert "🍞 1" in str(app.screen.query_one(".post-reactions").render())
+        await pilot.press("plus", "8")
+        await pilot.pause()
+        assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {}
+
+
+async def test_delete_asks_first(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "My starter smells like nail polish")
+        await pilot.press("j", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(queries.thread(group.conn, kitchen.ids["nail"]).posts) == 3
+        await pilot.press("d", "y")
+        await pilot.pause()
+        bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["nail"]).posts]
+        assert bodies == ["Is it **dead**?", "Try a warmer spot, around 26 °C."]
+
+
+async def test_deleting_the_opening_post_deletes_the_thread_and_goes_back(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("d", "y")
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        assert kitchen.ids["rye"] not in [t.id for t in queries.threads(group.conn)]
+        assert "Rye starter feeding schedule" not in titles(app.screen.query_one(ThreadList))
+
+
+async def test_search_jumps_to_the_thread_and_post(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")
+        await pilot.pause()
+        assert isinstance(app.screen, SearchModal)
+        await pilot.press(*"warm")  # prefix of "warmer", in a reply
+        await pilot.pause()
+        assert [h.thread for h in app.screen.hits] == [kitchen.ids["nail"]]
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ThreadScreen) and screen.thread_id == kitchen.ids["nail"]
+        assert screen.focused is screen.cards[2]  # the matching reply
+
+
+async def test_search_from_another_section(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "slash", *"crumb", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_mode == "threads"
+        assert isinstance(app.screen, ThreadScreen) and app.screen.thread_id == kitchen.ids["wins"]
+
+
+async def test_number_keys_switch_sections(app):
+    async with app.run_test(size=SIZE) as pilot:
+        for key, mode, screen_type in [("2", "rituals", RitualsScreen), ("3", "library", LibraryScreen),
+                                       ("4", "members", MembersScreen), ("1", "threads", ThreadsScreen)]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.current_mode == mode
+            assert isinstance(app.screen, screen_type)
+
+
+async def test_rituals_and_members_sections_show_the_group(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        row = [str(c) for c in table.get_row_at(0)]
+        assert row[0] == "Friday wins" and row[1] == "in 4 days" and row[2].startswith("Fri 06 Mar")
+        await pilot.press("4")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        row = [str(c) for c in table.get_row_at(0)]
+        assert row[0] == "Ana  (you)" and "moderator" in row[1] and row[2] == "active"
+
+
+async def test_library_add_through_the_form(app, group):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, ResourceForm)
+        await pilot.press(*"Crumb guide", "enter", *"https://example.org/crumb", "enter",
+                          *"How to read a crumb", "enter", *"crumb")
+        await pilot.press("enter")  # enter in the last field submits
+        await pilot.pause()
+        assert isinstance(app.screen, LibraryScreen)
+        added = [r for r in queries.resources(group.conn) if r.title == "Crumb guide"]
+        assert len(added) == 1
+        assert (added[0].url, added[0].summary, added[0].tags) == (
+            "https://example.org/crumb", "How to read a crumb", ["crumb"])
+        await pilot.pause()
+        assert app.screen.current.title == "Crumb guide"
+
+
+async def test_library_form_refuses_a_bad_link(app, group):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "a")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#title", Input).value = "Nothing"
+        form.query_one("#url", Input).value = ""
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+        assert any(n.severity == "error" for n in app._notifications)
+        assert len(queries.resources(group.conn)) == 2
+
+
+async def test_library_filter_copy_and_open(app, monkeypatch):
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        assert [r.title for r in screen.resources] == ["Flour water salt yeast", "The Perfect Loaf"]
+        screen.query_one("#tag-filter").value = "guides"
+        await pilot.pause()
+        assert [r.title for r in screen.resources] == ["The Perfect Loaf"]
+        await pilot.press("y")
+        assert app.clipboard == "https://www.theperfectloaf.com"
+        await pilot.press("o")
+        assert opened == ["https://www.theperfectloaf.com"]
+
+
+async def test_help_lists_the_bindings_of_the_active_screen(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row.binding_id for row in app.screen.rows}
+        assert {"threads.new", "threads.next_unread", "threads.open", "threads.down", "app.search",
+                "app.section.library", "app.quit"} <= ids
+        keys = {row.binding_id: row.key for row in app.screen.rows}
+        assert keys["threads.down"] == "↓, j"
+        await pilot.press("escape")
+        await pilot.pause()
+        await open_thread(pilot, app, "Welcome to the circle")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        ids = {row.binding_id for row in app.screen.rows}
+        assert {"thread.reply", "thread.react", "thread.delete", "thread.edit"} <= ids
+        assert "threads.new" not in ids
+
+
+async def test_section_keys_are_inert_while_a_modal_is_open(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark", "3")
+        await pilot.pause()
+        assert app.current_mode == "threads" and isinstance(app.screen, HelpScreen)
+
+
+async def test_keymap_from_the_config_remaps_a_binding(kitchen, group):
+    kitchen.home.update_config(keymap={"threads.new": "N"})
+    app = TablespaceApp(group)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        await pilot.press("N")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal)
+
+
+async def test_theme_is_remembered_and_restored(kitchen, group):
+    app = TablespaceApp(group)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "kitchen-table"
+        app.theme = "high-contrast"
+        await pilot.pause()
+    assert kitchen.home.config()["theme"] == "high-contrast"
+    again = TablespaceApp(group)
+    async with again.run_test(size=SIZE):
+        assert again.theme == "high-contrast"
+
+
+async def test_palette_offers_app_commands(app):
+    from tablespace.tui.commands import TablespaceCommands
+
+    async with app.run_test(size=SIZE) as pilot:
+        titles_ = [title for title, _, _ in TablespaceCommands(app.screen).commands()]
+        assert {"Go to Library", "New thread", "Search", "Theme: night-kitchen"} <= set(titles_)
+        callback = dict((t, c) for t, _, c in TablespaceCommands(app.screen).commands())["Go to Library"]
+        callback()
+        await pilot.pause()
+        assert app.current_mode == "library"
+
+
+async def test_q_quits(app):
+    async with app.run_test(size=SIZE) as pilot:
+        quits: list[bool] = []
+        app.exit = lambda *args, **kwargs: quits.append(True)  # type: ignore[method-assign]
+        await pilot.press("q")
+        assert quits == [True]
+
+
+async def test_library_t_opens_the_tag_filter(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "t")
+        await pilot.pause()
+        tag_filter = app.screen.query_one("#tag-filter")
+        assert tag_filter.expanded and app.focused in tag_filter.walk_children()
+        await pilot.press("down", "down", "enter")  # All tags, #books, #guides
+        await pilot.pause()
+        assert [r.title for r in app.screen.resources] == ["The Perfect Loaf"]
+
+
+async def test_thread_list_pages_instead_of_loading_everything(tmp_path, monkeypatch):
+    """1,000 threads: opening, paging and jumping to the end read a handful of pages."""
+    from tablespace.core.group import Group, Transport
+    from tablespace.core.home import Home
+    from tablespace.tui.thread_list import PAGE_SIZE
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    (tmp_path / "shared").mkdir()
+    group = Group.found(Home(tmp_path / "home"), "Big table", "Ana", Transport(folder=tmp_path / "shared"))
+    for n in range(1000):
+        group.post(f"Thread {n}")
+    app = TablespaceApp(group)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            thread_list = app.screen.query_one(ThreadList)
+            assert thread_list.count == 1000
+            assert thread_list.pages_loaded == 1
+            await pilot.press("pagedown", "pagedown", "end")
+            await pilot.pause()
+            assert thread_list.current.title == "Thread 0"
+            assert thread_list.pages_loaded <= 3
+            assert "Thread 0" in thread_list.render_line(thread_list.scrollable_content_region.height - 1).text
+            assert len(thread_list._pages) * PAGE_SIZE < 1000
+    finally:
+        group.close()

@@ -9,6 +9,7 @@ Rejected (before writing anything) when the op is not allowed at this point.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,7 +180,10 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     member = limits.ref(p, "member", label="member")
     name = limits.one_line(p, "name", label="display name", max_chars=limits.NAME_MAX)
     key_hex = p.get("public_key")
-    if not isinstance(key_hex, str) or len(key_hex) != 64 or author_id_for(bytes.fromhex(key_hex)) != member:
+    # Check it is hex before decoding: bytes.fromhex raised ValueError on a
+    # hostile payload, which escaped the fold and aborted the whole ingest.
+    if not isinstance(key_hex, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", key_hex) \
+            or author_id_for(bytes.fromhex(key_hex)) != member:
         raise Rejected("the member's public key does not match their id")
     status = ctx.member_status(member)
     if status in ("active", "timed_out"):

@@ -32,12 +32,26 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Container nesting depth, computed without recursion and giving up as soon
+    as it passes `limit` (returns limit + 1). The recursive version raised
+    RecursionError on a hostile body a few hundred levels deep, which json.loads
+    still accepts, instead of refusing it as an InvalidOp."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,11 @@ def decode_body(body: bytes, signature: bytes) -> Op:
         raise InvalidOp("op body is not valid JSON") from None
     _expect(isinstance(fields, dict), "op body is not an object")
     _expect(_depth(fields) <= MAX_DEPTH, "op payload nested too deeply")
-    _expect(canonical_json(fields) == body, "op body is not in canonical form")
+    try:
+        canonical = canonical_json(fields)
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) parses but has no UTF-8 form
+        raise InvalidOp("op body is not in canonical form") from None
+    _expect(canonical == body, "op body is not in canonical form")
     _expect(set(fields) == {"v", "g", "a", "s", "p", "h", "k", "d", "pk"}, "op has wrong fields")
     _expect(fields["v"] == FORMAT_VERSION, f"unsupported op version {fields['v']!r}")
     group, author, seq, prev = fields["g"], fields["a"], fields["s"], fields["p"]

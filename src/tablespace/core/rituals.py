@@ -11,6 +11,7 @@ from tablespace.core.errors import Rejected
 ALLOWED_FREQUENCIES = {DAILY, WEEKLY, MONTHLY, YEARLY}
 # A ritual with no date given starts today at this UTC hour.
 DEFAULT_HOUR_UTC = 9
+MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 def parse_start(text: str) -> datetime:
@@ -18,13 +19,23 @@ def parse_start(text: str) -> datetime:
     text = text.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR_UTC), tzinfo=timezone.utc)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR_UTC), tzinfo=timezone.utc)
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise Rejected(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: this escaped the fold as a crash
+        raise Rejected(f"start {text!r} is out of range") from None
+    # Years outside this range broke things later: iso() writes year 1 as
+    # "1-01-01…", which parse_start cannot read back (so listing rituals raised),
+    # and rule arithmetic near datetime.min/max overflows.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise Rejected(f"start {text!r} is out of range (years {MIN_YEAR}–{MAX_YEAR})")
+    return value
 
 
 def parse_rule(rule_text: str, start: datetime) -> rrule:
@@ -39,6 +50,8 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
         raise Rejected(f"invalid RRULE {rule_text!r}: expected NAME=VALUE parts, e.g. FREQ=WEEKLY;BYDAY=FR") from None
     if not isinstance(rule, rrule) or rule._freq not in ALLOWED_FREQUENCIES:  # noqa: SLF001
         raise Rejected(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
+    if rule._interval < 1:  # noqa: SLF001 -- INTERVAL=0 makes dateutil loop forever
+        raise Rejected(f"invalid RRULE {rule_text!r}: INTERVAL must be at least 1")
     return rule
 
 

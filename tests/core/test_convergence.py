@@ -1,0 +1,249 @@
+"""The headline property: same op set, any arrival order, duplicates included,
+any chunking, restarts in between -> byte-identical view tables, equal to a
+rebuild from the log.
+
+Ops are built directly with sign_op by deterministic identities (so Hypothesis
+can replay and shrink an example exactly): a founder's genesis, member.add ops
+for 2-4 members, then random ops by random authors (an outsider included) whose
+HLCs sometimes follow causality, sometimes collide exactly with another
+author's, and sometimes are back-dated before what they refer to.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tablespace.core.fold import derived_id
+from tablespace.core.identity import Identity
+from tablespace.core.ops import Op
+from tablespace.core.store import Store
+
+from .opkit import BASE_HLC, Feed, found, member_add_payload, new_store, op_state
+
+POOL = [Identity(Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32)) for i in range(6)]
+FOUNDER, OUTSIDER = POOL[0], POOL[5]
+NAMES = ["Ada", "Bo", "Cy", "Di", "Ed"]
+FAKE_ID = "f" * 32
+TAGS = ["bread", "rye", "wins", "Bad Tag"]  # the last one is invalid
+EMOJI = ["👍", "🎉", "bread"]
+OCCURRENCES = ["2025-01-02T09:00:00Z", "2025-01-03T09:00:00Z", "2025-01-03T10:30:00Z"]  # the last is off-schedule
+
+KINDS = (
+    ["thread.start"] * 4 + ["post.reply"] * 4 + ["post.edit"] * 2 + ["post.delete"] * 2
+    + ["post.react"] * 2 + ["post.unreact", "thread.tag", "thread.pin", "library.add", "library.remove",
+                            "ritual.add", "ritual.occur", "role.grant", "role.revoke", "member.profile"]
+)
+
+
+@st.composite
+def op_sets(draw) -> tuple[str, list[Op]]:
+    n_members = draw(st.integers(2, 4))
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    gid = genesis.id
+    feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:1 + n_members]]
+    ops = [genesis]
+    hlc = BASE_HLC
+    for feed, name in zip(feeds[1:], NAMES[1:]):
+        hlc += draw(st.integers(0, 1))  # admissions may share one HLC
+        ops.append(founder.op("member.add", member_add_payload(feed.identity, name), hlc=hlc))
+    authors = feeds + [Feed(OUTSIDER, gid)]  # the outsider's ops are all rejected
+    member_ids = [f.id for f in authors]
+
+    threads: list[str] = []
+    posts: list[str] = []
+    resources: list[str] = []
+    rituals: list[str] = []
+    latest = hlc
+
+    def pick(items: list[str]) -> str:
+        return draw(st.sampled_from(items)) if items and draw(st.integers(0, 9)) else FAKE_ID
+
+    for _ in range(draw(st.integers(1, 30))):
+        author = draw(st.sampled_from(authors[:-1]) if draw(st.integers(0, 14)) else st.just(authors[-1]))
+        kind = draw(st.sampled_from(KINDS))
+        mode = draw(st.sampled_from(["causal", "causal", "causal", "collide", "backdate"]))
+        if mode == "causal":
+            stamp = latest + draw(st.integers(1, 3))
+        elif mode == "collide":
+            stamp = latest  # equal HLC with whoever wrote last (often another author)
+        else:
+            stamp = draw(st.integers(BASE_HLC, latest))
+        latest = max(latest, stamp)
+
+        if kind == "thread.start":
+            payload = {"title": draw(st.sampled_from(["Hello", "Starter help", "Wins"])),
+                       "body": draw(st.sampled_from(["", "feed it daily", "rye or wheat?"])),
+                       "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2)))}
+        elif kind == "post.reply":
+            payload = {"thread": pick(threads), "body": draw(st.sampled_from(["yes", "try 75% hydration", " "]))}
+        elif kind == "post.edit":
+            payload = {"post": pick(posts), "body": draw(st.sampled_from(["edited", "fixed a typo"]))}
+            if draw(st.booleans()):
+                payload["title"] = "Retitled"
+        elif kind == "post.delete":
+            payload = {"post": pick(posts)}
+        elif kind in ("post.react", "post.unreact"):
+            payload = {"post": pick(posts), "emoji": draw(st.sampled_from(EMOJI))}
+        elif kind == "thread.tag":
+            payload = {"thread": pick(threads), "add": sorted(draw(st.sets(st.sampled_from(TAGS), max_size=2))),
+                       "remove": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=1)))}
+        elif kind == "thread.pin":
+            payload = {"thread": pick(threads), "pinned": draw(st.booleans())}
+        elif kind == "library.add":
+            payload = {"title": "Tartine", "summary": "",
+                       "url": draw(st.sampled_from(["https://example.org/tartine", "not a link"])),
+                       "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2)))}
+        elif kind == "library.remove":
+            payload = {"resource": pick(resources)}
+        elif kind == "ritual.add":
+            payload = {"name": "Daily bake", "prompt": "What did you bake?", "rrule": "FREQ=DAILY",
+                       "start": "2025-01-01"}
+        elif kind == "ritual.occur":
+            payload = {"ritual": pick(rituals), "at": draw(st.sampled_from(OCCURRENCES))}
+        elif kind in ("role.grant", "role.revoke"):
+            payload = {"member": draw(st.sampled_from(member_ids)),
+                       "role": draw(st.sampled_from(["moderator", "curator"]))}
+        else:  # member.profile
+            payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
+
+        op = author.op(kind, payload, hlc=stamp)
+        ops.append(op)
+        if kind == "thread.start":
+            threads.append(op.id)
+            posts.append(op.id)
+        elif kind == "post.reply":
+            posts.append(op.id)
+        elif kind == "library.add":
+            resources.append(op.id)
+        elif kind == "ritual.add":
+            rituals.append(op.id)
+        elif kind == "ritual.occur":
+            derived = derived_id("ritual.occur", payload["ritual"], payload["at"])
+            threads.append(derived)
+            posts.append(derived)
+    return gid, ops
+
+
+def deliver(store: Store, ops: list[Op], rng: random.Random, path: Path) -> Store:
+    """Ingest ops in random chunk sizes, closing and reopening the store (a
+    restart) once, at a random point."""
+    restart_at = rng.randint(0, len(ops))
+    i = 0
+    while i < len(ops):
+        size = rng.randint(1, 6)
+        store.ingest(ops[i:i + size])
+        if i <= restart_at < i + size:
+            store.close()
+            store = Store(path)
+        i += size
+    return store
+
+
+@given(op_sets(), st.randoms(use_true_random=False), st.integers(2, 3))
+def test_any_order_any_chunking_with_duplicates_converges(generated, rng, replicas):
+    gid, ops = generated
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = new_store(Path(tmp) / "reference.db", gid)
+        reference.ingest(sorted(ops, key=lambda op: op.order_key))
+        expected = reference.canonical_dump()
+        assert reference.conn.execute("SELECT count(*) FROM ops").fetchone()[0] == len(ops)
+        assert reference.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0] == 0
+        assert "## members" in expected and op_state(reference, ops[0]) == ("accepted", None)
+
+        for n in range(replicas):
+            delivery = list(ops)
+            rng.shuffle(delivery)
+            for dup in rng.sample(ops, k=min(len(ops), rng.randint(0, 5))):
+                delivery.insert(rng.randint(0, len(delivery)), dup)  # duplicates, anywhere
+            path = Path(tmp) / f"replica{n}.db"
+            store = deliver(new_store(path, gid), delivery, rng, path)
+            assert store.canonical_dump() == expected
+            store.rebuild()
+            assert store.canonical_dump() == expected
+            store.close()
+
+        reference.rebuild()
+        assert reference.canonical_dump() == expected
+        reference.close()
+
+
+def test_seq_n_plus_2_before_n_plus_1_is_held_then_applied(tmp_path):
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    one = founder.op("thread.start", {"title": "One", "body": "", "tags": []}, hlc=BASE_HLC + 1)
+    two = founder.op("post.reply", {"thread": one.id, "body": "two"}, hlc=BASE_HLC + 2)
+    three = founder.op("post.reply", {"thread": one.id, "body": "three"}, hlc=BASE_HLC + 3)
+
+    store = new_store(tmp_path / "a.db", genesis.id)
+    store.ingest([genesis, one])
+    result = store.ingest([three])  # seq 4 before seq 3
+    assert (result.added, result.held, result.folded) == (1, 1, 0)
+    assert op_state(store, three) == ("held", None)
+    assert store.conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 1
+
+    result = store.ingest([two])
+    assert result.held == 0 and result.folded == 2
+    assert op_state(store, two) == ("accepted", None)
+    assert op_state(store, three) == ("accepted", None)
+    assert [r[0] for r in store.conn.execute("SELECT body FROM posts ORDER BY created_hlc")] == ["", "two", "three"]
+
+    in_order = new_store(tmp_path / "b.db", genesis.id)
+    in_order.ingest([genesis, one, two, three])
+    assert store.canonical_dump() == in_order.canonical_dump()
+
+
+def test_held_op_with_wrong_prev_never_applies(tmp_path):
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    one = founder.op("thread.start", {"title": "One", "body": "", "tags": []}, hlc=BASE_HLC + 1)
+    impostor = Feed(FOUNDER, genesis.id)
+    impostor.seq, impostor.prev = 2, "0" * 32  # claims seq 3 but links to a prev that is not seq 2
+    bad = impostor.op("post.reply", {"thread": one.id, "body": "x"}, hlc=BASE_HLC + 3)
+    store = new_store(tmp_path / "a.db", genesis.id)
+    store.ingest([genesis, bad, one])
+    two = founder.op("post.reply", {"thread": one.id, "body": "two"}, hlc=BASE_HLC + 2)
+    result = store.ingest([two])
+    assert result.held == 1
+    assert op_state(store, bad) == ("held", None)
+
+
+def test_late_op_that_sorts_before_the_head_refolds(tmp_path):
+    """A delete that arrives after a later reply, but sorts before it, must make
+    the reply rejected, exactly as if it had arrived first."""
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    bo = Feed(POOL[1], genesis.id)
+    add = founder.op("member.add", member_add_payload(bo.identity, "Bo"), hlc=BASE_HLC + 1)
+    thread = founder.op("thread.start", {"title": "T", "body": "b", "tags": []}, hlc=BASE_HLC + 2)
+    delete = founder.op("post.delete", {"post": thread.id}, hlc=BASE_HLC + 3)
+    reply = bo.op("post.reply", {"thread": thread.id, "body": "late"}, hlc=BASE_HLC + 4)
+
+    store = new_store(tmp_path / "a.db", genesis.id)
+    store.ingest([genesis, add, thread, reply])
+    assert op_state(store, reply) == ("accepted", None)
+    result = store.ingest([delete])
+    assert result.refolded
+    assert op_state(store, reply) == ("rejected", "the thread has been deleted")
+
+    other = new_store(tmp_path / "b.db", genesis.id)
+    other.ingest([genesis, add, thread, delete, reply])
+    assert store.canonical_dump() == other.canonical_dump()
+
+
+def test_a_fork_converges_whichever_side_arrives_first(tmp_path):
+    """Two different ops for one (author, seq): every replica must end up with
+    the same views. Today the first to arrive wins and the other becomes fork
+    evidence, so replicas that saw them in different orders differ for good."""
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    a = founder.op("thread.start", {"title": "A", "body": "", "tags": []}, hlc=BASE_HLC + 1)
+    founder.seq, founder.prev = 1, genesis.id  # the same author signs a second seq 2
+    b = founder.op("thread.start", {"title": "B", "body": "", "tags": []}, hlc=BASE_HLC + 1)
+    one, two = new_store(tmp_path / "1.db", genesis.id), new_store(tmp_path / "2.db", genesis.id)
+    assert one.ingest([genesis, a, b]).forks == [b.id]
+    assert two.ingest([genesis, b, a]).forks == [a.id]
+    if one.canonical_dump() != two.canonical_dump():
+        pytest.xfail("known gap: fork resolution depends on arrival order (see report)")

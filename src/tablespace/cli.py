@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ import humanize
 from tablespace import __version__
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 
@@ -153,6 +154,88 @@ def init(ctx: click.Context, name: str, display_name: str, folder: str | None, g
     group = found_group(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
     click.echo(group.id)
     group.close()
+
+
+def parse_duration(text: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text.lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 30m, 24h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
+        else timedelta(days=amount)
+
+
+@main.command()
+@click.option("--expires", default="7d", show_default=True, help="How long the code works: 30m, 24h, 7d.")
+@click.option("--uses", default=1, show_default=True, type=int, help="How many people can join with it.")
+@with_group
+def invite(group: Group, expires: str, uses: int) -> None:
+    """Moderator: make an invite code to give to someone (prints it)."""
+    from tablespace.sync.service import create_invite
+
+    click.echo(create_invite(group, parse_duration(expires), uses))
+
+
+@main.command()
+@click.argument("code")
+@click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
+@click.option("--folder", type=click.Path(file_okay=False), help="The group's shared folder.")
+@click.option("--git", "git_url", metavar="URL", help="The group's git remote instead of a folder.")
+@click.pass_context
+def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None) -> None:
+    """Join with an invite code: leaves a join request for the moderators (prints its id)."""
+    from tablespace.sync.service import join_group
+
+    group, request_id = join_group(ctx.obj["home"], code, display_name, Transport.choose(folder, git_url))
+    group.close()
+    click.echo(request_id)
+    click.echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
+
+
+@main.command()
+@json_option
+@with_group
+def requests(group: Group, as_json: bool) -> None:
+    """Moderator: pending join requests."""
+    from tablespace.sync.service import pending_requests
+
+    require_moderator(group)
+    rows = pending_requests(group)
+    if as_json:
+        return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id}
+                          for r in rows])
+    if not rows:
+        click.echo("no pending join requests", err=True)
+    for r in rows:
+        click.echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}")
+
+
+@main.command()
+@click.argument("request", metavar="REQUEST")
+@with_group
+def admit(group: Group, request: str) -> None:
+    """Moderator: admit a join request (and share the group's keys with them)."""
+    from tablespace.sync.service import admit as admit_request
+
+    require_moderator(group)
+    admit_request(group, request)
+
+
+@main.command()
+@click.argument("request", metavar="REQUEST")
+@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@with_group
+def deny(group: Group, request: str, reason: str) -> None:
+    """Moderator: turn down a join request."""
+    from tablespace.sync.service import deny as deny_request
+
+    require_moderator(group)
+    deny_request(group, request, reason)
+
+
+def require_moderator(group: Group) -> None:
+    if "moderator" not in group.my_roles():
+        raise PermissionDenied("only a moderator can do that")
 
 
 @main.command()

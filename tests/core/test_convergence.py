@@ -235,15 +235,23 @@ def test_late_op_that_sorts_before_the_head_refolds(tmp_path):
 
 
 def test_a_fork_converges_whichever_side_arrives_first(tmp_path):
-    """Two different ops for one (author, seq): every replica must end up with
-    the same views. Today the first to arrive wins and the other becomes fork
-    evidence, so replicas that saw them in different orders differ for good."""
+    """Two different ops for one (author, seq): both stay in the log as
+    evidence, the author's ops from that seq on are set aside, and every
+    replica ends with the same views whatever order they arrived in."""
     genesis, founder = found(FOUNDER, hlc=BASE_HLC)
     a = founder.op("thread.start", {"title": "A", "body": "", "tags": []}, hlc=BASE_HLC + 1)
+    a_next = founder.op("thread.start", {"title": "A2", "body": "", "tags": []}, hlc=BASE_HLC + 2)
     founder.seq, founder.prev = 1, genesis.id  # the same author signs a second seq 2
     b = founder.op("thread.start", {"title": "B", "body": "", "tags": []}, hlc=BASE_HLC + 1)
     one, two = new_store(tmp_path / "1.db", genesis.id), new_store(tmp_path / "2.db", genesis.id)
-    assert one.ingest([genesis, a, b]).forks == [b.id]
-    assert two.ingest([genesis, b, a]).forks == [a.id]
-    if one.canonical_dump() != two.canonical_dump():
-        pytest.xfail("known gap: fork resolution depends on arrival order (see report)")
+    one.ingest([genesis, a, a_next])
+    assert op_state(one, a) == ("accepted", None)
+    assert one.ingest([b]).forks == [b.id]
+    assert two.ingest([genesis, b, a_next, a]).forks == [a.id]
+    assert one.canonical_dump() == two.canonical_dump()
+    for store in (one, two):
+        assert op_state(store, genesis) == ("accepted", None)
+        for op in (a, a_next, b):
+            state, reason = op_state(store, op)
+            assert state == "rejected" and "fork" in reason
+        assert store.conn.execute("SELECT count(*) FROM threads").fetchone()[0] == 0

@@ -300,7 +300,7 @@ def test_member_add_key_must_match_and_only_once(world):
 def test_member_add_with_a_garbage_key_is_rejected_not_a_crash(world, key):
     newcomer = Identity.generate()
     payload = member_add_payload(newcomer, "Di") | {"public_key": key}
-    assert world.rejected(world.founder, "member.add", payload) == "the member's public key does not match their id"
+    assert world.rejected(world.founder, "member.add", payload) == "the member's public key is not a valid key"
     # and the store still works afterwards
     start(world, world.members[0])
 

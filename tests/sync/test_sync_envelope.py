@@ -240,7 +240,7 @@ def test_ops_claiming_another_author_but_signed_by_file_author() -> None:
     victim_ops = make_ops(ALICE, 1)
     body = victim_ops[0].body
     wire = MALLORY.sign(body) + body
-    rejected(forge(frame_ops([wire]), signer=MALLORY), "invalid")
+    rejected(forge(frame_ops([wire]), signer=MALLORY), "another author")
 
 
 def test_wrong_group(small: bytes) -> None:

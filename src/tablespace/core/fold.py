@@ -12,11 +12,11 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tablespace.core import limits
-from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.identity import author_id_for
 from tablespace.core.ops import Op
@@ -33,6 +33,7 @@ class PermissionRejected(Rejected):
 class FoldContext:
     conn: sqlite3.Connection
     group_id: str
+    forks: dict[str, int] = field(default_factory=dict)  # author -> first seq they forked at
 
     def one(self, sql: str, *args: object) -> tuple | None:
         return self.conn.execute(sql, args).fetchone()
@@ -118,6 +119,9 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
             raise Rejected(f"unknown kind {op.kind!r}")
         if op.kind != "group.create" and op.group != ctx.group_id:
             raise Rejected("op belongs to another group")
+        fork = ctx.forks.get(op.author)
+        if fork is not None and op.seq >= fork:
+            raise Rejected(f"the author signed two different ops as seq {fork} (a fork); their ops from there on are set aside")
         handler(ctx, op)
     except Rejected as exc:
         return exc.reason
@@ -173,25 +177,95 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
     ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)
 
 
+def invite_id_for(secret: bytes) -> str:
+    """The public name of an invite: a hash of its one-time secret."""
+    return hashlib.sha256(b"tablespace invite\x00" + secret).digest()[:16].hex()
+
+
+def _hex_key(payload: dict, key: str, *, label: str, required: bool = True) -> str | None:
+    value = payload.get(key)
+    if value is None and not required:
+        return None
+    # Checked before decoding: bytes.fromhex raised ValueError on a hostile
+    # payload, which escaped the fold and aborted the whole ingest.
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise Rejected(f"the {label} is not a valid key")
+    return value.lower()
+
+
+@handles("invite.create")
+def invite_create(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "invite people")
+    p = op.payload
+    invite = limits.ref(p, "invite", label="invite")
+    secret = p.get("secret")
+    if not isinstance(secret, str) or not re.fullmatch(r"[0-9a-f]{32}", secret) \
+            or invite_id_for(bytes.fromhex(secret)) != invite:
+        raise Rejected("the invite's secret does not match its id")
+    expires = datetime_to_hlc(parse_start(limits.one_line(p, "expires", label="expiry", max_chars=40)))
+    uses = p.get("uses")
+    if type(uses) is not int or not 1 <= uses <= 150:
+        raise Rejected("an invite can be used between 1 and 150 times")
+    if ctx.one("SELECT 1 FROM invites WHERE id = ?", invite):
+        raise Rejected("that invite already exists")
+    ctx.run("INSERT INTO invites (id, secret, expires_hlc, uses, created_by) VALUES (?, ?, ?, ?, ?)",
+            invite, secret, expires, uses, op.author)
+
+
+def _undecided(ctx: FoldContext, request: str) -> None:
+    if ctx.one("SELECT 1 FROM join_decisions WHERE request = ?", request):
+        raise Rejected("that join request has already been decided")
+
+
 @handles("member.add")
 def member_add(ctx: FoldContext, op: Op) -> None:
+    """Admit a member: directly (a moderator adding someone they know), or on
+    a join request made with one of the group's invites."""
     ctx.require_role(op, "moderator", "add members")
     p = op.payload
     member = limits.ref(p, "member", label="member")
     name = limits.one_line(p, "name", label="display name", max_chars=limits.NAME_MAX)
-    key_hex = p.get("public_key")
-    # Check it is hex before decoding: bytes.fromhex raised ValueError on a
-    # hostile payload, which escaped the fold and aborted the whole ingest.
-    if not isinstance(key_hex, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", key_hex) \
-            or author_id_for(bytes.fromhex(key_hex)) != member:
+    key_hex = _hex_key(p, "public_key", label="member's public key")
+    if author_id_for(bytes.fromhex(key_hex)) != member:
         raise Rejected("the member's public key does not match their id")
+    exchange = _hex_key(p, "exchange_key", label="member's exchange key", required=False)
     status = ctx.member_status(member)
     if status in ("active", "timed_out"):
         raise Rejected("already a member")
+    invite = p.get("invite")
+    request = p.get("request")
+    if invite is not None:
+        invite = limits.ref(p, "invite", label="invite")
+        row = ctx.one("SELECT expires_hlc, uses, used FROM invites WHERE id = ?", invite)
+        if row is None:
+            raise Rejected("no such invite")
+        if op.hlc > row[0]:
+            raise Rejected("the invite has expired")
+        if row[2] >= row[1]:
+            raise Rejected("the invite has been used up")
+    if request is not None:
+        request = limits.ref(p, "request", label="join request")
+        _undecided(ctx, request)
+    if invite is not None:
+        ctx.run("UPDATE invites SET used = used + 1 WHERE id = ?", invite)
+    if request is not None:
+        ctx.run("""INSERT INTO join_decisions (request, decision, member, decided_by, decided_hlc)
+                   VALUES (?, 'admitted', ?, ?, ?)""", request, member, op.author, op.hlc)
     ctx.run(
-        "INSERT OR REPLACE INTO members (id, name, status, public_key, joined_hlc) VALUES (?, ?, 'active', ?, ?)",
-        member, name, key_hex, op.hlc,
+        """INSERT OR REPLACE INTO members (id, name, status, public_key, joined_hlc, exchange_key)
+           VALUES (?, ?, 'active', ?, ?, ?)""",
+        member, name, key_hex, op.hlc, exchange,
     )
+
+
+@handles("request.deny")
+def request_deny(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "decide join requests")
+    request = limits.ref(op.payload, "request", label="join request")
+    reason = limits.text(op.payload, "reason", label="reason", max_chars=limits.SUMMARY_MAX, required=False)
+    _undecided(ctx, request)
+    ctx.run("""INSERT INTO join_decisions (request, decision, reason, decided_by, decided_hlc)
+               VALUES (?, 'denied', ?, ?, ?)""", request, reason, op.author, op.hlc)
 
 
 @handles("member.profile")

@@ -120,6 +120,31 @@ class Group:
         home.update_config(last_group=genesis.id)
         return cls(home, GroupEntry(genesis.id, payload["name"], path))
 
+    @classmethod
+    def create_replica(cls, home: Home, group_id: str, transport: Transport) -> "Group":
+        """An empty replica of a group we are joining: our own identity and an
+        empty log, filled by sync once a moderator admits us."""
+        home.ensure()
+        path = home.groups_dir / group_id
+        if path.exists():
+            raise TablespaceError(f"this home already has that group ({path}); use another --home to join twice")
+        identity = Identity.generate()
+        try:
+            path.mkdir(mode=0o700)
+            identity.save(path / KEY_NAME)
+            (path / LOCAL_NAME).write_text(json.dumps({"transport": transport.to_json()}, indent=2))
+            store = Store(path / DB_NAME)
+            with store.db.atomic():
+                store.set_meta("group_id", group_id)
+                store.set_meta("me", identity.author_id)
+            store.close()
+            (path / DB_NAME).chmod(0o600)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        home.update_config(last_group=group_id)
+        return cls(home, GroupEntry(group_id, group_id[:8], path))
+
     def close(self) -> None:
         self.store.close()
 

@@ -1,7 +1,8 @@
 """The database schema, as sqlite-utils migrations.
 
 Three kinds of table:
-- the log: `ops` (every op we hold, with its fold state) and `forks` (evidence);
+- the log: `ops` (every op we hold, with its fold state) and `forks`, an index
+  of the log: every (author, seq) the author signed more than one op for;
 - views: everything the fold writes, a pure function of the log (VIEW_TABLES);
 - local: `meta` and `reads`, this member's own bookkeeping, never folded or synced.
 """
@@ -24,6 +25,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "resources": ("id",),
     "resource_tags": ("resource_id", "tag"),
     "rituals": ("id",),
+    "invites": ("id",),
+    "join_decisions": ("request",),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -50,18 +53,16 @@ def m001_initial(db: Database) -> None:
             signature BLOB NOT NULL,
             body BLOB NOT NULL,
             state TEXT NOT NULL DEFAULT 'held',
-            reason TEXT,
-            UNIQUE (author, seq)
+            reason TEXT
         );
+        CREATE INDEX ops_chain ON ops (author, seq);
         CREATE INDEX ops_order ON ops (hlc, author, seq);
         CREATE INDEX ops_state ON ops (state);
 
         CREATE TABLE forks (
-            id TEXT PRIMARY KEY,
             author TEXT NOT NULL,
             seq INTEGER NOT NULL,
-            signature BLOB NOT NULL,
-            body BLOB NOT NULL
+            PRIMARY KEY (author, seq)
         );
 
         CREATE TABLE reads (thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL);
@@ -171,5 +172,31 @@ def m002_sync_files(db: Database) -> None:
             last_seq INTEGER
         );
         CREATE INDEX sync_files_digest ON sync_files (digest);
+        """
+    )
+
+
+@migrations()
+def m003_membership(db: Database) -> None:
+    """Invites and join decisions (fold output), and members' exchange keys."""
+    db.executescript(
+        """
+        ALTER TABLE members ADD COLUMN exchange_key TEXT;
+        CREATE TABLE invites (
+            id TEXT PRIMARY KEY,
+            secret TEXT NOT NULL,
+            expires_hlc INTEGER NOT NULL,
+            uses INTEGER NOT NULL,
+            used INTEGER NOT NULL DEFAULT 0,
+            created_by TEXT NOT NULL
+        );
+        CREATE TABLE join_decisions (
+            request TEXT PRIMARY KEY,
+            decision TEXT NOT NULL,
+            member TEXT,
+            reason TEXT,
+            decided_by TEXT NOT NULL,
+            decided_hlc INTEGER NOT NULL
+        );
         """
     )

@@ -31,7 +31,7 @@ OrderKey = tuple[int, str, int]
 class IngestResult:
     added: int = 0  # new ops filed in the log
     duplicates: int = 0  # already held: a no-op
-    forks: list[str] = field(default_factory=list)  # op ids recorded as fork evidence
+    forks: list[str] = field(default_factory=list)  # ops that made a fork (a second op for an author's seq)
     folded: int = 0  # ops folded (accepted or rejected) by this call
     held: int = 0  # ops still waiting for a chain predecessor, after this call
     refolded: bool = False
@@ -117,25 +117,22 @@ class Store:
         result = IngestResult()
         touched: set[str] = set()
         for op in ops:
-            if self.conn.execute("SELECT 1 FROM ops WHERE id = ?", (op.id,)).fetchone() or \
-               self.conn.execute("SELECT 1 FROM forks WHERE id = ?", (op.id,)).fetchone():
+            if self.conn.execute("SELECT 1 FROM ops WHERE id = ?", (op.id,)).fetchone():
                 result.duplicates += 1
                 continue
             clash = self.conn.execute(
-                "SELECT id FROM ops WHERE author = ? AND seq = ?", (op.author, op.seq)
+                "SELECT 1 FROM ops WHERE author = ? AND seq = ?", (op.author, op.seq)
             ).fetchone()
-            if clash:
-                self.conn.execute(
-                    "INSERT INTO forks (id, author, seq, signature, body) VALUES (?, ?, ?, ?, ?)",
-                    (op.id, op.author, op.seq, op.signature, op.body),
-                )
-                result.forks.append(op.id)
-                continue
             self.conn.execute(
                 """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body),
             )
+            if clash:
+                # Two signed ops for one (author, seq): both stay in the log as
+                # evidence, and the fold sets aside that author's ops from here.
+                self.conn.execute("INSERT OR IGNORE INTO forks (author, seq) VALUES (?, ?)", (op.author, op.seq))
+                result.forks.append(op.id)
             touched.add(op.author)
             result.added += 1
             self.clock.observe(op.hlc)
@@ -144,10 +141,12 @@ class Store:
         # have arrived, or a far-future op's time may have come.
         touched.update(r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'"))
         ready = self._release_chains(touched)
-        if ready:
+        if result.forks:
+            result.folded = self.refold()  # a fork reaches back into ops already folded
+            result.refolded = True
+        elif ready:
             head = self._fold_head()
-            first = min(ready)
-            if head is None or first > head:
+            if head is None or min(ready) > head:
                 result.folded = self._fold(ready)
             else:
                 result.folded = self.refold()
@@ -158,7 +157,8 @@ class Store:
     def _release_chains(self, authors: set[str]) -> list[OrderKey]:
         """Mark held ops whose chain back to seq 1 is now complete as ready to
         fold ('ready' lives only within this transaction). An op dated too far
-        in the future stays held, and so does everything after it."""
+        in the future stays held, and so does everything after it. A fork can
+        put several ops at one seq; each links to whichever op it names."""
         ready: list[OrderKey] = []
         for author in authors:
             (first_held,) = self.conn.execute(
@@ -166,29 +166,32 @@ class Store:
             ).fetchone()
             if first_held is None:
                 continue
-            expected_prev = None
-            if first_held > 1:
-                pred = self.conn.execute(
-                    "SELECT id FROM ops WHERE author = ? AND seq = ?", (author, first_held - 1)
-                ).fetchone()
-                if pred is None:
-                    continue  # a gap before the first held op
-                expected_prev = pred[0]
+            linked: set[str | None] = {None} if first_held == 1 else {
+                r[0] for r in self.conn.execute(
+                    "SELECT id FROM ops WHERE author = ? AND seq = ? AND state != 'held'", (author, first_held - 1))
+            }
             rows = self.conn.execute(
-                "SELECT id, seq, prev, hlc FROM ops WHERE author = ? AND seq >= ? ORDER BY seq",
+                "SELECT id, seq, prev, hlc, state FROM ops WHERE author = ? AND seq >= ? ORDER BY seq",
                 (author, first_held),
             ).fetchall()
-            expected_seq = first_held
-            for op_id, seq, prev, hlc in rows:
-                if seq != expected_seq or prev != expected_prev or self.clock.is_too_far_ahead(hlc):
-                    break
-                self.conn.execute("UPDATE ops SET state = 'ready' WHERE id = ?", (op_id,))
-                ready.append((hlc, author, seq))
-                expected_seq, expected_prev = seq + 1, op_id
+            seq = first_held
+            next_linked: set[str | None] = set()
+            for op_id, op_seq, prev, hlc, state in rows:
+                if op_seq != seq:
+                    if op_seq != seq + 1 or not next_linked:
+                        break  # a gap, or nothing at this seq linked up
+                    linked, next_linked, seq = next_linked, set(), op_seq
+                if prev not in linked or self.clock.is_too_far_ahead(hlc):
+                    continue
+                next_linked.add(op_id)
+                if state == "held":
+                    self.conn.execute("UPDATE ops SET state = 'ready' WHERE id = ?", (op_id,))
+                    ready.append((hlc, author, op_seq))
         return ready
 
     def _context(self) -> FoldContext:
-        return FoldContext(self.conn, self.group_id)
+        forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
+        return FoldContext(self.conn, self.group_id, forks)
 
     def _fold(self, keys: list[OrderKey]) -> int:
         """Apply ready ops that all sort after the fold head, in order."""
@@ -241,6 +244,9 @@ class Store:
             lines.append(f"## {table}")
             for row in self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(key)}"):
                 lines.append(json.dumps(row, ensure_ascii=False))
+        lines.append("## forks")
+        for row in self.conn.execute("SELECT author, seq FROM forks ORDER BY author, seq"):
+            lines.append(json.dumps(row))
         lines.append("## ops")
         for row in self.conn.execute("SELECT id, state, reason FROM ops ORDER BY id"):
             lines.append(json.dumps(row))

@@ -32,6 +32,7 @@ from tablespace.sync.envelope import (
 )
 from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
 
 QUARANTINE_DIR = "quarantine"
 # Ops per changeset we write; well under the reader's MAX_OPS_PER_FILE.
@@ -75,8 +76,12 @@ class SyncEngine:
         self.folder.prepare()
         report = SyncReport()
         listing = {f.path: f for f in self.folder.list()}
-        report.exported = self.export(listing)
+        self._receive_grants()
+        report.exported = self.export(listing)  # our changes go out first, whatever happens next
         self.import_new(listing, report)
+        # Importing may have shown us that a grant's signer is a moderator (a
+        # newly admitted member can write from now on): export again if so.
+        report.exported += self.export(listing)
         with self.store.db.atomic():
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
         return report
@@ -86,7 +91,7 @@ class SyncEngine:
     def export(self, listing: dict[str, FolderFile]) -> int:
         self._recover_lost_exports(listing)
         exported_seq = int(self.store.get_meta("exported_seq", "0") or 0)
-        current = self.keyring.current
+        current = self.keyring.writable(self._is_moderator)
         if current is None:
             return 0  # not admitted yet: nothing of ours can be written readably
         epoch, key = current
@@ -108,6 +113,25 @@ class SyncEngine:
                 listing[info.path] = info
                 written += len(part)
         return written
+
+    def _is_moderator(self, member: str) -> bool:
+        return self.store.conn.execute(
+            "SELECT 1 FROM roles WHERE member_id = ? AND role = 'moderator'", (member,)).fetchone() is not None
+
+    def _receive_grants(self) -> None:
+        """Pick up epoch keys moderators wrapped for us (files under keys/<me>/)."""
+        grants_dir = self.folder.group_dir / "keys" / self.group.me
+        if not grants_dir.is_dir():
+            return
+        for path in sorted(grants_dir.glob("*" + GRANT_SUFFIX)):
+            try:
+                if path.stat().st_size > MAX_GRANT_BYTES:
+                    continue
+                grant = decode_grant(path.read_bytes(), group_id=self.group.id, me=self.group.me,
+                                     exchange=self.keyring.exchange)
+            except (OSError, BadMembershipFile):
+                continue  # not for us, damaged, or forged: it grants nothing
+            self.keyring.add_granted(grant.epochs, grant.granter)
 
     def _fit(self, ops: list[Op], epoch: int, key: bytes) -> list[list[Op]]:
         """Split ops until each part encodes under the file size limit."""

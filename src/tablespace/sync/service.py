@@ -1,13 +1,33 @@
 """Sync-aware entry points for the CLI and the TUI: founding a group with its
-first epoch key, and running a sync round over the group's transport."""
+first epoch key, invites and admissions, and running a sync round."""
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
+from tablespace.core.clock import iso, now
+from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.membership import (
+    BadMembershipFile,
+    JoinRequest,
+    decode_request,
+    encode_grant,
+    encode_request,
+    grant_path,
+    invite_id_for,
+    make_invite_code,
+    parse_invite_code,
+    peek_request_invite,
+    request_path,
+)
+
+MAX_INVITE_LIFETIME = timedelta(days=90)
 
 
 def found_group(home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "") -> Group:
@@ -16,13 +36,115 @@ def found_group(home: Home, name: str, display_name: str, transport: Transport, 
     return group
 
 
-def engine_for(group: Group) -> SyncEngine:
+def folder_for(group: Group) -> FolderStore:
     transport = group.transport
     if transport.folder is None:
         raise SyncUnavailable("sync over a git remote is not available yet; use --folder")
-    return SyncEngine(group, FolderStore(transport.folder, group.id), Keyring.load(group.path))
+    return FolderStore(transport.folder, group.id)
+
+
+def engine_for(group: Group) -> SyncEngine:
+    return SyncEngine(group, folder_for(group), Keyring.load(group.path))
 
 
 def sync_group(group: Group) -> SyncReport:
     group.open_due_rituals()
     return engine_for(group).run()
+
+
+# --- invites and admission ----------------------------------------------------------
+
+
+def create_invite(group: Group, expires: timedelta, uses: int) -> str:
+    if not timedelta(minutes=1) <= expires <= MAX_INVITE_LIFETIME:
+        raise TablespaceError("an invite lasts between 1 minute and 90 days")
+    if not 1 <= uses <= 150:
+        raise TablespaceError("an invite can be used between 1 and 150 times")
+    secret = os.urandom(16)
+    group.write("invite.create", {"invite": invite_id_for(secret), "secret": secret.hex(),
+                                  "expires": iso(now() + expires), "uses": uses})
+    return make_invite_code(group.id, secret)
+
+
+def join_group(home: Home, code: str, display_name: str, transport: Transport) -> tuple[Group, str]:
+    """Create our replica of the group and leave a join request in its folder."""
+    group_id, secret = parse_invite_code(code)
+    if transport.folder is None:
+        raise SyncUnavailable("joining over a git remote is not available yet; use --folder")
+    folder = FolderStore(transport.folder, group_id)
+    folder.check(expect_existing=False)
+    if not folder.group_dir.is_dir():
+        raise TablespaceError(
+            f"{transport.folder} holds no sign of that group yet: check the path, or ask a moderator to sync first"
+        )
+    group = Group.create_replica(home, group_id, transport)
+    try:
+        keyring = Keyring.create(group.path, first_epoch_key=False)
+        data = encode_request(group.identity, keyring.exchange.public_key, display_name.strip(),
+                              group_id=group_id, secret=secret, created_at=iso(now()))
+        folder.write_once(request_path(data), data)
+    except BaseException:
+        group.close()
+        import shutil
+
+        shutil.rmtree(group.path, ignore_errors=True)
+        raise
+    from tablespace.sync.membership import request_id_for
+
+    return group, request_id_for(data)
+
+
+def pending_requests(group: Group) -> list[JoinRequest]:
+    """Join requests in the folder that we can read and nobody has decided yet."""
+    folder = folder_for(group)
+    folder.check(expect_existing=False)
+    secrets = {row[0]: bytes.fromhex(row[1]) for row in group.conn.execute("SELECT id, secret FROM invites")}
+    decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
+    members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
+    requests_dir = folder.group_dir / "requests"
+    found: list[JoinRequest] = []
+    for path in sorted(requests_dir.glob("*.tsr")) if requests_dir.is_dir() else []:
+        try:
+            data = path.read_bytes()
+            secret = secrets.get(peek_request_invite(data, group.id))
+            if secret is None:
+                continue  # an invite we do not know (yet): another moderator's, not synced
+            request = decode_request(data, group_id=group.id, secret=secret)
+        except (OSError, BadMembershipFile):
+            continue
+        if request.id not in decided and request.member_id not in members:
+            found.append(request)
+    return sorted(found, key=lambda r: (r.created_at, r.id))
+
+
+def find_request(group: Group, ref: str) -> JoinRequest:
+    wanted = ref.strip().lower()
+    if len(wanted) < 4:
+        raise TablespaceError(f"{ref!r} is not a request id: give at least 4 hex characters")
+    matches = [r for r in pending_requests(group) if r.id.startswith(wanted)]
+    if not matches:
+        raise TablespaceError(f"no pending join request with id {ref!r}; `tablespace requests` lists them")
+    if len(matches) > 1:
+        raise TablespaceError(f"request id {ref!r} is ambiguous; give more characters")
+    return matches[0]
+
+
+def admit(group: Group, ref: str) -> str:
+    """Admit a request: a member.add op and a key grant, all or nothing."""
+    request = find_request(group, ref)
+    folder = folder_for(group)
+    keyring = Keyring.load(group.path)
+    with group.store.db.atomic():
+        group.write("member.add", {"member": request.member_id, "name": request.name,
+                                   "public_key": request.public_key.hex(),
+                                   "exchange_key": request.exchange_key.hex(),
+                                   "invite": request.invite, "request": request.id})
+        grant = encode_grant(group.identity, group_id=group.id, member=request.member_id,
+                             member_exchange=request.exchange_key, epochs=keyring.epochs)
+        folder.write_once(grant_path(request.member_id, grant), grant)
+    return request.member_id
+
+
+def deny(group: Group, ref: str, reason: str) -> None:
+    request = find_request(group, ref)
+    group.write("request.deny", {"request": request.id, "reason": reason.strip()})

@@ -1,0 +1,181 @@
+"""Invites, join requests and key grants: the files that let a new member in.
+
+- An invite code carries the group id and a one-time secret. Only its hash
+  (the invite id) and the secret travel in ops, encrypted like all ops.
+- A join request is a file in the folder, encrypted under a key derived from
+  the invite secret (the folder host cannot read the name) and signed by the
+  joiner's new Ed25519 key (proving they hold it).
+- A key grant is a file a moderator writes on admission: the group's epoch
+  keys, each wrapped for the new member's X25519 key, signed by the moderator.
+  The joiner accepts a grant's keys only once the fold shows its signer is a
+  moderator, so a stranger writing to the folder cannot plant a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tablespace.core.errors import TablespaceError
+from tablespace.core.fold import invite_id_for
+from tablespace.core.identity import Identity, author_id_for, verify_signature
+from tablespace.sync.keys import STANZA_BYTES, ExchangeKey, KeyWrapError, epoch_key_id, wrap_key
+
+CODE_RE = re.compile(r"^ts1-([0-9a-f]{32})-([0-9a-f]{32})$")
+REQUEST_MAGIC = b"TSJR\x01"
+GRANT_MAGIC = b"TSKG\x01"
+SIGNATURE_BYTES = 64
+MAX_REQUEST_BYTES = 16 * 1024
+MAX_GRANT_BYTES = 64 * 1024
+REQUEST_SUFFIX = ".tsr"
+GRANT_SUFFIX = ".tsk"
+
+
+class BadMembershipFile(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- invite codes -----------------------------------------------------------
+
+
+def make_invite_code(group_id: str, secret: bytes) -> str:
+    return f"ts1-{group_id}-{secret.hex()}"
+
+
+def parse_invite_code(code: str) -> tuple[str, bytes]:
+    match = CODE_RE.match(code.strip().lower())
+    if not match:
+        raise TablespaceError("that is not a tablespace invite code (it looks like ts1-…-…); ask for a new one")
+    return match.group(1), bytes.fromhex(match.group(2))
+
+
+# --- join requests ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    id: str
+    invite: str
+    name: str
+    public_key: bytes
+    exchange_key: bytes
+    created_at: str
+
+    @property
+    def member_id(self) -> str:
+        return author_id_for(self.public_key)
+
+
+def _request_key(secret: bytes, group_id: str) -> bytes:
+    return HKDF(hashes.SHA256(), 32, salt=bytes.fromhex(group_id), info=b"tablespace join request v1").derive(secret)
+
+
+def encode_request(identity: Identity, exchange_public: bytes, name: str, *, group_id: str,
+                   secret: bytes, created_at: str) -> bytes:
+    head = REQUEST_MAGIC + bytes.fromhex(group_id) + bytes.fromhex(invite_id_for(secret))
+    nonce = os.urandom(12)
+    plain = json.dumps({"name": name, "public_key": identity.public_key.hex(),
+                        "exchange_key": exchange_public.hex(), "created_at": created_at}).encode()
+    body = head + nonce + ChaCha20Poly1305(_request_key(secret, group_id)).encrypt(nonce, plain, head)
+    return body + identity.sign(body)
+
+
+def request_id_for(data: bytes) -> str:
+    return hashlib.sha256(data).digest()[:16].hex()
+
+
+def peek_request_invite(data: bytes, group_id: str) -> str:
+    """The invite id a request claims, so the reader can find the secret."""
+    if len(data) > MAX_REQUEST_BYTES or len(data) < len(REQUEST_MAGIC) + 32 + 12 + 16 + SIGNATURE_BYTES:
+        raise BadMembershipFile("join request has an impossible size")
+    if not data.startswith(REQUEST_MAGIC):
+        raise BadMembershipFile("not a join request")
+    if data[5:21].hex() != group_id:
+        raise BadMembershipFile("join request for another group")
+    return data[21:37].hex()
+
+
+def decode_request(data: bytes, *, group_id: str, secret: bytes) -> JoinRequest:
+    invite = peek_request_invite(data, group_id)
+    if invite != invite_id_for(secret):
+        raise BadMembershipFile("join request made with another invite")
+    head, rest = data[:37], data[37:-SIGNATURE_BYTES]
+    nonce, ciphertext = rest[:12], rest[12:]
+    try:
+        fields = json.loads(ChaCha20Poly1305(_request_key(secret, group_id)).decrypt(nonce, ciphertext, head))
+        public_key = bytes.fromhex(fields["public_key"])
+        exchange_key = bytes.fromhex(fields["exchange_key"])
+        name, created_at = str(fields["name"]), str(fields["created_at"])
+    except (InvalidTag, ValueError, KeyError, TypeError):
+        raise BadMembershipFile("join request does not decrypt with its invite (damaged or forged)") from None
+    if len(public_key) != 32 or len(exchange_key) != 32:
+        raise BadMembershipFile("join request holds malformed keys")
+    if not verify_signature(public_key, data[-SIGNATURE_BYTES:], data[:-SIGNATURE_BYTES]):
+        raise BadMembershipFile("join request signature does not verify")
+    return JoinRequest(request_id_for(data), invite, name, public_key, exchange_key, created_at)
+
+
+# --- key grants ---------------------------------------------------------------
+
+_GRANT_HEAD = struct.Struct(">5s16s16s32sH")
+_GRANT_ENTRY = struct.Struct(f">I8s{STANZA_BYTES}s")
+
+
+@dataclass(frozen=True)
+class Grant:
+    granter: str  # author id of the signer, derived from their key
+    member: str
+    epochs: dict[int, bytes]
+
+
+def encode_grant(granter: Identity, *, group_id: str, member: str, member_exchange: bytes,
+                 epochs: dict[int, bytes]) -> bytes:
+    body = _GRANT_HEAD.pack(GRANT_MAGIC, bytes.fromhex(group_id), bytes.fromhex(member),
+                            granter.public_key, len(epochs))
+    for epoch, key in sorted(epochs.items()):
+        body += _GRANT_ENTRY.pack(epoch, epoch_key_id(key), wrap_key(key, member_exchange))
+    return body + granter.sign(body)
+
+
+def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) -> Grant:
+    if not _GRANT_HEAD.size + SIGNATURE_BYTES <= len(data) <= MAX_GRANT_BYTES:
+        raise BadMembershipFile("key grant has an impossible size")
+    magic, group, member, granter_pk, count = _GRANT_HEAD.unpack_from(data)
+    if magic != GRANT_MAGIC:
+        raise BadMembershipFile("not a key grant")
+    if len(data) != _GRANT_HEAD.size + count * _GRANT_ENTRY.size + SIGNATURE_BYTES:
+        raise BadMembershipFile("key grant length does not match its entries")
+    if group.hex() != group_id or member.hex() != me:
+        raise BadMembershipFile("key grant for another group or member")
+    if not verify_signature(granter_pk, data[-SIGNATURE_BYTES:], data[:-SIGNATURE_BYTES]):
+        raise BadMembershipFile("key grant signature does not verify")
+    epochs: dict[int, bytes] = {}
+    for i in range(count):
+        epoch, key_id, stanza = _GRANT_ENTRY.unpack_from(data, _GRANT_HEAD.size + i * _GRANT_ENTRY.size)
+        try:
+            key = exchange.unwrap(stanza)
+        except KeyWrapError:
+            raise BadMembershipFile("key grant does not unwrap with our key") from None
+        if epoch_key_id(key) != key_id:
+            raise BadMembershipFile("key grant's key id does not match its key")
+        epochs[epoch] = key
+    return Grant(author_id_for(granter_pk), me, epochs)
+
+
+def grant_path(member: str, data: bytes) -> str:
+    return f"keys/{member}/{hashlib.sha256(data).hexdigest()[:16]}{GRANT_SUFFIX}"
+
+
+def request_path(data: bytes) -> str:
+    return f"requests/{request_id_for(data)}{REQUEST_SUFFIX}"

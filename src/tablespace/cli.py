@@ -515,6 +515,16 @@ def demo(directory: Path | None, no_open: bool) -> None:
 
 
 @main.command()
+@with_group
+def rebuild(group: Group) -> None:
+    """Recompute every view from the op log (safe; the log is the truth)."""
+    before = group.store.dump_digest()
+    count = group.store.rebuild()
+    same = group.store.dump_digest() == before
+    click.echo(f"re-folded {count} ops; views {'unchanged' if same else 'repaired'}")
+
+
+@main.command()
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check the home, keys, folder and database; say what is wrong and how to fix it."""

@@ -149,10 +149,15 @@ def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = 
         args.append(tag)
     if unread:
         where.append("(r.read_hlc IS NULL OR r.read_hlc < t.last_activity_hlc)")
-    order = ("t.pinned DESC, " if pinned_first else "") + "t.last_activity_hlc DESC, t.id"
-    sql = f"""SELECT {THREAD_COLUMNS} FROM threads t
+    order = ("t.pinned DESC, " if pinned_first else "") + "t.last_activity_hlc DESC, t.id DESC"
+    # Page over ids alone (an index walk), then join and format just that page:
+    # a deep OFFSET must not build every skipped row.
+    sql = f"""WITH page AS (
+                SELECT t.id FROM threads t LEFT JOIN reads r ON r.thread_id = t.id
+                WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?)
+              SELECT {THREAD_COLUMNS} FROM page JOIN threads t ON t.id = page.id
               LEFT JOIN members m ON m.id = t.author LEFT JOIN reads r ON r.thread_id = t.id
-              WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?"""
+              ORDER BY {order}"""
     args += [-1 if limit is None else limit, offset]
     return [_thread_summary(row) for row in conn.execute(sql, args)]
 

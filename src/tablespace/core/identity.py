@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -48,13 +49,13 @@ class Identity:
     def generate(cls) -> "Identity":
         return cls(Ed25519PrivateKey.generate())
 
-    @property
+    @cached_property  # asked for on every op we sign
     def public_key(self) -> bytes:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
 
-    @property
+    @cached_property
     def author_id(self) -> str:
         return author_id_for(self.public_key)
 

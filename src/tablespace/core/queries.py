@@ -208,22 +208,28 @@ def search(conn: sqlite3.Connection, text: str, *, limit: int = 50, prefix_last:
     """Threads, posts and resources matching every word, best match first."""
     query = fts_query(text, prefix_last=prefix_last)
     a, b = mark
+    # Each arm starts from its FTS index (CROSS JOIN pins the join order; left
+    # to itself the planner walked every thread and ran MATCH per row) and takes
+    # only its own best `limit`, so snippet() runs for at most 3 x limit rows.
     sql = """
       SELECT * FROM (
-        SELECT 'thread' AS kind, t.id, t.id AS thread, t.title,
-               snippet(threads_fts, 0, :a, :b, '…', 12) AS snippet, threads_fts.rank AS rank
-        FROM threads_fts JOIN threads t ON t.rowid = threads_fts.rowid
-        WHERE threads_fts MATCH :q AND t.deleted = 0
+        SELECT * FROM (
+          SELECT 'thread' AS kind, t.id, t.id AS thread, t.title,
+                 snippet(threads_fts, 0, :a, :b, '…', 12) AS snippet, threads_fts.rank AS rank
+          FROM threads_fts CROSS JOIN threads t ON t.rowid = threads_fts.rowid
+          WHERE threads_fts MATCH :q AND t.deleted = 0 ORDER BY threads_fts.rank LIMIT :limit)
         UNION ALL
-        SELECT 'post', p.id, p.thread_id, t.title,
-               snippet(posts_fts, 0, :a, :b, '…', 12), posts_fts.rank
-        FROM posts_fts JOIN posts p ON p.rowid = posts_fts.rowid JOIN threads t ON t.id = p.thread_id
-        WHERE posts_fts MATCH :q AND p.deleted = 0 AND t.deleted = 0
+        SELECT * FROM (
+          SELECT 'post', p.id, p.thread_id, t.title,
+                 snippet(posts_fts, 0, :a, :b, '…', 12), posts_fts.rank
+          FROM posts_fts CROSS JOIN posts p ON p.rowid = posts_fts.rowid CROSS JOIN threads t ON t.id = p.thread_id
+          WHERE posts_fts MATCH :q AND p.deleted = 0 AND t.deleted = 0 ORDER BY posts_fts.rank LIMIT :limit)
         UNION ALL
-        SELECT 'resource', r.id, NULL, r.title,
-               snippet(resources_fts, -1, :a, :b, '…', 12), resources_fts.rank
-        FROM resources_fts JOIN resources r ON r.rowid = resources_fts.rowid
-        WHERE resources_fts MATCH :q AND r.deleted = 0
+        SELECT * FROM (
+          SELECT 'resource', r.id, NULL, r.title,
+                 snippet(resources_fts, -1, :a, :b, '…', 12), resources_fts.rank
+          FROM resources_fts CROSS JOIN resources r ON r.rowid = resources_fts.rowid
+          WHERE resources_fts MATCH :q AND r.deleted = 0 ORDER BY resources_fts.rank LIMIT :limit)
       ) ORDER BY rank, kind, id LIMIT :limit
     """
     rows = conn.execute(sql, {"q": query, "a": a, "b": b, "limit": limit})

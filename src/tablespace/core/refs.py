@@ -9,10 +9,12 @@ from tablespace.core.errors import TablespaceError
 MIN_PREFIX = 4
 
 # what -> (table, extra condition): only things a user can currently see
+# `+deleted` keeps the planner on the primary key: an index on `deleted`
+# would scan every live row to find one id prefix.
 _TARGETS = {
-    "thread": ("threads", "deleted = 0"),
-    "post": ("posts", "deleted = 0"),
-    "resource": ("resources", "deleted = 0"),
+    "thread": ("threads", "+deleted = 0"),
+    "post": ("posts", "+deleted = 0"),
+    "resource": ("resources", "+deleted = 0"),
     "ritual": ("rituals", "1"),
 }
 

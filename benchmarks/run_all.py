@@ -1,11 +1,13 @@
-"""Run every benchmark in turn: bench_write, bench_search, bench_rebuild.
+"""Run every benchmark in turn: bench_write, bench_search, bench_rebuild, bench_import, bench_storage.
 
-    python benchmarks/run_all.py            # full size (100k posts), ~5 minutes
+    python benchmarks/run_all.py            # full size (100k posts), ~8 minutes
     python benchmarks/run_all.py --quick    # 5k posts: a smoke check, well under a minute
     python benchmarks/run_all.py --n 20000 --seed 2
 
 bench_write runs first: its batch run leaves the N-post group in the
-bench-out/ cache, so the other two do not build it again. Each script's output
+bench-out/ cache, so search and rebuild do not build it again. bench_import
+and bench_storage build their own data (without --n: the DESIGN sizes,
+10k + 100k ops and a 50k-post year; --n N is passed to them as well). Each script's output
 is also saved to bench-out/logs/. The exit status is 0 only if every target
 passed (so a smoke check that just wants "did it run" should look at the
 output, not the status: targets are expected to fail until core is fixed).
@@ -21,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE.parent / "bench-out" / "logs"
-SCRIPTS = ["bench_write.py", "bench_search.py", "bench_rebuild.py"]
+SCRIPTS = ["bench_write.py", "bench_search.py", "bench_rebuild.py", "bench_import.py", "bench_storage.py"]
 
 
 def main() -> int:

@@ -233,6 +233,43 @@ def deny(group: Group, request: str, reason: str) -> None:
     deny_request(group, request, reason)
 
 
+@main.command()
+@click.argument("member")
+@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@with_group
+def remove(group: Group, member: str, reason: str) -> None:
+    """Moderator: remove a member. The group's key is rotated: nothing written afterwards is readable by them."""
+    from tablespace.sync.roster import remove_member
+    from tablespace.sync.service import rotate_now
+
+    require_moderator(group)
+    remove_member(group, member, reason)
+    rotate_now(group)
+
+
+@main.command()
+@click.argument("member")
+@click.option("--for", "duration", required=True, metavar="DURATION", help="30m, 24h, 7d (at most 28d).")
+@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@with_group
+def timeout(group: Group, member: str, duration: str, reason: str) -> None:
+    """Moderator: stop a member posting, replying and reacting for a while."""
+    from tablespace.sync.roster import timeout_member
+
+    require_moderator(group)
+    timeout_member(group, member, parse_duration(duration), reason)
+
+
+@main.command()
+@with_group
+def leave(group: Group) -> None:
+    """Leave the group gracefully (your posts stay; a moderator rotates the key)."""
+    from tablespace.sync.roster import leave_group
+
+    leave_group(group)
+    click.echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
+
+
 def require_moderator(group: Group) -> None:
     if "moderator" not in group.my_roles():
         raise PermissionDenied("only a moderator can do that")

@@ -34,6 +34,11 @@ class FoldContext:
     conn: sqlite3.Connection
     group_id: str
     forks: dict[str, int] = field(default_factory=dict)  # author -> first seq they forked at
+    # author -> last seq that counts (they left or were removed); grows as the
+    # fold accepts removals
+    cutoffs: dict[str, int] = field(default_factory=dict)
+    # set when a removal reaches back into ops already folded: the store re-folds
+    needs_refold: bool = False
 
     def one(self, sql: str, *args: object) -> tuple | None:
         return self.conn.execute(sql, args).fetchone()
@@ -49,11 +54,26 @@ class FoldContext:
         return self.one("SELECT 1 FROM roles WHERE member_id = ? AND role = ?", member, role) is not None
 
     def require_active(self, op: Op) -> None:
-        status = self.member_status(op.author)
-        if status is None:
+        row = self.one("SELECT status, last_seq FROM members WHERE id = ?", op.author)
+        if row is None:
             raise PermissionRejected("the author is not a member of this group")
-        if status != "active":
-            raise PermissionRejected(f"the author's membership is {status.replace('_', ' ')}")
+        status, last_seq = row
+        if status == "active":
+            return
+        if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
+            return  # signed before they went; it arrived (or sorts) late
+        raise PermissionRejected(f"the author's membership is {status.replace('_', ' ')}")
+
+    def is_last_moderator(self, member: str) -> bool:
+        (count,) = self.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
+        return count <= 1 and self.has_role(member, "moderator")
+
+    def cut_off(self, member: str, last_seq: int) -> None:
+        """Nothing the member signs after `last_seq` counts, wherever it sorts."""
+        self.run("INSERT OR REPLACE INTO cutoffs (member, last_seq) VALUES (?, ?)", member, last_seq)
+        self.cutoffs[member] = last_seq
+        if self.one("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq):
+            self.needs_refold = True
 
     def require_role(self, op: Op, role: str, action: str) -> None:
         self.require_active(op)
@@ -122,14 +142,29 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
         fork = ctx.forks.get(op.author)
         if fork is not None and op.seq >= fork:
             raise Rejected(f"the author signed two different ops as seq {fork} (a fork); their ops from there on are set aside")
+        cutoff = ctx.cutoffs.get(op.author)
+        if cutoff is not None and op.seq > cutoff:
+            raise PermissionRejected("the author's membership had ended when they wrote this")
+        if op.kind in CONTENT_KINDS:
+            row = ctx.one("SELECT timeout_until_hlc FROM members WHERE id = ?", op.author)
+            if row and row[0] and op.hlc < row[0]:
+                raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(row[0]))}")
         handler(ctx, op)
     except Rejected as exc:
         return exc.reason
     return None
 
 
+# What a timed-out member cannot do until the time-out ends.
+CONTENT_KINDS = frozenset({
+    "thread.start", "post.reply", "post.edit", "post.react", "post.unreact", "thread.tag",
+    "library.add", "library.edit", "ritual.occur",
+})
+MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
+
+
 def is_permission_reason(reason: str) -> bool:
-    return reason.startswith(("only ", "the author is not", "the author's membership"))
+    return reason.startswith(("only ", "the author is not", "the author's membership", "the author is timed out"))
 
 
 def derived_id(*parts: str) -> str:
@@ -266,6 +301,86 @@ def request_deny(ctx: FoldContext, op: Op) -> None:
     _undecided(ctx, request)
     ctx.run("""INSERT INTO join_decisions (request, decision, reason, decided_by, decided_hlc)
                VALUES (?, 'denied', ?, ?, ?)""", request, reason, op.author, op.hlc)
+
+
+@handles("member.keys")
+def member_keys(ctx: FoldContext, op: Op) -> None:
+    """A member publishes the X25519 key epoch keys are wrapped for."""
+    ctx.require_active(op)
+    exchange = _hex_key(op.payload, "exchange_key", label="exchange key")
+    ctx.run("UPDATE members SET exchange_key = ? WHERE id = ?", exchange, op.author)
+
+
+def _leave(ctx: FoldContext, member: str, status: str, last_seq: int, hlc: int) -> None:
+    ctx.run("UPDATE members SET status = ?, last_seq = ?, left_hlc = ?, timeout_until_hlc = NULL WHERE id = ?",
+            status, last_seq, hlc, member)
+    ctx.run("DELETE FROM roles WHERE member_id = ?", member)
+    ctx.cut_off(member, last_seq)
+
+
+@handles("member.remove")
+def member_remove(ctx: FoldContext, op: Op) -> None:
+    """Removal names the member's last seq that counts (what the moderator had
+    seen of them), so a back-dated clock cannot slip later ops in."""
+    ctx.require_role(op, "moderator", "remove members")
+    member = limits.ref(op.payload, "member", label="member")
+    last_seq = op.payload.get("last_seq")
+    if type(last_seq) is not int or last_seq < 0:
+        raise Rejected("the removal must name the member's last seq")
+    limits.text(op.payload, "reason", label="reason", max_chars=limits.SUMMARY_MAX, required=False)
+    if member == op.author:
+        raise Rejected("to go yourself, leave the group")
+    if ctx.member_status(member) != "active":
+        raise Rejected("not a current member")
+    if ctx.is_last_moderator(member):
+        raise Rejected("a group needs at least one moderator")
+    _leave(ctx, member, "removed", last_seq, op.hlc)
+
+
+@handles("member.leave")
+def member_leave(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    if ctx.is_last_moderator(op.author):
+        raise Rejected("a group needs at least one moderator: make someone else a moderator first")
+    _leave(ctx, op.author, "left", op.seq, op.hlc)
+
+
+@handles("member.timeout")
+def member_timeout(ctx: FoldContext, op: Op) -> None:
+    ctx.require_role(op, "moderator", "time members out")
+    member = limits.ref(op.payload, "member", label="member")
+    until = datetime_to_hlc(parse_start(limits.one_line(op.payload, "until", label="end of the time-out",
+                                                        max_chars=40)))
+    limits.text(op.payload, "reason", label="reason", max_chars=limits.SUMMARY_MAX, required=False)
+    if member == op.author:
+        raise Rejected("moderators cannot time themselves out")
+    if ctx.member_status(member) != "active":
+        raise Rejected("not a current member")
+    span = (until >> 16) - (op.hlc >> 16)
+    if span <= 0:
+        raise Rejected("a time-out must end in the future")
+    if span > MAX_TIMEOUT_MS + 60_000:
+        raise Rejected("a time-out lasts at most 28 days")
+    ctx.run("UPDATE members SET timeout_until_hlc = ? WHERE id = ?", until, member)
+
+
+@handles("epoch.rotate")
+def epoch_rotate(ctx: FoldContext, op: Op) -> None:
+    """A moderator announces a new epoch key (by id; the key itself travels
+    only wrapped) and who it was wrapped for."""
+    ctx.require_role(op, "moderator", "rotate the group's keys")
+    epoch = op.payload.get("epoch")
+    if type(epoch) is not int or not 0 <= epoch < 2**31:
+        raise Rejected("bad epoch number")
+    key_id = op.payload.get("key_id")
+    if not isinstance(key_id, str) or not re.fullmatch(r"[0-9a-f]{16}", key_id):
+        raise Rejected("bad key id")
+    recipients = op.payload.get("recipients")
+    if not isinstance(recipients, list) or len(recipients) > 1000 or \
+            not all(isinstance(r, str) and limits.ID_RE.match(r) for r in recipients):
+        raise Rejected("bad recipient list")
+    ctx.run("""INSERT OR IGNORE INTO epochs (epoch, key_id, created_hlc, created_by, recipients)
+               VALUES (?, ?, ?, ?, ?)""", epoch, key_id, op.hlc, op.author, ",".join(sorted(set(recipients))))
 
 
 @handles("member.profile")

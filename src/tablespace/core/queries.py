@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
+from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
 from tablespace.core.rituals import next_occurrence
 
@@ -264,11 +265,16 @@ def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
     return views
 
 
-def members(conn: sqlite3.Connection) -> list[MemberView]:
+def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[MemberView]:
+    """The roster. A time-out is a fact with an end, so whether someone is
+    `timed_out` is read against `now` (the wall clock, or TABLESPACE_NOW)."""
+    moment = datetime_to_hlc(now or current_time())
     rows = conn.execute(
-        """SELECT m.id, m.name, m.status,
+        """SELECT m.id, m.name,
+                  CASE WHEN m.status = 'active' AND m.timeout_until_hlc > ? THEN 'timed_out' ELSE m.status END,
                   (SELECT group_concat(role) FROM roles WHERE member_id = m.id)
-           FROM members m ORDER BY lower(m.name), m.id"""
+           FROM members m ORDER BY lower(m.name), m.id""",
+        (moment,),
     )
     return [MemberView(id=r[0], name=r[1], status=r[2], roles=_tags(r[3])) for r in rows]
 

@@ -27,6 +27,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "rituals": ("id",),
     "invites": ("id",),
     "join_decisions": ("request",),
+    "cutoffs": ("member",),
+    "epochs": ("epoch", "key_id"),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -239,3 +241,29 @@ def m005_faster_writes(db: Database) -> None:
 
 def fts_trigger_names() -> list[str]:
     return [f"{table}_{suffix}" for table in FTS_TABLES for suffix in ("ai", "ad", "au")]
+
+
+@migrations()
+def m006_leaving_and_epochs(db: Database) -> None:
+    """Removal, leaving and time-outs; announced epoch keys.
+
+    cutoffs: a member who left or was removed, and the last seq of theirs that
+    counts; anything they sign after it is rejected wherever it sorts.
+    epochs: every epoch key a moderator announced, with who it was wrapped for.
+    """
+    db.executescript(
+        """
+        ALTER TABLE members ADD COLUMN last_seq INTEGER;
+        ALTER TABLE members ADD COLUMN left_hlc INTEGER;
+        ALTER TABLE members ADD COLUMN timeout_until_hlc INTEGER;
+        CREATE TABLE cutoffs (member TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+        CREATE TABLE epochs (
+            epoch INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            PRIMARY KEY (epoch, key_id)
+        );
+        """
+    )

@@ -195,9 +195,11 @@ class Store:
                     ready.append((hlc, author, op_seq))
         return ready
 
-    def _context(self) -> FoldContext:
+    def _context(self, cutoffs: dict[str, int] | None = None) -> FoldContext:
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
-        return FoldContext(self.conn, self.group_id, forks)
+        if cutoffs is None:
+            cutoffs = dict(self.conn.execute("SELECT member, last_seq FROM cutoffs"))
+        return FoldContext(self.conn, self.group_id, forks, dict(cutoffs))
 
     def _fold(self, keys: list[OrderKey], incoming: dict[str, Op]) -> int:
         """Apply ready ops that all sort after the fold head, in order."""
@@ -205,13 +207,15 @@ class Store:
         rows = self.conn.execute(
             "SELECT id, signature, body FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
         ).fetchall()
-        (total,) = self.conn.execute("SELECT count(*) FROM ops").fetchone()
-        bulk = len(rows) >= BULK_FOLD_MIN and len(rows) * 2 >= total
+        bulk = len(rows) >= BULK_FOLD_MIN and \
+            len(rows) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0]
         with self._text_indexing(bulk):
             for op_id, signature, body in rows:
                 op = incoming.get(op_id) or decode_trusted(bytes(body), bytes(signature))
                 self._apply(ctx, op_id, op)
         self.set_meta("fold_head", json.dumps(max(keys)))
+        if ctx.needs_refold:
+            return self.refold()  # a removal reached back into ops already folded
         return len(rows)
 
     def _apply(self, ctx: FoldContext, op_id: str, op: Op) -> None:
@@ -241,12 +245,28 @@ class Store:
             self.conn.execute(sql)
 
     def refold(self) -> int:
-        """Recompute every view from the log (Fossil's `rebuild`)."""
+        """Recompute every view from the log (Fossil's `rebuild`).
+
+        Removals cut off ops wherever they sort, and whether a removal is
+        accepted can depend on what was cut off; so fold from no cutoffs, then
+        again with the cutoffs that pass accepted, until they stop changing.
+        Always starting from none keeps the result a function of the op set.
+        """
+        cutoffs: dict[str, int] = {}
+        for _ in range(4):
+            count = self._refold_once(cutoffs)
+            found = dict(self.conn.execute("SELECT member, last_seq FROM cutoffs"))
+            if found == cutoffs:
+                break
+            cutoffs = found
+        return count
+
+    def _refold_once(self, cutoffs: dict[str, int]) -> int:
         with self._text_indexing(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("UPDATE ops SET state = 'ready', reason = NULL WHERE state != 'held'")
-            ctx = self._context()
+            ctx = self._context(cutoffs)
             rows = self.conn.execute(
                 "SELECT id, signature, body, hlc, author, seq FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
             ).fetchall()

@@ -79,8 +79,13 @@ class SyncEngine:
         self._receive_grants()
         report.exported = self.export(listing)  # our changes go out first, whatever happens next
         self.import_new(listing, report)
-        # Importing may have shown us that a grant's signer is a moderator (a
-        # newly admitted member can write from now on): export again if so.
+        # A moderator starts a new key epoch when someone who holds the current
+        # key has left or been removed (perhaps by another moderator).
+        from tablespace.sync.roster import rotate_if_needed
+
+        rotate_if_needed(self.group, self.folder, self.keyring)
+        # Importing may have announced the key we were granted (a newly
+        # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
         with self.store.db.atomic():
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
@@ -91,10 +96,10 @@ class SyncEngine:
     def export(self, listing: dict[str, FolderFile]) -> int:
         self._recover_lost_exports(listing)
         exported_seq = int(self.store.get_meta("exported_seq", "0") or 0)
-        current = self.keyring.writable(self._is_moderator)
+        current = self.keyring.writable(self._announced())
         if current is None:
             return 0  # not admitted yet: nothing of ours can be written readably
-        epoch, key = current
+        epoch, key = current.epoch, current.key
         rows = self.store.conn.execute(
             "SELECT signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
             (self.group.me, exported_seq),
@@ -114,9 +119,8 @@ class SyncEngine:
                 written += len(part)
         return written
 
-    def _is_moderator(self, member: str) -> bool:
-        return self.store.conn.execute(
-            "SELECT 1 FROM roles WHERE member_id = ? AND role = 'moderator'", (member,)).fetchone() is not None
+    def _announced(self) -> set[tuple[int, str]]:
+        return {(row[0], row[1]) for row in self.store.conn.execute("SELECT epoch, key_id FROM epochs")}
 
     def _receive_grants(self) -> None:
         """Pick up epoch keys moderators wrapped for us (files under keys/<me>/)."""
@@ -131,7 +135,7 @@ class SyncEngine:
                                      exchange=self.keyring.exchange)
             except (OSError, BadMembershipFile):
                 continue  # not for us, damaged, or forged: it grants nothing
-            self.keyring.add_granted(grant.epochs, grant.granter)
+            self.keyring.add(grant.keys, grant.granter)
 
     def _fit(self, ops: list[Op], epoch: int, key: bytes) -> list[list[Op]]:
         """Split ops until each part encodes under the file size limit."""
@@ -182,12 +186,17 @@ class SyncEngine:
         report.pending = held_ops + waiting_files
 
     def _read_one(self, info: FolderFile, batch: list[Op]):
+        if not info.regular:
+            # a FIFO would block a read forever; a link may point anywhere
+            return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
         try:
-            data = self.folder.read(info.path)
+            data = self.folder.read(info.path, MAX_FILE_BYTES)
         except OSError as exc:
             return (info, "", "waiting", f"could not read: {exc.strerror}", None, None)
+        if len(data) > MAX_FILE_BYTES:
+            return self._quarantine(info, None, f"file is over the {MAX_FILE_BYTES} byte limit")
         digest = hashlib.sha256(data).hexdigest()
         if self.store.conn.execute(
             "SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')", (digest,)
@@ -215,7 +224,9 @@ class SyncEngine:
 
     def _commit(self, batch: list[Op], records: list, report: SyncReport) -> None:
         with self.store.db.atomic():
-            result: IngestResult = self.store.ingest(batch) if batch else IngestResult()
+            # Even with nothing new, held ops get another look: a far-future
+            # op whose time has come is released and folded now.
+            result: IngestResult = self.store.ingest(batch)
             for info, digest, status, reason, first, last in records:
                 self._record(info, digest, status, reason, first, last)
         report.imported += result.added

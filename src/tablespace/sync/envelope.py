@@ -22,7 +22,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -266,7 +266,8 @@ def peek_header(data: bytes) -> Header:
     return header
 
 
-def decode_changeset(data: bytes, *, group_id: str, epoch_keys: Mapping[int, bytes]) -> Changeset:
+def decode_changeset(data: bytes, *, group_id: str,
+                     epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> Changeset:
     """Verify, decrypt and parse one changeset file. Raises BadChangeset (or UnknownEpoch)."""
     data = bytes(data)
     header = peek_header(data)
@@ -279,15 +280,15 @@ def decode_changeset(data: bytes, *, group_id: str, epoch_keys: Mapping[int, byt
     return Changeset(**{f: getattr(header, f) for f in Header.__dataclass_fields__}, ops=ops)
 
 
-def _epoch_key_for(header: Header, epoch_keys: Mapping[int, bytes]) -> bytes:
-    key = epoch_keys.get(header.epoch)
-    if key is None:
+def _epoch_key_for(header: Header, epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> bytes:
+    held = epoch_keys.get(header.epoch)
+    if held is None:
         raise UnknownEpoch(f"encrypted for epoch {header.epoch}, whose key we do not have yet", header.epoch)
-    if epoch_key_id(key) != header.key_id:
-        raise UnknownEpoch(
-            f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch
-        )
-    return key
+    # Two moderators rotating at once give one epoch two keys: the key id says which.
+    for key in [held] if isinstance(held, bytes) else held:
+        if epoch_key_id(key) == header.key_id:
+            return key
+    raise UnknownEpoch(f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch)
 
 
 def _decrypt(data: bytes, header: Header, epoch_key: bytes) -> bytes:

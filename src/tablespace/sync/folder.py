@@ -8,7 +8,9 @@ never deleted by us. A missing file is never a delete.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ class FolderFile:
     path: str  # relative to the group's directory, always with forward slashes
     size: int
     mtime_ns: int
+    regular: bool = True  # False for links, pipes, devices: reported, never opened
 
 
 class FolderStore:
@@ -64,13 +67,23 @@ class FolderStore:
                     continue
                 full = Path(dirpath) / name
                 try:
-                    info = full.stat()
+                    info = full.lstat()
                 except OSError:
                     continue  # vanished while we looked: a missing file is never a delete
-                yield FolderFile(full.relative_to(self.group_dir).as_posix(), info.st_size, info.st_mtime_ns)
+                yield FolderFile(full.relative_to(self.group_dir).as_posix(), info.st_size, info.st_mtime_ns,
+                                 regular=stat.S_ISREG(info.st_mode))
 
-    def read(self, path: str) -> bytes:
-        return (self.group_dir / path).read_bytes()
+    def read(self, path: str, limit: int) -> bytes:
+        """At most `limit` + 1 bytes of a regular file (the caller rejects more):
+        a file swapped for a huge one after listing is never read whole."""
+        fd = os.open(self.group_dir / path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                return handle.read(limit + 1)
+        finally:
+            os.close(fd)
 
     def write_once(self, path: str, data: bytes) -> FolderFile:
         """Temp file, fsync, rename: readers see the whole file or nothing."""

@@ -1,13 +1,16 @@
-"""This member's keys for one group that are not the signing identity: the
-X25519 exchange key (to receive wrapped epoch keys) and the epoch keys held so
-far. Both live in the group's directory in the home, 0600, never in the folder.
+"""This member's keys for one group besides the signing identity: the X25519
+exchange key (epoch keys are wrapped for it) and every epoch key held so far.
+Both live in the group's directory in the home, 0600, never in the folder.
+
+Two moderators can rotate at once, so one epoch may have several keys; a key
+is named by (epoch, key id) and any of them opens files written under it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from pathlib import Path
 
 from tablespace.core.errors import TablespaceError
@@ -18,22 +21,30 @@ EXCHANGE_KEY_NAME = "exchange.pem"
 EPOCHS_NAME = "epochs.json"
 
 
+@dataclass(frozen=True)
+class EpochKey:
+    epoch: int
+    key: bytes
+    granted_by: str | None = None  # the moderator whose grant gave it to us; None if we made it
+
+    @property
+    def key_id(self) -> str:
+        return epoch_key_id(self.key).hex()
+
+
 @dataclass
 class Keyring:
     path: Path  # the group's directory in the home
     exchange: ExchangeKey
-    epochs: dict[int, bytes] = field(default_factory=dict)
-    # epoch -> author id of the moderator whose grant gave us the key; absent
-    # for keys we made ourselves
-    granted_by: dict[int, str] = field(default_factory=dict)
+    keys: list[EpochKey] = field(default_factory=list)
 
     @classmethod
     def create(cls, path: Path, *, first_epoch_key: bool) -> "Keyring":
         ring = cls(path, ExchangeKey.generate())
         ring.exchange.save(path / EXCHANGE_KEY_NAME)
         if first_epoch_key:
-            ring.epochs[0] = new_epoch_key()
-        ring.save_epochs()
+            ring.keys.append(EpochKey(0, new_epoch_key()))
+        ring.save()
         return ring
 
     @classmethod
@@ -41,38 +52,43 @@ class Keyring:
         exchange = ExchangeKey.load(path / EXCHANGE_KEY_NAME)
         try:
             data = json.loads((path / EPOCHS_NAME).read_text())
-            epochs = {int(e["epoch"]): bytes.fromhex(e["key"]) for e in data["epochs"]}
-            granted_by = {int(e["epoch"]): e["granted_by"] for e in data["epochs"] if e.get("granted_by")}
+            keys = [EpochKey(int(e["epoch"]), bytes.fromhex(e["key"]), e.get("granted_by")) for e in data["epochs"]]
         except (FileNotFoundError, KeyError, ValueError, TypeError):
             raise TablespaceError(f"the epoch keys in {path / EPOCHS_NAME} are missing or damaged") from None
-        return cls(path, exchange, epochs, granted_by)
+        return cls(path, exchange, keys)
 
-    def save_epochs(self) -> None:
-        data = {"epochs": [{"epoch": n, "key_id": epoch_key_id(k).hex(), "key": k.hex(),
-                            "granted_by": self.granted_by.get(n)}
-                           for n, k in sorted(self.epochs.items())]}
+    def save(self) -> None:
+        data = {"epochs": [{"epoch": k.epoch, "key_id": k.key_id, "key": k.key.hex(), "granted_by": k.granted_by}
+                           for k in sorted(self.keys, key=lambda k: (k.epoch, k.key_id))]}
         target = self.path / EPOCHS_NAME
-        if target.exists():
-            target.unlink()  # write_private_file refuses to overwrite keys by design
-        write_private_file(target, json.dumps(data, indent=2).encode())
+        tmp = target.with_name(target.name + ".new")
+        tmp.unlink(missing_ok=True)
+        write_private_file(tmp, json.dumps(data, indent=2).encode())
+        tmp.replace(target)
 
-    def add_granted(self, epochs: dict[int, bytes], granter: str) -> bool:
-        """Keep keys from a grant; returns True if any was new."""
-        new = {n: k for n, k in epochs.items() if n not in self.epochs}
-        for n, key in new.items():
-            self.epochs[n] = key
-            self.granted_by[n] = granter
+    @property
+    def epochs(self) -> dict[int, list[bytes]]:
+        """Keys by epoch number, as the changeset reader wants them."""
+        found: dict[int, list[bytes]] = {}
+        for k in self.keys:
+            found.setdefault(k.epoch, []).append(k.key)
+        return found
+
+    def add(self, items: Iterable[tuple[int, bytes]], granted_by: str | None = None) -> bool:
+        """Keep keys we did not have; returns True if any was new."""
+        held = {(k.epoch, k.key) for k in self.keys}
+        new = [EpochKey(epoch, key, granted_by) for epoch, key in items if (epoch, key) not in held]
         if new:
-            self.save_epochs()
+            self.keys.extend(new)
+            self.save()
         return bool(new)
 
-    def writable(self, is_moderator: Callable[[str], bool]) -> tuple[int, bytes] | None:
-        """The epoch our new changesets are written under: the newest key we
-        made or that a moderator (as the fold sees it) granted us. Any key may
-        be used to read; only a trusted one to write, so a stranger who drops a
-        grant in the folder cannot read what we post."""
-        trusted = [n for n in self.epochs if n not in self.granted_by or is_moderator(self.granted_by[n])]
-        if not trusted:
+    def writable(self, announced: set[tuple[int, str]]) -> EpochKey | None:
+        """The key our new changesets are written under: among keys a moderator
+        announced in the log (so a stranger cannot plant one), the newest
+        epoch, and within it the lowest key id, which every member picks alike
+        when two moderators rotated at once."""
+        usable = [k for k in self.keys if (k.epoch, k.key_id) in announced]
+        if not usable:
             return None
-        epoch = max(trusted)
-        return epoch, self.epochs[epoch]
+        return min(usable, key=lambda k: (-k.epoch, k.key_id))

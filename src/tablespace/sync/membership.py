@@ -18,6 +18,7 @@ import json
 import os
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -136,14 +137,15 @@ _GRANT_ENTRY = struct.Struct(f">I8s{STANZA_BYTES}s")
 class Grant:
     granter: str  # author id of the signer, derived from their key
     member: str
-    epochs: dict[int, bytes]
+    keys: list[tuple[int, bytes]]  # (epoch, key); an epoch may appear twice
 
 
 def encode_grant(granter: Identity, *, group_id: str, member: str, member_exchange: bytes,
-                 epochs: dict[int, bytes]) -> bytes:
+                 keys: Iterable[tuple[int, bytes]]) -> bytes:
+    entries = sorted(set(keys))
     body = _GRANT_HEAD.pack(GRANT_MAGIC, bytes.fromhex(group_id), bytes.fromhex(member),
-                            granter.public_key, len(epochs))
-    for epoch, key in sorted(epochs.items()):
+                            granter.public_key, len(entries))
+    for epoch, key in entries:
         body += _GRANT_ENTRY.pack(epoch, epoch_key_id(key), wrap_key(key, member_exchange))
     return body + granter.sign(body)
 
@@ -160,7 +162,7 @@ def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) 
         raise BadMembershipFile("key grant for another group or member")
     if not verify_signature(granter_pk, data[-SIGNATURE_BYTES:], data[:-SIGNATURE_BYTES]):
         raise BadMembershipFile("key grant signature does not verify")
-    epochs: dict[int, bytes] = {}
+    keys: list[tuple[int, bytes]] = []
     for i in range(count):
         epoch, key_id, stanza = _GRANT_ENTRY.unpack_from(data, _GRANT_HEAD.size + i * _GRANT_ENTRY.size)
         try:
@@ -169,8 +171,8 @@ def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) 
             raise BadMembershipFile("key grant does not unwrap with our key") from None
         if epoch_key_id(key) != key_id:
             raise BadMembershipFile("key grant's key id does not match its key")
-        epochs[epoch] = key
-    return Grant(author_id_for(granter_pk), me, epochs)
+        keys.append((epoch, key))
+    return Grant(author_id_for(granter_pk), me, keys)
 
 
 def grant_path(member: str, data: bytes) -> str:

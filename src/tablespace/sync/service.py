@@ -11,7 +11,8 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncEngine, SyncReport
-from tablespace.sync.folder import FolderStore, SyncUnavailable
+from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
+from tablespace.sync.git import CLONE_DIR, GitRemote
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
     BadMembershipFile,
@@ -32,14 +33,19 @@ MAX_INVITE_LIFETIME = timedelta(days=90)
 
 def found_group(home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "") -> Group:
     group = Group.found(home, name, display_name, transport, purpose=purpose)
-    Keyring.create(group.path, first_epoch_key=True)
+    from tablespace.sync.roster import announce_first_key
+
+    announce_first_key(group, Keyring.create(group.path, first_epoch_key=True))
     return group
 
 
 def folder_for(group: Group) -> FolderStore:
+    """Where the group's files are. For a git remote: the working tree of our
+    clone, freshly pulled. Files written there (e.g. `admit`'s key grant) are
+    committed and pushed by the next `sync_group`."""
     transport = group.transport
     if transport.folder is None:
-        raise SyncUnavailable("sync over a git remote is not available yet; use --folder")
+        return GitRemote.for_group(group).pull()
     return FolderStore(transport.folder, group.id)
 
 
@@ -49,7 +55,11 @@ def engine_for(group: Group) -> SyncEngine:
 
 def sync_group(group: Group) -> SyncReport:
     group.open_due_rituals()
-    return engine_for(group).run()
+    report = engine_for(group).run()
+    if group.transport.git:
+        # Unpushed commits are the outbox: the round's files, an earlier round's, an admit's grant.
+        GitRemote.for_group(group).publish()
+    return report
 
 
 # --- invites and admission ----------------------------------------------------------
@@ -69,20 +79,33 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
 def join_group(home: Home, code: str, display_name: str, transport: Transport) -> tuple[Group, str]:
     """Create our replica of the group and leave a join request in its folder."""
     group_id, secret = parse_invite_code(code)
-    if transport.folder is None:
-        raise SyncUnavailable("joining over a git remote is not available yet; use --folder")
-    folder = FolderStore(transport.folder, group_id)
-    folder.check(expect_existing=False)
-    if not folder.group_dir.is_dir():
-        raise TablespaceError(
-            f"{transport.folder} holds no sign of that group yet: check the path, or ask a moderator to sync first"
-        )
-    group = Group.create_replica(home, group_id, transport)
+    clone: GitRemote | None = None
+    if transport.folder is None:  # a git remote: clone into the home first, moved into place below
+        home.ensure()
+        clone = GitRemote.staged(transport.git or "", home.path, group_id)
+    folder = clone.store() if clone else FolderStore(transport.folder, group_id)  # type: ignore[arg-type]
     try:
+        folder.check(expect_existing=False)
+        if not folder.group_dir.is_dir():
+            where = clone.shown_url if clone else transport.folder
+            raise TablespaceError(
+                f"{where} holds no sign of that group yet: check the path, or ask a moderator to sync first"
+            )
+        group = Group.create_replica(home, group_id, transport)
+    except BaseException:
+        if clone:
+            clone.discard()
+        raise
+    try:
+        if clone:
+            clone.move_to(group.path / CLONE_DIR)
+            folder = clone.store()
         keyring = Keyring.create(group.path, first_epoch_key=False)
         data = encode_request(group.identity, keyring.exchange.public_key, display_name.strip(),
                               group_id=group_id, secret=secret, created_at=iso(now()))
         folder.write_once(request_path(data), data)
+        if clone:
+            clone.publish()  # the request must reach the remote now: nobody would see it otherwise
     except BaseException:
         group.close()
         import shutil
@@ -140,9 +163,28 @@ def admit(group: Group, ref: str) -> str:
                                    "exchange_key": request.exchange_key.hex(),
                                    "invite": request.invite, "request": request.id})
         grant = encode_grant(group.identity, group_id=group.id, member=request.member_id,
-                             member_exchange=request.exchange_key, epochs=keyring.epochs)
+                             member_exchange=request.exchange_key,
+                             keys=[(k.epoch, k.key) for k in keyring.keys])
         folder.write_once(grant_path(request.member_id, grant), grant)
     return request.member_id
+
+
+def rotate_now(group: Group) -> bool:
+    """After a removal: start the new key epoch now if the folder is reachable;
+    otherwise the next sync does it (nothing is exported before then)."""
+    from tablespace.sync.roster import rotate_if_needed
+
+    folder = folder_for(group)
+    try:
+        folder.check(expect_existing=False)
+    except SyncUnavailable:
+        return False
+    folder.prepare()
+    engine = SyncEngine(group, folder, Keyring.load(group.path))
+    # The removal itself goes out under the old key, so the member learns of it;
+    # everything after the rotation is written under the new one.
+    engine.export({f.path: f for f in folder.list()})
+    return rotate_if_needed(group, folder, engine.keyring)
 
 
 def deny(group: Group, ref: str, reason: str) -> None:

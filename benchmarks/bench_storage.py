@@ -1,0 +1,252 @@
+"""Bytes in the shared folder after a simulated busy year: 150 members, 50k posts.
+
+The year (seeded): a founder adds 149 members (member.add); 50k posts are
+plan_posts(N) (10% open threads, the rest reply; bodies 50-800 characters,
+mean ~375) spread evenly over 365 days, each by a member picked with a Zipf
+weight (a few members write most of it, as in real groups); each post gets
+reactions (geometric, mean ~1; 40% get none) from other members within hours.
+Every member's ops are signed into their own chain at their own times.
+
+A smaller --n is a proportionally shorter year (same pace per member).
+
+Exporting as members would: each member syncs on their own rhythm (30% every
+hour, as with `sync --watch`; 30% every 6 hours; 30% daily; 10% weekly), and
+each sync writes the ops made since the last one, in files of at most
+EXPORT_CHUNK ops, through encode_changeset (zstd level 3, sealed, signed).
+One join request and one key grant per member are added as well.
+
+Figures: total bytes of the folder (sum of file sizes; the target), bytes per
+post, the files' size and ops-per-file distribution, the compression ratio,
+and (info) disk usage in blocks, which small files inflate.
+
+Target (DESIGN section 7): storage for a simulated busy year < 35 MB of changesets.
+
+Usage: python benchmarks/bench_storage.py [--n 50000] [--members 150] [--quick] [--seed 1] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import cProfile
+import hashlib
+import os
+import pstats
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import QUICK_N, cleanup_tmp, header, new_tmp_dir, plan_posts, table, verdict  # noqa: E402
+
+from tablespace.core.clock import datetime_to_hlc  # noqa: E402
+from tablespace.core.group import Transport  # noqa: E402
+from tablespace.core.home import Home  # noqa: E402
+from tablespace.core.identity import Identity  # noqa: E402
+from tablespace.core.ops import Op, sign_op  # noqa: E402
+from tablespace.sync.engine import EXPORT_CHUNK  # noqa: E402
+from tablespace.sync.envelope import encode_changeset  # noqa: E402
+from tablespace.sync.keyring import Keyring  # noqa: E402
+from tablespace.sync.keys import ExchangeKey  # noqa: E402
+from tablespace.sync.membership import encode_grant, encode_request, grant_path, request_path  # noqa: E402
+from tablespace.sync.service import found_group  # noqa: E402
+
+DEFAULT_POSTS = 50_000
+DEFAULT_MEMBERS = 150
+TARGET_BYTES = 35_000_000
+TARGET_POSTS = 50_000
+EMOJI = ["👍", "❤️", "🎉", "🔥", "🙏", "🍞", "😂", "👀"]
+# (share of members, sync period)
+RHYTHMS = [(0.3, timedelta(hours=1)), (0.3, timedelta(hours=6)), (0.3, timedelta(days=1)), (0.1, timedelta(days=7))]
+
+
+def current_key(path: Path) -> tuple[int, bytes]:
+    epochs = Keyring.load(path).epochs
+    epoch = max(epochs)
+    held = epochs[epoch]
+    return epoch, held if isinstance(held, bytes) else held[0]
+
+
+def simulate(root: Path, n: int, members: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    folder = root / "shared"
+    folder.mkdir()
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    os.environ["TABLESPACE_NOW"] = start.isoformat()  # the group is founded on the first day
+    try:
+        founder = found_group(Home(root / "founder"), "busy year", "founder", Transport(folder=folder))
+        people = [Identity.generate() for _ in range(members - 1)]
+        exchange = [ExchangeKey.generate() for _ in people]
+        for i, ident in enumerate(people):
+            founder.write("member.add", {"member": ident.author_id, "name": f"Member {i:03d}",
+                                         "public_key": ident.public_key.hex(),
+                                         "exchange_key": exchange[i].public_key.hex()})
+    finally:
+        os.environ.pop("TABLESPACE_NOW", None)
+    group_id, me = founder.id, founder.me
+    founder_ops = founder.store.all_ops()  # genesis + the member.adds, already signed
+    epoch, key = current_key(founder.path)
+    founder_identity = founder.identity
+    founder.close()
+    identities = [founder_identity, *people]
+    weights = [1 / (rank + 1) ** 0.8 for rank in range(members)]
+    rng.shuffle(weights)
+
+    # Events: (time, author index, kind, payload builder).
+    year = timedelta(days=365) * n / TARGET_POSTS  # a smaller --n is a shorter year at the same pace
+    plan = plan_posts(n, seed)
+    times = sorted(start + timedelta(hours=2) + year * rng.random() for _ in plan)
+    events: list[tuple[datetime, int, str, object]] = []
+    for i, (p, at) in enumerate(zip(plan, times)):
+        who = rng.choices(range(members), weights)[0]
+        events.append((at, who, "post", i))
+        k = 0 if rng.random() < 0.4 else min(1 + int(rng.expovariate(1 / 1.2)), 8)
+        for fan in rng.sample(range(members), k + 1)[:k]:
+            if fan != who:
+                events.append((at + timedelta(minutes=rng.expovariate(1 / 240)), fan, "react", i))
+    events.sort(key=lambda e: (e[0], e[1]))
+
+    chains: dict[int, list[tuple[datetime, Op]]] = {i: [] for i in range(members)}
+    heads: dict[int, tuple[int, str | None]] = {i: (0, None) for i in range(members)}
+    heads[0] = (founder_ops[-1].seq, founder_ops[-1].id)
+    post_ids: dict[int, str] = {}
+    t0 = time.perf_counter()
+    for at, who, what, i in events:
+        p = plan[i]  # type: ignore[index]
+        if what == "post":
+            if p.kind == "thread":
+                kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
+            else:
+                kind, payload = "post.reply", {"thread": post_ids[p.thread], "body": p.body}
+        else:
+            kind, payload = "post.react", {"post": post_ids[i], "emoji": rng.choice(EMOJI)}  # type: ignore[index]
+        seq, prev = heads[who]
+        op = sign_op(identities[who], group=group_id, seq=seq + 1, prev=prev,
+                     hlc=datetime_to_hlc(at) + seq + 1, kind=kind, payload=payload)
+        heads[who] = (op.seq, op.id)
+        chains[who].append((at, op))
+        if what == "post":
+            post_ids[i] = op.id  # type: ignore[index]
+    sign_secs = time.perf_counter() - t0
+
+    # Export: each member's ops, one sync per rhythm window, files of <= EXPORT_CHUNK ops.
+    t0 = time.perf_counter()
+    sizes: list[int] = []
+    per_file: list[int] = []
+    plain_bytes = 0
+    changes = folder / group_id
+
+    def write(ops: list[Op], ident: Identity) -> None:
+        nonlocal plain_bytes
+        for s in range(0, len(ops), EXPORT_CHUNK):
+            part = ops[s:s + EXPORT_CHUNK]
+            data = encode_changeset(part, group_id=group_id, epoch=epoch, epoch_key=key, identity=ident)
+            # changeset_name(peek_header(data)) without re-verifying the signature
+            path = changes / "changes" / ident.author_id / (
+                f"{part[0].seq:08d}-{part[-1].seq:08d}-{hashlib.sha256(data).hexdigest()[:16]}.tsc")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            sizes.append(len(data))
+            per_file.append(len(part))
+            plain_bytes += sum(4 + len(op.to_wire()) for op in part)
+
+    write([op for op in founder_ops], founder_identity)  # the founder's first sync
+    for who in range(members):
+        share = rng.random()
+        for weight, period in RHYTHMS:
+            share -= weight
+            if share <= 0:
+                break
+        offset = timedelta(seconds=rng.uniform(0, period.total_seconds()))
+        batch: list[Op] = []
+        window = None
+        for at, op in chains[who]:
+            w = (at - start + offset) // period
+            if window is not None and w != window and batch:
+                write(batch, identities[who])
+                batch = []
+            window = w
+            batch.append(op)
+        if batch:
+            write(batch, identities[who])
+    export_secs = time.perf_counter() - t0
+
+    # Membership files: one join request and one key grant per member.
+    member_bytes = 0
+    for i, ident in enumerate(people):
+        request = encode_request(ident, exchange[i].public_key, f"Member {i:03d}", group_id=group_id,
+                                 secret=os.urandom(16), created_at="2025-01-01T00:00:00Z")
+        grant = encode_grant(founder_identity, group_id=group_id, member=ident.author_id,
+                             member_exchange=exchange[i].public_key, keys=[(epoch, key)])
+        for rel, data in ((request_path(request), request), (grant_path(ident.author_id, grant), grant)):
+            path = changes / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            member_bytes += len(data)
+
+    total = disk = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            st = os.stat(os.path.join(dirpath, name))
+            total += st.st_size
+            disk += st.st_blocks * 512
+    ops_total = sum(len(c) for c in chains.values()) + len(founder_ops)
+    reactions = sum(1 for e in events if e[2] == "react")
+    return dict(total=total, disk=disk, changesets=sum(sizes), files=len(sizes), sizes=sizes, per_file=per_file,
+                plain=plain_bytes, member_bytes=member_bytes, ops=ops_total, posts=n, reactions=reactions,
+                bodies=sum(len(p.body.encode()) + len(p.title.encode()) for p in plan),
+                sign_secs=sign_secs, export_secs=export_secs)
+
+
+def main() -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=DEFAULT_POSTS, help=f"posts in the year (default {DEFAULT_POSTS:,})")
+    p.add_argument("--members", type=int, default=DEFAULT_MEMBERS)
+    p.add_argument("--quick", action="store_true", help=f"smoke-check size: --n {QUICK_N:,}")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--profile", metavar="FILE", help="cProfile the simulation; writes FILE-storage.pstats")
+    args = p.parse_args()
+    if args.quick:
+        args.n = QUICK_N
+    header("bench_storage", args)
+    root = new_tmp_dir("storage")
+    prof = cProfile.Profile() if args.profile else None
+    try:
+        if prof:
+            prof.enable()
+        r = simulate(root, args.n, args.members, args.seed)
+        if prof:
+            prof.disable()
+            prof.dump_stats(args.profile + "-storage.pstats")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    finally:
+        cleanup_tmp(root)
+    target = TARGET_BYTES * args.n / TARGET_POSTS
+    ok = r["total"] < target
+    sizes, per_file = r["sizes"], r["per_file"]
+    print(f"\n  {r['posts']:,} posts + {r['reactions']:,} reactions + membership = {r['ops']:,} ops by "
+          f"{args.members} members; signed in {r['sign_secs']:.1f}s, exported in {r['export_secs']:.1f}s")
+    print(f"  ops per file: median {statistics.median(per_file):g}, mean {statistics.mean(per_file):.1f}, "
+          f"max {max(per_file)}; file size: median {statistics.median(sizes):,.0f} B, "
+          f"mean {statistics.mean(sizes):,.0f} B, max {max(sizes):,} B\n")
+    mb = lambda b: f"{b / 1e6:.1f} MB"  # noqa: E731
+    print(table(
+        ["figure", "value", "per post", "target", "result"],
+        [["folder: total bytes (all files)", mb(r["total"]), f"{r['total'] / r['posts']:.0f} B",
+          f"< {mb(target)}" + ("" if args.n == TARGET_POSTS else " (scaled)"), verdict(ok)],
+         [f"  changesets ({r['files']:,} files)", mb(r["changesets"]), f"{r['changesets'] / r['posts']:.0f} B", "", ""],
+         [f"  join requests + key grants ({2 * (args.members - 1)} files)", mb(r["member_bytes"]), "", "", ""],
+         ["ops framed, before compression", mb(r["plain"]), f"{r['plain'] / r['posts']:.0f} B", "", ""],
+         ["  compression (framed / changeset bytes)", f"{r['plain'] / r['changesets']:.2f}x", "", "", ""],
+         ["post titles + bodies, raw UTF-8", mb(r["bodies"]), f"{r['bodies'] / r['posts']:.0f} B", "", ""],
+         ["disk usage in blocks (info)", mb(r["disk"]), f"{r['disk'] / r['posts']:.0f} B", "", "info"]],
+    ))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

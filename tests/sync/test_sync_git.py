@@ -1,0 +1,391 @@
+"""Two or more homes syncing through a real git remote (a local bare repository),
+driven through the CLI: founding on an empty remote, joining, concurrent pushes,
+an unreachable remote, and what the remote can see."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tablespace.sync import git as gitmod
+from tablespace.sync.git import GitRemote, git_env, git_reason
+from tests.clirun import TS
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+@pytest.fixture(autouse=True)
+def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine: no global or system git config, so no user.name either.
+    Everything must work from the -c flags tablespace passes."""
+    monkeypatch.setenv("HOME", str(tmp_path / "machine-home"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def bare(path: Path) -> Path:
+    subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True, env=git_env())
+    return path
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    return bare(tmp_path / "remote.git")
+
+
+def in_bare(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, env=git_env())
+
+
+def founder(tmp_path: Path, url: str, monkeypatch) -> TS:
+    ana = TS(tmp_path / "ana", monkeypatch)
+    ana.out("init", "Sourdough circle", "--as", "Ana", "--git", url)
+    return ana
+
+
+def joined(tmp_path: Path, url: str, monkeypatch, ana: TS, name: str = "Ben") -> TS:
+    member = TS(tmp_path / name.lower(), monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    request = member.out("join", code, "--as", name, "--git", url)
+    assert [r["id"] for r in ana.json("requests")] == [request]
+    ana.run("admit", request[:6])
+    ana.json("sync")  # pushes the member.add op and the key grant admit left in the clone
+    member.json("sync")
+    return member
+
+
+def sync(*members: TS) -> None:
+    for _ in range(2):
+        for m in members:
+            m.json("sync")
+
+
+def clone_of(member: TS) -> Path:
+    (path,) = member.home.glob("groups/*/remote")
+    return path
+
+
+def reject_pushes(repo: Path, on: bool) -> None:
+    hook = repo / "hooks" / "pre-receive"
+    if on:
+        hook.write_text("#!/bin/sh\necho 'pushes are closed for maintenance' >&2\nexit 1\n")
+        hook.chmod(0o755)
+    else:
+        hook.unlink()
+
+
+def titles(member: TS) -> set[str]:
+    return {t["title"] for t in member.json("threads")}
+
+
+# --- the happy path -----------------------------------------------------------------
+
+
+def test_found_on_an_empty_remote_invite_join_admit_and_talk(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    welcome = ana.out("post", "Welcome", "--body", "Say hi")
+    code = ana.out("invite")
+    assert in_bare(remote, "rev-parse", "--verify", "refs/heads/main").returncode != 0  # still empty
+    assert ana.json("sync")["exported"] >= 3
+    assert in_bare(remote, "rev-parse", "--verify", "refs/heads/main").returncode == 0  # the first commit, on main
+    assert (clone_of(ana) / ".git").is_dir()
+
+    ben = TS(tmp_path / "ben", monkeypatch)
+    request = ben.out("join", code, "--as", "Ben", "--git", str(remote))
+    report = ben.json("sync")  # not admitted yet: runs, nothing readable
+    assert report["imported"] == 0 and report["quarantined"] == []
+    assert [(r["id"], r["name"]) for r in ana.json("requests")] == [(request, "Ben")]
+    ana.run("admit", request[:6])
+    assert ana.json("requests") == []
+    sync(ana, ben)
+    assert [t["id"] for t in ben.json("threads")] == [welcome]
+    assert {m["name"] for m in ben.json("members")} == {"Ana", "Ben"}
+    reply = ben.out("reply", welcome[:6], "--body", "Hi from Ben")
+    sync(ben, ana)
+    posts = ana.json("show", welcome[:6])["posts"]
+    assert [(p["id"], p["author"]) for p in posts][-1] == (reply, "Ben")
+    # nothing left behind: both clones clean and level with the remote
+    for member in (ana, ben):
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone_of(member), capture_output=True,
+                                text=True, env=git_env())
+        assert status.stdout == ""
+        assert not GitRemote(str(remote), clone_of(member), "x").ahead()
+    assert not list((tmp_path / "ben").glob(".join-*"))  # the staging clone was moved into place
+
+
+def test_three_members_converge(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana, "Ben")
+    cat = joined(tmp_path, str(remote), monkeypatch, ana, "Cat")
+    t1 = ben.out("post", "From Ben", "--tag", "win")
+    t2 = cat.out("post", "From Cat")
+    ana.out("post", "From Ana")
+    sync(ben, cat, ana)
+    cat.run("react", t1[:6], "🎉")
+    ana.out("reply", t2[:6], "--body", "nice")
+    sync(ana, ben, cat)
+    shows = [[m.json("show", t) for t in (t1, t2)] for m in (ana, ben, cat)]
+    assert shows[0] == shows[1] == shows[2]
+    assert titles(ana) == titles(ben) == titles(cat) == {"From Ben", "From Cat", "From Ana"}
+
+
+# --- concurrent pushes ----------------------------------------------------------------
+
+
+def test_both_commit_before_either_pushes(tmp_path, remote, monkeypatch) -> None:
+    """Both members' rounds commit while the remote refuses pushes: each
+    commit is that member's outbox, pushed (and merged) on the next sync."""
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    ana.out("post", "Ana offline")
+    ben.out("post", "Ben offline")
+    reject_pushes(remote, True)
+    for member in (ana, ben):
+        message = member.error("sync")
+        assert "push" in message and "pre-receive hook declined" in message and "outbox" in message
+        assert GitRemote(str(remote), clone_of(member), "x").ahead()  # committed, not pushed
+    reject_pushes(remote, False)
+    # nothing new to write (exported 0): the waiting commit is what goes out
+    assert ana.json("sync")["exported"] == 0
+    assert ben.json("sync")["exported"] == 0  # fetches Ana's commit, merges, pushes its own
+    ana.json("sync")
+    assert titles(ana) == titles(ben) == {"Ana offline", "Ben offline"}
+
+
+def test_a_rejected_push_is_merged_and_retried(tmp_path, remote, monkeypatch) -> None:
+    """Ben fetches, then Ana pushes before Ben does: Ben's push is refused as
+    non-fast-forward; he fetches, merges and pushes again within the same sync."""
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    ana.out("post", "Ana first")
+    reject_pushes(remote, True)
+    ana.error("sync")  # Ana's commit waits in her clone
+    reject_pushes(remote, False)
+    ben.out("post", "Ben second")
+
+    ana_clone, ben_clone = clone_of(ana), clone_of(ben)
+    original_push = GitRemote.push
+    pushes: list[Path] = []
+    real_git = GitRemote._git
+
+    def counting_git(self, *args, **kw):
+        if args and args[0] == "push":
+            pushes.append(self.workdir)
+        return real_git(self, *args, **kw)
+
+    def racing_push(self) -> None:
+        if self.workdir == ben_clone and not pushes:
+            original_push(GitRemote(str(remote), ana_clone, self.group_id))  # Ana wins the race
+            pushes.clear()
+        original_push(self)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(GitRemote, "_git", counting_git)
+        patched.setattr(GitRemote, "push", racing_push)
+        assert ben.json("sync")["exported"] == 1
+    assert pushes == [ben_clone, ben_clone]  # refused once, then accepted after the merge
+    sync(ana, ben)
+    assert titles(ana) == titles(ben) == {"Ana first", "Ben second"}
+
+
+def test_a_rolled_back_remote_gets_our_commits_again(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    old = in_bare(remote, "rev-parse", "refs/heads/main").stdout.decode().strip()
+    thread = ana.out("post", "After the snapshot")
+    ana.json("sync")
+    assert in_bare(remote, "update-ref", "refs/heads/main", old).returncode == 0  # a force-push back in time
+    ana.json("sync")  # her clone is ahead of the rolled-back branch: pushed again
+    ben.json("sync")
+    assert [t["id"] for t in ben.json("threads")] == [thread]
+
+
+# --- an unreachable remote -------------------------------------------------------------
+
+
+def test_a_missing_remote_keeps_the_outbox(tmp_path, monkeypatch) -> None:
+    url = tmp_path / "not-yet.git"
+    ana = founder(tmp_path, str(url), monkeypatch)
+    ana.out("post", "Written offline")
+    message = ana.error("sync")
+    assert "cannot reach the git remote" in message and "does not appear to be a git repository" in message
+    assert "outbox" in message and "Please make sure" not in message
+    bare(url)  # the remote comes back (here: is created)
+    assert ana.json("sync")["exported"] >= 2  # the genesis and the post
+    ben = joined(tmp_path, str(url), monkeypatch, ana)
+    assert titles(ben) == {"Written offline"}
+
+
+def test_an_unreadable_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.json("sync")
+    ana.out("post", "While the remote was away")
+    if os.geteuid() == 0:  # root reads through any mode: break the repository instead
+        (remote / "HEAD").rename(remote / "HEAD.away")
+    else:
+        remote.chmod(0)
+    try:
+        message = ana.error("sync")
+    finally:
+        if os.geteuid() == 0:
+            (remote / "HEAD.away").rename(remote / "HEAD")
+        else:
+            remote.chmod(0o755)
+    assert "cannot reach the git remote" in message and "outbox" in message
+    assert ana.json("sync")["exported"] == 1
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    assert titles(ben) == {"While the remote was away"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _has_https() -> bool:
+    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True).stdout.strip()
+    return (Path(exec_path) / "git-remote-http").exists()
+
+
+@pytest.mark.skipif(not _has_https(), reason="git built without http transport")
+def test_a_refused_connection_and_an_auth_prompt_fail_fast(tmp_path, monkeypatch) -> None:
+    # nothing listens on the port: connection refused
+    ana = founder(tmp_path, f"http://127.0.0.1:{_free_port()}/group.git", monkeypatch)
+    message = ana.error("sync")
+    assert "cannot reach the git remote" in message and "127.0.0.1" in message
+
+    # a server that wants a password: git must not ask for one, and says so
+    class NeedsAuth(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="group"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NeedsAuth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        ben = TS(tmp_path / "ben", monkeypatch)
+        ben.out("init", "Other", "--as", "Ben", "--git", f"http://user:s3cret@127.0.0.1:{port}/group.git")
+        message = ben.error("sync")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "cannot reach the git remote" in message
+    assert "s3cret" not in message  # credentials in the URL are never shown
+    assert "Authentication failed" in message or "terminal prompts disabled" in message
+
+
+def test_joining_a_wrong_or_empty_remote_leaves_nothing(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    code = ana.out("invite")
+    ben = TS(tmp_path / "ben", monkeypatch)
+    assert "cannot reach the git remote" in ben.error("join", code, "--as", "Ben", "--git", str(tmp_path / "nope"))
+    # Ana has not synced yet: the remote is empty
+    assert "no sign of that group" in ben.error("join", code, "--as", "Ben", "--git", str(remote))
+    leftovers = [p for p in (tmp_path / "ben").rglob("*") if p.name != "config.json" and p.name != "groups"]
+    assert leftovers == []
+    ana.json("sync")
+    assert ben.out("join", code, "--as", "Ben", "--git", str(remote))
+
+
+# --- what the remote sees, and how git is run ---------------------------------------------
+
+
+def test_the_remote_holds_no_plaintext(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana, "CanaryBenName")
+    thread = ana.out("post", "CANARY-title-7", "--body", "CANARY-body-7", "--tag", "canarytag")
+    sync(ana, ben)
+    ben.out("reply", thread[:6], "--body", "CANARY-reply-7")
+    ana.out("library", "add", "CANARY-resource-7", "--url", "https://example.org/canary-7")
+    sync(ana, ben)
+    objects = in_bare(remote, "cat-file", "--batch-all-objects", "--batch").stdout
+    assert b".tsc" in objects and len(objects) > 2000  # the remote really holds the group
+    for canary in (b"CANARY", b"canarytag", b"CanaryBenName", b"Sourdough", b"canary-7", b"Ana"):
+        assert canary not in objects
+    for key_file in (tmp_path / "ana").rglob("*.pem"):
+        assert key_file.read_bytes() not in objects
+    # every commit carries the same neutral identity, never a member's name
+    log = in_bare(remote, "log", "--format=%an <%ae> %cn <%ce>", "main").stdout.decode().splitlines()
+    assert log and set(log) == {"tablespace <tablespace@invalid> tablespace <tablespace@invalid>"}
+
+
+def test_every_git_call_is_non_interactive_and_bounded(tmp_path, remote, monkeypatch) -> None:
+    calls: list[tuple[list[str], dict]] = []
+    real_run = subprocess.run
+
+    def spy(command, *args, **kw):
+        calls.append((list(command), kw))
+        return real_run(command, *args, **kw)
+
+    monkeypatch.setattr(gitmod.subprocess, "run", spy)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Real Person")  # must not reach the shared repo
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.out("post", "Hello")
+    ana.json("sync")
+    assert {c[0][-1] if c[0][0:1] == ["git"] else None for c in calls} and calls
+    verbs = set()
+    for command, kw in calls:
+        assert command[0] == "git"
+        env = kw["env"]
+        assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_ASKPASS"] == "" and env["SSH_ASKPASS"] == ""
+        assert "GIT_AUTHOR_NAME" not in env and env["LC_ALL"] == "C"
+        assert kw["timeout"] and kw["timeout"] > 0 and kw["stdin"] is subprocess.DEVNULL
+        flags = {command[i + 1] for i, arg in enumerate(command) if arg == "-c"}
+        assert {"user.name=tablespace", "user.email=tablespace@invalid", "commit.gpgSign=false"} <= flags
+        verbs.add(next(a for i, a in enumerate(command[1:], 1) if command[i - 1] != "-c" and a != "-c"))
+    assert {"init", "fetch", "add", "commit", "push"} <= verbs
+    assert in_bare(remote, "log", "-1", "--format=%an", "main").stdout.strip() == b"tablespace"
+    assert not (tmp_path / "machine-home" / ".gitconfig").exists()  # global config never written
+
+
+def test_git_env_and_reasons() -> None:
+    env = git_env({"PATH": "/bin", "GIT_DIR": "/elsewhere", "GIT_COMMITTER_EMAIL": "me@home"})
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_ASKPASS"] == ""
+    assert "GIT_DIR" not in env and "GIT_COMMITTER_EMAIL" not in env
+    assert env["GIT_SSH_COMMAND"] == "ssh -o BatchMode=yes"
+    assert git_env({"GIT_SSH_COMMAND": "ssh -i key"})["GIT_SSH_COMMAND"] == "ssh -i key"
+    ssh = ("ssh: Could not resolve hostname git.invalid: Name or service not known\n"
+           "fatal: Could not read from remote repository.\n\n"
+           "Please make sure you have the correct access rights\nand the repository exists.\n")
+    assert git_reason(ssh) == "ssh: Could not resolve hostname git.invalid: Name or service not known"
+    push = ("remote: closed        \nTo /srv/group.git\n"
+            " ! [remote rejected] HEAD -> main (pre-receive hook declined)\n"
+            "error: failed to push some refs to '/srv/group.git'\n")
+    assert git_reason(push) == "[remote rejected] HEAD -> main (pre-receive hook declined)"
+    auth = ("remote: Invalid username or password.\n"
+            "fatal: Authentication failed for 'https://bob:tok3n@example.org/g.git/'\n")
+    assert git_reason(auth) == "Authentication failed for 'https://***@example.org/g.git/'"
+    assert git_reason("") and "\n" not in git_reason("a\nb\n")
+    assert git_reason("remote: \x1b[31mgo away\x1b[0m\n") == "[31mgo away[0m"  # no escape reaches the terminal
+
+
+def test_git_missing_is_one_clear_line(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert "git is not installed" in ana.error("sync")
+
+
+def test_the_git_transport_never_imports_textual() -> None:
+    import sys
+
+    code = ("import sys, tablespace.sync.git; "
+            "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tablespace.tui'))]; "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

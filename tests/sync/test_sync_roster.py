@@ -1,0 +1,211 @@
+"""Removal, leaving, time-outs and key rotation, across real homes and a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tablespace.core.group import Group
+from tablespace.core.home import Home
+from tests.clirun import TS
+
+
+def make_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[str, TS]]:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    ana = TS(tmp_path / "ana", monkeypatch)
+    ana.out("init", "Circle", "--as", "Ana", "--folder", str(folder))
+    ana.json("sync")
+    members = {}
+    for name in names:
+        member = TS(tmp_path / name.lower(), monkeypatch)
+        code = ana.out("invite")
+        ana.json("sync")
+        request = member.out("join", code, "--as", name, "--folder", str(folder))
+        ana.run("admit", request[:6])
+        ana.json("sync")
+        member.json("sync")
+        members[name] = member
+    return folder, ana, members
+
+
+def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
+    for _ in range(rounds):
+        for home in homes:
+            home.json("sync")
+
+
+def titles(member: TS) -> set[str]:
+    return {t["title"] for t in member.json("threads")}
+
+
+def test_a_removed_member_cannot_read_what_comes_after(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    ana.out("post", "Before")
+    everyone_syncs(ana, ben, cat)
+    ana.run("remove", "ben", "--reason", "asked to leave")
+    ana.out("post", "After the removal")
+    everyone_syncs(ana, cat, ben)
+    assert titles(cat) == {"Before", "After the removal"}
+    # Ben's own home, with his own keys: the new posts stay unreadable.
+    assert titles(ben) == {"Before"}
+    assert ben.json("sync")["pending"] >= 1
+    status = {x["name"]: x["status"] for x in ben.json("members")}
+    assert status["Ben"] == "removed"  # he does learn that he was removed
+    blobs = b"".join(p.read_bytes() for p in folder.rglob("*.tsc"))
+    assert b"After the removal" not in blobs
+
+
+def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, monkeypatch) -> None:
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    ana.run("remove", "ben")
+    ana.json("sync")
+    # Ben's client ignores the removal (never syncs it) and keeps writing,
+    # even back-dating its clock to before the removal.
+    group = Group.open(Home(ben.home))
+    seq, prev = group.store.head(group.me)
+    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=1 << 16,
+                 kind="thread.start", payload={"title": "Sneaky", "body": "", "tags": []})
+    group.store.ingest([op])
+    engine = engine_for(group)
+    engine.export({f.path: f for f in engine.folder.list()})
+    group.close()
+    everyone_syncs(ana, cat)
+    for member in (ana, cat):
+        assert "Sneaky" not in titles(member)
+    group = Group.open(Home(cat.home))
+    state, reason = group.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (op.id,)).fetchone()
+    group.close()
+    assert state == "rejected" and "ended" in reason
+
+
+def test_a_new_member_reads_history_across_epochs(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ana.out("post", "Epoch zero")
+    ana.run("remove", "ben")
+    ana.out("post", "Epoch one")
+    ana.json("sync")
+    dee = TS(tmp_path / "dee", monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    request = dee.out("join", code, "--as", "Dee", "--folder", str(folder))
+    ana.run("admit", request[:6])
+    everyone_syncs(ana, dee)
+    assert titles(dee) == {"Epoch zero", "Epoch one"}
+    dee.out("post", "Dee writes")
+    everyone_syncs(dee, ana)
+    assert "Dee writes" in titles(ana)
+
+
+def test_leaving_rotates_the_key_at_the_next_moderator_sync(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    ben.run("leave")
+    ben.json("sync")
+    ana.json("sync")  # sees the leave and rotates
+    ana.out("post", "After Ben left")
+    everyone_syncs(ana, cat, ben)
+    assert "After Ben left" in titles(cat)
+    assert "After Ben left" not in titles(ben)
+    assert {x["name"]: x["status"] for x in ana.json("members")}["Ben"] == "left"
+    assert "at least one moderator" in ana.error("leave")
+
+
+def test_time_outs(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    thread = ana.out("post", "Hello")
+    everyone_syncs(ana, ben)
+    ana.run("timeout", "ben", "--for", "24h", "--reason", "cool off")
+    everyone_syncs(ana, ben)
+    assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "timed_out"
+    before = ben.ops()
+    assert "timed out until" in ben.error("reply", thread[:6], "--body", "but", code=3)
+    ben.error("react", thread[:6], "👍", code=3)
+    assert ben.ops() == before
+    assert "28 days" in ana.error("timeout", "ben", "--for", "29d")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-24T09:01:00Z")  # the time-out has ended
+    ben.out("reply", thread[:6], "--body", "back again")
+    everyone_syncs(ben, ana)
+    assert ana.json("show", thread[:6])["posts"][-1]["body"] == "back again"
+    assert {x["name"]: x["status"] for x in ana.json("members")}["Ben"] == "active"
+
+
+def test_a_timed_out_member_s_forged_posts_are_rejected_in_the_fold(tmp_path, monkeypatch) -> None:
+    from tablespace.core.clock import datetime_to_hlc, parse_instant
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ana.run("timeout", "ben", "--for", "2h")
+    everyone_syncs(ana, ben)
+    group = Group.open(Home(ben.home))
+    seq, prev = group.store.head(group.me)
+    inside = datetime_to_hlc(parse_instant("2026-11-23T10:00:00Z"))
+    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=inside,
+                 kind="thread.start", payload={"title": "Ignoring the time-out", "body": "", "tags": []})
+    group.store.conn.execute("BEGIN")
+    group.store.conn.execute(
+        "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
+        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
+    group.store.conn.execute("COMMIT")  # a modified client that skips its own fold
+    engine = engine_for(group)
+    engine.export({f.path: f for f in engine.folder.list()})
+    group.close()
+    ana.json("sync")
+    assert "Ignoring the time-out" not in titles(ana)
+
+
+def test_two_moderators_rotating_at_once_converge(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Bea", "Cy", "Dot", "Eli")
+    bea, cy, dot, eli = m["Bea"], m["Cy"], m["Dot"], m["Eli"]
+    ana.run("role", "bea", "moderator")
+    everyone_syncs(ana, bea, cy, dot, eli)
+    # Both remove someone, each before hearing of the other's removal.
+    ana.run("remove", "cy")
+    bea.run("remove", "dot")
+    ana.json("sync")
+    bea.json("sync")
+    everyone_syncs(ana, bea, eli, rounds=3)
+    ana.out("post", "Ana after both")
+    bea.out("post", "Bea after both")
+    everyone_syncs(ana, bea, eli, cy, dot, rounds=3)
+    for member in (ana, bea, eli):
+        assert {"Ana after both", "Bea after both"} <= titles(member)
+    for gone in (cy, dot):
+        assert not {"Ana after both", "Bea after both"} & titles(gone)
+    dumps = []
+    for member in (ana, bea, eli):
+        group = Group.open(Home(member.home))
+        dumps.append(group.store.canonical_dump())
+        group.close()
+    assert dumps[0] == dumps[1] == dumps[2]
+    # every remaining member writes under the same key
+    from tablespace.sync.keyring import Keyring
+
+    chosen = set()
+    for member in (ana, bea, eli):
+        group = Group.open(Home(member.home))
+        announced = {(r[0], r[1]) for r in group.conn.execute("SELECT epoch, key_id FROM epochs")}
+        key = Keyring.load(group.path).writable(announced)
+        chosen.add((key.epoch, key.key_id))
+        group.close()
+    assert len(chosen) == 1
+
+
+def test_removing_needs_a_moderator_and_a_current_member(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ben.error("remove", "ana", code=3)
+    ben.error("timeout", "ana", "--for", "1h", code=3)
+    assert "leave the group" in ana.error("remove", "ana")
+    ana.run("remove", "ben")
+    assert "not a current member" in ana.error("remove", "ben")

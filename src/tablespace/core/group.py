@@ -248,7 +248,10 @@ class Group:
                 thread = derived_id("ritual.occur", ritual.id, iso(at))
                 if self.conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread,)).fetchone():
                     continue
-                self.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
+                try:
+                    self.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
+                except TablespaceError:
+                    return opened  # we may not write now (timed out, not admitted): others will open it
                 opened.append(thread)
         return opened
 

@@ -90,8 +90,14 @@ class Store:
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
 
+    def _catch_up_clock(self) -> None:
+        """Another connection (the app's sync thread, another process) may have
+        moved the persisted clock on; never issue a timestamp behind it."""
+        self.clock.last = max(self.clock.last, int(self.get_meta("hlc", "0") or 0))
+
     def next_hlc(self) -> int:
         """A timestamp for a new local op; call inside the write's transaction."""
+        self._catch_up_clock()
         value = self.clock.tick()
         self.set_meta("hlc", str(value))
         return value
@@ -119,6 +125,7 @@ class Store:
 
     def _ingest(self, ops: Iterable[Op]) -> IngestResult:
         result = IngestResult()
+        self._catch_up_clock()
         touched: set[str] = set()
         incoming: dict[str, Op] = {}
         for op in ops:

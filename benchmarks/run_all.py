@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: bench_write, bench_search, bench_rebuild, bench_import, bench_storage.
+"""Run every benchmark in turn: bench_write, bench_search, bench_rebuild, bench_import, bench_storage, bench_tui.
 
     python benchmarks/run_all.py            # full size (100k posts), ~8 minutes
     python benchmarks/run_all.py --quick    # 5k posts: a smoke check, well under a minute
@@ -23,7 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE.parent / "bench-out" / "logs"
-SCRIPTS = ["bench_write.py", "bench_search.py", "bench_rebuild.py", "bench_import.py", "bench_storage.py"]
+SCRIPTS = ["bench_write.py", "bench_search.py", "bench_rebuild.py", "bench_import.py", "bench_storage.py",
+           "bench_tui.py"]
 
 
 def main() -> int:

@@ -508,7 +508,13 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
     if watch:
         from tablespace.sync.watch import watch_folder
 
-        watch_folder(group, one_round)
+        def keep_going() -> None:
+            try:
+                one_round()
+            except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
+                click.echo(f"tablespace: {exc}", err=True)
+
+        watch_folder(group, keep_going)
 
 
 # --- everything else ------------------------------------------------------------------
@@ -541,14 +547,21 @@ def demo(directory: Path | None, no_open: bool) -> None:
     from tablespace.demo import build_demo
 
     home = build_demo(directory)
+    base = home.path.parent
     if no_open:
-        click.echo(f"Built a sample group for its moderator in {home.path}.")
-        click.echo("Open it with:")
+        click.echo(f"Built a sample group in {base}: Ana (the moderator) and five members, each with")
+        click.echo(f"their own home ({base}/ben, …), syncing through {base / 'shared'}.")
+        click.echo("Open it as Ana with:")
         click.echo(f"tablespace --home {home.path}")
         return
+    from tablespace.demo import Simulator
     from tablespace.tui.app import run
 
-    run(home, None)
+    member = Simulator(base).start()  # keeps posting as other members, so live sync shows
+    try:
+        run(home, None)
+    finally:
+        member.stop()
 
 
 @main.command()

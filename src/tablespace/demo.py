@@ -1,7 +1,9 @@
 """`tablespace demo`: a sample sourdough circle with a few weeks of history.
 
-Each sample member signs their own ops with their own key; the moderator's
-home folds them exactly as it would ops arriving from the shared folder.
+Every sample member has their own home and keys; they joined with invite
+codes, the moderator admitted them, and each one's history was written in
+their own home and reached the others as encrypted changesets through the
+shared folder. While the app is open, `Simulator` keeps one of them posting.
 """
 
 from __future__ import annotations
@@ -9,20 +11,22 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
+from tablespace.core import queries
 from tablespace.core.clock import datetime_to_hlc, iso, now
 from tablespace.core.fold import derived_id
-from tablespace.core.group import Transport
+from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.rituals import occurrences_between
-from tablespace.sync.service import found_group
+from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 
 
 @dataclass(frozen=True)
@@ -138,38 +142,141 @@ RITUAL_REPLIES = [
 
 
 def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
-    """Build the sample group and return the moderator's home."""
+    """Build the sample group and return the moderator's home.
+
+    Everyone has their own home under the directory (ana/, ben/, …) and they
+    sync through directory/shared, exactly as real members would: Ana founds
+    the group, invites and admits each member, everyone writes their own
+    (back-dated) history in their own home, and sync rounds run until every
+    replica holds every op.
+    """
     base = (directory or Path(tempfile.mkdtemp(prefix="tablespace-demo-"))).expanduser().absolute()
     shared = base / "shared"
     shared.mkdir(parents=True, exist_ok=True)
-    home = Home(base / "ana")
+    transport = Transport(folder=shared)
     end = now() - timedelta(minutes=20)
     start = end - timedelta(days=16)
 
     with clock_at(start):
-        group = found_group(home, "Sourdough circle", "Ana", Transport(folder=shared),
-                            purpose="One loaf a week, shared notes, no judgement.")
-    feeds = {"Ana": Feed(group.identity, "Ana", group.id, *group.store.head(group.me))}
-    for name in PEOPLE:
-        feeds[name] = Feed(Identity.generate(), name, group.id)
+        ana = found_group(Home(base / "ana"), "Sourdough circle", "Ana", transport,
+                          purpose="One loaf a week, shared notes, no judgement.")
+        sync_group(ana)  # the group's directory in the folder: joiners look for it
+    groups: dict[str, Group] = {"Ana": ana}
+    for i, name in enumerate(PEOPLE):
+        with clock_at(start + timedelta(minutes=5 + i)):
+            code = create_invite(ana, timedelta(days=1), 1)
+            groups[name], request = join_group(Home(base / name.lower()), code, name, transport)
+            admit(ana, request[:8])
+    try:
+        feeds = {name: Feed(g.identity, name, g.id, *g.store.head(g.me)) for name, g in groups.items()}
+        events = _timeline(feeds, start, end, random.Random(seed))
+        events.sort(key=lambda e: e[0])
+        ids: dict[str, str] = {}
+        mine: dict[str, list[Op]] = {name: [] for name in groups}
+        for at, who, kind, payload, key in events:
+            op = feeds[who].sign(kind, {k: _resolve(v, ids) for k, v in payload.items()}, at)
+            mine[who].append(op)
+            if key:
+                ids[key] = op.id
+        # Each member's history goes into their own home: their own ops, chained
+        # from their join, exported by their own sync engine as their changesets.
+        for name, group in groups.items():
+            group.store.ingest(mine[name])
+        converge(list(groups.values()))
+        # The moderator has read everything older than two days; the rest is unread.
+        for (thread_id,) in ana.conn.execute(
+            "SELECT id FROM threads WHERE last_activity_hlc < ?", (datetime_to_hlc(end - timedelta(days=2)),)
+        ).fetchall():
+            ana.mark_read(thread_id)
+    finally:
+        for group in groups.values():
+            group.close()
+    return Home(base / "ana")
 
-    events = _timeline(feeds, start, end, random.Random(seed))
-    events.sort(key=lambda e: e[0])
-    ids: dict[str, str] = {}
-    ops = []
-    for at, who, kind, payload, key in events:
-        op = feeds[who].sign(kind, {k: _resolve(v, ids) for k, v in payload.items()}, at)
-        ops.append(op)
-        if key:
-            ids[key] = op.id
-    group.store.ingest(ops)
-    # The moderator has read everything older than two days; the rest is unread.
-    for (thread_id,) in group.conn.execute(
-        "SELECT id FROM threads WHERE last_activity_hlc < ?", (datetime_to_hlc(end - timedelta(days=2)),)
-    ).fetchall():
-        group.mark_read(thread_id)
-    group.close()
-    return home
+
+def converge(groups: list[Group], rounds: int = 4) -> None:
+    """Sync every replica until a full round brings nothing new anywhere."""
+    for _ in range(rounds):
+        moved = 0
+        for group in groups:
+            report = sync_group(group)
+            moved += report.imported + report.exported
+        if not moved:
+            return
+
+
+def member_homes(base: Path) -> dict[str, Home]:
+    """The sample members' homes under a demo directory (not the moderator's)."""
+    return {name: Home(base / name.lower()) for name in PEOPLE if (base / name.lower()).is_dir()}
+
+
+SIM_REPLIES = [
+    "Just pulled a loaf out, the crust is singing 🎶",
+    "Trying this tonight, will report back.",
+    "Same here! A longer autolyse helped me a lot.",
+    "Has anyone tried this with spelt?",
+    "Thanks, this is exactly what I needed today.",
+    "My kitchen is 19°C this week, everything is slow.",
+    "Photo of the crumb later, it's still cooling.",
+    "I'd bump the salt to 2.2%, but otherwise spot on.",
+]
+
+SIM_THREADS = [
+    ("Quick one: rice flour for dusting?", "My bannetons keep sticking. Rice flour or semolina?", ["help", "technique"]),
+    ("Today's bake", "Fed the starter at 7, mixed at noon. Fingers crossed.", ["bake-log"]),
+    ("Discard crackers recipe", "Discard, olive oil, rosemary, salt. 180°C for 25 min. Dangerous.", ["recipe"]),
+    ("Small win", "First loaf that didn't spread in the oven!", ["win"]),
+]
+
+
+class Simulator:
+    """A sample member who keeps posting while the demo is open.
+
+    Runs in a thread of its own and acts through that member's own home: a
+    post or reply, then a sync round that writes it to the shared folder,
+    where the moderator's open app picks it up like any other member's.
+    """
+
+    def __init__(self, base: Path, *, every: tuple[float, float] = (20.0, 40.0), seed: int | None = None) -> None:
+        self.homes = member_homes(base)
+        self.every = every
+        self.rng = random.Random(seed)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="demo member", daemon=True)
+        self.actions = 0
+
+    def start(self) -> "Simulator":
+        if self.homes:
+            self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.rng.uniform(*self.every)):
+            name = self.rng.choice(sorted(self.homes))
+            try:
+                self.act(self.homes[name])
+            except Exception:  # noqa: BLE001 - a demo extra must never take the app down
+                continue
+
+    def act(self, home: Home) -> None:
+        group = Group.open(home)
+        try:
+            sync_group(group)  # catch up first, like a member opening their app
+            recent = queries.threads(group.conn, limit=6)
+            if recent and self.rng.random() < 0.75:
+                group.reply(self.rng.choice(recent).id, self.rng.choice(SIM_REPLIES))
+            else:
+                title, body, tags = self.rng.choice(SIM_THREADS)
+                group.post(title, body, tags)
+            sync_group(group)
+            self.actions += 1
+        finally:
+            group.close()
 
 
 Event = tuple[datetime, str, str, dict[str, Any], str | None]
@@ -186,13 +293,9 @@ def _resolve(value: Any, ids: dict[str, str]) -> Any:
 def _timeline(feeds: dict[str, Feed], start: datetime, end: datetime, rng: random.Random) -> list[Event]:
     """Everything that happens in the sample group, as (time, who, kind, payload, key)."""
     events: list[Event] = []
-    step = start + timedelta(minutes=5)
-    for name in PEOPLE:
-        ident = feeds[name].identity
-        events.append((step, "Ana", "member.add",
-                       {"member": ident.author_id, "name": name, "public_key": ident.public_key.hex()}, None))
-        step += timedelta(minutes=1)
-    events.append((step, "Ana", "role.grant", {"member": feeds["Emeka"].identity.author_id, "role": "curator"}, None))
+    # (Everyone was admitted in the first minutes: see build_demo.)
+    events.append((start + timedelta(minutes=20), "Ana", "role.grant",
+                   {"member": feeds["Emeka"].identity.author_id, "role": "curator"}, None))
     names = list(feeds)
 
     span = (end - start - timedelta(hours=6)) / len(THREADS)

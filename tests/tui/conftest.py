@@ -6,11 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import hashlib
+
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tablespace.core.clock import iso
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
+from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
 
 NOW = "2026-03-02T09:00:00Z"
@@ -29,6 +33,10 @@ def kitchen(tmp_path, monkeypatch) -> Kitchen:
     shared = tmp_path / "shared"
     shared.mkdir()
     home = Home(tmp_path / "home")
+    # Fixed keys, so member ids (shown on the Members screen) are the same every run.
+    seeds = iter(range(1000))
+    monkeypatch.setattr(Identity, "generate", classmethod(lambda cls: cls(Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(f"kitchen {next(seeds)}".encode()).digest()))))
 
     def at(minutes: int) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(BASE + timedelta(minutes=minutes)))
@@ -76,4 +84,4 @@ def group(kitchen: Kitchen) -> Iterator[Group]:
 
 @pytest.fixture
 def app(group: Group) -> TablespaceApp:
-    return TablespaceApp(group)
+    return TablespaceApp(group, sync=False)  # live sync has its own tests (test_live.py)

@@ -233,8 +233,13 @@ async def test_rituals_and_members_sections_show_the_group(app):
         await pilot.press("2")
         await pilot.pause()
         table = app.screen.query_one(DataTable)
-        row = [str(c) for c in table.get_row_at(0)]
-        assert row[0] == "Friday wins" and row[1] == "in 4 days" and row[2].startswith("Fri 06 Mar")
+        rows = [[str(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
+        assert [r[0] for r in rows] == ["Fri 27 Feb", "Fri 06 Mar  in 4 days", "Fri 13 Mar  in 11 days",
+                                        "Fri 20 Mar  in 18 days"]
+        assert rows[0][1] == "Friday wins" and rows[0][2] == "not opened" and rows[1][2] == "opens then"
+        assert table.cursor_row == 1  # the next one coming
+        today = str(app.screen.query_one("#today").render())
+        assert "Today · Monday 02 March" in today and "Next: Friday wins, in 4 days" in today
         await pilot.press("4")
         await pilot.pause()
         table = app.screen.query_one(DataTable)
@@ -248,8 +253,11 @@ async def test_library_add_through_the_form(app, group):
         await pilot.pause()
         form = app.screen
         assert isinstance(form, ResourceForm)
-        await pilot.press(*"Crumb guide", "enter", *"https://example.org/crumb", "enter",
-                          *"How to read a crumb", "enter", *"crumb")
+        form.query_one("#title", Input).value = "Crumb guide"  # (typing every character is slow)
+        await pilot.press("enter")  # enter moves to the next field
+        form.query_one("#url", Input).value = "https://example.org/crumb"
+        await pilot.press("enter")
+        await pilot.press(*"How to read a crumb", "enter", *"crumb")
         await pilot.press("enter")  # enter in the last field submits
         await pilot.pause()
         assert isinstance(app.screen, LibraryScreen)
@@ -321,7 +329,7 @@ async def test_section_keys_are_inert_while_a_modal_is_open(app):
 
 async def test_keymap_from_the_config_remaps_a_binding(kitchen, group):
     kitchen.home.update_config(keymap={"threads.new": "N"})
-    app = TablespaceApp(group)
+    app = TablespaceApp(group, sync=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("c")
         await pilot.pause()
@@ -332,13 +340,13 @@ async def test_keymap_from_the_config_remaps_a_binding(kitchen, group):
 
 
 async def test_theme_is_remembered_and_restored(kitchen, group):
-    app = TablespaceApp(group)
+    app = TablespaceApp(group, sync=False)
     async with app.run_test(size=SIZE) as pilot:
         assert app.theme == "kitchen-table"
         app.theme = "high-contrast"
         await pilot.pause()
     assert kitchen.home.config()["theme"] == "high-contrast"
-    again = TablespaceApp(group)
+    again = TablespaceApp(group, sync=False)
     async with again.run_test(size=SIZE):
         assert again.theme == "high-contrast"
 
@@ -385,7 +393,7 @@ async def test_thread_list_pages_instead_of_loading_everything(tmp_path, monkeyp
     group = Group.found(Home(tmp_path / "home"), "Big table", "Ana", Transport(folder=tmp_path / "shared"))
     for n in range(1000):
         group.post(f"Thread {n}")
-    app = TablespaceApp(group)
+    app = TablespaceApp(group, sync=False)
     try:
         async with app.run_test(size=SIZE) as pilot:
             thread_list = app.screen.query_one(ThreadList)

@@ -1,4 +1,4 @@
-"""Snapshots of the Threads section at a fixed size and clock (TABLESPACE_NOW).
+"""Snapshots of every section at a fixed size and clock (TABLESPACE_NOW).
 
 Update after an intended visual change with `pytest tests/tui --snapshot-update`
 and review the SVGs.
@@ -19,3 +19,23 @@ def test_thread_view(app, snap_compare):
 
 def test_threads_section_narrow(app, snap_compare):
     assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_rituals_section(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["2"])
+
+
+def test_library_section(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["3"])
+
+
+def test_members_section(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["4"])
+
+
+def test_help_screen(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
+
+
+def test_help_screen_narrow(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"])

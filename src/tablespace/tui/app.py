@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
@@ -9,10 +16,11 @@ from textual.theme import Theme
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
-from tablespace.core.queries import SearchHit
 from tablespace.themes import DEFAULT_THEME, THEMES
+from tablespace.tui import data
 from tablespace.tui.commands import TablespaceCommands
-from tablespace.tui.modals import HelpRow, HelpScreen, SearchModal
+from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status, \
+    watch_filter
 from tablespace.tui.screens import (
     SECTIONS,
     LibraryScreen,
@@ -22,15 +30,31 @@ from tablespace.tui.screens import (
     ThreadsScreen,
 )
 
+if TYPE_CHECKING:
+    from tablespace.core.queries import SearchHit
+    from tablespace.tui.modals import HelpRow
+
+# Modules that the first frame does not need (the compose/search/help modals,
+# Markdown, the sync engine and its crypto, the file watcher, the first-run
+# screen) are imported where they are first used: cold start is measured.
+
+
+def _setup_screen():  # noqa: ANN202 - a MODES factory
+    from tablespace.tui.setup import SetupScreen
+
+    return SetupScreen()
+
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
-APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread"}
+APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now"}
+# Actions that need a group (not available on the first-run screen).
+GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now"}
 
 
 class TablespaceApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere still find it
     TITLE = "tablespace"
-    SUB_TITLE = "sync: off"
+    SUB_TITLE = ""
     MODES = {
         "threads": ThreadsScreen,
         "rituals": RitualsScreen,
@@ -46,36 +70,158 @@ class TablespaceApp(App[None]):
         Binding("3", "section('library')", "Library", show=False, id="app.section.library"),
         Binding("4", "section('members')", "Members", show=False, id="app.section.members"),
         Binding("slash", "search", "Search", id="app.search"),
+        Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, group: Group, home: Home | None = None) -> None:
+    def __init__(self, group: Group | None, home: Home | None = None, *, sync: bool = True, watch: bool = True,
+                 sync_every: float = SYNC_EVERY) -> None:
+        if group is None:  # an empty home: first run, found or join a group
+            self.DEFAULT_MODE = "setup"
+            self.MODES = {**type(self).MODES, "setup": _setup_screen}
         super().__init__()
-        self.group = group
-        self.home = home or group.home
+        if group is None and home is None:
+            raise ValueError("TablespaceApp needs a group or a home")
+        self.group: Group = group  # type: ignore[assignment]  # None only until the setup screen succeeds
+        self.home: Home = home or group.home  # type: ignore[union-attr]
+        self.sync_enabled = sync
+        self.watch_enabled = watch
+        self.sync_every = sync_every
+        self.sync_loop: SyncLoop | None = None
+        self.sync_status = SyncStatus(enabled=sync)
+        self.sync_rounds = 0  # rounds reported to the app (for tests)
         for theme in THEMES:
             self.register_theme(theme)
-        self.title = group.name()
+        # The theme is chosen before the stylesheet is first parsed: choosing it
+        # on mount would parse every rule twice (~80 ms of cold start).
+        saved = self.home.config().get("theme")
+        self.theme = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
+        if group is not None:
+            self.title = group.name()
+        else:
+            self.title = "tablespace"
+            self.sub_title = "set up a group"
 
     # --- start-up: theme and keymap from the home config ------------------------
 
     def on_mount(self) -> None:
         config = self.home.config()
-        saved = config.get("theme")
-        self.theme = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
         keymap = config.get("keymap")
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.group is not None:
+            self.start_group()
+        self.set_interval(10, self._show_sync_status)
+
+    def start_group(self) -> None:
+        """The group is open: show its sync state and start syncing it live."""
+        self.title = self.group.name()
+        self.sync_status = initial_status(self.group, enabled=self.sync_enabled)
+        self._show_sync_status()
+        if not self.sync_enabled:
+            return
+        self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every)
+        self._run_sync_loop(self.sync_loop, self.sync_status)
+        if self.watch_enabled and self.group.transport.folder is not None:
+            self._watch_folder(self.sync_loop, self.group.transport.folder)
+
+    async def group_ready(self, group: Group) -> None:
+        """The first-run screen founded or joined a group: continue into it."""
+        self.group = group
+        await self.switch_mode("threads")
+        await self.remove_mode("setup")
+        self.start_group()
+
+    # --- live sync -------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="sync", name="sync rounds")
+    def _run_sync_loop(self, loop: SyncLoop, status: SyncStatus) -> None:
+        worker = get_current_worker()
+        loop.run(status, cancelled=lambda: worker.is_cancelled)
+
+    @work(exclusive=True, group="watch", name="folder watcher")
+    async def _watch_folder(self, loop: SyncLoop, folder: Path) -> None:
+        from watchfiles import awatch
+
+        wanted = watch_filter(folder, self.group.id, self.group.me)
+        while not loop.stop.is_set():
+            if not folder.is_dir():  # unmounted: the periodic round says so; look again later
+                await asyncio.sleep(2)
+                continue
+            try:
+                async for _changes in awatch(folder, watch_filter=wanted, debounce=WATCH_DEBOUNCE_MS, step=50,
+                                             stop_event=loop.stop, rust_timeout=1000):
+                    loop.request()
+            except Exception:  # noqa: BLE001 - the folder vanished mid-watch, or the OS said no
+                await asyncio.sleep(2)
+
+    def _report_round(self, status: SyncStatus, manual: bool) -> None:
+        """Called in the sync thread; the message crosses to the app's thread."""
+        self.post_message(SyncRound(status, manual))
+
+    @on(SyncRound)
+    def _sync_round_done(self, message: SyncRound) -> None:
+        status = message.status
+        self.sync_status = status
+        if not status.running:
+            self.sync_rounds += 1
+        self._show_sync_status()
+        if status.imported or status.opened_rituals:
+            data.absorb_clock(self.group.store)
+            self.title = self.group.name()
+            self.refresh_all()
+        if message.manual:
+            if status.problem:
+                self.notify(status.detail or status.problem, title="Not synced", severity="warning")
+            else:
+                news = f"{status.imported} new" if status.imported else "nothing new"
+                self.notify(f"Synced: {news}, {status.exported} sent.", title="Sync")
+
+    def _show_sync_status(self) -> None:
+        if self.group is None:
+            return
+        self.sub_title = self.sync_status.line()
+
+    def wrote(self) -> None:
+        """A local write happened: count it in the outbox and send it out now."""
+        if self.group is None:
+            return
+        self.sync_status = replace(self.sync_status, outbox=data.outbox_count(self.group.conn, self.group.me))
+        self._show_sync_status()
+        if self.sync_loop is not None:
+            self.sync_loop.request()
+
+    def action_sync_now(self) -> None:
+        if self.sync_loop is None:
+            self.notify("Live sync is off in this session.", severity="warning")
+            return
+        self.sync_loop.request(manual=True)
+
+    def stop_sync(self) -> None:
+        """Ask the sync thread and the watcher to finish (they end within ~1 s)."""
+        if self.sync_loop is not None:
+            self.sync_loop.shutdown()
+
+    async def _on_exit_app(self) -> None:
+        self.stop_sync()  # before workers are cancelled: the thread must end on its own
+        await super()._on_exit_app()
+
+    def on_unmount(self) -> None:
+        self.stop_sync()
 
     def _remember_theme(self, theme: Theme) -> None:
+        if not self.home.path.is_dir():
+            return  # first run, nothing founded yet: don't create a home just for this
         if self.home.config().get("theme") != theme.name:
             self.home.update_config(theme=theme.name)
 
     # --- actions -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in GROUP_ACTIONS and self.group is None:
+            return False
         if action in APP_ONLY_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
         return True
@@ -84,6 +230,8 @@ class TablespaceApp(App[None]):
         self.switch_mode(mode)
 
     def action_search(self) -> None:
+        from tablespace.tui.modals import SearchModal
+
         self.push_screen(SearchModal(self.group.conn), self._search_done)
 
     def _search_done(self, hit: SearchHit | None) -> None:
@@ -120,6 +268,8 @@ class TablespaceApp(App[None]):
 
     def help_rows(self) -> list[HelpRow]:
         """Every binding active on the current screen, keys grouped per action."""
+        from tablespace.tui.modals import HelpRow
+
         grouped: dict[tuple[str, str], list[str]] = {}
         ids: dict[tuple[str, str], str] = {}
         for active in self.screen.active_bindings.values():
@@ -133,6 +283,8 @@ class TablespaceApp(App[None]):
                 for (action, description), keys in grouped.items()]
 
     def action_help(self) -> None:
+        from tablespace.tui.modals import HelpRow, HelpScreen
+
         rows = self.help_rows()
         rows.append(HelpRow(self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette",
                             "(textual)"))
@@ -152,8 +304,18 @@ class TablespaceApp(App[None]):
 def run(home: Home, selector: str | None) -> None:
     """Open the group chosen by `selector` (see Home.resolve) and run the app.
 
-    Raises TablespaceError (before any screen is drawn) if there is no such group.
+    With no group in the home (and no selector), the app opens on the first-run
+    screen to found or join one. Raises TablespaceError (before any screen is
+    drawn) if there is no such group.
     """
+    if selector is None and not home.groups():
+        app = TablespaceApp(None, home)
+        try:
+            app.run()
+        finally:
+            if app.group is not None:
+                app.group.close()
+        return
     group = Group.open(home, selector)
     try:
         TablespaceApp(group, home).run()

@@ -52,3 +52,15 @@ def marked(snippet: str, style: str = "bold reverse") -> Text:
             text.append(part.replace("\n", " "), style if highlight else "")
         highlight = not highlight
     return text
+
+
+def days_until(moment: datetime, *, at: datetime | None = None) -> str:
+    """'today' / 'tomorrow' / 'in 18 days' / '3 days ago', by calendar date (UTC)."""
+    days = (moment.date() - (at or now()).date()).days
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "tomorrow"
+    if days == -1:
+        return "yesterday"
+    return f"in {days} days" if days > 0 else f"{-days} days ago"

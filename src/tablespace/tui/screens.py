@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import webbrowser
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -11,22 +13,35 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Markdown, Select, Static
+from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from tablespace.core import queries
-from tablespace.core.clock import now
+from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
+from tablespace.core.fold import derived_id
 from tablespace.core.queries import PostView, ResourceView
+from tablespace.core.rituals import occurrences_between
 from tablespace.tui import data
-from tablespace.tui.format import relative, tags_text
-from tablespace.tui.modals import ComposeModal, ConfirmModal, Draft, ReactModal, ResourceDraft, ResourceForm
+from tablespace.tui.format import days_until, relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
+    from tablespace.tui.modals import Draft, ResourceDraft
     from tablespace.core.group import Group
     from tablespace.tui.app import TablespaceApp
 
 SECTIONS = (("threads", "Threads"), ("rituals", "Rituals"), ("library", "Library"), ("members", "Members"))
+
+
+class KeyFooter(Footer):
+    """The footer; below 90 columns it leaves out the `^p palette` hint so the
+    screen's own keys fit (the help screen still lists ctrl+p)."""
+
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+
+    def on_resize(self, event) -> None:  # noqa: ANN001
+        self.show_command_palette = event.size.width >= 90
 
 
 class SectionBar(Static):
@@ -83,6 +98,7 @@ class TablespaceScreen(Screen):
             return False
         if success:
             self.notify(success)
+        self.ts_app.wrote()
         self.refresh_data()
         return True
 
@@ -109,7 +125,7 @@ class ThreadsScreen(SectionScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield ThreadList(self.group.conn, id="thread-list")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @property
     def thread_list(self) -> ThreadList:
@@ -132,8 +148,11 @@ class ThreadsScreen(SectionScreen):
             self.thread_list.cursor = index
 
     def action_new_thread(self) -> None:
+        from tablespace.tui.modals import ComposeModal
+
         def post(draft: Draft) -> None:
             new_id = self.group.post(draft.title or "", draft.body, draft.tags)
+            self.ts_app.wrote()
             self.call_after_refresh(self.thread_list.select_id, new_id)
 
         self.app.push_screen(ComposeModal("New thread", post, title="", tags=[]))
@@ -148,6 +167,11 @@ class PostCard(Vertical, can_focus=True):
         self.opening = opening
         self.mine = mine
 
+    async def show(self, post: PostView) -> None:
+        """The post was edited or reacted to: redraw just this card."""
+        self.post = post
+        await self.recompose()
+
     def compose(self) -> ComposeResult:
         post = self.post
         meta = Text.assemble((post.author, "bold"), ("  (you)" if self.mine else "", "dim"),
@@ -155,6 +179,8 @@ class PostCard(Vertical, can_focus=True):
         if post.edited_at:
             meta.append(f"  ·  edited {relative(post.edited_at)}", "dim italic")
         yield Static(meta, classes="post-meta")
+        from textual.widgets import Markdown  # ~70 ms to import: not before the first frame
+
         yield Markdown(post.body or "*(no text)*", classes="post-body")
         if post.reactions:
             yield Static("  ".join(f"{emoji} {count}" for emoji, count in post.reactions.items()),
@@ -194,12 +220,13 @@ class ThreadScreen(TablespaceScreen):
         self.focus_post = focus_post  # a post to land on (from search), once
         self.detail: queries.ThreadDetail | None = None
         self.focus_index = 0
+        self.land_on_last = False  # after our own reply: focus it once it is shown
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="thread-title")
         yield PostScroll(id="posts")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def refresh_data(self) -> None:
         try:
@@ -217,6 +244,36 @@ class ThreadScreen(TablespaceScreen):
         detail = self.detail
         if detail is None:
             return
+        self._update_heading(detail)
+        posts = self.query_one("#posts", PostScroll)
+        cards = self.cards
+        shown = [card.post.id for card in cards]
+        if cards and [p.id for p in detail.posts[: len(shown)]] == shown:
+            await self._update_in_place(posts, cards, detail)
+        else:
+            await self._mount_all(posts, detail)
+
+    async def _update_in_place(self, posts: "PostScroll", cards: list["PostCard"],
+                               detail: queries.ThreadDetail) -> None:
+        """Sync or a write changed the thread: keep the reader's place, update
+        the posts that changed and append the new ones."""
+        following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
+        for card, post in zip(cards, detail.posts):
+            if card.post != post:
+                await card.show(post)
+        new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards):]]
+        if new:
+            await posts.mount_all(new)
+        if self.land_on_last:
+            self.land_on_last = False
+            last = self.cards[-1]
+            self.focus_index = len(self.cards) - 1
+            last.focus(scroll_visible=False)
+            self.call_after_refresh(posts.scroll_to_widget, last, animate=False)
+        elif new and following:
+            self.call_after_refresh(posts.scroll_end, animate=False)
+
+    def _update_heading(self, detail: queries.ThreadDetail) -> None:
         heading = Text(detail.title or "(untitled)", style="bold")
         replies = len(detail.posts) - 1
         facts = [f"{replies} repl{'y' if replies == 1 else 'ies'}"]
@@ -226,7 +283,8 @@ class ThreadScreen(TablespaceScreen):
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")
         self.query_one("#thread-title", Static).update(heading)
-        posts = self.query_one("#posts", PostScroll)
+
+    async def _mount_all(self, posts: "PostScroll", detail: queries.ThreadDetail) -> None:
         await posts.remove_children()
         cards = [PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
                  for n, p in enumerate(detail.posts)]
@@ -234,6 +292,9 @@ class ThreadScreen(TablespaceScreen):
         if self.focus_post is not None:
             self.focus_index = next((n for n, card in enumerate(cards) if card.post.id == self.focus_post), 0)
             self.focus_post = None
+        if self.land_on_last:
+            self.land_on_last = False
+            self.focus_index = len(cards) - 1
         if cards:
             self.focus_index = min(self.focus_index, len(cards) - 1)
             cards[self.focus_index].focus(scroll_visible=False)
@@ -270,16 +331,21 @@ class ThreadScreen(TablespaceScreen):
         self.app.pop_screen()
 
     def action_reply(self) -> None:
+        from tablespace.tui.modals import ComposeModal
+
         if self.detail is None:
             return
 
         def reply(draft: Draft) -> None:
             self.group.reply(self.thread_id, draft.body)
-            self.focus_index = 10**9  # land on the new reply (clamped to the last post)
+            self.ts_app.wrote()
+            self.land_on_last = True  # land on the new reply
 
         self.app.push_screen(ComposeModal(f"Reply to “{self.detail.title}”", reply, submit_label="Reply"))
 
     def action_edit(self) -> None:
+        from tablespace.tui.modals import ComposeModal
+
         card = self.focused_post
         if card is None:
             return
@@ -290,11 +356,14 @@ class ThreadScreen(TablespaceScreen):
 
         def edit(draft: Draft) -> None:
             self.group.edit(post_id, draft.body, title=draft.title)
+            self.ts_app.wrote()
 
         title = self.detail.title if card.opening and self.detail else None
         self.app.push_screen(ComposeModal("Edit post", edit, title=title, body=card.post.body, submit_label="Save"))
 
     def action_delete(self) -> None:
+        from tablespace.tui.modals import ConfirmModal
+
         card = self.focused_post
         if card is None or self.detail is None:
             return
@@ -309,6 +378,8 @@ class ThreadScreen(TablespaceScreen):
         self.app.push_screen(ConfirmModal(question), done)
 
     def action_react(self) -> None:
+        from tablespace.tui.modals import ReactModal
+
         card = self.focused_post
         if card is None:
             return
@@ -332,46 +403,149 @@ class ThreadScreen(TablespaceScreen):
 # --- rituals -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Occurrence:
+    ritual: queries.RitualView
+    at: datetime
+    thread_id: str
+    has_thread: bool
+    replies: int
+
+
 class RitualsScreen(SectionScreen):
+    """Today's prompts on top, then the calendar: the last week and the next three."""
+
     SECTION = "rituals"
+    PAST = timedelta(days=7)
+    AHEAD = timedelta(days=21)
+    BINDINGS = [
+        Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self.rituals: list[queries.RitualView] = []
+        self.occurrences: list[Occurrence] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
-        yield DataTable(id="rituals", cursor_type="row", zebra_stripes=True)
+        yield Static(id="today")
+        yield DataTable(id="calendar", cursor_type="row", zebra_stripes=True)
         yield Static(id="ritual-prompt", classes="detail")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Ritual", "Next", "When", "Schedule")
+        table = self.query_one(DataTable)
+        table.add_columns("When", "Ritual", "Thread")
+        table.focus()
+
+    def calendar(self, moment: datetime) -> list[Occurrence]:
+        conn = self.group.conn
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        found: list[Occurrence] = []
+        for ritual in self.rituals:
+            if ritual.paused:
+                continue
+            for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD):
+                thread_id = derived_id("ritual.occur", ritual.id, iso(at))
+                exists = data.thread_exists(conn, thread_id)
+                found.append(Occurrence(ritual, at, thread_id, exists,
+                                        data.reply_count(conn, thread_id) if exists else 0))
+        found.sort(key=lambda o: (o.at, o.ritual.name))
+        return found
 
     def refresh_data(self) -> None:
         moment = now()
-        self.rituals = queries.rituals(self.group.conn, moment)
         table = self.query_one(DataTable)
+        keep = self.current.thread_id if self.current and table.row_count else None
+        self.rituals = queries.rituals(self.group.conn, moment)
+        self.occurrences = self.calendar(moment)
+        today = moment.date()
+        self._show_today(moment, [o for o in self.occurrences if o.at.date() == today])
         table.clear()
-        for ritual in self.rituals:
-            if ritual.paused:
-                upcoming, when = Text("paused", "italic dim"), ""
-            elif ritual.next is None:
-                upcoming, when = Text("ended", "dim"), ""
+        for o in self.occurrences:
+            when = o.at.strftime("%a %d %b")
+            if o.at.date() == today:
+                when_text = Text(f"{when}  today", "bold")
+            elif o.at > moment:
+                when_text = Text(f"{when}  {days_until(o.at, at=moment)}")
             else:
-                upcoming = Text(relative(ritual.next, at=moment))
-                when = ritual.next.strftime("%a %d %b %H:%M UTC")
-            table.add_row(Text(ritual.name, "bold"), upcoming, when, ritual.rrule, key=ritual.id)
-        self.set_info(f"{len(self.rituals)} ritual{'s' if len(self.rituals) != 1 else ''}")
+                when_text = Text(when, "dim")
+            if o.has_thread:
+                status = Text(f"↩ {o.replies} repl{'y' if o.replies == 1 else 'ies'}")
+            elif o.at > moment:
+                status = Text("opens then", "dim")
+            else:
+                status = Text("not opened", "dim italic")
+            table.add_row(when_text, Text(o.ritual.name, "bold"), status, key=o.thread_id)
+        ids = [o.thread_id for o in self.occurrences]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), animate=False)
+        else:  # land on today, or the next one coming
+            upcoming = next((n for n, o in enumerate(self.occurrences) if o.at.date() >= today), 0)
+            table.move_cursor(row=upcoming, animate=False, scroll=True)
+        count = len(self.rituals)
+        self.set_info(f"{count} ritual{'s' if count != 1 else ''}")
+        self.show_prompt()
+
+    def _show_today(self, moment: datetime, due: list[Occurrence]) -> None:
+        text = Text(f"Today · {moment.strftime('%A %d %B')}\n", "bold")
         if not self.rituals:
-            self.query_one("#ritual-prompt", Static).update(
-                "No rituals yet. Moderators add them with `tablespace ritual add`.")
+            text.append("No rituals yet. Moderators add them with `tablespace ritual add`.", "not bold")
+        elif not due:
+            following = next((o for o in self.occurrences if o.at > moment), None)
+            text.append("No ritual today.", "not bold")
+            if following:
+                text.append(f" Next: {following.ritual.name}, {days_until(following.at, at=moment)}.",
+                            "not bold dim")
+        for o in due:
+            text.append("● ", "not bold")
+            text.append(o.ritual.name, "bold")
+            text.append(f" — {o.ritual.prompt}\n", "not bold")
+        self.query_one("#today", Static).update(text.rstrip() or text)
+
+    @property
+    def current(self) -> Occurrence | None:
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        if not self.occurrences or row is None or not 0 <= row < len(self.occurrences):
+            return None
+        return self.occurrences[row]
+
+    def show_prompt(self) -> None:
+        o = self.current
+        prompt = self.query_one("#ritual-prompt", Static)
+        if o is None:
+            prompt.update("Nothing on the calendar." if self.rituals else "")
+            return
+        ritual = o.ritual
+        if o.has_thread:
+            hint = "enter or o: open this occurrence's thread"
+        elif o.at > now():
+            hint = f"its thread opens {days_until(o.at)}"
+        else:
+            hint = "nobody opened this one"
+        prompt.update(Text.assemble((ritual.name, "bold"), (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
+                                    "\n", ritual.prompt))
 
     @on(DataTable.RowHighlighted)
-    def show_prompt(self, event: DataTable.RowHighlighted) -> None:
-        ritual = next((r for r in self.rituals if r.id == event.row_key.value), None)
-        if ritual is not None:
-            self.query_one("#ritual-prompt", Static).update(Text.assemble((ritual.name, "bold"), "\n", ritual.prompt))
+    def highlighted(self) -> None:
+        self.show_prompt()
+
+    @on(DataTable.RowSelected)
+    def selected(self) -> None:
+        self.action_open_occurrence()
+
+    def action_open_occurrence(self) -> None:
+        o = self.current
+        if o is None:
+            return
+        if o.has_thread:
+            self.call_later(self.ts_app.open_thread, o.thread_id)
+        elif o.at > now():
+            self.notify(f"{o.ritual.name} opens {days_until(o.at)}.", title="Not yet")
+        else:
+            self.notify("Nobody opened this one (it came while nobody was in).", title="No thread")
 
 
 # --- library ---------------------------------------------------------------------
@@ -381,9 +555,9 @@ class LibraryScreen(SectionScreen):
     SECTION = "library"
     BINDINGS = [
         Binding("a", "add", "Add", id="library.add"),
-        Binding("o", "open_link", "Open link", id="library.open"),
-        Binding("y", "copy_link", "Copy link", id="library.copy"),
-        Binding("t", "filter", "Filter by tag", id="library.filter"),
+        Binding("o", "open_link", "Open", id="library.open"),
+        Binding("y", "copy_link", "Copy", id="library.copy"),
+        Binding("t", "filter", "Tag filter", id="library.filter"),
     ]
 
     def __init__(self) -> None:
@@ -396,7 +570,7 @@ class LibraryScreen(SectionScreen):
         yield Select[str]([], prompt="All tags", id="tag-filter", allow_blank=True)
         yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
         yield Static(id="resource-detail", classes="detail")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("Title", "Tags", "Added by", "When")
@@ -460,8 +634,11 @@ class LibraryScreen(SectionScreen):
         select.action_show_overlay()
 
     def action_add(self) -> None:
+        from tablespace.tui.modals import ResourceForm
+
         def add(draft: ResourceDraft) -> None:
             new_id = self.group.library_add(draft.title, draft.url, draft.summary, draft.tags)
+            self.ts_app.wrote()
             self.tag = None
             self.call_after_refresh(self.refresh_data, new_id)
 
@@ -500,7 +677,7 @@ class MembersScreen(SectionScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("Name", "Roles", "Status", "Id")
@@ -508,6 +685,7 @@ class MembersScreen(SectionScreen):
     def refresh_data(self) -> None:
         people = queries.members(self.group.conn)
         table = self.query_one(DataTable)
+        keep = table.cursor_row
         table.clear()
         for m in people:
             name = Text(m.name, "bold")
@@ -515,5 +693,7 @@ class MembersScreen(SectionScreen):
                 name.append("  (you)", "dim")
             status = Text(m.status.replace("_", " "), "" if m.status == "active" else "italic")
             table.add_row(name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim"), key=m.id)
+        if people:
+            table.move_cursor(row=min(keep or 0, len(people) - 1), animate=False)
         active = sum(1 for m in people if m.status == "active")
         self.set_info(f"{active} active of {len(people)}")

@@ -24,6 +24,7 @@ from textual.strip import Strip
 from tablespace.core import queries
 from tablespace.core.clock import now
 from tablespace.core.queries import ThreadSummary
+from tablespace.tui import data
 from tablespace.tui.format import relative, short_relative, tags_text
 
 PAGE_SIZE = 100
@@ -85,12 +86,22 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         return self._count
 
     def reload(self) -> None:
-        """Forget cached pages and re-read the count (after any write or sync)."""
+        """Forget cached pages and re-read the count (after any write or sync).
+
+        The selected thread stays selected, and on the same screen line, even
+        when new activity moves it down (or up) the list.
+        """
+        selected = self._cached_row(self.cursor)
+        old_cursor, old_top = self.cursor, self.scroll_offset.y
         self._pages.clear()
         self._strips.clear()
         self._count = queries.count_threads(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
-        if self._count and self.cursor >= self._count:
+        position = data.thread_position(self.conn, selected.id) if selected is not None else None
+        if position is not None and position != old_cursor:
+            self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
+            self.cursor = position
+        elif self._count and self.cursor >= self._count:
             self.cursor = self._count - 1
         self.refresh()
 
@@ -100,10 +111,31 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         page_no, offset = divmod(index, PAGE_SIZE)
         page = self._pages.get(page_no)
         if page is None:
-            page = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+            page = self._fetch_page(page_no)
             self._pages[page_no] = page
             self.pages_loaded += 1
         return page[offset] if offset < len(page) else None
+
+    def _fetch_page(self, page_no: int) -> list[ThreadSummary]:
+        """From a neighbouring page's edge when one is cached (keyset: as cheap
+        at row 90,000 as at row 100), else by offset (a jump: g, G, a search)."""
+        before = self._pages.get(page_no - 1) if page_no else None
+        if before and len(before) == PAGE_SIZE:
+            page = data.threads_next_to(self.conn, before[-1].id, after=True, limit=PAGE_SIZE)
+            if page is not None:
+                return page
+        following = self._pages.get(page_no + 1)
+        if following:
+            page = data.threads_next_to(self.conn, following[0].id, after=False, limit=PAGE_SIZE)
+            if page is not None and len(page) == PAGE_SIZE:
+                return page
+        return queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+
+    def _cached_row(self, index: int) -> ThreadSummary | None:
+        """The row if its page is in memory (the cursor's always is once painted)."""
+        page_no, offset = divmod(index, PAGE_SIZE)
+        page = self._pages.get(page_no)
+        return page[offset] if page is not None and offset < len(page) else None
 
     @property
     def current(self) -> ThreadSummary | None:
@@ -248,10 +280,11 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
             self.cursor = index
 
     def select_id(self, thread_id: str) -> bool:
-        """Move the cursor to a thread if it is in the loaded pages or near the top."""
-        for index in range(min(self._count, PAGE_SIZE * 4)):
-            summary = self.row(index)
-            if summary is not None and summary.id == thread_id:
-                self.cursor = index
-                return True
-        return False
+        """Move the cursor to a thread, wherever it is in the list."""
+        position = data.thread_position(self.conn, thread_id)
+        if position is None:
+            return False
+        if position >= self._count:
+            self.reload()
+        self.cursor = position
+        return True

@@ -102,21 +102,7 @@ class Group:
         identity = Identity.generate()
         genesis = sign_op(identity, group=None, seq=1, prev=None, hlc=HybridClock().tick(),
                           kind="group.create", payload=payload)
-        path = home.groups_dir / genesis.id
-        try:
-            path.mkdir(mode=0o700)
-            identity.save(path / KEY_NAME)
-            (path / LOCAL_NAME).write_text(json.dumps({"transport": transport.to_json()}, indent=2))
-            store = Store(path / DB_NAME)
-            with store.db.atomic():
-                store.set_meta("group_id", genesis.id)
-                store.set_meta("me", identity.author_id)
-                store.append_local(genesis)
-            store.close()
-            (path / DB_NAME).chmod(0o600)  # SQLite gives its -wal/-shm files the same mode
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)  # founding is all or nothing
-            raise
+        path = _make_replica(home, genesis.id, identity, transport, first_op=genesis)
         home.update_config(last_group=genesis.id)
         return cls(home, GroupEntry(genesis.id, payload["name"], path))
 
@@ -125,23 +111,11 @@ class Group:
         """An empty replica of a group we are joining: our own identity and an
         empty log, filled by sync once a moderator admits us."""
         home.ensure()
-        path = home.groups_dir / group_id
-        if path.exists():
-            raise TablespaceError(f"this home already has that group ({path}); use another --home to join twice")
-        identity = Identity.generate()
-        try:
-            path.mkdir(mode=0o700)
-            identity.save(path / KEY_NAME)
-            (path / LOCAL_NAME).write_text(json.dumps({"transport": transport.to_json()}, indent=2))
-            store = Store(path / DB_NAME)
-            with store.db.atomic():
-                store.set_meta("group_id", group_id)
-                store.set_meta("me", identity.author_id)
-            store.close()
-            (path / DB_NAME).chmod(0o600)
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
-            raise
+        if (home.groups_dir / group_id).exists():
+            raise TablespaceError(
+                f"this home already has that group ({home.groups_dir / group_id}); use another --home to join twice"
+            )
+        path = _make_replica(home, group_id, Identity.generate(), transport)
         home.update_config(last_group=group_id)
         return cls(home, GroupEntry(group_id, group_id[:8], path))
 
@@ -276,6 +250,29 @@ class Group:
 
     def now_hlc(self) -> int:
         return datetime_to_hlc(now())
+
+
+def _make_replica(home: Home, group_id: str, identity: Identity, transport: Transport,
+                  first_op: Op | None = None) -> Path:
+    """A group's directory in the home: key, local settings and database,
+    created all or nothing. The founder's genesis op goes in as `first_op`."""
+    path = home.groups_dir / group_id
+    try:
+        path.mkdir(mode=0o700)
+        identity.save(path / KEY_NAME)
+        (path / LOCAL_NAME).write_text(json.dumps({"transport": transport.to_json()}, indent=2))
+        store = Store(path / DB_NAME)
+        with store.db.atomic():
+            store.set_meta("group_id", group_id)
+            store.set_meta("me", identity.author_id)
+            if first_op is not None:
+                store.append_local(first_op)
+        store.close()
+        (path / DB_NAME).chmod(0o600)  # SQLite gives its -wal/-shm files the same mode
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path
 
 
 def _normal_tags(tags: list[str] | tuple[str, ...] | None) -> list[str]:

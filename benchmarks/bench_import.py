@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     QUICK_N, cleanup_tmp, header, new_tmp_dir, plan_posts, table, verdict,
 )
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa: E402
 
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
@@ -51,7 +50,7 @@ from tablespace.core.identity import Identity  # noqa: E402
 from tablespace.core.ops import Op, sign_op  # noqa: E402
 from tablespace.sync.engine import EXPORT_CHUNK  # noqa: E402
 from tablespace.sync.envelope import (  # noqa: E402
-    HEADER_BYTES, NONCE, SALT_BYTES, SIGNATURE_BYTES, changeset_name, encode_changeset, file_key, peek_header,
+    changeset_name, decrypt_body, encode_changeset, peek_header,
 )
 from tablespace.sync.folder import FolderStore  # noqa: E402
 from tablespace.sync.keyring import Keyring  # noqa: E402
@@ -60,7 +59,6 @@ from tablespace.sync.service import admit, create_invite, engine_for, found_grou
 AUTHORS = 20
 SECONDS_PER_OP = 1.0 / 10_000  # "10k < 1 s"; 100k < 10 s is the same rate
 MAX_RATIO = 3.0
-SALT_AT = 108  # header offset of the salt (docs/changeset-format.md)
 
 
 def current_key(group: Group) -> tuple[int, bytes]:
@@ -151,9 +149,7 @@ def floor(work: Path, ops: list[Op], files: list[bytes], key: bytes) -> tuple[fl
         p.unlink()
     t0 = time.perf_counter()
     for data in files:
-        head = data[:HEADER_BYTES]
-        salt = head[SALT_AT:SALT_AT + SALT_BYTES]
-        ChaCha20Poly1305(file_key(key, head, salt)).decrypt(NONCE, data[HEADER_BYTES:-SIGNATURE_BYTES], head)
+        decrypt_body(data, key)
     return insert, time.perf_counter() - t0
 
 

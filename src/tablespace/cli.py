@@ -22,7 +22,7 @@ import humanize
 
 from tablespace import __version__
 from tablespace.core import queries
-from tablespace.core.clock import iso, now
+from tablespace.core.clock import now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -479,6 +479,50 @@ def rituals(group: Group, as_json: bool) -> None:
         when = "paused" if r.paused else (r.next.strftime("%a %d %b %H:%M UTC") if r.next else "ended")
         click.echo(f"{r.id[:8]}  {styled(r.name, bold=True)}  next: {when}  ({r.rrule})")
         click.echo(f"          {r.prompt}")
+
+
+# --- health ----------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+@main.command()
+@json_option
+@with_group
+def metrics(group: Group, as_json: bool) -> None:
+    """Group health for the last 7 days (definitions: README, "Health")."""
+    from tablespace.core.metrics import week_metrics
+
+    moment = now()
+    week = week_metrics(group.conn, moment, now=moment)
+    if as_json:
+        return emit_json(week.to_json())
+    span = f"{week.start.strftime('%a %d %b %H:%M')} – {week.end.strftime('%a %d %b %H:%M')} UTC"
+    coverage = "—" if week.reply_coverage is None else f"{week.reply_coverage:.2f}"
+    rows = [
+        ("members", str(week.members), "active or timed out"),
+        ("weekly active", f"{week.weekly_active_pct:.1f}%", f"{week.active} of {week.members}"),
+        ("contributor ratio", f"{week.contributor_ratio:.2f}", f"{week.contributors} of {week.members}"),
+        ("median first reply", _duration(week.median_first_reply_s),
+         f"{week.threads_answered} thread{'s' if week.threads_answered != 1 else ''} answered"),
+        ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
+        ("wins", str(week.wins), "posts in #win threads"),
+    ]
+    click.echo(styled(f"Group health, last 7 days ({span})", bold=True))
+    for label, value, note in rows:
+        click.echo(f"  {label:<20} {value:>9}   {styled(note, dim=True)}")
 
 
 # --- sync ------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ the clock monotonic even under a frozen TABLESPACE_NOW.
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime, timezone
 
 from tablespace.core.errors import TablespaceError

@@ -33,6 +33,13 @@ def diagnose(home: Home, selector: str | None) -> Iterator[Check]:
         key_mode = key.stat().st_mode
         yield _private(key_mode), f"identity key {key} is readable only by you" + \
             ("" if _private(key_mode) else f"; fix: chmod 600 {key}")
+        from tablespace.core.identity import Identity
+
+        try:
+            Identity.load(key).public_key  # opening a group defers parsing the key: check it here
+            yield True, "identity key parses"
+        except TablespaceError as exc:
+            yield False, f"{exc}; restore it from a backup, or join the group again"
     else:
         yield False, f"identity key {key} is missing: restore it from a backup, or join the group again"
     store = Store(entry.path / DB_NAME)

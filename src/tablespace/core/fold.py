@@ -39,6 +39,25 @@ class FoldContext:
     cutoffs: dict[str, int] = field(default_factory=dict)
     # set when a removal reaches back into ops already folded: the store re-folds
     needs_refold: bool = False
+    # The store writes ops' fold states once, after the fold (one executemany),
+    # so during a fold the log does not show this pass's results: `accepted`
+    # holds the highest seq accepted per author in this pass, for cut_off.
+    # A refold sets check_log=False: the log then holds the previous fold's
+    # states, which must not count.
+    accepted: dict[str, int] = field(default_factory=dict)
+    check_log: bool = True
+    # author -> (status, last_seq, timeout_until_hlc) from members, or None:
+    # read twice per op (require_active, the time-out check); cleared after
+    # any op whose kind may change the members table (apply_op).
+    _membership: dict[str, tuple | None] = field(default_factory=dict)
+
+    def membership(self, author: str) -> tuple | None:
+        try:
+            return self._membership[author]
+        except KeyError:
+            row = self.one("SELECT status, last_seq, timeout_until_hlc FROM members WHERE id = ?", author)
+            self._membership[author] = row
+            return row
 
     def one(self, sql: str, *args: object) -> tuple | None:
         return self.conn.execute(sql, args).fetchone()
@@ -54,10 +73,10 @@ class FoldContext:
         return self.one("SELECT 1 FROM roles WHERE member_id = ? AND role = ?", member, role) is not None
 
     def require_active(self, op: Op) -> None:
-        row = self.one("SELECT status, last_seq FROM members WHERE id = ?", op.author)
+        row = self.membership(op.author)
         if row is None:
             raise PermissionRejected("the author is not a member of this group")
-        status, last_seq = row
+        status, last_seq, _ = row
         if status == "active":
             return
         if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
@@ -72,7 +91,8 @@ class FoldContext:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""
         self.run("INSERT OR REPLACE INTO cutoffs (member, last_seq) VALUES (?, ?)", member, last_seq)
         self.cutoffs[member] = last_seq
-        if self.one("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq):
+        if self.accepted.get(member, 0) > last_seq or (self.check_log and self.one(
+                "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq)):
             self.needs_refold = True
 
     def require_role(self, op: Op, role: str, action: str) -> None:
@@ -146,12 +166,17 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
         if cutoff is not None and op.seq > cutoff:
             raise PermissionRejected("the author's membership had ended when they wrote this")
         if op.kind in CONTENT_KINDS:
-            row = ctx.one("SELECT timeout_until_hlc FROM members WHERE id = ?", op.author)
-            if row and row[0] and op.hlc < row[0]:
-                raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(row[0]))}")
+            row = ctx.membership(op.author)
+            if row and row[2] and op.hlc < row[2]:
+                raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(row[2]))}")
         handler(ctx, op)
     except Rejected as exc:
         return exc.reason
+    finally:
+        if op.kind not in KEEPS_MEMBERS:
+            ctx._membership.clear()
+    if ctx.accepted.get(op.author, 0) < op.seq:
+        ctx.accepted[op.author] = op.seq
     return None
 
 
@@ -161,6 +186,13 @@ CONTENT_KINDS = frozenset({
     "library.add", "library.edit", "ritual.occur",
 })
 MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
+# Kinds whose handlers never write the members table, so FoldContext's
+# membership cache survives them. Any other kind (member.*, group.create, an
+# unknown one) clears it: add a kind here only if its handler leaves members alone.
+KEEPS_MEMBERS = CONTENT_KINDS | frozenset({
+    "post.delete", "thread.pin", "library.remove", "ritual.add", "ritual.edit", "ritual.pause",
+    "invite.create", "request.deny", "group.edit", "epoch.rotate", "role.grant", "role.revoke",
+})
 
 
 def is_permission_reason(reason: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +71,13 @@ class Group:
     def __init__(self, home: Home, entry: GroupEntry) -> None:
         self.home = home
         self.path = entry.path
-        self.identity = Identity.load(self.path / KEY_NAME)
         self.store = Store(self.path / DB_NAME)
         self.id = self.store.group_id
-        self.me = self.identity.author_id
+        recorded = self.store.get_meta("me")
+        # Our author id is recorded at creation, so reading the group needs no
+        # key parsing; the key is checked against it at the first signature.
+        self.identity = Identity.load(self.path / KEY_NAME, expected_author=recorded)
+        self.me = recorded or self.identity.author_id
         self.conn = self.store.conn
 
     # --- opening and founding -----------------------------------------------

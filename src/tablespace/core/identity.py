@@ -2,20 +2,25 @@
 
 The author id is derived from the public key and is never taken on trust from
 anything else.
+
+`cryptography` (20-40 ms to import) is imported only where a key is parsed,
+made or used: opening a group to read it (the app's first frame) needs no
+key at all, since the group's database records our own author id; the key is
+parsed at the first signature and checked against that id then.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from tablespace.core.errors import TablespaceError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ID_BYTES = 16
 
@@ -41,19 +46,71 @@ def write_private_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-@dataclass(frozen=True)
+def save_private_key(key: Any, path: Path) -> None:
+    """Any `cryptography` private key, as unencrypted PKCS#8 PEM, mode 0600."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    write_private_file(path, pem)
+
+
+def read_private_key(path: Path, expected: type, label: str, kind: str) -> Any:
+    """Parse a PEM key file of the expected type, with one clear error if not."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise TablespaceError(f"no {label} at {path}; run `tablespace doctor`") from None
+    except (ValueError, TypeError):
+        raise TablespaceError(f"{label} at {path} is unreadable or damaged") from None
+    if not isinstance(key, expected):
+        raise TablespaceError(f"{label} at {path} is not an {kind} key")
+    return key
+
+
 class Identity:
-    private_key: Ed25519PrivateKey
+    def __init__(self, private_key: Ed25519PrivateKey | None = None, *, path: Path | None = None,
+                 expected_author: str | None = None) -> None:
+        """A key in hand, or (from `load`) a key file parsed on first use and
+        required then to be `expected_author`'s."""
+        if private_key is None and path is None:
+            raise ValueError("Identity needs a private key or a key file")
+        self._private_key = private_key
+        self._path = path
+        self._expected_author = expected_author
 
     @classmethod
-    def generate(cls) -> "Identity":
+    def generate(cls) -> Identity:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load(cls, path: Path, *, expected_author: str | None = None) -> Identity:
+        if not path.is_file():
+            raise TablespaceError(f"no identity key at {path}; run `tablespace doctor`")
+        return cls(path=path, expected_author=expected_author)
+
+    @property
+    def private_key(self) -> Ed25519PrivateKey:
+        if self._private_key is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            assert self._path is not None
+            key = read_private_key(self._path, Ed25519PrivateKey, "identity key", "Ed25519")
+            self._private_key = key
+            if self._expected_author and self.author_id != self._expected_author:
+                raise TablespaceError(f"the identity key at {self._path} is not this group's member key")
+        return self._private_key
 
     @cached_property  # asked for on every op we sign
     def public_key(self) -> bytes:
-        return self.private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        from cryptography.hazmat.primitives import serialization
+
+        return self.private_key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                          serialization.PublicFormat.Raw)
 
     @cached_property
     def author_id(self) -> str:
@@ -63,28 +120,12 @@ class Identity:
         return self.private_key.sign(data)
 
     def save(self, path: Path) -> None:
-        pem = self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        write_private_file(path, pem)
-
-    @classmethod
-    def load(cls, path: Path) -> "Identity":
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except FileNotFoundError:
-            raise TablespaceError(f"no identity key at {path}; run `tablespace doctor`") from None
-        except (ValueError, TypeError):
-            raise TablespaceError(f"identity key at {path} is unreadable or damaged") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise TablespaceError(f"identity key at {path} is not an Ed25519 key")
-        return cls(key)
+        save_private_key(self.private_key, path)
 
 
 def verify_signature(public_key: bytes, signature: bytes, data: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)

@@ -16,19 +16,24 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on first write, see connect)
 
-from sqlite_utils import Database
-
-from tablespace.core.clock import HybridClock
+from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_ms, now_ms
+from tablespace.core.database import LazyDatabase
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
 from tablespace.core.ops import Op, decode_trusted
-from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate
+from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 OrderKey = tuple[int, str, int]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
+# Page cache for a large import (Store.bulk_import), in MB.
+BULK_CACHE_MB = 64
 
 
 @dataclass
@@ -45,7 +50,9 @@ def connect(path: Path) -> Database:
     # Autocommit at the driver level: every write is inside an explicit
     # db.atomic(), so nothing is ever left in an implicit open transaction.
     conn = sqlite3.connect(str(path), isolation_level=None)
-    db = Database(conn)
+    # A sqlite_utils Database made on first use (writes, migrations): opening
+    # and reading a group stays off sqlite_utils' ~60-100 ms import (cold start).
+    db: Database = LazyDatabase(conn)  # type: ignore[assignment]
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
     conn.execute("PRAGMA secure_delete = ON")  # deleted bodies are zeroed on disk, not just unlinked
@@ -58,7 +65,8 @@ class Store:
         self.path = path
         try:
             self.db = connect(path)
-            migrate(self.db)
+            if needs_migration(self.db.conn):  # plain sqlite3: no sqlite_utils when up to date
+                migrate(self.db)
         except sqlite3.DatabaseError as exc:
             raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
         self.conn = self.db.conn
@@ -108,6 +116,20 @@ class Store:
 
     # --- the write path ------------------------------------------------------
 
+    @contextmanager
+    def bulk_import(self, cache_mb: int = BULK_CACHE_MB) -> Iterator[None]:
+        """A bigger page cache while a large import runs, back to the default
+        after. Op ids are random, so filing ops and reading them back touches
+        index pages all over the file; with the default 2 MB cache a 100k-op
+        import kept re-reading pages from the OS (bench_import). Only held for
+        the import, so an idle app's memory is unchanged."""
+        (saved,) = self.conn.execute("PRAGMA cache_size").fetchone()
+        self.conn.execute(f"PRAGMA cache_size = {-cache_mb * 1024}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA cache_size = {saved}")
+
     def ingest(self, ops: Iterable[Op]) -> IngestResult:
         """File ops in the log and fold whatever became ready, atomically."""
         with self.db.atomic():
@@ -123,49 +145,142 @@ class Store:
                 error = PermissionDenied if reason and is_permission_reason(reason) else TablespaceError
                 raise error(reason or "the change could not be applied")
 
+    def file(self, ops: Iterable[Op]) -> IngestResult:
+        """File ops in the log without folding: for an import too big to hold
+        in memory at once (sync's batches). Must run inside a transaction that
+        ends with `ingest`, which folds everything filed: 'ready' rows never
+        outlive the transaction."""
+        if not self.conn.in_transaction:
+            raise TablespaceError("Store.file must be followed by ingest in the same transaction")
+        result = IngestResult()
+        self._catch_up_clock()
+        self._file(ops, result)
+        return result
+
     def _ingest(self, ops: Iterable[Op]) -> IngestResult:
         result = IngestResult()
         self._catch_up_clock()
-        touched: set[str] = set()
-        incoming: dict[str, Op] = {}
-        for op in ops:
-            if self.conn.execute("SELECT 1 FROM ops WHERE id = ?", (op.id,)).fetchone():
-                result.duplicates += 1
-                continue
-            clash = self.conn.execute(
-                "SELECT 1 FROM ops WHERE author = ? AND seq = ?", (op.author, op.seq)
-            ).fetchone()
-            self.conn.execute(
-                """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body),
-            )
-            if clash:
-                # Two signed ops for one (author, seq): both stay in the log as
-                # evidence, and the fold sets aside that author's ops from here.
-                self.conn.execute("INSERT OR IGNORE INTO forks (author, seq) VALUES (?, ?)", (op.author, op.seq))
-                result.forks.append(op.id)
-            touched.add(op.author)
-            incoming[op.id] = op
-            result.added += 1
-            self.clock.observe(op.hlc)
-        self.set_meta("hlc", str(self.clock.last))
+        deferred: list[Op] = []  # chain-complete new ops, not inserted yet (see _fold)
+        incoming = self._file(ops, result, deferred)
         # Authors with held ops are re-examined every time: a predecessor may
         # have arrived, or a far-future op's time may have come.
-        touched.update(r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'"))
-        ready = self._release_chains(touched)
+        held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
+        self._release_chains(held_authors)
+        # Everything ready to fold: the deferred ops, rows filed ready by an
+        # earlier `file` in this transaction, and rows just released.
+        ready = self.conn.execute("SELECT hlc, author, seq, id, rowid FROM ops WHERE state = 'ready'").fetchall()
+        ready += [(op.hlc, op.author, op.seq, op.id, None) for op in deferred]
         if result.forks:
+            self._insert(deferred, "ready")
             result.folded = self.refold()  # a fork reaches back into ops already folded
             result.refolded = True
         elif ready:
+            ready.sort()
             head = self._fold_head()
-            if head is None or min(ready) > head:
-                result.folded = self._fold(ready, incoming)
+            if head is None or tuple(ready[0][:3]) > head:
+                result.folded = self._fold(ready, incoming, deferred)
             else:
+                self._insert(deferred, "ready")
                 result.folded = self.refold()
                 result.refolded = True
         (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
         return result
+
+    def _insert(self, ops: list[Op], state: str, reasons: dict[str, str] | None = None) -> None:
+        if not ops:
+            return
+        reasons = reasons or {}
+        self.conn.executemany(
+            """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state, reason)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body,
+              state if op.id not in reasons else "rejected", reasons.get(op.id)) for op in ops],
+        )
+
+    def _file(self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None) -> dict[str, Op]:
+        """Insert new ops into the log, in one executemany. Measured (bench_import):
+        a per-op INSERT after two probes, then a second UPDATE of each row's
+        state through the ops_state index, was most of the SQL time of an import.
+
+        An author's new ops that link, one by one, onto the author's head (the
+        usual case: a changeset continues the chain we hold) go in as 'ready'
+        directly. Anything else (a gap, a fork, a far-future HLC, an author
+        with held ops) goes in as 'held' and `_release_chains` decides, as
+        before. Returns the new ops by id.
+
+        With `deferred` (a list), the 'ready' ones are not inserted but put in
+        it: _fold inserts them after folding, with their final state, so each
+        row is written once."""
+        new: list[Op] = []
+        seen: set[str] = set()
+        for op in ops:
+            if op.id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(op.id)
+            new.append(op)
+        if not new:
+            self.set_meta("hlc", str(self.clock.last))
+            return {}
+        ids = [op.id for op in new]
+        existing: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            existing.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        if existing:
+            result.duplicates += sum(1 for op in new if op.id in existing)
+            new = [op for op in new if op.id not in existing]
+        by_author: dict[str, list[Op]] = {}
+        for op in new:
+            by_author.setdefault(op.author, []).append(op)
+        held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
+        forked = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM forks")}
+        limit_ms = now_ms() + MAX_DRIFT_MS  # HybridClock.is_too_far_ahead, read once per batch
+        state: dict[str, str] = {}
+        clashes: set[str] = set()
+        for author, mine in by_author.items():
+            head_seq, head_id = self.head(author)
+            taken: set[int] = set()
+            for op in mine:  # in arrival order, as the one-by-one inserts did
+                if op.seq in taken or (op.seq <= head_seq and self.conn.execute(
+                        "SELECT 1 FROM ops WHERE author = ? AND seq = ?", (author, op.seq)).fetchone()):
+                    clashes.add(op.id)
+                taken.add(op.seq)
+            fast = author not in held_authors and author not in forked and not clashes.intersection(
+                op.id for op in mine)
+            if fast:
+                seq, prev = head_seq, head_id
+                for op in sorted(mine, key=lambda o: o.seq):
+                    if op.seq != seq + 1 or op.prev != prev or hlc_ms(op.hlc) > limit_ms:
+                        fast = False
+                        break
+                    seq, prev = op.seq, op.id
+            for op in mine:
+                state[op.id] = "ready" if fast else "held"
+        if deferred is None:
+            self.conn.executemany(
+                """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body, state[op.id])
+                 for op in new],
+            )
+        else:
+            deferred.extend(op for op in new if state[op.id] == "ready")
+            self._insert([op for op in new if state[op.id] == "held"], "held")
+        for op in new:
+            if op.id in clashes:
+                # Two signed ops for one (author, seq): both stay in the log as
+                # evidence, and the fold sets aside that author's ops from here.
+                self.conn.execute("INSERT OR IGNORE INTO forks (author, seq) VALUES (?, ?)", (op.author, op.seq))
+                result.forks.append(op.id)
+        result.added += len(new)
+        # HybridClock.observe, once for the batch: the newest HLC that is not too far ahead.
+        fine = [op.hlc for op in new if hlc_ms(op.hlc) <= limit_ms]
+        if fine:
+            self.clock.last = max(self.clock.last, max(fine))
+        self.set_meta("hlc", str(self.clock.last))
+        return {op.id: op for op in new}
 
     def _release_chains(self, authors: set[str]) -> list[OrderKey]:
         """Mark held ops whose chain back to seq 1 is now complete as ready to
@@ -173,6 +288,8 @@ class Store:
         in the future stays held, and so does everything after it. A fork can
         put several ops at one seq; each links to whichever op it names."""
         ready: list[OrderKey] = []
+        released: list[tuple[str]] = []
+        limit_ms = now_ms() + MAX_DRIFT_MS  # HybridClock.is_too_far_ahead, read once
         for author in authors:
             (first_held,) = self.conn.execute(
                 "SELECT min(seq) FROM ops WHERE author = ? AND state = 'held'", (author,)
@@ -194,12 +311,13 @@ class Store:
                     if op_seq != seq + 1 or not next_linked:
                         break  # a gap, or nothing at this seq linked up
                     linked, next_linked, seq = next_linked, set(), op_seq
-                if prev not in linked or self.clock.is_too_far_ahead(hlc):
+                if prev not in linked or hlc_ms(hlc) > limit_ms:
                     continue
                 next_linked.add(op_id)
                 if state == "held":
-                    self.conn.execute("UPDATE ops SET state = 'ready' WHERE id = ?", (op_id,))
+                    released.append((op_id,))
                     ready.append((hlc, author, op_seq))
+        self.conn.executemany("UPDATE ops SET state = 'ready' WHERE id = ?", released)
         return ready
 
     def _context(self, cutoffs: dict[str, int] | None = None) -> FoldContext:
@@ -208,29 +326,42 @@ class Store:
             cutoffs = dict(self.conn.execute("SELECT member, last_seq FROM cutoffs"))
         return FoldContext(self.conn, self.group_id, forks, dict(cutoffs))
 
-    def _fold(self, keys: list[OrderKey], incoming: dict[str, Op]) -> int:
-        """Apply ready ops that all sort after the fold head, in order."""
+    def _fold(self, ready: list[tuple[int, str, int, str, int | None]], incoming: dict[str, Op],
+              deferred: list[Op]) -> int:
+        """Apply every ready op (hlc, author, seq, id, rowid), sorted and all
+        after the fold head, in order; rowid is None for the deferred ops (in
+        `incoming`, not in the log yet). States are written once at the end,
+        not per op: see FoldContext.accepted for what cut_off sees meanwhile.
+        The fold reads the ops table nowhere else, so the deferred rows can be
+        inserted afterwards, with their final state."""
         ctx = self._context()
-        rows = self.conn.execute(
-            "SELECT id, signature, body FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
-        ).fetchall()
-        bulk = len(rows) >= BULK_FOLD_MIN and \
-            len(rows) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0]
+        bulk = len(ready) >= BULK_FOLD_MIN and \
+            len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
+        rejected: list[tuple[str, int]] = []
+        deferred_reasons: dict[str, str] = {}
         with self._text_indexing(bulk):
-            for op_id, signature, body in rows:
-                op = incoming.get(op_id) or decode_trusted(bytes(body), bytes(signature))
-                self._apply(ctx, op_id, op)
-        self.set_meta("fold_head", json.dumps(max(keys)))
+            for *_, op_id, rowid in ready:
+                op = incoming.get(op_id)
+                if op is None:  # released from held, or filed by an earlier batch
+                    signature, body = self.conn.execute(
+                        "SELECT signature, body FROM ops WHERE rowid = ?", (rowid,)).fetchone()
+                    op = decode_trusted(bytes(body), bytes(signature), op_id)
+                reason = apply_op(ctx, op)
+                if reason is not None:
+                    if rowid is None:
+                        deferred_reasons[op_id] = reason
+                    else:
+                        rejected.append((reason, rowid))
+        # Every 'ready' row in the log was just folded: the rejected ones by
+        # rowid, then the rest in one statement (a C loop, not 100k executes).
+        if len(ready) > len(deferred):
+            self.conn.executemany("UPDATE ops SET state = 'rejected', reason = ? WHERE rowid = ?", rejected)
+            self.conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE state = 'ready'")
+        self._insert(deferred, "accepted", deferred_reasons)
+        self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
-        return len(rows)
-
-    def _apply(self, ctx: FoldContext, op_id: str, op: Op) -> None:
-        reason = apply_op(ctx, op)
-        self.conn.execute(
-            "UPDATE ops SET state = ?, reason = ? WHERE id = ?",
-            ("accepted" if reason is None else "rejected", reason, op_id),
-        )
+        return len(ready)
 
     @contextmanager
     def _text_indexing(self, bulk: bool) -> Iterator[None]:
@@ -269,19 +400,31 @@ class Store:
         return count
 
     def _refold_once(self, cutoffs: dict[str, int]) -> int:
+        # The log keeps each op's state from the last fold while this one runs
+        # (so cut_off must not read it: check_log=False), and only the rows
+        # whose (state, reason) changed are written at the end: a rebuild that
+        # changes nothing writes no op row (it used to write every row twice).
+        changed: list[tuple[str, str | None, str]] = []
+        count, last = 0, None
         with self._text_indexing(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
-            self.conn.execute("UPDATE ops SET state = 'ready', reason = NULL WHERE state != 'held'")
             ctx = self._context(cutoffs)
+            ctx.check_log = False
             rows = self.conn.execute(
-                "SELECT id, signature, body, hlc, author, seq FROM ops WHERE state = 'ready' ORDER BY hlc, author, seq"
+                "SELECT id, signature, body, state, reason, hlc, author, seq FROM ops WHERE state != 'held' "
+                "ORDER BY hlc, author, seq"
             ).fetchall()
-            for op_id, signature, body, *_ in rows:
-                self._apply(ctx, op_id, decode_trusted(bytes(body), bytes(signature)))
-        if rows:
-            self.set_meta("fold_head", json.dumps(list(rows[-1][3:])))
-        return len(rows)
+            for op_id, signature, body, state, reason, *key in rows:
+                new_reason = apply_op(ctx, decode_trusted(bytes(body), bytes(signature), op_id))
+                new_state = "accepted" if new_reason is None else "rejected"
+                if (new_state, new_reason) != (state, reason):
+                    changed.append((new_state, new_reason, op_id))
+                count, last = count + 1, key
+        self.conn.executemany("UPDATE ops SET state = ?, reason = ? WHERE id = ?", changed)
+        if last is not None:
+            self.set_meta("fold_head", json.dumps(last))
+        return count
 
     def rebuild(self) -> int:
         with self.db.atomic():

@@ -29,8 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tablespace.core.errors import TablespaceError
-from tablespace.core.identity import write_private_file
+from tablespace.core.identity import read_private_key, save_private_key
 
 KEY_BYTES = 32  # epoch keys and every key we wrap
 X25519_BYTES = 32
@@ -69,24 +68,11 @@ class ExchangeKey:
         return unwrap_key(stanza, self.private_key)
 
     def save(self, path: Path) -> None:
-        pem = self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        write_private_file(path, pem)
+        save_private_key(self.private_key, path)
 
     @classmethod
     def load(cls, path: Path) -> "ExchangeKey":
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except FileNotFoundError:
-            raise TablespaceError(f"no exchange key at {path}; run `tablespace doctor`") from None
-        except (ValueError, TypeError):
-            raise TablespaceError(f"exchange key at {path} is unreadable or damaged") from None
-        if not isinstance(key, X25519PrivateKey):
-            raise TablespaceError(f"exchange key at {path} is not an X25519 key")
-        return cls(key)
+        return cls(read_private_key(path, X25519PrivateKey, "exchange key", "X25519"))
 
 
 def _raw_public(key: X25519PublicKey) -> bytes:

@@ -44,6 +44,12 @@ def _setup_screen():  # noqa: ANN202 - a MODES factory
 
     return SetupScreen()
 
+
+def _health_screen():  # noqa: ANN202 - a MODES factory (metrics and Sparkline load on first use)
+    from tablespace.tui.health import HealthScreen
+
+    return HealthScreen()
+
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
 APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now"}
@@ -60,6 +66,7 @@ class TablespaceApp(App[None]):
         "rituals": RitualsScreen,
         "library": LibraryScreen,
         "members": MembersScreen,
+        "health": _health_screen,
         # "moderation": the moderators' pane lands here (issue for the moderation pane).
     }
     DEFAULT_MODE = "threads"
@@ -69,6 +76,7 @@ class TablespaceApp(App[None]):
         Binding("2", "section('rituals')", "Rituals", show=False, id="app.section.rituals"),
         Binding("3", "section('library')", "Library", show=False, id="app.section.library"),
         Binding("4", "section('members')", "Members", show=False, id="app.section.members"),
+        Binding("5", "section('health')", "Health", show=False, id="app.section.health"),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
@@ -114,6 +122,20 @@ class TablespaceApp(App[None]):
         if self.group is not None:
             self.start_group()
         self.set_interval(10, self._show_sync_status)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: load, in a thread, what the first write
+        or signature needs (kept off the cold start), so opening a thread (which
+        marks it read) does not pay for the imports."""
+        self._warm_up()
+
+    @work(thread=True, exclusive=True, group="warm-up", name="warm up imports")
+    def _warm_up(self) -> None:
+        import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401
+        import cryptography.hazmat.primitives.serialization  # noqa: F401
+        from sqlite_utils.plugins import ensure_plugins_loaded
+
+        ensure_plugins_loaded()
 
     def start_group(self) -> None:
         """The group is open: show its sync state and start syncing it live."""

@@ -27,6 +27,8 @@ class TablespaceCommands(Provider):
              partial(app.action_section, "rituals")),
             ("Go to Library", "Section 3: the shared resource library", partial(app.action_section, "library")),
             ("Go to Members", "Section 4: who is at the table", partial(app.action_section, "members")),
+            ("Go to Health", "Section 5: weekly activity, replies and wins, and newcomers waiting for a reply",
+             partial(app.action_section, "health")),
             ("New thread", "Start a thread", app.action_new_thread),
             ("Search", "Full-text search over threads, replies and the library", app.action_search),
             ("Keys", "List every key binding of this screen", app.action_help),

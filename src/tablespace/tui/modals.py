@@ -39,11 +39,17 @@ class Draft:
 
 
 class ComposeModal(ModalScreen[bool]):
-    """New thread, reply or edit: optional title and tags, a Markdown body with preview."""
+    """New thread, reply or edit: optional title and tags, a Markdown body with preview.
+
+    ctrl+o writes the draft in $VISUAL / $EDITOR (see tablespace.tui.editor for
+    the file format) and reads it back into the fields; the modal stays open to
+    preview and post.
+    """
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Post", priority=True, id="compose.submit"),
         Binding("ctrl+t", "toggle_preview", "Preview", priority=True, id="compose.preview"),
+        Binding("ctrl+o", "open_editor", "Open in $EDITOR", priority=True, id="compose.editor"),
         Binding("escape", "cancel", "Cancel", priority=True, id="compose.cancel"),
     ]
 
@@ -67,8 +73,15 @@ class ComposeModal(ModalScreen[bool]):
             yield TextArea(self.initial_body, id="body", soft_wrap=True, show_line_numbers=False)
             with VerticalScroll(id="preview-box"):
                 yield Markdown(id="preview")
-            yield Label(f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]esc[/b] cancel",
-                        classes="dialog-hint")
+            yield Label(self.hint(), classes="dialog-hint", id="compose-hint")
+
+    def hint(self) -> str:
+        keys = f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]ctrl+o[/b] $EDITOR"
+        if self.initial_title is not None or self.initial_tags is not None:
+            lines = " / ".join(line for line, field in (("“# title”", self.initial_title),
+                                                        ("“tags: …”", self.initial_tags)) if field is not None)
+            keys += f" ({lines}, blank line, body)"
+        return keys + "  ·  [b]esc[/b] cancel"
 
     def on_mount(self) -> None:
         self.query_one("#preview-box").display = False
@@ -79,6 +92,47 @@ class ComposeModal(ModalScreen[bool]):
         title = self.query_one("#title", Input).value if self.initial_title is not None else None
         tags = split_tags(self.query_one("#tags", Input).value) if self.initial_tags is not None else None
         return Draft(title=title, tags=tags, body=self.query_one("#body", TextArea).text)
+
+    def action_open_editor(self) -> None:
+        """Suspend the app, edit the draft in the member's editor, read it back."""
+        from textual.app import SuspendNotSupported
+
+        from tablespace.tui.editor import EditorDraft, EditorError, draft_to_text, edit_text, editor_command, \
+            text_to_draft
+
+        current = self.draft()
+        previous = EditorDraft(current.title, current.tags, current.body)
+        try:
+            command = editor_command()
+            before = draft_to_text(previous)
+            try:
+                with self.app.suspend():
+                    after = edit_text(before, command)
+            except SuspendNotSupported:  # headless (tests) or Textual Web: run it without giving up the screen
+                after = edit_text(before, command)
+        except EditorError as exc:
+            self.notify(str(exc), title="Editor", severity="warning")
+            return
+        if after == before:
+            self.notify("No changes in the editor.", title="Editor")
+            return
+        self.load_draft(text_to_draft(after, previous))
+
+    def load_draft(self, draft) -> None:  # noqa: ANN001 - an editor.EditorDraft
+        """Put a draft into the fields; the body change can be undone (ctrl+z)."""
+        if draft.title is not None and self.initial_title is not None:
+            self.query_one("#title", Input).value = draft.title
+        if draft.tags is not None and self.initial_tags is not None:
+            self.query_one("#tags", Input).value = " ".join(draft.tags)
+        body = self.query_one("#body", TextArea)
+        if body.text != draft.body:
+            body.replace(draft.body, body.document.start, body.document.end)
+        if self.query_one("#preview-box").display:
+            self.query_one("#preview", Markdown).update(draft.body or "*nothing to preview yet*")
+        else:
+            body.focus()
+        self.notify("Draft updated from the editor: ctrl+t to preview, ctrl+s to "
+                    f"{self.submit_label.lower()}.", title="Editor")
 
     def action_toggle_preview(self) -> None:
         box = self.query_one("#preview-box")

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from tablespace.core.group import Group
     from tablespace.tui.app import TablespaceApp
 
-SECTIONS = (("threads", "Threads"), ("rituals", "Rituals"), ("library", "Library"), ("members", "Members"))
+SECTIONS = (("threads", "Threads"), ("rituals", "Rituals"), ("library", "Library"), ("members", "Members"),
+            ("health", "Health"))
 
 
 class KeyFooter(Footer):

@@ -1,0 +1,219 @@
+"""The Health section: this week's figures, a 12-week sparkline per figure,
+and the newcomers whose first thread nobody has answered yet.
+
+The numbers are core/metrics.py's (the same as `tablespace metrics`); this
+module only lays them out. Imported when the section is first shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from tablespace.core.clock import now
+from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, quiet_newcomers, weekly_series
+from tablespace.tui.format import short_relative
+from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
+
+LABEL_WIDTH = 17
+VALUE_WIDTH = 8
+
+
+def duration(seconds: float | None, *, short: bool = False) -> str:
+    """'45s', '12m', '3h 05m' ('3h' when short), '2d 4h' ('2d')."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h" if short else f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d" if short else f"{hours // 24}d {hours % 24}h"
+
+
+def percent(value: float | None, *, sign: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f}%" if sign else f"{value:.0f}"
+
+
+def count(value: int) -> str:
+    return str(value) if value < 1000 else f"{value // 1000}k"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the dashboard: what it reads from a week and how it prints."""
+
+    key: str
+    label: str
+    value: Callable[[HealthWeek], float | None]
+    big: Callable[[float | None], str]  # this week's number
+    small: Callable[[float | None], str]  # one week under its bar (3 characters)
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+FIGURES = (
+    Figure("weekly_active_pct", "Weekly active", lambda w: w.weekly_active_pct,
+           percent, lambda v: percent(v, sign=False)),
+    Figure("contributor_ratio", "Contributors", lambda w: _ratio(w.contributor_ratio),
+           percent, lambda v: percent(v, sign=False)),
+    Figure("median_first_reply_s", "First reply", lambda w: w.median_first_reply_s,
+           duration, lambda v: duration(v, short=True)),
+    Figure("reply_coverage", "Reply coverage", lambda w: _ratio(w.reply_coverage),
+           percent, lambda v: percent(v, sign=False)),
+    Figure("wins", "Wins", lambda w: w.wins,
+           lambda v: count(int(v or 0)), lambda v: count(int(v or 0))),
+)
+
+
+class HealthRow(Horizontal):
+    """Label, this week's value, and the 12-week sparkline with each week's value under its bar."""
+
+    def __init__(self, figure: Figure) -> None:
+        super().__init__(classes="health-row", id=f"health-{figure.key.replace('_', '-')}")
+        self.figure = figure
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.figure.label, classes="health-label")
+        yield Static(classes="health-value")
+        with Vertical(classes="health-trend"):
+            yield Sparkline([], classes="health-spark")
+            yield Static(classes="health-weeks")
+
+    def show(self, series: list[HealthWeek], cell: int) -> None:
+        figure = self.figure
+        values = [figure.value(w) for w in series]
+        self.query_one(".health-value", Static).update(Text(figure.big(values[-1]), "bold"))
+        spark = self.query_one(Sparkline)
+        spark.styles.width = cell * len(values)
+        # One data point per column (each week repeated `cell` times), so every
+        # bar sits exactly over its week's label; an empty week draws as the floor.
+        spark.data = [v or 0.0 for v in values for _ in range(cell)]
+        weeks = Text()
+        for n, v in enumerate(values):
+            weeks.append(figure.small(v).rjust(cell), "bold" if n == len(values) - 1 else "")
+        self.query_one(".health-weeks", Static).update(weeks)
+
+
+class HealthScreen(SectionScreen):
+    """Group health: what `tablespace metrics` says, week by week."""
+
+    SECTION = "health"
+    BINDINGS = [
+        Binding("o", "open_thread", "Open thread", id="health.open"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.series: list[HealthWeek] = []
+        self.newcomers: list[QuietNewcomer] = []
+        self.cell = 4
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        yield Static(id="health-summary")
+        with Vertical(id="health-figures"):
+            yield Static(id="health-axis")
+            for figure in FIGURES:
+                yield HealthRow(figure)
+        yield Static(id="newcomers-title")
+        yield DataTable(id="newcomers", cursor_type="row", zebra_stripes=True)
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#newcomers", DataTable)
+        table.add_columns("Newcomer", "Their first thread", "Waiting")
+        table.focus()
+
+    def on_resize(self) -> None:
+        cell = max(3, min(6, (self.size.width - 2 - LABEL_WIDTH - VALUE_WIDTH) // WEEKS))
+        if cell != self.cell:
+            self.cell = cell
+            self._show_series()
+
+    def refresh_data(self) -> None:
+        moment = now()
+        conn = self.group.conn
+        self.series = weekly_series(conn, moment, now=moment)
+        self.newcomers = quiet_newcomers(conn, moment)
+        self._show_series()
+        self._show_newcomers(moment)
+
+    def _show_series(self) -> None:
+        if not self.series:
+            return
+        this = self.series[-1]
+        summary = Text.assemble(
+            ("Last 7 days", "bold"), (f" · {this.members} member{'s' if this.members != 1 else ''}", ""),
+            (f" · {this.active} active, {this.contributors} wrote", ""),
+            (f" · {this.threads_answered} of {this.threads_started} new threads answered", "dim"),
+        )
+        self.query_one("#health-summary", Static).update(summary)
+        self.query_one("#health-axis", Static).update(self._axis())
+        for row in self.query(HealthRow):
+            row.show(self.series, self.cell)
+        self.set_info(f"{this.end.strftime('%d %b %H:%M')} UTC")
+
+    def _axis(self) -> Text:
+        """`Week ending   7 days   05 Jan    19 Jan …  02 Mar`: the day each week
+        ends, over the last column of its values (as many as fit, newest first)."""
+        cell = self.cell
+        line = [" "] * (cell * len(self.series))
+        step = -(-7 // cell)  # weeks per label: a date is 6 characters plus a gap
+        for index in range(len(self.series) - 1, -1, -step):
+            label = self.series[index].end.strftime("%d %b")
+            right = (index + 1) * cell
+            if right - len(label) >= 0:
+                line[right - len(label):right] = label
+        text = Text("Week ending".ljust(LABEL_WIDTH) + "7 days".rjust(VALUE_WIDTH - 1) + " ", "dim")
+        text.append("".join(line), "dim")
+        return text
+
+    def _show_newcomers(self, moment: datetime) -> None:
+        table = self.query_one("#newcomers", DataTable)
+        keep = self.current.thread_id if self.current and table.row_count else None
+        table.clear()
+        for q in self.newcomers:
+            waiting = short_relative(q.started_at, at=moment).removesuffix(" ago")
+            table.add_row(Text(q.name, "bold"), q.title, waiting, key=q.thread_id)
+        ids = [q.thread_id for q in self.newcomers]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), animate=False)
+        title = Text("Newcomers waiting for a first reply", "bold")
+        if self.newcomers:
+            title.append(f"  ·  {len(self.newcomers)}  ·  enter opens the thread", "not bold dim")
+        else:
+            title.append("  ·  none right now", "not bold dim")
+        self.query_one("#newcomers-title", Static).update(title)
+
+    @property
+    def current(self) -> QuietNewcomer | None:
+        table = self.query_one("#newcomers", DataTable)
+        row = table.cursor_row
+        if not self.newcomers or row is None or not 0 <= row < len(self.newcomers):
+            return None
+        return self.newcomers[row]
+
+    @on(DataTable.RowSelected, "#newcomers")
+    def selected(self) -> None:
+        self.action_open_thread()
+
+    def action_open_thread(self) -> None:
+        q = self.current
+        if q is not None:
+            self.app.push_screen(ThreadScreen(q.thread_id))  # escape comes back here

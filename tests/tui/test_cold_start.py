@@ -1,0 +1,62 @@
+"""What the app's cold start imports: the heavy libraries wait for first use.
+
+Opening a group and painting the first frame needs none of sqlite_utils
+(writes, migrations), cryptography (signing, and only once the key is parsed)
+or dateutil (ritual schedules); bench_tui measures the time this saves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tablespace.core.errors import TablespaceError
+from tablespace.core.group import Group
+from tablespace.core.identity import Identity
+
+DEFERRED = ("sqlite_utils", "cryptography", "dateutil")
+
+CHILD = """
+import sys
+from pathlib import Path
+from tablespace.core.group import Group
+from tablespace.core.home import Home
+from tablespace.tui.app import TablespaceApp
+
+class First(TablespaceApp):
+    def on_ready(self):
+        print("LOADED", *sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:])), flush=True)
+        self.exit()
+    def _warm_up(self):  # the app loads them after the first frame; not measured here
+        pass
+
+group = Group.open(Home(Path(sys.argv[1])))
+First(group, sync=False).run(headless=True, size=(100, 40))
+group.close()
+"""
+
+
+def test_first_frame_loads_no_sqlite_utils_cryptography_or_dateutil(kitchen):
+    result = subprocess.run([sys.executable, "-c", CHILD, str(kitchen.home.path), *DEFERRED],
+                            capture_output=True, text=True, timeout=60)
+    loaded = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
+    assert loaded == "LOADED", result.stderr[-2000:]
+
+
+def test_a_group_opens_without_parsing_its_key_and_checks_it_at_first_use(tmp_path, kitchen):
+    group = Group.open(kitchen.home)
+    try:
+        assert group.identity._private_key is None  # our id came from the database
+        me = group.me
+        group.post("Signed on demand")
+        assert group.identity.author_id == me
+    finally:
+        group.close()
+    # A key file swapped for another member's is refused at the first signature.
+    key = tmp_path / "identity.pem"
+    Identity.generate().save(key)
+    swapped = Identity.load(key, expected_author=me)
+    with pytest.raises(TablespaceError, match="not this group's member key"):
+        swapped.sign(b"x")

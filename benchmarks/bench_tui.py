@@ -194,6 +194,9 @@ group.close()
 def start_once(code: str, *args: str) -> tuple[float, dict]:
     env = {**os.environ}
     env.pop("TABLESPACE_NOW", None)
+    # Measure starts as an installed app sees them: with its own bytecode
+    # cached, like Textual's (some sandboxes set PYTHONDONTWRITEBYTECODE).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.time()
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                             timeout=120)

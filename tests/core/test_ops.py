@@ -216,3 +216,13 @@ def test_lone_surrogate_is_an_invalid_op_never_a_crash():
 def test_decoded_op_reencodes_to_the_same_wire():
     op = make()
     assert decode_op(op.to_wire()).to_wire() == op.to_wire()
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json_and_are_refused(constant):
+    """Python's parser accepts them; a body holding one is not an op."""
+    body = canonical_json(fields_of(d={"n": 1})).replace(b'"n":1', b'"n":' + constant, 1)
+    assert constant in body
+    assert "not valid JSON" in reason(wire_for(body))
+    with pytest.raises(ValueError):
+        canonical_json({"n": float("nan")})  # and we never write one

@@ -161,6 +161,8 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration like 30m, 24h or 7d")
     amount, unit = int(match.group(1)), match.group(2)
+    if amount > 100_000:
+        raise click.BadParameter(f"{text!r} is far too long")
     return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
         else timedelta(days=amount)
 
@@ -317,8 +319,8 @@ def role(group: Group, member: str, role: str, revoke: bool) -> None:
 def post(group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...]) -> None:
     """Start a thread. Prints the thread id."""
     text = read_body(body, body_file, required=False)
-    group.open_due_rituals()
     click.echo(group.post(title, text, list(tags)))
+    group.open_due_rituals()  # after: a refused post changes nothing
 
 
 @main.command()

@@ -109,7 +109,7 @@ def test_a_hand_counted_week(world):
     reply(world, ed, old, at(days=3))
     world.accepted(ed, "member.leave", {}, hlc=at(days=2, hours=12))
     # Di is timed out from the day before yesterday: still a member, but her reply is refused.
-    world.accepted(ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2))},
+    world.accepted(ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2)), "last_seq": 0},
                    hlc=at(days=2))
     t1 = start(world, ada, at(days=5), "Welcome")
     reply(world, ada, t1, at(days=5) + 10 * 60_000 * MS)  # self-reply: not a first reply
@@ -260,7 +260,7 @@ def test_removed_and_left_members_leave_both_sides_of_the_ratio(world):
 def test_current_window_members_match_the_roster(world):
     p = names(world)
     world.accepted(p["ed"], "member.leave", {}, hlc=at(days=3))
-    world.accepted(world.founder, "member.timeout", {"member": p["di"].id, "until": iso(END + timedelta(days=1))},
+    world.accepted(world.founder, "member.timeout", {"member": p["di"].id, "until": iso(END + timedelta(days=1)), "last_seq": 0},
                    hlc=at(days=1))
     roster = queries.members(world.store.conn, END)
     assert {m.status for m in roster} == {"active", "timed_out", "left"}

@@ -226,3 +226,9 @@ def test_nan_and_infinity_are_not_json_and_are_refused(constant):
     assert "not valid JSON" in reason(wire_for(body))
     with pytest.raises(ValueError):
         canonical_json({"n": float("nan")})  # and we never write one
+
+
+@pytest.mark.parametrize("field", ["s", "h"])
+def test_seq_and_hlc_must_fit_sqlite_integers(field):
+    """A value SQLite cannot store must be refused here, not crash an import."""
+    assert "bad" in reason(wire_for(canonical_json(fields_of(**{field: 2**63}))))

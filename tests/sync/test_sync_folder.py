@@ -267,3 +267,15 @@ def test_a_stranger_cannot_plant_a_key(tmp_path, folder, monkeypatch) -> None:
     report = ben.json("sync")
     assert report["exported"] == 0
     assert not list((folder).rglob(f"*/changes/{group.me}/*"))
+
+
+def test_links_and_pipes_in_requests_and_keys_are_never_opened(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    (group_dir,) = [p for p in folder.iterdir() if p.is_dir()]
+    os.mkfifo(group_dir / "requests" / "evil.tsr")  # would block a plain read forever
+    (ben_keys,) = [p for p in (group_dir / "keys").iterdir()]
+    (ben_keys / "evil.tsk").symlink_to("/dev/zero")  # would be read without end
+    assert ana.json("requests") == []
+    report = ben.json("sync")
+    assert report["quarantined"] == []

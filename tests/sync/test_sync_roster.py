@@ -209,3 +209,68 @@ def test_removing_needs_a_moderator_and_a_current_member(tmp_path, monkeypatch) 
     assert "leave the group" in ana.error("remove", "ana")
     ana.run("remove", "ben")
     assert "not a current member" in ana.error("remove", "ben")
+
+
+def test_a_removal_made_offline_never_leaks_what_follows(tmp_path, monkeypatch) -> None:
+    """The moderator removes Ben while the folder is unplugged and keeps
+    writing; when it comes back, the next sync must not send the new posts
+    under the key Ben still holds."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    unplugged = tmp_path / "unplugged"
+    folder.rename(unplugged)
+    ana.run("remove", "ben")
+    ana.out("post", "Secret after the removal")
+    unplugged.rename(folder)
+    everyone_syncs(ana, ben, cat)
+    assert "Secret after the removal" in titles(cat)
+    assert "Secret after the removal" not in titles(ben)
+    assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "removed"
+
+
+def test_after_someone_leaves_members_hold_back_until_the_key_rotates(tmp_path, monkeypatch) -> None:
+    """Ben (not a moderator) hears that Cat left before any moderator has
+    rotated: his new post waits in the outbox instead of going out under the
+    key Cat still holds, and goes out once Ana rotates."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    cat.run("leave")
+    cat.json("sync")
+    ben.json("sync")  # Ben sees the leave; Ana has not synced, so nobody rotated
+    ben.out("post", "Ben after Cat left")
+    assert ben.json("sync")["exported"] == 0
+    cat.json("sync")
+    assert "Ben after Cat left" not in titles(cat)
+    everyone_syncs(ana, ben, ana, cat)
+    assert "Ben after Cat left" in titles(ana)
+    assert "Ben after Cat left" not in titles(cat)
+
+
+def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path, monkeypatch) -> None:
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ben.out("post", "Before the time-out")
+    everyone_syncs(ben, ana)
+    ana.run("timeout", "ben", "--for", "2h")
+    everyone_syncs(ana, ben)
+    group = Group.open(Home(ana.home))
+    (timeout_hlc,) = group.conn.execute("SELECT hlc FROM ops WHERE kind = 'member.timeout'").fetchone()
+    group.close()
+    group = Group.open(Home(ben.home))
+    seq, prev = group.store.head(group.me)
+    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=timeout_hlc - 1,
+                 kind="thread.start", payload={"title": "Back-dated", "body": "", "tags": []})
+    group.store.conn.execute("BEGIN")
+    group.store.conn.execute(
+        "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
+        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
+    group.store.conn.execute("COMMIT")  # a modified client that skips its own fold
+    engine = engine_for(group)
+    engine.export({f.path: f for f in engine.folder.list()})
+    group.close()
+    ana.json("sync")
+    assert "Back-dated" not in titles(ana)
+    assert "Before the time-out" in titles(ana)

@@ -37,6 +37,9 @@ class FoldContext:
     # author -> last seq that counts (they left or were removed); grows as the
     # fold accepts removals
     cutoffs: dict[str, int] = field(default_factory=dict)
+    # author -> (last seq the moderator had seen, end) of each time-out: content
+    # they sign after that seq, dated before the end, is refused wherever it sorts
+    timeouts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # set when a removal reaches back into ops already folded: the store re-folds
     needs_refold: bool = False
     # The store writes ops' fold states once, after the fold (one executemany),
@@ -86,6 +89,14 @@ class FoldContext:
     def is_last_moderator(self, member: str) -> bool:
         (count,) = self.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
         return count <= 1 and self.has_role(member, "moderator")
+
+    def time_out(self, member: str, last_seq: int, until: int) -> None:
+        self.run("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
+                 member, last_seq, until)
+        self.timeouts.setdefault(member, []).append((last_seq, until))
+        if self.accepted.get(member, 0) > last_seq or (self.check_log and self.one(
+                "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq)):
+            self.needs_refold = True
 
     def cut_off(self, member: str, last_seq: int) -> None:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""
@@ -166,9 +177,9 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
         if cutoff is not None and op.seq > cutoff:
             raise PermissionRejected("the author's membership had ended when they wrote this")
         if op.kind in CONTENT_KINDS:
-            row = ctx.membership(op.author)
-            if row and row[2] and op.hlc < row[2]:
-                raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(row[2]))}")
+            for last_seq, until in ctx.timeouts.get(op.author, ()):
+                if op.seq > last_seq and op.hlc < until:
+                    raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(until))}")
         handler(ctx, op)
     except Rejected as exc:
         return exc.reason
@@ -388,12 +399,16 @@ def member_timeout(ctx: FoldContext, op: Op) -> None:
         raise Rejected("moderators cannot time themselves out")
     if ctx.member_status(member) != "active":
         raise Rejected("not a current member")
+    last_seq = op.payload.get("last_seq")
+    if type(last_seq) is not int or last_seq < 0:
+        raise Rejected("the time-out must name the member's last seq")
     span = (until >> 16) - (op.hlc >> 16)
     if span <= 0:
         raise Rejected("a time-out must end in the future")
     if span > MAX_TIMEOUT_MS + 60_000:
         raise Rejected("a time-out lasts at most 28 days")
     ctx.run("UPDATE members SET timeout_until_hlc = ? WHERE id = ?", until, member)
+    ctx.time_out(member, last_seq, until)
 
 
 @handles("epoch.rotate")

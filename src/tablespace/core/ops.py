@@ -172,9 +172,11 @@ def decode_body(body: bytes, signature: bytes, *, verify: bool = True) -> Op:
     hlc, kind, payload, pk_hex = fields["h"], fields["k"], fields["d"], fields["pk"]
     _expect(group is None or _is_id(group), "bad group id")
     _expect(_is_id(author), "bad author id")
-    _expect(type(seq) is int and seq >= 1, "bad seq")
+    # SQLite integers stop at 2**63 - 1: a larger value must be refused here,
+    # not crash the import that tries to store it.
+    _expect(type(seq) is int and 1 <= seq < 2**63, "bad seq")
     _expect((prev is None) == (seq == 1) and (prev is None or _is_id(prev)), "bad prev hash")
-    _expect(type(hlc) is int and hlc > 0, "bad hlc")
+    _expect(type(hlc) is int and 0 < hlc < 2**63, "bad hlc")
     _expect(isinstance(kind, str) and 0 < len(kind) <= 32, "bad kind")
     _expect(isinstance(payload, dict), "payload is not an object")
     _expect(isinstance(pk_hex, str) and len(pk_hex) == 64, "bad public key")

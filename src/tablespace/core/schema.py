@@ -70,6 +70,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "join_decisions": ("request",),
     "cutoffs": ("member",),
     "epochs": ("epoch", "key_id"),
+    "timeouts": ("member", "last_seq", "until_hlc"),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -311,4 +312,19 @@ def m006_leaving_and_epochs(db: Database) -> None:
             PRIMARY KEY (epoch, key_id)
         );
         """
+    )
+
+
+@migrations()
+def m007_timeout_windows(db: Database) -> None:
+    """Time-outs, like removals, name the member's last seq the moderator had
+    seen: an op they sign after it, dated inside the window, is refused
+    wherever it sorts (a back-dated clock cannot slip a post in)."""
+    db.execute(
+        """CREATE TABLE timeouts (
+               member TEXT NOT NULL,
+               last_seq INTEGER NOT NULL,
+               until_hlc INTEGER NOT NULL,
+               PRIMARY KEY (member, last_seq, until_hlc)
+           )"""
     )

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 OrderKey = tuple[int, str, int]
+# (removals: member -> last seq; time-outs: member -> [(last seq, end hlc)])
+Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]]]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
@@ -320,11 +322,19 @@ class Store:
         self.conn.executemany("UPDATE ops SET state = 'ready' WHERE id = ?", released)
         return ready
 
-    def _context(self, cutoffs: dict[str, int] | None = None) -> FoldContext:
+    def _cuts(self) -> Cuts:
+        """The removals and time-outs the current views hold."""
+        timeouts: dict[str, list[tuple[int, int]]] = {}
+        for member, last_seq, until in self.conn.execute(
+                "SELECT member, last_seq, until_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"):
+            timeouts.setdefault(member, []).append((last_seq, until))
+        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts
+
+    def _context(self, cuts: Cuts | None = None) -> FoldContext:
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
-        if cutoffs is None:
-            cutoffs = dict(self.conn.execute("SELECT member, last_seq FROM cutoffs"))
-        return FoldContext(self.conn, self.group_id, forks, dict(cutoffs))
+        cutoffs, timeouts = cuts if cuts is not None else self._cuts()
+        return FoldContext(self.conn, self.group_id, forks, dict(cutoffs),
+                           {m: list(w) for m, w in timeouts.items()})
 
     def _fold(self, ready: list[tuple[int, str, int, str, int | None]], incoming: dict[str, Op],
               deferred: list[Op]) -> int:
@@ -385,21 +395,21 @@ class Store:
     def refold(self) -> int:
         """Recompute every view from the log (Fossil's `rebuild`).
 
-        Removals cut off ops wherever they sort, and whether a removal is
-        accepted can depend on what was cut off; so fold from no cutoffs, then
+        Removals and time-outs cut off ops wherever they sort, and whether
+        one is accepted can depend on what was cut off; so fold from no cutoffs, then
         again with the cutoffs that pass accepted, until they stop changing.
         Always starting from none keeps the result a function of the op set.
         """
-        cutoffs: dict[str, int] = {}
+        cuts: Cuts = ({}, {})
         for _ in range(4):
-            count = self._refold_once(cutoffs)
-            found = dict(self.conn.execute("SELECT member, last_seq FROM cutoffs"))
-            if found == cutoffs:
+            count = self._refold_once(cuts)
+            found = self._cuts()
+            if found == cuts:
                 break
-            cutoffs = found
+            cuts = found
         return count
 
-    def _refold_once(self, cutoffs: dict[str, int]) -> int:
+    def _refold_once(self, cuts: Cuts) -> int:
         # The log keeps each op's state from the last fold while this one runs
         # (so cut_off must not read it: check_log=False), and only the rows
         # whose (state, reason) changed are written at the end: a rebuild that
@@ -409,7 +419,7 @@ class Store:
         with self._text_indexing(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
-            ctx = self._context(cutoffs)
+            ctx = self._context(cuts)
             ctx.check_log = False
             rows = self.conn.execute(
                 "SELECT id, signature, body, state, reason, hlc, author, seq FROM ops WHERE state != 'held' "

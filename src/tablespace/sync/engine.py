@@ -32,6 +32,7 @@ from tablespace.sync.envelope import (
 )
 from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.roster import departure_hlc, rotate_if_needed
 from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
 
 QUARANTINE_DIR = "quarantine"
@@ -83,8 +84,6 @@ class SyncEngine:
         self.import_new(listing, report)
         # A moderator starts a new key epoch when someone who holds the current
         # key has left or been removed (perhaps by another moderator).
-        from tablespace.sync.roster import rotate_if_needed
-
         rotate_if_needed(self.group, self.folder, self.keyring)
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
@@ -107,6 +106,13 @@ class SyncEngine:
             (self.group.me, exported_seq),
         ).fetchall()
         ops = [decode_trusted(bytes(body), bytes(sig)) for sig, body in rows]
+        # Someone who holds this key has gone and no moderator has rotated yet:
+        # what we wrote up to their departure may go (a removal op, so the
+        # member learns of it); what we wrote after waits for the new key.
+        departed = departure_hlc(self.group, self.keyring)
+        if departed is not None:
+            safe = next((i for i, op in enumerate(ops) if op.hlc > departed), len(ops))
+            ops = ops[:safe]
         written = 0
         for chunk in _chunks(ops, EXPORT_CHUNK):
             for part in self._fit(chunk, epoch, key):
@@ -126,15 +132,10 @@ class SyncEngine:
 
     def _receive_grants(self) -> None:
         """Pick up epoch keys moderators wrapped for us (files under keys/<me>/)."""
-        grants_dir = self.folder.group_dir / "keys" / self.group.me
-        if not grants_dir.is_dir():
-            return
-        for path in sorted(grants_dir.glob("*" + GRANT_SUFFIX)):
+        for path in self.folder.small_files(f"keys/{self.group.me}", GRANT_SUFFIX):
             try:
-                if path.stat().st_size > MAX_GRANT_BYTES:
-                    continue
-                grant = decode_grant(path.read_bytes(), group_id=self.group.id, me=self.group.me,
-                                     exchange=self.keyring.exchange)
+                data = self.folder.read(path, MAX_GRANT_BYTES)
+                grant = decode_grant(data, group_id=self.group.id, me=self.group.me, exchange=self.keyring.exchange)
             except (OSError, BadMembershipFile):
                 continue  # not for us, damaged, or forged: it grants nothing
             self.keyring.add(grant.keys, grant.granter)

@@ -579,11 +579,11 @@ def _parse_header_v2(data: bytes) -> Header:
 
 
 def _check_seqs(first_seq: int, last_seq: int, max_hlc: int) -> None:
-    if not 1 <= first_seq <= last_seq or last_seq >= _U64:
+    if not 1 <= first_seq <= last_seq or last_seq >= 2**63:  # SQLite integers are signed 64-bit
         raise _fail("header has an invalid seq range")
     if last_seq - first_seq >= MAX_OPS_PER_FILE:
         raise _fail(f"header claims over {MAX_OPS_PER_FILE} ops")
-    if max_hlc == 0:
+    if not 0 < max_hlc < 2**63:
         raise _fail("header has an invalid hlc")
 
 

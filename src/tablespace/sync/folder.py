@@ -73,6 +73,16 @@ class FolderStore:
                 yield FolderFile(full.relative_to(self.group_dir).as_posix(), info.st_size, info.st_mtime_ns,
                                  regular=stat.S_ISREG(info.st_mode))
 
+    def small_files(self, subdir: str, suffix: str) -> Iterator[str]:
+        """Regular files directly under `subdir` (relative paths); links,
+        pipes and devices are skipped, never opened."""
+        where = self.group_dir / subdir
+        if not where.is_dir():
+            return
+        for entry in sorted(os.scandir(where), key=lambda e: e.name):
+            if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                yield f"{subdir}/{entry.name}"
+
     def read(self, path: str, limit: int) -> bytes:
         """At most `limit` + 1 bytes of a regular file (the caller rejects more):
         a file swapped for a huge one after listing is never read whole."""

@@ -38,7 +38,9 @@ def remove_member(group: Group, ref: str, reason: str = "") -> None:
 def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = "") -> None:
     if duration <= timedelta(0) or duration > MAX_TIMEOUT:
         raise TablespaceError("a time-out lasts from 1 minute to 28 days (e.g. 30m, 24h, 7d)")
-    group.write("member.timeout", {"member": group.member_id(ref), "until": iso(now() + duration),
+    member = group.member_id(ref)
+    (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
+    group.write("member.timeout", {"member": member, "until": iso(now() + duration), "last_seq": last_seq,
                                    "reason": reason.strip()})
 
 
@@ -52,18 +54,25 @@ def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, str |
     return key, (announced.get((key.epoch, key.key_id)) if key else None)
 
 
-def needs_rotation(group: Group, keyring: Keyring) -> bool:
-    """True if someone who holds the key we write under has gone: a listed
-    recipient, or anyone admitted after it was made (their grant carried it)."""
+def departure_hlc(group: Group, keyring: Keyring) -> int | None:
+    """When the first member who still holds the key we write under left or
+    was removed (None if nobody has): a listed recipient, or anyone admitted
+    after the key was made (their grant carried it). Until a moderator
+    rotates, nothing we wrote after that moment may be written under it."""
     key, recipients = _writing_key(group, keyring)
     if key is None:
-        return False
+        return None
     (created_hlc,) = group.conn.execute(
         "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (key.epoch, key.key_id)).fetchone()
     holders = set((recipients or "").split(",")) | {
         r[0] for r in group.conn.execute("SELECT id FROM members WHERE joined_hlc > ?", (created_hlc,))}
-    gone = {r[0] for r in group.conn.execute("SELECT id FROM members WHERE status IN ('removed', 'left')")}
-    return bool(holders & gone)
+    gone = [r[1] for r in group.conn.execute(
+        "SELECT id, left_hlc FROM members WHERE status IN ('removed', 'left')") if r[0] in holders]
+    return min(gone) if gone else None
+
+
+def needs_rotation(group: Group, keyring: Keyring) -> bool:
+    return departure_hlc(group, keyring) is not None
 
 
 def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring) -> bool:

@@ -15,6 +15,7 @@ from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (r
 from tablespace.sync.git import CLONE_DIR, GitRemote
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
+    MAX_REQUEST_BYTES,
     BadMembershipFile,
     JoinRequest,
     decode_request,
@@ -124,11 +125,10 @@ def pending_requests(group: Group) -> list[JoinRequest]:
     secrets = {row[0]: bytes.fromhex(row[1]) for row in group.conn.execute("SELECT id, secret FROM invites")}
     decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
     members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
-    requests_dir = folder.group_dir / "requests"
     found: list[JoinRequest] = []
-    for path in sorted(requests_dir.glob("*.tsr")) if requests_dir.is_dir() else []:
+    for path in folder.small_files("requests", ".tsr"):
         try:
-            data = path.read_bytes()
+            data = folder.read(path, MAX_REQUEST_BYTES)
             secret = secrets.get(peek_request_invite(data, group.id))
             if secret is None:
                 continue  # an invite we do not know (yet): another moderator's, not synced
@@ -170,12 +170,13 @@ def admit(group: Group, ref: str) -> str:
 
 
 def rotate_now(group: Group) -> bool:
-    """After a removal: start the new key epoch now if the folder is reachable;
-    otherwise the next sync does it (nothing is exported before then)."""
+    """After a removal: start the new key epoch now if the folder or remote is
+    reachable; otherwise the next sync does it, and until then nothing written
+    after the removal leaves this home (see SyncEngine.export)."""
     from tablespace.sync.roster import rotate_if_needed
 
-    folder = folder_for(group)
     try:
+        folder = folder_for(group)
         folder.check(expect_existing=False)
     except SyncUnavailable:
         return False

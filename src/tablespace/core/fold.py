@@ -457,10 +457,8 @@ def role_grant(ctx: FoldContext, op: Op) -> None:
 @handles("role.revoke")
 def role_revoke(ctx: FoldContext, op: Op) -> None:
     member, role = _role_change(ctx, op)
-    if role == "moderator":
-        (count,) = ctx.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
-        if count <= 1 and ctx.has_role(member, "moderator"):
-            raise Rejected("a group needs at least one moderator")
+    if role == "moderator" and ctx.is_last_moderator(member):
+        raise Rejected("a group needs at least one moderator")
     ctx.run("DELETE FROM roles WHERE member_id = ? AND role = ?", member, role)
 
 
@@ -704,6 +702,10 @@ def ritual_pause(ctx: FoldContext, op: Op) -> None:
     ctx.run("UPDATE rituals SET paused = ? WHERE id = ?", int(paused), ritual_id)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 @handles("ritual.occur")
 def ritual_occur(ctx: FoldContext, op: Op) -> None:
     """Opens the thread for one occurrence. Any member may emit it; all replicas
@@ -721,5 +723,6 @@ def ritual_occur(ctx: FoldContext, op: Op) -> None:
     thread_id = derived_id("ritual.occur", ritual_id, iso(at))
     if ctx.one("SELECT 1 FROM threads WHERE id = ?", thread_id):
         return  # another member opened it first: same thread, nothing to do
-    title = f"{name} · {at.strftime('%a %d %b %Y')}"
+    # Every replica must build the same title: no locale-dependent strftime names.
+    title = f"{name} · {_DAYS[at.weekday()]} {at.day:02d} {_MONTHS[at.month - 1]} {at.year}"
     _insert_thread(ctx, thread_id, title, author, op.hlc, prompt, ["ritual"], ritual_id, iso(at))

@@ -73,11 +73,6 @@ KEY_ID_BYTES_V2 = 4  # the first 4 bytes of epoch_key_id(): only tells held keys
 KDF_INFO_V2 = b"tablespace changeset v2"
 _KDF_CONTEXT_V2 = slice(6, 62)  # header bytes: group id, epoch, key id, public key
 
-# Names kept for existing importers; they describe v1.
-HEADER_BYTES = HEADER_BYTES_V1
-SALT_BYTES = SALT_BYTES_V1
-KDF_INFO = KDF_INFO_V1
-
 # zstd dictionaries by the id a v2 header carries: (file in this package, its SHA-256).
 # An id is never reused for other bytes; a new dictionary gets a new id.
 DICTIONARY_ID = 1  # what the writer uses

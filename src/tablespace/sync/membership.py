@@ -7,8 +7,9 @@
   joiner's new Ed25519 key (proving they hold it).
 - A key grant is a file a moderator writes on admission: the group's epoch
   keys, each wrapped for the new member's X25519 key, signed by the moderator.
-  The joiner accepts a grant's keys only once the fold shows its signer is a
-  moderator, so a stranger writing to the folder cannot plant a key.
+  Anyone's grant may help the joiner read, but a member writes only under a
+  key a moderator announced in the log (epoch.rotate, by key id), so a
+  stranger writing to the folder cannot plant a key we would write under.
 """
 
 from __future__ import annotations

@@ -21,14 +21,7 @@ from tablespace.tui import data
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status, \
     watch_filter
-from tablespace.tui.screens import (
-    SECTIONS,
-    LibraryScreen,
-    MembersScreen,
-    RitualsScreen,
-    ThreadScreen,
-    ThreadsScreen,
-)
+from tablespace.tui.screens import SECTIONS, ThreadScreen, ThreadsScreen
 
 if TYPE_CHECKING:
     from tablespace.core.queries import SearchHit
@@ -43,6 +36,24 @@ def _setup_screen():  # noqa: ANN202 - a MODES factory
     from tablespace.tui.setup import SetupScreen
 
     return SetupScreen()
+
+
+def _rituals_screen():  # noqa: ANN202 - a MODES factory: the sections other than Threads load on first switch
+    from tablespace.tui.sections import RitualsScreen
+
+    return RitualsScreen()
+
+
+def _library_screen():  # noqa: ANN202
+    from tablespace.tui.sections import LibraryScreen
+
+    return LibraryScreen()
+
+
+def _members_screen():  # noqa: ANN202
+    from tablespace.tui.sections import MembersScreen
+
+    return MembersScreen()
 
 
 def _health_screen():  # noqa: ANN202 - a MODES factory (metrics and Sparkline load on first use)
@@ -63,9 +74,9 @@ class TablespaceApp(App[None]):
     SUB_TITLE = ""
     MODES = {
         "threads": ThreadsScreen,
-        "rituals": RitualsScreen,
-        "library": LibraryScreen,
-        "members": MembersScreen,
+        "rituals": _rituals_screen,
+        "library": _library_screen,
+        "members": _members_screen,
         "health": _health_screen,
         # "moderation": the moderators' pane lands here (issue for the moderation pane).
     }
@@ -99,12 +110,12 @@ class TablespaceApp(App[None]):
         self.sync_loop: SyncLoop | None = None
         self.sync_status = SyncStatus(enabled=sync)
         self.sync_rounds = 0  # rounds reported to the app (for tests)
+        self._mounted_once = False  # see refresh_css
+        self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
             self.register_theme(theme)
-        # The theme is chosen before the stylesheet is first parsed: choosing it
-        # on mount would parse every rule twice (~80 ms of cold start).
         saved = self.home.config().get("theme")
-        self.theme = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
+        self._start_with_theme(saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME)
         if group is not None:
             self.title = group.name()
         else:
@@ -113,7 +124,42 @@ class TablespaceApp(App[None]):
 
     # --- start-up: theme and keymap from the home config ------------------------
 
+    def _start_with_theme(self, name: str) -> None:
+        """Choose the theme before the stylesheet is first parsed (the CSS is read
+        when the app starts running, after `__init__`).
+
+        `self.theme = name` here would run `App._watch_theme`, which queues a
+        `refresh_css` and marks the CSS stale, so the start re-parses every rule
+        twice more (once after Load, once when the first mode's screen is made).
+        Instead the value is set without watchers (`set_reactive`, Textual's
+        documented way to set `App.theme` up front) and what the watcher would
+        do is done here, before any CSS is parsed or any widget exists: the
+        theme classes, the CSS variables the first parse will use, and the
+        ANSI-to-truecolor mapping for a light or dark theme.
+        """
+        self.set_reactive(App.theme, name)
+        theme = self.current_theme
+        self.set_class(True, f"-theme-{theme.name}", update=False)
+        self.set_class(theme.dark, "-dark-mode", update=False)
+        self.set_class(not theme.dark, "-light-mode", update=False)
+        self._parsed_variables = self.get_css_variables()
+        self.stylesheet.set_variables(self._parsed_variables)
+        self._refresh_truecolor_filter(self.ansi_theme)
+
+    def refresh_css(self, animate: bool = True) -> None:
+        """Textual refreshes the CSS when it makes a mode's screen for the first
+        time, the app's first screen included: a full re-parse of every rule
+        before anything is on screen. Skip that one while the variables are
+        those the stylesheet was parsed with (nothing changed the theme since
+        `__init__`): mounting styles every widget with the current rules."""
+        variables = self.get_css_variables()
+        if not self._mounted_once and variables == self._parsed_variables:
+            return
+        super().refresh_css(animate)
+        self._parsed_variables = variables
+
     def on_mount(self) -> None:
+        self._mounted_once = True
         config = self.home.config()
         keymap = config.get("keymap")
         if isinstance(keymap, dict):
@@ -275,6 +321,8 @@ class TablespaceApp(App[None]):
             await self.push_screen(ThreadScreen(thread_id, post_id))
 
     async def open_resource(self, resource_id: str) -> None:
+        from tablespace.tui.sections import LibraryScreen
+
         await self.switch_mode("library")
         screen = self.screen
         if isinstance(screen, LibraryScreen):

@@ -1,10 +1,8 @@
-"""The section screens (one per app mode) and the thread view."""
+"""The screens the first frame needs: the Threads section, the thread view and
+the plumbing every section shares (the other sections are in `sections`)."""
 
 from __future__ import annotations
 
-import webbrowser
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -13,20 +11,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.widgets import Footer, Header, Static
+from textual.widgets._footer import FooterKey  # not re-exported by textual.widgets
 
 from tablespace.core import queries
-from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
-from tablespace.core.fold import derived_id
-from tablespace.core.queries import PostView, ResourceView
-from tablespace.core.rituals import occurrences_between
+from tablespace.core.queries import PostView
 from tablespace.tui import data
-from tablespace.tui.format import days_until, relative, tags_text
+from tablespace.tui.format import relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
-    from tablespace.tui.modals import Draft, ResourceDraft
+    from tablespace.tui.modals import Draft
     from tablespace.core.group import Group
     from tablespace.tui.app import TablespaceApp
 
@@ -40,6 +36,16 @@ class KeyFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=True)
+
+    def compose(self) -> ComposeResult:
+        # Each key's `compact` watcher adds the `-compact` class when the key
+        # mounts, restyling it (~0.6 ms a key, and the footer composes twice as
+        # the screen's bindings settle): give the keys the class up front so
+        # the watcher has nothing to change. Same classes, same look.
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.add_class("-compact", update=False)
+            yield widget
 
     def on_resize(self, event) -> None:  # noqa: ANN001
         self.show_command_palette = event.size.width >= 90
@@ -401,300 +407,16 @@ class ThreadScreen(TablespaceScreen):
         self.app.switch_screen(ThreadScreen(following[0].id))
 
 
-# --- rituals -----------------------------------------------------------------------
+# The other sections (rituals, library, members) live in `sections`: the first
+# frame shows only Threads, so their screens and widgets (DataTable, Select)
+# load on the first switch to them (see TablespaceApp.MODES).
+_SECTION_SCREENS = {"Occurrence", "RitualsScreen", "LibraryScreen", "MembersScreen"}
 
 
-@dataclass(frozen=True)
-class Occurrence:
-    ritual: queries.RitualView
-    at: datetime
-    thread_id: str
-    has_thread: bool
-    replies: int
+def __getattr__(name: str):  # noqa: ANN202 - module attribute, loaded on first use
+    if name in _SECTION_SCREENS:
+        from tablespace.tui import sections
 
+        return getattr(sections, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-class RitualsScreen(SectionScreen):
-    """Today's prompts on top, then the calendar: the last week and the next three."""
-
-    SECTION = "rituals"
-    PAST = timedelta(days=7)
-    AHEAD = timedelta(days=21)
-    BINDINGS = [
-        Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rituals: list[queries.RitualView] = []
-        self.occurrences: list[Occurrence] = []
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        yield Static(id="today")
-        yield DataTable(id="calendar", cursor_type="row", zebra_stripes=True)
-        yield Static(id="ritual-prompt", classes="detail")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("When", "Ritual", "Thread")
-        table.focus()
-
-    def calendar(self, moment: datetime) -> list[Occurrence]:
-        conn = self.group.conn
-        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        found: list[Occurrence] = []
-        for ritual in self.rituals:
-            if ritual.paused:
-                continue
-            for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD):
-                thread_id = derived_id("ritual.occur", ritual.id, iso(at))
-                exists = data.thread_exists(conn, thread_id)
-                found.append(Occurrence(ritual, at, thread_id, exists,
-                                        data.reply_count(conn, thread_id) if exists else 0))
-        found.sort(key=lambda o: (o.at, o.ritual.name))
-        return found
-
-    def refresh_data(self) -> None:
-        moment = now()
-        table = self.query_one(DataTable)
-        keep = self.current.thread_id if self.current and table.row_count else None
-        self.rituals = queries.rituals(self.group.conn, moment)
-        self.occurrences = self.calendar(moment)
-        today = moment.date()
-        self._show_today(moment, [o for o in self.occurrences if o.at.date() == today])
-        table.clear()
-        for o in self.occurrences:
-            when = o.at.strftime("%a %d %b")
-            if o.at.date() == today:
-                when_text = Text(f"{when}  today", "bold")
-            elif o.at > moment:
-                when_text = Text(f"{when}  {days_until(o.at, at=moment)}")
-            else:
-                when_text = Text(when, "dim")
-            if o.has_thread:
-                status = Text(f"↩ {o.replies} repl{'y' if o.replies == 1 else 'ies'}")
-            elif o.at > moment:
-                status = Text("opens then", "dim")
-            else:
-                status = Text("not opened", "dim italic")
-            table.add_row(when_text, Text(o.ritual.name, "bold"), status, key=o.thread_id)
-        ids = [o.thread_id for o in self.occurrences]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep), animate=False)
-        else:  # land on today, or the next one coming
-            upcoming = next((n for n, o in enumerate(self.occurrences) if o.at.date() >= today), 0)
-            table.move_cursor(row=upcoming, animate=False, scroll=True)
-        count = len(self.rituals)
-        self.set_info(f"{count} ritual{'s' if count != 1 else ''}")
-        self.show_prompt()
-
-    def _show_today(self, moment: datetime, due: list[Occurrence]) -> None:
-        text = Text(f"Today · {moment.strftime('%A %d %B')}\n", "bold")
-        if not self.rituals:
-            text.append("No rituals yet. Moderators add them with `tablespace ritual add`.", "not bold")
-        elif not due:
-            following = next((o for o in self.occurrences if o.at > moment), None)
-            text.append("No ritual today.", "not bold")
-            if following:
-                text.append(f" Next: {following.ritual.name}, {days_until(following.at, at=moment)}.",
-                            "not bold dim")
-        for o in due:
-            text.append("● ", "not bold")
-            text.append(o.ritual.name, "bold")
-            text.append(f" — {o.ritual.prompt}\n", "not bold")
-        self.query_one("#today", Static).update(text.rstrip() or text)
-
-    @property
-    def current(self) -> Occurrence | None:
-        table = self.query_one(DataTable)
-        row = table.cursor_row
-        if not self.occurrences or row is None or not 0 <= row < len(self.occurrences):
-            return None
-        return self.occurrences[row]
-
-    def show_prompt(self) -> None:
-        o = self.current
-        prompt = self.query_one("#ritual-prompt", Static)
-        if o is None:
-            prompt.update("Nothing on the calendar." if self.rituals else "")
-            return
-        ritual = o.ritual
-        if o.has_thread:
-            hint = "enter or o: open this occurrence's thread"
-        elif o.at > now():
-            hint = f"its thread opens {days_until(o.at)}"
-        else:
-            hint = "nobody opened this one"
-        prompt.update(Text.assemble((ritual.name, "bold"), (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
-                                    "\n", ritual.prompt))
-
-    @on(DataTable.RowHighlighted)
-    def highlighted(self) -> None:
-        self.show_prompt()
-
-    @on(DataTable.RowSelected)
-    def selected(self) -> None:
-        self.action_open_occurrence()
-
-    def action_open_occurrence(self) -> None:
-        o = self.current
-        if o is None:
-            return
-        if o.has_thread:
-            self.call_later(self.ts_app.open_thread, o.thread_id)
-        elif o.at > now():
-            self.notify(f"{o.ritual.name} opens {days_until(o.at)}.", title="Not yet")
-        else:
-            self.notify("Nobody opened this one (it came while nobody was in).", title="No thread")
-
-
-# --- library ---------------------------------------------------------------------
-
-
-class LibraryScreen(SectionScreen):
-    SECTION = "library"
-    BINDINGS = [
-        Binding("a", "add", "Add", id="library.add"),
-        Binding("o", "open_link", "Open", id="library.open"),
-        Binding("y", "copy_link", "Copy", id="library.copy"),
-        Binding("t", "filter", "Tag filter", id="library.filter"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.resources: list[ResourceView] = []
-        self.tag: str | None = None
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        yield Select[str]([], prompt="All tags", id="tag-filter", allow_blank=True)
-        yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
-        yield Static(id="resource-detail", classes="detail")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Title", "Tags", "Added by", "When")
-        self.query_one(DataTable).focus()
-
-    def refresh_data(self, select: str | None = None) -> None:
-        conn = self.group.conn
-        all_resources = queries.resources(conn)
-        tags = sorted({t for r in all_resources for t in r.tags})
-        select_widget = self.query_one("#tag-filter", Select)
-        if self.tag and self.tag not in tags:
-            self.tag = None
-        with select_widget.prevent(Select.Changed):
-            select_widget.set_options([(f"#{t}", t) for t in tags])
-            select_widget.value = self.tag if self.tag else Select.NULL
-        self.resources = queries.resources(conn, tag=self.tag) if self.tag else all_resources
-        table = self.query_one(DataTable)
-        current = self.current.id if self.current else None
-        table.clear()
-        for r in self.resources:
-            table.add_row(Text(r.title, "bold"), tags_text(r.tags), r.added_by, relative(r.created_at), key=r.id)
-        target = select or current
-        if target and target in [r.id for r in self.resources]:
-            table.move_cursor(row=[r.id for r in self.resources].index(target))
-        shown = len(self.resources)
-        self.set_info(f"{shown} resource{'s' if shown != 1 else ''}" + (f" tagged #{self.tag}" if self.tag else ""))
-        self.show_detail()
-
-    @property
-    def current(self) -> ResourceView | None:
-        table = self.query_one(DataTable)
-        if not self.resources or table.cursor_row is None or not 0 <= table.cursor_row < len(self.resources):
-            return None
-        return self.resources[table.cursor_row]
-
-    def show_detail(self) -> None:
-        detail = self.query_one("#resource-detail", Static)
-        r = self.current
-        if r is None:
-            detail.update("The library is empty. Press a to add a link." if not self.tag else "Nothing with that tag.")
-            return
-        detail.update(Text.assemble((r.title, "bold"), "\n", (r.url, "underline"), "\n", r.summary or ""))
-
-    @on(DataTable.RowHighlighted)
-    def highlighted(self) -> None:
-        self.show_detail()
-
-    @on(DataTable.RowSelected)
-    def selected(self) -> None:
-        self.action_open_link()
-
-    @on(Select.Changed, "#tag-filter")
-    def filter_changed(self, event: Select.Changed) -> None:
-        self.tag = None if event.value is Select.NULL else str(event.value)
-        self.refresh_data()
-        self.query_one(DataTable).focus()
-
-    def action_filter(self) -> None:
-        select = self.query_one("#tag-filter", Select)
-        select.focus()
-        select.action_show_overlay()
-
-    def action_add(self) -> None:
-        from tablespace.tui.modals import ResourceForm
-
-        def add(draft: ResourceDraft) -> None:
-            new_id = self.group.library_add(draft.title, draft.url, draft.summary, draft.tags)
-            self.ts_app.wrote()
-            self.tag = None
-            self.call_after_refresh(self.refresh_data, new_id)
-
-        self.app.push_screen(ResourceForm(add))
-
-    def action_open_link(self) -> None:
-        r = self.current
-        if r is None:
-            return
-        try:
-            opened = webbrowser.open(r.url)
-        except Exception:  # noqa: BLE001 - the browser is outside our control
-            opened = False
-        if opened:
-            self.notify(f"Opened {r.url}")
-        else:
-            self.notify(f"Could not open a browser; press y to copy {r.url}", severity="warning")
-
-    def action_copy_link(self) -> None:
-        r = self.current
-        if r is not None:
-            self.app.copy_to_clipboard(r.url)
-            self.notify(f"Copied {r.url}")
-
-    def select_resource(self, resource_id: str) -> None:
-        self.tag = None
-        self.refresh_data(resource_id)
-
-
-# --- members ---------------------------------------------------------------------
-
-
-class MembersScreen(SectionScreen):
-    SECTION = "members"
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_header()
-        yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Name", "Roles", "Status", "Id")
-
-    def refresh_data(self) -> None:
-        people = queries.members(self.group.conn)
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for m in people:
-            name = Text(m.name, "bold")
-            if m.id == self.group.me:
-                name.append("  (you)", "dim")
-            status = Text(m.status.replace("_", " "), "" if m.status == "active" else "italic")
-            table.add_row(name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim"), key=m.id)
-        if people:
-            table.move_cursor(row=min(keep or 0, len(people) - 1), animate=False)
-        active = sum(1 for m in people if m.status == "active")
-        self.set_info(f"{active} active of {len(people)}")

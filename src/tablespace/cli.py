@@ -42,6 +42,11 @@ class TablespaceCLI(click.Group):
         except sqlite3.OperationalError as exc:
             click.echo(f"tablespace: the group database could not be used ({exc}); try `tablespace doctor`", err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            # `tablespace threads | head`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             click.echo(f"tablespace: cannot access{where}: {exc.strerror or exc}", err=True)
@@ -339,8 +344,9 @@ def reply(group: Group, thread: str, body: str | None, body_file: str | None) ->
 @click.option("--title", help="A new title (opening posts only).")
 @with_group
 def edit(group: Group, post_ref: str, body: str | None, body_file: str | None, title: str | None) -> None:
-    """Edit your own post."""
-    group.edit(post_ref, read_body(body, body_file, required=True), title=title)
+    """Edit your own post (its text, or an opening post's --title, or both)."""
+    text = read_body(body, body_file, required=title is None)
+    group.edit(post_ref, text if body is not None or body_file is not None else None, title=title)
 
 
 @main.command()

@@ -273,3 +273,19 @@ def test_python_dash_m_and_exit_codes_in_a_real_process(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "tablespace init" in result.stderr
     result = subprocess.run([sys.executable, "-m", "tablespace", "--help"], env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "kitchen table" in result.stdout
+
+
+def test_edit_only_the_title_keeps_the_body(ts: TS) -> None:
+    thread = ts.out("post", "Old title", "--body", "the body stays")
+    ts.run("edit", thread[:6], "--title", "New title")
+    shown = ts.json("show", thread[:6])
+    assert shown["title"] == "New title" and shown["posts"][0]["body"] == "the body stays"
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path, ts: TS) -> None:
+    for i in range(30):
+        ts.out("post", f"thread {i}")
+    env = {**os.environ, "TABLESPACE_HOME": str(ts.home)}
+    result = subprocess.run(f"{sys.executable} -m tablespace threads | head -1", shell=True, env=env,
+                            capture_output=True, text=True)
+    assert result.stdout.strip() and "Broken pipe" not in result.stderr and "Traceback" not in result.stderr

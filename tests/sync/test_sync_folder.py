@@ -279,3 +279,33 @@ def test_links_and_pipes_in_requests_and_keys_are_never_opened(tmp_path, folder,
     assert ana.json("requests") == []
     report = ben.json("sync")
     assert report["quarantined"] == []
+
+
+def test_a_damaged_file_of_ours_is_written_again_so_the_rest_still_flows(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    ana.out("post", "Batch one")
+    ana.json("sync")
+    newest = sorted(folder.rglob("*.tsc"), key=lambda p: p.stat().st_mtime_ns)[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # damaged on the way
+    ana.out("post", "After the damage")
+    ana.json("sync")  # notices its own file changed and writes those ops again
+    ben.json("sync")
+    assert {"Batch one", "After the damage"} <= {t["title"] for t in ben.json("threads")}
+    assert newest.exists()  # never deleted in the folder
+
+
+def test_joining_again_after_a_mistyped_code(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    ben = TS(tmp_path / "ben", monkeypatch)
+    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
+    ben.out("join", typo, "--as", "Ben", "--folder", str(folder))
+    assert ana.json("requests") == []  # a request nobody can read
+    assert "not a member of this group yet" in ben.error("post", "Hello", code=3)
+    request = ben.out("join", code, "--as", "Ben", "--folder", str(folder))  # try again, right code
+    ana.run("admit", request[:6])
+    sync(ana, ben)
+    ben.out("post", "Hello")
+    assert "already a member" in ben.error("join", code, "--as", "Ben", "--folder", str(folder))

@@ -178,8 +178,12 @@ class Group:
     def reply(self, thread_ref: str, body: str) -> str:
         return self.write("post.reply", {"thread": self.thread_id(thread_ref), "body": body}).id
 
-    def edit(self, post_ref: str, body: str, title: str | None = None) -> None:
-        payload: dict[str, Any] = {"post": self.post_id(post_ref), "body": body}
+    def edit(self, post_ref: str, body: str | None, title: str | None = None) -> None:
+        """New text and/or (for an opening post) a new title; None keeps it."""
+        post = self.post_id(post_ref)
+        if body is None:
+            (body,) = self.conn.execute("SELECT body FROM posts WHERE id = ?", (post,)).fetchone()
+        payload: dict[str, Any] = {"post": post, "body": body}
         if title is not None:
             payload["title"] = title.strip()
         self.write("post.edit", payload)

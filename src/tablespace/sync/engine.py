@@ -153,9 +153,14 @@ class SyncEngine:
 
     def _recover_lost_exports(self, listing: dict[str, FolderFile]) -> None:
         """If files we wrote have vanished (the folder was rolled back or
-        restored from an old copy), write those ops again."""
-        lost = [row for row in self.store.conn.execute(
-            "SELECT path, first_seq FROM sync_files WHERE status = 'mine'") if row[0] not in listing]
+        restored from an old copy) or changed (damaged in transit or on disk),
+        write those ops again in a new file: nobody else can read past a
+        damaged file of ours, so without this everything we write after it
+        would wait forever. A damaged file stays where it is (we never delete
+        in the folder); everyone, us included, quarantines it."""
+        lost = [(path, first) for path, first, size, mtime in self.store.conn.execute(
+                    "SELECT path, first_seq, size, mtime_ns FROM sync_files WHERE status = 'mine'")
+                if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)]
         if lost:
             first = min(seq for _, seq in lost)
             with self.store.db.atomic():

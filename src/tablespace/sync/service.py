@@ -80,6 +80,7 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
 def join_group(home: Home, code: str, display_name: str, transport: Transport) -> tuple[Group, str]:
     """Create our replica of the group and leave a join request in its folder."""
     group_id, secret = parse_invite_code(code)
+    _forget_unadmitted_replica(home, group_id)
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below
         home.ensure()
@@ -116,6 +117,28 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
     from tablespace.sync.membership import request_id_for
 
     return group, request_id_for(data)
+
+
+def _forget_unadmitted_replica(home: Home, group_id: str) -> None:
+    """Joining again (a mistyped code, a used-up invite) replaces an earlier
+    attempt that was never admitted: it holds no content and no one else knows
+    its key. A replica whose member was admitted is never touched."""
+    import shutil
+
+    path = home.groups_dir / group_id
+    if not path.is_dir():
+        return
+    from tablespace.core.home import GroupEntry
+
+    group = Group(home, GroupEntry(group_id, group_id[:8], path))
+    try:
+        admitted = group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone()
+        wrote = group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone()
+    finally:
+        group.close()
+    if admitted or wrote:
+        raise TablespaceError(f"this home is already a member of that group ({path}); use another --home to join twice")
+    shutil.rmtree(path)
 
 
 def pending_requests(group: Group) -> list[JoinRequest]:

@@ -492,26 +492,12 @@ def rituals(group: Group, as_json: bool) -> None:
 # --- health ----------------------------------------------------------------------------
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m"
-    return f"{hours // 24}d {hours % 24}h"
-
-
 @main.command()
 @json_option
 @with_group
 def metrics(group: Group, as_json: bool) -> None:
     """Group health for the last 7 days (definitions: README, "Health")."""
-    from tablespace.core.metrics import week_metrics
+    from tablespace.core.metrics import duration, week_metrics
 
     moment = now()
     week = week_metrics(group.conn, moment, now=moment)
@@ -523,7 +509,7 @@ def metrics(group: Group, as_json: bool) -> None:
         ("members", str(week.members), "active or timed out"),
         ("weekly active", f"{week.weekly_active_pct:.1f}%", f"{week.active} of {week.members}"),
         ("contributor ratio", f"{week.contributor_ratio:.2f}", f"{week.contributors} of {week.members}"),
-        ("median first reply", _duration(week.median_first_reply_s),
+        ("median first reply", duration(week.median_first_reply_s),
          f"{week.threads_answered} thread{'s' if week.threads_answered != 1 else ''} answered"),
         ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
         ("wins", str(week.wins), "posts in #win threads"),

@@ -223,3 +223,18 @@ def quiet_newcomers(conn: sqlite3.Connection, now: datetime, *,
                           started_at=hlc_to_datetime(r[5]),
                           waiting_s=max(0, (now_hlc >> SHIFT) - (r[5] >> SHIFT)) / 1000)
             for r in rows]
+
+
+def duration(seconds: float | None, *, short: bool = False) -> str:
+    """'45s', '12m', '3h 05m' ('3h' when short), '2d 4h' ('2d')."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h" if short else f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d" if short else f"{hours // 24}d {hours % 24}h"

@@ -19,27 +19,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from tablespace.core.clock import now
-from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, quiet_newcomers, weekly_series
+from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
 from tablespace.tui.format import short_relative
 from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
 
 LABEL_WIDTH = 17
 VALUE_WIDTH = 8
-
-
-def duration(seconds: float | None, *, short: bool = False) -> str:
-    """'45s', '12m', '3h 05m' ('3h' when short), '2d 4h' ('2d')."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h" if short else f"{hours}h {minutes:02d}m"
-    return f"{hours // 24}d" if short else f"{hours // 24}d {hours % 24}h"
 
 
 def percent(value: float | None, *, sign: bool = True) -> str:

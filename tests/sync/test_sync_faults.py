@@ -251,8 +251,8 @@ DRIVER = textwrap.dedent("""
         os.kill(os.getpid(), signal.SIGKILL)
 
     if point == "after-rename":  # a changeset renamed into place, not yet recorded in our db
-        import tablespace.sync.folder as folder
-        folder._fsync_dir = die
+        import tablespace.core.files as files
+        files.fsync_dir = die  # runs right after the rename
     elif point == "second-file":  # one changeset fully exported, killed before the next
         from tablespace.sync.folder import FolderStore
         real, calls = FolderStore.write_once, []

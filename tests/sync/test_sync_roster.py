@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -39,6 +37,26 @@ def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
 
 def titles(member: TS) -> set[str]:
     return {t["title"] for t in member.json("threads")}
+
+
+def publish_skipping_the_fold(member: TS, title: str, hlc: int) -> None:
+    """What a modified client could do: sign a thread dated `hlc`, mark it
+    accepted in its own log without folding it, and export it."""
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+
+    group = Group.open(Home(member.home))
+    seq, prev = group.store.head(group.me)
+    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=hlc,
+                 kind="thread.start", payload={"title": title, "body": "", "tags": []})
+    group.store.conn.execute("BEGIN")
+    group.store.conn.execute(
+        "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
+        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
+    group.store.conn.execute("COMMIT")
+    engine = engine_for(group)
+    engine.export({f.path: f for f in engine.folder.list()})
+    group.close()
 
 
 def test_a_removed_member_cannot_read_what_comes_after(tmp_path, monkeypatch) -> None:
@@ -140,26 +158,13 @@ def test_time_outs(tmp_path, monkeypatch) -> None:
 
 def test_a_timed_out_member_s_forged_posts_are_rejected_in_the_fold(tmp_path, monkeypatch) -> None:
     from tablespace.core.clock import datetime_to_hlc, parse_instant
-    from tablespace.core.ops import sign_op
-    from tablespace.sync.service import engine_for
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
     ben = m["Ben"]
     ana.run("timeout", "ben", "--for", "2h")
     everyone_syncs(ana, ben)
-    group = Group.open(Home(ben.home))
-    seq, prev = group.store.head(group.me)
     inside = datetime_to_hlc(parse_instant("2026-11-23T10:00:00Z"))
-    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=inside,
-                 kind="thread.start", payload={"title": "Ignoring the time-out", "body": "", "tags": []})
-    group.store.conn.execute("BEGIN")
-    group.store.conn.execute(
-        "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
-        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
-    group.store.conn.execute("COMMIT")  # a modified client that skips its own fold
-    engine = engine_for(group)
-    engine.export({f.path: f for f in engine.folder.list()})
-    group.close()
+    publish_skipping_the_fold(ben, "Ignoring the time-out", inside)
     ana.json("sync")
     assert "Ignoring the time-out" not in titles(ana)
 
@@ -247,8 +252,6 @@ def test_after_someone_leaves_members_hold_back_until_the_key_rotates(tmp_path, 
 
 
 def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path, monkeypatch) -> None:
-    from tablespace.core.ops import sign_op
-    from tablespace.sync.service import engine_for
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
     ben = m["Ben"]
@@ -259,18 +262,7 @@ def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path
     group = Group.open(Home(ana.home))
     (timeout_hlc,) = group.conn.execute("SELECT hlc FROM ops WHERE kind = 'member.timeout'").fetchone()
     group.close()
-    group = Group.open(Home(ben.home))
-    seq, prev = group.store.head(group.me)
-    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=timeout_hlc - 1,
-                 kind="thread.start", payload={"title": "Back-dated", "body": "", "tags": []})
-    group.store.conn.execute("BEGIN")
-    group.store.conn.execute(
-        "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
-        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
-    group.store.conn.execute("COMMIT")  # a modified client that skips its own fold
-    engine = engine_for(group)
-    engine.export({f.path: f for f in engine.folder.list()})
-    group.close()
+    publish_skipping_the_fold(ben, "Back-dated", timeout_hlc - 1)
     ana.json("sync")
     assert "Back-dated" not in titles(ana)
     assert "Before the time-out" in titles(ana)

@@ -12,12 +12,12 @@ parsed at the first signature and checked against that id then.
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tablespace.core.errors import TablespaceError
+from tablespace.core.files import write_atomically
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,17 +33,9 @@ def author_id_for(public_key: bytes) -> str:
 def write_private_file(path: Path, data: bytes) -> None:
     """Create `path` with mode 0600 atomically; refuse to overwrite a key."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     if path.exists():
-        tmp.unlink()
         raise TablespaceError(f"refusing to overwrite existing key file {path}")
-    os.replace(tmp, path)
+    write_atomically(path, data, mode=0o600)
 
 
 def save_private_key(key: Any, path: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tablespace.core.errors import TablespaceError
+from tablespace.core.files import write_atomically
 from tablespace.sync.envelope import SUFFIX
 
 TMP_PREFIX = ".tmp-"
@@ -99,27 +100,6 @@ class FolderStore:
         """Temp file, fsync, rename: readers see the whole file or nothing."""
         target = self.group_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{TMP_PREFIX}{os.getpid()}-{target.name}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        write_atomically(target, data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{target.name}")
         info = target.stat()
         return FolderFile(path, info.st_size, info.st_mtime_ns)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

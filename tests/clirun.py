@@ -49,3 +49,30 @@ class TS:
             return conn.execute("SELECT count(*) FROM ops").fetchone()[0]
 
 
+
+
+def make_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> tuple[Path, TS, dict[str, TS]]:
+    """A group founded by Ana over a real folder, with each of `names` invited,
+    joined, admitted and synced: (folder, ana, {name: member})."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    ana = TS(tmp_path / "ana", monkeypatch)
+    ana.out("init", "Circle", "--as", "Ana", "--folder", str(folder))
+    ana.json("sync")
+    members = {}
+    for name in names:
+        member = TS(tmp_path / name.lower(), monkeypatch)
+        code = ana.out("invite")
+        ana.json("sync")
+        request = member.out("join", code, "--as", name, "--folder", str(folder))
+        ana.run("admit", request[:6])
+        ana.json("sync")
+        member.json("sync")
+        members[name] = member
+    return folder, ana, members
+
+
+def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
+    for _ in range(rounds):
+        for home in homes:
+            home.json("sync")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import click
 import humanize
 
 from tablespace import __version__
-from tablespace.core import queries
+from tablespace.core import clock, queries
 from tablespace.core.clock import now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group, Transport
@@ -162,14 +161,11 @@ def init(ctx: click.Context, name: str, display_name: str, folder: str | None, g
 
 
 def parse_duration(text: str) -> timedelta:
-    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text.lower())
-    if not match:
-        raise click.BadParameter(f"{text!r} is not a duration like 30m, 24h or 7d")
-    amount, unit = int(match.group(1)), match.group(2)
-    if amount > 100_000:
-        raise click.BadParameter(f"{text!r} is far too long")
-    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
-        else timedelta(days=amount)
+    """A duration option; a malformed one is a usage error (exit 2)."""
+    try:
+        return clock.parse_duration(text)
+    except TablespaceError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command()
@@ -230,7 +226,7 @@ def admit(group: Group, request: str) -> None:
 
 @main.command()
 @click.argument("request", metavar="REQUEST")
-@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@click.option("--reason", default="", help="Why (sealed: only moderators can read it, in `modlog`).")
 @with_group
 def deny(group: Group, request: str, reason: str) -> None:
     """Moderator: turn down a join request."""
@@ -242,7 +238,7 @@ def deny(group: Group, request: str, reason: str) -> None:
 
 @main.command()
 @click.argument("member")
-@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@click.option("--reason", default="", help="Why (sealed: only moderators can read it, in `modlog`).")
 @with_group
 def remove(group: Group, member: str, reason: str) -> None:
     """Moderator: remove a member. The group's key is rotated: nothing written afterwards is readable by them."""
@@ -257,7 +253,7 @@ def remove(group: Group, member: str, reason: str) -> None:
 @main.command()
 @click.argument("member")
 @click.option("--for", "duration", required=True, metavar="DURATION", help="30m, 24h, 7d (at most 28d).")
-@click.option("--reason", default="", help="Why (kept in the moderation record).")
+@click.option("--reason", default="", help="Why (sealed: only moderators can read it, in `modlog`).")
 @with_group
 def timeout(group: Group, member: str, duration: str, reason: str) -> None:
     """Moderator: stop a member posting, replying and reacting for a while."""
@@ -300,17 +296,21 @@ def members(group: Group, as_json: bool) -> None:
         return emit_json([m.to_json() for m in roster])
     for m in roster:
         roles = ", ".join(m.roles) or "member"
-        click.echo(f"{m.id[:8]}  {m.name:<20} {roles:<24} {m.status}")
+        until = f" until {m.timeout_until:%Y-%m-%d %H:%M} UTC" if m.timeout_until else ""
+        click.echo(f"{m.id[:8]}  {m.name:<20} {roles:<24} {m.status.replace('_', ' ')}{until}")
 
 
 @main.command()
 @click.argument("member")
 @click.argument("role", type=click.Choice(["moderator", "greeter", "note-taker", "curator"]))
 @click.option("--revoke", is_flag=True, help="Take the role away instead.")
+@click.option("--reason", default="", help="Why (kept in the moderators' sealed record).")
 @with_group
-def role(group: Group, member: str, role: str, revoke: bool) -> None:
+def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> None:
     """Moderator: grant (or --revoke) a role."""
-    group.write("role.revoke" if revoke else "role.grant", {"member": group.member_id(member), "role": role})
+    from tablespace.sync.moderation import set_role
+
+    set_role(group, member, role, revoke=revoke, why=reason)
 
 
 # --- content -------------------------------------------------------------------------
@@ -372,10 +372,12 @@ def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
 @click.option("--tag", help="Only threads with this tag.")
 @click.option("--unread", is_flag=True, help="Only threads with something you have not read.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+@click.option("--archived", is_flag=True, help="Archived threads instead (read-only, out of the usual list).")
 @with_group
-def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None) -> None:
+def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool) -> None:
     """Threads, most recent activity first."""
-    rows = queries.threads(group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit)
+    rows = queries.threads(group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit,
+                           archived=archived)
     if as_json:
         return emit_json([t.to_json() for t in rows])
     for t in rows:
@@ -397,7 +399,8 @@ def show(group: Group, thread_ref: str, as_json: bool) -> None:
     if as_json:
         return emit_json(detail.to_json())
     tags = "  " + " ".join(f"#{t}" for t in detail.tags) if detail.tags else ""
-    click.echo(styled(detail.title, bold=True) + styled(tags, fg="cyan"))
+    archived = styled("  (archived: read-only)", dim=True) if detail.archived else ""
+    click.echo(styled(detail.title, bold=True) + styled(tags, fg="cyan") + archived)
     for p in detail.posts:
         edited = " (edited)" if p.edited_at else ""
         click.echo("")
@@ -490,6 +493,151 @@ def rituals(group: Group, as_json: bool) -> None:
 
 
 # --- health ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("post_ref", metavar="POST")
+@click.option("--reason", required=True, help="What is wrong (only moderators can read it, or who sent it).")
+@with_group
+def report(group: Group, post_ref: str, reason: str) -> None:
+    """Report a post to the moderators. Only moderators can ever read the report or who made it."""
+    from tablespace.sync.moderation import deliver_reports, file_report
+    from tablespace.sync.service import folder_for
+
+    report_id = file_report(group, None, post_ref, reason)
+    if group.transport.folder is not None:
+        try:
+            deliver_reports(group, folder_for(group))
+        except (TablespaceError, OSError):
+            click.echo("tablespace: the shared folder is not reachable; the report goes at your next sync", err=True)
+    else:
+        click.echo("The report goes to the moderators at your next `tablespace sync`.", err=True)
+    click.echo(report_id)
+
+
+@main.command()
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Resolved reports too (in the text listing).")
+@with_group
+def reports(group: Group, as_json: bool, show_all: bool) -> None:
+    """Moderator: the report queue, oldest open first (then resolved ones)."""
+    from tablespace.sync.moderation import my_exchange_key, require_moderator
+    from tablespace.sync.moderation import reports as report_queue
+
+    require_moderator(group)
+    queue = report_queue(group, my_exchange_key(group))
+    names = {m.id: m.name for m in queue_names(group)}
+    if as_json:
+        return emit_json([r.to_json(names) for r in queue])
+    shown = [r for r in queue if show_all or r.status == "open"]
+    if not shown:
+        click.echo("no open reports" + ("" if show_all else " (--all shows resolved ones)"), err=True)
+    for r in shown:
+        who = names.get(r.reporter, r.reporter[:8])
+        line = f"{r.id[:8]}  {r.status:<8} {ago(r.created_at):<14} post {r.post[:8]} by {names.get(r.post_author, '?')}"
+        click.echo(f"{line}, reported by {who}: {r.reason}")
+        if r.decision:
+            click.echo(f"          decided by {names.get(r.decided_by or '', '?')}: {r.decision}")
+
+
+def queue_names(group: Group) -> list[queries.MemberView]:
+    return queries.members(group.conn)
+
+
+@main.command()
+@click.argument("report_ref", metavar="REPORT")
+@click.option("--decision", required=True, help="What was decided and why (kept in the moderation record).")
+@click.option("--hide-post", is_flag=True, help="Also hide the reported post for everyone.")
+@with_group
+def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> None:
+    """Moderator: resolve a report with a decision (and optionally hide the post)."""
+    from tablespace.sync.moderation import my_exchange_key, resolve_report
+
+    resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
+
+
+@main.command()
+@click.argument("report_ref", metavar="REPORT")
+@click.argument("text")
+@with_group
+def note(group: Group, report_ref: str, text: str) -> None:
+    """Moderator: add a note to a report (what you asked, what you heard), for the other moderators."""
+    from tablespace.sync.moderation import add_note, my_exchange_key
+
+    add_note(group, my_exchange_key(group), report_ref, text)
+
+
+@main.command()
+@json_option
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="The newest this many.")
+@with_group
+def modlog(group: Group, as_json: bool, limit: int) -> None:
+    """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
+    from tablespace.sync.moderation import moderation_log, my_exchange_key, require_moderator
+
+    require_moderator(group)
+    entries = moderation_log(group, my_exchange_key(group), limit=limit)
+    names = {m.id: m.name for m in queries.members(group.conn)}
+    if as_json:
+        return emit_json([e.to_json(names) for e in entries])
+    if not entries:
+        click.echo("nothing in the moderation log yet", err=True)
+    for e in entries:
+        why = f" — {e.why}" if e.why else ""
+        click.echo(f"{e.at:%Y-%m-%d %H:%M}  {names.get(e.by, e.by[:8]):<14} {e.action} {e.what}{why}")
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD", required=False)
+@click.option("--undo", is_flag=True, help="Bring an archived thread back.")
+@click.option("--stale", metavar="DURATION", help="Archive every thread quiet for this long (e.g. 90d) instead.")
+@click.option("--reason", default="", help="Why (kept in the moderators' sealed record).")
+@with_group
+def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None, reason: str) -> None:
+    """Moderator: archive a thread (read-only, out of the list, still searchable), or all stale ones."""
+    from tablespace.sync.moderation import archive_thread, require_moderator
+
+    require_moderator(group)
+    if bool(thread_ref) == bool(stale):
+        raise click.UsageError("give a THREAD or --stale DURATION")
+    if stale:
+        if undo:
+            raise click.UsageError("--undo takes a THREAD")
+        archived = group.archive_stale(parse_duration(stale))
+        click.echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
+        return
+    archive_thread(group, thread_ref or "", undo=undo, why=reason)
+
+
+@main.command()
+@json_option
+@click.option("--purpose", help="One line on what the group is for.")
+@click.option("--conduct-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The code of conduct, from a markdown file.")
+@click.option("--rules-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The house rules, from a markdown file.")
+@click.option("--post-cap", type=click.IntRange(0, 1000), metavar="N",
+              help="At most N threads and replies per member per 7 days (0: no cap; moderators are exempt).")
+@with_group
+def settings(group: Group, as_json: bool, purpose: str | None, conduct_file: Path | None, rules_file: Path | None,
+             post_cap: int | None) -> None:
+    """The group's settings: purpose, code of conduct, house rules, weekly post cap. Moderators change them."""
+    changes = {"purpose": purpose, "post_cap": post_cap,
+               "conduct": read_body(None, str(conduct_file), required=True) if conduct_file else None,
+               "rules": read_body(None, str(rules_file), required=True) if rules_file else None}
+    if any(v is not None for v in changes.values()):
+        group.change_settings(**changes)
+    current = queries.settings(group.conn)
+    shown = {"name": current.get("name", ""), "purpose": current.get("purpose", ""),
+             "conduct": current.get("conduct", ""), "rules": current.get("rules", ""),
+             "post_cap": int(current.get("post_cap", "0") or 0)}
+    if as_json:
+        return emit_json(shown)
+    click.echo(styled(shown["name"], bold=True) + (f" — {shown['purpose']}" if shown["purpose"] else ""))
+    click.echo(f"weekly post cap: {shown['post_cap'] or 'none'}")
+    for title, key in (("Code of conduct", "conduct"), ("House rules", "rules")):
+        click.echo("\n" + styled(title, bold=True))
+        click.echo(shown[key].rstrip() or "(none yet)")
 
 
 @main.command()
@@ -617,9 +765,10 @@ def rebuild(group: Group) -> None:
 def doctor(ctx: click.Context) -> None:
     """Check the home, keys, folder and database; say what is wrong and how to fix it."""
     from tablespace.core.doctor import diagnose
+    from tablespace.sync.service import sync_checks
 
     problems = 0
-    for ok, line in diagnose(ctx.obj["home"], ctx.obj["group"]):
+    for ok, line in diagnose(ctx.obj["home"], ctx.obj["group"], sync_checks):
         click.echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
         problems += not ok
     if problems:

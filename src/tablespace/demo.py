@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from tablespace.core import queries
 from tablespace.core.clock import datetime_to_hlc, iso, now
+from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import derived_id
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -76,6 +77,7 @@ def clock_at(moment: datetime) -> Iterator[None]:
 
 
 PEOPLE = ["Ben", "Chiara", "Dev", "Emeka", "Farah"]
+READY = ".demo-built"  # in the demo's directory once every home has converged
 
 THREADS: list[tuple[str, str, str, list[str], list[tuple[str, str]]]] = [
     ("Ana", "Welcome to the circle 🍞",
@@ -142,7 +144,8 @@ RITUAL_REPLIES = [
 
 
 def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
-    """Build the sample group and return the moderator's home.
+    """Build the sample group and return the moderator's home; a directory
+    that already holds a finished demo is reused as it is, never built twice.
 
     Everyone has their own home under the directory (ana/, ben/, …) and they
     sync through directory/shared, exactly as real members would: Ana founds
@@ -151,6 +154,12 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
     replica holds every op.
     """
     base = (directory or Path(tempfile.mkdtemp(prefix="tablespace-demo-"))).expanduser().absolute()
+    if built_before(base):
+        return Home(base / "ana")  # open it again, with whatever happened in it since
+    leftovers = [name for name in ("ana", "shared", *(p.lower() for p in PEOPLE)) if (base / name).exists()]
+    if leftovers:
+        raise TablespaceError(f"{base} already holds {', '.join(leftovers)} but no finished demo; "
+                              "choose another --dir or remove those first")
     shared = base / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     transport = Transport(folder=shared)
@@ -183,6 +192,7 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
         for name, group in groups.items():
             group.store.ingest(mine[name])
         converge(list(groups.values()))
+        _moderation_sample(base, groups, transport, end)
         # The moderator has read everything older than two days; the rest is unread.
         for (thread_id,) in ana.conn.execute(
             "SELECT id FROM threads WHERE last_activity_hlc < ?", (datetime_to_hlc(end - timedelta(days=2)),)
@@ -191,7 +201,51 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
     finally:
         for group in groups.values():
             group.close()
+    (base / READY).write_text("tablespace demo: built; `tablespace demo --dir` here opens it again\n")
     return Home(base / "ana")
+
+
+CONDUCT = """\
+We are here to bake and to help each other bake.
+
+- **Be generous.** Share what you tried, including what went wrong.
+- **Be kind.** Critique the loaf, never the baker.
+- **No selling.** Classes and shops go in the monthly promo thread.
+- **Ask a moderator** (Ana) if something feels off, or press `!` on a post to report it.
+"""
+
+
+def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transport, end: datetime) -> None:
+    """Something for the Moderation section: a code of conduct, a weekly cap,
+    two reports (one waiting over a day), and a join request."""
+    from tablespace.sync.moderation import file_report
+
+    ana = groups["Ana"]
+    # Ana's writes happen now: converging opened today's rituals at the real time.
+    ana.change_settings(conduct=CONDUCT, post_cap=20)
+    replies = ana.conn.execute(
+        """SELECT p.id, p.author FROM posts p WHERE p.id != p.thread_id AND p.deleted = 0 AND p.author != ?
+           ORDER BY p.created_hlc DESC LIMIT 2""", (ana.me,)).fetchall()
+    reporters = [name for name in ("Dev", "Chiara") if name in groups]
+    reasons = ["Reads like an ad for their own paid course.",
+               "This came across as a put-down; can someone check in?"]
+    for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3)):
+        if groups[reporter].me != author:
+            with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
+                file_report(groups[reporter], None, post, reason)
+    code = create_invite(ana, timedelta(days=3), 1)
+    visitor, _request = join_group(Home(base / "visitor"), code, "Gus", transport)
+    visitor.close()
+    converge(list(groups.values()))
+
+
+def built_before(base: Path) -> bool:
+    """A finished demo is here: marked so, or (built before the mark existed)
+    every member's home holds the group."""
+    if (base / READY).exists():
+        return True
+    homes = [base / name.lower() for name in ["Ana", *PEOPLE]]
+    return all(home.is_dir() and Home(home).groups() for home in homes)
 
 
 def converge(groups: list[Group], rounds: int = 4) -> None:

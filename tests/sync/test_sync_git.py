@@ -5,6 +5,7 @@ an unreachable remote, and what the remote can see."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -210,17 +211,37 @@ def test_a_rolled_back_remote_gets_our_commits_again(tmp_path, remote, monkeypat
     assert [t["id"] for t in ben.json("threads")] == [thread]
 
 
+def test_damage_in_the_clone_is_never_pushed(tmp_path, remote, monkeypatch) -> None:
+    """A committed file changed or deleted in a member's clone is repaired
+    from the commit, not shared: on a folder nobody could do that to
+    everyone's copy, and through git nobody should."""
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.out("post", "Kept")
+    ana.json("sync")
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    files = sorted(p for p in clone_of(ana).rglob("*.tsc"))
+    originals = {p: p.read_bytes() for p in files[:2]}
+    files[0].write_bytes(files[0].read_bytes()[:-1])
+    files[1].unlink()
+    assert ana.json("sync")["quarantined"] == []
+    assert {p: p.read_bytes() for p in originals} == originals
+    changed = in_bare(remote, "log", "--format=", "--diff-filter=MD", "--name-only", "main").stdout
+    assert changed.strip() == b""  # every commit on the remote only ever added files
+    assert titles(ben) == {"Kept"}
+
+
 # --- an unreachable remote -------------------------------------------------------------
 
 
-def test_a_missing_remote_keeps_the_outbox(tmp_path, monkeypatch) -> None:
-    url = tmp_path / "not-yet.git"
+def test_a_missing_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> None:
+    url = remote
     ana = founder(tmp_path, str(url), monkeypatch)
     ana.out("post", "Written offline")
+    url.rename(tmp_path / "away.git")
     message = ana.error("sync")
     assert "cannot reach the git remote" in message and "does not appear to be a git repository" in message
     assert "outbox" in message and "Please make sure" not in message
-    bare(url)  # the remote comes back (here: is created)
+    (tmp_path / "away.git").rename(url)  # the remote comes back
     assert ana.json("sync")["exported"] >= 2  # the genesis and the post
     ben = joined(tmp_path, str(url), monkeypatch, ana)
     assert titles(ben) == {"Written offline"}
@@ -260,10 +281,13 @@ def _has_https() -> bool:
 
 @pytest.mark.skipif(not _has_https(), reason="git built without http transport")
 def test_a_refused_connection_and_an_auth_prompt_fail_fast(tmp_path, monkeypatch) -> None:
+    """`init` asks the remote first (as `sync` does every time): both fail
+    at once with one line, and nothing is created in the home."""
     # nothing listens on the port: connection refused
-    ana = founder(tmp_path, f"http://127.0.0.1:{_free_port()}/group.git", monkeypatch)
-    message = ana.error("sync")
+    ana = TS(tmp_path / "ana", monkeypatch)
+    message = ana.error("init", "G", "--as", "Ana", "--git", f"http://127.0.0.1:{_free_port()}/group.git")
     assert "cannot reach the git remote" in message and "127.0.0.1" in message
+    assert "nothing was created" in message and not ana.home.exists()
 
     # a server that wants a password: git must not ask for one, and says so
     class NeedsAuth(http.server.BaseHTTPRequestHandler):
@@ -281,12 +305,11 @@ def test_a_refused_connection_and_an_auth_prompt_fail_fast(tmp_path, monkeypatch
     try:
         port = server.server_address[1]
         ben = TS(tmp_path / "ben", monkeypatch)
-        ben.out("init", "Other", "--as", "Ben", "--git", f"http://user:s3cret@127.0.0.1:{port}/group.git")
-        message = ben.error("sync")
+        message = ben.error("init", "Other", "--as", "Ben", "--git", f"http://user:s3cret@127.0.0.1:{port}/group.git")
     finally:
         server.shutdown()
         server.server_close()
-    assert "cannot reach the git remote" in message
+    assert "cannot reach the git remote" in message and not ben.home.exists()
     assert "s3cret" not in message  # credentials in the URL are never shown
     assert "Authentication failed" in message or "terminal prompts disabled" in message
 
@@ -296,12 +319,63 @@ def test_joining_a_wrong_or_empty_remote_leaves_nothing(tmp_path, remote, monkey
     code = ana.out("invite")
     ben = TS(tmp_path / "ben", monkeypatch)
     assert "cannot reach the git remote" in ben.error("join", code, "--as", "Ben", "--git", str(tmp_path / "nope"))
+    assert not ben.home.exists()  # asked before anything was made
     # Ana has not synced yet: the remote is empty
     assert "no sign of that group" in ben.error("join", code, "--as", "Ben", "--git", str(remote))
     leftovers = [p for p in (tmp_path / "ben").rglob("*") if p.name != "config.json" and p.name != "groups"]
     assert leftovers == []
     ana.json("sync")
     assert ben.out("join", code, "--as", "Ben", "--git", str(remote))
+
+
+def test_init_asks_the_remote_before_creating_anything(tmp_path, remote, monkeypatch) -> None:
+    ana = TS(tmp_path / "ana", monkeypatch)
+    (tmp_path / "plain").mkdir()
+    for url in (tmp_path / "nope.git", tmp_path / "plain"):
+        message = ana.error("init", "G", "--as", "Ana", "--git", str(url))
+        assert "cannot reach the git remote" in message and "nothing was created" in message
+        assert not ana.home.exists()
+    assert "not a git URL" in ana.error("init", "G", "--as", "Ana", "--git", "--upload-pack=touch x")
+    assert "not a git URL" in ana.error("init", "G", "--as", "Ana", "--git", " ")
+    assert not ana.home.exists()
+
+
+def test_a_relative_remote_path_is_kept_absolute(tmp_path, remote, monkeypatch) -> None:
+    """git runs inside the clone in the home: a path relative to where the
+    user typed `init` or `join` would name something else there."""
+    monkeypatch.chdir(tmp_path)
+    ana = founder(tmp_path, "remote.git", monkeypatch)
+    ana.out("post", "Relative")
+    ana.json("sync")
+    ben = TS(tmp_path / "ben", monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    request = ben.out("join", code, "--as", "Ben", "--git", "./remote.git")
+    ana.run("admit", request[:6])
+    monkeypatch.chdir(tmp_path / "ana")  # later commands run from anywhere
+    sync(ana, ben)
+    assert titles(ben) == {"Relative"}
+    for member in (ana, ben):
+        (local,) = member.home.glob("groups/*/local.json")
+        assert json.loads(local.read_text())["transport"]["git"] == str(remote)
+
+
+def test_doctor_asks_the_remote_and_changes_nothing(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.json("sync")
+    ana.out("post", "Not yet pushed")
+    assert f"git remote {remote} is reachable" in ana.out("doctor")
+    before = snapshot(remote), snapshot(clone_of(ana))
+    remote.rename(tmp_path / "away.git")
+    result = ana.run("doctor", code=1)
+    (failed,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "cannot reach the git remote" in failed and "check the URL" in failed
+    (tmp_path / "away.git").rename(remote)
+    assert (snapshot(remote), snapshot(clone_of(ana))) == before  # nothing fetched, committed or pushed
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # --- what the remote sees, and how git is run ---------------------------------------------

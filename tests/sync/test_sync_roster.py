@@ -7,32 +7,7 @@ from pathlib import Path
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
-from tests.clirun import TS
-
-
-def make_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[str, TS]]:
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    ana = TS(tmp_path / "ana", monkeypatch)
-    ana.out("init", "Circle", "--as", "Ana", "--folder", str(folder))
-    ana.json("sync")
-    members = {}
-    for name in names:
-        member = TS(tmp_path / name.lower(), monkeypatch)
-        code = ana.out("invite")
-        ana.json("sync")
-        request = member.out("join", code, "--as", name, "--folder", str(folder))
-        ana.run("admit", request[:6])
-        ana.json("sync")
-        member.json("sync")
-        members[name] = member
-    return folder, ana, members
-
-
-def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for home in homes:
-            home.json("sync")
+from tests.clirun import TS, everyone_syncs, make_group
 
 
 def titles(member: TS) -> set[str]:
@@ -266,3 +241,181 @@ def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path
     ana.json("sync")
     assert "Back-dated" not in titles(ana)
     assert "Before the time-out" in titles(ana)
+
+
+# --- admission, time-outs and leaving racing a key rotation ----------------------
+
+
+def admitted_unsynced(tmp_path: Path, monkeypatch, ana: TS, folder: Path, name: str) -> TS:
+    """`name` is admitted by Ana, who has not synced since (nobody has seen it)."""
+    member = TS(tmp_path / name.lower(), monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    request = member.out("join", code, "--as", name, "--folder", str(folder))
+    ana.run("admit", request[:6])
+    return member
+
+
+def query(member: TS, sql: str):
+    """One value from `member`'s database."""
+    group = Group.open(Home(member.home))
+    try:
+        return group.conn.execute(sql).fetchone()[0]
+    finally:
+        group.close()
+
+
+def member_id(member: TS) -> str:
+    group = Group.open(Home(member.home))
+    group.close()
+    return group.me
+
+
+def latest_recipients(member: TS) -> list[str]:
+    """Who the newest epoch key was wrapped for, as `member` sees it."""
+    return query(member, "SELECT recipients FROM epochs ORDER BY epoch DESC LIMIT 1").split(",")
+
+
+def grant_files(folder: Path, member: TS) -> list[Path]:
+    return sorted(folder.glob(f"*/keys/{member_id(member)}/*.tsk"))
+
+
+def test_a_member_admitted_while_another_moderator_rotates_gets_the_new_key(tmp_path, monkeypatch) -> None:
+    """Ana admits Dee while Bea, not having seen it, removes Cy and rotates:
+    Bea's new key is wrapped for everyone but Dee. A moderator's next sync
+    grants it to Dee (once), so Dee reads and writes; when Dee is removed in
+    turn, the key she was granted late is rotated away too."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Bea", "Cy")
+    bea, cy = m["Bea"], m["Cy"]
+    ana.run("role", "bea", "moderator")
+    everyone_syncs(ana, bea, cy)
+    for i in range(5):  # Bea's clock runs ahead: her rotation is dated after Dee's admission
+        bea.out("post", f"Bea {i}")
+    dee = admitted_unsynced(tmp_path, monkeypatch, ana, folder, "Dee")
+    bea.run("remove", "cy")  # rotates at once: the folder is reachable
+    bea.json("sync")
+    assert query(ana, "SELECT joined_hlc FROM members WHERE name = 'Dee'") < \
+        query(bea, "SELECT max(created_hlc) FROM epochs")  # the race, as the rotation saw it
+    everyone_syncs(ana, bea, dee, cy, rounds=3)
+    ana.out("post", "Ana after")
+    dee.out("post", "Dee after")
+    everyone_syncs(ana, bea, dee, cy, rounds=3)
+    assert {"Ana after", "Dee after", "Bea 0"} <= titles(dee)
+    assert {"Ana after", "Dee after"} <= titles(bea)
+    assert not {"Ana after", "Dee after"} & titles(cy)
+    grants = grant_files(folder, dee)
+    assert 2 <= len(grants) <= 3  # the admission, then one late grant per moderator at most
+    everyone_syncs(ana, bea, dee, rounds=2)
+    assert grant_files(folder, dee) == grants  # never granted again
+
+    bea.run("remove", "dee")
+    bea.out("post", "After Dee's removal")
+    everyone_syncs(bea, ana, dee, rounds=2)
+    assert "After Dee's removal" in titles(ana)
+    assert "After Dee's removal" not in titles(dee)
+
+
+def test_an_admission_and_a_rotation_on_the_same_offline_replica(tmp_path, monkeypatch) -> None:
+    """Ana removes Cy with the folder unplugged (the rotation waits for the
+    folder), then admits Dee before her next sync: the rotation that sync
+    makes knows Dee, and wraps the new key for her."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Cy")
+    cy = m["Cy"]
+    code = ana.out("invite")
+    ana.json("sync")
+    dee = TS(tmp_path / "dee", monkeypatch)
+    request = dee.out("join", code, "--as", "Dee", "--folder", str(folder))
+    folder.rename(tmp_path / "unplugged")
+    ana.run("remove", "cy")
+    ana.out("post", "Secret after Cy")
+    (tmp_path / "unplugged").rename(folder)
+    ana.run("admit", request[:6])
+    everyone_syncs(ana, dee, cy)
+    dee.out("post", "Dee here")
+    everyone_syncs(ana, dee, cy)
+    assert {"Secret after Cy", "Dee here"} <= titles(dee)
+    assert "Dee here" in titles(ana)
+    assert not {"Secret after Cy", "Dee here"} & titles(cy)
+    assert len(grant_files(folder, dee)) == 2  # the admission's and the rotation's: no late grant needed
+
+
+def test_a_member_leaving_while_a_moderator_rotates(tmp_path, monkeypatch) -> None:
+    """Eve leaves while Bea, not having seen it, removes Cy and wraps the new
+    key for Eve too: once the leave is seen the key rotates again."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Bea", "Cy", "Eve")
+    bea, cy, eve = m["Bea"], m["Cy"], m["Eve"]
+    ana.run("role", "bea", "moderator")
+    everyone_syncs(ana, bea, cy, eve)
+    eve.run("leave")
+    eve.json("sync")
+    bea.run("remove", "cy")  # rotates before Bea has imported the leave
+    assert member_id(eve) in latest_recipients(bea)  # the race: Bea wrapped her new key for Eve
+    everyone_syncs(ana, bea, eve, cy, rounds=2)
+    ana.out("post", "After both")
+    everyone_syncs(ana, bea, eve, cy, rounds=2)
+    assert "After both" in titles(bea)
+    assert "After both" not in titles(eve) | titles(cy)
+
+
+def test_a_timed_out_member_keeps_receiving_keys(tmp_path, monkeypatch) -> None:
+    """A time-out is not a removal: a rotation during it wraps the new key for
+    the timed-out member, who reads along and, once it ends, writes again."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    ana.run("timeout", "ben", "--for", "24h")
+    ana.run("remove", "cat")
+    ana.out("post", "During Ben's time-out")
+    everyone_syncs(ana, ben, cat)
+    assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "timed_out"
+    assert member_id(ben) in latest_recipients(ana)
+    assert "During Ben's time-out" in titles(ben)
+    assert "During Ben's time-out" not in titles(cat)
+    assert len(grant_files(folder, ben)) == 2  # admission and rotation; nothing granted late
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-24T09:01:00Z")  # the time-out has ended
+    ben.out("post", "Ben is back")
+    everyone_syncs(ben, ana, cat)
+    assert "Ben is back" in titles(ana)
+    assert "Ben is back" not in titles(cat)
+
+
+# --- several departures before a moderator rotates -----------------------------------
+
+
+def test_two_removals_before_a_rotation_each_learn_of_their_own(tmp_path, monkeypatch) -> None:
+    """(Found by the convergence machine.) Ana removes Cat, posts, then removes
+    Ben, all before her next sync. One rotation for both used to send Ben's
+    removal (dated after Cat's) under a key wrapped for Ana alone: Ben never
+    learned he was removed. Each departure now gets its own epoch, in order."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    unplugged = tmp_path / "unplugged"
+    folder.rename(unplugged)  # nothing rotates at the removals
+    ana.run("remove", "cat")
+    ana.out("post", "Between the removals")
+    ana.run("remove", "ben")
+    ana.out("post", "After both")
+    unplugged.rename(folder)
+    everyone_syncs(ana, ben, cat)
+    for member, name in ((ben, "Ben"), (cat, "Cat")):
+        assert {x["name"]: x["status"] for x in member.json("members")}[name] == "removed"
+    assert titles(ben) == {"Between the removals"}  # still a member when it was written
+    assert titles(cat) == set()
+    rotations = query(ana, "SELECT group_concat(recipients, ' ') FROM "
+                           "(SELECT recipients FROM epochs WHERE epoch > 0 ORDER BY epoch)")
+    assert rotations.split(" ") == [",".join(sorted([member_id(ana), member_id(ben)])), member_id(ana)]
+
+
+def test_a_removal_that_rotates_at_once_after_an_offline_one(tmp_path, monkeypatch) -> None:
+    """The same through `rotate_now`: Cat's removal waited for the folder, and
+    Ben's, made once it is back, rotates for both at once, in order."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    folder.rename(tmp_path / "unplugged")
+    ana.run("remove", "cat")
+    ana.out("post", "Between the removals")
+    (tmp_path / "unplugged").rename(folder)
+    ana.run("remove", "ben")  # the folder is reachable: both rotations happen here
+    assert query(ana, "SELECT count(*) FROM epochs") == 3
+    everyone_syncs(ben, cat)
+    assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "removed"
+    assert titles(ben) == {"Between the removals"} and titles(cat) == set()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tablespace.core import queries
+from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.demo import PEOPLE, Simulator, build_demo
@@ -52,3 +55,26 @@ async def test_demo_members_have_their_own_homes_and_the_app_sees_a_simulated_po
     finally:
         member.stop()
         group.close()
+
+
+def test_demo_in_the_same_directory_twice_reuses_it(tmp_path):
+    base = tmp_path / "demo"
+    home = build_demo(base)
+    group = Group.open(home)
+    group.post("Written between the two runs", "Still here?")
+    group.close()
+    again = build_demo(base)
+    assert again.path == home.path and len(again.groups()) == 1
+    group = Group.open(again)
+    try:
+        assert "Written between the two runs" in {t.title for t in queries.threads(group.conn)}
+    finally:
+        group.close()
+    assert len([p for p in (base / "shared").iterdir() if p.is_dir()]) == 1  # one group in the folder
+
+
+def test_demo_refuses_a_directory_with_a_half_built_demo(tmp_path):
+    base = tmp_path / "demo"
+    (base / "ana").mkdir(parents=True)
+    with pytest.raises(TablespaceError, match="no finished demo"):
+        build_demo(base)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path

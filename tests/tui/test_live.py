@@ -199,3 +199,20 @@ async def test_sync_off_says_so(app):
         await pilot.press("s")
         assert any("off" in str(n.message) for n in app._notifications)
         assert isinstance(app.screen, ThreadsScreen)
+
+
+async def test_a_round_that_fails_after_quarantining_a_file_still_counts_it(pair, ana_group, monkeypatch):
+    app = TablespaceApp(ana_group, watch=False, sync_every=600)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+        bad = pair.shared / ana_group.id / "changes" / ("ab" * 16) / "1-1-0000000000000000.tsc"
+        bad.parent.mkdir(parents=True)
+        bad.write_bytes(b"not a changeset at all")
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("key rotation broke")
+
+        monkeypatch.setattr("tablespace.sync.engine.rotate_if_needed", broken)  # after the import
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "sync failed" in app.sub_title)
+        assert "1 quarantined" in app.sub_title

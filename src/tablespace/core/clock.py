@@ -9,7 +9,8 @@ the clock monotonic even under a frozen TABLESPACE_NOW.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 
 from tablespace.core.errors import TablespaceError
 
@@ -28,6 +29,18 @@ def parse_instant(text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `24h`, `7d`: how durations are written everywhere (CLI and app)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text.lower())
+    if not match:
+        raise TablespaceError(f"{text!r} is not a duration like 30m, 24h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount > 100_000:
+        raise TablespaceError(f"{text!r} is far too long")
+    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
+        else timedelta(days=amount)
 
 
 def now() -> datetime:

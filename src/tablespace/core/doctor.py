@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from tablespace.core.errors import TablespaceError
-from tablespace.core.home import DB_NAME, KEY_NAME, Home
+from tablespace.core.group import Group
+from tablespace.core.home import DB_NAME, KEY_NAME, GroupEntry, Home
 from tablespace.core.store import Store
 
 Check = tuple[bool, str]
+SyncChecks = Callable[[Group], Iterable[Check]]
 
 
 def _private(mode: int) -> bool:
     return stat.S_IMODE(mode) & 0o077 == 0
 
 
-def diagnose(home: Home, selector: str | None) -> Iterator[Check]:
+def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = None) -> Iterator[Check]:
+    """`sync_checks` looks at the group's folder or git remote and its
+    quarantine; it lives in sync (core knows no transport), so the caller
+    passes it in."""
     if not home.path.is_dir():
         yield False, f"home {home.path} does not exist: found a group with `tablespace init` or join one"
         return
@@ -51,15 +56,15 @@ def diagnose(home: Home, selector: str | None) -> Iterator[Check]:
         yield True, f"{held} op(s) waiting for earlier ops from their author"
     finally:
         store.close()
-    from tablespace.core.group import Group
+    if sync_checks is not None:
+        yield from _sync(home, entry, sync_checks)
 
+
+def _sync(home: Home, entry: GroupEntry, checks: SyncChecks) -> Iterator[Check]:
     group = Group(home, entry)
     try:
-        transport = group.transport
-        if transport.folder is not None:
-            ok = transport.folder.is_dir()
-            yield ok, f"shared folder {transport.folder} " + ("is reachable" if ok else "is missing or unmounted: mount it, then `tablespace sync`")
-        else:
-            yield True, f"git remote {transport.git}"
+        yield from checks(group)
+    except TablespaceError as exc:  # e.g. local.json damaged: no transport to check
+        yield False, str(exc)
     finally:
         group.close()

@@ -8,7 +8,9 @@ Rejected (before writing anything) when the op is not allowed at this point.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
 import sqlite3
 from collections.abc import Callable
@@ -30,8 +32,22 @@ class PermissionRejected(Rejected):
 
 
 @dataclass
+class PostBatch:
+    """Rows of thread.start / post.reply ops not written yet (FoldContext.flush).
+    An import is mostly these: one executemany per table instead of two or
+    three statements per op (bench_import)."""
+    # new threads, in fold order: id -> row, replies and last activity kept current
+    threads: dict[str, list] = field(default_factory=dict)
+    posts: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    # threads already in the table: id -> [replies added, latest reply hlc]
+    activity: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
 class FoldContext:
-    conn: sqlite3.Connection
+    # Handlers use `conn`, `one` and `run`, which write the pending batch first.
+    _conn: sqlite3.Connection
     group_id: str
     forks: dict[str, int] = field(default_factory=dict)  # author -> first seq they forked at
     # author -> last seq that counts (they left or were removed); grows as the
@@ -49,10 +65,64 @@ class FoldContext:
     # states, which must not count.
     accepted: dict[str, int] = field(default_factory=dict)
     check_log: bool = True
+    # The fold head before this pass: the log may already hold this pass's ops
+    # as accepted (Store.file), and they all sort after it.
+    head: tuple[int, str, int] | None = None
     # author -> (status, last_seq, timeout_until_hlc) from members, or None:
     # read twice per op (require_active, the time-out check); cleared after
     # any op whose kind may change the members table (apply_op).
     _membership: dict[str, tuple | None] = field(default_factory=dict)
+    # the weekly post cap (0: none), read once per fold; group.edit clears it
+    _post_cap: int | None = None
+    # Write-behind for runs of thread.start / post.reply. Any SQL through
+    # `conn`, `one` or `run` writes the batch out first, so every check reads
+    # the state just before its op; `_threads` answers live_thread meanwhile
+    # (id -> (author, deleted, archived)) and holds every thread the batch
+    # touches. SQL that may write (`conn`, `run`) drops it.
+    _batch: PostBatch = field(default_factory=PostBatch)
+    _threads: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        self.flush()
+        self._threads.clear()
+        return self._conn
+
+    def flush(self) -> None:
+        """Write the pending batch; the store calls this after its last op."""
+        batch = self._batch
+        if not batch.posts:  # every new thread or reply pends a post
+            return
+        self._batch = PostBatch()
+        self._conn.executemany(
+            """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies, ritual_id, occurrence)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""", batch.threads.values())
+        self._conn.executemany(
+            "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)", batch.posts)
+        self._conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", batch.tags)
+        self._conn.executemany(
+            "UPDATE threads SET replies = replies + ?, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
+            [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()])
+
+    def add_thread(self, thread_id: str, title: str, author: str, hlc: int, body: str, tags: list[str],
+                   ritual_id: str | None, occurrence: str | None) -> None:
+        """A new thread (the id is not in the table), its opening post and tags."""
+        self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence]
+        self._batch.posts.append((thread_id, thread_id, author, body, hlc))
+        self._batch.tags.extend((thread_id, tag) for tag in tags)
+        self._threads[thread_id] = (author, 0, 0)
+
+    def add_reply(self, post_id: str, thread_id: str, author: str, body: str, hlc: int) -> None:
+        """A reply to a live thread (live_thread has put it in `_threads`)."""
+        self._batch.posts.append((post_id, thread_id, author, body, hlc))
+        row = self._batch.threads.get(thread_id)
+        if row is None:
+            row = self._batch.activity.setdefault(thread_id, [0, hlc])
+            row[0] += 1
+            row[1] = max(row[1], hlc)
+        else:
+            row[5] += 1
+            row[4] = max(row[4], hlc)
 
     def membership(self, author: str) -> tuple | None:
         try:
@@ -63,7 +133,8 @@ class FoldContext:
             return row
 
     def one(self, sql: str, *args: object) -> tuple | None:
-        return self.conn.execute(sql, args).fetchone()
+        self.flush()
+        return self._conn.execute(sql, args).fetchone()
 
     def run(self, sql: str, *args: object) -> None:
         self.conn.execute(sql, args)
@@ -94,17 +165,42 @@ class FoldContext:
         self.run("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
                  member, last_seq, until)
         self.timeouts.setdefault(member, []).append((last_seq, until))
-        if self.accepted.get(member, 0) > last_seq or (self.check_log and self.one(
-                "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq)):
+        if self._accepted_after(member, last_seq):
             self.needs_refold = True
 
     def cut_off(self, member: str, last_seq: int) -> None:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""
         self.run("INSERT OR REPLACE INTO cutoffs (member, last_seq) VALUES (?, ?)", member, last_seq)
         self.cutoffs[member] = last_seq
-        if self.accepted.get(member, 0) > last_seq or (self.check_log and self.one(
-                "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted'", member, last_seq)):
+        if self._accepted_after(member, last_seq):
             self.needs_refold = True
+
+    def _accepted_after(self, member: str, last_seq: int) -> bool:
+        """Whether an op the member signed after `last_seq` was accepted, in this
+        pass or (check_log) in an earlier one, i.e. at or before the head."""
+        if self.accepted.get(member, 0) > last_seq:
+            return True
+        if not self.check_log:
+            return False
+        return self.one(
+            "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted' AND (hlc, author, seq) <= (?, ?, ?)",
+            member, last_seq, *(self.head or (-1, "", 0))) is not None
+
+    def check_post_cap(self, op: Op) -> None:
+        """The group's weekly post cap: threads and replies a member (not a
+        moderator) wrote in the 7 days up to this op, by the ops' own times."""
+        if self._post_cap is None:
+            row = self.one("SELECT value FROM settings WHERE key = 'post_cap'")
+            self._post_cap = int(row[0]) if row else 0
+        if not self._post_cap or self.has_role(op.author, "moderator"):
+            return
+        (count,) = self.one(
+            """SELECT count(*) FROM posts p WHERE author = ? AND created_hlc > ? AND created_hlc <= ?
+               AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
+            op.author, op.hlc - (WEEK_MS << 16), op.hlc)
+        if count >= self._post_cap:
+            raise Rejected(f"the author has written {count} posts in the last 7 days, the group's weekly cap"
+                           f" ({self._post_cap}); moderators set it with `tablespace settings --post-cap`")
 
     def require_role(self, op: Op, role: str, action: str) -> None:
         self.require_active(op)
@@ -121,12 +217,20 @@ class FoldContext:
         return row[0], row[1], row[2]
 
     def live_thread(self, thread_id: str) -> str:
-        """The author of a thread that exists and is not deleted."""
-        row = self.one("SELECT author, deleted FROM threads WHERE id = ?", thread_id)
+        """The author of a thread that exists, is not deleted and not archived
+        (an archived thread is read-only)."""
+        row = self._threads.get(thread_id)
         if row is None:
-            raise Rejected("no such thread")
+            # Not in `_threads`, so nothing pending touches it: no flush needed.
+            row = self._conn.execute(
+                "SELECT author, deleted, archived FROM threads WHERE id = ?", (thread_id,)).fetchone()
+            if row is None:
+                raise Rejected("no such thread")
+            self._threads[thread_id] = row
         if row[1]:
             raise Rejected("the thread has been deleted")
+        if row[2]:
+            raise Rejected("the thread is archived")
         return row[0]
 
     def live_resource(self, resource_id: str) -> str:
@@ -197,12 +301,15 @@ CONTENT_KINDS = frozenset({
     "library.add", "library.edit", "ritual.occur",
 })
 MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
+WEEK_MS = 7 * 24 * 3600 * 1000
+POST_CAP_MAX = 1000
 # Kinds whose handlers never write the members table, so FoldContext's
 # membership cache survives them. Any other kind (member.*, group.create, an
 # unknown one) clears it: add a kind here only if its handler leaves members alone.
 KEEPS_MEMBERS = CONTENT_KINDS | frozenset({
     "post.delete", "thread.pin", "library.remove", "ritual.add", "ritual.edit", "ritual.pause",
     "invite.create", "request.deny", "group.edit", "epoch.rotate", "role.grant", "role.revoke",
+    "post.hide", "thread.archive", "mod.record", "modkey.rotate",
 })
 
 
@@ -250,6 +357,15 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
         changes.append(("purpose", limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)))
     if "rules" in p:
         changes.append(("rules", limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False)))
+    if "conduct" in p:
+        changes.append(("conduct", limits.text(p, "conduct", label="code of conduct", max_chars=limits.RULES_MAX,
+                                                required=False)))
+    if "post_cap" in p:
+        cap = p["post_cap"]
+        if type(cap) is not int or not 0 <= cap <= POST_CAP_MAX:
+            raise Rejected(f"the weekly post cap is a whole number from 0 (none) to {POST_CAP_MAX}")
+        changes.append(("post_cap", str(cap)))
+        ctx._post_cap = None
     if not changes:
         raise Rejected("nothing to change")
     ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)
@@ -276,9 +392,11 @@ def invite_create(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "invite people")
     p = op.payload
     invite = limits.ref(p, "invite", label="invite")
-    secret = p.get("secret")
-    if not isinstance(secret, str) or not re.fullmatch(r"[0-9a-f]{32}", secret) \
-            or invite_id_for(bytes.fromhex(secret)) != invite:
+    # The secret opens join requests, so it now travels sealed to the
+    # moderators (sync/moderation.py); early invites carried it here.
+    secret = p.get("secret", "")
+    if secret and (not isinstance(secret, str) or not re.fullmatch(r"[0-9a-f]{32}", secret)
+                   or invite_id_for(bytes.fromhex(secret)) != invite):
         raise Rejected("the invite's secret does not match its id")
     expires = datetime_to_hlc(parse_start(limits.one_line(p, "expires", label="expiry", max_chars=40)))
     uses = p.get("uses")
@@ -468,21 +586,13 @@ def role_revoke(ctx: FoldContext, op: Op) -> None:
 def _insert_thread(ctx: FoldContext, thread_id: str, title: str, author: str, hlc: int,
                    body: str, tags: list[str], ritual_id: str | None = None,
                    occurrence: str | None = None) -> None:
-    ctx.run(
-        """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, ritual_id, occurrence)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        thread_id, title, author, hlc, hlc, ritual_id, occurrence,
-    )
-    ctx.run(
-        "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)",
-        thread_id, thread_id, author, body, hlc,
-    )
-    ctx.set_tags("thread_tags", "thread_id", thread_id, tags)
+    ctx.add_thread(thread_id, title, author, hlc, body, tags, ritual_id, occurrence)
 
 
 @handles("thread.start")
 def thread_start(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
+    ctx.check_post_cap(op)
     p = op.payload
     title = limits.one_line(p, "title", label="title", max_chars=limits.TITLE_MAX)
     body = limits.body(p)
@@ -493,17 +603,11 @@ def thread_start(ctx: FoldContext, op: Op) -> None:
 @handles("post.reply")
 def post_reply(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
+    ctx.check_post_cap(op)
     thread = limits.ref(op.payload, "thread", label="thread")
     ctx.live_thread(thread)
     body = limits.body(op.payload, required=True)
-    ctx.run(
-        "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)",
-        op.id, thread, op.author, body, op.hlc,
-    )
-    ctx.run(
-        "UPDATE threads SET replies = replies + 1, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
-        op.hlc, thread,
-    )
+    ctx.add_reply(op.id, thread, op.author, body, op.hlc)
 
 
 @handles("post.edit")
@@ -532,6 +636,21 @@ def post_delete(ctx: FoldContext, op: Op) -> None:
     thread, author, _ = ctx.live_post(post)
     if author != op.author and not ctx.has_role(op.author, "moderator"):
         raise PermissionRejected("only the author or a moderator can delete a post")
+    _tombstone(ctx, post, thread)
+
+
+@handles("post.hide")
+def post_hide(ctx: FoldContext, op: Op) -> None:
+    """A moderator's decision on a report: gone for everyone like a delete,
+    marked as hidden (the moderators' record keeps what was reported)."""
+    ctx.require_role(op, "moderator", "hide posts")
+    post = limits.ref(op.payload, "post", label="post")
+    thread, _, _ = ctx.live_post(post)
+    _tombstone(ctx, post, thread)
+    ctx.run("UPDATE posts SET hidden = 1 WHERE id = ?", post)
+
+
+def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     # Tombstones keep the row (later edits and replies must still be refused)
     # but blank the text, so it leaves the readable tables and, via the FTS
     # triggers, the search index.
@@ -726,3 +845,81 @@ def ritual_occur(ctx: FoldContext, op: Op) -> None:
     # Every replica must build the same title: no locale-dependent strftime names.
     title = f"{name} · {_DAYS[at.weekday()]} {at.day:02d} {_MONTHS[at.month - 1]} {at.year}"
     _insert_thread(ctx, thread_id, title, author, op.hlc, prompt, ["ritual"], ritual_id, iso(at))
+
+
+# --- moderation ------------------------------------------------------------------
+
+MOD_RECORD_MAX_BYTES = 48 * 1024  # base64 text of one sealed record
+KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+@handles("thread.archive")
+def thread_archive(ctx: FoldContext, op: Op) -> None:
+    """Moderators archive stale threads: out of the list, read-only, still
+    found by search; `archived: false` brings one back."""
+    ctx.require_role(op, "moderator", "archive threads")
+    thread = limits.ref(op.payload, "thread", label="thread")
+    archived = limits.flag(op.payload, "archived", label="archived")
+    row = ctx.one("SELECT deleted, archived FROM threads WHERE id = ?", thread)
+    if row is None or row[0]:
+        raise Rejected("no such thread")
+    if bool(row[1]) == archived:
+        raise Rejected("the thread is already archived" if archived else "the thread is not archived")
+    ctx.run("UPDATE threads SET archived = ?, pinned = 0 WHERE id = ?", int(archived), thread)
+
+
+@handles("mod.record")
+def mod_record(ctx: FoldContext, op: Op) -> None:
+    """A moderators-only record (a report, a decision, a note), sealed to a
+    moderators' key. The fold checks who wrote it and keeps the ciphertext;
+    only a moderator's home can open it (sync/moderation.py)."""
+    ctx.require_role(op, "moderator", "write to the moderation record")
+    key_id = op.payload.get("key")
+    if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
+        raise Rejected("bad moderators' key id")
+    if ctx.one("SELECT 1 FROM mod_keys WHERE key_id = ?", key_id) is None:
+        raise Rejected("sealed to a moderators' key nobody announced")
+    sealed = op.payload.get("sealed")
+    if not isinstance(sealed, str) or not sealed or len(sealed) > MOD_RECORD_MAX_BYTES:
+        raise Rejected("bad sealed record")
+    try:
+        base64.b64decode(sealed, validate=True)
+    except ValueError:
+        raise Rejected("bad sealed record") from None
+    ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed) VALUES (?, ?, ?, ?, ?, ?)",
+            op.id, op.author, op.hlc, op.seq, key_id, sealed)
+
+
+@handles("modkey.rotate")
+def modkey_rotate(ctx: FoldContext, op: Op) -> None:
+    """A moderator announces a new moderators' key: its public half (anyone
+    can seal a report to it), its private half wrapped for each moderator,
+    and the previous private key boxed under it, so moderators keep history."""
+    ctx.require_role(op, "moderator", "rotate the moderators' key")
+    p = op.payload
+    epoch = p.get("epoch")
+    if type(epoch) is not int or not 0 <= epoch < 2**31:
+        raise Rejected("bad epoch number")
+    public = p.get("public")
+    if not isinstance(public, str) or not re.fullmatch(r"[0-9a-f]{64}", public):
+        raise Rejected("bad public key")
+    wrapped = p.get("wrapped")
+    if not isinstance(wrapped, dict) or not 0 < len(wrapped) <= 150 or not all(
+            limits.ID_RE.match(m) and isinstance(w, str) and re.fullmatch(r"[0-9a-f]{160}", w)
+            for m, w in wrapped.items()):
+        raise Rejected("bad wrapped keys")
+    previous_key_id, previous = p.get("previous_key"), p.get("previous")
+    if previous_key_id is not None and not (
+            isinstance(previous_key_id, str) and KEY_ID_RE.match(previous_key_id)
+            and isinstance(previous, str) and re.fullmatch(r"[0-9a-f]{120}", previous)):
+        raise Rejected("bad link to the previous key")
+    ctx.run("""INSERT OR IGNORE INTO mod_keys (epoch, key_id, public, created_hlc, created_by, recipients,
+                                                 wrapped, previous_key_id, previous)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            epoch, mod_key_id(bytes.fromhex(public)), public, op.hlc, op.author, ",".join(sorted(wrapped)),
+            json.dumps(wrapped, sort_keys=True), previous_key_id, previous if previous_key_id else None)
+
+
+def mod_key_id(public: bytes) -> str:
+    """A moderators' key's public name: a hash of its public half."""
+    return hashlib.sha256(b"tablespace moderators key\x00" + public).digest()[:8].hex()

@@ -201,6 +201,33 @@ class Group:
     def pin(self, thread_ref: str, pinned: bool = True) -> None:
         self.write("thread.pin", {"thread": self.thread_id(thread_ref), "pinned": pinned})
 
+    def archive(self, thread_ref: str, archived: bool = True) -> Op:
+        return self.write("thread.archive", {"thread": self.thread_id(thread_ref), "archived": archived})
+
+    def stale_threads(self, quiet_for: timedelta) -> list[str]:
+        """Threads with no activity for `quiet_for`: not pinned, not archived,
+        not a ritual's (rituals have their own rhythm)."""
+        cutoff = datetime_to_hlc(now() - quiet_for)
+        return [r[0] for r in self.conn.execute(
+            """SELECT id FROM threads WHERE deleted = 0 AND archived = 0 AND pinned = 0 AND ritual_id IS NULL
+               AND last_activity_hlc < ? ORDER BY last_activity_hlc""", (cutoff,))]
+
+    def archive_stale(self, quiet_for: timedelta) -> list[str]:
+        """Archive every stale thread, all or nothing."""
+        stale = self.stale_threads(quiet_for)
+        with self.store.db.atomic():
+            for thread in stale:
+                self.write("thread.archive", {"thread": thread, "archived": True})
+        return stale
+
+    def change_settings(self, **changes: Any) -> Op:
+        """Moderators: name, purpose, rules (house rules), conduct (the code of
+        conduct), post_cap (weekly posts per member, 0 for none)."""
+        payload = {k: v for k, v in changes.items() if v is not None}
+        if not payload:
+            raise TablespaceError("nothing to change: give at least one setting")
+        return self.write("group.edit", payload)
+
     def library_add(self, title: str, url: str, summary: str = "", tags: list[str] | None = None) -> str:
         return self.write("library.add", {"title": title.strip(), "url": url.strip(), "summary": summary,
                                           "tags": _normal_tags(tags)}).id

@@ -24,6 +24,7 @@ FORMAT_VERSION = 1
 SIGNATURE_BYTES = 64
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 6  # payloads are flat records with small lists; anything deeper is hostile
+MAX_KIND_CHARS = 32
 
 
 class InvalidOp(ValueError):
@@ -43,6 +44,16 @@ def _no_constants(name: str) -> None:
 
 def canonical_json(value: Any) -> bytes:
     return _CANONICAL.encode(value).encode()
+
+
+# Likewise one decoder: json.loads with parse_constant builds a new decoder
+# (and scanner) per call, which cost as much as parsing an op body.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _parse_json(data: bytes) -> Any:
+    """json.loads(data, parse_constant=_no_constants), same decoding of bytes."""
+    return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
@@ -151,21 +162,7 @@ def decode_op(wire: bytes, *, verify: bool = True) -> Op:
 
 def decode_body(body: bytes, signature: bytes, *, verify: bool = True) -> Op:
     _expect(len(body) <= MAX_BODY_BYTES, "op body over size limit")
-    try:
-        fields = json.loads(body, parse_constant=_no_constants)
-    except (ValueError, RecursionError):
-        raise InvalidOp("op body is not valid JSON") from None
-    _expect(isinstance(fields, dict), "op body is not an object")
-    # Nesting depth cannot exceed the number of containers, so a body with at
-    # most MAX_DEPTH brackets (every ordinary op: the op, its payload, a tag
-    # list) needs no walk; brackets inside strings only over-count.
-    if body.count(b"{") + body.count(b"[") > MAX_DEPTH:
-        _expect(_depth(fields) <= MAX_DEPTH, "op payload nested too deeply")
-    try:
-        canonical = canonical_json(fields)
-    except UnicodeEncodeError:  # a lone surrogate (\ud800) parses but has no UTF-8 form
-        raise InvalidOp("op body is not in canonical form") from None
-    _expect(canonical == body, "op body is not in canonical form")
+    fields = _canonical_object(body, MAX_DEPTH, "op body")
     _expect(set(fields) == {"v", "g", "a", "s", "p", "h", "k", "d", "pk"}, "op has wrong fields")
     _expect(fields["v"] == FORMAT_VERSION, f"unsupported op version {fields['v']!r}")
     group, author, seq, prev = fields["g"], fields["a"], fields["s"], fields["p"]
@@ -177,7 +174,7 @@ def decode_body(body: bytes, signature: bytes, *, verify: bool = True) -> Op:
     _expect(type(seq) is int and 1 <= seq < 2**63, "bad seq")
     _expect((prev is None) == (seq == 1) and (prev is None or _is_id(prev)), "bad prev hash")
     _expect(type(hlc) is int and 0 < hlc < 2**63, "bad hlc")
-    _expect(isinstance(kind, str) and 0 < len(kind) <= 32, "bad kind")
+    check_kind(kind)
     _expect(isinstance(payload, dict), "payload is not an object")
     _expect(isinstance(pk_hex, str) and len(pk_hex) == 64, "bad public key")
     public_key, key_author = _public_key(pk_hex)
@@ -198,6 +195,38 @@ def decode_body(body: bytes, signature: bytes, *, verify: bool = True) -> Op:
         body=body,
         id=op_id_for(body),
     )
+
+
+def _canonical_object(data: bytes, depth: int, what: str) -> dict[str, Any]:
+    """Parse a JSON object that must be in canonical form and nested at most `depth` deep."""
+    try:
+        value = _parse_json(data)
+    except (ValueError, RecursionError):
+        raise InvalidOp(f"{what} is not valid JSON") from None
+    _expect(isinstance(value, dict), f"{what} is not an object")
+    # Nesting depth cannot exceed the number of containers, so a body with at
+    # most `depth` brackets (every ordinary op: the op, its payload, a tag
+    # list) needs no walk; brackets inside strings only over-count.
+    if data.count(b"{") + data.count(b"[") > depth:
+        _expect(_depth(value, depth) <= depth, "op payload nested too deeply")
+    try:
+        canonical = canonical_json(value)
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) parses but has no UTF-8 form
+        raise InvalidOp(f"{what} is not in canonical form") from None
+    _expect(canonical == data, f"{what} is not in canonical form")
+    return value
+
+
+def decode_payload(data: bytes) -> dict[str, Any]:
+    """An op's payload ("d") on its own, for a reader that builds the rest of
+    the body itself (changeset v2): held to exactly what decode_body requires
+    of it inside a whole body (JSON, an object, canonical, one level less deep,
+    since the op is the outer level). Raises InvalidOp."""
+    return _canonical_object(data, MAX_DEPTH - 1, "op payload")
+
+
+def check_kind(kind: Any) -> None:
+    _expect(isinstance(kind, str) and 0 < len(kind) <= MAX_KIND_CHARS, "bad kind")
 
 
 def decode_trusted(body: bytes, signature: bytes, op_id: str | None = None) -> Op:

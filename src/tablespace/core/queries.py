@@ -61,10 +61,11 @@ class ThreadDetail:
     pinned: bool
     ritual_id: str | None
     posts: list[PostView] = field(default_factory=list)
+    archived: bool = False  # read-only, out of the thread list
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "tags": self.tags, "pinned": self.pinned,
-                "ritual": self.ritual_id, "posts": [p.to_json() for p in self.posts]}
+                "ritual": self.ritual_id, "archived": self.archived, "posts": [p.to_json() for p in self.posts]}
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,11 @@ class MemberView:
     name: str
     roles: list[str]
     status: str
+    timeout_until: datetime | None = None  # set while timed out
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "roles": self.roles, "status": self.status}
+        return {"id": self.id, "name": self.name, "roles": self.roles, "status": self.status,
+                "timeout_until": iso(self.timeout_until) if self.timeout_until else None}
 
 
 def _tags(value: str | None) -> list[str]:
@@ -141,10 +144,12 @@ def _thread_summary(row: tuple) -> ThreadSummary:
 
 
 def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = False,
-            limit: int | None = None, offset: int = 0, pinned_first: bool = False) -> list[ThreadSummary]:
-    """Threads, most recent activity first (pinned ones on top if asked)."""
-    where = ["t.deleted = 0"]
-    args: list[Any] = []
+            limit: int | None = None, offset: int = 0, pinned_first: bool = False,
+            archived: bool = False) -> list[ThreadSummary]:
+    """Threads, most recent activity first (pinned ones on top if asked);
+    archived threads only, if asked."""
+    where = ["t.deleted = 0", "t.archived = ?"]
+    args: list[Any] = [int(archived)]
     if tag:
         where.append("t.id IN (SELECT thread_id FROM thread_tags WHERE tag = ?)")
         args.append(tag)
@@ -164,12 +169,12 @@ def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = 
 
 
 def count_threads(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM threads WHERE deleted = 0").fetchone()[0]
+    return conn.execute("SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0").fetchone()[0]
 
 
 def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
     row = conn.execute(
-        "SELECT id, title, pinned, ritual_id FROM threads WHERE id = ? AND deleted = 0", (thread_id,)
+        "SELECT id, title, pinned, ritual_id, archived FROM threads WHERE id = ? AND deleted = 0", (thread_id,)
     ).fetchone()
     if row is None:
         raise TablespaceError(f"no thread with id {thread_id!r}")
@@ -190,7 +195,8 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
                ORDER BY p.id != p.thread_id, p.created_hlc, p.author, p.id""", (thread_id,)
         )
     ]
-    return ThreadDetail(id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts)
+    return ThreadDetail(id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts,
+                        archived=bool(row[4]))
 
 
 def fts_query(text: str, *, prefix_last: bool = False) -> str:
@@ -272,12 +278,93 @@ def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[Membe
     rows = conn.execute(
         """SELECT m.id, m.name,
                   CASE WHEN m.status = 'active' AND m.timeout_until_hlc > ? THEN 'timed_out' ELSE m.status END,
-                  (SELECT group_concat(role) FROM roles WHERE member_id = m.id)
+                  (SELECT group_concat(role) FROM roles WHERE member_id = m.id), m.timeout_until_hlc
            FROM members m ORDER BY lower(m.name), m.id""",
         (moment,),
     )
-    return [MemberView(id=r[0], name=r[1], status=r[2], roles=_tags(r[3])) for r in rows]
+    return [MemberView(id=r[0], name=r[1], status=r[2], roles=_tags(r[3]),
+                       timeout_until=hlc_to_datetime(r[4]) if r[2] == "timed_out" else None) for r in rows]
 
 
 def settings(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM settings"))
+
+
+# --- for the app: positions in the thread list, reactions, sync state -------------
+
+# The thread list's order (pinned first, then most recent activity), as
+# `threads(pinned_first=True)` pages it; the keyset reads below follow it.
+_LIST_ORDER = "t.pinned DESC, t.last_activity_hlc DESC, t.id DESC"
+_LISTED = "t.deleted = 0 AND t.archived = 0"
+
+
+def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
+    """Where a thread sits in the thread list, or None if it is not listed."""
+    row = conn.execute(f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}",
+                       (thread_id,)).fetchone()
+    if row is None:
+        return None
+    pinned, hlc = row
+    return conn.execute(
+        f"""SELECT (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned > ?)
+                 + (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned = ?
+                      AND (last_activity_hlc > ? OR (last_activity_hlc = ? AND id > ?)))""",
+        (pinned, pinned, hlc, hlc, thread_id),
+    ).fetchone()[0]
+
+
+def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool,
+                    limit: int) -> list[ThreadSummary] | None:
+    """A page of the thread list that starts right after (or ends right before)
+    a listed thread: keyset paging, an index probe however deep the page is,
+    where OFFSET walks every row before it. None if the anchor is not listed."""
+    row = conn.execute(f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}",
+                       (anchor_id,)).fetchone()
+    if row is None:
+        return None
+    compare, order = ("<", _LIST_ORDER) if after else (">", _LIST_ORDER.replace("DESC", "ASC"))
+    sql = f"""WITH page AS (
+                SELECT t.id FROM threads t
+                WHERE {_LISTED} AND (t.pinned, t.last_activity_hlc, t.id) {compare} (?, ?, ?)
+                ORDER BY {order} LIMIT ?)
+              SELECT {THREAD_COLUMNS} FROM page JOIN threads t ON t.id = page.id
+              LEFT JOIN members m ON m.id = t.author LEFT JOIN reads r ON r.thread_id = t.id
+              ORDER BY {_LIST_ORDER}"""
+    return [_thread_summary(r) for r in conn.execute(sql, (row[0], row[1], anchor_id, limit))]
+
+
+def thread_exists(conn: sqlite3.Connection, thread_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM threads WHERE id = ? AND deleted = 0", (thread_id,)).fetchone() is not None
+
+
+def reply_count(conn: sqlite3.Connection, thread_id: str) -> int:
+    return conn.execute("SELECT count(*) FROM posts WHERE thread_id = ? AND deleted = 0 AND id != ?",
+                        (thread_id, thread_id)).fetchone()[0]
+
+
+def my_reactions(conn: sqlite3.Connection, post_id: str, me: str) -> set[str]:
+    """The emoji `me` has put on a post (a picker offers to take them back)."""
+    return {row[0] for row in conn.execute("SELECT emoji FROM reactions WHERE post_id = ? AND author = ?",
+                                           (post_id, me))}
+
+
+def outbox_count(conn: sqlite3.Connection, me: str) -> int:
+    """Our own ops not yet written to the folder (past the sync engine's exported_seq)."""
+    head = conn.execute("SELECT max(seq) FROM ops WHERE author = ?", (me,)).fetchone()[0] or 0
+    meta = conn.execute("SELECT value FROM meta WHERE key = 'exported_seq'").fetchone()
+    return max(0, head - (int(meta[0]) if meta and meta[0] else 0))
+
+
+def last_sync_hlc(conn: sqlite3.Connection) -> int | None:
+    meta = conn.execute("SELECT value FROM meta WHERE key = 'last_sync'").fetchone()
+    return int(meta[0]) if meta and meta[0] else None
+
+
+def quarantined_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM sync_files WHERE status = 'quarantined'").fetchone()[0]
+
+
+def data_version(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Changes whenever this connection or any other commits to the database:
+    a reader compares it to skip re-reading what cannot have changed."""
+    return conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0]

@@ -71,6 +71,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "cutoffs": ("member",),
     "epochs": ("epoch", "key_id"),
     "timeouts": ("member", "last_seq", "until_hlc"),
+    "mod_keys": ("epoch", "key_id"),
+    "mod_records": ("op_id",),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -327,4 +329,49 @@ def m007_timeout_windows(db: Database) -> None:
                until_hlc INTEGER NOT NULL,
                PRIMARY KEY (member, last_seq, until_hlc)
            )"""
+    )
+
+
+@migrations()
+def m008_moderation(db: Database) -> None:
+    """Moderation: the moderators' keys, their sealed records, hidden posts,
+    archived threads (the thread-list indexes gain `archived` after
+    `deleted`, so the list of live threads stays an index walk), and an index
+    for the weekly post cap.
+
+    mod_keys: every moderators' key announced in the log (the public half, and
+    the private half wrapped for each moderator of the time).
+    mod_records: moderators' sealed records (reports, decisions, notes) as
+    base64 ciphertext; only a moderator's home can open them.
+    """
+    db.executescript(
+        """
+        CREATE TABLE mod_keys (
+            epoch INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            public TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            wrapped TEXT NOT NULL,
+            previous_key_id TEXT,
+            previous TEXT,
+            PRIMARY KEY (epoch, key_id)
+        );
+        CREATE TABLE mod_records (
+            op_id TEXT PRIMARY KEY,
+            author TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            sealed TEXT NOT NULL
+        );
+        ALTER TABLE posts ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE threads ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX posts_author_time ON posts (author, created_hlc);
+        DROP INDEX threads_pinned_activity;
+        DROP INDEX threads_activity;
+        CREATE INDEX threads_pinned_activity ON threads (deleted, archived, pinned, last_activity_hlc, id);
+        CREATE INDEX threads_activity ON threads (deleted, archived, last_activity_hlc, id);
+        """
     )

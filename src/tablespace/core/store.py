@@ -29,13 +29,18 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 OrderKey = tuple[int, str, int]
+# An op to fold: (hlc, author, seq, id, rowid, signature, body); the last three
+# are None for an op not in the log yet (Store._fold).
+Ready = tuple[int, str, int, str, int | None, bytes | None, bytes | None]
+_READY_COLUMNS = "o.hlc, o.author, o.seq, o.id, o.rowid, o.signature, o.body"
 # (removals: member -> last seq; time-outs: member -> [(last seq, end hlc)])
 Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]]]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
-# Page cache for a large import (Store.bulk_import), in MB.
-BULK_CACHE_MB = 64
+# Page cache for a large import (Store.bulk_import), in MB: 64 -> 128 took
+# ~10% off a 100k import (bench_import); the cache only grows as it is used.
+BULK_CACHE_MB = 128
 
 
 @dataclass
@@ -73,6 +78,10 @@ class Store:
             raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
         self.conn = self.db.conn
         self.clock = HybridClock(int(self.get_meta("hlc", "0") or 0))
+        # Ops `file` put in the log as accepted before they are folded; rows
+        # of a temporary table roll back with the transaction that added them.
+        # No key: it is only ever read whole, joined to ops by id.
+        self.conn.execute("CREATE TEMP TABLE filed_ops (id TEXT NOT NULL)")
 
     def close(self) -> None:
         self.db.close()
@@ -150,8 +159,10 @@ class Store:
     def file(self, ops: Iterable[Op]) -> IngestResult:
         """File ops in the log without folding: for an import too big to hold
         in memory at once (sync's batches). Must run inside a transaction that
-        ends with `ingest`, which folds everything filed: 'ready' rows never
-        outlive the transaction."""
+        ends with `ingest`, which folds everything filed (filed_ops) in it.
+        Chain-complete ops go in as accepted, so folding them rewrites only
+        the rejected rows: an UPDATE of every filed row was ~15% of a 100k
+        import (bench_import)."""
         if not self.conn.in_transaction:
             raise TablespaceError("Store.file must be followed by ingest in the same transaction")
         result = IngestResult()
@@ -168,10 +179,12 @@ class Store:
         # have arrived, or a far-future op's time may have come.
         held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
         self._release_chains(held_authors)
-        # Everything ready to fold: the deferred ops, rows filed ready by an
-        # earlier `file` in this transaction, and rows just released.
-        ready = self.conn.execute("SELECT hlc, author, seq, id, rowid FROM ops WHERE state = 'ready'").fetchall()
-        ready += [(op.hlc, op.author, op.seq, op.id, None) for op in deferred]
+        # Everything ready to fold: the deferred ops, rows filed by an earlier
+        # `file` in this transaction, and rows just released.
+        ready: list[Ready] = self.conn.execute(f"SELECT {_READY_COLUMNS} FROM ops o WHERE state = 'ready'").fetchall()
+        ready += self.conn.execute(f"SELECT {_READY_COLUMNS} FROM filed_ops f JOIN ops o USING (id)").fetchall()
+        self.conn.execute("DELETE FROM filed_ops")
+        ready += [(op.hlc, op.author, op.seq, op.id, None, None, None) for op in deferred]
         if result.forks:
             self._insert(deferred, "ready")
             result.folded = self.refold()  # a fork reaches back into ops already folded
@@ -180,7 +193,7 @@ class Store:
             ready.sort()
             head = self._fold_head()
             if head is None or tuple(ready[0][:3]) > head:
-                result.folded = self._fold(ready, incoming, deferred)
+                result.folded = self._fold(ready, incoming, deferred, head)
             else:
                 self._insert(deferred, "ready")
                 result.folded = self.refold()
@@ -200,19 +213,18 @@ class Store:
         )
 
     def _file(self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None) -> dict[str, Op]:
-        """Insert new ops into the log, in one executemany. Measured (bench_import):
+        """Insert new ops into the log with executemany. Measured (bench_import):
         a per-op INSERT after two probes, then a second UPDATE of each row's
         state through the ops_state index, was most of the SQL time of an import.
 
         An author's new ops that link, one by one, onto the author's head (the
-        usual case: a changeset continues the chain we hold) go in as 'ready'
-        directly. Anything else (a gap, a fork, a far-future HLC, an author
-        with held ops) goes in as 'held' and `_release_chains` decides, as
-        before. Returns the new ops by id.
-
-        With `deferred` (a list), the 'ready' ones are not inserted but put in
-        it: _fold inserts them after folding, with their final state, so each
-        row is written once."""
+        usual case: a changeset continues the chain we hold) are ready to fold.
+        With `deferred` (a list) they are put in it, not inserted: _fold
+        inserts them after folding, with their final state, so each row is
+        written once; without it (`file`) they go in as accepted and into
+        filed_ops. Anything else (a gap, a fork, a far-future HLC, an author
+        with held ops) goes in as 'held' and `_release_chains` decides.
+        Returns the new ops by id."""
         new: list[Op] = []
         seen: set[str] = set()
         for op in ops:
@@ -260,16 +272,13 @@ class Store:
                     seq, prev = op.seq, op.id
             for op in mine:
                 state[op.id] = "ready" if fast else "held"
+        ready = [op for op in new if state[op.id] == "ready"]
         if deferred is None:
-            self.conn.executemany(
-                """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body, state[op.id])
-                 for op in new],
-            )
+            self._insert(ready, "accepted")
+            self.conn.executemany("INSERT INTO filed_ops (id) VALUES (?)", [(op.id,) for op in ready])
         else:
-            deferred.extend(op for op in new if state[op.id] == "ready")
-            self._insert([op for op in new if state[op.id] == "held"], "held")
+            deferred.extend(ready)
+        self._insert([op for op in new if state[op.id] == "held"], "held")
         for op in new:
             if op.id in clashes:
                 # Two signed ops for one (author, seq): both stay in the log as
@@ -330,40 +339,40 @@ class Store:
             timeouts.setdefault(member, []).append((last_seq, until))
         return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts
 
-    def _context(self, cuts: Cuts | None = None) -> FoldContext:
+    def _context(self, cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
         cutoffs, timeouts = cuts if cuts is not None else self._cuts()
         return FoldContext(self.conn, self.group_id, forks, dict(cutoffs),
-                           {m: list(w) for m, w in timeouts.items()})
+                           {m: list(w) for m, w in timeouts.items()}, head=head)
 
-    def _fold(self, ready: list[tuple[int, str, int, str, int | None]], incoming: dict[str, Op],
-              deferred: list[Op]) -> int:
-        """Apply every ready op (hlc, author, seq, id, rowid), sorted and all
-        after the fold head, in order; rowid is None for the deferred ops (in
-        `incoming`, not in the log yet). States are written once at the end,
+    def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
+        """Apply every ready op, sorted and all after the fold `head`, in order;
+        rowid is None for the deferred ops (in `incoming`, not in the log yet).
+        Ops filed by an earlier batch come with their rows' bytes: one query,
+        not one per op (bench_import, 100k). States are written once at the end,
         not per op: see FoldContext.accepted for what cut_off sees meanwhile.
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
-        ctx = self._context()
+        ctx = self._context(head=head)
         bulk = len(ready) >= BULK_FOLD_MIN and \
             len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
         rejected: list[tuple[str, int]] = []
         deferred_reasons: dict[str, str] = {}
         with self._text_indexing(bulk):
-            for *_, op_id, rowid in ready:
+            for _, _, _, op_id, rowid, signature, body in ready:
                 op = incoming.get(op_id)
                 if op is None:  # released from held, or filed by an earlier batch
-                    signature, body = self.conn.execute(
-                        "SELECT signature, body FROM ops WHERE rowid = ?", (rowid,)).fetchone()
-                    op = decode_trusted(bytes(body), bytes(signature), op_id)
+                    op = decode_trusted(bytes(body), bytes(signature), op_id)  # type: ignore[arg-type]
                 reason = apply_op(ctx, op)
                 if reason is not None:
                     if rowid is None:
                         deferred_reasons[op_id] = reason
                     else:
                         rejected.append((reason, rowid))
-        # Every 'ready' row in the log was just folded: the rejected ones by
-        # rowid, then the rest in one statement (a C loop, not 100k executes).
+            ctx.flush()
+        # Every ready or filed row in the log was just folded: the rejected
+        # ones by rowid, then the released rest in one statement (filed rows
+        # are accepted already).
         if len(ready) > len(deferred):
             self.conn.executemany("UPDATE ops SET state = 'rejected', reason = ? WHERE rowid = ?", rejected)
             self.conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE state = 'ready'")
@@ -431,6 +440,7 @@ class Store:
                 if (new_state, new_reason) != (state, reason):
                     changed.append((new_state, new_reason, op_id))
                 count, last = count + 1, key
+            ctx.flush()
         self.conn.executemany("UPDATE ops SET state = ?, reason = ? WHERE id = ?", changed)
         if last is not None:
             self.set_meta("fold_head", json.dumps(last))
@@ -450,7 +460,7 @@ class Store:
             columns = [c.name for c in self.db[table].columns]
             lines.append(f"## {table}")
             for row in self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(key)}"):
-                lines.append(json.dumps(row, ensure_ascii=False))
+                lines.append(json.dumps(row, ensure_ascii=False, default=bytes.hex))  # BLOB columns as hex
         lines.append("## forks")
         for row in self.conn.execute("SELECT author, seq FROM forks ORDER BY author, seq"):
             lines.append(json.dumps(row))
@@ -473,4 +483,5 @@ def _as_yours(reason: str) -> str:
         return "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"
     return (reason.replace("the author's membership had ended", "your membership had ended")
                   .replace("the author's membership", "your membership")
-                  .replace("the author is timed out", "you are timed out"))
+                  .replace("the author is timed out", "you are timed out")
+                  .replace("the author has", "you have"))

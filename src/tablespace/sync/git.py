@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tablespace.core.errors import TablespaceError
 from tablespace.sync.folder import TMP_PREFIX, FolderStore, SyncUnavailable
 
 if TYPE_CHECKING:
@@ -108,6 +109,18 @@ def git_reason(stderr: str) -> str:
     line = (rejected or own or lines or ["git failed without saying why"])[-1]
     line = re.sub(r"^(remote|fatal|error|warning):\s*", "", line.lstrip("! ").strip())
     return redact(line)[:240]
+
+
+def absolute_url(url: str) -> str:
+    """The URL as every later git command must see it: a local path made
+    absolute (git runs inside the clone, where a relative path means
+    something else); URLs and scp-like `host:path` as given."""
+    url = url.strip()
+    if not url or url.startswith("-"):
+        raise TablespaceError(f"{redact(url)!r} is not a git URL (e.g. ssh://host/group.git or /path/to/group.git)")
+    if "://" in url or re.match(r"^[^/]*:", url):  # git's own rule: a colon before any slash is scp-like
+        return url
+    return str(Path(url).expanduser().absolute())
 
 
 class GitRemote:
@@ -191,11 +204,24 @@ class GitRemote:
         """Commit the group's directory if anything in it changed."""
         if not (self.workdir / self.group_id).is_dir():
             return False
+        self._undo_damage()
         self._git("add", "--all", "--", self.group_id)
         if self._git("diff", "--cached", "--quiet", check=False).returncode == 0:
             return False
         self._git("commit", "--quiet", "--no-verify", "-m", COMMIT_MESSAGE)
         return True
+
+    def _undo_damage(self) -> None:
+        """Files are write-once: a committed file changed or gone from the
+        clone is damage (a disk error, a stray editor, a cleanup), never
+        something to share with everyone. Put the committed copy back."""
+        if not self._has("HEAD"):
+            return
+        listed = self._git("diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD",
+                           "--", self.group_id).stdout
+        damaged = [path for path in listed.split("\0") if path]
+        if damaged:
+            self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
 
     def push(self) -> None:
         """Push our branch; when someone pushed first, fetch, merge and retry."""
@@ -225,6 +251,19 @@ class GitRemote:
             return True
         count = self._git("rev-list", "--count", f"{remote}..HEAD").stdout.strip()
         return count not in ("", "0")
+
+    # --- before there is a clone ------------------------------------------------
+
+    @classmethod
+    def probe(cls, url: str, outcome: str) -> None:
+        """Check that `url` answers as a git repository we may read (`git
+        ls-remote`, with the usual timeout and no prompts), changing nothing
+        anywhere. Raises SyncUnavailable whose message ends with `outcome`."""
+        remote = cls(url, Path(tempfile.gettempdir()), "")
+        try:
+            remote._git("ls-remote", "--heads", url, network=True)
+        except SyncUnavailable as exc:
+            raise SyncUnavailable(str(exc).replace(OUTBOX, outcome)) from None
 
     # --- joining ---------------------------------------------------------------
 

@@ -99,27 +99,48 @@ def _shared_secret(private: X25519PrivateKey, peer_public: bytes) -> bytes:
     return shared
 
 
-def wrap_key(file_key: bytes, recipient_public: bytes) -> bytes:
-    """Seal a 32-byte key so only the holder of `recipient_public` can open it."""
-    _check_len(file_key, KEY_BYTES, "the key to wrap")
+def seal_to(plaintext: bytes, recipient_public: bytes, *, info: bytes = WRAP_INFO, aad: bytes = b"") -> bytes:
+    """Encrypt for the holder of one X25519 key: `eph_pub (32) || ciphertext+tag`.
+
+    A fresh ephemeral key per message makes the derived key single-use, so the
+    zero nonce is safe (as in age). `info` separates uses (key wrapping,
+    messages to the moderators); `aad` binds the box to its context.
+    """
     _check_len(recipient_public, X25519_BYTES, "the recipient public key")
     ephemeral = X25519PrivateKey.generate()
     eph_pub = _raw_public(ephemeral.public_key())
     shared = _shared_secret(ephemeral, recipient_public)
-    wrapping = _hkdf(shared, salt=eph_pub + bytes(recipient_public), info=WRAP_INFO)
-    return eph_pub + ChaCha20Poly1305(wrapping).encrypt(_ZERO_NONCE, bytes(file_key), None)
+    key = _hkdf(shared, salt=eph_pub + bytes(recipient_public), info=info)
+    return eph_pub + ChaCha20Poly1305(key).encrypt(_ZERO_NONCE, bytes(plaintext), aad or None)
+
+
+def open_sealed(box: bytes, recipient_private: X25519PrivateKey, *, info: bytes = WRAP_INFO,
+                aad: bytes = b"") -> bytes:
+    """Inverse of `seal_to`. Raises KeyWrapError on any mismatch."""
+    if not isinstance(box, (bytes, bytearray)) or len(box) < X25519_BYTES + TAG_BYTES:
+        raise KeyWrapError("a sealed box is too short")
+    eph_pub, sealed = bytes(box[:X25519_BYTES]), bytes(box[X25519_BYTES:])
+    recipient_public = _raw_public(recipient_private.public_key())
+    shared = _shared_secret(recipient_private, eph_pub)
+    key = _hkdf(shared, salt=eph_pub + recipient_public, info=info)
+    try:
+        return ChaCha20Poly1305(key).decrypt(_ZERO_NONCE, sealed, aad or None)
+    except InvalidTag:
+        raise KeyWrapError("this was not sealed for you, or it is damaged") from None
+
+
+def wrap_key(file_key: bytes, recipient_public: bytes) -> bytes:
+    """Seal a 32-byte key so only the holder of `recipient_public` can open it."""
+    _check_len(file_key, KEY_BYTES, "the key to wrap")
+    return seal_to(file_key, recipient_public)
 
 
 def unwrap_key(stanza: bytes, recipient_private: X25519PrivateKey) -> bytes:
     """Open a stanza made by `wrap_key`. Raises KeyWrapError on any mismatch."""
     _check_len(stanza, STANZA_BYTES, "a wrapped key stanza")
-    eph_pub, sealed = bytes(stanza[:X25519_BYTES]), bytes(stanza[X25519_BYTES:])
-    recipient_public = _raw_public(recipient_private.public_key())
-    shared = _shared_secret(recipient_private, eph_pub)
-    wrapping = _hkdf(shared, salt=eph_pub + recipient_public, info=WRAP_INFO)
     try:
-        return ChaCha20Poly1305(wrapping).decrypt(_ZERO_NONCE, sealed, None)
-    except InvalidTag:
+        return open_sealed(stanza, recipient_private)
+    except KeyWrapError:
         raise KeyWrapError("this key was not wrapped for you, or the stanza is damaged") from None
 
 

@@ -151,29 +151,45 @@ def encode_grant(granter: Identity, *, group_id: str, member: str, member_exchan
     return body + granter.sign(body)
 
 
-def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) -> Grant:
+@dataclass(frozen=True)
+class GrantHeader:
+    """What anyone can check of a grant without the member's key: who signed
+    it, and which keys (epoch, key id) it wraps for the member."""
+
+    granter: str
+    keys: list[tuple[int, str]]
+
+
+def read_grant_header(data: bytes, *, group_id: str, member: str) -> GrantHeader:
+    """Check a grant's size, layout and signature; raises BadMembershipFile."""
     if not _GRANT_HEAD.size + SIGNATURE_BYTES <= len(data) <= MAX_GRANT_BYTES:
         raise BadMembershipFile("key grant has an impossible size")
-    magic, group, member, granter_pk, count = _GRANT_HEAD.unpack_from(data)
+    magic, group, for_member, granter_pk, count = _GRANT_HEAD.unpack_from(data)
     if magic != GRANT_MAGIC:
         raise BadMembershipFile("not a key grant")
     if len(data) != _GRANT_HEAD.size + count * _GRANT_ENTRY.size + SIGNATURE_BYTES:
         raise BadMembershipFile("key grant length does not match its entries")
-    if group.hex() != group_id or member.hex() != me:
+    if group.hex() != group_id or for_member.hex() != member:
         raise BadMembershipFile("key grant for another group or member")
     if not verify_signature(granter_pk, data[-SIGNATURE_BYTES:], data[:-SIGNATURE_BYTES]):
         raise BadMembershipFile("key grant signature does not verify")
+    entries = [_GRANT_ENTRY.unpack_from(data, _GRANT_HEAD.size + i * _GRANT_ENTRY.size) for i in range(count)]
+    return GrantHeader(author_id_for(granter_pk), [(epoch, key_id.hex()) for epoch, key_id, _ in entries])
+
+
+def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) -> Grant:
+    header = read_grant_header(data, group_id=group_id, member=me)
     keys: list[tuple[int, bytes]] = []
-    for i in range(count):
-        epoch, key_id, stanza = _GRANT_ENTRY.unpack_from(data, _GRANT_HEAD.size + i * _GRANT_ENTRY.size)
+    for i, (epoch, key_id) in enumerate(header.keys):
+        _, _, stanza = _GRANT_ENTRY.unpack_from(data, _GRANT_HEAD.size + i * _GRANT_ENTRY.size)
         try:
             key = exchange.unwrap(stanza)
         except KeyWrapError:
             raise BadMembershipFile("key grant does not unwrap with our key") from None
-        if epoch_key_id(key) != key_id:
+        if epoch_key_id(key).hex() != key_id:
             raise BadMembershipFile("key grant's key id does not match its key")
         keys.append((epoch, key))
-    return Grant(author_id_for(granter_pk), me, keys)
+    return Grant(header.granter, me, keys)
 
 
 def grant_path(member: str, data: bytes) -> str:

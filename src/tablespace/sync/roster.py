@@ -5,10 +5,21 @@ A new epoch key is made by a moderator, wrapped for each remaining member in
 a key grant file, and announced (by id, with its recipients) in an
 `epoch.rotate` op. Everything written afterwards uses the new key, so a
 member who has gone cannot read it, even with their own home intact.
+
+Each departure gets its own epoch, in order: when two members went before a
+moderator could rotate, the first key made leaves out only the first of
+them, and carries what was written up to the second one's departure (their
+removal among it, so they learn of it); the next key leaves out both.
+
+A rotation can race an admission (another moderator's, not seen yet): the
+new member is then missing from the new key's recipients. Moderators close
+that gap on every sync (`grant_missing_keys`), and a member who got a key
+that way counts as holding it when they go.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from tablespace.core.clock import iso, now
@@ -17,7 +28,15 @@ from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import EpochKey, Keyring
 from tablespace.sync.keys import epoch_key_id, new_epoch_key
-from tablespace.sync.membership import encode_grant, grant_path
+from tablespace.sync.moderation import document
+from tablespace.sync.membership import (
+    GRANT_SUFFIX,
+    MAX_GRANT_BYTES,
+    BadMembershipFile,
+    encode_grant,
+    grant_path,
+    read_grant_header,
+)
 
 MAX_TIMEOUT = timedelta(days=28)
 
@@ -32,7 +51,9 @@ def announce_first_key(group: Group, keyring: Keyring) -> None:
 def remove_member(group: Group, ref: str, reason: str = "") -> None:
     member = group.member_id(ref)
     (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
-    group.write("member.remove", {"member": member, "last_seq": last_seq, "reason": reason.strip()})
+    with group.store.db.atomic():  # the reason is for moderators only: sealed beside the open action
+        op = group.write("member.remove", {"member": member, "last_seq": last_seq})
+        document(group, op.id, reason)
 
 
 def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = "") -> None:
@@ -40,65 +61,125 @@ def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = ""
         raise TablespaceError("a time-out lasts from 1 minute to 28 days (e.g. 30m, 24h, 7d)")
     member = group.member_id(ref)
     (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
-    group.write("member.timeout", {"member": member, "until": iso(now() + duration), "last_seq": last_seq,
-                                   "reason": reason.strip()})
+    with group.store.db.atomic():
+        op = group.write("member.timeout", {"member": member, "until": iso(now() + duration), "last_seq": last_seq})
+        document(group, op.id, reason)
 
 
 def leave_group(group: Group) -> None:
     group.write("member.leave", {})
 
 
-def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, str | None]:
-    announced = {(r[0], r[1]): r[2] for r in group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
-    key = keyring.writable(set(announced))
-    return key, (announced.get((key.epoch, key.key_id)) if key else None)
+def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[tuple[int, str], set[str]]]:
+    """The key we write under, and who each announced key was wrapped for when made."""
+    wrapped = {(epoch, key_id): set(recipients.split(",")) for epoch, key_id, recipients in
+               group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+    return keyring.writable(set(wrapped)), wrapped
 
 
 def departure_hlc(group: Group, keyring: Keyring) -> int | None:
-    """When the first member who still holds the key we write under left or
-    was removed (None if nobody has): a listed recipient, or anyone admitted
-    after the key was made (their grant carried it). Until a moderator
-    rotates, nothing we wrote after that moment may be written under it."""
-    key, recipients = _writing_key(group, keyring)
+    """When the first member who may hold the key we write under left or was
+    removed (None if nobody has): a listed recipient, or anyone who went after
+    the key was made (admitted later, so their admission grant carried it, or
+    granted it late by `grant_missing_keys`). Until a moderator rotates,
+    nothing we wrote after that moment may be written under it."""
+    key, wrapped = _writing_key(group, keyring)
     if key is None:
         return None
     (created_hlc,) = group.conn.execute(
         "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (key.epoch, key.key_id)).fetchone()
-    holders = set((recipients or "").split(",")) | {
-        r[0] for r in group.conn.execute("SELECT id FROM members WHERE joined_hlc > ?", (created_hlc,))}
-    gone = [r[1] for r in group.conn.execute(
-        "SELECT id, left_hlc FROM members WHERE status IN ('removed', 'left')") if r[0] in holders]
+    listed = wrapped[(key.epoch, key.key_id)]
+    # A member who went before the key was made was not wrapped it (the
+    # rotation saw them go), unless they are listed: then the rotation had not,
+    # or it was made for an earlier departure (see `rotate`).
+    gone = [left for member, joined, left in group.conn.execute(
+                "SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')")
+            if member in listed or joined > created_hlc or left > created_hlc]
     return min(gone) if gone else None
 
 
-def needs_rotation(group: Group, keyring: Keyring) -> bool:
-    return departure_hlc(group, keyring) is not None
+def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after: int = -1) -> int | None:
+    """As a moderator, start a new epoch if someone who may hold the key we
+    write under has gone (`departure_hlc`). Returns the HLC of the departure
+    rotated for, or None. A caller rotating in a loop passes the last one as
+    `after`: each rotation is for a later departure, so the loop ends."""
+    departed = departure_hlc(group, keyring) if "moderator" in group.my_roles() else None
+    if departed is None or departed <= after:
+        return None
+    rotate(group, folder, keyring, departed)
+    return departed
 
 
-def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring) -> bool:
-    if "moderator" not in group.my_roles() or not needs_rotation(group, keyring):
-        return False
-    rotate(group, folder, keyring)
-    return True
-
-
-def rotate(group: Group, folder: FolderStore, keyring: Keyring) -> int:
-    """Start a new epoch: a fresh key for the members who remain, all or nothing."""
+def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -> int:
+    """Start a new epoch after the departure at HLC `departed`: a fresh key for
+    the members who remain, all or nothing. Timed-out members remain members;
+    members who went later than `departed` were still members then: they get
+    the key too, and `departure_hlc` keeps what follows their own departure
+    from being written under it."""
     (top,) = group.conn.execute("SELECT coalesce(max(epoch), -1) FROM epochs").fetchone()
     epoch = top + 1
     key = new_epoch_key()
     remaining = group.conn.execute(
-        "SELECT id, exchange_key FROM members WHERE status = 'active' AND (exchange_key IS NOT NULL OR id = ?)",
-        (group.me,),
+        """SELECT id, exchange_key FROM members
+           WHERE (status = 'active' OR (status IN ('removed', 'left') AND left_hlc > ?))
+             AND (exchange_key IS NOT NULL OR id = ?)""",
+        (departed, group.me),
     ).fetchall()
     with group.store.db.atomic():
         group.write("epoch.rotate", {"epoch": epoch, "key_id": epoch_key_id(key).hex(),
                                      "recipients": sorted(m for m, _ in remaining)})
         for member, exchange in remaining:
-            if member == group.me or not exchange:
-                continue
-            grant = encode_grant(group.identity, group_id=group.id, member=member,
-                                 member_exchange=bytes.fromhex(exchange), keys=[(epoch, key)])
-            folder.write_once(grant_path(member, grant), grant)
+            if member != group.me and exchange:
+                write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key)])
         keyring.add([(epoch, key)])
     return epoch
+
+
+def write_grant(group: Group, folder: FolderStore, member: str, exchange: bytes,
+                keys: Iterable[tuple[int, bytes]]) -> None:
+    """Wrap `keys` for one member in a signed grant file under keys/<member>/."""
+    grant = encode_grant(group.identity, group_id=group.id, member=member, member_exchange=exchange, keys=keys)
+    folder.write_once(grant_path(member, grant), grant)
+
+
+def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+    """As a moderator, grant the key we write under to every current member
+    who has neither been wrapped it by a rotation nor granted it since, along
+    with every other key we hold that they lack (history). Returns who was
+    granted. The grant files are the record: every moderator sees them in
+    the folder, so a key is granted once (or, by two moderators at the same
+    moment, twice: harmless)."""
+    if "moderator" not in group.my_roles():
+        return []
+    key, wrapped = _writing_key(group, keyring)
+    if key is None:
+        return []
+    current = (key.epoch, key.key_id)
+    granters = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+    granted = []
+    for member, exchange in group.conn.execute(
+            "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
+            (group.me,)).fetchall():
+        if member in wrapped[current]:
+            continue  # the usual case: no folder reads at all
+        held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
+        if current in held:
+            continue
+        write_grant(group, folder, member, bytes.fromhex(exchange),
+                    [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held])
+        granted.append(member)
+    return granted
+
+
+def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
+    """The keys (epoch, key id) moderators' grant files in the folder give `member`.
+    Only signed grants count, so nobody else can make us skip a grant."""
+    keys: set[tuple[int, str]] = set()
+    for path in folder.small_files(f"keys/{member}", GRANT_SUFFIX):
+        try:
+            header = read_grant_header(folder.read(path, MAX_GRANT_BYTES), group_id=group.id, member=member)
+        except (OSError, BadMembershipFile):
+            continue
+        if header.granter in granters:
+            keys.update(header.keys)
+    return keys

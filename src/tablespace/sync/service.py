@@ -4,40 +4,80 @@ first epoch key, invites and admissions, and running a sync round."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
-from tablespace.sync.engine import SyncEngine, SyncReport
+from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
-from tablespace.sync.git import CLONE_DIR, GitRemote
+from tablespace.sync.git import CLONE_DIR, OUTBOX, GitRemote, absolute_url, redact
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.moderation import document, invite_secrets, my_exchange_key, write_sealed
 from tablespace.sync.membership import (
     MAX_REQUEST_BYTES,
     BadMembershipFile,
     JoinRequest,
     decode_request,
-    encode_grant,
     encode_request,
-    grant_path,
     invite_id_for,
     make_invite_code,
     parse_invite_code,
     peek_request_invite,
     request_path,
 )
+from tablespace.sync.roster import write_grant
 
 MAX_INVITE_LIFETIME = timedelta(days=90)
 
 
 def found_group(home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "") -> Group:
+    transport = reachable(transport, "nothing was created")
     group = Group.found(home, name, display_name, transport, purpose=purpose)
+    from tablespace.sync.moderation import rotate_mod_key
     from tablespace.sync.roster import announce_first_key
 
-    announce_first_key(group, Keyring.create(group.path, first_epoch_key=True))
+    keyring = Keyring.create(group.path, first_epoch_key=True)
+    announce_first_key(group, keyring)
+    rotate_mod_key(group, keyring.exchange)  # the moderators' key: reports can be sealed from the start
     return group
+
+
+def reachable(transport: Transport, outcome: str) -> Transport:
+    """Before anything is made in the home: a git remote must answer (a
+    folder was checked when the transport was chosen). Local paths are made
+    absolute, since git later runs inside the clone."""
+    if not transport.git:
+        return transport
+    url = absolute_url(transport.git)
+    GitRemote.probe(url, outcome)
+    return Transport(git=url)
+
+
+def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
+    """For `doctor`: the group's folder or git remote, and the quarantine."""
+    yield _check_transport(group)
+    quarantined = len(list((group.path / QUARANTINE_DIR).glob("*.json")))
+    yield True, f"{quarantined} rejected file(s) kept in {group.path / QUARANTINE_DIR}" + \
+        (" (damaged or forged; `tablespace sync` lists them, the rest syncs)" if quarantined else "")
+
+
+def _check_transport(group: Group) -> tuple[bool, str]:
+    """Can the group's folder or git remote be reached? Reads only: a remote
+    is asked for its branches (`git ls-remote`); nothing is fetched, written
+    or pushed."""
+    transport = group.transport
+    try:
+        if transport.git:
+            GitRemote.probe(transport.git, "check the URL, your network and credentials, then `tablespace sync`")
+            return True, f"git remote {redact(transport.git)} is reachable"
+        synced_before = group.store.get_meta("last_sync") is not None
+        FolderStore(transport.folder, group.id).check(expect_existing=synced_before)  # type: ignore[arg-type]
+        return True, f"shared folder {transport.folder} is reachable"
+    except SyncUnavailable as exc:
+        return False, str(exc).replace(OUTBOX, "mount or reconnect it, then `tablespace sync`")
 
 
 def folder_for(group: Group) -> FolderStore:
@@ -72,14 +112,16 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
     if not 1 <= uses <= 150:
         raise TablespaceError("an invite can be used between 1 and 150 times")
     secret = os.urandom(16)
-    group.write("invite.create", {"invite": invite_id_for(secret), "secret": secret.hex(),
-                                  "expires": iso(now() + expires), "uses": uses})
+    with group.store.db.atomic():  # the secret opens join requests: only moderators may read it
+        write_sealed(group, {"type": "invite", "invite": invite_id_for(secret), "secret": secret.hex()})
+        group.write("invite.create", {"invite": invite_id_for(secret), "expires": iso(now() + expires), "uses": uses})
     return make_invite_code(group.id, secret)
 
 
 def join_group(home: Home, code: str, display_name: str, transport: Transport) -> tuple[Group, str]:
     """Create our replica of the group and leave a join request in its folder."""
     group_id, secret = parse_invite_code(code)
+    transport = reachable(transport, "nothing was joined")
     _forget_unadmitted_replica(home, group_id)
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below
@@ -145,7 +187,7 @@ def pending_requests(group: Group) -> list[JoinRequest]:
     """Join requests in the folder that we can read and nobody has decided yet."""
     folder = folder_for(group)
     folder.check(expect_existing=False)
-    secrets = {row[0]: bytes.fromhex(row[1]) for row in group.conn.execute("SELECT id, secret FROM invites")}
+    secrets = invite_secrets(group, my_exchange_key(group))
     decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
     members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
     found: list[JoinRequest] = []
@@ -185,10 +227,8 @@ def admit(group: Group, ref: str) -> str:
                                    "public_key": request.public_key.hex(),
                                    "exchange_key": request.exchange_key.hex(),
                                    "invite": request.invite, "request": request.id})
-        grant = encode_grant(group.identity, group_id=group.id, member=request.member_id,
-                             member_exchange=request.exchange_key,
-                             keys=[(k.epoch, k.key) for k in keyring.keys])
-        folder.write_once(grant_path(request.member_id, grant), grant)
+        write_grant(group, folder, request.member_id, request.exchange_key,
+                    [(k.epoch, k.key) for k in keyring.keys])
     return request.member_id
 
 
@@ -196,8 +236,6 @@ def rotate_now(group: Group) -> bool:
     """After a removal: start the new key epoch now if the folder or remote is
     reachable; otherwise the next sync does it, and until then nothing written
     after the removal leaves this home (see SyncEngine.export)."""
-    from tablespace.sync.roster import rotate_if_needed
-
     try:
         folder = folder_for(group)
         folder.check(expect_existing=False)
@@ -207,10 +245,13 @@ def rotate_now(group: Group) -> bool:
     engine = SyncEngine(group, folder, Keyring.load(group.path))
     # The removal itself goes out under the old key, so the member learns of it;
     # everything after the rotation is written under the new one.
-    engine.export({f.path: f for f in folder.list()})
-    return rotate_if_needed(group, folder, engine.keyring)
+    listing = {f.path: f for f in folder.list()}
+    engine.export(listing)
+    return engine.rotate_as_needed(listing, SyncReport())
 
 
 def deny(group: Group, ref: str, reason: str) -> None:
     request = find_request(group, ref)
-    group.write("request.deny", {"request": request.id, "reason": reason.strip()})
+    with group.store.db.atomic():
+        op = group.write("request.deny", {"request": request.id})
+        document(group, op.id, reason)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from rich.cells import cell_len
+from textual import events, on, work
 from textual.worker import get_current_worker
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.message_pump import MessagePump
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 
+from tablespace.core import queries
+from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.themes import DEFAULT_THEME, THEMES
-from tablespace.tui import data
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status, \
     watch_filter
@@ -61,6 +66,16 @@ def _health_screen():  # noqa: ANN202 - a MODES factory (metrics and Sparkline l
 
     return HealthScreen()
 
+
+def _moderation_screen():  # noqa: ANN202 - a MODES factory (moderators only; see check_action)
+    from tablespace.tui.moderation import ModerationScreen
+
+    return ModerationScreen()
+
+# Cells of the header that the centred title must stay clear of: the icon on
+# the left, the clock's space on the right (Textual's Header), both sides.
+HEADER_CHROME = 2 * 10
+
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
 APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now"}
@@ -78,9 +93,10 @@ class TablespaceApp(App[None]):
         "library": _library_screen,
         "members": _members_screen,
         "health": _health_screen,
-        # "moderation": the moderators' pane lands here (issue for the moderation pane).
+        "moderation": _moderation_screen,
     }
     DEFAULT_MODE = "threads"
+    TIME_TICK = 30.0  # seconds between redraws of relative times ("synced 2m ago", "5 minutes ago")
     COMMANDS = App.COMMANDS | {TablespaceCommands}
     BINDINGS = [
         Binding("1", "section('threads')", "Threads", show=False, id="app.section.threads"),
@@ -88,6 +104,7 @@ class TablespaceApp(App[None]):
         Binding("3", "section('library')", "Library", show=False, id="app.section.library"),
         Binding("4", "section('members')", "Members", show=False, id="app.section.members"),
         Binding("5", "section('health')", "Health", show=False, id="app.section.health"),
+        Binding("6", "section('moderation')", "Moderation", show=False, id="app.section.moderation"),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
@@ -110,6 +127,8 @@ class TablespaceApp(App[None]):
         self.sync_loop: SyncLoop | None = None
         self.sync_status = SyncStatus(enabled=sync)
         self.sync_rounds = 0  # rounds reported to the app (for tests)
+        self._held_keys: list[events.Key] = []  # see _hold_key
+        self._retyping: asyncio.Task[None] | None = None  # typing the held keys again
         self._mounted_once = False  # see refresh_css
         self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
@@ -167,7 +186,7 @@ class TablespaceApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.group is not None:
             self.start_group()
-        self.set_interval(10, self._show_sync_status)
+        self.set_interval(self.TIME_TICK, self.refresh_times)
 
     def on_ready(self) -> None:
         """The first frame is on screen: load, in a thread, what the first write
@@ -237,7 +256,6 @@ class TablespaceApp(App[None]):
             self.sync_rounds += 1
         self._show_sync_status()
         if status.imported or status.opened_rituals:
-            data.absorb_clock(self.group.store)
             self.title = self.group.name()
             self.refresh_all()
         if message.manual:
@@ -247,16 +265,28 @@ class TablespaceApp(App[None]):
                 news = f"{status.imported} new" if status.imported else "nothing new"
                 self.notify(f"Synced: {news}, {status.exported} sent.", title="Sync")
 
+    def refresh_times(self) -> None:
+        """The clock moved on: redraw the relative times in the header and on
+        the screen in view (others redraw theirs when shown again)."""
+        self._show_sync_status()
+        refresh = getattr(self.screen, "refresh_times", None)
+        if refresh is not None:
+            refresh()
+
     def _show_sync_status(self) -> None:
         if self.group is None:
             return
-        self.sub_title = self.sync_status.line()
+        room = self.size.width - HEADER_CHROME - cell_len(self.title) - len(" — ")
+        self.sub_title = self.sync_status.line(room)
+
+    def on_resize(self) -> None:
+        self._show_sync_status()  # the header's sync line is fitted to the width
 
     def wrote(self) -> None:
         """A local write happened: count it in the outbox and send it out now."""
         if self.group is None:
             return
-        self.sync_status = replace(self.sync_status, outbox=data.outbox_count(self.group.conn, self.group.me))
+        self.sync_status = replace(self.sync_status, outbox=queries.outbox_count(self.group.conn, self.group.me))
         self._show_sync_status()
         if self.sync_loop is not None:
             self.sync_loop.request()
@@ -285,6 +315,68 @@ class TablespaceApp(App[None]):
         if self.home.config().get("theme") != theme.name:
             self.home.update_config(theme=theme.name)
 
+    # --- keys typed in a burst ---------------------------------------------------------
+    #
+    # Textual hands every key to the widget focused when the key arrives; the
+    # bindings run when the key comes back up to the app. In a burst ("a" then
+    # "oat" before the screen is redrawn) the keys after the one that opens a
+    # modal were all handed to the screen beneath, and reached the app with
+    # the modal on top but not yet focused: they were lost (or, on a screen
+    # that used them, acted there). Each key remembers the screen it was typed
+    # on; one that comes back after that screen was covered (or closed) is
+    # held, with every key after it, and typed again in order once the screen
+    # now on top is mounted and has its focus.
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and not getattr(event, "_retyped", False):
+            if self._retyping is not None or not (self.screen_stack and self.screen.is_mounted):
+                self._hold_key(event)  # behind the keys already waiting, or the screen is not there yet
+                return
+            event._typed_on = self.screen  # type: ignore[attr-defined]
+        await super().on_event(event)
+
+    def _on_key(self, event: events.Key) -> None:
+        """Runs before App._on_key (Textual calls the handler of each class in
+        the MRO), which checks the bindings unless the default is prevented."""
+        typed_on = getattr(event, "_typed_on", None)
+        if typed_on is not None and typed_on is not self.screen:
+            event.prevent_default()
+            self._hold_key(event)
+
+    def _hold_key(self, event: events.Key) -> None:
+        key = events.Key(event.key, event.character)
+        key._retyped = True  # type: ignore[attr-defined]
+        self._held_keys.append(key)
+        if self._retyping is None:
+            self._retyping = asyncio.create_task(self._retype_held_keys())
+
+    async def _retype_held_keys(self) -> None:
+        """Type the held keys again one by one, each handled all the way (by the
+        app, the focused widget, the screen, the bindings) before the next: a
+        key that moves the focus or opens a screen sends the rest after it."""
+        try:
+            while self._held_keys:
+                await self._until_ready(self.screen)  # a key may have opened (or closed) a screen
+                self.post_message(self._held_keys.pop(0))
+                for pump in (self, self.focused or self.screen, self.screen, self):
+                    await self._settled(pump)
+        finally:
+            self._retyping = None
+
+    async def _until_ready(self, screen: Screen) -> None:
+        """Until `screen` is mounted and has the focus its on_mount asked for."""
+        with contextlib.suppress(asyncio.TimeoutError):  # a screen that never mounts must not keep the keys
+            await asyncio.wait_for(screen._mounted_event.wait(), timeout=1.0)
+        await self._settled(self)  # focus() is a call_later on the app
+
+    @staticmethod
+    async def _settled(pump: MessagePump) -> None:
+        """Until `pump` has handled the messages it holds now (or is gone)."""
+        done = asyncio.Event()
+        pump.call_later(done.set)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout=0.5)
+
     # --- actions -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -292,10 +384,22 @@ class TablespaceApp(App[None]):
             return False
         if action in APP_ONLY_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
+        if action == "section" and parameters == ("moderation",):
+            return self.is_moderator()
         return True
 
+    def is_moderator(self) -> bool:
+        """The Moderation section is for moderators only (and shown only to them)."""
+        return self.group is not None and "moderator" in self.group.my_roles()
+
     def action_section(self, mode: str) -> None:
-        self.switch_mode(mode)
+        """Show a section; its own key again goes back to the section's screen
+        (from a thread opened in it)."""
+        if mode != self.current_mode:
+            self.switch_mode(mode)
+            return
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def action_search(self) -> None:
         from tablespace.tui.modals import SearchModal
@@ -371,13 +475,22 @@ class TablespaceApp(App[None]):
                 refresh()
 
 
+def require_terminal() -> None:
+    """The app draws on a terminal and reads keys from it; without one (a pipe,
+    a cron job, /dev/null) it would wait forever for keys nobody can type."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise TablespaceError("the app needs a terminal (input or output is not one); "
+                              "in scripts use the commands, see `tablespace --help`")
+
+
 def run(home: Home, selector: str | None) -> None:
     """Open the group chosen by `selector` (see Home.resolve) and run the app.
 
     With no group in the home (and no selector), the app opens on the first-run
     screen to found or join one. Raises TablespaceError (before any screen is
-    drawn) if there is no such group.
+    drawn) if there is no such group, or no terminal to draw on.
     """
+    require_terminal()
     if selector is None and not home.groups():
         app = TablespaceApp(None, home)
         try:

@@ -29,6 +29,8 @@ class TablespaceCommands(Provider):
             ("Go to Members", "Section 4: who is at the table", partial(app.action_section, "members")),
             ("Go to Health", "Section 5: weekly activity, replies and wins, and newcomers waiting for a reply",
              partial(app.action_section, "health")),
+            *([("Go to Moderation", "Section 6: reports, join requests, members, evidence, the log, settings",
+                partial(app.action_section, "moderation"))] if app.is_moderator() else []),
             ("New thread", "Start a thread", app.action_new_thread),
             ("Search", "Full-text search over threads, replies and the library", app.action_search),
             ("Keys", "List every key binding of this screen", app.action_help),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import humanize
 from rich.text import Text
 
 from tablespace.core.clock import now
@@ -13,16 +12,51 @@ MARK_START, MARK_END = "\x02", "\x03"
 
 
 def relative(moment: datetime | None, *, at: datetime | None = None) -> str:
-    """'3 hours ago' / 'in 2 days', against TABLESPACE_NOW-aware `now()`."""
+    """'3 hours ago' / 'in 2 days' / 'just now', against TABLESPACE_NOW-aware `now()`.
+
+    The words are humanize's `naturaltime`; written out here because the
+    thread list needs them for the first frame and importing humanize cost
+    more than the rest of the list's rendering."""
     if moment is None:
         return "—"
-    when = at or now()
-    text = humanize.naturaltime(moment, when=when)
-    if text == "now":
+    delta = (at or now()) - moment
+    words = span(abs(delta))
+    if words == "a moment":
         return "just now"
-    if text.endswith(" from now"):
-        return "in " + text[: -len(" from now")]
-    return text
+    return f"in {words}" if delta < timedelta(0) else f"{words} ago"
+
+
+def _count(n: int, unit: str) -> str:
+    if n == 1:
+        return ("an " if unit == "hour" else "a ") + unit
+    return f"{n} {unit}s"
+
+
+def span(delta: timedelta) -> str:
+    """How long a (non-negative) delta is: 'a moment', '5 minutes', 'a day',
+    '3 months', '1 year, 2 months', '4 years' (humanize's `naturaldelta`)."""
+    years, days = divmod(delta.days, 365)
+    months = round(days / 30.5)
+    seconds = delta.seconds
+    if years == 0 and days < 1:
+        if seconds < 60:
+            return "a moment" if seconds == 0 else _count(seconds, "second")
+        if seconds < 3600:
+            minutes = round(seconds / 60)
+            return "an hour" if minutes == 60 else _count(minutes, "minute")
+        hours = round(seconds / 3600)
+        return "a day" if hours == 24 else _count(hours, "hour")
+    if years == 0:
+        if days == 1 or months == 0:
+            return _count(days, "day")
+        return "a year" if months == 12 else _count(months, "month")
+    if years == 1:
+        if months == 0:
+            return "a year" if days == 0 else f"1 year, {days} day{'s' if days != 1 else ''}"
+        if months == 12:
+            return "2 years"
+        return f"1 year, {months} month{'s' if months != 1 else ''}"
+    return f"{round(delta.days / 365):,} years"
 
 
 def short_relative(moment: datetime, *, at: datetime | None = None) -> str:

@@ -22,6 +22,7 @@ from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
 from tablespace.tui.format import short_relative
 from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
+from tablespace.tui.tables import RowTable
 
 LABEL_WIDTH = 17
 VALUE_WIDTH = 8
@@ -117,7 +118,7 @@ class HealthScreen(SectionScreen):
             for figure in FIGURES:
                 yield HealthRow(figure)
         yield Static(id="newcomers-title")
-        yield DataTable(id="newcomers", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="newcomers")
         yield KeyFooter()
 
     def on_mount(self) -> None:

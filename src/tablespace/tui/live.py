@@ -17,13 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from textual.message import Message
 
+from tablespace.core import queries
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
-from tablespace.tui import data
 from tablespace.tui.format import short_relative
 
 if TYPE_CHECKING:
@@ -49,32 +50,46 @@ class SyncStatus:
     exported: int = 0
     opened_rituals: int = 0
 
-    def line(self) -> str:
+    def line(self, width: int | None = None) -> str:
+        """What the header says, in at most `width` cells if it can: first in
+        short words, then without the least urgent parts."""
+        parts = self.parts()
+        while True:
+            for shorten in (False, True):
+                text = " · ".join(short if shorten else full for full, short, _ in parts)
+                if width is None or cell_len(text) <= width:
+                    return text
+                if any(urgency == 0 for _, _, urgency in parts[1:]):
+                    break  # say nothing of an empty outbox before shortening words
+            if len(parts) == 1:  # the sync state itself stays, whatever the width
+                return text
+            parts.remove(min(parts[1:], key=lambda part: part[2]))
+
+    def parts(self) -> list[tuple[str, str, int]]:
+        """(full words, short words, urgency) for each thing worth saying."""
         if not self.enabled:
-            return "sync off"
-        parts: list[str] = []
+            return [("sync off", "sync off", 9)]
         if self.running:
-            parts.append("syncing…")
+            state = ("syncing…", "syncing…")
         elif self.problem:
-            parts.append(f"⚠ {self.problem}")
+            state = (f"⚠ {self.problem}", f"⚠ {self.problem.split()[-1]}")
         elif self.last is None:
-            parts.append("not synced yet")
+            state = ("not synced yet", "not synced")
         else:
-            parts.append(f"synced {short_relative(self.last)}")
-        parts.append(f"outbox {self.outbox}")
+            ago = short_relative(self.last)
+            state = (f"synced {ago}", ago)
+        parts = [(*state, 9), (f"outbox {self.outbox}", f"↑{self.outbox}", 2 if self.outbox else 0)]
         if self.quarantined:
-            parts.append(f"{self.quarantined} quarantined")
+            parts.append((f"{self.quarantined} quarantined", f"{self.quarantined} quarantined", 3))
         if self.pending:
-            parts.append(f"{self.pending} waiting")
-        return " · ".join(parts)
+            parts.append((f"{self.pending} waiting", f"{self.pending} waiting", 1))
+        return parts
 
 
 def initial_status(group: Group, *, enabled: bool) -> SyncStatus:
     """The status before the first round, from what the last one left behind."""
-    last = data.last_sync_hlc(group.conn)
-    return SyncStatus(enabled=enabled, last=hlc_to_datetime(last) if last else None,
-                      outbox=data.outbox_count(group.conn, group.me),
-                      quarantined=data.quarantined_count(group.conn))
+    last = queries.last_sync_hlc(group.conn)
+    return SyncStatus(enabled=enabled, last=hlc_to_datetime(last) if last else None, **stored_counts(group))
 
 
 class SyncRound(Message):
@@ -91,7 +106,6 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     from tablespace.sync.folder import SyncUnavailable  # the crypto stack loads here, in the sync thread
     from tablespace.sync.service import engine_for, sync_group
 
-    data.absorb_clock(group.store)
     opened = 0
     may_open = True
     try:
@@ -105,14 +119,20 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     except SyncUnavailable as exc:
         problem = "folder unreachable" if group.transport.folder is not None else "remote unreachable"
         return replace(previous, running=False, problem=problem, detail=str(exc), imported=0, exported=0,
-                       opened_rituals=opened, outbox=data.outbox_count(group.conn, group.me))
+                       opened_rituals=opened, **stored_counts(group))
     except Exception as exc:  # noqa: BLE001 - keep the loop (and the app) alive, say what broke
         return replace(previous, running=False, problem="sync failed", detail=str(exc) or type(exc).__name__,
-                       imported=0, exported=0, opened_rituals=opened,
-                       outbox=data.outbox_count(group.conn, group.me))
-    return SyncStatus(enabled=True, last=now(), outbox=data.outbox_count(group.conn, group.me),
-                      pending=report.pending, quarantined=len(report.quarantined), imported=report.imported,
-                      exported=report.exported, opened_rituals=opened)
+                       imported=0, exported=0, opened_rituals=opened, **stored_counts(group))
+    return SyncStatus(enabled=True, last=now(), pending=report.pending, imported=report.imported,
+                      exported=report.exported, opened_rituals=opened, **stored_counts(group))
+
+
+def stored_counts(group: Group) -> dict[str, int]:
+    """The outbox and quarantine as the database holds them once a round is
+    over, whether it finished or broke off half-way (a file quarantined
+    before the failure stays quarantined)."""
+    return {"outbox": queries.outbox_count(group.conn, group.me),
+            "quarantined": queries.quarantined_count(group.conn)}
 
 
 class SyncLoop:

@@ -1,4 +1,5 @@
-"""Modal screens: compose/edit, confirm, react, search, add-resource, help.
+"""Modal screens: compose/edit, confirm, react, search, add-resource, help, and
+a form that asks for text (a report's reason, a moderator's decision).
 
 A modal that performs an action takes an `on_submit` callback and stays open
 (keeping the draft) when the action is refused; the refusal is shown as a
@@ -16,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import SearchHit
 from tablespace.tui.format import MARK_END, MARK_START, marked
+from tablespace.tui.tables import RowTable
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
 
@@ -153,8 +155,22 @@ class ComposeModal(ModalScreen[bool]):
             return
         self.dismiss(True)
 
+    def has_changes(self) -> bool:
+        """Something was written (or changed in an edit) that cancelling would lose."""
+        draft = self.draft()
+        tags = split_tags(" ".join(self.initial_tags)) if self.initial_tags is not None else None
+        return (draft.body, draft.title, draft.tags) != (self.initial_body, self.initial_title, tags)
+
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        if not self.has_changes():
+            self.dismiss(False)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(False)
+
+        self.app.push_screen(ConfirmModal("Discard this draft?", yes="Discard", no="Keep writing"), answered)
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -163,17 +179,18 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("n,escape", "cancel", "No", id="confirm.no"),
     ]
 
-    def __init__(self, question: str, yes: str = "Delete") -> None:
+    def __init__(self, question: str, yes: str = "Delete", no: str = "Cancel") -> None:
         super().__init__()
         self.question = question
         self.yes = yes
+        self.no = no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
             yield Static(self.question, classes="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
-                yield Button("Cancel (n)", id="no")
+                yield Button(f"{self.no} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no").focus()
@@ -291,6 +308,7 @@ class ResourceDraft:
 class ResourceForm(ModalScreen[bool]):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Add", priority=True, id="resource.submit"),
+        Binding("enter", "next_field", "Next field", show=False, priority=True, id="resource.next"),
         Binding("escape", "cancel", "Cancel", priority=True, id="resource.cancel"),
     ]
 
@@ -310,9 +328,10 @@ class ResourceForm(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#title").focus()
 
-    @on(Input.Submitted)
-    def next_field(self, event: Input.Submitted) -> None:
-        if event.input.id == "tags":
+    def action_next_field(self) -> None:
+        """A binding, not Input.Submitted: the focus moves before the next key
+        is handed out, so a fast typist's next field gets the next keys."""
+        if self.focused is not None and self.focused.id == "tags":
             self.action_submit()
         else:
             self.focus_next()
@@ -351,7 +370,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys — {self.section}", classes="dialog-title")
-            yield DataTable(id="bindings", cursor_type="row", zebra_stripes=True)
+            yield RowTable(id="bindings")
             yield Label('Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close',
                         classes="dialog-hint")
 
@@ -364,3 +383,71 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class Field:
+    id: str
+    placeholder: str
+    value: str = ""
+    multiline: bool = False
+
+
+class AskForm(ModalScreen[bool]):
+    """A heading, what will happen, one or more fields and an optional
+    checkbox. ctrl+s does it (and stays open, keeping the text, if refused);
+    escape cancels."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Do it", priority=True, id="ask.submit"),
+        Binding("escape", "cancel", "Cancel", priority=True, id="ask.cancel"),
+    ]
+
+    def __init__(self, heading: str, explain: str, fields: list[Field],
+                 on_submit: Callable[[dict[str, str | bool]], object], *, verb: str = "save",
+                 checkbox: str | None = None) -> None:
+        super().__init__()
+        self.heading, self.explain, self.fields = heading, explain, fields
+        self.on_submit, self.verb, self.checkbox = on_submit, verb, checkbox
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="ask"):
+            yield Label(self.heading, classes="dialog-title")
+            yield Static(self.explain, classes="question", markup=False)
+            for f in self.fields:
+                if f.multiline:
+                    yield TextArea(f.value, id=f.id, soft_wrap=True, show_line_numbers=False)
+                else:
+                    yield Input(f.value, placeholder=f.placeholder, id=f.id)
+            if self.checkbox:
+                yield Checkbox(self.checkbox, id="check")
+            yield Label(f"[b]ctrl+s[/b] {self.verb}  ·  [b]tab[/b] next field  ·  [b]esc[/b] cancel",
+                        classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        if self.fields:
+            self.query_one(f"#{self.fields[0].id}").focus()
+
+    def values(self) -> dict[str, str | bool]:
+        found: dict[str, str | bool] = {}
+        for f in self.fields:
+            widget = self.query_one(f"#{f.id}")
+            found[f.id] = widget.text if isinstance(widget, TextArea) else widget.value  # type: ignore[union-attr]
+        if self.checkbox:
+            found["check"] = self.query_one("#check", Checkbox).value
+        return found
+
+    @on(Input.Submitted)
+    def next_field(self) -> None:
+        self.focus_next()
+
+    def action_submit(self) -> None:
+        try:
+            self.on_submit(self.values())
+        except TablespaceError as exc:
+            self.notify(str(exc), title="Refused", severity="error")
+            return
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

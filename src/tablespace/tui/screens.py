@@ -17,7 +17,6 @@ from textual.widgets._footer import FooterKey  # not re-exported by textual.widg
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
-from tablespace.tui import data
 from tablespace.tui.format import relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
@@ -27,7 +26,8 @@ if TYPE_CHECKING:
     from tablespace.tui.app import TablespaceApp
 
 SECTIONS = (("threads", "Threads"), ("rituals", "Rituals"), ("library", "Library"), ("members", "Members"),
-            ("health", "Health"))
+            ("health", "Health"), ("moderation", "Moderation"))
+MODERATORS_ONLY = {"moderation"}
 
 
 class KeyFooter(Footer):
@@ -66,15 +66,34 @@ class SectionBar(Static):
     def on_mount(self) -> None:
         self.refresh_bar()
 
+    def on_resize(self) -> None:
+        self.refresh_bar()
+
     def refresh_bar(self) -> None:
-        text = Text()
-        for n, (mode, label) in enumerate(SECTIONS, 1):
-            style = "reverse bold" if mode == self.current else ""
-            text.append(f" {n} {label} ", style)
-            text.append(" ")
-        if self.info:
-            text.append("  " + self.info, "dim")
+        """The widest form that fits: spaced out, then tighter, then the
+        sections' first letters (and the info only where there is room)."""
+        width = self.size.width  # the content area, inside the padding
+        forms = [(gap, short, info) for short in (False, True) for gap in (" ", "")
+                 for info in ((self.info, "") if self.info else ("",))]
+        for gap, short, info in forms:
+            text = self.bar(gap, short, info)
+            if width <= 0 or text.cell_len <= width:
+                break
         self.update(text)
+
+    def bar(self, gap: str, short: bool, info: str) -> Text:
+        text = Text()
+        moderator = cast("TablespaceApp", self.app).is_moderator()
+        for n, (mode, label) in enumerate(SECTIONS, 1):
+            if mode in MODERATORS_ONLY and not moderator:
+                continue
+            if n > 1:
+                text.append(gap)
+            style = "reverse bold" if mode == self.current else ""
+            text.append(f" {n} {label[:3] if short and mode != self.current else label} ", style)
+        if info:
+            text.append("   " + info, "dim")
+        return text
 
 
 class TablespaceScreen(Screen):
@@ -93,8 +112,13 @@ class TablespaceScreen(Screen):
     def refresh_data(self) -> None:
         """Re-read what this screen shows (after a write, or when sync lands ops)."""
 
+    def refresh_times(self) -> None:
+        """Redraw the relative times shown ("5 minutes ago") as the clock moves
+        on; the app calls this on an interval. Nothing is re-read."""
+
     def on_screen_resume(self) -> None:
         self.refresh_data()
+        self.refresh_times()
 
     def act(self, action, *args, success: str | None = None, **kwargs) -> bool:
         """Run a Group action; show a refusal as a notification instead of crashing."""
@@ -138,6 +162,9 @@ class ThreadsScreen(SectionScreen):
     def thread_list(self) -> ThreadList:
         return self.query_one(ThreadList)
 
+    def refresh_times(self) -> None:
+        self.thread_list.refresh_times()
+
     def refresh_data(self) -> None:
         self.thread_list.reload()
         count = self.thread_list.count
@@ -179,13 +206,21 @@ class PostCard(Vertical, can_focus=True):
         self.post = post
         await self.recompose()
 
-    def compose(self) -> ComposeResult:
+    def meta(self) -> Text:
         post = self.post
         meta = Text.assemble((post.author, "bold"), ("  (you)" if self.mine else "", "dim"),
                              ("  ·  " + relative(post.created_at), "dim"))
         if post.edited_at:
             meta.append(f"  ·  edited {relative(post.edited_at)}", "dim italic")
-        yield Static(meta, classes="post-meta")
+        return meta
+
+    def refresh_times(self) -> None:
+        for meta in self.query(".post-meta").results(Static):  # none while recomposing
+            meta.update(self.meta())
+
+    def compose(self) -> ComposeResult:
+        post = self.post
+        yield Static(self.meta(), classes="post-meta")
         from textual.widgets import Markdown  # ~70 ms to import: not before the first frame
 
         yield Markdown(post.body or "*(no text)*", classes="post-body")
@@ -216,6 +251,7 @@ class ThreadScreen(TablespaceScreen):
         Binding("plus", "react", "React", id="thread.react"),
         Binding("e", "edit", "Edit", id="thread.edit"),
         Binding("d", "delete", "Delete", id="thread.delete"),
+        Binding("exclamation_mark", "report", "Report", id="thread.report"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
         Binding("j,down", "move(1)", "Next post", show=False, id="thread.next_post"),
         Binding("k,up", "move(-1)", "Previous post", show=False, id="thread.previous_post"),
@@ -308,6 +344,10 @@ class ThreadScreen(TablespaceScreen):
             if self.focus_index:
                 posts.scroll_to_widget(cards[self.focus_index], animate=False)
 
+    def refresh_times(self) -> None:
+        for card in self.cards:
+            card.refresh_times()
+
     @property
     def cards(self) -> list[PostCard]:
         return list(self.query(PostCard))
@@ -384,6 +424,26 @@ class ThreadScreen(TablespaceScreen):
 
         self.app.push_screen(ConfirmModal(question), done)
 
+    def action_report(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        card = self.focused_post
+        if card is None:
+            return
+        post_id = card.post.id
+
+        def report(values: dict[str, str | bool]) -> None:
+            from tablespace.sync.moderation import file_report
+
+            file_report(self.group, None, post_id, str(values["reason"]))
+            self.notify("Reported. Only moderators can read it, or see who sent it.")
+            self.ts_app.wrote()  # the next sync delivers it
+
+        self.app.push_screen(AskForm(
+            f"Report this post by {card.post.author}?",
+            "Only moderators can read a report or see who made it. Say what is wrong.",
+            [Field("reason", "What is wrong")], report, verb="report"))
+
     def action_react(self) -> None:
         from tablespace.tui.modals import ReactModal
 
@@ -391,7 +451,7 @@ class ThreadScreen(TablespaceScreen):
         if card is None:
             return
         post_id = card.post.id
-        mine = data.my_reactions(self.group.conn, post_id, self.group.me)
+        mine = queries.my_reactions(self.group.conn, post_id, self.group.me)
 
         def done(emoji: str | None) -> None:
             if emoji:

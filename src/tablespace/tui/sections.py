@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import webbrowser
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Select, Static
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Markdown, Select, Static
 
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.fold import derived_id
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
-from tablespace.tui import data
 from tablespace.tui.format import days_until, relative, tags_text
-from tablespace.tui.screens import KeyFooter, SectionScreen
+from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
+from tablespace.tui.tables import RowTable
 
 if TYPE_CHECKING:
     from tablespace.tui.modals import ResourceDraft
@@ -53,11 +54,12 @@ class RitualsScreen(SectionScreen):
         super().__init__()
         self.rituals: list[queries.RitualView] = []
         self.occurrences: list[Occurrence] = []
+        self.shown_day: date | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="today")
-        yield DataTable(id="calendar", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="calendar")
         yield Static(id="ritual-prompt", classes="detail")
         yield KeyFooter()
 
@@ -75,14 +77,19 @@ class RitualsScreen(SectionScreen):
                 continue
             for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD):
                 thread_id = derived_id("ritual.occur", ritual.id, iso(at))
-                exists = data.thread_exists(conn, thread_id)
+                exists = queries.thread_exists(conn, thread_id)
                 found.append(Occurrence(ritual, at, thread_id, exists,
-                                        data.reply_count(conn, thread_id) if exists else 0))
+                                        queries.reply_count(conn, thread_id) if exists else 0))
         found.sort(key=lambda o: (o.at, o.ritual.name))
         return found
 
+    def refresh_times(self) -> None:
+        if now().date() != self.shown_day:  # "today" and "in 3 days" moved on at midnight
+            self.refresh_data()
+
     def refresh_data(self) -> None:
         moment = now()
+        self.shown_day = moment.date()
         table = self.query_one(DataTable)
         keep = self.current.thread_id if self.current and table.row_count else None
         self.rituals = queries.rituals(self.group.conn, moment)
@@ -167,8 +174,8 @@ class RitualsScreen(SectionScreen):
         o = self.current
         if o is None:
             return
-        if o.has_thread:
-            self.call_later(self.ts_app.open_thread, o.thread_id)
+        if o.has_thread:  # on top of this section: escape comes back here
+            self.app.push_screen(ThreadScreen(o.thread_id))
         elif o.at > now():
             self.notify(f"{o.ritual.name} opens {days_until(o.at)}.", title="Not yet")
         else:
@@ -195,13 +202,19 @@ class LibraryScreen(SectionScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Select[str]([], prompt="All tags", id="tag-filter", allow_blank=True)
-        yield DataTable(id="resources", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="resources")
         yield Static(id="resource-detail", classes="detail")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Title", "Tags", "Added by", "When")
-        self.query_one(DataTable).focus()
+        table = self.query_one(DataTable)
+        self.when_column = table.add_columns("Title", "Tags", "Added by", "When")[-1]
+        table.focus()
+
+    def refresh_times(self) -> None:
+        table = self.query_one(DataTable)
+        for r in self.resources:
+            table.update_cell(r.id, self.when_column, relative(r.created_at))
 
     def refresh_data(self, select: str | None = None) -> None:
         conn = self.group.conn
@@ -299,11 +312,16 @@ class LibraryScreen(SectionScreen):
 
 
 class MembersScreen(SectionScreen):
+    """The roster, and the group's code of conduct and house rules below it
+    (the moderators keep them; see the Moderation section's Settings)."""
+
     SECTION = "members"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
-        yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="members")
+        with VerticalScroll(id="conduct-box", classes="detail"):
+            yield Markdown(id="conduct")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -319,8 +337,15 @@ class MembersScreen(SectionScreen):
             if m.id == self.group.me:
                 name.append("  (you)", "dim")
             status = Text(m.status.replace("_", " "), "" if m.status == "active" else "italic")
+            if m.timeout_until:
+                status.append(f" until {m.timeout_until:%d %b %H:%M}", "dim")
             table.add_row(name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim"), key=m.id)
         if people:
             table.move_cursor(row=min(keep or 0, len(people) - 1), animate=False)
         active = sum(1 for m in people if m.status == "active")
         self.set_info(f"{active} active of {len(people)}")
+        settings = queries.settings(self.group.conn)
+        parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
+        self.query_one("#conduct", Markdown).update(
+            "\n\n".join(f"### {title}\n\n{text.strip()}" for title, text in parts if text.strip())
+            or "_The moderators have not written a code of conduct yet._")

@@ -1,0 +1,439 @@
+"""The Moderation section, shown only to moderators: queues and the record.
+
+Tabs: Reports (oldest open first, with a response clock: amber after 24 h,
+red after 48 h), Join requests, Members (time-out, remove, moderator role),
+Evidence (forks and quarantined files from sync), Log (what was done, by
+whom, why) and Settings (code of conduct, house rules, weekly post cap,
+archiving stale threads). Every action is one key; the ones that take
+something away ask for a reason in a form that is itself the confirmation,
+and every reason lands, sealed, in the moderation log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from tablespace.core import queries
+from tablespace.core.clock import now, parse_duration, parse_instant
+from tablespace.core.errors import TablespaceError
+from tablespace.sync import moderation as mod
+from tablespace.tui.format import relative
+from tablespace.tui.modals import AskForm, Field
+from tablespace.tui.screens import KeyFooter, SectionScreen
+from tablespace.tui.tables import RowTable
+
+CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
+TABS = ("reports", "requests", "members", "evidence", "log", "settings")
+# action -> the tab it belongs to (check_action hides the others' keys)
+ACTION_TAB = {
+    "resolve": "reports", "note": "reports", "open_post": "reports", "toggle_resolved": "reports",
+    "admit": "requests", "deny": "requests",
+    "time_out": "members", "remove": "members", "toggle_moderator": "members",
+    "edit_conduct": "settings", "edit_rules": "settings", "post_cap": "settings", "archive_stale": "settings",
+}
+
+
+# --- the section -----------------------------------------------------------------------
+
+
+class ModerationScreen(SectionScreen):
+    SECTION = "moderation"
+    BINDINGS = [
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="moderation.prev_tab"),
+        Binding("right_square_bracket", "tab(1)", "Next tab", id="moderation.next_tab"),
+        Binding("d", "resolve", "Decide", id="moderation.resolve"),
+        Binding("n", "note", "Note", id="moderation.note"),
+        Binding("o", "open_post", "Open post", id="moderation.open_post"),
+        Binding("v", "toggle_resolved", "Resolved", id="moderation.toggle_resolved"),
+        Binding("a", "admit", "Admit", id="moderation.admit"),
+        Binding("x", "deny", "Deny", id="moderation.deny"),
+        Binding("t", "time_out", "Time out", id="moderation.time_out"),
+        Binding("r", "remove", "Remove", id="moderation.remove"),
+        Binding("m", "toggle_moderator", "Moderator role", id="moderation.toggle_moderator"),
+        Binding("c", "edit_conduct", "Conduct", id="moderation.edit_conduct"),
+        Binding("h", "edit_rules", "House rules", id="moderation.edit_rules"),
+        Binding("p", "post_cap", "Post cap", id="moderation.post_cap"),
+        Binding("z", "archive_stale", "Archive stale", id="moderation.archive_stale"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_resolved = False
+        self.reports: list[mod.Report] = []
+        self.log_entries: list = []
+        self.requests: list = []
+        self.people: list[queries.MemberView] = []
+        self._exchange = None
+
+    # --- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        with TabbedContent(id="mod-tabs"):
+            with TabPane("Reports", id="reports"):
+                yield RowTable(id="reports-table")
+                yield Static(id="report-detail", classes="detail")
+            with TabPane("Requests", id="requests"):
+                yield RowTable(id="requests-table")
+            with TabPane("Members", id="members"):
+                yield RowTable(id="members-table")
+            with TabPane("Evidence", id="evidence"):
+                yield RowTable(id="evidence-table")
+            with TabPane("Log", id="log"):
+                yield RowTable(id="log-table")
+                yield Static(id="log-detail", classes="detail")
+            with TabPane("Settings", id="settings"):
+                yield Static(id="settings-view", classes="detail")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.table("reports").add_columns("Waiting", "From", "Post", "Reason")
+        self.table("requests").add_columns("Name", "Asked", "Id")
+        self.table("members").add_columns("Name", "Roles", "Status", "Id")
+        self.table("evidence").add_columns("What", "Who / file", "Detail")
+        self.table("log").add_columns("When", "Who", "Action", "What", "Why")
+        self.table("reports").focus()
+
+    def table(self, tab: str) -> DataTable:
+        return self.query_one(f"#{tab}-table", DataTable)
+
+    @property
+    def tab(self) -> str:
+        return self.query_one(TabbedContent).active or "reports"
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = TABS[(TABS.index(self.tab) + step) % len(TABS)]
+
+    @on(TabbedContent.TabActivated)
+    def tab_changed(self) -> None:
+        if self.tab != "settings":
+            self.table(self.tab).focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        wanted = ACTION_TAB.get(action)
+        return wanted is None or wanted == self.tab
+
+    @property
+    def exchange(self):  # noqa: ANN201 - an ExchangeKey, loaded on first use
+        if self._exchange is None:
+            self._exchange = mod.my_exchange_key(self.group)
+        return self._exchange
+
+    # --- data ------------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        if "moderator" not in self.group.my_roles():
+            self.query_one("#report-detail", Static).update("Only moderators see this section.")
+            return
+        moment = now()
+        self._fill_reports(moment)
+        self._fill_requests()
+        self._fill_members()
+        self._fill_evidence()
+        self._fill_log()
+        self._fill_settings()
+        open_count = sum(1 for r in self.reports if r.status == "open")
+        tabs = self.query_one(TabbedContent)
+        for tab, label, count in (("reports", "Reports", open_count), ("requests", "Requests", len(self.requests)),
+                                  ("evidence", "Evidence", self.table("evidence").row_count)):
+            tabs.get_tab(tab).label = f"{label} ({count})" if count else label
+        late = sum(1 for r in self.reports if mod.response_clock(r, moment) == "red")
+        info = f"{open_count} open report{'s' if open_count != 1 else ''}"
+        if late:
+            info += f", {late} over 48 h"
+        self.set_info(info + f" · {len(self.requests)} asking to join")
+
+    def _refill(self, table: DataTable, rows: list[tuple], keys: list[str]) -> None:
+        keep = table.cursor_row
+        table.clear()
+        for row, key in zip(rows, keys):
+            table.add_row(*row, key=key)
+        if rows:
+            table.move_cursor(row=min(keep or 0, len(rows) - 1), animate=False)
+
+    def _fill_reports(self, moment) -> None:  # noqa: ANN001
+        names = self.names()
+        everything = mod.reports(self.group, self.exchange)
+        self.reports = [r for r in everything if self.show_resolved or r.status == "open"]
+        rows = []
+        for r in self.reports:
+            if r.status == "open":
+                waited = Text(relative(r.created_at, at=moment), CLOCK_STYLE[mod.response_clock(r, moment)])
+            else:
+                waited = Text("✓ resolved", "dim")
+            first_line = r.excerpt.splitlines()[0] if r.excerpt.strip() else "(no text)"
+            post = Text(f"{names.get(r.post_author, '?')}: {first_line}"[:30])
+            rows.append((waited, names.get(r.reporter, r.reporter[:8])[:12], post, r.reason[:60]))
+        self._refill(self.table("reports"), rows, [r.id for r in self.reports])
+        self.show_report()
+
+    def _fill_requests(self) -> None:
+        from tablespace.sync.service import pending_requests
+
+        try:
+            self.requests = pending_requests(self.group)
+        except TablespaceError:  # the folder is unreachable: nothing to decide from here
+            self.requests = []
+        rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"))
+                for r in self.requests]
+        self._refill(self.table("requests"), rows, [r.id for r in self.requests])
+
+    def _fill_members(self) -> None:
+        self.people = queries.members(self.group.conn)
+        rows = []
+        for m in self.people:
+            status = m.status.replace("_", " ")
+            if m.timeout_until:
+                status += f" until {m.timeout_until:%d %b %H:%M}"
+            name = Text(m.name, "bold")
+            if m.id == self.group.me:
+                name.append("  (you)", "dim")
+            rows.append((name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim")))
+        self._refill(self.table("members"), rows, [m.id for m in self.people])
+
+    def _fill_evidence(self) -> None:
+        names = self.names()
+        found = mod.evidence(self.group)
+        rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in found]
+        self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in found])
+
+    def _fill_log(self) -> None:
+        names = self.names()
+        self.log_entries = mod.moderation_log(self.group, self.exchange, limit=500)[::-1]  # newest first
+        rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
+                for e in self.log_entries]
+        self._refill(self.table("log"), rows, [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)])
+        self.show_log_entry()
+
+    @on(DataTable.RowHighlighted, "#log-table")
+    def show_log_entry(self) -> None:
+        e = self.selected("log", self.log_entries)
+        text = Text()
+        if e is not None:
+            text.append(f"{self.names().get(e.by, e.by[:8])} {e.action} {e.what}", "bold")
+            text.append(f"\n{e.at:%A %d %B %Y, %H:%M} UTC")
+            text.append("\n" + (f"Why: {e.why}" if e.why else "No reason was given."), "" if e.why else "dim")
+        self.query_one("#log-detail", Static).update(text)
+
+    def _fill_settings(self) -> None:
+        s = queries.settings(self.group.conn)
+        cap = s.get("post_cap", "0")
+        text = Text.assemble(
+            ("Code of conduct", "bold"), "  (c to edit)\n", s.get("conduct", "") or "(none yet)", "\n\n",
+            ("House rules", "bold"), "  (h to edit)\n", s.get("rules", "") or "(none yet)", "\n\n",
+            ("Weekly post cap", "bold"), "  (p to change)\n",
+            f"{cap} threads and replies per member per 7 days" if cap not in ("", "0") else "none", "\n\n",
+            ("Archive stale threads", "bold"), "  (z)\n", "Threads quiet for a while leave the list; "
+            "they stay readable and searchable.",
+        )
+        self.query_one("#settings-view", Static).update(text)
+
+    def names(self) -> dict[str, str]:
+        return dict(self.group.conn.execute("SELECT id, name FROM members"))
+
+    def selected(self, tab: str, items: list):  # noqa: ANN201
+        table = self.table(tab)
+        if not items or table.cursor_row is None or not 0 <= table.cursor_row < len(items):
+            return None
+        return items[table.cursor_row]
+
+    @on(DataTable.RowHighlighted, "#reports-table")
+    def show_report(self) -> None:
+        detail = self.query_one("#report-detail", Static)
+        r = self.selected("reports", self.reports)
+        if r is None:
+            detail.update("No open reports." + ("" if self.show_resolved else "  v shows resolved ones too."))
+            return
+        names = self.names()
+        text = Text.assemble(
+            ("Reported post", "bold"), f" by {names.get(r.post_author, '?')} ({r.post[:8]})\n", (r.excerpt, "italic"),
+            "\n\n", ("Reason", "bold"), f" from {names.get(r.reporter, '?')}\n", r.reason)
+        for by, at, note in r.notes:
+            text.append(f"\n\nNote by {names.get(by, '?')}, {relative(at)}: ", "bold")
+            text.append(note)
+        if r.decision:
+            text.append(f"\n\nDecided by {names.get(r.decided_by or '', '?')}: ", "bold")
+            text.append(r.decision + (" (post hidden)" if r.hid_post else ""))
+        detail.update(text)
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def action_toggle_resolved(self) -> None:
+        self.show_resolved = not self.show_resolved
+        self.refresh_data()
+
+    def action_resolve(self) -> None:
+        r = self.selected("reports", self.reports)
+        if r is None or r.status != "open":
+            self.notify("Pick an open report first.", severity="warning")
+            return
+
+        def resolve(values: dict[str, str | bool]) -> None:
+            mod.resolve_report(self.group, self.exchange, r.id, str(values["decision"]), hide_post=bool(values["check"]))
+            self.after_write("Report resolved" + (" and the post hidden" if values["check"] else ""))
+
+        self.app.push_screen(AskForm(
+            "Decide this report", f"Reported: “{r.reason}”\nSay what was decided and why; it goes in the moderation log.",
+            [Field("decision", "The decision, and why", multiline=True)], resolve, verb="resolve",
+            checkbox="Hide the post for everyone (the report keeps what was reported)"))
+
+    def action_note(self) -> None:
+        r = self.selected("reports", self.reports)
+        if r is None:
+            return
+
+        def note(values: dict[str, str | bool]) -> None:
+            mod.add_note(self.group, self.exchange, r.id, str(values["note"]))
+            self.after_write("Note added")
+
+        self.app.push_screen(AskForm("Note on this report", "For the other moderators: what you asked, what you heard.",
+                                     [Field("note", "What happened", multiline=True)], note, verb="add the note"))
+
+    def action_open_post(self) -> None:
+        r = self.selected("reports", self.reports)
+        if r is None:
+            return
+        if self.group.conn.execute("SELECT 1 FROM posts WHERE id = ? AND deleted = 0", (r.post,)).fetchone() is None:
+            self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")
+            return
+        self.run_worker(self.ts_app.open_thread(r.thread, r.post))
+
+    # --- join requests ------------------------------------------------------------------------
+
+    def action_admit(self) -> None:
+        from tablespace.sync.service import admit
+
+        request = self.selected("requests", self.requests)
+        if request is not None:
+            self.act(admit, self.group, request.id, success=f"Admitted {request.name}; they can read after their sync")
+
+    def action_deny(self) -> None:
+        from tablespace.sync.service import deny
+
+        request = self.selected("requests", self.requests)
+        if request is None:
+            return
+
+        def do_deny(values: dict[str, str | bool]) -> None:
+            deny(self.group, request.id, str(values["reason"]))
+            self.after_write(f"Turned down {request.name}")
+
+        self.app.push_screen(AskForm(f"Turn down {request.name}?", "They will not be able to join with this request.",
+                                     [Field("reason", "Why (kept in the moderation record)")], do_deny, verb="deny"))
+
+    # --- members --------------------------------------------------------------------------------
+
+    def _member(self) -> queries.MemberView | None:
+        m = self.selected("members", self.people)
+        if m is not None and m.id == self.group.me:
+            self.notify("That is you.", severity="warning")
+            return None
+        return m
+
+    def action_time_out(self) -> None:
+        from tablespace.sync.roster import timeout_member
+
+        m = self._member()
+        if m is None:
+            return
+
+        def do_timeout(values: dict[str, str | bool]) -> None:
+            timeout_member(self.group, m.id, parse_duration(str(values["for"])), str(values["reason"]))
+            self.after_write(f"{m.name} is timed out")
+
+        self.app.push_screen(AskForm(
+            f"Time out {m.name}?", "They can read but not post, reply or react until it ends (at most 28 days).",
+            [Field("for", "How long: 30m, 24h, 7d", "24h"), Field("reason", "Why (kept in the moderation record)")],
+            do_timeout, verb="time out"))
+
+    def action_remove(self) -> None:
+        from tablespace.sync.roster import remove_member
+        from tablespace.sync.service import rotate_now
+
+        m = self._member()
+        if m is None:
+            return
+
+        def do_remove(values: dict[str, str | bool]) -> None:
+            remove_member(self.group, m.id, str(values["reason"]))
+            rotate_now(self.group)
+            self.after_write(f"{m.name} was removed; the group's key was renewed")
+
+        self.app.push_screen(AskForm(
+            f"Remove {m.name} from the group?",
+            "Nothing written afterwards will be readable by them. This cannot be undone; they could only join again.",
+            [Field("reason", "Why (kept in the moderation record)")], do_remove, verb="remove"))
+
+    def action_toggle_moderator(self) -> None:
+        m = self._member()
+        if m is None:
+            return
+        revoke = "moderator" in m.roles
+        verb = "take the moderator role from" if revoke else "make a moderator:"
+
+        def do_role(values: dict[str, str | bool]) -> None:
+            mod.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
+            self.after_write(f"{m.name} {'is no longer' if revoke else 'is now'} a moderator")
+
+        self.app.push_screen(AskForm(
+            f"{verb.capitalize()} {m.name}?",
+            "The moderators' key is renewed for the new set of moderators at the next sync.",
+            [Field("reason", "Why (kept in the moderation record)")], do_role, verb="change the role"))
+
+    # --- settings ---------------------------------------------------------------------------------
+
+    def _edit_text(self, key: str, label: str) -> None:
+        current = queries.settings(self.group.conn).get(key, "")
+
+        def save(values: dict[str, str | bool]) -> None:
+            self.group.change_settings(**{key: str(values["text"])})
+            self.after_write(f"{label} saved")
+
+        self.app.push_screen(AskForm(label, "Markdown. Everyone in the group sees it.",
+                                     [Field("text", label, current, multiline=True)], save))
+
+    def action_edit_conduct(self) -> None:
+        self._edit_text("conduct", "Code of conduct")
+
+    def action_edit_rules(self) -> None:
+        self._edit_text("rules", "House rules")
+
+    def action_post_cap(self) -> None:
+        current = queries.settings(self.group.conn).get("post_cap", "0") or "0"
+
+        def save(values: dict[str, str | bool]) -> None:
+            text = str(values["cap"]).strip() or "0"
+            if not text.isdigit():
+                raise TablespaceError("the cap is a whole number (0 for none)")
+            self.group.change_settings(post_cap=int(text))
+            self.after_write("Post cap saved")
+
+        self.app.push_screen(AskForm("Weekly post cap", "Threads and replies per member per 7 days; moderators are "
+                                     "exempt and ritual prompts don't count. 0 turns it off.",
+                                     [Field("cap", "0 for none", current)], save))
+
+    def action_archive_stale(self) -> None:
+        def archive(values: dict[str, str | bool]) -> None:
+            quiet = parse_duration(str(values["quiet"]))
+            if quiet < timedelta(days=1):
+                raise TablespaceError("archive threads quiet for at least a day (e.g. 90d)")
+            done = self.group.archive_stale(quiet)
+            self.after_write(f"Archived {len(done)} thread{'s' if len(done) != 1 else ''}")
+
+        self.app.push_screen(AskForm(
+            "Archive stale threads?", "Threads with no activity for this long (not pinned, not rituals) leave the "
+            "list and become read-only. Search still finds them.", [Field("quiet", "Quiet for: e.g. 90d", "90d")],
+            archive, verb="archive"))
+
+    def after_write(self, message: str) -> None:
+        self.notify(message)
+        self.ts_app.wrote()
+        self.refresh_data()

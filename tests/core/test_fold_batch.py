@@ -1,0 +1,140 @@
+"""Batching on the import path, which must not change any result:
+
+- the fold's write-behind (FoldContext.flush): runs of thread.start and
+  post.reply are written as one batch, and live_thread is answered from
+  memory meanwhile; the views must be those of folding op by op;
+- Store.file (sync's import batches): ops filed in the log as accepted before
+  one ingest folds them all must end as if ingested at once.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tablespace.core import store as store_module
+from tablespace.core.fold import FoldContext
+from tablespace.core.ops import Op
+
+from .opkit import World, new_store
+from .test_convergence import op_sets
+
+
+def _fold_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write each op's rows before the next op, and forget every cached thread."""
+    real = store_module.apply_op
+
+    def apply_and_flush(ctx: FoldContext, op: Op) -> str | None:
+        reason = real(ctx, op)
+        ctx.flush()
+        ctx._threads.clear()
+        return reason
+
+    monkeypatch.setattr(store_module, "apply_op", apply_and_flush)
+
+
+def _dump_of(path: Path, group_id: str, ops: list[Op], *, chunk: int) -> str:
+    store = new_store(path, group_id)
+    for i in range(0, len(ops), chunk):
+        store.ingest(ops[i:i + chunk])
+    dump = store.canonical_dump()
+    store.close()
+    return dump
+
+
+@settings(max_examples=60)
+@given(op_sets())
+def test_batched_fold_gives_the_views_of_an_op_by_op_fold(generated) -> None:
+    gid, ops = generated
+    ordered = sorted(ops, key=lambda op: op.order_key)
+    with tempfile.TemporaryDirectory() as tmp:
+        batched = _dump_of(Path(tmp) / "batched.db", gid, ordered, chunk=len(ordered))
+        in_chunks = _dump_of(Path(tmp) / "chunks.db", gid, ordered, chunk=3)
+        with pytest.MonkeyPatch.context() as mp:
+            _fold_op_by_op(mp)
+            one_by_one = _dump_of(Path(tmp) / "single.db", gid, ordered, chunk=len(ordered))
+    assert batched == one_by_one == in_chunks
+
+
+def test_a_batch_sees_its_own_threads_and_whatever_interrupts_it(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Starter", "body": "help", "tags": ["rye"]})
+    first = world.sign(ada, "post.reply", {"thread": thread.id, "body": "feed it"})
+    gone = world.sign(bo, "post.delete", {"post": thread.id})  # not a batched kind: writes the batch first
+    late = world.sign(ada, "post.reply", {"thread": thread.id, "body": "too late"})
+    other = world.sign(bo, "thread.start", {"title": "Wins", "body": "", "tags": []})
+    replies = [world.sign(ada, "post.reply", {"thread": other.id, "body": f"yes {i}"}) for i in range(3)]
+    world.ingest(thread, first, gone, late, other, *replies)
+
+    assert world.state(first) == ("accepted", None)
+    assert world.state(late) == ("rejected", "the thread has been deleted")
+    assert world.one("SELECT replies, last_activity_hlc FROM threads WHERE id = ?", other.id) == (3, replies[-1].hlc)
+    assert world.one("SELECT count(*) FROM thread_tags WHERE thread_id = ?", thread.id) == (0,)
+    # A later ingest replies to a thread already in the table.
+    world.do(bo, "post.reply", {"thread": other.id, "body": "and again"})
+    assert world.one("SELECT replies FROM threads WHERE id = ?", other.id) == (4,)
+
+
+def test_the_weekly_cap_counts_posts_still_in_the_batch(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    world.accepted(ada, "group.edit", {"post_cap": 2})
+    ops = [world.sign(bo, "thread.start", {"title": f"t{i}", "body": "", "tags": []}) for i in range(3)]
+    world.ingest(*ops)
+    assert [world.state(op)[0] for op in ops] == ["accepted", "accepted", "rejected"]
+
+
+@settings(max_examples=60)
+@given(op_sets(), st.randoms(use_true_random=False))
+def test_ops_filed_in_batches_then_ingested_end_as_if_ingested_at_once(generated, rng) -> None:
+    gid, ops = generated
+    delivery = list(ops)
+    rng.shuffle(delivery)
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = _dump_of(Path(tmp) / "once.db", gid, sorted(ops, key=lambda op: op.order_key), chunk=len(ops))
+        store = new_store(Path(tmp) / "filed.db", gid)
+        folded_before = rng.randint(0, len(delivery))
+        store.ingest(delivery[:folded_before])
+        rest = delivery[folded_before:]
+        cuts = sorted(rng.sample(range(len(rest) + 1), k=min(3, len(rest) + 1)))
+        with store.db.atomic():
+            for start, end in zip([0, *cuts], cuts):
+                store.file(rest[start:end])
+            store.ingest(rest[cuts[-1]:] if cuts else rest)
+        assert store.conn.execute("SELECT count(*) FROM filed_ops").fetchone() == (0,)
+        assert store.canonical_dump() == expected
+        store.close()
+
+
+def test_a_failed_import_leaves_nothing_filed(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    bo = world.members[0]
+    ops = [world.sign(bo, "thread.start", {"title": f"t{i}", "body": "", "tags": []}) for i in range(3)]
+    with pytest.raises(RuntimeError), world.store.db.atomic():
+        world.store.file(ops[:2])
+        raise RuntimeError("the import stops here")
+    assert world.store.conn.execute("SELECT count(*) FROM filed_ops").fetchone() == (0,)
+    world.ingest(*ops)
+    assert [world.state(op) for op in ops] == [("accepted", None)] * 3
+
+
+def test_filed_ops_of_a_removed_member_are_rejected_without_a_refold(tmp_path, monkeypatch) -> None:
+    """Filed ops are in the log as accepted before they are folded: a removal
+    folded in the same pass must not take them for ops accepted earlier."""
+    world = World(tmp_path / "w.db", members=1)
+    monkeypatch.setattr(world.store, "refold", lambda: pytest.fail("refolded"))
+    ada, bo = world.founder, world.members[0]
+    world.accepted(bo, "thread.start", {"title": "hello", "body": "", "tags": []})
+    removal = world.sign(ada, "member.remove", {"member": bo.id, "last_seq": bo.seq})
+    late = [world.sign(bo, "thread.start", {"title": f"late {i}", "body": "", "tags": []}) for i in range(2)]
+    with world.store.db.atomic():
+        world.store.file(late)
+        world.store.ingest([removal])
+    assert world.state(removal) == ("accepted", None)
+    assert [world.state(op)[0] for op in late] == ["rejected", "rejected"]

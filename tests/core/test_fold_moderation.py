@@ -1,0 +1,118 @@
+"""Fold rules for moderation: the weekly post cap, archived threads, hidden
+posts, and who may write the moderators' sealed records and keys."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tablespace.core.fold import WEEK_MS, mod_key_id
+
+from .opkit import World
+from .test_fold import reply, start
+
+DAY = 24 * 3600 * 1000 << 16
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    """Ada (founder, moderator), Bo and Cy (members)."""
+    return World(tmp_path / "world.db", members=2)
+
+
+def test_the_weekly_post_cap_counts_threads_and_replies_per_member(world) -> None:
+    ada, bo, cy = world.founder, *world.members
+    world.accepted(ada, "group.edit", {"post_cap": 2})
+    first = start(world, bo)
+    reply(world, bo, first)
+    reason = world.rejected(bo, "post.reply", {"thread": first, "body": "a third"})
+    assert "weekly cap (2)" in reason
+    assert "cap" in world.rejected(bo, "thread.start", {"title": "another", "body": "", "tags": []})
+    start(world, cy)  # the cap is per member
+    for _ in range(3):
+        start(world, ada)  # moderators are not capped
+    # Seven days on, both of Bo's posts have left the window: two more, not three.
+    world.hlc += WEEK_MS << 16
+    start(world, bo)
+    start(world, bo)
+    assert "cap" in world.rejected(bo, "thread.start", {"title": "too soon", "body": "", "tags": []})
+
+
+def test_the_cap_is_off_at_zero_and_bounded(world) -> None:
+    ada, bo = world.founder, world.members[0]
+    world.accepted(ada, "group.edit", {"post_cap": 1})
+    start(world, bo)
+    world.accepted(ada, "group.edit", {"post_cap": 0})
+    start(world, bo)
+    for bad in (-1, 1001, "3", 2.5, True):
+        assert "post cap" in world.rejected(ada, "group.edit", {"post_cap": bad})
+    assert world.rejected(bo, "group.edit", {"post_cap": 5}).startswith("only a moderator")
+
+
+def test_ritual_prompts_do_not_count_against_the_cap(world) -> None:
+    ada, bo, cy = world.founder, *world.members
+    # Cy adds a ritual while a moderator; its prompts are posted in Cy's name.
+    world.accepted(ada, "role.grant", {"member": cy.id, "role": "moderator"})
+    ritual = world.accepted(cy, "ritual.add", {"name": "Friday wins", "prompt": "What went well?",
+                                               "rrule": "FREQ=WEEKLY;BYDAY=FR", "start": "2024-12-27"}).id
+    world.accepted(ada, "role.revoke", {"member": cy.id, "role": "moderator"})
+    world.accepted(ada, "group.edit", {"post_cap": 1})
+    world.accepted(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-03T09:00:00Z"})
+    assert world.one("SELECT author FROM threads WHERE ritual_id = ?", ritual) == (cy.id,)
+    start(world, cy)  # the prompt was not Cy's post
+    assert "cap" in world.rejected(cy, "thread.start", {"title": "a second", "body": "", "tags": []})
+
+
+def test_an_archived_thread_is_read_only_until_unarchived(world) -> None:
+    ada, bo = world.founder, world.members[0]
+    thread = start(world, bo)
+    post = reply(world, bo, thread)
+    world.accepted(ada, "thread.pin", {"thread": thread, "pinned": True})
+    assert world.rejected(bo, "thread.archive", {"thread": thread, "archived": True}).startswith("only a moderator")
+    world.accepted(ada, "thread.archive", {"thread": thread, "archived": True})
+    assert world.one("SELECT archived, pinned FROM threads WHERE id = ?", thread) == (1, 0)
+    assert world.rejected(bo, "post.reply", {"thread": thread, "body": "late"}) == "the thread is archived"
+    assert world.rejected(bo, "post.react", {"post": post, "emoji": "👍"}) == "the thread is archived"
+    assert "already archived" in world.rejected(ada, "thread.archive", {"thread": thread, "archived": True})
+    world.accepted(ada, "thread.archive", {"thread": thread, "archived": False})
+    reply(world, bo, thread, "back again")
+
+
+def test_a_hidden_post_is_gone_like_a_deleted_one_and_marked(world) -> None:
+    ada, bo, cy = world.founder, *world.members
+    thread = start(world, bo)
+    post = reply(world, cy, thread, "buy my course")
+    assert world.rejected(bo, "post.hide", {"post": post}).startswith("only a moderator")
+    world.accepted(ada, "post.hide", {"post": post})
+    assert world.one("SELECT body, deleted, hidden FROM posts WHERE id = ?", post) == ("", 1, 1)
+    assert world.one("SELECT replies FROM threads WHERE id = ?", thread) == (0,)
+    assert world.rejected(ada, "post.hide", {"post": post}) == "the post has been deleted"
+
+
+def _rotate_payload(world: World) -> dict:
+    public = bytes(range(32))
+    return {"epoch": 0, "public": public.hex(), "wrapped": {world.founder.id: "ab" * 80}}
+
+
+def test_only_moderators_write_sealed_records_and_keys(world) -> None:
+    ada, bo = world.founder, world.members[0]
+    payload = _rotate_payload(world)
+    assert world.rejected(bo, "modkey.rotate", payload).startswith("only a moderator")
+    world.accepted(ada, "modkey.rotate", payload)
+    key_id = mod_key_id(bytes.fromhex(payload["public"]))
+    sealed = base64.b64encode(b"TSM1" + bytes(60)).decode()
+    assert world.rejected(bo, "mod.record", {"key": key_id, "sealed": sealed}).startswith("only a moderator")
+    world.accepted(ada, "mod.record", {"key": key_id, "sealed": sealed})
+    assert "nobody announced" in world.rejected(ada, "mod.record", {"key": "00" * 8, "sealed": sealed})
+    assert world.rejected(ada, "mod.record", {"key": key_id, "sealed": "not base64!"}) == "bad sealed record"
+    assert world.one("SELECT count(*) FROM mod_records") == (1,)
+
+
+@pytest.mark.parametrize("change", [
+    {"epoch": -1}, {"public": "zz" * 32}, {"wrapped": {}}, {"wrapped": {"nobody": "ab" * 80}},
+    {"previous_key": "00" * 8},  # a link needs the sealed previous key too
+])
+def test_a_malformed_key_rotation_is_rejected(world, change) -> None:
+    payload = {**_rotate_payload(world), **change}
+    assert world.rejected(world.founder, "modkey.rotate", payload).startswith("bad ")

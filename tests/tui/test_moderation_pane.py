@@ -1,0 +1,227 @@
+"""The Moderation section, driven by Pilot against real homes and a real folder:
+Ana moderates; Ben and Cat are members; Ben has reported two of Cat's posts;
+Dee is asking to join."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tablespace.core import queries
+from tablespace.core.clock import iso
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import Home
+from tablespace.core.identity import Identity
+from tablespace.sync.moderation import file_report, moderation_log, my_exchange_key, reports
+from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import AskForm
+from tablespace.tui.moderation import ModerationScreen
+from tablespace.tui.screens import SectionBar, ThreadScreen
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+SIZE = (100, 32)
+
+
+@dataclass
+class Table:
+    shared: Path
+    homes: dict[str, Home]
+
+    def open(self, name: str) -> Group:
+        return Group.open(self.homes[name])
+
+
+@pytest.fixture
+def table(tmp_path, monkeypatch) -> Table:
+    seeds = iter(range(1000))  # fixed signing keys: the same ids every run (snapshots)
+    monkeypatch.setattr(Identity, "generate", classmethod(lambda cls: cls(Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(f"moderation {next(seeds)}".encode()).digest()))))
+
+    def at(hours: float) -> None:
+        monkeypatch.setenv("TABLESPACE_NOW", iso(NOW - timedelta(days=3) + timedelta(hours=hours)))
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    transport = Transport(folder=shared)
+    homes = {name: Home(tmp_path / name.lower()) for name in ("Ana", "Ben", "Cat", "Dee")}
+    at(0)
+    ana = found_group(homes["Ana"], "Sourdough circle", "Ana", transport)
+    sync_group(ana)
+    members = {}
+    for n, name in enumerate(("Ben", "Cat"), 1):
+        at(n * 0.1)
+        members[name], request = join_group(homes[name], create_invite(ana, timedelta(days=1), 1), name, transport)
+        admit(ana, request[:8])
+    sync_group(ana)
+    for g in members.values():
+        sync_group(g)
+    at(1)
+    cat = members["Cat"]
+    first = cat.post("Sourdough classes, 20% off", "Book now at my site.")
+    second = cat.post("Your crumb is a mess", "Honestly, start over.")
+    sync_group(cat)
+    sync_group(members["Ben"])
+    at(20)  # 61 hours before NOW: red
+    file_report(members["Ben"], None, first, "Selling in the main room.")
+    at(70)  # 2 hours before NOW: not yet amber
+    file_report(members["Ben"], None, second, "Unkind to a beginner.")
+    sync_group(members["Ben"])
+    at(71)
+    dee, _ = join_group(homes["Dee"], create_invite(ana, timedelta(days=1), 1), "Dee", transport)
+    monkeypatch.setenv("TABLESPACE_NOW", iso(NOW))
+    sync_group(ana)
+    for g in (ana, dee, *members.values()):
+        g.close()
+    return Table(shared, homes)
+
+
+async def moderation(pilot) -> ModerationScreen:
+    await pilot.press("6")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, ModerationScreen)
+    return screen
+
+
+async def fill(pilot, *texts: str, check: bool = False) -> None:
+    """Type into the open form's fields in turn, tick its box if asked, submit."""
+    form = pilot.app.screen
+    assert isinstance(form, AskForm)
+    for n, text in enumerate(texts):
+        if n:
+            await pilot.press("tab")
+        widget = pilot.app.focused
+        if hasattr(widget, "clear"):
+            widget.clear()
+        await pilot.press(*text)
+    if check:
+        await pilot.press("tab", "space")
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+
+
+async def test_only_moderators_see_the_section(table) -> None:
+    ben = table.open("Ben")
+    async with TablespaceApp(ben, sync=False).run_test(size=SIZE) as pilot:
+        assert "Moderation" not in str(pilot.app.screen.query_one(SectionBar).render())
+        await pilot.press("6")
+        await pilot.pause()
+        assert pilot.app.current_mode == "threads"
+    ben.close()
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        assert "6 Moderation" in str(pilot.app.screen.query_one(SectionBar).render())
+        await moderation(pilot)
+    ana.close()
+
+
+async def test_open_reports_come_oldest_first_with_their_response_clock(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        assert [r.reason for r in screen.reports] == ["Selling in the main room.", "Unkind to a beginner."]
+        grid = screen.table("reports")
+        assert "red" in str(grid.get_cell_at((0, 0)).style)
+        assert "green" in str(grid.get_cell_at((1, 0)).style)
+        assert str(grid.get_cell_at((0, 1))) == "Ben"
+        assert "Reports (2)" in str(screen.query_one("#mod-tabs").get_tab("reports").label)
+    ana.close()
+
+
+async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("d")
+        await fill(pilot, "   ")  # a decision is required: the form stays, nothing is written
+        assert isinstance(pilot.app.screen, AskForm)
+        await pilot.press("escape")
+        await pilot.press("d")
+        await fill(pilot, "Promo belongs in the promo thread; told Cat.", check=True)
+        assert pilot.app.screen is screen
+        assert [r.reason for r in screen.reports] == ["Unkind to a beginner."]
+    done = [r for r in reports(ana, my_exchange_key(ana)) if r.status == "resolved"]
+    assert [(r.decision, r.hid_post) for r in done] == [("Promo belongs in the promo thread; told Cat.", True)]
+    assert [t.title for t in queries.threads(ana.conn)] == ["Your crumb is a mess"]
+    ana.close()
+
+
+async def test_join_requests_are_admitted_or_denied_from_the_pane(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("right_square_bracket")
+        assert screen.tab == "requests" and [r.name for r in screen.requests] == ["Dee"]
+        await pilot.press("a")
+        await pilot.pause()
+        assert screen.requests == []
+    assert "Dee" in {m.name for m in queries.members(ana.conn)}
+    ana.close()
+
+
+async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert screen.tab == "members"
+        names = [m.name for m in screen.people]
+        await pilot.press(*["j"] * names.index("Cat"), "t")
+        await fill(pilot, "48h", "Second unkind post this week.")
+        await pilot.press("k", "m")  # Ben
+        await fill(pilot, "Ben has been steady and kind.")
+        await pilot.press("j", "r")  # Cat
+        await fill(pilot, "Kept selling after the time-out.")
+        status = {m.name: (m.status, m.roles) for m in screen.people}
+        assert status["Cat"][0] == "removed" and "moderator" in status["Ben"][1]
+    why = {e.action: e.why for e in moderation_log(ana, my_exchange_key(ana))}
+    assert why["timed out"] == "Second unkind post this week."
+    assert why["removed"] == "Kept selling after the time-out."
+    assert why["gave a role"] == "Ben has been steady and kind."
+    ana.close()
+
+
+async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+        assert screen.tab == "settings"
+        await pilot.press("p")
+        await fill(pilot, "lots")  # refused: the form stays open
+        assert isinstance(pilot.app.screen, AskForm)
+        await fill(pilot, "4")
+        await pilot.press("c")
+        await fill(pilot, "Critique the loaf, never the baker.")
+        await pilot.press("z")
+        await fill(pilot, "1d")
+    settings = queries.settings(ana.conn)
+    assert settings["post_cap"] == "4" and settings["conduct"] == "Critique the loaf, never the baker."
+    assert queries.threads(ana.conn) == []  # both threads were quiet for 3 days: archived
+    ana.close()
+
+
+async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
+    ben = table.open("Ben")
+    async with TablespaceApp(ben, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, ThreadScreen)
+        await pilot.press("exclamation_mark")
+        await fill(pilot, "CANARY-pane report")
+        assert isinstance(pilot.app.screen, ThreadScreen)
+    (outbox,) = (ben.path / "outbox").glob("*.tsm")
+    assert b"CANARY" not in outbox.read_bytes()
+    ben.close()
+
+
+def test_moderation_section_snapshot(table, snap_compare) -> None:
+    ana = table.open("Ana")
+    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, press=["6"])

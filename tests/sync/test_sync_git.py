@@ -463,3 +463,16 @@ def test_the_git_transport_never_imports_textual() -> None:
             "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tablespace.tui'))]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_report_travels_through_git_sealed(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    post = ana.out("post", "Hello")
+    sync(ana, ben)
+    ben.out("report", post, "--reason", "CANARY-git report")
+    sync(ben, ana)
+    assert [r["reason"] for r in ana.json("reports")] == ["CANARY-git report"]
+    objects = in_bare(remote, "cat-file", "--batch-all-objects", "--batch").stdout  # every object, inflated
+    assert b".tsm" in objects and b"CANARY" not in objects  # the report is in the remote, sealed
+    assert not list(ben.home.rglob("outbox/*.tsm"))  # delivered: Ben's outbox is empty

@@ -152,16 +152,23 @@ async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None
     ana.close()
 
 
-async def test_join_requests_are_admitted_or_denied_from_the_pane(table) -> None:
+@pytest.mark.parametrize("decide", ["admit", "deny"])
+async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
         screen = await moderation(pilot)
         await pilot.press("right_square_bracket")
         assert screen.tab == "requests" and [r.name for r in screen.requests] == ["Dee"]
-        await pilot.press("a")
-        await pilot.pause()
+        if decide == "admit":
+            await pilot.press("a")
+            await pilot.pause()
+        else:
+            await pilot.press("x")
+            await fill(pilot, "We are full until spring.")
         assert screen.requests == []
-    assert "Dee" in {m.name for m in queries.members(ana.conn)}
+    assert ("Dee" in {m.name for m in queries.members(ana.conn)}) == (decide == "admit")
+    if decide == "deny":
+        assert moderation_log(ana, my_exchange_key(ana))[-1].why == "We are full until spring."
     ana.close()
 
 

@@ -157,6 +157,9 @@ def test_rituals_next_occurrence_anchored_on_start(ts: TS) -> None:
     before = ts.ops()
     assert "RRULE" in ts.error("ritual", "add", "Bad", "--prompt", "x", "--rrule", "FREQ=FORTNIGHTLY")
     assert "RRULE" in ts.error("ritual", "add", "Bad", "--prompt", "x", "--rrule", "nonsense")
+    # the error names the part that is wrong
+    assert "days are MO, TU" in ts.error("ritual", "add", "Bad", "--prompt", "x", "--rrule", "FREQ=WEEKLY;BYDAY=FRI")
+    assert "unknown parameter 'FOO'" in ts.error("ritual", "add", "Bad", "--prompt", "x", "--rrule", "FREQ=DAILY;FOO=1")
     assert ts.ops() == before
 
 

@@ -50,8 +50,13 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
         raise Rejected(f"invalid RRULE {rule_text!r}: give only the rule, e.g. FREQ=WEEKLY;BYDAY=FR")
     try:
         rule = rrulestr(cleaned, dtstart=start)
-    except (ValueError, TypeError, KeyError, IndexError):
-        raise Rejected(f"invalid RRULE {rule_text!r}: expected NAME=VALUE parts, e.g. FREQ=WEEKLY;BYDAY=FR") from None
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        # dateutil names the bad part ("invalid 'BYDAY': FRI", "unknown parameter 'FOO'");
+        # a malformed part gives an unpacking error, which names nothing useful.
+        detail = str(exc) if str(exc).startswith(("invalid '", "unknown parameter")) else "expected NAME=VALUE parts"
+        if detail.startswith("invalid 'BYDAY'"):
+            detail += " (days are MO, TU, WE, TH, FR, SA, SU)"
+        raise Rejected(f"invalid RRULE {rule_text!r}: {detail}, e.g. FREQ=WEEKLY;BYDAY=FR") from None
     if not isinstance(rule, rrule) or rule._freq not in ALLOWED_FREQUENCIES:  # noqa: SLF001
         raise Rejected(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
     if rule._interval < 1:  # noqa: SLF001 -- INTERVAL=0 makes dateutil loop forever

@@ -252,15 +252,22 @@ def remove(group: Group, member: str, reason: str) -> None:
 
 @main.command()
 @click.argument("member")
-@click.option("--for", "duration", required=True, metavar="DURATION", help="30m, 24h, 7d (at most 28d).")
+@click.option("--for", "duration", metavar="DURATION", help="30m, 24h, 7d (at most 28d).")
+@click.option("--end", is_flag=True, help="End the member's time-out now instead.")
 @click.option("--reason", default="", help="Why (sealed: only moderators can read it, in `modlog`).")
 @with_group
-def timeout(group: Group, member: str, duration: str, reason: str) -> None:
-    """Moderator: stop a member posting, replying and reacting for a while."""
+def timeout(group: Group, member: str, duration: str | None, end: bool, reason: str) -> None:
+    """Moderator: stop a member posting, replying and reacting for a while (or --end it early)."""
+    from tablespace.sync.moderation import end_timeout
     from tablespace.sync.roster import timeout_member
 
+    if bool(duration) == end:
+        raise click.UsageError("give --for DURATION, or --end")
     require_moderator(group)
-    timeout_member(group, member, parse_duration(duration), reason)
+    if end:
+        end_timeout(group, member, why=reason)
+    else:
+        timeout_member(group, member, parse_duration(duration or ""), reason)
 
 
 @main.command()

@@ -7,6 +7,7 @@ import base64
 
 import pytest
 
+from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.fold import WEEK_MS, mod_key_id
 
 from .opkit import World
@@ -116,3 +117,23 @@ def test_only_moderators_write_sealed_records_and_keys(world) -> None:
 def test_a_malformed_key_rotation_is_rejected(world, change) -> None:
     payload = {**_rotate_payload(world), **change}
     assert world.rejected(world.founder, "modkey.rotate", payload).startswith("bad ")
+
+
+def test_a_time_out_can_end_early_and_a_rebuild_agrees(world) -> None:
+    ada, bo = world.founder, world.members[0]
+    thread = start(world, ada)
+    until = world.hlc + (3 * DAY)
+    world.accepted(ada, "member.timeout", {"member": bo.id, "until": iso(hlc_to_datetime(until)),
+                                           "last_seq": bo.seq})
+    assert "timed out" in world.rejected(bo, "post.reply", {"thread": thread, "body": "let me speak"})
+    assert world.rejected(bo, "member.timeout_end", {"member": bo.id}).startswith("only a moderator")
+    end = world.accepted(ada, "member.timeout_end", {"member": bo.id})
+    reply(world, bo, thread, "thank you")
+    # signed after the time-out began but dated before its end: still refused
+    back_dated = world.sign(bo, "post.reply", {"thread": thread, "body": "sneaky"}, hlc=end.hlc - 1)
+    world.ingest(back_dated)
+    assert world.state(back_dated)[0] == "rejected"
+    assert world.rejected(ada, "member.timeout_end", {"member": bo.id}) == "that member is not timed out"
+    before = world.store.canonical_dump()
+    world.store.rebuild()
+    assert world.store.canonical_dump() == before

@@ -242,11 +242,17 @@ def test_reasons_for_actions_are_sealed_and_read_back_in_the_log(tmp_path, monke
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
     ana.run("timeout", "cat", "--for", "24h", "--reason", f"{CANARY}-timeout")
+    ana.run("timeout", "cat", "--end", "--reason", "talked it through")
+    assert {m["name"]: m["status"] for m in ana.json("members")}["Cat"] == "active"
+    assert "not timed out" in ana.error("timeout", "cat", "--end")
+    ana.error("timeout", "cat", code=2)  # --for or --end
+    ana.run("timeout", "cat", "--for", "24h", "--reason", f"{CANARY}-timeout")
     ana.run("role", "ben", "curator", "--reason", f"{CANARY}-role")
     ana.run("remove", "cat", "--reason", f"{CANARY}-remove")
     everyone_syncs(ana, ben, cat)
     log = {e["action"]: e for e in ana.json("modlog")}
     assert log["timed out"]["why"] == f"{CANARY}-timeout" and log["timed out"]["what"].startswith("Cat until")
+    assert log["ended the time-out of"]["why"] == "talked it through"
     assert log["gave a role"]["why"] == f"{CANARY}-role"
     assert log["removed"]["why"] == f"{CANARY}-remove" and log["removed"]["by"] == "Ana"
     for where in (folder, ben.home, cat.home):

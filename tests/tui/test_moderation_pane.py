@@ -181,6 +181,10 @@ async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(ta
         names = [m.name for m in screen.people]
         await pilot.press(*["j"] * names.index("Cat"), "t")
         await fill(pilot, "48h", "Second unkind post this week.")
+        assert {m.name: m.status for m in screen.people}["Cat"] == "timed_out"
+        await pilot.press("u")
+        await fill(pilot, "Apologised; ending it early.")
+        assert {m.name: m.status for m in screen.people}["Cat"] == "active"
         await pilot.press("k", "m")  # Ben
         await fill(pilot, "Ben has been steady and kind.")
         await pilot.press("j", "r")  # Cat
@@ -191,6 +195,7 @@ async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(ta
     assert why["timed out"] == "Second unkind post this week."
     assert why["removed"] == "Kept selling after the time-out."
     assert why["gave a role"] == "Ben has been steady and kind."
+    assert why["ended the time-out of"] == "Apologised; ending it early."
     ana.close()
 
 

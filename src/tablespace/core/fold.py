@@ -529,6 +529,25 @@ def member_timeout(ctx: FoldContext, op: Op) -> None:
     ctx.time_out(member, last_seq, until)
 
 
+@handles("member.timeout_end")
+def member_timeout_end(ctx: FoldContext, op: Op) -> None:
+    """A moderator ends a time-out early: every window of it still open at
+    this op now closes here. Ops dated before this op keep the verdict they
+    had, so nothing already folded changes (no re-fold)."""
+    ctx.require_role(op, "moderator", "end time-outs")
+    member = limits.ref(op.payload, "member", label="member")
+    row = ctx.one("SELECT status, timeout_until_hlc FROM members WHERE id = ?", member)
+    if row is None or row[0] != "active" or not row[1] or row[1] <= op.hlc:
+        raise Rejected("that member is not timed out")
+    open_windows = [r[0] for r in ctx.conn.execute(
+        "SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (member, op.hlc))]
+    ctx.run("DELETE FROM timeouts WHERE member = ? AND until_hlc > ?", member, op.hlc)
+    ctx.conn.executemany("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
+                         [(member, last_seq, op.hlc) for last_seq in open_windows])
+    ctx.timeouts[member] = sorted({(ls, min(until, op.hlc)) for ls, until in ctx.timeouts.get(member, ())})
+    ctx.run("UPDATE members SET timeout_until_hlc = NULL WHERE id = ?", member)
+
+
 @handles("epoch.rotate")
 def epoch_rotate(ctx: FoldContext, op: Op) -> None:
     """A moderator announces a new epoch key (by id; the key itself travels

@@ -71,6 +71,7 @@ DESCRIBE: dict[str, Describe] = {
     "member.remove": lambda p, n: ("removed", n.member(p.get("member")), str(p.get("reason", ""))),
     "member.timeout": lambda p, n: ("timed out", f"{n.member(p.get('member'))} until {p.get('until', '?')}",
                                     str(p.get("reason", ""))),
+    "member.timeout_end": lambda p, n: ("ended the time-out of", n.member(p.get("member")), ""),
     "role.grant": lambda p, n: ("gave a role", f"{p.get('role')} to {n.member(p.get('member'))}", ""),
     "role.revoke": lambda p, n: ("took a role", f"{p.get('role')} from {n.member(p.get('member'))}", ""),
     "post.hide": lambda p, n: ("hid", n.post(p.get("post")), ""),

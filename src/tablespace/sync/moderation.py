@@ -551,6 +551,13 @@ def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, 
         document(group, op.id, why)
 
 
+def end_timeout(group: Group, member_ref: str, *, why: str = "") -> None:
+    """End a member's time-out now (the reason kept sealed)."""
+    with group.store.db.atomic():
+        op = group.write("member.timeout_end", {"member": group.member_id(member_ref)})
+        document(group, op.id, why)
+
+
 def archive_thread(group: Group, thread_ref: str, *, undo: bool = False, why: str = "") -> None:
     require_moderator(group)
     with group.store.db.atomic():

@@ -34,7 +34,7 @@ TABS = ("reports", "requests", "members", "evidence", "log", "settings")
 ACTION_TAB = {
     "resolve": "reports", "note": "reports", "open_post": "reports", "toggle_resolved": "reports",
     "admit": "requests", "deny": "requests",
-    "time_out": "members", "remove": "members", "toggle_moderator": "members",
+    "time_out": "members", "end_time_out": "members", "remove": "members", "toggle_moderator": "members",
     "edit_conduct": "settings", "edit_rules": "settings", "post_cap": "settings", "archive_stale": "settings",
 }
 
@@ -54,6 +54,7 @@ class ModerationScreen(SectionScreen):
         Binding("a", "admit", "Admit", id="moderation.admit"),
         Binding("x", "deny", "Deny", id="moderation.deny"),
         Binding("t", "time_out", "Time out", id="moderation.time_out"),
+        Binding("u", "end_time_out", "End time-out", id="moderation.end_time_out"),
         Binding("r", "remove", "Remove", id="moderation.remove"),
         Binding("m", "toggle_moderator", "Moderator role", id="moderation.toggle_moderator"),
         Binding("c", "edit_conduct", "Conduct", id="moderation.edit_conduct"),
@@ -353,6 +354,22 @@ class ModerationScreen(SectionScreen):
             f"Time out {m.name}?", "They can read but not post, reply or react until it ends (at most 28 days).",
             [Field("for", "How long: 30m, 24h, 7d", "24h"), Field("reason", "Why (kept in the moderation record)")],
             do_timeout, verb="time out"))
+
+    def action_end_time_out(self) -> None:
+        m = self._member()
+        if m is None:
+            return
+        if m.status != "timed_out":
+            self.notify(f"{m.name} is not timed out.", severity="warning")
+            return
+
+        def do_end(values: dict[str, str | bool]) -> None:
+            mod.end_timeout(self.group, m.id, why=str(values["reason"]))
+            self.after_write(f"{m.name} can post again")
+
+        self.app.push_screen(AskForm(f"End {m.name}'s time-out now?", "They can post, reply and react again at once.",
+                                     [Field("reason", "Why (kept in the moderation record)")], do_end,
+                                     verb="end the time-out"))
 
     def action_remove(self) -> None:
         from tablespace.sync.roster import remove_member

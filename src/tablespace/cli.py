@@ -222,6 +222,7 @@ def admit(group: Group, request: str) -> None:
 
     require_moderator(group)
     admit_request(group, request)
+    click.echo("Admitted. They can read once you have synced and they sync.", err=True)
 
 
 @main.command()
@@ -248,6 +249,7 @@ def remove(group: Group, member: str, reason: str) -> None:
     require_moderator(group)
     remove_member(group, member, reason)
     rotate_now(group)
+    click.echo("Removed. Nothing written from now on is readable by them.", err=True)
 
 
 @main.command()
@@ -524,7 +526,7 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 
 @main.command()
 @json_option
-@click.option("--all", "show_all", is_flag=True, help="Resolved reports too (in the text listing).")
+@click.option("--all", "show_all", is_flag=True, help="Resolved reports too (--json always lists both, with their status).")
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
@@ -610,10 +612,17 @@ def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None,
     if stale:
         if undo:
             raise click.UsageError("--undo takes a THREAD")
-        archived = group.archive_stale(parse_duration(stale))
+        quiet = parse_duration(stale)
+        if quiet < timedelta(days=1):
+            raise click.BadParameter("archive threads quiet for at least a day (e.g. 90d)", param_hint="--stale")
+        titles = {t: queries.thread(group.conn, t).title for t in group.stale_threads(quiet)}
+        archived = group.archive_stale(quiet)
+        for thread in archived:
+            click.echo(f"archived {thread[:8]}  {titles.get(thread, '')}", err=True)
         click.echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
         return
     archive_thread(group, thread_ref or "", undo=undo, why=reason)
+    click.echo("brought back" if undo else "archived: read-only, out of the list, still found by search", err=True)
 
 
 @main.command()
@@ -687,6 +696,11 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
 
     def one_round() -> None:
         report = sync_group(group)
+        gone = group.conn.execute("SELECT status FROM members WHERE id = ? AND status IN ('removed', 'left')",
+                                  (group.me,)).fetchone()
+        if gone:
+            click.echo(f"tablespace: you {'were removed from' if gone[0] == 'removed' else 'left'} this group; "
+                       "nothing new can reach you", err=True)
         for q in report.quarantined:
             click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
         if as_json:

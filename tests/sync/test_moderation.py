@@ -181,7 +181,7 @@ def test_reporting_mistakes_change_nothing(tmp_path, monkeypatch) -> None:
     folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
     before = all_bytes(folder)
     ben.error("report", post, code=2)  # --reason is required
-    assert "say why" in ben.error("report", post, "--reason", " ")
+    assert "say what is wrong" in ben.error("report", post, "--reason", " ")
     assert "no post" in ben.error("report", "ffffff", "--reason", "x")
     assert all_bytes(folder) == before
 

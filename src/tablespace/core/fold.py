@@ -194,13 +194,16 @@ class FoldContext:
             self._post_cap = int(row[0]) if row else 0
         if not self._post_cap or self.has_role(op.author, "moderator"):
             return
-        (count,) = self.one(
-            """SELECT count(*) FROM posts p WHERE author = ? AND created_hlc > ? AND created_hlc <= ?
+        # Deleting one's own post does not free a place; a post moderators hid does.
+        (count, oldest) = self.one(
+            """SELECT count(*), min(created_hlc) FROM posts p WHERE author = ? AND created_hlc > ?
+               AND created_hlc <= ? AND hidden = 0
                AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
             op.author, op.hlc - (WEEK_MS << 16), op.hlc)
         if count >= self._post_cap:
+            again = iso(hlc_to_datetime(oldest + (WEEK_MS << 16)))
             raise Rejected(f"the author has written {count} posts in the last 7 days, the group's weekly cap"
-                           f" ({self._post_cap}); moderators set it with `tablespace settings --post-cap`")
+                           f" ({self._post_cap}); the next one can go after {again}")
 
     def require_role(self, op: Op, role: str, action: str) -> None:
         self.require_active(op)
@@ -588,12 +591,16 @@ def _role_change(ctx: FoldContext, op: Op) -> tuple[str, str]:
 @handles("role.grant")
 def role_grant(ctx: FoldContext, op: Op) -> None:
     member, role = _role_change(ctx, op)
-    ctx.run("INSERT OR IGNORE INTO roles (member_id, role) VALUES (?, ?)", member, role)
+    if ctx.has_role(member, role):
+        raise Rejected(f"already a {role}")
+    ctx.run("INSERT INTO roles (member_id, role) VALUES (?, ?)", member, role)
 
 
 @handles("role.revoke")
 def role_revoke(ctx: FoldContext, op: Op) -> None:
     member, role = _role_change(ctx, op)
+    if not ctx.has_role(member, role):
+        raise Rejected(f"not a {role}")
     if role == "moderator" and ctx.is_last_moderator(member):
         raise Rejected("a group needs at least one moderator")
     ctx.run("DELETE FROM roles WHERE member_id = ? AND role = ?", member, role)

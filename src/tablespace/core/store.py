@@ -481,6 +481,8 @@ def _as_yours(reason: str) -> str:
     """The fold speaks of "the author"; refusing your own action, say "you"."""
     if reason == "the author is not a member of this group":
         return "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"
+    if reason.startswith("the author's membership had ended"):
+        return "you are no longer a member of this group (you left or were removed)"
     return (reason.replace("the author's membership had ended", "your membership had ended")
                   .replace("the author's membership", "your membership")
                   .replace("the author is timed out", "you are timed out")

@@ -242,12 +242,12 @@ def file_report(group: Group, folder: FolderStore | None, post_ref: str, reason:
     the home's outbox (ciphertext) until it is in the shared folder."""
     reason = reason.strip()
     if not reason:
-        raise TablespaceError("say why with --reason: the moderators read it")
+        raise TablespaceError("say what is wrong: the moderators read it")
     if len(reason) > REASON_MAX:
         raise TablespaceError(f"a reason has at most {REASON_MAX} characters")
     status = group.conn.execute("SELECT status FROM members WHERE id = ?", (group.me,)).fetchone()
     if status is None or status[0] != "active":
-        raise TablespaceError("only a member of the group can report a post")
+        raise PermissionDenied("you are not a member of this group (not admitted yet, or you left or were removed)")
     post = group.post_id(post_ref)
     thread, author, body = group.conn.execute(
         "SELECT thread_id, author, body FROM posts WHERE id = ?", (post,)).fetchone()
@@ -410,6 +410,7 @@ class Report:
     excerpt: str
     created_at: datetime
     received_by: str
+    received_hlc: int = 0  # when a moderator filed it: the order among reports made in the same second
     status: str = "open"
     decision: str | None = None
     decided_by: str | None = None
@@ -440,7 +441,7 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
             claimed = parse_start(r["at"])
             found[entry.record_id] = Report(
                 entry.record_id, r["post"], r["thread"], r["post_author"], r["reporter"], r["reason"],
-                r["excerpt"], min(claimed, entry.at), entry.author)
+                r["excerpt"], min(claimed, entry.at), entry.author, entry.hlc)
             continue
         report = found.get(str(r.get("report")))
         if report is None:
@@ -452,7 +453,7 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
         elif r["type"] == "note":
             report.notes.append((entry.author, entry.at, str(r.get("text", ""))))
     queue = list(found.values())
-    open_ = sorted((r for r in queue if r.status == "open"), key=lambda r: (r.created_at, r.id))
+    open_ = sorted((r for r in queue if r.status == "open"), key=lambda r: (r.created_at, r.received_hlc))
     done = sorted((r for r in queue if r.status != "open"), key=lambda r: r.decided_at or r.created_at, reverse=True)
     return open_ + done
 
@@ -498,8 +499,7 @@ def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str,
     """Record a decision (who and when come from the op); optionally hide the
     post for everyone. Both land in one transaction, or neither."""
     require_moderator(group)
-    decision = _moderators_text(decision, "a decision is required: say what was decided and why (--decision TEXT)",
-                                "a decision")
+    decision = _moderators_text(decision, "a decision is required: say what was decided and why", "a decision")
     report = find_report(group, exchange, ref)
     if report.status != "open":
         raise TablespaceError(f"report {report.id[:8]} was already resolved: {report.decision}")

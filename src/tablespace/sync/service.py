@@ -113,8 +113,8 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
         raise TablespaceError("an invite can be used between 1 and 150 times")
     secret = os.urandom(16)
     with group.store.db.atomic():  # the secret opens join requests: only moderators may read it
-        write_sealed(group, {"type": "invite", "invite": invite_id_for(secret), "secret": secret.hex()})
         group.write("invite.create", {"invite": invite_id_for(secret), "expires": iso(now() + expires), "uses": uses})
+        write_sealed(group, {"type": "invite", "invite": invite_id_for(secret), "secret": secret.hex()})
     return make_invite_code(group.id, secret)
 
 

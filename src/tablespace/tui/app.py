@@ -258,6 +258,8 @@ class TablespaceApp(App[None]):
         if status.imported or status.opened_rituals:
             self.title = self.group.name()
             self.refresh_all()
+        elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False):
+            self.screen.refresh_data()  # shows what a round brings besides ops (join requests, reports filed)
         if message.manual:
             if status.problem:
                 self.notify(status.detail or status.problem, title="Not synced", severity="warning")

@@ -33,6 +33,21 @@ def split_tags(text: str) -> list[str]:
     return [t.strip().lstrip("#") for t in text.replace(" ", ",").split(",") if t.strip().lstrip("#")]
 
 
+def after_typed_keys(screen: ModalScreen, callback: Callable[[], object]) -> None:
+    """Run `callback` once every key typed before now has reached its field.
+
+    ctrl+s is a priority binding, so it runs the moment it arrives, while
+    letters typed just before it may still be queued on their way to the
+    focused field (app, then screen, then widget; each queue in order). A
+    callback queued behind them on the same path runs after they land.
+    """
+    focused = screen.focused
+    if focused is None:
+        screen.call_later(callback)
+    else:
+        screen.call_later(focused.call_later, callback)
+
+
 @dataclass(frozen=True)
 class Draft:
     title: str | None
@@ -148,6 +163,11 @@ class ComposeModal(ModalScreen[bool]):
             body.focus()
 
     def action_submit(self) -> None:
+        after_typed_keys(self, self._submit)
+
+    def _submit(self) -> None:
+        if not self.is_active:
+            return  # already dismissed (a second ctrl+s)
         try:
             self.on_submit(self.draft())
         except TablespaceError as exc:
@@ -337,6 +357,11 @@ class ResourceForm(ModalScreen[bool]):
             self.focus_next()
 
     def action_submit(self) -> None:
+        after_typed_keys(self, self._submit)
+
+    def _submit(self) -> None:
+        if not self.is_active:
+            return  # already dismissed (a second ctrl+s)
         value = lambda name: self.query_one(f"#{name}", Input).value  # noqa: E731
         draft = ResourceDraft(value("title"), value("url"), value("summary"), split_tags(value("tags")))
         try:
@@ -391,6 +416,7 @@ class Field:
     placeholder: str
     value: str = ""
     multiline: bool = False
+    required: str = ""  # if set, what to say when the field is left empty
 
 
 class AskForm(ModalScreen[bool]):
@@ -426,7 +452,10 @@ class AskForm(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         if self.fields:
-            self.query_one(f"#{self.fields[0].id}").focus()
+            first = self.query_one(f"#{self.fields[0].id}")
+            if isinstance(first, TextArea):
+                first.move_cursor(first.document.end)  # editing existing text: carry on at its end
+            first.focus()
 
     def values(self) -> dict[str, str | bool]:
         found: dict[str, str | bool] = {}
@@ -442,8 +471,18 @@ class AskForm(ModalScreen[bool]):
         self.focus_next()
 
     def action_submit(self) -> None:
+        after_typed_keys(self, self._submit)
+
+    def _submit(self) -> None:
+        if not self.is_active:
+            return  # already dismissed (a second ctrl+s)
+        values = self.values()
+        empty = next((f.required for f in self.fields if f.required and not str(values[f.id]).strip()), None)
+        if empty:
+            self.notify(empty, title="Needed", severity="warning")
+            return
         try:
-            self.on_submit(self.values())
+            self.on_submit(values)
         except TablespaceError as exc:
             self.notify(str(exc), title="Refused", severity="error")
             return

@@ -17,7 +17,8 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
 from tablespace.core import queries
 from tablespace.core.clock import now, parse_duration, parse_instant
@@ -44,9 +45,12 @@ ACTION_TAB = {
 
 class ModerationScreen(SectionScreen):
     SECTION = "moderation"
+    # Join requests sit in the folder and reports arrive as our own sync files
+    # them: neither counts as imported ops, so re-read after every sync round.
+    REFRESH_EVERY_ROUND = True
     BINDINGS = [
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="moderation.prev_tab"),
-        Binding("right_square_bracket", "tab(1)", "Next tab", id="moderation.next_tab"),
+        Binding("right_square_bracket", "tab(1)", "Tab", id="moderation.next_tab"),
         Binding("d", "resolve", "Decide", id="moderation.resolve"),
         Binding("n", "note", "Note", id="moderation.note"),
         Binding("o", "open_post", "Open post", id="moderation.open_post"),
@@ -54,13 +58,13 @@ class ModerationScreen(SectionScreen):
         Binding("a", "admit", "Admit", id="moderation.admit"),
         Binding("x", "deny", "Deny", id="moderation.deny"),
         Binding("t", "time_out", "Time out", id="moderation.time_out"),
-        Binding("u", "end_time_out", "End time-out", id="moderation.end_time_out"),
+        Binding("u", "end_time_out", "End it", id="moderation.end_time_out"),
         Binding("r", "remove", "Remove", id="moderation.remove"),
-        Binding("m", "toggle_moderator", "Moderator role", id="moderation.toggle_moderator"),
+        Binding("m", "toggle_moderator", "Moderator", id="moderation.toggle_moderator"),
         Binding("c", "edit_conduct", "Conduct", id="moderation.edit_conduct"),
-        Binding("h", "edit_rules", "House rules", id="moderation.edit_rules"),
+        Binding("h", "edit_rules", "Rules", id="moderation.edit_rules"),
         Binding("p", "post_cap", "Post cap", id="moderation.post_cap"),
-        Binding("z", "archive_stale", "Archive stale", id="moderation.archive_stale"),
+        Binding("z", "archive_stale", "Archive", id="moderation.archive_stale"),
     ]
 
     def __init__(self) -> None:
@@ -90,7 +94,8 @@ class ModerationScreen(SectionScreen):
                 yield RowTable(id="log-table")
                 yield Static(id="log-detail", classes="detail")
             with TabPane("Settings", id="settings"):
-                yield Static(id="settings-view", classes="detail")
+                with VerticalScroll(id="settings-box"):
+                    yield Markdown(id="settings-view")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -226,16 +231,15 @@ class ModerationScreen(SectionScreen):
 
     def _fill_settings(self) -> None:
         s = queries.settings(self.group.conn)
-        cap = s.get("post_cap", "0")
-        text = Text.assemble(
-            ("Code of conduct", "bold"), "  (c to edit)\n", s.get("conduct", "") or "(none yet)", "\n\n",
-            ("House rules", "bold"), "  (h to edit)\n", s.get("rules", "") or "(none yet)", "\n\n",
-            ("Weekly post cap", "bold"), "  (p to change)\n",
-            f"{cap} threads and replies per member per 7 days" if cap not in ("", "0") else "none", "\n\n",
-            ("Archive stale threads", "bold"), "  (z)\n", "Threads quiet for a while leave the list; "
-            "they stay readable and searchable.",
-        )
-        self.query_one("#settings-view", Static).update(text)
+        cap = int(s.get("post_cap", "0") or 0)
+        self.query_one("#settings-view", Markdown).update("\n\n".join([
+            "## Code of conduct  ·  `c` to edit", s.get("conduct", "").strip() or "_None yet._",
+            "## House rules  ·  `h` to edit", s.get("rules", "").strip() or "_None yet._",
+            "## Weekly post cap  ·  `p` to change",
+            f"{cap} threads and replies per member per 7 days (moderators exempt)." if cap else "None.",
+            "## Archive stale threads  ·  `z`",
+            "Threads quiet for a while leave the list; they stay readable and searchable.",
+        ]))
 
     def names(self) -> dict[str, str]:
         return dict(self.group.conn.execute("SELECT id, name FROM members"))
@@ -283,8 +287,8 @@ class ModerationScreen(SectionScreen):
 
         self.app.push_screen(AskForm(
             "Decide this report", f"Reported: “{r.reason}”\nSay what was decided and why; it goes in the moderation log.",
-            [Field("decision", "The decision, and why", multiline=True)], resolve, verb="resolve",
-            checkbox="Hide the post for everyone (the report keeps what was reported)"))
+            [Field("decision", "The decision, and why", multiline=True, required="Say what was decided and why.")], resolve, verb="resolve",
+            checkbox="Hide the post for everyone"))
 
     def action_note(self) -> None:
         r = self.selected("reports", self.reports)
@@ -296,7 +300,7 @@ class ModerationScreen(SectionScreen):
             self.after_write("Note added")
 
         self.app.push_screen(AskForm("Note on this report", "For the other moderators: what you asked, what you heard.",
-                                     [Field("note", "What happened", multiline=True)], note, verb="add the note"))
+                                     [Field("note", "What happened", multiline=True, required="The note is empty.")], note, verb="add the note"))
 
     def action_open_post(self) -> None:
         r = self.selected("reports", self.reports)
@@ -305,7 +309,9 @@ class ModerationScreen(SectionScreen):
         if self.group.conn.execute("SELECT 1 FROM posts WHERE id = ? AND deleted = 0", (r.post,)).fetchone() is None:
             self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")
             return
-        self.run_worker(self.ts_app.open_thread(r.thread, r.post))
+        from tablespace.tui.screens import ThreadScreen
+
+        self.app.push_screen(ThreadScreen(r.thread, r.post))  # escape comes back here
 
     # --- join requests ------------------------------------------------------------------------
 
@@ -328,7 +334,7 @@ class ModerationScreen(SectionScreen):
             self.after_write(f"Turned down {request.name}")
 
         self.app.push_screen(AskForm(f"Turn down {request.name}?", "They will not be able to join with this request.",
-                                     [Field("reason", "Why (kept in the moderation record)")], do_deny, verb="deny"))
+                                     [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_deny, verb="deny"))
 
     # --- members --------------------------------------------------------------------------------
 
@@ -352,7 +358,7 @@ class ModerationScreen(SectionScreen):
 
         self.app.push_screen(AskForm(
             f"Time out {m.name}?", "They can read but not post, reply or react until it ends (at most 28 days).",
-            [Field("for", "How long: 30m, 24h, 7d", "24h"), Field("reason", "Why (kept in the moderation record)")],
+            [Field("for", "How long: 30m, 24h, 7d", "24h"), Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")],
             do_timeout, verb="time out"))
 
     def action_end_time_out(self) -> None:
@@ -368,7 +374,7 @@ class ModerationScreen(SectionScreen):
             self.after_write(f"{m.name} can post again")
 
         self.app.push_screen(AskForm(f"End {m.name}'s time-out now?", "They can post, reply and react again at once.",
-                                     [Field("reason", "Why (kept in the moderation record)")], do_end,
+                                     [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_end,
                                      verb="end the time-out"))
 
     def action_remove(self) -> None:
@@ -387,23 +393,23 @@ class ModerationScreen(SectionScreen):
         self.app.push_screen(AskForm(
             f"Remove {m.name} from the group?",
             "Nothing written afterwards will be readable by them. This cannot be undone; they could only join again.",
-            [Field("reason", "Why (kept in the moderation record)")], do_remove, verb="remove"))
+            [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_remove, verb="remove"))
 
     def action_toggle_moderator(self) -> None:
         m = self._member()
         if m is None:
             return
         revoke = "moderator" in m.roles
-        verb = "take the moderator role from" if revoke else "make a moderator:"
+        heading = f"Take the moderator role from {m.name}?" if revoke else f"Make {m.name} a moderator?"
 
         def do_role(values: dict[str, str | bool]) -> None:
             mod.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
             self.after_write(f"{m.name} {'is no longer' if revoke else 'is now'} a moderator")
 
         self.app.push_screen(AskForm(
-            f"{verb.capitalize()} {m.name}?",
+            heading,
             "The moderators' key is renewed for the new set of moderators at the next sync.",
-            [Field("reason", "Why (kept in the moderation record)")], do_role, verb="change the role"))
+            [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_role, verb="change the role"))
 
     # --- settings ---------------------------------------------------------------------------------
 

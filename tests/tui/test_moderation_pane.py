@@ -237,3 +237,18 @@ async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
 def test_moderation_section_snapshot(table, snap_compare) -> None:
     ana = table.open("Ana")
     assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, press=["6"])
+
+
+async def test_edit_and_delete_keys_are_offered_only_where_they_work(table) -> None:
+    ben = table.open("Ben")
+    async with TablespaceApp(ben, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # Cat's thread
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, ThreadScreen) and not screen.focused_post.mine
+        shown = {b.binding.action for b in screen.active_bindings.values()}
+        assert "report" in shown and not {"edit", "delete"} & shown
+        await pilot.press("d")
+        await pilot.pause()
+        assert pilot.app.screen is screen  # no "Delete?" question for a post Ben may not delete
+    ben.close()

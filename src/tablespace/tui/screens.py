@@ -366,6 +366,16 @@ class ThreadScreen(TablespaceScreen):
         cards = self.cards
         if isinstance(event.widget, PostCard) and event.widget in cards:
             self.focus_index = cards.index(event.widget)
+        self.refresh_bindings()  # edit and delete depend on whose post has the focus
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show edit only on your own posts, delete on yours (or anyone's, for a moderator)."""
+        if action not in ("edit", "delete"):
+            return True
+        card = self.focused_post
+        if card is None:
+            return False
+        return card.mine or (action == "delete" and self.ts_app.is_moderator())
 
     def action_move(self, step: int) -> None:
         cards = self.cards

@@ -86,10 +86,12 @@ class ModerationScreen(SectionScreen):
                 yield Static(id="report-detail", classes="detail")
             with TabPane("Requests", id="requests"):
                 yield RowTable(id="requests-table")
+                yield Static(id="requests-empty", classes="detail")
             with TabPane("Members", id="members"):
                 yield RowTable(id="members-table")
             with TabPane("Evidence", id="evidence"):
                 yield RowTable(id="evidence-table")
+                yield Static(id="evidence-empty", classes="detail")
             with TabPane("Log", id="log"):
                 yield RowTable(id="log-table")
                 yield Static(id="log-detail", classes="detail")
@@ -191,6 +193,9 @@ class ModerationScreen(SectionScreen):
         rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"))
                 for r in self.requests]
         self._refill(self.table("requests"), rows, [r.id for r in self.requests])
+        self.query_one("#requests-empty", Static).update(
+            "a admits the highlighted request; x turns it down." if rows else
+            "Nobody is asking to join. Make an invite with `tablespace invite` and send the code.")
 
     def _fill_members(self) -> None:
         self.people = queries.members(self.group.conn)
@@ -210,6 +215,9 @@ class ModerationScreen(SectionScreen):
         found = mod.evidence(self.group)
         rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in found]
         self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in found])
+        self.query_one("#evidence-empty", Static).update(
+            "Copies of quarantined files, with their reasons, are in your home's quarantine folder." if rows else
+            "Nothing set aside: no forks, no quarantined files.")
 
     def _fill_log(self) -> None:
         names = self.names()

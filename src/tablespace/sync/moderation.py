@@ -538,10 +538,12 @@ def invite_secrets(group: Group, exchange: ExchangeKey) -> dict[str, bytes]:
 # --- the moderation log ------------------------------------------------------------------
 
 
-def document(group: Group, op_id: str, why: str) -> None:
-    """Keep the reason for an open action (a role, an archive) in the sealed record."""
-    if why.strip():
-        write_sealed(group, {"type": "why", "op": op_id, "text": why.strip()[:DECISION_MAX]})
+def document(group: Group, op_id: str, why: str, *, what: str = "") -> None:
+    """Keep the reason for an open action (a role, an archive) in the sealed
+    record, and what it was about when the op itself cannot say (a denied
+    request names nobody in the open)."""
+    if why.strip() or what:
+        write_sealed(group, {"type": "why", "op": op_id, "text": why.strip()[:DECISION_MAX], "what": what[:200]})
 
 
 def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, why: str = "") -> None:
@@ -570,9 +572,11 @@ def moderation_log(group: Group, exchange: ExchangeKey, *, limit: int = 1000) ->
     the log, the sealed reports, decisions and notes, and the sealed reasons
     attached to open actions."""
     entries, _ = open_records(group, exchange)
-    reasons = {str(e.record.get("op")): str(e.record.get("text", "")) for e in entries if e.record["type"] == "why"}
+    notes = {str(e.record.get("op")): e.record for e in entries if e.record["type"] == "why"}
     names = Names(group.conn)
-    log = [replace(a, why=a.why or reasons.get(a.op_id, "")) for a in moderation_actions(group.conn, limit=limit)]
+    log = [replace(a, why=a.why or str(notes.get(a.op_id, {}).get("text", "")),
+                   what=str(notes.get(a.op_id, {}).get("what") or a.what))
+           for a in moderation_actions(group.conn, limit=limit)]
     seen: set[str] = set()
     for e in entries:
         r = e.record

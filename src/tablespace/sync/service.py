@@ -254,4 +254,4 @@ def deny(group: Group, ref: str, reason: str) -> None:
     request = find_request(group, ref)
     with group.store.db.atomic():
         op = group.write("request.deny", {"request": request.id})
-        document(group, op.id, reason)
+        document(group, op.id, reason, what=f"{request.name} ({request.id[:8]})")

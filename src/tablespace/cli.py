@@ -24,6 +24,7 @@ from tablespace.core import clock, queries
 from tablespace.core.clock import now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group, Transport
+from tablespace.core.store import as_yours
 from tablespace.core.home import Home
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -685,6 +686,9 @@ def metrics(group: Group, as_json: bool) -> None:
 
 # --- sync ------------------------------------------------------------------------------
 
+KIND_WORDS = {"thread.start": "thread", "post.reply": "reply", "post.edit": "edit", "post.react": "reaction",
+              "library.add": "library entry"}
+
 
 @main.command()
 @json_option
@@ -696,6 +700,9 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
 
     def one_round() -> None:
         report = sync_group(group)
+        for kind, reason in report.refused_mine:
+            what = KIND_WORDS.get(kind, "change")
+            click.echo(f"tablespace: the group refused your earlier {what}: {as_yours(reason)}", err=True)
         gone = group.conn.execute("SELECT status FROM members WHERE id = ? AND status IN ('removed', 'left')",
                                   (group.me,)).fetchone()
         if gone:

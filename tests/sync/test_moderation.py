@@ -257,3 +257,15 @@ def test_reasons_for_actions_are_sealed_and_read_back_in_the_log(tmp_path, monke
     assert log["removed"]["why"] == f"{CANARY}-remove" and log["removed"]["by"] == "Ana"
     for where in (folder, ben.home, cat.home):
         assert CANARY.encode() not in all_bytes(where), where
+
+
+def test_a_member_is_told_when_the_group_refuses_something_they_wrote(tmp_path, monkeypatch) -> None:
+    folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
+    ben.out("reply", post[:6], "--body", "written before Ben knew")  # not synced yet
+    ana.run("timeout", "ben", "--for", "24h")  # Ana has not seen that reply
+    ana.json("sync")
+    first = ben.run("sync", "--json")  # Ben's reply goes out; Ana's time-out comes in
+    refused = json.loads(first.stdout)["refused_mine"]
+    assert [r["kind"] for r in refused] == ["post.reply"] and "timed out" in refused[0]["reason"]
+    assert "the group refused your earlier reply: you are timed out" in first.stderr
+    assert json.loads(ben.run("sync", "--json").stdout)["refused_mine"] == []  # told once

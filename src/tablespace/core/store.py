@@ -154,7 +154,7 @@ class Store:
             state, reason = self.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (op.id,)).fetchone()
             if state != "accepted":
                 error = PermissionDenied if reason and is_permission_reason(reason) else TablespaceError
-                raise error(_as_yours(reason or "the change could not be applied"))
+                raise error(as_yours(reason or "the change could not be applied"))
 
     def file(self, ops: Iterable[Op]) -> IngestResult:
         """File ops in the log without folding: for an import too big to hold
@@ -477,7 +477,7 @@ class Store:
                 self.conn.execute("SELECT signature, body FROM ops ORDER BY author, seq")]
 
 
-def _as_yours(reason: str) -> str:
+def as_yours(reason: str) -> str:
     """The fold speaks of "the author"; refusing your own action, say "you"."""
     if reason == "the author is not a member of this group":
         return "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"

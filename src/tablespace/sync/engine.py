@@ -63,10 +63,14 @@ class SyncReport:
     pending: int = 0  # ops or files waiting: chain gaps, future HLCs, missing epoch keys
     quarantined: list[Quarantined] = field(default_factory=list)
     forks: int = 0
+    # ops of ours the group's log now refuses, found this round (e.g. a reply
+    # that reached the others after a moderator's time-out): (kind, reason)
+    refused_mine: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
-                "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks}
+                "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
+                "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine]}
 
 
 class SyncEngine:
@@ -84,7 +88,9 @@ class SyncEngine:
         listing = {f.path: f for f in self.folder.list()}
         self._receive_grants()
         report.exported = self.export(listing)  # our changes go out first, whatever happens next
+        refused_before = self._refused_mine()
         self.import_new(listing, report)
+        report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
         # A moderator starts a new key epoch when someone who holds the current
         # key has left or been removed (perhaps by another moderator).
         self.rotate_as_needed(listing, report)
@@ -96,6 +102,10 @@ class SyncEngine:
         with self.store.db.atomic():
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
         return report
+
+    def _refused_mine(self) -> dict[str, tuple[str, str]]:
+        return {op_id: (kind, reason or "") for op_id, kind, reason in self.store.conn.execute(
+            "SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?", (self.group.me,))}
 
     def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport) -> bool:
         """As a moderator, rotate once per departure not yet rotated for, in

@@ -260,6 +260,8 @@ class TablespaceApp(App[None]):
             self.refresh_all()
         elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False):
             self.screen.refresh_data()  # shows what a round brings besides ops (join requests, reports filed)
+        for reason in status.refused_mine:
+            self.notify(reason, title="The group refused something you wrote", severity="warning", timeout=15)
         if message.manual:
             if status.problem:
                 self.notify(status.detail or status.problem, title="Not synced", severity="warning")

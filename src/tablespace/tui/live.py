@@ -23,6 +23,7 @@ from textual.message import Message
 from tablespace.core import queries
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.errors import TablespaceError
+from tablespace.core.store import as_yours
 from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.format import short_relative
@@ -49,6 +50,7 @@ class SyncStatus:
     imported: int = 0  # in the round just finished
     exported: int = 0
     opened_rituals: int = 0
+    refused_mine: tuple[str, ...] = ()  # why the group refused ops of ours, found this round
 
     def line(self, width: int | None = None) -> str:
         """What the header says, in at most `width` cells if it can: first in
@@ -124,7 +126,8 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
         return replace(previous, running=False, problem="sync failed", detail=str(exc) or type(exc).__name__,
                        imported=0, exported=0, opened_rituals=opened, **stored_counts(group))
     return SyncStatus(enabled=True, last=now(), pending=report.pending, imported=report.imported,
-                      exported=report.exported, opened_rituals=opened, **stored_counts(group))
+                      exported=report.exported, opened_rituals=opened,
+                      refused_mine=tuple(as_yours(reason) for _, reason in report.refused_mine), **stored_counts(group))
 
 
 def stored_counts(group: Group) -> dict[str, int]:

@@ -92,6 +92,9 @@ def test_a_hidden_post_is_gone_like_a_deleted_one_and_marked(world) -> None:
 
 
 def _rotate_payload(world: World) -> dict:
+    """A key for the one moderator, Ada, who publishes her exchange key first."""
+    if world.one("SELECT exchange_key FROM members WHERE id = ?", world.founder.id) == (None,):
+        world.accepted(world.founder, "member.keys", {"exchange_key": "11" * 32})
     public = bytes(range(32))
     return {"epoch": 0, "public": public.hex(), "wrapped": {world.founder.id: "ab" * 80}}
 
@@ -102,7 +105,9 @@ def test_only_moderators_write_sealed_records_and_keys(world) -> None:
     assert world.rejected(bo, "modkey.rotate", payload).startswith("only a moderator")
     world.accepted(ada, "modkey.rotate", payload)
     key_id = mod_key_id(bytes.fromhex(payload["public"]))
-    sealed = base64.b64encode(b"TSM1" + bytes(60)).decode()
+    sealed = base64.b64encode(b"TSM1" + bytes.fromhex(world.group_id + key_id) + bytes(60)).decode()
+    wrong_group = base64.b64encode(b"TSM1" + bytes(16) + bytes.fromhex(key_id) + bytes(60)).decode()
+    assert "does not match" in world.rejected(ada, "mod.record", {"key": key_id, "sealed": wrong_group})
     assert world.rejected(bo, "mod.record", {"key": key_id, "sealed": sealed}).startswith("only a moderator")
     world.accepted(ada, "mod.record", {"key": key_id, "sealed": sealed})
     assert "nobody announced" in world.rejected(ada, "mod.record", {"key": "00" * 8, "sealed": sealed})
@@ -111,12 +116,13 @@ def test_only_moderators_write_sealed_records_and_keys(world) -> None:
 
 
 @pytest.mark.parametrize("change", [
-    {"epoch": -1}, {"public": "zz" * 32}, {"wrapped": {}}, {"wrapped": {"nobody": "ab" * 80}},
+    {"epoch": -1}, {"epoch": 2**31 - 1}, {"public": "zz" * 32}, {"wrapped": {}}, {"wrapped": {"nobody": "ab" * 80}},
     {"previous_key": "00" * 8},  # a link needs the sealed previous key too
+    {"wrapped": {"ab" * 16: "ab" * 80}},  # not wrapped for the moderators
 ])
 def test_a_malformed_key_rotation_is_rejected(world, change) -> None:
     payload = {**_rotate_payload(world), **change}
-    assert world.rejected(world.founder, "modkey.rotate", payload).startswith("bad ")
+    assert world.rejected(world.founder, "modkey.rotate", payload).startswith(("bad ", "a moderators' key must"))
 
 
 def test_a_time_out_can_end_early_and_a_rebuild_agrees(world) -> None:

@@ -9,7 +9,10 @@ from pathlib import Path
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
+from tablespace.sync.keys import seal_to
 from tablespace.sync.moderation import (
+    MAGIC,
+    SEAL_INFO,
     _signed_part,
     current_mod_key,
     my_exchange_key,
@@ -145,13 +148,18 @@ def test_bad_report_files_are_quarantined_and_the_rest_still_arrive(tmp_path, mo
     altered["sig"] = group.identity.sign(_signed_part(altered)).hex()
     altered["reason"] = "changed after signing"
     (reports_dir / "altered.tsm").write_bytes(seal_for_moderators(group, altered)[1])
+    key = current_mod_key(group)  # JSON that parses but may not be signed or stored: NaN
+    header = MAGIC + bytes.fromhex(group.id) + bytes.fromhex(key.key_id)
+    nan = dict(forged, excerpt=float("nan"))
+    text = json.dumps(nan).encode()
+    (reports_dir / "nan.tsm").write_bytes(header + seal_to(text, key.public, info=SEAL_INFO, aad=header))
     group.close()
     before = {p.name: p.read_bytes() for p in reports_dir.iterdir()}
     ben.out("report", post, "--reason", "the real one")
 
     result = ana.json("sync")
     reasons = {Path(q["file"]).name: q["reason"] for q in result["quarantined"]}
-    assert set(reasons) == {"garbage.tsm", "stranger.tsm", "altered.tsm"}
+    assert set(reasons) == {"garbage.tsm", "stranger.tsm", "altered.tsm", "nan.tsm"}
     assert "not a member" in reasons["stranger.tsm"]
     assert "signature" in reasons["altered.tsm"]
     assert [r["reason"] for r in ana.json("reports")] == ["the real one"]

@@ -909,9 +909,12 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     if not isinstance(sealed, str) or not sealed or len(sealed) > MOD_RECORD_MAX_BYTES:
         raise Rejected("bad sealed record")
     try:
+        header = base64.b64decode(sealed[:40], validate=True)[:28]  # 40 base64 characters: 30 bytes
         base64.b64decode(sealed, validate=True)
     except ValueError:
         raise Rejected("bad sealed record") from None
+    if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
+        raise Rejected("the sealed record's header does not match this group and key")
     ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed) VALUES (?, ?, ?, ?, ?, ?)",
             op.id, op.author, op.hlc, op.seq, key_id, sealed)
 
@@ -924,8 +927,9 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "rotate the moderators' key")
     p = op.payload
     epoch = p.get("epoch")
-    if type(epoch) is not int or not 0 <= epoch < 2**31:
-        raise Rejected("bad epoch number")
+    (newest,) = ctx.one("SELECT coalesce(max(epoch), -1) FROM mod_keys")
+    if type(epoch) is not int or not 0 <= epoch <= newest + 1:
+        raise Rejected("bad epoch number: the next key is the newest epoch's successor")
     public = p.get("public")
     if not isinstance(public, str) or not re.fullmatch(r"[0-9a-f]{64}", public):
         raise Rejected("bad public key")
@@ -934,6 +938,11 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
             limits.ID_RE.match(m) and isinstance(w, str) and re.fullmatch(r"[0-9a-f]{160}", w)
             for m, w in wrapped.items()):
         raise Rejected("bad wrapped keys")
+    moderators = {r[0] for r in ctx.conn.execute(
+        """SELECT m.id FROM members m JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
+           WHERE m.status = 'active' AND m.exchange_key IS NOT NULL""")}
+    if set(wrapped) != moderators:
+        raise Rejected("a moderators' key must be wrapped for exactly the current moderators")
     previous_key_id, previous = p.get("previous_key"), p.get("previous")
     if previous_key_id is not None and not (
             isinstance(previous_key_id, str) and KEY_ID_RE.match(previous_key_id)

@@ -157,7 +157,7 @@ def epoch_key_id(epoch_key: bytes) -> bytes:
     return hashlib.sha256(KEY_ID_LABEL + epoch_key).digest()[:KEY_ID_BYTES]
 
 
-def seal_previous_key(prev: bytes, new: bytes, *, context: bytes = b"") -> bytes:
+def seal_previous_key(prev: bytes, new: bytes, *, context: bytes = b"", info: bytes = PREVIOUS_INFO) -> bytes:
     """Box the previous epoch key under the new one: nonce (12) || ciphertext+tag (48).
 
     `context` (e.g. group id and the two epoch numbers) is authenticated, so a
@@ -166,15 +166,15 @@ def seal_previous_key(prev: bytes, new: bytes, *, context: bytes = b"") -> bytes
     _check_len(prev, KEY_BYTES, "the previous epoch key")
     _check_len(new, KEY_BYTES, "the new epoch key")
     nonce = os.urandom(NONCE_BYTES)
-    box_key = _hkdf(bytes(new), salt=None, info=PREVIOUS_INFO)
+    box_key = _hkdf(bytes(new), salt=None, info=info)
     return nonce + ChaCha20Poly1305(box_key).encrypt(nonce, bytes(prev), context)
 
 
-def open_previous_key(sealed: bytes, new: bytes, *, context: bytes = b"") -> bytes:
+def open_previous_key(sealed: bytes, new: bytes, *, context: bytes = b"", info: bytes = PREVIOUS_INFO) -> bytes:
     """Inverse of `seal_previous_key`. Raises KeyWrapError on any mismatch."""
     _check_len(sealed, SEALED_PREVIOUS_BYTES, "a sealed previous key")
     _check_len(new, KEY_BYTES, "the new epoch key")
-    box_key = _hkdf(bytes(new), salt=None, info=PREVIOUS_INFO)
+    box_key = _hkdf(bytes(new), salt=None, info=info)
     try:
         return ChaCha20Poly1305(box_key).decrypt(
             bytes(sealed[:NONCE_BYTES]), bytes(sealed[NONCE_BYTES:]), context

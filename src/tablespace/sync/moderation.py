@@ -45,7 +45,7 @@ from tablespace.core.fold import mod_key_id
 from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for, verify_signature
 from tablespace.core.modlog import LogEntry, Names, moderation_actions
-from tablespace.core.ops import canonical_json
+from tablespace.core.ops import InvalidOp, canonical_json, decode_payload
 from tablespace.core.rituals import parse_start
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import EXCHANGE_KEY_NAME
@@ -62,6 +62,9 @@ from tablespace.sync.keys import (
 
 MAGIC = b"TSM1"
 SEAL_INFO = b"tablespace sealed to moderators v1"
+LINK_INFO = b"tablespace previous moderators key v1"  # its own label: not the epoch keys' chain
+REPORT_FIELDS = frozenset({"type", "group", "post", "thread", "post_author", "excerpt", "reason", "reporter",
+                           "reporter_key", "at", "nonce", "sig"})
 HEADER_BYTES = len(MAGIC) + 16 + 8
 PAD_TO = 512
 MAX_SEALED_BYTES = 32 * 1024
@@ -121,9 +124,11 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
     """Every moderators' key this home can open: those wrapped for us, and the
     older ones reachable through each key's link to its predecessor."""
     rows = group.conn.execute(
-        "SELECT key_id, wrapped, previous_key_id, previous FROM mod_keys ORDER BY epoch DESC, key_id").fetchall()
+        "SELECT key_id, wrapped, previous_key_id, previous, public FROM mod_keys ORDER BY epoch DESC, key_id"
+    ).fetchall()
+    publics = {row[0]: bytes.fromhex(row[4]) for row in rows}
     raw: dict[str, bytes] = {}
-    for key_id, wrapped, _, _ in rows:
+    for key_id, wrapped, _, _, _ in rows:
         stanza = json.loads(wrapped).get(group.me)
         if stanza:
             try:
@@ -133,15 +138,18 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
     changed = True
     while changed:  # newest first, so one pass usually walks the whole chain
         changed = False
-        for key_id, _, previous_id, previous in rows:
+        for key_id, _, previous_id, previous, _ in rows:
             if key_id in raw and previous_id and previous_id not in raw:
                 try:
-                    raw[previous_id] = open_previous_key(bytes.fromhex(previous), raw[key_id],
+                    raw[previous_id] = open_previous_key(bytes.fromhex(previous), raw[key_id], info=LINK_INFO,
                                                          context=_link_context(group.id, previous_id, key_id))
                     changed = True
                 except KeyWrapError:
                     continue
-    return {key_id: X25519PrivateKey.from_private_bytes(secret) for key_id, secret in raw.items()}
+    keys = {key_id: X25519PrivateKey.from_private_bytes(secret) for key_id, secret in raw.items()}
+    # A moderator could wrap the wrong key: only a private half that matches
+    # the announced public one counts as held.
+    return {k: v for k, v in keys.items() if v.public_key().public_bytes_raw() == publics.get(k)}
 
 
 def mod_rotation_needed(group: Group) -> bool:
@@ -184,7 +192,7 @@ def rotate_mod_key(group: Group, exchange: ExchangeKey, held: Mapping[str, X2551
         previous = held[current.key_id].private_bytes_raw()
         payload["previous_key"] = current.key_id
         payload["previous"] = seal_previous_key(
-            previous, raw, context=_link_context(group.id, current.key_id, key_id)).hex()
+            previous, raw, info=LINK_INFO, context=_link_context(group.id, current.key_id, key_id)).hex()
     group.write("modkey.rotate", payload)
     return ModKey(payload["epoch"], key_id, public, frozenset(recipients))
 
@@ -196,7 +204,7 @@ def seal_for_moderators(group: Group, record: dict[str, Any]) -> tuple[ModKey, b
     key = current_mod_key(group)
     if key is None:
         raise TablespaceError("the moderators have not published their key yet; try again after they sync")
-    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    text = canonical_json(record)  # what open_for_moderators insists on
     padded = text + b" " * (-len(text) % PAD_TO)
     header = MAGIC + bytes.fromhex(group.id) + bytes.fromhex(key.key_id)
     sealed = header + seal_to(padded, key.public, info=SEAL_INFO, aad=header)
@@ -221,9 +229,12 @@ def open_for_moderators(data: bytes, group_id: str, held: Mapping[str, X25519Pri
         raise NotForMe("sealed to a moderators' key you do not hold")
     try:
         text = open_sealed(data[HEADER_BYTES:], held[key_id], info=SEAL_INFO, aad=data[:HEADER_BYTES])
-        record = json.loads(text.decode())
-    except (KeyWrapError, UnicodeDecodeError, ValueError, RecursionError):
+    except KeyWrapError:
         raise SealedRecordError("damaged, or not sealed by a member of this group") from None
+    try:  # as strict as an op payload: no NaN or Infinity, bounded nesting
+        record = decode_payload(text.rstrip(b" "))
+    except InvalidOp as exc:
+        raise SealedRecordError(f"not a moderators' record ({exc})") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str):
         raise SealedRecordError("not a moderators' record")
     return record
@@ -276,7 +287,10 @@ def deliver_reports(group: Group, folder: FolderStore) -> int:
     outbox = group.path / OUTBOX_DIR
     sent = 0
     for item in sorted(outbox.glob(f"*{REPORT_SUFFIX}")) if outbox.is_dir() else ():
-        folder.write_once(f"{REPORTS_DIR}/{item.name}", item.read_bytes())
+        try:
+            folder.write_once(f"{REPORTS_DIR}/{item.name}", item.read_bytes())
+        except OSError:
+            break  # the folder refused (full, read-only, reports/ is not a directory): the outbox keeps them
         item.unlink()
         sent += 1
     return sent
@@ -285,6 +299,8 @@ def deliver_reports(group: Group, folder: FolderStore) -> int:
 def check_report(record: Mapping[str, Any], group: Group) -> None:
     """A report is from a member of this group, who signed it."""
     ids = ("post", "thread", "post_author", "reporter")
+    if set(record) - REPORT_FIELDS:
+        raise SealedRecordError("the report has fields a report does not have")
     if record.get("type") != "report" or record.get("group") != group.id or not all(
             isinstance(record.get(k), str) and limits.ID_RE.match(record[k]) for k in ids):
         raise SealedRecordError("not a report for this group")
@@ -295,11 +311,13 @@ def check_report(record: Mapping[str, Any], group: Group) -> None:
         public = bytes.fromhex(record["reporter_key"])
         signature = bytes.fromhex(record["sig"])
         parse_start(record["at"])
-    except (KeyError, TypeError, ValueError, Rejected):
+        _signed_part(record)  # canonical JSON of what was signed: must exist for every field
+    except (KeyError, TypeError, ValueError, UnicodeError, Rejected):
         raise SealedRecordError("the report is not signed properly") from None
     if author_id_for(public) != record["reporter"] or not verify_signature(public, signature, _signed_part(record)):
         raise SealedRecordError("the report's signature does not match its reporter")
-    if group.conn.execute("SELECT 1 FROM members WHERE id = ?", (record["reporter"],)).fetchone() is None:
+    status = group.conn.execute("SELECT status FROM members WHERE id = ?", (record["reporter"],)).fetchone()
+    if status is None or status[0] != "active":
         raise SealedRecordError("the reporter is not a member of this group")
 
 
@@ -327,15 +345,18 @@ def receive_reports(group: Group, folder: FolderStore, held: Mapping[str, X25519
     for path in folder.small_files(REPORTS_DIR, REPORT_SUFFIX):
         try:
             info = (folder.group_dir / path).lstat()
-            data = folder.read(path, MAX_SEALED_BYTES)
         except OSError:
-            continue  # being written or gone: a later round
+            continue  # gone: a missing file is never a delete
         version = (info.st_size, info.st_mtime_ns)
         before = seen.get(path)
         if before is not None and before[:2] == version and before[2] != "waiting":
             if before[2] == "quarantined":
                 refused.append(Refused(path, before[3]))
-            continue
+            continue  # looked at already, unchanged: not read again
+        try:
+            data = folder.read(path, MAX_SEALED_BYTES)
+        except OSError:
+            continue  # being written: a later round
         status, reason = "imported", None
         try:
             if record_id(data) not in known:
@@ -364,7 +385,10 @@ def moderation_round(group: Group, folder: FolderStore, exchange: ExchangeKey) -
     deliver_reports(group, folder)
     if "moderator" not in group.my_roles():
         return []
-    rotate_mod_key_if_needed(group, exchange)
+    try:
+        rotate_mod_key_if_needed(group, exchange)
+    except TablespaceError:
+        pass  # refused by the fold (e.g. a rotation racing ours): the next round tries again
     return receive_reports(group, folder, held_mod_keys(group, exchange))
 
 

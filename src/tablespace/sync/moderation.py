@@ -571,10 +571,14 @@ def document(group: Group, op_id: str, why: str, *, what: str = "") -> None:
 
 
 def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, why: str = "") -> None:
-    """Grant or revoke a role, with the reason kept sealed: one transaction."""
+    """Grant or revoke a role, with the reason kept sealed: one transaction.
+    A change of moderators renews the moderators' key at once (if we hold it),
+    so nothing sealed from now on waits for a sync to leave a former one out."""
     with group.store.db.atomic():
         op = group.write("role.revoke" if revoke else "role.grant", {"member": group.member_id(member_ref), "role": role})
         document(group, op.id, why)
+        if role == "moderator":
+            rotate_mod_key_if_needed(group, my_exchange_key(group))
 
 
 def end_timeout(group: Group, member_ref: str, *, why: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -48,6 +49,41 @@ def after_typed_keys(screen: ModalScreen, callback: Callable[[], object]) -> Non
         screen.call_later(focused.call_later, callback)
 
 
+class FormModal(ModalScreen[bool]):
+    """A modal that acts when submitted: ctrl+s waits for the keys typed just
+    before it, a refusal is shown and keeps the modal (and its text) open, and
+    only a successful action closes it."""
+
+    REFUSED = "Refused"  # the refusal notice's title
+
+    def __init__(self, on_submit: Callable[[Any], object]) -> None:
+        super().__init__()
+        self.on_submit = on_submit
+
+    def collect(self) -> object | None:
+        """What to hand `on_submit`, or None if the form is not ready (say why)."""
+        raise NotImplementedError
+
+    def action_submit(self) -> None:
+        after_typed_keys(self, self._submit)
+
+    def _submit(self) -> None:
+        if not self.is_active:
+            return  # already dismissed (a second ctrl+s)
+        value = self.collect()
+        if value is None:
+            return
+        try:
+            self.on_submit(value)
+        except TablespaceError as exc:
+            self.notify(str(exc), title=self.REFUSED, severity="error")
+            return
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 @dataclass(frozen=True)
 class Draft:
     title: str | None
@@ -55,7 +91,7 @@ class Draft:
     body: str
 
 
-class ComposeModal(ModalScreen[bool]):
+class ComposeModal(FormModal):
     """New thread, reply or edit: optional title and tags, a Markdown body with preview.
 
     ctrl+o writes the draft in $VISUAL / $EDITOR (see tablespace.tui.editor for
@@ -72,9 +108,8 @@ class ComposeModal(ModalScreen[bool]):
 
     def __init__(self, heading: str, on_submit: Callable[[Draft], object], *, title: str | None = None,
                  tags: list[str] | None = None, body: str = "", submit_label: str = "Post") -> None:
-        super().__init__()
+        super().__init__(on_submit)
         self.heading = heading
-        self.on_submit = on_submit
         self.initial_title = title
         self.initial_tags = tags
         self.initial_body = body
@@ -162,18 +197,10 @@ class ComposeModal(ModalScreen[bool]):
         if not showing:
             body.focus()
 
-    def action_submit(self) -> None:
-        after_typed_keys(self, self._submit)
+    REFUSED = "Not posted"
 
-    def _submit(self) -> None:
-        if not self.is_active:
-            return  # already dismissed (a second ctrl+s)
-        try:
-            self.on_submit(self.draft())
-        except TablespaceError as exc:
-            self.notify(str(exc), title="Not posted", severity="error")
-            return
-        self.dismiss(True)
+    def collect(self) -> Draft:
+        return self.draft()
 
     def has_changes(self) -> bool:
         """Something was written (or changed in an edit) that cancelling would lose."""
@@ -325,16 +352,14 @@ class ResourceDraft:
     tags: list[str]
 
 
-class ResourceForm(ModalScreen[bool]):
+class ResourceForm(FormModal):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Add", priority=True, id="resource.submit"),
         Binding("enter", "next_field", "Next field", show=False, priority=True, id="resource.next"),
         Binding("escape", "cancel", "Cancel", priority=True, id="resource.cancel"),
     ]
 
-    def __init__(self, on_submit: Callable[[ResourceDraft], object]) -> None:
-        super().__init__()
-        self.on_submit = on_submit
+    REFUSED = "Not added"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="resource"):
@@ -356,23 +381,9 @@ class ResourceForm(ModalScreen[bool]):
         else:
             self.focus_next()
 
-    def action_submit(self) -> None:
-        after_typed_keys(self, self._submit)
-
-    def _submit(self) -> None:
-        if not self.is_active:
-            return  # already dismissed (a second ctrl+s)
+    def collect(self) -> ResourceDraft:
         value = lambda name: self.query_one(f"#{name}", Input).value  # noqa: E731
-        draft = ResourceDraft(value("title"), value("url"), value("summary"), split_tags(value("tags")))
-        try:
-            self.on_submit(draft)
-        except TablespaceError as exc:
-            self.notify(str(exc), title="Not added", severity="error")
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+        return ResourceDraft(value("title"), value("url"), value("summary"), split_tags(value("tags")))
 
 
 @dataclass(frozen=True)
@@ -419,7 +430,7 @@ class Field:
     required: str = ""  # if set, what to say when the field is left empty
 
 
-class AskForm(ModalScreen[bool]):
+class AskForm(FormModal):
     """A heading, what will happen, one or more fields and an optional
     checkbox. ctrl+s does it (and stays open, keeping the text, if refused);
     escape cancels."""
@@ -432,9 +443,9 @@ class AskForm(ModalScreen[bool]):
     def __init__(self, heading: str, explain: str, fields: list[Field],
                  on_submit: Callable[[dict[str, str | bool]], object], *, verb: str = "save",
                  checkbox: str | None = None) -> None:
-        super().__init__()
+        super().__init__(on_submit)
         self.heading, self.explain, self.fields = heading, explain, fields
-        self.on_submit, self.verb, self.checkbox = on_submit, verb, checkbox
+        self.verb, self.checkbox = verb, checkbox
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="ask"):
@@ -470,23 +481,10 @@ class AskForm(ModalScreen[bool]):
     def next_field(self) -> None:
         self.focus_next()
 
-    def action_submit(self) -> None:
-        after_typed_keys(self, self._submit)
-
-    def _submit(self) -> None:
-        if not self.is_active:
-            return  # already dismissed (a second ctrl+s)
+    def collect(self) -> dict[str, str | bool] | None:
         values = self.values()
         empty = next((f.required for f in self.fields if f.required and not str(values[f.id]).strip()), None)
         if empty:
             self.notify(empty, title="Needed", severity="warning")
-            return
-        try:
-            self.on_submit(values)
-        except TablespaceError as exc:
-            self.notify(str(exc), title="Refused", severity="error")
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+            return None
+        return values

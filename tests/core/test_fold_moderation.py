@@ -143,3 +143,22 @@ def test_a_time_out_can_end_early_and_a_rebuild_agrees(world) -> None:
     before = world.store.canonical_dump()
     world.store.rebuild()
     assert world.store.canonical_dump() == before
+
+
+def test_a_demoted_moderator_cannot_back_date_moderator_actions(world) -> None:
+    ada, bo, cy = world.founder, *world.members
+    world.accepted(ada, "role.grant", {"member": bo.id, "role": "moderator", "since_seq": bo.seq})
+    thread = start(world, cy)
+    world.accepted(bo, "thread.pin", {"thread": thread, "pinned": True})  # while a moderator
+    revoke = world.accepted(ada, "role.revoke", {"member": bo.id, "role": "moderator", "last_seq": bo.seq})
+    # Bo signs a pin dated before the revoke: it sorts where he was still a moderator
+    back_dated = world.sign(bo, "thread.pin", {"thread": thread, "pinned": False}, hlc=revoke.hlc - 1)
+    world.ingest(back_dated)
+    assert world.state(back_dated)[0] == "rejected"
+    assert world.one("SELECT pinned FROM threads WHERE id = ?", thread) == (1,)
+    # Granted again, naming the seq Ada has seen: his later actions count again.
+    world.accepted(ada, "role.grant", {"member": bo.id, "role": "moderator", "since_seq": bo.seq})
+    world.accepted(bo, "thread.pin", {"thread": thread, "pinned": False})
+    before = world.store.canonical_dump()
+    world.store.rebuild()
+    assert world.store.canonical_dump() == before

@@ -56,14 +56,19 @@ class FoldContext:
     # author -> (last seq the moderator had seen, end) of each time-out: content
     # they sign after that seq, dated before the end, is refused wherever it sorts
     timeouts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # (member, role) -> {last_seq: until_seq or None}: a revoked role, from the
+    # member's seq after `last_seq` (what the revoker had seen of them) until a
+    # re-grant's seq; their ops in that window cannot use the role wherever
+    # they sort, so a back-dated op cannot slip in before the revoke
+    role_windows: dict[tuple[str, str], dict[int, int | None]] = field(default_factory=dict)
     # set when a removal reaches back into ops already folded: the store re-folds
     needs_refold: bool = False
     # The store writes ops' fold states once, after the fold (one executemany),
-    # so during a fold the log does not show this pass's results: `accepted`
-    # holds the highest seq accepted per author in this pass, for cut_off.
-    # A refold sets check_log=False: the log then holds the previous fold's
-    # states, which must not count.
-    accepted: dict[str, int] = field(default_factory=dict)
+    # so during a fold the log does not show this pass's results: `folded`
+    # holds the highest seq folded (accepted or rejected) per author in this
+    # pass, for cut_off. A refold sets check_log=False: the log then holds
+    # the previous fold's states, which must not count.
+    folded: dict[str, int] = field(default_factory=dict)
     check_log: bool = True
     # The fold head before this pass: the log may already hold this pass's ops
     # as accepted (Store.file), and they all sort after it.
@@ -165,25 +170,28 @@ class FoldContext:
         self.run("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
                  member, last_seq, until)
         self.timeouts.setdefault(member, []).append((last_seq, until))
-        if self._accepted_after(member, last_seq):
+        if self._folded_after(member, last_seq):
             self.needs_refold = True
 
     def cut_off(self, member: str, last_seq: int) -> None:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""
         self.run("INSERT OR REPLACE INTO cutoffs (member, last_seq) VALUES (?, ?)", member, last_seq)
         self.cutoffs[member] = last_seq
-        if self._accepted_after(member, last_seq):
+        if self._folded_after(member, last_seq):
             self.needs_refold = True
 
-    def _accepted_after(self, member: str, last_seq: int) -> bool:
-        """Whether an op the member signed after `last_seq` was accepted, in this
-        pass or (check_log) in an earlier one, i.e. at or before the head."""
-        if self.accepted.get(member, 0) > last_seq:
+    def _folded_after(self, member: str, last_seq: int) -> bool:
+        """Whether an op the member signed after `last_seq` was already folded,
+        in this pass or (check_log) in an earlier one, i.e. at or before the
+        head. Accepted or rejected: a new cut changes the verdict of the one
+        and the reason of the other, and a rebuild must agree with both."""
+        if self.folded.get(member, 0) > last_seq:
             return True
         if not self.check_log:
             return False
         return self.one(
-            "SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state = 'accepted' AND (hlc, author, seq) <= (?, ?, ?)",
+            """SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state IN ('accepted', 'rejected')
+               AND (hlc, author, seq) <= (?, ?, ?)""",
             member, last_seq, *(self.head or (-1, "", 0))) is not None
 
     def check_post_cap(self, op: Op) -> None:
@@ -209,6 +217,27 @@ class FoldContext:
         self.require_active(op)
         if not self.has_role(op.author, role):
             raise PermissionRejected(f"only a {role} can {action}")
+        for last_seq, until_seq in self.role_windows.get((op.author, role), {}).items():
+            if op.seq > last_seq and (until_seq is None or op.seq <= until_seq):
+                raise PermissionRejected(f"only a {role} can {action}: the author's role had been taken away")
+
+    def close_role_window(self, member: str, role: str, until_seq: int) -> None:
+        """A re-grant: the member's ops after `until_seq` may use the role again."""
+        windows = self.role_windows.get((member, role), {})
+        for last_seq, until in windows.items():
+            if until is None and last_seq <= until_seq:
+                windows[last_seq] = until_seq
+                self.run("UPDATE role_windows SET until_seq = ? WHERE member = ? AND role = ? AND last_seq = ?",
+                         until_seq, member, role, last_seq)
+
+    def open_role_window(self, member: str, role: str, last_seq: int) -> None:
+        # A re-fold starts with the windows the last pass found (a re-grant may
+        # have closed this one already): keep that, and write the row as it is.
+        until = self.role_windows.setdefault((member, role), {}).setdefault(last_seq, None)
+        self.run("INSERT OR IGNORE INTO role_windows (member, role, last_seq, until_seq) VALUES (?, ?, ?, ?)",
+                 member, role, last_seq, until)
+        if self._folded_after(member, last_seq):
+            self.needs_refold = True
 
     def live_post(self, post_id: str) -> tuple[str, str, int]:
         """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
@@ -293,8 +322,8 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
     finally:
         if op.kind not in KEEPS_MEMBERS:
             ctx._membership.clear()
-    if ctx.accepted.get(op.author, 0) < op.seq:
-        ctx.accepted[op.author] = op.seq
+        if ctx.folded.get(op.author, 0) < op.seq:
+            ctx.folded[op.author] = op.seq
     return None
 
 
@@ -593,7 +622,20 @@ def role_grant(ctx: FoldContext, op: Op) -> None:
     member, role = _role_change(ctx, op)
     if ctx.has_role(member, role):
         raise Rejected(f"already a {role}")
+    since = _member_seq(op.payload, "since_seq")
+    if since is not None:
+        ctx.close_role_window(member, role, since)
     ctx.run("INSERT INTO roles (member_id, role) VALUES (?, ?)", member, role)
+
+
+def _member_seq(payload: dict, key: str) -> int | None:
+    """A seq of the member's the moderator had seen (optional: early ops lack it)."""
+    value = payload.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise Rejected(f"bad {key}")
+    return value
 
 
 @handles("role.revoke")
@@ -603,7 +645,10 @@ def role_revoke(ctx: FoldContext, op: Op) -> None:
         raise Rejected(f"not a {role}")
     if role == "moderator" and ctx.is_last_moderator(member):
         raise Rejected("a group needs at least one moderator")
+    last_seq = _member_seq(op.payload, "last_seq")
     ctx.run("DELETE FROM roles WHERE member_id = ? AND role = ?", member, role)
+    if last_seq is not None:
+        ctx.open_role_window(member, role, last_seq)
 
 
 # --- threads and posts -------------------------------------------------------

@@ -73,6 +73,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "timeouts": ("member", "last_seq", "until_hlc"),
     "mod_keys": ("epoch", "key_id"),
     "mod_records": ("op_id",),
+    "role_windows": ("member", "role", "last_seq"),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -374,4 +375,20 @@ def m008_moderation(db: Database) -> None:
         CREATE INDEX threads_pinned_activity ON threads (deleted, archived, pinned, last_activity_hlc, id);
         CREATE INDEX threads_activity ON threads (deleted, archived, last_activity_hlc, id);
         """
+    )
+
+
+@migrations()
+def m009_role_windows(db: Database) -> None:
+    """A revoked role, like a removal, names the member's last seq the
+    moderator had seen: ops they sign after it cannot use the role wherever
+    they sort, until a re-grant (which names their seq then)."""
+    db.execute(
+        """CREATE TABLE role_windows (
+               member TEXT NOT NULL,
+               role TEXT NOT NULL,
+               last_seq INTEGER NOT NULL,
+               until_seq INTEGER,
+               PRIMARY KEY (member, role, last_seq)
+           )"""
     )

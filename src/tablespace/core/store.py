@@ -34,7 +34,8 @@ OrderKey = tuple[int, str, int]
 Ready = tuple[int, str, int, str, int | None, bytes | None, bytes | None]
 _READY_COLUMNS = "o.hlc, o.author, o.seq, o.id, o.rowid, o.signature, o.body"
 # (removals: member -> last seq; time-outs: member -> [(last seq, end hlc)])
-Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]]]
+RoleWindows = dict[tuple[str, str], dict[int, int | None]]
+Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]], RoleWindows]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
@@ -337,20 +338,25 @@ class Store:
         for member, last_seq, until in self.conn.execute(
                 "SELECT member, last_seq, until_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"):
             timeouts.setdefault(member, []).append((last_seq, until))
-        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts
+        windows: RoleWindows = {}
+        for member, role, last_seq, until_seq in self.conn.execute(
+                "SELECT member, role, last_seq, until_seq FROM role_windows ORDER BY member, role, last_seq"):
+            windows.setdefault((member, role), {})[last_seq] = until_seq
+        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows
 
     def _context(self, cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
-        cutoffs, timeouts = cuts if cuts is not None else self._cuts()
+        cutoffs, timeouts, windows = cuts if cuts is not None else self._cuts()
         return FoldContext(self.conn, self.group_id, forks, dict(cutoffs),
-                           {m: list(w) for m, w in timeouts.items()}, head=head)
+                           {m: list(w) for m, w in timeouts.items()},
+                           role_windows={k: dict(w) for k, w in windows.items()}, head=head)
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
         """Apply every ready op, sorted and all after the fold `head`, in order;
         rowid is None for the deferred ops (in `incoming`, not in the log yet).
         Ops filed by an earlier batch come with their rows' bytes: one query,
         not one per op (bench_import, 100k). States are written once at the end,
-        not per op: see FoldContext.accepted for what cut_off sees meanwhile.
+        not per op: see FoldContext.folded for what cut_off sees meanwhile.
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
         ctx = self._context(head=head)
@@ -409,7 +415,7 @@ class Store:
         again with the cutoffs that pass accepted, until they stop changing.
         Always starting from none keeps the result a function of the op set.
         """
-        cuts: Cuts = ({}, {})
+        cuts: Cuts = ({}, {}, {})
         for _ in range(4):
             count = self._refold_once(cuts)
             found = self._cuts()

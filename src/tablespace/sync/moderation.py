@@ -574,8 +574,13 @@ def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, 
     """Grant or revoke a role, with the reason kept sealed: one transaction.
     A change of moderators renews the moderators' key at once (if we hold it),
     so nothing sealed from now on waits for a sync to leave a former one out."""
+    member = group.member_id(member_ref)
+    (seen,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
+    # The member's seq we have seen bounds the change wherever their ops sort:
+    # after a revoke they cannot back-date an op to before it.
+    payload = {"member": member, "role": role, ("last_seq" if revoke else "since_seq"): seen}
     with group.store.db.atomic():
-        op = group.write("role.revoke" if revoke else "role.grant", {"member": group.member_id(member_ref), "role": role})
+        op = group.write("role.revoke" if revoke else "role.grant", payload)
         document(group, op.id, why)
         if role == "moderator":
             rotate_mod_key_if_needed(group, my_exchange_key(group))

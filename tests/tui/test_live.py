@@ -161,13 +161,19 @@ async def test_a_write_in_the_app_is_exported_right_away(pair, ana_group):
             group.close()
 
 
+def plant_bad_changeset(pair: Pair, group: Group) -> Path:
+    """A file in the folder that every sync quarantines."""
+    bad = pair.shared / group.id / "changes" / ("ab" * 16) / "1-1-0000000000000000.tsc"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a changeset at all")
+    return bad
+
+
 async def test_header_counts_quarantined_files(pair, ana_group):
     app = TablespaceApp(ana_group, watch=False, sync_every=600)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.sync_rounds >= 1)
-        bad = pair.shared / ana_group.id / "changes" / ("ab" * 16) / "1-1-0000000000000000.tsc"
-        bad.parent.mkdir(parents=True)
-        bad.write_bytes(b"not a changeset at all")
+        plant_bad_changeset(pair, ana_group)
         await pilot.press("s")
         await wait_for(pilot, lambda: "1 quarantined" in app.sub_title)
         assert app.sub_title.startswith("synced just now · outbox 0")
@@ -205,9 +211,7 @@ async def test_a_round_that_fails_after_quarantining_a_file_still_counts_it(pair
     app = TablespaceApp(ana_group, watch=False, sync_every=600)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.sync_rounds >= 1)
-        bad = pair.shared / ana_group.id / "changes" / ("ab" * 16) / "1-1-0000000000000000.tsc"
-        bad.parent.mkdir(parents=True)
-        bad.write_bytes(b"not a changeset at all")
+        plant_bad_changeset(pair, ana_group)
 
         def broken(*args: object) -> None:
             raise RuntimeError("key rotation broke")

@@ -514,7 +514,7 @@ def report(group: Group, post_ref: str, reason: str) -> None:
     from tablespace.sync.moderation import deliver_reports, file_report
     from tablespace.sync.service import folder_for
 
-    report_id = file_report(group, None, post_ref, reason)
+    report_id = file_report(group, post_ref, reason)
     if group.transport.folder is not None:
         try:
             deliver_reports(group, folder_for(group))

@@ -232,7 +232,7 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
     for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3)):
         if groups[reporter].me != author:
             with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
-                file_report(groups[reporter], None, post, reason)
+                file_report(groups[reporter], post, reason)
     code = create_invite(ana, timedelta(days=3), 1)
     visitor, _request = join_group(Home(base / "visitor"), code, "Gus", transport)
     visitor.close()

@@ -277,3 +277,12 @@ def test_a_member_is_told_when_the_group_refuses_something_they_wrote(tmp_path, 
     assert [r["kind"] for r in refused] == ["post.reply"] and "timed out" in refused[0]["reason"]
     assert "the group refused your earlier reply: you are timed out" in first.stderr
     assert json.loads(ben.run("sync", "--json").stdout)["refused_mine"] == []  # told once
+
+
+def test_a_report_stays_readable_after_its_reporter_is_removed(tmp_path, monkeypatch) -> None:
+    folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
+    ben.out("report", post, "--reason", "kept on record")
+    everyone_syncs(ben, ana)
+    ana.run("remove", "ben", "--reason", "left on bad terms")
+    ana.json("sync")
+    assert [(r["reason"], r["reporter"]) for r in ana.json("reports")] == [("kept on record", "Ben")]

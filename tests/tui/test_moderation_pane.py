@@ -68,9 +68,9 @@ def table(tmp_path, monkeypatch) -> Table:
     sync_group(cat)
     sync_group(members["Ben"])
     at(20)  # 61 hours before NOW: red
-    file_report(members["Ben"], None, first, "Selling in the main room.")
+    file_report(members["Ben"], first, "Selling in the main room.")
     at(70)  # 2 hours before NOW: not yet amber
-    file_report(members["Ben"], None, second, "Unkind to a beginner.")
+    file_report(members["Ben"], second, "Unkind to a beginner.")
     sync_group(members["Ben"])
     at(71)
     dee, _ = join_group(homes["Dee"], create_invite(ana, timedelta(days=1), 1), "Dee", transport)

@@ -920,6 +920,11 @@ def ritual_occur(ctx: FoldContext, op: Op) -> None:
 
 # --- moderation ------------------------------------------------------------------
 
+# Current moderators who have published an exchange key (id, key): who a
+# moderators' key is wrapped for (here and in sync/moderation.py).
+MODERATORS_WITH_KEYS = """SELECT m.id, m.exchange_key FROM members m
+    JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
+    WHERE m.status = 'active' AND m.exchange_key IS NOT NULL"""
 MOD_RECORD_MAX_BYTES = 48 * 1024  # base64 text of one sealed record
 KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -954,8 +959,7 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     if not isinstance(sealed, str) or not sealed or len(sealed) > MOD_RECORD_MAX_BYTES:
         raise Rejected("bad sealed record")
     try:
-        header = base64.b64decode(sealed[:40], validate=True)[:28]  # 40 base64 characters: 30 bytes
-        base64.b64decode(sealed, validate=True)
+        header = base64.b64decode(sealed, validate=True)[:28]
     except ValueError:
         raise Rejected("bad sealed record") from None
     if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
@@ -983,9 +987,7 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
             limits.ID_RE.match(m) and isinstance(w, str) and re.fullmatch(r"[0-9a-f]{160}", w)
             for m, w in wrapped.items()):
         raise Rejected("bad wrapped keys")
-    moderators = {r[0] for r in ctx.conn.execute(
-        """SELECT m.id FROM members m JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
-           WHERE m.status = 'active' AND m.exchange_key IS NOT NULL""")}
+    moderators = {r[0] for r in ctx.conn.execute(MODERATORS_WITH_KEYS)}
     if set(wrapped) != moderators:
         raise Rejected("a moderators' key must be wrapped for exactly the current moderators")
     previous_key_id, previous = p.get("previous_key"), p.get("previous")

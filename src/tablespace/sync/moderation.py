@@ -41,7 +41,7 @@ from tablespace.core import limits
 from tablespace.core.clock import hlc_to_datetime, iso, now
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError
 from tablespace.core.files import write_atomically
-from tablespace.core.fold import mod_key_id
+from tablespace.core.fold import MODERATORS_WITH_KEYS, mod_key_id
 from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for, verify_signature
 from tablespace.core.modlog import LogEntry, Names, moderation_actions
@@ -111,9 +111,7 @@ def current_mod_key(group: Group) -> ModKey | None:
 
 def moderators_with_keys(group: Group) -> dict[str, bytes]:
     """Current moderators who have published an exchange key: id -> key."""
-    return {m: bytes.fromhex(k) for m, k in group.conn.execute(
-        """SELECT m.id, m.exchange_key FROM members m JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
-           WHERE m.status = 'active' AND m.exchange_key IS NOT NULL""")}
+    return {m: bytes.fromhex(k) for m, k in group.conn.execute(MODERATORS_WITH_KEYS)}
 
 
 def _link_context(group_id: str, previous_id: str, key_id: str) -> bytes:
@@ -248,7 +246,7 @@ def record_id(data: bytes) -> str:
 # --- reports: filing ----------------------------------------------------------------
 
 
-def file_report(group: Group, folder: FolderStore | None, post_ref: str, reason: str) -> str:
+def file_report(group: Group, post_ref: str, reason: str) -> str:
     """Seal a report on a post to the moderators; returns its id. It waits in
     the home's outbox (ciphertext) until it is in the shared folder."""
     reason = reason.strip()
@@ -273,9 +271,7 @@ def file_report(group: Group, folder: FolderStore | None, post_ref: str, reason:
     outbox = group.path / OUTBOX_DIR
     outbox.mkdir(mode=0o700, exist_ok=True)
     write_atomically(outbox / f"{rid}{REPORT_SUFFIX}", sealed, mode=0o600)
-    if folder is not None:
-        deliver_reports(group, folder)
-    return rid
+    return rid  # deliver_reports (the CLI at once, or the next sync) takes it to the folder
 
 
 def _signed_part(record: Mapping[str, Any]) -> bytes:
@@ -296,8 +292,10 @@ def deliver_reports(group: Group, folder: FolderStore) -> int:
     return sent
 
 
-def check_report(record: Mapping[str, Any], group: Group) -> None:
-    """A report is from a member of this group, who signed it."""
+def check_report(record: Mapping[str, Any], group: Group, *, filing: bool = True) -> None:
+    """A report is from a member of this group, who signed it. When it is
+    filed the reporter must be a current member; once in the log it stays
+    readable if they later leave or are removed (`filing=False`)."""
     ids = ("post", "thread", "post_author", "reporter")
     if set(record) - REPORT_FIELDS:
         raise SealedRecordError("the report has fields a report does not have")
@@ -317,7 +315,7 @@ def check_report(record: Mapping[str, Any], group: Group) -> None:
     if author_id_for(public) != record["reporter"] or not verify_signature(public, signature, _signed_part(record)):
         raise SealedRecordError("the report's signature does not match its reporter")
     status = group.conn.execute("SELECT status FROM members WHERE id = ?", (record["reporter"],)).fetchone()
-    if status is None or status[0] != "active":
+    if status is None or (filing and status[0] != "active"):
         raise SealedRecordError("the reporter is not a member of this group")
 
 
@@ -405,21 +403,33 @@ class SealedEntry:
     hlc: int
 
 
+# replica (the group's directory in a home) -> op id -> the record opened:
+# records never change, so each is opened (X25519, then a signature check for
+# a report) once per process, not on every refresh of the queue, the log and
+# the join requests. Keyed by replica, not group: one process may hold
+# several members' homes (tests, the demo), each with its own keys.
+_OPENED: dict[str, dict[str, SealedEntry]] = {}
+
+
 def open_records(group: Group, exchange: ExchangeKey) -> tuple[list[SealedEntry], int]:
     """The moderators' records we can open, in log order, and how many we cannot."""
-    held = held_mod_keys(group, exchange)
+    opened = _OPENED.setdefault(str(group.path), {})
+    held: Mapping[str, X25519PrivateKey] | None = None  # unwrapped only if a record is new
     entries, closed = [], 0
     for op_id, author, hlc, sealed in group.conn.execute(
             "SELECT op_id, author, hlc, sealed FROM mod_records ORDER BY hlc, author, seq"):
-        data = base64.b64decode(sealed)
-        try:
-            record = open_for_moderators(data, group.id, held)
-            if record["type"] == "report":
-                check_report(record, group)
-        except SealedRecordError:
-            closed += 1
-            continue
-        entries.append(SealedEntry(op_id, author, hlc_to_datetime(hlc), record_id(data), record, hlc))
+        if op_id not in opened:
+            held = held_mod_keys(group, exchange) if held is None else held
+            data = base64.b64decode(sealed)
+            try:
+                record = open_for_moderators(data, group.id, held)
+                if record["type"] == "report":
+                    check_report(record, group, filing=False)
+            except SealedRecordError:
+                closed += 1  # not ours to open (yet): tried again next time
+                continue
+            opened[op_id] = SealedEntry(op_id, author, hlc_to_datetime(hlc), record_id(data), record, hlc)
+        entries.append(opened[op_id])
     return entries, closed
 
 
@@ -519,7 +529,7 @@ def _moderators_text(text: str, empty: str, what: str) -> str:
     return text
 
 
-def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str, *, hide_post: bool = False) -> Report:
+def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str, *, hide_post: bool = False) -> None:
     """Record a decision (who and when come from the op); optionally hide the
     post for everyone. Both land in one transaction, or neither."""
     require_moderator(group)
@@ -534,7 +544,6 @@ def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str,
         write_sealed(group, {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post})
         if hide_post:
             group.write("post.hide", {"post": report.post})
-    return find_report(group, exchange, report.id)
 
 
 def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:

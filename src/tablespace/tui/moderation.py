@@ -29,6 +29,8 @@ from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import KeyFooter, SectionScreen
 from tablespace.tui.tables import RowTable
 
+# The reason every action that takes something away asks for.
+REASON = Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")
 CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
 TABS = ("reports", "requests", "members", "evidence", "log", "settings")
 # action -> the tab it belongs to (check_action hides the others' keys)
@@ -72,6 +74,7 @@ class ModerationScreen(SectionScreen):
         self.show_resolved = False
         self.reports: list[mod.Report] = []
         self.log_entries: list = []
+        self._names: dict[str, str] = {}
         self.requests: list = []
         self.people: list[queries.MemberView] = []
         self._exchange = None
@@ -142,6 +145,7 @@ class ModerationScreen(SectionScreen):
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
+        self._names = dict(self.group.conn.execute("SELECT id, name FROM members"))
         self._fill_reports(moment)
         self._fill_requests()
         self._fill_members()
@@ -250,7 +254,8 @@ class ModerationScreen(SectionScreen):
         ]))
 
     def names(self) -> dict[str, str]:
-        return dict(self.group.conn.execute("SELECT id, name FROM members"))
+        """Member names as of the last refresh (read once per refresh)."""
+        return self._names
 
     def selected(self, tab: str, items: list):  # noqa: ANN201
         table = self.table(tab)
@@ -342,7 +347,7 @@ class ModerationScreen(SectionScreen):
             self.after_write(f"Turned down {request.name}")
 
         self.app.push_screen(AskForm(f"Turn down {request.name}?", "They will not be able to join with this request.",
-                                     [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_deny, verb="deny"))
+                                     [REASON], do_deny, verb="deny"))
 
     # --- members --------------------------------------------------------------------------------
 
@@ -366,7 +371,7 @@ class ModerationScreen(SectionScreen):
 
         self.app.push_screen(AskForm(
             f"Time out {m.name}?", "They can read but not post, reply or react until it ends (at most 28 days).",
-            [Field("for", "How long: 30m, 24h, 7d", "24h"), Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")],
+            [Field("for", "How long: 30m, 24h, 7d", "24h"), REASON],
             do_timeout, verb="time out"))
 
     def action_end_time_out(self) -> None:
@@ -382,7 +387,7 @@ class ModerationScreen(SectionScreen):
             self.after_write(f"{m.name} can post again")
 
         self.app.push_screen(AskForm(f"End {m.name}'s time-out now?", "They can post, reply and react again at once.",
-                                     [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_end,
+                                     [REASON], do_end,
                                      verb="end the time-out"))
 
     def action_remove(self) -> None:
@@ -401,7 +406,7 @@ class ModerationScreen(SectionScreen):
         self.app.push_screen(AskForm(
             f"Remove {m.name} from the group?",
             "Nothing written afterwards will be readable by them. This cannot be undone; they could only join again.",
-            [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_remove, verb="remove"))
+            [REASON], do_remove, verb="remove"))
 
     def action_toggle_moderator(self) -> None:
         m = self._member()
@@ -417,7 +422,7 @@ class ModerationScreen(SectionScreen):
         self.app.push_screen(AskForm(
             heading,
             "The moderators' key is renewed for the new set of moderators at the next sync.",
-            [Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")], do_role, verb="change the role"))
+            [REASON], do_role, verb="change the role"))
 
     # --- settings ---------------------------------------------------------------------------------
 

@@ -445,7 +445,7 @@ class ThreadScreen(TablespaceScreen):
         def report(values: dict[str, str | bool]) -> None:
             from tablespace.sync.moderation import file_report
 
-            file_report(self.group, None, post_id, str(values["reason"]))
+            file_report(self.group, post_id, str(values["reason"]))
             self.notify("Reported. Only moderators can read it, or see who sent it.")
             self.ts_app.wrote()  # the next sync delivers it
 

@@ -505,6 +505,11 @@ def rituals(group: Group, as_json: bool) -> None:
 # --- health ----------------------------------------------------------------------------
 
 
+# Why a report is not sent with the next sync: see SyncEngine.run.
+REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` that has nothing else "
+                "of yours to send, so no one can tell who sent it")
+
+
 @main.command()
 @click.argument("post_ref", metavar="POST")
 @click.option("--reason", required=True, help="What is wrong (only moderators can read it, or who sent it).")
@@ -515,13 +520,16 @@ def report(group: Group, post_ref: str, reason: str) -> None:
     from tablespace.sync.service import folder_for
 
     report_id = file_report(group, post_ref, reason)
-    if group.transport.folder is not None:
+    delivered = False
+    if group.transport.folder is not None:  # alone, now: this command writes nothing else of ours
+        folder = folder_for(group)
         try:
-            deliver_reports(group, folder_for(group))
+            folder.check(expect_existing=group.store.get_meta("last_sync") is not None)
+            delivered = deliver_reports(group, folder) > 0
         except (TablespaceError, OSError):
-            click.echo("tablespace: the shared folder is not reachable; the report goes at your next sync", err=True)
-    else:
-        click.echo("The report goes to the moderators at your next `tablespace sync`.", err=True)
+            pass
+    if not delivered:  # over git a commit of its own waits for a round with nothing else of ours
+        click.echo(f"The report waits in your outbox: {REPORT_WAITS}", err=True)
     click.echo(report_id)
 
 
@@ -710,6 +718,8 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                        "nothing new can reach you", err=True)
         for q in report.quarantined:
             click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+        if report.reports_waiting:
+            click.echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
         if as_json:
             emit_json(report.to_json())
         else:

@@ -286,3 +286,45 @@ def test_a_report_stays_readable_after_its_reporter_is_removed(tmp_path, monkeyp
     ana.run("remove", "ben", "--reason", "left on bad terms")
     ana.json("sync")
     assert [(r["reason"], r["reporter"]) for r in ana.json("reports")] == [("kept on record", "Ben")]
+
+
+def test_a_report_never_travels_with_the_reporters_own_changes(tmp_path, monkeypatch) -> None:
+    """A report that lands beside the reporter's changesets names them to anyone
+    watching the folder: it waits for a round that writes nothing else of
+    theirs, and carries no time of its own."""
+    from tablespace.sync.folder import NEUTRAL_TIME
+    from tablespace.sync.moderation import file_report
+    from tablespace.sync.service import sync_group
+
+    folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
+    group = Group.open(Home(ben.home))
+    try:
+        group.post("Ben's news", "written just before reporting")  # in Ben's outbox, not exported yet
+        file_report(group, post, "spam")
+        first = sync_group(group)
+        assert first.exported >= 1 and (first.reports_sent, first.reports_waiting) == (0, 1)
+        assert not list(folder.glob("*/reports/*.tsm"))
+        second = sync_group(group)  # nothing else of Ben's to send: now it goes, alone
+        assert (second.exported, second.reports_sent, second.reports_waiting) == (0, 1, 0)
+    finally:
+        group.close()
+    (sent,) = folder.glob("*/reports/*.tsm")
+    assert sent.stat().st_mtime == NEUTRAL_TIME
+    assert not list((ben.home).rglob("outbox/*.tsm"))
+    everyone_syncs(ana)
+    assert [r["reason"] for r in ana.json("reports")] == ["spam"]
+
+
+def test_the_report_command_says_when_its_report_waits(tmp_path, monkeypatch) -> None:
+    folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
+    ben.out("report", post[:6], "--reason", "sent at once")  # the command writes nothing else: it goes now
+    assert len(list(folder.glob("*/reports/*.tsm"))) == 1
+    hidden = folder.with_name("elsewhere")
+    folder.rename(hidden)  # unplugged
+    result = ben.run("report", post[:6], "--reason", "waits")
+    assert result.exit_code == 0 and "waits in your outbox" in result.stderr
+    assert not folder.exists()  # nothing made where the folder was
+    hidden.rename(folder)
+    assert ben.json("sync")["reports_sent"] == 1
+    everyone_syncs(ana)
+    assert sorted(r["reason"] for r in ana.json("reports")) == ["sent at once", "waits"]

@@ -476,3 +476,36 @@ def test_a_report_travels_through_git_sealed(tmp_path, remote, monkeypatch) -> N
     objects = in_bare(remote, "cat-file", "--batch-all-objects", "--batch").stdout  # every object, inflated
     assert b".tsm" in objects and b"CANARY" not in objects  # the report is in the remote, sealed
     assert not list(ben.home.rglob("outbox/*.tsm"))  # delivered: Ben's outbox is empty
+
+
+def commit_files(repo: Path, rev: str) -> list[str]:
+    out = in_bare(repo, "show", "--name-only", "--format=", rev).stdout.decode()
+    return [line for line in out.splitlines() if line]
+
+
+def test_a_report_gets_a_commit_of_its_own_and_no_commit_has_a_time(tmp_path, remote, monkeypatch) -> None:
+    """Anyone with the history must not be able to tie a report to its sender:
+    it is never in a commit or a push with the reporter's own changesets, and
+    no commit carries a time to match them by."""
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    post = ana.out("post", "Hello")
+    sync(ana, ben)
+    ben.out("post", "Ben's news")
+    assert "waits in your outbox" in ben.run("report", post, "--reason", "spam").stderr
+    # The push fails after Ben's round committed his post: that commit is now
+    # his unpushed outbox, and the report must not ride along with it.
+    reject_pushes(remote, True)
+    ben.error("sync")
+    reject_pushes(remote, False)
+    first = ben.json("sync")
+    assert (first["exported"], first["reports_sent"], first["reports_waiting"]) == (0, 0, 1)
+    assert not any(name.endswith(".tsm") for name in commit_files(remote, "main"))
+    second = ben.json("sync")
+    assert (second["reports_sent"], second["reports_waiting"]) == (1, 0)
+    own = commit_files(remote, "main")
+    assert own and all("/reports/" in name and name.endswith(".tsm") for name in own)
+    sync(ana)
+    assert [r["reason"] for r in ana.json("reports")] == ["spam"]
+    dates = in_bare(remote, "log", "--format=%at %ct", "main").stdout.decode().split()
+    assert dates and set(dates) == {str(gitmod.NEUTRAL_TIME)}

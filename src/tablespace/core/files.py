@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 
-def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | None = None) -> None:
+def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | None = None,
+                     mtime: float | None = None) -> None:
     """Write `data` to `target` via a temp file in the same directory
-    (`tmp_name`, default `<name>.tmp`), fsynced before and after the rename."""
+    (`tmp_name`, default `<name>.tmp`), fsynced before and after the rename.
+    `mtime`: the file's modification time instead of now, set before the
+    rename so no reader ever sees the real one."""
     tmp = target.with_name(tmp_name or target.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -18,6 +21,8 @@ def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | No
         os.fsync(fd)
     finally:
         os.close(fd)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
     os.replace(tmp, target)
     fsync_dir(target.parent)
 

@@ -34,7 +34,7 @@ from tablespace.sync.envelope import (
 )
 from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.moderation import moderation_round
+from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.roster import departure_hlc, grant_missing_keys, rotate_if_needed
 from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
 
@@ -66,19 +66,25 @@ class SyncReport:
     # ops of ours the group's log now refuses, found this round (e.g. a reply
     # that reached the others after a moderator's time-out): (kind, reason)
     refused_mine: list[tuple[str, str]] = field(default_factory=list)
+    reports_sent: int = 0  # our sealed reports put in the folder this round
+    reports_waiting: int = 0  # ours still in the outbox: they go in a round that sends nothing else of ours
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
                 "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
-                "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine]}
+                "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
+                "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting}
 
 
 class SyncEngine:
-    def __init__(self, group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    def __init__(self, group: Group, folder: FolderStore, keyring: Keyring, *, send_reports: bool = True) -> None:
         self.group = group
         self.store = group.store
         self.folder = folder
         self.keyring = keyring
+        # False when this round's files will travel with earlier ones of ours
+        # (a git clone with unpushed commits): our reports wait for a later round.
+        self.send_reports = send_reports
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
@@ -99,6 +105,12 @@ class SyncEngine:
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
+        # A report never travels with anything else of ours: in a round that
+        # wrote files of ours it waits, so no file time or git commit ties it
+        # to the member who sent it.
+        if self.send_reports and self.folder.written == 0:
+            report.reports_sent = deliver_reports(self.group, self.folder)
+        report.reports_waiting = len(waiting_reports(self.group))
         with self.store.db.atomic():
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
         return report
@@ -120,8 +132,8 @@ class SyncEngine:
         return rotated
 
     def _moderate(self, report: SyncReport) -> None:
-        """Deliver our sealed reports; as a moderator, keep the moderators' key
-        current and file new reports (sync/moderation.py)."""
+        """As a moderator, keep the moderators' key current and file new
+        reports (sync/moderation.py)."""
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)

@@ -20,6 +20,9 @@ from tablespace.core.files import write_atomically
 from tablespace.sync.envelope import SUFFIX
 
 TMP_PREFIX = ".tmp-"
+# The time a file that must not say when it was written carries (a report:
+# its time would hint at who sent it); also every git commit's date.
+NEUTRAL_TIME = 946_684_800  # 2000-01-01 00:00:00 UTC
 
 
 class SyncUnavailable(TablespaceError):
@@ -39,6 +42,7 @@ class FolderStore:
         self.root = root
         self.group_dir = root / group_id
         self.changes = self.group_dir / "changes"
+        self.written = 0  # files this store has written: a report goes only in a round that wrote none
 
     def check(self, *, expect_existing: bool) -> None:
         """Refuse to touch a folder that is missing or looks unmounted.
@@ -96,10 +100,13 @@ class FolderStore:
         finally:
             os.close(fd)
 
-    def write_once(self, path: str, data: bytes) -> FolderFile:
-        """Temp file, fsync, rename: readers see the whole file or nothing."""
+    def write_once(self, path: str, data: bytes, *, timeless: bool = False) -> FolderFile:
+        """Temp file, fsync, rename: readers see the whole file or nothing.
+        `timeless`: dated NEUTRAL_TIME, not now."""
         target = self.group_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{target.name}")
+        write_atomically(target, data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{target.name}",
+                         mtime=NEUTRAL_TIME if timeless else None)
+        self.written += 1
         info = target.stat()
         return FolderFile(path, info.st_size, info.st_mtime_ns)

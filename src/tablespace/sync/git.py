@@ -19,7 +19,8 @@ Git runs as a subprocess with a fixed, hardened invocation: no prompts
 (`GIT_TERMINAL_PROMPT=0`, empty `GIT_ASKPASS`, ssh in batch mode), an identity
 given with `-c` on every command (the user's git config is read for URLs and
 credentials but never written, and their name never reaches the shared repo),
-no hooks, no signing, no line-ending or filter conversions, and a timeout on
+one fixed date on every commit (the history shows no one's hours, and a
+report's commit cannot be matched to its sender's by time), no hooks, no signing, no line-ending or filter conversions, and a timeout on
 every call. Every failure becomes one `SyncUnavailable` line, never git's
 multi-line output.
 """
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tablespace.core.errors import TablespaceError
-from tablespace.sync.folder import TMP_PREFIX, FolderStore, SyncUnavailable
+from tablespace.sync.folder import NEUTRAL_TIME, TMP_PREFIX, FolderStore, SyncUnavailable
 
 if TYPE_CHECKING:
     from tablespace.core.group import Group
@@ -81,7 +82,7 @@ _BOILERPLATE = (
 
 
 def git_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every git command runs with: never prompts, English messages."""
+    """The environment every git command runs with: never prompts, English messages, a fixed date."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in _DROPPED_ENV}
     env["GIT_TERMINAL_PROMPT"] = "0"  # no username/password prompt on the terminal
     env["GIT_ASKPASS"] = ""  # and no askpass program (an empty one disables core.askpass/SSH_ASKPASS too)
@@ -91,6 +92,7 @@ def git_env(base: dict[str, str] | None = None) -> dict[str, str]:
         env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"  # no passphrase or host-key questions either
     env["LC_ALL"] = "C"
     env["LANGUAGE"] = ""
+    env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{NEUTRAL_TIME} +0000"  # git's raw date form
     return env
 
 

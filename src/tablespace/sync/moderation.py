@@ -33,6 +33,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -271,7 +272,7 @@ def file_report(group: Group, post_ref: str, reason: str) -> str:
     outbox = group.path / OUTBOX_DIR
     outbox.mkdir(mode=0o700, exist_ok=True)
     write_atomically(outbox / f"{rid}{REPORT_SUFFIX}", sealed, mode=0o600)
-    return rid  # deliver_reports (the CLI at once, or the next sync) takes it to the folder
+    return rid  # deliver_reports takes it to the folder
 
 
 def _signed_part(record: Mapping[str, Any]) -> bytes:
@@ -279,17 +280,27 @@ def _signed_part(record: Mapping[str, Any]) -> bytes:
 
 
 def deliver_reports(group: Group, folder: FolderStore) -> int:
-    """Move sealed reports from the outbox to the shared folder (write-once)."""
-    outbox = group.path / OUTBOX_DIR
+    """Move sealed reports from the outbox to the shared folder (write-once).
+
+    Call it only when nothing else of ours is being written (SyncEngine.run,
+    the `report` command): a report that landed beside the reporter's own
+    changesets, or in the same git commit, would name them to anyone who
+    looks at the folder. The files carry NEUTRAL_TIME for the same reason."""
     sent = 0
-    for item in sorted(outbox.glob(f"*{REPORT_SUFFIX}")) if outbox.is_dir() else ():
+    for item in waiting_reports(group):
         try:
-            folder.write_once(f"{REPORTS_DIR}/{item.name}", item.read_bytes())
+            folder.write_once(f"{REPORTS_DIR}/{item.name}", item.read_bytes(), timeless=True)
         except OSError:
             break  # the folder refused (full, read-only, reports/ is not a directory): the outbox keeps them
         item.unlink()
         sent += 1
     return sent
+
+
+def waiting_reports(group: Group) -> list[Path]:
+    """Our sealed reports not yet in the shared folder."""
+    outbox = group.path / OUTBOX_DIR
+    return sorted(outbox.glob(f"*{REPORT_SUFFIX}")) if outbox.is_dir() else []
 
 
 def check_report(record: Mapping[str, Any], group: Group, *, filing: bool = True) -> None:
@@ -378,9 +389,8 @@ def receive_reports(group: Group, folder: FolderStore, held: Mapping[str, X25519
 
 
 def moderation_round(group: Group, folder: FolderStore, exchange: ExchangeKey) -> list[Refused]:
-    """Each sync: deliver our sealed reports; a moderator also keeps the
-    moderators' key current and files new reports in the log."""
-    deliver_reports(group, folder)
+    """Each sync, as a moderator: keep the moderators' key current and file
+    new reports in the log."""
     if "moderator" not in group.my_roles():
         return []
     try:

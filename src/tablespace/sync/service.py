@@ -94,12 +94,20 @@ def engine_for(group: Group) -> SyncEngine:
     return SyncEngine(group, folder_for(group), Keyring.load(group.path))
 
 
-def sync_group(group: Group) -> SyncReport:
-    group.open_due_rituals()
-    report = engine_for(group).run()
-    if group.transport.git:
-        # Unpushed commits are the outbox: the round's files, an earlier round's, an admit's grant.
-        GitRemote.for_group(group).publish()
+def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
+    """One round: open due rituals (unless told not to: a member who may not
+    write still syncs), export, import; over git, pull first and push after."""
+    if open_rituals:
+        group.open_due_rituals()
+    if not group.transport.git:
+        return engine_for(group).run()
+    remote = GitRemote.for_group(group)
+    folder = remote.pull()
+    # Unpushed commits (an offline round's, an admit's grant) go out with
+    # this round's: our reports must wait for a push with nothing of ours.
+    engine = SyncEngine(group, folder, Keyring.load(group.path), send_reports=not remote.ahead())
+    report = engine.run()
+    remote.publish()
     return report
 
 

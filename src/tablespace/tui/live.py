@@ -106,18 +106,15 @@ class SyncRound(Message):
 def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     """Open due rituals, export our outbox, import what is new. Never raises."""
     from tablespace.sync.folder import SyncUnavailable  # the crypto stack loads here, in the sync thread
-    from tablespace.sync.service import engine_for, sync_group
+    from tablespace.sync.service import sync_group
 
     opened = 0
-    may_open = True
     try:
         opened = len(group.open_due_rituals())
     except TablespaceError:
-        may_open = False  # timed out, not admitted yet, or gone: we may not write, but we still sync
+        pass  # timed out, not admitted yet, or gone: we may not write, but we still sync
     try:
-        # sync_group opens due rituals first and would refuse the whole round
-        # for a member who may not write; then run the engine alone.
-        report = sync_group(group) if may_open else engine_for(group).run()
+        report = sync_group(group, open_rituals=False)  # opened above, where a refusal is not fatal
     except SyncUnavailable as exc:
         problem = "folder unreachable" if group.transport.folder is not None else "remote unreachable"
         return replace(previous, running=False, problem=problem, detail=str(exc), imported=0, exported=0,

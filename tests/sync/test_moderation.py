@@ -328,3 +328,30 @@ def test_the_report_command_says_when_its_report_waits(tmp_path, monkeypatch) ->
     assert ben.json("sync")["reports_sent"] == 1
     everyone_syncs(ana)
     assert sorted(r["reason"] for r in ana.json("reports")) == ["sent at once", "waits"]
+
+
+def test_a_replica_from_before_record_ids_gets_them_and_files_no_report_twice(tmp_path, monkeypatch) -> None:
+    """m010 adds each sealed record's id as a column; a home made before it is
+    brought up to date on open, and its moderator's sync still knows which
+    reports are filed."""
+    import sqlite3
+
+    folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
+    ben.out("report", post[:6], "--reason", "old report")
+    everyone_syncs(ana)
+    (db,) = ana.home.glob("groups/*/group.db")
+    conn = sqlite3.connect(db)
+    expected = dict(conn.execute("SELECT op_id, record_id FROM mod_records"))
+    with conn:  # back to the schema before m010
+        conn.execute("DROP INDEX mod_records_record_id")
+        conn.execute("ALTER TABLE mod_records DROP COLUMN record_id")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm010_record_ids'")
+        conn.execute("DELETE FROM sync_files WHERE path LIKE 'reports/%'")  # so the file is looked at again
+    conn.close()
+    everyone_syncs(ana)  # migrates on open, then looks at reports/ again
+    conn = sqlite3.connect(db)
+    assert dict(conn.execute("SELECT op_id, record_id FROM mod_records")) == expected
+    assert all(expected.values()) and len(expected) >= 1
+    assert conn.execute("SELECT count(*) FROM sync_files WHERE path LIKE 'reports/%'").fetchone()[0] == 1
+    conn.close()
+    assert [r["reason"] for r in ana.json("reports")] == ["old report"]

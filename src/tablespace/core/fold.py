@@ -959,13 +959,14 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     if not isinstance(sealed, str) or not sealed or len(sealed) > MOD_RECORD_MAX_BYTES:
         raise Rejected("bad sealed record")
     try:
-        header = base64.b64decode(sealed, validate=True)[:28]
+        data = base64.b64decode(sealed, validate=True)
     except ValueError:
         raise Rejected("bad sealed record") from None
+    header = data[:28]
     if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
         raise Rejected("the sealed record's header does not match this group and key")
-    ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed) VALUES (?, ?, ?, ?, ?, ?)",
-            op.id, op.author, op.hlc, op.seq, key_id, sealed)
+    ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            op.id, op.author, op.hlc, op.seq, key_id, sealed, record_id(data))
 
 
 @handles("modkey.rotate")
@@ -1005,3 +1006,8 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
 def mod_key_id(public: bytes) -> str:
     """A moderators' key's public name: a hash of its public half."""
     return hashlib.sha256(b"tablespace moderators key\x00" + public).digest()[:8].hex()
+
+
+def record_id(data: bytes) -> str:
+    """A sealed record's public name: the hash of its bytes (a report's id)."""
+    return hashlib.sha256(data).digest()[:16].hex()

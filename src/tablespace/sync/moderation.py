@@ -42,7 +42,7 @@ from tablespace.core import limits
 from tablespace.core.clock import hlc_to_datetime, iso, now
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError
 from tablespace.core.files import write_atomically
-from tablespace.core.fold import MODERATORS_WITH_KEYS, mod_key_id
+from tablespace.core.fold import MODERATORS_WITH_KEYS, mod_key_id, record_id
 from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for, verify_signature
 from tablespace.core.modlog import LogEntry, Names, moderation_actions
@@ -151,22 +151,15 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
     return {k: v for k, v in keys.items() if v.public_key().public_bytes_raw() == publics.get(k)}
 
 
-def mod_rotation_needed(group: Group) -> bool:
-    """The moderators changed since the current key was made (or there is none)."""
-    moderators = set(moderators_with_keys(group))
-    if not moderators:
-        return False
-    current = current_mod_key(group)
-    return current is None or current.recipients != moderators
-
-
 def rotate_mod_key_if_needed(group: Group, exchange: ExchangeKey) -> bool:
-    """Run by each moderator's sync. Rotation is left to a moderator who holds
-    the current key (so history stays readable), unless no current moderator does."""
+    """Run by each moderator's sync: a new key when the moderators changed
+    since the current one was made (or there is none). Rotation is left to a
+    moderator who holds the current key (so history stays readable), unless
+    no current moderator does."""
     moderators = moderators_with_keys(group)
-    if group.me not in moderators or not mod_rotation_needed(group):
-        return False
     current = current_mod_key(group)
+    if group.me not in moderators or (current is not None and current.recipients == set(moderators)):
+        return False
     held = held_mod_keys(group, exchange)
     if current is not None and current.key_id not in held and current.recipients & set(moderators):
         return False
@@ -237,11 +230,6 @@ def open_for_moderators(data: bytes, group_id: str, held: Mapping[str, X25519Pri
     if not isinstance(record, dict) or not isinstance(record.get("type"), str):
         raise SealedRecordError("not a moderators' record")
     return record
-
-
-def record_id(data: bytes) -> str:
-    """A sealed record's public name: the hash of its bytes (a report's id)."""
-    return hashlib.sha256(data).digest()[:16].hex()
 
 
 # --- reports: filing ----------------------------------------------------------------
@@ -340,16 +328,17 @@ class Refused:
     data: bytes | None = None  # the bytes to keep in quarantine, when newly refused
 
 
-def receive_reports(group: Group, folder: FolderStore, held: Mapping[str, X25519PrivateKey]) -> list[Refused]:
+def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) -> list[Refused]:
     """File every new report in the folder in the log (moderators only).
 
     Like changesets, each file is looked at once per version (sync_files):
     a bad one is refused with its reason and left where it is, and tried
     again only if it changes; one sealed to a key we do not hold yet waits.
+    The moderators' keys are unwrapped only when a new file needs opening.
     """
     seen = {row[0]: row[1:] for row in group.conn.execute(
         "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path LIKE ?", (f"{REPORTS_DIR}/%",))}
-    known = {record_id(base64.b64decode(s)) for (s,) in group.conn.execute("SELECT sealed FROM mod_records")}
+    held: Mapping[str, X25519PrivateKey] | None = None
     refused = []
     for path in folder.small_files(REPORTS_DIR, REPORT_SUFFIX):
         try:
@@ -366,21 +355,22 @@ def receive_reports(group: Group, folder: FolderStore, held: Mapping[str, X25519
             data = folder.read(path, MAX_SEALED_BYTES)
         except OSError:
             continue  # being written: a later round
+        rid = record_id(data)
+        filed = group.conn.execute("SELECT 1 FROM mod_records WHERE record_id = ?", (rid,)).fetchone() is not None
         status, reason = "imported", None
         try:
-            if record_id(data) not in known:
-                record = open_for_moderators(data, group.id, held)
-                check_report(record, group)
+            if not filed:  # another moderator may have filed it already
+                held = held_mod_keys(group, exchange) if held is None else held
+                check_report(open_for_moderators(data, group.id, held), group)
         except NotForMe as exc:
             status, reason = "waiting", exc.reason
         except SealedRecordError as exc:
             status, reason = "quarantined", exc.reason
             refused.append(Refused(path, exc.reason, data))
         with group.store.db.atomic():
-            if status == "imported" and record_id(data) not in known:
+            if status == "imported" and not filed:
                 group.write("mod.record", {"key": sealed_key_id(data, group.id),
                                            "sealed": base64.b64encode(data).decode()})
-                known.add(record_id(data))
             group.conn.execute(
                 """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason)
                    VALUES (?, ?, ?, ?, ?, ?)""",
@@ -397,7 +387,7 @@ def moderation_round(group: Group, folder: FolderStore, exchange: ExchangeKey) -
         rotate_mod_key_if_needed(group, exchange)
     except TablespaceError:
         pass  # refused by the fold (e.g. a rotation racing ours): the next round tries again
-    return receive_reports(group, folder, held_mod_keys(group, exchange))
+    return receive_reports(group, folder, exchange)
 
 
 # --- reading the record (moderators) ------------------------------------------------------

@@ -355,3 +355,35 @@ def test_a_replica_from_before_record_ids_gets_them_and_files_no_report_twice(tm
     assert conn.execute("SELECT count(*) FROM sync_files WHERE path LIKE 'reports/%'").fetchone()[0] == 1
     conn.close()
     assert [r["reason"] for r in ana.json("reports")] == ["old report"]
+
+
+def test_a_reports_claims_give_way_to_the_log(tmp_path, monkeypatch) -> None:
+    """Author, thread, text and time in a report are the reporter's word: the
+    moderator sees the post's real author and thread, its text now beside the
+    quote, and a back-dated report counts from no earlier than the post."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ana.out("post", "Hello", "--body", "the real text")
+    everyone_syncs(ana, ben)
+    (thread,) = ben.json("threads")
+    group = Group.open(Home(ben.home))
+    try:
+        record = {"type": "report", "group": group.id, "post": thread["id"], "thread": "ab" * 16,
+                  "post_author": group.me, "excerpt": "words never written", "reason": "claims",
+                  "reporter": group.me, "reporter_key": group.identity.public_key.hex(),
+                  "at": "2000-01-01T00:00:00Z", "nonce": "00" * 8}
+        record["sig"] = group.identity.sign(_signed_part(record)).hex()
+        _, sealed = seal_for_moderators(group, record)
+        (folder / group.id / "reports").mkdir(exist_ok=True)
+        (folder / group.id / "reports" / "forged-claims.tsm").write_bytes(sealed)
+    finally:
+        group.close()
+    assert ana.json("sync")["quarantined"] == []
+    (report,) = ana.json("reports")
+    assert (report["post_author"], report["thread"]) == ("Ana", thread["id"])
+    assert (report["excerpt"], report["post_now"]) == ("words never written", "the real text")
+    assert report["written_at"] == "2000-01-01T00:00:00Z"
+    assert report["created_at"] >= thread["created_at"] > report["written_at"]
+    ana.run("delete", thread["id"][:8])
+    (report,) = ana.json("reports")
+    assert report["post_now"] == ""  # gone since: the quote is all that is left

@@ -441,10 +441,14 @@ class Report:
     post_author: str
     reporter: str
     reason: str
-    excerpt: str
-    created_at: datetime
+    excerpt: str  # the post's text as the reporter saw it (their word)
+    created_at: datetime  # the queue's order and its response clock (see _check_against_the_log)
     received_by: str
-    received_hlc: int = 0  # when a moderator filed it: the order among reports made in the same second
+    received_hlc: int = 0  # the filing op's clock: the order among reports filed in the same second
+    written_at: datetime | None = None  # when the reporter says they wrote it (their word)
+    # The post as this replica holds it, which is what counts: its author and
+    # thread override the reporter's claim; None = not arrived here yet.
+    post_now: str | None = None  # its text now; "" once deleted or hidden
     status: str = "open"
     decision: str | None = None
     decided_by: str | None = None
@@ -458,7 +462,8 @@ class Report:
             "post_author": names.get(self.post_author, self.post_author), "post_author_id": self.post_author,
             "reporter": names.get(self.reporter, self.reporter), "reporter_id": self.reporter,
             "reason": self.reason, "excerpt": self.excerpt, "status": self.status,
-            "created_at": iso(self.created_at), "decision": self.decision,
+            "created_at": iso(self.created_at), "written_at": iso(self.written_at) if self.written_at else None,
+            "post_now": self.post_now, "decision": self.decision,
             "decided_by": names.get(self.decided_by or "", self.decided_by),
             "decided_at": iso(self.decided_at) if self.decided_at else None, "hid_post": self.hid_post,
             "notes": [{"by": names.get(by, by), "at": iso(at), "text": text} for by, at, text in self.notes],
@@ -472,10 +477,9 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
     for entry in entries:
         r = entry.record
         if r["type"] == "report" and entry.record_id not in found:
-            claimed = parse_start(r["at"])
             found[entry.record_id] = Report(
                 entry.record_id, r["post"], r["thread"], r["post_author"], r["reporter"], r["reason"],
-                r["excerpt"], min(claimed, entry.at), entry.author, entry.hlc)
+                r["excerpt"], entry.at, entry.author, entry.hlc, written_at=parse_start(r["at"]))
             continue
         report = found.get(str(r.get("report")))
         if report is None:
@@ -487,9 +491,28 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
         elif r["type"] == "note":
             report.notes.append((entry.author, entry.at, str(r.get("text", ""))))
     queue = list(found.values())
+    _check_against_the_log(group, queue)
     open_ = sorted((r for r in queue if r.status == "open"), key=lambda r: (r.created_at, r.received_hlc))
     done = sorted((r for r in queue if r.status != "open"), key=lambda r: r.decided_at or r.created_at, reverse=True)
     return open_ + done
+
+
+def _check_against_the_log(group: Group, queue: list[Report]) -> None:
+    """A report names a post, its author and thread, quotes it and says when
+    it was written: all the reporter's word. Where the post has arrived, the
+    log's author and thread stand, its text now is shown beside the quote,
+    and the report's time counts from no earlier than the post itself (a
+    back-dated report cannot jump the queue further); until then, from when
+    a moderator filed it."""
+    for report in queue:
+        row = group.conn.execute("SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts "
+                                 "WHERE id = ?", (report.post,)).fetchone()
+        if row is None:
+            continue
+        report.thread, report.post_author, body, gone, posted = row
+        report.post_now = "" if gone else body
+        if report.written_at is not None:
+            report.created_at = min(max(report.written_at, hlc_to_datetime(posted)), report.created_at)
 
 
 def find_report(group: Group, exchange: ExchangeKey, ref: str) -> Report:

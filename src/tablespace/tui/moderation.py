@@ -272,8 +272,15 @@ class ModerationScreen(SectionScreen):
             return
         names = self.names()
         text = Text.assemble(
-            ("Reported post", "bold"), f" by {names.get(r.post_author, '?')} ({r.post[:8]})\n", (r.excerpt, "italic"),
-            "\n\n", ("Reason", "bold"), f" from {names.get(r.reporter, '?')}\n", r.reason)
+            ("Reported post", "bold"), f" by {names.get(r.post_author, '?')} ({r.post[:8]}), as the reporter quoted it\n",
+            (r.excerpt, "italic"), "\n\n")
+        if r.post_now is None:
+            text.append("The post has not arrived here yet: sync to check the quote.\n\n", "dim")
+        elif not r.post_now:
+            text.append("The post has been deleted or hidden since.\n\n", "dim")
+        elif not r.post_now.startswith(r.excerpt):
+            text.append_text(Text.assemble(("The post now reads\n", "bold"), (r.post_now, "italic"), "\n\n"))
+        text.append_text(Text.assemble(("Reason", "bold"), f" from {names.get(r.reporter, '?')}\n", r.reason))
         for by, at, note in r.notes:
             text.append(f"\n\nNote by {names.get(by, '?')}, {relative(at)}: ", "bold")
             text.append(note)

@@ -40,6 +40,23 @@ def test_the_weekly_post_cap_counts_threads_and_replies_per_member(world) -> Non
     assert "cap" in world.rejected(bo, "thread.start", {"title": "too soon", "body": "", "tags": []})
 
 
+def test_a_clock_set_back_cannot_slip_posts_into_past_weeks(world) -> None:
+    """An author's ops must be dated after their previous one: with the clock
+    set back a week, the posts would fall outside this week's cap window."""
+    ada, bo, _ = world.founder, *world.members
+    world.accepted(ada, "group.edit", {"post_cap": 2})
+    first = start(world, bo)
+    reply(world, bo, first)
+    reason = world.rejected(bo, "thread.start", {"title": "last week, honest", "body": "", "tags": []},
+                            hlc=world.hlc - 2 * (WEEK_MS << 16))
+    assert "clock was set back" in reason
+    # The chain goes on from the refused op; honest times are fine again,
+    # and the cap still counts this week's two.
+    assert "cap" in world.rejected(bo, "thread.start", {"title": "now", "body": "", "tags": []})
+    world.hlc += WEEK_MS << 16
+    start(world, bo)
+
+
 def test_the_cap_is_off_at_zero_and_bounded(world) -> None:
     ada, bo = world.founder, world.members[0]
     world.accepted(ada, "group.edit", {"post_cap": 1})

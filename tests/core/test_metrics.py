@@ -104,26 +104,28 @@ def test_coverage_is_zero_not_null_when_threads_got_no_reply(world):
 def test_a_hand_counted_week(world):
     p = names(world)
     ada, bo, cy, di, ed = p["ada"], p["bo"], p["cy"], p["di"], p["ed"]
-    # Ed is active this week, then leaves: not a member now, so counted nowhere.
+    # Written in time order: a member's clock never runs backwards (the fold
+    # refuses an op dated before its author's previous one).
     old = start(world, ada, at(days=10), "Last week's thread")  # week 1
-    reply(world, ed, old, at(days=3))
-    world.accepted(ed, "member.leave", {}, hlc=at(days=2, hours=12))
-    # Di is timed out from the day before yesterday: still a member, but her reply is refused.
-    world.accepted(ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2)), "last_seq": 0},
-                   hlc=at(days=2))
+    win = start(world, cy, at(days=6, hours=23), "Shipped it", ["win"])  # early this week
     t1 = start(world, ada, at(days=5), "Welcome")
     reply(world, ada, t1, at(days=5) + 10 * 60_000 * MS)  # self-reply: not a first reply
     reply(world, bo, t1, at(days=5) + 30 * 60_000 * MS)  # first reply: 1800 s
     t2 = start(world, bo, at(days=4), "Hydration?", ["help"])
     reply(world, cy, t2, at(days=4) + 2 * 3600_000 * MS)  # 7200 s
-    t3 = start(world, bo, at(days=1), "Unanswered")
-    reply(world, bo, t3, at(hours=20))  # only the author answered
+    # Ed is active this week, then leaves: not a member now, so counted nowhere.
+    reply(world, ed, old, at(days=3))
+    world.accepted(ed, "member.leave", {}, hlc=at(days=2, hours=12))
+    # Di is timed out from the day before yesterday: still a member, but her reply is refused.
+    world.accepted(ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2)), "last_seq": 0},
+                   hlc=at(days=2))
     gone = start(world, bo, at(days=1, hours=1), "Deleted")
+    t3 = start(world, bo, at(days=1), "Unanswered")
     reply(world, ada, gone, at(days=1))
     delete(world, bo, gone, at(hours=23))
+    reply(world, bo, t3, at(hours=20))  # only the author answered
     world.rejected(di, "post.reply", {"thread": t1, "body": "let me in"}, hlc=at(hours=12))
     world.accepted(cy, "post.react", {"post": t1, "emoji": "👍"}, hlc=at(hours=6))
-    win = start(world, cy, at(days=6, hours=23), "Shipped it", ["win"])  # early this week
     reply(world, ada, win, at(hours=1))  # answered 6 d 22 h later
 
     w = week(world.store.conn)
@@ -215,16 +217,16 @@ def test_the_first_reply_may_come_in_a_later_week(world):
 
 def test_wins_count_posts_in_win_threads_but_not_prompts_or_deleted_posts(world):
     p = names(world)
+    late = start(world, p["cy"], at(days=9), "Last week's win", ["win"])  # in time order, as above
     win = start(world, p["bo"], at(days=5), "First loaf!", ["win"])
+    other = start(world, p["bo"], at(days=5) + MS, "Not a win", ["help"])
     reply(world, p["cy"], win, at(days=4))
     gone = reply(world, p["di"], win, at(days=4) + MS)
-    delete(world, p["di"], gone, at(days=3))
-    other = start(world, p["bo"], at(days=5) + MS, "Not a win", ["help"])
     reply(world, p["cy"], other, at(days=4) + 2 * MS)
     prompt = ritual_thread(world, p["cy"], at(days=3, hours=2))  # Fri Feb 28 10:00; thread by Ada
     world.accepted(world.founder, "thread.tag", {"thread": prompt, "add": ["win"], "remove": []}, hlc=at(days=3))
+    delete(world, p["di"], gone, at(days=3))
     reply(world, p["di"], prompt, at(days=2))
-    late = start(world, p["cy"], at(days=9), "Last week's win", ["win"])
     reply(world, p["bo"], late, at(days=1))
     w = week(world.store.conn)
     # Bo's opening post, Cy's reply, Di's reply to the prompt, Bo's reply to last week's win

@@ -86,6 +86,8 @@ class FoldContext:
     # touches. SQL that may write (`conn`, `run`) drops it.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple] = field(default_factory=dict)
+    # op id -> hlc of every op folded in this pass, for after_previous
+    _hlcs: dict[str, int] = field(default_factory=dict)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -193,6 +195,19 @@ class FoldContext:
             """SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state IN ('accepted', 'rejected')
                AND (hlc, author, seq) <= (?, ?, ?)""",
             member, last_seq, *(self.head or (-1, "", 0))) is not None
+
+    def after_previous(self, op: Op) -> bool:
+        """Is `op` dated after the author's previous op? An honest clock never
+        runs backwards, and a set-back one would let its owner slip posts into
+        past weeks, under the post cap. In fold order (hlc, author, seq) the
+        previous op sorts first exactly when it is older, so it is either
+        folded in this pass, or in the log; one in neither (a new op not
+        filed yet) sorts later."""
+        previous = self._hlcs.get(op.prev)  # type: ignore[arg-type]
+        if previous is None:  # the log's ops table is never batched: no flush needed
+            row = self._conn.execute("SELECT hlc FROM ops WHERE id = ?", (op.prev,)).fetchone()
+            previous = row[0] if row else None
+        return previous is not None and previous < op.hlc
 
     def check_post_cap(self, op: Op) -> None:
         """The group's weekly post cap: threads and replies a member (not a
@@ -306,6 +321,8 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
             raise Rejected(f"unknown kind {op.kind!r}")
         if op.kind != "group.create" and op.group != ctx.group_id:
             raise Rejected("op belongs to another group")
+        if op.prev is not None and not ctx.after_previous(op):
+            raise Rejected("dated before the author's previous change (their clock was set back)")
         fork = ctx.forks.get(op.author)
         if fork is not None and op.seq >= fork:
             raise Rejected(f"the author signed two different ops as seq {fork} (a fork); their ops from there on are set aside")
@@ -320,6 +337,7 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
     except Rejected as exc:
         return exc.reason
     finally:
+        ctx._hlcs[op.id] = op.hlc
         if op.kind not in KEEPS_MEMBERS:
             ctx._membership.clear()
         if ctx.folded.get(op.author, 0) < op.seq:

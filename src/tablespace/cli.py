@@ -206,12 +206,13 @@ def requests(group: Group, as_json: bool) -> None:
     require_moderator(group)
     rows = pending_requests(group)
     if as_json:
-        return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id}
-                          for r in rows])
+        return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
+                           "problem": r.problem} for r in rows])
     if not rows:
         click.echo("no pending join requests", err=True)
     for r in rows:
-        click.echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}")
+        note = f"  ({r.problem}: cannot be admitted; they are told to ask for a new code)" if r.problem else ""
+        click.echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}{note}")
 
 
 @main.command()
@@ -505,6 +506,14 @@ def rituals(group: Group, as_json: bool) -> None:
 # --- health ----------------------------------------------------------------------------
 
 
+# What a joiner is told when the moderators answered their request (sync/membership.py).
+JOIN_ANSWERS = {
+    "declined": "the moderators turned down your request to join this group",
+    "invite used up": "your invite code was used up before a moderator could admit you: ask for a new code, "
+                      "then `tablespace join` again from this home",
+    "invite expired": "your invite code expired before a moderator could admit you: ask for a new code, "
+                      "then `tablespace join` again from this home",
+}
 # Why a report is not sent with the next sync: see SyncEngine.run.
 REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` that has nothing else "
                 "of yours to send, so no one can tell who sent it")
@@ -718,6 +727,8 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                        "nothing new can reach you", err=True)
         for q in report.quarantined:
             click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+        if report.join_answer:
+            click.echo(f"tablespace: {JOIN_ANSWERS[report.join_answer]}", err=True)
         if report.reports_waiting:
             click.echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
         if as_json:

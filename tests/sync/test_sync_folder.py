@@ -300,12 +300,76 @@ def test_joining_again_after_a_mistyped_code(tmp_path, folder, monkeypatch) -> N
     code = ana.out("invite")
     ana.json("sync")
     ben = TS(tmp_path / "ben", monkeypatch)
-    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
-    ben.out("join", typo, "--as", "Ben", "--folder", str(folder))
-    assert ana.json("requests") == []  # a request nobody can read
+    typo = code[:-6] + ("0" if code[-6] != "0" else "1") + code[-5:]  # one hex digit of the secret
+    assert "typo" in ben.error("join", typo, "--as", "Ben", "--folder", str(folder))  # the code's check
+    assert not (ben.home / "groups").exists() or not any((ben.home / "groups").iterdir())
+    # A code made before codes had a check (no 4-hex end) cannot be checked:
+    # the request goes in, and nobody can read it.
+    ben.out("join", typo[:-5], "--as", "Ben", "--folder", str(folder))
+    assert ana.json("requests") == []
     assert "not a member of this group yet" in ben.error("post", "Hello", code=3)
     request = ben.out("join", code, "--as", "Ben", "--folder", str(folder))  # try again, right code
     ana.run("admit", request[:6])
     sync(ana, ben)
     ben.out("post", "Hello")
     assert "already a member" in ben.error("join", code, "--as", "Ben", "--folder", str(folder))
+
+
+# --- what a joiner is told ---------------------------------------------------------------
+
+
+def test_a_joiner_is_told_when_turned_down(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    ben = TS(tmp_path / "ben", monkeypatch)
+    request = ben.out("join", code, "--as", "Ben", "--folder", str(folder))
+    assert ben.json("sync")["join_answer"] is None  # nothing decided yet
+    ana.run("deny", request[:6], "--reason", "CANARY-deny-reason")
+    result = ben.run("sync")
+    assert "turned down your request" in result.stderr
+    assert ben.json("sync")["join_answer"] == "declined"
+    assert b"CANARY-deny-reason" not in b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_joiner_whose_invite_was_used_up_is_told_and_can_ask_again(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite")  # one use
+    ana.json("sync")
+    ben, cat = TS(tmp_path / "ben", monkeypatch), TS(tmp_path / "cat", monkeypatch)
+    first = ben.out("join", code, "--as", "Ben", "--folder", str(folder))
+    late = cat.out("join", code, "--as", "Cat", "--folder", str(folder))
+    ana.run("admit", first[:6])
+    (waiting,) = ana.json("requests")
+    assert (waiting["id"], waiting["problem"]) == (late, "invite used up")
+    assert "invite used up" in ana.out("requests")
+    assert "used up" in ana.error("admit", late[:6])
+    ana.json("sync")  # the moderator's sync answers Cat
+    assert cat.json("sync")["join_answer"] == "invite used up"
+    assert "ask for a new code" in cat.run("sync").stderr
+    # Cat asks again from the same home with a new code: the old request is
+    # withdrawn (gone from the list), the old attempt kept aside, not deleted.
+    again = cat.out("join", ana.out("invite"), "--as", "Cat", "--folder", str(folder))
+    assert [r["id"] for r in ana.json("requests")] == [again]
+    assert len(list((cat.home / "replaced").iterdir())) == 1
+    ana.run("admit", again[:6])
+    sync(ana, cat)
+    assert "Cat" in {m["name"] for m in cat.json("members")}
+
+
+def test_a_failed_second_join_keeps_the_first(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite", "--uses", "2")
+    ana.json("sync")
+    dan = TS(tmp_path / "dan", monkeypatch)
+    request = dan.out("join", code, "--as", "Dan", "--folder", str(folder))
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    assert "no sign of that group" in dan.error("join", code, "--as", "Dan", "--folder", str(empty))
+    assert dan.json("sync")["join_answer"] is None  # the pending join is still there, still waiting
+    assert [r["id"] for r in ana.json("requests")] == [request]
+    ana.run("admit", request[:6])
+    # Admitted, not synced yet: joining again must not throw the admitted identity away.
+    assert "already a member" in dan.error("join", code, "--as", "Dan", "--folder", str(folder))
+    sync(ana, dan)
+    dan.out("post", "Hello from Dan")

@@ -35,6 +35,7 @@ from tablespace.sync.envelope import (
 from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
+from tablespace.sync.requests import answer_dead_requests, join_answer
 from tablespace.sync.roster import departure_hlc, grant_missing_keys, rotate_if_needed
 from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
 
@@ -68,12 +69,16 @@ class SyncReport:
     refused_mine: list[tuple[str, str]] = field(default_factory=list)
     reports_sent: int = 0  # our sealed reports put in the folder this round
     reports_waiting: int = 0  # ours still in the outbox: they go in a round that sends nothing else of ours
+    # not admitted yet: what the moderators answered our join request, if they
+    # did ("declined", "invite used up", "invite expired"; sync/membership.py)
+    join_answer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
                 "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
                 "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
-                "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting}
+                "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
+                "join_answer": self.join_answer}
 
 
 class SyncEngine:
@@ -102,6 +107,7 @@ class SyncEngine:
         self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
         self._moderate(report)
+        report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
@@ -132,8 +138,11 @@ class SyncEngine:
         return rotated
 
     def _moderate(self, report: SyncReport) -> None:
-        """As a moderator, keep the moderators' key current and file new
-        reports (sync/moderation.py)."""
+        """As a moderator, keep the moderators' key current, file new reports
+        (sync/moderation.py) and tell joiners whose invite can no longer
+        admit them (sync/requests.py)."""
+        if "moderator" in self.group.my_roles():
+            answer_dead_requests(self.group, self.folder)
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)

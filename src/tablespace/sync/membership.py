@@ -5,6 +5,13 @@
 - A join request is a file in the folder, encrypted under a key derived from
   the invite secret (the folder host cannot read the name) and signed by the
   joiner's new Ed25519 key (proving they hold it).
+- An answer is what a joiner is told when they will not be admitted: a
+  moderator turned the request down, or its invite was used up or expired
+  (a moderator's sync answers those by itself). Sealed to the joiner's
+  exchange key, named by the request id the joiner keeps.
+- A withdrawal: a joiner who asks again from the same home withdraws the
+  earlier request, signed with that request's key, so it drops out of the
+  moderators' list.
 - A key grant is a file a moderator writes on admission: the group's epoch
   keys, each wrapped for the new member's X25519 key, signed by the moderator.
   Anyone's grant may help the joiner read, but a member writes only under a
@@ -30,16 +37,28 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
 from tablespace.core.identity import Identity, author_id_for, verify_signature
-from tablespace.sync.keys import STANZA_BYTES, ExchangeKey, KeyWrapError, epoch_key_id, wrap_key
+from tablespace.sync.keys import (
+    STANZA_BYTES, ExchangeKey, KeyWrapError, epoch_key_id, open_sealed, seal_to, wrap_key,
+)
 
-CODE_RE = re.compile(r"^ts1-([0-9a-f]{32})-([0-9a-f]{32})$")
+# ts1-<group id>-<secret>, then a 4-hex check on codes made since it was added
+# (a code without one is still accepted: it was made before).
+CODE_RE = re.compile(r"^ts1-([0-9a-f]{32})-([0-9a-f]{32})(?:-([0-9a-f]{4}))?$")
 REQUEST_MAGIC = b"TSJR\x01"
+ANSWER_MAGIC = b"TSJA\x01"
+WITHDRAW_MAGIC = b"TSJW\x01"
+ANSWER_INFO = b"tablespace join answer v1"
 GRANT_MAGIC = b"TSKG\x01"
 SIGNATURE_BYTES = 64
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_GRANT_BYTES = 64 * 1024
+MAX_ANSWER_BYTES = 1024
 REQUEST_SUFFIX = ".tsr"
+ANSWER_SUFFIX = ".tsa"
+WITHDRAW_SUFFIX = ".tsw"
 GRANT_SUFFIX = ".tsk"
+# What an answer can say (the joiner's app words it).
+ANSWERS = ("declined", "invite used up", "invite expired")
 
 
 class BadMembershipFile(Exception):
@@ -52,14 +71,21 @@ class BadMembershipFile(Exception):
 
 
 def make_invite_code(group_id: str, secret: bytes) -> str:
-    return f"ts1-{group_id}-{secret.hex()}"
+    return f"ts1-{group_id}-{secret.hex()}-{_code_check(group_id, secret)}"
+
+
+def _code_check(group_id: str, secret: bytes) -> str:
+    return hashlib.sha256(b"tablespace invite check\x00" + bytes.fromhex(group_id) + secret).hexdigest()[:4]
 
 
 def parse_invite_code(code: str) -> tuple[str, bytes]:
     match = CODE_RE.match(code.strip().lower())
     if not match:
         raise TablespaceError("that is not a tablespace invite code (it looks like ts1-…-…); ask for a new one")
-    return match.group(1), bytes.fromhex(match.group(2))
+    group_id, secret = match.group(1), bytes.fromhex(match.group(2))
+    if match.group(3) is not None and match.group(3) != _code_check(group_id, secret):
+        raise TablespaceError("that invite code has a typo in it (its check does not match); copy it again")
+    return group_id, secret
 
 
 # --- join requests ------------------------------------------------------------
@@ -73,6 +99,7 @@ class JoinRequest:
     public_key: bytes
     exchange_key: bytes
     created_at: str
+    problem: str | None = None  # set by pending_requests: why it cannot be admitted
 
     @property
     def member_id(self) -> str:
@@ -198,3 +225,56 @@ def grant_path(member: str, data: bytes) -> str:
 
 def request_path(data: bytes) -> str:
     return f"requests/{request_id_for(data)}{REQUEST_SUFFIX}"
+
+
+# --- answers and withdrawals --------------------------------------------------------
+
+
+def answer_path(request_id: str) -> str:
+    return f"answers/{request_id}{ANSWER_SUFFIX}"
+
+
+def withdrawal_path(request_id: str) -> str:
+    return f"requests/{request_id}{WITHDRAW_SUFFIX}"
+
+
+def _answer_head(group_id: str, request_id: str) -> bytes:
+    return ANSWER_MAGIC + bytes.fromhex(group_id) + bytes.fromhex(request_id)
+
+
+def encode_answer(request: JoinRequest, answer: str, *, group_id: str) -> bytes:
+    """An answer to `request`, readable only by its joiner."""
+    if answer not in ANSWERS:
+        raise ValueError(f"not an answer: {answer!r}")
+    head = _answer_head(group_id, request.id)
+    return head + seal_to(json.dumps({"answer": answer}).encode(), request.exchange_key, info=ANSWER_INFO, aad=head)
+
+
+def decode_answer(data: bytes, *, group_id: str, request_id: str, exchange: ExchangeKey) -> str:
+    """The answer to our request; raises BadMembershipFile."""
+    head = _answer_head(group_id, request_id)
+    if len(data) > MAX_ANSWER_BYTES or not data.startswith(head):
+        raise BadMembershipFile("not an answer to our join request")
+    try:
+        answer = json.loads(open_sealed(data[len(head):], exchange.private_key, info=ANSWER_INFO, aad=head))["answer"]
+    except (KeyWrapError, ValueError, KeyError, TypeError):
+        raise BadMembershipFile("the answer to our join request does not open (damaged or forged)") from None
+    if answer not in ANSWERS:
+        raise BadMembershipFile("the answer to our join request says something we do not know")
+    return answer
+
+
+def _withdraw_body(group_id: str, request_id: str) -> bytes:
+    return WITHDRAW_MAGIC + bytes.fromhex(group_id) + bytes.fromhex(request_id)
+
+
+def encode_withdrawal(identity: Identity, *, group_id: str, request_id: str) -> bytes:
+    """Withdraw our own request: signed with the key the request carries."""
+    body = _withdraw_body(group_id, request_id)
+    return body + identity.sign(body)
+
+
+def is_withdrawn(data: bytes, request: JoinRequest, *, group_id: str) -> bool:
+    body = _withdraw_body(group_id, request.id)
+    return len(data) == len(body) + SIGNATURE_BYTES and data.startswith(body) and \
+        verify_signature(request.public_key, data[len(body):], body)

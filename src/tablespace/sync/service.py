@@ -15,19 +15,22 @@ from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
 from tablespace.sync.git import CLONE_DIR, OUTBOX, GitRemote, absolute_url, redact
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.moderation import document, invite_secrets, my_exchange_key, write_sealed
+from tablespace.sync.moderation import document, write_sealed
 from tablespace.sync.membership import (
-    MAX_REQUEST_BYTES,
-    BadMembershipFile,
+    GRANT_SUFFIX,
     JoinRequest,
-    decode_request,
+    answer_path,
+    encode_answer,
     encode_request,
+    encode_withdrawal,
     invite_id_for,
     make_invite_code,
     parse_invite_code,
-    peek_request_invite,
+    request_id_for,
     request_path,
+    withdrawal_path,
 )
+from tablespace.sync.requests import undecided_requests
 from tablespace.sync.roster import write_grant
 
 MAX_INVITE_LIFETIME = timedelta(days=90)
@@ -130,7 +133,6 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
     """Create our replica of the group and leave a join request in its folder."""
     group_id, secret = parse_invite_code(code)
     transport = reachable(transport, "nothing was joined")
-    _forget_unadmitted_replica(home, group_id)
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below
         home.ensure()
@@ -143,6 +145,7 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
             raise TablespaceError(
                 f"{where} holds no sign of that group yet: check the path, or ask a moderator to sync first"
             )
+        _set_aside_unadmitted_replica(home, group_id, folder)  # only now: this join can go ahead
         group = Group.create_replica(home, group_id, transport)
     except BaseException:
         if clone:
@@ -156,6 +159,7 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
         data = encode_request(group.identity, keyring.exchange.public_key, display_name.strip(),
                               group_id=group_id, secret=secret, created_at=iso(now()))
         folder.write_once(request_path(data), data)
+        group.store.set_meta("join_request", request_id_for(data))  # to find the moderators' answer
         if clone:
             clone.publish()  # the request must reach the remote now: nobody would see it otherwise
     except BaseException:
@@ -164,17 +168,15 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
 
         shutil.rmtree(group.path, ignore_errors=True)
         raise
-    from tablespace.sync.membership import request_id_for
-
     return group, request_id_for(data)
 
 
-def _forget_unadmitted_replica(home: Home, group_id: str) -> None:
-    """Joining again (a mistyped code, a used-up invite) replaces an earlier
-    attempt that was never admitted: it holds no content and no one else knows
-    its key. A replica whose member was admitted is never touched."""
-    import shutil
-
+def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore) -> None:
+    """Joining again (a mistyped name, a used-up invite) replaces an earlier
+    attempt that was never admitted: its request is withdrawn (signed with
+    its key, so moderators no longer see it) and its directory is moved to
+    `<home>/replaced/`, never deleted. A replica whose member was admitted,
+    here or (not yet synced) in the folder, is never touched."""
     path = home.groups_dir / group_id
     if not path.is_dir():
         return
@@ -182,35 +184,26 @@ def _forget_unadmitted_replica(home: Home, group_id: str) -> None:
 
     group = Group(home, GroupEntry(group_id, group_id[:8], path))
     try:
-        admitted = group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone()
-        wrote = group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone()
+        admitted = group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone() or \
+            group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone() or \
+            any((folder.group_dir / "keys" / group.me).glob(f"*{GRANT_SUFFIX}"))
+        if admitted:
+            raise TablespaceError(f"this home is already a member of that group ({path}): run `tablespace sync`; "
+                                  "use another --home to join twice")
+        request_id = group.store.get_meta("join_request")
+        if request_id:
+            folder.write_once(withdrawal_path(request_id),
+                              encode_withdrawal(group.identity, group_id=group_id, request_id=request_id))
     finally:
         group.close()
-    if admitted or wrote:
-        raise TablespaceError(f"this home is already a member of that group ({path}); use another --home to join twice")
-    shutil.rmtree(path)
+    aside = home.path / "replaced" / f"{group_id}-{now().strftime('%Y%m%dT%H%M%SZ')}"
+    aside.parent.mkdir(mode=0o700, exist_ok=True)
+    os.replace(path, aside)
 
 
 def pending_requests(group: Group) -> list[JoinRequest]:
-    """Join requests in the folder that we can read and nobody has decided yet."""
-    folder = folder_for(group)
-    folder.check(expect_existing=False)
-    secrets = invite_secrets(group, my_exchange_key(group))
-    decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
-    members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
-    found: list[JoinRequest] = []
-    for path in folder.small_files("requests", ".tsr"):
-        try:
-            data = folder.read(path, MAX_REQUEST_BYTES)
-            secret = secrets.get(peek_request_invite(data, group.id))
-            if secret is None:
-                continue  # an invite we do not know (yet): another moderator's, not synced
-            request = decode_request(data, group_id=group.id, secret=secret)
-        except (OSError, BadMembershipFile):
-            continue
-        if request.id not in decided and request.member_id not in members:
-            found.append(request)
-    return sorted(found, key=lambda r: (r.created_at, r.id))
+    """Join requests waiting for a decision (see sync/requests.py)."""
+    return undecided_requests(group, folder_for(group))
 
 
 def find_request(group: Group, ref: str) -> JoinRequest:
@@ -259,7 +252,11 @@ def rotate_now(group: Group) -> bool:
 
 
 def deny(group: Group, ref: str, reason: str) -> None:
+    """Turn a request down and tell the joiner (the answer says only that;
+    the reason is sealed for the moderators)."""
     request = find_request(group, ref)
+    folder = folder_for(group)
     with group.store.db.atomic():
         op = group.write("request.deny", {"request": request.id})
         document(group, op.id, reason, what=f"{request.name} ({request.id[:8]})")
+        folder.write_once(answer_path(request.id), encode_answer(request, "declined", group_id=group.id))

@@ -1,0 +1,104 @@
+"""Join requests as moderators and joiners see them in the shared folder:
+which are still waiting for a decision, answering the ones that can no
+longer be admitted, and a joiner reading the answer to their own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import PurePosixPath
+
+from tablespace.core.clock import datetime_to_hlc, now
+from tablespace.core.group import Group
+from tablespace.sync.folder import FolderStore
+from tablespace.sync.keys import ExchangeKey
+from tablespace.sync.membership import (
+    MAX_ANSWER_BYTES,
+    MAX_REQUEST_BYTES,
+    REQUEST_SUFFIX,
+    BadMembershipFile,
+    JoinRequest,
+    answer_path,
+    decode_answer,
+    decode_request,
+    encode_answer,
+    is_withdrawn,
+    peek_request_invite,
+    withdrawal_path,
+)
+from tablespace.sync.moderation import invite_secrets, my_exchange_key
+
+
+def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
+    """Join requests in the folder that we can read, nobody has decided and
+    the joiner has not withdrawn. One whose invite is used up or expired
+    cannot be admitted: it says so in `problem` (and its joiner is told)."""
+    folder.check(expect_existing=False)
+    decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
+    members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
+    invites = {row[0]: row[1:] for row in group.conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
+    secrets: dict[str, bytes] | None = None  # opened only if a request is undecided
+    found: list[JoinRequest] = []
+    for path in folder.small_files("requests", REQUEST_SUFFIX):
+        if PurePosixPath(path).stem in decided:
+            continue  # named by its id: decided requests are not read again
+        try:
+            data = folder.read(path, MAX_REQUEST_BYTES)
+            secrets = invite_secrets(group, my_exchange_key(group)) if secrets is None else secrets
+            secret = secrets.get(peek_request_invite(data, group.id))
+            if secret is None:
+                continue  # an invite we do not know (yet): another moderator's, not synced
+            request = decode_request(data, group_id=group.id, secret=secret)
+        except (OSError, BadMembershipFile):
+            continue
+        if request.id in decided or request.member_id in members or _withdrawn(folder, request, group.id):
+            continue
+        found.append(replace(request, problem=_invite_problem(invites.get(request.invite))))
+    return sorted(found, key=lambda r: (r.created_at, r.id))
+
+
+def _withdrawn(folder: FolderStore, request: JoinRequest, group_id: str) -> bool:
+    try:
+        data = folder.read(withdrawal_path(request.id), 1024)
+    except OSError:
+        return False
+    return is_withdrawn(data, request, group_id=group_id)
+
+
+def _invite_problem(invite: tuple[int, int, int] | None) -> str | None:
+    """Why a request's invite can no longer admit anyone (the fold's own
+    checks in member.add), as an answer's words; None if it still can."""
+    if invite is None:
+        return None
+    expires_hlc, uses, used = invite
+    if used >= uses:
+        return "invite used up"
+    if datetime_to_hlc(now()) > expires_hlc:
+        return "invite expired"
+    return None
+
+
+def answer_dead_requests(group: Group, folder: FolderStore) -> int:
+    """A moderator's sync tells each joiner whose invite can no longer admit
+    them, once, so they ask for a new code instead of waiting."""
+    told = 0
+    for request in undecided_requests(group, folder):
+        path = answer_path(request.id)
+        if request.problem and not (folder.group_dir / path).exists():
+            try:
+                folder.write_once(path, encode_answer(request, request.problem, group_id=group.id))
+            except OSError:
+                break  # the folder refused (full, read-only): a later round tells them
+            told += 1
+    return told
+
+
+def join_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:
+    """For a joiner not admitted yet: the moderators' answer, if there is one."""
+    request_id = group.store.get_meta("join_request")
+    if not request_id or group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone():
+        return None
+    try:
+        data = folder.read(answer_path(request_id), MAX_ANSWER_BYTES)
+        return decode_answer(data, group_id=group.id, request_id=request_id, exchange=exchange)
+    except (OSError, BadMembershipFile):
+        return None  # none yet (or a forged one: ignored, the request stands)

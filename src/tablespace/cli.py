@@ -506,14 +506,6 @@ def rituals(group: Group, as_json: bool) -> None:
 # --- health ----------------------------------------------------------------------------
 
 
-# What a joiner is told when the moderators answered their request (sync/membership.py).
-JOIN_ANSWERS = {
-    "declined": "the moderators turned down your request to join this group",
-    "invite used up": "your invite code was used up before a moderator could admit you: ask for a new code, "
-                      "then `tablespace join` again from this home",
-    "invite expired": "your invite code expired before a moderator could admit you: ask for a new code, "
-                      "then `tablespace join` again from this home",
-}
 # Why a report is not sent with the next sync: see SyncEngine.run.
 REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` that has nothing else "
                 "of yours to send, so no one can tell who sent it")
@@ -728,7 +720,9 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
         for q in report.quarantined:
             click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
         if report.join_answer:
-            click.echo(f"tablespace: {JOIN_ANSWERS[report.join_answer]}", err=True)
+            from tablespace.sync.requests import ANSWER_WORDS
+
+            click.echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
         if report.reports_waiting:
             click.echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
         if as_json:

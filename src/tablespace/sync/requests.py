@@ -27,6 +27,15 @@ from tablespace.sync.membership import (
 )
 from tablespace.sync.moderation import invite_secrets, my_exchange_key
 
+# What a joiner is told, for each answer (membership.ANSWERS).
+ANSWER_WORDS = {
+    "declined": "the moderators turned down your request to join this group",
+    "invite used up": "your invite code was used up before a moderator could admit you: ask for a new code, "
+                      "then `tablespace join` again from this home",
+    "invite expired": "your invite code expired before a moderator could admit you: ask for a new code, "
+                      "then `tablespace join` again from this home",
+}
+
 
 def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     """Join requests in the folder that we can read, nobody has decided and

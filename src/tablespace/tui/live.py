@@ -51,6 +51,7 @@ class SyncStatus:
     exported: int = 0
     opened_rituals: int = 0
     refused_mine: tuple[str, ...] = ()  # why the group refused ops of ours, found this round
+    join_answer: str | None = None  # not admitted: the moderators' answer (sync/requests.py)
 
     def line(self, width: int | None = None) -> str:
         """What the header says, in at most `width` cells if it can: first in
@@ -77,6 +78,8 @@ class SyncStatus:
             state = (f"⚠ {self.problem}", f"⚠ {self.problem.split()[-1]}")
         elif self.last is None:
             state = ("not synced yet", "not synced")
+        elif self.join_answer:
+            state = (f"⚠ not admitted: {self.join_answer}", "⚠ not admitted")
         else:
             ago = short_relative(self.last)
             state = (f"synced {ago}", ago)
@@ -123,7 +126,7 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
         return replace(previous, running=False, problem="sync failed", detail=str(exc) or type(exc).__name__,
                        imported=0, exported=0, opened_rituals=opened, **stored_counts(group))
     return SyncStatus(enabled=True, last=now(), pending=report.pending, imported=report.imported,
-                      exported=report.exported, opened_rituals=opened,
+                      exported=report.exported, opened_rituals=opened, join_answer=report.join_answer,
                       refused_mine=tuple(as_yours(reason) for _, reason in report.refused_mine), **stored_counts(group))
 
 

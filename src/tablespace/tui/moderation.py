@@ -105,7 +105,7 @@ class ModerationScreen(SectionScreen):
 
     def on_mount(self) -> None:
         self.table("reports").add_columns("Waiting", "From", "Post", "Reason")
-        self.table("requests").add_columns("Name", "Asked", "Id")
+        self.table("requests").add_columns("Name", "Asked", "Id", "Note")
         self.table("members").add_columns("Name", "Roles", "Status", "Id")
         self.table("evidence").add_columns("What", "Who / file", "Detail")
         self.table("log").add_columns("When", "Who", "Action", "What", "Why")
@@ -194,7 +194,8 @@ class ModerationScreen(SectionScreen):
             self.requests = pending_requests(self.group)
         except TablespaceError:  # the folder is unreachable: nothing to decide from here
             self.requests = []
-        rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"))
+        rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"),
+                 Text(f"{r.problem}: they are told to ask for a new code", "dim italic") if r.problem else "")
                 for r in self.requests]
         self._refill(self.table("requests"), rows, [r.id for r in self.requests])
         self.query_one("#requests-empty", Static).update(

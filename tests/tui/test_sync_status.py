@@ -1,0 +1,32 @@
+"""The header's sync status for a joiner the moderators answered: a real
+group, a real folder, one real round of the app's sync thread."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tablespace.core.group import Transport
+from tablespace.core.home import Home
+from tablespace.sync.service import create_invite, deny, found_group, join_group, sync_group
+from tablespace.tui.live import SyncStatus, one_round
+
+
+def test_a_turned_down_joiner_sees_it_in_the_header(tmp_path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    transport = Transport(folder=folder)
+    ana = found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)
+    code = create_invite(ana, timedelta(days=1), 1)
+    sync_group(ana)
+    ben, request = join_group(Home(tmp_path / "ben"), code, "Ben", transport)
+    try:
+        waiting = one_round(ben, SyncStatus())
+        assert waiting.join_answer is None and "not admitted" not in waiting.line()
+        deny(ana, request[:8], "not this time")
+        status = one_round(ben, waiting)
+        assert status.join_answer == "declined"
+        assert status.line(80).startswith("⚠ not admitted: declined")
+        assert status.line(20) == "⚠ not admitted"
+    finally:
+        ana.close()
+        ben.close()

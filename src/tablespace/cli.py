@@ -61,7 +61,9 @@ class TablespaceCLI(click.Group):
 
 
 @click.group(cls=TablespaceCLI, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+             context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Exit status: 0 done; 1 refused or failed (one line on stderr, nothing changed); "
+                    "2 a usage mistake; 3 not allowed (e.g. a moderator's command run by a member).")
 @click.option("--home", "home_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Your home: keys, config and one database per group. [default: $TABLESPACE_HOME or the platform data dir]")
 @click.option("--group", "group_name", metavar="NAME", help="Which group (name or id prefix) when the home holds several.")
@@ -270,8 +272,10 @@ def timeout(group: Group, member: str, duration: str | None, end: bool, reason: 
     require_moderator(group)
     if end:
         end_timeout(group, member, why=reason)
+        click.echo("The time-out has ended; they can post again after they sync.", err=True)
     else:
         timeout_member(group, member, parse_duration(duration or ""), reason)
+        click.echo(f"Timed out for {duration}: they can read, but not post, reply or react.", err=True)
 
 
 @main.command()
@@ -282,6 +286,13 @@ def leave(group: Group) -> None:
 
     leave_group(group)
     click.echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
+
+
+def note_if_not_admitted(group: Group) -> None:
+    """Say why a listing is empty for a joiner still waiting (stderr: scripts read stdout)."""
+    if group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone() is None:
+        click.echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
+                   "`tablespace sync`", err=True)
 
 
 def require_moderator(group: Group) -> None:
@@ -303,6 +314,7 @@ def groups(ctx: click.Context) -> None:
 def members(group: Group, as_json: bool) -> None:
     """The roster: names, roles and status."""
     roster = queries.members(group.conn)
+    note_if_not_admitted(group)
     if as_json:
         return emit_json([m.to_json() for m in roster])
     for m in roster:
@@ -374,8 +386,9 @@ def delete(group: Group, post_ref: str) -> None:
 @click.option("--undo", is_flag=True, help="Remove your reaction instead.")
 @with_group
 def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
-    """Add (or --undo) a reaction to a post."""
+    """Add (or --undo) a reaction to a post: an emoji, or one short word."""
     group.react(post_ref, emoji, undo=undo)
+    click.echo(f"Took back your {emoji.strip()}." if undo else f"Reacted {emoji.strip()}.", err=True)
 
 
 @main.command()
@@ -389,6 +402,7 @@ def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: i
     """Threads, most recent activity first."""
     rows = queries.threads(group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit,
                            archived=archived)
+    note_if_not_admitted(group)
     if as_json:
         return emit_json([t.to_json() for t in rows])
     for t in rows:
@@ -529,7 +543,9 @@ def report(group: Group, post_ref: str, reason: str) -> None:
             delivered = deliver_reports(group, folder) > 0
         except (TablespaceError, OSError):
             pass
-    if not delivered:  # over git a commit of its own waits for a round with nothing else of ours
+    if delivered:
+        click.echo("Sent to the moderators: only they can read it, or see who sent it.", err=True)
+    else:  # over git a commit of its own waits for a round with nothing else of ours
         click.echo(f"The report waits in your outbox: {REPORT_WAITS}", err=True)
     click.echo(report_id)
 
@@ -573,6 +589,8 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
     from tablespace.sync.moderation import my_exchange_key, resolve_report
 
     resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
+    click.echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
+               ". The other moderators see it after you sync.", err=True)
 
 
 @main.command()
@@ -584,6 +602,7 @@ def note(group: Group, report_ref: str, text: str) -> None:
     from tablespace.sync.moderation import add_note, my_exchange_key
 
     add_note(group, my_exchange_key(group), report_ref, text)
+    click.echo("Note added; the other moderators see it after you sync.", err=True)
 
 
 @main.command()
@@ -731,6 +750,8 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
             line = f"exported {report.exported}, imported {report.imported}, pending {report.pending}"
             if report.quarantined:
                 line += f", quarantined {len(report.quarantined)}"
+            if report.reports_sent:
+                line += f", reports sent {report.reports_sent}"
             click.echo(line)
 
     one_round()
@@ -765,6 +786,7 @@ def export(group: Group, fmt: str, output: Path | None) -> None:
         tmp = output.with_name(output.name + ".tmp")
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, output)
+        click.echo(f"Wrote {output}.", err=True)
 
 
 @main.command()

@@ -111,8 +111,14 @@ def test_edit_and_delete(ts: TS) -> None:
 def test_react_undo(ts: TS) -> None:
     thread = ts.out("post", "React to me")
     ts.run("react", thread[:6], "🔥")
-    ts.run("react", thread[:6], "🔥", "--undo")
+    assert "Took back" in ts.run("react", thread[:6], "🔥", "--undo").stderr
     assert ts.json("show", thread[:6])["posts"][0]["reactions"] == {}
+    assert "have not reacted" in ts.error("react", thread[:6], "🔥", "--undo")  # nothing to take back
+
+
+def test_help_lists_the_exit_status(ts: TS) -> None:
+    text = " ".join(ts.out("--help").split())
+    assert "Exit status: 0 done; 1 refused or failed" in text and "3 not allowed" in text
 
 
 def test_search_kinds_and_order(ts: TS) -> None:

@@ -325,6 +325,12 @@ def test_a_joiner_is_told_when_turned_down(tmp_path, folder, monkeypatch) -> Non
     ben = TS(tmp_path / "ben", monkeypatch)
     request = ben.out("join", code, "--as", "Ben", "--folder", str(folder))
     assert ben.json("sync")["join_answer"] is None  # nothing decided yet
+    assert "not admitted yet" in ben.run("threads").stderr  # why the list is empty
+    hidden = folder.with_name("unplugged")
+    folder.rename(hidden)
+    message = ana.error("requests")
+    assert "missing or unmounted" in message and "outbox" not in message  # nothing of ours waits for it
+    hidden.rename(folder)
     ana.run("deny", request[:6], "--reason", "CANARY-deny-reason")
     result = ben.run("sync")
     assert "turned down your request" in result.stderr

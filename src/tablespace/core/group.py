@@ -192,7 +192,11 @@ class Group:
         self.write("post.delete", {"post": self.post_id(post_ref)})
 
     def react(self, post_ref: str, emoji: str, undo: bool = False) -> None:
-        self.write("post.unreact" if undo else "post.react", {"post": self.post_id(post_ref), "emoji": emoji.strip()})
+        post, emoji = self.post_id(post_ref), emoji.strip()
+        if undo and self.conn.execute("SELECT 1 FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?",
+                                      (post, self.me, emoji)).fetchone() is None:
+            raise TablespaceError(f"you have not reacted {emoji} to that post")
+        self.write("post.unreact" if undo else "post.react", {"post": post, "emoji": emoji})
 
     def tag(self, thread_ref: str, add: list[str] = (), remove: list[str] = ()) -> None:  # type: ignore[assignment]
         self.write("thread.tag", {"thread": self.thread_id(thread_ref), "add": _normal_tags(add),

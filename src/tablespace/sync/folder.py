@@ -20,6 +20,7 @@ from tablespace.core.files import write_atomically
 from tablespace.sync.envelope import SUFFIX
 
 TMP_PREFIX = ".tmp-"
+OUTBOX = "your changes stay in the outbox"  # how every "cannot reach it" message ends
 # The time a file that must not say when it was written carries (a report:
 # its time would hint at who sent it); also every git commit's date.
 NEUTRAL_TIME = 946_684_800  # 2000-01-01 00:00:00 UTC
@@ -52,12 +53,12 @@ class FolderStore:
         """
         if not self.root.is_dir():
             raise SyncUnavailable(
-                f"the shared folder {self.root} is missing or unmounted; your changes stay in the outbox"
+                f"the shared folder {self.root} is missing or unmounted; {OUTBOX}"
             )
         if expect_existing and not self.group_dir.is_dir():
             raise SyncUnavailable(
                 f"the shared folder {self.root} has no {self.group_dir.name}/ any more (unmounted or not yet synced?);"
-                " your changes stay in the outbox"
+                f" {OUTBOX}"
             )
 
     def prepare(self) -> None:

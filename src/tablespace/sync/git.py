@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tablespace.core.errors import TablespaceError
-from tablespace.sync.folder import NEUTRAL_TIME, TMP_PREFIX, FolderStore, SyncUnavailable
+from tablespace.sync.folder import NEUTRAL_TIME, OUTBOX, TMP_PREFIX, FolderStore, SyncUnavailable
 
 if TYPE_CHECKING:
     from tablespace.core.group import Group
@@ -51,7 +51,6 @@ PUSH_ATTEMPTS = 5
 # Who commits: the same for every member, so the shared repo holds no names.
 IDENTITY = ("tablespace", "tablespace@invalid")
 COMMIT_MESSAGE = "tablespace sync"
-OUTBOX = "your changes stay in the outbox"
 
 # Environment variables that would point git at another repository, or put
 # the user's own name on our commits; never passed through.

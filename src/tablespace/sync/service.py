@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 
+from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
@@ -62,8 +63,9 @@ def reachable(transport: Transport, outcome: str) -> Transport:
 def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
     """For `doctor`: the group's folder or git remote, and the quarantine."""
     yield _check_transport(group)
-    quarantined = len(list((group.path / QUARANTINE_DIR).glob("*.json")))
-    yield True, f"{quarantined} rejected file(s) kept in {group.path / QUARANTINE_DIR}" + \
+    # As `sync` lists them: a file that later arrived whole is imported, not counted.
+    quarantined = queries.quarantined_count(group.conn)
+    yield True, f"{quarantined} file(s) in the folder quarantined, copies kept in {group.path / QUARANTINE_DIR}" + \
         (" (damaged or forged; `tablespace sync` lists them, the rest syncs)" if quarantined else "")
 
 
@@ -203,7 +205,10 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
 
 def pending_requests(group: Group) -> list[JoinRequest]:
     """Join requests waiting for a decision (see sync/requests.py)."""
-    return undecided_requests(group, folder_for(group))
+    try:
+        return undecided_requests(group, folder_for(group))
+    except SyncUnavailable as exc:  # nothing of ours waits here: say what the folder is needed for
+        raise SyncUnavailable(str(exc).replace(OUTBOX, "join requests are read from there")) from None
 
 
 def find_request(group: Group, ref: str) -> JoinRequest:

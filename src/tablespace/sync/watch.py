@@ -21,7 +21,7 @@ def watch_folder(group: Group, one_round: Callable[[], None], *, poll_seconds: f
                 time.sleep(poll_seconds)
                 one_round()
         # watchfiles debounces bursts (a peer writing many files) into one round
-        for _changes in watch(folder, debounce=400, step=100, raise_interrupt=False):
+        for _changes in watch(folder, debounce=400, step=100, raise_interrupt=True):
             one_round()
     except KeyboardInterrupt:
-        pass
+        pass  # ctrl+c: stop quietly (watchfiles would log a warning if it caught it itself)

@@ -737,7 +737,11 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
             click.echo(f"tablespace: you {'were removed from' if gone[0] == 'removed' else 'left'} this group; "
                        "nothing new can reach you", err=True)
         for q in report.quarantined:
-            click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+            if q.new:
+                click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+        if earlier := sum(not q.new for q in report.quarantined):
+            click.echo(f"tablespace: {earlier} file(s) quarantined earlier are still in the folder, unchanged "
+                       "(`sync --json` lists them; the rest syncs)", err=True)
         if report.join_answer:
             from tablespace.sync.requests import ANSWER_WORDS
 

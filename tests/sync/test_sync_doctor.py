@@ -19,7 +19,9 @@ def test_doctor_checks_the_shared_folder(tmp_path: Path, monkeypatch) -> None:
     (changeset,) = folder.glob("*/changes/*/*.tsc")
     whole = changeset.read_bytes()
     changeset.write_bytes(whole[:-1])  # damaged in transit
-    assert len(ana.json("sync")["quarantined"]) == 1
+    assert [q["new"] for q in ana.json("sync")["quarantined"]] == [True]
+    again = ana.run("sync").stderr  # named once; after that, counted
+    assert "1 file(s) quarantined earlier" in again and "quarantined changes/" not in again
     assert "1 file(s) in the folder quarantined" in ana.out("doctor")
     changeset.write_bytes(whole)  # the transfer completes: tried again, and counted as sync counts it
     assert ana.json("sync")["quarantined"] == []

@@ -52,9 +52,10 @@ BULK_FILES = 8
 class Quarantined:
     file: str
     reason: str
+    new: bool = True  # looked at this round; False: refused in an earlier round, unchanged since
 
-    def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "reason": self.reason}
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "reason": self.reason, "new": self.new}
 
 
 @dataclass
@@ -146,7 +147,7 @@ class SyncEngine:
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)
-            report.quarantined.append(Quarantined(refused.file, refused.reason))
+            report.quarantined.append(Quarantined(refused.file, refused.reason, new=refused.data is not None))
 
     # --- export --------------------------------------------------------------
 
@@ -250,7 +251,8 @@ class SyncEngine:
                     self._commit(batch, records, report, fold=False)
                     batch, records = [], []
             self._commit(batch, records, report)
-        report.quarantined = [Quarantined(p, r) for p, r in self.store.conn.execute(
+        looked_at = {f.path for f in todo}
+        report.quarantined = [Quarantined(p, r, new=p in looked_at) for p, r in self.store.conn.execute(
             "SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path")
             if p in listing]
         waiting_files = self.store.conn.execute(

@@ -561,7 +561,7 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
 
     require_moderator(group)
     queue = report_queue(group, my_exchange_key(group))
-    names = {m.id: m.name for m in queue_names(group)}
+    names = queries.member_names(group.conn)
     if as_json:
         return emit_json([r.to_json(names) for r in queue])
     shown = [r for r in queue if show_all or r.status == "open"]
@@ -573,10 +573,6 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
         click.echo(f"{line}, reported by {who}: {r.reason}")
         if r.decision:
             click.echo(f"          decided by {names.get(r.decided_by or '', '?')}: {r.decision}")
-
-
-def queue_names(group: Group) -> list[queries.MemberView]:
-    return queries.members(group.conn)
 
 
 @main.command()
@@ -615,7 +611,7 @@ def modlog(group: Group, as_json: bool, limit: int) -> None:
 
     require_moderator(group)
     entries = moderation_log(group, my_exchange_key(group), limit=limit)
-    names = {m.id: m.name for m in queries.members(group.conn)}
+    names = queries.member_names(group.conn)
     if as_json:
         return emit_json([e.to_json(names) for e in entries])
     if not entries:

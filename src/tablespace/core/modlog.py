@@ -16,6 +16,7 @@ from typing import Any
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.ops import decode_trusted
+from tablespace.core.queries import member_names
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Names:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.members = dict(conn.execute("SELECT id, name FROM members"))
+        self.members = member_names(conn)
 
     def member(self, member_id: Any) -> str:
         return self.members.get(str(member_id), str(member_id)[:8])
@@ -82,10 +83,10 @@ DESCRIBE: dict[str, Describe] = {
 }
 
 
-def moderation_actions(conn: sqlite3.Connection, *, limit: int = 1000) -> list[LogEntry]:
+def moderation_actions(conn: sqlite3.Connection, *, limit: int = 1000, names: Names | None = None) -> list[LogEntry]:
     """Moderators' open actions, oldest first (the newest `limit` of them).
     A moderator deleting someone else's post counts; deleting one's own does not."""
-    names = Names(conn)
+    names = names or Names(conn)
     kinds = sorted(DESCRIBE) + ["post.delete"]
     rows = conn.execute(
         f"""SELECT id, author, hlc, body, signature FROM ops

@@ -271,6 +271,11 @@ def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
     return views
 
 
+def member_names(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every member's display name by id (present and past members)."""
+    return dict(conn.execute("SELECT id, name FROM members"))
+
+
 def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[MemberView]:
     """The roster. A time-out is a fact with an end, so whether someone is
     `timed_out` is read against `now` (the wall clock, or TABLESPACE_NOW)."""

@@ -641,7 +641,7 @@ def moderation_log(group: Group, exchange: ExchangeKey, *, limit: int = 1000) ->
     names = Names(group.conn)
     log = [replace(a, why=a.why or str(notes.get(a.op_id, {}).get("text", "")),
                    what=str(notes.get(a.op_id, {}).get("what") or a.what))
-           for a in moderation_actions(group.conn, limit=limit)]
+           for a in moderation_actions(group.conn, limit=limit, names=names)]
     seen: set[str] = set()
     for e in entries:
         r = e.record

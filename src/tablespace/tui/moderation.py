@@ -145,7 +145,7 @@ class ModerationScreen(SectionScreen):
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
-        self._names = dict(self.group.conn.execute("SELECT id, name FROM members"))
+        self._names = queries.member_names(self.group.conn)
         self._fill_reports(moment)
         self._fill_requests()
         self._fill_members()

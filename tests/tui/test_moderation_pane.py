@@ -253,3 +253,19 @@ async def test_edit_and_delete_keys_are_offered_only_where_they_work(table) -> N
         await pilot.pause()
         assert pilot.app.screen is screen  # no "Delete?" question for a post Ben may not delete
     ben.close()
+
+
+async def test_evidence_shows_the_highlighted_file_and_its_reason_in_full(table) -> None:
+    changeset = sorted(table.shared.glob("*/changes/*/*.tsc"))[0]
+    changeset.write_bytes(changeset.read_bytes()[:-3])  # damaged in transit
+    ana = table.open("Ana")
+    sync_group(ana)
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        screen.query_one("#mod-tabs").active = "evidence"
+        await pilot.pause()
+        (item,) = screen.evidence
+        assert item.kind == "quarantined" and changeset.name in item.who
+        detail = str(screen.query_one("#evidence-empty").render())
+        assert item.detail in detail and changeset.name in detail  # the whole reason, not cut to the column
+    ana.close()

@@ -77,6 +77,7 @@ class ModerationScreen(SectionScreen):
         self._names: dict[str, str] = {}
         self.requests: list = []
         self.people: list[queries.MemberView] = []
+        self.evidence: list[mod.Evidence] = []
         self._exchange = None
 
     # --- layout --------------------------------------------------------------------------
@@ -217,12 +218,23 @@ class ModerationScreen(SectionScreen):
 
     def _fill_evidence(self) -> None:
         names = self.names()
-        found = mod.evidence(self.group)
-        rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in found]
-        self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in found])
-        self.query_one("#evidence-empty", Static).update(
-            "Copies of quarantined files, with their reasons, are in your home's quarantine folder." if rows else
-            "Nothing set aside: no forks, no quarantined files.")
+        self.evidence = mod.evidence(self.group)
+        rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in self.evidence]
+        self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in self.evidence])
+        self.show_evidence()
+
+    @on(DataTable.RowHighlighted, "#evidence-table")
+    def show_evidence(self) -> None:
+        """The highlighted row in full: a file's path and reason rarely fit the table."""
+        e = self.selected("evidence", self.evidence)
+        if e is None:
+            self.query_one("#evidence-empty", Static).update("Nothing set aside: no forks, no quarantined files.")
+            return
+        text = Text.assemble((f"{e.kind}: {self.names().get(e.who, e.who)}", "bold"), "\n", e.detail)
+        if e.kind == "quarantined":
+            text.append("\nA copy is in your home's quarantine folder; the file in the shared folder is left as it is.",
+                        "dim")
+        self.query_one("#evidence-empty", Static).update(text)
 
     def _fill_log(self) -> None:
         names = self.names()

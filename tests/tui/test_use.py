@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from textual import events
-from textual.widgets import DataTable, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from tablespace.core.clock import parse_instant
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncStatus
-from tablespace.tui.modals import ComposeModal, ConfirmModal, ResourceForm
+from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal, Field, ResourceForm
 from tablespace.tui.screens import LibraryScreen, RitualsScreen, ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
 
@@ -188,6 +188,76 @@ async def test_keys_after_one_that_opens_a_modal_go_on_into_it(app, kitchen):
         assert isinstance(app.screen, ConfirmModal)  # escape with a draft asks first
         await burst(pilot, "n", *"!")
         assert app.screen.query_one("#body", TextArea).text == "Good luck!"
+
+
+def ask(got: list[dict[str, str | bool]], *fields: Field, checkbox: str | None = None) -> AskForm:
+    return AskForm("Test", "Fill it in.", list(fields), got.append, checkbox=checkbox)
+
+
+async def test_an_ask_form_typed_in_one_burst_fills_each_field(app):
+    got: list[dict[str, str | bool]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ask(got, Field("one", "One"), Field("two", "Two"), Field("three", "Three")))
+        await pilot.pause()
+        await burst(pilot, *"abc", "enter", *"def", "enter", *"ghi", "ctrl+s")
+        assert got == [{"one": "abc", "two": "def", "three": "ghi"}]
+        assert isinstance(app.screen, ThreadsScreen)
+
+
+async def test_enter_in_an_ask_forms_last_field_goes_round_without_submitting(app):
+    got: list[dict[str, str | bool]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        form = ask(got, Field("one", "One"), Field("two", "Two", required="Two is needed."))
+        await app.push_screen(form)
+        await pilot.pause()
+        await burst(pilot, *"abc", "enter", "enter")
+        assert got == [] and app.screen is form
+        assert app.focused is form.query_one("#one", Input)  # round to the first field again
+        await burst(pilot, "ctrl+s")  # "two" is required and empty: the form stays
+        assert got == [] and app.screen is form
+        assert any(n.title == "Needed" for n in app._notifications)
+
+
+async def test_enter_still_ticks_an_ask_forms_checkbox(app):
+    got: list[dict[str, str | bool]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ask(got, Field("one", "One"), checkbox="Tick"))
+        await pilot.pause()
+        await burst(pilot, "x", "enter", "enter", "ctrl+s")
+        assert got == [{"one": "x", "check": True}]
+
+
+async def test_enter_in_a_new_threads_title_and_tags_moves_on_to_the_body(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, "c", *"Rye", "enter", *"rye", "enter", *"Hi", "enter", *"there")
+        assert isinstance(app.screen, ComposeModal)
+        draft = app.screen.draft()  # enter in the body is a new line
+        assert (draft.title, draft.tags, draft.body) == ("Rye", ["rye"], "Hi\nthere")
+
+
+async def test_keys_typed_right_after_enter_on_the_list_act_in_the_thread(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        thread_list = app.screen.query_one(ThreadList)
+        thread_list.select_id(kitchen.ids["nail"])  # the opening post and two replies
+        cursor = thread_list.cursor
+        await burst(pilot, "enter", "j")  # on the list, `j` would move to the next thread
+        thread = app.screen
+        assert isinstance(thread, ThreadScreen) and thread.thread_id == kitchen.ids["nail"]
+        assert thread.focus_index == 1 and thread.focused_post is thread.cards[1]
+        assert thread_list.cursor == cursor
+        await burst(pilot, "escape", "enter", "r", *"75")  # on the list, `r` would do nothing
+        assert isinstance(app.screen, ComposeModal) and app.screen_stack[-2].thread_id == kitchen.ids["nail"]
+        assert app.screen.query_one("#body", TextArea).text == "75"
+
+
+
+async def test_a_key_typed_right_after_j_acts_on_the_post_j_moved_to(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_thread(pilot, app, "My starter smells like nail polish")
+        await burst(pilot, "j", "e")  # the focus follows `j` a moment after `e` has come in
+        assert isinstance(app.screen, ComposeModal)
+        assert app.screen.initial_title is None  # a reply, not the opening post
+        assert app.screen.initial_body == "It's hungry. Feed it twice a day."
 
 
 def test_without_a_terminal_the_app_says_so_instead_of_waiting(kitchen):

@@ -258,7 +258,7 @@ class TablespaceApp(App[None]):
         if status.imported or status.opened_rituals:
             self.title = self.group.name()
             self.refresh_all()
-        elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False):
+        elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False) and self.screen.is_attached:
             self.screen.refresh_data()  # shows what a round brings besides ops (join requests, reports filed)
         for reason in status.refused_mine:
             self.notify(reason, title="The group refused something you wrote", severity="warning", timeout=15)
@@ -329,7 +329,9 @@ class TablespaceApp(App[None]):
     # that used them, acted there). Each key remembers the screen it was typed
     # on; one that comes back after that screen was covered (or closed) is
     # held, with every key after it, and typed again in order once the screen
-    # now on top is mounted and has its focus.
+    # now on top is mounted and has its focus. So a binding that opens a
+    # screen pushes it in its action, not through a message handled later
+    # (see ThreadsScreen.action_open_thread).
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded and not getattr(event, "_retyped", False):
@@ -368,9 +370,11 @@ class TablespaceApp(App[None]):
             self._retyping = None
 
     async def _until_ready(self, screen: Screen) -> None:
-        """Until `screen` is mounted and has the focus its on_mount asked for."""
+        """Until `screen` is mounted, has shown what it shows on resume (a
+        thread's posts, for `j`) and has the focus it asked for."""
         with contextlib.suppress(asyncio.TimeoutError):  # a screen that never mounts must not keep the keys
             await asyncio.wait_for(screen._mounted_event.wait(), timeout=1.0)
+        await self._settled(screen)  # its ScreenResume handler and what that queued next
         await self._settled(self)  # focus() is a call_later on the app
 
     @staticmethod
@@ -474,6 +478,8 @@ class TablespaceApp(App[None]):
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: re-read the screens on show."""
         for screen in self.screen_stack:
+            if not (screen.is_mounted and screen.is_attached):
+                continue  # not composed yet, or the app is closing: a round can land meanwhile
             refresh = getattr(screen, "refresh_data", None)
             if refresh is not None:
                 refresh()

@@ -14,9 +14,11 @@ from typing import Any
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -35,26 +37,40 @@ def split_tags(text: str) -> list[str]:
 
 
 def after_typed_keys(screen: ModalScreen, callback: Callable[[], object]) -> None:
-    """Run `callback` once every key typed before now has reached its field.
+    """Run `callback` once every key typed before now has been handled.
 
     ctrl+s is a priority binding, so it runs the moment it arrives, while
-    letters typed just before it may still be queued on their way to the
-    focused field (app, then screen, then widget; each queue in order). A
-    callback queued behind them on the same path runs after they land.
+    keys typed just before it may still be queued on their way: from the app
+    to the screen to the focused widget, and (a key the widget leaves to a
+    binding, like enter or space on a checkbox) back up through its parents
+    to the app, where bindings run. Each queue is in order, so a callback
+    relayed behind them along the same path runs after they land.
     """
     focused = screen.focused
-    if focused is None:
-        screen.call_later(callback)
+    path = [screen, *focused.ancestors_with_self] if focused is not None else [screen, screen.app]
+    _relay(path, callback)
+
+
+def _relay(path: list[MessagePump], callback: Callable[[], object]) -> None:
+    """Queue `callback` on each message pump of `path` in turn, then run it."""
+    if path:
+        path[0].call_later(_relay, path[1:], callback)
     else:
-        screen.call_later(focused.call_later, callback)
+        callback()
 
 
 class FormModal(ModalScreen[bool]):
     """A modal that acts when submitted: ctrl+s waits for the keys typed just
     before it, a refusal is shown and keeps the modal (and its text) open, and
-    only a successful action closes it."""
+    only a successful action closes it. Enter in a one-line field moves on to
+    the next field (see `action_next_field`)."""
+
+    BINDINGS = [
+        Binding("enter", "next_field", "Next field", show=False, priority=True, id="form.next_field"),
+    ]
 
     REFUSED = "Refused"  # the refusal notice's title
+    LAST_FIELD_SUBMITS = False  # enter in the last field submits (else the focus goes round to the first)
 
     def __init__(self, on_submit: Callable[[Any], object]) -> None:
         super().__init__()
@@ -82,6 +98,19 @@ class FormModal(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_next_field(self) -> None:
+        """A priority binding, not Input.Submitted: the focus moves before the
+        next key is handed out, so a fast typist's next field gets the next
+        keys (Submitted arrives after them). Only in an Input: a TextArea
+        takes enter as a new line, a checkbox or button as a press."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()
+        chain = self.focus_chain
+        if self.LAST_FIELD_SUBMITS and chain and self.focused is chain[-1]:
+            self.action_submit()
+        else:
+            self.focus_next()
 
 
 @dataclass(frozen=True)
@@ -355,11 +384,11 @@ class ResourceDraft:
 class ResourceForm(FormModal):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Add", priority=True, id="resource.submit"),
-        Binding("enter", "next_field", "Next field", show=False, priority=True, id="resource.next"),
         Binding("escape", "cancel", "Cancel", priority=True, id="resource.cancel"),
     ]
 
     REFUSED = "Not added"
+    LAST_FIELD_SUBMITS = True
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="resource"):
@@ -372,14 +401,6 @@ class ResourceForm(FormModal):
 
     def on_mount(self) -> None:
         self.query_one("#title").focus()
-
-    def action_next_field(self) -> None:
-        """A binding, not Input.Submitted: the focus moves before the next key
-        is handed out, so a fast typist's next field gets the next keys."""
-        if self.focused is not None and self.focused.id == "tags":
-            self.action_submit()
-        else:
-            self.focus_next()
 
     def collect(self) -> ResourceDraft:
         value = lambda name: self.query_one(f"#{name}", Input).value  # noqa: E731
@@ -476,10 +497,6 @@ class AskForm(FormModal):
         if self.checkbox:
             found["check"] = self.query_one("#check", Checkbox).value
         return found
-
-    @on(Input.Submitted)
-    def next_field(self) -> None:
-        self.focus_next()
 
     def collect(self) -> dict[str, str | bool] | None:
         values = self.values()

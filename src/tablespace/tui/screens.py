@@ -149,6 +149,7 @@ class SectionScreen(TablespaceScreen):
 class ThreadsScreen(SectionScreen):
     SECTION = "threads"
     BINDINGS = [
+        Binding("enter", "open_thread", "Open", id="threads.open"),
         Binding("c", "new_thread", "New thread", id="threads.new"),
         Binding("n", "next_unread", "Next unread", id="threads.next_unread"),
     ]
@@ -169,6 +170,14 @@ class ThreadsScreen(SectionScreen):
         self.thread_list.reload()
         count = self.thread_list.count
         self.set_info(f"{count:,} thread{'s' if count != 1 else ''}")
+
+    def action_open_thread(self) -> None:
+        """Enter is bound here, not on the list: the thread screen is pushed in
+        the binding, so the keys typed after enter wait for it (see the app's
+        burst-key holding) instead of reaching the list."""
+        summary = self.thread_list.current
+        if summary is not None:
+            self.app.push_screen(ThreadScreen(summary.id))
 
     @on(ThreadList.Selected)
     def open_selected(self, event: ThreadList.Selected) -> None:
@@ -354,18 +363,19 @@ class ThreadScreen(TablespaceScreen):
 
     @property
     def focused_post(self) -> PostCard | None:
-        node = self.focused
-        while node is not None and not isinstance(node, PostCard):
-            node = node.parent if node.parent is not self else None
-        if isinstance(node, PostCard):
-            return node
+        """The post at `focus_index`, not the widget with the focus: `j` sets
+        the index at once but the focus a moment later, after the keys typed
+        with it (`j` then `e` edits the post `j` moved to)."""
         cards = self.cards
         return cards[min(self.focus_index, len(cards) - 1)] if cards else None
 
     def on_descendant_focus(self, event) -> None:
+        node = event.widget
+        while node is not None and not isinstance(node, PostCard):
+            node = node.parent if node.parent is not self else None
         cards = self.cards
-        if isinstance(event.widget, PostCard) and event.widget in cards:
-            self.focus_index = cards.index(event.widget)
+        if node in cards:  # a click or tab on (or into) a post
+            self.focus_index = cards.index(node)
         self.refresh_bindings()  # edit and delete depend on whose post has the focus
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -57,7 +57,6 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("pageup", "page_up", "Page up", show=False, id="threads.page_up"),
         Binding("home,g", "first", "First", show=False, id="threads.first"),
         Binding("end,G", "last", "Last", show=False, id="threads.last"),
-        Binding("enter", "open", "Open", id="threads.open"),
     ]
 
     COMPONENT_CLASSES = {
@@ -74,7 +73,8 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     @dataclass
     class Selected(Message):
-        """Enter was pressed on a thread."""
+        """A thread was double-clicked. (Enter is the screen's binding, which
+        opens the thread at once: see ThreadsScreen.action_open_thread.)"""
 
         thread_list: "ThreadList"
         thread_id: str

@@ -110,3 +110,26 @@ async def test_rituals_show_today_and_enter_jumps_into_an_occurrence(kitchen, mo
             assert any("opens in 7 days" in str(n.message) for n in app._notifications)
     finally:
         group.close()
+
+
+async def test_keys_typed_right_after_enter_on_a_ritual_act_in_its_thread(kitchen, monkeypatch):
+    """Enter opens the occurrence from the screen's binding, so a reply typed
+    straight after it lands in the thread, not on the calendar."""
+    from tablespace.tui.modals import ComposeModal
+    from textual.widgets import TextArea
+
+    from tests.tui.keys import burst
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday
+    group = Group.open(kitchen.home)
+    (opened,) = group.open_due_rituals()
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            await burst(pilot, "enter", "r", *"one win")
+            assert isinstance(app.screen, ComposeModal) and app.screen_stack[-2].thread_id == opened
+            assert app.screen.query_one("#body", TextArea).text == "one win"
+    finally:
+        group.close()

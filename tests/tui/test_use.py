@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual import events
 from textual.widgets import DataTable, Input, TextArea
 
 from tablespace.core.clock import parse_instant
@@ -15,6 +14,7 @@ from tablespace.tui.live import SyncStatus
 from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal, Field, ResourceForm
 from tablespace.tui.screens import LibraryScreen, RitualsScreen, ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tests.tui.keys import burst
 
 NOW = "2026-03-02T09:00:00Z"  # as in conftest.py
 
@@ -30,18 +30,6 @@ async def open_thread(pilot, app: TablespaceApp, title: str) -> ThreadScreen:
     await pilot.pause()
     assert isinstance(app.screen, ThreadScreen)
     return app.screen
-
-
-async def burst(pilot, *keys: str) -> None:
-    """Keys sent in one go, as a fast typist or a paste does: nothing is
-    processed between them (Pilot's `press` waits for the app after each)."""
-    app = pilot.app
-    for key in keys:
-        event = events.Key(key, key if len(key) == 1 else None)
-        event.set_sender(app)
-        app._driver.send_message(event)
-    await pilot.pause()
-    await pilot.pause()
 
 
 def text_of(widget) -> str:

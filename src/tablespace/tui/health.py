@@ -22,7 +22,7 @@ from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
 from tablespace.tui.format import short_relative
 from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
-from tablespace.tui.tables import RowTable
+from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
 LABEL_WIDTH = 17
 VALUE_WIDTH = 8
@@ -102,6 +102,7 @@ class HealthScreen(SectionScreen):
     SECTION = "health"
     BINDINGS = [
         Binding("o", "open_thread", "Open thread", id="health.open"),
+        OPEN_ON_ENTER,
     ]
 
     def __init__(self) -> None:
@@ -196,8 +197,11 @@ class HealthScreen(SectionScreen):
         return self.newcomers[row]
 
     @on(DataTable.RowSelected, "#newcomers")
-    def selected(self) -> None:
+    def selected(self) -> None:  # a click
         self.action_open_thread()
+
+    def action_open_row(self) -> None:
+        open_on_enter(self, self.action_open_thread, "newcomers")
 
     def action_open_thread(self) -> None:
         q = self.current

@@ -479,7 +479,7 @@ class AskForm(FormModal):
                     yield Input(f.value, placeholder=f.placeholder, id=f.id)
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="check")
-            yield Label(f"[b]ctrl+s[/b] {self.verb}  ·  [b]tab[/b] next field  ·  [b]esc[/b] cancel",
+            yield Label(f"[b]ctrl+s[/b] {self.verb}  ·  [b]enter[/b] or [b]tab[/b] next field  ·  [b]esc[/b] cancel",
                         classes="dialog-hint")
 
     def on_mount(self) -> None:

@@ -22,7 +22,7 @@ from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
 from tablespace.tui.format import days_until, relative, tags_text
 from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
-from tablespace.tui.tables import RowTable
+from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
 if TYPE_CHECKING:
     from tablespace.tui.modals import ResourceDraft
@@ -48,6 +48,7 @@ class RitualsScreen(SectionScreen):
     AHEAD = timedelta(days=21)
     BINDINGS = [
         Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
+        OPEN_ON_ENTER,
     ]
 
     def __init__(self) -> None:
@@ -167,8 +168,11 @@ class RitualsScreen(SectionScreen):
         self.show_prompt()
 
     @on(DataTable.RowSelected)
-    def selected(self) -> None:
+    def selected(self) -> None:  # a click
         self.action_open_occurrence()
+
+    def action_open_row(self) -> None:
+        open_on_enter(self, self.action_open_occurrence)
 
     def action_open_occurrence(self) -> None:
         o = self.current

@@ -3,8 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual.actions import SkipAction
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable
+
+# A screen's binding for enter on a table that opens another screen (see open_on_enter).
+OPEN_ON_ENTER = Binding("enter", "open_row", "Open", show=False, priority=True, id="table.open")
+
+
+def open_on_enter(screen: Screen, open_row: Callable[[], None], table_id: str | None = None) -> None:
+    """Enter on a table opens its row from the screen's priority binding, not
+    from the table's RowSelected message: the new screen is pushed before the
+    keys typed after enter are handed out, so they reach it (the app's
+    burst-key holding), not the table. Elsewhere enter does what it does."""
+    focused = screen.focused
+    if not isinstance(focused, DataTable) or (table_id is not None and focused.id != table_id):
+        raise SkipAction()
+    open_row()
 
 
 class RowTable(DataTable):

@@ -1,0 +1,17 @@
+"""Typing into the app the way people do, for the Pilot tests."""
+
+from __future__ import annotations
+
+from textual import events
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Keys sent in one go, as a fast typist or a paste does: nothing is
+    processed between them (Pilot's `press` waits for the app after each)."""
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()
+    await pilot.pause()

@@ -82,6 +82,8 @@ async def test_joining_from_the_setup_screen_waits_for_admission(tmp_path, monke
         await pilot.pause()
         assert isinstance(app.screen, ThreadsScreen)
         assert any("Waiting to be admitted" in (n.title or "") for n in app._notifications)
+        assert app.title == "Waiting to be admitted"  # not the group's id: its name is not readable yet
+        assert "Waiting to be admitted" in app.screen.thread_list.empty_hint
     app.group.close()
 
 

@@ -136,7 +136,7 @@ class TablespaceApp(App[None]):
         saved = self.home.config().get("theme")
         self._start_with_theme(saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME)
         if group is not None:
-            self.title = group.name()
+            self.title = group_title(group)
         else:
             self.title = "tablespace"
             self.sub_title = "set up a group"
@@ -204,7 +204,7 @@ class TablespaceApp(App[None]):
 
     def start_group(self) -> None:
         """The group is open: show its sync state and start syncing it live."""
-        self.title = self.group.name()
+        self.title = group_title(self.group)
         self.sync_status = initial_status(self.group, enabled=self.sync_enabled)
         self._show_sync_status()
         if not self.sync_enabled:
@@ -256,7 +256,7 @@ class TablespaceApp(App[None]):
             self.sync_rounds += 1
         self._show_sync_status()
         if status.imported or status.opened_rituals:
-            self.title = self.group.name()
+            self.title = group_title(self.group)
             self.refresh_all()
         elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False) and self.screen.is_attached:
             self.screen.refresh_data()  # shows what a round brings besides ops (join requests, reports filed)
@@ -483,6 +483,12 @@ class TablespaceApp(App[None]):
             refresh = getattr(screen, "refresh_data", None)
             if refresh is not None:
                 refresh()
+
+
+def group_title(group: Group) -> str:
+    """The group's name; a joiner not admitted yet cannot read it (it is in
+    the encrypted log), so say what they wait for instead of an id."""
+    return queries.settings(group.conn).get("name") or "Waiting to be admitted"
 
 
 def require_terminal() -> None:

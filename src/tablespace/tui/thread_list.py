@@ -88,6 +88,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._styles: dict[str, Style] = {}  # styles resolved for the paint under way
         self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
         self._version: tuple[int, int] | None = None  # the database as last read (queries.data_version)
+        self.empty_hint = "No threads yet — press c to start one."  # what an empty list says
 
     # --- data ----------------------------------------------------------------
 
@@ -197,8 +198,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         width = self.scrollable_content_region.width
         if index >= self._count:
             if index == 0 and y == 0:
-                hint = Segment("  No threads yet — press c to start one.", self._style("") + self._style(
-                    "thread-list--meta"))
+                hint = Segment(f"  {self.empty_hint}", self._style("") + self._style("thread-list--meta"))
                 return Strip([hint]).adjust_cell_length(width, self._style(""))
             return Strip.blank(width, self._style(""))
         is_cursor = index == self.cursor

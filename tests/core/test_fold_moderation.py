@@ -57,6 +57,34 @@ def test_a_clock_set_back_cannot_slip_posts_into_past_weeks(world) -> None:
     start(world, bo)
 
 
+def test_a_replica_folded_before_the_clock_rule_refolds_once_on_open(world, tmp_path) -> None:
+    """m011: views folded under the old rules may hold a back-dated op; the
+    next open re-folds, so this replica agrees with one folded from scratch."""
+    from tablespace.core.store import Store
+
+    bo = world.members[0]
+    first = start(world, bo)
+    backdated = world.sign(bo, "thread.start", {"title": "back-dated", "body": "", "tags": []},
+                           hlc=world.hlc - (WEEK_MS << 16))
+    world.ingest(backdated)
+    path = world.store.path
+    conn = world.store.conn
+    # As an older version left it: the op accepted, its thread in the views.
+    conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE id = ?", (backdated.id,))
+    conn.execute("INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc) VALUES (?, ?, ?, ?, ?)",
+                 (backdated.id, "back-dated", bo.id, backdated.hlc, backdated.hlc))
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+    world.store.close()
+    store = Store(path)
+    try:
+        state, reason = store.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (backdated.id,)).fetchone()
+        assert state == "rejected" and "set back" in reason
+        assert [r[0] for r in store.conn.execute("SELECT id FROM threads")] == [first]
+        assert store.get_meta("refold_pending") is None  # once
+    finally:
+        store.close()
+
+
 def test_the_cap_is_off_at_zero_and_bounded(world) -> None:
     ada, bo = world.founder, world.members[0]
     world.accepted(ada, "group.edit", {"post_cap": 1})

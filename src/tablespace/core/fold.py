@@ -86,8 +86,9 @@ class FoldContext:
     # touches. SQL that may write (`conn`, `run`) drops it.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple] = field(default_factory=dict)
-    # op id -> hlc of every op folded in this pass, for after_previous
-    _hlcs: dict[str, int] = field(default_factory=dict)
+    # the new ops of this pass not in the log yet (Store._fold's deferred
+    # ones), by id: after_previous finds a previous op there or in the log
+    incoming: dict[str, Op] = field(default_factory=dict)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -199,15 +200,16 @@ class FoldContext:
     def after_previous(self, op: Op) -> bool:
         """Is `op` dated after the author's previous op? An honest clock never
         runs backwards, and a set-back one would let its owner slip posts into
-        past weeks, under the post cap. In fold order (hlc, author, seq) the
-        previous op sorts first exactly when it is older, so it is either
-        folded in this pass, or in the log; one in neither (a new op not
-        filed yet) sorts later."""
-        previous = self._hlcs.get(op.prev)  # type: ignore[arg-type]
-        if previous is None:  # the log's ops table is never batched: no flush needed
-            row = self._conn.execute("SELECT hlc FROM ops WHERE id = ?", (op.prev,)).fetchone()
-            previous = row[0] if row else None
-        return previous is not None and previous < op.hlc
+        past weeks, under the post cap. A property of the two ops alone, so
+        every replica decides alike whatever order they arrived in; the
+        previous op is in the log or among this pass's new ops (its chain is
+        complete, or `op` would not be folded)."""
+        previous = self.incoming.get(op.prev)  # type: ignore[arg-type]
+        if previous is not None:
+            return previous.hlc < op.hlc
+        # the log's ops table is never batched: no flush needed
+        row = self._conn.execute("SELECT hlc FROM ops WHERE id = ?", (op.prev,)).fetchone()
+        return row is not None and row[0] < op.hlc
 
     def check_post_cap(self, op: Op) -> None:
         """The group's weekly post cap: threads and replies a member (not a
@@ -337,7 +339,6 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
     except Rejected as exc:
         return exc.reason
     finally:
-        ctx._hlcs[op.id] = op.hlc
         if op.kind not in KEEPS_MEMBERS:
             ctx._membership.clear()
         if ctx.folded.get(op.author, 0) < op.seq:

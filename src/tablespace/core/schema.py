@@ -406,3 +406,12 @@ def m010_record_ids(db: Database) -> None:
     db.conn.executemany("UPDATE mod_records SET record_id = ? WHERE op_id = ?",
                         [(record_id(base64.b64decode(sealed)), op_id) for op_id, sealed in rows])
     db.execute("CREATE INDEX mod_records_record_id ON mod_records (record_id)")
+
+
+@migrations()
+def m011_refold_for_the_clock_rule(db: Database) -> None:
+    """The fold now refuses an op dated before its author's previous one.
+    Views folded before that may hold such an op: re-fold once, on the next
+    open (Store), so this replica agrees with one that folds from scratch."""
+    if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")

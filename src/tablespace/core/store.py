@@ -83,6 +83,10 @@ class Store:
         # of a temporary table roll back with the transaction that added them.
         # No key: it is only ever read whole, joined to ops by id.
         self.conn.execute("CREATE TEMP TABLE filed_ops (id TEXT NOT NULL)")
+        if self.get_meta("refold_pending"):  # a migration changed a fold rule (schema.py)
+            with self.db.atomic():
+                self.refold()
+                self.conn.execute("DELETE FROM meta WHERE key = 'refold_pending'")
 
     def close(self) -> None:
         self.db.close()
@@ -360,6 +364,7 @@ class Store:
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
         ctx = self._context(head=head)
+        ctx.incoming = incoming
         bulk = len(ready) >= BULK_FOLD_MIN and \
             len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
         rejected: list[tuple[str, int]] = []

@@ -379,3 +379,45 @@ def test_a_failed_second_join_keeps_the_first(tmp_path, folder, monkeypatch) -> 
     assert "already a member" in dan.error("join", code, "--as", "Dan", "--folder", str(folder))
     sync(ana, dan)
     dan.out("post", "Hello from Dan")
+
+
+def test_joining_again_is_all_or_nothing(tmp_path, folder, monkeypatch) -> None:
+    """A join that fails after moving an earlier attempt aside puts it back;
+    joins in quick succession each replace the one before."""
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite", "--uses", "5")
+    ana.json("sync")
+    dan = TS(tmp_path / "dan", monkeypatch)
+    first = dan.out("join", code, "--as", "Dan", "--folder", str(folder))
+    (group_dir,) = (dan.home / "groups").iterdir()
+    key_before = (group_dir / "identity.pem").read_bytes()
+    requests_dir = next(folder.glob("*/requests"))
+    shutil.move(requests_dir, tmp_path / "requests-away")
+    requests_dir.write_text("not a directory")  # the folder refuses the new request
+    assert "nothing was joined" in dan.error("join", code, "--as", "Dan", "--folder", str(folder))
+    assert (group_dir / "identity.pem").read_bytes() == key_before  # the pending attempt, as it was
+    requests_dir.unlink()
+    shutil.move(tmp_path / "requests-away", requests_dir)
+    assert [r["id"] for r in ana.json("requests")] == [first]
+    second = dan.out("join", code, "--as", "Dan", "--folder", str(folder))
+    third = dan.out("join", code, "--as", "Dan", "--folder", str(folder))  # within the same second
+    assert [r["id"] for r in ana.json("requests")] == [third] and len({first, second, third}) == 3
+    assert len(list((dan.home / "replaced").iterdir())) == 2
+
+
+def test_deny_holds_when_the_folder_refuses_the_answer(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite", "--uses", "2")
+    ana.json("sync")
+    ben, cat = TS(tmp_path / "ben", monkeypatch), TS(tmp_path / "cat", monkeypatch)
+    request = ben.out("join", code, "--as", "Ben", "--folder", str(folder))
+    other = cat.out("join", code, "--as", "Cat", "--folder", str(folder))
+    (group_dir,) = [p for p in folder.iterdir() if p.is_dir()]
+    (group_dir / "answers" / f"{request}.tsa").mkdir(parents=True)  # planted by someone with folder access
+    ana.run("deny", request[:6])  # decided, though the answer could not be left
+    assert [r["id"] for r in ana.json("requests")] == [other]
+    ana.run("deny", other[:6])
+    answer = (group_dir / "answers" / f"{other}.tsa").read_bytes()
+    assert cat.json("sync")["join_answer"] == "declined"
+    ana.json("sync")  # a dead-invite answer would be the same size: lengths say nothing
+    assert len(answer) == len(answer[:37]) + 32 + 64 + 16

@@ -483,29 +483,49 @@ def commit_files(repo: Path, rev: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
-def test_a_report_gets_a_commit_of_its_own_and_no_commit_has_a_time(tmp_path, remote, monkeypatch) -> None:
+def pushed_tips(repo: Path) -> list[str]:
+    """Every commit the branch pointed at after a push, oldest first (the bare
+    repository keeps a reflog: see `remote_with_reflog`)."""
+    out = in_bare(repo, "reflog", "show", "--format=%H", "refs/heads/main").stdout.decode()
+    return out.split()[::-1]
+
+
+def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(tmp_path, remote,
+                                                                               monkeypatch) -> None:
     """Anyone with the history must not be able to tie a report to its sender:
     it is never in a commit or a push with the reporter's own changesets, and
     no commit carries a time to match them by."""
+    subprocess.run(["git", "--git-dir", str(remote), "config", "core.logAllRefUpdates", "always"], check=True)
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana)
     post = ana.out("post", "Hello")
     sync(ana, ben)
     ben.out("post", "Ben's news")
     assert "waits in your outbox" in ben.run("report", post, "--reason", "spam").stderr
-    # The push fails after Ben's round committed his post: that commit is now
-    # his unpushed outbox, and the report must not ride along with it.
+    # The push fails after Ben's round committed his post: that commit is his
+    # unpushed outbox. The next round pushes it first, on its own, and only
+    # then sends the report (nothing else of Ben's is left to send).
     reject_pushes(remote, True)
     ben.error("sync")
     reject_pushes(remote, False)
     first = ben.json("sync")
-    assert (first["exported"], first["reports_sent"], first["reports_waiting"]) == (0, 0, 1)
-    assert not any(name.endswith(".tsm") for name in commit_files(remote, "main"))
-    second = ben.json("sync")
-    assert (second["reports_sent"], second["reports_waiting"]) == (1, 0)
-    own = commit_files(remote, "main")
-    assert own and all("/reports/" in name and name.endswith(".tsm") for name in own)
+    assert (first["exported"], first["reports_sent"], first["reports_waiting"]) == (0, 1, 0)
+    # And the other way round: a report committed alone whose push failed
+    # goes out alone before the changes Ben wrote since.
+    assert "waits" in ben.run("report", post, "--reason", "more spam").stderr
+    reject_pushes(remote, True)
+    assert ben.run("sync", code=1)
+    reject_pushes(remote, False)
+    ben.out("post", "Ben's second news")
+    assert ben.json("sync")["exported"] >= 1
+    tips = pushed_tips(remote)
+    with_reports = [t for t in tips if any(n.endswith(".tsm") for n in commit_files(remote, t))]
+    assert len(with_reports) == 2  # each report was the tip of a push...
+    for tip in with_reports:  # ...whose new commit held reports and nothing else
+        assert all("/reports/" in name for name in commit_files(remote, tip))
+        parent = in_bare(remote, "rev-parse", tip + "^").stdout.decode().strip()
+        assert parent in tips  # the push before it ended right below it: nothing else rode along
     sync(ana)
-    assert [r["reason"] for r in ana.json("reports")] == ["spam"]
+    assert sorted(r["reason"] for r in ana.json("reports")) == ["more spam", "spam"]
     dates = in_bare(remote, "log", "--format=%at %ct", "main").stdout.decode().split()
     assert dates and set(dates) == {str(gitmod.NEUTRAL_TIME)}

@@ -35,7 +35,7 @@ from tablespace.sync.envelope import (
 from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
-from tablespace.sync.requests import answer_dead_requests, join_answer
+from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import departure_hlc, grant_missing_keys, rotate_if_needed
 from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
 
@@ -143,7 +143,7 @@ class SyncEngine:
         (sync/moderation.py) and tell joiners whose invite can no longer
         admit them (sync/requests.py)."""
         if "moderator" in self.group.my_roles():
-            answer_dead_requests(self.group, self.folder)
+            answer_requests(self.group, self.folder)
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)

@@ -151,9 +151,16 @@ class GitRemote:
 
     def pull(self) -> FolderStore:
         """Bring the working tree up to date with the remote (raises
-        SyncUnavailable, changing nothing of ours, if it cannot be reached)."""
+        SyncUnavailable, changing nothing of ours, if it cannot be reached).
+
+        Commits an earlier round could not push go out first, on their own:
+        a round's commit must never share a push with the next round's (a
+        report committed alone, then pushed with its sender's changesets,
+        would name them)."""
         self.ensure_clone()
-        self.commit()  # whatever an earlier round or `admit` left in the tree goes in first
+        if self.ahead():
+            self.push()
+        self.commit()  # whatever `admit`, `deny` or an interrupted round left in the tree
         self.fetch()
         self.merge()
         return self.store()

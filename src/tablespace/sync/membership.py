@@ -53,6 +53,7 @@ SIGNATURE_BYTES = 64
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_GRANT_BYTES = 64 * 1024
 MAX_ANSWER_BYTES = 1024
+ANSWER_PAD_TO = 64  # bytes of an answer's plaintext, whatever it says
 REQUEST_SUFFIX = ".tsr"
 ANSWER_SUFFIX = ".tsa"
 WITHDRAW_SUFFIX = ".tsw"
@@ -247,7 +248,9 @@ def encode_answer(request: JoinRequest, answer: str, *, group_id: str) -> bytes:
     if answer not in ANSWERS:
         raise ValueError(f"not an answer: {answer!r}")
     head = _answer_head(group_id, request.id)
-    return head + seal_to(json.dumps({"answer": answer}).encode(), request.exchange_key, info=ANSWER_INFO, aad=head)
+    # One size for every answer: the folder host must not tell "declined" by its length.
+    plain = json.dumps({"answer": answer}).encode().ljust(ANSWER_PAD_TO)
+    return head + seal_to(plain, request.exchange_key, info=ANSWER_INFO, aad=head)
 
 
 def decode_answer(data: bytes, *, group_id: str, request_id: str, exchange: ExchangeKey) -> str:

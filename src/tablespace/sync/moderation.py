@@ -345,7 +345,9 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
             info = (folder.group_dir / path).lstat()
         except OSError:
             continue  # gone: a missing file is never a delete
-        version = (info.st_size, info.st_mtime_ns)
+        # Report files all carry NEUTRAL_TIME and one padded size: the change
+        # time tells a replaced file (a transfer completing) from the one seen.
+        version = (info.st_size, info.st_ctime_ns)
         before = seen.get(path)
         if before is not None and before[:2] == version and before[2] != "waiting":
             if before[2] == "quarantined":
@@ -416,8 +418,8 @@ def open_records(group: Group, exchange: ExchangeKey) -> tuple[list[SealedEntry]
     opened = _OPENED.setdefault(str(group.path), {})
     held: Mapping[str, X25519PrivateKey] | None = None  # unwrapped only if a record is new
     entries, closed = [], 0
-    for op_id, author, hlc, sealed in group.conn.execute(
-            "SELECT op_id, author, hlc, sealed FROM mod_records ORDER BY hlc, author, seq"):
+    for op_id, author, hlc, sealed, rid in group.conn.execute(
+            "SELECT op_id, author, hlc, sealed, record_id FROM mod_records ORDER BY hlc, author, seq"):
         if op_id not in opened:
             held = held_mod_keys(group, exchange) if held is None else held
             data = base64.b64decode(sealed)
@@ -428,7 +430,7 @@ def open_records(group: Group, exchange: ExchangeKey) -> tuple[list[SealedEntry]
             except SealedRecordError:
                 closed += 1  # not ours to open (yet): tried again next time
                 continue
-            opened[op_id] = SealedEntry(op_id, author, hlc_to_datetime(hlc), record_id(data), record, hlc)
+            opened[op_id] = SealedEntry(op_id, author, hlc_to_datetime(hlc), rid, record, hlc)
         entries.append(opened[op_id])
     return entries, closed
 

@@ -4,6 +4,7 @@ longer be admitted, and a joiner reading the answer to their own."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -12,6 +13,7 @@ from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
+    ANSWER_SUFFIX,
     MAX_ANSWER_BYTES,
     MAX_REQUEST_BYTES,
     REQUEST_SUFFIX,
@@ -45,24 +47,33 @@ def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
     members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
     invites = {row[0]: row[1:] for row in group.conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
-    secrets: dict[str, bytes] | None = None  # opened only if a request is undecided
-    found: list[JoinRequest] = []
+    found = [replace(request, problem=_invite_problem(invites.get(request.invite)))
+             for request in _readable_requests(group, folder, skip=decided)
+             if request.member_id not in members and not _withdrawn(folder, request, group.id)]
+    return sorted(found, key=lambda r: (r.created_at, r.id))
+
+
+def _readable_requests(group: Group, folder: FolderStore, *, skip: set[str],
+                       only: set[str] | None = None) -> Iterator[JoinRequest]:
+    """The requests in the folder we hold the invite secret for, except those
+    in `skip` (or only those in `only`), known by their file names (a
+    request's id), so no other is read. Unreadable files are passed over:
+    another moderator's invite not synced yet, or damage."""
+    secrets: dict[str, bytes] | None = None  # opened only if a request is read
     for path in folder.small_files("requests", REQUEST_SUFFIX):
-        if PurePosixPath(path).stem in decided:
-            continue  # named by its id: decided requests are not read again
+        name = PurePosixPath(path).stem
+        if name in skip or (only is not None and name not in only):
+            continue
         try:
             data = folder.read(path, MAX_REQUEST_BYTES)
             secrets = invite_secrets(group, my_exchange_key(group)) if secrets is None else secrets
             secret = secrets.get(peek_request_invite(data, group.id))
-            if secret is None:
-                continue  # an invite we do not know (yet): another moderator's, not synced
-            request = decode_request(data, group_id=group.id, secret=secret)
+            if secret is not None:
+                request = decode_request(data, group_id=group.id, secret=secret)
+                if request.id not in skip:
+                    yield request
         except (OSError, BadMembershipFile):
             continue
-        if request.id in decided or request.member_id in members or _withdrawn(folder, request, group.id):
-            continue
-        found.append(replace(request, problem=_invite_problem(invites.get(request.invite))))
-    return sorted(found, key=lambda r: (r.created_at, r.id))
 
 
 def _withdrawn(folder: FolderStore, request: JoinRequest, group_id: str) -> bool:
@@ -86,19 +97,34 @@ def _invite_problem(invite: tuple[int, int, int] | None) -> str | None:
     return None
 
 
-def answer_dead_requests(group: Group, folder: FolderStore) -> int:
-    """A moderator's sync tells each joiner whose invite can no longer admit
-    them, once, so they ask for a new code instead of waiting."""
+def answer_requests(group: Group, folder: FolderStore) -> int:
+    """A moderator's sync answers, once, each request that will not lead to
+    admission, so its joiner does not wait forever: one turned down (`deny`
+    answers it at once; this catches an answer it could not write) and one
+    whose invite was used up or expired (they ask for a new code)."""
+    answered = {PurePosixPath(p).stem for p in folder.small_files("answers", ANSWER_SUFFIX)}
+    denied = {r for (r,) in group.conn.execute("SELECT request FROM join_decisions WHERE decision = 'denied'")}
+    due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=denied - answered)]
+    due += [(r, r.problem) for r in undecided_requests(group, folder) if r.problem and r.id not in answered]
     told = 0
-    for request in undecided_requests(group, folder):
-        path = answer_path(request.id)
-        if request.problem and not (folder.group_dir / path).exists():
-            try:
-                folder.write_once(path, encode_answer(request, request.problem, group_id=group.id))
-            except OSError:
-                break  # the folder refused (full, read-only): a later round tells them
-            told += 1
+    for request, answer in due:
+        if not write_answer(folder, request, answer, group.id):
+            break  # the folder refused (full, read-only): a later round tells them
+        told += 1
     return told
+
+
+def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_id: str) -> bool:
+    """Leave the answer for the joiner unless one is there; False if the folder
+    refused it (a later moderator's sync tries again)."""
+    path = answer_path(request.id)
+    if (folder.group_dir / path).exists():
+        return True  # write-once: the first answer stands
+    try:
+        folder.write_once(path, encode_answer(request, answer, group_id=group_id))
+    except OSError:
+        return False
+    return True
 
 
 def join_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
+from tablespace.core.identity import Identity
 from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
 from tablespace.sync.git import CLONE_DIR, OUTBOX, GitRemote, absolute_url, redact
@@ -20,8 +23,6 @@ from tablespace.sync.moderation import document, write_sealed
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
     JoinRequest,
-    answer_path,
-    encode_answer,
     encode_request,
     encode_withdrawal,
     invite_id_for,
@@ -31,7 +32,7 @@ from tablespace.sync.membership import (
     request_path,
     withdrawal_path,
 )
-from tablespace.sync.requests import undecided_requests
+from tablespace.sync.requests import undecided_requests, write_answer
 from tablespace.sync.roster import write_grant
 
 MAX_INVITE_LIFETIME = timedelta(days=90)
@@ -63,7 +64,8 @@ def reachable(transport: Transport, outcome: str) -> Transport:
 def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
     """For `doctor`: the group's folder or git remote, and the quarantine."""
     yield _check_transport(group)
-    # As `sync` lists them: a file that later arrived whole is imported, not counted.
+    # As the last sync left them: a file that later arrived whole is imported,
+    # not counted (one gone from the folder since is, until the next sync).
     quarantined = queries.quarantined_count(group.conn)
     yield True, f"{quarantined} file(s) in the folder quarantined, copies kept in {group.path / QUARANTINE_DIR}" + \
         (" (damaged or forged; `tablespace sync` lists them, the rest syncs)" if quarantined else "")
@@ -108,8 +110,9 @@ def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
         return engine_for(group).run()
     remote = GitRemote.for_group(group)
     folder = remote.pull()
-    # Unpushed commits (an offline round's, an admit's grant) go out with
-    # this round's: our reports must wait for a push with nothing of ours.
+    # Unpushed commits (what `admit` or an interrupted round left in the
+    # tree, committed by pull) go out with this round's: our reports must
+    # wait for a push with nothing else of ours.
     engine = SyncEngine(group, folder, Keyring.load(group.path), send_reports=not remote.ahead())
     report = engine.run()
     remote.publish()
@@ -132,7 +135,9 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
 
 
 def join_group(home: Home, code: str, display_name: str, transport: Transport) -> tuple[Group, str]:
-    """Create our replica of the group and leave a join request in its folder."""
+    """Create our replica of the group and leave a join request in its folder.
+    All or nothing: if any step fails, an earlier unadmitted attempt from this
+    home is put back as it was (see _set_aside_unadmitted_replica)."""
     group_id, secret = parse_invite_code(code)
     transport = reachable(transport, "nothing was joined")
     clone: GitRemote | None = None
@@ -140,6 +145,7 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
         home.ensure()
         clone = GitRemote.staged(transport.git or "", home.path, group_id)
     folder = clone.store() if clone else FolderStore(transport.folder, group_id)  # type: ignore[arg-type]
+    earlier: _Earlier | None = None
     try:
         folder.check(expect_existing=False)
         if not folder.group_dir.is_dir():
@@ -147,11 +153,12 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
             raise TablespaceError(
                 f"{where} holds no sign of that group yet: check the path, or ask a moderator to sync first"
             )
-        _set_aside_unadmitted_replica(home, group_id, folder)  # only now: this join can go ahead
+        earlier = _set_aside_unadmitted_replica(home, group_id, folder)  # only now: this join can go ahead
         group = Group.create_replica(home, group_id, transport)
     except BaseException:
         if clone:
             clone.discard()
+        _put_back(earlier, home, group_id)
         raise
     try:
         if clone:
@@ -160,28 +167,47 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
         keyring = Keyring.create(group.path, first_epoch_key=False)
         data = encode_request(group.identity, keyring.exchange.public_key, display_name.strip(),
                               group_id=group_id, secret=secret, created_at=iso(now()))
-        folder.write_once(request_path(data), data)
         group.store.set_meta("join_request", request_id_for(data))  # to find the moderators' answer
+        if earlier is not None and earlier.request_id:
+            # Withdrawn first: should the new request fail to go in, there is
+            # no live request left for an identity that no longer exists.
+            folder.write_once(withdrawal_path(earlier.request_id), encode_withdrawal(
+                earlier.identity, group_id=group_id, request_id=earlier.request_id))
+        folder.write_once(request_path(data), data)
         if clone:
             clone.publish()  # the request must reach the remote now: nobody would see it otherwise
-    except BaseException:
+    except BaseException as exc:
         group.close()
         import shutil
 
         shutil.rmtree(group.path, ignore_errors=True)
+        _put_back(earlier, home, group_id)
+        if isinstance(exc, OSError):
+            raise TablespaceError(f"could not leave the join request in {folder.root}: "
+                                  f"{exc.strerror or exc}; nothing was joined") from None
         raise
     return group, request_id_for(data)
 
 
-def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore) -> None:
+@dataclass(frozen=True)
+class _Earlier:
+    """An earlier, unadmitted attempt to join, moved aside while a new one is made."""
+
+    aside: Path
+    identity: Identity
+    request_id: str | None
+
+
+def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore) -> _Earlier | None:
     """Joining again (a mistyped name, a used-up invite) replaces an earlier
-    attempt that was never admitted: its request is withdrawn (signed with
-    its key, so moderators no longer see it) and its directory is moved to
-    `<home>/replaced/`, never deleted. A replica whose member was admitted,
-    here or (not yet synced) in the folder, is never touched."""
+    attempt that was never admitted: its directory is moved to
+    `<home>/replaced/` (never deleted), and join_group withdraws its request
+    (signed with its key, so moderators no longer list it). A replica whose
+    member was admitted, here or (not yet synced) in the folder, is never
+    touched."""
     path = home.groups_dir / group_id
     if not path.is_dir():
-        return
+        return None
     from tablespace.core.home import GroupEntry
 
     group = Group(home, GroupEntry(group_id, group_id[:8], path))
@@ -192,15 +218,21 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
         if admitted:
             raise TablespaceError(f"this home is already a member of that group ({path}): run `tablespace sync`; "
                                   "use another --home to join twice")
-        request_id = group.store.get_meta("join_request")
-        if request_id:
-            folder.write_once(withdrawal_path(request_id),
-                              encode_withdrawal(group.identity, group_id=group_id, request_id=request_id))
+        identity, request_id = group.identity, group.store.get_meta("join_request")
+        identity.private_key  # noqa: B018 - read now: identities load their key lazily, and the file moves
     finally:
         group.close()
-    aside = home.path / "replaced" / f"{group_id}-{now().strftime('%Y%m%dT%H%M%SZ')}"
+    aside = home.path / "replaced" / f"{group_id}-{now().strftime('%Y%m%dT%H%M%SZ')}-{os.urandom(4).hex()}"
     aside.parent.mkdir(mode=0o700, exist_ok=True)
     os.replace(path, aside)
+    return _Earlier(aside, identity, request_id)
+
+
+def _put_back(earlier: _Earlier | None, home: Home, group_id: str) -> None:
+    """A join that failed restores the attempt it had moved aside."""
+    path = home.groups_dir / group_id
+    if earlier is not None and not path.exists():
+        os.replace(earlier.aside, path)
 
 
 def pending_requests(group: Group) -> list[JoinRequest]:
@@ -264,4 +296,6 @@ def deny(group: Group, ref: str, reason: str) -> None:
     with group.store.db.atomic():
         op = group.write("request.deny", {"request": request.id})
         document(group, op.id, reason, what=f"{request.name} ({request.id[:8]})")
-        folder.write_once(answer_path(request.id), encode_answer(request, "declined", group_id=group.id))
+    # After the decision, and best-effort: a folder that refuses the file must
+    # not undo it (a moderator's next sync answers it then; answer_requests).
+    write_answer(folder, request, "declined", group.id)

@@ -94,6 +94,9 @@ class FormModal(ModalScreen[bool]):
         except TablespaceError as exc:
             self.notify(str(exc), title=self.REFUSED, severity="error")
             return
+        except OSError as exc:  # the disk or the shared folder said no: keep the form (and its text)
+            self.notify(f"could not write: {exc.strerror or exc}", title=self.REFUSED, severity="error")
+            return
         self.dismiss(True)
 
     def action_cancel(self) -> None:

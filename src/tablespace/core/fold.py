@@ -86,9 +86,9 @@ class FoldContext:
     # touches. SQL that may write (`conn`, `run`) drops it.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple] = field(default_factory=dict)
-    # the new ops of this pass not in the log yet (Store._fold's deferred
-    # ones), by id: after_previous finds a previous op there or in the log
-    incoming: dict[str, Op] = field(default_factory=dict)
+    # op id -> hlc of every op this pass folds (the store holds their rows in
+    # memory anyway): after_previous looks there first, then in the log
+    hlcs: dict[str, int] = field(default_factory=dict)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -204,9 +204,9 @@ class FoldContext:
         every replica decides alike whatever order they arrived in; the
         previous op is in the log or among this pass's new ops (its chain is
         complete, or `op` would not be folded)."""
-        previous = self.incoming.get(op.prev)  # type: ignore[arg-type]
+        previous = self.hlcs.get(op.prev)  # type: ignore[arg-type]
         if previous is not None:
-            return previous.hlc < op.hlc
+            return previous < op.hlc
         # the log's ops table is never batched: no flush needed
         row = self._conn.execute("SELECT hlc FROM ops WHERE id = ?", (op.prev,)).fetchone()
         return row is not None and row[0] < op.hlc

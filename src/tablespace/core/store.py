@@ -364,7 +364,7 @@ class Store:
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
         ctx = self._context(head=head)
-        ctx.incoming = incoming
+        ctx.hlcs = {op_id: hlc for hlc, _, _, op_id, *_ in ready}
         bulk = len(ready) >= BULK_FOLD_MIN and \
             len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
         rejected: list[tuple[str, int]] = []
@@ -445,6 +445,7 @@ class Store:
                 "SELECT id, signature, body, state, reason, hlc, author, seq FROM ops WHERE state != 'held' "
                 "ORDER BY hlc, author, seq"
             ).fetchall()
+            ctx.hlcs = {row[0]: row[5] for row in rows}
             for op_id, signature, body, state, reason, *key in rows:
                 new_reason = apply_op(ctx, decode_trusted(bytes(body), bytes(signature), op_id))
                 new_state = "accepted" if new_reason is None else "rejected"

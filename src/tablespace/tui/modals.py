@@ -482,8 +482,9 @@ class AskForm(FormModal):
                     yield Input(f.value, placeholder=f.placeholder, id=f.id)
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="check")
-            yield Label(f"[b]ctrl+s[/b] {self.verb}  ·  [b]enter[/b] or [b]tab[/b] next field  ·  [b]esc[/b] cancel",
-                        classes="dialog-hint")
+            fields = len(self.fields) + bool(self.checkbox)
+            moving = "  ·  [b]enter[/b] or [b]tab[/b] next field" if fields > 1 else ""
+            yield Label(f"[b]ctrl+s[/b] {self.verb}{moving}  ·  [b]esc[/b] cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
         if self.fields:

@@ -22,7 +22,7 @@ import humanize
 from tablespace import __version__
 from tablespace.core import clock, queries
 from tablespace.core.clock import now
-from tablespace.core.errors import PermissionDenied, TablespaceError
+from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.store import as_yours
 from tablespace.core.home import Home
@@ -205,7 +205,7 @@ def requests(group: Group, as_json: bool) -> None:
     """Moderator: pending join requests."""
     from tablespace.sync.service import pending_requests
 
-    require_moderator(group)
+    group.require_moderator()
     rows = pending_requests(group)
     if as_json:
         return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
@@ -224,7 +224,7 @@ def admit(group: Group, request: str) -> None:
     """Moderator: admit a join request (and share the group's keys with them)."""
     from tablespace.sync.service import admit as admit_request
 
-    require_moderator(group)
+    group.require_moderator()
     admit_request(group, request)
     click.echo("Admitted. They can read once you have synced and they sync.", err=True)
 
@@ -237,7 +237,7 @@ def deny(group: Group, request: str, reason: str) -> None:
     """Moderator: turn down a join request."""
     from tablespace.sync.service import deny as deny_request
 
-    require_moderator(group)
+    group.require_moderator()
     deny_request(group, request, reason)
 
 
@@ -250,7 +250,7 @@ def remove(group: Group, member: str, reason: str) -> None:
     from tablespace.sync.roster import remove_member
     from tablespace.sync.service import rotate_now
 
-    require_moderator(group)
+    group.require_moderator()
     remove_member(group, member, reason)
     rotate_now(group)
     click.echo("Removed. Nothing written from now on is readable by them.", err=True)
@@ -269,7 +269,7 @@ def timeout(group: Group, member: str, duration: str | None, end: bool, reason: 
 
     if bool(duration) == end:
         raise click.UsageError("give --for DURATION, or --end")
-    require_moderator(group)
+    group.require_moderator()
     if end:
         end_timeout(group, member, why=reason)
         click.echo("The time-out has ended; they can post again after they sync.", err=True)
@@ -293,11 +293,6 @@ def note_if_not_admitted(group: Group) -> None:
     if group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone() is None:
         click.echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
                    "`tablespace sync`", err=True)
-
-
-def require_moderator(group: Group) -> None:
-    if "moderator" not in group.my_roles():
-        raise PermissionDenied("only a moderator can do that")
 
 
 @main.command()
@@ -556,10 +551,10 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
-    from tablespace.sync.moderation import my_exchange_key, require_moderator
+    from tablespace.sync.moderation import my_exchange_key
     from tablespace.sync.moderation import reports as report_queue
 
-    require_moderator(group)
+    group.require_moderator()
     queue = report_queue(group, my_exchange_key(group))
     names = queries.member_names(group.conn)
     if as_json:
@@ -607,9 +602,9 @@ def note(group: Group, report_ref: str, text: str) -> None:
 @with_group
 def modlog(group: Group, as_json: bool, limit: int) -> None:
     """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
-    from tablespace.sync.moderation import moderation_log, my_exchange_key, require_moderator
+    from tablespace.sync.moderation import moderation_log, my_exchange_key
 
-    require_moderator(group)
+    group.require_moderator()
     entries = moderation_log(group, my_exchange_key(group), limit=limit)
     names = queries.member_names(group.conn)
     if as_json:
@@ -629,9 +624,9 @@ def modlog(group: Group, as_json: bool, limit: int) -> None:
 @with_group
 def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None, reason: str) -> None:
     """Moderator: archive a thread (read-only, out of the list, still searchable), or all stale ones."""
-    from tablespace.sync.moderation import archive_thread, require_moderator
+    from tablespace.sync.moderation import archive_thread
 
-    require_moderator(group)
+    group.require_moderator()
     if bool(thread_ref) == bool(stale):
         raise click.UsageError("give a THREAD or --stale DURATION")
     if stale:

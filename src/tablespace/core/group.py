@@ -16,7 +16,7 @@ from typing import Any
 
 from tablespace.core import limits, queries
 from tablespace.core.clock import HybridClock, datetime_to_hlc, iso, now
-from tablespace.core.errors import Rejected, TablespaceError
+from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError
 from tablespace.core.fold import derived_id
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
@@ -285,6 +285,15 @@ class Group:
 
     def my_roles(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT role FROM roles WHERE member_id = ?", (self.me,))}
+
+    @property
+    def is_moderator(self) -> bool:
+        return "moderator" in self.my_roles()
+
+    def require_moderator(self) -> None:
+        """Refuse a moderator's action up front (the fold refuses a forged one anyway)."""
+        if not self.is_moderator:
+            raise PermissionDenied("only a moderator can do that")
 
     def now_hlc(self) -> int:
         return datetime_to_hlc(now())

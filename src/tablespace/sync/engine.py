@@ -142,8 +142,9 @@ class SyncEngine:
         """As a moderator, keep the moderators' key current, file new reports
         (sync/moderation.py) and tell joiners whose invite can no longer
         admit them (sync/requests.py)."""
-        if "moderator" in self.group.my_roles():
-            answer_requests(self.group, self.folder)
+        if not self.group.is_moderator:
+            return
+        answer_requests(self.group, self.folder)
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)

@@ -381,10 +381,8 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
 
 
 def moderation_round(group: Group, folder: FolderStore, exchange: ExchangeKey) -> list[Refused]:
-    """Each sync, as a moderator: keep the moderators' key current and file
-    new reports in the log."""
-    if "moderator" not in group.my_roles():
-        return []
+    """Each sync, as a moderator (SyncEngine checks): keep the moderators'
+    key current and file new reports in the log."""
     try:
         rotate_mod_key_if_needed(group, exchange)
     except TablespaceError:
@@ -533,11 +531,6 @@ def my_exchange_key(group: Group) -> ExchangeKey:
     return ExchangeKey.load(group.path / EXCHANGE_KEY_NAME)
 
 
-def require_moderator(group: Group) -> None:
-    if "moderator" not in group.my_roles():
-        raise PermissionDenied("only a moderator can do that")
-
-
 def write_sealed(group: Group, record: dict[str, Any]) -> str:
     """File a moderators-only record in the log; returns its record id."""
     key, sealed = seal_for_moderators(group, record)
@@ -557,7 +550,7 @@ def _moderators_text(text: str, empty: str, what: str) -> str:
 def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str, *, hide_post: bool = False) -> None:
     """Record a decision (who and when come from the op); optionally hide the
     post for everyone. Both land in one transaction, or neither."""
-    require_moderator(group)
+    group.require_moderator()
     decision = _moderators_text(decision, "a decision is required: say what was decided and why", "a decision")
     report = find_report(group, exchange, ref)
     if report.status != "open":
@@ -573,7 +566,7 @@ def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str,
 
 def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:
     """A moderators-only note on a report (listen, clarify: what was asked, what was said)."""
-    require_moderator(group)
+    group.require_moderator()
     text = _moderators_text(text, "the note is empty", "a note")
     report = find_report(group, exchange, ref)
     write_sealed(group, {"type": "note", "report": report.id, "text": text})
@@ -628,7 +621,7 @@ def end_timeout(group: Group, member_ref: str, *, why: str = "") -> None:
 
 
 def archive_thread(group: Group, thread_ref: str, *, undo: bool = False, why: str = "") -> None:
-    require_moderator(group)
+    group.require_moderator()
     with group.store.db.atomic():
         op = group.archive(thread_ref, archived=not undo)
         document(group, op.id, why)

@@ -43,7 +43,6 @@ def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     """Join requests in the folder that we can read, nobody has decided and
     the joiner has not withdrawn. One whose invite is used up or expired
     cannot be admitted: it says so in `problem` (and its joiner is told)."""
-    folder.check(expect_existing=False)
     decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
     members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
     invites = {row[0]: row[1:] for row in group.conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
@@ -104,7 +103,9 @@ def answer_requests(group: Group, folder: FolderStore) -> int:
     whose invite was used up or expired (they ask for a new code)."""
     answered = {PurePosixPath(p).stem for p in folder.small_files("answers", ANSWER_SUFFIX)}
     denied = {r for (r,) in group.conn.execute("SELECT request FROM join_decisions WHERE decision = 'denied'")}
-    due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=denied - answered)]
+    unanswered = denied - answered
+    due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)] \
+        if unanswered else []
     due += [(r, r.problem) for r in undecided_requests(group, folder) if r.problem and r.id not in answered]
     told = 0
     for request, answer in due:

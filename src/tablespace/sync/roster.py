@@ -103,7 +103,7 @@ def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after:
     write under has gone (`departure_hlc`). Returns the HLC of the departure
     rotated for, or None. A caller rotating in a loop passes the last one as
     `after`: each rotation is for a later departure, so the loop ends."""
-    departed = departure_hlc(group, keyring) if "moderator" in group.my_roles() else None
+    departed = departure_hlc(group, keyring) if group.is_moderator else None
     if departed is None or departed <= after:
         return None
     rotate(group, folder, keyring, departed)
@@ -149,7 +149,7 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
     granted. The grant files are the record: every moderator sees them in
     the folder, so a key is granted once (or, by two moderators at the same
     moment, twice: harmless)."""
-    if "moderator" not in group.my_roles():
+    if not group.is_moderator:
         return []
     key, wrapped = _writing_key(group, keyring)
     if key is None:

@@ -87,13 +87,16 @@ def _check_transport(group: Group) -> tuple[bool, str]:
         return False, str(exc).replace(OUTBOX, "mount or reconnect it, then `tablespace sync`")
 
 
-def folder_for(group: Group) -> FolderStore:
+def folder_for(group: Group, *, pull: bool = True) -> FolderStore:
     """Where the group's files are. For a git remote: the working tree of our
-    clone, freshly pulled. Files written there (e.g. `admit`'s key grant) are
-    committed and pushed by the next `sync_group`."""
+    clone, freshly pulled unless `pull` is False (the app reads it between
+    its sync rounds, which pull; a fetch there would stall the screen).
+    Files written there (e.g. `admit`'s key grant) are committed and pushed
+    by the next `sync_group`."""
     transport = group.transport
     if transport.folder is None:
-        return GitRemote.for_group(group).pull()
+        remote = GitRemote.for_group(group)
+        return remote.pull() if pull else remote.store()
     return FolderStore(transport.folder, group.id)
 
 
@@ -235,19 +238,28 @@ def _put_back(earlier: _Earlier | None, home: Home, group_id: str) -> None:
         os.replace(earlier.aside, path)
 
 
-def pending_requests(group: Group) -> list[JoinRequest]:
-    """Join requests waiting for a decision (see sync/requests.py)."""
+def pending_requests(group: Group, *, pull: bool = True) -> list[JoinRequest]:
+    """Join requests waiting for a decision (see sync/requests.py); `pull`
+    as in folder_for."""
+    return undecided_requests(group, _requests_folder(group, pull=pull))
+
+
+def _requests_folder(group: Group, *, pull: bool = True) -> FolderStore:
+    """The folder, checked, to read join requests from: if it cannot be
+    reached, say that is what it was needed for (nothing of ours waits)."""
     try:
-        return undecided_requests(group, folder_for(group))
-    except SyncUnavailable as exc:  # nothing of ours waits here: say what the folder is needed for
+        folder = folder_for(group, pull=pull)
+        folder.check(expect_existing=False)
+    except SyncUnavailable as exc:
         raise SyncUnavailable(str(exc).replace(OUTBOX, "join requests are read from there")) from None
+    return folder
 
 
-def find_request(group: Group, ref: str) -> JoinRequest:
+def find_request(group: Group, folder: FolderStore, ref: str) -> JoinRequest:
     wanted = ref.strip().lower()
     if len(wanted) < 4:
         raise TablespaceError(f"{ref!r} is not a request id: give at least 4 hex characters")
-    matches = [r for r in pending_requests(group) if r.id.startswith(wanted)]
+    matches = [r for r in undecided_requests(group, folder) if r.id.startswith(wanted)]
     if not matches:
         raise TablespaceError(f"no pending join request with id {ref!r}; `tablespace requests` lists them")
     if len(matches) > 1:
@@ -257,8 +269,8 @@ def find_request(group: Group, ref: str) -> JoinRequest:
 
 def admit(group: Group, ref: str) -> str:
     """Admit a request: a member.add op and a key grant, all or nothing."""
-    request = find_request(group, ref)
-    folder = folder_for(group)
+    folder = _requests_folder(group)
+    request = find_request(group, folder, ref)
     keyring = Keyring.load(group.path)
     with group.store.db.atomic():
         group.write("member.add", {"member": request.member_id, "name": request.name,
@@ -291,8 +303,8 @@ def rotate_now(group: Group) -> bool:
 def deny(group: Group, ref: str, reason: str) -> None:
     """Turn a request down and tell the joiner (the answer says only that;
     the reason is sealed for the moderators)."""
-    request = find_request(group, ref)
-    folder = folder_for(group)
+    folder = _requests_folder(group)
+    request = find_request(group, folder, ref)
     with group.store.db.atomic():
         op = group.write("request.deny", {"request": request.id})
         document(group, op.id, reason, what=f"{request.name} ({request.id[:8]})")

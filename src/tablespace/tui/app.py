@@ -398,7 +398,7 @@ class TablespaceApp(App[None]):
 
     def is_moderator(self) -> bool:
         """The Moderation section is for moderators only (and shown only to them)."""
-        return self.group is not None and "moderator" in self.group.my_roles()
+        return self.group is not None and self.group.is_moderator
 
     def action_section(self, mode: str) -> None:
         """Show a section; its own key again goes back to the section's screen

@@ -142,7 +142,7 @@ class ModerationScreen(SectionScreen):
     # --- data ------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        if "moderator" not in self.group.my_roles():
+        if not self.group.is_moderator:
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
@@ -192,7 +192,7 @@ class ModerationScreen(SectionScreen):
         from tablespace.sync.service import pending_requests
 
         try:
-            self.requests = pending_requests(self.group)
+            self.requests = pending_requests(self.group, pull=False)  # refreshed each round: no fetch here
         except TablespaceError:  # the folder is unreachable: nothing to decide from here
             self.requests = []
         rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"),

@@ -730,9 +730,9 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
         for q in report.quarantined:
             if q.new:
                 click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
-        if earlier := sum(not q.new for q in report.quarantined):
-            click.echo(f"tablespace: {earlier} file(s) quarantined earlier are still in the folder, unchanged "
-                       "(`sync --json` lists them; the rest syncs)", err=True)
+        if earlier := [q.file for q in report.quarantined if not q.new]:  # named, on one line (the contract)
+            click.echo(f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
+                       + ", ".join(earlier), err=True)
         if report.join_answer:
             from tablespace.sync.requests import ANSWER_WORDS
 

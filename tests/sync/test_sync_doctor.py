@@ -22,6 +22,7 @@ def test_doctor_checks_the_shared_folder(tmp_path: Path, monkeypatch) -> None:
     assert [q["new"] for q in ana.json("sync")["quarantined"]] == [True]
     again = ana.run("sync").stderr  # named once; after that, counted
     assert "1 file(s) quarantined earlier" in again and "quarantined changes/" not in again
+    assert changeset.name in again  # still named on stderr, as the contract says
     assert "1 file(s) in the folder quarantined" in ana.out("doctor")
     changeset.write_bytes(whole)  # the transfer completes: tried again, and counted as sync counts it
     assert ana.json("sync")["quarantined"] == []

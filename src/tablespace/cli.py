@@ -281,10 +281,10 @@ def timeout(group: Group, member: str, duration: str | None, end: bool, reason: 
 @main.command()
 @with_group
 def leave(group: Group) -> None:
-    """Leave the group gracefully (your posts stay; a moderator rotates the key)."""
-    from tablespace.sync.roster import leave_group
+    """Leave the group gracefully (your posts stay; the group's key is renewed without you)."""
+    from tablespace.sync.service import leave
 
-    leave_group(group)
+    leave(group)
     click.echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
 
 

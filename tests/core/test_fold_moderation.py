@@ -207,3 +207,18 @@ def test_a_demoted_moderator_cannot_back_date_moderator_actions(world) -> None:
     before = world.store.canonical_dump()
     world.store.rebuild()
     assert world.store.canonical_dump() == before
+
+
+def test_any_member_who_remains_may_renew_the_group_key(world) -> None:
+    """Whoever has something to send after a departure renews the key
+    (sync/roster.py); someone who has gone may not, as they would know it."""
+    ada, bo, cy = world.founder, *world.members
+    rotation = {"epoch": 1, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]}
+    world.accepted(cy, "member.leave", {})
+    assert "membership had ended" in world.rejected(cy, "epoch.rotate", rotation)
+    world.accepted(bo, "epoch.rotate", rotation)
+    assert world.one("SELECT created_by, recipients FROM epochs WHERE epoch = 1") == \
+        (bo.id, ",".join(sorted([ada.id, bo.id])))
+    world.accepted(ada, "member.remove", {"member": bo.id, "last_seq": bo.seq})
+    assert "membership had ended" in world.rejected(bo, "epoch.rotate", {**rotation, "epoch": 2, "key_id": "cd" * 8})
+    assert world.rejected(ada, "epoch.rotate", {**rotation, "key_id": "not hex"}) == "bad key id"

@@ -718,3 +718,34 @@ def test_a_timed_out_or_departed_member_can_still_sync(tmp_path) -> None:
         service.sync_group(net.groups[1])  # the CLI's `tablespace sync`, against the shared folder
     finally:
         net.close()
+
+
+def test_a_member_renews_the_key_when_the_moderator_left_to_do_it_thinks_she_has_gone(tmp_path) -> None:
+    """(At 68ec3ff.) Only moderators renewed the key, and a member's ops dated
+    after an unrenewed departure wait for the new key, though they are folded
+    locally. Ada (moderator) removes Bo, then steps down, offline; Cy, the other
+    moderator, leaves without having seen either. Ada's step-down waits, so in
+    Ada's log Cy is the last moderator and may not leave, while in Cy's log Ada
+    still moderates and Cy has gone: nobody renewed, forever. Now Ada, with
+    something of hers held back, renews the key herself."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        net.act(ada, Group.write, "role.grant", {"member": net.member_id(cy), "role": "moderator"})
+        net.converge()
+        net.advance(1000)
+        net.act(ada, roster.remove_member, net.member_id(bo), "test")
+        net.advance(1000)
+        net.act(ada, Group.write, "role.revoke", {"member": net.member_id(ada), "role": "moderator"})
+        net.advance(1000)
+        net.act(cy, roster.leave_group)
+        net.sync(cy)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada, cy]
+        conn = net.groups[cy].conn
+        assert conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'").fetchall() == [(net.member_id(cy),)]
+        assert conn.execute("SELECT reason FROM ops WHERE kind = 'member.leave'").fetchone()[0].startswith(
+            "a group needs at least one moderator")
+    finally:
+        net.close()

@@ -208,22 +208,71 @@ def test_a_removal_made_offline_never_leaks_what_follows(tmp_path, monkeypatch) 
     assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "removed"
 
 
-def test_after_someone_leaves_members_hold_back_until_the_key_rotates(tmp_path, monkeypatch) -> None:
+def test_after_someone_leaves_a_member_with_something_to_send_renews_the_key(tmp_path, monkeypatch) -> None:
     """Ben (not a moderator) hears that Cat left before any moderator has
-    rotated: his new post waits in the outbox instead of going out under the
-    key Cat still holds, and goes out once Ana rotates."""
+    synced. With nothing to send he leaves the renewal to a moderator; once he
+    posts, his sync renews the key itself rather than wait (moderators may be
+    away for days) or send the post under the key Cat still holds."""
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
     cat.run("leave")
     cat.json("sync")
     ben.json("sync")  # Ben sees the leave; Ana has not synced, so nobody rotated
+    assert query(ben, "SELECT count(*) FROM epochs") == 1
     ben.out("post", "Ben after Cat left")
-    assert ben.json("sync")["exported"] == 0
-    cat.json("sync")
-    assert "Ben after Cat left" not in titles(cat)
-    everyone_syncs(ana, ben, ana, cat)
+    assert ben.json("sync")["exported"] >= 2  # the rotation and the post
+    assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
+    assert latest_recipients(ben) == sorted([member_id(ana), member_id(ben)])
+    everyone_syncs(ana, ben, cat)
     assert "Ben after Cat left" in titles(ana)
     assert "Ben after Cat left" not in titles(cat)
+    assert query(ana, "SELECT count(*) FROM epochs") == 2  # Ana had no reason to rotate again
+    ana.out("post", "Ana replies under Ben's key")
+    everyone_syncs(ana, ben, cat)
+    assert "Ana replies under Ben's key" in titles(ben)
+    assert "Ana replies under Ben's key" not in titles(cat)
+
+
+def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, monkeypatch) -> None:
+    """Nobody renewed the key for half an hour after Cat left (the moderators
+    are away, or each believes another will): the next member to sync does."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    cat.run("leave")
+    cat.json("sync")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:20:00Z")
+    ben.json("sync")
+    assert query(ben, "SELECT count(*) FROM epochs") == 1
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:45:00Z")
+    ben.json("sync")
+    assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
+    assert len(grant_files(folder, cat)) == 1  # her admission's: the new key was not wrapped for her
+    ben.out("post", "Half an hour later")
+    everyone_syncs(ben, ana, cat)
+    assert "Half an hour later" in titles(ana)
+    assert "Half an hour later" not in titles(cat)
+
+
+def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:
+    """Ben leaves right after hearing that Cat left, before anyone renewed the
+    key. His leave, dated after hers, could go out only under a new key, which
+    a member who has gone may not make; so `leave` renews it first, and the
+    group hears that he left."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    cat.run("leave")
+    cat.json("sync")
+    ben.json("sync")
+    ben.run("leave")
+    assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
+    ben.json("sync")
+    ana.json("sync")
+    assert {x["name"]: x["status"] for x in ana.json("members")} == {"Ana": "active", "Ben": "left", "Cat": "left"}
+    ana.out("post", "Only Ana now")
+    everyone_syncs(ana, ben, cat)
+    assert "Only Ana now" not in titles(ben) | titles(cat)
+    assert "at least one moderator" in ana.error("leave")
+    assert query(ana, "SELECT count(*) FROM epochs") == 3  # Ben's renewal and Ana's after him; none by the refused leave
 
 
 def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path, monkeypatch) -> None:

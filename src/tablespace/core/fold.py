@@ -601,9 +601,11 @@ def member_timeout_end(ctx: FoldContext, op: Op) -> None:
 
 @handles("epoch.rotate")
 def epoch_rotate(ctx: FoldContext, op: Op) -> None:
-    """A moderator announces a new epoch key (by id; the key itself travels
-    only wrapped) and who it was wrapped for."""
-    ctx.require_role(op, "moderator", "rotate the group's keys")
+    """A member announces a new epoch key (by id; the key itself travels only
+    wrapped) and who it was wrapped for. Any active member may: after a
+    departure, whoever has something to send renews the key (sync/roster.py);
+    a member who has gone may not, as they would know the new key."""
+    ctx.require_active(op)
     epoch = op.payload.get("epoch")
     if type(epoch) is not int or not 0 <= epoch < 2**31:
         raise Rejected("bad epoch number")

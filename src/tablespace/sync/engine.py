@@ -103,8 +103,8 @@ class SyncEngine:
         refused_before = self._refused_mine()
         self.import_new(listing, report)
         report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
-        # A moderator starts a new key epoch when someone who holds the current
-        # key has left or been removed (perhaps by another moderator).
+        # A new key epoch when someone who holds the current key has left or
+        # been removed: a moderator starts it, or a member who needs it.
         self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
         self._moderate(report)
@@ -126,16 +126,18 @@ class SyncEngine:
         return {op_id: (kind, reason or "") for op_id, kind, reason in self.store.conn.execute(
             "SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?", (self.group.me,))}
 
-    def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport) -> bool:
-        """As a moderator, rotate once per departure not yet rotated for, in
-        order, exporting after each: what we wrote up to the next departure
-        goes out under a key that member still holds, so they learn of their
-        own removal; nothing after it does. Returns whether we rotated."""
-        departed = rotate_if_needed(self.group, self.folder, self.keyring)
+    def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport, *,
+                         about_to_write: bool = False) -> bool:
+        """Rotate once per departure not yet rotated for, in order, when it is
+        ours to do (roster.should_rotate), exporting after each: what we wrote
+        up to the next departure goes out under a key that member still holds,
+        so they learn of their own removal; nothing after it does. Returns
+        whether we rotated."""
+        departed = rotate_if_needed(self.group, self.folder, self.keyring, about_to_write=about_to_write)
         rotated = departed is not None
         while departed is not None:
             report.exported += self.export(listing)
-            departed = rotate_if_needed(self.group, self.folder, self.keyring, departed)
+            departed = rotate_if_needed(self.group, self.folder, self.keyring, departed, about_to_write=about_to_write)
         return rotated
 
     def _moderate(self, report: SyncReport) -> None:

@@ -1,15 +1,24 @@
 """Who is in the group, and who can read what is written next: removal,
 time-outs, leaving, and the key rotation that follows anyone going.
 
-A new epoch key is made by a moderator, wrapped for each remaining member in
-a key grant file, and announced (by id, with its recipients) in an
+A new epoch key is made by a member who remains, wrapped for each remaining
+member in a key grant file, and announced (by id, with its recipients) in an
 `epoch.rotate` op. Everything written afterwards uses the new key, so a
 member who has gone cannot read it, even with their own home intact.
 
-Each departure gets its own epoch, in order: when two members went before a
-moderator could rotate, the first key made leaves out only the first of
-them, and carries what was written up to the second one's departure (their
-removal among it, so they learn of it); the next key leaves out both.
+Who renews the key (`should_rotate`): a moderator on every sync; any other
+member as soon as something of theirs is held back for it, or once nobody has
+renewed it for `RENEWAL_GRACE`. Moderator-only renewal froze a group whose
+moderators were away (nobody's posts went out until one synced), and could
+deadlock: members' held-back ops are folded locally but unseen elsewhere, so
+each replica could believe the one moderator left to renew had gone (found by
+tests/sync/test_sync_convergence.py). The grace period keeps a 150-member group
+from renewing 150 times for one departure when a moderator is around.
+
+Each departure gets its own epoch, in order: when two members went before
+anyone rotated, the first key made leaves out only the first of them, and
+carries what was written up to the second one's departure (their removal
+among it, so they learn of it); the next key leaves out both.
 
 A rotation can race an admission (another moderator's, not seen yet): the
 new member is then missing from the new key's recipients. Moderators close
@@ -22,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from tablespace.core.clock import iso, now
+from tablespace.core.clock import hlc_ms, iso, now, now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore
@@ -39,6 +48,9 @@ from tablespace.sync.membership import (
 )
 
 MAX_TIMEOUT = timedelta(days=28)
+# How long a departure may go unrotated before any member renews the key,
+# with nothing of their own waiting for it (see the module docstring).
+RENEWAL_GRACE = timedelta(minutes=30)
 
 
 def announce_first_key(group: Group, keyring: Keyring) -> None:
@@ -98,13 +110,30 @@ def departure_hlc(group: Group, keyring: Keyring) -> int | None:
     return min(gone) if gone else None
 
 
-def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after: int = -1) -> int | None:
-    """As a moderator, start a new epoch if someone who may hold the key we
-    write under has gone (`departure_hlc`). Returns the HLC of the departure
-    rotated for, or None. A caller rotating in a loop passes the last one as
-    `after`: each rotation is for a later departure, so the loop ends."""
-    departed = departure_hlc(group, keyring) if group.is_moderator else None
-    if departed is None or departed <= after:
+def should_rotate(group: Group, departed: int, *, about_to_write: bool = False) -> bool:
+    """Whether we renew the key for the departure at HLC `departed` now: only
+    as an active member (a rotation's author gets the key), and then as a
+    moderator, with ops of our own held back for it (or `about_to_write` one),
+    or after the grace period."""
+    status = group.conn.execute("SELECT status FROM members WHERE id = ?", (group.me,)).fetchone()
+    if status != ("active",):
+        return False
+    if about_to_write or group.is_moderator or now_ms() - hlc_ms(departed) >= RENEWAL_GRACE / timedelta(milliseconds=1):
+        return True
+    exported = int(group.store.get_meta("exported_seq", "0") or 0)
+    return group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND hlc > ? LIMIT 1",
+                              (group.me, exported, departed)).fetchone() is not None
+
+
+def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after: int = -1, *,
+                     about_to_write: bool = False) -> int | None:
+    """Start a new epoch if someone who may hold the key we write under has
+    gone (`departure_hlc`) and it is ours to do (`should_rotate`). Returns the
+    HLC of the departure rotated for, or None. A caller rotating in a loop
+    passes the last one as `after`: each rotation is for a later departure,
+    so the loop ends."""
+    departed = departure_hlc(group, keyring)
+    if departed is None or departed <= after or not should_rotate(group, departed, about_to_write=about_to_write):
         return None
     rotate(group, folder, keyring, departed)
     return departed

@@ -282,10 +282,12 @@ def admit(group: Group, ref: str) -> str:
     return request.member_id
 
 
-def rotate_now(group: Group) -> bool:
-    """After a removal: start the new key epoch now if the folder or remote is
-    reachable; otherwise the next sync does it, and until then nothing written
-    after the removal leaves this home (see SyncEngine.export)."""
+def rotate_now(group: Group, *, about_to_write: bool = False) -> bool:
+    """After a removal, or before writing something that must not be readable
+    by someone who went (`about_to_write`): start the new key epoch now if
+    the folder or remote is reachable; otherwise the next sync does it, and
+    until then nothing written after the departure leaves this home (see
+    SyncEngine.export)."""
     try:
         folder = folder_for(group)
         folder.check(expect_existing=False)
@@ -297,7 +299,21 @@ def rotate_now(group: Group) -> bool:
     # everything after the rotation is written under the new one.
     listing = {f.path: f for f in folder.list()}
     engine.export(listing)
-    return engine.rotate_as_needed(listing, SyncReport())
+    return engine.rotate_as_needed(listing, SyncReport(), about_to_write=about_to_write)
+
+
+def leave(group: Group) -> None:
+    """Leave the group. If someone went and nobody has renewed the key yet,
+    renew it first, while still a member: the leave is dated after their
+    departure, so it could only go out under a new key, which someone who has
+    left may not make; the others might never hear of it."""
+    from tablespace.sync.roster import leave_group
+
+    active = group.conn.execute("SELECT 1 FROM members WHERE id = ? AND status = 'active'", (group.me,)).fetchone()
+    (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
+    if active and not (group.is_moderator and moderators == 1):  # else the fold refuses the leave: touch nothing
+        rotate_now(group, about_to_write=True)
+    leave_group(group)
 
 
 def deny(group: Group, ref: str, reason: str) -> None:

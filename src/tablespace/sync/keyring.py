@@ -2,7 +2,7 @@
 exchange key (epoch keys are wrapped for it) and every epoch key held so far.
 Both live in the group's directory in the home, 0600, never in the folder.
 
-Two moderators can rotate at once, so one epoch may have several keys; a key
+Two members can rotate at once, so one epoch may have several keys; a key
 is named by (epoch, key id) and any of them opens files written under it.
 """
 
@@ -25,7 +25,7 @@ EPOCHS_NAME = "epochs.json"
 class EpochKey:
     epoch: int
     key: bytes
-    granted_by: str | None = None  # the moderator whose grant gave it to us; None if we made it
+    granted_by: str | None = None  # the member whose grant gave it to us; None if we made it
 
     @property
     def key_id(self) -> str:
@@ -84,10 +84,10 @@ class Keyring:
         return bool(new)
 
     def writable(self, announced: set[tuple[int, str]]) -> EpochKey | None:
-        """The key our new changesets are written under: among keys a moderator
+        """The key our new changesets are written under: among keys a member
         announced in the log (so a stranger cannot plant one), the newest
         epoch, and within it the lowest key id, which every member picks alike
-        when two moderators rotated at once."""
+        when two members rotated at once."""
         usable = [k for k in self.keys if (k.epoch, k.key_id) in announced]
         if not usable:
             return None

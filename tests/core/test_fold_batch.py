@@ -138,3 +138,37 @@ def test_filed_ops_of_a_removed_member_are_rejected_without_a_refold(tmp_path, m
         world.store.ingest([removal])
     assert world.state(removal) == ("accepted", None)
     assert [world.state(op)[0] for op in late] == ["rejected", "rejected"]
+
+
+def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_path) -> None:
+    """Store.bulk_import: a rollback journal writes a backlog's new pages once,
+    not twice; but another open connection keeps the WAL (SQLite refuses the
+    switch at once), and the mode and sync level are back as they were after."""
+    import sqlite3
+    import time
+
+    store = new_store(tmp_path / "group.db", "ab" * 16)
+
+    def modes() -> tuple[str, int]:
+        return (store.conn.execute("PRAGMA journal_mode").fetchone()[0],
+                store.conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    with store.bulk_import():
+        assert modes() == ("wal", 1)  # a big import but not a huge one: the WAL as usual
+    with store.bulk_import(rollback_journal=True):
+        assert modes() == ("delete", 2)  # FULL: a power cut mid-import cannot corrupt it
+    assert modes() == ("wal", 1)
+    other = sqlite3.connect(tmp_path / "group.db")
+    try:
+        other.execute("SELECT count(*) FROM ops").fetchone()
+        started = time.monotonic()
+        with store.bulk_import(rollback_journal=True), store.db.atomic():
+            assert modes() == ("wal", 1)
+            store.set_meta("imported", "yes")
+        # the refusal is taken at once, not after the 5 s busy timeout (which stays as it was)
+        assert time.monotonic() - started < 2.5
+        assert store.conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+        assert other.execute("SELECT value FROM meta WHERE key = 'imported'").fetchone() == ("yes",)
+    finally:
+        other.close()
+    assert modes() == ("wal", 1)

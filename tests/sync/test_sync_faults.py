@@ -245,7 +245,10 @@ DRIVER = textwrap.dedent("""
     from tablespace.core.home import Home
     from tablespace.sync.service import sync_group
 
-    home, point = sys.argv[1], sys.argv[2]
+    home, point, bulk = sys.argv[1], sys.argv[2], sys.argv[3] == "bulk"
+    if bulk:  # the big-backlog path: bigger cache, rollback journal instead of the WAL
+        import tablespace.sync.engine as engine
+        engine.BULK_FILES = engine.ROLLBACK_JOURNAL_BYTES = 0
 
     def die(*_a, **_k):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -284,10 +287,10 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _driver(home: Path, point: str = "none") -> subprocess.Popen:
+def _driver(home: Path, point: str = "none", bulk: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(home), point], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(home), point, "bulk" if bulk else "usual"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _clean_copy(member: Member, folder: Path, into: Path) -> Member:
@@ -351,7 +354,7 @@ def test_kill_9_at_random_points_of_export_and_import(tmp_path, folder) -> None:
     rng = random.Random(20261123)
     kills, finished, deadline = 0, 0, time.perf_counter() + 18
     while kills < 18 and time.perf_counter() < deadline:
-        proc = _driver(ben.home)
+        proc = _driver(ben.home, bulk=bool(kills % 2))  # every other run as a big backlog's import
         assert proc.stdout.readline().strip() == "go", proc.stderr.read()
         time.sleep(rng.uniform(0, full))
         if proc.poll() is None:
@@ -370,16 +373,19 @@ def test_kill_9_at_random_points_of_export_and_import(tmp_path, folder) -> None:
     _finish_and_compare(ana, ben, clean)
 
 
-@pytest.mark.parametrize("point", ["after-rename", "second-file", "import-before-commit"])
-def test_kill_9_at_chosen_points_is_all_or_nothing(tmp_path, folder, point) -> None:
+@pytest.mark.parametrize("point, bulk", [("after-rename", False), ("second-file", False),
+                                         ("import-before-commit", False), ("import-before-commit", True)])
+def test_kill_9_at_chosen_points_is_all_or_nothing(tmp_path, folder, point, bulk) -> None:
     ana, ben = _two_with_backlogs(tmp_path, folder, theirs=1500, ours=1500)
     clean = _clean_copy(ben, folder, tmp_path / "clean")
     own = ben.own_ops()
     with ben.group() as g:
         imported_before = g.conn.execute("SELECT count(*) FROM ops WHERE author != ?", (g.me,)).fetchone()[0]
-    proc = _driver(ben.home, point)
+    proc = _driver(ben.home, point, bulk)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, (out, err)
+    # the big-backlog import was cut off with a rollback journal, which the next open rolls back
+    assert Path(str(ben.db) + "-journal").exists() == bulk
     _check_after_kill(ben, own)
     with ben.group() as g:
         imported = g.conn.execute("SELECT count(*) FROM ops WHERE author != ?", (g.me,)).fetchone()[0]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import os
 import pstats
 import random
 import sqlite3
@@ -167,6 +168,14 @@ def view_rows(conn: sqlite3.Connection) -> ViewRows:
             for table, (_, columns) in VIEW_TABLES.items()}
 
 
+def settle() -> None:
+    """Before each timed run: collect garbage, and write out the dirty pages an
+    earlier run left (a floor writes ~100 MB at 100k), so no run pays for the
+    disk writes of the one before it."""
+    gc.collect()
+    os.sync()
+
+
 def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
           views: ViewRows | None = None, rollback_journal: bool = False) -> tuple[float, float]:
     """(insert seconds, decrypt seconds) of the plain work import cannot avoid:
@@ -184,7 +193,7 @@ def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
     for table, column in FTS.items():
         conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
                      f"content_rowid='rowid', tokenize='porter unicode61')")
-    gc.collect()
+    settle()
     t0 = time.perf_counter()
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -218,7 +227,7 @@ def run_one(n: int, seed: int, profile: str | None) -> tuple[bool, list[list[str
         journal = size > ROLLBACK_JOURNAL_BYTES  # the import swaps the WAL for a rollback journal
         floor_before = floor(root, rows, files, key, rollback_journal=journal)
         engine = engine_for(reader)
-        gc.collect()
+        settle()
         prof = cProfile.Profile() if profile else None
         if prof:
             prof.enable()

@@ -147,6 +147,8 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
     import sqlite3
     import time
 
+    from tablespace.core.store import Store
+
     store = new_store(tmp_path / "group.db", "ab" * 16)
 
     def modes() -> tuple[str, int]:
@@ -155,9 +157,15 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
 
     with store.bulk_import():
         assert modes() == ("wal", 1)  # a big import but not a huge one: the WAL as usual
-    with store.bulk_import(rollback_journal=True):
+    with store.bulk_import(rollback_journal=True), store.db.atomic():
         assert modes() == ("delete", 2)  # FULL: a power cut mid-import cannot corrupt it
+        store.set_meta("imported", "first")
+        # the app or another command opening the group meanwhile reads what was there
+        opened = Store(tmp_path / "group.db")
+        assert opened.get_meta("imported") is None
     assert modes() == ("wal", 1)
+    assert opened.get_meta("imported") == "first"
+    opened.close()
     other = sqlite3.connect(tmp_path / "group.db")
     try:
         other.execute("SELECT count(*) FROM ops").fetchone()

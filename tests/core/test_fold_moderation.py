@@ -4,6 +4,7 @@ posts, and who may write the moderators' sealed records and keys."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import pytest
 
@@ -213,12 +214,36 @@ def test_any_member_who_remains_may_renew_the_group_key(world) -> None:
     """Whoever has something to send after a departure renews the key
     (sync/roster.py); someone who has gone may not, as they would know it."""
     ada, bo, cy = world.founder, *world.members
-    rotation = {"epoch": 1, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]}
+    rotation = {"epoch": 0, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]}
     world.accepted(cy, "member.leave", {})
     assert "membership had ended" in world.rejected(cy, "epoch.rotate", rotation)
     world.accepted(bo, "epoch.rotate", rotation)
-    assert world.one("SELECT created_by, recipients FROM epochs WHERE epoch = 1") == \
+    assert world.one("SELECT created_by, recipients FROM epochs WHERE epoch = 0") == \
         (bo.id, ",".join(sorted([ada.id, bo.id])))
-    world.accepted(ada, "member.remove", {"member": bo.id, "last_seq": bo.seq})
-    assert "membership had ended" in world.rejected(bo, "epoch.rotate", {**rotation, "epoch": 2, "key_id": "cd" * 8})
     assert world.rejected(ada, "epoch.rotate", {**rotation, "key_id": "not hex"}) == "bad key id"
+    # the maker holds the key: unlisted, their own departure would not renew it
+    assert "maker must be among" in world.rejected(ada, "epoch.rotate", {**rotation, "recipients": [bo.id]})
+    # one past the newest at most: nobody can announce 2**31 - 1 and leave no number for the next
+    assert "bad epoch number" in world.rejected(bo, "epoch.rotate", {**rotation, "epoch": 2**31 - 1})
+    assert "bad epoch number" in world.rejected(bo, "epoch.rotate", {**rotation, "epoch": 2, "key_id": "cd" * 8})
+    world.accepted(bo, "epoch.rotate", {**rotation, "epoch": 1, "key_id": "cd" * 8})
+    world.accepted(ada, "member.remove", {"member": bo.id, "last_seq": bo.seq})
+    assert "membership had ended" in world.rejected(bo, "epoch.rotate", {**rotation, "epoch": 2, "key_id": "ef" * 8})
+
+
+def test_a_renewal_signed_before_a_removal_but_dated_after_it_is_rejected(world) -> None:
+    """Bo signs a key dated an hour ahead (everyone holds it for now), then Ada
+    removes him with a last_seq that counts it. His ops signed before the
+    removal still count, but not a key he would hold after it."""
+    from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime
+
+    ada, bo = world.founder, world.members[0]
+    note = world.sign(bo, "thread.start", {"title": "signed before", "body": "", "tags": []})
+    hour_later = datetime_to_hlc(hlc_to_datetime(note.hlc) + timedelta(hours=1))
+    key = world.sign(bo, "epoch.rotate", {"epoch": 0, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]},
+                     hlc=hour_later)
+    removal = world.sign(ada, "member.remove", {"member": bo.id, "last_seq": key.seq})
+    world.ingest(note, key, removal)
+    assert world.state(note) == ("accepted", None) and world.state(removal) == ("accepted", None)
+    assert world.state(key) == ("rejected", "someone who has gone cannot renew the group's key")
+    assert world.one("SELECT count(*) FROM epochs") == (0,)

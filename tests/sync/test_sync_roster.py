@@ -234,16 +234,21 @@ def test_after_someone_leaves_a_member_with_something_to_send_renews_the_key(tmp
 
 
 def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, monkeypatch) -> None:
-    """Nobody renewed the key for half an hour after Cat left (the moderators
-    are away, or each believes another will): the next member to sync does."""
+    """Nobody renewed the key for half an hour after Ben first saw that Cat
+    left (the moderators are away, or each believes another will): his next
+    sync does. The half hour counts from when he saw it, not from the leave:
+    a leave that reaches everyone late must not have them all renew at once."""
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
     cat.run("leave")
     cat.json("sync")
-    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:20:00Z")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:00:00Z")  # two hours after the leave
     ben.json("sync")
     assert query(ben, "SELECT count(*) FROM epochs") == 1
-    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:45:00Z")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:25:00Z")
+    ben.json("sync")
+    assert query(ben, "SELECT count(*) FROM epochs") == 1
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:31:00Z")
     ben.json("sync")
     assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
     assert len(grant_files(folder, cat)) == 1  # her admission's: the new key was not wrapped for her
@@ -251,6 +256,37 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     everyone_syncs(ben, ana, cat)
     assert "Half an hour later" in titles(ana)
     assert "Half an hour later" not in titles(cat)
+
+
+def test_a_moderator_grants_a_key_a_member_listed_someone_for_but_never_wrapped(tmp_path, monkeypatch) -> None:
+    """Ben renews the key after Dee leaves and lists Cat among its recipients,
+    but writes her no grant (a faulty or hostile client). A moderator does not
+    take a member's list on trust: Ana's next sync finds no grant for Cat and
+    writes one, and Cat reads what Ben wrote."""
+    import tablespace.sync.roster as roster
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
+    ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]
+    dee.run("leave")
+    dee.json("sync")
+    ben.json("sync")
+    ben.out("post", "Ben after Dee left")
+    real = roster.write_grant
+    cat_id = member_id(cat)
+    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
+        None if member == cat_id else real(group, folder, member, *a)))
+    ben.json("sync")  # renews: Cat is listed, but no grant is written for her
+    monkeypatch.setattr(roster, "write_grant", real)
+    assert cat_id in latest_recipients(ben)
+    assert len(grant_files(folder, cat)) == 1  # her admission's only
+    everyone_syncs(cat)
+    assert "Ben after Dee left" not in titles(cat)
+    ana.json("sync")
+    assert len(grant_files(folder, cat)) == 2  # Ana's
+    ana.json("sync")
+    assert len(grant_files(folder, cat)) == 2  # checked once per key, granted once
+    everyone_syncs(cat)
+    assert "Ben after Dee left" in titles(cat)
 
 
 def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:

@@ -603,12 +603,18 @@ def member_timeout_end(ctx: FoldContext, op: Op) -> None:
 def epoch_rotate(ctx: FoldContext, op: Op) -> None:
     """A member announces a new epoch key (by id; the key itself travels only
     wrapped) and who it was wrapped for. Any active member may: after a
-    departure, whoever has something to send renews the key (sync/roster.py);
-    a member who has gone may not, as they would know the new key."""
+    departure, whoever has something to send renews the key (sync/roster.py).
+    Not someone who has gone, even with an op signed before they went and
+    dated after: they would hold a key the others write under. The maker must
+    be among the recipients, so their own departure renews it; and the epoch
+    is at most one past the newest, so nobody can use up the numbers."""
     ctx.require_active(op)
+    if ctx.member_status(op.author) != "active":
+        raise PermissionRejected("someone who has gone cannot renew the group's key")
     epoch = op.payload.get("epoch")
-    if type(epoch) is not int or not 0 <= epoch < 2**31:
-        raise Rejected("bad epoch number")
+    (newest,) = ctx.one("SELECT coalesce(max(epoch), -1) FROM epochs")
+    if type(epoch) is not int or not 0 <= epoch <= newest + 1:
+        raise Rejected("bad epoch number: the next key is the newest epoch's successor")
     key_id = op.payload.get("key_id")
     if not isinstance(key_id, str) or not re.fullmatch(r"[0-9a-f]{16}", key_id):
         raise Rejected("bad key id")
@@ -616,6 +622,8 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
     if not isinstance(recipients, list) or len(recipients) > 1000 or \
             not all(isinstance(r, str) and limits.ID_RE.match(r) for r in recipients):
         raise Rejected("bad recipient list")
+    if op.author not in recipients:
+        raise Rejected("the key's maker must be among its recipients")
     ctx.run("""INSERT OR IGNORE INTO epochs (epoch, key_id, created_hlc, created_by, recipients)
                VALUES (?, ?, ?, ?, ?)""", epoch, key_id, op.hlc, op.author, ",".join(sorted(set(recipients))))
 

@@ -415,3 +415,12 @@ def m011_refold_for_the_clock_rule(db: Database) -> None:
     open (Store), so this replica agrees with one that folds from scratch."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+
+
+@migrations()
+def m012_refold_for_key_renewal_rules(db: Database) -> None:
+    """Any active member may now renew the group key, but not one who has gone
+    (by an op dated after they went), only to the next epoch number, and only
+    with themselves among the recipients. Re-fold once, as for m011."""
+    if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")

@@ -61,7 +61,12 @@ def connect(path: Path) -> Database:
     # A sqlite_utils Database made on first use (writes, migrations): opening
     # and reading a group stays off sqlite_utils' ~60-100 ms import (cold start).
     db: Database = LazyDatabase(conn)  # type: ignore[assignment]
-    conn.execute("PRAGMA journal_mode = WAL")
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError:
+        # A big import holds the file in rollback mode for now (Store.bulk_import),
+        # and switching needs its lock: read as we are; it goes back to WAL after.
+        pass
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
     conn.execute("PRAGMA secure_delete = ON")  # deleted bodies are zeroed on disk, not just unlinked
     conn.execute("PRAGMA busy_timeout = 5000")
@@ -147,9 +152,9 @@ class Store:
         Crash safety is the same (a kill leaves a hot journal, rolled back on
         the next open), with FULL sync for power loss. If another connection
         has the database open (the app's, another command), SQLite refuses the
-        switch at once and we keep the WAL. One opened during the import waits
-        for it, up to the busy timeout, as WAL readers would not: hence only
-        for a backlog big enough to pay for it."""
+        switch at once and we keep the WAL. One opened during the import reads
+        in rollback mode (`connect`) and waits, up to the busy timeout, only
+        while the import commits; hence only for a backlog big enough to pay."""
         (saved_cache,) = self.conn.execute("PRAGMA cache_size").fetchone()
         self.conn.execute(f"PRAGMA cache_size = {-cache_mb * 1024}")
         switched = False

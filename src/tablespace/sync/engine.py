@@ -171,7 +171,7 @@ class SyncEngine:
             (self.group.me, exported_seq),
         ).fetchall()
         ops = [decode_trusted(bytes(body), bytes(sig)) for sig, body in rows]
-        # Someone who holds this key has gone and no moderator has rotated yet:
+        # Someone who holds this key has gone and nobody has rotated yet:
         # what we wrote up to their departure may go (a removal op, so the
         # member learns of it); what we wrote after waits for the new key.
         departed = departure_hlc(self.group, self.keyring)

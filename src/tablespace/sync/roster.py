@@ -7,8 +7,8 @@ member in a key grant file, and announced (by id, with its recipients) in an
 member who has gone cannot read it, even with their own home intact.
 
 Who renews the key (`should_rotate`): a moderator on every sync; any other
-member as soon as something of theirs is held back for it, or once nobody has
-renewed it for `RENEWAL_GRACE`. Moderator-only renewal froze a group whose
+member as soon as something of theirs is held back for it, just before
+leaving, or once it has waited `RENEWAL_GRACE` since they first saw it. Moderator-only renewal froze a group whose
 moderators were away (nobody's posts went out until one synced), and could
 deadlock: members' held-back ops are folded locally but unseen elsewhere, so
 each replica could believe the one moderator left to renew had gone (found by
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from tablespace.core.clock import hlc_ms, iso, now, now_ms
+from tablespace.core.clock import iso, now, now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore
@@ -48,8 +48,9 @@ from tablespace.sync.membership import (
 )
 
 MAX_TIMEOUT = timedelta(days=28)
-# How long a departure may go unrotated before any member renews the key,
-# with nothing of their own waiting for it (see the module docstring).
+# How long a departure may wait unrenewed, from when a member first sees it,
+# before that member renews the key with nothing of their own waiting for it
+# (see the module docstring).
 RENEWAL_GRACE = timedelta(minutes=30)
 
 
@@ -93,7 +94,7 @@ def departure_hlc(group: Group, keyring: Keyring) -> int | None:
     """When the first member who may hold the key we write under left or was
     removed (None if nobody has): a listed recipient, or anyone who went after
     the key was made (admitted later, so their admission grant carried it, or
-    granted it late by `grant_missing_keys`). Until a moderator rotates,
+    granted it late by `grant_missing_keys`). Until someone rotates,
     nothing we wrote after that moment may be written under it."""
     key, wrapped = _writing_key(group, keyring)
     if key is None:
@@ -114,15 +115,31 @@ def should_rotate(group: Group, departed: int, *, about_to_write: bool = False) 
     """Whether we renew the key for the departure at HLC `departed` now: only
     as an active member (a rotation's author gets the key), and then as a
     moderator, with ops of our own held back for it (or `about_to_write` one),
-    or after the grace period."""
+    or once it has waited unrenewed for the grace period since we first saw it."""
     status = group.conn.execute("SELECT status FROM members WHERE id = ?", (group.me,)).fetchone()
     if status != ("active",):
         return False
-    if about_to_write or group.is_moderator or now_ms() - hlc_ms(departed) >= RENEWAL_GRACE / timedelta(milliseconds=1):
+    if about_to_write or group.is_moderator:
         return True
     exported = int(group.store.get_meta("exported_seq", "0") or 0)
-    return group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND hlc > ? LIMIT 1",
-                              (group.me, exported, departed)).fetchone() is not None
+    if group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND hlc > ? LIMIT 1",
+                          (group.me, exported, departed)).fetchone():
+        return True
+    return _waited_since_first_seen(group, departed) >= RENEWAL_GRACE
+
+
+def _waited_since_first_seen(group: Group, departed: int) -> timedelta:
+    """How long the departure at `departed` has waited for a new key since this
+    replica first saw it waiting. Counted from when we saw it, not from when it
+    happened: a leave that reaches everyone hours late would otherwise have
+    every member who syncs before the first renewal arrives renew at once."""
+    saw = group.store.get_meta("renewal_waiting", "") or ""
+    since, _, first_seen = saw.partition(" ")
+    if since != str(departed):
+        first_seen = str(now_ms())
+        with group.store.db.atomic():
+            group.store.set_meta("renewal_waiting", f"{departed} {first_seen}")
+    return timedelta(milliseconds=now_ms() - int(first_seen))
 
 
 def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after: int = -1, *,
@@ -177,7 +194,12 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
     with every other key we hold that they lack (history). Returns who was
     granted. The grant files are the record: every moderator sees them in
     the folder, so a key is granted once (or, by two moderators at the same
-    moment, twice: harmless)."""
+    moment, twice: harmless).
+
+    A moderator's rotation is trusted to have wrapped the key for everyone it
+    lists. Another member's is checked once per key against the grant files it
+    left, so a member cannot shut someone out by listing them and writing no
+    grant (a grant whose wrapped key is bogus still goes unnoticed here)."""
     if not group.is_moderator:
         return []
     key, wrapped = _writing_key(group, keyring)
@@ -185,18 +207,24 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
         return []
     current = (key.epoch, key.key_id)
     granters = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+    (creator,) = group.conn.execute("SELECT created_by FROM epochs WHERE epoch = ? AND key_id = ?", current).fetchone()
+    trusted = creator in granters or group.store.get_meta("grants_checked") == key.key_id
     granted = []
     for member, exchange in group.conn.execute(
             "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
             (group.me,)).fetchall():
-        if member in wrapped[current]:
+        if member == creator or (trusted and member in wrapped[current]):
             continue  # the usual case: no folder reads at all
-        held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
+        held = {k for k, who in wrapped.items() if member in who and (trusted or k != current)} | \
+            _granted_to(group, folder, member, granters | {creator})
         if current in held:
             continue
         write_grant(group, folder, member, bytes.fromhex(exchange),
                     [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held])
         granted.append(member)
+    if not trusted:
+        with group.store.db.atomic():
+            group.store.set_meta("grants_checked", key.key_id)
     return granted
 
 

@@ -307,11 +307,12 @@ def leave(group: Group) -> None:
     renew it first, while still a member: the leave is dated after their
     departure, so it could only go out under a new key, which someone who has
     left may not make; the others might never hear of it."""
-    from tablespace.sync.roster import leave_group
+    from tablespace.sync.roster import departure_hlc, leave_group
 
     active = group.conn.execute("SELECT 1 FROM members WHERE id = ? AND status = 'active'", (group.me,)).fetchone()
     (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
-    if active and not (group.is_moderator and moderators == 1):  # else the fold refuses the leave: touch nothing
+    if active and not (group.is_moderator and moderators == 1) \
+            and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
         rotate_now(group, about_to_write=True)
     leave_group(group)
 

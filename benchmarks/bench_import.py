@@ -14,14 +14,16 @@ Figures:
            decompress + parse every file, Store.ingest (chain check + fold,
            FTS included), bookkeeping; one transaction per import batch.
   floor    the plain work an import cannot avoid, in one transaction with the
-           same PRAGMAs: every row the import writes (DESIGN's "plain SQLite
+           same PRAGMAs and the journal the import used (a rollback journal
+           over 8 MB of files, else the WAL): every row the import writes (DESIGN's "plain SQLite
            insert of the same rows"), read back from the reader afterwards:
            the op rows into a table with the ops table's keys (id primary
            key, unique (author, seq)), the threads, posts and tags rows into
            tables with only their primary keys, and the same text into FTS5
            with the same tokenizer; plus ChaCha20-Poly1305 decryption (with
            the HKDF file key) of the same file bytes, already in memory.
-           Measured twice after the import; the lower is used.
+           Measured twice after the import; the lower is used. Every timed
+           run starts after os.sync(), clear of the last one's disk writes.
   log floor  the op rows and the decryption alone, as above (before and after
            the import): printed for comparison, not a target. The views and
            the search index an import must also write are ~2x this on their
@@ -188,21 +190,21 @@ def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
     conn.execute("""CREATE TABLE ops (id TEXT PRIMARY KEY, author TEXT NOT NULL, seq INTEGER NOT NULL,
                     prev TEXT, hlc INTEGER NOT NULL, kind TEXT NOT NULL, signature BLOB NOT NULL,
                     body BLOB NOT NULL, UNIQUE (author, seq))""")
-    for table, (schema, _) in VIEW_TABLES.items():
-        conn.execute(f"CREATE TABLE {table} ({schema})")
-    for table, column in FTS.items():
-        conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
+    for name, (schema, _) in VIEW_TABLES.items():
+        conn.execute(f"CREATE TABLE {name} ({schema})")
+    for name, column in FTS.items():
+        conn.execute(f"CREATE VIRTUAL TABLE {name}_fts USING fts5({column}, content='{name}', "
                      f"content_rowid='rowid', tokenize='porter unicode61')")
     settle()
     t0 = time.perf_counter()
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     if views is not None:
-        for table, (_, columns) in VIEW_TABLES.items():
+        for name, (_, columns) in VIEW_TABLES.items():
             marks = ", ".join("?" for _ in columns.split(","))
-            conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", views[table])
-        for table, column in FTS.items():
-            conn.execute(f"INSERT INTO {table}_fts (rowid, {column}) SELECT rowid, {column} FROM {table}")
+            conn.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", views[name])
+        for name, column in FTS.items():
+            conn.execute(f"INSERT INTO {name}_fts (rowid, {column}) SELECT rowid, {column} FROM {name}")
     conn.execute("COMMIT")
     insert = time.perf_counter() - t0
     conn.close()

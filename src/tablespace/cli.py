@@ -747,6 +747,8 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 line += f", quarantined {len(report.quarantined)}"
             if report.reports_sent:
                 line += f", reports sent {report.reports_sent}"
+            if report.renewed_key:
+                line += ", renewed the group's key (someone had gone)"
             click.echo(line)
 
     one_round()

@@ -217,16 +217,18 @@ def test_after_someone_leaves_a_member_with_something_to_send_renews_the_key(tmp
     ben, cat = m["Ben"], m["Cat"]
     cat.run("leave")
     cat.json("sync")
-    ben.json("sync")  # Ben sees the leave; Ana has not synced, so nobody rotated
+    assert ben.json("sync")["renewed_key"] is False  # Ben sees the leave; Ana has not synced
     assert query(ben, "SELECT count(*) FROM epochs") == 1
     ben.out("post", "Ben after Cat left")
-    assert ben.json("sync")["exported"] >= 2  # the rotation and the post
+    report = ben.json("sync")
+    assert report["exported"] >= 2 and report["renewed_key"] is True  # the rotation and the post
     assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
     assert latest_recipients(ben) == sorted([member_id(ana), member_id(ben)])
     everyone_syncs(ana, ben, cat)
     assert "Ben after Cat left" in titles(ana)
     assert "Ben after Cat left" not in titles(cat)
     assert query(ana, "SELECT count(*) FROM epochs") == 2  # Ana had no reason to rotate again
+    assert "renewed" not in ana.out("sync")  # nothing left to renew
     ana.out("post", "Ana replies under Ben's key")
     everyone_syncs(ana, ben, cat)
     assert "Ana replies under Ben's key" in titles(ben)
@@ -249,7 +251,7 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     ben.json("sync")
     assert query(ben, "SELECT count(*) FROM epochs") == 1
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:31:00Z")
-    ben.json("sync")
+    assert "renewed the group's key" in ben.out("sync")
     assert query(ben, "SELECT created_by FROM epochs WHERE epoch = 1") == member_id(ben)
     assert len(grant_files(folder, cat)) == 1  # her admission's: the new key was not wrapped for her
     ben.out("post", "Half an hour later")

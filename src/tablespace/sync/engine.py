@@ -78,13 +78,15 @@ class SyncReport:
     # not admitted yet: what the moderators answered our join request, if they
     # did ("declined", "invite used up", "invite expired"; sync/membership.py)
     join_answer: str | None = None
+    # we started a new key epoch this round: someone had gone (sync/roster.py)
+    renewed_key: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
                 "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
                 "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
                 "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
-                "join_answer": self.join_answer}
+                "join_answer": self.join_answer, "renewed_key": self.renewed_key}
 
 
 class SyncEngine:
@@ -110,7 +112,7 @@ class SyncEngine:
         report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
         # A new key epoch when someone who holds the current key has left or
         # been removed: a moderator starts it, or a member who needs it.
-        self.rotate_as_needed(listing, report)
+        report.renewed_key = self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
         self._moderate(report)
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)

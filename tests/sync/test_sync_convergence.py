@@ -506,11 +506,18 @@ class ConvergenceMachine(RuleBasedStateMachine):
                      timedelta(minutes=minutes), "cool off")
 
     @precondition(lambda self: roster is not None)
-    @rule(r=REPLICA, dt=DT)
-    def leave(self, r, dt) -> None:
-        """Anyone but the last moderator may leave."""
+    @rule(r=REPLICA, dt=DT, online=st.booleans())
+    def leave(self, r, dt, online) -> None:
+        """Anyone but the last moderator may leave: online as `tablespace
+        leave` does (renewing the key first if someone went and nobody has),
+        or offline, the op alone (the next sync sends it, if it can)."""
         self.step(dt)
-        self.net.act(self.who(r), roster.leave_group)
+        i = self.who(r)
+        if online:
+            self.net.act(i, service.leave, FolderStore(self.net.inboxes[i], self.net.gid))
+            self.net._publish(i)
+        else:
+            self.net.act(i, roster.leave_group)
 
     # --- delivery, faults ---------------------------------------------------------
 

@@ -282,14 +282,14 @@ def admit(group: Group, ref: str) -> str:
     return request.member_id
 
 
-def rotate_now(group: Group, *, about_to_write: bool = False) -> bool:
+def rotate_now(group: Group, *, about_to_write: bool = False, folder: FolderStore | None = None) -> bool:
     """After a removal, or before writing something that must not be readable
     by someone who went (`about_to_write`): start the new key epoch now if
     the folder or remote is reachable; otherwise the next sync does it, and
     until then nothing written after the departure leaves this home (see
-    SyncEngine.export)."""
+    SyncEngine.export). `folder`: the group's own unless given (tests)."""
     try:
-        folder = folder_for(group)
+        folder = folder or folder_for(group)
         folder.check(expect_existing=False)
     except SyncUnavailable:
         return False
@@ -302,7 +302,7 @@ def rotate_now(group: Group, *, about_to_write: bool = False) -> bool:
     return engine.rotate_as_needed(listing, SyncReport(), about_to_write=about_to_write)
 
 
-def leave(group: Group) -> None:
+def leave(group: Group, folder: FolderStore | None = None) -> None:
     """Leave the group. If someone went and nobody has renewed the key yet,
     renew it first, while still a member: the leave is dated after their
     departure, so it could only go out under a new key, which someone who has
@@ -313,7 +313,7 @@ def leave(group: Group) -> None:
     (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
     if active and not (group.is_moderator and moderators == 1) \
             and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
-        rotate_now(group, about_to_write=True)
+        rotate_now(group, about_to_write=True, folder=folder)
     leave_group(group)
 
 

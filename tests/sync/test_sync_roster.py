@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -260,35 +262,48 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     assert "Half an hour later" not in titles(cat)
 
 
-def test_a_moderator_grants_a_key_a_member_listed_someone_for_but_never_wrapped(tmp_path, monkeypatch) -> None:
-    """Ben renews the key after Dee leaves and lists Cat among its recipients,
-    but writes her no grant (a faulty or hostile client). A moderator does not
-    take a member's list on trust: Ana's next sync finds no grant for Cat and
-    writes one, and Cat reads what Ben wrote."""
+@pytest.mark.parametrize("left_out", ["Cat", "Ana"])
+def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_path, monkeypatch, left_out) -> None:
+    """Ben renews the key after Dee leaves and lists everyone among its
+    recipients, but writes no grant for one of them (a faulty or hostile
+    client): a member, or the only moderator. Nobody takes a member's list on
+    trust: ten minutes on (the maker's grants travel on their own), whoever
+    holds the key checks the grant files once and grants it to whoever has
+    none, and everyone reads what Ben and Cat wrote under it."""
     import tablespace.sync.roster as roster
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
     ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]
+    victim = {"Ana": ana, "Cat": cat}[left_out]
     dee.run("leave")
     dee.json("sync")
     ben.json("sync")
     ben.out("post", "Ben after Dee left")
     real = roster.write_grant
-    cat_id = member_id(cat)
+    victim_id = member_id(victim)
     monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
-        None if member == cat_id else real(group, folder, member, *a)))
-    ben.json("sync")  # renews: Cat is listed, but no grant is written for her
+        None if member == victim_id else real(group, folder, member, *a)))
+    assert ben.json("sync")["renewed_key"]  # the victim is listed, but gets no grant
     monkeypatch.setattr(roster, "write_grant", real)
-    assert cat_id in latest_recipients(ben)
-    assert len(grant_files(folder, cat)) == 1  # her admission's only
-    everyone_syncs(cat)
-    assert "Ben after Dee left" not in titles(cat)
-    ana.json("sync")
-    assert len(grant_files(folder, cat)) == 2  # Ana's
-    ana.json("sync")
-    assert len(grant_files(folder, cat)) == 2  # checked once per key, granted once
-    everyone_syncs(cat)
-    assert "Ben after Dee left" in titles(cat)
+    assert victim_id in latest_recipients(ben)
+    before = len(grant_files(folder, victim))
+    everyone_syncs(ana, ben, cat)
+    assert "Ben after Dee left" not in titles(victim)
+    assert len(grant_files(folder, victim)) == before  # not yet: the maker's grants may be on their way
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
+    calls = []
+    real_granted_to = roster._granted_to
+    monkeypatch.setattr(roster, "_granted_to", lambda *a: calls.append(a) or real_granted_to(*a))
+    everyone_syncs(ana, ben, cat)
+    assert len(grant_files(folder, victim)) in (before + 1, before + 2)  # the holders who checked first
+    assert calls
+    calls.clear()
+    everyone_syncs(ana, ben, cat)
+    assert not calls  # checked once per key: no more folder reads
+    cat.out("post", "Cat later")
+    everyone_syncs(ana, ben, cat)
+    for member in (ana, ben, cat):
+        assert {"Ben after Dee left", "Cat later"} <= titles(member)
 
 
 def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:
@@ -311,6 +326,19 @@ def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeyp
     assert "Only Ana now" not in titles(ben) | titles(cat)
     assert "at least one moderator" in ana.error("leave")
     assert query(ana, "SELECT count(*) FROM epochs") == 3  # Ben's renewal and Ana's after him; none by the refused leave
+
+
+def test_leaving_with_nothing_to_renew_does_not_touch_the_folder(tmp_path, monkeypatch) -> None:
+    """Over git a renewal check means a pull and a push: `leave` only goes
+    to the folder or remote when a departure is waiting for a new key."""
+    import tablespace.sync.service as service
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    calls = []
+    monkeypatch.setattr(service, "rotate_now", lambda *a, **k: calls.append(a))
+    m["Ben"].run("leave")
+    assert calls == []
+    assert {x["name"]: x["status"] for x in m["Ben"].json("members")}["Ben"] == "left"
 
 
 def test_a_timed_out_member_cannot_back_date_a_post_before_the_time_out(tmp_path, monkeypatch) -> None:

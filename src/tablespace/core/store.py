@@ -153,8 +153,11 @@ class Store:
         the next open), with FULL sync for power loss. If another connection
         has the database open (the app's, another command), SQLite refuses the
         switch at once and we keep the WAL. One opened during the import reads
-        in rollback mode (`connect`) and waits, up to the busy timeout, only
-        while the import commits; hence only for a backlog big enough to pay."""
+        in rollback mode (`connect`) until the import's changes outgrow the
+        page cache (~128 MB, a backlog of some 60k ops): from then until the
+        commit SQLite holds the file exclusively, and an open waits out the
+        busy timeout and fails with "database is locked" (WAL readers would
+        not wait). Hence only for a backlog big enough to pay for it."""
         (saved_cache,) = self.conn.execute("PRAGMA cache_size").fetchone()
         self.conn.execute(f"PRAGMA cache_size = {-cache_mb * 1024}")
         switched = False
@@ -176,9 +179,9 @@ class Store:
         finally:
             self.conn.execute(f"PRAGMA cache_size = {saved_cache}")
             if switched:
-                self.conn.execute("PRAGMA synchronous = NORMAL")
                 try:
                     self.conn.execute("PRAGMA journal_mode = WAL")
+                    self.conn.execute("PRAGMA synchronous = NORMAL")  # safe with the WAL only
                 except sqlite3.OperationalError:
                     pass  # someone opened it meanwhile and is reading: every open (connect) sets WAL again
 

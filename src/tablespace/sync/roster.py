@@ -28,6 +28,7 @@ that way counts as holding it when they go.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -52,6 +53,9 @@ MAX_TIMEOUT = timedelta(days=28)
 # before that member renews the key with nothing of their own waiting for it
 # (see the module docstring).
 RENEWAL_GRACE = timedelta(minutes=30)
+# How long after a key another member made becomes current we check that
+# everyone was granted it: the maker's grant files arrive on their own.
+GRANT_CHECK_DELAY = timedelta(minutes=10)
 
 
 def announce_first_key(group: Group, keyring: Keyring) -> None:
@@ -189,43 +193,85 @@ def write_grant(group: Group, folder: FolderStore, member: str, exchange: bytes,
 
 
 def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
-    """As a moderator, grant the key we write under to every current member
-    who has neither been wrapped it by a rotation nor granted it since, along
-    with every other key we hold that they lack (history). Returns who was
-    granted. The grant files are the record: every moderator sees them in
-    the folder, so a key is granted once (or, by two moderators at the same
-    moment, twice: harmless).
+    """Grant the keys current members lack. Returns who was granted.
 
-    A moderator's rotation is trusted to have wrapped the key for everyone it
-    lists. Another member's is checked once per key against the grant files it
-    left, so a member cannot shut someone out by listing them and writing no
-    grant (a grant whose wrapped key is bogus still goes unnoticed here)."""
-    if not group.is_moderator:
+    A moderator grants the key we write under to every current member who has
+    neither been wrapped it by a rotation nor granted it by a moderator since
+    (a member admitted while someone rotated), with every other key we hold
+    that they lack. The grant files are the record: every moderator sees them
+    in the folder, so a key is granted once (or, by two moderators at the
+    same moment, twice: harmless). A rotation's recipient list is trusted.
+
+    Except a key another member made: everyone who holds one checks each
+    current member once against the grant files in the folder, after a delay
+    that lets the maker's grants arrive, and grants it to whoever has none.
+    So a member who lists someone (a moderator, even) and wraps them nothing
+    does not shut them out of what is written under it. A grant whose wrapped
+    key is garbage still goes unnoticed here."""
+    if group.conn.execute("SELECT 1 FROM members WHERE id = ? AND status = 'active'", (group.me,)).fetchone() is None:
         return []
+    granted = _grant_current_key(group, folder, keyring) if group.is_moderator else []
+    return granted + [m for m in _check_member_made_keys(group, folder, keyring) if m not in granted]
+
+
+def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
     key, wrapped = _writing_key(group, keyring)
     if key is None:
         return []
     current = (key.epoch, key.key_id)
     granters = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
-    (creator,) = group.conn.execute("SELECT created_by FROM epochs WHERE epoch = ? AND key_id = ?", current).fetchone()
-    trusted = creator in granters or group.store.get_meta("grants_checked") == key.key_id
     granted = []
-    for member, exchange in group.conn.execute(
-            "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
-            (group.me,)).fetchall():
-        if member == creator or (trusted and member in wrapped[current]):
+    for member, exchange in _members_to_grant(group):
+        if member in wrapped[current]:
             continue  # the usual case: no folder reads at all
-        held = {k for k, who in wrapped.items() if member in who and (trusted or k != current)} | \
-            _granted_to(group, folder, member, granters | {creator})
+        held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
         if current in held:
             continue
         write_grant(group, folder, member, bytes.fromhex(exchange),
                     [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held])
         granted.append(member)
-    if not trusted:
-        with group.store.db.atomic():
-            group.store.set_meta("grants_checked", key.key_id)
     return granted
+
+
+def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+    """Grant each key a non-moderator made, and we hold, to the current
+    members with no grant for it in the folder; once per (key, member)."""
+    moderators = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+    made = {(epoch, key_id): creator for epoch, key_id, creator in
+            group.conn.execute("SELECT epoch, key_id, created_by FROM epochs") if creator not in moderators}
+    ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
+    if not ours:
+        return []
+    try:
+        memo = json.loads(group.store.get_meta("grants_checked", "") or "{}")
+    except ValueError:
+        memo = {}
+    # a grant signed by anyone who was a member counts (the maker's, made before they left too)
+    granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    granted = []
+    for (epoch, key_id), key in sorted(ours.items()):
+        seen = memo.setdefault(f"{epoch}:{key_id}", {"since": now_ms(), "members": []})
+        if now_ms() - seen["since"] < GRANT_CHECK_DELAY / timedelta(milliseconds=1):
+            continue  # the maker's grants may still be on their way
+        checked = set(seen["members"])
+        for member, exchange in _members_to_grant(group):
+            if member == made[(epoch, key_id)] or member in checked:
+                continue
+            if (epoch, key_id) not in _granted_to(group, folder, member, granters):
+                write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key.key)])
+                granted.append(member)
+            checked.add(member)
+        seen["members"] = sorted(checked)
+    with group.store.db.atomic():
+        group.store.set_meta("grants_checked", json.dumps(memo))
+    return granted
+
+
+def _members_to_grant(group: Group) -> list[tuple[str, str]]:
+    """(id, exchange key) of every other current member who can be granted a key."""
+    return group.conn.execute(
+        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
+        (group.me,)).fetchall()
 
 
 def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:

@@ -43,8 +43,8 @@ group.close()
 def test_first_frame_loads_none_of_the_deferred_libraries(kitchen):
     result = subprocess.run([sys.executable, "-c", CHILD, str(kitchen.home.path), *DEFERRED],
                             capture_output=True, text=True, timeout=60)
-    loaded = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
-    assert loaded == "LOADED", result.stderr[-2000:]
+    loaded = next((line for line in result.stdout.splitlines() if line.startswith("LOADED")), None)
+    assert loaded == "LOADED", (result.returncode, result.stdout[-500:], result.stderr[-2000:])
 
 
 def test_a_group_opens_without_parsing_its_key_and_checks_it_at_first_use(tmp_path, kitchen):

@@ -85,7 +85,7 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
                                          "exchange_key": exchange[i].public_key.hex()})
     finally:
         os.environ.pop("TABLESPACE_NOW", None)
-    group_id, me = founder.id, founder.me
+    group_id = founder.id
     founder_ops = founder.store.all_ops()  # genesis + the member.adds, already signed
     epoch, key = current_key(founder.path)
     founder_identity = founder.identity

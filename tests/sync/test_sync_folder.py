@@ -3,7 +3,6 @@ joining, admission, talking, and the folder's bad data."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path

@@ -290,7 +290,7 @@ def leave(group: Group) -> None:
 
 def note_if_not_admitted(group: Group) -> None:
     """Say why a listing is empty for a joiner still waiting (stderr: scripts read stdout)."""
-    if group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone() is None:
+    if group.my_status is None:
         click.echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
                    "`tablespace sync`", err=True)
 

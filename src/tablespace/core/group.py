@@ -283,6 +283,13 @@ class Group:
     def name(self) -> str:
         return queries.settings(self.conn).get("name", self.id[:8])
 
+    @property
+    def my_status(self) -> str | None:
+        """Our membership as the log has it: 'active', 'timed_out', 'left',
+        'removed'; None while a joiner waits to be admitted."""
+        row = self.conn.execute("SELECT status FROM members WHERE id = ?", (self.me,)).fetchone()
+        return row[0] if row else None
+
     def my_roles(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT role FROM roles WHERE member_id = ?", (self.me,))}
 

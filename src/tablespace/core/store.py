@@ -387,12 +387,15 @@ class Store:
             windows.setdefault((member, role), {})[last_seq] = until_seq
         return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows
 
-    def _context(self, cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
+    def _context(self, hlcs: dict[str, int], cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
+        """`hlcs`: op id -> hlc of every op this pass folds (FoldContext.hlcs),
+        from the rows the caller holds; without it the clock rule falls back
+        to one query per op."""
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
         cutoffs, timeouts, windows = cuts if cuts is not None else self._cuts()
         return FoldContext(self.conn, self.group_id, forks, dict(cutoffs),
                            {m: list(w) for m, w in timeouts.items()},
-                           role_windows={k: dict(w) for k, w in windows.items()}, head=head)
+                           role_windows={k: dict(w) for k, w in windows.items()}, head=head, hlcs=hlcs)
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
         """Apply every ready op, sorted and all after the fold `head`, in order;
@@ -402,8 +405,7 @@ class Store:
         not per op: see FoldContext.folded for what cut_off sees meanwhile.
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
-        ctx = self._context(head=head)
-        ctx.hlcs = {op_id: hlc for hlc, _, _, op_id, *_ in ready}
+        ctx = self._context({op_id: hlc for hlc, _, _, op_id, *_ in ready}, head=head)
         bulk = len(ready) >= BULK_FOLD_MIN and \
             len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
         rejected: list[tuple[str, int]] = []
@@ -478,13 +480,12 @@ class Store:
         with self._text_indexing(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
-            ctx = self._context(cuts)
-            ctx.check_log = False
             rows = self.conn.execute(
                 "SELECT id, signature, body, state, reason, hlc, author, seq FROM ops WHERE state != 'held' "
                 "ORDER BY hlc, author, seq"
             ).fetchall()
-            ctx.hlcs = {row[0]: row[5] for row in rows}
+            ctx = self._context({row[0]: row[5] for row in rows}, cuts)
+            ctx.check_log = False
             for op_id, signature, body, state, reason, *key in rows:
                 new_reason = apply_op(ctx, decode_trusted(bytes(body), bytes(signature), op_id))
                 new_state = "accepted" if new_reason is None else "rejected"

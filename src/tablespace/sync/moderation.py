@@ -243,8 +243,7 @@ def file_report(group: Group, post_ref: str, reason: str) -> str:
         raise TablespaceError("say what is wrong: the moderators read it")
     if len(reason) > REASON_MAX:
         raise TablespaceError(f"a reason has at most {REASON_MAX} characters")
-    status = group.conn.execute("SELECT status FROM members WHERE id = ?", (group.me,)).fetchone()
-    if status is None or status[0] != "active":
+    if group.my_status != "active":
         raise PermissionDenied("you are not a member of this group (not admitted yet, or you left or were removed)")
     post = group.post_id(post_ref)
     thread, author, body = group.conn.execute(

@@ -131,7 +131,7 @@ def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_i
 def join_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:
     """For a joiner not admitted yet: the moderators' answer, if there is one."""
     request_id = group.store.get_meta("join_request")
-    if not request_id or group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone():
+    if not request_id or group.my_status is not None:
         return None
     try:
         data = folder.read(answer_path(request_id), MAX_ANSWER_BYTES)

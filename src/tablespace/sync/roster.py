@@ -8,8 +8,9 @@ member who has gone cannot read it, even with their own home intact.
 
 Who renews the key (`should_rotate`): a moderator on every sync; any other
 member as soon as something of theirs is held back for it, just before
-leaving, or once it has waited `RENEWAL_GRACE` since they first saw it. Moderator-only renewal froze a group whose
-moderators were away (nobody's posts went out until one synced), and could
+leaving, or once it has waited `RENEWAL_GRACE` since they first saw it.
+Moderator-only renewal froze a group whose moderators were away (nobody's
+posts went out until one synced), and could
 deadlock: members' held-back ops are folded locally but unseen elsewhere, so
 each replica could believe the one moderator left to renew had gone (found by
 tests/sync/test_sync_convergence.py). The grace period keeps a 150-member group
@@ -120,8 +121,7 @@ def should_rotate(group: Group, departed: int, *, about_to_write: bool = False) 
     as an active member (a rotation's author gets the key), and then as a
     moderator, with ops of our own held back for it (or `about_to_write` one),
     or once it has waited unrenewed for the grace period since we first saw it."""
-    status = group.conn.execute("SELECT status FROM members WHERE id = ?", (group.me,)).fetchone()
-    if status != ("active",):
+    if group.my_status != "active":
         return False
     if about_to_write or group.is_moderator:
         return True
@@ -208,7 +208,7 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
     So a member who lists someone (a moderator, even) and wraps them nothing
     does not shut them out of what is written under it. A grant whose wrapped
     key is garbage still goes unnoticed here."""
-    if group.conn.execute("SELECT 1 FROM members WHERE id = ? AND status = 'active'", (group.me,)).fetchone() is None:
+    if group.my_status != "active":
         return []
     granted = _grant_current_key(group, folder, keyring) if group.is_moderator else []
     return granted + [m for m in _check_member_made_keys(group, folder, keyring) if m not in granted]
@@ -262,8 +262,9 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
                 granted.append(member)
             checked.add(member)
         seen["members"] = sorted(checked)
-    with group.store.db.atomic():
-        group.store.set_meta("grants_checked", json.dumps(memo))
+    if json.dumps(memo) != group.store.get_meta("grants_checked"):  # no write in the usual sync
+        with group.store.db.atomic():
+            group.store.set_meta("grants_checked", json.dumps(memo))
     return granted
 
 
@@ -275,8 +276,9 @@ def _members_to_grant(group: Group) -> list[tuple[str, str]]:
 
 
 def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
-    """The keys (epoch, key id) moderators' grant files in the folder give `member`.
-    Only signed grants count, so nobody else can make us skip a grant."""
+    """The keys (epoch, key id) the grant files in the folder signed by one of
+    `granters` give `member`. Only signed grants count, so nobody else can
+    make us skip a grant."""
     keys: set[tuple[int, str]] = set()
     for path in folder.small_files(f"keys/{member}", GRANT_SUFFIX):
         try:

@@ -215,7 +215,7 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
 
     group = Group(home, GroupEntry(group_id, group_id[:8], path))
     try:
-        admitted = group.conn.execute("SELECT 1 FROM members WHERE id = ?", (group.me,)).fetchone() or \
+        admitted = group.my_status is not None or \
             group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone() or \
             any((folder.group_dir / "keys" / group.me).glob(f"*{GRANT_SUFFIX}"))
         if admitted:
@@ -309,9 +309,8 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
     left may not make; the others might never hear of it."""
     from tablespace.sync.roster import departure_hlc, leave_group
 
-    active = group.conn.execute("SELECT 1 FROM members WHERE id = ? AND status = 'active'", (group.me,)).fetchone()
     (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
-    if active and not (group.is_moderator and moderators == 1) \
+    if group.my_status == "active" and not (group.is_moderator and moderators == 1) \
             and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
         rotate_now(group, about_to_write=True, folder=folder)
     leave_group(group)

@@ -167,7 +167,7 @@ class ThreadsScreen(SectionScreen):
         self.thread_list.refresh_times()
 
     def refresh_data(self) -> None:
-        admitted = self.group.conn.execute("SELECT 1 FROM members WHERE id = ?", (self.group.me,)).fetchone()
+        admitted = self.group.my_status is not None
         self.thread_list.empty_hint = "No threads yet — press c to start one." if admitted else \
             "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself."
         self.thread_list.reload()

@@ -179,3 +179,29 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
     finally:
         other.close()
     assert modes() == ("wal", 1)
+
+
+def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_buffer(tmp_path, monkeypatch) -> None:
+    """A bulk fold drops the FTS triggers and rebuilds each index in one pass
+    with a big term buffer ('hashsize'); search must find the same posts as
+    row-by-row indexing, and later transactions get the default buffer back."""
+    def searchable(bulk_min: int, name: str) -> list[str]:
+        monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
+        world = World(tmp_path / name, members=1)
+        ops = []
+        for i, word in enumerate(["rye", "spelt", "rye"]):
+            thread = world.sign(world.members[0], "thread.start",
+                                {"title": f"loaf {i}", "body": f"a {word} starter", "tags": []})
+            ops += [thread, world.sign(world.founder, "post.reply", {"thread": thread.id, "body": f"more {word}"})]
+        world.store.ingest(ops)  # one batch: bulk when bulk_min <= 6
+        found = [r[0] for r in world.store.conn.execute(
+            "SELECT body FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'rye') "
+            "ORDER BY body")]
+        hashsize = world.one("SELECT v FROM posts_fts_config WHERE k = 'hashsize'")
+        assert hashsize is None or hashsize[0] == store_module.FTS_HASH_BYTES
+        world.store.close()
+        return found
+
+    by_triggers = searchable(10_000, "triggers.db")
+    assert by_triggers == ["a rye starter", "a rye starter", "more rye", "more rye"]
+    assert searchable(1, "bulk.db") == by_triggers

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tablespace.core import ops as ops_module
 from tablespace.core.identity import Identity
 from tablespace.core.ops import (
     MAX_BODY_BYTES,
@@ -92,6 +93,25 @@ def test_genesis_has_no_group_and_no_prev():
     back = decode_op(op.to_wire())
     assert back.group is None and back.prev is None and back.seq == 1
 
+
+
+@pytest.mark.parametrize("value", [
+    {"body": "Grüße, 🍞 \"quoted\" \\ tab\t nl\n \u0001 \u2028", "thread": "ef" * 16},
+    {"z": 1, "a": [True, False, None, -5, 2**63 - 1, 1.5, 1e-7], "m": {"b": {}, "a": []}},
+    {"": "", "é": "x", "E": "y", "10": 1, "9": 2},
+])
+def test_the_built_once_encoder_writes_the_same_bytes_as_json_dumps(value):
+    # canonical_json uses json's C encoder built once (ops._C_ENCODE); it
+    # must stay byte for byte what the documented settings produce.
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
+    assert ops_module._C_ENCODE is not None  # CPython has the accelerator: the fast path is what runs
+    assert canonical_json(value) == expected
+
+
+def test_canonical_json_refuses_nan_on_the_fast_path():
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
 
 # --- decode refuses --------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from functools import lru_cache
-from typing import Callable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Mapping, Sequence
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -326,30 +326,24 @@ def compact_ops(ops: list[Op], *, group_id: str, max_hlc: int) -> bytes:
     return b"".join(parts)
 
 
-class Record(NamedTuple):
-    """One v2 op as the framing gives it: its body rebuilt, its payload not yet checked."""
-    group: str | None
-    seq: int
-    prev: str | None
-    hlc: int
-    kind: str
-    payload: bytes
-    signature: bytes
-    body: bytes
-    id: str
+def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
+    """Rebuild each op of a v2 plaintext: its canonical body, id and fields.
 
-
-def expand_ops(plaintext: bytes, header: Header) -> list[Record]:
-    """Rebuild each op's canonical body from a v2 plaintext.
-
-    Only the framing is checked here; `_record_op` then checks each payload."""
+    Accepts exactly the ops decode_op would accept from the rebuilt bodies:
+    the header vouches for author, key and group (the author id is computed
+    from the key), the framing for seq, prev (each op's is the id of the one
+    before) and hlc, and the rest of the body is written canonically here;
+    kind and payload get core.ops' own checks. So the per-op checks a v1 file
+    needs (_check_op) hold by construction. Parsing the payload alone, not
+    the whole body again, halves the JSON work of an import (bench_import)."""
     buf, end, count = plaintext, len(plaintext), header.op_count
     if end < 1:
         raise _fail("body is empty")
     flags = buf[0]
     if flags & ~GENESIS_FLAG:
         raise _fail("body has unknown flags")
-    if flags & GENESIS_FLAG and header.first_seq != 1:
+    genesis = bool(flags & GENESIS_FLAG)
+    if genesis and header.first_seq != 1:
         raise _fail("only the op at seq 1 can be a genesis op")
     pos, prev = 1, None
     if header.first_seq > 1:
@@ -357,65 +351,56 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Record]:
             raise _fail("body ends inside the first op's prev")
         prev = buf[pos:pos + ID_BYTES].hex()
         pos += ID_BYTES
-    frames = {group: _body_frame(header.author, header.public_key.hex(), group) for group in (header.group_id, None)}
-    records: list[Record] = []
+    author, public_key, group_id, max_hlc = header.author, header.public_key, header.group_id, header.max_hlc
+    frames = {group: _body_frame(author, public_key.hex(), group) for group in (group_id, None)}
+    ops: list[Op] = []
+    newest_seen = False
+    seq = header.first_seq - 1
     while pos < end:
-        seq = header.first_seq + len(records)
-        if len(records) == count:
+        seq += 1
+        if len(ops) == count:
             raise _fail(f"body holds more ops than the header's {count}")
         if end - pos < SIGNATURE_BYTES:
             raise _fail(f"body ends inside op at seq {seq}")
         signature = buf[pos:pos + SIGNATURE_BYTES]
         hlc_back, pos = _read_varint(buf, pos + SIGNATURE_BYTES, "hlc", seq)
-        if hlc_back >= header.max_hlc:
+        if hlc_back >= max_hlc:
             raise _fail(f"op at seq {seq} has an invalid hlc")
+        newest_seen = newest_seen or hlc_back == 0
         if pos >= end:
             raise _fail(f"body ends inside op at seq {seq}")
         kind_len = buf[pos]
         if not 0 < kind_len <= end - pos - 1:
             raise _fail(f"op at seq {seq} has an invalid kind length")
-        try:
-            kind = buf[pos + 1:pos + 1 + kind_len].decode()
-        except UnicodeDecodeError:
-            raise _fail(f"op at seq {seq} is invalid") from None
-        payload_len, pos = _read_varint(buf, pos + 1 + kind_len, "payload length", seq)
+        payload_len, start = _read_varint(buf, pos + 1 + kind_len, "payload length", seq)
         if payload_len > MAX_BODY_BYTES:
             raise _fail(f"op at seq {seq} has an invalid length ({payload_len} bytes)")
-        if pos + payload_len > end:
+        if start + payload_len > end:
             raise _fail(f"body ends inside op at seq {seq}")
-        payload = buf[pos:pos + payload_len]
-        pos += payload_len
-        group = None if flags & GENESIS_FLAG and not records else header.group_id
-        hlc = header.max_hlc - hlc_back
-        body = _assemble_body(frames[group], seq, prev, hlc, _kind_json(kind), payload)
+        payload_bytes = buf[start:start + payload_len]
+        group = None if genesis and not ops else group_id
+        hlc = max_hlc - hlc_back
+        try:
+            kind = buf[pos + 1:pos + 1 + kind_len].decode()
+            check_kind(kind)
+            payload = decode_payload(payload_bytes)
+        except (InvalidOp, ValueError, RecursionError, TypeError):
+            # core raises InvalidOp; the others are defence against payload edge cases
+            raise _fail(f"op at seq {seq} is invalid") from None
+        body = _assemble_body(frames[group], seq, prev, hlc, _kind_json(kind), payload_bytes)
         if len(body) > MAX_BODY_BYTES:
             raise _fail(f"op at seq {seq} has an invalid length ({len(body)} bytes)")
         op_id = op_id_for(body)
-        records.append(Record(group, seq, prev, hlc, kind, payload, signature, body, op_id))
-        prev = op_id
-    if len(records) != count:
-        raise _fail(f"body holds {len(records)} ops, header says {count}")
-    return records
-
-
-def _record_op(record: Record, header: Header) -> Op:
-    """The op a v2 record holds, accepted exactly when decode_op would accept
-    its rebuilt body: the header vouches for author, key, group and seq (and
-    the author id is computed from the key), the framing for prev and hlc, and
-    the rest of the body is written canonically by rebuild_body; kind and
-    payload get core.ops' own checks. Parsing the payload alone, not the whole
-    body again, halves the JSON work of an import (bench_import)."""
-    check_kind(record.kind)
-    return Op(group=record.group, author=header.author, seq=record.seq, prev=record.prev, hlc=record.hlc,
-              kind=record.kind, payload=decode_payload(record.payload), public_key=header.public_key,
-              signature=record.signature, body=record.body, id=record.id)
-
-
-def _wire_op(wire: bytes, header: Header) -> Op:
-    """A v1 op: its full wire, checked by core.ops. The file's signature (checked
-    first) is by this same key and covers every byte of the op, so re-verifying
-    each op's own signature would only cost time (~0.2 ms per op)."""
-    return decode_op(wire, verify=False)
+        if group is None and op_id != group_id:
+            raise _fail(f"op at seq {seq} belongs to another group")
+        ops.append(Op(group=group, author=author, seq=seq, prev=prev, hlc=hlc, kind=kind, payload=payload,
+                      public_key=public_key, signature=signature, body=body, id=op_id))
+        prev, pos = op_id, start + payload_len
+    if len(ops) != count:
+        raise _fail(f"body holds {len(ops)} ops, header says {count}")
+    if not newest_seen:
+        raise _fail("ops' newest hlc does not match the header")
+    return ops
 
 
 # --- writing -----------------------------------------------------------------
@@ -660,9 +645,9 @@ def decode_changeset(data: bytes, *, group_id: str,
     epoch_key = _epoch_key_for(header, epoch_keys)
     plaintext = _decompress(_decrypt(data, header, epoch_key), header.dictionary)
     if header.version == 1:
-        ops = _decode_ops(_unframe(plaintext, header.op_count), _wire_op, header)
+        ops = _v1_ops(_unframe(plaintext, header.op_count), header)
     else:
-        ops = _decode_ops(expand_ops(plaintext, header), _record_op, header)
+        ops = expand_ops(plaintext, header)
     return Changeset(**{f: getattr(header, f) for f in Header.__dataclass_fields__}, ops=ops)
 
 
@@ -738,15 +723,16 @@ def _unframe(plaintext: bytes, expected: int) -> list[bytes]:
     return wires
 
 
-_Framed = TypeVar("_Framed")
-
-
-def _decode_ops(items: list[_Framed], decode: Callable[[_Framed, Header], Op], header: Header) -> list[Op]:
+def _v1_ops(wires: list[bytes], header: Header) -> list[Op]:
+    """The ops of a v1 file: full wires, each checked against the header and its neighbour."""
     ops: list[Op] = []
-    for i, item in enumerate(items):
+    for i, wire in enumerate(wires):
         seq = header.first_seq + i
         try:
-            op = decode(item, header)
+            # The file's signature (checked first) is by this same key and covers
+            # every byte of the op, so re-verifying each op's own signature would
+            # only cost time (~0.2 ms per op).
+            op = decode_op(wire, verify=False)
         except (InvalidOp, ValueError, RecursionError, TypeError):
             # core raises InvalidOp; the others are defence against payload edge cases
             raise _fail(f"op at seq {seq} is invalid") from None

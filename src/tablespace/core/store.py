@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on first write, see connect)
 
-from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_ms, now_ms
+from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
@@ -133,6 +133,13 @@ class Store:
         """A timestamp for a new local op; call inside the write's transaction."""
         self._catch_up_clock()
         value = self.clock.tick()
+        if self.clock.is_too_far_ahead(value):
+            # The history here runs past the wall clock (it was set back, or
+            # was ahead when earlier changes were made): a change dated after
+            # them would be held by every replica, ours too, until then.
+            raise TablespaceError(
+                f"this computer's clock says {iso(now())}, but this group's history here already runs to "
+                f"{hlc_iso(value)}; set the date and time right (or wait until then) and try again")
         self.set_meta("hlc", str(value))
         return value
 

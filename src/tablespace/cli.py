@@ -749,6 +749,8 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 line += f", reports sent {report.reports_sent}"
             if report.renewed_key:
                 line += ", renewed the group's key (someone had gone)"
+            if report.asked_for_keys:
+                line += ", asked the group again for a key that did not reach you"
             click.echo(line)
 
     one_round()

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tablespace.core.clock import SHIFT, HybridClock, datetime_to_hlc, hlc_ms, iso, now_ms
+from tablespace.core.errors import TablespaceError
 from tablespace.core.store import Store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -94,12 +95,27 @@ def test_store_persists_the_clock_across_reopen(tmp_path, set_now):
         issued = [store.next_hlc() for _ in range(3)]
     store.close()
 
-    set_now(T0 - timedelta(hours=1))  # the machine's clock was set back while we were closed
+    set_now(T0 - timedelta(minutes=4))  # the machine's clock was set back while we were closed
     reopened = Store(path)
     assert reopened.clock.last == issued[-1]
     with reopened.db.atomic():
         assert reopened.next_hlc() == issued[-1] + 1
     reopened.close()
+
+
+def test_a_clock_set_back_past_the_drift_allowance_gets_no_timestamp(tmp_path, set_now):
+    """A timestamp more than MAX_DRIFT_MS ahead of the wall clock would be held
+    by every replica (ours too) until then: refuse it, saying why, and leave
+    the persisted clock as it was."""
+    store = Store(tmp_path / "g.db")
+    with store.db.atomic():
+        issued = store.next_hlc()
+    set_now(T0 - timedelta(hours=1))
+    with pytest.raises(TablespaceError, match="clock says 2026-03-02T08:00:00Z.*runs to 2026-03-02T09:00:00Z"):
+        with store.db.atomic():
+            store.next_hlc()
+    assert store.get_meta("hlc") == str(issued)
+    store.close()
 
 
 def test_store_persists_an_observed_remote_time_across_reopen(tmp_path, set_now):

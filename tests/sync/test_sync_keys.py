@@ -148,3 +148,43 @@ def test_previous_key_refuses_wrong_key_context_or_damage() -> None:
         open_previous_key(box[:-1], new, context=b"group/epoch 5")
     with pytest.raises(KeyWrapError, match="exactly"):
         seal_previous_key(prev[:16], new)
+
+
+# --- key needs (sync/membership.py) ---------------------------------------------
+
+
+def _need(**kw):
+    from tablespace.core.identity import Identity
+    from tablespace.sync.membership import encode_need
+
+    member = kw.pop("member", None) or Identity.generate()
+    fields = {"group_id": "ab" * 16, "epochs": [3, 1, 3], "disowned": ["cd" * 16]}
+    fields.update(kw)
+    return member, encode_need(member, **fields)
+
+
+def test_a_key_need_reads_back_and_the_same_need_is_the_same_file() -> None:
+    from tablespace.sync.membership import decode_need, need_path
+
+    member, data = _need()
+    need = decode_need(data, group_id="ab" * 16, member=member.author_id)
+    assert (need.member, need.epochs, need.disowned) == (member.author_id, [1, 3], ["cd" * 16])
+    _, again = _need(member=member, epochs=[1, 3])
+    assert need_path(member.author_id, again) == need_path(member.author_id, data)
+
+
+def test_a_key_need_is_refused_damaged_truncated_forged_or_misplaced() -> None:
+    from tablespace.core.identity import Identity
+    from tablespace.sync.membership import BadMembershipFile, decode_need
+
+    member, data = _need()
+    ok = {"group_id": "ab" * 16, "member": member.author_id}
+    for i in range(len(data)):
+        with pytest.raises(BadMembershipFile):
+            decode_need(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:], **ok)
+        with pytest.raises(BadMembershipFile):
+            decode_need(data[:i], **ok)
+    with pytest.raises(BadMembershipFile, match="another group or by another member"):
+        decode_need(data, group_id="ab" * 16, member=Identity.generate().author_id)  # put under someone else's name
+    with pytest.raises(BadMembershipFile, match="another group"):
+        decode_need(data, group_id="ef" * 16, member=member.author_id)

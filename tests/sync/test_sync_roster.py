@@ -262,14 +262,10 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     assert "Half an hour later" not in titles(cat)
 
 
-@pytest.mark.parametrize("left_out", ["Cat", "Ana"])
-def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_path, monkeypatch, left_out) -> None:
-    """Ben renews the key after Dee leaves and lists everyone among its
-    recipients, but writes no grant for one of them (a faulty or hostile
-    client): a member, or the only moderator. Nobody takes a member's list on
-    trust: ten minutes on (the maker's grants travel on their own), whoever
-    holds the key checks the grant files once and grants it to whoever has
-    none, and everyone reads what Ben and Cat wrote under it."""
+def ben_renews_after_dee_leaves(tmp_path, monkeypatch, left_out: str, faulty_grant):
+    """Ana (the moderator), Ben, Cat and Dee; Dee leaves, and Ben renews the
+    key with `faulty_grant(real write_grant, victim's id)` writing the grants,
+    Ben's post waiting for it. Returns (folder, ana, ben, cat, victim)."""
     import tablespace.sync.roster as roster
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
@@ -280,11 +276,26 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
     ben.json("sync")
     ben.out("post", "Ben after Dee left")
     real = roster.write_grant
-    victim_id = member_id(victim)
-    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
-        None if member == victim_id else real(group, folder, member, *a)))
-    assert ben.json("sync")["renewed_key"]  # the victim is listed, but gets no grant
+    monkeypatch.setattr(roster, "write_grant", faulty_grant(real, member_id(victim)))
+    assert ben.json("sync")["renewed_key"]
     monkeypatch.setattr(roster, "write_grant", real)
+    return folder, ana, ben, cat, victim
+
+
+@pytest.mark.parametrize("left_out", ["Cat", "Ana"])
+def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_path, monkeypatch, left_out) -> None:
+    """Ben renews the key after Dee leaves and lists everyone among its
+    recipients, but writes no grant for one of them (a faulty or hostile
+    client): a member, or the only moderator. Nobody takes a member's list on
+    trust: ten minutes on (the maker's grants travel on their own), whoever
+    holds the key checks the grant files once and grants it to whoever has
+    none, and everyone reads what Ben and Cat wrote under it."""
+    import tablespace.sync.roster as roster
+
+    folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
+        tmp_path, monkeypatch, left_out, lambda real, victim_id: lambda group, folder, member, *a: (
+            None if member == victim_id else real(group, folder, member, *a)))  # listed, but no grant
+    victim_id = member_id(victim)
     assert victim_id in latest_recipients(ben)
     before = len(grant_files(folder, victim))
     everyone_syncs(ana, ben, cat)
@@ -304,6 +315,70 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
     everyone_syncs(ana, ben, cat)
     for member in (ana, ben, cat):
         assert {"Ben after Dee left", "Cat later"} <= titles(member)
+
+
+
+def need_files(folder: Path, member: TS) -> list[Path]:
+    return sorted(folder.glob(f"*/keys/{member_id(member)}/*.tsn"))
+
+
+@pytest.mark.parametrize("left_out", ["Cat", "Ana"])
+def test_a_grant_whose_key_will_not_open_is_disowned_and_the_key_granted_again(tmp_path, monkeypatch, left_out) -> None:
+    """Ben renews the key after Dee leaves and writes one member (or the only
+    moderator) a grant he signed that names the new key but wraps garbage
+    (here: a key wrapped for someone else's exchange key). The folder shows a
+    grant, so nobody else would grant it. The victim's sync finds it does not
+    open and writes a key need disowning Ben; whoever holds the key answers
+    it, and the victim reads what was written under it."""
+    from tablespace.sync.keys import ExchangeKey
+
+    stranger = ExchangeKey.generate().public_key
+    folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
+        tmp_path, monkeypatch, left_out, lambda real, victim_id: lambda group, folder, member, exchange, keys: real(
+            group, folder, member, stranger if member == victim_id else exchange, keys))
+    before = len(grant_files(folder, victim))
+    assert not need_files(folder, victim)
+    assert "asked the group again for a key" in victim.out("sync")  # Ben's grant will not open: asks at once
+    assert len(need_files(folder, victim)) == 1
+    assert not victim.json("sync")["asked_for_keys"]  # the same need: not written again
+    everyone_syncs(ana, ben, cat)
+    assert {"Ben after Dee left"} <= titles(victim)
+    granted = len(grant_files(folder, victim))
+    assert before + 1 <= granted <= before + 2  # whoever held the key and synced first
+    everyone_syncs(ana, ben, cat)
+    assert len(grant_files(folder, victim)) == granted  # the need is answered: no more grants
+    assert len(need_files(folder, victim)) == 1  # and not written again
+    victim.out("post", "The victim writes under it")
+    everyone_syncs(ana, ben, cat)
+    for member in (ana, ben, cat):
+        assert {"Ben after Dee left", "The victim writes under it"} <= titles(member)
+
+
+def test_a_listed_member_whose_grant_never_came_asks_for_the_key(tmp_path, monkeypatch) -> None:
+    """Ana removes Dee and renews the key, listing Cat, but Cat's grant never
+    reaches the folder (lost on the way). A moderator trusts her own list, so
+    nobody would grant it again; ten minutes after the key was announced,
+    Cat's sync writes a key need, and Ana answers it."""
+    import tablespace.sync.roster as roster
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Cat", "Dee")
+    cat = m["Cat"]
+    real = roster.write_grant
+    cat_id = member_id(cat)
+    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
+        None if member == cat_id else real(group, folder, member, *a)))
+    ana.run("remove", "dee")  # renews the key at once
+    ana.out("post", "After Dee")
+    ana.json("sync")
+    monkeypatch.setattr(roster, "write_grant", real)
+    assert cat_id in latest_recipients(ana)
+    everyone_syncs(cat, ana)
+    assert "After Dee" not in titles(cat)
+    assert not need_files(folder, cat)  # not yet: the grant may be on its way
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
+    everyone_syncs(cat, ana, cat)
+    assert len(need_files(folder, cat)) == 1
+    assert "After Dee" in titles(cat)
 
 
 def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:

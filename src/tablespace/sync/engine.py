@@ -36,8 +36,10 @@ from tablespace.sync.folder import FolderFile, FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.requests import answer_requests, join_answer
-from tablespace.sync.roster import departure_hlc, grant_missing_keys, rotate_if_needed
-from tablespace.sync.membership import GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, decode_grant
+from tablespace.sync.roster import ask_for_missing_keys, departure_hlc, grant_missing_keys, rotate_if_needed
+from tablespace.sync.membership import (
+    GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, GrantHeader, GrantWontOpen, decode_grant,
+)
 
 QUARANTINE_DIR = "quarantine"
 # Ops per changeset we write; well under the reader's MAX_OPS_PER_FILE.
@@ -80,13 +82,16 @@ class SyncReport:
     join_answer: str | None = None
     # we started a new key epoch this round: someone had gone (sync/roster.py)
     renewed_key: bool = False
+    # we asked for keys that did not reach us (a key need, sync/roster.py)
+    asked_for_keys: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
                 "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
                 "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
                 "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
-                "join_answer": self.join_answer, "renewed_key": self.renewed_key}
+                "join_answer": self.join_answer, "renewed_key": self.renewed_key,
+                "asked_for_keys": self.asked_for_keys}
 
 
 class SyncEngine:
@@ -98,14 +103,18 @@ class SyncEngine:
         # False when this round's files will travel with earlier ones of ours
         # (a git clone with unpushed commits): our reports wait for a later round.
         self.send_reports = send_reports
+        # Epochs whose keys the files waiting this round need (a round reads
+        # every waiting file again).
+        self.lacking: set[int] = set()
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
         self.folder.check(expect_existing=synced_before)
         self.folder.prepare()
         report = SyncReport()
+        self.lacking = set()
         listing = {f.path: f for f in self.folder.list()}
-        self._receive_grants()
+        unopened = self._receive_grants()
         report.exported = self.export(listing)  # our changes go out first, whatever happens next
         refused_before = self._refused_mine()
         self.import_new(listing, report)
@@ -114,6 +123,8 @@ class SyncEngine:
         # been removed: a moderator starts it, or a member who needs it.
         report.renewed_key = self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
+        report.asked_for_keys = ask_for_missing_keys(  # or a key that missed us
+            self.group, self.folder, self.keyring, unopened, self.lacking)
         self._moderate(report)
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
@@ -197,15 +208,21 @@ class SyncEngine:
     def _announced(self) -> set[tuple[int, str]]:
         return {(row[0], row[1]) for row in self.store.conn.execute("SELECT epoch, key_id FROM epochs")}
 
-    def _receive_grants(self) -> None:
-        """Pick up epoch keys moderators wrapped for us (files under keys/<me>/)."""
+    def _receive_grants(self) -> list[GrantHeader]:
+        """Pick up epoch keys members wrapped for us (files under keys/<me>/).
+        Returns the signed grants that did not open, for a key need."""
+        unopened = []
         for path in self.folder.small_files(f"keys/{self.group.me}", GRANT_SUFFIX):
             try:
                 data = self.folder.read(path, MAX_GRANT_BYTES)
                 grant = decode_grant(data, group_id=self.group.id, me=self.group.me, exchange=self.keyring.exchange)
+            except GrantWontOpen as exc:
+                unopened.append(exc.header)
+                continue
             except (OSError, BadMembershipFile):
                 continue  # not for us, damaged, or forged: it grants nothing
             self.keyring.add(grant.keys, grant.granter)
+        return unopened
 
     def _fit(self, ops: list[Op], epoch: int, key: bytes) -> list[list[Op]]:
         """Split ops until each part encodes under the file size limit."""
@@ -290,6 +307,7 @@ class SyncEngine:
         try:
             changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
         except UnknownEpoch as exc:
+            self.lacking.add(exc.epoch)
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)

@@ -17,6 +17,12 @@
   Anyone's grant may help the joiner read, but a member writes only under a
   key a moderator announced in the log (epoch.rotate, by key id), so a
   stranger writing to the folder cannot plant a key we would write under.
+- A key need is a file a member writes when a key they should hold has not
+  reached them: a grant of it did not open (its wrapped key is garbage, or
+  for someone else's key), or none came. Signed by the member; it names the
+  epochs and the granters whose grants did not open. Whoever holds a key of
+  those epochs grants it, unless a grant of it from someone not disowned is
+  already there (roster.answer_key_needs).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
-from tablespace.core.identity import Identity, author_id_for, verify_signature
+from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
 from tablespace.sync.keys import (
     STANZA_BYTES, ExchangeKey, KeyWrapError, epoch_key_id, open_sealed, seal_to, wrap_key,
 )
@@ -49,15 +55,18 @@ ANSWER_MAGIC = b"TSJA\x01"
 WITHDRAW_MAGIC = b"TSJW\x01"
 ANSWER_INFO = b"tablespace join answer v1"
 GRANT_MAGIC = b"TSKG\x01"
+NEED_MAGIC = b"TSKN\x01"
 SIGNATURE_BYTES = 64
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_GRANT_BYTES = 64 * 1024
+MAX_NEED_BYTES = 16 * 1024
 MAX_ANSWER_BYTES = 1024
 ANSWER_PAD_TO = 64  # bytes of an answer's plaintext, whatever it says
 REQUEST_SUFFIX = ".tsr"
 ANSWER_SUFFIX = ".tsa"
 WITHDRAW_SUFFIX = ".tsw"
 GRANT_SUFFIX = ".tsk"
+NEED_SUFFIX = ".tsn"
 # What an answer can say (the joiner's app words it).
 ANSWERS = ("declined", "invite used up", "invite expired")
 
@@ -66,6 +75,16 @@ class BadMembershipFile(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class GrantWontOpen(BadMembershipFile):
+    """A grant signed by `header.granter` for us whose wrapped keys do not
+    open with our key, or are not the keys it names: garbage, or wrapped
+    for someone else. What a key need disowns."""
+
+    def __init__(self, reason: str, header: GrantHeader) -> None:
+        super().__init__(reason)
+        self.header = header
 
 
 # --- invite codes -----------------------------------------------------------
@@ -188,13 +207,19 @@ class GrantHeader:
     keys: list[tuple[int, str]]
 
 
+def _signed_head(data: bytes, head: struct.Struct, magic: bytes, limit: int, what: str) -> tuple:
+    """The fixed-size head of a signed key file (after the magic), once its size and magic check out."""
+    if not head.size + SIGNATURE_BYTES <= len(data) <= limit:
+        raise BadMembershipFile(f"{what} has an impossible size")
+    fields = head.unpack_from(data)
+    if fields[0] != magic:
+        raise BadMembershipFile(f"not a {what}")
+    return fields[1:]
+
+
 def read_grant_header(data: bytes, *, group_id: str, member: str) -> GrantHeader:
     """Check a grant's size, layout and signature; raises BadMembershipFile."""
-    if not _GRANT_HEAD.size + SIGNATURE_BYTES <= len(data) <= MAX_GRANT_BYTES:
-        raise BadMembershipFile("key grant has an impossible size")
-    magic, group, for_member, granter_pk, count = _GRANT_HEAD.unpack_from(data)
-    if magic != GRANT_MAGIC:
-        raise BadMembershipFile("not a key grant")
+    group, for_member, granter_pk, count = _signed_head(data, _GRANT_HEAD, GRANT_MAGIC, MAX_GRANT_BYTES, "key grant")
     if len(data) != _GRANT_HEAD.size + count * _GRANT_ENTRY.size + SIGNATURE_BYTES:
         raise BadMembershipFile("key grant length does not match its entries")
     if group.hex() != group_id or for_member.hex() != member:
@@ -213,15 +238,64 @@ def decode_grant(data: bytes, *, group_id: str, me: str, exchange: ExchangeKey) 
         try:
             key = exchange.unwrap(stanza)
         except KeyWrapError:
-            raise BadMembershipFile("key grant does not unwrap with our key") from None
+            raise GrantWontOpen("key grant does not unwrap with our key", header) from None
         if epoch_key_id(key).hex() != key_id:
-            raise BadMembershipFile("key grant's key id does not match its key")
+            raise GrantWontOpen("key grant's key id does not match its key", header)
         keys.append((epoch, key))
     return Grant(header.granter, me, keys)
 
 
 def grant_path(member: str, data: bytes) -> str:
     return f"keys/{member}/{hashlib.sha256(data).hexdigest()[:16]}{GRANT_SUFFIX}"
+
+
+# --- key needs ----------------------------------------------------------------
+
+# magic, group, member's public key, epochs named, granters disowned; then a
+# u32 per epoch, an author id per granter, and the signature.
+_NEED_HEAD = struct.Struct(">5s16s32sHH")
+_EPOCH = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class KeyNeed:
+    """Epochs named, not key ids: a member who cannot read the log under a key
+    cannot read its announcement either, only its epoch (a changeset header's).
+    Any key of those epochs may go to any current member."""
+
+    member: str  # author id of the signer, derived from their key
+    epochs: list[int]  # whose keys the member lacks
+    disowned: list[str]  # granters whose grants of them did not open
+
+
+def encode_need(member: Identity, *, group_id: str, epochs: Iterable[int], disowned: Iterable[str]) -> bytes:
+    """The same need twice is the same bytes (the same file): no time, no nonce."""
+    wanted, granters = sorted(set(epochs)), sorted(set(disowned))
+    body = _NEED_HEAD.pack(NEED_MAGIC, bytes.fromhex(group_id), member.public_key, len(wanted), len(granters))
+    body += b"".join(_EPOCH.pack(epoch) for epoch in wanted)
+    body += b"".join(bytes.fromhex(granter) for granter in granters)
+    return body + member.sign(body)
+
+
+def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
+    """Check a key need's size, layout and signature by `member`; raises BadMembershipFile."""
+    group, public_key, epoch_count, granter_count = _signed_head(data, _NEED_HEAD, NEED_MAGIC, MAX_NEED_BYTES,
+                                                                 "key need")
+    if len(data) != _NEED_HEAD.size + epoch_count * _EPOCH.size + granter_count * ID_BYTES + SIGNATURE_BYTES:
+        raise BadMembershipFile("key need length does not match its entries")
+    if group.hex() != group_id or author_id_for(public_key) != member:
+        raise BadMembershipFile("key need for another group or by another member")
+    if not verify_signature(public_key, data[-SIGNATURE_BYTES:], data[:-SIGNATURE_BYTES]):
+        raise BadMembershipFile("key need signature does not verify")
+    at = _NEED_HEAD.size
+    epochs = [_EPOCH.unpack_from(data, at + i * _EPOCH.size)[0] for i in range(epoch_count)]
+    at += epoch_count * _EPOCH.size
+    disowned = [data[at + i * ID_BYTES:at + (i + 1) * ID_BYTES].hex() for i in range(granter_count)]
+    return KeyNeed(member, epochs, disowned)
+
+
+def need_path(member: str, data: bytes) -> str:
+    return f"keys/{member}/{hashlib.sha256(data).hexdigest()[:16]}{NEED_SUFFIX}"
 
 
 def request_path(data: bytes) -> str:

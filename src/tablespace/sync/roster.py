@@ -24,7 +24,9 @@ among it, so they learn of it); the next key leaves out both.
 A rotation can race an admission (another moderator's, not seen yet): the
 new member is then missing from the new key's recipients. Moderators close
 that gap on every sync (`grant_missing_keys`), and a member who got a key
-that way counts as holding it when they go.
+that way counts as holding it when they go. A member a key still misses (its
+grant did not open, or never came) asks for it in a key need
+(`ask_for_missing_keys`), and whoever holds it answers (`answer_key_needs`).
 """
 
 from __future__ import annotations
@@ -43,9 +45,15 @@ from tablespace.sync.moderation import document
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
     MAX_GRANT_BYTES,
+    MAX_NEED_BYTES,
+    NEED_SUFFIX,
     BadMembershipFile,
+    GrantHeader,
+    decode_need,
     encode_grant,
+    encode_need,
     grant_path,
+    need_path,
     read_grant_header,
 )
 
@@ -207,11 +215,93 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
     that lets the maker's grants arrive, and grants it to whoever has none.
     So a member who lists someone (a moderator, even) and wraps them nothing
     does not shut them out of what is written under it. A grant whose wrapped
-    key is garbage still goes unnoticed here."""
+    key is garbage goes unnoticed here; only the member can tell, and asks
+    again in a key need, which everyone holding the key answers."""
     if group.my_status != "active":
         return []
     granted = _grant_current_key(group, folder, keyring) if group.is_moderator else []
-    return granted + [m for m in _check_member_made_keys(group, folder, keyring) if m not in granted]
+    granted += [m for m in _check_member_made_keys(group, folder, keyring) if m not in granted]
+    return granted + [m for m in answer_key_needs(group, folder, keyring) if m not in granted]
+
+
+def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
+                         unopened: Iterable[GrantHeader], lacking: set[int]) -> bool:
+    """Write a key need (sync/membership.py) for keys that have not reached
+    us: one a grant for us named that did not open (`unopened`, signed by a
+    member: a wrapped key that is garbage shuts nobody out for good), or one
+    of an epoch the changesets we cannot read use (`lacking`) once we have
+    seen them wait GRANT_CHECK_DELAY, for a grant that never came. A need is
+    content-addressed, so the same one is written once; it stands until
+    someone not disowned grants the keys."""
+    if group.my_status != "active":
+        return False
+    held = {(k.epoch, k.key_id) for k in keyring.keys}
+    members = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    unopened = [h for h in unopened if h.granter in members and any(k not in held for k in h.keys)]
+    epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
+    epochs |= _waited_for(group, lacking)
+    if not epochs:
+        return False
+    need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
+    path = need_path(group.me, need)
+    if path in set(folder.small_files(f"keys/{group.me}", NEED_SUFFIX)):
+        return False
+    folder.write_once(path, need)
+    return True
+
+
+def _waited_for(group: Group, lacking: set[int]) -> set[int]:
+    """The epochs in `lacking` we first saw files wait for GRANT_CHECK_DELAY
+    ago or more (memo `keys_lacking`: epoch -> when first seen, by our clock)."""
+    try:
+        seen = {int(e): at for e, at in json.loads(group.store.get_meta("keys_lacking", "") or "{}").items()}
+    except (ValueError, AttributeError):
+        seen = {}
+    current = {epoch: seen.get(epoch, now_ms()) for epoch in lacking}
+    if current != seen:
+        with group.store.db.atomic():
+            group.store.set_meta("keys_lacking", json.dumps(current))
+    delay = GRANT_CHECK_DELAY / timedelta(milliseconds=1)
+    return {epoch for epoch, since in current.items() if now_ms() - since >= delay}
+
+
+def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+    """Grant the keys we hold of the epochs current members asked for in key
+    needs, unless a grant of the key from someone they did not disown is there
+    already (it will open, or they will disown it in a new need, a new file).
+    Everyone holding a key answers: a member may have shut out the only
+    moderator. Each need file is looked at once (memo `needs_seen`); needs
+    stay in the folder for good, and most rounds meet none that is new."""
+    seen = set(json.loads(group.store.get_meta("needs_seen", "") or "[]"))
+    granters: set[str] | None = None
+    granted, looked = [], []
+    for member, exchange in _members_to_grant(group):
+        epochs: set[int] = set()
+        disowned: set[str] = set()
+        for path in folder.small_files(f"keys/{member}", NEED_SUFFIX):
+            if path in seen:
+                continue
+            looked.append(path)
+            try:
+                need = decode_need(folder.read(path, MAX_NEED_BYTES), group_id=group.id, member=member)
+            except (OSError, BadMembershipFile):
+                continue
+            epochs.update(need.epochs)
+            disowned.update(need.disowned)
+        ours = [k for k in keyring.keys if k.epoch in epochs]
+        if not ours:
+            continue
+        if granters is None:
+            granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+        have = _granted_to(group, folder, member, granters - disowned)
+        missing = [(k.epoch, k.key) for k in ours if (k.epoch, k.key_id) not in have]
+        if missing:
+            write_grant(group, folder, member, bytes.fromhex(exchange), missing)
+            granted.append(member)
+    if looked:
+        with group.store.db.atomic():
+            group.store.set_meta("needs_seen", json.dumps(sorted(seen.union(looked))))
+    return granted
 
 
 def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:

@@ -188,3 +188,40 @@ def test_a_key_need_is_refused_damaged_truncated_forged_or_misplaced() -> None:
         decode_need(data, group_id="ab" * 16, member=Identity.generate().author_id)  # put under someone else's name
     with pytest.raises(BadMembershipFile, match="another group"):
         decode_need(data, group_id="ef" * 16, member=member.author_id)
+
+
+def test_a_key_need_has_one_encoding() -> None:
+    """Epochs and granters strictly ascending: the same need cannot be
+    written as other bytes (another file name) to be read again."""
+    from tablespace.core.identity import Identity
+    from tablespace.sync.membership import _NEED_HEAD, NEED_MAGIC, BadMembershipFile, decode_need
+
+    member = Identity.generate()
+    for epochs in ([3, 1], [2, 2]):
+        body = _NEED_HEAD.pack(NEED_MAGIC, bytes.fromhex("ab" * 16), member.public_key, len(epochs), 0)
+        body += b"".join(e.to_bytes(4, "big") for e in epochs)
+        with pytest.raises(BadMembershipFile, match="ascending"):
+            decode_need(body + member.sign(body), group_id="ab" * 16, member=member.author_id)
+
+
+def test_a_signed_grant_that_will_not_open_says_who_signed_it() -> None:
+    """Both ways a grant for us can fail to open (the key wrapped for someone
+    else, or not the key its id names) raise GrantWontOpen with the header,
+    so the member can disown the granter in a key need."""
+    from tablespace.core.identity import Identity
+    from tablespace.sync.keys import ExchangeKey, new_epoch_key
+    from tablespace.sync.membership import _GRANT_ENTRY, _GRANT_HEAD, GrantWontOpen, decode_grant, encode_grant
+
+    granter, me, other = Identity.generate(), ExchangeKey.generate(), ExchangeKey.generate()
+    fields = {"group_id": "ab" * 16, "member": "cd" * 16}
+    wrong_recipient = encode_grant(granter, member_exchange=other.public_key, keys=[(1, new_epoch_key())], **fields)
+    good = encode_grant(granter, member_exchange=me.public_key, keys=[(1, new_epoch_key())], **fields)
+    body = bytearray(good[:-64])
+    key_id_at = _GRANT_HEAD.size + 4  # the first entry's key id, after its epoch
+    body[key_id_at:key_id_at + 8] = bytes(8)
+    wrong_id = bytes(body) + granter.sign(bytes(body))
+    assert _GRANT_ENTRY.size == 4 + 8 + 80
+    for data, reason in ((wrong_recipient, "does not unwrap"), (wrong_id, "key id does not match")):
+        with pytest.raises(GrantWontOpen, match=reason) as info:
+            decode_grant(data, group_id="ab" * 16, me="cd" * 16, exchange=me)
+        assert info.value.header.granter == granter.author_id

@@ -319,7 +319,7 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
 
 
 def need_files(folder: Path, member: TS) -> list[Path]:
-    return sorted(folder.glob(f"*/keys/{member_id(member)}/*.tsn"))
+    return sorted(folder.glob(f"*/needs/{member_id(member)}-*.tsn"))
 
 
 @pytest.mark.parametrize("left_out", ["Cat", "Ana"])
@@ -379,6 +379,120 @@ def test_a_listed_member_whose_grant_never_came_asks_for_the_key(tmp_path, monke
     everyone_syncs(cat, ana, cat)
     assert len(need_files(folder, cat)) == 1
     assert "After Dee" in titles(cat)
+
+
+
+def group_dir(folder: Path) -> Path:
+    (found,) = [p for p in folder.iterdir() if p.is_dir()]
+    return found
+
+
+def plant_need(member: TS, folder: Path, epochs: list[int], disowned: list[str]) -> None:
+    """What a modified client could write: a need of its own, signed, naming anything."""
+    from tablespace.sync.membership import encode_need, need_path
+
+    group = Group.open(Home(member.home))
+    need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned=disowned)
+    path = group_dir(folder) / need_path(group.me, need)
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(need)
+    group.close()
+
+
+def test_a_removed_member_asking_for_the_new_key_gets_nothing(tmp_path, monkeypatch) -> None:
+    """Ana removes Rex and renews the key; Rex's client asks for every epoch
+    at once. Cat holds the new key (her grant came) but has not seen the
+    removal yet (Ana's first new file is late): still nobody grants Rex a
+    key he is not listed for, and he reads nothing written after."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Cat", "Rex")
+    cat, rex = m["Cat"], m["Rex"]
+    everyone_syncs(ana, cat, rex)
+    changes = group_dir(folder) / "changes"
+    before = set(changes.rglob("*.tsc"))
+    ana.run("remove", "rex")
+    ana.out("post", "Secret after Rex")
+    ana.json("sync")
+    first_new = sorted(set(changes.rglob("*.tsc")) - before)[0]
+    plant_need(rex, folder, [0, 1, 2], [])
+    grants = len(grant_files(folder, rex))
+    late = tmp_path / "late.tsc"
+    first_new.rename(late)
+    cat.json("sync")  # holds the new key, has not heard of the removal
+    late.rename(first_new)
+    everyone_syncs(ana, cat, rex)
+    assert len(grant_files(folder, rex)) == grants
+    assert "Secret after Rex" not in titles(rex)
+    assert "Secret after Rex" in titles(cat)
+
+
+def test_a_need_disowning_everyone_gets_each_key_at_most_once_from_each_holder(tmp_path, monkeypatch) -> None:
+    """Ben asks again and again for a key he holds, each time disowning every
+    granter (and someone made up): each holder grants it to him once."""
+    import os
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
+    ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]
+    dee.run("leave")
+    everyone_syncs(dee, ana, ben, cat)  # Ana renews: epoch 1 lists Ben
+    assert member_id(ben) in latest_recipients(ana)
+    grants = len(grant_files(folder, ben))
+    everyone = [member_id(x) for x in (ana, ben, cat)]
+    for _ in range(4):
+        plant_need(ben, folder, [1], everyone + [os.urandom(16).hex()])
+        everyone_syncs(ana, cat, rounds=1)
+    # Ana's grant from the renewal is her one; Cat grants once, not four times
+    assert len(grant_files(folder, ben)) == grants + 1
+
+
+def test_a_strangers_file_sets_nobody_asking_for_keys(tmp_path, monkeypatch) -> None:
+    """A file signed by someone who is not a member, under a key nobody
+    holds, waits in everyone's folder; it must not make members ask for keys."""
+    from tablespace.core.identity import Identity
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.envelope import changeset_name, encode_changeset, peek_header
+    from tablespace.sync.keys import new_epoch_key
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    gdir = group_dir(folder)
+    stranger = Identity.generate()
+    for epoch in (0, 7):
+        op = sign_op(stranger, group=gdir.name, seq=1, prev=None, hlc=1 << 40, kind="thread.start",
+                     payload={"title": "x", "body": "", "tags": []})
+        data = encode_changeset([op], group_id=gdir.name, epoch=epoch, epoch_key=new_epoch_key(), identity=stranger)
+        path = gdir / "changes" / changeset_name(peek_header(data))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    everyone_syncs(ana, m["Ben"])
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
+    everyone_syncs(ana, m["Ben"])
+    assert not list(gdir.glob("needs/*"))
+    assert ana.json("sync")["pending"] >= 2  # the files still wait, harmlessly
+
+
+def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(tmp_path, monkeypatch) -> None:
+    """Cat's need (Ben's grant to her will not open) reaches Ana before Ana's
+    own grant of Ben's key does, and Ben does not answer. Ana answers it as
+    soon as she holds the key."""
+    import tablespace.sync.roster as roster
+    from tablespace.sync.keys import ExchangeKey
+
+    stranger = ExchangeKey.generate().public_key
+    folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
+        tmp_path, monkeypatch, "Cat", lambda real, victim_id: lambda group, folder, member, exchange, keys: real(
+            group, folder, member, stranger if member == victim_id else exchange, keys))
+    ben_id = member_id(ben)
+    real = roster.write_grant
+    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
+        None if group.me == ben_id else real(group, folder, member, *a)))  # Ben answers nothing
+    victim.json("sync")
+    assert len(need_files(folder, victim)) == 1
+    ana_keys = group_dir(folder) / "keys" / member_id(ana)
+    away = tmp_path / "ana-grants"
+    ana_keys.rename(away)
+    ana.json("sync")  # sees the need, holds no key of its epoch yet
+    away.rename(ana_keys)
+    everyone_syncs(ana, victim)
+    assert "Ben after Dee left" in titles(victim)
 
 
 def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:

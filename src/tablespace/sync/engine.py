@@ -103,16 +103,18 @@ class SyncEngine:
         # False when this round's files will travel with earlier ones of ours
         # (a git clone with unpushed commits): our reports wait for a later round.
         self.send_reports = send_reports
-        # Epochs whose keys the files waiting this round need (a round reads
-        # every waiting file again).
+        # Epochs whose keys the files of active members waiting this round
+        # need (a round reads every waiting file again). Not a stranger's: a
+        # planted file must not set everyone asking for keys.
         self.lacking: set[int] = set()
+        self._active: set[str] | None = None
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
         self.folder.check(expect_existing=synced_before)
         self.folder.prepare()
         report = SyncReport()
-        self.lacking = set()
+        self.lacking, self._active = set(), None
         listing = {f.path: f for f in self.folder.list()}
         unopened = self._receive_grants()
         report.exported = self.export(listing)  # our changes go out first, whatever happens next
@@ -307,7 +309,10 @@ class SyncEngine:
         try:
             changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
         except UnknownEpoch as exc:
-            self.lacking.add(exc.epoch)
+            if self._active is None:
+                self._active = {r[0] for r in self.store.conn.execute("SELECT id FROM members WHERE status = 'active'")}
+            if exc.author in self._active:
+                self.lacking.add(exc.epoch)
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)

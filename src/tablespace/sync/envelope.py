@@ -114,11 +114,13 @@ class BadChangeset(Exception):
 
 
 class UnknownEpoch(BadChangeset):
-    """Signed and well-formed, but under an epoch key we do not hold (yet): hold the file."""
+    """Signed and well-formed, but under an epoch key we do not hold (yet): hold the file.
+    `author`: who signed it (a stranger can sign a file too)."""
 
-    def __init__(self, reason: str, epoch: int) -> None:
+    def __init__(self, reason: str, epoch: int, author: str) -> None:
         super().__init__(reason)
         self.epoch = epoch
+        self.author = author
 
 
 class ChangesetTooLarge(ValueError):
@@ -654,12 +656,14 @@ def decode_changeset(data: bytes, *, group_id: str,
 def _epoch_key_for(header: Header, epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> bytes:
     held = epoch_keys.get(header.epoch)
     if held is None:
-        raise UnknownEpoch(f"encrypted for epoch {header.epoch}, whose key we do not have yet", header.epoch)
+        raise UnknownEpoch(f"encrypted for epoch {header.epoch}, whose key we do not have yet", header.epoch,
+                           header.author)
     # Two moderators rotating at once give one epoch two keys: the key id says which.
     for key in [held] if isinstance(held, bytes) else held:
         if epoch_key_id(key)[:len(header.key_id)] == header.key_id:  # v2 keeps 4 of the 8 bytes
             return key
-    raise UnknownEpoch(f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch)
+    raise UnknownEpoch(f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch,
+                       header.author)
 
 
 def _decrypt(data: bytes, header: Header, epoch_key: bytes) -> bytes:

@@ -21,8 +21,9 @@
   reached them: a grant of it did not open (its wrapped key is garbage, or
   for someone else's key), or none came. Signed by the member; it names the
   epochs and the granters whose grants did not open. Whoever holds a key of
-  those epochs grants it, unless a grant of it from someone not disowned is
-  already there (roster.answer_key_needs).
+  those epochs that was announced for the member grants it, once, unless a
+  grant of it from someone not disowned is already there
+  (roster.answer_key_needs).
 """
 
 from __future__ import annotations
@@ -291,11 +292,26 @@ def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
     epochs = [_EPOCH.unpack_from(data, at + i * _EPOCH.size)[0] for i in range(epoch_count)]
     at += epoch_count * _EPOCH.size
     disowned = [data[at + i * ID_BYTES:at + (i + 1) * ID_BYTES].hex() for i in range(granter_count)]
+    if not (_ascending(epochs) and _ascending(disowned)):
+        raise BadMembershipFile("key need lists are not in ascending order")  # one need, one encoding
     return KeyNeed(member, epochs, disowned)
 
 
-def need_path(member: str, data: bytes) -> str:
-    return f"keys/{member}/{hashlib.sha256(data).hexdigest()[:16]}{NEED_SUFFIX}"
+def _ascending(items: list) -> bool:
+    return all(a < b for a, b in zip(items, items[1:]))
+
+
+NEEDS_DIR = "needs"  # one flat directory: a round lists it once, not a directory per member
+
+
+def need_path(member: str, data: bytes, copy: int = 0) -> str:
+    """Named by its hash; `copy` > 0 when that name holds other bytes (damaged or planted)."""
+    return f"{NEEDS_DIR}/{member}-{hashlib.sha256(data).hexdigest()[:16]}{f'-{copy}' if copy else ''}{NEED_SUFFIX}"
+
+
+def need_member(path: str) -> str:
+    """Whose need a path under NEEDS_DIR claims to be (decode_need checks it)."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[0]
 
 
 def request_path(data: bytes) -> str:

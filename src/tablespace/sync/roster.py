@@ -31,6 +31,7 @@ grant did not open, or never came) asks for it in a key need
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import timedelta
@@ -48,11 +49,13 @@ from tablespace.sync.membership import (
     MAX_NEED_BYTES,
     NEED_SUFFIX,
     BadMembershipFile,
+    NEEDS_DIR,
     GrantHeader,
     decode_need,
     encode_grant,
     encode_need,
     grant_path,
+    need_member,
     need_path,
     read_grant_header,
 )
@@ -227,25 +230,36 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
 def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
                          unopened: Iterable[GrantHeader], lacking: set[int]) -> bool:
     """Write a key need (sync/membership.py) for keys that have not reached
-    us: one a grant for us named that did not open (`unopened`, signed by a
-    member: a wrapped key that is garbage shuts nobody out for good), or one
-    of an epoch the changesets we cannot read use (`lacking`) once we have
-    seen them wait GRANT_CHECK_DELAY, for a grant that never came. A need is
-    content-addressed, so the same one is written once; it stands until
-    someone not disowned grants the keys."""
+    us: one a grant signed for us named that did not open (`unopened`: a
+    wrapped key that is garbage shuts nobody out for good), or one of an
+    epoch the waiting changesets of active members use (`lacking`) once we
+    have seen them wait GRANT_CHECK_DELAY, for a grant that never came. The
+    same need is the same bytes, written once; it stands until someone not
+    disowned grants the keys. Returns whether we wrote one."""
     if group.my_status != "active":
         return False
     held = {(k.epoch, k.key_id) for k in keyring.keys}
-    members = {r[0] for r in group.conn.execute("SELECT id FROM members")}
-    unopened = [h for h in unopened if h.granter in members and any(k not in held for k in h.keys)]
+    unopened = [h for h in unopened if any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
-    epochs |= _waited_for(group, lacking)
+    announced: dict[int, set[str]] = {}
+    for epoch, key_id in group.conn.execute("SELECT epoch, key_id FROM epochs"):
+        announced.setdefault(epoch, set()).add(key_id)
+    # An epoch we hold every announced key of is not missing: files under yet
+    # another key for it are someone's unannounced (or bogus) key.
+    epochs |= {epoch for epoch in _waited_for(group, lacking)
+               if not announced.get(epoch) or any((epoch, k) not in held for k in announced[epoch])}
     if not epochs:
         return False
     need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
-    path = need_path(group.me, need)
-    if path in set(folder.small_files(f"keys/{group.me}", NEED_SUFFIX)):
-        return False
+    taken = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
+    copy = 0
+    while (path := need_path(group.me, need, copy)) in taken:
+        try:
+            if folder.read(path, MAX_NEED_BYTES) == need:
+                return False  # asked already
+        except OSError:
+            pass
+        copy += 1  # that name holds other bytes (damaged or planted): ask under the next
     folder.write_once(path, need)
     return True
 
@@ -254,8 +268,8 @@ def _waited_for(group: Group, lacking: set[int]) -> set[int]:
     """The epochs in `lacking` we first saw files wait for GRANT_CHECK_DELAY
     ago or more (memo `keys_lacking`: epoch -> when first seen, by our clock)."""
     try:
-        seen = {int(e): at for e, at in json.loads(group.store.get_meta("keys_lacking", "") or "{}").items()}
-    except (ValueError, AttributeError):
+        seen = {int(e): int(at) for e, at in json.loads(group.store.get_meta("keys_lacking", "") or "{}").items()}
+    except (ValueError, AttributeError, TypeError):
         seen = {}
     current = {epoch: seen.get(epoch, now_ms()) for epoch in lacking}
     if current != seen:
@@ -266,41 +280,57 @@ def _waited_for(group: Group, lacking: set[int]) -> set[int]:
 
 
 def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
-    """Grant the keys we hold of the epochs current members asked for in key
-    needs, unless a grant of the key from someone they did not disown is there
-    already (it will open, or they will disown it in a new need, a new file).
-    Everyone holding a key answers: a member may have shut out the only
-    moderator. Each need file is looked at once (memo `needs_seen`); needs
-    stay in the folder for good, and most rounds meet none that is new."""
-    seen = set(json.loads(group.store.get_meta("needs_seen", "") or "[]"))
-    granters: set[str] | None = None
-    granted, looked = [], []
-    for member, exchange in _members_to_grant(group):
-        epochs: set[int] = set()
-        disowned: set[str] = set()
-        for path in folder.small_files(f"keys/{member}", NEED_SUFFIX):
-            if path in seen:
-                continue
-            looked.append(path)
-            try:
-                need = decode_need(folder.read(path, MAX_NEED_BYTES), group_id=group.id, member=member)
-            except (OSError, BadMembershipFile):
-                continue
-            epochs.update(need.epochs)
-            disowned.update(need.disowned)
-        ours = [k for k in keyring.keys if k.epoch in epochs]
-        if not ours:
+    """Answer current members' key needs: grant each key we hold of an epoch
+    a need names, if its announcement lists the member (so a member who has
+    gone, or was never meant to have it, gets nothing however the race of
+    files goes), unless a grant of it to them from someone the need does not
+    disown, or from us, is there already. So each of us grants a key to a
+    member at most once, whatever they disown; everyone holding it answers,
+    as a member may have shut out the only moderator. One directory listing
+    per round; each need is read until every key of it we hold is decided
+    (memo `needs_seen`: its SHA-256 -> keys decided), then only listed."""
+    paths = list(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
+    if not paths:
+        return []  # the usual round
+    try:
+        memo: dict[str, list[str]] = dict(json.loads(group.store.get_meta("needs_seen", "") or "{}"))
+    except (ValueError, TypeError):
+        memo = {}
+    before = json.dumps(memo, sort_keys=True)
+    members = dict(_members_to_grant(group))
+    listed: dict[tuple[int, str], set[str]] = {(e, k): set(r.split(",")) for e, k, r in
+                                                group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+    granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    granted: list[str] = []
+    for path in paths:
+        member = need_member(path)
+        if member not in members:
+            continue  # not a current member (or not us to answer: our own need)
+        try:
+            data = folder.read(path, MAX_NEED_BYTES)
+        except OSError:
             continue
-        if granters is None:
-            granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
-        have = _granted_to(group, folder, member, granters - disowned)
-        missing = [(k.epoch, k.key) for k in ours if (k.epoch, k.key_id) not in have]
-        if missing:
-            write_grant(group, folder, member, bytes.fromhex(exchange), missing)
-            granted.append(member)
-    if looked:
+        digest = hashlib.sha256(data).hexdigest()
+        decided = set(memo.get(digest, []))
+        ours = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())}
+        if "bad" in decided or (digest in memo and not set(ours) - decided):
+            continue
+        try:
+            need = decode_need(data, group_id=group.id, member=member)
+        except BadMembershipFile:
+            memo[digest] = ["bad"]  # the same bytes fail the same way
+            continue
+        todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
+        if todo:
+            have = _granted_to(group, folder, member, (granters - set(need.disowned)) | {group.me})
+            missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
+            if missing:
+                write_grant(group, folder, member, bytes.fromhex(members[member]), missing)
+                granted.append(member)
+        memo[digest] = sorted(decided | set(ours))  # the keys it does not name are decided too
+    if json.dumps(memo, sort_keys=True) != before:
         with group.store.db.atomic():
-            group.store.set_meta("needs_seen", json.dumps(sorted(seen.union(looked))))
+            group.store.set_meta("needs_seen", json.dumps(memo, sort_keys=True))
     return granted
 
 

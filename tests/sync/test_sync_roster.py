@@ -446,15 +446,21 @@ def test_a_need_disowning_everyone_gets_each_key_at_most_once_from_each_holder(t
 
 def test_a_strangers_file_sets_nobody_asking_for_keys(tmp_path, monkeypatch) -> None:
     """A file signed by someone who is not a member, under a key nobody
-    holds, waits in everyone's folder; it must not make members ask for keys."""
+    holds, waits in everyone's folder, and a grant for Ben signed by them
+    will not open; neither must make members ask for keys."""
     from tablespace.core.identity import Identity
     from tablespace.core.ops import sign_op
     from tablespace.sync.envelope import changeset_name, encode_changeset, peek_header
-    from tablespace.sync.keys import new_epoch_key
+    from tablespace.sync.keys import ExchangeKey, new_epoch_key
+    from tablespace.sync.membership import encode_grant, grant_path
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
     gdir = group_dir(folder)
     stranger = Identity.generate()
+    ben_id = member_id(m["Ben"])
+    grant = encode_grant(stranger, group_id=gdir.name, member=ben_id, member_exchange=ExchangeKey.generate().public_key,
+                         keys=[(0, new_epoch_key()), (7, new_epoch_key())])
+    (gdir / grant_path(ben_id, grant)).write_bytes(grant)
     for epoch in (0, 7):
         op = sign_op(stranger, group=gdir.name, seq=1, prev=None, hlc=1 << 40, kind="thread.start",
                      payload={"title": "x", "body": "", "tags": []})

@@ -722,10 +722,9 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
         for kind, reason in report.refused_mine:
             what = KIND_WORDS.get(kind, "change")
             click.echo(f"tablespace: the group refused your earlier {what}: {as_yours(reason)}", err=True)
-        gone = group.conn.execute("SELECT status FROM members WHERE id = ? AND status IN ('removed', 'left')",
-                                  (group.me,)).fetchone()
-        if gone:
-            click.echo(f"tablespace: you {'were removed from' if gone[0] == 'removed' else 'left'} this group; "
+        status = group.my_status
+        if status in ("removed", "left"):
+            click.echo(f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
                        "nothing new can reach you", err=True)
         for q in report.quarantined:
             if q.new:

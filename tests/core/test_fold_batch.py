@@ -185,7 +185,7 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
     """A bulk fold drops the FTS triggers and rebuilds each index in one pass
     with a big term buffer ('hashsize'); search must find the same posts as
     row-by-row indexing, and later transactions get the default buffer back."""
-    def searchable(bulk_min: int, name: str) -> list[str]:
+    def searchable(bulk_min: int, name: str) -> tuple[list[str], tuple | None]:
         monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
         world = World(tmp_path / name, members=1)
         ops = []
@@ -198,10 +198,12 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
             "SELECT body FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'rye') "
             "ORDER BY body")]
         hashsize = world.one("SELECT v FROM posts_fts_config WHERE k = 'hashsize'")
-        assert hashsize is None or hashsize[0] == store_module.FTS_HASH_BYTES
         world.store.close()
-        return found
+        return found, hashsize
 
-    by_triggers = searchable(10_000, "triggers.db")
+    by_triggers, untouched = searchable(10_000, "triggers.db")
     assert by_triggers == ["a rye starter", "a rye starter", "more rye", "more rye"]
-    assert searchable(1, "bulk.db") == by_triggers
+    assert untouched is None  # row by row: the buffer was never set
+    by_rebuild, restored = searchable(1, "bulk.db")
+    assert by_rebuild == by_triggers
+    assert restored == (store_module.FTS_HASH_BYTES,)  # the rebuild ran, and set the buffer back

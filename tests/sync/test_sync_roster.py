@@ -530,7 +530,8 @@ def test_leaving_with_nothing_to_renew_does_not_touch_the_folder(tmp_path, monke
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
     calls = []
-    monkeypatch.setattr(service, "rotate_now", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(service, "rotate_now", lambda *a, **k: calls.append(("rotate_now", a)))
+    monkeypatch.setattr(service, "folder_for", lambda *a, **k: calls.append(("folder_for", a)))  # any way there
     m["Ben"].run("leave")
     assert calls == []
     assert {x["name"]: x["status"] for x in m["Ben"].json("members")}["Ben"] == "left"

@@ -413,8 +413,7 @@ def m011_refold_for_the_clock_rule(db: Database) -> None:
     """The fold now refuses an op dated before its author's previous one.
     Views folded before that may hold such an op: re-fold once, on the next
     open (Store), so this replica agrees with one that folds from scratch."""
-    if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+    _refold_on_next_open(db)
 
 
 @migrations()
@@ -422,5 +421,10 @@ def m012_refold_for_key_renewal_rules(db: Database) -> None:
     """Any active member may now renew the group key, but not one who has gone
     (by an op dated after they went), only to the next epoch number, and only
     with themselves among the recipients. Re-fold once, as for m011."""
+    _refold_on_next_open(db)
+
+
+def _refold_on_next_open(db: Database) -> None:
+    """For a migration whose fold rules changed: Store re-folds once when it opens."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")

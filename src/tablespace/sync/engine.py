@@ -103,18 +103,17 @@ class SyncEngine:
         # False when this round's files will travel with earlier ones of ours
         # (a git clone with unpushed commits): our reports wait for a later round.
         self.send_reports = send_reports
-        # Epochs whose keys the files of active members waiting this round
-        # need (a round reads every waiting file again). Not a stranger's: a
-        # planted file must not set everyone asking for keys.
-        self.lacking: set[int] = set()
-        self._active: set[str] | None = None
+        # The epochs whose keys the files waiting this round need, with who
+        # signed them (a round reads every waiting file again): roster asks
+        # for those of active members' files.
+        self.lacking: dict[int, set[str]] = {}
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
         self.folder.check(expect_existing=synced_before)
         self.folder.prepare()
         report = SyncReport()
-        self.lacking, self._active = set(), None
+        self.lacking = {}
         listing = {f.path: f for f in self.folder.list()}
         unopened = self._receive_grants()
         report.exported = self.export(listing)  # our changes go out first, whatever happens next
@@ -271,8 +270,9 @@ class SyncEngine:
         # Batches still bound memory: a full batch is filed in the log (not
         # folded) and its ops dropped; the final ingest folds all of it. A kill
         # anywhere leaves nothing of the round, and re-running it is idempotent.
-        big = self.store.bulk_import(rollback_journal=sum(f.size for f in todo) > ROLLBACK_JOURNAL_BYTES)
-        with big if len(todo) > BULK_FILES else nullcontext(), _cyclic_gc_paused(), self.store.db.atomic():
+        big = self.store.bulk_import(rollback_journal=sum(f.size for f in todo) > ROLLBACK_JOURNAL_BYTES) \
+            if len(todo) > BULK_FILES else nullcontext()
+        with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
                 record = self._read_one(info, batch)
                 records.append(record)
@@ -309,10 +309,7 @@ class SyncEngine:
         try:
             changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
         except UnknownEpoch as exc:
-            if self._active is None:
-                self._active = {r[0] for r in self.store.conn.execute("SELECT id FROM members WHERE status = 'active'")}
-            if exc.author in self._active:
-                self.lacking.add(exc.epoch)
+            self.lacking.setdefault(exc.epoch, set()).add(exc.author)
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)

@@ -228,12 +228,13 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
 
 
 def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
-                         unopened: Iterable[GrantHeader], lacking: set[int]) -> bool:
+                         unopened: Iterable[GrantHeader], lacking: dict[int, set[str]]) -> bool:
     """Write a key need (sync/membership.py) for keys that have not reached
     us: one a grant signed for us by a member named that did not open
-    (`unopened`: a wrapped key that is garbage shuts nobody out for good), or one of an
-    epoch the waiting changesets of active members use (`lacking`) once we
-    have seen them wait GRANT_CHECK_DELAY, for a grant that never came. The
+    (`unopened`: a wrapped key that is garbage shuts nobody out for good), or
+    one of an epoch the waiting changesets of active members use (`lacking`:
+    epoch -> who signed them; a stranger's planted file sets nobody asking)
+    once we have seen them wait GRANT_CHECK_DELAY, for a grant that never came. The
     same need is the same bytes, written once; it stands until someone not
     disowned grants the keys. Returns whether we wrote one."""
     if group.my_status != "active":
@@ -243,15 +244,16 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     # stranger's must not be able to make us write need after need. (A
     # granter admitted where we cannot read yet is unknown to us too: the
     # cost of that rule, noted in docs/changeset-format.md.)
-    members = {r[0] for r in group.conn.execute("SELECT id FROM members")}
-    unopened = [h for h in unopened if h.granter in members and any(k not in held for k in h.keys)]
+    status = dict(group.conn.execute("SELECT id, status FROM members"))
+    unopened = [h for h in unopened if h.granter in status and any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
     announced: dict[int, set[str]] = {}
     for epoch, key_id in group.conn.execute("SELECT epoch, key_id FROM epochs"):
         announced.setdefault(epoch, set()).add(key_id)
     # An epoch we hold every announced key of is not missing: files under yet
     # another key for it are someone's unannounced (or bogus) key.
-    epochs |= {epoch for epoch in _waited_for(group, lacking)
+    in_use = {epoch for epoch, authors in lacking.items() if any(status.get(a) == "active" for a in authors)}
+    epochs |= {epoch for epoch in _waited_for(group, in_use)
                if not announced.get(epoch) or any((epoch, k) not in held for k in announced[epoch])}
     if not epochs:
         return False
@@ -367,27 +369,32 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     if not ours:
         return []
+    stored = group.store.get_meta("grants_checked", "") or "{}"
     try:
-        memo = json.loads(group.store.get_meta("grants_checked", "") or "{}")
+        memo = json.loads(stored)
     except ValueError:
         memo = {}
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
     granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    members = _members_to_grant(group)
+    grants: dict[str, set[tuple[int, str]]] = {}  # each member's grant files read once a round, not once per key
     granted = []
     for (epoch, key_id), key in sorted(ours.items()):
         seen = memo.setdefault(f"{epoch}:{key_id}", {"since": now_ms(), "members": []})
         if now_ms() - seen["since"] < GRANT_CHECK_DELAY / timedelta(milliseconds=1):
             continue  # the maker's grants may still be on their way
         checked = set(seen["members"])
-        for member, exchange in _members_to_grant(group):
+        for member, exchange in members:
             if member == made[(epoch, key_id)] or member in checked:
                 continue
-            if (epoch, key_id) not in _granted_to(group, folder, member, granters):
+            if member not in grants:
+                grants[member] = _granted_to(group, folder, member, granters)
+            if (epoch, key_id) not in grants[member]:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key.key)])
                 granted.append(member)
             checked.add(member)
         seen["members"] = sorted(checked)
-    if json.dumps(memo) != group.store.get_meta("grants_checked"):  # no write in the usual sync
+    if json.dumps(memo) != stored:  # no write in the usual sync
         with group.store.db.atomic():
             group.store.set_meta("grants_checked", json.dumps(memo))
     return granted

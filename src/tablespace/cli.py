@@ -146,6 +146,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 # --- groups and members ---------------------------------------------------------
 
 
+def _transport(folder: str | None, git_url: str | None) -> Transport:
+    """`(--folder PATH | --git URL)` is syntax: both or neither is a usage error (exit 2)."""
+    if bool(folder) == bool(git_url):
+        raise click.UsageError("give exactly one of --folder PATH or --git URL")
+    return Transport.choose(folder, git_url)
+
+
 @main.command()
 @click.argument("name")
 @click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
@@ -158,7 +165,7 @@ def init(ctx: click.Context, name: str, display_name: str, folder: str | None, g
     """Found a group; you become its first member and a moderator. Prints the group id."""
     from tablespace.sync.service import found_group
 
-    group = found_group(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
+    group = found_group(ctx.obj["home"], name, display_name, _transport(folder, git_url), purpose=purpose)
     click.echo(group.id)
     group.close()
 
@@ -192,7 +199,7 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
     from tablespace.sync.service import join_group
 
-    group, request_id = join_group(ctx.obj["home"], code, display_name, Transport.choose(folder, git_url))
+    group, request_id = join_group(ctx.obj["home"], code, display_name, _transport(folder, git_url))
     group.close()
     click.echo(request_id)
     click.echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)

@@ -47,7 +47,8 @@ def test_init_keeps_keys_private_and_the_folder_clean(ts: TS, shared: Path) -> N
 def test_init_needs_an_existing_folder_and_exactly_one_transport(tmp_path: Path, monkeypatch) -> None:
     cli = TS(tmp_path / "home2", monkeypatch)
     assert "does not exist" in cli.error("init", "G", "--as", "A", "--folder", str(tmp_path / "missing"))
-    cli.error("init", "G", "--as", "A")
+    for transports in ([], ["--folder", str(tmp_path), "--git", str(tmp_path / "r.git")]):
+        assert "exactly one of --folder PATH or --git URL" in cli.error("init", "G", "--as", "A", *transports, code=2)
     assert not (tmp_path / "home2" / "groups").exists() or not list((tmp_path / "home2" / "groups").iterdir())
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tablespace.core.clock import datetime_to_hlc
+from tablespace.core.home import KEY_NAME
 from tablespace.core.identity import Identity
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.store import Store
@@ -59,7 +60,11 @@ def member_add_payload(identity: Identity, name: str) -> dict[str, Any]:
 
 
 def new_store(path: Path, group_id: str) -> Store:
-    """A fresh replica: an empty Store that knows which group it holds."""
+    """A fresh replica: an empty Store that knows which group it holds, with
+    a member's key beside it, as in a home (it seals deleted text: core/seal.py)."""
+    key = path.parent / KEY_NAME
+    if not key.exists():
+        Identity.generate().save(key)
     store = Store(path)
     store.set_meta("group_id", group_id)
     return store

@@ -109,6 +109,20 @@ def test_the_folder_holds_no_plaintext(tmp_path, folder, monkeypatch) -> None:
         assert key_file.read_bytes() not in blobs
 
 
+def test_a_post_deleted_before_it_went_out_reaches_the_others_deleted(tmp_path, folder, monkeypatch) -> None:
+    """Its text is sealed in the author's log (core/seal.py) before the first
+    export: the export opens it, so the others can follow the author's chain."""
+    ana = founder(tmp_path, folder, monkeypatch)
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    oops = ana.out("post", "Oops", "--body", "not for sharing")
+    ana.run("delete", oops[:6])
+    ana.out("post", "Hello", "--body", "again")
+    sync(ana, ben)
+    assert [t["title"] for t in ben.json("threads")] == ["Hello"]
+    report = ben.json("sync")
+    assert report["pending"] == 0 and report["quarantined"] == []
+
+
 def test_non_moderators_get_exit_3(tmp_path, folder, monkeypatch) -> None:
     ana = founder(tmp_path, folder, monkeypatch)
     ben = joined(tmp_path, folder, monkeypatch, ana)

@@ -47,7 +47,11 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
             yield False, f"{exc}; restore it from a backup, or join the group again"
     else:
         yield False, f"identity key {key} is missing: restore it from a backup, or join the group again"
-    store = Store(entry.path / DB_NAME)
+    try:
+        store = Store(entry.path / DB_NAME)
+    except TablespaceError as exc:  # damaged, or a pending re-fold that needs the missing key
+        yield False, str(exc)
+        return
     try:
         result = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
         yield result == "ok", f"database {store.path} integrity: {result}" + \

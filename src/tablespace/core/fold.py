@@ -89,6 +89,9 @@ class FoldContext:
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
+    # posts this pass deleted, or found deleted when an edit named them: the
+    # store seals their text in the log afterwards (core/seal.py)
+    deleted_posts: set[str] = field(default_factory=set)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -262,6 +265,7 @@ class FoldContext:
         if row is None:
             raise Rejected("no such post")
         if row[3]:
+            self.deleted_posts.add(post_id)  # an edit arriving after the delete: its text is sealed too
             raise Rejected("the post has been deleted")
         return row[0], row[1], row[2]
 
@@ -752,9 +756,10 @@ def post_hide(ctx: FoldContext, op: Op) -> None:
 
 def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     # Tombstones keep the row (later edits and replies must still be refused)
-    # but blank the text, so it leaves the readable tables and, via the FTS
-    # triggers, the search index.
+    # but blank the text, so it leaves the views and, via the FTS triggers,
+    # the search index; the store then seals it in the log (deleted_posts).
     ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE id = ?", post)
+    ctx.deleted_posts.add(post)
     ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
     if post == thread:
         # Deleting an opening post deletes the thread with all its replies.
@@ -762,6 +767,8 @@ def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
         ctx.run(
             "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
         )
+        ctx.deleted_posts.update(row[0] for row in ctx.conn.execute(
+            "SELECT id FROM posts WHERE thread_id = ? AND deleted = 0", (thread,)))
         ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ?", thread)
         ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
     else:

@@ -424,6 +424,15 @@ def m012_refold_for_key_renewal_rules(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m013_seal_deleted_text(db: Database) -> None:
+    """A deleted post's text is now sealed in the log too (core/seal.py),
+    found through its edits by this index. Re-fold once, as for m011: the
+    re-fold seals the text of every post deleted before."""
+    db.execute("CREATE INDEX ops_edits ON ops (id) WHERE kind = 'post.edit'")
+    _refold_on_next_open(db)
+
+
 def _refold_on_next_open(db: Database) -> None:
     """For a migration whose fold rules changed: Store re-folds once when it opens."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():

@@ -22,8 +22,10 @@ from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, is
 from tablespace.core.database import LazyDatabase
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
+from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
+from tablespace.core.seal import LogSeal, is_sealed
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -88,6 +90,8 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
         self.conn = self.db.conn
+        # The member's key beside the database seals deleted text in the log.
+        self.seal = LogSeal(path.parent / KEY_NAME)
         self.clock = HybridClock(int(self.get_meta("hlc", "0") or 0))
         # Ops `file` put in the log as accepted before they are folded; rows
         # of a temporary table roll back with the transaction that added them.
@@ -426,7 +430,7 @@ class Store:
             for _, _, _, op_id, rowid, signature, body in ready:
                 op = incoming.get(op_id)
                 if op is None:  # released from held, or filed by an earlier batch
-                    op = decode_trusted(bytes(body), bytes(signature), op_id)  # type: ignore[arg-type]
+                    op = self.read_op(op_id, signature, body)  # type: ignore[arg-type]
                 reason = apply_op(ctx, op)
                 if reason is not None:
                     if rowid is None:
@@ -444,6 +448,7 @@ class Store:
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
+        self._forget_deleted_text(ctx.deleted_posts, index_rebuilt=bulk)
         return len(ready)
 
     @contextmanager
@@ -483,14 +488,16 @@ class Store:
         """
         cuts: Cuts = ({}, {}, {})
         for _ in range(4):
-            count = self._refold_once(cuts)
+            count, deleted_posts = self._refold_once(cuts)
             found = self._cuts()
             if found == cuts:
                 break
             cuts = found
+        self._forget_deleted_text(deleted_posts, index_rebuilt=True)
         return count
 
-    def _refold_once(self, cuts: Cuts) -> int:
+    def _refold_once(self, cuts: Cuts) -> tuple[int, set[str]]:
+        """Returns how many ops were folded, and the posts the views now hold deleted."""
         # The log keeps each op's state from the last fold while this one runs
         # (so cut_off must not read it: check_log=False), and only the rows
         # whose (state, reason) changed are written at the end: a rebuild that
@@ -507,7 +514,7 @@ class Store:
             ctx = self._context({row[0]: row[5] for row in rows}, cuts)
             ctx.check_log = False
             for op_id, signature, body, state, reason, *key in rows:
-                new_reason = apply_op(ctx, decode_trusted(bytes(body), bytes(signature), op_id))
+                new_reason = apply_op(ctx, self.read_op(op_id, signature, body))
                 new_state = "accepted" if new_reason is None else "rejected"
                 if (new_state, new_reason) != (state, reason):
                     changed.append((new_state, new_reason, op_id))
@@ -516,7 +523,7 @@ class Store:
         self.conn.executemany("UPDATE ops SET state = ?, reason = ? WHERE id = ?", changed)
         if last is not None:
             self.set_meta("fold_head", json.dumps(last))
-        return count
+        return count, ctx.deleted_posts
 
     def rebuild(self) -> int:
         with self.db.atomic():
@@ -545,8 +552,43 @@ class Store:
         return hashlib.sha256(self.canonical_dump().encode()).hexdigest()
 
     def all_ops(self) -> list[Op]:
-        return [decode_trusted(bytes(body), bytes(sig)) for sig, body in
-                self.conn.execute("SELECT signature, body FROM ops ORDER BY author, seq")]
+        return [self.read_op(op_id, sig, body) for op_id, sig, body in
+                self.conn.execute("SELECT id, signature, body FROM ops ORDER BY author, seq")]
+
+    # --- deleted text ----------------------------------------------------------
+
+    def read_op(self, op_id: str, signature: bytes, body: bytes) -> Op:
+        """An op from its row in the log, its text unsealed if it was deleted."""
+        body = bytes(body)
+        if is_sealed(body):
+            body = self.seal.open(op_id, body)
+        return decode_trusted(body, bytes(signature), op_id)
+
+    def _forget_deleted_text(self, posts: set[str], *, index_rebuilt: bool) -> None:
+        """Take deleted posts' text out of every readable table: seal it in
+        the log (core/seal.py: the op that wrote each post and every edit of
+        it), and unless the search index was just rebuilt from the views
+        (where it is blank already), purge it there too. FTS5 keeps a deleted
+        row's terms in its older segments until they are merged, so merge
+        them all ('optimize'); secure_delete (connect) zeroes the pages freed."""
+        if not posts:
+            return
+        ids = sorted(posts)
+        rows: list[tuple[int, str, bytes]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows += self.conn.execute(
+                f"SELECT rowid, id, body FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        for rowid, op_id, body in self.conn.execute("SELECT rowid, id, body FROM ops WHERE kind = 'post.edit'"):
+            if not is_sealed(body):
+                target = json.loads(body)["d"].get("post")
+                if isinstance(target, str) and target in posts:
+                    rows.append((rowid, op_id, body))
+        self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?", [
+            (self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows if not is_sealed(body)])
+        if not index_rebuilt:
+            for table in ("threads", "posts"):
+                self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
 
 
 def as_yours(reason: str) -> str:

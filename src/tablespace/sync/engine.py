@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tablespace.core.group import Group
-from tablespace.core.ops import Op, decode_trusted
+from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
@@ -181,10 +181,10 @@ class SyncEngine:
             return 0  # not admitted yet: nothing of ours can be written readably
         epoch, key = current.epoch, current.key
         rows = self.store.conn.execute(
-            "SELECT signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
+            "SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
             (self.group.me, exported_seq),
         ).fetchall()
-        ops = [decode_trusted(bytes(body), bytes(sig)) for sig, body in rows]
+        ops = [self.store.read_op(*row) for row in rows]  # a post deleted before it went out: unsealed
         # Someone who holds this key has gone and nobody has rotated yet:
         # what we wrote up to their departure may go (a removal op, so the
         # member learns of it); what we wrote after waits for the new key.

@@ -1,0 +1,154 @@
+"""A deleted post's text leaves every readable table of the database: the
+views, the search index, and the op log, where it is sealed (core/seal.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from tablespace.core.errors import TablespaceError
+from tablespace.core.home import KEY_NAME
+from tablespace.core.identity import Identity
+from tablespace.core.seal import MAGIC, LogSeal, is_sealed
+from tablespace.core.store import Store
+
+from .opkit import World, op_state
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    """Ada (founder, moderator), Bo and Cy (members)."""
+    return World(tmp_path / "world.db", members=2)
+
+
+def readable_values(conn: sqlite3.Connection) -> Iterator[bytes]:
+    """Every value of every table, FTS5's own tables included, as bytes."""
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for row in conn.execute(f'SELECT * FROM "{table}"'):
+            for value in row:
+                if isinstance(value, str):
+                    yield value.encode()
+                elif isinstance(value, bytes):
+                    yield value
+
+
+def readable_anywhere(store: Store, word: bytes) -> bool:
+    return any(word in value for value in readable_values(store.conn))
+
+
+def on_disk(store: Store, word: bytes) -> bool:
+    """In the database file itself, free pages included, once the WAL is in it."""
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return word in store.path.read_bytes()
+
+
+def start(world: World, feed, title: str, body: str) -> str:
+    return world.accepted(feed, "thread.start", {"title": title, "body": body, "tags": ["starter"]}).id
+
+
+def test_a_deleted_reply_and_every_edit_of_it_leave_no_readable_trace(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "my starter is sluggish")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"}).id
+    world.accepted(cy, "post.edit", {"post": reply, "body": "the zephyrcrust trick"})
+    store = world.store
+    for word in (b"quixotebloom", b"zephyrcrust"):  # both are there before: the checks below can fail
+        assert readable_anywhere(store, word) and on_disk(store, word)
+
+    world.accepted(cy, "post.delete", {"post": reply})
+    for word in (b"quixotebloom", b"zephyrcrust"):
+        assert not readable_anywhere(store, word)
+        assert not on_disk(store, word)
+    assert readable_anywhere(store, b"sluggish")  # the thread itself is untouched
+    sealed = {op_id for op_id, body in store.conn.execute("SELECT id, body FROM ops") if is_sealed(body)}
+    assert len(sealed) == 2 and reply in sealed  # the reply and its edit, nothing else
+
+
+def test_deleting_an_opening_post_seals_the_title_and_every_reply(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "The wombatloaf question", "about wombatloaf")
+    world.accepted(cy, "post.reply", {"thread": thread, "body": "a quokkacrumb answer"})
+    world.accepted(bo, "post.edit", {"post": thread, "body": "more about it", "title": "The kiwimuffin question"})
+    world.accepted(world.founder, "post.delete", {"post": thread})  # a moderator's delete
+    for word in (b"wombatloaf", b"quokkacrumb", b"kiwimuffin"):
+        assert not readable_anywhere(world.store, word)
+        assert not on_disk(world.store, word)
+
+
+def test_an_edit_arriving_after_the_delete_is_sealed_too(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "first words"}).id
+    world.accepted(cy, "post.delete", {"post": reply})
+    assert world.rejected(cy, "post.edit", {"post": reply, "body": "marmaladewhisk"}) == "the post has been deleted"
+    assert not readable_anywhere(world.store, b"marmaladewhisk")
+
+
+def test_the_log_still_gives_back_every_op_and_the_same_views(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"}).id
+    world.accepted(cy, "post.edit", {"post": reply, "body": "the zephyrcrust trick"})
+    world.accepted(cy, "post.delete", {"post": reply})
+    store = world.store
+    digest = store.dump_digest()
+    # Unsealed byte for byte: what a re-fold reads and an export writes.
+    assert {(op.id, op.body, op.signature) for op in store.all_ops()} == \
+        {(op.id, op.body, op.signature) for op in world.log}
+    store.rebuild()
+    assert store.dump_digest() == digest
+    assert not readable_anywhere(store, b"quixotebloom")
+
+
+def test_a_delete_undone_by_a_late_removal_brings_the_text_back(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
+    delete = world.accepted(cy, "post.delete", {"post": reply.id})
+    # Ada removes Cy having seen Cy's ops only up to the reply: the delete
+    # came after Cy's membership ended, so a re-fold refuses it.
+    world.accepted(world.founder, "member.remove", {"member": cy.id, "last_seq": reply.seq})
+    assert op_state(world.store, delete)[0] == "rejected"
+    assert world.one("SELECT body, deleted FROM posts WHERE id = ?", reply.id) == ("the quixotebloom trick", 0)
+
+
+def test_a_database_from_before_sealing_is_sealed_when_it_opens(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
+    world.accepted(cy, "post.delete", {"post": reply.id})
+    store = world.store
+    # As an older version left it: the text in the log, a re-fold pending (m013).
+    store.conn.execute("UPDATE ops SET body = ? WHERE id = ?", (reply.body, reply.id))
+    store.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+    assert readable_anywhere(store, b"quixotebloom")
+    store.close()
+    reopened = Store(store.path)
+    try:
+        assert not readable_anywhere(reopened, b"quixotebloom")
+    finally:
+        reopened.close()
+
+
+# --- the seal itself -------------------------------------------------------------------
+
+
+def test_a_seal_opens_only_with_its_key_and_for_its_op(tmp_path) -> None:
+    Identity.generate().save(tmp_path / KEY_NAME)
+    seal = LogSeal(tmp_path / KEY_NAME)
+    body = b'{"d":{"body":"secret words"}}'
+    sealed = seal.seal("aa" * 16, body)
+    assert sealed.startswith(MAGIC) and b"secret" not in sealed
+    assert seal.open("aa" * 16, sealed) == body
+    with pytest.raises(TablespaceError, match="does not open"):
+        seal.open("bb" * 16, sealed)  # moved to another op
+    with pytest.raises(TablespaceError, match="does not open"):
+        seal.open("aa" * 16, sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    (tmp_path / "other").mkdir()
+    Identity.generate().save(tmp_path / "other" / KEY_NAME)
+    with pytest.raises(TablespaceError, match="does not open"):
+        LogSeal(tmp_path / "other" / KEY_NAME).open("aa" * 16, sealed)
+    with pytest.raises(TablespaceError, match="damaged"):
+        seal.open("aa" * 16, MAGIC[:-1] + b"9" + sealed[len(MAGIC):])

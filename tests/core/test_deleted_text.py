@@ -86,6 +86,20 @@ def test_an_edit_arriving_after_the_delete_is_sealed_too(world) -> None:
     assert not readable_anywhere(world.store, b"marmaladewhisk")
 
 
+def test_a_removed_resource_and_its_edits_leave_no_readable_trace(world) -> None:
+    bo, cy = world.members
+    res = world.accepted(bo, "library.add", {"title": "Wombatcrust guide", "url": "https://example.org/wombat",
+                                             "summary": "all about crumbs", "tags": ["guide"]}).id
+    world.accepted(bo, "library.edit", {"resource": res, "summary": "all about quokkacrumbs"})
+    assert readable_anywhere(world.store, b"quokkacrumbs")
+    world.accepted(bo, "library.remove", {"resource": res})
+    for word in (b"Wombatcrust", b"example.org/wombat", b"quokkacrumbs"):
+        assert not readable_anywhere(world.store, word)
+        assert not on_disk(world.store, word)
+    assert world.rejected(bo, "library.edit", {"resource": res, "title": "Kiwimuffin notes"}) == "no such resource"
+    assert not readable_anywhere(world.store, b"Kiwimuffin")
+
+
 def test_the_log_still_gives_back_every_op_and_the_same_views(world) -> None:
     bo, cy = world.members
     thread = start(world, bo, "Starter help", "plain")

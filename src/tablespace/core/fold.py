@@ -89,9 +89,9 @@ class FoldContext:
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
-    # posts this pass deleted, or found deleted when an edit named them: the
-    # store seals their text in the log afterwards (core/seal.py)
-    deleted_posts: set[str] = field(default_factory=set)
+    # posts and resources this pass deleted, or found deleted when an edit
+    # named them: the store seals their text in the log after it (core/seal.py)
+    deleted_text: set[str] = field(default_factory=set)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -265,7 +265,7 @@ class FoldContext:
         if row is None:
             raise Rejected("no such post")
         if row[3]:
-            self.deleted_posts.add(post_id)  # an edit arriving after the delete: its text is sealed too
+            self.deleted_text.add(post_id)  # an edit arriving after the delete: its text is sealed too
             raise Rejected("the post has been deleted")
         return row[0], row[1], row[2]
 
@@ -289,6 +289,8 @@ class FoldContext:
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)
         if row is None or row[1]:
+            if row is not None:
+                self.deleted_text.add(resource_id)  # as live_post
             raise Rejected("no such resource")
         return row[0]
 
@@ -757,9 +759,9 @@ def post_hide(ctx: FoldContext, op: Op) -> None:
 def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     # Tombstones keep the row (later edits and replies must still be refused)
     # but blank the text, so it leaves the views and, via the FTS triggers,
-    # the search index; the store then seals it in the log (deleted_posts).
+    # the search index; the store then seals it in the log (deleted_text).
     ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE id = ?", post)
-    ctx.deleted_posts.add(post)
+    ctx.deleted_text.add(post)
     ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
     if post == thread:
         # Deleting an opening post deletes the thread with all its replies.
@@ -767,7 +769,7 @@ def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
         ctx.run(
             "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
         )
-        ctx.deleted_posts.update(row[0] for row in ctx.conn.execute(
+        ctx.deleted_text.update(row[0] for row in ctx.conn.execute(
             "SELECT id FROM posts WHERE thread_id = ? AND deleted = 0", (thread,)))
         ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ?", thread)
         ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
@@ -872,6 +874,7 @@ def library_remove(ctx: FoldContext, op: Op) -> None:
     resource = _resource_for_change(ctx, op)
     ctx.run("UPDATE resources SET title = '', url = '', summary = '', deleted = 1 WHERE id = ?", resource)
     ctx.run("DELETE FROM resource_tags WHERE resource_id = ?", resource)
+    ctx.deleted_text.add(resource)
 
 
 # --- rituals -----------------------------------------------------------------

@@ -77,6 +77,11 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "role_windows": ("member", "role", "last_seq"),
 }
 
+# The ops that change a post's or a resource's text, and the payload key that
+# names which; the partial index ops_edits (m013) is on exactly these.
+EDITED_BY: dict[str, str] = {"post.edit": "post", "library.edit": "resource"}
+EDIT_KINDS = "kind IN ('post.edit', 'library.edit')"
+
 FTS_TABLES: dict[str, list[str]] = {
     "threads": ["title"],
     "posts": ["body"],
@@ -426,10 +431,10 @@ def m012_refold_for_key_renewal_rules(db: Database) -> None:
 
 @migrations()
 def m013_seal_deleted_text(db: Database) -> None:
-    """A deleted post's text is now sealed in the log too (core/seal.py),
-    found through its edits by this index. Re-fold once, as for m011: the
-    re-fold seals the text of every post deleted before."""
-    db.execute("CREATE INDEX ops_edits ON ops (id) WHERE kind = 'post.edit'")
+    """Deleted text (of posts and library resources) is now sealed in the log
+    too (core/seal.py); this index finds the edits that carry some. Re-fold
+    once, as for m011: the re-fold seals whatever was deleted before."""
+    db.execute(f"CREATE INDEX ops_edits ON ops (id) WHERE {EDIT_KINDS}")
     _refold_on_next_open(db)
 
 

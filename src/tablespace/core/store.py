@@ -24,7 +24,9 @@ from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
-from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
+from tablespace.core.schema import (
+    EDIT_KINDS, EDITED_BY, FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration,
+)
 from tablespace.core.seal import LogSeal, is_sealed
 
 if TYPE_CHECKING:
@@ -296,12 +298,7 @@ class Store:
         if not new:
             self.set_meta("hlc", str(self.clock.last))
             return {}
-        ids = [op.id for op in new]
-        existing: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            existing.update(r[0] for r in self.conn.execute(
-                f"SELECT id FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        existing = {row[0] for row in self._ops_by_id("id", [op.id for op in new])}
         if existing:
             result.duplicates += sum(1 for op in new if op.id in existing)
             new = [op for op in new if op.id not in existing]
@@ -352,6 +349,16 @@ class Store:
             self.clock.last = max(self.clock.last, max(fine))
         self.set_meta("hlc", str(self.clock.last))
         return {op.id: op for op in new}
+
+    def _ops_by_id(self, columns: str, ids: list[str]) -> list[tuple]:
+        """`columns` of the log's rows with these ids, asked in chunks well
+        under SQLite's limit on bound variables."""
+        rows: list[tuple] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows += self.conn.execute(
+                f"SELECT {columns} FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        return rows
 
     def _release_chains(self, authors: set[str]) -> list[OrderKey]:
         """Mark held ops whose chain back to seq 1 is now complete as ready to
@@ -448,7 +455,7 @@ class Store:
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
-        self._forget_deleted_text(ctx.deleted_posts, index_rebuilt=bulk)
+        self._forget_deleted_text(ctx.deleted_text, index_rebuilt=bulk)
         return len(ready)
 
     @contextmanager
@@ -488,16 +495,16 @@ class Store:
         """
         cuts: Cuts = ({}, {}, {})
         for _ in range(4):
-            count, deleted_posts = self._refold_once(cuts)
+            count, deleted = self._refold_once(cuts)
             found = self._cuts()
             if found == cuts:
                 break
             cuts = found
-        self._forget_deleted_text(deleted_posts, index_rebuilt=True)
+        self._forget_deleted_text(deleted, index_rebuilt=True)
         return count
 
     def _refold_once(self, cuts: Cuts) -> tuple[int, set[str]]:
-        """Returns how many ops were folded, and the posts the views now hold deleted."""
+        """Returns how many ops were folded, and what the views now hold deleted (FoldContext.deleted_text)."""
         # The log keeps each op's state from the last fold while this one runs
         # (so cut_off must not read it: check_log=False), and only the rows
         # whose (state, reason) changed are written at the end: a rebuild that
@@ -523,7 +530,7 @@ class Store:
         self.conn.executemany("UPDATE ops SET state = ?, reason = ? WHERE id = ?", changed)
         if last is not None:
             self.set_meta("fold_head", json.dumps(last))
-        return count, ctx.deleted_posts
+        return count, ctx.deleted_text
 
     def rebuild(self) -> int:
         with self.db.atomic():
@@ -564,30 +571,27 @@ class Store:
             body = self.seal.open(op_id, body)
         return decode_trusted(body, bytes(signature), op_id)
 
-    def _forget_deleted_text(self, posts: set[str], *, index_rebuilt: bool) -> None:
-        """Take deleted posts' text out of every readable table: seal it in
-        the log (core/seal.py: the op that wrote each post and every edit of
-        it), and unless the search index was just rebuilt from the views
-        (where it is blank already), purge it there too. FTS5 keeps a deleted
-        row's terms in its older segments until they are merged, so merge
-        them all ('optimize'); secure_delete (connect) zeroes the pages freed."""
-        if not posts:
+    def _forget_deleted_text(self, deleted: set[str], *, index_rebuilt: bool) -> None:
+        """Take the text of deleted posts and resources out of every readable
+        table: seal it in the log (core/seal.py: the op that wrote each and
+        every edit of it), and unless the search index was just rebuilt from
+        the views (where it is blank already), purge it there too. FTS5 keeps
+        a deleted row's terms in its older segments until they are merged, so
+        merge them all ('optimize'); secure_delete (connect) zeroes the pages
+        it frees."""
+        if not deleted:
             return
-        ids = sorted(posts)
-        rows: list[tuple[int, str, bytes]] = []
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows += self.conn.execute(
-                f"SELECT rowid, id, body FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
-        for rowid, op_id, body in self.conn.execute("SELECT rowid, id, body FROM ops WHERE kind = 'post.edit'"):
+        rows = self._ops_by_id("rowid, id, body", sorted(deleted))
+        edits = self.conn.execute(f"SELECT rowid, id, kind, body FROM ops WHERE {EDIT_KINDS}")
+        for rowid, op_id, kind, body in edits:
             if not is_sealed(body):
-                target = json.loads(body)["d"].get("post")
-                if isinstance(target, str) and target in posts:
+                target = json.loads(body)["d"].get(EDITED_BY[kind])
+                if isinstance(target, str) and target in deleted:
                     rows.append((rowid, op_id, body))
         self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?", [
             (self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows if not is_sealed(body)])
         if not index_rebuilt:
-            for table in ("threads", "posts"):
+            for table in FTS_TABLES:
                 self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
 
 

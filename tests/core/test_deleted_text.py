@@ -86,6 +86,47 @@ def test_an_edit_arriving_after_the_delete_is_sealed_too(world) -> None:
     assert not readable_anywhere(world.store, b"marmaladewhisk")
 
 
+def test_a_reply_arriving_after_its_thread_was_deleted_is_sealed(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    world.accepted(world.founder, "post.delete", {"post": thread})
+    assert world.rejected(cy, "post.reply", {"thread": thread, "body": "a latereply word"}) == \
+        "the thread has been deleted"
+    assert not readable_anywhere(world.store, b"latereply")
+
+
+def test_a_reply_its_author_saw_before_the_thread_was_deleted_is_sealed(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    delete = world.sign(world.founder, "post.delete", {"post": thread})  # dated before the reply
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "a seenreply word"})
+    world.ingest(delete)  # sorts before the reply: a re-fold refuses it
+    assert op_state(world.store, reply)[0] == "rejected"
+    assert not readable_anywhere(world.store, b"seenreply")
+    world.store.rebuild()
+    assert not readable_anywhere(world.store, b"seenreply")
+
+
+def test_an_edit_of_a_deleted_post_refused_for_another_reason_is_sealed(world) -> None:
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "first words"}).id
+    delete = world.accepted(cy, "post.delete", {"post": reply})
+    world.accepted(world.founder, "member.remove", {"member": cy.id, "last_seq": delete.seq})
+    reason = world.rejected(cy, "post.edit", {"post": reply, "body": "a strayedit word"})
+    assert reason.startswith("the author's membership had ended")  # refused before the post is looked at
+    assert not readable_anywhere(world.store, b"strayedit")
+
+
+def test_a_deleted_threads_retagging_is_sealed_with_it(world) -> None:
+    bo = world.members[0]
+    thread = start(world, bo, "Starter help", "plain")
+    world.accepted(bo, "thread.tag", {"thread": thread, "add": ["hushhushtag"], "remove": []})
+    world.accepted(bo, "post.delete", {"post": thread})
+    assert not readable_anywhere(world.store, b"hushhushtag")
+    assert not on_disk(world.store, b"hushhushtag")
+
+
 def test_a_removed_resource_and_its_edits_leave_no_readable_trace(world) -> None:
     bo, cy = world.members
     res = world.accepted(bo, "library.add", {"title": "Wombatcrust guide", "url": "https://example.org/wombat",
@@ -132,16 +173,19 @@ def test_a_database_from_before_sealing_is_sealed_when_it_opens(world) -> None:
     bo, cy = world.members
     thread = start(world, bo, "Starter help", "plain")
     reply = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
+    edit = world.accepted(cy, "post.edit", {"post": reply.id, "body": "the zephyrcrust trick"})
     world.accepted(cy, "post.delete", {"post": reply.id})
     store = world.store
-    # As an older version left it: the text in the log, a re-fold pending (m013).
-    store.conn.execute("UPDATE ops SET body = ? WHERE id = ?", (reply.body, reply.id))
-    store.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
-    assert readable_anywhere(store, b"quixotebloom")
+    # As an older version left it: the text in the log, and no m013.
+    store.conn.executemany("UPDATE ops SET body = ? WHERE id = ?", [(op.body, op.id) for op in (reply, edit)])
+    store.conn.execute("DROP TABLE text_edits")
+    store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_seal_deleted_text'")
+    assert readable_anywhere(store, b"quixotebloom") and readable_anywhere(store, b"zephyrcrust")
     store.close()
     reopened = Store(store.path)
     try:
         assert not readable_anywhere(reopened, b"quixotebloom")
+        assert not readable_anywhere(reopened, b"zephyrcrust")  # found through the rebuilt text_edits
     finally:
         reopened.close()
 

@@ -89,9 +89,12 @@ class FoldContext:
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
-    # posts and resources this pass deleted, or found deleted when an edit
-    # named them: the store seals their text in the log after it (core/seal.py)
+    # Deleted text, for the store to seal in the log after this pass
+    # (core/seal.py): ids of the posts and resources this pass deleted, with
+    # whatever else of theirs it refused (seal_if_deleted_text); and whether
+    # this pass blanked text that the search index held.
     deleted_text: set[str] = field(default_factory=set)
+    blanked_text: bool = False
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -265,7 +268,6 @@ class FoldContext:
         if row is None:
             raise Rejected("no such post")
         if row[3]:
-            self.deleted_text.add(post_id)  # an edit arriving after the delete: its text is sealed too
             raise Rejected("the post has been deleted")
         return row[0], row[1], row[2]
 
@@ -289,8 +291,6 @@ class FoldContext:
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)
         if row is None or row[1]:
-            if row is not None:
-                self.deleted_text.add(resource_id)  # as live_post
             raise Rejected("no such resource")
         return row[0]
 
@@ -307,6 +307,34 @@ class FoldContext:
                WHERE id = :t""".replace(":t", "?1"),
             thread_id,
         )
+
+
+# Kinds whose ops carry text of the post, thread or resource their payload
+# names; the log indexes the edits among them by that name (Store, text_edits).
+TEXT_TARGETS: dict[str, str] = {"post.reply": "thread", "post.edit": "post", "thread.tag": "thread",
+                                "library.edit": "resource"}
+EDITS = ("post.edit", "thread.tag", "library.edit")
+_IS_DELETED = {"thread": "SELECT deleted FROM threads WHERE id = ?", "post": "SELECT deleted FROM posts WHERE id = ?",
+               "resource": "SELECT deleted FROM resources WHERE id = ?"}
+
+
+def text_target(op: Op) -> str | None:
+    key = TEXT_TARGETS.get(op.kind)
+    target = op.payload.get(key) if key else None
+    return target if isinstance(target, str) else None
+
+
+def seal_if_deleted_text(ctx: FoldContext, op: Op) -> None:
+    """A refused reply or edit of something deleted (it arrived after the
+    delete, or its author saw it accepted before the delete reached them)
+    is sealed with the rest of that text, whatever the reason it was refused."""
+    target = text_target(op)
+    if target is None:
+        return
+    row = ctx.one(_IS_DELETED[TEXT_TARGETS[op.kind]], target)
+    if row is not None and row[0]:
+        # a reply is sealed by its own id; an edit with its target's other ops
+        ctx.deleted_text.add(op.id if op.kind == "post.reply" else target)
 
 
 Handler = Callable[[FoldContext, Op], None]
@@ -343,6 +371,7 @@ def apply_op(ctx: FoldContext, op: Op) -> str | None:
                     raise PermissionRejected(f"the author is timed out until {iso(hlc_to_datetime(until))}")
         handler(ctx, op)
     except Rejected as exc:
+        seal_if_deleted_text(ctx, op)
         return exc.reason
     finally:
         if op.kind not in KEEPS_MEMBERS:
@@ -762,6 +791,7 @@ def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     # the search index; the store then seals it in the log (deleted_text).
     ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE id = ?", post)
     ctx.deleted_text.add(post)
+    ctx.blanked_text = True
     ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
     if post == thread:
         # Deleting an opening post deletes the thread with all its replies.
@@ -875,6 +905,7 @@ def library_remove(ctx: FoldContext, op: Op) -> None:
     ctx.run("UPDATE resources SET title = '', url = '', summary = '', deleted = 1 WHERE id = ?", resource)
     ctx.run("DELETE FROM resource_tags WHERE resource_id = ?", resource)
     ctx.deleted_text.add(resource)
+    ctx.blanked_text = True
 
 
 # --- rituals -----------------------------------------------------------------

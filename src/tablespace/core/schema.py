@@ -77,11 +77,6 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "role_windows": ("member", "role", "last_seq"),
 }
 
-# The ops that change a post's or a resource's text, and the payload key that
-# names which; the partial index ops_edits (m013) is on exactly these.
-EDITED_BY: dict[str, str] = {"post.edit": "post", "library.edit": "resource"}
-EDIT_KINDS = "kind IN ('post.edit', 'library.edit')"
-
 FTS_TABLES: dict[str, list[str]] = {
     "threads": ["title"],
     "posts": ["body"],
@@ -432,9 +427,20 @@ def m012_refold_for_key_renewal_rules(db: Database) -> None:
 @migrations()
 def m013_seal_deleted_text(db: Database) -> None:
     """Deleted text (of posts and library resources) is now sealed in the log
-    too (core/seal.py); this index finds the edits that carry some. Re-fold
-    once, as for m011: the re-fold seals whatever was deleted before."""
-    db.execute(f"CREATE INDEX ops_edits ON ops (id) WHERE {EDIT_KINDS}")
+    too (core/seal.py). text_edits: which post, thread or resource each edit
+    in the log (fold.EDITS) changes, so sealing one finds its edits without
+    parsing them all; filled as ops enter the log (Store._insert), never
+    folded. Then re-fold once, as for m011: that seals what was deleted before."""
+    from tablespace.core.fold import EDITS, text_target
+    from tablespace.core.ops import decode_trusted
+
+    db.execute("CREATE TABLE text_edits (target TEXT NOT NULL, op_id TEXT NOT NULL)")
+    db.execute("CREATE INDEX text_edits_target ON text_edits (target)")
+    rows = db.execute(f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))})",
+                      EDITS).fetchall()
+    edits = [(text_target(decode_trusted(bytes(body), bytes(sig), op_id)), op_id) for op_id, sig, body in rows]
+    db.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
+                        [(target, op_id) for target, op_id in edits if target is not None])
     _refold_on_next_open(db)
 
 

@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on fir
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase
 from tablespace.core.errors import PermissionDenied, TablespaceError
-from tablespace.core.fold import FoldContext, apply_op, is_permission_reason
+from tablespace.core.fold import EDITS, FoldContext, apply_op, is_permission_reason, text_target
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
-from tablespace.core.schema import (
-    EDIT_KINDS, EDITED_BY, FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration,
-)
+from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
 from tablespace.core.seal import LogSeal, is_sealed
 
 if TYPE_CHECKING:
@@ -273,6 +271,9 @@ class Store:
             [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body,
               state if op.id not in reasons else "rejected", reasons.get(op.id)) for op in ops],
         )
+        edits = [(text_target(op), op.id) for op in ops if op.kind in EDITS]
+        self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
+                              [(target, op_id) for target, op_id in edits if target is not None])
 
     def _file(self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None) -> dict[str, Op]:
         """Insert new ops into the log with executemany. Measured (bench_import):
@@ -298,7 +299,7 @@ class Store:
         if not new:
             self.set_meta("hlc", str(self.clock.last))
             return {}
-        existing = {row[0] for row in self._ops_by_id("id", [op.id for op in new])}
+        existing = {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", [op.id for op in new])}
         if existing:
             result.duplicates += sum(1 for op in new if op.id in existing)
             new = [op for op in new if op.id not in existing]
@@ -350,14 +351,13 @@ class Store:
         self.set_meta("hlc", str(self.clock.last))
         return {op.id: op for op in new}
 
-    def _ops_by_id(self, columns: str, ids: list[str]) -> list[tuple]:
-        """`columns` of the log's rows with these ids, asked in chunks well
-        under SQLite's limit on bound variables."""
+    def _select_in(self, sql: str, ids: list[str]) -> list[tuple]:
+        """The rows of `sql` for `ids` in its `{ids}` list, asked in chunks
+        well under SQLite's limit on bound variables."""
         rows: list[tuple] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            rows += self.conn.execute(
-                f"SELECT {columns} FROM ops WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            rows += self.conn.execute(sql.format(ids=", ".join("?" * len(chunk))), chunk).fetchall()
         return rows
 
     def _release_chains(self, authors: set[str]) -> list[OrderKey]:
@@ -455,7 +455,7 @@ class Store:
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
-        self._forget_deleted_text(ctx.deleted_text, index_rebuilt=bulk)
+        self._forget_deleted_text(ctx.deleted_text, purge_index=ctx.blanked_text and not bulk)
         return len(ready)
 
     @contextmanager
@@ -500,7 +500,7 @@ class Store:
             if found == cuts:
                 break
             cuts = found
-        self._forget_deleted_text(deleted, index_rebuilt=True)
+        self._forget_deleted_text(deleted, purge_index=False)  # rebuilt from the views: nothing to purge
         return count
 
     def _refold_once(self, cuts: Cuts) -> tuple[int, set[str]]:
@@ -571,26 +571,23 @@ class Store:
             body = self.seal.open(op_id, body)
         return decode_trusted(body, bytes(signature), op_id)
 
-    def _forget_deleted_text(self, deleted: set[str], *, index_rebuilt: bool) -> None:
-        """Take the text of deleted posts and resources out of every readable
-        table: seal it in the log (core/seal.py: the op that wrote each and
-        every edit of it), and unless the search index was just rebuilt from
-        the views (where it is blank already), purge it there too. FTS5 keeps
-        a deleted row's terms in its older segments until they are merged, so
-        merge them all ('optimize'); secure_delete (connect) zeroes the pages
-        it frees."""
+    def _forget_deleted_text(self, deleted: set[str], *, purge_index: bool) -> None:
+        """Take the text of deleted posts and resources (FoldContext.deleted_text)
+        out of every readable table: seal it in the log (core/seal.py: the op
+        that wrote each and every edit of it), and with `purge_index` (this
+        pass blanked text the search index held, and did not rebuild it) there
+        too. FTS5 keeps a deleted row's terms in its older segments until they
+        are merged, so merge them all ('optimize'); secure_delete (connect)
+        zeroes the pages it frees."""
         if not deleted:
             return
-        rows = self._ops_by_id("rowid, id, body", sorted(deleted))
-        edits = self.conn.execute(f"SELECT rowid, id, kind, body FROM ops WHERE {EDIT_KINDS}")
-        for rowid, op_id, kind, body in edits:
-            if not is_sealed(body):
-                target = json.loads(body)["d"].get(EDITED_BY[kind])
-                if isinstance(target, str) and target in deleted:
-                    rows.append((rowid, op_id, body))
+        ids = sorted(deleted)
+        rows = self._select_in("SELECT rowid, id, body FROM ops WHERE id IN ({ids})", ids)
+        rows += self._select_in(
+            "SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id WHERE t.target IN ({ids})", ids)
         self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?", [
             (self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows if not is_sealed(body)])
-        if not index_rebuilt:
+        if purge_index:
             for table in FTS_TABLES:
                 self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
 

@@ -1,8 +1,9 @@
 """The database schema, as sqlite-utils migrations.
 
 Three kinds of table:
-- the log: `ops` (every op we hold, with its fold state) and `forks`, an index
-  of the log: every (author, seq) the author signed more than one op for;
+- the log: `ops` (every op we hold, with its fold state), and two indexes of
+  it: `forks`, every (author, seq) the author signed more than one op for, and
+  `text_edits`, what each edit in it changes (m013);
 - views: everything the fold writes, a pure function of the log (VIEW_TABLES);
 - local: `meta` and `reads`, this member's own bookkeeping, never folded or synced.
 """

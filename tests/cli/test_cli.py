@@ -81,7 +81,6 @@ def test_threads_list_most_recent_activity_first_with_filters(ts: TS, monkeypatc
     assert [r["id"] for r in ts.json("threads", "--tag", "help")] == [old]
 
 
-
 def test_a_clock_set_back_behind_the_history_says_so_and_changes_nothing(ts: TS, monkeypatch) -> None:
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-25T10:00:00Z")  # the clock ran ahead...
     thread = ts.out("post", "Written while the clock was ahead")
@@ -93,6 +92,7 @@ def test_a_clock_set_back_behind_the_history_says_so_and_changes_nothing(ts: TS,
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-25T09:58:00Z")  # within the drift allowed: fine
     ts.run("reply", thread[:6], "--body", "now")
     assert len(ts.json("show", thread)["posts"]) == 2
+
 
 def test_unread_marks_clear_when_shown(ts: TS, tmp_path: Path) -> None:
     thread = ts.out("post", "Mine")

@@ -94,7 +94,6 @@ def test_genesis_has_no_group_and_no_prev():
     assert back.group is None and back.prev is None and back.seq == 1
 
 
-
 @pytest.mark.parametrize("value", [
     {"body": "Grüße, 🍞 \"quoted\" \\ tab\t nl\n \u0001 \u2028", "thread": "ef" * 16},
     {"z": 1, "a": [True, False, None, -5, 2**63 - 1, 1.5, 1e-7], "m": {"b": {}, "a": []}},
@@ -112,6 +111,7 @@ def test_the_built_once_encoder_writes_the_same_bytes_as_json_dumps(value):
 def test_canonical_json_refuses_nan_on_the_fast_path():
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
+
 
 # --- decode refuses --------------------------------------------------------------
 

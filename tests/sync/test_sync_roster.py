@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-
 from tablespace.core.group import Group
 from tablespace.core.home import Home
+from tablespace.sync import roster
 from tests.clirun import TS, everyone_syncs, make_group
 
 
@@ -262,11 +262,33 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     assert "Half an hour later" not in titles(cat)
 
 
+@pytest.mark.parametrize("old", ['"1234567890123456"', '"12e4567890123456"', '[1, 2]', 'not json'])
+def test_a_memo_in_an_older_form_is_started_afresh(tmp_path, monkeypatch, old) -> None:
+    """Sync keeps JSON memos in meta (sync/roster.py). One left in an older
+    form (a bare key id, which JSON reads as a number) or damaged is
+    dropped, not a failure of every sync after."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    cat.run("leave")
+    cat.json("sync")
+    ben.json("sync")  # sees the leave
+    ben.out("post", "After Cat")
+    assert ben.json("sync")["renewed_key"]  # a key a member made: Ana checks its grants
+    group = Group.open(Home(ana.home))
+    with group.store.db.atomic():
+        for key in ("grants_checked", "needs_seen", "keys_lacking"):
+            group.store.set_meta(key, old)
+    group.close()
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
+    ana.json("sync")
+    assert "After Cat" in titles(ana)
+    assert query(ana, "SELECT value FROM meta WHERE key = 'grants_checked'").startswith("{")
+
+
 def ben_renews_after_dee_leaves(tmp_path, monkeypatch, left_out: str, faulty_grant):
     """Ana (the moderator), Ben, Cat and Dee; Dee leaves, and Ben renews the
     key with `faulty_grant(real write_grant, victim's id)` writing the grants,
     Ben's post waiting for it. Returns (folder, ana, ben, cat, victim)."""
-    import tablespace.sync.roster as roster
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
     ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]
@@ -423,6 +445,43 @@ def test_a_removed_member_asking_for_the_new_key_gets_nothing(tmp_path, monkeypa
     assert len(grant_files(folder, rex)) == grants
     assert "Secret after Rex" not in titles(rex)
     assert "Secret after Rex" in titles(cat)
+
+
+def test_a_removed_member_gets_no_member_made_key_from_the_late_grant_check(tmp_path, monkeypatch) -> None:
+    """Ana removes Rex and leaves the renewal to others; Ben sees it and
+    renews without Rex. Cat holds Ben's key but has not seen the removal
+    (Ana's files are late): ten minutes on, her check of who lacks Ben's key
+    grants it only to members its announcement lists, so not to Rex."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Rex")
+    ben, cat, rex = m["Ben"], m["Cat"], m["Rex"]
+    everyone_syncs(ana, ben, cat, rex)
+    ana_id = member_id(ana)
+    should_rotate = roster.should_rotate
+    monkeypatch.setattr(roster, "should_rotate",
+                        lambda group, *a, **k: group.me != ana_id and should_rotate(group, *a, **k))
+    changes = group_dir(folder) / "changes"
+    before = set(changes.rglob("*.tsc"))
+    ana.run("remove", "rex")
+    ana.json("sync")  # the removal goes out under the old key; Ana does not renew
+    anas = sorted(set(changes.rglob("*.tsc")) - before)
+    ben.json("sync")
+    ben.out("post", "Ben after Rex")
+    assert ben.json("sync")["renewed_key"]
+    assert member_id(rex) not in latest_recipients(ben)
+    late = tmp_path / "late"
+    late.mkdir()
+    for path in anas:
+        path.rename(late / path.name)
+    grants = len(grant_files(folder, rex))
+    cat.json("sync")  # holds Ben's key; Rex is a member as far as she knows
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
+    cat.json("sync")
+    assert len(grant_files(folder, rex)) == grants
+    for path in anas:
+        (late / path.name).rename(path)
+    everyone_syncs(ana, ben, cat, rex)
+    assert "Ben after Rex" not in titles(rex)
+    assert "Ben after Rex" in titles(cat)
 
 
 def test_a_need_disowning_everyone_gets_each_key_at_most_once_from_each_holder(tmp_path, monkeypatch) -> None:

@@ -285,8 +285,8 @@ class Group:
 
     @property
     def my_status(self) -> str | None:
-        """Our membership as the log has it: 'active', 'timed_out', 'left',
-        'removed'; None while a joiner waits to be admitted."""
+        """Our membership as the log has it: 'active' (a time-out does not
+        change it), 'left', 'removed'; None while a joiner waits to be admitted."""
         row = self.conn.execute("SELECT status FROM members WHERE id = ?", (self.me,)).fetchone()
         return row[0] if row else None
 

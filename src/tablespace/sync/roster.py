@@ -31,7 +31,6 @@ grant did not open, or never came) asks for it in a key need
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import timedelta
@@ -101,9 +100,24 @@ def leave_group(group: Group) -> None:
 
 def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[tuple[int, str], set[str]]]:
     """The key we write under, and who each announced key was wrapped for when made."""
-    wrapped = {(epoch, key_id): set(recipients.split(",")) for epoch, key_id, recipients in
-               group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+    wrapped = _recipients(group)
     return keyring.writable(set(wrapped)), wrapped
+
+
+def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
+    """(epoch, key id) of every announced key -> the members its announcement lists."""
+    return {(epoch, key_id): set(recipients.split(",")) for epoch, key_id, recipients in
+            group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+
+
+def _memo(group: Group, key: str) -> dict:
+    """A JSON object this member keeps in meta; {} when absent, damaged, or
+    in an older form that was not an object."""
+    try:
+        value = json.loads(group.store.get_meta(key, "") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def departure_hlc(group: Group, keyring: Keyring) -> int | None:
@@ -203,8 +217,8 @@ def write_grant(group: Group, folder: FolderStore, member: str, exchange: bytes,
     folder.write_once(grant_path(member, grant), grant)
 
 
-def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
-    """Grant the keys current members lack. Returns who was granted.
+def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    """Grant the keys current members lack.
 
     A moderator grants the key we write under to every current member who has
     neither been wrapped it by a rotation nor granted it by a moderator since
@@ -221,10 +235,11 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> l
     key is garbage goes unnoticed here; only the member can tell, and asks
     again in a key need, which everyone holding the key answers."""
     if group.my_status != "active":
-        return []
-    granted = _grant_current_key(group, folder, keyring) if group.is_moderator else []
-    granted += [m for m in _check_member_made_keys(group, folder, keyring) if m not in granted]
-    return granted + [m for m in answer_key_needs(group, folder, keyring) if m not in granted]
+        return
+    if group.is_moderator:
+        _grant_current_key(group, folder, keyring)
+    _check_member_made_keys(group, folder, keyring)
+    answer_key_needs(group, folder, keyring)
 
 
 def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
@@ -237,6 +252,10 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     once we have seen them wait GRANT_CHECK_DELAY, for a grant that never came. The
     same need is the same bytes, written once; it stands until someone not
     disowned grants the keys. Returns whether we wrote one."""
+    unopened = list(unopened)
+    if not unopened and not lacking:  # the usual round
+        _waited_for(group, set())  # nothing waits any more: forget when it began
+        return False
     if group.my_status != "active":
         return False
     held = {(k.epoch, k.key_id) for k in keyring.keys}
@@ -258,15 +277,17 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     if not epochs:
         return False
     need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
-    taken = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     copy = 0
-    while (path := need_path(group.me, need, copy)) in taken:
+    while True:
+        path = need_path(group.me, need, copy)
         try:
             if folder.read(path, MAX_NEED_BYTES) == need:
                 return False  # asked already
+        except FileNotFoundError:
+            break
         except OSError:
             pass
-        copy += 1  # that name holds other bytes (damaged or planted): ask under the next
+        copy += 1  # that name holds other bytes (damaged, planted, not a file): ask under the next
     folder.write_once(path, need)
     return True
 
@@ -275,8 +296,8 @@ def _waited_for(group: Group, lacking: set[int]) -> set[int]:
     """The epochs in `lacking` we first saw files wait for GRANT_CHECK_DELAY
     ago or more (memo `keys_lacking`: epoch -> when first seen, by our clock)."""
     try:
-        seen = {int(e): int(at) for e, at in json.loads(group.store.get_meta("keys_lacking", "") or "{}").items()}
-    except (ValueError, AttributeError, TypeError):
+        seen = {int(e): int(at) for e, at in _memo(group, "keys_lacking").items()}
+    except (ValueError, TypeError):
         seen = {}
     current = {epoch: seen.get(epoch, now_ms()) for epoch in lacking}
     if current != seen:
@@ -286,7 +307,7 @@ def _waited_for(group: Group, lacking: set[int]) -> set[int]:
     return {epoch for epoch, since in current.items() if now_ms() - since >= delay}
 
 
-def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> None:
     """Answer current members' key needs: grant each key we hold of an epoch
     a need names, if its announcement lists the member (so a member who has
     gone, or was never meant to have it, gets nothing however the race of
@@ -294,38 +315,34 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> lis
     disown, or from us, is there already. So each of us grants a key to a
     member at most once, whatever they disown; everyone holding it answers,
     as a member may have shut out the only moderator. One directory listing
-    per round; each need is read until every key of it we hold is decided
-    (memo `needs_seen`: its SHA-256 -> keys decided), then only listed."""
+    per round; a need is read until every key of it we hold is decided (memo
+    `needs_seen`: its path -> keys decided; a need's name is its member and
+    its hash, and the folder is write-once), then only listed."""
     paths = list(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
-        return []  # the usual round
-    try:
-        memo: dict[str, list[str]] = dict(json.loads(group.store.get_meta("needs_seen", "") or "{}"))
-    except (ValueError, TypeError):
-        memo = {}
-    before = json.dumps(memo, sort_keys=True)
+        return  # the usual round
+    stored = _memo(group, "needs_seen")
+    before = json.dumps(stored, sort_keys=True)
+    # only needs still in the folder (a rolled-back folder drops some)
+    memo: dict[str, list[str]] = {path: decided for path, decided in stored.items()
+                                  if path in paths and isinstance(decided, list)}
     members = dict(_members_to_grant(group))
-    listed: dict[tuple[int, str], set[str]] = {(e, k): set(r.split(",")) for e, k, r in
-                                                group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+    listed = _recipients(group)
     granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
-    granted: list[str] = []
     for path in paths:
         member = need_member(path)
         if member not in members:
             continue  # not a current member (or not us to answer: our own need)
+        decided = set(memo.get(path, []))
+        ours = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())}
+        if "bad" in decided or (path in memo and not set(ours) - decided):
+            continue
         try:
-            data = folder.read(path, MAX_NEED_BYTES)
+            need = decode_need(folder.read(path, MAX_NEED_BYTES), group_id=group.id, member=member)
         except OSError:
             continue
-        digest = hashlib.sha256(data).hexdigest()
-        decided = set(memo.get(digest, []))
-        ours = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())}
-        if "bad" in decided or (digest in memo and not set(ours) - decided):
-            continue
-        try:
-            need = decode_need(data, group_id=group.id, member=member)
         except BadMembershipFile:
-            memo[digest] = ["bad"]  # the same bytes fail the same way
+            memo[path] = ["bad"]  # a write-once file fails the same way next time
             continue
         todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
         if todo:
@@ -333,21 +350,18 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> lis
             missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
             if missing:
                 write_grant(group, folder, member, bytes.fromhex(members[member]), missing)
-                granted.append(member)
-        memo[digest] = sorted(decided | set(ours))  # the keys it does not name are decided too
+        memo[path] = sorted(decided | set(ours))  # the keys it does not name are decided too
     if json.dumps(memo, sort_keys=True) != before:
         with group.store.db.atomic():
             group.store.set_meta("needs_seen", json.dumps(memo, sort_keys=True))
-    return granted
 
 
-def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> None:
     key, wrapped = _writing_key(group, keyring)
     if key is None:
-        return []
+        return
     current = (key.epoch, key.key_id)
-    granters = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
-    granted = []
+    granters = _moderators(group)
     for member, exchange in _members_to_grant(group):
         if member in wrapped[current]:
             continue  # the usual case: no folder reads at all
@@ -356,48 +370,47 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> l
             continue
         write_grant(group, folder, member, bytes.fromhex(exchange),
                     [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held])
-        granted.append(member)
-    return granted
 
 
-def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> list[str]:
+def _moderators(group: Group) -> set[str]:
+    return {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+
+
+def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> None:
     """Grant each key a non-moderator made, and we hold, to the current
-    members with no grant for it in the folder; once per (key, member)."""
-    moderators = {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+    members its announcement lists with no grant for it in the folder (as
+    answer_key_needs: a member who has gone, though we have not seen it yet,
+    gets nothing); once per (key, member)."""
+    moderators = _moderators(group)
     made = {(epoch, key_id): creator for epoch, key_id, creator in
             group.conn.execute("SELECT epoch, key_id, created_by FROM epochs") if creator not in moderators}
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     if not ours:
-        return []
-    stored = group.store.get_meta("grants_checked", "") or "{}"
-    try:
-        memo = json.loads(stored)
-    except ValueError:
-        memo = {}
+        return
+    memo = _memo(group, "grants_checked")
+    stored = json.dumps(memo)
+    listed = _recipients(group)
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
     granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
     members = _members_to_grant(group)
     grants: dict[str, set[tuple[int, str]]] = {}  # each member's grant files read once a round, not once per key
-    granted = []
     for (epoch, key_id), key in sorted(ours.items()):
         seen = memo.setdefault(f"{epoch}:{key_id}", {"since": now_ms(), "members": []})
         if now_ms() - seen["since"] < GRANT_CHECK_DELAY / timedelta(milliseconds=1):
             continue  # the maker's grants may still be on their way
         checked = set(seen["members"])
         for member, exchange in members:
-            if member == made[(epoch, key_id)] or member in checked:
+            if member == made[(epoch, key_id)] or member in checked or member not in listed[(epoch, key_id)]:
                 continue
             if member not in grants:
                 grants[member] = _granted_to(group, folder, member, granters)
             if (epoch, key_id) not in grants[member]:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key.key)])
-                granted.append(member)
             checked.add(member)
         seen["members"] = sorted(checked)
     if json.dumps(memo) != stored:  # no write in the usual sync
         with group.store.db.atomic():
             group.store.set_meta("grants_checked", json.dumps(memo))
-    return granted
 
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:

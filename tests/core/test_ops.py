@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -14,8 +15,10 @@ from tablespace.core.ops import (
     MAX_DEPTH,
     SIGNATURE_BYTES,
     InvalidOp,
+    Op,
     canonical_json,
     decode_op,
+    make_op,
     sign_op,
 )
 
@@ -47,6 +50,17 @@ def reason(wire: bytes) -> str:
     with pytest.raises(InvalidOp) as info:
         decode_op(wire)
     return str(info.value)
+
+
+def test_make_op_builds_the_same_frozen_op_as_the_constructor():
+    op = make()
+    fields = {f.name: getattr(op, f.name) for f in dataclasses.fields(Op)}
+    built = make_op(**fields)
+    assert built == Op(**fields) == op
+    assert type(built) is Op and dataclasses.asdict(built) == dataclasses.asdict(op)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.seq = 3  # type: ignore[misc]
+    assert decode_op(op.to_wire()) == op and type(decode_op(op.to_wire())) is Op
 
 
 # --- canonical form and ids ----------------------------------------------------

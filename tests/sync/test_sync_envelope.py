@@ -648,8 +648,27 @@ def test_framing_damage_v2() -> None:
     rejected(forge(2, b"\0" + sig + b"\xff" * 10 + b"\x04post\x02{}", ops=ops), "badly encoded hlc")  # > 64 bits
     rejected(forge(2, b"\0" + sig + b"\0\x04post\x82\x00{}", ops=ops), "badly encoded payload length")
     rejected(forge(2, b"\0" + sig + b"\0\x04post\x05{}", ops=ops), "ends inside op")
+    rejected(forge(2, b"\0" + sig + b"\0\x04post\x82", ops=ops), "ends inside op")  # a length cut after one byte
+    rejected(forge(2, b"\0" + sig + b"\0\x04post", ops=ops), "ends inside op")  # no length at all
     rejected(forge(2, b"\0" + sig + b"\0\x09post", ops=ops), "invalid kind length")
     rejected(forge(2, loose_v2(ops, hlc_shift=ops[0].hlc), ops=ops), "invalid hlc")  # hlc would be 0
+
+
+def test_v2_payload_lengths_of_every_varint_size_and_mixed_kinds() -> None:
+    # Payload lengths of one, two and three varint bytes, either side of each
+    # boundary, and kinds alternating within one file: every op reads back as written.
+    sizes = [1, 100, 116, 117, 200, 16_000, 16_372, 16_373, 40_000]
+    ops: list[Op] = []
+    prev = None
+    for seq, size in enumerate(sizes, start=1):
+        op = sign_op(ALICE, group=GROUP, seq=seq, prev=prev, hlc=BASE_HLC + seq * 70_000,
+                     kind=("post", "post.reply", "thread.tag")[seq % 3], payload={"body": "x" * size})
+        ops.append(op)
+        prev = op.id
+    lengths = {len(json.dumps(op.payload, separators=(",", ":")).encode()) for op in ops}
+    assert {127, 128, 16383, 16384} <= lengths
+    for version in (1, 2):
+        assert decode(encode(ops, version=version)).ops == ops
 
 
 def test_seqs_not_consecutive_v1() -> None:

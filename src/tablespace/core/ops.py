@@ -121,6 +121,21 @@ class Op:
         return self.signature + self.body
 
 
+def make_op(*, group: str | None, author: str, seq: int, prev: str | None, hlc: int, kind: str,
+            payload: dict[str, Any], public_key: bytes, signature: bytes, body: bytes, id: str) -> Op:
+    """`Op(...)` without the frozen dataclass's __init__, which sets each of the
+    eleven fields through object.__setattr__: 2.2 µs an op against 0.5 µs, a
+    tenth of decoding an imported op (bench_import). The result is the same
+    frozen Op: equal to, and as immutable as, one built by Op(...)."""
+    op = _new_object(Op)
+    op.__dict__.update(group=group, author=author, seq=seq, prev=prev, hlc=hlc, kind=kind, payload=payload,
+                       public_key=public_key, signature=signature, body=body, id=id)
+    return op
+
+
+_new_object = object.__new__
+
+
 def op_id_for(body: bytes) -> str:
     return hashlib.sha256(body).digest()[:ID_BYTES].hex()
 
@@ -149,7 +164,7 @@ def sign_op(
     body = canonical_json(fields)
     if len(body) > MAX_BODY_BYTES:
         raise InvalidOp(f"op body is {len(body)} bytes, over the {MAX_BODY_BYTES} byte limit")
-    return Op(
+    return make_op(
         group=group,
         author=identity.author_id,
         seq=seq,
@@ -202,7 +217,7 @@ def decode_body(body: bytes, signature: bytes, *, verify: bool = True) -> Op:
     _expect(len(signature) == SIGNATURE_BYTES, "bad signature")
     if verify:
         _expect(verify_signature(public_key, signature, body), "bad signature")
-    return Op(
+    return make_op(
         group=group,
         author=author,
         seq=seq,
@@ -263,7 +278,7 @@ def decode_trusted(body: bytes, signature: bytes, op_id: str | None = None) -> O
     """Re-read an op that was fully verified when it entered the log. `op_id`:
     its id as the log holds it (saves hashing the body again in a re-fold)."""
     fields = json.loads(body)
-    return Op(
+    return make_op(
         group=fields["g"],
         author=fields["a"],
         seq=fields["s"],

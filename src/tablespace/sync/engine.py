@@ -280,6 +280,10 @@ class SyncEngine:
                     self._commit(batch, records, report, fold=False)
                     batch, records = [], []
             self._commit(batch, records, report)
+            # Free the decoded ops while the cyclic GC is still paused: the
+            # first collection after it resumes walked every one of them
+            # (~0.3 s of a 100k import, sampled with py-spy).
+            batch.clear()
         looked_at = {f.path for f in todo}
         report.quarantined = [Quarantined(p, r, new=p in looked_at) for p, r in self.store.conn.execute(
             "SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path")

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
 from tablespace.core.ops import (
-    MAX_BODY_BYTES, SIGNATURE_BYTES, InvalidOp, Op, check_kind, decode_op, decode_payload, op_id_for,
+    MAX_BODY_BYTES, SIGNATURE_BYTES, InvalidOp, Op, check_kind, decode_op, decode_payload, make_op, op_id_for,
 )
 from tablespace.sync.keys import KEY_BYTES, epoch_key_id
 
@@ -356,6 +356,7 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
     author, public_key, group_id, max_hlc = header.author, header.public_key, header.group_id, header.max_hlc
     frames = {group: _body_frame(author, public_key.hex(), group) for group in (group_id, None)}
     ops: list[Op] = []
+    kinds: dict[bytes, tuple[str, bytes]] = {}  # kind bytes -> (checked kind, its JSON)
     newest_seen = False
     seq = header.first_seq - 1
     while pos < end:
@@ -374,7 +375,17 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
         kind_len = buf[pos]
         if not 0 < kind_len <= end - pos - 1:
             raise _fail(f"op at seq {seq} has an invalid kind length")
-        payload_len, start = _read_varint(buf, pos + 1 + kind_len, "payload length", seq)
+        start = pos + 1 + kind_len
+        # A length of one or two bytes (under 16 KiB: nearly every payload) is
+        # read inline, saving a call per op; anything else, _read_varint.
+        payload_len = buf[start] if start < end else 0x80
+        if payload_len < 0x80:
+            start += 1
+        elif start + 1 < end and 0 < buf[start + 1] < 0x80:
+            payload_len = (payload_len & 0x7F) | buf[start + 1] << 7
+            start += 2
+        else:
+            payload_len, start = _read_varint(buf, start, "payload length", seq)
         if payload_len > MAX_BODY_BYTES:
             raise _fail(f"op at seq {seq} has an invalid length ({payload_len} bytes)")
         if start + payload_len > end:
@@ -382,21 +393,26 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
         payload_bytes = buf[start:start + payload_len]
         group = None if genesis and not ops else group_id
         hlc = max_hlc - hlc_back
+        kind_bytes = buf[pos + 1:pos + 1 + kind_len]
+        known = kinds.get(kind_bytes)
         try:
-            kind = buf[pos + 1:pos + 1 + kind_len].decode()
-            check_kind(kind)
+            if known is None:  # a kind not seen yet in this file (a handful per file)
+                kind = kind_bytes.decode()
+                check_kind(kind)
+                known = kinds[kind_bytes] = (kind, _kind_json(kind))
             payload = decode_payload(payload_bytes)
         except (InvalidOp, ValueError, RecursionError, TypeError):
             # core raises InvalidOp; the others are defence against payload edge cases
             raise _fail(f"op at seq {seq} is invalid") from None
-        body = _assemble_body(frames[group], seq, prev, hlc, _kind_json(kind), payload_bytes)
+        kind, kind_json = known
+        body = _assemble_body(frames[group], seq, prev, hlc, kind_json, payload_bytes)
         if len(body) > MAX_BODY_BYTES:
             raise _fail(f"op at seq {seq} has an invalid length ({len(body)} bytes)")
         op_id = op_id_for(body)
         if group is None and op_id != group_id:
             raise _fail(f"op at seq {seq} belongs to another group")
-        ops.append(Op(group=group, author=author, seq=seq, prev=prev, hlc=hlc, kind=kind, payload=payload,
-                      public_key=public_key, signature=signature, body=body, id=op_id))
+        ops.append(make_op(group=group, author=author, seq=seq, prev=prev, hlc=hlc, kind=kind, payload=payload,
+                           public_key=public_key, signature=signature, body=body, id=op_id))
         prev, pos = op_id, start + payload_len
     if len(ops) != count:
         raise _fail(f"body holds {len(ops)} ops, header says {count}")

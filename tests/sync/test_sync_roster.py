@@ -113,6 +113,23 @@ def test_leaving_rotates_the_key_at_the_next_moderator_sync(tmp_path, monkeypatc
     assert "at least one moderator" in ana.error("leave")
 
 
+def test_leaving_is_refused_to_whoever_is_not_a_member(tmp_path, monkeypatch) -> None:
+    # exit 1 with one line, nothing written: not 3, since no permission is at stake
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    dee = TS(tmp_path / "dee", monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    dee.out("join", code, "--as", "Dee", "--folder", str(folder))
+    ben.run("leave")
+    ana.run("remove", "Cat", "--reason", "spam")
+    everyone_syncs(ana, cat)
+    for who, says in [(ben, "already left"), (cat, "were removed"), (dee, "not a member yet")]:
+        before = who.ops()
+        assert says in who.error("leave", code=1)
+        assert who.ops() == before
+
+
 def test_time_outs(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
     ben = m["Ben"]

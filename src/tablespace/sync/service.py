@@ -309,8 +309,15 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
     left may not make; the others might never hear of it."""
     from tablespace.sync.roster import departure_hlc, leave_group
 
+    status = group.my_status
+    if status != "active":  # a refusal (exit 1), not a permission the fold would deny
+        raise TablespaceError({
+            None: "you are not a member yet (a moderator has not admitted you), so there is nothing to leave",
+            "left": "you have already left this group",
+            "removed": "you were removed from this group, so there is nothing to leave",
+        }.get(status, f"your membership is {status}, so there is nothing to leave"))
     (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
-    if group.my_status == "active" and not (group.is_moderator and moderators == 1) \
+    if not (group.is_moderator and moderators == 1) \
             and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
         rotate_now(group, about_to_write=True, folder=folder)
     leave_group(group)

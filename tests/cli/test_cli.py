@@ -160,8 +160,13 @@ def test_library(ts: TS) -> None:
     assert [r["title"] for r in ts.json("library", "--search", "hydration")] == ["Hydration calculator"]
     assert rows[0]["added_by"] == "Ana"
     before = ts.ops()
-    assert "web link" in ts.error("library", "add", "Bad", "--url", "not a url")
+    message = ts.error("library", "add", "Bad", "--url", "not a url")
+    assert "is not a link" in message and all(scheme in message for scheme in ("https://", "ftp://", "mailto:"))
     assert ts.ops() == before
+    # every scheme the message names is taken
+    for url in ("http://example.org/a", "gemini://example.org/b", "ftp://example.org/c", "mailto:ana@example.org"):
+        ts.out("library", "add", f"Link {url[:4]}", "--url", url)
+    assert len(ts.json("library")) == 6
 
 
 def test_rituals_next_occurrence_anchored_on_start(ts: TS) -> None:

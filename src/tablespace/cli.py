@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -718,7 +719,9 @@ KIND_WORDS = {"thread.start": "thread", "post.reply": "reply", "post.edit": "edi
 
 @main.command()
 @json_option
-@click.option("--watch", is_flag=True, help="Keep syncing as files arrive, until interrupted.")
+@click.option("--watch", is_flag=True,
+              help="Keep syncing as files arrive, as you write from elsewhere, and at least every 30 s, "
+                   "until interrupted.")
 @with_group
 def sync(group: Group, as_json: bool, watch: bool) -> None:
     """Write your pending changes to the shared folder, then read and merge everything new."""
@@ -761,15 +764,30 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
 
     one_round()
     if watch:
-        from tablespace.sync.watch import watch_folder
+        watch_rounds(group, one_round)
 
-        def keep_going() -> None:
+
+def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
+    """`sync --watch` after its first round: a round whenever sync/watch.py
+    says one is due, until ctrl+c. A round that fails (the folder was
+    unmounted meanwhile) says why, and the watch goes on."""
+    from tablespace.sync.watch import BACK, LOCAL, ROUND_EVERY_SECONDS, due_rounds, watch_filter
+
+    folder = group.transport.folder
+    wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
+    try:
+        for why in due_rounds(folder, wanted, stop=threading.Event(), every=ROUND_EVERY_SECONDS,
+                              database_dir=group.path):
+            if why == LOCAL and not queries.outbox_count(group.conn, group.me):
+                continue  # our own round wrote the database, or nothing of ours waits
+            if why == BACK:
+                click.echo(f"tablespace: the shared folder {folder} is back", err=True)
             try:
                 one_round()
             except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
                 click.echo(f"tablespace: {exc}", err=True)
-
-        watch_folder(group, keep_going)
+    except KeyboardInterrupt:
+        pass  # ctrl+c: stop quietly
 
 
 # --- everything else ------------------------------------------------------------------

@@ -107,6 +107,22 @@ async def test_a_post_from_another_home_appears_without_a_keypress(pair, ana_gro
         assert thread_list.render_line(0).text.strip().startswith("●")  # unread
 
 
+async def test_the_watcher_sees_the_folder_go_and_watches_it_again_when_it_is_back(pair, ana_group, monkeypatch):
+    app = TablespaceApp(ana_group, sync_every=600)  # no periodic round: only the watcher can tell
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+        away = pair.shared.with_name("away")
+        pair.shared.rename(away)  # unmounted
+        await wait_for(pilot, lambda: app.sync_status.problem == "folder unreachable", timeout=5)
+        away.rename(pair.shared)
+        await wait_for(pilot, lambda: app.sync_status.problem is None, timeout=8)
+        # and what lands now arrives: the folder is watched again
+        thread_list = app.screen.query_one(ThreadList)
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+        await asyncio.to_thread(pair.as_ben(lambda g: g.post("After the remount", "Still here.")))
+        await wait_for(pilot, lambda: "After the remount" in titles(thread_list), timeout=5)
+
+
 async def test_the_open_thread_appends_a_new_reply_in_place(pair, ana_group):
     app = TablespaceApp(ana_group, sync_every=600)
     async with app.run_test(size=SIZE) as pilot:

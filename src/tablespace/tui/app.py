@@ -24,8 +24,7 @@ from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.themes import DEFAULT_THEME, THEMES
 from tablespace.tui.commands import TablespaceCommands
-from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status, \
-    watch_filter
+from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status
 from tablespace.tui.screens import SECTIONS, ThreadScreen, ThreadsScreen
 
 if TYPE_CHECKING:
@@ -228,21 +227,16 @@ class TablespaceApp(App[None]):
         worker = get_current_worker()
         loop.run(status, cancelled=lambda: worker.is_cancelled)
 
-    @work(exclusive=True, group="watch", name="folder watcher")
-    async def _watch_folder(self, loop: SyncLoop, folder: Path) -> None:
-        from watchfiles import awatch
+    @work(thread=True, exclusive=True, group="watch", name="folder watcher")
+    def _watch_folder(self, loop: SyncLoop, folder: Path) -> None:
+        """A round whenever files land, or the folder goes or comes back (the
+        round then says "folder unreachable", or clears it); the sync loop's
+        own timer does the periodic rounds."""
+        from tablespace.sync.watch import due_rounds, watch_filter
 
         wanted = watch_filter(folder, self.group.id, self.group.me)
-        while not loop.stop.is_set():
-            if not folder.is_dir():  # unmounted: the periodic round says so; look again later
-                await asyncio.sleep(2)
-                continue
-            try:
-                async for _changes in awatch(folder, watch_filter=wanted, debounce=WATCH_DEBOUNCE_MS, step=50,
-                                             stop_event=loop.stop, rust_timeout=1000):
-                    loop.request()
-            except Exception:  # noqa: BLE001 - the folder vanished mid-watch, or the OS said no
-                await asyncio.sleep(2)
+        for _why in due_rounds(folder, wanted, stop=loop.stop, debounce_ms=WATCH_DEBOUNCE_MS):
+            loop.request()
 
     def _report_round(self, status: SyncStatus, manual: bool) -> None:
         """Called in the sync thread; the message crosses to the app's thread."""

@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual.message import Message
@@ -27,9 +25,6 @@ from tablespace.core.store import as_yours
 from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.format import short_relative
-
-if TYPE_CHECKING:
-    from watchfiles import Change
 
 SYNC_EVERY = 45.0  # seconds between rounds when nothing asks for one
 WATCH_DEBOUNCE_MS = 150  # a peer's burst of files becomes one round
@@ -181,17 +176,3 @@ class SyncLoop:
                 self.wanted.wait(timeout=max(0.05, min(0.5, next_due - time.monotonic())))
         finally:
             group.close()
-
-
-def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str], bool]:
-    """Changes worth a round: anything of this group's except our own exports
-    and half-written temp files."""
-    group_dir = str(folder / group_id)
-    own = str(folder / group_id / "changes" / me)
-
-    def wanted(change: Change, path: str) -> bool:
-        if not path.startswith(group_dir) or path.startswith(own):
-            return False
-        return not Path(path).name.startswith(".tmp-")
-
-    return wanted

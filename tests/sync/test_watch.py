@@ -1,0 +1,185 @@
+"""When a round is due (sync/watch.py), on a real folder with the OS's own
+watcher, and `sync --watch` as a real process: files landing, a folder that
+is unmounted and comes back, and changes written by another command."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tablespace.sync.watch import BACK, CHANGED, DUE, GONE, LOCAL, due_rounds, watch_filter
+
+GROUP = "ab" * 16
+ME = "cd" * 16
+OTHER = "ef" * 16
+WAIT = 10.0  # seconds: generous, the machines are shared
+
+
+class Watcher:
+    """due_rounds in a thread, its answers in a queue."""
+
+    def __init__(self, folder: Path, **kw: object) -> None:
+        self.stop = threading.Event()
+        self.whys: queue.Queue[str] = queue.Queue()
+        wanted = watch_filter(folder, GROUP, ME)
+        self.thread = threading.Thread(target=self._run, args=(folder, wanted, kw), daemon=True)
+        self.thread.start()
+        time.sleep(0.5)  # the OS watch is set up
+
+    def _run(self, folder: Path, wanted, kw: dict) -> None:
+        for why in due_rounds(folder, wanted, stop=self.stop, debounce_ms=50, **kw):
+            self.whys.put(why)
+
+    def next(self, timeout: float = WAIT) -> str:
+        return self.whys.get(timeout=timeout)
+
+    def quiet(self, seconds: float = 1.5) -> bool:
+        try:
+            why = self.whys.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        pytest.fail(f"a round was due without cause: {why}")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=WAIT)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    shared = tmp_path / "shared"
+    (shared / GROUP / "changes" / ME).mkdir(parents=True)
+    (shared / GROUP / "changes" / OTHER).mkdir(parents=True)
+    yield shared
+
+
+def test_a_file_from_someone_else_makes_a_round_due_and_our_own_exports_do_not(folder: Path) -> None:
+    w = Watcher(folder)
+    try:
+        (folder / GROUP / "changes" / ME / "00000001-00000001-aa.tsc").write_bytes(b"ours")
+        (folder / GROUP / "changes" / OTHER / ".tmp-123").write_bytes(b"half written")
+        (folder / "another-group.txt").write_bytes(b"not ours")
+        assert w.quiet()
+        for i in range(5):  # a burst is one round, or a few: never none
+            (folder / GROUP / "changes" / OTHER / f"0000000{i + 1}-0000000{i + 1}-bb.tsc").write_bytes(b"theirs")
+        assert w.next() == CHANGED
+    finally:
+        w.close()
+
+
+def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
+    w = Watcher(folder)
+    away = folder.with_name("away")
+    try:
+        folder.rename(away)  # unmounted
+        assert w.next() == GONE
+        assert w.quiet(3.0)  # looked for quietly, no round each time
+        away.rename(folder)
+        assert w.next() == BACK
+        # and it is watched again: a new file is seen
+        (folder / GROUP / "changes" / OTHER / "00000009-00000009-cc.tsc").write_bytes(b"theirs")
+        assert w.next() == CHANGED
+    finally:
+        w.close()
+
+
+def test_a_folder_missing_at_the_start_is_waited_for(tmp_path: Path) -> None:
+    folder = tmp_path / "not-yet"
+    w = Watcher(folder)
+    try:
+        assert w.quiet(2.5)
+        (folder / GROUP / "changes" / OTHER).mkdir(parents=True)
+        assert w.next() == BACK
+    finally:
+        w.close()
+
+
+def test_the_database_and_the_period(folder: Path, tmp_path: Path) -> None:
+    home_group = tmp_path / "home" / "groups" / GROUP
+    home_group.mkdir(parents=True)
+    w = Watcher(folder, database_dir=home_group, every=2.0)
+    try:
+        (home_group / "group.db-wal").write_bytes(b"another command wrote")
+        (home_group / "notes.txt").write_bytes(b"not the database")
+        assert w.next() == LOCAL
+        started = time.monotonic()
+        assert w.next() == DUE
+        assert time.monotonic() - started >= 1.0
+    finally:
+        w.close()
+
+
+def test_without_a_folder_a_git_remote_is_polled(tmp_path: Path) -> None:
+    stop = threading.Event()
+    whys: list[str] = []
+
+    def run() -> None:
+        for why in due_rounds(None, lambda _c, _p: False, stop=stop, every=0.3):
+            whys.append(why)
+            if len(whys) == 2:
+                stop.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=WAIT)
+    assert whys == [DUE, DUE]
+
+
+# --- `sync --watch`, a real process ---------------------------------------------------
+
+
+def tablespace(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TABLESPACE_HOME": str(home)}
+    env.pop("TABLESPACE_NOW", None)  # the watch runs on the wall clock
+    return subprocess.run([sys.executable, "-m", "tablespace", *args], env=env, capture_output=True, text=True,
+                          check=check, timeout=60)
+
+
+def exported(folder: Path) -> int:
+    return len(list(folder.rglob("*.tsc")))
+
+
+def wait_for(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"waited {timeout:.0f} s for {what}")
+
+
+def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tmp_path: Path) -> None:
+    home, folder = tmp_path / "ana", tmp_path / "shared"
+    folder.mkdir()
+    tablespace(home, "init", "Circle", "--as", "Ana", "--folder", str(folder))
+    env = {**os.environ, "TABLESPACE_HOME": str(home)}
+    env.pop("TABLESPACE_NOW", None)
+    watcher = subprocess.Popen([sys.executable, "-m", "tablespace", "sync", "--watch"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: exported(folder) == 1, "the first round's export")
+        tablespace(home, "post", "Written elsewhere", "--body", "by another command")
+        wait_for(lambda: exported(folder) == 2, "the watch to send a post made by another command")
+        away = tmp_path / "away"
+        folder.rename(away)  # the stick is pulled
+        time.sleep(2.5)
+        tablespace(home, "post", "While it was away", "--body", "stays in the outbox")
+        time.sleep(1.0)
+        assert not folder.exists()  # nothing created in its place
+        away.rename(folder)
+        wait_for(lambda: exported(folder) == 3, "the watch to send the outbox when the folder came back")
+    finally:
+        watcher.terminate()
+        out, err = watcher.communicate(timeout=WAIT)
+    assert "missing or unmounted" in err and f"the shared folder {folder} is back" in err
+    assert "Traceback" not in err
+    assert out.count("exported 1") >= 2

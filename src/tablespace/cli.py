@@ -771,21 +771,31 @@ def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
     """`sync --watch` after its first round: a round whenever sync/watch.py
     says one is due, until ctrl+c. A round that fails (the folder was
     unmounted meanwhile) says why, and the watch goes on."""
-    from tablespace.sync.watch import BACK, LOCAL, ROUND_EVERY_SECONDS, due_rounds, watch_filter
+    from tablespace.sync.watch import BACK, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
 
     folder = group.transport.folder
     wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
+    newest = [group.store.head(group.me)[0]]
+
+    def wrote_something() -> bool:
+        """Our newest op is newer than at the last look: another command wrote
+        (a round's own bookkeeping changes the database too, adding nothing)."""
+        seq, newest[0] = newest[0], group.store.head(group.me)[0]
+        return newest[0] > seq
+
     try:
         for why in due_rounds(folder, wanted, stop=threading.Event(), every=ROUND_EVERY_SECONDS,
-                              database_dir=group.path):
-            if why == LOCAL and not queries.outbox_count(group.conn, group.me):
-                continue  # our own round wrote the database, or nothing of ours waits
+                              database_dir=group.path, local_pending=wrote_something):
             if why == BACK:
                 click.echo(f"tablespace: the shared folder {folder} is back", err=True)
+            elif why == UNWATCHED:
+                click.echo(f"tablespace: cannot watch {folder} for new files; syncing every "
+                           f"{ROUND_EVERY_SECONDS:.0f} s instead", err=True)
             try:
                 one_round()
             except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
                 click.echo(f"tablespace: {exc}", err=True)
+            newest[0] = group.store.head(group.me)[0]  # what the round sent is no news
     except KeyboardInterrupt:
         pass  # ctrl+c: stop quietly
 

@@ -4,6 +4,7 @@ is unmounted and comes back, and changes written by another command."""
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.sync.watch import BACK, CHANGED, DUE, GONE, LOCAL, due_rounds, watch_filter
+from tablespace.sync import watch as watch_module
+from tablespace.sync.watch import BACK, CHANGED, DUE, GONE, LOCAL, SWAPPED, UNWATCHED, due_rounds, watch_filter
 
 GROUP = "ab" * 16
 ME = "cd" * 16
@@ -92,6 +94,77 @@ def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
         w.close()
 
 
+def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(folder: Path) -> None:
+    w = Watcher(folder)
+    try:
+        folder.rename(folder.with_name("old"))
+        (folder / GROUP / "changes" / OTHER).mkdir(parents=True)  # within the look-again time: never missing
+        why = w.next()
+        assert why == SWAPPED or (why == GONE and w.next() == BACK)  # GONE if looked at between the two
+        (folder / GROUP / "changes" / OTHER / "00000002-00000002-dd.tsc").write_bytes(b"theirs")
+        assert w.next() == CHANGED
+    finally:
+        w.close()
+
+
+def test_a_real_unmount_and_remount(tmp_path: Path) -> None:
+    # An unmount leaves the empty mount point: the path is still a directory.
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs privileges this machine does not give")
+    try:
+        (folder / GROUP / "changes" / OTHER).mkdir(parents=True)
+        w = Watcher(folder)
+        try:
+            subprocess.run(["umount", str(folder)], check=True)
+            assert w.next() == SWAPPED
+            subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)], check=True)
+            assert w.next() == SWAPPED
+            (folder / GROUP / "changes" / OTHER).mkdir(parents=True)
+            assert w.next() == CHANGED  # the new mount is watched
+        finally:
+            w.close()
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_folder_the_os_will_not_watch_still_gets_its_rounds(folder: Path, monkeypatch) -> None:
+    def refuse(*_paths, **_kw):
+        raise OSError("OS file watch limit reached")
+        yield  # a generator, like watchfiles.watch
+
+    monkeypatch.setattr(watch_module, "watch", refuse)
+    w = Watcher(folder, every=1.0)
+    try:
+        assert w.next() == UNWATCHED  # said once
+        assert w.next() == DUE  # and then the period
+        assert w.next() == DUE
+    finally:
+        w.close()
+
+
+def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -> None:
+    # a stick pulled without unmounting: stat raises EIO, not "no such file"
+    real_stat = Path.stat
+    broken = threading.Event()
+
+    def stat(self: Path, *args, **kw):
+        if broken.is_set() and self == folder:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_stat(self, *args, **kw)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    w = Watcher(folder)
+    try:
+        broken.set()
+        assert w.next() == GONE
+        broken.clear()
+        assert w.next() == BACK
+    finally:
+        w.close()
+
+
 def test_a_folder_missing_at_the_start_is_waited_for(tmp_path: Path) -> None:
     folder = tmp_path / "not-yet"
     w = Watcher(folder)
@@ -116,6 +189,38 @@ def test_the_database_and_the_period(folder: Path, tmp_path: Path) -> None:
         assert time.monotonic() - started >= 1.0
     finally:
         w.close()
+
+
+def test_a_database_change_that_sends_nothing_is_no_round(folder: Path, tmp_path: Path) -> None:
+    home_group = tmp_path / "home" / "groups" / GROUP
+    home_group.mkdir(parents=True)
+    pending = threading.Event()
+    w = Watcher(folder, database_dir=home_group, local_pending=pending.is_set)
+    try:
+        (home_group / "group.db-wal").write_bytes(b"a round's own bookkeeping")
+        assert w.quiet()
+        pending.set()
+        (home_group / "group.db-wal").write_bytes(b"a post from another terminal")
+        assert w.next() == LOCAL
+    finally:
+        w.close()
+
+
+def test_with_a_git_remote_the_database_is_watched(tmp_path: Path) -> None:
+    home_group = tmp_path / "home" / "groups" / GROUP
+    home_group.mkdir(parents=True)
+    stop = threading.Event()
+    whys: queue.Queue[str] = queue.Queue()
+    thread = threading.Thread(target=lambda: [whys.put(why) for why in due_rounds(
+        None, lambda _c, _p: False, stop=stop, database_dir=home_group, debounce_ms=50)], daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    (home_group / "group.db-wal").write_bytes(b"a post")
+    try:
+        assert whys.get(timeout=WAIT) == LOCAL
+    finally:
+        stop.set()
+        thread.join(timeout=WAIT)
 
 
 def test_without_a_folder_a_git_remote_is_polled(tmp_path: Path) -> None:

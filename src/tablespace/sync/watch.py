@@ -1,11 +1,12 @@
 """When a sync round is due: files of the group landed in the shared folder,
-the folder went away or came back (unmounted, a pulled USB stick), another
-command changed our database, or a period passed (a git remote, where nothing
-local changes when someone pushes). `sync --watch` and the app's folder
-watcher both follow `due_rounds`."""
+the folder went away or came back (unmounted, a pulled USB stick, another
+disk mounted in its place), we wrote something from another command, or a
+period passed (a git remote: nothing local changes when someone pushes).
+`sync --watch` and the app's folder watcher both follow `due_rounds`."""
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,24 +18,31 @@ from watchfiles import watch
 if TYPE_CHECKING:
     from watchfiles import Change
 
-ROUND_EVERY_SECONDS = 30.0  # `sync --watch`: a round at least this often
-LOOK_AGAIN_SECONDS = 2.0  # how often a missing folder is looked for
+# `sync --watch`: a round at least this often. (The app has its own timer,
+# tui/live.py's SYNC_EVERY, and asks for a round itself whenever it writes.)
+ROUND_EVERY_SECONDS = 30.0
+LOOK_AGAIN_SECONDS = 2.0  # how often a missing folder, or one the OS would not watch, is tried again
 
 # Why a round is due.
 CHANGED = "changed"  # a file of the group's landed in (or left) the folder
-LOCAL = "local"  # our database changed: another command may have written something to send
+LOCAL = "local"  # the database changed and `local_pending` says we wrote something
 GONE = "gone"  # the folder is no longer there (the round says so)
 BACK = "back"  # the folder is there again
+SWAPPED = "swapped"  # another directory is at the folder's path now (unmounted or remounted)
+UNWATCHED = "unwatched"  # the OS refused to watch the folder: rounds every `every` seconds only
 DUE = "due"  # `every` seconds passed without a round
 
 _DATABASE_FILES = ("group.db", "group.db-wal")
 
+Identity = tuple[int, int]  # (device, inode): which directory is at a path
+
 
 def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str], bool]:
     """Changes worth a round: anything of this group's except our own exports
-    and half-written temp files."""
-    group_dir = str(folder / group_id)
-    own = str(folder / group_id / "changes" / me)
+    and half-written temp files. Paths compare resolved, as the OS reports
+    them (macOS gives /private/var for /var)."""
+    group_dir = str(folder.resolve() / group_id)
+    own = str(folder.resolve() / group_id / "changes" / me)
 
     def wanted(change: Change, path: str) -> bool:
         if not path.startswith(group_dir) or path.startswith(own):
@@ -44,65 +52,104 @@ def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str]
     return wanted
 
 
+def _identity(path: Path) -> Identity | None:
+    """The directory at `path`, or None if there is none we can see (a
+    stale mount or a pulled stick raise EIO or ESTALE, not just ENOENT)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
 def due_rounds(folder: Path | None, wanted: Callable[[Change, str], bool], *, stop: threading.Event,
                every: float | None = None, database_dir: Path | None = None,
-               debounce_ms: int = 400) -> Iterator[str]:
+               local_pending: Callable[[], bool] = lambda: True, debounce_ms: int = 400) -> Iterator[str]:
     """Yield why, each time a round is due, until `stop` is set.
 
-    `folder` None (a git remote) yields DUE every `every` seconds. A folder
-    that disappears ends the OS's watch on it: GONE is yielded once, the folder
-    is looked for every LOOK_AGAIN_SECONDS, and BACK starts a new watch when it
-    returns. With `database_dir`, a change to the group's database there yields
-    LOCAL (our own rounds change it too: the caller decides whether it matters)."""
-    last = time.monotonic()
+    A folder that disappears (or is replaced: an unmount leaves the empty
+    mount point) ends the OS's watch on it: GONE or SWAPPED is yielded once,
+    then the folder is looked for every LOOK_AGAIN_SECONDS and watched
+    afresh when it is back. With `database_dir`, a change to the group's
+    database yields LOCAL when `local_pending()` says so (our own rounds
+    change the database too). `folder` None (a git remote) watches only the
+    database. With `every`, DUE comes when that long passed without a round."""
+    last = [time.monotonic()]
 
     def due() -> bool:
-        return every is not None and time.monotonic() - last >= every
+        return every is not None and time.monotonic() - last[0] >= every
 
-    present = folder is not None and folder.is_dir()
-    while not stop.is_set():
-        why: str | None = None
-        if folder is None or not present:
-            stop.wait(every if folder is None and every is not None else LOOK_AGAIN_SECONDS)
-            if folder is not None and folder.is_dir():
-                present, why = True, BACK
-            elif due():
-                why = DUE
-        else:
-            for why in _watch(folder, wanted, stop, due, database_dir, debounce_ms):
-                last = time.monotonic()
-                yield why
-            why = None
-            if not stop.is_set() and not folder.is_dir():
-                present, why = False, GONE
+    def now_due(why: str | None) -> Iterator[str]:
         if why is not None and not stop.is_set():
-            last = time.monotonic()
+            last[0] = time.monotonic()
             yield why
 
+    watching = folder if folder is not None else database_dir
+    seen = _identity(folder) if folder is not None else None
+    # BACK and SWAPPED wait for the new watch's first batch (at most a second):
+    # the round they bring then runs with the watch up, so no file lands unseen.
+    owed: str | None = None
+    refused = False
+    while not stop.is_set():
+        if folder is not None and seen is None:  # gone: look again later
+            stop.wait(LOOK_AGAIN_SECONDS)
+            seen = _identity(folder)
+            if seen is not None:
+                owed = BACK
+            else:
+                yield from now_due(DUE if due() else None)
+            continue
+        if watching is None:  # a git remote, no database to watch: the period alone
+            stop.wait(every if every is not None else LOOK_AGAIN_SECONDS)
+            yield from now_due(DUE if due() else None)
+            continue
+        try:
+            for why in _watch(watching, folder, seen, wanted, stop, database_dir, local_pending, debounce_ms):
+                if owed is not None:
+                    why, owed = owed, None
+                yield from now_due(why if why != DUE or due() else None)
+        except OSError:  # e.g. "OS file watch limit reached", or a permission error inside the folder
+            if folder is not None and _identity(folder) == seen:
+                why, owed = owed or (UNWATCHED if not refused else DUE if due() else None), None
+                yield from now_due(why)
+                refused = True
+                stop.wait(LOOK_AGAIN_SECONDS)
+                continue
+        if folder is not None and not stop.is_set():
+            now = _identity(folder)
+            if now != seen:
+                seen = now
+                if now is None:
+                    yield from now_due(GONE)
+                else:
+                    owed = SWAPPED
 
-def _watch(folder: Path, wanted: Callable[[Change, str], bool], stop: threading.Event, due: Callable[[], bool],
-           database_dir: Path | None, debounce_ms: int) -> Iterator[str]:
-    """One OS watch of the folder (and the database), until the folder goes or `stop` is set."""
-    paths = [folder] if database_dir is None else [folder, database_dir]
-    database = {str(database_dir / name) for name in _DATABASE_FILES} if database_dir is not None else set()
 
-    def worth_it(change: Change, path: str) -> bool:
-        return path in database or wanted(change, path)
-
+def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: Callable[[Change, str], bool],
+           stop: threading.Event, database_dir: Path | None, local_pending: Callable[[], bool],
+           debounce_ms: int) -> Iterator[str]:
+    """One OS watch, until the folder at the path is no longer `seen` or
+    `stop` is set. Yields CHANGED, LOCAL, and DUE for the caller to check
+    against its period. Raises OSError when the OS refuses the watch."""
+    paths = [watching.resolve()]
+    database: set[str] = set()
+    if database_dir is not None:
+        database = {str(database_dir.resolve() / name) for name in _DATABASE_FILES}
+        if database_dir.resolve() != paths[0]:
+            paths.append(database_dir.resolve())
+    # No filter in watchfiles itself: every batch comes back here, so the
+    # period and a vanished folder are checked even while unwanted changes
+    # keep arriving; the timeout yields an empty batch every second.
     try:
-        # watchfiles debounces bursts (a peer writing many files) into one
-        # yield; the timeout yields nothing every second so a vanished folder
-        # and the period are noticed.
-        for changes in watch(*paths, watch_filter=worth_it, debounce=debounce_ms, step=50, stop_event=stop,
+        for changes in watch(*paths, watch_filter=None, debounce=debounce_ms, step=50, stop_event=stop,
                              rust_timeout=1000, yield_on_timeout=True, raise_interrupt=True):
-            if not folder.is_dir():
+            if folder is not None and _identity(folder) != seen:
                 return
-            if any(path not in database for _, path in changes):
+            if any(path not in database and wanted(change, path) for change, path in changes):
                 yield CHANGED
-            elif changes:
+            elif any(path in database for _, path in changes) and local_pending():
                 yield LOCAL
-            elif due():
+            else:
                 yield DUE
-    except (OSError, RuntimeError):  # the OS dropped the watch (the folder went, or a watch limit)
-        if folder.is_dir():
-            stop.wait(LOOK_AGAIN_SECONDS)  # not a spin if it keeps failing
+    except RuntimeError as exc:  # watchfiles reports the OS's refusals as RuntimeError or OSError
+        raise OSError(str(exc)) from exc

@@ -147,13 +147,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 # --- groups and members ---------------------------------------------------------
 
 
-def _transport(folder: str | None, git_url: str | None) -> Transport:
-    """`(--folder PATH | --git URL)` is syntax: both or neither is a usage error (exit 2)."""
-    if bool(folder) == bool(git_url):
-        raise click.UsageError("give exactly one of --folder PATH or --git URL")
-    return Transport.choose(folder, git_url)
-
-
 @main.command()
 @click.argument("name")
 @click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
@@ -166,7 +159,7 @@ def init(ctx: click.Context, name: str, display_name: str, folder: str | None, g
     """Found a group; you become its first member and a moderator. Prints the group id."""
     from tablespace.sync.service import found_group
 
-    group = found_group(ctx.obj["home"], name, display_name, _transport(folder, git_url), purpose=purpose)
+    group = found_group(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
     click.echo(group.id)
     group.close()
 
@@ -200,7 +193,7 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
     from tablespace.sync.service import join_group
 
-    group, request_id = join_group(ctx.obj["home"], code, display_name, _transport(folder, git_url))
+    group, request_id = join_group(ctx.obj["home"], code, display_name, Transport.choose(folder, git_url))
     group.close()
     click.echo(request_id)
     click.echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
@@ -770,32 +763,37 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
 def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
     """`sync --watch` after its first round: a round whenever sync/watch.py
     says one is due, until ctrl+c. A round that fails (the folder was
-    unmounted meanwhile) says why, and the watch goes on."""
-    from tablespace.sync.watch import BACK, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
+    unmounted meanwhile) says why once, and the watch goes on."""
+    from tablespace.sync.watch import ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
 
     folder = group.transport.folder
     wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
-    newest = [group.store.head(group.me)[0]]
+    newest = group.store.head(group.me)[0]  # our newest op when the last round began
 
     def wrote_something() -> bool:
-        """Our newest op is newer than at the last look: another command wrote
-        (a round's own bookkeeping changes the database too, adding nothing)."""
-        seq, newest[0] = newest[0], group.store.head(group.me)[0]
-        return newest[0] > seq
+        """Our newest op is newer than when the last round began: another
+        command wrote (a round's own bookkeeping changes the database too)."""
+        return group.store.head(group.me)[0] > newest
 
+    failing: str | None = None  # what the last round failed with, said once
     try:
         for why in due_rounds(folder, wanted, stop=threading.Event(), every=ROUND_EVERY_SECONDS,
                               database_dir=group.path, local_pending=wrote_something):
-            if why == BACK:
-                click.echo(f"tablespace: the shared folder {folder} is back", err=True)
-            elif why == UNWATCHED:
+            if why == UNWATCHED:
                 click.echo(f"tablespace: cannot watch {folder} for new files; syncing every "
                            f"{ROUND_EVERY_SECONDS:.0f} s instead", err=True)
+            newest = group.store.head(group.me)[0]
             try:
                 one_round()
             except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
-                click.echo(f"tablespace: {exc}", err=True)
-            newest[0] = group.store.head(group.me)[0]  # what the round sent is no news
+                if str(exc) != failing:
+                    click.echo(f"tablespace: {exc}", err=True)
+                failing = str(exc)
+                continue
+            if failing is not None:
+                click.echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} "
+                           "is back", err=True)
+                failing = None
     except KeyboardInterrupt:
         pass  # ctrl+c: stop quietly
 

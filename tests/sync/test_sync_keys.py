@@ -225,3 +225,38 @@ def test_a_signed_grant_that_will_not_open_says_who_signed_it() -> None:
         with pytest.raises(GrantWontOpen, match=reason) as info:
             decode_grant(data, group_id="ab" * 16, me="cd" * 16, exchange=me)
         assert info.value.header.granter == granter.author_id
+
+
+def test_a_need_goes_under_the_next_free_name_and_never_loops(tmp_path: Path) -> None:
+    import os
+
+    from tablespace.sync.folder import FolderStore
+    from tablespace.sync.membership import NEEDS_DIR, need_path
+    from tablespace.sync.roster import NEED_COPIES, leave_need
+
+    group = "ab" * 16
+    member, data = _need()
+    me = member.author_id
+    folder = FolderStore(tmp_path, group)
+    needs = tmp_path / group / NEEDS_DIR
+    needs.mkdir(parents=True)
+    name = [needs / need_path(me, data, copy).rsplit("/", 1)[-1] for copy in range(NEED_COPIES + 1)]
+    name[0].write_bytes(b"damaged")  # other bytes at our name
+    name[1].mkdir()  # a directory planted at the next
+    os.symlink(tmp_path, name[2])  # and a link at the one after
+    assert leave_need(folder, me, data) is True
+    assert name[3].read_bytes() == data and not name[4].exists()
+    assert leave_need(folder, me, data) is False  # asked already: nothing more written
+    assert not name[4].exists()
+    # every name taken: gives up, writes nothing past the last
+    for path in name[4:NEED_COPIES]:
+        path.write_bytes(b"planted")
+    name[3].unlink()
+    name[3].write_bytes(b"planted")
+    assert leave_need(folder, me, data) is False and not name[NEED_COPIES].exists()
+    # needs/ is a plain file, or cannot be read: a round that returns, not one that spins
+    for path in needs.iterdir():
+        path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
+    needs.rmdir()
+    needs.write_bytes(b"not a directory")
+    assert leave_need(folder, me, data) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,7 @@ def test_a_memo_in_an_older_form_is_started_afresh(tmp_path, monkeypatch, old) -
     ben.json("sync")  # sees the leave
     ben.out("post", "After Cat")
     assert ben.json("sync")["renewed_key"]  # a key a member made: Ana checks its grants
+    plant_need(cat, folder, [1], [])  # and a need in the folder, so needs_seen is read too
     group = Group.open(Home(ana.home))
     with group.store.db.atomic():
         for key in ("grants_checked", "needs_seen", "keys_lacking"):
@@ -457,6 +459,9 @@ def test_a_removed_member_asking_for_the_new_key_gets_nothing(tmp_path, monkeypa
     late = tmp_path / "late.tsc"
     first_new.rename(late)
     cat.json("sync")  # holds the new key, has not heard of the removal
+    rex_id = member_id(rex)
+    assert query(cat, f"SELECT status FROM members WHERE id = '{rex_id}'") == "active"
+    assert rex_id in query(cat, "SELECT value FROM meta WHERE key = 'needs_seen'")  # she read his need
     late.rename(first_new)
     everyone_syncs(ana, cat, rex)
     assert len(grant_files(folder, rex)) == grants
@@ -493,6 +498,9 @@ def test_a_removed_member_gets_no_member_made_key_from_the_late_grant_check(tmp_
     cat.json("sync")  # holds Ben's key; Rex is a member as far as she knows
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
     cat.json("sync")
+    assert query(cat, f"SELECT status FROM members WHERE id = '{member_id(rex)}'") == "active"
+    checked = json.loads(query(cat, "SELECT value FROM meta WHERE key = 'grants_checked'"))
+    assert any(entry["members"] for entry in checked.values())  # the check ran: Ana's grant was looked at
     assert len(grant_files(folder, rex)) == grants
     for path in anas:
         (late / path.name).rename(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tablespace.sync import watch as watch_module
-from tablespace.sync.watch import BACK, CHANGED, DUE, GONE, LOCAL, SWAPPED, UNWATCHED, due_rounds, watch_filter
+from tablespace.sync.watch import CHANGED, DUE, FOLDER, LOCAL, UNWATCHED, due_rounds, watch_filter
 
 GROUP = "ab" * 16
 ME = "cd" * 16
@@ -28,13 +28,25 @@ WAIT = 10.0  # seconds: generous, the machines are shared
 class Watcher:
     """due_rounds in a thread, its answers in a queue."""
 
-    def __init__(self, folder: Path, **kw: object) -> None:
+    def __init__(self, folder: Path, *, primed: bool = True, **kw: object) -> None:
         self.stop = threading.Event()
         self.whys: queue.Queue[str] = queue.Queue()
         wanted = watch_filter(folder, GROUP, ME)
         self.thread = threading.Thread(target=self._run, args=(folder, wanted, kw), daemon=True)
         self.thread.start()
-        time.sleep(0.5)  # the OS watch is set up
+        if primed:  # wait until the OS watch is up and seeing files: a quiet() after means something
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                (folder / GROUP / "changes" / OTHER / "primer.tsc").write_bytes(b"%f" % time.monotonic())
+                try:
+                    assert self.next(timeout=0.5) == CHANGED
+                    break
+                except queue.Empty:
+                    continue
+            else:
+                pytest.fail("the watch never saw a file")
+            while not self.whys.empty():  # a primer written twice may bring a second round
+                self.whys.get()
 
     def _run(self, folder: Path, wanted, kw: dict) -> None:
         for why in due_rounds(folder, wanted, stop=self.stop, debounce_ms=50, **kw):
@@ -83,10 +95,10 @@ def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
     away = folder.with_name("away")
     try:
         folder.rename(away)  # unmounted
-        assert w.next() == GONE
+        assert w.next() == FOLDER  # gone: one round, which says so
         assert w.quiet(3.0)  # looked for quietly, no round each time
         away.rename(folder)
-        assert w.next() == BACK
+        assert w.next() == FOLDER  # back
         # and it is watched again: a new file is seen
         (folder / GROUP / "changes" / OTHER / "00000009-00000009-cc.tsc").write_bytes(b"theirs")
         assert w.next() == CHANGED
@@ -99,10 +111,13 @@ def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(fold
     try:
         folder.rename(folder.with_name("old"))
         (folder / GROUP / "changes" / OTHER).mkdir(parents=True)  # within the look-again time: never missing
-        why = w.next()
-        assert why == SWAPPED or (why == GONE and w.next() == BACK)  # GONE if looked at between the two
+        assert w.next() == FOLDER
+        try:  # a second FOLDER if it was looked at while away (gone, then back)
+            assert w.next(timeout=4.0) == FOLDER
+        except queue.Empty:
+            pass
         (folder / GROUP / "changes" / OTHER / "00000002-00000002-dd.tsc").write_bytes(b"theirs")
-        assert w.next() == CHANGED
+        assert w.next() == CHANGED  # the new directory is watched
     finally:
         w.close()
 
@@ -118,9 +133,9 @@ def test_a_real_unmount_and_remount(tmp_path: Path) -> None:
         w = Watcher(folder)
         try:
             subprocess.run(["umount", str(folder)], check=True)
-            assert w.next() == SWAPPED
+            assert w.next() == FOLDER
             subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)], check=True)
-            assert w.next() == SWAPPED
+            assert w.next() == FOLDER
             (folder / GROUP / "changes" / OTHER).mkdir(parents=True)
             assert w.next() == CHANGED  # the new mount is watched
         finally:
@@ -135,7 +150,7 @@ def test_a_folder_the_os_will_not_watch_still_gets_its_rounds(folder: Path, monk
         yield  # a generator, like watchfiles.watch
 
     monkeypatch.setattr(watch_module, "watch", refuse)
-    w = Watcher(folder, every=1.0)
+    w = Watcher(folder, every=1.0, primed=False)
     try:
         assert w.next() == UNWATCHED  # said once
         assert w.next() == DUE  # and then the period
@@ -158,20 +173,20 @@ def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -
     w = Watcher(folder)
     try:
         broken.set()
-        assert w.next() == GONE
+        assert w.next() == FOLDER
         broken.clear()
-        assert w.next() == BACK
+        assert w.next() == FOLDER
     finally:
         w.close()
 
 
 def test_a_folder_missing_at_the_start_is_waited_for(tmp_path: Path) -> None:
     folder = tmp_path / "not-yet"
-    w = Watcher(folder)
+    w = Watcher(folder, primed=False)
     try:
         assert w.quiet(2.5)
         (folder / GROUP / "changes" / OTHER).mkdir(parents=True)
-        assert w.next() == BACK
+        assert w.next() == FOLDER
     finally:
         w.close()
 
@@ -206,37 +221,28 @@ def test_a_database_change_that_sends_nothing_is_no_round(folder: Path, tmp_path
         w.close()
 
 
-def test_with_a_git_remote_the_database_is_watched(tmp_path: Path) -> None:
+def test_with_a_git_remote_the_database_is_watched_and_the_period_kept(tmp_path: Path) -> None:
     home_group = tmp_path / "home" / "groups" / GROUP
     home_group.mkdir(parents=True)
     stop = threading.Event()
     whys: queue.Queue[str] = queue.Queue()
     thread = threading.Thread(target=lambda: [whys.put(why) for why in due_rounds(
-        None, lambda _c, _p: False, stop=stop, database_dir=home_group, debounce_ms=50)], daemon=True)
+        None, lambda _c, _p: False, stop=stop, database_dir=home_group, every=2.0, debounce_ms=50)], daemon=True)
     thread.start()
-    time.sleep(0.5)
-    (home_group / "group.db-wal").write_bytes(b"a post")
     try:
-        assert whys.get(timeout=WAIT) == LOCAL
+        deadline = time.monotonic() + WAIT
+        while (why := whys.get(timeout=WAIT)) != LOCAL and time.monotonic() < deadline:
+            (home_group / "group.db-wal").write_bytes(b"a post")  # until the watch is up
+        assert why == LOCAL
+        assert whys.get(timeout=WAIT) == DUE
     finally:
         stop.set()
         thread.join(timeout=WAIT)
 
 
-def test_without_a_folder_a_git_remote_is_polled(tmp_path: Path) -> None:
-    stop = threading.Event()
-    whys: list[str] = []
-
-    def run() -> None:
-        for why in due_rounds(None, lambda _c, _p: False, stop=stop, every=0.3):
-            whys.append(why)
-            if len(whys) == 2:
-                stop.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout=WAIT)
-    assert whys == [DUE, DUE]
+def test_nothing_to_watch_is_a_mistake_not_a_silent_loop() -> None:
+    with pytest.raises(ValueError):
+        next(due_rounds(None, lambda _c, _p: False, stop=threading.Event(), every=0.3))
 
 
 # --- `sync --watch`, a real process ---------------------------------------------------

@@ -7,6 +7,12 @@ class TablespaceError(Exception):
     exit_code = 1
 
 
+class UsageError(TablespaceError):
+    """The command was given wrongly (exit 2), as click's own usage errors."""
+
+    exit_code = 2
+
+
 class PermissionDenied(TablespaceError):
     """The caller lacks the role the action needs (exit 3)."""
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -313,15 +313,21 @@ class FoldContext:
 # names; the log indexes the edits among them by that name (Store, text_edits).
 TEXT_TARGETS: dict[str, str] = {"post.reply": "thread", "post.edit": "post", "thread.tag": "thread",
                                 "library.edit": "resource"}
-EDITS = ("post.edit", "thread.tag", "library.edit")
-_IS_DELETED = {"thread": "SELECT deleted FROM threads WHERE id = ?", "post": "SELECT deleted FROM posts WHERE id = ?",
-               "resource": "SELECT deleted FROM resources WHERE id = ?"}
+# The kinds that change text written by another op (a reply is text of its own).
+EDITS = tuple(kind for kind in TEXT_TARGETS if kind != "post.reply")
+_IS_DELETED = {target: f"SELECT deleted FROM {target}s WHERE id = ?" for target in set(TEXT_TARGETS.values())}
 
 
 def text_target(op: Op) -> str | None:
     key = TEXT_TARGETS.get(op.kind)
     target = op.payload.get(key) if key else None
     return target if isinstance(target, str) else None
+
+
+def text_edit_rows(ops: Iterable[Op]) -> list[tuple[str, str]]:
+    """(target, edit op id) for the text_edits index: how a deleted post's
+    or resource's edits are found to seal them (Store._forget_deleted_text)."""
+    return [(target, op.id) for op in ops if op.kind in EDITS and (target := text_target(op)) is not None]
 
 
 def seal_if_deleted_text(ctx: FoldContext, op: Op) -> None:
@@ -800,8 +806,7 @@ def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
             "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
         )
         ctx.deleted_text.update(row[0] for row in ctx.conn.execute(
-            "SELECT id FROM posts WHERE thread_id = ? AND deleted = 0", (thread,)))
-        ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ?", thread)
+            "UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ? AND deleted = 0 RETURNING id", (thread,)))
         ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
     else:
         ctx.refresh_thread_activity(thread)

@@ -16,7 +16,7 @@ from typing import Any
 
 from tablespace.core import limits, queries
 from tablespace.core.clock import HybridClock, datetime_to_hlc, iso, now
-from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError
+from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, UsageError
 from tablespace.core.fold import derived_id
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
@@ -48,7 +48,7 @@ class Transport:
     @classmethod
     def choose(cls, folder: str | None, git: str | None) -> "Transport":
         if bool(folder) == bool(git):
-            raise TablespaceError("give exactly one of --folder PATH or --git URL")
+            raise UsageError("give exactly one of --folder PATH or --git URL")
         if git:
             return cls(git=git)
         path = Path(folder).expanduser().absolute()  # type: ignore[arg-type]

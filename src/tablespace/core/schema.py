@@ -432,16 +432,15 @@ def m013_seal_deleted_text(db: Database) -> None:
     in the log (fold.EDITS) changes, so sealing one finds its edits without
     parsing them all; filled as ops enter the log (Store._insert), never
     folded. Then re-fold once, as for m011: that seals what was deleted before."""
-    from tablespace.core.fold import EDITS, text_target
+    from tablespace.core.fold import EDITS, text_edit_rows
     from tablespace.core.ops import decode_trusted
 
     db.execute("CREATE TABLE text_edits (target TEXT NOT NULL, op_id TEXT NOT NULL)")
     db.execute("CREATE INDEX text_edits_target ON text_edits (target)")
     rows = db.execute(f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))})",
                       EDITS).fetchall()
-    edits = [(text_target(decode_trusted(bytes(body), bytes(sig), op_id)), op_id) for op_id, sig, body in rows]
     db.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
-                        [(target, op_id) for target, op_id in edits if target is not None])
+                        text_edit_rows(decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows))
     _refold_on_next_open(db)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on fir
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase
 from tablespace.core.errors import PermissionDenied, TablespaceError
-from tablespace.core.fold import EDITS, FoldContext, apply_op, is_permission_reason, text_target
+from tablespace.core.fold import FoldContext, apply_op, is_permission_reason, text_edit_rows
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
@@ -271,9 +271,7 @@ class Store:
             [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body,
               state if op.id not in reasons else "rejected", reasons.get(op.id)) for op in ops],
         )
-        edits = [(text_target(op), op.id) for op in ops if op.kind in EDITS]
-        self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
-                              [(target, op_id) for target, op_id in edits if target is not None])
+        self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
     def _file(self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None) -> dict[str, Op]:
         """Insert new ops into the log with executemany. Measured (bench_import):
@@ -582,11 +580,14 @@ class Store:
         if not deleted:
             return
         ids = sorted(deleted)
-        rows = self._select_in("SELECT rowid, id, body FROM ops WHERE id IN ({ids})", ids)
-        rows += self._select_in(
-            "SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id WHERE t.target IN ({ids})", ids)
-        self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?", [
-            (self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows if not is_sealed(body)])
+        # Only bodies not sealed yet (a sealed body starts with a zero byte,
+        # core/seal.py): after a re-fold `deleted` names everything ever deleted.
+        rows = self._select_in("SELECT rowid, id, body FROM ops WHERE substr(body, 1, 1) != x'00' AND id IN ({ids})",
+                               ids)
+        rows += self._select_in("SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id "
+                                "WHERE substr(o.body, 1, 1) != x'00' AND t.target IN ({ids})", ids)
+        self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?",
+                              [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows])
         if purge_index:
             for table in FTS_TABLES:
                 self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")

@@ -31,6 +31,7 @@ grant did not open, or never came) asks for it in a key need
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterable
 from datetime import timedelta
@@ -67,6 +68,8 @@ RENEWAL_GRACE = timedelta(minutes=30)
 # How long after a key another member made becomes current we check that
 # everyone was granted it: the maker's grant files arrive on their own.
 GRANT_CHECK_DELAY = timedelta(minutes=10)
+# Names a need may take: its own, then copies when one holds other bytes.
+NEED_COPIES = 8
 
 
 def announce_first_key(group: Group, keyring: Keyring) -> None:
@@ -267,7 +270,7 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     unopened = [h for h in unopened if h.granter in status and any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
     announced: dict[int, set[str]] = {}
-    for epoch, key_id in group.conn.execute("SELECT epoch, key_id FROM epochs"):
+    for epoch, key_id in _recipients(group):
         announced.setdefault(epoch, set()).add(key_id)
     # An epoch we hold every announced key of is not missing: files under yet
     # another key for it are someone's unannounced (or bogus) key.
@@ -277,19 +280,32 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     if not epochs:
         return False
     need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
-    copy = 0
-    while True:
-        path = need_path(group.me, need, copy)
+    return leave_need(folder, group.me, need)
+
+
+def leave_need(folder: FolderStore, me: str, need: bytes) -> bool:
+    """Write our need under its name, or the next of NEED_COPIES names if
+    one holds other bytes (damaged or planted). False if it is there already,
+    if every name is taken, or if needs/ cannot be read (not a directory,
+    no permission, a failing disk): the next round asks again."""
+    for copy in range(NEED_COPIES):
+        path = need_path(me, need, copy)
         try:
             if folder.read(path, MAX_NEED_BYTES) == need:
                 return False  # asked already
+            # other bytes there (damaged, planted): the next name
         except FileNotFoundError:
-            break
-        except OSError:
-            pass
-        copy += 1  # that name holds other bytes (damaged, planted, not a file): ask under the next
-    folder.write_once(path, need)
-    return True
+            folder.write_once(path, need)
+            return True
+        except OSError as exc:
+            if exc.errno not in _PLANTED:
+                return False
+    return False
+
+
+# What FolderStore.read raises for a name that holds no regular file (a
+# directory, a link, a pipe planted there): the need goes under the next name.
+_PLANTED = {errno.EINVAL, errno.ELOOP, errno.EISDIR}
 
 
 def _waited_for(group: Group, lacking: set[int]) -> set[int]:
@@ -318,7 +334,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     per round; a need is read until every key of it we hold is decided (memo
     `needs_seen`: its path -> keys decided; a need's name is its member and
     its hash, and the folder is write-once), then only listed."""
-    paths = list(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
+    paths = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
         return  # the usual round
     stored = _memo(group, "needs_seen")
@@ -329,12 +345,16 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     members = dict(_members_to_grant(group))
     listed = _recipients(group)
     granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
-    for path in paths:
+    ours_by_member: dict[str, dict[str, EpochKey]] = {}
+    for path in sorted(paths):
         member = need_member(path)
         if member not in members:
             continue  # not a current member (or not us to answer: our own need)
         decided = set(memo.get(path, []))
-        ours = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())}
+        ours = ours_by_member.get(member)
+        if ours is None:  # the keys we hold that were made for them
+            ours = ours_by_member[member] = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys
+                                             if member in listed.get((k.epoch, k.key_id), ())}
         if "bad" in decided or (path in memo and not set(ours) - decided):
             continue
         try:

@@ -315,7 +315,7 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
             None: "you are not a member yet (a moderator has not admitted you), so there is nothing to leave",
             "left": "you have already left this group",
             "removed": "you were removed from this group, so there is nothing to leave",
-        }.get(status, f"your membership is {status}, so there is nothing to leave"))
+        }[status])
     (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
     if not (group.is_moderator and moderators == 1) \
             and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder

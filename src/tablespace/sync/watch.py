@@ -26,10 +26,8 @@ LOOK_AGAIN_SECONDS = 2.0  # how often a missing folder, or one the OS would not 
 # Why a round is due.
 CHANGED = "changed"  # a file of the group's landed in (or left) the folder
 LOCAL = "local"  # the database changed and `local_pending` says we wrote something
-GONE = "gone"  # the folder is no longer there (the round says so)
-BACK = "back"  # the folder is there again
-SWAPPED = "swapped"  # another directory is at the folder's path now (unmounted or remounted)
-UNWATCHED = "unwatched"  # the OS refused to watch the folder: rounds every `every` seconds only
+FOLDER = "folder"  # the folder went, came back, or another is at its path (an unmount leaves the mount point)
+UNWATCHED = "unwatched"  # the OS refused to watch: from now on a round every `every` seconds only
 DUE = "due"  # `every` seconds passed without a round
 
 _DATABASE_FILES = ("group.db", "group.db-wal")
@@ -67,70 +65,62 @@ def due_rounds(folder: Path | None, wanted: Callable[[Change, str], bool], *, st
                local_pending: Callable[[], bool] = lambda: True, debounce_ms: int = 400) -> Iterator[str]:
     """Yield why, each time a round is due, until `stop` is set.
 
-    A folder that disappears (or is replaced: an unmount leaves the empty
-    mount point) ends the OS's watch on it: GONE or SWAPPED is yielded once,
-    then the folder is looked for every LOOK_AGAIN_SECONDS and watched
-    afresh when it is back. With `database_dir`, a change to the group's
-    database yields LOCAL when `local_pending()` says so (our own rounds
-    change the database too). `folder` None (a git remote) watches only the
-    database. With `every`, DUE comes when that long passed without a round."""
-    last = [time.monotonic()]
-
-    def due() -> bool:
-        return every is not None and time.monotonic() - last[0] >= every
-
-    def now_due(why: str | None) -> Iterator[str]:
-        if why is not None and not stop.is_set():
-            last[0] = time.monotonic()
-            yield why
-
+    A folder that goes, or is replaced (its device and inode change), ends
+    the OS's watch on it: FOLDER is yielded when it goes, nothing while it
+    is away (a round could only fail), and FOLDER again once a new watch is
+    up on what is there now. With `database_dir` (required without a folder:
+    a git remote), a change to the group's database yields LOCAL when
+    `local_pending()` says so (our own rounds change the database too). With
+    `every`, DUE comes when that long passed without a round."""
     watching = folder if folder is not None else database_dir
+    if watching is None:
+        raise ValueError("due_rounds needs a folder or a database to watch")
+    last = time.monotonic()
     seen = _identity(folder) if folder is not None else None
-    # BACK and SWAPPED wait for the new watch's first batch (at most a second):
-    # the round they bring then runs with the watch up, so no file lands unseen.
-    owed: str | None = None
-    refused = False
+    owed: str | None = None  # FOLDER, yielded at the new watch's first batch: no file lands unseen
+    refused = False  # the OS refused the last watch (said once)
     while not stop.is_set():
-        if folder is not None and seen is None:  # gone: look again later
+        if folder is not None and seen is None:  # away: look again later
             stop.wait(LOOK_AGAIN_SECONDS)
             seen = _identity(folder)
-            if seen is not None:
-                owed = BACK
-            else:
-                yield from now_due(DUE if due() else None)
-            continue
-        if watching is None:  # a git remote, no database to watch: the period alone
-            stop.wait(every if every is not None else LOOK_AGAIN_SECONDS)
-            yield from now_due(DUE if due() else None)
+            owed = FOLDER if seen is not None else None
             continue
         try:
             for why in _watch(watching, folder, seen, wanted, stop, database_dir, local_pending, debounce_ms):
-                if owed is not None:
-                    why, owed = owed, None
-                yield from now_due(why if why != DUE or due() else None)
+                refused = False
+                why, owed = owed or why, None
+                if why is None and every is not None and time.monotonic() - last >= every:
+                    why = DUE
+                if why is not None and not stop.is_set():
+                    last = time.monotonic()
+                    yield why
         except OSError:  # e.g. "OS file watch limit reached", or a permission error inside the folder
-            if folder is not None and _identity(folder) == seen:
-                why, owed = owed or (UNWATCHED if not refused else DUE if due() else None), None
-                yield from now_due(why)
-                refused = True
-                stop.wait(LOOK_AGAIN_SECONDS)
+            if folder is None or _identity(folder) == seen:  # the watch itself was refused: try it again later
+                why, owed, refused = owed or (None if refused else UNWATCHED), None, True
+                if why is None:
+                    stop.wait(every if every is not None else LOOK_AGAIN_SECONDS)
+                    why = DUE if every is not None else None
+                if why is not None and not stop.is_set():
+                    last = time.monotonic()
+                    yield why
                 continue
         if folder is not None and not stop.is_set():
             now = _identity(folder)
             if now != seen:
                 seen = now
                 if now is None:
-                    yield from now_due(GONE)
+                    last = time.monotonic()
+                    yield FOLDER  # gone: the round says so
                 else:
-                    owed = SWAPPED
+                    owed = FOLDER
 
 
 def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: Callable[[Change, str], bool],
            stop: threading.Event, database_dir: Path | None, local_pending: Callable[[], bool],
-           debounce_ms: int) -> Iterator[str]:
+           debounce_ms: int) -> Iterator[str | None]:
     """One OS watch, until the folder at the path is no longer `seen` or
-    `stop` is set. Yields CHANGED, LOCAL, and DUE for the caller to check
-    against its period. Raises OSError when the OS refuses the watch."""
+    `stop` is set. Yields CHANGED, LOCAL, or None for a batch (or a quiet
+    second) that makes no round due. Raises OSError when the OS refuses."""
     paths = [watching.resolve()]
     database: set[str] = set()
     if database_dir is not None:
@@ -150,6 +140,6 @@ def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: C
             elif any(path in database for _, path in changes) and local_pending():
                 yield LOCAL
             else:
-                yield DUE
+                yield None
     except RuntimeError as exc:  # watchfiles reports the OS's refusals as RuntimeError or OSError
         raise OSError(str(exc)) from exc

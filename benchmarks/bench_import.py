@@ -73,6 +73,7 @@ from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.core.identity import Identity  # noqa: E402
 from tablespace.core.ops import Op, sign_op  # noqa: E402
+from tablespace.core.store import PAGE_BYTES  # noqa: E402
 from tablespace.sync.engine import EXPORT_CHUNK, ROLLBACK_JOURNAL_BYTES  # noqa: E402
 from tablespace.sync.envelope import (  # noqa: E402
     changeset_name, decrypt_body, encode_changeset, peek_header,
@@ -201,7 +202,9 @@ def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
     the op rows, and with `views` every view row and the text index too."""
     db_path = work / f"floor-{time.perf_counter_ns()}.db"
     conn = sqlite3.connect(db_path, isolation_level=None)
-    # The journal the import used (Store.bulk_import), so the ratio compares like with like.
+    # The page size and journal the import used (store.connect, Store.bulk_import),
+    # so the ratio compares like with like.
+    conn.execute(f"PRAGMA page_size = {PAGE_BYTES}")
     conn.execute(f"PRAGMA journal_mode = {'DELETE' if rollback_journal else 'WAL'}")
     conn.execute(f"PRAGMA synchronous = {'FULL' if rollback_journal else 'NORMAL'}")
     conn.execute("""CREATE TABLE ops (id TEXT PRIMARY KEY, author TEXT NOT NULL, seq INTEGER NOT NULL,

@@ -103,3 +103,15 @@ def test_an_older_database_gets_the_state_indexes_when_it_opens(tmp_path) -> Non
         assert reopened.dump_digest() == before
     finally:
         reopened.close()
+
+
+def test_op_rows_keep_their_bytes_as_blobs_and_their_reasons(tmp_path) -> None:
+    """Store._insert binds blobs as bytearray and leaves out an empty reason: the rows are as before."""
+    world, refused, held = a_world_with_one_of_each_state(tmp_path)
+    store = world.store
+    assert store.conn.execute("SELECT DISTINCT typeof(signature), typeof(body) FROM ops").fetchall() == [("blob", "blob")]
+    for op in world.log:
+        assert store.conn.execute("SELECT signature, body FROM ops WHERE id = ?", (op.id,)).fetchone() == \
+            (op.signature, op.body)
+    reasons = dict(store.conn.execute("SELECT id, reason FROM ops WHERE reason IS NOT NULL"))
+    assert list(reasons) == [refused] and "moderator" in reasons[refused]

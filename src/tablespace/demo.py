@@ -298,6 +298,7 @@ class Simulator:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="demo member", daemon=True)
         self.actions = 0
+        self.last_error: str | None = None  # what stopped the latest failed action, for whoever asks
 
     def start(self) -> "Simulator":
         if self.homes:
@@ -314,8 +315,8 @@ class Simulator:
             name = self.rng.choice(sorted(self.homes))
             try:
                 self.act(self.homes[name])
-            except Exception:  # noqa: BLE001 - a demo extra must never take the app down
-                continue
+            except Exception as exc:  # noqa: BLE001 - a demo extra must never take the app down
+                self.last_error = f"{type(exc).__name__}: {exc}"
 
     def act(self, home: Home) -> None:
         group = Group.open(home)

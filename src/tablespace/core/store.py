@@ -44,10 +44,10 @@ BULK_FOLD_MIN = 5000
 # Page cache for a large import (Store.bulk_import), in MB: 64 -> 128 took
 # ~10% off a 100k import (bench_import); the cache only grows as it is used.
 BULK_CACHE_MB = 128
+PAGE_BYTES = 8192  # of a new database (connect)
 # FTS5's in-memory term buffer ('hashsize', undocumented but in FTS5 since
 # it shipped): SQLite's default, and what a full rebuild uses (32 MB took a
 # 100k import's rebuild from ~2.0 s to ~1.25 s, fewer segments to merge).
-PAGE_BYTES = 8192  # of a new database (connect)
 FTS_HASH_BYTES = 1024 * 1024
 REBUILD_HASH_BYTES = 32 * 1024 * 1024
 

@@ -214,3 +214,32 @@ def test_a_seal_opens_only_with_its_key_and_for_its_op(tmp_path) -> None:
         LogSeal(tmp_path / "other" / KEY_NAME).open("aa" * 16, sealed)
     with pytest.raises(TablespaceError, match="damaged"):
         seal.open("aa" * 16, MAGIC[:-1] + b"9" + sealed[len(MAGIC):])
+
+
+def test_a_database_that_ran_the_first_m013_gets_text_edits_and_can_edit(world) -> None:
+    """The first m013 made a partial index ops_edits, not text_edits: m015 builds
+    the table there, so edits work and a later delete still finds every edit."""
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    gone = world.accepted(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
+    world.accepted(cy, "post.edit", {"post": gone.id, "body": "the zephyrcrust trick"})
+    world.accepted(cy, "post.delete", {"post": gone.id})  # its edit is sealed already
+    kept = world.accepted(cy, "post.reply", {"thread": thread, "body": "first words"})
+    world.accepted(cy, "post.edit", {"post": kept.id, "body": "the marmalith trick"})
+    store = world.store
+    # As the first m013 left it: its index, no text_edits, and no m015.
+    store.conn.execute("DROP TABLE text_edits")
+    store.conn.execute("CREATE INDEX ops_edits ON ops (id) WHERE kind IN ('post.edit', 'library.edit')")
+    store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm015_text_edits_after_the_first_m013'")
+    store.close()
+    world.store = Store(store.path)
+    try:
+        names = {r[0] for r in world.store.conn.execute("SELECT name FROM sqlite_master")}
+        assert "text_edits" in names and "ops_edits" not in names
+        world.accepted(cy, "post.edit", {"post": kept.id, "body": "the last words"})  # failed without m015
+        assert readable_anywhere(world.store, b"marmalith")
+        world.accepted(cy, "post.delete", {"post": kept.id})
+        for word in (b"marmalith", b"quixotebloom", b"zephyrcrust", b"last words"):
+            assert not readable_anywhere(world.store, word), word
+    finally:
+        world.store.close()

@@ -435,15 +435,7 @@ def m013_seal_deleted_text(db: Database) -> None:
     in the log (fold.EDITS) changes, so sealing one finds its edits without
     parsing them all; filled as ops enter the log (Store._insert), never
     folded. Then re-fold once, as for m011: that seals what was deleted before."""
-    from tablespace.core.fold import EDITS, text_edit_rows
-    from tablespace.core.ops import decode_trusted
-
-    db.execute("CREATE TABLE text_edits (target TEXT NOT NULL, op_id TEXT NOT NULL)")
-    db.execute("CREATE INDEX text_edits_target ON text_edits (target)")
-    rows = db.execute(f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))})",
-                      EDITS).fetchall()
-    db.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
-                        text_edit_rows(decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows))
+    _build_text_edits(db)
     _refold_on_next_open(db)
 
 
@@ -461,6 +453,32 @@ def m014_partial_state_indexes(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS ops_state")
     for state in UNSETTLED_STATES:
         db.execute(f"CREATE INDEX ops_{state} ON ops (author, seq) WHERE state = '{state}'")
+
+
+@migrations()
+def m015_text_edits_after_the_first_m013(db: Database) -> None:
+    """The first m013 (one day on main) indexed edits with a partial index
+    ops_edits instead; a database that ran it never got text_edits, and its
+    first edit failed. Build the table there; elsewhere there is nothing to do."""
+    db.execute("DROP INDEX IF EXISTS ops_edits")
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'text_edits'").fetchone():
+        _build_text_edits(db)
+
+
+def _build_text_edits(db: Database) -> None:
+    """text_edits from the log, as Store._insert fills it for ops entering it.
+    The fold's own list of edits, not a copy: the table must agree with it."""
+    from tablespace.core.fold import EDITS, text_edit_rows
+    from tablespace.core.ops import decode_trusted
+    from tablespace.core.seal import unsealed_sql
+
+    db.execute("CREATE TABLE text_edits (target TEXT NOT NULL, op_id TEXT NOT NULL)")
+    db.execute("CREATE INDEX text_edits_target ON text_edits (target)")
+    # A sealed edit (of text deleted already) needs no entry: nothing seals it again.
+    rows = db.execute(f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))}) "
+                      f"AND {unsealed_sql('body')}", EDITS).fetchall()
+    db.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
+                        text_edit_rows(decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows))
 
 
 def _refold_on_next_open(db: Database) -> None:

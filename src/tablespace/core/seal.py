@@ -37,6 +37,11 @@ def is_sealed(body: bytes) -> bool:
     return body[:1] == MAGIC[:1]
 
 
+def unsealed_sql(column: str) -> str:
+    """is_sealed's test as SQL: `column` holds a body not sealed yet."""
+    return f"substr({column}, 1, 1) != x'{MAGIC[:1].hex()}'"
+
+
 class LogSeal:
     """Seals and opens op bodies with the key of the identity at `key_path`,
     read on first use (reading a group needs no key: identity.py)."""

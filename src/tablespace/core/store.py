@@ -25,7 +25,7 @@ from tablespace.core.fold import FoldContext, apply_op, is_permission_reason, te
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
-from tablespace.core.seal import LogSeal, is_sealed
+from tablespace.core.seal import LogSeal, is_sealed, unsealed_sql
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -600,10 +600,10 @@ class Store:
         ids = sorted(deleted)
         # Only bodies not sealed yet (a sealed body starts with a zero byte,
         # core/seal.py): after a re-fold `deleted` names everything ever deleted.
-        rows = self._select_in("SELECT rowid, id, body FROM ops WHERE substr(body, 1, 1) != x'00' AND id IN ({ids})",
+        rows = self._select_in(f"SELECT rowid, id, body FROM ops WHERE {unsealed_sql('body')} AND id IN ({{ids}})",
                                ids)
         rows += self._select_in("SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id "
-                                "WHERE substr(o.body, 1, 1) != x'00' AND t.target IN ({ids})", ids)
+                                f"WHERE {unsealed_sql('o.body')} AND t.target IN ({{ids}})", ids)
         self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?",
                               [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows])
         if purge_index:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import TablespaceError
 from tablespace.core.home import KEY_NAME
 from tablespace.core.identity import Identity
@@ -15,6 +16,8 @@ from tablespace.core.seal import MAGIC, LogSeal, is_sealed
 from tablespace.core.store import Store
 
 from .opkit import World, op_state
+
+DAY = 24 * 3600 * 1000 << 16  # in HLC units (milliseconds << 16)
 
 
 @pytest.fixture
@@ -243,3 +246,52 @@ def test_a_database_that_ran_the_first_m013_gets_text_edits_and_can_edit(world) 
             assert not readable_anywhere(world.store, word), word
     finally:
         world.store.close()
+
+
+def test_a_reply_refused_before_its_thread_was_deleted_is_sealed_with_it(world) -> None:
+    """Refused for a time-out, so never in the views; the thread's delete seals it too, and a rebuild keeps it so."""
+    ada, (bo, cy) = world.founder, world.members
+    thread = start(world, bo, "Starter help", "plain")
+    world.accepted(ada, "member.timeout", {"member": cy.id, "last_seq": cy.seq,
+                                           "until": iso(hlc_to_datetime(world.hlc + 3 * DAY))})
+    assert "timed out" in world.rejected(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
+    assert readable_anywhere(world.store, b"quixotebloom")  # a refused op stays in the log, as it came
+    world.accepted(bo, "post.delete", {"post": thread})
+    assert not readable_anywhere(world.store, b"quixotebloom") and not on_disk(world.store, b"quixotebloom")
+    world.store.rebuild()
+    assert not readable_anywhere(world.store, b"quixotebloom")
+
+
+def test_a_held_reply_to_a_deleted_thread_is_sealed_and_still_folds(world) -> None:
+    """Held for a gap in its author's chain: sealed when the thread goes, and
+    when the gap fills it is read back, folded and stays sealed."""
+    bo, cy = world.members
+    thread = start(world, bo, "Starter help", "plain")
+    gap = world.sign(cy, "post.reply", {"thread": thread, "body": "plain words"})
+    held = world.sign(cy, "post.reply", {"thread": thread, "body": "the zephyrcrust trick"})
+    world.ingest(held)
+    assert world.state(held)[0] == "held" and readable_anywhere(world.store, b"zephyrcrust")
+    world.accepted(bo, "post.delete", {"post": thread})
+    assert not readable_anywhere(world.store, b"zephyrcrust")
+    world.ingest(gap)
+    # both date from before the delete, so they fold before it: accepted, then deleted with the thread
+    assert world.state(held) == world.state(gap) == ("accepted", None)
+    assert world.one("SELECT deleted, body FROM posts WHERE id = ?", held.id) == (1, "")
+    assert not readable_anywhere(world.store, b"zephyrcrust")
+    assert [op.body for op in world.store.all_ops() if op.id == held.id] == [held.body]  # opens for an export
+
+
+def test_a_delete_merges_only_the_search_indexes_it_blanked(world) -> None:
+    bo = world.members[0]
+    thread = start(world, bo, "Starter help", "plain")
+    reply = world.accepted(bo, "post.reply", {"thread": thread, "body": "words"}).id
+    res = world.accepted(bo, "library.add", {"title": "Guide", "url": "https://example.org/g",
+                                             "summary": "crumbs", "tags": []}).id
+    merged: list[str] = []
+    world.store.conn.set_trace_callback(merged.append)
+    for kind, payload, tables in [("post.delete", {"post": reply}, ["posts"]),
+                                  ("library.remove", {"resource": res}, ["resources"]),
+                                  ("post.delete", {"post": thread}, ["posts", "threads"])]:
+        merged.clear()
+        world.accepted(bo, kind, payload)
+        assert sorted(sql.split("_fts")[0].split()[-1] for sql in merged if "'optimize'" in sql) == tables, kind

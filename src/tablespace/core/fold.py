@@ -90,11 +90,19 @@ class FoldContext:
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
     # Deleted text, for the store to seal in the log after this pass
-    # (core/seal.py): ids of the posts and resources this pass deleted, with
-    # whatever else of theirs it refused (seal_if_deleted_text); and whether
-    # this pass blanked text that the search index held.
+    # (core/seal.py): ids of the posts, threads and resources this pass
+    # deleted, or refused a reply or edit of (seal_if_deleted_text); and the
+    # tables whose indexed text it blanked, for the store to purge from the
+    # search index (FTS_TABLES' names).
     deleted_text: set[str] = field(default_factory=set)
-    blanked_text: bool = False
+    blanked_text: set[str] = field(default_factory=set)
+
+    def is_deleted(self, table: str, row_id: str) -> bool:
+        """Whether a post, thread or resource is deleted, asked without writing
+        the pending batch first: a row still in the batch was made in this
+        pass and is not deleted (a delete writes the batch: `run`)."""
+        row = self._conn.execute(f"SELECT deleted FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        return bool(row and row[0])
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -315,7 +323,6 @@ TEXT_TARGETS: dict[str, str] = {"post.reply": "thread", "post.edit": "post", "th
                                 "library.edit": "resource"}
 # The kinds that change text written by another op (a reply is text of its own).
 EDITS = tuple(kind for kind in TEXT_TARGETS if kind != "post.reply")
-_IS_DELETED = {target: f"SELECT deleted FROM {target}s WHERE id = ?" for target in set(TEXT_TARGETS.values())}
 
 
 def text_target(op: Op) -> str | None:
@@ -333,14 +340,11 @@ def text_edit_rows(ops: Iterable[Op]) -> list[tuple[str, str]]:
 def seal_if_deleted_text(ctx: FoldContext, op: Op) -> None:
     """A refused reply or edit of something deleted (it arrived after the
     delete, or its author saw it accepted before the delete reached them)
-    is sealed with the rest of that text, whatever the reason it was refused."""
+    is sealed with the rest of that text, whatever the reason it was refused:
+    the store seals a deleted target's refused replies and every edit of it."""
     target = text_target(op)
-    if target is None:
-        return
-    row = ctx.one(_IS_DELETED[TEXT_TARGETS[op.kind]], target)
-    if row is not None and row[0]:
-        # a reply is sealed by its own id; an edit with its target's other ops
-        ctx.deleted_text.add(op.id if op.kind == "post.reply" else target)
+    if target is not None and ctx.is_deleted(f"{TEXT_TARGETS[op.kind]}s", target):
+        ctx.deleted_text.add(target)
 
 
 Handler = Callable[[FoldContext, Op], None]
@@ -797,11 +801,12 @@ def _tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     # the search index; the store then seals it in the log (deleted_text).
     ctx.run("UPDATE posts SET body = '', deleted = 1 WHERE id = ?", post)
     ctx.deleted_text.add(post)
-    ctx.blanked_text = True
+    ctx.blanked_text.add("posts")
     ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
     if post == thread:
         # Deleting an opening post deletes the thread with all its replies.
         ctx.run("UPDATE threads SET title = '', deleted = 1, replies = 0, pinned = 0 WHERE id = ?", thread)
+        ctx.blanked_text.add("threads")
         ctx.run(
             "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
         )
@@ -910,7 +915,7 @@ def library_remove(ctx: FoldContext, op: Op) -> None:
     ctx.run("UPDATE resources SET title = '', url = '', summary = '', deleted = 1 WHERE id = ?", resource)
     ctx.run("DELETE FROM resource_tags WHERE resource_id = ?", resource)
     ctx.deleted_text.add(resource)
-    ctx.blanked_text = True
+    ctx.blanked_text.add("resources")
 
 
 # --- rituals -----------------------------------------------------------------

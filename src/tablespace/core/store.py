@@ -471,7 +471,7 @@ class Store:
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
-        self._forget_deleted_text(ctx.deleted_text, purge_index=ctx.blanked_text and not bulk)
+        self._forget_deleted_text(ctx.deleted_text, purge=set() if bulk else ctx.blanked_text)  # bulk: rebuilt
         return len(ready)
 
     @contextmanager
@@ -516,7 +516,7 @@ class Store:
             if found == cuts:
                 break
             cuts = found
-        self._forget_deleted_text(deleted, purge_index=False)  # rebuilt from the views: nothing to purge
+        self._forget_deleted_text(deleted, purge=set())  # the index was rebuilt from the views: nothing to purge
         return count
 
     def _refold_once(self, cuts: Cuts) -> tuple[int, set[str]]:
@@ -587,29 +587,36 @@ class Store:
             body = self.seal.open(op_id, body)
         return decode_trusted(body, bytes(signature), op_id)
 
-    def _forget_deleted_text(self, deleted: set[str], *, purge_index: bool) -> None:
-        """Take the text of deleted posts and resources (FoldContext.deleted_text)
-        out of every readable table: seal it in the log (core/seal.py: the op
-        that wrote each and every edit of it), and with `purge_index` (this
-        pass blanked text the search index held, and did not rebuild it) there
-        too. FTS5 keeps a deleted row's terms in its older segments until they
-        are merged, so merge them all ('optimize'); secure_delete (connect)
+    def _forget_deleted_text(self, deleted: set[str], *, purge: set[str]) -> None:
+        """Take the text of deleted posts, threads and resources
+        (FoldContext.deleted_text) out of every readable table: seal it in the
+        log (core/seal.py): the op that wrote each, every edit of it, and a
+        deleted thread's replies the views never showed (refused, or held for
+        a gap in their author's chain). And purge it from the search index of
+        each table in `purge` (this pass blanked its text, and did not rebuild
+        the index): FTS5 keeps a deleted row's terms in its older segments until
+        they are merged, so merge them all ('optimize'); secure_delete (connect)
         zeroes the pages it frees."""
         if not deleted:
             return
         ids = sorted(deleted)
-        # Only bodies not sealed yet (a sealed body starts with a zero byte,
-        # core/seal.py): after a re-fold `deleted` names everything ever deleted.
+        # Only bodies not sealed yet: after a re-fold `deleted` names everything ever deleted.
         rows = self._select_in(f"SELECT rowid, id, body FROM ops WHERE {unsealed_sql('body')} AND id IN ({{ids}})",
                                ids)
         rows += self._select_in("SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id "
                                 f"WHERE {unsealed_sql('o.body')} AND t.target IN ({{ids}})", ids)
+        # Replies are not in text_edits (one row per reply on every import);
+        # the few the fold did not accept are found by state, through the
+        # states' own indexes (a literal state each: m014).
+        for state in ("rejected", "held"):
+            rows += [(rowid, op_id, body) for rowid, op_id, body in self.conn.execute(
+                f"SELECT rowid, id, body FROM ops WHERE state = '{state}' AND kind = 'post.reply' "
+                f"AND {unsealed_sql('body')}") if json.loads(body)["d"].get("thread") in deleted]
+        unique = {rowid: (op_id, body) for rowid, op_id, body in rows}  # a body sealed twice would not open
         self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?",
-                              [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, op_id, body in rows])
-        if purge_index:
-            for table in FTS_TABLES:
-                self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
-
+                              [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, (op_id, body) in unique.items()])
+        for table in sorted(purge):
+            self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
 
 def as_yours(reason: str) -> str:
     """The fold speaks of "the author"; refusing your own action, say "you"."""

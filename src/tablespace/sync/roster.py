@@ -333,7 +333,8 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     as a member may have shut out the only moderator. One directory listing
     per round; a need is read until every key of it we hold is decided (memo
     `needs_seen`: its path -> keys decided; a need's name is its member and
-    its hash, and the folder is write-once), then only listed."""
+    its hash, and the folder is write-once), then only listed; one that does
+    not decode (damaged, or still arriving) is read again next round."""
     paths = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
         return  # the usual round
@@ -355,14 +356,13 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
         if ours is None:  # the keys we hold that were made for them
             ours = ours_by_member[member] = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys
                                              if member in listed.get((k.epoch, k.key_id), ())}
-        if "bad" in decided or (path in memo and not set(ours) - decided):
+        if path in memo and not set(ours) - decided:
             continue
         try:
             need = decode_need(folder.read(path, MAX_NEED_BYTES), group_id=group.id, member=member)
-        except OSError:
-            continue
-        except BadMembershipFile:
-            memo[path] = ["bad"]  # a write-once file fails the same way next time
+        except (OSError, BadMembershipFile):
+            # Not remembered: a need read while still arriving (a copy in
+            # progress on a stick or a NAS) is whole by the next round.
             continue
         todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
         if todo:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from watchfiles import watch
 
+from tablespace.sync.folder import TMP_PREFIX
+
 if TYPE_CHECKING:
     from watchfiles import Change
 
@@ -45,7 +47,7 @@ def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str]
     def wanted(change: Change, path: str) -> bool:
         if not path.startswith(group_dir) or path.startswith(own):
             return False
-        return not Path(path).name.startswith(".tmp-")
+        return not Path(path).name.startswith(TMP_PREFIX)
 
     return wanted
 
@@ -129,10 +131,14 @@ def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: C
             paths.append(database_dir.resolve())
     # No filter in watchfiles itself: every batch comes back here, so the
     # period and a vanished folder are checked even while unwanted changes
-    # keep arriving; the timeout yields an empty batch every second.
+    # keep arriving; the timeout yields an empty batch every second. Without
+    # a folder (a git remote) only the database's own directory is watched,
+    # not the clone inside it: a watch per directory of .git, and every
+    # fetch and push of a round coming back as changes.
     try:
         for changes in watch(*paths, watch_filter=None, debounce=debounce_ms, step=50, stop_event=stop,
-                             rust_timeout=1000, yield_on_timeout=True, raise_interrupt=True):
+                             rust_timeout=1000, yield_on_timeout=True, raise_interrupt=True,
+                             recursive=folder is not None):
             if folder is not None and _identity(folder) != seen:
                 return
             if any(path not in database and wanted(change, path) for change, path in changes):

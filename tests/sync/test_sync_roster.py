@@ -559,10 +559,10 @@ def test_a_strangers_file_sets_nobody_asking_for_keys(tmp_path, monkeypatch) -> 
     assert ana.json("sync")["pending"] >= 2  # the files still wait, harmlessly
 
 
-def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(tmp_path, monkeypatch) -> None:
-    """Cat's need (Ben's grant to her will not open) reaches Ana before Ana's
-    own grant of Ben's key does, and Ben does not answer. Ana answers it as
-    soon as she holds the key."""
+def cat_needs_a_key_only_ana_can_answer(tmp_path, monkeypatch) -> tuple[Path, TS, TS]:
+    """Ben renews the key after Dee leaves, but his grant to Cat will not
+    open, and Ben answers no need: Cat's sync leaves a need that only Ana
+    can answer. Returns (folder, ana, cat)."""
     import tablespace.sync.roster as roster
     from tablespace.sync.keys import ExchangeKey
 
@@ -575,6 +575,14 @@ def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(t
     monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
         None if group.me == ben_id else real(group, folder, member, *a)))  # Ben answers nothing
     victim.json("sync")
+    return folder, ana, victim
+
+
+def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(tmp_path, monkeypatch) -> None:
+    """Cat's need (Ben's grant to her will not open) reaches Ana before Ana's
+    own grant of Ben's key does, and Ben does not answer. Ana answers it as
+    soon as she holds the key."""
+    folder, ana, victim = cat_needs_a_key_only_ana_can_answer(tmp_path, monkeypatch)
     assert len(need_files(folder, victim)) == 1
     ana_keys = group_dir(folder) / "keys" / member_id(ana)
     away = tmp_path / "ana-grants"
@@ -820,18 +828,7 @@ def test_a_need_read_while_still_arriving_is_answered_once_whole(tmp_path, monke
     """Ana first reads Cat's need half-copied (a transfer under way): it does
     not decode, and is read again, not written off, so once it is whole Ana
     answers it."""
-    import tablespace.sync.roster as roster
-    from tablespace.sync.keys import ExchangeKey
-
-    stranger = ExchangeKey.generate().public_key
-    folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
-        tmp_path, monkeypatch, "Cat", lambda real, victim_id: lambda group, folder, member, exchange, keys: real(
-            group, folder, member, stranger if member == victim_id else exchange, keys))
-    ben_id = member_id(ben)
-    real = roster.write_grant
-    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
-        None if group.me == ben_id else real(group, folder, member, *a)))  # Ben answers nothing
-    victim.json("sync")
+    folder, ana, victim = cat_needs_a_key_only_ana_can_answer(tmp_path, monkeypatch)
     (need,) = need_files(folder, victim)
     whole = need.read_bytes()
     grants = len(grant_files(folder, victim))

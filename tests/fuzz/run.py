@@ -11,6 +11,7 @@ and leaves the input under -artifact_prefix. See tests/fuzz/README.md.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def main() -> None:
         sys.exit(f"usage: run.py TARGET [libFuzzer args]; targets: {', '.join(targets)}")
     target = targets[sys.argv[1]]
     world()  # made before fuzzing starts, so no input pays for it (or counts it as coverage)
-    atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
+    # libFuzzer runs argv[0] again through the shell for -merge=1 (and -fork):
+    # this script under this Python, and the target, as one shell word list.
+    again = " ".join(shlex.quote(part) for part in (sys.executable, __file__, sys.argv[1]))
+    atheris.Setup([again, *sys.argv[2:]], target)
     atheris.Fuzz()
 
 

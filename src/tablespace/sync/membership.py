@@ -167,7 +167,7 @@ def decode_request(data: bytes, *, group_id: str, secret: bytes) -> JoinRequest:
         public_key = bytes.fromhex(fields["public_key"])
         exchange_key = bytes.fromhex(fields["exchange_key"])
         name, created_at = str(fields["name"]), str(fields["created_at"])
-    except (InvalidTag, ValueError, KeyError, TypeError):
+    except (InvalidTag, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested deep
         raise BadMembershipFile("join request does not decrypt with its invite (damaged or forged)") from None
     if len(public_key) != 32 or len(exchange_key) != 32:
         raise BadMembershipFile("join request holds malformed keys")
@@ -350,7 +350,7 @@ def decode_answer(data: bytes, *, group_id: str, request_id: str, exchange: Exch
         raise BadMembershipFile("not an answer to our join request")
     try:
         answer = json.loads(open_sealed(data[len(head):], exchange.private_key, info=ANSWER_INFO, aad=head))["answer"]
-    except (KeyWrapError, ValueError, KeyError, TypeError):
+    except (KeyWrapError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested deep
         raise BadMembershipFile("the answer to our join request does not open (damaged or forged)") from None
     if answer not in ANSWERS:
         raise BadMembershipFile("the answer to our join request says something we do not know")

@@ -160,3 +160,34 @@ def test_a_link_committed_to_the_git_remote_never_becomes_a_link(tmp_path, monke
     ben.out("join", code, "--as", "Ben", "--git", str(remote))
     ben.json("sync")
     assert [p for p in next(ben.home.glob("groups/*/remote")).rglob("*") if p.is_symlink()] == []
+
+
+@pytest.mark.parametrize("level", ["group", "changes", "author"])
+def test_the_store_never_goes_through_a_link_at_any_level(tmp_path, level) -> None:
+    """FolderStore itself: reading, listing, looking and writing all refuse
+    a link on the way, wherever it sits, and nothing behind it changes."""
+    from tablespace.sync.folder import FolderStore, LinkInFolder
+
+    outside = tmp_path / "outside"
+    (outside / "changes" / "bob").mkdir(parents=True)
+    (outside / "changes" / "bob" / "1-1-0000000000000000.tsc").write_bytes(b"secret")
+    root = tmp_path / "shared"
+    (root / "g" / "changes" / "bob").mkdir(parents=True)
+    linked, target = {"group": (root / "g", outside), "changes": (root / "g" / "changes", outside / "changes"),
+                      "author": (root / "g" / "changes" / "bob", outside / "changes" / "bob")}[level]
+    shutil.rmtree(linked)
+    linked.symlink_to(target, target_is_directory=True)
+    before = files_under(outside)
+    store = FolderStore(root, "g")
+    path = "changes/bob/1-1-0000000000000000.tsc"
+    assert list(store.list()) == []
+    assert list(store.small_files("changes/bob", ".tsc")) == []
+    assert not store.exists(path)
+    with pytest.raises(LinkInFolder):
+        store.read(path, 100)
+    with pytest.raises(LinkInFolder):
+        store.write_once("changes/bob/2-2-0000000000000000.tsc", b"x")
+    store.prepare()
+    assert store.blocked("changes/bob")
+    assert files_under(outside) == before
+    assert set(store.links) == {{"group": ".", "changes": "changes", "author": "changes/bob"}[level]}

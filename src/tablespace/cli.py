@@ -735,6 +735,10 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
         if earlier := [q.file for q in report.quarantined if not q.new]:  # named, on one line (the contract)
             click.echo(f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
                        + ", ".join(earlier), err=True)
+        for path, what in sorted(report.links.items()):
+            click.echo(f"tablespace: {path} in the shared folder is {what} where a directory belongs: never followed, "
+                       "nothing is read or written through it; what goes there waits until it is a real directory",
+                       err=True)
         if report.join_answer:
             from tablespace.sync.requests import ANSWER_WORDS
 
@@ -814,9 +818,9 @@ def export(group: Group, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(text)
     else:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, output)
+        from tablespace.core.files import write_atomically
+
+        write_atomically(output, (text + "\n").encode("utf-8"), mode=0o666)
         click.echo(f"Wrote {output}.", err=True)
 
 

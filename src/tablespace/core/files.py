@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from pathlib import Path
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | None = None,
-                     mtime: float | None = None) -> None:
+                     mtime: float | None = None, dir_fd: int | None = None) -> None:
     """Write `data` to `target` via a temp file in the same directory
     (`tmp_name`, default `<name>.tmp`), fsynced before and after the rename.
     `mtime`: the file's modification time instead of now, set before the
-    rename so no reader ever sees the real one."""
-    tmp = target.with_name(tmp_name or target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    rename so no reader ever sees the real one. `dir_fd`: an open directory
+    that `target` (then a bare name) lives in, so no path is looked up again.
+    The temp file is removed on every error (a full disk, a size limit), and
+    neither name is ever followed through a symbolic link."""
+    if dir_fd is None:
+        tmp: str | Path = target.with_name(tmp_name or target.name + ".tmp")
+        final: str | Path = target
+    else:
+        tmp, final = tmp_name or target.name + ".tmp", target.name
+    fd = os.open(tmp, _CREATE, mode, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:  # os.write may write less than asked
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if mtime is not None:
-        os.utime(tmp, (mtime, mtime))
-    os.replace(tmp, target)
-    fsync_dir(target.parent)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    if dir_fd is None:
+        fsync_dir(target.parent)
+    else:
+        with suppress(OSError):
+            os.fsync(dir_fd)
 
 
 def fsync_dir(path: Path) -> None:

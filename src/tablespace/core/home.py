@@ -15,6 +15,7 @@ from typing import Any
 import platformdirs
 
 from tablespace.core.errors import TablespaceError
+from tablespace.core.files import write_atomically
 
 DB_NAME = "group.db"
 KEY_NAME = "identity.pem"
@@ -66,9 +67,7 @@ class Home:
 
     def update_config(self, **changes: Any) -> None:
         config = self.config() | changes
-        tmp = self.config_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-        os.replace(tmp, self.config_path)
+        write_atomically(self.config_path, json.dumps(config, indent=2, sort_keys=True).encode(), mode=0o666)
 
     # --- groups --------------------------------------------------------------
 

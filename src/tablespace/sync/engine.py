@@ -14,10 +14,13 @@ import gc
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from tablespace.core.clock import iso, now
+from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
@@ -32,7 +35,7 @@ from tablespace.sync.envelope import (
     encode_changeset,
     peek_header,
 )
-from tablespace.sync.folder import FolderFile, FolderStore
+from tablespace.sync.folder import FolderFile, FolderStore, LinkInFolder
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.requests import answer_requests, join_answer
@@ -42,6 +45,13 @@ from tablespace.sync.membership import (
 )
 
 QUARANTINE_DIR = "quarantine"
+# The quarantine's copies in a home, at most: anyone who can write to the
+# folder can plant files, so the oldest copies go first when over either
+# cap. Each copy's record (.json, small) stays, up to QUARANTINE_MAX_RECORDS,
+# and every quarantined file's row in sync_files stays for good.
+QUARANTINE_MAX_BYTES = 64 * 2**20
+QUARANTINE_MAX_FILES = 1000
+QUARANTINE_MAX_RECORDS = 10_000
 # Ops per changeset we write; well under the reader's MAX_OPS_PER_FILE.
 EXPORT_CHUNK = 1000
 # Ops decoded before they are filed in the log and dropped (Store.file): bounds
@@ -84,6 +94,9 @@ class SyncReport:
     renewed_key: bool = False
     # we asked for keys that did not reach us (a key need, sync/roster.py)
     asked_for_keys: bool = False
+    # where a directory of the group belongs, a link (or a file) is, never
+    # followed: path -> what is there (FolderStore.links)
+    links: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
@@ -91,7 +104,7 @@ class SyncReport:
                 "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
                 "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
                 "join_answer": self.join_answer, "renewed_key": self.renewed_key,
-                "asked_for_keys": self.asked_for_keys}
+                "asked_for_keys": self.asked_for_keys, "links": sorted(self.links)}
 
 
 class SyncEngine:
@@ -152,11 +165,16 @@ class SyncEngine:
         up to the next departure goes out under a key that member still holds,
         so they learn of their own removal; nothing after it does. Returns
         whether we rotated."""
-        departed = rotate_if_needed(self.group, self.folder, self.keyring, about_to_write=about_to_write)
-        rotated = departed is not None
-        while departed is not None:
-            report.exported += self.export(listing)
-            departed = rotate_if_needed(self.group, self.folder, self.keyring, departed, about_to_write=about_to_write)
+        rotated = False
+        try:
+            departed = rotate_if_needed(self.group, self.folder, self.keyring, about_to_write=about_to_write)
+            while departed is not None:
+                rotated = True
+                report.exported += self.export(listing)
+                departed = rotate_if_needed(self.group, self.folder, self.keyring, departed,
+                                            about_to_write=about_to_write)
+        except LinkInFolder:
+            pass  # a grant could not be written (a link where keys/<member>/ belongs): that rotation waits
         return rotated
 
     def _moderate(self, report: SyncReport) -> None:
@@ -174,6 +192,10 @@ class SyncEngine:
     # --- export --------------------------------------------------------------
 
     def export(self, listing: dict[str, FolderFile]) -> int:
+        if self.folder.blocked(f"changes/{self.group.me}"):
+            # A link where our directory belongs: nothing goes through it,
+            # and our files there are not lost; all of it waits in the outbox.
+            return 0
         self._recover_lost_exports(listing)
         exported_seq = int(self.store.get_meta("exported_seq", "0") or 0)
         current = self.keyring.writable(self._announced())
@@ -198,7 +220,10 @@ class SyncEngine:
                 data = encode_changeset(part, group_id=self.group.id, epoch=epoch, epoch_key=key,
                                         identity=self.group.identity)
                 name = "changes/" + changeset_name(peek_header(data))
-                info = self.folder.write_once(name, data)
+                try:
+                    info = self.folder.write_once(name, data)
+                except LinkInFolder:
+                    return written  # made a link since we looked: the rest waits in the outbox
                 with self.store.db.atomic():
                     self._record(info, hashlib.sha256(data).hexdigest(), "mine", None, part[0].seq, part[-1].seq)
                     self.store.set_meta("exported_seq", str(part[-1].seq))
@@ -292,8 +317,11 @@ class SyncEngine:
             "SELECT count(*) FROM sync_files WHERE status = 'waiting'").fetchone()[0]
         held_ops = self.store.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
         report.pending = held_ops + waiting_files
+        report.links = dict(self.folder.links)
 
     def _read_one(self, info: FolderFile, batch: list[Op]):
+        if info.refused:
+            return self._quarantine(info, None, info.refused)
         if not info.regular:
             # a FIFO would block a read forever; a link may point anywhere
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
@@ -322,13 +350,12 @@ class SyncEngine:
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 
     def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None):
-        """Keep a copy of a rejected file in the home with its reason."""
-        box = self.group.path / QUARANTINE_DIR
-        box.mkdir(exist_ok=True, mode=0o700)
+        """Keep a copy of a rejected file in the home with its reason (the
+        copy while the quarantine's caps allow it, the record longer)."""
         if data is not None:
             digest = digest or hashlib.sha256(data).hexdigest()
-            (box / f"{digest[:24]}.tsc").write_bytes(data)
-            (box / f"{digest[:24]}.json").write_text(json.dumps({"file": info.path, "reason": reason}))
+            keep_in_quarantine(self.group.path / QUARANTINE_DIR, digest, data,
+                               {"file": info.path, "reason": reason, "digest": digest, "at": iso(now())})
         return (info, digest or "", "quarantined", reason, None, None)
 
     def _commit(self, batch: list[Op], records: list, report: SyncReport, fold: bool = True) -> None:
@@ -348,6 +375,41 @@ class SyncEngine:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             (info.path, info.size, info.mtime_ns, digest, status, reason, first, last),
         )
+
+
+def keep_in_quarantine(box: Path, digest: str, data: bytes, record: dict[str, Any]) -> None:
+    """Write the copy and its record, then drop the oldest copies (and
+    records) over the caps. Best effort: the quarantine is a courtesy copy,
+    the sync_files row is the record that counts, and a full disk must not
+    stop the import."""
+    try:
+        box.mkdir(exist_ok=True, mode=0o700)
+        name = digest[:24]
+        write_atomically(box / f"{name}.json", json.dumps(record).encode(), mode=0o600)
+        if len(data) <= QUARANTINE_MAX_BYTES:
+            write_atomically(box / f"{name}.tsc", data, mode=0o600)
+        _drop_oldest(box, ".tsc", QUARANTINE_MAX_FILES, QUARANTINE_MAX_BYTES)
+        _drop_oldest(box, ".json", QUARANTINE_MAX_RECORDS, None)
+    except OSError:
+        pass
+
+
+def _drop_oldest(box: Path, suffix: str, max_files: int, max_bytes: int | None) -> None:
+    """Remove the oldest files ending in `suffix` until at most `max_files`
+    remain and (if given) they hold at most `max_bytes`."""
+    kept = []
+    for path in box.glob(f"*{suffix}"):
+        with suppress(OSError):
+            info = path.lstat()
+            kept.append((info.st_mtime_ns, path.name, info.st_size, path))
+    kept.sort()
+    count, total = len(kept), sum(size for _, _, size, _ in kept)
+    for _, _, size, path in kept:
+        if count <= max_files and (max_bytes is None or total <= max_bytes):
+            break
+        with suppress(FileNotFoundError):
+            path.unlink()
+        count, total = count - 1, total - size
 
 
 @contextmanager

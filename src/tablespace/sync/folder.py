@@ -4,6 +4,15 @@ Layout under the folder the member chose:
     <folder>/<group id>/changes/<author>/<first>-<last>-<hash16>.tsc
 Files are written to a temp name, fsynced and renamed, never rewritten and
 never deleted by us. A missing file is never a delete.
+
+Everything under the group's directory is hostile: it is opened one name at a
+time from an open directory (dir_fd) with O_NOFOLLOW, so no symbolic link is
+ever followed there, for reading or writing (the folder the member chose may
+itself be a link: their choice). A link where a directory belongs is noted
+in `FolderStore.links` and skipped; what would be written through it waits.
+Names that are not text (not UTF-8, or holding control characters) never
+leave this module as they are: `list` yields them escaped (`shown_name`),
+marked `refused`, never opened.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,23 +40,43 @@ class SyncUnavailable(TablespaceError):
     """The folder or remote cannot be reached; nothing was changed there."""
 
 
+class LinkInFolder(OSError):
+    """A symbolic link, or anything else that is not a directory, where a
+    directory of the group belongs: never followed, nothing written through it."""
+
+
+# Opens one directory of the group: never through a link, never blocking on a FIFO.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+A_LINK = "a symbolic link"
+NOT_A_DIRECTORY = "not a directory"
+UNNAMED = "its name is not text (bytes that are not UTF-8, or control characters); left unopened"
+
+
 @dataclass(frozen=True)
 class FolderFile:
-    path: str  # relative to the group's directory, always with forward slashes
+    path: str  # relative to the group's directory, always with forward slashes; always safe text
     size: int
     mtime_ns: int
     regular: bool = True  # False for links, pipes, devices: reported, never opened
+    refused: str | None = None  # why it is never opened (a name that is not text), if it is not
 
 
 class FolderStore:
     def __init__(self, root: Path, group_id: str) -> None:
         self.root = root
+        self.group_id = group_id
         self.group_dir = root / group_id
         self.changes = self.group_dir / "changes"
         self.written = 0  # files this store has written: a report goes only in a round that wrote none
+        # Paths (relative to the group's directory, "." for itself) where a
+        # directory belongs but something else is, and what: never followed.
+        self.links: dict[str, str] = {}
 
     def check(self, *, expect_existing: bool) -> None:
-        """Refuse to touch a folder that is missing or looks unmounted.
+        """Refuse to touch a folder that is missing or looks unmounted, or
+        whose group directory is a link (nothing of the group can be read or
+        written through it).
 
         `expect_existing`: we have synced here before, so our group's directory
         must be there; an empty mount point must not be mistaken for a new folder.
@@ -55,44 +85,102 @@ class FolderStore:
             raise SyncUnavailable(
                 f"the shared folder {self.root} is missing or unmounted; {OUTBOX}"
             )
-        if expect_existing and not self.group_dir.is_dir():
+        try:
+            mode = self.group_dir.lstat().st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as exc:
+            raise SyncUnavailable(f"cannot read the shared folder {self.root}: {exc.strerror}; {OUTBOX}") from None
+        if mode is not None and not stat.S_ISDIR(mode):
+            what = A_LINK if stat.S_ISLNK(mode) else NOT_A_DIRECTORY
+            self.links["."] = what
+            raise SyncUnavailable(
+                f"the group's directory {shown_name(str(self.group_dir))} in the shared folder is {what}, "
+                f"never followed: nothing is read or written through it; make it a real directory; {OUTBOX}")
+        if expect_existing and mode is None:
             raise SyncUnavailable(
                 f"the shared folder {self.root} has no {self.group_dir.name}/ any more (unmounted or not yet synced?);"
                 f" {OUTBOX}"
             )
 
     def prepare(self) -> None:
-        self.changes.mkdir(parents=True, exist_ok=True)
+        """Make changes/ if it is missing; a link there is noted, not followed."""
+        try:
+            with self._dir("changes", create=True):
+                pass
+        except LinkInFolder:
+            pass
+
+    def blocked(self, path: str) -> bool:
+        """Is there a link (or a non-directory) on the way to the directory
+        `path`? Then nothing can be written there until it is a real one."""
+        try:
+            with self._dir(path):
+                return False
+        except LinkInFolder:
+            return True
+        except FileNotFoundError:
+            return False  # made when first written
+
+    # --- reading -------------------------------------------------------------
 
     def list(self) -> Iterator[FolderFile]:
-        if not self.changes.is_dir():
+        """Every changeset under changes/, and every name anywhere in the
+        group's directory that is not text (`refused`: never opened). Links
+        are never followed: a link named like a changeset is listed (as not
+        regular), any other is noted in `links`."""
+        try:
+            with self._dir("") as fd:
+                yield from self._walk(fd, "")
+        except (FileNotFoundError, LinkInFolder):
             return
-        for dirpath, _dirnames, filenames in os.walk(self.changes):
-            for name in filenames:
-                if not name.endswith(SUFFIX) or name.startswith(TMP_PREFIX):
-                    continue
-                full = Path(dirpath) / name
+
+    def _walk(self, fd: int, prefix: str) -> Iterator[FolderFile]:
+        for entry in _scan(fd):
+            shown = shown_name(entry.name)
+            path = prefix + shown
+            if shown != entry.name:
+                yield FolderFile(path, 0, 0, regular=False, refused=UNNAMED)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished while we looked: a missing file is never a delete
+            changeset = path.startswith("changes/") and entry.name.endswith(SUFFIX) \
+                and not entry.name.startswith(TMP_PREFIX)
+            if stat.S_ISDIR(info.st_mode):
                 try:
-                    info = full.lstat()
-                except OSError:
-                    continue  # vanished while we looked: a missing file is never a delete
-                yield FolderFile(full.relative_to(self.group_dir).as_posix(), info.st_size, info.st_mtime_ns,
-                                 regular=stat.S_ISREG(info.st_mode))
+                    child = self._open_child(fd, entry.name, path)
+                except (FileNotFoundError, LinkInFolder):
+                    continue  # gone, or swapped for a link since the scan (noted)
+                try:
+                    yield from self._walk(child, path + "/")
+                finally:
+                    os.close(child)
+            elif changeset:
+                yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(info.st_mode))
+            elif stat.S_ISLNK(info.st_mode):
+                self.links[path] = A_LINK
 
     def small_files(self, subdir: str, suffix: str) -> Iterator[str]:
-        """Regular files directly under `subdir` (relative paths); links,
-        pipes and devices are skipped, never opened."""
-        where = self.group_dir / subdir
-        if not where.is_dir():
+        """Regular files with text names directly under `subdir` (relative
+        paths); links, pipes and devices are skipped, never opened."""
+        try:
+            with self._dir(subdir) as fd:
+                names = sorted(e.name for e in _scan(fd)
+                               if e.name.endswith(suffix) and shown_name(e.name) == e.name
+                               and e.is_file(follow_symlinks=False))
+        except (FileNotFoundError, LinkInFolder):
             return
-        for entry in sorted(os.scandir(where), key=lambda e: e.name):
-            if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
-                yield f"{subdir}/{entry.name}"
+        for name in names:
+            yield f"{subdir}/{name}"
 
     def read(self, path: str, limit: int) -> bytes:
         """At most `limit` + 1 bytes of a regular file (the caller rejects more):
         a file swapped for a huge one after listing is never read whole."""
-        fd = os.open(self.group_dir / path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        parent, name = _split(path)
+        with self._dir(parent) as dir_fd:
+            fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EINVAL, "not a regular file")
@@ -101,13 +189,98 @@ class FolderStore:
         finally:
             os.close(fd)
 
+    def stat(self, path: str) -> os.stat_result:
+        """The file's own status (a link's, never its target's)."""
+        parent, name = _split(path)
+        with self._dir(parent) as dir_fd:
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except (FileNotFoundError, NotADirectoryError, LinkInFolder):
+            return False
+        return True
+
+    # --- writing -------------------------------------------------------------
+
     def write_once(self, path: str, data: bytes, *, timeless: bool = False) -> FolderFile:
         """Temp file, fsync, rename: readers see the whole file or nothing.
-        `timeless`: dated NEUTRAL_TIME, not now."""
-        target = self.group_dir / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{target.name}",
-                         mtime=NEUTRAL_TIME if timeless else None)
+        `timeless`: dated NEUTRAL_TIME, not now. Raises LinkInFolder (an
+        OSError) if a link is on the way: nothing is written through it."""
+        parent, name = _split(path)
+        with self._dir(parent, create=True) as dir_fd:
+            write_atomically(Path(name), data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{name}",
+                             mtime=NEUTRAL_TIME if timeless else None, dir_fd=dir_fd)
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         self.written += 1
-        info = target.stat()
         return FolderFile(path, info.st_size, info.st_mtime_ns)
+
+    # --- one name at a time ----------------------------------------------------
+
+    @contextmanager
+    def _dir(self, path: str, *, create: bool = False) -> Iterator[int]:
+        """An open descriptor on the group's directory or one below it
+        (`path` relative to it, "" for itself), reached one name at a time
+        without following any link; missing ones made if `create`."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root may be a link
+        try:
+            parts = [p for p in path.split("/") if p]
+            steps = [(self.group_id, "."), *((part, "/".join(parts[:i + 1])) for i, part in enumerate(parts))]
+            for name, shown in steps:
+                child = self._open_child(fd, name, shown, create=create)
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_child(self, dir_fd: int, name: str, shown: str, *, create: bool = False) -> int:
+        """Open directory `name` in `dir_fd`, never through a link; `shown`
+        is its path as `links` names it."""
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            return self._not_a_directory(dir_fd, name, shown)
+        with suppress(FileExistsError):
+            os.mkdir(name, dir_fd=dir_fd)
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            return self._not_a_directory(dir_fd, name, shown)
+
+    def _not_a_directory(self, dir_fd: int, name: str, shown: str) -> int:
+        try:
+            is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = False
+        what = A_LINK if is_link else NOT_A_DIRECTORY
+        self.links[shown] = what
+        raise LinkInFolder(errno.ELOOP if is_link else errno.ENOTDIR,
+                           f"{what} where a directory belongs in the shared folder; never followed", shown)
+
+
+def _scan(fd: int) -> list[os.DirEntry[str]]:
+    with os.scandir(fd) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _split(path: str) -> tuple[str, str]:
+    parent, _, name = path.rpartition("/")
+    return parent, name
+
+
+def shown_name(name: str) -> str:
+    """A name read from the file system as safe text: bytes that are not
+    UTF-8 and characters that are not printable (controls, bidi overrides,
+    line breaks) escaped as `\\xff`, `\\x1b`, `\\u202e`; a name of plain
+    text is returned as it is."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -67,6 +67,9 @@ _CONFIG = (
     "core.hooksPath=" + os.devnull,
     "core.autocrlf=false",
     "core.fsmonitor=false",
+    # A link committed to the remote is checked out as a small plain file:
+    # nothing in the clone may point outside it (the walk never follows one either).
+    "core.symlinks=false",
     "merge.renames=false",
     "diff.renames=false",
     "advice.detachedHead=false",
@@ -226,7 +229,7 @@ class GitRemote:
         if not self._has("HEAD"):
             return
         listed = self._git("diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD",
-                           "--", self.group_id).stdout
+                           "--", self.group_id, names=True).stdout
         damaged = [path for path in listed.split("\0") if path]
         if damaged:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
@@ -312,12 +315,16 @@ class GitRemote:
         where = "" if named else f" {self.shown_url}"  # git's reason names it already: say it once
         return f"cannot {verb} the git remote{where}: {reason}; {OUTBOX}"
 
-    def _git(self, *args: str, network: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _git(self, *args: str, network: bool = False, check: bool = True,
+             names: bool = False) -> subprocess.CompletedProcess[str]:
+        """`names`: the output lists file names, kept byte for byte (any
+        bytes, as os.fsdecode gives them) to be passed back to git; never shown."""
         command = ["git", *_config_args(), *args]
         timeout = NETWORK_TIMEOUT if network else LOCAL_TIMEOUT
         try:
             result = subprocess.run(command, cwd=self.workdir, env=git_env(), stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, errors="replace", timeout=timeout)
+                                    capture_output=True, text=True, timeout=timeout,
+                                    errors="surrogateescape" if names else "replace")
         except FileNotFoundError:
             if not self.workdir.is_dir():
                 raise SyncUnavailable(f"the git clone {self.workdir} is missing; run `tablespace sync` again "

@@ -341,7 +341,7 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
     refused = []
     for path in folder.small_files(REPORTS_DIR, REPORT_SUFFIX):
         try:
-            info = (folder.group_dir / path).lstat()
+            info = folder.stat(path)
         except OSError:
             continue  # gone: a missing file is never a delete
         # Report files all carry NEUTRAL_TIME and one padded size: the change

@@ -119,7 +119,7 @@ def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_i
     """Leave the answer for the joiner unless one is there; False if the folder
     refused it (a later moderator's sync tries again)."""
     path = answer_path(request.id)
-    if (folder.group_dir / path).exists():
+    if folder.exists(path):
         return True  # write-once: the first answer stands
     try:
         folder.write_once(path, encode_answer(request, answer, group_id=group_id))

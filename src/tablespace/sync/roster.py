@@ -34,12 +34,13 @@ from __future__ import annotations
 import errno
 import json
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import timedelta
 
 from tablespace.core.clock import iso, now, now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
-from tablespace.sync.folder import FolderStore
+from tablespace.sync.folder import FolderStore, LinkInFolder
 from tablespace.sync.keyring import EpochKey, Keyring
 from tablespace.sync.keys import epoch_key_id, new_epoch_key
 from tablespace.sync.moderation import document
@@ -239,10 +240,12 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
     again in a key need, which everyone holding the key answers."""
     if group.my_status != "active":
         return
-    if group.is_moderator:
-        _grant_current_key(group, folder, keyring)
-    _check_member_made_keys(group, folder, keyring)
-    answer_key_needs(group, folder, keyring)
+    steps = [_grant_current_key] if group.is_moderator else []
+    for step in [*steps, _check_member_made_keys, answer_key_needs]:
+        # A link where keys/<member>/ belongs: nothing is written through it;
+        # the step is tried again next round, when it may be a directory again.
+        with suppress(LinkInFolder):
+            step(group, folder, keyring)
 
 
 def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
@@ -295,7 +298,10 @@ def leave_need(folder: FolderStore, me: str, need: bytes) -> bool:
                 return False  # asked already
             # other bytes there (damaged, planted): the next name
         except FileNotFoundError:
-            folder.write_once(path, need)
+            try:
+                folder.write_once(path, need)
+            except LinkInFolder:
+                return False  # needs/ became a link: never written through; the next round asks again
             return True
         except OSError as exc:
             if exc.errno not in _PLANTED:

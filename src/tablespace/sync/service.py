@@ -62,8 +62,9 @@ def reachable(transport: Transport, outcome: str) -> Transport:
 
 
 def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
-    """For `doctor`: the group's folder or git remote, and the quarantine."""
+    """For `doctor`: the group's folder or git remote, links in it, and the quarantine."""
     yield _check_transport(group)
+    yield from _check_links(group)
     # As the last sync left them: a file that later arrived whole is imported,
     # not counted (one gone from the folder since is, until the next sync).
     quarantined = queries.quarantined_count(group.conn)
@@ -85,6 +86,22 @@ def _check_transport(group: Group) -> tuple[bool, str]:
         return True, f"shared folder {transport.folder} is reachable"
     except SyncUnavailable as exc:
         return False, str(exc).replace(OUTBOX, "mount or reconnect it, then `tablespace sync`")
+
+
+def _check_links(group: Group) -> Iterator[tuple[bool, str]]:
+    """Links (or files) where a directory of the group belongs in the folder
+    or our clone: never followed, and what goes there waits. Reads only."""
+    try:
+        folder = folder_for(group, pull=False)
+        for _ in folder.list():
+            pass
+    except (SyncUnavailable, OSError):
+        return  # unreachable: said by the transport check
+    for path, what in sorted(folder.links.items()):
+        yield False, (f"{path} in the shared folder {folder.root} is {what} where a directory belongs: never "
+                      "followed, nothing is read or written through it; fix: make it a real directory again")
+    if not folder.links:
+        yield True, "no links in the shared folder: nothing outside it is read or written"
 
 
 def folder_for(group: Group, *, pull: bool = True) -> FolderStore:
@@ -217,7 +234,7 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     try:
         admitted = group.my_status is not None or \
             group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone() or \
-            any((folder.group_dir / "keys" / group.me).glob(f"*{GRANT_SUFFIX}"))
+            any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX))
         if admitted:
             raise TablespaceError(f"this home is already a member of that group ({path}): run `tablespace sync`; "
                                   "use another --home to join twice")

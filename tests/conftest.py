@@ -24,6 +24,21 @@ settings.load_profile("long" if os.environ.get("TABLESPACE_LONG_FUZZ") == "1" el
 FIXED_NOW = "2026-03-02T09:00:00Z"
 
 
+@pytest.fixture(autouse=True)
+def cheap_passphrases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """scrypt at a token cost (a real key file takes about a second to open),
+    no passphrase from the environment unless a test sets one, and nothing
+    unlocked carried from one test to the next."""
+    from tablespace.core import keyfile
+
+    monkeypatch.setattr(keyfile, "WORK_FACTOR", 4)
+    monkeypatch.delenv(keyfile.PASSPHRASE_ENV, raising=False)
+    monkeypatch.delenv("TABLESPACE_NEW_PASSPHRASE", raising=False)
+    with keyfile.forgetting():
+        yield
+    keyfile.set_asker(None)
+
+
 @pytest.fixture
 def frozen_now(monkeypatch: pytest.MonkeyPatch) -> str:
     """Freeze the wall clock (TABLESPACE_NOW) for the test; returns the instant."""

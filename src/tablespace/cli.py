@@ -21,12 +21,12 @@ import click
 import humanize
 
 from tablespace import __version__
-from tablespace.core import clock, queries
+from tablespace.core import clock, keyfile, queries
 from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.store import as_yours
-from tablespace.core.home import Home
+from tablespace.core.home import KEY_NAME, Home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,7 +36,8 @@ class TablespaceCLI(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with keyfile.forgetting():  # an unlocked key lasts one command
+                return super().invoke(ctx)
         except TablespaceError as exc:
             click.echo(f"tablespace: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -77,6 +78,8 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
     scripts; add --json to the listing commands for machine-readable output.
     """
     ctx.obj = {"home": Home(home_dir), "group": group_name}
+    if ctx.invoked_subcommand is not None:
+        keyfile.set_asker(ask_passphrase if stdin_is_terminal() else None)
     if ctx.invoked_subcommand is None:
         from tablespace.tui.app import run
 
@@ -143,6 +146,31 @@ def add_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+passphrase_option = click.option(
+    "--passphrase", "lock", is_flag=True,
+    help="Lock this group's keys in your home with a passphrase (asked twice; $TABLESPACE_PASSPHRASE in scripts).")
+
+
+# --- passphrases ----------------------------------------------------------------------
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def ask_passphrase(prompt: str) -> str:
+    """Asked by core/keyfile.py when a locked key is first needed."""
+    return click.prompt(prompt, hide_input=True, err=True)
+
+
+def ask_new_passphrase(env: str) -> str:
+    """A new passphrase: from `env` if set, else typed twice at a terminal."""
+    given = os.environ.get(env)
+    if given is None:
+        if not stdin_is_terminal():
+            raise TablespaceError(f"no terminal to ask for the new passphrase: set {env}")
+        given = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
+    return keyfile.check_new_passphrase(given)
 
 # --- groups and members ---------------------------------------------------------
 
@@ -153,13 +181,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 @click.option("--folder", type=click.Path(file_okay=False), help="The shared folder to sync through.")
 @click.option("--git", "git_url", metavar="URL", help="A git remote to sync through instead of a folder.")
 @click.option("--purpose", default="", help="One line on what the group is for.")
+@passphrase_option
 @click.pass_context
 def init(ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None,
-         purpose: str) -> None:
+         purpose: str, lock: bool) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
     from tablespace.sync.service import found_group
 
-    group = found_group(ctx.obj["home"], name, display_name, Transport.choose(folder, git_url), purpose=purpose)
+    transport = Transport.choose(folder, git_url)
+    with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
+        group = found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose)
     click.echo(group.id)
     group.close()
 
@@ -188,12 +219,16 @@ def invite(group: Group, expires: str, uses: int) -> None:
 @click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
 @click.option("--folder", type=click.Path(file_okay=False), help="The group's shared folder.")
 @click.option("--git", "git_url", metavar="URL", help="The group's git remote instead of a folder.")
+@passphrase_option
 @click.pass_context
-def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None) -> None:
+def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None,
+         lock: bool) -> None:
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
     from tablespace.sync.service import join_group
 
-    group, request_id = join_group(ctx.obj["home"], code, display_name, Transport.choose(folder, git_url))
+    transport = Transport.choose(folder, git_url)
+    with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
+        group, request_id = join_group(ctx.obj["home"], code, display_name, transport)
     group.close()
     click.echo(request_id)
     click.echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
@@ -848,6 +883,54 @@ def demo(directory: Path | None, no_open: bool) -> None:
         run(home, None)
     finally:
         member.stop()
+
+
+@main.group()
+def passphrase() -> None:
+    """Lock this group's keys in your home with a passphrase, change it, or remove it."""
+
+
+def _key_files(group: Group) -> list[Path]:
+    from tablespace.sync.keyring import Keyring
+
+    return Keyring.key_files(group.path)
+
+
+@passphrase.command("set")
+@with_group
+def passphrase_set(group: Group) -> None:
+    """Lock the keys (new passphrase asked twice, or $TABLESPACE_PASSPHRASE)."""
+    if keyfile.keys_locked(group.path):
+        raise TablespaceError("this group's keys are already locked; `tablespace passphrase change` changes it")
+    keyfile.relock(_key_files(group), ask_new_passphrase(keyfile.PASSPHRASE_ENV))
+    click.echo("Keys locked: tablespace asks for the passphrase when it needs to sign or sync.", err=True)
+
+
+@passphrase.command("change")
+@with_group
+def passphrase_change(group: Group) -> None:
+    """New passphrase for the keys (current one asked, or $TABLESPACE_PASSPHRASE;
+    new one asked twice, or $TABLESPACE_NEW_PASSPHRASE)."""
+    _require_locked(group)
+    keyfile.relock(_key_files(group), ask_new_passphrase("TABLESPACE_NEW_PASSPHRASE"))
+    click.echo("Passphrase changed.", err=True)
+
+
+@passphrase.command("remove")
+@with_group
+def passphrase_remove(group: Group) -> None:
+    """Keep the keys in the clear again (current passphrase asked, or $TABLESPACE_PASSPHRASE)."""
+    _require_locked(group)
+    keyfile.relock(_key_files(group), None)
+    click.echo("Passphrase removed: the keys are in the clear (mode 0600) again.", err=True)
+
+
+def _require_locked(group: Group) -> None:
+    """Refuse unless the keys are locked; then open them (asking for the
+    current passphrase first, before any new one)."""
+    if not keyfile.keys_locked(group.path):
+        raise TablespaceError("this group's keys are not locked; `tablespace passphrase set` locks them")
+    keyfile.read_key_file(group.path / KEY_NAME)
 
 
 @main.command()

@@ -38,13 +38,16 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
         key_mode = key.stat().st_mode
         yield _private(key_mode), f"identity key {key} is readable only by you" + \
             ("" if _private(key_mode) else f"; fix: chmod 600 {key}")
+        from tablespace.core import keyfile
         from tablespace.core.identity import Identity
 
-        try:
-            Identity.load(key).public_key  # opening a group defers parsing the key: check it here
-            yield True, "identity key parses"
-        except TablespaceError as exc:
-            yield False, f"{exc}; restore it from a backup, or join the group again"
+        if not keyfile.keys_locked(entry.path):  # a locked key is not opened here: doctor asks no passphrase
+            try:
+                Identity.load(key).public_key  # opening a group defers parsing the key: check it here
+                yield True, "identity key parses"
+            except TablespaceError as exc:
+                yield False, f"{exc}; restore it from a backup, or join the group again"
+        yield keyfile.describe(entry.path)
     else:
         yield False, f"identity key {key} is missing: restore it from a backup, or join the group again"
     try:

@@ -20,6 +20,7 @@ from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, 
 from tablespace.core.fold import derived_id
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
+from tablespace.core.keyfile import LockedKeyError
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
 from tablespace.core.rituals import occurrences_between
@@ -262,6 +263,8 @@ class Group:
                     continue
                 try:
                     self.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
+                except LockedKeyError:
+                    raise  # not a refusal: asking again for each ritual would not help
                 except TablespaceError:
                     return opened  # we may not write now (timed out, not admitted): others will open it
                 opened.append(thread)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import write_atomically
+from tablespace.core.keyfile import for_disk, read_key_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,12 +40,13 @@ def write_private_file(path: Path, data: bytes) -> None:
 
 
 def save_private_key(key: Any, path: Path) -> None:
-    """Any `cryptography` private key, as unencrypted PKCS#8 PEM, mode 0600."""
+    """Any `cryptography` private key, as PKCS#8 PEM, mode 0600; locked if its
+    directory's keys are under a passphrase (core/keyfile.py)."""
     from cryptography.hazmat.primitives import serialization
 
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    write_private_file(path, pem)
+    write_private_file(path, for_disk(path, pem))
 
 
 def read_private_key(path: Path, expected: type, label: str, kind: str) -> Any:
@@ -52,7 +54,7 @@ def read_private_key(path: Path, expected: type, label: str, kind: str) -> Any:
     from cryptography.hazmat.primitives import serialization
 
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(read_key_file(path), password=None)
     except FileNotFoundError:
         raise TablespaceError(f"no {label} at {path}; run `tablespace doctor`") from None
     except (ValueError, TypeError):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tablespace.core.errors import TablespaceError
+from tablespace.core.home import KEY_NAME
 from tablespace.core.identity import write_private_file
+from tablespace.core.keyfile import for_disk, read_key_file
 from tablespace.sync.keys import ExchangeKey, epoch_key_id, new_epoch_key
 
 EXCHANGE_KEY_NAME = "exchange.pem"
@@ -51,7 +53,7 @@ class Keyring:
     def load(cls, path: Path) -> "Keyring":
         exchange = ExchangeKey.load(path / EXCHANGE_KEY_NAME)
         try:
-            data = json.loads((path / EPOCHS_NAME).read_text())
+            data = json.loads(read_key_file(path / EPOCHS_NAME))
             keys = [EpochKey(int(e["epoch"]), bytes.fromhex(e["key"]), e.get("granted_by")) for e in data["epochs"]]
         except (FileNotFoundError, KeyError, ValueError, TypeError):
             raise TablespaceError(f"the epoch keys in {path / EPOCHS_NAME} are missing or damaged") from None
@@ -63,7 +65,7 @@ class Keyring:
         target = self.path / EPOCHS_NAME
         tmp = target.with_name(target.name + ".new")
         tmp.unlink(missing_ok=True)
-        write_private_file(tmp, json.dumps(data, indent=2).encode())
+        write_private_file(tmp, for_disk(target, json.dumps(data, indent=2).encode()))
         tmp.replace(target)
 
     @property
@@ -82,6 +84,11 @@ class Keyring:
             self.keys.extend(new)
             self.save()
         return bool(new)
+
+    @staticmethod
+    def key_files(path: Path) -> list[Path]:
+        """Every private key of ours in the group's directory `path`."""
+        return [path / KEY_NAME, path / EXCHANGE_KEY_NAME, path / EPOCHS_NAME]
 
     def writable(self, announced: set[tuple[int, str]]) -> EpochKey | None:
         """The key our new changesets are written under: among keys a member

@@ -128,12 +128,13 @@ def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
         group.open_due_rituals()
     if not group.transport.git:
         return engine_for(group).run()
+    keyring = Keyring.load(group.path)  # before the pull: locked keys that do not open change nothing
     remote = GitRemote.for_group(group)
     folder = remote.pull()
     # Unpushed commits (what `admit` or an interrupted round left in the
     # tree, committed by pull) go out with this round's: our reports must
     # wait for a push with nothing else of ours.
-    engine = SyncEngine(group, folder, Keyring.load(group.path), send_reports=not remote.ahead())
+    engine = SyncEngine(group, folder, keyring, send_reports=not remote.ahead())
     report = engine.run()
     remote.publish()
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -184,7 +185,7 @@ class TablespaceApp(App[None]):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.group is not None:
-            self.start_group()
+            self.unlock_then_start()
         self.set_interval(self.TIME_TICK, self.refresh_times)
 
     def on_ready(self) -> None:
@@ -200,6 +201,31 @@ class TablespaceApp(App[None]):
         from sqlite_utils.plugins import ensure_plugins_loaded
 
         ensure_plugins_loaded()
+
+    def unlock_then_start(self) -> None:
+        """Keys locked with a passphrase are opened before the group starts
+        syncing (a sync signs, and opens the epoch keys): from
+        TABLESPACE_PASSPHRASE if it is right, else asked in a modal."""
+        from tablespace.core import keyfile
+
+        path = self.group.path
+        given = os.environ.get(keyfile.PASSPHRASE_ENV)
+        if keyfile.keys_locked(path) and not keyfile.is_unlocked(path) and given is not None:
+            with contextlib.suppress(keyfile.LockedKeyError):  # a wrong one: ask the person instead
+                keyfile.unlock(path, given)
+        if not keyfile.keys_locked(path) or keyfile.is_unlocked(path):
+            self.start_group()
+            return
+        from tablespace.tui.modals import PassphraseModal
+
+        self.push_screen(PassphraseModal(path), self._after_passphrase)
+
+    def _after_passphrase(self, unlocked: bool | None) -> None:
+        if not unlocked:
+            self.sync_enabled = False
+            self.notify("Your keys stay locked: you can read, but not write or sync, until you open the app "
+                        "again.", title="Read only", severity="warning")
+        self.start_group()
 
     def start_group(self) -> None:
         """The group is open: show its sync state and start syncing it live."""

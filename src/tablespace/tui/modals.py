@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -509,3 +510,48 @@ class AskForm(FormModal):
             self.notify(empty, title="Needed", severity="warning")
             return None
         return values
+
+
+class PassphraseModal(FormModal):
+    """Asks for the passphrase that unlocks this group's keys (core/keyfile.py).
+    A wrong one is said, the field cleared, and asked again; escape goes on
+    without the keys (reading only)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Unlock", priority=True, id="passphrase.submit"),
+        Binding("escape", "cancel", "Read only", priority=True, id="passphrase.cancel"),
+    ]
+
+    LAST_FIELD_SUBMITS = True  # one field: enter unlocks
+    REFUSED = "Not unlocked"
+
+    def __init__(self, group_dir: Path) -> None:
+        super().__init__(self._unlock)
+        self.group_dir = group_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="ask"):
+            yield Label("Unlock your keys", classes="dialog-title")
+            yield Static("Your keys for this group are locked with a passphrase. "
+                         "It is needed to sync and to write.", classes="question", markup=False)
+            yield Input(password=True, placeholder="passphrase", id="passphrase")
+            yield Label("[b]enter[/b] unlock  ·  [b]esc[/b] read only", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#passphrase", Input).focus()
+
+    def collect(self) -> str | None:
+        value = self.query_one("#passphrase", Input).value
+        if not value:
+            self.notify("type the passphrase", title="Needed", severity="warning")
+            return None
+        return value
+
+    def _unlock(self, passphrase: str) -> None:
+        from tablespace.core import keyfile
+
+        try:
+            keyfile.unlock(self.group_dir, passphrase)
+        except keyfile.LockedKeyError:
+            self.query_one("#passphrase", Input).value = ""
+            raise TablespaceError("wrong passphrase; try again") from None

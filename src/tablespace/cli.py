@@ -6,7 +6,6 @@ code and JSON key it lists working.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 import humanize
@@ -27,6 +26,7 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.store import as_yours
 from tablespace.core.home import KEY_NAME, Home
+from tablespace.core.text import json_text, visible
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,10 +39,10 @@ class TablespaceCLI(click.Group):
             with keyfile.forgetting():  # an unlocked key lasts one command
                 return super().invoke(ctx)
         except TablespaceError as exc:
-            click.echo(f"tablespace: {exc}", err=True)
+            echo(f"tablespace: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except sqlite3.OperationalError as exc:
-            click.echo(f"tablespace: the group database could not be used ({exc}); try `tablespace doctor`", err=True)
+            echo(f"tablespace: the group database could not be used ({exc}); try `tablespace doctor`", err=True)
             ctx.exit(1)
         except BrokenPipeError:
             # `tablespace threads | head`: the reader has what it wanted
@@ -51,14 +51,14 @@ class TablespaceCLI(click.Group):
             ctx.exit(0)
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
-            click.echo(f"tablespace: cannot access{where}: {exc.strerror or exc}", err=True)
+            echo(f"tablespace: cannot access{where}: {exc.strerror or exc}", err=True)
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: still one line, never a traceback
             if os.environ.get("TABLESPACE_DEBUG"):
                 raise
-            click.echo(f"tablespace: internal error: {exc!r} (set TABLESPACE_DEBUG=1 for details)", err=True)
+            echo(f"tablespace: internal error: {exc!r} (set TABLESPACE_DEBUG=1 for details)", err=True)
             ctx.exit(1)
 
 
@@ -102,15 +102,36 @@ def with_group(fn: F) -> F:
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    click.echo(json_text(value))
 
 
 def ago(moment: datetime | None) -> str:
     return humanize.naturaltime(now() - moment) if moment else "—"
 
 
-def styled(text: str, **style: Any) -> str:
-    return text if os.environ.get("NO_COLOR") else click.style(text, **style)
+class Styled(NamedTuple):
+    """A part of a line in our own style (bold, a colour): made visible first, then styled."""
+
+    text: str
+    style: dict[str, Any]
+
+
+def styled(text: str, **style: Any) -> Styled:
+    return Styled(text, style)
+
+
+def echo(*parts: str | Styled, err: bool = False) -> None:
+    """Print one line (or a body) made of `parts`. Every human-readable line
+    leaves through here: members' text is made visible (core/text.py) before
+    our own styling is added, so only our escape codes reach the terminal."""
+    click.echo("".join(_shown(part) for part in parts), err=err)
+
+
+def _shown(part: str | Styled) -> str:
+    if isinstance(part, str):
+        return visible(part, multiline=True)
+    text = visible(part.text, multiline=True)
+    return text if os.environ.get("NO_COLOR") else click.style(text, **part.style)
 
 
 def read_body(body: str | None, body_file: str | None, *, required: bool) -> str:
@@ -191,7 +212,7 @@ def init(ctx: click.Context, name: str, display_name: str, folder: str | None, g
     transport = Transport.choose(folder, git_url)
     with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
         group = found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose)
-    click.echo(group.id)
+    echo(group.id)
     group.close()
 
 
@@ -211,7 +232,7 @@ def invite(group: Group, expires: str, uses: int) -> None:
     """Moderator: make an invite code to give to someone (prints it)."""
     from tablespace.sync.service import create_invite
 
-    click.echo(create_invite(group, parse_duration(expires), uses))
+    echo(create_invite(group, parse_duration(expires), uses))
 
 
 @main.command()
@@ -230,8 +251,8 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
     with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
         group, request_id = join_group(ctx.obj["home"], code, display_name, transport)
     group.close()
-    click.echo(request_id)
-    click.echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
+    echo(request_id)
+    echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
 
 
 @main.command()
@@ -247,10 +268,10 @@ def requests(group: Group, as_json: bool) -> None:
         return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
                            "problem": r.problem} for r in rows])
     if not rows:
-        click.echo("no pending join requests", err=True)
+        echo("no pending join requests", err=True)
     for r in rows:
         note = f"  ({r.problem}: cannot be admitted; they are told to ask for a new code)" if r.problem else ""
-        click.echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}{note}")
+        echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}{note}")
 
 
 @main.command()
@@ -262,7 +283,7 @@ def admit(group: Group, request: str) -> None:
 
     group.require_moderator()
     admit_request(group, request)
-    click.echo("Admitted. They can read once you have synced and they sync.", err=True)
+    echo("Admitted. They can read once you have synced and they sync.", err=True)
 
 
 @main.command()
@@ -289,7 +310,7 @@ def remove(group: Group, member: str, reason: str) -> None:
     group.require_moderator()
     remove_member(group, member, reason)
     rotate_now(group)
-    click.echo("Removed. Nothing written from now on is readable by them.", err=True)
+    echo("Removed. Nothing written from now on is readable by them.", err=True)
 
 
 @main.command()
@@ -308,10 +329,10 @@ def timeout(group: Group, member: str, duration: str | None, end: bool, reason: 
     group.require_moderator()
     if end:
         end_timeout(group, member, why=reason)
-        click.echo("The time-out has ended; they can post again after they sync.", err=True)
+        echo("The time-out has ended; they can post again after they sync.", err=True)
     else:
         timeout_member(group, member, parse_duration(duration or ""), reason)
-        click.echo(f"Timed out for {duration}: they can read, but not post, reply or react.", err=True)
+        echo(f"Timed out for {duration}: they can read, but not post, reply or react.", err=True)
 
 
 @main.command()
@@ -321,13 +342,13 @@ def leave(group: Group) -> None:
     from tablespace.sync.service import leave
 
     leave(group)
-    click.echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
+    echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
 
 
 def note_if_not_admitted(group: Group) -> None:
     """Say why a listing is empty for a joiner still waiting (stderr: scripts read stdout)."""
     if group.my_status is None:
-        click.echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
+        echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
                    "`tablespace sync`", err=True)
 
 
@@ -336,7 +357,7 @@ def note_if_not_admitted(group: Group) -> None:
 def groups(ctx: click.Context) -> None:
     """List the groups in this home."""
     for entry in ctx.obj["home"].groups():
-        click.echo(f"{entry.id[:12]}  {entry.name}")
+        echo(f"{entry.id[:12]}  {entry.name}")
 
 
 @main.command()
@@ -351,7 +372,7 @@ def members(group: Group, as_json: bool) -> None:
     for m in roster:
         roles = ", ".join(m.roles) or "member"
         until = f" until {m.timeout_until:%Y-%m-%d %H:%M} UTC" if m.timeout_until else ""
-        click.echo(f"{m.id[:8]}  {m.name:<20} {roles:<24} {m.status.replace('_', ' ')}{until}")
+        echo(f"{m.id[:8]}  {m.name:<20} {roles:<24} {m.status.replace('_', ' ')}{until}")
 
 
 @main.command()
@@ -378,7 +399,7 @@ def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> Non
 def post(group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...]) -> None:
     """Start a thread. Prints the thread id."""
     text = read_body(body, body_file, required=False)
-    click.echo(group.post(title, text, list(tags)))
+    echo(group.post(title, text, list(tags)))
     group.open_due_rituals()  # after: a refused post changes nothing
 
 
@@ -389,7 +410,7 @@ def post(group: Group, title: str, body: str | None, body_file: str | None, tags
 def reply(group: Group, thread: str, body: str | None, body_file: str | None) -> None:
     """Reply in a thread. Prints the post id."""
     text = read_body(body, body_file, required=True)
-    click.echo(group.reply(thread, text))
+    echo(group.reply(thread, text))
 
 
 @main.command()
@@ -419,7 +440,7 @@ def delete(group: Group, post_ref: str) -> None:
 def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
     """Add (or --undo) a reaction to a post: an emoji, or one short word."""
     group.react(post_ref, emoji, undo=undo)
-    click.echo(f"Took back your {emoji.strip()}." if undo else f"Reacted {emoji.strip()}.", err=True)
+    echo(f"Took back your {emoji.strip()}." if undo else f"Reacted {emoji.strip()}.", err=True)
 
 
 @main.command()
@@ -440,8 +461,8 @@ def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: i
         mark = styled("●", fg="yellow") if t.unread else " "
         pin = "📌 " if t.pinned else ""
         tags = styled(" " + " ".join(f"#{x}" for x in t.tags), fg="cyan") if t.tags else ""
-        click.echo(f"{mark} {t.id[:8]}  {pin}{styled(t.title, bold=True)}{tags}")
-        click.echo(f"    {t.author} · {t.replies} repl{'y' if t.replies == 1 else 'ies'} · {ago(t.last_activity)}")
+        echo(mark, f" {t.id[:8]}  {pin}", styled(t.title, bold=True), tags)
+        echo(f"    {t.author} · {t.replies} repl{'y' if t.replies == 1 else 'ies'} · {ago(t.last_activity)}")
 
 
 @main.command()
@@ -456,15 +477,15 @@ def show(group: Group, thread_ref: str, as_json: bool) -> None:
         return emit_json(detail.to_json())
     tags = "  " + " ".join(f"#{t}" for t in detail.tags) if detail.tags else ""
     archived = styled("  (archived: read-only)", dim=True) if detail.archived else ""
-    click.echo(styled(detail.title, bold=True) + styled(tags, fg="cyan") + archived)
+    echo(styled(detail.title, bold=True), styled(tags, fg="cyan"), archived)
     for p in detail.posts:
         edited = " (edited)" if p.edited_at else ""
-        click.echo("")
-        click.echo(styled(f"── {p.author} · {ago(p.created_at)}{edited} · {p.id[:8]}", dim=True))
+        echo("")
+        echo(styled(f"── {p.author} · {ago(p.created_at)}{edited} · {p.id[:8]}", dim=True))
         if p.body.strip():
-            click.echo(p.body.rstrip())
+            echo(p.body.rstrip())
         if p.reactions:
-            click.echo("   " + "  ".join(f"{e} {n}" for e, n in p.reactions.items()))
+            echo("   " + "  ".join(f"{e} {n}" for e, n in p.reactions.items()))
 
 
 @main.command()
@@ -477,10 +498,10 @@ def search(group: Group, query: str, as_json: bool) -> None:
     if as_json:
         return emit_json([h.to_json() for h in hits])
     if not hits:
-        click.echo("no matches", err=True)
+        echo("no matches", err=True)
     for h in hits:
-        click.echo(f"{h.kind:<8} {h.id[:8]}  {styled(h.title, bold=True)}")
-        click.echo(f"         {h.snippet.replace(chr(10), ' ')}")
+        echo(f"{h.kind:<8} {h.id[:8]}  ", styled(h.title, bold=True))
+        echo(f"         {h.snippet.replace(chr(10), ' ')}")
 
 
 @main.group(invoke_without_command=True)
@@ -500,11 +521,11 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
     if as_json:
         return emit_json([r.to_json() for r in rows])
     for r in rows:
-        click.echo(f"{r.id[:8]}  {styled(r.title, bold=True)}  <{r.url}>")
+        echo(f"{r.id[:8]}  ", styled(r.title, bold=True), f"  <{r.url}>")
         extra = " ".join(f"#{t}" for t in r.tags)
         if r.summary:
-            click.echo(f"          {r.summary}")
-        click.echo(styled(f"          added by {r.added_by} {extra}", dim=True))
+            echo(f"          {r.summary}")
+        echo(styled(f"          added by {r.added_by} {extra}", dim=True))
 
 
 @library.command("add")
@@ -515,7 +536,7 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
 @with_group
 def library_add(group: Group, title: str, url: str, summary: str, tags: tuple[str, ...]) -> None:
     """Add a resource. Prints its id."""
-    click.echo(group.library_add(title, url, summary, list(tags)))
+    echo(group.library_add(title, url, summary, list(tags)))
 
 
 @main.group()
@@ -531,7 +552,7 @@ def ritual() -> None:
 @with_group
 def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None) -> None:
     """Moderator: add a recurring prompt. Prints its id."""
-    click.echo(group.ritual_add(name, prompt, rrule, start))
+    echo(group.ritual_add(name, prompt, rrule, start))
 
 
 @main.command()
@@ -544,8 +565,8 @@ def rituals(group: Group, as_json: bool) -> None:
         return emit_json([r.to_json() for r in rows])
     for r in rows:
         when = "paused" if r.paused else (r.next.strftime("%a %d %b %H:%M UTC") if r.next else "ended")
-        click.echo(f"{r.id[:8]}  {styled(r.name, bold=True)}  next: {when}  ({r.rrule})")
-        click.echo(f"          {r.prompt}")
+        echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}  ({r.rrule})")
+        echo(f"          {r.prompt}")
 
 
 # --- health ----------------------------------------------------------------------------
@@ -575,10 +596,10 @@ def report(group: Group, post_ref: str, reason: str) -> None:
         except (TablespaceError, OSError):
             pass
     if delivered:
-        click.echo("Sent to the moderators: only they can read it, or see who sent it.", err=True)
+        echo("Sent to the moderators: only they can read it, or see who sent it.", err=True)
     else:  # over git a commit of its own waits for a round with nothing else of ours
-        click.echo(f"The report waits in your outbox: {REPORT_WAITS}", err=True)
-    click.echo(report_id)
+        echo(f"The report waits in your outbox: {REPORT_WAITS}", err=True)
+    echo(report_id)
 
 
 @main.command()
@@ -597,13 +618,13 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
         return emit_json([r.to_json(names) for r in queue])
     shown = [r for r in queue if show_all or r.status == "open"]
     if not shown:
-        click.echo("no open reports" + ("" if show_all else " (--all shows resolved ones)"), err=True)
+        echo("no open reports" + ("" if show_all else " (--all shows resolved ones)"), err=True)
     for r in shown:
         who = names.get(r.reporter, r.reporter[:8])
         line = f"{r.id[:8]}  {r.status:<8} {ago(r.created_at):<14} post {r.post[:8]} by {names.get(r.post_author, '?')}"
-        click.echo(f"{line}, reported by {who}: {r.reason}")
+        echo(f"{line}, reported by {who}: {r.reason}")
         if r.decision:
-            click.echo(f"          decided by {names.get(r.decided_by or '', '?')}: {r.decision}")
+            echo(f"          decided by {names.get(r.decided_by or '', '?')}: {r.decision}")
 
 
 @main.command()
@@ -616,7 +637,7 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
     from tablespace.sync.moderation import my_exchange_key, resolve_report
 
     resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
-    click.echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
+    echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
                ". The other moderators see it after you sync.", err=True)
 
 
@@ -629,7 +650,7 @@ def note(group: Group, report_ref: str, text: str) -> None:
     from tablespace.sync.moderation import add_note, my_exchange_key
 
     add_note(group, my_exchange_key(group), report_ref, text)
-    click.echo("Note added; the other moderators see it after you sync.", err=True)
+    echo("Note added; the other moderators see it after you sync.", err=True)
 
 
 @main.command()
@@ -646,10 +667,10 @@ def modlog(group: Group, as_json: bool, limit: int) -> None:
     if as_json:
         return emit_json([e.to_json(names) for e in entries])
     if not entries:
-        click.echo("nothing in the moderation log yet", err=True)
+        echo("nothing in the moderation log yet", err=True)
     for e in entries:
         why = f" — {e.why}" if e.why else ""
-        click.echo(f"{e.at:%Y-%m-%d %H:%M}  {names.get(e.by, e.by[:8]):<14} {e.action} {e.what}{why}")
+        echo(f"{e.at:%Y-%m-%d %H:%M}  {names.get(e.by, e.by[:8]):<14} {e.action} {e.what}{why}")
 
 
 @main.command()
@@ -674,11 +695,11 @@ def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None,
         titles = {t: queries.thread(group.conn, t).title for t in group.stale_threads(quiet)}
         archived = group.archive_stale(quiet)
         for thread in archived:
-            click.echo(f"archived {thread[:8]}  {titles.get(thread, '')}", err=True)
-        click.echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
+            echo(f"archived {thread[:8]}  {titles.get(thread, '')}", err=True)
+        echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
         return
     archive_thread(group, thread_ref or "", undo=undo, why=reason)
-    click.echo("brought back" if undo else "archived: read-only, out of the list, still found by search", err=True)
+    echo("brought back" if undo else "archived: read-only, out of the list, still found by search", err=True)
 
 
 @main.command()
@@ -705,11 +726,11 @@ def settings(group: Group, as_json: bool, purpose: str | None, conduct_file: Pat
              "post_cap": int(current.get("post_cap", "0") or 0)}
     if as_json:
         return emit_json(shown)
-    click.echo(styled(shown["name"], bold=True) + (f" — {shown['purpose']}" if shown["purpose"] else ""))
-    click.echo(f"weekly post cap: {shown['post_cap'] or 'none'}")
+    echo(styled(shown["name"], bold=True), f" — {shown['purpose']}" if shown["purpose"] else "")
+    echo(f"weekly post cap: {shown['post_cap'] or 'none'}")
     for title, key in (("Code of conduct", "conduct"), ("House rules", "rules")):
-        click.echo("\n" + styled(title, bold=True))
-        click.echo(shown[key].rstrip() or "(none yet)")
+        echo("\n", styled(title, bold=True))
+        echo(shown[key].rstrip() or "(none yet)")
 
 
 @main.command()
@@ -734,9 +755,9 @@ def metrics(group: Group, as_json: bool) -> None:
         ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
         ("wins", str(week.wins), "posts in #win threads"),
     ]
-    click.echo(styled(f"Group health, last 7 days ({span})", bold=True))
+    echo(styled(f"Group health, last 7 days ({span})", bold=True))
     for label, value, note in rows:
-        click.echo(f"  {label:<20} {value:>9}   {styled(note, dim=True)}")
+        echo(f"  {label:<20} {value:>9}   ", styled(note, dim=True))
 
 
 # --- sync ------------------------------------------------------------------------------
@@ -759,27 +780,27 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
         report = sync_group(group)
         for kind, reason in report.refused_mine:
             what = KIND_WORDS.get(kind, "change")
-            click.echo(f"tablespace: the group refused your earlier {what}: {as_yours(reason)}", err=True)
+            echo(f"tablespace: the group refused your earlier {what}: {as_yours(reason)}", err=True)
         status = group.my_status
         if status in ("removed", "left"):
-            click.echo(f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
+            echo(f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
                        "nothing new can reach you", err=True)
         for q in report.quarantined:
             if q.new:
-                click.echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
+                echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
         if earlier := [q.file for q in report.quarantined if not q.new]:  # named, on one line (the contract)
-            click.echo(f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
+            echo(f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
                        + ", ".join(earlier), err=True)
         for path, what in sorted(report.links.items()):
-            click.echo(f"tablespace: {path} in the shared folder is {what} where a directory belongs: never followed, "
+            echo(f"tablespace: {path} in the shared folder is {what} where a directory belongs: never followed, "
                        "nothing is read or written through it; what goes there waits until it is a real directory",
                        err=True)
         if report.join_answer:
             from tablespace.sync.requests import ANSWER_WORDS
 
-            click.echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
+            echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
         if report.reports_waiting:
-            click.echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
+            echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
         if as_json:
             emit_json(report.to_json())
         else:
@@ -792,7 +813,7 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 line += ", renewed the group's key (someone had gone)"
             if report.asked_for_keys:
                 line += ", asked the group again for a key that did not reach you"
-            click.echo(line)
+            echo(line)
 
     one_round()
     if watch:
@@ -819,18 +840,18 @@ def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
         for why in due_rounds(folder, wanted, stop=threading.Event(), every=ROUND_EVERY_SECONDS,
                               database_dir=group.path, local_pending=wrote_something):
             if why == UNWATCHED:
-                click.echo(f"tablespace: cannot watch {folder} for new files; syncing every "
+                echo(f"tablespace: cannot watch {folder} for new files; syncing every "
                            f"{ROUND_EVERY_SECONDS:.0f} s instead", err=True)
             newest = group.store.head(group.me)[0]
             try:
                 one_round()
             except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
                 if str(exc) != failing:
-                    click.echo(f"tablespace: {exc}", err=True)
+                    echo(f"tablespace: {exc}", err=True)
                 failing = str(exc)
                 continue
             if failing is not None:
-                click.echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} "
+                echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} "
                            "is back", err=True)
                 failing = None
     except KeyboardInterrupt:
@@ -848,15 +869,16 @@ def export(group: Group, fmt: str, output: Path | None) -> None:
     """The whole readable group, for backup or leaving."""
     from tablespace.core.export import export_json, export_markdown
 
-    text = json.dumps(export_json(group.conn), ensure_ascii=False, indent=2) if fmt == "json" \
-        else export_markdown(group.conn)
+    # Made safe for a terminal in the file too: it is read with `less` or `cat`.
+    text = json_text(export_json(group.conn)) if fmt == "json" \
+        else visible(export_markdown(group.conn), multiline=True)
     if output is None:
-        click.echo(text)
+        echo(text)
     else:
         from tablespace.core.files import write_atomically
 
         write_atomically(output, (text + "\n").encode("utf-8"), mode=0o666)
-        click.echo(f"Wrote {output}.", err=True)
+        echo(f"Wrote {output}.", err=True)
 
 
 @main.command()
@@ -870,10 +892,10 @@ def demo(directory: Path | None, no_open: bool) -> None:
     home = build_demo(directory)
     base = home.path.parent
     if no_open:
-        click.echo(f"Built a sample group in {base}: Ana (the moderator) and five members, each with")
-        click.echo(f"their own home ({base}/ben, …), syncing through {base / 'shared'}.")
-        click.echo("Open it as Ana with:")
-        click.echo(f"tablespace --home {home.path}")
+        echo(f"Built a sample group in {base}: Ana (the moderator) and five members, each with")
+        echo(f"their own home ({base}/ben, …), syncing through {base / 'shared'}.")
+        echo("Open it as Ana with:")
+        echo(f"tablespace --home {home.path}")
         return
     from tablespace.demo import Simulator
     from tablespace.tui.app import run
@@ -903,7 +925,7 @@ def passphrase_set(group: Group) -> None:
     if keyfile.keys_locked(group.path):
         raise TablespaceError("this group's keys are already locked; `tablespace passphrase change` changes it")
     keyfile.relock(_key_files(group), ask_new_passphrase(keyfile.PASSPHRASE_ENV))
-    click.echo("Keys locked: tablespace asks for the passphrase when it needs to sign or sync.", err=True)
+    echo("Keys locked: tablespace asks for the passphrase when it needs to sign or sync.", err=True)
 
 
 @passphrase.command("change")
@@ -913,7 +935,7 @@ def passphrase_change(group: Group) -> None:
     new one asked twice, or $TABLESPACE_NEW_PASSPHRASE)."""
     _require_locked(group)
     keyfile.relock(_key_files(group), ask_new_passphrase("TABLESPACE_NEW_PASSPHRASE"))
-    click.echo("Passphrase changed.", err=True)
+    echo("Passphrase changed.", err=True)
 
 
 @passphrase.command("remove")
@@ -922,7 +944,7 @@ def passphrase_remove(group: Group) -> None:
     """Keep the keys in the clear again (current passphrase asked, or $TABLESPACE_PASSPHRASE)."""
     _require_locked(group)
     keyfile.relock(_key_files(group), None)
-    click.echo("Passphrase removed: the keys are in the clear (mode 0600) again.", err=True)
+    echo("Passphrase removed: the keys are in the clear (mode 0600) again.", err=True)
 
 
 def _require_locked(group: Group) -> None:
@@ -940,7 +962,7 @@ def rebuild(group: Group) -> None:
     before = group.store.dump_digest()
     count = group.store.rebuild()
     same = group.store.dump_digest() == before
-    click.echo(f"re-folded {count} ops; views {'unchanged' if same else 'repaired'}")
+    echo(f"re-folded {count} ops; views {'unchanged' if same else 'repaired'}")
 
 
 @main.command()
@@ -952,7 +974,7 @@ def doctor(ctx: click.Context) -> None:
 
     problems = 0
     for ok, line in diagnose(ctx.obj["home"], ctx.obj["group"], sync_checks):
-        click.echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
+        echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
         problems += not ok
     if problems:
         raise TablespaceError(f"{problems} problem{'s' if problems > 1 else ''} found (see above)")

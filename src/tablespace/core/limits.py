@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from tablespace.core.errors import Rejected
+from tablespace.core.text import describe, first_unsafe
 
 TITLE_MAX = 200  # characters
 BODY_MAX_BYTES = 32 * 1024  # UTF-8 bytes, per post
@@ -24,9 +25,15 @@ PROMPT_MAX = 2000
 RRULE_MAX = 300
 RULES_MAX = 8000
 
-TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z")
+ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
+
+
+def refuse_unsafe(value: str, *, label: str, multiline: bool) -> None:
+    """Refuse the characters that would reach a reader's terminal as commands
+    (core/text.py): in every field but newline and tab in multi-line text."""
+    if (char := first_unsafe(value, multiline=multiline)) is not None:
+        raise Rejected(f"{label} contains {describe(char)}, which could drive a reader's terminal: remove it")
 
 
 def text(payload: dict[str, Any], key: str, *, label: str, max_chars: int, required: bool = True) -> str:
@@ -38,13 +45,15 @@ def text(payload: dict[str, Any], key: str, *, label: str, max_chars: int, requi
         raise Rejected(f"{label} is empty")
     if len(value) > max_chars:
         raise Rejected(f"{label} is {len(value)} characters; the limit is {max_chars}")
+    refuse_unsafe(value, label=label, multiline=True)
     return value
 
 
 def one_line(payload: dict[str, Any], key: str, *, label: str, max_chars: int) -> str:
     value = text(payload, key, label=label, max_chars=max_chars).strip()
-    if "\n" in value or _CONTROL.search(value):
+    if "\n" in value:
         raise Rejected(f"{label} must be a single line of text")
+    refuse_unsafe(value, label=label, multiline=False)
     return value
 
 
@@ -57,6 +66,7 @@ def body(payload: dict[str, Any], key: str = "body", *, required: bool = False) 
         raise Rejected(f"body is {size} bytes; the limit is {BODY_MAX_BYTES}")
     if required and not value.strip():
         raise Rejected("body is empty")
+    refuse_unsafe(value, label="body", multiline=True)
     return value
 
 
@@ -105,4 +115,5 @@ def emoji(payload: dict[str, Any], key: str = "emoji") -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value or len(value) > EMOJI_MAX or any(c.isspace() for c in value):
         raise Rejected(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
+    refuse_unsafe(value, label="reaction", multiline=False)
     return value

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from tablespace.core import queries
+from tablespace.core import limits, queries
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import Rejected, TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
@@ -160,6 +160,11 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
     All or nothing: if any step fails, an earlier unadmitted attempt from this
     home is put back as it was (see _set_aside_unadmitted_replica)."""
     group_id, secret = parse_invite_code(code)
+    try:  # checked as the fold will check it at admission, before anything is written
+        display_name = limits.one_line({"name": display_name}, "name", label="display name",
+                                       max_chars=limits.NAME_MAX)
+    except Rejected as exc:
+        raise TablespaceError(exc.reason) from None
     transport = reachable(transport, "nothing was joined")
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below

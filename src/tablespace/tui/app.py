@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from textual import events, on, work
@@ -23,6 +23,7 @@ from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
+from tablespace.core.text import visible
 from tablespace.themes import DEFAULT_THEME, THEMES
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status
@@ -289,6 +290,11 @@ class TablespaceApp(App[None]):
                 news = f"{status.imported} new" if status.imported else "nothing new"
                 self.notify(f"Synced: {news}, {status.exported} sent.", title="Sync")
 
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:
+        """Every toast (widgets' and screens' notify come here): a message or
+        title may quote members' text, so it is made visible and never read as markup."""
+        super().notify(visible(message, multiline=True), title=visible(title), markup=False, **kwargs)
+
     def refresh_times(self) -> None:
         """The clock moved on: redraw the relative times in the header and on
         the screen in view (others redraw theirs when shown again)."""
@@ -301,7 +307,7 @@ class TablespaceApp(App[None]):
         if self.group is None:
             return
         room = self.size.width - HEADER_CHROME - cell_len(self.title) - len(" — ")
-        self.sub_title = self.sync_status.line(room)
+        self.sub_title = visible(self.sync_status.line(room))
 
     def on_resize(self) -> None:
         self._show_sync_status()  # the header's sync line is fitted to the width
@@ -508,7 +514,7 @@ class TablespaceApp(App[None]):
 def group_title(group: Group) -> str:
     """The group's name; a joiner not admitted yet cannot read it (it is in
     the encrypted log), so say what they wait for instead of an id."""
-    return queries.settings(group.conn).get("name") or "Waiting to be admitted"
+    return visible(queries.settings(group.conn).get("name", "")) or "Waiting to be admitted"
 
 
 def require_terminal() -> None:

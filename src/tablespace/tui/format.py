@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from rich.text import Text
 
 from tablespace.core.clock import now
+from tablespace.core.text import first_unsafe, visible
 
 MARK_START, MARK_END = "\x02", "\x03"
 
@@ -73,7 +74,7 @@ def short_relative(moment: datetime, *, at: datetime | None = None) -> str:
 
 
 def tags_text(tags: list[str]) -> str:
-    return " ".join(f"#{t}" for t in tags)
+    return visible(" ".join(f"#{t}" for t in tags))
 
 
 def marked(snippet: str, style: str = "bold reverse") -> Text:
@@ -83,9 +84,31 @@ def marked(snippet: str, style: str = "bold reverse") -> Text:
     highlight = False
     for part in snippet.replace(MARK_END, MARK_START).split(MARK_START):
         if part:
-            text.append(part.replace("\n", " "), style if highlight else "")
+            text.append(visible(part.replace("\n", " ")), style if highlight else "")
         highlight = not highlight
     return text
+
+
+def shown(content: str | Text, *, multiline: bool = True) -> Text:
+    """What a widget is given when its content holds members' text: a Text
+    (never markup) with control characters and bidi overrides spelled out
+    (core/text.py), its styles kept."""
+    if isinstance(content, str):
+        return Text(visible(content, multiline=multiline))
+    if first_unsafe(content.plain, multiline=multiline) is None:
+        return content
+    cuts = sorted({n + step for n, char in enumerate(content.plain)
+                   if first_unsafe(char, multiline=multiline) for step in (0, 1)})
+    result = Text(style=content.style, justify=content.justify, no_wrap=content.no_wrap, end=content.end)
+    for piece in content.divide(cuts):
+        if first_unsafe(piece.plain, multiline=multiline) is None:
+            result.append_text(piece)
+            continue
+        spelled = Text(visible(piece.plain, multiline=multiline))
+        for span in piece.spans:
+            spelled.stylize(span.style)
+        result.append_text(spelled)
+    return result
 
 
 def days_until(moment: datetime, *, at: datetime | None = None) -> str:

@@ -27,7 +27,8 @@ from textual.widgets.option_list import Option
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import SearchHit
-from tablespace.tui.format import MARK_END, MARK_START, marked
+from tablespace.core.text import visible
+from tablespace.tui.format import MARK_END, MARK_START, marked, shown
 from tablespace.tui.tables import RowTable
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
@@ -150,7 +151,7 @@ class ComposeModal(FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="compose"):
-            yield Label(self.heading, classes="dialog-title")
+            yield Label(shown(self.heading), classes="dialog-title")
             if self.initial_title is not None:
                 yield Input(self.initial_title, placeholder="Title", id="title")
             if self.initial_tags is not None:
@@ -267,7 +268,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Static(self.question, classes="question", markup=False)
+            yield Static(shown(self.question), classes="question")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button(f"{self.no} (n)", id="no")
@@ -353,7 +354,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
             return
         icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
         for n, hit in enumerate(self.hits):
-            prompt = Text.assemble(f"{icons.get(hit.kind, '·')} ", (hit.title or "(untitled)", "bold"), "\n   ")
+            prompt = Text.assemble(f"{icons.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   ")
             prompt.append_text(marked(hit.snippet))
             results.add_option(Option(prompt, id=str(n)))
         if self.hits:
@@ -474,8 +475,8 @@ class AskForm(FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="ask"):
-            yield Label(self.heading, classes="dialog-title")
-            yield Static(self.explain, classes="question", markup=False)
+            yield Label(shown(self.heading), classes="dialog-title")
+            yield Static(shown(self.explain), classes="question")
             for f in self.fields:
                 if f.multiline:
                     yield TextArea(f.value, id=f.id, soft_wrap=True, show_line_numbers=False)

@@ -23,8 +23,9 @@ from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 from tablespace.core import queries
 from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
+from tablespace.core.text import visible
 from tablespace.sync import moderation as mod
-from tablespace.tui.format import relative
+from tablespace.tui.format import relative, shown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import KeyFooter, SectionScreen
 from tablespace.tui.tables import RowTable
@@ -234,7 +235,7 @@ class ModerationScreen(SectionScreen):
         if e.kind == "quarantined":
             text.append("\nA copy is in your home's quarantine folder; the file in the shared folder is left as it is.",
                         "dim")
-        self.query_one("#evidence-empty", Static).update(text)
+        self.query_one("#evidence-empty", Static).update(shown(text))
 
     def _fill_log(self) -> None:
         names = self.names()
@@ -252,14 +253,14 @@ class ModerationScreen(SectionScreen):
             text.append(f"{self.names().get(e.by, e.by[:8])} {e.action} {e.what}", "bold")
             text.append(f"\n{e.at:%A %d %B %Y, %H:%M} UTC")
             text.append("\n" + (f"Why: {e.why}" if e.why else "No reason was given."), "" if e.why else "dim")
-        self.query_one("#log-detail", Static).update(text)
+        self.query_one("#log-detail", Static).update(shown(text))
 
     def _fill_settings(self) -> None:
         s = queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)
         self.query_one("#settings-view", Markdown).update("\n\n".join([
-            "## Code of conduct  ·  `c` to edit", s.get("conduct", "").strip() or "_None yet._",
-            "## House rules  ·  `h` to edit", s.get("rules", "").strip() or "_None yet._",
+            "## Code of conduct  ·  `c` to edit", visible(s.get("conduct", "").strip(), multiline=True) or "_None yet._",
+            "## House rules  ·  `h` to edit", visible(s.get("rules", "").strip(), multiline=True) or "_None yet._",
             "## Weekly post cap  ·  `p` to change",
             f"{cap} threads and replies per member per 7 days (moderators exempt)." if cap else "None.",
             "## Archive stale threads  ·  `z`",
@@ -300,7 +301,7 @@ class ModerationScreen(SectionScreen):
         if r.decision:
             text.append(f"\n\nDecided by {names.get(r.decided_by or '', '?')}: ", "bold")
             text.append(r.decision + (" (post hidden)" if r.hid_post else ""))
-        detail.update(text)
+        detail.update(shown(text))
 
     # --- reports ------------------------------------------------------------------------------
 

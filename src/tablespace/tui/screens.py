@@ -17,6 +17,7 @@ from textual.widgets._footer import FooterKey  # not re-exported by textual.widg
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
+from tablespace.core.text import visible
 from tablespace.tui.format import relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
@@ -92,7 +93,7 @@ class SectionBar(Static):
             style = "reverse bold" if mode == self.current else ""
             text.append(f" {n} {label[:3] if short and mode != self.current else label} ", style)
         if info:
-            text.append("   " + info, "dim")
+            text.append("   " + visible(info), "dim")
         return text
 
 
@@ -220,7 +221,7 @@ class PostCard(Vertical, can_focus=True):
 
     def meta(self) -> Text:
         post = self.post
-        meta = Text.assemble((post.author, "bold"), ("  (you)" if self.mine else "", "dim"),
+        meta = Text.assemble((visible(post.author), "bold"), ("  (you)" if self.mine else "", "dim"),
                              ("  ·  " + relative(post.created_at), "dim"))
         if post.edited_at:
             meta.append(f"  ·  edited {relative(post.edited_at)}", "dim italic")
@@ -235,9 +236,9 @@ class PostCard(Vertical, can_focus=True):
         yield Static(self.meta(), classes="post-meta")
         from textual.widgets import Markdown  # ~70 ms to import: not before the first frame
 
-        yield Markdown(post.body or "*(no text)*", classes="post-body")
+        yield Markdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
         if post.reactions:
-            yield Static("  ".join(f"{emoji} {count}" for emoji, count in post.reactions.items()),
+            yield Static(Text("  ".join(f"{visible(emoji)} {count}" for emoji, count in post.reactions.items())),
                          classes="post-reactions")
 
 
@@ -329,7 +330,7 @@ class ThreadScreen(TablespaceScreen):
             self.call_after_refresh(posts.scroll_end, animate=False)
 
     def _update_heading(self, detail: queries.ThreadDetail) -> None:
-        heading = Text(detail.title or "(untitled)", style="bold")
+        heading = Text(visible(detail.title) or "(untitled)", style="bold")
         replies = len(detail.posts) - 1
         facts = [f"{replies} repl{'y' if replies == 1 else 'ies'}"]
         if detail.pinned:

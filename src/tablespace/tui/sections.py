@@ -20,6 +20,7 @@ from tablespace.core.clock import iso, now
 from tablespace.core.fold import derived_id
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
+from tablespace.core.text import visible
 from tablespace.tui.format import days_until, relative, tags_text
 from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
@@ -112,7 +113,7 @@ class RitualsScreen(SectionScreen):
                 status = Text("opens then", "dim")
             else:
                 status = Text("not opened", "dim italic")
-            table.add_row(when_text, Text(o.ritual.name, "bold"), status, key=o.thread_id)
+            table.add_row(when_text, Text(visible(o.ritual.name), "bold"), status, key=o.thread_id)
         ids = [o.thread_id for o in self.occurrences]
         if keep in ids:
             table.move_cursor(row=ids.index(keep), animate=False)
@@ -131,12 +132,12 @@ class RitualsScreen(SectionScreen):
             following = next((o for o in self.occurrences if o.at > moment), None)
             text.append("No ritual today.", "not bold")
             if following:
-                text.append(f" Next: {following.ritual.name}, {days_until(following.at, at=moment)}.",
+                text.append(f" Next: {visible(following.ritual.name)}, {days_until(following.at, at=moment)}.",
                             "not bold dim")
         for o in due:
             text.append("● ", "not bold")
-            text.append(o.ritual.name, "bold")
-            text.append(f" — {o.ritual.prompt}\n", "not bold")
+            text.append(visible(o.ritual.name), "bold")
+            text.append(f" — {visible(o.ritual.prompt, multiline=True)}\n", "not bold")
         self.query_one("#today", Static).update(text.rstrip() or text)
 
     @property
@@ -160,8 +161,9 @@ class RitualsScreen(SectionScreen):
             hint = f"its thread opens {days_until(o.at)}"
         else:
             hint = "nobody opened this one"
-        prompt.update(Text.assemble((ritual.name, "bold"), (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
-                                    "\n", ritual.prompt))
+        prompt.update(Text.assemble((visible(ritual.name), "bold"),
+                                    (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
+                                    "\n", visible(ritual.prompt, multiline=True)))
 
     @on(DataTable.RowHighlighted)
     def highlighted(self) -> None:
@@ -235,7 +237,8 @@ class LibraryScreen(SectionScreen):
         current = self.current.id if self.current else None
         table.clear()
         for r in self.resources:
-            table.add_row(Text(r.title, "bold"), tags_text(r.tags), r.added_by, relative(r.created_at), key=r.id)
+            table.add_row(Text(visible(r.title), "bold"), Text(tags_text(r.tags)), Text(visible(r.added_by)),
+                          relative(r.created_at), key=r.id)
         target = select or current
         if target and target in [r.id for r in self.resources]:
             table.move_cursor(row=[r.id for r in self.resources].index(target))
@@ -256,7 +259,8 @@ class LibraryScreen(SectionScreen):
         if r is None:
             detail.update("The library is empty. Press a to add a link." if not self.tag else "Nothing with that tag.")
             return
-        detail.update(Text.assemble((r.title, "bold"), "\n", (r.url, "underline"), "\n", r.summary or ""))
+        detail.update(Text.assemble((visible(r.title), "bold"), "\n", (visible(r.url), "underline"), "\n",
+                                    visible(r.summary or "", multiline=True)))
 
     @on(DataTable.RowHighlighted)
     def highlighted(self) -> None:
@@ -337,7 +341,7 @@ class MembersScreen(SectionScreen):
         keep = table.cursor_row
         table.clear()
         for m in people:
-            name = Text(m.name, "bold")
+            name = Text(visible(m.name), "bold")
             if m.id == self.group.me:
                 name.append("  (you)", "dim")
             status = Text(m.status.replace("_", " "), "" if m.status == "active" else "italic")
@@ -351,5 +355,6 @@ class MembersScreen(SectionScreen):
         settings = queries.settings(self.group.conn)
         parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
         self.query_one("#conduct", Markdown).update(
-            "\n\n".join(f"### {title}\n\n{text.strip()}" for title, text in parts if text.strip())
+            "\n\n".join(f"### {title}\n\n{visible(text.strip(), multiline=True)}" for title, text in parts
+                         if text.strip())
             or "_The moderators have not written a code of conduct yet._")

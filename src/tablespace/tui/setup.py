@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +14,7 @@ from textual.widgets import Button, Header, Input, Label, Static, TabbedContent,
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Transport
 from tablespace.sync.service import found_group, join_group
+from tablespace.tui.format import shown
 from tablespace.tui.screens import KeyFooter
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class SetupScreen(Screen):
         return self.query_one(f"#{input_id}", Input).value.strip()
 
     def show_error(self, message: str) -> None:
-        self.query_one("#setup-error", Static).update(Text(f"⚠ {message}"))
+        self.query_one("#setup-error", Static).update(shown(f"⚠ {message}"))
 
     @on(Input.Submitted)
     def next_field(self, event: Input.Submitted) -> None:

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from rich.text import Text
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable
+
+from tablespace.tui.format import shown
 
 # A screen's binding for enter on a table that opens another screen (see open_on_enter).
 OPEN_ON_ENTER = Binding("enter", "open_row", "Open", show=False, priority=True, id="table.open")
@@ -35,3 +39,9 @@ class RowTable(DataTable):
 
     def __init__(self, *, id: str) -> None:  # noqa: A002 - Textual's own name for it
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> Any:
+        """Every cell as a Text with members' text made visible (a plain
+        string would also be read as markup)."""
+        return super().add_row(*(shown(cell, multiline=False) if isinstance(cell, (str, Text)) else cell
+                                 for cell in cells), **kwargs)

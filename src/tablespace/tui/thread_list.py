@@ -26,6 +26,7 @@ from textual.strip import Strip
 from tablespace.core import queries
 from tablespace.core.clock import now
 from tablespace.core.queries import ThreadSummary
+from tablespace.core.text import visible
 from tablespace.tui.format import relative, short_relative, tags_text
 
 PAGE_SIZE = 100
@@ -231,7 +232,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
             ("▶ " if is_cursor else "  ", style("thread-list--pin") if is_cursor else Style()),
             ("●" if summary.unread else " ", style("thread-list--dot")),
             ("📌 " if summary.pinned else "   ", style("thread-list--pin")),
-            (fit(summary.title or "(untitled)", max(8, width - fixed)) + " ", title_style),
+            (fit(visible(summary.title) or "(untitled)", max(8, width - fixed)) + " ", title_style),
             (tags + " ", style("thread-list--tags")),
             ((f"{summary.replies} ↩" if summary.replies else "").rjust(REPLIES) + " ", style("thread-list--meta")),
             (when.rjust(when_width)[-when_width:], style("thread-list--meta")),

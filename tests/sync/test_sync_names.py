@@ -148,3 +148,14 @@ def test_a_request_admitted_elsewhere_is_not_answered_before_that_admission_arri
 def ana_group(ana: TS) -> str:
     (db,) = ana.home.glob("groups/*/group.db")
     return db.parent.name
+
+
+def test_a_name_of_invisible_characters_is_refused_at_init_and_join(tmp_path, folder, monkeypatch) -> None:
+    lone = TS(tmp_path / "lone", monkeypatch)
+    assert "no visible characters" in lone.error("init", "Circle", "--as", "\u200b\u2060", "--folder", str(folder))
+    assert not (lone.home / "groups").exists() or not any((lone.home / "groups").iterdir())
+    ana = founder(tmp_path, folder, monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    assert "no visible characters" in lone.error("join", code, "--as", "\u00ad", "--folder", str(folder))
+    assert ana.json("requests") == []

@@ -21,7 +21,7 @@ from tablespace.core import limits
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.identity import author_id_for
-from tablespace.core.names import name_key
+from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op
 from tablespace.core.rituals import is_occurrence, parse_rule, parse_start
 
@@ -438,7 +438,7 @@ def display_name(ctx: FoldContext, payload: dict, field: str, member: str) -> tu
     name = limits.one_line(payload, field, label="display name", max_chars=limits.NAME_MAX)
     key = name_key(name)
     if not key:
-        raise Rejected("display name has no visible characters")
+        raise Rejected(NO_VISIBLE_CHARACTERS)
     holder = ctx.one("SELECT name FROM members WHERE name_key = ? AND id != ?", key, member)
     if holder is not None:
         raise Rejected(f"{NAME_TAKEN} ({name!r} is the same name as {holder[0]!r}, a member's)")

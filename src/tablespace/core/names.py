@@ -22,6 +22,7 @@ _IGNORABLE = re.compile(
 # Case folding turns "İ" into "i" plus a combining dot above, which an "i"
 # already shows: the dot on a soft-dotted letter is taken out.
 _DOT_ON_I = re.compile("([ij])\u0307")
+NO_VISIBLE_CHARACTERS = "display name has no visible characters"
 
 
 def name_key(name: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
-from tablespace.core.group import Group, Transport
+from tablespace.core.group import Group, Transport, check_display_name
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
@@ -142,6 +142,7 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
     All or nothing: if any step fails, an earlier unadmitted attempt from this
     home is put back as it was (see _set_aside_unadmitted_replica)."""
     group_id, secret = parse_invite_code(code)
+    display_name = check_display_name(display_name)
     transport = reachable(transport, "nothing was joined")
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below

@@ -410,14 +410,6 @@ KEEPS_MEMBERS = CONTENT_KINDS | frozenset({
 })
 
 
-# How the fold's refusal of a name that is taken begins (is_name_taken).
-NAME_TAKEN = "the display name is taken in this group"
-
-
-def is_name_taken(reason: str | None) -> bool:
-    return bool(reason) and reason.startswith(NAME_TAKEN)  # type: ignore[union-attr]
-
-
 def is_permission_reason(reason: str) -> bool:
     return reason.startswith(("only ", "the author is not", "the author's membership", "the author is timed out"))
 
@@ -441,7 +433,8 @@ def display_name(ctx: FoldContext, payload: dict, field: str, member: str) -> tu
         raise Rejected(NO_VISIBLE_CHARACTERS)
     holder = ctx.one("SELECT name FROM members WHERE name_key = ? AND id != ?", key, member)
     if holder is not None:
-        raise Rejected(f"{NAME_TAKEN} ({name!r} is the same name as {holder[0]!r}, a member's)")
+        raise Rejected(f"the display name is taken in this group ({name!r} is the same name as {holder[0]!r}, "
+                       "a member's)")
     return name, key
 
 

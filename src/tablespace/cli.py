@@ -260,17 +260,21 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
 @with_group
 def requests(group: Group, as_json: bool) -> None:
     """Moderator: pending join requests."""
+    from tablespace.sync.requests import PROBLEM_NOTES
     from tablespace.sync.service import pending_requests
 
     group.require_moderator()
     rows = pending_requests(group)
     if as_json:
         return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
-                           "problem": r.problem} for r in rows])
+                           "problem": r.problem, "name_taken_by": r.name_taken_by} for r in rows])
     if not rows:
         echo("no pending join requests", err=True)
+    names = queries.member_names(group.conn)
     for r in rows:
-        note = f"  ({r.problem}: cannot be admitted; they are told to ask for a new code)" if r.problem else ""
+        note = f"  ({r.problem}: cannot be admitted; {PROBLEM_NOTES[r.problem]})" if r.problem else ""
+        if r.name_taken_by:
+            note += f"  ({names.get(r.name_taken_by, '?')!r} has that name)"
         echo(f"{r.id[:8]}  {r.name:<24} asked {r.created_at}{note}")
 
 
@@ -763,7 +767,7 @@ def metrics(group: Group, as_json: bool) -> None:
 # --- sync ------------------------------------------------------------------------------
 
 KIND_WORDS = {"thread.start": "thread", "post.reply": "reply", "post.edit": "edit", "post.react": "reaction",
-              "library.add": "library entry"}
+              "library.add": "library entry", "member.add": "admission"}
 
 
 @main.command()

@@ -291,11 +291,11 @@ def test_member_by_case_insensitive_name_or_id_prefix(group):
         resolve_member(group.conn, "bo")  # not a prefix match on names
 
 
-def test_two_members_with_one_name_are_ambiguous(group):
-    admit(group, "Sam")
-    admit(group, "sam")
-    with pytest.raises(TablespaceError, match="several members"):
-        resolve_member(group.conn, "SAM")
+def test_a_name_names_one_member_since_a_second_is_refused(group):
+    sam = admit(group, "Sam")
+    with pytest.raises(TablespaceError, match="display name is taken"):
+        admit(group, "sam")
+    assert resolve_member(group.conn, "SAM") == sam.id
 
 
 def test_members_listing(group):

@@ -21,6 +21,7 @@ from tablespace.core import limits
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.identity import author_id_for
+from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op
 from tablespace.core.rituals import is_occurrence, parse_rule, parse_start
 
@@ -421,6 +422,22 @@ def derived_id(*parts: str) -> str:
 # --- the group and its members ----------------------------------------------
 
 
+def display_name(ctx: FoldContext, payload: dict, field: str, member: str) -> tuple[str, str]:
+    """A display name for `member` and its key (core/names.py). Refused when
+    another member has that name: anyone ever admitted, including those who
+    left or were removed, since their posts still show it and a newcomer
+    must not pass as them."""
+    name = limits.one_line(payload, field, label="display name", max_chars=limits.NAME_MAX)
+    key = name_key(name)
+    if not key:
+        raise Rejected(NO_VISIBLE_CHARACTERS)
+    holder = ctx.one("SELECT name FROM members WHERE name_key = ? AND id != ?", key, member)
+    if holder is not None:
+        raise Rejected(f"the display name is taken in this group ({name!r} is the same name as {holder[0]!r}, "
+                       "a member's)")
+    return name, key
+
+
 @handles("group.create")
 def group_create(ctx: FoldContext, op: Op) -> None:
     if op.id != ctx.group_id or op.group is not None or op.seq != 1:
@@ -429,15 +446,15 @@ def group_create(ctx: FoldContext, op: Op) -> None:
     name = limits.one_line(p, "name", label="group name", max_chars=limits.NAME_MAX * 2)
     purpose = limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)
     rules = limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False)
-    founder = limits.one_line(p, "founder_name", label="display name", max_chars=limits.NAME_MAX)
+    founder, founder_key = display_name(ctx, p, "founder_name", op.author)
     ctx.conn.executemany(
         "INSERT INTO settings (key, value) VALUES (?, ?)",
         [("name", name), ("purpose", purpose), ("rules", rules), ("founder", op.author),
          ("created_at", iso(hlc_to_datetime(op.hlc)))],
     )
     ctx.run(
-        "INSERT INTO members (id, name, status, public_key, joined_hlc) VALUES (?, ?, 'active', ?, ?)",
-        op.author, founder, op.public_key.hex(), op.hlc,
+        "INSERT INTO members (id, name, name_key, status, public_key, joined_hlc) VALUES (?, ?, ?, 'active', ?, ?)",
+        op.author, founder, founder_key, op.public_key.hex(), op.hlc,
     )
     ctx.run("INSERT INTO roles (member_id, role) VALUES (?, 'moderator')", op.author)
 
@@ -516,7 +533,6 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "add members")
     p = op.payload
     member = limits.ref(p, "member", label="member")
-    name = limits.one_line(p, "name", label="display name", max_chars=limits.NAME_MAX)
     key_hex = _hex_key(p, "public_key", label="member's public key")
     if author_id_for(bytes.fromhex(key_hex)) != member:
         raise Rejected("the member's public key does not match their id")
@@ -524,6 +540,7 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     status = ctx.member_status(member)
     if status in ("active", "timed_out"):
         raise Rejected("already a member")
+    name, key = display_name(ctx, p, "name", member)
     invite = p.get("invite")
     request = p.get("request")
     if invite is not None:
@@ -544,9 +561,9 @@ def member_add(ctx: FoldContext, op: Op) -> None:
         ctx.run("""INSERT INTO join_decisions (request, decision, member, decided_by, decided_hlc)
                    VALUES (?, 'admitted', ?, ?, ?)""", request, member, op.author, op.hlc)
     ctx.run(
-        """INSERT OR REPLACE INTO members (id, name, status, public_key, joined_hlc, exchange_key)
-           VALUES (?, ?, 'active', ?, ?, ?)""",
-        member, name, key_hex, op.hlc, exchange,
+        """INSERT OR REPLACE INTO members (id, name, name_key, status, public_key, joined_hlc, exchange_key)
+           VALUES (?, ?, ?, 'active', ?, ?, ?)""",
+        member, name, key, key_hex, op.hlc, exchange,
     )
 
 
@@ -676,8 +693,8 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
 @handles("member.profile")
 def member_profile(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
-    name = limits.one_line(op.payload, "name", label="display name", max_chars=limits.NAME_MAX)
-    ctx.run("UPDATE members SET name = ? WHERE id = ?", name, op.author)
+    name, key = display_name(ctx, op.payload, "name", op.author)
+    ctx.run("UPDATE members SET name = ?, name_key = ? WHERE id = ?", name, key, op.author)
 
 
 def _role_change(ctx: FoldContext, op: Op) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from tablespace.core.fold import derived_id
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
 from tablespace.core.keyfile import LockedKeyError
+from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
 from tablespace.core.rituals import occurrences_between
@@ -68,6 +69,15 @@ def _check(check: Any, *args: Any, **kwargs: Any) -> Any:
         raise TablespaceError(exc.reason) from None
 
 
+def check_display_name(name: str) -> str:
+    """A display name as typed, checked as the fold will check it, but for
+    whether a member has it (which only the group's log can tell)."""
+    checked = _check(limits.one_line, {"n": name}, "n", label="display name", max_chars=limits.NAME_MAX)
+    if not name_key(checked):
+        raise TablespaceError(NO_VISIBLE_CHARACTERS)
+    return checked
+
+
 class Group:
     def __init__(self, home: Home, entry: GroupEntry) -> None:
         self.home = home
@@ -96,8 +106,7 @@ class Group:
               purpose: str = "", rules: str = "") -> "Group":
         payload = {
             "name": _check(limits.one_line, {"n": name}, "n", label="group name", max_chars=limits.NAME_MAX * 2),
-            "founder_name": _check(limits.one_line, {"n": display_name}, "n", label="display name",
-                                   max_chars=limits.NAME_MAX),
+            "founder_name": check_display_name(display_name),
             "purpose": _check(limits.text, {"p": purpose}, "p", label="purpose", max_chars=limits.SUMMARY_MAX,
                               required=False),
             "rules": rules or DEFAULT_RULES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from tablespace.core.errors import TablespaceError
+from tablespace.core.names import name_key
 
 MIN_PREFIX = 4
 
@@ -36,9 +37,9 @@ def resolve_id(conn: sqlite3.Connection, what: str, prefix: str) -> str:
 
 
 def resolve_member(conn: sqlite3.Connection, ref: str) -> str:
-    """A display name (case-insensitive) or an id prefix."""
+    """A display name (compared as the fold compares names: core/names.py) or an id prefix."""
     wanted = ref.strip()
-    rows = conn.execute("SELECT id FROM members WHERE lower(name) = lower(?)", (wanted,)).fetchall()
+    rows = conn.execute("SELECT id FROM members WHERE name_key = ?", (name_key(wanted),)).fetchall()
     if not rows and len(wanted) >= MIN_PREFIX:
         low = wanted.lower()
         rows = conn.execute("SELECT id FROM members WHERE id >= ? AND id < ? LIMIT 2", (low, low + "g")).fetchall()

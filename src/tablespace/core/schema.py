@@ -465,6 +465,23 @@ def m015_text_edits_after_the_first_m013(db: Database) -> None:
         _build_text_edits(db)
 
 
+@migrations()
+def m016_unique_display_names(db: Database) -> None:
+    """Display names are now unique in a group by their key (core/names.py),
+    checked in the fold, which finds a name's holder through an index of the
+    keys. A log that let two members share a name before now refuses the
+    later of the two (their admission or rename, and so what they wrote
+    after): re-fold once, as for m011, so this replica agrees with one that
+    folds from scratch."""
+    from tablespace.core.names import name_key
+
+    db.execute("ALTER TABLE members ADD COLUMN name_key TEXT")
+    rows = db.execute("SELECT id, name FROM members").fetchall()
+    db.conn.executemany("UPDATE members SET name_key = ? WHERE id = ?", [(name_key(n), i) for i, n in rows])
+    db.execute("CREATE INDEX members_name_key ON members (name_key)")
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""
@@ -485,3 +502,4 @@ def _refold_on_next_open(db: Database) -> None:
     """For a migration whose fold rules changed: Store re-folds once when it opens."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+

@@ -69,7 +69,7 @@ WITHDRAW_SUFFIX = ".tsw"
 GRANT_SUFFIX = ".tsk"
 NEED_SUFFIX = ".tsn"
 # What an answer can say (the joiner's app words it).
-ANSWERS = ("declined", "invite used up", "invite expired")
+ANSWERS = ("declined", "invite used up", "invite expired", "name taken")
 
 
 class BadMembershipFile(Exception):
@@ -121,6 +121,7 @@ class JoinRequest:
     exchange_key: bytes
     created_at: str
     problem: str | None = None  # set by pending_requests: why it cannot be admitted
+    name_taken_by: str | None = None  # set by pending_requests: the member who has the name asked for
 
     @property
     def member_id(self) -> str:

@@ -10,10 +10,12 @@ from pathlib import PurePosixPath
 
 from tablespace.core.clock import datetime_to_hlc, now
 from tablespace.core.group import Group
+from tablespace.core.names import name_key
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
     ANSWER_SUFFIX,
+    GRANT_SUFFIX,
     MAX_ANSWER_BYTES,
     MAX_REQUEST_BYTES,
     REQUEST_SUFFIX,
@@ -36,19 +38,32 @@ ANSWER_WORDS = {
                       "then `tablespace join` again from this home",
     "invite expired": "your invite code expired before a moderator could admit you: ask for a new code, "
                       "then `tablespace join` again from this home",
+    "name taken": "the display name you asked for is taken in this group (names that differ only in case, width "
+                  "or invisible characters are one name): `tablespace join` again from this home with another --as",
+}
+# What moderators are told of a request that cannot be admitted, by its problem.
+PROBLEM_NOTES = {
+    "invite used up": "they are told to ask for a new code",
+    "invite expired": "they are told to ask for a new code",
+    "name taken": "they are told to join again with another name",
 }
 
 
 def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     """Join requests in the folder that we can read, nobody has decided and
-    the joiner has not withdrawn. One whose invite is used up or expired
-    cannot be admitted: it says so in `problem` (and its joiner is told)."""
+    the joiner has not withdrawn. One whose invite is used up or expired, or
+    whose name a member has (`name_taken_by`), cannot be admitted: it says so
+    in `problem` (and its joiner is told)."""
     decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
-    members = {row[0] for row in group.conn.execute("SELECT id FROM members")}
+    names = {key: member for member, key in group.conn.execute("SELECT id, name_key FROM members")}
     invites = {row[0]: row[1:] for row in group.conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
-    found = [replace(request, problem=_invite_problem(invites.get(request.invite)))
-             for request in _readable_requests(group, folder, skip=decided)
-             if request.member_id not in members and not _withdrawn(folder, request, group.id)]
+    found = []
+    for request in _readable_requests(group, folder, skip=decided):
+        if request.member_id in names.values() or _withdrawn(folder, request, group.id):
+            continue
+        holder = names.get(name_key(request.name))
+        problem = _invite_problem(invites.get(request.invite)) or ("name taken" if holder else None)
+        found.append(replace(request, problem=problem, name_taken_by=holder))
     return sorted(found, key=lambda r: (r.created_at, r.id))
 
 
@@ -106,13 +121,32 @@ def answer_requests(group: Group, folder: FolderStore) -> int:
     unanswered = denied - answered
     due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)] \
         if unanswered else []
-    due += [(r, r.problem) for r in undecided_requests(group, folder) if r.problem and r.id not in answered]
+    due += [(r, r.problem) for r in undecided_requests(group, folder)
+            if r.problem and r.id not in answered and not _admission_on_its_way(group, folder, r)]
     told = 0
     for request, answer in due:
         if not write_answer(folder, request, answer, group.id):
             break  # the folder refused (full, read-only): a later round tells them
         told += 1
     return told
+
+
+def _admission_on_its_way(group: Group, folder: FolderStore, request: JoinRequest) -> bool:
+    """Whether another moderator admitted a request whose name we see taken,
+    and their admission has not reached us: it may come first in the fold
+    and win the name. Its key grant is in the folder, and our log holds no
+    refused admission of it (once it does, the name went to someone else)."""
+    if request.problem != "name taken" or not any(folder.small_files(f"keys/{request.member_id}", GRANT_SUFFIX)):
+        return False
+    return request.id not in refused_admissions(group)
+
+
+def refused_admissions(group: Group) -> set[str]:
+    """The join requests whose admission the fold refused (another moderator
+    admitted someone else under the name first, by the fold's order)."""
+    rows = group.conn.execute("SELECT id, signature, body FROM ops WHERE kind = 'member.add' AND state = 'rejected'")
+    return {request for row in rows
+            if isinstance(request := group.store.read_op(*row).payload.get("request"), str)}
 
 
 def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_id: str) -> bool:

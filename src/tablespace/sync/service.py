@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from tablespace.core import limits, queries
+from tablespace.core import queries
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import Rejected, TablespaceError
-from tablespace.core.group import Group, Transport
+from tablespace.core.errors import TablespaceError
+from tablespace.core.group import Group, Transport, check_display_name
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
@@ -32,7 +32,7 @@ from tablespace.sync.membership import (
     request_path,
     withdrawal_path,
 )
-from tablespace.sync.requests import undecided_requests, write_answer
+from tablespace.sync.requests import join_answer, undecided_requests, write_answer
 from tablespace.sync.roster import write_grant
 
 MAX_INVITE_LIFETIME = timedelta(days=90)
@@ -160,11 +160,7 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
     All or nothing: if any step fails, an earlier unadmitted attempt from this
     home is put back as it was (see _set_aside_unadmitted_replica)."""
     group_id, secret = parse_invite_code(code)
-    try:  # checked as the fold will check it at admission, before anything is written
-        display_name = limits.one_line({"name": display_name}, "name", label="display name",
-                                       max_chars=limits.NAME_MAX)
-    except Rejected as exc:
-        raise TablespaceError(exc.reason) from None
+    display_name = check_display_name(display_name)
     transport = reachable(transport, "nothing was joined")
     clone: GitRemote | None = None
     if transport.folder is None:  # a git remote: clone into the home first, moved into place below
@@ -240,7 +236,8 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     try:
         admitted = group.my_status is not None or \
             group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone() or \
-            any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX))
+            (any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX))
+             and not _lost_the_name(group, folder))
         if admitted:
             raise TablespaceError(f"this home is already a member of that group ({path}): run `tablespace sync`; "
                                   "use another --home to join twice")
@@ -252,6 +249,13 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     aside.parent.mkdir(mode=0o700, exist_ok=True)
     os.replace(path, aside)
     return _Earlier(aside, identity, request_id)
+
+
+def _lost_the_name(group: Group, folder: FolderStore) -> bool:
+    """Whether a moderator admitted us (a key grant came) but the fold gave
+    the name to someone admitted first, and a moderator told us so: this
+    attempt will never be a member, and joining again replaces it."""
+    return join_answer(group, folder, Keyring.load(group.path).exchange) == "name taken"
 
 
 def _put_back(earlier: _Earlier | None, home: Home, group_id: str) -> None:
@@ -294,6 +298,8 @@ def admit(group: Group, ref: str) -> str:
     """Admit a request: a member.add op and a key grant, all or nothing."""
     folder = _requests_folder(group)
     request = find_request(group, folder, ref)
+    if request.name_taken_by is not None:
+        raise TablespaceError(name_taken_refusal(group, request))
     keyring = Keyring.load(group.path)
     with group.store.db.atomic():
         group.write("member.add", {"member": request.member_id, "name": request.name,
@@ -303,6 +309,14 @@ def admit(group: Group, ref: str) -> str:
         write_grant(group, folder, request.member_id, request.exchange_key,
                     [(k.epoch, k.key) for k in keyring.keys])
     return request.member_id
+
+
+def name_taken_refusal(group: Group, request: JoinRequest) -> str:
+    """Why a request cannot be admitted under its name, and what to do instead."""
+    holder = queries.member_names(group.conn).get(request.name_taken_by or "", "a member")
+    return (f"cannot admit {request.name!r}: the display name is taken in this group ({holder!r} has it); "
+            f"they are told to join again with another name when you sync, or turn it down with "
+            f"`tablespace deny {request.id[:8]} --reason ...`; nothing was changed")
 
 
 def rotate_now(group: Group, *, about_to_write: bool = False, folder: FolderStore | None = None) -> bool:

@@ -190,6 +190,7 @@ class ModerationScreen(SectionScreen):
         self.show_report()
 
     def _fill_requests(self) -> None:
+        from tablespace.sync.requests import PROBLEM_NOTES
         from tablespace.sync.service import pending_requests
 
         try:
@@ -197,7 +198,7 @@ class ModerationScreen(SectionScreen):
         except TablespaceError:  # the folder is unreachable: nothing to decide from here
             self.requests = []
         rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"),
-                 Text(f"{r.problem}: they are told to ask for a new code", "dim italic") if r.problem else "")
+                 Text(f"{r.problem}: {PROBLEM_NOTES[r.problem]}", "dim italic") if r.problem else "")
                 for r in self.requests]
         self._refill(self.table("requests"), rows, [r.id for r in self.requests])
         self.query_one("#requests-empty", Static).update(

@@ -155,6 +155,33 @@ def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(
     assert statuses(cat)["Cat"] == ("removed" if departure == "removal" else "left")
 
 
+def test_a_removal_renews_the_key_only_after_taking_in_an_earlier_departure(tmp_path, monkeypatch) -> None:
+    """Ben left and synced; Ana, who has not synced since, posts and then
+    removes Cat, which renews the key at once (rotate_now). It takes in
+    Ben's leave first: her post and the removal go out under a key Ben never
+    had (Cat was still a member when they were written, so hers opens it and
+    she learns of her removal), and nothing after under one Cat has."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    everyone_syncs(ana, ben, cat)
+    ben.run("leave")
+    ben.json("sync")
+    before = folder_files(folder, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", AHEAD)
+    ana.out("post", "Ana after Ben left")
+    ana.run("remove", "cat")
+    new = {p: d for p, d in folder_files(folder, ana).items() if p not in before}
+    assert new
+    everyone_syncs(ben, cat)  # each picks up the keys granted to them
+    assert not any(opens_for(ben, d) for d in new.values())
+    assert any(opens_for(cat, d) for d in new.values())  # the file with her removal in it
+    ana.out("post", "Ana after both")
+    everyone_syncs(ana, ben, cat)
+    assert not {"Ana after Ben left", "Ana after both"} & titles(ben)
+    assert "Ana after Ben left" in titles(cat) and "Ana after both" not in titles(cat)
+    assert statuses(cat)["Cat"] == "removed"
+
+
 def test_a_member_with_nothing_to_send_still_waits_for_a_moderator(tmp_path, monkeypatch) -> None:
     """Importing first changes nothing for a member with nothing of theirs
     waiting: Bob sees Cat's leave and leaves the renewal to a moderator."""

@@ -59,7 +59,7 @@ def query(member: TS, sql: str, *args: object):
 
 def opens_for(member: TS, data: bytes) -> bool:
     """Whether any epoch key `member`'s home holds, of any epoch, opens the
-    changeset `data` (each key is tried as the key of the file's epoch)."""
+    changeset `data`: each is offered as the key of the file's epoch."""
     group = Group.open(Home(member.home))
     group_id, keys = group.id, Keyring.load(group.path).keys
     group.close()
@@ -185,7 +185,7 @@ def test_a_removal_renews_the_key_only_after_taking_in_an_earlier_departure(tmp_
 def test_a_member_with_nothing_to_send_still_waits_for_a_moderator(tmp_path, monkeypatch) -> None:
     """Importing first changes nothing for a member with nothing of theirs
     waiting: Bob sees Cat's leave and leaves the renewal to a moderator."""
-    folder, ana, m = make_group(tmp_path, monkeypatch, "Bob", "Cat")
+    _, _, m = make_group(tmp_path, monkeypatch, "Bob", "Cat")
     bob, cat = m["Bob"], m["Cat"]
     cat.run("leave")
     cat.json("sync")
@@ -225,7 +225,7 @@ def test_a_kill_between_import_and_export_leaves_the_post_waiting_for_the_new_ke
     ana.json("sync")
     bob.out("post", BOB_WRITES)
     before = folder_files(folder, bob)
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(bob.home)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", DRIVER, str(bob.home)], capture_output=True, text=True, check=False,
                           env=dict(os.environ, PYTHONPATH=str(REPO / "src")), timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (db,) = bob.home.glob("groups/*/group.db")
@@ -344,7 +344,7 @@ def test_what_the_removed_member_keeps(tmp_path, monkeypatch) -> None:
     """What a removal cannot take back: everything written before it that
     reached Cat stays readable in her home, and the removal itself reaches
     her; nothing written after it does."""
-    folder, ana, m = make_group(tmp_path, monkeypatch, "Bob", "Cat")
+    _, ana, m = make_group(tmp_path, monkeypatch, "Bob", "Cat")
     bob, cat = m["Bob"], m["Cat"]
     ana.out("post", "Before the removal")
     bob.out("post", "Bob before the removal")

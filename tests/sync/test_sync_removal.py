@@ -182,6 +182,34 @@ def test_a_removal_renews_the_key_only_after_taking_in_an_earlier_departure(tmp_
     assert statuses(cat)["Cat"] == "removed"
 
 
+def test_a_removal_dated_before_a_leave_it_had_not_seen_is_not_sent_to_the_removed(tmp_path, monkeypatch) -> None:
+    """The one case where a removed member does not receive their removal:
+    Ana removes Cat offline; Ben leaves later (by the clock) and syncs
+    before Ana's folder is back. Ana's removal could go out only under a key
+    Ben holds, and Ana cannot tell whether it was made after he left: it
+    goes out under the newest key only. Neither reads what Ana wrote; the
+    others refuse what Cat writes after her removal all the same."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dan")
+    ben, cat, dan = m["Ben"], m["Cat"], m["Dan"]
+    everyone_syncs(ana, ben, cat, dan)
+    unplugged = tmp_path / "unplugged"
+    folder.rename(unplugged)
+    ana.run("remove", "cat")
+    ana.out("post", "Ana after the removal")
+    unplugged.rename(folder)
+    monkeypatch.setenv("TABLESPACE_NOW", AHEAD)
+    ben.run("leave")
+    ben.json("sync")
+    ana.json("sync")
+    everyone_syncs(ben, cat, dan)
+    assert statuses(cat)["Cat"] == "active"  # as far as she can tell
+    assert "Ana after the removal" not in titles(cat) | titles(ben)
+    assert "Ana after the removal" in titles(dan)
+    cat.out("post", "Cat after her removal")
+    everyone_syncs(cat, ana, dan)
+    assert "Cat after her removal" not in titles(ana) | titles(dan)
+
+
 def test_a_member_with_nothing_to_send_still_waits_for_a_moderator(tmp_path, monkeypatch) -> None:
     """Importing first changes nothing for a member with nothing of theirs
     waiting: Bob sees Cat's leave and leaves the renewal to a moderator."""

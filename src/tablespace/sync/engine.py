@@ -1,4 +1,10 @@
-"""One sync round: export this member's outbox, then import everything new.
+"""One sync round: import everything new, then export this member's outbox.
+
+Import first: a removal or a new key already in the folder decides what our
+changes are sealed under (the newest key we hold once it is imported), so a
+member who wrote without having seen a removal never seals it under a key
+the removed member holds. If the import fails, nothing of ours goes out that
+round (we cannot know which key is safe); it all waits in the outbox.
 
 The only way in for other members' ops is: file → size limit → signature →
 decrypt → bounded decompress → parse → Store.ingest (chain check + fold).
@@ -39,7 +45,7 @@ from tablespace.sync.folder import FolderFile, FolderStore, LinkInFolder
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.requests import answer_requests, join_answer
-from tablespace.sync.roster import ask_for_missing_keys, departure_hlc, grant_missing_keys, rotate_if_needed
+from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
 from tablespace.sync.membership import (
     GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, GrantHeader, GrantWontOpen, decode_grant,
 )
@@ -128,11 +134,10 @@ class SyncEngine:
         report = SyncReport()
         self.lacking = {}
         listing = {f.path: f for f in self.folder.list()}
-        unopened = self._receive_grants()
-        report.exported = self.export(listing)  # our changes go out first, whatever happens next
         refused_before = self._refused_mine()
-        self.import_new(listing, report)
+        unopened = self.catch_up(listing, report)
         report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
+        report.exported = self.export(listing)  # under the newest key we hold now: see the module docstring
         # A new key epoch when someone who holds the current key has left or
         # been removed: a moderator starts it, or a member who needs it.
         report.renewed_key = self.rotate_as_needed(listing, report)
@@ -154,6 +159,17 @@ class SyncEngine:
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
         return report
 
+    def catch_up(self, listing: dict[str, FolderFile], report: SyncReport) -> list[GrantHeader]:
+        """Take in what the others put in the folder, before anything of ours
+        goes out: the epoch keys granted to us, then their changesets.
+        Returns the signed grants that did not open, for a key need."""
+        # Before the import reads (and quarantines) a file of ours that was
+        # damaged, which would forget it was ours: its ops go out again.
+        self._recover_lost_exports(listing)
+        unopened = self._receive_grants()
+        self.import_new(listing, report)
+        return unopened
+
     def _refused_mine(self) -> dict[str, tuple[str, str]]:
         return {op_id: (kind, reason or "") for op_id, kind, reason in self.store.conn.execute(
             "SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?", (self.group.me,))}
@@ -162,9 +178,9 @@ class SyncEngine:
                          about_to_write: bool = False) -> bool:
         """Rotate once per departure not yet rotated for, in order, when it is
         ours to do (roster.should_rotate), exporting after each: what we wrote
-        up to the next departure goes out under a key that member still holds,
-        so they learn of their own removal; nothing after it does. Returns
-        whether we rotated."""
+        up to the next departure, if we made it, goes out under a key that
+        member still holds, so they learn of their own removal; nothing after
+        it does (roster.sendable_seq). Returns whether we rotated."""
         rotated = False
         try:
             departed = rotate_if_needed(self.group, self.folder, self.keyring, about_to_write=about_to_write)
@@ -208,12 +224,11 @@ class SyncEngine:
         ).fetchall()
         ops = [self.store.read_op(*row) for row in rows]  # a post deleted before it went out: unsealed
         # Someone who holds this key has gone and nobody has rotated yet:
-        # what we wrote up to their departure may go (a removal op, so the
-        # member learns of it); what we wrote after waits for the new key.
-        departed = departure_hlc(self.group, self.keyring)
-        if departed is not None:
-            safe = next((i for i, op in enumerate(ops) if op.hlc > departed), len(ops))
-            ops = ops[:safe]
+        # what we wrote up to a removal of ours may go (so the member learns
+        # of it); the rest waits for the new key.
+        sendable = sendable_seq(self.group, self.keyring)
+        if sendable is not None:
+            ops = [op for op in ops if op.seq <= sendable]
         written = 0
         for chunk in _chunks(ops, EXPORT_CHUNK):
             for part in self._fit(chunk, epoch, key):
@@ -426,8 +441,22 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _chunks(items: list[Op], size: int) -> list[list[Op]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def _chunks(ops: list[Op], size: int) -> list[list[Op]]:
+    """Our `ops` (by seq) in runs of at most `size`, each one chain, as a
+    changeset holds. Our own chain forks when a home restored from a backup
+    writes again: the import brings back the ops the backup lacked, so two
+    of ours share a seq, and each goes out in a run of its own."""
+    runs: list[list[Op]] = []
+    open_runs: dict[str, list[Op]] = {}  # the id of each run's last op -> the run, while it has room
+    for op in ops:
+        run = open_runs.pop(op.prev, None) if op.prev else None
+        if run is None or run[-1].seq != op.seq - 1:
+            run = []
+            runs.append(run)
+        run.append(op)
+        if len(run) < size:
+            open_runs[op.id] = run
+    return runs
 
 
 assert EXPORT_CHUNK <= MAX_OPS_PER_FILE

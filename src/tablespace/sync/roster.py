@@ -126,37 +126,78 @@ def _memo(group: Group, key: str) -> dict:
 
 def departure_hlc(group: Group, keyring: Keyring) -> int | None:
     """When the first member who may hold the key we write under left or was
-    removed (None if nobody has): a listed recipient, or anyone who went after
-    the key was made (admitted later, so their admission grant carried it, or
-    granted it late by `grant_missing_keys`). Until someone rotates,
-    nothing we wrote after that moment may be written under it."""
+    removed (None if nobody has): see `_departed_holders`."""
+    gone = _departed_holders(group, keyring)
+    return min(left for _, left in gone) if gone else None
+
+
+def _departed_holders(group: Group, keyring: Keyring) -> list[tuple[str, int]]:
+    """(id, left HLC) of each member who went and may hold the key we write
+    under: a listed recipient, or anyone who went after the key was made
+    (admitted later, so their admission grant carried it, or granted it late
+    by `grant_missing_keys`). Until someone rotates, what we write may go out
+    under it only as far as `sendable_seq` says."""
     key, wrapped = _writing_key(group, keyring)
     if key is None:
-        return None
+        return []
     (created_hlc,) = group.conn.execute(
         "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (key.epoch, key.key_id)).fetchone()
     listed = wrapped[(key.epoch, key.key_id)]
     # A member who went before the key was made was not wrapped it (the
     # rotation saw them go), unless they are listed: then the rotation had not,
     # or it was made for an earlier departure (see `rotate`).
-    gone = [left for member, joined, left in group.conn.execute(
+    return [(member, left) for member, joined, left in group.conn.execute(
                 "SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')")
             if member in listed or joined > created_hlc or left > created_hlc]
-    return min(gone) if gone else None
 
 
-def should_rotate(group: Group, departed: int, *, about_to_write: bool = False) -> bool:
+def sendable_seq(group: Group, keyring: Keyring) -> int | None:
+    """The last seq of ours that may go out under the key we write under;
+    None when nobody who may hold it has gone (all of it may).
+
+    Someone has: only what we wrote up to a departure we made ourselves (our
+    removal of them, our own leave) may, so that member learns of it; after
+    it, and for every departure someone else made, nothing. An op's HLC
+    cannot tell whether we wrote it before or after a departure we had not
+    seen yet (our clock may run behind), so none of ours is taken as earlier."""
+    gone = _departed_holders(group, keyring)
+    if not gone:
+        return None
+    return min(_seq_of_our_departure_op(group, member, left) for member, left in gone)
+
+
+def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
+    """The seq of our op that made `member` go at `left_hlc` (our removal of
+    them, or our own leave), or 0 if someone else made it. Our HLCs never
+    repeat, so at most one op of ours has that HLC."""
+    row = group.conn.execute(
+        "SELECT id, signature, body FROM ops WHERE author = ? AND hlc = ? AND state = 'accepted' AND kind = ?",
+        (group.me, left_hlc, "member.leave" if member == group.me else "member.remove")).fetchone()
+    if row is None:
+        return 0
+    op = group.store.read_op(*row)
+    return op.seq if member == group.me or op.payload.get("member") == member else 0
+
+
+def has_held_back(group: Group, keyring: Keyring) -> bool:
+    """Whether ops of ours wait for a new key (`sendable_seq`)."""
+    cut = sendable_seq(group, keyring)
+    if cut is None:
+        return False
+    exported = int(group.store.get_meta("exported_seq", "0") or 0)
+    return group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? LIMIT 1",
+                              (group.me, max(cut, exported))).fetchone() is not None
+
+
+def should_rotate(group: Group, departed: int, *, held_back: bool = False, about_to_write: bool = False) -> bool:
     """Whether we renew the key for the departure at HLC `departed` now: only
     as an active member (a rotation's author gets the key), and then as a
-    moderator, with ops of our own held back for it (or `about_to_write` one),
-    or once it has waited unrenewed for the grace period since we first saw it."""
+    moderator, with ops of our own `held_back` for a new key (or
+    `about_to_write` one), or once it has waited unrenewed for the grace
+    period since we first saw it."""
     if group.my_status != "active":
         return False
-    if about_to_write or group.is_moderator:
-        return True
-    exported = int(group.store.get_meta("exported_seq", "0") or 0)
-    if group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? AND hlc > ? LIMIT 1",
-                          (group.me, exported, departed)).fetchone():
+    if about_to_write or held_back or group.is_moderator:
         return True
     return _waited_since_first_seen(group, departed) >= RENEWAL_GRACE
 
@@ -183,7 +224,8 @@ def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after:
     passes the last one as `after`: each rotation is for a later departure,
     so the loop ends."""
     departed = departure_hlc(group, keyring)
-    if departed is None or departed <= after or not should_rotate(group, departed, about_to_write=about_to_write):
+    if departed is None or departed <= after or not should_rotate(
+            group, departed, held_back=has_held_back(group, keyring), about_to_write=about_to_write):
         return None
     rotate(group, folder, keyring, departed)
     return departed
@@ -193,7 +235,7 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     """Start a new epoch after the departure at HLC `departed`: a fresh key for
     the members who remain, all or nothing. Timed-out members remain members;
     members who went later than `departed` were still members then: they get
-    the key too, and `departure_hlc` keeps what follows their own departure
+    the key too, and `sendable_seq` keeps what follows their own departure
     from being written under it."""
     (top,) = group.conn.execute("SELECT coalesce(max(epoch), -1) FROM epochs").fetchone()
     epoch = top + 1

@@ -123,7 +123,7 @@ def engine_for(group: Group) -> SyncEngine:
 
 def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
     """One round: open due rituals (unless told not to: a member who may not
-    write still syncs), export, import; over git, pull first and push after."""
+    write still syncs), import, export; over git, pull first and push after."""
     if open_rituals:
         group.open_due_rituals()
     if not group.transport.git:
@@ -332,9 +332,12 @@ def rotate_now(group: Group, *, about_to_write: bool = False, folder: FolderStor
         return False
     folder.prepare()
     engine = SyncEngine(group, folder, Keyring.load(group.path))
+    listing = {f.path: f for f in folder.list()}
+    # What others wrote first, as a sync does: a departure we have not seen
+    # yet decides what of ours may go out under the key we hold.
+    engine.catch_up(listing, SyncReport())
     # The removal itself goes out under the old key, so the member learns of it;
     # everything after the rotation is written under the new one.
-    listing = {f.path: f for f in folder.list()}
     engine.export(listing)
     return engine.rotate_as_needed(listing, SyncReport(), about_to_write=about_to_write)
 

@@ -39,15 +39,16 @@ def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | No
         with suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
-    if dir_fd is None:
-        fsync_dir(target.parent)
-    else:
+    fsync_dir(target.parent if dir_fd is None else dir_fd)
+
+
+def fsync_dir(path: Path | int) -> None:
+    """Make a rename durable (`path`: the directory, or an open descriptor
+    on it); some file systems cannot, which is fine."""
+    if isinstance(path, int):
         with suppress(OSError):
-            os.fsync(dir_fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename durable; some file systems cannot, which is fine."""
+            os.fsync(path)
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

@@ -81,6 +81,7 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
     Run with no command to open the app. Every command below also works in
     scripts; add --json to the listing commands for machine-readable output.
     """
+    now()  # a clock (or TABLESPACE_NOW) outside the supported range is refused by every command alike
     ctx.obj = {"home": Home(home_dir), "group": group_name}
     if ctx.invoked_subcommand is None:
         from tablespace.tui.app import run

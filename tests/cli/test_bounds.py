@@ -130,3 +130,77 @@ def test_the_reader_stops_one_byte_past_the_limit() -> None:
         read_at_most(stream, 1000)  # type: ignore[arg-type]
     assert stream.read_bytes == 1001
     assert read_at_most(CountingReader(1000), 1000) == b"x" * 1000  # type: ignore[arg-type]
+
+
+# --- clock values outside the supported range -------------------------------------
+
+COMMANDS = [("post", "Hello", "--body", "x"), ("sync",), ("invite",), ("rituals",), ("threads",), ("metrics",),
+            ("members",), ("ritual", "add", "Weekly", "--prompt", "?", "--rrule", "FREQ=WEEKLY")]
+
+
+@pytest.mark.parametrize("fixed", ["9999-12-31T00:00:00Z", "3000-01-01T00:00:00Z", "1999-12-31T23:59:59Z",
+                                   "6500-01-01T00:00:00Z"])
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda args: " ".join(args[:2]))
+def test_a_tablespace_now_out_of_range_is_one_line_for_every_command(ts: TS, monkeypatch: pytest.MonkeyPatch,
+                                                                     fixed: str, args: tuple[str, ...]) -> None:
+    before = ts.ops()
+    monkeypatch.setenv("TABLESPACE_NOW", fixed)
+    message = ts.error(*args)
+    assert message.startswith(f"tablespace: TABLESPACE_NOW={fixed} is outside the supported range"), message
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:00:00Z")
+    assert ts.ops() == before
+
+
+def test_at_the_end_of_the_range_what_would_leave_it_is_refused(ts: TS, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLESPACE_NOW", "2999-12-30T12:00:00Z")
+    ts.out("post", "Nearly the end")  # in range: works as ever
+    before = ts.ops()
+    assert "the invite's expiry (3000-01-06T12:00:00Z) is outside the supported range" in ts.error(
+        "invite", "--expires", "7d")
+    assert "outside the supported range" in ts.error("ritual", "add", "Far", "--prompt", "?", "--rrule",
+                                                     "FREQ=WEEKLY", "--start", "3001-01-01")
+    assert "outside the supported range" in ts.error("ritual", "add", "Old", "--prompt", "?", "--rrule",
+                                                     "FREQ=WEEKLY", "--start", "1999-12-31")
+    assert ts.ops() == before
+    ts.out("invite", "--expires", "1h")
+
+
+def test_a_time_out_that_would_end_past_the_range_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.clirun import make_group
+
+    _, ana, members = make_group(tmp_path, monkeypatch, "Ben")
+    monkeypatch.setenv("TABLESPACE_NOW", "2999-12-30T12:00:00Z")
+    before = ana.ops()
+    assert "the end of the time-out (3000-01-06T12:00:00Z) is outside the supported range" in ana.error(
+        "timeout", "ben", "--for", "7d")
+    assert ana.ops() == before
+
+
+def test_a_changeset_dated_outside_the_range_is_quarantined_and_the_rest_syncs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member's modified client dates an op in 1970 (or past 3000): every
+    other member quarantines that file with the reason, and syncs the rest."""
+    from tablespace.core.group import Group
+    from tablespace.core.home import Home
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+    from tests.clirun import everyone_syncs, make_group
+
+    _, ana, members = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = members["Ben"], members["Cat"]
+    group = Group.open(Home(ben.home))
+    for hlc in (1 << 16, 2**63 - 1):
+        seq, prev = group.store.head(group.me)
+        op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=hlc,
+                     kind="thread.start", payload={"title": "Undated", "body": "", "tags": []})
+        group.store.ingest([op])
+        engine = engine_for(group)
+        engine.export({f.path: f for f in engine.folder.list()})
+    group.close()
+    cat.out("post", "Dated rightly")
+    everyone_syncs(cat, ana)
+    report = ana.json("sync")
+    reasons = [q["reason"] for q in report["quarantined"]]
+    assert len(reasons) == 2 and all("outside the supported range" in r for r in reasons), reasons
+    titles = [t["title"] for t in ana.json("threads")]
+    assert "Dated rightly" in titles and "Undated" not in titles

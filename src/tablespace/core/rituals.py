@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from tablespace.core.clock import SUPPORTED_RANGE, in_range
 from tablespace.core.errors import Rejected
 
 if TYPE_CHECKING:  # dateutil (~25 ms) is imported on first use: not needed to open a group
@@ -13,7 +14,6 @@ if TYPE_CHECKING:  # dateutil (~25 ms) is imported on first use: not needed to o
 ALLOWED_FREQUENCIES = {0, 1, 2, 3}  # dateutil.rrule's YEARLY, MONTHLY, WEEKLY, DAILY
 # A ritual with no date given starts today at this UTC hour.
 DEFAULT_HOUR_UTC = 9
-MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 def parse_start(text: str) -> datetime:
@@ -31,12 +31,9 @@ def parse_start(text: str) -> datetime:
     try:
         value = value.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00: this escaped the fold as a crash
-        raise Rejected(f"start {text!r} is out of range") from None
-    # Years outside this range broke things later: iso() writes year 1 as
-    # "1-01-01…", which parse_start cannot read back (so listing rituals raised),
-    # and rule arithmetic near datetime.min/max overflows.
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise Rejected(f"start {text!r} is out of range (years {MIN_YEAR}–{MAX_YEAR})")
+        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
+    if not in_range(value):
+        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})")
     return value
 
 

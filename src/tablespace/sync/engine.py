@@ -18,6 +18,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from tablespace.core.clock import SUPPORTED_RANGE, hlc_in_range
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
@@ -317,6 +318,9 @@ class SyncEngine:
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)
+        if undated := next((op for op in changeset.ops if not hlc_in_range(op.hlc)), None):
+            return self._quarantine(info, data, f"op at seq {undated.seq} is dated outside the supported range "
+                                                f"({SUPPORTED_RANGE})", digest)
         batch.extend(changeset.ops)
         status = "mine" if changeset.author == self.group.me else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)

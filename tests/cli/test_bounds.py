@@ -204,3 +204,25 @@ def test_a_changeset_dated_outside_the_range_is_quarantined_and_the_rest_syncs(
     assert len(reasons) == 2 and all("outside the supported range" in r for r in reasons), reasons
     titles = [t["title"] for t in ana.json("threads")]
     assert "Dated rightly" in titles and "Undated" not in titles
+
+
+# --- ritual schedules -------------------------------------------------------------
+
+
+def test_a_schedule_that_never_fires_is_refused_at_ritual_add(ts: TS) -> None:
+    before = ts.ops()
+    message = ts.error("ritual", "add", "Never", "--prompt", "?", "--rrule", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
+    assert "has no occurrence in the next 5 years" in message
+    message = ts.error("ritual", "add", "Often", "--prompt", "?", "--rrule",
+                       "FREQ=DAILY;BYHOUR=9,10,11;BYMINUTE=" + ",".join(str(m) for m in range(0, 60, 5)))
+    assert "fires up to 36 times a day; the limit is 24" in message
+    assert ts.ops() == before
+
+
+def test_an_hourly_ritual_started_long_ago_opens_only_the_recent_ones(ts: TS) -> None:
+    hourly = "FREQ=DAILY;BYHOUR=" + ",".join(str(h) for h in range(24))
+    ts.out("ritual", "add", "Hourly", "--prompt", "?", "--rrule", hourly, "--start", "2000-01-01")
+    ts.out("post", "Hello")
+    opened = [t for t in ts.json("threads") if t["title"].startswith("Hourly")]
+    assert 0 < len(opened) <= 3 * 24 + 1  # the catch-up window, not 26 years of hours
+    assert ts.json("rituals")[0]["next"].startswith("2026-11-23T09:00")

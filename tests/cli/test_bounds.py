@@ -168,7 +168,7 @@ def test_at_the_end_of_the_range_what_would_leave_it_is_refused(ts: TS, monkeypa
 def test_a_time_out_that_would_end_past_the_range_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.clirun import make_group
 
-    _, ana, members = make_group(tmp_path, monkeypatch, "Ben")
+    _, ana, _ = make_group(tmp_path, monkeypatch, "Ben")
     monkeypatch.setenv("TABLESPACE_NOW", "2999-12-30T12:00:00Z")
     before = ana.ops()
     assert "the end of the time-out (3000-01-06T12:00:00Z) is outside the supported range" in ana.error(

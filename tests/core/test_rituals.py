@@ -12,8 +12,13 @@ from dateutil.rrule import _iterinfo, rrulestr
 from tablespace.core import rituals
 from tablespace.core.clock import datetime_to_hlc
 from tablespace.core.errors import Rejected
-from tablespace.core.rituals import (check_schedule, is_occurrence, next_occurrence, occurrences_between,
-                                     parse_start)
+from tablespace.core.rituals import (
+    check_schedule,
+    is_occurrence,
+    next_occurrence,
+    occurrences_between,
+    parse_start,
+)
 
 from .opkit import World
 

@@ -20,9 +20,11 @@ import click
 import humanize
 
 from tablespace import __version__
-from tablespace.core import clock, keyfile, queries
+from tablespace.core import clock, keyfile, limits, queries
 from tablespace.core.clock import now
+from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
+from tablespace.core.files import TooBig, read_text_at_most
 from tablespace.core.group import Group, Transport
 from tablespace.core.store import as_yours
 from tablespace.core.home import KEY_NAME, Home
@@ -42,6 +44,9 @@ class TablespaceCLI(click.Group):
             echo(f"tablespace: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except sqlite3.OperationalError as exc:
+            if is_busy(exc):  # mere contention: nothing is wrong, doctor has nothing to say
+                echo(f"tablespace: {busy_message()}", err=True)
+                ctx.exit(1)
             echo(f"tablespace: the group database could not be used ({exc}); try `tablespace doctor`", err=True)
             ctx.exit(1)
         except BrokenPipeError:
@@ -77,6 +82,7 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
     Run with no command to open the app. Every command below also works in
     scripts; add --json to the listing commands for machine-readable output.
     """
+    now()  # a clock (or TABLESPACE_NOW) outside the supported range is refused by every command alike
     ctx.obj = {"home": Home(home_dir), "group": group_name}
     if ctx.invoked_subcommand is not None:
         keyfile.set_asker(ask_passphrase if stdin_is_terminal() else None)
@@ -134,18 +140,27 @@ def _shown(part: str | Styled) -> str:
     return text if os.environ.get("NO_COLOR") else click.style(text, **part.style)
 
 
-def read_body(body: str | None, body_file: str | None, *, required: bool) -> str:
+def read_body(body: str | None, body_file: str | None, *, required: bool, limit: int = limits.BODY_MAX_BYTES,
+              what: str = "a post") -> str:
+    """The text from --body, or from --body-file (a path, or - for stdin), read
+    no further than `limit` bytes: `what` names whose limit it is."""
     if body is not None and body_file is not None:
         raise click.UsageError("give --body or --body-file, not both")
     if body_file is not None:
-        if body_file == "-":
-            return sys.stdin.read()
+        source = "stdin" if body_file == "-" else body_file
         try:
-            return Path(body_file).read_text(encoding="utf-8")
+            if body_file == "-":
+                return read_text_at_most(sys.stdin.buffer, limit)
+            with open(body_file, "rb") as stream:
+                return read_text_at_most(stream, limit)
         except FileNotFoundError:
             raise TablespaceError(f"no such file: {body_file}") from None
+        except IsADirectoryError:
+            raise TablespaceError(f"{body_file} is a directory, not a file") from None
         except UnicodeDecodeError:
-            raise TablespaceError(f"{body_file} is not UTF-8 text") from None
+            raise TablespaceError(f"{source} is not UTF-8 text") from None
+        except TooBig:
+            raise TablespaceError(f"{source} is over the limit for {what}: the limit is {limit} bytes") from None
     if body is None and required:
         raise click.UsageError("give the text with --body TEXT or --body-file PATH (- for stdin)")
     return body or ""
@@ -706,6 +721,12 @@ def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None,
     echo("brought back" if undo else "archived: read-only, out of the list, still found by search", err=True)
 
 
+def read_settings_file(path: Path, what: str) -> str:
+    """A code of conduct or house rules: at most RULES_MAX characters, so at
+    most four times that in UTF-8 bytes (the fold counts the characters)."""
+    return read_body(None, str(path), required=True, limit=4 * limits.RULES_MAX, what=what)
+
+
 @main.command()
 @json_option
 @click.option("--purpose", help="One line on what the group is for.")
@@ -720,8 +741,8 @@ def settings(group: Group, as_json: bool, purpose: str | None, conduct_file: Pat
              post_cap: int | None) -> None:
     """The group's settings: purpose, code of conduct, house rules, weekly post cap. Moderators change them."""
     changes = {"purpose": purpose, "post_cap": post_cap,
-               "conduct": read_body(None, str(conduct_file), required=True) if conduct_file else None,
-               "rules": read_body(None, str(rules_file), required=True) if rules_file else None}
+               "conduct": read_settings_file(conduct_file, "a code of conduct") if conduct_file else None,
+               "rules": read_settings_file(rules_file, "house rules") if rules_file else None}
     if any(v is not None for v in changes.values()):
         group.change_settings(**changes)
     current = queries.settings(group.conn)

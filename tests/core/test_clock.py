@@ -146,3 +146,47 @@ def test_store_holds_a_far_future_op_and_keeps_its_clock(tmp_path, set_now):
     set_now(T0 + timedelta(days=2))  # its time has come: the next ingest releases it
     assert store.ingest([]).held == 0
     assert op_state(store, genesis) == ("accepted", None)
+
+
+@pytest.mark.parametrize("fixed", ["1999-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "9999-12-31T00:00:00Z",
+                                   "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1970-01-01"])
+def test_a_tablespace_now_outside_the_supported_range_is_refused_naming_it(monkeypatch, fixed):
+    from tablespace.core.clock import now
+
+    monkeypatch.setenv("TABLESPACE_NOW", fixed)
+    with pytest.raises(TablespaceError, match=r"^TABLESPACE_NOW.*supported range \(2000-01-01 to 2999-12-31 UTC\)"):
+        now()
+
+
+@pytest.mark.parametrize("fixed", ["2000-01-01T00:00:00Z", "2999-12-31T23:59:59Z"])
+def test_the_edges_of_the_supported_range_are_in_it(monkeypatch, fixed):
+    from tablespace.core.clock import hlc_in_range, now, parse_instant
+
+    monkeypatch.setenv("TABLESPACE_NOW", fixed)
+    assert now() == parse_instant(fixed)
+    assert hlc_in_range(datetime_to_hlc(now())) and hlc_in_range(HybridClock().tick())
+
+
+def test_a_garbled_tablespace_now_names_the_variable(monkeypatch):
+    from tablespace.core.clock import now
+
+    monkeypatch.setenv("TABLESPACE_NOW", "soon")
+    with pytest.raises(TablespaceError, match="^TABLESPACE_NOW: not an ISO-8601 instant"):
+        now()
+
+
+def test_a_duration_that_ends_past_the_range_is_refused(set_now):
+    from tablespace.core.clock import from_now
+
+    set_now(datetime(2999, 12, 30, tzinfo=timezone.utc))
+    assert from_now(timedelta(hours=23), what="x") == datetime(2999, 12, 30, 23, tzinfo=timezone.utc)
+    with pytest.raises(TablespaceError, match=r"the end \(3000-01-06T00:00:00Z\) is outside the supported range"):
+        from_now(timedelta(days=7), what="the end")
+
+
+def test_hlcs_outside_the_range_are_told_apart():
+    from tablespace.core.clock import hlc_in_range
+
+    assert not hlc_in_range(1) and not hlc_in_range(2**63 - 1)
+    assert not hlc_in_range(datetime_to_hlc(datetime(3000, 1, 1, tzinfo=timezone.utc)))
+    assert hlc_in_range(datetime_to_hlc(T0))

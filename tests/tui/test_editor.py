@@ -246,3 +246,10 @@ def test_edit_text_temp_file_is_private_and_removed(tmp_path):
     assert out == "x 0o600"
     with pytest.raises(EditorError, match="Could not run"):
         edit_text("x", [str(tmp_path / "ed.py")])  # not executable
+
+
+def test_an_edited_file_over_the_limit_is_refused_and_read_no_further(tmp_path):
+    script = tmp_path / "ed.py"
+    script.write_text("import sys\nopen(sys.argv[-1], 'w').write('x' * 50_000_000)\n")
+    with pytest.raises(EditorError, match="over 32768 bytes"):
+        edit_text("draft", [sys.executable, str(script)])

@@ -15,6 +15,13 @@ from datetime import datetime, timedelta, timezone
 from tablespace.core.errors import TablespaceError
 
 SHIFT = 16
+# Every instant tablespace takes in lies in [EARLIEST, END): the clock, a
+# TABLESPACE_NOW, a start date, the end of a duration, an op's HLC. Inside it
+# an HLC (ms << 16) stays far from SQLite's signed 64 bits (overflowed past
+# year ~6400) and date arithmetic far from datetime's year 9999.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+END = datetime(3000, 1, 1, tzinfo=timezone.utc)
+SUPPORTED_RANGE = "2000-01-01 to 2999-12-31 UTC"
 # A remote HLC more than this far ahead of our wall clock is not merged (it
 # would drag every later op of ours into the future); sync holds such ops.
 MAX_DRIFT_MS = 5 * 60 * 1000
@@ -28,7 +35,25 @@ def parse_instant(text: str) -> datetime:
         raise TablespaceError(f"not an ISO-8601 instant: {text!r} (try 2026-11-23T09:00:00Z)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise TablespaceError(f"{text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
+
+
+def in_range(moment: datetime) -> bool:
+    return EARLIEST <= moment < END
+
+
+def hlc_in_range(hlc: int) -> bool:
+    return datetime_to_hlc(EARLIEST) <= hlc < datetime_to_hlc(END)
+
+
+def check_in_range(moment: datetime, what: str) -> datetime:
+    """`moment`, or a one-line refusal naming `what` if it is out of range."""
+    if not in_range(moment):
+        raise TablespaceError(f"{what} is outside the supported range ({SUPPORTED_RANGE})")
+    return moment
 
 
 def parse_duration(text: str) -> timedelta:
@@ -47,8 +72,21 @@ def now() -> datetime:
     """The current instant, UTC; TABLESPACE_NOW replaces the wall clock everywhere."""
     fixed = os.environ.get("TABLESPACE_NOW")
     if fixed:
-        return parse_instant(fixed)
-    return datetime.now(timezone.utc)
+        try:
+            return check_in_range(parse_instant(fixed), f"TABLESPACE_NOW={fixed}")
+        except TablespaceError as exc:
+            message = str(exc)
+            raise TablespaceError(message if message.startswith("TABLESPACE_NOW") else
+                                  f"TABLESPACE_NOW: {message}") from None
+    moment = datetime.now(timezone.utc)
+    return check_in_range(moment, f"this computer's clock ({iso(moment)})")
+
+
+def from_now(duration: timedelta, *, what: str) -> datetime:
+    """now() + duration (parse_duration keeps it under 300 years), refused
+    with a line naming `what` if that leaves the supported range."""
+    end = now() + duration
+    return check_in_range(end, f"{what} ({iso(end)})")
 
 
 def now_ms() -> int:

@@ -11,10 +11,30 @@ passed through to it.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+# How long a connection waits for another one's write lock (another command,
+# the app's sync) before giving up with "database is locked".
+BUSY_TIMEOUT_MS = 5000
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """The database was held by another connection for the whole busy timeout."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "database is locked" in str(exc)
+
+
+def busy_message() -> str:
+    return (f"busy, try again: another tablespace command (or the app) kept this group's database for over "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s")
 
 
 class LazyDatabase:
@@ -32,6 +52,30 @@ class LazyDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[LazyDatabase]:
+        """A transaction (a savepoint when nested) whose outermost level begins
+        IMMEDIATE: it takes the write lock first, waiting out the busy timeout.
+        A deferred one that has read and then writes after another connection
+        committed fails at once, whatever the timeout (its snapshot is stale)."""
+        if self.conn.in_transaction:
+            with self.real.atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:  # an error may already have ended it
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def __getattr__(self, name: str) -> Any:  # only for names not set on the wrapper
         if name.startswith("__") or name == "_db":

@@ -1,10 +1,39 @@
-"""Writing a file so readers see all of it or none: temp file, fsync, rename."""
+"""Writing a file so readers see all of it or none: temp file, fsync, rename;
+reading a user's file or stdin no further than its size limit."""
 
 from __future__ import annotations
 
 import os
 from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
+
+
+class TooBig(Exception):
+    """What was read is over its limit (only limit + 1 bytes were read)."""
+
+
+def read_at_most(source: BinaryIO, limit: int) -> bytes:
+    """All of `source` if it holds at most `limit` bytes; reads at most
+    limit + 1 bytes either way, so a huge file or endless stdin costs nothing."""
+    chunks: list[bytes] = []
+    wanted = limit + 1
+    while wanted > 0:
+        chunk = source.read(wanted)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        wanted -= len(chunk)
+    if wanted <= 0:
+        raise TooBig
+    return b"".join(chunks)
+
+
+def read_text_at_most(source: BinaryIO, limit: int) -> str:
+    """`read_at_most` decoded as UTF-8 (a BOM dropped), line ends made `\n` as
+    text mode would; UnicodeDecodeError if it is not UTF-8."""
+    text = read_at_most(source, limit).decode("utf-8-sig")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -23,7 +23,7 @@ from tablespace.core.errors import Rejected
 from tablespace.core.identity import author_id_for
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op
-from tablespace.core.rituals import is_occurrence, parse_rule, parse_start
+from tablespace.core.rituals import check_schedule, is_occurrence, parse_start
 
 ROLES = ("moderator", "greeter", "note-taker", "curator")
 
@@ -947,7 +947,7 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
     rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
     start_text = limits.one_line(p, "start", label="start", max_chars=40)
     start = parse_start(start_text)
-    parse_rule(rule, start)
+    check_schedule(rule, start, hlc_to_datetime(op.hlc))  # the op's own time: every replica decides alike
     ctx.run(
         """INSERT INTO rituals (id, name, prompt, rrule, start, author, created_hlc)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -976,7 +976,7 @@ def ritual_edit(ctx: FoldContext, op: Op) -> None:
         rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
     if "start" in p:
         start = iso(parse_start(limits.one_line(p, "start", label="start", max_chars=40)))
-    parse_rule(rule, parse_start(start))
+    check_schedule(rule, parse_start(start), hlc_to_datetime(op.hlc))
     ctx.run("UPDATE rituals SET name = ?, prompt = ?, rrule = ?, start = ? WHERE id = ?",
             name, prompt, rule, start, ritual_id)
 

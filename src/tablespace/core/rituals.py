@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from itertools import takewhile
+from typing import TYPE_CHECKING, Any
 
+from tablespace.core.clock import SUPPORTED_RANGE, in_range, iso
 from tablespace.core.errors import Rejected
 
 if TYPE_CHECKING:  # dateutil (~25 ms) is imported on first use: not needed to open a group
@@ -13,7 +17,6 @@ if TYPE_CHECKING:  # dateutil (~25 ms) is imported on first use: not needed to o
 ALLOWED_FREQUENCIES = {0, 1, 2, 3}  # dateutil.rrule's YEARLY, MONTHLY, WEEKLY, DAILY
 # A ritual with no date given starts today at this UTC hour.
 DEFAULT_HOUR_UTC = 9
-MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 def parse_start(text: str) -> datetime:
@@ -31,12 +34,9 @@ def parse_start(text: str) -> datetime:
     try:
         value = value.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00: this escaped the fold as a crash
-        raise Rejected(f"start {text!r} is out of range") from None
-    # Years outside this range broke things later: iso() writes year 1 as
-    # "1-01-01…", which parse_start cannot read back (so listing rituals raised),
-    # and rule arithmetic near datetime.min/max overflows.
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise Rejected(f"start {text!r} is out of range (years {MIN_YEAR}–{MAX_YEAR})")
+        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
+    if not in_range(value):
+        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})")
     return value
 
 
@@ -64,17 +64,131 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
     return rule
 
 
+# A schedule must fire within this long of when it is set, and at most this
+# often a day; the search for an occurrence never looks further ahead.
+HORIZON = timedelta(days=5 * 366)
+HORIZON_TEXT = "5 years"
+MAX_PER_DAY = 24
+
+
+def check_schedule(rule_text: str, start: datetime, at: datetime) -> None:
+    """Refuse a schedule that fires more than MAX_PER_DAY times a day, or not
+    at all within HORIZON of `at` (the fold passes the op's own time)."""
+    rule = _parsed(rule_text, iso(start))
+    per_day = len(rule._timeset)  # noqa: SLF001 -- each day's times (BYHOUR x BYMINUTE x BYSECOND)
+    if rule._bysetpos:  # noqa: SLF001 -- BYSETPOS keeps this many of each period's
+        per_day = min(per_day, len(rule._bysetpos))  # noqa: SLF001
+    if per_day > MAX_PER_DAY:
+        raise Rejected(f"RRULE {rule_text!r} fires up to {per_day} times a day; the limit is {MAX_PER_DAY}")
+    since = max(at, start)
+    if next(_walk(rule, since, at + HORIZON), None) is None:
+        raise Rejected(f"RRULE {rule_text!r} has no occurrence in the next {HORIZON_TEXT}")
+
+
 def next_occurrence(rule_text: str, start: str, after: datetime) -> datetime | None:
-    """First occurrence at or after `after`, or None if the rule has ended."""
-    rule = parse_rule(rule_text, parse_start(start))
-    return rule.after(after, inc=True)
+    """First occurrence at or after `after`, or None if there is none within HORIZON."""
+    return next(_walk(_parsed(rule_text, start), after, after + HORIZON), None)
 
 
 def occurrences_between(rule_text: str, start: str, since: datetime, until: datetime) -> list[datetime]:
-    rule = parse_rule(rule_text, parse_start(start))
-    return list(rule.between(since, until, inc=True))
+    return list(_walk(_parsed(rule_text, start), since, until))
 
 
+@lru_cache(maxsize=4096)
 def is_occurrence(rule_text: str, start: str, moment: datetime) -> bool:
-    rule = parse_rule(rule_text, parse_start(start))
-    return rule.after(moment - timedelta(seconds=1), inc=False) == moment
+    return next(_walk(_parsed(rule_text, start), moment, moment), None) == moment
+
+
+@lru_cache(maxsize=256)
+def _parsed(rule_text: str, start: str) -> rrule:
+    """The rule, parsed once per process (only its parameters are used: every
+    search walks a fresh copy)."""
+    return parse_rule(rule_text, parse_start(start))
+
+
+class _WalkedTooFar(Exception):
+    pass
+
+
+def _walk_class() -> type[rrule]:
+    from dateutil.rrule import rrule
+
+    class Walk(rrule):
+        """An rrule that gives up after `rebuilds` calendar steps.
+
+        dateutil walks a rule period by period until one yields an occurrence,
+        as far as year 9999: seconds of CPU for a rule that never fires. Its
+        walk rebuilds its calendar masks at least every month it enters (every
+        period for MONTHLY and YEARLY), reading `_byeaster` once or twice each
+        time; counting those reads bounds the walk."""
+
+        def __init__(self, rebuilds: int, **params: Any) -> None:
+            self._rebuilds_left: int | None = None
+            super().__init__(**params)
+            self._rebuilds_left = rebuilds
+
+        @property
+        def _byeaster(self) -> Any:
+            if self._rebuilds_left is not None:
+                self._rebuilds_left -= 1
+                if self._rebuilds_left < 0:
+                    raise _WalkedTooFar
+            return self.__dict__["_byeaster_value"]
+
+        @_byeaster.setter
+        def _byeaster(self, value: Any) -> None:
+            self.__dict__["_byeaster_value"] = value
+
+        def _iter(self) -> Iterator[datetime]:
+            try:
+                yield from super()._iter()
+            except _WalkedTooFar:
+                return
+
+    return Walk
+
+
+_Walk: type[rrule] | None = None
+
+
+def _walk(rule: rrule, since: datetime, until: datetime) -> Iterator[datetime]:
+    """The rule's occurrences in [since, until], walking only from a start
+    near `since` to just past `until`."""
+    global _Walk
+    if _Walk is None:
+        _Walk = _walk_class()
+    anchor = _anchor(rule, since)
+    months = (until.year - anchor.year) * 12 + until.month - anchor.month
+    params = {"interval": rule._interval, "count": rule._count, "freq": rule._freq,  # noqa: SLF001
+              "wkst": rule._wkst, "until": rule._until, **rule._original_rule, "dtstart": anchor}  # noqa: SLF001
+    if rule._count is None:  # noqa: SLF001 -- dateutil deprecates COUNT with UNTIL
+        params["until"] = min(rule._until, until) if rule._until else until  # noqa: SLF001
+    walk = _Walk(2 * (months + 2), **params)  # type: ignore[call-arg]
+    return (moment for moment in takewhile(lambda moment: moment <= until, walk) if moment >= since)
+
+
+def _anchor(rule: rrule, since: datetime) -> datetime:
+    """The latest start at or before `since` from which the rule yields the
+    same occurrences as from its own start: a whole number of periods after
+    it, on the same day of the month (or week) and time of day, so every part
+    dateutil fills in from the start stays the same. A rule with COUNT counts
+    from its start, and a WEEKLY one with BYSETPOS counts positions in a week
+    its start may cut short: both keep their start."""
+    from dateutil.relativedelta import relativedelta
+    from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY
+
+    start, freq, interval = rule._dtstart, rule._freq, rule._interval  # noqa: SLF001
+    if since <= start or rule._count is not None or (freq == WEEKLY and rule._bysetpos):  # noqa: SLF001
+        return start
+    if freq in (DAILY, WEEKLY):
+        step = interval * (7 if freq == WEEKLY else 1)
+        return start + timedelta(days=(since - start).days // step * step)
+    unit = 12 if freq == YEARLY else 1
+    assert freq in (YEARLY, MONTHLY)
+    months = (since.year - start.year) * 12 + since.month - start.month
+    periods = months // (unit * interval)
+    for back in range(periods, max(periods - 60, 0), -1):  # a day of the month some months lack
+        candidate = start + relativedelta(months=back * unit * interval)
+        if candidate.day == start.day and candidate <= since:
+            return candidate
+    return start

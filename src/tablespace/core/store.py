@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on first write, see connect)
 
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
-from tablespace.core.database import LazyDatabase
+from tablespace.core import database
+from tablespace.core.database import LazyDatabase, busy_message, is_busy
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, is_permission_reason, text_edit_rows
 from tablespace.core.home import KEY_NAME
@@ -83,7 +84,7 @@ def connect(path: Path) -> Database:
         pass
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
     conn.execute("PRAGMA secure_delete = ON")  # deleted bodies are zeroed on disk, not just unlinked
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {database.BUSY_TIMEOUT_MS}")
     return db
 
 
@@ -95,6 +96,8 @@ class Store:
             if needs_migration(self.db.conn):  # plain sqlite3: no sqlite_utils when up to date
                 migrate(self.db)
         except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise TablespaceError(busy_message()) from None
             raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
         self.conn = self.db.conn
         # The member's key beside the database seals deleted text in the log.

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tablespace.core.clock import iso, now
+from tablespace.core.clock import SUPPORTED_RANGE, hlc_in_range, iso, now
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
@@ -360,6 +360,9 @@ class SyncEngine:
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)
+        if undated := next((op for op in changeset.ops if not hlc_in_range(op.hlc)), None):
+            return self._quarantine(info, data, f"op at seq {undated.seq} is dated outside the supported range "
+                                                f"({SUPPORTED_RANGE})", digest)
         batch.extend(changeset.ops)
         status = "mine" if changeset.author == self.group.me else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)

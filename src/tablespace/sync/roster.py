@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from datetime import timedelta
 
-from tablespace.core.clock import iso, now, now_ms
+from tablespace.core.clock import from_now, iso, now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore, LinkInFolder
@@ -94,7 +94,7 @@ def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = ""
     member = group.member_id(ref)
     (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
     with group.store.db.atomic():
-        op = group.write("member.timeout", {"member": member, "until": iso(now() + duration), "last_seq": last_seq})
+        op = group.write("member.timeout", {"member": member, "until": iso(from_now(duration, what="the end of the time-out")), "last_seq": last_seq})
         document(group, op.id, reason)
 
 

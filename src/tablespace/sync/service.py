@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tablespace.core import queries
-from tablespace.core.clock import iso, now
+from tablespace.core.clock import from_now, iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport, check_display_name
 from tablespace.core.home import Home
@@ -149,8 +149,9 @@ def create_invite(group: Group, expires: timedelta, uses: int) -> str:
     if not 1 <= uses <= 150:
         raise TablespaceError("an invite can be used between 1 and 150 times")
     secret = os.urandom(16)
+    until = from_now(expires, what="the invite's expiry")
     with group.store.db.atomic():  # the secret opens join requests: only moderators may read it
-        group.write("invite.create", {"invite": invite_id_for(secret), "expires": iso(now() + expires), "uses": uses})
+        group.write("invite.create", {"invite": invite_id_for(secret), "expires": iso(until), "uses": uses})
         write_sealed(group, {"type": "invite", "invite": invite_id_for(secret), "secret": secret.hex()})
     return make_invite_code(group.id, secret)
 

@@ -30,8 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tablespace.core.files import TooBig, read_at_most
+from tablespace.core.limits import BODY_MAX_BYTES
+
 FALLBACK_EDITORS = ("nano", "vi")
 DRAFT_NAME = "draft.md"
+# A post's limit; house rules and the code of conduct fit in it too.
+DRAFT_MAX_BYTES = BODY_MAX_BYTES
 
 
 class EditorError(Exception):
@@ -136,9 +141,13 @@ def edit_text(text: str, command: list[str]) -> str:
         if result.returncode != 0:
             raise EditorError(f"{Path(command[0]).name} exited with status {result.returncode}; the draft is unchanged.")
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as stream:
+                raw = read_at_most(stream, DRAFT_MAX_BYTES)
         except FileNotFoundError:
             raise EditorError("The draft file was removed in the editor; the draft is unchanged.") from None
+        except TooBig:
+            raise EditorError(f"The edited file is over {DRAFT_MAX_BYTES} bytes (the limit for a post); "
+                              "the draft is unchanged.") from None
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:

@@ -14,7 +14,7 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import KEY_NAME, Home
 from tablespace.core.identity import Identity
 from tablespace.core.keyfile import LockedKeyError
-from tablespace.sync.keyring import EPOCHS_NAME, EXCHANGE_KEY_NAME, Keyring
+from tablespace.sync.keyring import EPOCHS_NAME, Keyring
 from tablespace.sync.service import found_group
 
 PASSPHRASE = "correct horse battery staple"

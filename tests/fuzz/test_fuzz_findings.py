@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from tablespace.sync import membership
 from tablespace.sync.keys import seal_to
 from tests.fuzz.fuzzing import CORPUS, file_name
-from tests.fuzz.targets import CALLER_DEPTH, TARGETS, join_answer_inner, world
+from tests.fuzz.targets import CALLER_DEPTH, TARGETS, world
 
 # A join request or an answer whose JSON is nested deeper than Python's
 # parser recurses: json.loads raised RecursionError, which escaped both

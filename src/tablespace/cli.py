@@ -24,7 +24,7 @@ from tablespace.core import clock, keyfile, limits, queries
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
-from tablespace.core.files import TooBig, read_text_at_most
+from tablespace.core.files import TooBig, read_text_at_most, unix_line_ends
 from tablespace.core.group import Group, Transport
 from tablespace.core.store import as_yours
 from tablespace.core.home import KEY_NAME, Home
@@ -163,7 +163,7 @@ def read_body(body: str | None, body_file: str | None, *, required: bool, limit:
             raise TablespaceError(f"{source} is over the limit for {what}: the limit is {limit} bytes") from None
     if body is None and required:
         raise click.UsageError("give the text with --body TEXT or --body-file PATH (- for stdin)")
-    return body or ""
+    return unix_line_ends(body or "")
 
 
 body_options = [

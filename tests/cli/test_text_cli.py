@@ -166,3 +166,18 @@ def test_names_with_control_characters_are_refused_at_init_and_join(tmp_path: Pa
     assert "display name contains a control character (\\x9b)" in fresh.error(
         "join", code, "--as", "Ed\x9b", "--folder", str(folder))
     assert not (tmp_path / "fresh").exists() or not list((tmp_path / "fresh").glob("groups/*"))
+
+
+def test_line_ends_from_another_system_are_line_ends_not_refusals(tmp_path: Path, monkeypatch) -> None:
+    """A carriage return is refused as a control character, but CRLF or a lone
+    CR typed on another system (a --body, a file, stdin) is a line end."""
+    ana = TS(tmp_path / "ana", monkeypatch)
+    (tmp_path / "shared").mkdir()
+    ana.out("init", "Circle", "--as", "Ana", "--folder", str(tmp_path / "shared"))
+    thread = ana.out("post", "Windows", "--body", "one\r\ntwo\rthree")
+    crlf = tmp_path / "crlf.md"
+    crlf.write_bytes(b"four\r\nfive\r\n")
+    ana.out("reply", thread[:8], "--body-file", str(crlf))
+    ana.out("reply", thread[:8], "--body-file", "-", input="six\r\nseven")
+    bodies = [p["body"] for p in ana.json("show", thread[:8])["posts"]]
+    assert bodies == ["one\ntwo\nthree", "four\nfive\n", "six\nseven"]

@@ -32,8 +32,14 @@ def read_at_most(source: BinaryIO, limit: int) -> bytes:
 def read_text_at_most(source: BinaryIO, limit: int) -> str:
     """`read_at_most` decoded as UTF-8 (a BOM dropped), line ends made `\n` as
     text mode would; UnicodeDecodeError if it is not UTF-8."""
-    text = read_at_most(source, limit).decode("utf-8-sig")
+    return unix_line_ends(read_at_most(source, limit).decode("utf-8-sig"))
+
+
+def unix_line_ends(text: str) -> str:
+    """CRLF and lone CR as `\\n`: a line end typed on another system is a
+    line end, not a control character the fold would refuse."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -56,20 +56,27 @@ def make_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> 
     joined, admitted and synced: (folder, ana, {name: member})."""
     folder = tmp_path / "shared"
     folder.mkdir()
+    return folder, *group_through(tmp_path, monkeypatch, ("--folder", str(folder)), *names)
+
+
+def group_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: tuple[str, str],
+                  *names: str) -> tuple[TS, dict[str, TS]]:
+    """Ana founds a group through `transport` (`--folder PATH` or `--git URL`),
+    and each of `names` is invited, joins, is admitted and syncs."""
     ana = TS(tmp_path / "ana", monkeypatch)
-    ana.out("init", "Circle", "--as", "Ana", "--folder", str(folder))
+    ana.out("init", "Circle", "--as", "Ana", *transport)
     ana.json("sync")
     members = {}
     for name in names:
         member = TS(tmp_path / name.lower(), monkeypatch)
         code = ana.out("invite")
         ana.json("sync")
-        request = member.out("join", code, "--as", name, "--folder", str(folder))
+        request = member.out("join", code, "--as", name, *transport)
         ana.run("admit", request[:6])
         ana.json("sync")
         member.json("sync")
         members[name] = member
-    return folder, ana, members
+    return ana, members
 
 
 def everyone_syncs(*homes: TS, rounds: int = 2) -> None:

@@ -25,7 +25,7 @@ from tablespace.sync import roster
 from tablespace.sync.envelope import BadChangeset, decode_changeset, peek_header
 from tablespace.sync.git import git_env
 from tablespace.sync.keyring import Keyring
-from tests.clirun import TS, everyone_syncs, make_group
+from tests.clirun import TS, everyone_syncs, group_through, make_group
 
 REPO = Path(__file__).resolve().parents[2]
 BOB_WRITES = "Bob writes after the removal"
@@ -326,20 +326,7 @@ def git_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     repo = tmp_path / "remote.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(repo)], check=True, env=git_env())
-    ana = TS(tmp_path / "ana", monkeypatch)
-    ana.out("init", "Circle", "--as", "Ana", "--git", str(repo))
-    ana.json("sync")
-    members = {}
-    for name in names:
-        member = TS(tmp_path / name.lower(), monkeypatch)
-        code = ana.out("invite")
-        ana.json("sync")
-        request = member.out("join", code, "--as", name, "--git", str(repo))
-        ana.run("admit", request[:6])
-        ana.json("sync")
-        member.json("sync")
-        members[name] = member
-    return repo, ana, members
+    return repo, *group_through(tmp_path, monkeypatch, ("--git", str(repo)), *names)
 
 
 @needs_git

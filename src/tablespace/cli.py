@@ -602,7 +602,8 @@ REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` 
 @with_group
 def report(group: Group, post_ref: str, reason: str) -> None:
     """Report a post to the moderators. Only moderators can ever read the report or who made it."""
-    from tablespace.sync.moderation import deliver_reports, file_report
+    from tablespace.sync.delivery import deliver_reports
+    from tablespace.sync.moderation import file_report
     from tablespace.sync.service import folder_for
 
     report_id = file_report(group, post_ref, reason)
@@ -627,8 +628,8 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
-    from tablespace.sync.moderation import my_exchange_key
     from tablespace.sync.moderation import reports as report_queue
+    from tablespace.sync.sealing import my_exchange_key
 
     group.require_moderator()
     queue = report_queue(group, my_exchange_key(group))
@@ -653,7 +654,8 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
 @with_group
 def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> None:
     """Moderator: resolve a report with a decision (and optionally hide the post)."""
-    from tablespace.sync.moderation import my_exchange_key, resolve_report
+    from tablespace.sync.moderation import resolve_report
+    from tablespace.sync.sealing import my_exchange_key
 
     resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
     echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
@@ -666,7 +668,8 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
 @with_group
 def note(group: Group, report_ref: str, text: str) -> None:
     """Moderator: add a note to a report (what you asked, what you heard), for the other moderators."""
-    from tablespace.sync.moderation import add_note, my_exchange_key
+    from tablespace.sync.moderation import add_note
+    from tablespace.sync.sealing import my_exchange_key
 
     add_note(group, my_exchange_key(group), report_ref, text)
     echo("Note added; the other moderators see it after you sync.", err=True)
@@ -678,7 +681,8 @@ def note(group: Group, report_ref: str, text: str) -> None:
 @with_group
 def modlog(group: Group, as_json: bool, limit: int) -> None:
     """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
-    from tablespace.sync.moderation import moderation_log, my_exchange_key
+    from tablespace.sync.moderation import moderation_log
+    from tablespace.sync.sealing import my_exchange_key
 
     group.require_moderator()
     entries = moderation_log(group, my_exchange_key(group), limit=limit)

@@ -25,6 +25,7 @@ from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
 from tablespace.sync import moderation as mod
+from tablespace.sync.sealing import my_exchange_key
 from tablespace.tui.format import relative, shown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import KeyFooter, SectionScreen
@@ -137,7 +138,7 @@ class ModerationScreen(SectionScreen):
     @property
     def exchange(self):  # noqa: ANN201 - an ExchangeKey, loaded on first use
         if self._exchange is None:
-            self._exchange = mod.my_exchange_key(self.group)
+            self._exchange = my_exchange_key(self.group)
         return self._exchange
 
     # --- data ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 SYNC = Path(__file__).resolve().parents[2] / "src" / "tablespace" / "sync"
 SQL_CALLS = {"execute", "executemany", "executescript"}
-MODERATORS_MODULES = ("sealing", "moderator_key", "delivery", "moderation")
+MODERATORS_MODULES = ("sealing", "moderator_key", "delivery", "moderation", "actions")
 
 
 def sql_calls(path: Path) -> list[int]:

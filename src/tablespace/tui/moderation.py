@@ -414,16 +414,14 @@ class ModerationScreen(SectionScreen):
                                      verb="end the time-out"))
 
     def action_remove(self) -> None:
-        from tablespace.sync.roster import remove_member
-        from tablespace.sync.service import rotate_now
+        from tablespace.sync.actions import remove
 
         m = self._member()
         if m is None:
             return
 
         def do_remove(values: dict[str, str | bool]) -> None:
-            remove_member(self.group, m.id, str(values["reason"]))
-            rotate_now(self.group)
+            remove(self.group, m.id, str(values["reason"]))
             self.after_write(f"{m.name} was removed; the group's key was renewed")
 
         self.app.push_screen(AskForm(

@@ -275,11 +275,10 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
 @with_group
 def requests(group: Group, as_json: bool) -> None:
     """Moderator: pending join requests."""
+    from tablespace.sync.actions import join_requests
     from tablespace.sync.requests import PROBLEM_NOTES
-    from tablespace.sync.service import pending_requests
 
-    group.require_moderator()
-    rows = pending_requests(group)
+    rows = join_requests(group)
     if as_json:
         return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
                            "problem": r.problem, "name_taken_by": r.name_taken_by} for r in rows])
@@ -298,9 +297,8 @@ def requests(group: Group, as_json: bool) -> None:
 @with_group
 def admit(group: Group, request: str) -> None:
     """Moderator: admit a join request (and share the group's keys with them)."""
-    from tablespace.sync.service import admit as admit_request
+    from tablespace.sync.actions import admit_request
 
-    group.require_moderator()
     admit_request(group, request)
     echo("Admitted. They can read once you have synced and they sync.", err=True)
 
@@ -311,9 +309,8 @@ def admit(group: Group, request: str) -> None:
 @with_group
 def deny(group: Group, request: str, reason: str) -> None:
     """Moderator: turn down a join request."""
-    from tablespace.sync.service import deny as deny_request
+    from tablespace.sync.actions import deny_request
 
-    group.require_moderator()
     deny_request(group, request, reason)
 
 
@@ -323,12 +320,9 @@ def deny(group: Group, request: str, reason: str) -> None:
 @with_group
 def remove(group: Group, member: str, reason: str) -> None:
     """Moderator: remove a member. The group's key is rotated: nothing written afterwards is readable by them."""
-    from tablespace.sync.roster import remove_member
-    from tablespace.sync.service import rotate_now
+    from tablespace.sync.actions import remove as remove_member
 
-    group.require_moderator()
     remove_member(group, member, reason)
-    rotate_now(group)
     echo("Removed. Nothing written from now on is readable by them.", err=True)
 
 
@@ -340,17 +334,15 @@ def remove(group: Group, member: str, reason: str) -> None:
 @with_group
 def timeout(group: Group, member: str, duration: str | None, end: bool, reason: str) -> None:
     """Moderator: stop a member posting, replying and reacting for a while (or --end it early)."""
-    from tablespace.sync.moderation import end_timeout
-    from tablespace.sync.roster import timeout_member
+    from tablespace.sync.actions import end_time_out, time_out
 
     if bool(duration) == end:
         raise click.UsageError("give --for DURATION, or --end")
-    group.require_moderator()
     if end:
-        end_timeout(group, member, why=reason)
+        end_time_out(group, member, reason)
         echo("The time-out has ended; they can post again after they sync.", err=True)
     else:
-        timeout_member(group, member, parse_duration(duration or ""), reason)
+        time_out(group, member, parse_duration(duration or ""), reason)
         echo(f"Timed out for {duration}: they can read, but not post, reply or react.", err=True)
 
 
@@ -602,23 +594,14 @@ REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` 
 @with_group
 def report(group: Group, post_ref: str, reason: str) -> None:
     """Report a post to the moderators. Only moderators can ever read the report or who made it."""
-    from tablespace.sync.moderation import deliver_reports, file_report
-    from tablespace.sync.service import folder_for
+    from tablespace.sync.actions import report as file_report
 
-    report_id = file_report(group, post_ref, reason)
-    delivered = False
-    if group.transport.folder is not None:  # alone, now: this command writes nothing else of ours
-        folder = folder_for(group)
-        try:
-            folder.check(expect_existing=group.store.get_meta("last_sync") is not None)
-            delivered = deliver_reports(group, folder) > 0
-        except (TablespaceError, OSError):
-            pass
-    if delivered:
+    filed = file_report(group, post_ref, reason)
+    if filed.delivered:
         echo("Sent to the moderators: only they can read it, or see who sent it.", err=True)
-    else:  # over git a commit of its own waits for a round with nothing else of ours
+    else:
         echo(f"The report waits in your outbox: {REPORT_WAITS}", err=True)
-    echo(report_id)
+    echo(filed.id)
 
 
 @main.command()
@@ -627,11 +610,9 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
-    from tablespace.sync.moderation import my_exchange_key
-    from tablespace.sync.moderation import reports as report_queue
+    from tablespace.sync.actions import report_queue
 
-    group.require_moderator()
-    queue = report_queue(group, my_exchange_key(group))
+    queue = report_queue(group)
     names = queries.member_names(group.conn)
     if as_json:
         return emit_json([r.to_json(names) for r in queue])
@@ -653,9 +634,9 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
 @with_group
 def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> None:
     """Moderator: resolve a report with a decision (and optionally hide the post)."""
-    from tablespace.sync.moderation import my_exchange_key, resolve_report
+    from tablespace.sync.actions import resolve as resolve_report
 
-    resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
+    resolve_report(group, report_ref, decision, hide_post=hide_post)
     echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
                ". The other moderators see it after you sync.", err=True)
 
@@ -666,9 +647,9 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
 @with_group
 def note(group: Group, report_ref: str, text: str) -> None:
     """Moderator: add a note to a report (what you asked, what you heard), for the other moderators."""
-    from tablespace.sync.moderation import add_note, my_exchange_key
+    from tablespace.sync.actions import note as add_note
 
-    add_note(group, my_exchange_key(group), report_ref, text)
+    add_note(group, report_ref, text)
     echo("Note added; the other moderators see it after you sync.", err=True)
 
 
@@ -678,10 +659,9 @@ def note(group: Group, report_ref: str, text: str) -> None:
 @with_group
 def modlog(group: Group, as_json: bool, limit: int) -> None:
     """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
-    from tablespace.sync.moderation import moderation_log, my_exchange_key
+    from tablespace.sync.actions import modlog as moderation_log
 
-    group.require_moderator()
-    entries = moderation_log(group, my_exchange_key(group), limit=limit)
+    entries = moderation_log(group, limit=limit)
     names = queries.member_names(group.conn)
     if as_json:
         return emit_json([e.to_json(names) for e in entries])
@@ -700,9 +680,9 @@ def modlog(group: Group, as_json: bool, limit: int) -> None:
 @with_group
 def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None, reason: str) -> None:
     """Moderator: archive a thread (read-only, out of the list, still searchable), or all stale ones."""
+    from tablespace.sync.actions import archive_stale
     from tablespace.sync.moderation import archive_thread
 
-    group.require_moderator()
     if bool(thread_ref) == bool(stale):
         raise click.UsageError("give a THREAD or --stale DURATION")
     if stale:
@@ -711,10 +691,9 @@ def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None,
         quiet = parse_duration(stale)
         if quiet < timedelta(days=1):
             raise click.BadParameter("archive threads quiet for at least a day (e.g. 90d)", param_hint="--stale")
-        titles = {t: queries.thread(group.conn, t).title for t in group.stale_threads(quiet)}
-        archived = group.archive_stale(quiet)
-        for thread in archived:
-            echo(f"archived {thread[:8]}  {titles.get(thread, '')}", err=True)
+        archived = archive_stale(group, quiet)
+        for thread, title in archived:
+            echo(f"archived {thread[:8]}  {title}", err=True)
         echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
         return
     archive_thread(group, thread_ref or "", undo=undo, why=reason)

@@ -46,11 +46,11 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.core.ops import InvalidOp, Op, canonical_json, decode_op, sign_op
-from tablespace.sync import envelope, membership, moderation
+from tablespace.sync import envelope, membership, sealing
 from tablespace.sync.envelope import BadChangeset, decode_changeset
 from tablespace.sync.keys import ExchangeKey, epoch_key_id, seal_to
 from tablespace.sync.membership import BadMembershipFile, JoinRequest
-from tablespace.sync.moderation import SealedRecordError, check_report, open_for_moderators
+from tablespace.sync.sealing import SealedRecordError, check_report, open_for_moderators
 
 FIXED_NOW = "2026-03-02T09:00:00Z"
 
@@ -353,7 +353,7 @@ def _unsigned(seeds: list[bytes]) -> list[bytes]:
     return [seed[:-membership.SIGNATURE_BYTES] for seed in seeds]
 
 
-# --- sealed reports (sync/moderation.py) -------------------------------------------------
+# --- sealed reports (sync/sealing.py) -------------------------------------------------
 
 # report_inner: flags (u8) || plaintext. Flag bit 0: the plaintext is a JSON
 # record whose "sig" is made here by its reporter (the author), so the fuzzer
@@ -376,8 +376,8 @@ def report_inner(data: bytes) -> None:
     if data[0] & 1:
         plain = _signed_record(plain)
     w = world()
-    head = moderation.MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.mod_key_id)
-    sealed_report(head + seal_to(plain, w.mod_public, info=moderation.SEAL_INFO, aad=head))
+    head = sealing.MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.mod_key_id)
+    sealed_report(head + seal_to(plain, w.mod_public, info=sealing.SEAL_INFO, aad=head))
 
 
 def _signed_record(plain: bytes) -> bytes:
@@ -386,7 +386,7 @@ def _signed_record(plain: bytes) -> bytes:
         record = json.loads(plain)
         if not isinstance(record, dict):
             return plain
-        record["sig"] = world().author.sign(moderation._signed_part(record)).hex()
+        record["sig"] = world().author.sign(sealing.signed_part(record)).hex()
         return canonical_json(record)
     except Exception:  # noqa: BLE001 - the harness's own step: whatever it cannot sign goes in as it is
         return plain
@@ -400,21 +400,21 @@ def _report_record() -> dict[str, Any]:
         "excerpt": "Twice a day", "reason": "spam, and rude", "reporter": w.author.author_id,
         "reporter_key": w.author.public_key.hex(), "at": FIXED_NOW, "nonce": "00" * 8,
     }
-    record["sig"] = w.author.sign(moderation._signed_part(record)).hex()
+    record["sig"] = w.author.sign(sealing.signed_part(record)).hex()
     return record
 
 
 def _report_seeds() -> list[bytes]:
     w = world()
-    head = moderation.MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.mod_key_id)
-    return [head + seal_to(plain, w.mod_public, info=moderation.SEAL_INFO, aad=head)
+    head = sealing.MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.mod_key_id)
+    return [head + seal_to(plain, w.mod_public, info=sealing.SEAL_INFO, aad=head)
             for plain in _report_plaintexts()]
 
 
 def _report_plaintexts() -> list[bytes]:
     text = canonical_json(_report_record())
     decision = canonical_json({"type": "decision", "report": "ab" * 16, "decision": "resolved"})
-    return [text + b" " * (-len(text) % moderation.PAD_TO), decision]
+    return [text + b" " * (-len(text) % sealing.PAD_TO), decision]
 
 
 def _report_inner_seeds() -> list[bytes]:

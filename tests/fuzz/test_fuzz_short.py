@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.sync import envelope, membership, moderation
+from tablespace.sync import envelope, membership, sealing
 from tests.fuzz.fuzzing import combined_corpus, corpus_files, fuzz
 from tests.fuzz.targets import NAMES, SEEDS, TARGETS, world
 
@@ -42,8 +42,8 @@ def test_the_real_encoders_files_are_accepted_whole() -> None:
         assert membership.decode_need(data, group_id=w.group_id, member=w.author.author_id).epochs
     for data in SEEDS["join_answer"]():
         assert membership.decode_answer(data, group_id=w.group_id, request_id=w.request.id, exchange=w.exchange)
-    report = moderation.open_for_moderators(SEEDS["sealed_report"]()[0], w.group_id, {w.mod_key_id: w.mod_key})
-    moderation.check_report(report, w.group)
+    report = sealing.open_for_moderators(SEEDS["sealed_report"]()[0], w.group_id, {w.mod_key_id: w.mod_key})
+    sealing.check_report(report, w.group)
     assert membership.is_withdrawn(SEEDS["withdrawal"]()[0], w.request, group_id=w.group_id)
 
 

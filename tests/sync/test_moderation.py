@@ -10,14 +10,14 @@ from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.sync.keys import seal_to
-from tablespace.sync.moderation import (
+from tablespace.sync.sealing import (
     MAGIC,
     SEAL_INFO,
-    _signed_part,
     current_mod_key,
     my_exchange_key,
     open_records,
     seal_for_moderators,
+    signed_part,
 )
 from tests.clirun import TS, everyone_syncs, make_group
 
@@ -142,10 +142,10 @@ def test_bad_report_files_are_quarantined_and_the_rest_still_arrive(tmp_path, mo
     forged = {"type": "report", "group": group.id, "post": post, "thread": post, "post_author": post,
               "excerpt": "", "reason": "forged", "reporter": stranger.author_id,
               "reporter_key": stranger.public_key.hex(), "at": "2026-11-23T09:00:00Z", "nonce": "00"}
-    forged["sig"] = stranger.sign(_signed_part(forged)).hex()
+    forged["sig"] = stranger.sign(signed_part(forged)).hex()
     (reports_dir / "stranger.tsm").write_bytes(seal_for_moderators(group, forged)[1])
     altered = dict(forged, reporter=group.me, reporter_key=group.identity.public_key.hex())
-    altered["sig"] = group.identity.sign(_signed_part(altered)).hex()
+    altered["sig"] = group.identity.sign(signed_part(altered)).hex()
     altered["reason"] = "changed after signing"
     (reports_dir / "altered.tsm").write_bytes(seal_for_moderators(group, altered)[1])
     key = current_mod_key(group)  # JSON that parses but may not be signed or stored: NaN
@@ -372,7 +372,7 @@ def test_a_reports_claims_give_way_to_the_log(tmp_path, monkeypatch) -> None:
                   "post_author": group.me, "excerpt": "words never written", "reason": "claims",
                   "reporter": group.me, "reporter_key": group.identity.public_key.hex(),
                   "at": "2000-01-01T00:00:00Z", "nonce": "00" * 8}
-        record["sig"] = group.identity.sign(_signed_part(record)).hex()
+        record["sig"] = group.identity.sign(signed_part(record)).hex()
         _, sealed = seal_for_moderators(group, record)
         (folder / group.id / "reports").mkdir(exist_ok=True)
         (folder / group.id / "reports" / "forged-claims.tsm").write_bytes(sealed)

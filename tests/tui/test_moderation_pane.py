@@ -17,7 +17,8 @@ from tablespace.core.clock import iso
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
-from tablespace.sync.moderation import file_report, moderation_log, my_exchange_key, reports
+from tablespace.sync.moderation import file_report, moderation_log, reports
+from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm

@@ -373,3 +373,237 @@ def data_version(conn: sqlite3.Connection) -> tuple[int, int]:
     """Changes whenever this connection or any other commits to the database:
     a reader compares it to skip re-reading what cannot have changed."""
     return conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+# --- for sync: the log, keys, members and join requests --------------------------------
+# Named questions sync/ asks of core's tables, so that every SQL statement on
+# them lives in core. Rows come back as the tuples sync unpacks.
+
+
+def last_seq(conn: sqlite3.Connection, author: str) -> int:
+    """The newest seq of `author`'s we hold (0 if none)."""
+    return conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (author,)).fetchone()[0]
+
+
+def has_ops_by(conn: sqlite3.Connection, author: str) -> bool:
+    return conn.execute("SELECT 1 FROM ops WHERE author = ?", (author,)).fetchone() is not None
+
+
+def has_ops_after(conn: sqlite3.Connection, author: str, seq: int) -> bool:
+    return conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? LIMIT 1", (author, seq)).fetchone() is not None
+
+
+def ops_after(conn: sqlite3.Connection, author: str, seq: int) -> list[tuple[str, str, str]]:
+    """(id, signature, body) of `author`'s ops after `seq`, in seq order."""
+    return conn.execute("SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
+                        (author, seq)).fetchall()
+
+
+def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -> tuple[str, str, str] | None:
+    """(id, signature, body) of `author`'s accepted op of `kind` at `hlc`, if any."""
+    return conn.execute(
+        "SELECT id, signature, body FROM ops WHERE author = ? AND hlc = ? AND state = 'accepted' AND kind = ?",
+        (author, hlc, kind)).fetchone()
+
+
+def refused_ops(conn: sqlite3.Connection, author: str) -> list[tuple[str, str, str | None]]:
+    """(id, kind, reason) of `author`'s ops the fold refused."""
+    return conn.execute("SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?",
+                        (author,)).fetchall()
+
+
+def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[tuple[str, str, str]]:
+    """(id, signature, body) of every op of `kind` the fold refused."""
+    return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'",
+                        (kind,)).fetchall()
+
+
+def held_op_count(conn: sqlite3.Connection) -> int:
+    """Ops held back until their time comes (dated ahead of our clock)."""
+    return conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
+
+
+def first_forks(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """(author, first forked seq) of each author who signed two ops for one seq."""
+    return conn.execute("SELECT author, min(seq) FROM forks GROUP BY author ORDER BY author").fetchall()
+
+
+def member_ids(conn: sqlite3.Connection) -> set[str]:
+    """Everyone who was ever admitted, whatever their status now."""
+    return {row[0] for row in conn.execute("SELECT id FROM members")}
+
+
+def member_status(conn: sqlite3.Connection, member: str) -> str | None:
+    row = conn.execute("SELECT status FROM members WHERE id = ?", (member,)).fetchone()
+    return row[0] if row else None
+
+
+def member_statuses(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT id, status FROM members"))
+
+
+def member_name_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, the key its display name is compared by) of every member."""
+    return conn.execute("SELECT id, name_key FROM members").fetchall()
+
+
+def departed_members(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """(id, joined HLC, left HLC) of every member removed or gone."""
+    return conn.execute("SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')").fetchall()
+
+
+def members_after_departure(conn: sqlite3.Connection, departed: int, me: str) -> list[tuple[str, str | None]]:
+    """(id, exchange key) of who still counts as a member after the departure
+    at HLC `departed`: the active, and those who went later; each with an
+    exchange key to be granted a key by, or `me`."""
+    return conn.execute(
+        """SELECT id, exchange_key FROM members
+           WHERE (status = 'active' OR (status IN ('removed', 'left') AND left_hlc > ?))
+             AND (exchange_key IS NOT NULL OR id = ?)""",
+        (departed, me),
+    ).fetchall()
+
+
+def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]:
+    """(id, exchange key) of every other active member who has published one."""
+    return conn.execute(
+        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
+        (me,)).fetchall()
+
+
+def moderator_ids(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+
+
+def moderator_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()[0]
+
+
+def moderators_with_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, exchange key) of the current moderators who have published one."""
+    # One statement for the fold and for sync; imported here so the read-only
+    # questions above stay independent of the fold.
+    from tablespace.core.fold import MODERATORS_WITH_KEYS
+
+    return conn.execute(MODERATORS_WITH_KEYS).fetchall()
+
+
+def announced_epoch_keys(conn: sqlite3.Connection) -> set[tuple[int, str]]:
+    """(epoch, key id) of every group key announced in the log."""
+    return {(row[0], row[1]) for row in conn.execute("SELECT epoch, key_id FROM epochs")}
+
+
+def epoch_recipients(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    """(epoch, key id, comma-separated member ids it was wrapped for)."""
+    return conn.execute("SELECT epoch, key_id, recipients FROM epochs").fetchall()
+
+
+def epoch_creators(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    """(epoch, key id, the member who made it)."""
+    return conn.execute("SELECT epoch, key_id, created_by FROM epochs").fetchall()
+
+
+def epoch_created_hlc(conn: sqlite3.Connection, epoch: int, key_id: str) -> int:
+    return conn.execute("SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?",
+                        (epoch, key_id)).fetchone()[0]
+
+
+def newest_epoch(conn: sqlite3.Connection) -> int:
+    """The newest epoch announced, -1 before the first."""
+    return conn.execute("SELECT coalesce(max(epoch), -1) FROM epochs").fetchone()[0]
+
+
+def newest_mod_key(conn: sqlite3.Connection) -> tuple[int, str, str, str] | None:
+    """(epoch, key id, public key, recipients) of the moderators' key new
+    records are sealed to: the newest epoch's lowest key id."""
+    return conn.execute(
+        "SELECT epoch, key_id, public, recipients FROM mod_keys ORDER BY epoch DESC, key_id LIMIT 1").fetchone()
+
+
+def mod_keys(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, str | None, str]]:
+    """(key id, wrapped stanzas JSON, previous key id, previous key boxed, public) of
+    every moderators' key, newest first."""
+    return conn.execute(
+        "SELECT key_id, wrapped, previous_key_id, previous, public FROM mod_keys ORDER BY epoch DESC, key_id"
+    ).fetchall()
+
+
+def mod_records(conn: sqlite3.Connection) -> list[tuple[str, str, int, str, str]]:
+    """(op id, author, HLC, sealed base64, record id) of every moderators' record, in log order."""
+    return conn.execute("SELECT op_id, author, hlc, sealed, record_id FROM mod_records ORDER BY hlc, author, seq"
+                        ).fetchall()
+
+
+def mod_record_filed(conn: sqlite3.Connection, record_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM mod_records WHERE record_id = ?", (record_id,)).fetchone() is not None
+
+
+def post_as_written(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str]:
+    """(thread id, author, body) of a post known to exist."""
+    return conn.execute("SELECT thread_id, author, body FROM posts WHERE id = ?", (post_id,)).fetchone()
+
+
+def post_as_held(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str, int, int] | None:
+    """(thread id, author, body, deleted or hidden, created HLC) of a post, if it has arrived."""
+    return conn.execute("SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts "
+                        "WHERE id = ?", (post_id,)).fetchone()
+
+
+def post_exists(conn: sqlite3.Connection, post_id: str) -> bool:
+    """Whether a post has arrived and is not deleted (a hidden one exists)."""
+    return conn.execute("SELECT 1 FROM posts WHERE id = ? AND deleted = 0", (post_id,)).fetchone() is not None
+
+
+def invite_secrets_in_the_open(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(invite id, secret hex) of invites made before secrets were sealed to the moderators."""
+    return conn.execute("SELECT id, secret FROM invites WHERE secret != ''").fetchall()
+
+
+def invite_uses(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+    """invite id -> (expiry HLC, uses allowed, uses made)."""
+    return {row[0]: row[1:] for row in conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
+
+
+def decided_requests(conn: sqlite3.Connection, *, decision: str | None = None) -> set[str]:
+    """Join requests a moderator decided (only those with `decision`, if given)."""
+    if decision is None:
+        return {row[0] for row in conn.execute("SELECT request FROM join_decisions")}
+    return {row[0] for row in conn.execute("SELECT request FROM join_decisions WHERE decision = ?", (decision,))}
+
+
+# --- for sync: sync_files, what the sync has looked at in the folder --------------------
+# The table is part of the group's database (core/schema.py) and the front
+# ends ask about it too (quarantined_count); sync writes it through
+# core/sync_files.py.
+
+
+def files_seen(conn: sqlite3.Connection) -> dict[str, tuple[int, int, str]]:
+    """path -> (size, mtime_ns, status) of every folder file looked at."""
+    return {row[0]: row[1:] for row in conn.execute("SELECT path, size, mtime_ns, status FROM sync_files")}
+
+
+def files_looked_at(conn: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, int, str, str | None]]:
+    """path -> (size, mtime_ns, status, reason) of the files looked at under `prefix`."""
+    return {row[0]: row[1:] for row in conn.execute(
+        "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path LIKE ?", (f"{prefix}%",))}
+
+
+def files_we_wrote(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
+    """(path, first seq, size, mtime_ns) of each changeset of ours in the folder."""
+    return conn.execute("SELECT path, first_seq, size, mtime_ns FROM sync_files WHERE status = 'mine'").fetchall()
+
+
+def file_already_imported(conn: sqlite3.Connection, digest: str) -> bool:
+    """Whether a file with these contents was imported (or written by us) already."""
+    return conn.execute("SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')",
+                        (digest,)).fetchone() is not None
+
+
+def quarantined_files(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """(path, reason) of every folder file quarantined, by path."""
+    return conn.execute("SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path").fetchall()
+
+
+def waiting_file_count(conn: sqlite3.Connection) -> int:
+    """Folder files under a key we do not hold yet."""
+    return conn.execute("SELECT count(*) FROM sync_files WHERE status = 'waiting'").fetchone()[0]

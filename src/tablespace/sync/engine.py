@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tablespace.core import queries, sync_files
 from tablespace.core.clock import SUPPORTED_RANGE, hlc_in_range, iso, now
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
@@ -43,7 +44,7 @@ from tablespace.sync.envelope import (
 )
 from tablespace.sync.folder import FolderFile, FolderStore, LinkInFolder
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.moderation import deliver_reports, moderation_round, waiting_reports
+from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
 from tablespace.sync.membership import (
@@ -171,8 +172,8 @@ class SyncEngine:
         return unopened
 
     def _refused_mine(self) -> dict[str, tuple[str, str]]:
-        return {op_id: (kind, reason or "") for op_id, kind, reason in self.store.conn.execute(
-            "SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?", (self.group.me,))}
+        refused = queries.refused_ops(self.store.conn, self.group.me)
+        return {op_id: (kind, reason or "") for op_id, kind, reason in refused}
 
     def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport, *,
                          about_to_write: bool = False) -> bool:
@@ -195,7 +196,7 @@ class SyncEngine:
 
     def _moderate(self, report: SyncReport) -> None:
         """As a moderator, keep the moderators' key current, file new reports
-        (sync/moderation.py) and tell joiners whose invite can no longer
+        (sync/delivery.py) and tell joiners whose invite can no longer
         admit them (sync/requests.py)."""
         if not self.group.is_moderator:
             return
@@ -218,10 +219,7 @@ class SyncEngine:
         if current is None:
             return 0  # not admitted yet: nothing of ours can be written readably
         epoch, key = current.epoch, current.key
-        rows = self.store.conn.execute(
-            "SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
-            (self.group.me, exported_seq),
-        ).fetchall()
+        rows = queries.ops_after(self.store.conn, self.group.me, exported_seq)
         ops = [self.store.read_op(*row) for row in rows]  # a post deleted before it went out: unsealed
         # Someone who holds this key has gone and nobody has rotated yet:
         # what we wrote up to a removal of ours may go (so the member learns
@@ -247,7 +245,7 @@ class SyncEngine:
         return written
 
     def _announced(self) -> set[tuple[int, str]]:
-        return {(row[0], row[1]) for row in self.store.conn.execute("SELECT epoch, key_id FROM epochs")}
+        return queries.announced_epoch_keys(self.store.conn)
 
     def _receive_grants(self) -> list[GrantHeader]:
         """Pick up epoch keys members wrapped for us (files under keys/<me>/).
@@ -283,21 +281,19 @@ class SyncEngine:
         damaged file of ours, so without this everything we write after it
         would wait forever. A damaged file stays where it is (we never delete
         in the folder); everyone, us included, quarantines it."""
-        lost = [(path, first) for path, first, size, mtime in self.store.conn.execute(
-                    "SELECT path, first_seq, size, mtime_ns FROM sync_files WHERE status = 'mine'")
+        lost = [(path, first) for path, first, size, mtime in queries.files_we_wrote(self.store.conn)
                 if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)]
         if lost:
             first = min(seq for _, seq in lost)
             with self.store.db.atomic():
                 current = int(self.store.get_meta("exported_seq", "0") or 0)
                 self.store.set_meta("exported_seq", str(min(current, first - 1)))
-                self.store.conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p, _ in lost])
+                sync_files.forget_files(self.store.conn, [p for p, _ in lost])
 
     # --- import --------------------------------------------------------------
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
-        known = {row[0]: row[1:] for row in self.store.conn.execute(
-            "SELECT path, size, mtime_ns, status FROM sync_files")}
+        known = queries.files_seen(self.store.conn)
         todo = [f for f in sorted(listing.values(), key=lambda f: f.path)
                 if f.path not in known or known[f.path][2] == "waiting"
                 or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)]
@@ -325,13 +321,9 @@ class SyncEngine:
             # (~0.3 s of a 100k import, sampled with py-spy).
             batch.clear()
         looked_at = {f.path for f in todo}
-        report.quarantined = [Quarantined(p, r, new=p in looked_at) for p, r in self.store.conn.execute(
-            "SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path")
-            if p in listing]
-        waiting_files = self.store.conn.execute(
-            "SELECT count(*) FROM sync_files WHERE status = 'waiting'").fetchone()[0]
-        held_ops = self.store.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
-        report.pending = held_ops + waiting_files
+        report.quarantined = [Quarantined(p, r, new=p in looked_at)
+                              for p, r in queries.quarantined_files(self.store.conn) if p in listing]
+        report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
     def _read_one(self, info: FolderFile, batch: list[Op]):
@@ -349,9 +341,7 @@ class SyncEngine:
         if len(data) > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is over the {MAX_FILE_BYTES} byte limit")
         digest = hashlib.sha256(data).hexdigest()
-        if self.store.conn.execute(
-            "SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')", (digest,)
-        ).fetchone():
+        if queries.file_already_imported(self.store.conn, digest):
             return (info, digest, "imported", "duplicate of a file already imported", None, None)
         try:
             changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
@@ -388,11 +378,8 @@ class SyncEngine:
 
     def _record(self, info: FolderFile, digest: str, status: str, reason: str | None,
                 first: int | None, last: int | None) -> None:
-        self.store.conn.execute(
-            """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason, first_seq, last_seq)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (info.path, info.size, info.mtime_ns, digest, status, reason, first, last),
-        )
+        sync_files.record_file(self.store.conn, info.path, info.size, info.mtime_ns, digest, status, reason,
+                               first, last)
 
 
 def keep_in_quarantine(box: Path, digest: str, data: bytes, record: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import PurePosixPath
 
+from tablespace.core import queries
 from tablespace.core.clock import datetime_to_hlc, now
 from tablespace.core.group import Group
 from tablespace.core.names import name_key
@@ -29,7 +30,8 @@ from tablespace.sync.membership import (
     peek_request_invite,
     withdrawal_path,
 )
-from tablespace.sync.moderation import invite_secrets, my_exchange_key
+from tablespace.sync.moderation import invite_secrets
+from tablespace.sync.sealing import my_exchange_key
 
 # What a joiner is told, for each answer (membership.ANSWERS).
 ANSWER_WORDS = {
@@ -54,9 +56,9 @@ def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     the joiner has not withdrawn. One whose invite is used up or expired, or
     whose name a member has (`name_taken_by`), cannot be admitted: it says so
     in `problem` (and its joiner is told)."""
-    decided = {row[0] for row in group.conn.execute("SELECT request FROM join_decisions")}
-    names = {key: member for member, key in group.conn.execute("SELECT id, name_key FROM members")}
-    invites = {row[0]: row[1:] for row in group.conn.execute("SELECT id, expires_hlc, uses, used FROM invites")}
+    decided = queries.decided_requests(group.conn)
+    names = {key: member for member, key in queries.member_name_keys(group.conn)}
+    invites = queries.invite_uses(group.conn)
     found = []
     for request in _readable_requests(group, folder, skip=decided):
         if request.member_id in names.values() or _withdrawn(folder, request, group.id):
@@ -117,7 +119,7 @@ def answer_requests(group: Group, folder: FolderStore) -> int:
     answers it at once; this catches an answer it could not write) and one
     whose invite was used up or expired (they ask for a new code)."""
     answered = {PurePosixPath(p).stem for p in folder.small_files("answers", ANSWER_SUFFIX)}
-    denied = {r for (r,) in group.conn.execute("SELECT request FROM join_decisions WHERE decision = 'denied'")}
+    denied = queries.decided_requests(group.conn, decision="denied")
     unanswered = denied - answered
     due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)] \
         if unanswered else []
@@ -144,7 +146,7 @@ def _admission_on_its_way(group: Group, folder: FolderStore, request: JoinReques
 def refused_admissions(group: Group) -> set[str]:
     """The join requests whose admission the fold refused (another moderator
     admitted someone else under the name first, by the fold's order)."""
-    rows = group.conn.execute("SELECT id, signature, body FROM ops WHERE kind = 'member.add' AND state = 'rejected'")
+    rows = queries.refused_ops_of_kind(group.conn, "member.add")
     return {request for row in rows
             if isinstance(request := group.store.read_op(*row).payload.get("request"), str)}
 

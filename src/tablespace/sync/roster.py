@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from datetime import timedelta
 
+from tablespace.core import queries
 from tablespace.core.clock import from_now, iso, now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -82,7 +83,7 @@ def announce_first_key(group: Group, keyring: Keyring) -> None:
 
 def remove_member(group: Group, ref: str, reason: str = "") -> None:
     member = group.member_id(ref)
-    (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
+    last_seq = queries.last_seq(group.conn, member)
     with group.store.db.atomic():  # the reason is for moderators only: sealed beside the open action
         op = group.write("member.remove", {"member": member, "last_seq": last_seq})
         document(group, op.id, reason)
@@ -92,7 +93,7 @@ def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = ""
     if duration <= timedelta(0) or duration > MAX_TIMEOUT:
         raise TablespaceError("a time-out lasts from 1 minute to 28 days (e.g. 30m, 24h, 7d)")
     member = group.member_id(ref)
-    (last_seq,) = group.conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (member,)).fetchone()
+    last_seq = queries.last_seq(group.conn, member)
     with group.store.db.atomic():
         op = group.write("member.timeout", {"member": member, "until": iso(from_now(duration, what="the end of the time-out")), "last_seq": last_seq})
         document(group, op.id, reason)
@@ -111,7 +112,7 @@ def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[
 def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
     """(epoch, key id) of every announced key -> the members its announcement lists."""
     return {(epoch, key_id): set(recipients.split(",")) for epoch, key_id, recipients in
-            group.conn.execute("SELECT epoch, key_id, recipients FROM epochs")}
+            queries.epoch_recipients(group.conn)}
 
 
 def _memo(group: Group, key: str) -> dict:
@@ -140,14 +141,12 @@ def _departed_holders(group: Group, keyring: Keyring) -> list[tuple[str, int]]:
     key, wrapped = _writing_key(group, keyring)
     if key is None:
         return []
-    (created_hlc,) = group.conn.execute(
-        "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (key.epoch, key.key_id)).fetchone()
+    created_hlc = queries.epoch_created_hlc(group.conn, key.epoch, key.key_id)
     listed = wrapped[(key.epoch, key.key_id)]
     # A member who went before the key was made was not wrapped it (the
     # rotation saw them go), unless they are listed: then the rotation had not,
     # or it was made for an earlier departure (see `rotate`).
-    return [(member, left) for member, joined, left in group.conn.execute(
-                "SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')")
+    return [(member, left) for member, joined, left in queries.departed_members(group.conn)
             if member in listed or joined > created_hlc or left > created_hlc]
 
 
@@ -170,9 +169,8 @@ def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
     """The seq of our op that made `member` go at `left_hlc` (our removal of
     them, or our own leave), or 0 if someone else made it. Our HLCs never
     repeat, so at most one op of ours has that HLC."""
-    row = group.conn.execute(
-        "SELECT id, signature, body FROM ops WHERE author = ? AND hlc = ? AND state = 'accepted' AND kind = ?",
-        (group.me, left_hlc, "member.leave" if member == group.me else "member.remove")).fetchone()
+    row = queries.accepted_op_at(group.conn, group.me, left_hlc,
+                                 "member.leave" if member == group.me else "member.remove")
     if row is None:
         return 0
     op = group.store.read_op(*row)
@@ -185,8 +183,7 @@ def has_held_back(group: Group, keyring: Keyring) -> bool:
     if cut is None:
         return False
     exported = int(group.store.get_meta("exported_seq", "0") or 0)
-    return group.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? LIMIT 1",
-                              (group.me, max(cut, exported))).fetchone() is not None
+    return queries.has_ops_after(group.conn, group.me, max(cut, exported))
 
 
 def should_rotate(group: Group, departed: int, *, held_back: bool = False, about_to_write: bool = False) -> bool:
@@ -237,15 +234,9 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     members who went later than `departed` were still members then: they get
     the key too, and `sendable_seq` keeps what follows their own departure
     from being written under it."""
-    (top,) = group.conn.execute("SELECT coalesce(max(epoch), -1) FROM epochs").fetchone()
-    epoch = top + 1
+    epoch = queries.newest_epoch(group.conn) + 1
     key = new_epoch_key()
-    remaining = group.conn.execute(
-        """SELECT id, exchange_key FROM members
-           WHERE (status = 'active' OR (status IN ('removed', 'left') AND left_hlc > ?))
-             AND (exchange_key IS NOT NULL OR id = ?)""",
-        (departed, group.me),
-    ).fetchall()
+    remaining = queries.members_after_departure(group.conn, departed, group.me)
     with group.store.db.atomic():
         group.write("epoch.rotate", {"epoch": epoch, "key_id": epoch_key_id(key).hex(),
                                      "recipients": sorted(m for m, _ in remaining)})
@@ -311,7 +302,7 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     # stranger's must not be able to make us write need after need. (A
     # granter admitted where we cannot read yet is unknown to us too: the
     # cost of that rule, noted in docs/changeset-format.md.)
-    status = dict(group.conn.execute("SELECT id, status FROM members"))
+    status = queries.member_statuses(group.conn)
     unopened = [h for h in unopened if h.granter in status and any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
     announced: dict[int, set[str]] = {}
@@ -393,7 +384,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
                                   if path in paths and isinstance(decided, list)}
     members = dict(_members_to_grant(group))
     listed = _recipients(group)
-    granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    granters = queries.member_ids(group.conn)
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
     for path in sorted(paths):
         member = need_member(path)
@@ -441,7 +432,7 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
 
 
 def _moderators(group: Group) -> set[str]:
-    return {r[0] for r in group.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")}
+    return queries.moderator_ids(group.conn)
 
 
 def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> None:
@@ -451,7 +442,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     gets nothing); once per (key, member)."""
     moderators = _moderators(group)
     made = {(epoch, key_id): creator for epoch, key_id, creator in
-            group.conn.execute("SELECT epoch, key_id, created_by FROM epochs") if creator not in moderators}
+            queries.epoch_creators(group.conn) if creator not in moderators}
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     if not ours:
         return
@@ -459,7 +450,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     stored = json.dumps(memo)
     listed = _recipients(group)
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
-    granters = {r[0] for r in group.conn.execute("SELECT id FROM members")}
+    granters = queries.member_ids(group.conn)
     members = _members_to_grant(group)
     grants: dict[str, set[tuple[int, str]]] = {}  # each member's grant files read once a round, not once per key
     for (epoch, key_id), key in sorted(ours.items()):
@@ -483,9 +474,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:
     """(id, exchange key) of every other current member who can be granted a key."""
-    return group.conn.execute(
-        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
-        (group.me,)).fetchall()
+    return queries.members_to_grant(group.conn, group.me)
 
 
 def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:

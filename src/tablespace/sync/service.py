@@ -19,7 +19,7 @@ from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
 from tablespace.sync.git import CLONE_DIR, OUTBOX, GitRemote, absolute_url, redact
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.moderation import document, write_sealed
+from tablespace.sync.moderation import document
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
     JoinRequest,
@@ -34,6 +34,7 @@ from tablespace.sync.membership import (
 )
 from tablespace.sync.requests import join_answer, undecided_requests, write_answer
 from tablespace.sync.roster import write_grant
+from tablespace.sync.sealing import write_sealed
 
 MAX_INVITE_LIFETIME = timedelta(days=90)
 
@@ -41,7 +42,7 @@ MAX_INVITE_LIFETIME = timedelta(days=90)
 def found_group(home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "") -> Group:
     transport = reachable(transport, "nothing was created")
     group = Group.found(home, name, display_name, transport, purpose=purpose)
-    from tablespace.sync.moderation import rotate_mod_key
+    from tablespace.sync.moderator_key import rotate_mod_key
     from tablespace.sync.roster import announce_first_key
 
     keyring = Keyring.create(group.path, first_epoch_key=True)
@@ -236,7 +237,7 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     group = Group(home, GroupEntry(group_id, group_id[:8], path))
     try:
         admitted = group.my_status is not None or \
-            group.conn.execute("SELECT 1 FROM ops WHERE author = ?", (group.me,)).fetchone() or \
+            queries.has_ops_by(group.conn, group.me) or \
             (any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX))
              and not _lost_the_name(group, folder))
         if admitted:
@@ -357,7 +358,7 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
             "left": "you have already left this group",
             "removed": "you were removed from this group, so there is nothing to leave",
         }[status])
-    (moderators,) = group.conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
+    moderators = queries.moderator_count(group.conn)
     if not (group.is_moderator and moderators == 1) \
             and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
         rotate_now(group, about_to_write=True, folder=folder)

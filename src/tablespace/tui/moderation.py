@@ -25,6 +25,7 @@ from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
 from tablespace.sync import moderation as mod
+from tablespace.sync.sealing import my_exchange_key
 from tablespace.tui.format import relative, shown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import KeyFooter, SectionScreen
@@ -137,7 +138,7 @@ class ModerationScreen(SectionScreen):
     @property
     def exchange(self):  # noqa: ANN201 - an ExchangeKey, loaded on first use
         if self._exchange is None:
-            self._exchange = mod.my_exchange_key(self.group)
+            self._exchange = my_exchange_key(self.group)
         return self._exchange
 
     # --- data ------------------------------------------------------------------------------
@@ -413,16 +414,14 @@ class ModerationScreen(SectionScreen):
                                      verb="end the time-out"))
 
     def action_remove(self) -> None:
-        from tablespace.sync.roster import remove_member
-        from tablespace.sync.service import rotate_now
+        from tablespace.sync.actions import remove
 
         m = self._member()
         if m is None:
             return
 
         def do_remove(values: dict[str, str | bool]) -> None:
-            remove_member(self.group, m.id, str(values["reason"]))
-            rotate_now(self.group)
+            remove(self.group, m.id, str(values["reason"]))
             self.after_write(f"{m.name} was removed; the group's key was renewed")
 
         self.app.push_screen(AskForm(

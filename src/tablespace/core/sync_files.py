@@ -1,0 +1,23 @@
+"""Writes to sync_files: the sync's record of each file it has looked at in
+the shared folder, so that an unchanged file is not read again. The table
+is local bookkeeping, never folded; its reads are in core/queries.py."""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def record_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, digest: str, status: str,
+                reason: str | None, first_seq: int | None = None, last_seq: int | None = None) -> None:
+    """What became of the folder file at `path` in this version: imported,
+    mine, waiting (for a key) or quarantined (with its reason)."""
+    conn.execute(
+        """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason, first_seq, last_seq)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (path, size, mtime_ns, digest, status, reason, first_seq, last_seq),
+    )
+
+
+def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
+    """Look at these files again as if never seen (ours that vanished or changed)."""
+    conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from tablespace.core.fold.context import FoldContext
 from tablespace.core.ops import Op
 
-
 # Kinds whose ops carry text of the post, thread or resource their payload
 # names; the log indexes the edits among them by that name (Store, text_edits).
 TEXT_TARGETS: dict[str, str] = {"post.reply": "thread", "post.edit": "post", "thread.tag": "thread",

@@ -26,7 +26,6 @@ from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import TooBig, read_text_at_most, unix_line_ends
 from tablespace.core.group import Group, Transport
-from tablespace.core.store import as_yours
 from tablespace.core.home import KEY_NAME, Home
 from tablespace.core.text import json_text, visible
 
@@ -782,9 +781,9 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
 
     def one_round() -> None:
         report = sync_group(group)
-        for kind, reason in report.refused_mine:
+        for kind, refusal in report.refused_mine:
             what = KIND_WORDS.get(kind, "change")
-            echo(f"tablespace: the group refused your earlier {what}: {as_yours(reason)}", err=True)
+            echo(f"tablespace: the group refused your earlier {what}: {refusal.for_author()}", err=True)
         status = group.my_status
         if status in ("removed", "left"):
             echo(f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "

@@ -317,3 +317,16 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path, ts: TS) -> None:
     result = subprocess.run(f"{sys.executable} -m tablespace threads | head -1", shell=True, env=env,
                             capture_output=True, text=True)
     assert result.stdout.strip() and "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_refusal_that_reads_like_a_permission_one_exits_1(ts: TS) -> None:
+    """The exit code comes from the refusal's kind: "only an opening post has
+    a title" is about the post, not the caller's role."""
+    thread = ts.out("post", "Opening", "--body", "first")
+    reply = ts.out("reply", thread[:6], "--body", "second")
+    assert "only an opening post has a title" in ts.error("edit", reply[:6], "--title", "A title", code=1)
+    assert ts.json("show", thread[:6])["posts"][1]["body"] == "second"
+
+
+def test_a_refusal_that_names_moderators_is_not_a_permission_one(ts: TS) -> None:
+    assert "a group needs at least one moderator" in ts.error("leave", code=1)

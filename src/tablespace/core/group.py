@@ -66,7 +66,7 @@ def _check(check: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return check(*args, **kwargs)
     except Rejected as exc:
-        raise TablespaceError(exc.reason) from None
+        raise exc.refusal.error() from None
 
 
 def check_display_name(name: str) -> str:

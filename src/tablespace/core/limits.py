@@ -33,18 +33,18 @@ def refuse_unsafe(value: str, *, label: str, multiline: bool) -> None:
     """Refuse the characters that would reach a reader's terminal as commands
     (core/text.py): in every field but newline and tab in multi-line text."""
     if (char := first_unsafe(value, multiline=multiline)) is not None:
-        raise Rejected(f"{label} contains {describe(char)}, which could drive a reader's terminal: remove it")
+        raise Rejected.invalid(f"{label} contains {describe(char)}, which could drive a reader's terminal: remove it")
 
 
 def text(payload: dict[str, Any], key: str, *, label: str, max_chars: int, required: bool = True) -> str:
     value = payload.get(key, "" if not required else None)
     if not isinstance(value, str):
-        raise Rejected(f"{label} is missing")
+        raise Rejected.invalid(f"{label} is missing")
     value_stripped = value.strip()
     if required and not value_stripped:
-        raise Rejected(f"{label} is empty")
+        raise Rejected.invalid(f"{label} is empty")
     if len(value) > max_chars:
-        raise Rejected(f"{label} is {len(value)} characters; the limit is {max_chars}")
+        raise Rejected.invalid(f"{label} is {len(value)} characters; the limit is {max_chars}")
     refuse_unsafe(value, label=label, multiline=True)
     return value
 
@@ -52,7 +52,7 @@ def text(payload: dict[str, Any], key: str, *, label: str, max_chars: int, requi
 def one_line(payload: dict[str, Any], key: str, *, label: str, max_chars: int) -> str:
     value = text(payload, key, label=label, max_chars=max_chars).strip()
     if "\n" in value:
-        raise Rejected(f"{label} must be a single line of text")
+        raise Rejected.invalid(f"{label} must be a single line of text")
     refuse_unsafe(value, label=label, multiline=False)
     return value
 
@@ -60,12 +60,12 @@ def one_line(payload: dict[str, Any], key: str, *, label: str, max_chars: int) -
 def body(payload: dict[str, Any], key: str = "body", *, required: bool = False) -> str:
     value = payload.get(key, "")
     if not isinstance(value, str):
-        raise Rejected("body is not text")
+        raise Rejected.invalid("body is not text")
     size = len(value.encode())
     if size > BODY_MAX_BYTES:
-        raise Rejected(f"body is {size} bytes; the limit is {BODY_MAX_BYTES}")
+        raise Rejected.invalid(f"body is {size} bytes; the limit is {BODY_MAX_BYTES}")
     if required and not value.strip():
-        raise Rejected("body is empty")
+        raise Rejected.invalid("body is empty")
     refuse_unsafe(value, label="body", multiline=True)
     return value
 
@@ -73,12 +73,12 @@ def body(payload: dict[str, Any], key: str = "body", *, required: bool = False) 
 def tag_list(payload: dict[str, Any], key: str = "tags") -> list[str]:
     value = payload.get(key, [])
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise Rejected("tags must be a list of words")
+        raise Rejected.invalid("tags must be a list of words")
     if len(value) > TAGS_MAX:
-        raise Rejected(f"{len(value)} tags; the limit is {TAGS_MAX}")
+        raise Rejected.invalid(f"{len(value)} tags; the limit is {TAGS_MAX}")
     for tag in value:
         if len(tag) > TAG_MAX or not TAG_RE.match(tag):
-            raise Rejected(
+            raise Rejected.invalid(
                 f"tag {tag!r} is not valid: use lowercase letters, digits, - or _, at most {TAG_MAX} characters"
             )
     return sorted(set(value))
@@ -92,21 +92,21 @@ def normalize_tag(tag: str) -> str:
 def ref(payload: dict[str, Any], key: str, *, label: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise Rejected(f"{label} is not a valid id")
+        raise Rejected.invalid(f"{label} is not a valid id")
     return value
 
 
 def flag(payload: dict[str, Any], key: str, *, label: str) -> bool:
     value = payload.get(key)
     if not isinstance(value, bool):
-        raise Rejected(f"{label} must be true or false")
+        raise Rejected.invalid(f"{label} must be true or false")
     return value
 
 
 def url(payload: dict[str, Any], key: str = "url") -> str:
     value = one_line(payload, key, label="url", max_chars=URL_MAX)
     if not re.match(r"^(https?|gemini|ftp)://\S+$", value) and not value.startswith("mailto:"):
-        raise Rejected(f"url {value!r} is not a link: it should start with https://, http://, gemini://, "
+        raise Rejected.invalid(f"url {value!r} is not a link: it should start with https://, http://, gemini://, "
                        "ftp:// or mailto:")
     return value
 
@@ -114,6 +114,6 @@ def url(payload: dict[str, Any], key: str = "url") -> str:
 def emoji(payload: dict[str, Any], key: str = "emoji") -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value or len(value) > EMOJI_MAX or any(c.isspace() for c in value):
-        raise Rejected(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
+        raise Rejected.invalid(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
     refuse_unsafe(value, label="reaction", multiline=False)
     return value

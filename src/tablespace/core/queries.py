@@ -406,12 +406,6 @@ def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -
         (author, hlc, kind)).fetchone()
 
 
-def refused_ops(conn: sqlite3.Connection, author: str) -> list[tuple[str, str, str | None]]:
-    """(id, kind, reason) of `author`'s ops the fold refused."""
-    return conn.execute("SELECT id, kind, reason FROM ops WHERE state = 'rejected' AND author = ?",
-                        (author,)).fetchall()
-
-
 def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[tuple[str, str, str]]:
     """(id, signature, body) of every op of `kind` the fold refused."""
     return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'",

@@ -28,15 +28,15 @@ def parse_start(text: str) -> datetime:
         else:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise Rejected(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
+        raise Rejected.invalid(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     try:
         value = value.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00: this escaped the fold as a crash
-        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
+        raise Rejected.invalid(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
     if not in_range(value):
-        raise Rejected(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})")
+        raise Rejected.invalid(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})")
     return value
 
 
@@ -47,7 +47,7 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
     if cleaned.upper().startswith("RRULE:"):
         cleaned = cleaned[6:]
     if not cleaned or "\n" in cleaned or "DTSTART" in cleaned.upper() or "FREQ=" not in cleaned.upper():
-        raise Rejected(f"invalid RRULE {rule_text!r}: give only the rule, e.g. FREQ=WEEKLY;BYDAY=FR")
+        raise Rejected.invalid(f"invalid RRULE {rule_text!r}: give only the rule, e.g. FREQ=WEEKLY;BYDAY=FR")
     try:
         rule = rrulestr(cleaned, dtstart=start)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -56,11 +56,11 @@ def parse_rule(rule_text: str, start: datetime) -> rrule:
         detail = str(exc) if str(exc).startswith(("invalid '", "unknown parameter")) else "expected NAME=VALUE parts"
         if detail.startswith("invalid 'BYDAY'"):
             detail += " (days are MO, TU, WE, TH, FR, SA, SU)"
-        raise Rejected(f"invalid RRULE {rule_text!r}: {detail}, e.g. FREQ=WEEKLY;BYDAY=FR") from None
+        raise Rejected.invalid(f"invalid RRULE {rule_text!r}: {detail}, e.g. FREQ=WEEKLY;BYDAY=FR") from None
     if not isinstance(rule, rrule) or rule._freq not in ALLOWED_FREQUENCIES:  # noqa: SLF001
-        raise Rejected(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
+        raise Rejected.invalid(f"invalid RRULE {rule_text!r}: rituals repeat DAILY, WEEKLY, MONTHLY or YEARLY")
     if rule._interval < 1:  # noqa: SLF001 -- INTERVAL=0 makes dateutil loop forever
-        raise Rejected(f"invalid RRULE {rule_text!r}: INTERVAL must be at least 1")
+        raise Rejected.invalid(f"invalid RRULE {rule_text!r}: INTERVAL must be at least 1")
     return rule
 
 
@@ -79,10 +79,10 @@ def check_schedule(rule_text: str, start: datetime, at: datetime) -> None:
     if rule._bysetpos:  # noqa: SLF001 -- BYSETPOS keeps this many of each period's
         per_day = min(per_day, len(rule._bysetpos))  # noqa: SLF001
     if per_day > MAX_PER_DAY:
-        raise Rejected(f"RRULE {rule_text!r} fires up to {per_day} times a day; the limit is {MAX_PER_DAY}")
+        raise Rejected.invalid(f"RRULE {rule_text!r} fires up to {per_day} times a day; the limit is {MAX_PER_DAY}")
     since = max(at, start)
     if next(_walk(rule, since, at + HORIZON), None) is None:
-        raise Rejected(f"RRULE {rule_text!r} has no occurrence in the next {HORIZON_TEXT}")
+        raise Rejected.invalid(f"RRULE {rule_text!r} has no occurrence in the next {HORIZON_TEXT}")
 
 
 def next_occurrence(rule_text: str, start: str, after: datetime) -> datetime | None:

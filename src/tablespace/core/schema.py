@@ -482,6 +482,17 @@ def m016_unique_display_names(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m017_refusal_kinds(db: Database) -> None:
+    """A refused op keeps its refusal's kind (core/errors.py RefusalKind),
+    which decides the exit code and how it is worded for its author, and
+    the data it is worded from. Ops refused before have neither: re-fold
+    once, as for m011, which gives them both."""
+    db.execute("ALTER TABLE ops ADD COLUMN reason_kind TEXT")
+    db.execute("ALTER TABLE ops ADD COLUMN reason_data TEXT")
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

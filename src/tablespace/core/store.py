@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on fir
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core import database
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
-from tablespace.core.errors import PermissionDenied, TablespaceError
-from tablespace.core.fold import FoldContext, apply_op, is_permission_reason, text_edit_rows
+from tablespace.core.errors import Refusal, TablespaceError
+from tablespace.core.fold import FoldContext, apply_op, text_edit_rows
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
@@ -218,13 +218,16 @@ class Store:
 
     def append_local(self, op: Op) -> None:
         """Ingest one op of our own; if the fold rejects it, undo everything and
-        report the reason (a user's request that is not allowed changes nothing)."""
+        raise its refusal, worded for us (a user's request that is not allowed
+        changes nothing)."""
         with self.db.atomic():
             self._ingest([op])
-            state, reason = self.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (op.id,)).fetchone()
-            if state != "accepted":
-                error = PermissionDenied if reason and is_permission_reason(reason) else TablespaceError
-                raise error(as_yours(reason or "the change could not be applied"))
+            state, *refusal = self.conn.execute(
+                "SELECT state, reason_kind, reason, reason_data FROM ops WHERE id = ?", (op.id,)).fetchone()
+            if state == "rejected":
+                raise Refusal.from_log(*refusal).error()
+            if state != "accepted":  # held: its chain is not complete here
+                raise TablespaceError("the change could not be applied")
 
     def file(self, ops: Iterable[Op]) -> IngestResult:
         """File ops in the log without folding: for an import too big to hold
@@ -271,26 +274,27 @@ class Store:
         (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
         return result
 
-    def _insert(self, ops: list[Op], state: str, reasons: dict[str, str] | None = None) -> None:
+    def _insert(self, ops: list[Op], state: str, refusals: dict[str, Refusal] | None = None) -> None:
         if not ops:
             return
         # sqlite3 binds bytes and None only after a failed search for an
         # adapter (~0.7 µs each), bytearray and absent columns without one: a
         # 100k import binds ~300k of them (bench_import: ~0.3 s). Hence blobs
-        # as bytearray (same BLOB in the table), and no reason column for the
-        # rows that have none.
-        reasons = reasons or {}
+        # as bytearray (same BLOB in the table), and no refusal columns for
+        # the rows that have none.
+        refusals = refusals or {}
         self.conn.executemany(
             """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, bytearray(op.signature), bytearray(op.body), state)
-             for op in ops if op.id not in reasons],
+             for op in ops if op.id not in refusals],
         )
         self.conn.executemany(
-            """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state, reason)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?)""",
-            [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body, reasons[op.id])
-             for op in ops if op.id in reasons],
+            """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state,
+                                reason, reason_kind, reason_data)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, ?)""",
+            [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body,
+              *_refusal_columns(refusals[op.id])) for op in ops if op.id in refusals],
         )
         self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
@@ -450,27 +454,31 @@ class Store:
         ctx = self._context({op_id: hlc for hlc, _, _, op_id, *_ in ready}, head=head)
         bulk = len(ready) >= BULK_FOLD_MIN and \
             len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
-        rejected: list[tuple[str, int]] = []
-        deferred_reasons: dict[str, str] = {}
+        rejected: list[tuple[str, str, str | None, int]] = []
+        deferred_refusals: dict[str, Refusal] = {}
         with self._text_indexing(bulk):
             for _, _, _, op_id, rowid, signature, body in ready:
                 op = incoming.get(op_id)
                 if op is None:  # released from held, or filed by an earlier batch
                     op = self.read_op(op_id, signature, body)  # type: ignore[arg-type]
-                reason = apply_op(ctx, op)
-                if reason is not None:
+                refusal = apply_op(ctx, op)
+                if refusal is not None:
                     if rowid is None:
-                        deferred_reasons[op_id] = reason
+                        deferred_refusals[op_id] = refusal
                     else:
-                        rejected.append((reason, rowid))
+                        rejected.append((*_refusal_columns(refusal), rowid))
             ctx.flush()
         # Every ready or filed row in the log was just folded: the rejected
         # ones by rowid, then the released rest in one statement (filed rows
         # are accepted already).
         if len(ready) > len(deferred):
-            self.conn.executemany("UPDATE ops SET state = 'rejected', reason = ? WHERE rowid = ?", rejected)
-            self.conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE state = 'ready'")
-        self._insert(deferred, "accepted", deferred_reasons)
+            self.conn.executemany(
+                "UPDATE ops SET state = 'rejected', reason = ?, reason_kind = ?, reason_data = ? WHERE rowid = ?",
+                rejected)
+            self.conn.execute(
+                "UPDATE ops SET state = 'accepted', reason = NULL, reason_kind = NULL, reason_data = NULL "
+                "WHERE state = 'ready'")
+        self._insert(deferred, "accepted", deferred_refusals)
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
@@ -526,27 +534,28 @@ class Store:
         """Returns how many ops were folded, and what the views now hold deleted (FoldContext.deleted_text)."""
         # The log keeps each op's state from the last fold while this one runs
         # (so cut_off must not read it: check_log=False), and only the rows
-        # whose (state, reason) changed are written at the end: a rebuild that
-        # changes nothing writes no op row (it used to write every row twice).
-        changed: list[tuple[str, str | None, str]] = []
+        # whose state or refusal changed are written at the end: a rebuild
+        # that changes nothing writes no op row.
+        changed: list[tuple[str, str | None, str | None, str | None, str]] = []
         count, last = 0, None
         with self._text_indexing(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
             rows = self.conn.execute(
-                "SELECT id, signature, body, state, reason, hlc, author, seq FROM ops WHERE state != 'held' "
-                "ORDER BY hlc, author, seq"
+                "SELECT id, signature, body, state, reason, reason_kind, reason_data, hlc, author, seq FROM ops "
+                "WHERE state != 'held' ORDER BY hlc, author, seq"
             ).fetchall()
-            ctx = self._context({row[0]: row[5] for row in rows}, cuts)
+            ctx = self._context({row[0]: row[7] for row in rows}, cuts)
             ctx.check_log = False
-            for op_id, signature, body, state, reason, *key in rows:
-                new_reason = apply_op(ctx, self.read_op(op_id, signature, body))
-                new_state = "accepted" if new_reason is None else "rejected"
-                if (new_state, new_reason) != (state, reason):
-                    changed.append((new_state, new_reason, op_id))
+            for op_id, signature, body, state, reason, reason_kind, reason_data, *key in rows:
+                refusal = apply_op(ctx, self.read_op(op_id, signature, body))
+                new = ("accepted", None, None, None) if refusal is None else ("rejected", *_refusal_columns(refusal))
+                if new != (state, reason, reason_kind, reason_data):
+                    changed.append((*new, op_id))
                 count, last = count + 1, key
             ctx.flush()
-        self.conn.executemany("UPDATE ops SET state = ?, reason = ? WHERE id = ?", changed)
+        self.conn.executemany(
+            "UPDATE ops SET state = ?, reason = ?, reason_kind = ?, reason_data = ? WHERE id = ?", changed)
         if last is not None:
             self.set_meta("fold_head", json.dumps(last))
         return count, ctx.deleted_text
@@ -570,12 +579,18 @@ class Store:
         for row in self.conn.execute("SELECT author, seq FROM forks ORDER BY author, seq"):
             lines.append(json.dumps(row))
         lines.append("## ops")
-        for row in self.conn.execute("SELECT id, state, reason FROM ops ORDER BY id"):
+        for row in self.conn.execute("SELECT id, state, reason, reason_kind, reason_data FROM ops ORDER BY id"):
             lines.append(json.dumps(row))
         return "\n".join(lines) + "\n"
 
     def dump_digest(self) -> str:
         return hashlib.sha256(self.canonical_dump().encode()).hexdigest()
+
+    def refused_ops(self, author: str) -> dict[str, tuple[str, Refusal]]:
+        """op id -> (op kind, refusal) of each of `author`'s ops the fold refused."""
+        return {op_id: (kind, Refusal.from_log(reason_kind, reason, data)) for op_id, kind, reason_kind, reason, data
+                in self.conn.execute("SELECT id, kind, reason_kind, reason, reason_data FROM ops "
+                                     "WHERE state = 'rejected' AND author = ?", (author,))}
 
     def all_ops(self) -> list[Op]:
         return [self.read_op(op_id, sig, body) for op_id, sig, body in
@@ -621,13 +636,7 @@ class Store:
         for table in sorted(purge):
             self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
 
-def as_yours(reason: str) -> str:
-    """The fold speaks of "the author"; refusing your own action, say "you"."""
-    if reason == "the author is not a member of this group":
-        return "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"
-    if reason.startswith("the author's membership had ended"):
-        return "you are no longer a member of this group (you left or were removed)"
-    return (reason.replace("the author's membership had ended", "your membership had ended")
-                  .replace("the author's membership", "your membership")
-                  .replace("the author is timed out", "you are timed out")
-                  .replace("the author has", "you have"))
+def _refusal_columns(refusal: Refusal) -> tuple[str, str, str | None]:
+    """ops' (reason, reason_kind, reason_data) of a refused op: the reason as
+    anyone but its author reads it, and what words it for the author."""
+    return refusal.for_others(), refusal.kind.value, refusal.stored_data()

@@ -27,6 +27,7 @@ from typing import Any
 
 from tablespace.core import queries, sync_files
 from tablespace.core.clock import SUPPORTED_RANGE, hlc_in_range, iso, now
+from tablespace.core.errors import Refusal
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
@@ -90,8 +91,8 @@ class SyncReport:
     quarantined: list[Quarantined] = field(default_factory=list)
     forks: int = 0
     # ops of ours the group's log now refuses, found this round (e.g. a reply
-    # that reached the others after a moderator's time-out): (kind, reason)
-    refused_mine: list[tuple[str, str]] = field(default_factory=list)
+    # that reached the others after a moderator's time-out): (op kind, refusal)
+    refused_mine: list[tuple[str, Refusal]] = field(default_factory=list)
     reports_sent: int = 0  # our sealed reports put in the folder this round
     reports_waiting: int = 0  # ours still in the outbox: they go in a round that sends nothing else of ours
     # not admitted yet: what the moderators answered our join request, if they
@@ -108,7 +109,7 @@ class SyncReport:
     def to_json(self) -> dict[str, Any]:
         return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
                 "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
-                "refused_mine": [{"kind": k, "reason": r} for k, r in self.refused_mine],
+                "refused_mine": [{"kind": k, "reason": r.for_others()} for k, r in self.refused_mine],
                 "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
                 "join_answer": self.join_answer, "renewed_key": self.renewed_key,
                 "asked_for_keys": self.asked_for_keys, "links": sorted(self.links)}
@@ -171,9 +172,8 @@ class SyncEngine:
         self.import_new(listing, report)
         return unopened
 
-    def _refused_mine(self) -> dict[str, tuple[str, str]]:
-        refused = queries.refused_ops(self.store.conn, self.group.me)
-        return {op_id: (kind, reason or "") for op_id, kind, reason in refused}
+    def _refused_mine(self) -> dict[str, tuple[str, Refusal]]:
+        return self.store.refused_ops(self.group.me)
 
     def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport, *,
                          about_to_write: bool = False) -> bool:

@@ -21,7 +21,6 @@ from textual.message import Message
 from tablespace.core import queries
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.errors import TablespaceError
-from tablespace.core.store import as_yours
 from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.format import short_relative
@@ -122,7 +121,7 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
                        imported=0, exported=0, opened_rituals=opened, **stored_counts(group))
     return SyncStatus(enabled=True, last=now(), pending=report.pending, imported=report.imported,
                       exported=report.exported, opened_rituals=opened, join_answer=report.join_answer,
-                      refused_mine=tuple(as_yours(reason) for _, reason in report.refused_mine), **stored_counts(group))
+                      refused_mine=tuple(refusal.for_author() for _, refusal in report.refused_mine), **stored_counts(group))
 
 
 def stored_counts(group: Group) -> dict[str, int]:

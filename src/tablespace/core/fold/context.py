@@ -1,0 +1,300 @@
+"""What a handler folds with: the view tables "just before this op", read and
+written through a FoldContext, and the checks most handlers share (is the
+author an active member, has their role, is the thread live).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.errors import Rejected
+from tablespace.core.ops import Op
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass
+class PostBatch:
+    """Rows of thread.start / post.reply ops not written yet (FoldContext.flush).
+    An import is mostly these: one executemany per table instead of two or
+    three statements per op (bench_import)."""
+    # new threads, in fold order: id -> row, replies and last activity kept current
+    threads: dict[str, list] = field(default_factory=dict)
+    posts: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    # threads already in the table: id -> [replies added, latest reply hlc]
+    activity: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class FoldContext:
+    # Handlers use `conn`, `one` and `run`, which write the pending batch first.
+    _conn: sqlite3.Connection
+    group_id: str
+    forks: dict[str, int] = field(default_factory=dict)  # author -> first seq they forked at
+    # author -> last seq that counts (they left or were removed); grows as the
+    # fold accepts removals
+    cutoffs: dict[str, int] = field(default_factory=dict)
+    # author -> (last seq the moderator had seen, end) of each time-out: content
+    # they sign after that seq, dated before the end, is refused wherever it sorts
+    timeouts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # (member, role) -> {last_seq: until_seq or None}: a revoked role, from the
+    # member's seq after `last_seq` (what the revoker had seen of them) until a
+    # re-grant's seq; their ops in that window cannot use the role wherever
+    # they sort, so a back-dated op cannot slip in before the revoke
+    role_windows: dict[tuple[str, str], dict[int, int | None]] = field(default_factory=dict)
+    # set when a removal reaches back into ops already folded: the store re-folds
+    needs_refold: bool = False
+    # The store writes ops' fold states once, after the fold (one executemany),
+    # so during a fold the log does not show this pass's results: `folded`
+    # holds the highest seq folded (accepted or rejected) per author in this
+    # pass, for cut_off. A refold sets check_log=False: the log then holds
+    # the previous fold's states, which must not count.
+    folded: dict[str, int] = field(default_factory=dict)
+    check_log: bool = True
+    # The fold head before this pass: the log may already hold this pass's ops
+    # as accepted (Store.file), and they all sort after it.
+    head: tuple[int, str, int] | None = None
+    # author -> (status, last_seq, timeout_until_hlc) from members, or None:
+    # read twice per op (require_active, the time-out check); cleared after
+    # any op whose kind may change the members table (apply_op).
+    _membership: dict[str, tuple | None] = field(default_factory=dict)
+    # the weekly post cap (0: none), read once per fold; group.edit clears it
+    _post_cap: int | None = None
+    # Write-behind for runs of thread.start / post.reply. Any SQL through
+    # `conn`, `one` or `run` writes the batch out first, so every check reads
+    # the state just before its op; `_threads` answers live_thread meanwhile
+    # (id -> (author, deleted, archived)) and holds every thread the batch
+    # touches. SQL that may write (`conn`, `run`) drops it.
+    _batch: PostBatch = field(default_factory=PostBatch)
+    _threads: dict[str, tuple] = field(default_factory=dict)
+    # op id -> hlc of every op this pass folds (the store holds their rows in
+    # memory anyway): after_previous looks there first, then in the log
+    hlcs: dict[str, int] = field(default_factory=dict)
+    # Deleted text, for the store to seal in the log after this pass
+    # (core/seal.py): ids of the posts, threads and resources this pass
+    # deleted, or refused a reply or edit of (seal_if_deleted_text); and the
+    # tables whose indexed text it blanked, for the store to purge from the
+    # search index (FTS_TABLES' names).
+    deleted_text: set[str] = field(default_factory=set)
+    blanked_text: set[str] = field(default_factory=set)
+
+    def is_deleted(self, table: str, row_id: str) -> bool:
+        """Whether a post, thread or resource is deleted, asked without writing
+        the pending batch first: a row still in the batch was made in this
+        pass and is not deleted (a delete writes the batch: `run`)."""
+        row = self._conn.execute(f"SELECT deleted FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        return bool(row and row[0])
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        self.flush()
+        self._threads.clear()
+        return self._conn
+
+    def flush(self) -> None:
+        """Write the pending batch; the store calls this after its last op."""
+        batch = self._batch
+        if not batch.posts:  # every new thread or reply pends a post
+            return
+        self._batch = PostBatch()
+        self._conn.executemany(
+            """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies, ritual_id, occurrence)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""", batch.threads.values())
+        self._conn.executemany(
+            "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)", batch.posts)
+        self._conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", batch.tags)
+        self._conn.executemany(
+            "UPDATE threads SET replies = replies + ?, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
+            [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()])
+
+    def add_thread(self, thread_id: str, title: str, author: str, hlc: int, body: str, tags: list[str],
+                   ritual_id: str | None, occurrence: str | None) -> None:
+        """A new thread (the id is not in the table), its opening post and tags."""
+        self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence]
+        self._batch.posts.append((thread_id, thread_id, author, body, hlc))
+        self._batch.tags.extend((thread_id, tag) for tag in tags)
+        self._threads[thread_id] = (author, 0, 0)
+
+    def add_reply(self, post_id: str, thread_id: str, author: str, body: str, hlc: int) -> None:
+        """A reply to a live thread (live_thread has put it in `_threads`)."""
+        self._batch.posts.append((post_id, thread_id, author, body, hlc))
+        row = self._batch.threads.get(thread_id)
+        if row is None:
+            row = self._batch.activity.setdefault(thread_id, [0, hlc])
+            row[0] += 1
+            row[1] = max(row[1], hlc)
+        else:
+            row[5] += 1
+            row[4] = max(row[4], hlc)
+
+    def membership(self, author: str) -> tuple | None:
+        try:
+            return self._membership[author]
+        except KeyError:
+            row = self.one("SELECT status, last_seq, timeout_until_hlc FROM members WHERE id = ?", author)
+            self._membership[author] = row
+            return row
+
+    def one(self, sql: str, *args: object) -> tuple | None:
+        self.flush()
+        return self._conn.execute(sql, args).fetchone()
+
+    def run(self, sql: str, *args: object) -> None:
+        self.conn.execute(sql, args)
+
+    def member_status(self, member: str) -> str | None:
+        row = self.one("SELECT status FROM members WHERE id = ?", member)
+        return row[0] if row else None
+
+    def has_role(self, member: str, role: str) -> bool:
+        return self.one("SELECT 1 FROM roles WHERE member_id = ? AND role = ?", member, role) is not None
+
+    def require_active(self, op: Op) -> None:
+        row = self.membership(op.author)
+        if row is None:
+            raise Rejected.not_member()
+        status, last_seq, _ = row
+        if status == "active":
+            return
+        if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
+            return  # signed before they went; it arrived (or sorts) late
+        raise Rejected.gone(status.replace('_', ' '))
+
+    def is_last_moderator(self, member: str) -> bool:
+        (count,) = self.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
+        return count <= 1 and self.has_role(member, "moderator")
+
+    def time_out(self, member: str, last_seq: int, until: int) -> None:
+        self.run("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
+                 member, last_seq, until)
+        self.timeouts.setdefault(member, []).append((last_seq, until))
+        if self._folded_after(member, last_seq):
+            self.needs_refold = True
+
+    def cut_off(self, member: str, last_seq: int) -> None:
+        """Nothing the member signs after `last_seq` counts, wherever it sorts."""
+        self.run("INSERT OR REPLACE INTO cutoffs (member, last_seq) VALUES (?, ?)", member, last_seq)
+        self.cutoffs[member] = last_seq
+        if self._folded_after(member, last_seq):
+            self.needs_refold = True
+
+    def _folded_after(self, member: str, last_seq: int) -> bool:
+        """Whether an op the member signed after `last_seq` was already folded,
+        in this pass or (check_log) in an earlier one, i.e. at or before the
+        head. Accepted or rejected: a new cut changes the verdict of the one
+        and the reason of the other, and a rebuild must agree with both."""
+        if self.folded.get(member, 0) > last_seq:
+            return True
+        if not self.check_log:
+            return False
+        return self.one(
+            """SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state IN ('accepted', 'rejected')
+               AND (hlc, author, seq) <= (?, ?, ?)""",
+            member, last_seq, *(self.head or (-1, "", 0))) is not None
+
+    def after_previous(self, op: Op) -> bool:
+        """Is `op` dated after the author's previous op? An honest clock never
+        runs backwards, and a set-back one would let its owner slip posts into
+        past weeks, under the post cap. A property of the two ops alone, so
+        every replica decides alike whatever order they arrived in; the
+        previous op is in the log or among this pass's new ops (its chain is
+        complete, or `op` would not be folded)."""
+        previous = self.hlcs.get(op.prev)  # type: ignore[arg-type]
+        if previous is not None:
+            return previous < op.hlc
+        # the log's ops table is never batched: no flush needed
+        row = self._conn.execute("SELECT hlc FROM ops WHERE id = ?", (op.prev,)).fetchone()
+        return row is not None and row[0] < op.hlc
+
+    def check_post_cap(self, op: Op) -> None:
+        """The group's weekly post cap: threads and replies a member (not a
+        moderator) wrote in the 7 days up to this op, by the ops' own times."""
+        if self._post_cap is None:
+            row = self.one("SELECT value FROM settings WHERE key = 'post_cap'")
+            self._post_cap = int(row[0]) if row else 0
+        if not self._post_cap or self.has_role(op.author, "moderator"):
+            return
+        # Deleting one's own post does not free a place; a post moderators hid does.
+        (count, oldest) = self.one(
+            """SELECT count(*), min(created_hlc) FROM posts p WHERE author = ? AND created_hlc > ?
+               AND created_hlc <= ? AND hidden = 0
+               AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
+            op.author, op.hlc - (WEEK_MS << 16), op.hlc)
+        if count >= self._post_cap:
+            again = iso(hlc_to_datetime(oldest + (WEEK_MS << 16)))
+            raise Rejected.post_cap(count, self._post_cap, again)
+
+    def require_role(self, op: Op, role: str, action: str) -> None:
+        self.require_active(op)
+        if not self.has_role(op.author, role):
+            raise Rejected.role_needed(role, action)
+        for last_seq, until_seq in self.role_windows.get((op.author, role), {}).items():
+            if op.seq > last_seq and (until_seq is None or op.seq <= until_seq):
+                raise Rejected.role_needed(role, action, revoked=True)
+
+    def close_role_window(self, member: str, role: str, until_seq: int) -> None:
+        """A re-grant: the member's ops after `until_seq` may use the role again."""
+        windows = self.role_windows.get((member, role), {})
+        for last_seq, until in windows.items():
+            if until is None and last_seq <= until_seq:
+                windows[last_seq] = until_seq
+                self.run("UPDATE role_windows SET until_seq = ? WHERE member = ? AND role = ? AND last_seq = ?",
+                         until_seq, member, role, last_seq)
+
+    def open_role_window(self, member: str, role: str, last_seq: int) -> None:
+        # A re-fold starts with the windows the last pass found (a re-grant may
+        # have closed this one already): keep that, and write the row as it is.
+        until = self.role_windows.setdefault((member, role), {}).setdefault(last_seq, None)
+        self.run("INSERT OR IGNORE INTO role_windows (member, role, last_seq, until_seq) VALUES (?, ?, ?, ?)",
+                 member, role, last_seq, until)
+        if self._folded_after(member, last_seq):
+            self.needs_refold = True
+
+    def live_post(self, post_id: str) -> tuple[str, str, int]:
+        """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
+        row = self.one("SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", post_id)
+        if row is None:
+            raise Rejected.missing("no such post")
+        if row[3]:
+            raise Rejected.missing("the post has been deleted")
+        return row[0], row[1], row[2]
+
+    def live_thread(self, thread_id: str) -> str:
+        """The author of a thread that exists, is not deleted and not archived
+        (an archived thread is read-only)."""
+        row = self._threads.get(thread_id)
+        if row is None:
+            # Not in `_threads`, so nothing pending touches it: no flush needed.
+            row = self._conn.execute(
+                "SELECT author, deleted, archived FROM threads WHERE id = ?", (thread_id,)).fetchone()
+            if row is None:
+                raise Rejected.missing("no such thread")
+            self._threads[thread_id] = row
+        if row[1]:
+            raise Rejected.missing("the thread has been deleted")
+        if row[2]:
+            raise Rejected.refused("the thread is archived")
+        return row[0]
+
+    def live_resource(self, resource_id: str) -> str:
+        row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)
+        if row is None or row[1]:
+            raise Rejected.missing("no such resource")
+        return row[0]
+
+    def set_tags(self, table: str, key: str, item_id: str, tags: list[str]) -> None:
+        self.run(f"DELETE FROM {table} WHERE {key} = ?", item_id)
+        self.conn.executemany(f"INSERT INTO {table} ({key}, tag) VALUES (?, ?)", [(item_id, t) for t in tags])
+
+    def refresh_thread_activity(self, thread_id: str) -> None:
+        self.run(
+            """UPDATE threads SET
+                 replies = (SELECT count(*) FROM posts WHERE thread_id = :t AND id != :t AND deleted = 0),
+                 last_activity_hlc = coalesce(
+                   (SELECT max(created_hlc) FROM posts WHERE thread_id = :t AND deleted = 0), created_hlc)
+               WHERE id = :t""".replace(":t", "?1"),
+            thread_id,
+        )

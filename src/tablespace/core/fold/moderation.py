@@ -1,0 +1,109 @@
+"""Moderators' tools: hiding a reported post, archiving threads, the sealed
+moderation record and the moderators' key it is sealed to."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+from tablespace.core import limits
+from tablespace.core.errors import Rejected
+from tablespace.core.fold.content import tombstone
+from tablespace.core.fold.context import FoldContext
+from tablespace.core.fold.ids import mod_key_id, record_id
+from tablespace.core.fold.registry import handles
+from tablespace.core.ops import Op
+
+# Current moderators who have published an exchange key (id, key): who a
+# moderators' key is wrapped for (here and in sync/moderator_key.py).
+MODERATORS_WITH_KEYS = """SELECT m.id, m.exchange_key FROM members m
+    JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
+    WHERE m.status = 'active' AND m.exchange_key IS NOT NULL"""
+MOD_RECORD_MAX_BYTES = 48 * 1024  # base64 text of one sealed record
+KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+@handles("post.hide")
+def post_hide(ctx: FoldContext, op: Op) -> None:
+    """A moderator's decision on a report: gone for everyone like a delete,
+    marked as hidden (the moderators' record keeps what was reported)."""
+    ctx.require_role(op, "moderator", "hide posts")
+    post = limits.ref(op.payload, "post", label="post")
+    thread, _, _ = ctx.live_post(post)
+    tombstone(ctx, post, thread)
+    ctx.run("UPDATE posts SET hidden = 1 WHERE id = ?", post)
+
+
+@handles("thread.archive")
+def thread_archive(ctx: FoldContext, op: Op) -> None:
+    """Moderators archive stale threads: out of the list, read-only, still
+    found by search; `archived: false` brings one back."""
+    ctx.require_role(op, "moderator", "archive threads")
+    thread = limits.ref(op.payload, "thread", label="thread")
+    archived = limits.flag(op.payload, "archived", label="archived")
+    row = ctx.one("SELECT deleted, archived FROM threads WHERE id = ?", thread)
+    if row is None or row[0]:
+        raise Rejected.missing("no such thread")
+    if bool(row[1]) == archived:
+        raise Rejected.conflict("the thread is already archived" if archived else "the thread is not archived")
+    ctx.run("UPDATE threads SET archived = ?, pinned = 0 WHERE id = ?", int(archived), thread)
+
+
+@handles("mod.record")
+def mod_record(ctx: FoldContext, op: Op) -> None:
+    """A moderators-only record (a report, a decision, a note), sealed to a
+    moderators' key. The fold checks who wrote it and keeps the ciphertext;
+    only a moderator's home can open it (sync/sealing.py)."""
+    ctx.require_role(op, "moderator", "write to the moderation record")
+    key_id = op.payload.get("key")
+    if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
+        raise Rejected.invalid("bad moderators' key id")
+    if ctx.one("SELECT 1 FROM mod_keys WHERE key_id = ?", key_id) is None:
+        raise Rejected.missing("sealed to a moderators' key nobody announced")
+    sealed = op.payload.get("sealed")
+    if not isinstance(sealed, str) or not sealed or len(sealed) > MOD_RECORD_MAX_BYTES:
+        raise Rejected.invalid("bad sealed record")
+    try:
+        data = base64.b64decode(sealed, validate=True)
+    except ValueError:
+        raise Rejected.invalid("bad sealed record") from None
+    header = data[:28]
+    if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
+        raise Rejected.invalid("the sealed record's header does not match this group and key")
+    ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            op.id, op.author, op.hlc, op.seq, key_id, sealed, record_id(data))
+
+
+@handles("modkey.rotate")
+def modkey_rotate(ctx: FoldContext, op: Op) -> None:
+    """A moderator announces a new moderators' key: its public half (anyone
+    can seal a report to it), its private half wrapped for each moderator,
+    and the previous private key boxed under it, so moderators keep history."""
+    ctx.require_role(op, "moderator", "rotate the moderators' key")
+    p = op.payload
+    epoch = p.get("epoch")
+    (newest,) = ctx.one("SELECT coalesce(max(epoch), -1) FROM mod_keys")
+    if type(epoch) is not int or not 0 <= epoch <= newest + 1:
+        raise Rejected.invalid("bad epoch number: the next key is the newest epoch's successor")
+    public = p.get("public")
+    if not isinstance(public, str) or not re.fullmatch(r"[0-9a-f]{64}", public):
+        raise Rejected.invalid("bad public key")
+    wrapped = p.get("wrapped")
+    if not isinstance(wrapped, dict) or not 0 < len(wrapped) <= 150 or not all(
+            limits.ID_RE.match(m) and isinstance(w, str) and re.fullmatch(r"[0-9a-f]{160}", w)
+            for m, w in wrapped.items()):
+        raise Rejected.invalid("bad wrapped keys")
+    moderators = {r[0] for r in ctx.conn.execute(MODERATORS_WITH_KEYS)}
+    if set(wrapped) != moderators:
+        raise Rejected.refused("a moderators' key must be wrapped for exactly the current moderators")
+    previous_key_id, previous = p.get("previous_key"), p.get("previous")
+    if previous_key_id is not None and not (
+            isinstance(previous_key_id, str) and KEY_ID_RE.match(previous_key_id)
+            and isinstance(previous, str) and re.fullmatch(r"[0-9a-f]{120}", previous)):
+        raise Rejected.invalid("bad link to the previous key")
+    ctx.run("""INSERT OR IGNORE INTO mod_keys (epoch, key_id, public, created_hlc, created_by, recipients,
+                                                 wrapped, previous_key_id, previous)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            epoch, mod_key_id(bytes.fromhex(public)), public, op.hlc, op.author, ",".join(sorted(wrapped)),
+            json.dumps(wrapped, sort_keys=True), previous_key_id, previous if previous_key_id else None)

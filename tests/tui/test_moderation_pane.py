@@ -22,7 +22,8 @@ from tablespace.sync.service import admit, create_invite, found_group, join_grou
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
-from tablespace.tui.screens import SectionBar, ThreadScreen
+from tablespace.tui.chrome import SectionBar
+from tablespace.tui.screens import ThreadScreen
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SIZE = (100, 32)

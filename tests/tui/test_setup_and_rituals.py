@@ -8,7 +8,8 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.sync.service import create_invite, found_group, sync_group
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.screens import RitualsScreen, ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.sections import RitualsScreen
 from tablespace.tui.setup import SetupScreen
 
 SIZE = (100, 32)

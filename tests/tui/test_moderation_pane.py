@@ -20,6 +20,7 @@ from tablespace.core.identity import Identity
 from tablespace.sync.moderation import file_report, moderation_log, my_exchange_key, reports
 from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
+from tests.tui.keys import jobs_done
 from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
 from tablespace.tui.chrome import SectionBar
@@ -104,7 +105,7 @@ async def fill(pilot, *texts: str, check: bool = False) -> None:
     if check:
         await pilot.press("tab", "space")
     await pilot.press("ctrl+s")
-    await pilot.pause()
+    await jobs_done(pilot)
 
 
 async def test_only_moderators_see_the_section(table) -> None:
@@ -162,7 +163,7 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
         assert screen.tab == "requests" and [r.name for r in screen.requests] == ["Dee"]
         if decide == "admit":
             await pilot.press("a")
-            await pilot.pause()
+            await jobs_done(pilot)
         else:
             await pilot.press("x")
             await fill(pilot, "We are full until spring.")

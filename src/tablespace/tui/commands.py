@@ -16,15 +16,19 @@ from tablespace.tui.registry import sections_for
 class TablespaceCommands(Provider):
     def commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.app
-        moderator = cast(AppHost, app).is_moderator()
+
+        def run(action: str) -> Callable[[], object]:
+            """The app's own action, as its key binding runs it."""
+            return partial(app.call_later, app.run_action, action)
+
         found: list[tuple[str, str, Callable[[], object]]] = [
-            (f"Go to {s.title}", f"Section {s.key}: {s.about}", partial(app.run_action, f"section('{s.id}')"))
-            for s in sections_for(moderator)
+            (f"Go to {s.title}", f"Section {s.key}: {s.about}", run(f"section('{s.id}')"))
+            for s in sections_for(cast(AppHost, app).is_moderator())
         ]
         found += [
-            ("New thread", "Start a thread", partial(app.run_action, "new_thread")),
-            ("Search", "Full-text search over threads, replies and the library", partial(app.run_action, "search")),
-            ("Keys", "List every key binding of this screen", partial(app.run_action, "help")),
+            ("New thread", "Start a thread", run("new_thread")),
+            ("Search", "Full-text search over threads, replies and the library", run("search")),
+            ("Keys", "List every key binding of this screen", run("help")),
         ]
         for theme in THEMES:
             found.append((f"Theme: {theme.name}", "Switch to this theme (remembered)",

@@ -15,3 +15,12 @@ async def burst(pilot, *keys: str) -> None:
         app._driver.send_message(event)
     await pilot.pause()
     await pilot.pause()
+
+
+async def jobs_done(pilot) -> None:  # noqa: ANN001 - a textual Pilot
+    """Until the actions running on workers (tui/jobs.py) have reported back and been handled."""
+    app = pilot.app
+    await pilot.pause()
+    await app.workers.wait_for_complete([w for w in app.workers if w.group == "jobs"])
+    await pilot.pause()
+    await pilot.pause()

@@ -7,7 +7,8 @@ from textual.widgets import DataTable, Input, TextArea
 from tablespace.core import queries
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import ComposeModal, ConfirmModal, HelpScreen, ReactModal, ResourceForm, SearchModal
-from tablespace.tui.screens import LibraryScreen, MembersScreen, RitualsScreen, ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 
 SIZE = (100, 32)

@@ -18,7 +18,7 @@ import pytest
 from textual.widgets import Input, TextArea
 
 from tablespace.core import queries
-from tablespace.tui.editor import EditorDraft, EditorError, draft_to_text, edit_text, editor_command, text_to_draft
+from tablespace.tui.editor import Draft, EditorError, draft_to_text, edit_text, editor_command, text_to_draft
 from tablespace.tui.modals import ComposeModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
@@ -228,14 +228,14 @@ def test_editor_command_order_and_arguments(tmp_path):
 
 
 def test_draft_file_format_round_trip():
-    draft = EditorDraft("Title", ["a", "b"], "Body\n\nmore")
+    draft = Draft("Title", ["a", "b"], "Body\n\nmore")
     text = draft_to_text(draft)
     assert text == "# Title\ntags: a b\n\nBody\n\nmore\n"
-    assert text_to_draft(text, EditorDraft("x", [], "")) == draft
+    assert text_to_draft(text, Draft("x", [], "")) == draft
     # Lines left out keep the previous value; a reply is only a body.
-    assert text_to_draft("\n\njust a body\r\n", draft) == EditorDraft("Title", ["a", "b"], "just a body")
-    assert text_to_draft("# Kept heading\n", EditorDraft(None, None, "")) == EditorDraft(None, None, "# Kept heading")
-    assert draft_to_text(EditorDraft(None, None, "")) == ""
+    assert text_to_draft("\n\njust a body\r\n", draft) == Draft("Title", ["a", "b"], "just a body")
+    assert text_to_draft("# Kept heading\n", Draft(None, None, "")) == Draft(None, None, "# Kept heading")
+    assert draft_to_text(Draft(None, None, "")) == ""
 
 
 def test_edit_text_temp_file_is_private_and_removed(tmp_path):

@@ -21,9 +21,11 @@ from tablespace.sync.moderation import file_report, moderation_log, reports
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
+from tests.tui.keys import jobs_done
 from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
-from tablespace.tui.screens import SectionBar, ThreadScreen
+from tablespace.tui.chrome import SectionBar
+from tablespace.tui.screens import ThreadScreen
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SIZE = (100, 32)
@@ -104,7 +106,7 @@ async def fill(pilot, *texts: str, check: bool = False) -> None:
     if check:
         await pilot.press("tab", "space")
     await pilot.press("ctrl+s")
-    await pilot.pause()
+    await jobs_done(pilot)
 
 
 async def test_only_moderators_see_the_section(table) -> None:
@@ -162,7 +164,7 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
         assert screen.tab == "requests" and [r.name for r in screen.requests] == ["Dee"]
         if decide == "admit":
             await pilot.press("a")
-            await pilot.pause()
+            await jobs_done(pilot)
         else:
             await pilot.press("x")
             await fill(pilot, "We are full until spring.")

@@ -8,7 +8,9 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.sync.service import create_invite, found_group, sync_group
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.screens import RitualsScreen, ThreadScreen, ThreadsScreen
+from tests.tui.keys import jobs_done
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.sections import RitualsScreen
 from tablespace.tui.setup import SetupScreen
 
 SIZE = (100, 32)
@@ -32,16 +34,16 @@ async def test_an_empty_home_opens_the_setup_screen_and_founds_a_group(tmp_path,
         assert isinstance(app.screen, SetupScreen)
         fill(screen, found_name="", found_display="Ana", found_folder=str(shared))
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert "give the group a name" in str(screen.query_one("#setup-error", Static).render())
         fill(screen, found_name="Bread club", found_folder=str(tmp_path / "missing"))
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert "does not exist" in str(screen.query_one("#setup-error", Static).render())
         assert not home.groups()
         fill(screen, found_folder=str(shared), found_purpose="Loaves on Sundays")
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
         assert app.group is not None and app.title == "Bread club" and app.sub_title.startswith("sync off")
         await pilot.press("2")
@@ -66,20 +68,20 @@ async def test_joining_from_the_setup_screen_waits_for_admission(tmp_path, monke
         await pilot.press("ctrl+t")  # to the join form
         fill(screen, join_code="ts1-nonsense", join_display="Ben", join_folder=str(shared))
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert str(screen.query_one("#setup-error", Static).render()).startswith("⚠")
         fill(screen, join_code="", join_folder="", join_git="https://example.org/x.git")
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert "paste the invite code" in str(screen.query_one("#setup-error", Static).render())
         fill(screen, join_code=code)
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, SetupScreen)  # git joins are not there yet: the service says so
         assert "git" in str(screen.query_one("#setup-error", Static).render())
         fill(screen, join_git="", join_folder=str(shared))
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
         assert any("Waiting to be admitted" in (n.title or "") for n in app._notifications)
         assert app.title == "Waiting to be admitted"  # not the group's id: its name is not readable yet

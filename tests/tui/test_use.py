@@ -12,7 +12,8 @@ from tablespace.core.clock import parse_instant
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncStatus
 from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal, Field, ResourceForm
-from tablespace.tui.screens import LibraryScreen, RitualsScreen, ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.sections import LibraryScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.keys import burst
 
@@ -131,7 +132,7 @@ async def test_escape_from_a_ritual_thread_returns_to_rituals(kitchen, group, mo
 async def test_header_and_section_bar_fit_at_80_columns(group):
     from rich.cells import cell_len
 
-    from tablespace.tui.screens import SectionBar
+    from tablespace.tui.chrome import SectionBar
 
     status = SyncStatus(last=parse_instant(NOW), outbox=3, quarantined=2, pending=5, problem="folder unreachable")
     app = TablespaceApp(group, sync=False)

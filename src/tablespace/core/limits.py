@@ -89,6 +89,11 @@ def normalize_tag(tag: str) -> str:
     return tag.strip().lstrip("#").lower()
 
 
+def split_tags(text: str) -> list[str]:
+    """Tags typed in one line (`#starter, Rye flour`), each in the stored form."""
+    return [tag for tag in (normalize_tag(t) for t in text.replace(" ", ",").split(",")) if tag]
+
+
 def ref(payload: dict[str, Any], key: str, *, label: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not ID_RE.match(value):

@@ -1,4 +1,4 @@
-"""The tablespace Textual app: four sections as modes over one open Group."""
+"""The tablespace Textual app: the sections (registry.SECTIONS) as modes over one open Group."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,13 @@ from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.text import visible
 from tablespace.themes import DEFAULT_THEME, THEMES
+from tablespace.tui.chrome import GroupChanged, TablespaceScreen
 from tablespace.tui.commands import TablespaceCommands
+from tablespace.tui.jobs import Job, JobDone, JobStarted, start_job
 from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status
-from tablespace.tui.screens import SECTIONS, ThreadScreen, ThreadsScreen
+from tablespace.tui.registry import SECTIONS, section
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.textual_private import apply_ansi_colors
 
 if TYPE_CHECKING:
     from tablespace.core.queries import SearchHit
@@ -35,43 +40,15 @@ if TYPE_CHECKING:
 
 # Modules that the first frame does not need (the compose/search/help modals,
 # Markdown, the sync engine and its crypto, the file watcher, the first-run
-# screen) are imported where they are first used: cold start is measured.
+# screen, the other sections) are imported where they are first used: cold
+# start is measured.
 
 
-def _setup_screen():  # noqa: ANN202 - a MODES factory
+def _setup_screen() -> Screen:
     from tablespace.tui.setup import SetupScreen
 
     return SetupScreen()
 
-
-def _rituals_screen():  # noqa: ANN202 - a MODES factory: the sections other than Threads load on first switch
-    from tablespace.tui.sections import RitualsScreen
-
-    return RitualsScreen()
-
-
-def _library_screen():  # noqa: ANN202
-    from tablespace.tui.sections import LibraryScreen
-
-    return LibraryScreen()
-
-
-def _members_screen():  # noqa: ANN202
-    from tablespace.tui.sections import MembersScreen
-
-    return MembersScreen()
-
-
-def _health_screen():  # noqa: ANN202 - a MODES factory (metrics and Sparkline load on first use)
-    from tablespace.tui.health import HealthScreen
-
-    return HealthScreen()
-
-
-def _moderation_screen():  # noqa: ANN202 - a MODES factory (moderators only; see check_action)
-    from tablespace.tui.moderation import ModerationScreen
-
-    return ModerationScreen()
 
 # Cells of the header that the centred title must stay clear of: the icon on
 # the left, the clock's space on the right (Textual's Header), both sides.
@@ -88,24 +65,12 @@ class TablespaceApp(App[None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere still find it
     TITLE = "tablespace"
     SUB_TITLE = ""
-    MODES = {
-        "threads": ThreadsScreen,
-        "rituals": _rituals_screen,
-        "library": _library_screen,
-        "members": _members_screen,
-        "health": _health_screen,
-        "moderation": _moderation_screen,
-    }
-    DEFAULT_MODE = "threads"
+    MODES = {s.id: s.make_screen for s in SECTIONS}
+    DEFAULT_MODE = SECTIONS[0].id
     TIME_TICK = 30.0  # seconds between redraws of relative times ("synced 2m ago", "5 minutes ago")
     COMMANDS = App.COMMANDS | {TablespaceCommands}
     BINDINGS = [
-        Binding("1", "section('threads')", "Threads", show=False, id="app.section.threads"),
-        Binding("2", "section('rituals')", "Rituals", show=False, id="app.section.rituals"),
-        Binding("3", "section('library')", "Library", show=False, id="app.section.library"),
-        Binding("4", "section('members')", "Members", show=False, id="app.section.members"),
-        Binding("5", "section('health')", "Health", show=False, id="app.section.health"),
-        Binding("6", "section('moderation')", "Moderation", show=False, id="app.section.moderation"),
+        *(s.binding() for s in SECTIONS),
         Binding("slash", "search", "Search", id="app.search"),
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
@@ -128,7 +93,10 @@ class TablespaceApp(App[None]):
         self.sync_loop: SyncLoop | None = None
         self.sync_status = SyncStatus(enabled=sync)
         self.sync_rounds = 0  # rounds reported to the app (for tests)
+        self.jobs: list[str] = []  # what the running jobs are doing (jobs.py), shown in the header
         self._held_keys: list[events.Key] = []  # see _hold_key
+        self._typed_on: weakref.WeakKeyDictionary[events.Key, Screen] = weakref.WeakKeyDictionary()
+        self._retyped: weakref.WeakSet[events.Key] = weakref.WeakSet()
         self._retyping: asyncio.Task[None] | None = None  # typing the held keys again
         self._mounted_once = False  # see refresh_css
         self._parsed_variables: dict[str, str] = {}
@@ -148,7 +116,7 @@ class TablespaceApp(App[None]):
         """Choose the theme before the stylesheet is first parsed (the CSS is read
         when the app starts running, after `__init__`).
 
-        `self.theme = name` here would run `App._watch_theme`, which queues a
+        `self.theme = name` here would run the theme watcher, which queues a
         `refresh_css` and marks the CSS stale, so the start re-parses every rule
         twice more (once after Load, once when the first mode's screen is made).
         Instead the value is set without watchers (`set_reactive`, Textual's
@@ -164,7 +132,7 @@ class TablespaceApp(App[None]):
         self.set_class(not theme.dark, "-light-mode", update=False)
         self._parsed_variables = self.get_css_variables()
         self.stylesheet.set_variables(self._parsed_variables)
-        self._refresh_truecolor_filter(self.ansi_theme)
+        apply_ansi_colors(self)
 
     def refresh_css(self, animate: bool = True) -> None:
         """Textual refreshes the CSS when it makes a mode's screen for the first
@@ -206,20 +174,29 @@ class TablespaceApp(App[None]):
     def unlock_then_start(self) -> None:
         """Keys locked with a passphrase are opened before the group starts
         syncing (a sync signs, and opens the epoch keys): from
-        TABLESPACE_PASSPHRASE if it is right, else asked in a modal."""
+        TABLESPACE_PASSPHRASE if it is right, else asked in a modal. Deriving
+        the key takes about a second, so it is done in a thread."""
         from tablespace.core import keyfile
 
         path = self.group.path
         given = os.environ.get(keyfile.PASSPHRASE_ENV)
-        if keyfile.keys_locked(path) and not keyfile.is_unlocked(path) and given is not None:
-            with contextlib.suppress(keyfile.LockedKeyError):  # a wrong one: ask the person instead
-                keyfile.unlock(path, given)
         if not keyfile.keys_locked(path) or keyfile.is_unlocked(path):
             self.start_group()
-            return
+        elif given is None:
+            self.ask_passphrase()
+        else:
+            start_job(self, Job("unlocking your keys", lambda: _try_unlock(path, given), done=self._after_env_unlock))
+
+    def _after_env_unlock(self, unlocked: bool) -> None:
+        if unlocked:
+            self.start_group()
+        else:  # a wrong one: ask the person instead
+            self.ask_passphrase()
+
+    def ask_passphrase(self) -> None:
         from tablespace.tui.modals import PassphraseModal
 
-        self.push_screen(PassphraseModal(path), self._after_passphrase)
+        self.push_screen(PassphraseModal(self.group.path), self._after_passphrase)
 
     def _after_passphrase(self, unlocked: bool | None) -> None:
         if not unlocked:
@@ -279,8 +256,8 @@ class TablespaceApp(App[None]):
         if status.imported or status.opened_rituals:
             self.title = group_title(self.group)
             self.refresh_all()
-        elif not status.running and getattr(self.screen, "REFRESH_EVERY_ROUND", False) and self.screen.is_attached:
-            self.screen.refresh_data()  # shows what a round brings besides ops (join requests, reports filed)
+        elif not status.running:  # what a round brings besides ops (join requests, reports filed)
+            self.screen.post_message(GroupChanged(ops=False))
         for reason in status.refused_mine:
             self.notify(reason, title="The group refused something you wrote", severity="warning", timeout=15)
         if message.manual:
@@ -299,15 +276,29 @@ class TablespaceApp(App[None]):
         """The clock moved on: redraw the relative times in the header and on
         the screen in view (others redraw theirs when shown again)."""
         self._show_sync_status()
-        refresh = getattr(self.screen, "refresh_times", None)
-        if refresh is not None:
-            refresh()
+        if isinstance(self.screen, TablespaceScreen):
+            self.screen.refresh_times()
 
     def _show_sync_status(self) -> None:
         if self.group is None:
             return
-        room = self.size.width - HEADER_CHROME - cell_len(self.title) - len(" — ")
-        self.sub_title = visible(self.sync_status.line(room))
+        busy = "".join(f"{label}… · " for label in self.jobs)
+        room = self.size.width - HEADER_CHROME - cell_len(self.title) - len(" — ") - cell_len(busy)
+        self.sub_title = visible(busy + self.sync_status.line(room))
+
+    @on(JobStarted)
+    def _job_started(self, message: JobStarted) -> None:
+        self.jobs.append(message.job.busy)
+        self._show_sync_status()
+
+    @on(JobDone)
+    def _job_ended(self, message: JobDone) -> None:
+        """Every job's end comes here (its screen's handler lets it bubble up)."""
+        with contextlib.suppress(ValueError):
+            self.jobs.remove(message.job.busy)
+        self._show_sync_status()
+        if message.started_by is self and message.refusal is None:
+            message.job.done(message.result)
 
     def on_resize(self) -> None:
         self._show_sync_status()  # the header's sync line is fitted to the width
@@ -332,9 +323,9 @@ class TablespaceApp(App[None]):
         if self.sync_loop is not None:
             self.sync_loop.shutdown()
 
-    async def _on_exit_app(self) -> None:
+    def exit(self, *args: Any, **kwargs: Any) -> None:
         self.stop_sync()  # before workers are cancelled: the thread must end on its own
-        await super()._on_exit_app()
+        super().exit(*args, **kwargs)
 
     def on_unmount(self) -> None:
         self.stop_sync()
@@ -360,24 +351,25 @@ class TablespaceApp(App[None]):
     # (see ThreadsScreen.action_open_thread).
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and not getattr(event, "_retyped", False):
+        if isinstance(event, events.Key) and not event.is_forwarded and event not in self._retyped:
             if self._retyping is not None or not (self.screen_stack and self.screen.is_mounted):
                 self._hold_key(event)  # behind the keys already waiting, or the screen is not there yet
                 return
-            event._typed_on = self.screen  # type: ignore[attr-defined]
+            self._typed_on[event] = self.screen
         await super().on_event(event)
 
-    def _on_key(self, event: events.Key) -> None:
-        """Runs before App._on_key (Textual calls the handler of each class in
-        the MRO), which checks the bindings unless the default is prevented."""
-        typed_on = getattr(event, "_typed_on", None)
+    def on_key(self, event: events.Key) -> None:
+        """Runs before App's own key handler (Textual calls the handler of each
+        class in the MRO, this class first), which checks the bindings unless
+        the default is prevented."""
+        typed_on = self._typed_on.get(event)
         if typed_on is not None and typed_on is not self.screen:
             event.prevent_default()
             self._hold_key(event)
 
     def _hold_key(self, event: events.Key) -> None:
         key = events.Key(event.key, event.character)
-        key._retyped = True  # type: ignore[attr-defined]
+        self._retyped.add(key)
         self._held_keys.append(key)
         if self._retyping is None:
             self._retyping = asyncio.create_task(self._retype_held_keys())
@@ -399,9 +391,14 @@ class TablespaceApp(App[None]):
         """Until `screen` is mounted, has shown what it shows on resume (a
         thread's posts, for `j`) and has the focus it asked for."""
         with contextlib.suppress(asyncio.TimeoutError):  # a screen that never mounts must not keep the keys
-            await asyncio.wait_for(screen._mounted_event.wait(), timeout=1.0)
+            await asyncio.wait_for(self._mounted(screen), timeout=1.0)
         await self._settled(screen)  # its ScreenResume handler and what that queued next
         await self._settled(self)  # focus() is a call_later on the app
+
+    @staticmethod
+    async def _mounted(screen: Screen) -> None:
+        while not screen.is_mounted:
+            await asyncio.sleep(0.005)
 
     @staticmethod
     async def _settled(pump: MessagePump) -> None:
@@ -418,7 +415,7 @@ class TablespaceApp(App[None]):
             return False
         if action in APP_ONLY_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
-        if action == "section" and parameters == ("moderation",):
+        if action == "section" and parameters and section(str(parameters[0])).moderators_only:
             return self.is_moderator()
         return True
 
@@ -496,19 +493,25 @@ class TablespaceApp(App[None]):
         rows = self.help_rows()
         rows.append(HelpRow(self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette",
                             "(textual)"))
-        label = next((name for mode, name in SECTIONS if mode == self.current_mode), self.current_mode)
+        label = next((s.title for s in SECTIONS if s.id == self.current_mode), self.current_mode)
         if isinstance(self.screen, ThreadScreen):
             label = "Thread"
         self.push_screen(HelpScreen(label, rows))
 
     def refresh_all(self) -> None:
-        """New ops landed (sync) or something changed: re-read the screens on show."""
+        """New ops landed (sync) or something changed: the screens in view re-read."""
         for screen in self.screen_stack:
-            if not (screen.is_mounted and screen.is_attached):
-                continue  # not composed yet, or the app is closing: a round can land meanwhile
-            refresh = getattr(screen, "refresh_data", None)
-            if refresh is not None:
-                refresh()
+            screen.post_message(GroupChanged(ops=True))  # a screen not composed yet reads on mount
+
+
+def _try_unlock(path: Path, passphrase: str) -> bool:
+    from tablespace.core import keyfile
+
+    try:
+        keyfile.unlock(path, passphrase)
+    except keyfile.LockedKeyError:
+        return False
+    return True
 
 
 def group_title(group: Group) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tablespace.core.files import TooBig, read_at_most
-from tablespace.core.limits import BODY_MAX_BYTES
+from tablespace.core.limits import BODY_MAX_BYTES, split_tags
 
 FALLBACK_EDITORS = ("nano", "vi")
 DRAFT_NAME = "draft.md"
@@ -44,7 +44,9 @@ class EditorError(Exception):
 
 
 @dataclass(frozen=True)
-class EditorDraft:
+class Draft:
+    """What the compose modal and the editor file hold: a new thread, a reply or an edit."""
+
     title: str | None  # None: the draft has no title field
     tags: list[str] | None  # None: the draft has no tags field
     body: str
@@ -73,7 +75,7 @@ def editor_command(environ: Mapping[str, str] | None = None) -> list[str]:
     raise EditorError("No editor found: set $EDITOR (e.g. EDITOR=nano) or install nano or vi.")
 
 
-def draft_to_text(draft: EditorDraft) -> str:
+def draft_to_text(draft: Draft) -> str:
     head = []
     if draft.title is not None:
         head.append(f"# {draft.title}")
@@ -83,10 +85,8 @@ def draft_to_text(draft: EditorDraft) -> str:
     return "\n".join(head) + "\n\n" + body if head else body
 
 
-def text_to_draft(text: str, previous: EditorDraft) -> EditorDraft:
+def text_to_draft(text: str, previous: Draft) -> Draft:
     """Read the file back; fields the file leaves out keep their previous value."""
-    from tablespace.tui.modals import split_tags
-
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     i = 0
     title, tags = previous.title, previous.tags
@@ -102,7 +102,7 @@ def text_to_draft(text: str, previous: EditorDraft) -> EditorDraft:
     while i < len(lines) and not lines[i].strip():  # blank lines before the body
         i += 1
     body = "\n".join(lines[i:]).rstrip("\n")
-    return EditorDraft(title, tags, body)
+    return Draft(title, tags, body)
 
 
 @contextmanager

@@ -3,13 +3,17 @@ a form that asks for text (a report's reason, a moderator's decision).
 
 A modal that performs an action takes an `on_submit` callback and stays open
 (keeping the draft) when the action is refused; the refusal is shown as a
-notification. Only a successful submit dismisses it.
+notification. Only a successful submit dismisses it. An `on_submit` that
+touches the folder or a remote returns a `Job` instead of acting: the form
+shows it is busy while the job runs in a thread, and closes (or shows the
+refusal) when it reports back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +30,15 @@ from textual.widgets.option_list import Option
 
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
+from tablespace.core.limits import split_tags
 from tablespace.core.queries import SearchHit
 from tablespace.core.text import visible
+from tablespace.tui.editor import Draft
 from tablespace.tui.format import MARK_END, MARK_START, marked, shown
+from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.tables import RowTable
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
-
-
-def split_tags(text: str) -> list[str]:
-    return [t.strip().lstrip("#") for t in text.replace(" ", ",").split(",") if t.strip().lstrip("#")]
 
 
 def after_typed_keys(screen: ModalScreen, callback: Callable[[], object]) -> None:
@@ -77,6 +80,7 @@ class FormModal(ModalScreen[bool]):
     def __init__(self, on_submit: Callable[[Any], object]) -> None:
         super().__init__()
         self.on_submit = on_submit
+        self.busy = False  # a job it started is running
 
     def collect(self) -> object | None:
         """What to hand `on_submit`, or None if the form is not ready (say why)."""
@@ -86,20 +90,41 @@ class FormModal(ModalScreen[bool]):
         after_typed_keys(self, self._submit)
 
     def _submit(self) -> None:
-        if not self.is_active:
-            return  # already dismissed (a second ctrl+s)
+        if not self.is_active or self.busy:
+            return  # already dismissed (a second ctrl+s), or already at work
         value = self.collect()
         if value is None:
             return
         try:
-            self.on_submit(value)
+            outcome = self.on_submit(value)
         except TablespaceError as exc:
-            self.notify(str(exc), title=self.REFUSED, severity="error")
+            self.refuse(str(exc))
             return
         except OSError as exc:  # the disk or the shared folder said no: keep the form (and its text)
-            self.notify(f"could not write: {exc.strerror or exc}", title=self.REFUSED, severity="error")
+            self.refuse(f"could not write: {exc.strerror or exc}")
+            return
+        if isinstance(outcome, Job):
+            self.set_busy(True)
+            start_job(self, outcome)
             return
         self.dismiss(True)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.query_one("#dialog").loading = busy
+
+    @on(JobDone)
+    def job_done(self, message: JobDone) -> None:
+        self.set_busy(False)
+        if message.refusal is not None:
+            self.refuse(message.refusal)
+            return
+        self.dismiss(True)
+        message.job.done(message.result)
+
+    def refuse(self, reason: str) -> None:
+        """The action was refused: say why; the form (and its text) stays."""
+        self.notify(reason, title=self.REFUSED, severity="error")
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -116,13 +141,6 @@ class FormModal(ModalScreen[bool]):
             self.action_submit()
         else:
             self.focus_next()
-
-
-@dataclass(frozen=True)
-class Draft:
-    title: str | None
-    tags: list[str] | None
-    body: str
 
 
 class ComposeModal(FormModal):
@@ -183,11 +201,9 @@ class ComposeModal(FormModal):
         """Suspend the app, edit the draft in the member's editor, read it back."""
         from textual.app import SuspendNotSupported
 
-        from tablespace.tui.editor import EditorDraft, EditorError, draft_to_text, edit_text, editor_command, \
-            text_to_draft
+        from tablespace.tui.editor import EditorError, draft_to_text, edit_text, editor_command, text_to_draft
 
-        current = self.draft()
-        previous = EditorDraft(current.title, current.tags, current.body)
+        previous = self.draft()
         try:
             command = editor_command()
             before = draft_to_text(previous)
@@ -204,7 +220,7 @@ class ComposeModal(FormModal):
             return
         self.load_draft(text_to_draft(after, previous))
 
-    def load_draft(self, draft) -> None:  # noqa: ANN001 - an editor.EditorDraft
+    def load_draft(self, draft: Draft) -> None:
         """Put a draft into the fields; the body change can be undone (ctrl+z)."""
         if draft.title is not None and self.initial_title is not None:
             self.query_one("#title", Input).value = draft.title
@@ -527,7 +543,7 @@ class PassphraseModal(FormModal):
     REFUSED = "Not unlocked"
 
     def __init__(self, group_dir: Path) -> None:
-        super().__init__(self._unlock)
+        super().__init__(self.unlock_job)
         self.group_dir = group_dir
 
     def compose(self) -> ComposeResult:
@@ -548,11 +564,19 @@ class PassphraseModal(FormModal):
             return None
         return value
 
-    def _unlock(self, passphrase: str) -> None:
-        from tablespace.core import keyfile
+    def unlock_job(self, passphrase: str) -> Job[None]:
+        """Deriving the key from the passphrase takes about a second: in a thread."""
+        return Job("unlocking your keys", partial(unlock_keys, self.group_dir, passphrase), refused=self.REFUSED)
 
-        try:
-            keyfile.unlock(self.group_dir, passphrase)
-        except keyfile.LockedKeyError:
-            self.query_one("#passphrase", Input).value = ""
-            raise TablespaceError("wrong passphrase; try again") from None
+    def refuse(self, reason: str) -> None:
+        self.query_one("#passphrase", Input).value = ""
+        super().refuse(reason)
+
+
+def unlock_keys(group_dir: Path, passphrase: str) -> None:
+    from tablespace.core import keyfile
+
+    try:
+        keyfile.unlock(group_dir, passphrase)
+    except keyfile.LockedKeyError:
+        raise TablespaceError("wrong passphrase; try again") from None

@@ -27,8 +27,10 @@ from tablespace.core.text import visible
 from tablespace.sync import moderation as mod
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.tui.format import relative, shown
+from tablespace.tui.chrome import KeyFooter, SectionScreen
+from tablespace.tui.jobs import Job, in_own_group
 from tablespace.tui.modals import AskForm, Field
-from tablespace.tui.screens import KeyFooter, SectionScreen
+from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import RowTable
 
 # The reason every action that takes something away asks for.
@@ -345,29 +347,33 @@ class ModerationScreen(SectionScreen):
         if self.group.conn.execute("SELECT 1 FROM posts WHERE id = ? AND deleted = 0", (r.post,)).fetchone() is None:
             self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")
             return
-        from tablespace.tui.screens import ThreadScreen
-
         self.app.push_screen(ThreadScreen(r.thread, r.post))  # escape comes back here
 
     # --- join requests ------------------------------------------------------------------------
 
     def action_admit(self) -> None:
-        from tablespace.sync.service import admit
+        """Admitting reads the folder (or pulls the remote) and writes a key
+        grant there: in a thread, so the app stays responsive meanwhile."""
+        from tablespace.sync.actions import admit_request
 
         request = self.selected("requests", self.requests)
-        if request is not None:
-            self.act(admit, self.group, request.id, success=f"Admitted {request.name}; they can read after their sync")
+        if request is None:
+            return
+        self.run_job(Job(f"admitting {request.name}", in_own_group(self.group, lambda g: admit_request(g, request.id)),
+                         done=lambda _member: self.notify(f"Admitted {request.name}; they can read after their sync")))
 
     def action_deny(self) -> None:
-        from tablespace.sync.service import deny
+        from tablespace.sync.actions import deny_request
 
         request = self.selected("requests", self.requests)
         if request is None:
             return
 
-        def do_deny(values: dict[str, str | bool]) -> None:
-            deny(self.group, request.id, str(values["reason"]))
-            self.after_write(f"Turned down {request.name}")
+        def do_deny(values: dict[str, str | bool]) -> Job[None]:
+            reason = str(values["reason"])
+            return Job(f"turning down {request.name}",
+                       in_own_group(self.group, lambda g: deny_request(g, request.id, reason)),
+                       done=lambda _: self.after_write(f"Turned down {request.name}"))
 
         self.app.push_screen(AskForm(f"Turn down {request.name}?", "They will not be able to join with this request.",
                                      [REASON], do_deny, verb="deny"))
@@ -420,9 +426,10 @@ class ModerationScreen(SectionScreen):
         if m is None:
             return
 
-        def do_remove(values: dict[str, str | bool]) -> None:
-            remove(self.group, m.id, str(values["reason"]))
-            self.after_write(f"{m.name} was removed; the group's key was renewed")
+        def do_remove(values: dict[str, str | bool]) -> Job[None]:
+            reason = str(values["reason"])  # remove() renews the key, which reaches the folder: a thread
+            return Job(f"removing {m.name}", in_own_group(self.group, lambda g: remove(g, m.id, reason)),
+                       done=lambda _: self.after_write(f"{m.name} was removed; the group's key was renewed"))
 
         self.app.push_screen(AskForm(
             f"Remove {m.name} from the group?",
@@ -489,8 +496,3 @@ class ModerationScreen(SectionScreen):
             "Archive stale threads?", "Threads with no activity for this long (not pinned, not rituals) leave the "
             "list and become read-only. Search still finds them.", [Field("quiet", "Quiet for: e.g. 90d", "90d")],
             archive, verb="archive"))
-
-    def after_write(self, message: str) -> None:
-        self.notify(message)
-        self.ts_app.wrote()
-        self.refresh_data()

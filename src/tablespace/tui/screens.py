@@ -1,148 +1,29 @@
-"""The screens the first frame needs: the Threads section, the thread view and
-the plumbing every section shares (the other sections are in `sections`)."""
+"""The screens the first frame needs: the Threads section and the thread view
+(the other sections are in `sections`, `health` and `moderation`, loaded on
+the first switch to them; what all screens share is in `chrome`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
-from textual.widgets._footer import FooterKey  # not re-exported by textual.widgets
+from textual.widgets import Header, Static
 
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
+from tablespace.tui.chrome import KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.format import relative, tags_text
+from tablespace.tui.jobs import Job, in_own_group
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
-    from tablespace.tui.modals import Draft
-    from tablespace.core.group import Group
-    from tablespace.tui.app import TablespaceApp
-
-SECTIONS = (("threads", "Threads"), ("rituals", "Rituals"), ("library", "Library"), ("members", "Members"),
-            ("health", "Health"), ("moderation", "Moderation"))
-MODERATORS_ONLY = {"moderation"}
-
-
-class KeyFooter(Footer):
-    """The footer; below 90 columns it leaves out the `^p palette` hint so the
-    screen's own keys fit (the help screen still lists ctrl+p)."""
-
-    def __init__(self) -> None:
-        super().__init__(compact=True)
-
-    def compose(self) -> ComposeResult:
-        # Each key's `compact` watcher adds the `-compact` class when the key
-        # mounts, restyling it (~0.6 ms a key, and the footer composes twice as
-        # the screen's bindings settle): give the keys the class up front so
-        # the watcher has nothing to change. Same classes, same look.
-        for widget in super().compose():
-            if isinstance(widget, FooterKey):
-                widget.add_class("-compact", update=False)
-            yield widget
-
-    def on_resize(self, event) -> None:  # noqa: ANN001
-        self.show_command_palette = event.size.width >= 90
-
-
-class SectionBar(Static):
-    """`1 Threads  2 Rituals  3 Library  4 Members`, the current one highlighted."""
-
-    def __init__(self, current: str) -> None:
-        super().__init__(classes="section-bar")
-        self.current = current
-        self.info = ""
-
-    def set_info(self, info: str) -> None:
-        self.info = info
-        self.refresh_bar()
-
-    def on_mount(self) -> None:
-        self.refresh_bar()
-
-    def on_resize(self) -> None:
-        self.refresh_bar()
-
-    def refresh_bar(self) -> None:
-        """The widest form that fits: spaced out, then tighter, then the
-        sections' first letters (and the info only where there is room)."""
-        width = self.size.width  # the content area, inside the padding
-        forms = [(gap, short, info) for short in (False, True) for gap in (" ", "")
-                 for info in ((self.info, "") if self.info else ("",))]
-        for gap, short, info in forms:
-            text = self.bar(gap, short, info)
-            if width <= 0 or text.cell_len <= width:
-                break
-        self.update(text)
-
-    def bar(self, gap: str, short: bool, info: str) -> Text:
-        text = Text()
-        moderator = cast("TablespaceApp", self.app).is_moderator()
-        for n, (mode, label) in enumerate(SECTIONS, 1):
-            if mode in MODERATORS_ONLY and not moderator:
-                continue
-            if n > 1:
-                text.append(gap)
-            style = "reverse bold" if mode == self.current else ""
-            text.append(f" {n} {label[:3] if short and mode != self.current else label} ", style)
-        if info:
-            text.append("   " + visible(info), "dim")
-        return text
-
-
-class TablespaceScreen(Screen):
-    """Shared plumbing: the app, its group, and data reloaded on every resume."""
-
-    SECTION = ""
-
-    @property
-    def ts_app(self) -> "TablespaceApp":
-        return cast("TablespaceApp", self.app)
-
-    @property
-    def group(self) -> "Group":
-        return self.ts_app.group
-
-    def refresh_data(self) -> None:
-        """Re-read what this screen shows (after a write, or when sync lands ops)."""
-
-    def refresh_times(self) -> None:
-        """Redraw the relative times shown ("5 minutes ago") as the clock moves
-        on; the app calls this on an interval. Nothing is re-read."""
-
-    def on_screen_resume(self) -> None:
-        self.refresh_data()
-        self.refresh_times()
-
-    def act(self, action, *args, success: str | None = None, **kwargs) -> bool:
-        """Run a Group action; show a refusal as a notification instead of crashing."""
-        try:
-            action(*args, **kwargs)
-        except TablespaceError as exc:
-            self.notify(str(exc), title="Refused", severity="error")
-            return False
-        if success:
-            self.notify(success)
-        self.ts_app.wrote()
-        self.refresh_data()
-        return True
-
-
-class SectionScreen(TablespaceScreen):
-    def compose_header(self) -> ComposeResult:
-        yield Header()
-        yield SectionBar(self.SECTION)
-
-    def set_info(self, info: str) -> None:
-        self.query_one(SectionBar).set_info(info)
-
+    from tablespace.tui.editor import Draft
 
 # --- threads ---------------------------------------------------------------------
 
@@ -456,17 +337,21 @@ class ThreadScreen(TablespaceScreen):
             return
         post_id = card.post.id
 
-        def report(values: dict[str, str | bool]) -> None:
+        def report(values: dict[str, str | bool]) -> Job[str]:
             from tablespace.sync.moderation import file_report
 
-            file_report(self.group, post_id, str(values["reason"]))
-            self.notify("Reported. Only moderators can read it, or see who sent it.")
-            self.ts_app.wrote()  # the next sync delivers it
+            reason = str(values["reason"])
+            return Job("sealing the report", in_own_group(self.group, lambda g: file_report(g, post_id, reason)),
+                       done=lambda _id: self.reported(), refused="Not reported")
 
         self.app.push_screen(AskForm(
             f"Report this post by {card.post.author}?",
             "Only moderators can read a report or see who made it. Say what is wrong.",
             [Field("reason", "What is wrong")], report, verb="report"))
+
+    def reported(self) -> None:
+        self.notify("Reported. Only moderators can read it, or see who sent it.")
+        self.ts_app.wrote()  # the next sync delivers it
 
     def action_react(self) -> None:
         from tablespace.tui.modals import ReactModal
@@ -489,18 +374,3 @@ class ThreadScreen(TablespaceScreen):
             self.notify("You're all caught up.", title="No unread threads")
             return
         self.app.switch_screen(ThreadScreen(following[0].id))
-
-
-# The other sections (rituals, library, members) live in `sections`: the first
-# frame shows only Threads, so their screens and widgets (DataTable, Select)
-# load on the first switch to them (see TablespaceApp.MODES).
-_SECTION_SCREENS = {"Occurrence", "RitualsScreen", "LibraryScreen", "MembersScreen"}
-
-
-def __getattr__(name: str):  # noqa: ANN202 - module attribute, loaded on first use
-    if name in _SECTION_SCREENS:
-        from tablespace.tui import sections
-
-        return getattr(sections, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

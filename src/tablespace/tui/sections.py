@@ -1,5 +1,5 @@
 """The Rituals, Library and Members sections: loaded on the first switch to one
-of them (the first frame shows only Threads; see TablespaceApp.MODES)."""
+of them (the first frame shows only Threads; see registry.SECTIONS)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
 from tablespace.core.text import visible
 from tablespace.tui.format import days_until, relative, tags_text
-from tablespace.tui.screens import KeyFooter, SectionScreen, ThreadScreen
+from tablespace.tui.chrome import KeyFooter, SectionScreen
+from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
 if TYPE_CHECKING:

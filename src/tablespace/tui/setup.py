@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,13 +12,11 @@ from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Static, TabbedContent, TabPane
 
 from tablespace.core.errors import TablespaceError
-from tablespace.core.group import Transport
-from tablespace.sync.service import found_group, join_group
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import GroupEntry, Home
+from tablespace.tui.chrome import AppHost, KeyFooter
 from tablespace.tui.format import shown
-from tablespace.tui.screens import KeyFooter
-
-if TYPE_CHECKING:
-    from tablespace.tui.app import TablespaceApp
+from tablespace.tui.jobs import Job, JobDone, start_job
 
 INTRO = ("Welcome to tablespace. Your home has no group yet: found one for your people, "
          "or join one with the invite code a moderator gave you. Changes travel through a "
@@ -42,9 +40,13 @@ class SetupScreen(Screen):
         Binding("ctrl+q", "app.quit", "Quit", priority=True, id="setup.quit"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False  # founding or joining is under way
+
     @property
-    def ts_app(self) -> "TablespaceApp":
-        return cast("TablespaceApp", self.app)
+    def ts_app(self) -> AppHost:
+        return cast(AppHost, self.app)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,36 +95,84 @@ class SetupScreen(Screen):
             self.focus_next(Input)
 
     @on(Button.Pressed)
-    async def pressed(self, event: Button.Pressed) -> None:
-        await self.action_submit()
+    def pressed(self, event: Button.Pressed) -> None:
+        self.action_submit()
 
-    async def action_submit(self) -> None:
+    def action_submit(self) -> None:
+        if self.busy:
+            return
         tab = self.query_one(TabbedContent).active
         try:
-            if tab == "join":
-                await self.join()
-            else:
-                await self.found()
+            job = self.join_job() if tab == "join" else self.found_job()
         except (TablespaceError, ValueError) as exc:
             self.show_error(str(exc))
+            return
+        self.busy = True
+        self.query_one("#setup-error", Static).update(shown(f"{job.busy[0].upper()}{job.busy[1:]}…"))
+        start_job(self, job)
+
+    @on(JobDone)
+    def job_done(self, message: JobDone) -> None:
+        self.busy = False
+        if message.refusal is not None:
+            self.show_error(message.refusal)
+            return
+        self.query_one("#setup-error", Static).update("")
+        # On the app's loop: continuing into the group removes this screen,
+        # which waits for its own handlers (this one) to finish.
+        self.app.call_later(message.job.done, message.result)
 
     def transport(self, prefix: str) -> Transport:
         return Transport.choose(self.value(f"{prefix}-folder") or None, self.value(f"{prefix}-git") or None)
 
-    async def found(self) -> None:
+    def found_job(self) -> Job[GroupEntry]:
+        """Founding makes the group's keys and writes to the folder or pushes to
+        the remote: in a thread. The thread's connection is closed there; the
+        app opens the group again on its own thread."""
         name, display = self.value("found-name"), self.value("found-display")
         if not name or not display:
             raise TablespaceError("give the group a name, and yourself a display name")
-        group = found_group(self.ts_app.home, name, display, self.transport("found"),
-                            purpose=self.value("found-purpose"))
-        self.app.notify(f"Founded “{group.name()}”. Invite people with `tablespace invite`.", title="Welcome")
-        await self.ts_app.group_ready(group)
+        home, transport, purpose = self.ts_app.home, self.transport("found"), self.value("found-purpose")
 
-    async def join(self) -> None:
+        def found() -> GroupEntry:
+            from tablespace.sync.service import found_group
+
+            return _entry_of(found_group(home, name, display, transport, purpose=purpose))
+
+        async def founded(entry: GroupEntry) -> None:
+            group = _open_here(home, entry)
+            self.app.notify(f"Founded “{group.name()}”. Invite people with `tablespace invite`.", title="Welcome")
+            await self.ts_app.group_ready(group)
+
+        return Job("founding the group", found, done=founded)
+
+    def join_job(self) -> Job[tuple[GroupEntry, str]]:
         code, display = self.value("join-code"), self.value("join-display")
         if not code or not display:
             raise TablespaceError("paste the invite code, and give yourself a display name")
-        group, request = join_group(self.ts_app.home, code, display, self.transport("join"))
-        self.app.notify(f"Asked to join (request {request[:8]}). Once a moderator admits you, the group "
-                        "fills in here by itself.", title="Waiting to be admitted", timeout=30)
-        await self.ts_app.group_ready(group)
+        home, transport = self.ts_app.home, self.transport("join")
+
+        def join() -> tuple[GroupEntry, str]:
+            from tablespace.sync.service import join_group
+
+            group, request = join_group(home, code, display, transport)
+            return _entry_of(group), request
+
+        async def joined(result: tuple[GroupEntry, str]) -> None:
+            entry, request = result
+            self.app.notify(f"Asked to join (request {request[:8]}). Once a moderator admits you, the group "
+                            "fills in here by itself.", title="Waiting to be admitted", timeout=30)
+            await self.ts_app.group_ready(_open_here(home, entry))
+
+        return Job("asking to join", join, done=joined)
+
+
+def _entry_of(group: Group) -> GroupEntry:
+    """Where a group made in a worker thread lives; its connection closes with that thread's work."""
+    entry = GroupEntry(group.id, "", group.path)
+    group.close()
+    return entry
+
+
+def _open_here(home: Home, entry: GroupEntry) -> Group:
+    return Group(home, entry)

@@ -1,0 +1,184 @@
+"""What every screen of the app shares: the footer, the section bar, the base
+screens, and the typed messages screens refresh on. Screens reach the app
+through `AppHost`, so nothing here (or in a screen) imports the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tablespace.core.errors import TablespaceError
+from tablespace.core.text import visible
+from tablespace.tui.jobs import Job, JobDone, start_job
+from tablespace.tui.registry import sections_for
+from tablespace.tui.textual_private import COMPACT_CLASS, FooterKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tablespace.core.group import Group
+    from tablespace.core.home import Home
+
+
+class AppHost(Protocol):
+    """What screens use of the app (tablespace.tui.app.TablespaceApp)."""
+
+    group: Group
+    home: Home
+
+    def is_moderator(self) -> bool: ...
+
+    def wrote(self) -> None: ...
+
+    async def group_ready(self, group: Group) -> None: ...
+
+
+@dataclass
+class GroupChanged(Message):
+    """What the group holds changed: sync imported ops (`ops`), or a round
+    ended that brought only what lives outside the log (join requests,
+    reports). Posted by the app to the screens that show the group."""
+
+    bubble = False
+    ops: bool = True
+
+
+class KeyFooter(Footer):
+    """The footer; below 90 columns it leaves out the `^p palette` hint so the
+    screen's own keys fit (the help screen still lists ctrl+p)."""
+
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+
+    def compose(self) -> ComposeResult:
+        # Each key's `compact` watcher adds the compact class when the key
+        # mounts, restyling it (and the footer composes twice as the screen's
+        # bindings settle): give the keys the class up front so the watcher
+        # has nothing to change. Same classes, same look.
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.add_class(COMPACT_CLASS, update=False)
+            yield widget
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.show_command_palette = event.size.width >= 90
+
+
+class SectionBar(Static):
+    """`1 Threads  2 Rituals  3 Library  4 Members`, the current one highlighted."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(classes="section-bar")
+        self.current = current
+        self.info = ""
+
+    def set_info(self, info: str) -> None:
+        self.info = info
+        self.refresh_bar()
+
+    def on_mount(self) -> None:
+        self.refresh_bar()
+
+    def on_resize(self) -> None:
+        self.refresh_bar()
+
+    def refresh_bar(self) -> None:
+        """The widest form that fits: spaced out, then tighter, then the
+        sections' first letters (and the info only where there is room)."""
+        width = self.size.width  # the content area, inside the padding
+        forms = [(gap, short, info) for short in (False, True) for gap in (" ", "")
+                 for info in ((self.info, "") if self.info else ("",))]
+        for gap, short, info in forms:
+            text = self.bar(gap, short, info)
+            if width <= 0 or text.cell_len <= width:
+                break
+        self.update(text)
+
+    def bar(self, gap: str, short: bool, info: str) -> Text:
+        text = Text()
+        for n, section in enumerate(sections_for(cast(AppHost, self.app).is_moderator())):
+            if n:
+                text.append(gap)
+            current = section.id == self.current
+            style = "reverse bold" if current else ""
+            text.append(f" {section.key} {section.title[:3] if short and not current else section.title} ", style)
+        if info:
+            text.append("   " + visible(info), "dim")
+        return text
+
+
+class TablespaceScreen(Screen[None]):
+    """Shared plumbing: the app, its group, and data reloaded on every resume."""
+
+    SECTION = ""
+    # Re-read after every sync round, not only when it brought ops (see GroupChanged).
+    REFRESH_EVERY_ROUND = False
+
+    @property
+    def ts_app(self) -> AppHost:
+        return cast(AppHost, self.app)
+
+    @property
+    def group(self) -> Group:
+        return self.ts_app.group
+
+    def refresh_data(self) -> None:
+        """Re-read what this screen shows (after a write, or when sync lands ops)."""
+
+    def refresh_times(self) -> None:
+        """Redraw the relative times shown ("5 minutes ago") as the clock moves
+        on; the app calls this on an interval. Nothing is re-read."""
+
+    def on_screen_resume(self) -> None:
+        self.refresh_data()
+        self.refresh_times()
+
+    @on(GroupChanged)
+    def group_changed(self, message: GroupChanged) -> None:
+        if (message.ops or self.REFRESH_EVERY_ROUND) and self.is_mounted and self.is_attached:
+            self.refresh_data()
+
+    def act(self, action: Callable[..., Any], *args: Any, success: str | None = None, **kwargs: Any) -> bool:
+        """Run a quick local Group action; show a refusal as a notification instead of crashing."""
+        try:
+            action(*args, **kwargs)
+        except TablespaceError as exc:
+            self.notify(str(exc), title="Refused", severity="error")
+            return False
+        self.after_write(success)
+        return True
+
+    def run_job(self, job: Job[Any]) -> None:
+        """Run an action that touches the folder or a remote off the event loop;
+        `job.done` and the refresh follow when it is over (see `job_done`)."""
+        start_job(self, job)
+
+    @on(JobDone)
+    def job_done(self, message: JobDone) -> None:
+        if message.refusal is not None:
+            self.notify(message.refusal, title=message.job.refused, severity="error")
+            return
+        message.job.done(message.result)
+        self.after_write(None)
+
+    def after_write(self, success: str | None) -> None:
+        if success:
+            self.notify(success)
+        self.ts_app.wrote()
+        self.refresh_data()
+
+
+class SectionScreen(TablespaceScreen):
+    def compose_header(self) -> ComposeResult:
+        yield Header()
+        yield SectionBar(self.SECTION)
+
+    def set_info(self, info: str) -> None:
+        self.query_one(SectionBar).set_info(info)

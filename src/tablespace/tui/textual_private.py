@@ -1,0 +1,21 @@
+"""The only places the app uses Textual's private API, each unavoidable for
+the reason given beside it. tests/tui/test_textual_private.py fails if a
+Textual release changes any of them."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.widgets._footer import FooterKey  # the footer's key widget: textual.widgets does not export it
+
+__all__ = ["COMPACT_CLASS", "FooterKey", "apply_ansi_colors"]
+
+# The class FooterKey's `compact` watcher adds; KeyFooter gives it up front so
+# the footer is styled once instead of once per key.
+COMPACT_CLASS = "-compact"
+
+
+def apply_ansi_colors(app: App[object]) -> None:
+    """Map ANSI colours to the current theme's, as App._watch_theme does: the
+    app sets its theme before the first CSS parse without running that
+    watcher, and Textual has no public call for this one step."""
+    app._refresh_truecolor_filter(app.ansi_theme)

@@ -1,0 +1,53 @@
+"""What the app takes from Textual's private API (tui/textual_private.py) is
+still there, and nothing else in the app reaches for it."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import textual
+from textual.app import App
+from textual.widgets import Footer
+
+import tablespace.tui
+from tablespace.tui import textual_private
+
+TUI = Path(tablespace.tui.__file__).parent
+PYPROJECT = Path(tablespace.tui.__file__).parents[3] / "pyproject.toml"
+
+
+def test_textual_is_the_pinned_release() -> None:
+    pinned = re.search(r'"textual==([^"]+)"', PYPROJECT.read_text(encoding="utf-8"))
+    assert pinned is not None and textual.__version__ == pinned.group(1)
+
+
+def test_the_footer_key_and_its_compact_class_are_as_the_app_expects() -> None:
+    assert "FooterKey" in inspect.getsource(Footer.compose)
+    assert textual_private.COMPACT_CLASS in inspect.getsource(textual_private.FooterKey)
+
+
+def test_the_theme_watcher_still_maps_ansi_colors_the_way_the_app_copies() -> None:
+    assert "_refresh_truecolor_filter(self.ansi_theme)" in inspect.getsource(App._watch_theme)
+    assert callable(App._refresh_truecolor_filter)
+
+
+def test_only_textual_private_uses_private_textual_names() -> None:
+    offenders = []
+    for path in sorted(TUI.glob("*.py")):
+        if path.name == "textual_private.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("textual") \
+                    and any(part.startswith("_") for part in node.module.split(".")):
+                offenders.append(f"{path.name}: from {node.module}")
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id in {"app", "screen", "widget", "event"}:
+                offenders.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr in {"app", "screen"} and node.attr.startswith("_"):
+                offenders.append(f"{path.name}:{node.lineno}: .{node.value.attr}.{node.attr}")
+    assert offenders == []

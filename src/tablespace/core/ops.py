@@ -257,7 +257,7 @@ def _canonical_object(data: bytes, depth: int, what: str) -> dict[str, Any]:
         _expect(_depth(value, depth) <= depth, "op payload nested too deeply")
     try:
         canonical = canonical_json(value)
-    except UnicodeEncodeError:  # a lone surrogate (\ud800) parses but has no UTF-8 form
+    except ValueError:  # parsed, but with no canonical form: a lone surrogate (\ud800), or 1e999 (inf)
         raise InvalidOp(f"{what} is not in canonical form") from None
     _expect(canonical == data, f"{what} is not in canonical form")
     return value

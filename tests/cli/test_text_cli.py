@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tablespace import cli
 from tablespace.cli import main
 from tablespace.core import limits
 from tests.clirun import TS, everyone_syncs, make_group
@@ -32,6 +33,7 @@ def as_written_before_the_rules(monkeypatch: pytest.MonkeyPatch):
     context = monkeypatch.context()
     patch = context.__enter__()
     patch.setattr(limits, "refuse_unsafe", lambda *args, **kwargs: None)
+    patch.setattr(cli, "unix_line_ends", lambda text: text)  # a modified client keeps a bare \r
     return context
 
 

@@ -26,8 +26,8 @@ from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import TooBig, read_text_at_most
 from tablespace.core.group import Group, Transport
-from tablespace.core.store import as_yours
 from tablespace.core.home import KEY_NAME, Home
+from tablespace.core.store import as_yours
 from tablespace.core.text import json_text, visible
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -19,8 +19,6 @@ from tablespace.cli import main
 from tests.clirun import NOW, TS
 
 
-
-
 @pytest.fixture
 def shared(tmp_path: Path) -> Path:
     path = tmp_path / "shared"

@@ -49,7 +49,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:1 + n_members]]
     ops = [genesis]
     hlc = BASE_HLC
-    for feed, name in zip(feeds[1:], NAMES[1:]):
+    for feed, name in zip(feeds[1:], NAMES[1:], strict=False):
         hlc += draw(st.integers(0, 1))  # admissions may share one HLC
         ops.append(founder.op("member.add", member_add_payload(feed.identity, name), hlc=hlc))
     authors = feeds + [Feed(OUTSIDER, gid)]  # the outsider's ops are all rejected

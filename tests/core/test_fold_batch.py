@@ -103,7 +103,7 @@ def test_ops_filed_in_batches_then_ingested_end_as_if_ingested_at_once(generated
         rest = delivery[folded_before:]
         cuts = sorted(rng.sample(range(len(rest) + 1), k=min(3, len(rest) + 1)))
         with store.db.atomic():
-            for start, end in zip([0, *cuts], cuts):
+            for start, end in zip([0, *cuts], cuts, strict=False):
                 store.file(rest[start:end])
             store.ingest(rest[cuts[-1]:] if cuts else rest)
         assert store.conn.execute("SELECT count(*) FROM filed_ops").fetchone() == (0,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 
 from tablespace.core.group import Group
@@ -220,11 +221,11 @@ def test_archiving_and_settings_are_for_moderators(tmp_path, monkeypatch) -> Non
 
 
 def test_the_response_clock_turns_amber_after_a_day_and_red_after_two() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from tablespace.sync.moderation import Report, response_clock
 
-    made = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    made = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     report = Report("r" * 32, "p" * 32, "p" * 32, "a" * 32, "b" * 32, "why", "", made, "m" * 32)
     assert [response_clock(report, made + timedelta(hours=h)) for h in (0, 23.9, 24, 47.9, 48, 100)] == \
         ["ok", "ok", "amber", "amber", "red", "red"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_a_removed_member_cannot_read_what_comes_after(tmp_path, monkeypatch) ->
 
 
 def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, monkeypatch) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tablespace.core.clock import datetime_to_hlc
     from tablespace.core.ops import sign_op
@@ -70,7 +71,7 @@ def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, 
     # even back-dating its clock to before the removal.
     group = Group.open(Home(ben.home))
     seq, prev = group.store.head(group.me)
-    back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=timezone.utc))  # before the removal, in range
+    back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=UTC))  # before the removal, in range
     op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=back_dated,
                  kind="thread.start", payload={"title": "Sneaky", "body": "", "tags": []})
     group.store.ingest([op])

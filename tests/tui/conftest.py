@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
-import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,7 +17,7 @@ from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
 
 NOW = "2026-03-02T09:00:00Z"
-BASE = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
 
 

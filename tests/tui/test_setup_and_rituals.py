@@ -117,9 +117,9 @@ async def test_rituals_show_today_and_enter_jumps_into_an_occurrence(kitchen, mo
 async def test_keys_typed_right_after_enter_on_a_ritual_act_in_its_thread(kitchen, monkeypatch):
     """Enter opens the occurrence from the screen's binding, so a reply typed
     straight after it lands in the thread, not on the calendar."""
-    from tablespace.tui.modals import ComposeModal
     from textual.widgets import TextArea
 
+    from tablespace.tui.modals import ComposeModal
     from tests.tui.keys import burst
 
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday

@@ -283,21 +283,29 @@ def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tm
     env.pop("TABLESPACE_NOW", None)
     watcher = subprocess.Popen([sys.executable, "-m", "tablespace", "sync", "--watch"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said: list[str] = []  # the watch's stderr, line by line as it comes
+    reader = threading.Thread(target=lambda: said.extend(iter(watcher.stderr.readline, "")), daemon=True)
+    reader.start()
     try:
         wait_for(lambda: exported(folder) == 1, "the first round's export")
         tablespace(home, "post", "Written elsewhere", "--body", "by another command")
         wait_for(lambda: exported(folder) == 2, "the watch to send a post made by another command")
         away = tmp_path / "away"
         folder.rename(away)  # the stick is pulled
-        time.sleep(2.5)
+        wait_for(lambda: any("missing or unmounted" in line for line in said), "the watch to see the folder go")
         tablespace(home, "post", "While it was away", "--body", "stays in the outbox")
-        time.sleep(1.0)
+        time.sleep(1.0)  # a window for a wrong round to recreate the folder: nothing to wait on when none does
         assert not folder.exists()  # nothing created in its place
         away.rename(folder)
         wait_for(lambda: exported(folder) == 3, "the watch to send the outbox when the folder came back")
     finally:
         watcher.terminate()
-        out, err = watcher.communicate(timeout=WAIT)
+        watcher.wait(timeout=WAIT)
+        reader.join(timeout=WAIT)
+        out = watcher.stdout.read()
+        watcher.stdout.close()
+        watcher.stderr.close()
+    err = "".join(said)
     assert "missing or unmounted" in err and f"the shared folder {folder} is back" in err
     assert "Traceback" not in err
     assert out.count("exported 1") >= 2

@@ -15,6 +15,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
@@ -145,6 +146,7 @@ def deliver(store: Store, ops: list[Op], rng: random.Random, path: Path) -> Stor
     return store
 
 
+@pytest.mark.slow
 @given(op_sets(), st.randoms(use_true_random=False), st.integers(2, 3))
 def test_any_order_any_chunking_with_duplicates_converges(generated, rng, replicas):
     gid, ops = generated

@@ -488,6 +488,7 @@ plausible = st.sampled_from([
 ])
 
 
+@pytest.mark.slow
 @given(batch=st.lists(st.tuples(st.sampled_from(KINDS), st.dictionaries(
     st.sampled_from(FIELDS), json_values | plausible | st.sampled_from(["<thread>", "<ritual>", "<member>"]),
     max_size=6)), min_size=1, max_size=8))

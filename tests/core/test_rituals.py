@@ -108,6 +108,7 @@ RULES = ["FREQ=DAILY", "FREQ=DAILY;INTERVAL=3", "FREQ=WEEKLY;BYDAY=MO,FR", "FREQ
 STARTS = ["2000-01-31", "2001-02-28T17:45:00Z", "2004-02-29", "2019-12-30T23:00:00Z", "2026-04-30"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", RULES)
 def test_the_bounded_search_finds_what_dateutil_finds(rule):
     """The search starts near the window, not at the ritual's start: the

@@ -7,6 +7,8 @@ import os
 from datetime import UTC
 from pathlib import Path
 
+import pytest
+
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
@@ -104,6 +106,7 @@ def test_a_decision_is_required_recorded_and_hiding_removes_the_post_for_everyon
     assert "only a moderator" in ben.error("modlog", code=3)
 
 
+@pytest.mark.slow
 def test_the_moderators_key_follows_the_moderators(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
     ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]

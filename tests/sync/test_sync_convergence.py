@@ -596,7 +596,7 @@ ConvergenceMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestConvergence = ConvergenceMachine.TestCase
+TestConvergence = pytest.mark.slow(ConvergenceMachine.TestCase)
 
 
 # --- a fixed script ------------------------------------------------------------------

@@ -358,6 +358,8 @@ def _one_round(proc: subprocess.Popen, kill_after: float | None = None) -> float
     return took if "done" in out else None  # killed after "done" is a round that finished
 
 
+@pytest.mark.xdist_group("kill9")
+@pytest.mark.slow
 def test_kill_9_at_random_points_of_export_and_import(tmp_path, folder) -> None:
     ana, ben = _two_with_backlogs(tmp_path, folder, theirs=2500, ours=2000)
     clean = _clean_copy(ben, folder, tmp_path / "clean")
@@ -396,6 +398,8 @@ def test_kill_9_at_random_points_of_export_and_import(tmp_path, folder) -> None:
     _finish_and_compare(ana, ben, clean)
 
 
+@pytest.mark.xdist_group("kill9")
+@pytest.mark.slow
 @pytest.mark.parametrize("point, bulk", [("after-rename", False), ("second-file", False),
                                          ("import-before-commit", False), ("import-before-commit", True)])
 def test_kill_9_at_chosen_points_is_all_or_nothing(tmp_path, folder, point, bulk) -> None:
@@ -422,6 +426,7 @@ def test_kill_9_at_chosen_points_is_all_or_nothing(tmp_path, folder, point, bulk
     assert (again.imported, again.exported, again.quarantined) == (0, 0, [])
 
 
+@pytest.mark.xdist_group("kill9")
 def test_kill_9_while_saving_granted_epoch_keys(tmp_path, folder) -> None:
     ana = found(tmp_path, folder)
     with ana.group() as g:
@@ -491,6 +496,7 @@ def test_a_fifo_in_the_folder_does_not_hang_sync(tmp_path, folder) -> None:
 # --- one author flooding the folder ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_author_flooding_thousands_of_files(tmp_path, folder) -> None:
     ana = found(tmp_path, folder)
     ben = join(tmp_path, folder, ana, "Ben")

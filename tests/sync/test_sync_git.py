@@ -124,6 +124,7 @@ def test_found_on_an_empty_remote_invite_join_admit_and_talk(tmp_path, remote, m
     assert not list((tmp_path / "ben").glob(".join-*"))  # the staging clone was moved into place
 
 
+@pytest.mark.slow
 def test_three_members_converge(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana, "Ben")
@@ -490,6 +491,7 @@ def pushed_tips(repo: Path) -> list[str]:
     return out.split()[::-1]
 
 
+@pytest.mark.slow
 def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(tmp_path, remote,
                                                                                monkeypatch) -> None:
     """Anyone with the history must not be able to tie a report to its sender:

@@ -242,6 +242,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.xdist_group("kill9")
 def test_a_kill_between_import_and_export_leaves_the_post_waiting_for_the_new_key(tmp_path, monkeypatch) -> None:
     """Bob's sync is killed (-9) once the import that brought Cat's removal
     has committed: nothing of his went out, the removal is in his log, the
@@ -342,6 +343,7 @@ def git_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[
     return repo, ana, members
 
 
+@pytest.mark.slow
 @needs_git
 @pytest.mark.parametrize("bobs_clock", ["level", "behind"])
 def test_over_git_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(

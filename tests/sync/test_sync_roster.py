@@ -169,6 +169,7 @@ def test_a_timed_out_member_s_forged_posts_are_rejected_in_the_fold(tmp_path, mo
     assert "Ignoring the time-out" not in titles(ana)
 
 
+@pytest.mark.slow
 def test_two_moderators_rotating_at_once_converge(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Bea", "Cy", "Dot", "Eli")
     bea, cy, dot, eli = m["Bea"], m["Cy"], m["Dot"], m["Eli"]

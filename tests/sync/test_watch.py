@@ -122,6 +122,7 @@ def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(fold
         w.close()
 
 
+@pytest.mark.xdist_group("mounts")  # mounts a tmpfs
 def test_a_real_unmount_and_remount(tmp_path: Path) -> None:
     # An unmount leaves the empty mount point: the path is still a directory.
     folder = tmp_path / "stick"
@@ -275,6 +276,7 @@ def wait_for(condition, what: str, timeout: float = 20.0) -> None:
     pytest.fail(f"waited {timeout:.0f} s for {what}")
 
 
+@pytest.mark.slow
 def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tmp_path: Path) -> None:
     home, folder = tmp_path / "ana", tmp_path / "shared"
     folder.mkdir()

@@ -134,6 +134,7 @@ async def test_open_reports_come_oldest_first_with_their_response_clock(table) -
     ana.close()
 
 
+@pytest.mark.slow
 async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
@@ -173,6 +174,7 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
     ana.close()
 
 
+@pytest.mark.slow
 async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
@@ -200,6 +202,7 @@ async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(ta
     ana.close()
 
 
+@pytest.mark.slow
 async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:

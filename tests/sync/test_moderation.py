@@ -53,6 +53,7 @@ def ana_ben_and_a_post(tmp_path: Path, monkeypatch) -> tuple[Path, TS, TS, str]:
     return folder, ana, m["Ben"], first_post(m["Ben"], "Hello")
 
 
+@pytest.mark.slow
 def test_only_moderators_can_read_a_report_or_who_made_it(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -78,6 +79,7 @@ def test_only_moderators_can_read_a_report_or_who_made_it(tmp_path, monkeypatch)
     assert opened_by(cat) == (0, opened_by(ana)[0])
 
 
+@pytest.mark.slow
 def test_a_decision_is_required_recorded_and_hiding_removes_the_post_for_everyone(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -174,6 +176,7 @@ def test_bad_report_files_are_quarantined_and_the_rest_still_arrive(tmp_path, mo
     assert {Path(q["file"]).name for q in ana.json("sync")["quarantined"]} == set(reasons)
 
 
+@pytest.mark.slow
 def test_two_moderators_filing_the_same_report_make_one(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]

@@ -90,6 +90,7 @@ def test_a_file_from_someone_else_makes_a_round_due_and_our_own_exports_do_not(f
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
     w = Watcher(folder)
     away = folder.with_name("away")
@@ -106,6 +107,7 @@ def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
         w.close()
 
 
+@pytest.mark.slow
 def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(folder: Path) -> None:
     w = Watcher(folder)
     try:
@@ -122,6 +124,7 @@ def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(fold
         w.close()
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("mounts")  # mounts a tmpfs
 def test_a_real_unmount_and_remount(tmp_path: Path) -> None:
     # An unmount leaves the empty mount point: the path is still a directory.
@@ -160,6 +163,7 @@ def test_a_folder_the_os_will_not_watch_still_gets_its_rounds(folder: Path, monk
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -> None:
     # a stick pulled without unmounting: stat raises EIO, not "no such file"
     real_stat = Path.stat
@@ -181,6 +185,7 @@ def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_missing_at_the_start_is_waited_for(tmp_path: Path) -> None:
     folder = tmp_path / "not-yet"
     w = Watcher(folder, primed=False)
@@ -206,6 +211,7 @@ def test_the_database_and_the_period(folder: Path, tmp_path: Path) -> None:
         w.close()
 
 
+@pytest.mark.slow
 def test_a_database_change_that_sends_nothing_is_no_round(folder: Path, tmp_path: Path) -> None:
     home_group = tmp_path / "home" / "groups" / GROUP
     home_group.mkdir(parents=True)

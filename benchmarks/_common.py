@@ -47,20 +47,7 @@ BUILDER_VERSION = 2
 # ~200 ordinary words, ranked most frequent first; a long tail of made-up
 # words (from syllables, deterministic) follows, so that the Zipf-distributed
 # text has genuinely rare, medium and common terms to search for.
-COMMON_WORDS = """
-the and to of a in is it you that for on was with this have but be are not at
-just so what like get all about one can out if my we do there when up they
-time would think some good know more how really make from people way also
-bread dough flour water starter loaf oven crumb crust bake baking rise proof
-salt yeast hydration knead fold shape score steam tin sourdough rye spelt wheat
-recipe kitchen table garden tomato basil onion garlic pepper soup stew pasta
-sauce butter cheese honey apple pear plum jam jar pickle ferment kimchi
-week morning evening weekend today tomorrow yesterday hour minute
-try tried trying works worked thanks question answer help idea photo share
-friend group member meeting ritual thread reply post library link book
-warm cold hot dry wet soft hard crisp sweet sour bitter fresh old new
-small big little long short high low first last next early late
-""".split()
+COMMON_WORDS = ["the", "and", "to", "of", "a", "in", "is", "it", "you", "that", "for", "on", "was", "with", "this", "have", "but", "be", "are", "not", "at", "just", "so", "what", "like", "get", "all", "about", "one", "can", "out", "if", "my", "we", "do", "there", "when", "up", "they", "time", "would", "think", "some", "good", "know", "more", "how", "really", "make", "from", "people", "way", "also", "bread", "dough", "flour", "water", "starter", "loaf", "oven", "crumb", "crust", "bake", "baking", "rise", "proof", "salt", "yeast", "hydration", "knead", "fold", "shape", "score", "steam", "tin", "sourdough", "rye", "spelt", "wheat", "recipe", "kitchen", "table", "garden", "tomato", "basil", "onion", "garlic", "pepper", "soup", "stew", "pasta", "sauce", "butter", "cheese", "honey", "apple", "pear", "plum", "jam", "jar", "pickle", "ferment", "kimchi", "week", "morning", "evening", "weekend", "today", "tomorrow", "yesterday", "hour", "minute", "try", "tried", "trying", "works", "worked", "thanks", "question", "answer", "help", "idea", "photo", "share", "friend", "group", "member", "meeting", "ritual", "thread", "reply", "post", "library", "link", "book", "warm", "cold", "hot", "dry", "wet", "soft", "hard", "crisp", "sweet", "sour", "bitter", "fresh", "old", "new", "small", "big", "little", "long", "short", "high", "low", "first", "last", "next", "early", "late"]
 
 SYLLABLES = ["ka", "lo", "mi", "zu", "re", "tan", "vel", "or", "quin", "sha", "bro", "ix",
              "dul", "fen", "gar", "hop", "jem", "nox", "pra", "sil", "tov", "ur", "wex", "yal"]
@@ -277,7 +264,7 @@ def median(values: list[float]) -> float:
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))  # noqa: E731
     return "\n".join([fmt(headers), line, *(fmt(r) for r in rows)])
 
 

@@ -58,14 +58,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    QUICK_N, cleanup_tmp, header, new_tmp_dir, plan_posts, table, verdict,
-)
-
 # Every module is loaded before timing. core.database loads sqlite_utils only
 # on first use, and its first Database looks for plugins: ~0.1 s once per
 # process, which would otherwise land in the first run alone.
 import sqlite_utils  # noqa: E402
+from _common import (  # noqa: E402
+    QUICK_N,
+    cleanup_tmp,
+    header,
+    new_tmp_dir,
+    plan_posts,
+    table,
+    verdict,
+)
 
 sqlite_utils.Database(memory=True).close()
 
@@ -76,7 +81,10 @@ from tablespace.core.ops import Op, sign_op  # noqa: E402
 from tablespace.core.store import PAGE_BYTES  # noqa: E402
 from tablespace.sync.engine import EXPORT_CHUNK, ROLLBACK_JOURNAL_BYTES  # noqa: E402
 from tablespace.sync.envelope import (  # noqa: E402
-    changeset_name, decrypt_body, encode_changeset, peek_header,
+    changeset_name,
+    decrypt_body,
+    encode_changeset,
+    peek_header,
 )
 from tablespace.sync.folder import FolderStore  # noqa: E402
 from tablespace.sync.keyring import Keyring  # noqa: E402

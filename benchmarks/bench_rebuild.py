@@ -31,8 +31,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    base_args, cached_group, checkpoint, cleanup_tmp, copy_group, header, open_store, parse, table, verdict,
+    base_args,
+    cached_group,
+    checkpoint,
+    cleanup_tmp,
+    copy_group,
+    header,
+    open_store,
+    parse,
+    table,
+    verdict,
 )
+
 from tablespace.core.home import DB_NAME  # noqa: E402
 
 REFERENCE_S_PER_100K = 10.0

@@ -31,8 +31,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    base_args, cached_group, header, open_store, parse, percentile, query_set, table, verdict,
+    base_args,
+    cached_group,
+    header,
+    open_store,
+    parse,
+    percentile,
+    query_set,
+    table,
+    verdict,
 )
+
 from tablespace.core import queries  # noqa: E402
 
 TARGET_P50_MS = 20.0
@@ -85,9 +94,9 @@ def main() -> int:
     search_ms, floor_ms, norank_ms = [], [], []
     for cls, text in qs:
         fts = queries.fts_query(text)
-        s = best_of(args.reps, lambda: queries.search(conn, text))
-        f = best_of(args.reps, lambda: conn.execute(FLOOR_SQL, (fts,)).fetchall())
-        r = best_of(args.reps, lambda: conn.execute(FLOOR_NORANK_SQL, (fts,)).fetchall())
+        s = best_of(args.reps, lambda text=text: queries.search(conn, text))
+        f = best_of(args.reps, lambda fts=fts: conn.execute(FLOOR_SQL, (fts,)).fetchall())
+        r = best_of(args.reps, lambda fts=fts: conn.execute(FLOOR_NORANK_SQL, (fts,)).fetchall())
         (matches,) = conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH ?", (fts,)).fetchone()
         search_ms.append(s)
         floor_ms.append(f)

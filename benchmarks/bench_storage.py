@@ -34,7 +34,7 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,7 +73,7 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     rng = random.Random(seed)
     folder = root / "shared"
     folder.mkdir()
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     os.environ["TABLESPACE_NOW"] = start.isoformat()  # the group is founded on the first day
     try:
         founder = found_group(Home(root / "founder"), "busy year", "founder", Transport(folder=folder))
@@ -99,7 +99,7 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     plan = plan_posts(n, seed)
     times = sorted(start + timedelta(hours=2) + year * rng.random() for _ in plan)
     events: list[tuple[datetime, int, str, object]] = []
-    for i, (p, at) in enumerate(zip(plan, times)):
+    for i, (_p, at) in enumerate(zip(plan, times, strict=False)):
         who = rng.choices(range(members), weights)[0]
         events.append((at, who, "post", i))
         k = 0 if rng.random() < 0.4 else min(1 + int(rng.expovariate(1 / 1.2)), 8)
@@ -155,7 +155,7 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     write([op for op in founder_ops], founder_identity)  # the founder's first sync
     for who in range(members):
         share = rng.random()
-        for weight, period in RHYTHMS:
+        for weight, period in RHYTHMS:  # noqa: B007 - the loop picks the rhythm used below
             share -= weight
             if share <= 0:
                 break

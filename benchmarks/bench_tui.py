@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_OUT, base_args, cached_group, found_group, header, new_tmp_dir, parse, table, verdict  # noqa: E402
+
 from tablespace.core.clock import datetime_to_hlc, now  # noqa: E402
 from tablespace.core.group import Group  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
@@ -68,7 +69,7 @@ def thread_list_group(threads: int) -> Path:
     root = new_tmp_dir("tui-threads")
     group = found_group(root)
     rng = random.Random(threads)
-    words = "bread dough starter crumb rye spelt oven proof fold shape score loaf flour salt water".split()
+    words = ["bread", "dough", "starter", "crumb", "rye", "spelt", "oven", "proof", "fold", "shape", "score", "loaf", "flour", "salt", "water"]
     start = now()
     rows = []
     for i in range(threads):

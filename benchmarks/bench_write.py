@@ -35,9 +35,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    PostPlan, adopt_as_cache, base_args, cleanup_tmp, found_group, header, new_tmp_dir, parse,
-    plan_posts, sign_plan, table, verdict,
+    PostPlan,
+    adopt_as_cache,
+    base_args,
+    cleanup_tmp,
+    found_group,
+    header,
+    new_tmp_dir,
+    parse,
+    plan_posts,
+    sign_plan,
+    table,
+    verdict,
 )
+
 from tablespace.core.group import Group  # noqa: E402
 from tablespace.core.ops import Op  # noqa: E402
 
@@ -48,7 +59,7 @@ PER_TXN_POSTS = 20_000  # the per-transaction floor runs on this many posts at m
 def floor_rows(plan: list[PostPlan], ops: list[Op]) -> dict[str, list[tuple]]:
     """The rows the fold ends up with for these ops, computed in Python."""
     op_rows, threads, tags, posts = [], {}, [], []
-    for p, op in zip(plan, ops):
+    for p, op in zip(plan, ops, strict=False):
         op_rows.append((op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body, "accepted"))
         if p.kind == "thread":
             threads[op.id] = [op.id, op.payload["title"], op.author, op.hlc, op.hlc, 0]
@@ -97,7 +108,7 @@ def run_floor_per_txn(rows: dict[str, list[tuple]], k: int) -> float:
         tags.setdefault(t[0], []).append(t)
     gc.collect()
     t0 = time.perf_counter()
-    for op_row, post in zip(rows["ops"][:k], rows["posts"][:k]):
+    for op_row, post in zip(rows["ops"][:k], rows["posts"][:k], strict=False):
         conn.execute("BEGIN")
         conn.execute("INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) "
                      "VALUES (?,?,?,?,?,?,?,?,?)", op_row)

@@ -38,31 +38,7 @@ SAMPLES = 12_000
 SEED = 20251122
 ZSTD_DICT_ID = 0x7453_0001  # zstd's own id inside the dictionary (frames never carry it)
 
-WORDS = """
-the a to and of I you it in that is for we on this with be have was my are so but
-not just do at if all can what like they there will about your get one me would
-out up think know when time some good how more no now people make going really
-also them been than then our very much see only by well going could said great
-from here still because thanks thank yes back maybe other first way us day new
-want who which an over even any these too need week next last tomorrow today
-tonight weekend morning evening lunch dinner bread sourdough starter flour water
-salt oven loaf crumb crust bake baking proof dough rise recipe hour hours minutes
-garden seeds tomatoes beans plant plants soil rain sun walk run bike meet meeting
-group everyone anyone someone something nothing thing things idea ideas question
-help try tried trying works worked working looks look looking sounds feel sure
-love nice cool fun hard easy long short little big small best better right left
-put take give bring share shared post thread reply read write book books page
-chapter notes list plan plans place home house kitchen table chair coffee tea
-friday saturday sunday monday tuesday wednesday thursday january june september
-photo link update updates please sorry okay ok lol haha yeah hey hi hello hope
-again always never sometimes often usually probably actually definitely agree
-made make making found find finally started start done finish finished goal goals
-kids family friends neighbour town park library market shop price free open
-closed early late soon ago year years month months few many most every each both
-why where while before after since until though although through into onto off
-did does doing had has having got getting went go goes come came coming let lets
-should might must may can't don't it's I'm that's didn't won't there's you're
-""".split()
+WORDS = ["the", "a", "to", "and", "of", "I", "you", "it", "in", "that", "is", "for", "we", "on", "this", "with", "be", "have", "was", "my", "are", "so", "but", "not", "just", "do", "at", "if", "all", "can", "what", "like", "they", "there", "will", "about", "your", "get", "one", "me", "would", "out", "up", "think", "know", "when", "time", "some", "good", "how", "more", "no", "now", "people", "make", "going", "really", "also", "them", "been", "than", "then", "our", "very", "much", "see", "only", "by", "well", "going", "could", "said", "great", "from", "here", "still", "because", "thanks", "thank", "yes", "back", "maybe", "other", "first", "way", "us", "day", "new", "want", "who", "which", "an", "over", "even", "any", "these", "too", "need", "week", "next", "last", "tomorrow", "today", "tonight", "weekend", "morning", "evening", "lunch", "dinner", "bread", "sourdough", "starter", "flour", "water", "salt", "oven", "loaf", "crumb", "crust", "bake", "baking", "proof", "dough", "rise", "recipe", "hour", "hours", "minutes", "garden", "seeds", "tomatoes", "beans", "plant", "plants", "soil", "rain", "sun", "walk", "run", "bike", "meet", "meeting", "group", "everyone", "anyone", "someone", "something", "nothing", "thing", "things", "idea", "ideas", "question", "help", "try", "tried", "trying", "works", "worked", "working", "looks", "look", "looking", "sounds", "feel", "sure", "love", "nice", "cool", "fun", "hard", "easy", "long", "short", "little", "big", "small", "best", "better", "right", "left", "put", "take", "give", "bring", "share", "shared", "post", "thread", "reply", "read", "write", "book", "books", "page", "chapter", "notes", "list", "plan", "plans", "place", "home", "house", "kitchen", "table", "chair", "coffee", "tea", "friday", "saturday", "sunday", "monday", "tuesday", "wednesday", "thursday", "january", "june", "september", "photo", "link", "update", "updates", "please", "sorry", "okay", "ok", "lol", "haha", "yeah", "hey", "hi", "hello", "hope", "again", "always", "never", "sometimes", "often", "usually", "probably", "actually", "definitely", "agree", "made", "make", "making", "found", "find", "finally", "started", "start", "done", "finish", "finished", "goal", "goals", "kids", "family", "friends", "neighbour", "town", "park", "library", "market", "shop", "price", "free", "open", "closed", "early", "late", "soon", "ago", "year", "years", "month", "months", "few", "many", "most", "every", "each", "both", "why", "where", "while", "before", "after", "since", "until", "though", "although", "through", "into", "onto", "off", "did", "does", "doing", "had", "has", "having", "got", "getting", "went", "go", "goes", "come", "came", "coming", "let", "lets", "should", "might", "must", "may", "can't", "don't", "it's", "I'm", "that's", "didn't", "won't", "there's", "you're"]
 NAMES = ["ana", "ben", "cat", "dev", "eli", "fay", "gus", "hana", "ivo", "jun", "kai", "lena", "mo", "nia",
          "omar", "pia", "quinn", "rosa", "sam", "tomas", "uma", "vik", "wen", "yara", "zoe"]
 EMOJI = ["👍", "❤️", "🎉", "🔥", "🙏", "😂", "👀", "😮", "😢", "✅", "🍞", "🌱", "☕", "💯", "🙌", "🤔"]
@@ -174,7 +150,7 @@ def corpus(seed: int = SEED, samples: int = SAMPLES) -> list[bytes]:
     group = hex_id(rng)
     people = [Identity(Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))) for _ in range(40)]
     heads = {i: (rng.randint(1, 3000), hex_id(rng)) for i in range(len(people))}
-    kinds, weights = zip(*KINDS)
+    kinds, weights = zip(*KINDS, strict=True)
     hlc = 1_735_689_600_000 << 16  # 2025-01-01
     out: list[bytes] = []
     for _ in range(samples):

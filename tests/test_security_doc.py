@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def named_tests(text: str) -> list[tuple[str, str]]:
     return found
 
 
+@functools.cache  # one parse per file, however many claims name its tests
 def defined_tests(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     return {node.name for node in ast.walk(tree)

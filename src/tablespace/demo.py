@@ -12,11 +12,12 @@ import os
 import random
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tablespace.core import queries
 from tablespace.core.clock import datetime_to_hlc, iso, now
@@ -229,7 +230,7 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
     reporters = [name for name in ("Dev", "Chiara") if name in groups]
     reasons = ["Reads like an ad for their own paid course.",
                "This came across as a put-down; can someone check in?"]
-    for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3)):
+    for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3), strict=False):
         if groups[reporter].me != author:
             with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
                 file_report(groups[reporter], post, reason)
@@ -300,7 +301,7 @@ class Simulator:
         self.actions = 0
         self.last_error: str | None = None  # what stopped the latest failed action, for whoever asks
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self.homes:
             self.thread.start()
         return self

@@ -19,8 +19,6 @@ from tablespace.cli import main
 from tests.clirun import NOW, TS
 
 
-
-
 @pytest.fixture
 def shared(tmp_path: Path) -> Path:
     path = tmp_path / "shared"
@@ -280,6 +278,7 @@ def test_doctor_reports_ok(ts: TS) -> None:
     assert "integrity: ok" in text and "FAIL" not in text
 
 
+@pytest.mark.slow
 def test_demo_no_open_prints_how_to_open(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TABLESPACE_NOW", NOW)
     result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo"), "--no-open"])

@@ -76,6 +76,7 @@ def no_raw_control(result) -> str:
     return shown
 
 
+@pytest.mark.slow
 def test_every_human_readable_command_spells_out_other_members_control_characters(table: dict) -> None:
     ana, thread = table["ana"], table["thread"]
     commands = [("show", thread[:8]), ("threads",), ("threads", "--archived"), ("search", "body"),
@@ -89,6 +90,7 @@ def test_every_human_readable_command_spells_out_other_members_control_character
     assert "\n\ttabbed line" in shown  # a body keeps its newlines and tabs
 
 
+@pytest.mark.slow
 def test_styling_never_lets_member_text_through(table: dict) -> None:
     """With colour on, only our own style codes reach the terminal."""
     ana = table["ana"]
@@ -99,6 +101,7 @@ def test_styling_never_lets_member_text_through(table: dict) -> None:
         result.stdout.replace("\x1b[", "")) == set()
 
 
+@pytest.mark.slow
 def test_json_keeps_text_exact_and_escaped(table: dict) -> None:
     ana, thread = table["ana"], table["thread"]
     for command in [("show", thread[:8]), ("threads",), ("search", "body"), ("library",), ("rituals",),
@@ -123,6 +126,7 @@ def strings(value: object) -> set[str]:
     return set().union(*(strings(v) for v in items))
 
 
+@pytest.mark.slow
 def test_sync_names_a_quarantined_file_without_its_control_characters(table: dict) -> None:
     ana, folder = table["ana"], table["folder"]
     (group_dir,) = [p for p in folder.iterdir() if p.is_dir()]

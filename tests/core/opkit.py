@@ -7,7 +7,7 @@ counter, for tests that need several authors acting in one group.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from tablespace.core.ops import Op, sign_op
 from tablespace.core.store import Store
 
 # Safely in the past: never "too far ahead" of any wall clock, so never held.
-BASE_HLC = datetime_to_hlc(datetime(2025, 1, 6, 12, 0, tzinfo=timezone.utc))
+BASE_HLC = datetime_to_hlc(datetime(2025, 1, 6, 12, 0, tzinfo=UTC))
 _UNSET: Any = object()
 
 

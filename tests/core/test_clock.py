@@ -3,7 +3,7 @@ within reason, and survives restarts."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from tablespace.core.clock import SHIFT, HybridClock, datetime_to_hlc, hlc_ms, i
 from tablespace.core.errors import TablespaceError
 from tablespace.core.store import Store
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_counter_overflow_carries_into_the_milliseconds_and_stays_monotonic(set_
     base = datetime_to_hlc(T0)
     clock = HybridClock(last=base + (1 << SHIFT) - 3)  # three ticks before the counter is full
     values = [clock.tick() for _ in range((1 << SHIFT) + 10)]
-    assert all(b > a for a, b in zip(values, values[1:]))
+    assert all(b > a for a, b in zip(values, values[1:], strict=False))
     assert values[2] == base + (1 << SHIFT) - 1 + 1  # the carry: next millisecond, counter 0
     assert hlc_ms(values[2]) == hlc_ms(base) + 1 and values[2] & ((1 << SHIFT) - 1) == 0
     assert hlc_ms(values[-1]) == hlc_ms(base) + 2
@@ -111,9 +111,9 @@ def test_a_clock_set_back_past_the_drift_allowance_gets_no_timestamp(tmp_path, s
     with store.db.atomic():
         issued = store.next_hlc()
     set_now(T0 - timedelta(hours=1))
-    with pytest.raises(TablespaceError, match="clock says 2026-03-02T08:00:00Z.*runs to 2026-03-02T09:00:00Z"):
-        with store.db.atomic():
-            store.next_hlc()
+    with (pytest.raises(TablespaceError, match="clock says 2026-03-02T08:00:00Z.*runs to 2026-03-02T09:00:00Z"),
+          store.db.atomic()):
+        store.next_hlc()
     assert store.get_meta("hlc") == str(issued)
     store.close()
 
@@ -178,8 +178,8 @@ def test_a_garbled_tablespace_now_names_the_variable(monkeypatch):
 def test_a_duration_that_ends_past_the_range_is_refused(set_now):
     from tablespace.core.clock import from_now
 
-    set_now(datetime(2999, 12, 30, tzinfo=timezone.utc))
-    assert from_now(timedelta(hours=23), what="x") == datetime(2999, 12, 30, 23, tzinfo=timezone.utc)
+    set_now(datetime(2999, 12, 30, tzinfo=UTC))
+    assert from_now(timedelta(hours=23), what="x") == datetime(2999, 12, 30, 23, tzinfo=UTC)
     with pytest.raises(TablespaceError, match=r"the end \(3000-01-06T00:00:00Z\) is outside the supported range"):
         from_now(timedelta(days=7), what="the end")
 
@@ -188,5 +188,5 @@ def test_hlcs_outside_the_range_are_told_apart():
     from tablespace.core.clock import hlc_in_range
 
     assert not hlc_in_range(1) and not hlc_in_range(2**63 - 1)
-    assert not hlc_in_range(datetime_to_hlc(datetime(3000, 1, 1, tzinfo=timezone.utc)))
+    assert not hlc_in_range(datetime_to_hlc(datetime(3000, 1, 1, tzinfo=UTC)))
     assert hlc_in_range(datetime_to_hlc(T0))

@@ -15,6 +15,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +50,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:1 + n_members]]
     ops = [genesis]
     hlc = BASE_HLC
-    for feed, name in zip(feeds[1:], NAMES[1:]):
+    for feed, name in zip(feeds[1:], NAMES[1:], strict=False):
         hlc += draw(st.integers(0, 1))  # admissions may share one HLC
         ops.append(founder.op("member.add", member_add_payload(feed.identity, name), hlc=hlc))
     authors = feeds + [Feed(OUTSIDER, gid)]  # the outsider's ops are all rejected
@@ -145,6 +146,7 @@ def deliver(store: Store, ops: list[Op], rng: random.Random, path: Path) -> Stor
     return store
 
 
+@pytest.mark.slow
 @given(op_sets(), st.randoms(use_true_random=False), st.integers(2, 3))
 def test_any_order_any_chunking_with_duplicates_converges(generated, rng, replicas):
     gid, ops = generated

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -488,6 +488,7 @@ plausible = st.sampled_from([
 ])
 
 
+@pytest.mark.slow
 @given(batch=st.lists(st.tuples(st.sampled_from(KINDS), st.dictionaries(
     st.sampled_from(FIELDS), json_values | plausible | st.sampled_from(["<thread>", "<ritual>", "<member>"]),
     max_size=6)), min_size=1, max_size=8))
@@ -502,7 +503,7 @@ def test_hostile_payloads_are_accepted_or_rejected_never_a_crash(fuzz_world, bat
     world.ingest(*ops)  # must not raise
     states = {world.state(op)[0] for op in ops}
     assert states <= {"accepted", "rejected"}
-    queries.rituals(world.store.conn, datetime(2025, 2, 1, tzinfo=timezone.utc))  # listing still works
+    queries.rituals(world.store.conn, datetime(2025, 2, 1, tzinfo=UTC))  # listing still works
     queries.threads(world.store.conn)
 
 

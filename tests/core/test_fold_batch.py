@@ -46,6 +46,7 @@ def _dump_of(path: Path, group_id: str, ops: list[Op], *, chunk: int) -> str:
     return dump
 
 
+@pytest.mark.slow
 @settings(max_examples=60)
 @given(op_sets())
 def test_batched_fold_gives_the_views_of_an_op_by_op_fold(generated) -> None:
@@ -89,6 +90,7 @@ def test_the_weekly_cap_counts_posts_still_in_the_batch(tmp_path) -> None:
     assert [world.state(op)[0] for op in ops] == ["accepted", "accepted", "rejected"]
 
 
+@pytest.mark.slow
 @settings(max_examples=60)
 @given(op_sets(), st.randoms(use_true_random=False))
 def test_ops_filed_in_batches_then_ingested_end_as_if_ingested_at_once(generated, rng) -> None:
@@ -103,7 +105,7 @@ def test_ops_filed_in_batches_then_ingested_end_as_if_ingested_at_once(generated
         rest = delivery[folded_before:]
         cuts = sorted(rng.sample(range(len(rest) + 1), k=min(3, len(rest) + 1)))
         with store.db.atomic():
-            for start, end in zip([0, *cuts], cuts):
+            for start, end in zip([0, *cuts], cuts, strict=False):
                 store.file(rest[start:end])
             store.ingest(rest[cuts[-1]:] if cuts else rest)
         assert store.conn.execute("SELECT count(*) FROM filed_ops").fetchone() == (0,)

@@ -9,7 +9,7 @@ is (Feb 17 12:00, Feb 24 12:00]. Windows exclude their start and include their e
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from tablespace.core.metrics import KEYS, WEEK, quiet_newcomers, week_metrics, w
 
 from .opkit import Feed, World, member_add_payload, new_store
 
-END = datetime(2025, 3, 3, 12, 0, tzinfo=timezone.utc)
+END = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 MS = 1 << SHIFT  # one millisecond in HLC units
 
 
@@ -309,7 +309,7 @@ def test_series_is_oldest_first_and_ends_with_the_week(world):
     assert len(series) == 12
     assert [w.end for w in series] == [END - k * WEEK for k in reversed(range(12))]
     assert series[-1] == week(world.store.conn)
-    for k, w in enumerate(series):  # each week alone (as of now) equals its place in the series
+    for w in series:  # each week alone (as of now) equals its place in the series
         assert w == week_metrics(world.store.conn, w.end, now=END)
 
 

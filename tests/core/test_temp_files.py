@@ -18,6 +18,7 @@ from tablespace.core.home import Home
 from tablespace.sync.folder import FolderStore
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("mounts")  # mount and unmount tmpfs: one at a time on the machine
 
 
 @pytest.fixture

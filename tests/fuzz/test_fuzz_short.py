@@ -59,6 +59,7 @@ def test_the_kept_corpus_still_opens_with_the_fixed_world() -> None:
     assert opened >= 8
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(LONG_SECONDS > 0, reason="the long profile runs each target on its own")
 def test_a_short_fuzzing_run_finds_nothing(tmp_path: Path) -> None:
     pytest.importorskip("atheris")

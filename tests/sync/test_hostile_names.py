@@ -144,6 +144,7 @@ def push_planted(remote: Path, tmp_path: Path, plant) -> None:
     git(work, "push", "--quiet", "origin", "HEAD:main")
 
 
+@pytest.mark.slow
 @needs_git
 def test_hostile_names_from_a_git_remote(tmp_path, monkeypatch, no_git_config) -> None:
     remote = tmp_path / "remote.git"

@@ -126,6 +126,7 @@ def test_doctor_and_sync_on_a_link_to_a_root_directory(tmp_path, monkeypatch) ->
 # --- git ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_a_link_committed_to_the_git_remote_never_becomes_a_link(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "machine-home"))

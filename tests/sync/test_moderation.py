@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 from pathlib import Path
+
+import pytest
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -50,6 +53,7 @@ def ana_ben_and_a_post(tmp_path: Path, monkeypatch) -> tuple[Path, TS, TS, str]:
     return folder, ana, m["Ben"], first_post(m["Ben"], "Hello")
 
 
+@pytest.mark.slow
 def test_only_moderators_can_read_a_report_or_who_made_it(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -75,6 +79,7 @@ def test_only_moderators_can_read_a_report_or_who_made_it(tmp_path, monkeypatch)
     assert opened_by(cat) == (0, opened_by(ana)[0])
 
 
+@pytest.mark.slow
 def test_a_decision_is_required_recorded_and_hiding_removes_the_post_for_everyone(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -103,6 +108,7 @@ def test_a_decision_is_required_recorded_and_hiding_removes_the_post_for_everyon
     assert "only a moderator" in ben.error("modlog", code=3)
 
 
+@pytest.mark.slow
 def test_the_moderators_key_follows_the_moderators(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat", "Dee")
     ben, cat, dee = m["Ben"], m["Cat"], m["Dee"]
@@ -170,6 +176,7 @@ def test_bad_report_files_are_quarantined_and_the_rest_still_arrive(tmp_path, mo
     assert {Path(q["file"]).name for q in ana.json("sync")["quarantined"]} == set(reasons)
 
 
+@pytest.mark.slow
 def test_two_moderators_filing_the_same_report_make_one(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -220,11 +227,11 @@ def test_archiving_and_settings_are_for_moderators(tmp_path, monkeypatch) -> Non
 
 
 def test_the_response_clock_turns_amber_after_a_day_and_red_after_two() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from tablespace.sync.moderation import Report, response_clock
 
-    made = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    made = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     report = Report("r" * 32, "p" * 32, "p" * 32, "a" * 32, "b" * 32, "why", "", made, "m" * 32)
     assert [response_clock(report, made + timedelta(hours=h)) for h in (0, 23.9, 24, 47.9, 48, 100)] == \
         ["ok", "ok", "amber", "amber", "red", "red"]

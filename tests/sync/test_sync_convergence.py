@@ -32,7 +32,7 @@ import difflib
 import os
 import shutil
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,10 +45,10 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
+from tablespace.sync import service
 from tablespace.sync.engine import SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
-from tablespace.sync import service
 
 try:  # removal, time-outs, leaving and key rotation (added after this test was first written)
     from tablespace.sync import roster
@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover
     roster = None
 
 LONG = os.environ.get("TABLESPACE_LONG_FUZZ") == "1"
-START = datetime(2026, 3, 2, 8, 50, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 8, 50, tzinfo=UTC)
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed"]
 EMOJI = ["👍", "🎉", "bread"]
 TAGS = ["rye", "wins", "starter"]
@@ -153,7 +153,7 @@ class Net:
 
     def clock(self, i: int) -> None:
         """Set TABLESPACE_NOW to replica i's view of the wall clock."""
-        moment = datetime.fromtimestamp((self.now_ms + self.skews[i]) / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp((self.now_ms + self.skews[i]) / 1000, tz=UTC)
         os.environ["TABLESPACE_NOW"] = moment.isoformat(timespec="milliseconds")
 
     # --- acting ------------------------------------------------------------------
@@ -273,7 +273,7 @@ class Net:
     def assert_identical(self, *, rebuild: bool = True) -> None:
         dumps = [g.store.canonical_dump() for g in self.groups]
         current = self.current()
-        assert 0 < len(current), "every member is gone"
+        assert len(current) > 0, "every member is gone"
         first = current[0]
         for i in current[1:]:
             assert dumps[i] == dumps[first], \
@@ -596,7 +596,7 @@ ConvergenceMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestConvergence = ConvergenceMachine.TestCase
+TestConvergence = pytest.mark.slow(ConvergenceMachine.TestCase)
 
 
 # --- a fixed script ------------------------------------------------------------------

@@ -174,7 +174,7 @@ def rejected(data: bytes, match: str | None = None, **kw: object) -> BadChangese
 def assert_same_ops(decoded: list[Op], originals: list[Op]) -> None:
     """Byte-identical bodies, same ids and signatures, and each one verifies on its own."""
     assert decoded == originals
-    for op, original in zip(decoded, originals):
+    for op, original in zip(decoded, originals, strict=True):
         assert (op.id, op.signature, op.body) == (original.id, original.signature, original.body)
         assert decode_op(op.to_wire(), verify=True) == original
 

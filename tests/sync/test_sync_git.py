@@ -92,6 +92,7 @@ def titles(member: TS) -> set[str]:
 # --- the happy path -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_found_on_an_empty_remote_invite_join_admit_and_talk(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     welcome = ana.out("post", "Welcome", "--body", "Say hi")
@@ -124,6 +125,7 @@ def test_found_on_an_empty_remote_invite_join_admit_and_talk(tmp_path, remote, m
     assert not list((tmp_path / "ben").glob(".join-*"))  # the staging clone was moved into place
 
 
+@pytest.mark.slow
 def test_three_members_converge(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana, "Ben")
@@ -143,6 +145,7 @@ def test_three_members_converge(tmp_path, remote, monkeypatch) -> None:
 # --- concurrent pushes ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_both_commit_before_either_pushes(tmp_path, remote, monkeypatch) -> None:
     """Both members' rounds commit while the remote refuses pushes: each
     commit is that member's outbox, pushed (and merged) on the next sync."""
@@ -163,6 +166,7 @@ def test_both_commit_before_either_pushes(tmp_path, remote, monkeypatch) -> None
     assert titles(ana) == titles(ben) == {"Ana offline", "Ben offline"}
 
 
+@pytest.mark.slow
 def test_a_rejected_push_is_merged_and_retried(tmp_path, remote, monkeypatch) -> None:
     """Ben fetches, then Ana pushes before Ben does: Ben's push is refused as
     non-fast-forward; he fetches, merges and pushes again within the same sync."""
@@ -199,6 +203,7 @@ def test_a_rejected_push_is_merged_and_retried(tmp_path, remote, monkeypatch) ->
     assert titles(ana) == titles(ben) == {"Ana first", "Ben second"}
 
 
+@pytest.mark.slow
 def test_a_rolled_back_remote_gets_our_commits_again(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana)
@@ -247,6 +252,7 @@ def test_a_missing_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> Non
     assert titles(ben) == {"Written offline"}
 
 
+@pytest.mark.slow
 def test_an_unreadable_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ana.json("sync")
@@ -381,6 +387,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 # --- what the remote sees, and how git is run ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_remote_holds_no_plaintext(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana, "CanaryBenName")
@@ -465,6 +472,7 @@ def test_the_git_transport_never_imports_textual() -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_report_travels_through_git_sealed(tmp_path, remote, monkeypatch) -> None:
     ana = founder(tmp_path, str(remote), monkeypatch)
     ben = joined(tmp_path, str(remote), monkeypatch, ana)
@@ -490,6 +498,7 @@ def pushed_tips(repo: Path) -> list[str]:
     return out.split()[::-1]
 
 
+@pytest.mark.slow
 def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(tmp_path, remote,
                                                                                monkeypatch) -> None:
     """Anyone with the history must not be able to tie a report to its sender:

@@ -40,10 +40,7 @@ def test_the_moderators_modules_are_small_and_import_no_circle() -> None:
     graph = {path.stem: sync_imports(path) for path in SYNC.glob("*.py")}
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        for step in graph.get(start, set()) - seen:
-            if step == goal or reaches(step, goal, seen | {step}):
-                return True
-        return False
+        return any(step == goal or reaches(step, goal, seen | {step}) for step in graph.get(start, set()) - seen)
 
     for name in MODERATORS_MODULES:
         assert len((SYNC / f"{name}.py").read_text().splitlines()) <= 400, name

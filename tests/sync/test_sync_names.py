@@ -77,6 +77,7 @@ def test_a_request_under_a_members_name_is_flagged_refused_and_answered(tmp_path
     assert ana_id == member_id(eve, "Ana")
 
 
+@pytest.mark.slow
 def test_two_moderators_admitting_one_name_at_once_leave_one_winner(tmp_path, folder, monkeypatch) -> None:
     """Ana and Bo (both moderators) each admit a request for "Eve" / "EVE"
     before either has seen the other's admission. Every replica keeps the

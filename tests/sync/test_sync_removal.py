@@ -85,6 +85,7 @@ def our_post_is_dated_before_the_removal(member: TS) -> bool:
     return post_hlc < removal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bobs_clock", ["level", "behind"])
 def test_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
         tmp_path, monkeypatch, bobs_clock) -> None:
@@ -115,6 +116,7 @@ def test_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
     assert statuses(cat)["Cat"] == "removed"  # the removal itself reached her
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("departure", ["removal", "leave"])
 def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(
         tmp_path, monkeypatch, departure) -> None:
@@ -155,6 +157,7 @@ def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(
     assert statuses(cat)["Cat"] == ("removed" if departure == "removal" else "left")
 
 
+@pytest.mark.slow
 def test_a_removal_renews_the_key_only_after_taking_in_an_earlier_departure(tmp_path, monkeypatch) -> None:
     """Ben left and synced; Ana, who has not synced since, posts and then
     removes Cat, which renews the key at once (rotate_now). It takes in
@@ -182,6 +185,7 @@ def test_a_removal_renews_the_key_only_after_taking_in_an_earlier_departure(tmp_
     assert statuses(cat)["Cat"] == "removed"
 
 
+@pytest.mark.slow
 def test_a_removal_dated_before_a_leave_it_had_not_seen_is_not_sent_to_the_removed(tmp_path, monkeypatch) -> None:
     """The one case where a removed member does not receive their removal:
     Ana removes Cat offline; Ben leaves later (by the clock) and syncs
@@ -242,6 +246,8 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("kill9")
 def test_a_kill_between_import_and_export_leaves_the_post_waiting_for_the_new_key(tmp_path, monkeypatch) -> None:
     """Bob's sync is killed (-9) once the import that brought Cat's removal
     has committed: nothing of his went out, the removal is in his log, the
@@ -268,6 +274,7 @@ def test_a_kill_between_import_and_export_leaves_the_post_waiting_for_the_new_ke
     assert BOB_WRITES in titles(ana) and BOB_WRITES not in titles(cat)
 
 
+@pytest.mark.slow
 def test_a_failing_import_keeps_our_changes_in_the_outbox_for_the_next_round(tmp_path, monkeypatch) -> None:
     """The import fails (here the disk, mid-round): nothing of Bob's goes out,
     since he cannot know which key is safe, and nothing is lost: his next
@@ -329,6 +336,7 @@ def git_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[
     return repo, *group_through(tmp_path, monkeypatch, ("--git", str(repo)), *names)
 
 
+@pytest.mark.slow
 @needs_git
 @pytest.mark.parametrize("bobs_clock", ["level", "behind"])
 def test_over_git_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
@@ -355,6 +363,7 @@ def test_over_git_a_post_written_before_the_removal_was_seen_is_sealed_under_the
     assert statuses(cat)["Cat"] == "removed"
 
 
+@pytest.mark.slow
 def test_what_the_removed_member_keeps(tmp_path, monkeypatch) -> None:
     """What a removal cannot take back: everything written before it that
     reached Cat stays readable in her home, and the removal itself reaches

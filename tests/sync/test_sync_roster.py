@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ def publish_skipping_the_fold(member: TS, title: str, hlc: int) -> None:
     group.close()
 
 
+@pytest.mark.slow
 def test_a_removed_member_cannot_read_what_comes_after(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -56,7 +58,7 @@ def test_a_removed_member_cannot_read_what_comes_after(tmp_path, monkeypatch) ->
 
 
 def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, monkeypatch) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tablespace.core.clock import datetime_to_hlc
     from tablespace.core.ops import sign_op
@@ -70,7 +72,7 @@ def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, 
     # even back-dating its clock to before the removal.
     group = Group.open(Home(ben.home))
     seq, prev = group.store.head(group.me)
-    back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=timezone.utc))  # before the removal, in range
+    back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=UTC))  # before the removal, in range
     op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=back_dated,
                  kind="thread.start", payload={"title": "Sneaky", "body": "", "tags": []})
     group.store.ingest([op])
@@ -168,6 +170,7 @@ def test_a_timed_out_member_s_forged_posts_are_rejected_in_the_fold(tmp_path, mo
     assert "Ignoring the time-out" not in titles(ana)
 
 
+@pytest.mark.slow
 def test_two_moderators_rotating_at_once_converge(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Bea", "Cy", "Dot", "Eli")
     bea, cy, dot, eli = m["Bea"], m["Cy"], m["Dot"], m["Eli"]
@@ -232,6 +235,7 @@ def test_a_removal_made_offline_never_leaks_what_follows(tmp_path, monkeypatch) 
     assert {x["name"]: x["status"] for x in ben.json("members")}["Ben"] == "removed"
 
 
+@pytest.mark.slow
 def test_after_someone_leaves_a_member_with_something_to_send_renews_the_key(tmp_path, monkeypatch) -> None:
     """Ben (not a moderator) hears that Cat left before any moderator has
     synced. With nothing to send he leaves the renewal to a moderator; once he
@@ -327,6 +331,7 @@ def ben_renews_after_dee_leaves(tmp_path, monkeypatch, left_out: str, faulty_gra
     return folder, ana, ben, cat, victim
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("left_out", ["Cat", "Ana"])
 def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_path, monkeypatch, left_out) -> None:
     """Ben renews the key after Dee leaves and lists everyone among its
@@ -367,6 +372,7 @@ def need_files(folder: Path, member: TS) -> list[Path]:
     return sorted(folder.glob(f"*/needs/{member_id(member)}-*.tsn"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("left_out", ["Cat", "Ana"])
 def test_a_grant_whose_key_will_not_open_is_disowned_and_the_key_granted_again(tmp_path, monkeypatch, left_out) -> None:
     """Ben renews the key after Dee leaves and writes one member (or the only
@@ -473,6 +479,7 @@ def test_a_removed_member_asking_for_the_new_key_gets_nothing(tmp_path, monkeypa
     assert "Secret after Rex" in titles(cat)
 
 
+@pytest.mark.slow
 def test_a_removed_member_gets_no_member_made_key_from_the_late_grant_check(tmp_path, monkeypatch) -> None:
     """Ana removes Rex and leaves the renewal to others; Ben sees it and
     renews without Rex. Cat holds Ben's key but has not seen the removal
@@ -513,6 +520,7 @@ def test_a_removed_member_gets_no_member_made_key_from_the_late_grant_check(tmp_
     assert "Ben after Rex" in titles(cat)
 
 
+@pytest.mark.slow
 def test_a_need_disowning_everyone_gets_each_key_at_most_once_from_each_holder(tmp_path, monkeypatch) -> None:
     """Ben asks again and again for a key he holds, each time disowning every
     granter (and someone made up): each holder grants it to him once."""
@@ -582,6 +590,7 @@ def cat_needs_a_key_only_ana_can_answer(tmp_path, monkeypatch) -> tuple[Path, TS
     return folder, ana, victim
 
 
+@pytest.mark.slow
 def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(tmp_path, monkeypatch) -> None:
     """Cat's need (Ben's grant to her will not open) reaches Ana before Ana's
     own grant of Ben's key does, and Ben does not answer. Ana answers it as
@@ -597,6 +606,7 @@ def test_a_need_seen_before_the_holder_had_the_key_is_answered_once_she_has_it(t
     assert "Ben after Dee left" in titles(victim)
 
 
+@pytest.mark.slow
 def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeypatch) -> None:
     """Ben leaves right after hearing that Cat left, before anyone renewed the
     key. His leave, dated after hers, could go out only under a new key, which
@@ -687,6 +697,7 @@ def grant_files(folder: Path, member: TS) -> list[Path]:
     return sorted(folder.glob(f"*/keys/{member_id(member)}/*.tsk"))
 
 
+@pytest.mark.slow
 def test_a_member_admitted_while_another_moderator_rotates_gets_the_new_key(tmp_path, monkeypatch) -> None:
     """Ana admits Dee while Bea, not having seen it, removes Cy and rotates:
     Bea's new key is wrapped for everyone but Dee. A moderator's next sync
@@ -746,6 +757,7 @@ def test_an_admission_and_a_rotation_on_the_same_offline_replica(tmp_path, monke
     assert len(grant_files(folder, dee)) == 2  # the admission's and the rotation's: no late grant needed
 
 
+@pytest.mark.slow
 def test_a_member_leaving_while_a_moderator_rotates(tmp_path, monkeypatch) -> None:
     """Eve leaves while Bea, not having seen it, removes Cy and wraps the new
     key for Eve too: once the leave is seen the key rotates again."""
@@ -828,6 +840,7 @@ def test_a_removal_that_rotates_at_once_after_an_offline_one(tmp_path, monkeypat
     assert titles(ben) == {"Between the removals"} and titles(cat) == set()
 
 
+@pytest.mark.slow
 def test_a_need_read_while_still_arriving_is_answered_once_whole(tmp_path, monkeypatch) -> None:
     """Ana first reads Cat's need half-copied (a transfer under way): it does
     not decode, and is read again, not written off, so once it is whole Ana

@@ -90,6 +90,7 @@ def test_a_file_from_someone_else_makes_a_round_due_and_our_own_exports_do_not(f
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
     w = Watcher(folder)
     away = folder.with_name("away")
@@ -106,6 +107,7 @@ def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
         w.close()
 
 
+@pytest.mark.slow
 def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(folder: Path) -> None:
     w = Watcher(folder)
     try:
@@ -122,6 +124,8 @@ def test_another_directory_put_at_the_folder_s_path_is_watched_in_its_place(fold
         w.close()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("mounts")  # mounts a tmpfs
 def test_a_real_unmount_and_remount(tmp_path: Path) -> None:
     # An unmount leaves the empty mount point: the path is still a directory.
     folder = tmp_path / "stick"
@@ -159,6 +163,7 @@ def test_a_folder_the_os_will_not_watch_still_gets_its_rounds(folder: Path, monk
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -> None:
     # a stick pulled without unmounting: stat raises EIO, not "no such file"
     real_stat = Path.stat
@@ -180,6 +185,7 @@ def test_a_folder_that_fails_to_read_counts_as_gone(folder: Path, monkeypatch) -
         w.close()
 
 
+@pytest.mark.slow
 def test_a_folder_missing_at_the_start_is_waited_for(tmp_path: Path) -> None:
     folder = tmp_path / "not-yet"
     w = Watcher(folder, primed=False)
@@ -205,6 +211,7 @@ def test_the_database_and_the_period(folder: Path, tmp_path: Path) -> None:
         w.close()
 
 
+@pytest.mark.slow
 def test_a_database_change_that_sends_nothing_is_no_round(folder: Path, tmp_path: Path) -> None:
     home_group = tmp_path / "home" / "groups" / GROUP
     home_group.mkdir(parents=True)
@@ -275,6 +282,7 @@ def wait_for(condition, what: str, timeout: float = 20.0) -> None:
     pytest.fail(f"waited {timeout:.0f} s for {what}")
 
 
+@pytest.mark.slow
 def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tmp_path: Path) -> None:
     home, folder = tmp_path / "ana", tmp_path / "shared"
     folder.mkdir()
@@ -283,21 +291,29 @@ def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tm
     env.pop("TABLESPACE_NOW", None)
     watcher = subprocess.Popen([sys.executable, "-m", "tablespace", "sync", "--watch"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said: list[str] = []  # the watch's stderr, line by line as it comes
+    reader = threading.Thread(target=lambda: said.extend(iter(watcher.stderr.readline, "")), daemon=True)
+    reader.start()
     try:
         wait_for(lambda: exported(folder) == 1, "the first round's export")
         tablespace(home, "post", "Written elsewhere", "--body", "by another command")
         wait_for(lambda: exported(folder) == 2, "the watch to send a post made by another command")
         away = tmp_path / "away"
         folder.rename(away)  # the stick is pulled
-        time.sleep(2.5)
+        wait_for(lambda: any("missing or unmounted" in line for line in said), "the watch to see the folder go")
         tablespace(home, "post", "While it was away", "--body", "stays in the outbox")
-        time.sleep(1.0)
+        time.sleep(1.0)  # a window for a wrong round to recreate the folder: nothing to wait on when none does
         assert not folder.exists()  # nothing created in its place
         away.rename(folder)
         wait_for(lambda: exported(folder) == 3, "the watch to send the outbox when the folder came back")
     finally:
         watcher.terminate()
-        out, err = watcher.communicate(timeout=WAIT)
+        watcher.wait(timeout=WAIT)
+        reader.join(timeout=WAIT)
+        out = watcher.stdout.read()
+        watcher.stdout.close()
+        watcher.stderr.close()
+    err = "".join(said)
     assert "missing or unmounted" in err and f"the shared folder {folder} is back" in err
     assert "Traceback" not in err
     assert out.count("exported 1") >= 2

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
-import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,8 +18,19 @@ from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
 
 NOW = "2026-03-02T09:00:00Z"
-BASE = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
+
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here starts the app under Pilot, seconds each on a shared
+    machine: all are slow, so `-m "not slow"` is the quick loop of the layers below."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,10 +20,9 @@ from tablespace.tui.app import TablespaceApp
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.live import SyncRound, SyncStatus
 from tablespace.tui.screens import ThreadScreen
-
 from tests.core.opkit import Feed, member_add_payload
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
 
 

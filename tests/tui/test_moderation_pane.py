@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,13 @@ from tablespace.sync.moderation import file_report, moderation_log, reports
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
-from tests.tui.keys import jobs_done
+from tablespace.tui.chrome import SectionBar
 from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
-from tablespace.tui.chrome import SectionBar
 from tablespace.tui.screens import ThreadScreen
+from tests.tui.keys import jobs_done
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
 
 
@@ -137,6 +137,7 @@ async def test_open_reports_come_oldest_first_with_their_response_clock(table) -
     ana.close()
 
 
+@pytest.mark.slow
 async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
@@ -176,6 +177,7 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
     ana.close()
 
 
+@pytest.mark.slow
 async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
@@ -203,6 +205,7 @@ async def test_members_are_timed_out_removed_and_made_moderators_with_reasons(ta
     ana.close()
 
 
+@pytest.mark.slow
 async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None:
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:

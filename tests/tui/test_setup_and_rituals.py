@@ -8,10 +8,10 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.sync.service import create_invite, found_group, sync_group
 from tablespace.tui.app import TablespaceApp
-from tests.tui.keys import jobs_done
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import RitualsScreen
 from tablespace.tui.setup import SetupScreen
+from tests.tui.keys import jobs_done
 
 SIZE = (100, 32)
 
@@ -119,9 +119,9 @@ async def test_rituals_show_today_and_enter_jumps_into_an_occurrence(kitchen, mo
 async def test_keys_typed_right_after_enter_on_a_ritual_act_in_its_thread(kitchen, monkeypatch):
     """Enter opens the occurrence from the screen's binding, so a reply typed
     straight after it lands in the thread, not on the calendar."""
-    from tablespace.tui.modals import ComposeModal
     from textual.widgets import TextArea
 
+    from tablespace.tui.modals import ComposeModal
     from tests.tui.keys import burst
 
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday

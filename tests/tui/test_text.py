@@ -13,6 +13,7 @@ from tablespace.core.home import Home
 from tablespace.sync.service import found_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import ThreadScreen
+from tests.tui.waits import wait_for
 
 SIZE = (120, 40)
 NASTY = "\x1b]52;c;YQ==\x07\x1b[2J\x9b31m\r\u202eevil\u2069"
@@ -69,7 +70,7 @@ async def test_every_section_shows_member_text_spelled_out(home: Home) -> None:
             await pilot.press("escape", "slash")
             await pilot.pause()
             await pilot.press(*"crumb")
-            await pilot.pause(0.5)
+            await wait_for(pilot, lambda: "\\x1b]52;c;YQ" in screen_text(app))  # the search's snippet
             assert_spelled_out(app, "Loaf\\x1b]52", "\\x1b]52;c;YQ")  # search: title and snippet
             await pilot.press("escape", "2")
             await pilot.pause()
@@ -84,7 +85,7 @@ async def test_every_section_shows_member_text_spelled_out(home: Home) -> None:
             await pilot.pause()
             assert_spelled_out(app)
             app.notify(f"a toast{NASTY}", title=f"title{NASTY}")
-            await pilot.pause(0.5)
+            await wait_for(pilot, lambda: "toast\\x1b]52" in screen_text(app))
             assert_spelled_out(app, "toast\\x1b]52", "title\\x1b]52")
     finally:
         group.close()

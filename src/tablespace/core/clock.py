@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tablespace.core.errors import TablespaceError
 
@@ -19,8 +19,8 @@ SHIFT = 16
 # TABLESPACE_NOW, a start date, the end of a duration, an op's HLC. Inside it
 # an HLC (ms << 16) stays far from SQLite's signed 64 bits (overflowed past
 # year ~6400) and date arithmetic far from datetime's year 9999.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-END = datetime(3000, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+END = datetime(3000, 1, 1, tzinfo=UTC)
 SUPPORTED_RANGE = "2000-01-01 to 2999-12-31 UTC"
 # A remote HLC more than this far ahead of our wall clock is not merged (it
 # would drag every later op of ours into the future); sync holds such ops.
@@ -34,9 +34,9 @@ def parse_instant(text: str) -> datetime:
     except ValueError:
         raise TablespaceError(f"not an ISO-8601 instant: {text!r} (try 2026-11-23T09:00:00Z)") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise TablespaceError(f"{text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
 
@@ -78,7 +78,7 @@ def now() -> datetime:
             message = str(exc)
             raise TablespaceError(message if message.startswith("TABLESPACE_NOW") else
                                   f"TABLESPACE_NOW: {message}") from None
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     return check_in_range(moment, f"this computer's clock ({iso(moment)})")
 
 
@@ -98,12 +98,12 @@ def hlc_ms(hlc: int) -> int:
 
 
 def hlc_to_datetime(hlc: int) -> datetime:
-    return datetime.fromtimestamp(hlc_ms(hlc) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(hlc_ms(hlc) / 1000, tz=UTC)
 
 
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with a Z, to the second: the form every JSON output uses."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hlc_iso(hlc: int) -> str:

@@ -43,7 +43,7 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
 
         if not keyfile.keys_locked(entry.path):  # a locked key is not opened here: doctor asks no passphrase
             try:
-                Identity.load(key).public_key  # opening a group defers parsing the key: check it here
+                Identity.load(key).public_key  # noqa: B018 - opening a group defers parsing the key: check it here
                 yield True, "identity key parses"
             except TablespaceError as exc:
                 yield False, f"{exc}; restore it from a backup, or join the group again"

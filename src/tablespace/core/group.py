@@ -42,13 +42,13 @@ class Transport:
         return {"folder": str(self.folder)} if self.folder else {"git": self.git or ""}
 
     @classmethod
-    def from_json(cls, data: dict[str, str]) -> "Transport":
+    def from_json(cls, data: dict[str, str]) -> Transport:
         if data.get("folder"):
             return cls(folder=Path(data["folder"]))
         return cls(git=data.get("git"))
 
     @classmethod
-    def choose(cls, folder: str | None, git: str | None) -> "Transport":
+    def choose(cls, folder: str | None, git: str | None) -> Transport:
         if bool(folder) == bool(git):
             raise UsageError("give exactly one of --folder PATH or --git URL")
         if git:
@@ -94,7 +94,7 @@ class Group:
     # --- opening and founding -----------------------------------------------
 
     @classmethod
-    def open(cls, home: Home, selector: str | None = None) -> "Group":
+    def open(cls, home: Home, selector: str | None = None) -> Group:
         entry = home.resolve(selector)
         group = cls(home, entry)
         if home.config().get("last_group") != group.id:
@@ -103,7 +103,7 @@ class Group:
 
     @classmethod
     def found(cls, home: Home, name: str, display_name: str, transport: Transport,
-              purpose: str = "", rules: str = "") -> "Group":
+              purpose: str = "", rules: str = "") -> Group:
         payload = {
             "name": _check(limits.one_line, {"n": name}, "n", label="group name", max_chars=limits.NAME_MAX * 2),
             "founder_name": check_display_name(display_name),
@@ -120,7 +120,7 @@ class Group:
         return cls(home, GroupEntry(genesis.id, payload["name"], path))
 
     @classmethod
-    def create_replica(cls, home: Home, group_id: str, transport: Transport) -> "Group":
+    def create_replica(cls, home: Home, group_id: str, transport: Transport) -> Group:
         """An empty replica of a group we are joining: our own identity and an
         empty log, filled by sync once a moderator admits us."""
         home.ensure()

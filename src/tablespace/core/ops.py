@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
 
@@ -294,7 +295,7 @@ def decode_trusted(body: bytes, signature: bytes, op_id: str | None = None) -> O
     )
 
 
-_ID_MATCH = re.compile(r"[0-9a-f]{%d}\Z" % (ID_BYTES * 2)).match
+_ID_MATCH = re.compile(r"[0-9a-f]{%d}\Z" % (ID_BYTES * 2)).match  # noqa: UP031 - a regex reads better without {{}}
 
 
 def _is_id(value: Any) -> bool:

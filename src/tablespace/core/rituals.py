@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
@@ -24,15 +24,15 @@ def parse_start(text: str) -> datetime:
     text = text.strip()
     try:
         if len(text) == 10:
-            value = datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR_UTC), tzinfo=timezone.utc)
+            value = datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR_UTC), tzinfo=UTC)
         else:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise Rejected.invalid(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00: this escaped the fold as a crash
         raise Rejected.invalid(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
     if not in_range(value):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on first write, see connect)
 
-from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core import database
+from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
 from tablespace.core.errors import Refusal, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, text_edit_rows

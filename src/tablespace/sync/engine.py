@@ -32,6 +32,7 @@ from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
+from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
     MAX_OPS_PER_FILE,
@@ -45,12 +46,16 @@ from tablespace.sync.envelope import (
 )
 from tablespace.sync.folder import FolderFile, FolderStore, LinkInFolder
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
+from tablespace.sync.membership import (
+    GRANT_SUFFIX,
+    MAX_GRANT_BYTES,
+    BadMembershipFile,
+    GrantHeader,
+    GrantWontOpen,
+    decode_grant,
+)
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
-from tablespace.sync.membership import (
-    GRANT_SUFFIX, MAX_GRANT_BYTES, BadMembershipFile, GrantHeader, GrantWontOpen, decode_grant,
-)
 
 QUARANTINE_DIR = "quarantine"
 # The quarantine's copies in a home, at most: anyone who can write to the

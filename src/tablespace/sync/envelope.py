@@ -31,10 +31,10 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from functools import lru_cache
-from typing import Mapping, Sequence
+from importlib import resources
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -44,7 +44,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
 from tablespace.core.ops import (
-    MAX_BODY_BYTES, SIGNATURE_BYTES, InvalidOp, Op, check_kind, decode_op, decode_payload, make_op, op_id_for,
+    MAX_BODY_BYTES,
+    SIGNATURE_BYTES,
+    InvalidOp,
+    Op,
+    check_kind,
+    decode_op,
+    decode_payload,
+    make_op,
+    op_id_for,
 )
 from tablespace.sync.keys import KEY_BYTES, epoch_key_id
 

@@ -136,7 +136,7 @@ class GitRemote:
         self.group_id = group_id
 
     @classmethod
-    def for_group(cls, group: Group) -> "GitRemote":
+    def for_group(cls, group: Group) -> GitRemote:
         url = group.transport.git
         if not url:
             raise SyncUnavailable("this group syncs through a folder, not a git remote")
@@ -279,7 +279,7 @@ class GitRemote:
     # --- joining ---------------------------------------------------------------
 
     @classmethod
-    def staged(cls, url: str, parent: Path, group_id: str) -> "GitRemote":
+    def staged(cls, url: str, parent: Path, group_id: str) -> GitRemote:
         """A fresh clone in a temp directory under `parent` (for `join`, before
         the group's directory exists); `move_to` puts it in place."""
         parent.mkdir(parents=True, exist_ok=True)

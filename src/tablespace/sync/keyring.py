@@ -41,7 +41,7 @@ class Keyring:
     keys: list[EpochKey] = field(default_factory=list)
 
     @classmethod
-    def create(cls, path: Path, *, first_epoch_key: bool) -> "Keyring":
+    def create(cls, path: Path, *, first_epoch_key: bool) -> Keyring:
         ring = cls(path, ExchangeKey.generate())
         ring.exchange.save(path / EXCHANGE_KEY_NAME)
         if first_epoch_key:
@@ -50,7 +50,7 @@ class Keyring:
         return ring
 
     @classmethod
-    def load(cls, path: Path) -> "Keyring":
+    def load(cls, path: Path) -> Keyring:
         exchange = ExchangeKey.load(path / EXCHANGE_KEY_NAME)
         try:
             data = json.loads(read_key_file(path / EPOCHS_NAME))

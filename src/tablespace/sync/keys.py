@@ -57,7 +57,7 @@ class ExchangeKey:
     private_key: X25519PrivateKey
 
     @classmethod
-    def generate(cls) -> "ExchangeKey":
+    def generate(cls) -> ExchangeKey:
         return cls(X25519PrivateKey.generate())
 
     @property
@@ -71,7 +71,7 @@ class ExchangeKey:
         save_private_key(self.private_key, path)
 
     @classmethod
-    def load(cls, path: Path) -> "ExchangeKey":
+    def load(cls, path: Path) -> ExchangeKey:
         return cls(read_private_key(path, X25519PrivateKey, "exchange key", "X25519"))
 
 

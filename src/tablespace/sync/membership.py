@@ -45,7 +45,13 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
 from tablespace.core.identity import ID_BYTES, Identity, author_id_for, verify_signature
 from tablespace.sync.keys import (
-    STANZA_BYTES, ExchangeKey, KeyWrapError, epoch_key_id, open_sealed, seal_to, wrap_key,
+    STANZA_BYTES,
+    ExchangeKey,
+    KeyWrapError,
+    epoch_key_id,
+    open_sealed,
+    seal_to,
+    wrap_key,
 )
 
 # ts1-<group id>-<secret>, then a 4-hex check on codes made since it was added
@@ -299,7 +305,7 @@ def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
 
 
 def _ascending(items: list) -> bool:
-    return all(a < b for a, b in zip(items, items[1:]))
+    return all(a < b for a, b in zip(items, items[1:], strict=False))
 
 
 NEEDS_DIR = "needs"  # one flat directory: a round lists it once, not a directory per member

@@ -44,14 +44,13 @@ from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore, LinkInFolder
 from tablespace.sync.keyring import EpochKey, Keyring
 from tablespace.sync.keys import epoch_key_id, new_epoch_key
-from tablespace.sync.moderation import document
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
     MAX_GRANT_BYTES,
     MAX_NEED_BYTES,
     NEED_SUFFIX,
-    BadMembershipFile,
     NEEDS_DIR,
+    BadMembershipFile,
     GrantHeader,
     decode_need,
     encode_grant,
@@ -61,6 +60,7 @@ from tablespace.sync.membership import (
     need_path,
     read_grant_header,
 )
+from tablespace.sync.moderation import document
 
 MAX_TIMEOUT = timedelta(days=28)
 # How long a departure may wait unrenewed, from when a member first sees it,

@@ -19,7 +19,6 @@ from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
 from tablespace.sync.git import CLONE_DIR, OUTBOX, GitRemote, absolute_url, redact
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.moderation import document
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
     JoinRequest,
@@ -32,6 +31,7 @@ from tablespace.sync.membership import (
     request_path,
     withdrawal_path,
 )
+from tablespace.sync.moderation import document
 from tablespace.sync.requests import join_answer, undecided_requests, write_answer
 from tablespace.sync.roster import write_grant
 from tablespace.sync.sealing import write_sealed

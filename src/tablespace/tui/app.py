@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from textual import events, on, work
-from textual.worker import get_current_worker
 from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
+from textual.worker import get_current_worker
 
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError

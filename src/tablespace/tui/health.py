@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Sparkline, Static
 
 from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
-from tablespace.tui.format import short_relative
 from tablespace.tui.chrome import KeyFooter, SectionScreen
+from tablespace.tui.format import short_relative
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 

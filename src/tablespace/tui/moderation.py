@@ -26,8 +26,8 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
 from tablespace.sync import moderation as mod
 from tablespace.sync.sealing import my_exchange_key
-from tablespace.tui.format import relative, shown
 from tablespace.tui.chrome import KeyFooter, SectionScreen
+from tablespace.tui.format import relative, shown
 from tablespace.tui.jobs import Job, in_own_group
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
@@ -103,9 +103,8 @@ class ModerationScreen(SectionScreen):
             with TabPane("Log", id="log"):
                 yield RowTable(id="log-table")
                 yield Static(id="log-detail", classes="detail")
-            with TabPane("Settings", id="settings"):
-                with VerticalScroll(id="settings-box"):
-                    yield Markdown(id="settings-view")
+            with TabPane("Settings", id="settings"), VerticalScroll(id="settings-box"):
+                yield Markdown(id="settings-view")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -171,7 +170,7 @@ class ModerationScreen(SectionScreen):
     def _refill(self, table: DataTable, rows: list[tuple], keys: list[str]) -> None:
         keep = table.cursor_row
         table.clear()
-        for row, key in zip(rows, keys):
+        for row, key in zip(rows, keys, strict=True):
             table.add_row(*row, key=key)
         if rows:
             table.move_cursor(row=min(keep or 0, len(rows) - 1), animate=False)

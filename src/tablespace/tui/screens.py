@@ -190,12 +190,12 @@ class ThreadScreen(TablespaceScreen):
         else:
             await self._mount_all(posts, detail)
 
-    async def _update_in_place(self, posts: "PostScroll", cards: list["PostCard"],
+    async def _update_in_place(self, posts: PostScroll, cards: list[PostCard],
                                detail: queries.ThreadDetail) -> None:
         """Sync or a write changed the thread: keep the reader's place, update
         the posts that changed and append the new ones."""
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
-        for card, post in zip(cards, detail.posts):
+        for card, post in zip(cards, detail.posts, strict=False):
             if card.post != post:
                 await card.show(post)
         new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards):]]
@@ -221,7 +221,7 @@ class ThreadScreen(TablespaceScreen):
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")
         self.query_one("#thread-title", Static).update(heading)
 
-    async def _mount_all(self, posts: "PostScroll", detail: queries.ThreadDetail) -> None:
+    async def _mount_all(self, posts: PostScroll, detail: queries.ThreadDetail) -> None:
         await posts.remove_children()
         cards = [PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
                  for n, p in enumerate(detail.posts)]

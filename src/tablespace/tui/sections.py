@@ -21,8 +21,8 @@ from tablespace.core.fold import derived_id
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
 from tablespace.core.text import visible
-from tablespace.tui.format import days_until, relative, tags_text
 from tablespace.tui.chrome import KeyFooter, SectionScreen
+from tablespace.tui.format import days_until, relative, tags_text
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 

@@ -77,7 +77,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         """A thread was double-clicked. (Enter is the screen's binding, which
         opens the thread at once: see ThreadsScreen.action_open_thread.)"""
 
-        thread_list: "ThreadList"
+        thread_list: ThreadList
         thread_id: str
 
     def __init__(self, conn: sqlite3.Connection, *, id: str | None = None) -> None:

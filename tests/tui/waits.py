@@ -1,0 +1,18 @@
+"""Waiting for the app to get somewhere, for the Pilot tests: poll a
+condition with a deadline instead of pausing a fixed time, so a loaded
+machine is slower but never wrong."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Let the app run until `condition` holds; return how long that took."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not true within {timeout} s")
+        await pilot.pause(0.02)
+    return time.monotonic() - start

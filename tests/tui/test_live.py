@@ -8,7 +8,6 @@ as another member's machine would.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from tablespace.sync.service import admit, create_invite, found_group, join_grou
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tests.tui.waits import wait_for
 
 NOW = "2026-03-02T09:00:00Z"  # as in conftest.py
 
@@ -68,15 +68,6 @@ def pair(tmp_path, monkeypatch) -> Pair:
     ben.close()
     return Pair(shared, Home(tmp_path / "ana"), Home(tmp_path / "ben"))
 
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Let the app run until `condition` holds; return how long that took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout} s")
-        await pilot.pause(0.02)
-    return time.monotonic() - start
 
 
 def titles(thread_list: ThreadList) -> list[str]:

@@ -4,9 +4,6 @@ and writes."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from tablespace.core import keyfile, queries
@@ -15,18 +12,12 @@ from tablespace.core.home import Home
 from tablespace.sync.service import found_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import PassphraseModal
+from tests.tui.waits import wait_for
 
 NOW = "2026-03-02T09:00:00Z"
 SIZE = (100, 32)
 PASSPHRASE = "warm kitchen"
 
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout} s")
-        await pilot.pause(0.02)
 
 
 @pytest.fixture

@@ -47,10 +47,196 @@ BUILDER_VERSION = 2
 # ~200 ordinary words, ranked most frequent first; a long tail of made-up
 # words (from syllables, deterministic) follows, so that the Zipf-distributed
 # text has genuinely rare, medium and common terms to search for.
-COMMON_WORDS = ["the", "and", "to", "of", "a", "in", "is", "it", "you", "that", "for", "on", "was", "with", "this", "have", "but", "be", "are", "not", "at", "just", "so", "what", "like", "get", "all", "about", "one", "can", "out", "if", "my", "we", "do", "there", "when", "up", "they", "time", "would", "think", "some", "good", "know", "more", "how", "really", "make", "from", "people", "way", "also", "bread", "dough", "flour", "water", "starter", "loaf", "oven", "crumb", "crust", "bake", "baking", "rise", "proof", "salt", "yeast", "hydration", "knead", "fold", "shape", "score", "steam", "tin", "sourdough", "rye", "spelt", "wheat", "recipe", "kitchen", "table", "garden", "tomato", "basil", "onion", "garlic", "pepper", "soup", "stew", "pasta", "sauce", "butter", "cheese", "honey", "apple", "pear", "plum", "jam", "jar", "pickle", "ferment", "kimchi", "week", "morning", "evening", "weekend", "today", "tomorrow", "yesterday", "hour", "minute", "try", "tried", "trying", "works", "worked", "thanks", "question", "answer", "help", "idea", "photo", "share", "friend", "group", "member", "meeting", "ritual", "thread", "reply", "post", "library", "link", "book", "warm", "cold", "hot", "dry", "wet", "soft", "hard", "crisp", "sweet", "sour", "bitter", "fresh", "old", "new", "small", "big", "little", "long", "short", "high", "low", "first", "last", "next", "early", "late"]
+COMMON_WORDS = [
+    "the",
+    "and",
+    "to",
+    "of",
+    "a",
+    "in",
+    "is",
+    "it",
+    "you",
+    "that",
+    "for",
+    "on",
+    "was",
+    "with",
+    "this",
+    "have",
+    "but",
+    "be",
+    "are",
+    "not",
+    "at",
+    "just",
+    "so",
+    "what",
+    "like",
+    "get",
+    "all",
+    "about",
+    "one",
+    "can",
+    "out",
+    "if",
+    "my",
+    "we",
+    "do",
+    "there",
+    "when",
+    "up",
+    "they",
+    "time",
+    "would",
+    "think",
+    "some",
+    "good",
+    "know",
+    "more",
+    "how",
+    "really",
+    "make",
+    "from",
+    "people",
+    "way",
+    "also",
+    "bread",
+    "dough",
+    "flour",
+    "water",
+    "starter",
+    "loaf",
+    "oven",
+    "crumb",
+    "crust",
+    "bake",
+    "baking",
+    "rise",
+    "proof",
+    "salt",
+    "yeast",
+    "hydration",
+    "knead",
+    "fold",
+    "shape",
+    "score",
+    "steam",
+    "tin",
+    "sourdough",
+    "rye",
+    "spelt",
+    "wheat",
+    "recipe",
+    "kitchen",
+    "table",
+    "garden",
+    "tomato",
+    "basil",
+    "onion",
+    "garlic",
+    "pepper",
+    "soup",
+    "stew",
+    "pasta",
+    "sauce",
+    "butter",
+    "cheese",
+    "honey",
+    "apple",
+    "pear",
+    "plum",
+    "jam",
+    "jar",
+    "pickle",
+    "ferment",
+    "kimchi",
+    "week",
+    "morning",
+    "evening",
+    "weekend",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "hour",
+    "minute",
+    "try",
+    "tried",
+    "trying",
+    "works",
+    "worked",
+    "thanks",
+    "question",
+    "answer",
+    "help",
+    "idea",
+    "photo",
+    "share",
+    "friend",
+    "group",
+    "member",
+    "meeting",
+    "ritual",
+    "thread",
+    "reply",
+    "post",
+    "library",
+    "link",
+    "book",
+    "warm",
+    "cold",
+    "hot",
+    "dry",
+    "wet",
+    "soft",
+    "hard",
+    "crisp",
+    "sweet",
+    "sour",
+    "bitter",
+    "fresh",
+    "old",
+    "new",
+    "small",
+    "big",
+    "little",
+    "long",
+    "short",
+    "high",
+    "low",
+    "first",
+    "last",
+    "next",
+    "early",
+    "late",
+]
 
-SYLLABLES = ["ka", "lo", "mi", "zu", "re", "tan", "vel", "or", "quin", "sha", "bro", "ix",
-             "dul", "fen", "gar", "hop", "jem", "nox", "pra", "sil", "tov", "ur", "wex", "yal"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "zu",
+    "re",
+    "tan",
+    "vel",
+    "or",
+    "quin",
+    "sha",
+    "bro",
+    "ix",
+    "dul",
+    "fen",
+    "gar",
+    "hop",
+    "jem",
+    "nox",
+    "pra",
+    "sil",
+    "tov",
+    "ur",
+    "wex",
+    "yal",
+]
 
 
 def vocabulary(size: int = 5000) -> list[str]:
@@ -166,8 +352,9 @@ def sign_plan(group: Group, plan: list[PostPlan]) -> list[Op]:
         else:
             kind, payload = "post.reply", {"thread": ids[p.thread], "body": p.body}
         seq += 1
-        op = sign_op(group.identity, group=group.id, seq=seq, prev=prev, hlc=store.clock.tick(),
-                     kind=kind, payload=payload)
+        op = sign_op(
+            group.identity, group=group.id, seq=seq, prev=prev, hlc=store.clock.tick(), kind=kind, payload=payload
+        )
         ops.append(op)
         ids[i] = op.id
         prev = op.id
@@ -264,7 +451,10 @@ def median(values: list[float]) -> float:
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))  # noqa: E731
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))
+
     return "\n".join([fmt(headers), line, *(fmt(r) for r in rows)])
 
 
@@ -291,8 +481,10 @@ def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
 def header(title: str, args: argparse.Namespace) -> None:
     import platform
 
-    print(f"== {title}: n={args.n:,} seed={args.seed}  (python {platform.python_version()}, "
-          f"sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpus, TABLESPACE_NOW unset)")
+    print(
+        f"== {title}: n={args.n:,} seed={args.seed}  (python {platform.python_version()}, "
+        f"sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpus, TABLESPACE_NOW unset)"
+    )
     sys.stdout.flush()
 
 
@@ -329,8 +521,9 @@ class SqlTimes:
         rows = sorted(self.stats.items(), key=lambda kv: -kv[1][0])[:top]
         lines = [f"SQL time {total:.2f}s over {sum(s[1] for s in self.stats.values()):,} statements; top {top}:"]
         for sql, (secs, count) in rows:
-            lines.append(f"  {secs:7.2f}s {100 * secs / total:5.1f}% {count:8,}x  "
-                         f"{secs / count * 1e6:8.0f}us  {sql[:width]}")
+            lines.append(
+                f"  {secs:7.2f}s {100 * secs / total:5.1f}% {count:8,}x  {secs / count * 1e6:8.0f}us  {sql[:width]}"
+            )
         return "\n".join(lines)
 
 

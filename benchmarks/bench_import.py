@@ -115,8 +115,9 @@ def build(root: Path, n: int, seed: int, log=print) -> tuple[Path, Path, list[Op
     admit(founder, request[:8])
     others = [Identity.generate() for _ in range(AUTHORS - 1)]
     for i, ident in enumerate(others):
-        founder.write("member.add", {"member": ident.author_id, "name": f"member {i}",
-                                     "public_key": ident.public_key.hex()})
+        founder.write(
+            "member.add", {"member": ident.author_id, "name": f"member {i}", "public_key": ident.public_key.hex()}
+        )
     # Sign the backlog: each post by a random author, chained per author, HLCs in order.
     rng = random.Random(seed)
     identities = [founder.identity, *others]
@@ -131,8 +132,9 @@ def build(root: Path, n: int, seed: int, log=print) -> tuple[Path, Path, list[Op
             kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
         else:
             kind, payload = "post.reply", {"thread": ids[p.thread], "body": p.body}
-        op = sign_op(ident, group=founder.id, seq=seq + 1, prev=prev, hlc=founder.store.clock.tick(),
-                     kind=kind, payload=payload)
+        op = sign_op(
+            ident, group=founder.id, seq=seq + 1, prev=prev, hlc=founder.store.clock.tick(), kind=kind, payload=payload
+        )
         heads[ident.author_id] = (op.seq, op.id)
         chains[ident.author_id].append(op)
         ids[i] = op.id
@@ -147,8 +149,9 @@ def build(root: Path, n: int, seed: int, log=print) -> tuple[Path, Path, list[Op
     for ident in others:
         ops = chains[ident.author_id]
         for start in range(0, len(ops), EXPORT_CHUNK):
-            data = encode_changeset(ops[start:start + EXPORT_CHUNK], group_id=founder.id, epoch=epoch,
-                                    epoch_key=key, identity=ident)
+            data = encode_changeset(
+                ops[start : start + EXPORT_CHUNK], group_id=founder.id, epoch=epoch, epoch_key=key, identity=ident
+            )
             store.write_once("changes/" + changeset_name(peek_header(data)), data)
     log(f"  encoded and wrote the other authors' files in {time.perf_counter() - t0:.1f}s")
     backlog = [op for chain in chains.values() for op in chain]
@@ -181,10 +184,14 @@ ViewRows = dict[str, list[tuple]]
 # The rows a fold writes for the benchmark's workload (threads and replies),
 # with only the keys that make them addressable; "rowid" keeps the FTS link.
 VIEW_TABLES = {
-    "threads": ("id TEXT PRIMARY KEY, title TEXT, author TEXT, created_hlc INTEGER, last_activity_hlc INTEGER,"
-                " replies INTEGER", "id, title, author, created_hlc, last_activity_hlc, replies"),
-    "posts": ("id TEXT PRIMARY KEY, thread_id TEXT, author TEXT, body TEXT, created_hlc INTEGER",
-              "id, thread_id, author, body, created_hlc"),
+    "threads": (
+        "id TEXT PRIMARY KEY, title TEXT, author TEXT, created_hlc INTEGER, last_activity_hlc INTEGER, replies INTEGER",
+        "id, title, author, created_hlc, last_activity_hlc, replies",
+    ),
+    "posts": (
+        "id TEXT PRIMARY KEY, thread_id TEXT, author TEXT, body TEXT, created_hlc INTEGER",
+        "id, thread_id, author, body, created_hlc",
+    ),
     "thread_tags": ("thread_id TEXT, tag TEXT, PRIMARY KEY (thread_id, tag)", "thread_id, tag"),
 }
 FTS = {"threads": "title", "posts": "body"}
@@ -192,8 +199,9 @@ FTS = {"threads": "title", "posts": "body"}
 
 def view_rows(conn: sqlite3.Connection) -> ViewRows:
     """The rows the import wrote into the views, to insert again in the floor."""
-    return {table: conn.execute(f"SELECT {columns} FROM {table}").fetchall()
-            for table, (_, columns) in VIEW_TABLES.items()}
+    return {
+        table: conn.execute(f"SELECT {columns} FROM {table}").fetchall() for table, (_, columns) in VIEW_TABLES.items()
+    }
 
 
 def settle() -> None:
@@ -204,8 +212,14 @@ def settle() -> None:
     os.sync()
 
 
-def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
-          views: ViewRows | None = None, rollback_journal: bool = False) -> tuple[float, float]:
+def floor(
+    work: Path,
+    rows: list[Row],
+    files: list[bytes],
+    key: bytes,
+    views: ViewRows | None = None,
+    rollback_journal: bool = False,
+) -> tuple[float, float]:
     """(insert seconds, decrypt seconds) of the plain work import cannot avoid:
     the op rows, and with `views` every view row and the text index too."""
     db_path = work / f"floor-{time.perf_counter_ns()}.db"
@@ -221,8 +235,10 @@ def floor(work: Path, rows: list[Row], files: list[bytes], key: bytes,
     for name, (schema, _) in VIEW_TABLES.items():
         conn.execute(f"CREATE TABLE {name} ({schema})")
     for name, column in FTS.items():
-        conn.execute(f"CREATE VIRTUAL TABLE {name}_fts USING fts5({column}, content='{name}', "
-                     f"content_rowid='rowid', tokenize='porter unicode61')")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {name}_fts USING fts5({column}, content='{name}', "
+            f"content_rowid='rowid', tokenize='porter unicode61')"
+        )
     settle()
     t0 = time.perf_counter()
     conn.execute("BEGIN")
@@ -296,21 +312,55 @@ def run_one(n: int, seed: int, profile: str | None, runs: int) -> tuple[bool, li
         ok_time = secs < limit
         ok_ratio = secs / fl <= MAX_RATIO
         ok = complete and ok_time and (ok_ratio if n <= 10_000 else True)
-        print(f"  {len(files)} files, {size / 1e6:.1f} MB ({'rollback journal' if journal else 'WAL'}); imported {report.imported:,} ops "
-              f"({accepted:,} accepted), held {held}, quarantined {len(report.quarantined)}")
+        print(
+            f"  {len(files)} files, {size / 1e6:.1f} MB ({'rollback journal' if journal else 'WAL'}); imported {report.imported:,} ops "
+            f"({accepted:,} accepted), held {held}, quarantined {len(report.quarantined)}"
+        )
         rows = [
-            [f"import {n:,} ops: SyncEngine.run(), best of {runs}", f"{secs:.2f} s", f"{n / secs:,.0f} ops/s",
-             f"{secs / fl:.1f}x", f"< {limit:g} s" + (f", <= {MAX_RATIO:g}x" if n <= 10_000 else ""),
-             verdict(ok_time) + (" / " + verdict(ok_ratio) if n <= 10_000 else "") + ("" if not prof else " (profiled)")],
-            [f"  every run (median {statistics.median(times):.2f} s)", " ".join(f"{t:.2f}" for t in times),
-             "", "", "", ""],
-            [f"  floor: insert the same {len(rows) + view_count:,} rows + FTS + decrypt", f"{fl:.2f} s",
-             f"{n / fl:,.0f} ops/s", "1.0x", "", ""],
+            [
+                f"import {n:,} ops: SyncEngine.run(), best of {runs}",
+                f"{secs:.2f} s",
+                f"{n / secs:,.0f} ops/s",
+                f"{secs / fl:.1f}x",
+                f"< {limit:g} s" + (f", <= {MAX_RATIO:g}x" if n <= 10_000 else ""),
+                verdict(ok_time)
+                + (" / " + verdict(ok_ratio) if n <= 10_000 else "")
+                + ("" if not prof else " (profiled)"),
+            ],
+            [
+                f"  every run (median {statistics.median(times):.2f} s)",
+                " ".join(f"{t:.2f}" for t in times),
+                "",
+                "",
+                "",
+                "",
+            ],
+            [
+                f"  floor: insert the same {len(rows) + view_count:,} rows + FTS + decrypt",
+                f"{fl:.2f} s",
+                f"{n / fl:,.0f} ops/s",
+                "1.0x",
+                "",
+                "",
+            ],
             [f"    of which {len(rows):,} op rows + {view_count:,} view rows + FTS", f"{ins:.2f} s", "", "", "", ""],
             [f"    of which decrypt {len(files)} files", f"{dec:.3f} s", "", "", "", ""],
-            [f"  log floor: the {len(rows):,} op rows + decrypt only", f"{log_fl:.2f} s", f"{n / log_fl:,.0f} ops/s",
-             f"{secs / log_fl:.1f}x", "(for comparison)", ""],
-            ["  everything landed (no held, no quarantine)", "yes" if complete else "NO", "", "", "", verdict(complete)],
+            [
+                f"  log floor: the {len(rows):,} op rows + decrypt only",
+                f"{log_fl:.2f} s",
+                f"{n / log_fl:,.0f} ops/s",
+                f"{secs / log_fl:.1f}x",
+                "(for comparison)",
+                "",
+            ],
+            [
+                "  everything landed (no held, no quarantine)",
+                "yes" if complete else "NO",
+                "",
+                "",
+                "",
+                verdict(complete),
+            ],
         ]
         return ok, rows
     finally:
@@ -324,7 +374,12 @@ def main() -> int:
     p.add_argument("--n", type=int, action="append", help="ops in the backlog (repeatable; default 10,000 and 100,000)")
     p.add_argument("--quick", action="store_true", help=f"smoke-check size: --n {QUICK_N:,}")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--runs", type=int, default=3, help="imports timed, each into a fresh copy of the reader; the best counts (default 3)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="imports timed, each into a fresh copy of the reader; the best counts (default 3)",
+    )
     p.add_argument("--profile", metavar="FILE", help="cProfile the first import; writes FILE-import-N.pstats")
     args = p.parse_args()
     sizes = [QUICK_N] if args.quick else (args.n or [10_000, 100_000])

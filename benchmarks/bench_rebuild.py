@@ -104,15 +104,24 @@ def main() -> int:
     ref = REFERENCE_S_PER_100K * n_ops / 100_000
     ok = secs < ref
     print()
-    print(table(
-        ["figure", "value", "per op", "reference", "result"],
-        [["rebuild: Store.rebuild()", f"{secs:.2f} s", f"{secs / n_ops * 1e6:.0f} us",
-          f"< {ref:.1f} s (import target, scaled)", verdict(ok) + ("" if not prof else " (profiled)")],
-         ["rebuild throughput", f"{n_ops / secs:,.0f} ops/s", "", "", ""],
-         ["views identical after rebuild", {None: "not checked", True: "yes", False: "NO"}[same], "", "", ""],
-         ["group.db size (checkpointed)", mb(size_before), f"{size_before / n_ops:.0f} B", "", ""],
-         ["group.db size after rebuild", mb(size_after), f"{size_after / n_ops:.0f} B", "", ""]],
-    ))
+    print(
+        table(
+            ["figure", "value", "per op", "reference", "result"],
+            [
+                [
+                    "rebuild: Store.rebuild()",
+                    f"{secs:.2f} s",
+                    f"{secs / n_ops * 1e6:.0f} us",
+                    f"< {ref:.1f} s (import target, scaled)",
+                    verdict(ok) + ("" if not prof else " (profiled)"),
+                ],
+                ["rebuild throughput", f"{n_ops / secs:,.0f} ops/s", "", "", ""],
+                ["views identical after rebuild", {None: "not checked", True: "yes", False: "NO"}[same], "", "", ""],
+                ["group.db size (checkpointed)", mb(size_before), f"{size_before / n_ops:.0f} B", "", ""],
+                ["group.db size after rebuild", mb(size_after), f"{size_after / n_ops:.0f} B", "", ""],
+            ],
+        )
+    )
     if parts:
         print("\nlargest objects in group.db (before rebuild):")
         for name, size in parts:

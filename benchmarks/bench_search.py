@@ -113,21 +113,45 @@ def main() -> int:
     floor_p50 = percentile(floor_ms, 0.5)
     ok = p50 < TARGET_P50_MS
     print()
-    print(table(
-        ["figure (ms per query)", "p50", "p95", "max", "p50 / floor p50", "target", "result"],
-        [["search: queries.search", *stats(search_ms), f"{p50 / floor_p50:.2f}x", f"p50 < {TARGET_P50_MS:.0f}",
-          verdict(ok)],
-         ["floor: posts_fts MATCH, rank, LIMIT 50", *stats(floor_ms), "1.00x", "", ""],
-         ["floor-norank: posts_fts MATCH LIMIT 50", *stats(norank_ms),
-          f"{percentile(norank_ms, 0.5) / floor_p50:.2f}x", "", ""]],
-    ))
+    print(
+        table(
+            ["figure (ms per query)", "p50", "p95", "max", "p50 / floor p50", "target", "result"],
+            [
+                [
+                    "search: queries.search",
+                    *stats(search_ms),
+                    f"{p50 / floor_p50:.2f}x",
+                    f"p50 < {TARGET_P50_MS:.0f}",
+                    verdict(ok),
+                ],
+                ["floor: posts_fts MATCH, rank, LIMIT 50", *stats(floor_ms), "1.00x", "", ""],
+                [
+                    "floor-norank: posts_fts MATCH LIMIT 50",
+                    *stats(norank_ms),
+                    f"{percentile(norank_ms, 0.5) / floor_p50:.2f}x",
+                    "",
+                    "",
+                ],
+            ],
+        )
+    )
     print()
-    print(table(
-        ["by word frequency", "queries", "median matching posts", "search p50", "search max", "floor p50"],
-        [[cls, str(len(c["search"])), f"{percentile(c['matches'], 0.5):,.0f}", f"{percentile(c['search'], 0.5):.2f}",
-          f"{max(c['search']):.2f}", f"{percentile(c['floor'], 0.5):.2f}"]
-         for cls, c in per_class.items()],
-    ))
+    print(
+        table(
+            ["by word frequency", "queries", "median matching posts", "search p50", "search max", "floor p50"],
+            [
+                [
+                    cls,
+                    str(len(c["search"])),
+                    f"{percentile(c['matches'], 0.5):,.0f}",
+                    f"{percentile(c['search'], 0.5):.2f}",
+                    f"{max(c['search']):.2f}",
+                    f"{percentile(c['floor'], 0.5):.2f}",
+                ]
+                for cls, c in per_class.items()
+            ],
+        )
+    )
     print(f"({len(qs)} queries, fastest of {args.reps} runs each, warm cache)")
     store.close()
     return 0 if ok else 1

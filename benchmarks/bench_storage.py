@@ -80,9 +80,15 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
         people = [Identity.generate() for _ in range(members - 1)]
         exchange = [ExchangeKey.generate() for _ in people]
         for i, ident in enumerate(people):
-            founder.write("member.add", {"member": ident.author_id, "name": f"Member {i:03d}",
-                                         "public_key": ident.public_key.hex(),
-                                         "exchange_key": exchange[i].public_key.hex()})
+            founder.write(
+                "member.add",
+                {
+                    "member": ident.author_id,
+                    "name": f"Member {i:03d}",
+                    "public_key": ident.public_key.hex(),
+                    "exchange_key": exchange[i].public_key.hex(),
+                },
+            )
     finally:
         os.environ.pop("TABLESPACE_NOW", None)
     group_id = founder.id
@@ -123,8 +129,15 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
         else:
             kind, payload = "post.react", {"post": post_ids[i], "emoji": rng.choice(EMOJI)}  # type: ignore[index]
         seq, prev = heads[who]
-        op = sign_op(identities[who], group=group_id, seq=seq + 1, prev=prev,
-                     hlc=datetime_to_hlc(at) + seq + 1, kind=kind, payload=payload)
+        op = sign_op(
+            identities[who],
+            group=group_id,
+            seq=seq + 1,
+            prev=prev,
+            hlc=datetime_to_hlc(at) + seq + 1,
+            kind=kind,
+            payload=payload,
+        )
         heads[who] = (op.seq, op.id)
         chains[who].append((at, op))
         if what == "post":
@@ -141,11 +154,15 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     def write(ops: list[Op], ident: Identity) -> None:
         nonlocal plain_bytes
         for s in range(0, len(ops), EXPORT_CHUNK):
-            part = ops[s:s + EXPORT_CHUNK]
+            part = ops[s : s + EXPORT_CHUNK]
             data = encode_changeset(part, group_id=group_id, epoch=epoch, epoch_key=key, identity=ident)
             # changeset_name(peek_header(data)) without re-verifying the signature
-            path = changes / "changes" / ident.author_id / (
-                f"{part[0].seq:08d}-{part[-1].seq:08d}-{hashlib.sha256(data).hexdigest()[:16]}.tsc")
+            path = (
+                changes
+                / "changes"
+                / ident.author_id
+                / (f"{part[0].seq:08d}-{part[-1].seq:08d}-{hashlib.sha256(data).hexdigest()[:16]}.tsc")
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             sizes.append(len(data))
@@ -176,10 +193,21 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     # Membership files: one join request and one key grant per member.
     member_bytes = 0
     for i, ident in enumerate(people):
-        request = encode_request(ident, exchange[i].public_key, f"Member {i:03d}", group_id=group_id,
-                                 secret=os.urandom(16), created_at="2025-01-01T00:00:00Z")
-        grant = encode_grant(founder_identity, group_id=group_id, member=ident.author_id,
-                             member_exchange=exchange[i].public_key, keys=[(epoch, key)])
+        request = encode_request(
+            ident,
+            exchange[i].public_key,
+            f"Member {i:03d}",
+            group_id=group_id,
+            secret=os.urandom(16),
+            created_at="2025-01-01T00:00:00Z",
+        )
+        grant = encode_grant(
+            founder_identity,
+            group_id=group_id,
+            member=ident.author_id,
+            member_exchange=exchange[i].public_key,
+            keys=[(epoch, key)],
+        )
         for rel, data in ((request_path(request), request), (grant_path(ident.author_id, grant), grant)):
             path = changes / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,10 +222,22 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
             disk += st.st_blocks * 512
     ops_total = sum(len(c) for c in chains.values()) + len(founder_ops)
     reactions = sum(1 for e in events if e[2] == "react")
-    return dict(total=total, disk=disk, changesets=sum(sizes), files=len(sizes), sizes=sizes, per_file=per_file,
-                plain=plain_bytes, member_bytes=member_bytes, ops=ops_total, posts=n, reactions=reactions,
-                bodies=sum(len(p.body.encode()) + len(p.title.encode()) for p in plan),
-                sign_secs=sign_secs, export_secs=export_secs)
+    return dict(
+        total=total,
+        disk=disk,
+        changesets=sum(sizes),
+        files=len(sizes),
+        sizes=sizes,
+        per_file=per_file,
+        plain=plain_bytes,
+        member_bytes=member_bytes,
+        ops=ops_total,
+        posts=n,
+        reactions=reactions,
+        bodies=sum(len(p.body.encode()) + len(p.title.encode()) for p in plan),
+        sign_secs=sign_secs,
+        export_secs=export_secs,
+    )
 
 
 def main() -> int:
@@ -228,23 +268,42 @@ def main() -> int:
     target = TARGET_BYTES * args.n / TARGET_POSTS
     ok = r["total"] < target
     sizes, per_file = r["sizes"], r["per_file"]
-    print(f"\n  {r['posts']:,} posts + {r['reactions']:,} reactions + membership = {r['ops']:,} ops by "
-          f"{args.members} members; signed in {r['sign_secs']:.1f}s, exported in {r['export_secs']:.1f}s")
-    print(f"  ops per file: median {statistics.median(per_file):g}, mean {statistics.mean(per_file):.1f}, "
-          f"max {max(per_file)}; file size: median {statistics.median(sizes):,.0f} B, "
-          f"mean {statistics.mean(sizes):,.0f} B, max {max(sizes):,} B\n")
+    print(
+        f"\n  {r['posts']:,} posts + {r['reactions']:,} reactions + membership = {r['ops']:,} ops by "
+        f"{args.members} members; signed in {r['sign_secs']:.1f}s, exported in {r['export_secs']:.1f}s"
+    )
+    print(
+        f"  ops per file: median {statistics.median(per_file):g}, mean {statistics.mean(per_file):.1f}, "
+        f"max {max(per_file)}; file size: median {statistics.median(sizes):,.0f} B, "
+        f"mean {statistics.mean(sizes):,.0f} B, max {max(sizes):,} B\n"
+    )
     mb = lambda b: f"{b / 1e6:.1f} MB"  # noqa: E731
-    print(table(
-        ["figure", "value", "per post", "target", "result"],
-        [["folder: total bytes (all files)", mb(r["total"]), f"{r['total'] / r['posts']:.0f} B",
-          f"< {mb(target)}" + ("" if args.n == TARGET_POSTS else " (scaled)"), verdict(ok)],
-         [f"  changesets ({r['files']:,} files)", mb(r["changesets"]), f"{r['changesets'] / r['posts']:.0f} B", "", ""],
-         [f"  join requests + key grants ({2 * (args.members - 1)} files)", mb(r["member_bytes"]), "", "", ""],
-         ["ops framed, before compression", mb(r["plain"]), f"{r['plain'] / r['posts']:.0f} B", "", ""],
-         ["  compression (framed / changeset bytes)", f"{r['plain'] / r['changesets']:.2f}x", "", "", ""],
-         ["post titles + bodies, raw UTF-8", mb(r["bodies"]), f"{r['bodies'] / r['posts']:.0f} B", "", ""],
-         ["disk usage in blocks (info)", mb(r["disk"]), f"{r['disk'] / r['posts']:.0f} B", "", "info"]],
-    ))
+    print(
+        table(
+            ["figure", "value", "per post", "target", "result"],
+            [
+                [
+                    "folder: total bytes (all files)",
+                    mb(r["total"]),
+                    f"{r['total'] / r['posts']:.0f} B",
+                    f"< {mb(target)}" + ("" if args.n == TARGET_POSTS else " (scaled)"),
+                    verdict(ok),
+                ],
+                [
+                    f"  changesets ({r['files']:,} files)",
+                    mb(r["changesets"]),
+                    f"{r['changesets'] / r['posts']:.0f} B",
+                    "",
+                    "",
+                ],
+                [f"  join requests + key grants ({2 * (args.members - 1)} files)", mb(r["member_bytes"]), "", "", ""],
+                ["ops framed, before compression", mb(r["plain"]), f"{r['plain'] / r['posts']:.0f} B", "", ""],
+                ["  compression (framed / changeset bytes)", f"{r['plain'] / r['changesets']:.2f}x", "", "", ""],
+                ["post titles + bodies, raw UTF-8", mb(r["bodies"]), f"{r['bodies'] / r['posts']:.0f} B", "", ""],
+                ["disk usage in blocks (info)", mb(r["disk"]), f"{r['disk'] / r['posts']:.0f} B", "", "info"],
+            ],
+        )
+    )
     return 0 if ok else 1
 
 

@@ -69,7 +69,23 @@ def thread_list_group(threads: int) -> Path:
     root = new_tmp_dir("tui-threads")
     group = found_group(root)
     rng = random.Random(threads)
-    words = ["bread", "dough", "starter", "crumb", "rye", "spelt", "oven", "proof", "fold", "shape", "score", "loaf", "flour", "salt", "water"]
+    words = [
+        "bread",
+        "dough",
+        "starter",
+        "crumb",
+        "rye",
+        "spelt",
+        "oven",
+        "proof",
+        "fold",
+        "shape",
+        "score",
+        "loaf",
+        "flour",
+        "salt",
+        "water",
+    ]
     start = now()
     rows = []
     for i in range(threads):
@@ -79,9 +95,11 @@ def thread_list_group(threads: int) -> Path:
     with group.store.db.atomic():
         group.conn.executemany(
             "INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies) VALUES (?, ?, ?, ?, ?, ?)",
-            rows)
-        group.conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)",
-                               [(r[0], rng.choice(words)) for r in rows[::3]])
+            rows,
+        )
+        group.conn.executemany(
+            "INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", [(r[0], rng.choice(words)) for r in rows[::3]]
+        )
     group.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     group.close()
     shutil.move(str(root), str(cache))
@@ -139,8 +157,10 @@ def keypress(small: Path, big: Path, presses: int) -> dict[str, dict[str, float]
             for label, home in (("1k", small), ("big", big)):
                 work, end_to_end = asyncio.run(keypress_times(home, presses, deep))
                 key = "deep" if deep else "top"
-                for name, value in ((label, statistics.mean(work) * 1000),
-                                    (label + " e2e", statistics.median(end_to_end) * 1000)):
+                for name, value in (
+                    (label, statistics.mean(work) * 1000),
+                    (label + " e2e", statistics.median(end_to_end) * 1000),
+                ):
                     best.setdefault(key, {})
                     best[key][name] = min(best[key].get(name, float("inf")), value)
     return best
@@ -199,8 +219,7 @@ def start_once(code: str, *args: str) -> tuple[float, dict]:
     # cached, like Textual's (some sandboxes set PYTHONDONTWRITEBYTECODE).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.time()
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
     ready = None
     extra: dict = {}
     for line in result.stdout.splitlines():
@@ -241,11 +260,27 @@ def main() -> int:
         ratio = best[key]["big"] / best[key]["1k"]
         passed = ratio <= KEYPRESS_TARGET
         ok &= passed
-        rows.append([f"{key}: app's work (mean)", f"{best[key]['1k']:.3f}", f"{best[key]['big']:.3f}",
-                     f"{ratio:.2f}x", f"<= {KEYPRESS_TARGET}x", verdict(passed)])
+        rows.append(
+            [
+                f"{key}: app's work (mean)",
+                f"{best[key]['1k']:.3f}",
+                f"{best[key]['big']:.3f}",
+                f"{ratio:.2f}x",
+                f"<= {KEYPRESS_TARGET}x",
+                verdict(passed),
+            ]
+        )
         e2e = best[key]["big e2e"] / best[key]["1k e2e"]
-        rows.append([f"{key}: end to end, Pilot (median)", f"{best[key]['1k e2e']:.2f}",
-                     f"{best[key]['big e2e']:.2f}", f"{e2e:.2f}x", "", "info"])
+        rows.append(
+            [
+                f"{key}: end to end, Pilot (median)",
+                f"{best[key]['1k e2e']:.2f}",
+                f"{best[key]['big e2e']:.2f}",
+                f"{e2e:.2f}x",
+                "",
+                "info",
+            ]
+        )
     print(table(["where", "1k threads", f"{args.n // 1000}k threads", "ratio", "target", "result"], rows))
 
     posts_home = cached_group(args.n, args.seed).parent.parent
@@ -255,22 +290,52 @@ def main() -> int:
     ratio = o_med / m_med
     passed = ratio <= START_TARGET
     ok &= passed
-    print(table(["app", "median s", "min s", "max s", "ratio", "target", "result"], [
-        ["minimal Textual app (floor)", f"{m_med:.3f}", f"{min(minimal):.3f}", f"{max(minimal):.3f}", "1.00x", "", ""],
-        [f"tablespace, {args.n:,}-post group", f"{o_med:.3f}", f"{min(ours):.3f}", f"{max(ours):.3f}",
-         f"{ratio:.2f}x", f"<= {START_TARGET}x", verdict(passed)],
-    ]))
+    print(
+        table(
+            ["app", "median s", "min s", "max s", "ratio", "target", "result"],
+            [
+                [
+                    "minimal Textual app (floor)",
+                    f"{m_med:.3f}",
+                    f"{min(minimal):.3f}",
+                    f"{max(minimal):.3f}",
+                    "1.00x",
+                    "",
+                    "",
+                ],
+                [
+                    f"tablespace, {args.n:,}-post group",
+                    f"{o_med:.3f}",
+                    f"{min(ours):.3f}",
+                    f"{max(ours):.3f}",
+                    f"{ratio:.2f}x",
+                    f"<= {START_TARGET}x",
+                    verdict(passed),
+                ],
+            ],
+        )
+    )
 
     rss_end = memory["end"]["VmRSS"]
     peak = memory["end"]["VmHWM"]
     passed = peak < RSS_TARGET_MB
     ok &= passed
     print(f"\nmemory of that process ({args.n:,}-post group)")
-    print(table(["when", "RSS MB", "peak MB", "target", "result"], [
-        ["first frame", f"{memory['first']['VmRSS']:.1f}", f"{memory['first']['VmHWM']:.1f}", "", ""],
-        ["after jumping to the list's end", f"{rss_end:.1f}", f"{peak:.1f}", f"< {RSS_TARGET_MB:.0f} MB",
-         verdict(passed)],
-    ]))
+    print(
+        table(
+            ["when", "RSS MB", "peak MB", "target", "result"],
+            [
+                ["first frame", f"{memory['first']['VmRSS']:.1f}", f"{memory['first']['VmHWM']:.1f}", "", ""],
+                [
+                    "after jumping to the list's end",
+                    f"{rss_end:.1f}",
+                    f"{peak:.1f}",
+                    f"< {RSS_TARGET_MB:.0f} MB",
+                    verdict(passed),
+                ],
+            ],
+        )
+    )
     return 0 if ok else 1
 
 

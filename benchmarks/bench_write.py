@@ -82,10 +82,12 @@ def run_floor(rows: dict[str, list[tuple]]) -> float:
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?,?)",
-        rows["ops"])
+        rows["ops"],
+    )
     conn.executemany(
         "INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies) VALUES (?,?,?,?,?,?)",
-        rows["threads"])
+        rows["threads"],
+    )
     conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", rows["thread_tags"])
     conn.executemany("INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?,?,?,?,?)", rows["posts"])
     conn.execute("COMMIT")
@@ -110,15 +112,20 @@ def run_floor_per_txn(rows: dict[str, list[tuple]], k: int) -> float:
     t0 = time.perf_counter()
     for op_row, post in zip(rows["ops"][:k], rows["posts"][:k], strict=False):
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) "
-                     "VALUES (?,?,?,?,?,?,?,?,?)", op_row)
+        conn.execute(
+            "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?,?)",
+            op_row,
+        )
         if post[0] == post[1]:
-            conn.execute("INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies) "
-                         "VALUES (?,?,?,?,?,0)", threads[post[0]][:5])
+            conn.execute(
+                "INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies) VALUES (?,?,?,?,?,0)",
+                threads[post[0]][:5],
+            )
             conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", tags.get(post[0], []))
         else:
-            conn.execute("UPDATE threads SET replies = replies + 1, last_activity_hlc = ? WHERE id = ?",
-                         (post[4], post[1]))
+            conn.execute(
+                "UPDATE threads SET replies = replies + 1, last_activity_hlc = ? WHERE id = ?", (post[4], post[1])
+            )
         conn.execute("INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?,?,?,?,?)", post)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0
@@ -133,13 +140,19 @@ def check(group: Group, rows: dict[str, list[tuple]]) -> None:
     n_threads, replies = group.conn.execute("SELECT count(*), sum(replies) FROM threads").fetchone()
     n_fts = group.conn.execute("SELECT count(*) FROM posts_fts").fetchone()[0]
     want_threads = len(rows["threads"])
-    assert n_posts == len(rows["posts"]) and n_threads == want_threads and n_fts == n_posts, \
-        (n_posts, n_threads, n_fts, len(rows["posts"]), want_threads)
+    assert n_posts == len(rows["posts"]) and n_threads == want_threads and n_fts == n_posts, (
+        n_posts,
+        n_threads,
+        n_fts,
+        len(rows["posts"]),
+        want_threads,
+    )
     assert replies == len(rows["posts"]) - want_threads, replies
 
 
-def run_per_action(plan: list[PostPlan], rows: dict[str, list[tuple]], budget: float,
-                   mark: int) -> tuple[float, int, float | None]:
+def run_per_action(
+    plan: list[PostPlan], rows: dict[str, list[tuple]], budget: float, mark: int
+) -> tuple[float, int, float | None]:
     """(seconds, posts done, seconds for the first `mark` posts). Stops early,
     between actions, once `budget` seconds have passed, so a pathological
     slowdown still gives a figure."""
@@ -200,8 +213,11 @@ def profile(plan: list[PostPlan], out: str) -> None:
         prof.enable()
         if label == "per-action":
             for i, p in enumerate(plan):
-                ids[i] = group.post(p.title, p.body, list(p.tags)) if p.kind == "thread" \
+                ids[i] = (
+                    group.post(p.title, p.body, list(p.tags))
+                    if p.kind == "thread"
                     else group.reply(ids[p.thread], p.body)
+                )
         else:
             group.store.ingest(sign_plan(group, plan))
         prof.disable()
@@ -215,16 +231,22 @@ def profile(plan: list[PostPlan], out: str) -> None:
 
 def main() -> int:
     p = base_args(__doc__.split("\n")[0])
-    p.add_argument("--action-budget", type=float, default=90.0,
-                   help="stop the per-action run after this many seconds (default 90); it then FAILs")
+    p.add_argument(
+        "--action-budget",
+        type=float,
+        default=90.0,
+        help="stop the per-action run after this many seconds (default 90); it then FAILs",
+    )
     args = parse(p)
     header("bench_write", args)
     t = time.perf_counter()
     plan = plan_posts(args.n, args.seed)
-    print(f"workload: {sum(p.kind == 'thread' for p in plan):,} thread starts + "
-          f"{sum(p.kind == 'reply' for p in plan):,} replies, "
-          f"mean body {sum(len(p.body) for p in plan) / len(plan):.0f} chars "
-          f"(planned in {time.perf_counter() - t:.1f}s)")
+    print(
+        f"workload: {sum(p.kind == 'thread' for p in plan):,} thread starts + "
+        f"{sum(p.kind == 'reply' for p in plan):,} replies, "
+        f"mean body {sum(len(p.body) for p in plan) / len(plan):.0f} chars "
+        f"(planned in {time.perf_counter() - t:.1f}s)"
+    )
     if args.profile:
         profile(plan, args.profile)
         return 0
@@ -244,9 +266,11 @@ def main() -> int:
     partial = action_done < args.n
     if action_k_s is None:  # stopped before k posts: compare over what it did
         k, action_k_s = action_done, action_s
-    print(f"  per-action         {action_s:8.2f} s" +
-          (f"  (stopped at the {args.action_budget:.0f}s budget after {action_done:,} posts)" if partial else ""),
-          flush=True)
+    print(
+        f"  per-action         {action_s:8.2f} s"
+        + (f"  (stopped at the {args.action_budget:.0f}s budget after {action_done:,} posts)" if partial else ""),
+        flush=True,
+    )
     floor2 = run_floor(rows)
     print(f"  floor (2nd)        {floor2:8.2f} s", flush=True)
     txn_s = run_floor_per_txn(rows, k)
@@ -256,9 +280,11 @@ def main() -> int:
     n = args.n
     results = []
     rows_out = [["floor: executemany, 1 txn", f"{floor:.2f}", f"{n / floor:,.0f}", "1.00x", "", ""]]
-    figures = [("per-action: Group.post/reply, 1 txn each", action_s, action_done),
-               ("batch: sign + 1 Store.ingest", sign_s + ingest_s, n),
-               ("batch: Store.ingest only", ingest_s, n)]
+    figures = [
+        ("per-action: Group.post/reply, 1 txn each", action_s, action_done),
+        ("batch: sign + 1 Store.ingest", sign_s + ingest_s, n),
+        ("batch: Store.ingest only", ingest_s, n),
+    ]
     for name, secs, done in figures:
         # ratio of time per post; for a partial run that flatters the op path
         # (it only covers the first, smallest part of the group)
@@ -266,21 +292,41 @@ def main() -> int:
         ok = ratio <= TARGET_RATIO and done == n
         results.append(ok)
         label = name if done == n else f"{name} [PARTIAL {done:,}/{n:,}]"
-        rows_out.append([label, f"{secs:.2f}", f"{done / secs:,.0f}", f"{ratio:.2f}x", f"<= {TARGET_RATIO:.0f}x",
-                         verdict(ok)])
-    rows_out.append([f"floor per-txn: 1 txn per post, first {k:,}", f"{txn_s:.2f}", f"{k / txn_s:,.0f}",
-                     f"{(txn_s / k) / (floor / n):.2f}x", "", "info"])
+        rows_out.append(
+            [label, f"{secs:.2f}", f"{done / secs:,.0f}", f"{ratio:.2f}x", f"<= {TARGET_RATIO:.0f}x", verdict(ok)]
+        )
+    rows_out.append(
+        [
+            f"floor per-txn: 1 txn per post, first {k:,}",
+            f"{txn_s:.2f}",
+            f"{k / txn_s:,.0f}",
+            f"{(txn_s / k) / (floor / n):.2f}x",
+            "",
+            "info",
+        ]
+    )
     if action_k_s is not None:
-        rows_out.append([f"per-action, first {k:,} posts, vs floor per-txn", f"{action_k_s:.2f}",
-                         f"{k / action_k_s:,.0f}", f"{action_k_s / txn_s:.2f}x (of per-txn)", "", "info"])
-    rows_out.append(["  (signing alone, part of batch)", f"{sign_s:.2f}", f"{n / sign_s:,.0f}",
-                     f"{sign_s / floor:.2f}x", "", ""])
+        rows_out.append(
+            [
+                f"per-action, first {k:,} posts, vs floor per-txn",
+                f"{action_k_s:.2f}",
+                f"{k / action_k_s:,.0f}",
+                f"{action_k_s / txn_s:.2f}x (of per-txn)",
+                "",
+                "info",
+            ]
+        )
+    rows_out.append(
+        ["  (signing alone, part of batch)", f"{sign_s:.2f}", f"{n / sign_s:,.0f}", f"{sign_s / floor:.2f}x", "", ""]
+    )
     print()
     print(table(["figure", "seconds", "posts/s", "ratio to floor", "target", "result"], rows_out))
     print(f"(floor measured twice: {floor1:.2f}s and {floor2:.2f}s; the lower is used. Ratios compare time per post.)")
     if partial:
-        print(f"(per-action did not finish within --action-budget {args.action_budget:.0f}s: FAIL; its ratio covers "
-              f"only the first {action_done:,} posts, so it understates the slowdown at {n:,})")
+        print(
+            f"(per-action did not finish within --action-budget {args.action_budget:.0f}s: FAIL; its ratio covers "
+            f"only the first {action_done:,} posts, so it understates the slowdown at {n:,})"
+        )
     return 0 if all(results) else 1
 
 

@@ -23,8 +23,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE.parent / "bench-out" / "logs"
-SCRIPTS = ["bench_write.py", "bench_search.py", "bench_rebuild.py", "bench_import.py", "bench_storage.py",
-           "bench_tui.py"]
+SCRIPTS = [
+    "bench_write.py",
+    "bench_search.py",
+    "bench_rebuild.py",
+    "bench_import.py",
+    "bench_storage.py",
+    "bench_tui.py",
+]
 
 
 def main() -> int:
@@ -32,8 +38,12 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="5k posts: a smoke check")
     p.add_argument("--n", type=int, help="posts (default 100,000)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--only", choices=[s[len("bench_"):-3] for s in SCRIPTS], action="append",
-                   help="run only this benchmark (repeatable)")
+    p.add_argument(
+        "--only",
+        choices=[s[len("bench_") : -3] for s in SCRIPTS],
+        action="append",
+        help="run only this benchmark (repeatable)",
+    )
     args = p.parse_args()
     extra = ["--quick"] if args.quick else []
     if args.n:
@@ -44,15 +54,17 @@ def main() -> int:
     status: dict[str, tuple[int, float]] = {}
     t_all = time.perf_counter()
     for script in SCRIPTS:
-        name = script[len("bench_"):-3]
+        name = script[len("bench_") : -3]
         if args.only and name not in args.only:
             continue
         cmd = [sys.executable, str(HERE / script), *extra]
         print(f"\n$ {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         log = LOGS / f"{stamp}-{name}{'-quick' if args.quick else ''}.txt"
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc, \
-                log.open("w") as out:
+        with (
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
+            log.open("w") as out,
+        ):
             assert proc.stdout is not None
             for line in proc.stdout:
                 sys.stdout.write(line)

@@ -53,8 +53,11 @@ def main() -> int:
         outcome = "clean" if result.returncode == 0 else f"FINDING (exit {result.returncode}), see {log}"
         if result.returncode != 0:
             found.append(name)
-        print(f"{name}: {time.monotonic() - started:.0f} s, corpus {before} -> {len(corpus_files(name))} files,"
-              f" {outcome}", flush=True)
+        print(
+            f"{name}: {time.monotonic() - started:.0f} s, corpus {before} -> {len(corpus_files(name))} files,"
+            f" {outcome}",
+            flush=True,
+        )
     print("findings in: " + ", ".join(found) if found else "all targets clean", flush=True)
     return 1 if found else 0
 

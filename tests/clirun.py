@@ -49,8 +49,6 @@ class TS:
             return conn.execute("SELECT count(*) FROM ops").fetchone()[0]
 
 
-
-
 def make_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> tuple[Path, TS, dict[str, TS]]:
     """A group founded by Ana over a real folder, with each of `names` invited,
     joined, admitted and synced: (folder, ana, {name: member})."""
@@ -59,8 +57,9 @@ def make_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> 
     return folder, *group_through(tmp_path, monkeypatch, ("--folder", str(folder)), *names)
 
 
-def group_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: tuple[str, str],
-                  *names: str) -> tuple[TS, dict[str, TS]]:
+def group_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: tuple[str, str], *names: str
+) -> tuple[TS, dict[str, TS]]:
     """Ana founds a group through `transport` (`--folder PATH` or `--git URL`),
     and each of `names` is invited, joins, is admitted and syncs."""
     ana = TS(tmp_path / "ana", monkeypatch)

@@ -15,10 +15,8 @@ from hypothesis import HealthCheck, settings
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 
-settings.register_profile("ci", max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("long" if os.environ.get("TABLESPACE_LONG_FUZZ") == "1" else "ci")
 
 FIXED_NOW = "2026-03-02T09:00:00Z"

@@ -25,8 +25,11 @@ PACKAGE = REPO / "src" / "tablespace"
 
 def data_files() -> list[str]:
     """Every file of the package that is not Python source, relative to it."""
-    return sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*")
-                  if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts)
+    return sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*")
+        if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts
+    )
 
 
 def index_reachable() -> bool:
@@ -65,9 +68,14 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"tablespace, version {__version__}"
 
-    missing = run(venv / "bin" / "python", "-c", "import sys; from importlib.resources import files; "
-                  "print([f for f in sys.argv[1:] if not files('tablespace').joinpath(f).is_file()])",
-                  *data_files(), cwd=tmp_path)
+    missing = run(
+        venv / "bin" / "python",
+        "-c",
+        "import sys; from importlib.resources import files; "
+        "print([f for f in sys.argv[1:] if not files('tablespace').joinpath(f).is_file()])",
+        *data_files(),
+        cwd=tmp_path,
+    )
     assert missing.stdout.strip() == "[]", missing.stderr
 
     demo = run(tablespace, "demo", "--no-open", "--dir", tmp_path / "demo", cwd=tmp_path)

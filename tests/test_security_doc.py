@@ -27,8 +27,11 @@ def named_tests(text: str) -> list[tuple[str, str]]:
 @functools.cache  # one parse per file, however many claims name its tests
 def defined_tests(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    return {node.name for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")}
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+    }
 
 
 def test_every_test_named_in_security_md_exists() -> None:
@@ -43,7 +46,11 @@ def test_every_test_named_in_security_md_exists() -> None:
 
 
 def test_the_check_notices_a_missing_test() -> None:
-    references = named_tests("`tests/test_security_doc.py::test_no_such_test` and `::test_every_test_named_in_security_md_exists`")
-    assert references == [("tests/test_security_doc.py", "test_no_such_test"),
-                          ("tests/test_security_doc.py", "test_every_test_named_in_security_md_exists")]
+    references = named_tests(
+        "`tests/test_security_doc.py::test_no_such_test` and `::test_every_test_named_in_security_md_exists`"
+    )
+    assert references == [
+        ("tests/test_security_doc.py", "test_no_such_test"),
+        ("tests/test_security_doc.py", "test_every_test_named_in_security_md_exists"),
+    ]
     assert "test_no_such_test" not in defined_tests(REPO / "tests/test_security_doc.py")

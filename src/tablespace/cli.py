@@ -66,13 +66,22 @@ class TablespaceCLI(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=TablespaceCLI, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Exit status: 0 done; 1 refused or failed (one line on stderr, nothing changed); "
-                    "2 a usage mistake; 3 not allowed (e.g. a moderator's command run by a member).")
-@click.option("--home", "home_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Your home: keys, config and one database per group. [default: $TABLESPACE_HOME or the platform data dir]")
-@click.option("--group", "group_name", metavar="NAME", help="Which group (name or id prefix) when the home holds several.")
+@click.group(
+    cls=TablespaceCLI,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done; 1 refused or failed (one line on stderr, nothing changed); "
+    "2 a usage mistake; 3 not allowed (e.g. a moderator's command run by a member).",
+)
+@click.option(
+    "--home",
+    "home_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Your home: keys, config and one database per group. [default: $TABLESPACE_HOME or the platform data dir]",
+)
+@click.option(
+    "--group", "group_name", metavar="NAME", help="Which group (name or id prefix) when the home holds several."
+)
 @click.version_option(__version__, prog_name="tablespace")
 @click.pass_context
 def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> None:
@@ -139,8 +148,9 @@ def _shown(part: str | Styled) -> str:
     return text if os.environ.get("NO_COLOR") else click.style(text, **part.style)
 
 
-def read_body(body: str | None, body_file: str | None, *, required: bool, limit: int = limits.BODY_MAX_BYTES,
-              what: str = "a post") -> str:
+def read_body(
+    body: str | None, body_file: str | None, *, required: bool, limit: int = limits.BODY_MAX_BYTES, what: str = "a post"
+) -> str:
     """The text from --body, or from --body-file (a path, or - for stdin), read
     no further than `limit` bytes: `what` names whose limit it is."""
     if body is not None and body_file is not None:
@@ -182,8 +192,11 @@ def add_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 passphrase_option = click.option(
-    "--passphrase", "lock", is_flag=True,
-    help="Lock this group's keys in your home with a passphrase (asked twice; $TABLESPACE_PASSPHRASE in scripts).")
+    "--passphrase",
+    "lock",
+    is_flag=True,
+    help="Lock this group's keys in your home with a passphrase (asked twice; $TABLESPACE_PASSPHRASE in scripts).",
+)
 
 
 # --- passphrases ----------------------------------------------------------------------
@@ -207,6 +220,7 @@ def ask_new_passphrase(env: str) -> str:
         given = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
     return keyfile.check_new_passphrase(given)
 
+
 # --- groups and members ---------------------------------------------------------
 
 
@@ -218,8 +232,9 @@ def ask_new_passphrase(env: str) -> str:
 @click.option("--purpose", default="", help="One line on what the group is for.")
 @passphrase_option
 @click.pass_context
-def init(ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None,
-         purpose: str, lock: bool) -> None:
+def init(
+    ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None, purpose: str, lock: bool
+) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
     from tablespace.sync.service import found_group
 
@@ -256,8 +271,7 @@ def invite(group: Group, expires: str, uses: int) -> None:
 @click.option("--git", "git_url", metavar="URL", help="The group's git remote instead of a folder.")
 @passphrase_option
 @click.pass_context
-def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None,
-         lock: bool) -> None:
+def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None, lock: bool) -> None:
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
     from tablespace.sync.service import join_group
 
@@ -279,8 +293,19 @@ def requests(group: Group, as_json: bool) -> None:
 
     rows = join_requests(group)
     if as_json:
-        return emit_json([{"id": r.id, "name": r.name, "created_at": r.created_at, "member": r.member_id,
-                           "problem": r.problem, "name_taken_by": r.name_taken_by} for r in rows])
+        return emit_json(
+            [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "created_at": r.created_at,
+                    "member": r.member_id,
+                    "problem": r.problem,
+                    "name_taken_by": r.name_taken_by,
+                }
+                for r in rows
+            ]
+        )
     if not rows:
         echo("no pending join requests", err=True)
     names = queries.member_names(group.conn)
@@ -358,8 +383,10 @@ def leave(group: Group) -> None:
 def note_if_not_admitted(group: Group) -> None:
     """Say why a listing is empty for a joiner still waiting (stderr: scripts read stdout)."""
     if group.my_status is None:
-        echo("tablespace: not admitted yet: you see the group once a moderator admits you and you "
-                   "`tablespace sync`", err=True)
+        echo(
+            "tablespace: not admitted yet: you see the group once a moderator admits you and you `tablespace sync`",
+            err=True,
+        )
 
 
 @main.command()
@@ -462,8 +489,9 @@ def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
 @with_group
 def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool) -> None:
     """Threads, most recent activity first."""
-    rows = queries.threads(group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit,
-                           archived=archived)
+    rows = queries.threads(
+        group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit, archived=archived
+    )
     note_if_not_admitted(group)
     if as_json:
         return emit_json([t.to_json() for t in rows])
@@ -583,8 +611,10 @@ def rituals(group: Group, as_json: bool) -> None:
 
 
 # Why a report is not sent with the next sync: see SyncEngine.run.
-REPORT_WAITS = ("it goes to the moderators on its own, with a `tablespace sync` that has nothing else "
-                "of yours to send, so no one can tell who sent it")
+REPORT_WAITS = (
+    "it goes to the moderators on its own, with a `tablespace sync` that has nothing else "
+    "of yours to send, so no one can tell who sent it"
+)
 
 
 @main.command()
@@ -605,7 +635,9 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 
 @main.command()
 @json_option
-@click.option("--all", "show_all", is_flag=True, help="Resolved reports too (--json always lists both, with their status).")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Resolved reports too (--json always lists both, with their status)."
+)
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
@@ -636,8 +668,12 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
     from tablespace.sync.actions import resolve as resolve_report
 
     resolve_report(group, report_ref, decision, hide_post=hide_post)
-    echo("Resolved" + (", and the post is hidden for everyone" if hide_post else "") +
-               ". The other moderators see it after you sync.", err=True)
+    echo(
+        "Resolved"
+        + (", and the post is hidden for everyone" if hide_post else "")
+        + ". The other moderators see it after you sync.",
+        err=True,
+    )
 
 
 @main.command()
@@ -708,25 +744,48 @@ def read_settings_file(path: Path, what: str) -> str:
 @main.command()
 @json_option
 @click.option("--purpose", help="One line on what the group is for.")
-@click.option("--conduct-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The code of conduct, from a markdown file.")
-@click.option("--rules-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The house rules, from a markdown file.")
-@click.option("--post-cap", type=click.IntRange(0, 1000), metavar="N",
-              help="At most N threads and replies per member per 7 days (0: no cap; moderators are exempt).")
+@click.option(
+    "--conduct-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The code of conduct, from a markdown file.",
+)
+@click.option(
+    "--rules-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The house rules, from a markdown file.",
+)
+@click.option(
+    "--post-cap",
+    type=click.IntRange(0, 1000),
+    metavar="N",
+    help="At most N threads and replies per member per 7 days (0: no cap; moderators are exempt).",
+)
 @with_group
-def settings(group: Group, as_json: bool, purpose: str | None, conduct_file: Path | None, rules_file: Path | None,
-             post_cap: int | None) -> None:
+def settings(
+    group: Group,
+    as_json: bool,
+    purpose: str | None,
+    conduct_file: Path | None,
+    rules_file: Path | None,
+    post_cap: int | None,
+) -> None:
     """The group's settings: purpose, code of conduct, house rules, weekly post cap. Moderators change them."""
-    changes = {"purpose": purpose, "post_cap": post_cap,
-               "conduct": read_settings_file(conduct_file, "a code of conduct") if conduct_file else None,
-               "rules": read_settings_file(rules_file, "house rules") if rules_file else None}
+    changes = {
+        "purpose": purpose,
+        "post_cap": post_cap,
+        "conduct": read_settings_file(conduct_file, "a code of conduct") if conduct_file else None,
+        "rules": read_settings_file(rules_file, "house rules") if rules_file else None,
+    }
     if any(v is not None for v in changes.values()):
         group.change_settings(**changes)
     current = queries.settings(group.conn)
-    shown = {"name": current.get("name", ""), "purpose": current.get("purpose", ""),
-             "conduct": current.get("conduct", ""), "rules": current.get("rules", ""),
-             "post_cap": int(current.get("post_cap", "0") or 0)}
+    shown = {
+        "name": current.get("name", ""),
+        "purpose": current.get("purpose", ""),
+        "conduct": current.get("conduct", ""),
+        "rules": current.get("rules", ""),
+        "post_cap": int(current.get("post_cap", "0") or 0),
+    }
     if as_json:
         return emit_json(shown)
     echo(styled(shown["name"], bold=True), f" — {shown['purpose']}" if shown["purpose"] else "")
@@ -753,8 +812,11 @@ def metrics(group: Group, as_json: bool) -> None:
         ("members", str(week.members), "active or timed out"),
         ("weekly active", f"{week.weekly_active_pct:.1f}%", f"{week.active} of {week.members}"),
         ("contributor ratio", f"{week.contributor_ratio:.2f}", f"{week.contributors} of {week.members}"),
-        ("median first reply", duration(week.median_first_reply_s),
-         f"{week.threads_answered} thread{'s' if week.threads_answered != 1 else ''} answered"),
+        (
+            "median first reply",
+            duration(week.median_first_reply_s),
+            f"{week.threads_answered} thread{'s' if week.threads_answered != 1 else ''} answered",
+        ),
         ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
         ("wins", str(week.wins), "posts in #win threads"),
     ]
@@ -765,15 +827,23 @@ def metrics(group: Group, as_json: bool) -> None:
 
 # --- sync ------------------------------------------------------------------------------
 
-KIND_WORDS = {"thread.start": "thread", "post.reply": "reply", "post.edit": "edit", "post.react": "reaction",
-              "library.add": "library entry", "member.add": "admission"}
+KIND_WORDS = {
+    "thread.start": "thread",
+    "post.reply": "reply",
+    "post.edit": "edit",
+    "post.react": "reaction",
+    "library.add": "library entry",
+    "member.add": "admission",
+}
 
 
 @main.command()
 @json_option
-@click.option("--watch", is_flag=True,
-              help="Keep syncing as files arrive, as you write from elsewhere, and at least every 30 s, "
-                   "until interrupted.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep syncing as files arrive, as you write from elsewhere, and at least every 30 s, until interrupted.",
+)
 @with_group
 def sync(group: Group, as_json: bool, watch: bool) -> None:
     """Write your pending changes to the shared folder, then read and merge everything new."""
@@ -786,18 +856,26 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
             echo(f"tablespace: the group refused your earlier {what}: {refusal.for_author()}", err=True)
         status = group.my_status
         if status in ("removed", "left"):
-            echo(f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
-                       "nothing new can reach you", err=True)
+            echo(
+                f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
+                "nothing new can reach you",
+                err=True,
+            )
         for q in report.quarantined:
             if q.new:
                 echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)
         if earlier := [q.file for q in report.quarantined if not q.new]:  # named, on one line (the contract)
-            echo(f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
-                       + ", ".join(earlier), err=True)
+            echo(
+                f"tablespace: {len(earlier)} file(s) quarantined earlier, unchanged, the rest syncs: "
+                + ", ".join(earlier),
+                err=True,
+            )
         for path, what in sorted(report.links.items()):
-            echo(f"tablespace: {path} in the shared folder is {what} where a directory belongs: never followed, "
-                       "nothing is read or written through it; what goes there waits until it is a real directory",
-                       err=True)
+            echo(
+                f"tablespace: {path} in the shared folder is {what} where a directory belongs: never followed, "
+                "nothing is read or written through it; what goes there waits until it is a real directory",
+                err=True,
+            )
         if report.join_answer:
             from tablespace.sync.requests import ANSWER_WORDS
 
@@ -840,11 +918,20 @@ def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
 
     failing: str | None = None  # what the last round failed with, said once
     try:
-        for why in due_rounds(folder, wanted, stop=threading.Event(), every=ROUND_EVERY_SECONDS,
-                              database_dir=group.path, local_pending=wrote_something):
+        for why in due_rounds(
+            folder,
+            wanted,
+            stop=threading.Event(),
+            every=ROUND_EVERY_SECONDS,
+            database_dir=group.path,
+            local_pending=wrote_something,
+        ):
             if why == UNWATCHED:
-                echo(f"tablespace: cannot watch {folder} for new files; syncing every "
-                           f"{ROUND_EVERY_SECONDS:.0f} s instead", err=True)
+                echo(
+                    f"tablespace: cannot watch {folder} for new files; syncing every "
+                    f"{ROUND_EVERY_SECONDS:.0f} s instead",
+                    err=True,
+                )
             newest = group.store.head(group.me)[0]
             try:
                 one_round()
@@ -854,8 +941,7 @@ def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
                 failing = str(exc)
                 continue
             if failing is not None:
-                echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} "
-                           "is back", err=True)
+                echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} is back", err=True)
                 failing = None
     except KeyboardInterrupt:
         pass  # ctrl+c: stop quietly
@@ -873,8 +959,7 @@ def export(group: Group, fmt: str, output: Path | None) -> None:
     from tablespace.core.export import export_json, export_markdown
 
     # Made safe for a terminal in the file too: it is read with `less` or `cat`.
-    text = json_text(export_json(group.conn)) if fmt == "json" \
-        else visible(export_markdown(group.conn), multiline=True)
+    text = json_text(export_json(group.conn)) if fmt == "json" else visible(export_markdown(group.conn), multiline=True)
     if output is None:
         echo(text)
     else:
@@ -885,8 +970,12 @@ def export(group: Group, fmt: str, output: Path | None) -> None:
 
 
 @main.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to put the sample group's folder and homes. [default: a new temp dir]")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the sample group's folder and homes. [default: a new temp dir]",
+)
 @click.option("--no-open", is_flag=True, help="Only build it, and print how to open it.")
 def demo(directory: Path | None, no_open: bool) -> None:
     """Build a sample group and open it as its moderator."""

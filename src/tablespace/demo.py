@@ -58,8 +58,15 @@ class Feed:
 
     def sign(self, kind: str, payload: dict[str, Any], at: datetime) -> Op:
         self.seq += 1
-        op = sign_op(self.identity, group=self.group_id, seq=self.seq, prev=self.prev,
-                     hlc=datetime_to_hlc(at) + self.seq, kind=kind, payload=payload)
+        op = sign_op(
+            self.identity,
+            group=self.group_id,
+            seq=self.seq,
+            prev=self.prev,
+            hlc=datetime_to_hlc(at) + self.seq,
+            kind=kind,
+            payload=payload,
+        )
         self.prev = op.id
         return op
 
@@ -81,55 +88,121 @@ PEOPLE = ["Ben", "Chiara", "Dev", "Emeka", "Farah"]
 READY = ".demo-built"  # in the demo's directory once every home has converged
 
 THREADS: list[tuple[str, str, str, list[str], list[tuple[str, str]]]] = [
-    ("Ana", "Welcome to the circle 🍞",
-     "This is our kitchen table: one loaf a week, shared notes, no judgement.\n\n"
-     "**Start here:** say hi in *Introductions*, read the house rules, and grab the "
-     "starter guide from the library.",
-     ["welcome"], [("Ben", "Glad to be here! Week one starter is bubbling."),
-                   ("Farah", "Hi all, total beginner, very excited.")]),
-    ("Ben", "Introductions: who are you and what are you baking?",
-     "I'm Ben, I bake on Sundays in a tiny flat with a temperamental oven.",
-     ["intro"], [("Chiara", "Chiara, Turin. Mostly focaccia, trying to learn proper boules."),
-                 ("Dev", "Dev here. I came for the bread, I stay for the spreadsheets."),
-                 ("Emeka", "Emeka, Lagos then Leeds. Rye obsessive.")]),
-    ("Chiara", "My starter smells like nail polish — normal?",
-     "Day 6. Lots of bubbles, but a sharp acetone smell. Feed more often?",
-     ["starter", "help"], [("Emeka", "Totally normal: it's hungry. Try 1:5:5 twice a day for a few days."),
-                           ("Ana", "Seconding Emeka. Warmer spot helps too (24–26°C)."),
-                           ("Chiara", "Did 1:5:5 — smells like yoghurt now. Thank you!")]),
-    ("Dev", "Hydration spreadsheet (75% vs 80%)",
-     "I logged 12 bakes. 80% gives a better crumb for me but shaping is harder. Table in the library.",
-     ["data"], [("Ben", "This is brilliant. What flour?"), ("Dev", "Strong white, 12.5% protein.")]),
-    ("Farah", "First loaf ever!! 🎉",
-     "It's flat-ish but the crumb is open and it tastes amazing. Thank you all.",
-     ["win"], [("Ana", "That ear! Congratulations 🎉"), ("Chiara", "Flat-ish is how everyone starts."),
-               ("Emeka", "Proud of you.")]),
-    ("Emeka", "Rye ratios for a 100% rye",
-     "Scald or no scald? I'm getting a gummy layer under the crust.",
-     ["rye", "help"], [("Dev", "Longer bake at lower temp fixed it for me: 200°C for 70 min.")]),
-    ("Ben", "Oven spring: steam tray vs Dutch oven",
-     "Ran both side by side. Dutch oven wins by a mile, pictures in thread.",
-     ["technique"], []),
-    ("Chiara", "Got my first proper ear!",
-     "Scored at 30° with a razor, finally got it. Small but real.",
-     ["win"], [("Farah", "Goals!"), ("Ben", "🔥🔥")]),
-    ("Dev", "Anyone going to the bread festival?",
-     "Saturday the 5th, I can bring extra starter for anyone who wants some.",
-     ["meetup"], [("Farah", "Yes! Would love some starter.")]),
-    ("Farah", "Cold retard: fridge overnight or 48h?",
-     "Read conflicting advice. What do you all do?",
-     ["technique", "help"], []),
+    (
+        "Ana",
+        "Welcome to the circle 🍞",
+        "This is our kitchen table: one loaf a week, shared notes, no judgement.\n\n"
+        "**Start here:** say hi in *Introductions*, read the house rules, and grab the "
+        "starter guide from the library.",
+        ["welcome"],
+        [("Ben", "Glad to be here! Week one starter is bubbling."), ("Farah", "Hi all, total beginner, very excited.")],
+    ),
+    (
+        "Ben",
+        "Introductions: who are you and what are you baking?",
+        "I'm Ben, I bake on Sundays in a tiny flat with a temperamental oven.",
+        ["intro"],
+        [
+            ("Chiara", "Chiara, Turin. Mostly focaccia, trying to learn proper boules."),
+            ("Dev", "Dev here. I came for the bread, I stay for the spreadsheets."),
+            ("Emeka", "Emeka, Lagos then Leeds. Rye obsessive."),
+        ],
+    ),
+    (
+        "Chiara",
+        "My starter smells like nail polish — normal?",
+        "Day 6. Lots of bubbles, but a sharp acetone smell. Feed more often?",
+        ["starter", "help"],
+        [
+            ("Emeka", "Totally normal: it's hungry. Try 1:5:5 twice a day for a few days."),
+            ("Ana", "Seconding Emeka. Warmer spot helps too (24–26°C)."),
+            ("Chiara", "Did 1:5:5 — smells like yoghurt now. Thank you!"),
+        ],
+    ),
+    (
+        "Dev",
+        "Hydration spreadsheet (75% vs 80%)",
+        "I logged 12 bakes. 80% gives a better crumb for me but shaping is harder. Table in the library.",
+        ["data"],
+        [("Ben", "This is brilliant. What flour?"), ("Dev", "Strong white, 12.5% protein.")],
+    ),
+    (
+        "Farah",
+        "First loaf ever!! 🎉",
+        "It's flat-ish but the crumb is open and it tastes amazing. Thank you all.",
+        ["win"],
+        [
+            ("Ana", "That ear! Congratulations 🎉"),
+            ("Chiara", "Flat-ish is how everyone starts."),
+            ("Emeka", "Proud of you."),
+        ],
+    ),
+    (
+        "Emeka",
+        "Rye ratios for a 100% rye",
+        "Scald or no scald? I'm getting a gummy layer under the crust.",
+        ["rye", "help"],
+        [("Dev", "Longer bake at lower temp fixed it for me: 200°C for 70 min.")],
+    ),
+    (
+        "Ben",
+        "Oven spring: steam tray vs Dutch oven",
+        "Ran both side by side. Dutch oven wins by a mile, pictures in thread.",
+        ["technique"],
+        [],
+    ),
+    (
+        "Chiara",
+        "Got my first proper ear!",
+        "Scored at 30° with a razor, finally got it. Small but real.",
+        ["win"],
+        [("Farah", "Goals!"), ("Ben", "🔥🔥")],
+    ),
+    (
+        "Dev",
+        "Anyone going to the bread festival?",
+        "Saturday the 5th, I can bring extra starter for anyone who wants some.",
+        ["meetup"],
+        [("Farah", "Yes! Would love some starter.")],
+    ),
+    (
+        "Farah",
+        "Cold retard: fridge overnight or 48h?",
+        "Read conflicting advice. What do you all do?",
+        ["technique", "help"],
+        [],
+    ),
 ]
 
 LIBRARY = [
-    ("Ben", "Starter guide for week one", "https://example.org/starter-week-one",
-     "Day-by-day feeding schedule with photos of what 'ready' looks like.", ["starter", "beginner"]),
-    ("Dev", "Hydration calculator", "https://example.org/hydration",
-     "Works out water and flour for any target hydration and loaf weight.", ["tools", "data"]),
-    ("Emeka", "The rye baker's notebook", "https://example.org/rye-notes",
-     "Scalds, sours and why rye needs a different mindset.", ["rye"]),
-    ("Ana", "How to shape a boule (video)", "https://example.org/boule-shaping",
-     "Six minutes, no talking, just hands. The clearest shaping video we know.", ["technique", "beginner"]),
+    (
+        "Ben",
+        "Starter guide for week one",
+        "https://example.org/starter-week-one",
+        "Day-by-day feeding schedule with photos of what 'ready' looks like.",
+        ["starter", "beginner"],
+    ),
+    (
+        "Dev",
+        "Hydration calculator",
+        "https://example.org/hydration",
+        "Works out water and flour for any target hydration and loaf weight.",
+        ["tools", "data"],
+    ),
+    (
+        "Emeka",
+        "The rye baker's notebook",
+        "https://example.org/rye-notes",
+        "Scalds, sours and why rye needs a different mindset.",
+        ["rye"],
+    ),
+    (
+        "Ana",
+        "How to shape a boule (video)",
+        "https://example.org/boule-shaping",
+        "Six minutes, no talking, just hands. The clearest shaping video we know.",
+        ["technique", "beginner"],
+    ),
 ]
 
 RITUALS = [
@@ -139,8 +212,12 @@ RITUALS = [
 ]
 
 RITUAL_REPLIES = [
-    "Trying a 20% wholemeal blend.", "Focaccia for a friend's birthday.", "Overproofed. Again. Slower fridge next time.",
-    "Finally got the starter to double in 4 hours!", "Thanks to Emeka for the rye tips.", "Shaping practice, three small loaves.",
+    "Trying a 20% wholemeal blend.",
+    "Focaccia for a friend's birthday.",
+    "Overproofed. Again. Slower fridge next time.",
+    "Finally got the starter to double in 4 hours!",
+    "Thanks to Emeka for the rye tips.",
+    "Shaping practice, three small loaves.",
 ]
 
 
@@ -159,8 +236,10 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
         return Home(base / "ana")  # open it again, with whatever happened in it since
     leftovers = [name for name in ("ana", "shared", *(p.lower() for p in PEOPLE)) if (base / name).exists()]
     if leftovers:
-        raise TablespaceError(f"{base} already holds {', '.join(leftovers)} but no finished demo; "
-                              "choose another --dir or remove those first")
+        raise TablespaceError(
+            f"{base} already holds {', '.join(leftovers)} but no finished demo; "
+            "choose another --dir or remove those first"
+        )
     shared = base / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     transport = Transport(folder=shared)
@@ -168,8 +247,13 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
     start = end - timedelta(days=16)
 
     with clock_at(start):
-        ana = found_group(Home(base / "ana"), "Sourdough circle", "Ana", transport,
-                          purpose="One loaf a week, shared notes, no judgement.")
+        ana = found_group(
+            Home(base / "ana"),
+            "Sourdough circle",
+            "Ana",
+            transport,
+            purpose="One loaf a week, shared notes, no judgement.",
+        )
         sync_group(ana)  # the group's directory in the folder: joiners look for it
     groups: dict[str, Group] = {"Ana": ana}
     for i, name in enumerate(PEOPLE):
@@ -226,10 +310,11 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
     ana.change_settings(conduct=CONDUCT, post_cap=20)
     replies = ana.conn.execute(
         """SELECT p.id, p.author FROM posts p WHERE p.id != p.thread_id AND p.deleted = 0 AND p.author != ?
-           ORDER BY p.created_hlc DESC LIMIT 2""", (ana.me,)).fetchall()
+           ORDER BY p.created_hlc DESC LIMIT 2""",
+        (ana.me,),
+    ).fetchall()
     reporters = [name for name in ("Dev", "Chiara") if name in groups]
-    reasons = ["Reads like an ad for their own paid course.",
-               "This came across as a put-down; can someone check in?"]
+    reasons = ["Reads like an ad for their own paid course.", "This came across as a put-down; can someone check in?"]
     for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3), strict=False):
         if groups[reporter].me != author:
             with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
@@ -277,7 +362,11 @@ SIM_REPLIES = [
 ]
 
 SIM_THREADS = [
-    ("Quick one: rice flour for dusting?", "My bannetons keep sticking. Rice flour or semolina?", ["help", "technique"]),
+    (
+        "Quick one: rice flour for dusting?",
+        "My bannetons keep sticking. Rice flour or semolina?",
+        ["help", "technique"],
+    ),
     ("Today's bake", "Fed the starter at 7, mixed at noon. Fingers crossed.", ["bake-log"]),
     ("Discard crackers recipe", "Discard, olive oil, rosemary, salt. 180°C for 25 min. Dangerous.", ["recipe"]),
     ("Small win", "First loaf that didn't spread in the oven!", ["win"]),
@@ -350,8 +439,15 @@ def _timeline(feeds: dict[str, Feed], start: datetime, end: datetime, rng: rando
     """Everything that happens in the sample group, as (time, who, kind, payload, key)."""
     events: list[Event] = []
     # (Everyone was admitted in the first minutes: see build_demo.)
-    events.append((start + timedelta(minutes=20), "Ana", "role.grant",
-                   {"member": feeds["Emeka"].identity.author_id, "role": "curator"}, None))
+    events.append(
+        (
+            start + timedelta(minutes=20),
+            "Ana",
+            "role.grant",
+            {"member": feeds["Emeka"].identity.author_id, "role": "curator"},
+            None,
+        )
+    )
     names = list(feeds)
 
     span = (end - start - timedelta(hours=6)) / len(THREADS)
@@ -360,8 +456,15 @@ def _timeline(feeds: dict[str, Feed], start: datetime, end: datetime, rng: rando
         key = f"thread{i}"
         events.append((at, author, "thread.start", {"title": title, "body": text, "tags": tags}, key))
         for fan in rng.sample(names, 3):
-            events.append((min(at + timedelta(minutes=rng.randint(5, 300)), end), fan, "post.react",
-                           {"post": Ref(key), "emoji": rng.choice(["🍞", "👍", "❤️"])}, None))
+            events.append(
+                (
+                    min(at + timedelta(minutes=rng.randint(5, 300)), end),
+                    fan,
+                    "post.react",
+                    {"post": Ref(key), "emoji": rng.choice(["🍞", "👍", "❤️"])},
+                    None,
+                )
+            )
         reply_at = at
         for j, (who, reply) in enumerate(replies):
             reply_at = min(reply_at + timedelta(minutes=rng.randint(20, 600)), end)
@@ -369,21 +472,49 @@ def _timeline(feeds: dict[str, Feed], start: datetime, end: datetime, rng: rando
             events.append((reply_at, who, "post.reply", {"thread": Ref(key), "body": reply}, reply_key))
             if rng.random() < 0.6:
                 fan = rng.choice([n for n in names if n != who])
-                events.append((min(reply_at + timedelta(minutes=7), end), fan, "post.react",
-                               {"post": Ref(reply_key), "emoji": rng.choice(["👍", "❤️", "🎉", "🔥", "🙏"])}, None))
+                events.append(
+                    (
+                        min(reply_at + timedelta(minutes=7), end),
+                        fan,
+                        "post.react",
+                        {"post": Ref(reply_key), "emoji": rng.choice(["👍", "❤️", "🎉", "🔥", "🙏"])},
+                        None,
+                    )
+                )
     events.append((start + timedelta(hours=2), "Ana", "thread.pin", {"thread": Ref("thread0"), "pinned": True}, None))
 
     for i, (who, title, url, summary, tags) in enumerate(LIBRARY):
-        events.append((start + timedelta(days=1 + i * 3), who, "library.add",
-                       {"title": title, "url": url, "summary": summary, "tags": tags}, None))
+        events.append(
+            (
+                start + timedelta(days=1 + i * 3),
+                who,
+                "library.add",
+                {"title": title, "url": url, "summary": summary, "tags": tags},
+                None,
+            )
+        )
 
     for i, (name, prompt, rule) in enumerate(RITUALS):
         key = f"ritual{i}"
-        events.append((start + timedelta(minutes=30 + i), "Ana", "ritual.add",
-                       {"name": name, "prompt": prompt, "rrule": rule, "start": start.date().isoformat()}, key))
+        events.append(
+            (
+                start + timedelta(minutes=30 + i),
+                "Ana",
+                "ritual.add",
+                {"name": name, "prompt": prompt, "rrule": rule, "start": start.date().isoformat()},
+                key,
+            )
+        )
         for at in occurrences_between(rule, start.date().isoformat(), start + timedelta(hours=1), end):
             events.append((at, rng.choice(names), "ritual.occur", {"ritual": Ref(key), "at": iso(at)}, None))
             for who in rng.sample(names, 2):
-                events.append((min(at + timedelta(hours=rng.randint(1, 20)), end), who, "post.reply",
-                               {"thread": OccurrenceRef(key, at), "body": rng.choice(RITUAL_REPLIES)}, None))
+                events.append(
+                    (
+                        min(at + timedelta(hours=rng.randint(1, 20)), end),
+                        who,
+                        "post.reply",
+                        {"thread": OccurrenceRef(key, at), "body": rng.choice(RITUAL_REPLIES)},
+                        None,
+                    )
+                )
     return events

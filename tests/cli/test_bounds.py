@@ -39,8 +39,9 @@ def hold_write_lock(ts: TS, seconds: float) -> subprocess.Popen:
     """Another process takes the group database's write lock (as a long sync
     would), writes, and commits after `seconds`."""
     (db,) = ts.home.glob("groups/*/group.db")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
@@ -134,15 +135,25 @@ def test_the_reader_stops_one_byte_past_the_limit() -> None:
 
 # --- clock values outside the supported range -------------------------------------
 
-COMMANDS = [("post", "Hello", "--body", "x"), ("sync",), ("invite",), ("rituals",), ("threads",), ("metrics",),
-            ("members",), ("ritual", "add", "Weekly", "--prompt", "?", "--rrule", "FREQ=WEEKLY")]
+COMMANDS = [
+    ("post", "Hello", "--body", "x"),
+    ("sync",),
+    ("invite",),
+    ("rituals",),
+    ("threads",),
+    ("metrics",),
+    ("members",),
+    ("ritual", "add", "Weekly", "--prompt", "?", "--rrule", "FREQ=WEEKLY"),
+]
 
 
-@pytest.mark.parametrize("fixed", ["9999-12-31T00:00:00Z", "3000-01-01T00:00:00Z", "1999-12-31T23:59:59Z",
-                                   "6500-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "fixed", ["9999-12-31T00:00:00Z", "3000-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "6500-01-01T00:00:00Z"]
+)
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda args: " ".join(args[:2]))
-def test_a_tablespace_now_out_of_range_is_one_line_for_every_command(ts: TS, monkeypatch: pytest.MonkeyPatch,
-                                                                     fixed: str, args: tuple[str, ...]) -> None:
+def test_a_tablespace_now_out_of_range_is_one_line_for_every_command(
+    ts: TS, monkeypatch: pytest.MonkeyPatch, fixed: str, args: tuple[str, ...]
+) -> None:
     before = ts.ops()
     monkeypatch.setenv("TABLESPACE_NOW", fixed)
     message = ts.error(*args)
@@ -156,11 +167,14 @@ def test_at_the_end_of_the_range_what_would_leave_it_is_refused(ts: TS, monkeypa
     ts.out("post", "Nearly the end")  # in range: works as ever
     before = ts.ops()
     assert "the invite's expiry (3000-01-06T12:00:00Z) is outside the supported range" in ts.error(
-        "invite", "--expires", "7d")
-    assert "outside the supported range" in ts.error("ritual", "add", "Far", "--prompt", "?", "--rrule",
-                                                     "FREQ=WEEKLY", "--start", "3001-01-01")
-    assert "outside the supported range" in ts.error("ritual", "add", "Old", "--prompt", "?", "--rrule",
-                                                     "FREQ=WEEKLY", "--start", "1999-12-31")
+        "invite", "--expires", "7d"
+    )
+    assert "outside the supported range" in ts.error(
+        "ritual", "add", "Far", "--prompt", "?", "--rrule", "FREQ=WEEKLY", "--start", "3001-01-01"
+    )
+    assert "outside the supported range" in ts.error(
+        "ritual", "add", "Old", "--prompt", "?", "--rrule", "FREQ=WEEKLY", "--start", "1999-12-31"
+    )
     assert ts.ops() == before
     ts.out("invite", "--expires", "1h")
 
@@ -172,12 +186,14 @@ def test_a_time_out_that_would_end_past_the_range_is_refused(tmp_path: Path, mon
     monkeypatch.setenv("TABLESPACE_NOW", "2999-12-30T12:00:00Z")
     before = ana.ops()
     assert "the end of the time-out (3000-01-06T12:00:00Z) is outside the supported range" in ana.error(
-        "timeout", "ben", "--for", "7d")
+        "timeout", "ben", "--for", "7d"
+    )
     assert ana.ops() == before
 
 
 def test_a_changeset_dated_outside_the_range_is_quarantined_and_the_rest_syncs(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A member's modified client dates an op in 1970 (or past 3000): every
     other member quarantines that file with the reason, and syncs the rest."""
     from tablespace.core.group import Group
@@ -191,8 +207,15 @@ def test_a_changeset_dated_outside_the_range_is_quarantined_and_the_rest_syncs(
     group = Group.open(Home(ben.home))
     for hlc in (1 << 16, 2**63 - 1):
         seq, prev = group.store.head(group.me)
-        op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=hlc,
-                     kind="thread.start", payload={"title": "Undated", "body": "", "tags": []})
+        op = sign_op(
+            group.identity,
+            group=group.id,
+            seq=seq + 1,
+            prev=prev,
+            hlc=hlc,
+            kind="thread.start",
+            payload={"title": "Undated", "body": "", "tags": []},
+        )
         group.store.ingest([op])
         engine = engine_for(group)
         engine.export({f.path: f for f in engine.folder.list()})
@@ -213,8 +236,15 @@ def test_a_schedule_that_never_fires_is_refused_at_ritual_add(ts: TS) -> None:
     before = ts.ops()
     message = ts.error("ritual", "add", "Never", "--prompt", "?", "--rrule", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30")
     assert "has no occurrence in the next 5 years" in message
-    message = ts.error("ritual", "add", "Often", "--prompt", "?", "--rrule",
-                       "FREQ=DAILY;BYHOUR=9,10,11;BYMINUTE=" + ",".join(str(m) for m in range(0, 60, 5)))
+    message = ts.error(
+        "ritual",
+        "add",
+        "Often",
+        "--prompt",
+        "?",
+        "--rrule",
+        "FREQ=DAILY;BYHOUR=9,10,11;BYMINUTE=" + ",".join(str(m) for m in range(0, 60, 5)),
+    )
     assert "fires up to 36 times a day; the limit is 24" in message
     assert ts.ops() == before
 

@@ -136,7 +136,9 @@ def test_help_lists_the_exit_status(ts: TS) -> None:
 def test_search_kinds_and_order(ts: TS) -> None:
     thread = ts.out("post", "Rye bread notes", "--body", "nothing here")
     reply = ts.out("reply", thread[:6], "--body", "rye rye rye scalding")
-    resource = ts.out("library", "add", "The rye notebook", "--url", "https://example.org/rye", "--summary", "all about rye")
+    resource = ts.out(
+        "library", "add", "The rye notebook", "--url", "https://example.org/rye", "--summary", "all about rye"
+    )
     hits = ts.json("search", "rye")
     assert {(h["kind"], h["id"]) for h in hits} == {("thread", thread), ("post", reply), ("resource", resource)}
     for h in hits:
@@ -148,8 +150,17 @@ def test_search_kinds_and_order(ts: TS) -> None:
 
 
 def test_library(ts: TS) -> None:
-    first = ts.out("library", "add", "Starter guide", "--url", "https://example.org/s", "--tag", "beginner",
-                   "--summary", "week one")
+    first = ts.out(
+        "library",
+        "add",
+        "Starter guide",
+        "--url",
+        "https://example.org/s",
+        "--tag",
+        "beginner",
+        "--summary",
+        "week one",
+    )
     ts.out("library", "add", "Hydration calculator", "--url", "https://example.org/h", "--tag", "tools")
     rows = ts.json("library")
     assert len(rows) == 2
@@ -168,10 +179,28 @@ def test_library(ts: TS) -> None:
 
 
 def test_rituals_next_occurrence_anchored_on_start(ts: TS) -> None:
-    ritual = ts.out("ritual", "add", "Friday wins", "--prompt", "One win?", "--rrule", "FREQ=WEEKLY;BYDAY=FR",
-                    "--start", "2026-11-01")
-    fortnightly = ts.out("ritual", "add", "Fortnightly AMA", "--prompt", "Ask me anything",
-                         "--rrule", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO", "--start", "2026-11-16")
+    ritual = ts.out(
+        "ritual",
+        "add",
+        "Friday wins",
+        "--prompt",
+        "One win?",
+        "--rrule",
+        "FREQ=WEEKLY;BYDAY=FR",
+        "--start",
+        "2026-11-01",
+    )
+    fortnightly = ts.out(
+        "ritual",
+        "add",
+        "Fortnightly AMA",
+        "--prompt",
+        "Ask me anything",
+        "--rrule",
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO",
+        "--start",
+        "2026-11-16",
+    )
     rows = {r["id"]: r for r in ts.json("rituals")}
     assert rows[ritual]["next"] == "2026-11-27T09:00:00Z"
     # anchored on 16 Nov, every other Monday: not 23 Nov, but 30 Nov
@@ -265,8 +294,25 @@ def test_export_json_and_markdown(ts: TS, tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(ts: TS) -> None:
-    commands = ["init", "post", "reply", "edit", "delete", "react", "threads", "show", "search", "library",
-                "rituals", "members", "role", "export", "demo", "doctor", "groups"]
+    commands = [
+        "init",
+        "post",
+        "reply",
+        "edit",
+        "delete",
+        "react",
+        "threads",
+        "show",
+        "search",
+        "library",
+        "rituals",
+        "members",
+        "role",
+        "export",
+        "demo",
+        "doctor",
+        "groups",
+    ]
     for name in commands:
         text = ts.out(name, "--help")
         assert "Usage:" in text and len(text.splitlines()) > 3, name
@@ -313,8 +359,9 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path, ts: TS) -> None:
     for i in range(30):
         ts.out("post", f"thread {i}")
     env = {**os.environ, "TABLESPACE_HOME": str(ts.home)}
-    result = subprocess.run(f"{sys.executable} -m tablespace threads | head -1", shell=True, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        f"{sys.executable} -m tablespace threads | head -1", shell=True, env=env, capture_output=True, text=True
+    )
     assert result.stdout.strip() and "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
 
 

@@ -63,8 +63,7 @@ def test_no_terminal_and_no_variable_is_one_clear_line_and_nothing_changed(ana: 
 def test_a_wrong_passphrase_is_refused_and_changes_nothing(ana: TS, monkeypatch) -> None:
     monkeypatch.setenv(keyfile.PASSPHRASE_ENV, "rye and impatience")
     before = snapshot(ana)
-    for command in (["post", "Hello", "--body", "hi"], ["sync"], ["passphrase", "remove"],
-                    ["passphrase", "change"]):
+    for command in (["post", "Hello", "--body", "hi"], ["sync"], ["passphrase", "remove"], ["passphrase", "change"]):
         assert "wrong passphrase" in ana.error(*command)
     assert snapshot(ana) == before
 
@@ -124,8 +123,9 @@ def test_set_change_remove(tmp_path: Path, shared: Path, monkeypatch) -> None:
 
 def test_an_empty_new_passphrase_or_no_way_to_ask_is_refused(tmp_path: Path, shared: Path, monkeypatch) -> None:
     ts = TS(tmp_path / "dee", monkeypatch)
-    assert "set TABLESPACE_PASSPHRASE" in ts.error("init", "Circle", "--as", "Dee", "--folder", str(shared),
-                                                   "--passphrase")
+    assert "set TABLESPACE_PASSPHRASE" in ts.error(
+        "init", "Circle", "--as", "Dee", "--folder", str(shared), "--passphrase"
+    )
     assert not (tmp_path / "dee" / "groups").exists() or not list((tmp_path / "dee" / "groups").iterdir())
     monkeypatch.setenv(keyfile.PASSPHRASE_ENV, "")
     assert "cannot be empty" in ts.error("init", "Circle", "--as", "Dee", "--folder", str(shared), "--passphrase")

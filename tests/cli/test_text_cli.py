@@ -19,8 +19,10 @@ from tests.clirun import TS, everyone_syncs, make_group
 NASTY = "\x1b]52;c;aGVsbG8=\x07\x1b[2J\x9b31m\x9d0;pwned\x9c\r\x7f\u202eevil\u202c\u2067x\u2069\x1b"
 REACTION = "\x1b]52;c;YQ==\x07"  # a reaction is at most 16 characters
 SHORT = "\x1b]52;c;YQ==\x07\x9b2J\u202e"  # a name is at most 40
-UNSAFE = {chr(c) for c in (*range(0x00, 0x20), *range(0x7f, 0xa0), *range(0x202a, 0x202f),
-                           *range(0x2066, 0x206a))} - {"\n", "\t"}
+UNSAFE = {chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))} - {
+    "\n",
+    "\t",
+}
 
 
 def raw_unsafe(text: str) -> set[str]:
@@ -79,9 +81,23 @@ def no_raw_control(result) -> str:
 @pytest.mark.slow
 def test_every_human_readable_command_spells_out_other_members_control_characters(table: dict) -> None:
     ana, thread = table["ana"], table["thread"]
-    commands = [("show", thread[:8]), ("threads",), ("threads", "--archived"), ("search", "body"),
-                ("search", "lib"), ("library",), ("rituals",), ("members",), ("requests",), ("reports", "--all"),
-                ("modlog",), ("settings",), ("export", "--format", "markdown"), ("sync",), ("metrics",)]
+    commands = [
+        ("show", thread[:8]),
+        ("threads",),
+        ("threads", "--archived"),
+        ("search", "body"),
+        ("search", "lib"),
+        ("library",),
+        ("rituals",),
+        ("members",),
+        ("requests",),
+        ("reports", "--all"),
+        ("modlog",),
+        ("settings",),
+        ("export", "--format", "markdown"),
+        ("sync",),
+        ("metrics",),
+    ]
     for command in commands:
         shown = no_raw_control(ana.run(*command))
         assert "\\x1b]52;c;" in shown or command in {("metrics",), ("sync",)}, command
@@ -97,15 +113,28 @@ def test_styling_never_lets_member_text_through(table: dict) -> None:
     result = ana.runner.invoke(main, ["--home", str(ana.home), "threads"], color=True)
     assert result.exit_code == 0
     assert "\x1b[1m" in result.stdout  # the title is bold
-    assert "\x1b]" not in result.stdout and "\x1b[2J" not in result.stdout and raw_unsafe(
-        result.stdout.replace("\x1b[", "")) == set()
+    assert (
+        "\x1b]" not in result.stdout
+        and "\x1b[2J" not in result.stdout
+        and raw_unsafe(result.stdout.replace("\x1b[", "")) == set()
+    )
 
 
 @pytest.mark.slow
 def test_json_keeps_text_exact_and_escaped(table: dict) -> None:
     ana, thread = table["ana"], table["thread"]
-    for command in [("show", thread[:8]), ("threads",), ("search", "body"), ("library",), ("rituals",),
-                    ("members",), ("requests",), ("reports",), ("modlog",), ("settings",)]:
+    for command in [
+        ("show", thread[:8]),
+        ("threads",),
+        ("search", "body"),
+        ("library",),
+        ("rituals",),
+        ("members",),
+        ("requests",),
+        ("reports",),
+        ("modlog",),
+        ("settings",),
+    ]:
         stdout = ana.run(*command, "--json").stdout
         assert raw_unsafe(stdout) == set(), command
         json.loads(stdout)
@@ -138,16 +167,19 @@ def test_sync_names_a_quarantined_file_without_its_control_characters(table: dic
     assert "quarantined" in shown and "\\x1b" in shown
 
 
-@pytest.mark.parametrize("args", [
-    ("post", f"Hi {NASTY}"),
-    ("post", "Hi\x9b2J"),
-    ("post", "Hi\u202eevil"),
-    ("post", "Hi", "--body", "a\x1b[2Jb"),
-    ("library", "add", "L\u2066", "--url", "https://e.org"),
-    ("library", "add", "L", "--url", "https://e.org", "--summary", "s\x9b"),
-    ("ritual", "add", "R\x1b", "--prompt", "p", "--rrule", "FREQ=WEEKLY"),
-    ("settings", "--purpose", "p\u202e"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("post", f"Hi {NASTY}"),
+        ("post", "Hi\x9b2J"),
+        ("post", "Hi\u202eevil"),
+        ("post", "Hi", "--body", "a\x1b[2Jb"),
+        ("library", "add", "L\u2066", "--url", "https://e.org"),
+        ("library", "add", "L", "--url", "https://e.org", "--summary", "s\x9b"),
+        ("ritual", "add", "R\x1b", "--prompt", "p", "--rrule", "FREQ=WEEKLY"),
+        ("settings", "--purpose", "p\u202e"),
+    ],
+)
 def test_input_with_control_characters_is_refused_with_one_line(tmp_path: Path, monkeypatch, args) -> None:
     ana = TS(tmp_path / "ana", monkeypatch)
     (tmp_path / "shared").mkdir()
@@ -164,13 +196,16 @@ def test_names_with_control_characters_are_refused_at_init_and_join(tmp_path: Pa
     folder, ana, _ = make_group(tmp_path, monkeypatch)
     fresh = TS(tmp_path / "fresh", monkeypatch)
     assert "group name contains a control character (\\x1b)" in fresh.error(
-        "init", "Circle\x1b[2J", "--as", "Ed", "--folder", str(folder))
+        "init", "Circle\x1b[2J", "--as", "Ed", "--folder", str(folder)
+    )
     assert "display name contains a bidirectional override (\\u202e)" in fresh.error(
-        "init", "Circle", "--as", "Ed\u202e", "--folder", str(folder))
+        "init", "Circle", "--as", "Ed\u202e", "--folder", str(folder)
+    )
     code = ana.out("invite")
     ana.json("sync")
     assert "display name contains a control character (\\x9b)" in fresh.error(
-        "join", code, "--as", "Ed\x9b", "--folder", str(folder))
+        "join", code, "--as", "Ed\x9b", "--folder", str(folder)
+    )
     assert not (tmp_path / "fresh").exists() or not list((tmp_path / "fresh").glob("groups/*"))
 
 

@@ -36,8 +36,15 @@ class Feed:
         return self.identity.author_id
 
     def op(self, kind: str, payload: dict[str, Any], *, hlc: int, group: str | None = _UNSET) -> Op:
-        op = sign_op(self.identity, group=self.group_id if group is _UNSET else group,
-                     seq=self.seq + 1, prev=self.prev, hlc=hlc, kind=kind, payload=payload)
+        op = sign_op(
+            self.identity,
+            group=self.group_id if group is _UNSET else group,
+            seq=self.seq + 1,
+            prev=self.prev,
+            hlc=hlc,
+            kind=kind,
+            payload=payload,
+        )
         self.seq, self.prev = op.seq, op.id
         return op
 

@@ -18,6 +18,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def set_now(monkeypatch):
     def at(moment: datetime) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(moment))
+
     at(T0)
     return at
 
@@ -111,8 +112,10 @@ def test_a_clock_set_back_past_the_drift_allowance_gets_no_timestamp(tmp_path, s
     with store.db.atomic():
         issued = store.next_hlc()
     set_now(T0 - timedelta(hours=1))
-    with (pytest.raises(TablespaceError, match="clock says 2026-03-02T08:00:00Z.*runs to 2026-03-02T09:00:00Z"),
-          store.db.atomic()):
+    with (
+        pytest.raises(TablespaceError, match="clock says 2026-03-02T08:00:00Z.*runs to 2026-03-02T09:00:00Z"),
+        store.db.atomic(),
+    ):
         store.next_hlc()
     assert store.get_meta("hlc") == str(issued)
     store.close()
@@ -148,8 +151,17 @@ def test_store_holds_a_far_future_op_and_keeps_its_clock(tmp_path, set_now):
     assert op_state(store, genesis) == ("accepted", None)
 
 
-@pytest.mark.parametrize("fixed", ["1999-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "9999-12-31T00:00:00Z",
-                                   "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1970-01-01"])
+@pytest.mark.parametrize(
+    "fixed",
+    [
+        "1999-12-31T23:59:59Z",
+        "3000-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "1970-01-01",
+    ],
+)
 def test_a_tablespace_now_outside_the_supported_range_is_refused_naming_it(monkeypatch, fixed):
     from tablespace.core.clock import now
 

@@ -36,9 +36,23 @@ EMOJI = ["👍", "🎉", "bread"]
 OCCURRENCES = ["2025-01-02T09:00:00Z", "2025-01-03T09:00:00Z", "2025-01-03T10:30:00Z"]  # the last is off-schedule
 
 KINDS = (
-    ["thread.start"] * 4 + ["post.reply"] * 4 + ["post.edit"] * 2 + ["post.delete"] * 2
-    + ["post.react"] * 2 + ["post.unreact", "thread.tag", "thread.pin", "library.add", "library.remove",
-                            "ritual.add", "ritual.occur", "role.grant", "role.revoke", "member.profile"]
+    ["thread.start"] * 4
+    + ["post.reply"] * 4
+    + ["post.edit"] * 2
+    + ["post.delete"] * 2
+    + ["post.react"] * 2
+    + [
+        "post.unreact",
+        "thread.tag",
+        "thread.pin",
+        "library.add",
+        "library.remove",
+        "ritual.add",
+        "ritual.occur",
+        "role.grant",
+        "role.revoke",
+        "member.profile",
+    ]
 )
 
 
@@ -47,7 +61,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     n_members = draw(st.integers(2, 4))
     genesis, founder = found(FOUNDER, hlc=BASE_HLC)
     gid = genesis.id
-    feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:1 + n_members]]
+    feeds = [founder] + [Feed(identity, gid) for identity in POOL[1 : 1 + n_members]]
     ops = [genesis]
     hlc = BASE_HLC
     for feed, name in zip(feeds[1:], NAMES[1:], strict=False):
@@ -78,9 +92,11 @@ def op_sets(draw) -> tuple[str, list[Op]]:
         latest = max(latest, stamp)
 
         if kind == "thread.start":
-            payload = {"title": draw(st.sampled_from(["Hello", "Starter help", "Wins"])),
-                       "body": draw(st.sampled_from(["", "feed it daily", "rye or wheat?"])),
-                       "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2)))}
+            payload = {
+                "title": draw(st.sampled_from(["Hello", "Starter help", "Wins"])),
+                "body": draw(st.sampled_from(["", "feed it daily", "rye or wheat?"])),
+                "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2))),
+            }
         elif kind == "post.reply":
             payload = {"thread": pick(threads), "body": draw(st.sampled_from(["yes", "try 75% hydration", " "]))}
         elif kind == "post.edit":
@@ -92,24 +108,36 @@ def op_sets(draw) -> tuple[str, list[Op]]:
         elif kind in ("post.react", "post.unreact"):
             payload = {"post": pick(posts), "emoji": draw(st.sampled_from(EMOJI))}
         elif kind == "thread.tag":
-            payload = {"thread": pick(threads), "add": sorted(draw(st.sets(st.sampled_from(TAGS), max_size=2))),
-                       "remove": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=1)))}
+            payload = {
+                "thread": pick(threads),
+                "add": sorted(draw(st.sets(st.sampled_from(TAGS), max_size=2))),
+                "remove": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=1))),
+            }
         elif kind == "thread.pin":
             payload = {"thread": pick(threads), "pinned": draw(st.booleans())}
         elif kind == "library.add":
-            payload = {"title": "Tartine", "summary": "",
-                       "url": draw(st.sampled_from(["https://example.org/tartine", "not a link"])),
-                       "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2)))}
+            payload = {
+                "title": "Tartine",
+                "summary": "",
+                "url": draw(st.sampled_from(["https://example.org/tartine", "not a link"])),
+                "tags": sorted(draw(st.sets(st.sampled_from(TAGS[:3]), max_size=2))),
+            }
         elif kind == "library.remove":
             payload = {"resource": pick(resources)}
         elif kind == "ritual.add":
-            payload = {"name": "Daily bake", "prompt": "What did you bake?", "rrule": "FREQ=DAILY",
-                       "start": "2025-01-01"}
+            payload = {
+                "name": "Daily bake",
+                "prompt": "What did you bake?",
+                "rrule": "FREQ=DAILY",
+                "start": "2025-01-01",
+            }
         elif kind == "ritual.occur":
             payload = {"ritual": pick(rituals), "at": draw(st.sampled_from(OCCURRENCES))}
         elif kind in ("role.grant", "role.revoke"):
-            payload = {"member": draw(st.sampled_from(member_ids)),
-                       "role": draw(st.sampled_from(["moderator", "curator"]))}
+            payload = {
+                "member": draw(st.sampled_from(member_ids)),
+                "role": draw(st.sampled_from(["moderator", "curator"])),
+            }
         else:  # member.profile
             payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
 
@@ -138,7 +166,7 @@ def deliver(store: Store, ops: list[Op], rng: random.Random, path: Path) -> Stor
     i = 0
     while i < len(ops):
         size = rng.randint(1, 6)
-        store.ingest(ops[i:i + size])
+        store.ingest(ops[i : i + size])
         if i <= restart_at < i + size:
             store.close()
             store = Store(path)

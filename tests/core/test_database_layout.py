@@ -15,9 +15,12 @@ from .opkit import World
 
 def state_index_rows(store: Store) -> dict[str, int]:
     """How many entries each index on the ops' state holds (read through the index itself)."""
-    return {state: store.conn.execute(
-        f"SELECT count(*) FROM ops INDEXED BY ops_{state} WHERE state = '{state}'").fetchone()[0]
-        for state in UNSETTLED_STATES}
+    return {
+        state: store.conn.execute(
+            f"SELECT count(*) FROM ops INDEXED BY ops_{state} WHERE state = '{state}'"
+        ).fetchone()[0]
+        for state in UNSETTLED_STATES
+    }
 
 
 def plan(store: Store, sql: str) -> str:
@@ -92,8 +95,11 @@ def test_each_question_the_code_asks_by_state_is_answered_from_an_index(tmp_path
     world.accepted(bo, "post.delete", {"post": thread.id})  # seals what the log holds of the thread
     store.rebuild()
     store.conn.set_trace_callback(None)
-    by_state = [sql for sql in statements if not sql.startswith("--") and "state" in sql
-                and ("FROM ops" in sql or "UPDATE ops" in sql)]
+    by_state = [
+        sql
+        for sql in statements
+        if not sql.startswith("--") and "state" in sql and ("FROM ops" in sql or "UPDATE ops" in sql)
+    ]
     asked = " ".join(by_state)
     for wanted in ("state = 'held'", "state = 'ready'", "state = 'accepted'", "state = 'rejected'"):
         assert wanted in asked  # the scenario really ran the code's state queries
@@ -115,9 +121,14 @@ def test_an_older_database_gets_the_state_indexes_when_it_opens(tmp_path) -> Non
         names = {r[0] for r in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "ops_state" not in names and {f"ops_{s}" for s in UNSETTLED_STATES} <= names
         for state in UNSETTLED_STATES:  # the same ops through each index as by reading every row
-            assert reopened.conn.execute(f"SELECT id FROM ops INDEXED BY ops_{state} WHERE state = '{state}' "
-                                         "ORDER BY id").fetchall() == \
-                reopened.conn.execute(f"SELECT id FROM ops NOT INDEXED WHERE state = '{state}' ORDER BY id").fetchall()
+            assert (
+                reopened.conn.execute(
+                    f"SELECT id FROM ops INDEXED BY ops_{state} WHERE state = '{state}' ORDER BY id"
+                ).fetchall()
+                == reopened.conn.execute(
+                    f"SELECT id FROM ops NOT INDEXED WHERE state = '{state}' ORDER BY id"
+                ).fetchall()
+            )
         assert state_index_rows(reopened) == {"held": 1, "ready": 0, "rejected": 1}
         assert {r[0] for r in reopened.conn.execute("SELECT id FROM ops WHERE state = 'held'")} == {held}
         assert {r[0] for r in reopened.conn.execute("SELECT id FROM ops WHERE state = 'rejected'")} == {refused}
@@ -136,10 +147,14 @@ def test_op_rows_keep_their_bytes_as_blobs_and_their_reasons(tmp_path) -> None:
     refused_too = world.sign(bo, "thread.pin", {"thread": thread.id, "pinned": True})
     world.ingest(thread, refused, reply, refused_too)  # one batch, one fold
     store = world.store
-    assert store.conn.execute("SELECT DISTINCT typeof(signature), typeof(body) FROM ops").fetchall() == [("blob", "blob")]
+    assert store.conn.execute("SELECT DISTINCT typeof(signature), typeof(body) FROM ops").fetchall() == [
+        ("blob", "blob")
+    ]
     for op in world.log:
-        assert store.conn.execute("SELECT signature, body FROM ops WHERE id = ?", (op.id,)).fetchone() == \
-            (op.signature, op.body)
+        assert store.conn.execute("SELECT signature, body FROM ops WHERE id = ?", (op.id,)).fetchone() == (
+            op.signature,
+            op.body,
+        )
     states = {op.id: world.state(op) for op in (thread, refused, reply, refused_too)}
     assert states[thread.id] == states[reply.id] == ("accepted", None)
     for op in (refused, refused_too):

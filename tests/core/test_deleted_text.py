@@ -93,8 +93,10 @@ def test_a_reply_arriving_after_its_thread_was_deleted_is_sealed(world) -> None:
     bo, cy = world.members
     thread = start(world, bo, "Starter help", "plain")
     world.accepted(world.founder, "post.delete", {"post": thread})
-    assert world.rejected(cy, "post.reply", {"thread": thread, "body": "a latereply word"}) == \
-        "the thread has been deleted"
+    assert (
+        world.rejected(cy, "post.reply", {"thread": thread, "body": "a latereply word"})
+        == "the thread has been deleted"
+    )
     assert not readable_anywhere(world.store, b"latereply")
 
 
@@ -132,8 +134,16 @@ def test_a_deleted_threads_retagging_is_sealed_with_it(world) -> None:
 
 def test_a_removed_resource_and_its_edits_leave_no_readable_trace(world) -> None:
     bo, cy = world.members
-    res = world.accepted(bo, "library.add", {"title": "Wombatcrust guide", "url": "https://example.org/wombat",
-                                             "summary": "all about crumbs", "tags": ["guide"]}).id
+    res = world.accepted(
+        bo,
+        "library.add",
+        {
+            "title": "Wombatcrust guide",
+            "url": "https://example.org/wombat",
+            "summary": "all about crumbs",
+            "tags": ["guide"],
+        },
+    ).id
     world.accepted(bo, "library.edit", {"resource": res, "summary": "all about quokkacrumbs"})
     assert readable_anywhere(world.store, b"quokkacrumbs")
     world.accepted(bo, "library.remove", {"resource": res})
@@ -153,8 +163,9 @@ def test_the_log_still_gives_back_every_op_and_the_same_views(world) -> None:
     store = world.store
     digest = store.dump_digest()
     # Unsealed byte for byte: what a re-fold reads and an export writes.
-    assert {(op.id, op.body, op.signature) for op in store.all_ops()} == \
-        {(op.id, op.body, op.signature) for op in world.log}
+    assert {(op.id, op.body, op.signature) for op in store.all_ops()} == {
+        (op.id, op.body, op.signature) for op in world.log
+    }
     sealed = dict(store.conn.execute("SELECT id, body FROM ops"))
     store.rebuild()
     store.rebuild()  # a re-fold seals what is deleted again: what is sealed already stays as it is
@@ -216,7 +227,7 @@ def test_a_seal_opens_only_with_its_key_and_for_its_op(tmp_path) -> None:
     with pytest.raises(TablespaceError, match="does not open"):
         LogSeal(tmp_path / "other" / KEY_NAME).open("aa" * 16, sealed)
     with pytest.raises(TablespaceError, match="damaged"):
-        seal.open("aa" * 16, MAGIC[:-1] + b"9" + sealed[len(MAGIC):])
+        seal.open("aa" * 16, MAGIC[:-1] + b"9" + sealed[len(MAGIC) :])
 
 
 def test_a_database_that_ran_the_first_m013_gets_text_edits_and_can_edit(world) -> None:
@@ -252,8 +263,9 @@ def test_a_reply_refused_before_its_thread_was_deleted_is_sealed_with_it(world) 
     """Refused for a time-out, so never in the views; the thread's delete seals it too, and a rebuild keeps it so."""
     ada, (bo, cy) = world.founder, world.members
     thread = start(world, bo, "Starter help", "plain")
-    world.accepted(ada, "member.timeout", {"member": cy.id, "last_seq": cy.seq,
-                                           "until": iso(hlc_to_datetime(world.hlc + 3 * DAY))})
+    world.accepted(
+        ada, "member.timeout", {"member": cy.id, "last_seq": cy.seq, "until": iso(hlc_to_datetime(world.hlc + 3 * DAY))}
+    )
     assert "timed out" in world.rejected(cy, "post.reply", {"thread": thread, "body": "the quixotebloom trick"})
     assert readable_anywhere(world.store, b"quixotebloom")  # a refused op stays in the log, as it came
     world.accepted(bo, "post.delete", {"post": thread})
@@ -285,13 +297,16 @@ def test_a_delete_merges_only_the_search_indexes_it_blanked(world) -> None:
     bo = world.members[0]
     thread = start(world, bo, "Starter help", "plain")
     reply = world.accepted(bo, "post.reply", {"thread": thread, "body": "words"}).id
-    res = world.accepted(bo, "library.add", {"title": "Guide", "url": "https://example.org/g",
-                                             "summary": "crumbs", "tags": []}).id
+    res = world.accepted(
+        bo, "library.add", {"title": "Guide", "url": "https://example.org/g", "summary": "crumbs", "tags": []}
+    ).id
     merged: list[str] = []
     world.store.conn.set_trace_callback(merged.append)
-    for kind, payload, tables in [("post.delete", {"post": reply}, ["posts"]),
-                                  ("library.remove", {"resource": res}, ["resources"]),
-                                  ("post.delete", {"post": thread}, ["posts", "threads"])]:
+    for kind, payload, tables in [
+        ("post.delete", {"post": reply}, ["posts"]),
+        ("library.remove", {"resource": res}, ["resources"]),
+        ("post.delete", {"post": thread}, ["posts", "threads"]),
+    ]:
         merged.clear()
         world.accepted(bo, kind, payload)
         assert sorted(sql.split("_fts")[0].split()[-1] for sql in merged if "'optimize'" in sql) == tables, kind

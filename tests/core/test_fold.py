@@ -25,8 +25,13 @@ def world(tmp_path) -> World:
     return World(tmp_path / "world.db", members=2)
 
 
-def start(world: World, feed: Feed, title: str = "Starter help", body: str = "my starter is sluggish",
-          tags: list[str] | None = None) -> str:
+def start(
+    world: World,
+    feed: Feed,
+    title: str = "Starter help",
+    body: str = "my starter is sluggish",
+    tags: list[str] | None = None,
+) -> str:
     return world.accepted(feed, "thread.start", {"title": title, "body": body, "tags": tags or []}).id
 
 
@@ -46,10 +51,14 @@ def test_only_the_author_edits_a_post(world):
     thread = start(world, bo)
     answer = reply(world, cy, thread, "original")
 
-    assert world.rejected(ada, "post.edit", {"post": answer, "body": "moderator rewrite"}) == \
-        "only the author can edit a post"  # not even a moderator
-    assert world.rejected(bo, "post.edit", {"post": answer, "body": "thread author rewrite"}) == \
-        "only the author can edit a post"
+    assert (
+        world.rejected(ada, "post.edit", {"post": answer, "body": "moderator rewrite"})
+        == "only the author can edit a post"
+    )  # not even a moderator
+    assert (
+        world.rejected(bo, "post.edit", {"post": answer, "body": "thread author rewrite"})
+        == "only the author can edit a post"
+    )
     assert post_row(world, answer)[:2] == ("original", 0)
     assert post_row(world, answer)[2] is None
 
@@ -61,8 +70,10 @@ def test_title_edit_only_on_an_opening_post(world):
     bo = world.members[0]
     thread = start(world, bo, title="Old title")
     answer = reply(world, bo, thread)
-    assert world.rejected(bo, "post.edit", {"post": answer, "body": "x", "title": "New"}) == \
-        "only an opening post has a title"
+    assert (
+        world.rejected(bo, "post.edit", {"post": answer, "body": "x", "title": "New"})
+        == "only an opening post has a title"
+    )
     world.accepted(bo, "post.edit", {"post": thread, "body": "b", "title": "New title"})
     assert world.one("SELECT title FROM threads WHERE id = ?", thread) == ("New title",)
 
@@ -75,8 +86,7 @@ def test_author_or_moderator_deletes_nobody_else(world):
     thread = start(world, bo)
     first, second = reply(world, bo, thread, "one"), reply(world, bo, thread, "two")
 
-    assert world.rejected(cy, "post.delete", {"post": first}) == \
-        "only the author or a moderator can delete a post"
+    assert world.rejected(cy, "post.delete", {"post": first}) == "only the author or a moderator can delete a post"
     assert post_row(world, first)[:2] == ("one", 0)
     world.accepted(bo, "post.delete", {"post": first})  # the author
     world.accepted(ada, "post.delete", {"post": second})  # a moderator
@@ -132,13 +142,15 @@ def test_nothing_lands_on_a_deleted_thread_or_post_and_the_ops_stay_rejected(wor
     assert world.rejected(cy, "post.reply", {"thread": thread, "body": "hello?"}) == "the thread has been deleted"
     assert world.rejected(cy, "post.edit", {"post": answer, "body": "x"}) == "the post has been deleted"
     assert world.rejected(bo, "post.react", {"post": answer, "emoji": "👍"}) == "the post has been deleted"
-    assert world.rejected(bo, "thread.tag", {"thread": thread, "add": ["x"], "remove": []}) == \
-        "the thread has been deleted"
-    assert world.rejected(world.founder, "thread.pin", {"thread": thread, "pinned": True}) == \
-        "the thread has been deleted"
+    assert (
+        world.rejected(bo, "thread.tag", {"thread": thread, "add": ["x"], "remove": []})
+        == "the thread has been deleted"
+    )
+    assert (
+        world.rejected(world.founder, "thread.pin", {"thread": thread, "pinned": True}) == "the thread has been deleted"
+    )
 
-    rejected = world.store.conn.execute(
-        "SELECT kind, reason FROM ops WHERE state = 'rejected' ORDER BY hlc").fetchall()
+    rejected = world.store.conn.execute("SELECT kind, reason FROM ops WHERE state = 'rejected' ORDER BY hlc").fetchall()
     assert len(rejected) == 8 and all(reason for _, reason in rejected)
     assert world.one("SELECT count(*) FROM reactions") == (0,)
     assert world.one("SELECT count(*) FROM posts WHERE deleted = 0") == (0,)
@@ -158,8 +170,10 @@ def test_a_deleted_post_is_gone_from_the_table_and_the_search_index(world):
     # the raw row: every column, as bytes, carries nothing of the old body
     row = conn.execute("SELECT * FROM posts WHERE id = ?", (answer,)).fetchone()
     assert secret.encode() not in json.dumps(row).encode()
-    assert conn.execute("SELECT CAST(body AS BLOB), length(body) FROM posts WHERE id = ?", (answer,)).fetchone() \
-        == (b"", 0)
+    assert conn.execute("SELECT CAST(body AS BLOB), length(body) FROM posts WHERE id = ?", (answer,)).fetchone() == (
+        b"",
+        0,
+    )
 
 
 def test_a_deleted_thread_title_is_gone_from_the_search_index(world):
@@ -175,8 +189,16 @@ def test_a_deleted_thread_title_is_gone_from_the_search_index(world):
 
 def test_a_removed_resource_is_gone_from_the_search_index(world):
     bo = world.members[0]
-    res = world.accepted(bo, "library.add", {"title": "Wombatcrust guide", "url": "https://example.org/w",
-                                             "summary": "all about wombatcrust", "tags": ["guide"]}).id
+    res = world.accepted(
+        bo,
+        "library.add",
+        {
+            "title": "Wombatcrust guide",
+            "url": "https://example.org/w",
+            "summary": "all about wombatcrust",
+            "tags": ["guide"],
+        },
+    ).id
     conn = world.store.conn
     assert [h.kind for h in queries.search(conn, "wombatcrust")] == ["resource"]
     assert world.rejected(world.members[1], "library.remove", {"resource": res}).startswith("only ")
@@ -218,22 +240,27 @@ def test_granted_moderator_can_pin(world):
 
 def test_outsider_ops_are_rejected(world):
     outsider = Feed(Identity.generate(), world.group_id)
-    assert world.rejected(outsider, "thread.start", {"title": "spam", "body": "", "tags": []}) == \
-        "the author is not a member of this group"
+    assert (
+        world.rejected(outsider, "thread.start", {"title": "spam", "body": "", "tags": []})
+        == "the author is not a member of this group"
+    )
 
 
 # --- tags ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tags, fragment", [
-    (["Bread"], "not valid"),
-    (["has space"], "not valid"),
-    (["-lead"], "not valid"),
-    (["x" * 33], "not valid"),
-    ([f"t{i}" for i in range(9)], "the limit is 8"),
-    ("bread", "list"),
-    ([1], "list"),
-])
+@pytest.mark.parametrize(
+    "tags, fragment",
+    [
+        (["Bread"], "not valid"),
+        (["has space"], "not valid"),
+        (["-lead"], "not valid"),
+        (["x" * 33], "not valid"),
+        ([f"t{i}" for i in range(9)], "the limit is 8"),
+        ("bread", "list"),
+        ([1], "list"),
+    ],
+)
 def test_tag_validation_on_thread_start(world, tags, fragment):
     reason = world.rejected(world.members[0], "thread.start", {"title": "t", "body": "", "tags": tags})
     assert fragment in reason
@@ -243,8 +270,10 @@ def test_tag_validation_on_thread_start(world, tags, fragment):
 def test_thread_tag_add_remove_and_who_may(world):
     ada, (bo, cy) = world.founder, world.members
     thread = start(world, bo, tags=["bread"])
-    tags = lambda: [r[0] for r in world.store.conn.execute(  # noqa: E731
-        "SELECT tag FROM thread_tags WHERE thread_id = ? ORDER BY tag", (thread,))]
+
+    def tags() -> list[str]:
+        query = "SELECT tag FROM thread_tags WHERE thread_id = ? ORDER BY tag"
+        return [r[0] for r in world.store.conn.execute(query, (thread,))]
 
     world.accepted(bo, "thread.tag", {"thread": thread, "add": ["rye", "wins"], "remove": ["bread"]})
     assert tags() == ["rye", "wins"]
@@ -263,17 +292,23 @@ def test_thread_tag_add_remove_and_who_may(world):
 
 def test_the_last_moderator_cannot_be_revoked(world):
     ada, (bo, _) = world.founder, world.members
-    assert world.rejected(ada, "role.revoke", {"member": ada.id, "role": "moderator"}) == \
-        "a group needs at least one moderator"
+    assert (
+        world.rejected(ada, "role.revoke", {"member": ada.id, "role": "moderator"})
+        == "a group needs at least one moderator"
+    )
     assert world.one("SELECT count(*) FROM roles WHERE role = 'moderator'") == (1,)
 
     world.accepted(ada, "role.grant", {"member": bo.id, "role": "moderator"})
     world.accepted(ada, "role.revoke", {"member": ada.id, "role": "moderator"})
     assert [r[0] for r in world.store.conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'")] == [bo.id]
-    assert world.rejected(bo, "role.revoke", {"member": bo.id, "role": "moderator"}) == \
-        "a group needs at least one moderator"
-    assert world.rejected(ada, "role.grant", {"member": ada.id, "role": "moderator"}) == \
-        "only a moderator can change roles"
+    assert (
+        world.rejected(bo, "role.revoke", {"member": bo.id, "role": "moderator"})
+        == "a group needs at least one moderator"
+    )
+    assert (
+        world.rejected(ada, "role.grant", {"member": ada.id, "role": "moderator"})
+        == "only a moderator can change roles"
+    )
 
 
 def test_unknown_role_and_non_member_refused(world):
@@ -292,8 +327,10 @@ def test_member_add_key_must_match_and_only_once(world):
     assert world.rejected(ada, "member.add", payload) == "the member's public key does not match their id"
     world.accepted(ada, "member.add", member_add_payload(newcomer, "Di"))
     assert world.rejected(ada, "member.add", member_add_payload(newcomer, "Di")) == "already a member"
-    assert world.rejected(world.members[0], "member.add", member_add_payload(other, "Ed")) == \
-        "only a moderator can add members"
+    assert (
+        world.rejected(world.members[0], "member.add", member_add_payload(other, "Ed"))
+        == "only a moderator can add members"
+    )
 
 
 @pytest.mark.parametrize("key", ["zz" * 32, "é" * 64, 12, None])
@@ -317,8 +354,9 @@ def test_two_members_opening_one_occurrence_merge_into_one_thread(world, tmp_pat
     world.ingest(by_cy, by_bo)
     assert world.state(by_bo) == ("accepted", None) and world.state(by_cy) == ("accepted", None)
     expected = derived_id("ritual.occur", ritual, at)
-    assert world.store.conn.execute("SELECT id, ritual_id, occurrence, author FROM threads").fetchall() == \
-        [(expected, ritual, at, ada.id)]
+    assert world.store.conn.execute("SELECT id, ritual_id, occurrence, author FROM threads").fetchall() == [
+        (expected, ritual, at, ada.id)
+    ]
     assert world.one("SELECT body FROM posts WHERE id = ?", expected) == ("What went well?",)
     assert world.one("SELECT tag FROM thread_tags WHERE thread_id = ?", expected) == ("ritual",)
 
@@ -330,27 +368,35 @@ def test_two_members_opening_one_occurrence_merge_into_one_thread(world, tmp_pat
 def test_ritual_occurrence_must_be_on_schedule_not_future_not_paused(world):
     ada, (bo, _) = world.founder, world.members
     ritual = world.accepted(ada, "ritual.add", RITUAL).id
-    assert world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-04T09:00:00Z"}) == \
-        "not an occurrence of the ritual's schedule"
-    assert world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-02-07T09:00:00Z"}) == \
-        "occurrence is in the future"
+    assert (
+        world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-04T09:00:00Z"})
+        == "not an occurrence of the ritual's schedule"
+    )
+    assert (
+        world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-02-07T09:00:00Z"})
+        == "occurrence is in the future"
+    )
     world.accepted(ada, "ritual.pause", {"ritual": ritual, "paused": True})
-    assert world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-03T09:00:00Z"}) == \
-        "the ritual is paused"
-    assert world.rejected(bo, "ritual.occur", {"ritual": "ab" * 16, "at": "2025-01-03T09:00:00Z"}) == \
-        "no such ritual"
+    assert (
+        world.rejected(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-03T09:00:00Z"}) == "the ritual is paused"
+    )
+    assert world.rejected(bo, "ritual.occur", {"ritual": "ab" * 16, "at": "2025-01-03T09:00:00Z"}) == "no such ritual"
 
 
-@pytest.mark.parametrize("change", [
-    {"rrule": "FREQ=HOURLY"},
-    {"rrule": "FREQ=DAILY;INTERVAL=0"},  # dateutil loops forever on it
-    {"rrule": "FREQ=DAILY;BYDAY=XX"},
-    {"rrule": "DTSTART:20250101T000000Z\nRRULE:FREQ=DAILY"},
-    {"start": "someday"},
-    {"start": "0001-01-01T00:00:00+01:00"},  # overflows on conversion to UTC
-    {"start": "0001-01-01"},
-    {"start": "9999-12-31"},
-], ids=lambda change: next(iter(change.values())))
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rrule": "FREQ=HOURLY"},
+        {"rrule": "FREQ=DAILY;INTERVAL=0"},  # dateutil loops forever on it
+        {"rrule": "FREQ=DAILY;BYDAY=XX"},
+        {"rrule": "DTSTART:20250101T000000Z\nRRULE:FREQ=DAILY"},
+        {"start": "someday"},
+        {"start": "0001-01-01T00:00:00+01:00"},  # overflows on conversion to UTC
+        {"start": "0001-01-01"},
+        {"start": "9999-12-31"},
+    ],
+    ids=lambda change: next(iter(change.values())),
+)
 def test_bad_ritual_schedules_are_rejected_not_a_crash(world, change):
     assert world.rejected(world.founder, "ritual.add", RITUAL | change)
     assert world.one("SELECT count(*) FROM rituals") == (0,)
@@ -383,8 +429,9 @@ def test_op_for_another_group_is_rejected(world):
 
 def test_a_second_genesis_is_rejected(world):
     stranger = Feed(Identity.generate(), None)
-    op = world.do(stranger, "group.create", {"name": "Other", "founder_name": "Zed", "purpose": "", "rules": ""},
-                  group=None)
+    op = world.do(
+        stranger, "group.create", {"name": "Other", "founder_name": "Zed", "purpose": "", "rules": ""}, group=None
+    )
     assert world.state(op) == ("rejected", "not this group's genesis")
     assert world.one("SELECT value FROM settings WHERE key = 'name'") == ("Sourdough Circle",)
 
@@ -443,9 +490,13 @@ def test_refused_permission_raises_permission_denied_and_changes_nothing(group, 
     bo = member_group(group, Home(tmp_path / "bo-home"))
     assert bo.my_roles() == set()
     before = snapshot(bo)
-    for action in (lambda: bo.pin(thread), lambda: bo.edit(thread, "hijack"), lambda: bo.delete(thread),
-                   lambda: bo.ritual_add("Daily", "hi", "FREQ=DAILY"),
-                   lambda: bo.write("role.grant", {"member": bo.me, "role": "moderator"})):
+    for action in (
+        lambda: bo.pin(thread),
+        lambda: bo.edit(thread, "hijack"),
+        lambda: bo.delete(thread),
+        lambda: bo.ritual_add("Daily", "hi", "FREQ=DAILY"),
+        lambda: bo.write("role.grant", {"member": bo.me, "role": "moderator"}),
+    ):
         with pytest.raises(PermissionDenied):
             action()
         assert snapshot(bo) == before
@@ -468,30 +519,109 @@ def test_refused_action_on_a_deleted_thread(group):
 
 # --- hostile payloads never crash the fold ---------------------------------------------
 
-FIELDS = ["title", "body", "tags", "thread", "post", "emoji", "pinned", "member", "name", "public_key", "role",
-          "resource", "url", "summary", "ritual", "rrule", "start", "prompt", "at", "add", "remove", "paused",
-          "purpose", "rules"]
-KINDS = ["group.edit", "member.add", "member.profile", "role.grant", "role.revoke", "thread.start", "post.reply",
-         "post.edit", "post.delete", "post.react", "post.unreact", "thread.tag", "thread.pin", "library.add",
-         "library.edit", "library.remove", "ritual.add", "ritual.edit", "ritual.pause", "ritual.occur"]
+FIELDS = [
+    "title",
+    "body",
+    "tags",
+    "thread",
+    "post",
+    "emoji",
+    "pinned",
+    "member",
+    "name",
+    "public_key",
+    "role",
+    "resource",
+    "url",
+    "summary",
+    "ritual",
+    "rrule",
+    "start",
+    "prompt",
+    "at",
+    "add",
+    "remove",
+    "paused",
+    "purpose",
+    "rules",
+]
+KINDS = [
+    "group.edit",
+    "member.add",
+    "member.profile",
+    "role.grant",
+    "role.revoke",
+    "thread.start",
+    "post.reply",
+    "post.edit",
+    "post.delete",
+    "post.react",
+    "post.unreact",
+    "thread.tag",
+    "thread.pin",
+    "library.add",
+    "library.edit",
+    "library.remove",
+    "ritual.add",
+    "ritual.edit",
+    "ritual.pause",
+    "ritual.occur",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
-plausible = st.sampled_from([
-    "", " ", "x", "Bread", "ab" * 16, "0" * 64, "zz" * 32, "2025-01-03", "2025-01-03T09:00:00Z",
-    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "FREQ=DAILY", "FREQ=WEEKLY;BYDAY=FR",
-    "FREQ=DAILY;INTERVAL=0", "FREQ=MONTHLY;BYMONTHDAY=31", "RRULE:FREQ=YEARLY", "FREQ=DAILY;UNTIL=2025",
-    "https://example.org", "mailto:a@b", "moderator", "curator", "👍", "\x00", "a\nb", "🍞" * 20000,
-])
+plausible = st.sampled_from(
+    [
+        "",
+        " ",
+        "x",
+        "Bread",
+        "ab" * 16,
+        "0" * 64,
+        "zz" * 32,
+        "2025-01-03",
+        "2025-01-03T09:00:00Z",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "FREQ=DAILY",
+        "FREQ=WEEKLY;BYDAY=FR",
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=MONTHLY;BYMONTHDAY=31",
+        "RRULE:FREQ=YEARLY",
+        "FREQ=DAILY;UNTIL=2025",
+        "https://example.org",
+        "mailto:a@b",
+        "moderator",
+        "curator",
+        "👍",
+        "\x00",
+        "a\nb",
+        "🍞" * 20000,
+    ]
+)
 
 
 @pytest.mark.slow
-@given(batch=st.lists(st.tuples(st.sampled_from(KINDS), st.dictionaries(
-    st.sampled_from(FIELDS), json_values | plausible | st.sampled_from(["<thread>", "<ritual>", "<member>"]),
-    max_size=6)), min_size=1, max_size=8))
+@given(
+    batch=st.lists(
+        st.tuples(
+            st.sampled_from(KINDS),
+            st.dictionaries(
+                st.sampled_from(FIELDS),
+                json_values | plausible | st.sampled_from(["<thread>", "<ritual>", "<member>"]),
+                max_size=6,
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_hostile_payloads_are_accepted_or_rejected_never_a_crash(fuzz_world, batch):
     world = fuzz_world

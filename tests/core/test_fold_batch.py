@@ -40,7 +40,7 @@ def _fold_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
 def _dump_of(path: Path, group_id: str, ops: list[Op], *, chunk: int) -> str:
     store = new_store(path, group_id)
     for i in range(0, len(ops), chunk):
-        store.ingest(ops[i:i + chunk])
+        store.ingest(ops[i : i + chunk])
     dump = store.canonical_dump()
     store.close()
     return dump
@@ -107,7 +107,7 @@ def test_ops_filed_in_batches_then_ingested_end_as_if_ingested_at_once(generated
         with store.db.atomic():
             for start, end in zip([0, *cuts], cuts, strict=False):
                 store.file(rest[start:end])
-            store.ingest(rest[cuts[-1]:] if cuts else rest)
+            store.ingest(rest[cuts[-1] :] if cuts else rest)
         assert store.conn.execute("SELECT count(*) FROM filed_ops").fetchone() == (0,)
         assert store.canonical_dump() == expected
         store.close()
@@ -153,8 +153,10 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
     store = new_store(tmp_path / "group.db", "ab" * 16)
 
     def modes() -> tuple[str, int]:
-        return (store.conn.execute("PRAGMA journal_mode").fetchone()[0],
-                store.conn.execute("PRAGMA synchronous").fetchone()[0])
+        return (
+            store.conn.execute("PRAGMA journal_mode").fetchone()[0],
+            store.conn.execute("PRAGMA synchronous").fetchone()[0],
+        )
 
     with store.bulk_import():
         assert modes() == ("wal", 1)  # a big import but not a huge one: the WAL as usual
@@ -187,18 +189,24 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
     """A bulk fold drops the FTS triggers and rebuilds each index in one pass
     with a big term buffer ('hashsize'); search must find the same posts as
     row-by-row indexing, and later transactions get the default buffer back."""
+
     def searchable(bulk_min: int, name: str) -> tuple[list[str], tuple | None]:
         monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
         world = World(tmp_path / name, members=1)
         ops = []
         for i, word in enumerate(["rye", "spelt", "rye"]):
-            thread = world.sign(world.members[0], "thread.start",
-                                {"title": f"loaf {i}", "body": f"a {word} starter", "tags": []})
+            thread = world.sign(
+                world.members[0], "thread.start", {"title": f"loaf {i}", "body": f"a {word} starter", "tags": []}
+            )
             ops += [thread, world.sign(world.founder, "post.reply", {"thread": thread.id, "body": f"more {word}"})]
         world.store.ingest(ops)  # one batch: bulk when bulk_min <= 6
-        found = [r[0] for r in world.store.conn.execute(
-            "SELECT body FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'rye') "
-            "ORDER BY body")]
+        found = [
+            r[0]
+            for r in world.store.conn.execute(
+                "SELECT body FROM posts WHERE rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'rye') "
+                "ORDER BY body"
+            )
+        ]
         hashsize = world.one("SELECT v FROM posts_fts_config WHERE k = 'hashsize'")
         world.store.close()
         return found, hashsize

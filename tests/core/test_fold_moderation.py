@@ -48,8 +48,9 @@ def test_a_clock_set_back_cannot_slip_posts_into_past_weeks(world) -> None:
     world.accepted(ada, "group.edit", {"post_cap": 2})
     first = start(world, bo)
     reply(world, bo, first)
-    reason = world.rejected(bo, "thread.start", {"title": "last week, honest", "body": "", "tags": []},
-                            hlc=world.hlc - 2 * (WEEK_MS << 16))
+    reason = world.rejected(
+        bo, "thread.start", {"title": "last week, honest", "body": "", "tags": []}, hlc=world.hlc - 2 * (WEEK_MS << 16)
+    )
     assert "clock was set back" in reason
     # The chain goes on from the refused op; honest times are fine again,
     # and the cap still counts this week's two.
@@ -65,15 +66,18 @@ def test_a_replica_folded_before_the_clock_rule_refolds_once_on_open(world, tmp_
 
     bo = world.members[0]
     first = start(world, bo)
-    backdated = world.sign(bo, "thread.start", {"title": "back-dated", "body": "", "tags": []},
-                           hlc=world.hlc - (WEEK_MS << 16))
+    backdated = world.sign(
+        bo, "thread.start", {"title": "back-dated", "body": "", "tags": []}, hlc=world.hlc - (WEEK_MS << 16)
+    )
     world.ingest(backdated)
     path = world.store.path
     conn = world.store.conn
     # As an older version left it: the op accepted, its thread in the views.
     conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE id = ?", (backdated.id,))
-    conn.execute("INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc) VALUES (?, ?, ?, ?, ?)",
-                 (backdated.id, "back-dated", bo.id, backdated.hlc, backdated.hlc))
+    conn.execute(
+        "INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc) VALUES (?, ?, ?, ?, ?)",
+        (backdated.id, "back-dated", bo.id, backdated.hlc, backdated.hlc),
+    )
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
     world.store.close()
     store = Store(path)
@@ -101,8 +105,11 @@ def test_ritual_prompts_do_not_count_against_the_cap(world) -> None:
     ada, bo, cy = world.founder, *world.members
     # Cy adds a ritual while a moderator; its prompts are posted in Cy's name.
     world.accepted(ada, "role.grant", {"member": cy.id, "role": "moderator"})
-    ritual = world.accepted(cy, "ritual.add", {"name": "Friday wins", "prompt": "What went well?",
-                                               "rrule": "FREQ=WEEKLY;BYDAY=FR", "start": "2024-12-27"}).id
+    ritual = world.accepted(
+        cy,
+        "ritual.add",
+        {"name": "Friday wins", "prompt": "What went well?", "rrule": "FREQ=WEEKLY;BYDAY=FR", "start": "2024-12-27"},
+    ).id
     world.accepted(ada, "role.revoke", {"member": cy.id, "role": "moderator"})
     world.accepted(ada, "group.edit", {"post_cap": 1})
     world.accepted(bo, "ritual.occur", {"ritual": ritual, "at": "2025-01-03T09:00:00Z"})
@@ -161,11 +168,18 @@ def test_only_moderators_write_sealed_records_and_keys(world) -> None:
     assert world.one("SELECT count(*) FROM mod_records") == (1,)
 
 
-@pytest.mark.parametrize("change", [
-    {"epoch": -1}, {"epoch": 2**31 - 1}, {"public": "zz" * 32}, {"wrapped": {}}, {"wrapped": {"nobody": "ab" * 80}},
-    {"previous_key": "00" * 8},  # a link needs the sealed previous key too
-    {"wrapped": {"ab" * 16: "ab" * 80}},  # not wrapped for the moderators
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"epoch": -1},
+        {"epoch": 2**31 - 1},
+        {"public": "zz" * 32},
+        {"wrapped": {}},
+        {"wrapped": {"nobody": "ab" * 80}},
+        {"previous_key": "00" * 8},  # a link needs the sealed previous key too
+        {"wrapped": {"ab" * 16: "ab" * 80}},  # not wrapped for the moderators
+    ],
+)
 def test_a_malformed_key_rotation_is_rejected(world, change) -> None:
     payload = {**_rotate_payload(world), **change}
     assert world.rejected(world.founder, "modkey.rotate", payload).startswith(("bad ", "a moderators' key must"))
@@ -175,8 +189,7 @@ def test_a_time_out_can_end_early_and_a_rebuild_agrees(world) -> None:
     ada, bo = world.founder, world.members[0]
     thread = start(world, ada)
     until = world.hlc + (3 * DAY)
-    world.accepted(ada, "member.timeout", {"member": bo.id, "until": iso(hlc_to_datetime(until)),
-                                           "last_seq": bo.seq})
+    world.accepted(ada, "member.timeout", {"member": bo.id, "until": iso(hlc_to_datetime(until)), "last_seq": bo.seq})
     assert "timed out" in world.rejected(bo, "post.reply", {"thread": thread, "body": "let me speak"})
     assert world.rejected(bo, "member.timeout_end", {"member": bo.id}).startswith("only a moderator")
     end = world.accepted(ada, "member.timeout_end", {"member": bo.id})
@@ -218,8 +231,10 @@ def test_any_member_who_remains_may_renew_the_group_key(world) -> None:
     world.accepted(cy, "member.leave", {})
     assert "membership had ended" in world.rejected(cy, "epoch.rotate", rotation)
     world.accepted(bo, "epoch.rotate", rotation)
-    assert world.one("SELECT created_by, recipients FROM epochs WHERE epoch = 0") == \
-        (bo.id, ",".join(sorted([ada.id, bo.id])))
+    assert world.one("SELECT created_by, recipients FROM epochs WHERE epoch = 0") == (
+        bo.id,
+        ",".join(sorted([ada.id, bo.id])),
+    )
     assert world.rejected(ada, "epoch.rotate", {**rotation, "key_id": "not hex"}) == "bad key id"
     # the maker holds the key: unlisted, their own departure would not renew it
     assert "maker must be among" in world.rejected(ada, "epoch.rotate", {**rotation, "recipients": [bo.id]})
@@ -240,8 +255,9 @@ def test_a_renewal_signed_before_a_removal_but_dated_after_it_is_rejected(world)
     ada, bo = world.founder, world.members[0]
     note = world.sign(bo, "thread.start", {"title": "signed before", "body": "", "tags": []})
     hour_later = datetime_to_hlc(hlc_to_datetime(note.hlc) + timedelta(hours=1))
-    key = world.sign(bo, "epoch.rotate", {"epoch": 0, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]},
-                     hlc=hour_later)
+    key = world.sign(
+        bo, "epoch.rotate", {"epoch": 0, "key_id": "ab" * 8, "recipients": [ada.id, bo.id]}, hlc=hour_later
+    )
     removal = world.sign(ada, "member.remove", {"member": bo.id, "last_seq": key.seq})
     world.ingest(note, key, removal)
     assert world.state(note) == ("accepted", None) and world.state(removal) == ("accepted", None)

@@ -67,15 +67,18 @@ def test_no_passphrase_to_be_had_says_how_to_give_one(tmp_path: Path) -> None:
         keyfile.read_key_file(key)
 
 
-@pytest.mark.parametrize("damage", ["flip a ciphertext bit", "truncate", "bad magic", "huge work factor",
-                                    "not base64", "newer version"])
+@pytest.mark.parametrize(
+    "damage", ["flip a ciphertext bit", "truncate", "bad magic", "huge work factor", "not base64", "newer version"]
+)
 def test_a_damaged_locked_file_is_refused_with_one_line(tmp_path: Path, monkeypatch, damage: str) -> None:
     key = tmp_path / "g" / KEY_NAME
     Identity.generate().save(key)
     keyfile.relock([key], PASSPHRASE)
     keyfile.forget()
     monkeypatch.setenv(keyfile.PASSPHRASE_ENV, PASSPHRASE)
-    raw = bytearray(base64.b64decode(b"".join(key.read_bytes().strip()[len(keyfile.BEGIN):-len(keyfile.END)].split())))
+    raw = bytearray(
+        base64.b64decode(b"".join(key.read_bytes().strip()[len(keyfile.BEGIN) : -len(keyfile.END)].split()))
+    )
     if damage == "flip a ciphertext bit":
         raw[-1] ^= 1
     elif damage == "truncate":
@@ -108,8 +111,7 @@ def test_a_home_without_a_passphrase_stays_as_it_was(home: Home, shared_folder: 
     again.close()
 
 
-def test_a_group_founded_locked_has_every_key_locked_and_reads_without_one(home: Home,
-                                                                           shared_folder: Path) -> None:
+def test_a_group_founded_locked_has_every_key_locked_and_reads_without_one(home: Home, shared_folder: Path) -> None:
     group = found(home, shared_folder, PASSPHRASE)
     group.post("Hello", "written while unlocked")
     group.close()

@@ -58,9 +58,12 @@ def delete(world: World, feed: Feed, post: str, hlc: int) -> None:
 
 def ritual_thread(world: World, opener: Feed, occur_hlc: int, when: str = "2025-02-28T09:00:00Z") -> str:
     """Ada's weekly Friday ritual and one occurrence's thread, opened by `opener`."""
-    ritual = world.accepted(world.founder, "ritual.add", {
-        "name": "Friday wins", "prompt": "One win this week?", "rrule": "FREQ=WEEKLY;BYDAY=FR",
-        "start": "2025-01-03"}, hlc=at(days=50)).id
+    ritual = world.accepted(
+        world.founder,
+        "ritual.add",
+        {"name": "Friday wins", "prompt": "One win this week?", "rrule": "FREQ=WEEKLY;BYDAY=FR", "start": "2025-01-03"},
+        hlc=at(days=50),
+    ).id
     world.accepted(opener, "ritual.occur", {"ritual": ritual, "at": when}, hlc=occur_hlc)
     return derived_id("ritual.occur", ritual, when)
 
@@ -71,8 +74,14 @@ def ritual_thread(world: World, opener: Feed, occur_hlc: int, when: str = "2025-
 def test_json_has_exactly_the_contract_keys_and_iso_window(world):
     data = week(world.store.conn).to_json()
     assert set(KEYS) <= set(data)
-    assert KEYS == ("members", "weekly_active_pct", "contributor_ratio", "median_first_reply_s",
-                    "reply_coverage", "wins")
+    assert KEYS == (
+        "members",
+        "weekly_active_pct",
+        "contributor_ratio",
+        "median_first_reply_s",
+        "reply_coverage",
+        "wins",
+    )
     assert data["start"] == "2025-02-24T12:00:00Z" and data["end"] == "2025-03-03T12:00:00Z"
 
 
@@ -117,8 +126,9 @@ def test_a_hand_counted_week(world):
     reply(world, ed, old, at(days=3))
     world.accepted(ed, "member.leave", {}, hlc=at(days=2, hours=12))
     # Di is timed out from the day before yesterday: still a member, but her reply is refused.
-    world.accepted(ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2)), "last_seq": 0},
-                   hlc=at(days=2))
+    world.accepted(
+        ada, "member.timeout", {"member": di.id, "until": iso(END + timedelta(days=2)), "last_seq": 0}, hlc=at(days=2)
+    )
     gone = start(world, bo, at(days=1, hours=1), "Deleted")
     t3 = start(world, bo, at(days=1), "Unanswered")
     reply(world, ada, gone, at(days=1))
@@ -174,8 +184,9 @@ def test_membership_edges_at_the_window_end(world):
     p = names(world)
     world.accepted(p["ed"], "member.leave", {}, hlc=datetime_to_hlc(END - WEEK))
     newbie = Feed(Identity.generate(), world.group_id)
-    world.accepted(world.founder, "member.add", member_add_payload(newbie.identity, "Fi"),
-                   hlc=datetime_to_hlc(END - 2 * WEEK))
+    world.accepted(
+        world.founder, "member.add", member_add_payload(newbie.identity, "Fi"), hlc=datetime_to_hlc(END - 2 * WEEK)
+    )
     series = weekly_series(world.store.conn, END, weeks=4, now=END)
     # week ending END-3W: Ada..Ed = 5; END-2W: + Fi = 6; END-W: Ed left at that instant = 5; now: 5
     assert [w.members for w in series] == [5, 6, 5, 5]
@@ -250,8 +261,7 @@ def test_removed_and_left_members_leave_both_sides_of_the_ratio(world):
     p = names(world)
     t = start(world, p["ed"], at(days=4))
     reply(world, p["di"], t, at(days=3))
-    world.accepted(world.founder, "member.remove", {"member": p["ed"].id, "last_seq": p["ed"].seq},
-                   hlc=at(days=2))
+    world.accepted(world.founder, "member.remove", {"member": p["ed"].id, "last_seq": p["ed"].seq}, hlc=at(days=2))
     world.accepted(p["di"], "member.leave", {}, hlc=at(days=1))
     w = week(world.store.conn)
     assert w.members == 3 and w.active == 1 and w.contributors == 0  # Ada (the removal) only
@@ -262,8 +272,12 @@ def test_removed_and_left_members_leave_both_sides_of_the_ratio(world):
 def test_current_window_members_match_the_roster(world):
     p = names(world)
     world.accepted(p["ed"], "member.leave", {}, hlc=at(days=3))
-    world.accepted(world.founder, "member.timeout", {"member": p["di"].id, "until": iso(END + timedelta(days=1)), "last_seq": 0},
-                   hlc=at(days=1))
+    world.accepted(
+        world.founder,
+        "member.timeout",
+        {"member": p["di"].id, "until": iso(END + timedelta(days=1)), "last_seq": 0},
+        hlc=at(days=1),
+    )
     roster = queries.members(world.store.conn, END)
     assert {m.status for m in roster} == {"active", "timed_out", "left"}
     expected = sum(1 for m in roster if m.status in ("active", "timed_out"))
@@ -321,8 +335,7 @@ def test_quiet_newcomers(world):
     people = {}
     for n, name in enumerate(("Fi", "Gus", "Hal", "Ivy", "Jo")):
         feed = Feed(Identity.generate(), world.group_id)
-        world.accepted(world.founder, "member.add", member_add_payload(feed.identity, name),
-                       hlc=at(days=20) + n * MS)
+        world.accepted(world.founder, "member.add", member_add_payload(feed.identity, name), hlc=at(days=20) + n * MS)
         people[name] = feed
     # Fi: first thread unanswered (only her own reply), a later one answered -> quiet
     fi1 = start(world, people["Fi"], at(days=10), "Fi's first")

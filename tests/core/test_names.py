@@ -14,8 +14,14 @@ from .opkit import Feed, World, found, member_add_payload, new_store, op_state
 
 # Each of these is "Ada" to a reader (the founder's name in World).
 SAME_AS_ADA = [
-    "ada", "ADA", "ａｄａ",  # case, full width
-    "A\u200bda", "Ad\u2060a", "A\u00adda", "Ada\ufeff", "Ada\u2063",  # invisible characters
+    "ada",
+    "ADA",
+    "ａｄａ",  # case, full width
+    "A\u200bda",
+    "Ad\u2060a",
+    "A\u00adda",
+    "Ada\ufeff",
+    "Ada\u2063",  # invisible characters
     "Ａda",
 ]
 
@@ -112,8 +118,10 @@ def two_admissions_of_one_name(world: World) -> tuple[Feed, Feed, list]:
     world.accepted(world.founder, "role.grant", {"member": bo.id, "role": "moderator"})
     first, second = Feed(Identity.generate(), world.group_id), Feed(Identity.generate(), world.group_id)
     hlc = world.next_hlc()
-    ops = [world.founder.op("member.add", member_add_payload(first.identity, "Eve"), hlc=hlc),
-           bo.op("member.add", member_add_payload(second.identity, "EVE"), hlc=hlc + 1)]
+    ops = [
+        world.founder.op("member.add", member_add_payload(first.identity, "Eve"), hlc=hlc),
+        bo.op("member.add", member_add_payload(second.identity, "EVE"), hlc=hlc + 1),
+    ]
     world.hlc = hlc + 1
     return first, second, ops
 
@@ -155,8 +163,10 @@ def test_a_log_that_let_two_members_share_a_name_folds_again_on_opening(tmp_path
     store = world.store
     # As an older version left it: both admitted, no name keys, and no m016.
     store.conn.execute("UPDATE ops SET state = 'accepted', reason = NULL WHERE id IN (?, ?)", (ops[1].id, post.id))
-    store.conn.execute("INSERT INTO members (id, name, status, public_key, joined_hlc) VALUES (?, 'EVE', 'active', ?, ?)",
-                       (second.id, second.identity.public_key.hex(), ops[1].hlc))
+    store.conn.execute(
+        "INSERT INTO members (id, name, status, public_key, joined_hlc) VALUES (?, 'EVE', 'active', ?, ?)",
+        (second.id, second.identity.public_key.hex(), ops[1].hlc),
+    )
     store.conn.execute("DROP INDEX members_name_key")
     store.conn.execute("ALTER TABLE members DROP COLUMN name_key")
     store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm016_unique_display_names'")
@@ -167,8 +177,9 @@ def test_a_log_that_let_two_members_share_a_name_folds_again_on_opening(tmp_path
         assert op_state(reopened, ops[1])[0] == "rejected"
         assert op_state(reopened, post) == ("rejected", "the author is not a member of this group")
         assert reopened.conn.execute("SELECT count(*) FROM ops").fetchone()[0] == len(world.log)
-        assert reopened.conn.execute("SELECT id, name FROM members WHERE name_key = 'eve'").fetchall() == \
-            [(first.id, "Eve")]
+        assert reopened.conn.execute("SELECT id, name FROM members WHERE name_key = 'eve'").fetchall() == [
+            (first.id, "Eve")
+        ]
         fresh.ingest(world.log)
         assert reopened.canonical_dump() == fresh.canonical_dump()
     finally:

@@ -28,15 +28,30 @@ GROUP = "ab" * 16
 
 
 def make(payload=None, **kw):
-    fields = dict(group=GROUP, seq=2, prev="cd" * 16, hlc=123456789, kind="post.reply",
-                  payload={"thread": "ef" * 16, "body": "Grüße, 🍞"} if payload is None else payload)
+    fields = dict(
+        group=GROUP,
+        seq=2,
+        prev="cd" * 16,
+        hlc=123456789,
+        kind="post.reply",
+        payload={"thread": "ef" * 16, "body": "Grüße, 🍞"} if payload is None else payload,
+    )
     fields.update(kw)
     return sign_op(ALICE, **fields)
 
 
 def fields_of(identity: Identity = ALICE, **changes):
-    fields = {"v": 1, "g": GROUP, "a": identity.author_id, "s": 2, "p": "cd" * 16, "h": 5,
-              "k": "post.reply", "d": {"body": "hi"}, "pk": identity.public_key.hex()}
+    fields = {
+        "v": 1,
+        "g": GROUP,
+        "a": identity.author_id,
+        "s": 2,
+        "p": "cd" * 16,
+        "h": 5,
+        "k": "post.reply",
+        "d": {"body": "hi"},
+        "pk": identity.public_key.hex(),
+    }
     fields.update(changes)
     return fields
 
@@ -80,8 +95,14 @@ def test_roundtrip_preserves_every_field():
     op = make()
     back = decode_op(op.to_wire())
     assert back == op
-    assert (back.group, back.author, back.seq, back.prev, back.hlc, back.kind) == \
-        (GROUP, ALICE.author_id, 2, "cd" * 16, 123456789, "post.reply")
+    assert (back.group, back.author, back.seq, back.prev, back.hlc, back.kind) == (
+        GROUP,
+        ALICE.author_id,
+        2,
+        "cd" * 16,
+        123456789,
+        "post.reply",
+    )
     assert back.payload == {"thread": "ef" * 16, "body": "Grüße, 🍞"}
     assert back.public_key == ALICE.public_key
     assert len(op.signature) == SIGNATURE_BYTES
@@ -108,16 +129,18 @@ def test_genesis_has_no_group_and_no_prev():
     assert back.group is None and back.prev is None and back.seq == 1
 
 
-@pytest.mark.parametrize("value", [
-    {"body": "Grüße, 🍞 \"quoted\" \\ tab\t nl\n \u0001 \u2028", "thread": "ef" * 16},
-    {"z": 1, "a": [True, False, None, -5, 2**63 - 1, 1.5, 1e-7], "m": {"b": {}, "a": []}},
-    {"": "", "é": "x", "E": "y", "10": 1, "9": 2},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"body": 'Grüße, 🍞 "quoted" \\ tab\t nl\n \u0001 \u2028', "thread": "ef" * 16},
+        {"z": 1, "a": [True, False, None, -5, 2**63 - 1, 1.5, 1e-7], "m": {"b": {}, "a": []}},
+        {"": "", "é": "x", "E": "y", "10": 1, "9": 2},
+    ],
+)
 def test_the_built_once_encoder_writes_the_same_bytes_as_json_dumps(value):
     # canonical_json uses json's C encoder built once (ops._C_ENCODE); it
     # must stay byte for byte what the documented settings produce.
-    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     assert ops_module._C_ENCODE is not None  # CPython has the accelerator: the fast path is what runs
     assert canonical_json(value) == expected
 
@@ -130,13 +153,17 @@ def test_canonical_json_refuses_nan_on_the_fast_path():
 # --- decode refuses --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encode", [
-    lambda f: json.dumps(f, sort_keys=True).encode(),  # spaces after separators
-    lambda f: json.dumps(f, separators=(",", ":")).encode(),  # insertion order, not sorted
-    lambda f: json.dumps(f, sort_keys=True, separators=(",", ":")).encode(),  # \u escapes (ensure_ascii)
-    lambda f: canonical_json(f) + b"\n",  # trailing whitespace
-    lambda f: b" " + canonical_json(f),
-], ids=["spaces", "unsorted", "ascii-escaped", "trailing-newline", "leading-space"])
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda f: json.dumps(f, sort_keys=True).encode(),  # spaces after separators
+        lambda f: json.dumps(f, separators=(",", ":")).encode(),  # insertion order, not sorted
+        lambda f: json.dumps(f, sort_keys=True, separators=(",", ":")).encode(),  # \u escapes (ensure_ascii)
+        lambda f: canonical_json(f) + b"\n",  # trailing whitespace
+        lambda f: b" " + canonical_json(f),
+    ],
+    ids=["spaces", "unsorted", "ascii-escaped", "trailing-newline", "leading-space"],
+)
 def test_non_canonical_json_is_refused_even_when_correctly_signed(encode):
     fields = fields_of(d={"body": "café"})
     body = encode(fields)
@@ -149,10 +176,14 @@ def test_duplicate_keys_are_not_canonical():
     assert "canonical" in reason(wire_for(body))
 
 
-@pytest.mark.parametrize("change", [
-    {"extra": 1},
-    {"v": 2},
-], ids=["extra-field", "unknown-version"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"extra": 1},
+        {"v": 2},
+    ],
+    ids=["extra-field", "unknown-version"],
+)
 def test_wrong_fields_or_version_refused(change):
     body = canonical_json(fields_of(**change))
     assert reason(wire_for(body))
@@ -164,21 +195,25 @@ def test_missing_field_refused():
     assert "wrong fields" in reason(wire_for(canonical_json(fields)))
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"s": 0}, "bad seq"),
-    ({"s": True}, "bad seq"),
-    ({"s": 1}, "bad prev"),  # seq 1 must have no prev
-    ({"p": None}, "bad prev"),  # seq 2 must have one
-    ({"h": 0}, "bad hlc"),
-    ({"h": 1.5}, "bad hlc"),
-    ({"k": ""}, "bad kind"),
-    ({"k": "x" * 33}, "bad kind"),
-    ({"d": []}, "payload is not an object"),
-    ({"g": "XYZ"}, "bad group id"),
-    ({"a": "AB" * 16}, "bad author id"),
-    ({"pk": "zz" * 32}, "bad public key"),
-    ({"pk": "ab"}, "bad public key"),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"s": 0}, "bad seq"),
+        ({"s": True}, "bad seq"),
+        ({"s": 1}, "bad prev"),  # seq 1 must have no prev
+        ({"p": None}, "bad prev"),  # seq 2 must have one
+        ({"h": 0}, "bad hlc"),
+        ({"h": 1.5}, "bad hlc"),
+        ({"k": ""}, "bad kind"),
+        ({"k": "x" * 33}, "bad kind"),
+        ({"d": []}, "payload is not an object"),
+        ({"g": "XYZ"}, "bad group id"),
+        ({"a": "AB" * 16}, "bad author id"),
+        ({"pk": "zz" * 32}, "bad public key"),
+        ({"pk": "ab"}, "bad public key"),
+    ],
+    ids=lambda v: str(v),
+)
 def test_malformed_field_values_refused(change, expected):
     assert expected in reason(wire_for(canonical_json(fields_of(**change))))
 

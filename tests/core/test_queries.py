@@ -26,6 +26,7 @@ def later(monkeypatch, frozen_now):
 
     def advance(minutes: int) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(start + timedelta(minutes=minutes)))
+
     return advance
 
 
@@ -164,14 +165,21 @@ def test_show_unknown_thread_raises(group):
 
 def test_search_best_match_first_across_kinds(group):
     thread = group.post("Hydration tables", "baker's percentages explained at length for everyone " * 3)
-    weak = group.reply(thread, "somewhere in this long reply about flour water salt and time we mention "
-                               "hydration once among many many other words about baking bread")
+    weak = group.reply(
+        thread,
+        "somewhere in this long reply about flour water salt and time we mention "
+        "hydration once among many many other words about baking bread",
+    )
     strong = group.reply(thread, "hydration hydration")
     resource = group.library_add("Hydration calculator", "https://example.org/calc", "work out your hydration")
 
     hits = queries.search(group.conn, "hydration")
-    assert {(h.kind, h.id) for h in hits} == {("thread", thread), ("post", weak), ("post", strong),
-                                             ("resource", resource)}
+    assert {(h.kind, h.id) for h in hits} == {
+        ("thread", thread),
+        ("post", weak),
+        ("post", strong),
+        ("resource", resource),
+    }
     posts = [h.id for h in hits if h.kind == "post"]
     assert posts == [strong, weak]  # the denser match ranks higher
     by_kind = {h.kind: h for h in hits}
@@ -195,11 +203,36 @@ def test_search_prefix_last(group):
     assert [h.kind for h in queries.search(group.conn, "sourd", prefix_last=True)] == ["thread"]
 
 
-@pytest.mark.parametrize("text", [
-    '"rye', 'rye"', '"rye"', "rye AND", "AND rye", "rye OR", "NOT rye", "rye -wheat", "-rye", "rye*", "*rye",
-    "title:rye", "body:rye", "rye:", "NEAR(rye wheat)", "rye^", "^rye", "(rye", "rye)", "rye + wheat",
-    "{rye}", "rye'", "rye;--", "rye\x00", "r'y'e",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"rye',
+        'rye"',
+        '"rye"',
+        "rye AND",
+        "AND rye",
+        "rye OR",
+        "NOT rye",
+        "rye -wheat",
+        "-rye",
+        "rye*",
+        "*rye",
+        "title:rye",
+        "body:rye",
+        "rye:",
+        "NEAR(rye wheat)",
+        "rye^",
+        "^rye",
+        "(rye",
+        "rye)",
+        "rye + wheat",
+        "{rye}",
+        "rye'",
+        "rye;--",
+        "rye\x00",
+        "r'y'e",
+    ],
+)
 def test_search_with_fts_syntax_characters_never_raises(group, text):
     group.post("Rye bread", "rye and wheat")
     hits = queries.search(group.conn, text)
@@ -227,7 +260,7 @@ def test_search_any_text_returns_hits_or_a_user_error(group, text):
 def test_resources_text_filter_with_fts_syntax_never_raises(group):
     group.library_add("Crumb guide", "https://example.org/crumb", "open crumb", ["crumb"])
     assert [r.title for r in queries.resources(group.conn, text='"crumb* -:')] == ["Crumb guide"]
-    assert queries.resources(group.conn, text='crumb AND') == []  # AND is just a word, and required
+    assert queries.resources(group.conn, text="crumb AND") == []  # AND is just a word, and required
     assert [r.title for r in queries.resources(group.conn, tag="crumb")] == ["Crumb guide"]
 
 
@@ -267,8 +300,9 @@ def test_deleted_things_do_not_resolve(group):
 def test_ambiguous_prefix_refused():
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE threads (id TEXT PRIMARY KEY, deleted INTEGER NOT NULL DEFAULT 0)")
-    conn.executemany("INSERT INTO threads (id) VALUES (?)", [("abcd" + "1" * 28,), ("abcd" + "2" * 28,),
-                                                              ("abce" + "3" * 28,)])
+    conn.executemany(
+        "INSERT INTO threads (id) VALUES (?)", [("abcd" + "1" * 28,), ("abcd" + "2" * 28,), ("abce" + "3" * 28,)]
+    )
     conn.execute("INSERT INTO threads (id, deleted) VALUES (?, 1)", ("beef" + "1" * 28,))
     conn.execute("INSERT INTO threads (id) VALUES (?)", ("beef" + "2" * 28,))
     with pytest.raises(TablespaceError, match="ambiguous"):
@@ -301,6 +335,5 @@ def test_a_name_names_one_member_since_a_second_is_refused(group):
 def test_members_listing(group):
     bo = admit(group, "bo")
     members = queries.members(group.conn)
-    assert [(m.name, m.roles, m.status) for m in members] == [("Ada", ["moderator"], "active"),
-                                                              ("bo", [], "active")]
+    assert [(m.name, m.roles, m.status) for m in members] == [("Ada", ["moderator"], "active"), ("bo", [], "active")]
     assert members[1].id == bo.id

@@ -58,43 +58,74 @@ def test_a_refused_op_keeps_its_kind_and_data_in_the_log(world) -> None:
 def test_the_authors_own_wording_comes_from_the_stored_kind_not_the_text(world) -> None:
     refused = timed_out_reply(world)
     bo = world.members[0]
-    (kind, refusal), = world.store.refused_ops(bo.id).values()
+    ((kind, refusal),) = world.store.refused_ops(bo.id).values()
     assert kind == "post.reply"
     assert refusal.kind is RefusalKind.TIMED_OUT
     assert refusal.for_author().startswith("you are timed out until 20")
     assert refusal.for_others().startswith("the author is timed out until 20")
     # Whatever the reason column says, the kind and data word it.
     world.store.conn.execute("UPDATE ops SET reason = 'only a moderator can say' WHERE id = ?", (refused,))
-    (_, again), = world.store.refused_ops(bo.id).values()
+    ((_, again),) = world.store.refused_ops(bo.id).values()
     assert again.for_author() == refusal.for_author()
 
 
-@pytest.mark.parametrize(("refused", "own", "others"), [
-    (Rejected.not_member(),
-     "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)",
-     "the author is not a member of this group"),
-    (Rejected.gone(), "you are no longer a member of this group (you left or were removed)",
-     "the author's membership had ended when they wrote this"),
-    (Rejected.gone("removed"), "your membership is removed", "the author's membership is removed"),
-    (Rejected.timed_out("2026-11-24T09:00:00Z"), "you are timed out until 2026-11-24T09:00:00Z",
-     "the author is timed out until 2026-11-24T09:00:00Z"),
-    (Rejected.post_cap(3, 3, "2026-11-30T09:00:00Z"),
-     ("you have written 3 posts in the last 7 days, the group's weekly cap (3); the next one can go after "
-      "2026-11-30T09:00:00Z"),
-     ("the author has written 3 posts in the last 7 days, the group's weekly cap (3); the next one can go after "
-      "2026-11-30T09:00:00Z")),
-    (Rejected.role_needed("moderator", "pin threads"), "only a moderator can pin threads",
-     "only a moderator can pin threads"),
-    (Rejected.role_needed("moderator", "pin threads", revoked=True),
-     "only a moderator can pin threads: your role had been taken away",
-     "only a moderator can pin threads: the author's role had been taken away"),
-    (Rejected.backdated(), "dated before your previous change (your clock was set back)",
-     "dated before the author's previous change (their clock was set back)"),
-    (Rejected.fork(4), "you signed two different ops as seq 4 (a fork); your ops from there on are set aside",
-     "the author signed two different ops as seq 4 (a fork); their ops from there on are set aside"),
-    (Rejected.permission("only the author can edit a post"), "only the author can edit a post",
-     "only the author can edit a post"),
-])
+@pytest.mark.parametrize(
+    ("refused", "own", "others"),
+    [
+        (
+            Rejected.not_member(),
+            "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)",
+            "the author is not a member of this group",
+        ),
+        (
+            Rejected.gone(),
+            "you are no longer a member of this group (you left or were removed)",
+            "the author's membership had ended when they wrote this",
+        ),
+        (Rejected.gone("removed"), "your membership is removed", "the author's membership is removed"),
+        (
+            Rejected.timed_out("2026-11-24T09:00:00Z"),
+            "you are timed out until 2026-11-24T09:00:00Z",
+            "the author is timed out until 2026-11-24T09:00:00Z",
+        ),
+        (
+            Rejected.post_cap(3, 3, "2026-11-30T09:00:00Z"),
+            (
+                "you have written 3 posts in the last 7 days, the group's weekly cap (3); the next one can go after "
+                "2026-11-30T09:00:00Z"
+            ),
+            (
+                "the author has written 3 posts in the last 7 days, the group's weekly cap (3); the next one can go after "
+                "2026-11-30T09:00:00Z"
+            ),
+        ),
+        (
+            Rejected.role_needed("moderator", "pin threads"),
+            "only a moderator can pin threads",
+            "only a moderator can pin threads",
+        ),
+        (
+            Rejected.role_needed("moderator", "pin threads", revoked=True),
+            "only a moderator can pin threads: your role had been taken away",
+            "only a moderator can pin threads: the author's role had been taken away",
+        ),
+        (
+            Rejected.backdated(),
+            "dated before your previous change (your clock was set back)",
+            "dated before the author's previous change (their clock was set back)",
+        ),
+        (
+            Rejected.fork(4),
+            "you signed two different ops as seq 4 (a fork); your ops from there on are set aside",
+            "the author signed two different ops as seq 4 (a fork); their ops from there on are set aside",
+        ),
+        (
+            Rejected.permission("only the author can edit a post"),
+            "only the author can edit a post",
+            "only the author can edit a post",
+        ),
+    ],
+)
 def test_a_refusal_is_worded_for_its_author_and_for_everyone_else(refused, own, others) -> None:
     refusal = refused.refusal
     assert (refusal.for_author(), refusal.for_others()) == (own, others)
@@ -102,13 +133,16 @@ def test_a_refusal_is_worded_for_its_author_and_for_everyone_else(refused, own, 
     assert (stored.for_author(), stored.for_others()) == (own, others)  # the same once read back from the log
 
 
-@pytest.mark.parametrize(("kind", "text", "error", "code"), [
-    (RefusalKind.PERMISSION, "the words do not matter", PermissionDenied, 3),
-    (RefusalKind.REFUSED, "only a moderator can do this", TablespaceError, 1),  # reads like one; is not
-    (RefusalKind.INVALID, "only an opening post has a title", TablespaceError, 1),
-    (RefusalKind.CONFLICT, "the author is not a member of this group", TablespaceError, 1),
-    (RefusalKind.USAGE, "give a title", UsageError, 2),
-])
+@pytest.mark.parametrize(
+    ("kind", "text", "error", "code"),
+    [
+        (RefusalKind.PERMISSION, "the words do not matter", PermissionDenied, 3),
+        (RefusalKind.REFUSED, "only a moderator can do this", TablespaceError, 1),  # reads like one; is not
+        (RefusalKind.INVALID, "only an opening post has a title", TablespaceError, 1),
+        (RefusalKind.CONFLICT, "the author is not a member of this group", TablespaceError, 1),
+        (RefusalKind.USAGE, "give a title", UsageError, 2),
+    ],
+)
 def test_the_exit_code_comes_from_the_kind_not_the_words(kind, text, error, code) -> None:
     raised = Refusal(kind, text).error()
     assert type(raised) is error and raised.exit_code == code and str(raised) == text
@@ -131,7 +165,7 @@ def test_a_log_from_before_refusal_kinds_gets_them_on_the_next_open(world, tmp_p
     fresh = new_store(tmp_path / "fresh.db", world.group_id)
     try:
         assert refusal_columns(reopened, refused)[0] == "timed_out"
-        (_, refusal), = reopened.refused_ops(world.members[0].id).values()
+        ((_, refusal),) = reopened.refused_ops(world.members[0].id).values()
         assert refusal.for_author().startswith("you are timed out until")
         fresh.ingest(world.log)
         assert reopened.canonical_dump() == fresh.canonical_dump()

@@ -24,9 +24,13 @@ from .opkit import World
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 EVERY_HOUR = "FREQ=DAILY;BYHOUR=" + ",".join(str(h) for h in range(24))
-NEVER = ["FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31", "FREQ=MONTHLY;BYYEARDAY=367",
-         "FREQ=WEEKLY;BYDAY=MO;BYMONTHDAY=1;BYMONTH=2;BYYEARDAY=100",
-         "FREQ=DAILY;UNTIL=20250101T000000Z"]
+NEVER = [
+    "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+    "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31",
+    "FREQ=MONTHLY;BYYEARDAY=367",
+    "FREQ=WEEKLY;BYDAY=MO;BYMONTHDAY=1;BYMONTH=2;BYYEARDAY=100",
+    "FREQ=DAILY;UNTIL=20250101T000000Z",
+]
 # Monday 29 February: 2044 is the next one after 2026.
 RARE = "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO"
 
@@ -56,8 +60,9 @@ def test_more_than_24_a_day_is_refused_and_24_is_not(world):
 
 def test_an_edit_to_a_never_firing_schedule_is_refused(world):
     added = world.accepted(world.founder, "ritual.add", ritual("FREQ=WEEKLY"), hlc=datetime_to_hlc(NOW))
-    reason = world.rejected(world.founder, "ritual.edit", {"ritual": added.id, "rrule": NEVER[0]},
-                            hlc=datetime_to_hlc(NOW) + 1)
+    reason = world.rejected(
+        world.founder, "ritual.edit", {"ritual": added.id, "rrule": NEVER[0]}, hlc=datetime_to_hlc(NOW) + 1
+    )
     assert "no occurrence in the next 5 years" in reason
 
 
@@ -99,12 +104,26 @@ def test_no_schedule_makes_the_search_walk_far(monkeypatch, rule):
     assert walked[0] <= 3 * 200
 
 
-RULES = ["FREQ=DAILY", "FREQ=DAILY;INTERVAL=3", "FREQ=WEEKLY;BYDAY=MO,FR", "FREQ=WEEKLY;INTERVAL=2",
-         "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=-1", "FREQ=MONTHLY", "FREQ=MONTHLY;INTERVAL=5",
-         "FREQ=MONTHLY;BYDAY=-1FR", "FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=2", "FREQ=YEARLY", "FREQ=YEARLY;INTERVAL=3",
-         "FREQ=YEARLY;BYWEEKNO=53;BYDAY=TH", "FREQ=YEARLY;BYYEARDAY=-1", "FREQ=DAILY;COUNT=500",
-         "FREQ=DAILY;BYHOUR=8,20;BYSETPOS=2", "FREQ=MONTHLY;BYMONTHDAY=31", "FREQ=DAILY;UNTIL=20270101T000000Z",
-         RARE]
+RULES = [
+    "FREQ=DAILY",
+    "FREQ=DAILY;INTERVAL=3",
+    "FREQ=WEEKLY;BYDAY=MO,FR",
+    "FREQ=WEEKLY;INTERVAL=2",
+    "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=-1",
+    "FREQ=MONTHLY",
+    "FREQ=MONTHLY;INTERVAL=5",
+    "FREQ=MONTHLY;BYDAY=-1FR",
+    "FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=2",
+    "FREQ=YEARLY",
+    "FREQ=YEARLY;INTERVAL=3",
+    "FREQ=YEARLY;BYWEEKNO=53;BYDAY=TH",
+    "FREQ=YEARLY;BYYEARDAY=-1",
+    "FREQ=DAILY;COUNT=500",
+    "FREQ=DAILY;BYHOUR=8,20;BYSETPOS=2",
+    "FREQ=MONTHLY;BYMONTHDAY=31",
+    "FREQ=DAILY;UNTIL=20270101T000000Z",
+    RARE,
+]
 STARTS = ["2000-01-31", "2001-02-28T17:45:00Z", "2004-02-29", "2019-12-30T23:00:00Z", "2026-04-30"]
 
 

@@ -26,8 +26,11 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs; skipped without the privilege to mount one."""
     where = tmp_path / "small"
     where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
-                             capture_output=True) if os.geteuid() == 0 else None
+    mounted = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+        if os.geteuid() == 0
+        else None
+    )
     if mounted is None or mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
@@ -80,8 +83,12 @@ def test_a_file_size_limit_leaves_no_temp_file(tmp_path: Path) -> None:
     )
     target = tmp_path / "out" / "f.tsc"
     target.parent.mkdir()
-    result = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert result.stdout.strip(), result.stderr
     assert list(target.parent.iterdir()) == []
 
@@ -105,4 +112,3 @@ def test_export_to_a_full_folder_leaves_no_temp_file_and_keeps_the_outbox(full_d
     assert leftovers(full_disk) == []
     ballast.unlink()
     assert ana.json("sync")["exported"] >= 1
-

@@ -28,7 +28,7 @@ NASTY = {
     "rli": "\u2067",
     "pdi": "\u2069",
 }
-UNSAFE = [chr(c) for c in (*range(0x00, 0x20), *range(0x7f, 0xa0), *range(0x202a, 0x202f), *range(0x2066, 0x206a))]
+UNSAFE = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))]
 
 
 def raw_unsafe(text: str, *, multiline: bool = False) -> list[str]:
@@ -82,23 +82,30 @@ def test_the_fold_refuses_a_crafted_title_name_tag_or_reaction(world: World, nam
     assert world.rejected(bo, "post.react", {"post": thread, "emoji": f"🍞{seq}"}).startswith("reaction ")
     assert world.rejected(bo, "member.profile", {"name": f"Bo{seq}"}).startswith("display name contains")
     assert world.rejected(world.founder, "group.edit", {"name": f"Circle{seq}"}).startswith("group name contains")
-    assert world.rejected(world.founder, "ritual.add", {"name": f"Wins{seq}", "prompt": "p",
-                                                        "rrule": "FREQ=WEEKLY", "start": "2025-01-06"}
-                          ).startswith("ritual name contains")
-    assert world.rejected(world.founder, "library.add", {"title": f"L{seq}", "url": "https://x.org",
-                                                         "summary": "", "tags": []}).startswith("title contains")
+    assert world.rejected(
+        world.founder,
+        "ritual.add",
+        {"name": f"Wins{seq}", "prompt": "p", "rrule": "FREQ=WEEKLY", "start": "2025-01-06"},
+    ).startswith("ritual name contains")
+    assert world.rejected(
+        world.founder, "library.add", {"title": f"L{seq}", "url": "https://x.org", "summary": "", "tags": []}
+    ).startswith("title contains")
 
 
 @pytest.mark.parametrize("name", NASTY)
 def test_the_fold_refuses_control_characters_in_multi_line_text_but_keeps_newline_and_tab(
-        world: World, name: str) -> None:
+    world: World, name: str
+) -> None:
     bo = world.members[0]
     seq = NASTY[name]
     thread = world.accepted(bo, "thread.start", {"title": "T", "body": "one\n\ttwo", "tags": []}).id
     assert world.rejected(bo, "post.reply", {"thread": thread, "body": f"x{seq}y"}).startswith("body contains")
-    assert world.rejected(bo, "library.add", {"title": "L", "url": "https://x.org", "summary": f"s{seq}",
-                                              "tags": []}).startswith("summary contains")
-    assert world.rejected(world.founder, "ritual.add", {"name": "Wins", "prompt": f"p{seq}",
-                                                        "rrule": "FREQ=WEEKLY", "start": "2025-01-06"}
-                          ).startswith("prompt contains")
+    assert world.rejected(
+        bo, "library.add", {"title": "L", "url": "https://x.org", "summary": f"s{seq}", "tags": []}
+    ).startswith("summary contains")
+    assert world.rejected(
+        world.founder,
+        "ritual.add",
+        {"name": "Wins", "prompt": f"p{seq}", "rrule": "FREQ=WEEKLY", "start": "2025-01-06"},
+    ).startswith("prompt contains")
     assert world.rejected(world.founder, "group.edit", {"rules": f"r{seq}"}).startswith("house rules contains")

@@ -60,12 +60,22 @@ def combined_corpus(into: Path) -> Path:
     return into
 
 
-def fuzz(target: str, dirs: list[Path], *options: str, artifacts: Path,
-         output: Path | None = None) -> subprocess.CompletedProcess[str]:
+def fuzz(
+    target: str, dirs: list[Path], *options: str, artifacts: Path, output: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run one target (or `all`) under atheris. New inputs go to the first of `dirs`."""
-    command = [sys.executable, str(RUNNER), target, f"-timeout={TIMEOUT}", f"-rss_limit_mb={RSS_LIMIT_MB}",
-               f"-dict={DICTIONARY}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
-               *options, *map(str, dirs)]
+    command = [
+        sys.executable,
+        str(RUNNER),
+        target,
+        f"-timeout={TIMEOUT}",
+        f"-rss_limit_mb={RSS_LIMIT_MB}",
+        f"-dict={DICTIONARY}",
+        f"-artifact_prefix={artifacts}/",
+        "-print_final_stats=1",
+        *options,
+        *map(str, dirs),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     if output is None:
         return subprocess.run(command, env=env, capture_output=True, text=True, errors="replace")

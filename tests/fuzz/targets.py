@@ -94,11 +94,24 @@ def world() -> World:
     (home_dir / "shared").mkdir()
     group = _found(Home(home_dir / "home"), author, Transport(folder=home_dir / "shared"))
     secret = _seed("invite")[:16]
-    request = JoinRequest(id=_seed("request")[:16].hex(), invite=invite_id_for(secret), name="Joiner",
-                          public_key=joiner.public_key, exchange_key=exchange.public_key, created_at=FIXED_NOW)
-    return World(group=group, author=author, joiner=joiner, exchange=exchange,
-                 epoch_keys={0: _seed("epoch 0"), 1: [_seed("epoch 1a"), _seed("epoch 1b")]},
-                 secret=secret, mod_key=X25519PrivateKey.from_private_bytes(_seed("moderators")), request=request)
+    request = JoinRequest(
+        id=_seed("request")[:16].hex(),
+        invite=invite_id_for(secret),
+        name="Joiner",
+        public_key=joiner.public_key,
+        exchange_key=exchange.public_key,
+        created_at=FIXED_NOW,
+    )
+    return World(
+        group=group,
+        author=author,
+        joiner=joiner,
+        exchange=exchange,
+        epoch_keys={0: _seed("epoch 0"), 1: [_seed("epoch 1a"), _seed("epoch 1b")]},
+        secret=secret,
+        mod_key=X25519PrivateKey.from_private_bytes(_seed("moderators")),
+        request=request,
+    )
 
 
 def _found(home: Home, author: Identity, transport: Transport) -> Group:
@@ -137,7 +150,7 @@ def changeset_inner(data: bytes) -> None:
     if len(data) < _INNER_HEAD.size:
         return
     mode, first_seq, count, max_hlc = _INNER_HEAD.unpack_from(data)
-    file = _seal_changeset(mode, first_seq, count, max_hlc, data[_INNER_HEAD.size:])
+    file = _seal_changeset(mode, first_seq, count, max_hlc, data[_INNER_HEAD.size :])
     w = world()
     try:
         decode_changeset(file, group_id=w.group_id, epoch_keys=w.epoch_keys)
@@ -154,14 +167,27 @@ def _seal_changeset(mode: int, first_seq: int, count: int, max_hlc: int, body: b
         if not compressed:
             body = zstandard.ZstdCompressor(level=envelope.COMPRESSION_LEVEL, write_content_size=True).compress(body)
         fields: dict[str, object] = dict(
-            group_id=w.group_id, epoch=0, key_id=epoch_key_id(key), author=w.author.author_id,
-            public_key=w.author.public_key, first_seq=first_seq,
-            last_seq=(first_seq + count - 1) % 2**64, max_hlc=max_hlc)
+            group_id=w.group_id,
+            epoch=0,
+            key_id=epoch_key_id(key),
+            author=w.author.author_id,
+            public_key=w.author.public_key,
+            first_seq=first_seq,
+            last_seq=(first_seq + count - 1) % 2**64,
+            max_hlc=max_hlc,
+        )
         return envelope.seal(fields, body, epoch_key=key, signer=w.author)
     if not compressed:
         body = envelope.compress_v2(body)
-    fields = dict(group_id=w.group_id, epoch=0, key_id=epoch_key_id(key)[:envelope.KEY_ID_BYTES_V2],
-                  public_key=w.author.public_key, first_seq=first_seq, op_count=count, max_hlc=max_hlc)
+    fields = dict(
+        group_id=w.group_id,
+        epoch=0,
+        key_id=epoch_key_id(key)[: envelope.KEY_ID_BYTES_V2],
+        public_key=w.author.public_key,
+        first_seq=first_seq,
+        op_count=count,
+        max_hlc=max_hlc,
+    )
     return envelope.seal_v2(fields, body, epoch_key=key, signer=w.author)
 
 
@@ -183,14 +209,24 @@ def _ops() -> list[Op]:
         ("post.reply", {"thread": ops[0].id, "body": "x" * 300}),
         ("post.react", {"post": ops[0].id, "emoji": "👍"}),
         ("library.add", {"title": "Tartine", "url": "https://example.org/t", "summary": "", "tags": []}),
-        ("ritual.add", {"name": "Bake day", "prompt": "What did you bake?", "rrule": "FREQ=WEEKLY;BYDAY=SA",
-                        "start": "2026-03-07"}),
+        (
+            "ritual.add",
+            {
+                "name": "Bake day",
+                "prompt": "What did you bake?",
+                "rrule": "FREQ=WEEKLY;BYDAY=SA",
+                "start": "2026-03-07",
+            },
+        ),
     ]
     hlc = ops[0].hlc
     for kind, payload in payloads:
         hlc += 1 << 16
-        ops.append(sign_op(w.author, group=w.group_id, seq=ops[-1].seq + 1, prev=ops[-1].id, hlc=hlc,
-                           kind=kind, payload=payload))
+        ops.append(
+            sign_op(
+                w.author, group=w.group_id, seq=ops[-1].seq + 1, prev=ops[-1].id, hlc=hlc, kind=kind, payload=payload
+            )
+        )
     return ops
 
 
@@ -199,16 +235,18 @@ def _changeset_seeds() -> list[bytes]:
     seeds = []
     for epoch, key in ((0, w.epoch_keys[0]), (1, w.epoch_keys[1][1])):  # type: ignore[index]
         for part in (ops[:1], ops[:3], ops[1:], ops[3:4]):
-            seeds.append(envelope.encode_changeset(part, group_id=w.group_id, epoch=epoch, epoch_key=key,
-                                                   identity=w.author))
+            seeds.append(
+                envelope.encode_changeset(part, group_id=w.group_id, epoch=epoch, epoch_key=key, identity=w.author)
+            )
     seeds.append(_v1_file(ops[:2]))
     seeds.append(_v1_file(ops[2:]))
     return seeds
 
 
 def _v1_file(ops: list[Op]) -> bytes:
-    return _seal_changeset(1, ops[0].seq, len(ops), max(op.hlc for op in ops),
-                           envelope.frame_ops([op.to_wire() for op in ops]))
+    return _seal_changeset(
+        1, ops[0].seq, len(ops), max(op.hlc for op in ops), envelope.frame_ops([op.to_wire() for op in ops])
+    )
 
 
 def _changeset_inner_seeds() -> list[bytes]:
@@ -247,15 +285,27 @@ def join_request_inner(data: bytes) -> None:
 
 def _join_request_seeds() -> list[bytes]:
     w = world()
-    return [membership.encode_request(w.joiner, w.exchange.public_key, name, group_id=w.group_id,
-                                      secret=w.secret, created_at=FIXED_NOW) for name in ("Joiner", "Zoë 🌱")]
+    return [
+        membership.encode_request(
+            w.joiner, w.exchange.public_key, name, group_id=w.group_id, secret=w.secret, created_at=FIXED_NOW
+        )
+        for name in ("Joiner", "Zoë 🌱")
+    ]
 
 
 def _join_request_inner_seeds() -> list[bytes]:
     w = world()
-    return [json.dumps({"name": name, "public_key": w.joiner.public_key.hex(),
-                        "exchange_key": w.exchange.public_key.hex(), "created_at": FIXED_NOW}).encode()
-            for name in ("Joiner", "Zoë 🌱")]
+    return [
+        json.dumps(
+            {
+                "name": name,
+                "public_key": w.joiner.public_key.hex(),
+                "exchange_key": w.exchange.public_key.hex(),
+                "created_at": FIXED_NOW,
+            }
+        ).encode()
+        for name in ("Joiner", "Zoë 🌱")
+    ]
 
 
 def withdrawal(data: bytes) -> None:
@@ -290,8 +340,7 @@ def _join_answer_seeds() -> list[bytes]:
 
 
 def _join_answer_inner_seeds() -> list[bytes]:
-    return [json.dumps({"answer": answer}).encode().ljust(membership.ANSWER_PAD_TO)
-            for answer in membership.ANSWERS]
+    return [json.dumps({"answer": answer}).encode().ljust(membership.ANSWER_PAD_TO) for answer in membership.ANSWERS]
 
 
 # --- key grants and key needs (sync/membership.py, read by sync/roster.py and the engine) ---
@@ -331,26 +380,31 @@ def key_need_inner(data: bytes) -> None:
 
 def _signed_by(signer: Identity, body: bytes, key_at: slice) -> bytes:
     if len(body) >= key_at.stop:
-        body = body[:key_at.start] + signer.public_key + body[key_at.stop:]
+        body = body[: key_at.start] + signer.public_key + body[key_at.stop :]
     return body + signer.sign(body)
 
 
 def _grant_seeds() -> list[bytes]:
     w = world()
     keys = [(0, w.epoch_keys[0]), (1, w.epoch_keys[1][0]), (1, w.epoch_keys[1][1])]  # type: ignore[index]
-    return [membership.encode_grant(w.author, group_id=w.group_id, member=w.joiner.author_id,
-                                    member_exchange=w.exchange.public_key, keys=part)
-            for part in (keys[:1], keys)]
+    return [
+        membership.encode_grant(
+            w.author, group_id=w.group_id, member=w.joiner.author_id, member_exchange=w.exchange.public_key, keys=part
+        )
+        for part in (keys[:1], keys)
+    ]
 
 
 def _need_seeds() -> list[bytes]:
     w = world()
-    return [membership.encode_need(w.author, group_id=w.group_id, epochs=epochs, disowned=disowned)
-            for epochs, disowned in (([0], []), ([1, 2, 7], [w.joiner.author_id]))]
+    return [
+        membership.encode_need(w.author, group_id=w.group_id, epochs=epochs, disowned=disowned)
+        for epochs, disowned in (([0], []), ([1, 2, 7], [w.joiner.author_id]))
+    ]
 
 
 def _unsigned(seeds: list[bytes]) -> list[bytes]:
-    return [seed[:-membership.SIGNATURE_BYTES] for seed in seeds]
+    return [seed[: -membership.SIGNATURE_BYTES] for seed in seeds]
 
 
 # --- sealed reports (sync/sealing.py) -------------------------------------------------
@@ -396,9 +450,17 @@ def _report_record() -> dict[str, Any]:
     w = world()
     post = _ops()[1].id
     record: dict[str, Any] = {
-        "type": "report", "group": w.group_id, "post": post, "thread": post, "post_author": w.author.author_id,
-        "excerpt": "Twice a day", "reason": "spam, and rude", "reporter": w.author.author_id,
-        "reporter_key": w.author.public_key.hex(), "at": FIXED_NOW, "nonce": "00" * 8,
+        "type": "report",
+        "group": w.group_id,
+        "post": post,
+        "thread": post,
+        "post_author": w.author.author_id,
+        "excerpt": "Twice a day",
+        "reason": "spam, and rude",
+        "reporter": w.author.author_id,
+        "reporter_key": w.author.public_key.hex(),
+        "at": FIXED_NOW,
+        "nonce": "00" * 8,
     }
     record["sig"] = w.author.sign(sealing.signed_part(record)).hex()
     return record
@@ -407,8 +469,7 @@ def _report_record() -> dict[str, Any]:
 def _report_seeds() -> list[bytes]:
     w = world()
     head = sealing.MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.mod_key_id)
-    return [head + seal_to(plain, w.mod_public, info=sealing.SEAL_INFO, aad=head)
-            for plain in _report_plaintexts()]
+    return [head + seal_to(plain, w.mod_public, info=sealing.SEAL_INFO, aad=head) for plain in _report_plaintexts()]
 
 
 def _report_plaintexts() -> list[bytes]:
@@ -436,6 +497,7 @@ def _called_deep(target: Callable[[bytes], None]) -> Callable[[bytes], None]:
             run(data, depth - 1)
         else:
             target(data)
+
     run.__name__ = target.__name__
     return run
 

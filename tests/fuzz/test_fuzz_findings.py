@@ -26,7 +26,8 @@ OP_WIRE_INFINITY = bytes.fromhex(
     "37636630222c2268223a313136313538373538393145323139363630382c226b223a22706f73742e7265616374222c227022"
     "3a22653832366639646366376464383432656535633031306364383726643666323964222c22706b223a2266373866636161"
     "3964353736356561323363633865353963386131336537323963313136383339616232373837643432383234393436366362"
-    "31616331353266222c2273223a342c2276223a317d")
+    "31616331353266222c2273223a342c2276223a317d"
+)
 
 
 # An op body holding a number too big for a float (1e999) parsed as inf,
@@ -43,8 +44,11 @@ def test_a_join_request_nested_too_deep_is_refused() -> None:
     w = world()
     head = membership.REQUEST_MAGIC + bytes.fromhex(w.group_id) + bytes.fromhex(w.request.invite)
     nonce = bytes(12)
-    body = head + nonce + ChaCha20Poly1305(membership._request_key(w.secret, w.group_id)).encrypt(
-        nonce, DEEP_REQUEST, head)
+    body = (
+        head
+        + nonce
+        + ChaCha20Poly1305(membership._request_key(w.secret, w.group_id)).encrypt(nonce, DEEP_REQUEST, head)
+    )
     with pytest.raises(membership.BadMembershipFile, match="does not decrypt"):
         membership.decode_request(body + w.joiner.sign(body), group_id=w.group_id, secret=w.secret)
 
@@ -57,8 +61,10 @@ def test_an_answer_nested_as_deep_as_it_fits_is_refused_far_down_the_stack() -> 
     data = head + seal_to(DEEP_ANSWER, w.exchange.public_key, info=membership.ANSWER_INFO, aad=head)
     assert len(data) <= membership.MAX_ANSWER_BYTES
     with pytest.raises(membership.BadMembershipFile, match="does not open"):
-        _nested(CALLER_DEPTH, lambda: membership.decode_answer(data, group_id=w.group_id, request_id=w.request.id,
-                                                                exchange=w.exchange))
+        _nested(
+            CALLER_DEPTH,
+            lambda: membership.decode_answer(data, group_id=w.group_id, request_id=w.request.id, exchange=w.exchange),
+        )
 
 
 def test_a_number_too_big_for_a_float_is_refused_not_a_crash() -> None:
@@ -66,9 +72,11 @@ def test_a_number_too_big_for_a_float_is_refused_not_a_crash() -> None:
         decode_body(INFINITE_BODY, bytes(64), verify=False)
 
 
-@pytest.mark.parametrize(("target", "data"), [("join_request_inner", DEEP_REQUEST),
-                                              ("join_answer_inner", DEEP_ANSWER),
-                                              ("op_wire", OP_WIRE_INFINITY)], ids=["request", "answer", "op"])
+@pytest.mark.parametrize(
+    ("target", "data"),
+    [("join_request_inner", DEEP_REQUEST), ("join_answer_inner", DEEP_ANSWER), ("op_wire", OP_WIRE_INFINITY)],
+    ids=["request", "answer", "op"],
+)
 def test_the_inputs_that_found_them_are_in_the_corpus(target: str, data: bytes) -> None:
     assert (CORPUS / target / file_name(data)).read_bytes() == data
     TARGETS[target](data)

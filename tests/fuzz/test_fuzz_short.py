@@ -78,8 +78,12 @@ def test_a_long_fuzzing_run_finds_nothing(tmp_path: Path) -> None:
     failed = []
     for name in NAMES:
         (tmp_path / name).mkdir()
-        result = fuzz(name, [tmp_path / name, Path(__file__).parent / "corpus" / name],
-                      f"-max_total_time={seconds}", artifacts=tmp_path / name)
+        result = fuzz(
+            name,
+            [tmp_path / name, Path(__file__).parent / "corpus" / name],
+            f"-max_total_time={seconds}",
+            artifacts=tmp_path / name,
+        )
         if result.returncode != 0:
             failed.append(f"{name}:\n{result.stderr[-4000:]}")
     assert not failed, "\n\n".join(failed)

@@ -31,8 +31,17 @@ def plant_everywhere(root: Path, member_ids: list[str]) -> list[bytes]:
     """Hostile names as files and directories at every level of the group's
     directory; returns their paths relative to it."""
     base = os.fsencode(root)
-    places = [b"", b"changes", b"reports", b"requests", b"answers", b"needs", b"keys",
-              *[b"changes/" + m.encode() for m in member_ids], *[b"keys/" + m.encode() for m in member_ids]]
+    places = [
+        b"",
+        b"changes",
+        b"reports",
+        b"requests",
+        b"answers",
+        b"needs",
+        b"keys",
+        *[b"changes/" + m.encode() for m in member_ids],
+        *[b"keys/" + m.encode() for m in member_ids],
+    ]
     planted = []
     for place in places:
         where = os.path.join(base, place) if place else base
@@ -129,8 +138,13 @@ def no_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def git(cwd: Path, *args: str | bytes) -> None:
-    subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@invalid", *args], cwd=cwd, check=True,
-                   capture_output=True, env=git_env())
+    subprocess.run(
+        ["git", "-c", "user.name=x", "-c", "user.email=x@invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env=git_env(),
+    )
 
 
 def push_planted(remote: Path, tmp_path: Path, plant) -> None:

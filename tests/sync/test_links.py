@@ -174,8 +174,11 @@ def test_the_store_never_goes_through_a_link_at_any_level(tmp_path, level) -> No
     (outside / "changes" / "bob" / "1-1-0000000000000000.tsc").write_bytes(b"secret")
     root = tmp_path / "shared"
     (root / "g" / "changes" / "bob").mkdir(parents=True)
-    linked, target = {"group": (root / "g", outside), "changes": (root / "g" / "changes", outside / "changes"),
-                      "author": (root / "g" / "changes" / "bob", outside / "changes" / "bob")}[level]
+    linked, target = {
+        "group": (root / "g", outside),
+        "changes": (root / "g" / "changes", outside / "changes"),
+        "author": (root / "g" / "changes" / "bob", outside / "changes" / "bob"),
+    }[level]
     shutil.rmtree(linked)
     linked.symlink_to(target, target_is_directory=True)
     before = files_under(outside)

@@ -65,8 +65,11 @@ def test_only_moderators_can_read_a_report_or_who_made_it(tmp_path, monkeypatch)
 
     (report,) = ana.json("reports")
     assert report["id"] == report_id and report["post"] == post
-    assert (report["reporter"], report["reason"], report["status"]) == ("Ben", f"{CANARY} selling in the main room",
-                                                                        "open")
+    assert (report["reporter"], report["reason"], report["status"]) == (
+        "Ben",
+        f"{CANARY} selling in the main room",
+        "open",
+    )
     assert report["post_author"] == "Cat" and report["excerpt"] == "limited offer"
     for member in (ben, cat):
         assert "only a moderator" in member.error("reports", code=3)
@@ -145,9 +148,19 @@ def test_bad_report_files_are_quarantined_and_the_rest_still_arrive(tmp_path, mo
 
     group = Group.open(Home(ben.home))
     stranger = Identity.generate()  # signs a report, but is no member
-    forged = {"type": "report", "group": group.id, "post": post, "thread": post, "post_author": post,
-              "excerpt": "", "reason": "forged", "reporter": stranger.author_id,
-              "reporter_key": stranger.public_key.hex(), "at": "2026-11-23T09:00:00Z", "nonce": "00"}
+    forged = {
+        "type": "report",
+        "group": group.id,
+        "post": post,
+        "thread": post,
+        "post_author": post,
+        "excerpt": "",
+        "reason": "forged",
+        "reporter": stranger.author_id,
+        "reporter_key": stranger.public_key.hex(),
+        "at": "2026-11-23T09:00:00Z",
+        "nonce": "00",
+    }
     forged["sig"] = stranger.sign(signed_part(forged)).hex()
     (reports_dir / "stranger.tsm").write_bytes(seal_for_moderators(group, forged)[1])
     altered = dict(forged, reporter=group.me, reporter_key=group.identity.public_key.hex())
@@ -233,8 +246,14 @@ def test_the_response_clock_turns_amber_after_a_day_and_red_after_two() -> None:
 
     made = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     report = Report("r" * 32, "p" * 32, "p" * 32, "a" * 32, "b" * 32, "why", "", made, "m" * 32)
-    assert [response_clock(report, made + timedelta(hours=h)) for h in (0, 23.9, 24, 47.9, 48, 100)] == \
-        ["ok", "ok", "amber", "amber", "red", "red"]
+    assert [response_clock(report, made + timedelta(hours=h)) for h in (0, 23.9, 24, 47.9, 48, 100)] == [
+        "ok",
+        "ok",
+        "amber",
+        "amber",
+        "red",
+        "red",
+    ]
     report.status = "resolved"
     assert response_clock(report, made + timedelta(hours=100)) == "ok"
 
@@ -375,10 +394,19 @@ def test_a_reports_claims_give_way_to_the_log(tmp_path, monkeypatch) -> None:
     (thread,) = ben.json("threads")
     group = Group.open(Home(ben.home))
     try:
-        record = {"type": "report", "group": group.id, "post": thread["id"], "thread": "ab" * 16,
-                  "post_author": group.me, "excerpt": "words never written", "reason": "claims",
-                  "reporter": group.me, "reporter_key": group.identity.public_key.hex(),
-                  "at": "2000-01-01T00:00:00Z", "nonce": "00" * 8}
+        record = {
+            "type": "report",
+            "group": group.id,
+            "post": thread["id"],
+            "thread": "ab" * 16,
+            "post_author": group.me,
+            "excerpt": "words never written",
+            "reason": "claims",
+            "reporter": group.me,
+            "reporter_key": group.identity.public_key.hex(),
+            "at": "2000-01-01T00:00:00Z",
+            "nonce": "00" * 8,
+        }
         record["sig"] = group.identity.sign(signed_part(record)).hex()
         _, sealed = seal_for_moderators(group, record)
         (folder / group.id / "reports").mkdir(exist_ok=True)

@@ -267,8 +267,13 @@ class Net:
         """Replicas whose member, as their own replica sees it, is still in the
         group. A removed member's or a leaver's replica cannot read what is
         written after they went (the key rotated), so it is not compared."""
-        return [i for i, g in enumerate(self.groups) if g.conn.execute(
-            "SELECT 1 FROM members WHERE id = ? AND status IN ('active', 'timed_out')", (g.me,)).fetchone()]
+        return [
+            i
+            for i, g in enumerate(self.groups)
+            if g.conn.execute(
+                "SELECT 1 FROM members WHERE id = ? AND status IN ('active', 'timed_out')", (g.me,)
+            ).fetchone()
+        ]
 
     def assert_identical(self, *, rebuild: bool = True) -> None:
         dumps = [g.store.canonical_dump() for g in self.groups]
@@ -276,18 +281,23 @@ class Net:
         assert len(current) > 0, "every member is gone"
         first = current[0]
         for i in current[1:]:
-            assert dumps[i] == dumps[first], \
-                f"replica {i} differs from replica {first}:\n" + _diff(dumps[first], dumps[i])
+            assert dumps[i] == dumps[first], f"replica {i} differs from replica {first}:\n" + _diff(
+                dumps[first], dumps[i]
+            )
         for i in set(range(len(self.groups))) - set(current):
-            gone = self.groups[first].conn.execute(
-                "SELECT status FROM members WHERE id = ?", (self.member_id(i),)).fetchone()
+            gone = (
+                self.groups[first]
+                .conn.execute("SELECT status FROM members WHERE id = ?", (self.member_id(i),))
+                .fetchone()
+            )
             assert gone and gone[0] in ("removed", "left"), f"replica {i} thinks it has gone, replica {first} does not"
         if rebuild:
             for i, group in enumerate(self.groups):
                 group.store.rebuild()
                 rebuilt = group.store.canonical_dump()
-                assert rebuilt == dumps[i], \
-                    f"replica {i}'s rebuild differs from its views:\n" + _diff(dumps[i], rebuilt)
+                assert rebuilt == dumps[i], f"replica {i}'s rebuild differs from its views:\n" + _diff(
+                    dumps[i], rebuilt
+                )
 
     # --- reading -----------------------------------------------------------------
 
@@ -296,8 +306,11 @@ class Net:
 
     def known(self, i: int, what: str, *, mine: bool = False) -> list[str]:
         """Live threads, posts or resources replica i sees, in a replayable order."""
-        table, author = {"thread": ("threads", "author"), "post": ("posts", "author"),
-                         "resource": ("resources", "added_by")}[what]
+        table, author = {
+            "thread": ("threads", "author"),
+            "post": ("posts", "author"),
+            "resource": ("resources", "added_by"),
+        }[what]
         sql = f"SELECT id FROM {table} WHERE deleted = 0" + (f" AND {author} = ?" if mine else "")
         args = (self.member_id(i),) if mine else ()
         rows = self.groups[i].conn.execute(sql + f" ORDER BY created_hlc, {author}", args)
@@ -361,8 +374,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         (mods,) = conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()
         if mods > 1:
             event("more than one moderator")
-        if not conn.execute("SELECT 1 FROM roles WHERE role = 'moderator' AND member_id = ?",
-                            (self.net.member_id(0),)).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM roles WHERE role = 'moderator' AND member_id = ?", (self.net.member_id(0),)
+        ).fetchone():
             event("the founder stepped down")
         if self.net.saw_held:
             event("some replica held ops for a while")
@@ -379,8 +393,13 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     # --- content -------------------------------------------------------------
 
-    @rule(r=REPLICA, dt=DT, title=st.sampled_from(["Bake day", "Starter help", "Wins"]), body=TEXT,
-          tags=st.lists(st.sampled_from(TAGS), max_size=2))
+    @rule(
+        r=REPLICA,
+        dt=DT,
+        title=st.sampled_from(["Bake day", "Starter help", "Wins"]),
+        body=TEXT,
+        tags=st.lists(st.sampled_from(TAGS), max_size=2),
+    )
     def post(self, r, dt, title, body, tags) -> None:
         self.step(dt)
         thread = self.net.act(self.who(r), Group.post, title, body, tags)
@@ -432,8 +451,13 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.net.act(i, Group.react, self.target(i, "post", p), emoji, undo)
 
     @precondition(lambda self: self.threads)
-    @rule(r=REPLICA, dt=DT, p=PICK, add=st.lists(st.sampled_from(TAGS), max_size=2),
-          remove=st.lists(st.sampled_from(TAGS), max_size=1))
+    @rule(
+        r=REPLICA,
+        dt=DT,
+        p=PICK,
+        add=st.lists(st.sampled_from(TAGS), max_size=2),
+        remove=st.lists(st.sampled_from(TAGS), max_size=1),
+    )
     def tag(self, r, dt, p, add, remove) -> None:
         self.step(dt)
         i = self.who(r)
@@ -465,8 +489,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def ritual_add(self, r, dt) -> None:
         """A daily ritual; every replica's sync opens its occurrences (they merge)."""
         self.step(dt)
-        ritual = self.net.act(self.who(r), Group.ritual_add, "Daily check-in", "How is it going?", "FREQ=DAILY",
-                              START.date().isoformat())
+        ritual = self.net.act(
+            self.who(r), Group.ritual_add, "Daily check-in", "How is it going?", "FREQ=DAILY", START.date().isoformat()
+        )
         if ritual:
             self.rituals.append(ritual)
 
@@ -477,14 +502,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     # --- membership ------------------------------------------------------------
 
-    @rule(r=REPLICA, dt=DT, other=REPLICA, revoke=st.booleans(),
-          role=st.sampled_from(["moderator", "moderator", "curator"]))
+    @rule(
+        r=REPLICA,
+        dt=DT,
+        other=REPLICA,
+        revoke=st.booleans(),
+        role=st.sampled_from(["moderator", "moderator", "curator"]),
+    )
     def role_change(self, r, dt, other, revoke, role) -> None:
         """A moderator (or anyone, refused) grants or revokes a role."""
         self.step(dt)
         member = self.net.member_id(self.who(other))
-        self.net.act(self.who(r), Group.write, "role.revoke" if revoke else "role.grant",
-                     {"member": member, "role": role})
+        self.net.act(
+            self.who(r), Group.write, "role.revoke" if revoke else "role.grant", {"member": member, "role": role}
+        )
 
     @precondition(lambda self: roster is not None)
     @rule(r=REPLICA, dt=DT, other=REPLICA, then_sync=st.booleans())
@@ -502,8 +533,13 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule(r=REPLICA, dt=DT, other=REPLICA, minutes=st.integers(1, 180))
     def timeout(self, r, dt, other, minutes) -> None:
         self.step(dt)
-        self.net.act(self.who(r), roster.timeout_member, self.net.member_id(self.who(other)),
-                     timedelta(minutes=minutes), "cool off")
+        self.net.act(
+            self.who(r),
+            roster.timeout_member,
+            self.net.member_id(self.who(other)),
+            timedelta(minutes=minutes),
+            "cool off",
+        )
 
     @precondition(lambda self: roster is not None)
     @rule(r=REPLICA, dt=DT, online=st.booleans())
@@ -526,8 +562,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.step(dt)
         self.net.sync(self.who(r))
 
-    @rule(r=REPLICA, dt=DT, picks=st.lists(st.tuples(PICK, st.sampled_from(["whole"] * 4 + ["conflict", "partial"])),
-                                           max_size=8), then_sync=st.booleans())
+    @rule(
+        r=REPLICA,
+        dt=DT,
+        picks=st.lists(st.tuples(PICK, st.sampled_from(["whole"] * 4 + ["conflict", "partial"])), max_size=8),
+        then_sync=st.booleans(),
+    )
     def deliver(self, r, dt, picks, then_sync) -> None:
         """A random subset of the files replica r has not seen, in random order;
         what is not picked is dropped for now and comes later."""
@@ -585,8 +625,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if self.net is None:
             return
         for group in self.net.groups:
-            (bad,) = group.conn.execute("SELECT count(*) FROM ops WHERE state NOT IN ('held', 'accepted', 'rejected')"
-                                        ).fetchone()
+            (bad,) = group.conn.execute(
+                "SELECT count(*) FROM ops WHERE state NOT IN ('held', 'accepted', 'rejected')"
+            ).fetchone()
             assert bad == 0
 
 
@@ -752,7 +793,10 @@ def test_a_member_renews_the_key_when_the_moderator_left_to_do_it_thinks_she_has
         assert net.current() == [ada, cy]
         conn = net.groups[cy].conn
         assert conn.execute("SELECT member_id FROM roles WHERE role = 'moderator'").fetchall() == [(net.member_id(cy),)]
-        assert conn.execute("SELECT reason FROM ops WHERE kind = 'member.leave'").fetchone()[0].startswith(
-            "a group needs at least one moderator")
+        assert (
+            conn.execute("SELECT reason FROM ops WHERE kind = 'member.leave'")
+            .fetchone()[0]
+            .startswith("a group needs at least one moderator")
+        )
     finally:
         net.close()

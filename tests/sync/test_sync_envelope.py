@@ -64,16 +64,31 @@ def make_ops(
     ops: list[Op] = []
     prev = None if first == 1 else "00" * 16
     for seq in range(first, first + n):
-        op = sign_op(who, group=group, seq=seq, prev=prev, hlc=BASE_HLC + seq, kind="post",
-                     payload=payload if payload is not None else {"body": f"post {seq}"})
+        op = sign_op(
+            who,
+            group=group,
+            seq=seq,
+            prev=prev,
+            hlc=BASE_HLC + seq,
+            kind="post",
+            payload=payload if payload is not None else {"body": f"post {seq}"},
+        )
         ops.append(op)
         prev = op.id
     return ops
 
 
 def v1_fields(signer: Identity, ops: list[Op] | None, overrides: dict) -> dict:
-    fields: dict = dict(group_id=GROUP, epoch=EPOCH, key_id=epoch_key_id(KEY), author=signer.author_id,
-                        public_key=signer.public_key, first_seq=1, last_seq=1, max_hlc=BASE_HLC + 1)
+    fields: dict = dict(
+        group_id=GROUP,
+        epoch=EPOCH,
+        key_id=epoch_key_id(KEY),
+        author=signer.author_id,
+        public_key=signer.public_key,
+        first_seq=1,
+        last_seq=1,
+        max_hlc=BASE_HLC + 1,
+    )
     if ops:
         fields.update(first_seq=ops[0].seq, last_seq=ops[-1].seq, max_hlc=max(o.hlc for o in ops))
     fields.update(overrides)
@@ -90,14 +105,23 @@ def v2_fields(signer: Identity, ops: list[Op] | None, overrides: dict) -> dict:
     return fields
 
 
-def encode_v1(ops: list[Op], who: Identity = ALICE, *, group_id: str = GROUP, epoch: int = EPOCH,
-              epoch_key: bytes = KEY) -> bytes:
+def encode_v1(
+    ops: list[Op], who: Identity = ALICE, *, group_id: str = GROUP, epoch: int = EPOCH, epoch_key: bytes = KEY
+) -> bytes:
     """Exactly what a v1 build's encode_changeset wrote."""
     compressed = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(
-        frame_ops([o.to_wire() for o in ops]))
-    fields = dict(group_id=group_id, epoch=epoch, key_id=epoch_key_id(epoch_key), author=who.author_id,
-                  public_key=who.public_key, first_seq=ops[0].seq, last_seq=ops[-1].seq,
-                  max_hlc=max(o.hlc for o in ops))
+        frame_ops([o.to_wire() for o in ops])
+    )
+    fields = dict(
+        group_id=group_id,
+        epoch=epoch,
+        key_id=epoch_key_id(epoch_key),
+        author=who.author_id,
+        public_key=who.public_key,
+        first_seq=ops[0].seq,
+        last_seq=ops[-1].seq,
+        max_hlc=max(o.hlc for o in ops),
+    )
     return seal(fields, compressed, epoch_key=epoch_key, signer=who)
 
 
@@ -211,14 +235,21 @@ def test_v2_keeps_ids_and_signatures_of_awkward_ops() -> None:
     genesis = sign_op(ALICE, group=None, seq=1, prev=None, hlc=1, kind="group.create", payload={"name": "x"})
     payloads = [
         {},
-        {"body": "héllo \"quoted\" \\ back\nslash \u0000 \u2028 \U0001f35e", "thread": "ab" * 16},
+        {"body": 'héllo "quoted" \\ back\nslash \u0000 \u2028 \U0001f35e', "thread": "ab" * 16},
         {"z": [1, 2.5, -3, None, True, False, {"b": 1, "a": [[]]}], "a": {"y": "", "x": 10**30}},
         {"emoji": "❤️", "post": "cd" * 16, "ключ": "значение"},
     ]
     ops, prev = [genesis], genesis.id
     for i, payload in enumerate(payloads):
-        op = sign_op(ALICE, group=genesis.id, seq=2 + i, prev=prev, hlc=2**63 - 10 + i,
-                     kind="k\u00e9nd\"\\\t" if i == 1 else "post.reply", payload=payload)
+        op = sign_op(
+            ALICE,
+            group=genesis.id,
+            seq=2 + i,
+            prev=prev,
+            hlc=2**63 - 10 + i,
+            kind='k\u00e9nd"\\\t' if i == 1 else "post.reply",
+            payload=payload,
+        )
         ops.append(op)
         prev = op.id
     data = encode(ops, group_id=genesis.id)
@@ -231,8 +262,15 @@ def test_v2_keeps_ids_and_signatures_of_awkward_ops() -> None:
 def test_v2_leaves_out_what_the_header_says() -> None:
     ops = make_ops(ALICE, 3, first=7)
     plaintext = compact_ops(ops, group_id=GROUP, max_hlc=ops[-1].hlc)
-    for needle in (ALICE.author_id.encode(), ALICE.public_key.hex().encode(), GROUP.encode(),
-                   ops[1].id.encode(), bytes.fromhex(ops[1].id), b'"v":', b'"s":'):
+    for needle in (
+        ALICE.author_id.encode(),
+        ALICE.public_key.hex().encode(),
+        GROUP.encode(),
+        ops[1].id.encode(),
+        bytes.fromhex(ops[1].id),
+        b'"v":',
+        b'"s":',
+    ):
         assert needle not in plaintext
     assert bytes.fromhex(ops[0].prev) in plaintext  # the first op's prev is the one id carried
     assert len(plaintext) < sum(len(o.to_wire()) for o in ops) / 2
@@ -265,8 +303,15 @@ def test_round_trip_random_ops(n: int, first: int, bodies: list[str], kind: str,
     prev = None if first == 1 else "ef" * 16
     ops = []
     for i in range(n):
-        op = sign_op(ALICE, group=GROUP, seq=first + i, prev=prev, hlc=BASE_HLC + (i * 7919) % 5,
-                     kind=kind, payload={"body": bodies[i], "n": i, bodies[i]: [bodies[i - 1]]})
+        op = sign_op(
+            ALICE,
+            group=GROUP,
+            seq=first + i,
+            prev=prev,
+            hlc=BASE_HLC + (i * 7919) % 5,
+            kind=kind,
+            payload={"body": bodies[i], "n": i, bodies[i]: [bodies[i - 1]]},
+        )
         ops.append(op)
         prev = op.id
     data = encode(ops, version=1 if v1 else 2)
@@ -328,8 +373,7 @@ def test_shipped_dictionary_is_pinned_and_recorded_in_the_header() -> None:
 
 def test_unknown_dictionary_id_is_refused_before_anything_else() -> None:
     fields = v2_fields(ALICE, make_ops(ALICE, 1), {})
-    data = seal_v2({**fields, "dictionary": 99}, compress_v2(loose_v2(make_ops(ALICE, 1))),
-                   epoch_key=KEY, signer=ALICE)
+    data = seal_v2({**fields, "dictionary": 99}, compress_v2(loose_v2(make_ops(ALICE, 1))), epoch_key=KEY, signer=ALICE)
     rejected(data, "unknown compression dictionary 99")
 
 
@@ -342,8 +386,15 @@ def test_v2_frame_must_not_name_a_dictionary() -> None:
 
 
 def test_v2_compresses_a_single_op_file_well() -> None:
-    op = sign_op(ALICE, group=GROUP, seq=5, prev="cd" * 16, hlc=BASE_HLC, kind="post.reply",
-                 payload={"thread": "ab" * 16, "body": "Thanks everyone, the bread turned out great this time!"})
+    op = sign_op(
+        ALICE,
+        group=GROUP,
+        seq=5,
+        prev="cd" * 16,
+        hlc=BASE_HLC,
+        kind="post.reply",
+        payload={"thread": "ab" * 16, "body": "Thanks everyone, the bread turned out great this time!"},
+    )
     v1, v2 = encode([op], version=1), encode([op])
     assert len(v2) < len(v1) - 200
 
@@ -524,7 +575,7 @@ def test_decompression_bomb_lying_about_its_size(gib_bomb: bytes, version: int) 
     # (offsets 4 and 6 in a v1 frame; a v2 frame has no 4-byte magic, so 0 and 2).
     at = 4 if version == 1 else 0
     assert gib_bomb[at] == 0x80
-    liar = gib_bomb[:at + 2] + (1 << 20).to_bytes(4, "little") + gib_bomb[at + 6:]
+    liar = gib_bomb[: at + 2] + (1 << 20).to_bytes(4, "little") + gib_bomb[at + 6 :]
     assert zstandard.get_frame_parameters(liar, format=_fmt(version)).content_size == 1 << 20
     _assert_fast_and_small(forge(version, compressed=liar), "lies about its size")
 
@@ -661,8 +712,15 @@ def test_v2_payload_lengths_of_every_varint_size_and_mixed_kinds() -> None:
     ops: list[Op] = []
     prev = None
     for seq, size in enumerate(sizes, start=1):
-        op = sign_op(ALICE, group=GROUP, seq=seq, prev=prev, hlc=BASE_HLC + seq * 70_000,
-                     kind=("post", "post.reply", "thread.tag")[seq % 3], payload={"body": "x" * size})
+        op = sign_op(
+            ALICE,
+            group=GROUP,
+            seq=seq,
+            prev=prev,
+            hlc=BASE_HLC + seq * 70_000,
+            kind=("post", "post.reply", "thread.tag")[seq % 3],
+            payload={"body": "x" * size},
+        )
         ops.append(op)
         prev = op.id
     lengths = {len(json.dumps(op.payload, separators=(",", ":")).encode()) for op in ops}
@@ -738,8 +796,12 @@ def test_sync_never_imports_textual() -> None:
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tablespace.tui'))]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

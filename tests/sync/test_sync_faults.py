@@ -50,8 +50,10 @@ from tablespace.sync.service import admit, create_invite, found_group, join_grou
 from tests.clirun import NOW, TS
 
 REPO = Path(__file__).resolve().parents[2]
-FILLER = ("Fed the starter twice today, the crumb was more open than last week and "
-          "the crust finally sang when it came out of the oven. ") * 2
+FILLER = (
+    "Fed the starter twice today, the crumb was more open than last week and "
+    "the crust finally sang when it came out of the oven. "
+) * 2
 
 
 @pytest.fixture(autouse=True)
@@ -171,8 +173,15 @@ def backlog(member: Member, n: int, label: str) -> None:
         ops = []
         for i in range(n):
             seq += 1
-            op = sign_op(g.identity, group=g.id, seq=seq, prev=prev, hlc=g.store.clock.tick(),
-                         kind="thread.start", payload={"title": f"{label} {i}", "body": FILLER, "tags": []})
+            op = sign_op(
+                g.identity,
+                group=g.id,
+                seq=seq,
+                prev=prev,
+                hlc=g.store.clock.tick(),
+                kind="thread.start",
+                payload={"title": f"{label} {i}", "body": FILLER, "tags": []},
+            )
             ops.append(op)
             prev = op.id
         g.store.ingest(ops)
@@ -202,22 +211,37 @@ class Signer:
 
     def op(self, kind: str, payload: dict, *, advance: bool = True) -> Op:
         self.hlc += 1
-        op = sign_op(self.identity, group=self.group_id, seq=self.seq + 1, prev=self.prev, hlc=self.hlc,
-                     kind=kind, payload=payload)
+        op = sign_op(
+            self.identity,
+            group=self.group_id,
+            seq=self.seq + 1,
+            prev=self.prev,
+            hlc=self.hlc,
+            kind=kind,
+            payload=payload,
+        )
         if advance:
             self.seq, self.prev = op.seq, op.id
         return op
 
     def fields(self, first: int, last: int, max_hlc: int, **overrides: object) -> dict:
-        fields = dict(group_id=self.group_id, epoch=self.epoch, key_id=epoch_key_id(self.key),
-                      author=self.identity.author_id, public_key=self.identity.public_key,
-                      first_seq=first, last_seq=last, max_hlc=max_hlc)
+        fields = dict(
+            group_id=self.group_id,
+            epoch=self.epoch,
+            key_id=epoch_key_id(self.key),
+            author=self.identity.author_id,
+            public_key=self.identity.public_key,
+            first_seq=first,
+            last_seq=last,
+            max_hlc=max_hlc,
+        )
         fields.update(overrides)
         return fields
 
     def encode(self, ops: list[Op]) -> bytes:
-        return encode_changeset(ops, group_id=self.group_id, epoch=self.epoch, epoch_key=self.key,
-                                identity=self.identity)
+        return encode_changeset(
+            ops, group_id=self.group_id, epoch=self.epoch, epoch_key=self.key, identity=self.identity
+        )
 
     def put(self, data: bytes, name: str | None = None) -> Path:
         """Drop bytes in the folder (plain write: the folder is not ours to be careful with)."""
@@ -289,8 +313,13 @@ DRIVER = textwrap.dedent("""
 
 def _driver(home: Path, point: str = "none", bulk: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]))  # the sources under test
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(home), point, "bulk" if bulk else "usual"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(home), point, "bulk" if bulk else "usual"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _clean_copy(member: Member, folder: Path, into: Path) -> Member:
@@ -400,8 +429,10 @@ def test_kill_9_at_random_points_of_export_and_import(tmp_path, folder) -> None:
 
 @pytest.mark.xdist_group("kill9")
 @pytest.mark.slow
-@pytest.mark.parametrize("point, bulk", [("after-rename", False), ("second-file", False),
-                                         ("import-before-commit", False), ("import-before-commit", True)])
+@pytest.mark.parametrize(
+    "point, bulk",
+    [("after-rename", False), ("second-file", False), ("import-before-commit", False), ("import-before-commit", True)],
+)
 def test_kill_9_at_chosen_points_is_all_or_nothing(tmp_path, folder, point, bulk) -> None:
     ana, ben = _two_with_backlogs(tmp_path, folder, theirs=1500, ours=1500)
     clean = _clean_copy(ben, folder, tmp_path / "clean")
@@ -611,16 +642,26 @@ def test_a_forged_author_is_quarantined_and_the_rest_imports(tmp_path, folder) -
     mallory = Identity.generate()
     signer = Signer(ben)
     seq = signer.seq + 1
-    op = sign_op(mallory, group=signer.group_id, seq=seq, prev=signer.prev, hlc=signer.hlc,
-                 kind="thread.start", payload={"title": "Ben says: send me your keys", "body": "", "tags": []})
+    op = sign_op(
+        mallory,
+        group=signer.group_id,
+        seq=seq,
+        prev=signer.prev,
+        hlc=signer.hlc,
+        kind="thread.start",
+        payload={"title": "Ben says: send me your keys", "body": "", "tags": []},
+    )
     body = zstandard.ZstdCompressor(write_content_size=True).compress(frame_ops([op.to_wire()]))
     # 1. Ben's id in the header, Mallory's key and signature.
-    claim_id = seal(signer.fields(seq, seq, op.hlc, public_key=mallory.public_key),
-                    body, epoch_key=signer.key, signer=mallory)
+    claim_id = seal(
+        signer.fields(seq, seq, op.hlc, public_key=mallory.public_key), body, epoch_key=signer.key, signer=mallory
+    )
     # 2. Ben's id and Ben's public key in the header, Mallory's signature.
     claim_key = seal(signer.fields(seq, seq, op.hlc), body, epoch_key=signer.key, signer=mallory)
-    forged = [signer.put(claim_id, f"changes/{ben.id}/{seq:08d}-{seq:08d}-{'1' * 16}.tsc"),
-              signer.put(claim_key, f"changes/{ben.id}/{seq:08d}-{seq:08d}-{'2' * 16}.tsc")]
+    forged = [
+        signer.put(claim_id, f"changes/{ben.id}/{seq:08d}-{seq:08d}-{'1' * 16}.tsc"),
+        signer.put(claim_key, f"changes/{ben.id}/{seq:08d}-{seq:08d}-{'2' * 16}.tsc"),
+    ]
     ben.post("Really Ben")
     ana.post("Ana too")
     sync_all(ben, ana)
@@ -648,7 +689,9 @@ def test_an_oversized_file_is_quarantined_without_being_read(tmp_path, folder, m
         f.truncate(MAX_FILE_BYTES + 1)
     read: list[str] = []
     real_read = FolderStore.read
-    monkeypatch.setattr(FolderStore, "read", lambda self, path, limit: read.append(path) or real_read(self, path, limit))
+    monkeypatch.setattr(
+        FolderStore, "read", lambda self, path, limit: read.append(path) or real_read(self, path, limit)
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     report = ana.sync()
@@ -683,8 +726,10 @@ def test_decompression_bombs_from_an_admitted_member_are_quarantined(tmp_path, f
     liar = liar[:6] + (1 << 20).to_bytes(4, "little") + liar[10:]  # ...claims 1 MiB
     assert zstandard.get_frame_parameters(liar).content_size == 1 << 20
     silent = _zeros_frame(64 << 20, declared=None)
-    bombs = {signer.put(seal(fields, frame, epoch_key=signer.key, signer=signer.identity)): match
-             for frame, match in [(declared, "limit"), (liar, "lies about its size"), (silent, "does not declare")]}
+    bombs = {
+        signer.put(seal(fields, frame, epoch_key=signer.key, signer=signer.identity)): match
+        for frame, match in [(declared, "limit"), (liar, "lies about its size"), (silent, "does not declare")]
+    }
     assert all(p.stat().st_size < 64 * 1024 for p in bombs)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     report = ana.sync()
@@ -715,8 +760,9 @@ def test_deeply_nested_and_huge_payloads_are_quarantined_or_rejected(tmp_path, f
     body = b'{"d":"' + b"x" * (300 * 1024) + b'"}'
     wire = signer.identity.sign(body) + body
     frame = zstandard.ZstdCompressor(write_content_size=True).compress(frame_ops([wire]))
-    big_file = signer.put(seal(signer.fields(seq, seq, signer.hlc + 1), frame,
-                               epoch_key=signer.key, signer=signer.identity))
+    big_file = signer.put(
+        seal(signer.fields(seq, seq, signer.hlc + 1), frame, epoch_key=signer.key, signer=signer.identity)
+    )
     # Valid ops whose payloads are absurd: the fold rejects them, the next op still applies.
     long_title = signer.op("thread.start", {"title": "t" * 150_000, "body": "", "tags": []})
     many_tags = signer.op("thread.start", {"title": "tags", "body": "", "tags": [f"t{i}" for i in range(20_000)]})

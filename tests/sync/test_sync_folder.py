@@ -271,8 +271,13 @@ def test_a_stranger_cannot_plant_a_key(tmp_path, folder, monkeypatch) -> None:
     ben.out("join", code, "--as", "Ben", "--folder", str(folder))
     group = Group.open(Home(ben.home))
     ring = Keyring.load(group.path)
-    grant = encode_grant(Identity.generate(), group_id=group.id, member=group.me,
-                         member_exchange=ring.exchange.public_key, keys=[(0, new_epoch_key())])
+    grant = encode_grant(
+        Identity.generate(),
+        group_id=group.id,
+        member=group.me,
+        member_exchange=ring.exchange.public_key,
+        keys=[(0, new_epoch_key())],
+    )
     target = folder / group.id / grant_path(group.me, grant)
     target.parent.mkdir(parents=True)
     target.write_bytes(grant)

@@ -118,8 +118,9 @@ def test_found_on_an_empty_remote_invite_join_admit_and_talk(tmp_path, remote, m
     assert [(p["id"], p["author"]) for p in posts][-1] == (reply, "Ben")
     # nothing left behind: both clones clean and level with the remote
     for member in (ana, ben):
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone_of(member), capture_output=True,
-                                text=True, env=git_env())
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=clone_of(member), capture_output=True, text=True, env=git_env()
+        )
         assert status.stdout == ""
         assert not GitRemote(str(remote), clone_of(member), "x").ahead()
     assert not list((tmp_path / "ben").glob(".join-*"))  # the staging clone was moved into place
@@ -442,16 +443,22 @@ def test_git_env_and_reasons() -> None:
     assert "GIT_DIR" not in env and "GIT_COMMITTER_EMAIL" not in env
     assert env["GIT_SSH_COMMAND"] == "ssh -o BatchMode=yes"
     assert git_env({"GIT_SSH_COMMAND": "ssh -i key"})["GIT_SSH_COMMAND"] == "ssh -i key"
-    ssh = ("ssh: Could not resolve hostname git.invalid: Name or service not known\n"
-           "fatal: Could not read from remote repository.\n\n"
-           "Please make sure you have the correct access rights\nand the repository exists.\n")
+    ssh = (
+        "ssh: Could not resolve hostname git.invalid: Name or service not known\n"
+        "fatal: Could not read from remote repository.\n\n"
+        "Please make sure you have the correct access rights\nand the repository exists.\n"
+    )
     assert git_reason(ssh) == "ssh: Could not resolve hostname git.invalid: Name or service not known"
-    push = ("remote: closed        \nTo /srv/group.git\n"
-            " ! [remote rejected] HEAD -> main (pre-receive hook declined)\n"
-            "error: failed to push some refs to '/srv/group.git'\n")
+    push = (
+        "remote: closed        \nTo /srv/group.git\n"
+        " ! [remote rejected] HEAD -> main (pre-receive hook declined)\n"
+        "error: failed to push some refs to '/srv/group.git'\n"
+    )
     assert git_reason(push) == "[remote rejected] HEAD -> main (pre-receive hook declined)"
-    auth = ("remote: Invalid username or password.\n"
-            "fatal: Authentication failed for 'https://bob:tok3n@example.org/g.git/'\n")
+    auth = (
+        "remote: Invalid username or password.\n"
+        "fatal: Authentication failed for 'https://bob:tok3n@example.org/g.git/'\n"
+    )
     assert git_reason(auth) == "Authentication failed for 'https://***@example.org/g.git/'"
     assert git_reason("") and "\n" not in git_reason("a\nb\n")
     assert git_reason("remote: \x1b[31mgo away\x1b[0m\n") == "[31mgo away[0m"  # no escape reaches the terminal
@@ -466,9 +473,11 @@ def test_git_missing_is_one_clear_line(tmp_path, remote, monkeypatch) -> None:
 def test_the_git_transport_never_imports_textual() -> None:
     import sys
 
-    code = ("import sys, tablespace.sync.git; "
-            "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tablespace.tui'))]; "
-            "sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, tablespace.sync.git; "
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tablespace.tui'))]; "
+        "sys.exit(1 if bad else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -499,8 +508,7 @@ def pushed_tips(repo: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(tmp_path, remote,
-                                                                               monkeypatch) -> None:
+def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(tmp_path, remote, monkeypatch) -> None:
     """Anyone with the history must not be able to tie a report to its sender:
     it is never in a commit or a push with the reporter's own changesets, and
     no commit carries a time to match them by."""

@@ -181,7 +181,7 @@ def test_a_key_need_is_refused_damaged_truncated_forged_or_misplaced() -> None:
     ok = {"group_id": "ab" * 16, "member": member.author_id}
     for i in range(len(data)):
         with pytest.raises(BadMembershipFile):
-            decode_need(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:], **ok)
+            decode_need(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :], **ok)
         with pytest.raises(BadMembershipFile):
             decode_need(data[:i], **ok)
     with pytest.raises(BadMembershipFile, match="another group or by another member"):
@@ -218,7 +218,7 @@ def test_a_signed_grant_that_will_not_open_says_who_signed_it() -> None:
     good = encode_grant(granter, member_exchange=me.public_key, keys=[(1, new_epoch_key())], **fields)
     body = bytearray(good[:-64])
     key_id_at = _GRANT_HEAD.size + 4  # the first entry's key id, after its epoch
-    body[key_id_at:key_id_at + 8] = bytes(8)
+    body[key_id_at : key_id_at + 8] = bytes(8)
     wrong_id = bytes(body) + granter.sign(bytes(body))
     assert _GRANT_ENTRY.size == 4 + 8 + 80
     for data, reason in ((wrong_recipient, "does not unwrap"), (wrong_id, "key id does not match")):

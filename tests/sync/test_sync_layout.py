@@ -13,8 +13,11 @@ MODERATORS_MODULES = ("sealing", "moderator_key", "delivery", "moderation", "act
 
 def sql_calls(path: Path) -> list[int]:
     """Lines of `path` that run SQL themselves (any `.execute(...)` and kin)."""
-    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS]
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS
+    ]
 
 
 def sync_imports(path: Path) -> set[str]:

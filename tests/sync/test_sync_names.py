@@ -50,12 +50,15 @@ def sync(*members: TS, rounds: int = 2) -> None:
 
 
 @pytest.mark.parametrize("name", ["ANA", "ａｎａ", "A\u200bna"])
-def test_a_request_under_a_members_name_is_flagged_refused_and_answered(tmp_path, folder, monkeypatch,
-                                                                      name) -> None:
+def test_a_request_under_a_members_name_is_flagged_refused_and_answered(tmp_path, folder, monkeypatch, name) -> None:
     ana = founder(tmp_path, folder, monkeypatch)
     eve, request = asks_to_join(tmp_path, folder, monkeypatch, ana, "eve", name)
     (waiting,) = ana.json("requests")
-    assert (waiting["id"], waiting["problem"], waiting["name_taken_by"]) == (request, "name taken", ana_id := member_id(ana, "Ana"))
+    assert (waiting["id"], waiting["problem"], waiting["name_taken_by"]) == (
+        request,
+        "name taken",
+        ana_id := member_id(ana, "Ana"),
+    )
     listed = ana.out("requests")
     assert "name taken" in listed and "'Ana' has that name" in listed and "join again with another name" in listed
     before = ana.ops()
@@ -122,7 +125,8 @@ def test_two_moderators_admitting_one_name_at_once_leave_one_winner(tmp_path, fo
 
 
 def test_a_request_admitted_elsewhere_is_not_answered_before_that_admission_arrives(
-        tmp_path, folder, monkeypatch) -> None:
+    tmp_path, folder, monkeypatch
+) -> None:
     """Bo admits "EVE" first; Ana, not having seen it, admits "Eve" and syncs.
     Ana's replica sees EVE's name taken, but Bo's grant for EVE is in the
     folder: Ana waits for Bo's admission, which comes first in the fold, and

@@ -88,7 +88,8 @@ def our_post_is_dated_before_the_removal(member: TS) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("bobs_clock", ["level", "behind"])
 def test_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
-        tmp_path, monkeypatch, bobs_clock) -> None:
+    tmp_path, monkeypatch, bobs_clock
+) -> None:
     """Ana removes Cat (and renews the key) and syncs; Bob, who has not synced
     since, posts and syncs. His post goes out under the key that left Cat
     out, whether its HLC is after the removal's or before it (his clock is
@@ -118,8 +119,7 @@ def test_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("departure", ["removal", "leave"])
-def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(
-        tmp_path, monkeypatch, departure) -> None:
+def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(tmp_path, monkeypatch, departure) -> None:
     """Cat is gone (removed by Ana, who leaves the renewal to others; or she
     left) and nobody has renewed the key. Bob, his clock behind, wrote a post
     dated before her departure without having seen it. Its HLC says nothing
@@ -131,8 +131,9 @@ def test_with_no_new_key_yet_a_post_dated_before_the_departure_waits_for_one(
     everyone_syncs(ana, bob, cat, dan)
     ana_id = member_id(ana)
     should_rotate = roster.should_rotate
-    monkeypatch.setattr(roster, "should_rotate",
-                        lambda group, *a, **k: group.me != ana_id and should_rotate(group, *a, **k))
+    monkeypatch.setattr(
+        roster, "should_rotate", lambda group, *a, **k: group.me != ana_id and should_rotate(group, *a, **k)
+    )
     monkeypatch.setenv("TABLESPACE_NOW", AHEAD)
     if departure == "removal":
         ana.run("remove", "cat")
@@ -259,8 +260,14 @@ def test_a_kill_between_import_and_export_leaves_the_post_waiting_for_the_new_ke
     ana.json("sync")
     bob.out("post", BOB_WRITES)
     before = folder_files(folder, bob)
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(bob.home)], capture_output=True, text=True, check=False,
-                          env=dict(os.environ, PYTHONPATH=str(REPO / "src")), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(bob.home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (db,) = bob.home.glob("groups/*/group.db")
     with sqlite3.connect(db) as conn:
@@ -340,7 +347,8 @@ def git_group(tmp_path: Path, monkeypatch, *names: str) -> tuple[Path, TS, dict[
 @needs_git
 @pytest.mark.parametrize("bobs_clock", ["level", "behind"])
 def test_over_git_a_post_written_before_the_removal_was_seen_is_sealed_under_the_new_key(
-        tmp_path, monkeypatch, bobs_clock) -> None:
+    tmp_path, monkeypatch, bobs_clock
+) -> None:
     repo, ana, m = git_group(tmp_path, monkeypatch, "Bob", "Cat", "Dan")
     bob, cat, dan = m["Bob"], m["Cat"], m["Dan"]
     everyone_syncs(ana, bob, cat, dan)
@@ -381,4 +389,3 @@ def test_what_the_removed_member_keeps(tmp_path, monkeypatch) -> None:
     assert titles(cat) == {"Before the removal", "Bob before the removal"}
     assert statuses(cat)["Cat"] == "removed"
     assert titles(bob) >= {"Ana after the removal", BOB_WRITES}
-

@@ -26,12 +26,20 @@ def publish_skipping_the_fold(member: TS, title: str, hlc: int) -> None:
 
     group = Group.open(Home(member.home))
     seq, prev = group.store.head(group.me)
-    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=hlc,
-                 kind="thread.start", payload={"title": title, "body": "", "tags": []})
+    op = sign_op(
+        group.identity,
+        group=group.id,
+        seq=seq + 1,
+        prev=prev,
+        hlc=hlc,
+        kind="thread.start",
+        payload={"title": title, "body": "", "tags": []},
+    )
     group.store.conn.execute("BEGIN")
     group.store.conn.execute(
         "INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state) VALUES (?,?,?,?,?,?,?,?, 'accepted')",
-        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body))
+        (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body),
+    )
     group.store.conn.execute("COMMIT")
     engine = engine_for(group)
     engine.export({f.path: f for f in engine.folder.list()})
@@ -73,8 +81,15 @@ def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, 
     group = Group.open(Home(ben.home))
     seq, prev = group.store.head(group.me)
     back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=UTC))  # before the removal, in range
-    op = sign_op(group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=back_dated,
-                 kind="thread.start", payload={"title": "Sneaky", "body": "", "tags": []})
+    op = sign_op(
+        group.identity,
+        group=group.id,
+        seq=seq + 1,
+        prev=prev,
+        hlc=back_dated,
+        kind="thread.start",
+        payload={"title": "Sneaky", "body": "", "tags": []},
+    )
     group.store.ingest([op])
     engine = engine_for(group)
     engine.export({f.path: f for f in engine.folder.list()})
@@ -288,7 +303,7 @@ def test_with_nothing_to_send_a_member_renews_the_key_after_a_while(tmp_path, mo
     assert "Half an hour later" not in titles(cat)
 
 
-@pytest.mark.parametrize("old", ['1234567890123456', '12e4567890123456', '[1, 2]', 'not json'])
+@pytest.mark.parametrize("old", ["1234567890123456", "12e4567890123456", "[1, 2]", "not json"])
 def test_a_memo_in_an_older_form_is_started_afresh(tmp_path, monkeypatch, old) -> None:
     """Sync keeps JSON memos in meta (sync/roster.py). One left in an older
     form (a bare key id, which JSON reads as a number) or damaged is
@@ -343,8 +358,13 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
     import tablespace.sync.roster as roster
 
     folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
-        tmp_path, monkeypatch, left_out, lambda real, victim_id: lambda group, folder, member, *a: (
-            None if member == victim_id else real(group, folder, member, *a)))  # listed, but no grant
+        tmp_path,
+        monkeypatch,
+        left_out,
+        lambda real, victim_id: (
+            lambda group, folder, member, *a: None if member == victim_id else real(group, folder, member, *a)
+        ),
+    )  # listed, but no grant
     victim_id = member_id(victim)
     assert victim_id in latest_recipients(ben)
     before = len(grant_files(folder, victim))
@@ -367,7 +387,6 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
         assert {"Ben after Dee left", "Cat later"} <= titles(member)
 
 
-
 def need_files(folder: Path, member: TS) -> list[Path]:
     return sorted(folder.glob(f"*/needs/{member_id(member)}-*.tsn"))
 
@@ -385,8 +404,15 @@ def test_a_grant_whose_key_will_not_open_is_disowned_and_the_key_granted_again(t
 
     stranger = ExchangeKey.generate().public_key
     folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
-        tmp_path, monkeypatch, left_out, lambda real, victim_id: lambda group, folder, member, exchange, keys: real(
-            group, folder, member, stranger if member == victim_id else exchange, keys))
+        tmp_path,
+        monkeypatch,
+        left_out,
+        lambda real, victim_id: (
+            lambda group, folder, member, exchange, keys: real(
+                group, folder, member, stranger if member == victim_id else exchange, keys
+            )
+        ),
+    )
     before = len(grant_files(folder, victim))
     assert not need_files(folder, victim)
     assert "asked the group again for a key" in victim.out("sync")  # Ben's grant will not open: asks at once
@@ -416,8 +442,11 @@ def test_a_listed_member_whose_grant_never_came_asks_for_the_key(tmp_path, monke
     cat = m["Cat"]
     real = roster.write_grant
     cat_id = member_id(cat)
-    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
-        None if member == cat_id else real(group, folder, member, *a)))
+    monkeypatch.setattr(
+        roster,
+        "write_grant",
+        lambda group, folder, member, *a: None if member == cat_id else real(group, folder, member, *a),
+    )
     ana.run("remove", "dee")  # renews the key at once
     ana.out("post", "After Dee")
     ana.json("sync")
@@ -430,7 +459,6 @@ def test_a_listed_member_whose_grant_never_came_asks_for_the_key(tmp_path, monke
     everyone_syncs(cat, ana, cat)
     assert len(need_files(folder, cat)) == 1
     assert "After Dee" in titles(cat)
-
 
 
 def group_dir(folder: Path) -> Path:
@@ -490,8 +518,9 @@ def test_a_removed_member_gets_no_member_made_key_from_the_late_grant_check(tmp_
     everyone_syncs(ana, ben, cat, rex)
     ana_id = member_id(ana)
     should_rotate = roster.should_rotate
-    monkeypatch.setattr(roster, "should_rotate",
-                        lambda group, *a, **k: group.me != ana_id and should_rotate(group, *a, **k))
+    monkeypatch.setattr(
+        roster, "should_rotate", lambda group, *a, **k: group.me != ana_id and should_rotate(group, *a, **k)
+    )
     changes = group_dir(folder) / "changes"
     before = set(changes.rglob("*.tsc"))
     ana.run("remove", "rex")
@@ -554,12 +583,24 @@ def test_a_strangers_file_sets_nobody_asking_for_keys(tmp_path, monkeypatch) -> 
     gdir = group_dir(folder)
     stranger = Identity.generate()
     ben_id = member_id(m["Ben"])
-    grant = encode_grant(stranger, group_id=gdir.name, member=ben_id, member_exchange=ExchangeKey.generate().public_key,
-                         keys=[(0, new_epoch_key()), (7, new_epoch_key())])
+    grant = encode_grant(
+        stranger,
+        group_id=gdir.name,
+        member=ben_id,
+        member_exchange=ExchangeKey.generate().public_key,
+        keys=[(0, new_epoch_key()), (7, new_epoch_key())],
+    )
     (gdir / grant_path(ben_id, grant)).write_bytes(grant)
     for epoch in (0, 7):
-        op = sign_op(stranger, group=gdir.name, seq=1, prev=None, hlc=1 << 40, kind="thread.start",
-                     payload={"title": "x", "body": "", "tags": []})
+        op = sign_op(
+            stranger,
+            group=gdir.name,
+            seq=1,
+            prev=None,
+            hlc=1 << 40,
+            kind="thread.start",
+            payload={"title": "x", "body": "", "tags": []},
+        )
         data = encode_changeset([op], group_id=gdir.name, epoch=epoch, epoch_key=new_epoch_key(), identity=stranger)
         path = gdir / "changes" / changeset_name(peek_header(data))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -580,12 +621,22 @@ def cat_needs_a_key_only_ana_can_answer(tmp_path, monkeypatch) -> tuple[Path, TS
 
     stranger = ExchangeKey.generate().public_key
     folder, ana, ben, cat, victim = ben_renews_after_dee_leaves(
-        tmp_path, monkeypatch, "Cat", lambda real, victim_id: lambda group, folder, member, exchange, keys: real(
-            group, folder, member, stranger if member == victim_id else exchange, keys))
+        tmp_path,
+        monkeypatch,
+        "Cat",
+        lambda real, victim_id: (
+            lambda group, folder, member, exchange, keys: real(
+                group, folder, member, stranger if member == victim_id else exchange, keys
+            )
+        ),
+    )
     ben_id = member_id(ben)
     real = roster.write_grant
-    monkeypatch.setattr(roster, "write_grant", lambda group, folder, member, *a: (
-        None if group.me == ben_id else real(group, folder, member, *a)))  # Ben answers nothing
+    monkeypatch.setattr(
+        roster,
+        "write_grant",
+        lambda group, folder, member, *a: None if group.me == ben_id else real(group, folder, member, *a),
+    )  # Ben answers nothing
     victim.json("sync")
     return folder, ana, victim
 
@@ -626,7 +677,9 @@ def test_leaving_before_anyone_renewed_the_key_renews_it_first(tmp_path, monkeyp
     everyone_syncs(ana, ben, cat)
     assert "Only Ana now" not in titles(ben) | titles(cat)
     assert "at least one moderator" in ana.error("leave")
-    assert query(ana, "SELECT count(*) FROM epochs") == 3  # Ben's renewal and Ana's after him; none by the refused leave
+    assert (
+        query(ana, "SELECT count(*) FROM epochs") == 3
+    )  # Ben's renewal and Ana's after him; none by the refused leave
 
 
 def test_leaving_with_nothing_to_renew_does_not_touch_the_folder(tmp_path, monkeypatch) -> None:
@@ -712,8 +765,9 @@ def test_a_member_admitted_while_another_moderator_rotates_gets_the_new_key(tmp_
     dee = admitted_unsynced(tmp_path, monkeypatch, ana, folder, "Dee")
     bea.run("remove", "cy")  # rotates at once: the folder is reachable
     bea.json("sync")
-    assert query(ana, "SELECT joined_hlc FROM members WHERE name = 'Dee'") < \
-        query(bea, "SELECT max(created_hlc) FROM epochs")  # the race, as the rotation saw it
+    assert query(ana, "SELECT joined_hlc FROM members WHERE name = 'Dee'") < query(
+        bea, "SELECT max(created_hlc) FROM epochs"
+    )  # the race, as the rotation saw it
     everyone_syncs(ana, bea, dee, cy, rounds=3)
     ana.out("post", "Ana after")
     dee.out("post", "Dee after")
@@ -819,8 +873,9 @@ def test_two_removals_before_a_rotation_each_learn_of_their_own(tmp_path, monkey
         assert {x["name"]: x["status"] for x in member.json("members")}[name] == "removed"
     assert titles(ben) == {"Between the removals"}  # still a member when it was written
     assert titles(cat) == set()
-    rotations = query(ana, "SELECT group_concat(recipients, ' ') FROM "
-                           "(SELECT recipients FROM epochs WHERE epoch > 0 ORDER BY epoch)")
+    rotations = query(
+        ana, "SELECT group_concat(recipients, ' ') FROM (SELECT recipients FROM epochs WHERE epoch > 0 ORDER BY epoch)"
+    )
     assert rotations.split(" ") == [",".join(sorted([member_id(ana), member_id(ben)])), member_id(ana)]
 
 
@@ -849,7 +904,7 @@ def test_a_need_read_while_still_arriving_is_answered_once_whole(tmp_path, monke
     (need,) = need_files(folder, victim)
     whole = need.read_bytes()
     grants = len(grant_files(folder, victim))
-    need.write_bytes(whole[:len(whole) // 2])
+    need.write_bytes(whole[: len(whole) // 2])
     ana.json("sync")
     assert len(grant_files(folder, victim)) == grants  # nothing to answer in half a need
     need.write_bytes(whole)

@@ -234,8 +234,15 @@ def test_with_a_git_remote_the_database_is_watched_and_the_period_kept(tmp_path:
     home_group.mkdir(parents=True)
     stop = threading.Event()
     whys: queue.Queue[str] = queue.Queue()
-    thread = threading.Thread(target=lambda: [whys.put(why) for why in due_rounds(
-        None, lambda _c, _p: False, stop=stop, database_dir=home_group, every=2.0, debounce_ms=50)], daemon=True)
+    thread = threading.Thread(
+        target=lambda: [
+            whys.put(why)
+            for why in due_rounds(
+                None, lambda _c, _p: False, stop=stop, database_dir=home_group, every=2.0, debounce_ms=50
+            )
+        ],
+        daemon=True,
+    )
     thread.start()
     try:
         deadline, why = time.monotonic() + WAIT, None
@@ -265,8 +272,9 @@ def test_nothing_to_watch_is_a_mistake_not_a_silent_loop() -> None:
 def tablespace(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TABLESPACE_HOME": str(home)}
     env.pop("TABLESPACE_NOW", None)  # the watch runs on the wall clock
-    return subprocess.run([sys.executable, "-m", "tablespace", *args], env=env, capture_output=True, text=True,
-                          check=check, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "tablespace", *args], env=env, capture_output=True, text=True, check=check, timeout=60
+    )
 
 
 def exported(folder: Path) -> int:
@@ -289,8 +297,13 @@ def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tm
     tablespace(home, "init", "Circle", "--as", "Ana", "--folder", str(folder))
     env = {**os.environ, "TABLESPACE_HOME": str(home)}
     env.pop("TABLESPACE_NOW", None)
-    watcher = subprocess.Popen([sys.executable, "-m", "tablespace", "sync", "--watch"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "tablespace", "sync", "--watch"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     said: list[str] = []  # the watch's stderr, line by line as it comes
     reader = threading.Thread(target=lambda: said.extend(iter(watcher.stderr.readline, "")), daemon=True)
     reader.start()

@@ -46,8 +46,15 @@ def kitchen(tmp_path, monkeypatch) -> Kitchen:
     home = Home(tmp_path / "home")
     # Fixed keys, so member ids (shown on the Members screen) are the same every run.
     seeds = iter(range(1000))
-    monkeypatch.setattr(Identity, "generate", classmethod(lambda cls: cls(Ed25519PrivateKey.from_private_bytes(
-        hashlib.sha256(f"kitchen {next(seeds)}".encode()).digest()))))
+    monkeypatch.setattr(
+        Identity,
+        "generate",
+        classmethod(
+            lambda cls: cls(
+                Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"kitchen {next(seeds)}".encode()).digest())
+            )
+        ),
+    )
 
     def at(minutes: int) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(BASE + timedelta(minutes=minutes)))
@@ -73,8 +80,9 @@ def kitchen(tmp_path, monkeypatch) -> Kitchen:
     at(600)
     ids["rye"] = group.post("Rye starter feeding schedule", "1:5:5 at night works for me.", ["starter", "rye"])
     at(700)
-    group.library_add("The Perfect Loaf", "https://www.theperfectloaf.com", "Beginner guides worth following.",
-                      ["guides", "starter"])
+    group.library_add(
+        "The Perfect Loaf", "https://www.theperfectloaf.com", "Beginner guides worth following.", ["guides", "starter"]
+    )
     group.library_add("Flour water salt yeast", "https://example.org/fwsy", "The classic book.", ["books"])
     group.ritual_add("Friday wins", "Share one win from your week.", "FREQ=WEEKLY;BYDAY=FR", start="2026-01-02")
     # Everything was written by Ana, so it is all read; pretend two threads got

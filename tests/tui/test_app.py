@@ -69,7 +69,10 @@ async def test_enter_opens_the_thread_and_escape_goes_back(app, kitchen):
         screen = app.screen
         assert isinstance(screen, ThreadScreen) and screen.thread_id == kitchen.ids["nail"]
         assert [c.post.body for c in screen.cards] == [
-            "Is it **dead**?", "It's hungry. Feed it twice a day.", "Try a warmer spot, around 26 °C."]
+            "Is it **dead**?",
+            "It's hungry. Feed it twice a day.",
+            "Try a warmer spot, around 26 °C.",
+        ]
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ThreadsScreen)
@@ -221,8 +224,12 @@ async def test_search_from_another_section(app, kitchen):
 
 async def test_number_keys_switch_sections(app):
     async with app.run_test(size=SIZE) as pilot:
-        for key, mode, screen_type in [("2", "rituals", RitualsScreen), ("3", "library", LibraryScreen),
-                                       ("4", "members", MembersScreen), ("1", "threads", ThreadsScreen)]:
+        for key, mode, screen_type in [
+            ("2", "rituals", RitualsScreen),
+            ("3", "library", LibraryScreen),
+            ("4", "members", MembersScreen),
+            ("1", "threads", ThreadsScreen),
+        ]:
             await pilot.press(key)
             await pilot.pause()
             assert app.current_mode == mode
@@ -235,8 +242,12 @@ async def test_rituals_and_members_sections_show_the_group(app):
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         rows = [[str(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
-        assert [r[0] for r in rows] == ["Fri 27 Feb", "Fri 06 Mar  in 4 days", "Fri 13 Mar  in 11 days",
-                                        "Fri 20 Mar  in 18 days"]
+        assert [r[0] for r in rows] == [
+            "Fri 27 Feb",
+            "Fri 06 Mar  in 4 days",
+            "Fri 13 Mar  in 11 days",
+            "Fri 20 Mar  in 18 days",
+        ]
         assert rows[0][1] == "Friday wins" and rows[0][2] == "not opened" and rows[1][2] == "opens then"
         assert table.cursor_row == 1  # the next one coming
         today = str(app.screen.query_one("#today").render())
@@ -265,7 +276,10 @@ async def test_library_add_through_the_form(app, group):
         added = [r for r in queries.resources(group.conn) if r.title == "Crumb guide"]
         assert len(added) == 1
         assert (added[0].url, added[0].summary, added[0].tags) == (
-            "https://example.org/crumb", "How to read a crumb", ["crumb"])
+            "https://example.org/crumb",
+            "How to read a crumb",
+            ["crumb"],
+        )
         await pilot.pause()
         assert app.screen.current.title == "Crumb guide"
 
@@ -307,8 +321,15 @@ async def test_help_lists_the_bindings_of_the_active_screen(app):
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         ids = {row.binding_id for row in app.screen.rows}
-        assert {"threads.new", "threads.next_unread", "threads.open", "threads.down", "app.search",
-                "app.section.library", "app.quit"} <= ids
+        assert {
+            "threads.new",
+            "threads.next_unread",
+            "threads.open",
+            "threads.down",
+            "app.search",
+            "app.section.library",
+            "app.quit",
+        } <= ids
         keys = {row.binding_id: row.key for row in app.screen.rows}
         assert keys["threads.down"] == "↓, j"
         await pilot.press("escape")

@@ -41,8 +41,9 @@ group.close()
 
 
 def test_first_frame_loads_none_of_the_deferred_libraries(kitchen):
-    result = subprocess.run([sys.executable, "-c", CHILD, str(kitchen.home.path), *DEFERRED],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(kitchen.home.path), *DEFERRED], capture_output=True, text=True, timeout=60
+    )
     loaded = next((line for line in result.stdout.splitlines() if line.startswith("LOADED")), None)
     assert loaded == "LOADED", (result.returncode, result.stdout[-500:], result.stderr[-2000:])
 

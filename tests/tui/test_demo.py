@@ -51,7 +51,8 @@ async def test_demo_members_have_their_own_homes_and_the_app_sees_a_simulated_po
             member.stop()
             assert member.actions >= 1 and ops_seen(group) > before, (
                 f"member acted {member.actions} times (last error: {member.last_error}); "
-                f"the app ran {app.sync_rounds} rounds, last: {app.sync_status}")
+                f"the app ran {app.sync_rounds} rounds, last: {app.sync_status}"
+            )
     finally:
         member.stop()
         group.close()

@@ -34,6 +34,7 @@ async def open_thread(pilot, app, title: str) -> ThreadScreen:
     assert isinstance(app.screen, ThreadScreen)
     return app.screen
 
+
 RECORD = """
 import json, os, stat, sys
 from pathlib import Path
@@ -135,11 +136,14 @@ async def test_editing_the_opening_post_shows_its_title(app, group, kitchen, edi
         assert queries.thread(group.conn, kitchen.ids["wins"]).posts[0].body == "Photos below."
 
 
-@pytest.mark.parametrize(("action", "message"), [
-    ("path.write_text('lost'); sys.exit(3)", "exited with status 3"),
-    ("path.unlink()", "removed"),
-    ("path.write_bytes(b'caf\\xe9 latin-1')", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("path.write_text('lost'); sys.exit(3)", "exited with status 3"),
+        ("path.unlink()", "removed"),
+        ("path.write_bytes(b'caf\\xe9 latin-1')", "not UTF-8"),
+    ],
+)
 async def test_a_failed_edit_keeps_the_draft(app, editor, action, message):
     editor.set(action + "\n")
     async with app.run_test(size=SIZE) as pilot:
@@ -156,8 +160,10 @@ async def test_a_failed_edit_keeps_the_draft(app, editor, action, message):
 
 async def test_ctrl_c_in_the_editor_does_not_end_the_app(app, editor):
     # In a real terminal ctrl+c reaches the whole foreground process group.
-    editor.set("import os, signal\nos.kill(os.getppid(), signal.SIGINT)\n"
-               "import time\ntime.sleep(0.2)\npath.write_text('still here')\n")
+    editor.set(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGINT)\n"
+        "import time\ntime.sleep(0.2)\npath.write_text('still here')\n"
+    )
     async with app.run_test(size=SIZE) as pilot:
         await open_thread(pilot, app, "Hydration for a first loaf?")
         await pilot.press("r", "ctrl+o")
@@ -240,8 +246,9 @@ def test_draft_file_format_round_trip():
 
 def test_edit_text_temp_file_is_private_and_removed(tmp_path):
     script = tmp_path / "ed.py"
-    script.write_text("import sys, stat, os\np = sys.argv[-1]\n"
-                      "open(p, 'a').write(oct(stat.S_IMODE(os.stat(p).st_mode)))\n")
+    script.write_text(
+        "import sys, stat, os\np = sys.argv[-1]\nopen(p, 'a').write(oct(stat.S_IMODE(os.stat(p).st_mode)))\n"
+    )
     out = edit_text("x ", [sys.executable, str(script)])
     assert out == "x 0o600"
     with pytest.raises(EditorError, match="Could not run"):

@@ -41,8 +41,15 @@ def garden(tmp_path, monkeypatch) -> Garden:
     shared.mkdir()
     home = Home(tmp_path / "home")
     seeds = iter(range(1000))
-    monkeypatch.setattr(Identity, "generate", classmethod(lambda cls: cls(Ed25519PrivateKey.from_private_bytes(
-        hashlib.sha256(f"garden {next(seeds)}".encode()).digest()))))
+    monkeypatch.setattr(
+        Identity,
+        "generate",
+        classmethod(
+            lambda cls: cls(
+                Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"garden {next(seeds)}".encode()).digest())
+            )
+        ),
+    )
 
     def at(moment: datetime) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(moment))
@@ -75,20 +82,30 @@ def garden(tmp_path, monkeypatch) -> Garden:
             admit("Eve", monday - timedelta(hours=2))
             admit("Fay", monday - timedelta(hours=1))
         author = people[w % 3]
-        thread = remote(author, "thread.start", {"title": f"Week {9 - w}: what's growing", "body": "Beans.",
-                                                 "tags": []}, monday)
+        thread = remote(
+            author, "thread.start", {"title": f"Week {9 - w}: what's growing", "body": "Beans.", "tags": []}, monday
+        )
         replier = people[(w + 1) % 3]
-        remote(replier, "post.reply", {"thread": thread, "body": "Courgettes!"},
-               monday + timedelta(hours=1 + w))  # replies get faster week by week
+        remote(
+            replier, "post.reply", {"thread": thread, "body": "Courgettes!"}, monday + timedelta(hours=1 + w)
+        )  # replies get faster week by week
         if w < 4:  # the last month: Ana joins in and people share wins
             at(monday + timedelta(days=1))
             win = group.post(f"First harvest, week {9 - w}", "Radishes.", ["win"])
             for k, name in enumerate(people[: 4 - w]):
                 remote(name, "post.reply", {"thread": win, "body": "Lovely"}, monday + timedelta(days=2, hours=k))
-    quiet = remote("Eve", "thread.start", {"title": "Hello from plot 7", "body": "Any tips for clay soil?",
-                                           "tags": ["intro"]}, NOW - timedelta(days=2))
-    answered = remote("Fay", "thread.start", {"title": "Fay here, plot 12", "body": "Hi all", "tags": ["intro"]},
-                      NOW - timedelta(days=1))
+    quiet = remote(
+        "Eve",
+        "thread.start",
+        {"title": "Hello from plot 7", "body": "Any tips for clay soil?", "tags": ["intro"]},
+        NOW - timedelta(days=2),
+    )
+    answered = remote(
+        "Fay",
+        "thread.start",
+        {"title": "Fay here, plot 12", "body": "Hi all", "tags": ["intro"]},
+        NOW - timedelta(days=1),
+    )
     remote("Bo", "post.reply", {"thread": answered, "body": "Welcome Fay"}, NOW - timedelta(hours=20))
     group.close()
     at(NOW)
@@ -122,8 +139,13 @@ async def test_key_5_shows_this_weeks_figures_and_twelve_weeks(health_app, healt
         series = weekly_series(health_group.conn, NOW, now=NOW)
         this = series[-1]
         rows = {row.figure.key: row for row in screen.query(HealthRow)}
-        assert list(rows) == ["weekly_active_pct", "contributor_ratio", "median_first_reply_s",
-                              "reply_coverage", "wins"]
+        assert list(rows) == [
+            "weekly_active_pct",
+            "contributor_ratio",
+            "median_first_reply_s",
+            "reply_coverage",
+            "wins",
+        ]
         value = {key: text_of(row.query_one(".health-value", Static)) for key, row in rows.items()}
         assert value["weekly_active_pct"] == f"{this.weekly_active_pct:.0f}%"
         assert value["wins"] == str(this.wins) == "4"  # Ana's win post and Bo's, Cy's and Di's replies
@@ -165,8 +187,11 @@ async def test_health_refreshes_when_sync_brings_a_reply(health_app, health_grou
         await pilot.pause()
         table = health_app.screen.query_one("#newcomers", DataTable)
         assert table.row_count == 1
-        op = garden.feeds["Cy"].op("post.reply", {"thread": garden.quiet_thread, "body": "Add compost"},
-                                   hlc=datetime_to_hlc(NOW - timedelta(hours=1)))
+        op = garden.feeds["Cy"].op(
+            "post.reply",
+            {"thread": garden.quiet_thread, "body": "Add compost"},
+            hlc=datetime_to_hlc(NOW - timedelta(hours=1)),
+        )
         health_group.store.ingest([op])  # as the sync worker would, then it reports the round
         health_app.post_message(SyncRound(SyncStatus(enabled=False, imported=1), manual=False))
         await pilot.pause()

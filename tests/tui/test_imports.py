@@ -38,7 +38,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(module: str, path: list[str]) -> list[str] | None:
         if module in path:
-            return path[path.index(module):] + [module]
+            return path[path.index(module) :] + [module]
         if module in done:
             return None
         for target in sorted(graph[module]):
@@ -66,8 +66,9 @@ def test_a_planted_circle_is_found_even_inside_a_function(tmp_path) -> None:
     (tmp_path / "chrome.py").write_text("def later():\n    from pkg import screens\n")
     (tmp_path / "other.py").write_text("import pkg.chrome\n")
     assert find_cycle(import_graph(tmp_path, "pkg")) == ["pkg.chrome", "pkg.screens", "pkg.chrome"]
-    (tmp_path / "chrome.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                        "    from .screens import Thing\n")
+    (tmp_path / "chrome.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .screens import Thing\n"
+    )
     assert find_cycle(import_graph(tmp_path, "pkg")) == ["pkg.chrome", "pkg.screens", "pkg.chrome"]
     (tmp_path / "chrome.py").write_text("import os\n")
     assert find_cycle(import_graph(tmp_path, "pkg")) is None

@@ -69,7 +69,6 @@ def pair(tmp_path, monkeypatch) -> Pair:
     return Pair(shared, Home(tmp_path / "ana"), Home(tmp_path / "ben"))
 
 
-
 def titles(thread_list: ThreadList) -> list[str]:
     return [thread_list.row(i).title for i in range(thread_list.count)]
 
@@ -193,8 +192,7 @@ async def test_header_says_when_the_folder_is_unreachable(pair, ana_group):
         pair.shared.rename(pair.shared.with_name("unmounted"))
         await pilot.press("s")
         await wait_for(pilot, lambda: "folder unreachable" in app.sub_title)
-        assert any(n.severity == "warning" and "missing or unmounted" in str(n.message)
-                   for n in app._notifications)
+        assert any(n.severity == "warning" and "missing or unmounted" in str(n.message) for n in app._notifications)
         await pilot.press("c")
         await pilot.pause()
         await pilot.press(*"Written offline")

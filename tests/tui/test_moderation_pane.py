@@ -43,8 +43,15 @@ class Table:
 @pytest.fixture
 def table(tmp_path, monkeypatch) -> Table:
     seeds = iter(range(1000))  # fixed signing keys: the same ids every run (snapshots)
-    monkeypatch.setattr(Identity, "generate", classmethod(lambda cls: cls(Ed25519PrivateKey.from_private_bytes(
-        hashlib.sha256(f"moderation {next(seeds)}".encode()).digest()))))
+    monkeypatch.setattr(
+        Identity,
+        "generate",
+        classmethod(
+            lambda cls: cls(
+                Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"moderation {next(seeds)}".encode()).digest())
+            )
+        ),
+    )
 
     def at(hours: float) -> None:
         monkeypatch.setenv("TABLESPACE_NOW", iso(NOW - timedelta(days=3) + timedelta(hours=hours)))

@@ -19,7 +19,6 @@ SIZE = (100, 32)
 PASSPHRASE = "warm kitchen"
 
 
-
 @pytest.fixture
 def locked_home(tmp_path, monkeypatch) -> Home:
     monkeypatch.setenv("TABLESPACE_NOW", NOW)

@@ -17,8 +17,7 @@ from tests.tui.waits import wait_for
 
 SIZE = (120, 40)
 NASTY = "\x1b]52;c;YQ==\x07\x1b[2J\x9b31m\r\u202eevil\u2069"
-UNSAFE = {chr(c) for c in (*range(0x00, 0x20), *range(0x7f, 0xa0), *range(0x202a, 0x202f),
-                           *range(0x2066, 0x206a))}
+UNSAFE = {chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 @pytest.fixture
@@ -60,13 +59,15 @@ async def test_every_section_shows_member_text_spelled_out(home: Home) -> None:
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await pilot.pause()
-            assert_spelled_out(app, "Loaf\\x1b]52;c;YQ==\\x07\\x1b[2J\\x9b31m\\x0d\\u202eevil\\u2069",
-                               "Circle\\x1b]52")  # thread list and the header
+            assert_spelled_out(
+                app, "Loaf\\x1b]52;c;YQ==\\x07\\x1b[2J\\x9b31m\\x0d\\u202eevil\\u2069", "Circle\\x1b]52"
+            )  # thread list and the header
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, ThreadScreen)
-            assert_spelled_out(app, "Loaf\\x1b]52", "crumb\\x1b]52", "reply\\x1b]52", "Ana\\x1b]52",
-                               "\\x1b]52;c;YQ==\\x07 1")  # heading, bodies (Markdown), author, reaction
+            assert_spelled_out(
+                app, "Loaf\\x1b]52", "crumb\\x1b]52", "reply\\x1b]52", "Ana\\x1b]52", "\\x1b]52;c;YQ==\\x07 1"
+            )  # heading, bodies (Markdown), author, reaction
             await pilot.press("escape", "slash")
             await pilot.pause()
             await pilot.press(*"crumb")

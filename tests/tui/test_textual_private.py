@@ -41,13 +41,26 @@ def test_only_textual_private_uses_private_textual_names() -> None:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("textual") \
-                    and any(part.startswith("_") for part in node.module.split(".")):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("textual")
+                and any(part.startswith("_") for part in node.module.split("."))
+            ):
                 offenders.append(f"{path.name}: from {node.module}")
-            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
-                    and isinstance(node.value, ast.Name) and node.value.id in {"app", "screen", "widget", "event"}:
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"app", "screen", "widget", "event"}
+            ):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
-                    and node.value.attr in {"app", "screen"} and node.attr.startswith("_"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr in {"app", "screen"}
+                and node.attr.startswith("_")
+            ):
                 offenders.append(f"{path.name}:{node.lineno}: .{node.value.attr}.{node.attr}")
     assert offenders == []

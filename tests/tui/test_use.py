@@ -48,8 +48,13 @@ async def test_relative_times_and_sync_status_move_on_while_the_app_is_open(grou
         app.refresh_times()
         assert app.sub_title.startswith("synced just now")
         monkeypatch.setenv("TABLESPACE_NOW", LATER)
-        await wait_for(pilot, lambda: thread_list.render_line(1).text.rstrip().endswith("16 hours ago")
-                       and app.sub_title.startswith("synced 2h ago"))  # the list and the header both move on
+        await wait_for(
+            pilot,
+            lambda: (
+                thread_list.render_line(1).text.rstrip().endswith("16 hours ago")
+                and app.sub_title.startswith("synced 2h ago")
+            ),
+        )  # the list and the header both move on
         thread = await open_thread(pilot, app, "Rye starter feeding schedule")
         monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T13:00:00Z")
         await wait_for(pilot, lambda: "18 hours ago" in text_of(thread.cards[0].query_one(".post-meta")))
@@ -160,8 +165,9 @@ async def test_a_resource_typed_in_one_burst_fills_each_field(app, group):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        await burst(pilot, "a", *"Oat", "enter", *"https://example.org/oat", "enter", *"Tested", "enter",
-                    *"flour", "enter")
+        await burst(
+            pilot, "a", *"Oat", "enter", *"https://example.org/oat", "enter", *"Tested", "enter", *"flour", "enter"
+        )
         await pilot.pause()
         assert isinstance(app.screen, LibraryScreen)
         added = next(r for r in app.screen.resources if r.title == "Oat")
@@ -238,7 +244,6 @@ async def test_keys_typed_right_after_enter_on_the_list_act_in_the_thread(app, k
         assert app.screen.query_one("#body", TextArea).text == "75"
 
 
-
 async def test_a_key_typed_right_after_j_acts_on_the_post_j_moved_to(app, kitchen):
     async with app.run_test(size=SIZE) as pilot:
         await open_thread(pilot, app, "My starter smells like nail polish")
@@ -252,8 +257,13 @@ def test_without_a_terminal_the_app_says_so_instead_of_waiting(kitchen):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "tablespace", "--home", str(kitchen.home.path)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tablespace", "--home", str(kitchen.home.path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "needs a terminal" in result.stderr

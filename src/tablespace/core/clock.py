@@ -64,8 +64,9 @@ def parse_duration(text: str) -> timedelta:
     amount, unit = int(match.group(1)), match.group(2)
     if amount > 100_000:
         raise TablespaceError(f"{text!r} is far too long")
-    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" \
-        else timedelta(days=amount)
+    return (
+        timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+    )
 
 
 def now() -> datetime:
@@ -76,8 +77,9 @@ def now() -> datetime:
             return check_in_range(parse_instant(fixed), f"TABLESPACE_NOW={fixed}")
         except TablespaceError as exc:
             message = str(exc)
-            raise TablespaceError(message if message.startswith("TABLESPACE_NOW") else
-                                  f"TABLESPACE_NOW: {message}") from None
+            raise TablespaceError(
+                message if message.startswith("TABLESPACE_NOW") else f"TABLESPACE_NOW: {message}"
+            ) from None
     moment = datetime.now(UTC)
     return check_in_range(moment, f"this computer's clock ({iso(moment)})")
 

@@ -33,8 +33,10 @@ def is_busy(exc: sqlite3.Error) -> bool:
 
 
 def busy_message() -> str:
-    return (f"busy, try again: another tablespace command (or the app) kept this group's database for over "
-            f"{BUSY_TIMEOUT_MS / 1000:g} s")
+    return (
+        f"busy, try again: another tablespace command (or the app) kept this group's database for over "
+        f"{BUSY_TIMEOUT_MS / 1000:g} s"
+    )
 
 
 class LazyDatabase:

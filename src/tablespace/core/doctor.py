@@ -26,8 +26,11 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
         yield False, f"home {home.path} does not exist: found a group with `tablespace init` or join one"
         return
     mode = home.path.stat().st_mode
-    yield _private(mode), f"home {home.path} is private (mode {oct(stat.S_IMODE(mode))})" + \
-        ("" if _private(mode) else f"; fix: chmod 700 {home.path}")
+    yield (
+        _private(mode),
+        f"home {home.path} is private (mode {oct(stat.S_IMODE(mode))})"
+        + ("" if _private(mode) else f"; fix: chmod 700 {home.path}"),
+    )
     try:
         entry = home.resolve(selector)
     except TablespaceError as exc:
@@ -36,8 +39,10 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
     key = entry.path / KEY_NAME
     if key.is_file():
         key_mode = key.stat().st_mode
-        yield _private(key_mode), f"identity key {key} is readable only by you" + \
-            ("" if _private(key_mode) else f"; fix: chmod 600 {key}")
+        yield (
+            _private(key_mode),
+            f"identity key {key} is readable only by you" + ("" if _private(key_mode) else f"; fix: chmod 600 {key}"),
+        )
         from tablespace.core import keyfile
         from tablespace.core.identity import Identity
 
@@ -57,8 +62,11 @@ def diagnose(home: Home, selector: str | None, sync_checks: SyncChecks | None = 
         return
     try:
         result = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
-        yield result == "ok", f"database {store.path} integrity: {result}" + \
-            ("" if result == "ok" else "; fix: restore a backup, then `tablespace sync` refills it from the folder")
+        yield (
+            result == "ok",
+            f"database {store.path} integrity: {result}"
+            + ("" if result == "ok" else "; fix: restore a backup, then `tablespace sync` refills it from the folder"),
+        )
         held = store.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
         yield True, f"{held} op(s) waiting for earlier ops from their author"
     finally:

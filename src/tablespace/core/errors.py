@@ -58,8 +58,7 @@ class RefusalKind(StrEnum):
         return TablespaceError
 
 
-_PERMISSION_KINDS = frozenset({RefusalKind.PERMISSION, RefusalKind.NOT_MEMBER, RefusalKind.GONE,
-                               RefusalKind.TIMED_OUT})
+_PERMISSION_KINDS = frozenset({RefusalKind.PERMISSION, RefusalKind.NOT_MEMBER, RefusalKind.GONE, RefusalKind.TIMED_OUT})
 Data = Mapping[str, str | int | bool]
 
 
@@ -104,23 +103,33 @@ def _words(refusal: Refusal, *, own: bool) -> str:
     d, kind = refusal.data, refusal.kind
     whose = "your" if own else "the author's"
     if kind is RefusalKind.NOT_MEMBER:
-        return ("you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"
-                if own else "the author is not a member of this group")
+        return (
+            "you are not a member of this group yet: a moderator has to admit you (then run `tablespace sync`)"
+            if own
+            else "the author is not a member of this group"
+        )
     if kind is RefusalKind.GONE:
         if "status" in d:
             return f"{whose} membership is {d['status']}"
-        return ("you are no longer a member of this group (you left or were removed)"
-                if own else "the author's membership had ended when they wrote this")
+        return (
+            "you are no longer a member of this group (you left or were removed)"
+            if own
+            else "the author's membership had ended when they wrote this"
+        )
     if kind is RefusalKind.TIMED_OUT:
         return f"{'you are' if own else 'the author is'} timed out until {d['until']}"
     if kind is RefusalKind.POST_CAP:
-        return (f"{'you have' if own else 'the author has'} written {d['count']} posts in the last 7 days, "
-                f"the group's weekly cap ({d['cap']}); the next one can go after {d['again']}")
+        return (
+            f"{'you have' if own else 'the author has'} written {d['count']} posts in the last 7 days, "
+            f"the group's weekly cap ({d['cap']}); the next one can go after {d['again']}"
+        )
     if kind is RefusalKind.BACKDATED:
         return f"dated before {whose} previous change ({'your' if own else 'their'} clock was set back)"
     if kind is RefusalKind.FORK:
-        return (f"{'you' if own else 'the author'} signed two different ops as seq {d['seq']} (a fork); "
-                f"{'your' if own else 'their'} ops from there on are set aside")
+        return (
+            f"{'you' if own else 'the author'} signed two different ops as seq {d['seq']} (a fork); "
+            f"{'your' if own else 'their'} ops from there on are set aside"
+        )
     if kind is RefusalKind.PERMISSION:
         needed = f"only a {d['role']} can {d['action']}"
         return f"{needed}: {whose} role had been taken away" if d.get("revoked") else needed

@@ -44,8 +44,15 @@ def unix_line_ends(text: str) -> str:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | None = None,
-                     mtime: float | None = None, dir_fd: int | None = None) -> None:
+def write_atomically(
+    target: Path,
+    data: bytes,
+    *,
+    mode: int,
+    tmp_name: str | None = None,
+    mtime: float | None = None,
+    dir_fd: int | None = None,
+) -> None:
     """Write `data` to `target` via a temp file in the same directory
     (`tmp_name`, default `<name>.tmp`), fsynced before and after the rename.
     `mtime`: the file's modification time instead of now, set before the
@@ -63,7 +70,7 @@ def write_atomically(target: Path, data: bytes, *, mode: int, tmp_name: str | No
         try:
             view = memoryview(data)
             while view:  # os.write may write less than asked
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             if mtime is not None:
                 os.utime(fd, (mtime, mtime))
             os.fsync(fd)

@@ -102,19 +102,22 @@ class Group:
         return group
 
     @classmethod
-    def found(cls, home: Home, name: str, display_name: str, transport: Transport,
-              purpose: str = "", rules: str = "") -> Group:
+    def found(
+        cls, home: Home, name: str, display_name: str, transport: Transport, purpose: str = "", rules: str = ""
+    ) -> Group:
         payload = {
             "name": _check(limits.one_line, {"n": name}, "n", label="group name", max_chars=limits.NAME_MAX * 2),
             "founder_name": check_display_name(display_name),
-            "purpose": _check(limits.text, {"p": purpose}, "p", label="purpose", max_chars=limits.SUMMARY_MAX,
-                              required=False),
+            "purpose": _check(
+                limits.text, {"p": purpose}, "p", label="purpose", max_chars=limits.SUMMARY_MAX, required=False
+            ),
             "rules": rules or DEFAULT_RULES,
         }
         home.ensure()
         identity = Identity.generate()
-        genesis = sign_op(identity, group=None, seq=1, prev=None, hlc=HybridClock().tick(),
-                          kind="group.create", payload=payload)
+        genesis = sign_op(
+            identity, group=None, seq=1, prev=None, hlc=HybridClock().tick(), kind="group.create", payload=payload
+        )
         path = _make_replica(home, genesis.id, identity, transport, first_op=genesis)
         home.update_config(last_group=genesis.id)
         return cls(home, GroupEntry(genesis.id, payload["name"], path))
@@ -149,8 +152,15 @@ class Group:
         """Sign one op of ours and fold it; raises (changing nothing) if refused."""
         with self.store.db.atomic():
             seq, prev = self.store.head(self.me)
-            op = sign_op(self.identity, group=self.id, seq=seq + 1, prev=prev,
-                         hlc=self.store.next_hlc(), kind=kind, payload=payload)
+            op = sign_op(
+                self.identity,
+                group=self.id,
+                seq=seq + 1,
+                prev=prev,
+                hlc=self.store.next_hlc(),
+                kind=kind,
+                payload=payload,
+            )
             self.store.append_local(op)
             self._mark_own_read(op)
         return op
@@ -182,8 +192,7 @@ class Group:
     # --- content actions ---------------------------------------------------------
 
     def post(self, title: str, body: str = "", tags: list[str] | None = None) -> str:
-        return self.write("thread.start", {"title": title.strip(), "body": body,
-                                           "tags": _normal_tags(tags)}).id
+        return self.write("thread.start", {"title": title.strip(), "body": body, "tags": _normal_tags(tags)}).id
 
     def reply(self, thread_ref: str, body: str) -> str:
         return self.write("post.reply", {"thread": self.thread_id(thread_ref), "body": body}).id
@@ -203,14 +212,21 @@ class Group:
 
     def react(self, post_ref: str, emoji: str, undo: bool = False) -> None:
         post, emoji = self.post_id(post_ref), emoji.strip()
-        if undo and self.conn.execute("SELECT 1 FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?",
-                                      (post, self.me, emoji)).fetchone() is None:
+        if (
+            undo
+            and self.conn.execute(
+                "SELECT 1 FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?", (post, self.me, emoji)
+            ).fetchone()
+            is None
+        ):
             raise TablespaceError(f"you have not reacted {emoji} to that post")
         self.write("post.unreact" if undo else "post.react", {"post": post, "emoji": emoji})
 
     def tag(self, thread_ref: str, add: list[str] = (), remove: list[str] = ()) -> None:  # type: ignore[assignment]
-        self.write("thread.tag", {"thread": self.thread_id(thread_ref), "add": _normal_tags(add),
-                                  "remove": _normal_tags(remove)})
+        self.write(
+            "thread.tag",
+            {"thread": self.thread_id(thread_ref), "add": _normal_tags(add), "remove": _normal_tags(remove)},
+        )
 
     def pin(self, thread_ref: str, pinned: bool = True) -> None:
         self.write("thread.pin", {"thread": self.thread_id(thread_ref), "pinned": pinned})
@@ -222,9 +238,14 @@ class Group:
         """Threads with no activity for `quiet_for`: not pinned, not archived,
         not a ritual's (rituals have their own rhythm)."""
         cutoff = datetime_to_hlc(now() - quiet_for)
-        return [r[0] for r in self.conn.execute(
-            """SELECT id FROM threads WHERE deleted = 0 AND archived = 0 AND pinned = 0 AND ritual_id IS NULL
-               AND last_activity_hlc < ? ORDER BY last_activity_hlc""", (cutoff,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                """SELECT id FROM threads WHERE deleted = 0 AND archived = 0 AND pinned = 0 AND ritual_id IS NULL
+               AND last_activity_hlc < ? ORDER BY last_activity_hlc""",
+                (cutoff,),
+            )
+        ]
 
     def archive_stale(self, quiet_for: timedelta) -> list[str]:
         """Archive every stale thread, all or nothing."""
@@ -243,16 +264,18 @@ class Group:
         return self.write("group.edit", payload)
 
     def library_add(self, title: str, url: str, summary: str = "", tags: list[str] | None = None) -> str:
-        return self.write("library.add", {"title": title.strip(), "url": url.strip(), "summary": summary,
-                                          "tags": _normal_tags(tags)}).id
+        return self.write(
+            "library.add", {"title": title.strip(), "url": url.strip(), "summary": summary, "tags": _normal_tags(tags)}
+        ).id
 
     def library_remove(self, resource_ref: str) -> None:
         self.write("library.remove", {"resource": self.resource_id(resource_ref)})
 
     def ritual_add(self, name: str, prompt: str, rrule: str, start: str | None = None) -> str:
         start = start or now().date().isoformat()
-        return self.write("ritual.add", {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip(),
-                                         "start": start.strip()}).id
+        return self.write(
+            "ritual.add", {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip(), "start": start.strip()}
+        ).id
 
     def ritual_pause(self, ritual_ref: str, paused: bool = True) -> None:
         self.write("ritual.pause", {"ritual": self.ritual_id(ritual_ref), "paused": paused})
@@ -318,8 +341,9 @@ class Group:
         return datetime_to_hlc(now())
 
 
-def _make_replica(home: Home, group_id: str, identity: Identity, transport: Transport,
-                  first_op: Op | None = None) -> Path:
+def _make_replica(
+    home: Home, group_id: str, identity: Identity, transport: Transport, first_op: Op | None = None
+) -> Path:
     """A group's directory in the home: key, local settings and database,
     created all or nothing. The founder's genesis op goes in as `first_op`."""
     path = home.groups_dir / group_id

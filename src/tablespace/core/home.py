@@ -92,8 +92,9 @@ class Home:
             )
         if selector:
             wanted = selector.strip().lower()
-            matches = [g for g in groups if g.name.lower() == wanted] or \
-                      [g for g in groups if len(wanted) >= 4 and g.id.startswith(wanted)]
+            matches = [g for g in groups if g.name.lower() == wanted] or [
+                g for g in groups if len(wanted) >= 4 and g.id.startswith(wanted)
+            ]
             if len(matches) == 1:
                 return matches[0]
             if not matches:

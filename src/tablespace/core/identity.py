@@ -44,8 +44,7 @@ def save_private_key(key: Any, path: Path) -> None:
     directory's keys are under a passphrase (core/keyfile.py)."""
     from cryptography.hazmat.primitives import serialization
 
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     write_private_file(path, for_disk(path, pem))
 
 
@@ -65,8 +64,13 @@ def read_private_key(path: Path, expected: type, label: str, kind: str) -> Any:
 
 
 class Identity:
-    def __init__(self, private_key: Ed25519PrivateKey | None = None, *, path: Path | None = None,
-                 expected_author: str | None = None) -> None:
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey | None = None,
+        *,
+        path: Path | None = None,
+        expected_author: str | None = None,
+    ) -> None:
         """A key in hand, or (from `load`) a key file parsed on first use and
         required then to be `expected_author`'s."""
         if private_key is None and path is None:
@@ -103,8 +107,7 @@ class Identity:
     def public_key(self) -> bytes:
         from cryptography.hazmat.primitives import serialization
 
-        return self.private_key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                          serialization.PublicFormat.Raw)
+        return self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     @cached_property
     def author_id(self) -> str:

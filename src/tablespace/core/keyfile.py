@@ -87,7 +87,7 @@ def _derive(passphrase: str, salt: bytes, work_factor: int) -> bytes:
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     normal = unicodedata.normalize("NFC", passphrase).encode()  # the same words typed on any keyboard
-    return Scrypt(salt=SALT_LABEL + salt, length=32, n=2 ** work_factor, r=SCRYPT_R, p=SCRYPT_P).derive(normal)
+    return Scrypt(salt=SALT_LABEL + salt, length=32, n=2**work_factor, r=SCRYPT_R, p=SCRYPT_P).derive(normal)
 
 
 def _new_secret(passphrase: str) -> _Secret:
@@ -118,18 +118,19 @@ def _parse(blob: bytes, path: Path) -> _Parsed:
     if not (text.startswith(BEGIN) and text.endswith(END)):
         raise damaged
     try:
-        raw = base64.b64decode(b"".join(text[len(BEGIN):-len(END)].split()), validate=True)
+        raw = base64.b64decode(b"".join(text[len(BEGIN) : -len(END)].split()), validate=True)
     except (binascii.Error, ValueError):
         raise damaged from None
     if len(raw) < HEADER_BYTES + TAG_BYTES or not raw.startswith(MAGIC):
         raise damaged
-    version, kdf, work_factor = raw[len(MAGIC):len(MAGIC) + 3]
+    version, kdf, work_factor = raw[len(MAGIC) : len(MAGIC) + 3]
     if version != VERSION or kdf != KDF_SCRYPT:
-        raise TablespaceError(f"the locked key file {path} is of a newer kind (version {version}); "
-                              "update tablespace to open it")
+        raise TablespaceError(
+            f"the locked key file {path} is of a newer kind (version {version}); update tablespace to open it"
+        )
     if not 1 <= work_factor <= MAX_WORK_FACTOR:
         raise damaged
-    salt = raw[len(MAGIC) + 3:len(MAGIC) + 3 + SALT_BYTES]
+    salt = raw[len(MAGIC) + 3 : len(MAGIC) + 3 + SALT_BYTES]
     return _Parsed(work_factor, salt, raw[:HEADER_BYTES], raw[HEADER_BYTES:])
 
 
@@ -162,16 +163,18 @@ def _read(path: Path, passphrase: str | None) -> bytes:
     if secret is not None and (secret.salt, secret.work_factor) == (parsed.salt, parsed.work_factor):
         opened = _open(parsed, secret)
         if opened is None:
-            raise TablespaceError(f"the locked key file {path} is damaged (the passphrase opens the other keys); "
-                                  "restore it from a backup")
+            raise TablespaceError(
+                f"the locked key file {path} is damaged (the passphrase opens the other keys); restore it from a backup"
+            )
         return opened
     if passphrase is None:
         passphrase = _obtain_passphrase(path.parent)
     secret = _Secret(parsed.work_factor, parsed.salt, _derive(passphrase, parsed.salt, parsed.work_factor))
     opened = _open(parsed, secret)
     if opened is None:
-        raise LockedKeyError(f"wrong passphrase for the keys in {path.parent} (or {path.name} is damaged); "
-                             "nothing was changed")
+        raise LockedKeyError(
+            f"wrong passphrase for the keys in {path.parent} (or {path.name} is damaged); nothing was changed"
+        )
     _unlocked[path.parent] = secret
     return opened
 
@@ -242,8 +245,9 @@ def _obtain_passphrase(directory: Path) -> str:
         return from_env
     if _asker is not None:
         return _asker(f"Passphrase for the keys in {directory}")
-    raise LockedKeyError(f"the keys in {directory} are locked with a passphrase: "
-                         f"run this in a terminal, or set {PASSPHRASE_ENV}")
+    raise LockedKeyError(
+        f"the keys in {directory} are locked with a passphrase: run this in a terminal, or set {PASSPHRASE_ENV}"
+    )
 
 
 def set_asker(asker: Callable[[str], str] | None) -> None:
@@ -288,8 +292,11 @@ def describe(directory: Path) -> tuple[bool, str]:
     """For `doctor`: how the directory's keys are kept at rest (False: a
     locked key file that does not parse)."""
     if not keys_locked(directory):
-        return True, "keys are not locked with a passphrase: a copy of this home can sign as you " \
-                     "(`tablespace passphrase set` locks them)"
+        return (
+            True,
+            "keys are not locked with a passphrase: a copy of this home can sign as you "
+            "(`tablespace passphrase set` locks them)",
+        )
     try:
         parsed = _parse((directory / KEY_NAME).read_bytes(), directory / KEY_NAME)
     except TablespaceError as exc:

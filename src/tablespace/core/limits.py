@@ -111,8 +111,9 @@ def flag(payload: dict[str, Any], key: str, *, label: str) -> bool:
 def url(payload: dict[str, Any], key: str = "url") -> str:
     value = one_line(payload, key, label="url", max_chars=URL_MAX)
     if not re.match(r"^(https?|gemini|ftp)://\S+$", value) and not value.startswith("mailto:"):
-        raise Rejected.invalid(f"url {value!r} is not a link: it should start with https://, http://, gemini://, "
-                       "ftp:// or mailto:")
+        raise Rejected.invalid(
+            f"url {value!r} is not a link: it should start with https://, http://, gemini://, ftp:// or mailto:"
+        )
     return value
 
 

@@ -79,11 +79,17 @@ class HealthWeek:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "members": self.members, "weekly_active_pct": self.weekly_active_pct,
-            "contributor_ratio": self.contributor_ratio, "median_first_reply_s": self.median_first_reply_s,
-            "reply_coverage": self.reply_coverage, "wins": self.wins,
-            "start": iso(self.start), "end": iso(self.end), "active": self.active,
-            "contributors": self.contributors, "threads_started": self.threads_started,
+            "members": self.members,
+            "weekly_active_pct": self.weekly_active_pct,
+            "contributor_ratio": self.contributor_ratio,
+            "median_first_reply_s": self.median_first_reply_s,
+            "reply_coverage": self.reply_coverage,
+            "wins": self.wins,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "active": self.active,
+            "contributors": self.contributors,
+            "threads_started": self.threads_started,
             "threads_answered": self.threads_answered,
         }
 
@@ -101,9 +107,15 @@ class QuietNewcomer:
     waiting_s: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"member": self.member_id, "name": self.name, "joined_at": iso(self.joined_at),
-                "thread": self.thread_id, "title": self.title, "started_at": iso(self.started_at),
-                "waiting_s": self.waiting_s}
+        return {
+            "member": self.member_id,
+            "name": self.name,
+            "joined_at": iso(self.joined_at),
+            "thread": self.thread_id,
+            "title": self.title,
+            "started_at": iso(self.started_at),
+            "waiting_s": self.waiting_s,
+        }
 
 
 def _ms(moment: datetime) -> int:
@@ -117,8 +129,9 @@ def week_metrics(conn: sqlite3.Connection, end: datetime, *, now: datetime | Non
     return weekly_series(conn, end, weeks=1, now=now)[0]
 
 
-def weekly_series(conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *,
-                  now: datetime | None = None) -> list[HealthWeek]:
+def weekly_series(
+    conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *, now: datetime | None = None
+) -> list[HealthWeek]:
     """The figures for `weeks` consecutive 7-day windows ending at `end`,
     oldest first: the last item is `week_metrics(conn, end)`."""
     if weeks < 1:
@@ -127,8 +140,7 @@ def weekly_series(conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *
     now_ms = _ms(now if now is not None else current_time())
     # Week k (0 = the latest) holds the milliseconds end_ms - (k+1)*WEEK < t <= end_ms - k*WEEK,
     # so k = (end_ms - t) // WEEK. In HLC units the whole span is [lo, hi).
-    span = {"end": end_ms, "week": WEEK_MS,
-            "lo": (end_ms - weeks * WEEK_MS + 1) << SHIFT, "hi": (end_ms + 1) << SHIFT}
+    span = {"end": end_ms, "week": WEEK_MS, "lo": (end_ms - weeks * WEEK_MS + 1) << SHIFT, "hi": (end_ms + 1) << SHIFT}
     week_of = f"(:end - (%s >> {SHIFT})) / :week"
 
     roster = conn.execute("SELECT id, status, joined_hlc, left_hlc FROM members").fetchall()
@@ -138,44 +150,54 @@ def weekly_series(conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *
         if at >= now_ms:  # the current window: the contract's "active or timed_out" as of now
             members.append({m for m, status, _, _ in roster if status in ("active", "timed_out")})
         else:
-            members.append({m for m, _, joined, left in roster
-                            if joined >> SHIFT <= at and (left is None or left >> SHIFT > at)})
+            members.append(
+                {m for m, _, joined, left in roster if joined >> SHIFT <= at and (left is None or left >> SHIFT > at)}
+            )
 
     active: dict[int, set[str]] = defaultdict(set)
     for k, author in conn.execute(
-        f"""SELECT DISTINCT {week_of % 'hlc'}, author FROM ops
-            WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'""", span):  # walk the hlc index
+        f"""SELECT DISTINCT {week_of % "hlc"}, author FROM ops
+            WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'""",
+        span,
+    ):  # walk the hlc index
         active[k].add(author)
 
     contributors: dict[int, set[str]] = defaultdict(set)
     for k, author in conn.execute(
-        f"""SELECT DISTINCT {week_of % 'p.created_hlc'}, p.author
+        f"""SELECT DISTINCT {week_of % "p.created_hlc"}, p.author
             FROM posts p
             WHERE p.created_hlc >= :lo AND p.created_hlc < :hi AND p.deleted = 0
               AND NOT (p.id = p.thread_id AND p.id IN (SELECT id FROM threads WHERE ritual_id IS NOT NULL))""",
-            span):
+        span,
+    ):
         contributors[k].add(author)
 
     started: dict[int, int] = defaultdict(int)
     delays: dict[int, list[int]] = defaultdict(list)
     for k, created, first_reply in conn.execute(
-        f"""SELECT {week_of % 't.created_hlc'}, t.created_hlc,
+        f"""SELECT {week_of % "t.created_hlc"}, t.created_hlc,
                    (SELECT p.created_hlc FROM posts p
                     WHERE p.thread_id = t.id AND p.author != t.author AND p.deleted = 0
                     ORDER BY p.created_hlc LIMIT 1)
-            FROM threads t WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0""", span):
+            FROM threads t WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0""",
+        span,
+    ):
         started[k] += 1
         if first_reply is not None:
             delays[k].append((first_reply >> SHIFT) - (created >> SHIFT))
 
-    wins: dict[int, int] = dict(conn.execute(
-        f"""SELECT {week_of % 'p.created_hlc'} AS k, count(*)
+    wins: dict[int, int] = dict(
+        conn.execute(
+            f"""SELECT {week_of % "p.created_hlc"} AS k, count(*)
             FROM thread_tags tt JOIN threads t ON t.id = tt.thread_id
             JOIN posts p ON p.thread_id = tt.thread_id
             WHERE tt.tag = '{WIN_TAG}' AND t.deleted = 0 AND p.deleted = 0
               AND p.created_hlc >= :lo AND p.created_hlc < :hi
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
-            GROUP BY k""", span))
+            GROUP BY k""",
+            span,
+        )
+    )
 
     series = []
     for k in reversed(range(weeks)):
@@ -185,20 +207,28 @@ def weekly_series(conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *
         n_active = len(active[k] & people)
         n_contrib = len(contributors[k] & people)
         answered = delays[k]
-        series.append(HealthWeek(
-            start=window_end - WEEK, end=window_end, members=count,
-            weekly_active_pct=100 * n_active / count if count else 0.0,
-            contributor_ratio=n_contrib / count if count else 0.0,
-            median_first_reply_s=statistics.median(answered) / 1000 if answered else None,
-            reply_coverage=len(answered) / started[k] if started[k] else None,
-            wins=wins.get(k, 0),
-            active=n_active, contributors=n_contrib, threads_started=started[k], threads_answered=len(answered),
-        ))
+        series.append(
+            HealthWeek(
+                start=window_end - WEEK,
+                end=window_end,
+                members=count,
+                weekly_active_pct=100 * n_active / count if count else 0.0,
+                contributor_ratio=n_contrib / count if count else 0.0,
+                median_first_reply_s=statistics.median(answered) / 1000 if answered else None,
+                reply_coverage=len(answered) / started[k] if started[k] else None,
+                wins=wins.get(k, 0),
+                active=n_active,
+                contributors=n_contrib,
+                threads_started=started[k],
+                threads_answered=len(answered),
+            )
+        )
     return series
 
 
-def quiet_newcomers(conn: sqlite3.Connection, now: datetime, *,
-                    within: timedelta = timedelta(days=NEWCOMER_DAYS)) -> list[QuietNewcomer]:
+def quiet_newcomers(
+    conn: sqlite3.Connection, now: datetime, *, within: timedelta = timedelta(days=NEWCOMER_DAYS)
+) -> list[QuietNewcomer]:
     """Current members who joined in the last `within` (four weeks) and whose
     first thread since joining (not a ritual prompt, not deleted) has no
     non-deleted reply from anyone else yet; the most recently started first."""
@@ -219,10 +249,18 @@ def quiet_newcomers(conn: sqlite3.Connection, now: datetime, *,
            ORDER BY f.created DESC, n.id""",
         {"since": datetime_to_hlc(now - within)},
     ).fetchall()
-    return [QuietNewcomer(member_id=r[0], name=r[1], joined_at=hlc_to_datetime(r[2]), thread_id=r[3], title=r[4],
-                          started_at=hlc_to_datetime(r[5]),
-                          waiting_s=max(0, (now_hlc >> SHIFT) - (r[5] >> SHIFT)) / 1000)
-            for r in rows]
+    return [
+        QuietNewcomer(
+            member_id=r[0],
+            name=r[1],
+            joined_at=hlc_to_datetime(r[2]),
+            thread_id=r[3],
+            title=r[4],
+            started_at=hlc_to_datetime(r[5]),
+            waiting_s=max(0, (now_hlc >> SHIFT) - (r[5] >> SHIFT)) / 1000,
+        )
+        for r in rows
+    ]
 
 
 def duration(seconds: float | None, *, short: bool = False) -> str:

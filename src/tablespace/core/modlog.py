@@ -30,8 +30,15 @@ class LogEntry:
     hlc: int = 0  # the op's place in the log: the log's order
 
     def to_json(self, names: Mapping[str, str]) -> dict[str, Any]:
-        return {"at": iso(self.at), "by": names.get(self.by, self.by), "by_id": self.by,
-                "action": self.action, "what": self.what, "why": self.why, "op": self.op_id}
+        return {
+            "at": iso(self.at),
+            "by": names.get(self.by, self.by),
+            "by_id": self.by,
+            "action": self.action,
+            "what": self.what,
+            "why": self.why,
+            "op": self.op_id,
+        }
 
 
 class Names:
@@ -57,8 +64,13 @@ Describe = Callable[[dict[str, Any], Names], tuple[str, str, str]]
 
 
 def _settings(p: dict[str, Any], _names: Names) -> tuple[str, str, str]:
-    labels = {"name": "name", "purpose": "purpose", "rules": "house rules", "conduct": "code of conduct",
-              "post_cap": "weekly post cap"}
+    labels = {
+        "name": "name",
+        "purpose": "purpose",
+        "rules": "house rules",
+        "conduct": "code of conduct",
+        "post_cap": "weekly post cap",
+    }
     changed = ", ".join(labels.get(k, k) for k in sorted(p))
     cap = f" (cap: {p['post_cap'] or 'none'})" if "post_cap" in p else ""
     return "changed settings", changed + cap, ""
@@ -70,8 +82,11 @@ DESCRIBE: dict[str, Describe] = {
     "member.add": lambda p, n: ("admitted", str(p.get("name", "")), ""),
     "request.deny": lambda p, n: ("denied a join request", str(p.get("request", ""))[:8], str(p.get("reason", ""))),
     "member.remove": lambda p, n: ("removed", n.member(p.get("member")), str(p.get("reason", ""))),
-    "member.timeout": lambda p, n: ("timed out", f"{n.member(p.get('member'))} until {p.get('until', '?')}",
-                                    str(p.get("reason", ""))),
+    "member.timeout": lambda p, n: (
+        "timed out",
+        f"{n.member(p.get('member'))} until {p.get('until', '?')}",
+        str(p.get("reason", "")),
+    ),
     "member.timeout_end": lambda p, n: ("ended the time-out of", n.member(p.get("member")), ""),
     "role.grant": lambda p, n: ("gave a role", f"{p.get('role')} to {n.member(p.get('member'))}", ""),
     "role.revoke": lambda p, n: ("took a role", f"{p.get('role')} from {n.member(p.get('member'))}", ""),
@@ -90,8 +105,10 @@ def moderation_actions(conn: sqlite3.Connection, *, limit: int = 1000, names: Na
     kinds = sorted(DESCRIBE) + ["post.delete"]
     rows = conn.execute(
         f"""SELECT id, author, hlc, body, signature FROM ops
-            WHERE state = 'accepted' AND kind IN ({','.join('?' * len(kinds))})
-            ORDER BY hlc DESC, author DESC, seq DESC LIMIT ?""", (*kinds, limit)).fetchall()
+            WHERE state = 'accepted' AND kind IN ({",".join("?" * len(kinds))})
+            ORDER BY hlc DESC, author DESC, seq DESC LIMIT ?""",
+        (*kinds, limit),
+    ).fetchall()
     entries = []
     for op_id, author, hlc, body, signature in reversed(rows):
         op = decode_trusted(bytes(body), bytes(signature), op_id)

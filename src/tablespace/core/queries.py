@@ -29,9 +29,16 @@ class ThreadSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "title": self.title, "author": self.author, "author_id": self.author_id,
-            "created_at": iso(self.created_at), "last_activity": iso(self.last_activity),
-            "replies": self.replies, "tags": self.tags, "pinned": self.pinned, "unread": self.unread,
+            "id": self.id,
+            "title": self.title,
+            "author": self.author,
+            "author_id": self.author_id,
+            "created_at": iso(self.created_at),
+            "last_activity": iso(self.last_activity),
+            "replies": self.replies,
+            "tags": self.tags,
+            "pinned": self.pinned,
+            "unread": self.unread,
         }
 
 
@@ -47,9 +54,14 @@ class PostView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "author": self.author, "author_id": self.author_id, "body": self.body,
-            "created_at": iso(self.created_at), "edited": self.edited_at is not None,
-            "edited_at": iso(self.edited_at) if self.edited_at else None, "reactions": self.reactions,
+            "id": self.id,
+            "author": self.author,
+            "author_id": self.author_id,
+            "body": self.body,
+            "created_at": iso(self.created_at),
+            "edited": self.edited_at is not None,
+            "edited_at": iso(self.edited_at) if self.edited_at else None,
+            "reactions": self.reactions,
         }
 
 
@@ -64,8 +76,15 @@ class ThreadDetail:
     archived: bool = False  # read-only, out of the thread list
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "tags": self.tags, "pinned": self.pinned,
-                "ritual": self.ritual_id, "archived": self.archived, "posts": [p.to_json() for p in self.posts]}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "tags": self.tags,
+            "pinned": self.pinned,
+            "ritual": self.ritual_id,
+            "archived": self.archived,
+            "posts": [p.to_json() for p in self.posts],
+        }
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,15 @@ class ResourceView:
     created_at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "url": self.url, "summary": self.summary,
-                "tags": self.tags, "added_by": self.added_by, "created_at": iso(self.created_at)}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "summary": self.summary,
+            "tags": self.tags,
+            "added_by": self.added_by,
+            "created_at": iso(self.created_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -106,8 +132,15 @@ class RitualView:
     next: datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "prompt": self.prompt, "rrule": self.rrule,
-                "start": self.start, "paused": self.paused, "next": iso(self.next) if self.next else None}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prompt": self.prompt,
+            "rrule": self.rrule,
+            "start": self.start,
+            "paused": self.paused,
+            "next": iso(self.next) if self.next else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,8 +152,13 @@ class MemberView:
     timeout_until: datetime | None = None  # set while timed out
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "roles": self.roles, "status": self.status,
-                "timeout_until": iso(self.timeout_until) if self.timeout_until else None}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "roles": self.roles,
+            "status": self.status,
+            "timeout_until": iso(self.timeout_until) if self.timeout_until else None,
+        }
 
 
 def _tags(value: str | None) -> list[str]:
@@ -137,15 +175,29 @@ THREAD_COLUMNS = """
 
 def _thread_summary(row: tuple) -> ThreadSummary:
     return ThreadSummary(
-        id=row[0], title=row[1], author=row[2], author_id=row[3],
-        created_at=hlc_to_datetime(row[4]), last_activity=hlc_to_datetime(row[5]),
-        replies=row[6], pinned=bool(row[7]), tags=_tags(row[8]), unread=bool(row[9]),
+        id=row[0],
+        title=row[1],
+        author=row[2],
+        author_id=row[3],
+        created_at=hlc_to_datetime(row[4]),
+        last_activity=hlc_to_datetime(row[5]),
+        replies=row[6],
+        pinned=bool(row[7]),
+        tags=_tags(row[8]),
+        unread=bool(row[9]),
     )
 
 
-def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = False,
-            limit: int | None = None, offset: int = 0, pinned_first: bool = False,
-            archived: bool = False) -> list[ThreadSummary]:
+def threads(
+    conn: sqlite3.Connection,
+    *,
+    tag: str | None = None,
+    unread: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    pinned_first: bool = False,
+    archived: bool = False,
+) -> list[ThreadSummary]:
     """Threads, most recent activity first (pinned ones on top if asked);
     archived threads only, if asked."""
     where = ["t.deleted = 0", "t.archived = ?"]
@@ -160,7 +212,7 @@ def threads(conn: sqlite3.Connection, *, tag: str | None = None, unread: bool = 
     # a deep OFFSET must not build every skipped row.
     sql = f"""WITH page AS (
                 SELECT t.id FROM threads t LEFT JOIN reads r ON r.thread_id = t.id
-                WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?)
+                WHERE {" AND ".join(where)} ORDER BY {order} LIMIT ? OFFSET ?)
               SELECT {THREAD_COLUMNS} FROM page JOIN threads t ON t.id = page.id
               LEFT JOIN members m ON m.id = t.author LEFT JOIN reads r ON r.thread_id = t.id
               ORDER BY {order}"""
@@ -182,21 +234,31 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
     reactions: dict[str, dict[str, int]] = {}
     for post_id, emoji, count in conn.execute(
         """SELECT r.post_id, r.emoji, count(*) FROM reactions r JOIN posts p ON p.id = r.post_id
-           WHERE p.thread_id = ? GROUP BY r.post_id, r.emoji ORDER BY r.emoji""", (thread_id,)
+           WHERE p.thread_id = ? GROUP BY r.post_id, r.emoji ORDER BY r.emoji""",
+        (thread_id,),
     ):
         reactions.setdefault(post_id, {})[emoji] = count
     posts = [
-        PostView(id=p[0], author=p[1], author_id=p[2], body=p[3], created_at=hlc_to_datetime(p[4]),
-                 edited_at=hlc_to_datetime(p[5]) if p[5] else None, reactions=reactions.get(p[0], {}))
+        PostView(
+            id=p[0],
+            author=p[1],
+            author_id=p[2],
+            body=p[3],
+            created_at=hlc_to_datetime(p[4]),
+            edited_at=hlc_to_datetime(p[5]) if p[5] else None,
+            reactions=reactions.get(p[0], {}),
+        )
         for p in conn.execute(
             """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc
                FROM posts p LEFT JOIN members m ON m.id = p.author
                WHERE p.thread_id = ? AND p.deleted = 0
-               ORDER BY p.id != p.thread_id, p.created_hlc, p.author, p.id""", (thread_id,)
+               ORDER BY p.id != p.thread_id, p.created_hlc, p.author, p.id""",
+            (thread_id,),
         )
     ]
-    return ThreadDetail(id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts,
-                        archived=bool(row[4]))
+    return ThreadDetail(
+        id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts, archived=bool(row[4])
+    )
 
 
 def fts_query(text: str, *, prefix_last: bool = False) -> str:
@@ -210,8 +272,14 @@ def fts_query(text: str, *, prefix_last: bool = False) -> str:
     return " ".join(parts)
 
 
-def search(conn: sqlite3.Connection, text: str, *, limit: int = 50, prefix_last: bool = False,
-           mark: tuple[str, str] = ("**", "**")) -> list[SearchHit]:
+def search(
+    conn: sqlite3.Connection,
+    text: str,
+    *,
+    limit: int = 50,
+    prefix_last: bool = False,
+    mark: tuple[str, str] = ("**", "**"),
+) -> list[SearchHit]:
     """Threads, posts and resources matching every word, best match first."""
     query = fts_query(text, prefix_last=prefix_last)
     a, b = mark
@@ -256,17 +324,28 @@ def resources(conn: sqlite3.Connection, *, tag: str | None = None, text: str | N
                      (SELECT group_concat(tag) FROM resource_tags WHERE resource_id = r.id),
                      coalesce(m.name, substr(r.added_by, 1, 8)), r.created_hlc
               FROM resources r LEFT JOIN members m ON m.id = r.added_by
-              WHERE {' AND '.join(where)} ORDER BY r.created_hlc DESC, r.id"""
-    return [ResourceView(id=r[0], title=r[1], url=r[2], summary=r[3], tags=_tags(r[4]), added_by=r[5],
-                         created_at=hlc_to_datetime(r[6])) for r in conn.execute(sql, args)]
+              WHERE {" AND ".join(where)} ORDER BY r.created_hlc DESC, r.id"""
+    return [
+        ResourceView(
+            id=r[0],
+            title=r[1],
+            url=r[2],
+            summary=r[3],
+            tags=_tags(r[4]),
+            added_by=r[5],
+            created_at=hlc_to_datetime(r[6]),
+        )
+        for r in conn.execute(sql, args)
+    ]
 
 
 def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
     views = []
     for r in conn.execute("SELECT id, name, prompt, rrule, start, paused FROM rituals ORDER BY name, id"):
         upcoming = None if r[5] else next_occurrence(r[3], r[4], now)
-        views.append(RitualView(id=r[0], name=r[1], prompt=r[2], rrule=r[3], start=r[4],
-                                paused=bool(r[5]), next=upcoming))
+        views.append(
+            RitualView(id=r[0], name=r[1], prompt=r[2], rrule=r[3], start=r[4], paused=bool(r[5]), next=upcoming)
+        )
     views.sort(key=lambda v: (v.next is None, v.next or now, v.name))
     return views
 
@@ -287,8 +366,16 @@ def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[Membe
            FROM members m ORDER BY lower(m.name), m.id""",
         (moment,),
     )
-    return [MemberView(id=r[0], name=r[1], status=r[2], roles=_tags(r[3]),
-                       timeout_until=hlc_to_datetime(r[4]) if r[2] == "timed_out" else None) for r in rows]
+    return [
+        MemberView(
+            id=r[0],
+            name=r[1],
+            status=r[2],
+            roles=_tags(r[3]),
+            timeout_until=hlc_to_datetime(r[4]) if r[2] == "timed_out" else None,
+        )
+        for r in rows
+    ]
 
 
 def settings(conn: sqlite3.Connection) -> dict[str, str]:
@@ -305,8 +392,9 @@ _LISTED = "t.deleted = 0 AND t.archived = 0"
 
 def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
     """Where a thread sits in the thread list, or None if it is not listed."""
-    row = conn.execute(f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}",
-                       (thread_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (thread_id,)
+    ).fetchone()
     if row is None:
         return None
     pinned, hlc = row
@@ -318,13 +406,13 @@ def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
     ).fetchone()[0]
 
 
-def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool,
-                    limit: int) -> list[ThreadSummary] | None:
+def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool, limit: int) -> list[ThreadSummary] | None:
     """A page of the thread list that starts right after (or ends right before)
     a listed thread: keyset paging, an index probe however deep the page is,
     where OFFSET walks every row before it. None if the anchor is not listed."""
-    row = conn.execute(f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}",
-                       (anchor_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (anchor_id,)
+    ).fetchone()
     if row is None:
         return None
     compare, order = ("<", _LIST_ORDER) if after else (">", _LIST_ORDER.replace("DESC", "ASC"))
@@ -343,14 +431,16 @@ def thread_exists(conn: sqlite3.Connection, thread_id: str) -> bool:
 
 
 def reply_count(conn: sqlite3.Connection, thread_id: str) -> int:
-    return conn.execute("SELECT count(*) FROM posts WHERE thread_id = ? AND deleted = 0 AND id != ?",
-                        (thread_id, thread_id)).fetchone()[0]
+    return conn.execute(
+        "SELECT count(*) FROM posts WHERE thread_id = ? AND deleted = 0 AND id != ?", (thread_id, thread_id)
+    ).fetchone()[0]
 
 
 def my_reactions(conn: sqlite3.Connection, post_id: str, me: str) -> set[str]:
     """The emoji `me` has put on a post (a picker offers to take them back)."""
-    return {row[0] for row in conn.execute("SELECT emoji FROM reactions WHERE post_id = ? AND author = ?",
-                                           (post_id, me))}
+    return {
+        row[0] for row in conn.execute("SELECT emoji FROM reactions WHERE post_id = ? AND author = ?", (post_id, me))
+    }
 
 
 def outbox_count(conn: sqlite3.Connection, me: str) -> int:
@@ -395,21 +485,22 @@ def has_ops_after(conn: sqlite3.Connection, author: str, seq: int) -> bool:
 
 def ops_after(conn: sqlite3.Connection, author: str, seq: int) -> list[tuple[str, str, str]]:
     """(id, signature, body) of `author`'s ops after `seq`, in seq order."""
-    return conn.execute("SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq",
-                        (author, seq)).fetchall()
+    return conn.execute(
+        "SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq", (author, seq)
+    ).fetchall()
 
 
 def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -> tuple[str, str, str] | None:
     """(id, signature, body) of `author`'s accepted op of `kind` at `hlc`, if any."""
     return conn.execute(
         "SELECT id, signature, body FROM ops WHERE author = ? AND hlc = ? AND state = 'accepted' AND kind = ?",
-        (author, hlc, kind)).fetchone()
+        (author, hlc, kind),
+    ).fetchone()
 
 
 def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[tuple[str, str, str]]:
     """(id, signature, body) of every op of `kind` the fold refused."""
-    return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'",
-                        (kind,)).fetchall()
+    return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'", (kind,)).fetchall()
 
 
 def held_op_count(conn: sqlite3.Connection) -> int:
@@ -461,8 +552,8 @@ def members_after_departure(conn: sqlite3.Connection, departed: int, me: str) ->
 def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]:
     """(id, exchange key) of every other active member who has published one."""
     return conn.execute(
-        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?",
-        (me,)).fetchall()
+        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?", (me,)
+    ).fetchall()
 
 
 def moderator_ids(conn: sqlite3.Connection) -> set[str]:
@@ -498,8 +589,7 @@ def epoch_creators(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
 
 
 def epoch_created_hlc(conn: sqlite3.Connection, epoch: int, key_id: str) -> int:
-    return conn.execute("SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?",
-                        (epoch, key_id)).fetchone()[0]
+    return conn.execute("SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (epoch, key_id)).fetchone()[0]
 
 
 def newest_epoch(conn: sqlite3.Connection) -> int:
@@ -511,7 +601,8 @@ def newest_mod_key(conn: sqlite3.Connection) -> tuple[int, str, str, str] | None
     """(epoch, key id, public key, recipients) of the moderators' key new
     records are sealed to: the newest epoch's lowest key id."""
     return conn.execute(
-        "SELECT epoch, key_id, public, recipients FROM mod_keys ORDER BY epoch DESC, key_id LIMIT 1").fetchone()
+        "SELECT epoch, key_id, public, recipients FROM mod_keys ORDER BY epoch DESC, key_id LIMIT 1"
+    ).fetchone()
 
 
 def mod_keys(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, str | None, str]]:
@@ -524,8 +615,9 @@ def mod_keys(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, str |
 
 def mod_records(conn: sqlite3.Connection) -> list[tuple[str, str, int, str, str]]:
     """(op id, author, HLC, sealed base64, record id) of every moderators' record, in log order."""
-    return conn.execute("SELECT op_id, author, hlc, sealed, record_id FROM mod_records ORDER BY hlc, author, seq"
-                        ).fetchall()
+    return conn.execute(
+        "SELECT op_id, author, hlc, sealed, record_id FROM mod_records ORDER BY hlc, author, seq"
+    ).fetchall()
 
 
 def mod_record_filed(conn: sqlite3.Connection, record_id: str) -> bool:
@@ -539,8 +631,9 @@ def post_as_written(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, s
 
 def post_as_held(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str, int, int] | None:
     """(thread id, author, body, deleted or hidden, created HLC) of a post, if it has arrived."""
-    return conn.execute("SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts "
-                        "WHERE id = ?", (post_id,)).fetchone()
+    return conn.execute(
+        "SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts WHERE id = ?", (post_id,)
+    ).fetchone()
 
 
 def post_exists(conn: sqlite3.Connection, post_id: str) -> bool:
@@ -578,8 +671,12 @@ def files_seen(conn: sqlite3.Connection) -> dict[str, tuple[int, int, str]]:
 
 def files_looked_at(conn: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, int, str, str | None]]:
     """path -> (size, mtime_ns, status, reason) of the files looked at under `prefix`."""
-    return {row[0]: row[1:] for row in conn.execute(
-        "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path LIKE ?", (f"{prefix}%",))}
+    return {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path LIKE ?", (f"{prefix}%",)
+        )
+    }
 
 
 def files_we_wrote(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
@@ -589,8 +686,12 @@ def files_we_wrote(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
 
 def file_already_imported(conn: sqlite3.Connection, digest: str) -> bool:
     """Whether a file with these contents was imported (or written by us) already."""
-    return conn.execute("SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')",
-                        (digest,)).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM sync_files WHERE digest = ? AND status IN ('imported', 'mine')", (digest,)
+        ).fetchone()
+        is not None
+    )
 
 
 def quarantined_files(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:

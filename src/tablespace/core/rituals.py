@@ -159,8 +159,15 @@ def _walk(rule: rrule, since: datetime, until: datetime) -> Iterator[datetime]:
         _Walk = _walk_class()
     anchor = _anchor(rule, since)
     months = (until.year - anchor.year) * 12 + until.month - anchor.month
-    params = {"interval": rule._interval, "count": rule._count, "freq": rule._freq,  # noqa: SLF001
-              "wkst": rule._wkst, "until": rule._until, **rule._original_rule, "dtstart": anchor}  # noqa: SLF001
+    params = {
+        "interval": rule._interval,
+        "count": rule._count,
+        "freq": rule._freq,  # noqa: SLF001
+        "wkst": rule._wkst,
+        "until": rule._until,
+        **rule._original_rule,
+        "dtstart": anchor,
+    }  # noqa: SLF001
     if rule._count is None:  # noqa: SLF001 -- dateutil deprecates COUNT with UNTIL
         params["until"] = min(rule._until, until) if rule._until else until  # noqa: SLF001
     walk = _Walk(2 * (months + 2), **params)  # type: ignore[call-arg]

@@ -37,13 +37,16 @@ class _Registry:
         def inner(fn: Callable[[Database], None]) -> Callable[[Database], None]:
             self.registered.append((name or fn.__name__, fn, transactional))
             return fn
+
         return inner
 
     def pending(self, conn: sqlite3.Connection) -> list[str]:
         """Names not yet applied (the table is sqlite_utils' `_sqlite_migrations`)."""
         try:
-            done = {row[0] for row in conn.execute(
-                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (self.name,))}
+            done = {
+                row[0]
+                for row in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (self.name,))
+            }
         except sqlite3.OperationalError:  # no such table: a new database
             done = set()
         return [name for name, _fn, _t in self.registered if name not in done]
@@ -407,8 +410,10 @@ def m010_record_ids(db: Database) -> None:
 
     db.execute("ALTER TABLE mod_records ADD COLUMN record_id TEXT")
     rows = db.execute("SELECT op_id, sealed FROM mod_records").fetchall()
-    db.conn.executemany("UPDATE mod_records SET record_id = ? WHERE op_id = ?",
-                        [(record_id(base64.b64decode(sealed)), op_id) for op_id, sealed in rows])
+    db.conn.executemany(
+        "UPDATE mod_records SET record_id = ? WHERE op_id = ?",
+        [(record_id(base64.b64decode(sealed)), op_id) for op_id, sealed in rows],
+    )
     db.execute("CREATE INDEX mod_records_record_id ON mod_records (record_id)")
 
 
@@ -503,14 +508,17 @@ def _build_text_edits(db: Database) -> None:
     db.execute("CREATE TABLE text_edits (target TEXT NOT NULL, op_id TEXT NOT NULL)")
     db.execute("CREATE INDEX text_edits_target ON text_edits (target)")
     # A sealed edit (of text deleted already) needs no entry: nothing seals it again.
-    rows = db.execute(f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))}) "
-                      f"AND {unsealed_sql('body')}", EDITS).fetchall()
-    db.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
-                        text_edit_rows(decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows))
+    rows = db.execute(
+        f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(EDITS))}) AND {unsealed_sql('body')}",
+        EDITS,
+    ).fetchall()
+    db.conn.executemany(
+        "INSERT INTO text_edits (target, op_id) VALUES (?, ?)",
+        text_edit_rows(decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows),
+    )
 
 
 def _refold_on_next_open(db: Database) -> None:
     """For a migration whose fold rules changed: Store re-folds once when it opens."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
-

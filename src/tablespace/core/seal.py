@@ -57,7 +57,8 @@ class LogSeal:
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
             secret = Identity.load(self.key_path).private_key.private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
             key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_LABEL).derive(secret)
             self._aead = ChaCha20Poly1305(key)
         return self._aead
@@ -73,8 +74,9 @@ class LogSeal:
         if not sealed.startswith(MAGIC) or len(sealed) < start:
             raise TablespaceError(f"op {op_id} in the log is damaged (an unknown kind of sealed text)")
         try:
-            return self._cipher().decrypt(sealed[len(MAGIC):start], sealed[start:], op_id.encode())
+            return self._cipher().decrypt(sealed[len(MAGIC) : start], sealed[start:], op_id.encode())
         except InvalidTag:
             raise TablespaceError(
                 f"the deleted text of op {op_id} does not open with the identity key at {self.key_path}: "
-                "the key or the database has been replaced or damaged") from None
+                "the key or the database has been replaced or damaged"
+            ) from None

@@ -153,7 +153,8 @@ class Store:
             # them would be held by every replica, ours too, until then.
             raise TablespaceError(
                 f"this computer's clock says {iso(now())}, but this group's history here already runs to "
-                f"{hlc_iso(value)}; set the date and time right (or wait until then) and try again")
+                f"{hlc_iso(value)}; set the date and time right (or wait until then) and try again"
+            )
         self.set_meta("hlc", str(value))
         return value
 
@@ -223,7 +224,8 @@ class Store:
         with self.db.atomic():
             self._ingest([op])
             state, *refusal = self.conn.execute(
-                "SELECT state, reason_kind, reason, reason_data FROM ops WHERE id = ?", (op.id,)).fetchone()
+                "SELECT state, reason_kind, reason, reason_data FROM ops WHERE id = ?", (op.id,)
+            ).fetchone()
             if state == "rejected":
                 raise Refusal.from_log(*refusal).error()
             if state != "accepted":  # held: its chain is not complete here
@@ -286,15 +288,31 @@ class Store:
         self.conn.executemany(
             """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, bytearray(op.signature), bytearray(op.body), state)
-             for op in ops if op.id not in refusals],
+            [
+                (op.id, op.author, op.seq, op.prev, op.hlc, op.kind, bytearray(op.signature), bytearray(op.body), state)
+                for op in ops
+                if op.id not in refusals
+            ],
         )
         self.conn.executemany(
             """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state,
                                 reason, reason_kind, reason_data)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'rejected', ?, ?, ?)""",
-            [(op.id, op.author, op.seq, op.prev, op.hlc, op.kind, op.signature, op.body,
-              *_refusal_columns(refusals[op.id])) for op in ops if op.id in refusals],
+            [
+                (
+                    op.id,
+                    op.author,
+                    op.seq,
+                    op.prev,
+                    op.hlc,
+                    op.kind,
+                    op.signature,
+                    op.body,
+                    *_refusal_columns(refusals[op.id]),
+                )
+                for op in ops
+                if op.id in refusals
+            ],
         )
         self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
@@ -338,12 +356,15 @@ class Store:
             head_seq, head_id = self.head(author)
             taken: set[int] = set()
             for op in mine:  # in arrival order, as the one-by-one inserts did
-                if op.seq in taken or (op.seq <= head_seq and self.conn.execute(
-                        "SELECT 1 FROM ops WHERE author = ? AND seq = ?", (author, op.seq)).fetchone()):
+                if op.seq in taken or (
+                    op.seq <= head_seq
+                    and self.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq = ?", (author, op.seq)).fetchone()
+                ):
                     clashes.add(op.id)
                 taken.add(op.seq)
-            fast = author not in held_authors and author not in forked and not clashes.intersection(
-                op.id for op in mine)
+            fast = (
+                author not in held_authors and author not in forked and not clashes.intersection(op.id for op in mine)
+            )
             if fast:
                 seq, prev = head_seq, head_id
                 for op in sorted(mine, key=lambda o: o.seq):
@@ -379,7 +400,7 @@ class Store:
         well under SQLite's limit on bound variables."""
         rows: list[tuple] = []
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             rows += self.conn.execute(sql.format(ids=", ".join("?" * len(chunk))), chunk).fetchall()
         return rows
 
@@ -397,10 +418,16 @@ class Store:
             ).fetchone()
             if first_held is None:
                 continue
-            linked: set[str | None] = {None} if first_held == 1 else {
-                r[0] for r in self.conn.execute(
-                    "SELECT id FROM ops WHERE author = ? AND seq = ? AND state != 'held'", (author, first_held - 1))
-            }
+            linked: set[str | None] = (
+                {None}
+                if first_held == 1
+                else {
+                    r[0]
+                    for r in self.conn.execute(
+                        "SELECT id FROM ops WHERE author = ? AND seq = ? AND state != 'held'", (author, first_held - 1)
+                    )
+                }
+            )
             rows = self.conn.execute(
                 "SELECT id, seq, prev, hlc, state FROM ops WHERE author = ? AND seq >= ? ORDER BY seq",
                 (author, first_held),
@@ -425,11 +452,13 @@ class Store:
         """The removals and time-outs the current views hold."""
         timeouts: dict[str, list[tuple[int, int]]] = {}
         for member, last_seq, until in self.conn.execute(
-                "SELECT member, last_seq, until_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"):
+            "SELECT member, last_seq, until_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"
+        ):
             timeouts.setdefault(member, []).append((last_seq, until))
         windows: RoleWindows = {}
         for member, role, last_seq, until_seq in self.conn.execute(
-                "SELECT member, role, last_seq, until_seq FROM role_windows ORDER BY member, role, last_seq"):
+            "SELECT member, role, last_seq, until_seq FROM role_windows ORDER BY member, role, last_seq"
+        ):
             windows.setdefault((member, role), {})[last_seq] = until_seq
         return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows
 
@@ -439,9 +468,16 @@ class Store:
         to one query per op."""
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
         cutoffs, timeouts, windows = cuts if cuts is not None else self._cuts()
-        return FoldContext(self.conn, self.group_id, forks, dict(cutoffs),
-                           {m: list(w) for m, w in timeouts.items()},
-                           role_windows={k: dict(w) for k, w in windows.items()}, head=head, hlcs=hlcs)
+        return FoldContext(
+            self.conn,
+            self.group_id,
+            forks,
+            dict(cutoffs),
+            {m: list(w) for m, w in timeouts.items()},
+            role_windows={k: dict(w) for k, w in windows.items()},
+            head=head,
+            hlcs=hlcs,
+        )
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
         """Apply every ready op, sorted and all after the fold `head`, in order;
@@ -452,8 +488,9 @@ class Store:
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
         ctx = self._context({op_id: hlc for hlc, _, _, op_id, *_ in ready}, head=head)
-        bulk = len(ready) >= BULK_FOLD_MIN and \
-            len(ready) * 2 >= self.conn.execute("SELECT count(*) FROM ops").fetchone()[0] + len(deferred)
+        bulk = len(ready) >= BULK_FOLD_MIN and len(ready) * 2 >= self.conn.execute(
+            "SELECT count(*) FROM ops"
+        ).fetchone()[0] + len(deferred)
         rejected: list[tuple[str, str, str | None, int]] = []
         deferred_refusals: dict[str, Refusal] = {}
         with self._text_indexing(bulk):
@@ -474,10 +511,12 @@ class Store:
         if len(ready) > len(deferred):
             self.conn.executemany(
                 "UPDATE ops SET state = 'rejected', reason = ?, reason_kind = ?, reason_data = ? WHERE rowid = ?",
-                rejected)
+                rejected,
+            )
             self.conn.execute(
                 "UPDATE ops SET state = 'accepted', reason = NULL, reason_kind = NULL, reason_data = NULL "
-                "WHERE state = 'ready'")
+                "WHERE state = 'ready'"
+            )
         self._insert(deferred, "accepted", deferred_refusals)
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
@@ -494,7 +533,8 @@ class Store:
             return
         saved = self.conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN "
-            f"({', '.join('?' for _ in fts_trigger_names())})", fts_trigger_names()
+            f"({', '.join('?' for _ in fts_trigger_names())})",
+            fts_trigger_names(),
         ).fetchall()
         for name, _ in saved:
             self.conn.execute(f"DROP TRIGGER {name}")
@@ -555,7 +595,8 @@ class Store:
                 count, last = count + 1, key
             ctx.flush()
         self.conn.executemany(
-            "UPDATE ops SET state = ?, reason = ?, reason_kind = ?, reason_data = ? WHERE id = ?", changed)
+            "UPDATE ops SET state = ?, reason = ?, reason_kind = ?, reason_data = ? WHERE id = ?", changed
+        )
         if last is not None:
             self.set_meta("fold_head", json.dumps(last))
         return count, ctx.deleted_text
@@ -588,13 +629,19 @@ class Store:
 
     def refused_ops(self, author: str) -> dict[str, tuple[str, Refusal]]:
         """op id -> (op kind, refusal) of each of `author`'s ops the fold refused."""
-        return {op_id: (kind, Refusal.from_log(reason_kind, reason, data)) for op_id, kind, reason_kind, reason, data
-                in self.conn.execute("SELECT id, kind, reason_kind, reason, reason_data FROM ops "
-                                     "WHERE state = 'rejected' AND author = ?", (author,))}
+        return {
+            op_id: (kind, Refusal.from_log(reason_kind, reason, data))
+            for op_id, kind, reason_kind, reason, data in self.conn.execute(
+                "SELECT id, kind, reason_kind, reason, reason_data FROM ops WHERE state = 'rejected' AND author = ?",
+                (author,),
+            )
+        }
 
     def all_ops(self) -> list[Op]:
-        return [self.read_op(op_id, sig, body) for op_id, sig, body in
-                self.conn.execute("SELECT id, signature, body FROM ops ORDER BY author, seq")]
+        return [
+            self.read_op(op_id, sig, body)
+            for op_id, sig, body in self.conn.execute("SELECT id, signature, body FROM ops ORDER BY author, seq")
+        ]
 
     # --- deleted text ----------------------------------------------------------
 
@@ -619,22 +666,32 @@ class Store:
             return
         ids = sorted(deleted)
         # Only bodies not sealed yet: after a re-fold `deleted` names everything ever deleted.
-        rows = self._select_in(f"SELECT rowid, id, body FROM ops WHERE {unsealed_sql('body')} AND id IN ({{ids}})",
-                               ids)
-        rows += self._select_in("SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id "
-                                f"WHERE {unsealed_sql('o.body')} AND t.target IN ({{ids}})", ids)
+        rows = self._select_in(f"SELECT rowid, id, body FROM ops WHERE {unsealed_sql('body')} AND id IN ({{ids}})", ids)
+        rows += self._select_in(
+            "SELECT o.rowid, o.id, o.body FROM text_edits t JOIN ops o ON o.id = t.op_id "
+            f"WHERE {unsealed_sql('o.body')} AND t.target IN ({{ids}})",
+            ids,
+        )
         # Replies are not in text_edits (one row per reply on every import);
         # the few the fold did not accept are found by state, through the
         # states' own indexes (a literal state each: m014).
         for state in ("rejected", "held"):
-            rows += [(rowid, op_id, body) for rowid, op_id, body in self.conn.execute(
-                f"SELECT rowid, id, body FROM ops WHERE state = '{state}' AND kind = 'post.reply' "
-                f"AND {unsealed_sql('body')}") if json.loads(body)["d"].get("thread") in deleted]
+            rows += [
+                (rowid, op_id, body)
+                for rowid, op_id, body in self.conn.execute(
+                    f"SELECT rowid, id, body FROM ops WHERE state = '{state}' AND kind = 'post.reply' "
+                    f"AND {unsealed_sql('body')}"
+                )
+                if json.loads(body)["d"].get("thread") in deleted
+            ]
         unique = {rowid: (op_id, body) for rowid, op_id, body in rows}  # a body sealed twice would not open
-        self.conn.executemany("UPDATE ops SET body = ? WHERE rowid = ?",
-                              [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, (op_id, body) in unique.items()])
+        self.conn.executemany(
+            "UPDATE ops SET body = ? WHERE rowid = ?",
+            [(self.seal.seal(op_id, bytes(body)), rowid) for rowid, (op_id, body) in unique.items()],
+        )
         for table in sorted(purge):
             self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
+
 
 def _refusal_columns(refusal: Refusal) -> tuple[str, str, str | None]:
     """ops' (reason, reason_kind, reason_data) of a refused op: the reason as

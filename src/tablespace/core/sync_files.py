@@ -7,8 +7,17 @@ from __future__ import annotations
 import sqlite3
 
 
-def record_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int, digest: str, status: str,
-                reason: str | None, first_seq: int | None = None, last_seq: int | None = None) -> None:
+def record_file(
+    conn: sqlite3.Connection,
+    path: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    status: str,
+    reason: str | None,
+    first_seq: int | None = None,
+    last_seq: int | None = None,
+) -> None:
     """What became of the folder file at `path` in this version: imported,
     mine, waiting (for a key) or quarantined (with its reason)."""
     conn.execute(

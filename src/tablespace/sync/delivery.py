@@ -130,8 +130,9 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
             refused.append(Refused(path, exc.reason, data))
         with group.store.db.atomic():
             if status == "imported" and not filed:
-                group.write("mod.record", {"key": sealed_key_id(data, group.id),
-                                           "sealed": base64.b64encode(data).decode()})
+                group.write(
+                    "mod.record", {"key": sealed_key_id(data, group.id), "sealed": base64.b64encode(data).decode()}
+                )
             sync_files.record_file(group.conn, path, *version, hashlib.sha256(data).hexdigest(), status, reason)
     return refused
 

@@ -112,12 +112,20 @@ class SyncReport:
     links: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"exported": self.exported, "imported": self.imported, "pending": self.pending,
-                "quarantined": [q.to_json() for q in self.quarantined], "forks": self.forks,
-                "refused_mine": [{"kind": k, "reason": r.for_others()} for k, r in self.refused_mine],
-                "reports_sent": self.reports_sent, "reports_waiting": self.reports_waiting,
-                "join_answer": self.join_answer, "renewed_key": self.renewed_key,
-                "asked_for_keys": self.asked_for_keys, "links": sorted(self.links)}
+        return {
+            "exported": self.exported,
+            "imported": self.imported,
+            "pending": self.pending,
+            "quarantined": [q.to_json() for q in self.quarantined],
+            "forks": self.forks,
+            "refused_mine": [{"kind": k, "reason": r.for_others()} for k, r in self.refused_mine],
+            "reports_sent": self.reports_sent,
+            "reports_waiting": self.reports_waiting,
+            "join_answer": self.join_answer,
+            "renewed_key": self.renewed_key,
+            "asked_for_keys": self.asked_for_keys,
+            "links": sorted(self.links),
+        }
 
 
 class SyncEngine:
@@ -150,7 +158,8 @@ class SyncEngine:
         report.renewed_key = self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
         report.asked_for_keys = ask_for_missing_keys(  # or a key that missed us
-            self.group, self.folder, self.keyring, unopened, self.lacking)
+            self.group, self.folder, self.keyring, unopened, self.lacking
+        )
         self._moderate(report)
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
@@ -180,8 +189,9 @@ class SyncEngine:
     def _refused_mine(self) -> dict[str, tuple[str, Refusal]]:
         return self.store.refused_ops(self.group.me)
 
-    def rotate_as_needed(self, listing: dict[str, FolderFile], report: SyncReport, *,
-                         about_to_write: bool = False) -> bool:
+    def rotate_as_needed(
+        self, listing: dict[str, FolderFile], report: SyncReport, *, about_to_write: bool = False
+    ) -> bool:
         """Rotate once per departure not yet rotated for, in order, when it is
         ours to do (roster.should_rotate), exporting after each: what we wrote
         up to the next departure, if we made it, goes out under a key that
@@ -193,8 +203,9 @@ class SyncEngine:
             while departed is not None:
                 rotated = True
                 report.exported += self.export(listing)
-                departed = rotate_if_needed(self.group, self.folder, self.keyring, departed,
-                                            about_to_write=about_to_write)
+                departed = rotate_if_needed(
+                    self.group, self.folder, self.keyring, departed, about_to_write=about_to_write
+                )
         except LinkInFolder:
             pass  # a grant could not be written (a link where keys/<member>/ belongs): that rotation waits
         return rotated
@@ -235,8 +246,9 @@ class SyncEngine:
         written = 0
         for chunk in _chunks(ops, EXPORT_CHUNK):
             for part in self._fit(chunk, epoch, key):
-                data = encode_changeset(part, group_id=self.group.id, epoch=epoch, epoch_key=key,
-                                        identity=self.group.identity)
+                data = encode_changeset(
+                    part, group_id=self.group.id, epoch=epoch, epoch_key=key, identity=self.group.identity
+                )
                 name = "changes/" + changeset_name(peek_header(data))
                 try:
                     info = self.folder.write_once(name, data)
@@ -286,8 +298,11 @@ class SyncEngine:
         damaged file of ours, so without this everything we write after it
         would wait forever. A damaged file stays where it is (we never delete
         in the folder); everyone, us included, quarantines it."""
-        lost = [(path, first) for path, first, size, mtime in queries.files_we_wrote(self.store.conn)
-                if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)]
+        lost = [
+            (path, first)
+            for path, first, size, mtime in queries.files_we_wrote(self.store.conn)
+            if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)
+        ]
         if lost:
             first = min(seq for _, seq in lost)
             with self.store.db.atomic():
@@ -299,9 +314,13 @@ class SyncEngine:
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
         known = queries.files_seen(self.store.conn)
-        todo = [f for f in sorted(listing.values(), key=lambda f: f.path)
-                if f.path not in known or known[f.path][2] == "waiting"
-                or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)]
+        todo = [
+            f
+            for f in sorted(listing.values(), key=lambda f: f.path)
+            if f.path not in known
+            or known[f.path][2] == "waiting"
+            or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)
+        ]
         batch: list[Op] = []
         records: list[tuple[FolderFile, str, str, str | None, int | None, int | None]] = []
         # One transaction for the whole round, folded once at the end. A batch
@@ -311,8 +330,11 @@ class SyncEngine:
         # Batches still bound memory: a full batch is filed in the log (not
         # folded) and its ops dropped; the final ingest folds all of it. A kill
         # anywhere leaves nothing of the round, and re-running it is idempotent.
-        big = self.store.bulk_import(rollback_journal=sum(f.size for f in todo) > ROLLBACK_JOURNAL_BYTES) \
-            if len(todo) > BULK_FILES else nullcontext()
+        big = (
+            self.store.bulk_import(rollback_journal=sum(f.size for f in todo) > ROLLBACK_JOURNAL_BYTES)
+            if len(todo) > BULK_FILES
+            else nullcontext()
+        )
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
                 record = self._read_one(info, batch)
@@ -326,8 +348,9 @@ class SyncEngine:
             # (~0.3 s of a 100k import, sampled with py-spy).
             batch.clear()
         looked_at = {f.path for f in todo}
-        report.quarantined = [Quarantined(p, r, new=p in looked_at)
-                              for p, r in queries.quarantined_files(self.store.conn) if p in listing]
+        report.quarantined = [
+            Quarantined(p, r, new=p in looked_at) for p, r in queries.quarantined_files(self.store.conn) if p in listing
+        ]
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
@@ -356,8 +379,9 @@ class SyncEngine:
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)
         if undated := next((op for op in changeset.ops if not hlc_in_range(op.hlc)), None):
-            return self._quarantine(info, data, f"op at seq {undated.seq} is dated outside the supported range "
-                                                f"({SUPPORTED_RANGE})", digest)
+            return self._quarantine(
+                info, data, f"op at seq {undated.seq} is dated outside the supported range ({SUPPORTED_RANGE})", digest
+            )
         batch.extend(changeset.ops)
         status = "mine" if changeset.author == self.group.me else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
@@ -367,8 +391,12 @@ class SyncEngine:
         copy while the quarantine's caps allow it, the record longer)."""
         if data is not None:
             digest = digest or hashlib.sha256(data).hexdigest()
-            keep_in_quarantine(self.group.path / QUARANTINE_DIR, digest, data,
-                               {"file": info.path, "reason": reason, "digest": digest, "at": iso(now())})
+            keep_in_quarantine(
+                self.group.path / QUARANTINE_DIR,
+                digest,
+                data,
+                {"file": info.path, "reason": reason, "digest": digest, "at": iso(now())},
+            )
         return (info, digest or "", "quarantined", reason, None, None)
 
     def _commit(self, batch: list[Op], records: list, report: SyncReport, fold: bool = True) -> None:
@@ -381,10 +409,12 @@ class SyncEngine:
         report.imported += result.added
         report.forks += len(result.forks)
 
-    def _record(self, info: FolderFile, digest: str, status: str, reason: str | None,
-                first: int | None, last: int | None) -> None:
-        sync_files.record_file(self.store.conn, info.path, info.size, info.mtime_ns, digest, status, reason,
-                               first, last)
+    def _record(
+        self, info: FolderFile, digest: str, status: str, reason: str | None, first: int | None, last: int | None
+    ) -> None:
+        sync_files.record_file(
+            self.store.conn, info.path, info.size, info.mtime_ns, digest, status, reason, first, last
+        )
 
 
 def keep_in_quarantine(box: Path, digest: str, data: bytes, record: dict[str, Any]) -> None:

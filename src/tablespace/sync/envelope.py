@@ -202,8 +202,13 @@ def _v2_params(level: int, dict_size: int) -> zstandard.ZstdCompressionParameter
     # Parameters for a small input *with this dictionary*: without dict_size, zstd
     # picks a window that cannot reach most of the dictionary.
     return zstandard.ZstdCompressionParameters.from_level(
-        level, source_size=4096, dict_size=dict_size, format=ZSTD_FORMAT_V2,
-        write_content_size=1, write_checksum=0, write_dict_id=0,
+        level,
+        source_size=4096,
+        dict_size=dict_size,
+        format=ZSTD_FORMAT_V2,
+        write_content_size=1,
+        write_checksum=0,
+        write_dict_id=0,
     )
 
 
@@ -220,7 +225,8 @@ def _compressor(dict_id: int, level: int) -> zstandard.ZstdCompressor:
                 cdict.precompute_compress(compression_params=_v2_params(level, len(raw)))
                 _cdicts[(dict_id, level)] = cdict
         cctx = cache[(dict_id, level)] = zstandard.ZstdCompressor(
-            dict_data=cdict, compression_params=_v2_params(level, len(cdict)))
+            dict_data=cdict, compression_params=_v2_params(level, len(cdict))
+        )
     return cctx
 
 
@@ -229,7 +235,8 @@ def _decompressor(dict_id: int) -> zstandard.ZstdDecompressor:
     dctx = cache.get(dict_id)
     if dctx is None:
         dctx = cache[dict_id] = zstandard.ZstdDecompressor(
-            dict_data=_dictionary(dict_id), max_window_size=MAX_WINDOW_BYTES, format=ZSTD_FORMAT_V2)
+            dict_data=_dictionary(dict_id), max_window_size=MAX_WINDOW_BYTES, format=ZSTD_FORMAT_V2
+        )
     return dctx
 
 
@@ -278,8 +285,15 @@ def _read_varint(buf: bytes, pos: int, what: str, seq: int) -> tuple[int, int]:
 
 
 def rebuild_body(
-    *, author: str, public_key_hex: str, group: str | None, seq: int, prev: str | None,
-    hlc: int, kind_json: bytes, payload: bytes,
+    *,
+    author: str,
+    public_key_hex: str,
+    group: str | None,
+    seq: int,
+    prev: str | None,
+    hlc: int,
+    kind_json: bytes,
+    payload: bytes,
 ) -> bytes:
     """The canonical body (core.ops) from its parts: sorted keys a,d,g,h,k,p,pk,s,v, no spaces."""
     return _assemble_body(_body_frame(author, public_key_hex, group), seq, prev, hlc, kind_json, payload)
@@ -291,17 +305,30 @@ _BODY_END = b',"v":' + str(_OP_FORMAT).encode() + b"}"
 
 def _body_frame(author: str, public_key_hex: str, group: str | None) -> BodyFrame:
     """The bytes of a body that all of one file's ops share, encoded once per file."""
-    return (b'{"a":"' + author.encode() + b'","d":',
-            b',"g":' + (b"null" if group is None else b'"' + group.encode() + b'"') + b',"h":',
-            b',"pk":"' + public_key_hex.encode() + b'","s":')
+    return (
+        b'{"a":"' + author.encode() + b'","d":',
+        b',"g":' + (b"null" if group is None else b'"' + group.encode() + b'"') + b',"h":',
+        b',"pk":"' + public_key_hex.encode() + b'","s":',
+    )
 
 
-def _assemble_body(frame: BodyFrame, seq: int, prev: str | None, hlc: int, kind_json: bytes,
-                   payload: bytes) -> bytes:
+def _assemble_body(frame: BodyFrame, seq: int, prev: str | None, hlc: int, kind_json: bytes, payload: bytes) -> bytes:
     start, middle, key = frame
-    return b"".join((start, payload, middle, str(hlc).encode(), b',"k":', kind_json,
-                     b',"p":', b"null" if prev is None else b'"' + prev.encode() + b'"',
-                     key, str(seq).encode(), _BODY_END))
+    return b"".join(
+        (
+            start,
+            payload,
+            middle,
+            str(hlc).encode(),
+            b',"k":',
+            kind_json,
+            b',"p":',
+            b"null" if prev is None else b'"' + prev.encode() + b'"',
+            key,
+            str(seq).encode(),
+            _BODY_END,
+        )
+    )
 
 
 @lru_cache(maxsize=64)  # a handful of kinds, one per op
@@ -326,8 +353,16 @@ def compact_ops(ops: list[Op], *, group_id: str, max_hlc: int) -> bytes:
     for i, op in enumerate(ops):
         kind = op.kind.encode()
         payload = json.dumps(op.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        body = rebuild_body(author=op.author, public_key_hex=pk_hex, group=None if (genesis and i == 0) else group_id,
-                            seq=op.seq, prev=op.prev, hlc=op.hlc, kind_json=_kind_json(op.kind), payload=payload)
+        body = rebuild_body(
+            author=op.author,
+            public_key_hex=pk_hex,
+            group=None if (genesis and i == 0) else group_id,
+            seq=op.seq,
+            prev=op.prev,
+            hlc=op.hlc,
+            kind_json=_kind_json(op.kind),
+            payload=payload,
+        )
         if body != op.body:
             raise ValueError(f"op {op.id} is not in the canonical form changeset v2 rebuilds")
         if not 0 < len(kind) <= MAX_KIND_BYTES:
@@ -359,7 +394,7 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
     if header.first_seq > 1:
         if end < pos + ID_BYTES:
             raise _fail("body ends inside the first op's prev")
-        prev = buf[pos:pos + ID_BYTES].hex()
+        prev = buf[pos : pos + ID_BYTES].hex()
         pos += ID_BYTES
     author, public_key, group_id, max_hlc = header.author, header.public_key, header.group_id, header.max_hlc
     frames = {group: _body_frame(author, public_key.hex(), group) for group in (group_id, None)}
@@ -373,7 +408,7 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
             raise _fail(f"body holds more ops than the header's {count}")
         if end - pos < SIGNATURE_BYTES:
             raise _fail(f"body ends inside op at seq {seq}")
-        signature = buf[pos:pos + SIGNATURE_BYTES]
+        signature = buf[pos : pos + SIGNATURE_BYTES]
         hlc_back, pos = _read_varint(buf, pos + SIGNATURE_BYTES, "hlc", seq)
         if hlc_back >= max_hlc:
             raise _fail(f"op at seq {seq} has an invalid hlc")
@@ -398,10 +433,10 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
             raise _fail(f"op at seq {seq} has an invalid length ({payload_len} bytes)")
         if start + payload_len > end:
             raise _fail(f"body ends inside op at seq {seq}")
-        payload_bytes = buf[start:start + payload_len]
+        payload_bytes = buf[start : start + payload_len]
         group = None if genesis and not ops else group_id
         hlc = max_hlc - hlc_back
-        kind_bytes = buf[pos + 1:pos + 1 + kind_len]
+        kind_bytes = buf[pos + 1 : pos + 1 + kind_len]
         known = kinds.get(kind_bytes)
         try:
             if known is None:  # a kind not seen yet in this file (a handful per file)
@@ -419,8 +454,21 @@ def expand_ops(plaintext: bytes, header: Header) -> list[Op]:
         op_id = op_id_for(body)
         if group is None and op_id != group_id:
             raise _fail(f"op at seq {seq} belongs to another group")
-        ops.append(make_op(group=group, author=author, seq=seq, prev=prev, hlc=hlc, kind=kind, payload=payload,
-                           public_key=public_key, signature=signature, body=body, id=op_id))
+        ops.append(
+            make_op(
+                group=group,
+                author=author,
+                seq=seq,
+                prev=prev,
+                hlc=hlc,
+                kind=kind,
+                payload=payload,
+                public_key=public_key,
+                signature=signature,
+                body=body,
+                id=op_id,
+            )
+        )
         prev, pos = op_id, start + payload_len
     if len(ops) != count:
         raise _fail(f"body holds {len(ops)} ops, header says {count}")
@@ -448,8 +496,19 @@ def pack_header(
 ) -> bytes:
     """A v1 header (legacy)."""
     return _HEADER_V1.pack(
-        MAGIC, version, bytes(3), bytes.fromhex(group_id), epoch, key_id,
-        bytes.fromhex(author), public_key, first_seq, last_seq, max_hlc, salt, body_length,
+        MAGIC,
+        version,
+        bytes(3),
+        bytes.fromhex(group_id),
+        epoch,
+        key_id,
+        bytes.fromhex(author),
+        public_key,
+        first_seq,
+        last_seq,
+        max_hlc,
+        salt,
+        body_length,
     )
 
 
@@ -467,8 +526,17 @@ def pack_header_v2(
     version: int = 2,
 ) -> bytes:
     return _HEADER_V2.pack(
-        MAGIC, version, dictionary, bytes.fromhex(group_id), epoch, key_id[:KEY_ID_BYTES_V2], public_key,
-        first_seq, op_count, max_hlc, salt,
+        MAGIC,
+        version,
+        dictionary,
+        bytes.fromhex(group_id),
+        epoch,
+        key_id[:KEY_ID_BYTES_V2],
+        public_key,
+        first_seq,
+        op_count,
+        max_hlc,
+        salt,
     )
 
 
@@ -499,9 +567,7 @@ def frame_ops(wires: list[bytes]) -> bytes:
     return b"".join(len(w).to_bytes(4, "big") + w for w in wires)
 
 
-def seal(
-    header_fields: dict[str, object], compressed: bytes, *, epoch_key: bytes, signer: Identity
-) -> bytes:
+def seal(header_fields: dict[str, object], compressed: bytes, *, epoch_key: bytes, signer: Identity) -> bytes:
     """A v1 file: encrypt an already-compressed body under a fresh salt and sign it.
 
     v1 is only read now; this stays so tests can build v1 files, hostile or not."""
@@ -511,9 +577,7 @@ def seal(
     return header + ciphertext + signer.sign(header + ciphertext)
 
 
-def seal_v2(
-    header_fields: dict[str, object], compressed: bytes, *, epoch_key: bytes, signer: Identity
-) -> bytes:
+def seal_v2(header_fields: dict[str, object], compressed: bytes, *, epoch_key: bytes, signer: Identity) -> bytes:
     """A v2 file: encrypt an already-compressed body under a fresh salt and sign it.
 
     `header_fields` are pack_header_v2's arguments but the salt. Split out of
@@ -524,9 +588,7 @@ def seal_v2(
     return header + ciphertext + signer.sign(header + ciphertext)
 
 
-def encode_changeset(
-    ops: list[Op], *, group_id: str, epoch: int, epoch_key: bytes, identity: Identity
-) -> bytes:
+def encode_changeset(ops: list[Op], *, group_id: str, epoch: int, epoch_key: bytes, identity: Identity) -> bytes:
     """One v2 file for `identity`'s consecutive ops. Raises ValueError on misuse,
     ChangesetTooLarge if the ops must be split over several files."""
     _check_writable(ops, group_id=group_id, epoch=epoch, epoch_key=epoch_key, identity=identity)
@@ -535,9 +597,13 @@ def encode_changeset(
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
         raise ChangesetTooLarge(f"{len(ops)} ops are {len(plaintext)} bytes, over {MAX_PLAINTEXT_BYTES}")
     fields = dict(
-        group_id=group_id, epoch=epoch, key_id=epoch_key_id(epoch_key)[:KEY_ID_BYTES_V2],
+        group_id=group_id,
+        epoch=epoch,
+        key_id=epoch_key_id(epoch_key)[:KEY_ID_BYTES_V2],
         public_key=identity.public_key,
-        first_seq=ops[0].seq, op_count=len(ops), max_hlc=max_hlc,
+        first_seq=ops[0].seq,
+        op_count=len(ops),
+        max_hlc=max_hlc,
     )
     data = seal_v2(fields, compress_v2(plaintext), epoch_key=epoch_key, signer=identity)
     if len(data) > MAX_FILE_BYTES:
@@ -545,9 +611,7 @@ def encode_changeset(
     return data
 
 
-def _check_writable(
-    ops: list[Op], *, group_id: str, epoch: int, epoch_key: bytes, identity: Identity
-) -> None:
+def _check_writable(ops: list[Op], *, group_id: str, epoch: int, epoch_key: bytes, identity: Identity) -> None:
     if not ops:
         raise ValueError("a changeset needs at least one op")
     if len(ops) > MAX_OPS_PER_FILE:
@@ -602,23 +666,47 @@ def _parse_header(data: bytes) -> Header:
 def _parse_header_v1(data: bytes) -> Header:
     if len(data) < MIN_FILE_BYTES_V1:
         raise _fail(f"file is too short ({len(data)} bytes) to be a changeset")
-    (_magic, version, reserved, group, epoch, key_id, author, public_key,
-     first_seq, last_seq, max_hlc, salt, body_length) = _HEADER_V1.unpack_from(data)
+    (
+        _magic,
+        version,
+        reserved,
+        group,
+        epoch,
+        key_id,
+        author,
+        public_key,
+        first_seq,
+        last_seq,
+        max_hlc,
+        salt,
+        body_length,
+    ) = _HEADER_V1.unpack_from(data)
     if reserved != bytes(3):
         raise _fail("reserved header bytes are not zero")
     if body_length != len(data) - HEADER_BYTES_V1 - SIGNATURE_BYTES:
         raise _fail("file length does not match its header (truncated or padded)")
     _check_seqs(first_seq, last_seq, max_hlc)
     return Header(
-        version=version, group_id=group.hex(), epoch=epoch, key_id=key_id, author=author.hex(),
-        public_key=public_key, first_seq=first_seq, last_seq=last_seq, max_hlc=max_hlc,
-        salt=salt, body_length=body_length, file_hash=hashlib.sha256(data).hexdigest(), dictionary=0,
+        version=version,
+        group_id=group.hex(),
+        epoch=epoch,
+        key_id=key_id,
+        author=author.hex(),
+        public_key=public_key,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        max_hlc=max_hlc,
+        salt=salt,
+        body_length=body_length,
+        file_hash=hashlib.sha256(data).hexdigest(),
+        dictionary=0,
     )
 
 
 def _parse_header_v2(data: bytes) -> Header:
-    (_magic, version, dictionary, group, epoch, key_id, public_key,
-     first_seq, op_count, max_hlc, salt) = _HEADER_V2.unpack_from(data)
+    (_magic, version, dictionary, group, epoch, key_id, public_key, first_seq, op_count, max_hlc, salt) = (
+        _HEADER_V2.unpack_from(data)
+    )
     if dictionary not in DICTIONARIES:
         raise _fail(f"unknown compression dictionary {dictionary}")
     if op_count == 0:
@@ -626,11 +714,20 @@ def _parse_header_v2(data: bytes) -> Header:
     last_seq = first_seq + op_count - 1
     _check_seqs(first_seq, last_seq, max_hlc)
     return Header(
-        version=version, group_id=group.hex(), epoch=epoch, key_id=key_id,
+        version=version,
+        group_id=group.hex(),
+        epoch=epoch,
+        key_id=key_id,
         # v2 carries no author id to check: the key is the author.
-        author=author_id_for(public_key), public_key=public_key, first_seq=first_seq, last_seq=last_seq,
-        max_hlc=max_hlc, salt=salt, body_length=len(data) - HEADER_BYTES_V2 - SIGNATURE_BYTES,
-        file_hash=hashlib.sha256(data).hexdigest(), dictionary=dictionary,
+        author=author_id_for(public_key),
+        public_key=public_key,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        max_hlc=max_hlc,
+        salt=salt,
+        body_length=len(data) - HEADER_BYTES_V2 - SIGNATURE_BYTES,
+        file_hash=hashlib.sha256(data).hexdigest(),
+        dictionary=dictionary,
     )
 
 
@@ -661,8 +758,7 @@ def peek_header(data: bytes) -> Header:
     return header
 
 
-def decode_changeset(data: bytes, *, group_id: str,
-                     epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> Changeset:
+def decode_changeset(data: bytes, *, group_id: str, epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> Changeset:
     """Verify, decrypt and parse one changeset file (v1 or v2). Raises BadChangeset (or UnknownEpoch)."""
     data = bytes(data)
     header = peek_header(data)
@@ -680,14 +776,16 @@ def decode_changeset(data: bytes, *, group_id: str,
 def _epoch_key_for(header: Header, epoch_keys: Mapping[int, bytes | Sequence[bytes]]) -> bytes:
     held = epoch_keys.get(header.epoch)
     if held is None:
-        raise UnknownEpoch(f"encrypted for epoch {header.epoch}, whose key we do not have yet", header.epoch,
-                           header.author)
+        raise UnknownEpoch(
+            f"encrypted for epoch {header.epoch}, whose key we do not have yet", header.epoch, header.author
+        )
     # Two moderators rotating at once give one epoch two keys: the key id says which.
     for key in [held] if isinstance(held, bytes) else held:
-        if epoch_key_id(key)[:len(header.key_id)] == header.key_id:  # v2 keeps 4 of the 8 bytes
+        if epoch_key_id(key)[: len(header.key_id)] == header.key_id:  # v2 keeps 4 of the 8 bytes
             return key
-    raise UnknownEpoch(f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch,
-                       header.author)
+    raise UnknownEpoch(
+        f"encrypted under a different key for epoch {header.epoch} than the one we hold", header.epoch, header.author
+    )
 
 
 def _decrypt(data: bytes, header: Header, epoch_key: bytes) -> bytes:

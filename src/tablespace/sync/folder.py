@@ -82,9 +82,7 @@ class FolderStore:
         must be there; an empty mount point must not be mistaken for a new folder.
         """
         if not self.root.is_dir():
-            raise SyncUnavailable(
-                f"the shared folder {self.root} is missing or unmounted; {OUTBOX}"
-            )
+            raise SyncUnavailable(f"the shared folder {self.root} is missing or unmounted; {OUTBOX}")
         try:
             mode = self.group_dir.lstat().st_mode
         except FileNotFoundError:
@@ -96,7 +94,8 @@ class FolderStore:
             self.links["."] = what
             raise SyncUnavailable(
                 f"the group's directory {shown_name(str(self.group_dir))} in the shared folder is {what}, "
-                f"never followed: nothing is read or written through it; make it a real directory; {OUTBOX}")
+                f"never followed: nothing is read or written through it; make it a real directory; {OUTBOX}"
+            )
         if expect_existing and mode is None:
             raise SyncUnavailable(
                 f"the shared folder {self.root} has no {self.group_dir.name}/ any more (unmounted or not yet synced?);"
@@ -146,8 +145,9 @@ class FolderStore:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # vanished while we looked: a missing file is never a delete
-            changeset = path.startswith("changes/") and entry.name.endswith(SUFFIX) \
-                and not entry.name.startswith(TMP_PREFIX)
+            changeset = (
+                path.startswith("changes/") and entry.name.endswith(SUFFIX) and not entry.name.startswith(TMP_PREFIX)
+            )
             if stat.S_ISDIR(info.st_mode):
                 try:
                     child = self._open_child(fd, entry.name, path)
@@ -167,9 +167,11 @@ class FolderStore:
         paths); links, pipes and devices are skipped, never opened."""
         try:
             with self._dir(subdir) as fd:
-                names = sorted(e.name for e in _scan(fd)
-                               if e.name.endswith(suffix) and shown_name(e.name) == e.name
-                               and e.is_file(follow_symlinks=False))
+                names = sorted(
+                    e.name
+                    for e in _scan(fd)
+                    if e.name.endswith(suffix) and shown_name(e.name) == e.name and e.is_file(follow_symlinks=False)
+                )
         except (FileNotFoundError, LinkInFolder):
             return
         for name in names:
@@ -210,8 +212,14 @@ class FolderStore:
         OSError) if a link is on the way: nothing is written through it."""
         parent, name = _split(path)
         with self._dir(parent, create=True) as dir_fd:
-            write_atomically(Path(name), data, mode=0o644, tmp_name=f"{TMP_PREFIX}{os.getpid()}-{name}",
-                             mtime=NEUTRAL_TIME if timeless else None, dir_fd=dir_fd)
+            write_atomically(
+                Path(name),
+                data,
+                mode=0o644,
+                tmp_name=f"{TMP_PREFIX}{os.getpid()}-{name}",
+                mtime=NEUTRAL_TIME if timeless else None,
+                dir_fd=dir_fd,
+            )
             info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         self.written += 1
         return FolderFile(path, info.st_size, info.st_mtime_ns)
@@ -226,7 +234,7 @@ class FolderStore:
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root may be a link
         try:
             parts = [p for p in path.split("/") if p]
-            steps = [(self.group_id, "."), *((part, "/".join(parts[:i + 1])) for i, part in enumerate(parts))]
+            steps = [(self.group_id, "."), *((part, "/".join(parts[: i + 1])) for i, part in enumerate(parts))]
             for name, shown in steps:
                 child = self._open_child(fd, name, shown, create=create)
                 os.close(fd)
@@ -263,8 +271,11 @@ class FolderStore:
             is_link = False
         what = A_LINK if is_link else NOT_A_DIRECTORY
         self.links[shown] = what
-        raise LinkInFolder(errno.ELOOP if is_link else errno.ENOTDIR,
-                           f"{what} where a directory belongs in the shared folder; never followed", shown)
+        raise LinkInFolder(
+            errno.ELOOP if is_link else errno.ENOTDIR,
+            f"{what} where a directory belongs in the shared folder; never followed",
+            shown,
+        )
 
 
 def _scan(fd: int) -> list[os.DirEntry[str]]:

@@ -55,9 +55,20 @@ COMMIT_MESSAGE = "tablespace sync"
 # Environment variables that would point git at another repository, or put
 # the user's own name on our commits; never passed through.
 _DROPPED_ENV = (
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
-    "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+    "GIT_COMMITTER_DATE",
 )
 # Applied to every command with -c: they win over any config file.
 _CONFIG = (
@@ -204,12 +215,25 @@ class GitRemote:
         the impossible one, keep ours (the import checks decide anyway)."""
         if not self._has(f"refs/remotes/origin/{BRANCH}"):
             return  # an empty new remote: our first push creates the branch
-        result = self._git("merge", "--quiet", "--no-edit", "--no-stat", "--allow-unrelated-histories",
-                           "-X", "ours", "-m", "tablespace merge", f"refs/remotes/origin/{BRANCH}", check=False)
+        result = self._git(
+            "merge",
+            "--quiet",
+            "--no-edit",
+            "--no-stat",
+            "--allow-unrelated-histories",
+            "-X",
+            "ours",
+            "-m",
+            "tablespace merge",
+            f"refs/remotes/origin/{BRANCH}",
+            check=False,
+        )
         if result.returncode != 0:
             self._git("merge", "--abort", check=False)
-            raise SyncUnavailable(f"could not merge the git remote {self.shown_url} into your clone "
-                                  f"({git_reason(result.stderr)}); {OUTBOX}")
+            raise SyncUnavailable(
+                f"could not merge the git remote {self.shown_url} into your clone "
+                f"({git_reason(result.stderr)}); {OUTBOX}"
+            )
 
     def commit(self) -> bool:
         """Commit the group's directory if anything in it changed."""
@@ -228,8 +252,9 @@ class GitRemote:
         something to share with everyone. Put the committed copy back."""
         if not self._has("HEAD"):
             return
-        listed = self._git("diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD",
-                           "--", self.group_id, names=True).stdout
+        listed = self._git(
+            "diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD", "--", self.group_id, names=True
+        ).stdout
         damaged = [path for path in listed.split("\0") if path]
         if damaged:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
@@ -239,8 +264,7 @@ class GitRemote:
         for _attempt in range(PUSH_ATTEMPTS):
             if not self.ahead():
                 return
-            result = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}",
-                               network=True, check=False)
+            result = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}", network=True, check=False)
             if result.returncode == 0:
                 return
             # Rejected, or unreachable? Fetch: it raises if the remote is gone,
@@ -250,8 +274,10 @@ class GitRemote:
             if not self._has(remote) or self._is_ancestor(remote, "HEAD"):
                 raise SyncUnavailable(self._unreachable(result.stderr, "push to"))
             self.merge()
-        raise SyncUnavailable(f"the git remote {self.shown_url} kept changing while we pushed; "
-                              "run `tablespace sync` again (your changes are kept)")
+        raise SyncUnavailable(
+            f"the git remote {self.shown_url} kept changing while we pushed; "
+            "run `tablespace sync` again (your changes are kept)"
+        )
 
     def ahead(self) -> bool:
         """Do we have commits the remote does not (the unpushed outbox)?"""
@@ -315,26 +341,35 @@ class GitRemote:
         where = "" if named else f" {self.shown_url}"  # git's reason names it already: say it once
         return f"cannot {verb} the git remote{where}: {reason}; {OUTBOX}"
 
-    def _git(self, *args: str, network: bool = False, check: bool = True,
-             names: bool = False) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, *args: str, network: bool = False, check: bool = True, names: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """`names`: the output lists file names, kept byte for byte (any
         bytes, as os.fsdecode gives them) to be passed back to git; never shown."""
         command = ["git", *_config_args(), *args]
         timeout = NETWORK_TIMEOUT if network else LOCAL_TIMEOUT
         try:
-            result = subprocess.run(command, cwd=self.workdir, env=git_env(), stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=timeout,
-                                    errors="surrogateescape" if names else "replace")
+            result = subprocess.run(
+                command,
+                cwd=self.workdir,
+                env=git_env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                errors="surrogateescape" if names else "replace",
+            )
         except FileNotFoundError:
             if not self.workdir.is_dir():
-                raise SyncUnavailable(f"the git clone {self.workdir} is missing; run `tablespace sync` again "
-                                      f"to make it afresh; {OUTBOX}") from None
-            raise SyncUnavailable("git is not installed (or not on PATH); install git to sync through "
-                                  f"{self.shown_url}; {OUTBOX}") from None
+                raise SyncUnavailable(
+                    f"the git clone {self.workdir} is missing; run `tablespace sync` again to make it afresh; {OUTBOX}"
+                ) from None
+            raise SyncUnavailable(
+                f"git is not installed (or not on PATH); install git to sync through {self.shown_url}; {OUTBOX}"
+            ) from None
         except subprocess.TimeoutExpired:
             what = "the git remote " + self.shown_url if network else "git"
-            raise SyncUnavailable(f"{what} did not answer within {timeout:.0f}s (git {args[0]}); {OUTBOX}") \
-                from None
+            raise SyncUnavailable(f"{what} did not answer within {timeout:.0f}s (git {args[0]}); {OUTBOX}") from None
         except OSError as exc:
             raise SyncUnavailable(f"could not run git: {exc.strerror or exc}; {OUTBOX}") from None
         if check and result.returncode != 0:

@@ -60,8 +60,12 @@ class Keyring:
         return cls(path, exchange, keys)
 
     def save(self) -> None:
-        data = {"epochs": [{"epoch": k.epoch, "key_id": k.key_id, "key": k.key.hex(), "granted_by": k.granted_by}
-                           for k in sorted(self.keys, key=lambda k: (k.epoch, k.key_id))]}
+        data = {
+            "epochs": [
+                {"epoch": k.epoch, "key_id": k.key_id, "key": k.key.hex(), "granted_by": k.granted_by}
+                for k in sorted(self.keys, key=lambda k: (k.epoch, k.key_id))
+            ]
+        }
         target = self.path / EPOCHS_NAME
         tmp = target.with_name(target.name + ".new")
         tmp.unlink(missing_ok=True)

@@ -114,8 +114,7 @@ def seal_to(plaintext: bytes, recipient_public: bytes, *, info: bytes = WRAP_INF
     return eph_pub + ChaCha20Poly1305(key).encrypt(_ZERO_NONCE, bytes(plaintext), aad or None)
 
 
-def open_sealed(box: bytes, recipient_private: X25519PrivateKey, *, info: bytes = WRAP_INFO,
-                aad: bytes = b"") -> bytes:
+def open_sealed(box: bytes, recipient_private: X25519PrivateKey, *, info: bytes = WRAP_INFO, aad: bytes = b"") -> bytes:
     """Inverse of `seal_to`. Raises KeyWrapError on any mismatch."""
     if not isinstance(box, (bytes, bytearray)) or len(box) < X25519_BYTES + TAG_BYTES:
         raise KeyWrapError("a sealed box is too short")
@@ -176,8 +175,6 @@ def open_previous_key(sealed: bytes, new: bytes, *, context: bytes = b"", info: 
     _check_len(new, KEY_BYTES, "the new epoch key")
     box_key = _hkdf(bytes(new), salt=None, info=info)
     try:
-        return ChaCha20Poly1305(box_key).decrypt(
-            bytes(sealed[:NONCE_BYTES]), bytes(sealed[NONCE_BYTES:]), context
-        )
+        return ChaCha20Poly1305(box_key).decrypt(bytes(sealed[:NONCE_BYTES]), bytes(sealed[NONCE_BYTES:]), context)
     except InvalidTag:
         raise KeyWrapError("the previous epoch key does not open with this key, or is damaged") from None

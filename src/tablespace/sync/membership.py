@@ -138,12 +138,19 @@ def _request_key(secret: bytes, group_id: str) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=bytes.fromhex(group_id), info=b"tablespace join request v1").derive(secret)
 
 
-def encode_request(identity: Identity, exchange_public: bytes, name: str, *, group_id: str,
-                   secret: bytes, created_at: str) -> bytes:
+def encode_request(
+    identity: Identity, exchange_public: bytes, name: str, *, group_id: str, secret: bytes, created_at: str
+) -> bytes:
     head = REQUEST_MAGIC + bytes.fromhex(group_id) + bytes.fromhex(invite_id_for(secret))
     nonce = os.urandom(12)
-    plain = json.dumps({"name": name, "public_key": identity.public_key.hex(),
-                        "exchange_key": exchange_public.hex(), "created_at": created_at}).encode()
+    plain = json.dumps(
+        {
+            "name": name,
+            "public_key": identity.public_key.hex(),
+            "exchange_key": exchange_public.hex(),
+            "created_at": created_at,
+        }
+    ).encode()
     body = head + nonce + ChaCha20Poly1305(_request_key(secret, group_id)).encrypt(nonce, plain, head)
     return body + identity.sign(body)
 
@@ -196,11 +203,13 @@ class Grant:
     keys: list[tuple[int, bytes]]  # (epoch, key); an epoch may appear twice
 
 
-def encode_grant(granter: Identity, *, group_id: str, member: str, member_exchange: bytes,
-                 keys: Iterable[tuple[int, bytes]]) -> bytes:
+def encode_grant(
+    granter: Identity, *, group_id: str, member: str, member_exchange: bytes, keys: Iterable[tuple[int, bytes]]
+) -> bytes:
     entries = sorted(set(keys))
-    body = _GRANT_HEAD.pack(GRANT_MAGIC, bytes.fromhex(group_id), bytes.fromhex(member),
-                            granter.public_key, len(entries))
+    body = _GRANT_HEAD.pack(
+        GRANT_MAGIC, bytes.fromhex(group_id), bytes.fromhex(member), granter.public_key, len(entries)
+    )
     for epoch, key in entries:
         body += _GRANT_ENTRY.pack(epoch, epoch_key_id(key), wrap_key(key, member_exchange))
     return body + granter.sign(body)
@@ -287,8 +296,9 @@ def encode_need(member: Identity, *, group_id: str, epochs: Iterable[int], disow
 
 def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
     """Check a key need's size, layout and signature by `member`; raises BadMembershipFile."""
-    group, public_key, epoch_count, granter_count = _signed_head(data, _NEED_HEAD, NEED_MAGIC, MAX_NEED_BYTES,
-                                                                 "key need")
+    group, public_key, epoch_count, granter_count = _signed_head(
+        data, _NEED_HEAD, NEED_MAGIC, MAX_NEED_BYTES, "key need"
+    )
     if len(data) != _NEED_HEAD.size + epoch_count * _EPOCH.size + granter_count * ID_BYTES + SIGNATURE_BYTES:
         raise BadMembershipFile("key need length does not match its entries")
     if group.hex() != group_id or author_id_for(public_key) != member:
@@ -298,7 +308,7 @@ def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
     at = _NEED_HEAD.size
     epochs = [_EPOCH.unpack_from(data, at + i * _EPOCH.size)[0] for i in range(epoch_count)]
     at += epoch_count * _EPOCH.size
-    disowned = [data[at + i * ID_BYTES:at + (i + 1) * ID_BYTES].hex() for i in range(granter_count)]
+    disowned = [data[at + i * ID_BYTES : at + (i + 1) * ID_BYTES].hex() for i in range(granter_count)]
     if not (_ascending(epochs) and _ascending(disowned)):
         raise BadMembershipFile("key need lists are not in ascending order")  # one need, one encoding
     return KeyNeed(member, epochs, disowned)
@@ -356,7 +366,7 @@ def decode_answer(data: bytes, *, group_id: str, request_id: str, exchange: Exch
     if len(data) > MAX_ANSWER_BYTES or not data.startswith(head):
         raise BadMembershipFile("not an answer to our join request")
     try:
-        answer = json.loads(open_sealed(data[len(head):], exchange.private_key, info=ANSWER_INFO, aad=head))["answer"]
+        answer = json.loads(open_sealed(data[len(head) :], exchange.private_key, info=ANSWER_INFO, aad=head))["answer"]
     except (KeyWrapError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested deep
         raise BadMembershipFile("the answer to our join request does not open (damaged or forged)") from None
     if answer not in ANSWERS:
@@ -376,5 +386,8 @@ def encode_withdrawal(identity: Identity, *, group_id: str, request_id: str) -> 
 
 def is_withdrawn(data: bytes, request: JoinRequest, *, group_id: str) -> bool:
     body = _withdraw_body(group_id, request.id)
-    return len(data) == len(body) + SIGNATURE_BYTES and data.startswith(body) and \
-        verify_signature(request.public_key, data[len(body):], body)
+    return (
+        len(data) == len(body) + SIGNATURE_BYTES
+        and data.startswith(body)
+        and verify_signature(request.public_key, data[len(body) :], body)
+    )

@@ -52,9 +52,17 @@ def file_report(group: Group, post_ref: str, reason: str) -> str:
     post = group.post_id(post_ref)
     thread, author, body = queries.post_as_written(group.conn, post)
     record: dict[str, Any] = {
-        "type": "report", "group": group.id, "post": post, "thread": thread, "post_author": author,
-        "excerpt": body[:EXCERPT_MAX], "reason": reason, "reporter": group.me,
-        "reporter_key": group.identity.public_key.hex(), "at": iso(now()), "nonce": os.urandom(8).hex(),
+        "type": "report",
+        "group": group.id,
+        "post": post,
+        "thread": thread,
+        "post_author": author,
+        "excerpt": body[:EXCERPT_MAX],
+        "reason": reason,
+        "reporter": group.me,
+        "reporter_key": group.identity.public_key.hex(),
+        "at": iso(now()),
+        "nonce": os.urandom(8).hex(),
     }
     record["sig"] = group.identity.sign(signed_part(record)).hex()
     _, sealed = seal_for_moderators(group, record)
@@ -89,14 +97,23 @@ class Report:
 
     def to_json(self, names: Mapping[str, str]) -> dict[str, Any]:
         return {
-            "id": self.id, "post": self.post, "thread": self.thread,
-            "post_author": names.get(self.post_author, self.post_author), "post_author_id": self.post_author,
-            "reporter": names.get(self.reporter, self.reporter), "reporter_id": self.reporter,
-            "reason": self.reason, "excerpt": self.excerpt, "status": self.status,
-            "created_at": iso(self.created_at), "written_at": iso(self.written_at) if self.written_at else None,
-            "post_now": self.post_now, "decision": self.decision,
+            "id": self.id,
+            "post": self.post,
+            "thread": self.thread,
+            "post_author": names.get(self.post_author, self.post_author),
+            "post_author_id": self.post_author,
+            "reporter": names.get(self.reporter, self.reporter),
+            "reporter_id": self.reporter,
+            "reason": self.reason,
+            "excerpt": self.excerpt,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "written_at": iso(self.written_at) if self.written_at else None,
+            "post_now": self.post_now,
+            "decision": self.decision,
             "decided_by": names.get(self.decided_by or "", self.decided_by),
-            "decided_at": iso(self.decided_at) if self.decided_at else None, "hid_post": self.hid_post,
+            "decided_at": iso(self.decided_at) if self.decided_at else None,
+            "hid_post": self.hid_post,
             "notes": [{"by": names.get(by, by), "at": iso(at), "text": text} for by, at, text in self.notes],
         }
 
@@ -109,8 +126,18 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
         r = entry.record
         if r["type"] == "report" and entry.record_id not in found:
             found[entry.record_id] = Report(
-                entry.record_id, r["post"], r["thread"], r["post_author"], r["reporter"], r["reason"],
-                r["excerpt"], entry.at, entry.author, entry.hlc, written_at=parse_start(r["at"]))
+                entry.record_id,
+                r["post"],
+                r["thread"],
+                r["post_author"],
+                r["reporter"],
+                r["reason"],
+                r["excerpt"],
+                entry.at,
+                entry.author,
+                entry.hlc,
+                written_at=parse_start(r["at"]),
+            )
             continue
         report = found.get(str(r.get("report")))
         if report is None:
@@ -252,9 +279,14 @@ def moderation_log(group: Group, exchange: ExchangeKey, *, limit: int = 1000) ->
     entries, _ = open_records(group, exchange)
     notes = {str(e.record.get("op")): e.record for e in entries if e.record["type"] == "why"}
     names = Names(group.conn)
-    log = [replace(a, why=a.why or str(notes.get(a.op_id, {}).get("text", "")),
-                   what=str(notes.get(a.op_id, {}).get("what") or a.what))
-           for a in moderation_actions(group.conn, limit=limit, names=names)]
+    log = [
+        replace(
+            a,
+            why=a.why or str(notes.get(a.op_id, {}).get("text", "")),
+            what=str(notes.get(a.op_id, {}).get("what") or a.what),
+        )
+        for a in moderation_actions(group.conn, limit=limit, names=names)
+    ]
     seen: set[str] = set()
     for e in entries:
         r = e.record
@@ -264,11 +296,29 @@ def moderation_log(group: Group, exchange: ExchangeKey, *, limit: int = 1000) ->
             log.append(LogEntry(e.at, r["reporter"], "reported", what, r["reason"], e.op_id, e.hlc))
         elif r["type"] == "resolve":
             hid = " (post hidden)" if r.get("hide") else ""
-            log.append(LogEntry(e.at, e.author, "resolved", f"report {str(r.get('report'))[:8]}{hid}",
-                                str(r.get("decision", "")), e.op_id, e.hlc))
+            log.append(
+                LogEntry(
+                    e.at,
+                    e.author,
+                    "resolved",
+                    f"report {str(r.get('report'))[:8]}{hid}",
+                    str(r.get("decision", "")),
+                    e.op_id,
+                    e.hlc,
+                )
+            )
         elif r["type"] == "note":
-            log.append(LogEntry(e.at, e.author, "noted", f"report {str(r.get('report'))[:8]}",
-                                str(r.get("text", "")), e.op_id, e.hlc))
+            log.append(
+                LogEntry(
+                    e.at,
+                    e.author,
+                    "noted",
+                    f"report {str(r.get('report'))[:8]}",
+                    str(r.get("text", "")),
+                    e.op_id,
+                    e.hlc,
+                )
+            )
     return sorted(log, key=lambda entry: entry.hlc)[-limit:]
 
 
@@ -296,7 +346,9 @@ class Evidence:
 def evidence(group: Group) -> list[Evidence]:
     """What sync set aside, for moderators to look at: authors who signed two
     different ops for one seq, and files refused with their reasons."""
-    found = [Evidence("fork", author, f"two different ops signed as seq {seq}; their ops from there on are set aside")
-             for author, seq in queries.first_forks(group.conn)]
+    found = [
+        Evidence("fork", author, f"two different ops signed as seq {seq}; their ops from there on are set aside")
+        for author, seq in queries.first_forks(group.conn)
+    ]
     found += [Evidence("quarantined", path, reason or "") for path, reason in queries.quarantined_files(group.conn)]
     return found

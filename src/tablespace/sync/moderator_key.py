@@ -59,6 +59,7 @@ def rotate_mod_key(group: Group, exchange: ExchangeKey, held: Mapping[str, X2551
         previous = held[current.key_id].private_bytes_raw()
         payload["previous_key"] = current.key_id
         payload["previous"] = seal_previous_key(
-            previous, raw, info=LINK_INFO, context=link_context(group.id, current.key_id, key_id)).hex()
+            previous, raw, info=LINK_INFO, context=link_context(group.id, current.key_id, key_id)
+        ).hex()
     group.write("modkey.rotate", payload)
     return ModKey(payload["epoch"], key_id, public, frozenset(recipients))

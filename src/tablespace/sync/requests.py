@@ -37,11 +37,11 @@ from tablespace.sync.sealing import my_exchange_key
 ANSWER_WORDS = {
     "declined": "the moderators turned down your request to join this group",
     "invite used up": "your invite code was used up before a moderator could admit you: ask for a new code, "
-                      "then `tablespace join` again from this home",
+    "then `tablespace join` again from this home",
     "invite expired": "your invite code expired before a moderator could admit you: ask for a new code, "
-                      "then `tablespace join` again from this home",
+    "then `tablespace join` again from this home",
     "name taken": "the display name you asked for is taken in this group (names that differ only in case, width "
-                  "or invisible characters are one name): `tablespace join` again from this home with another --as",
+    "or invisible characters are one name): `tablespace join` again from this home with another --as",
 }
 # What moderators are told of a request that cannot be admitted, by its problem.
 PROBLEM_NOTES = {
@@ -69,8 +69,9 @@ def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     return sorted(found, key=lambda r: (r.created_at, r.id))
 
 
-def _readable_requests(group: Group, folder: FolderStore, *, skip: set[str],
-                       only: set[str] | None = None) -> Iterator[JoinRequest]:
+def _readable_requests(
+    group: Group, folder: FolderStore, *, skip: set[str], only: set[str] | None = None
+) -> Iterator[JoinRequest]:
     """The requests in the folder we hold the invite secret for, except those
     in `skip` (or only those in `only`), known by their file names (a
     request's id), so no other is read. Unreadable files are passed over:
@@ -121,10 +122,16 @@ def answer_requests(group: Group, folder: FolderStore) -> int:
     answered = {PurePosixPath(p).stem for p in folder.small_files("answers", ANSWER_SUFFIX)}
     denied = queries.decided_requests(group.conn, decision="denied")
     unanswered = denied - answered
-    due = [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)] \
-        if unanswered else []
-    due += [(r, r.problem) for r in undecided_requests(group, folder)
-            if r.problem and r.id not in answered and not _admission_on_its_way(group, folder, r)]
+    due = (
+        [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)]
+        if unanswered
+        else []
+    )
+    due += [
+        (r, r.problem)
+        for r in undecided_requests(group, folder)
+        if r.problem and r.id not in answered and not _admission_on_its_way(group, folder, r)
+    ]
     told = 0
     for request, answer in due:
         if not write_answer(folder, request, answer, group.id):
@@ -147,8 +154,7 @@ def refused_admissions(group: Group) -> set[str]:
     """The join requests whose admission the fold refused (another moderator
     admitted someone else under the name first, by the fold's order)."""
     rows = queries.refused_ops_of_kind(group.conn, "member.add")
-    return {request for row in rows
-            if isinstance(request := group.store.read_op(*row).payload.get("request"), str)}
+    return {request for row in rows if isinstance(request := group.store.read_op(*row).payload.get("request"), str)}
 
 
 def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_id: str) -> bool:

@@ -95,7 +95,10 @@ def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = ""
     member = group.member_id(ref)
     last_seq = queries.last_seq(group.conn, member)
     with group.store.db.atomic():
-        op = group.write("member.timeout", {"member": member, "until": iso(from_now(duration, what="the end of the time-out")), "last_seq": last_seq})
+        op = group.write(
+            "member.timeout",
+            {"member": member, "until": iso(from_now(duration, what="the end of the time-out")), "last_seq": last_seq},
+        )
         document(group, op.id, reason)
 
 
@@ -111,8 +114,10 @@ def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[
 
 def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
     """(epoch, key id) of every announced key -> the members its announcement lists."""
-    return {(epoch, key_id): set(recipients.split(",")) for epoch, key_id, recipients in
-            queries.epoch_recipients(group.conn)}
+    return {
+        (epoch, key_id): set(recipients.split(","))
+        for epoch, key_id, recipients in queries.epoch_recipients(group.conn)
+    }
 
 
 def _memo(group: Group, key: str) -> dict:
@@ -146,8 +151,11 @@ def _departed_holders(group: Group, keyring: Keyring) -> list[tuple[str, int]]:
     # A member who went before the key was made was not wrapped it (the
     # rotation saw them go), unless they are listed: then the rotation had not,
     # or it was made for an earlier departure (see `rotate`).
-    return [(member, left) for member, joined, left in queries.departed_members(group.conn)
-            if member in listed or joined > created_hlc or left > created_hlc]
+    return [
+        (member, left)
+        for member, joined, left in queries.departed_members(group.conn)
+        if member in listed or joined > created_hlc or left > created_hlc
+    ]
 
 
 def sendable_seq(group: Group, keyring: Keyring) -> int | None:
@@ -169,8 +177,9 @@ def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
     """The seq of our op that made `member` go at `left_hlc` (our removal of
     them, or our own leave), or 0 if someone else made it. Our HLCs never
     repeat, so at most one op of ours has that HLC."""
-    row = queries.accepted_op_at(group.conn, group.me, left_hlc,
-                                 "member.leave" if member == group.me else "member.remove")
+    row = queries.accepted_op_at(
+        group.conn, group.me, left_hlc, "member.leave" if member == group.me else "member.remove"
+    )
     if row is None:
         return 0
     op = group.store.read_op(*row)
@@ -213,16 +222,20 @@ def _waited_since_first_seen(group: Group, departed: int) -> timedelta:
     return timedelta(milliseconds=now_ms() - int(first_seen))
 
 
-def rotate_if_needed(group: Group, folder: FolderStore, keyring: Keyring, after: int = -1, *,
-                     about_to_write: bool = False) -> int | None:
+def rotate_if_needed(
+    group: Group, folder: FolderStore, keyring: Keyring, after: int = -1, *, about_to_write: bool = False
+) -> int | None:
     """Start a new epoch if someone who may hold the key we write under has
     gone (`departure_hlc`) and it is ours to do (`should_rotate`). Returns the
     HLC of the departure rotated for, or None. A caller rotating in a loop
     passes the last one as `after`: each rotation is for a later departure,
     so the loop ends."""
     departed = departure_hlc(group, keyring)
-    if departed is None or departed <= after or not should_rotate(
-            group, departed, held_back=has_held_back(group, keyring), about_to_write=about_to_write):
+    if (
+        departed is None
+        or departed <= after
+        or not should_rotate(group, departed, held_back=has_held_back(group, keyring), about_to_write=about_to_write)
+    ):
         return None
     rotate(group, folder, keyring, departed)
     return departed
@@ -238,8 +251,10 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     key = new_epoch_key()
     remaining = queries.members_after_departure(group.conn, departed, group.me)
     with group.store.db.atomic():
-        group.write("epoch.rotate", {"epoch": epoch, "key_id": epoch_key_id(key).hex(),
-                                     "recipients": sorted(m for m, _ in remaining)})
+        group.write(
+            "epoch.rotate",
+            {"epoch": epoch, "key_id": epoch_key_id(key).hex(), "recipients": sorted(m for m, _ in remaining)},
+        )
         for member, exchange in remaining:
             if member != group.me and exchange:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key)])
@@ -247,8 +262,9 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     return epoch
 
 
-def write_grant(group: Group, folder: FolderStore, member: str, exchange: bytes,
-                keys: Iterable[tuple[int, bytes]]) -> None:
+def write_grant(
+    group: Group, folder: FolderStore, member: str, exchange: bytes, keys: Iterable[tuple[int, bytes]]
+) -> None:
     """Wrap `keys` for one member in a signed grant file under keys/<member>/."""
     grant = encode_grant(group.identity, group_id=group.id, member=member, member_exchange=exchange, keys=keys)
     folder.write_once(grant_path(member, grant), grant)
@@ -281,8 +297,9 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
             step(group, folder, keyring)
 
 
-def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
-                         unopened: Iterable[GrantHeader], lacking: dict[int, set[str]]) -> bool:
+def ask_for_missing_keys(
+    group: Group, folder: FolderStore, keyring: Keyring, unopened: Iterable[GrantHeader], lacking: dict[int, set[str]]
+) -> bool:
     """Write a key need (sync/membership.py) for keys that have not reached
     us: one a grant signed for us by a member named that did not open
     (`unopened`: a wrapped key that is garbage shuts nobody out for good), or
@@ -311,8 +328,11 @@ def ask_for_missing_keys(group: Group, folder: FolderStore, keyring: Keyring,
     # An epoch we hold every announced key of is not missing: files under yet
     # another key for it are someone's unannounced (or bogus) key.
     in_use = {epoch for epoch, authors in lacking.items() if any(status.get(a) == "active" for a in authors)}
-    epochs |= {epoch for epoch in _waited_for(group, in_use)
-               if not announced.get(epoch) or any((epoch, k) not in held for k in announced[epoch])}
+    epochs |= {
+        epoch
+        for epoch in _waited_for(group, in_use)
+        if not announced.get(epoch) or any((epoch, k) not in held for k in announced[epoch])
+    }
     if not epochs:
         return False
     need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
@@ -380,8 +400,9 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     stored = _memo(group, "needs_seen")
     before = json.dumps(stored, sort_keys=True)
     # only needs still in the folder (a rolled-back folder drops some)
-    memo: dict[str, list[str]] = {path: decided for path, decided in stored.items()
-                                  if path in paths and isinstance(decided, list)}
+    memo: dict[str, list[str]] = {
+        path: decided for path, decided in stored.items() if path in paths and isinstance(decided, list)
+    }
     members = dict(_members_to_grant(group))
     listed = _recipients(group)
     granters = queries.member_ids(group.conn)
@@ -393,8 +414,9 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
         decided = set(memo.get(path, []))
         ours = ours_by_member.get(member)
         if ours is None:  # the keys we hold that were made for them
-            ours = ours_by_member[member] = {f"{k.epoch}:{k.key_id}": k for k in keyring.keys
-                                             if member in listed.get((k.epoch, k.key_id), ())}
+            ours = ours_by_member[member] = {
+                f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())
+            }
         if path in memo and not set(ours) - decided:
             continue
         try:
@@ -427,8 +449,13 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
         held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
         if current in held:
             continue
-        write_grant(group, folder, member, bytes.fromhex(exchange),
-                    [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held])
+        write_grant(
+            group,
+            folder,
+            member,
+            bytes.fromhex(exchange),
+            [(k.epoch, k.key) for k in keyring.keys if (k.epoch, k.key_id) not in held],
+        )
 
 
 def _moderators(group: Group) -> set[str]:
@@ -441,8 +468,11 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     answer_key_needs: a member who has gone, though we have not seen it yet,
     gets nothing); once per (key, member)."""
     moderators = _moderators(group)
-    made = {(epoch, key_id): creator for epoch, key_id, creator in
-            queries.epoch_creators(group.conn) if creator not in moderators}
+    made = {
+        (epoch, key_id): creator
+        for epoch, key_id, creator in queries.epoch_creators(group.conn)
+        if creator not in moderators
+    }
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     if not ours:
         return

@@ -40,8 +40,22 @@ from tablespace.sync.keys import ExchangeKey, KeyWrapError, open_previous_key, o
 MAGIC = b"TSM1"
 SEAL_INFO = b"tablespace sealed to moderators v1"
 LINK_INFO = b"tablespace previous moderators key v1"  # its own label: not the epoch keys' chain
-REPORT_FIELDS = frozenset({"type", "group", "post", "thread", "post_author", "excerpt", "reason", "reporter",
-                           "reporter_key", "at", "nonce", "sig"})
+REPORT_FIELDS = frozenset(
+    {
+        "type",
+        "group",
+        "post",
+        "thread",
+        "post_author",
+        "excerpt",
+        "reason",
+        "reporter",
+        "reporter_key",
+        "at",
+        "nonce",
+        "sig",
+    }
+)
 HEADER_BYTES = len(MAGIC) + 16 + 8
 PAD_TO = 512
 MAX_SEALED_BYTES = 32 * 1024
@@ -105,8 +119,12 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
         for key_id, _, previous_id, previous, _ in rows:
             if key_id in raw and previous_id and previous_id not in raw:
                 try:
-                    raw[previous_id] = open_previous_key(bytes.fromhex(previous), raw[key_id], info=LINK_INFO,
-                                                         context=link_context(group.id, previous_id, key_id))
+                    raw[previous_id] = open_previous_key(
+                        bytes.fromhex(previous),
+                        raw[key_id],
+                        info=LINK_INFO,
+                        context=link_context(group.id, previous_id, key_id),
+                    )
                     changed = True
                 except KeyWrapError:
                     continue
@@ -185,8 +203,11 @@ def check_report(record: Mapping[str, Any], group: Group, *, filing: bool = True
     ids = ("post", "thread", "post_author", "reporter")
     if set(record) - REPORT_FIELDS:
         raise SealedRecordError("the report has fields a report does not have")
-    if record.get("type") != "report" or record.get("group") != group.id or not all(
-            isinstance(record.get(k), str) and limits.ID_RE.match(record[k]) for k in ids):
+    if (
+        record.get("type") != "report"
+        or record.get("group") != group.id
+        or not all(isinstance(record.get(k), str) and limits.ID_RE.match(record[k]) for k in ids)
+    ):
         raise SealedRecordError("not a report for this group")
     for key, most in (("reason", REASON_MAX), ("excerpt", EXCERPT_MAX), ("at", 40)):
         if not isinstance(record.get(key), str) or len(record[key]) > most:

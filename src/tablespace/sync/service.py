@@ -69,8 +69,11 @@ def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
     # As the last sync left them: a file that later arrived whole is imported,
     # not counted (one gone from the folder since is, until the next sync).
     quarantined = queries.quarantined_count(group.conn)
-    yield True, f"{quarantined} file(s) in the folder quarantined, copies kept in {group.path / QUARANTINE_DIR}" + \
-        (" (damaged or forged; `tablespace sync` lists them, the rest syncs)" if quarantined else "")
+    yield (
+        True,
+        f"{quarantined} file(s) in the folder quarantined, copies kept in {group.path / QUARANTINE_DIR}"
+        + (" (damaged or forged; `tablespace sync` lists them, the rest syncs)" if quarantined else ""),
+    )
 
 
 def _check_transport(group: Group) -> tuple[bool, str]:
@@ -99,8 +102,13 @@ def _check_links(group: Group) -> Iterator[tuple[bool, str]]:
     except (SyncUnavailable, OSError):
         return  # unreachable: said by the transport check
     for path, what in sorted(folder.links.items()):
-        yield False, (f"{path} in the shared folder {folder.root} is {what} where a directory belongs: never "
-                      "followed, nothing is read or written through it; fix: make it a real directory again")
+        yield (
+            False,
+            (
+                f"{path} in the shared folder {folder.root} is {what} where a directory belongs: never "
+                "followed, nothing is read or written through it; fix: make it a real directory again"
+            ),
+        )
     if not folder.links:
         yield True, "no links in the shared folder: nothing outside it is read or written"
 
@@ -189,14 +197,22 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
             clone.move_to(group.path / CLONE_DIR)
             folder = clone.store()
         keyring = Keyring.create(group.path, first_epoch_key=False)
-        data = encode_request(group.identity, keyring.exchange.public_key, display_name.strip(),
-                              group_id=group_id, secret=secret, created_at=iso(now()))
+        data = encode_request(
+            group.identity,
+            keyring.exchange.public_key,
+            display_name.strip(),
+            group_id=group_id,
+            secret=secret,
+            created_at=iso(now()),
+        )
         group.store.set_meta("join_request", request_id_for(data))  # to find the moderators' answer
         if earlier is not None and earlier.request_id:
             # Withdrawn first: should the new request fail to go in, there is
             # no live request left for an identity that no longer exists.
-            folder.write_once(withdrawal_path(earlier.request_id), encode_withdrawal(
-                earlier.identity, group_id=group_id, request_id=earlier.request_id))
+            folder.write_once(
+                withdrawal_path(earlier.request_id),
+                encode_withdrawal(earlier.identity, group_id=group_id, request_id=earlier.request_id),
+            )
         folder.write_once(request_path(data), data)
         if clone:
             clone.publish()  # the request must reach the remote now: nobody would see it otherwise
@@ -207,8 +223,9 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
         shutil.rmtree(group.path, ignore_errors=True)
         _put_back(earlier, home, group_id)
         if isinstance(exc, OSError):
-            raise TablespaceError(f"could not leave the join request in {folder.root}: "
-                                  f"{exc.strerror or exc}; nothing was joined") from None
+            raise TablespaceError(
+                f"could not leave the join request in {folder.root}: {exc.strerror or exc}; nothing was joined"
+            ) from None
         raise
     return group, request_id_for(data)
 
@@ -236,13 +253,16 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
 
     group = Group(home, GroupEntry(group_id, group_id[:8], path))
     try:
-        admitted = group.my_status is not None or \
-            queries.has_ops_by(group.conn, group.me) or \
-            (any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX))
-             and not _lost_the_name(group, folder))
+        admitted = (
+            group.my_status is not None
+            or queries.has_ops_by(group.conn, group.me)
+            or (any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX)) and not _lost_the_name(group, folder))
+        )
         if admitted:
-            raise TablespaceError(f"this home is already a member of that group ({path}): run `tablespace sync`; "
-                                  "use another --home to join twice")
+            raise TablespaceError(
+                f"this home is already a member of that group ({path}): run `tablespace sync`; "
+                "use another --home to join twice"
+            )
         identity, request_id = group.identity, group.store.get_meta("join_request")
         identity.private_key  # noqa: B018 - read now: identities load their key lazily, and the file moves
     finally:
@@ -304,21 +324,29 @@ def admit(group: Group, ref: str) -> str:
         raise TablespaceError(name_taken_refusal(group, request))
     keyring = Keyring.load(group.path)
     with group.store.db.atomic():
-        group.write("member.add", {"member": request.member_id, "name": request.name,
-                                   "public_key": request.public_key.hex(),
-                                   "exchange_key": request.exchange_key.hex(),
-                                   "invite": request.invite, "request": request.id})
-        write_grant(group, folder, request.member_id, request.exchange_key,
-                    [(k.epoch, k.key) for k in keyring.keys])
+        group.write(
+            "member.add",
+            {
+                "member": request.member_id,
+                "name": request.name,
+                "public_key": request.public_key.hex(),
+                "exchange_key": request.exchange_key.hex(),
+                "invite": request.invite,
+                "request": request.id,
+            },
+        )
+        write_grant(group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys])
     return request.member_id
 
 
 def name_taken_refusal(group: Group, request: JoinRequest) -> str:
     """Why a request cannot be admitted under its name, and what to do instead."""
     holder = queries.member_names(group.conn).get(request.name_taken_by or "", "a member")
-    return (f"cannot admit {request.name!r}: the display name is taken in this group ({holder!r} has it); "
-            f"they are told to join again with another name when you sync, or turn it down with "
-            f"`tablespace deny {request.id[:8]} --reason ...`; nothing was changed")
+    return (
+        f"cannot admit {request.name!r}: the display name is taken in this group ({holder!r} has it); "
+        f"they are told to join again with another name when you sync, or turn it down with "
+        f"`tablespace deny {request.id[:8]} --reason ...`; nothing was changed"
+    )
 
 
 def rotate_now(group: Group, *, about_to_write: bool = False, folder: FolderStore | None = None) -> bool:
@@ -353,14 +381,17 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
 
     status = group.my_status
     if status != "active":  # a refusal (exit 1), not a permission the fold would deny
-        raise TablespaceError({
-            None: "you are not a member yet (a moderator has not admitted you), so there is nothing to leave",
-            "left": "you have already left this group",
-            "removed": "you were removed from this group, so there is nothing to leave",
-        }[status])
+        raise TablespaceError(
+            {
+                None: "you are not a member yet (a moderator has not admitted you), so there is nothing to leave",
+                "left": "you have already left this group",
+                "removed": "you were removed from this group, so there is nothing to leave",
+            }[status]
+        )
     moderators = queries.moderator_count(group.conn)
-    if not (group.is_moderator and moderators == 1) \
-            and departure_hlc(group, Keyring.load(group.path)) is not None:  # else nothing to renew, no folder
+    if (
+        not (group.is_moderator and moderators == 1) and departure_hlc(group, Keyring.load(group.path)) is not None
+    ):  # else nothing to renew, no folder
         rotate_now(group, about_to_write=True, folder=folder)
     leave_group(group)
 

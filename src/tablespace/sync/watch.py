@@ -62,9 +62,16 @@ def _identity(path: Path) -> Identity | None:
     return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
 
 
-def due_rounds(folder: Path | None, wanted: Callable[[Change, str], bool], *, stop: threading.Event,
-               every: float | None = None, database_dir: Path | None = None,
-               local_pending: Callable[[], bool] = lambda: True, debounce_ms: int = 400) -> Iterator[str]:
+def due_rounds(
+    folder: Path | None,
+    wanted: Callable[[Change, str], bool],
+    *,
+    stop: threading.Event,
+    every: float | None = None,
+    database_dir: Path | None = None,
+    local_pending: Callable[[], bool] = lambda: True,
+    debounce_ms: int = 400,
+) -> Iterator[str]:
     """Yield why, each time a round is due, until `stop` is set.
 
     A folder that goes, or is replaced (its device and inode change), ends
@@ -117,9 +124,16 @@ def due_rounds(folder: Path | None, wanted: Callable[[Change, str], bool], *, st
                     owed = FOLDER
 
 
-def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: Callable[[Change, str], bool],
-           stop: threading.Event, database_dir: Path | None, local_pending: Callable[[], bool],
-           debounce_ms: int) -> Iterator[str | None]:
+def _watch(
+    watching: Path,
+    folder: Path | None,
+    seen: Identity | None,
+    wanted: Callable[[Change, str], bool],
+    stop: threading.Event,
+    database_dir: Path | None,
+    local_pending: Callable[[], bool],
+    debounce_ms: int,
+) -> Iterator[str | None]:
     """One OS watch, until the folder at the path is no longer `seen` or
     `stop` is set. Yields CHANGED, LOCAL, or None for a batch (or a quiet
     second) that makes no round due. Raises OSError when the OS refuses."""
@@ -136,9 +150,17 @@ def _watch(watching: Path, folder: Path | None, seen: Identity | None, wanted: C
     # not the clone inside it: a watch per directory of .git, and every
     # fetch and push of a round coming back as changes.
     try:
-        for changes in watch(*paths, watch_filter=None, debounce=debounce_ms, step=50, stop_event=stop,
-                             rust_timeout=1000, yield_on_timeout=True, raise_interrupt=True,
-                             recursive=folder is not None):
+        for changes in watch(
+            *paths,
+            watch_filter=None,
+            debounce=debounce_ms,
+            step=50,
+            stop_event=stop,
+            rust_timeout=1000,
+            yield_on_timeout=True,
+            raise_interrupt=True,
+            recursive=folder is not None,
+        ):
             if folder is not None and _identity(folder) != seen:
                 return
             if any(path not in database and wanted(change, path) for change, path in changes):

@@ -11,16 +11,16 @@ from textual.theme import Theme
 
 KITCHEN_TABLE = Theme(
     name="kitchen-table",
-    primary="#9C4A1A",      # terracotta
-    secondary="#5E7A3A",    # herb green
-    accent="#B7791F",       # crust gold
+    primary="#9C4A1A",  # terracotta
+    secondary="#5E7A3A",  # herb green
+    accent="#B7791F",  # crust gold
     warning="#B45309",
     error="#B91C1C",
     success="#3F7D3A",
-    foreground="#2E2219",   # espresso ink
-    background="#F6EEDF",   # flour
-    surface="#EFE3CD",      # linen
-    panel="#E4D3B4",        # oak
+    foreground="#2E2219",  # espresso ink
+    background="#F6EEDF",  # flour
+    surface="#EFE3CD",  # linen
+    panel="#E4D3B4",  # oak
     dark=False,
     variables={
         "footer-key-foreground": "#9C4A1A",
@@ -32,7 +32,7 @@ KITCHEN_TABLE = Theme(
 
 NIGHT_KITCHEN = Theme(
     name="night-kitchen",
-    primary="#E08A4F",      # ember
+    primary="#E08A4F",  # ember
     secondary="#9DBA6A",
     accent="#E8B04B",
     warning="#F0A33B",

@@ -77,8 +77,15 @@ class TablespaceApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, group: Group | None, home: Home | None = None, *, sync: bool = True, watch: bool = True,
-                 sync_every: float = SYNC_EVERY) -> None:
+    def __init__(
+        self,
+        group: Group | None,
+        home: Home | None = None,
+        *,
+        sync: bool = True,
+        watch: bool = True,
+        sync_every: float = SYNC_EVERY,
+    ) -> None:
         if group is None:  # an empty home: first run, found or join a group
             self.DEFAULT_MODE = "setup"
             self.MODES = {**type(self).MODES, "setup": _setup_screen}
@@ -201,8 +208,11 @@ class TablespaceApp(App[None]):
     def _after_passphrase(self, unlocked: bool | None) -> None:
         if not unlocked:
             self.sync_enabled = False
-            self.notify("Your keys stay locked: you can read, but not write or sync, until you open the app "
-                        "again.", title="Read only", severity="warning")
+            self.notify(
+                "Your keys stay locked: you can read, but not write or sync, until you open the app again.",
+                title="Read only",
+                severity="warning",
+            )
         self.start_group()
 
     def start_group(self) -> None:
@@ -484,15 +494,18 @@ class TablespaceApp(App[None]):
             group_key = (binding.action, binding.description or binding.action)
             grouped.setdefault(group_key, []).append(self.get_key_display(binding))
             ids[group_key] = binding.id or ""
-        return [HelpRow(", ".join(keys), description, ids[(action, description)])
-                for (action, description), keys in grouped.items()]
+        return [
+            HelpRow(", ".join(keys), description, ids[(action, description)])
+            for (action, description), keys in grouped.items()
+        ]
 
     def action_help(self) -> None:
         from tablespace.tui.modals import HelpRow, HelpScreen
 
         rows = self.help_rows()
-        rows.append(HelpRow(self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette",
-                            "(textual)"))
+        rows.append(
+            HelpRow(self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette", "(textual)")
+        )
         label = next((s.title for s in SECTIONS if s.id == self.current_mode), self.current_mode)
         if isinstance(self.screen, ThreadScreen):
             label = "Thread"
@@ -524,8 +537,10 @@ def require_terminal() -> None:
     """The app draws on a terminal and reads keys from it; without one (a pipe,
     a cron job, /dev/null) it would wait forever for keys nobody can type."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise TablespaceError("the app needs a terminal (input or output is not one); "
-                              "in scripts use the commands, see `tablespace --help`")
+        raise TablespaceError(
+            "the app needs a terminal (input or output is not one); "
+            "in scripts use the commands, see `tablespace --help`"
+        )
 
 
 def run(home: Home, selector: str | None) -> None:

@@ -93,8 +93,12 @@ class SectionBar(Static):
         """The widest form that fits: spaced out, then tighter, then the
         sections' first letters (and the info only where there is room)."""
         width = self.size.width  # the content area, inside the padding
-        forms = [(gap, short, info) for short in (False, True) for gap in (" ", "")
-                 for info in ((self.info, "") if self.info else ("",))]
+        forms = [
+            (gap, short, info)
+            for short in (False, True)
+            for gap in (" ", "")
+            for info in ((self.info, "") if self.info else ("",))
+        ]
         for gap, short, info in forms:
             text = self.bar(gap, short, info)
             if width <= 0 or text.cell_len <= width:

@@ -31,8 +31,13 @@ class TablespaceCommands(Provider):
             ("Keys", "List every key binding of this screen", run("help")),
         ]
         for theme in THEMES:
-            found.append((f"Theme: {theme.name}", "Switch to this theme (remembered)",
-                          partial(setattr, app, "theme", theme.name)))
+            found.append(
+                (
+                    f"Theme: {theme.name}",
+                    "Switch to this theme (remembered)",
+                    partial(setattr, app, "theme", theme.name),
+                )
+            )
         return found
 
     async def discover(self) -> Hits:

@@ -139,15 +139,18 @@ def edit_text(text: str, command: list[str]) -> str:
         except OSError as exc:
             raise EditorError(f"Could not run {command[0]!r}: {exc.strerror or exc}") from None
         if result.returncode != 0:
-            raise EditorError(f"{Path(command[0]).name} exited with status {result.returncode}; the draft is unchanged.")
+            raise EditorError(
+                f"{Path(command[0]).name} exited with status {result.returncode}; the draft is unchanged."
+            )
         try:
             with open(path, "rb") as stream:
                 raw = read_at_most(stream, DRAFT_MAX_BYTES)
         except FileNotFoundError:
             raise EditorError("The draft file was removed in the editor; the draft is unchanged.") from None
         except TooBig:
-            raise EditorError(f"The edited file is over {DRAFT_MAX_BYTES} bytes (the limit for a post); "
-                              "the draft is unchanged.") from None
+            raise EditorError(
+                f"The edited file is over {DRAFT_MAX_BYTES} bytes (the limit for a post); the draft is unchanged."
+            ) from None
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:

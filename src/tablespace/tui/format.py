@@ -97,8 +97,9 @@ def shown(content: str | Text, *, multiline: bool = True) -> Text:
         return Text(visible(content, multiline=multiline))
     if first_unsafe(content.plain, multiline=multiline) is None:
         return content
-    cuts = sorted({n + step for n, char in enumerate(content.plain)
-                   if first_unsafe(char, multiline=multiline) for step in (0, 1)})
+    cuts = sorted(
+        {n + step for n, char in enumerate(content.plain) if first_unsafe(char, multiline=multiline) for step in (0, 1)}
+    )
     result = Text(style=content.style, justify=content.justify, no_wrap=content.no_wrap, end=content.end)
     for piece in content.divide(cuts):
         if first_unsafe(piece.plain, multiline=multiline) is None:

@@ -55,16 +55,31 @@ def _ratio(value: float | None) -> float | None:
 
 
 FIGURES = (
-    Figure("weekly_active_pct", "Weekly active", lambda w: w.weekly_active_pct,
-           percent, lambda v: percent(v, sign=False)),
-    Figure("contributor_ratio", "Contributors", lambda w: _ratio(w.contributor_ratio),
-           percent, lambda v: percent(v, sign=False)),
-    Figure("median_first_reply_s", "First reply", lambda w: w.median_first_reply_s,
-           duration, lambda v: duration(v, short=True)),
-    Figure("reply_coverage", "Reply coverage", lambda w: _ratio(w.reply_coverage),
-           percent, lambda v: percent(v, sign=False)),
-    Figure("wins", "Wins", lambda w: w.wins,
-           lambda v: count(int(v or 0)), lambda v: count(int(v or 0))),
+    Figure(
+        "weekly_active_pct", "Weekly active", lambda w: w.weekly_active_pct, percent, lambda v: percent(v, sign=False)
+    ),
+    Figure(
+        "contributor_ratio",
+        "Contributors",
+        lambda w: _ratio(w.contributor_ratio),
+        percent,
+        lambda v: percent(v, sign=False),
+    ),
+    Figure(
+        "median_first_reply_s",
+        "First reply",
+        lambda w: w.median_first_reply_s,
+        duration,
+        lambda v: duration(v, short=True),
+    ),
+    Figure(
+        "reply_coverage",
+        "Reply coverage",
+        lambda w: _ratio(w.reply_coverage),
+        percent,
+        lambda v: percent(v, sign=False),
+    ),
+    Figure("wins", "Wins", lambda w: w.wins, lambda v: count(int(v or 0)), lambda v: count(int(v or 0))),
 )
 
 
@@ -147,7 +162,8 @@ class HealthScreen(SectionScreen):
             return
         this = self.series[-1]
         summary = Text.assemble(
-            ("Last 7 days", "bold"), (f" · {this.members} member{'s' if this.members != 1 else ''}", ""),
+            ("Last 7 days", "bold"),
+            (f" · {this.members} member{'s' if this.members != 1 else ''}", ""),
             (f" · {this.active} active, {this.contributors} wrote", ""),
             (f" · {this.threads_answered} of {this.threads_started} new threads answered", "dim"),
         )
@@ -167,7 +183,7 @@ class HealthScreen(SectionScreen):
             label = self.series[index].end.strftime("%d %b")
             right = (index + 1) * cell
             if right - len(label) >= 0:
-                line[right - len(label):right] = label
+                line[right - len(label) : right] = label
         text = Text("Week ending".ljust(LABEL_WIDTH) + "7 days".rjust(VALUE_WIDTH - 1) + " ", "dim")
         text.append("".join(line), "dim")
         return text

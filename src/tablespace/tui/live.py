@@ -114,29 +114,53 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
         report = sync_group(group, open_rituals=False)  # opened above, where a refusal is not fatal
     except SyncUnavailable as exc:
         problem = "folder unreachable" if group.transport.folder is not None else "remote unreachable"
-        return replace(previous, running=False, problem=problem, detail=str(exc), imported=0, exported=0,
-                       opened_rituals=opened, **stored_counts(group))
+        return replace(
+            previous,
+            running=False,
+            problem=problem,
+            detail=str(exc),
+            imported=0,
+            exported=0,
+            opened_rituals=opened,
+            **stored_counts(group),
+        )
     except Exception as exc:  # noqa: BLE001 - keep the loop (and the app) alive, say what broke
-        return replace(previous, running=False, problem="sync failed", detail=str(exc) or type(exc).__name__,
-                       imported=0, exported=0, opened_rituals=opened, **stored_counts(group))
-    return SyncStatus(enabled=True, last=now(), pending=report.pending, imported=report.imported,
-                      exported=report.exported, opened_rituals=opened, join_answer=report.join_answer,
-                      refused_mine=tuple(refusal.for_author() for _, refusal in report.refused_mine), **stored_counts(group))
+        return replace(
+            previous,
+            running=False,
+            problem="sync failed",
+            detail=str(exc) or type(exc).__name__,
+            imported=0,
+            exported=0,
+            opened_rituals=opened,
+            **stored_counts(group),
+        )
+    return SyncStatus(
+        enabled=True,
+        last=now(),
+        pending=report.pending,
+        imported=report.imported,
+        exported=report.exported,
+        opened_rituals=opened,
+        join_answer=report.join_answer,
+        refused_mine=tuple(refusal.for_author() for _, refusal in report.refused_mine),
+        **stored_counts(group),
+    )
 
 
 def stored_counts(group: Group) -> dict[str, int]:
     """The outbox and quarantine as the database holds them once a round is
     over, whether it finished or broke off half-way (a file quarantined
     before the failure stays quarantined)."""
-    return {"outbox": queries.outbox_count(group.conn, group.me),
-            "quarantined": queries.quarantined_count(group.conn)}
+    return {"outbox": queries.outbox_count(group.conn, group.me), "quarantined": queries.quarantined_count(group.conn)}
 
 
 class SyncLoop:
     """The body of the app's sync thread, and the handles to steer it."""
 
-    def __init__(self, home: Home, group: Group, report: Callable[[SyncStatus, bool], None], *,
-                 every: float = SYNC_EVERY) -> None:
+    def __init__(
+        self, home: Home, group: Group, report: Callable[[SyncStatus, bool], None], *, every: float = SYNC_EVERY
+    ) -> None:
         self.home = home
         self.entry = GroupEntry(group.id, "", group.path)
         self.report = report

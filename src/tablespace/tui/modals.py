@@ -158,8 +158,16 @@ class ComposeModal(FormModal):
         Binding("escape", "cancel", "Cancel", priority=True, id="compose.cancel"),
     ]
 
-    def __init__(self, heading: str, on_submit: Callable[[Draft], object], *, title: str | None = None,
-                 tags: list[str] | None = None, body: str = "", submit_label: str = "Post") -> None:
+    def __init__(
+        self,
+        heading: str,
+        on_submit: Callable[[Draft], object],
+        *,
+        title: str | None = None,
+        tags: list[str] | None = None,
+        body: str = "",
+        submit_label: str = "Post",
+    ) -> None:
         super().__init__(on_submit)
         self.heading = heading
         self.initial_title = title
@@ -182,8 +190,11 @@ class ComposeModal(FormModal):
     def hint(self) -> str:
         keys = f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]ctrl+o[/b] $EDITOR"
         if self.initial_title is not None or self.initial_tags is not None:
-            lines = " / ".join(line for line, field in (("“# title”", self.initial_title),
-                                                        ("“tags: …”", self.initial_tags)) if field is not None)
+            lines = " / ".join(
+                line
+                for line, field in (("“# title”", self.initial_title), ("“tags: …”", self.initial_tags))
+                if field is not None
+            )
             keys += f" ({lines}, blank line, body)"
         return keys + "  ·  [b]esc[/b] cancel"
 
@@ -233,8 +244,9 @@ class ComposeModal(FormModal):
             self.query_one("#preview", Markdown).update(draft.body or "*nothing to preview yet*")
         else:
             body.focus()
-        self.notify("Draft updated from the editor: ctrl+t to preview, ctrl+s to "
-                    f"{self.submit_label.lower()}.", title="Editor")
+        self.notify(
+            f"Draft updated from the editor: ctrl+t to preview, ctrl+s to {self.submit_label.lower()}.", title="Editor"
+        )
 
     def action_toggle_preview(self) -> None:
         box = self.query_one("#preview-box")
@@ -307,8 +319,7 @@ class ReactModal(ModalScreen[str | None]):
     """Pick one of eight reactions; picking one you already gave takes it back."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="react.cancel")] + [
-        Binding(str(n), f"pick({n - 1})", emoji, show=False, id=f"react.{n}")
-        for n, emoji in enumerate(REACTIONS, 1)
+        Binding(str(n), f"pick({n - 1})", emoji, show=False, id=f"react.{n}") for n, emoji in enumerate(REACTIONS, 1)
     ]
 
     def __init__(self, mine: Iterable[str] = ()) -> None:
@@ -364,13 +375,14 @@ class SearchModal(ModalScreen[SearchHit | None]):
         if not event.value.strip():
             return
         try:
-            self.hits = queries.search(self.conn, event.value, limit=30, prefix_last=True,
-                                       mark=(MARK_START, MARK_END))
+            self.hits = queries.search(self.conn, event.value, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
         except TablespaceError:
             return
         icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
         for n, hit in enumerate(self.hits):
-            prompt = Text.assemble(f"{icons.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   ")
+            prompt = Text.assemble(
+                f"{icons.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   "
+            )
             prompt.append_text(marked(hit.snippet))
             results.add_option(Option(prompt, id=str(n)))
         if self.hits:
@@ -449,8 +461,9 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys — {self.section}", classes="dialog-title")
             yield RowTable(id="bindings")
-            yield Label('Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close',
-                        classes="dialog-hint")
+            yield Label(
+                'Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close', classes="dialog-hint"
+            )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -482,9 +495,16 @@ class AskForm(FormModal):
         Binding("escape", "cancel", "Cancel", priority=True, id="ask.cancel"),
     ]
 
-    def __init__(self, heading: str, explain: str, fields: list[Field],
-                 on_submit: Callable[[dict[str, str | bool]], object], *, verb: str = "save",
-                 checkbox: str | None = None) -> None:
+    def __init__(
+        self,
+        heading: str,
+        explain: str,
+        fields: list[Field],
+        on_submit: Callable[[dict[str, str | bool]], object],
+        *,
+        verb: str = "save",
+        checkbox: str | None = None,
+    ) -> None:
         super().__init__(on_submit)
         self.heading, self.explain, self.fields = heading, explain, fields
         self.verb, self.checkbox = verb, checkbox
@@ -549,8 +569,11 @@ class PassphraseModal(FormModal):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="ask"):
             yield Label("Unlock your keys", classes="dialog-title")
-            yield Static("Your keys for this group are locked with a passphrase. "
-                         "It is needed to sync and to write.", classes="question", markup=False)
+            yield Static(
+                "Your keys for this group are locked with a passphrase. It is needed to sync and to write.",
+                classes="question",
+                markup=False,
+            )
             yield Input(password=True, placeholder="passphrase", id="passphrase")
             yield Label("[b]enter[/b] unlock  ·  [b]esc[/b] read only", classes="dialog-hint")
 

@@ -39,10 +39,20 @@ CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
 TABS = ("reports", "requests", "members", "evidence", "log", "settings")
 # action -> the tab it belongs to (check_action hides the others' keys)
 ACTION_TAB = {
-    "resolve": "reports", "note": "reports", "open_post": "reports", "toggle_resolved": "reports",
-    "admit": "requests", "deny": "requests",
-    "time_out": "members", "end_time_out": "members", "remove": "members", "toggle_moderator": "members",
-    "edit_conduct": "settings", "edit_rules": "settings", "post_cap": "settings", "archive_stale": "settings",
+    "resolve": "reports",
+    "note": "reports",
+    "open_post": "reports",
+    "toggle_resolved": "reports",
+    "admit": "requests",
+    "deny": "requests",
+    "time_out": "members",
+    "end_time_out": "members",
+    "remove": "members",
+    "toggle_moderator": "members",
+    "edit_conduct": "settings",
+    "edit_rules": "settings",
+    "post_cap": "settings",
+    "archive_stale": "settings",
 }
 
 
@@ -158,8 +168,11 @@ class ModerationScreen(SectionScreen):
         self._fill_settings()
         open_count = sum(1 for r in self.reports if r.status == "open")
         tabs = self.query_one(TabbedContent)
-        for tab, label, count in (("reports", "Reports", open_count), ("requests", "Requests", len(self.requests)),
-                                  ("evidence", "Evidence", self.table("evidence").row_count)):
+        for tab, label, count in (
+            ("reports", "Reports", open_count),
+            ("requests", "Requests", len(self.requests)),
+            ("evidence", "Evidence", self.table("evidence").row_count),
+        ):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
         late = sum(1 for r in self.reports if mod.response_clock(r, moment) == "red")
         info = f"{open_count} open report{'s' if open_count != 1 else ''}"
@@ -199,13 +212,21 @@ class ModerationScreen(SectionScreen):
             self.requests = pending_requests(self.group, pull=False)  # refreshed each round: no fetch here
         except TablespaceError:  # the folder is unreachable: nothing to decide from here
             self.requests = []
-        rows = [(Text(r.name, "bold"), relative(parse_instant(r.created_at)), Text(r.id[:8], "dim"),
-                 Text(f"{r.problem}: {PROBLEM_NOTES[r.problem]}", "dim italic") if r.problem else "")
-                for r in self.requests]
+        rows = [
+            (
+                Text(r.name, "bold"),
+                relative(parse_instant(r.created_at)),
+                Text(r.id[:8], "dim"),
+                Text(f"{r.problem}: {PROBLEM_NOTES[r.problem]}", "dim italic") if r.problem else "",
+            )
+            for r in self.requests
+        ]
         self._refill(self.table("requests"), rows, [r.id for r in self.requests])
         self.query_one("#requests-empty", Static).update(
-            "a admits the highlighted request; x turns it down." if rows else
-            "Nobody is asking to join. Make an invite with `tablespace invite` and send the code.")
+            "a admits the highlighted request; x turns it down."
+            if rows
+            else "Nobody is asking to join. Make an invite with `tablespace invite` and send the code."
+        )
 
     def _fill_members(self) -> None:
         self.people = queries.members(self.group.conn)
@@ -236,15 +257,18 @@ class ModerationScreen(SectionScreen):
             return
         text = Text.assemble((f"{e.kind}: {self.names().get(e.who, e.who)}", "bold"), "\n", e.detail)
         if e.kind == "quarantined":
-            text.append("\nA copy is in your home's quarantine folder; the file in the shared folder is left as it is.",
-                        "dim")
+            text.append(
+                "\nA copy is in your home's quarantine folder; the file in the shared folder is left as it is.", "dim"
+            )
         self.query_one("#evidence-empty", Static).update(shown(text))
 
     def _fill_log(self) -> None:
         names = self.names()
         self.log_entries = mod.moderation_log(self.group, self.exchange, limit=500)[::-1]  # newest first
-        rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
-                for e in self.log_entries]
+        rows = [
+            (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
+            for e in self.log_entries
+        ]
         self._refill(self.table("log"), rows, [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)])
         self.show_log_entry()
 
@@ -261,14 +285,20 @@ class ModerationScreen(SectionScreen):
     def _fill_settings(self) -> None:
         s = queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)
-        self.query_one("#settings-view", Markdown).update("\n\n".join([
-            "## Code of conduct  ·  `c` to edit", visible(s.get("conduct", "").strip(), multiline=True) or "_None yet._",
-            "## House rules  ·  `h` to edit", visible(s.get("rules", "").strip(), multiline=True) or "_None yet._",
-            "## Weekly post cap  ·  `p` to change",
-            f"{cap} threads and replies per member per 7 days (moderators exempt)." if cap else "None.",
-            "## Archive stale threads  ·  `z`",
-            "Threads quiet for a while leave the list; they stay readable and searchable.",
-        ]))
+        self.query_one("#settings-view", Markdown).update(
+            "\n\n".join(
+                [
+                    "## Code of conduct  ·  `c` to edit",
+                    visible(s.get("conduct", "").strip(), multiline=True) or "_None yet._",
+                    "## House rules  ·  `h` to edit",
+                    visible(s.get("rules", "").strip(), multiline=True) or "_None yet._",
+                    "## Weekly post cap  ·  `p` to change",
+                    f"{cap} threads and replies per member per 7 days (moderators exempt)." if cap else "None.",
+                    "## Archive stale threads  ·  `z`",
+                    "Threads quiet for a while leave the list; they stay readable and searchable.",
+                ]
+            )
+        )
 
     def names(self) -> dict[str, str]:
         """Member names as of the last refresh (read once per refresh)."""
@@ -289,8 +319,11 @@ class ModerationScreen(SectionScreen):
             return
         names = self.names()
         text = Text.assemble(
-            ("Reported post", "bold"), f" by {names.get(r.post_author, '?')} ({r.post[:8]}), as the reporter quoted it\n",
-            (r.excerpt, "italic"), "\n\n")
+            ("Reported post", "bold"),
+            f" by {names.get(r.post_author, '?')} ({r.post[:8]}), as the reporter quoted it\n",
+            (r.excerpt, "italic"),
+            "\n\n",
+        )
         if r.post_now is None:
             text.append("The post has not arrived here yet: sync to check the quote.\n\n", "dim")
         elif not r.post_now:
@@ -319,13 +352,21 @@ class ModerationScreen(SectionScreen):
             return
 
         def resolve(values: dict[str, str | bool]) -> None:
-            mod.resolve_report(self.group, self.exchange, r.id, str(values["decision"]), hide_post=bool(values["check"]))
+            mod.resolve_report(
+                self.group, self.exchange, r.id, str(values["decision"]), hide_post=bool(values["check"])
+            )
             self.after_write("Report resolved" + (" and the post hidden" if values["check"] else ""))
 
-        self.app.push_screen(AskForm(
-            "Decide this report", f"Reported: “{r.reason}”\nSay what was decided and why; it goes in the moderation log.",
-            [Field("decision", "The decision, and why", multiline=True, required="Say what was decided and why.")], resolve, verb="resolve",
-            checkbox="Hide the post for everyone"))
+        self.app.push_screen(
+            AskForm(
+                "Decide this report",
+                f"Reported: “{r.reason}”\nSay what was decided and why; it goes in the moderation log.",
+                [Field("decision", "The decision, and why", multiline=True, required="Say what was decided and why.")],
+                resolve,
+                verb="resolve",
+                checkbox="Hide the post for everyone",
+            )
+        )
 
     def action_note(self) -> None:
         r = self.selected("reports", self.reports)
@@ -336,8 +377,15 @@ class ModerationScreen(SectionScreen):
             mod.add_note(self.group, self.exchange, r.id, str(values["note"]))
             self.after_write("Note added")
 
-        self.app.push_screen(AskForm("Note on this report", "For the other moderators: what you asked, what you heard.",
-                                     [Field("note", "What happened", multiline=True, required="The note is empty.")], note, verb="add the note"))
+        self.app.push_screen(
+            AskForm(
+                "Note on this report",
+                "For the other moderators: what you asked, what you heard.",
+                [Field("note", "What happened", multiline=True, required="The note is empty.")],
+                note,
+                verb="add the note",
+            )
+        )
 
     def action_open_post(self) -> None:
         r = self.selected("reports", self.reports)
@@ -358,8 +406,13 @@ class ModerationScreen(SectionScreen):
         request = self.selected("requests", self.requests)
         if request is None:
             return
-        self.run_job(Job(f"admitting {request.name}", in_own_group(self.group, lambda g: admit_request(g, request.id)),
-                         done=lambda _member: self.notify(f"Admitted {request.name}; they can read after their sync")))
+        self.run_job(
+            Job(
+                f"admitting {request.name}",
+                in_own_group(self.group, lambda g: admit_request(g, request.id)),
+                done=lambda _member: self.notify(f"Admitted {request.name}; they can read after their sync"),
+            )
+        )
 
     def action_deny(self) -> None:
         from tablespace.sync.actions import deny_request
@@ -370,12 +423,21 @@ class ModerationScreen(SectionScreen):
 
         def do_deny(values: dict[str, str | bool]) -> Job[None]:
             reason = str(values["reason"])
-            return Job(f"turning down {request.name}",
-                       in_own_group(self.group, lambda g: deny_request(g, request.id, reason)),
-                       done=lambda _: self.after_write(f"Turned down {request.name}"))
+            return Job(
+                f"turning down {request.name}",
+                in_own_group(self.group, lambda g: deny_request(g, request.id, reason)),
+                done=lambda _: self.after_write(f"Turned down {request.name}"),
+            )
 
-        self.app.push_screen(AskForm(f"Turn down {request.name}?", "They will not be able to join with this request.",
-                                     [REASON], do_deny, verb="deny"))
+        self.app.push_screen(
+            AskForm(
+                f"Turn down {request.name}?",
+                "They will not be able to join with this request.",
+                [REASON],
+                do_deny,
+                verb="deny",
+            )
+        )
 
     # --- members --------------------------------------------------------------------------------
 
@@ -397,10 +459,15 @@ class ModerationScreen(SectionScreen):
             timeout_member(self.group, m.id, parse_duration(str(values["for"])), str(values["reason"]))
             self.after_write(f"{m.name} is timed out")
 
-        self.app.push_screen(AskForm(
-            f"Time out {m.name}?", "They can read but not post, reply or react until it ends (at most 28 days).",
-            [Field("for", "How long: 30m, 24h, 7d", "24h"), REASON],
-            do_timeout, verb="time out"))
+        self.app.push_screen(
+            AskForm(
+                f"Time out {m.name}?",
+                "They can read but not post, reply or react until it ends (at most 28 days).",
+                [Field("for", "How long: 30m, 24h, 7d", "24h"), REASON],
+                do_timeout,
+                verb="time out",
+            )
+        )
 
     def action_end_time_out(self) -> None:
         m = self._member()
@@ -414,9 +481,15 @@ class ModerationScreen(SectionScreen):
             mod.end_timeout(self.group, m.id, why=str(values["reason"]))
             self.after_write(f"{m.name} can post again")
 
-        self.app.push_screen(AskForm(f"End {m.name}'s time-out now?", "They can post, reply and react again at once.",
-                                     [REASON], do_end,
-                                     verb="end the time-out"))
+        self.app.push_screen(
+            AskForm(
+                f"End {m.name}'s time-out now?",
+                "They can post, reply and react again at once.",
+                [REASON],
+                do_end,
+                verb="end the time-out",
+            )
+        )
 
     def action_remove(self) -> None:
         from tablespace.sync.actions import remove
@@ -427,13 +500,21 @@ class ModerationScreen(SectionScreen):
 
         def do_remove(values: dict[str, str | bool]) -> Job[None]:
             reason = str(values["reason"])  # remove() renews the key, which reaches the folder: a thread
-            return Job(f"removing {m.name}", in_own_group(self.group, lambda g: remove(g, m.id, reason)),
-                       done=lambda _: self.after_write(f"{m.name} was removed; the group's key was renewed"))
+            return Job(
+                f"removing {m.name}",
+                in_own_group(self.group, lambda g: remove(g, m.id, reason)),
+                done=lambda _: self.after_write(f"{m.name} was removed; the group's key was renewed"),
+            )
 
-        self.app.push_screen(AskForm(
-            f"Remove {m.name} from the group?",
-            "Nothing written afterwards will be readable by them. This cannot be undone; they could only join again.",
-            [REASON], do_remove, verb="remove"))
+        self.app.push_screen(
+            AskForm(
+                f"Remove {m.name} from the group?",
+                "Nothing written afterwards will be readable by them. This cannot be undone; they could only join again.",
+                [REASON],
+                do_remove,
+                verb="remove",
+            )
+        )
 
     def action_toggle_moderator(self) -> None:
         m = self._member()
@@ -446,10 +527,15 @@ class ModerationScreen(SectionScreen):
             mod.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
             self.after_write(f"{m.name} {'is no longer' if revoke else 'is now'} a moderator")
 
-        self.app.push_screen(AskForm(
-            heading,
-            "The moderators' key is renewed for the new set of moderators at the next sync.",
-            [REASON], do_role, verb="change the role"))
+        self.app.push_screen(
+            AskForm(
+                heading,
+                "The moderators' key is renewed for the new set of moderators at the next sync.",
+                [REASON],
+                do_role,
+                verb="change the role",
+            )
+        )
 
     # --- settings ---------------------------------------------------------------------------------
 
@@ -460,8 +546,11 @@ class ModerationScreen(SectionScreen):
             self.group.change_settings(**{key: str(values["text"])})
             self.after_write(f"{label} saved")
 
-        self.app.push_screen(AskForm(label, "Markdown. Everyone in the group sees it.",
-                                     [Field("text", label, current, multiline=True)], save))
+        self.app.push_screen(
+            AskForm(
+                label, "Markdown. Everyone in the group sees it.", [Field("text", label, current, multiline=True)], save
+            )
+        )
 
     def action_edit_conduct(self) -> None:
         self._edit_text("conduct", "Code of conduct")
@@ -479,9 +568,15 @@ class ModerationScreen(SectionScreen):
             self.group.change_settings(post_cap=int(text))
             self.after_write("Post cap saved")
 
-        self.app.push_screen(AskForm("Weekly post cap", "Threads and replies per member per 7 days; moderators are "
-                                     "exempt and ritual prompts don't count. 0 turns it off.",
-                                     [Field("cap", "0 for none", current)], save))
+        self.app.push_screen(
+            AskForm(
+                "Weekly post cap",
+                "Threads and replies per member per 7 days; moderators are "
+                "exempt and ritual prompts don't count. 0 turns it off.",
+                [Field("cap", "0 for none", current)],
+                save,
+            )
+        )
 
     def action_archive_stale(self) -> None:
         def archive(values: dict[str, str | bool]) -> None:
@@ -491,7 +586,13 @@ class ModerationScreen(SectionScreen):
             done = self.group.archive_stale(quiet)
             self.after_write(f"Archived {len(done)} thread{'s' if len(done) != 1 else ''}")
 
-        self.app.push_screen(AskForm(
-            "Archive stale threads?", "Threads with no activity for this long (not pinned, not rituals) leave the "
-            "list and become read-only. Search still finds them.", [Field("quiet", "Quiet for: e.g. 90d", "90d")],
-            archive, verb="archive"))
+        self.app.push_screen(
+            AskForm(
+                "Archive stale threads?",
+                "Threads with no activity for this long (not pinned, not rituals) leave the "
+                "list and become read-only. Search still finds them.",
+                [Field("quiet", "Quiet for: e.g. 90d", "90d")],
+                archive,
+                verb="archive",
+            )
+        )

@@ -35,14 +35,26 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("1", "threads", "Threads", "the group's threads", "tablespace.tui.screens:ThreadsScreen"),
-    Section("2", "rituals", "Rituals", "recurring prompts and when they come next",
-            "tablespace.tui.sections:RitualsScreen"),
+    Section(
+        "2", "rituals", "Rituals", "recurring prompts and when they come next", "tablespace.tui.sections:RitualsScreen"
+    ),
     Section("3", "library", "Library", "the shared resource library", "tablespace.tui.sections:LibraryScreen"),
     Section("4", "members", "Members", "who is at the table", "tablespace.tui.sections:MembersScreen"),
-    Section("5", "health", "Health", "weekly activity, replies and wins, and newcomers waiting for a reply",
-            "tablespace.tui.health:HealthScreen"),
-    Section("6", "moderation", "Moderation", "reports, join requests, members, evidence, the log, settings",
-            "tablespace.tui.moderation:ModerationScreen", moderators_only=True),
+    Section(
+        "5",
+        "health",
+        "Health",
+        "weekly activity, replies and wins, and newcomers waiting for a reply",
+        "tablespace.tui.health:HealthScreen",
+    ),
+    Section(
+        "6",
+        "moderation",
+        "Moderation",
+        "reports, join requests, members, evidence, the log, settings",
+        "tablespace.tui.moderation:ModerationScreen",
+        moderators_only=True,
+    ),
 )
 
 

@@ -50,8 +50,11 @@ class ThreadsScreen(SectionScreen):
 
     def refresh_data(self) -> None:
         admitted = self.group.my_status is not None
-        self.thread_list.empty_hint = "No threads yet — press c to start one." if admitted else \
-            "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself."
+        self.thread_list.empty_hint = (
+            "No threads yet — press c to start one."
+            if admitted
+            else "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself."
+        )
         self.thread_list.reload()
         count = self.thread_list.count
         self.set_info(f"{count:,} thread{'s' if count != 1 else ''}")
@@ -102,8 +105,11 @@ class PostCard(Vertical, can_focus=True):
 
     def meta(self) -> Text:
         post = self.post
-        meta = Text.assemble((visible(post.author), "bold"), ("  (you)" if self.mine else "", "dim"),
-                             ("  ·  " + relative(post.created_at), "dim"))
+        meta = Text.assemble(
+            (visible(post.author), "bold"),
+            ("  (you)" if self.mine else "", "dim"),
+            ("  ·  " + relative(post.created_at), "dim"),
+        )
         if post.edited_at:
             meta.append(f"  ·  edited {relative(post.edited_at)}", "dim italic")
         return meta
@@ -119,8 +125,10 @@ class PostCard(Vertical, can_focus=True):
 
         yield Markdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
         if post.reactions:
-            yield Static(Text("  ".join(f"{visible(emoji)} {count}" for emoji, count in post.reactions.items())),
-                         classes="post-reactions")
+            yield Static(
+                Text("  ".join(f"{visible(emoji)} {count}" for emoji, count in post.reactions.items())),
+                classes="post-reactions",
+            )
 
 
 class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
@@ -190,15 +198,14 @@ class ThreadScreen(TablespaceScreen):
         else:
             await self._mount_all(posts, detail)
 
-    async def _update_in_place(self, posts: PostScroll, cards: list[PostCard],
-                               detail: queries.ThreadDetail) -> None:
+    async def _update_in_place(self, posts: PostScroll, cards: list[PostCard], detail: queries.ThreadDetail) -> None:
         """Sync or a write changed the thread: keep the reader's place, update
         the posts that changed and append the new ones."""
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
         for card, post in zip(cards, detail.posts, strict=False):
             if card.post != post:
                 await card.show(post)
-        new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards):]]
+        new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards) :]]
         if new:
             await posts.mount_all(new)
         if self.land_on_last:
@@ -223,8 +230,10 @@ class ThreadScreen(TablespaceScreen):
 
     async def _mount_all(self, posts: PostScroll, detail: queries.ThreadDetail) -> None:
         await posts.remove_children()
-        cards = [PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
-                 for n, p in enumerate(detail.posts)]
+        cards = [
+            PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
+            for n, p in enumerate(detail.posts)
+        ]
         await posts.mount_all(cards)
         if self.focus_post is not None:
             self.focus_index = next((n for n, card in enumerate(cards) if card.post.id == self.focus_post), 0)
@@ -320,8 +329,11 @@ class ThreadScreen(TablespaceScreen):
         if card is None or self.detail is None:
             return
         post_id = card.post.id
-        question = (f"Delete the thread “{self.detail.title}” and all its replies?" if card.opening
-                    else f"Delete this reply by {card.post.author}?")
+        question = (
+            f"Delete the thread “{self.detail.title}” and all its replies?"
+            if card.opening
+            else f"Delete this reply by {card.post.author}?"
+        )
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
@@ -341,13 +353,22 @@ class ThreadScreen(TablespaceScreen):
             from tablespace.sync.moderation import file_report
 
             reason = str(values["reason"])
-            return Job("sealing the report", in_own_group(self.group, lambda g: file_report(g, post_id, reason)),
-                       done=lambda _id: self.reported(), refused="Not reported")
+            return Job(
+                "sealing the report",
+                in_own_group(self.group, lambda g: file_report(g, post_id, reason)),
+                done=lambda _id: self.reported(),
+                refused="Not reported",
+            )
 
-        self.app.push_screen(AskForm(
-            f"Report this post by {card.post.author}?",
-            "Only moderators can read a report or see who made it. Say what is wrong.",
-            [Field("reason", "What is wrong")], report, verb="report"))
+        self.app.push_screen(
+            AskForm(
+                f"Report this post by {card.post.author}?",
+                "Only moderators can read a report or see who made it. Say what is wrong.",
+                [Field("reason", "What is wrong")],
+                report,
+                verb="report",
+            )
+        )
 
     def reported(self) -> None:
         self.notify("Reported. Only moderators can read it, or see who sent it.")

@@ -81,8 +81,9 @@ class RitualsScreen(SectionScreen):
             for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD):
                 thread_id = derived_id("ritual.occur", ritual.id, iso(at))
                 exists = queries.thread_exists(conn, thread_id)
-                found.append(Occurrence(ritual, at, thread_id, exists,
-                                        queries.reply_count(conn, thread_id) if exists else 0))
+                found.append(
+                    Occurrence(ritual, at, thread_id, exists, queries.reply_count(conn, thread_id) if exists else 0)
+                )
         found.sort(key=lambda o: (o.at, o.ritual.name))
         return found
 
@@ -133,8 +134,9 @@ class RitualsScreen(SectionScreen):
             following = next((o for o in self.occurrences if o.at > moment), None)
             text.append("No ritual today.", "not bold")
             if following:
-                text.append(f" Next: {visible(following.ritual.name)}, {days_until(following.at, at=moment)}.",
-                            "not bold dim")
+                text.append(
+                    f" Next: {visible(following.ritual.name)}, {days_until(following.at, at=moment)}.", "not bold dim"
+                )
         for o in due:
             text.append("● ", "not bold")
             text.append(visible(o.ritual.name), "bold")
@@ -162,9 +164,14 @@ class RitualsScreen(SectionScreen):
             hint = f"its thread opens {days_until(o.at)}"
         else:
             hint = "nobody opened this one"
-        prompt.update(Text.assemble((visible(ritual.name), "bold"),
-                                    (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
-                                    "\n", visible(ritual.prompt, multiline=True)))
+        prompt.update(
+            Text.assemble(
+                (visible(ritual.name), "bold"),
+                (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
+                "\n",
+                visible(ritual.prompt, multiline=True),
+            )
+        )
 
     @on(DataTable.RowHighlighted)
     def highlighted(self) -> None:
@@ -238,8 +245,13 @@ class LibraryScreen(SectionScreen):
         current = self.current.id if self.current else None
         table.clear()
         for r in self.resources:
-            table.add_row(Text(visible(r.title), "bold"), Text(tags_text(r.tags)), Text(visible(r.added_by)),
-                          relative(r.created_at), key=r.id)
+            table.add_row(
+                Text(visible(r.title), "bold"),
+                Text(tags_text(r.tags)),
+                Text(visible(r.added_by)),
+                relative(r.created_at),
+                key=r.id,
+            )
         target = select or current
         if target and target in [r.id for r in self.resources]:
             table.move_cursor(row=[r.id for r in self.resources].index(target))
@@ -260,8 +272,15 @@ class LibraryScreen(SectionScreen):
         if r is None:
             detail.update("The library is empty. Press a to add a link." if not self.tag else "Nothing with that tag.")
             return
-        detail.update(Text.assemble((visible(r.title), "bold"), "\n", (visible(r.url), "underline"), "\n",
-                                    visible(r.summary or "", multiline=True)))
+        detail.update(
+            Text.assemble(
+                (visible(r.title), "bold"),
+                "\n",
+                (visible(r.url), "underline"),
+                "\n",
+                visible(r.summary or "", multiline=True),
+            )
+        )
 
     @on(DataTable.RowHighlighted)
     def highlighted(self) -> None:
@@ -356,6 +375,8 @@ class MembersScreen(SectionScreen):
         settings = queries.settings(self.group.conn)
         parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
         self.query_one("#conduct", Markdown).update(
-            "\n\n".join(f"### {title}\n\n{visible(text.strip(), multiline=True)}" for title, text in parts
-                         if text.strip())
-            or "_The moderators have not written a code of conduct yet._")
+            "\n\n".join(
+                f"### {title}\n\n{visible(text.strip(), multiline=True)}" for title, text in parts if text.strip()
+            )
+            or "_The moderators have not written a code of conduct yet._"
+        )

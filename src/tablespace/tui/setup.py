@@ -18,17 +18,22 @@ from tablespace.tui.chrome import AppHost, KeyFooter
 from tablespace.tui.format import shown
 from tablespace.tui.jobs import Job, JobDone, start_job
 
-INTRO = ("Welcome to tablespace. Your home has no group yet: found one for your people, "
-         "or join one with the invite code a moderator gave you. Changes travel through a "
-         "folder you already share (Syncthing, Dropbox, a NAS…).")
+INTRO = (
+    "Welcome to tablespace. Your home has no group yet: found one for your people, "
+    "or join one with the invite code a moderator gave you. Changes travel through a "
+    "folder you already share (Syncthing, Dropbox, a NAS…)."
+)
 
 FOLDER_HINT = "a folder you already share, e.g. ~/Sync/circle"
 GIT_HINT = "…or a git remote URL (instead of a folder)"
 
 
 def field(label: str, input_id: str, placeholder: str = "") -> Horizontal:
-    return Horizontal(Label(label, classes="setup-label"), Input(placeholder=placeholder, id=input_id, compact=True),
-                      classes="setup-row")
+    return Horizontal(
+        Label(label, classes="setup-label"),
+        Input(placeholder=placeholder, id=input_id, compact=True),
+        classes="setup-row",
+    )
 
 
 class SetupScreen(Screen):
@@ -160,8 +165,12 @@ class SetupScreen(Screen):
 
         async def joined(result: tuple[GroupEntry, str]) -> None:
             entry, request = result
-            self.app.notify(f"Asked to join (request {request[:8]}). Once a moderator admits you, the group "
-                            "fills in here by itself.", title="Waiting to be admitted", timeout=30)
+            self.app.notify(
+                f"Asked to join (request {request[:8]}). Once a moderator admits you, the group "
+                "fills in here by itself.",
+                title="Waiting to be admitted",
+                timeout=30,
+            )
             await self.ts_app.group_ready(_open_here(home, entry))
 
         return Job("asking to join", join, done=joined)

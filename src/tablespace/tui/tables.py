@@ -43,5 +43,6 @@ class RowTable(DataTable):
     def add_row(self, *cells: Any, **kwargs: Any) -> Any:
         """Every cell as a Text with members' text made visible (a plain
         string would also be read as markup)."""
-        return super().add_row(*(shown(cell, multiline=False) if isinstance(cell, (str, Text)) else cell
-                                 for cell in cells), **kwargs)
+        return super().add_row(
+            *(shown(cell, multiline=False) if isinstance(cell, (str, Text)) else cell for cell in cells), **kwargs
+        )

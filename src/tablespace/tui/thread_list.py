@@ -33,12 +33,12 @@ PAGE_SIZE = 100
 PAGE_CACHE = 64  # pages: 6,400 rows at most in memory
 
 # Column widths (cells); the title takes what is left.
-GUTTER = 2      # cursor mark
-FLAGS = 4       # unread dot + pin + space
+GUTTER = 2  # cursor mark
+FLAGS = 4  # unread dot + pin + space
 TAGS_MAX = 24
 REPLIES = 5
 WHEN = 15
-NARROW = 96     # below this width: compact times and fewer tags
+NARROW = 96  # below this width: compact times and fewer tags
 
 
 def fit(text: str, width: int) -> str:
@@ -237,8 +237,9 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
             ((f"{summary.replies} ↩" if summary.replies else "").rjust(REPLIES) + " ", style("thread-list--meta")),
             (when.rjust(when_width)[-when_width:], style("thread-list--meta")),
         ]
-        segments = [Segment(text, base + part_style + cursor if cursor else base + part_style)
-                    for text, part_style in parts]
+        segments = [
+            Segment(text, base + part_style + cursor if cursor else base + part_style) for text, part_style in parts
+        ]
         return Strip(segments).adjust_cell_length(width, base + cursor if cursor else base)
 
     # --- cursor ----------------------------------------------------------------

@@ -23,8 +23,21 @@ from tablespace.core.fold.registry import HANDLERS, handles
 from tablespace.core.fold.text_edits import EDITS, seal_if_deleted_text, text_edit_rows
 from tablespace.core.ops import Op
 
-__all__ = ["EDITS", "HANDLERS", "MODERATORS_WITH_KEYS", "ROLES", "WEEK_MS", "FoldContext", "apply_op",
-           "derived_id", "handles", "invite_id_for", "mod_key_id", "record_id", "text_edit_rows"]
+__all__ = [
+    "EDITS",
+    "HANDLERS",
+    "MODERATORS_WITH_KEYS",
+    "ROLES",
+    "WEEK_MS",
+    "FoldContext",
+    "apply_op",
+    "derived_id",
+    "handles",
+    "invite_id_for",
+    "mod_key_id",
+    "record_id",
+    "text_edit_rows",
+]
 _DOMAINS = (content, membership, moderation, rituals)  # imported for their handlers
 
 
@@ -61,15 +74,39 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
 
 
 # What a timed-out member cannot do until the time-out ends.
-CONTENT_KINDS = frozenset({
-    "thread.start", "post.reply", "post.edit", "post.react", "post.unreact", "thread.tag",
-    "library.add", "library.edit", "ritual.occur",
-})
+CONTENT_KINDS = frozenset(
+    {
+        "thread.start",
+        "post.reply",
+        "post.edit",
+        "post.react",
+        "post.unreact",
+        "thread.tag",
+        "library.add",
+        "library.edit",
+        "ritual.occur",
+    }
+)
 # Kinds whose handlers never write the members table, so FoldContext's
 # membership cache survives them. Any other kind (member.*, group.create, an
 # unknown one) clears it: add a kind here only if its handler leaves members alone.
-KEEPS_MEMBERS = CONTENT_KINDS | frozenset({
-    "post.delete", "thread.pin", "library.remove", "ritual.add", "ritual.edit", "ritual.pause",
-    "invite.create", "request.deny", "group.edit", "epoch.rotate", "role.grant", "role.revoke",
-    "post.hide", "thread.archive", "mod.record", "modkey.rotate",
-})
+KEEPS_MEMBERS = CONTENT_KINDS | frozenset(
+    {
+        "post.delete",
+        "thread.pin",
+        "library.remove",
+        "ritual.add",
+        "ritual.edit",
+        "ritual.pause",
+        "invite.create",
+        "request.deny",
+        "group.edit",
+        "epoch.rotate",
+        "role.grant",
+        "role.revoke",
+        "post.hide",
+        "thread.archive",
+        "mod.record",
+        "modkey.rotate",
+    }
+)

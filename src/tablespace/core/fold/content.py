@@ -60,7 +60,6 @@ def post_delete(ctx: FoldContext, op: Op) -> None:
     tombstone(ctx, post, thread)
 
 
-
 def tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     """A post deleted, by its author or hidden by a moderator (moderation.py)."""
     # Tombstones keep the row (later edits and replies must still be refused)
@@ -74,11 +73,13 @@ def tombstone(ctx: FoldContext, post: str, thread: str) -> None:
         # Deleting an opening post deletes the thread with all its replies.
         ctx.run("UPDATE threads SET title = '', deleted = 1, replies = 0, pinned = 0 WHERE id = ?", thread)
         ctx.blanked_text.add("threads")
-        ctx.run(
-            "DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread
+        ctx.run("DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread)
+        ctx.deleted_text.update(
+            row[0]
+            for row in ctx.conn.execute(
+                "UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ? AND deleted = 0 RETURNING id", (thread,)
+            )
         )
-        ctx.deleted_text.update(row[0] for row in ctx.conn.execute(
-            "UPDATE posts SET body = '', deleted = 1 WHERE thread_id = ? AND deleted = 0 RETURNING id", (thread,)))
         ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
     else:
         ctx.refresh_thread_activity(thread)
@@ -95,8 +96,13 @@ def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str]:
 @handles("post.react")
 def post_react(ctx: FoldContext, op: Op) -> None:
     post, emoji = _reaction_target(ctx, op)
-    ctx.run("INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)",
-            post, op.author, emoji, op.hlc)
+    ctx.run(
+        "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)",
+        post,
+        op.author,
+        emoji,
+        op.hlc,
+    )
 
 
 @handles("post.unreact")
@@ -142,7 +148,12 @@ def library_add(ctx: FoldContext, op: Op) -> None:
     tags = limits.tag_list(p)
     ctx.run(
         "INSERT INTO resources (id, title, url, summary, added_by, created_hlc) VALUES (?, ?, ?, ?, ?, ?)",
-        op.id, title, url, summary, op.author, op.hlc,
+        op.id,
+        title,
+        url,
+        summary,
+        op.author,
+        op.hlc,
     )
     ctx.set_tags("resource_tags", "resource_id", op.id, tags)
 

@@ -20,6 +20,7 @@ class PostBatch:
     """Rows of thread.start / post.reply ops not written yet (FoldContext.flush).
     An import is mostly these: one executemany per table instead of two or
     three statements per op (bench_import)."""
+
     # new threads, in fold order: id -> row, replies and last activity kept current
     threads: dict[str, list] = field(default_factory=dict)
     posts: list[tuple[str, str, str, str, int]] = field(default_factory=list)
@@ -102,16 +103,29 @@ class FoldContext:
         self._batch = PostBatch()
         self._conn.executemany(
             """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies, ritual_id, occurrence)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""", batch.threads.values())
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            batch.threads.values(),
+        )
         self._conn.executemany(
-            "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)", batch.posts)
+            "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)", batch.posts
+        )
         self._conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", batch.tags)
         self._conn.executemany(
             "UPDATE threads SET replies = replies + ?, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
-            [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()])
+            [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()],
+        )
 
-    def add_thread(self, thread_id: str, title: str, author: str, hlc: int, body: str, tags: list[str],
-                   ritual_id: str | None, occurrence: str | None) -> None:
+    def add_thread(
+        self,
+        thread_id: str,
+        title: str,
+        author: str,
+        hlc: int,
+        body: str,
+        tags: list[str],
+        ritual_id: str | None,
+        occurrence: str | None,
+    ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence]
         self._batch.posts.append((thread_id, thread_id, author, body, hlc))
@@ -161,15 +175,16 @@ class FoldContext:
             return
         if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
             return  # signed before they went; it arrived (or sorts) late
-        raise Rejected.gone(status.replace('_', ' '))
+        raise Rejected.gone(status.replace("_", " "))
 
     def is_last_moderator(self, member: str) -> bool:
         (count,) = self.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
         return count <= 1 and self.has_role(member, "moderator")
 
     def time_out(self, member: str, last_seq: int, until: int) -> None:
-        self.run("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
-                 member, last_seq, until)
+        self.run(
+            "INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)", member, last_seq, until
+        )
         self.timeouts.setdefault(member, []).append((last_seq, until))
         if self._folded_after(member, last_seq):
             self.needs_refold = True
@@ -190,10 +205,16 @@ class FoldContext:
             return True
         if not self.check_log:
             return False
-        return self.one(
-            """SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state IN ('accepted', 'rejected')
+        return (
+            self.one(
+                """SELECT 1 FROM ops WHERE author = ? AND seq > ? AND state IN ('accepted', 'rejected')
                AND (hlc, author, seq) <= (?, ?, ?)""",
-            member, last_seq, *(self.head or (-1, "", 0))) is not None
+                member,
+                last_seq,
+                *(self.head or (-1, "", 0)),
+            )
+            is not None
+        )
 
     def after_previous(self, op: Op) -> bool:
         """Is `op` dated after the author's previous op? An honest clock never
@@ -222,7 +243,10 @@ class FoldContext:
             """SELECT count(*), min(created_hlc) FROM posts p WHERE author = ? AND created_hlc > ?
                AND created_hlc <= ? AND hidden = 0
                AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
-            op.author, op.hlc - (WEEK_MS << 16), op.hlc)
+            op.author,
+            op.hlc - (WEEK_MS << 16),
+            op.hlc,
+        )
         if count >= self._post_cap:
             again = iso(hlc_to_datetime(oldest + (WEEK_MS << 16)))
             raise Rejected.post_cap(count, self._post_cap, again)
@@ -241,15 +265,25 @@ class FoldContext:
         for last_seq, until in windows.items():
             if until is None and last_seq <= until_seq:
                 windows[last_seq] = until_seq
-                self.run("UPDATE role_windows SET until_seq = ? WHERE member = ? AND role = ? AND last_seq = ?",
-                         until_seq, member, role, last_seq)
+                self.run(
+                    "UPDATE role_windows SET until_seq = ? WHERE member = ? AND role = ? AND last_seq = ?",
+                    until_seq,
+                    member,
+                    role,
+                    last_seq,
+                )
 
     def open_role_window(self, member: str, role: str, last_seq: int) -> None:
         # A re-fold starts with the windows the last pass found (a re-grant may
         # have closed this one already): keep that, and write the row as it is.
         until = self.role_windows.setdefault((member, role), {}).setdefault(last_seq, None)
-        self.run("INSERT OR IGNORE INTO role_windows (member, role, last_seq, until_seq) VALUES (?, ?, ?, ?)",
-                 member, role, last_seq, until)
+        self.run(
+            "INSERT OR IGNORE INTO role_windows (member, role, last_seq, until_seq) VALUES (?, ?, ?, ?)",
+            member,
+            role,
+            last_seq,
+            until,
+        )
         if self._folded_after(member, last_seq):
             self.needs_refold = True
 
@@ -269,7 +303,8 @@ class FoldContext:
         if row is None:
             # Not in `_threads`, so nothing pending touches it: no flush needed.
             row = self._conn.execute(
-                "SELECT author, deleted, archived FROM threads WHERE id = ?", (thread_id,)).fetchone()
+                "SELECT author, deleted, archived FROM threads WHERE id = ?", (thread_id,)
+            ).fetchone()
             if row is None:
                 raise Rejected.missing("no such thread")
             self._threads[thread_id] = row

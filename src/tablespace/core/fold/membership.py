@@ -32,8 +32,9 @@ def display_name(ctx: FoldContext, payload: dict, field: str, member: str) -> tu
         raise Rejected.invalid(NO_VISIBLE_CHARACTERS)
     holder = ctx.one("SELECT name FROM members WHERE name_key = ? AND id != ?", key, member)
     if holder is not None:
-        raise Rejected.conflict(f"the display name is taken in this group ({name!r} is the same name as "
-                                f"{holder[0]!r}, a member's)")
+        raise Rejected.conflict(
+            f"the display name is taken in this group ({name!r} is the same name as {holder[0]!r}, a member's)"
+        )
     return name, key
 
 
@@ -48,12 +49,21 @@ def group_create(ctx: FoldContext, op: Op) -> None:
     founder, founder_key = display_name(ctx, p, "founder_name", op.author)
     ctx.conn.executemany(
         "INSERT INTO settings (key, value) VALUES (?, ?)",
-        [("name", name), ("purpose", purpose), ("rules", rules), ("founder", op.author),
-         ("created_at", iso(hlc_to_datetime(op.hlc)))],
+        [
+            ("name", name),
+            ("purpose", purpose),
+            ("rules", rules),
+            ("founder", op.author),
+            ("created_at", iso(hlc_to_datetime(op.hlc))),
+        ],
     )
     ctx.run(
         "INSERT INTO members (id, name, name_key, status, public_key, joined_hlc) VALUES (?, ?, ?, 'active', ?, ?)",
-        op.author, founder, founder_key, op.public_key.hex(), op.hlc,
+        op.author,
+        founder,
+        founder_key,
+        op.public_key.hex(),
+        op.hlc,
     )
     ctx.run("INSERT INTO roles (member_id, role) VALUES (?, 'moderator')", op.author)
 
@@ -66,12 +76,17 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
     if "name" in p:
         changes.append(("name", limits.one_line(p, "name", label="group name", max_chars=limits.NAME_MAX * 2)))
     if "purpose" in p:
-        changes.append(("purpose", limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)))
+        changes.append(
+            ("purpose", limits.text(p, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False))
+        )
     if "rules" in p:
-        changes.append(("rules", limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False)))
+        changes.append(
+            ("rules", limits.text(p, "rules", label="house rules", max_chars=limits.RULES_MAX, required=False))
+        )
     if "conduct" in p:
-        changes.append(("conduct", limits.text(p, "conduct", label="code of conduct", max_chars=limits.RULES_MAX,
-                                                required=False)))
+        changes.append(
+            ("conduct", limits.text(p, "conduct", label="code of conduct", max_chars=limits.RULES_MAX, required=False))
+        )
     if "post_cap" in p:
         cap = p["post_cap"]
         if type(cap) is not int or not 0 <= cap <= POST_CAP_MAX:
@@ -102,8 +117,11 @@ def invite_create(ctx: FoldContext, op: Op) -> None:
     # The secret opens join requests, so it now travels sealed to the
     # moderators (sync/sealing.py); early invites carried it here.
     secret = p.get("secret", "")
-    if secret and (not isinstance(secret, str) or not re.fullmatch(r"[0-9a-f]{32}", secret)
-                   or invite_id_for(bytes.fromhex(secret)) != invite):
+    if secret and (
+        not isinstance(secret, str)
+        or not re.fullmatch(r"[0-9a-f]{32}", secret)
+        or invite_id_for(bytes.fromhex(secret)) != invite
+    ):
         raise Rejected.invalid("the invite's secret does not match its id")
     expires = datetime_to_hlc(parse_start(limits.one_line(p, "expires", label="expiry", max_chars=40)))
     uses = p.get("uses")
@@ -111,8 +129,14 @@ def invite_create(ctx: FoldContext, op: Op) -> None:
         raise Rejected.invalid("an invite can be used between 1 and 150 times")
     if ctx.one("SELECT 1 FROM invites WHERE id = ?", invite):
         raise Rejected.conflict("that invite already exists")
-    ctx.run("INSERT INTO invites (id, secret, expires_hlc, uses, created_by) VALUES (?, ?, ?, ?, ?)",
-            invite, secret, expires, uses, op.author)
+    ctx.run(
+        "INSERT INTO invites (id, secret, expires_hlc, uses, created_by) VALUES (?, ?, ?, ?, ?)",
+        invite,
+        secret,
+        expires,
+        uses,
+        op.author,
+    )
 
 
 def _undecided(ctx: FoldContext, request: str) -> None:
@@ -152,12 +176,23 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     if invite is not None:
         ctx.run("UPDATE invites SET used = used + 1 WHERE id = ?", invite)
     if request is not None:
-        ctx.run("""INSERT INTO join_decisions (request, decision, member, decided_by, decided_hlc)
-                   VALUES (?, 'admitted', ?, ?, ?)""", request, member, op.author, op.hlc)
+        ctx.run(
+            """INSERT INTO join_decisions (request, decision, member, decided_by, decided_hlc)
+                   VALUES (?, 'admitted', ?, ?, ?)""",
+            request,
+            member,
+            op.author,
+            op.hlc,
+        )
     ctx.run(
         """INSERT OR REPLACE INTO members (id, name, name_key, status, public_key, joined_hlc, exchange_key)
            VALUES (?, ?, ?, 'active', ?, ?, ?)""",
-        member, name, key, key_hex, op.hlc, exchange,
+        member,
+        name,
+        key,
+        key_hex,
+        op.hlc,
+        exchange,
     )
 
 
@@ -167,8 +202,14 @@ def request_deny(ctx: FoldContext, op: Op) -> None:
     request = limits.ref(op.payload, "request", label="join request")
     reason = limits.text(op.payload, "reason", label="reason", max_chars=limits.SUMMARY_MAX, required=False)
     _undecided(ctx, request)
-    ctx.run("""INSERT INTO join_decisions (request, decision, reason, decided_by, decided_hlc)
-               VALUES (?, 'denied', ?, ?, ?)""", request, reason, op.author, op.hlc)
+    ctx.run(
+        """INSERT INTO join_decisions (request, decision, reason, decided_by, decided_hlc)
+               VALUES (?, 'denied', ?, ?, ?)""",
+        request,
+        reason,
+        op.author,
+        op.hlc,
+    )
 
 
 @handles("member.keys")
@@ -180,8 +221,13 @@ def member_keys(ctx: FoldContext, op: Op) -> None:
 
 
 def _leave(ctx: FoldContext, member: str, status: str, last_seq: int, hlc: int) -> None:
-    ctx.run("UPDATE members SET status = ?, last_seq = ?, left_hlc = ?, timeout_until_hlc = NULL WHERE id = ?",
-            status, last_seq, hlc, member)
+    ctx.run(
+        "UPDATE members SET status = ?, last_seq = ?, left_hlc = ?, timeout_until_hlc = NULL WHERE id = ?",
+        status,
+        last_seq,
+        hlc,
+        member,
+    )
     ctx.run("DELETE FROM roles WHERE member_id = ?", member)
     ctx.cut_off(member, last_seq)
 
@@ -217,8 +263,9 @@ def member_leave(ctx: FoldContext, op: Op) -> None:
 def member_timeout(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "time members out")
     member = limits.ref(op.payload, "member", label="member")
-    until = datetime_to_hlc(parse_start(limits.one_line(op.payload, "until", label="end of the time-out",
-                                                        max_chars=40)))
+    until = datetime_to_hlc(
+        parse_start(limits.one_line(op.payload, "until", label="end of the time-out", max_chars=40))
+    )
     limits.text(op.payload, "reason", label="reason", max_chars=limits.SUMMARY_MAX, required=False)
     if member == op.author:
         raise Rejected.refused("moderators cannot time themselves out")
@@ -246,11 +293,15 @@ def member_timeout_end(ctx: FoldContext, op: Op) -> None:
     row = ctx.one("SELECT status, timeout_until_hlc FROM members WHERE id = ?", member)
     if row is None or row[0] != "active" or not row[1] or row[1] <= op.hlc:
         raise Rejected.refused("that member is not timed out")
-    open_windows = [r[0] for r in ctx.conn.execute(
-        "SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (member, op.hlc))]
+    open_windows = [
+        r[0]
+        for r in ctx.conn.execute("SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (member, op.hlc))
+    ]
     ctx.run("DELETE FROM timeouts WHERE member = ? AND until_hlc > ?", member, op.hlc)
-    ctx.conn.executemany("INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
-                         [(member, last_seq, op.hlc) for last_seq in open_windows])
+    ctx.conn.executemany(
+        "INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
+        [(member, last_seq, op.hlc) for last_seq in open_windows],
+    )
     ctx.timeouts[member] = sorted({(ls, min(until, op.hlc)) for ls, until in ctx.timeouts.get(member, ())})
     ctx.run("UPDATE members SET timeout_until_hlc = NULL WHERE id = ?", member)
 
@@ -275,13 +326,23 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
     if not isinstance(key_id, str) or not re.fullmatch(r"[0-9a-f]{16}", key_id):
         raise Rejected.invalid("bad key id")
     recipients = op.payload.get("recipients")
-    if not isinstance(recipients, list) or len(recipients) > 1000 or \
-            not all(isinstance(r, str) and limits.ID_RE.match(r) for r in recipients):
+    if (
+        not isinstance(recipients, list)
+        or len(recipients) > 1000
+        or not all(isinstance(r, str) and limits.ID_RE.match(r) for r in recipients)
+    ):
         raise Rejected.invalid("bad recipient list")
     if op.author not in recipients:
         raise Rejected.invalid("the key's maker must be among its recipients")
-    ctx.run("""INSERT OR IGNORE INTO epochs (epoch, key_id, created_hlc, created_by, recipients)
-               VALUES (?, ?, ?, ?, ?)""", epoch, key_id, op.hlc, op.author, ",".join(sorted(set(recipients))))
+    ctx.run(
+        """INSERT OR IGNORE INTO epochs (epoch, key_id, created_hlc, created_by, recipients)
+               VALUES (?, ?, ?, ?, ?)""",
+        epoch,
+        key_id,
+        op.hlc,
+        op.author,
+        ",".join(sorted(set(recipients))),
+    )
 
 
 @handles("member.profile")

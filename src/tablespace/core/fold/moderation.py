@@ -71,8 +71,16 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     header = data[:28]
     if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
         raise Rejected.invalid("the sealed record's header does not match this group and key")
-    ctx.run("INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            op.id, op.author, op.hlc, op.seq, key_id, sealed, record_id(data))
+    ctx.run(
+        "INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        op.id,
+        op.author,
+        op.hlc,
+        op.seq,
+        key_id,
+        sealed,
+        record_id(data),
+    )
 
 
 @handles("modkey.rotate")
@@ -90,20 +98,37 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
     if not isinstance(public, str) or not re.fullmatch(r"[0-9a-f]{64}", public):
         raise Rejected.invalid("bad public key")
     wrapped = p.get("wrapped")
-    if not isinstance(wrapped, dict) or not 0 < len(wrapped) <= 150 or not all(
+    if (
+        not isinstance(wrapped, dict)
+        or not 0 < len(wrapped) <= 150
+        or not all(
             limits.ID_RE.match(m) and isinstance(w, str) and re.fullmatch(r"[0-9a-f]{160}", w)
-            for m, w in wrapped.items()):
+            for m, w in wrapped.items()
+        )
+    ):
         raise Rejected.invalid("bad wrapped keys")
     moderators = {r[0] for r in ctx.conn.execute(MODERATORS_WITH_KEYS)}
     if set(wrapped) != moderators:
         raise Rejected.refused("a moderators' key must be wrapped for exactly the current moderators")
     previous_key_id, previous = p.get("previous_key"), p.get("previous")
     if previous_key_id is not None and not (
-            isinstance(previous_key_id, str) and KEY_ID_RE.match(previous_key_id)
-            and isinstance(previous, str) and re.fullmatch(r"[0-9a-f]{120}", previous)):
+        isinstance(previous_key_id, str)
+        and KEY_ID_RE.match(previous_key_id)
+        and isinstance(previous, str)
+        and re.fullmatch(r"[0-9a-f]{120}", previous)
+    ):
         raise Rejected.invalid("bad link to the previous key")
-    ctx.run("""INSERT OR IGNORE INTO mod_keys (epoch, key_id, public, created_hlc, created_by, recipients,
+    ctx.run(
+        """INSERT OR IGNORE INTO mod_keys (epoch, key_id, public, created_hlc, created_by, recipients,
                                                  wrapped, previous_key_id, previous)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            epoch, mod_key_id(bytes.fromhex(public)), public, op.hlc, op.author, ",".join(sorted(wrapped)),
-            json.dumps(wrapped, sort_keys=True), previous_key_id, previous if previous_key_id else None)
+        epoch,
+        mod_key_id(bytes.fromhex(public)),
+        public,
+        op.hlc,
+        op.author,
+        ",".join(sorted(wrapped)),
+        json.dumps(wrapped, sort_keys=True),
+        previous_key_id,
+        previous if previous_key_id else None,
+    )

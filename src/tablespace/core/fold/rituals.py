@@ -27,7 +27,13 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
     ctx.run(
         """INSERT INTO rituals (id, name, prompt, rrule, start, author, created_hlc)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        op.id, name, prompt, rule, iso(start), op.author, op.hlc,
+        op.id,
+        name,
+        prompt,
+        rule,
+        iso(start),
+        op.author,
+        op.hlc,
     )
 
 
@@ -53,8 +59,14 @@ def ritual_edit(ctx: FoldContext, op: Op) -> None:
     if "start" in p:
         start = iso(parse_start(limits.one_line(p, "start", label="start", max_chars=40)))
     check_schedule(rule, parse_start(start), hlc_to_datetime(op.hlc))
-    ctx.run("UPDATE rituals SET name = ?, prompt = ?, rrule = ?, start = ? WHERE id = ?",
-            name, prompt, rule, start, ritual_id)
+    ctx.run(
+        "UPDATE rituals SET name = ?, prompt = ?, rrule = ?, start = ? WHERE id = ?",
+        name,
+        prompt,
+        rule,
+        start,
+        ritual_id,
+    )
 
 
 @handles("ritual.pause")

@@ -10,8 +10,12 @@ from tablespace.core.ops import Op
 
 # Kinds whose ops carry text of the post, thread or resource their payload
 # names; the log indexes the edits among them by that name (Store, text_edits).
-TEXT_TARGETS: dict[str, str] = {"post.reply": "thread", "post.edit": "post", "thread.tag": "thread",
-                                "library.edit": "resource"}
+TEXT_TARGETS: dict[str, str] = {
+    "post.reply": "thread",
+    "post.edit": "post",
+    "thread.tag": "thread",
+    "library.edit": "resource",
+}
 # The kinds that change text written by another op (a reply is text of its own).
 EDITS = tuple(kind for kind in TEXT_TARGETS if kind != "post.reply")
 

@@ -341,7 +341,7 @@ def found_group(root: Path) -> Group:
 
 def sign_plan(group: Group, plan: list[PostPlan]) -> list[Op]:
     """Sign every planned post as the group's own member, chained after its head,
-    with HLCs from the group's own clock: exactly the ops Group.post/reply make."""
+    with HLCs from the group's own clock: exactly the ops actions.post/reply make."""
     store = group.store
     seq, prev = store.head(group.me)
     ops: list[Op] = []

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import QUICK_N, cleanup_tmp, header, new_tmp_dir, plan_posts, table, verdict  # noqa: E402
 
+from tablespace.actions import found_group  # noqa: E402
 from tablespace.core.clock import datetime_to_hlc  # noqa: E402
 from tablespace.core.group import Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
@@ -51,7 +52,6 @@ from tablespace.sync.envelope import encode_changeset  # noqa: E402
 from tablespace.sync.keyring import Keyring  # noqa: E402
 from tablespace.sync.keys import ExchangeKey  # noqa: E402
 from tablespace.sync.membership import encode_grant, encode_request, grant_path, request_path  # noqa: E402
-from tablespace.sync.service import found_group  # noqa: E402
 
 DEFAULT_POSTS = 50_000
 DEFAULT_MEMBERS = 150

@@ -7,7 +7,7 @@ triggers, same connection PRAGMAs as the app):
                FTS indexes filled by the schema's own triggers) inserted with
                sqlite3 executemany in ONE transaction. Measured before and
                after the op-path runs; the lower of the two is the floor.
-  per-action   Group.post / Group.reply, one action = one transaction, as the
+  per-action   actions.post / actions.reply, one action = one transaction, as the
                CLI and the TUI do it (signs, folds, marks the thread read).
   floor per-txn  (information) the same rows, but one BEGIN/COMMIT per post,
                for the first min(N, 20k) posts: the floor of any design that
@@ -49,6 +49,7 @@ from _common import (  # noqa: E402
     verdict,
 )
 
+from tablespace import actions
 from tablespace.core.group import Group  # noqa: E402
 from tablespace.core.ops import Op  # noqa: E402
 
@@ -166,9 +167,9 @@ def run_per_action(
     at_mark = None
     for i, p in enumerate(plan):
         if p.kind == "thread":
-            ids[i] = group.post(p.title, p.body, list(p.tags))
+            ids[i] = actions.post(group, p.title, p.body, list(p.tags))
         else:
-            ids[i] = group.reply(ids[p.thread], p.body)
+            ids[i] = actions.reply(group, ids[p.thread], p.body)
         done = i + 1
         if done == mark:
             at_mark = time.perf_counter() - t0
@@ -214,9 +215,9 @@ def profile(plan: list[PostPlan], out: str) -> None:
         if label == "per-action":
             for i, p in enumerate(plan):
                 ids[i] = (
-                    group.post(p.title, p.body, list(p.tags))
+                    actions.post(group, p.title, p.body, list(p.tags))
                     if p.kind == "thread"
-                    else group.reply(ids[p.thread], p.body)
+                    else actions.reply(group, ids[p.thread], p.body)
                 )
         else:
             group.store.ingest(sign_plan(group, plan))
@@ -281,7 +282,7 @@ def main() -> int:
     results = []
     rows_out = [["floor: executemany, 1 txn", f"{floor:.2f}", f"{n / floor:,.0f}", "1.00x", "", ""]]
     figures = [
-        ("per-action: Group.post/reply, 1 txn each", action_s, action_done),
+        ("per-action: actions.post/reply, 1 txn each", action_s, action_done),
         ("batch: sign + 1 Store.ingest", sign_s + ingest_s, n),
         ("batch: Store.ingest only", ingest_s, n),
     ]

@@ -9,25 +9,27 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 import humanize
 
-from tablespace import __version__
+from tablespace import __version__, actions
+from tablespace.actions import Group, Transport
 from tablespace.core import clock, keyfile, limits, queries
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import TooBig, read_text_at_most, unix_line_ends
-from tablespace.core.group import Group, Transport
-from tablespace.core.home import KEY_NAME, Home
+from tablespace.core.home import Home
 from tablespace.core.text import json_text, visible
+
+if TYPE_CHECKING:
+    from tablespace.actions import SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,7 +108,7 @@ def with_group(fn: F) -> F:
     @wraps(fn)
     @click.pass_context
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        group = Group.open(ctx.obj["home"], ctx.obj["group"])
+        group = actions.open_group(ctx.obj["home"], ctx.obj["group"])
         try:
             return fn(group, *args, **kwargs)
         finally:
@@ -236,11 +238,9 @@ def init(
     ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None, purpose: str, lock: bool
 ) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
-    from tablespace.sync.service import found_group
-
     transport = Transport.choose(folder, git_url)
     with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
-        group = found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose)
+        group = actions.found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose)
     echo(group.id)
     group.close()
 
@@ -259,9 +259,7 @@ def parse_duration(text: str) -> timedelta:
 @with_group
 def invite(group: Group, expires: str, uses: int) -> None:
     """Moderator: make an invite code to give to someone (prints it)."""
-    from tablespace.sync.service import create_invite
-
-    echo(create_invite(group, parse_duration(expires), uses))
+    echo(actions.create_invite(group, parse_duration(expires), uses))
 
 
 @main.command()
@@ -273,11 +271,9 @@ def invite(group: Group, expires: str, uses: int) -> None:
 @click.pass_context
 def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None, lock: bool) -> None:
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
-    from tablespace.sync.service import join_group
-
     transport = Transport.choose(folder, git_url)
     with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
-        group, request_id = join_group(ctx.obj["home"], code, display_name, transport)
+        group, request_id = actions.join_group(ctx.obj["home"], code, display_name, transport)
     group.close()
     echo(request_id)
     echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
@@ -288,10 +284,9 @@ def join(ctx: click.Context, code: str, display_name: str, folder: str | None, g
 @with_group
 def requests(group: Group, as_json: bool) -> None:
     """Moderator: pending join requests."""
-    from tablespace.sync.actions import join_requests
-    from tablespace.sync.requests import PROBLEM_NOTES
+    from tablespace.actions import PROBLEM_NOTES
 
-    rows = join_requests(group)
+    rows = actions.join_requests(group)
     if as_json:
         return emit_json(
             [
@@ -321,9 +316,7 @@ def requests(group: Group, as_json: bool) -> None:
 @with_group
 def admit(group: Group, request: str) -> None:
     """Moderator: admit a join request (and share the group's keys with them)."""
-    from tablespace.sync.actions import admit_request
-
-    admit_request(group, request)
+    actions.admit(group, request)
     echo("Admitted. They can read once you have synced and they sync.", err=True)
 
 
@@ -333,9 +326,7 @@ def admit(group: Group, request: str) -> None:
 @with_group
 def deny(group: Group, request: str, reason: str) -> None:
     """Moderator: turn down a join request."""
-    from tablespace.sync.actions import deny_request
-
-    deny_request(group, request, reason)
+    actions.deny(group, request, reason)
 
 
 @main.command()
@@ -344,9 +335,7 @@ def deny(group: Group, request: str, reason: str) -> None:
 @with_group
 def remove(group: Group, member: str, reason: str) -> None:
     """Moderator: remove a member. The group's key is rotated: nothing written afterwards is readable by them."""
-    from tablespace.sync.actions import remove as remove_member
-
-    remove_member(group, member, reason)
+    actions.remove(group, member, reason)
     echo("Removed. Nothing written from now on is readable by them.", err=True)
 
 
@@ -358,15 +347,13 @@ def remove(group: Group, member: str, reason: str) -> None:
 @with_group
 def timeout(group: Group, member: str, duration: str | None, end: bool, reason: str) -> None:
     """Moderator: stop a member posting, replying and reacting for a while (or --end it early)."""
-    from tablespace.sync.actions import end_time_out, time_out
-
     if bool(duration) == end:
         raise click.UsageError("give --for DURATION, or --end")
     if end:
-        end_time_out(group, member, reason)
+        actions.end_time_out(group, member, reason)
         echo("The time-out has ended; they can post again after they sync.", err=True)
     else:
-        time_out(group, member, parse_duration(duration or ""), reason)
+        actions.time_out(group, member, parse_duration(duration or ""), reason)
         echo(f"Timed out for {duration}: they can read, but not post, reply or react.", err=True)
 
 
@@ -374,9 +361,7 @@ def timeout(group: Group, member: str, duration: str | None, end: bool, reason: 
 @with_group
 def leave(group: Group) -> None:
     """Leave the group gracefully (your posts stay; the group's key is renewed without you)."""
-    from tablespace.sync.service import leave
-
-    leave(group)
+    actions.leave(group)
     echo("You have left. Run `tablespace sync` once more so the others hear of it.", err=True)
 
 
@@ -420,9 +405,7 @@ def members(group: Group, as_json: bool) -> None:
 @with_group
 def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> None:
     """Moderator: grant (or --revoke) a role."""
-    from tablespace.sync.moderation import set_role
-
-    set_role(group, member, role, revoke=revoke, why=reason)
+    actions.set_role(group, member, role, revoke=revoke, why=reason)
 
 
 # --- content -------------------------------------------------------------------------
@@ -436,8 +419,7 @@ def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> Non
 def post(group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...]) -> None:
     """Start a thread. Prints the thread id."""
     text = read_body(body, body_file, required=False)
-    echo(group.post(title, text, list(tags)))
-    group.open_due_rituals()  # after: a refused post changes nothing
+    echo(actions.post(group, title, text, list(tags)))
 
 
 @main.command()
@@ -447,7 +429,7 @@ def post(group: Group, title: str, body: str | None, body_file: str | None, tags
 def reply(group: Group, thread: str, body: str | None, body_file: str | None) -> None:
     """Reply in a thread. Prints the post id."""
     text = read_body(body, body_file, required=True)
-    echo(group.reply(thread, text))
+    echo(actions.reply(group, thread, text))
 
 
 @main.command()
@@ -458,7 +440,7 @@ def reply(group: Group, thread: str, body: str | None, body_file: str | None) ->
 def edit(group: Group, post_ref: str, body: str | None, body_file: str | None, title: str | None) -> None:
     """Edit your own post (its text, or an opening post's --title, or both)."""
     text = read_body(body, body_file, required=title is None)
-    group.edit(post_ref, text if body is not None or body_file is not None else None, title=title)
+    actions.edit(group, post_ref, text if body is not None or body_file is not None else None, title=title)
 
 
 @main.command()
@@ -466,7 +448,7 @@ def edit(group: Group, post_ref: str, body: str | None, body_file: str | None, t
 @with_group
 def delete(group: Group, post_ref: str) -> None:
     """Delete a post (yours, or any as a moderator). Deleting an opening post deletes its thread."""
-    group.delete(post_ref)
+    actions.delete(group, post_ref)
 
 
 @main.command()
@@ -476,7 +458,7 @@ def delete(group: Group, post_ref: str) -> None:
 @with_group
 def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
     """Add (or --undo) a reaction to a post: an emoji, or one short word."""
-    group.react(post_ref, emoji, undo=undo)
+    actions.react(group, post_ref, emoji, undo=undo)
     echo(f"Took back your {emoji.strip()}." if undo else f"Reacted {emoji.strip()}.", err=True)
 
 
@@ -574,7 +556,7 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
 @with_group
 def library_add(group: Group, title: str, url: str, summary: str, tags: tuple[str, ...]) -> None:
     """Add a resource. Prints its id."""
-    echo(group.library_add(title, url, summary, list(tags)))
+    echo(actions.library_add(group, title, url, summary, list(tags)))
 
 
 @main.group()
@@ -590,7 +572,7 @@ def ritual() -> None:
 @with_group
 def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None) -> None:
     """Moderator: add a recurring prompt. Prints its id."""
-    echo(group.ritual_add(name, prompt, rrule, start))
+    echo(actions.ritual_add(group, name, prompt, rrule, start))
 
 
 @main.command()
@@ -623,9 +605,7 @@ REPORT_WAITS = (
 @with_group
 def report(group: Group, post_ref: str, reason: str) -> None:
     """Report a post to the moderators. Only moderators can ever read the report or who made it."""
-    from tablespace.sync.actions import report as file_report
-
-    filed = file_report(group, post_ref, reason)
+    filed = actions.report(group, post_ref, reason)
     if filed.delivered:
         echo("Sent to the moderators: only they can read it, or see who sent it.", err=True)
     else:
@@ -641,9 +621,7 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 @with_group
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
-    from tablespace.sync.actions import report_queue
-
-    queue = report_queue(group)
+    queue = actions.report_queue(group)
     names = queries.member_names(group.conn)
     if as_json:
         return emit_json([r.to_json(names) for r in queue])
@@ -665,9 +643,7 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
 @with_group
 def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> None:
     """Moderator: resolve a report with a decision (and optionally hide the post)."""
-    from tablespace.sync.actions import resolve as resolve_report
-
-    resolve_report(group, report_ref, decision, hide_post=hide_post)
+    actions.resolve(group, report_ref, decision, hide_post=hide_post)
     echo(
         "Resolved"
         + (", and the post is hidden for everyone" if hide_post else "")
@@ -682,9 +658,7 @@ def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> No
 @with_group
 def note(group: Group, report_ref: str, text: str) -> None:
     """Moderator: add a note to a report (what you asked, what you heard), for the other moderators."""
-    from tablespace.sync.actions import note as add_note
-
-    add_note(group, report_ref, text)
+    actions.note(group, report_ref, text)
     echo("Note added; the other moderators see it after you sync.", err=True)
 
 
@@ -694,9 +668,7 @@ def note(group: Group, report_ref: str, text: str) -> None:
 @with_group
 def modlog(group: Group, as_json: bool, limit: int) -> None:
     """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
-    from tablespace.sync.actions import modlog as moderation_log
-
-    entries = moderation_log(group, limit=limit)
+    entries = actions.modlog(group, limit=limit)
     names = queries.member_names(group.conn)
     if as_json:
         return emit_json([e.to_json(names) for e in entries])
@@ -715,9 +687,6 @@ def modlog(group: Group, as_json: bool, limit: int) -> None:
 @with_group
 def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None, reason: str) -> None:
     """Moderator: archive a thread (read-only, out of the list, still searchable), or all stale ones."""
-    from tablespace.sync.actions import archive_stale
-    from tablespace.sync.moderation import archive_thread
-
     if bool(thread_ref) == bool(stale):
         raise click.UsageError("give a THREAD or --stale DURATION")
     if stale:
@@ -726,12 +695,12 @@ def archive(group: Group, thread_ref: str | None, undo: bool, stale: str | None,
         quiet = parse_duration(stale)
         if quiet < timedelta(days=1):
             raise click.BadParameter("archive threads quiet for at least a day (e.g. 90d)", param_hint="--stale")
-        archived = archive_stale(group, quiet)
-        for thread, title in archived:
-            echo(f"archived {thread[:8]}  {title}", err=True)
+        archived = actions.archive_stale(group, quiet)
+        for a in archived:
+            echo(f"archived {a.thread[:8]}  {a.title}", err=True)
         echo(f"archived {len(archived)} thread{'s' if len(archived) != 1 else ''}", err=True)
         return
-    archive_thread(group, thread_ref or "", undo=undo, why=reason)
+    actions.archive(group, thread_ref or "", undo=undo, why=reason)
     echo("brought back" if undo else "archived: read-only, out of the list, still found by search", err=True)
 
 
@@ -777,7 +746,7 @@ def settings(
         "rules": read_settings_file(rules_file, "house rules") if rules_file else None,
     }
     if any(v is not None for v in changes.values()):
-        group.change_settings(**changes)
+        actions.change_settings(group, **changes)
     current = queries.settings(group.conn)
     shown = {
         "name": current.get("name", ""),
@@ -847,10 +816,8 @@ KIND_WORDS = {
 @with_group
 def sync(group: Group, as_json: bool, watch: bool) -> None:
     """Write your pending changes to the shared folder, then read and merge everything new."""
-    from tablespace.sync.service import sync_group
 
-    def one_round() -> None:
-        report = sync_group(group)
+    def one_round(report: SyncReport) -> None:
         for kind, refusal in report.refused_mine:
             what = KIND_WORDS.get(kind, "change")
             echo(f"tablespace: the group refused your earlier {what}: {refusal.for_author()}", err=True)
@@ -877,7 +844,7 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 err=True,
             )
         if report.join_answer:
-            from tablespace.sync.requests import ANSWER_WORDS
+            from tablespace.actions import ANSWER_WORDS
 
             echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
         if report.reports_waiting:
@@ -896,53 +863,31 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 line += ", asked the group again for a key that did not reach you"
             echo(line)
 
-    one_round()
+    one_round(actions.sync_group(group))
     if watch:
         watch_rounds(group, one_round)
 
 
-def watch_rounds(group: Group, one_round: Callable[[], None]) -> None:
-    """`sync --watch` after its first round: a round whenever sync/watch.py
-    says one is due, until ctrl+c. A round that fails (the folder was
-    unmounted meanwhile) says why once, and the watch goes on."""
-    from tablespace.sync.watch import ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
-
-    folder = group.transport.folder
-    wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
-    newest = group.store.head(group.me)[0]  # our newest op when the last round began
-
-    def wrote_something() -> bool:
-        """Our newest op is newer than when the last round began: another
-        command wrote (a round's own bookkeeping changes the database too)."""
-        return group.store.head(group.me)[0] > newest
-
-    failing: str | None = None  # what the last round failed with, said once
+def watch_rounds(group: Group, one_round: Callable[[SyncReport], None]) -> None:
+    """`sync --watch` after its first round, until ctrl+c. A round that
+    fails (the folder was unmounted meanwhile) says why once, and the watch
+    goes on."""
     try:
-        for why in due_rounds(
-            folder,
-            wanted,
-            stop=threading.Event(),
-            every=ROUND_EVERY_SECONDS,
-            database_dir=group.path,
-            local_pending=wrote_something,
-        ):
-            if why == UNWATCHED:
+        for event in actions.watch(group):
+            if isinstance(event, actions.Unwatched):
                 echo(
-                    f"tablespace: cannot watch {folder} for new files; syncing every "
-                    f"{ROUND_EVERY_SECONDS:.0f} s instead",
+                    f"tablespace: cannot watch {group.transport.folder} for new files; syncing every "
+                    f"{event.every:.0f} s instead",
                     err=True,
                 )
-            newest = group.store.head(group.me)[0]
-            try:
-                one_round()
-            except TablespaceError as exc:  # e.g. the folder was unmounted: say so, keep watching
-                if str(exc) != failing:
-                    echo(f"tablespace: {exc}", err=True)
-                failing = str(exc)
-                continue
-            if failing is not None:
+            elif isinstance(event, actions.RoundFailed):
+                if not event.again:
+                    echo(f"tablespace: {event.error}", err=True)
+            elif isinstance(event, actions.Back):
+                folder = group.transport.folder
                 echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} is back", err=True)
-                failing = None
+            else:
+                one_round(event.report)
     except KeyboardInterrupt:
         pass  # ctrl+c: stop quietly
 
@@ -1004,19 +949,11 @@ def passphrase() -> None:
     """Lock this group's keys in your home with a passphrase, change it, or remove it."""
 
 
-def _key_files(group: Group) -> list[Path]:
-    from tablespace.sync.keyring import Keyring
-
-    return Keyring.key_files(group.path)
-
-
 @passphrase.command("set")
 @with_group
 def passphrase_set(group: Group) -> None:
     """Lock the keys (new passphrase asked twice, or $TABLESPACE_PASSPHRASE)."""
-    if keyfile.keys_locked(group.path):
-        raise TablespaceError("this group's keys are already locked; `tablespace passphrase change` changes it")
-    keyfile.relock(_key_files(group), ask_new_passphrase(keyfile.PASSPHRASE_ENV))
+    actions.lock_keys(group, lambda: ask_new_passphrase(keyfile.PASSPHRASE_ENV))
     echo("Keys locked: tablespace asks for the passphrase when it needs to sign or sync.", err=True)
 
 
@@ -1025,8 +962,7 @@ def passphrase_set(group: Group) -> None:
 def passphrase_change(group: Group) -> None:
     """New passphrase for the keys (current one asked, or $TABLESPACE_PASSPHRASE;
     new one asked twice, or $TABLESPACE_NEW_PASSPHRASE)."""
-    _require_locked(group)
-    keyfile.relock(_key_files(group), ask_new_passphrase("TABLESPACE_NEW_PASSPHRASE"))
+    actions.change_passphrase(group, lambda: ask_new_passphrase("TABLESPACE_NEW_PASSPHRASE"))
     echo("Passphrase changed.", err=True)
 
 
@@ -1034,38 +970,24 @@ def passphrase_change(group: Group) -> None:
 @with_group
 def passphrase_remove(group: Group) -> None:
     """Keep the keys in the clear again (current passphrase asked, or $TABLESPACE_PASSPHRASE)."""
-    _require_locked(group)
-    keyfile.relock(_key_files(group), None)
+    actions.unlock_keys_for_good(group)
     echo("Passphrase removed: the keys are in the clear (mode 0600) again.", err=True)
-
-
-def _require_locked(group: Group) -> None:
-    """Refuse unless the keys are locked; then open them (asking for the
-    current passphrase first, before any new one)."""
-    if not keyfile.keys_locked(group.path):
-        raise TablespaceError("this group's keys are not locked; `tablespace passphrase set` locks them")
-    keyfile.read_key_file(group.path / KEY_NAME)
 
 
 @main.command()
 @with_group
 def rebuild(group: Group) -> None:
     """Recompute every view from the op log (safe; the log is the truth)."""
-    before = group.store.dump_digest()
-    count = group.store.rebuild()
-    same = group.store.dump_digest() == before
-    echo(f"re-folded {count} ops; views {'unchanged' if same else 'repaired'}")
+    rebuilt = actions.rebuild(group)
+    echo(f"re-folded {rebuilt.ops} ops; views {'repaired' if rebuilt.repaired else 'unchanged'}")
 
 
 @main.command()
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check the home, keys, folder and database; say what is wrong and how to fix it."""
-    from tablespace.core.doctor import diagnose
-    from tablespace.sync.service import sync_checks
-
     problems = 0
-    for ok, line in diagnose(ctx.obj["home"], ctx.obj["group"], sync_checks):
+    for ok, line in actions.doctor(ctx.obj["home"], ctx.obj["group"]):
         echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
         problems += not ok
     if problems:

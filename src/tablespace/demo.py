@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tablespace import actions
+from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
 from tablespace.core import queries
 from tablespace.core.clock import datetime_to_hlc, iso, now
 from tablespace.core.errors import TablespaceError
@@ -28,7 +30,6 @@ from tablespace.core.home import Home
 from tablespace.core.identity import Identity
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.rituals import occurrences_between
-from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 
 
 @dataclass(frozen=True)
@@ -303,11 +304,10 @@ We are here to bake and to help each other bake.
 def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transport, end: datetime) -> None:
     """Something for the Moderation section: a code of conduct, a weekly cap,
     two reports (one waiting over a day), and a join request."""
-    from tablespace.sync.moderation import file_report
 
     ana = groups["Ana"]
     # Ana's writes happen now: converging opened today's rituals at the real time.
-    ana.change_settings(conduct=CONDUCT, post_cap=20)
+    actions.change_settings(ana, conduct=CONDUCT, post_cap=20)
     replies = ana.conn.execute(
         """SELECT p.id, p.author FROM posts p WHERE p.id != p.thread_id AND p.deleted = 0 AND p.author != ?
            ORDER BY p.created_hlc DESC LIMIT 2""",
@@ -318,7 +318,7 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
     for (post, author), reporter, reason, hours in zip(replies, reporters, reasons, (30, 3), strict=False):
         if groups[reporter].me != author:
             with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
-                file_report(groups[reporter], post, reason)
+                actions.report(groups[reporter], post, reason)
     code = create_invite(ana, timedelta(days=3), 1)
     visitor, _request = join_group(Home(base / "visitor"), code, "Gus", transport)
     visitor.close()
@@ -414,10 +414,10 @@ class Simulator:
             sync_group(group)  # catch up first, like a member opening their app
             recent = queries.threads(group.conn, limit=6)
             if recent and self.rng.random() < 0.75:
-                group.reply(self.rng.choice(recent).id, self.rng.choice(SIM_REPLIES))
+                actions.reply(group, self.rng.choice(recent).id, self.rng.choice(SIM_REPLIES))
             else:
                 title, body, tags = self.rng.choice(SIM_THREADS)
-                group.post(title, body, tags)
+                actions.post(group, title, body, tags)
             sync_group(group)
             self.actions += 1
         finally:

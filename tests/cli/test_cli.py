@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tablespace import actions
 from tablespace.cli import main
 from tests.clirun import NOW, TS
 
@@ -257,7 +258,7 @@ def test_ambiguous_prefix(ts: TS) -> None:
     seen: dict[str, str] = {}
     try:
         while True:  # ~300 posts until two ids share their first 4 characters
-            thread = group.post(f"thread {len(seen)}")
+            thread = actions.post(group, f"thread {len(seen)}")
             if thread[:4] in seen:
                 break
             seen[thread[:4]] = thread

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import derived_id
@@ -468,15 +469,15 @@ def member_group(founder: Group, home: Home, name: str = "Bo") -> Group:
 
 
 def test_refused_local_actions_raise_and_change_nothing(group):
-    thread = group.post("Welcome", "say hi", ["welcome"])
+    thread = actions.post(group, "Welcome", "say hi", ["welcome"])
     before = snapshot(group)
     refusals = [
-        (TablespaceError, lambda: group.reply(thread, "   ")),  # empty body
-        (TablespaceError, lambda: group.tag(thread, add=["No Spaces Allowed"])),
+        (TablespaceError, lambda: actions.reply(group, thread, "   ")),  # empty body
+        (TablespaceError, lambda: actions.tag(group, thread, add=["No Spaces Allowed"])),
         (TablespaceError, lambda: group.write("role.revoke", {"member": group.me, "role": "moderator"})),
         (TablespaceError, lambda: group.write("poll.open", {})),
-        (TablespaceError, lambda: group.library_add("x", "not a url")),
-        (TablespaceError, lambda: group.ritual_add("r", "p", "FREQ=MINUTELY")),
+        (TablespaceError, lambda: actions.library_add(group, "x", "not a url")),
+        (TablespaceError, lambda: actions.ritual_add(group, "r", "p", "FREQ=MINUTELY")),
     ]
     for error, action in refusals:
         with pytest.raises(error):
@@ -486,32 +487,32 @@ def test_refused_local_actions_raise_and_change_nothing(group):
 
 
 def test_refused_permission_raises_permission_denied_and_changes_nothing(group, tmp_path):
-    thread = group.post("Welcome", "say hi")
+    thread = actions.post(group, "Welcome", "say hi")
     bo = member_group(group, Home(tmp_path / "bo-home"))
     assert bo.my_roles() == set()
     before = snapshot(bo)
     for action in (
-        lambda: bo.pin(thread),
-        lambda: bo.edit(thread, "hijack"),
-        lambda: bo.delete(thread),
-        lambda: bo.ritual_add("Daily", "hi", "FREQ=DAILY"),
+        lambda: actions.pin(bo, thread),
+        lambda: actions.edit(bo, thread, "hijack"),
+        lambda: actions.delete(bo, thread),
+        lambda: actions.ritual_add(bo, "Daily", "hi", "FREQ=DAILY"),
         lambda: bo.write("role.grant", {"member": bo.me, "role": "moderator"}),
     ):
         with pytest.raises(PermissionDenied):
             action()
         assert snapshot(bo) == before
     # and an allowed action still goes through afterwards, with the next seq
-    bo.reply(thread, "hello!")
+    actions.reply(bo, thread, "hello!")
     assert bo.store.head(bo.me)[0] == 1
     bo.close()
 
 
 def test_refused_action_on_a_deleted_thread(group):
-    thread = group.post("Soon gone", "x")
-    group.delete(thread)
+    thread = actions.post(group, "Soon gone", "x")
+    actions.delete(group, thread)
     before = snapshot(group)
     with pytest.raises(TablespaceError):
-        group.reply(thread, "too late")  # the id no longer resolves
+        actions.reply(group, thread, "too late")  # the id no longer resolves
     with pytest.raises(TablespaceError):
         group.write("post.reply", {"thread": thread, "body": "raw"})  # and the fold refuses it too
     assert snapshot(group) == before

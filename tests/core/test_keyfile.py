@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tablespace import actions
+from tablespace.actions import found_group
 from tablespace.core import keyfile, queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
@@ -15,7 +17,6 @@ from tablespace.core.home import KEY_NAME, Home
 from tablespace.core.identity import Identity
 from tablespace.core.keyfile import LockedKeyError
 from tablespace.sync.keyring import EPOCHS_NAME, Keyring
-from tablespace.sync.service import found_group
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -106,14 +107,14 @@ def test_a_home_without_a_passphrase_stays_as_it_was(home: Home, shared_folder: 
     group.close()
     keyfile.forget()
     again = Group.open(home)  # no passphrase anywhere: it writes as ever
-    again.post("Hello", "no passphrase needed")
+    actions.post(again, "Hello", "no passphrase needed")
     Keyring.load(again.path)
     again.close()
 
 
 def test_a_group_founded_locked_has_every_key_locked_and_reads_without_one(home: Home, shared_folder: Path) -> None:
     group = found(home, shared_folder, PASSPHRASE)
-    group.post("Hello", "written while unlocked")
+    actions.post(group, "Hello", "written while unlocked")
     group.close()
     for path in Keyring.key_files(group.path):
         assert keyfile.is_locked(path.read_bytes()), path
@@ -122,19 +123,19 @@ def test_a_group_founded_locked_has_every_key_locked_and_reads_without_one(home:
     assert [t.title for t in queries.threads(again.conn)] == ["Hello"]
     before = ops(again)
     with pytest.raises(LockedKeyError):
-        again.post("Second", "no passphrase to sign with")
+        actions.post(again, "Second", "no passphrase to sign with")
     assert ops(again) == before  # nothing changed
     again.close()
 
 
 def test_a_locked_group_writes_and_syncs_with_the_passphrase(home: Home, shared_folder: Path, monkeypatch) -> None:
-    from tablespace.sync.service import sync_group
+    from tablespace.actions import sync_group
 
     found(home, shared_folder, PASSPHRASE).close()
     keyfile.forget()
     monkeypatch.setenv(keyfile.PASSPHRASE_ENV, PASSPHRASE)
     group = Group.open(home)
-    group.post("Second", "signed with the unlocked key")
+    actions.post(group, "Second", "signed with the unlocked key")
     sync_group(group)
     ring = Keyring.load(group.path)
     ring.add([(5, bytes(32))])  # a new epoch key is saved locked, under the same passphrase

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import iso, parse_instant
 from tablespace.core.errors import TablespaceError
@@ -54,14 +55,14 @@ def titles(items) -> list[str]:
 
 
 def test_threads_most_recent_activity_first(group, later):
-    a = group.post("Alpha")
+    a = actions.post(group, "Alpha")
     later(1)
-    group.post("Beta")
+    actions.post(group, "Beta")
     later(2)
-    group.post("Gamma")
+    actions.post(group, "Gamma")
     assert titles(queries.threads(group.conn)) == ["Gamma", "Beta", "Alpha"]
     later(3)
-    group.reply(a, "bump")
+    actions.reply(group, a, "bump")
     summaries = queries.threads(group.conn)
     assert titles(summaries) == ["Alpha", "Gamma", "Beta"]
     assert summaries[0].replies == 1
@@ -70,20 +71,20 @@ def test_threads_most_recent_activity_first(group, later):
 
 
 def test_pinned_first_when_asked(group, later):
-    old = group.post("Old rules")
+    old = actions.post(group, "Old rules")
     later(1)
-    group.post("New chat")
-    group.pin(old)
+    actions.post(group, "New chat")
+    actions.pin(group, old)
     assert titles(queries.threads(group.conn)) == ["New chat", "Old rules"]
     assert titles(queries.threads(group.conn, pinned_first=True)) == ["Old rules", "New chat"]
 
 
 def test_tag_filter(group, later):
-    group.post("Rye help", tags=["rye", "help"])
+    actions.post(group, "Rye help", tags=["rye", "help"])
     later(1)
-    group.post("Wheat", tags=["wheat"])
+    actions.post(group, "Wheat", tags=["wheat"])
     later(2)
-    group.post("More rye", tags=["#Rye"])  # normalised on the way in
+    actions.post(group, "More rye", tags=["#Rye"])  # normalised on the way in
     assert titles(queries.threads(group.conn, tag="rye")) == ["More rye", "Rye help"]
     assert titles(queries.threads(group.conn, tag="wheat")) == ["Wheat"]
     assert queries.threads(group.conn, tag="nothing") == []
@@ -93,7 +94,7 @@ def test_tag_filter(group, later):
 def test_limit_offset_and_count(group, later):
     for i in range(5):
         later(i)
-        group.post(f"T{i}")
+        actions.post(group, f"T{i}")
     assert titles(queries.threads(group.conn, limit=2)) == ["T4", "T3"]
     assert titles(queries.threads(group.conn, limit=2, offset=2)) == ["T2", "T1"]
     assert queries.count_threads(group.conn) == 5
@@ -101,7 +102,7 @@ def test_limit_offset_and_count(group, later):
 
 def test_unread_state(group, later):
     bo = admit(group, "Bo")
-    mine = group.post("Mine")
+    mine = actions.post(group, "Mine")
     theirs = remote(group, bo, "thread.start", {"title": "Theirs", "body": "", "tags": []})
     by_id = {t.id: t for t in queries.threads(group.conn)}
     assert by_id[mine].unread is False  # own posts count as read
@@ -114,7 +115,7 @@ def test_unread_state(group, later):
     remote(group, bo, "post.reply", {"thread": mine, "body": "nice"})  # new activity on my thread
     assert [t.id for t in queries.threads(group.conn, unread=True)] == [mine]
     later(5)
-    group.reply(mine, "thanks")  # replying marks it read again
+    actions.reply(group, mine, "thanks")  # replying marks it read again
     assert queries.threads(group.conn, unread=True) == []
 
 
@@ -123,14 +124,14 @@ def test_unread_state(group, later):
 
 def test_show_opening_post_first_then_replies_in_order_with_reaction_counts(group, later):
     bo, cy = admit(group, "Bo"), admit(group, "Cy")
-    thread = group.post("Levain", "opening words")
+    thread = actions.post(group, "Levain", "opening words")
     first = remote(group, bo, "post.reply", {"thread": thread, "body": "first"})
     second = remote(group, cy, "post.reply", {"thread": thread, "body": "second"})
     for feed, emoji in ((bo, "👍"), (cy, "👍"), (cy, "🎉")):
         remote(group, feed, "post.react", {"post": thread, "emoji": emoji})
     later(1)
-    group.react(thread, "👍")
-    group.react(first, "🎉")
+    actions.react(group, thread, "👍")
+    actions.react(group, first, "🎉")
     remote(group, cy, "post.unreact", {"post": thread, "emoji": "🎉"})
 
     detail = queries.thread(group.conn, thread)
@@ -144,11 +145,11 @@ def test_show_opening_post_first_then_replies_in_order_with_reaction_counts(grou
 
 
 def test_show_hides_deleted_replies_and_flags_edits(group):
-    thread = group.post("T", "body")
-    gone = group.reply(thread, "oops")
-    kept = group.reply(thread, "keep")
-    group.delete(gone)
-    group.edit(kept, "keep (edited)")
+    thread = actions.post(group, "T", "body")
+    gone = actions.reply(group, thread, "oops")
+    kept = actions.reply(group, thread, "keep")
+    actions.delete(group, gone)
+    actions.edit(group, kept, "keep (edited)")
     posts = queries.thread(group.conn, thread).posts
     assert [p.id for p in posts] == [thread, kept]
     assert posts[1].edited_at is not None and posts[0].edited_at is None
@@ -164,14 +165,15 @@ def test_show_unknown_thread_raises(group):
 
 
 def test_search_best_match_first_across_kinds(group):
-    thread = group.post("Hydration tables", "baker's percentages explained at length for everyone " * 3)
-    weak = group.reply(
+    thread = actions.post(group, "Hydration tables", "baker's percentages explained at length for everyone " * 3)
+    weak = actions.reply(
+        group,
         thread,
         "somewhere in this long reply about flour water salt and time we mention "
         "hydration once among many many other words about baking bread",
     )
-    strong = group.reply(thread, "hydration hydration")
-    resource = group.library_add("Hydration calculator", "https://example.org/calc", "work out your hydration")
+    strong = actions.reply(group, thread, "hydration hydration")
+    resource = actions.library_add(group, "Hydration calculator", "https://example.org/calc", "work out your hydration")
 
     hits = queries.search(group.conn, "hydration")
     assert {(h.kind, h.id) for h in hits} == {
@@ -191,14 +193,14 @@ def test_search_best_match_first_across_kinds(group):
 
 
 def test_search_requires_every_word_and_stems(group):
-    group.post("Folding dough", "stretch and fold every thirty minutes")
-    group.post("Shaping", "fold the edges in")
+    actions.post(group, "Folding dough", "stretch and fold every thirty minutes")
+    actions.post(group, "Shaping", "fold the edges in")
     assert [h.title for h in queries.search(group.conn, "fold stretch")] == ["Folding dough"]
     assert len(queries.search(group.conn, "folds")) == 3  # porter stemming: folds ~ fold ~ folding
 
 
 def test_search_prefix_last(group):
-    group.post("Sourdough starter", "")
+    actions.post(group, "Sourdough starter", "")
     assert queries.search(group.conn, "sourd") == []
     assert [h.kind for h in queries.search(group.conn, "sourd", prefix_last=True)] == ["thread"]
 
@@ -234,7 +236,7 @@ def test_search_prefix_last(group):
     ],
 )
 def test_search_with_fts_syntax_characters_never_raises(group, text):
-    group.post("Rye bread", "rye and wheat")
+    actions.post(group, "Rye bread", "rye and wheat")
     hits = queries.search(group.conn, text)
     assert all(h.kind in ("thread", "post") for h in hits)
 
@@ -258,7 +260,7 @@ def test_search_any_text_returns_hits_or_a_user_error(group, text):
 
 
 def test_resources_text_filter_with_fts_syntax_never_raises(group):
-    group.library_add("Crumb guide", "https://example.org/crumb", "open crumb", ["crumb"])
+    actions.library_add(group, "Crumb guide", "https://example.org/crumb", "open crumb", ["crumb"])
     assert [r.title for r in queries.resources(group.conn, text='"crumb* -:')] == ["Crumb guide"]
     assert queries.resources(group.conn, text="crumb AND") == []  # AND is just a word, and required
     assert [r.title for r in queries.resources(group.conn, tag="crumb")] == ["Crumb guide"]
@@ -268,7 +270,7 @@ def test_resources_text_filter_with_fts_syntax_never_raises(group):
 
 
 def test_thread_ref_by_unique_prefix(group):
-    thread = group.post("T")
+    thread = actions.post(group, "T")
     assert resolve_id(group.conn, "thread", thread[:MIN_PREFIX]) == thread
     assert resolve_id(group.conn, "thread", thread.upper()) == thread
     assert group.thread_id(f"  {thread[:6]} ") == thread
@@ -276,22 +278,22 @@ def test_thread_ref_by_unique_prefix(group):
 
 @pytest.mark.parametrize("ref", ["abc", "", "a", "xyz1", "ghij", "12 34"])
 def test_short_or_non_hex_prefix_refused(group, ref):
-    group.post("T")
+    actions.post(group, "T")
     with pytest.raises(TablespaceError, match="is not a thread id"):
         resolve_id(group.conn, "thread", ref)
 
 
 def test_unknown_prefix_refused(group):
-    thread = group.post("T")
+    thread = actions.post(group, "T")
     other = next(p for p in ("0000", "ffff", "8888") if not thread.startswith(p))
     with pytest.raises(TablespaceError, match="no thread"):
         resolve_id(group.conn, "thread", other)
 
 
 def test_deleted_things_do_not_resolve(group):
-    thread = group.post("T")
-    reply = group.reply(thread, "r")
-    group.delete(reply)
+    thread = actions.post(group, "T")
+    reply = actions.reply(group, thread, "r")
+    actions.delete(group, reply)
     with pytest.raises(TablespaceError, match="no post"):
         resolve_id(group.conn, "post", reply)
     assert resolve_id(group.conn, "post", thread) == thread

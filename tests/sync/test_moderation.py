@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tablespace import actions
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
@@ -318,14 +319,14 @@ def test_a_report_never_travels_with_the_reporters_own_changes(tmp_path, monkeyp
     """A report that lands beside the reporter's changesets names them to anyone
     watching the folder: it waits for a round that writes nothing else of
     theirs, and carries no time of its own."""
+    from tablespace.actions import sync_group
     from tablespace.sync.folder import NEUTRAL_TIME
     from tablespace.sync.moderation import file_report
-    from tablespace.sync.service import sync_group
 
     folder, ana, ben, post = ana_ben_and_a_post(tmp_path, monkeypatch)
     group = Group.open(Home(ben.home))
     try:
-        group.post("Ben's news", "written just before reporting")  # in Ben's outbox, not exported yet
+        actions.post(group, "Ben's news", "written just before reporting")  # in Ben's outbox, not exported yet
         file_report(group, post, "spam")
         first = sync_group(group)
         assert first.exported >= 1 and (first.reports_sent, first.reports_waiting) == (0, 1)

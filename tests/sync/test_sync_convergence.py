@@ -5,7 +5,7 @@ restarts -> identical view tables, each equal to its own rebuild.
 Unlike tests/core/test_convergence.py (which feeds signed ops straight into
 stores), this drives whole replicas: a founder and 2-4 members admitted with
 invite -> join -> admit, each with its own home, acting through the service
-API (`Group.post`, `reply`, ...), exporting and importing real encrypted,
+API (`actions.post`, `reply`, ...), exporting and importing real encrypted,
 signed changeset files with `SyncEngine`.
 
 The trick that puts delivery under the test's control: every replica's engine
@@ -41,14 +41,17 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tablespace import actions
+from tablespace.core import queries
+from tablespace.core.clock import from_now, iso
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
-from tablespace.sync import service
 from tablespace.sync.engine import SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.moderation import document
 
 try:  # removal, time-outs, leaving and key rotation (added after this test was first written)
     from tablespace.sync import roster
@@ -71,6 +74,27 @@ def _deterministic_identities():
     (author ids break ties in the fold order)."""
     keys = iter(Identity(Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32)) for i in range(64))
     return classmethod(lambda cls: next(keys))
+
+
+# The bare ops of a removal, a time-out and a leave, as a member's client
+# writes them, without the application layer's up-front checks and key
+# renewal: the fold must converge on whatever any client sends.
+def remove_member(group: Group, member: str, reason: str = "") -> None:
+    with group.store.db.atomic():
+        op = group.write("member.remove", {"member": member, "last_seq": queries.last_seq(group.conn, member)})
+        document(group, op.id, reason)
+
+
+def timeout_member(group: Group, member: str, duration: timedelta, reason: str = "") -> None:
+    until = iso(from_now(duration, what="the end of the time-out"))
+    with group.store.db.atomic():
+        payload = {"member": member, "until": until, "last_seq": queries.last_seq(group.conn, member)}
+        op = group.write("member.timeout", payload)
+        document(group, op.id, reason)
+
+
+def leave_group(group: Group) -> None:
+    group.write("member.leave", {})
 
 
 class Net:
@@ -115,20 +139,20 @@ class Net:
     def _found_and_admit(self, n: int) -> None:
         self._add_replica_dirs(0)
         self.clock(0)
-        self.groups.append(service.found_group(self.homes[0], "Convergence", NAMES[0], Transport(folder=self.pool)))
+        self.groups.append(actions.found_group(self.homes[0], "Convergence", NAMES[0], Transport(folder=self.pool)))
         self.gid = self.groups[0].id
         self.sync(0)
         founder = self.groups[0]
         for i in range(1, n):
             self._add_replica_dirs(i)
             self.clock(0)
-            code = service.create_invite(founder, timedelta(days=1), 1)
+            code = actions.create_invite(founder, timedelta(days=1), 1)
             self.sync(0)
             self.clock(i)
-            member, request = service.join_group(self.homes[i], code, NAMES[i], Transport(folder=self.pool))
+            member, request = actions.join_group(self.homes[i], code, NAMES[i], Transport(folder=self.pool))
             self.groups.append(member)
             self.clock(0)
-            service.admit(founder, request[:8])  # writes the key grant into the pool
+            actions.admit(founder, request[:8])  # writes the key grant into the pool
             self.sync(0)
         # Everyone starts from the founder's whole log (join requests and key
         # grants included); from here on the test shuffles what arrives.
@@ -180,7 +204,7 @@ class Net:
         """One sync round of replica i against its inbox, then publish what it wrote."""
         self.clock(i)
         group = self.groups[i]
-        group.open_due_rituals()  # as service.sync_group does
+        actions.open_due_rituals(group)  # as actions.sync_group does
         report = SyncEngine(group, FolderStore(self.inboxes[i], self.gid), Keyring.load(group.path)).run()
         self.saw_held = self.saw_held or report.pending > 0
         self._publish(i)
@@ -402,7 +426,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     )
     def post(self, r, dt, title, body, tags) -> None:
         self.step(dt)
-        thread = self.net.act(self.who(r), Group.post, title, body, tags)
+        thread = self.net.act(self.who(r), actions.post, title, body, tags)
         if thread:
             self.threads.append(thread)
             self.posts.append(thread)
@@ -420,7 +444,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def reply(self, r, dt, p, body) -> None:
         self.step(dt)
         i = self.who(r)
-        post = self.net.act(i, Group.reply, self.target(i, "thread", p), body)
+        post = self.net.act(i, actions.reply, self.target(i, "thread", p), body)
         if post:
             self.posts.append(post)
 
@@ -433,7 +457,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         post = self.target(i, "post", p, mine=not others)
         if post not in self.threads:
             title = None
-        self.net.act(i, Group.edit, post, body, title)
+        self.net.act(i, actions.edit, post, body, title)
 
     @precondition(lambda self: self.posts)
     @rule(r=REPLICA, dt=DT, p=PICK, others=st.booleans())
@@ -441,14 +465,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """One's own post, or anyone's (only moderators may)."""
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, Group.delete, self.target(i, "post", p, mine=not others))
+        self.net.act(i, actions.delete, self.target(i, "post", p, mine=not others))
 
     @precondition(lambda self: self.posts)
     @rule(r=REPLICA, dt=DT, p=PICK, emoji=st.sampled_from(EMOJI), undo=st.booleans())
     def react(self, r, dt, p, emoji, undo) -> None:
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, Group.react, self.target(i, "post", p), emoji, undo)
+        self.net.act(i, actions.react, self.target(i, "post", p), emoji, undo)
 
     @precondition(lambda self: self.threads)
     @rule(
@@ -461,7 +485,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def tag(self, r, dt, p, add, remove) -> None:
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, Group.tag, self.target(i, "thread", p), add, remove)
+        self.net.act(i, actions.tag, self.target(i, "thread", p), add, remove)
 
     @precondition(lambda self: self.threads)
     @rule(r=REPLICA, dt=DT, p=PICK, pinned=st.booleans())
@@ -469,12 +493,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """Moderators pin; anyone else is refused."""
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, Group.pin, self.target(i, "thread", p), pinned)
+        self.net.act(i, actions.pin, self.target(i, "thread", p), pinned)
 
     @rule(r=REPLICA, dt=DT, title=st.sampled_from(["Flour guide", "Hydration chart"]))
     def library_add(self, r, dt, title) -> None:
         self.step(dt)
-        resource = self.net.act(self.who(r), Group.library_add, title, f"https://example.org/{len(self.resources)}")
+        resource = self.net.act(self.who(r), actions.library_add, title, f"https://example.org/{len(self.resources)}")
         if resource:
             self.resources.append(resource)
 
@@ -483,14 +507,19 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def library_remove(self, r, dt, p) -> None:
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, Group.library_remove, self.target(i, "resource", p))
+        self.net.act(i, actions.library_remove, self.target(i, "resource", p))
 
     @rule(r=REPLICA, dt=DT)
     def ritual_add(self, r, dt) -> None:
         """A daily ritual; every replica's sync opens its occurrences (they merge)."""
         self.step(dt)
         ritual = self.net.act(
-            self.who(r), Group.ritual_add, "Daily check-in", "How is it going?", "FREQ=DAILY", START.date().isoformat()
+            self.who(r),
+            actions.ritual_add,
+            "Daily check-in",
+            "How is it going?",
+            "FREQ=DAILY",
+            START.date().isoformat(),
         )
         if ritual:
             self.rituals.append(ritual)
@@ -525,7 +554,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         writing ops that must be rejected everywhere."""
         self.step(dt)
         i = self.who(r)
-        self.net.act(i, roster.remove_member, self.net.member_id(self.who(other)), "test")
+        self.net.act(i, remove_member, self.net.member_id(self.who(other)), "test")
         if then_sync:
             self.net.sync(i)
 
@@ -535,7 +564,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.step(dt)
         self.net.act(
             self.who(r),
-            roster.timeout_member,
+            timeout_member,
             self.net.member_id(self.who(other)),
             timedelta(minutes=minutes),
             "cool off",
@@ -550,10 +579,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.step(dt)
         i = self.who(r)
         if online:
-            self.net.act(i, service.leave, FolderStore(self.net.inboxes[i], self.net.gid))
+            self.net.act(i, actions.leave, FolderStore(self.net.inboxes[i], self.net.gid))
             self.net._publish(i)
         else:
-            self.net.act(i, roster.leave_group)
+            self.net.act(i, leave_group)
 
     # --- delivery, faults ---------------------------------------------------------
 
@@ -652,7 +681,7 @@ def net(tmp_path):
 
 def test_concurrent_edits_deletes_and_replies_in_opposite_orders(net: Net) -> None:
     ada, bo, cy = 0, 1, 2
-    bread = net.act(bo, Group.post, "Bread", "first loaf", ["rye"])
+    bread = net.act(bo, actions.post, "Bread", "first loaf", ["rye"])
     net.sync(bo)
     for i in (ada, cy):
         net.deliver_all(i)
@@ -671,15 +700,15 @@ def test_concurrent_edits_deletes_and_replies_in_opposite_orders(net: Net) -> No
         files[i] += [rel for rel in net.published if rel not in before]
         net.advance(300)
 
-    write(bo, Group.edit, bread, "second loaf", "Bread, retitled")
-    write(cy, Group.reply, bread, "looks great")
-    write(ada, Group.pin, bread, True)
-    write(cy, Group.react, bread, "🎉")
-    write(ada, Group.delete, bread)
-    write(bo, Group.reply, bread, "thanks!")
-    write(bo, Group.edit, bread, "third loaf")
-    write(ada, Group.post, "House rules", "be kind")
-    write(cy, Group.library_add, "Flour guide", "https://example.org/flour")
+    write(bo, actions.edit, bread, "second loaf", "Bread, retitled")
+    write(cy, actions.reply, bread, "looks great")
+    write(ada, actions.pin, bread, True)
+    write(cy, actions.react, bread, "🎉")
+    write(ada, actions.delete, bread)
+    write(bo, actions.reply, bread, "thanks!")
+    write(bo, actions.edit, bread, "third loaf")
+    write(ada, actions.post, "House rules", "be kind")
+    write(cy, actions.library_add, "Flour guide", "https://example.org/flour")
     assert all(files.values())
 
     # Ada gets Cy's files first, then Bo's newest-first (seq n+2 before n+1);
@@ -722,7 +751,7 @@ def test_members_still_export_after_the_founder_steps_down(tmp_path) -> None:
         net.groups[ada].write("role.revoke", {"member": net.member_id(ada), "role": "moderator"})
         net.converge()
         net.clock(cy)
-        thread = net.groups[cy].post("Still here")
+        thread = actions.post(net.groups[cy], "Still here")
         net.converge()
         net.assert_identical()
         assert net.groups[ada].conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread,)).fetchone()
@@ -738,7 +767,7 @@ def test_far_future_ops_are_released_once_their_time_comes(tmp_path) -> None:
     try:
         net.skews[1] = 7 * 60_000  # Bo's clock is 7 minutes fast (the limit is 5)
         net.clock(1)
-        net.groups[1].post("From the future")
+        actions.post(net.groups[1], "From the future")
         net.converge()
         assert net.groups[0].conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone() == (1,)
         net.advance(3600_000)  # an hour later, nothing new in the folder
@@ -758,12 +787,12 @@ def test_a_timed_out_or_departed_member_can_still_sync(tmp_path) -> None:
     net = Net(tmp_path, 2)
     try:
         net.clock(0)
-        net.groups[0].ritual_add("Daily check-in", "How goes?", "FREQ=DAILY", START.date().isoformat())
-        roster.timeout_member(net.groups[0], net.member_id(1), timedelta(hours=2), "cool off")
+        actions.ritual_add(net.groups[0], "Daily check-in", "How goes?", "FREQ=DAILY", START.date().isoformat())
+        actions.time_out(net.groups[0], net.member_id(1), timedelta(hours=2), "cool off")
         net.converge()
         net.advance(20 * 60_000)  # 09:10: today's occurrence (09:00) has come due
         net.clock(1)
-        service.sync_group(net.groups[1])  # the CLI's `tablespace sync`, against the shared folder
+        actions.sync_group(net.groups[1])  # the CLI's `tablespace sync`, against the shared folder
     finally:
         net.close()
 
@@ -782,11 +811,11 @@ def test_a_member_renews_the_key_when_the_moderator_left_to_do_it_thinks_she_has
         net.act(ada, Group.write, "role.grant", {"member": net.member_id(cy), "role": "moderator"})
         net.converge()
         net.advance(1000)
-        net.act(ada, roster.remove_member, net.member_id(bo), "test")
+        net.act(ada, remove_member, net.member_id(bo), "test")
         net.advance(1000)
         net.act(ada, Group.write, "role.revoke", {"member": net.member_id(ada), "role": "moderator"})
         net.advance(1000)
-        net.act(cy, roster.leave_group)
+        net.act(cy, leave_group)
         net.sync(cy)
         net.converge()
         net.assert_identical()

@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from tablespace import actions
+from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
 from tablespace.core.clock import MAX_DRIFT_MS, hlc_ms, now_ms, parse_instant
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import DB_NAME, LOCAL_NAME, Home
@@ -46,7 +48,7 @@ from tablespace.sync.envelope import (
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.keys import epoch_key_id
-from tablespace.sync.service import admit, create_invite, found_group, join_group, pending_requests, sync_group
+from tablespace.sync.service import pending_requests
 from tests.clirun import NOW, TS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +98,7 @@ class Member:
 
     def post(self, title: str, body: str = "") -> str:
         with self.group() as g:
-            return g.post(title, body)
+            return actions.post(g, title, body)
 
     def write(self, kind: str, payload: dict) -> Op:
         with self.group() as g:
@@ -167,7 +169,7 @@ def sync_all(*members: Member, rounds: int = 2) -> None:
 
 def backlog(member: Member, n: int, label: str) -> None:
     """n posts of the member's own, in its log and not yet exported: the ops
-    Group.post would make, signed and ingested in one go (fast to set up)."""
+    actions.post would make, signed and ingested in one go (fast to set up)."""
     with member.group() as g:
         seq, prev = g.store.head(g.me)
         ops = []
@@ -267,7 +269,7 @@ DRIVER = textwrap.dedent("""
     from pathlib import Path
     from tablespace.core.group import Group
     from tablespace.core.home import Home
-    from tablespace.sync.service import sync_group
+    from tablespace.actions import sync_group
 
     home, point, bulk = sys.argv[1], sys.argv[2], sys.argv[3] == "bulk"
     if bulk:  # the big-backlog path: bigger cache, rollback journal instead of the WAL

@@ -235,7 +235,7 @@ DRIVER = textwrap.dedent("""
     from tablespace.core.group import Group
     from tablespace.core.home import Home
     from tablespace.sync.engine import SyncEngine
-    from tablespace.sync.service import sync_group
+    from tablespace.actions import sync_group
 
     real = SyncEngine.import_new
     def import_new(self, *a, **k):  # the import committed, nothing exported since
@@ -286,8 +286,8 @@ def test_a_failing_import_keeps_our_changes_in_the_outbox_for_the_next_round(tmp
     """The import fails (here the disk, mid-round): nothing of Bob's goes out,
     since he cannot know which key is safe, and nothing is lost: his next
     sync sends the post, under the key that left Cat out."""
+    from tablespace.actions import sync_group
     from tablespace.core.store import Store
-    from tablespace.sync.service import sync_group
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Bob", "Cat")
     bob, cat = m["Bob"], m["Cat"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tablespace import actions
 from tablespace.core.clock import iso
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -63,28 +64,34 @@ def kitchen(tmp_path, monkeypatch) -> Kitchen:
     group = Group.found(home, "Sourdough circle", "Ana", Transport(folder=shared))
     ids: dict[str, str] = {}
     at(10)
-    ids["welcome"] = group.post("Welcome to the circle", "Say hi and tell us what you bake.", ["welcome"])
-    group.pin(ids["welcome"])
+    ids["welcome"] = actions.post(group, "Welcome to the circle", "Say hi and tell us what you bake.", ["welcome"])
+    actions.pin(group, ids["welcome"])
     at(60)
-    ids["nail"] = group.post("My starter smells like nail polish", "Is it **dead**?", ["starter", "help"])
+    ids["nail"] = actions.post(group, "My starter smells like nail polish", "Is it **dead**?", ["starter", "help"])
     at(70)
-    group.reply(ids["nail"], "It's hungry. Feed it twice a day.")
+    actions.reply(group, ids["nail"], "It's hungry. Feed it twice a day.")
     at(80)
-    group.reply(ids["nail"], "Try a warmer spot, around 26 °C.")
+    actions.reply(group, ids["nail"], "Try a warmer spot, around 26 °C.")
     at(120)
-    ids["hydration"] = group.post("Hydration for a first loaf?", "70% or 75%?", ["hydration"])
+    ids["hydration"] = actions.post(group, "Hydration for a first loaf?", "70% or 75%?", ["hydration"])
     at(300)
-    ids["wins"] = group.post("Friday wins: first open crumb!", "Photos soon.", ["wins"])
+    ids["wins"] = actions.post(group, "Friday wins: first open crumb!", "Photos soon.", ["wins"])
     at(310)
-    group.reply(ids["wins"], "Congratulations!")
+    actions.reply(group, ids["wins"], "Congratulations!")
     at(600)
-    ids["rye"] = group.post("Rye starter feeding schedule", "1:5:5 at night works for me.", ["starter", "rye"])
+    ids["rye"] = actions.post(group, "Rye starter feeding schedule", "1:5:5 at night works for me.", ["starter", "rye"])
     at(700)
-    group.library_add(
-        "The Perfect Loaf", "https://www.theperfectloaf.com", "Beginner guides worth following.", ["guides", "starter"]
+    actions.library_add(
+        group,
+        "The Perfect Loaf",
+        "https://www.theperfectloaf.com",
+        "Beginner guides worth following.",
+        ["guides", "starter"],
     )
-    group.library_add("Flour water salt yeast", "https://example.org/fwsy", "The classic book.", ["books"])
-    group.ritual_add("Friday wins", "Share one win from your week.", "FREQ=WEEKLY;BYDAY=FR", start="2026-01-02")
+    actions.library_add(group, "Flour water salt yeast", "https://example.org/fwsy", "The classic book.", ["books"])
+    actions.ritual_add(
+        group, "Friday wins", "Share one win from your week.", "FREQ=WEEKLY;BYDAY=FR", start="2026-01-02"
+    )
     # Everything was written by Ana, so it is all read; pretend two threads got
     # news from other members since she last looked.
     with group.store.db.atomic():

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from tablespace import actions
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.identity import Identity
@@ -53,7 +54,7 @@ def test_a_group_opens_without_parsing_its_key_and_checks_it_at_first_use(tmp_pa
     try:
         assert group.identity._private_key is None  # our id came from the database
         me = group.me
-        group.post("Signed on demand")
+        actions.post(group, "Signed on demand")
         assert group.identity.author_id == me
     finally:
         group.close()

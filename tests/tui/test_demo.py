@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -62,7 +63,7 @@ def test_demo_in_the_same_directory_twice_reuses_it(tmp_path):
     base = tmp_path / "demo"
     home = build_demo(base)
     group = Group.open(home)
-    group.post("Written between the two runs", "Still here?")
+    actions.post(group, "Written between the two runs", "Still here?")
     group.close()
     again = build_demo(base)
     assert again.path == home.path and len(again.groups()) == 1

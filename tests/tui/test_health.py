@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from textual.widgets import DataTable, Sparkline, Static
 
+from tablespace import actions
 from tablespace.core.clock import datetime_to_hlc, iso
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -91,7 +92,7 @@ def garden(tmp_path, monkeypatch) -> Garden:
         )  # replies get faster week by week
         if w < 4:  # the last month: Ana joins in and people share wins
             at(monday + timedelta(days=1))
-            win = group.post(f"First harvest, week {9 - w}", "Radishes.", ["win"])
+            win = actions.post(group, f"First harvest, week {9 - w}", "Radishes.", ["win"])
             for k, name in enumerate(people[: 4 - w]):
                 remote(name, "post.reply", {"thread": win, "body": "Lovely"}, monday + timedelta(days=2, hours=k))
     quiet = remote(

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tablespace import actions
+from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
 from tablespace.core import queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
-from tablespace.sync.service import admit, create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
@@ -59,9 +60,9 @@ def pair(tmp_path, monkeypatch) -> Pair:
     code = create_invite(ana, timedelta(days=1), 1)
     ben, request = join_group(Home(tmp_path / "ben"), code, "Ben", transport)
     admit(ana, request[:8])
-    ana.post("Welcome to the circle", "Say hi.", ["welcome"])
-    ana.post("Hydration for a first loaf?", "70% or 75%?")
-    ana.post("Rye starter feeding schedule", "1:5:5 at night.")
+    actions.post(ana, "Welcome to the circle", "Say hi.", ["welcome"])
+    actions.post(ana, "Hydration for a first loaf?", "70% or 75%?")
+    actions.post(ana, "Rye starter feeding schedule", "1:5:5 at night.")
     sync_group(ana)
     sync_group(ben)
     ana.close()
@@ -88,7 +89,7 @@ async def test_a_post_from_another_home_appears_without_a_keypress(pair, ana_gro
         await pilot.press("j")  # the reader is on "Rye starter…"
         selected = thread_list.current.title
         monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")  # Ben posts five minutes later
-        await asyncio.to_thread(pair.as_ben(lambda g: g.post("Hello from Ben", "First bake tonight.")))
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Hello from Ben", "First bake tonight.")))
         took = await wait_for(pilot, lambda: "Hello from Ben" in titles(thread_list), timeout=1.5)
         assert took < 1.5
         # the new thread went on top; the reader's thread is still the selected one
@@ -109,7 +110,7 @@ async def test_the_watcher_sees_the_folder_go_and_watches_it_again_when_it_is_ba
         # and what lands now arrives: the folder is watched again
         thread_list = app.screen.query_one(ThreadList)
         monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
-        await asyncio.to_thread(pair.as_ben(lambda g: g.post("After the remount", "Still here.")))
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "After the remount", "Still here.")))
         await wait_for(pilot, lambda: "After the remount" in titles(thread_list), timeout=5)
 
 
@@ -125,7 +126,7 @@ async def test_the_open_thread_appends_a_new_reply_in_place(pair, ana_group):
         screen = app.screen
         assert isinstance(screen, ThreadScreen)
         first_card = screen.cards[0]
-        await asyncio.to_thread(pair.as_ben(lambda g: g.reply(thread_id, "75%, and a long autolyse.")))
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.reply(g, thread_id, "75%, and a long autolyse.")))
         await wait_for(pilot, lambda: len(screen.cards) == 2, timeout=1.5)
         assert screen.cards[0] is first_card  # appended, not rebuilt
         assert screen.cards[1].post.body == "75%, and a long autolyse." and screen.cards[1].post.author == "Ben"
@@ -136,7 +137,7 @@ async def test_sync_now_brings_news_and_says_so(pair, ana_group):
     app = TablespaceApp(ana_group, watch=False, sync_every=600)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.sync_rounds >= 1)
-        await asyncio.to_thread(pair.as_ben(lambda g: g.post("Quiet news", "Only a sync finds this.")))
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Quiet news", "Only a sync finds this.")))
         await pilot.pause(0.3)
         thread_list = app.screen.query_one(ThreadList)
         assert "Quiet news" not in titles(thread_list)  # no watcher, no periodic round yet

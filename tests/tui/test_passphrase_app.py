@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tablespace.actions import found_group
 from tablespace.core import keyfile, queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
-from tablespace.sync.service import found_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import PassphraseModal
 from tests.tui.waits import wait_for

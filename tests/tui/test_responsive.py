@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tablespace.actions import create_invite, found_group, join_group, sync_group
 from tablespace.core import queries
 from tablespace.core.group import Transport
 from tablespace.core.home import Home
 from tablespace.sync.git import git_env
-from tablespace.sync.service import create_invite, found_group, join_group, sync_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import HelpScreen
 from tablespace.tui.moderation import ModerationScreen

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Static
 
+from tablespace import actions
+from tablespace.actions import create_invite, found_group, sync_group
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
-from tablespace.sync.service import create_invite, found_group, sync_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import RitualsScreen
@@ -92,7 +93,7 @@ async def test_joining_from_the_setup_screen_waits_for_admission(tmp_path, monke
 async def test_rituals_show_today_and_enter_jumps_into_an_occurrence(kitchen, monkeypatch):
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday
     group = Group.open(kitchen.home)
-    opened = group.open_due_rituals()
+    opened = actions.open_due_rituals(group)
     assert len(opened) == 1  # today's (27 Feb is past the catch-up window)
     app = TablespaceApp(group, sync=False)
     try:
@@ -126,7 +127,7 @@ async def test_keys_typed_right_after_enter_on_a_ritual_act_in_its_thread(kitche
 
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday
     group = Group.open(kitchen.home)
-    (opened,) = group.open_due_rituals()
+    (opened,) = actions.open_due_rituals(group)
     app = TablespaceApp(group, sync=False)
     try:
         async with app.run_test(size=SIZE) as pilot:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from tablespace.actions import create_invite, deny, found_group, join_group, sync_group
 from tablespace.core.group import Transport
 from tablespace.core.home import Home
-from tablespace.sync.service import create_invite, deny, found_group, join_group, sync_group
 from tablespace.tui.live import SyncStatus, one_round
 
 

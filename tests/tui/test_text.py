@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tablespace import actions
+from tablespace.actions import found_group
 from tablespace.core import limits
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
-from tablespace.sync.service import found_group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import ThreadScreen
 from tests.tui.waits import wait_for
@@ -30,12 +31,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     with monkeypatch.context() as old_rules:
         old_rules.setattr(limits, "refuse_unsafe", lambda *args, **kwargs: None)
         group = found_group(home, f"Circle{NASTY}", f"Ana{NASTY}", Transport(folder=tmp_path / "shared"))
-        thread = group.post(f"Loaf{NASTY}", f"crumb{NASTY}\n\nsecond paragraph", ["bread"])
-        group.reply(thread, f"reply{NASTY}")
-        group.react(thread, "\x1b]52;c;YQ==\x07")
-        group.library_add(f"Book{NASTY}", "https://e.org/\x9b2J", f"summary{NASTY}", [])
-        group.ritual_add(f"Wins{NASTY}", f"prompt{NASTY}", "FREQ=WEEKLY;BYDAY=MO", start="2026-03-02")
-        group.change_settings(rules=f"rules{NASTY}", conduct=f"conduct{NASTY}")
+        thread = actions.post(group, f"Loaf{NASTY}", f"crumb{NASTY}\n\nsecond paragraph", ["bread"])
+        actions.reply(group, thread, f"reply{NASTY}")
+        actions.react(group, thread, "\x1b]52;c;YQ==\x07")
+        actions.library_add(group, f"Book{NASTY}", "https://e.org/\x9b2J", f"summary{NASTY}", [])
+        actions.ritual_add(group, f"Wins{NASTY}", f"prompt{NASTY}", "FREQ=WEEKLY;BYDAY=MO", start="2026-03-02")
+        actions.change_settings(group, rules=f"rules{NASTY}", conduct=f"conduct{NASTY}")
     group.close()
     return home
 

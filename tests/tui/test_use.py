@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from textual.widgets import DataTable, Input, TextArea
 
+from tablespace import actions
 from tablespace.core.clock import parse_instant
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncStatus
@@ -114,7 +115,7 @@ async def test_reply_typed_in_a_burst_lands_in_the_draft(app, kitchen):
 
 async def test_escape_from_a_ritual_thread_returns_to_rituals(kitchen, group, monkeypatch):
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-06T10:00:00Z")  # a Friday: the ritual's thread opens
-    group.open_due_rituals()
+    actions.open_due_rituals(group)
     app = TablespaceApp(group, sync=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from tablespace.core.errors import Busy
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -30,6 +32,18 @@ def is_busy(exc: sqlite3.Error) -> bool:
     if code is not None:
         return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     return "database is locked" in str(exc)
+
+
+@contextmanager
+def busy_as_refusal() -> Iterator[None]:
+    """A write that waited the whole busy timeout becomes `Busy`: one line
+    saying to try again, not a database error."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise Busy(busy_message()) from None
+        raise
 
 
 def busy_message() -> str:

@@ -32,6 +32,16 @@ class PermissionDenied(TablespaceError):
     exit_code = 3
 
 
+class Busy(TablespaceError):
+    """Another command (or the app) held the group's database for the whole
+    busy wait: nothing is wrong, and trying again will do (exit 1)."""
+
+
+class Unreachable(TablespaceError):
+    """The shared folder or git remote did not answer; nothing was changed
+    there (exit 1)."""
+
+
 class RefusalKind(StrEnum):
     """Why an op was refused; stored by value in ops.reason_kind."""
 

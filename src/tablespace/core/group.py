@@ -1,8 +1,9 @@
-"""The service API: one member acting in one group.
+"""One member in one group: their replica (key, local settings, database),
+the single write path for their ops, and what they typed resolved to ids.
 
-Every action builds an op, signs it and hands it to Store.append_local, the
-single write path; the fold decides whether it is allowed. Screens and CLI
-commands call these methods and the read functions in `queries`, nothing else.
+`Group.write` signs an op and hands it to Store.append_local; the fold
+decides whether it is allowed. The actions a person takes are built on it
+in the application layer (tablespace/actions/).
 """
 
 from __future__ import annotations
@@ -10,25 +11,19 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tablespace.core import limits, queries
-from tablespace.core.clock import HybridClock, datetime_to_hlc, iso, now
+from tablespace.core.clock import HybridClock, datetime_to_hlc, now
+from tablespace.core.database import busy_as_refusal
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, UsageError
-from tablespace.core.fold import derived_id
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
-from tablespace.core.keyfile import LockedKeyError
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
-from tablespace.core.rituals import occurrences_between
 from tablespace.core.store import Store
-
-# Rituals whose occurrence passed more than this long ago are not opened late.
-RITUAL_CATCH_UP = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -150,7 +145,7 @@ class Group:
 
     def write(self, kind: str, payload: dict[str, Any]) -> Op:
         """Sign one op of ours and fold it; raises (changing nothing) if refused."""
-        with self.store.db.atomic():
+        with busy_as_refusal(), self.store.db.atomic():
             seq, prev = self.store.head(self.me)
             op = sign_op(
                 self.identity,
@@ -188,119 +183,6 @@ class Group:
 
     def member_id(self, ref: str) -> str:
         return resolve_member(self.conn, ref)
-
-    # --- content actions ---------------------------------------------------------
-
-    def post(self, title: str, body: str = "", tags: list[str] | None = None) -> str:
-        return self.write("thread.start", {"title": title.strip(), "body": body, "tags": _normal_tags(tags)}).id
-
-    def reply(self, thread_ref: str, body: str) -> str:
-        return self.write("post.reply", {"thread": self.thread_id(thread_ref), "body": body}).id
-
-    def edit(self, post_ref: str, body: str | None, title: str | None = None) -> None:
-        """New text and/or (for an opening post) a new title; None keeps it."""
-        post = self.post_id(post_ref)
-        if body is None:
-            (body,) = self.conn.execute("SELECT body FROM posts WHERE id = ?", (post,)).fetchone()
-        payload: dict[str, Any] = {"post": post, "body": body}
-        if title is not None:
-            payload["title"] = title.strip()
-        self.write("post.edit", payload)
-
-    def delete(self, post_ref: str) -> None:
-        self.write("post.delete", {"post": self.post_id(post_ref)})
-
-    def react(self, post_ref: str, emoji: str, undo: bool = False) -> None:
-        post, emoji = self.post_id(post_ref), emoji.strip()
-        if (
-            undo
-            and self.conn.execute(
-                "SELECT 1 FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?", (post, self.me, emoji)
-            ).fetchone()
-            is None
-        ):
-            raise TablespaceError(f"you have not reacted {emoji} to that post")
-        self.write("post.unreact" if undo else "post.react", {"post": post, "emoji": emoji})
-
-    def tag(self, thread_ref: str, add: list[str] = (), remove: list[str] = ()) -> None:  # type: ignore[assignment]
-        self.write(
-            "thread.tag",
-            {"thread": self.thread_id(thread_ref), "add": _normal_tags(add), "remove": _normal_tags(remove)},
-        )
-
-    def pin(self, thread_ref: str, pinned: bool = True) -> None:
-        self.write("thread.pin", {"thread": self.thread_id(thread_ref), "pinned": pinned})
-
-    def archive(self, thread_ref: str, archived: bool = True) -> Op:
-        return self.write("thread.archive", {"thread": self.thread_id(thread_ref), "archived": archived})
-
-    def stale_threads(self, quiet_for: timedelta) -> list[str]:
-        """Threads with no activity for `quiet_for`: not pinned, not archived,
-        not a ritual's (rituals have their own rhythm)."""
-        cutoff = datetime_to_hlc(now() - quiet_for)
-        return [
-            r[0]
-            for r in self.conn.execute(
-                """SELECT id FROM threads WHERE deleted = 0 AND archived = 0 AND pinned = 0 AND ritual_id IS NULL
-               AND last_activity_hlc < ? ORDER BY last_activity_hlc""",
-                (cutoff,),
-            )
-        ]
-
-    def archive_stale(self, quiet_for: timedelta) -> list[str]:
-        """Archive every stale thread, all or nothing."""
-        stale = self.stale_threads(quiet_for)
-        with self.store.db.atomic():
-            for thread in stale:
-                self.write("thread.archive", {"thread": thread, "archived": True})
-        return stale
-
-    def change_settings(self, **changes: Any) -> Op:
-        """Moderators: name, purpose, rules (house rules), conduct (the code of
-        conduct), post_cap (weekly posts per member, 0 for none)."""
-        payload = {k: v for k, v in changes.items() if v is not None}
-        if not payload:
-            raise TablespaceError("nothing to change: give at least one setting")
-        return self.write("group.edit", payload)
-
-    def library_add(self, title: str, url: str, summary: str = "", tags: list[str] | None = None) -> str:
-        return self.write(
-            "library.add", {"title": title.strip(), "url": url.strip(), "summary": summary, "tags": _normal_tags(tags)}
-        ).id
-
-    def library_remove(self, resource_ref: str) -> None:
-        self.write("library.remove", {"resource": self.resource_id(resource_ref)})
-
-    def ritual_add(self, name: str, prompt: str, rrule: str, start: str | None = None) -> str:
-        start = start or now().date().isoformat()
-        return self.write(
-            "ritual.add", {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip(), "start": start.strip()}
-        ).id
-
-    def ritual_pause(self, ritual_ref: str, paused: bool = True) -> None:
-        self.write("ritual.pause", {"ritual": self.ritual_id(ritual_ref), "paused": paused})
-
-    def open_due_rituals(self) -> list[str]:
-        """Open the threads of ritual occurrences that have come due (recent
-        ones only). Every replica derives the same thread id, so two members
-        doing this at once merge into one thread."""
-        opened = []
-        moment = now()
-        for ritual in queries.rituals(self.conn, moment):
-            if ritual.paused:
-                continue
-            for at in occurrences_between(ritual.rrule, ritual.start, moment - RITUAL_CATCH_UP, moment):
-                thread = derived_id("ritual.occur", ritual.id, iso(at))
-                if self.conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread,)).fetchone():
-                    continue
-                try:
-                    self.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
-                except LockedKeyError:
-                    raise  # not a refusal: asking again for each ritual would not help
-                except TablespaceError:
-                    return opened  # we may not write now (timed out, not admitted): others will open it
-                opened.append(thread)
-        return opened
 
     # --- local state -------------------------------------------------------------
 
@@ -363,10 +245,6 @@ def _make_replica(
         shutil.rmtree(path, ignore_errors=True)
         raise
     return path
-
-
-def _normal_tags(tags: list[str] | tuple[str, ...] | None) -> list[str]:
-    return sorted({limits.normalize_tag(t) for t in tags or () if t.strip()})
 
 
 DEFAULT_RULES = """\

@@ -624,6 +624,38 @@ def mod_record_filed(conn: sqlite3.Connection, record_id: str) -> bool:
     return conn.execute("SELECT 1 FROM mod_records WHERE record_id = ?", (record_id,)).fetchone() is not None
 
 
+def thread_ever_existed(conn: sqlite3.Connection, thread_id: str) -> bool:
+    """Whether a thread was started, deleted since or not."""
+    return conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread_id,)).fetchone() is not None
+
+
+def body(conn: sqlite3.Connection, post_id: str) -> str:
+    """The current text of a post known to exist."""
+    return str(conn.execute("SELECT body FROM posts WHERE id = ?", (post_id,)).fetchone()[0])
+
+
+def has_reacted(conn: sqlite3.Connection, post_id: str, member: str, emoji: str) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?", (post_id, member, emoji)
+        ).fetchone()
+        is not None
+    )
+
+
+def stale_threads(conn: sqlite3.Connection, quiet_since_hlc: int) -> list[str]:
+    """Threads with no activity since `quiet_since_hlc`, oldest first: not
+    pinned, not archived, not a ritual's (rituals have their own rhythm)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            """SELECT id FROM threads WHERE deleted = 0 AND archived = 0 AND pinned = 0 AND ritual_id IS NULL
+               AND last_activity_hlc < ? ORDER BY last_activity_hlc""",
+            (quiet_since_hlc,),
+        )
+    ]
+
+
 def post_as_written(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str]:
     """(thread id, author, body) of a post known to exist."""
     return conn.execute("SELECT thread_id, author, body FROM posts WHERE id = ?", (post_id,)).fetchone()

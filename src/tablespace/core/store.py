@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on fir
 from tablespace.core import database
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
-from tablespace.core.errors import Refusal, TablespaceError
+from tablespace.core.errors import Busy, Refusal, TablespaceError
 from tablespace.core.fold import FoldContext, apply_op, text_edit_rows
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
@@ -97,7 +97,7 @@ class Store:
                 migrate(self.db)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
-                raise TablespaceError(busy_message()) from None
+                raise Busy(busy_message()) from None
             raise TablespaceError(f"cannot open the group database {path}: {exc}") from None
         self.conn = self.db.conn
         # The member's key beside the database seals deleted text in the log.

@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import Unreachable
 from tablespace.core.files import write_atomically
 from tablespace.sync.envelope import SUFFIX
 
@@ -36,7 +36,7 @@ OUTBOX = "your changes stay in the outbox"  # how every "cannot reach it" messag
 NEUTRAL_TIME = 946_684_800  # 2000-01-01 00:00:00 UTC
 
 
-class SyncUnavailable(TablespaceError):
+class SyncUnavailable(Unreachable):
     """The folder or remote cannot be reached; nothing was changed there."""
 
 

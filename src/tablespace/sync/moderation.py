@@ -22,11 +22,9 @@ from tablespace.core.modlog import LogEntry, Names, moderation_actions
 from tablespace.core.rituals import parse_start
 from tablespace.sync.delivery import put_in_outbox
 from tablespace.sync.keys import ExchangeKey
-from tablespace.sync.moderator_key import rotate_mod_key_if_needed
 from tablespace.sync.sealing import (
     EXCERPT_MAX,
     REASON_MAX,
-    my_exchange_key,
     open_records,
     seal_for_moderators,
     signed_part,
@@ -240,36 +238,6 @@ def document(group: Group, op_id: str, why: str, *, what: str = "") -> None:
     request names nobody in the open)."""
     if why.strip() or what:
         write_sealed(group, {"type": "why", "op": op_id, "text": why.strip()[:DECISION_MAX], "what": what[:200]})
-
-
-def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, why: str = "") -> None:
-    """Grant or revoke a role, with the reason kept sealed: one transaction.
-    A change of moderators renews the moderators' key at once (if we hold it),
-    so nothing sealed from now on waits for a sync to leave a former one out."""
-    member = group.member_id(member_ref)
-    seen = queries.last_seq(group.conn, member)
-    # The member's seq we have seen bounds the change wherever their ops sort:
-    # after a revoke they cannot back-date an op to before it.
-    payload = {"member": member, "role": role, ("last_seq" if revoke else "since_seq"): seen}
-    with group.store.db.atomic():
-        op = group.write("role.revoke" if revoke else "role.grant", payload)
-        document(group, op.id, why)
-        if role == "moderator":
-            rotate_mod_key_if_needed(group, my_exchange_key(group))
-
-
-def end_timeout(group: Group, member_ref: str, *, why: str = "") -> None:
-    """End a member's time-out now (the reason kept sealed)."""
-    with group.store.db.atomic():
-        op = group.write("member.timeout_end", {"member": group.member_id(member_ref)})
-        document(group, op.id, why)
-
-
-def archive_thread(group: Group, thread_ref: str, *, undo: bool = False, why: str = "") -> None:
-    group.require_moderator()
-    with group.store.db.atomic():
-        op = group.archive(thread_ref, archived=not undo)
-        document(group, op.id, why)
 
 
 def moderation_log(group: Group, exchange: ExchangeKey, *, limit: int = 1000) -> list[LogEntry]:

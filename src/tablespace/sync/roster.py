@@ -38,8 +38,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from tablespace.core import queries
-from tablespace.core.clock import from_now, iso, now_ms
-from tablespace.core.errors import TablespaceError
+from tablespace.core.clock import now_ms
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore, LinkInFolder
 from tablespace.sync.keyring import EpochKey, Keyring
@@ -60,9 +59,7 @@ from tablespace.sync.membership import (
     need_path,
     read_grant_header,
 )
-from tablespace.sync.moderation import document
 
-MAX_TIMEOUT = timedelta(days=28)
 # How long a departure may wait unrenewed, from when a member first sees it,
 # before that member renews the key with nothing of their own waiting for it
 # (see the module docstring).
@@ -79,31 +76,6 @@ def announce_first_key(group: Group, keyring: Keyring) -> None:
     group.write("member.keys", {"exchange_key": keyring.exchange.public_key.hex()})
     first = keyring.keys[0]
     group.write("epoch.rotate", {"epoch": first.epoch, "key_id": first.key_id, "recipients": [group.me]})
-
-
-def remove_member(group: Group, ref: str, reason: str = "") -> None:
-    member = group.member_id(ref)
-    last_seq = queries.last_seq(group.conn, member)
-    with group.store.db.atomic():  # the reason is for moderators only: sealed beside the open action
-        op = group.write("member.remove", {"member": member, "last_seq": last_seq})
-        document(group, op.id, reason)
-
-
-def timeout_member(group: Group, ref: str, duration: timedelta, reason: str = "") -> None:
-    if duration <= timedelta(0) or duration > MAX_TIMEOUT:
-        raise TablespaceError("a time-out lasts from 1 minute to 28 days (e.g. 30m, 24h, 7d)")
-    member = group.member_id(ref)
-    last_seq = queries.last_seq(group.conn, member)
-    with group.store.db.atomic():
-        op = group.write(
-            "member.timeout",
-            {"member": member, "until": iso(from_now(duration, what="the end of the time-out")), "last_seq": last_seq},
-        )
-        document(group, op.id, reason)
-
-
-def leave_group(group: Group) -> None:
-    group.write("member.leave", {})
 
 
 def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[tuple[int, str], set[str]]]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from rich.cells import cell_len
 from textual.message import Message
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.errors import TablespaceError
@@ -103,15 +104,14 @@ class SyncRound(Message):
 def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     """Open due rituals, export our outbox, import what is new. Never raises."""
     from tablespace.sync.folder import SyncUnavailable  # the crypto stack loads here, in the sync thread
-    from tablespace.sync.service import sync_group
 
     opened = 0
     try:
-        opened = len(group.open_due_rituals())
+        opened = len(actions.open_due_rituals(group))
     except TablespaceError:
         pass  # timed out, not admitted yet, or gone: we may not write, but we still sync
     try:
-        report = sync_group(group, open_rituals=False)  # opened above, where a refusal is not fatal
+        report = actions.sync_group(group, open_rituals=False)  # opened above, where a refusal is not fatal
     except SyncUnavailable as exc:
         problem = "folder unreachable" if group.transport.folder is not None else "remote unreachable"
         return replace(

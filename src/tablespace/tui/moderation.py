@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
@@ -205,11 +206,10 @@ class ModerationScreen(SectionScreen):
         self.show_report()
 
     def _fill_requests(self) -> None:
-        from tablespace.sync.requests import PROBLEM_NOTES
-        from tablespace.sync.service import pending_requests
+        from tablespace.actions import PROBLEM_NOTES
 
         try:
-            self.requests = pending_requests(self.group, pull=False)  # refreshed each round: no fetch here
+            self.requests = actions.join_requests(self.group, pull=False)  # refreshed each round: no fetch here
         except TablespaceError:  # the folder is unreachable: nothing to decide from here
             self.requests = []
         rows = [
@@ -401,7 +401,6 @@ class ModerationScreen(SectionScreen):
     def action_admit(self) -> None:
         """Admitting reads the folder (or pulls the remote) and writes a key
         grant there: in a thread, so the app stays responsive meanwhile."""
-        from tablespace.sync.actions import admit_request
 
         request = self.selected("requests", self.requests)
         if request is None:
@@ -409,13 +408,12 @@ class ModerationScreen(SectionScreen):
         self.run_job(
             Job(
                 f"admitting {request.name}",
-                in_own_group(self.group, lambda g: admit_request(g, request.id)),
+                in_own_group(self.group, lambda g: actions.admit(g, request.id)),
                 done=lambda _member: self.notify(f"Admitted {request.name}; they can read after their sync"),
             )
         )
 
     def action_deny(self) -> None:
-        from tablespace.sync.actions import deny_request
 
         request = self.selected("requests", self.requests)
         if request is None:
@@ -425,7 +423,7 @@ class ModerationScreen(SectionScreen):
             reason = str(values["reason"])
             return Job(
                 f"turning down {request.name}",
-                in_own_group(self.group, lambda g: deny_request(g, request.id, reason)),
+                in_own_group(self.group, lambda g: actions.deny(g, request.id, reason)),
                 done=lambda _: self.after_write(f"Turned down {request.name}"),
             )
 
@@ -449,14 +447,13 @@ class ModerationScreen(SectionScreen):
         return m
 
     def action_time_out(self) -> None:
-        from tablespace.sync.roster import timeout_member
 
         m = self._member()
         if m is None:
             return
 
         def do_timeout(values: dict[str, str | bool]) -> None:
-            timeout_member(self.group, m.id, parse_duration(str(values["for"])), str(values["reason"]))
+            actions.time_out(self.group, m.id, parse_duration(str(values["for"])), str(values["reason"]))
             self.after_write(f"{m.name} is timed out")
 
         self.app.push_screen(
@@ -478,7 +475,7 @@ class ModerationScreen(SectionScreen):
             return
 
         def do_end(values: dict[str, str | bool]) -> None:
-            mod.end_timeout(self.group, m.id, why=str(values["reason"]))
+            actions.end_time_out(self.group, m.id, str(values["reason"]))
             self.after_write(f"{m.name} can post again")
 
         self.app.push_screen(
@@ -492,7 +489,6 @@ class ModerationScreen(SectionScreen):
         )
 
     def action_remove(self) -> None:
-        from tablespace.sync.actions import remove
 
         m = self._member()
         if m is None:
@@ -502,7 +498,7 @@ class ModerationScreen(SectionScreen):
             reason = str(values["reason"])  # remove() renews the key, which reaches the folder: a thread
             return Job(
                 f"removing {m.name}",
-                in_own_group(self.group, lambda g: remove(g, m.id, reason)),
+                in_own_group(self.group, lambda g: actions.remove(g, m.id, reason)),
                 done=lambda _: self.after_write(f"{m.name} was removed; the group's key was renewed"),
             )
 
@@ -524,7 +520,7 @@ class ModerationScreen(SectionScreen):
         heading = f"Take the moderator role from {m.name}?" if revoke else f"Make {m.name} a moderator?"
 
         def do_role(values: dict[str, str | bool]) -> None:
-            mod.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
+            actions.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
             self.after_write(f"{m.name} {'is no longer' if revoke else 'is now'} a moderator")
 
         self.app.push_screen(
@@ -543,7 +539,7 @@ class ModerationScreen(SectionScreen):
         current = queries.settings(self.group.conn).get(key, "")
 
         def save(values: dict[str, str | bool]) -> None:
-            self.group.change_settings(**{key: str(values["text"])})
+            actions.change_settings(self.group, **{key: str(values["text"])})
             self.after_write(f"{label} saved")
 
         self.app.push_screen(
@@ -565,7 +561,7 @@ class ModerationScreen(SectionScreen):
             text = str(values["cap"]).strip() or "0"
             if not text.isdigit():
                 raise TablespaceError("the cap is a whole number (0 for none)")
-            self.group.change_settings(post_cap=int(text))
+            actions.change_settings(self.group, post_cap=int(text))
             self.after_write("Post cap saved")
 
         self.app.push_screen(
@@ -583,7 +579,7 @@ class ModerationScreen(SectionScreen):
             quiet = parse_duration(str(values["quiet"]))
             if quiet < timedelta(days=1):
                 raise TablespaceError("archive threads quiet for at least a day (e.g. 90d)")
-            done = self.group.archive_stale(quiet)
+            done = actions.archive_stale(self.group, quiet)
             self.after_write(f"Archived {len(done)} thread{'s' if len(done) != 1 else ''}")
 
         self.app.push_screen(

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Header, Static
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
@@ -82,7 +83,7 @@ class ThreadsScreen(SectionScreen):
         from tablespace.tui.modals import ComposeModal
 
         def post(draft: Draft) -> None:
-            new_id = self.group.post(draft.title or "", draft.body, draft.tags)
+            new_id = actions.post(self.group, draft.title or "", draft.body, draft.tags)
             self.ts_app.wrote()
             self.call_after_refresh(self.thread_list.select_id, new_id)
 
@@ -298,7 +299,7 @@ class ThreadScreen(TablespaceScreen):
             return
 
         def reply(draft: Draft) -> None:
-            self.group.reply(self.thread_id, draft.body)
+            actions.reply(self.group, self.thread_id, draft.body)
             self.ts_app.wrote()
             self.land_on_last = True  # land on the new reply
 
@@ -316,7 +317,7 @@ class ThreadScreen(TablespaceScreen):
         post_id = card.post.id
 
         def edit(draft: Draft) -> None:
-            self.group.edit(post_id, draft.body, title=draft.title)
+            actions.edit(self.group, post_id, draft.body, title=draft.title)
             self.ts_app.wrote()
 
         title = self.detail.title if card.opening and self.detail else None
@@ -337,7 +338,7 @@ class ThreadScreen(TablespaceScreen):
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
-                self.act(self.group.delete, post_id, success="Deleted.")
+                self.act(actions.delete, self.group, post_id, success="Deleted.")
 
         self.app.push_screen(ConfirmModal(question), done)
 
@@ -350,12 +351,10 @@ class ThreadScreen(TablespaceScreen):
         post_id = card.post.id
 
         def report(values: dict[str, str | bool]) -> Job[str]:
-            from tablespace.sync.moderation import file_report
-
             reason = str(values["reason"])
             return Job(
                 "sealing the report",
-                in_own_group(self.group, lambda g: file_report(g, post_id, reason)),
+                in_own_group(self.group, lambda g: actions.report(g, post_id, reason).id),
                 done=lambda _id: self.reported(),
                 refused="Not reported",
             )
@@ -385,7 +384,7 @@ class ThreadScreen(TablespaceScreen):
 
         def done(emoji: str | None) -> None:
             if emoji:
-                self.act(self.group.react, post_id, emoji, undo=emoji in mine)
+                self.act(actions.react, self.group, post_id, emoji, undo=emoji in mine)
 
         self.app.push_screen(ReactModal(mine), done)
 

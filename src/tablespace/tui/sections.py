@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown, Select, Static
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.fold import derived_id
@@ -305,7 +306,7 @@ class LibraryScreen(SectionScreen):
         from tablespace.tui.modals import ResourceForm
 
         def add(draft: ResourceDraft) -> None:
-            new_id = self.group.library_add(draft.title, draft.url, draft.summary, draft.tags)
+            new_id = actions.library_add(self.group, draft.title, draft.url, draft.summary, draft.tags)
             self.ts_app.wrote()
             self.tag = None
             self.call_after_refresh(self.refresh_data, new_id)

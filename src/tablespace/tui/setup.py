@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Static, TabbedContent, TabPane
 
+from tablespace import actions
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import GroupEntry, Home
@@ -140,9 +141,7 @@ class SetupScreen(Screen):
         home, transport, purpose = self.ts_app.home, self.transport("found"), self.value("found-purpose")
 
         def found() -> GroupEntry:
-            from tablespace.sync.service import found_group
-
-            return _entry_of(found_group(home, name, display, transport, purpose=purpose))
+            return _entry_of(actions.found_group(home, name, display, transport, purpose=purpose))
 
         async def founded(entry: GroupEntry) -> None:
             group = _open_here(home, entry)
@@ -158,9 +157,7 @@ class SetupScreen(Screen):
         home, transport = self.ts_app.home, self.transport("join")
 
         def join() -> tuple[GroupEntry, str]:
-            from tablespace.sync.service import join_group
-
-            group, request = join_group(home, code, display, transport)
+            group, request = actions.join_group(home, code, display, transport)
             return _entry_of(group), request
 
         async def joined(result: tuple[GroupEntry, str]) -> None:

@@ -1,0 +1,75 @@
+"""What any member writes: threads, replies, edits, reactions, tags, pins and
+the library. Each action builds one op and hands it to `Group.write`, the
+single write path; the fold decides whether it is allowed, and a refusal
+comes back as a typed error (core/errors.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tablespace.actions.rituals import open_due_rituals
+from tablespace.core import limits, queries
+from tablespace.core.errors import TablespaceError
+from tablespace.core.group import Group
+
+
+def post(group: Group, title: str, body: str = "", tags: Iterable[str] = ()) -> str:
+    """Start a thread; returns its id. Rituals that came due meanwhile open
+    after it (a refused post changes nothing, and a ritual that may not open
+    does not refuse the post)."""
+    thread = group.write("thread.start", {"title": title.strip(), "body": body, "tags": normal_tags(tags)}).id
+    open_due_rituals(group)
+    return thread
+
+
+def reply(group: Group, thread_ref: str, body: str) -> str:
+    """Reply in a thread; returns the post's id."""
+    return group.write("post.reply", {"thread": group.thread_id(thread_ref), "body": body}).id
+
+
+def edit(group: Group, post_ref: str, body: str | None, title: str | None = None) -> None:
+    """New text and/or (for an opening post) a new title; None keeps it."""
+    post_id = group.post_id(post_ref)
+    payload: dict[str, Any] = {"post": post_id, "body": queries.body(group.conn, post_id) if body is None else body}
+    if title is not None:
+        payload["title"] = title.strip()
+    group.write("post.edit", payload)
+
+
+def delete(group: Group, post_ref: str) -> None:
+    """Delete a post (ours, or any as a moderator); an opening post takes its thread."""
+    group.write("post.delete", {"post": group.post_id(post_ref)})
+
+
+def react(group: Group, post_ref: str, emoji: str, undo: bool = False) -> None:
+    """Add a reaction, or take ours back (`undo`)."""
+    post_id, emoji = group.post_id(post_ref), emoji.strip()
+    if undo and not queries.has_reacted(group.conn, post_id, group.me, emoji):
+        raise TablespaceError(f"you have not reacted {emoji} to that post")
+    group.write("post.unreact" if undo else "post.react", {"post": post_id, "emoji": emoji})
+
+
+def tag(group: Group, thread_ref: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+    group.write(
+        "thread.tag", {"thread": group.thread_id(thread_ref), "add": normal_tags(add), "remove": normal_tags(remove)}
+    )
+
+
+def pin(group: Group, thread_ref: str, pinned: bool = True) -> None:
+    group.write("thread.pin", {"thread": group.thread_id(thread_ref), "pinned": pinned})
+
+
+def library_add(group: Group, title: str, url: str, summary: str = "", tags: Iterable[str] = ()) -> str:
+    """Add a resource to the library; returns its id."""
+    payload = {"title": title.strip(), "url": url.strip(), "summary": summary, "tags": normal_tags(tags)}
+    return group.write("library.add", payload).id
+
+
+def library_remove(group: Group, resource_ref: str) -> None:
+    group.write("library.remove", {"resource": group.resource_id(resource_ref)})
+
+
+def normal_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as the fold keeps them: normalised, without blanks or repeats, sorted."""
+    return sorted({limits.normalize_tag(t) for t in tags if t.strip()})

@@ -1,0 +1,108 @@
+"""Sync rounds, once or as things change, and the checks and repairs a
+member runs on their own home: `doctor` and `rebuild`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tablespace.actions.rituals import open_due_rituals
+from tablespace.core.doctor import Check, diagnose
+from tablespace.core.errors import TablespaceError
+from tablespace.core.group import Group
+from tablespace.core.home import Home
+from tablespace.sync.engine import SyncReport
+from tablespace.sync.service import run_round, sync_checks
+from tablespace.sync.watch import ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
+
+
+def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
+    """One round: open due rituals (unless told not to; a member who may not
+    write still syncs), then import and export; over git, pull first and
+    push after."""
+    if open_rituals:
+        open_due_rituals(group)
+    return run_round(group)
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    report: SyncReport
+
+
+@dataclass(frozen=True)
+class RoundFailed:
+    error: TablespaceError  # e.g. the folder was unmounted meanwhile; the watch goes on
+    again: bool  # the round before failed the same way
+
+
+@dataclass(frozen=True)
+class Unwatched:
+    """The OS would not watch the folder: a round every `every` seconds only."""
+
+    every: float
+
+
+@dataclass(frozen=True)
+class Back:
+    """The folder or remote answers again after failed rounds."""
+
+
+WatchEvent = RoundDone | RoundFailed | Unwatched | Back
+
+
+def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[WatchEvent]:
+    """Rounds after a first one, until `stop` is set (or the caller stops
+    iterating): whenever a file of the group lands in the folder, we write
+    from another command, or `ROUND_EVERY_SECONDS` pass (sync/watch.py)."""
+    folder = group.transport.folder
+    wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
+    newest = group.store.head(group.me)[0]  # our newest op when the last round began
+
+    def wrote_something() -> bool:
+        """Our newest op is newer than when the last round began: another
+        command wrote (a round's own bookkeeping changes the database too)."""
+        return group.store.head(group.me)[0] > newest
+
+    failing: str | None = None
+    for why in due_rounds(
+        folder,
+        wanted,
+        stop=stop or threading.Event(),
+        every=ROUND_EVERY_SECONDS,
+        database_dir=group.path,
+        local_pending=wrote_something,
+    ):
+        if why == UNWATCHED:
+            yield Unwatched(ROUND_EVERY_SECONDS)
+        newest = group.store.head(group.me)[0]
+        try:
+            report = sync_group(group)
+        except TablespaceError as exc:
+            yield RoundFailed(exc, again=str(exc) == failing)
+            failing = str(exc)
+            continue
+        if failing is not None:
+            yield Back()
+            failing = None
+        yield RoundDone(report)
+
+
+def doctor(home: Home, selector: str | None) -> Iterator[Check]:
+    """Checks of the home, keys, database, folder or remote, and quarantine:
+    (ok, what was found and how to fix it)."""
+    return diagnose(home, selector, sync_checks)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    ops: int  # how many ops were folded again
+    repaired: bool  # the views differed from what the log gives, and now match
+
+
+def rebuild(group: Group) -> Rebuilt:
+    """Fold the whole log again from nothing; the log is the truth."""
+    before = group.store.dump_digest()
+    count = group.store.rebuild()
+    return Rebuilt(count, group.store.dump_digest() != before)

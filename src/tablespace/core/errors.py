@@ -101,9 +101,10 @@ class Refusal:
     def from_log(cls, kind: str | None, reason: str | None, data: str | None) -> Refusal:
         """A refusal as the log keeps it. An op refused before the log kept
         kinds has none until the re-fold that migration asks for: refused."""
+        refusal_kind = RefusalKind(kind) if kind else RefusalKind.REFUSED
         if data is not None:
-            return cls(RefusalKind(kind), data=json.loads(data))
-        return cls(RefusalKind(kind) if kind else RefusalKind.REFUSED, text=reason or "")
+            return cls(refusal_kind, data=json.loads(data))
+        return cls(refusal_kind, text=reason or "")
 
 
 def _words(refusal: Refusal, *, own: bool) -> str:

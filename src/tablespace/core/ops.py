@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -43,7 +43,10 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not allowed in an op")
 
 
-def _c_encoder() -> Callable[[Any, int], tuple[str, ...] | list[str]] | None:
+_CEncoder = Callable[[Any, int], tuple[str, ...] | list[str]]
+
+
+def _c_encoder() -> _CEncoder | None:
     """The C encoder `_CANONICAL.encode` builds afresh on every call (that setup
     was ~half the canonical check of an imported op, bench_import), built once
     with the same settings. No cycle check (markers=None): op payloads are
@@ -53,9 +56,12 @@ def _c_encoder() -> Callable[[Any, int], tuple[str, ...] | list[str]] | None:
     if make is None:
         return None
     try:
-        return make(None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+        encode: _CEncoder = make(
+            None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+        )
     except TypeError:
         return None
+    return encode
 
 
 _C_ENCODE = _c_encoder()
@@ -86,6 +92,7 @@ def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
@@ -273,7 +280,8 @@ def _canonical_object(data: bytes, depth: int, what: str) -> dict[str, Any]:
         except (ValueError, RecursionError):
             raise InvalidOp(f"{what} is not valid JSON") from None
         raise InvalidOp(f"{what} is not in canonical form") from None
-    _expect(isinstance(value, dict), f"{what} is not an object")
+    if not isinstance(value, dict):
+        raise InvalidOp(f"{what} is not an object")
     # Nesting depth cannot exceed the number of containers, so a body with at
     # most `depth` brackets (every ordinary op: the op, its payload, a tag
     # list) needs no walk; brackets inside strings only over-count.

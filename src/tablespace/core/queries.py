@@ -173,7 +173,14 @@ THREAD_COLUMNS = """
 """
 
 
-def _thread_summary(row: tuple) -> ThreadSummary:
+def _one_int(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> int:
+    """The one integer of a query that returns one row of one column: a count,
+    coalesce(max(...), 0), or a column of a row known to exist."""
+    value: int = conn.execute(sql, params).fetchone()[0]
+    return value
+
+
+def _thread_summary(row: tuple[Any, ...]) -> ThreadSummary:
     return ThreadSummary(
         id=row[0],
         title=row[1],
@@ -221,7 +228,7 @@ def threads(
 
 
 def count_threads(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0").fetchone()[0]
+    return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0")
 
 
 def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
@@ -398,12 +405,13 @@ def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
     if row is None:
         return None
     pinned, hlc = row
-    return conn.execute(
+    return _one_int(
+        conn,
         f"""SELECT (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned > ?)
                  + (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned = ?
                       AND (last_activity_hlc > ? OR (last_activity_hlc = ? AND id > ?)))""",
         (pinned, pinned, hlc, hlc, thread_id),
-    ).fetchone()[0]
+    )
 
 
 def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool, limit: int) -> list[ThreadSummary] | None:
@@ -431,9 +439,9 @@ def thread_exists(conn: sqlite3.Connection, thread_id: str) -> bool:
 
 
 def reply_count(conn: sqlite3.Connection, thread_id: str) -> int:
-    return conn.execute(
-        "SELECT count(*) FROM posts WHERE thread_id = ? AND deleted = 0 AND id != ?", (thread_id, thread_id)
-    ).fetchone()[0]
+    return _one_int(
+        conn, "SELECT count(*) FROM posts WHERE thread_id = ? AND deleted = 0 AND id != ?", (thread_id, thread_id)
+    )
 
 
 def my_reactions(conn: sqlite3.Connection, post_id: str, me: str) -> set[str]:
@@ -456,7 +464,7 @@ def last_sync_hlc(conn: sqlite3.Connection) -> int | None:
 
 
 def quarantined_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM sync_files WHERE status = 'quarantined'").fetchone()[0]
+    return _one_int(conn, "SELECT count(*) FROM sync_files WHERE status = 'quarantined'")
 
 
 def data_version(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -472,7 +480,7 @@ def data_version(conn: sqlite3.Connection) -> tuple[int, int]:
 
 def last_seq(conn: sqlite3.Connection, author: str) -> int:
     """The newest seq of `author`'s we hold (0 if none)."""
-    return conn.execute("SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (author,)).fetchone()[0]
+    return _one_int(conn, "SELECT coalesce(max(seq), 0) FROM ops WHERE author = ?", (author,))
 
 
 def has_ops_by(conn: sqlite3.Connection, author: str) -> bool:
@@ -483,29 +491,34 @@ def has_ops_after(conn: sqlite3.Connection, author: str, seq: int) -> bool:
     return conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq > ? LIMIT 1", (author, seq)).fetchone() is not None
 
 
-def ops_after(conn: sqlite3.Connection, author: str, seq: int) -> list[tuple[str, str, str]]:
+# (id, signature, body) of an op in the log, as Store.read_op takes them
+OpRow = tuple[str, bytes, bytes]
+
+
+def ops_after(conn: sqlite3.Connection, author: str, seq: int) -> list[OpRow]:
     """(id, signature, body) of `author`'s ops after `seq`, in seq order."""
     return conn.execute(
         "SELECT id, signature, body FROM ops WHERE author = ? AND seq > ? ORDER BY seq", (author, seq)
     ).fetchall()
 
 
-def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -> tuple[str, str, str] | None:
+def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -> OpRow | None:
     """(id, signature, body) of `author`'s accepted op of `kind` at `hlc`, if any."""
-    return conn.execute(
+    row: OpRow | None = conn.execute(
         "SELECT id, signature, body FROM ops WHERE author = ? AND hlc = ? AND state = 'accepted' AND kind = ?",
         (author, hlc, kind),
     ).fetchone()
+    return row
 
 
-def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[tuple[str, str, str]]:
+def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[OpRow]:
     """(id, signature, body) of every op of `kind` the fold refused."""
     return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'", (kind,)).fetchall()
 
 
 def held_op_count(conn: sqlite3.Connection) -> int:
     """Ops held back until their time comes (dated ahead of our clock)."""
-    return conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()[0]
+    return _one_int(conn, "SELECT count(*) FROM ops WHERE state = 'held'")
 
 
 def first_forks(conn: sqlite3.Connection) -> list[tuple[str, int]]:
@@ -561,7 +574,7 @@ def moderator_ids(conn: sqlite3.Connection) -> set[str]:
 
 
 def moderator_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM roles WHERE role = 'moderator'").fetchone()[0]
+    return _one_int(conn, "SELECT count(*) FROM roles WHERE role = 'moderator'")
 
 
 def moderators_with_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -589,20 +602,21 @@ def epoch_creators(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
 
 
 def epoch_created_hlc(conn: sqlite3.Connection, epoch: int, key_id: str) -> int:
-    return conn.execute("SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (epoch, key_id)).fetchone()[0]
+    return _one_int(conn, "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (epoch, key_id))
 
 
 def newest_epoch(conn: sqlite3.Connection) -> int:
     """The newest epoch announced, -1 before the first."""
-    return conn.execute("SELECT coalesce(max(epoch), -1) FROM epochs").fetchone()[0]
+    return _one_int(conn, "SELECT coalesce(max(epoch), -1) FROM epochs")
 
 
 def newest_mod_key(conn: sqlite3.Connection) -> tuple[int, str, str, str] | None:
     """(epoch, key id, public key, recipients) of the moderators' key new
     records are sealed to: the newest epoch's lowest key id."""
-    return conn.execute(
+    row: tuple[int, str, str, str] | None = conn.execute(
         "SELECT epoch, key_id, public, recipients FROM mod_keys ORDER BY epoch DESC, key_id LIMIT 1"
     ).fetchone()
+    return row
 
 
 def mod_keys(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, str | None, str]]:
@@ -658,14 +672,18 @@ def stale_threads(conn: sqlite3.Connection, quiet_since_hlc: int) -> list[str]:
 
 def post_as_written(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str]:
     """(thread id, author, body) of a post known to exist."""
-    return conn.execute("SELECT thread_id, author, body FROM posts WHERE id = ?", (post_id,)).fetchone()
+    row: tuple[str, str, str] = conn.execute(
+        "SELECT thread_id, author, body FROM posts WHERE id = ?", (post_id,)
+    ).fetchone()
+    return row
 
 
 def post_as_held(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str, int, int] | None:
     """(thread id, author, body, deleted or hidden, created HLC) of a post, if it has arrived."""
-    return conn.execute(
+    row: tuple[str, str, str, int, int] | None = conn.execute(
         "SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts WHERE id = ?", (post_id,)
     ).fetchone()
+    return row
 
 
 def post_exists(conn: sqlite3.Connection, post_id: str) -> bool:
@@ -726,11 +744,13 @@ def file_already_imported(conn: sqlite3.Connection, digest: str) -> bool:
     )
 
 
-def quarantined_files(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-    """(path, reason) of every folder file quarantined, by path."""
-    return conn.execute("SELECT path, reason FROM sync_files WHERE status = 'quarantined' ORDER BY path").fetchall()
+def quarantined_files(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(path, reason) of every folder file quarantined, by path (a quarantine always records its reason)."""
+    return conn.execute(
+        "SELECT path, coalesce(reason, '') FROM sync_files WHERE status = 'quarantined' ORDER BY path"
+    ).fetchall()
 
 
 def waiting_file_count(conn: sqlite3.Connection) -> int:
     """Folder files under a key we do not hold yet."""
-    return conn.execute("SELECT count(*) FROM sync_files WHERE status = 'waiting'").fetchone()[0]
+    return _one_int(conn, "SELECT count(*) FROM sync_files WHERE status = 'waiting'")

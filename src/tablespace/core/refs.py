@@ -33,7 +33,8 @@ def resolve_id(conn: sqlite3.Connection, what: str, prefix: str) -> str:
         raise TablespaceError(f"no {what} with id {prefix!r}")
     if len(rows) > 1:
         raise TablespaceError(f"{what} id {prefix!r} is ambiguous; give more characters")
-    return rows[0][0]
+    found: str = rows[0][0]
+    return found
 
 
 def resolve_member(conn: sqlite3.Connection, ref: str) -> str:
@@ -47,4 +48,5 @@ def resolve_member(conn: sqlite3.Connection, ref: str) -> str:
         raise TablespaceError(f"no member called {ref!r}; `tablespace members` lists them")
     if len(rows) > 1:
         raise TablespaceError(f"{ref!r} matches several members; use their id instead")
-    return rows[0][0]
+    member: str = rows[0][0]
+    return member

@@ -113,7 +113,7 @@ class _WalkedTooFar(Exception):
 def _walk_class() -> type[rrule]:
     from dateutil.rrule import rrule
 
-    class Walk(rrule):
+    class Walk(rrule):  # type: ignore[misc]  # dateutil ships no type hints: rrule is Any
         """An rrule that gives up after `rebuilds` calendar steps.
 
         dateutil walks a rule period by period until one yields an occurrence,
@@ -170,7 +170,7 @@ def _walk(rule: rrule, since: datetime, until: datetime) -> Iterator[datetime]:
     }  # noqa: SLF001
     if rule._count is None:  # noqa: SLF001 -- dateutil deprecates COUNT with UNTIL
         params["until"] = min(rule._until, until) if rule._until else until  # noqa: SLF001
-    walk = _Walk(2 * (months + 2), **params)  # type: ignore[call-arg]
+    walk = _Walk(2 * (months + 2), **params)
     return (moment for moment in takewhile(lambda moment: moment <= until, walk) if moment >= since)
 
 
@@ -184,7 +184,8 @@ def _anchor(rule: rrule, since: datetime) -> datetime:
     from dateutil.relativedelta import relativedelta
     from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY
 
-    start, freq, interval = rule._dtstart, rule._freq, rule._interval  # noqa: SLF001
+    start: datetime = rule._dtstart  # noqa: SLF001
+    freq, interval = rule._freq, rule._interval  # noqa: SLF001
     if since <= start or rule._count is not None or (freq == WEEKLY and rule._bysetpos):  # noqa: SLF001
         return start
     if freq in (DAILY, WEEKLY):
@@ -195,7 +196,7 @@ def _anchor(rule: rrule, since: datetime) -> datetime:
     months = (since.year - start.year) * 12 + since.month - start.month
     periods = months // (unit * interval)
     for back in range(periods, max(periods - 60, 0), -1):  # a day of the month some months lack
-        candidate = start + relativedelta(months=back * unit * interval)
+        candidate: datetime = start + relativedelta(months=back * unit * interval)
         if candidate.day == start.day and candidate <= since:
             return candidate
     return start

@@ -16,7 +16,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from sqlite_utils import Database
+
+    Migration: TypeAlias = Callable[[Database], None]
 
 # Fold states a query asks for by name (m014); 'accepted' is all the rest.
 UNSETTLED_STATES = ("held", "ready", "rejected")
@@ -31,10 +35,10 @@ class _Registry:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.registered: list[tuple[str, Callable[[Database], None], bool]] = []
+        self.registered: list[tuple[str, Migration, bool]] = []
 
-    def __call__(self, *, name: str | None = None, transactional: bool = True) -> Callable:
-        def inner(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    def __call__(self, *, name: str | None = None, transactional: bool = True) -> Callable[[Migration], Migration]:
+        def inner(fn: Migration) -> Migration:
             self.registered.append((name or fn.__name__, fn, transactional))
             return fn
 
@@ -200,7 +204,7 @@ def m001_initial(db: Database) -> None:
     # External-content FTS5 kept current by triggers: the fold only touches the
     # real tables, and a tombstoned row (text blanked) leaves nothing to find.
     for table, columns in FTS_TABLES.items():
-        db[table].enable_fts(columns, create_triggers=True, tokenize="porter unicode61")
+        db.table(table).enable_fts(columns, create_triggers=True, tokenize="porter unicode61")
 
 
 def migrate(db: Database) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING  # (cold start: sqlite_utils is imported on first write, see connect)
+from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
 
 from tablespace.core import database
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
@@ -160,7 +160,7 @@ class Store:
 
     def _fold_head(self) -> OrderKey | None:
         value = self.get_meta("fold_head")
-        return tuple(json.loads(value)) if value else None  # type: ignore[return-value]
+        return tuple(json.loads(value)) if value else None
 
     # --- the write path ------------------------------------------------------
 
@@ -395,10 +395,10 @@ class Store:
         self.set_meta("hlc", str(self.clock.last))
         return {op.id: op for op in new}
 
-    def _select_in(self, sql: str, ids: list[str]) -> list[tuple]:
+    def _select_in(self, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
         """The rows of `sql` for `ids` in its `{ids}` list, asked in chunks
         well under SQLite's limit on bound variables."""
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             rows += self.conn.execute(sql.format(ids=", ".join("?" * len(chunk))), chunk).fetchall()

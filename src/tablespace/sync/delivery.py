@@ -111,7 +111,7 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
         before = seen.get(path)
         if before is not None and before[:2] == version and before[2] != "waiting":
             if before[2] == "quarantined":
-                refused.append(Refused(path, before[3]))
+                refused.append(Refused(path, before[3] or ""))  # a quarantine always records its reason
             continue  # looked at already, unchanged: not read again
         try:
             data = folder.read(path, MAX_SEALED_BYTES)

@@ -78,6 +78,11 @@ BULK_FILES = 8
 ROLLBACK_JOURNAL_BYTES = 8 * 1024 * 1024
 
 
+# What the sync records of a folder file it looked at (_record): the file,
+# its digest, status, reason, and the seqs of the changeset it held.
+FileRecord = tuple[FolderFile, str, str, str | None, int | None, int | None]
+
+
 @dataclass(frozen=True)
 class Quarantined:
     file: str
@@ -322,7 +327,7 @@ class SyncEngine:
             or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)
         ]
         batch: list[Op] = []
-        records: list[tuple[FolderFile, str, str, str | None, int | None, int | None]] = []
+        records: list[FileRecord] = []
         # One transaction for the whole round, folded once at the end. A batch
         # per transaction folded each batch on its own, and files come author by
         # author, so a later batch's ops sorted among the earlier one's and the
@@ -354,7 +359,7 @@ class SyncEngine:
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
-    def _read_one(self, info: FolderFile, batch: list[Op]):
+    def _read_one(self, info: FolderFile, batch: list[Op]) -> FileRecord:
         if info.refused:
             return self._quarantine(info, None, info.refused)
         if not info.regular:
@@ -386,7 +391,7 @@ class SyncEngine:
         status = "mine" if changeset.author == self.group.me else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 
-    def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None):
+    def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None) -> FileRecord:
         """Keep a copy of a rejected file in the home with its reason (the
         copy while the quarantine's caps allow it, the record longer)."""
         if data is not None:
@@ -399,7 +404,7 @@ class SyncEngine:
             )
         return (info, digest or "", "quarantined", reason, None, None)
 
-    def _commit(self, batch: list[Op], records: list, report: SyncReport, fold: bool = True) -> None:
+    def _commit(self, batch: list[Op], records: list[FileRecord], report: SyncReport, fold: bool = True) -> None:
         with self.store.db.atomic():
             # Even with nothing new, held ops get another look: a far-future
             # op whose time has come is released and folded now.

@@ -213,7 +213,7 @@ def _v2_params(level: int, dict_size: int) -> zstandard.ZstdCompressionParameter
 
 
 def _compressor(dict_id: int, level: int) -> zstandard.ZstdCompressor:
-    cache = _local.__dict__.setdefault("cctx", {})
+    cache: dict[tuple[int, int], zstandard.ZstdCompressor] = _local.__dict__.setdefault("cctx", {})
     cctx = cache.get((dict_id, level))
     if cctx is None:
         with _dict_lock:
@@ -231,7 +231,7 @@ def _compressor(dict_id: int, level: int) -> zstandard.ZstdCompressor:
 
 
 def _decompressor(dict_id: int) -> zstandard.ZstdDecompressor:
-    cache = _local.__dict__.setdefault("dctx", {})
+    cache: dict[int, zstandard.ZstdDecompressor] = _local.__dict__.setdefault("dctx", {})
     dctx = cache.get(dict_id)
     if dctx is None:
         dctx = cache[dict_id] = zstandard.ZstdDecompressor(

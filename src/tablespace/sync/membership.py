@@ -33,8 +33,9 @@ import json
 import os
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -53,6 +54,9 @@ from tablespace.sync.keys import (
     seal_to,
     wrap_key,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsDunderLT
 
 # ts1-<group id>-<secret>, then a 4-hex check on codes made since it was added
 # (a code without one is still accepted: it was made before).
@@ -224,7 +228,7 @@ class GrantHeader:
     keys: list[tuple[int, str]]
 
 
-def _signed_head(data: bytes, head: struct.Struct, magic: bytes, limit: int, what: str) -> tuple:
+def _signed_head(data: bytes, head: struct.Struct, magic: bytes, limit: int, what: str) -> tuple[Any, ...]:
     """The fixed-size head of a signed key file (after the magic), once its size and magic check out."""
     if not head.size + SIGNATURE_BYTES <= len(data) <= limit:
         raise BadMembershipFile(f"{what} has an impossible size")
@@ -314,7 +318,7 @@ def decode_need(data: bytes, *, group_id: str, member: str) -> KeyNeed:
     return KeyNeed(member, epochs, disowned)
 
 
-def _ascending(items: list) -> bool:
+def _ascending(items: Sequence[SupportsDunderLT[Any]]) -> bool:
     return all(a < b for a, b in zip(items, items[1:], strict=False))
 
 
@@ -369,7 +373,7 @@ def decode_answer(data: bytes, *, group_id: str, request_id: str, exchange: Exch
         answer = json.loads(open_sealed(data[len(head) :], exchange.private_key, info=ANSWER_INFO, aad=head))["answer"]
     except (KeyWrapError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested deep
         raise BadMembershipFile("the answer to our join request does not open (damaged or forged)") from None
-    if answer not in ANSWERS:
+    if not isinstance(answer, str) or answer not in ANSWERS:
         raise BadMembershipFile("the answer to our join request says something we do not know")
     return answer
 

@@ -36,6 +36,7 @@ import json
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import timedelta
+from typing import Any
 
 from tablespace.core import queries
 from tablespace.core.clock import now_ms
@@ -92,7 +93,7 @@ def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
     }
 
 
-def _memo(group: Group, key: str) -> dict:
+def _memo(group: Group, key: str) -> dict[str, Any]:
     """A JSON object this member keeps in meta; {} when absent, damaged, or
     in an older form that was not an object."""
     try:

@@ -117,7 +117,8 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
     while changed:  # newest first, so one pass usually walks the whole chain
         changed = False
         for key_id, _, previous_id, previous, _ in rows:
-            if key_id in raw and previous_id and previous_id not in raw:
+            # the fold lets a key name its predecessor only with the link (modkey.rotate)
+            if key_id in raw and previous_id and previous and previous_id not in raw:
                 try:
                     raw[previous_id] = open_previous_key(
                         bytes.fromhex(previous),

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.ops import Op
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+
+# A row as sqlite3 returns it: each column's type is the query's to say.
+Row = tuple[Any, ...]
+# (status, last_seq, timeout_until_hlc) of a member's row in `members`
+Membership = tuple[str, int | None, int | None]
 
 
 @dataclass
@@ -21,8 +27,9 @@ class PostBatch:
     An import is mostly these: one executemany per table instead of two or
     three statements per op (bench_import)."""
 
-    # new threads, in fold order: id -> row, replies and last activity kept current
-    threads: dict[str, list] = field(default_factory=dict)
+    # new threads, in fold order: id -> row (the columns add_thread writes, of
+    # several types), replies and last activity kept current
+    threads: dict[str, list[Any]] = field(default_factory=dict)
     posts: list[tuple[str, str, str, str, int]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
@@ -61,7 +68,7 @@ class FoldContext:
     # author -> (status, last_seq, timeout_until_hlc) from members, or None:
     # read twice per op (require_active, the time-out check); cleared after
     # any op whose kind may change the members table (apply_op).
-    _membership: dict[str, tuple | None] = field(default_factory=dict)
+    _membership: dict[str, Membership | None] = field(default_factory=dict)
     # the weekly post cap (0: none), read once per fold; group.edit clears it
     _post_cap: int | None = None
     # Write-behind for runs of thread.start / post.reply. Any SQL through
@@ -70,7 +77,7 @@ class FoldContext:
     # (id -> (author, deleted, archived)) and holds every thread the batch
     # touches. SQL that may write (`conn`, `run`) drops it.
     _batch: PostBatch = field(default_factory=PostBatch)
-    _threads: dict[str, tuple] = field(default_factory=dict)
+    _threads: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
@@ -144,7 +151,7 @@ class FoldContext:
             row[5] += 1
             row[4] = max(row[4], hlc)
 
-    def membership(self, author: str) -> tuple | None:
+    def membership(self, author: str) -> Membership | None:
         try:
             return self._membership[author]
         except KeyError:
@@ -152,9 +159,16 @@ class FoldContext:
             self._membership[author] = row
             return row
 
-    def one(self, sql: str, *args: object) -> tuple | None:
+    def one(self, sql: str, *args: object) -> Row | None:
         self.flush()
-        return self._conn.execute(sql, args).fetchone()
+        row: Row | None = self._conn.execute(sql, args).fetchone()
+        return row
+
+    def aggregate(self, sql: str, *args: object) -> Row:
+        """The one row an aggregate query (count, max, ...) always returns."""
+        self.flush()
+        row: Row = self._conn.execute(sql, args).fetchone()
+        return row
 
     def run(self, sql: str, *args: object) -> None:
         self.conn.execute(sql, args)
@@ -166,19 +180,20 @@ class FoldContext:
     def has_role(self, member: str, role: str) -> bool:
         return self.one("SELECT 1 FROM roles WHERE member_id = ? AND role = ?", member, role) is not None
 
-    def require_active(self, op: Op) -> None:
+    def require_active(self, op: Op) -> Membership:
+        """The author's membership, if they may act: active, or gone after signing `op`."""
         row = self.membership(op.author)
         if row is None:
             raise Rejected.not_member()
         status, last_seq, _ = row
         if status == "active":
-            return
+            return row
         if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
-            return  # signed before they went; it arrived (or sorts) late
+            return row  # signed before they went; it arrived (or sorts) late
         raise Rejected.gone(status.replace("_", " "))
 
     def is_last_moderator(self, member: str) -> bool:
-        (count,) = self.one("SELECT count(*) FROM roles WHERE role = 'moderator'")
+        (count,) = self.aggregate("SELECT count(*) FROM roles WHERE role = 'moderator'")
         return count <= 1 and self.has_role(member, "moderator")
 
     def time_out(self, member: str, last_seq: int, until: int) -> None:
@@ -239,7 +254,7 @@ class FoldContext:
         if not self._post_cap or self.has_role(op.author, "moderator"):
             return
         # Deleting one's own post does not free a place; a post moderators hid does.
-        (count, oldest) = self.one(
+        (count, oldest) = self.aggregate(
             """SELECT count(*), min(created_hlc) FROM posts p WHERE author = ? AND created_hlc > ?
                AND created_hlc <= ? AND hidden = 0
                AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
@@ -318,7 +333,8 @@ class FoldContext:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)
         if row is None or row[1]:
             raise Rejected.missing("no such resource")
-        return row[0]
+        added_by: str = row[0]
+        return added_by
 
     def set_tags(self, table: str, key: str, item_id: str, tags: list[str]) -> None:
         self.run(f"DELETE FROM {table} WHERE {key} = ?", item_id)

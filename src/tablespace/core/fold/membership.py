@@ -4,6 +4,7 @@ requests, admissions, keys, roles, removals, leaving and time-outs."""
 from __future__ import annotations
 
 import re
+from typing import Any, Literal, overload
 
 from tablespace.core import limits
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
@@ -21,7 +22,7 @@ MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
 POST_CAP_MAX = 1000
 
 
-def display_name(ctx: FoldContext, payload: dict, field: str, member: str) -> tuple[str, str]:
+def display_name(ctx: FoldContext, payload: dict[str, Any], field: str, member: str) -> tuple[str, str]:
     """A display name for `member` and its key (core/names.py). Refused when
     another member has that name: anyone ever admitted, including those who
     left or were removed, since their posts still show it and a newcomer
@@ -98,7 +99,11 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
     ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)
 
 
-def _hex_key(payload: dict, key: str, *, label: str, required: bool = True) -> str | None:
+@overload
+def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: Literal[True] = True) -> str: ...
+@overload
+def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool) -> str | None: ...
+def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool = True) -> str | None:
     value = payload.get(key)
     if value is None and not required:
         return None
@@ -315,11 +320,11 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
     dated after: they would hold a key the others write under. The maker must
     be among the recipients, so their own departure renews it; and the epoch
     is at most one past the newest, so nobody can use up the numbers."""
-    ctx.require_active(op)
-    if ctx.membership(op.author)[0] != "active":  # require_active let in an op signed before they went
+    status, _, _ = ctx.require_active(op)
+    if status != "active":  # require_active let in an op signed before they went
         raise Rejected.permission("someone who has gone cannot renew the group's key")
     epoch = op.payload.get("epoch")
-    (newest,) = ctx.one("SELECT coalesce(max(epoch), -1) FROM epochs")
+    (newest,) = ctx.aggregate("SELECT coalesce(max(epoch), -1) FROM epochs")
     if type(epoch) is not int or not 0 <= epoch <= newest + 1:
         raise Rejected.invalid("bad epoch number: the next key is the newest epoch's successor")
     key_id = op.payload.get("key_id")
@@ -374,7 +379,7 @@ def role_grant(ctx: FoldContext, op: Op) -> None:
     ctx.run("INSERT INTO roles (member_id, role) VALUES (?, ?)", member, role)
 
 
-def _member_seq(payload: dict, key: str) -> int | None:
+def _member_seq(payload: dict[str, Any], key: str) -> int | None:
     """A seq of the member's the moderator had seen (optional: early ops lack it)."""
     value = payload.get(key)
     if value is None:

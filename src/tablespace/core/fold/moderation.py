@@ -91,7 +91,7 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "rotate the moderators' key")
     p = op.payload
     epoch = p.get("epoch")
-    (newest,) = ctx.one("SELECT coalesce(max(epoch), -1) FROM mod_keys")
+    (newest,) = ctx.aggregate("SELECT coalesce(max(epoch), -1) FROM mod_keys")
     if type(epoch) is not int or not 0 <= epoch <= newest + 1:
         raise Rejected.invalid("bad epoch number: the next key is the newest epoch's successor")
     public = p.get("public")

@@ -37,7 +37,8 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
     )
 
 
-def _live_ritual(ctx: FoldContext, op: Op) -> tuple:
+def _live_ritual(ctx: FoldContext, op: Op) -> tuple[str, str, str, str, str, int, str]:
+    """(id, name, prompt, rrule, start, paused, author) of the ritual `op` names."""
     ritual = limits.ref(op.payload, "ritual", label="ritual")
     row = ctx.one("SELECT id, name, prompt, rrule, start, paused, author FROM rituals WHERE id = ?", ritual)
     if row is None:

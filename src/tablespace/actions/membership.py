@@ -12,10 +12,11 @@ from datetime import timedelta
 from tablespace.core import queries
 from tablespace.core.clock import from_now, iso
 from tablespace.core.errors import TablespaceError
+from tablespace.core.fold import invite_id_for
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.membership import JoinRequest, invite_id_for, make_invite_code
+from tablespace.sync.membership import JoinRequest, make_invite_code
 from tablespace.sync.moderation import document
 from tablespace.sync.moderator_key import rotate_mod_key_if_needed
 from tablespace.sync.requests import write_answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ class Transport:
         return cls(folder=path)
 
 
-def _check(check: Any, *args: Any, **kwargs: Any) -> Any:
+def _check(check: Callable[..., str], *args: Any, **kwargs: Any) -> str:
     """Run a limits check outside the fold, as a user-facing error."""
     try:
         return check(*args, **kwargs)

@@ -10,8 +10,8 @@ from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
-from tablespace.sync.folder import FolderStore, SyncUnavailable  # noqa: F401 (re-exported)
-from tablespace.sync.git import OUTBOX, GitRemote, absolute_url, redact
+from tablespace.sync.folder import OUTBOX, FolderStore, SyncUnavailable
+from tablespace.sync.git import GitRemote, absolute_url, redact
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
     JoinRequest,

@@ -20,7 +20,6 @@ import click
 import humanize
 
 from tablespace import __version__, actions
-from tablespace.actions import Group, Transport
 from tablespace.core import clock, keyfile, limits, queries
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
@@ -30,7 +29,7 @@ from tablespace.core.home import Home
 from tablespace.core.text import json_text, visible
 
 if TYPE_CHECKING:
-    from tablespace.actions import ExportFormat, SyncReport
+    from tablespace.actions import ExportFormat, Group, SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -251,7 +250,7 @@ def init(
     ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None, purpose: str, lock: bool
 ) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
-    transport = Transport.choose(folder, git_url)
+    transport = actions.Transport.choose(folder, git_url)
     passphrase = ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None
     group = actions.found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose, passphrase=passphrase)
     echo(group.id)
@@ -284,7 +283,7 @@ def invite(group: Group, expires: str, uses: int) -> None:
 @click.pass_context
 def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None, lock: bool) -> None:
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
-    transport = Transport.choose(folder, git_url)
+    transport = actions.Transport.choose(folder, git_url)
     passphrase = ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None
     group, request_id = actions.join_group(ctx.obj["home"], code, display_name, transport, passphrase=passphrase)
     group.close()

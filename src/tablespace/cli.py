@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -19,7 +20,6 @@ import click
 import humanize
 
 from tablespace import __version__, actions
-from tablespace.actions import Group, Transport
 from tablespace.core import clock, keyfile, limits, queries
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
@@ -29,7 +29,7 @@ from tablespace.core.home import Home
 from tablespace.core.text import json_text, visible
 
 if TYPE_CHECKING:
-    from tablespace.actions import SyncReport
+    from tablespace.actions import ExportFormat, Group, SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,9 +42,14 @@ class TablespaceCLI(click.Group):
             with keyfile.forgetting():  # an unlocked key lasts one command
                 return super().invoke(ctx)
         except TablespaceError as exc:
+            # The class is the kind and carries the exit code (core/errors.py):
+            # UsageError 2, PermissionDenied 3; Busy, Unreachable and any other
+            # refusal 1. The message is worded already, for whoever ran it.
             echo(f"tablespace: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except sqlite3.OperationalError as exc:
+            # Writes raise Busy themselves (core/database.py); any other step that
+            # meets a held lock lands here, and is told the same.
             if is_busy(exc):  # mere contention: nothing is wrong, doctor has nothing to say
                 echo(f"tablespace: {busy_message()}", err=True)
                 ctx.exit(1)
@@ -102,17 +107,24 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
         run(ctx.obj["home"], group_name)
 
 
+@contextmanager
+def opened_group(ctx: click.Context) -> Iterator[Group]:
+    """The group --group selects (or the only or last one used), closed afterwards."""
+    group = actions.open_group(ctx.obj["home"], ctx.obj["group"])
+    try:
+        yield group
+    finally:
+        group.close()
+
+
 def with_group(fn: F) -> F:
     """Open the selected group for the command and close it afterwards."""
 
     @wraps(fn)
     @click.pass_context
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        group = actions.open_group(ctx.obj["home"], ctx.obj["group"])
-        try:
+        with opened_group(ctx) as group:
             return fn(group, *args, **kwargs)
-        finally:
-            group.close()
 
     return wrapper  # type: ignore[return-value]
 
@@ -238,9 +250,9 @@ def init(
     ctx: click.Context, name: str, display_name: str, folder: str | None, git_url: str | None, purpose: str, lock: bool
 ) -> None:
     """Found a group; you become its first member and a moderator. Prints the group id."""
-    transport = Transport.choose(folder, git_url)
-    with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
-        group = actions.found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose)
+    transport = actions.Transport.choose(folder, git_url)
+    passphrase = ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None
+    group = actions.found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose, passphrase=passphrase)
     echo(group.id)
     group.close()
 
@@ -271,9 +283,9 @@ def invite(group: Group, expires: str, uses: int) -> None:
 @click.pass_context
 def join(ctx: click.Context, code: str, display_name: str, folder: str | None, git_url: str | None, lock: bool) -> None:
     """Join with an invite code: leaves a join request for the moderators (prints its id)."""
-    transport = Transport.choose(folder, git_url)
-    with keyfile.new_keys_locked(ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None):
-        group, request_id = actions.join_group(ctx.obj["home"], code, display_name, transport)
+    transport = actions.Transport.choose(folder, git_url)
+    passphrase = ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None
+    group, request_id = actions.join_group(ctx.obj["home"], code, display_name, transport, passphrase=passphrase)
     group.close()
     echo(request_id)
     echo("Waiting for a moderator to admit you; run `tablespace sync` to check.", err=True)
@@ -491,8 +503,7 @@ def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: i
 @with_group
 def show(group: Group, thread_ref: str, as_json: bool) -> None:
     """A thread with its posts, oldest first (marks it read)."""
-    detail = queries.thread(group.conn, group.thread_id(thread_ref))
-    group.mark_read(detail.id)
+    detail = actions.read_thread(group, thread_ref)
     if as_json:
         return emit_json(detail.to_json())
     tags = "  " + " ".join(f"#{t}" for t in detail.tags) if detail.tags else ""
@@ -533,11 +544,8 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
     """The resource library (`library add` to add one)."""
     if ctx.invoked_subcommand is not None:
         return
-    group = Group.open(ctx.obj["home"], ctx.obj["group"])
-    try:
+    with opened_group(ctx) as group:
         rows = queries.resources(group.conn, tag=tag.lower().lstrip("#") if tag else None, text=text)
-    finally:
-        group.close()
     if as_json:
         return emit_json([r.to_json() for r in rows])
     for r in rows:
@@ -739,29 +747,18 @@ def settings(
     post_cap: int | None,
 ) -> None:
     """The group's settings: purpose, code of conduct, house rules, weekly post cap. Moderators change them."""
-    changes = {
-        "purpose": purpose,
-        "post_cap": post_cap,
-        "conduct": read_settings_file(conduct_file, "a code of conduct") if conduct_file else None,
-        "rules": read_settings_file(rules_file, "house rules") if rules_file else None,
-    }
-    if any(v is not None for v in changes.values()):
-        actions.change_settings(group, **changes)
-    current = queries.settings(group.conn)
-    shown = {
-        "name": current.get("name", ""),
-        "purpose": current.get("purpose", ""),
-        "conduct": current.get("conduct", ""),
-        "rules": current.get("rules", ""),
-        "post_cap": int(current.get("post_cap", "0") or 0),
-    }
+    conduct = read_settings_file(conduct_file, "a code of conduct") if conduct_file else None
+    rules = read_settings_file(rules_file, "house rules") if rules_file else None
+    if any(v is not None for v in (purpose, post_cap, conduct, rules)):
+        actions.change_settings(group, purpose=purpose, post_cap=post_cap, conduct=conduct, rules=rules)
+    shown = queries.group_settings(group.conn)
     if as_json:
-        return emit_json(shown)
-    echo(styled(shown["name"], bold=True), f" — {shown['purpose']}" if shown["purpose"] else "")
-    echo(f"weekly post cap: {shown['post_cap'] or 'none'}")
-    for title, key in (("Code of conduct", "conduct"), ("House rules", "rules")):
+        return emit_json(shown.to_json())
+    echo(styled(shown.name, bold=True), f" — {shown.purpose}" if shown.purpose else "")
+    echo(f"weekly post cap: {shown.post_cap or 'none'}")
+    for title, text in (("Code of conduct", shown.conduct), ("House rules", shown.rules)):
         echo("\n", styled(title, bold=True))
-        echo(shown[key].rstrip() or "(none yet)")
+        echo(text.rstrip() or "(none yet)")
 
 
 @main.command()
@@ -899,18 +896,12 @@ def watch_rounds(group: Group, one_round: Callable[[SyncReport], None]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), required=True)
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @with_group
-def export(group: Group, fmt: str, output: Path | None) -> None:
+def export(group: Group, fmt: ExportFormat, output: Path | None) -> None:
     """The whole readable group, for backup or leaving."""
-    from tablespace.core.export import export_json, export_markdown
-
-    # Made safe for a terminal in the file too: it is read with `less` or `cat`.
-    text = json_text(export_json(group.conn)) if fmt == "json" else visible(export_markdown(group.conn), multiline=True)
     if output is None:
-        echo(text)
+        echo(actions.export_text(group, fmt))
     else:
-        from tablespace.core.files import write_atomically
-
-        write_atomically(output, (text + "\n").encode("utf-8"), mode=0o666)
+        actions.export_to(group, fmt, output)
         echo(f"Wrote {output}.", err=True)
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         report_queue,
         resolve,
     )
+    from tablespace.actions.reading import ExportFormat, export_text, export_to, read_thread
     from tablespace.actions.rituals import open_due_rituals, ritual_add, ritual_pause
     from tablespace.actions.session import in_own_group, open_group
     from tablespace.actions.settings import change_settings
@@ -110,6 +111,10 @@ _HOME: dict[str, str] = {
     "report": "tablespace.actions.moderation",
     "report_queue": "tablespace.actions.moderation",
     "resolve": "tablespace.actions.moderation",
+    "ExportFormat": "tablespace.actions.reading",
+    "export_text": "tablespace.actions.reading",
+    "export_to": "tablespace.actions.reading",
+    "read_thread": "tablespace.actions.reading",
     "open_due_rituals": "tablespace.actions.rituals",
     "ritual_add": "tablespace.actions.rituals",
     "ritual_pause": "tablespace.actions.rituals",
@@ -149,6 +154,7 @@ __all__ = [
     "Back",
     "Busy",
     "Check",
+    "ExportFormat",
     "FiledReport",
     "Group",
     "JoinRequest",
@@ -178,6 +184,8 @@ __all__ = [
     "doctor",
     "edit",
     "end_time_out",
+    "export_text",
+    "export_to",
     "found_group",
     "in_own_group",
     "join_group",
@@ -193,6 +201,7 @@ __all__ = [
     "pin",
     "post",
     "react",
+    "read_thread",
     "rebuild",
     "remove",
     "reply",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from tablespace.core import queries
+from tablespace.core import keyfile, queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport, check_display_name
@@ -38,19 +39,32 @@ class Joined(NamedTuple):
     request_id: str  # the join request left in the folder
 
 
-def found_group(home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "") -> Group:
-    transport = reachable(transport, "nothing was created")
-    group = Group.found(home, name, display_name, transport, purpose=purpose)
-    keyring = Keyring.create(group.path, first_epoch_key=True)
-    announce_first_key(group, keyring)
-    rotate_mod_key(group, keyring.exchange)  # the moderators' key: reports can be sealed from the start
-    return group
+def found_group(
+    home: Home, name: str, display_name: str, transport: Transport, *, purpose: str = "", passphrase: str | None = None
+) -> Group:
+    """Found a group with us as its first member and moderator. `passphrase`:
+    our keys are locked under it from their first write (see _new_keys)."""
+    with _new_keys(passphrase):
+        transport = reachable(transport, "nothing was created")
+        group = Group.found(home, name, display_name, transport, purpose=purpose)
+        keyring = Keyring.create(group.path, first_epoch_key=True)
+        announce_first_key(group, keyring)
+        rotate_mod_key(group, keyring.exchange)  # the moderators' key: reports can be sealed from the start
+        return group
 
 
-def join_group(home: Home, code: str, display_name: str, transport: Transport) -> Joined:
-    """Create our replica of the group and leave a join request in its folder.
-    All or nothing: if any step fails, an earlier unadmitted attempt from this
-    home is put back as it was (see _set_aside_unadmitted_replica)."""
+def join_group(
+    home: Home, code: str, display_name: str, transport: Transport, *, passphrase: str | None = None
+) -> Joined:
+    """Create our replica of the group and leave a join request in its folder;
+    `passphrase` locks our new keys as in `found_group`."""
+    with _new_keys(passphrase):
+        return _join_group(home, code, display_name, transport)
+
+
+def _join_group(home: Home, code: str, display_name: str, transport: Transport) -> Joined:
+    """All or nothing: if any step fails, an earlier unadmitted attempt from
+    this home is put back as it was (see _set_aside_unadmitted_replica)."""
     group_id, secret = parse_invite_code(code)
     display_name = check_display_name(display_name)
     transport = reachable(transport, "nothing was joined")
@@ -108,6 +122,12 @@ def join_group(home: Home, code: str, display_name: str, transport: Transport) -
             ) from None
         raise
     return Joined(group, request_id_for(data))
+
+
+def _new_keys(passphrase: str | None) -> AbstractContextManager[None]:
+    """Key files made in this block are locked under `passphrase`; None
+    leaves it to an enclosing `keyfile.new_keys_locked` (in the clear without one)."""
+    return keyfile.new_keys_locked(passphrase) if passphrase is not None else nullcontext()
 
 
 @dataclass(frozen=True)

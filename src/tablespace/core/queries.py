@@ -161,6 +161,26 @@ class MemberView:
         }
 
 
+@dataclass(frozen=True)
+class GroupSettings:
+    """The settings a member sees (`tablespace settings`); unset ones are empty."""
+
+    name: str
+    purpose: str
+    conduct: str
+    rules: str
+    post_cap: int  # threads and replies per member per 7 days; 0: no cap
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "purpose": self.purpose,
+            "conduct": self.conduct,
+            "rules": self.rules,
+            "post_cap": self.post_cap,
+        }
+
+
 def _tags(value: str | None) -> list[str]:
     return sorted(value.split(",")) if value else []
 
@@ -387,6 +407,17 @@ def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[Membe
 
 def settings(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM settings"))
+
+
+def group_settings(conn: sqlite3.Connection) -> GroupSettings:
+    current = settings(conn)
+    return GroupSettings(
+        name=current.get("name", ""),
+        purpose=current.get("purpose", ""),
+        conduct=current.get("conduct", ""),
+        rules=current.get("rules", ""),
+        post_cap=int(current.get("post_cap", "0") or 0),
+    )
 
 
 # --- for the app: positions in the thread list, reactions, sync state -------------

@@ -10,8 +10,9 @@ to each tree's src/, so only the code under test differs. Each tree gets its
 own bench-out/compare/<tree>/ for the cached groups (TABLESPACE_BENCH_OUT): a
 group built by one core may not open unchanged in the other.
 
-Rounds interleave the trees (for each round, each benchmark: before, then
-after), so a change in the machine's load falls on both alike. The figures
+Rounds interleave the trees (in each round, each benchmark runs on both
+trees, the first tree first in odd rounds and the second first in even
+ones), so a change in the machine's load falls on both alike. The figures
 compared are the ratios each script prints against its own same-run floor
 (absolute figures where a benchmark has no floor: rebuild seconds, storage
 bytes, memory). Every script's output is kept in bench-out/compare/logs/.
@@ -162,7 +163,11 @@ def main() -> int:
     t_all = time.perf_counter()
     for round_no in range(1, args.runs + 1):
         for bench in chosen:
-            for side, tree in enumerate(trees):
+            # Odd rounds run the first tree first, even rounds the second: a
+            # run pays for the disk writes the run before it left behind.
+            order = [0, 1] if round_no % 2 else [1, 0]
+            for side in order:
+                tree = trees[side]
                 t0 = time.perf_counter()
                 if bench == "version":
                     found = run_version(tree, args.spawns)

@@ -34,7 +34,9 @@ from tablespace.core.ops import Op, sign_op  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH_OUT = REPO / "bench-out"
+# TABLESPACE_BENCH_OUT gives each source tree its own caches when two are compared
+# (compare.py): a group built by one core may not open unchanged in another.
+BENCH_OUT = Path(os.environ.get("TABLESPACE_BENCH_OUT") or REPO / "bench-out").resolve()
 DEFAULT_N = 100_000
 DEFAULT_SEED = 1
 QUICK_N = 5_000
@@ -375,7 +377,7 @@ def cached_group(n: int, seed: int, *, fresh: bool = False, log: Callable[[str],
         return group_dir(cache)
     if cache.exists():
         shutil.rmtree(cache)
-    log(f"building the {n:,}-post group (seed {seed}) into {cache.relative_to(REPO)} ...")
+    log(f"building the {n:,}-post group (seed {seed}) into {cache} ...")
     t0 = time.perf_counter()
     root = new_tmp_dir("build")
     group = found_group(root)

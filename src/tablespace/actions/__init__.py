@@ -36,14 +36,17 @@ if TYPE_CHECKING:
     )
     from tablespace.actions.moderation import (
         Archived,
+        Evidence,
         FiledReport,
         archive,
         archive_stale,
+        evidence,
         modlog,
         note,
         report,
         report_queue,
         resolve,
+        response_clock,
     )
     from tablespace.actions.rituals import open_due_rituals, ritual_add, ritual_pause
     from tablespace.actions.session import in_own_group, open_group
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
         rebuild,
         sync_group,
         watch,
+        watch_folder,
     )
     from tablespace.core.doctor import Check
     from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unreachable, UsageError
@@ -110,6 +114,9 @@ _HOME: dict[str, str] = {
     "report": "tablespace.actions.moderation",
     "report_queue": "tablespace.actions.moderation",
     "resolve": "tablespace.actions.moderation",
+    "Evidence": "tablespace.actions.moderation",
+    "evidence": "tablespace.actions.moderation",
+    "response_clock": "tablespace.actions.moderation",
     "open_due_rituals": "tablespace.actions.rituals",
     "ritual_add": "tablespace.actions.rituals",
     "ritual_pause": "tablespace.actions.rituals",
@@ -125,6 +132,7 @@ _HOME: dict[str, str] = {
     "rebuild": "tablespace.actions.syncing",
     "sync_group": "tablespace.actions.syncing",
     "watch": "tablespace.actions.syncing",
+    "watch_folder": "tablespace.actions.syncing",
     "Busy": "tablespace.core.errors",
     "PermissionDenied": "tablespace.core.errors",
     "TablespaceError": "tablespace.core.errors",
@@ -147,6 +155,7 @@ __all__ = [
     "ANSWER_WORDS",
     "Archived",
     "Back",
+    "Evidence",
     "Busy",
     "Check",
     "FiledReport",
@@ -178,6 +187,7 @@ __all__ = [
     "doctor",
     "edit",
     "end_time_out",
+    "evidence",
     "found_group",
     "in_own_group",
     "join_group",
@@ -199,6 +209,7 @@ __all__ = [
     "report",
     "report_queue",
     "resolve",
+    "response_clock",
     "ritual_add",
     "ritual_pause",
     "set_role",
@@ -207,4 +218,5 @@ __all__ = [
     "time_out",
     "unlock_keys_for_good",
     "watch",
+    "watch_folder",
 ]

@@ -1,11 +1,12 @@
-"""Work that must not run on the app's event loop: anything that touches the
-shared folder or a git remote, or a long write or key derivation.
+"""Work that must not run on the app's event loop: every write (one may wait
+for the database while a sync round holds it), anything that touches the
+shared folder or a git remote, and key derivation.
 
 A `Job` runs in a worker thread and reports back with a `JobDone` message to
 the screen that started it (the message then bubbles up to the app, which
 shows in the header what is running). A job that needs the group opens its
-own connection in the thread (`in_own_group`): an SQLite connection belongs
-to the thread that opened it.
+own connection in the thread (`actions.in_own_group`): an SQLite connection
+belongs to the thread that opened it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from textual.dom import DOMNode
 from textual.message import Message
 
 from tablespace.core.errors import TablespaceError
-from tablespace.core.group import Group
-from tablespace.core.home import GroupEntry
 
 T = TypeVar("T")
 
@@ -60,17 +59,3 @@ def _run(node: DOMNode, job: Job[Any]) -> None:
         done = JobDone(job, node, refusal=f"could not write: {exc.strerror or exc}")
     if not node.post_message(done):  # the screen closed meanwhile: the app still hears it ended
         node.app.post_message(done)
-
-
-def in_own_group(group: Group, action: Callable[[Group], T]) -> Callable[[], T]:
-    """`action` on a connection of the worker thread's own, to the same group."""
-    home, entry = group.home, GroupEntry(group.id, "", group.path)
-
-    def run() -> T:
-        own = Group(home, entry)
-        try:
-            return action(own)
-        finally:
-            own.close()
-
-    return run

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from textual.widgets import DataTable, Input, TextArea
 
 from tablespace import actions
 from tablespace.core import queries
+from tablespace.core.home import DB_NAME
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import ComposeModal, ConfirmModal, HelpScreen, ReactModal, ResourceForm, SearchModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.keys import jobs_done
+from tests.tui.waits import wait_for
 
 SIZE = (100, 32)
 
@@ -107,6 +111,26 @@ async def test_reply_through_the_compose_modal(app, group, kitchen):
         assert bodies == ["70% or 75%?", "Go 70%"]
         assert [c.post.body for c in screen.cards][-1] == "Go 70%"
         assert screen.focused is screen.cards[-1]
+
+
+async def test_a_reply_closed_while_it_waits_for_the_database_still_lands(app, group, kitchen):
+    """Escape while a reply waits for the database (another command holds
+    it) closes the form at once; the reply lands when the database is free."""
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_thread(pilot, app, "Hydration for a first loaf?")
+        await pilot.press("r", *"Go 70%")
+        holder = sqlite3.connect(group.path / DB_NAME, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "replying" in app.jobs)
+            await pilot.press("escape")
+            assert app.screen is screen and "replying" in app.jobs
+        finally:
+            holder.rollback()
+            holder.close()
+        await wait_for(pilot, lambda: [c.post.body for c in screen.cards][-1:] == ["Go 70%"])
+        assert "replying" not in app.jobs
 
 
 async def test_an_empty_reply_is_refused_and_the_modal_stays(app, group, kitchen):

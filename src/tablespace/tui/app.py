@@ -305,8 +305,19 @@ class TablespaceApp(App[None]):
         with contextlib.suppress(ValueError):
             self.jobs.remove(message.job.busy)
         self._show_sync_status()
-        if message.started_by is self and message.refusal is None:
+        if message.orphaned:
+            self._orphan_ended(message)
+        elif message.started_by is self and message.refusal is None:
             message.job.done(message.result)
+
+    def _orphan_ended(self, message: JobDone) -> None:
+        """A job whose form was closed while it ran (escape does not stop a
+        write in flight): say if it was refused, else show what it wrote."""
+        if message.refusal is not None:
+            self.notify(message.refusal, title=message.job.refused, severity="error")
+            return
+        self.wrote()
+        self.refresh_all()
 
     def on_resize(self) -> None:
         self._show_sync_status()  # the header's sync line is fitted to the width

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from textual.dom import DOMNode
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 from tablespace.core.errors import TablespaceError
 
@@ -42,20 +43,22 @@ class JobDone(Message):
     started_by: DOMNode  # the screen (or modal, or the app) that acts on the outcome
     result: Any = None
     refusal: str | None = None  # None: it succeeded
+    orphaned: bool = False  # the node that started it closed meanwhile: the app says how it ended
 
 
 def start_job(node: DOMNode, job: Job[Any]) -> None:
     """Run `job` in a thread; `node` (and, bubbling, the app) hears `JobDone`."""
     node.post_message(JobStarted(job))
-    node.run_worker(lambda: _run(node, job), thread=True, group="jobs", name=job.busy, exit_on_error=False)
+    app = node.app  # here: a node closed by the time the job ends no longer knows its app
+    node.run_worker(lambda: _run(node, app, job), thread=True, group="jobs", name=job.busy, exit_on_error=False)
 
 
-def _run(node: DOMNode, job: Job[Any]) -> None:
+def _run(node: DOMNode, app: MessagePump, job: Job[Any]) -> None:
     try:
         done = JobDone(job, node, result=job.run())
     except TablespaceError as exc:
         done = JobDone(job, node, refusal=str(exc))
     except OSError as exc:  # the disk, the folder or the remote said no
         done = JobDone(job, node, refusal=f"could not write: {exc.strerror or exc}")
-    if not node.post_message(done):  # the screen closed meanwhile: the app still hears it ended
-        node.app.post_message(done)
+    if not node.post_message(done):  # a form closed while it ran: the app still hears how it ended
+        app.post_message(JobDone(job, node, done.result, done.refusal, orphaned=True))

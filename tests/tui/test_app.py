@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from textual.widgets import DataTable, Input, TextArea
 
 from tablespace import actions
 from tablespace.core import queries
+from tablespace.core.home import DB_NAME
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import ComposeModal, ConfirmModal, HelpScreen, ReactModal, ResourceForm, SearchModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
+from tests.tui.keys import jobs_done
+from tests.tui.waits import wait_for
 
 SIZE = (100, 32)
 
@@ -100,7 +105,7 @@ async def test_reply_through_the_compose_modal(app, group, kitchen):
         assert isinstance(app.screen, ComposeModal)
         await pilot.press(*"Go 70%")
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert app.screen is screen
         bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["hydration"]).posts]
         assert bodies == ["70% or 75%?", "Go 70%"]
@@ -108,11 +113,31 @@ async def test_reply_through_the_compose_modal(app, group, kitchen):
         assert screen.focused is screen.cards[-1]
 
 
+async def test_a_reply_closed_while_it_waits_for_the_database_still_lands(app, group, kitchen):
+    """Escape while a reply waits for the database (another command holds
+    it) closes the form at once; the reply lands when the database is free."""
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_thread(pilot, app, "Hydration for a first loaf?")
+        await pilot.press("r", *"Go 70%")
+        holder = sqlite3.connect(group.path / DB_NAME, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "replying" in app.jobs)
+            await pilot.press("escape")
+            assert app.screen is screen and "replying" in app.jobs
+        finally:
+            holder.rollback()
+            holder.close()
+        await wait_for(pilot, lambda: [c.post.body for c in screen.cards][-1:] == ["Go 70%"])
+        assert "replying" not in app.jobs
+
+
 async def test_an_empty_reply_is_refused_and_the_modal_stays(app, group, kitchen):
     async with app.run_test(size=SIZE) as pilot:
         await open_thread(pilot, app, "Hydration for a first loaf?")
         await pilot.press("r", "ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ComposeModal)
         assert any(n.severity == "error" for n in app._notifications)
         assert len(queries.thread(group.conn, kitchen.ids["hydration"]).posts) == 1
@@ -133,7 +158,7 @@ async def test_new_thread_with_title_tags_and_preview(app, group):
         await pilot.press("ctrl+t")
         assert modal.query_one("#preview-box").display is True
         await pilot.press("ctrl+t", "ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
         made = [t for t in queries.threads(group.conn) if t.title == "Banneton care"]
         assert len(made) == 1 and made[0].tags == ["care", "tools"]
@@ -153,7 +178,7 @@ async def test_edit_own_reply(app, group, kitchen):
         assert modal.query_one("#body", TextArea).text == "Congratulations!"
         modal.query_one("#body", TextArea).text = "Congratulations, lovely crumb!"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         posts = queries.thread(group.conn, kitchen.ids["wins"]).posts
         assert posts[1].body == "Congratulations, lovely crumb!" and posts[1].edited_at is not None
 
@@ -165,11 +190,11 @@ async def test_react_and_take_it_back(app, group, kitchen):
         await pilot.pause()
         assert isinstance(app.screen, ReactModal)
         await pilot.press("8")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {"🍞": 1}
         assert "🍞 1" in str(app.screen.query_one(".post-reactions").render())
         await pilot.press("plus", "8")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {}
 
 
@@ -183,7 +208,7 @@ async def test_delete_asks_first(app, group, kitchen):
         await pilot.pause()
         assert len(queries.thread(group.conn, kitchen.ids["nail"]).posts) == 3
         await pilot.press("d", "y")
-        await pilot.pause()
+        await jobs_done(pilot)
         bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["nail"]).posts]
         assert bodies == ["Is it **dead**?", "Try a warmer spot, around 26 °C."]
 
@@ -192,7 +217,7 @@ async def test_deleting_the_opening_post_deletes_the_thread_and_goes_back(app, g
     async with app.run_test(size=SIZE) as pilot:
         await open_thread(pilot, app, "Rye starter feeding schedule")
         await pilot.press("d", "y")
-        await pilot.pause()
+        await jobs_done(pilot)
         await pilot.pause()
         assert isinstance(app.screen, ThreadsScreen)
         assert kitchen.ids["rye"] not in [t.id for t in queries.threads(group.conn)]
@@ -273,7 +298,7 @@ async def test_library_add_through_the_form(app, group):
         await pilot.press("enter")
         await pilot.press(*"How to read a crumb", "enter", *"crumb")
         await pilot.press("enter")  # enter in the last field submits
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, LibraryScreen)
         added = [r for r in queries.resources(group.conn) if r.title == "Crumb guide"]
         assert len(added) == 1
@@ -294,7 +319,7 @@ async def test_library_form_refuses_a_bad_link(app, group):
         form.query_one("#title", Input).value = "Nothing"
         form.query_one("#url", Input).value = ""
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert app.screen is form
         assert any(n.severity == "error" for n in app._notifications)
         assert len(queries.resources(group.conn)) == 2

@@ -22,6 +22,7 @@ from tablespace.tui.editor import Draft, EditorError, draft_to_text, edit_text, 
 from tablespace.tui.modals import ComposeModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tests.tui.keys import jobs_done
 
 SIZE = (100, 32)
 
@@ -93,7 +94,7 @@ async def test_reply_written_in_the_editor_then_posted(app, group, kitchen, edit
         assert seen["file_mode"] == 0o600 and seen["dir_mode"] == 0o700
         assert not Path(seen["path"]).exists() and not Path(seen["path"]).parent.exists()
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert app.screen is screen
         bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["hydration"]).posts]
         assert bodies[-1] == "Go 70%.\n\nThen 75% once you can shape it."
@@ -114,7 +115,7 @@ async def test_new_thread_title_tags_and_body_from_the_editor(app, group, editor
         assert modal.query_one("#tags", Input).value == "tools care"
         await pilot.press("ctrl+t")  # preview shows the edited body
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
         made = [t for t in queries.threads(group.conn) if t.title == "Banneton care"]
         assert len(made) == 1 and made[0].tags == ["care", "tools"]
@@ -131,7 +132,7 @@ async def test_editing_the_opening_post_shows_its_title(app, group, kitchen, edi
         await pilot.pause()
         assert editor.seen["text"] == "# Friday wins: first open crumb!\n\nPhotos soon.\n"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await jobs_done(pilot)
         assert isinstance(app.screen, ThreadScreen)
         assert queries.thread(group.conn, kitchen.ids["wins"]).posts[0].body == "Photos below."
 

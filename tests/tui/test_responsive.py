@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from datetime import timedelta
@@ -16,14 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.actions import create_invite, found_group, join_group, sync_group
+from tablespace.actions import create_invite, found_group, join_group, post, sync_group
 from tablespace.core import queries
 from tablespace.core.group import Transport
-from tablespace.core.home import Home
+from tablespace.core.home import DB_NAME, Home
 from tablespace.sync.git import git_env
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import HelpScreen
 from tablespace.tui.moderation import ModerationScreen
+from tablespace.tui.screens import ThreadScreen
+from tests.tui.waits import wait_for
 
 SLOW = 3.0
 NETWORK = "fetch|push|pull|clone|ls-remote"
@@ -107,3 +110,39 @@ async def test_keys_are_handled_while_a_sync_waits_on_a_slow_remote(over_slow_gi
         assert isinstance(app.screen, HelpScreen)
         assert app.sync_status.running  # the round is still waiting on the remote
         assert time.monotonic() - started < SLOW
+
+
+async def test_a_write_waits_on_a_worker_while_a_slow_sync_holds_things_up(over_slow_git) -> None:
+    """A reaction made while a round waits on the remote, and while another
+    command's long write holds the database: the reaction waits for it on a
+    worker, keys are handled meanwhile, and the reaction shows once the
+    write is done."""
+    ana = over_slow_git
+    thread = post(ana, "Crumb shots", "Show us yours.")
+    app = TablespaceApp(ana, watch=False, sync_every=600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1, timeout=4 * SLOW)  # the first round, slow too
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, ThreadScreen) and screen.thread_id == thread
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.sync_status.running, timeout=SLOW)
+        holder = sqlite3.connect(ana.path / DB_NAME, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the database is another command's until we let go
+        try:
+            started = time.monotonic()
+            await pilot.press("plus", "8")
+            await wait_for(pilot, lambda: "reacting" in app.jobs, timeout=SLOW)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert time.monotonic() - started < SLOW  # handled while the write and the round both wait
+            assert app.sync_status.running and "reacting" in app.jobs
+            assert not screen.query(".post-reactions")
+            await pilot.press("escape")
+        finally:
+            holder.rollback()
+            holder.close()
+        await wait_for(pilot, lambda: bool(screen.query(".post-reactions")), timeout=2 * SLOW)
+        assert "🍞 1" in str(screen.query_one(".post-reactions").render())
+        assert app.jobs == [] or "reacting" not in app.jobs
+    assert queries.thread(ana.conn, thread).posts[0].reactions == {"🍞": 1}

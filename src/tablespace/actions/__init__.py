@@ -36,14 +36,17 @@ if TYPE_CHECKING:
     )
     from tablespace.actions.moderation import (
         Archived,
+        Evidence,
         FiledReport,
         archive,
         archive_stale,
+        evidence,
         modlog,
         note,
         report,
         report_queue,
         resolve,
+        response_clock,
     )
     from tablespace.actions.reading import ExportFormat, export_text, export_to, read_thread
     from tablespace.actions.rituals import open_due_rituals, ritual_add, ritual_pause
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
         rebuild,
         sync_group,
         watch,
+        watch_folder,
     )
     from tablespace.core.doctor import Check
     from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unreachable, UsageError
@@ -115,6 +119,9 @@ _HOME: dict[str, str] = {
     "export_text": "tablespace.actions.reading",
     "export_to": "tablespace.actions.reading",
     "read_thread": "tablespace.actions.reading",
+    "Evidence": "tablespace.actions.moderation",
+    "evidence": "tablespace.actions.moderation",
+    "response_clock": "tablespace.actions.moderation",
     "open_due_rituals": "tablespace.actions.rituals",
     "ritual_add": "tablespace.actions.rituals",
     "ritual_pause": "tablespace.actions.rituals",
@@ -130,6 +137,7 @@ _HOME: dict[str, str] = {
     "rebuild": "tablespace.actions.syncing",
     "sync_group": "tablespace.actions.syncing",
     "watch": "tablespace.actions.syncing",
+    "watch_folder": "tablespace.actions.syncing",
     "Busy": "tablespace.core.errors",
     "PermissionDenied": "tablespace.core.errors",
     "TablespaceError": "tablespace.core.errors",
@@ -154,6 +162,7 @@ __all__ = [
     "Back",
     "Busy",
     "Check",
+    "Evidence",
     "ExportFormat",
     "FiledReport",
     "Group",
@@ -184,6 +193,7 @@ __all__ = [
     "doctor",
     "edit",
     "end_time_out",
+    "evidence",
     "export_text",
     "export_to",
     "found_group",
@@ -208,6 +218,7 @@ __all__ = [
     "report",
     "report_queue",
     "resolve",
+    "response_clock",
     "ritual_add",
     "ritual_pause",
     "set_role",
@@ -216,4 +227,5 @@ __all__ = [
     "time_out",
     "unlock_keys_for_good",
     "watch",
+    "watch_folder",
 ]

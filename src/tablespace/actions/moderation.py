@@ -1,6 +1,8 @@
 """Reports and what moderators do with them, archives, and the moderation
 log. Reports, decisions and notes are sealed to the moderators' key
-(sync/sealing.py); this module composes those steps into actions."""
+(sync/sealing.py); this module composes those steps into actions. The
+Moderation pane's other reads are re-exported from here: a report's
+response clock and the evidence sync set aside."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
 from tablespace.core.modlog import LogEntry
 from tablespace.sync.delivery import deliver_reports
+from tablespace.sync.moderation import Evidence as Evidence
 from tablespace.sync.moderation import (
     Report,
     add_note,
@@ -22,6 +25,8 @@ from tablespace.sync.moderation import (
     reports,
     resolve_report,
 )
+from tablespace.sync.moderation import evidence as evidence
+from tablespace.sync.moderation import response_clock as response_clock
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import folder_for
 

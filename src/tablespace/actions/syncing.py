@@ -89,6 +89,16 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
         yield RoundDone(report)
 
 
+def watch_folder(group: Group, stop: threading.Event, *, debounce_ms: int) -> Iterator[str]:
+    """Why, each time a file of the group lands in (or leaves) its shared
+    folder, or the folder goes or comes back, until `stop` is set: for a
+    caller that runs its own rounds (the app's sync loop). Nothing over git."""
+    folder = group.transport.folder
+    if folder is None:
+        return iter(())
+    return due_rounds(folder, watch_filter(folder, group.id, group.me), stop=stop, debounce_ms=debounce_ms)
+
+
 def doctor(home: Home, selector: str | None) -> Iterator[Check]:
     """Checks of the home, keys, database, folder or remote, and quarantine:
     (ok, what was found and how to fix it)."""

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.worker import get_current_worker
 
+from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -225,7 +226,7 @@ class TablespaceApp(App[None]):
         self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every)
         self._run_sync_loop(self.sync_loop, self.sync_status)
         if self.watch_enabled and self.group.transport.folder is not None:
-            self._watch_folder(self.sync_loop, self.group.transport.folder)
+            self._watch_folder(self.sync_loop)
 
     async def group_ready(self, group: Group) -> None:
         """The first-run screen founded or joined a group: continue into it."""
@@ -242,14 +243,11 @@ class TablespaceApp(App[None]):
         loop.run(status, cancelled=lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, group="watch", name="folder watcher")
-    def _watch_folder(self, loop: SyncLoop, folder: Path) -> None:
+    def _watch_folder(self, loop: SyncLoop) -> None:
         """A round whenever files land, or the folder goes or comes back (the
         round then says "folder unreachable", or clears it); the sync loop's
         own timer does the periodic rounds."""
-        from tablespace.sync.watch import due_rounds, watch_filter
-
-        wanted = watch_filter(folder, self.group.id, self.group.me)
-        for _why in due_rounds(folder, wanted, stop=loop.stop, debounce_ms=WATCH_DEBOUNCE_MS):
+        for _why in actions.watch_folder(self.group, loop.stop, debounce_ms=WATCH_DEBOUNCE_MS):
             loop.request()
 
     def _report_round(self, status: SyncStatus, manual: bool) -> None:
@@ -307,8 +305,19 @@ class TablespaceApp(App[None]):
         with contextlib.suppress(ValueError):
             self.jobs.remove(message.job.busy)
         self._show_sync_status()
-        if message.started_by is self and message.refusal is None:
+        if message.orphaned:
+            self._orphan_ended(message)
+        elif message.started_by is self and message.refusal is None:
             message.job.done(message.result)
+
+    def _orphan_ended(self, message: JobDone) -> None:
+        """A job whose form was closed while it ran (escape does not stop a
+        write in flight): say if it was refused, else show what it wrote."""
+        if message.refusal is not None:
+            self.notify(message.refusal, title=message.job.refused, severity="error")
+            return
+        self.wrote()
+        self.refresh_all()
 
     def on_resize(self) -> None:
         self._show_sync_status()  # the header's sync line is fitted to the width

@@ -5,7 +5,7 @@ through `AppHost`, so nothing here (or in a screen) imports the app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from rich.text import Text
 from textual import events, on
@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from tablespace.core.errors import TablespaceError
+from tablespace.actions import in_own_group
 from tablespace.core.text import visible
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.registry import sections_for
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from tablespace.core.group import Group
     from tablespace.core.home import Home
+
+T = TypeVar("T")  # what a write returns
 
 
 class AppHost(Protocol):
@@ -149,28 +151,53 @@ class TablespaceScreen(Screen[None]):
         if (message.ops or self.REFRESH_EVERY_ROUND) and self.is_mounted and self.is_attached:
             self.refresh_data()
 
-    def act(self, action: Callable[..., Any], *args: Any, success: str | None = None, **kwargs: Any) -> bool:
-        """Run a quick local Group action; show a refusal as a notification instead of crashing."""
-        try:
-            action(*args, **kwargs)
-        except TablespaceError as exc:
-            self.notify(str(exc), title="Refused", severity="error")
-            return False
-        self.after_write(success)
-        return True
+    def act(
+        self,
+        busy: str,
+        action: Callable[[Group], T],
+        *,
+        success: str | Callable[[T], str] | None = None,
+        then: Callable[[T], object] | None = None,
+    ) -> None:
+        """Run a write off the event loop (see `write_job`); a refusal is
+        shown as a notification."""
+        self.run_job(self.write_job(busy, action, success=success, then=then))
+
+    def write_job(
+        self,
+        busy: str,
+        action: Callable[[Group], T],
+        *,
+        success: str | Callable[[T], str] | None = None,
+        then: Callable[[T], object] | None = None,
+        refused: str = "Refused",
+    ) -> Job[T]:
+        """A write as a `Job`: `action` runs on a worker, on a connection of
+        its own to the group (a write may wait on the database while a sync
+        round holds it). When it is done, `then` gets its result, the success
+        notice shows (a text, or made from the result), and this screen
+        re-reads what it shows. `act` starts it; a form's `on_submit` hands it
+        back instead, so the form stays open until the write is over."""
+
+        def done(result: T) -> None:
+            if then is not None:
+                then(result)
+            self.after_write(success(result) if callable(success) else success)
+
+        return Job(busy, in_own_group(self.group, action), done=done, refused=refused)
 
     def run_job(self, job: Job[Any]) -> None:
-        """Run an action that touches the folder or a remote off the event loop;
-        `job.done` and the refresh follow when it is over (see `job_done`)."""
+        """Run `job` on a worker; `job.done` follows when it is over (see `job_done`)."""
         start_job(self, job)
 
     @on(JobDone)
     def job_done(self, message: JobDone) -> None:
+        if message.started_by is not self:
+            return
         if message.refusal is not None:
             self.notify(message.refusal, title=message.job.refused, severity="error")
             return
         message.job.done(message.result)
-        self.after_write(None)
 
     def after_write(self, success: str | None) -> None:
         if success:

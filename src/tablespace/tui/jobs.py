@@ -1,11 +1,12 @@
-"""Work that must not run on the app's event loop: anything that touches the
-shared folder or a git remote, or a long write or key derivation.
+"""Work that must not run on the app's event loop: every write (one may wait
+for the database while a sync round holds it), anything that touches the
+shared folder or a git remote, and key derivation.
 
 A `Job` runs in a worker thread and reports back with a `JobDone` message to
 the screen that started it (the message then bubbles up to the app, which
 shows in the header what is running). A job that needs the group opens its
-own connection in the thread (`in_own_group`): an SQLite connection belongs
-to the thread that opened it.
+own connection in the thread (`actions.in_own_group`): an SQLite connection
+belongs to the thread that opened it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any, Generic, TypeVar
 
 from textual.dom import DOMNode
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 from tablespace.core.errors import TablespaceError
-from tablespace.core.group import Group
-from tablespace.core.home import GroupEntry
 
 T = TypeVar("T")
 
@@ -43,34 +43,22 @@ class JobDone(Message):
     started_by: DOMNode  # the screen (or modal, or the app) that acts on the outcome
     result: Any = None
     refusal: str | None = None  # None: it succeeded
+    orphaned: bool = False  # the node that started it closed meanwhile: the app says how it ended
 
 
 def start_job(node: DOMNode, job: Job[Any]) -> None:
     """Run `job` in a thread; `node` (and, bubbling, the app) hears `JobDone`."""
     node.post_message(JobStarted(job))
-    node.run_worker(lambda: _run(node, job), thread=True, group="jobs", name=job.busy, exit_on_error=False)
+    app = node.app  # here: a node closed by the time the job ends no longer knows its app
+    node.run_worker(lambda: _run(node, app, job), thread=True, group="jobs", name=job.busy, exit_on_error=False)
 
 
-def _run(node: DOMNode, job: Job[Any]) -> None:
+def _run(node: DOMNode, app: MessagePump, job: Job[Any]) -> None:
     try:
         done = JobDone(job, node, result=job.run())
     except TablespaceError as exc:
         done = JobDone(job, node, refusal=str(exc))
     except OSError as exc:  # the disk, the folder or the remote said no
         done = JobDone(job, node, refusal=f"could not write: {exc.strerror or exc}")
-    if not node.post_message(done):  # the screen closed meanwhile: the app still hears it ended
-        node.app.post_message(done)
-
-
-def in_own_group(group: Group, action: Callable[[Group], T]) -> Callable[[], T]:
-    """`action` on a connection of the worker thread's own, to the same group."""
-    home, entry = group.home, GroupEntry(group.id, "", group.path)
-
-    def run() -> T:
-        own = Group(home, entry)
-        try:
-            return action(own)
-        finally:
-            own.close()
-
-    return run
+    if not node.post_message(done):  # a form closed while it ran: the app still hears how it ended
+        app.post_message(JobDone(job, node, done.result, done.refusal, orphaned=True))

@@ -21,7 +21,7 @@ from textual.message import Message
 from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import hlc_to_datetime, now
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import TablespaceError, Unreachable
 from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.format import short_relative
@@ -103,8 +103,6 @@ class SyncRound(Message):
 
 def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     """Open due rituals, export our outbox, import what is new. Never raises."""
-    from tablespace.sync.folder import SyncUnavailable  # the crypto stack loads here, in the sync thread
-
     opened = 0
     try:
         opened = len(actions.open_due_rituals(group))
@@ -112,7 +110,7 @@ def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
         pass  # timed out, not admitted yet, or gone: we may not write, but we still sync
     try:
         report = actions.sync_group(group, open_rituals=False)  # opened above, where a refusal is not fatal
-    except SyncUnavailable as exc:
+    except Unreachable as exc:
         problem = "folder unreachable" if group.transport.folder is not None else "remote unreachable"
         return replace(
             previous,

@@ -271,7 +271,7 @@ class ComposeModal(FormModal):
         return (draft.body, draft.title, draft.tags) != (self.initial_body, self.initial_title, tags)
 
     def action_cancel(self) -> None:
-        if not self.has_changes():
+        if self.busy or not self.has_changes():  # busy: the draft is on its way, nothing to discard
             self.dismiss(False)
             return
 

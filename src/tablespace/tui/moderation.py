@@ -11,8 +11,6 @@ and every reason lands, sealed, in the moderation log.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -25,11 +23,9 @@ from tablespace.core import queries
 from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
-from tablespace.sync import moderation as mod
-from tablespace.sync.sealing import my_exchange_key
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import relative, shown
-from tablespace.tui.jobs import Job, in_own_group
+from tablespace.tui.jobs import Job
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import RowTable
@@ -87,13 +83,12 @@ class ModerationScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.show_resolved = False
-        self.reports: list[mod.Report] = []
+        self.reports: list[actions.Report] = []
         self.log_entries: list = []
         self._names: dict[str, str] = {}
         self.requests: list = []
         self.people: list[queries.MemberView] = []
-        self.evidence: list[mod.Evidence] = []
-        self._exchange = None
+        self.evidence: list[actions.Evidence] = []
 
     # --- layout --------------------------------------------------------------------------
 
@@ -147,12 +142,6 @@ class ModerationScreen(SectionScreen):
         wanted = ACTION_TAB.get(action)
         return wanted is None or wanted == self.tab
 
-    @property
-    def exchange(self):  # noqa: ANN201 - an ExchangeKey, loaded on first use
-        if self._exchange is None:
-            self._exchange = my_exchange_key(self.group)
-        return self._exchange
-
     # --- data ------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
@@ -175,7 +164,7 @@ class ModerationScreen(SectionScreen):
             ("evidence", "Evidence", self.table("evidence").row_count),
         ):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
-        late = sum(1 for r in self.reports if mod.response_clock(r, moment) == "red")
+        late = sum(1 for r in self.reports if actions.response_clock(r, moment) == "red")
         info = f"{open_count} open report{'s' if open_count != 1 else ''}"
         if late:
             info += f", {late} over 48 h"
@@ -191,12 +180,12 @@ class ModerationScreen(SectionScreen):
 
     def _fill_reports(self, moment) -> None:  # noqa: ANN001
         names = self.names()
-        everything = mod.reports(self.group, self.exchange)
+        everything = actions.report_queue(self.group)
         self.reports = [r for r in everything if self.show_resolved or r.status == "open"]
         rows = []
         for r in self.reports:
             if r.status == "open":
-                waited = Text(relative(r.created_at, at=moment), CLOCK_STYLE[mod.response_clock(r, moment)])
+                waited = Text(relative(r.created_at, at=moment), CLOCK_STYLE[actions.response_clock(r, moment)])
             else:
                 waited = Text("✓ resolved", "dim")
             first_line = r.excerpt.splitlines()[0] if r.excerpt.strip() else "(no text)"
@@ -243,7 +232,7 @@ class ModerationScreen(SectionScreen):
 
     def _fill_evidence(self) -> None:
         names = self.names()
-        self.evidence = mod.evidence(self.group)
+        self.evidence = actions.evidence(self.group)
         rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in self.evidence]
         self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in self.evidence])
         self.show_evidence()
@@ -264,7 +253,7 @@ class ModerationScreen(SectionScreen):
 
     def _fill_log(self) -> None:
         names = self.names()
-        self.log_entries = mod.moderation_log(self.group, self.exchange, limit=500)[::-1]  # newest first
+        self.log_entries = actions.modlog(self.group, limit=500)[::-1]  # newest first
         rows = [
             (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
             for e in self.log_entries
@@ -351,11 +340,13 @@ class ModerationScreen(SectionScreen):
             self.notify("Pick an open report first.", severity="warning")
             return
 
-        def resolve(values: dict[str, str | bool]) -> None:
-            mod.resolve_report(
-                self.group, self.exchange, r.id, str(values["decision"]), hide_post=bool(values["check"])
+        def resolve(values: dict[str, str | bool]) -> Job[None]:
+            decision, hide = str(values["decision"]), bool(values["check"])
+            return self.write_job(
+                "recording the decision",
+                lambda g: actions.resolve(g, r.id, decision, hide_post=hide),
+                success="Report resolved" + (" and the post hidden" if hide else ""),
             )
-            self.after_write("Report resolved" + (" and the post hidden" if values["check"] else ""))
 
         self.app.push_screen(
             AskForm(
@@ -373,9 +364,9 @@ class ModerationScreen(SectionScreen):
         if r is None:
             return
 
-        def note(values: dict[str, str | bool]) -> None:
-            mod.add_note(self.group, self.exchange, r.id, str(values["note"]))
-            self.after_write("Note added")
+        def note(values: dict[str, str | bool]) -> Job[None]:
+            text = str(values["note"])
+            return self.write_job("adding the note", lambda g: actions.note(g, r.id, text), success="Note added")
 
         self.app.push_screen(
             AskForm(
@@ -405,12 +396,10 @@ class ModerationScreen(SectionScreen):
         request = self.selected("requests", self.requests)
         if request is None:
             return
-        self.run_job(
-            Job(
-                f"admitting {request.name}",
-                in_own_group(self.group, lambda g: actions.admit(g, request.id)),
-                done=lambda _member: self.notify(f"Admitted {request.name}; they can read after their sync"),
-            )
+        self.act(
+            f"admitting {request.name}",
+            lambda g: actions.admit(g, request.id),
+            success=f"Admitted {request.name}; they can read after their sync",
         )
 
     def action_deny(self) -> None:
@@ -421,10 +410,10 @@ class ModerationScreen(SectionScreen):
 
         def do_deny(values: dict[str, str | bool]) -> Job[None]:
             reason = str(values["reason"])
-            return Job(
+            return self.write_job(
                 f"turning down {request.name}",
-                in_own_group(self.group, lambda g: actions.deny(g, request.id, reason)),
-                done=lambda _: self.after_write(f"Turned down {request.name}"),
+                lambda g: actions.deny(g, request.id, reason),
+                success=f"Turned down {request.name}",
             )
 
         self.app.push_screen(
@@ -452,9 +441,13 @@ class ModerationScreen(SectionScreen):
         if m is None:
             return
 
-        def do_timeout(values: dict[str, str | bool]) -> None:
-            actions.time_out(self.group, m.id, parse_duration(str(values["for"])), str(values["reason"]))
-            self.after_write(f"{m.name} is timed out")
+        def do_timeout(values: dict[str, str | bool]) -> Job[None]:
+            length, reason = parse_duration(str(values["for"])), str(values["reason"])
+            return self.write_job(
+                f"timing out {m.name}",
+                lambda g: actions.time_out(g, m.id, length, reason),
+                success=f"{m.name} is timed out",
+            )
 
         self.app.push_screen(
             AskForm(
@@ -474,9 +467,13 @@ class ModerationScreen(SectionScreen):
             self.notify(f"{m.name} is not timed out.", severity="warning")
             return
 
-        def do_end(values: dict[str, str | bool]) -> None:
-            actions.end_time_out(self.group, m.id, str(values["reason"]))
-            self.after_write(f"{m.name} can post again")
+        def do_end(values: dict[str, str | bool]) -> Job[None]:
+            reason = str(values["reason"])
+            return self.write_job(
+                f"ending {m.name}'s time-out",
+                lambda g: actions.end_time_out(g, m.id, reason),
+                success=f"{m.name} can post again",
+            )
 
         self.app.push_screen(
             AskForm(
@@ -496,10 +493,10 @@ class ModerationScreen(SectionScreen):
 
         def do_remove(values: dict[str, str | bool]) -> Job[None]:
             reason = str(values["reason"])  # remove() renews the key, which reaches the folder: a thread
-            return Job(
+            return self.write_job(
                 f"removing {m.name}",
-                in_own_group(self.group, lambda g: actions.remove(g, m.id, reason)),
-                done=lambda _: self.after_write(f"{m.name} was removed; the group's key was renewed"),
+                lambda g: actions.remove(g, m.id, reason),
+                success=f"{m.name} was removed; the group's key was renewed",
             )
 
         self.app.push_screen(
@@ -519,9 +516,13 @@ class ModerationScreen(SectionScreen):
         revoke = "moderator" in m.roles
         heading = f"Take the moderator role from {m.name}?" if revoke else f"Make {m.name} a moderator?"
 
-        def do_role(values: dict[str, str | bool]) -> None:
-            actions.set_role(self.group, m.id, "moderator", revoke=revoke, why=str(values["reason"]))
-            self.after_write(f"{m.name} {'is no longer' if revoke else 'is now'} a moderator")
+        def do_role(values: dict[str, str | bool]) -> Job[None]:
+            why = str(values["reason"])
+            return self.write_job(
+                f"changing {m.name}'s role",
+                lambda g: actions.set_role(g, m.id, "moderator", revoke=revoke, why=why),
+                success=f"{m.name} {'is no longer' if revoke else 'is now'} a moderator",
+            )
 
         self.app.push_screen(
             AskForm(
@@ -538,9 +539,13 @@ class ModerationScreen(SectionScreen):
     def _edit_text(self, key: str, label: str) -> None:
         current = queries.settings(self.group.conn).get(key, "")
 
-        def save(values: dict[str, str | bool]) -> None:
-            actions.change_settings(self.group, **{key: str(values["text"])})
-            self.after_write(f"{label} saved")
+        def save(values: dict[str, str | bool]) -> Job[None]:
+            text = str(values["text"])
+            return self.write_job(
+                f"saving the {label.lower()}",
+                lambda g: actions.change_settings(g, **{key: text}),
+                success=f"{label} saved",
+            )
 
         self.app.push_screen(
             AskForm(
@@ -557,12 +562,14 @@ class ModerationScreen(SectionScreen):
     def action_post_cap(self) -> None:
         current = queries.settings(self.group.conn).get("post_cap", "0") or "0"
 
-        def save(values: dict[str, str | bool]) -> None:
+        def save(values: dict[str, str | bool]) -> Job[None]:
             text = str(values["cap"]).strip() or "0"
             if not text.isdigit():
                 raise TablespaceError("the cap is a whole number (0 for none)")
-            actions.change_settings(self.group, post_cap=int(text))
-            self.after_write("Post cap saved")
+            cap = int(text)
+            return self.write_job(
+                "saving the post cap", lambda g: actions.change_settings(g, post_cap=cap), success="Post cap saved"
+            )
 
         self.app.push_screen(
             AskForm(
@@ -575,12 +582,13 @@ class ModerationScreen(SectionScreen):
         )
 
     def action_archive_stale(self) -> None:
-        def archive(values: dict[str, str | bool]) -> None:
+        def archive(values: dict[str, str | bool]) -> Job[list[actions.Archived]]:
             quiet = parse_duration(str(values["quiet"]))
-            if quiet < timedelta(days=1):
-                raise TablespaceError("archive threads quiet for at least a day (e.g. 90d)")
-            done = actions.archive_stale(self.group, quiet)
-            self.after_write(f"Archived {len(done)} thread{'s' if len(done) != 1 else ''}")
+            return self.write_job(
+                "archiving stale threads",
+                lambda g: actions.archive_stale(g, quiet),
+                success=lambda done: f"Archived {len(done)} thread{'s' if len(done) != 1 else ''}",
+            )
 
         self.app.push_screen(
             AskForm(

@@ -4,6 +4,7 @@ the first switch to them; what all screens share is in `chrome`)."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,17 +15,18 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Header, Static
 
 from tablespace import actions
+from tablespace.actions import in_own_group
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
-from tablespace.tui.chrome import KeyFooter, SectionScreen, TablespaceScreen
+from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.format import relative, tags_text
-from tablespace.tui.jobs import Job, in_own_group
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
     from tablespace.tui.editor import Draft
+    from tablespace.tui.jobs import Job
 
 # --- threads ---------------------------------------------------------------------
 
@@ -82,10 +84,13 @@ class ThreadsScreen(SectionScreen):
     def action_new_thread(self) -> None:
         from tablespace.tui.modals import ComposeModal
 
-        def post(draft: Draft) -> None:
-            new_id = actions.post(self.group, draft.title or "", draft.body, draft.tags)
-            self.ts_app.wrote()
-            self.call_after_refresh(self.thread_list.select_id, new_id)
+        def post(draft: Draft) -> Job[str]:
+            title, body, tags = draft.title or "", draft.body, draft.tags or ()
+            return self.write_job(
+                "posting",
+                lambda g: actions.post(g, title, body, tags),
+                then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
+            )
 
         self.app.push_screen(ComposeModal("New thread", post, title="", tags=[]))
 
@@ -183,8 +188,26 @@ class ThreadScreen(TablespaceScreen):
                 self.notify("That thread has been deleted.")
                 self.app.pop_screen()
             return
-        self.group.mark_read(self.thread_id)
+        self.mark_read()
         self.call_next(self._rebuild)
+
+    def mark_read(self) -> None:
+        """Mark the thread read, on a worker: the write waits while another
+        holds the database (a sync importing a backlog), and the screen must
+        not. If the reader went back meanwhile, the screen now in view
+        re-reads, to show the thread read."""
+        thread_id, app = self.thread_id, self.app
+        mark = in_own_group(self.group, lambda g: g.mark_read(thread_id))
+
+        def run() -> None:
+            try:
+                mark()
+            except (TablespaceError, sqlite3.OperationalError):
+                return  # the database stayed busy: the next visit marks it
+            if app.screen is not self:
+                app.screen.post_message(GroupChanged())
+
+        app.run_worker(run, thread=True, group="reads", name="marking read", exit_on_error=False)
 
     async def _rebuild(self) -> None:
         detail = self.detail
@@ -298,12 +321,21 @@ class ThreadScreen(TablespaceScreen):
         if self.detail is None:
             return
 
-        def reply(draft: Draft) -> None:
-            actions.reply(self.group, self.thread_id, draft.body)
-            self.ts_app.wrote()
-            self.land_on_last = True  # land on the new reply
+        thread_id = self.thread_id
+
+        def reply(draft: Draft) -> Job[str]:
+            body = draft.body
+            return self.write_job(
+                "replying",
+                lambda g: actions.reply(g, thread_id, body),
+                then=self.land_on_reply,
+            )
 
         self.app.push_screen(ComposeModal(f"Reply to “{self.detail.title}”", reply, submit_label="Reply"))
+
+    def land_on_reply(self, _post_id: str) -> None:
+        """Our reply was written: focus it once the refresh shows it."""
+        self.land_on_last = True
 
     def action_edit(self) -> None:
         from tablespace.tui.modals import ComposeModal
@@ -316,9 +348,9 @@ class ThreadScreen(TablespaceScreen):
             return
         post_id = card.post.id
 
-        def edit(draft: Draft) -> None:
-            actions.edit(self.group, post_id, draft.body, title=draft.title)
-            self.ts_app.wrote()
+        def edit(draft: Draft) -> Job[None]:
+            body, title = draft.body, draft.title
+            return self.write_job("saving the edit", lambda g: actions.edit(g, post_id, body, title=title))
 
         title = self.detail.title if card.opening and self.detail else None
         self.app.push_screen(ComposeModal("Edit post", edit, title=title, body=card.post.body, submit_label="Save"))
@@ -338,7 +370,7 @@ class ThreadScreen(TablespaceScreen):
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
-                self.act(actions.delete, self.group, post_id, success="Deleted.")
+                self.act("deleting", lambda g: actions.delete(g, post_id), success="Deleted.")
 
         self.app.push_screen(ConfirmModal(question), done)
 
@@ -350,12 +382,12 @@ class ThreadScreen(TablespaceScreen):
             return
         post_id = card.post.id
 
-        def report(values: dict[str, str | bool]) -> Job[str]:
+        def report(values: dict[str, str | bool]) -> Job[actions.FiledReport]:
             reason = str(values["reason"])
-            return Job(
+            return self.write_job(
                 "sealing the report",
-                in_own_group(self.group, lambda g: actions.report(g, post_id, reason).id),
-                done=lambda _id: self.reported(),
+                lambda g: actions.report(g, post_id, reason),
+                success="Reported. Only moderators can read it, or see who sent it.",  # the next sync delivers it
                 refused="Not reported",
             )
 
@@ -369,10 +401,6 @@ class ThreadScreen(TablespaceScreen):
             )
         )
 
-    def reported(self) -> None:
-        self.notify("Reported. Only moderators can read it, or see who sent it.")
-        self.ts_app.wrote()  # the next sync delivers it
-
     def action_react(self) -> None:
         from tablespace.tui.modals import ReactModal
 
@@ -384,7 +412,8 @@ class ThreadScreen(TablespaceScreen):
 
         def done(emoji: str | None) -> None:
             if emoji:
-                self.act(actions.react, self.group, post_id, emoji, undo=emoji in mine)
+                undo = emoji in mine
+                self.act("reacting", lambda g: actions.react(g, post_id, emoji, undo=undo))
 
         self.app.push_screen(ReactModal(mine), done)
 

@@ -28,6 +28,7 @@ from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
 if TYPE_CHECKING:
+    from tablespace.tui.jobs import Job
     from tablespace.tui.modals import ResourceDraft
 
 
@@ -305,13 +306,19 @@ class LibraryScreen(SectionScreen):
     def action_add(self) -> None:
         from tablespace.tui.modals import ResourceForm
 
-        def add(draft: ResourceDraft) -> None:
-            new_id = actions.library_add(self.group, draft.title, draft.url, draft.summary, draft.tags)
-            self.ts_app.wrote()
-            self.tag = None
-            self.call_after_refresh(self.refresh_data, new_id)
+        def add(draft: ResourceDraft) -> Job[str]:
+            return self.write_job(
+                "adding to the library",
+                lambda g: actions.library_add(g, draft.title, draft.url, draft.summary, draft.tags),
+                then=self.show_added,
+            )
 
         self.app.push_screen(ResourceForm(add))
+
+    def show_added(self, resource_id: str) -> None:
+        """Land on the resource just added, whatever the tag filter was."""
+        self.tag = None
+        self.call_after_refresh(self.refresh_data, resource_id)
 
     def action_open_link(self) -> None:
         r = self.current

@@ -27,6 +27,7 @@ from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
 from tablespace.tui.screens import ThreadScreen
 from tests.tui.keys import jobs_done
+from tests.tui.waits import wait_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
@@ -170,14 +171,15 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
         screen = await moderation(pilot)
         await pilot.press("right_square_bracket")
-        assert screen.tab == "requests" and [r.name for r in screen.requests] == ["Dee"]
+        assert screen.tab == "requests"
+        await wait_for(pilot, lambda: [r.name for r in screen.requests] == ["Dee"])  # read on a worker
         if decide == "admit":
             await pilot.press("a")
             await jobs_done(pilot)
         else:
             await pilot.press("x")
             await fill(pilot, "We are full until spring.")
-        assert screen.requests == []
+        await wait_for(pilot, lambda: screen.requests == [])
     assert ("Dee" in {m.name for m in queries.members(ana.conn)}) == (decide == "admit")
     if decide == "deny":
         last = moderation_log(ana, my_exchange_key(ana))[-1]
@@ -252,7 +254,12 @@ async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
 
 def test_moderation_section_snapshot(table, snap_compare) -> None:
     ana = table.open("Ana")
-    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, press=["6"])
+
+    async def requests_read(pilot) -> None:  # noqa: ANN001 - a textual Pilot
+        await pilot.press("6")
+        await wait_for(pilot, lambda: len(pilot.app.screen.requests) == 1)  # read on a worker
+
+    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, run_before=requests_read)
 
 
 async def test_edit_and_delete_keys_are_offered_only_where_they_work(table) -> None:

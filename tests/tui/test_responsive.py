@@ -74,7 +74,8 @@ async def test_keys_are_handled_while_an_admit_waits_on_a_slow_remote(over_slow_
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("6", "right_square_bracket")
         screen = app.screen
-        assert isinstance(screen, ModerationScreen) and [r.name for r in screen.requests] == ["Ben"]
+        assert isinstance(screen, ModerationScreen)
+        await wait_for(pilot, lambda: [r.name for r in screen.requests] == ["Ben"])  # read on a worker
         started = time.monotonic()
         await pilot.press("a")  # pulls, then pushes the grant: at least 2 * SLOW seconds
         await pilot.pause()
@@ -89,7 +90,7 @@ async def test_keys_are_handled_while_an_admit_waits_on_a_slow_remote(over_slow_
         await pilot.pause()
         assert app.jobs == [] and "admitting" not in app.sub_title
         assert time.monotonic() - started >= SLOW
-        assert screen.requests == []
+        await wait_for(pilot, lambda: screen.requests == [])
     assert "Ben" in {m.name for m in queries.members(ana.conn)}
 
 

@@ -11,6 +11,7 @@ from tablespace.actions import create_invite, deny, found_group, join_group, syn
 from tablespace.core.group import Transport
 from tablespace.core.home import Home
 from tablespace.tui.live import SyncStatus, one_round
+from tests.tui.waits import wait_for
 
 
 def test_a_turned_down_joiner_sees_it_in_the_header(tmp_path) -> None:
@@ -62,6 +63,6 @@ async def test_the_moderation_pane_reads_the_git_clone_without_fetching(tmp_path
             await pilot.pause()
             screen = pilot.app.screen
             assert isinstance(screen, ModerationScreen)
-            assert [r.id for r in screen.requests] == [request]
+            await wait_for(pilot, lambda: [r.id for r in screen.requests] == [request])  # read on a worker
     finally:
         ana.close()

@@ -11,8 +11,10 @@ and every reason lands, sealed, in the moderation log.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -29,6 +31,9 @@ from tablespace.tui.jobs import Job
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import RowTable
+
+if TYPE_CHECKING:
+    from tablespace.actions import JoinRequest
 
 # The reason every action that takes something away asks for.
 REASON = Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")
@@ -86,7 +91,7 @@ class ModerationScreen(SectionScreen):
         self.reports: list[actions.Report] = []
         self.log_entries: list = []
         self._names: dict[str, str] = {}
-        self.requests: list = []
+        self.requests: list[JoinRequest] = []
         self.people: list[queries.MemberView] = []
         self.evidence: list[actions.Evidence] = []
 
@@ -156,6 +161,12 @@ class ModerationScreen(SectionScreen):
         self._fill_evidence()
         self._fill_log()
         self._fill_settings()
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        """The tabs' counts and the header line: after a refresh, and again
+        when the join requests arrive from their worker."""
+        moment = now()
         open_count = sum(1 for r in self.reports if r.status == "open")
         tabs = self.query_one(TabbedContent)
         for tab, label, count in (
@@ -195,12 +206,23 @@ class ModerationScreen(SectionScreen):
         self.show_report()
 
     def _fill_requests(self) -> None:
+        """Join requests live in the shared folder: read on a worker, so a slow
+        or unmounted folder never holds up the pane."""
+        self._read_requests()
+
+    @work(thread=True, exclusive=True, group="join-requests", name="reading join requests")
+    def _read_requests(self) -> None:
+        try:
+            # Refreshed each sync round: no fetch of a git remote here.
+            requests = actions.in_own_group(self.group, lambda g: actions.join_requests(g, pull=False))()
+        except TablespaceError:  # the folder is unreachable: nothing to decide from here
+            requests = []
+        self.app.call_from_thread(self._show_requests, requests)
+
+    def _show_requests(self, requests: list[JoinRequest]) -> None:
         from tablespace.actions import PROBLEM_NOTES
 
-        try:
-            self.requests = actions.join_requests(self.group, pull=False)  # refreshed each round: no fetch here
-        except TablespaceError:  # the folder is unreachable: nothing to decide from here
-            self.requests = []
+        self.requests = requests
         rows = [
             (
                 Text(r.name, "bold"),
@@ -216,6 +238,7 @@ class ModerationScreen(SectionScreen):
             if rows
             else "Nobody is asking to join. Make an invite with `tablespace invite` and send the code."
         )
+        self._show_counts()
 
     def _fill_members(self) -> None:
         self.people = queries.members(self.group.conn)

@@ -133,3 +133,23 @@ def group(home: Home, shared_folder) -> Iterator[Group]:
     yield founded
     founded.close()
 
+
+# A quick loop stays quick: TABLESPACE_TEST_BUDGET=SECONDS fails any test not
+# marked slow whose own run (not its fixtures) took longer. Off by default: a
+# busy machine stretches wall time, so set it on a quiet one (a budget of 3 s
+# leaves room for a machine twice as slow as the one the suite was timed on).
+BUDGET_ENV = "TABLESPACE_TEST_BUDGET"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    budget = os.environ.get(BUDGET_ENV)
+    quick = report.when == "call" and report.passed and item.get_closest_marker("slow") is None
+    if budget and quick and call.duration > float(budget):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"took {call.duration:.1f} s, over the {budget} s a test not marked slow may take "
+            f"({BUDGET_ENV}); make it cheaper, or mark it slow if it is an end-to-end test"
+        )
+    return report

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,17 +71,17 @@ def no_flushes_to_disk(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
-_migrated: dict[str, sqlite3.Connection] = {}  # the template, once per process
+_migrated: dict[str, Path] = {}  # the template, once per process
 
 
-def migrated_template(
-    tmp_path_factory: pytest.TempPathFactory, real_migrate: Callable[[Database], None]
-) -> sqlite3.Connection:
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, real_migrate: Callable[[Database], None]) -> Path:
     """An empty group database, migrated by the real migrations the first time it is asked for."""
     if "db" not in _migrated:
-        db = store.connect(tmp_path_factory.mktemp("migrated") / "group.db")
+        path = tmp_path_factory.mktemp("migrated") / "group.db"
+        db = store.connect(path)
         real_migrate(db)
-        _migrated["db"] = db.conn
+        db.close()
+        _migrated["db"] = path
     return _migrated["db"]
 
 
@@ -99,7 +100,9 @@ def new_databases_copy_a_migrated_one(
         if db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             real_migrate(db)
         else:
-            migrated_template(tmp_path_factory, real_migrate).backup(db.conn)
+            # A connection of its own each time: the app founds and joins on worker threads.
+            with closing(sqlite3.connect(migrated_template(tmp_path_factory, real_migrate))) as template:
+                template.backup(db.conn)
 
     monkeypatch.setattr(store, "migrate", migrate)
 

@@ -2,18 +2,30 @@
 
 Hypothesis profiles: "ci" (the default, quick) and "long" (chosen by
 TABLESPACE_LONG_FUZZ=1, many more examples for a nightly or local soak).
+
+Every test in this process also runs without flushes to disk and with new
+databases copied from one migrated once (the two autouse fixtures below):
+TABLESPACE_TEST_FLUSH=1 runs with real flushes and migrations everywhere.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tablespace.core import store
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
+
+if TYPE_CHECKING:
+    from tablespace.core.database import Database
 
 settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,6 +47,64 @@ def cheap_passphrases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with keyfile.forgetting():
         yield
     keyfile.set_asker(None)
+
+
+REAL_DISK = os.environ.get("TABLESPACE_TEST_FLUSH") == "1"
+
+
+@pytest.fixture(autouse=True)
+def no_flushes_to_disk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync and SQLite's syncs as no-ops: a flush only matters if the machine
+    loses power, which no test does (a killed process leaves its writes in the
+    OS cache), and on a shared disk they are most of the suite's wall time.
+    A test about sync levels asks for real ones with @pytest.mark.disk_flushes."""
+    if REAL_DISK or request.node.get_closest_marker("disk_flushes"):
+        return
+    real_connect = store.connect
+
+    def connect_without_syncs(path: Path) -> Database:
+        db = real_connect(path)
+        db.conn.execute("PRAGMA synchronous = OFF")
+        return db
+
+    monkeypatch.setattr(store, "connect", connect_without_syncs)
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
+_migrated: dict[str, Path] = {}  # the template, once per process
+
+
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, real_migrate: Callable[[Database], None]) -> Path:
+    """An empty group database, migrated by the real migrations the first time it is asked for."""
+    if "db" not in _migrated:
+        path = tmp_path_factory.mktemp("migrated") / "group.db"
+        db = store.connect(path)
+        real_migrate(db)
+        db.close()
+        _migrated["db"] = path
+    return _migrated["db"]
+
+
+@pytest.fixture(autouse=True)
+def new_databases_copy_a_migrated_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A new database gets a page-for-page copy of one the real migrations made
+    in this process (they cost a tenth of a second a database, and a run makes
+    hundreds); a database with anything in it is migrated for real."""
+    if REAL_DISK:
+        return
+    real_migrate = store.migrate
+
+    def migrate(db: Database) -> None:
+        if db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            real_migrate(db)
+        else:
+            # A connection of its own each time: the app founds and joins on worker threads.
+            with closing(sqlite3.connect(migrated_template(tmp_path_factory, real_migrate))) as template:
+                template.backup(db.conn)
+
+    monkeypatch.setattr(store, "migrate", migrate)
 
 
 @pytest.fixture
@@ -65,3 +135,24 @@ def group(home: Home, shared_folder) -> Iterator[Group]:
     founded = Group.found(home, "Sourdough Circle", "Ada", Transport(folder=shared_folder))
     yield founded
     founded.close()
+
+
+# A quick loop stays quick: TABLESPACE_TEST_BUDGET=SECONDS fails any test not
+# marked slow whose own run (not its fixtures) took longer. Off by default: a
+# busy machine stretches wall time, so set it on a quiet one (a budget of 3 s
+# leaves room for a machine twice as slow as the one the suite was timed on).
+BUDGET_ENV = "TABLESPACE_TEST_BUDGET"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    budget = os.environ.get(BUDGET_ENV)
+    quick = report.when == "call" and report.passed and item.get_closest_marker("slow") is None
+    if budget and quick and call.duration > float(budget):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"took {call.duration:.1f} s, over the {budget} s a test not marked slow may take "
+            f"({BUDGET_ENV}); make it cheaper, or mark it slow if it is an end-to-end test"
+        )
+    return report

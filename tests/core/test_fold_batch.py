@@ -141,6 +141,7 @@ def test_filed_ops_of_a_removed_member_are_rejected_without_a_refold(tmp_path, m
     assert [world.state(op)[0] for op in late] == ["rejected", "rejected"]
 
 
+@pytest.mark.disk_flushes
 def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_path) -> None:
     """Store.bulk_import: a rollback journal writes a backlog's new pages once,
     not twice; but another open connection keeps the WAL (SQLite refuses the

@@ -226,3 +226,208 @@ async def test_a_round_that_fails_after_quarantining_a_file_still_counts_it(pair
         await pilot.press("s")
         await wait_for(pilot, lambda: "sync failed" in app.sub_title)
         assert "1 quarantined" in app.sub_title
+
+
+# --- news while the reader is somewhere in a long list ---------------------------------
+#
+# At 80x24 the list shows 21 rows; the crowded group has 43 threads, so the
+# reader can be far down it. What another member writes lands at the top.
+
+SMALL = (80, 24)
+
+
+@pytest.fixture
+def crowded(pair, monkeypatch) -> Pair:
+    """The pair's group with 40 more threads (older ones first) and a long thread, which Ben holds too."""
+    ana = Group.open(pair.ana)
+    try:
+        for n in range(40):
+            monkeypatch.setenv("TABLESPACE_NOW", f"2026-03-02T09:00:{n + 1:02d}Z")
+            actions.post(ana, f"Old thread {n}", "From the archive.")
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:01:00Z")
+        long = actions.post(ana, "A long thread", "Many replies follow.")
+        for n in range(15):
+            actions.reply(ana, long, f"Reply number {n}\n\nwith a second paragraph")
+        sync_group(ana)
+    finally:
+        ana.close()
+    ben = Group.open(pair.ben)
+    try:
+        sync_group(ben)
+    finally:
+        ben.close()
+    return pair
+
+
+def screen_text(app: TablespaceApp) -> str:
+    """What the terminal shows, as text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def place(thread_list: ThreadList) -> tuple[str, int]:
+    """The selected thread and the screen line it is on."""
+    return thread_list.current.id, thread_list.cursor - thread_list.scroll_offset.y
+
+
+async def far_down(pilot, thread_list: ThreadList) -> tuple[str, int]:
+    """The reader goes to the end of the list and a few rows back up."""
+    await pilot.press("G", "k", "k", "k")
+    assert thread_list.scroll_offset.y > 10
+    return place(thread_list)
+
+
+async def test_a_new_thread_above_a_scrolled_list_is_announced_and_the_place_kept(crowded, monkeypatch):
+    group = Group.open(crowded.ana)
+    try:
+        app = TablespaceApp(group, sync_every=600)
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds >= 1)
+            thread_list = app.screen.query_one(ThreadList)
+            before = await far_down(pilot, thread_list)
+            top = thread_list.scroll_offset.y
+            monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+            await asyncio.to_thread(crowded.as_ben(lambda g: actions.post(g, "Hello from Ben", "First bake.")))
+            await wait_for(pilot, lambda: "↑ 1 new" in screen_text(app), timeout=1.5)
+            assert place(thread_list) == before  # same thread, same line
+            assert thread_list.scroll_offset.y == top + 1  # the rows in view did not move
+            await pilot.press("u")  # jump to what is new
+            assert thread_list.current.title == "Hello from Ben"
+            assert thread_list.scroll_offset.y == 0
+            assert "new" not in screen_text(app).splitlines()[1]  # the section bar no longer says so
+    finally:
+        group.close()
+
+
+async def test_a_reply_to_a_thread_above_the_view_is_announced(crowded, monkeypatch):
+    group = Group.open(crowded.ana)
+    try:
+        app = TablespaceApp(group, sync_every=600)
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds >= 1)
+            thread_list = app.screen.query_one(ThreadList)
+            before = await far_down(pilot, thread_list)
+            replied = thread_list.row(3).id  # above the rows in view: its reply keeps it above
+            monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+            await asyncio.to_thread(crowded.as_ben(lambda g: actions.reply(g, replied, "Late answer.")))
+            await wait_for(pilot, lambda: "↑ 1 new" in screen_text(app), timeout=1.5)
+            assert place(thread_list) == before
+            await pilot.press("u")
+            assert thread_list.current.id == replied
+    finally:
+        group.close()
+
+
+async def test_at_the_top_a_new_thread_is_inserted_in_view(crowded, monkeypatch):
+    group = Group.open(crowded.ana)
+    try:
+        app = TablespaceApp(group, sync_every=600)
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds >= 1)
+            thread_list = app.screen.query_one(ThreadList)
+            await pilot.press("j", "j")
+            selected = thread_list.current.id
+            monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+            await asyncio.to_thread(crowded.as_ben(lambda g: actions.post(g, "Hello from Ben", "First bake.")))
+            await wait_for(pilot, lambda: "Hello from Ben" in screen_text(app), timeout=1.5)
+            assert thread_list.scroll_offset.y == 0 and thread_list.current.id == selected
+            assert "new" not in screen_text(app).splitlines()[1]  # nothing hidden, nothing to announce
+    finally:
+        group.close()
+
+
+async def test_news_that_came_while_a_thread_was_open_is_announced_on_return(crowded, monkeypatch):
+    group = Group.open(crowded.ana)
+    try:
+        app = TablespaceApp(group, sync_every=600)
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds >= 1)
+            thread_list = app.screen.query_one(ThreadList)
+            before = await far_down(pilot, thread_list)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+            rounds = app.sync_rounds
+            monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+            await asyncio.to_thread(crowded.as_ben(lambda g: actions.post(g, "Hello from Ben", "First bake.")))
+            await wait_for(pilot, lambda: app.sync_rounds > rounds and app.sync_status.imported, timeout=1.5)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, ThreadsScreen))
+            await pilot.pause()
+            assert "↑ 1 new" in screen_text(app)
+            assert place(thread_list) == before
+    finally:
+        group.close()
+
+
+async def test_a_reply_below_the_view_of_the_open_thread_is_announced(crowded):
+    group = Group.open(crowded.ana)
+    try:
+        app = TablespaceApp(group, sync_every=600)
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds >= 1)
+            thread_list = app.screen.query_one(ThreadList)
+            thread_list.cursor = titles(thread_list).index("A long thread")
+            thread_id = thread_list.current.id
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and len(app.screen.cards) == 16)
+            screen = app.screen
+            posts = screen.query_one("#posts")
+            assert posts.max_scroll_y > 0 and posts.scroll_y == 0  # reading the opening post
+            await asyncio.to_thread(crowded.as_ben(lambda g: actions.reply(g, thread_id, "Ben's late reply.")))
+            await wait_for(pilot, lambda: "↓ 1 new" in screen_text(app), timeout=1.5)
+            assert len(screen.cards) == 17 and posts.scroll_y == 0 and screen.focus_index == 0
+            await pilot.press("u")
+            await wait_for(pilot, lambda: posts.scroll_y == posts.max_scroll_y)
+            assert screen.focused is screen.cards[-1]
+            assert "↓ 1 new" not in screen_text(app)
+    finally:
+        group.close()
+
+
+# --- `sync --watch` or a command beside the app, on the same home -----------------------
+
+
+@pytest.fixture
+def sync_watch_beside(pair):
+    """`tablespace sync --watch` on Ana's home, as a process of its own, after its first round."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tablespace", "--home", str(pair.ana.path), "sync", "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().startswith("exported")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_news_imported_by_sync_watch_beside_the_app_shows(pair, ana_group, sync_watch_beside, monkeypatch):
+    app = TablespaceApp(ana_group, sync_every=600)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Hello from Ben", "First bake tonight.")))
+        await wait_for(pilot, lambda: "Hello from Ben" in screen_text(app), timeout=1.5)
+
+
+async def test_a_post_written_beside_the_app_on_the_same_home_shows(pair, ana_group, sync_watch_beside, monkeypatch):
+    """`tablespace post` in another terminal: nothing lands in the folder for
+    the app to see, only the database changes (and `sync --watch` exports it)."""
+    app = TablespaceApp(ana_group, sync_every=600)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+
+        def post_as_ana() -> None:
+            group = Group.open(pair.ana)
+            try:
+                actions.post(group, "Written in a terminal", "Beside the app.")
+            finally:
+                group.close()
+
+        await asyncio.to_thread(post_as_ana)
+        await wait_for(pilot, lambda: "Written in a terminal" in screen_text(app), timeout=1.5)

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from tablespace.actions.session import in_own_group, open_group
     from tablespace.actions.settings import change_settings
     from tablespace.actions.syncing import (
+        DATABASE_CHANGED,
         Back,
         Rebuilt,
         RoundDone,
@@ -129,6 +130,7 @@ _HOME: dict[str, str] = {
     "open_group": "tablespace.actions.session",
     "change_settings": "tablespace.actions.settings",
     "Back": "tablespace.actions.syncing",
+    "DATABASE_CHANGED": "tablespace.actions.syncing",
     "Rebuilt": "tablespace.actions.syncing",
     "RoundDone": "tablespace.actions.syncing",
     "RoundFailed": "tablespace.actions.syncing",
@@ -158,6 +160,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ANSWER_WORDS",
+    "DATABASE_CHANGED",
     "Archived",
     "Back",
     "Busy",

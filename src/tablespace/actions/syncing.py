@@ -14,7 +14,7 @@ from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncReport
 from tablespace.sync.service import run_round, sync_checks
-from tablespace.sync.watch import ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
+from tablespace.sync.watch import LOCAL, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
 
 
 def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
@@ -92,11 +92,20 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
 def watch_folder(group: Group, stop: threading.Event, *, debounce_ms: int) -> Iterator[str]:
     """Why, each time a file of the group lands in (or leaves) its shared
     folder, or the folder goes or comes back, until `stop` is set: for a
-    caller that runs its own rounds (the app's sync loop). Nothing over git."""
+    caller that runs its own rounds (the app's sync loop). Also
+    `DATABASE_CHANGED` whenever the group's database changes, whoever wrote
+    (a `sync --watch` or a command beside the caller, or the caller itself):
+    what the caller shows may be out of date. Over git only the latter."""
     folder = group.transport.folder
-    if folder is None:
-        return iter(())
-    return due_rounds(folder, watch_filter(folder, group.id, group.me), stop=stop, debounce_ms=debounce_ms)
+    wanted = watch_filter(folder, group.id, group.me) if folder is not None else _nothing_wanted
+    return due_rounds(folder, wanted, stop=stop, debounce_ms=debounce_ms, database_dir=group.path)
+
+
+DATABASE_CHANGED = LOCAL  # what `watch_folder` yields when the database changed
+
+
+def _nothing_wanted(_change: object, _path: str) -> bool:
+    return False
 
 
 def doctor(home: Home, selector: str | None) -> Iterator[Check]:

@@ -30,7 +30,15 @@ from tablespace.themes import DEFAULT_THEME, THEMES
 from tablespace.tui.chrome import GroupChanged, TablespaceScreen
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.jobs import Job, JobDone, JobStarted, start_job
-from tablespace.tui.live import SYNC_EVERY, WATCH_DEBOUNCE_MS, SyncLoop, SyncRound, SyncStatus, initial_status
+from tablespace.tui.live import (
+    SYNC_EVERY,
+    WATCH_DEBOUNCE_MS,
+    DatabaseChanged,
+    SyncLoop,
+    SyncRound,
+    SyncStatus,
+    initial_status,
+)
 from tablespace.tui.registry import SECTIONS, section
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.textual_private import apply_ansi_colors
@@ -107,6 +115,7 @@ class TablespaceApp(App[None]):
         self._retyped: weakref.WeakSet[events.Key] = weakref.WeakSet()
         self._retyping: asyncio.Task[None] | None = None  # typing the held keys again
         self._mounted_once = False  # see refresh_css
+        self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
         self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
             self.register_theme(theme)
@@ -225,7 +234,7 @@ class TablespaceApp(App[None]):
             return
         self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every)
         self._run_sync_loop(self.sync_loop, self.sync_status)
-        if self.watch_enabled and self.group.transport.folder is not None:
+        if self.watch_enabled:
             self._watch_folder(self.sync_loop)
 
     async def group_ready(self, group: Group) -> None:
@@ -246,9 +255,21 @@ class TablespaceApp(App[None]):
     def _watch_folder(self, loop: SyncLoop) -> None:
         """A round whenever files land, or the folder goes or comes back (the
         round then says "folder unreachable", or clears it); the sync loop's
-        own timer does the periodic rounds."""
-        for _why in actions.watch_folder(self.group, loop.stop, debounce_ms=WATCH_DEBOUNCE_MS):
-            loop.request()
+        own timer does the periodic rounds. When the database changes (a
+        `sync --watch` or a command beside the app wrote to it), the screens
+        re-read: a round of ours would find nothing new to tell them."""
+        for why in actions.watch_folder(self.group, loop.stop, debounce_ms=WATCH_DEBOUNCE_MS):
+            if why == actions.DATABASE_CHANGED:
+                self.post_message(DatabaseChanged())
+            else:
+                loop.request()
+
+    @on(DatabaseChanged)
+    def _database_changed(self) -> None:
+        self.refresh_if_changed()
+        outbox = queries.outbox_count(self.group.conn, self.group.me)
+        if outbox > self.sync_status.outbox:  # a command beside the app wrote: send it out now
+            self.wrote()
 
     def _report_round(self, status: SyncStatus, manual: bool) -> None:
         """Called in the sync thread; the message crosses to the app's thread."""
@@ -263,7 +284,7 @@ class TablespaceApp(App[None]):
         self._show_sync_status()
         if status.imported or status.opened_rituals:
             self.title = group_title(self.group)
-            self.refresh_all()
+            self.refresh_if_changed()
         elif not status.running:  # what a round brings besides ops (join requests, reports filed)
             self.screen.post_message(GroupChanged(ops=False))
         for reason in status.refused_mine:
@@ -522,8 +543,15 @@ class TablespaceApp(App[None]):
 
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: the screens in view re-read."""
+        self._shown_version = queries.data_version(self.group.conn)
         for screen in self.screen_stack:
             screen.post_message(GroupChanged(ops=True))  # a screen not composed yet reads on mount
+
+    def refresh_if_changed(self) -> None:
+        """`refresh_all`, unless no connection committed since the screens last
+        re-read (a round and the database watcher both report one import)."""
+        if queries.data_version(self.group.conn) != self._shown_version:
+            self.refresh_all()
 
 
 def _try_unlock(path: Path, passphrase: str) -> bool:

@@ -74,16 +74,23 @@ class KeyFooter(Footer):
 
 
 class SectionBar(Static):
-    """`1 Threads  2 Rituals  3 Library  4 Members`, the current one highlighted."""
+    """`1 Threads  2 Rituals  3 Library  4 Members`, the current one
+    highlighted, then news for the reader (kept longest), then the info."""
 
     def __init__(self, current: str) -> None:
         super().__init__(classes="section-bar")
         self.current = current
         self.info = ""
+        self.news = ""
 
     def set_info(self, info: str) -> None:
         self.info = info
         self.refresh_bar()
+
+    def set_news(self, news: str) -> None:
+        if news != self.news:
+            self.news = news
+            self.refresh_bar()
 
     def on_mount(self) -> None:
         self.refresh_bar()
@@ -96,18 +103,19 @@ class SectionBar(Static):
         sections' first letters (and the info only where there is room)."""
         width = self.size.width  # the content area, inside the padding
         forms = [
-            (gap, short, info)
+            (gap, short, info, news)
+            for news in ((self.news, "") if self.news else ("",))
             for short in (False, True)
             for gap in (" ", "")
             for info in ((self.info, "") if self.info else ("",))
         ]
-        for gap, short, info in forms:
-            text = self.bar(gap, short, info)
+        for gap, short, info, news in forms:
+            text = self.bar(gap, short, info, news)
             if width <= 0 or text.cell_len <= width:
                 break
         self.update(text)
 
-    def bar(self, gap: str, short: bool, info: str) -> Text:
+    def bar(self, gap: str, short: bool, info: str, news: str = "") -> Text:
         text = Text()
         for n, section in enumerate(sections_for(cast(AppHost, self.app).is_moderator())):
             if n:
@@ -115,6 +123,9 @@ class SectionBar(Static):
             current = section.id == self.current
             style = "reverse bold" if current else ""
             text.append(f" {section.key} {section.title[:3] if short and not current else section.title} ", style)
+        if news:
+            text.append("  ")
+            text.append(news, "reverse bold")
         if info:
             text.append("   " + visible(info), "dim")
         return text
@@ -213,3 +224,7 @@ class SectionScreen(TablespaceScreen):
 
     def set_info(self, info: str) -> None:
         self.query_one(SectionBar).set_info(info)
+
+    def set_news(self, news: str) -> None:
+        """What is new where the reader cannot see it, e.g. " ↑ 2 new · u "."""
+        self.query_one(SectionBar).set_news(news)

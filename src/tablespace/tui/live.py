@@ -101,6 +101,11 @@ class SyncRound(Message):
         self.manual = manual
 
 
+class DatabaseChanged(Message):
+    """The group's database changed (posted from the folder watcher's thread):
+    maybe by `sync --watch` or a command beside the app, maybe by the app."""
+
+
 def one_round(group: Group, previous: SyncStatus) -> SyncStatus:
     """Open due rituals, export our outbox, import what is new. Never raises."""
     opened = 0

@@ -37,12 +37,28 @@ class ThreadsScreen(SectionScreen):
         Binding("enter", "open_thread", "Open", id="threads.open"),
         Binding("c", "new_thread", "New thread", id="threads.new"),
         Binding("n", "next_unread", "Next unread", id="threads.next_unread"),
+        Binding("u", "jump_to_news", "Jump to new", id="threads.jump_to_news"),
     ]
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield ThreadList(self.group.conn, id="thread-list")
         yield KeyFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Jump to new only while there is news above the rows in view (the
+        footer then shows the key)."""
+        if action == "jump_to_news":
+            return self.is_mounted and self.thread_list.news_above > 0
+        return True
+
+    @on(ThreadList.NewsAbove)
+    def announce_news(self, event: ThreadList.NewsAbove) -> None:
+        self.set_news(f" ↑ {event.count} new · u " if event.count else "")
+        self.refresh_bindings()
+
+    def action_jump_to_news(self) -> None:
+        self.thread_list.jump_to_news()
 
     @property
     def thread_list(self) -> ThreadList:
@@ -161,6 +177,7 @@ class ThreadScreen(TablespaceScreen):
         Binding("d", "delete", "Delete", id="thread.delete"),
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
+        Binding("u", "jump_to_news", "Jump to new", id="thread.jump_to_news"),
         Binding("j,down", "move(1)", "Next post", show=False, id="thread.next_post"),
         Binding("k,up", "move(-1)", "Previous post", show=False, id="thread.previous_post"),
     ]
@@ -172,6 +189,7 @@ class ThreadScreen(TablespaceScreen):
         self.detail: queries.ThreadDetail | None = None
         self.focus_index = 0
         self.land_on_last = False  # after our own reply: focus it once it is shown
+        self.news_below: list[PostCard] = []  # replies that came while the reader was scrolled up, not yet in view
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -179,15 +197,22 @@ class ThreadScreen(TablespaceScreen):
         yield PostScroll(id="posts")
         yield KeyFooter()
 
+    def on_mount(self) -> None:
+        posts = self.query_one("#posts", PostScroll)
+        self.watch(posts, "scroll_y", lambda _y: self.call_after_refresh(self._count_news_below), init=False)
+
     def refresh_data(self) -> None:
         try:
-            self.detail = queries.thread(self.group.conn, self.thread_id)
+            detail = queries.thread(self.group.conn, self.thread_id)
         except TablespaceError:
             self.detail = None
             if self.is_current and len(self.app.screen_stack) > 1:
                 self.notify("That thread has been deleted.")
                 self.app.pop_screen()
             return
+        if detail == self.detail:
+            return  # the database changed elsewhere (marking read is a change too): nothing to show or mark
+        self.detail = detail
         self.mark_read()
         self.call_next(self._rebuild)
 
@@ -240,6 +265,38 @@ class ThreadScreen(TablespaceScreen):
             self.call_after_refresh(posts.scroll_to_widget, last, animate=False)
         elif new and following:
             self.call_after_refresh(posts.scroll_end, animate=False)
+        elif new:  # the reader is further up: keep their place, say what came below
+            self.news_below.extend(new)
+            self._update_heading(detail)
+            self.refresh_bindings()
+            self.call_after_refresh(self._count_news_below)
+
+    def _count_news_below(self) -> None:
+        """A new reply scrolled into view is seen; the heading counts the rest."""
+        if not self.news_below:
+            return
+        view = self.query_one("#posts", PostScroll).region
+        unseen = [card for card in self.news_below if card.is_attached and not card.region.overlaps(view)]
+        if len(unseen) != len(self.news_below):
+            self._seen_below(unseen)
+
+    def _seen_below(self, unseen: list[PostCard]) -> None:
+        self.news_below = unseen
+        if self.detail is not None:
+            self._update_heading(self.detail)
+        self.refresh_bindings()
+
+    def action_jump_to_news(self) -> None:
+        """Focus the first reply that came while the reader was scrolled up."""
+        if not self.news_below:
+            return
+        first = self.news_below[0]
+        cards = self.cards
+        if first in cards:
+            self.focus_index = cards.index(first)
+            first.focus(scroll_visible=False)
+            self.query_one("#posts", PostScroll).scroll_to_widget(first, animate=False, top=True)
+        self._seen_below(self.news_below[1:])
 
     def _update_heading(self, detail: queries.ThreadDetail) -> None:
         heading = Text(visible(detail.title) or "(untitled)", style="bold")
@@ -250,9 +307,13 @@ class ThreadScreen(TablespaceScreen):
         if detail.tags:
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")
+        if self.news_below:
+            heading.append("  ")
+            heading.append(f" ↓ {len(self.news_below)} new · u ", "not dim reverse")
         self.query_one("#thread-title", Static).update(heading)
 
     async def _mount_all(self, posts: PostScroll, detail: queries.ThreadDetail) -> None:
+        self.news_below = []
         await posts.remove_children()
         cards = [
             PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
@@ -297,7 +358,10 @@ class ThreadScreen(TablespaceScreen):
         self.refresh_bindings()  # edit and delete depend on whose post has the focus
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Show edit only on your own posts, delete on yours (or anyone's, for a moderator)."""
+        """Show edit only on your own posts, delete on yours (or anyone's, for
+        a moderator), jump to new only while replies wait below."""
+        if action == "jump_to_news":
+            return bool(self.news_below)
         if action not in ("edit", "delete"):
             return True
         card = self.focused_post

@@ -4,12 +4,19 @@ Only the rows on screen are ever fetched, one page (PAGE_SIZE rows) at a time,
 and pages live in an LRU cache (toolong's log_lines.py is the model). Moving
 the cursor repaints two lines, so a keypress costs the same at 1k threads as
 at 100k.
+
+News (a thread new or newly active since the last read, and unread) lands
+at the top. A reader at the top sees it come in; one scrolled down keeps
+their rows where they are, and the list counts the news above them
+(`news_above`, announced by the screen) until it comes into view or they
+jump to it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -73,6 +80,13 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
     cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
 
     @dataclass
+    class NewsAbove(Message):
+        """How many threads with news are above the rows in view changed."""
+
+        thread_list: ThreadList
+        count: int
+
+    @dataclass
     class Selected(Message):
         """A thread was double-clicked. (Enter is the screen's binding, which
         opens the thread at once: see ThreadsScreen.action_open_thread.)"""
@@ -90,6 +104,9 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
         self._version: tuple[int, int] | None = None  # the database as last read (queries.data_version)
         self.empty_hint = "No threads yet — press c to start one."  # what an empty list says
+        self._head: dict[str, datetime] | None = None  # the first page as last read: id -> last activity
+        self._news: dict[str, int] = {}  # threads with news not yet in view -> their row
+        self.news_above = 0
 
     # --- data ----------------------------------------------------------------
 
@@ -102,7 +119,8 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         nothing to do if no connection has committed since the last read.
 
         The selected thread stays selected, and on the same screen line, even
-        when new activity moves it down (or up) the list.
+        when new activity moves it down (or up) the list; at the top of the
+        list the rows stay put instead, so what lands on top is seen.
         """
         version = queries.data_version(self.conn)
         if version == self._version:
@@ -114,13 +132,66 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._strips.clear()
         self._count = queries.count_threads(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
+        head = self._read_head()
         position = queries.thread_position(self.conn, selected.id) if selected is not None else None
         if position is not None and position != old_cursor:
-            self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
+            if old_top > 0:
+                self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
             self.cursor = position
         elif self._count and self.cursor >= self._count:
             self.cursor = self._count - 1
+        self._note_news(head)
         self.refresh()
+
+    def _read_head(self) -> list[ThreadSummary]:
+        """The first page, where news lands (read on every reload: it is
+        also the page the list shows first)."""
+        head = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE)
+        self._pages[0] = head
+        self.pages_loaded += 1
+        return head
+
+    def _note_news(self, head: list[ThreadSummary]) -> None:
+        """Remember the unread threads of the first page that are new, or
+        newer, since it was last read (none on the first read)."""
+        before, self._head = self._head, {row.id: row.last_activity for row in head}
+        positions = {row.id: n for n, row in enumerate(head)}
+        self._news = {thread_id: positions[thread_id] for thread_id in self._news if thread_id in positions}
+        if before is not None:
+            # A row the last read did not hold, older than all it held, was
+            # only below it (the first page shifted up), not new.
+            floor = min(before.values()) if len(before) == PAGE_SIZE else None
+            for n, row in enumerate(head):
+                activity = before.get(row.id)
+                is_new = activity is None and (floor is None or row.last_activity >= floor)
+                if row.unread and (is_new or (activity is not None and activity != row.last_activity)):
+                    self._news[row.id] = n
+        self._count_news()
+
+    def _count_news(self) -> None:
+        """News in view is seen; count what is still above the rows in view."""
+        top, height = self.scroll_offset.y, self.scrollable_content_region.height
+        if height <= 0:
+            return  # not laid out (or hidden): counted once it is
+        self._news = {thread_id: n for thread_id, n in self._news.items() if not top <= n < top + height}
+        above = sum(1 for n in self._news.values() if n < top)
+        if above != self.news_above:
+            self.news_above = above
+            self.post_message(self.NewsAbove(self, above))
+
+    def jump_to_news(self) -> None:
+        """Select the topmost thread with news, and show the top of the list
+        if it is within a screenful of it."""
+        if not self._news:
+            return
+        first = min(self._news.values())
+        self.scroll_to(y=0 if first < self.scrollable_content_region.height else first, animate=False, immediate=True)
+        self.cursor = first
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self._count_news()
 
     def row(self, index: int) -> ThreadSummary | None:
         if not 0 <= index < self._count:
@@ -177,6 +248,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()
         self.virtual_size = Size(event.size.width, self._count)
+        self._count_news()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

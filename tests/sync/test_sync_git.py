@@ -247,6 +247,11 @@ def test_a_missing_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> Non
     message = ana.error("sync")
     assert "cannot reach the git remote" in message and "does not appear to be a git repository" in message
     assert "outbox" in message and "Please make sure" not in message
+    result = ana.run("sync", "--json", code=1)
+    document = json.loads(result.stdout)  # one JSON document, with the error, even so
+    assert "cannot reach the git remote" in document["error"] and document["kind"] == "unreachable"
+    assert (document["exported"], document["imported"]) == (0, 0) and document["outbox"] >= 2
+    assert result.stderr.strip() == f"tablespace: {document['error']}"
     (tmp_path / "away.git").rename(url)  # the remote comes back
     assert ana.json("sync")["exported"] >= 2  # the genesis and the post
     ben = joined(tmp_path, str(url), monkeypatch, ana)

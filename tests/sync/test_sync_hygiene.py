@@ -4,6 +4,7 @@ folders, driven through the CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -103,3 +104,21 @@ def test_a_lost_file_of_ours_is_sent_again_alone(tmp_path, folder, monkeypatch) 
     assert ana.json("sync")["exported"] == 0
     ben = joined(tmp_path, folder, monkeypatch, ana)
     assert {"One", "Two", "Three"} <= {t["title"] for t in ben.json("threads")}
+
+
+def test_sync_json_is_one_document_even_when_the_folder_is_gone(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    ana.json("sync")
+    ana.out("post", "Waiting")
+    folder.rename(tmp_path / "unplugged")
+    result = ana.run("sync", "--json", code=1)
+    document = json.loads(result.stdout)  # one document, nothing else on stdout
+    assert "missing or unmounted" in document["error"]
+    assert document["kind"] == "unreachable"
+    assert set(document) >= {"exported", "imported", "pending", "quarantined"}
+    assert (document["exported"], document["imported"], document["quarantined"]) == (0, 0, [])
+    assert document["outbox"] >= 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"tablespace: {document['error']}"
+    (tmp_path / "unplugged").rename(folder)
+    assert ana.json("sync")["exported"] >= 1

@@ -122,3 +122,52 @@ def test_sync_json_is_one_document_even_when_the_folder_is_gone(tmp_path, folder
     assert line == f"tablespace: {document['error']}"
     (tmp_path / "unplugged").rename(folder)
     assert ana.json("sync")["exported"] >= 1
+
+
+def test_conflict_copies_are_named_as_such_and_the_rest_syncs(tmp_path, folder, monkeypatch) -> None:
+    ana = founder(tmp_path, folder, monkeypatch)
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    before = changesets(folder)
+    thread = ana.out("post", "Met halfway")
+    ana.json("sync")
+    (newest,) = changesets(folder) - before
+    half = newest.read_bytes()[:150]  # the version one side had while it was still arriving
+    syncthing = newest.with_name(newest.stem + ".sync-conflict-20261123-090000-ABCDEFG.tsc")
+    dropbox = newest.with_name(newest.stem + " (Ben's conflicted copy 2026-11-23).tsc")
+    plain = newest.with_name("00000077-00000077-cccccccccccccccc.tsc")
+    for path in (syncthing, dropbox, plain):
+        path.write_bytes(half)
+    report = ben.json("sync")
+    assert [t["id"] for t in ben.json("threads")] == [thread]
+    reasons = {Path(q["file"]).name: q["reason"] for q in report["quarantined"]}
+    assert set(reasons) == {syncthing.name, dropbox.name, plain.name}
+    assert f"a Syncthing conflict copy of {newest.name}" in reasons[syncthing.name]
+    assert f"a Dropbox conflicted copy of {newest.name}" in reasons[dropbox.name]
+    for name in (syncthing.name, dropbox.name):
+        assert "nothing to do" in reasons[name] and "delete it" in reasons[name]
+    assert "conflict" not in reasons[plain.name]
+    assert all(path.exists() for path in (syncthing, dropbox, plain))  # never deleted by us
+
+
+@pytest.mark.parametrize(
+    ("name", "original", "software"),
+    [
+        ("00000001-00000002-0123456789abcdef.sync-conflict-20260302-090000-ABCDEFG.tsc", None, "Syncthing"),
+        ("a1.sync-conflict-20260302-090000-ABCDEFG.tsk", "a1.tsk", "Syncthing"),
+        ("x (Bo's conflicted copy 2026-03-02).tsc", "x.tsc", "Dropbox"),
+        ("x (conflicted copy 2026-03-02 (1)).tsm", None, "Dropbox"),
+        ("x (Bo (laptop)'s conflicted copy).tsc", None, "Dropbox"),
+        ("00000001-00000002-0123456789abcdef.tsc", None, None),
+        ("sync-conflict.tsc", None, None),
+    ],
+)
+def test_conflict_copy_names(name, original, software) -> None:
+    from tablespace.sync.conflicts import conflict_copy
+
+    found = conflict_copy("changes/ab/" + name)
+    if software is None:
+        assert found is None
+    else:
+        assert found is not None and found.software == software
+        if original:
+            assert found.original == original

@@ -32,7 +32,7 @@ from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
-from tablespace.sync import losses
+from tablespace.sync import conflicts, losses
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
@@ -226,7 +226,8 @@ class SyncEngine:
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)
-            report.quarantined.append(Quarantined(refused.file, refused.reason, new=refused.data is not None))
+            reason = conflicts.explained(refused.file, refused.reason)
+            report.quarantined.append(Quarantined(refused.file, reason, new=refused.data is not None))
 
     # --- export --------------------------------------------------------------
 
@@ -389,6 +390,7 @@ class SyncEngine:
     def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None) -> FileRecord:
         """Keep a copy of a rejected file in the home with its reason (the
         copy while the quarantine's caps allow it, the record longer)."""
+        reason = conflicts.explained(info.path, reason)  # a sync software's conflict copy is named as such
         if data is not None:
             digest = digest or hashlib.sha256(data).hexdigest()
             keep_in_quarantine(

@@ -860,12 +860,18 @@ def sync(group: Group, as_json: bool, watch: bool) -> None:
                 line += ", asked the group again for a key that did not reach you"
             echo(line)
 
-    one_round(actions.sync_group(group))
+    try:
+        report = actions.sync_group(group)
+    except TablespaceError as exc:
+        if as_json:  # still one document on stdout; the line on stderr and the exit code as always
+            emit_json(actions.sync_failure(group, exc).to_json())
+        raise
+    one_round(report)
     if watch:
-        watch_rounds(group, one_round)
+        watch_rounds(group, one_round, as_json=as_json)
 
 
-def watch_rounds(group: Group, one_round: Callable[[SyncReport], None]) -> None:
+def watch_rounds(group: Group, one_round: Callable[[SyncReport], None], *, as_json: bool = False) -> None:
     """`sync --watch` after its first round, until ctrl+c. A round that
     fails (the folder was unmounted meanwhile) says why once, and the watch
     goes on."""
@@ -880,6 +886,8 @@ def watch_rounds(group: Group, one_round: Callable[[SyncReport], None]) -> None:
             elif isinstance(event, actions.RoundFailed):
                 if not event.again:
                     echo(f"tablespace: {event.error}", err=True)
+                    if as_json:
+                        emit_json(actions.sync_failure(group, event.error).to_json())
             elif isinstance(event, actions.Back):
                 folder = group.transport.folder
                 echo(f"tablespace: {'the shared folder ' + str(folder) if folder else 'the remote'} is back", err=True)

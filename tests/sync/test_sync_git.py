@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,11 @@ def test_a_missing_remote_keeps_the_outbox(tmp_path, remote, monkeypatch) -> Non
     message = ana.error("sync")
     assert "cannot reach the git remote" in message and "does not appear to be a git repository" in message
     assert "outbox" in message and "Please make sure" not in message
+    result = ana.run("sync", "--json", code=1)
+    document = json.loads(result.stdout)  # one JSON document, with the error, even so
+    assert "cannot reach the git remote" in document["error"] and document["kind"] == "unreachable"
+    assert (document["exported"], document["imported"]) == (0, 0) and document["outbox"] >= 2
+    assert result.stderr.strip() == f"tablespace: {document['error']}"
     (tmp_path / "away.git").rename(url)  # the remote comes back
     assert ana.json("sync")["exported"] >= 2  # the genesis and the post
     ben = joined(tmp_path, str(url), monkeypatch, ana)
@@ -546,3 +552,124 @@ def test_a_report_gets_a_commit_and_a_push_of_its_own_and_no_commit_has_a_time(t
     assert sorted(r["reason"] for r in ana.json("reports")) == ["more spam", "spam"]
     dates = in_bare(remote, "log", "--format=%at %ct", "main").stdout.decode().split()
     assert dates and set(dates) == {str(gitmod.NEUTRAL_TIME)}
+
+
+# --- racing members, packing and a replaced remote ---------------------------------------
+
+
+class Rival:
+    """Another member's clone that pushes a commit of its own whenever asked:
+    a real race on the real remote."""
+
+    def __init__(self, remote: Path, where: Path) -> None:
+        self.path = where
+        self.pushed = 0
+        subprocess.run(["git", "clone", "--quiet", str(remote), str(where)], check=True, env=git_env())
+
+    def push_one(self) -> None:
+        self.pushed += 1
+        git = ["git", "-C", str(self.path), "-c", "user.name=r", "-c", "user.email=r@invalid"]
+        subprocess.run([*git, "pull", "--quiet", "--no-rebase", "origin", "main"], check=True, env=git_env())
+        (self.path / "rival").mkdir(exist_ok=True)
+        (self.path / "rival" / f"{self.pushed}.txt").write_text("first\n")
+        subprocess.run([*git, "add", "rival"], check=True, env=git_env())
+        subprocess.run([*git, "commit", "--quiet", "-m", "rival"], check=True, env=git_env())
+        subprocess.run([*git, "push", "--quiet", "origin", "HEAD:main"], check=True, env=git_env())
+
+
+class Clock:
+    """The git module's clock: waits are recorded and pass at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + sum(self.waits)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def racing(monkeypatch, member: TS, rival: Rival, times: int) -> list[float]:
+    """Before each of `member`'s first `times` pushes, the rival pushes first.
+    Returns the waits between pushes."""
+    clone, real_git = clone_of(member), GitRemote._git
+    clock = Clock()
+
+    def git(self, *args, **kw):
+        if args and args[0] == "push" and self.workdir == clone and rival.pushed < times:
+            rival.push_one()
+        return real_git(self, *args, **kw)
+
+    monkeypatch.setattr(GitRemote, "_git", git)
+    monkeypatch.setattr(gitmod, "time", clock)
+    return clock.waits
+
+
+@pytest.mark.slow
+def test_a_push_that_keeps_losing_races_backs_off_and_gets_through(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.json("sync")
+    rival = Rival(remote, tmp_path / "rival")
+    ana.out("post", "Patient")
+    waits = racing(monkeypatch, ana, rival, times=8)  # more than a handful of immediate retries survive
+    assert ana.json("sync")["exported"] == 1
+    assert rival.pushed == 8 and len(waits) == 8
+    assert min(waits) > 0 and len(set(waits)) == len(waits)  # jittered: members racing each other part ways
+    assert waits[-1] > waits[0] and sum(waits) <= gitmod.PUSH_PATIENCE
+    assert "rival" in in_bare(remote, "ls-tree", "--name-only", "main").stdout.decode()  # merged, not overwritten
+    assert titles(joined(tmp_path, str(remote), monkeypatch, ana)) == {"Patient"}
+
+
+@pytest.mark.slow
+def test_a_push_gives_up_after_its_patience(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.json("sync")
+    rival = Rival(remote, tmp_path / "rival")
+    ana.out("post", "Kept for later")
+    waits = racing(monkeypatch, ana, rival, times=10_000)
+    monkeypatch.setattr(gitmod, "PUSH_PATIENCE", 2.0)
+    message = ana.error("sync")
+    assert "kept changing" in message and "kept" in message
+    assert waits and sum(waits) <= 2.0
+    assert GitRemote(str(remote), clone_of(ana), "x").ahead()  # the commit waits, the outbox is kept
+
+
+def loose_objects(repo: Path) -> int:
+    out = subprocess.run(["git", "-C", str(repo), "count-objects", "-v"], capture_output=True, text=True).stdout
+    return int(dict(line.split(": ") for line in out.splitlines())["count"])
+
+
+@pytest.mark.slow
+def test_the_clone_stays_packed(tmp_path, remote, monkeypatch) -> None:
+    monkeypatch.setattr(gitmod, "LOOSE_OBJECTS_LIMIT", 12)
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    for n in range(6):
+        ana.out("post", f"Round {n}")
+        ana.json("sync")
+        assert loose_objects(clone_of(ana)) <= 12
+    assert in_bare(clone_of(ana) / ".git", "count-objects", "-v").stdout.count(b"packs: 0") == 0
+    assert in_bare(clone_of(ana) / ".git", "fsck", "--no-progress").returncode == 0
+
+
+def test_a_remote_replaced_by_an_empty_one_is_said_not_refilled(tmp_path, remote, monkeypatch) -> None:
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ana.out("post", "Before the move")
+    ana.json("sync")
+    shutil.rmtree(remote)
+    bare(remote)  # an empty repository where the group's was
+    ana.out("post", "After the move")
+    for _ in range(2):  # said every time, not only the first
+        result = ana.run("sync", "--json", code=1)
+        error = json.loads(result.stdout)["error"]
+        assert "the git remote" in error and "is empty, but this clone has" in error and "replaced" in error
+        assert in_bare(remote, "rev-parse", "--verify", "--quiet", "refs/heads/main").returncode != 0
+    # the member decides: fill it from the clone, as the message says
+    subprocess.run(
+        ["git", "-C", str(clone_of(ana)), "push", "--quiet", "origin", "HEAD:refs/heads/main"],
+        check=True,
+        env=git_env(),
+    )
+    assert ana.json("sync")["exported"] == 1
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    assert titles(ben) == {"Before the move", "After the move"}

@@ -90,6 +90,19 @@ def test_a_file_from_someone_else_makes_a_round_due_and_our_own_exports_do_not(f
         w.close()
 
 
+def test_our_own_file_deleted_by_the_sync_software_makes_a_round_due(folder: Path) -> None:
+    ours = folder / GROUP / "changes" / ME / "00000001-00000001-aa.tsc"
+    ours.write_bytes(b"ours")
+    w = Watcher(folder)
+    try:
+        os.utime(ours, (1, 1))  # touched: the bytes are all there, nothing to send
+        assert w.quiet()
+        ours.unlink()  # lost: the round sends it again
+        assert w.next() == CHANGED
+    finally:
+        w.close()
+
+
 @pytest.mark.slow
 def test_a_folder_that_goes_away_and_comes_back(folder: Path) -> None:
     w = Watcher(folder)
@@ -330,3 +343,38 @@ def test_sync_watch_sends_what_another_command_writes_and_outlives_an_unmount(tm
     assert "missing or unmounted" in err and f"the shared folder {folder} is back" in err
     assert "Traceback" not in err
     assert out.count("exported 1") >= 2
+
+
+@pytest.mark.slow
+def test_sync_watch_sends_again_a_file_of_ours_the_sync_software_deleted(tmp_path: Path) -> None:
+    home, folder = tmp_path / "ana", tmp_path / "shared"
+    folder.mkdir()
+    tablespace(home, "init", "Circle", "--as", "Ana", "--folder", str(folder))
+    tablespace(home, "sync")
+    before = set(folder.rglob("*.tsc"))
+    tablespace(home, "post", "Kept safe", "--body", "even when deleted")
+    tablespace(home, "sync")
+    (lost,) = set(folder.rglob("*.tsc")) - before  # the post's
+    env = {**os.environ, "TABLESPACE_HOME": str(home)}
+    env.pop("TABLESPACE_NOW", None)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "tablespace", "sync", "--watch"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(lines) >= 1, "the first round")
+        assert lines[0].startswith("exported 0,")
+        lost.unlink()
+        wait_for(lambda: exported(folder) == 2, "the watch to send the lost file again")
+        assert any(line.startswith("exported 1,") for line in lines[1:])
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=WAIT)
+        reader.join(timeout=WAIT)
+        watcher.stdout.close()

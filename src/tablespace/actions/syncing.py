@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tablespace.actions.rituals import open_due_rituals
+from tablespace.core import queries
 from tablespace.core.doctor import Check, diagnose
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unreachable, UsageError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncReport
@@ -24,6 +26,38 @@ def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
     if open_rituals:
         open_due_rituals(group)
     return run_round(group)
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """A round that could not run (the folder or remote unreachable, the
+    database busy): what `sync --json` prints instead of a report."""
+
+    error: str  # the one line on stderr, without its "tablespace: "
+    kind: str  # unreachable, busy, usage, permission or refused
+    outbox: int  # ops of ours still waiting to be written
+    pending: int  # as a report counts them, as of the last round
+
+    def to_json(self) -> dict[str, Any]:
+        """A report's keys (nothing exported or imported), and the error."""
+        report = SyncReport(pending=self.pending).to_json()
+        return {**report, "error": self.error, "kind": self.kind, "outbox": self.outbox}
+
+
+_ERROR_KINDS: list[tuple[type[TablespaceError], str]] = [
+    (Unreachable, "unreachable"),
+    (Busy, "busy"),
+    (UsageError, "usage"),
+    (PermissionDenied, "permission"),
+]
+
+
+def sync_failure(group: Group, error: TablespaceError) -> SyncFailure:
+    """Why the round failed, and what waits meanwhile (nothing was changed)."""
+    kind = next((name for cls, name in _ERROR_KINDS if isinstance(error, cls)), "refused")
+    conn = group.conn
+    pending = queries.held_op_count(conn) + queries.waiting_file_count(conn)
+    return SyncFailure(str(error), kind, queries.outbox_count(conn, group.me), pending)
 
 
 @dataclass(frozen=True)

@@ -760,9 +760,32 @@ def files_looked_at(conn: sqlite3.Connection, prefix: str) -> dict[str, tuple[in
     }
 
 
-def files_we_wrote(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
-    """(path, first seq, size, mtime_ns) of each changeset of ours in the folder."""
-    return conn.execute("SELECT path, first_seq, size, mtime_ns FROM sync_files WHERE status = 'mine'").fetchall()
+# A changeset of ours in the folder, as sync_files recorded it: (path, first
+# seq, last seq, size, mtime_ns, digest of its bytes)
+OurFile = tuple[str, int, int, int, int, str]
+
+
+def files_we_wrote(conn: sqlite3.Connection) -> list[OurFile]:
+    """Each changeset of ours in the folder, as last seen there."""
+    return conn.execute(
+        "SELECT path, first_seq, last_seq, size, mtime_ns, digest FROM sync_files WHERE status = 'mine'"
+    ).fetchall()
+
+
+def file_record(conn: sqlite3.Connection, path: str) -> tuple[str, str, str | None, int | None, int | None] | None:
+    """(digest, status, reason, first seq, last seq) of the folder file at `path`, if looked at."""
+    row: tuple[str, str, str | None, int | None, int | None] | None = conn.execute(
+        "SELECT digest, status, reason, first_seq, last_seq FROM sync_files WHERE path = ?", (path,)
+    ).fetchone()
+    return row
+
+
+def ops_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> list[OpRow]:
+    """(id, signature, body) of `author`'s ops from seq `first` to `last`, in seq order."""
+    return conn.execute(
+        "SELECT id, signature, body FROM ops WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+        (author, first, last),
+    ).fetchall()
 
 
 def file_already_imported(conn: sqlite3.Connection, digest: str) -> bool:

@@ -30,3 +30,9 @@ def record_file(
 def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
     """Look at these files again as if never seen (ours that vanished or changed)."""
     conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
+
+
+def restat_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> None:
+    """The file at `path` holds the same bytes under a new time (touched, or
+    copied over itself): remember its new time, so it is not read again."""
+    conn.execute("UPDATE sync_files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))

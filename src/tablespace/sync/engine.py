@@ -32,6 +32,7 @@ from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
+from tablespace.sync import conflicts, losses
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
@@ -225,7 +226,8 @@ class SyncEngine:
         for refused in moderation_round(self.group, self.folder, self.keyring.exchange):
             if refused.data is not None:
                 self._quarantine(FolderFile(refused.file, len(refused.data), 0), refused.data, refused.reason)
-            report.quarantined.append(Quarantined(refused.file, refused.reason, new=refused.data is not None))
+            reason = conflicts.explained(refused.file, refused.reason)
+            report.quarantined.append(Quarantined(refused.file, reason, new=refused.data is not None))
 
     # --- export --------------------------------------------------------------
 
@@ -240,7 +242,7 @@ class SyncEngine:
         if current is None:
             return 0  # not admitted yet: nothing of ours can be written readably
         epoch, key = current.epoch, current.key
-        rows = queries.ops_after(self.store.conn, self.group.me, exported_seq)
+        rows = losses.rows_to_send(self.store, self.group.me, exported_seq)
         ops = [self.store.read_op(*row) for row in rows]  # a post deleted before it went out: unsealed
         # Someone who holds this key has gone and nobody has rotated yet:
         # what we wrote up to a removal of ours may go (so the member learns
@@ -261,7 +263,8 @@ class SyncEngine:
                     return written  # made a link since we looked: the rest waits in the outbox
                 with self.store.db.atomic():
                     self._record(info, hashlib.sha256(data).hexdigest(), "mine", None, part[0].seq, part[-1].seq)
-                    self.store.set_meta("exported_seq", str(part[-1].seq))
+                    losses.resent(self.store, part[0].seq, part[-1].seq)
+                    self.store.set_meta("exported_seq", str(max(exported_seq, part[-1].seq)))
                 listing[info.path] = info
                 written += len(part)
         return written
@@ -298,22 +301,13 @@ class SyncEngine:
 
     def _recover_lost_exports(self, listing: dict[str, FolderFile]) -> None:
         """If files we wrote have vanished (the folder was rolled back or
-        restored from an old copy) or changed (damaged in transit or on disk),
-        write those ops again in a new file: nobody else can read past a
-        damaged file of ours, so without this everything we write after it
-        would wait forever. A damaged file stays where it is (we never delete
-        in the folder); everyone, us included, quarantines it."""
-        lost = [
-            (path, first)
-            for path, first, size, mtime in queries.files_we_wrote(self.store.conn)
-            if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)
-        ]
-        if lost:
-            first = min(seq for _, seq in lost)
-            with self.store.db.atomic():
-                current = int(self.store.get_meta("exported_seq", "0") or 0)
-                self.store.set_meta("exported_seq", str(min(current, first - 1)))
-                sync_files.forget_files(self.store.conn, [p for p, _ in lost])
+        restored from an old copy) or changed bytes (damaged in transit or on
+        disk), write the ops they held again in a new file: nobody else can
+        read past a missing file of ours, so without this everything we write
+        after it would wait forever. A damaged file stays where it is (we
+        never delete in the folder); everyone, us included, quarantines it.
+        A new time alone is no loss (sync/losses.py)."""
+        losses.note_lost_files(self.store, self.folder, listing)
 
     # --- import --------------------------------------------------------------
 
@@ -374,6 +368,8 @@ class SyncEngine:
         if len(data) > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is over the {MAX_FILE_BYTES} byte limit")
         digest = hashlib.sha256(data).hexdigest()
+        if settled := losses.unchanged_record(self.store, info.path, digest):
+            return (info, *settled)  # the same bytes under a new time: as it was
         if queries.file_already_imported(self.store.conn, digest):
             return (info, digest, "imported", "duplicate of a file already imported", None, None)
         try:
@@ -394,6 +390,7 @@ class SyncEngine:
     def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None) -> FileRecord:
         """Keep a copy of a rejected file in the home with its reason (the
         copy while the quarantine's caps allow it, the record longer)."""
+        reason = conflicts.explained(info.path, reason)  # a sync software's conflict copy is named as such
         if data is not None:
             digest = digest or hashlib.sha256(data).hexdigest()
             keep_in_quarantine(

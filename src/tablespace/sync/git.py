@@ -7,7 +7,9 @@ working tree exactly as it would on a shared folder. A sync round is:
     pull (commit anything left in the tree, fetch, merge)
     → the usual engine round on the working tree
     → add the group's directory, commit if anything changed
-    → push (on a non-fast-forward: fetch, merge, push again, a few times)
+    → push (on a non-fast-forward: wait a moment, fetch, merge, push again,
+      for up to PUSH_PATIENCE seconds)
+    → pack the clone's loose objects once there are many
 
 File names are unique (author, seq range and a content hash), so merges never
 conflict in practice; should two different files ever share a name (only a
@@ -28,10 +30,12 @@ multi-line output.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +51,21 @@ CLONE_DIR = "remote"  # inside the group's directory in the home
 # Seconds: local commands (add, commit, merge) and commands that talk to the remote.
 LOCAL_TIMEOUT = 120.0
 NETWORK_TIMEOUT = 180.0
-PUSH_ATTEMPTS = 5
+# A push that another member's beat (non-fast-forward) waits, fetches, merges
+# and pushes again, for this many seconds at most. Each wait is drawn at
+# random, growing from PUSH_FIRST_WAIT to PUSH_LONGEST_WAIT, so members who
+# keep colliding part ways instead of colliding again in step.
+PUSH_PATIENCE = 30.0
+PUSH_FIRST_WAIT = 0.2
+PUSH_LONGEST_WAIT = 5.0
+# Every small fetch and commit leaves loose objects, a file (and a disk block)
+# each: past this many the clone packs them; past PACKS_LIMIT packs, it packs
+# them into one.
+LOOSE_OBJECTS_LIMIT = 256
+PACKS_LIMIT = 20
+# Where our clone notes that the remote held the group's branch: a remote
+# without it afterwards was replaced or wiped, and is said so, not refilled.
+REMOTE_HELD = "refs/tablespace/remote-held"
 # Who commits: the same for every member, so the shared repo holds no names.
 IDENTITY = ("tablespace", "tablespace@invalid")
 COMMIT_MESSAGE = "tablespace sync"
@@ -173,6 +191,7 @@ class GitRemote:
         would name them)."""
         self.ensure_clone()
         if self.ahead():
+            self.fetch()  # an emptied remote must be seen before anything goes to it
             self.push()
         self.commit()  # whatever `admit`, `deny` or an interrupted round left in the tree
         self.fetch()
@@ -180,9 +199,11 @@ class GitRemote:
         return self.store()
 
     def publish(self) -> None:
-        """Commit what the round wrote and push everything the remote lacks."""
+        """Commit what the round wrote, push everything the remote lacks,
+        and keep the clone packed."""
         self.commit()
         self.push()
+        self.keep_packed()
 
     # --- the steps -----------------------------------------------------------
 
@@ -208,7 +229,19 @@ class GitRemote:
         self._git("config", "remote.origin.url", self.url)  # follows a changed URL in local.json
 
     def fetch(self) -> None:
+        """Fetch the remote's branches; raises SyncUnavailable if the remote
+        no longer holds the group's branch that it held before."""
         self._git("fetch", "--quiet", "--no-tags", "--prune", "origin", network=True)
+        if self._has(f"refs/remotes/origin/{BRANCH}"):
+            self._git("update-ref", REMOTE_HELD, f"refs/remotes/origin/{BRANCH}")
+        elif self._has(REMOTE_HELD):
+            commits = self._git("rev-list", "--count", "HEAD").stdout.strip()
+            raise SyncUnavailable(
+                f"the git remote {self.shown_url} is empty, but this clone has {commits} commits it held before: "
+                "was it replaced or wiped? Nothing was sent to it. If it is the group's remote now, fill it "
+                f"from your clone with `git -C {self.workdir} push origin HEAD:refs/heads/{BRANCH}`, then "
+                f"`tablespace sync`; {OUTBOX}"
+            )
 
     def merge(self) -> None:
         """Merge the remote's branch into ours. Unique names: no conflicts; on
@@ -260,12 +293,14 @@ class GitRemote:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
 
     def push(self) -> None:
-        """Push our branch; when someone pushed first, fetch, merge and retry."""
-        for _attempt in range(PUSH_ATTEMPTS):
-            if not self.ahead():
-                return
+        """Push our branch; when someone pushed first, wait a random while,
+        fetch, merge and push again, for PUSH_PATIENCE seconds at most."""
+        deadline = time.monotonic() + PUSH_PATIENCE
+        attempt = 0
+        while self.ahead():
             result = self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}", network=True, check=False)
             if result.returncode == 0:
+                self._git("update-ref", REMOTE_HELD, "HEAD")
                 return
             # Rejected, or unreachable? Fetch: it raises if the remote is gone,
             # and shows whether the remote moved on without us.
@@ -273,11 +308,28 @@ class GitRemote:
             remote = f"refs/remotes/origin/{BRANCH}"
             if not self._has(remote) or self._is_ancestor(remote, "HEAD"):
                 raise SyncUnavailable(self._unreachable(result.stderr, "push to"))
+            wait = push_wait(attempt)
+            if time.monotonic() + wait > deadline:
+                raise SyncUnavailable(
+                    f"the git remote {self.shown_url} kept changing while we pushed, for {PUSH_PATIENCE:.0f} s; "
+                    "run `tablespace sync` again (your changes are kept)"
+                )
+            time.sleep(wait)
+            self.fetch()  # what others pushed while we waited
             self.merge()
-        raise SyncUnavailable(
-            f"the git remote {self.shown_url} kept changing while we pushed; "
-            "run `tablespace sync` again (your changes are kept)"
+            attempt += 1
+
+    def keep_packed(self) -> None:
+        """Pack the clone's loose objects once there are more than
+        LOOSE_OBJECTS_LIMIT, and its packs into one past PACKS_LIMIT: a count
+        of files each round, a repack now and then."""
+        counts = dict(
+            line.split(": ", 1) for line in self._git("count-objects", "-v").stdout.splitlines() if ": " in line
         )
+        if int(counts.get("packs", "0")) > PACKS_LIMIT:
+            self._git("repack", "-a", "-d", "-q")
+        elif int(counts.get("count", "0")) > LOOSE_OBJECTS_LIMIT:
+            self._git("repack", "-d", "-q")
 
     def ahead(self) -> bool:
         """Do we have commits the remote does not (the unpushed outbox)?"""
@@ -377,6 +429,13 @@ class GitRemote:
                 raise SyncUnavailable(self._unreachable(result.stderr))
             raise SyncUnavailable(f"git {args[0]} failed in {self.workdir}: {git_reason(result.stderr)}; {OUTBOX}")
         return result
+
+
+def push_wait(attempt: int) -> float:
+    """Seconds to wait before pushing again after `attempt` + 1 lost races:
+    drawn between half and all of a ceiling that doubles each time."""
+    ceiling = min(PUSH_LONGEST_WAIT, PUSH_FIRST_WAIT * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def _config_args() -> Sequence[str]:

@@ -11,14 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from watchfiles import watch
+from watchfiles import Change, watch
 
 from tablespace.sync.folder import TMP_PREFIX
-
-if TYPE_CHECKING:
-    from watchfiles import Change
 
 # `sync --watch`: a round at least this often. (The app has its own timer,
 # tui/live.py's SYNC_EVERY, and asks for a round itself whenever it writes.)
@@ -38,14 +34,15 @@ Identity = tuple[int, int]  # (device, inode): which directory is at a path
 
 
 def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str], bool]:
-    """Changes worth a round: anything of this group's except our own exports
-    and half-written temp files. Paths compare resolved, as the OS reports
-    them (macOS gives /private/var for /var)."""
+    """Changes worth a round: anything of this group's but half-written temp
+    files and our own exports, unless one of ours is deleted (by the sync
+    software, or a person): the round writes it again. Paths compare
+    resolved, as the OS reports them (macOS gives /private/var for /var)."""
     group_dir = str(folder.resolve() / group_id)
     own = str(folder.resolve() / group_id / "changes" / me)
 
     def wanted(change: Change, path: str) -> bool:
-        if not path.startswith(group_dir) or path.startswith(own):
+        if not path.startswith(group_dir) or (path.startswith(own) and change != Change.deleted):
             return False
         return not Path(path).name.startswith(TMP_PREFIX)
 

@@ -16,7 +16,7 @@ from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal, Field, Re
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
-from tests.tui.keys import burst
+from tests.tui.keys import burst, jobs_done
 from tests.tui.waits import wait_for
 
 NOW = "2026-03-02T09:00:00Z"  # as in conftest.py
@@ -169,7 +169,7 @@ async def test_a_resource_typed_in_one_burst_fills_each_field(app, group):
         await burst(
             pilot, "a", *"Oat", "enter", *"https://example.org/oat", "enter", *"Tested", "enter", *"flour", "enter"
         )
-        await pilot.pause()
+        await jobs_done(pilot)  # the resource is written on a worker
         assert isinstance(app.screen, LibraryScreen)
         added = next(r for r in app.screen.resources if r.title == "Oat")
         assert (added.url, added.summary, added.tags) == ("https://example.org/oat", "Tested", ["flour"])

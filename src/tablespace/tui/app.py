@@ -391,6 +391,8 @@ class TablespaceApp(App[None]):
     # (see ThreadsScreen.action_open_thread).
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not self.screen_stack:
+            return  # the app is closing: a key typed again now has nowhere to go
         if isinstance(event, events.Key) and not event.is_forwarded and event not in self._retyped:
             if self._retyping is not None or not (self.screen_stack and self.screen.is_mounted):
                 self._hold_key(event)  # behind the keys already waiting, or the screen is not there yet

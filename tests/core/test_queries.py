@@ -723,3 +723,15 @@ PINNED_RESULTS: dict[str, list[tuple[str, str, str]]] = {
         ("thread", "Thread 5 salt the sourdough crumb crumb salt", "Thread 5 salt **the** sourdough crumb crumb salt"),
     ],
 }
+
+
+def test_search_ranks_the_newest_hits_when_a_word_is_everywhere(group, monkeypatch):
+    thread = actions.post(group, "Notes", "")
+    densest = actions.reply(group, thread, "rye rye rye rye")  # the best match, but the oldest
+    newer = [actions.reply(group, thread, f"rye {'and more words ' * n}") for n in range(1, 4)]
+    assert [h.id for h in queries.search(group.conn, "rye")][0] == densest
+
+    monkeypatch.setattr(queries, "RANK_WINDOW", 3)
+    hits = queries.search(group.conn, "rye")
+    assert [h.id for h in hits] == newer  # best first among the newest three
+    assert all("**rye**" in h.snippet for h in hits)

@@ -339,3 +339,399 @@ def test_members_listing(group):
     members = queries.members(group.conn)
     assert [(m.name, m.roles, m.status) for m in members] == [("Ada", ["moderator"], "active"), ("bo", [], "active")]
     assert members[1].id == bo.id
+
+
+# A small corpus whose search results are pinned: what the CLI and the app show
+# (which hits, in which order, with which snippet) must not move when the search
+# SQL is reworked for speed.
+PINNED_WORDS = [
+    "the",
+    "the",
+    "the",
+    "and",
+    "a",
+    "bread",
+    "starter",
+    "flour",
+    "water",
+    "salt",
+    "oven",
+    "crumb",
+    "crust",
+    "rye",
+    "sourdough",
+    "proof",
+    "warm",
+]
+
+
+def pinned_corpus(group: Group) -> None:
+    import random
+
+    rng = random.Random(3)
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(PINNED_WORDS) for _ in range(n))
+
+    # Every text has its own length, so no two hits tie on rank (ties fall back
+    # to ids, which differ from run to run).
+    lengths = iter(rng.sample(range(3, 60), 30))
+    for t in range(6):
+        thread = actions.post(group, f"Thread {t} {text(t + 1)}", text(next(lengths)))
+        for _ in range(4):
+            actions.reply(group, thread, text(next(lengths)))
+    actions.library_add(group, "Starter guide", "https://example.org/starter", "feed the starter with rye flour")
+    actions.library_add(group, "Oven notes", "https://example.org/oven", "a warm oven and the dark crust")
+
+
+def shown(hits) -> list[tuple[str, str, str]]:
+    return [(h.kind, h.title, h.snippet) for h in hits]
+
+
+PINNED_QUERIES = [
+    ("the", {}),
+    ("bread starter", {}),
+    ("rye flour", {"limit": 5}),
+    ("sourd", {"prefix_last": True, "limit": 8}),
+    ("crust", {"limit": 30, "prefix_last": True, "mark": ("[", "]")}),
+]
+
+
+@pytest.mark.parametrize(("text", "options"), PINNED_QUERIES)
+def test_search_results_ranking_and_snippets_are_pinned(group, text, options):
+    pinned_corpus(group)
+    assert shown(queries.search(group.conn, text, **options)) == PINNED_RESULTS[text]
+
+
+PINNED_RESULTS: dict[str, list[tuple[str, str, str]]] = {
+    "bread starter": [
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "water and and and **bread** **starter** rye crust a a crust **starter**…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "**starter** **bread** crust proof proof the rye **starter** proof salt the sourdough…",
+        ),
+        (
+            "post",
+            "Thread 2 and and the",
+            "…a **bread** and proof proof warm sourdough **bread** a water **starter** a…",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "…**bread** sourdough crust the a crust the **bread** **bread** salt **starter** a",
+        ),
+        (
+            "post",
+            "Thread 2 and and the",
+            "…the **starter** water flour **starter** water a **bread** the water **bread** the…",
+        ),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "**bread** the oven **starter** sourdough water flour and the warm **starter** oven…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…**bread** and the a salt warm warm the proof the **starter** **starter**…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "the crust proof the flour flour and crust proof **starter** **bread** oven…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "**bread** the the and the and **starter** water the and sourdough crust",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…sourdough the water **starter** oven **bread** **starter** **starter** sourdough rye crumb **starter**",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "flour warm the the a warm a the **bread** the the **starter**…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "and flour proof **bread** warm sourdough **starter** **starter** warm **starter** the warm…",
+        ),
+        ("post", "Thread 0 the", "**bread** the salt the water proof crust rye crust sourdough a crumb…"),
+        ("post", "Thread 1 flour sourdough", "…the warm **starter** rye the the proof and **bread** warm salt flour…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "a the warm a **starter** crust and rye crust **bread** the water…",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "…sourdough **starter** salt crumb **bread** crust crust oven the water **starter** the…",
+        ),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "…oven **bread** oven the crumb crust crust salt crumb water **starter** oven",
+        ),
+        ("post", "Thread 1 flour sourdough", "rye and a the crust the **bread** the crumb sourdough crust the…"),
+        ("post", "Thread 0 the", "…flour oven the water **bread** oven and **starter** water salt and the…"),
+    ],
+    "crust": [
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "[crust] salt [crust] the salt bread rye and warm [crust] oven [crust]…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "starter bread [crust] proof proof the rye starter proof salt the sourdough…",
+        ),
+        ("post", "Thread 0 the", "…oven crumb a [crust] [crust] sourdough warm [crust] and warm water rye…"),
+        (
+            "post",
+            "Thread 2 and and the",
+            "oven bread the flour bread flour sourdough [crust] water crumb [crust] crumb…",
+        ),
+        ("post", "Thread 1 flour sourdough", "rye and a the [crust] the bread the crumb sourdough [crust] the…"),
+        ("post", "Thread 3 crumb proof and a", "water and and and bread starter rye [crust] a a [crust] starter…"),
+        ("post", "Thread 0 the", "bread the salt the water proof [crust] rye [crust] sourdough a crumb…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "a the warm a starter [crust] and rye [crust] bread the water…",
+        ),
+        ("post", "Thread 2 and and the", "…the and bread [crust] crumb and water water [crust] the a the…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "…a a bread sourdough [crust] the a [crust] the bread bread salt…",
+        ),
+        ("post", "Thread 1 flour sourdough", "and bread flour water a the proof [crust] the water flour water…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "…bread [crust] [crust] oven the water starter the oven oven [crust] salt…",
+        ),
+        (
+            "post",
+            "Thread 2 and and the",
+            "starter sourdough the proof the [crust] the sourdough flour flour the starter…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "bread the the and the and starter water the and sourdough [crust]",
+        ),
+        ("post", "Thread 0 the", "rye salt rye warm [crust] crumb rye flour oven the water bread…"),
+        ("post", "Thread 3 crumb proof and a", "crumb salt the sourdough rye [crust] oven salt proof warm salt proof…"),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "flour and proof crumb [crust] sourdough and salt sourdough [crust] starter and…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "the [crust] proof the flour flour and [crust] proof starter bread oven…",
+        ),
+        ("post", "Thread 0 the", "sourdough salt oven bread crumb bread oven crumb water salt [crust] and…"),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "crumb the the starter [crust] and oven salt and sourdough the starter…",
+        ),
+        ("resource", "Oven notes", "a warm oven and the dark [crust]"),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…the starter a proof salt [crust] crumb bread rye salt sourdough proof…",
+        ),
+    ],
+    "rye flour": [
+        (
+            "post",
+            "Thread 2 and and the",
+            "…crust crumb **rye** the crust warm **flour** **rye** bread **rye** warm proof…",
+        ),
+        ("post", "Thread 0 the", "**rye** salt **rye** warm crust crumb **rye** **flour** oven the water bread…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "water **flour** proof **rye** water oven the the **rye** the bread **flour**…",
+        ),
+        ("post", "Thread 1 flour sourdough", "oven **flour** the salt and **flour** the the warm starter **rye** the…"),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "…**rye** **rye** the **rye** a starter the proof warm **rye** **flour** the…",
+        ),
+    ],
+    "sourd": [
+        ("thread", "Thread 1 flour sourdough", "Thread 1 flour **sourdough**"),
+        ("thread", "Thread 5 salt the sourdough crumb crumb salt", "Thread 5 salt the **sourdough** crumb crumb salt"),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "starter bread crust proof proof the rye starter proof salt the **sourdough**…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…bread the **sourdough** the and oven flour the the **sourdough** **sourdough** oven",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "…and rye crumb **sourdough** **sourdough** water water **sourdough** salt warm a oven…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "flour and proof crumb crust **sourdough** and salt **sourdough** crust starter and…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…crumb **sourdough** starter salt a and **sourdough** salt rye **sourdough** the starter…",
+        ),
+        (
+            "post",
+            "Thread 2 and and the",
+            "**sourdough** warm water and warm crumb crumb **sourdough** salt water and oven…",
+        ),
+    ],
+    "the": [
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "**the** crust proof **the** flour flour and crust proof starter bread oven…",
+        ),
+        (
+            "post",
+            "Thread 2 and and the",
+            "starter sourdough **the** proof **the** crust **the** sourdough flour flour **the** starter…",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "flour warm **the** **the** a warm a **the** bread **the** **the** starter…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "and flour proof bread warm sourdough starter starter warm starter **the** warm…",
+        ),
+        ("post", "Thread 1 flour sourdough", "and bread flour water a **the** proof crust **the** water flour water…"),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "rye and a **the** crust **the** bread **the** crumb sourdough crust **the**…",
+        ),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "oven flour **the** salt and flour **the** **the** warm starter rye **the**…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "bread **the** **the** and **the** and starter water **the** and sourdough crust",
+        ),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "water **the** oven and proof a water water and rye **the** crumb…",
+        ),
+        ("post", "Thread 0 the", "rye salt rye warm crust crumb rye flour oven **the** water bread…"),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "starter bread crust proof proof **the** rye starter proof salt **the** sourdough…",
+        ),
+        ("post", "Thread 0 the", "**the** **the** and **the** starter rye salt water a **the** oven oven…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "water flour proof rye water oven **the** **the** rye **the** bread flour…",
+        ),
+        ("post", "Thread 0 the", "oven sourdough crumb crumb water proof **the** **the** **the** crumb water"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "a **the** warm a starter crust and rye crust bread **the** water…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "crumb **the** **the** starter crust and oven salt and sourdough **the** starter…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "rye proof rye proof **the** salt **the** bread and **the** a salt…",
+        ),
+        (
+            "post",
+            "Thread 1 flour sourdough",
+            "bread **the** oven starter sourdough water flour and **the** warm starter oven…",
+        ),
+        (
+            "post",
+            "Thread 3 crumb proof and a",
+            "crumb salt **the** sourdough rye crust oven salt proof warm salt proof…",
+        ),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "crust salt crust **the** salt bread rye and warm crust oven crust…",
+        ),
+        ("post", "Thread 1 flour sourdough", "salt salt **the** **the** warm warm flour"),
+        (
+            "post",
+            "Thread 4 proof oven proof crumb the",
+            "…**the** sourdough salt **the** oven crumb starter proof **the** crumb rye **the**…",
+        ),
+        ("post", "Thread 0 the", "bread **the** salt **the** water proof crust rye crust sourdough a crumb…"),
+        (
+            "post",
+            "Thread 5 salt the sourdough crumb crumb salt",
+            "water proof sourdough water salt **the** bread flour proof bread a a…",
+        ),
+        ("post", "Thread 2 and and the", "…**the** and bread crust crumb and water water crust **the** a **the**…"),
+        (
+            "post",
+            "Thread 2 and and the",
+            "oven bread **the** flour bread flour sourdough crust water crumb crust crumb…",
+        ),
+        ("thread", "Thread 0 the", "Thread 0 **the**"),
+        ("post", "Thread 2 and and the", "…sourdough salt water and oven warm and proof warm crumb **the** salt"),
+        ("post", "Thread 0 the", "…crumb water salt crust and **the** a salt warm flour water flour…"),
+        ("thread", "Thread 2 and and the", "Thread 2 and and **the**"),
+        ("resource", "Starter guide", "feed **the** starter with rye flour"),
+        ("resource", "Oven notes", "a warm oven and **the** dark crust"),
+        ("thread", "Thread 4 proof oven proof crumb the", "Thread 4 proof oven proof crumb **the**"),
+        ("thread", "Thread 5 salt the sourdough crumb crumb salt", "Thread 5 salt **the** sourdough crumb crumb salt"),
+    ],
+}
+
+
+def test_search_ranks_the_newest_hits_when_a_word_is_everywhere(group, monkeypatch):
+    thread = actions.post(group, "Notes", "")
+    densest = actions.reply(group, thread, "rye rye rye rye")  # the best match, but the oldest
+    newer = [actions.reply(group, thread, f"rye {'and more words ' * n}") for n in range(1, 4)]
+    assert [h.id for h in queries.search(group.conn, "rye")][0] == densest
+
+    monkeypatch.setattr(queries, "RANK_WINDOW", 3)
+    hits = queries.search(group.conn, "rye")
+    assert [h.id for h in hits] == newer  # best first among the newest three
+    assert all("**rye**" in h.snippet for h in hits)

@@ -299,6 +299,67 @@ def fts_query(text: str, *, prefix_last: bool = False) -> str:
     return " ".join(parts)
 
 
+# Ranking scores every hit it looks at (bm25 reads each hit's positions and
+# length), so a word that is in nearly every post ("the") would cost a score
+# per post. Each kind ranks only its newest RANK_WINDOW hits instead: a query
+# with fewer hits than that gets exactly the best matches of all, one with
+# more gets the best matches among the newest.
+RANK_WINDOW = 2_000
+
+
+def _ranked_arm(kind: str, fts: str, select: str, joins: str, live: str, column: int) -> str:
+    """One kind's best `limit` hits within its rank window, with snippets.
+    CROSS JOIN pins the join order (left to itself the planner walked every
+    row of the content table and ran MATCH per row). ORDER BY rank lets FTS5
+    rank the hits before the join, so snippet() runs for the `limit` rows
+    taken and no others."""
+    return f"""SELECT * FROM (
+          SELECT '{kind}' AS kind, {select}, snippet({fts}, {column}, :a, :b, '…', 12) AS snippet, {fts}.rank AS rank
+          FROM {fts} {joins}
+          WHERE {fts} MATCH :q AND {live}
+            AND {fts}.rowid >= coalesce((SELECT rowid FROM {fts} WHERE {fts} MATCH :q
+                                          ORDER BY rowid DESC LIMIT 1 OFFSET :window - 1), 0)
+          ORDER BY {fts}.rank LIMIT :limit)"""
+
+
+_SEARCH_SQL = f"""
+    SELECT * FROM (
+      {
+    _ranked_arm(
+        "thread",
+        "threads_fts",
+        "t.id, t.id AS thread, t.title",
+        "CROSS JOIN threads t ON t.rowid = threads_fts.rowid",
+        "t.deleted = 0",
+        0,
+    )
+}
+      UNION ALL
+      {
+    _ranked_arm(
+        "post",
+        "posts_fts",
+        "p.id, p.thread_id, t.title",
+        "CROSS JOIN posts p ON p.rowid = posts_fts.rowid CROSS JOIN threads t ON t.id = p.thread_id",
+        "p.deleted = 0 AND t.deleted = 0",
+        0,
+    )
+}
+      UNION ALL
+      {
+    _ranked_arm(
+        "resource",
+        "resources_fts",
+        "r.id, NULL, r.title",
+        "CROSS JOIN resources r ON r.rowid = resources_fts.rowid",
+        "r.deleted = 0",
+        -1,
+    )
+}
+    ) ORDER BY rank, kind, id LIMIT :limit
+"""
+
+
 def search(
     conn: sqlite3.Connection,
     text: str,
@@ -310,31 +371,7 @@ def search(
     """Threads, posts and resources matching every word, best match first."""
     query = fts_query(text, prefix_last=prefix_last)
     a, b = mark
-    # Each arm starts from its FTS index (CROSS JOIN pins the join order; left
-    # to itself the planner walked every thread and ran MATCH per row) and takes
-    # only its own best `limit`, so snippet() runs for at most 3 x limit rows.
-    sql = """
-      SELECT * FROM (
-        SELECT * FROM (
-          SELECT 'thread' AS kind, t.id, t.id AS thread, t.title,
-                 snippet(threads_fts, 0, :a, :b, '…', 12) AS snippet, threads_fts.rank AS rank
-          FROM threads_fts CROSS JOIN threads t ON t.rowid = threads_fts.rowid
-          WHERE threads_fts MATCH :q AND t.deleted = 0 ORDER BY threads_fts.rank LIMIT :limit)
-        UNION ALL
-        SELECT * FROM (
-          SELECT 'post', p.id, p.thread_id, t.title,
-                 snippet(posts_fts, 0, :a, :b, '…', 12), posts_fts.rank
-          FROM posts_fts CROSS JOIN posts p ON p.rowid = posts_fts.rowid CROSS JOIN threads t ON t.id = p.thread_id
-          WHERE posts_fts MATCH :q AND p.deleted = 0 AND t.deleted = 0 ORDER BY posts_fts.rank LIMIT :limit)
-        UNION ALL
-        SELECT * FROM (
-          SELECT 'resource', r.id, NULL, r.title,
-                 snippet(resources_fts, -1, :a, :b, '…', 12), resources_fts.rank
-          FROM resources_fts CROSS JOIN resources r ON r.rowid = resources_fts.rowid
-          WHERE resources_fts MATCH :q AND r.deleted = 0 ORDER BY resources_fts.rank LIMIT :limit)
-      ) ORDER BY rank, kind, id LIMIT :limit
-    """
-    rows = conn.execute(sql, {"q": query, "a": a, "b": b, "limit": limit})
+    rows = conn.execute(_SEARCH_SQL, {"q": query, "a": a, "b": b, "limit": limit, "window": RANK_WINDOW})
     return [SearchHit(kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4]) for r in rows]
 
 

@@ -25,6 +25,19 @@ OTHER = "ef" * 16
 WAIT = 10.0  # seconds: generous, the machines are shared
 
 
+def test_half_written_files_wake_no_round(tmp_path) -> None:
+    """Ours and Syncthing's temp files are renamed into place when whole: the
+    rename is what a round wants, not each write on the way."""
+    from watchfiles import Change
+
+    wanted = watch_filter(tmp_path, GROUP, ME)
+    theirs = tmp_path / GROUP / "changes" / OTHER
+    for name in (".tmp-123-x.tsc", ".syncthing.1-x.tsc.tmp", "~syncthing~1-x.tsc.tmp"):
+        assert not wanted(Change.added, str(theirs / name)), name
+    assert wanted(Change.added, str(theirs / "1-x.tsc"))
+    assert wanted(Change.added, str(theirs / ".syncthing.notes"))  # not a temp file's name
+
+
 class Watcher:
     """due_rounds in a thread, its answers in a queue."""
 

@@ -33,6 +33,16 @@ _DATABASE_FILES = ("group.db", "group.db-wal")
 Identity = tuple[int, int]  # (device, inode): which directory is at a path
 
 
+# Files the sync software writes while a file is on its way: the finished
+# file, renamed into place, is what a round wants (Syncthing's temp names).
+SYNC_SOFTWARE_TEMP = (".syncthing.", "~syncthing~")
+
+
+def is_temp_name(name: str) -> bool:
+    """A half-written file: ours, or the sync software's."""
+    return name.startswith(TMP_PREFIX) or (name.startswith(SYNC_SOFTWARE_TEMP) and name.endswith(".tmp"))
+
+
 def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str], bool]:
     """Changes worth a round: anything of this group's but half-written temp
     files and our own exports, unless one of ours is deleted (by the sync
@@ -44,7 +54,7 @@ def watch_filter(folder: Path, group_id: str, me: str) -> Callable[[Change, str]
     def wanted(change: Change, path: str) -> bool:
         if not path.startswith(group_dir) or (path.startswith(own) and change != Change.deleted):
             return False
-        return not Path(path).name.startswith(TMP_PREFIX)
+        return not is_temp_name(Path(path).name)
 
     return wanted
 

@@ -205,6 +205,15 @@ def test_search_prefix_last(group):
     assert [h.kind for h in queries.search(group.conn, "sourd", prefix_last=True)] == ["thread"]
 
 
+def test_a_word_of_one_or_two_letters_is_no_prefix_as_you_type(group):
+    """ "s*" would expand to most of the index's words: too dear while typing."""
+    actions.post(group, "Sourdough starter", "")
+    actions.post(group, "So it begins", "")
+    assert [h.title for h in queries.search(group.conn, "so", prefix_last=True)] == ["So it begins"]
+    assert queries.search(group.conn, "s", prefix_last=True) == []
+    assert len(queries.search(group.conn, "sou", prefix_last=True)) == 1
+
+
 @pytest.mark.parametrize(
     "text",
     [

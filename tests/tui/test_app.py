@@ -230,8 +230,8 @@ async def test_search_jumps_to_the_thread_and_post(app, kitchen):
         await pilot.pause()
         assert isinstance(app.screen, SearchModal)
         await pilot.press(*"warm")  # prefix of "warmer", in a reply
-        await pilot.pause()
-        assert [h.thread for h in app.screen.hits] == [kitchen.ids["nail"]]
+        modal = app.screen
+        await wait_for(pilot, lambda: [h.thread for h in modal.hits] == [kitchen.ids["nail"]])  # once typing pauses
         await pilot.press("enter")
         await pilot.pause()
         await pilot.pause()

@@ -288,13 +288,19 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
     )
 
 
+# As you type, the last word is a prefix once it has this many characters:
+# a shorter one ("t*") expands to most of the index's words, and costs
+# seconds on a big group for results nobody reads.
+MIN_PREFIX = 3
+
+
 def fts_query(text: str, *, prefix_last: bool = False) -> str:
     """A user's words as a safe FTS5 query: each word quoted, all required."""
     words = re.findall(r"\w+", text)
     if not words:
         raise TablespaceError("search for at least one word")
     parts = [f'"{w}"' for w in words]
-    if prefix_last:
+    if prefix_last and len(words[-1]) >= MIN_PREFIX:
         parts[-1] += "*"
     return " ".join(parts)
 

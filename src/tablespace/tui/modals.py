@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -348,6 +349,9 @@ class ReactModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+SEARCH_PAUSE = 0.12  # seconds without a keystroke before the search runs
+
+
 class SearchModal(ModalScreen[SearchHit | None]):
     """Full-text search over threads, replies and the library as you type."""
 
@@ -360,6 +364,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
         super().__init__()
         self.conn = conn
         self.hits: list[SearchHit] = []
+        self._pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="search"):
@@ -368,14 +373,22 @@ class SearchModal(ModalScreen[SearchHit | None]):
             yield Label("[b]enter[/b] open  ·  [b]↓[/b] results  ·  [b]esc[/b] close", classes="dialog-hint")
 
     @on(Input.Changed, "#query")
-    def run_search(self, event: Input.Changed) -> None:
+    def typed(self, event: Input.Changed) -> None:
+        """Search once typing pauses: every keystroke of a fast typist would
+        run a search whose results are replaced before anyone reads them."""
+        if self._pending is not None:
+            self._pending.stop()
+        self._pending = self.set_timer(SEARCH_PAUSE, lambda: self.run_search(event.value))
+
+    def run_search(self, text: str) -> None:
+        self._pending = None
         results = self.query_one("#results", OptionList)
         results.clear_options()
         self.hits = []
-        if not event.value.strip():
+        if not text.strip():
             return
         try:
-            self.hits = queries.search(self.conn, event.value, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
+            self.hits = queries.search(self.conn, text, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
         except TablespaceError:
             return
         icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
@@ -388,8 +401,15 @@ class SearchModal(ModalScreen[SearchHit | None]):
         if self.hits:
             results.highlighted = 0
 
+    def _search_now(self) -> None:
+        """A search still waiting for a pause runs at once (enter, ↓)."""
+        if self._pending is not None:
+            self._pending.stop()
+            self.run_search(self.query_one("#query", Input).value)
+
     @on(Input.Submitted, "#query")
     def submit_first(self) -> None:
+        self._search_now()
         results = self.query_one("#results", OptionList)
         if self.hits:
             self.dismiss(self.hits[results.highlighted or 0])
@@ -399,6 +419,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
         self.dismiss(self.hits[int(event.option.id or 0)])
 
     def action_to_results(self) -> None:
+        self._search_now()
         if self.hits:
             self.query_one("#results").focus()
 

@@ -52,6 +52,7 @@ from tablespace.sync.envelope import encode_changeset  # noqa: E402
 from tablespace.sync.keyring import Keyring  # noqa: E402
 from tablespace.sync.keys import ExchangeKey  # noqa: E402
 from tablespace.sync.membership import encode_grant, encode_request, grant_path, request_path  # noqa: E402
+from tablespace.sync.packing import PACK_PREFIX, OurFile, PackPolicy, plan_packs  # noqa: E402
 
 DEFAULT_POSTS = 50_000
 DEFAULT_MEMBERS = 150
@@ -69,7 +70,7 @@ def current_key(path: Path) -> tuple[int, bytes]:
     return epoch, held if isinstance(held, bytes) else held[0]
 
 
-def simulate(root: Path, n: int, members: int, seed: int) -> dict:
+def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) -> dict:
     rng = random.Random(seed)
     folder = root / "shared"
     folder.mkdir()
@@ -151,23 +152,51 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     plain_bytes = 0
     changes = folder / group_id
 
-    def write(ops: list[Op], ident: Identity) -> None:
+    def write(ops: list[Op], ident: Identity, prefix: str = "") -> list[Path]:
         nonlocal plain_bytes
-        for s in range(0, len(ops), EXPORT_CHUNK):
-            part = ops[s : s + EXPORT_CHUNK]
+        paths = []
+        for s in range(0, len(ops), EXPORT_CHUNK if not prefix else policy.max_ops):
+            part = ops[s : s + (EXPORT_CHUNK if not prefix else policy.max_ops)]
             data = encode_changeset(part, group_id=group_id, epoch=epoch, epoch_key=key, identity=ident)
             # changeset_name(peek_header(data)) without re-verifying the signature
             path = (
                 changes
                 / "changes"
                 / ident.author_id
-                / (f"{part[0].seq:08d}-{part[-1].seq:08d}-{hashlib.sha256(data).hexdigest()[:16]}.tsc")
+                / (f"{prefix}{part[0].seq:08d}-{part[-1].seq:08d}-{hashlib.sha256(data).hexdigest()[:16]}.tsc")
             )
+            paths.append(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             sizes.append(len(data))
             per_file.append(len(part))
             plain_bytes += sum(4 + len(op.to_wire()) for op in part)
+        return paths
+
+    policy = PackPolicy()
+
+    def pack_round(who: int, at: datetime, live: dict[Path, OurFile], pending: list, listed: set[Path]) -> None:
+        """What a member's client does at the end of a round (sync/packing.py):
+        remove what packs old enough hold, then pack what is due."""
+        for entry in list(pending):
+            if at - entry[0] >= policy.delay:
+                for path in entry[1]:
+                    path.unlink(missing_ok=True)
+                    live.pop(path, None)
+                pending.remove(entry)
+        held = {p for entry in pending for p in entry[1]}
+        candidates = [f for p, f in live.items() if p in listed and p not in held]
+        for chosen in plan_packs(candidates, policy, at):
+            first, last = chosen[0].first, chosen[-1].last
+            ops = [by_seq[who][q] for q in range(first, last + 1)]
+            for path in write(ops, identities[who], PACK_PREFIX):
+                lo, hi = [int(x) for x in path.name.removeprefix(PACK_PREFIX).split("-")[:2]]
+                live[path] = OurFile(str(path), lo, hi, chosen[-1].newest)
+                covers = [p for p, f in live.items() if lo <= f.first and f.last <= hi and p != path]
+                pending.append((at, covers))
+
+    by_seq = {who: {op.seq: op for _, op in chain} for who, chain in chains.items()}
+    by_seq[0].update({op.seq: op for op in founder_ops})
 
     write([op for op in founder_ops], founder_identity)  # the founder's first sync
     for who in range(members):
@@ -179,15 +208,27 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
         offset = timedelta(seconds=rng.uniform(0, period.total_seconds()))
         batch: list[Op] = []
         window = None
+        live: dict[Path, OurFile] = {}
+        pending: list = []
+
+        def sync_round(ops: list[Op], at: datetime, who: int = who, live: dict = live, pending: list = pending) -> None:
+            listed = set(live)
+            for path in write(ops, identities[who]):
+                live[path] = OurFile(str(path), ops[0].seq, ops[-1].seq, at)
+            if pack:
+                pack_round(who, at, live, pending, listed)
+
+        last_at = start
         for at, op in chains[who]:
             w = (at - start + offset) // period
             if window is not None and w != window and batch:
-                write(batch, identities[who])
+                sync_round(batch, last_at)
                 batch = []
             window = w
             batch.append(op)
+            last_at = at
         if batch:
-            write(batch, identities[who])
+            sync_round(batch, last_at)
     export_secs = time.perf_counter() - t0
 
     # Membership files: one join request and one key grant per member.
@@ -214,9 +255,10 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
             path.write_bytes(data)
             member_bytes += len(data)
 
-    total = disk = 0
+    total = disk = count = 0
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
+            count += 1
             st = os.stat(os.path.join(dirpath, name))
             total += st.st_size
             disk += st.st_blocks * 512
@@ -225,6 +267,7 @@ def simulate(root: Path, n: int, members: int, seed: int) -> dict:
     return dict(
         total=total,
         disk=disk,
+        count=count,
         changesets=sum(sizes),
         files=len(sizes),
         sizes=sizes,
@@ -248,6 +291,7 @@ def main() -> int:
     p.add_argument("--members", type=int, default=DEFAULT_MEMBERS)
     p.add_argument("--quick", action="store_true", help=f"smoke-check size: --n {QUICK_N:,}")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pack", action="store_true", help="members pack their history as sync/packing.py does")
     p.add_argument("--profile", metavar="FILE", help="cProfile the simulation; writes FILE-storage.pstats")
     args = p.parse_args()
     if args.quick:
@@ -258,7 +302,7 @@ def main() -> int:
     try:
         if prof:
             prof.enable()
-        r = simulate(root, args.n, args.members, args.seed)
+        r = simulate(root, args.n, args.members, args.seed, args.pack)
         if prof:
             prof.disable()
             prof.dump_stats(args.profile + "-storage.pstats")
@@ -301,6 +345,7 @@ def main() -> int:
                 ["  compression (framed / changeset bytes)", f"{r['plain'] / r['changesets']:.2f}x", "", "", ""],
                 ["post titles + bodies, raw UTF-8", mb(r["bodies"]), f"{r['bodies'] / r['posts']:.0f} B", "", ""],
                 ["disk usage in blocks (info)", mb(r["disk"]), f"{r['disk'] / r['posts']:.0f} B", "", "info"],
+                ["files in the folder at the end (info)", f"{r['count']:,}", "", "", "info"],
             ],
         )
     )

@@ -765,6 +765,39 @@ def files_we_wrote(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
     return conn.execute("SELECT path, first_seq, size, mtime_ns FROM sync_files WHERE status = 'mine'").fetchall()
 
 
+def our_changesets(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
+    """(path, first seq, last seq, size) of each changeset of ours in the folder, by seq."""
+    return conn.execute(
+        """SELECT path, first_seq, last_seq, size FROM sync_files
+           WHERE status = 'mine' AND first_seq IS NOT NULL AND last_seq IS NOT NULL
+           ORDER BY first_seq, last_seq, path"""
+    ).fetchall()
+
+
+def held_seq_count(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """How many of `author`'s seqs from `first` to `last` the log holds an op for."""
+    return _one_int(
+        conn, "SELECT count(DISTINCT seq) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?", (author, first, last)
+    )
+
+
+def newest_op_hlc(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """The largest HLC among `author`'s ops from seq `first` to `last` (0 if none)."""
+    return _one_int(
+        conn,
+        "SELECT coalesce(max(hlc), 0) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?",
+        (author, first, last),
+    )
+
+
+def ops_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> list[OpRow]:
+    """(id, signature, body) of `author`'s ops from seq `first` to `last`, in seq order."""
+    return conn.execute(
+        "SELECT id, signature, body FROM ops WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq, id",
+        (author, first, last),
+    ).fetchall()
+
+
 def file_already_imported(conn: sqlite3.Connection, digest: str) -> bool:
     """Whether a file with these contents was imported (or written by us) already."""
     return (

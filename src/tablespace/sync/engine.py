@@ -54,6 +54,7 @@ from tablespace.sync.membership import (
     GrantWontOpen,
     decode_grant,
 )
+from tablespace.sync.packing import HELD_ALREADY, Packer, PackPolicy, covered, held_already
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
 
@@ -134,7 +135,15 @@ class SyncReport:
 
 
 class SyncEngine:
-    def __init__(self, group: Group, folder: FolderStore, keyring: Keyring, *, send_reports: bool = True) -> None:
+    def __init__(
+        self,
+        group: Group,
+        folder: FolderStore,
+        keyring: Keyring,
+        *,
+        send_reports: bool = True,
+        packing: PackPolicy | None = None,
+    ) -> None:
         self.group = group
         self.store = group.store
         self.folder = folder
@@ -146,6 +155,7 @@ class SyncEngine:
         # signed them (a round reads every waiting file again): roster asks
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
+        self.packing = packing or PackPolicy()
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
@@ -154,6 +164,7 @@ class SyncEngine:
         report = SyncReport()
         self.lacking = {}
         listing = {f.path: f for f in self.folder.list()}
+        listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)
         report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
@@ -170,6 +181,9 @@ class SyncEngine:
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
+        # Packing writes and deletes files of ours, so it comes before the
+        # reports: a round that packed sends none.
+        Packer(self.group, self.folder, self.keyring, self.packing).run(listing, listed)
         # A report never travels with anything else of ours: in a round that
         # wrote files of ours it waits, so no file time or git commit ties it
         # to the member who sent it.
@@ -308,12 +322,27 @@ class SyncEngine:
             for path, first, size, mtime in queries.files_we_wrote(self.store.conn)
             if path not in listing or (listing[path].size, listing[path].mtime_ns) != (size, mtime)
         ]
+        lost = self._not_held_elsewhere(lost, listing)
         if lost:
             first = min(seq for _, seq in lost)
             with self.store.db.atomic():
                 current = int(self.store.get_meta("exported_seq", "0") or 0)
                 self.store.set_meta("exported_seq", str(min(current, first - 1)))
                 sync_files.forget_files(self.store.conn, [p for p, _ in lost])
+
+    def _not_held_elsewhere(self, lost: list[tuple[str, int]], listing: dict[str, FolderFile]) -> list[tuple[str, int]]:
+        """Of our lost files, those whose ops no other file of ours in the
+        folder holds: a small file gone after its pack came (deleted, or
+        not carried yet by the sync software) is not a loss, nor a pack whose
+        small files are all still there. The others go out again."""
+        lost_paths = {path for path, _ in lost}
+        ours = {path: (first, last) for path, first, last, _ in queries.our_changesets(self.store.conn)}
+        present = [span for path, span in ours.items() if path in listing and path not in lost_paths]
+        held = [path for path in lost_paths if path in ours and covered(*ours[path], present)]
+        if held:
+            with self.store.db.atomic():
+                sync_files.forget_files(self.store.conn, [p for p in held if p not in listing])
+        return [(path, first) for path, first in lost if path not in held]
 
     # --- import --------------------------------------------------------------
 
@@ -367,6 +396,8 @@ class SyncEngine:
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        if held_already(self.group, info.path):
+            return (info, "", "imported", HELD_ALREADY, None, None)
         try:
             data = self.folder.read(info.path, MAX_FILE_BYTES)
         except OSError as exc:

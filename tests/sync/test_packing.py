@@ -5,6 +5,7 @@ later, one that reads a pack like any other file) gets every op."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync import engine as engine_module
 from tablespace.sync.envelope import decode_changeset, peek_header
+from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.packing import HELD_ALREADY, PackPolicy, is_pack_name, named_range
-from tests.clirun import TS, everyone_syncs, make_group
+from tests.clirun import NOW, TS, everyone_syncs, make_group
 
 POSTS = PackPolicy().min_files + 2  # enough small files to start a pack
 AFTER_THE_DELAY = "2026-12-02T09:00:00Z"  # NOW + 9 days: past PackPolicy.delay
@@ -219,3 +221,79 @@ def test_ops_under_two_keys_go_in_separate_packs_each_under_its_own_key(tmp_path
     # Ben, who holds both keys, has everything; a newcomer would too
     assert ben.json("sync")["pending"] == 0
     assert {t["title"] for t in ben.json("threads")} == {t["title"] for t in ana.json("threads")}
+
+
+def test_a_pack_changed_in_place_keeps_the_files_it_held(two, monkeypatch) -> None:
+    """A pack whose bytes changed but whose size and time did not (damage
+    on disk, or a member overwriting it and setting the time back) must not
+    stand in for the small files: they stay, and every op stays readable."""
+    folder, ana, ben = two
+    busy(folder, ana, ben)
+    everyone_syncs(ana, ben)
+    (pack,) = packs(folder, ana).values()
+    stat = pack.stat()
+    data = bytearray(pack.read_bytes())
+    data[-3] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    os.utime(pack, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setenv("TABLESPACE_NOW", AFTER_THE_DELAY)
+    ana.json("sync")
+    assert seqs_in(small(folder, ana)) == own_seqs(ana)
+
+
+class Killed(BaseException):
+    """The process dies here (kill -9): nothing after it runs."""
+
+
+def test_a_round_killed_just_after_writing_a_pack_leaves_no_orphan(two, monkeypatch) -> None:
+    folder, ana, ben = two
+    write_once = FolderStore.write_once
+
+    def killed_after_a_pack(self: FolderStore, path: str, data: bytes, **kw: object) -> object:
+        info = write_once(self, path, data, **kw)  # type: ignore[arg-type]
+        if is_pack_name(path):
+            raise Killed
+        return info
+
+    monkeypatch.setattr(FolderStore, "write_once", killed_after_a_pack)
+    with pytest.raises(Killed):
+        busy(folder, ana)
+    monkeypatch.undo()
+    monkeypatch.setenv("TABLESPACE_NOW", NOW)
+    busy(folder, ana, ben, posts=4)
+    everyone_syncs(ana, ben)
+    for now_ in (AFTER_THE_DELAY, LATER_STILL, "2026-12-20T09:00:00Z"):
+        monkeypatch.setenv("TABLESPACE_NOW", now_)
+        everyone_syncs(ana, ben)
+    # the pack written before the kill is Ana's like any other: once its
+    # delay is over nothing is left twice, and every op is there once
+    assert small(folder, ana) == {}
+    ranges = sorted(named_range(f"changes/{member_id(ana)}/{name}")[1:] for name in packs(folder, ana))  # type: ignore[index]
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False)), ranges
+    assert seqs_in(own_files(folder, ana)) == own_seqs(ana)
+
+
+def test_a_reader_reads_a_pack_it_skipped_once_its_log_turns_out_to_lack_ops(two, monkeypatch) -> None:
+    """Skipping by name is a belief about our own log; when ops of that
+    author are waiting for a predecessor, the packs skipped are read after all."""
+    folder, ana, ben = two
+    busy(folder, ana, ben)
+    everyone_syncs(ana, ben)
+    monkeypatch.setenv("TABLESPACE_NOW", AFTER_THE_DELAY)
+    everyone_syncs(ana, ben)
+    monkeypatch.setenv("TABLESPACE_NOW", LATER_STILL)
+    everyone_syncs(ana, ben)
+    assert small(folder, ana) == {}
+    anas = member_id(ana)
+    assert any(r == HELD_ALREADY for p, r in sync_reasons(ben).items() if p.startswith(f"changes/{anas}/"))
+    # Ben's log loses Ana's newest ops (as if the belief had been wrong)
+    newest = max(own_seqs(ana))
+    group = Group.open(Home(ben.home))
+    with group.store.db.atomic():
+        group.conn.execute("DELETE FROM ops WHERE author = ? AND seq > ?", (anas, newest - 3))
+    group.close()
+    ana.out("post", "One more")
+    ana.json("sync")
+    ben.json("sync")
+    assert ben.json("sync")["pending"] == 0
+    assert ben.ops() == ana.ops()

@@ -547,6 +547,17 @@ def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[OpRow]:
     return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'", (kind,)).fetchall()
 
 
+def authors_with_held_ops(conn: sqlite3.Connection) -> list[str]:
+    """Authors some of whose ops are held (waiting for a predecessor or their time)."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held' ORDER BY author")]
+
+
+def author_has_held_ops(conn: sqlite3.Connection, author: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM ops WHERE author = ? AND state = 'held' LIMIT 1", (author,)).fetchone() is not None
+    )
+
+
 def held_op_count(conn: sqlite3.Connection) -> int:
     """Ops held back until their time comes (dated ahead of our clock)."""
     return _one_int(conn, "SELECT count(*) FROM ops WHERE state = 'held'")
@@ -772,6 +783,12 @@ def our_changesets(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
            WHERE status = 'mine' AND first_seq IS NOT NULL AND last_seq IS NOT NULL
            ORDER BY first_seq, last_seq, path"""
     ).fetchall()
+
+
+def op_count_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """How many ops of `author` the log holds from seq `first` to `last`
+    (more than the seqs when their chain forked)."""
+    return _one_int(conn, "SELECT count(*) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?", (author, first, last))
 
 
 def held_seq_count(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:

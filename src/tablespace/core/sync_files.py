@@ -30,3 +30,11 @@ def record_file(
 def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
     """Look at these files again as if never seen (ours that vanished or changed)."""
     conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
+
+
+def forget_skipped(conn: sqlite3.Connection, reason: str, prefixes: list[str]) -> None:
+    """Look again at the files recorded with `reason` under these directories."""
+    conn.executemany(
+        "DELETE FROM sync_files WHERE reason = ? AND substr(path, 1, length(?)) = ?",
+        [(reason, prefix, prefix) for prefix in prefixes],
+    )

@@ -54,7 +54,14 @@ from tablespace.sync.membership import (
     GrantWontOpen,
     decode_grant,
 )
-from tablespace.sync.packing import HELD_ALREADY, Packer, PackPolicy, covered, held_already
+from tablespace.sync.packing import (
+    HELD_ALREADY,
+    Packer,
+    PackPolicy,
+    held_already,
+    held_elsewhere,
+    reread_skips_in_doubt,
+)
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
 
@@ -335,10 +342,7 @@ class SyncEngine:
         folder holds: a small file gone after its pack came (deleted, or
         not carried yet by the sync software) is not a loss, nor a pack whose
         small files are all still there. The others go out again."""
-        lost_paths = {path for path, _ in lost}
-        ours = {path: (first, last) for path, first, last, _ in queries.our_changesets(self.store.conn)}
-        present = [span for path, span in ours.items() if path in listing and path not in lost_paths]
-        held = [path for path in lost_paths if path in ours and covered(*ours[path], present)]
+        held = held_elsewhere(self.store.conn, self.group.me, {path for path, _ in lost}, listing)
         if held:
             with self.store.db.atomic():
                 sync_files.forget_files(self.store.conn, [p for p in held if p not in listing])
@@ -347,6 +351,7 @@ class SyncEngine:
     # --- import --------------------------------------------------------------
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
+        reread_skips_in_doubt(self.group)
         known = queries.files_seen(self.store.conn)
         todo = [
             f

@@ -3,10 +3,12 @@
 A pack is an ordinary changeset (docs/changeset-format.md) holding one run
 of its author's consecutive ops, named `changes/<author>/pack-<first>-<last>-
 <hash16>.tsc`, so every reader, an older build too, imports it like any
-other file. A reader that already holds every op of the range skips it by
-its name without opening it (`held_already`): at worst a misleading name
-makes a file count as absent, which anyone who can write in the folder can
-do anyway.
+other file. A reader that already holds every seq of the range skips it by
+its name without opening it (`held_already`): the author is the directory's,
+so a misleading name can only make a file count as absent, which anyone who
+can write in the folder can do anyway. Never our own directory's, and never
+while ops of that author wait in our log: then the skip may have been
+wrong, and the packs skipped are read after all (`reread_skips_in_doubt`).
 
 A pack re-seals its ops under the key their small files were sealed with
 (one pack per epoch key), so exactly those who could read the small files
@@ -18,7 +20,11 @@ its own chain; such runs stay as they are).
 The small files a pack holds are deleted only in a later round, once the
 pack has been in the folder for `PackPolicy.delay`, so that a peer whose
 sync software is slow receives the pack before the files go. We only ever
-delete our own files, and only those a present pack of ours holds.
+delete our own files, and only once the pack and the file, opened as they
+are in the folder then, show every op of the file in the pack. What a pack
+holds is recorded with it in one transaction; a pack of ours nothing
+records (a round killed just after writing it, another device of ours) is
+adopted by the next round.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +49,7 @@ from tablespace.sync.envelope import (
     BadChangeset,
     ChangesetTooLarge,
     Header,
+    decode_changeset,
     encode_changeset,
     peek_header,
 )
@@ -122,12 +130,31 @@ def named_range(path: str) -> tuple[str, int, int] | None:
 
 def held_already(group: Group, path: str) -> bool:
     """Does the log hold an op for every seq the pack at `path` names?
-    Then reading it would add nothing: it is skipped unopened."""
+    Then reading it would add nothing: it is skipped unopened. Never a pack
+    in our own directory (one we wrote in a round that died before it was
+    recorded, or another device of ours wrote: we must know it is ours),
+    nor one of an author whose ops wait (for a predecessor: our log lacks
+    something of theirs, so holding every seq proves nothing)."""
     claimed = named_range(path)
     if claimed is None:
         return False
     author, first, last = claimed
-    return queries.held_seq_count(group.store.conn, author, first, last) == last - first + 1
+    conn = group.store.conn
+    if author == group.me or queries.author_has_held_ops(conn, author):
+        return False
+    return queries.held_seq_count(conn, author, first, last) == last - first + 1
+
+
+def reread_skips_in_doubt(group: Group) -> None:
+    """Forget the packs skipped by name of every author whose ops now wait
+    (for a predecessor, or for their time): the skip was a belief about our
+    log, and one of those packs may hold what is missing, so this round
+    reads them."""
+    conn = group.store.conn
+    in_doubt = queries.authors_with_held_ops(conn)
+    if in_doubt:
+        with group.store.db.atomic():
+            sync_files.forget_skipped(conn, HELD_ALREADY, [f"changes/{a}/" for a in in_doubt])
 
 
 def covered(first: int, last: int, ranges: list[tuple[int, int]]) -> bool:
@@ -140,6 +167,22 @@ def covered(first: int, last: int, ranges: list[tuple[int, int]]) -> bool:
         if needed > last:
             return True
     return needed > last
+
+
+def held_elsewhere(conn: sqlite3.Connection, me: str, lost: set[str], listing: dict[str, FolderFile]) -> list[str]:
+    """Of our `lost` files, those whose every op another file of ours in the
+    folder holds, judged by seq: only over a run our log holds one op per
+    seq for (where our chain forked, a file of the same seqs may hold the
+    other branch)."""
+    ours = {path: (first, last) for path, first, last, _ in queries.our_changesets(conn)}
+    present = [span for path, span in ours.items() if path in listing and path not in lost]
+    return [
+        path
+        for path in sorted(lost)
+        if path in ours
+        and covered(*ours[path], present)
+        and queries.op_count_between(conn, me, *ours[path]) == ours[path][1] - ours[path][0] + 1
+    ]
 
 
 # --- planning (pure) -----------------------------------------------------------
@@ -212,6 +255,7 @@ class Packer:
         at = now()
         pending = self._pending()
         try:
+            self._adopt(pending, listing, at)
             done.removed = self._remove_superseded(pending, listing, at)
             live = [f for f in self._live_files(pending, listing) if f.path in listed]
             for chosen in plan_packs(live, self.policy, at):
@@ -221,7 +265,7 @@ class Packer:
             pass  # a link appeared in our directory: the rest waits for a later round
         finally:
             with self.store.db.atomic():
-                self.store.set_meta(PENDING_META, json.dumps(pending, sort_keys=True))
+                self._save(pending)
         return done
 
     def _pending(self) -> dict[str, Any]:
@@ -231,13 +275,43 @@ class Packer:
             return {}
         return pending if isinstance(pending, dict) else {}
 
+    def _save(self, pending: dict[str, Any]) -> None:
+        self.store.set_meta(PENDING_META, json.dumps(pending, sort_keys=True))
+
     def _ours(self) -> dict[str, tuple[int, int, int]]:
         return {path: (first, last, size) for path, first, last, size in queries.our_changesets(self.store.conn)}
 
+    def _adopt(self, pending: dict[str, Any], listing: dict[str, FolderFile], at: datetime) -> None:
+        """A pack of ours in the folder that no entry names (a round died
+        between writing and recording it, or another device of ours wrote
+        it) holds files like any other, its delay counted from now."""
+        ours = self._ours()
+        for path, (first, last, _) in ours.items():
+            if is_pack_name(path) and path not in pending and path in listing:
+                covers = self._covered_by(path, first, last, ours)
+                if covers:
+                    pending[path] = {"at": at.timestamp(), "covers": covers}
+
+    @staticmethod
+    def _covered_by(pack: str, first: int, last: int, ours: dict[str, tuple[int, int, int]]) -> list[str]:
+        """Our other files inside the pack's range. Of two packs with the same
+        range (two devices of ours), only the one whose name sorts first
+        holds the other, so they never remove each other."""
+        return sorted(
+            path
+            for path, (lo, hi, _) in ours.items()
+            if path != pack
+            and first <= lo
+            and hi <= last
+            and not (is_pack_name(path) and (lo, hi) == (first, last) and path < pack)
+        )
+
     def _remove_superseded(self, pending: dict[str, Any], listing: dict[str, FolderFile], at: datetime) -> int:
-        """Delete the files each pack old enough holds, if the pack is still
-        there as we wrote it. A pack that vanished gives its files back to
-        the live ones (packed again later); a changed one keeps them."""
+        """Delete the files each pack old enough holds, once both are opened
+        and every op of the file is in the pack as it is in the folder now.
+        A pack that vanished gives its files back to the live ones (packed
+        again later); one that does not open as ours holds nothing, and the
+        import looks at it again."""
         ours = self._ours()
         removed = 0
         for pack, entry in sorted(pending.items()):
@@ -245,25 +319,54 @@ class Packer:
             if pack not in ours or present is None:
                 del pending[pack]
                 continue
-            if present.size != ours[pack][2] or at.timestamp() - float(entry["at"]) < self.policy.delay.total_seconds():
+            # A clock set back after a pack was written: its delay restarts.
+            written = min(float(entry["at"]), at.timestamp())
+            entry["at"] = written
+            if present.size != ours[pack][2] or at.timestamp() - written < self.policy.delay.total_seconds():
                 continue
-            gone = []
-            for path in entry["covers"]:
-                if not path.startswith(self.mine) or path == pack:
-                    continue
-                try:
-                    self.folder.remove(path)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    continue  # could not delete it: it stays ours and live
-                gone.append(path)
+            del pending[pack]
+            in_pack = self._op_ids(pack)
+            if not in_pack:
+                with self.store.db.atomic():
+                    sync_files.forget_files(self.store.conn, [pack])
+                continue
+            gone = [path for path in entry["covers"] if self._remove_if_held(path, pack, in_pack)]
+            for path in gone:
                 listing.pop(path, None)
             with self.store.db.atomic():
                 sync_files.forget_files(self.store.conn, gone)
             removed += len(gone)
-            del pending[pack]
         return removed
+
+    def _remove_if_held(self, path: str, pack: str, in_pack: set[str]) -> bool:
+        """Delete our file at `path` if every op it holds is in the pack;
+        True if it is gone. A file that does not open stays as it is."""
+        if not path.startswith(self.mine) or path == pack:
+            return False
+        held = self._op_ids(path)
+        if held is None or not held <= in_pack:
+            return False
+        try:
+            self.folder.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False  # could not delete it: it stays ours and live
+        return True
+
+    def _op_ids(self, path: str) -> set[str] | None:
+        """The ids of the ops in our changeset at `path` as it is in the folder
+        now: empty if it is gone, None if it does not open as ours."""
+        try:
+            data = self.folder.read(path, MAX_FILE_BYTES)
+            if len(data) > MAX_FILE_BYTES:
+                return None
+            changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)
+        except FileNotFoundError:
+            return set()
+        except (OSError, BadChangeset):
+            return None
+        return {op.id for op in changeset.ops} if changeset.author == self.group.me else None
 
     def _live_files(self, pending: dict[str, Any], listing: dict[str, FolderFile]) -> list[OurFile]:
         """Our files in the folder as we wrote them, but those a pack holds."""
@@ -320,11 +423,13 @@ class Packer:
         if key is None or ops is None:
             return 0
         written = 0
-        ours = self._ours()
         for part, data in self._sealed(ops, header.epoch, key):
             path = "changes/" + pack_name(peek_header(data))
             info = self.folder.write_once(path, data)
             first, last = part[0].seq, part[-1].seq
+            pending[path] = {"at": at.timestamp(), "covers": self._covered_by(path, first, last, self._ours())}
+            # The pack and what it holds are recorded together: a round that
+            # dies before this leaves a pack the next round adopts (_adopt).
             with self.store.db.atomic():
                 sync_files.record_file(
                     self.store.conn,
@@ -337,9 +442,8 @@ class Packer:
                     first,
                     last,
                 )
+                self._save(pending)
             listing[path] = info
-            covers = sorted(p for p, (lo, hi, _) in ours.items() if first <= lo and hi <= last and p != path)
-            pending[path] = {"at": at.timestamp(), "covers": covers}
             written += 1
         return written
 

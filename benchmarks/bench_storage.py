@@ -58,7 +58,15 @@ DEFAULT_POSTS = 50_000
 DEFAULT_MEMBERS = 150
 TARGET_BYTES = 35_000_000
 TARGET_POSTS = 50_000
+# Packed (--pack), two busy years (--n 100000): the folder's files, bytes, and
+# disk blocks over bytes at the end.
+PACKED_POSTS = 100_000
+PACKED_MAX_FILES = 3_000
+PACKED_MAX_BYTES = 70_000_000
+PACKED_MAX_BLOCKS = 1.5
 EMOJI = ["👍", "❤️", "🎉", "🔥", "🙏", "🍞", "😂", "👀"]
+# Share of posts their author edits, within the hour or so.
+EDITED = 0.05
 # (share of members, sync period)
 RHYTHMS = [(0.3, timedelta(hours=1)), (0.3, timedelta(hours=6)), (0.3, timedelta(days=1)), (0.1, timedelta(days=7))]
 
@@ -70,7 +78,9 @@ def current_key(path: Path) -> tuple[int, bytes]:
     return epoch, held if isinstance(held, bytes) else held[0]
 
 
-def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) -> dict:
+def simulate(root: Path, n: int, members: int, seed: int, policy: PackPolicy | None = None) -> dict:
+    """The folder after the simulated time; `policy`: members pack as
+    sync/packing.py does, with it (None: nobody packs)."""
     rng = random.Random(seed)
     folder = root / "shared"
     folder.mkdir()
@@ -113,6 +123,8 @@ def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) ->
         for fan in rng.sample(range(members), k + 1)[:k]:
             if fan != who:
                 events.append((at + timedelta(minutes=rng.expovariate(1 / 240)), fan, "react", i))
+        if rng.random() < EDITED:
+            events.append((at + timedelta(minutes=rng.expovariate(1 / 60)), who, "edit", i))
     events.sort(key=lambda e: (e[0], e[1]))
 
     chains: dict[int, list[tuple[datetime, Op]]] = {i: [] for i in range(members)}
@@ -127,6 +139,8 @@ def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) ->
                 kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
             else:
                 kind, payload = "post.reply", {"thread": post_ids[p.thread], "body": p.body}
+        elif what == "edit":  # the whole new text, as actions.content.edit sends it
+            kind, payload = "post.edit", {"post": post_ids[i], "body": p.body + " (edited)"}  # type: ignore[index]
         else:
             kind, payload = "post.react", {"post": post_ids[i], "emoji": rng.choice(EMOJI)}  # type: ignore[index]
         seq, prev = heads[who]
@@ -173,7 +187,8 @@ def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) ->
             plain_bytes += sum(4 + len(op.to_wire()) for op in part)
         return paths
 
-    policy = PackPolicy()
+    pack = policy is not None
+    policy = policy or PackPolicy()
 
     def pack_round(who: int, at: datetime, live: dict[Path, OurFile], pending: list, listed: set[Path]) -> None:
         """What a member's client does at the end of a round (sync/packing.py):
@@ -255,19 +270,25 @@ def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) ->
             path.write_bytes(data)
             member_bytes += len(data)
 
-    total = disk = count = 0
+    total = disk = count = pack_files = small_files = 0
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
             count += 1
+            if name.endswith(".tsc"):
+                pack_files += name.startswith(PACK_PREFIX)
+                small_files += not name.startswith(PACK_PREFIX)
             st = os.stat(os.path.join(dirpath, name))
             total += st.st_size
             disk += st.st_blocks * 512
     ops_total = sum(len(c) for c in chains.values()) + len(founder_ops)
     reactions = sum(1 for e in events if e[2] == "react")
+    edits = sum(1 for e in events if e[2] == "edit")
     return dict(
         total=total,
         disk=disk,
         count=count,
+        pack_files=pack_files,
+        small_files=small_files,
         changesets=sum(sizes),
         files=len(sizes),
         sizes=sizes,
@@ -277,6 +298,7 @@ def simulate(root: Path, n: int, members: int, seed: int, pack: bool = False) ->
         ops=ops_total,
         posts=n,
         reactions=reactions,
+        edits=edits,
         bodies=sum(len(p.body.encode()) + len(p.title.encode()) for p in plan),
         sign_secs=sign_secs,
         export_secs=export_secs,
@@ -292,6 +314,13 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help=f"smoke-check size: --n {QUICK_N:,}")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--pack", action="store_true", help="members pack their history as sync/packing.py does")
+    defaults = PackPolicy()
+    p.add_argument("--min-files", type=int, default=defaults.min_files, help="PackPolicy.min_files (with --pack)")
+    p.add_argument(
+        "--pack-after-hours", type=float, default=defaults.pack_after / timedelta(hours=1), help="PackPolicy.pack_after"
+    )
+    p.add_argument("--delay-days", type=float, default=defaults.delay / timedelta(days=1), help="PackPolicy.delay")
+    p.add_argument("--growth", type=int, default=defaults.growth, help="PackPolicy.growth")
     p.add_argument("--profile", metavar="FILE", help="cProfile the simulation; writes FILE-storage.pstats")
     args = p.parse_args()
     if args.quick:
@@ -302,7 +331,13 @@ def main() -> int:
     try:
         if prof:
             prof.enable()
-        r = simulate(root, args.n, args.members, args.seed, args.pack)
+        policy = PackPolicy(
+            min_files=args.min_files,
+            pack_after=timedelta(hours=args.pack_after_hours),
+            delay=timedelta(days=args.delay_days),
+            growth=args.growth,
+        )
+        r = simulate(root, args.n, args.members, args.seed, policy if args.pack else None)
         if prof:
             prof.disable()
             prof.dump_stats(args.profile + "-storage.pstats")
@@ -313,7 +348,7 @@ def main() -> int:
     ok = r["total"] < target
     sizes, per_file = r["sizes"], r["per_file"]
     print(
-        f"\n  {r['posts']:,} posts + {r['reactions']:,} reactions + membership = {r['ops']:,} ops by "
+        f"\n  {r['posts']:,} posts + {r['reactions']:,} reactions + {r['edits']:,} edits + membership = {r['ops']:,} ops by "
         f"{args.members} members; signed in {r['sign_secs']:.1f}s, exported in {r['export_secs']:.1f}s"
     )
     print(
@@ -346,9 +381,33 @@ def main() -> int:
                 ["post titles + bodies, raw UTF-8", mb(r["bodies"]), f"{r['bodies'] / r['posts']:.0f} B", "", ""],
                 ["disk usage in blocks (info)", mb(r["disk"]), f"{r['disk'] / r['posts']:.0f} B", "", "info"],
                 ["files in the folder at the end (info)", f"{r['count']:,}", "", "", "info"],
+                ["  packs / small changesets", f"{r['pack_files']:,} / {r['small_files']:,}", "", "", ""],
             ],
         )
     )
+    if args.pack and args.n == PACKED_POSTS and args.members == DEFAULT_MEMBERS:
+        packed = [
+            [
+                "files in the folder",
+                f"{r['count']:,}",
+                f"< {PACKED_MAX_FILES:,}",
+                verdict(r["count"] < PACKED_MAX_FILES),
+            ],
+            [
+                "bytes in the folder",
+                mb(r["total"]),
+                f"< {mb(PACKED_MAX_BYTES)}",
+                verdict(r["total"] < PACKED_MAX_BYTES),
+            ],
+            [
+                "disk blocks / bytes",
+                f"{r['disk'] / r['total']:.2f}x",
+                f"< {PACKED_MAX_BLOCKS}x",
+                verdict(r["disk"] < PACKED_MAX_BLOCKS * r["total"]),
+            ],
+        ]
+        print("\n  packed, two busy years:\n" + table(["figure", "value", "target", "result"], packed))
+        ok = ok and all(row[-1] == verdict(True) for row in packed)
     return 0 if ok else 1
 
 

@@ -297,3 +297,27 @@ def test_a_reader_reads_a_pack_it_skipped_once_its_log_turns_out_to_lack_ops(two
     ben.json("sync")
     assert ben.json("sync")["pending"] == 0
     assert ben.ops() == ana.ops()
+
+
+def test_files_named_like_our_packs_by_someone_else_are_never_ours(two, monkeypatch) -> None:
+    """Another member puts files named as packs of Ana's whole range in her
+    directory: garbage, and a changeset of Ben's own. Ana neither adopts nor
+    trusts them, removes only what her own packs hold, and loses nothing."""
+    folder, ana, ben = two
+    busy(folder, ana, ben)
+    everyone_syncs(ana, ben)
+    anas_dir = next(iter(own_files(folder, ana).values())).parent
+    last = max(own_seqs(ana)) + 50
+    (anas_dir / f"pack-00000001-{last:08d}-{'0' * 16}.tsc").write_bytes(b"TSC" + os.urandom(2000))
+    bens = next(iter(small(folder, ben).values()))
+    (anas_dir / f"pack-00000001-{last:08d}-{'1' * 16}.tsc").write_bytes(bens.read_bytes())
+    for now_ in (NOW, AFTER_THE_DELAY, LATER_STILL):
+        monkeypatch.setenv("TABLESPACE_NOW", now_)
+        everyone_syncs(ana, ben)
+    genuine = {
+        n: p for n, p in own_files(folder, ana).items() if not n.endswith(("0" * 16 + ".tsc", "1" * 16 + ".tsc"))
+    }
+    assert seqs_in(genuine) == own_seqs(ana)
+    assert len(own_files(folder, ana)) == len(genuine) + 2  # never deleted: not hers
+    assert ben.json("sync")["pending"] == 0
+    assert ben.ops() == ana.ops()

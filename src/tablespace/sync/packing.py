@@ -74,14 +74,18 @@ class PackPolicy:
     # ...or fewer, once the oldest of them holds an op older than this.
     pack_after: timedelta = timedelta(days=1)
     # A pack's age before the files it holds are deleted: long enough for
-    # a slow peer's sync software to carry the pack first.
-    delay: timedelta = timedelta(days=7)
+    # the sync software to have carried the pack to the peers that are
+    # online (minutes) and to one that was off over a weekend. A peer away
+    # for longer loses nothing: it gets the pack. Each day of delay keeps a
+    # day of small files in the folder.
+    delay: timedelta = timedelta(days=2)
     # Ops per pack, at most: what every reader accepts in one file.
     max_ops: int = MAX_OPS_PER_FILE
     # An earlier pack is folded into a new one while it holds at most this
     # many times the new ops: packs grow geometrically, so each op is
-    # rewritten a few times at most and a member keeps a few packs.
-    growth: int = 2
+    # rewritten a few times at most (log base growth + 1 of a member's ops)
+    # and a member keeps a few packs (at most growth per size class).
+    growth: int = 4
     # False: neither pack nor remove (a transport that cannot share a removal).
     enabled: bool = True
 

@@ -321,3 +321,17 @@ def test_files_named_like_our_packs_by_someone_else_are_never_ours(two, monkeypa
     assert len(own_files(folder, ana)) == len(genuine) + 2  # never deleted: not hers
     assert ben.json("sync")["pending"] == 0
     assert ben.ops() == ana.ops()
+
+
+def test_packs_lost_after_their_small_files_went_are_written_again(two, monkeypatch) -> None:
+    folder, ana, ben = two
+    busy(folder, ana, ben)
+    for now_ in (NOW, AFTER_THE_DELAY, LATER_STILL):
+        monkeypatch.setenv("TABLESPACE_NOW", now_)
+        everyone_syncs(ana, ben)
+    assert small(folder, ana) == {}
+    for path in packs(folder, ana).values():
+        path.unlink()  # the folder lost them (restored from an old copy, a careless delete)
+    assert ana.json("sync")["exported"] == len(own_seqs(ana))
+    assert seqs_in(own_files(folder, ana)) == own_seqs(ana)
+    assert ben.json("sync")["pending"] == 0

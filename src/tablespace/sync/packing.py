@@ -258,6 +258,7 @@ class Packer:
             return done
         at = now()
         pending = self._pending()
+        before = json.dumps(pending, sort_keys=True)
         try:
             self._adopt(pending, listing, at)
             done.removed = self._remove_superseded(pending, listing, at)
@@ -268,8 +269,9 @@ class Packer:
         except LinkInFolder:
             pass  # a link appeared in our directory: the rest waits for a later round
         finally:
-            with self.store.db.atomic():
-                self._save(pending)
+            if json.dumps(pending, sort_keys=True) != before:  # an idle round writes nothing
+                with self.store.db.atomic():
+                    self._save(pending)
         return done
 
     def _pending(self) -> dict[str, Any]:

@@ -335,3 +335,19 @@ def test_packs_lost_after_their_small_files_went_are_written_again(two, monkeypa
     assert ana.json("sync")["exported"] == len(own_seqs(ana))
     assert seqs_in(own_files(folder, ana)) == own_seqs(ana)
     assert ben.json("sync")["pending"] == 0
+
+
+def test_a_clock_set_back_after_packing_restarts_the_delay(two, monkeypatch) -> None:
+    """A pack written while the clock ran a month ahead: once the clock is
+    right again, its delay counts from then, not from a month away."""
+    folder, ana, _ben = two
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-23T09:00:00Z")
+    busy(folder, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", NOW)
+    ana.json("sync")
+    assert packs(folder, ana)
+    with_small = len(small(folder, ana))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-26T09:00:00Z")  # the delay after the clock came back
+    ana.json("sync")
+    assert len(small(folder, ana)) < with_small
+    assert seqs_in(own_files(folder, ana)) == own_seqs(ana)

@@ -590,6 +590,17 @@ def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[OpRow]:
     return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'", (kind,)).fetchall()
 
 
+def authors_with_held_ops(conn: sqlite3.Connection) -> list[str]:
+    """Authors some of whose ops are held (waiting for a predecessor or their time)."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held' ORDER BY author")]
+
+
+def author_has_held_ops(conn: sqlite3.Connection, author: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM ops WHERE author = ? AND state = 'held' LIMIT 1", (author,)).fetchone() is not None
+    )
+
+
 def held_op_count(conn: sqlite3.Connection) -> int:
     """Ops held back until their time comes (dated ahead of our clock)."""
     return _one_int(conn, "SELECT count(*) FROM ops WHERE state = 'held'")
@@ -823,10 +834,41 @@ def file_record(conn: sqlite3.Connection, path: str) -> tuple[str, str, str | No
     return row
 
 
+def our_changesets(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
+    """(path, first seq, last seq, size) of each changeset of ours in the folder, by seq."""
+    return conn.execute(
+        """SELECT path, first_seq, last_seq, size FROM sync_files
+           WHERE status = 'mine' AND first_seq IS NOT NULL AND last_seq IS NOT NULL
+           ORDER BY first_seq, last_seq, path"""
+    ).fetchall()
+
+
+def op_count_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """How many ops of `author` the log holds from seq `first` to `last`
+    (more than the seqs when their chain forked)."""
+    return _one_int(conn, "SELECT count(*) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?", (author, first, last))
+
+
+def held_seq_count(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """How many of `author`'s seqs from `first` to `last` the log holds an op for."""
+    return _one_int(
+        conn, "SELECT count(DISTINCT seq) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?", (author, first, last)
+    )
+
+
+def newest_op_hlc(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
+    """The largest HLC among `author`'s ops from seq `first` to `last` (0 if none)."""
+    return _one_int(
+        conn,
+        "SELECT coalesce(max(hlc), 0) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?",
+        (author, first, last),
+    )
+
+
 def ops_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> list[OpRow]:
     """(id, signature, body) of `author`'s ops from seq `first` to `last`, in seq order."""
     return conn.execute(
-        "SELECT id, signature, body FROM ops WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+        "SELECT id, signature, body FROM ops WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq, id",
         (author, first, last),
     ).fetchall()
 

@@ -36,3 +36,11 @@ def restat_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -
     """The file at `path` holds the same bytes under a new time (touched, or
     copied over itself): remember its new time, so it is not read again."""
     conn.execute("UPDATE sync_files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
+
+
+def forget_skipped(conn: sqlite3.Connection, reason: str, prefixes: list[str]) -> None:
+    """Look again at the files recorded with `reason` under these directories."""
+    conn.executemany(
+        "DELETE FROM sync_files WHERE reason = ? AND substr(path, 1, length(?)) = ?",
+        [(reason, prefix, prefix) for prefix in prefixes],
+    )

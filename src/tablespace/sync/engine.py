@@ -55,6 +55,13 @@ from tablespace.sync.membership import (
     GrantWontOpen,
     decode_grant,
 )
+from tablespace.sync.packing import (
+    HELD_ALREADY,
+    Packer,
+    PackPolicy,
+    held_already,
+    reread_skips_in_doubt,
+)
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
 
@@ -135,7 +142,15 @@ class SyncReport:
 
 
 class SyncEngine:
-    def __init__(self, group: Group, folder: FolderStore, keyring: Keyring, *, send_reports: bool = True) -> None:
+    def __init__(
+        self,
+        group: Group,
+        folder: FolderStore,
+        keyring: Keyring,
+        *,
+        send_reports: bool = True,
+        packing: PackPolicy | None = None,
+    ) -> None:
         self.group = group
         self.store = group.store
         self.folder = folder
@@ -147,6 +162,7 @@ class SyncEngine:
         # signed them (a round reads every waiting file again): roster asks
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
+        self.packing = packing or PackPolicy()
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
@@ -155,6 +171,7 @@ class SyncEngine:
         report = SyncReport()
         self.lacking = {}
         listing = {f.path: f for f in self.folder.list()}
+        listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)
         report.refused_mine = [v for k, v in self._refused_mine().items() if k not in refused_before]
@@ -171,6 +188,9 @@ class SyncEngine:
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
+        # Packing writes and deletes files of ours, so it comes before the
+        # reports: a round that packed sends none.
+        Packer(self.group, self.folder, self.keyring, self.packing).run(listing, listed)
         # A report never travels with anything else of ours: in a round that
         # wrote files of ours it waits, so no file time or git commit ties it
         # to the member who sent it.
@@ -307,11 +327,12 @@ class SyncEngine:
         after it would wait forever. A damaged file stays where it is (we
         never delete in the folder); everyone, us included, quarantines it.
         A new time alone is no loss (sync/losses.py)."""
-        losses.note_lost_files(self.store, self.folder, listing)
+        losses.note_lost_files(self.store, self.folder, listing, self.group.me)
 
     # --- import --------------------------------------------------------------
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
+        reread_skips_in_doubt(self.group)
         known = queries.files_seen(self.store.conn)
         todo = [
             f
@@ -361,6 +382,8 @@ class SyncEngine:
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        if held_already(self.group, info.path):
+            return (info, "", "imported", HELD_ALREADY, None, None)
         try:
             data = self.folder.read(info.path, MAX_FILE_BYTES)
         except OSError as exc:

@@ -2,8 +2,10 @@
 
 Layout under the folder the member chose:
     <folder>/<group id>/changes/<author>/<first>-<last>-<hash16>.tsc
-Files are written to a temp name, fsynced and renamed, never rewritten and
-never deleted by us. A missing file is never a delete.
+    <folder>/<group id>/changes/<author>/pack-<first>-<last>-<hash16>.tsc
+Files are written to a temp name, fsynced and renamed and never rewritten.
+The only files we ever delete are our own changesets that a pack of ours
+has held for long enough (sync/packing.py). A missing file is never a delete.
 
 Everything under the group's directory is hostile: it is opened one name at a
 time from an open directory (dir_fd) with O_NOFOLLOW, so no symbolic link is
@@ -223,6 +225,21 @@ class FolderStore:
             info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         self.written += 1
         return FolderFile(path, info.st_size, info.st_mtime_ns)
+
+    def remove(self, path: str) -> bool:
+        """Delete one regular file, never through a link; False if it was
+        already gone or is not a regular file. Only packing calls this, on
+        our own changesets a pack of ours holds."""
+        parent, name = _split(path)
+        with self._dir(parent) as dir_fd:
+            try:
+                if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    return False
+                os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                return False
+        self.written += 1  # a change of ours in the folder, like a write: a report waits for another round
+        return True
 
     # --- one name at a time ----------------------------------------------------
 

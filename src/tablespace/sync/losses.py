@@ -25,16 +25,20 @@ RESEND_KEY = "resend_seqs"
 Span = tuple[int, int]  # first and last seq, both included
 
 
-def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, FolderFile]) -> None:
+def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, FolderFile], me: str) -> None:
     """Find our files the folder lost, forget them (so the import looks at
-    whatever is at their path as new) and keep their seqs for the next export."""
+    whatever is at their path as new) and keep their seqs for the next export.
+    An intact file (a pack, say) stands in for a lost one only over seqs our
+    log holds one op for: where our chain forked, a file of the same seqs may
+    hold the other branch."""
     lost: list[str] = []
     lost_spans: list[Span] = []
     kept_spans: list[Span] = []
     for path, first, last, size, mtime_ns, digest in queries.files_we_wrote(store.conn):
         info = listing.get(path)
         if info is not None and ((info.size, info.mtime_ns) == (size, mtime_ns) or _same_bytes(folder, info, digest)):
-            kept_spans.append((first, last))
+            if queries.op_count_between(store.conn, me, first, last) == last - first + 1:
+                kept_spans.append((first, last))
             if (info.size, info.mtime_ns) != (size, mtime_ns):
                 with store.db.atomic():
                     sync_files.restat_file(store.conn, path, info.size, info.mtime_ns)

@@ -16,6 +16,7 @@ from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
     JoinRequest,
 )
+from tablespace.sync.packing import PackPolicy
 from tablespace.sync.requests import undecided_requests
 
 
@@ -108,7 +109,9 @@ def run_round(group: Group) -> SyncReport:
     # Unpushed commits (what `admit` or an interrupted round left in the
     # tree, committed by pull) go out with this round's: our reports must
     # wait for a push with nothing else of ours.
-    engine = SyncEngine(group, folder, keyring, send_reports=not remote.ahead())
+    # The clone puts back any committed file that is gone (sync/git.py), so
+    # a pack's small files could not be removed there: no packing over git yet.
+    engine = SyncEngine(group, folder, keyring, send_reports=not remote.ahead(), packing=PackPolicy(enabled=False))
     report = engine.run()
     remote.publish()
     return report

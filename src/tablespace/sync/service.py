@@ -18,6 +18,7 @@ from tablespace.sync.membership import (
 )
 from tablespace.sync.packing import PackPolicy
 from tablespace.sync.requests import undecided_requests
+from tablespace.sync.syncthing import conflict_copy_checks
 
 
 def reachable(transport: Transport, outcome: str) -> Transport:
@@ -32,9 +33,12 @@ def reachable(transport: Transport, outcome: str) -> Transport:
 
 
 def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
-    """For `doctor`: the group's folder or git remote, links in it, and the quarantine."""
+    """For `doctor`: the group's folder or git remote, links in it, what
+    Syncthing keeps of conflicts there, and the quarantine."""
     yield _check_transport(group)
     yield from _check_links(group)
+    if group.transport.folder is not None:
+        yield from conflict_copy_checks(group.transport.folder)
     # As the last sync left them: a file that later arrived whole is imported,
     # not counted (one gone from the folder since is, until the next sync).
     quarantined = queries.quarantined_count(group.conn)

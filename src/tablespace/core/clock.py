@@ -81,7 +81,9 @@ def now() -> datetime:
                 message if message.startswith("TABLESPACE_NOW") else f"TABLESPACE_NOW: {message}"
             ) from None
     moment = datetime.now(UTC)
-    return check_in_range(moment, f"this computer's clock ({iso(moment)})")
+    if not in_range(moment):  # the message is only formatted when it is needed: now() runs on every write
+        check_in_range(moment, f"this computer's clock ({iso(moment)})")
+    return moment
 
 
 def from_now(duration: timedelta, *, what: str) -> datetime:

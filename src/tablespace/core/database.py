@@ -57,6 +57,7 @@ class LazyDatabase:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._db: Database | None = None
+        self._depth = 0  # savepoints open inside the current transaction
 
     @property
     def real(self) -> Database:
@@ -76,7 +77,7 @@ class LazyDatabase:
         A deferred one that has read and then writes after another connection
         committed fails at once, whatever the timeout (its snapshot is stale)."""
         if self.conn.in_transaction:
-            with self.real.atomic():
+            with self._savepoint():
                 yield self
             return
         self.conn.execute("BEGIN IMMEDIATE")
@@ -93,8 +94,26 @@ class LazyDatabase:
                 self.conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A nested transaction on the plain connection (as sqlite_utils'
+        atomic() does it, without its import or wrapper on every write)."""
+        name = f"ts_{self._depth}"
+        self._depth += 1
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._depth -= 1
+        self.conn.execute(f"RELEASE {name}")
+
     def __getattr__(self, name: str) -> Any:  # only for names not set on the wrapper
-        if name.startswith("__") or name == "_db":
+        if name.startswith("__") or name in ("_db", "_depth"):
             raise AttributeError(name)
         return getattr(self.real, name)
 

@@ -166,7 +166,7 @@ class Group:
             "SELECT thread_id FROM posts WHERE id = ?", (op.payload.get("post") or op.payload.get("thread") or op.id,)
         ).fetchone()
         if row:
-            self.mark_read(row[0])
+            self._mark_read(row[0])
 
     # --- resolving what a user typed ------------------------------------------
 
@@ -189,12 +189,16 @@ class Group:
 
     def mark_read(self, thread_id: str) -> None:
         with self.store.db.atomic():
-            self.conn.execute(
-                """INSERT INTO reads (thread_id, read_hlc)
-                   SELECT id, last_activity_hlc FROM threads WHERE id = ?
-                   ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
-                (thread_id,),
-            )
+            self._mark_read(thread_id)
+
+    def _mark_read(self, thread_id: str) -> None:
+        """One statement: inside a transaction it needs no savepoint of its own."""
+        self.conn.execute(
+            """INSERT INTO reads (thread_id, read_hlc)
+               SELECT id, last_activity_hlc FROM threads WHERE id = ?
+               ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
+            (thread_id,),
+        )
 
     # --- reading -----------------------------------------------------------------
 

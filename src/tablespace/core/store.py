@@ -138,10 +138,18 @@ class Store:
         ).fetchone()
         return (row[0], row[1]) if row else (0, None)
 
-    def _catch_up_clock(self) -> None:
+    def _catch_up_clock(self) -> int:
         """Another connection (the app's sync thread, another process) may have
-        moved the persisted clock on; never issue a timestamp behind it."""
-        self.clock.last = max(self.clock.last, int(self.get_meta("hlc", "0") or 0))
+        moved the persisted clock on; never issue a timestamp behind it.
+        Returns the persisted value."""
+        persisted = int(self.get_meta("hlc", "0") or 0)
+        self.clock.last = max(self.clock.last, persisted)
+        return persisted
+
+    def _persist_clock(self, persisted: int) -> None:
+        """Write the clock back, unless the log already holds that value."""
+        if self.clock.last != persisted:
+            self.set_meta("hlc", str(self.clock.last))
 
     def next_hlc(self) -> int:
         """A timestamp for a new local op; call inside the write's transaction."""
@@ -241,15 +249,14 @@ class Store:
         if not self.conn.in_transaction:
             raise TablespaceError("Store.file must be followed by ingest in the same transaction")
         result = IngestResult()
-        self._catch_up_clock()
-        self._file(ops, result)
+        self._file(ops, result, persisted=self._catch_up_clock())
         return result
 
     def _ingest(self, ops: Iterable[Op]) -> IngestResult:
         result = IngestResult()
-        self._catch_up_clock()
+        persisted = self._catch_up_clock()
         deferred: list[Op] = []  # chain-complete new ops, not inserted yet (see _fold)
-        incoming = self._file(ops, result, deferred)
+        incoming = self._file(ops, result, deferred, persisted=persisted)
         # Authors with held ops are re-examined every time: a predecessor may
         # have arrived, or a far-future op's time may have come.
         held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
@@ -316,7 +323,9 @@ class Store:
         )
         self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
-    def _file(self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None) -> dict[str, Op]:
+    def _file(
+        self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None, *, persisted: int
+    ) -> dict[str, Op]:
         """Insert new ops into the log with executemany. Measured (bench_import):
         a per-op INSERT after two probes, then a second UPDATE of each row's
         state through its index, was most of the SQL time of an import.
@@ -338,7 +347,7 @@ class Store:
             seen.add(op.id)
             new.append(op)
         if not new:
-            self.set_meta("hlc", str(self.clock.last))
+            self._persist_clock(persisted)
             return {}
         existing = {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", [op.id for op in new])}
         if existing:
@@ -392,7 +401,7 @@ class Store:
         fine = [op.hlc for op in new if hlc_ms(op.hlc) <= limit_ms]
         if fine:
             self.clock.last = max(self.clock.last, max(fine))
-        self.set_meta("hlc", str(self.clock.last))
+        self._persist_clock(persisted)
         return {op.id: op for op in new}
 
     def _select_in(self, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:

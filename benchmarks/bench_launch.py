@@ -41,6 +41,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -102,24 +103,29 @@ def launch_home(n: int, seed: int) -> tuple[Path, str]:
 # --- one launch ------------------------------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
+def child_env(src: Path) -> dict[str, str]:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS)}
-    env["PYTHONPATH"] = str(REPO / "src")
+    env["PYTHONPATH"] = str(src)
     # Start as an installed app does: its bytecode cached, the real clock.
     for name in ("PYTHONDONTWRITEBYTECODE", "TABLESPACE_NOW", "TABLESPACE_PASSPHRASE", "TEXTUAL"):
         env.pop(name, None)
     return env
 
 
-def launch(argv: list[str], text: str) -> float:
-    """Seconds from spawning argv in a fresh pseudo-terminal to `text` being
-    among the characters it has written (escape sequences removed)."""
+class Launch(NamedTuple):
+    wall: float  # seconds from spawning to the text on the terminal
+    cpu: float  # CPU seconds the process had used by then (all its threads)
+
+
+def launch(argv: list[str], text: str, src: Path = REPO / "src") -> Launch:
+    """Spawn argv in a fresh pseudo-terminal and wait for `text` among the
+    characters it writes (escape sequences removed)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     needle = text.encode()
     seen = b""
     t0 = time.perf_counter()
-    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=child_env(), start_new_session=True)
+    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=child_env(src), start_new_session=True)
     os.close(slave)
     try:
         while True:
@@ -136,7 +142,7 @@ def launch(argv: list[str], text: str) -> float:
                 child.wait()
                 continue
             if needle in ESCAPES.sub(b"", seen):
-                took = time.perf_counter() - t0
+                took = Launch(time.perf_counter() - t0, cpu_seconds(child.pid))
                 break
         quit_child(child, master)
         return took
@@ -145,6 +151,12 @@ def launch(argv: list[str], text: str) -> float:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
         os.close(master)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a running process, from /proc (in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def quit_child(child: subprocess.Popen[bytes], master: int) -> None:
@@ -177,59 +189,71 @@ def floor_script() -> Path:
     return path
 
 
-def measure(home: Path, title: str, runs: int) -> tuple[list[float], list[float]]:
+def measure(home: Path, title: str, runs: int, trees: list[Path]) -> tuple[list[Launch], dict[Path, list[Launch]]]:
+    """Launch times of the floor and of the app from each source tree, in turn."""
     app_argv = [command(), "--home", str(home)]
     floor_argv = [sys.executable, str(floor_script())]
     needle = title[:24]  # a title longer than its column is cut; its start is painted
-    launch(floor_argv, FLOOR_TEXT)  # warm the page cache and the bytecode of both
-    launch(app_argv, needle)
-    floor, app = [], []
+    launch(floor_argv, FLOOR_TEXT)  # warm the page cache and the bytecode of each
+    for src in trees:
+        launch(app_argv, needle, src)
+    floor: list[Launch] = []
+    apps: dict[Path, list[Launch]] = {src: [] for src in trees}
     for _ in range(runs):
         floor.append(launch(floor_argv, FLOOR_TEXT))
-        app.append(launch(app_argv, needle))
-    return floor, app
+        for src in trees:
+            apps[src].append(launch(app_argv, needle, src))
+    return floor, apps
 
 
 def main() -> int:
     p = base_args(__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=7, help="launches of each, alternating (default 7)")
+    p.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        help="the src/ directory of a tree to launch (repeat to compare trees in one run; default this tree's)",
+    )
     args = parse(p)
     header("bench_launch", args)
+    trees = [src.resolve() for src in args.src or [REPO / "src"]]
     home, title = launch_home(args.n, args.seed)
     load = os.getloadavg()[0]
-    floor, app = measure(home, title, args.runs)
-    ratio = statistics.median(app) / statistics.median(floor)
-    passed = ratio <= TARGET
+    floor, apps = measure(home, title, args.runs, trees)
     print(
         f"\nexec to first paint in a {COLUMNS}x{ROWS} pseudo-terminal, {args.runs} runs each, alternating "
-        f"(load average {load:.1f} -> {os.getloadavg()[0]:.1f})"
+        f"(load average {load:.1f} -> {os.getloadavg()[0]:.1f}); CPU: the process's user + system time by then"
     )
-    print(
-        table(
-            ["command", "median s", "min s", "max s", "ratio", "target", "result"],
+    wall_floor = statistics.median(run.wall for run in floor)
+    cpu_floor = statistics.median(run.cpu for run in floor)
+    rows = [["minimal Textual app (floor)", *spread(floor), "1.00x", "", "", *spread(floor, cpu=True), "1.00x"]]
+    passed = True
+    for src, runs in apps.items():
+        ratio = statistics.median(run.wall for run in runs) / wall_floor
+        passed &= ratio <= TARGET
+        label = f"tablespace, {args.n:,}-post group, live sync" + (f" ({src})" if len(trees) > 1 else "")
+        cpu_ratio = statistics.median(run.cpu for run in runs) / cpu_floor
+        rows.append(
             [
-                [
-                    "minimal Textual app (floor)",
-                    f"{statistics.median(floor):.3f}",
-                    f"{min(floor):.3f}",
-                    f"{max(floor):.3f}",
-                    "1.00x",
-                    "",
-                    "",
-                ],
-                [
-                    f"tablespace, {args.n:,}-post group, live sync",
-                    f"{statistics.median(app):.3f}",
-                    f"{min(app):.3f}",
-                    f"{max(app):.3f}",
-                    f"{ratio:.2f}x",
-                    f"<= {TARGET}x",
-                    verdict(passed),
-                ],
-            ],
+                label,
+                *spread(runs),
+                f"{ratio:.2f}x",
+                f"<= {TARGET}x",
+                verdict(ratio <= TARGET),
+                *spread(runs, cpu=True),
+                f"{cpu_ratio:.2f}x",
+            ]
         )
-    )
+    headings = ["command", "median s", "min s", "max s", "ratio", "target", "result"]
+    print(table([*headings, "CPU s", "min", "max", "CPU ratio"], rows))
     return 0 if passed else 1
+
+
+def spread(runs: list[Launch], *, cpu: bool = False) -> list[str]:
+    """Median, min and max of the wall (or CPU) times."""
+    times = [run.cpu if cpu else run.wall for run in runs]
+    return [f"{statistics.median(times):.3f}", f"{min(times):.3f}", f"{max(times):.3f}"]
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
+from tablespace.tui.chrome import KeyFooter
+from tablespace.tui.textual_private import FooterKey
 from tests.tui.waits import wait_for
 
 DEFERRED = ("sqlite_utils", "cryptography", "dateutil", "humanize", "markdown_it", "watchfiles")
@@ -90,3 +92,23 @@ async def test_live_sync_and_the_warm_up_wait_for_the_first_frame(kitchen):
         assert not running_at_ready & LATER
     finally:
         group.close()
+
+
+async def test_the_footer_mounts_its_keys_once_and_after_the_first_frame(app, monkeypatch):
+    """The screen's bindings are told changed several times as it starts;
+    mounting the footer's keys again for each (or before the first frame)
+    is time the first frame waits for."""
+    composed: list[bool] = []
+    compose = KeyFooter.compose
+
+    def counted(footer: KeyFooter):
+        if footer._bindings_ready:
+            composed.append(app._painted)
+        yield from compose(footer)
+
+    monkeypatch.setattr(KeyFooter, "compose", counted)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: bool(composed))
+        await pilot.pause(0.2)
+        assert len(app.screen.query_one(KeyFooter).query(FooterKey)) > 3
+    assert composed == [True]

@@ -18,6 +18,10 @@ from tablespace import actions
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.identity import Identity
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.chrome import KeyFooter
+from tablespace.tui.textual_private import FooterKey
+from tests.tui.waits import wait_for
 
 DEFERRED = ("sqlite_utils", "cryptography", "dateutil", "humanize", "markdown_it", "watchfiles")
 
@@ -64,3 +68,47 @@ def test_a_group_opens_without_parsing_its_key_and_checks_it_at_first_use(tmp_pa
     swapped = Identity.load(key, expected_author=me)
     with pytest.raises(TablespaceError, match="not this group's member key"):
         swapped.sign(b"x")
+
+
+LATER = {"sync rounds", "folder watcher", "warm up imports"}
+
+
+async def test_live_sync_and_the_warm_up_wait_for_the_first_frame(kitchen):
+    """The sync thread, the folder watcher and the warm-up imports would take
+    the interpreter from the first frame while it is drawn: none runs before
+    it is on the terminal, and sync starts right after."""
+    running_at_ready: set[str] = set()
+
+    class Watched(TablespaceApp):
+        def on_ready(self) -> None:
+            running_at_ready.update(worker.name for worker in self.workers)
+            super().on_ready()
+
+    group = Group.open(kitchen.home)
+    try:
+        app = Watched(group, sync_every=600)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_for(pilot, lambda: app.sync_rounds > 0)
+        assert not running_at_ready & LATER
+    finally:
+        group.close()
+
+
+async def test_the_footer_mounts_its_keys_once_and_after_the_first_frame(app, monkeypatch):
+    """The screen's bindings are told changed several times as it starts;
+    mounting the footer's keys again for each (or before the first frame)
+    is time the first frame waits for."""
+    composed: list[bool] = []
+    compose = KeyFooter.compose
+
+    def counted(footer: KeyFooter):
+        if footer._bindings_ready:
+            composed.append(app._painted)
+        yield from compose(footer)
+
+    monkeypatch.setattr(KeyFooter, "compose", counted)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: bool(composed))
+        await pilot.pause(0.2)
+        assert len(app.screen.query_one(KeyFooter).query(FooterKey)) > 3
+    assert composed == [True]

@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,8 @@ class TablespaceApp(App[None]):
         self._retyped: weakref.WeakSet[events.Key] = weakref.WeakSet()
         self._retyping: asyncio.Task[None] | None = None  # typing the held keys again
         self._mounted_once = False  # see refresh_css
+        self._painted = False  # the first frame is on the terminal
+        self._after_first_frame: list[Callable[[], None]] = []  # see after_first_frame
         self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
         self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
@@ -175,13 +178,31 @@ class TablespaceApp(App[None]):
         self.set_interval(self.TIME_TICK, self.refresh_times)
 
     def on_ready(self) -> None:
-        """The first frame is on screen: load, in a thread, what the first write
-        or signature needs (kept off the cold start), so opening a thread (which
-        marks it read) does not pay for the imports."""
+        """Textual's Ready comes once the first frame is laid out; its lines
+        reach the terminal at the refresh after it."""
+        self.call_after_refresh(self._first_frame_painted)
+
+    def _first_frame_painted(self) -> None:
+        """The first frame is on the terminal: start what it did not need. A
+        thread started earlier (a sync round, the watcher, these imports)
+        would take the interpreter from the frame while it is drawn."""
+        self._painted = True
         self._warm_up()
+        for start in self._after_first_frame:
+            start()
+        self._after_first_frame.clear()
+
+    def after_first_frame(self, start: Callable[[], None]) -> None:
+        """Call `start` once the first frame is on the terminal (now, if it is)."""
+        if self._painted:
+            start()
+        else:
+            self._after_first_frame.append(start)
 
     @work(thread=True, exclusive=True, group="warm-up", name="warm up imports")
     def _warm_up(self) -> None:
+        """Load, in a thread, what the first write or signature needs, so opening
+        a thread (which marks it read) does not pay for the imports."""
         import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401
         import cryptography.hazmat.primitives.serialization  # noqa: F401
         from sqlite_utils.plugins import ensure_plugins_loaded
@@ -233,9 +254,15 @@ class TablespaceApp(App[None]):
         if not self.sync_enabled:
             return
         self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every)
-        self._run_sync_loop(self.sync_loop, self.sync_status)
+        self.after_first_frame(self._start_live_sync)
+
+    def _start_live_sync(self) -> None:
+        loop = self.sync_loop
+        if loop is None or loop.stop.is_set():  # the app is closing already
+            return
+        self._run_sync_loop(loop, self.sync_status)
         if self.watch_enabled:
-            self._watch_folder(self.sync_loop)
+            self._watch_folder(loop)
 
     async def group_ready(self, group: Group) -> None:
         """The first-run screen founded or joined a group: continue into it."""

@@ -41,6 +41,8 @@ class AppHost(Protocol):
 
     async def group_ready(self, group: Group) -> None: ...
 
+    def after_first_frame(self, start: Callable[[], None]) -> None: ...
+
 
 @dataclass
 class GroupChanged(Message):
@@ -58,8 +60,32 @@ class KeyFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=True)
+        self._composed_for: tuple[object, ...] | None = None  # the keys the footer shows
+        self._waiting = False  # a compose of the keys is asked for
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        """The screen's bindings are told changed several times as it starts
+        (each mount and focus change): compose the keys again only if what
+        the footer would show differs from what it shows. The app's first
+        frame does not wait for the keys (mounting them is a good part of
+        it): they follow it."""
+        if self._composed_for is not None and screen is self.screen and self._keys_to_show() == self._composed_for:
+            return
+        if not self._waiting:
+            self._waiting = True
+            # in the footer's own context: its keys bind data to it as they compose
+            cast(AppHost, self.app).after_first_frame(lambda: self.call_next(self._compose_keys, screen))
+
+    def _compose_keys(self, screen: Screen[Any]) -> None:
+        self._waiting = False
+        super().bindings_changed(screen)
+
+    def _keys_to_show(self) -> tuple[object, ...]:
+        shown = tuple(active for active in self.screen.active_bindings.values() if active.binding.show)
+        return shown, self.show_command_palette
 
     def compose(self) -> ComposeResult:
+        self._composed_for = self._keys_to_show() if self._bindings_ready else None
         # Each key's `compact` watcher adds the compact class when the key
         # mounts, restyling it (and the footer composes twice as the screen's
         # bindings settle): give the keys the class up front so the watcher

@@ -78,6 +78,13 @@ def group_through(
     return ana, members
 
 
+def founder(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> TS:
+    """Ana founds the group through `folder`, and has not synced yet."""
+    ana = TS(tmp_path / "ana", monkeypatch)
+    ana.out("init", "Sourdough circle", "--as", "Ana", "--folder", str(folder))
+    return ana
+
+
 def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
     for _ in range(rounds):
         for home in homes:

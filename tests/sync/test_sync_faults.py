@@ -64,13 +64,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TABLESPACE_HOME", raising=False)
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "shared"
-    path.mkdir()
-    return path
-
-
 # --- members, through the service API ---------------------------------------------------
 
 

@@ -12,20 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import TS
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "shared"
-    path.mkdir()
-    return path
-
-
-def founder(tmp_path: Path, folder: Path, monkeypatch) -> TS:
-    ana = TS(tmp_path / "ana", monkeypatch)
-    ana.out("init", "Sourdough circle", "--as", "Ana", "--folder", str(folder))
-    return ana
+from tests.clirun import TS, founder
 
 
 def joined(tmp_path: Path, folder: Path, monkeypatch, ana: TS, name: str = "Ben") -> TS:

@@ -78,3 +78,25 @@ def test_screens_reach_the_app_through_its_protocol_not_its_module() -> None:
     graph = import_graph(TUI, "tablespace.tui")
     importers = sorted(name for name, targets in graph.items() if "tablespace.tui.app" in targets)
     assert importers == []
+
+
+def test_the_app_runs_no_sql_and_writes_nothing_itself() -> None:
+    """Reads are core.queries functions and writes are actions: no screen
+    runs SQL on a connection or signs an op through a group of its own."""
+
+    def a_group(node: ast.expr) -> bool:
+        name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+        return name in {"g", "group", "own"}
+
+    found = {
+        f"{path.name}:{node.lineno}"
+        for path in sorted(TUI.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and (
+            node.func.attr in {"execute", "executemany", "executescript"}
+            or (node.func.attr == "write" and a_group(node.func.value))
+        )
+    }
+    assert found == set()

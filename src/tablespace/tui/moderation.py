@@ -405,7 +405,7 @@ class ModerationScreen(SectionScreen):
         r = self.selected("reports", self.reports)
         if r is None:
             return
-        if self.group.conn.execute("SELECT 1 FROM posts WHERE id = ? AND deleted = 0", (r.post,)).fetchone() is None:
+        if not queries.post_exists(self.group.conn, r.post):
             self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")
             return
         self.app.push_screen(ThreadScreen(r.thread, r.post))  # escape comes back here

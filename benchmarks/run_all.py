@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: bench_write, bench_search, bench_rebuild, bench_import, bench_storage, bench_tui.
+"""Run every benchmark in turn: write, search, rebuild, import, storage, tui, launch and live.
 
     python benchmarks/run_all.py            # full size (100k posts), ~8 minutes
     python benchmarks/run_all.py --quick    # 5k posts: a smoke check, well under a minute
@@ -30,7 +30,11 @@ SCRIPTS = [
     "bench_import.py",
     "bench_storage.py",
     "bench_tui.py",
+    "bench_launch.py",
+    "bench_live.py",
 ]
+# Scripts with sizes of their own, which take none of the common options.
+OWN_SIZES = {"bench_live.py"}
 
 
 def main() -> int:
@@ -57,7 +61,7 @@ def main() -> int:
         name = script[len("bench_") : -3]
         if args.only and name not in args.only:
             continue
-        cmd = [sys.executable, str(HERE / script), *extra]
+        cmd = [sys.executable, str(HERE / script), *([] if script in OWN_SIZES else extra)]
         print(f"\n$ {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         log = LOGS / f"{stamp}-{name}{'-quick' if args.quick else ''}.txt"

@@ -85,6 +85,30 @@ def founder(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> TS
     return ana
 
 
+def export_forged_post(member: TS, title: str, hlc: int) -> str:
+    """What a modified client does: sign a thread dated `hlc` as `member`,
+    whatever the clock or the fold would say, and write it to the folder.
+    Returns the op's id."""
+    from tablespace.core.group import Group
+    from tablespace.core.home import Home
+    from tablespace.core.ops import sign_op
+    from tablespace.sync.service import engine_for
+
+    group = Group.open(Home(member.home))
+    try:
+        seq, prev = group.store.head(group.me)
+        payload = {"title": title, "body": "", "tags": []}
+        op = sign_op(
+            group.identity, group=group.id, seq=seq + 1, prev=prev, hlc=hlc, kind="thread.start", payload=payload
+        )
+        group.store.ingest([op])
+        engine = engine_for(group)
+        engine.export({f.path: f for f in engine.folder.list()})
+    finally:
+        group.close()
+    return op.id
+
+
 def everyone_syncs(*homes: TS, rounds: int = 2) -> None:
     for _ in range(rounds):
         for home in homes:

@@ -197,30 +197,12 @@ def test_a_changeset_dated_outside_the_range_is_quarantined_and_the_rest_syncs(
 ) -> None:
     """A member's modified client dates an op in 1970 (or past 3000): every
     other member quarantines that file with the reason, and syncs the rest."""
-    from tablespace.core.group import Group
-    from tablespace.core.home import Home
-    from tablespace.core.ops import sign_op
-    from tablespace.sync.service import engine_for
-    from tests.clirun import everyone_syncs, make_group
+    from tests.clirun import everyone_syncs, export_forged_post, make_group
 
     _, ana, members = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = members["Ben"], members["Cat"]
-    group = Group.open(Home(ben.home))
     for hlc in (1 << 16, 2**63 - 1):
-        seq, prev = group.store.head(group.me)
-        op = sign_op(
-            group.identity,
-            group=group.id,
-            seq=seq + 1,
-            prev=prev,
-            hlc=hlc,
-            kind="thread.start",
-            payload={"title": "Undated", "body": "", "tags": []},
-        )
-        group.store.ingest([op])
-        engine = engine_for(group)
-        engine.export({f.path: f for f in engine.folder.list()})
-    group.close()
+        export_forged_post(ben, "Undated", hlc)
     cat.out("post", "Dated rightly")
     everyone_syncs(cat, ana)
     report = ana.json("sync")

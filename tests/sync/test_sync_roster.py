@@ -11,7 +11,7 @@ import pytest
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync import roster
-from tests.clirun import TS, everyone_syncs, make_group
+from tests.clirun import TS, everyone_syncs, export_forged_post, make_group
 
 
 def titles(member: TS) -> set[str]:
@@ -69,8 +69,6 @@ def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, 
     from datetime import datetime
 
     from tablespace.core.clock import datetime_to_hlc
-    from tablespace.core.ops import sign_op
-    from tablespace.sync.service import engine_for
 
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
     ben, cat = m["Ben"], m["Cat"]
@@ -78,27 +76,13 @@ def test_a_removed_member_s_later_changesets_are_rejected_by_everyone(tmp_path, 
     ana.json("sync")
     # Ben's client ignores the removal (never syncs it) and keeps writing,
     # even back-dating its clock to before the removal.
-    group = Group.open(Home(ben.home))
-    seq, prev = group.store.head(group.me)
     back_dated = datetime_to_hlc(datetime(2001, 1, 1, tzinfo=UTC))  # before the removal, in range
-    op = sign_op(
-        group.identity,
-        group=group.id,
-        seq=seq + 1,
-        prev=prev,
-        hlc=back_dated,
-        kind="thread.start",
-        payload={"title": "Sneaky", "body": "", "tags": []},
-    )
-    group.store.ingest([op])
-    engine = engine_for(group)
-    engine.export({f.path: f for f in engine.folder.list()})
-    group.close()
+    sneaky = export_forged_post(ben, "Sneaky", back_dated)
     everyone_syncs(ana, cat)
     for member in (ana, cat):
         assert "Sneaky" not in titles(member)
     group = Group.open(Home(cat.home))
-    state, reason = group.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (op.id,)).fetchone()
+    state, reason = group.conn.execute("SELECT state, reason FROM ops WHERE id = ?", (sneaky,)).fetchone()
     group.close()
     assert state == "rejected" and "ended" in reason
 

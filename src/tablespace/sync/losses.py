@@ -37,8 +37,7 @@ def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, Folder
     for path, first, last, size, mtime_ns, digest in queries.files_we_wrote(store.conn):
         info = listing.get(path)
         if info is not None and ((info.size, info.mtime_ns) == (size, mtime_ns) or _same_bytes(folder, info, digest)):
-            if queries.op_count_between(store.conn, me, first, last) == last - first + 1:
-                kept_spans.append((first, last))
+            kept_spans.append((first, last))
             if (info.size, info.mtime_ns) != (size, mtime_ns):
                 with store.db.atomic():
                     sync_files.restat_file(store.conn, path, info.size, info.mtime_ns)
@@ -46,8 +45,9 @@ def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, Folder
             lost.append(path)
             lost_spans.append((first, last))
     if not lost:
-        return
-    missing = subtract(merge(lost_spans), merge(kept_spans))
+        return  # the usual round: no count of our ops per file
+    unforked = [(a, b) for a, b in kept_spans if queries.op_count_between(store.conn, me, a, b) == b - a + 1]
+    missing = subtract(merge(lost_spans), merge(unforked))
     with store.db.atomic():
         set_to_resend(store, merge([*to_resend(store), *missing]))
         sync_files.forget_files(store.conn, lost)

@@ -10,7 +10,7 @@ from tablespace.core.modlog import moderation_actions
 from tablespace.core.schema import UNSETTLED_STATES
 from tablespace.core.store import PAGE_BYTES, Store
 
-from .opkit import World
+from .opkit import World, new_store
 
 
 def state_index_rows(store: Store) -> dict[str, int]:
@@ -160,3 +160,64 @@ def test_op_rows_keep_their_bytes_as_blobs_and_their_reasons(tmp_path) -> None:
     for op in (refused, refused_too):
         state, reason = states[op.id]
         assert state == "rejected" and reason and "moderator" in reason
+
+
+def local_rows(store: Store) -> tuple[list[tuple], list[tuple]]:
+    return (
+        store.conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall(),
+        store.conn.execute("SELECT thread_id, read_hlc FROM reads ORDER BY thread_id").fetchall(),
+    )
+
+
+def test_meta_and_reads_keep_their_key_once(tmp_path) -> None:
+    """Every action writes `meta` and `reads`: keyed by their text key alone
+    (WITHOUT ROWID, m018), each write dirties one B-tree, not a table and an
+    index of it."""
+    world = World(tmp_path / "group.db", members=1)
+    indexes = {r[0] for r in world.store.conn.execute("SELECT tbl_name FROM sqlite_master WHERE type = 'index'")}
+    assert not indexes & {"meta", "reads"}
+    for table in ("meta", "reads"):
+        (sql,) = world.store.conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+        assert sql.rstrip().upper().endswith("WITHOUT ROWID")
+
+
+def test_a_database_from_before_m018_keeps_its_local_rows_and_folds_the_same(tmp_path) -> None:
+    world = World(tmp_path / "group.db", members=1)
+    (bo,) = world.members
+    thread = world.accepted(bo, "thread.start", {"title": "Crumb", "body": "open or tight?", "tags": []})
+    world.accepted(bo, "post.reply", {"thread": thread.id, "body": "tight, for me"})
+    store = world.store
+    store.conn.execute("INSERT INTO reads (thread_id, read_hlc) VALUES (?, ?)", (thread.id, thread.hlc))
+    before = local_rows(store)
+    dump = store.canonical_dump()
+    # As an older version left it: both as rowid tables, and no m018.
+    store.conn.executescript(
+        """
+        CREATE TABLE meta_old (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta_old SELECT key, value FROM meta; DROP TABLE meta; ALTER TABLE meta_old RENAME TO meta;
+        CREATE TABLE reads_old (thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL);
+        INSERT INTO reads_old SELECT thread_id, read_hlc FROM reads; DROP TABLE reads;
+        ALTER TABLE reads_old RENAME TO reads;
+        DELETE FROM _sqlite_migrations WHERE name = 'm018_writes_keyed_local_tables';
+        """
+    )
+    assert store.conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'meta' AND type = 'index'"
+    ).fetchone()[0]
+    store.close()
+    reopened = Store(store.path)
+    try:
+        assert local_rows(reopened) == before
+        assert reopened.canonical_dump() == dump
+        (sql,) = reopened.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'meta'").fetchone()
+        assert sql.upper().endswith("WITHOUT ROWID")
+        world.store = reopened
+        world.accepted(bo, "post.reply", {"thread": thread.id, "body": "and after the move"})
+        fresh = new_store(tmp_path / "fresh.db", world.group_id)
+        try:
+            fresh.ingest(world.log)
+            assert reopened.canonical_dump() == fresh.canonical_dump()
+        finally:
+            fresh.close()
+    finally:
+        reopened.close()

@@ -502,6 +502,24 @@ def m017_refusal_kinds(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m018_writes_keyed_local_tables(db: Database) -> None:
+    """`meta` and `reads` keyed by their text key alone (WITHOUT ROWID).
+    As rowid tables each kept its key twice, in the table and in an index
+    of it, and a write dirtied a page of each: every action writes `meta`
+    (the clock, the fold head) and `reads` (our own post is read), so two
+    of the ~21 pages it committed were these copies (bench_write)."""
+    for table, columns in (
+        ("meta", "key TEXT PRIMARY KEY, value TEXT NOT NULL"),
+        ("reads", "thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL"),
+    ):
+        names = ", ".join(column.split()[0] for column in columns.split(", "))
+        db.execute(f"CREATE TABLE {table}_keyed ({columns}) WITHOUT ROWID")
+        db.execute(f"INSERT INTO {table}_keyed ({names}) SELECT {names} FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_keyed RENAME TO {table}")
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

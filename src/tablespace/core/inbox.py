@@ -48,6 +48,8 @@ class _Arm:
         return self.sql.format(unread=unread, at=self.at)
 
 
+# CROSS JOIN keeps SQLite's order: from my threads to their posts, never
+# from every live thread to see which are mine.
 _ARMS = (
     _Arm(
         "mn.hlc",
@@ -61,7 +63,7 @@ _ARMS = (
         "p.created_hlc",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
         FROM (SELECT id FROM threads WHERE author = :me UNION SELECT thread_id FROM follows) mine
-        JOIN posts p ON p.thread_id = mine.id JOIN threads t ON t.id = p.thread_id
+        CROSS JOIN posts p ON p.thread_id = mine.id CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
         WHERE p.id != p.thread_id AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
@@ -129,6 +131,11 @@ def inbox(
     started or follow, reactions to my posts, my reports' outcomes; unread
     only unless `include_read`. Never my own doing, nothing from a muted
     thread or member."""
+    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit))
+
+
+def _rows(conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None) -> list[tuple[Any, ...]]:
+    """Every arm's rows merged newest first, one per post for mentions and replies."""
     rows: list[tuple[Any, ...]] = []
     params = {"me": me, "limit": -1 if limit is None else limit}
     for arm in _ARMS:
@@ -144,7 +151,7 @@ def inbox(
         picked.append(row)
         if limit is not None and len(picked) >= limit:
             break
-    return _entries(conn, picked)
+    return picked
 
 
 def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[InboxEntry]:
@@ -180,7 +187,7 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
 
 def unread_inbox_count(conn: sqlite3.Connection, me: str) -> int:
     """How many entries the inbox holds unread (the Inbox section's count)."""
-    return len(inbox(conn, me, limit=None))
+    return len(_rows(conn, me, include_read=False, limit=None))
 
 
 # --- follows and mutes ----------------------------------------------------------------

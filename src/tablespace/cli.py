@@ -437,11 +437,12 @@ def post(group: Group, title: str, body: str | None, body_file: str | None, tags
 @main.command()
 @click.argument("thread")
 @add_options(body_options)
+@click.option("--quote", "quote", metavar="POST", help="Quote this post of the thread above your reply.")
 @with_group
-def reply(group: Group, thread: str, body: str | None, body_file: str | None) -> None:
+def reply(group: Group, thread: str, body: str | None, body_file: str | None, quote: str | None) -> None:
     """Reply in a thread. Prints the post id."""
     text = read_body(body, body_file, required=True)
-    echo(actions.reply(group, thread, text))
+    echo(actions.reply(group, thread, text, quote=quote))
 
 
 @main.command()
@@ -513,10 +514,68 @@ def show(group: Group, thread_ref: str, as_json: bool) -> None:
         edited = " (edited)" if p.edited_at else ""
         echo("")
         echo(styled(f"── {p.author} · {ago(p.created_at)}{edited} · {p.id[:8]}", dim=True))
+        if p.quote is not None:
+            quoted = "(deleted)" if p.quote.deleted else " ".join(p.quote.excerpt.split())[:80]
+            echo(styled(f"   > {p.quote.author} ({p.quote.post[:8]}): {quoted}", dim=True))
         if p.body.strip():
             echo(p.body.rstrip())
         if p.reactions:
             echo("   " + "  ".join(f"{e} {n}" for e, n in p.reactions.items()))
+
+
+@main.command()
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Read entries too, not only unread ones.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many.")
+@with_group
+def inbox(group: Group, as_json: bool, show_all: bool, limit: int) -> None:
+    """What concerns you, newest first: mentions of you, replies in threads you
+    started or follow, reactions to your posts, your reports' outcomes."""
+    entries = actions.inbox(group, include_read=show_all, limit=limit)
+    if as_json:
+        return emit_json([e.to_json() for e in entries])
+    if not entries:
+        echo("Nothing new." if not show_all else "Your inbox is empty.", err=True)
+    for e in entries:
+        mark = " " if e.read else styled("●", fg="yellow")
+        echo(mark, f" {e.post[:8]}  ", styled(INBOX_LINES[e.kind].format(who=e.from_name, emoji=e.emoji), bold=True))
+        excerpt = f" · {e.excerpt[:60]}" if e.excerpt else ""
+        echo(f"    {e.title or '(deleted thread)'}{excerpt} · {ago(e.at)}")
+
+
+INBOX_LINES = {
+    "mention": "{who} mentioned you",
+    "reply": "{who} replied",
+    "reaction": "{who} reacted {emoji}",
+    "event": "{who} answered your event",
+    "report": "a moderator handled your report",
+}
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD")
+@click.option("--undo", is_flag=True, help="Stop following it.")
+@with_group
+def follow(group: Group, thread_ref: str, undo: bool) -> None:
+    """Follow a thread: its replies reach your inbox. Kept in your home only."""
+    actions.follow(group, thread_ref, undo=undo)
+    echo("No longer following it." if undo else "Following it: its replies reach your inbox.", err=True)
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD", required=False)
+@click.option("--member", "member_ref", metavar="MEMBER", help="Mute a member instead of a thread.")
+@click.option("--undo", is_flag=True, help="Unmute.")
+@with_group
+def mute(group: Group, thread_ref: str | None, member_ref: str | None, undo: bool) -> None:
+    """Mute a thread (or --member MEMBER): nothing of it reaches your inbox. Kept in your home only."""
+    if (thread_ref is None) == (member_ref is None):
+        raise click.UsageError("give a THREAD or --member MEMBER (one of them)")
+    if member_ref is not None:
+        actions.mute_member(group, member_ref, undo=undo)
+    else:
+        actions.mute_thread(group, thread_ref or "", undo=undo)
+    echo("Unmuted." if undo else "Muted: nothing of it reaches your inbox.", err=True)
 
 
 @main.command()

@@ -48,7 +48,17 @@ if TYPE_CHECKING:
         resolve,
         response_clock,
     )
-    from tablespace.actions.reading import ExportFormat, export_text, export_to, read_thread
+    from tablespace.actions.reading import (
+        ExportFormat,
+        export_text,
+        export_to,
+        follow,
+        inbox,
+        mark_entry_read,
+        mute_member,
+        mute_thread,
+        read_thread,
+    )
     from tablespace.actions.rituals import open_due_rituals, ritual_add, ritual_pause
     from tablespace.actions.session import in_own_group, open_group
     from tablespace.actions.settings import change_settings
@@ -122,6 +132,11 @@ _HOME: dict[str, str] = {
     "export_text": "tablespace.actions.reading",
     "export_to": "tablespace.actions.reading",
     "read_thread": "tablespace.actions.reading",
+    "inbox": "tablespace.actions.reading",
+    "mark_entry_read": "tablespace.actions.reading",
+    "follow": "tablespace.actions.reading",
+    "mute_thread": "tablespace.actions.reading",
+    "mute_member": "tablespace.actions.reading",
     "Evidence": "tablespace.actions.moderation",
     "evidence": "tablespace.actions.moderation",
     "response_clock": "tablespace.actions.moderation",
@@ -220,6 +235,11 @@ __all__ = [
     "post",
     "react",
     "read_thread",
+    "inbox",
+    "mark_entry_read",
+    "follow",
+    "mute_thread",
+    "mute_member",
     "rebuild",
     "remove",
     "reply",

@@ -23,9 +23,17 @@ def post(group: Group, title: str, body: str = "", tags: Iterable[str] = ()) -> 
     return thread
 
 
-def reply(group: Group, thread_ref: str, body: str) -> str:
-    """Reply in a thread; returns the post's id."""
-    return group.write("post.reply", {"thread": group.thread_id(thread_ref), "body": body}).id
+def reply(group: Group, thread_ref: str, body: str, quote: str | None = None) -> str:
+    """Reply in a thread, quoting one of its posts if asked; returns the
+    post's id."""
+    thread = group.thread_id(thread_ref)
+    payload = {"thread": thread, "body": body}
+    if quote is not None:
+        quoted = group.post_id(quote)
+        if not queries.post_in_thread(group.conn, quoted, thread):
+            raise TablespaceError("you can only quote a post of the thread you reply in")
+        payload["quote"] = quoted
+    return group.write("post.reply", payload).id
 
 
 def edit(group: Group, post_ref: str, body: str | None, title: str | None = None) -> None:

@@ -21,6 +21,7 @@ from tablespace.core.database import busy_as_refusal
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, UsageError
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
+from tablespace.core.inbox import NEWEST_IN_THREAD
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
@@ -192,13 +193,43 @@ class Group:
             self._mark_read(thread_id)
 
     def _mark_read(self, thread_id: str) -> None:
-        """One statement: inside a transaction it needs no savepoint of its own."""
+        """Read up to the newest thing in the thread: its last post, and the
+        newest edit, reaction, mention or outcome of our report there, each
+        of which can be an inbox entry. One statement: inside a transaction
+        it needs no savepoint of its own."""
         self.conn.execute(
-            """INSERT INTO reads (thread_id, read_hlc)
-               SELECT id, last_activity_hlc FROM threads WHERE id = ?
-               ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
+            f"""INSERT INTO reads (thread_id, read_hlc)
+                SELECT id, {NEWEST_IN_THREAD} FROM threads t WHERE id = ?
+                ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
             (thread_id,),
         )
+
+    def remember_report(self, report_id: str, post_id: str, thread_id: str) -> None:
+        """A report we filed, kept in the home only: the inbox tells us when a
+        moderator marks it handled."""
+        with self.store.db.atomic():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO my_reports (id, post_id, thread_id, filed_hlc) VALUES (?, ?, ?, ?)",
+                (report_id, post_id, thread_id, self.now_hlc()),
+            )
+
+    def set_follow(self, thread_id: str, *, on: bool) -> None:
+        """Follow a thread (its replies reach our inbox), or stop. Ours alone:
+        a local table, never an op."""
+        with self.store.db.atomic():
+            if on:
+                self.conn.execute("INSERT OR IGNORE INTO follows (thread_id) VALUES (?)", (thread_id,))
+            else:
+                self.conn.execute("DELETE FROM follows WHERE thread_id = ?", (thread_id,))
+
+    def set_mute(self, kind: str, target: str, *, on: bool) -> None:
+        """Mute a thread or a member (`kind`: 'thread' or 'member'): nothing of
+        it reaches our inbox. Ours alone, like follows."""
+        with self.store.db.atomic():
+            if on:
+                self.conn.execute("INSERT OR IGNORE INTO mutes (kind, target) VALUES (?, ?)", (kind, target))
+            else:
+                self.conn.execute("DELETE FROM mutes WHERE kind = ? AND target = ?", (kind, target))
 
     # --- reading -----------------------------------------------------------------
 

@@ -43,6 +43,22 @@ class ThreadSummary:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """The post a reply quotes, as it is now (read time, not when quoted)."""
+
+    post: str
+    author: str
+    excerpt: str  # "" once deleted or hidden
+    deleted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"post": self.post, "author": self.author, "excerpt": self.excerpt, "deleted": self.deleted}
+
+
+QUOTE_EXCERPT_CHARS = 200
+
+
+@dataclass(frozen=True)
 class PostView:
     id: str
     author: str
@@ -51,9 +67,12 @@ class PostView:
     created_at: datetime
     edited_at: datetime | None
     reactions: dict[str, int]
+    quote: Quote | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "quote": self.quote.post if self.quote else None,
+            "quoted": self.quote.to_json() if self.quote else None,
             "id": self.id,
             "author": self.author,
             "author_id": self.author_id,
@@ -274,10 +293,13 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
             created_at=hlc_to_datetime(p[4]),
             edited_at=hlc_to_datetime(p[5]) if p[5] else None,
             reactions=reactions.get(p[0], {}),
+            quote=Quote(p[6], p[7], "" if p[9] else p[8][:QUOTE_EXCERPT_CHARS], bool(p[9])) if p[6] else None,
         )
         for p in conn.execute(
-            """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc
+            """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc,
+                      p.quote, coalesce(qm.name, substr(q.author, 1, 8)), q.body, q.deleted
                FROM posts p LEFT JOIN members m ON m.id = p.author
+               LEFT JOIN posts q ON q.id = p.quote LEFT JOIN members qm ON qm.id = q.author
                WHERE p.thread_id = ? AND p.deleted = 0
                ORDER BY p.id != p.thread_id, p.created_hlc, p.author, p.id""",
             (thread_id,),
@@ -769,6 +791,16 @@ def post_as_held(conn: sqlite3.Connection, post_id: str) -> tuple[str, str, str,
         "SELECT thread_id, author, body, deleted OR hidden, created_hlc FROM posts WHERE id = ?", (post_id,)
     ).fetchone()
     return row
+
+
+def post_in_thread(conn: sqlite3.Connection, post_id: str, thread_id: str) -> bool:
+    """Whether a live post belongs to the thread."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM posts WHERE id = ? AND thread_id = ? AND deleted = 0", (post_id, thread_id)
+        ).fetchone()
+        is not None
+    )
 
 
 def post_exists(conn: sqlite3.Connection, post_id: str) -> bool:

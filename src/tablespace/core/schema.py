@@ -5,7 +5,8 @@ Three kinds of table:
   it: `forks`, every (author, seq) the author signed more than one op for, and
   `text_edits`, what each edit in it changes (m013);
 - views: everything the fold writes, a pure function of the log (VIEW_TABLES);
-- local: `meta` and `reads`, this member's own bookkeeping, never folded or synced.
+- local: `meta`, `reads`, `follows`, `mutes` and `my_reports`, this member's
+  own bookkeeping, never folded or synced (a rebuild leaves them alone).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "mod_keys": ("epoch", "key_id"),
     "mod_records": ("op_id",),
     "role_windows": ("member", "role", "last_seq"),
+    "mentions": ("post_id", "member"),
+    "handled_reports": ("report",),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -518,6 +521,44 @@ def m018_writes_keyed_local_tables(db: Database) -> None:
         db.execute(f"INSERT INTO {table}_keyed ({names}) SELECT {names} FROM {table}")
         db.execute(f"DROP TABLE {table}")
         db.execute(f"ALTER TABLE {table}_keyed RENAME TO {table}")
+
+
+@migrations()
+def m019_inbox_mentions_and_follows(db: Database) -> None:
+    """Mentions, quotes, the inbox, follow and mute.
+
+    Fold output: `mentions`, who each post names (core/mentions.py) and by
+    what name key, resolved against the roster at that point of the order;
+    `posts.quote`, the post a reply quotes; `handled_reports`, reports a
+    moderator marked handled in the open (by id only: the report stays sealed).
+    Local, never folded or synced: `follows` and `mutes` (threads and
+    members), and `my_reports`, the reports this member filed, so the inbox
+    can tell them their report was handled. Then re-fold once, as for m011,
+    which finds the mentions in what is already there."""
+    db.executescript(
+        """
+        ALTER TABLE posts ADD COLUMN quote TEXT;
+        CREATE TABLE mentions (
+            post_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY (post_id, member)
+        );
+        CREATE INDEX mentions_member ON mentions (member, hlc);
+        CREATE TABLE handled_reports (report TEXT PRIMARY KEY, hlc INTEGER NOT NULL);
+        CREATE INDEX threads_author ON threads (author);
+        CREATE TABLE follows (thread_id TEXT PRIMARY KEY);
+        CREATE TABLE mutes (kind TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (kind, target));
+        CREATE TABLE my_reports (
+            id TEXT PRIMARY KEY,
+            post_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            filed_hlc INTEGER NOT NULL
+        );
+        """
+    )
+    _refold_on_next_open(db)
 
 
 def _build_text_edits(db: Database) -> None:

@@ -289,8 +289,30 @@ class Store:
                 self._insert(deferred, "ready")
                 result.folded = self.refold()
                 result.refolded = True
+        if ready:
+            self._unread_late_arrivals(ready)
         (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
         return result
+
+    def _unread_late_arrivals(self, ready: list[Ready]) -> None:
+        """A post can arrive after we read its thread yet sort before that read
+        (written offline, or at the same time as ours): the thread reads as
+        unread again from it, so it and whatever it mentions are not lost to
+        the inbox. `reads` is ours alone: a refold never touches it."""
+        (newest_read,) = self.conn.execute("SELECT max(read_hlc) FROM reads").fetchone()
+        late = [(row[3], row[0]) for row in ready if newest_read is not None and row[0] <= newest_read]
+        if not late:
+            return
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS arrived (id TEXT PRIMARY KEY, hlc INTEGER NOT NULL)")
+        self.conn.executemany("INSERT OR IGNORE INTO arrived (id, hlc) VALUES (?, ?)", late)
+        self.conn.execute(
+            """WITH earliest AS (
+                 SELECT p.thread_id, min(a.hlc) AS hlc FROM arrived a JOIN posts p ON p.id = a.id
+                 WHERE p.deleted = 0 GROUP BY p.thread_id)
+               UPDATE reads SET read_hlc = earliest.hlc - 1 FROM earliest
+               WHERE earliest.thread_id = reads.thread_id AND reads.read_hlc >= earliest.hlc"""
+        )
+        self.conn.execute("DELETE FROM arrived")
 
     def _insert(self, ops: list[Op], state: str, refusals: dict[str, Refusal] | None = None) -> None:
         if not ops:

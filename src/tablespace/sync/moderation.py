@@ -64,7 +64,9 @@ def file_report(group: Group, post_ref: str, reason: str) -> str:
     }
     record["sig"] = group.identity.sign(signed_part(record)).hex()
     _, sealed = seal_for_moderators(group, record)
-    return put_in_outbox(group, sealed)  # deliver_reports takes it to the folder
+    report_id = put_in_outbox(group, sealed)  # deliver_reports takes it to the folder
+    group.remember_report(report_id, post, thread)
+    return report_id
 
 
 # --- the report queue (moderators) ------------------------------------------------------
@@ -202,7 +204,11 @@ def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str,
     if hide_post and not queries.post_exists(group.conn, report.post):
         raise TablespaceError("that post is already gone; resolve without --hide-post")
     with group.store.db.atomic():
-        write_sealed(group, {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post})
+        write_sealed(
+            group,
+            {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post},
+            handled=report.id,
+        )
         if hide_post:
             group.write("post.hide", {"post": report.post})
 

@@ -182,10 +182,15 @@ def open_for_moderators(data: bytes, group_id: str, held: Mapping[str, X25519Pri
     return record
 
 
-def write_sealed(group: Group, record: dict[str, Any]) -> str:
-    """File a moderators-only record in the log; returns its record id."""
+def write_sealed(group: Group, record: dict[str, Any], *, handled: str | None = None) -> str:
+    """File a moderators-only record in the log; returns its record id.
+    `handled`: the id of a report this record resolves, said in the open so
+    its reporter learns it was handled (core/fold/moderation.py)."""
     key, sealed = seal_for_moderators(group, record)
-    group.write("mod.record", {"key": key.key_id, "sealed": base64.b64encode(sealed).decode()})
+    payload = {"key": key.key_id, "sealed": base64.b64encode(sealed).decode()}
+    if handled is not None:
+        payload["handled"] = handled
+    group.write("mod.record", payload)
     return record_id(sealed)
 
 

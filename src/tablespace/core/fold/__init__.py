@@ -67,7 +67,7 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
         return exc.refusal
     finally:
         if op.kind not in KEEPS_MEMBERS:
-            ctx._membership.clear()
+            ctx.forget_members()
         if ctx.folded.get(op.author, 0) < op.seq:
             ctx.folded[op.author] = op.seq
     return None

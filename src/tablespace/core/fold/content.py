@@ -28,7 +28,20 @@ def post_reply(ctx: FoldContext, op: Op) -> None:
     thread = limits.ref(op.payload, "thread", label="thread")
     ctx.live_thread(thread)
     body = limits.body(op.payload, required=True)
-    ctx.add_reply(op.id, thread, op.author, body, op.hlc)
+    ctx.add_reply(op.id, thread, op.author, body, op.hlc, _quote(ctx, op, thread))
+
+
+def _quote(ctx: FoldContext, op: Op, thread: str) -> str | None:
+    """The post a reply quotes: a post of the same thread that exists at this
+    point (deleted or not: it then shows as deleted). Anything else is
+    dropped, not refused, so a version that does not know quotes (and
+    ignores the field) accepts the same replies as one that does."""
+    quote = op.payload.get("quote")
+    if not isinstance(quote, str) or not limits.ID_RE.match(quote):
+        return None
+    if ctx.one("SELECT 1 FROM posts WHERE id = ? AND thread_id = ?", quote, thread) is None:
+        return None
+    return quote
 
 
 @handles("post.edit")
@@ -46,6 +59,7 @@ def post_edit(ctx: FoldContext, op: Op) -> None:
             raise Rejected.invalid("only an opening post has a title")
         title = limits.one_line(op.payload, "title", label="title", max_chars=limits.TITLE_MAX)
     ctx.run("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, op.hlc, post)
+    ctx.remention(post, body, op.hlc)
     if title is not None:
         ctx.run("UPDATE threads SET title = ? WHERE id = ?", title, thread)
 
@@ -69,11 +83,13 @@ def tombstone(ctx: FoldContext, post: str, thread: str) -> None:
     ctx.deleted_text.add(post)
     ctx.blanked_text.add("posts")
     ctx.run("DELETE FROM reactions WHERE post_id = ?", post)
+    ctx.run("DELETE FROM mentions WHERE post_id = ?", post)
     if post == thread:
         # Deleting an opening post deletes the thread with all its replies.
         ctx.run("UPDATE threads SET title = '', deleted = 1, replies = 0, pinned = 0 WHERE id = ?", thread)
         ctx.blanked_text.add("threads")
         ctx.run("DELETE FROM reactions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread)
+        ctx.run("DELETE FROM mentions WHERE post_id IN (SELECT id FROM posts WHERE thread_id = ?)", thread)
         ctx.deleted_text.update(
             row[0]
             for row in ctx.conn.execute(

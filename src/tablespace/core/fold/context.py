@@ -11,6 +11,7 @@ from typing import Any
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
+from tablespace.core.mentions import resolve_mentions
 from tablespace.core.ops import Op
 
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -30,7 +31,8 @@ class PostBatch:
     # new threads, in fold order: id -> row (the columns add_thread writes, of
     # several types), replies and last activity kept current
     threads: dict[str, list[Any]] = field(default_factory=dict)
-    posts: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    posts: list[tuple[str, str, str, str, int, str | None]] = field(default_factory=list)
+    mentions: list[tuple[str, str, str, int]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
     activity: dict[str, list[int]] = field(default_factory=dict)
@@ -69,6 +71,9 @@ class FoldContext:
     # read twice per op (require_active, the time-out check); cleared after
     # any op whose kind may change the members table (apply_op).
     _membership: dict[str, Membership | None] = field(default_factory=dict)
+    # name key -> id of the member in the group who has it, or None: who a
+    # mention names; cleared with `_membership`
+    _named: dict[str, str | None] = field(default_factory=dict)
     # the weekly post cap (0: none), read once per fold; group.edit clears it
     _post_cap: int | None = None
     # Write-behind for runs of thread.start / post.reply. Any SQL through
@@ -114,7 +119,11 @@ class FoldContext:
             batch.threads.values(),
         )
         self._conn.executemany(
-            "INSERT INTO posts (id, thread_id, author, body, created_hlc) VALUES (?, ?, ?, ?, ?)", batch.posts
+            "INSERT INTO posts (id, thread_id, author, body, created_hlc, quote) VALUES (?, ?, ?, ?, ?, ?)",
+            batch.posts,
+        )
+        self._conn.executemany(
+            "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)", batch.mentions
         )
         self._conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", batch.tags)
         self._conn.executemany(
@@ -135,13 +144,18 @@ class FoldContext:
     ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence]
-        self._batch.posts.append((thread_id, thread_id, author, body, hlc))
+        self._batch.posts.append((thread_id, thread_id, author, body, hlc, None))
+        self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0)
 
-    def add_reply(self, post_id: str, thread_id: str, author: str, body: str, hlc: int) -> None:
-        """A reply to a live thread (live_thread has put it in `_threads`)."""
-        self._batch.posts.append((post_id, thread_id, author, body, hlc))
+    def add_reply(
+        self, post_id: str, thread_id: str, author: str, body: str, hlc: int, quote: str | None = None
+    ) -> None:
+        """A reply to a live thread (live_thread has put it in `_threads`),
+        quoting `quote`, a post of that thread, or nothing."""
+        self._batch.posts.append((post_id, thread_id, author, body, hlc, quote))
+        self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
         if row is None:
             row = self._batch.activity.setdefault(thread_id, [0, hlc])
@@ -150,6 +164,47 @@ class FoldContext:
         else:
             row[5] += 1
             row[4] = max(row[4], hlc)
+
+    def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
+        self._batch.mentions.extend(
+            (post_id, member, key, hlc) for member, key in resolve_mentions(body, self.member_named).items()
+        )
+
+    def member_named(self, key: str) -> str | None:
+        """The member in the group (active or timed out) whose name has this
+        key, at this point of the order: who `@name` mentions."""
+        try:
+            return self._named[key]
+        except KeyError:
+            # members is never batched: no flush needed
+            row = self._conn.execute(
+                "SELECT id FROM members WHERE name_key = ? AND status IN ('active', 'timed_out')", (key,)
+            ).fetchone()
+            self._named[key] = row[0] if row else None
+            return self._named[key]
+
+    def forget_members(self) -> None:
+        """After an op that may have changed the members table."""
+        self._membership.clear()
+        self._named.clear()
+
+    def remention(self, post_id: str, body: str, hlc: int) -> None:
+        """An edit: who the new text mentions, resolved now. Mentions the edit
+        keeps keep their time (they are not news); new ones take the edit's."""
+        found = resolve_mentions(body, self.member_named)
+        kept = {r[0] for r in self.conn.execute("SELECT member FROM mentions WHERE post_id = ?", (post_id,))}
+        gone = kept - set(found)
+        self.conn.executemany(
+            "DELETE FROM mentions WHERE post_id = ? AND member = ?", [(post_id, member) for member in sorted(gone)]
+        )
+        self.conn.executemany(
+            "UPDATE mentions SET name_key = ? WHERE post_id = ? AND member = ?",
+            [(key, post_id, member) for member, key in found.items() if member in kept],
+        )
+        self.conn.executemany(
+            "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)",
+            [(post_id, member, key, hlc) for member, key in found.items() if member not in kept],
+        )
 
     def membership(self, author: str) -> Membership | None:
         try:

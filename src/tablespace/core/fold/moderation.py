@@ -81,6 +81,21 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
         sealed,
         record_id(data),
     )
+    _mark_handled(ctx, op)
+
+
+def _mark_handled(ctx: FoldContext, op: Op) -> None:
+    """A resolution may say in the open which report it handles, by the
+    report's id alone: its reporter, who alone knows that id is theirs,
+    learns it was handled; the decision, notes and who else reported stay
+    sealed. An id that names no filed report is ignored, as an older
+    version that does not know the field ignores it."""
+    report = op.payload.get("handled")
+    if not isinstance(report, str) or not limits.ID_RE.match(report):
+        return
+    if ctx.one("SELECT 1 FROM mod_records WHERE record_id = ?", report) is None:
+        return
+    ctx.run("INSERT OR IGNORE INTO handled_reports (report, hlc) VALUES (?, ?)", report, op.hlc)
 
 
 @handles("modkey.rotate")

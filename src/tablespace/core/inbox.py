@@ -1,0 +1,287 @@
+"""What concerns me, and what I have not read yet: the inbox, follows and
+mutes, and unread posts (reads of the view tables and of this member's own
+local tables: `reads`, `follows`, `mutes`, `my_reports`).
+
+An inbox entry is read once its thread was read past the entry's time
+(Group.mark_read reads up to the newest post, edit, reaction or report
+outcome there). Each kind is one query that walks an index newest first
+and stops at the limit, so a big group answers as fast as a small one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tablespace.core.clock import hlc_to_datetime, iso
+
+KINDS = ("mention", "reply", "reaction", "event", "report")
+DEFAULT_LIMIT = 200
+EXCERPT_CHARS = 120
+
+# The newest inbox-worthy thing in thread `t`: Group.mark_read reads up to it.
+NEWEST_IN_THREAD = """max(t.last_activity_hlc,
+    coalesce((SELECT max(edited_hlc) FROM posts WHERE thread_id = t.id), 0),
+    coalesce((SELECT max(x.hlc) FROM posts y JOIN reactions x ON x.post_id = y.id WHERE y.thread_id = t.id), 0),
+    coalesce((SELECT max(h.hlc) FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
+              WHERE mr.thread_id = t.id), 0))"""
+
+# Nothing from a thread or member I muted.
+_NOT_MUTED = """p.thread_id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
+    AND {who} NOT IN (SELECT target FROM mutes WHERE kind = 'member')"""
+_LIVE = "p.deleted = 0 AND t.deleted = 0"
+
+
+@dataclass(frozen=True)
+class _Arm:
+    """One kind's query: it selects (kind, thread, post, from, time, emoji,
+    report), newest first; `at` is its time column, for the unread filter."""
+
+    at: str
+    sql: str
+
+    def query(self, include_read: bool) -> str:
+        unread = "" if include_read else f"AND {self.at} > coalesce(rd.read_hlc, -1)"
+        return self.sql.format(unread=unread, at=self.at)
+
+
+# CROSS JOIN keeps SQLite's order: from my threads to their posts, never
+# from every live thread to see which are mine.
+_ARMS = (
+    _Arm(
+        "mn.hlc",
+        f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
+        FROM mentions mn JOIN posts p ON p.id = mn.post_id JOIN threads t ON t.id = p.thread_id
+        LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE mn.member = :me AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "p.created_hlc",
+        f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
+        FROM (SELECT id FROM threads WHERE author = :me UNION SELECT thread_id FROM follows) mine
+        CROSS JOIN posts p ON p.thread_id = mine.id CROSS JOIN threads t ON t.id = p.thread_id
+        LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE p.id != p.thread_id AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "x.hlc",
+        f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
+        FROM posts p JOIN reactions x ON x.post_id = p.id JOIN threads t ON t.id = p.thread_id
+        LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE p.author = :me AND x.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    # My reports' outcomes: handled, nothing more (not by whom, not how, not
+    # who else reported); the post may be gone, hidden by that very decision.
+    _Arm(
+        "h.hlc",
+        """SELECT 'report', mr.thread_id, mr.post_id, NULL, h.hlc, NULL, mr.id
+        FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
+        LEFT JOIN reads rd ON rd.thread_id = mr.thread_id
+        WHERE :me IS NOT NULL {unread} ORDER BY {at} DESC LIMIT :limit""",
+    ),
+)
+# The same post can be a mention and a reply: it is listed once, as the first.
+_PRECEDENCE = {"mention": 0, "reply": 1}
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    id: str
+    kind: str  # one of KINDS
+    thread: str
+    post: str
+    from_id: str | None  # who did it; None for a report's outcome
+    from_name: str | None
+    at: datetime
+    read: bool
+    title: str  # the thread's title ("" once deleted)
+    excerpt: str  # the start of the post ("" once deleted or hidden)
+    emoji: str | None = None  # a reaction's
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "thread": self.thread,
+            "post": self.post,
+            "from": self.from_name,
+            "from_id": self.from_id,
+            "at": iso(self.at),
+            "read": self.read,
+            "title": self.title,
+            "excerpt": self.excerpt,
+            "emoji": self.emoji,
+        }
+
+
+def _entry_id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).digest()[:16].hex()
+
+
+def inbox(
+    conn: sqlite3.Connection, me: str, *, include_read: bool = False, limit: int | None = DEFAULT_LIMIT
+) -> list[InboxEntry]:
+    """What concerns me, newest first: mentions of me, replies in threads I
+    started or follow, reactions to my posts, my reports' outcomes; unread
+    only unless `include_read`. Never my own doing, nothing from a muted
+    thread or member."""
+    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit))
+
+
+def _rows(conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None) -> list[tuple[Any, ...]]:
+    """Every arm's rows merged newest first, one per post for mentions and replies."""
+    rows: list[tuple[Any, ...]] = []
+    params = {"me": me, "limit": -1 if limit is None else limit}
+    for arm in _ARMS:
+        rows.extend(conn.execute(arm.query(include_read), params))
+    rows.sort(key=lambda r: (-r[4], _PRECEDENCE.get(r[0], 2), r[2], r[3] or "", r[5] or ""))
+    seen: set[str] = set()
+    picked: list[tuple[Any, ...]] = []
+    for row in rows:
+        if row[0] in _PRECEDENCE:
+            if row[2] in seen:
+                continue
+            seen.add(row[2])
+        picked.append(row)
+        if limit is not None and len(picked) >= limit:
+            break
+    return picked
+
+
+def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[InboxEntry]:
+    """The rows dressed: names, titles, excerpts and read state, for one page."""
+    out: list[InboxEntry] = []
+    for kind, thread, post, who, hlc, emoji, report in rows:
+        detail = conn.execute(
+            """SELECT coalesce((SELECT name FROM members WHERE id = ?), substr(?, 1, 8)),
+                      coalesce((SELECT title FROM threads WHERE id = ?), ''),
+                      coalesce((SELECT body FROM posts WHERE id = ?), ''),
+                      coalesce((SELECT read_hlc FROM reads WHERE thread_id = ?), -1)""",
+            (who, who, thread, post, thread),
+        ).fetchone()
+        name, title, body, read_hlc = detail
+        parts = (kind, report) if report else (kind, post, who or "", emoji or "")
+        out.append(
+            InboxEntry(
+                id=_entry_id(*parts),
+                kind=kind,
+                thread=thread,
+                post=post,
+                from_id=who,
+                from_name=name if who else None,
+                at=hlc_to_datetime(hlc),
+                read=hlc <= read_hlc,
+                title=title,
+                excerpt=" ".join(body.split())[:EXCERPT_CHARS],
+                emoji=emoji,
+            )
+        )
+    return out
+
+
+def unread_inbox_count(conn: sqlite3.Connection, me: str) -> int:
+    """How many entries the inbox holds unread (the Inbox section's count)."""
+    return len(_rows(conn, me, include_read=False, limit=None))
+
+
+# --- follows and mutes ----------------------------------------------------------------
+
+
+def is_following(conn: sqlite3.Connection, thread_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM follows WHERE thread_id = ?", (thread_id,)).fetchone() is not None
+
+
+def is_muted(conn: sqlite3.Connection, kind: str, target: str) -> bool:
+    return conn.execute("SELECT 1 FROM mutes WHERE kind = ? AND target = ?", (kind, target)).fetchone() is not None
+
+
+def followed_threads(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT thread_id FROM follows ORDER BY thread_id")]
+
+
+def muted(conn: sqlite3.Connection, kind: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT target FROM mutes WHERE kind = ? ORDER BY target", (kind,))]
+
+
+# --- unread posts -----------------------------------------------------------------------
+
+# A thread's posts in the order `show` lists them: the opening post first.
+_POST_ORDER = "p.id != p.thread_id, p.created_hlc, p.author, p.id"
+
+
+@dataclass(frozen=True)
+class UnreadPost:
+    thread: str
+    post: str
+
+
+def first_unread_post(conn: sqlite3.Connection, me: str, thread_id: str) -> str | None:
+    """The first post of the thread (in `show` order) I have not read and did
+    not write: where the thread opens. None when all is read."""
+    row = conn.execute(
+        f"""SELECT p.id FROM posts p LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+            WHERE p.thread_id = ? AND p.deleted = 0 AND p.author != ?
+            AND p.created_hlc > coalesce(rd.read_hlc, -1)
+            ORDER BY {_POST_ORDER} LIMIT 1""",
+        (thread_id, me),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def unread_posts(conn: sqlite3.Connection, me: str, thread_id: str) -> list[str]:
+    """Every unread post of the thread, in `show` order (for `n` inside it)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            f"""SELECT p.id FROM posts p LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+                WHERE p.thread_id = ? AND p.deleted = 0 AND p.author != ?
+                AND p.created_hlc > coalesce(rd.read_hlc, -1)
+                ORDER BY {_POST_ORDER}""",
+            (thread_id, me),
+        )
+    ]
+
+
+def next_unread_post(
+    conn: sqlite3.Connection, me: str, *, thread_id: str | None = None, post_id: str | None = None
+) -> UnreadPost | None:
+    """Where `n` goes: the next unread post after `post_id` in `thread_id`,
+    else the first unread post of the first other thread with unread posts,
+    in the thread list's order (pinned first, then most recent activity).
+    Archived and deleted threads are skipped."""
+    if thread_id is not None:
+        posts = unread_posts(conn, me, thread_id)
+        if post_id in posts:
+            later = posts[posts.index(post_id) + 1 :]
+            if later:
+                return UnreadPost(thread_id, later[0])
+        elif posts and post_id is None:
+            return UnreadPost(thread_id, posts[0])
+    for (candidate,) in conn.execute(
+        """SELECT t.id FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
+           WHERE t.deleted = 0 AND t.archived = 0 AND t.id IS NOT ?
+           AND (rd.read_hlc IS NULL OR rd.read_hlc < t.last_activity_hlc)
+           ORDER BY t.pinned DESC, t.last_activity_hlc DESC, t.id DESC""",
+        (thread_id,),
+    ):
+        first = first_unread_post(conn, me, candidate)
+        if first is not None:
+            return UnreadPost(candidate, first)
+    return None
+
+
+def unread_counts(conn: sqlite3.Connection, me: str) -> dict[str, int]:
+    """Unread counts for the section bar: threads (the thread list), rituals
+    (ritual occurrences among them) and the inbox."""
+    threads, rituals = conn.execute(
+        """SELECT count(*), count(t.ritual_id) FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
+           WHERE t.deleted = 0 AND t.archived = 0
+           AND (rd.read_hlc IS NULL OR rd.read_hlc < t.last_activity_hlc)"""
+    ).fetchone()
+    return {"threads": threads, "rituals": rituals, "inbox": unread_inbox_count(conn, me)}

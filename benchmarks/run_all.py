@@ -29,6 +29,7 @@ SCRIPTS = [
     "bench_rebuild.py",
     "bench_import.py",
     "bench_storage.py",
+    "bench_first_sync.py",
     "bench_tui.py",
     "bench_launch.py",
     "bench_live.py",

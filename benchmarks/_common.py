@@ -305,27 +305,6 @@ def plan_posts(n: int, seed: int, thread_share: float = 0.1) -> list[PostPlan]:
     return plan
 
 
-def query_set(count: int = 200, seed: int = 7) -> list[tuple[str, str]]:
-    """(frequency class, query text): 1-3 words, drawn from rare / medium /
-    common ranks of the vocabulary, plus mixed queries."""
-    rng = random.Random(seed)
-    common = VOCAB[:40]
-    medium = VOCAB[100:600]
-    rare = VOCAB[2000:]
-    pools = {"common": common, "medium": medium, "rare": rare}
-    out: list[tuple[str, str]] = []
-    classes = ["common", "medium", "rare", "mixed"]
-    for i in range(count):
-        cls = classes[i % len(classes)]
-        k = rng.choice([1, 1, 2, 2, 3])
-        if cls == "mixed":
-            words = [rng.choice(pools[rng.choice(["common", "medium", "rare"])]) for _ in range(k)]
-        else:
-            words = [rng.choice(pools[cls]) for _ in range(k)]
-        out.append((f"{cls}-{k}w", " ".join(words)))
-    return out
-
-
 # --- building groups ------------------------------------------------------------------
 
 

@@ -734,13 +734,75 @@ PINNED_RESULTS: dict[str, list[tuple[str, str, str]]] = {
 }
 
 
-def test_search_ranks_the_newest_hits_when_a_word_is_everywhere(group, monkeypatch):
+def test_search_ranks_the_newest_hits_when_a_word_is_common(group, monkeypatch):
     thread = actions.post(group, "Notes", "")
     densest = actions.reply(group, thread, "rye rye rye rye")  # the best match, but the oldest
-    newer = [actions.reply(group, thread, f"rye {'and more words ' * n}") for n in range(1, 4)]
+    newer = []
+    for n in range(1, 4):
+        newer.append(actions.reply(group, thread, f"rye {'and more words ' * n}"))
+        for _ in range(2):  # in a third of the posts: common, not everywhere
+            actions.reply(group, thread, "wheat")
     assert [h.id for h in queries.search(group.conn, "rye")][0] == densest
 
     monkeypatch.setattr(queries, "RANK_WINDOW", 3)
     hits = queries.search(group.conn, "rye")
     assert [h.id for h in hits] == newer  # best first among the newest three
     assert all("**rye**" in h.snippet for h in hits)
+
+
+def test_a_word_in_most_posts_finds_the_newest_posts_first(group, monkeypatch):
+    """A word in most rows weighs nothing in bm25, and ranking it would count
+    every row: such a query lists its newest hits first, after ranked hits of
+    the kinds where it is rarer."""
+    thread = actions.post(group, "Notes", "")
+    for n in range(4):  # the oldest are the densest matches
+        actions.reply(group, thread, f"{'rye ' * (6 - n)}and {n}")
+    newest = [actions.reply(group, thread, f"rye {'and more words ' * n}") for n in range(1, 6)]
+    library = actions.library_add(group, "Rye notes", "https://example.org/rye", "rye flour")
+
+    monkeypatch.setattr(queries, "RANK_WINDOW", 3)
+    hits = queries.search(group.conn, "rye", limit=4)
+    assert [(h.kind, h.id) for h in hits] == [("resource", library)] + [("post", p) for p in newest[::-1][:3]]
+    assert all("**rye**" in h.snippet.lower() for h in hits)
+
+
+def fts_definitions(conn: sqlite3.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name IN ('threads_fts', 'posts_fts', 'resources_fts')"
+        )
+    ]
+
+
+def test_search_indexes_hold_prefixes_of_three_and_four_letters(group):
+    """What the app sends as a reader types reads one prefix doclist instead of
+    merging every word that starts with it."""
+    definitions = fts_definitions(group.conn)
+    assert len(definitions) == 3 and all("prefix='3 4'" in sql for sql in definitions)
+
+
+def test_an_older_database_gets_the_prefix_indexes_when_it_opens(group, home):
+    actions.post(group, "Sourdough starter", "feed the sourdough starter with rye")
+    actions.library_add(group, "Sourdough guide", "https://example.org/sourdough", "a starter guide")
+    expected = shown(queries.search(group.conn, "sour", prefix_last=True))
+    assert len(expected) == 3
+    # As an older version left it: the search indexes without prefixes, and no m018.
+    for table, columns in {"threads": "title", "posts": "body", "resources": "title, summary"}.items():
+        group.conn.execute(f"DROP TABLE {table}_fts")
+        group.conn.execute(
+            f"CREATE VIRTUAL TABLE {table}_fts USING fts5({columns}, tokenize='porter unicode61', content='{table}')"
+        )
+        group.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
+    group.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm018_search_prefix_index'")
+    group.conn.commit()
+    group.close()
+
+    reopened = actions.open_group(home)
+    try:
+        assert all("prefix='3 4'" in sql for sql in fts_definitions(reopened.conn))
+        assert shown(queries.search(reopened.conn, "sour", prefix_last=True)) == expected
+        later = actions.reply(reopened, queries.threads(reopened.conn)[0].id, "sourish crumb")
+        assert later in {h.id for h in queries.search(reopened.conn, "sour", prefix_last=True)}  # the triggers feed it
+    finally:
+        reopened.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -335,57 +336,103 @@ def fts_query(text: str, *, prefix_last: bool = False) -> str:
 RANK_WINDOW = 2_000
 
 
-def _ranked_arm(kind: str, fts: str, select: str, joins: str, live: str, column: int) -> str:
-    """One kind's best `limit` hits within its rank window, with snippets.
-    CROSS JOIN pins the join order (left to itself the planner walked every
-    row of the content table and ran MATCH per row). ORDER BY rank lets FTS5
-    rank the hits before the join, so snippet() runs for the `limit` rows
-    taken and no others."""
-    return f"""SELECT * FROM (
-          SELECT '{kind}' AS kind, {select}, snippet({fts}, {column}, :a, :b, '…', 12) AS snippet, {fts}.rank AS rank
-          FROM {fts} {joins}
-          WHERE {fts} MATCH :q AND {live}
-            AND {fts}.rowid >= coalesce((SELECT rowid FROM {fts} WHERE {fts} MATCH :q
-                                          ORDER BY rowid DESC LIMIT 1 OFFSET :window - 1), 0)
-          ORDER BY {fts}.rank LIMIT :limit)"""
+@dataclass(frozen=True)
+class _SearchKind:
+    """One kind of hit: its FTS table, the content table behind it, what a hit
+    shows, the joins that find it, when it is live, and the snippet's column."""
+
+    kind: str
+    table: str
+    select: str
+    joins: str
+    live: str
+    column: int
+
+    @property
+    def fts(self) -> str:
+        return f"{self.table}_fts"
 
 
-_SEARCH_SQL = f"""
-    SELECT * FROM (
-      {
-    _ranked_arm(
+_SEARCH_KINDS = (
+    _SearchKind(
         "thread",
-        "threads_fts",
+        "threads",
         "t.id, t.id AS thread, t.title",
-        "CROSS JOIN threads t ON t.rowid = threads_fts.rowid",
+        "CROSS JOIN threads t ON t.rowid = {fts}.rowid",
         "t.deleted = 0",
         0,
-    )
-}
-      UNION ALL
-      {
-    _ranked_arm(
+    ),
+    _SearchKind(
         "post",
-        "posts_fts",
+        "posts",
         "p.id, p.thread_id, t.title",
-        "CROSS JOIN posts p ON p.rowid = posts_fts.rowid CROSS JOIN threads t ON t.id = p.thread_id",
+        "CROSS JOIN posts p ON p.rowid = {fts}.rowid CROSS JOIN threads t ON t.id = p.thread_id",
         "p.deleted = 0 AND t.deleted = 0",
         0,
-    )
-}
-      UNION ALL
-      {
-    _ranked_arm(
+    ),
+    _SearchKind(
         "resource",
-        "resources_fts",
+        "resources",
         "r.id, NULL, r.title",
-        "CROSS JOIN resources r ON r.rowid = resources_fts.rowid",
+        "CROSS JOIN resources r ON r.rowid = {fts}.rowid",
         "r.deleted = 0",
         -1,
-    )
-}
-    ) ORDER BY rank, kind, id LIMIT :limit
-"""
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where a kind's rank window starts (its oldest hit's rowid, 0 when the
+    query has no more hits than the window holds), and whether the query is
+    everywhere: its newest RANK_WINDOW hits lie among the kind's newest
+    2 x RANK_WINDOW rows. Such a query holds a word in most rows, which bm25
+    gives (next to) no weight while counting every row that holds it: its
+    hits are listed newest first, unranked."""
+
+    start: int
+    everywhere: bool
+
+
+def _window(conn: sqlite3.Connection, kind: _SearchKind, query: str) -> _Window:
+    # Walking the doclist backwards to the window's oldest hit is cheap (no ranking).
+    edge = conn.execute(
+        f"SELECT rowid FROM {kind.fts} WHERE {kind.fts} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+        (query, RANK_WINDOW - 1),
+    ).fetchone()
+    if edge is None:
+        return _Window(0, everywhere=False)
+    newest = _one_int(conn, f"SELECT max(rowid) FROM {kind.table}")
+    return _Window(edge[0], everywhere=newest - edge[0] < 2 * RANK_WINDOW)
+
+
+def _arm(kind: _SearchKind, everywhere: bool) -> str:
+    """One kind's best `limit` hits within its rank window (or, for a query that
+    is everywhere, its newest `limit` hits), with snippets.
+    CROSS JOIN pins the join order (left to itself the planner walked every
+    row of the content table and ran MATCH per row). ORDER BY rank (or rowid)
+    lets FTS5 order the hits before the join, so snippet() runs for the
+    `limit` rows taken and no others. Ranked hits carry their bm25 rank
+    (negative, best lowest); newest-first ones rank 0, after them."""
+    fts = kind.fts
+    if everywhere:
+        rank, newest, order = "0.0", f"{fts}.rowid", f"{fts}.rowid DESC"
+    else:
+        rank, newest, order = f"{fts}.rank", "0", f"{fts}.rank"
+    return f"""SELECT * FROM (
+          SELECT '{kind.kind}' AS kind, {kind.select},
+                 snippet({fts}, {kind.column}, :a, :b, '…', 12) AS snippet, {rank} AS rank, {newest} AS newest
+          FROM {fts} {kind.joins.format(fts=fts)}
+          WHERE {fts} MATCH :q AND {kind.live} AND {fts}.rowid >= :start_{kind.kind}
+          ORDER BY {order} LIMIT :limit)"""
+
+
+@functools.cache
+def _search_sql(everywhere: tuple[bool, ...]) -> str:
+    arms = "\n      UNION ALL\n      ".join(_arm(k, e) for k, e in zip(_SEARCH_KINDS, everywhere, strict=True))
+    return f"""SELECT kind, id, thread, title, snippet FROM (
+      {arms}
+    ) ORDER BY rank, kind, newest DESC, id LIMIT :limit"""
 
 
 def search(
@@ -396,10 +443,14 @@ def search(
     prefix_last: bool = False,
     mark: tuple[str, str] = ("**", "**"),
 ) -> list[SearchHit]:
-    """Threads, posts and resources matching every word, best match first."""
+    """Threads, posts and resources matching every word, best match first
+    (a query whose words are in most rows: newest first)."""
     query = fts_query(text, prefix_last=prefix_last)
     a, b = mark
-    rows = conn.execute(_SEARCH_SQL, {"q": query, "a": a, "b": b, "limit": limit, "window": RANK_WINDOW})
+    windows = {k.kind: _window(conn, k, query) for k in _SEARCH_KINDS}
+    params: dict[str, object] = {"q": query, "a": a, "b": b, "limit": limit}
+    params.update({f"start_{kind}": w.start for kind, w in windows.items()})
+    rows = conn.execute(_search_sql(tuple(w.everywhere for w in windows.values())), params)
     return [SearchHit(kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4]) for r in rows]
 
 

@@ -794,7 +794,7 @@ def test_an_older_database_gets_the_prefix_indexes_when_it_opens(group, home):
             f"CREATE VIRTUAL TABLE {table}_fts USING fts5({columns}, tokenize='porter unicode61', content='{table}')"
         )
         group.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
-    group.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm018_search_prefix_index'")
+    group.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm020_search_prefix_index'")
     group.conn.commit()
     group.close()
 

@@ -515,14 +515,9 @@ class TablespaceApp(App[None]):
             self.call_later(self.open_resource, hit.id)
 
     async def open_thread(self, thread_id: str, post_id: str | None = None) -> None:
-        await self.switch_mode("threads")
-        base = self.screen_stack[0]
-        if isinstance(base, ThreadsScreen):
-            base.thread_list.select_id(thread_id)
-        if isinstance(self.screen, ThreadScreen):
-            await self.switch_screen(ThreadScreen(thread_id, post_id))
-        else:
-            await self.push_screen(ThreadScreen(thread_id, post_id))
+        """Open a thread on top of whatever is in view (a section, another
+        thread): escape comes back there, as from any thread."""
+        await self.push_screen(ThreadScreen(thread_id, post_id))
 
     async def open_resource(self, resource_id: str) -> None:
         from tablespace.tui.sections import LibraryScreen

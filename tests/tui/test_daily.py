@@ -1,0 +1,58 @@
+"""The app as a daily tool: the reader's place, who and when, line breaks, toasts."""
+
+from __future__ import annotations
+
+from tablespace import actions
+from tablespace.core.group import Group
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import SearchModal
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
+from tests.tui.waits import wait_for
+
+SIZE = (100, 32)
+
+
+async def open_by_title(pilot, app, title: str) -> ThreadScreen:
+    thread_list = app.screen.query_one(ThreadList)
+    thread_list.cursor = [thread_list.row(i).title for i in range(thread_list.count)].index(title)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, ThreadScreen)
+    return app.screen
+
+
+async def test_back_from_a_thread_the_cursor_is_on_it_though_the_list_moved(kitchen):
+    # Far enough down that its page of the list is not the first one.
+    older = Group.open(kitchen.home)
+    for n in range(PAGE_SIZE):
+        actions.post(older, f"Older {n}", "Old.", [])
+    older.close()
+    app = TablespaceApp(Group.open(kitchen.home), sync=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_by_title(pilot, app, "Hydration for a first loaf?")
+        for n in range(3):  # others write while we read: the list moves under the thread
+            other = Group.open(kitchen.home)
+            actions.post(other, f"News {n}", "Fresh.", [])
+            other.close()
+            app.refresh_all()
+            await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        assert app.screen.thread_list.current.id == kitchen.ids["hydration"]
+    app.group.close()
+
+
+async def test_escape_after_a_search_jump_goes_back_where_the_search_started(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "slash", *"warm")
+        modal = app.screen
+        assert isinstance(modal, SearchModal)
+        await wait_for(pilot, lambda: bool(modal.hits))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        assert app.screen.thread_id == kitchen.ids["nail"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.current_mode == "library"

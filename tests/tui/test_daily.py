@@ -8,6 +8,7 @@ from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import SearchModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
+from tests.tui.keys import jobs_done
 from tests.tui.waits import wait_for
 
 SIZE = (100, 32)
@@ -56,3 +57,15 @@ async def test_escape_after_a_search_jump_goes_back_where_the_search_started(app
         await pilot.press("escape")
         await pilot.pause()
         assert app.current_mode == "library"
+
+
+async def test_my_reactions_say_so_and_taking_one_back_says_it(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("plus", "8")
+        await jobs_done(pilot)
+        assert str(app.screen.query_one(".post-reactions").render()) == "🍞 you"
+        await pilot.press("plus", "8")
+        await jobs_done(pilot)
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["Took back your 🍞."]

@@ -51,6 +51,7 @@ class PostView:
     created_at: datetime
     edited_at: datetime | None
     reactions: dict[str, int]
+    my_reactions: frozenset[str] = frozenset()  # the emoji of `reactions` the reader gave (see `thread`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,7 +252,9 @@ def count_threads(conn: sqlite3.Connection) -> int:
     return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0")
 
 
-def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
+def thread(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -> ThreadDetail:
+    """A thread and its posts; given `me`, each post also says which of its
+    reactions are the reader's."""
     row = conn.execute(
         "SELECT id, title, pinned, ritual_id, archived FROM threads WHERE id = ? AND deleted = 0", (thread_id,)
     ).fetchone()
@@ -259,12 +262,16 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
         raise TablespaceError(f"no thread with id {thread_id!r}")
     tags = [r[0] for r in conn.execute("SELECT tag FROM thread_tags WHERE thread_id = ? ORDER BY tag", (thread_id,))]
     reactions: dict[str, dict[str, int]] = {}
-    for post_id, emoji, count in conn.execute(
-        """SELECT r.post_id, r.emoji, count(*) FROM reactions r JOIN posts p ON p.id = r.post_id
+    mine: dict[str, set[str]] = {}
+    for post_id, emoji, count, given in conn.execute(
+        """SELECT r.post_id, r.emoji, count(*), coalesce(sum(r.author = ?), 0)
+           FROM reactions r JOIN posts p ON p.id = r.post_id
            WHERE p.thread_id = ? GROUP BY r.post_id, r.emoji ORDER BY r.emoji""",
-        (thread_id,),
+        (me, thread_id),
     ):
         reactions.setdefault(post_id, {})[emoji] = count
+        if given:
+            mine.setdefault(post_id, set()).add(emoji)
     posts = [
         PostView(
             id=p[0],
@@ -274,6 +281,7 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
             created_at=hlc_to_datetime(p[4]),
             edited_at=hlc_to_datetime(p[5]) if p[5] else None,
             reactions=reactions.get(p[0], {}),
+            my_reactions=frozenset(mine.get(p[0], ())),
         )
         for p in conn.execute(
             """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc

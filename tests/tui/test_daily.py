@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets._markdown import MarkdownParagraph
+
 from tablespace import actions
 from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
@@ -69,3 +71,20 @@ async def test_my_reactions_say_so_and_taking_one_back_says_it(app, group, kitch
         await jobs_done(pilot)
         await pilot.pause()
         assert [n.message for n in app._notifications] == ["Took back your 🍞."]
+
+
+async def test_a_single_line_break_stays_in_the_post_and_the_preview(app, kitchen):
+    writer = Group.open(kitchen.home)
+    actions.reply(writer, kitchen.ids["rye"], "Feed at night.\nBake in the morning.")
+    writer.close()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await wait_for(pilot, lambda: len(screen.cards) == 2)
+        await pilot.pause()
+        paragraph = screen.cards[1].query_one(MarkdownParagraph)
+        assert "Feed at night.\nBake in the morning." in str(paragraph.render())
+        await pilot.press("r", *"one", "enter")
+        await pilot.press(*"two", "ctrl+t")
+        await pilot.pause()
+        preview = app.screen.query_one("#preview").query_one(MarkdownParagraph)
+        assert str(preview.render()) == "one\ntwo"

@@ -37,6 +37,7 @@ from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
 from tablespace.tui.format import MARK_END, MARK_START, marked, shown
 from tablespace.tui.jobs import Job, JobDone, start_job
+from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
@@ -185,7 +186,7 @@ class ComposeModal(FormModal):
                 yield Input(" ".join(self.initial_tags), placeholder="tags, e.g. starter hydration", id="tags")
             yield TextArea(self.initial_body, id="body", soft_wrap=True, show_line_numbers=False)
             with VerticalScroll(id="preview-box"):
-                yield Markdown(id="preview")
+                yield MembersMarkdown(id="preview")
             yield Label(self.hint(), classes="dialog-hint", id="compose-hint")
 
     def hint(self) -> str:

@@ -28,6 +28,7 @@ from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import relative, shown
 from tablespace.tui.jobs import Job
+from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import RowTable
@@ -115,7 +116,7 @@ class ModerationScreen(SectionScreen):
                 yield RowTable(id="log-table")
                 yield Static(id="log-detail", classes="detail")
             with TabPane("Settings", id="settings"), VerticalScroll(id="settings-box"):
-                yield Markdown(id="settings-view")
+                yield MembersMarkdown(id="settings-view")
         yield KeyFooter()
 
     def on_mount(self) -> None:

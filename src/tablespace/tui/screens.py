@@ -143,9 +143,9 @@ class PostCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         post = self.post
         yield Static(self.meta(), classes="post-meta")
-        from textual.widgets import Markdown  # ~70 ms to import: not before the first frame
+        from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
 
-        yield Markdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
+        yield MembersMarkdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
 

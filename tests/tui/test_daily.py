@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.widgets import OptionList
 from textual.widgets._markdown import MarkdownParagraph
 
 from tablespace import actions
@@ -88,3 +89,15 @@ async def test_a_single_line_break_stays_in_the_post_and_the_preview(app, kitche
         await pilot.pause()
         preview = app.screen.query_one("#preview").query_one(MarkdownParagraph)
         assert str(preview.render()) == "one\ntwo"
+
+
+async def test_search_results_say_who_and_when_in_plain_text(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"dead")
+        modal = app.screen
+        await wait_for(pilot, lambda: bool(modal.hits))
+        prompt = modal.query_one("#results", OptionList).get_option_at_index(0).prompt
+        assert prompt.plain == "💬 My starter smells like nail polish\n   Ana · 23 hours ago · Is it dead?"
+        assert [prompt.plain[span.start : span.end] for span in prompt.spans if "reverse" in str(span.style)] == [
+            "dead"
+        ]

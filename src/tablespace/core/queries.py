@@ -95,6 +95,8 @@ class SearchHit:
     thread: str | None
     title: str
     snippet: str
+    author: str = ""  # who wrote it (their name, else the start of their id)
+    created_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "thread": self.thread, "title": self.title, "snippet": self.snippet}
@@ -337,12 +339,13 @@ def _ranked_arm(kind: str, fts: str, select: str, joins: str, live: str, column:
 
 
 _SEARCH_SQL = f"""
-    SELECT * FROM (
+    SELECT hit.kind, hit.id, hit.thread, hit.title, hit.snippet, coalesce(m.name, substr(hit.author, 1, 8)), hit.at
+    FROM (
       {
     _ranked_arm(
         "thread",
         "threads_fts",
-        "t.id, t.id AS thread, t.title",
+        "t.id, t.id AS thread, t.title, t.author, t.created_hlc AS at",
         "CROSS JOIN threads t ON t.rowid = threads_fts.rowid",
         "t.deleted = 0",
         0,
@@ -353,7 +356,7 @@ _SEARCH_SQL = f"""
     _ranked_arm(
         "post",
         "posts_fts",
-        "p.id, p.thread_id, t.title",
+        "p.id, p.thread_id, t.title, p.author, p.created_hlc AS at",
         "CROSS JOIN posts p ON p.rowid = posts_fts.rowid CROSS JOIN threads t ON t.id = p.thread_id",
         "p.deleted = 0 AND t.deleted = 0",
         0,
@@ -364,13 +367,14 @@ _SEARCH_SQL = f"""
     _ranked_arm(
         "resource",
         "resources_fts",
-        "r.id, NULL, r.title",
+        "r.id, NULL, r.title, r.added_by AS author, r.created_hlc AS at",
         "CROSS JOIN resources r ON r.rowid = resources_fts.rowid",
         "r.deleted = 0",
         -1,
     )
 }
-    ) ORDER BY rank, kind, id LIMIT :limit
+    ) AS hit LEFT JOIN members m ON m.id = hit.author
+    ORDER BY hit.rank, hit.kind, hit.id LIMIT :limit
 """
 
 
@@ -386,7 +390,12 @@ def search(
     query = fts_query(text, prefix_last=prefix_last)
     a, b = mark
     rows = conn.execute(_SEARCH_SQL, {"q": query, "a": a, "b": b, "limit": limit, "window": RANK_WINDOW})
-    return [SearchHit(kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4]) for r in rows]
+    return [
+        SearchHit(
+            kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4], author=r[5], created_at=hlc_to_datetime(r[6])
+        )
+        for r in rows
+    ]
 
 
 def resources(conn: sqlite3.Connection, *, tag: str | None = None, text: str | None = None) -> list[ResourceView]:

@@ -35,7 +35,7 @@ from tablespace.core.limits import split_tags
 from tablespace.core.queries import SearchHit
 from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
-from tablespace.tui.format import MARK_END, MARK_START, marked, shown
+from tablespace.tui.format import MARK_END, MARK_START, marked, plain, relative, shown
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
@@ -353,6 +353,20 @@ class ReactModal(ModalScreen[str | None]):
 SEARCH_PAUSE = 0.12  # seconds without a keystroke before the search runs
 
 
+SEARCH_ICONS = {"thread": "🧵", "post": "💬", "resource": "📚"}
+
+
+def hit_text(hit: SearchHit) -> Text:
+    """A search result: what it is and its title, then who wrote it, when,
+    and the matching words in plain text (Markdown's marks taken out), the
+    match highlighted. Two hits in one thread differ by who and when."""
+    text = Text.assemble(f"{SEARCH_ICONS.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   ")
+    text.append(visible(hit.author), "italic")
+    text.append(f" · {relative(hit.created_at)} · ", "dim")
+    text.append_text(marked(plain(hit.snippet)))
+    return text
+
+
 class SearchModal(ModalScreen[SearchHit | None]):
     """Full-text search over threads, replies and the library as you type."""
 
@@ -392,13 +406,8 @@ class SearchModal(ModalScreen[SearchHit | None]):
             self.hits = queries.search(self.conn, text, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
         except TablespaceError:
             return
-        icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
         for n, hit in enumerate(self.hits):
-            prompt = Text.assemble(
-                f"{icons.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   "
-            )
-            prompt.append_text(marked(hit.snippet))
-            results.add_option(Option(prompt, id=str(n)))
+            results.add_option(Option(hit_text(hit), id=str(n)))
         if self.hits:
             results.highlighted = 0
 

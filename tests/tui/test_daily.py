@@ -101,3 +101,20 @@ async def test_search_results_say_who_and_when_in_plain_text(app, kitchen):
         assert [prompt.plain[span.start : span.end] for span in prompt.spans if "reverse" in str(span.style)] == [
             "dead"
         ]
+
+
+async def test_palette_names_are_unique_and_escape_closes_its_keys_panel(app):
+    from tablespace.tui.commands import TablespaceCommands
+
+    async with app.run_test(size=SIZE) as pilot:
+        ours = [title for title, _, _ in TablespaceCommands(app.screen).commands()]
+        textual = [command.title for command in app.get_system_commands(app.screen)]
+        names = ours + textual
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        assert isinstance(app.screen, ThreadsScreen)

@@ -85,6 +85,8 @@ class TablespaceApp(App[None]):
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # The palette's "Keys" panel: escape closes it (only while it is open).
+        Binding("escape", "hide_help_panel", "Hide the keys panel", show=False, priority=True, system=True),
     ]
 
     def __init__(
@@ -480,6 +482,8 @@ class TablespaceApp(App[None]):
     # --- actions -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_help_panel":
+            return bool(self.screen.query("HelpPanel"))
         if action in GROUP_ACTIONS and self.group is None:
             return False
         if action in APP_ONLY_ACTIONS and isinstance(self.screen, ModalScreen):

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 # The reason every action that takes something away asks for.
 REASON = Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")
+# What giving something back (ending a time-out, a role given) asks: a reason if there is one.
+OPTIONAL_REASON = Field("reason", "Why, if you like (kept in the moderation record)")
 CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
 TABS = ("reports", "requests", "members", "evidence", "log", "settings")
 # action -> the tab it belongs to (check_action hides the others' keys)
@@ -503,7 +505,7 @@ class ModerationScreen(SectionScreen):
             AskForm(
                 f"End {m.name}'s time-out now?",
                 "They can post, reply and react again at once.",
-                [REASON],
+                [OPTIONAL_REASON],
                 do_end,
                 verb="end the time-out",
             )
@@ -552,7 +554,7 @@ class ModerationScreen(SectionScreen):
             AskForm(
                 heading,
                 "The moderators' key is renewed for the new set of moderators at the next sync.",
-                [REASON],
+                [REASON if revoke else OPTIONAL_REASON],
                 do_role,
                 verb="change the role",
             )

@@ -309,4 +309,10 @@ async def test_giving_back_needs_no_reason_taking_away_does(table) -> None:
         await pilot.press("u", "ctrl+s")  # giving back: no reason needed
         await jobs_done(pilot)
         assert {m.name: m.status for m in screen.people}["Cat"] == "active"
+        # The log lists oldest first, as `tablespace modlog` does, and opens on the newest.
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.pause()
+        actions_ = [e.action for e in screen.log_entries]
+        assert actions_[-2:] == ["timed out", "ended the time-out of"]
+        assert screen.table("log").cursor_row == len(actions_) - 1
     ana.close()

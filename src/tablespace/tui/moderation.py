@@ -184,13 +184,18 @@ class ModerationScreen(SectionScreen):
             info += f", {late} over 48 h"
         self.set_info(info + f" · {len(self.requests)} asking to join")
 
-    def _refill(self, table: DataTable, rows: list[tuple], keys: list[str]) -> None:
+    def _refill(self, table: DataTable, rows: list[tuple], keys: list[str], *, start_at_end: bool = False) -> None:
+        """Fill a table again, the cursor where it was (a first fill puts it
+        on the first row; with `start_at_end`, on the last, and a cursor on
+        the last row follows the rows added after it)."""
+        at_end = table.row_count == 0 or table.cursor_row == table.row_count - 1
         keep = table.cursor_row
         table.clear()
         for row, key in zip(rows, keys, strict=True):
             table.add_row(*row, key=key)
         if rows:
-            table.move_cursor(row=min(keep or 0, len(rows) - 1), animate=False)
+            row = len(rows) - 1 if start_at_end and at_end else min(keep or 0, len(rows) - 1)
+            table.move_cursor(row=row, animate=False, scroll=True)
 
     def _fill_reports(self, moment) -> None:  # noqa: ANN001
         names = self.names()
@@ -279,12 +284,13 @@ class ModerationScreen(SectionScreen):
 
     def _fill_log(self) -> None:
         names = self.names()
-        self.log_entries = actions.modlog(self.group, limit=500)[::-1]  # newest first
+        self.log_entries = actions.modlog(self.group, limit=500)  # oldest first, as `tablespace modlog` lists it
         rows = [
             (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
             for e in self.log_entries
         ]
-        self._refill(self.table("log"), rows, [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)])
+        keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
+        self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest
         self.show_log_entry()
 
     @on(DataTable.RowHighlighted, "#log-table")

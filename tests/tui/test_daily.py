@@ -12,7 +12,7 @@ from tablespace.tui.modals import SearchModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
 from tests.tui.keys import jobs_done
-from tests.tui.waits import wait_for
+from tests.tui.waits import screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -118,3 +118,30 @@ async def test_palette_names_are_unique_and_escape_closes_its_keys_panel(app):
         await pilot.pause()
         assert not app.screen.query("HelpPanel")
         assert isinstance(app.screen, ThreadsScreen)
+
+
+NARROW = (80, 24)
+
+
+async def test_at_80_columns_the_count_and_the_palette_hint_stay(app):
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert "5 threads" in lines[1]
+        assert "^p palette" in lines[-1]
+
+
+async def test_at_80_columns_dialog_hints_stay_whole(app):
+    async with app.run_test(size=NARROW) as pilot:
+        await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "config.json" in text.replace("\n", "").replace("│", "").replace(" ", "")
+        assert str(app.home.config_path.parent.name) in text and "esc close" in text
+        await pilot.press("escape", "r")
+        await pilot.pause()
+        hint = app.screen.query_one("#compose-hint")
+        assert hint.region.height == 1
+        assert "ctrl+s reply · ctrl+t preview · ctrl+o $EDITOR · esc cancel" in screen_text(app)

@@ -567,7 +567,7 @@ class TablespaceApp(App[None]):
         label = next((s.title for s in SECTIONS if s.id == self.current_mode), self.current_mode)
         if isinstance(self.screen, ThreadScreen):
             label = "Thread"
-        self.push_screen(HelpScreen(label, rows))
+        self.push_screen(HelpScreen(label, rows, self.home.config_path))
 
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: the screens in view re-read."""

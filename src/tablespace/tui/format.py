@@ -93,6 +93,18 @@ def plain(markdown: str) -> str:
     return " ".join(text.split())
 
 
+def key_hint(*keys: tuple[str, str]) -> Text:
+    """A dialog's hint line, `ctrl+s post · esc cancel`: each key in bold,
+    then what it does; kept short, so it stays one line at 80 columns."""
+    text = Text()
+    for n, (key, does) in enumerate(keys):
+        if n:
+            text.append(" · ")
+        text.append(key, "bold")
+        text.append(f" {does}")
+    return text
+
+
 def marked(snippet: str, style: str = "bold reverse") -> Text:
     """A search snippet whose hits are wrapped in MARK_START/MARK_END, as Text
     (never markup: the snippet is user content and may contain brackets)."""

@@ -35,7 +35,7 @@ from tablespace.core.limits import split_tags
 from tablespace.core.queries import SearchHit
 from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
-from tablespace.tui.format import MARK_END, MARK_START, marked, plain, relative, shown
+from tablespace.tui.format import MARK_END, MARK_START, key_hint, marked, plain, relative, shown
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
@@ -189,16 +189,12 @@ class ComposeModal(FormModal):
                 yield MembersMarkdown(id="preview")
             yield Label(self.hint(), classes="dialog-hint", id="compose-hint")
 
-    def hint(self) -> str:
-        keys = f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]ctrl+o[/b] $EDITOR"
-        if self.initial_title is not None or self.initial_tags is not None:
-            lines = " / ".join(
-                line
-                for line, field in (("“# title”", self.initial_title), ("“tags: …”", self.initial_tags))
-                if field is not None
-            )
-            keys += f" ({lines}, blank line, body)"
-        return keys + "  ·  [b]esc[/b] cancel"
+    def hint(self) -> Text:
+        """The keys; the editor's file shows the title and tags as "# title"
+        and "tags: …" lines itself."""
+        return key_hint(
+            ("ctrl+s", self.submit_label.lower()), ("ctrl+t", "preview"), ("ctrl+o", "$EDITOR"), ("esc", "cancel")
+        )
 
     def on_mount(self) -> None:
         self.query_one("#preview-box").display = False
@@ -385,7 +381,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
         with Vertical(id="dialog", classes="search"):
             yield Input(placeholder="Search threads, replies and the library…", id="query")
             yield OptionList(id="results")
-            yield Label("[b]enter[/b] open  ·  [b]↓[/b] results  ·  [b]esc[/b] close", classes="dialog-hint")
+            yield Label(key_hint(("enter", "open"), ("↓", "results"), ("esc", "close")), classes="dialog-hint")
 
     @on(Input.Changed, "#query")
     def typed(self, event: Input.Changed) -> None:
@@ -461,7 +457,7 @@ class ResourceForm(FormModal):
             yield Input(placeholder="https://…", id="url")
             yield Input(placeholder="One-line summary: what is it good for? (no hot takes)", id="summary")
             yield Input(placeholder="tags, e.g. starter flour", id="tags")
-            yield Label("[b]ctrl+s[/b] add  ·  [b]enter[/b] next field  ·  [b]esc[/b] cancel", classes="dialog-hint")
+            yield Label(key_hint(("ctrl+s", "add"), ("enter", "next field"), ("esc", "cancel")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#title").focus()
@@ -483,18 +479,18 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
-    def __init__(self, section: str, rows: list[HelpRow]) -> None:
+    def __init__(self, section: str, rows: list[HelpRow], config_path: Path) -> None:
         super().__init__()
         self.section = section
         self.rows = rows
+        self.config_path = config_path  # where the keymap goes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys — {self.section}", classes="dialog-title")
             yield RowTable(id="bindings")
-            yield Label(
-                'Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close', classes="dialog-hint"
-            )
+            remap = Text(f'Remap a key: "keymap": {{"<id>": "<key>"}} in {self.config_path}\n')
+            yield Label(remap + key_hint(("esc", "close")), classes="dialog-hint", id="help-hint")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -552,8 +548,8 @@ class AskForm(FormModal):
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="check")
             fields = len(self.fields) + bool(self.checkbox)
-            moving = "  ·  [b]enter[/b] or [b]tab[/b] next field" if fields > 1 else ""
-            yield Label(f"[b]ctrl+s[/b] {self.verb}{moving}  ·  [b]esc[/b] cancel", classes="dialog-hint")
+            moving = [("enter/tab", "next field")] if fields > 1 else []
+            yield Label(key_hint(("ctrl+s", self.verb), *moving, ("esc", "cancel")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         if self.fields:
@@ -606,7 +602,7 @@ class PassphraseModal(FormModal):
                 markup=False,
             )
             yield Input(password=True, placeholder="passphrase", id="passphrase")
-            yield Label("[b]enter[/b] unlock  ·  [b]esc[/b] read only", classes="dialog-hint")
+            yield Label(key_hint(("enter", "unlock"), ("esc", "read only")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

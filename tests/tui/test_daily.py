@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import OptionList
+from textual.widgets import Footer, Input, OptionList
 from textual.widgets._markdown import MarkdownParagraph
+from textual.widgets._toast import Toast
 
 from tablespace import actions
 from tablespace.core.group import Group
@@ -145,3 +146,30 @@ async def test_at_80_columns_dialog_hints_stay_whole(app):
         hint = app.screen.query_one("#compose-hint")
         assert hint.region.height == 1
         assert "ctrl+s reply · ctrl+t preview · ctrl+o $EDITOR · esc cancel" in screen_text(app)
+
+
+def toasts(app) -> list[str]:  # noqa: ANN001
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def test_toasts_do_not_pile_up_and_go_when_the_form_is_saved(app):
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        await pilot.press("3", "a", *"Crumb atlas", "tab", *"not a link")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        refused = [t for t in toasts(app) if t.startswith("Not added")]
+        assert len(refused) == 1  # said once, not twice
+        url = app.screen.query_one("#url", Input)
+        url.value = "https://example.org/crumb"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        await pilot.pause()
+        assert not [t for t in toasts(app) if t.startswith("Not added")]  # the form is saved: its refusal went
+        # and toasts stay off the footer's keys at 80x24
+        app.notify("Something happened.")
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        footer = app.screen.query_one(Footer).region
+        for toast in app.screen.query(Toast):
+            assert not toast.region.overlaps(footer)

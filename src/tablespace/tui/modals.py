@@ -21,9 +21,11 @@ from rich.text import Text
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message_pump import MessagePump
+from textual.notifications import Notification, SeverityLevel
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
@@ -39,6 +41,7 @@ from tablespace.tui.format import MARK_END, MARK_START, key_hint, marked, plain,
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
+from tablespace.tui.textual_private import withdraw_notification
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
 
@@ -83,6 +86,18 @@ class FormModal(ModalScreen[bool]):
         super().__init__()
         self.on_submit = on_submit
         self.busy = False  # a job it started is running
+        self._said: list[Notification] = []  # its toasts ("Needed", a refusal): taken down once it is done
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any) -> None:
+        said = self.app.notify(message, title=title, severity=severity, **kwargs)
+        if isinstance(said, Notification):
+            self._said.append(said)
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        """Closing: what the form said about its fields is over with."""
+        for said in self._said:
+            withdraw_notification(self.app, said)
+        return super().dismiss(result)
 
     def collect(self) -> object | None:
         """What to hand `on_submit`, or None if the form is not ready (say why)."""

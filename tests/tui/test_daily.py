@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import Footer, Input, OptionList
 from textual.widgets._markdown import MarkdownParagraph
 from textual.widgets._toast import Toast
@@ -173,3 +174,30 @@ async def test_toasts_do_not_pile_up_and_go_when_the_form_is_saved(app):
         footer = app.screen.query_one(Footer).region
         for toast in app.screen.query(Toast):
             assert not toast.region.overlaps(footer)
+
+
+async def test_first_run_form_speaks_app_words_and_keeps_a_burst_of_tabs(tmp_path, monkeypatch):
+    from textual.widgets import Static
+
+    from tablespace.core.home import Home
+    from tablespace.tui.setup import SetupScreen
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    app = TablespaceApp(None, Home(tmp_path / "home"), sync=False)
+    async with app.run_test(size=NARROW) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        # typed in one burst, as a fast typist (or tmux) sends them: every key
+        # is queued before the first is handled, where pilot.press would wait
+        for key in [*"Bread", "tab", *"Ana", "tab", *"Loaves", "tab", *"/nowhere", "tab", *"git@x:y"]:
+            character = "\t" if key == "tab" else key
+            app.post_message(events.Key(key, character))
+        await pilot.pause()
+        await pilot.pause()
+        values = {i.id: i.value for i in screen.query(Input)}
+        assert (values["found-name"], values["found-display"], values["found-purpose"]) == ("Bread", "Ana", "Loaves")
+        assert (values["found-folder"], values["found-git"]) == ("/nowhere", "git@x:y")
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        error = str(screen.query_one("#setup-error", Static).render())
+        assert "--" not in error and "shared folder or a git remote" in error

@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message_pump import MessagePump
 from textual.notifications import Notification, SeverityLevel
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -69,6 +69,31 @@ def _relay(path: list[MessagePump], callback: Callable[[], object]) -> None:
         callback()
 
 
+def field_keys(prefix: str) -> list[Binding]:
+    """Tab and shift+tab as priority bindings in a form: the focus moves
+    before the next key is handed out, so a burst of keys (a fast typist, a
+    paste through tmux) fills the next field instead of this one. A key
+    bound here hides Screen's own binding of it, so that one is repeated for
+    the widgets the priority action leaves alone."""
+    return [
+        Binding("tab", "field(1)", "Next field", show=False, priority=True, id=f"{prefix}.tab"),
+        Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True, id=f"{prefix}.shift_tab"),
+        Binding("tab", "app.focus_next", "Focus Next", show=False),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False),
+    ]
+
+
+def move_field(screen: Screen[Any], step: int) -> None:
+    """The `field` action of a form: only from a one-line Input, so a TextArea
+    or a completion list keeps its own use of tab."""
+    if not isinstance(screen.focused, Input):
+        raise SkipAction()
+    if step > 0:
+        screen.focus_next()
+    else:
+        screen.focus_previous()
+
+
 class FormModal(ModalScreen[bool]):
     """A modal that acts when submitted: ctrl+s waits for the keys typed just
     before it, a refusal is shown and keeps the modal (and its text) open, and
@@ -77,6 +102,7 @@ class FormModal(ModalScreen[bool]):
 
     BINDINGS = [
         Binding("enter", "next_field", "Next field", show=False, priority=True, id="form.next_field"),
+        *field_keys("form"),
     ]
 
     REFUSED = "Refused"  # the refusal notice's title
@@ -145,6 +171,9 @@ class FormModal(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_field(self, step: int) -> None:
+        move_field(self, step)
 
     def action_next_field(self) -> None:
         """A priority binding, not Input.Submitted: the focus moves before the

@@ -253,7 +253,12 @@ def init(
     transport = actions.Transport.choose(folder, git_url)
     passphrase = ask_new_passphrase(keyfile.PASSPHRASE_ENV) if lock else None
     group = actions.found_group(ctx.obj["home"], name, display_name, transport, purpose=purpose, passphrase=passphrase)
-    echo(group.id)
+    echo(group.id)  # alone on stdout: scripts read it
+    echo(
+        f"Founded “{name}”; that is its group id (`--group` takes it, or the name, when "
+        "your home holds several groups). Next: `tablespace invite` makes a code for someone to join.",
+        err=True,
+    )
     group.close()
 
 
@@ -986,6 +991,8 @@ def demo(directory: Path | None, no_open: bool) -> None:
 
     home = build_demo(directory)
     base = home.path.parent
+    if not no_open:  # the app takes the screen: say first where the demo is (it stays after the app closes)
+        echo(f"The sample group is in {base}; open it again with: tablespace --home {home.path}", err=True)
     if no_open:
         echo(f"Built a sample group in {base}: Ana (the moderator) and five members, each with")
         echo(f"their own home ({base}/ben, …), syncing through {base / 'shared'}.")

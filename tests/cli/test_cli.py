@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -323,6 +324,22 @@ def test_every_command_has_help(ts: TS) -> None:
 def test_doctor_reports_ok(ts: TS) -> None:
     text = ts.out("doctor")
     assert "integrity: ok" in text and "FAIL" not in text
+
+
+def test_init_prints_only_the_id_on_stdout_and_says_what_it_is_on_stderr(tmp_path: Path, shared: Path, monkeypatch):
+    result = TS(tmp_path / "home", monkeypatch).run("init", "Bakers", "--as", "Ana", "--folder", str(shared))
+    assert re.fullmatch(r"[0-9a-f]{32}\n", result.stdout)
+    assert "Founded “Bakers”; that is its group id" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_says_where_it_is_without_dir(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TABLESPACE_NOW", NOW)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a demo without --dir goes
+    result = CliRunner().invoke(main, ["demo"])  # no terminal here: the app cannot open, the demo stays
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (built,) = tmp_path.glob("tablespace-demo-*")
+    assert f"The sample group is in {built}; open it again with: tablespace --home {built / 'ana'}" in result.stderr
 
 
 @pytest.mark.slow

@@ -291,3 +291,28 @@ async def test_evidence_shows_the_highlighted_file_and_its_reason_in_full(table)
         detail = str(screen.query_one("#evidence-empty").render())
         assert item.detail in detail and changeset.name in detail  # the whole reason, not cut to the column
     ana.close()
+
+
+async def test_giving_back_needs_no_reason_taking_away_does(table) -> None:
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        names = [m.name for m in screen.people]
+        await pilot.press(*["j"] * names.index("Cat"), "t")
+        await fill(pilot, "48h", "")  # taking away: refused without a reason, the form stays
+        assert isinstance(pilot.app.screen, AskForm)
+        assert {m.name: m.status for m in screen.people}["Cat"] == "active"
+        await pilot.press(*"Second unkind post this week.", "ctrl+s")  # in the reason field, still focused
+        await jobs_done(pilot)
+        assert {m.name: m.status for m in screen.people}["Cat"] == "timed_out"
+        await pilot.press("u", "ctrl+s")  # giving back: no reason needed
+        await jobs_done(pilot)
+        assert {m.name: m.status for m in screen.people}["Cat"] == "active"
+        # The log lists oldest first, as `tablespace modlog` does, and opens on the newest.
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.pause()
+        actions_ = [e.action for e in screen.log_entries]
+        assert actions_[-2:] == ["timed out", "ended the time-out of"]
+        assert screen.table("log").cursor_row == len(actions_) - 1
+    ana.close()

@@ -6,7 +6,19 @@ and review the SVGs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from tablespace.core.home import Home
+
 SIZE = (100, 32)
+
+
+@pytest.fixture(autouse=True)
+def home_shown_at_a_fixed_path(app, monkeypatch):
+    """The help screen says where config.json is: the same path every run."""
+    monkeypatch.setattr(Home, "config_path", property(lambda self: Path("/home/ana/.tablespace/config.json")))
 
 
 def test_threads_section(app, snap_compare):

@@ -67,8 +67,8 @@ async def test_every_section_shows_member_text_spelled_out(home: Home) -> None:
             await pilot.pause()
             assert isinstance(app.screen, ThreadScreen)
             assert_spelled_out(
-                app, "Loaf\\x1b]52", "crumb\\x1b]52", "reply\\x1b]52", "Ana\\x1b]52", "\\x1b]52;c;YQ==\\x07 1"
-            )  # heading, bodies (Markdown), author, reaction
+                app, "Loaf\\x1b]52", "crumb\\x1b]52", "reply\\x1b]52", "Ana\\x1b]52", "\\x1b]52;c;YQ==\\x07 you"
+            )  # heading, bodies (Markdown), author, reaction (the reader's own)
             await pilot.press("escape", "slash")
             await pilot.pause()
             await pilot.press(*"crumb")

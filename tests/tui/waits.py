@@ -16,3 +16,8 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -
             raise AssertionError(f"not true within {timeout} s")
         await pilot.pause(0.02)
     return time.monotonic() - start
+
+
+def screen_text(app) -> str:  # noqa: ANN001
+    """The screen as the terminal shows it, one line a row."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

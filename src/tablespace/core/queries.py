@@ -69,6 +69,7 @@ class PostView:
     edited_at: datetime | None
     reactions: dict[str, int]
     quote: Quote | None = None
+    my_reactions: frozenset[str] = frozenset()  # the emoji of `reactions` the reader gave (see `thread`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +115,8 @@ class SearchHit:
     thread: str | None
     title: str
     snippet: str
+    author: str = ""  # who wrote it (their name, else the start of their id)
+    created_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "thread": self.thread, "title": self.title, "snippet": self.snippet}
@@ -271,7 +274,9 @@ def count_threads(conn: sqlite3.Connection) -> int:
     return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0")
 
 
-def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
+def thread(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -> ThreadDetail:
+    """A thread and its posts; given `me`, each post also says which of its
+    reactions are the reader's."""
     row = conn.execute(
         "SELECT id, title, pinned, ritual_id, archived FROM threads WHERE id = ? AND deleted = 0", (thread_id,)
     ).fetchone()
@@ -279,12 +284,16 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
         raise TablespaceError(f"no thread with id {thread_id!r}")
     tags = [r[0] for r in conn.execute("SELECT tag FROM thread_tags WHERE thread_id = ? ORDER BY tag", (thread_id,))]
     reactions: dict[str, dict[str, int]] = {}
-    for post_id, emoji, count in conn.execute(
-        """SELECT r.post_id, r.emoji, count(*) FROM reactions r JOIN posts p ON p.id = r.post_id
+    mine: dict[str, set[str]] = {}
+    for post_id, emoji, count, given in conn.execute(
+        """SELECT r.post_id, r.emoji, count(*), coalesce(sum(r.author = ?), 0)
+           FROM reactions r JOIN posts p ON p.id = r.post_id
            WHERE p.thread_id = ? GROUP BY r.post_id, r.emoji ORDER BY r.emoji""",
-        (thread_id,),
+        (me, thread_id),
     ):
         reactions.setdefault(post_id, {})[emoji] = count
+        if given:
+            mine.setdefault(post_id, set()).add(emoji)
     posts = [
         PostView(
             id=p[0],
@@ -295,6 +304,7 @@ def thread(conn: sqlite3.Connection, thread_id: str) -> ThreadDetail:
             edited_at=hlc_to_datetime(p[5]) if p[5] else None,
             reactions=reactions.get(p[0], {}),
             quote=Quote(p[6], p[7], "" if p[9] else p[8][:QUOTE_EXCERPT_CHARS], bool(p[9])) if p[6] else None,
+            my_reactions=frozenset(mine.get(p[0], ())),
         )
         for p in conn.execute(
             """SELECT p.id, coalesce(m.name, substr(p.author, 1, 8)), p.author, p.body, p.created_hlc, p.edited_hlc,
@@ -357,7 +367,7 @@ _SEARCH_KINDS = (
     _SearchKind(
         "thread",
         "threads",
-        "t.id, t.id AS thread, t.title",
+        "t.id, t.id AS thread, t.title, t.author, t.created_hlc AS at",
         "CROSS JOIN threads t ON t.rowid = {fts}.rowid",
         "t.deleted = 0",
         0,
@@ -365,7 +375,7 @@ _SEARCH_KINDS = (
     _SearchKind(
         "post",
         "posts",
-        "p.id, p.thread_id, t.title",
+        "p.id, p.thread_id, t.title, p.author, p.created_hlc AS at",
         "CROSS JOIN posts p ON p.rowid = {fts}.rowid CROSS JOIN threads t ON t.id = p.thread_id",
         "p.deleted = 0 AND t.deleted = 0",
         0,
@@ -373,7 +383,7 @@ _SEARCH_KINDS = (
     _SearchKind(
         "resource",
         "resources",
-        "r.id, NULL, r.title",
+        "r.id, NULL, r.title, r.added_by AS author, r.created_hlc AS at",
         "CROSS JOIN resources r ON r.rowid = {fts}.rowid",
         "r.deleted = 0",
         -1,
@@ -430,9 +440,11 @@ def _arm(kind: _SearchKind, everywhere: bool) -> str:
 @functools.cache
 def _search_sql(everywhere: tuple[bool, ...]) -> str:
     arms = "\n      UNION ALL\n      ".join(_arm(k, e) for k, e in zip(_SEARCH_KINDS, everywhere, strict=True))
-    return f"""SELECT kind, id, thread, title, snippet FROM (
+    return f"""SELECT hit.kind, hit.id, hit.thread, hit.title, hit.snippet, coalesce(m.name, substr(hit.author, 1, 8)), hit.at
+    FROM (
       {arms}
-    ) ORDER BY rank, kind, newest DESC, id LIMIT :limit"""
+    ) AS hit LEFT JOIN members m ON m.id = hit.author
+    ORDER BY hit.rank, hit.kind, hit.newest DESC, hit.id LIMIT :limit"""
 
 
 def search(
@@ -451,7 +463,12 @@ def search(
     params: dict[str, object] = {"q": query, "a": a, "b": b, "limit": limit}
     params.update({f"start_{kind}": w.start for kind, w in windows.items()})
     rows = conn.execute(_search_sql(tuple(w.everywhere for w in windows.values())), params)
-    return [SearchHit(kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4]) for r in rows]
+    return [
+        SearchHit(
+            kind=r[0], id=r[1], thread=r[2], title=r[3], snippet=r[4], author=r[5], created_at=hlc_to_datetime(r[6])
+        )
+        for r in rows
+    ]
 
 
 def resources(conn: sqlite3.Connection, *, tag: str | None = None, text: str | None = None) -> list[ResourceView]:

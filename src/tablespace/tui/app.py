@@ -17,6 +17,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.worker import get_current_worker
@@ -42,7 +43,7 @@ from tablespace.tui.live import (
 )
 from tablespace.tui.registry import SECTIONS, section
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
-from tablespace.tui.textual_private import apply_ansi_colors
+from tablespace.tui.textual_private import apply_ansi_colors, shown_notifications, withdraw_notification
 
 if TYPE_CHECKING:
     from tablespace.core.queries import SearchHit
@@ -63,6 +64,10 @@ def _setup_screen() -> Screen:
 # Cells of the header that the centred title must stay clear of: the icon on
 # the left, the clock's space on the right (Textual's Header), both sides.
 HEADER_CHROME = 2 * 10
+
+# How long a toast stays, by severity: news is read at a glance, a refusal
+# needs reading. A toast also goes when the form it spoke for is saved.
+TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0, "error": 7.0}
 
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
@@ -85,6 +90,8 @@ class TablespaceApp(App[None]):
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # The palette's "Keys" panel: escape closes it (only while it is open).
+        Binding("escape", "hide_help_panel", "Hide the keys panel", show=False, priority=True, system=True),
     ]
 
     def __init__(
@@ -323,10 +330,31 @@ class TablespaceApp(App[None]):
                 news = f"{status.imported} new" if status.imported else "nothing new"
                 self.notify(f"Synced: {news}, {status.exported} sent.", title="Sync")
 
-    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> Notification:
         """Every toast (widgets' and screens' notify come here): a message or
-        title may quote members' text, so it is made visible and never read as markup."""
-        super().notify(visible(message, multiline=True), title=visible(title), markup=False, **kwargs)
+        title may quote members' text, so it is made visible and never read as
+        markup. A toast saying what one on screen says replaces it; how long
+        one stays depends on how much it matters (TOAST_SECONDS)."""
+        notification = Notification(
+            visible(message, multiline=True),
+            visible(title),
+            severity,
+            TOAST_SECONDS[severity] if timeout is None else timeout,
+            markup=False,
+        )
+        for shown in shown_notifications(self):
+            if (shown.title, shown.message) == (notification.title, notification.message):
+                withdraw_notification(self, shown)
+        self.post_message(Notify(notification))
+        return notification
 
     def refresh_times(self) -> None:
         """The clock moved on: redraw the relative times in the header and on
@@ -480,6 +508,8 @@ class TablespaceApp(App[None]):
     # --- actions -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_help_panel":
+            return bool(self.screen.query("HelpPanel"))
         if action in GROUP_ACTIONS and self.group is None:
             return False
         if action in APP_ONLY_ACTIONS and isinstance(self.screen, ModalScreen):
@@ -515,14 +545,9 @@ class TablespaceApp(App[None]):
             self.call_later(self.open_resource, hit.id)
 
     async def open_thread(self, thread_id: str, post_id: str | None = None) -> None:
-        await self.switch_mode("threads")
-        base = self.screen_stack[0]
-        if isinstance(base, ThreadsScreen):
-            base.thread_list.select_id(thread_id)
-        if isinstance(self.screen, ThreadScreen):
-            await self.switch_screen(ThreadScreen(thread_id, post_id))
-        else:
-            await self.push_screen(ThreadScreen(thread_id, post_id))
+        """Open a thread on top of whatever is in view (a section, another
+        thread): escape comes back there, as from any thread."""
+        await self.push_screen(ThreadScreen(thread_id, post_id))
 
     async def open_resource(self, resource_id: str) -> None:
         from tablespace.tui.sections import LibraryScreen
@@ -568,7 +593,7 @@ class TablespaceApp(App[None]):
         label = next((s.title for s in SECTIONS if s.id == self.current_mode), self.current_mode)
         if isinstance(self.screen, ThreadScreen):
             label = "Thread"
-        self.push_screen(HelpScreen(label, rows))
+        self.push_screen(HelpScreen(label, rows, self.home.config_path))
 
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: the screens in view re-read."""

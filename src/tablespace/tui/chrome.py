@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -55,8 +57,8 @@ class GroupChanged(Message):
 
 
 class KeyFooter(Footer):
-    """The footer; below 90 columns it leaves out the `^p palette` hint so the
-    screen's own keys fit (the help screen still lists ctrl+p)."""
+    """The footer; the `^p palette` hint shows whenever it fits beside the
+    screen's own keys (they come first; the help screen still lists ctrl+p)."""
 
     def __init__(self) -> None:
         super().__init__(compact=True)
@@ -84,8 +86,20 @@ class KeyFooter(Footer):
         shown = tuple(active for active in self.screen.active_bindings.values() if active.binding.show)
         return shown, self.show_command_palette
 
+    def _palette_fits(self, width: int) -> bool:
+        """Whether `key description` for each shown key, one space apart,
+        leaves room for the palette's hint on the right."""
+        app = self.app
+        shown = {active.binding.action: active.binding for active in self.screen.active_bindings.values()}
+        keys = [b for b in shown.values() if b.show]
+        needed = sum(cell_len(app.get_key_display(b)) + 1 + cell_len(b.description) + 1 for b in keys)
+        palette = Binding(app.COMMAND_PALETTE_BINDING, "palette")
+        return needed + cell_len(app.get_key_display(palette)) + len(" palette ") + 1 <= width
+
     def compose(self) -> ComposeResult:
         self._composed_for = self._keys_to_show() if self._bindings_ready else None
+        if self._bindings_ready and self.size.width:
+            self.set_reactive(Footer.show_command_palette, self._palette_fits(self.size.width))
         # Each key's `compact` watcher adds the compact class when the key
         # mounts, restyling it (and the footer composes twice as the screen's
         # bindings settle): give the keys the class up front so the watcher
@@ -96,7 +110,8 @@ class KeyFooter(Footer):
             yield widget
 
     def on_resize(self, event: events.Resize) -> None:
-        self.show_command_palette = event.size.width >= 90
+        if self._bindings_ready and self._palette_fits(event.size.width) != self.show_command_palette:
+            self.call_after_refresh(self.recompose)
 
 
 class SectionBar(Static):
@@ -126,14 +141,15 @@ class SectionBar(Static):
 
     def refresh_bar(self) -> None:
         """The widest form that fits: spaced out, then tighter, then the
-        sections' first letters (and the info only where there is room)."""
+        other sections' names cut to three letters; the info (the thread
+        count), then the news, are dropped only when even that is too wide."""
         width = self.size.width  # the content area, inside the padding
         forms = [
             (gap, short, info, news)
             for news in ((self.news, "") if self.news else ("",))
+            for info in ((self.info, "") if self.info else ("",))
             for short in (False, True)
             for gap in (" ", "")
-            for info in ((self.info, "") if self.info else ("",))
         ]
         for gap, short, info, news in forms:
             text = self.bar(gap, short, info, news)

@@ -28,7 +28,7 @@ class TablespaceCommands(Provider):
         found += [
             ("New thread", "Start a thread", run("new_thread")),
             ("Search", "Full-text search over threads, replies and the library", run("search")),
-            ("Keys", "List every key binding of this screen", run("help")),
+            ("Keys of this screen", "Every key of this screen, with its id to remap it", run("help")),
         ]
         for theme in THEMES:
             found.append(

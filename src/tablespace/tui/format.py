@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from rich.text import Text
@@ -75,6 +76,33 @@ def short_relative(moment: datetime, *, at: datetime | None = None) -> str:
 
 def tags_text(tags: list[str]) -> str:
     return visible(" ".join(f"#{t}" for t in tags))
+
+
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](url): the text
+_LINE_MARK = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-+*][ \t]+|\d+[.)][ \t]+)")  # heading, quote, list
+_EMPHASIS = re.compile(r"\*+(?=\S)|(?<=\S)\*+|`+|~~|(?<![^\W_])_+|_+(?![^\W_])")  # not the _ inside snake_case
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of a piece of Markdown, as one line of plain text
+    (a search snippet: `Lovely **crumb**` reads `Lovely crumb`). The marks
+    of a search hit (MARK_START/MARK_END) are kept."""
+    text = _LINE_MARK.sub("", markdown)
+    text = _LINK.sub(r"\1", text)
+    text = _EMPHASIS.sub("", text)
+    return " ".join(text.split())
+
+
+def key_hint(*keys: tuple[str, str]) -> Text:
+    """A dialog's hint line, `ctrl+s post · esc cancel`: each key in bold,
+    then what it does; kept short, so it stays one line at 80 columns."""
+    text = Text()
+    for n, (key, does) in enumerate(keys):
+        if n:
+            text.append(" · ")
+        text.append(key, "bold")
+        text.append(f" {does}")
+    return text
 
 
 def marked(snippet: str, style: str = "bold reverse") -> Text:

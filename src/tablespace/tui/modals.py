@@ -21,10 +21,12 @@ from rich.text import Text
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message_pump import MessagePump
-from textual.screen import ModalScreen
+from textual.notifications import Notification, SeverityLevel
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
@@ -35,9 +37,11 @@ from tablespace.core.limits import split_tags
 from tablespace.core.queries import SearchHit
 from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
-from tablespace.tui.format import MARK_END, MARK_START, marked, shown
+from tablespace.tui.format import MARK_END, MARK_START, key_hint, marked, plain, relative, shown
 from tablespace.tui.jobs import Job, JobDone, start_job
+from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
+from tablespace.tui.textual_private import withdraw_notification
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
 
@@ -65,6 +69,31 @@ def _relay(path: list[MessagePump], callback: Callable[[], object]) -> None:
         callback()
 
 
+def field_keys(prefix: str) -> list[Binding]:
+    """Tab and shift+tab as priority bindings in a form: the focus moves
+    before the next key is handed out, so a burst of keys (a fast typist, a
+    paste through tmux) fills the next field instead of this one. A key
+    bound here hides Screen's own binding of it, so that one is repeated for
+    the widgets the priority action leaves alone."""
+    return [
+        Binding("tab", "field(1)", "Next field", show=False, priority=True, id=f"{prefix}.tab"),
+        Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True, id=f"{prefix}.shift_tab"),
+        Binding("tab", "app.focus_next", "Focus Next", show=False),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False),
+    ]
+
+
+def move_field(screen: Screen[Any], step: int) -> None:
+    """The `field` action of a form: only from a one-line Input, so a TextArea
+    or a completion list keeps its own use of tab."""
+    if not isinstance(screen.focused, Input):
+        raise SkipAction()
+    if step > 0:
+        screen.focus_next()
+    else:
+        screen.focus_previous()
+
+
 class FormModal(ModalScreen[bool]):
     """A modal that acts when submitted: ctrl+s waits for the keys typed just
     before it, a refusal is shown and keeps the modal (and its text) open, and
@@ -73,6 +102,7 @@ class FormModal(ModalScreen[bool]):
 
     BINDINGS = [
         Binding("enter", "next_field", "Next field", show=False, priority=True, id="form.next_field"),
+        *field_keys("form"),
     ]
 
     REFUSED = "Refused"  # the refusal notice's title
@@ -82,6 +112,18 @@ class FormModal(ModalScreen[bool]):
         super().__init__()
         self.on_submit = on_submit
         self.busy = False  # a job it started is running
+        self._said: list[Notification] = []  # its toasts ("Needed", a refusal): taken down once it is done
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any) -> None:
+        said = self.app.notify(message, title=title, severity=severity, **kwargs)
+        if isinstance(said, Notification):
+            self._said.append(said)
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        """Closing: what the form said about its fields is over with."""
+        for said in self._said:
+            withdraw_notification(self.app, said)
+        return super().dismiss(result)
 
     def collect(self) -> object | None:
         """What to hand `on_submit`, or None if the form is not ready (say why)."""
@@ -129,6 +171,9 @@ class FormModal(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_field(self, step: int) -> None:
+        move_field(self, step)
 
     def action_next_field(self) -> None:
         """A priority binding, not Input.Submitted: the focus moves before the
@@ -185,19 +230,15 @@ class ComposeModal(FormModal):
                 yield Input(" ".join(self.initial_tags), placeholder="tags, e.g. starter hydration", id="tags")
             yield TextArea(self.initial_body, id="body", soft_wrap=True, show_line_numbers=False)
             with VerticalScroll(id="preview-box"):
-                yield Markdown(id="preview")
+                yield MembersMarkdown(id="preview")
             yield Label(self.hint(), classes="dialog-hint", id="compose-hint")
 
-    def hint(self) -> str:
-        keys = f"[b]ctrl+s[/b] {self.submit_label.lower()}  ·  [b]ctrl+t[/b] preview  ·  [b]ctrl+o[/b] $EDITOR"
-        if self.initial_title is not None or self.initial_tags is not None:
-            lines = " / ".join(
-                line
-                for line, field in (("“# title”", self.initial_title), ("“tags: …”", self.initial_tags))
-                if field is not None
-            )
-            keys += f" ({lines}, blank line, body)"
-        return keys + "  ·  [b]esc[/b] cancel"
+    def hint(self) -> Text:
+        """The keys; the editor's file shows the title and tags as "# title"
+        and "tags: …" lines itself."""
+        return key_hint(
+            ("ctrl+s", self.submit_label.lower()), ("ctrl+t", "preview"), ("ctrl+o", "$EDITOR"), ("esc", "cancel")
+        )
 
     def on_mount(self) -> None:
         self.query_one("#preview-box").display = False
@@ -352,6 +393,20 @@ class ReactModal(ModalScreen[str | None]):
 SEARCH_PAUSE = 0.12  # seconds without a keystroke before the search runs
 
 
+SEARCH_ICONS = {"thread": "🧵", "post": "💬", "resource": "📚"}
+
+
+def hit_text(hit: SearchHit) -> Text:
+    """A search result: what it is and its title, then who wrote it, when,
+    and the matching words in plain text (Markdown's marks taken out), the
+    match highlighted. Two hits in one thread differ by who and when."""
+    text = Text.assemble(f"{SEARCH_ICONS.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   ")
+    text.append(visible(hit.author), "italic")
+    text.append(f" · {relative(hit.created_at)} · ", "dim")
+    text.append_text(marked(plain(hit.snippet)))
+    return text
+
+
 class SearchModal(ModalScreen[SearchHit | None]):
     """Full-text search over threads, replies and the library as you type."""
 
@@ -370,7 +425,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
         with Vertical(id="dialog", classes="search"):
             yield Input(placeholder="Search threads, replies and the library…", id="query")
             yield OptionList(id="results")
-            yield Label("[b]enter[/b] open  ·  [b]↓[/b] results  ·  [b]esc[/b] close", classes="dialog-hint")
+            yield Label(key_hint(("enter", "open"), ("↓", "results"), ("esc", "close")), classes="dialog-hint")
 
     @on(Input.Changed, "#query")
     def typed(self, event: Input.Changed) -> None:
@@ -391,13 +446,8 @@ class SearchModal(ModalScreen[SearchHit | None]):
             self.hits = queries.search(self.conn, text, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
         except TablespaceError:
             return
-        icons = {"thread": "🧵", "post": "💬", "resource": "📚"}
         for n, hit in enumerate(self.hits):
-            prompt = Text.assemble(
-                f"{icons.get(hit.kind, '·')} ", (visible(hit.title) or "(untitled)", "bold"), "\n   "
-            )
-            prompt.append_text(marked(hit.snippet))
-            results.add_option(Option(prompt, id=str(n)))
+            results.add_option(Option(hit_text(hit), id=str(n)))
         if self.hits:
             results.highlighted = 0
 
@@ -451,7 +501,7 @@ class ResourceForm(FormModal):
             yield Input(placeholder="https://…", id="url")
             yield Input(placeholder="One-line summary: what is it good for? (no hot takes)", id="summary")
             yield Input(placeholder="tags, e.g. starter flour", id="tags")
-            yield Label("[b]ctrl+s[/b] add  ·  [b]enter[/b] next field  ·  [b]esc[/b] cancel", classes="dialog-hint")
+            yield Label(key_hint(("ctrl+s", "add"), ("enter", "next field"), ("esc", "cancel")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#title").focus()
@@ -473,18 +523,18 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
-    def __init__(self, section: str, rows: list[HelpRow]) -> None:
+    def __init__(self, section: str, rows: list[HelpRow], config_path: Path) -> None:
         super().__init__()
         self.section = section
         self.rows = rows
+        self.config_path = config_path  # where the keymap goes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys — {self.section}", classes="dialog-title")
             yield RowTable(id="bindings")
-            yield Label(
-                'Remap any key in config.json: "keymap": {"<id>": "<key>"}  ·  [b]esc[/b] close', classes="dialog-hint"
-            )
+            remap = Text(f'Remap a key: "keymap": {{"<id>": "<key>"}} in {self.config_path}\n')
+            yield Label(remap + key_hint(("esc", "close")), classes="dialog-hint", id="help-hint")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -542,8 +592,8 @@ class AskForm(FormModal):
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="check")
             fields = len(self.fields) + bool(self.checkbox)
-            moving = "  ·  [b]enter[/b] or [b]tab[/b] next field" if fields > 1 else ""
-            yield Label(f"[b]ctrl+s[/b] {self.verb}{moving}  ·  [b]esc[/b] cancel", classes="dialog-hint")
+            moving = [("enter/tab", "next field")] if fields > 1 else []
+            yield Label(key_hint(("ctrl+s", self.verb), *moving, ("esc", "cancel")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         if self.fields:
@@ -596,7 +646,7 @@ class PassphraseModal(FormModal):
                 markup=False,
             )
             yield Input(password=True, placeholder="passphrase", id="passphrase")
-            yield Label("[b]enter[/b] unlock  ·  [b]esc[/b] read only", classes="dialog-hint")
+            yield Label(key_hint(("enter", "unlock"), ("esc", "read only")), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

@@ -28,6 +28,7 @@ from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import relative, shown
 from tablespace.tui.jobs import Job
+from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import RowTable
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 # The reason every action that takes something away asks for.
 REASON = Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")
+# What giving something back (ending a time-out, a role given) asks: a reason if there is one.
+OPTIONAL_REASON = Field("reason", "Why, if you like (kept in the moderation record)")
 CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
 TABS = ("reports", "requests", "members", "evidence", "log", "settings")
 # action -> the tab it belongs to (check_action hides the others' keys)
@@ -115,7 +118,7 @@ class ModerationScreen(SectionScreen):
                 yield RowTable(id="log-table")
                 yield Static(id="log-detail", classes="detail")
             with TabPane("Settings", id="settings"), VerticalScroll(id="settings-box"):
-                yield Markdown(id="settings-view")
+                yield MembersMarkdown(id="settings-view")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -181,13 +184,18 @@ class ModerationScreen(SectionScreen):
             info += f", {late} over 48 h"
         self.set_info(info + f" · {len(self.requests)} asking to join")
 
-    def _refill(self, table: DataTable, rows: list[tuple], keys: list[str]) -> None:
+    def _refill(self, table: DataTable, rows: list[tuple], keys: list[str], *, start_at_end: bool = False) -> None:
+        """Fill a table again, the cursor where it was (a first fill puts it
+        on the first row; with `start_at_end`, on the last, and a cursor on
+        the last row follows the rows added after it)."""
+        at_end = table.row_count == 0 or table.cursor_row == table.row_count - 1
         keep = table.cursor_row
         table.clear()
         for row, key in zip(rows, keys, strict=True):
             table.add_row(*row, key=key)
         if rows:
-            table.move_cursor(row=min(keep or 0, len(rows) - 1), animate=False)
+            row = len(rows) - 1 if start_at_end and at_end else min(keep or 0, len(rows) - 1)
+            table.move_cursor(row=row, animate=False, scroll=True)
 
     def _fill_reports(self, moment) -> None:  # noqa: ANN001
         names = self.names()
@@ -276,12 +284,13 @@ class ModerationScreen(SectionScreen):
 
     def _fill_log(self) -> None:
         names = self.names()
-        self.log_entries = actions.modlog(self.group, limit=500)[::-1]  # newest first
+        self.log_entries = actions.modlog(self.group, limit=500)  # oldest first, as `tablespace modlog` lists it
         rows = [
             (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
             for e in self.log_entries
         ]
-        self._refill(self.table("log"), rows, [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)])
+        keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
+        self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest
         self.show_log_entry()
 
     @on(DataTable.RowHighlighted, "#log-table")
@@ -502,7 +511,7 @@ class ModerationScreen(SectionScreen):
             AskForm(
                 f"End {m.name}'s time-out now?",
                 "They can post, reply and react again at once.",
-                [REASON],
+                [OPTIONAL_REASON],
                 do_end,
                 verb="end the time-out",
             )
@@ -551,7 +560,7 @@ class ModerationScreen(SectionScreen):
             AskForm(
                 heading,
                 "The moderators' key is renewed for the new set of moderators at the next sync.",
-                [REASON],
+                [REASON if revoke else OPTIONAL_REASON],
                 do_role,
                 verb="change the role",
             )

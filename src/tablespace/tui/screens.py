@@ -143,14 +143,25 @@ class PostCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         post = self.post
         yield Static(self.meta(), classes="post-meta")
-        from textual.widgets import Markdown  # ~70 ms to import: not before the first frame
+        from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
 
-        yield Markdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
+        yield MembersMarkdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
         if post.reactions:
-            yield Static(
-                Text("  ".join(f"{visible(emoji)} {count}" for emoji, count in post.reactions.items())),
-                classes="post-reactions",
-            )
+            yield Static(reactions_text(post), classes="post-reactions")
+
+
+def reactions_text(post: PostView) -> Text:
+    """`👍 you + 2  🍞 1`: the reader's own reactions say so (`+` takes them back)."""
+    text = Text()
+    for emoji, count in post.reactions.items():
+        if len(text):
+            text.append("  ")
+        if emoji in post.my_reactions:
+            others = f" + {count - 1}" if count > 1 else ""
+            text.append(f"{visible(emoji)} you{others}", "bold")
+        else:
+            text.append(f"{visible(emoji)} {count}")
+    return text
 
 
 class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
@@ -203,7 +214,7 @@ class ThreadScreen(TablespaceScreen):
 
     def refresh_data(self) -> None:
         try:
-            detail = queries.thread(self.group.conn, self.thread_id)
+            detail = queries.thread(self.group.conn, self.thread_id, me=self.group.me)
         except TablespaceError:
             self.detail = None
             if self.is_current and len(self.app.screen_stack) > 1:
@@ -477,7 +488,8 @@ class ThreadScreen(TablespaceScreen):
         def done(emoji: str | None) -> None:
             if emoji:
                 undo = emoji in mine
-                self.act("reacting", lambda g: actions.react(g, post_id, emoji, undo=undo))
+                taken_back = f"Took back your {visible(emoji)}." if undo else None
+                self.act("reacting", lambda g: actions.react(g, post_id, emoji, undo=undo), success=taken_back)
 
         self.app.push_screen(ReactModal(mine), done)
 

@@ -24,6 +24,7 @@ from tablespace.core.rituals import occurrences_between
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import days_until, relative, tags_text
+from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
@@ -357,7 +358,7 @@ class MembersScreen(SectionScreen):
         yield from self.compose_header()
         yield RowTable(id="members")
         with VerticalScroll(id="conduct-box", classes="detail"):
-            yield Markdown(id="conduct")
+            yield MembersMarkdown(id="conduct")
         yield KeyFooter()
 
     def on_mount(self) -> None:

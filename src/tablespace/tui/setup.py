@@ -18,6 +18,7 @@ from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.chrome import AppHost, KeyFooter
 from tablespace.tui.format import shown
 from tablespace.tui.jobs import Job, JobDone, start_job
+from tablespace.tui.modals import field_keys, move_field
 
 INTRO = (
     "Welcome to tablespace. Your home has no group yet: found one for your people, "
@@ -44,6 +45,7 @@ class SetupScreen(Screen):
         Binding("ctrl+s", "submit", "Found / join", priority=True, id="setup.submit"),
         Binding("ctrl+t", "toggle_tab", "Switch found ↔ join", priority=True, id="setup.switch"),
         Binding("ctrl+q", "app.quit", "Quit", priority=True, id="setup.quit"),
+        *field_keys("setup"),
     ]
 
     def __init__(self) -> None:
@@ -77,6 +79,9 @@ class SetupScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#found-name", Input).focus()
+
+    def action_field(self, step: int) -> None:
+        move_field(self, step)
 
     def action_toggle_tab(self) -> None:
         tabs = self.query_one(TabbedContent)
@@ -129,7 +134,12 @@ class SetupScreen(Screen):
         self.app.call_later(message.job.done, message.result)
 
     def transport(self, prefix: str) -> Transport:
-        return Transport.choose(self.value(f"{prefix}-folder") or None, self.value(f"{prefix}-git") or None)
+        """The folder or the remote, said in the form's words (Transport.choose
+        words it for the command line)."""
+        folder, git = self.value(f"{prefix}-folder"), self.value(f"{prefix}-git")
+        if bool(folder) == bool(git):
+            raise TablespaceError("fill in a shared folder or a git remote (one of them, not both)")
+        return Transport.choose(folder or None, git or None)
 
     def found_job(self) -> Job[GroupEntry]:
         """Founding makes the group's keys and writes to the folder or pushes to

@@ -5,9 +5,10 @@ Textual release changes any of them."""
 from __future__ import annotations
 
 from textual.app import App
+from textual.notifications import Notification
 from textual.widgets._footer import FooterKey  # the footer's key widget: textual.widgets does not export it
 
-__all__ = ["COMPACT_CLASS", "FooterKey", "apply_ansi_colors"]
+__all__ = ["COMPACT_CLASS", "FooterKey", "apply_ansi_colors", "shown_notifications", "withdraw_notification"]
 
 # The class FooterKey's `compact` watcher adds; KeyFooter gives it up front so
 # the footer is styled once instead of once per key.
@@ -19,3 +20,16 @@ def apply_ansi_colors(app: App[object]) -> None:
     app sets its theme before the first CSS parse without running that
     watcher, and Textual has no public call for this one step."""
     app._refresh_truecolor_filter(app.ansi_theme)
+
+
+def shown_notifications(app: App[object]) -> list[Notification]:
+    """The toasts on screen now: Textual keeps them private, and a toast
+    that says again what one on screen says replaces it instead of piling up."""
+    return list(app._notifications)
+
+
+def withdraw_notification(app: App[object], notification: Notification) -> None:
+    """Take a toast down before its time (a form's "Needed" once it is saved):
+    Textual has no public call for one toast, only for all of them."""
+    if notification in app._notifications:
+        app._unnotify(notification)

@@ -107,6 +107,9 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._head: dict[str, datetime] | None = None  # the first page as last read: id -> last activity
         self._news: dict[str, int] = {}  # threads with news not yet in view -> their row
         self.news_above = 0
+        # The thread under the cursor, by id: a reload finds it again wherever
+        # the list moved it (its page may be gone from the cache by then).
+        self._selected_id: str | None = None
 
     # --- data ----------------------------------------------------------------
 
@@ -126,14 +129,14 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         if version == self._version:
             return
         self._version = version
-        selected = self._cached_row(self.cursor)
+        selected_id = self._selected_id
         old_cursor, old_top = self.cursor, self.scroll_offset.y
         self._pages.clear()
         self._strips.clear()
         self._count = queries.count_threads(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
         head = self._read_head()
-        position = queries.thread_position(self.conn, selected.id) if selected is not None else None
+        position = queries.thread_position(self.conn, selected_id) if selected_id is not None else None
         if position is not None and position != old_cursor:
             if old_top > 0:
                 self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
@@ -141,6 +144,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         elif self._count and self.cursor >= self._count:
             self.cursor = self._count - 1
         self._note_news(head)
+        self._remember_selected()
         self.refresh()
 
     def _read_head(self) -> list[ThreadSummary]:
@@ -218,12 +222,6 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
             if page is not None and len(page) == PAGE_SIZE:
                 return page
         return queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
-
-    def _cached_row(self, index: int) -> ThreadSummary | None:
-        """The row if its page is in memory (the cursor's always is once painted)."""
-        page_no, offset = divmod(index, PAGE_SIZE)
-        page = self._pages.get(page_no)
-        return page[offset] if page is not None and offset < len(page) else None
 
     @property
     def current(self) -> ThreadSummary | None:
@@ -316,7 +314,12 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # --- cursor ----------------------------------------------------------------
 
+    def _remember_selected(self) -> None:
+        summary = self.row(self.cursor)
+        self._selected_id = summary.id if summary is not None else None
+
     def watch_cursor(self, old: int, new: int) -> None:
+        self._remember_selected()
         self.refresh_line(old)
         self.refresh_line(new)
         self._scroll_cursor_into_view()

@@ -1,0 +1,203 @@
+"""The app as a daily tool: the reader's place, who and when, line breaks, toasts."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import Footer, Input, OptionList
+from textual.widgets._markdown import MarkdownParagraph
+from textual.widgets._toast import Toast
+
+from tablespace import actions
+from tablespace.core.group import Group
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import SearchModal
+from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
+from tests.tui.keys import jobs_done
+from tests.tui.waits import screen_text, wait_for
+
+SIZE = (100, 32)
+
+
+async def open_by_title(pilot, app, title: str) -> ThreadScreen:
+    thread_list = app.screen.query_one(ThreadList)
+    thread_list.cursor = [thread_list.row(i).title for i in range(thread_list.count)].index(title)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, ThreadScreen)
+    return app.screen
+
+
+async def test_back_from_a_thread_the_cursor_is_on_it_though_the_list_moved(kitchen):
+    # Far enough down that its page of the list is not the first one.
+    older = Group.open(kitchen.home)
+    for n in range(PAGE_SIZE):
+        actions.post(older, f"Older {n}", "Old.", [])
+    older.close()
+    app = TablespaceApp(Group.open(kitchen.home), sync=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_by_title(pilot, app, "Hydration for a first loaf?")
+        for n in range(3):  # others write while we read: the list moves under the thread
+            other = Group.open(kitchen.home)
+            actions.post(other, f"News {n}", "Fresh.", [])
+            other.close()
+            app.refresh_all()
+            await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadsScreen)
+        assert app.screen.thread_list.current.id == kitchen.ids["hydration"]
+    app.group.close()
+
+
+async def test_escape_after_a_search_jump_goes_back_where_the_search_started(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "slash", *"warm")
+        modal = app.screen
+        assert isinstance(modal, SearchModal)
+        await wait_for(pilot, lambda: bool(modal.hits))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        assert app.screen.thread_id == kitchen.ids["nail"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.current_mode == "library"
+
+
+async def test_my_reactions_say_so_and_taking_one_back_says_it(app, group, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("plus", "8")
+        await jobs_done(pilot)
+        assert str(app.screen.query_one(".post-reactions").render()) == "🍞 you"
+        await pilot.press("plus", "8")
+        await jobs_done(pilot)
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["Took back your 🍞."]
+
+
+async def test_a_single_line_break_stays_in_the_post_and_the_preview(app, kitchen):
+    writer = Group.open(kitchen.home)
+    actions.reply(writer, kitchen.ids["rye"], "Feed at night.\nBake in the morning.")
+    writer.close()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await wait_for(pilot, lambda: len(screen.cards) == 2)
+        await pilot.pause()
+        paragraph = screen.cards[1].query_one(MarkdownParagraph)
+        assert "Feed at night.\nBake in the morning." in str(paragraph.render())
+        await pilot.press("r", *"one", "enter")
+        await pilot.press(*"two", "ctrl+t")
+        await pilot.pause()
+        preview = app.screen.query_one("#preview").query_one(MarkdownParagraph)
+        assert str(preview.render()) == "one\ntwo"
+
+
+async def test_search_results_say_who_and_when_in_plain_text(app, kitchen):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"dead")
+        modal = app.screen
+        await wait_for(pilot, lambda: bool(modal.hits))
+        prompt = modal.query_one("#results", OptionList).get_option_at_index(0).prompt
+        assert prompt.plain == "💬 My starter smells like nail polish\n   Ana · 23 hours ago · Is it dead?"
+        assert [prompt.plain[span.start : span.end] for span in prompt.spans if "reverse" in str(span.style)] == [
+            "dead"
+        ]
+
+
+async def test_palette_names_are_unique_and_escape_closes_its_keys_panel(app):
+    from tablespace.tui.commands import TablespaceCommands
+
+    async with app.run_test(size=SIZE) as pilot:
+        ours = [title for title, _, _ in TablespaceCommands(app.screen).commands()]
+        textual = [command.title for command in app.get_system_commands(app.screen)]
+        names = ours + textual
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        assert isinstance(app.screen, ThreadsScreen)
+
+
+NARROW = (80, 24)
+
+
+async def test_at_80_columns_the_count_and_the_palette_hint_stay(app):
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert "5 threads" in lines[1]
+        assert "^p palette" in lines[-1]
+
+
+async def test_at_80_columns_dialog_hints_stay_whole(app):
+    async with app.run_test(size=NARROW) as pilot:
+        await open_by_title(pilot, app, "Rye starter feeding schedule")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "config.json" in text.replace("\n", "").replace("│", "").replace(" ", "")
+        assert str(app.home.config_path.parent.name) in text and "esc close" in text
+        await pilot.press("escape", "r")
+        await pilot.pause()
+        hint = app.screen.query_one("#compose-hint")
+        assert hint.region.height == 1
+        assert "ctrl+s reply · ctrl+t preview · ctrl+o $EDITOR · esc cancel" in screen_text(app)
+
+
+def toasts(app) -> list[str]:  # noqa: ANN001
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def test_toasts_do_not_pile_up_and_go_when_the_form_is_saved(app):
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        await pilot.press("3", "a", *"Crumb atlas", "tab", *"not a link")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        refused = [t for t in toasts(app) if t.startswith("Not added")]
+        assert len(refused) == 1  # said once, not twice
+        url = app.screen.query_one("#url", Input)
+        url.value = "https://example.org/crumb"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        await pilot.pause()
+        assert not [t for t in toasts(app) if t.startswith("Not added")]  # the form is saved: its refusal went
+        # and toasts stay off the footer's keys at 80x24
+        app.notify("Something happened.")
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        footer = app.screen.query_one(Footer).region
+        for toast in app.screen.query(Toast):
+            assert not toast.region.overlaps(footer)
+
+
+async def test_first_run_form_speaks_app_words_and_keeps_a_burst_of_tabs(tmp_path, monkeypatch):
+    from textual.widgets import Static
+
+    from tablespace.core.home import Home
+    from tablespace.tui.setup import SetupScreen
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    app = TablespaceApp(None, Home(tmp_path / "home"), sync=False)
+    async with app.run_test(size=NARROW) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        # typed in one burst, as a fast typist (or tmux) sends them: every key
+        # is queued before the first is handled, where pilot.press would wait
+        for key in [*"Bread", "tab", *"Ana", "tab", *"Loaves", "tab", *"/nowhere", "tab", *"git@x:y"]:
+            character = "\t" if key == "tab" else key
+            app.post_message(events.Key(key, character))
+        await pilot.pause()
+        await pilot.pause()
+        values = {i.id: i.value for i in screen.query(Input)}
+        assert (values["found-name"], values["found-display"], values["found-purpose"]) == ("Bread", "Ana", "Loaves")
+        assert (values["found-folder"], values["found-git"]) == ("/nowhere", "git@x:y")
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        error = str(screen.query_one("#setup-error", Static).render())
+        assert "--" not in error and "shared folder or a git remote" in error

@@ -78,6 +78,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "resources": ("id",),
     "resource_tags": ("resource_id", "tag"),
     "rituals": ("id",),
+    "ritual_skips": ("ritual_id", "at"),
+    "quiet_spells": ("id",),
     "invites": ("id",),
     "join_decisions": ("request",),
     "cutoffs": ("member",),
@@ -500,6 +502,33 @@ def m017_refusal_kinds(db: Database) -> None:
     db.execute("ALTER TABLE ops ADD COLUMN reason_kind TEXT")
     db.execute("ALTER TABLE ops ADD COLUMN reason_data TEXT")
     _refold_on_next_open(db)
+
+
+@migrations()
+def m018_rituals_zones_and_quiet(db: Database) -> None:
+    """Rituals gain a time zone (an IANA name; UTC for every ritual before,
+    which keeps its schedule exactly) and an end to a pause; an occurrence
+    can be skipped; quiet spells keep every ritual closed for a while. No
+    op folded before changes meaning, so nothing is folded again."""
+    db.executescript(
+        """
+        ALTER TABLE rituals ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC';
+        ALTER TABLE rituals ADD COLUMN paused_until TEXT;
+        CREATE TABLE ritual_skips (
+            ritual_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (ritual_id, at)
+        );
+        CREATE TABLE quiet_spells (
+            id TEXT PRIMARY KEY,
+            starts TEXT NOT NULL,
+            ends TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL
+        );
+        """
+    )
 
 
 def _build_text_edits(db: Database) -> None:

@@ -633,32 +633,139 @@ def library_add(group: Group, title: str, url: str, summary: str, tags: tuple[st
 
 @main.group()
 def ritual() -> None:
-    """Recurring prompts (`ritual add`)."""
+    """Recurring prompts: add, edit, pause, resume, skip, remove."""
+
+
+zone_option = click.option(
+    "--tz", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin. [default: the group's, `settings --tz`]"
+)
 
 
 @ritual.command("add")
 @click.argument("name")
 @click.option("--prompt", required=True, help="The question the group is asked each time.")
 @click.option("--rrule", required=True, help="RFC 5545 rule, e.g. FREQ=WEEKLY;BYDAY=FR")
-@click.option("--start", metavar="DATE", help="First day (YYYY-MM-DD, 09:00 UTC) or instant. [default: today]")
+@click.option(
+    "--start", metavar="DATE", help="First day (YYYY-MM-DD, at 09:00 in its zone) or date and time. [default: today]"
+)
+@zone_option
 @with_group
-def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None) -> None:
-    """Moderator: add a recurring prompt. Prints its id."""
-    echo(actions.ritual_add(group, name, prompt, rrule, start))
+def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None, tz: str | None) -> None:
+    """Moderator: add a recurring prompt. Prints its id.
+
+    It keeps its local time of day across daylight-saving changes."""
+    echo(actions.ritual_add(group, name, prompt, rrule, start, tz))
+
+
+@ritual.command("edit")
+@click.argument("ritual_ref", metavar="RITUAL")
+@click.option("--name", help="A new name.")
+@click.option("--prompt", help="A new question.")
+@click.option("--rrule", help="A new RFC 5545 rule.")
+@click.option("--start", metavar="DATE", help="A new first day (YYYY-MM-DD, at 09:00 in its zone) or date and time.")
+@click.option("--tz", metavar="ZONE", help="A new IANA time zone; the ritual keeps its time of day on the new clock.")
+@with_group
+def ritual_edit(
+    group: Group,
+    ritual_ref: str,
+    name: str | None,
+    prompt: str | None,
+    rrule: str | None,
+    start: str | None,
+    tz: str | None,
+) -> None:
+    """Moderator: change a ritual."""
+    actions.ritual_edit(group, ritual_ref, name=name, prompt=prompt, rrule=rrule, start=start, tz=tz)
+    echo("changed", err=True)
+
+
+@ritual.command("pause")
+@click.argument("ritual_ref", metavar="RITUAL")
+@click.option("--until", metavar="DATE", help="Resume on its own on this day (YYYY-MM-DD, in the ritual's zone).")
+@with_group
+def ritual_pause(group: Group, ritual_ref: str, until: str | None) -> None:
+    """Moderator: no occurrence opens until resumed (or --until). Earlier threads stay."""
+    actions.ritual_pause(group, ritual_ref, until=until)
+    echo(f"paused until {until}" if until else "paused until `tablespace ritual resume`", err=True)
+
+
+@ritual.command("resume")
+@click.argument("ritual_ref", metavar="RITUAL")
+@with_group
+def ritual_resume(group: Group, ritual_ref: str) -> None:
+    """Moderator: occurrences open again."""
+    actions.ritual_resume(group, ritual_ref)
+    echo("resumed", err=True)
+
+
+@ritual.command("remove")
+@click.argument("ritual_ref", metavar="RITUAL")
+@with_group
+def ritual_remove(group: Group, ritual_ref: str) -> None:
+    """Moderator: remove a ritual; no occurrence opens any more. Earlier threads stay."""
+    actions.ritual_remove(group, ritual_ref)
+    echo("removed; the threads it opened stay", err=True)
+
+
+@ritual.command("skip")
+@click.argument("ritual_ref", metavar="RITUAL")
+@click.option(
+    "--at",
+    metavar="DATE",
+    help="The occurrence on this day (YYYY-MM-DD, in the ritual's zone) or at this instant. [default: the next]",
+)
+@click.option("--undo", is_flag=True, help="Take a skip back (the next skipped one, or the one --at names).")
+@with_group
+def ritual_skip(group: Group, ritual_ref: str, at: str | None, undo: bool) -> None:
+    """Moderator: skip one occurrence (it opens no thread); the others go on."""
+    moment = actions.ritual_skip(group, ritual_ref, at, undo=undo)
+    echo(f"{'no longer skipped' if undo else 'skipped'}: {local_time(moment)}", err=True)
+
+
+def local_time(moment: datetime) -> str:
+    """An instant on the reader's clock, with its zone's abbreviation."""
+    return moment.astimezone().strftime("%a %d %b %Y %H:%M %Z")
 
 
 @main.command()
 @json_option
 @with_group
 def rituals(group: Group, as_json: bool) -> None:
-    """Rituals and their next occurrence."""
+    """Rituals and their next occurrence (in your local time)."""
     rows = queries.rituals(group.conn, now())
     if as_json:
         return emit_json([r.to_json() for r in rows])
     for r in rows:
-        when = "paused" if r.paused else (r.next.strftime("%a %d %b %H:%M UTC") if r.next else "ended")
-        echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}  ({r.rrule})")
+        if r.paused and r.paused_until is None:
+            when = "paused"
+        elif r.next is None:
+            when = "ended"
+        else:
+            when = local_time(r.next)
+        paused = f", paused until {local_time(r.paused_until)}" if r.paused_until else ""
+        echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}{paused}  ({r.rrule}, {r.tz})")
         echo(f"          {r.prompt}")
+
+
+@main.command()
+@click.option("--from", "since", metavar="DATE", help="The first quiet day (YYYY-MM-DD, in the group's zone).")
+@click.option("--until", metavar="DATE", help="The day things start again (YYYY-MM-DD, in the group's zone).")
+@click.option("--reason", default="", help="Why, shown to everyone (e.g. holidays).")
+@click.option("--end", "end", is_flag=True, help="End the quiet spell now (and call off any set for later).")
+@with_group
+def quiet(group: Group, since: str | None, until: str | None, reason: str, end: bool) -> None:
+    """Moderator: a quiet spell for the whole group: no ritual opens inside it."""
+    if end:
+        if since or until or reason:
+            raise click.UsageError("--end takes no other option")
+        actions.quiet_end(group)
+        echo("the quiet spell is over; rituals open again", err=True)
+        return
+    if not since or not until:
+        raise click.UsageError("give --from DATE and --until DATE, or --end")
+    actions.quiet(group, since, until, reason)
+    spell = queries.quiet_spells(group.conn)[-1:]
+    echo(f"quiet from {since} until {until}" + (f" ({spell[0].reason})" if spell and spell[0].reason else ""), err=True)
 
 
 # --- health ----------------------------------------------------------------------------
@@ -801,6 +908,7 @@ def read_settings_file(path: Path, what: str) -> str:
     metavar="N",
     help="At most N threads and replies per member per 7 days (0: no cap; moderators are exempt).",
 )
+@click.option("--tz", metavar="ZONE", help="The group's IANA time zone (e.g. Europe/Berlin), which new rituals take.")
 @with_group
 def settings(
     group: Group,
@@ -809,17 +917,19 @@ def settings(
     conduct_file: Path | None,
     rules_file: Path | None,
     post_cap: int | None,
+    tz: str | None,
 ) -> None:
-    """The group's settings: purpose, code of conduct, house rules, weekly post cap. Moderators change them."""
+    """The group's settings: purpose, code of conduct, house rules, weekly post cap, time zone. Moderators change them."""
     conduct = read_settings_file(conduct_file, "a code of conduct") if conduct_file else None
     rules = read_settings_file(rules_file, "house rules") if rules_file else None
-    if any(v is not None for v in (purpose, post_cap, conduct, rules)):
-        actions.change_settings(group, purpose=purpose, post_cap=post_cap, conduct=conduct, rules=rules)
+    if any(v is not None for v in (purpose, post_cap, conduct, rules, tz)):
+        actions.change_settings(group, purpose=purpose, post_cap=post_cap, conduct=conduct, rules=rules, tz=tz)
     shown = queries.group_settings(group.conn)
     if as_json:
         return emit_json(shown.to_json())
     echo(styled(shown.name, bold=True), f" — {shown.purpose}" if shown.purpose else "")
     echo(f"weekly post cap: {shown.post_cap or 'none'}")
+    echo(f"time zone: {shown.tz}")
     for title, text in (("Code of conduct", shown.conduct), ("House rules", shown.rules)):
         echo("\n", styled(title, bold=True))
         echo(text.rstrip() or "(none yet)")

@@ -275,7 +275,7 @@ async def test_rituals_and_members_sections_show_the_group(app):
             "Fri 13 Mar  in 11 days",
             "Fri 20 Mar  in 18 days",
         ]
-        assert rows[0][1] == "Friday wins" and rows[0][2] == "not opened" and rows[1][2] == "opens then"
+        assert rows[0][1] == "Friday wins" and rows[0][2] == "not opened" and rows[1][2] == "opens at 09:00"
         assert table.cursor_row == 1  # the next one coming
         today = str(app.screen.query_one("#today").render())
         assert "Today · Monday 02 March" in today and "Next: Friday wins, in 4 days" in today

@@ -59,7 +59,17 @@ if TYPE_CHECKING:
         mute_thread,
         read_thread,
     )
-    from tablespace.actions.rituals import open_due_rituals, ritual_add, ritual_pause
+    from tablespace.actions.rituals import (
+        open_due_rituals,
+        quiet,
+        quiet_end,
+        ritual_add,
+        ritual_edit,
+        ritual_pause,
+        ritual_remove,
+        ritual_resume,
+        ritual_skip,
+    )
     from tablespace.actions.session import in_own_group, open_group
     from tablespace.actions.settings import change_settings
     from tablespace.actions.syncing import (
@@ -143,6 +153,12 @@ _HOME: dict[str, str] = {
     "open_due_rituals": "tablespace.actions.rituals",
     "ritual_add": "tablespace.actions.rituals",
     "ritual_pause": "tablespace.actions.rituals",
+    "quiet": "tablespace.actions.rituals",
+    "quiet_end": "tablespace.actions.rituals",
+    "ritual_edit": "tablespace.actions.rituals",
+    "ritual_remove": "tablespace.actions.rituals",
+    "ritual_resume": "tablespace.actions.rituals",
+    "ritual_skip": "tablespace.actions.rituals",
     "in_own_group": "tablespace.actions.session",
     "open_group": "tablespace.actions.session",
     "change_settings": "tablespace.actions.settings",
@@ -233,6 +249,8 @@ __all__ = [
     "open_group",
     "pin",
     "post",
+    "quiet",
+    "quiet_end",
     "react",
     "read_thread",
     "inbox",
@@ -248,7 +266,11 @@ __all__ = [
     "resolve",
     "response_clock",
     "ritual_add",
+    "ritual_edit",
     "ritual_pause",
+    "ritual_remove",
+    "ritual_resume",
+    "ritual_skip",
     "set_role",
     "sync_failure",
     "sync_group",

@@ -1,33 +1,169 @@
 """Rituals: recurring prompts, and opening the thread of each occurrence
-that came due."""
+that came due; quiet spells, in which none opens."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import Rejected, TablespaceError
 from tablespace.core.fold import derived_id
 from tablespace.core.group import Group
 from tablespace.core.keyfile import LockedKeyError
-from tablespace.core.rituals import occurrences_between
+from tablespace.core.rituals import check_zone, occurrences_after, occurrences_between, parse_local_start, zone
 
 # Rituals whose occurrence passed more than this long ago are not opened late.
 RITUAL_CATCH_UP = timedelta(days=3)
 
+T = TypeVar("T")
 
-def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None = None) -> str:
+
+def _checked(step: Callable[[], T]) -> T:
+    """A check the fold makes too, made first so a mistake is told at once
+    (the same words) before anything is written."""
+    try:
+        return step()
+    except Rejected as exc:
+        raise exc.refusal.error() from None
+
+
+def _today_in(zone_name: str) -> str:
+    return now().astimezone(zone(zone_name)).date().isoformat()
+
+
+def ritual_add(
+    group: Group, name: str, prompt: str, rrule: str, start: str | None = None, tz: str | None = None
+) -> str:
     """Moderators: add a recurring prompt; returns its id. `start` is a day
-    (YYYY-MM-DD, 09:00 UTC) or an instant; today by default."""
-    start = (start or now().date().isoformat()).strip()
-    return group.write(
-        "ritual.add", {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip(), "start": start}
-    ).id
+    (YYYY-MM-DD, at 09:00 on the ritual's clock), a local date and time, or an
+    instant; today by default. `tz` is an IANA zone; the group's by default."""
+    payload: dict[str, Any] = {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip()}
+    zone_name = _checked(lambda: check_zone(tz.strip())) if tz else queries.group_settings(group.conn).tz
+    if tz:
+        payload["tz"] = zone_name
+    payload["start"] = (start or _today_in(zone_name)).strip()
+    return group.write("ritual.add", payload).id
 
 
-def ritual_pause(group: Group, ritual_ref: str, paused: bool = True) -> None:
-    group.write("ritual.pause", {"ritual": group.ritual_id(ritual_ref), "paused": paused})
+def ritual_edit(
+    group: Group,
+    ritual_ref: str,
+    *,
+    name: str | None = None,
+    prompt: str | None = None,
+    rrule: str | None = None,
+    start: str | None = None,
+    tz: str | None = None,
+) -> None:
+    """Moderators: change a ritual; None leaves a part as it is. A new zone
+    with no new start keeps the ritual's time of day on the new clock."""
+    given = {
+        "name": name.strip() if name is not None else None,
+        "prompt": prompt,
+        "rrule": rrule.strip() if rrule is not None else None,
+        "start": start.strip() if start is not None else None,
+        "tz": _checked(lambda: check_zone(tz.strip())) if tz is not None else None,
+    }
+    payload: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if not payload:
+        raise TablespaceError("nothing to change: give --name, --prompt, --rrule, --start or --tz")
+    group.write("ritual.edit", {"ritual": group.ritual_id(ritual_ref), **payload})
+
+
+def ritual_pause(group: Group, ritual_ref: str, paused: bool = True, until: str | None = None) -> None:
+    """Moderators: pause a ritual (until the start of `until`, a day on its
+    clock, or an instant; else until resumed), or resume it."""
+    ritual = _ritual(group, ritual_ref)
+    payload: dict[str, Any] = {"ritual": ritual.id, "paused": paused}
+    if until is not None:
+        moment = local_moment(until, ritual.tz)
+        if moment <= now():
+            raise TablespaceError(f"the pause would end at {iso(moment)}, which has passed")
+        payload["until"] = iso(moment)
+    group.write("ritual.pause", payload)
+
+
+def ritual_resume(group: Group, ritual_ref: str) -> None:
+    ritual_pause(group, ritual_ref, paused=False)
+
+
+def ritual_remove(group: Group, ritual_ref: str) -> None:
+    """Moderators: no occurrence opens any more; the threads of earlier ones stay."""
+    group.write("ritual.remove", {"ritual": group.ritual_id(ritual_ref)})
+
+
+def ritual_skip(group: Group, ritual_ref: str, at: str | None = None, undo: bool = False) -> datetime:
+    """Moderators: skip one occurrence (the next one that would open, or the
+    first on the day or at the instant `at`), or take a skip back. Returns
+    the occurrence's instant."""
+    ritual = _ritual(group, ritual_ref)
+    moment = _occurrence(ritual, at, skipped=undo)
+    group.write("ritual.skip", {"ritual": ritual.id, "at": iso(moment), "skipped": not undo})
+    return moment
+
+
+def _ritual(group: Group, ritual_ref: str) -> queries.RitualView:
+    ritual_id = group.ritual_id(ritual_ref)
+    found = next((r for r in queries.rituals(group.conn, now()) if r.id == ritual_id), None)
+    if found is None:
+        raise TablespaceError("no such ritual")
+    return found
+
+
+def _occurrence(ritual: queries.RitualView, at: str | None, *, skipped: bool) -> datetime:
+    """The occurrence `at` names (a day on the ritual's clock, or an instant),
+    or the next one that would open (with `skipped`, the next skipped one)."""
+    if at is None:
+        moments = occurrences_after(ritual.rrule, ritual.start, now(), ritual.tz)
+        found = next((m for m in moments if (m in ritual.skipped) == skipped), None)
+        if found is None:
+            raise TablespaceError("no skipped occurrence to take back" if skipped else "no occurrence coming")
+        return found
+    since = local_moment(at, ritual.tz)
+    until = since + timedelta(days=1, seconds=-1) if _is_day(at) else since
+    found = next(iter(occurrences_between(ritual.rrule, ritual.start, since, until, ritual.tz)), None)
+    if found is None:
+        raise TablespaceError(f"{ritual.name} has no occurrence {'on' if _is_day(at) else 'at'} {at.strip()}")
+    return found
+
+
+def _is_day(text: str) -> bool:
+    return len(text.strip()) == 10
+
+
+def local_moment(text: str, zone_name: str) -> datetime:
+    """A day (its start, midnight on the clock of `zone_name`), a local date
+    and time there, or an instant with an offset, as an aware datetime."""
+    text = text.strip()
+    if _is_day(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise TablespaceError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+        text = datetime.combine(day, time(0)).isoformat()
+    return _checked(lambda: parse_local_start(text, zone_name))
+
+
+def quiet(group: Group, since: str, until: str, reason: str = "") -> str:
+    """Moderators: a quiet spell for the whole group from the start of day
+    `since` to the start of day `until` (on the group's clock; instants are
+    taken as they are): no ritual opens inside it. Returns its id."""
+    zone_name = queries.group_settings(group.conn).tz
+    begins, ends = local_moment(since, zone_name), local_moment(until, zone_name)
+    if ends <= begins:
+        raise TablespaceError("a quiet spell ends after it starts: --until is the day things start again")
+    payload: dict[str, Any] = {"from": iso(begins), "until": iso(ends)}
+    if reason.strip():
+        payload["reason"] = reason.strip()
+    return group.write("quiet.start", payload).id
+
+
+def quiet_end(group: Group) -> None:
+    """Moderators: end the quiet spell under way now (and call off any set for later)."""
+    group.write("quiet.end", {})
 
 
 def open_due_rituals(group: Group) -> list[str]:
@@ -36,10 +172,10 @@ def open_due_rituals(group: Group) -> list[str]:
     so two members doing this at once merge into one thread."""
     opened: list[str] = []
     moment = now()
-    for ritual in queries.rituals(group.conn, moment):
-        if ritual.paused:
-            continue
-        for at in occurrences_between(ritual.rrule, ritual.start, moment - RITUAL_CATCH_UP, moment):
+    for ritual in queries.rituals(group.conn, moment - RITUAL_CATCH_UP):
+        for at in occurrences_between(ritual.rrule, ritual.start, moment - RITUAL_CATCH_UP, moment, ritual.tz):
+            if ritual.closed_because(at):
+                continue
             thread = derived_id("ritual.occur", ritual.id, iso(at))
             if queries.thread_ever_existed(group.conn, thread):
                 continue

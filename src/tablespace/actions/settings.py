@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tablespace.core.errors import UsageError
+from tablespace.core.errors import Rejected, UsageError
 from tablespace.core.group import Group
+from tablespace.core.rituals import check_zone
 
 
 def change_settings(
@@ -16,10 +17,17 @@ def change_settings(
     rules: str | None = None,
     conduct: str | None = None,
     post_cap: int | None = None,
+    tz: str | None = None,
 ) -> None:
     """Moderators: the group's name, purpose, house rules, code of conduct,
-    and weekly post cap per member (0: none). None leaves one as it is."""
-    given = {"name": name, "purpose": purpose, "rules": rules, "conduct": conduct, "post_cap": post_cap}
+    weekly post cap per member (0: none) and time zone (an IANA name, which
+    rituals added after take by default). None leaves one as it is."""
+    if tz is not None:
+        try:
+            tz = check_zone(tz.strip())
+        except Rejected as exc:
+            raise exc.refusal.error() from None
+    given = {"name": name, "purpose": purpose, "rules": rules, "conduct": conduct, "post_cap": post_cap, "tz": tz}
     payload: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if not payload:
         raise UsageError("nothing to change: give at least one setting")

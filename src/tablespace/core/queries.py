@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
+from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
-from tablespace.core.rituals import next_occurrence
+from tablespace.core.rituals import closed_because, first_open, occurrences_after
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,19 @@ class ResourceView:
 
 
 @dataclass(frozen=True)
+class QuietSpell:
+    """A stretch [starts, ends) in which no ritual opens."""
+
+    id: str
+    starts: datetime
+    ends: datetime
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "from": iso(self.starts), "until": iso(self.ends), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class RitualView:
     id: str
     name: str
@@ -153,6 +166,16 @@ class RitualView:
     start: str
     paused: bool
     next: datetime | None
+    tz: str = "UTC"
+    paused_until: datetime | None = None
+    skipped: frozenset[datetime] = frozenset()
+    quiet: tuple[tuple[datetime, datetime], ...] = ()
+
+    def closed_because(self, at: datetime) -> str | None:
+        """Why the occurrence at `at` does not open, or None (the fold's own rule)."""
+        return closed_because(
+            at, paused=self.paused, paused_until=self.paused_until, skipped=self.skipped, quiet=self.quiet
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,7 +184,9 @@ class RitualView:
             "prompt": self.prompt,
             "rrule": self.rrule,
             "start": self.start,
+            "tz": self.tz,
             "paused": self.paused,
+            "paused_until": iso(self.paused_until) if self.paused_until else None,
             "next": iso(self.next) if self.next else None,
         }
 
@@ -193,6 +218,7 @@ class GroupSettings:
     conduct: str
     rules: str
     post_cap: int  # threads and replies per member per 7 days; 0: no cap
+    tz: str = "UTC"  # the zone rituals take when added without one
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +227,7 @@ class GroupSettings:
             "conduct": self.conduct,
             "rules": self.rules,
             "post_cap": self.post_cap,
+            "tz": self.tz,
         }
 
 
@@ -499,12 +526,59 @@ def resources(conn: sqlite3.Connection, *, tag: str | None = None, text: str | N
     ]
 
 
+def quiet_spells(conn: sqlite3.Connection, since: datetime | None = None) -> list[QuietSpell]:
+    """Quiet spells in order of start; with `since`, only those not over by then."""
+    sql = "SELECT id, starts, ends, reason FROM quiet_spells"
+    args: tuple[str, ...] = ()
+    if since is not None:
+        sql, args = sql + " WHERE ends > ?", (iso(since),)
+    return [
+        QuietSpell(id=r[0], starts=parse_instant(r[1]), ends=parse_instant(r[2]), reason=r[3])
+        for r in conn.execute(sql + " ORDER BY starts, id", args)
+    ]
+
+
+def quiet_now(conn: sqlite3.Connection, now: datetime) -> QuietSpell | None:
+    """The quiet spell under way at `now` (the latest ending, if several are)."""
+    spells = [s for s in quiet_spells(conn, now) if s.starts <= now]
+    return max(spells, key=lambda s: s.ends, default=None)
+
+
 def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
+    """Every ritual with its next occurrence that opens (not paused, skipped
+    or inside a quiet spell). `paused` is whether it is paused at `now`."""
+    quiet = tuple((s.starts, s.ends) for s in quiet_spells(conn, now))
+    skips: dict[str, set[datetime]] = {}
+    for ritual_id, at in conn.execute("SELECT ritual_id, at FROM ritual_skips"):
+        skips.setdefault(ritual_id, set()).add(parse_instant(at))
     views = []
-    for r in conn.execute("SELECT id, name, prompt, rrule, start, paused FROM rituals ORDER BY name, id"):
-        upcoming = None if r[5] else next_occurrence(r[3], r[4], now)
+    for r in conn.execute(
+        "SELECT id, name, prompt, rrule, start, paused, tz, paused_until FROM rituals ORDER BY name, id"
+    ):
+        until = parse_instant(r[7]) if r[7] else None
+        paused = bool(r[5]) and (until is None or now < until)
+        skipped = frozenset(skips.get(r[0], ()))
+        upcoming = first_open(
+            occurrences_after(r[3], r[4], now, r[6]),
+            paused=paused,
+            paused_until=until if paused else None,
+            skipped=skipped,
+            quiet=quiet,
+        )
         views.append(
-            RitualView(id=r[0], name=r[1], prompt=r[2], rrule=r[3], start=r[4], paused=bool(r[5]), next=upcoming)
+            RitualView(
+                id=r[0],
+                name=r[1],
+                prompt=r[2],
+                rrule=r[3],
+                start=r[4],
+                paused=paused,
+                next=upcoming,
+                tz=r[6],
+                paused_until=until if paused else None,
+                skipped=skipped,
+                quiet=quiet,
+            )
         )
     views.sort(key=lambda v: (v.next is None, v.next or now, v.name))
     return views
@@ -550,6 +624,7 @@ def group_settings(conn: sqlite3.Connection) -> GroupSettings:
         conduct=current.get("conduct", ""),
         rules=current.get("rules", ""),
         post_cap=int(current.get("post_cap", "0") or 0),
+        tz=current.get("tz", "UTC"),
     )
 
 

@@ -1,12 +1,25 @@
-"""Ritual schedules: RFC 5545 RRULEs anchored on their start, via dateutil."""
+"""Ritual schedules: RFC 5545 RRULEs anchored on their start, via dateutil.
+
+A schedule is expanded on the clock of its time zone (an IANA name, or UTC)
+and each occurrence is converted to UTC on its own, so a 09:00 ritual stays
+at 09:00 local time across daylight-saving changes (RFC 5545 section 3.3.5,
+a DTSTART with a TZID). A local time that does not exist (the hour skipped
+when clocks go forward) is read with the offset before the gap, so 02:30 on
+that day opens at 03:30; a local time that happens twice (clocks going back)
+is the first of the two. Two local times that land on the same instant open
+once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+import heapq
+import re
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from tablespace.core.clock import SUPPORTED_RANGE, in_range, iso
 from tablespace.core.errors import Rejected
@@ -15,8 +28,85 @@ if TYPE_CHECKING:  # dateutil (~25 ms) is imported on first use: not needed to o
     from dateutil.rrule import rrule
 
 ALLOWED_FREQUENCIES = {0, 1, 2, 3}  # dateutil.rrule's YEARLY, MONTHLY, WEEKLY, DAILY
-# A ritual with no date given starts today at this UTC hour.
-DEFAULT_HOUR_UTC = 9
+# A ritual with no time given starts at this hour on its zone's clock.
+DEFAULT_HOUR = 9
+DEFAULT_HOUR_UTC = DEFAULT_HOUR
+UTC_NAME = "UTC"
+ZONE_NAME_MAX = 64
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*")
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    """The IANA names in the tzdata package: every replica reads the same
+    table, whatever its system has (or lacks) in /usr/share/zoneinfo."""
+    from importlib.resources import files
+
+    return frozenset((files("tzdata") / "zones").read_text(encoding="utf-8").split())
+
+
+def check_zone(name: str) -> str:
+    """`name` if it is an IANA time zone (or UTC), else one clear refusal."""
+    if name == UTC_NAME:
+        return name
+    if len(name) > ZONE_NAME_MAX or not _ZONE_NAME.fullmatch(name) or name not in _known_zones():
+        shown = name if len(name) <= ZONE_NAME_MAX else name[:ZONE_NAME_MAX] + "…"
+        raise Rejected.invalid(f"unknown time zone {shown!r}: give an IANA name such as Europe/Berlin or UTC")
+    return name
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> tzinfo:
+    """The time zone called `name`, read from the tzdata package (so replicas
+    agree) after the same check the fold makes."""
+    if check_zone(name) == UTC_NAME:
+        return UTC
+    from importlib.resources import files
+
+    with (files("tzdata") / "zoneinfo" / name).open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
+
+
+def parse_local_start(text: str, zone_name: str = UTC_NAME) -> datetime:
+    """A start on the clock of `zone_name`: a day (taken at DEFAULT_HOUR
+    there), a local date and time, or an instant with an offset (read on
+    that clock). The result carries the zone, so a schedule built on it
+    repeats the local time of day."""
+    where = zone(zone_name)
+    if where is UTC:
+        return parse_start(text)
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            value = datetime.combine(date.fromisoformat(text), time(DEFAULT_HOUR))
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected.invalid(f"start {text!r} is not a date (use YYYY-MM-DD)") from None
+    try:
+        value = value.replace(tzinfo=where) if value.tzinfo is None else value.astimezone(where)
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        raise Rejected.invalid(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})") from None
+    if not in_range(instant):
+        raise Rejected.invalid(f"start {text!r} is outside the supported range ({SUPPORTED_RANGE})")
+    return value.replace(microsecond=0)
+
+
+def start_text(start: datetime) -> str:
+    """How a start is stored: a UTC instant for a UTC ritual (as before
+    zones existed), else the local date and time with no offset, as an
+    iCalendar DTSTART with a TZID."""
+    if start.tzinfo is UTC:
+        return iso(start)
+    return start.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def in_zone(start: str, old_zone: str, new_zone: str) -> str:
+    """A stored start moved to another zone keeping its local date and time
+    of day: a 09:00 ritual stays at 09:00 on its new zone's clock."""
+    local = parse_local_start(start, old_zone).replace(tzinfo=None)
+    return start_text(parse_local_start(local.isoformat(timespec="seconds"), new_zone))
 
 
 def parse_start(text: str) -> datetime:
@@ -73,37 +163,93 @@ MAX_PER_DAY = 24
 
 def check_schedule(rule_text: str, start: datetime, at: datetime) -> None:
     """Refuse a schedule that fires more than MAX_PER_DAY times a day, or not
-    at all within HORIZON of `at` (the fold passes the op's own time)."""
-    rule = _parsed(rule_text, iso(start))
+    at all within HORIZON of `at` (the fold passes the op's own time).
+    `start` carries the ritual's zone (parse_local_start)."""
+    zone_name = _zone_name(start)
+    rule = _parsed(rule_text, start_text(start), zone_name)
     per_day = len(rule._timeset)  # noqa: SLF001 -- each day's times (BYHOUR x BYMINUTE x BYSECOND)
     if rule._bysetpos:  # noqa: SLF001 -- BYSETPOS keeps this many of each period's
         per_day = min(per_day, len(rule._bysetpos))  # noqa: SLF001
     if per_day > MAX_PER_DAY:
         raise Rejected.invalid(f"RRULE {rule_text!r} fires up to {per_day} times a day; the limit is {MAX_PER_DAY}")
-    since = max(at, start)
+    since = max(at, start.astimezone(UTC))
     if next(_walk(rule, since, at + HORIZON), None) is None:
         raise Rejected.invalid(f"RRULE {rule_text!r} has no occurrence in the next {HORIZON_TEXT}")
 
 
-def next_occurrence(rule_text: str, start: str, after: datetime) -> datetime | None:
-    """First occurrence at or after `after`, or None if there is none within HORIZON."""
-    return next(_walk(_parsed(rule_text, start), after, after + HORIZON), None)
+def _zone_name(start: datetime) -> str:
+    return UTC_NAME if start.tzinfo is UTC else str(start.tzinfo)
 
 
-def occurrences_between(rule_text: str, start: str, since: datetime, until: datetime) -> list[datetime]:
-    return list(_walk(_parsed(rule_text, start), since, until))
+def next_occurrence(rule_text: str, start: str, after: datetime, tz: str = UTC_NAME) -> datetime | None:
+    """First occurrence (UTC) at or after `after`, or None if there is none within HORIZON."""
+    return next(_walk(_parsed(rule_text, start, tz), after, after + HORIZON), None)
+
+
+def occurrences_between(
+    rule_text: str, start: str, since: datetime, until: datetime, tz: str = UTC_NAME
+) -> list[datetime]:
+    """The occurrences in [since, until], as UTC instants in order."""
+    return list(_walk(_parsed(rule_text, start, tz), since, until))
+
+
+def expand(rule_text: str, start: datetime, since: datetime, until: datetime) -> list[datetime]:
+    """occurrences_between for a start already parsed (it carries its zone)."""
+    return list(_walk(parse_rule(rule_text, start), since, until))
+
+
+def occurrences_after(rule_text: str, start: str, after: datetime, tz: str = UTC_NAME) -> Iterator[datetime]:
+    """The occurrences at or after `after` within HORIZON, lazily."""
+    return _walk(_parsed(rule_text, start, tz), after, after + HORIZON)
 
 
 @lru_cache(maxsize=4096)
-def is_occurrence(rule_text: str, start: str, moment: datetime) -> bool:
-    return next(_walk(_parsed(rule_text, start), moment, moment), None) == moment
+def is_occurrence(rule_text: str, start: str, moment: datetime, tz: str = UTC_NAME) -> bool:
+    return next(_walk(_parsed(rule_text, start, tz), moment, moment), None) == moment
 
 
 @lru_cache(maxsize=256)
-def _parsed(rule_text: str, start: str) -> rrule:
+def _parsed(rule_text: str, start: str, tz: str = UTC_NAME) -> rrule:
     """The rule, parsed once per process (only its parameters are used: every
     search walks a fresh copy)."""
-    return parse_rule(rule_text, parse_start(start))
+    return parse_rule(rule_text, parse_local_start(start, tz))
+
+
+def closed_because(
+    at: datetime,
+    *,
+    paused: bool,
+    paused_until: datetime | None,
+    skipped: Collection[datetime],
+    quiet: Iterable[tuple[datetime, datetime]],
+) -> str | None:
+    """Why the occurrence at `at` does not open (paused, skipped, or inside a
+    quiet spell [start, end)), or None if it opens. The fold and every
+    listing ask this one question."""
+    if paused and (paused_until is None or at < paused_until):
+        return "the ritual is paused"
+    if at in skipped:
+        return "this occurrence is skipped"
+    if any(begins <= at < ends for begins, ends in quiet):
+        return "the group is in a quiet spell"
+    return None
+
+
+def first_open(
+    moments: Iterable[datetime],
+    *,
+    paused: bool,
+    paused_until: datetime | None,
+    skipped: Collection[datetime],
+    quiet: Sequence[tuple[datetime, datetime]],
+) -> datetime | None:
+    """The first of `moments` that opens (closed_because is None)."""
+    if paused and paused_until is None:
+        return None
+    for moment in moments:
+        if closed_because(moment, paused=paused, paused_until=paused_until, skipped=skipped, quiet=quiet) is None:
+            return moment
+    return None
 
 
 class _WalkedTooFar(Exception):
@@ -157,6 +303,12 @@ def _walk(rule: rrule, since: datetime, until: datetime) -> Iterator[datetime]:
     global _Walk
     if _Walk is None:
         _Walk = _walk_class()
+    zoned = rule._dtstart.tzinfo is not UTC  # noqa: SLF001
+    if zoned:
+        # Local times convert to instants out of order inside a skipped hour
+        # (02:30 opens after 03:00 there): walk a margin either side, then
+        # sort within it.
+        since, until, asked = since - _ZONE_MARGIN, until + _ZONE_MARGIN, (since, until)
     anchor = _anchor(rule, since)
     months = (until.year - anchor.year) * 12 + until.month - anchor.month
     params = {
@@ -171,7 +323,41 @@ def _walk(rule: rrule, since: datetime, until: datetime) -> Iterator[datetime]:
     if rule._count is None:  # noqa: SLF001 -- dateutil deprecates COUNT with UNTIL
         params["until"] = min(rule._until, until) if rule._until else until  # noqa: SLF001
     walk = _Walk(2 * (months + 2), **params)
+    if zoned:
+        return _in_utc_order(walk, *asked)
     return (moment for moment in takewhile(lambda moment: moment <= until, walk) if moment >= since)
+
+
+# More than the longest skip in the tz database (a whole day, Samoa 2011).
+_ZONE_MARGIN = timedelta(days=2)
+
+
+def _in_utc_order(local: Iterable[datetime], since: datetime, until: datetime) -> Iterator[datetime]:
+    """The local occurrences as UTC instants in [since, until], sorted, each
+    once. An instant can come at most _ZONE_MARGIN before one already seen,
+    so whatever is that far behind the newest is final."""
+    waiting: list[datetime] = []
+    last: datetime | None = None
+
+    def settled(upto: datetime | None) -> Iterator[datetime]:
+        nonlocal last
+        while waiting and (upto is None or waiting[0] <= upto):
+            moment = heapq.heappop(waiting)
+            if moment != last and moment >= since:
+                last = moment
+                yield moment
+
+    for moment in local:
+        instant = moment.astimezone(UTC)
+        heapq.heappush(waiting, instant)
+        for ready in settled(instant - _ZONE_MARGIN):
+            if ready > until:
+                return
+            yield ready
+    for ready in settled(None):
+        if ready > until:
+            return
+        yield ready
 
 
 def _anchor(rule: rrule, since: datetime) -> datetime:

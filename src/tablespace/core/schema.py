@@ -79,6 +79,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "resources": ("id",),
     "resource_tags": ("resource_id", "tag"),
     "rituals": ("id",),
+    "ritual_skips": ("ritual_id", "at"),
+    "quiet_spells": ("id",),
     "invites": ("id",),
     "join_decisions": ("request",),
     "cutoffs": ("member",),
@@ -582,6 +584,33 @@ def m020_search_prefix_index(db: Database) -> None:
                 content='{table}', prefix='{FTS_PREFIXES}')"""
         )
         db.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
+
+
+@migrations()
+def m021_rituals_zones_and_quiet(db: Database) -> None:
+    """Rituals gain a time zone (an IANA name; UTC for every ritual before,
+    which keeps its schedule exactly) and an end to a pause; an occurrence
+    can be skipped; quiet spells keep every ritual closed for a while. No
+    op folded before changes meaning, so nothing is folded again."""
+    db.executescript(
+        """
+        ALTER TABLE rituals ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC';
+        ALTER TABLE rituals ADD COLUMN paused_until TEXT;
+        CREATE TABLE ritual_skips (
+            ritual_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (ritual_id, at)
+        );
+        CREATE TABLE quiet_spells (
+            id TEXT PRIMARY KEY,
+            starts TEXT NOT NULL,
+            ends TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL
+        );
+        """
+    )
 
 
 def _build_text_edits(db: Database) -> None:

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from tablespace import actions
 from tablespace.core import queries
+from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -31,6 +32,7 @@ from tablespace.core.text import visible
 from tablespace.themes import DEFAULT_THEME, THEMES
 from tablespace.tui.chrome import GroupChanged, TablespaceScreen
 from tablespace.tui.commands import TablespaceCommands
+from tablespace.tui.format import local
 from tablespace.tui.jobs import Job, JobDone, JobStarted, start_job
 from tablespace.tui.live import (
     SYNC_EVERY,
@@ -366,7 +368,7 @@ class TablespaceApp(App[None]):
     def _show_sync_status(self) -> None:
         if self.group is None:
             return
-        busy = "".join(f"{label}… · " for label in self.jobs)
+        busy = quiet_words(self.group) + "".join(f"{label}… · " for label in self.jobs)
         room = self.size.width - HEADER_CHROME - cell_len(self.title) - len(" — ") - cell_len(busy)
         self.sub_title = visible(busy + self.sync_status.line(room))
 
@@ -622,6 +624,15 @@ def group_title(group: Group) -> str:
     """The group's name; a joiner not admitted yet cannot read it (it is in
     the encrypted log), so say what they wait for instead of an id."""
     return visible(queries.settings(group.conn).get("name", "")) or "Waiting to be admitted"
+
+
+def quiet_words(group: Group) -> str:
+    """'quiet until Mon 30 Nov 00:00 · ' while the group is in a quiet spell
+    (on the reader's clock), else nothing."""
+    spell = queries.quiet_now(group.conn, now())
+    if spell is None:
+        return ""
+    return f"quiet until {local(spell.ends):%a %d %b %H:%M} · "
 
 
 def require_terminal() -> None:

@@ -140,9 +140,14 @@ def shown(content: str | Text, *, multiline: bool = True) -> Text:
     return result
 
 
+def local(moment: datetime) -> datetime:
+    """An instant on the reader's own clock (the system's time zone)."""
+    return moment.astimezone()
+
+
 def days_until(moment: datetime, *, at: datetime | None = None) -> str:
-    """'today' / 'tomorrow' / 'in 18 days' / '3 days ago', by calendar date (UTC)."""
-    days = (moment.date() - (at or now()).date()).days
+    """'today' / 'tomorrow' / 'in 18 days' / '3 days ago', by calendar date on the reader's clock."""
+    days = (local(moment).date() - local(at or now()).date()).days
     if days == 0:
         return "today"
     if days == 1:

@@ -23,7 +23,7 @@ from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
-from tablespace.tui.format import days_until, relative, tags_text
+from tablespace.tui.format import days_until, local, relative, tags_text
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
@@ -44,9 +44,19 @@ class Occurrence:
     has_thread: bool
     replies: int
 
+    @property
+    def closed(self) -> str | None:
+        """Why it opens no thread (paused, skipped, a quiet spell), or None."""
+        return None if self.has_thread else self.ritual.closed_because(self.at)
+
+
+# The keys that change a ritual: moderators only (the fold refuses anyone else).
+TENDING = frozenset({"edit", "pause", "skip", "remove"})
+
 
 class RitualsScreen(SectionScreen):
-    """Today's prompts on top, then the calendar: the last week and the next three."""
+    """Today's prompts on top, then the calendar: the last week and the next
+    three, on the reader's own clock."""
 
     SECTION = "rituals"
     PAST = timedelta(days=7)
@@ -54,7 +64,16 @@ class RitualsScreen(SectionScreen):
     BINDINGS = [
         Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
         OPEN_ON_ENTER,
+        Binding("e", "edit", "Edit", id="rituals.edit"),
+        Binding("p", "pause", "Pause/resume", id="rituals.pause"),
+        Binding("x", "skip", "Skip once", id="rituals.skip"),
+        Binding("d", "remove", "Remove", id="rituals.remove"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TENDING:
+            return self.group.is_moderator
+        return True
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,13 +94,13 @@ class RitualsScreen(SectionScreen):
         table.focus()
 
     def calendar(self, moment: datetime) -> list[Occurrence]:
+        """Occurrences around today, paused, skipped and quiet ones included
+        (marked), so a moderator can find a ritual to resume it."""
         conn = self.group.conn
-        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        day = local(moment).replace(hour=0, minute=0, second=0, microsecond=0)
         found: list[Occurrence] = []
         for ritual in self.rituals:
-            if ritual.paused:
-                continue
-            for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD):
+            for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD, ritual.tz):
                 thread_id = derived_id("ritual.occur", ritual.id, iso(at))
                 exists = queries.thread_exists(conn, thread_id)
                 found.append(
@@ -91,31 +110,34 @@ class RitualsScreen(SectionScreen):
         return found
 
     def refresh_times(self) -> None:
-        if now().date() != self.shown_day:  # "today" and "in 3 days" moved on at midnight
+        if local(now()).date() != self.shown_day:  # "today" and "in 3 days" moved on at midnight
             self.refresh_data()
 
     def refresh_data(self) -> None:
         moment = now()
-        self.shown_day = moment.date()
+        today = local(moment).date()
+        self.shown_day = today
         table = self.query_one(DataTable)
         keep = self.current.thread_id if self.current and table.row_count else None
         self.rituals = queries.rituals(self.group.conn, moment)
         self.occurrences = self.calendar(moment)
-        today = moment.date()
-        self._show_today(moment, [o for o in self.occurrences if o.at.date() == today])
+        self._show_today(moment, [o for o in self.occurrences if local(o.at).date() == today and not o.closed])
         table.clear()
         for o in self.occurrences:
-            when = o.at.strftime("%a %d %b")
-            if o.at.date() == today:
+            when = local(o.at).strftime("%a %d %b")
+            if local(o.at).date() == today:
                 when_text = Text(f"{when}  today", "bold")
             elif o.at > moment:
                 when_text = Text(f"{when}  {days_until(o.at, at=moment)}")
             else:
                 when_text = Text(when, "dim")
+            closed = o.closed
             if o.has_thread:
                 status = Text(f"↩ {o.replies} repl{'y' if o.replies == 1 else 'ies'}")
+            elif closed:
+                status = Text(CLOSED_WORDS.get(closed, closed), "dim italic")
             elif o.at > moment:
-                status = Text("opens then", "dim")
+                status = Text(f"opens at {local(o.at):%H:%M}", "dim")
             else:
                 status = Text("not opened", "dim italic")
             table.add_row(when_text, Text(visible(o.ritual.name), "bold"), status, key=o.thread_id)
@@ -134,7 +156,7 @@ class RitualsScreen(SectionScreen):
         if not self.rituals:
             text.append("No rituals yet. Moderators add them with `tablespace ritual add`.", "not bold")
         elif not due:
-            following = next((o for o in self.occurrences if o.at > moment), None)
+            following = next((o for o in self.occurrences if o.at > moment and not o.closed), None)
             text.append("No ritual today.", "not bold")
             if following:
                 text.append(
@@ -163,14 +185,16 @@ class RitualsScreen(SectionScreen):
         ritual = o.ritual
         if o.has_thread:
             hint = "enter or o: open this occurrence's thread"
+        elif o.closed:
+            hint = CLOSED_WORDS.get(o.closed, o.closed)
         elif o.at > now():
-            hint = f"its thread opens {days_until(o.at)}"
+            hint = f"its thread opens {days_until(o.at)} at {local(o.at):%H:%M}"
         else:
             hint = "nobody opened this one"
         prompt.update(
             Text.assemble(
                 (visible(ritual.name), "bold"),
-                (f"  ·  {o.at.strftime('%a %d %b')}  ·  {hint}", "dim"),
+                (f"  ·  {local(o.at):%a %d %b %H:%M}  ·  {hint}", "dim"),
                 "\n",
                 visible(ritual.prompt, multiline=True),
             )
@@ -193,10 +217,125 @@ class RitualsScreen(SectionScreen):
             return
         if o.has_thread:  # on top of this section: escape comes back here
             self.app.push_screen(ThreadScreen(o.thread_id))
+        elif o.closed:
+            self.notify(f"{o.ritual.name}: {CLOSED_WORDS.get(o.closed, o.closed)}.", title="No thread")
         elif o.at > now():
-            self.notify(f"{o.ritual.name} opens {days_until(o.at)}.", title="Not yet")
+            self.notify(f"{o.ritual.name} opens {days_until(o.at)} at {local(o.at):%H:%M}.", title="Not yet")
         else:
             self.notify("Nobody opened this one (it came while nobody was in).", title="No thread")
+
+    # --- tending (moderators) ---------------------------------------------------------
+
+    def action_edit(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        o = self.current
+        if o is None:
+            return
+        ritual = o.ritual
+
+        def save(values: dict[str, str | bool]) -> Job[None]:
+            changed = {
+                key: str(values[key]).strip()
+                for key in ("name", "prompt", "rrule", "tz")
+                if str(values[key]).strip() != getattr(ritual, key)
+            }
+            return self.write_job(
+                "saving the ritual",
+                lambda g: actions.ritual_edit(g, ritual.id, **changed),
+                success=f"{ritual.name} saved",
+            )
+
+        self.app.push_screen(
+            AskForm(
+                f"Edit {ritual.name}",
+                "Its name, prompt, schedule (an RFC 5545 rule) and time zone (an IANA name, e.g. "
+                "Europe/Berlin). Threads it opened already stay as they are.",
+                [
+                    Field("name", "Name", ritual.name, required="give the ritual a name"),
+                    Field("prompt", "Prompt", ritual.prompt, required="give it a prompt"),
+                    Field("rrule", "Schedule, e.g. FREQ=WEEKLY;BYDAY=FR", ritual.rrule, required="give a schedule"),
+                    Field("tz", "Time zone", ritual.tz, required="give a time zone (UTC for none)"),
+                ],
+                save,
+            )
+        )
+
+    def action_pause(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        o = self.current
+        if o is None:
+            return
+        ritual = o.ritual
+        if ritual.paused:
+            self.act(
+                f"resuming {ritual.name}",
+                lambda g: actions.ritual_resume(g, ritual.id),
+                success=f"{ritual.name} is back on",
+            )
+            return
+
+        def pause(values: dict[str, str | bool]) -> Job[None]:
+            until = str(values["until"]).strip() or None
+            return self.write_job(
+                f"pausing {ritual.name}",
+                lambda g: actions.ritual_pause(g, ritual.id, until=until),
+                success=f"{ritual.name} is paused" + (f" until {until}" if until else ""),
+            )
+
+        self.app.push_screen(
+            AskForm(
+                f"Pause {ritual.name}?",
+                "No occurrence opens while it is paused. Give a day (YYYY-MM-DD) for it to come "
+                "back by itself, or leave it empty and press p again to resume.",
+                [Field("until", "Back on: YYYY-MM-DD (optional)")],
+                pause,
+                verb="pause",
+            )
+        )
+
+    def action_skip(self) -> None:
+        o = self.current
+        if o is None or o.has_thread:
+            if o is not None:
+                self.notify("This one has opened already.", title="Not skipped")
+            return
+        ritual, at, undo = o.ritual, iso(o.at), o.at in o.ritual.skipped
+        self.act(
+            "taking the skip back" if undo else "skipping",
+            lambda g: actions.ritual_skip(g, ritual.id, at, undo=undo),
+            success=f"{ritual.name} on {local(o.at):%a %d %b} " + ("is back on" if undo else "is skipped"),
+        )
+
+    def action_remove(self) -> None:
+        from tablespace.tui.modals import ConfirmModal
+
+        o = self.current
+        if o is None:
+            return
+        ritual = o.ritual
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(
+                    f"removing {ritual.name}",
+                    lambda g: actions.ritual_remove(g, ritual.id),
+                    success=f"{ritual.name} is removed; its threads stay",
+                )
+
+        self.app.push_screen(
+            ConfirmModal(f"Remove the ritual {ritual.name}? No occurrence opens again; the threads it opened stay."),
+            answered,
+        )
+
+
+# How the calendar words an occurrence that opens no thread (core.rituals.closed_because).
+CLOSED_WORDS = {
+    "the ritual is paused": "paused",
+    "this occurrence is skipped": "skipped",
+    "the group is in a quiet spell": "quiet spell",
+}
 
 
 # --- library ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from tablespace.core.fold.registry import handles
 from tablespace.core.identity import author_id_for
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op
-from tablespace.core.rituals import parse_start
+from tablespace.core.rituals import ZONE_NAME_MAX, check_zone, parse_start
 
 ROLES = ("moderator", "greeter", "note-taker", "curator")
 MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
@@ -94,6 +94,8 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
             raise Rejected.invalid(f"the weekly post cap is a whole number from 0 (none) to {POST_CAP_MAX}")
         changes.append(("post_cap", str(cap)))
         ctx._post_cap = None
+    if "tz" in p:
+        changes.append(("tz", check_zone(limits.one_line(p, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2))))
     if not changes:
         raise Rejected.invalid("nothing to change")
     ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)

@@ -1,0 +1,124 @@
+"""The Rituals section's keys (edit, pause and resume, skip once, remove), the
+calendar on the reader's own clock, and the header during a quiet spell."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from tablespace import actions
+from tablespace.core import queries
+from tablespace.core.clock import now
+from tablespace.core.group import Group
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import AskForm, ConfirmModal
+from tablespace.tui.sections import RitualsScreen
+from tests.tui.keys import jobs_done
+
+SIZE = (100, 32)
+
+
+@pytest.fixture
+def in_new_york(monkeypatch):
+    """The reader's clock is New York's (the test machine's may be UTC)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def cells(screen: RitualsScreen) -> list[list[str]]:
+    table = screen.query_one(DataTable)
+    return [[str(cell) for cell in table.get_row_at(n)] for n in range(table.row_count)]
+
+
+async def test_the_calendar_shows_local_times_and_the_keys_tend_a_ritual(kitchen, monkeypatch, in_new_york):
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-05T10:00:00Z")  # Thursday 05:00 in New York
+    group = Group.open(kitchen.home)
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, RitualsScreen)
+            # Friday wins is at 09:00 UTC: 04:00 on the reader's New York clock
+            friday = next(row for row in cells(screen) if row[0].startswith("Fri 06 Mar"))
+            assert friday[2] == "opens at 04:00"
+            table = screen.query_one(DataTable)
+            table.move_cursor(row=[r[0] for r in cells(screen)].index(friday[0]))
+
+            await pilot.press("x")  # skip this one
+            await jobs_done(pilot)
+            assert next(r for r in cells(screen) if r[0] == friday[0])[2] == "skipped"
+            (ritual,) = queries.rituals(group.conn, now())
+            assert ritual.next is not None and ritual.next.day == 13
+
+            await pilot.press("p")  # pause: a form asks until when
+            assert isinstance(app.screen, AskForm)
+            await pilot.press("ctrl+s")
+            await jobs_done(pilot)
+            assert queries.rituals(group.conn, now())[0].paused
+            assert {r[2] for r in cells(screen) if not r[2].startswith("↩")} <= {"paused", "not opened", "skipped"}
+            await pilot.press("p")  # and again: resumed
+            await jobs_done(pilot)
+            assert not queries.rituals(group.conn, now())[0].paused
+
+            await pilot.press("e")
+            form = app.screen
+            assert isinstance(form, AskForm)
+            form.query_one("#tz", Input).value = "America/New_York"
+            form.query_one("#name", Input).value = "Friday wins, local"
+            await pilot.press("ctrl+s")
+            await jobs_done(pilot)
+            (ritual,) = queries.rituals(group.conn, now())
+            assert (ritual.name, ritual.tz) == ("Friday wins, local", "America/New_York")
+            assert next(r for r in cells(screen) if r[0].startswith("Fri 13 Mar"))[2] == "opens at 09:00"
+
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmModal)
+            await pilot.press("y")
+            await jobs_done(pilot)
+            assert queries.rituals(group.conn, now()) == [] and cells(screen) == []
+    finally:
+        group.close()
+
+
+async def test_members_do_not_get_the_moderators_keys(kitchen, monkeypatch):
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-05T10:00:00Z")
+    group = Group.open(kitchen.home)
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            screen = app.screen
+            assert screen.check_action("remove", ()) is True
+            monkeypatch.setattr(type(group), "is_moderator", property(lambda self: False))
+            assert screen.check_action("remove", ()) is False and screen.check_action("open_occurrence", ()) is True
+    finally:
+        group.close()
+
+
+async def test_the_header_says_the_group_is_quiet_and_until_when(kitchen, monkeypatch, in_new_york):
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-05T10:00:00Z")
+    group = Group.open(kitchen.home)
+    actions.quiet(group, "2026-03-01", "2026-03-09", "holidays")  # the group's zone: UTC
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            # midnight UTC on 9 March, on a New York clock (summer time began that Sunday)
+            assert app.sub_title.startswith("quiet until Sun 08 Mar 20:00")
+            await pilot.press("2")
+            await pilot.pause()
+            friday = next(row for row in cells(app.screen) if row[0].startswith("Fri 06 Mar"))
+            assert friday[2] == "quiet spell"
+            actions.quiet_end(group)
+            app.refresh_times()
+            assert not app.sub_title.startswith("quiet")
+    finally:
+        group.close()

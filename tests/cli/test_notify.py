@@ -6,6 +6,7 @@ terminal when its bus does not answer."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from datetime import time as clock_time
@@ -205,3 +206,70 @@ def test_without_a_desktop_the_terminal_and_with_a_dead_bus_the_fallback(monkeyp
     desktop.show(Notification("t", "b"))
     desktop.show(Notification("t2", "b2"))  # a dead bus is not tried again
     assert fallback.titles() == ["t", "t2"]
+
+
+@pytest.mark.slow
+def test_digest_since_the_last_one_and_the_recap_posted_by_a_note_taker_only(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ana.out("post", "Proofing?", "--body", "how long, @Ben?", "--tag", "win")
+    everyone_syncs(ana, ben)
+    first = ben.out("digest")
+    assert "## Your inbox (1)" in first and "Ana mentioned you in “Proofing?”" in first
+    assert "## Wins (1)" in first and "## New threads (1)" in first
+    # The next digest starts where this one ended: nothing new since.
+    assert "Nothing happened." in ben.out("digest")
+    assert "## New threads (1)" in ben.out("digest", "--since", "7d")  # a one-off window
+    assert "Nothing happened." in ben.out("digest")  # ...which did not move the mark
+    out = tmp_path / "digest.json"
+    ben.run("digest", "--since", "30d", "--format", "json", "-o", str(out))
+    assert json.loads(out.read_text())["sections"]["threads"]["total"] == 1
+    assert "not a duration" in ben.error("digest", "--since", "soon", code=2)
+
+    bullets = ben.out("recap", "--week", "2026-11-23").splitlines()
+    assert bullets[0] == "- 1 new thread and 0 replies from 1 member."
+    assert ben.out("recap", "--week", "2026-11-23") == ana.out("recap", "--week", "2026-11-23")
+    assert "note-taker or a moderator" in ben.error("recap", "--post", code=3)
+    assert "not a date" in ben.error("recap", "--week", "monday", code=2)
+    ana.run("role", "Ben", "note-taker")
+    everyone_syncs(ana, ben)
+    posted = ben.json("recap", "--post")
+    assert posted["bullets"][0] == "1 new thread and 0 replies from 1 member."
+    assert ben.json("show", posted["thread"])["tags"] == ["recap"]
+
+
+@pytest.mark.slow
+def test_sync_notify_shows_new_entries_but_never_a_muted_member_nor_logs_them(tmp_path, monkeypatch, caplog) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Carol")
+    ben, carol = m["Ben"], m["Carol"]
+    terminal = io.StringIO()
+    monkeypatch.setattr("tablespace.cli.terminal_stream", lambda: terminal)
+    monkeypatch.setenv("TERM", "foot")
+    monkeypatch.delenv("TMUX", raising=False)
+    # A desktop bus that does not answer: the terminal shows it instead.
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    ben.run("sync", "--notify")  # the first time: what is there is old news
+    assert terminal.getvalue() == ""
+
+    ben.run("mute", "--member", "Carol")
+    carol.out("post", "From Carol", "--body", "@Ben psst")
+    ana.out("post", "From Ana", "--body", "@Ben secret crumb ratio")
+    ben.out("post", "Mine", "--body", "@Ben note to self")
+    everyone_syncs(carol, ana)
+    caplog.set_level("DEBUG")
+    result = ben.run("sync", "--notify")
+    assert terminal.getvalue() == "\x1b]777;notify;Circle: Ana mentioned you;“From Ana”: @Ben secret crumb ratio\x07"
+    assert "crumb" not in result.stdout + result.stderr
+    assert not [r for r in caplog.records if "crumb" in r.getMessage() or "crumb" in str(r.args)]
+
+
+def test_what_the_desktop_library_would_log_of_a_notification_goes_nowhere(caplog) -> None:
+    pytest.importorskip("desktop_notifier")
+    import logging
+
+    caplog.set_level("DEBUG")
+    desktop = choose_notifier(None, {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}, fallback=Recording())
+    desktop.show(Notification("G: Ana mentioned you", "secret crumb ratio"))
+    # On a live bus the library logs each notification it sends, text and all, at debug.
+    logging.getLogger("desktop_notifier.backends.base").debug("Notification sent: %s", "secret crumb ratio")
+    assert not [r for r in caplog.records if r.name.startswith("desktop_notifier")]

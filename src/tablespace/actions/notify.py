@@ -14,6 +14,7 @@ notified) is entry ids, in the group's database in the home.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -262,11 +263,14 @@ class DesktopNotifier:
     def __init__(self, fallback: Notifier) -> None:
         self.fallback = fallback
         self._desktop: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the library's calls all run on this one loop
         self._broken = False
 
     def show(self, note: Notification) -> None:
         if not self._broken:
             self._broken = not self._sent(note)
+            if self._broken:
+                self._close()
         if self._broken:
             self.fallback.show(note)
 
@@ -274,14 +278,20 @@ class DesktopNotifier:
         failures = _quiet_library_log()
         failures.failed = False
         try:
-            from desktop_notifier import DesktopNotifierSync
+            from desktop_notifier import DesktopNotifier as Desktop
 
-            if self._desktop is None:
-                self._desktop = DesktopNotifierSync(app_name="tablespace")
-            self._desktop.send(title=note.title, message=note.body)
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._desktop = Desktop(app_name="tablespace")
+            self._loop.run_until_complete(self._desktop.send(title=note.title, message=note.body))
         except Exception:  # noqa: BLE001 - the desktop's bus failed in a way the library let through
             return False
         return not failures.failed
+
+    def _close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+        self._loop = self._desktop = None
 
 
 def has_desktop(env: Mapping[str, str], platform: str = sys.platform) -> bool:
@@ -291,11 +301,16 @@ def has_desktop(env: Mapping[str, str], platform: str = sys.platform) -> bool:
     return bool(env.get("DBUS_SESSION_BUS_ADDRESS"))
 
 
-def choose_notifier(terminal: IO[str] | None, env: Mapping[str, str] | None = None) -> Notifier:
-    """The desktop's notifier where there is a desktop, else the terminal's
-    (`terminal`: a stream on the terminal, or None when there is none)."""
+def choose_notifier(
+    terminal: IO[str] | None, env: Mapping[str, str] | None = None, *, fallback: Notifier | None = None
+) -> Notifier:
+    """The desktop's notifier where there is a desktop, else `fallback` when
+    given (the running app's own), else the terminal's (`terminal`: a stream
+    on the terminal, or None when there is none). The same stands in when a
+    desktop's bus turns out dead."""
     env = os.environ if env is None else env
-    fallback: Notifier = TerminalNotifier(terminal, terminal_style(env)) if terminal is not None else SilentNotifier()
+    if fallback is None:
+        fallback = TerminalNotifier(terminal, terminal_style(env)) if terminal is not None else SilentNotifier()
     return DesktopNotifier(fallback) if has_desktop(env) else fallback
 
 

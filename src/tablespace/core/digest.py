@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tablespace.core import queries
-from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
+from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.inbox import inbox
 from tablespace.core.metrics import WIN_TAG
 
@@ -114,13 +114,15 @@ def _section(name: str, conn: sqlite3.Connection, sql: str, params: dict[str, An
 
 def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, *, group: str) -> Digest:
     """What happened after `since` up to `until` (inclusive)."""
-    window = {"lo": datetime_to_hlc(since), "hi": datetime_to_hlc(until), "me": me, "win": WIN_TAG}
+    # In whole milliseconds, as the clock stamps them: after `since`'s, up to and with `until`'s.
+    lo, hi = (((datetime_to_hlc(moment) >> SHIFT) + 1) << SHIFT for moment in (since, until))
+    window = {"lo": lo, "hi": hi, "me": me, "win": WIN_TAG}
     names = queries.member_names(conn)
 
     def who(member: str | None) -> str:
         return names.get(member or "", (member or "someone")[:8])
 
-    entries = [e for e in inbox(conn, me, limit=None) if since < e.at <= until]
+    entries = [e for e in inbox(conn, me, limit=None) if since < e.at < hlc_to_datetime(hi)]
     inbox_section = Section(
         "inbox",
         [
@@ -139,7 +141,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         "threads",
         conn,
         """SELECT t.id, t.title, t.author, t.created_hlc, t.replies, p.body FROM threads t JOIN posts p ON p.id = t.id
-           WHERE t.created_hlc > :lo AND t.created_hlc <= :hi AND t.deleted = 0 AND t.ritual_id IS NULL
+           WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0 AND t.ritual_id IS NULL
              AND p.hidden = 0
            ORDER BY t.created_hlc DESC, t.id""",
         window,
@@ -156,7 +158,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         """SELECT p.thread_id, t.title, p.author, p.created_hlc, p.body FROM thread_tags tt
            JOIN threads t ON t.id = tt.thread_id JOIN posts p ON p.thread_id = t.id
            WHERE tt.tag = :win AND t.deleted = 0 AND p.deleted = 0 AND p.hidden = 0
-             AND p.created_hlc > :lo AND p.created_hlc <= :hi AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
+             AND p.created_hlc >= :lo AND p.created_hlc < :hi AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
            ORDER BY p.created_hlc DESC, p.id""",
         window,
         lambda r: Item(f"{who(r[2])} in “{r[1]}”", _excerpt(r[4]), hlc_to_datetime(r[3]), r[0]),
@@ -165,7 +167,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         "rituals",
         conn,
         """SELECT t.id, t.title, t.replies, t.created_hlc FROM threads t
-           WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.created_hlc > :lo AND t.created_hlc <= :hi
+           WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.created_hlc >= :lo AND t.created_hlc < :hi
            ORDER BY t.created_hlc DESC, t.id""",
         window,
         lambda r: Item(f"“{r[1]}”", f"{r[2]} answer{'' if r[2] == 1 else 's'}", hlc_to_datetime(r[3]), r[0]),
@@ -180,7 +182,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         "library",
         conn,
         """SELECT id, title, url, summary, added_by, created_hlc FROM resources
-           WHERE deleted = 0 AND created_hlc > :lo AND created_hlc <= :hi ORDER BY created_hlc DESC, id""",
+           WHERE deleted = 0 AND created_hlc >= :lo AND created_hlc < :hi ORDER BY created_hlc DESC, id""",
         window,
         lambda r: Item(f"{r[1]} <{r[2]}> (added by {who(r[4])})", _excerpt(r[3]), hlc_to_datetime(r[5]), r[0]),
     )
@@ -190,7 +192,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         """SELECT m.id, m.name, m.joined_hlc,
                   (SELECT t.title FROM threads t WHERE t.author = m.id AND t.deleted = 0 AND t.ritual_id IS NULL
                    ORDER BY t.created_hlc, t.id LIMIT 1)
-           FROM members m WHERE m.status IN ('active', 'timed_out') AND m.joined_hlc > :lo AND m.joined_hlc <= :hi
+           FROM members m WHERE m.status IN ('active', 'timed_out') AND m.joined_hlc >= :lo AND m.joined_hlc < :hi
              AND m.joined_hlc > (SELECT min(joined_hlc) FROM members)  -- the founder is no newcomer
            ORDER BY m.joined_hlc DESC, m.id""",
         window,

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -29,7 +29,7 @@ from tablespace.core.home import Home
 from tablespace.core.text import json_text, visible
 
 if TYPE_CHECKING:
-    from tablespace.actions import ExportFormat, Group, SyncReport
+    from tablespace.actions import DigestFormat, ExportFormat, Group, SyncReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -984,11 +984,21 @@ KIND_WORDS = {
     is_flag=True,
     help="Keep syncing as files arrive, as you write from elsewhere, and at least every 30 s, until interrupted.",
 )
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Raise a desktop notification (else a terminal one) for each new inbox entry; see `tablespace notify`.",
+)
 @with_group
-def sync(group: Group, as_json: bool, watch: bool) -> None:
+def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
     """Write your pending changes to the shared folder, then read and merge everything new."""
+    notifier = actions.choose_notifier(terminal_stream()) if notify else None
+    if notifier is not None:
+        actions.start_notifying(group)
 
     def one_round(report: SyncReport) -> None:
+        if notifier is not None:
+            actions.notify_new(group, notifier)
         for kind, refusal in report.refused_mine:
             what = KIND_WORDS.get(kind, "change")
             echo(f"tablespace: the group refused your earlier {what}: {refusal.for_author()}", err=True)
@@ -1069,6 +1079,86 @@ def watch_rounds(group: Group, one_round: Callable[[SyncReport], None], *, as_js
                 one_round(event.report)
     except KeyboardInterrupt:
         pass  # ctrl+c: stop quietly
+
+
+def terminal_stream() -> Any:
+    """The terminal a notification can be written to (stderr, else stdout), or None."""
+    for stream in (sys.stderr, sys.stdout):
+        if stream.isatty():
+            return stream
+    return None
+
+
+@main.command()
+@click.option("--all", "level", flag_value="all", default=None, help="Notify every new inbox entry.")
+@click.option("--mentions", "level", flag_value="mentions", help="Notify mentions of you only.")
+@click.option("--off", "level", flag_value="off", help="Never notify.")
+@click.option("--quiet", metavar="HH:MM-HH:MM", help="Quiet hours, in local time (e.g. 22:00-07:00).")
+@click.option("--no-quiet", is_flag=True, help="No quiet hours.")
+@json_option
+@click.pass_context
+def notify(ctx: click.Context, level: str | None, quiet: str | None, no_quiet: bool, as_json: bool) -> None:
+    """Your notification settings (all groups of this home; never synced).
+    With no option, prints them."""
+    if quiet is not None and no_quiet:
+        raise click.UsageError("give --quiet or --no-quiet, not both")
+    home = ctx.obj["home"]
+    if level is None and quiet is None and not no_quiet:
+        settings = actions.notify_settings(home)
+    else:
+        home.ensure()
+        settings = actions.set_notify_settings(home, level=level, quiet=quiet, no_quiet=no_quiet)  # type: ignore[arg-type]
+    if as_json:
+        return emit_json(settings.to_json())
+    echo(f"notify: {settings.level}")
+    echo(f"quiet hours: {settings.to_json()['quiet'] or 'none'}")
+
+
+@main.command()
+@click.option(
+    "--since", metavar="DURATION", help="What happened in this long (7d, 24h) instead of since your last digest."
+)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@with_group
+def digest(group: Group, since: str | None, fmt: DigestFormat, output: Path | None) -> None:
+    """What happened since your last digest (else the last 7 days): your inbox,
+    new threads, wins, rituals, the library, newcomers. Made to be mailed."""
+    span = parse_duration(since) if since is not None else None
+    result = actions.digest(group, span)
+    if output is None:
+        click.echo(actions.digest_text(result, fmt))
+    else:
+        actions.write_digest(result, fmt, output)
+        echo(f"Wrote {output}.", err=True)
+
+
+@main.command()
+@click.option("--week", "day", metavar="DATE", help="Any day of the week (Monday to Sunday, UTC). [default: this week]")
+@click.option("--post", "to_post", is_flag=True, help="Note-taker or moderator: post it as a thread tagged recap.")
+@json_option
+@with_group
+def recap(group: Group, day: str | None, to_post: bool, as_json: bool) -> None:
+    """The week's recap in at most 10 bullets, built from the ops: the same on every member's copy."""
+    when = parse_day(day) if day is not None else None
+    if to_post:
+        thread, result = actions.post_recap(group, when)
+    else:
+        thread, result = None, actions.weekly_recap(group, when)
+    if as_json:
+        return emit_json(result.to_json() | {"thread": thread})
+    for bullet in result.bullets:
+        echo(f"- {bullet}")
+    if thread is not None:
+        echo(f"Posted as {thread}.", err=True)
+
+
+def parse_day(text: str) -> date:
+    """A DATE option (2026-11-23); a malformed one is a usage error."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date like 2026-11-23") from None
 
 
 # --- everything else ------------------------------------------------------------------

@@ -431,3 +431,27 @@ async def test_a_post_written_beside_the_app_on_the_same_home_shows(pair, ana_gr
 
         await asyncio.to_thread(post_as_ana)
         await wait_for(pilot, lambda: "Written in a terminal" in screen_text(app), timeout=1.5)
+
+
+async def test_a_mention_while_the_app_runs_rings_and_shows_a_plain_toast(pair, ana_group, monkeypatch):
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # no desktop: the app's own bell and toast
+    app = TablespaceApp(ana_group, sync_every=600)
+    bells: list[None] = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(None))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+        await asyncio.to_thread(
+            pair.as_ben(lambda g: actions.post(g, "Crumb [b]shot[/b]", "@Ana is this open enough?"))
+        )
+
+        def toasts() -> list[tuple[str, str]]:
+            return [(str(n.title), str(n.message)) for n in app._notifications if "mentioned you" in str(n.title)]
+
+        await wait_for(pilot, lambda: len(toasts()) == 1, timeout=3)
+        assert toasts() == [("Sourdough circle: Ben mentioned you", "“Crumb [b]shot[/b]”: @Ana is this open enough?")]
+        assert bells == [None]
+        # A thread that does not concern Ana raises nothing.
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Plain news", "nothing for Ana")))
+        await wait_for(pilot, lambda: app.sync_rounds >= 3, timeout=3)
+        assert len(toasts()) == 1 and bells == [None]

@@ -38,6 +38,7 @@ from tablespace.tui.live import (
     SYNC_EVERY,
     WATCH_DEBOUNCE_MS,
     DatabaseChanged,
+    InAppNotifier,
     SyncLoop,
     SyncRound,
     SyncStatus,
@@ -262,7 +263,8 @@ class TablespaceApp(App[None]):
         self._show_sync_status()
         if not self.sync_enabled:
             return
-        self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every)
+        notifier = actions.choose_notifier(None, fallback=InAppNotifier(self))  # without a desktop: bell and toast
+        self.sync_loop = SyncLoop(self.home, self.group, self._report_round, every=self.sync_every, notifier=notifier)
         self.after_first_frame(self._start_live_sync)
 
     def _start_live_sync(self) -> None:

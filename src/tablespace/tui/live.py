@@ -9,13 +9,17 @@ app as a `SyncStatus` inside a `SyncRound` message.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from rich.cells import cell_len
+from textual.app import App
 from textual.message import Message
 
 from tablespace import actions
@@ -158,20 +162,55 @@ def stored_counts(group: Group) -> dict[str, int]:
     return {"outbox": queries.outbox_count(group.conn, group.me), "quarantined": queries.quarantined_count(group.conn)}
 
 
+class InAppNotifier:
+    """Where there is no desktop, the app owns the terminal: a new inbox entry
+    rings its bell and shows a toast (plain text: other members' words are
+    never read as markup). Called from the sync thread."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+
+    def show(self, note: actions.Notification) -> None:
+        self.app.call_from_thread(self._show, note)
+
+    def _show(self, note: actions.Notification) -> None:
+        self.app.bell()
+        self.app.notify(note.body, title=note.title, markup=False)
+
+
 class SyncLoop:
     """The body of the app's sync thread, and the handles to steer it."""
 
     def __init__(
-        self, home: Home, group: Group, report: Callable[[SyncStatus, bool], None], *, every: float = SYNC_EVERY
+        self,
+        home: Home,
+        group: Group,
+        report: Callable[[SyncStatus, bool], None],
+        *,
+        every: float = SYNC_EVERY,
+        notifier: actions.Notifier | None = None,
     ) -> None:
         self.home = home
         self.entry = GroupEntry(group.id, "", group.path)
         self.report = report
+        self.notifier = notifier
         self.every = every
         self.wanted = threading.Event()
         self.stop = threading.Event()
         self.manual = False
         self.rounds = 0
+
+    def _notify(self, group: Group, *, first: bool = False) -> None:
+        """Notify what is new in the inbox (the first time: only remember what
+        is there), when the app notifies; a failure (the database busy) only
+        skips it: the next round catches up."""
+        if self.notifier is None:
+            return
+        with contextlib.suppress(TablespaceError, sqlite3.Error):
+            if first:
+                actions.start_notifying(group)
+            else:
+                actions.notify_new(group, self.notifier)
 
     def request(self, *, manual: bool = False) -> None:
         self.manual = self.manual or manual
@@ -186,6 +225,7 @@ class SyncLoop:
         own connection."""
         group = Group(self.home, self.entry)  # not Group.open: no config write from this thread
         try:
+            self._notify(group, first=True)
             next_due = 0.0
             while not (self.stop.is_set() or cancelled()):
                 if self.wanted.is_set() or time.monotonic() >= next_due:
@@ -194,6 +234,7 @@ class SyncLoop:
                     if manual:
                         self.report(replace(status, running=True), False)
                     status = one_round(group, status)
+                    self._notify(group)
                     self.rounds += 1
                     next_due = time.monotonic() + self.every
                     if self.stop.is_set() or cancelled():

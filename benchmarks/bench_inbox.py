@@ -31,11 +31,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_args, cached_group, cleanup_tmp, copy_group, header, open_store, parse  # noqa: E402
+from _common import (  # noqa: E402
+    base_args,
+    cached_group,
+    cleanup_tmp,
+    copy_group,
+    header,
+    open_store,
+    parse,
+    table,
+    verdict,
+)
 
 from tablespace.core import inbox, queries  # noqa: E402
 
 OTHER = "f" * 32
+TARGET_MS = 200.0
 
 
 def timed(fn: Callable[[], object], calls: int = 20) -> float:
@@ -47,7 +58,7 @@ def timed(fn: Callable[[], object], calls: int = 20) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main() -> int:
     p = base_args(__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
     args = parse(p)
@@ -77,16 +88,26 @@ def main() -> None:
                 results[name].append(value)
                 ratios[name].append(value / run["floor"])
         print(f"load average {os.getloadavg()}")
+        rows = []
         for name in cases:
             values = results[name]
-            print(
-                f"{name:15s} {statistics.median(values):8.2f} ms  (min {min(values):.2f}, max {max(values):.2f})"
-                f"  x{statistics.median(ratios[name]):.1f} floor"
+            median = statistics.median(values)
+            target, result = ("", "") if name == "floor" else (f"< {TARGET_MS:.0f} ms", verdict(median < TARGET_MS))
+            rows.append(
+                [
+                    name,
+                    f"{median:.2f} ({min(values):.2f}-{max(values):.2f}) ms",
+                    f"{statistics.median(ratios[name]):.1f}x",
+                    target,
+                    result,
+                ]
             )
+        print(table(["figure", "median (min-max)", "ratio to floor", "target", "result"], rows))
         store.close()
     finally:
         cleanup_tmp(path)
+    return 0 if all(row[-1] != verdict(False) for row in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -23,11 +23,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tablespace import actions
-from tablespace.core.group import Group, Transport
-from tablespace.core.home import Home
-from tablespace.tui.app import TablespaceApp
-from tablespace.tui.thread_list import ThreadList
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import table, verdict  # noqa: E402
+
+from tablespace import actions  # noqa: E402
+from tablespace.core.group import Group, Transport  # noqa: E402
+from tablespace.core.home import Home  # noqa: E402
+from tablespace.tui.app import TablespaceApp  # noqa: E402
+from tablespace.tui.thread_list import ThreadList  # noqa: E402
 
 TARGET_SECONDS = 1.5
 
@@ -99,12 +103,16 @@ def main() -> None:
         ana, ben = make_pair(Path(tmp), args.threads)
         times = asyncio.run(measure(ana, ben, args.runs))
     median = statistics.median(times)
-    verdict = "pass" if median < TARGET_SECONDS else "FAIL"
+    ok = median < TARGET_SECONDS
+    figure = f"{median * 1000:.0f} ({min(times) * 1000:.0f}-{max(times) * 1000:.0f}) ms"
+    print(f"live: post to painted announcement, {args.runs} runs, median (min-max)")
     print(
-        f"live: post to painted announcement, {args.runs} runs: median {median * 1000:.0f} ms "
-        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); target < {TARGET_SECONDS} s: {verdict}"
+        table(
+            ["figure", "median (min-max)", "target", "result"],
+            [["live: post to painted", figure, f"< {TARGET_SECONDS} s", verdict(ok)]],
+        )
     )
-    sys.exit(0 if verdict == "pass" else 1)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ def test_printed_tables_come_back_as_figures_with_verdicts(tmp_path: Path, monke
 
     results = tmp_path / "results.jsonl"
     monkeypatch.setenv(_common.RESULTS_ENV, str(results))
-    _common.table(["figure", "ms", "target", "result"], [["floor", "1.0", "", ""], ["inbox", "250", "< 200 ms", "FAIL"]])
+    _common.table(
+        ["figure", "ms", "target", "result"], [["floor", "1.0", "", ""], ["inbox", "250", "< 200 ms", "FAIL"]]
+    )
     _common.table(["figure", "ratio", "target", "result"], [["post", "1.1x", "<= 1.2x", "PASS"]])
 
     assert run_all.rows_of(results) == [

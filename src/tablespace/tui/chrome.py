@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tablespace.actions import in_own_group
+from tablespace.core.inbox import unread_counts
 from tablespace.core.text import visible
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.registry import sections_for
@@ -108,6 +109,12 @@ class SectionBar(Static):
         self.current = current
         self.info = ""
         self.news = ""
+        self.counts: dict[str, int] = {}  # section id -> unread, shown beside its title
+
+    def set_counts(self, counts: dict[str, int]) -> None:
+        if counts != self.counts:
+            self.counts = dict(counts)
+            self.refresh_bar()
 
     def set_info(self, info: str) -> None:
         self.info = info
@@ -148,7 +155,11 @@ class SectionBar(Static):
                 text.append(gap)
             current = section.id == self.current
             style = "reverse bold" if current else ""
-            text.append(f" {section.key} {section.title[:3] if short and not current else section.title} ", style)
+            text.append(f" {section.key} {section.title[:3] if short and not current else section.title}", style)
+            unread = self.counts.get(section.id, 0)
+            if unread:
+                text.append(f" {unread:,}", (style + " " if style else "") + "bold")
+            text.append(" ", style)
         if news:
             text.append("  ")
             text.append(news, "reverse bold")
@@ -247,6 +258,26 @@ class SectionScreen(TablespaceScreen):
     def compose_header(self) -> ComposeResult:
         yield Header()
         yield SectionBar(self.SECTION)
+
+    @on(events.ScreenResume)
+    def _count_on_resume(self) -> None:
+        self.count_unread()
+
+    @on(GroupChanged)
+    def _count_on_change(self, message: GroupChanged) -> None:
+        # Only ops change what is unread (my own writes recount in after_write).
+        if message.ops and self.is_mounted and self.is_attached:
+            self.count_unread()
+
+    def after_write(self, success: str | None) -> None:
+        super().after_write(success)
+        self.count_unread()
+
+    def count_unread(self) -> None:
+        """The unread counts beside the sections' titles (threads, rituals, inbox)."""
+        if self.group.my_status is None:
+            return  # not admitted yet: nothing to read
+        self.query_one(SectionBar).set_counts(unread_counts(self.group.conn, self.group.me))
 
     def set_info(self, info: str) -> None:
         self.query_one(SectionBar).set_info(info)

@@ -41,7 +41,7 @@ PAGE_CACHE = 64  # pages: 6,400 rows at most in memory
 
 # Column widths (cells); the title takes what is left.
 GUTTER = 2  # cursor mark
-FLAGS = 5  # unread dot + pin + space + followed or muted mark
+FLAGS = 5  # unread dot + followed or muted mark + pin + space
 FOLLOWED, MUTED = "★", "⊘"
 TAGS_MAX = 24
 REPLIES = 5
@@ -313,8 +313,8 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         parts = [
             ("▶ " if is_cursor else "  ", style("thread-list--pin") if is_cursor else Style()),
             ("●" if summary.unread else " ", style("thread-list--dot")),
-            ("📌 " if summary.pinned else "   ", style("thread-list--pin")),
             (self._marks.get(summary.id, " "), style("thread-list--meta")),
+            ("📌 " if summary.pinned else "   ", style("thread-list--pin")),
             (fit(visible(summary.title) or "(untitled)", max(8, width - fixed)) + " ", title_style),
             (tags + " ", style("thread-list--tags")),
             ((f"{summary.replies} ↩" if summary.replies else "").rjust(REPLIES) + " ", style("thread-list--meta")),

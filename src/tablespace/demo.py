@@ -173,6 +173,23 @@ THREADS: list[tuple[str, str, str, list[str], list[tuple[str, str]]]] = [
         ["technique", "help"],
         [],
     ),
+    (
+        "Emeka",
+        "A page of everyone's starter recipes",
+        "@Ana, could the library hold one page with all our feeding schedules? @Farah would love it.",
+        ["library", "starter"],
+        [("Farah", "I would! Beginner-proof please.")],
+    ),
+    (
+        "Ana",
+        "Starter swap at the festival?",
+        "If a few of us go on Saturday, shall we swap starters? I can bring jars and labels.",
+        ["meetup"],
+        [
+            ("Dev", "Count me in. @Ana, I'll bring the rye one too."),
+            ("Chiara", 'Yes! @"Ana" can you label them by hydration?'),
+        ],
+    ),
 ]
 
 LIBRARY = [

@@ -209,6 +209,19 @@ def muted(conn: sqlite3.Connection, kind: str) -> list[str]:
     return [r[0] for r in conn.execute("SELECT target FROM mutes WHERE kind = ? ORDER BY target", (kind,))]
 
 
+def mention_keys(conn: sqlite3.Connection, thread_id: str) -> dict[str, list[str]]:
+    """post id -> the name keys its mentions resolved by, for the posts of a
+    thread (what core.mentions.resolved_spans needs to highlight them)."""
+    keys: dict[str, list[str]] = {}
+    for post, key in conn.execute(
+        """SELECT mn.post_id, mn.name_key FROM posts p JOIN mentions mn ON mn.post_id = p.id
+           WHERE p.thread_id = ? ORDER BY mn.post_id, mn.name_key""",
+        (thread_id,),
+    ):
+        keys.setdefault(post, []).append(key)
+    return keys
+
+
 # --- unread posts -----------------------------------------------------------------------
 
 # A thread's posts in the order `show` lists them: the opening post first.

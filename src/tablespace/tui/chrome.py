@@ -17,7 +17,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tablespace.actions import in_own_group
+from tablespace.core.inbox import unread_counts
 from tablespace.core.text import visible
+from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.registry import sections_for
 from tablespace.tui.textual_private import COMPACT_CLASS, FooterKey
@@ -114,6 +116,9 @@ class KeyFooter(Footer):
             self.call_after_refresh(self.recompose)
 
 
+MIN_INFO_CELLS = 12  # less of the section bar's info than this says nothing: drop it
+
+
 class SectionBar(Static):
     """`1 Threads  2 Rituals  3 Library  4 Members`, the current one
     highlighted, then news for the reader (kept longest), then the info."""
@@ -123,6 +128,12 @@ class SectionBar(Static):
         self.current = current
         self.info = ""
         self.news = ""
+        self.counts: dict[str, int] = {}  # section id -> unread, shown beside its title
+
+    def set_counts(self, counts: dict[str, int]) -> None:
+        if counts != self.counts:
+            self.counts = dict(counts)
+            self.refresh_bar()
 
     def set_info(self, info: str) -> None:
         self.info = info
@@ -155,6 +166,12 @@ class SectionBar(Static):
             text = self.bar(gap, short, info, news)
             if width <= 0 or text.cell_len <= width:
                 break
+            if info and short and not gap:
+                # Before the info goes, as much of it as fits (a few words say enough).
+                room = width - self.bar(gap, short, "", news).cell_len - 3
+                if room >= MIN_INFO_CELLS:
+                    text = self.bar(gap, short, truncated(visible(info), room), news)
+                    break
         self.update(text)
 
     def bar(self, gap: str, short: bool, info: str, news: str = "") -> Text:
@@ -164,7 +181,11 @@ class SectionBar(Static):
                 text.append(gap)
             current = section.id == self.current
             style = "reverse bold" if current else ""
-            text.append(f" {section.key} {section.title[:3] if short and not current else section.title} ", style)
+            text.append(f" {section.key} {section.title[:3] if short and not current else section.title}", style)
+            unread = self.counts.get(section.id, 0)
+            if unread:
+                text.append(f" ({unread:,})", (style + " " if style else "") + "bold")
+            text.append(" ", style)
         if news:
             text.append("  ")
             text.append(news, "reverse bold")
@@ -263,6 +284,26 @@ class SectionScreen(TablespaceScreen):
     def compose_header(self) -> ComposeResult:
         yield Header()
         yield SectionBar(self.SECTION)
+
+    @on(events.ScreenResume)
+    def _count_on_resume(self) -> None:
+        self.count_unread()
+
+    @on(GroupChanged)
+    def _count_on_change(self, message: GroupChanged) -> None:
+        # Only ops change what is unread (my own writes recount in after_write).
+        if message.ops and self.is_mounted and self.is_attached:
+            self.count_unread()
+
+    def after_write(self, success: str | None) -> None:
+        super().after_write(success)
+        self.count_unread()
+
+    def count_unread(self) -> None:
+        """The unread counts beside the sections' titles (threads, rituals, inbox)."""
+        if self.group.my_status is None:
+            return  # not admitted yet: nothing to read
+        self.query_one(SectionBar).set_counts(unread_counts(self.group.conn, self.group.me))
 
     def set_info(self, info: str) -> None:
         self.query_one(SectionBar).set_info(info)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from rich.text import Text
 
 from tablespace.core.clock import now
+from tablespace.core.limits import NAME_MAX
+from tablespace.core.mentions import resolved_spans
 from tablespace.core.text import first_unsafe, visible
 
 MARK_START, MARK_END = "\x02", "\x03"
@@ -93,6 +96,13 @@ def plain(markdown: str) -> str:
     return " ".join(text.split())
 
 
+def truncated(text: str, cells: int) -> str:
+    """`text` cut to `cells` terminal cells, an ellipsis marking the cut."""
+    cut = Text(text)
+    cut.truncate(cells, overflow="ellipsis")
+    return cut.plain
+
+
 def key_hint(*keys: tuple[str, str]) -> Text:
     """A dialog's hint line, `ctrl+s post · esc cancel`: each key in bold,
     then what it does; kept short, so it stays one line at 80 columns."""
@@ -155,3 +165,47 @@ def days_until(moment: datetime, *, at: datetime | None = None) -> str:
     if days == -1:
         return "yesterday"
     return f"in {days} days" if days > 0 else f"{-days} days ago"
+
+
+def mentions_marked(body: str, keys: Iterable[str]) -> str:
+    """The Markdown body with each mention that resolved to a member (by the
+    name keys the fold recorded, so a later rename changes nothing) in bold;
+    a mention of someone not in the group stays plain text."""
+    spans = resolved_spans(body, keys)
+    if not spans:
+        return body
+    out: list[str] = []
+    at = 0
+    for start, end in spans:
+        out.append(body[at:start])
+        out.append(f"**{body[start:end]}**")
+        at = end
+    out.append(body[at:])
+    return "".join(out)
+
+
+# An `@` being typed, not glued to a word: `@ca` or `@"Ana L` (an open quote).
+_TYPING_MENTION = re.compile(r"(?<![\w@])@(\"[^\"\n]*|[\w.'\-]*)$")
+MENTION_CHOICES = 6
+
+
+def typed_mention(before_cursor: str) -> tuple[int, str] | None:
+    """Where an `@` name being typed starts (offset of the `@`) and what is
+    typed of it so far, if the text before the cursor ends in one."""
+    found = _TYPING_MENTION.search(before_cursor[-(NAME_MAX + 3) :])
+    if found is None:
+        return None
+    return len(before_cursor) - (found.end() - found.start()), found.group(1).lstrip('"')
+
+
+def mention_choices(typed: str, names: Iterable[str]) -> list[str]:
+    """Names starting with what is typed (then those containing it), ignoring case."""
+    key = typed.casefold()
+    starts = [n for n in names if n.casefold().startswith(key)]
+    within = [n for n in names if key in n.casefold() and n not in starts]
+    return sorted(starts, key=str.casefold)[:MENTION_CHOICES] + within[: max(0, MENTION_CHOICES - len(starts))]
+
+
+def mention_of(name: str) -> str:
+    """How a name is written to mention it: `@carol`, or `@"Two Words"`."""
+    return f"@{name}" if re.fullmatch(r"\w[\w.'\-]*", name) and name[-1] not in ".'-" else f'@"{name}"'

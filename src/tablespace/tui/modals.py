@@ -37,7 +37,18 @@ from tablespace.core.limits import split_tags
 from tablespace.core.queries import SearchHit
 from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
-from tablespace.tui.format import MARK_END, MARK_START, key_hint, marked, plain, relative, shown
+from tablespace.tui.format import (
+    MARK_END,
+    MARK_START,
+    key_hint,
+    marked,
+    mention_choices,
+    mention_of,
+    plain,
+    relative,
+    shown,
+    typed_mention,
+)
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.tables import RowTable
@@ -202,6 +213,11 @@ class ComposeModal(FormModal):
         Binding("ctrl+t", "toggle_preview", "Preview", priority=True, id="compose.preview"),
         Binding("ctrl+o", "open_editor", "Open in $EDITOR", priority=True, id="compose.editor"),
         Binding("escape", "cancel", "Cancel", priority=True, id="compose.cancel"),
+        # While `@` names are offered below the body (see offer_mentions):
+        # (enter completes too: see action_next_field)
+        Binding("tab", "complete_mention", "Complete name", show=False, priority=True, id="compose.mention"),
+        Binding("down", "mention_cursor(1)", "Next name", show=False, priority=True, id="compose.mention_down"),
+        Binding("up", "mention_cursor(-1)", "Previous name", show=False, priority=True, id="compose.mention_up"),
     ]
 
     def __init__(
@@ -213,6 +229,7 @@ class ComposeModal(FormModal):
         tags: list[str] | None = None,
         body: str = "",
         submit_label: str = "Post",
+        names: Iterable[str] = (),
     ) -> None:
         super().__init__(on_submit)
         self.heading = heading
@@ -220,6 +237,7 @@ class ComposeModal(FormModal):
         self.initial_tags = tags
         self.initial_body = body
         self.submit_label = submit_label
+        self.names = list(names)  # the roster, for completing `@` names
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="compose"):
@@ -229,6 +247,7 @@ class ComposeModal(FormModal):
             if self.initial_tags is not None:
                 yield Input(" ".join(self.initial_tags), placeholder="tags, e.g. starter hydration", id="tags")
             yield TextArea(self.initial_body, id="body", soft_wrap=True, show_line_numbers=False)
+            yield OptionList(id="mention-choices")
             with VerticalScroll(id="preview-box"):
                 yield MembersMarkdown(id="preview")
             yield Label(self.hint(), classes="dialog-hint", id="compose-hint")
@@ -242,8 +261,73 @@ class ComposeModal(FormModal):
 
     def on_mount(self) -> None:
         self.query_one("#preview-box").display = False
+        self.query_one("#mention-choices").display = False
         first = "#title" if self.initial_title is not None and not self.initial_title else "#body"
         self.query_one(first).focus()
+
+    # --- completing `@` names ---------------------------------------------------
+
+    @property
+    def mention_list(self) -> OptionList:
+        return self.query_one("#mention-choices", OptionList)
+
+    @on(TextArea.Changed, "#body")
+    @on(TextArea.SelectionChanged, "#body")
+    def offer_mentions(self) -> None:
+        """Offer the roster's names that fit the `@` name being typed."""
+        choices = self.mention_choices_now()
+        box = self.mention_list
+        if not choices:
+            box.display = False
+            return
+        shown_now = [str(option.id) for option in box.options]
+        if shown_now != choices:
+            box.set_options([Option(Text(visible(name)), id=name) for name in choices])
+            box.highlighted = 0
+        box.display = True
+
+    def mention_choices_now(self) -> list[str]:
+        body = self.query_one("#body", TextArea)
+        if not self.names or body.selection.start != body.selection.end:
+            return []
+        row, column = body.cursor_location
+        typed = typed_mention(body.document.get_line(row)[:column])
+        return mention_choices(typed[1], self.names) if typed is not None else []
+
+    def action_complete_mention(self) -> None:
+        box = self.mention_list
+        if not box.display or box.highlighted is None or not isinstance(self.focused, TextArea):
+            raise SkipAction()
+        name = str(box.get_option_at_index(box.highlighted).id)
+        body = self.query_one("#body", TextArea)
+        row, column = body.cursor_location
+        typed = typed_mention(body.document.get_line(row)[:column])
+        if typed is None:
+            raise SkipAction()
+        body.replace(mention_of(name) + " ", (row, typed[0]), (row, column))
+        box.display = False
+
+    def action_next_field(self) -> None:
+        """Enter completes the name offered, else moves on as in every form."""
+        if self.mention_list.display and isinstance(self.focused, TextArea):
+            self.action_complete_mention()
+        else:
+            super().action_next_field()
+
+    def action_mention_cursor(self, step: int) -> None:
+        box = self.mention_list
+        if not box.display or not isinstance(self.focused, TextArea):
+            raise SkipAction()
+        if step > 0:
+            box.action_cursor_down()
+        else:
+            box.action_cursor_up()
+
+    @on(OptionList.OptionSelected, "#mention-choices")
+    def mention_clicked(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#body", TextArea).focus()
+        self.mention_list.highlighted = event.option_index
+        self.action_complete_mention()
 
     def draft(self) -> Draft:
         title = self.query_one("#title", Input).value if self.initial_title is not None else None
@@ -313,6 +397,9 @@ class ComposeModal(FormModal):
         return (draft.body, draft.title, draft.tags) != (self.initial_body, self.initial_title, tags)
 
     def action_cancel(self) -> None:
+        if self.mention_list.display:  # escape first closes the names offered
+            self.mention_list.display = False
+            return
         if self.busy or not self.has_changes():  # busy: the draft is on its way, nothing to discard
             self.dismiss(False)
             return

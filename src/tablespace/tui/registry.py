@@ -55,6 +55,13 @@ SECTIONS: tuple[Section, ...] = (
         "tablespace.tui.moderation:ModerationScreen",
         moderators_only=True,
     ),
+    Section(
+        "7",
+        "inbox",
+        "Inbox",
+        "mentions of you, replies in your threads, reactions, report outcomes",
+        "tablespace.tui.inbox:InboxScreen",
+    ),
 )
 
 

@@ -16,19 +16,25 @@ from textual.widgets import Header, Static
 
 from tablespace import actions
 from tablespace.actions import in_own_group
-from tablespace.core import queries
+from tablespace.core import inbox, queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
 from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
-from tablespace.tui.format import relative, tags_text
+from tablespace.tui.format import mentions_marked, relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
+    from tablespace.core.group import Group
     from tablespace.tui.editor import Draft
     from tablespace.tui.jobs import Job
 
 # --- threads ---------------------------------------------------------------------
+
+
+def roster_names(group: Group) -> list[str]:
+    """Who the composer completes `@` names from: the members in the group, not me."""
+    return [m.name for m in queries.members(group.conn) if m.status in ("active", "timed_out") and m.id != group.me]
 
 
 class ThreadsScreen(SectionScreen):
@@ -108,21 +114,23 @@ class ThreadsScreen(SectionScreen):
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
-        self.app.push_screen(ComposeModal("New thread", post, title="", tags=[]))
+        self.app.push_screen(ComposeModal("New thread", post, title="", tags=[], names=roster_names(self.group)))
 
 
 class PostCard(Vertical, can_focus=True):
     """One post: author and time, Markdown body, reactions."""
 
-    def __init__(self, post: PostView, *, opening: bool, mine: bool) -> None:
+    def __init__(self, post: PostView, *, opening: bool, mine: bool, mention_keys: tuple[str, ...] = ()) -> None:
         super().__init__(classes="post" + (" opening" if opening else "") + (" mine" if mine else ""))
         self.post = post
         self.opening = opening
         self.mine = mine
+        self.mention_keys = mention_keys  # the name keys its mentions resolved by, when folded
 
-    async def show(self, post: PostView) -> None:
+    async def show(self, post: PostView, mention_keys: tuple[str, ...]) -> None:
         """The post was edited or reacted to: redraw just this card."""
         self.post = post
+        self.mention_keys = mention_keys
         await self.recompose()
 
     def meta(self) -> Text:
@@ -136,6 +144,17 @@ class PostCard(Vertical, can_focus=True):
             meta.append(f"  ·  edited {relative(post.edited_at)}", "dim italic")
         return meta
 
+    @staticmethod
+    def quote_line(quote: queries.Quote) -> Text:
+        """Who is quoted and the start of what they wrote (enter jumps to it)."""
+        line = Text.assemble(("▎ ", "dim"), (visible(quote.author), "bold"), (": ", "dim"))
+        if quote.deleted:
+            line.append("(the quoted post was deleted)", "dim italic")
+        else:
+            excerpt = " ".join(visible(quote.excerpt).split())
+            line.append(excerpt[:117] + "…" if len(excerpt) > 118 else excerpt, "italic")
+        return line
+
     def refresh_times(self) -> None:
         for meta in self.query(".post-meta").results(Static):  # none while recomposing
             meta.update(self.meta())
@@ -143,9 +162,12 @@ class PostCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         post = self.post
         yield Static(self.meta(), classes="post-meta")
+        if post.quote is not None:
+            yield Static(self.quote_line(post.quote), classes="post-quote")
         from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
 
-        yield MembersMarkdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
+        body = mentions_marked(visible(post.body, multiline=True), self.mention_keys)
+        yield MembersMarkdown(body or "*(no text)*", classes="post-body")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
 
@@ -183,6 +205,11 @@ class ThreadScreen(TablespaceScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="thread.back"),
         Binding("r", "reply", "Reply", id="thread.reply"),
+        Binding("greater_than_sign", "quote", "Quote", id="thread.quote"),
+        Binding("enter", "jump_to_quote", "Go to quoted", id="thread.jump_to_quote"),
+        Binding("f", "follow", "Follow", show=False, id="thread.follow"),
+        Binding("m", "mute_thread", "Mute thread", show=False, id="thread.mute"),
+        Binding("M", "mute_member", "Mute author", show=False, id="thread.mute_member"),
         Binding("plus", "react", "React", id="thread.react"),
         Binding("e", "edit", "Edit", id="thread.edit"),
         Binding("d", "delete", "Delete", id="thread.delete"),
@@ -201,6 +228,8 @@ class ThreadScreen(TablespaceScreen):
         self.focus_index = 0
         self.land_on_last = False  # after our own reply: focus it once it is shown
         self.news_below: list[PostCard] = []  # replies that came while the reader was scrolled up, not yet in view
+        self.unread: list[str] = []  # the posts unread when the thread opened, in order (`n` walks them)
+        self.mention_keys: dict[str, list[str]] = {}  # post id -> the name keys its mentions resolved by
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -223,9 +252,23 @@ class ThreadScreen(TablespaceScreen):
             return
         if detail == self.detail:
             return  # the database changed elsewhere (marking read is a change too): nothing to show or mark
+        if self.detail is None:
+            self.note_unread()
         self.detail = detail
+        self.mention_keys = inbox.mention_keys(self.group.conn, self.thread_id)
         self.mark_read()
         self.call_next(self._rebuild)
+
+    def note_unread(self) -> None:
+        """Before the thread is marked read: what was unread in it, and so
+        where it opens (at the first unread post, unless asked for one)."""
+        conn, me = self.group.conn, self.group.me
+        self.unread = inbox.unread_posts(conn, me, self.thread_id)
+        if self.focus_post is None and self.unread:
+            self.focus_post = self.unread[0]
+
+    def keys_of(self, post: PostView) -> tuple[str, ...]:
+        return tuple(self.mention_keys.get(post.id, ()))
 
     def mark_read(self) -> None:
         """Mark the thread read, on a worker: the write waits while another
@@ -263,9 +306,12 @@ class ThreadScreen(TablespaceScreen):
         the posts that changed and append the new ones."""
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
         for card, post in zip(cards, detail.posts, strict=False):
-            if card.post != post:
-                await card.show(post)
-        new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards) :]]
+            if card.post != post or card.mention_keys != self.keys_of(post):
+                await card.show(post, self.keys_of(post))
+        new = [
+            PostCard(p, opening=False, mine=p.author_id == self.group.me, mention_keys=self.keys_of(p))
+            for p in detail.posts[len(cards) :]
+        ]
         if new:
             await posts.mount_all(new)
         if self.land_on_last:
@@ -327,7 +373,9 @@ class ThreadScreen(TablespaceScreen):
         self.news_below = []
         await posts.remove_children()
         cards = [
-            PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
+            PostCard(
+                p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me, mention_keys=self.keys_of(p)
+            )
             for n, p in enumerate(detail.posts)
         ]
         await posts.mount_all(cards)
@@ -373,6 +421,9 @@ class ThreadScreen(TablespaceScreen):
         a moderator), jump to new only while replies wait below."""
         if action == "jump_to_news":
             return bool(self.news_below)
+        if action == "jump_to_quote":
+            card = self.focused_post
+            return card is not None and card.post.quote is not None
         if action not in ("edit", "delete"):
             return True
         card = self.focused_post
@@ -390,23 +441,77 @@ class ThreadScreen(TablespaceScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_reply(self) -> None:
+    def action_reply(self, quote: PostView | None = None) -> None:
         from tablespace.tui.modals import ComposeModal
 
         if self.detail is None:
             return
 
         thread_id = self.thread_id
+        quoted = quote.id if quote is not None else None
 
         def reply(draft: Draft) -> Job[str]:
             body = draft.body
             return self.write_job(
                 "replying",
-                lambda g: actions.reply(g, thread_id, body),
+                lambda g: actions.reply(g, thread_id, body, quote=quoted),
                 then=self.land_on_reply,
             )
 
-        self.app.push_screen(ComposeModal(f"Reply to “{self.detail.title}”", reply, submit_label="Reply"))
+        heading = f"Reply to “{self.detail.title}”" if quote is None else f"Reply quoting {quote.author}"
+        self.app.push_screen(ComposeModal(heading, reply, submit_label="Reply", names=roster_names(self.group)))
+
+    def action_quote(self) -> None:
+        """Reply quoting the selected post."""
+        card = self.focused_post
+        if card is not None:
+            self.action_reply(quote=card.post)
+
+    def action_jump_to_quote(self) -> None:
+        """Select the post the selected reply quotes (in this thread)."""
+        card = self.focused_post
+        quote = card.post.quote if card is not None else None
+        if quote is None:
+            return
+        if quote.deleted:
+            self.notify("The quoted post was deleted.")
+            return
+        self.select_post(quote.post)
+
+    def select_post(self, post_id: str) -> None:
+        cards = self.cards
+        index = next((n for n, c in enumerate(cards) if c.post.id == post_id), None)
+        if index is None:
+            return
+        self.focus_index = index
+        cards[index].focus(scroll_visible=False)
+        self.query_one("#posts", PostScroll).scroll_to_widget(cards[index], animate=False, top=True)
+
+    def action_follow(self) -> None:
+        undo = inbox.is_following(self.group.conn, self.thread_id)
+        thread_id = self.thread_id
+        self.act(
+            "unfollowing" if undo else "following",
+            lambda g: actions.follow(g, thread_id, undo=undo),
+            success="Unfollowed: replies here no longer reach your inbox."
+            if undo
+            else "Following: replies here reach your inbox.",
+        )
+
+    def action_mute_thread(self) -> None:
+        undo = inbox.is_muted(self.group.conn, "thread", self.thread_id)
+        thread_id = self.thread_id
+        self.act(
+            "unmuting" if undo else "muting",
+            lambda g: actions.mute_thread(g, thread_id, undo=undo),
+            success="Unmuted this thread." if undo else "Muted: nothing from this thread reaches your inbox.",
+        )
+
+    def action_mute_member(self) -> None:
+        card = self.focused_post
+        if card is None:
+            return
+        mute_member_of(self, card.post.author_id, card.post.author)
 
     def land_on_reply(self, _post_id: str) -> None:
         """Our reply was written: focus it once the refresh shows it."""
@@ -428,7 +533,11 @@ class ThreadScreen(TablespaceScreen):
             return self.write_job("saving the edit", lambda g: actions.edit(g, post_id, body, title=title))
 
         title = self.detail.title if card.opening and self.detail else None
-        self.app.push_screen(ComposeModal("Edit post", edit, title=title, body=card.post.body, submit_label="Save"))
+        self.app.push_screen(
+            ComposeModal(
+                "Edit post", edit, title=title, body=card.post.body, submit_label="Save", names=roster_names(self.group)
+            )
+        )
 
     def action_delete(self) -> None:
         from tablespace.tui.modals import ConfirmModal
@@ -494,8 +603,30 @@ class ThreadScreen(TablespaceScreen):
         self.app.push_screen(ReactModal(mine), done)
 
     def action_next_unread(self) -> None:
-        following = queries.threads(self.group.conn, unread=True, pinned_first=True, limit=1)
-        if not following:
-            self.notify("You're all caught up.", title="No unread threads")
+        """The next post that was unread when the thread opened, then the first
+        unread post of the next thread with any (in the thread list's order)."""
+        card = self.focused_post
+        here = card.post.id if card is not None else None
+        later = self.unread[self.unread.index(here) + 1 :] if here in self.unread else self.unread
+        shown = {c.post.id for c in self.cards}
+        following = next((p for p in later if p in shown and p != here), None)
+        if following is not None:
+            self.select_post(following)
             return
-        self.app.switch_screen(ThreadScreen(following[0].id))
+        last = self.detail.posts[-1].id if self.detail and self.detail.posts else self.thread_id
+        elsewhere = inbox.next_unread_post(self.group.conn, self.group.me, thread_id=self.thread_id, post_id=last)
+        if elsewhere is None:
+            self.notify("You're all caught up.", title="No unread posts")
+            return
+        self.app.switch_screen(ThreadScreen(elsewhere.thread, elsewhere.post))
+
+
+def mute_member_of(screen: TablespaceScreen, member_id: str, name: str) -> None:
+    """Mute a member (or unmute one muted): nothing they do reaches my inbox.
+    Muting myself is refused by the action, like everywhere."""
+    undo = inbox.is_muted(screen.group.conn, "member", member_id)
+    screen.act(
+        "unmuting" if undo else "muting",
+        lambda g: actions.mute_member(g, member_id, undo=undo),
+        success=f"Unmuted {name}." if undo else f"Muted {name}: nothing they do reaches your inbox.",
+    )

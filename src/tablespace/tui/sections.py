@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown, Select, Static
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import inbox, queries
 from tablespace.core.clock import iso, now
 from tablespace.core.fold import derived_id
 from tablespace.core.queries import ResourceView
@@ -25,7 +25,7 @@ from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import days_until, local, relative, tags_text
 from tablespace.tui.markdown import MembersMarkdown
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.screens import ThreadScreen, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
 
 if TYPE_CHECKING:
@@ -492,6 +492,11 @@ class MembersScreen(SectionScreen):
     (the moderators keep them; see the Moderation section's Settings)."""
 
     SECTION = "members"
+    BINDINGS = [Binding("m", "mute", "Mute / unmute", id="members.mute")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.people: list[queries.MemberView] = []
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -504,7 +509,8 @@ class MembersScreen(SectionScreen):
         self.query_one(DataTable).add_columns("Name", "Roles", "Status", "Id")
 
     def refresh_data(self) -> None:
-        people = queries.members(self.group.conn)
+        self.people = people = queries.members(self.group.conn)
+        muted = set(inbox.muted(self.group.conn, "member"))
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
@@ -515,6 +521,8 @@ class MembersScreen(SectionScreen):
             status = Text(m.status.replace("_", " "), "" if m.status == "active" else "italic")
             if m.timeout_until:
                 status.append(f" until {m.timeout_until:%d %b %H:%M}", "dim")
+            if m.id in muted:  # mine alone: nobody else sees it
+                status.append(" · muted by you", "dim")
             table.add_row(name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim"), key=m.id)
         if people:
             table.move_cursor(row=min(keep or 0, len(people) - 1), animate=False)
@@ -528,3 +536,9 @@ class MembersScreen(SectionScreen):
             )
             or "_The moderators have not written a code of conduct yet._"
         )
+
+    def action_mute(self) -> None:
+        """Mute the selected member (or unmute one muted)."""
+        row = self.query_one(DataTable).cursor_row
+        if 0 <= row < len(self.people):
+            mute_member_of(self, self.people[row].id, self.people[row].name)

@@ -30,7 +30,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tablespace.core import queries
+from tablespace.core import inbox, queries
 from tablespace.core.clock import now
 from tablespace.core.queries import ThreadSummary
 from tablespace.core.text import visible
@@ -41,7 +41,8 @@ PAGE_CACHE = 64  # pages: 6,400 rows at most in memory
 
 # Column widths (cells); the title takes what is left.
 GUTTER = 2  # cursor mark
-FLAGS = 4  # unread dot + pin + space
+FLAGS = 5  # unread dot + followed or muted mark + pin + space
+FOLLOWED, MUTED = "★", "⊘"
 TAGS_MAX = 24
 REPLIES = 5
 WHEN = 15
@@ -53,6 +54,13 @@ def fit(text: str, width: int) -> str:
     if cell_len(text) > width:
         return set_cell_size(text, width - 1) + "…"
     return set_cell_size(text, width)
+
+
+def thread_marks(conn: sqlite3.Connection) -> dict[str, str]:
+    """The threads I follow or muted, with the mark the list shows (muted wins)."""
+    marks = dict.fromkeys(inbox.followed_threads(conn), FOLLOWED)
+    marks.update(dict.fromkeys(inbox.muted(conn, "thread"), MUTED))
+    return marks
 
 
 class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
@@ -104,6 +112,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
         self._version: tuple[int, int] | None = None  # the database as last read (queries.data_version)
         self.empty_hint = "No threads yet — press c to start one."  # what an empty list says
+        self._marks: dict[str, str] = {}  # thread id -> FOLLOWED or MUTED (mine alone, a few at most)
         self._head: dict[str, datetime] | None = None  # the first page as last read: id -> last activity
         self._news: dict[str, int] = {}  # threads with news not yet in view -> their row
         self.news_above = 0
@@ -134,6 +143,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._pages.clear()
         self._strips.clear()
         self._count = queries.count_threads(self.conn)
+        self._marks = thread_marks(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
         head = self._read_head()
         position = queries.thread_position(self.conn, selected_id) if selected_id is not None else None
@@ -301,6 +311,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         parts = [
             ("▶ " if is_cursor else "  ", style("thread-list--pin") if is_cursor else Style()),
             ("●" if summary.unread else " ", style("thread-list--dot")),
+            (self._marks.get(summary.id, " "), style("thread-list--meta")),
             ("📌 " if summary.pinned else "   ", style("thread-list--pin")),
             (fit(visible(summary.title) or "(untitled)", max(8, width - fixed)) + " ", title_style),
             (tags + " ", style("thread-list--tags")),

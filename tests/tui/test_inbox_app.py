@@ -1,0 +1,269 @@
+"""The inbox in the app: the Inbox section, unread counts, opening at the
+first unread post and `n` across threads, mentions highlighted and
+completed, quotes, follow and mute. Ana's home holds what Ben Ode wrote,
+synced through a real folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Markdown, OptionList, Static, TextArea
+
+from tablespace import actions
+from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.core import inbox, queries
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import Home
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.chrome import SectionBar
+from tablespace.tui.inbox import InboxScreen
+from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_list import FOLLOWED, MUTED, ThreadList
+from tests.tui.waits import wait_for
+
+SIZE = (100, 32)
+
+
+@dataclass
+class Table:
+    ana: Home
+    ids: dict[str, str]  # short name -> thread or post id
+
+
+@pytest.fixture
+def table(tmp_path: Path, monkeypatch) -> Table:
+    """Ana starts two threads; Ben Ode replies in both, mentions her in the
+    second, and reacts to her first post. Ana has read nothing since."""
+    clock = iter(range(100))
+
+    def tick() -> None:
+        monkeypatch.setenv("TABLESPACE_NOW", f"2026-03-02T08:{next(clock):02d}:00Z")
+
+    tick()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    transport = Transport(folder=shared)
+    ana = found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)
+    sync_group(ana)
+    ben, request = join_group(Home(tmp_path / "ben"), create_invite(ana, timedelta(days=1), 1), "Ben Ode", transport)
+    admit(ana, request[:8])
+    ids: dict[str, str] = {}
+    tick()
+    ids["rye"] = actions.post(ana, "Rye starter feeding schedule", "1:5:5 at night.")
+    tick()
+    ids["crumb"] = actions.post(ana, "Why is my crumb gummy?", "Baked at 230 °C for 40 min.")
+    sync_group(ana)
+    sync_group(ben)
+    tick()
+    ids["rye_reply"] = actions.reply(ben, ids["rye"], "Try 1:2:2 in the morning too.")
+    tick()
+    ids["crumb_reply"] = actions.reply(ben, ids["crumb"], "Cut it later, @Ana: it is still baking inside.")
+    tick()
+    ids["crumb_reply2"] = actions.reply(ben, ids["crumb"], "And a longer bake helps.")
+    tick()
+    actions.react(ben, ids["rye"], "🍞")
+    sync_group(ben)
+    sync_group(ana)
+    ana.close()
+    ben.close()
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    return Table(Home(tmp_path / "ana"), ids)
+
+
+@pytest.fixture
+def ana(table: Table):
+    group = Group.open(table.ana)
+    yield group
+    group.close()
+
+
+@pytest.fixture
+def app(ana: Group) -> TablespaceApp:
+    return TablespaceApp(ana, sync=False)
+
+
+def bar_text(app: TablespaceApp) -> str:
+    return str(app.screen.query_one(SectionBar).render())
+
+
+def focused_post(app: TablespaceApp) -> str | None:
+    screen = app.screen
+    assert isinstance(screen, ThreadScreen)
+    card = screen.focused_post
+    return card.post.id if card is not None else None
+
+
+async def open_thread_at(pilot, app: TablespaceApp, thread_id: str, post_id: str | None = None) -> ThreadScreen:
+    await app.push_screen(ThreadScreen(thread_id, post_id))
+    screen = app.screen
+    assert isinstance(screen, ThreadScreen)
+    await wait_for(pilot, lambda: bool(screen.cards) and screen.focused_post is not None)
+    await pilot.pause()
+    return screen
+
+
+async def test_the_inbox_section_lists_entries_and_enter_lands_on_the_post_and_reads_it(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "7 Inbox (4)" in bar_text(app))
+        assert "1 Threads (2)" in bar_text(app)  # both threads have unread replies
+        await pilot.press("7")
+        await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.entries))
+        screen = app.screen
+        assert isinstance(screen, InboxScreen)
+        assert [e.kind for e in screen.entries] == ["reaction", "reply", "mention", "reply"]  # newest first
+        rows = screen.query_one(DataTable)
+        assert rows.row_count == 4
+        assert "Ben Ode" in str(rows.get_row_at(2)[2]) and "gummy" in str(rows.get_row_at(2)[4])
+        await pilot.press("j", "j", "enter")  # the mention
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and bool(app.screen.cards))
+        await wait_for(pilot, lambda: focused_post(app) == table.ids["crumb_reply"])
+        await wait_for(pilot, lambda: inbox.unread_counts(ana.conn, ana.me)["inbox"] == 2)
+        await pilot.press("escape")  # back to the inbox, which re-reads
+        await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and len(app.screen.entries) == 2)
+        assert "7 Inbox (2)" in bar_text(app)
+        await pilot.press("a")  # all, read ones too
+        await wait_for(pilot, lambda: len(app.screen.entries) == 4)
+        assert sum(e.read for e in app.screen.entries) == 2
+        await pilot.press("a")
+        await wait_for(pilot, lambda: len(app.screen.entries) == 2)
+
+
+async def test_a_thread_opens_at_the_first_unread_post_and_n_walks_posts_across_threads(app, ana, table) -> None:
+    ids = table.ids
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = await open_thread_at(pilot, app, ids["crumb"])
+        assert focused_post(app) == ids["crumb_reply"]  # not the opening post: Ana wrote it
+        await pilot.press("n")
+        assert focused_post(app) == ids["crumb_reply2"]
+        await pilot.press("n")  # the next thread with unread posts, at its first
+        await wait_for(pilot, lambda: app.screen is not screen and isinstance(app.screen, ThreadScreen))
+        await wait_for(pilot, lambda: bool(app.screen.cards) and focused_post(app) == ids["rye_reply"])
+        assert app.screen.thread_id == ids["rye"]
+        await pilot.press("n")
+        await wait_for(pilot, lambda: "caught up" in " ".join(str(n.message) for n in app._notifications))
+
+
+async def test_mentions_are_highlighted_and_the_composer_completes_names(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = await open_thread_at(pilot, app, table.ids["crumb"])
+        card = next(c for c in screen.cards if c.post.id == table.ids["crumb_reply"])
+        assert "**@Ana**" in card.query_one(Markdown).source
+        plain = next(c for c in screen.cards if c.post.id == table.ids["crumb_reply2"])
+        assert "**" not in plain.query_one(Markdown).source
+        await pilot.press("r")
+        await wait_for(pilot, lambda: bool(app.screen.query("#body")))
+        await pilot.press("T", "h", "x", "space", "@", "b")
+        choices = app.screen.query_one("#mention-choices", OptionList)
+        await wait_for(pilot, lambda: choices.display and choices.option_count == 1)
+        await pilot.press("tab")
+        body = app.screen.query_one("#body", TextArea)
+        assert body.text == 'Thx @"Ben Ode" '
+        await wait_for(pilot, lambda: not choices.display)
+        await pilot.press("@", "z")  # nobody by that name: nothing offered, enter is a new line
+        await pilot.pause()
+        assert not choices.display
+        await pilot.press("enter")
+        assert body.text == 'Thx @"Ben Ode" @z\n'
+        await pilot.press("@", "O")  # within a name too; enter completes it
+        await wait_for(pilot, lambda: choices.display)
+        await pilot.press("enter")
+        assert body.text == 'Thx @"Ben Ode" @z\n@"Ben Ode" '
+
+
+async def test_a_quote_shows_above_the_reply_and_jumps_to_the_quoted_post(app, ana, table) -> None:
+    ids = table.ids
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = await open_thread_at(pilot, app, ids["crumb"], ids["crumb_reply"])
+        await pilot.press("greater_than_sign")
+        await wait_for(pilot, lambda: bool(app.screen.query("#body")))
+        await pilot.press("O", "k", "ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen and len(screen.cards) == 4)
+        newest = queries.thread(ana.conn, ids["crumb"]).posts[-1]
+        assert newest.quote is not None and newest.quote.post == ids["crumb_reply"]
+        await wait_for(pilot, lambda: focused_post(app) == newest.id)
+        quote_line = str(screen.cards[-1].query_one(".post-quote", Static).render())
+        assert "Ben Ode" in quote_line and "still baking" in quote_line
+        await pilot.press("enter")
+        assert focused_post(app) == ids["crumb_reply"]
+
+
+async def test_a_deleted_quoted_post_shows_as_deleted(table, monkeypatch) -> None:
+    group = Group.open(table.ana)
+    mine = actions.reply(group, table.ids["rye"], "Quote me")
+    actions.reply(group, table.ids["rye"], "Quoting", quote=mine)
+    actions.delete(group, mine)
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = await open_thread_at(pilot, app, table.ids["rye"])
+            last = screen.cards[-1]
+            assert "deleted" in str(last.query_one(".post-quote", Static).render())
+            screen.focus_index = len(screen.cards) - 1
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any("deleted" in str(n.message) for n in app._notifications))
+    finally:
+        group.close()
+
+
+async def test_follow_and_mute_from_the_thread_view_with_marks_in_the_list(app, ana, table) -> None:
+    ids = table.ids
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await open_thread_at(pilot, app, ids["rye"], ids["rye_reply"])
+        await pilot.press("f")
+        await wait_for(pilot, lambda: inbox.is_following(ana.conn, ids["rye"]))
+        await pilot.press("M")  # the selected post's author
+        await wait_for(pilot, lambda: inbox.is_muted(ana.conn, "member", ana.member_id("Ben Ode")))
+        await pilot.press("escape")
+        thread_list = app.screen.query_one(ThreadList)
+        await wait_for(pilot, lambda: FOLLOWED in thread_list.render_line(1).text)  # rye is the older thread
+        await open_thread_at(pilot, app, ids["crumb"])
+        await pilot.press("m")
+        await wait_for(pilot, lambda: inbox.is_muted(ana.conn, "thread", ids["crumb"]))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: MUTED in thread_list.render_line(0).text)
+        messages = " ".join(str(n.message) for n in app._notifications)
+        assert "Following" in messages and "Muted Ben Ode" in messages and "Muted:" in messages
+
+
+def test_inbox_section_snapshot(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24), press=["7"])
+
+
+def test_mention_completion_snapshot(app, snap_compare, table):
+    async def reply_with_a_mention(pilot) -> None:
+        await pilot.app.push_screen(ThreadScreen(table.ids["crumb"]))
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("@", "b")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=reply_with_a_mention)
+
+
+async def test_mute_and_unmute_a_member_from_the_members_section(app, ana, table) -> None:
+    ben = ana.member_id("Ben Ode")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query("#members") and app.screen.query_one(DataTable).row_count == 2)
+        rows = app.screen.query_one(DataTable)
+        row = next(n for n in range(rows.row_count) if "Ben Ode" in str(rows.get_row_at(n)[0]))
+        rows.move_cursor(row=row)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: inbox.is_muted(ana.conn, "member", ben))
+        await wait_for(pilot, lambda: "muted by you" in str(rows.get_row_at(row)[2]))
+        await wait_for(pilot, lambda: "7 Inbox" in bar_text(app) and "7 Inbox (4)" not in bar_text(app))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: not inbox.is_muted(ana.conn, "member", ben))
+        mine = next(n for n in range(rows.row_count) if "(you)" in str(rows.get_row_at(n)[0]))
+        rows.move_cursor(row=mine)
+        await pilot.press("m")  # refused, one clear line
+        await wait_for(pilot, lambda: any("cannot mute yourself" in str(n.message) for n in app._notifications))

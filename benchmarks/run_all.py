@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: write, search, rebuild, import, storage, tui, launch and live.
+"""Run every benchmark in turn: write, search, rebuild, import, storage, tui, launch, live and idle.
 
     python benchmarks/run_all.py            # full size (100k posts), ~8 minutes
     python benchmarks/run_all.py --quick    # 5k posts: a smoke check, well under a minute
@@ -32,6 +32,7 @@ SCRIPTS = [
     "bench_tui.py",
     "bench_launch.py",
     "bench_live.py",
+    "bench_idle.py",
 ]
 # Scripts with sizes of their own, which take none of the common options.
 OWN_SIZES = {"bench_live.py"}

@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: write, search, rebuild, import, storage, first sync, inbox, tui, launch and live.
+"""Run every benchmark in turn: write, search, rebuild, import, storage, first sync, inbox, tui, launch, live and idle.
 
     python benchmarks/run_all.py            # full size (100k posts); the two-year folder takes hours the first time
     python benchmarks/run_all.py --quick    # small sizes: a smoke check, a few minutes
@@ -47,6 +47,7 @@ SCRIPTS = [
     "bench_tui.py",
     "bench_launch.py",
     "bench_live.py",
+    "bench_idle.py",
 ]
 # Scripts with sizes of their own, which take none of the common options.
 OWN_SIZES = {"bench_live.py"}

@@ -8,6 +8,8 @@ as another member's machine would.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +23,7 @@ from tablespace.core import queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
+from tablespace.tui.live import SyncLoop, SyncStatus
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.waits import wait_for
@@ -455,3 +458,44 @@ async def test_a_mention_while_the_app_runs_rings_and_shows_a_plain_toast(pair, 
         await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Plain news", "nothing for Ana")))
         await wait_for(pilot, lambda: app.sync_rounds >= 3, timeout=3)
         assert len(toasts()) == 1 and bells == [None]
+
+
+class CountedWakes(threading.Event):
+    """The sync thread's wake-up event, counting how often it wakes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakes = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.wakes += 1
+        return super().wait(timeout)
+
+
+def test_the_idle_sync_thread_sleeps_until_a_round_is_due_or_asked_for(pair):
+    """Idle, the app's sync thread does not wake several times a second to
+    find nothing to do (a laptop's fan hears it); a request still wakes it."""
+    rounds: list[float] = []
+    group = Group.open(pair.ana)
+    loop = SyncLoop(pair.ana, group, lambda status, manual: rounds.append(time.monotonic()), every=60.0)
+    loop.wanted = wakes = CountedWakes()
+    thread = threading.Thread(target=loop.run, args=(SyncStatus(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert rounds, "the first round never ran"
+        before = wakes.wakes
+        time.sleep(1.2)
+        assert wakes.wakes - before <= 1  # the one sleep it went into after the round
+        asked = time.monotonic()
+        loop.request()
+        while len(rounds) < 2 and time.monotonic() < asked + 5:
+            time.sleep(0.02)
+        assert len(rounds) == 2 and rounds[1] - asked < 1.0
+    finally:
+        loop.shutdown()
+        thread.join(10)
+        group.close()
+    assert not thread.is_alive()

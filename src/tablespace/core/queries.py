@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -977,6 +979,20 @@ def decided_requests(conn: sqlite3.Connection, *, decision: str | None = None) -
 def files_seen(conn: sqlite3.Connection) -> dict[str, tuple[int, int, str]]:
     """path -> (size, mtime_ns, status) of every folder file looked at."""
     return {row[0]: row[1:] for row in conn.execute("SELECT path, size, mtime_ns, status FROM sync_files")}
+
+
+def files_seen_at(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, tuple[int, int, str]]:
+    """path -> (size, mtime_ns, status) of those of `paths` looked at."""
+    rows = conn.execute(
+        "SELECT path, size, mtime_ns, status FROM sync_files WHERE path IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(paths)),),
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def waiting_file_paths(conn: sqlite3.Connection) -> list[str]:
+    """Folder files under a key we do not hold yet."""
+    return [row[0] for row in conn.execute("SELECT path FROM sync_files WHERE status = 'waiting'")]
 
 
 def files_looked_at(conn: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, int, str, str | None]]:

@@ -613,6 +613,14 @@ def m021_rituals_zones_and_quiet(db: Database) -> None:
     )
 
 
+@migrations()
+def m022_idle_sync_files_status(db: Database) -> None:
+    """Every sync round asks sync_files for the files of one status (ours,
+    those waiting for a key, the quarantined): few rows of a table that holds
+    one per folder file, so without an index each question read them all."""
+    db.execute("CREATE INDEX sync_files_status ON sync_files (status)")
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

@@ -6,6 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 
+# Meta key: the folder's directories the last round found holding only
+# settled files, with their signatures (sync/engine.py). Forgetting a file's
+# record drops it, so the next round lists every directory again.
+TRUSTED_DIRS_META = "sync_trusted_dirs"
+
+
+def distrust_dirs(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM meta WHERE key = ?", (TRUSTED_DIRS_META,))
+
 
 def record_file(
     conn: sqlite3.Connection,
@@ -29,7 +38,9 @@ def record_file(
 
 def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
     """Look at these files again as if never seen (ours that vanished or changed)."""
-    conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
+    if paths:
+        conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
+        distrust_dirs(conn)
 
 
 def restat_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> None:
@@ -40,7 +51,10 @@ def restat_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -
 
 def forget_skipped(conn: sqlite3.Connection, reason: str, prefixes: list[str]) -> None:
     """Look again at the files recorded with `reason` under these directories."""
+    before = conn.total_changes
     conn.executemany(
         "DELETE FROM sync_files WHERE reason = ? AND substr(path, 1, length(?)) = ?",
         [(reason, prefix, prefix) for prefix in prefixes],
     )
+    if conn.total_changes != before:
+        distrust_dirs(conn)

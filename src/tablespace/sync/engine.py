@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
 from tablespace.sync import conflicts, losses
+from tablespace.sync import folder as folder_rules
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
@@ -45,7 +47,7 @@ from tablespace.sync.envelope import (
     encode_changeset,
     peek_header,
 )
-from tablespace.sync.folder import FolderFile, FolderStore, LinkInFolder
+from tablespace.sync.folder import DirSignature, FolderFile, FolderStore, LinkInFolder
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
     GRANT_SUFFIX,
@@ -73,6 +75,9 @@ QUARANTINE_DIR = "quarantine"
 QUARANTINE_MAX_BYTES = 64 * 2**20
 QUARANTINE_MAX_FILES = 1000
 QUARANTINE_MAX_RECORDS = 10_000
+# Meta key: the grants for us whose keys our keyring took, as they were then:
+# an unchanged one is not read (nor decrypted) again.
+GRANTS_TAKEN_META = "grants_taken"
 # Ops per changeset we write; well under the reader's MAX_OPS_PER_FILE.
 EXPORT_CHUNK = 1000
 # Ops decoded before they are filed in the log and dropped (Store.file): bounds
@@ -170,7 +175,9 @@ class SyncEngine:
         self.folder.prepare()
         report = SyncReport()
         self.lacking = {}
-        listing = {f.path: f for f in self.folder.list()}
+        listed_at = time.time_ns()
+        trusted, full_at = self._trusted_dirs(listed_at)
+        listing = {f.path: f for f in self.folder.list(trusted)}
         listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)
@@ -198,8 +205,43 @@ class SyncEngine:
             report.reports_sent = deliver_reports(self.group, self.folder)
         report.reports_waiting = len(waiting_reports(self.group))
         with self.store.db.atomic():
+            self._trust_dirs(listed_at, full_at if trusted else listed_at)
             self.store.set_meta("last_sync", str(self.group.now_hlc()))
         return report
+
+    # --- what the next round need not list again ------------------------------
+
+    def _trusted_dirs(self, at: int) -> tuple[dict[str, DirSignature], int]:
+        """The directories whose files the last round recorded settled, with
+        their signatures, that this round need not list if they still have
+        them; and when every directory was last listed. None are trusted once
+        that is FULL_LISTING_SECONDS ago (a file rewritten in place leaves
+        its directory's times as they were), nor any whose times are within
+        RACY_SECONDS of the listing that recorded them, nor our own (what
+        became of our files is checked every round: sync/losses.py)."""
+        try:
+            saved = json.loads(self.store.get_meta(sync_files.TRUSTED_DIRS_META, "") or "{}")
+            listed_at, full_at, dirs = int(saved["at"]), int(saved["full"]), saved["dirs"]
+        except (ValueError, KeyError, TypeError):
+            return {}, at
+        if not 0 <= at - full_at < folder_rules.FULL_LISTING_SECONDS * 1e9:
+            return {}, at
+        settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
+        mine = f"changes/{self.group.me}"
+        return {
+            path: (int(sig[0]), int(sig[1]), int(sig[2]))
+            for path, sig in dirs.items()
+            if path != mine and max(int(sig[1]), int(sig[2])) < settled_before
+        }, full_at
+
+    def _trust_dirs(self, listed_at: int, full_at: int) -> None:
+        """Keep the directories this round found plain (sync/folder.py) and
+        holding no file that waits, for the next round to skip if unchanged."""
+        waiting = {path.rpartition("/")[0] for path in queries.waiting_file_paths(self.store.conn)}
+        dirs = {path: list(sig) for path, sig in self.folder.plain_dirs.items() if path not in waiting}
+        self.store.set_meta(
+            sync_files.TRUSTED_DIRS_META, json.dumps({"at": listed_at, "full": full_at, "dirs": dirs}, sort_keys=True)
+        )
 
     def catch_up(self, listing: dict[str, FolderFile], report: SyncReport) -> list[GrantHeader]:
         """Take in what the others put in the folder, before anything of ours
@@ -296,8 +338,15 @@ class SyncEngine:
         """Pick up epoch keys members wrapped for us (files under keys/<me>/).
         Returns the signed grants that did not open, for a key need."""
         unopened = []
+        taken = self._grants_taken()
+        now_taken: dict[str, list[int]] = {}
         for path in self.folder.small_files(f"keys/{self.group.me}", GRANT_SUFFIX):
             try:
+                info = self.folder.stat(path)
+                seen = [info.st_size, info.st_mtime_ns]
+                if taken.get(path) == seen:  # its keys are in our keyring already
+                    now_taken[path] = seen
+                    continue
                 data = self.folder.read(path, MAX_GRANT_BYTES)
                 grant = decode_grant(data, group_id=self.group.id, me=self.group.me, exchange=self.keyring.exchange)
             except GrantWontOpen as exc:
@@ -306,7 +355,19 @@ class SyncEngine:
             except (OSError, BadMembershipFile):
                 continue  # not for us, damaged, or forged: it grants nothing
             self.keyring.add(grant.keys, grant.granter)
+            now_taken[path] = seen
+        if now_taken != taken:
+            with self.store.db.atomic():
+                self.store.set_meta(GRANTS_TAKEN_META, json.dumps(now_taken, sort_keys=True))
         return unopened
+
+    def _grants_taken(self) -> dict[str, list[int]]:
+        """Our grants whose keys the keyring holds: path -> [size, mtime_ns] when read."""
+        try:
+            taken = json.loads(self.store.get_meta(GRANTS_TAKEN_META, "") or "{}")
+        except ValueError:
+            return {}
+        return taken if isinstance(taken, dict) else {}
 
     def _fit(self, ops: list[Op], epoch: int, key: bytes) -> list[list[Op]]:
         """Split ops until each part encodes under the file size limit."""
@@ -333,7 +394,7 @@ class SyncEngine:
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
         reread_skips_in_doubt(self.group)
-        known = queries.files_seen(self.store.conn)
+        known = queries.files_seen_at(self.store.conn, listing)
         todo = [
             f
             for f in sorted(listing.values(), key=lambda f: f.path)
@@ -369,7 +430,9 @@ class SyncEngine:
             batch.clear()
         looked_at = {f.path for f in todo}
         report.quarantined = [
-            Quarantined(p, r, new=p in looked_at) for p, r in queries.quarantined_files(self.store.conn) if p in listing
+            Quarantined(p, r, new=p in looked_at)
+            for p, r in queries.quarantined_files(self.store.conn)
+            if p in listing or self.folder.holds(p)
         ]
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,18 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 A_LINK = "a symbolic link"
 NOT_A_DIRECTORY = "not a directory"
 UNNAMED = "its name is not text (bytes that are not UTF-8, or control characters); left unopened"
+# A directory's times are trusted to say nothing in it changed only once they
+# are this much older than the listing that recorded them: a change in the
+# same tick as that listing (coarse file system clocks: FAT's is 2 s) would
+# leave the times as they were.
+RACY_SECONDS = 2.0
+# A file rewritten in place leaves its directory's times as they were, so at
+# least this often every directory is listed again, trusted or not.
+FULL_LISTING_SECONDS = 300.0
+
+# What says a directory's entries are as they were: its inode and times (a
+# change time no one can set back).
+DirSignature = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,14 @@ class FolderStore:
         # Paths (relative to the group's directory, "." for itself) where a
         # directory belongs but something else is, and what: never followed.
         self.links: dict[str, str] = {}
+        # Directories whose signature `list` was given and found unchanged:
+        # not listed again (their files are as the last round recorded them).
+        self.trusted: dict[str, DirSignature] = {}
+        self.skipped: set[str] = set()
+        # Directories listed this time that may be trusted next time: holding
+        # only regular changeset files with text names (no directory, link
+        # or refused name below them), with their signatures.
+        self.plain_dirs: dict[str, DirSignature] = {}
 
     def check(self, *, expect_existing: bool) -> None:
         """Refuse to touch a folder that is missing or looks unmounted, or
@@ -125,44 +145,73 @@ class FolderStore:
 
     # --- reading -------------------------------------------------------------
 
-    def list(self) -> Iterator[FolderFile]:
+    def list(self, trusted: dict[str, DirSignature] | None = None) -> Iterator[FolderFile]:
         """Every changeset under changes/, and every name anywhere in the
         group's directory that is not text (`refused`: never opened). Links
         are never followed: a link named like a changeset is listed (as not
-        regular), any other is noted in `links`."""
+        regular), any other is noted in `links`. A directory in `trusted`
+        whose signature is still the one given is skipped (`skipped`)."""
+        self.trusted = trusted or {}
+        self.skipped = set()
+        self.plain_dirs = {}
         try:
             with self._dir("") as fd:
                 yield from self._walk(fd, "")
         except (FileNotFoundError, LinkInFolder):
             return
 
-    def _walk(self, fd: int, prefix: str) -> Iterator[FolderFile]:
+    def _walk(self, fd: int, prefix: str) -> Generator[FolderFile, None, bool]:
+        """The files below the open directory `fd` (at `prefix`); returns
+        (as a generator's value) whether it holds only plain changesets."""
+        plain = True
         for entry in _scan(fd):
             shown = shown_name(entry.name)
             path = prefix + shown
             if shown != entry.name:
+                plain = False
                 yield FolderFile(path, 0, 0, regular=False, refused=UNNAMED)
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
+                plain = False
                 continue  # vanished while we looked: a missing file is never a delete
             changeset = (
                 path.startswith("changes/") and entry.name.endswith(SUFFIX) and not entry.name.startswith(TMP_PREFIX)
             )
             if stat.S_ISDIR(info.st_mode):
-                try:
-                    child = self._open_child(fd, entry.name, path)
-                except (FileNotFoundError, LinkInFolder):
-                    continue  # gone, or swapped for a link since the scan (noted)
-                try:
-                    yield from self._walk(child, path + "/")
-                finally:
-                    os.close(child)
+                plain = False
+                yield from self._walk_dir(fd, entry.name, path, info)
             elif changeset:
+                plain = plain and stat.S_ISREG(info.st_mode)
                 yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(info.st_mode))
             elif stat.S_ISLNK(info.st_mode):
+                plain = False
                 self.links[path] = A_LINK
+        return plain
+
+    def _walk_dir(self, fd: int, name: str, path: str, info: os.stat_result) -> Iterator[FolderFile]:
+        """The files below directory `name` of `fd`, unless it is trusted and
+        unchanged since (then nothing, and it is noted in `skipped`)."""
+        signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+        if self.trusted.get(path) == signature:
+            self.skipped.add(path)
+            self.plain_dirs[path] = signature
+            return
+        try:
+            child = self._open_child(fd, name, path)
+        except (FileNotFoundError, LinkInFolder):
+            return  # gone, or swapped for a link since the scan (noted)
+        try:
+            plain = yield from self._walk(child, path + "/")
+        finally:
+            os.close(child)
+        if plain:
+            self.plain_dirs[path] = signature
+
+    def holds(self, path: str) -> bool:
+        """Is `path` in a directory skipped by the last `list` (so, as it was)?"""
+        return path.rpartition("/")[0] in self.skipped
 
     def small_files(self, subdir: str, suffix: str) -> Iterator[str]:
         """Regular files with text names directly under `subdir` (relative
@@ -310,5 +359,7 @@ def shown_name(name: str) -> str:
     UTF-8 and characters that are not printable (controls, bidi overrides,
     line breaks) escaped as `\\xff`, `\\x1b`, `\\u202e`; a name of plain
     text is returned as it is."""
+    if name.isascii() and name.isprintable():
+        return name
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

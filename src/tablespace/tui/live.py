@@ -32,6 +32,9 @@ from tablespace.tui.format import short_relative
 
 SYNC_EVERY = 45.0  # seconds between rounds when nothing asks for one
 WATCH_DEBOUNCE_MS = 150  # a peer's burst of files becomes one round
+# The sync thread sleeps until a round is due or asked for (`request` and
+# `shutdown` wake it); at most this long, to notice a cancelled worker.
+IDLE_WAKE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,6 @@ class SyncLoop:
                     if self.stop.is_set() or cancelled():
                         break
                     self.report(status, manual)
-                self.wanted.wait(timeout=max(0.05, min(0.5, next_due - time.monotonic())))
+                self.wanted.wait(timeout=max(0.05, min(IDLE_WAKE_SECONDS, next_due - time.monotonic())))
         finally:
             group.close()

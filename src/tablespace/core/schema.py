@@ -81,6 +81,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "rituals": ("id",),
     "ritual_skips": ("ritual_id", "at"),
     "quiet_spells": ("id",),
+    "events": ("id",),
+    "event_rsvps": ("event_id", "member"),
     "invites": ("id",),
     "join_decisions": ("request",),
     "cutoffs": ("member",),
@@ -608,6 +610,34 @@ def m021_rituals_zones_and_quiet(db: Database) -> None:
             reason TEXT NOT NULL,
             author TEXT NOT NULL,
             created_hlc INTEGER NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m022_events_and_rsvps(db: Database) -> None:
+    """Events: a thread with a time (a UTC instant and the IANA zone it was
+    given in), a length and a place or link; and each member's latest answer
+    to it. Older logs hold no event ops, so nothing is folded again."""
+    db.executescript(
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            tz TEXT NOT NULL,
+            minutes INTEGER NOT NULL,
+            place TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL
+        );
+        CREATE INDEX events_at ON events (at);
+        CREATE TABLE event_rsvps (
+            event_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY (event_id, member)
         );
         """
     )

@@ -543,18 +543,9 @@ def inbox(group: Group, as_json: bool, show_all: bool, limit: int) -> None:
         echo("Nothing new." if not show_all else "Your inbox is empty.", err=True)
     for e in entries:
         mark = " " if e.read else styled("●", fg="yellow")
-        echo(mark, f" {e.post[:8]}  ", styled(INBOX_LINES[e.kind].format(who=e.from_name, emoji=e.emoji), bold=True))
+        echo(mark, f" {e.post[:8]}  ", styled(e.headline, bold=True))
         excerpt = f" · {e.excerpt[:60]}" if e.excerpt else ""
         echo(f"    {e.title or '(deleted thread)'}{excerpt} · {ago(e.at)}")
-
-
-INBOX_LINES = {
-    "mention": "{who} mentioned you",
-    "reply": "{who} replied",
-    "reaction": "{who} reacted {emoji}",
-    "event": "{who} answered your event",
-    "report": "a moderator handled your report",
-}
 
 
 @main.command()

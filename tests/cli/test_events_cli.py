@@ -108,3 +108,51 @@ def test_ics_is_a_calendar_apps_import(ts: TS, tmp_path: Path) -> None:
     assert len({str(v["UID"]) for v in vevents}) == len(vevents)
     assert ts.run("events", "--ics").stdout.startswith("BEGIN:VCALENDAR")
     ts.error("events", "-o", str(out), code=2)
+
+
+def test_answers_and_reminders_reach_the_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, ana, members = make_group(tmp_path, monkeypatch, "Bo")
+    bo = members["Bo"]
+    event = ama(ana)
+    ana.json("sync")
+    bo.json("sync")
+    bo.run("rsvp", event[:8], "going")
+    bo.json("sync")
+    ana.json("sync")
+    (answer,) = ana.json("inbox")
+    assert (answer["kind"], answer["from"], answer["thread"]) == ("event", "Bo", event)
+    assert "Bo answered your event" in ana.out("inbox")
+    ana.run("show", event[:8])
+    assert ana.json("inbox") == []
+    # A day before it starts, it reaches everyone who has not declined, from no one.
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-02T18:00:00Z")
+    (reminder,) = bo.json("inbox")
+    assert (reminder["kind"], reminder["from"], reminder["thread"]) == ("event", None, event)
+    assert "coming up" in bo.out("inbox")
+    bo.run("show", event[:8])
+    assert bo.json("inbox") == []
+    bo.run("rsvp", event[:8], "no")
+    bo.json("sync")
+    ana.json("sync")
+    entries = {(e["kind"], e["from"]) for e in ana.json("inbox")}
+    assert entries == {("event", "Bo"), ("event", None)}  # Bo's new answer, and her own reminder
+
+
+def test_the_days_ritual_reaches_the_inbox(ts: TS, monkeypatch: pytest.MonkeyPatch) -> None:
+    ts.run("ritual", "add", "Check-in", "--prompt", "How goes?", "--rrule", "FREQ=DAILY", "--start", "2026-11-23")
+    ts.run("post", "Hello", "--body", "opens what came due")
+    (entry,) = [e for e in ts.json("inbox") if e["kind"] == "event"]
+    assert entry["from"] is None and "Check-in" in ts.out("inbox")
+
+
+def test_the_digest_lists_upcoming_events(ts: TS) -> None:
+    event = ama(ts, "--where", "The bakery")
+    ts.run("rsvp", event[:8], "going")
+    section = ts.run("digest", "--format", "json").stdout
+    import json
+
+    events = json.loads(section)["sections"]["events"]
+    assert events["total"] == 1 and events["items"][0]["ref"] == event
+    assert "First AMA, Thu 2026-12-03 18:00 UTC" in events["items"][0]["headline"]
+    assert events["items"][0]["text"] == "1 going (Ana) · The bakery"
+    assert "## Upcoming events (1)" in ts.out("digest")

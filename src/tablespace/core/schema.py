@@ -625,13 +625,14 @@ def m022_events_and_rsvps(db: Database) -> None:
         CREATE TABLE events (
             id TEXT PRIMARY KEY,
             at TEXT NOT NULL,
+            at_hlc INTEGER NOT NULL,
             tz TEXT NOT NULL,
             minutes INTEGER NOT NULL,
             place TEXT NOT NULL,
             author TEXT NOT NULL,
             created_hlc INTEGER NOT NULL
         );
-        CREATE INDEX events_at ON events (at);
+        CREATE INDEX events_at ON events (at_hlc);
         CREATE TABLE event_rsvps (
             event_id TEXT NOT NULL,
             member TEXT NOT NULL,

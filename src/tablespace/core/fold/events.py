@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tablespace.core import limits
-from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.events import PLACE_MAX, check_answer, check_minutes, check_when
 from tablespace.core.fold.context import FoldContext
@@ -33,9 +33,10 @@ def event_add(ctx: FoldContext, op: Op) -> None:
     place = limits.one_line(p, "where", label="place", max_chars=PLACE_MAX) if p.get("where") else ""
     ctx.add_thread(op.id, title, op.author, op.hlc, body, [EVENT_TAG], None, None)
     ctx.run(
-        "INSERT INTO events (id, at, tz, minutes, place, author, created_hlc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (id, at, at_hlc, tz, minutes, place, author, created_hlc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         op.id,
         iso(at),
+        datetime_to_hlc(at),
         zone_name,
         minutes,
         place,

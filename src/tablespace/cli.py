@@ -543,18 +543,9 @@ def inbox(group: Group, as_json: bool, show_all: bool, limit: int) -> None:
         echo("Nothing new." if not show_all else "Your inbox is empty.", err=True)
     for e in entries:
         mark = " " if e.read else styled("●", fg="yellow")
-        echo(mark, f" {e.post[:8]}  ", styled(INBOX_LINES[e.kind].format(who=e.from_name, emoji=e.emoji), bold=True))
+        echo(mark, f" {e.post[:8]}  ", styled(e.headline, bold=True))
         excerpt = f" · {e.excerpt[:60]}" if e.excerpt else ""
         echo(f"    {e.title or '(deleted thread)'}{excerpt} · {ago(e.at)}")
-
-
-INBOX_LINES = {
-    "mention": "{who} mentioned you",
-    "reply": "{who} replied",
-    "reaction": "{who} reacted {emoji}",
-    "event": "{who} answered your event",
-    "report": "a moderator handled your report",
-}
 
 
 @main.command()
@@ -745,6 +736,66 @@ def rituals(group: Group, as_json: bool) -> None:
         paused = f", paused until {local_time(r.paused_until)}" if r.paused_until else ""
         echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}{paused}  ({r.rrule}, {r.tz})")
         echo(f"          {r.prompt}")
+
+
+@main.group()
+def event() -> None:
+    """One-off events (an AMA, a meetup): add one; `events` lists them, `rsvp` answers."""
+
+
+@event.command("add")
+@click.argument("title")
+@click.option("--at", required=True, metavar="DATETIME", help="When: YYYY-MM-DD HH:MM on the clock of --tz.")
+@zone_option
+@click.option("--duration", metavar="DUR", help="How long: 45m, 2h, 1h30m. [default: 1h]")
+@click.option("--where", default="", metavar="TEXT", help="A place, or a link to a call.")
+@click.option("--body", default="", help="What it is about (the thread's opening post).")
+@with_group
+def event_add(group: Group, title: str, at: str, tz: str | None, duration: str | None, where: str, body: str) -> None:
+    """Add an event; it is a thread. Prints its id."""
+    echo(actions.event_add(group, title, at, tz=tz, duration=duration, where=where, body=body))
+
+
+@main.command()
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Past events too.")
+@click.option("--ics", is_flag=True, help="The calendar (events and the rituals' next occurrences) as iCalendar.")
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), help="With --ics: write here.")
+@with_group
+def events(group: Group, as_json: bool, show_all: bool, ics: bool, output: Path | None) -> None:
+    """Upcoming events (in your local time) and who is going."""
+    if output is not None and not ics:
+        raise click.UsageError("-o goes with --ics")
+    if ics and as_json:
+        raise click.UsageError("give --ics or --json, not both")
+    if ics:
+        if output is None:
+            click.echo(actions.calendar(group, past=show_all).decode(), nl=False)
+        else:
+            actions.write_calendar(group, output, past=show_all)
+            echo(f"Wrote {output}.", err=True)
+        return
+    rows = queries.events(group.conn, now(), past=show_all, me=group.me)
+    if as_json:
+        return emit_json([e.to_json() for e in rows])
+    for e in rows:
+        mine = f"  you: {e.mine}" if e.mine else ""
+        echo(f"{e.id[:8]}  ", styled(e.title, bold=True), f"  {local_time(e.at)}, {e.minutes} min{mine}")
+        if e.where:
+            echo("          ", e.where)
+        echo(f"          going {len(e.going)}, maybe {len(e.maybe)}, not going {len(e.declined)}")
+        if e.going:
+            echo("          going: ", ", ".join(e.going))
+
+
+@main.command()
+@click.argument("event_ref", metavar="EVENT")
+@click.argument("answer", type=click.Choice(["going", "maybe", "no"]))
+@with_group
+def rsvp(group: Group, event_ref: str, answer: str) -> None:
+    """Answer an event: going, maybe or no. A later answer replaces yours."""
+    actions.rsvp(group, event_ref, answer)
+    echo(f"answered: {answer}", err=True)
 
 
 @main.command()

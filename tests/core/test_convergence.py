@@ -52,6 +52,9 @@ KINDS = (
         "role.grant",
         "role.revoke",
         "member.profile",
+        "event.add",
+        "event.rsvp",
+        "event.rsvp",
     ]
 )
 
@@ -74,6 +77,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     posts: list[str] = []
     resources: list[str] = []
     rituals: list[str] = []
+    events: list[str] = []
     latest = hlc
 
     def pick(items: list[str]) -> str:
@@ -138,6 +142,16 @@ def op_sets(draw) -> tuple[str, list[Op]]:
                 "member": draw(st.sampled_from(member_ids)),
                 "role": draw(st.sampled_from(["moderator", "curator"])),
             }
+        elif kind == "event.add":
+            payload = {
+                "title": "AMA",
+                "at": draw(st.sampled_from(["2025-01-06T18:00:00Z", "2025-01-06T12:00:10Z", "2020-01-01T00:00:00Z"])),
+                "tz": draw(st.sampled_from(["UTC", "Europe/Berlin", "Mars/Base"])),
+                "minutes": draw(st.sampled_from([60, 0])),
+                "where": "https://meet.example.org/ama",
+            }
+        elif kind == "event.rsvp":
+            payload = {"event": pick(events), "answer": draw(st.sampled_from(["going", "maybe", "no", "perhaps"]))}
         else:  # member.profile
             payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
 
@@ -152,6 +166,10 @@ def op_sets(draw) -> tuple[str, list[Op]]:
             resources.append(op.id)
         elif kind == "ritual.add":
             rituals.append(op.id)
+        elif kind == "event.add":
+            events.append(op.id)
+            threads.append(op.id)
+            posts.append(op.id)
         elif kind == "ritual.occur":
             derived = derived_id("ritual.occur", payload["ritual"], payload["at"])
             threads.append(derived)

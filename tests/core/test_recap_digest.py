@@ -107,7 +107,7 @@ def test_the_digest_sections_of_the_week_as_bo(tmp_path) -> None:
     counts = {s.name: s.total for s in d.sections}
     # Bo's inbox: Ada's and Cy's replies in the thread he started (his own reply in
     # "First loaf" is no entry); new threads 3; win posts 2; the library 1; no ritual.
-    assert counts == {"inbox": 2, "threads": 3, "wins": 2, "rituals": 0, "library": 1, "newcomers": 2}
+    assert counts == {"inbox": 2, "threads": 3, "wins": 2, "events": 0, "rituals": 0, "library": 1, "newcomers": 2}
     sections = {s.name: s for s in d.sections}
     assert [i.headline for i in sections["inbox"].items] == [
         "Cy replied in “Hello, I'm Bo”",

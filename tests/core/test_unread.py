@@ -11,9 +11,9 @@ from tests.core.opkit import World
 def mark_read(w: World, thread: str) -> None:
     """What Group.mark_read writes."""
     w.store.conn.execute(
-        f"""INSERT INTO reads (thread_id, read_hlc) SELECT id, {inbox.NEWEST_IN_THREAD} FROM threads t WHERE id = ?
+        f"""INSERT INTO reads (thread_id, read_hlc) SELECT id, {inbox.NEWEST_IN_THREAD} FROM threads t WHERE id = :thread
             ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
-        (thread,),
+        {"thread": thread, "now": w.hlc},
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tablespace.actions.content import delete, edit, library_add, library_remove, pin, post, react, reply, tag
+    from tablespace.actions.events import calendar, event_add, rsvp, write_calendar
     from tablespace.actions.founding import Joined, found_group, join_group
     from tablespace.actions.keys import change_passphrase, lock_keys, unlock_keys_for_good
     from tablespace.actions.membership import (
@@ -195,6 +196,10 @@ _HOME: dict[str, str] = {
     "ritual_remove": "tablespace.actions.rituals",
     "ritual_resume": "tablespace.actions.rituals",
     "ritual_skip": "tablespace.actions.rituals",
+    "calendar": "tablespace.actions.events",
+    "event_add": "tablespace.actions.events",
+    "rsvp": "tablespace.actions.events",
+    "write_calendar": "tablespace.actions.events",
     "in_own_group": "tablespace.actions.session",
     "open_group": "tablespace.actions.session",
     "change_settings": "tablespace.actions.settings",
@@ -258,6 +263,10 @@ __all__ = [
     "Unwatched",
     "UsageError",
     "admit",
+    "calendar",
+    "event_add",
+    "rsvp",
+    "write_calendar",
     "archive",
     "archive_stale",
     "change_passphrase",

@@ -25,7 +25,6 @@ from datetime import time as clock_time
 from typing import IO, Any, Literal, Protocol
 
 from tablespace.core.clock import now
-from tablespace.core.digest import ENTRY_WORDS
 from tablespace.core.errors import UsageError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -138,7 +137,7 @@ def start_notifying(group: Group) -> None:
 
 def describe(entry: InboxEntry, group_name: str) -> Notification:
     """A notification's words for an entry, made safe for any terminal."""
-    what = ENTRY_WORDS[entry.kind].format(who=entry.from_name or "someone", emoji=entry.emoji or "")
+    what = entry.headline
     body = f"“{entry.title}”" if entry.title else ""
     if entry.excerpt:
         body += f": {entry.excerpt}" if body else entry.excerpt

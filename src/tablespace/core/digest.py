@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tablespace.core import queries
@@ -20,22 +20,17 @@ from tablespace.core.inbox import inbox
 from tablespace.core.metrics import WIN_TAG
 
 PER_SECTION = 10
+EVENTS_AHEAD = timedelta(days=14)  # the digest's upcoming events: the next two weeks
 EXCERPT_CHARS = 160
-SECTIONS = ("inbox", "threads", "wins", "rituals", "library", "newcomers")
+SECTIONS = ("inbox", "threads", "wins", "events", "rituals", "library", "newcomers")
 TITLES = {
     "inbox": "Your inbox",
     "threads": "New threads",
     "wins": "Wins",
+    "events": "Upcoming events",
     "rituals": "Rituals",
     "library": "New in the library",
     "newcomers": "Newcomers",
-}
-ENTRY_WORDS = {
-    "mention": "{who} mentioned you",
-    "reply": "{who} replied",
-    "reaction": "{who} reacted {emoji}",
-    "event": "{who} answered your event",
-    "report": "a moderator handled your report",
 }
 
 
@@ -127,8 +122,7 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         "inbox",
         [
             Item(
-                ENTRY_WORDS[e.kind].format(who=e.from_name, emoji=e.emoji or "")
-                + (f" in “{e.title}”" if e.title else ""),
+                e.headline + (f" in “{e.title}”" if e.title else ""),
                 _excerpt(e.excerpt),
                 e.at,
                 e.thread,
@@ -172,6 +166,8 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         window,
         lambda r: Item(f"“{r[1]}”", f"{r[2]} answer{'' if r[2] == 1 else 's'}", hlc_to_datetime(r[3]), r[0]),
     )
+    coming = queries.events(conn, until, until=until + EVENTS_AHEAD)
+    events = Section("events", [_event_item(e) for e in coming[:PER_SECTION]], len(coming))
     upcoming = [r for r in queries.rituals(conn, until) if r.next is not None][:PER_SECTION]
     rituals = Section(
         "rituals",
@@ -198,4 +194,11 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
         window,
         lambda r: Item(r[1], f"first post: “{r[3]}”" if r[3] else "no post yet", hlc_to_datetime(r[2]), r[0]),
     )
-    return Digest(group, since, until, [inbox_section, threads, wins, rituals, library, newcomers])
+    return Digest(group, since, until, [inbox_section, threads, wins, events, rituals, library, newcomers])
+
+
+def _event_item(event: queries.EventView) -> Item:
+    """An event at its time in UTC (a digest is read anywhere), with its place and who is going."""
+    going = f"{len(event.going)} going" + (f" ({', '.join(event.going[:5])})" if event.going else "")
+    where = f" · {event.where}" if event.where else ""
+    return Item(f"{event.title}, {event.at:%a %Y-%m-%d %H:%M} UTC", going + where, event.at, event.id)

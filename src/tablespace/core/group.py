@@ -199,9 +199,9 @@ class Group:
         it needs no savepoint of its own."""
         self.conn.execute(
             f"""INSERT INTO reads (thread_id, read_hlc)
-                SELECT id, {NEWEST_IN_THREAD} FROM threads t WHERE id = ?
+                SELECT id, {NEWEST_IN_THREAD} FROM threads t WHERE id = :thread
                 ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc""",
-            (thread_id,),
+            {"thread": thread_id, "now": self.now_hlc()},
         )
 
     def remember_report(self, report_id: str, post_id: str, thread_id: str) -> None:

@@ -16,18 +16,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
+from tablespace.core.clock import now as current_time
 
 KINDS = ("mention", "reply", "reaction", "event", "report")
 DEFAULT_LIMIT = 200
 EXCERPT_CHARS = 120
 
 # The newest inbox-worthy thing in thread `t`: Group.mark_read reads up to it.
-NEWEST_IN_THREAD = """max(t.last_activity_hlc,
+# An event reaches its members' inboxes this long before it starts.
+REMIND_MS = 24 * 3600 * 1000
+_REMIND_HLC = REMIND_MS << 16
+
+NEWEST_IN_THREAD = f"""max(t.last_activity_hlc,
+    coalesce((SELECT max(r.hlc) FROM event_rsvps r WHERE r.event_id = t.id), 0),
+    coalesce((SELECT e.at_hlc - {_REMIND_HLC} FROM events e WHERE e.id = t.id AND e.at_hlc - {_REMIND_HLC} <= :now), 0),
     coalesce((SELECT max(edited_hlc) FROM posts WHERE thread_id = t.id), 0),
     coalesce((SELECT max(x.hlc) FROM posts y JOIN reactions x ON x.post_id = y.id WHERE y.thread_id = t.id), 0),
     coalesce((SELECT max(h.hlc) FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
               WHERE mr.thread_id = t.id), 0))"""
+
+ENTRY_WORDS = {
+    "mention": "{who} mentioned you",
+    "reply": "{who} replied",
+    "reaction": "{who} reacted {emoji}",
+    "event": "{who} answered your event",
+    "report": "a moderator handled your report",
+}
 
 # Nothing from a thread or member I muted.
 _NOT_MUTED = """p.thread_id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
@@ -50,7 +65,7 @@ class _Arm:
 
 # CROSS JOIN keeps SQLite's order: from my threads to their posts, never
 # from every live thread to see which are mine.
-_ARMS = (
+_ARMS: tuple[_Arm, ...] = (
     _Arm(
         "mn.hlc",
         f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
@@ -86,6 +101,37 @@ _ARMS = (
         WHERE :me IS NOT NULL {unread} ORDER BY {at} DESC LIMIT :limit""",
     ),
 )
+# Events: answers to an event I set up, and a reminder (from no one) of an
+# event I have not declined, a day before it starts, and of a ritual's
+# thread opened in the last day. Both stay `event` entries.
+_ARMS += (
+    _Arm(
+        "r.hlc",
+        """SELECT 'event', r.event_id, r.event_id, r.member, r.hlc, NULL, NULL
+        FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id JOIN threads t ON t.id = e.id
+        LEFT JOIN reads rd ON rd.thread_id = e.id
+        WHERE e.author = :me AND r.member != :me AND t.deleted = 0
+        AND r.member NOT IN (SELECT target FROM mutes WHERE kind = 'member')
+        {unread} ORDER BY {at} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        f"(e.at_hlc - {_REMIND_HLC})",
+        f"""SELECT 'event', e.id, e.id, NULL, e.at_hlc - {_REMIND_HLC}, NULL, NULL
+        FROM events e JOIN threads t ON t.id = e.id LEFT JOIN reads rd ON rd.thread_id = e.id
+        WHERE e.at_hlc - {_REMIND_HLC} <= :now AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
+        AND e.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
+        AND NOT EXISTS (SELECT 1 FROM event_rsvps r WHERE r.event_id = e.id AND r.member = :me AND r.answer = 'no')
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "t.created_hlc",
+        f"""SELECT 'event', t.id, t.id, NULL, t.created_hlc, NULL, NULL
+        FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
+        WHERE t.ritual_id IS NOT NULL AND t.created_hlc > :now - {_REMIND_HLC} AND t.deleted = 0 AND :me IS NOT NULL
+        AND t.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+)
 # The same post can be a mention and a reply: it is listed once, as the first.
 _PRECEDENCE = {"mention": 0, "reply": 1}
 
@@ -103,6 +149,13 @@ class InboxEntry:
     title: str  # the thread's title ("" once deleted)
     excerpt: str  # the start of the post ("" once deleted or hidden)
     emoji: str | None = None  # a reaction's
+
+    @property
+    def headline(self) -> str:
+        """What happened, in a few words (without the thread's title)."""
+        if self.kind == "event" and self.from_id is None:
+            return "coming up"
+        return ENTRY_WORDS[self.kind].format(who=self.from_name or "someone", emoji=self.emoji or "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,7 +190,7 @@ def inbox(
 def _rows(conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None) -> list[tuple[Any, ...]]:
     """Every arm's rows merged newest first, one per post for mentions and replies."""
     rows: list[tuple[Any, ...]] = []
-    params = {"me": me, "limit": -1 if limit is None else limit}
+    params = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
     for arm in _ARMS:
         rows.extend(conn.execute(arm.query(include_read), params))
     rows.sort(key=lambda r: (-r[4], _PRECEDENCE.get(r[0], 2), r[2], r[3] or "", r[5] or ""))

@@ -8,7 +8,7 @@ import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
@@ -190,6 +190,39 @@ class RitualView:
             "paused": self.paused,
             "paused_until": iso(self.paused_until) if self.paused_until else None,
             "next": iso(self.next) if self.next else None,
+        }
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An event: its thread, its time (a UTC instant and the zone it was set
+    in), its length, its place or link, and who answered what (names, in order)."""
+
+    id: str
+    title: str
+    at: datetime
+    tz: str
+    minutes: int
+    where: str
+    author: str
+    going: tuple[str, ...] = ()
+    maybe: tuple[str, ...] = ()
+    declined: tuple[str, ...] = ()
+    mine: str | None = None  # the reader's own answer
+
+    @property
+    def ends(self) -> datetime:
+        return self.at + timedelta(minutes=self.minutes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "at": iso(self.at),
+            "where": self.where,
+            "going": list(self.going),
+            "maybe": list(self.maybe),
+            "declined": list(self.declined),
         }
 
 
@@ -584,6 +617,48 @@ def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
         )
     views.sort(key=lambda v: (v.next is None, v.next or now, v.name))
     return views
+
+
+def events(
+    conn: sqlite3.Connection, now: datetime, *, past: bool = False, me: str | None = None, until: datetime | None = None
+) -> list[EventView]:
+    """Events in time order: those not over by `now` (with `past`, all), up
+    to `until` if given. `me` fills each one's `mine`."""
+    sql = """SELECT e.id, t.title, e.at, e.tz, e.minutes, e.place, coalesce(m.name, e.author)
+             FROM events e JOIN threads t ON t.id = e.id AND t.deleted = 0
+             LEFT JOIN members m ON m.id = e.author"""
+    rows = [r for r in conn.execute(sql + " ORDER BY e.at, e.id")]
+    answers: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for event_id, member, name, answer in conn.execute(
+        """SELECT r.event_id, r.member, coalesce(m.name, r.member), r.answer
+           FROM event_rsvps r LEFT JOIN members m ON m.id = r.member ORDER BY r.hlc, r.member"""
+    ):
+        answers.setdefault(event_id, {}).setdefault(answer, []).append((member, name))
+    found = []
+    for event_id, title, at, tz, minutes, place, author in rows:
+        begins = parse_instant(at)
+        if not past and begins + timedelta(minutes=minutes) <= now:
+            continue
+        if until is not None and begins > until:
+            break
+        given = answers.get(event_id, {})
+        mine = next((a for a, people in given.items() for member, _ in people if member == me), None)
+        found.append(
+            EventView(
+                id=event_id,
+                title=title,
+                at=begins,
+                tz=tz,
+                minutes=minutes,
+                where=place,
+                author=author,
+                going=tuple(name for _, name in given.get("going", ())),
+                maybe=tuple(name for _, name in given.get("maybe", ())),
+                declined=tuple(name for _, name in given.get("no", ())),
+                mine=mine,
+            )
+        )
+    return found
 
 
 def member_names(conn: sqlite3.Connection) -> dict[str, str]:

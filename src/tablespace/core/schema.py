@@ -81,6 +81,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "rituals": ("id",),
     "ritual_skips": ("ritual_id", "at"),
     "quiet_spells": ("id",),
+    "events": ("id",),
+    "event_rsvps": ("event_id", "member"),
     "invites": ("id",),
     "join_decisions": ("request",),
     "cutoffs": ("member",),
@@ -619,6 +621,35 @@ def m022_idle_sync_files_status(db: Database) -> None:
     those waiting for a key, the quarantined): few rows of a table that holds
     one per folder file, so without an index each question read them all."""
     db.execute("CREATE INDEX sync_files_status ON sync_files (status)")
+
+
+@migrations()
+def m023_events_and_rsvps(db: Database) -> None:
+    """Events: a thread with a time (a UTC instant and the IANA zone it was
+    given in), a length and a place or link; and each member's latest answer
+    to it. Older logs hold no event ops, so nothing is folded again."""
+    db.executescript(
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            at_hlc INTEGER NOT NULL,
+            tz TEXT NOT NULL,
+            minutes INTEGER NOT NULL,
+            place TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL
+        );
+        CREATE INDEX events_at ON events (at_hlc);
+        CREATE TABLE event_rsvps (
+            event_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY (event_id, member)
+        );
+        """
+    )
 
 
 def _build_text_edits(db: Database) -> None:

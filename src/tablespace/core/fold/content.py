@@ -97,6 +97,9 @@ def tombstone(ctx: FoldContext, post: str, thread: str) -> None:
             )
         )
         ctx.run("DELETE FROM thread_tags WHERE thread_id = ?", thread)
+        # An event's place is its text too, and its answers go with it.
+        ctx.run("DELETE FROM events WHERE id = ?", thread)
+        ctx.run("DELETE FROM event_rsvps WHERE event_id = ?", thread)
     else:
         ctx.refresh_thread_activity(thread)
 

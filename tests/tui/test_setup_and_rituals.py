@@ -13,6 +13,7 @@ from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import RitualsScreen
 from tablespace.tui.setup import SetupScreen
 from tests.tui.keys import jobs_done
+from tests.tui.waits import screen_text
 
 SIZE = (100, 32)
 
@@ -87,6 +88,11 @@ async def test_joining_from_the_setup_screen_waits_for_admission(tmp_path, monke
         assert any("Waiting to be admitted" in (n.title or "") for n in app._notifications)
         assert app.title == "Waiting to be admitted"  # not the group's id: its name is not readable yet
         assert "Waiting to be admitted" in app.screen.thread_list.empty_hint
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        shown = " ".join(line.strip() for line in screen_text(app).splitlines()[2:6])
+        # the whole hint, wrapped at 80 columns, and what the header's "waiting" means
+        assert "fills in here by itself." in shown and "sealed until then." in shown
     app.group.close()
 
 

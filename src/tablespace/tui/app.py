@@ -36,6 +36,7 @@ from tablespace.tui.format import local
 from tablespace.tui.jobs import Job, JobDone, JobStarted, start_job
 from tablespace.tui.live import (
     SYNC_EVERY,
+    WAITING_MEANS,
     WATCH_DEBOUNCE_MS,
     DatabaseChanged,
     InAppNotifier,
@@ -332,7 +333,8 @@ class TablespaceApp(App[None]):
                 self.notify(status.detail or status.problem, title="Not synced", severity="warning")
             else:
                 news = f"{status.imported} new" if status.imported else "nothing new"
-                self.notify(f"Synced: {news}, {status.exported} sent.", title="Sync")
+                waiting = f"\n{status.pending} waiting: {WAITING_MEANS}" if status.pending else ""
+                self.notify(f"Synced: {news}, {status.exported} sent.{waiting}", title="Sync")
 
     def notify(
         self,

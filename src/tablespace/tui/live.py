@@ -30,6 +30,11 @@ from tablespace.core.group import Group
 from tablespace.core.home import GroupEntry, Home
 from tablespace.tui.format import short_relative
 
+# What the status's "N waiting" counts, for the places that explain it.
+WAITING_MEANS = (
+    "changes from others that arrived before what they build on, or before the keys to read them; "
+    "they are read as soon as that arrives"
+)
 SYNC_EVERY = 45.0  # seconds between rounds when nothing asks for one
 WATCH_DEBOUNCE_MS = 150  # a peer's burst of files becomes one round
 # The sync thread sleeps until a round is due or asked for (`request` and

@@ -78,7 +78,8 @@ class ThreadsScreen(SectionScreen):
         self.thread_list.empty_hint = (
             "No threads yet — press c to start one."
             if admitted
-            else "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself."
+            else "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself. "
+            "“N waiting” in the header counts the group's changes already here, sealed until then."
         )
         self.thread_list.reload()
         count = self.thread_list.count

@@ -21,6 +21,7 @@ from datetime import datetime
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -278,9 +279,11 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         index = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
         if index >= self._count:
-            if index == 0 and y == 0:
-                hint = Segment(f"  {self.empty_hint}", self._style("") + self._style("thread-list--meta"))
-                return Strip([hint]).adjust_cell_length(width, self._style(""))
+            if self._count == 0:
+                hint = self._hint_lines(width)
+                if index < len(hint):
+                    line = Segment(f"  {hint[index]}", self._style("") + self._style("thread-list--meta"))
+                    return Strip([line]).adjust_cell_length(width, self._style(""))
             return Strip.blank(width, self._style(""))
         is_cursor = index == self.cursor
         key = (index, width, is_cursor and self.has_focus)
@@ -289,6 +292,12 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
             strip = self._render_row(index, width, is_cursor)
             self._strips[key] = strip
         return strip
+
+    def _hint_lines(self, width: int) -> list[str]:
+        """What an empty list says, wrapped to the list's width (a narrow
+        terminal would cut a single line)."""
+        lines = Text(self.empty_hint).wrap(self.app.console, max(10, width - 2))
+        return [line.plain.rstrip() for line in lines]
 
     def _render_row(self, index: int, width: int, is_cursor: bool) -> Strip:
         """One row as segments built directly (a Rich Text per row cost ~5x

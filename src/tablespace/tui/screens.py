@@ -18,6 +18,7 @@ from tablespace import actions
 from tablespace.actions import in_own_group
 from tablespace.core import queries
 from tablespace.core.errors import TablespaceError
+from tablespace.core.polls import PollView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
 from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
@@ -114,15 +115,16 @@ class ThreadsScreen(SectionScreen):
 class PostCard(Vertical, can_focus=True):
     """One post: author and time, Markdown body, reactions."""
 
-    def __init__(self, post: PostView, *, opening: bool, mine: bool) -> None:
+    def __init__(self, post: PostView, *, opening: bool, mine: bool, poll: PollView | None = None) -> None:
         super().__init__(classes="post" + (" opening" if opening else "") + (" mine" if mine else ""))
         self.post = post
         self.opening = opening
         self.mine = mine
+        self.poll = poll  # the thread's poll, under its opening post
 
-    async def show(self, post: PostView) -> None:
-        """The post was edited or reacted to: redraw just this card."""
-        self.post = post
+    async def show(self, post: PostView, poll: PollView | None = None) -> None:
+        """The post was edited or reacted to, or its poll voted in: redraw just this card."""
+        self.post, self.poll = post, poll
         await self.recompose()
 
     def meta(self) -> Text:
@@ -145,9 +147,24 @@ class PostCard(Vertical, can_focus=True):
         yield Static(self.meta(), classes="post-meta")
         from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
 
-        yield MembersMarkdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
+        if post.body.strip() or self.poll is None:  # a poll speaks for itself
+            yield MembersMarkdown(visible(post.body, multiline=True) or "*(no text)*", classes="post-body")
+        if self.poll is not None:
+            yield Static(poll_text(self.poll), classes="post-poll")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
+
+
+def poll_text(view: PollView) -> Text:
+    """The poll's options with a bar of votes each; the reader's own choices
+    are ticked, and the last line says how to vote."""
+    text = Text()
+    for label, drawn, chosen in result_lines(view):
+        text.append(f"{'✓' if chosen else ' '} {visible(label)}\n", "bold" if chosen else "")
+        text.append(f"  {drawn}\n", "green" if chosen else "cyan")
+    how = "" if view.closed else ("  ·  v to change your vote" if view.mine else "  ·  v to vote")
+    text.append(status_line(view) + how, "dim")
+    return text
 
 
 def reactions_text(post: PostView) -> Text:
@@ -187,6 +204,7 @@ class ThreadScreen(TablespaceScreen):
         Binding("e", "edit", "Edit", id="thread.edit"),
         Binding("d", "delete", "Delete", id="thread.delete"),
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
+        Binding("v", "vote", "Vote", id="thread.vote"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
         Binding("u", "jump_to_news", "Jump to new", id="thread.jump_to_news"),
         Binding("j,down", "move(1)", "Next post", show=False, id="thread.next_post"),
@@ -263,8 +281,9 @@ class ThreadScreen(TablespaceScreen):
         the posts that changed and append the new ones."""
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
         for card, post in zip(cards, detail.posts, strict=False):
-            if card.post != post:
-                await card.show(post)
+            poll = detail.poll if card.opening else None
+            if card.post != post or card.poll != poll:
+                await card.show(post, poll)
         new = [PostCard(p, opening=False, mine=p.author_id == self.group.me) for p in detail.posts[len(cards) :]]
         if new:
             await posts.mount_all(new)
@@ -327,7 +346,12 @@ class ThreadScreen(TablespaceScreen):
         self.news_below = []
         await posts.remove_children()
         cards = [
-            PostCard(p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me)
+            PostCard(
+                p,
+                opening=n == 0 and p.id == detail.id,
+                mine=p.author_id == self.group.me,
+                poll=detail.poll if n == 0 and p.id == detail.id else None,
+            )
             for n, p in enumerate(detail.posts)
         ]
         await posts.mount_all(cards)
@@ -473,6 +497,40 @@ class ThreadScreen(TablespaceScreen):
                 [Field("reason", "What is wrong")],
                 report,
                 verb="report",
+            )
+        )
+
+    def action_vote(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        poll = self.detail.poll if self.detail is not None else None
+        if poll is None:
+            self.notify("This thread has no poll.")
+            return
+        if poll.closed:
+            self.notify("This poll has closed.")
+            return
+        thread = self.thread_id
+
+        def vote(values: dict[str, str | bool]) -> Job[list[int]]:
+            choices = [c for c in str(values["choices"]).replace(",", " ").split() if c]
+            return self.write_job(
+                "voting",
+                lambda g: actions.vote(g, thread, choices),
+                success=lambda mine: f"Voted for {', '.join(map(str, mine))}.",
+                refused="Not voted",
+            )
+
+        several = "one or more option numbers, e.g. 1 3" if poll.multi else "one option number, e.g. 2"
+        options = "  ".join(f"{n}. {o.text}" for n, o in enumerate(poll.options, 1))
+        mine = " ".join(map(str, poll.mine))
+        self.app.push_screen(
+            AskForm(
+                "Vote",
+                f"{options}\n\nGive {several}. Voting again replaces your vote.",
+                [Field("choices", "Option number(s)", value=mine, required="Give an option number")],
+                vote,
+                verb="vote",
             )
         )
 

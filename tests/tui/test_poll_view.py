@@ -26,6 +26,7 @@ async def test_voting_with_v_redraws_the_bars(group) -> None:
         text = screen_text(app)
         assert "1. Saturday" in text and "0 voters · one choice · open" in text
         assert "████" not in text and "(no text)" not in text
+        assert app.screen.check_action("vote", ()) is True  # the footer offers the key
 
         await pilot.press("v")
         form = app.screen
@@ -59,7 +60,8 @@ async def test_voting_with_v_redraws_the_bars(group) -> None:
         await pilot.press("escape")
 
         app.switch_screen(ThreadScreen(plain))
-        await pilot.pause()
+        await wait_for(pilot, lambda: "No poll here" in screen_text(app))
+        assert app.screen.check_action("vote", ()) is False
         await pilot.press("v")
         await pilot.pause()
         assert not isinstance(app.screen, AskForm)

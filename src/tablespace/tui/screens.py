@@ -242,6 +242,7 @@ class ThreadScreen(TablespaceScreen):
         if detail == self.detail:
             return  # the database changed elsewhere (marking read is a change too): nothing to show or mark
         self.detail = detail
+        self.refresh_bindings()  # the vote key follows the poll
         self.mark_read()
         self.call_next(self._rebuild)
 
@@ -394,9 +395,13 @@ class ThreadScreen(TablespaceScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show edit only on your own posts, delete on yours (or anyone's, for
-        a moderator), jump to new only while replies wait below."""
+        a moderator), jump to new only while replies wait below, vote only
+        in an open poll."""
         if action == "jump_to_news":
             return bool(self.news_below)
+        if action == "vote":
+            poll = self.detail.poll if self.detail is not None else None
+            return poll is not None and not poll.closed
         if action not in ("edit", "delete"):
             return True
         card = self.focused_post

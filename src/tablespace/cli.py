@@ -26,6 +26,7 @@ from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import TooBig, read_text_at_most, unix_line_ends
 from tablespace.core.home import Home
+from tablespace.core.polls import PollView, result_lines, status_line
 from tablespace.core.text import json_text, visible
 
 if TYPE_CHECKING:
@@ -526,6 +527,8 @@ def show(group: Group, thread_ref: str, as_json: bool) -> None:
             echo(p.body.rstrip())
         if p.reactions:
             echo("   " + "  ".join(f"{e} {n}" for e, n in p.reactions.items()))
+        if p.id == detail.id and detail.poll is not None:
+            poll_results(detail.poll)
 
 
 @main.command()
@@ -588,6 +591,90 @@ def search(group: Group, query: str, as_json: bool) -> None:
     for h in hits:
         echo(f"{h.kind:<8} {h.id[:8]}  ", styled(h.title, bold=True))
         echo(f"         {h.snippet.replace(chr(10), ' ')}")
+
+
+# --- polls and surveys ------------------------------------------------------------------
+
+
+closes_option = click.option(
+    "--closes", metavar="DURATION", help="Close after this long (30m, 24h, 7d); later votes are refused."
+)
+
+
+@main.command()
+@click.argument("title")
+@click.option("--option", "options", multiple=True, required=True, help="A choice (repeat: 2 to 10).")
+@click.option("--multi", is_flag=True, help="Members may choose several options.")
+@closes_option
+@click.option("--body", default="", help="Text above the options.")
+@with_group
+def poll(group: Group, title: str, options: tuple[str, ...], multi: bool, closes: str | None, body: str) -> None:
+    """Start a thread with a poll. Prints the thread id."""
+    echo(actions.poll(group, title, options, multi=multi, closes_in=_closing(closes), body=body))
+
+
+def _closing(closes: str | None) -> timedelta | None:
+    return parse_duration(closes) if closes is not None else None
+
+
+@main.command()
+@click.argument("poll_ref", metavar="POLL")
+@click.argument("choices", metavar="OPTION...", nargs=-1, required=True)
+@with_group
+def vote(group: Group, poll_ref: str, choices: tuple[str, ...]) -> None:
+    """Vote in a poll: each OPTION is its number (1-based) or its text.
+    Voting again replaces your vote."""
+    mine = actions.vote(group, poll_ref, choices)
+    echo(f"Voted for {', '.join(map(str, mine))}.", err=True)
+
+
+def poll_results(view: PollView) -> None:
+    echo("")
+    for label, drawn, chosen in result_lines(view):
+        echo(f"   {'✓' if chosen else ' '} {label}")
+        echo(styled(f"       {drawn}", fg="green" if chosen else "cyan"))
+    echo(styled(f"   {status_line(view)}", dim=True))
+
+
+@main.command()
+@click.argument("title")
+@click.option("--question", "questions", multiple=True, required=True, help="A free-text question (repeat: 1 to 5).")
+@closes_option
+@with_group
+def survey(group: Group, title: str, questions: tuple[str, ...], closes: str | None) -> None:
+    """Moderator: ask the group up to five questions; answers are sealed to
+    the moderators. Prints the survey id."""
+    echo(actions.survey(group, title, questions, closes_in=_closing(closes)))
+
+
+@main.command()
+@click.argument("survey_ref", metavar="SURVEY")
+@click.option("--answer", "answers", multiple=True, required=True, help="An answer, in the questions' order (repeat).")
+@with_group
+def answer(group: Group, survey_ref: str, answers: tuple[str, ...]) -> None:
+    """Answer a survey; only the moderators can read it. Answering again replaces your answers."""
+    actions.answer(group, survey_ref, answers)
+    echo("Answered: sealed to the moderators; run `tablespace sync` to send it.", err=True)
+
+
+@main.command("answers")
+@click.argument("survey_ref", metavar="SURVEY")
+@json_option
+@with_group
+def answers_(group: Group, survey_ref: str, as_json: bool) -> None:
+    """Moderator: the answers to a survey, by question."""
+    results = actions.survey_answers(group, survey_ref)
+    if results.unreadable:
+        echo(f"tablespace: {results.unreadable} answer(s) could not be opened here (sync, then try again)", err=True)
+    if as_json:
+        return emit_json([a.to_json() for a in results.answers])
+    echo(styled(results.survey.title, bold=True), f"  ({len(results.answers)} answered)")
+    for n, question in enumerate(results.survey.questions):
+        echo("")
+        echo(styled(f"{n + 1}. {question}", bold=True))
+        for a in results.answers:
+            if a.answers[n]:
+                echo(styled(f"   {a.member}: ", dim=True), a.answers[n])
 
 
 @main.group(invoke_without_command=True)

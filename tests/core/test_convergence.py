@@ -36,7 +36,8 @@ EMOJI = ["👍", "🎉", "bread"]
 OCCURRENCES = ["2025-01-02T09:00:00Z", "2025-01-03T09:00:00Z", "2025-01-03T10:30:00Z"]  # the last is off-schedule
 
 KINDS = (
-    ["thread.start"] * 4
+    ["poll.open", "poll.vote", "poll.vote"]
+    + ["thread.start"] * 4
     + ["post.reply"] * 4
     + ["post.edit"] * 2
     + ["post.delete"] * 2
@@ -78,6 +79,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     resources: list[str] = []
     rituals: list[str] = []
     events: list[str] = []
+    polls: list[str] = []
     latest = hlc
 
     def pick(items: list[str]) -> str:
@@ -152,6 +154,19 @@ def op_sets(draw) -> tuple[str, list[Op]]:
             }
         elif kind == "event.rsvp":
             payload = {"event": pick(events), "answer": draw(st.sampled_from(["going", "maybe", "no", "perhaps"]))}
+        elif kind == "poll.open":
+            payload = {
+                "title": "Bake day?",
+                "body": "",
+                "options": draw(st.sampled_from([["Sat", "Sun"], ["Sat", "Sun", "Mon"], ["Sat"]])),
+                "multi": draw(st.booleans()),
+            }
+            # no closing time, one already past (refused), one ahead
+            closes = draw(st.sampled_from([None, "2025-01-06T12:00:00Z", "2025-02-01T00:00:00Z"]))
+            if closes is not None:
+                payload["closes"] = closes
+        elif kind == "poll.vote":
+            payload = {"poll": pick(polls), "options": draw(st.sampled_from([[0], [1], [0, 1], [2], []]))}
         else:  # member.profile
             payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
 
@@ -162,6 +177,10 @@ def op_sets(draw) -> tuple[str, list[Op]]:
             posts.append(op.id)
         elif kind == "post.reply":
             posts.append(op.id)
+        elif kind == "poll.open":
+            threads.append(op.id)
+            posts.append(op.id)
+            polls.append(op.id)
         elif kind == "library.add":
             resources.append(op.id)
         elif kind == "ritual.add":

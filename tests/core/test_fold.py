@@ -413,10 +413,10 @@ def test_hostile_occurrence_instants_are_rejected_not_a_crash(world, at):
 
 
 def test_unknown_kind_is_rejected_but_kept(world):
-    op = world.do(world.members[0], "poll.open", {"question": "rye?"})
-    assert world.state(op) == ("rejected", "unknown kind 'poll.open'")
+    op = world.do(world.members[0], "raffle.draw", {"question": "rye?"})
+    assert world.state(op) == ("rejected", "unknown kind 'raffle.draw'")
     row = world.one("SELECT kind, author, seq FROM ops WHERE id = ?", op.id)
-    assert row == ("poll.open", world.members[0].id, op.seq)
+    assert row == ("raffle.draw", world.members[0].id, op.seq)
     # the author's chain carries on past it
     start(world, world.members[0])
 

@@ -20,7 +20,7 @@ ExportFormat = Literal["json", "markdown"]
 
 def read_thread(group: Group, thread_ref: str) -> queries.ThreadDetail:
     """A thread with its posts, oldest first, marked read up to its newest."""
-    detail = queries.thread(group.conn, group.thread_id(thread_ref))
+    detail = queries.thread(group.conn, group.thread_id(thread_ref), me=group.me)
     group.mark_read(detail.id)
     return detail
 

@@ -14,6 +14,8 @@ from typing import Any
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
+from tablespace.core.polls import PollView
+from tablespace.core.polls import poll as thread_poll
 from tablespace.core.rituals import closed_because, first_open, occurrences_after
 
 
@@ -97,9 +99,10 @@ class ThreadDetail:
     ritual_id: str | None
     posts: list[PostView] = field(default_factory=list)
     archived: bool = False  # read-only, out of the thread list
+    poll: PollView | None = None  # the poll the thread carries, if any
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "id": self.id,
             "title": self.title,
             "tags": self.tags,
@@ -108,6 +111,9 @@ class ThreadDetail:
             "archived": self.archived,
             "posts": [p.to_json() for p in self.posts],
         }
+        if self.poll is not None:
+            shown["poll"] = self.poll.to_json()
+        return shown
 
 
 @dataclass(frozen=True)
@@ -379,7 +385,14 @@ def thread(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -
         )
     ]
     return ThreadDetail(
-        id=row[0], title=row[1], tags=tags, pinned=bool(row[2]), ritual_id=row[3], posts=posts, archived=bool(row[4])
+        id=row[0],
+        title=row[1],
+        tags=tags,
+        pinned=bool(row[2]),
+        ritual_id=row[3],
+        posts=posts,
+        archived=bool(row[4]),
+        poll=thread_poll(conn, thread_id, me),
     )
 
 

@@ -93,6 +93,11 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "role_windows": ("member", "role", "last_seq"),
     "mentions": ("post_id", "member"),
     "handled_reports": ("report",),
+    "polls": ("thread_id",),
+    "poll_options": ("thread_id", "idx"),
+    "poll_votes": ("thread_id", "member", "idx"),
+    "surveys": ("thread_id",),
+    "survey_answers": ("survey_id", "member"),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -647,6 +652,50 @@ def m023_events_and_rsvps(db: Database) -> None:
             answer TEXT NOT NULL,
             hlc INTEGER NOT NULL,
             PRIMARY KEY (event_id, member)
+        );
+        """
+    )
+
+
+@migrations()
+def m024_polls_surveys_tables(db: Database) -> None:
+    """Polls and surveys, both threads: a poll's options and each member's
+    current vote; a survey's questions and each member's current answers,
+    sealed to the moderators' key (only the ciphertext is ever here). New
+    op kinds only: nothing folded before changes meaning."""
+    db.executescript(
+        """
+        CREATE TABLE polls (
+            thread_id TEXT PRIMARY KEY,
+            multi INTEGER NOT NULL,
+            closes_at TEXT
+        );
+        CREATE TABLE poll_options (
+            thread_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (thread_id, idx)
+        );
+        CREATE TABLE poll_votes (
+            thread_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY (thread_id, member, idx)
+        );
+        CREATE TABLE surveys (
+            thread_id TEXT PRIMARY KEY,
+            questions TEXT NOT NULL,
+            closes_at TEXT
+        );
+        CREATE TABLE survey_answers (
+            survey_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            op_id TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            sealed TEXT NOT NULL,
+            PRIMARY KEY (survey_id, member)
         );
         """
     )

@@ -18,6 +18,7 @@ from tablespace import actions
 from tablespace.actions import in_own_group
 from tablespace.core import inbox, queries
 from tablespace.core.errors import TablespaceError
+from tablespace.core.polls import PollView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
 from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
@@ -121,16 +122,25 @@ class ThreadsScreen(SectionScreen):
 class PostCard(Vertical, can_focus=True):
     """One post: author and time, Markdown body, reactions."""
 
-    def __init__(self, post: PostView, *, opening: bool, mine: bool, mention_keys: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        post: PostView,
+        *,
+        opening: bool,
+        mine: bool,
+        mention_keys: tuple[str, ...] = (),
+        poll: PollView | None = None,
+    ) -> None:
         super().__init__(classes="post" + (" opening" if opening else "") + (" mine" if mine else ""))
         self.post = post
         self.opening = opening
         self.mine = mine
         self.mention_keys = mention_keys  # the name keys its mentions resolved by, when folded
+        self.poll = poll  # the thread's poll, under its opening post
 
-    async def show(self, post: PostView, mention_keys: tuple[str, ...]) -> None:
-        """The post was edited or reacted to: redraw just this card."""
-        self.post = post
+    async def show(self, post: PostView, mention_keys: tuple[str, ...], poll: PollView | None = None) -> None:
+        """The post was edited or reacted to, or its poll voted in: redraw just this card."""
+        self.post, self.poll = post, poll
         self.mention_keys = mention_keys
         await self.recompose()
 
@@ -167,10 +177,25 @@ class PostCard(Vertical, can_focus=True):
             yield Static(self.quote_line(post.quote), classes="post-quote")
         from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
 
-        body = mentions_marked(visible(post.body, multiline=True), self.mention_keys)
-        yield MembersMarkdown(body or "*(no text)*", classes="post-body")
+        if post.body.strip() or self.poll is None:  # a poll speaks for itself
+            body = mentions_marked(visible(post.body, multiline=True), self.mention_keys)
+            yield MembersMarkdown(body or "*(no text)*", classes="post-body")
+        if self.poll is not None:
+            yield Static(poll_text(self.poll), classes="post-poll")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
+
+
+def poll_text(view: PollView) -> Text:
+    """The poll's options with a bar of votes each; the reader's own choices
+    are ticked, and the last line says how to vote."""
+    text = Text()
+    for label, drawn, chosen in result_lines(view):
+        text.append(f"{'✓' if chosen else ' '} {visible(label)}\n", "bold" if chosen else "")
+        text.append(f"  {drawn}\n", "green" if chosen else "cyan")
+    how = "" if view.closed else ("  ·  v to change your vote" if view.mine else "  ·  v to vote")
+    text.append(status_line(view) + how, "dim")
+    return text
 
 
 def reactions_text(post: PostView) -> Text:
@@ -215,6 +240,7 @@ class ThreadScreen(TablespaceScreen):
         Binding("e", "edit", "Edit", id="thread.edit"),
         Binding("d", "delete", "Delete", id="thread.delete"),
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
+        Binding("v", "vote", "Vote", id="thread.vote"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
         Binding("u", "jump_to_news", "Jump to new", id="thread.jump_to_news"),
         Binding("j,down", "move(1)", "Next post", show=False, id="thread.next_post"),
@@ -257,6 +283,7 @@ class ThreadScreen(TablespaceScreen):
             self.note_unread()
         self.detail = detail
         self.mention_keys = inbox.mention_keys(self.group.conn, self.thread_id)
+        self.refresh_bindings()  # the vote key follows the poll
         self.mark_read()
         self.call_next(self._rebuild)
 
@@ -307,8 +334,9 @@ class ThreadScreen(TablespaceScreen):
         the posts that changed and append the new ones."""
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
         for card, post in zip(cards, detail.posts, strict=False):
-            if card.post != post or card.mention_keys != self.keys_of(post):
-                await card.show(post, self.keys_of(post))
+            poll = detail.poll if card.opening else None
+            if card.post != post or card.mention_keys != self.keys_of(post) or card.poll != poll:
+                await card.show(post, self.keys_of(post), poll)
         new = [
             PostCard(p, opening=False, mine=p.author_id == self.group.me, mention_keys=self.keys_of(p))
             for p in detail.posts[len(cards) :]
@@ -375,7 +403,11 @@ class ThreadScreen(TablespaceScreen):
         await posts.remove_children()
         cards = [
             PostCard(
-                p, opening=n == 0 and p.id == detail.id, mine=p.author_id == self.group.me, mention_keys=self.keys_of(p)
+                p,
+                opening=n == 0 and p.id == detail.id,
+                mine=p.author_id == self.group.me,
+                mention_keys=self.keys_of(p),
+                poll=detail.poll if n == 0 and p.id == detail.id else None,
             )
             for n, p in enumerate(detail.posts)
         ]
@@ -419,12 +451,16 @@ class ThreadScreen(TablespaceScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show edit only on your own posts, delete on yours (or anyone's, for
-        a moderator), jump to new only while replies wait below."""
+        a moderator), jump to new only while replies wait below, vote only
+        in an open poll."""
         if action == "jump_to_news":
             return bool(self.news_below)
         if action == "jump_to_quote":
             card = self.focused_post
             return card is not None and card.post.quote is not None
+        if action == "vote":
+            poll = self.detail.poll if self.detail is not None else None
+            return poll is not None and not poll.closed
         if action not in ("edit", "delete"):
             return True
         card = self.focused_post
@@ -583,6 +619,40 @@ class ThreadScreen(TablespaceScreen):
                 [Field("reason", "What is wrong")],
                 report,
                 verb="report",
+            )
+        )
+
+    def action_vote(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        poll = self.detail.poll if self.detail is not None else None
+        if poll is None:
+            self.notify("This thread has no poll.")
+            return
+        if poll.closed:
+            self.notify("This poll has closed.")
+            return
+        thread = self.thread_id
+
+        def vote(values: dict[str, str | bool]) -> Job[list[int]]:
+            choices = [c for c in str(values["choices"]).replace(",", " ").split() if c]
+            return self.write_job(
+                "voting",
+                lambda g: actions.vote(g, thread, choices),
+                success=lambda mine: f"Voted for {', '.join(map(str, mine))}.",
+                refused="Not voted",
+            )
+
+        several = "one or more option numbers, e.g. 1 3" if poll.multi else "one option number, e.g. 2"
+        options = "  ".join(f"{n}. {o.text}" for n, o in enumerate(poll.options, 1))
+        mine = " ".join(map(str, poll.mine))
+        self.app.push_screen(
+            AskForm(
+                "Vote",
+                f"{options}\n\nGive {several}. Voting again replaces your vote.",
+                [Field("choices", "Option number(s)", value=mine, required="Give an option number")],
+                vote,
+                verb="vote",
             )
         )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Refusal, Rejected
-from tablespace.core.fold import content, events, membership, moderation, rituals
+from tablespace.core.fold import content, events, membership, moderation, polls, rituals
 from tablespace.core.fold.context import WEEK_MS, FoldContext
 from tablespace.core.fold.ids import derived_id, invite_id_for, mod_key_id, record_id
 from tablespace.core.fold.membership import ROLES
@@ -38,7 +38,7 @@ __all__ = [
     "record_id",
     "text_edit_rows",
 ]
-_DOMAINS = (content, events, membership, moderation, rituals)  # imported for their handlers
+_DOMAINS = (content, events, membership, moderation, polls, rituals)  # imported for their handlers
 
 
 def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
@@ -87,6 +87,9 @@ CONTENT_KINDS = frozenset(
         "ritual.occur",
         "event.add",
         "event.rsvp",
+        "poll.open",
+        "poll.vote",
+        "survey.answer",
     }
 )
 # Kinds whose handlers never write the members table, so FoldContext's
@@ -114,5 +117,6 @@ KEEPS_MEMBERS = CONTENT_KINDS | frozenset(
         "thread.archive",
         "mod.record",
         "modkey.rotate",
+        "survey.open",
     }
 )

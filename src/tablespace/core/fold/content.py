@@ -100,8 +100,24 @@ def tombstone(ctx: FoldContext, post: str, thread: str) -> None:
         # An event's place is its text too, and its answers go with it.
         ctx.run("DELETE FROM events WHERE id = ?", thread)
         ctx.run("DELETE FROM event_rsvps WHERE event_id = ?", thread)
+        forget_poll_and_survey(ctx, thread)
     else:
         ctx.refresh_thread_activity(thread)
+
+
+def forget_poll_and_survey(ctx: FoldContext, thread: str) -> None:
+    """A deleted poll or survey leaves no options, questions, votes or sealed answers."""
+    for table, key in POLL_AND_SURVEY_ROWS:
+        ctx.run(f"DELETE FROM {table} WHERE {key} = ?", thread)
+
+
+POLL_AND_SURVEY_ROWS = (
+    ("polls", "thread_id"),
+    ("poll_options", "thread_id"),
+    ("poll_votes", "thread_id"),
+    ("surveys", "thread_id"),
+    ("survey_answers", "survey_id"),
+)
 
 
 def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str]:

@@ -56,6 +56,24 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     moderators' key. The fold checks who wrote it and keeps the ciphertext;
     only a moderator's home can open it (sync/sealing.py)."""
     ctx.require_role(op, "moderator", "write to the moderation record")
+    key_id, sealed, data = sealed_record(ctx, op)
+    ctx.run(
+        "INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        op.id,
+        op.author,
+        op.hlc,
+        op.seq,
+        key_id,
+        sealed,
+        record_id(data),
+    )
+    _mark_handled(ctx, op)
+
+
+def sealed_record(ctx: FoldContext, op: Op) -> tuple[str, str, bytes]:
+    """The payload's `key` and `sealed`: (key id, base64 text, bytes) of a
+    record sealed to an announced moderators' key, for this group. The fold
+    cannot open it; it checks the frame every replica can see."""
     key_id = op.payload.get("key")
     if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
         raise Rejected.invalid("bad moderators' key id")
@@ -71,17 +89,7 @@ def mod_record(ctx: FoldContext, op: Op) -> None:
     header = data[:28]
     if header[:4] != b"TSM1" or header[4:20].hex() != ctx.group_id or header[20:28].hex() != key_id:
         raise Rejected.invalid("the sealed record's header does not match this group and key")
-    ctx.run(
-        "INSERT INTO mod_records (op_id, author, hlc, seq, key_id, sealed, record_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        op.id,
-        op.author,
-        op.hlc,
-        op.seq,
-        key_id,
-        sealed,
-        record_id(data),
-    )
-    _mark_handled(ctx, op)
+    return key_id, sealed, data
 
 
 def _mark_handled(ctx: FoldContext, op: Op) -> None:

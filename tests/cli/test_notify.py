@@ -273,3 +273,23 @@ def test_what_the_desktop_library_would_log_of_a_notification_goes_nowhere(caplo
     # On a live bus the library logs each notification it sends, text and all, at debug.
     logging.getLogger("desktop_notifier.backends.base").debug("Notification sent: %s", "secret crumb ratio")
     assert not [r for r in caplog.records if r.name.startswith("desktop_notifier")]
+
+
+def test_a_post_that_arrives_after_the_digest_it_was_written_before_is_in_the_next(tmp_path, monkeypatch) -> None:
+    """Written offline on Sunday, synced after Monday's mailed digest: it
+    would fall before every later digest's window, so the mark also keeps
+    where the log ended, and the next digest lists what arrived since."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-29T18:00:00Z")  # Sunday, Ana offline
+    ana.out("post", "Rye at altitude", "--body", "written on the train, @Ben", "--tag", "win")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-30T07:00:00Z")  # Monday's cron
+    assert "Rye at altitude" not in ben.out("digest")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-30T20:00:00Z")
+    everyone_syncs(ana, ben)  # Ana is back online
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-01T07:00:00Z")  # Tuesday's cron
+    late = ben.out("digest")
+    assert "## New threads (1)" in late and "“Rye at altitude” by Ana" in late
+    assert "## Wins (1)" in late and "Ana mentioned you in “Rye at altitude”" in late
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-02T07:00:00Z")
+    assert "Nothing happened." in ben.out("digest")  # listed once

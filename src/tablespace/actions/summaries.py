@@ -10,7 +10,7 @@ from typing import Literal
 
 from tablespace.actions.content import post
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, now
-from tablespace.core.digest import Digest
+from tablespace.core.digest import Digest, arrival_mark
 from tablespace.core.digest import digest as build_digest
 from tablespace.core.errors import PermissionDenied
 from tablespace.core.files import write_atomically
@@ -21,6 +21,7 @@ from tablespace.core.text import json_text, visible
 DigestFormat = Literal["markdown", "json"]
 DEFAULT_DIGEST_SPAN = timedelta(days=7)
 _LAST_DIGEST = "last_digest_hlc"  # meta key, in the home: when my last digest ended
+_LAST_DIGEST_ARRIVAL = "last_digest_arrival"  # and where the log ended then (digest.arrival_mark)
 RECAP_ROLES = ("note-taker", "moderator")
 
 
@@ -33,9 +34,15 @@ def digest(group: Group, since: timedelta | None = None) -> Digest:
         return build_digest(group.conn, group.me, until - since, until, group=group.name())
     mark = group.store.get_meta(_LAST_DIGEST)
     start = hlc_to_datetime(int(mark)) if mark and mark.isdigit() else until - DEFAULT_DIGEST_SPAN
-    result = build_digest(group.conn, group.me, min(start, until), until, group=group.name())
+    arrived = group.store.get_meta(_LAST_DIGEST_ARRIVAL)
+    arrived_after = int(arrived) if arrived and arrived.isdigit() else None
+    here = arrival_mark(group.conn)
+    result = build_digest(
+        group.conn, group.me, min(start, until), until, group=group.name(), arrived_after=arrived_after
+    )
     with group.store.db.atomic():
         group.store.set_meta(_LAST_DIGEST, str(datetime_to_hlc(until)))
+        group.store.set_meta(_LAST_DIGEST_ARRIVAL, str(here))
     return result
 
 

@@ -95,6 +95,15 @@ class Digest:
         return "\n".join(out)
 
 
+# Ops written before the window that reached this home after the last
+# digest's arrival mark; `_in_window(column)` takes them with the window's.
+_LATE = "rowid > :late_from AND hlc < :lo"
+
+
+def _in_window(hlc: str, op_id: str) -> str:
+    return f"(({hlc} >= :lo AND {hlc} < :hi) OR {op_id} IN (SELECT id FROM ops WHERE {_LATE}))"
+
+
 def _excerpt(body: str) -> str:
     flat = " ".join(body.split())
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
@@ -107,17 +116,37 @@ def _section(name: str, conn: sqlite3.Connection, sql: str, params: dict[str, An
     return Section(name, [dress(r[1:]) for r in rows], rows[0][0] if rows else 0)
 
 
-def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, *, group: str) -> Digest:
-    """What happened after `since` up to `until` (inclusive)."""
+def arrival_mark(conn: sqlite3.Connection) -> int:
+    """Where the log ends now, in the order ops reached this home (the ops
+    table's rowid): a digest's mark, so the next one also lists what arrives
+    late, written before the mark's time but synced after it."""
+    return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()[0])
+
+
+def digest(
+    conn: sqlite3.Connection,
+    me: str,
+    since: datetime,
+    until: datetime,
+    *,
+    group: str,
+    arrived_after: int | None = None,
+) -> Digest:
+    """What happened after `since` up to `until` (inclusive), and, with
+    `arrived_after` (an `arrival_mark`), what reached this home after that
+    mark though written earlier: a post written offline on Sunday and synced
+    after Monday's digest is in Tuesday's."""
     # In whole milliseconds, as the clock stamps them: after `since`'s, up to and with `until`'s.
     lo, hi = (((datetime_to_hlc(moment) >> SHIFT) + 1) << SHIFT for moment in (since, until))
-    window = {"lo": lo, "hi": hi, "me": me, "win": WIN_TAG}
+    late_from = arrival_mark(conn) if arrived_after is None else arrived_after
+    window = {"lo": lo, "hi": hi, "me": me, "win": WIN_TAG, "late_from": late_from}
     names = queries.member_names(conn)
 
     def who(member: str | None) -> str:
         return names.get(member or "", (member or "someone")[:8])
 
-    entries = [e for e in inbox(conn, me, limit=None) if since < e.at < hlc_to_datetime(hi)]
+    late = {r[0] for r in conn.execute(f"SELECT id FROM ops WHERE {_LATE}", window)}
+    entries = [e for e in inbox(conn, me, limit=None) if since < e.at < hlc_to_datetime(hi) or e.post in late]
     inbox_section = Section(
         "inbox",
         [
@@ -134,8 +163,8 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
     threads = _section(
         "threads",
         conn,
-        """SELECT t.id, t.title, t.author, t.created_hlc, t.replies, p.body FROM threads t JOIN posts p ON p.id = t.id
-           WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0 AND t.ritual_id IS NULL
+        f"""SELECT t.id, t.title, t.author, t.created_hlc, t.replies, p.body FROM threads t JOIN posts p ON p.id = t.id
+           WHERE {_in_window("t.created_hlc", "t.id")} AND t.deleted = 0 AND t.ritual_id IS NULL
              AND p.hidden = 0
            ORDER BY t.created_hlc DESC, t.id""",
         window,
@@ -149,10 +178,10 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
     wins = _section(
         "wins",
         conn,
-        """SELECT p.thread_id, t.title, p.author, p.created_hlc, p.body FROM thread_tags tt
+        f"""SELECT p.thread_id, t.title, p.author, p.created_hlc, p.body FROM thread_tags tt
            JOIN threads t ON t.id = tt.thread_id JOIN posts p ON p.thread_id = t.id
            WHERE tt.tag = :win AND t.deleted = 0 AND p.deleted = 0 AND p.hidden = 0
-             AND p.created_hlc >= :lo AND p.created_hlc < :hi AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
+             AND {_in_window("p.created_hlc", "p.id")} AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
            ORDER BY p.created_hlc DESC, p.id""",
         window,
         lambda r: Item(f"{who(r[2])} in “{r[1]}”", _excerpt(r[4]), hlc_to_datetime(r[3]), r[0]),
@@ -177,8 +206,8 @@ def digest(conn: sqlite3.Connection, me: str, since: datetime, until: datetime, 
     library = _section(
         "library",
         conn,
-        """SELECT id, title, url, summary, added_by, created_hlc FROM resources
-           WHERE deleted = 0 AND created_hlc >= :lo AND created_hlc < :hi ORDER BY created_hlc DESC, id""",
+        f"""SELECT id, title, url, summary, added_by, created_hlc FROM resources
+           WHERE deleted = 0 AND {_in_window("created_hlc", "id")} ORDER BY created_hlc DESC, id""",
         window,
         lambda r: Item(f"{r[1]} <{r[2]}> (added by {who(r[4])})", _excerpt(r[3]), hlc_to_datetime(r[5]), r[0]),
     )

@@ -6,6 +6,7 @@ code and JSON key it lists working.
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
@@ -102,6 +103,7 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
     if ctx.invoked_subcommand is not None:
         keyfile.set_asker(ask_passphrase if stdin_is_terminal() else None)
     if ctx.invoked_subcommand is None:
+        gc.disable()  # while the app loads and draws its first frame: run() resumes it (cold start is measured)
         from tablespace.tui.app import run
 
         run(ctx.obj["home"], group_name)

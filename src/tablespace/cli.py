@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
-import humanize
 
 from tablespace import __version__, actions
 from tablespace.core import clock, keyfile, limits, queries
@@ -136,6 +135,8 @@ def emit_json(value: Any) -> None:
 
 
 def ago(moment: datetime | None) -> str:
+    import humanize  # here, not at the top: the app, launched through this module, never needs it
+
     return humanize.naturaltime(now() - moment) if moment else "—"
 
 

@@ -119,6 +119,7 @@ async def test_the_footer_mounts_its_keys_once_and_after_the_first_frame(app, mo
     assert composed == [True]
 
 
+LAUNCH_DEFERRED = ("humanize", "tablespace.core.fold", "tablespace.core.inbox")
 PTY_CHILD = """
 import gc
 import sys
@@ -129,9 +130,10 @@ from tablespace.cli import main
 class Shown(app_module.TablespaceApp):
     def _first_frame_painted(self):
         paused = not gc.isenabled()
+        loaded = sorted(set(sys.argv[3:]) & set(sys.modules))
         super()._first_frame_painted()
         with open(sys.argv[2], "w") as report:  # not the terminal: Textual's writer thread shares it
-            report.write(f"{'paused' if paused else 'running'}, then {'on' if gc.isenabled() else 'off'}")
+            report.write(f"{'paused' if paused else 'running'}, then {'on' if gc.isenabled() else 'off'}; {loaded}")
         self.exit()
 
 app_module.TablespaceApp = Shown
@@ -141,12 +143,14 @@ main(["--home", sys.argv[1]])
 
 @pytest.mark.slow
 def test_the_launch_pauses_the_gc_until_the_first_frame_then_resumes_it(kitchen, tmp_path):
-    """Start-up allocates much and frees little: a collection before the first
-    frame (a tenth of a second on a large home) would re-scan it for nothing."""
+    """Launched as a person does (the CLI, a terminal): start-up allocates much
+    and frees little, so a collection before the first frame (a tenth of a
+    second on a large home) would re-scan it for nothing; and the frame loads
+    neither the fold (writes) nor the inbox nor humanize (the commands' times)."""
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "TABLESPACE_NOW": "2026-03-02T09:00:00Z"}
     child = subprocess.Popen(
-        [sys.executable, "-c", PTY_CHILD, str(kitchen.home.path), str(tmp_path / "gc")],
+        [sys.executable, "-c", PTY_CHILD, str(kitchen.home.path), str(tmp_path / "gc"), *LAUNCH_DEFERRED],
         stdin=follower,
         stdout=follower,
         stderr=follower,
@@ -162,7 +166,7 @@ def test_the_launch_pauses_the_gc_until_the_first_frame_then_resumes_it(kitchen,
         if child.poll() is None:
             child.kill()
         os.close(leader)
-    assert (tmp_path / "gc").read_text() == "paused, then on", seen[-2000:]
+    assert (tmp_path / "gc").read_text() == "paused, then on; []", seen[-2000:]
 
 
 def read_terminal(leader: int, timeout: float = 60) -> bytes:

@@ -208,6 +208,9 @@ class TablespaceApp(App[None]):
         import cryptography.hazmat.primitives.serialization  # noqa: F401
         from sqlite_utils.plugins import ensure_plugins_loaded
 
+        import tablespace.core.fold  # noqa: F401
+        import tablespace.core.inbox  # noqa: F401
+
         ensure_plugins_loaded()
 
     def unlock_then_start(self) -> None:

@@ -6,6 +6,7 @@ code and JSON key it lists working.
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
-import humanize
 
 from tablespace import __version__, actions
 from tablespace.core import clock, keyfile, limits, queries
@@ -103,6 +103,7 @@ def main(ctx: click.Context, home_dir: Path | None, group_name: str | None) -> N
     if ctx.invoked_subcommand is not None:
         keyfile.set_asker(ask_passphrase if stdin_is_terminal() else None)
     if ctx.invoked_subcommand is None:
+        gc.disable()  # while the app loads and draws its first frame: run() resumes it (cold start is measured)
         from tablespace.tui.app import run
 
         run(ctx.obj["home"], group_name)
@@ -135,6 +136,8 @@ def emit_json(value: Any) -> None:
 
 
 def ago(moment: datetime | None) -> str:
+    import humanize  # here, not at the top: the app, launched through this module, never needs it
+
     return humanize.naturaltime(now() - moment) if moment else "—"
 
 

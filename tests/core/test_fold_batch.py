@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tablespace.core import fold
 from tablespace.core import store as store_module
 from tablespace.core.fold import FoldContext
 from tablespace.core.ops import Op
@@ -26,7 +27,7 @@ from .test_convergence import op_sets
 
 def _fold_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
     """Write each op's rows before the next op, and forget every cached thread."""
-    real = store_module.apply_op
+    real = fold.apply_op
 
     def apply_and_flush(ctx: FoldContext, op: Op) -> str | None:
         reason = real(ctx, op)
@@ -34,7 +35,7 @@ def _fold_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
         ctx._threads.clear()
         return reason
 
-    monkeypatch.setattr(store_module, "apply_op", apply_and_flush)
+    monkeypatch.setattr(fold, "apply_op", apply_and_flush)  # the store looks it up there at each fold
 
 
 def _dump_of(path: Path, group_id: str, ops: list[Op], *, chunk: int) -> str:

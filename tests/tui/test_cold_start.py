@@ -9,6 +9,10 @@ measures the time this saves.
 
 from __future__ import annotations
 
+import gc
+import os
+import pty
+import select
 import subprocess
 import sys
 
@@ -21,6 +25,7 @@ from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import KeyFooter
 from tablespace.tui.textual_private import FooterKey
+from tests.clirun import TS
 from tests.tui.waits import wait_for
 
 DEFERRED = ("sqlite_utils", "cryptography", "dateutil", "humanize", "markdown_it", "watchfiles")
@@ -112,3 +117,69 @@ async def test_the_footer_mounts_its_keys_once_and_after_the_first_frame(app, mo
         await pilot.pause(0.2)
         assert len(app.screen.query_one(KeyFooter).query(FooterKey)) > 3
     assert composed == [True]
+
+
+LAUNCH_DEFERRED = ("humanize", "tablespace.core.fold", "tablespace.core.inbox")
+PTY_CHILD = """
+import gc
+import sys
+
+import tablespace.tui.app as app_module
+from tablespace.cli import main
+
+class Shown(app_module.TablespaceApp):
+    def _first_frame_painted(self):
+        paused = not gc.isenabled()
+        loaded = sorted(set(sys.argv[3:]) & set(sys.modules))
+        super()._first_frame_painted()
+        with open(sys.argv[2], "w") as report:  # not the terminal: Textual's writer thread shares it
+            report.write(f"{'paused' if paused else 'running'}, then {'on' if gc.isenabled() else 'off'}; {loaded}")
+        self.exit()
+
+app_module.TablespaceApp = Shown
+main(["--home", sys.argv[1]])
+"""
+
+
+@pytest.mark.slow
+def test_the_launch_pauses_the_gc_until_the_first_frame_then_resumes_it(kitchen, tmp_path):
+    """Launched as a person does (the CLI, a terminal): start-up allocates much
+    and frees little, so a collection before the first frame (a tenth of a
+    second on a large home) would re-scan it for nothing; and the frame loads
+    neither the fold (writes) nor the inbox nor humanize (the commands' times)."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "TABLESPACE_NOW": "2026-03-02T09:00:00Z"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", PTY_CHILD, str(kitchen.home.path), str(tmp_path / "gc"), *LAUNCH_DEFERRED],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        while chunk := read_terminal(leader):
+            seen += chunk
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        os.close(leader)
+    assert (tmp_path / "gc").read_text() == "paused, then on; []", seen[-2000:]
+
+
+def read_terminal(leader: int, timeout: float = 60) -> bytes:
+    """What the child wrote next; b"" once it has closed the terminal (or
+    written nothing for `timeout` seconds)."""
+    ready, _, _ = select.select([leader], [], [], timeout)
+    try:
+        return os.read(leader, 65536) if ready else b""
+    except OSError:
+        return b""
+
+
+def test_a_launch_that_cannot_draw_leaves_the_gc_running(tmp_path, monkeypatch):
+    cli = TS(tmp_path / "home", monkeypatch)
+    assert "needs a terminal" in cli.error()
+    assert gc.isenabled()

@@ -21,7 +21,6 @@ from tablespace.core.database import busy_as_refusal
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, UsageError
 from tablespace.core.home import DB_NAME, KEY_NAME, LOCAL_NAME, GroupEntry, Home
 from tablespace.core.identity import Identity
-from tablespace.core.inbox import NEWEST_IN_THREAD
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
@@ -197,6 +196,8 @@ class Group:
         newest edit, reaction, mention or outcome of our report there, each
         of which can be an inbox entry. One statement: inside a transaction
         it needs no savepoint of its own."""
+        from tablespace.core.inbox import NEWEST_IN_THREAD  # on first use: opening a group to read it needs no inbox
+
         self.conn.execute(
             f"""INSERT INTO reads (thread_id, read_hlc)
                 SELECT id, {NEWEST_IN_THREAD} FROM threads t WHERE id = :thread

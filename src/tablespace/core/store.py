@@ -22,7 +22,6 @@ from tablespace.core import database
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
 from tablespace.core.errors import Busy, Refusal, TablespaceError
-from tablespace.core.fold import FoldContext, apply_op, text_edit_rows
 from tablespace.core.home import KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
@@ -30,6 +29,8 @@ from tablespace.core.seal import LogSeal, is_sealed, unsealed_sql
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from tablespace.core.fold import FoldContext
 
 OrderKey = tuple[int, str, int]
 # An op to fold: (hlc, author, seq, id, rowid, signature, body); the last three
@@ -352,6 +353,8 @@ class Store:
                 if op.id in refusals
             ],
         )
+        from tablespace.core.fold import text_edit_rows  # on first use: see _context
+
         self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
     def _file(
@@ -506,7 +509,13 @@ class Store:
     def _context(self, hlcs: dict[str, int], cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
         """`hlcs`: op id -> hlc of every op this pass folds (FoldContext.hlcs),
         from the rows the caller holds; without it the clock rule falls back
-        to one query per op."""
+        to one query per op.
+
+        The fold is imported here, by the first write or import, not when the
+        store opens: opening a group to read it (the app's first frame, cold
+        start is measured) never folds."""
+        from tablespace.core.fold import FoldContext
+
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
         cutoffs, timeouts, windows = cuts if cuts is not None else self._cuts()
         return FoldContext(
@@ -528,6 +537,8 @@ class Store:
         not per op: see FoldContext.folded for what cut_off sees meanwhile.
         The fold reads the ops table nowhere else, so the deferred rows can be
         inserted afterwards, with their final state."""
+        from tablespace.core.fold import apply_op  # on first use: see _context
+
         ctx = self._context({op_id: hlc for hlc, _, _, op_id, *_ in ready}, head=head)
         bulk = len(ready) >= BULK_FOLD_MIN and len(ready) * 2 >= self.conn.execute(
             "SELECT count(*) FROM ops"
@@ -613,6 +624,8 @@ class Store:
 
     def _refold_once(self, cuts: Cuts) -> tuple[int, set[str]]:
         """Returns how many ops were folded, and what the views now hold deleted (FoldContext.deleted_text)."""
+        from tablespace.core.fold import apply_op  # on first use: see _context
+
         # The log keeps each op's state from the last fold while this one runs
         # (so cut_off must not read it: check_log=False), and only the rows
         # whose state or refusal changed are written at the end: a rebuild

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 import weakref
@@ -217,6 +218,9 @@ class TablespaceApp(App[None]):
         import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401
         import cryptography.hazmat.primitives.serialization  # noqa: F401
         from sqlite_utils.plugins import ensure_plugins_loaded
+
+        import tablespace.core.fold  # noqa: F401
+        import tablespace.core.inbox  # noqa: F401
 
         ensure_plugins_loaded()
 
@@ -655,21 +659,40 @@ def run(home: Home, selector: str | None) -> None:
     With no group in the home (and no selector), the app opens on the first-run
     screen to found or join one. Raises TablespaceError (before any screen is
     drawn) if there is no such group, or no terminal to draw on.
+
+    The cyclic garbage collector, which the caller may pause while the app's
+    modules load (cli.main does), is resumed once the first frame is painted
+    (`resume_gc_after_start`), and in any case when the app ends.
     """
-    require_terminal()
-    if selector is None and not home.groups():
-        app = TablespaceApp(None, home)
+    try:
+        require_terminal()
+        if selector is None and not home.groups():
+            app = TablespaceApp(None, home)
+            app.after_first_frame(resume_gc_after_start)
+            try:
+                app.run()
+            finally:
+                if app.group is not None:
+                    app.group.close()
+            return
+        group = Group.open(home, selector)
         try:
+            app = TablespaceApp(group, home)
+            app.after_first_frame(resume_gc_after_start)
             app.run()
         finally:
-            if app.group is not None:
-                app.group.close()
-        return
-    group = Group.open(home, selector)
-    try:
-        TablespaceApp(group, home).run()
+            group.close()
     finally:
-        group.close()
+        gc.enable()
+
+
+def resume_gc_after_start() -> None:
+    """Start-up allocates much and frees little (modules, styles, widgets that
+    live as long as the app), so a collection before the first frame re-scans
+    all of it for nothing (a tenth of a second). Once the frame is painted, what
+    start-up left is frozen out of every later collection and the GC resumes."""
+    gc.freeze()
+    gc.enable()
 
 
 __all__ = ["TablespaceApp", "run"]

@@ -24,9 +24,10 @@ Membership = tuple[str, int | None, int | None]
 
 @dataclass
 class PostBatch:
-    """Rows of thread.start / post.reply ops not written yet (FoldContext.flush).
-    An import is mostly these: one executemany per table instead of two or
-    three statements per op (bench_import)."""
+    """Rows of thread.start / post.reply / post.react ops not written yet
+    (FoldContext.flush). An import is mostly these, interleaved: one
+    executemany per table instead of two or three statements per op
+    (bench_import, bench_first_sync)."""
 
     # new threads, in fold order: id -> row (the columns add_thread writes, of
     # several types), replies and last activity kept current
@@ -36,6 +37,11 @@ class PostBatch:
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
     activity: dict[str, list[int]] = field(default_factory=dict)
+    # (post_id, author, emoji, hlc), written INSERT OR IGNORE in fold order
+    reactions: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.posts or self.reactions)  # every new thread or reply pends a post
 
 
 @dataclass
@@ -76,13 +82,16 @@ class FoldContext:
     _named: dict[str, str | None] = field(default_factory=dict)
     # the weekly post cap (0: none), read once per fold; group.edit clears it
     _post_cap: int | None = None
-    # Write-behind for runs of thread.start / post.reply. Any SQL through
-    # `conn`, `one` or `run` writes the batch out first, so every check reads
-    # the state just before its op; `_threads` answers live_thread meanwhile
-    # (id -> (author, deleted, archived)) and holds every thread the batch
-    # touches. SQL that may write (`conn`, `run`) drops it.
+    # Write-behind for runs of thread.start / post.reply / post.react. Any
+    # SQL through `conn`, `one` or `run` writes the batch out first, so every
+    # check reads the state just before its op; `_threads` answers
+    # live_thread meanwhile (id -> (author, deleted, archived)) and holds
+    # every thread the batch touches, `_posts` answers post_row (id ->
+    # (thread_id, author, created_hlc, deleted)) and holds every post the
+    # batch adds. SQL that may write (`conn`, `run`) drops both.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    _posts: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
@@ -105,12 +114,13 @@ class FoldContext:
     def conn(self) -> sqlite3.Connection:
         self.flush()
         self._threads.clear()
+        self._posts.clear()
         return self._conn
 
     def flush(self) -> None:
         """Write the pending batch; the store calls this after its last op."""
         batch = self._batch
-        if not batch.posts:  # every new thread or reply pends a post
+        if not batch:
             return
         self._batch = PostBatch()
         self._conn.executemany(
@@ -130,6 +140,9 @@ class FoldContext:
             "UPDATE threads SET replies = replies + ?, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
             [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()],
         )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)", batch.reactions
+        )
 
     def add_thread(
         self,
@@ -148,6 +161,7 @@ class FoldContext:
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0)
+        self._posts[thread_id] = (thread_id, author, hlc, 0)
 
     def add_reply(
         self, post_id: str, thread_id: str, author: str, body: str, hlc: int, quote: str | None = None
@@ -155,6 +169,7 @@ class FoldContext:
         """A reply to a live thread (live_thread has put it in `_threads`),
         quoting `quote`, a post of that thread, or nothing."""
         self._batch.posts.append((post_id, thread_id, author, body, hlc, quote))
+        self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
         if row is None:
@@ -164,6 +179,10 @@ class FoldContext:
         else:
             row[5] += 1
             row[4] = max(row[4], hlc)
+
+    def add_reaction(self, post_id: str, author: str, emoji: str, hlc: int) -> None:
+        """A reaction to a live post; kept if the author has not reacted so already."""
+        self._batch.reactions.append((post_id, author, emoji, hlc))
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
         self._batch.mentions.extend(
@@ -357,9 +376,23 @@ class FoldContext:
         if self._folded_after(member, last_seq):
             self.needs_refold = True
 
+    def post_row(self, post_id: str) -> tuple[str, str, int, int] | None:
+        """(thread_id, author, created_hlc, deleted) of a post, if it exists."""
+        row = self._posts.get(post_id)
+        if row is None:
+            # Not in `_posts`, so not added by the pending batch, which changes
+            # no other post's row: no flush needed.
+            row = self._conn.execute(
+                "SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", (post_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._posts[post_id] = row
+        return row
+
     def live_post(self, post_id: str) -> tuple[str, str, int]:
         """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
-        row = self.one("SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", post_id)
+        row = self.post_row(post_id)
         if row is None:
             raise Rejected.missing("no such post")
         if row[3]:

@@ -105,6 +105,23 @@ def test_reactions_in_a_batch_count_once_and_follow_their_post(tmp_path) -> None
     ]
 
 
+def test_an_edit_in_a_batch_changes_the_text_and_keeps_the_checks_true(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Levain", "body": "day one", "tags": []})
+    reply = world.sign(ada, "post.reply", {"thread": thread.id, "body": "looks lively"})
+    edited = world.sign(ada, "post.edit", {"post": reply.id, "body": "looks lively, @Bo"})
+    retitled = world.sign(bo, "post.edit", {"post": thread.id, "title": "Levain, day two", "body": "day two"})
+    gone = world.sign(bo, "post.delete", {"post": thread.id})
+    late = world.sign(ada, "post.reply", {"thread": thread.id, "body": "where did it go"})
+    world.ingest(thread, reply, edited, retitled)
+    assert world.one("SELECT body FROM posts WHERE id = ?", reply.id) == ("looks lively, @Bo",)
+    assert world.one("SELECT title FROM threads WHERE id = ?", thread.id) == ("Levain, day two",)
+    assert world.one("SELECT count(*) FROM mentions WHERE post_id = ?", reply.id) == (1,)
+    world.ingest(gone, late)
+    assert world.state(late) == ("rejected", "the thread has been deleted")
+
+
 def test_the_weekly_cap_counts_posts_still_in_the_batch(tmp_path) -> None:
     world = World(tmp_path / "w.db", members=1)
     ada, bo = world.founder, world.members[0]

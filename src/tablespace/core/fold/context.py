@@ -88,7 +88,8 @@ class FoldContext:
     # live_thread meanwhile (id -> (author, deleted, archived)) and holds
     # every thread the batch touches, `_posts` answers post_row (id ->
     # (thread_id, author, created_hlc, deleted)) and holds every post the
-    # batch adds. SQL that may write (`conn`, `run`) drops both.
+    # batch adds. SQL that may write (`conn`, `run`) drops both; a write of
+    # text alone (`run_on_text`) keeps them.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     _posts: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
@@ -211,16 +212,17 @@ class FoldContext:
         """An edit: who the new text mentions, resolved now. Mentions the edit
         keeps keep their time (they are not news); new ones take the edit's."""
         found = resolve_mentions(body, self.member_named)
-        kept = {r[0] for r in self.conn.execute("SELECT member FROM mentions WHERE post_id = ?", (post_id,))}
+        kept = {r[0] for r in self.run_on_text("SELECT member FROM mentions WHERE post_id = ?", post_id)}
         gone = kept - set(found)
-        self.conn.executemany(
+        # mentions only (run_on_text): the cached post and thread rows stay
+        self._conn.executemany(
             "DELETE FROM mentions WHERE post_id = ? AND member = ?", [(post_id, member) for member in sorted(gone)]
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE mentions SET name_key = ? WHERE post_id = ? AND member = ?",
             [(key, post_id, member) for member, key in found.items() if member in kept],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)",
             [(post_id, member, key, hlc) for member, key in found.items() if member not in kept],
         )
@@ -246,6 +248,17 @@ class FoldContext:
 
     def run(self, sql: str, *args: object) -> None:
         self.conn.execute(sql, args)
+
+    def run_on_text(self, sql: str, *args: object) -> sqlite3.Cursor:
+        """A write that changes only text (a post's body, a thread's title,
+        when they were edited) or mentions: never which posts and threads
+        exist, whose they are, where or when they were written, nor whether
+        they are deleted or archived, so the rows `_threads` and `_posts`
+        hold stay true and are kept. An edit, the commonest write an import
+        makes outside the batch, then leaves the next ops' checks answered
+        from memory."""
+        self.flush()
+        return self._conn.execute(sql, args)
 
     def member_status(self, member: str) -> str | None:
         row = self.one("SELECT status FROM members WHERE id = ?", member)

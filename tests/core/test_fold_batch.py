@@ -1,8 +1,9 @@
 """Batching on the import path, which must not change any result:
 
-- the fold's write-behind (FoldContext.flush): runs of thread.start and
-  post.reply are written as one batch, and live_thread is answered from
-  memory meanwhile; the views must be those of folding op by op;
+- the fold's write-behind (FoldContext.flush): runs of thread.start,
+  post.reply and post.react are written as one batch, and live_thread and
+  live_post are answered from memory meanwhile; the views must be those of
+  folding op by op;
 - Store.file (sync's import batches): ops filed in the log as accepted before
   one ingest folds them all must end as if ingested at once.
 """
@@ -26,13 +27,14 @@ from .test_convergence import op_sets
 
 
 def _fold_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write each op's rows before the next op, and forget every cached thread."""
+    """Write each op's rows before the next op, and forget every cached thread and post."""
     real = fold.apply_op
 
     def apply_and_flush(ctx: FoldContext, op: Op) -> str | None:
         reason = real(ctx, op)
         ctx.flush()
         ctx._threads.clear()
+        ctx._posts.clear()
         return reason
 
     monkeypatch.setattr(fold, "apply_op", apply_and_flush)  # the store looks it up there at each fold
@@ -80,6 +82,45 @@ def test_a_batch_sees_its_own_threads_and_whatever_interrupts_it(tmp_path) -> No
     # A later ingest replies to a thread already in the table.
     world.do(bo, "post.reply", {"thread": other.id, "body": "and again"})
     assert world.one("SELECT replies FROM threads WHERE id = ?", other.id) == (4,)
+
+
+def test_reactions_in_a_batch_count_once_and_follow_their_post(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Crumb", "body": "open", "tags": []})
+    reply = world.sign(ada, "post.reply", {"thread": thread.id, "body": "tight", "quote": thread.id})
+    liked = world.sign(bo, "post.react", {"post": reply.id, "emoji": "👍"})
+    again = world.sign(bo, "post.react", {"post": reply.id, "emoji": "👍"})  # the same reaction: kept once
+    cheered = world.sign(ada, "post.react", {"post": thread.id, "emoji": "🎉"})
+    taken_back = world.sign(ada, "post.unreact", {"post": thread.id, "emoji": "🎉"})
+    kept = world.sign(bo, "post.react", {"post": thread.id, "emoji": "🔥"})
+    gone = world.sign(ada, "post.delete", {"post": reply.id})  # takes its reactions along
+    late = world.sign(bo, "post.react", {"post": reply.id, "emoji": "🔥"})
+    world.ingest(thread, reply, liked, again, cheered, taken_back, kept, gone, late)
+
+    assert [world.state(op)[0] for op in (reply, liked, again, cheered, taken_back, kept)] == ["accepted"] * 6
+    assert world.one("SELECT quote FROM posts WHERE id = ?", reply.id) == (thread.id,)
+    assert world.state(late) == ("rejected", "the post has been deleted")
+    assert world.store.conn.execute("SELECT post_id, author, emoji FROM reactions").fetchall() == [
+        (thread.id, bo.id, "🔥")
+    ]
+
+
+def test_an_edit_in_a_batch_changes_the_text_and_keeps_the_checks_true(tmp_path) -> None:
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Levain", "body": "day one", "tags": []})
+    reply = world.sign(ada, "post.reply", {"thread": thread.id, "body": "looks lively"})
+    edited = world.sign(ada, "post.edit", {"post": reply.id, "body": "looks lively, @Bo"})
+    retitled = world.sign(bo, "post.edit", {"post": thread.id, "title": "Levain, day two", "body": "day two"})
+    gone = world.sign(bo, "post.delete", {"post": thread.id})
+    late = world.sign(ada, "post.reply", {"thread": thread.id, "body": "where did it go"})
+    world.ingest(thread, reply, edited, retitled)
+    assert world.one("SELECT body FROM posts WHERE id = ?", reply.id) == ("looks lively, @Bo",)
+    assert world.one("SELECT title FROM threads WHERE id = ?", thread.id) == ("Levain, day two",)
+    assert world.one("SELECT count(*) FROM mentions WHERE post_id = ?", reply.id) == (1,)
+    world.ingest(gone, late)
+    assert world.state(late) == ("rejected", "the thread has been deleted")
 
 
 def test_the_weekly_cap_counts_posts_still_in_the_batch(tmp_path) -> None:

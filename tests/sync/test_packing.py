@@ -6,6 +6,7 @@ later, one that reads a pack like any other file) gets every op."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,7 @@ def test_a_reader_holding_a_pack_s_ops_skips_it_unopened(two, monkeypatch) -> No
     assert reasons[pack] == HELD_ALREADY
     # a reader that opens it (as a build without packs does) gets nothing
     # new, refuses nothing, and keeps every op
-    monkeypatch.setattr(engine_module, "held_already", lambda group, path: False)
+    monkeypatch.setattr(engine_module, "held_already", lambda group, path, read=None: False)
     ops = ben.ops()
     group = Group.open(Home(ben.home))
     with group.store.db.atomic():
@@ -147,6 +148,27 @@ def test_a_reader_holding_a_pack_s_ops_skips_it_unopened(two, monkeypatch) -> No
     assert (report["imported"], report["quarantined"]) == (0, [])
     assert ben.ops() == ops
     assert sync_reasons(ben)[pack] is None
+
+
+def test_a_new_member_reads_a_pack_once_not_the_smaller_packs_it_holds(two, tmp_path, monkeypatch) -> None:
+    folder, ana, ben = two
+    busy(folder, ana, ben)
+    ((name, path),) = packs(folder, ana).items()
+    # a smaller pack the big one holds, still in the folder (as a member's
+    # superseded packs are until the delay is over), named so that it sorts first
+    inner = f"pack-00000001-00000002-{'0' * 16}.tsc"
+    shutil.copyfile(path, path.parent / inner)
+    cat = TS(tmp_path / "cat", monkeypatch)
+    code = ana.out("invite")
+    ana.json("sync")
+    request = cat.out("join", code, "--as", "Cat", "--folder", str(folder))
+    ana.run("admit", request[:6])
+    everyone_syncs(ana, cat)
+    reasons = sync_reasons(cat)
+    anas = f"changes/{member_id(ana)}/"
+    assert reasons[anas + name] is None
+    assert reasons[anas + inner] == HELD_ALREADY
+    assert cat.ops() == ana.ops()
 
 
 def test_a_pack_is_an_ordinary_changeset_holding_every_op_of_its_range(two) -> None:

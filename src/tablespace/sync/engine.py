@@ -61,7 +61,9 @@ from tablespace.sync.packing import (
     HELD_ALREADY,
     Packer,
     PackPolicy,
+    SeqRuns,
     held_already,
+    read_order,
     reread_skips_in_doubt,
 )
 from tablespace.sync.requests import answer_requests, join_answer
@@ -397,7 +399,7 @@ class SyncEngine:
         known = queries.files_seen_at(self.store.conn, listing)
         todo = [
             f
-            for f in sorted(listing.values(), key=lambda f: f.path)
+            for f in sorted(listing.values(), key=lambda f: read_order(f.path))
             if f.path not in known
             or known[f.path][2] == "waiting"
             or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)
@@ -416,9 +418,10 @@ class SyncEngine:
             if len(todo) > BULK_FILES
             else nullcontext()
         )
+        read = SeqRuns()  # what this round has read: a file it holds all of is skipped
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
-                record = self._read_one(info, batch)
+                record = self._read_one(info, batch, read)
                 records.append(record)
                 if len(batch) >= IMPORT_BATCH_OPS:
                     self._commit(batch, records, report, fold=False)
@@ -437,7 +440,7 @@ class SyncEngine:
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
-    def _read_one(self, info: FolderFile, batch: list[Op]) -> FileRecord:
+    def _read_one(self, info: FolderFile, batch: list[Op], read: SeqRuns) -> FileRecord:
         if info.refused:
             return self._quarantine(info, None, info.refused)
         if not info.regular:
@@ -445,7 +448,7 @@ class SyncEngine:
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
-        if held_already(self.group, info.path):
+        if held_already(self.group, info.path, read):
             return (info, "", "imported", HELD_ALREADY, None, None)
         try:
             data = self.folder.read(info.path, MAX_FILE_BYTES)
@@ -470,6 +473,7 @@ class SyncEngine:
                 info, data, f"op at seq {undated.seq} is dated outside the supported range ({SUPPORTED_RANGE})", digest
             )
         batch.extend(changeset.ops)
+        read.add(changeset.author, changeset.first_seq, changeset.last_seq)
         status = "mine" if changeset.author == self.group.me else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 

@@ -359,7 +359,7 @@ def shown_name(name: str) -> str:
     UTF-8 and characters that are not printable (controls, bidi overrides,
     line breaks) escaped as `\\xff`, `\\x1b`, `\\u202e`; a name of plain
     text is returned as it is."""
-    if name.isascii() and name.isprintable():
+    if name.isprintable():  # every ordinary name; a byte that is not UTF-8 decodes to an unprintable surrogate
         return name
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -3,12 +3,17 @@
 A pack is an ordinary changeset (docs/changeset-format.md) holding one run
 of its author's consecutive ops, named `changes/<author>/pack-<first>-<last>-
 <hash16>.tsc`, so every reader, an older build too, imports it like any
-other file. A reader that already holds every seq of the range skips it by
-its name without opening it (`held_already`): the author is the directory's,
+other file. A reader that already holds every seq of the range, in its log
+or from a file read earlier in the same round, skips it by its name without
+opening it (`held_already`); a round reads each author's widest files first
+(`read_order`), so a new member reads a pack once, not also the smaller
+packs it holds that are still in the folder. The author is the directory's,
 so a misleading name can only make a file count as absent, which anyone who
-can write in the folder can do anyway. Never our own directory's, and never
-while ops of that author wait in our log: then the skip may have been
-wrong, and the packs skipped are read after all (`reread_skips_in_doubt`).
+can write in the folder can do anyway. Small files are always read: one may
+hold another device's op at a seq we hold (a fork), which only reading it
+shows. Never our own directory's, and never while ops of that author wait
+in our log: then the skip may have been wrong, and the packs skipped are
+read after all (`reread_skips_in_doubt`).
 
 A pack re-seals its ops under the key their small files were sealed with
 (one pack per epoch key), so exactly those who could read the small files
@@ -62,6 +67,14 @@ PACK_PREFIX = "pack-"
 PENDING_META = "packs_pending"
 HELD_ALREADY = "a pack of ops already held; skipped by its name"
 _PACK_NAME = re.compile(r"^changes/([0-9a-f]{32})/pack-(\d{8,20})-(\d{8,20})-[0-9a-f]{16}" + re.escape(SUFFIX) + "$")
+# Any changeset's name, a pack's or a small file's (envelope.changeset_name).
+_CHANGESET_NAME = re.compile(
+    r"^changes/([0-9a-f]{32})/(?:"
+    + re.escape(PACK_PREFIX)
+    + r")?(\d{8,20})-(\d{8,20})-[0-9a-f]{16}"
+    + re.escape(SUFFIX)
+    + "$"
+)
 
 
 @dataclass(frozen=True)
@@ -124,20 +137,61 @@ def pack_name(header: Header) -> str:
 
 def named_range(path: str) -> tuple[str, int, int] | None:
     """(author, first seq, last seq) a pack's name claims, if it is one."""
-    found = _PACK_NAME.match(path)
+    return _claimed(_PACK_NAME, path)
+
+
+def claimed_range(path: str) -> tuple[str, int, int] | None:
+    """(author, first seq, last seq) a changeset's name claims, pack or not."""
+    return _claimed(_CHANGESET_NAME, path)
+
+
+def _claimed(pattern: re.Pattern[str], path: str) -> tuple[str, int, int] | None:
+    found = pattern.match(path)
     if found is None:
         return None
     first, last = int(found[2]), int(found[3])
     return (found[1], first, last) if 1 <= first <= last else None
 
 
-def held_already(group: Group, path: str) -> bool:
-    """Does the log hold an op for every seq the pack at `path` names?
-    Then reading it would add nothing: it is skipped unopened. Never a pack
-    in our own directory (one we wrote in a round that died before it was
-    recorded, or another device of ours wrote: we must know it is ours),
-    nor one of an author whose ops wait (for a predecessor: our log lacks
-    something of theirs, so holding every seq proves nothing)."""
+def read_order(path: str) -> tuple[str, int, int, str]:
+    """Sort key for a round's reading: directory by directory, and in each the
+    file claiming the widest run from the lowest seq first, so the smaller
+    packs a pack holds come after it and are skipped (held_already)."""
+    claimed = claimed_range(path)
+    if claimed is None:
+        return (path.rpartition("/")[0], 0, 0, path)
+    return (path.rpartition("/")[0], claimed[1], -claimed[2], path)
+
+
+class SeqRuns:
+    """The seqs of each author's ops read so far in a round, as runs."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, list[tuple[int, int]]] = {}
+
+    def add(self, author: str, first: int, last: int) -> None:
+        runs = [*self._runs.get(author, []), (first, last)]
+        runs.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in runs:
+            if merged and start <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        self._runs[author] = merged
+
+    def covers(self, author: str, first: int, last: int) -> bool:
+        return any(start <= first and last <= end for start, end in self._runs.get(author, ()))
+
+
+def held_already(group: Group, path: str, read: SeqRuns | None = None) -> bool:
+    """Does the log, or a file `read` earlier this round, hold an op for
+    every seq the pack at `path` names? Then reading it would add nothing:
+    it is skipped unopened. Never a pack in our own directory (one
+    we wrote in a round that died before it was recorded, or another device
+    of ours wrote: we must know it is ours), nor one of an author whose ops
+    wait (for a predecessor: our log lacks something of theirs, so holding
+    every seq proves nothing)."""
     claimed = named_range(path)
     if claimed is None:
         return False
@@ -145,6 +199,8 @@ def held_already(group: Group, path: str) -> bool:
     conn = group.store.conn
     if author == group.me or queries.author_has_held_ops(conn, author):
         return False
+    if read is not None and read.covers(author, first, last):
+        return True
     return queries.held_seq_count(conn, author, first, last) == last - first + 1
 
 

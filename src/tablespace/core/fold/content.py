@@ -39,7 +39,8 @@ def _quote(ctx: FoldContext, op: Op, thread: str) -> str | None:
     quote = op.payload.get("quote")
     if not isinstance(quote, str) or not limits.ID_RE.match(quote):
         return None
-    if ctx.one("SELECT 1 FROM posts WHERE id = ? AND thread_id = ?", quote, thread) is None:
+    row = ctx.post_row(quote)
+    if row is None or row[0] != thread:
         return None
     return quote
 
@@ -58,10 +59,10 @@ def post_edit(ctx: FoldContext, op: Op) -> None:
         if post != thread:
             raise Rejected.invalid("only an opening post has a title")
         title = limits.one_line(op.payload, "title", label="title", max_chars=limits.TITLE_MAX)
-    ctx.run("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, op.hlc, post)
+    ctx.run_on_text("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, op.hlc, post)
     ctx.remention(post, body, op.hlc)
     if title is not None:
-        ctx.run("UPDATE threads SET title = ? WHERE id = ?", title, thread)
+        ctx.run_on_text("UPDATE threads SET title = ? WHERE id = ?", title, thread)
 
 
 @handles("post.delete")
@@ -131,13 +132,7 @@ def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str]:
 @handles("post.react")
 def post_react(ctx: FoldContext, op: Op) -> None:
     post, emoji = _reaction_target(ctx, op)
-    ctx.run(
-        "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)",
-        post,
-        op.author,
-        emoji,
-        op.hlc,
-    )
+    ctx.add_reaction(post, op.author, emoji, op.hlc)
 
 
 @handles("post.unreact")

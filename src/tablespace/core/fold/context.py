@@ -24,9 +24,10 @@ Membership = tuple[str, int | None, int | None]
 
 @dataclass
 class PostBatch:
-    """Rows of thread.start / post.reply ops not written yet (FoldContext.flush).
-    An import is mostly these: one executemany per table instead of two or
-    three statements per op (bench_import)."""
+    """Rows of thread.start / post.reply / post.react ops not written yet
+    (FoldContext.flush). An import is mostly these, interleaved: one
+    executemany per table instead of two or three statements per op
+    (bench_import, bench_first_sync)."""
 
     # new threads, in fold order: id -> row (the columns add_thread writes, of
     # several types), replies and last activity kept current
@@ -36,6 +37,11 @@ class PostBatch:
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
     activity: dict[str, list[int]] = field(default_factory=dict)
+    # (post_id, author, emoji, hlc), written INSERT OR IGNORE in fold order
+    reactions: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.posts or self.reactions)  # every new thread or reply pends a post
 
 
 @dataclass
@@ -76,13 +82,17 @@ class FoldContext:
     _named: dict[str, str | None] = field(default_factory=dict)
     # the weekly post cap (0: none), read once per fold; group.edit clears it
     _post_cap: int | None = None
-    # Write-behind for runs of thread.start / post.reply. Any SQL through
-    # `conn`, `one` or `run` writes the batch out first, so every check reads
-    # the state just before its op; `_threads` answers live_thread meanwhile
-    # (id -> (author, deleted, archived)) and holds every thread the batch
-    # touches. SQL that may write (`conn`, `run`) drops it.
+    # Write-behind for runs of thread.start / post.reply / post.react. Any
+    # SQL through `conn`, `one` or `run` writes the batch out first, so every
+    # check reads the state just before its op; `_threads` answers
+    # live_thread meanwhile (id -> (author, deleted, archived)) and holds
+    # every thread the batch touches, `_posts` answers post_row (id ->
+    # (thread_id, author, created_hlc, deleted)) and holds every post the
+    # batch adds. SQL that may write (`conn`, `run`) drops both; a write of
+    # text alone (`run_on_text`) keeps them.
     _batch: PostBatch = field(default_factory=PostBatch)
     _threads: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    _posts: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
     hlcs: dict[str, int] = field(default_factory=dict)
@@ -105,12 +115,13 @@ class FoldContext:
     def conn(self) -> sqlite3.Connection:
         self.flush()
         self._threads.clear()
+        self._posts.clear()
         return self._conn
 
     def flush(self) -> None:
         """Write the pending batch; the store calls this after its last op."""
         batch = self._batch
-        if not batch.posts:  # every new thread or reply pends a post
+        if not batch:
             return
         self._batch = PostBatch()
         self._conn.executemany(
@@ -130,6 +141,9 @@ class FoldContext:
             "UPDATE threads SET replies = replies + ?, last_activity_hlc = max(last_activity_hlc, ?) WHERE id = ?",
             [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()],
         )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)", batch.reactions
+        )
 
     def add_thread(
         self,
@@ -148,6 +162,7 @@ class FoldContext:
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0)
+        self._posts[thread_id] = (thread_id, author, hlc, 0)
 
     def add_reply(
         self, post_id: str, thread_id: str, author: str, body: str, hlc: int, quote: str | None = None
@@ -155,6 +170,7 @@ class FoldContext:
         """A reply to a live thread (live_thread has put it in `_threads`),
         quoting `quote`, a post of that thread, or nothing."""
         self._batch.posts.append((post_id, thread_id, author, body, hlc, quote))
+        self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
         if row is None:
@@ -164,6 +180,10 @@ class FoldContext:
         else:
             row[5] += 1
             row[4] = max(row[4], hlc)
+
+    def add_reaction(self, post_id: str, author: str, emoji: str, hlc: int) -> None:
+        """A reaction to a live post; kept if the author has not reacted so already."""
+        self._batch.reactions.append((post_id, author, emoji, hlc))
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
         self._batch.mentions.extend(
@@ -192,16 +212,17 @@ class FoldContext:
         """An edit: who the new text mentions, resolved now. Mentions the edit
         keeps keep their time (they are not news); new ones take the edit's."""
         found = resolve_mentions(body, self.member_named)
-        kept = {r[0] for r in self.conn.execute("SELECT member FROM mentions WHERE post_id = ?", (post_id,))}
+        kept = {r[0] for r in self.run_on_text("SELECT member FROM mentions WHERE post_id = ?", post_id)}
         gone = kept - set(found)
-        self.conn.executemany(
+        # mentions only (run_on_text): the cached post and thread rows stay
+        self._conn.executemany(
             "DELETE FROM mentions WHERE post_id = ? AND member = ?", [(post_id, member) for member in sorted(gone)]
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "UPDATE mentions SET name_key = ? WHERE post_id = ? AND member = ?",
             [(key, post_id, member) for member, key in found.items() if member in kept],
         )
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)",
             [(post_id, member, key, hlc) for member, key in found.items() if member not in kept],
         )
@@ -227,6 +248,17 @@ class FoldContext:
 
     def run(self, sql: str, *args: object) -> None:
         self.conn.execute(sql, args)
+
+    def run_on_text(self, sql: str, *args: object) -> sqlite3.Cursor:
+        """A write that changes only text (a post's body, a thread's title,
+        when they were edited) or mentions: never which posts and threads
+        exist, whose they are, where or when they were written, nor whether
+        they are deleted or archived, so the rows `_threads` and `_posts`
+        hold stay true and are kept. An edit, the commonest write an import
+        makes outside the batch, then leaves the next ops' checks answered
+        from memory."""
+        self.flush()
+        return self._conn.execute(sql, args)
 
     def member_status(self, member: str) -> str | None:
         row = self.one("SELECT status FROM members WHERE id = ?", member)
@@ -357,9 +389,23 @@ class FoldContext:
         if self._folded_after(member, last_seq):
             self.needs_refold = True
 
+    def post_row(self, post_id: str) -> tuple[str, str, int, int] | None:
+        """(thread_id, author, created_hlc, deleted) of a post, if it exists."""
+        row = self._posts.get(post_id)
+        if row is None:
+            # Not in `_posts`, so not added by the pending batch, which changes
+            # no other post's row: no flush needed.
+            row = self._conn.execute(
+                "SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", (post_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._posts[post_id] = row
+        return row
+
     def live_post(self, post_id: str) -> tuple[str, str, int]:
         """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
-        row = self.one("SELECT thread_id, author, created_hlc, deleted FROM posts WHERE id = ?", post_id)
+        row = self.post_row(post_id)
         if row is None:
             raise Rejected.missing("no such post")
         if row[3]:

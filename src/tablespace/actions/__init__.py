@@ -19,7 +19,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tablespace.actions.content import delete, edit, library_add, library_remove, pin, post, react, reply, tag
+    from tablespace.actions.content import (
+        delete,
+        edit,
+        library_add,
+        library_edit,
+        library_remove,
+        pin,
+        post,
+        react,
+        reply,
+        tag,
+    )
     from tablespace.actions.founding import Joined, found_group, join_group
     from tablespace.actions.keys import change_passphrase, lock_keys, unlock_keys_for_good
     from tablespace.actions.membership import (
@@ -127,6 +138,7 @@ _HOME: dict[str, str] = {
     "delete": "tablespace.actions.content",
     "edit": "tablespace.actions.content",
     "library_add": "tablespace.actions.content",
+    "library_edit": "tablespace.actions.content",
     "library_remove": "tablespace.actions.content",
     "pin": "tablespace.actions.content",
     "post": "tablespace.actions.content",
@@ -277,6 +289,7 @@ __all__ = [
     "join_requests",
     "leave",
     "library_add",
+    "library_edit",
     "library_remove",
     "lock_keys",
     "modlog",

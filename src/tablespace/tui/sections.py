@@ -605,7 +605,10 @@ class MembersScreen(SectionScreen):
         box.display = bool(roles & {"greeter", "moderator"})
         if not box.display:
             return
-        waiting = sorted(quiet_newcomers(self.group.conn, now()), key=lambda q: q.started_at)
+        founder = queries.settings(self.group.conn).get("founder")
+        waiting = sorted(
+            (q for q in quiet_newcomers(self.group.conn, now()) if q.member_id != founder), key=lambda q: q.started_at
+        )
         lines = Text("To welcome", "bold")
         if not waiting:
             lines.append("  nobody is waiting for a reply", "not bold dim")

@@ -492,9 +492,14 @@ def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
 @click.option("--archived", is_flag=True, help="Archived threads instead (read-only, out of the usual list).")
 @with_group
 def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool) -> None:
-    """Threads, most recent activity first."""
+    """Threads, pinned ones first, then most recent activity first."""
     rows = queries.threads(
-        group.conn, tag=tag.lower().lstrip("#") if tag else None, unread=unread, limit=limit, archived=archived
+        group.conn,
+        tag=tag.lower().lstrip("#") if tag else None,
+        unread=unread,
+        limit=limit,
+        archived=archived,
+        pinned_first=True,
     )
     note_if_not_admitted(group)
     if as_json:
@@ -710,6 +715,49 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
 def library_add(group: Group, title: str, url: str, summary: str, tags: tuple[str, ...]) -> None:
     """Add a resource. Prints its id."""
     echo(actions.library_add(group, title, url, summary, list(tags)))
+
+
+@library.command("edit")
+@click.argument("resource_ref", metavar="RESOURCE")
+@click.option("--title", help="A new title.")
+@click.option("--url", help="A new link.")
+@click.option("--summary", help="A new summary.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable); replaces the resource's tags.")
+@with_group
+def library_edit(
+    group: Group, resource_ref: str, title: str | None, url: str | None, summary: str | None, tags: tuple[str, ...]
+) -> None:
+    """Whoever added it, a curator or a moderator: change a resource."""
+    actions.library_edit(group, resource_ref, title=title, url=url, summary=summary, tags=list(tags) if tags else None)
+
+
+@library.command("remove")
+@click.argument("resource_ref", metavar="RESOURCE")
+@with_group
+def library_remove(group: Group, resource_ref: str) -> None:
+    """Whoever added it, a curator or a moderator: remove a resource and its text."""
+    actions.library_remove(group, resource_ref)
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD")
+@click.option("--undo", is_flag=True, help="Unpin it instead.")
+@with_group
+def pin(group: Group, thread_ref: str, undo: bool) -> None:
+    """Curator or moderator: pin a thread to the top of the list."""
+    actions.pin(group, thread_ref, pinned=not undo)
+
+
+@main.command()
+@click.argument("thread_ref", metavar="THREAD")
+@click.option("--add", "add", multiple=True, metavar="TAG", help="A tag to add (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="TAG", help="A tag to take off (repeatable).")
+@with_group
+def tag(group: Group, thread_ref: str, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """The thread's author, a curator or a moderator: retag a thread."""
+    if not add and not remove:
+        raise click.UsageError("nothing to change: give --add TAG or --remove TAG")
+    actions.tag(group, thread_ref, add=add, remove=remove)
 
 
 @main.group()
@@ -1050,6 +1098,23 @@ def read_settings_file(path: Path, what: str) -> str:
     help="At most N threads and replies per member per 7 days (0: no cap; moderators are exempt).",
 )
 @click.option("--tz", metavar="ZONE", help="The group's IANA time zone (e.g. Europe/Berlin), which new rituals take.")
+@click.option(
+    "--member-cap",
+    type=click.IntRange(1, 10_000),
+    metavar="N",
+    help="The group's size cap: `admit` past N current members is refused. [default: 150]",
+)
+@click.option(
+    "--welcome-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The onboarding walk's welcome, from a markdown file.",
+)
+@click.option(
+    "--intro-template-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="What a newcomer's intro starts with, from a file.",
+)
+@click.option("--first-win", metavar="RESOURCE", help="The library resource a newcomer opens first ('' for none).")
 @with_group
 def settings(
     group: Group,
@@ -1059,21 +1124,61 @@ def settings(
     rules_file: Path | None,
     post_cap: int | None,
     tz: str | None,
+    member_cap: int | None,
+    welcome_file: Path | None,
+    intro_template_file: Path | None,
+    first_win: str | None,
 ) -> None:
-    """The group's settings: purpose, code of conduct, house rules, weekly post cap, time zone. Moderators change them."""
+    """The group's settings: purpose, code of conduct, house rules, weekly post cap, time zone,
+    size cap and the onboarding walk. Moderators change them."""
     conduct = read_settings_file(conduct_file, "a code of conduct") if conduct_file else None
     rules = read_settings_file(rules_file, "house rules") if rules_file else None
-    if any(v is not None for v in (purpose, post_cap, conduct, rules, tz)):
-        actions.change_settings(group, purpose=purpose, post_cap=post_cap, conduct=conduct, rules=rules, tz=tz)
+    welcome = read_settings_file(welcome_file, "a welcome") if welcome_file else None
+    template = read_settings_file(intro_template_file, "an intro template") if intro_template_file else None
+    changes = {
+        "purpose": purpose,
+        "post_cap": post_cap,
+        "conduct": conduct,
+        "rules": rules,
+        "tz": tz,
+        "member_cap": member_cap,
+        "welcome": welcome,
+        "intro_template": template,
+        "first_win": first_win,
+    }
+    if any(v is not None for v in changes.values()):
+        actions.change_settings(group, **changes)
     shown = queries.group_settings(group.conn)
     if as_json:
         return emit_json(shown.to_json())
     echo(styled(shown.name, bold=True), f" — {shown.purpose}" if shown.purpose else "")
     echo(f"weekly post cap: {shown.post_cap or 'none'}")
+    echo(f"member cap: {shown.member_cap}")
     echo(f"time zone: {shown.tz}")
-    for title, text in (("Code of conduct", shown.conduct), ("House rules", shown.rules)):
+    echo(f"first win: {shown.first_win[:8] if shown.first_win else 'none'}")
+    for title, text in (
+        ("Code of conduct", shown.conduct),
+        ("House rules", shown.rules),
+        ("Welcome", shown.welcome),
+        ("Intro template", shown.intro_template),
+    ):
         echo("\n", styled(title, bold=True))
         echo(text.rstrip() or "(none yet)")
+
+
+@main.command()
+@json_option
+@with_group
+def welcome(group: Group, as_json: bool) -> None:
+    """The five onboarding messages, as a new member sees them."""
+    from tablespace.core.onboarding import welcome_steps
+
+    steps = welcome_steps(group.conn, now())
+    if as_json:
+        return emit_json([s.to_json() for s in steps])
+    for number, step in enumerate(steps, 1):
+        echo(styled(f"{number}. {step.title}", bold=True))
+        echo(step.body.rstrip(), "\n")
 
 
 @main.command()

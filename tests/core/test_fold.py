@@ -212,13 +212,17 @@ def test_a_removed_resource_is_gone_from_the_search_index(world):
 # --- moderator-only actions --------------------------------------------------------
 
 
-def test_non_moderator_cannot_pin(world):
-    ada, (bo, _) = world.founder, world.members
+def test_only_curators_and_moderators_pin(world):
+    ada, (bo, cy) = world.founder, world.members
     thread = start(world, bo)
-    assert world.rejected(bo, "thread.pin", {"thread": thread, "pinned": True}) == "only a moderator can pin threads"
+    refusal = "only a curator or a moderator can pin threads"
+    assert world.rejected(bo, "thread.pin", {"thread": thread, "pinned": True}) == refusal
     assert world.one("SELECT pinned FROM threads WHERE id = ?", thread) == (0,)
     world.accepted(ada, "thread.pin", {"thread": thread, "pinned": True})
     assert world.one("SELECT pinned FROM threads WHERE id = ?", thread) == (1,)
+    world.accepted(ada, "role.grant", {"member": cy.id, "role": "curator"})
+    world.accepted(cy, "thread.pin", {"thread": thread, "pinned": False})
+    assert world.one("SELECT pinned FROM threads WHERE id = ?", thread) == (0,)
 
 
 RITUAL = {"name": "Friday wins", "prompt": "What went well?", "rrule": "FREQ=WEEKLY;BYDAY=FR", "start": "2025-01-03"}
@@ -644,3 +648,38 @@ def fuzz_world(tmp_path) -> World:
     world.thread = start(world, world.members[0])
     world.ritual = world.accepted(world.founder, "ritual.add", RITUAL).id
     return world
+
+
+def test_the_member_cap_holds_in_the_fold_at_the_boundary(world):
+    ada, (bo, _) = world.founder, world.members
+    assert world.rejected(bo, "group.edit", {"member_cap": 4}) == "only a moderator can change the group's settings"
+    assert world.rejected(ada, "group.edit", {"member_cap": 0}).startswith("the member cap is a whole number")
+    world.accepted(ada, "group.edit", {"member_cap": 4})  # three members now: one place left
+    world.accepted(ada, "member.add", member_add_payload(Identity.generate(), "Di"))
+    refusal = world.rejected(ada, "member.add", member_add_payload(Identity.generate(), "Eve"))
+    assert refusal.startswith("the group is at its member cap (4 of 4)")
+    assert world.one("SELECT count(*) FROM members") == (4,)
+    before = world.store.canonical_dump()
+    world.store.rebuild()
+    assert world.store.canonical_dump() == before
+
+
+def test_a_revoked_curator_cannot_back_date_a_pin(world):
+    ada, (bo, cy) = world.founder, world.members
+    thread = start(world, cy)
+    world.accepted(ada, "role.grant", {"member": bo.id, "role": "curator", "since_seq": bo.seq})
+    world.accepted(bo, "thread.pin", {"thread": thread, "pinned": True})  # while a curator
+    revoke = world.accepted(ada, "role.revoke", {"member": bo.id, "role": "curator", "last_seq": bo.seq})
+    back_dated = world.sign(bo, "thread.pin", {"thread": thread, "pinned": False}, hlc=revoke.hlc - 1)
+    world.ingest(back_dated)
+    assert world.state(back_dated)[0] == "rejected"
+    assert world.one("SELECT pinned FROM threads WHERE id = ?", thread) == (1,)
+
+
+def test_the_first_win_must_be_a_live_resource(world):
+    ada = world.founder
+    missing = "ab" * 16
+    assert world.rejected(ada, "group.edit", {"first_win": missing}) == "no such resource"
+    resource = world.accepted(ada, "library.add", {"title": "Start", "url": "https://example.org", "tags": []}).id
+    world.accepted(ada, "group.edit", {"first_win": resource, "welcome": "Hello", "intro_template": "I am"})
+    world.accepted(ada, "group.edit", {"first_win": ""})

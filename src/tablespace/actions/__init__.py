@@ -19,7 +19,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tablespace.actions.content import delete, edit, library_add, library_remove, pin, post, react, reply, tag
+    from tablespace.actions.content import (
+        delete,
+        edit,
+        library_add,
+        library_edit,
+        library_remove,
+        pin,
+        post,
+        react,
+        reply,
+        tag,
+    )
     from tablespace.actions.events import calendar, event_add, rsvp, write_calendar
     from tablespace.actions.founding import Joined, found_group, join_group
     from tablespace.actions.keys import change_passphrase, lock_keys, unlock_keys_for_good
@@ -136,6 +147,7 @@ _HOME: dict[str, str] = {
     "delete": "tablespace.actions.content",
     "edit": "tablespace.actions.content",
     "library_add": "tablespace.actions.content",
+    "library_edit": "tablespace.actions.content",
     "library_remove": "tablespace.actions.content",
     "pin": "tablespace.actions.content",
     "post": "tablespace.actions.content",
@@ -308,6 +320,7 @@ __all__ = [
     "join_requests",
     "leave",
     "library_add",
+    "library_edit",
     "library_remove",
     "lock_keys",
     "mark_entry_read",

@@ -10,7 +10,7 @@ from typing import Any
 
 from tablespace.actions.rituals import open_due_rituals
 from tablespace.core import limits, queries
-from tablespace.core.errors import TablespaceError
+from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
 
 
@@ -72,6 +72,27 @@ def library_add(group: Group, title: str, url: str, summary: str = "", tags: Ite
     """Add a resource to the library; returns its id."""
     payload = {"title": title.strip(), "url": url.strip(), "summary": summary, "tags": normal_tags(tags)}
     return group.write("library.add", payload).id
+
+
+def library_edit(
+    group: Group,
+    resource_ref: str,
+    *,
+    title: str | None = None,
+    url: str | None = None,
+    summary: str | None = None,
+    tags: Iterable[str] | None = None,
+) -> None:
+    """Change a resource (whoever added it, a curator or a moderator); None
+    keeps a field, and `tags` replaces the tags."""
+    payload: dict[str, Any] = {"resource": group.resource_id(resource_ref)}
+    given = {"title": title, "url": url, "summary": summary}
+    payload.update({k: v.strip() if k != "summary" else v for k, v in given.items() if v is not None})
+    if tags is not None:
+        payload["tags"] = normal_tags(tags)
+    if len(payload) == 1:
+        raise UsageError("nothing to change: give --title, --url, --summary or --tag")
+    group.write("library.edit", payload)
 
 
 def library_remove(group: Group, resource_ref: str) -> None:

@@ -232,6 +232,19 @@ class Group:
             else:
                 self.conn.execute("DELETE FROM mutes WHERE kind = ? AND target = ?", (kind, target))
 
+    def mark_welcomed(self) -> None:
+        """The onboarding walk was seen (or left): it no longer opens by itself."""
+        with self.store.db.atomic():
+            self.store.set_meta("welcomed", "1")
+
+    @property
+    def needs_welcome(self) -> bool:
+        """Whether the app opens the onboarding walk by itself: for a member
+        admitted by a moderator (not the founder) who has not walked it yet."""
+        if self.my_status != "active" or self.store.get_meta("welcomed"):
+            return False
+        return queries.settings(self.conn).get("founder") != self.me
+
     # --- reading -----------------------------------------------------------------
 
     def name(self) -> str:

@@ -260,6 +260,10 @@ class GroupSettings:
     rules: str
     post_cap: int  # threads and replies per member per 7 days; 0: no cap
     tz: str = "UTC"  # the zone rituals take when added without one
+    member_cap: int = 150  # admissions stop here (fold/membership.py)
+    welcome: str = ""  # the onboarding walk's first message (core/onboarding.py)
+    intro_template: str = ""  # prefilled in a newcomer's intro
+    first_win: str | None = None  # the library resource a newcomer opens first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -269,6 +273,10 @@ class GroupSettings:
             "rules": self.rules,
             "post_cap": self.post_cap,
             "tz": self.tz,
+            "member_cap": self.member_cap,
+            "welcome": self.welcome,
+            "intro_template": self.intro_template,
+            "first_win": self.first_win,
         }
 
 
@@ -715,6 +723,10 @@ def group_settings(conn: sqlite3.Connection) -> GroupSettings:
         rules=current.get("rules", ""),
         post_cap=int(current.get("post_cap", "0") or 0),
         tz=current.get("tz", "UTC"),
+        member_cap=int(current.get("member_cap", "150")),
+        welcome=current.get("welcome", ""),
+        intro_template=current.get("intro_template", ""),
+        first_win=current.get("first_win") or None,
     )
 
 

@@ -76,9 +76,9 @@ TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0,
 
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
-APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now"}
+APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now", "welcome"}
 # Actions that need a group (not available on the first-run screen).
-GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now"}
+GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now", "welcome"}
 
 
 class TablespaceApp(App[None]):
@@ -94,6 +94,7 @@ class TablespaceApp(App[None]):
         Binding("slash", "search", "Search", id="app.search"),
         Binding("s", "sync_now", "Sync", id="app.sync"),
         Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("w", "welcome", "Welcome", show=False, id="app.welcome"),
         Binding("q", "quit", "Quit", id="app.quit"),
         # The palette's "Keys" panel: escape closes it (only while it is open).
         Binding("escape", "hide_help_panel", "Hide the keys panel", show=False, priority=True, system=True),
@@ -262,8 +263,11 @@ class TablespaceApp(App[None]):
         self.start_group()
 
     def start_group(self) -> None:
-        """The group is open: show its sync state and start syncing it live."""
+        """The group is open: show its sync state and start syncing it live,
+        and walk a newcomer through the welcome."""
         self.title = group_title(self.group)
+        if self.group.needs_welcome:
+            self.after_first_frame(self.action_welcome)
         self.sync_status = initial_status(self.group, enabled=self.sync_enabled)
         self._show_sync_status()
         if not self.sync_enabled:
@@ -540,6 +544,13 @@ class TablespaceApp(App[None]):
             return
         while len(self.screen_stack) > 1:
             self.pop_screen()
+
+    def action_welcome(self) -> None:
+        """The onboarding walk (tui/welcome.py)."""
+        from tablespace.tui.welcome import WelcomeWalk
+
+        if self.group is not None and not isinstance(self.screen, WelcomeWalk):
+            self.push_screen(WelcomeWalk(self.group))
 
     def action_search(self) -> None:
         from tablespace.tui.modals import SearchModal

@@ -28,6 +28,7 @@ class TablespaceCommands(Provider):
         found += [
             ("New thread", "Start a thread", run("new_thread")),
             ("Search", "Full-text search over threads, replies and the library", run("search")),
+            ("Welcome", "The five welcome messages: purpose, intro, rituals, house rules, a first win", run("welcome")),
             ("Keys of this screen", "Every key of this screen, with its id to remap it", run("help")),
         ]
         for theme in THEMES:

@@ -22,6 +22,7 @@ from tablespace.core.polls import PollView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
 from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
+from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import mentions_marked, relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
@@ -45,6 +46,9 @@ class ThreadsScreen(SectionScreen):
         Binding("c", "new_thread", "New thread", id="threads.new"),
         Binding("n", "next_unread", "Next unread", id="threads.next_unread"),
         Binding("u", "jump_to_news", "Jump to new", id="threads.jump_to_news"),
+        # Out of the footer, which must keep the palette hint at 80 columns; ? lists them.
+        Binding("P", "pin", "Pin", show=False, id="threads.pin"),
+        Binding("t", "tags", "Tags", show=False, id="threads.tags"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -93,6 +97,16 @@ class ThreadsScreen(SectionScreen):
         summary = self.thread_list.current
         if summary is not None:
             self.app.push_screen(ThreadScreen(summary.id))
+
+    def action_pin(self) -> None:
+        summary = self.thread_list.current
+        if summary is not None:
+            toggle_pin(self, summary.id, summary.pinned)
+
+    def action_tags(self) -> None:
+        summary = self.thread_list.current
+        if summary is not None:
+            edit_tags(self, summary.id, summary.title, list(summary.tags))
 
     @on(ThreadList.Selected)
     def open_selected(self, event: ThreadList.Selected) -> None:
@@ -241,6 +255,8 @@ class ThreadScreen(TablespaceScreen):
         Binding("d", "delete", "Delete", id="thread.delete"),
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
         Binding("v", "vote", "Vote", id="thread.vote"),
+        Binding("P", "pin", "Pin", show=False, id="thread.pin"),  # in ?: the footer keeps the palette hint
+        Binding("t", "tags", "Tags", show=False, id="thread.tags"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
         Binding("u", "jump_to_news", "Jump to new", id="thread.jump_to_news"),
         Binding("j,down", "move(1)", "Next post", show=False, id="thread.next_post"),
@@ -655,6 +671,14 @@ class ThreadScreen(TablespaceScreen):
                 verb="vote",
             )
         )
+
+    def action_pin(self) -> None:
+        if self.detail is not None:
+            toggle_pin(self, self.thread_id, self.detail.pinned)
+
+    def action_tags(self) -> None:
+        if self.detail is not None:
+            edit_tags(self, self.thread_id, self.detail.title, list(self.detail.tags))
 
     def action_react(self) -> None:
         from tablespace.tui.modals import ReactModal

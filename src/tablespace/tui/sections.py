@@ -19,6 +19,8 @@ from tablespace import actions
 from tablespace.core import inbox, queries
 from tablespace.core.clock import iso, now
 from tablespace.core.fold import derived_id
+from tablespace.core.limits import split_tags
+from tablespace.core.metrics import quiet_newcomers
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import occurrences_between
 from tablespace.core.text import visible
@@ -348,6 +350,8 @@ class LibraryScreen(SectionScreen):
         Binding("o", "open_link", "Open", id="library.open"),
         Binding("y", "copy_link", "Copy", id="library.copy"),
         Binding("t", "filter", "Tag filter", id="library.filter"),
+        Binding("e", "edit", "Edit", id="library.edit"),
+        Binding("d", "remove", "Remove", id="library.remove"),
     ]
 
     def __init__(self) -> None:
@@ -455,6 +459,45 @@ class LibraryScreen(SectionScreen):
 
         self.app.push_screen(ResourceForm(add))
 
+    def action_edit(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        r = self.current
+        if r is None:
+            return
+        resource_id = r.id
+
+        def save(values: dict[str, str | bool]) -> Job[None]:
+            title, url, summary = str(values["title"]), str(values["url"]), str(values["summary"])
+            tags = split_tags(str(values["tags"]))
+            return self.write_job(
+                "saving the resource",
+                lambda g: actions.library_edit(g, resource_id, title=title, url=url, summary=summary, tags=tags),
+                success="Saved.",
+            )
+
+        fields = [
+            Field("title", "Title", r.title, required="A resource needs a title."),
+            Field("url", "https://…", r.url, required="A resource needs a link."),
+            Field("summary", "One-line summary", r.summary),
+            Field("tags", "tags", " ".join(r.tags)),
+        ]
+        self.app.push_screen(AskForm("Edit the resource", "Whoever added it, a curator or a moderator.", fields, save))
+
+    def action_remove(self) -> None:
+        from tablespace.tui.modals import ConfirmModal
+
+        r = self.current
+        if r is None:
+            return
+        resource_id = r.id
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.act("removing", lambda g: actions.library_remove(g, resource_id), success="Removed.")
+
+        self.app.push_screen(ConfirmModal(f"Remove “{r.title}” from the library?", yes="Remove"), done)
+
     def show_added(self, resource_id: str) -> None:
         """Land on the resource just added, whatever the tag filter was."""
         self.tag = None
@@ -492,21 +535,38 @@ class MembersScreen(SectionScreen):
     (the moderators keep them; see the Moderation section's Settings)."""
 
     SECTION = "members"
-    BINDINGS = [Binding("m", "mute", "Mute / unmute", id="members.mute")]
+    BINDINGS = [
+        Binding("m", "mute", "Mute / unmute", id="members.mute"),
+        Binding("i", "invite", "Invite", id="members.invite"),
+        Binding("y", "copy_invite", "Copy code", id="members.copy_invite"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self.people: list[queries.MemberView] = []
+        self.invite_code: str | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Invites are the moderators' (the action refuses anyone else too)."""
+        if action == "invite":
+            return self.is_mounted and self.group.is_moderator
+        if action == "copy_invite":
+            return self.invite_code is not None
+        return True
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
+        yield Static(id="purpose", classes="strip")
+        yield Static(id="invite-code", classes="strip")
         yield RowTable(id="members")
+        yield Static(id="to-welcome", classes="detail")
         with VerticalScroll(id="conduct-box", classes="detail"):
             yield MembersMarkdown(id="conduct")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("Name", "Roles", "Status", "Id")
+        self.query_one("#invite-code").display = False
 
     def refresh_data(self) -> None:
         self.people = people = queries.members(self.group.conn)
@@ -529,6 +589,11 @@ class MembersScreen(SectionScreen):
         active = sum(1 for m in people if m.status == "active")
         self.set_info(f"{active} active of {len(people)}")
         settings = queries.settings(self.group.conn)
+        purpose = settings.get("purpose", "").strip()
+        self.query_one("#purpose", Static).update(
+            Text.assemble(("Purpose  ", "bold"), visible(purpose) if purpose else ("not written yet", "dim"))
+        )
+        self.show_to_welcome()
         parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
         self.query_one("#conduct", Markdown).update(
             "\n\n".join(
@@ -542,3 +607,41 @@ class MembersScreen(SectionScreen):
         row = self.query_one(DataTable).cursor_row
         if 0 <= row < len(self.people):
             mute_member_of(self, self.people[row].id, self.people[row].name)
+
+    def show_to_welcome(self) -> None:
+        """Greeters' (and moderators') work: newcomers whose intro has no
+        reply yet, oldest first."""
+        box = self.query_one("#to-welcome", Static)
+        roles = self.group.my_roles()
+        box.display = bool(roles & {"greeter", "moderator"})
+        if not box.display:
+            return
+        founder = queries.settings(self.group.conn).get("founder")
+        waiting = sorted(
+            (q for q in quiet_newcomers(self.group.conn, now()) if q.member_id != founder), key=lambda q: q.started_at
+        )
+        lines = Text("To welcome", "bold")
+        if not waiting:
+            lines.append("  nobody is waiting for a reply", "not bold dim")
+        for q in waiting:
+            lines.append("\n")
+            lines.append(visible(q.name), "bold")
+            lines.append(f"  “{visible(q.title)}”  {relative(q.started_at)}", "not bold")
+        box.update(lines)
+
+    def action_invite(self) -> None:
+        """A code for one person, good for 7 days (as `tablespace invite`)."""
+        self.act("making an invite", lambda g: actions.create_invite(g, timedelta(days=7), 1), then=self.show_invite)
+
+    def show_invite(self, code: str) -> None:
+        self.invite_code = code
+        box = self.query_one("#invite-code", Static)
+        box.display = True
+        box.update(Text.assemble(("Invite code  ", "bold"), code, ("   one person, 7 days · y copies it", "dim")))
+        self.refresh_bindings()
+        self.action_copy_invite()
+
+    def action_copy_invite(self) -> None:
+        if self.invite_code is not None:
+            self.app.copy_to_clipboard(self.invite_code)
+            self.notify("Copied the invite code.")

@@ -146,7 +146,7 @@ def thread_tag(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
     thread = limits.ref(op.payload, "thread", label="thread")
     author = ctx.live_thread(thread)
-    if author != op.author and not (ctx.has_role(op.author, "moderator") or ctx.has_role(op.author, "curator")):
+    if author != op.author and not ctx.is_curating(op):
         raise Rejected.permission("only the thread's author, a curator or a moderator can change its tags")
     add = limits.tag_list(op.payload, "add")
     remove = set(limits.tag_list(op.payload, "remove"))
@@ -158,7 +158,9 @@ def thread_tag(ctx: FoldContext, op: Op) -> None:
 
 @handles("thread.pin")
 def thread_pin(ctx: FoldContext, op: Op) -> None:
-    ctx.require_role(op, "moderator", "pin threads")
+    ctx.require_active(op)
+    if not ctx.is_curating(op):
+        raise Rejected.permission("only a curator or a moderator can pin threads")
     thread = limits.ref(op.payload, "thread", label="thread")
     ctx.live_thread(thread)
     pinned = limits.flag(op.payload, "pinned", label="pinned")
@@ -192,7 +194,7 @@ def _resource_for_change(ctx: FoldContext, op: Op) -> str:
     ctx.require_active(op)
     resource = limits.ref(op.payload, "resource", label="resource")
     added_by = ctx.live_resource(resource)
-    if added_by != op.author and not (ctx.has_role(op.author, "moderator") or ctx.has_role(op.author, "curator")):
+    if added_by != op.author and not ctx.is_curating(op):
         raise Rejected.permission("only whoever added it, a curator or a moderator can change a resource")
     return resource
 

@@ -357,9 +357,24 @@ class FoldContext:
         self.require_active(op)
         if not self.has_role(op.author, role):
             raise Rejected.role_needed(role, action)
-        for last_seq, until_seq in self.role_windows.get((op.author, role), {}).items():
-            if op.seq > last_seq and (until_seq is None or op.seq <= until_seq):
-                raise Rejected.role_needed(role, action, revoked=True)
+        if self.in_role_window(op, role):
+            raise Rejected.role_needed(role, action, revoked=True)
+
+    def in_role_window(self, op: Op, role: str) -> bool:
+        """Whether `op` falls where its author's `role` was revoked."""
+        return any(
+            op.seq > last_seq and (until_seq is None or op.seq <= until_seq)
+            for last_seq, until_seq in self.role_windows.get((op.author, role), {}).items()
+        )
+
+    def holds_role(self, op: Op, role: str) -> bool:
+        """Whether the author of `op` may use `role` for it (held, not revoked
+        at that point of their chain)."""
+        return self.has_role(op.author, role) and not self.in_role_window(op, role)
+
+    def is_curating(self, op: Op) -> bool:
+        """Whether the author tends content as a curator or a moderator."""
+        return self.holds_role(op, "moderator") or self.holds_role(op, "curator")
 
     def close_role_window(self, member: str, role: str, until_seq: int) -> None:
         """A re-grant: the member's ops after `until_seq` may use the role again."""

@@ -20,6 +20,9 @@ from tablespace.core.rituals import ZONE_NAME_MAX, check_zone, parse_start
 ROLES = ("moderator", "greeter", "note-taker", "curator")
 MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
 POST_CAP_MAX = 1000
+# "Cap at ~150 until moderation scales": admissions stop at the cap.
+MEMBER_CAP_DEFAULT = 150
+MEMBER_CAP_MAX = 10_000
 
 
 def display_name(ctx: FoldContext, payload: dict[str, Any], field: str, member: str) -> tuple[str, str]:
@@ -96,9 +99,47 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
         ctx._post_cap = None
     if "tz" in p:
         changes.append(("tz", check_zone(limits.one_line(p, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2))))
+    if "member_cap" in p:
+        cap = p["member_cap"]
+        if type(cap) is not int or not 1 <= cap <= MEMBER_CAP_MAX:
+            raise Rejected.invalid(f"the member cap is a whole number from 1 to {MEMBER_CAP_MAX}")
+        changes.append(("member_cap", str(cap)))
+    changes.extend(_onboarding_changes(ctx, p))
     if not changes:
         raise Rejected.invalid("nothing to change")
     ctx.conn.executemany("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", changes)
+
+
+def _onboarding_changes(ctx: FoldContext, p: dict[str, Any]) -> list[tuple[str, str]]:
+    """The parts of the onboarding walk moderators write: the welcome, the
+    intro template and the first win (a live resource of the library, or ""
+    for none)."""
+    changes = []
+    if "welcome" in p:
+        changes.append(
+            ("welcome", limits.text(p, "welcome", label="welcome", max_chars=limits.RULES_MAX, required=False))
+        )
+    if "intro_template" in p:
+        template = limits.text(p, "intro_template", label="intro template", max_chars=limits.RULES_MAX, required=False)
+        changes.append(("intro_template", template))
+    if "first_win" in p:
+        first_win = p["first_win"]
+        if first_win != "":
+            first_win = limits.ref(p, "first_win", label="first win")
+            ctx.live_resource(first_win)
+        changes.append(("first_win", first_win))
+    return changes
+
+
+def _check_member_cap(ctx: FoldContext) -> None:
+    """Admissions stop at the group's size cap, counted over current members."""
+    row = ctx.one("SELECT value FROM settings WHERE key = 'member_cap'")
+    cap = int(row[0]) if row else MEMBER_CAP_DEFAULT
+    (count,) = ctx.aggregate("SELECT count(*) FROM members WHERE status IN ('active', 'timed_out')")
+    if count >= cap:
+        raise Rejected.refused(
+            f"the group is at its member cap ({count} of {cap}): a moderator can raise it with `settings --member-cap`"
+        )
 
 
 @overload
@@ -180,6 +221,7 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     if request is not None:
         request = limits.ref(p, "request", label="join request")
         _undecided(ctx, request)
+    _check_member_cap(ctx)
     if invite is not None:
         ctx.run("UPDATE invites SET used = used + 1 WHERE id = ?", invite)
     if request is not None:

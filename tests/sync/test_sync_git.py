@@ -673,3 +673,47 @@ def test_a_remote_replaced_by_an_empty_one_is_said_not_refilled(tmp_path, remote
     assert ana.json("sync")["exported"] == 1
     ben = joined(tmp_path, str(remote), monkeypatch, ana)
     assert titles(ben) == {"Before the move", "After the move"}
+
+
+# --- packing ---------------------------------------------------------------------------
+
+
+def tree_of(repo: Path) -> list[str]:
+    listed = in_bare(repo, "ls-tree", "-r", "--name-only", "main").stdout.decode()
+    return [line for line in listed.splitlines() if line.endswith(".tsc")]
+
+
+@pytest.mark.slow
+def test_members_pack_over_git_and_the_remote_drops_what_a_pack_holds(tmp_path, remote, monkeypatch) -> None:
+    """Over git as in a folder: a member's small files go into a pack, and
+    once the pack has waited out the delay the member's commit removes the
+    small files it holds from the remote's tree (never anyone else's), while
+    a member who joins later still reads every op."""
+    from tablespace.sync.packing import PackPolicy, is_pack_name
+
+    ana = founder(tmp_path, str(remote), monkeypatch)
+    ben = joined(tmp_path, str(remote), monkeypatch, ana)
+    ana_id = ana.json("members")[0]["id"]
+    for i in range(PackPolicy().min_files + 2):
+        ana.out("post", f"Post {i}")
+        ana.json("sync")
+    ben.out("post", "Ben's one")
+    sync(ana, ben)
+    theirs_before = sorted(path for path in tree_of(remote) if f"/{ana_id}/" not in path)
+    ours_before = [path for path in tree_of(remote) if f"/{ana_id}/" in path]
+    assert any(is_pack_name(path) for path in ours_before)
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-02T09:00:00Z")  # past the pack's delay
+    sync(ana, ben)
+    ours_after = [path for path in tree_of(remote) if f"/{ana_id}/" in path]
+    assert len(ours_after) < len(ours_before) / 2  # the small files the pack holds left the tree
+    assert sorted(path for path in tree_of(remote) if f"/{ana_id}/" not in path) == theirs_before
+    removed = in_bare(remote, "log", "--format=", "--diff-filter=D", "--name-only", "main").stdout.decode()
+    assert removed.strip() and all(f"/{ana_id}/" in line for line in removed.split())  # only Ana's, by Ana
+    assert ben.json("sync")["quarantined"] == []
+
+    cat = joined(tmp_path, str(remote), monkeypatch, ana, "Cat")
+    sync(ana, ben, cat)
+    assert titles(cat) == titles(ana) == titles(ben)
+    assert len(titles(cat)) == PackPolicy().min_files + 3
+    assert cat.ops() == ana.ops()

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from tablespace.core.errors import TablespaceError
 from tablespace.sync.folder import NEUTRAL_TIME, OUTBOX, TMP_PREFIX, FolderStore, SyncUnavailable
+from tablespace.sync.packing import PACK_PREFIX, claimed_range, named_range
 
 if TYPE_CHECKING:
     from tablespace.core.group import Group
@@ -159,17 +160,18 @@ def absolute_url(url: str) -> str:
 class GitRemote:
     """One member's working clone of the group's git remote."""
 
-    def __init__(self, url: str, workdir: Path, group_id: str) -> None:
+    def __init__(self, url: str, workdir: Path, group_id: str, *, me: str | None = None) -> None:
         self.url = url
         self.workdir = workdir
         self.group_id = group_id
+        self.me = me  # our author id: packing may remove our own files, and only ours
 
     @classmethod
     def for_group(cls, group: Group) -> GitRemote:
         url = group.transport.git
         if not url:
             raise SyncUnavailable("this group syncs through a folder, not a git remote")
-        return cls(url, group.path / CLONE_DIR, group.id)
+        return cls(url, group.path / CLONE_DIR, group.id, me=group.me)
 
     @property
     def shown_url(self) -> str:
@@ -288,9 +290,27 @@ class GitRemote:
         listed = self._git(
             "diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD", "--", self.group_id, names=True
         ).stdout
-        damaged = [path for path in listed.split("\0") if path]
+        damaged = [path for path in listed.split("\0") if path and not self._packed_away(path)]
         if damaged:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
+
+    def _packed_away(self, path: str) -> bool:
+        """A changeset of ours that a pack of ours in the tree holds, gone
+        from the tree: packing removed it (sync/packing.py), and that
+        removal is shared like a new file. Another member's file, or one no
+        pack holds, is damage all the same."""
+        if self.me is None or (self.workdir / path).exists():
+            return False
+        in_group = path.removeprefix(f"{self.group_id}/")
+        claimed = claimed_range(in_group)
+        if claimed is None or claimed[0] != self.me:
+            return False
+        _, first, last = claimed
+        for pack in (self.workdir / self.group_id / "changes" / self.me).glob(f"{PACK_PREFIX}*"):
+            held = named_range(f"changes/{self.me}/{pack.name}")
+            if held is not None and held[1] <= first and last <= held[2] and pack.name != Path(path).name:
+                return True
+        return False
 
     def push(self) -> None:
         """Push our branch; when someone pushed first, wait a random while,

@@ -16,7 +16,6 @@ from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
     JoinRequest,
 )
-from tablespace.sync.packing import PackPolicy
 from tablespace.sync.requests import undecided_requests
 from tablespace.sync.syncthing import conflict_copy_checks
 
@@ -113,9 +112,9 @@ def run_round(group: Group) -> SyncReport:
     # Unpushed commits (what `admit` or an interrupted round left in the
     # tree, committed by pull) go out with this round's: our reports must
     # wait for a push with nothing else of ours.
-    # The clone puts back any committed file that is gone (sync/git.py), so
-    # a pack's small files could not be removed there: no packing over git yet.
-    engine = SyncEngine(group, folder, keyring, send_reports=not remote.ahead(), packing=PackPolicy(enabled=False))
+    # Packing works as in a folder: the clone shares the removal of a small
+    # file of ours that a pack of ours holds (GitRemote._packed_away).
+    engine = SyncEngine(group, folder, keyring, send_reports=not remote.ahead())
     report = engine.run()
     remote.publish()
     return report

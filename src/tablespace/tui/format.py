@@ -217,14 +217,14 @@ def mention_of(name: str) -> str:
 
 
 def answers_text(event: EventView) -> Text:
-    """`✓2 going · 1 maybe`: the answers given so far, the reader's own marked."""
+    """`✓2 going, 1 maybe`: the answers given so far, the reader's own marked."""
     text = Text()
     given = [
         (a, names) for a, names in (("going", event.going), ("maybe", event.maybe), ("no", event.declined)) if names
     ]
     for n, (answer, names) in enumerate(given):
         if n:
-            text.append(" · ", "dim")
+            text.append(", ")
         mine = answer == event.mine
         text.append(f"{'✓' if mine else ''}{len(names)} {answer}", "bold" if mine else "")
     return text if given else Text("no answers yet", "dim")

@@ -74,8 +74,15 @@ class EventRow:
 
 CalendarRow = Occurrence | EventRow
 
+MIN_TITLE_CELLS = 16  # a row's title is never cut shorter than this
+ROW_EDGES = 10  # a cell's padding on both sides, three cells, and the scrollbar
+
 # The keys that change a ritual: moderators only (the fold refuses anyone else).
 TENDING = frozenset({"edit", "pause", "skip", "remove"})
+
+
+# The system's names for UTC itself: a form shows the one the group uses.
+UTC_ALIASES = frozenset({"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu", "Etc/GMT"})
 
 
 def reader_zone() -> str | None:
@@ -88,7 +95,7 @@ def reader_zone() -> str | None:
     for name in candidates:
         try:
             if name:
-                return check_zone(name)
+                return UTC_NAME if name in UTC_ALIASES else check_zone(name)
         except Rejected:
             continue
     return None
@@ -103,13 +110,13 @@ class RitualsScreen(SectionScreen):
     PAST = timedelta(days=7)
     AHEAD = timedelta(days=21)
     BINDINGS = [
-        Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
+        Binding("o", "open_occurrence", "Open", id="rituals.open"),
         OPEN_ON_ENTER,
         Binding("a", "add_event", "Add event", id="rituals.add_event"),
         Binding("r", "rsvp", "RSVP", id="rituals.rsvp"),
         Binding("e", "edit", "Edit", id="rituals.edit"),
-        Binding("p", "pause", "Pause/resume", id="rituals.pause"),
-        Binding("x", "skip", "Skip once", id="rituals.skip"),
+        Binding("p", "pause", "Pause", id="rituals.pause"),
+        Binding("x", "skip", "Skip", id="rituals.skip"),
         Binding("d", "remove", "Remove", id="rituals.remove"),
     ]
 
@@ -134,9 +141,7 @@ class RitualsScreen(SectionScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("When", "What", "Details")
-        table.focus()
+        self.query_one(DataTable).focus()
 
     def calendar(self, moment: datetime) -> list[CalendarRow]:
         """Events and the rituals' occurrences around today, paused, skipped
@@ -170,9 +175,7 @@ class RitualsScreen(SectionScreen):
         self.rituals = queries.rituals(self.group.conn, moment)
         self.rows = self.calendar(moment)
         self._show_today(moment, [row for row in self.rows if local(row.at).date() == today and not row.closed])
-        table.clear()
-        for row in self.rows:
-            table.add_row(self._when(row, moment), *self._what_and_status(row, moment), key=row.thread_id)
+        self._fill(table, moment)
         ids = [row.thread_id for row in self.rows]
         if keep in ids:
             table.move_cursor(row=ids.index(keep), animate=False)
@@ -183,18 +186,39 @@ class RitualsScreen(SectionScreen):
         self.show_prompt()
         self.refresh_bindings()
 
+    def _fill(self, table: DataTable, moment: datetime) -> None:
+        """The rows, as they fit the screen: without "in 3 days" if need be,
+        then with titles cut (an ellipsis marks it); the time and the
+        answers matter more in a row, and the panel below has the whole title."""
+        width = self.app.size.width
+        for in_days in (True, False):
+            cells = [(self._when(row, moment, in_days), *self._what_and_status(row, moment)) for row in self.rows]
+            widest = [max((c[n].cell_len for c in cells), default=0) for n in range(3)]
+            if sum(widest) + ROW_EDGES <= width:
+                break
+        room = max(MIN_TITLE_CELLS, width - widest[0] - widest[2] - ROW_EDGES)
+        table.clear(columns=True)  # columns are only ever widened; a narrower screen starts them anew
+        table.add_columns("When", "What", "Details")
+        for row, (when, what, details) in zip(self.rows, cells, strict=True):
+            what.truncate(room, overflow="ellipsis")
+            table.add_row(when, what, details, key=row.thread_id)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self.refresh_data()
+
     def _count_text(self) -> str:
         rituals, events = len(self.rituals), sum(isinstance(row, EventRow) for row in self.rows)
         text = f"{rituals} ritual{'s' if rituals != 1 else ''}"
         return text + (f", {events} event{'s' if events != 1 else ''}" if events else "")
 
     @staticmethod
-    def _when(row: CalendarRow, moment: datetime) -> Text:
+    def _when(row: CalendarRow, moment: datetime, in_days: bool = True) -> Text:
         when = local(row.at).strftime("%a %d %b")
         if local(row.at).date() == local(moment).date():
             return Text(f"{when}  today", "bold")
         if row.at > moment:
-            return Text(f"{when}  {days_until(row.at, at=moment)}")
+            return Text(f"{when}  {days_until(row.at, at=moment)}" if in_days else when)
         return Text(when, "dim")
 
     @staticmethod

@@ -534,4 +534,25 @@ def _timeline(feeds: dict[str, Feed], start: datetime, end: datetime, rng: rando
                         None,
                     )
                 )
+    events += _ama(end)
     return events
+
+
+def _ama(end: datetime) -> list[Event]:
+    """The month's AMA, a few days ahead on a call, set two days ago; some have answered."""
+    added = end - timedelta(days=2)
+    at = (end + timedelta(days=4)).replace(hour=17, minute=0, second=0, microsecond=0)
+    ama = {
+        "title": "Monthly AMA: shaping, with Ben",
+        "at": iso(at),
+        "tz": "Europe/Berlin",
+        "minutes": 60,
+        "where": "https://meet.example.org/sourdough-ama",
+        "body": "Ben answers your shaping questions. Post them here ahead and press r in the calendar to say you come.",
+    }
+    found: list[Event] = [(added, "Ana", "event.add", ama, "ama")]
+    for hours, (who, answer) in enumerate(
+        (("Ben", "going"), ("Chiara", "going"), ("Dev", "maybe"), ("Farah", "no")), 1
+    ):
+        found.append((added + timedelta(hours=hours), who, "event.rsvp", {"event": Ref("ama"), "answer": answer}, None))
+    return found

@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tablespace.core import queries
+from tablespace.core.calendar import calendar_entries
 from tablespace.core.clock import datetime_to_hlc
+from tablespace.core.events import duration_text, parse_event_duration
 from tablespace.core.queries import events
 
 from .opkit import World, new_store
@@ -65,3 +68,32 @@ def test_no_answer_after_the_event_and_none_once_it_is_deleted(world):
     assert world.one("SELECT count(*) FROM events WHERE id = ?", second) == (0,)  # its place goes with it
     assert world.one("SELECT count(*) FROM event_rsvps WHERE event_id = ?", second) == (0,)
     assert world.rejected(cy, "event.rsvp", {"event": second, "answer": "no"}) == "no such event"
+
+
+def test_one_event_by_its_thread_and_its_length_in_words(world):
+    bo, cy = world.members
+    event = world.accepted(bo, "event.add", AMA).id
+    world.accepted(cy, "event.rsvp", {"event": event, "answer": "going"})
+    view = queries.event(world.store.conn, event, me=cy.id)
+    assert view is not None and (view.title, view.going, view.mine) == ("AMA", ("Cy",), "going")
+    thread = world.accepted(bo, "thread.start", {"title": "Not an event", "body": "hi", "tags": []}).id
+    assert queries.event(world.store.conn, thread) is None
+    assert [duration_text(m) for m in (45, 60, 90, 120, 7 * 24 * 60)] == ["45m", "1h", "1h30m", "2h", "168h"]
+    assert all(parse_event_duration(duration_text(m)) == m for m in (1, 59, 61, 600))
+
+
+def test_the_calendar_can_keep_the_occurrences_that_do_not_open(world):
+    """The app's calendar shows a paused ritual's days (to resume it); the iCalendar does not."""
+    bo = world.members[0]
+    daily = {"name": "Check-in", "prompt": "How is it going?", "rrule": "FREQ=DAILY", "start": "2026-03-01"}
+    ritual = world.accepted(world.founder, "ritual.add", daily).id
+    world.accepted(world.founder, "ritual.pause", {"ritual": ritual, "paused": True})
+    event = world.accepted(bo, "event.add", AMA).id
+    moment = datetime(2026, 3, 1, tzinfo=UTC)
+    since, until = datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 7, tzinfo=UTC)
+    found = events(world.store.conn, moment)
+    rituals_now = queries.rituals(world.store.conn, moment)
+    assert [e.id for e in calendar_entries(found, rituals_now, since, until)] == [event]
+    every = calendar_entries(found, rituals_now, since, until, closed=True)
+    assert [(e.kind, e.at.day) for e in every] == [("ritual", 4), ("ritual", 5), ("event", 5), ("ritual", 6)]
+    assert every[0].ritual is not None and every[0].ritual.paused

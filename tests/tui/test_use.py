@@ -123,7 +123,7 @@ async def test_escape_from_a_ritual_thread_returns_to_rituals(kitchen, group, mo
         screen = app.screen
         assert isinstance(screen, RitualsScreen)
         table = screen.query_one(DataTable)
-        row = next(n for n, o in enumerate(screen.occurrences) if o.has_thread)
+        row = next(n for n, o in enumerate(screen.rows) if o.has_thread)
         table.move_cursor(row=row)
         await pilot.press("enter")
         await pilot.pause()

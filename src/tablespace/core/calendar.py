@@ -30,25 +30,37 @@ class CalendarEntry:
     tz: str
     where: str = ""
     event: EventView | None = None
+    ritual: RitualView | None = None
 
 
-def ritual_entries(rituals: Iterable[RitualView], since: datetime, until: datetime) -> list[CalendarEntry]:
-    """The occurrences of `rituals` in [since, until] that open (not paused,
-    skipped or in a quiet spell)."""
+def ritual_entries(
+    rituals: Iterable[RitualView], since: datetime, until: datetime, *, closed: bool = False
+) -> list[CalendarEntry]:
+    """The occurrences of `rituals` in [since, until] that open; with
+    `closed`, also those that do not (paused, skipped or in a quiet spell),
+    which a moderator needs to see to resume or un-skip them."""
     found = []
     for ritual in rituals:
         for at in occurrences_between(ritual.rrule, ritual.start, since, until, ritual.tz):
-            if ritual.closed_because(at) is None:
-                found.append(CalendarEntry("ritual", ritual.id, ritual.name, at, at + RITUAL_LENGTH, ritual.tz))
+            if closed or ritual.closed_because(at) is None:
+                found.append(
+                    CalendarEntry("ritual", ritual.id, ritual.name, at, at + RITUAL_LENGTH, ritual.tz, ritual=ritual)
+                )
     return found
 
 
 def calendar_entries(
-    events: Sequence[EventView], rituals: Iterable[RitualView], since: datetime, until: datetime
+    events: Sequence[EventView],
+    rituals: Iterable[RitualView],
+    since: datetime,
+    until: datetime,
+    *,
+    closed: bool = False,
 ) -> list[CalendarEntry]:
-    """Events and rituals' occurrences together, in time order."""
+    """Events and rituals' occurrences together, in time order (`closed`:
+    see `ritual_entries`)."""
     entries = [CalendarEntry("event", e.id, e.title, e.at, e.ends, e.tz, e.where, e) for e in events]
-    entries += ritual_entries(rituals, since, until)
+    entries += ritual_entries(rituals, since, until, closed=closed)
     return sorted(entries, key=lambda entry: (entry.at, entry.kind, entry.title, entry.id))
 
 

@@ -32,6 +32,12 @@ def parse_event_duration(text: str) -> int:
     return minutes
 
 
+def duration_text(minutes: int) -> str:
+    """Minutes as the lengths `parse_event_duration` reads: 45m, 2h, 1h30m."""
+    hours, rest = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + (f"{rest}m" if rest or not hours else "")
+
+
 def check_minutes(minutes: object) -> int:
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= LONGEST_MINUTES:
         raise Rejected.invalid("an event lasts from a minute to a week")

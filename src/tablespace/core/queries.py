@@ -645,20 +645,43 @@ def events(
 ) -> list[EventView]:
     """Events in time order: those not over by `now` (with `past`, all), up
     to `until` if given. `me` fills each one's `mine`."""
+    return _events(conn, now, past=past, me=me, until=until)
+
+
+def event(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -> EventView | None:
+    """The event whose thread is `thread_id` (over or not), or None if that thread is no event."""
+    found = _events(conn, None, past=True, me=me, only=thread_id)
+    return found[0] if found else None
+
+
+def _events(
+    conn: sqlite3.Connection,
+    now: datetime | None,
+    *,
+    past: bool,
+    me: str | None,
+    until: datetime | None = None,
+    only: str | None = None,
+) -> list[EventView]:
     sql = """SELECT e.id, t.title, e.at, e.tz, e.minutes, e.place, coalesce(m.name, e.author)
              FROM events e JOIN threads t ON t.id = e.id AND t.deleted = 0
              LEFT JOIN members m ON m.id = e.author"""
-    rows = [r for r in conn.execute(sql + " ORDER BY e.at, e.id")]
+    which = " WHERE e.id = ?" if only is not None else ""
+    params = (only,) if only is not None else ()
+    rows = [r for r in conn.execute(sql + which + " ORDER BY e.at, e.id", params)]
     answers: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for event_id, member, name, answer in conn.execute(
         """SELECT r.event_id, r.member, coalesce(m.name, r.member), r.answer
-           FROM event_rsvps r LEFT JOIN members m ON m.id = r.member ORDER BY r.hlc, r.member"""
+           FROM event_rsvps r LEFT JOIN members m ON m.id = r.member"""
+        + (" WHERE r.event_id = ?" if only is not None else "")
+        + " ORDER BY r.hlc, r.member",
+        params,
     ):
         answers.setdefault(event_id, {}).setdefault(answer, []).append((member, name))
     found = []
     for event_id, title, at, tz, minutes, place, author in rows:
         begins = parse_instant(at)
-        if not past and begins + timedelta(minutes=minutes) <= now:
+        if not past and now is not None and begins + timedelta(minutes=minutes) <= now:
             continue
         if until is not None and begins > until:
             break

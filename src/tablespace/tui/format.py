@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from tablespace.core.clock import now
+from tablespace.core.events import duration_text, is_link
 from tablespace.core.limits import NAME_MAX
 from tablespace.core.mentions import resolved_spans
 from tablespace.core.text import first_unsafe, visible
+
+if TYPE_CHECKING:
+    from tablespace.core.queries import EventView
 
 MARK_START, MARK_END = "\x02", "\x03"
 
@@ -209,3 +214,41 @@ def mention_choices(typed: str, names: Iterable[str]) -> list[str]:
 def mention_of(name: str) -> str:
     """How a name is written to mention it: `@carol`, or `@"Two Words"`."""
     return f"@{name}" if re.fullmatch(r"\w[\w.'\-]*", name) and name[-1] not in ".'-" else f'@"{name}"'
+
+
+def answers_text(event: EventView) -> Text:
+    """`✓2 going, 1 maybe`: the answers given so far, the reader's own marked."""
+    text = Text()
+    given = [
+        (a, names) for a, names in (("going", event.going), ("maybe", event.maybe), ("no", event.declined)) if names
+    ]
+    for n, (answer, names) in enumerate(given):
+        if n:
+            text.append(", ")
+        mine = answer == event.mine
+        text.append(f"{'✓' if mine else ''}{len(names)} {answer}", "bold" if mine else "")
+    return text if given else Text("no answers yet", "dim")
+
+
+def event_when(event: EventView) -> str:
+    """`Wed 04 Mar 12:00–13:30` on the reader's clock (the end's day too if it differs)."""
+    begins, ends = local(event.at), local(event.ends)
+    end = f"{ends:%H:%M}" if ends.date() == begins.date() else f"{ends:%a %d %b %H:%M}"
+    return f"{begins:%a %d %b %H:%M}–{end}"
+
+
+def event_place(event: EventView) -> str:
+    """`📍 somewhere` or `🔗 a link`, made visible (a member typed it)."""
+    if not event.where:
+        return ""
+    return ("🔗 " if is_link(event.where) else "📍 ") + visible(event.where)
+
+
+def event_summary(event: EventView) -> Text:
+    """When (on the reader's clock), where, and the answers: one line for an event's thread."""
+    text = Text(f"📅 {event_when(event)} ({duration_text(event.minutes)})")
+    if event.where:
+        text.append("  ·  " + event_place(event))
+    text.append("  ·  ")
+    text.append_text(answers_text(event))
+    return text

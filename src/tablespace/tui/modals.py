@@ -477,6 +477,48 @@ class ReactModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+RSVP_ANSWERS = (("going", "Going"), ("maybe", "Maybe"), ("no", "Not going"))
+
+
+class RsvpModal(ModalScreen[str | None]):
+    """Answer an event: going, maybe or no (g, m, n); the reader's answer so far is marked."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="rsvp.cancel"),
+        Binding("g", "pick('going')", "Going", show=False, id="rsvp.going"),
+        Binding("m", "pick('maybe')", "Maybe", show=False, id="rsvp.maybe"),
+        Binding("n", "pick('no')", "Not going", show=False, id="rsvp.no"),
+    ]
+
+    def __init__(self, title: str, mine: str | None = None) -> None:
+        super().__init__()
+        self.event_title = title
+        self.mine = mine
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="react rsvp"):
+            yield Label(
+                Text.assemble("Coming to ", shown(self.event_title, multiline=False), "?"), classes="dialog-title"
+            )
+            options = []
+            for answer, words in RSVP_ANSWERS:
+                label = Text.assemble((f"{answer[0]} ", "dim"), words)
+                if answer == self.mine:
+                    label.append("  ✓ yours", "italic")
+                options.append(Option(label, id=answer))
+            yield OptionList(*options, id="answers")
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_pick(self, answer: str) -> None:
+        self.dismiss(answer)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 SEARCH_PAUSE = 0.12  # seconds without a keystroke before the search runs
 
 
@@ -641,6 +683,7 @@ class Field:
     value: str = ""
     multiline: bool = False
     required: str = ""  # if set, what to say when the field is left empty
+    label: str = ""  # in a form of `rows`: what the field is, to its left
 
 
 class AskForm(FormModal):
@@ -662,18 +705,27 @@ class AskForm(FormModal):
         *,
         verb: str = "save",
         checkbox: str | None = None,
+        rows: bool = False,
     ) -> None:
         super().__init__(on_submit)
         self.heading, self.explain, self.fields = heading, explain, fields
         self.verb, self.checkbox = verb, checkbox
+        # One line per field, its label beside it: a form of many fields still fits 80x24.
+        self.rows = rows
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="ask"):
+        with Vertical(id="dialog", classes="ask rows" if self.rows else "ask"):
             yield Label(shown(self.heading), classes="dialog-title")
             yield Static(shown(self.explain), classes="question")
             for f in self.fields:
                 if f.multiline:
+                    if self.rows:
+                        yield Label(f.label or f.placeholder, classes="field-label")
                     yield TextArea(f.value, id=f.id, soft_wrap=True, show_line_numbers=False)
+                elif self.rows:
+                    with Horizontal(classes="field-row"):
+                        yield Label(f.label or f.placeholder, classes="field-label")
+                        yield Input(f.value, placeholder=f.placeholder, id=f.id, compact=True)
                 else:
                     yield Input(f.value, placeholder=f.placeholder, id=f.id)
             if self.checkbox:

@@ -36,7 +36,11 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("1", "threads", "Threads", "the group's threads", "tablespace.tui.screens:ThreadsScreen"),
     Section(
-        "2", "rituals", "Rituals", "recurring prompts and when they come next", "tablespace.tui.sections:RitualsScreen"
+        "2",
+        "rituals",
+        "Rituals",
+        "the calendar: rituals and events in time order",
+        "tablespace.tui.sections:RitualsScreen",
     ),
     Section("3", "library", "Library", "the shared resource library", "tablespace.tui.sections:LibraryScreen"),
     Section("4", "members", "Members", "who is at the table", "tablespace.tui.sections:MembersScreen"),

@@ -23,7 +23,7 @@ from tablespace.core.queries import PostView
 from tablespace.core.text import visible
 from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.curation import edit_tags, toggle_pin
-from tablespace.tui.format import mentions_marked, relative, tags_text
+from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
@@ -268,6 +268,7 @@ class ThreadScreen(TablespaceScreen):
         self.thread_id = thread_id
         self.focus_post = focus_post  # a post to land on (from search), once
         self.detail: queries.ThreadDetail | None = None
+        self.event: queries.EventView | None = None  # when the thread is an event's
         self.focus_index = 0
         self.land_on_last = False  # after our own reply: focus it once it is shown
         self.news_below: list[PostCard] = []  # replies that came while the reader was scrolled up, not yet in view
@@ -293,11 +294,12 @@ class ThreadScreen(TablespaceScreen):
                 self.notify("That thread has been deleted.")
                 self.app.pop_screen()
             return
-        if detail == self.detail:
+        event = queries.event(self.group.conn, self.thread_id, me=self.group.me)
+        if detail == self.detail and event == self.event:
             return  # the database changed elsewhere (marking read is a change too): nothing to show or mark
         if self.detail is None:
             self.note_unread()
-        self.detail = detail
+        self.detail, self.event = detail, event
         self.mention_keys = inbox.mention_keys(self.group.conn, self.thread_id)
         self.refresh_bindings()  # the vote key follows the poll
         self.mark_read()
@@ -409,6 +411,11 @@ class ThreadScreen(TablespaceScreen):
         if detail.tags:
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")
+        if self.event is not None:
+            summary = event_summary(self.event)
+            summary.stylize("not bold")
+            heading.append("\n")
+            heading.append_text(summary)
         if self.news_below:
             heading.append("  ")
             heading.append(f" ↓ {len(self.news_below)} new · u ", "not dim reverse")

@@ -3,6 +3,7 @@ of them (the first frame shows only Threads; see registry.SECTIONS)."""
 
 from __future__ import annotations
 
+import os
 import webbrowser
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,15 +18,18 @@ from textual.widgets import DataTable, Markdown, Select, Static
 
 from tablespace import actions
 from tablespace.core import inbox, queries
+from tablespace.core.calendar import calendar_entries
 from tablespace.core.clock import iso, now
+from tablespace.core.errors import Rejected
+from tablespace.core.events import duration_text
 from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
 from tablespace.core.metrics import quiet_newcomers
 from tablespace.core.queries import ResourceView
-from tablespace.core.rituals import occurrences_between
+from tablespace.core.rituals import UTC_NAME, check_zone
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
-from tablespace.tui.format import days_until, local, relative, tags_text
+from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from tablespace.tui.modals import ResourceDraft
 
 
-# --- rituals -----------------------------------------------------------------------
+# --- the calendar: rituals and events -------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -52,35 +56,83 @@ class Occurrence:
         return None if self.has_thread else self.ritual.closed_because(self.at)
 
 
+@dataclass(frozen=True)
+class EventRow:
+    """An event on the calendar: its thread exists from the start."""
+
+    event: queries.EventView
+    replies: int
+    has_thread: bool = True
+    closed: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    @property
+    def thread_id(self) -> str:
+        return self.event.id
+
+
+CalendarRow = Occurrence | EventRow
+
+MIN_TITLE_CELLS = 16  # a row's title is never cut shorter than this
+ROW_EDGES = 10  # a cell's padding on both sides, three cells, and the scrollbar
+
 # The keys that change a ritual: moderators only (the fold refuses anyone else).
 TENDING = frozenset({"edit", "pause", "skip", "remove"})
 
 
+# The system's names for UTC itself: a form shows the one the group uses.
+UTC_ALIASES = frozenset({"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu", "Etc/GMT"})
+
+
+def reader_zone() -> str | None:
+    """The reader's own time zone as an IANA name, if the system says which."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        candidates.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            if name:
+                return UTC_NAME if name in UTC_ALIASES else check_zone(name)
+        except Rejected:
+            continue
+    return None
+
+
 class RitualsScreen(SectionScreen):
-    """Today's prompts on top, then the calendar: the last week and the next
-    three, on the reader's own clock."""
+    """The group's calendar: today's prompts on top, then rituals and events
+    in time order, from a week ago to three weeks ahead (and every event
+    still to come), on the reader's own clock."""
 
     SECTION = "rituals"
     PAST = timedelta(days=7)
     AHEAD = timedelta(days=21)
     BINDINGS = [
-        Binding("o", "open_occurrence", "Open thread", id="rituals.open"),
+        Binding("o", "open_occurrence", "Open", id="rituals.open"),
         OPEN_ON_ENTER,
+        Binding("a", "add_event", "Add event", id="rituals.add_event"),
+        Binding("r", "rsvp", "RSVP", id="rituals.rsvp"),
         Binding("e", "edit", "Edit", id="rituals.edit"),
-        Binding("p", "pause", "Pause/resume", id="rituals.pause"),
-        Binding("x", "skip", "Skip once", id="rituals.skip"),
+        Binding("p", "pause", "Pause", id="rituals.pause"),
+        Binding("x", "skip", "Skip", id="rituals.skip"),
         Binding("d", "remove", "Remove", id="rituals.remove"),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in TENDING:
-            return self.group.is_moderator
+            return self.group.is_moderator and self.current_occurrence is not None
+        if action == "rsvp":
+            return self.current_event is not None
         return True
 
     def __init__(self) -> None:
         super().__init__()
         self.rituals: list[queries.RitualView] = []
-        self.occurrences: list[Occurrence] = []
+        self.rows: list[CalendarRow] = []
         self.shown_day: date | None = None
 
     def compose(self) -> ComposeResult:
@@ -91,24 +143,25 @@ class RitualsScreen(SectionScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("When", "Ritual", "Thread")
-        table.focus()
+        self.query_one(DataTable).focus()
 
-    def calendar(self, moment: datetime) -> list[Occurrence]:
-        """Occurrences around today, paused, skipped and quiet ones included
-        (marked), so a moderator can find a ritual to resume it."""
+    def calendar(self, moment: datetime) -> list[CalendarRow]:
+        """Events and the rituals' occurrences around today, paused, skipped
+        and quiet ones included (marked), so a moderator can find a ritual to
+        resume it."""
         conn = self.group.conn
         day = local(moment).replace(hour=0, minute=0, second=0, microsecond=0)
-        found: list[Occurrence] = []
-        for ritual in self.rituals:
-            for at in occurrences_between(ritual.rrule, ritual.start, day - self.PAST, day + self.AHEAD, ritual.tz):
-                thread_id = derived_id("ritual.occur", ritual.id, iso(at))
+        since = day - self.PAST
+        events = queries.events(conn, since, me=self.group.me)
+        found: list[CalendarRow] = []
+        for entry in calendar_entries(events, self.rituals, since, day + self.AHEAD, closed=True):
+            if entry.event is not None:
+                found.append(EventRow(entry.event, queries.reply_count(conn, entry.id)))
+            elif entry.ritual is not None:
+                thread_id = derived_id("ritual.occur", entry.id, iso(entry.at))
                 exists = queries.thread_exists(conn, thread_id)
-                found.append(
-                    Occurrence(ritual, at, thread_id, exists, queries.reply_count(conn, thread_id) if exists else 0)
-                )
-        found.sort(key=lambda o: (o.at, o.ritual.name))
+                replies = queries.reply_count(conn, thread_id) if exists else 0
+                found.append(Occurrence(entry.ritual, entry.at, thread_id, exists, replies))
         return found
 
     def refresh_times(self) -> None:
@@ -122,69 +175,129 @@ class RitualsScreen(SectionScreen):
         table = self.query_one(DataTable)
         keep = self.current.thread_id if self.current and table.row_count else None
         self.rituals = queries.rituals(self.group.conn, moment)
-        self.occurrences = self.calendar(moment)
-        self._show_today(moment, [o for o in self.occurrences if local(o.at).date() == today and not o.closed])
-        table.clear()
-        for o in self.occurrences:
-            when = local(o.at).strftime("%a %d %b")
-            if local(o.at).date() == today:
-                when_text = Text(f"{when}  today", "bold")
-            elif o.at > moment:
-                when_text = Text(f"{when}  {days_until(o.at, at=moment)}")
-            else:
-                when_text = Text(when, "dim")
-            closed = o.closed
-            if o.has_thread:
-                status = Text(f"↩ {o.replies} repl{'y' if o.replies == 1 else 'ies'}")
-            elif closed:
-                status = Text(CLOSED_WORDS.get(closed, closed), "dim italic")
-            elif o.at > moment:
-                status = Text(f"opens at {local(o.at):%H:%M}", "dim")
-            else:
-                status = Text("not opened", "dim italic")
-            table.add_row(when_text, Text(visible(o.ritual.name), "bold"), status, key=o.thread_id)
-        ids = [o.thread_id for o in self.occurrences]
+        self.rows = self.calendar(moment)
+        self._show_today(moment, [row for row in self.rows if local(row.at).date() == today and not row.closed])
+        self._fill(table, moment)
+        ids = [row.thread_id for row in self.rows]
         if keep in ids:
             table.move_cursor(row=ids.index(keep), animate=False)
         else:  # land on today, or the next one coming
-            upcoming = next((n for n, o in enumerate(self.occurrences) if o.at.date() >= today), 0)
+            upcoming = next((n for n, row in enumerate(self.rows) if local(row.at).date() >= today), 0)
             table.move_cursor(row=upcoming, animate=False, scroll=True)
-        count = len(self.rituals)
-        self.set_info(f"{count} ritual{'s' if count != 1 else ''}")
+        self.set_info(self._count_text())
         self.show_prompt()
+        self.refresh_bindings()
 
-    def _show_today(self, moment: datetime, due: list[Occurrence]) -> None:
+    def _fill(self, table: DataTable, moment: datetime) -> None:
+        """The rows, as they fit the screen: without "in 3 days" if need be,
+        then with titles cut (an ellipsis marks it); the time and the
+        answers matter more in a row, and the panel below has the whole title."""
+        width = self.app.size.width
+        for in_days in (True, False):
+            cells = [(self._when(row, moment, in_days), *self._what_and_status(row, moment)) for row in self.rows]
+            widest = [max((c[n].cell_len for c in cells), default=0) for n in range(3)]
+            if sum(widest) + ROW_EDGES <= width:
+                break
+        room = max(MIN_TITLE_CELLS, width - widest[0] - widest[2] - ROW_EDGES)
+        table.clear(columns=True)  # columns are only ever widened; a narrower screen starts them anew
+        table.add_columns("When", "What", "Details")
+        for row, (when, what, details) in zip(self.rows, cells, strict=True):
+            what.truncate(room, overflow="ellipsis")
+            table.add_row(when, what, details, key=row.thread_id)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self.refresh_data()
+
+    def _count_text(self) -> str:
+        rituals, events = len(self.rituals), sum(isinstance(row, EventRow) for row in self.rows)
+        text = f"{rituals} ritual{'s' if rituals != 1 else ''}"
+        return text + (f", {events} event{'s' if events != 1 else ''}" if events else "")
+
+    @staticmethod
+    def _when(row: CalendarRow, moment: datetime, in_days: bool = True) -> Text:
+        when = local(row.at).strftime("%a %d %b")
+        if local(row.at).date() == local(moment).date():
+            return Text(f"{when}  today", "bold")
+        if row.at > moment:
+            return Text(f"{when}  {days_until(row.at, at=moment)}" if in_days else when)
+        return Text(when, "dim")
+
+    @staticmethod
+    def _what_and_status(row: CalendarRow, moment: datetime) -> tuple[Text, Text]:
+        if isinstance(row, EventRow):
+            event = row.event
+            status = Text(
+                f"{local(event.at):%H:%M} {duration_text(event.minutes)} · ", "dim" if event.ends <= moment else ""
+            )
+            status.append_text(answers_text(event))
+            return Text("📅 " + visible(event.title), "bold"), status
+        closed = row.closed
+        if row.has_thread:
+            status = Text(f"↩ {row.replies} repl{'y' if row.replies == 1 else 'ies'}")
+        elif closed:
+            status = Text(CLOSED_WORDS.get(closed, closed), "dim italic")
+        elif row.at > moment:
+            status = Text(f"opens at {local(row.at):%H:%M}", "dim")
+        else:
+            status = Text("not opened", "dim italic")
+        return Text(visible(row.ritual.name), "bold"), status
+
+    def _show_today(self, moment: datetime, due: list[CalendarRow]) -> None:
         text = Text(f"Today · {moment.strftime('%A %d %B')}\n", "bold")
-        if not self.rituals:
-            text.append("No rituals yet. Moderators add them with `tablespace ritual add`.", "not bold")
+        coming = [row for row in self.rows if row.at > moment and not row.closed]
+        if not self.rituals and not coming and not due:
+            text.append("Nothing on the calendar yet. Press a to add an event.", "not bold")
         elif not due:
-            following = next((o for o in self.occurrences if o.at > moment and not o.closed), None)
-            text.append("No ritual today.", "not bold")
+            following = coming[0] if coming else None
+            text.append("Nothing today.", "not bold")
             if following:
                 text.append(
-                    f" Next: {visible(following.ritual.name)}, {days_until(following.at, at=moment)}.", "not bold dim"
+                    f" Next: {visible(self._title(following))}, {days_until(following.at, at=moment)}.", "not bold dim"
                 )
-        for o in due:
+        for row in due:
             text.append("● ", "not bold")
-            text.append(visible(o.ritual.name), "bold")
-            text.append(f" — {visible(o.ritual.prompt, multiline=True)}\n", "not bold")
+            if isinstance(row, EventRow):
+                text.append("📅 " + visible(row.event.title), "bold")
+                where = f", {event_place(row.event)}" if row.event.where else ""
+                text.append(f" — {local(row.at):%H:%M}–{local(row.event.ends):%H:%M}{where}\n", "not bold")
+            else:
+                text.append(visible(row.ritual.name), "bold")
+                text.append(f" — {visible(row.ritual.prompt, multiline=True)}\n", "not bold")
         self.query_one("#today", Static).update(text.rstrip() or text)
 
+    @staticmethod
+    def _title(row: CalendarRow) -> str:
+        return row.event.title if isinstance(row, EventRow) else row.ritual.name
+
     @property
-    def current(self) -> Occurrence | None:
+    def current(self) -> CalendarRow | None:
         table = self.query_one(DataTable)
         row = table.cursor_row
-        if not self.occurrences or row is None or not 0 <= row < len(self.occurrences):
+        if not self.rows or row is None or not 0 <= row < len(self.rows):
             return None
-        return self.occurrences[row]
+        return self.rows[row]
+
+    @property
+    def current_occurrence(self) -> Occurrence | None:
+        row = self.current
+        return row if isinstance(row, Occurrence) else None
+
+    @property
+    def current_event(self) -> queries.EventView | None:
+        row = self.current
+        return row.event if isinstance(row, EventRow) else None
 
     def show_prompt(self) -> None:
-        o = self.current
+        row = self.current
         prompt = self.query_one("#ritual-prompt", Static)
-        if o is None:
+        if row is None:
             prompt.update("Nothing on the calendar." if self.rituals else "")
             return
-        ritual = o.ritual
+        if isinstance(row, EventRow):
+            prompt.update(self._event_detail(row.event))
+            return
+        o, ritual = row, row.ritual
         if o.has_thread:
             hint = "enter or o: open this occurrence's thread"
         elif o.closed:
@@ -202,9 +315,29 @@ class RitualsScreen(SectionScreen):
             )
         )
 
+    @staticmethod
+    def _event_detail(event: queries.EventView) -> Text:
+        text = Text.assemble(
+            (visible(event.title), "bold"),
+            (f"  ·  {event_when(event)} ({duration_text(event.minutes)})", "dim"),
+        )
+        if event.where:
+            text.append("\n" + event_place(event))
+        people = [(label, names) for label, names in (("Going", event.going), ("Maybe", event.maybe)) if names]
+        text.append("\n")
+        if people:
+            text.append(" · ".join(f"{label}: {visible(', '.join(names))}" for label, names in people))
+        else:
+            text.append("Nobody has answered yet.", "dim")
+        if event.mine:
+            text.append(f"  (you: {event.mine})", "dim")
+        text.append("  ·  enter: its thread  ·  r: RSVP", "dim")
+        return text
+
     @on(DataTable.RowHighlighted)
     def highlighted(self) -> None:
         self.show_prompt()
+        self.refresh_bindings()  # the keys for a ritual, or for an event
 
     @on(DataTable.RowSelected)
     def selected(self) -> None:  # a click
@@ -219,6 +352,8 @@ class RitualsScreen(SectionScreen):
             return
         if o.has_thread:  # on top of this section: escape comes back here
             self.app.push_screen(ThreadScreen(o.thread_id))
+        elif not isinstance(o, Occurrence):
+            return
         elif o.closed:
             self.notify(f"{o.ritual.name}: {CLOSED_WORDS.get(o.closed, o.closed)}.", title="No thread")
         elif o.at > now():
@@ -226,12 +361,71 @@ class RitualsScreen(SectionScreen):
         else:
             self.notify("Nobody opened this one (it came while nobody was in).", title="No thread")
 
+    # --- events (any member) ----------------------------------------------------------
+
+    def action_add_event(self) -> None:
+        from tablespace.tui.modals import AskForm, Field
+
+        group_zone = queries.group_settings(self.group.conn).tz
+        zone_name = group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
+
+        def save(values: dict[str, str | bool]) -> Job[str]:
+            title, at = str(values["title"]), str(values["at"])
+            where, body = str(values["where"]), str(values["body"])
+            zone, duration = str(values["tz"]).strip() or None, str(values["duration"]).strip() or None
+            return self.write_job(
+                "adding the event",
+                lambda g: actions.event_add(g, title, at, tz=zone, duration=duration, where=where, body=body),
+                success=f"{title.strip()} is on the calendar",
+                refused="Not added",
+            )
+
+        self.app.push_screen(
+            AskForm(
+                "Add an event",
+                "A one-off gathering (an AMA, a meetup): it gets a thread, and members answer going, maybe or no.",
+                [
+                    Field("title", "e.g. Monthly AMA", label="Title", required="give the event a title"),
+                    Field("at", "YYYY-MM-DD HH:MM", label="Date and time", required="give a date and time"),
+                    Field("tz", "an IANA name, e.g. Europe/Berlin", zone_name, label="Time zone"),
+                    Field("duration", "45m, 2h, 1h30m", "1h", label="How long"),
+                    Field("where", "a place or a link (optional)", label="Where"),
+                    Field("body", "What it is about (optional)", multiline=True, label="About (optional)"),
+                ],
+                save,
+                verb="add",
+                rows=True,
+            )
+        )
+
+    def action_rsvp(self) -> None:
+        from tablespace.tui.modals import RsvpModal
+
+        event = self.current_event
+        if event is None:
+            return
+        if event.ends <= now():
+            self.notify(f"{event.title} is over.", title="Not answered")
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer is not None and answer != event.mine:
+                job = self.write_job(
+                    "answering",
+                    lambda g: actions.rsvp(g, event.id, answer),
+                    success=f"{event.title}: {answer}",
+                    refused="Not answered",
+                )
+                self.run_job(job)
+
+        self.app.push_screen(RsvpModal(event.title, event.mine), answered)
+
     # --- tending (moderators) ---------------------------------------------------------
 
     def action_edit(self) -> None:
         from tablespace.tui.modals import AskForm, Field
 
-        o = self.current
+        o = self.current_occurrence
         if o is None:
             return
         ritual = o.ritual
@@ -266,7 +460,7 @@ class RitualsScreen(SectionScreen):
     def action_pause(self) -> None:
         from tablespace.tui.modals import AskForm, Field
 
-        o = self.current
+        o = self.current_occurrence
         if o is None:
             return
         ritual = o.ritual
@@ -298,7 +492,7 @@ class RitualsScreen(SectionScreen):
         )
 
     def action_skip(self) -> None:
-        o = self.current
+        o = self.current_occurrence
         if o is None or o.has_thread:
             if o is not None:
                 self.notify("This one has opened already.", title="Not skipped")
@@ -313,7 +507,7 @@ class RitualsScreen(SectionScreen):
     def action_remove(self) -> None:
         from tablespace.tui.modals import ConfirmModal
 
-        o = self.current
+        o = self.current_occurrence
         if o is None:
             return
         ritual = o.ritual

@@ -31,7 +31,7 @@ from tablespace.tui.jobs import Job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
-from tablespace.tui.tables import RowTable
+from tablespace.tui.tables import Flexible, RowTable
 
 if TYPE_CHECKING:
     from tablespace.actions import JoinRequest
@@ -122,11 +122,11 @@ class ModerationScreen(SectionScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.table("reports").add_columns("Waiting", "From", "Post", "Reason")
-        self.table("requests").add_columns("Name", "Asked", "Id", "Note")
+        self.table("reports").add_columns("Waiting", Flexible("From", 8), Flexible("Post"), Flexible("Reason"))
+        self.table("requests").add_columns("Name", "Asked", "Id", Flexible("Note"))
         self.table("members").add_columns("Name", "Roles", "Status", "Id")
-        self.table("evidence").add_columns("What", "Who / file", "Detail")
-        self.table("log").add_columns("When", "Who", "Action", "What", "Why")
+        self.table("evidence").add_columns("What", Flexible("Who / file"), Flexible("Detail"))
+        self.table("log").add_columns("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why"))
         self.table("reports").focus()
 
     def table(self, tab: str) -> DataTable:
@@ -208,8 +208,8 @@ class ModerationScreen(SectionScreen):
             else:
                 waited = Text("✓ resolved", "dim")
             first_line = r.excerpt.splitlines()[0] if r.excerpt.strip() else "(no text)"
-            post = Text(f"{names.get(r.post_author, '?')}: {first_line}"[:30])
-            rows.append((waited, names.get(r.reporter, r.reporter[:8])[:12], post, r.reason[:60]))
+            post = Text(f"{names.get(r.post_author, '?')}: {first_line}")
+            rows.append((waited, names.get(r.reporter, r.reporter[:8]), post, r.reason))
         self._refill(self.table("reports"), rows, [r.id for r in self.reports])
         self.show_report()
 
@@ -285,10 +285,7 @@ class ModerationScreen(SectionScreen):
     def _fill_log(self) -> None:
         names = self.names()
         self.log_entries = actions.modlog(self.group, limit=500)  # oldest first, as `tablespace modlog` lists it
-        rows = [
-            (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
-            for e in self.log_entries
-        ]
+        rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what, e.why) for e in self.log_entries]
         keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
         self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest
         self.show_log_entry()

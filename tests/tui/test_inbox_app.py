@@ -233,8 +233,9 @@ async def test_follow_and_mute_from_the_thread_view_with_marks_in_the_list(app, 
         assert "Following" in messages and "Muted Ben Ode" in messages and "Muted:" in messages
 
 
-def test_inbox_section_snapshot(app, snap_compare):
-    assert snap_compare(app, terminal_size=(80, 24), press=["7"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_inbox_section_snapshot(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=size, press=["7"])
 
 
 def test_mention_completion_snapshot(app, snap_compare, table):

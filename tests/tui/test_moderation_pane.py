@@ -252,14 +252,15 @@ async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
     ben.close()
 
 
-def test_moderation_section_snapshot(table, snap_compare) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_moderation_section_snapshot(table, snap_compare, size) -> None:
     ana = table.open("Ana")
 
     async def requests_read(pilot) -> None:  # noqa: ANN001 - a textual Pilot
         await pilot.press("6")
         await wait_for(pilot, lambda: len(pilot.app.screen.requests) == 1)  # read on a worker
 
-    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, run_before=requests_read)
+    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=size, run_before=requests_read)
 
 
 async def test_edit_and_delete_keys_are_offered_only_where_they_work(table) -> None:

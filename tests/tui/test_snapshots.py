@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tablespace.core.home import Home
+from tests.tui.waits import screen_text
 
 SIZE = (100, 32)
 
@@ -64,3 +65,13 @@ EVERY_SCREEN = {
 @pytest.mark.parametrize("screen", EVERY_SCREEN)
 def test_every_screen_at_both_sizes(app, snap_compare, screen, size):
     assert snap_compare(app, terminal_size=size, press=EVERY_SCREEN[screen])
+
+
+async def test_moderation_says_why_reports_cannot_be_read(app):
+    """This home holds no exchange key (founded without one): the section
+    says so instead of failing."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ModerationScreen"
+        assert "Reports cannot be read: no exchange key" in screen_text(app)

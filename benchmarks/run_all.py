@@ -1,4 +1,4 @@
-"""Run every benchmark in turn: write, search, rebuild, import, storage, first sync, inbox, tui, launch, live and idle.
+"""Run every benchmark in turn: write, search, rebuild, import, storage, first sync, inbox, tui, launch, live, idle and switch.
 
     python benchmarks/run_all.py            # full size (100k posts); the two-year folder takes hours the first time
     python benchmarks/run_all.py --quick    # small sizes: a smoke check, a few minutes
@@ -48,6 +48,7 @@ SCRIPTS = [
     "bench_launch.py",
     "bench_live.py",
     "bench_idle.py",
+    "bench_switch.py",
 ]
 # Scripts with sizes of their own, which take none of the common options.
 OWN_SIZES = {"bench_live.py"}

@@ -217,3 +217,7 @@ def test_health_section(health_app, snap_compare):
 
 def test_health_section_narrow(health_app, snap_compare):
     assert snap_compare(health_app, terminal_size=(80, 24), press=["5"])
+
+
+def test_health_section_wide(health_app, snap_compare):
+    assert snap_compare(health_app, terminal_size=(120, 40), press=["5"])

@@ -22,7 +22,7 @@ from tablespace.tui.chrome import SectionBar
 from tablespace.tui.inbox import InboxScreen
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.thread_list import FOLLOWED, MUTED, ThreadList
-from tests.tui.waits import wait_for
+from tests.tui.waits import screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -236,8 +236,9 @@ async def test_follow_and_mute_from_the_thread_view_with_marks_in_the_list(app, 
         assert "Following" in messages and "Muted Ben Ode" in messages and "Muted:" in messages
 
 
-def test_inbox_section_snapshot(app, snap_compare):
-    assert snap_compare(app, terminal_size=(80, 24), press=["7"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_inbox_section_snapshot(app, snap_compare, size):
+    assert snap_compare(app, terminal_size=size, press=["7"])
 
 
 def test_mention_completion_snapshot(app, snap_compare, table):
@@ -270,3 +271,17 @@ async def test_mute_and_unmute_a_member_from_the_members_section(app, ana, table
         rows.move_cursor(row=mine)
         await pilot.press("m")  # refused, one clear line
         await wait_for(pilot, lambda: any("cannot mute yourself" in str(n.message) for n in app._notifications))
+
+
+async def test_inbox_rows_fit_the_width_there_is(app: TablespaceApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        shown = screen_text(app)
+        assert "Rye starter feeding schedule" in shown and "Cut it later, @Ana: it is still baking inside." in shown
+        assert table.max_scroll_x == 0
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert table.max_scroll_x == 0  # nothing scrolls sideways: long text is cut with an ellipsis
+        assert "Rye starter" in screen_text(app) and "…" in screen_text(app)

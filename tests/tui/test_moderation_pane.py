@@ -27,7 +27,7 @@ from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
 from tablespace.tui.screens import ThreadScreen
 from tests.tui.keys import jobs_done
-from tests.tui.waits import wait_for
+from tests.tui.waits import screen_text, wait_for
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SIZE = (100, 32)
@@ -253,14 +253,15 @@ async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
     ben.close()
 
 
-def test_moderation_section_snapshot(table, snap_compare) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_moderation_section_snapshot(table, snap_compare, size) -> None:
     ana = table.open("Ana")
 
     async def requests_read(pilot) -> None:  # noqa: ANN001 - a textual Pilot
         await pilot.press("6")
         await wait_for(pilot, lambda: len(pilot.app.screen.requests) == 1)  # read on a worker
 
-    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=SIZE, run_before=requests_read)
+    assert snap_compare(TablespaceApp(ana, sync=False), terminal_size=size, run_before=requests_read)
 
 
 async def test_edit_and_delete_keys_are_offered_only_where_they_work(table) -> None:
@@ -316,4 +317,51 @@ async def test_giving_back_needs_no_reason_taking_away_does(table) -> None:
         actions_ = [e.action for e in screen.log_entries]
         assert actions_[-2:] == ["timed out", "ended the time-out of"]
         assert screen.table("log").cursor_row == len(actions_) - 1
+    ana.close()
+
+
+LONG_REASON = "Selling sourdough classes in the main room again, the third time this month after two warnings"
+LONG_TITLE = "Looking for a beginner's schedule that fits around a full-time job and a toddler"
+LONG_WHY = "Quiet since spring; the questions in it are answered in the pinned beginner's guide now"
+
+
+@pytest.fixture
+def long_texts(table) -> Table:
+    """Ben reports Cat's first post at length; Ana archives a long-titled thread saying why at length."""
+    ben = table.open("Ben")
+    file_report(ben, actions.report_queue(table.open("Ana"))[0].post, LONG_REASON)
+    sync_group(ben)
+    ben.close()
+    ana = table.open("Ana")
+    sync_group(ana)
+    actions.archive(ana, actions.post(ana, LONG_TITLE, "Any ideas?"), why=LONG_WHY)
+    ana.close()
+    return table
+
+
+def no_sideways_scroll(screen: ModerationScreen) -> None:
+    for tab in ("reports", "requests", "members", "evidence", "log"):
+        table = screen.table(tab)
+        assert table.max_scroll_x == 0, f"{tab} scrolls sideways"
+
+
+async def test_report_and_log_columns_use_the_width_there_is(long_texts) -> None:
+    ana = long_texts.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=(120, 40)) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("v")  # every report, so the long one is there whichever is open
+        await pilot.pause()
+        shown = screen_text(pilot.app)
+        assert LONG_REASON[:64] + "…" in shown  # more than a fixed cut at 60 showed, and an ellipsis
+        assert "Cat: Book now at my site." in shown
+        await pilot.press(*["right_square_bracket"] * 4)
+        await pilot.pause()
+        shown = screen_text(pilot.app)
+        assert LONG_TITLE[:45] in shown and LONG_WHY[:45] in shown
+        assert "…" in shown  # what does not fit is cut with an ellipsis, in full below the table
+        no_sideways_scroll(screen)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        no_sideways_scroll(screen)
+        assert LONG_TITLE[:15] in screen_text(pilot.app)
     ana.close()

@@ -23,7 +23,7 @@ from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, 
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
 from tablespace.tui.screens import ThreadScreen
-from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
+from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
 LABEL_WIDTH = 17
 VALUE_WIDTH = 8
@@ -140,7 +140,7 @@ class HealthScreen(SectionScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#newcomers", DataTable)
-        table.add_columns("Newcomer", "Their first thread", "Waiting")
+        table.add_columns(Flexible("Newcomer", 8), Flexible("Their first thread"), "Waiting")
         table.focus()
 
     def on_resize(self) -> None:

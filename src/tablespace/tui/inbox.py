@@ -16,12 +16,8 @@ from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
 from tablespace.tui.screens import ThreadScreen
-from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
-from tablespace.tui.thread_list import fit
+from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
-# Cut so a row fits 80 columns; the thread itself shows the whole post.
-TITLE_CELLS = 24
-WHAT_CELLS = 40
 KIND_LABELS = {
     "mention": "@ mention",
     "reply": "↩ reply",
@@ -34,10 +30,10 @@ KIND_LABELS = {
 def entry_what(entry: InboxEntry) -> Text:
     """The excerpt, or what a reaction or a report's outcome says."""
     if entry.kind == "reaction":
-        return Text(fit(f"{visible(entry.emoji or '')} on “{visible(entry.excerpt)}”", WHAT_CELLS).rstrip())
+        return Text(f"{visible(entry.emoji or '')} on “{visible(entry.excerpt)}”")
     if entry.kind == "report":
         return Text("Your report was handled.", "italic")
-    return Text(fit(visible(entry.excerpt) or "(deleted)", WHAT_CELLS).rstrip())
+    return Text(visible(entry.excerpt) or "(deleted)")
 
 
 class InboxScreen(SectionScreen):
@@ -59,7 +55,9 @@ class InboxScreen(SectionScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        self.when_column = table.add_columns("", "Kind", "Who", "When", "Thread", "What")[3]
+        self.when_column = table.add_columns(
+            "", "Kind", Flexible("Who", 6), "When", Flexible("Thread"), Flexible("What")
+        )[3]
         table.focus()
 
     def refresh_data(self) -> None:
@@ -74,7 +72,7 @@ class InboxScreen(SectionScreen):
                 Text(KIND_LABELS.get(entry.kind, entry.kind), style),
                 Text(visible(entry.from_name or "—"), style),
                 short_relative(entry.at),
-                Text(fit(visible(entry.title) or "(deleted)", TITLE_CELLS).rstrip(), style),
+                Text(visible(entry.title) or "(deleted)", style),
                 entry_what(entry),
                 key=entry.id,
             )

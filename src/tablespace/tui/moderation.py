@@ -11,7 +11,8 @@ and every reason lands, sealed, in the moderation log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -31,10 +32,13 @@ from tablespace.tui.jobs import Job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
-from tablespace.tui.tables import RowTable
+from tablespace.tui.tables import Flexible, RowTable
 
 if TYPE_CHECKING:
     from tablespace.actions import JoinRequest
+    from tablespace.core.group import Group
+
+T = TypeVar("T")
 
 # The reason every action that takes something away asks for.
 REASON = Field("reason", "Why (kept in the moderation record)", required="Say why: it goes in the moderation log.")
@@ -91,6 +95,7 @@ class ModerationScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.show_resolved = False
+        self.reports_problem: str | None = None  # why the reports could not be read, if they could not
         self.reports: list[actions.Report] = []
         self.log_entries: list = []
         self._names: dict[str, str] = {}
@@ -122,11 +127,11 @@ class ModerationScreen(SectionScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.table("reports").add_columns("Waiting", "From", "Post", "Reason")
-        self.table("requests").add_columns("Name", "Asked", "Id", "Note")
+        self.table("reports").add_columns("Waiting", Flexible("From", 8), Flexible("Post"), Flexible("Reason"))
+        self.table("requests").add_columns("Name", "Asked", "Id", Flexible("Note"))
         self.table("members").add_columns("Name", "Roles", "Status", "Id")
-        self.table("evidence").add_columns("What", "Who / file", "Detail")
-        self.table("log").add_columns("When", "Who", "Action", "What", "Why")
+        self.table("evidence").add_columns("What", Flexible("Who / file"), Flexible("Detail"))
+        self.table("log").add_columns("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why"))
         self.table("reports").focus()
 
     def table(self, tab: str) -> DataTable:
@@ -157,6 +162,7 @@ class ModerationScreen(SectionScreen):
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
+        self.reports_problem = None
         self._names = queries.member_names(self.group.conn)
         self._fill_reports(moment)
         self._fill_requests()
@@ -197,9 +203,18 @@ class ModerationScreen(SectionScreen):
             row = len(rows) - 1 if start_at_end and at_end else min(keep or 0, len(rows) - 1)
             table.move_cursor(row=row, animate=False, scroll=True)
 
+    def _unsealed(self, read: Callable[[Group], list[T]]) -> list[T]:
+        """What `read` unseals, or nothing if this home lacks the key to the
+        moderators' records (the section then says why instead of failing)."""
+        try:
+            return read(self.group)
+        except TablespaceError as problem:
+            self.reports_problem = str(problem)
+            return []
+
     def _fill_reports(self, moment) -> None:  # noqa: ANN001
         names = self.names()
-        everything = actions.report_queue(self.group)
+        everything = self._unsealed(actions.report_queue)
         self.reports = [r for r in everything if self.show_resolved or r.status == "open"]
         rows = []
         for r in self.reports:
@@ -208,8 +223,8 @@ class ModerationScreen(SectionScreen):
             else:
                 waited = Text("✓ resolved", "dim")
             first_line = r.excerpt.splitlines()[0] if r.excerpt.strip() else "(no text)"
-            post = Text(f"{names.get(r.post_author, '?')}: {first_line}"[:30])
-            rows.append((waited, names.get(r.reporter, r.reporter[:8])[:12], post, r.reason[:60]))
+            post = Text(f"{names.get(r.post_author, '?')}: {first_line}")
+            rows.append((waited, names.get(r.reporter, r.reporter[:8]), post, r.reason))
         self._refill(self.table("reports"), rows, [r.id for r in self.reports])
         self.show_report()
 
@@ -284,11 +299,9 @@ class ModerationScreen(SectionScreen):
 
     def _fill_log(self) -> None:
         names = self.names()
-        self.log_entries = actions.modlog(self.group, limit=500)  # oldest first, as `tablespace modlog` lists it
-        rows = [
-            (f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what[:40], e.why[:40])
-            for e in self.log_entries
-        ]
+        # oldest first, as `tablespace modlog` lists it
+        self.log_entries = self._unsealed(lambda group: actions.modlog(group, limit=500))
+        rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what, e.why) for e in self.log_entries]
         keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
         self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest
         self.show_log_entry()
@@ -297,6 +310,8 @@ class ModerationScreen(SectionScreen):
     def show_log_entry(self) -> None:
         e = self.selected("log", self.log_entries)
         text = Text()
+        if e is None and self.reports_problem:
+            text.append(f"The log cannot be read: {self.reports_problem}", "bold red")
         if e is not None:
             text.append(f"{self.names().get(e.by, e.by[:8])} {e.action} {e.what}", "bold")
             text.append(f"\n{e.at:%A %d %B %Y, %H:%M} UTC")
@@ -335,6 +350,9 @@ class ModerationScreen(SectionScreen):
     def show_report(self) -> None:
         detail = self.query_one("#report-detail", Static)
         r = self.selected("reports", self.reports)
+        if r is None and self.reports_problem:
+            detail.update(Text(f"Reports cannot be read: {self.reports_problem}", "bold red"))
+            return
         if r is None:
             detail.update("No open reports." + ("" if self.show_resolved else "  v shows resolved ones too."))
             return

@@ -32,7 +32,7 @@ from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen, mute_member_of
-from tablespace.tui.tables import OPEN_ON_ENTER, RowTable, open_on_enter
+from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
 if TYPE_CHECKING:
     from tablespace.tui.jobs import Job
@@ -562,7 +562,8 @@ class LibraryScreen(SectionScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        self.when_column = table.add_columns("Title", "Tags", "Added by", "When")[-1]
+        columns = (Flexible("Title"), Flexible("Tags", 6), Flexible("Added by", 6), "When")
+        self.when_column = table.add_columns(*columns)[-1]
         table.focus()
 
     def refresh_times(self) -> None:

@@ -18,11 +18,15 @@ from textual.widgets import Input, Static
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.core import queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.polls import sealed_answers, survey
+from tablespace.core.recap import RECAP_TAG
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.modals import AskForm, ReadModal
+from tablespace.tui.health import HealthScreen
+from tablespace.tui.modals import AskForm, ConfirmModal, ReadModal
+from tablespace.tui.recap import RecapModal
 from tablespace.tui.screens import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
@@ -72,6 +76,7 @@ def circle(tmp_path: Path, monkeypatch) -> Circle:
     actions.reply(members["Ben"], thread, "Try 1:2:2 in the morning too.")
     sync_group(members["Ben"])
     sync_group(ana)
+    sync_group(members["Cat"])
     for group in (ana, *members.values()):
         group.close()
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-04T09:00:00Z")
@@ -156,3 +161,70 @@ async def test_a_moderator_reads_the_answers_in_a_modal_and_writes_none(circle: 
         ana.close()
     leaks = [str(p) for p, data in all_files(circle.homes["Ana"].path).items() if CANARY.encode() in data]
     assert leaks == []
+
+
+async def open_recap(pilot, app: TablespaceApp) -> RecapModal:  # noqa: ANN001 - a textual Pilot
+    await pilot.press("5")
+    await wait_for(pilot, lambda: isinstance(app.screen, HealthScreen))
+    await pilot.press("r")
+    await wait_for(pilot, lambda: isinstance(app.screen, RecapModal))
+    assert isinstance(app.screen, RecapModal)
+    return app.screen
+
+
+def recap_threads(group: Group) -> list[queries.ThreadSummary]:
+    return [t for t in queries.threads(group.conn) if RECAP_TAG in t.tags]
+
+
+async def test_a_note_taker_posts_the_recap_after_confirming_and_finds_it_again(circle: Circle) -> None:
+    cat = Group.open(circle.homes["Cat"])
+    try:
+        app = TablespaceApp(cat, sync=False)
+        async with app.run_test(size=SIZE) as pilot:
+            modal = await open_recap(pilot, app)
+            bullets = str(modal.query_one("#recap-bullets", Static).render())
+            assert "• 3 new threads and 1 reply from 2 members." in bullets
+            text = screen_text(app)
+            assert "Recap: week of 2026-03-02" in text and "none posted yet" in text and "p post it" in text
+
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            await pilot.press("n")  # not yet: nothing is posted
+            await pilot.pause()
+            assert isinstance(app.screen, HealthScreen) and recap_threads(cat) == []
+
+            await open_recap(pilot, app)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            await pilot.press("y")
+            await jobs_done(pilot)
+            await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+            (posted,) = recap_threads(cat)
+            assert posted.title == "Recap: week of 2026-03-02" and posted.author == "Cat"
+            assert app.screen.thread_id == posted.id
+
+            await pilot.press("escape")
+            await open_recap(pilot, app)
+            await wait_for(pilot, lambda: "Past recaps  ·  1" in screen_text(app))
+            await pilot.press("enter")  # the past recap opens
+            await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+            assert app.screen.thread_id == posted.id
+    finally:
+        cat.close()
+
+
+async def test_a_plain_member_reads_the_recap_but_has_no_key_to_post_it(circle: Circle) -> None:
+    ben = Group.open(circle.homes["Ben"])
+    try:
+        app = TablespaceApp(ben, sync=False)
+        async with app.run_test(size=SIZE) as pilot:
+            modal = await open_recap(pilot, app)
+            assert "3 new threads" in str(modal.query_one("#recap-bullets", Static).render())
+            assert modal.check_action("post", ()) is False
+            assert "post it" not in screen_text(app)
+            await pilot.press("p")
+            await pilot.pause()
+            assert app.screen is modal  # no confirmation, nothing posted
+        assert recap_threads(ben) == []
+    finally:
+        ben.close()

@@ -118,7 +118,7 @@ async def test_a_member_answers_in_the_app_and_keeps_no_plaintext(circle: Circle
     ben = Group.open(ben_home)
     try:
         text = await answer_in_app(ben, circle.survey, [f"{CANARY} the rituals", f"{CANARY} fewer pings"])
-        assert "1 answered" in text and "a to change your answers" in text
+        assert "1 answered" in text and "a to change your answers" in text and "A to read" not in text
         assert CANARY not in text
         view = survey(ben.conn, circle.survey, ben.me)
         assert view is not None and view.mine and view.answered == 1
@@ -146,7 +146,8 @@ async def test_a_moderator_reads_the_answers_in_a_modal_and_writes_none(circle: 
         app = TablespaceApp(ana, sync=False)
         async with app.run_test(size=SIZE) as pilot:
             app.push_screen(ThreadScreen(circle.survey))
-            await wait_for(pilot, lambda: "1 answered" in screen_text(app))
+            await wait_for(pilot, lambda: "1 answered" in screen_text(app))  # the key is said under the survey
+            assert "A to read them" in screen_text(app)
             assert app.screen.check_action("read_answers", ()) is True
             await pilot.press("A")
             await jobs_done(pilot)

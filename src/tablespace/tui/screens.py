@@ -5,7 +5,7 @@ the first switch to them; what all screens share is in `chrome`)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on
@@ -21,7 +21,7 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
-from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
+from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
@@ -206,7 +206,8 @@ class PostCard(Vertical, can_focus=True):
         if self.poll is not None:
             yield Static(poll_text(self.poll), classes="post-poll")
         if self.survey is not None:
-            yield Static(survey_text(self.survey), classes="post-survey")
+            moderator = cast(AppHost, self.app).is_moderator()
+            yield Static(survey_text(self.survey, moderator=moderator), classes="post-survey")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
 
@@ -223,7 +224,7 @@ def poll_text(view: PollView) -> Text:
     return text
 
 
-def survey_text(view: SurveyView) -> Text:
+def survey_text(view: SurveyView, *, moderator: bool = False) -> Text:
     """Who has answered, whether the reader has, and how to answer; never
     an answer (the reader's own is sealed and gone from this home)."""
     answered = f"{view.answered} answered"
@@ -235,6 +236,8 @@ def survey_text(view: SurveyView) -> Text:
         text.append(f"  ·  {'closed' if view.closed else 'closes'} {view.closes_at:%Y-%m-%d %H:%M} UTC", "dim")
     if not view.closed:
         text.append("  ·  a to change your answers" if view.mine else "  ·  a to answer", "dim")
+    if moderator:
+        text.append("  ·  A to read them", "dim")
     return text
 
 
@@ -282,7 +285,8 @@ class ThreadScreen(TablespaceScreen):
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
         Binding("v", "vote", "Vote", id="thread.vote"),
         Binding("a", "answer", "Answer", id="thread.answer"),
-        Binding("A", "read_answers", "Read answers", id="thread.read_answers"),
+        # In ?, and said under the survey: the footer keeps the palette hint at 80 columns.
+        Binding("A", "read_answers", "Read answers", show=False, id="thread.read_answers"),
         Binding("P", "pin", "Pin", show=False, id="thread.pin"),  # in ?: the footer keeps the palette hint
         Binding("t", "tags", "Tags", show=False, id="thread.tags"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),

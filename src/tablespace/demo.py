@@ -336,10 +336,35 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
         if groups[reporter].me != author:
             with clock_at(end - timedelta(hours=hours)):  # a report is a sealed file: its time is its own
                 actions.report(groups[reporter], post, reason)
+    _poll_and_survey(groups)
     code = create_invite(ana, timedelta(days=3), 1)
     visitor, _request = join_group(Home(base / "visitor"), code, "Gus", transport)
     visitor.close()
     converge(list(groups.values()))
+
+
+SURVEY = [
+    "What has worked best for you here so far?",
+    "What should change?",
+    "Which ritual do you skip, and why?",
+    "Who helped you, and how?",
+    "What would make you invite a friend?",
+]
+
+
+def _poll_and_survey(groups: dict[str, Group]) -> None:
+    """A poll a few members voted in, and the end-of-week-2 survey with one
+    member's answers (sealed to the moderators, as always): `v` and `a` in
+    their threads, and `A` for the moderator, have something to show."""
+    ana = groups["Ana"]
+    poll = actions.poll(ana, "Next bake-along: which loaf?", ["Rye", "Focaccia", "Bagels"], closes_in=timedelta(days=5))
+    survey = actions.survey(ana, "End of week 2: how is the circle going?", SURVEY)
+    converge(list(groups.values()))
+    for name, choice in (("Ben", "Focaccia"), ("Chiara", "Rye"), ("Dev", "Focaccia")):
+        if name in groups:
+            actions.vote(groups[name], poll, [choice])
+    if "Farah" in groups:
+        actions.answer(groups["Farah"], survey, ["The Friday wins thread.", "Fewer pings at night."])
 
 
 def built_before(base: Path) -> bool:

@@ -67,6 +67,16 @@ def test_the_recap_of_a_hand_counted_week(tmp_path) -> None:
     assert result.title == "Recap: week of 2025-01-06"
 
 
+def test_a_poll_or_a_survey_is_not_a_question_waiting_for_a_reply(tmp_path) -> None:
+    w = World(tmp_path / "g.db", members=1)
+    poll = {"title": "Bake day?", "body": "", "options": ["Sat", "Sun"], "multi": False}
+    w.accepted(w.founder, "poll.open", poll, hlc=at(7, 9))
+    w.accepted(w.founder, "survey.open", {"title": "End of week 2", "questions": ["What worked?"]}, hlc=at(7, 10))
+    w.accepted(w.founder, "thread.start", {"title": "Which flour?", "body": "Rye?", "tags": []}, hlc=at(7, 11))
+    bullets = recap(w.store.conn, *week_of(date(2025, 1, 9))).bullets
+    assert bullets[-1] == "Still waiting for an answer: “Which flour?”."
+
+
 def test_an_empty_week_is_a_quiet_one_and_the_next_week_counts_the_late_answer(tmp_path) -> None:
     w = the_week(tmp_path)
     assert recap(w.store.conn, *week_of(date(2025, 1, 20))).bullets == [QUIET_WEEK]

@@ -14,8 +14,9 @@ from typing import Any
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
-from tablespace.core.polls import PollView
+from tablespace.core.polls import PollView, SurveyView
 from tablespace.core.polls import poll as thread_poll
+from tablespace.core.polls import survey as thread_survey
 from tablespace.core.rituals import closed_because, first_open, occurrences_after
 
 
@@ -100,6 +101,8 @@ class ThreadDetail:
     posts: list[PostView] = field(default_factory=list)
     archived: bool = False  # read-only, out of the thread list
     poll: PollView | None = None  # the poll the thread carries, if any
+    # The survey it asks, if any; not in to_json, whose body already lists the questions.
+    survey: SurveyView | None = None
 
     def to_json(self) -> dict[str, Any]:
         shown = {
@@ -401,6 +404,7 @@ def thread(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -
         posts=posts,
         archived=bool(row[4]),
         poll=thread_poll(conn, thread_id, me),
+        survey=thread_survey(conn, thread_id, me),
     )
 
 

@@ -61,7 +61,8 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     """The bullets for the week [start, end), in a fixed order: the week in
     figures, busiest threads, wins, newcomers and who welcomed them, rituals
-    answered, new resources, questions still waiting."""
+    answered, new resources, questions still waiting (a poll or a survey
+    is answered by votes and sealed answers, not replies: never waiting)."""
     w = {"lo": datetime_to_hlc(start), "hi": datetime_to_hlc(end), "win": WIN_TAG, "recap": RECAP_TAG}
     names = queries.member_names(conn)
 
@@ -155,6 +156,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
             f"""SELECT t.title FROM threads t
             WHERE t.deleted = 0 AND t.ritual_id IS NULL AND {in_week("t")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
+              AND t.id NOT IN (SELECT thread_id FROM polls) AND t.id NOT IN (SELECT thread_id FROM surveys)
               AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.author != t.author
                               AND p.deleted = 0 AND p.created_hlc < :hi)
             ORDER BY t.created_hlc, t.id""",

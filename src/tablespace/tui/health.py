@@ -1,5 +1,6 @@
 """The Health section: this week's figures, a 12-week sparkline per figure,
-and the newcomers whose first thread nobody has answered yet.
+the newcomers whose first thread nobody has answered yet, and the weekly
+recap (tui/recap.py).
 
 The numbers are core/metrics.py's (the same as `tablespace metrics`); this
 module only lays them out. Imported when the section is first shown.
@@ -18,10 +19,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
+from tablespace import actions
 from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
+from tablespace.core.recap import past_recaps
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
+from tablespace.tui.recap import RecapChoice, RecapModal
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
@@ -118,6 +122,7 @@ class HealthScreen(SectionScreen):
     SECTION = "health"
     BINDINGS = [
         Binding("o", "open_thread", "Open thread", id="health.open"),
+        Binding("r", "recap", "Recap", id="health.recap"),
         OPEN_ON_ENTER,
     ]
 
@@ -224,3 +229,38 @@ class HealthScreen(SectionScreen):
         q = self.current
         if q is not None:
             self.app.push_screen(ThreadScreen(q.thread_id))  # escape comes back here
+
+    def can_post_recap(self) -> bool:
+        from tablespace.actions.summaries import RECAP_ROLES
+
+        return bool(self.group.my_roles() & set(RECAP_ROLES))
+
+    def action_recap(self) -> None:
+        """This week's recap and the past ones; a note-taker or a moderator
+        may post it from there."""
+        recap = actions.weekly_recap(self.group)  # a read: the week's view tables
+        past = past_recaps(self.group.conn)
+        self.app.push_screen(RecapModal(recap, past, can_post=self.can_post_recap()), self._recap_chosen)
+
+    def _recap_chosen(self, choice: RecapChoice | None) -> None:
+        if choice is None:
+            return
+        if choice.thread is not None:
+            self.app.push_screen(ThreadScreen(choice.thread))
+        elif choice.post:
+            self._confirm_post_recap()
+
+    def _confirm_post_recap(self) -> None:
+        from tablespace.tui.modals import ConfirmModal
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.act(
+                    "posting the recap",
+                    lambda g: actions.post_recap(g)[0],
+                    success="Posted the recap as a thread tagged recap.",
+                    then=lambda thread: self.app.push_screen(ThreadScreen(thread)),
+                )
+
+        question = "Post this week's recap for everyone, as a thread tagged recap?"
+        self.app.push_screen(ConfirmModal(question, yes="Post"), confirmed)

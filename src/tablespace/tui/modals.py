@@ -676,6 +676,30 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class ReadModal(ModalScreen[None]):
+    """Text to read and close (a survey's answers): held by the widget
+    only, in memory, and gone with the modal."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close", id="read.close")]
+
+    def __init__(self, heading: str, body: Text) -> None:
+        super().__init__()
+        self.heading, self.body = heading, body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="read"):
+            yield Label(shown(self.heading), classes="dialog-title")
+            with VerticalScroll(id="read-scroll"):
+                yield Static(shown(self.body), id="read-body")
+            yield Label(key_hint(("↑↓", "scroll"), ("esc", "close")), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#read-scroll").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 @dataclass(frozen=True)
 class Field:
     id: str
@@ -683,7 +707,7 @@ class Field:
     value: str = ""
     multiline: bool = False
     required: str = ""  # if set, what to say when the field is left empty
-    label: str = ""  # in a form of `rows`: what the field is, to its left
+    label: str = ""  # what the field is: beside it in a form of `rows`, else above it (the field one line high)
 
 
 class AskForm(FormModal):
@@ -718,16 +742,17 @@ class AskForm(FormModal):
             yield Label(shown(self.heading), classes="dialog-title")
             yield Static(shown(self.explain), classes="question")
             for f in self.fields:
-                if f.multiline:
-                    if self.rows:
-                        yield Label(f.label or f.placeholder, classes="field-label")
-                    yield TextArea(f.value, id=f.id, soft_wrap=True, show_line_numbers=False)
-                elif self.rows:
+                if self.rows and not f.multiline:
                     with Horizontal(classes="field-row"):
-                        yield Label(f.label or f.placeholder, classes="field-label")
+                        yield Label(shown(f.label or f.placeholder, multiline=False), classes="field-label")
                         yield Input(f.value, placeholder=f.placeholder, id=f.id, compact=True)
+                    continue
+                if f.label or self.rows:
+                    yield Label(shown(f.label or f.placeholder, multiline=False), classes="field-label")
+                if f.multiline:
+                    yield TextArea(f.value, id=f.id, soft_wrap=True, show_line_numbers=False)
                 else:
-                    yield Input(f.value, placeholder=f.placeholder, id=f.id)
+                    yield Input(f.value, placeholder=f.placeholder, id=f.id, compact=bool(f.label))
             if self.checkbox:
                 yield Checkbox(self.checkbox, id="check")
             fields = len(self.fields) + bool(self.checkbox)

@@ -48,7 +48,7 @@ SECTIONS: tuple[Section, ...] = (
         "5",
         "health",
         "Health",
-        "weekly activity, replies and wins, and newcomers waiting for a reply",
+        "weekly activity, replies and wins, newcomers waiting for a reply, and the weekly recap",
         "tablespace.tui.health:HealthScreen",
     ),
     Section(

@@ -5,7 +5,7 @@ the first switch to them; what all screens share is in `chrome`)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on
@@ -18,18 +18,18 @@ from tablespace import actions
 from tablespace.actions import in_own_group
 from tablespace.core import inbox, queries
 from tablespace.core.errors import TablespaceError
-from tablespace.core.polls import PollView, result_lines, status_line
+from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import visible
-from tablespace.tui.chrome import GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
+from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
+from tablespace.tui.jobs import Job
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
     from tablespace.core.group import Group
     from tablespace.tui.editor import Draft
-    from tablespace.tui.jobs import Job
 
 # --- threads ---------------------------------------------------------------------
 
@@ -144,6 +144,7 @@ class PostCard(Vertical, can_focus=True):
         mine: bool,
         mention_keys: tuple[str, ...] = (),
         poll: PollView | None = None,
+        survey: SurveyView | None = None,
     ) -> None:
         super().__init__(classes="post" + (" opening" if opening else "") + (" mine" if mine else ""))
         self.post = post
@@ -151,10 +152,18 @@ class PostCard(Vertical, can_focus=True):
         self.mine = mine
         self.mention_keys = mention_keys  # the name keys its mentions resolved by, when folded
         self.poll = poll  # the thread's poll, under its opening post
+        self.survey = survey  # likewise its survey
 
-    async def show(self, post: PostView, mention_keys: tuple[str, ...], poll: PollView | None = None) -> None:
-        """The post was edited or reacted to, or its poll voted in: redraw just this card."""
-        self.post, self.poll = post, poll
+    async def show(
+        self,
+        post: PostView,
+        mention_keys: tuple[str, ...],
+        poll: PollView | None = None,
+        survey: SurveyView | None = None,
+    ) -> None:
+        """The post was edited or reacted to, its poll voted in or its survey
+        answered: redraw just this card."""
+        self.post, self.poll, self.survey = post, poll, survey
         self.mention_keys = mention_keys
         await self.recompose()
 
@@ -196,6 +205,9 @@ class PostCard(Vertical, can_focus=True):
             yield MembersMarkdown(body or "*(no text)*", classes="post-body")
         if self.poll is not None:
             yield Static(poll_text(self.poll), classes="post-poll")
+        if self.survey is not None:
+            moderator = cast(AppHost, self.app).is_moderator()
+            yield Static(survey_text(self.survey, moderator=moderator), classes="post-survey")
         if post.reactions:
             yield Static(reactions_text(post), classes="post-reactions")
 
@@ -209,6 +221,23 @@ def poll_text(view: PollView) -> Text:
         text.append(f"  {drawn}\n", "green" if chosen else "cyan")
     how = "" if view.closed else ("  ·  v to change your vote" if view.mine else "  ·  v to vote")
     text.append(status_line(view) + how, "dim")
+    return text
+
+
+def survey_text(view: SurveyView, *, moderator: bool = False) -> Text:
+    """Who has answered, whether the reader has, and how to answer; never
+    an answer (the reader's own is sealed and gone from this home)."""
+    answered = f"{view.answered} answered"
+    if view.mine:
+        text = Text.assemble(("✓ You answered", "bold green"), (f"  ·  {answered}", "dim"))
+    else:
+        text = Text(answered, "dim")
+    if view.closes_at is not None:
+        text.append(f"  ·  {'closed' if view.closed else 'closes'} {view.closes_at:%Y-%m-%d %H:%M} UTC", "dim")
+    if not view.closed:
+        text.append("  ·  a to change your answers" if view.mine else "  ·  a to answer", "dim")
+    if moderator:
+        text.append("  ·  A to read them", "dim")
     return text
 
 
@@ -255,6 +284,9 @@ class ThreadScreen(TablespaceScreen):
         Binding("d", "delete", "Delete", id="thread.delete"),
         Binding("exclamation_mark", "report", "Report", id="thread.report"),
         Binding("v", "vote", "Vote", id="thread.vote"),
+        Binding("a", "answer", "Answer", id="thread.answer"),
+        # In ?, and said under the survey: the footer keeps the palette hint at 80 columns.
+        Binding("A", "read_answers", "Read answers", show=False, id="thread.read_answers"),
         Binding("P", "pin", "Pin", show=False, id="thread.pin"),  # in ?: the footer keeps the palette hint
         Binding("t", "tags", "Tags", show=False, id="thread.tags"),
         Binding("n", "next_unread", "Next unread", show=False, id="thread.next_unread"),
@@ -353,8 +385,10 @@ class ThreadScreen(TablespaceScreen):
         following = posts.scroll_y >= posts.max_scroll_y - 1  # reading at the bottom: keep up
         for card, post in zip(cards, detail.posts, strict=False):
             poll = detail.poll if card.opening else None
-            if card.post != post or card.mention_keys != self.keys_of(post) or card.poll != poll:
-                await card.show(post, self.keys_of(post), poll)
+            survey = detail.survey if card.opening else None
+            changed = card.poll != poll or card.survey != survey
+            if changed or card.post != post or card.mention_keys != self.keys_of(post):
+                await card.show(post, self.keys_of(post), poll, survey)
         new = [
             PostCard(p, opening=False, mine=p.author_id == self.group.me, mention_keys=self.keys_of(p))
             for p in detail.posts[len(cards) :]
@@ -431,6 +465,7 @@ class ThreadScreen(TablespaceScreen):
                 mine=p.author_id == self.group.me,
                 mention_keys=self.keys_of(p),
                 poll=detail.poll if n == 0 and p.id == detail.id else None,
+                survey=detail.survey if n == 0 and p.id == detail.id else None,
             )
             for n, p in enumerate(detail.posts)
         ]
@@ -475,7 +510,8 @@ class ThreadScreen(TablespaceScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show edit only on your own posts, delete on yours (or anyone's, for
         a moderator), jump to new only while replies wait below, vote only
-        in an open poll."""
+        in an open poll, answer only an open survey, and read its answers
+        only as a moderator."""
         if action == "jump_to_news":
             return bool(self.news_below)
         if action == "jump_to_quote":
@@ -484,6 +520,11 @@ class ThreadScreen(TablespaceScreen):
         if action == "vote":
             poll = self.detail.poll if self.detail is not None else None
             return poll is not None and not poll.closed
+        if action == "answer":
+            survey = self.detail.survey if self.detail is not None else None
+            return survey is not None and not survey.closed
+        if action == "read_answers":
+            return self.detail is not None and self.detail.survey is not None and self.ts_app.is_moderator()
         if action not in ("edit", "delete"):
             return True
         card = self.focused_post
@@ -679,6 +720,57 @@ class ThreadScreen(TablespaceScreen):
             )
         )
 
+    def action_answer(self) -> None:
+        """One field per question; the answers are sealed to the moderators
+        by the action before anything is written, as `tablespace answer` does."""
+        from tablespace.tui.modals import AskForm, Field
+
+        survey = self.detail.survey if self.detail is not None else None
+        if survey is None:
+            self.notify("This thread is not a survey.")
+            return
+        if survey.closed:
+            self.notify("This survey has closed.")
+            return
+        thread = self.thread_id
+        fields = [Field(f"q{n}", "your answer", label=f"{n}. {q}") for n, q in enumerate(survey.questions, 1)]
+
+        def answer(values: dict[str, str | bool]) -> Job[None]:
+            answers = [str(values[f.id]) for f in fields]
+            return self.write_job(
+                "sealing your answers",
+                lambda g: actions.answer(g, thread, answers),
+                success="Answered. Only the moderators can read your answers.",
+                refused="Not answered",
+            )
+
+        again = " Answering again replaces them." if survey.mine else ""
+        self.app.push_screen(
+            AskForm(
+                survey.title,
+                f"Only the moderators can read your answers: they are sealed before they are saved.{again}",
+                fields,
+                answer,
+                verb="send",
+            )
+        )
+
+    def action_read_answers(self) -> None:
+        """Moderators: open the sealed answers on a worker (it needs the
+        moderators' key) and show them; they stay in memory, in the modal."""
+        survey = self.detail.survey if self.detail is not None else None
+        if survey is None or not self.ts_app.is_moderator():
+            return
+        thread = self.thread_id
+
+        def show(results: actions.SurveyResults) -> None:
+            from tablespace.tui.modals import ReadModal
+
+            self.app.push_screen(ReadModal(results.survey.title, answers_text(results)))
+
+        opening = in_own_group(self.group, lambda g: actions.survey_answers(g, thread))
+        self.run_job(Job("opening the answers", opening, done=show, refused="Answers not opened"))
+
     def action_pin(self) -> None:
         if self.detail is not None:
             toggle_pin(self, self.thread_id, self.detail.pinned)
@@ -721,6 +813,23 @@ class ThreadScreen(TablespaceScreen):
             self.notify("You're all caught up.", title="No unread posts")
             return
         self.app.switch_screen(ThreadScreen(elsewhere.thread, elsewhere.post))
+
+
+def answers_text(results: actions.SurveyResults) -> Text:
+    """A survey's answers by question, each under the member who gave it."""
+    count = len(results.answers)
+    text = Text(f"{count} member{'' if count == 1 else 's'} answered", "dim")
+    if results.unreadable:
+        text.append(f"  ·  {results.unreadable} could not be opened here (sync, then try again)", "dim")
+    for n, question in enumerate(results.survey.questions):
+        text.append(f"\n\n{n + 1}. {visible(question)}", "bold")
+        given = [(a.member, a.answers[n]) for a in results.answers if a.answers[n]]
+        for member, said in given:
+            text.append(f"\n{visible(member)}: ", "dim")
+            text.append(visible(said, multiline=True))
+        if not given:
+            text.append("\n(no answers)", "dim italic")
+    return text
 
 
 def mute_member_of(screen: TablespaceScreen, member_id: str, name: str) -> None:

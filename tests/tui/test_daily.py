@@ -201,3 +201,21 @@ async def test_first_run_form_speaks_app_words_and_keeps_a_burst_of_tabs(tmp_pat
         await jobs_done(pilot)
         error = str(screen.query_one("#setup-error", Static).render())
         assert "--" not in error and "shared folder or a git remote" in error
+
+
+async def test_at_80_columns_every_footer_keeps_the_keys_and_the_palette_hint(app):
+    """A screen with many keys leaves some out of a narrow footer, the app's
+    first, but never `? Keys` and the palette hint: they lead to the rest."""
+    async with app.run_test(size=NARROW) as pilot:
+        footers = {}
+        for key in "1234567":
+            await pilot.press(key)
+            await pilot.pause(0.3)
+            footers[key] = screen_text(app).splitlines()[-1]
+        await pilot.press("1", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
+        await pilot.pause(0.3)
+        footers["thread"] = screen_text(app).splitlines()[-1]
+    for where, footer in footers.items():
+        assert "? Keys" in footer and "^p palette" in footer, (where, footer)
+    assert "r Reply" in footers["thread"] and "d Delete" in footers["thread"]  # the thread's own keys stay

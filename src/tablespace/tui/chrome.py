@@ -58,13 +58,20 @@ class GroupChanged(Message):
     ops: bool = True
 
 
+HELP_ACTION = "help"  # the app's `? Keys`: the footer always keeps it
+APP_KEYS_GO_FIRST = ("sync_now", "search", "quit")  # left out of a narrow footer in this order
+
+
 class KeyFooter(Footer):
-    """The footer; the `^p palette` hint shows whenever it fits beside the
-    screen's own keys (they come first; the help screen still lists ctrl+p)."""
+    """The footer: the screen's own keys first, then the app's, then the
+    `^p palette` hint on the right. When they do not all fit, the app's keys
+    go first, then the screen's own from the last, but never `? Keys` or the
+    palette hint: those two lead to every key there is."""
 
     def __init__(self) -> None:
         super().__init__(compact=True)
         self._composed_for: tuple[object, ...] | None = None  # the keys the footer shows
+        self._layout: tuple[frozenset[str], bool] | None = None  # (left out, palette shown), as composed
         self._waiting = False  # a compose of the keys is asked for
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
@@ -88,31 +95,57 @@ class KeyFooter(Footer):
         shown = tuple(active for active in self.screen.active_bindings.values() if active.binding.show)
         return shown, self.show_command_palette
 
-    def _palette_fits(self, width: int) -> bool:
-        """Whether `key description` for each shown key, one space apart,
-        leaves room for the palette's hint on the right."""
+    def _fit(self, width: int) -> tuple[frozenset[str], bool]:
+        """Which keys' actions to leave out, and whether the palette hint
+        shows, for `width` cells: `key description ` for each key shown."""
         app = self.app
-        shown = {active.binding.action: active.binding for active in self.screen.active_bindings.values()}
-        keys = [b for b in shown.values() if b.show]
-        needed = sum(cell_len(app.get_key_display(b)) + 1 + cell_len(b.description) + 1 for b in keys)
-        palette = Binding(app.COMMAND_PALETTE_BINDING, "palette")
-        return needed + cell_len(app.get_key_display(palette)) + len(" palette ") + 1 <= width
+        keys: dict[str, tuple[int, bool]] = {}  # action -> (cells, the app's own)
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if binding.show and binding.action not in keys:
+                cells = cell_len(app.get_key_display(binding)) + 1 + cell_len(binding.description) + 1
+                keys[binding.action] = (cells, active.node is app)
+        palette = cell_len(app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "palette"))) + len(" palette ") + 1
+        needed = sum(cells for cells, _ in keys.values()) + palette
+        if needed <= width:
+            return frozenset(), True
+        left_out: set[str] = set()
+        # the app's keys first (the same on every screen, so soon known by
+        # heart), then the screen's own from the last, keeping `? Keys`
+        app_keys = sorted(
+            (a for a, (_, own) in keys.items() if own and a != HELP_ACTION),
+            key=lambda a: APP_KEYS_GO_FIRST.index(a) if a in APP_KEYS_GO_FIRST else len(APP_KEYS_GO_FIRST),
+        )
+        order = app_keys + [a for a, (_, own) in reversed(keys.items()) if not own]
+        for action in order:
+            left_out.add(action)
+            needed -= keys[action][0]
+            if needed <= width:
+                return frozenset(left_out), True
+        return frozenset(left_out), False
 
     def compose(self) -> ComposeResult:
         self._composed_for = self._keys_to_show() if self._bindings_ready else None
+        left_out: frozenset[str] = frozenset()
         if self._bindings_ready and self.size.width:
-            self.set_reactive(Footer.show_command_palette, self._palette_fits(self.size.width))
+            self._layout = self._fit(self.size.width)
+            left_out, palette = self._layout
+            self.set_reactive(Footer.show_command_palette, palette)
         # Each key's `compact` watcher adds the compact class when the key
         # mounts, restyling it (and the footer composes twice as the screen's
         # bindings settle): give the keys the class up front so the watcher
         # has nothing to change. Same classes, same look.
         for widget in super().compose():
             if isinstance(widget, FooterKey):
+                if widget.action in left_out:
+                    continue
                 widget.add_class(COMPACT_CLASS, update=False)
             yield widget
+        if left_out:
+            self.styles.grid_size_columns = max(1, (self.styles.grid_size_columns or 0) - len(left_out))
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and self._palette_fits(event.size.width) != self.show_command_palette:
+        if self._bindings_ready and self._fit(event.size.width) != self._layout:
             self.call_after_refresh(self.recompose)
 
 

@@ -429,6 +429,39 @@ def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> Non
     actions.set_role(group, member, role, revoke=revoke, why=reason)
 
 
+# --- circles -------------------------------------------------------------------------
+
+
+@main.group()
+def circle() -> None:
+    """Small rooms inside the group, with keys of their own."""
+
+
+@circle.command("add")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, required=True, metavar="MEMBER", help="A member (repeatable).")
+@click.option("--purpose", default="", help="What the circle is for.")
+@click.option("--ends", metavar="DATE", help="When it ends (YYYY-MM-DD).")
+@with_group
+def circle_add(group: Group, name: str, members: tuple[str, ...], purpose: str, ends: str | None) -> None:
+    """A circle of 2-12 members, you included. Prints its id."""
+    echo(actions.circle_add(group, name, members, purpose=purpose, ends=ends))
+
+
+@main.command()
+@json_option
+@with_group
+def circles(group: Group, as_json: bool) -> None:
+    """The circles you are in."""
+    rows = queries.circles(group.conn, group.me)
+    if as_json:
+        return emit_json([c.to_json() for c in rows])
+    for c in rows:
+        ends = f"  until {c.ends}" if c.ends else ""
+        echo(f"{c.id[:8]}  {c.name or '(sealed)'}  {', '.join(c.members)}{ends}")
+    return None
+
+
 # --- content -------------------------------------------------------------------------
 
 
@@ -436,11 +469,14 @@ def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> Non
 @click.argument("title")
 @add_options(body_options)
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable), e.g. --tag win.")
+@click.option("--circle", metavar="CIRCLE", help="Start it in one of your circles (its name or id).")
 @with_group
-def post(group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...]) -> None:
+def post(
+    group: Group, title: str, body: str | None, body_file: str | None, tags: tuple[str, ...], circle: str | None
+) -> None:
     """Start a thread. Prints the thread id."""
     text = read_body(body, body_file, required=False)
-    echo(actions.post(group, title, text, list(tags)))
+    echo(actions.post(group, title, text, list(tags), circle=circle))
 
 
 @main.command()
@@ -490,8 +526,11 @@ def react(group: Group, post_ref: str, emoji: str, undo: bool) -> None:
 @click.option("--unread", is_flag=True, help="Only threads with something you have not read.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
 @click.option("--archived", is_flag=True, help="Archived threads instead (read-only, out of the usual list).")
+@click.option("--circle", metavar="CIRCLE", help="The threads of one of your circles (its name or id).")
 @with_group
-def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool) -> None:
+def threads(
+    group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool, circle: str | None
+) -> None:
     """Threads, pinned ones first, then most recent activity first."""
     rows = queries.threads(
         group.conn,
@@ -500,6 +539,7 @@ def threads(group: Group, as_json: bool, tag: str | None, unread: bool, limit: i
         limit=limit,
         archived=archived,
         pinned_first=True,
+        circle=None if circle is None else actions.circle_id(group, circle),
     )
     note_if_not_admitted(group)
     if as_json:

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tablespace.core.circles import OpPlace, new_circle_key, seal_box, wrap_for
 from tablespace.core.fold import derived_id
-from tablespace.core.identity import Identity
+from tablespace.core.home import EXCHANGE_KEY_NAME
+from tablespace.core.identity import Identity, save_private_key
 from tablespace.core.ops import Op
 from tablespace.core.store import Store
 
@@ -321,3 +324,101 @@ def test_a_fork_converges_whichever_side_arrives_first(tmp_path):
             state, reason = op_state(store, op)
             assert state == "rejected" and "fork" in reason
         assert store.conn.execute("SELECT count(*) FROM threads").fetchone()[0] == 0
+
+
+# --- circles ---------------------------------------------------------------------------
+# Ada (the founder) and Bo are in the circle, Cy is not; each replica is one of
+# them, with that member's exchange key beside the database as in a home.
+CIRCLE_IN, CIRCLE_OUT = (0, 1), (2,)
+EXCHANGE = [X25519PrivateKey.from_private_bytes(bytes([40 + i]) * 32) for i in range(3)]
+CIRCLE_WORDS = ("Rye pod", "crumb shot", "open crumb")
+
+
+@st.composite
+def circle_op_sets(draw: st.DrawFn) -> tuple[str, list[Op]]:
+    """A circle of Ada and Bo, then sealed ops in it by any of the three
+    (Cy's are refused by whoever can check), and group replies aimed at its
+    threads, which no replica may accept."""
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    gid = genesis.id
+    feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:3]]
+    hlc = BASE_HLC + 1
+    ops = [genesis]
+    ops += [
+        founder.op("member.add", member_add_payload(f.identity, n), hlc=hlc)
+        for f, n in zip(feeds[1:], NAMES[1:], strict=False)
+    ]
+    ops += [f.op("member.keys", {"exchange_key": _public(i)}, hlc=hlc + 1) for i, f in enumerate(feeds)]
+    members = sorted(feeds[i].id for i in CIRCLE_IN)
+    key = new_circle_key()
+    create_hlc = hlc + 2 + draw(st.integers(0, 1))
+    place = OpPlace(gid, founder.id, founder.seq + 1, create_hlc)
+    wrapped = {f.id: wrap_for(key, bytes.fromhex(_public(i)), place) for i, f in enumerate(feeds) if i in CIRCLE_IN}
+    details = seal_box(key, {"name": CIRCLE_WORDS[0], "purpose": "", "ends": None}, place.binding("details"))
+    create = founder.op(
+        "circle.create", {"members": members, "epoch": 0, "wrapped": wrapped, **details}, hlc=create_hlc
+    )
+    ops.append(create)
+    threads, posts, latest = [], [], create_hlc
+    for _ in range(draw(st.integers(1, 14))):
+        feed = feeds[draw(st.integers(0, 2))]
+        latest += draw(st.integers(0, 2))
+        stamp = latest if draw(st.integers(0, 4)) else draw(st.integers(BASE_HLC, latest))
+        kind = draw(st.sampled_from(["thread.start", "post.reply", "post.react", "post.delete", "group.reply"]))
+        target = draw(st.sampled_from(threads if kind == "post.reply" else posts)) if threads else FAKE_ID
+        payload: dict = {
+            "thread.start": {"title": CIRCLE_WORDS[1], "body": CIRCLE_WORDS[2], "tags": []},
+            "post.reply": {"thread": target, "body": CIRCLE_WORDS[2]},
+            "post.react": {"post": target, "emoji": "🍞"},
+            "post.delete": {"post": target},
+            "group.reply": {"thread": target, "body": "out in the open"},  # a group op on a circle thread
+        }[kind]
+        if kind == "group.reply":
+            op = feed.op("post.reply", payload, hlc=stamp)
+        else:
+            place = OpPlace(gid, feed.id, feed.seq + 1, stamp)
+            box = seal_box(key, {"kind": kind, "payload": payload}, place.binding("op", create.id, "0"))
+            op = feed.op("circle.sealed", {"circle": create.id, "epoch": 0, **box}, hlc=stamp)
+        ops.append(op)
+        if kind == "thread.start":
+            threads.append(op.id)
+        if kind in ("thread.start", "post.reply"):
+            posts.append(op.id)
+    return gid, ops
+
+
+def _public(i: int) -> str:
+    return EXCHANGE[i].public_key().public_bytes_raw().hex()
+
+
+def _replica(path: Path, gid: str, member: int) -> Store:
+    """A replica in a home of its own: `member`'s exchange key beside it, and who they are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_private_key(EXCHANGE[member], path.parent / EXCHANGE_KEY_NAME)
+    store = new_store(path, gid)
+    store.set_meta("me", POOL[member].author_id)
+    return store
+
+
+@pytest.mark.slow
+@given(circle_op_sets(), st.randoms(use_true_random=False))
+def test_circles_converge_among_members_and_among_outsiders(generated, rng):
+    gid, ops = generated
+    with tempfile.TemporaryDirectory() as tmp:
+        dumps: dict[int, str] = {}
+        for member in (*CIRCLE_IN, *CIRCLE_OUT):
+            path = Path(tmp) / f"home{member}" / "group.db"
+            store = _replica(path, gid, member)
+            delivery = list(ops)
+            rng.shuffle(delivery)
+            store = deliver(store, delivery, rng, path)
+            dumps[member] = store.canonical_dump()
+            assert store.conn.execute("SELECT count(*) FROM posts WHERE body = 'out in the open'").fetchone()[0] == 0
+            store.rebuild()
+            assert store.canonical_dump() == dumps[member]
+            store.close()
+        inside, outside = {dumps[m] for m in CIRCLE_IN}, {dumps[m] for m in CIRCLE_OUT}
+        assert len(inside) == 1 and len(outside) == 1
+        (insider,), (outsider,) = inside, outside
+        assert CIRCLE_WORDS[0] in insider  # the members opened it
+        assert not any(word in outsider for word in CIRCLE_WORDS)

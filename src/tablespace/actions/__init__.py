@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tablespace.actions.circles import circle_add, circle_id
     from tablespace.actions.content import (
         delete,
         edit,
@@ -130,6 +131,8 @@ if TYPE_CHECKING:
     from tablespace.sync.requests import ANSWER_WORDS, PROBLEM_NOTES
 
 _HOME: dict[str, str] = {
+    "circle_add": "tablespace.actions.circles",
+    "circle_id": "tablespace.actions.circles",
     "SurveyAnswers": "tablespace.actions.polls",
     "SurveyResults": "tablespace.actions.polls",
     "answer": "tablespace.actions.polls",
@@ -255,6 +258,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "circle_add",
+    "circle_id",
     "ANSWER_WORDS",
     "DATABASE_CHANGED",
     "PROBLEM_NOTES",

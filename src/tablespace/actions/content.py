@@ -1,24 +1,29 @@
 """What any member writes: threads, replies, edits, reactions, tags, pins and
 the library. Each action builds one op and hands it to `Group.write`, the
 single write path; the fold decides whether it is allowed, and a refusal
-comes back as a typed error (core/errors.py)."""
+comes back as a typed error (core/errors.py). Content of a circle's thread
+goes out sealed in the circle (actions/circles.py), found from the thread."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from tablespace.actions.circles import circle_id, write_in_room
 from tablespace.actions.rituals import open_due_rituals
 from tablespace.core import limits, queries
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
 
 
-def post(group: Group, title: str, body: str = "", tags: Iterable[str] = ()) -> str:
-    """Start a thread; returns its id. Rituals that came due meanwhile open
-    after it (a refused post changes nothing, and a ritual that may not open
-    does not refuse the post)."""
-    thread = group.write("thread.start", {"title": title.strip(), "body": body, "tags": normal_tags(tags)}).id
+def post(group: Group, title: str, body: str = "", tags: Iterable[str] = (), circle: str | None = None) -> str:
+    """Start a thread, in the group's room or one of our circles (by name or
+    id); returns its id. Rituals that came due meanwhile open after it (a
+    refused post changes nothing, and a ritual that may not open does not
+    refuse the post)."""
+    room = None if circle is None else circle_id(group, circle)
+    payload = {"title": title.strip(), "body": body, "tags": normal_tags(tags)}
+    thread = write_in_room(group, room, "thread.start", payload).id
     open_due_rituals(group)
     return thread
 
@@ -33,7 +38,7 @@ def reply(group: Group, thread_ref: str, body: str, quote: str | None = None) ->
         if not queries.post_in_thread(group.conn, quoted, thread):
             raise TablespaceError("you can only quote a post of the thread you reply in")
         payload["quote"] = quoted
-    return group.write("post.reply", payload).id
+    return write_in_room(group, queries.thread_circle(group.conn, thread), "post.reply", payload).id
 
 
 def edit(group: Group, post_ref: str, body: str | None, title: str | None = None) -> None:
@@ -42,12 +47,13 @@ def edit(group: Group, post_ref: str, body: str | None, title: str | None = None
     payload: dict[str, Any] = {"post": post_id, "body": queries.body(group.conn, post_id) if body is None else body}
     if title is not None:
         payload["title"] = title.strip()
-    group.write("post.edit", payload)
+    write_in_room(group, queries.post_circle(group.conn, post_id), "post.edit", payload)
 
 
 def delete(group: Group, post_ref: str) -> None:
     """Delete a post (ours, or any as a moderator); an opening post takes its thread."""
-    group.write("post.delete", {"post": group.post_id(post_ref)})
+    post_id = group.post_id(post_ref)
+    write_in_room(group, queries.post_circle(group.conn, post_id), "post.delete", {"post": post_id})
 
 
 def react(group: Group, post_ref: str, emoji: str, undo: bool = False) -> None:
@@ -55,13 +61,14 @@ def react(group: Group, post_ref: str, emoji: str, undo: bool = False) -> None:
     post_id, emoji = group.post_id(post_ref), emoji.strip()
     if undo and not queries.has_reacted(group.conn, post_id, group.me, emoji):
         raise TablespaceError(f"you have not reacted {emoji} to that post")
-    group.write("post.unreact" if undo else "post.react", {"post": post_id, "emoji": emoji})
+    kind = "post.unreact" if undo else "post.react"
+    write_in_room(group, queries.post_circle(group.conn, post_id), kind, {"post": post_id, "emoji": emoji})
 
 
 def tag(group: Group, thread_ref: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
-    group.write(
-        "thread.tag", {"thread": group.thread_id(thread_ref), "add": normal_tags(add), "remove": normal_tags(remove)}
-    )
+    thread = group.thread_id(thread_ref)
+    payload = {"thread": thread, "add": normal_tags(add), "remove": normal_tags(remove)}
+    write_in_room(group, queries.thread_circle(group.conn, thread), "thread.tag", payload)
 
 
 def pin(group: Group, thread_ref: str, pinned: bool = True) -> None:

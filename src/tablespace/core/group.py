@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tablespace.core import limits, queries
+from tablespace.core.circles import OpPlace
 from tablespace.core.clock import HybridClock, datetime_to_hlc, now
 from tablespace.core.database import busy_as_refusal
 from tablespace.core.errors import PermissionDenied, Rejected, TablespaceError, UsageError
@@ -144,18 +145,21 @@ class Group:
 
     # --- the write path ------------------------------------------------------
 
-    def write(self, kind: str, payload: dict[str, Any]) -> Op:
-        """Sign one op of ours and fold it; raises (changing nothing) if refused."""
+    def write(self, kind: str, payload: dict[str, Any] | Callable[[OpPlace], dict[str, Any]]) -> Op:
+        """Sign one op of ours and fold it; raises (changing nothing) if refused.
+        A payload that seals something bound to the op's place (a circle's
+        boxes: core/circles.py) is given as a function of that place."""
         with busy_as_refusal(), self.store.db.atomic():
             seq, prev = self.store.head(self.me)
+            hlc = self.store.next_hlc()
             op = sign_op(
                 self.identity,
                 group=self.id,
                 seq=seq + 1,
                 prev=prev,
-                hlc=self.store.next_hlc(),
+                hlc=hlc,
                 kind=kind,
-                payload=payload,
+                payload=payload(OpPlace(self.id, self.me, seq + 1, hlc)) if callable(payload) else payload,
             )
             self.store.append_local(op)
             self._mark_own_read(op)

@@ -19,6 +19,7 @@ from tablespace.core.files import write_atomically
 
 DB_NAME = "group.db"
 KEY_NAME = "identity.pem"
+EXCHANGE_KEY_NAME = "exchange.pem"  # the X25519 key wrapped keys are sealed to (sync/keyring.py)
 LOCAL_NAME = "local.json"  # this member's settings for the group: transport, etc.
 
 

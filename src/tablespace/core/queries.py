@@ -326,11 +326,12 @@ def threads(
     offset: int = 0,
     pinned_first: bool = False,
     archived: bool = False,
+    circle: str | None = None,
 ) -> list[ThreadSummary]:
-    """Threads, most recent activity first (pinned ones on top if asked);
-    archived threads only, if asked."""
-    where = ["t.deleted = 0", "t.archived = ?"]
-    args: list[Any] = [int(archived)]
+    """Threads of the group's room, or of `circle`, most recent activity
+    first (pinned ones on top if asked); archived threads only, if asked."""
+    where = ["t.deleted = 0", "t.archived = ?", "t.circle_id IS ?"]
+    args: list[Any] = [int(archived), circle]
     if tag:
         where.append("t.id IN (SELECT thread_id FROM thread_tags WHERE tag = ?)")
         args.append(tag)
@@ -350,7 +351,68 @@ def threads(
 
 
 def count_threads(conn: sqlite3.Connection) -> int:
-    return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0")
+    return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0 AND circle_id IS NULL")
+
+
+@dataclass(frozen=True)
+class CircleView:
+    id: str
+    name: str | None  # None: its details did not open here
+    purpose: str
+    ends: str | None
+    members: list[str]  # display names
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "members": self.members, "ends": self.ends}
+
+
+def circles(conn: sqlite3.Connection, me: str) -> list[CircleView]:
+    """The circles `me` is in, by name."""
+    rows = conn.execute(
+        """SELECT c.id, d.name, coalesce(d.purpose, ''), d.ends FROM circles c
+           JOIN circle_members cm ON cm.circle_id = c.id AND cm.member = ?
+           LEFT JOIN circle_details d ON d.circle_id = c.id
+           ORDER BY coalesce(d.name, ''), c.id""",
+        (me,),
+    ).fetchall()
+    return [CircleView(cid, name, purpose, ends, circle_member_names(conn, cid)) for cid, name, purpose, ends in rows]
+
+
+def circle_member_names(conn: sqlite3.Connection, circle: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            """SELECT coalesce(m.name, substr(cm.member, 1, 8)) FROM circle_members cm
+               LEFT JOIN members m ON m.id = cm.member WHERE cm.circle_id = ? ORDER BY 1""",
+            (circle,),
+        )
+    ]
+
+
+def circle_epoch(conn: sqlite3.Connection, circle: str) -> int:
+    return _one_int(conn, "SELECT epoch FROM circles WHERE id = ?", (circle,))
+
+
+def thread_circle(conn: sqlite3.Connection, thread_id: str) -> str | None:
+    """The circle a thread is in; None for the group's room."""
+    row = conn.execute("SELECT circle_id FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    return row[0] if row else None
+
+
+def post_circle(conn: sqlite3.Connection, post_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT t.circle_id FROM posts p JOIN threads t ON t.id = p.thread_id WHERE p.id = ?", (post_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def exchange_keys(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, str | None]:
+    """member -> their published exchange key (hex), None if they have none yet."""
+    found: dict[str, str | None] = {}
+    for member in members:
+        row = conn.execute("SELECT exchange_key FROM members WHERE id = ?", (member,)).fetchone()
+        found[member] = row[0] if row else None
+    return found
 
 
 def thread(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) -> ThreadDetail:

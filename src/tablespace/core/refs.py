@@ -37,6 +37,25 @@ def resolve_id(conn: sqlite3.Connection, what: str, prefix: str) -> str:
     return found
 
 
+def resolve_circle(conn: sqlite3.Connection, ref: str, me: str) -> str:
+    """One of `me`'s circles, by its name (as names compare) or an id prefix."""
+    wanted = ref.strip()
+    mine = conn.execute(
+        """SELECT c.id, d.name FROM circles c JOIN circle_members cm ON cm.circle_id = c.id AND cm.member = ?
+           LEFT JOIN circle_details d ON d.circle_id = c.id""",
+        (me,),
+    ).fetchall()
+    rows = [cid for cid, name in mine if name is not None and name_key(name) == name_key(wanted)]
+    if not rows and len(wanted) >= MIN_PREFIX:
+        rows = [cid for cid, _ in mine if cid.startswith(wanted.lower())]
+    if not rows:
+        raise TablespaceError(f"you are in no circle called {ref!r}; `tablespace circles` lists yours")
+    if len(rows) > 1:
+        raise TablespaceError(f"{ref!r} matches several of your circles; use its id instead")
+    found: str = rows[0]
+    return found
+
+
 def resolve_member(conn: sqlite3.Connection, ref: str) -> str:
     """A display name (compared as the fold compares names: core/names.py) or an id prefix."""
     wanted = ref.strip()

@@ -98,6 +98,11 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "poll_votes": ("thread_id", "member", "idx"),
     "surveys": ("thread_id",),
     "survey_answers": ("survey_id", "member"),
+    "circles": ("id",),
+    "circle_members": ("circle_id", "member"),
+    "circle_epochs": ("circle_id", "epoch"),
+    "circle_details": ("circle_id",),
+    "circle_activity": ("op_id",),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -696,6 +701,52 @@ def m024_polls_surveys_tables(db: Database) -> None:
             key_id TEXT NOT NULL,
             sealed TEXT NOT NULL,
             PRIMARY KEY (survey_id, member)
+        );
+        """
+    )
+
+
+@migrations()
+def m025_circles_tables(db: Database) -> None:
+    """Circles (core/circles.py). Everyone folds a circle's existence, its
+    members, its wrapped keys and one row per op written in it
+    (circle_activity, counted as activity but opaque); only its members fold
+    its details and threads (threads.circle_id; NULL is the group's room).
+    New op kinds only: nothing folded before changes meaning."""
+    db.executescript(
+        """
+        ALTER TABLE threads ADD COLUMN circle_id TEXT;
+        CREATE INDEX threads_circle ON threads (circle_id) WHERE circle_id IS NOT NULL;
+        CREATE TABLE circles (
+            id TEXT PRIMARY KEY,
+            maker TEXT NOT NULL,
+            created_hlc INTEGER NOT NULL,
+            epoch INTEGER NOT NULL
+        );
+        CREATE TABLE circle_members (
+            circle_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            PRIMARY KEY (circle_id, member)
+        );
+        CREATE INDEX circle_members_member ON circle_members (member);
+        CREATE TABLE circle_epochs (
+            circle_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            wrapped TEXT NOT NULL,
+            place BLOB NOT NULL,
+            PRIMARY KEY (circle_id, epoch)
+        );
+        CREATE TABLE circle_details (
+            circle_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            ends TEXT
+        );
+        CREATE TABLE circle_activity (
+            op_id TEXT PRIMARY KEY,
+            circle_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            hlc INTEGER NOT NULL
         );
         """
     )

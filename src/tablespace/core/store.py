@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
 
 from tablespace.core import database
+from tablespace.core.circles import CircleKeys
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
 from tablespace.core.errors import Busy, Refusal, TablespaceError
-from tablespace.core.home import KEY_NAME
+from tablespace.core.home import EXCHANGE_KEY_NAME, KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
 from tablespace.core.seal import LogSeal, is_sealed, unsealed_sql
@@ -104,6 +105,8 @@ class Store:
         self._group_id: str | None = None
         # The member's key beside the database seals deleted text in the log.
         self.seal = LogSeal(path.parent / KEY_NAME)
+        # The member's exchange key beside it opens the circles they are in.
+        self.circle_keys = CircleKeys(path.parent / EXCHANGE_KEY_NAME)
         self.clock = HybridClock(int(self.get_meta("hlc", "0") or 0))
         # Ops `file` put in the log as accepted before they are folded; rows
         # of a temporary table roll back with the transaction that added them.
@@ -527,6 +530,7 @@ class Store:
             role_windows={k: dict(w) for k, w in windows.items()},
             head=head,
             hlcs=hlcs,
+            circle_keys=self.circle_keys,
         )
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:

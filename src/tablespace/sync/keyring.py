@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tablespace.core.errors import TablespaceError
-from tablespace.core.home import KEY_NAME
+from tablespace.core.home import EXCHANGE_KEY_NAME, KEY_NAME
 from tablespace.core.identity import write_private_file
 from tablespace.core.keyfile import for_disk, read_key_file
 from tablespace.sync.keys import ExchangeKey, epoch_key_id, new_epoch_key
 
-EXCHANGE_KEY_NAME = "exchange.pem"
 EPOCHS_NAME = "epochs.json"
 
 

@@ -31,10 +31,10 @@ from tablespace.core.clock import hlc_to_datetime
 from tablespace.core.errors import Rejected, TablespaceError
 from tablespace.core.fold import record_id
 from tablespace.core.group import Group
+from tablespace.core.home import EXCHANGE_KEY_NAME
 from tablespace.core.identity import author_id_for, verify_signature
 from tablespace.core.ops import InvalidOp, canonical_json, decode_payload
 from tablespace.core.rituals import parse_start
-from tablespace.sync.keyring import EXCHANGE_KEY_NAME
 from tablespace.sync.keys import ExchangeKey, KeyWrapError, open_previous_key, open_sealed, seal_to, unwrap_key
 
 MAGIC = b"TSM1"

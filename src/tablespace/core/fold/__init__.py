@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Refusal, Rejected
-from tablespace.core.fold import content, events, membership, moderation, polls, rituals
+from tablespace.core.fold import circles, content, events, membership, moderation, polls, rituals
 from tablespace.core.fold.context import WEEK_MS, FoldContext
 from tablespace.core.fold.ids import derived_id, invite_id_for, mod_key_id, record_id
 from tablespace.core.fold.membership import ROLES
@@ -38,7 +38,7 @@ __all__ = [
     "record_id",
     "text_edit_rows",
 ]
-_DOMAINS = (content, events, membership, moderation, polls, rituals)  # imported for their handlers
+_DOMAINS = (circles, content, events, membership, moderation, polls, rituals)  # imported for their handlers
 
 
 def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
@@ -90,6 +90,8 @@ CONTENT_KINDS = frozenset(
         "poll.open",
         "poll.vote",
         "survey.answer",
+        "circle.create",
+        "circle.sealed",
     }
 )
 # Kinds whose handlers never write the members table, so FoldContext's

@@ -9,6 +9,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from tablespace.core.circles import CircleKeys
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.mentions import resolve_mentions
@@ -85,13 +86,13 @@ class FoldContext:
     # Write-behind for runs of thread.start / post.reply / post.react. Any
     # SQL through `conn`, `one` or `run` writes the batch out first, so every
     # check reads the state just before its op; `_threads` answers
-    # live_thread meanwhile (id -> (author, deleted, archived)) and holds
+    # live_thread meanwhile (id -> (author, deleted, archived, circle)) and holds
     # every thread the batch touches, `_posts` answers post_row (id ->
     # (thread_id, author, created_hlc, deleted)) and holds every post the
     # batch adds. SQL that may write (`conn`, `run`) drops both; a write of
     # text alone (`run_on_text`) keeps them.
     _batch: PostBatch = field(default_factory=PostBatch)
-    _threads: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    _threads: dict[str, tuple[str, int, int, str | None]] = field(default_factory=dict)
     _posts: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
     # op id -> hlc of every op this pass folds (the store holds their rows in
     # memory anyway): after_previous looks there first, then in the log
@@ -103,6 +104,11 @@ class FoldContext:
     # search index (FTS_TABLES' names).
     deleted_text: set[str] = field(default_factory=set)
     blanked_text: set[str] = field(default_factory=set)
+    # The circle keys this member can open (core/circles.py), and the circle
+    # whose inner op is being folded (None: the group's room). A thread
+    # belongs to one room: an op in another finds no such thread.
+    circle_keys: CircleKeys | None = None
+    circle: str | None = None
 
     def is_deleted(self, table: str, row_id: str) -> bool:
         """Whether a post, thread or resource is deleted, asked without writing
@@ -125,8 +131,9 @@ class FoldContext:
             return
         self._batch = PostBatch()
         self._conn.executemany(
-            """INSERT INTO threads (id, title, author, created_hlc, last_activity_hlc, replies, ritual_id, occurrence)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO threads
+               (id, title, author, created_hlc, last_activity_hlc, replies, ritual_id, occurrence, circle_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             batch.threads.values(),
         )
         self._conn.executemany(
@@ -157,11 +164,11 @@ class FoldContext:
         occurrence: str | None,
     ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
-        self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence]
+        self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence, self.circle]
         self._batch.posts.append((thread_id, thread_id, author, body, hlc, None))
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
-        self._threads[thread_id] = (author, 0, 0)
+        self._threads[thread_id] = (author, 0, 0, self.circle)
         self._posts[thread_id] = (thread_id, author, hlc, 0)
 
     def add_reply(
@@ -344,7 +351,8 @@ class FoldContext:
         (count, oldest) = self.aggregate(
             """SELECT count(*), min(created_hlc) FROM posts p WHERE author = ? AND created_hlc > ?
                AND created_hlc <= ? AND hidden = 0
-               AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)""",
+               AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.id AND t.ritual_id IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = p.thread_id AND t.circle_id IS NOT NULL)""",
             op.author,
             op.hlc - (WEEK_MS << 16),
             op.hlc,
@@ -421,7 +429,8 @@ class FoldContext:
     def live_post(self, post_id: str) -> tuple[str, str, int]:
         """(thread_id, author, created_hlc) of a post that exists and is not deleted."""
         row = self.post_row(post_id)
-        if row is None:
+        thread = None if row is None else self._cached_thread(row[0])
+        if row is None or thread is None or thread[3] != self.circle:
             raise Rejected.missing("no such post")
         if row[3]:
             raise Rejected.missing("the post has been deleted")
@@ -430,20 +439,35 @@ class FoldContext:
     def live_thread(self, thread_id: str) -> str:
         """The author of a thread that exists, is not deleted and not archived
         (an archived thread is read-only)."""
-        row = self._threads.get(thread_id)
-        if row is None:
-            # Not in `_threads`, so nothing pending touches it: no flush needed.
-            row = self._conn.execute(
-                "SELECT author, deleted, archived FROM threads WHERE id = ?", (thread_id,)
-            ).fetchone()
-            if row is None:
-                raise Rejected.missing("no such thread")
-            self._threads[thread_id] = row
+        row = self._thread_row(thread_id)
         if row[1]:
             raise Rejected.missing("the thread has been deleted")
         if row[2]:
             raise Rejected.refused("the thread is archived")
         return row[0]
+
+    def _thread_row(self, thread_id: str) -> tuple[str, int, int, str | None]:
+        """(author, deleted, archived, circle) of a thread in the room being
+        folded (the group's, or `circle`'s)."""
+        row = self._cached_thread(thread_id)
+        if row is None or row[3] != self.circle:
+            raise Rejected.missing("no such thread")
+        return row
+
+    def _cached_thread(self, thread_id: str) -> tuple[str, int, int, str | None] | None:
+        row = self._threads.get(thread_id)
+        if row is None:
+            # Not in `_threads`, so nothing pending touches it: no flush needed.
+            row = self._conn.execute(
+                "SELECT author, deleted, archived, circle_id FROM threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+            if row is not None:
+                self._threads[thread_id] = row
+        return row
+
+    def circle_key(self, circle: str, epoch: int) -> bytes | None:
+        """The key of a circle at an epoch, if this member holds it."""
+        return None if self.circle_keys is None else self.circle_keys.key(self._conn, circle, epoch)
 
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)

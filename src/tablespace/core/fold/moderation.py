@@ -42,8 +42,8 @@ def thread_archive(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "archive threads")
     thread = limits.ref(op.payload, "thread", label="thread")
     archived = limits.flag(op.payload, "archived", label="archived")
-    row = ctx.one("SELECT deleted, archived FROM threads WHERE id = ?", thread)
-    if row is None or row[0]:
+    row = ctx.one("SELECT deleted, archived, circle_id FROM threads WHERE id = ?", thread)
+    if row is None or row[0] or row[2] is not None:  # a circle's thread is not the group's to archive
         raise Rejected.missing("no such thread")
     if bool(row[1]) == archived:
         raise Rejected.conflict("the thread is already archived" if archived else "the thread is not archived")

@@ -63,3 +63,30 @@ def test_a_circle_is_read_by_its_members_and_by_no_one_else(tmp_path: Path, monk
             assert word not in data, (word, path)
     # ...while the members' own homes do hold it (the canary can find it).
     assert any(BODY.encode() in p.read_bytes() for p in _files_under(ben.home))
+
+
+def test_the_recap_and_the_health_figures_are_the_same_inside_and_outside_a_circle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What every replica computes alike and may post to the group (the
+    recap, the health figures) leaves a circle's threads out: a member's
+    recap posted to the group would otherwise carry a circle's titles."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    for who in (ben, cy):
+        who.json("sync")
+    ana.json("sync")
+    ana.out("circle", "add", NAME, "--member", "Ben")
+    ana.out("post", "Open question for all", "--body", "anyone?")
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME, "--tag", "win")
+    for who in (ana, ben, cy):
+        who.json("sync")
+    ben.out("reply", thread[:8], "--body", REPLY)
+    for who in (ben, ana, cy):
+        who.json("sync")
+
+    recaps = {who.home.name: who.out("recap") for who in (ana, ben, cy)}
+    assert recaps["ana"] == recaps["ben"] == recaps["cy"]
+    assert TITLE not in recaps["ana"] and "Open question for all" in recaps["ana"]
+    figures = {who.home.name: who.json("metrics") for who in (ana, ben, cy)}
+    assert figures["ana"] == figures["ben"] == figures["cy"]

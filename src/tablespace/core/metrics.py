@@ -165,9 +165,9 @@ def weekly_series(
     contributors: dict[int, set[str]] = defaultdict(set)
     for k, author in conn.execute(
         f"""SELECT DISTINCT {week_of % "p.created_hlc"}, p.author
-            FROM posts p
-            WHERE p.created_hlc >= :lo AND p.created_hlc < :hi AND p.deleted = 0
-              AND NOT (p.id = p.thread_id AND p.id IN (SELECT id FROM threads WHERE ritual_id IS NOT NULL))""",
+            FROM posts p JOIN threads t ON t.id = p.thread_id
+            WHERE p.created_hlc >= :lo AND p.created_hlc < :hi AND p.deleted = 0 AND t.circle_id IS NULL
+              AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)""",
         span,
     ):
         contributors[k].add(author)
@@ -179,7 +179,8 @@ def weekly_series(
                    (SELECT p.created_hlc FROM posts p
                     WHERE p.thread_id = t.id AND p.author != t.author AND p.deleted = 0
                     ORDER BY p.created_hlc LIMIT 1)
-            FROM threads t WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0""",
+            FROM threads t WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0
+              AND t.circle_id IS NULL""",
         span,
     ):
         started[k] += 1
@@ -191,7 +192,7 @@ def weekly_series(
             f"""SELECT {week_of % "p.created_hlc"} AS k, count(*)
             FROM thread_tags tt JOIN threads t ON t.id = tt.thread_id
             JOIN posts p ON p.thread_id = tt.thread_id
-            WHERE tt.tag = '{WIN_TAG}' AND t.deleted = 0 AND p.deleted = 0
+            WHERE tt.tag = '{WIN_TAG}' AND t.deleted = 0 AND t.circle_id IS NULL AND p.deleted = 0
               AND p.created_hlc >= :lo AND p.created_hlc < :hi
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
             GROUP BY k""",
@@ -240,7 +241,7 @@ def quiet_newcomers(
            firsts AS (
                SELECT t.author, t.id, t.title, min(t.created_hlc) AS created
                FROM threads t JOIN newcomers n ON n.id = t.author
-               WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.created_hlc >= n.joined_hlc
+               WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL AND t.created_hlc >= n.joined_hlc
                GROUP BY t.author)
            SELECT n.id, n.name, n.joined_hlc, f.id, f.title, f.created
            FROM firsts f JOIN newcomers n ON n.id = f.author

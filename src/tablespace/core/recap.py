@@ -59,7 +59,9 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
-    """The bullets for the week [start, end), in a fixed order: the week in
+    """The bullets for the week [start, end), of the group's room only (a
+    circle's threads are its members'; the recap is the same on every
+    replica and may be posted to everyone), in a fixed order: the week in
     figures, busiest threads, wins, newcomers and who welcomed them, rituals
     answered, new resources, questions still waiting (a poll or a survey
     is answered by votes and sealed answers, not replies: never waiting)."""
@@ -73,7 +75,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         f"""SELECT count(*) FILTER (WHERE p.id = p.thread_id), count(*) FILTER (WHERE p.id != p.thread_id),
                    count(DISTINCT p.author)
             FROM posts p JOIN threads t ON t.id = p.thread_id
-            WHERE p.deleted = 0 AND t.deleted = 0 AND {in_week("p")}
+            WHERE p.deleted = 0 AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("p")}
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)""",
         w,
@@ -86,7 +88,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
 
     busiest = conn.execute(
         f"""SELECT t.id, t.title, count(*) AS n FROM posts p JOIN threads t ON t.id = p.thread_id
-            WHERE p.deleted = 0 AND t.deleted = 0 AND {in_week("p")}
+            WHERE p.deleted = 0 AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("p")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
             GROUP BY t.id HAVING n > 1 ORDER BY n DESC, t.id LIMIT {NAMED}""",
         w,
@@ -97,7 +99,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     wins = conn.execute(
         f"""SELECT p.author, t.title FROM thread_tags tt JOIN threads t ON t.id = tt.thread_id
             JOIN posts p ON p.thread_id = t.id
-            WHERE tt.tag = :win AND t.deleted = 0 AND p.deleted = 0 AND {in_week("p")}
+            WHERE tt.tag = :win AND t.deleted = 0 AND t.circle_id IS NULL AND p.deleted = 0 AND {in_week("p")}
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
             ORDER BY p.created_hlc, p.id""",
         w,
@@ -115,10 +117,11 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     ):
         welcomer = conn.execute(
             """SELECT p.author FROM threads t JOIN posts p ON p.thread_id = t.id
-               WHERE t.author = :m AND t.deleted = 0 AND t.ritual_id IS NULL AND t.created_hlc >= :joined
+               WHERE t.author = :m AND t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL
+                 AND t.created_hlc >= :joined
                  AND t.created_hlc < :hi AND p.author != :m AND p.deleted = 0 AND p.created_hlc < :hi
                  AND t.id = (SELECT id FROM threads WHERE author = :m AND deleted = 0 AND ritual_id IS NULL
-                             AND created_hlc >= :joined ORDER BY created_hlc, id LIMIT 1)
+                             AND circle_id IS NULL AND created_hlc >= :joined ORDER BY created_hlc, id LIMIT 1)
                ORDER BY p.created_hlc, p.id LIMIT 1""",
             {**w, "m": member, "joined": joined},
         ).fetchone()
@@ -129,7 +132,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     rituals = conn.execute(
         f"""SELECT t.title, (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.id != t.id
                              AND p.deleted = 0 AND p.created_hlc < :hi)
-            FROM threads t WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND {in_week("t")}
+            FROM threads t WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("t")}
             ORDER BY t.created_hlc, t.id""",
         w,
     ).fetchall()
@@ -154,7 +157,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         r[0]
         for r in conn.execute(
             f"""SELECT t.title FROM threads t
-            WHERE t.deleted = 0 AND t.ritual_id IS NULL AND {in_week("t")}
+            WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL AND {in_week("t")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
               AND t.id NOT IN (SELECT thread_id FROM polls) AND t.id NOT IN (SELECT thread_id FROM surveys)
               AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.author != t.author

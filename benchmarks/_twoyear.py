@@ -194,6 +194,8 @@ def _build(root: Path, n: int, seed: int, count: int, log: Callable[[str], None]
     set_now(START)
     t_join = time.perf_counter()
     founder = actions.found_group(Home(homes / "m000"), "two busy years", "founder", Transport(folder=folder))
+    # Room for the newcomer admitted at the end, past the default cap of 150.
+    actions.change_settings(founder, member_cap=count + 1)
     code = actions.create_invite(founder, timedelta(days=7), count)
     actions.sync_group(founder)
     groups = [founder]

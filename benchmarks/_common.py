@@ -31,6 +31,7 @@ os.environ.pop("TABLESPACE_NOW", None)  # real clock: see the module docstring
 
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import DB_NAME, Home  # noqa: E402
+from tablespace.core.identity import Identity  # noqa: E402
 from tablespace.core.ops import Op, sign_op  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
@@ -307,6 +308,31 @@ def plan_posts(n: int, seed: int, thread_share: float = 0.1) -> list[PostPlan]:
 
 
 # --- building groups ------------------------------------------------------------------
+
+
+def sign_backlog(
+    founder: Group, identities: list[Identity], n: int, seed: int, pick: Callable[[], Identity]
+) -> dict[str, list[Op]]:
+    """plan_posts(n, seed) signed as ops: each post by the author `pick`
+    names, chained per author from its head in the founder's log, HLCs in
+    order from the founder's clock. Returns each author's chain."""
+    heads = {ident.author_id: founder.store.head(ident.author_id) for ident in identities}
+    chains: dict[str, list[Op]] = {ident.author_id: [] for ident in identities}
+    ids: dict[int, str] = {}
+    for i, p in enumerate(plan_posts(n, seed)):
+        ident = pick()
+        seq, prev = heads[ident.author_id]
+        if p.kind == "thread":
+            kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
+        else:
+            kind, payload = "post.reply", {"thread": ids[p.thread], "body": p.body}
+        op = sign_op(
+            ident, group=founder.id, seq=seq + 1, prev=prev, hlc=founder.store.clock.tick(), kind=kind, payload=payload
+        )
+        heads[ident.author_id] = (op.seq, op.id)
+        chains[ident.author_id].append(op)
+        ids[i] = op.id
+    return chains
 
 
 def new_tmp_dir(label: str) -> Path:

@@ -49,7 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlite_utils  # noqa: E402
-from _common import BENCH_OUT, QUICK_N, header, plan_posts, table, verdict  # noqa: E402
+from _common import BENCH_OUT, QUICK_N, header, sign_backlog, table, verdict  # noqa: E402
 from bench_launch import COLUMNS, ROWS, child_env, command, cpu_seconds, quit_child  # noqa: E402
 
 sqlite_utils.Database(memory=True).close()
@@ -59,7 +59,7 @@ from tablespace.actions import admit, create_invite, found_group, join_group, sy
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.core.identity import Identity  # noqa: E402
-from tablespace.core.ops import Op, sign_op  # noqa: E402
+from tablespace.core.ops import Op  # noqa: E402
 from tablespace.sync.envelope import MAX_OPS_PER_FILE, changeset_name, encode_changeset, peek_header  # noqa: E402
 from tablespace.sync.folder import FolderStore  # noqa: E402
 from tablespace.sync.keyring import Keyring  # noqa: E402
@@ -132,22 +132,7 @@ def build_big(root: Path, n: int, seed: int) -> None:
     rng = random.Random(seed)
     identities = [founder.identity, *others]
     weights = [1 / (rank + 1) ** 0.8 for rank in range(len(identities))]
-    heads = {ident.author_id: founder.store.head(ident.author_id) for ident in identities}
-    chains: dict[str, list[Op]] = {ident.author_id: [] for ident in identities}
-    ids: dict[int, str] = {}
-    for i, p in enumerate(plan_posts(n, seed)):
-        ident = rng.choices(identities, weights)[0]
-        seq, prev = heads[ident.author_id]
-        if p.kind == "thread":
-            kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
-        else:
-            kind, payload = "post.reply", {"thread": ids[p.thread], "body": p.body}
-        op = sign_op(
-            ident, group=founder.id, seq=seq + 1, prev=prev, hlc=founder.store.clock.tick(), kind=kind, payload=payload
-        )
-        heads[ident.author_id] = (op.seq, op.id)
-        chains[ident.author_id].append(op)
-        ids[i] = op.id
+    chains = sign_backlog(founder, identities, n, seed, lambda: rng.choices(identities, weights)[0])
     founder.store.ingest(chains[founder.me])
     sync_group(founder)
     epoch, key = current_key(founder)

@@ -67,7 +67,7 @@ from _common import (  # noqa: E402
     cleanup_tmp,
     header,
     new_tmp_dir,
-    plan_posts,
+    sign_backlog,
     table,
     verdict,
 )
@@ -78,7 +78,7 @@ from tablespace.actions import admit, create_invite, found_group, join_group, sy
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.core.identity import Identity  # noqa: E402
-from tablespace.core.ops import Op, sign_op  # noqa: E402
+from tablespace.core.ops import Op  # noqa: E402
 from tablespace.core.store import PAGE_BYTES  # noqa: E402
 from tablespace.sync.engine import EXPORT_CHUNK, ROLLBACK_JOURNAL_BYTES  # noqa: E402
 from tablespace.sync.envelope import (  # noqa: E402
@@ -122,23 +122,8 @@ def build(root: Path, n: int, seed: int, log=print) -> tuple[Path, Path, list[Op
     # Sign the backlog: each post by a random author, chained per author, HLCs in order.
     rng = random.Random(seed)
     identities = [founder.identity, *others]
-    heads = {ident.author_id: founder.store.head(ident.author_id) for ident in identities}
-    chains: dict[str, list[Op]] = {ident.author_id: [] for ident in identities}
-    ids: dict[int, str] = {}
     t0 = time.perf_counter()
-    for i, p in enumerate(plan_posts(n, seed)):
-        ident = rng.choice(identities)
-        seq, prev = heads[ident.author_id]
-        if p.kind == "thread":
-            kind, payload = "thread.start", {"title": p.title, "body": p.body, "tags": list(p.tags)}
-        else:
-            kind, payload = "post.reply", {"thread": ids[p.thread], "body": p.body}
-        op = sign_op(
-            ident, group=founder.id, seq=seq + 1, prev=prev, hlc=founder.store.clock.tick(), kind=kind, payload=payload
-        )
-        heads[ident.author_id] = (op.seq, op.id)
-        chains[ident.author_id].append(op)
-        ids[i] = op.id
+    chains = sign_backlog(founder, identities, n, seed, lambda: rng.choice(identities))
     log(f"  signed {n:,} ops in {time.perf_counter() - t0:.1f}s")
     # The founder's ops: into its log, out through the engine's own export.
     founder.store.ingest(chains[founder.me])

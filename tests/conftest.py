@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -156,3 +157,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             f"({BUDGET_ENV}); make it cheaper, or mark it slow if it is an end-to-end test"
         )
     return report
+
+
+def _local_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> Iterator[None]:
+    """The process's local time zone set to `zone` for one test, then put back."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The reader's clock is UTC's (quiet hours and local times are local)."""
+    yield from _local_zone(monkeypatch, "UTC")
+
+
+@pytest.fixture
+def in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The reader's clock is New York's (the test machine's may be UTC)."""
+    yield from _local_zone(monkeypatch, "America/New_York")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 from datetime import time as clock_time
 
 import pytest
@@ -40,16 +39,6 @@ class Recording:
         titles = [n.title for n in self.shown]
         self.shown.clear()
         return titles
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    """Quiet hours are local time: pin the zone (TABLESPACE_NOW is 09:00Z)."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ event's thread saying when, where and who is coming."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ from tests.tui.keys import jobs_done
 
 SIZE = (100, 32)
 MONDAY = "2026-03-02T09:00:00Z"  # the kitchen's clock (tests/tui/conftest.py)
-
-
-@pytest.fixture
-def in_new_york(monkeypatch):
-    """The reader's clock is New York's (the test machine's may be UTC)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture

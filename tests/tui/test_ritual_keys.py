@@ -3,9 +3,6 @@ calendar on the reader's own clock, and the header during a quiet spell."""
 
 from __future__ import annotations
 
-import time
-
-import pytest
 from textual.widgets import DataTable, Input
 
 from tablespace import actions
@@ -18,16 +15,6 @@ from tablespace.tui.sections import RitualsScreen
 from tests.tui.keys import jobs_done
 
 SIZE = (100, 32)
-
-
-@pytest.fixture
-def in_new_york(monkeypatch):
-    """The reader's clock is New York's (the test machine's may be UTC)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def cells(screen: RitualsScreen) -> list[list[str]]:

@@ -310,6 +310,23 @@ def plan_posts(n: int, seed: int, thread_share: float = 0.1) -> list[PostPlan]:
 # --- building groups ------------------------------------------------------------------
 
 
+# The view rows a fold writes for the workload's threads and replies, as a
+# floor writes them: only the keys that make them addressable; "rowid" keeps
+# the FTS link. (table: (schema, columns))
+FLOOR_VIEW_TABLES = {
+    "threads": (
+        "id TEXT PRIMARY KEY, title TEXT, author TEXT, created_hlc INTEGER, last_activity_hlc INTEGER, replies INTEGER",
+        "id, title, author, created_hlc, last_activity_hlc, replies",
+    ),
+    "posts": (
+        "id TEXT PRIMARY KEY, thread_id TEXT, author TEXT, body TEXT, created_hlc INTEGER",
+        "id, thread_id, author, body, created_hlc",
+    ),
+    "thread_tags": ("thread_id TEXT, tag TEXT, PRIMARY KEY (thread_id, tag)", "thread_id, tag"),
+}
+FLOOR_FTS = {"threads": "title", "posts": "body"}
+
+
 def sign_backlog(
     founder: Group, identities: list[Identity], n: int, seed: int, pick: Callable[[], Identity]
 ) -> dict[str, list[Op]]:

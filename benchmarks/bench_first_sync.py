@@ -52,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _twoyear  # noqa: E402
-from _common import cleanup_tmp, header, new_tmp_dir, table, verdict  # noqa: E402
+from _common import FLOOR_FTS, FLOOR_VIEW_TABLES, cleanup_tmp, header, new_tmp_dir, table, verdict  # noqa: E402
 
 from tablespace.core.store import PAGE_BYTES  # noqa: E402
 from tablespace.sync.engine import ROLLBACK_JOURNAL_BYTES  # noqa: E402
@@ -72,21 +72,13 @@ TABLES = {
         "kind TEXT NOT NULL, signature BLOB NOT NULL, body BLOB NOT NULL, UNIQUE (author, seq)",
         "id, author, seq, prev, hlc, kind, signature, body",
     ),
-    "threads": (
-        "id TEXT PRIMARY KEY, title TEXT, author TEXT, created_hlc INTEGER, last_activity_hlc INTEGER, replies INTEGER",
-        "id, title, author, created_hlc, last_activity_hlc, replies",
-    ),
-    "posts": (
-        "id TEXT PRIMARY KEY, thread_id TEXT, author TEXT, body TEXT, created_hlc INTEGER",
-        "id, thread_id, author, body, created_hlc",
-    ),
-    "thread_tags": ("thread_id TEXT, tag TEXT, PRIMARY KEY (thread_id, tag)", "thread_id, tag"),
+    **FLOOR_VIEW_TABLES,
     "reactions": (
         "post_id TEXT, author TEXT, emoji TEXT, hlc INTEGER, PRIMARY KEY (post_id, author, emoji)",
         "post_id, author, emoji, hlc",
     ),
 }
-FTS = {"threads": "title", "posts": "body"}
+FTS = FLOOR_FTS
 
 
 def child(home: str) -> int:

@@ -63,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # process, which would otherwise land in the first run alone.
 import sqlite_utils  # noqa: E402
 from _common import (  # noqa: E402
+    FLOOR_FTS,
+    FLOOR_VIEW_TABLES,
     QUICK_N,
     cleanup_tmp,
     header,
@@ -167,26 +169,12 @@ def op_rows(ops: list[Op]) -> list[Row]:
 
 ViewRows = dict[str, list[tuple]]
 
-# The rows a fold writes for the benchmark's workload (threads and replies),
-# with only the keys that make them addressable; "rowid" keeps the FTS link.
-VIEW_TABLES = {
-    "threads": (
-        "id TEXT PRIMARY KEY, title TEXT, author TEXT, created_hlc INTEGER, last_activity_hlc INTEGER, replies INTEGER",
-        "id, title, author, created_hlc, last_activity_hlc, replies",
-    ),
-    "posts": (
-        "id TEXT PRIMARY KEY, thread_id TEXT, author TEXT, body TEXT, created_hlc INTEGER",
-        "id, thread_id, author, body, created_hlc",
-    ),
-    "thread_tags": ("thread_id TEXT, tag TEXT, PRIMARY KEY (thread_id, tag)", "thread_id, tag"),
-}
-FTS = {"threads": "title", "posts": "body"}
-
 
 def view_rows(conn: sqlite3.Connection) -> ViewRows:
     """The rows the import wrote into the views, to insert again in the floor."""
     return {
-        table: conn.execute(f"SELECT {columns} FROM {table}").fetchall() for table, (_, columns) in VIEW_TABLES.items()
+        table: conn.execute(f"SELECT {columns} FROM {table}").fetchall()
+        for table, (_, columns) in FLOOR_VIEW_TABLES.items()
     }
 
 
@@ -218,9 +206,9 @@ def floor(
     conn.execute("""CREATE TABLE ops (id TEXT PRIMARY KEY, author TEXT NOT NULL, seq INTEGER NOT NULL,
                     prev TEXT, hlc INTEGER NOT NULL, kind TEXT NOT NULL, signature BLOB NOT NULL,
                     body BLOB NOT NULL, UNIQUE (author, seq))""")
-    for name, (schema, _) in VIEW_TABLES.items():
+    for name, (schema, _) in FLOOR_VIEW_TABLES.items():
         conn.execute(f"CREATE TABLE {name} ({schema})")
-    for name, column in FTS.items():
+    for name, column in FLOOR_FTS.items():
         conn.execute(
             f"CREATE VIRTUAL TABLE {name}_fts USING fts5({column}, content='{name}', "
             f"content_rowid='rowid', tokenize='porter unicode61')"
@@ -230,10 +218,10 @@ def floor(
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     if views is not None:
-        for name, (_, columns) in VIEW_TABLES.items():
+        for name, (_, columns) in FLOOR_VIEW_TABLES.items():
             marks = ", ".join("?" for _ in columns.split(","))
             conn.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", views[name])
-        for name, column in FTS.items():
+        for name, column in FLOOR_FTS.items():
             conn.execute(f"INSERT INTO {name}_fts (rowid, {column}) SELECT rowid, {column} FROM {name}")
     conn.execute("COMMIT")
     insert = time.perf_counter() - t0

@@ -92,6 +92,7 @@ def test_settings_shape_the_five_welcome_messages(tmp_path: Path, monkeypatch: p
     rules.write_text("Be kind.\n")
     resource = ts.out("library", "add", "Start here", "--url", "https://example.org/start")
     ts.out("ritual", "add", "Friday bake", "--prompt", "What did you bake?", "--rrule", "FREQ=WEEKLY;BYDAY=FR")
+    ts.out("event", "add", "Monthly AMA", "--at", "2026-12-01T18:00", "--tz", "Europe/Berlin", "--where", "the bakery")
     ts.run(
         "settings",
         "--welcome-file",
@@ -108,6 +109,7 @@ def test_settings_shape_the_five_welcome_messages(tmp_path: Path, monkeypatch: p
     assert steps["welcome"]["body"].startswith("Pull up a chair.")
     assert steps["intro"]["template"] == "I bake because …\n"
     assert "Friday bake" in steps["rituals"]["body"]
+    assert "Monthly AMA: Tue 01 Dec 18:00 Europe/Berlin, the bakery" in steps["rituals"]["body"]  # the calendar too
     assert steps["rules"]["body"] == "Be kind."
     assert steps["first-win"]["resource"] == resource and "https://example.org/start" in steps["first-win"]["body"]
     assert "Pull up a chair." in ts.out("welcome")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tablespace.core import queries
 
 STEPS = ("welcome", "intro", "rituals", "rules", "first-win")
+EVENTS_SHOWN = timedelta(days=30)  # the calendar step names the events of the month ahead...
+MAX_EVENTS_SHOWN = 5  # ...at most this many
 
 # What a group that has written none of its own says: the walk still works.
 DEFAULT_INTRO = "Hello! I'm … and I'm here because …\n\nOne thing I'd love help with:\n"
@@ -71,6 +73,13 @@ def _rituals(conn: sqlite3.Connection, now: datetime) -> WelcomeStep:
         when = r.next.astimezone(ZoneInfo(r.tz)).strftime("%a %d %b %H:%M")
         lines.append(f"- {r.name}: {r.prompt} (next: {when} {r.tz})")
     body = "\n".join(lines) if lines else "The group has no rituals yet."
+    coming = queries.events(conn, now, until=now + EVENTS_SHOWN)[:MAX_EVENTS_SHOWN]
+    if coming:
+        body += "\n\nComing up (answer in the calendar, section 2):\n\n" + "\n".join(
+            f"- {e.title}: {e.at.astimezone(ZoneInfo(e.tz)).strftime('%a %d %b %H:%M')} {e.tz}"
+            + (f", {e.where}" if e.where else "")
+            for e in coming
+        )
     return WelcomeStep("rituals", "Rituals and calendar", "What comes round regularly:\n\n" + body)
 
 

@@ -175,3 +175,40 @@ def test_threads_section_in_a_circle_80x24(app, snap_compare):
 
 def test_threads_section_in_a_dm_120x40(app, snap_compare):
     assert snap_compare(app, terminal_size=(120, 40), press=["right_square_bracket", "right_square_bracket"])
+
+
+async def test_a_reply_in_a_dm_stays_between_the_two(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "🔒 with Ben" in screen_text(app))  # the heading says where it is
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal)
+        await pilot.press(*"Saturday works")
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+    bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
+    assert bodies == ["About Saturday.", "Saturday works"]
+    sync_group(ana)
+    for name, reads in (("Ben", True), ("Cy", False)):
+        other = Group.open(table.homes[name])
+        try:
+            sync_group(other)
+            thread = queries.thread(other.conn, table.ids["dm"]) if reads else None
+            assert (thread is not None and thread.posts[-1].body == "Saturday works") is reads
+            assert queries.thread_exists(other.conn, table.ids["dm"]) is reads
+        finally:
+            other.close()
+
+
+def test_the_group_s_list_pages_and_places_only_its_own_threads(ana, table) -> None:
+    """Keyset paging and positions in the group's list leave circles' threads
+    out, as its first page does (the pod's thread is newer than the group's)."""
+    assert queries.threads_next_to(ana.conn, table.ids["group"], after=False, limit=10) == []
+    assert queries.thread_position(ana.conn, table.ids["pod"]) is None
+    assert queries.thread_position(ana.conn, table.ids["pod"], table.pod) == 0
+    assert queries.threads_next_to(ana.conn, table.ids["pod"], after=True, limit=10) is None
+    assert queries.count_threads(ana.conn) == 1 and queries.count_threads(ana.conn, table.pod) == 1

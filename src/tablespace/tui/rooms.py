@@ -57,6 +57,16 @@ def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
     return [Room(None, GROUP_LABEL), *circles, *dms]
 
 
+def room_phrase(conn: sqlite3.Connection, me: str, circle: str | None) -> str:
+    """Where a thread is, for its heading: "" in the group's room."""
+    if circle is None:
+        return ""
+    room = next((room for room in reader_rooms(conn, me) if room.circle == circle), None)
+    if room is None:
+        return ""
+    return f"🔒 with {room.label}" if room.dm else f"🔒 in {room.label}"
+
+
 class RoomBar(Static):
     """One line: every room with its unread count, the chosen one marked."""
 

@@ -25,7 +25,7 @@ from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScree
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
-from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms
+from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, room_phrase
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
@@ -488,6 +488,9 @@ class ThreadScreen(TablespaceScreen):
         facts = [f"{replies} repl{'y' if replies == 1 else 'ies'}"]
         if detail.pinned:
             facts.insert(0, "📌 pinned")
+        room = room_phrase(self.group.conn, self.group.me, queries.thread_circle(self.group.conn, detail.id))
+        if room:
+            facts.insert(0, room)
         if detail.tags:
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")

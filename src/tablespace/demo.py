@@ -296,6 +296,7 @@ def build_demo(directory: Path | None = None, *, seed: int = 7) -> Home:
             group.store.ingest(mine[name])
         converge(list(groups.values()))
         _moderation_sample(base, groups, transport, end)
+        _circles_sample(groups, end)
         # The moderator has read everything older than two days; the rest is unread.
         for (thread_id,) in ana.conn.execute(
             "SELECT id FROM threads WHERE last_activity_hlc < ?", (datetime_to_hlc(end - timedelta(days=2)),)
@@ -340,6 +341,27 @@ def _moderation_sample(base: Path, groups: dict[str, Group], transport: Transpor
     code = create_invite(ana, timedelta(days=3), 1)
     visitor, _request = join_group(Home(base / "visitor"), code, "Gus", transport)
     visitor.close()
+    converge(list(groups.values()))
+
+
+POD = "Rye pod"
+
+
+def _circles_sample(groups: dict[str, Group], end: datetime) -> None:
+    """Small rooms for the Threads section's room bar: a pod of three with a
+    daily check-in, and a direct message from Ben to Ana, both unread by her."""
+    ana, ben, chiara = groups["Ana"], groups.get("Ben"), groups.get("Chiara")
+    if ben is None or chiara is None:
+        return
+    ends = (end + timedelta(days=14)).date().isoformat()
+    actions.circle_add(ana, POD, ["Ben", "Chiara"], purpose="Daily rye check-ins for two weeks", ends=ends)
+    actions.circle_add(ana, "Ana and Ben", ["Ben"])
+    converge(list(groups.values()))
+    check_in = actions.post(ben, "Day 3 check-in", "Starter doubled in 6 hours at 24 °C. Bake tomorrow.", circle=POD)
+    actions.post(ben, "About Saturday", "Can I bring a friend to the bake-along?", circle="Ana and Ben")
+    sync_group(ben)
+    sync_group(chiara)
+    actions.reply(chiara, check_in, "Mine is slower: 9 hours. Trying a warmer spot.")
     converge(list(groups.values()))
 
 

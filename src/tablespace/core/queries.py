@@ -350,8 +350,21 @@ def threads(
     return [_thread_summary(row) for row in conn.execute(sql, args)]
 
 
-def count_threads(conn: sqlite3.Connection) -> int:
-    return _one_int(conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0 AND circle_id IS NULL")
+def count_threads(conn: sqlite3.Connection, circle: str | None = None) -> int:
+    """Listed threads of the group's room, or of `circle`."""
+    return _one_int(
+        conn, "SELECT count(*) FROM threads WHERE deleted = 0 AND archived = 0 AND circle_id IS ?", (circle,)
+    )
+
+
+def unread_by_room(conn: sqlite3.Connection) -> dict[str | None, int]:
+    """Unread listed threads per room: None is the group's, else a circle's id."""
+    rows = conn.execute(
+        """SELECT t.circle_id, count(*) FROM threads t LEFT JOIN reads r ON r.thread_id = t.id
+           WHERE t.deleted = 0 AND t.archived = 0
+           AND (r.read_hlc IS NULL OR r.read_hlc < t.last_activity_hlc) GROUP BY t.circle_id"""
+    )
+    return {circle: count for circle, count in rows}
 
 
 @dataclass(frozen=True)
@@ -824,13 +837,14 @@ def group_settings(conn: sqlite3.Connection) -> GroupSettings:
 # The thread list's order (pinned first, then most recent activity), as
 # `threads(pinned_first=True)` pages it; the keyset reads below follow it.
 _LIST_ORDER = "t.pinned DESC, t.last_activity_hlc DESC, t.id DESC"
-_LISTED = "t.deleted = 0 AND t.archived = 0"
+_LISTED = "t.deleted = 0 AND t.archived = 0 AND t.circle_id IS ?"  # the room is its parameter
 
 
-def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
-    """Where a thread sits in the thread list, or None if it is not listed."""
+def thread_position(conn: sqlite3.Connection, thread_id: str, circle: str | None = None) -> int | None:
+    """Where a thread sits in the thread list of its room (the group's, or
+    `circle`), or None if it is not listed there."""
     row = conn.execute(
-        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (thread_id,)
+        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (thread_id, circle)
     ).fetchone()
     if row is None:
         return None
@@ -840,16 +854,19 @@ def thread_position(conn: sqlite3.Connection, thread_id: str) -> int | None:
         f"""SELECT (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned > ?)
                  + (SELECT count(*) FROM threads t WHERE {_LISTED} AND pinned = ?
                       AND (last_activity_hlc > ? OR (last_activity_hlc = ? AND id > ?)))""",
-        (pinned, pinned, hlc, hlc, thread_id),
+        (circle, pinned, circle, pinned, hlc, hlc, thread_id),
     )
 
 
-def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool, limit: int) -> list[ThreadSummary] | None:
-    """A page of the thread list that starts right after (or ends right before)
-    a listed thread: keyset paging, an index probe however deep the page is,
-    where OFFSET walks every row before it. None if the anchor is not listed."""
+def threads_next_to(
+    conn: sqlite3.Connection, anchor_id: str, *, after: bool, limit: int, circle: str | None = None
+) -> list[ThreadSummary] | None:
+    """A page of the thread list of a room (the group's, or `circle`) that
+    starts right after (or ends right before) a listed thread: keyset paging,
+    an index probe however deep the page is, where OFFSET walks every row
+    before it. None if the anchor is not listed there."""
     row = conn.execute(
-        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (anchor_id,)
+        f"SELECT pinned, last_activity_hlc FROM threads t WHERE id = ? AND {_LISTED}", (anchor_id, circle)
     ).fetchone()
     if row is None:
         return None
@@ -861,7 +878,7 @@ def threads_next_to(conn: sqlite3.Connection, anchor_id: str, *, after: bool, li
               SELECT {THREAD_COLUMNS} FROM page JOIN threads t ON t.id = page.id
               LEFT JOIN members m ON m.id = t.author LEFT JOIN reads r ON r.thread_id = t.id
               ORDER BY {_LIST_ORDER}"""
-    return [_thread_summary(r) for r in conn.execute(sql, (row[0], row[1], anchor_id, limit))]
+    return [_thread_summary(r) for r in conn.execute(sql, (circle, row[0], row[1], anchor_id, limit))]
 
 
 def thread_exists(conn: sqlite3.Connection, thread_id: str) -> bool:

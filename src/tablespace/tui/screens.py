@@ -25,6 +25,7 @@ from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScree
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
+from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, room_phrase
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
@@ -49,12 +50,48 @@ class ThreadsScreen(SectionScreen):
         # Out of the footer, which must keep the palette hint at 80 columns; ? lists them.
         Binding("P", "pin", "Pin", show=False, id="threads.pin"),
         Binding("t", "tags", "Tags", show=False, id="threads.tags"),
+        # The room bar says "[ ] rooms" itself, so the footer keeps its width.
+        Binding("right_square_bracket", "room(1)", "Next room", show=False, id="threads.next_room"),
+        Binding("left_square_bracket", "room(-1)", "Previous room", show=False, id="threads.previous_room"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rooms: list[Room] = [Room(None, GROUP_LABEL)]
+        self.room: Room = self.rooms[0]
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
+        yield RoomBar(id="room-bar")
+        yield Static(id="room-about")
         yield ThreadList(self.group.conn, id="thread-list")
         yield KeyFooter()
+
+    def action_room(self, step: int) -> None:
+        """The next (or previous) room, round the ends."""
+        index = next((n for n, room in enumerate(self.rooms) if room.circle == self.room.circle), 0)
+        self.show_room(self.rooms[(index + step) % len(self.rooms)])
+
+    def show_room(self, room: Room) -> None:
+        self.room = room
+        self.thread_list.show_room(room.circle)
+        self.refresh_data()
+
+    def _refresh_rooms(self) -> None:
+        """The room bar and the chosen room's line, shown only to a member of
+        some circle (the group's room alone needs no bar)."""
+        self.rooms = reader_rooms(self.group.conn, self.group.me)
+        chosen = next((room for room in self.rooms if room.circle == self.room.circle), None)
+        if chosen is None:  # we left it, or it went away: back to the group's room
+            chosen = self.rooms[0]
+            self.thread_list.show_room(None)
+        self.room = chosen
+        bar, about = self.query_one(RoomBar), self.query_one("#room-about", Static)
+        bar.display = len(self.rooms) > 1
+        if bar.display:
+            bar.show(self.rooms, chosen.circle, queries.unread_by_room(self.group.conn))
+        about.display = chosen.circle is not None
+        about.update(Text(chosen.about(), no_wrap=True, overflow="ellipsis"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Jump to new only while there is news above the rows in view (the
@@ -79,9 +116,11 @@ class ThreadsScreen(SectionScreen):
         self.thread_list.refresh_times()
 
     def refresh_data(self) -> None:
+        self._refresh_rooms()
         admitted = self.group.my_status is not None
+        where = "" if self.room.circle is None else f" in {self.room.label}"
         self.thread_list.empty_hint = (
-            "No threads yet — press c to start one."
+            f"No threads{where} yet — press c to start one."
             if admitted
             else "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself. "
             "“N waiting” in the header counts the group's changes already here, sealed until then."
@@ -122,15 +161,22 @@ class ThreadsScreen(SectionScreen):
     def action_new_thread(self) -> None:
         from tablespace.tui.modals import ComposeModal
 
+        room = self.room
+
         def post(draft: Draft) -> Job[str]:
             title, body, tags = draft.title or "", draft.body, draft.tags or ()
             return self.write_job(
                 "posting",
-                lambda g: actions.post(g, title, body, tags),
+                lambda g: actions.post(g, title, body, tags, circle=room.circle),
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
-        self.app.push_screen(ComposeModal("New thread", post, title="", tags=[], names=roster_names(self.group)))
+        if room.circle is None:
+            heading, names = "New thread", roster_names(self.group)
+        else:  # a mention reaches only those who can read it
+            heading = f"New thread in {room.label}" if not room.dm else f"New message to {room.label}"
+            names = [name for name in room.members if name in roster_names(self.group)]
+        self.app.push_screen(ComposeModal(heading, post, title="", tags=[], names=names))
 
 
 class PostCard(Vertical, can_focus=True):
@@ -442,6 +488,9 @@ class ThreadScreen(TablespaceScreen):
         facts = [f"{replies} repl{'y' if replies == 1 else 'ies'}"]
         if detail.pinned:
             facts.insert(0, "📌 pinned")
+        room = room_phrase(self.group.conn, self.group.me, queries.thread_circle(self.group.conn, detail.id))
+        if room:
+            facts.insert(0, room)
         if detail.tags:
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")

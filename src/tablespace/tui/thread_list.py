@@ -120,12 +120,27 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         # The thread under the cursor, by id: a reload finds it again wherever
         # the list moved it (its page may be gone from the cache by then).
         self._selected_id: str | None = None
+        self.room: str | None = None  # the circle whose threads are listed; None: the group's room
 
     # --- data ----------------------------------------------------------------
 
     @property
     def count(self) -> int:
         return self._count
+
+    def show_room(self, circle: str | None) -> None:
+        """List another room's threads, from the top: what was read of the
+        last room (pages, the cursor, the news) says nothing of this one."""
+        if circle == self.room:
+            return
+        self.room = circle
+        self._version = None
+        self._head = None
+        self._news = {}
+        self._selected_id = None
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.reload()
 
     def reload(self) -> None:
         """Forget cached pages and re-read the count (after any write or sync);
@@ -143,11 +158,11 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         old_cursor, old_top = self.cursor, self.scroll_offset.y
         self._pages.clear()
         self._strips.clear()
-        self._count = queries.count_threads(self.conn)
+        self._count = queries.count_threads(self.conn, self.room)
         self._marks = thread_marks(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
         head = self._read_head()
-        position = queries.thread_position(self.conn, selected_id) if selected_id is not None else None
+        position = queries.thread_position(self.conn, selected_id, self.room) if selected_id is not None else None
         if position is not None and position != old_cursor:
             if old_top > 0:
                 self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
@@ -161,7 +176,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
     def _read_head(self) -> list[ThreadSummary]:
         """The first page, where news lands (read on every reload: it is
         also the page the list shows first)."""
-        head = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE)
+        head = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, circle=self.room)
         self._pages[0] = head
         self.pages_loaded += 1
         return head
@@ -224,15 +239,17 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         at row 90,000 as at row 100), else by offset (a jump: g, G, a search)."""
         before = self._pages.get(page_no - 1) if page_no else None
         if before and len(before) == PAGE_SIZE:
-            page = queries.threads_next_to(self.conn, before[-1].id, after=True, limit=PAGE_SIZE)
+            page = queries.threads_next_to(self.conn, before[-1].id, after=True, limit=PAGE_SIZE, circle=self.room)
             if page is not None:
                 return page
         following = self._pages.get(page_no + 1)
         if following:
-            page = queries.threads_next_to(self.conn, following[0].id, after=False, limit=PAGE_SIZE)
+            page = queries.threads_next_to(self.conn, following[0].id, after=False, limit=PAGE_SIZE, circle=self.room)
             if page is not None and len(page) == PAGE_SIZE:
                 return page
-        return queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+        return queries.threads(
+            self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE, circle=self.room
+        )
 
     @property
     def current(self) -> ThreadSummary | None:
@@ -240,7 +257,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def index_of_next_unread(self) -> int | None:
         """The next unread thread after the cursor (wrapping), or None."""
-        if not queries.threads(self.conn, unread=True, limit=1):
+        if not queries.threads(self.conn, unread=True, limit=1, circle=self.room):
             return None
         for step in range(1, self._count + 1):
             index = (self.cursor + step) % self._count
@@ -402,7 +419,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def select_id(self, thread_id: str) -> bool:
         """Move the cursor to a thread, wherever it is in the list."""
-        position = queries.thread_position(self.conn, thread_id)
+        position = queries.thread_position(self.conn, thread_id, self.room)
         if position is None:
             return False
         if position >= self._count:

@@ -1,0 +1,87 @@
+"""The rooms of the Threads section: the group's own, each circle the reader
+is in, and their direct messages (two-person circles, named by the other
+person). The room bar lists them with their unread counts; `[` and `]` move
+between them."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tablespace.core import queries
+from tablespace.core.text import visible
+
+GROUP_LABEL = "Group"
+
+
+@dataclass(frozen=True)
+class Room:
+    circle: str | None  # None: the group's room
+    label: str  # what the bar calls it
+    dm: bool = False
+    purpose: str = ""
+    members: tuple[str, ...] = ()
+    ends: str | None = None
+
+    def about(self) -> str:
+        """The line above a circle's threads: its purpose and who is in it."""
+        if self.circle is None:
+            return ""
+        if self.dm:
+            return f"Direct messages with {self.label}: only the two of you read them."
+        parts = [self.label] + ([self.purpose] if self.purpose else [])
+        parts.append(", ".join(self.members))
+        if self.ends:
+            parts.append(f"until {self.ends}")
+        return " · ".join(parts)
+
+
+def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
+    """The group's room, then the reader's circles by name, then their DMs
+    by the other person's name."""
+    my_name = visible(queries.member_names(conn).get(me, me[:8]))
+    circles: list[Room] = []
+    dms: list[Room] = []
+    for view in queries.circles(conn, me):
+        members = tuple(visible(name) for name in view.members)
+        others = [name for name in members if name != my_name] or list(members)
+        if len(view.members) == 2:
+            dms.append(Room(view.id, others[0], dm=True, members=members))
+        else:
+            label = visible(view.name) if view.name else f"circle {view.id[:8]}"
+            circles.append(Room(view.id, label, purpose=visible(view.purpose), members=members, ends=view.ends))
+    dms.sort(key=lambda room: room.label.casefold())
+    return [Room(None, GROUP_LABEL), *circles, *dms]
+
+
+def room_phrase(conn: sqlite3.Connection, me: str, circle: str | None) -> str:
+    """Where a thread is, for its heading: "" in the group's room."""
+    if circle is None:
+        return ""
+    room = next((room for room in reader_rooms(conn, me) if room.circle == circle), None)
+    if room is None:
+        return ""
+    return f"🔒 with {room.label}" if room.dm else f"🔒 in {room.label}"
+
+
+class RoomBar(Static):
+    """One line: every room with its unread count, the chosen one marked."""
+
+    def show(self, rooms: list[Room], chosen: str | None, unread: dict[str | None, int]) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        heading_done = False
+        for n, room in enumerate(rooms):
+            if room.dm and not heading_done:
+                text.append("  DMs:", "dim")
+                heading_done = True
+            elif n:
+                text.append("·", "dim")
+            count = unread.get(room.circle, 0)
+            label = f" {room.label}" + (f" ({count})" if count else "")
+            style = "reverse bold" if room.circle == chosen else ("bold" if count else "")
+            text.append(label + " ", style)
+        text.append("   [ ] rooms", "dim")
+        self.update(text)

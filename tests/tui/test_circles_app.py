@@ -1,0 +1,214 @@
+"""Circles and direct messages in the Threads section: a room bar to switch
+between the group's room, each circle the reader is in and their direct
+messages (`[` and `]`), with unread counts; the chosen room's threads, its
+purpose and members on top, and `c` posting into it. A real group of four
+homes synced through a real folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from tablespace import actions
+from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.core import queries
+from tablespace.core.group import Group, Transport
+from tablespace.core.home import Home
+from tablespace.tui.app import TablespaceApp
+from tablespace.tui.modals import ComposeModal
+from tablespace.tui.screens import ThreadsScreen
+from tablespace.tui.thread_list import ThreadList
+from tests.tui.keys import jobs_done
+from tests.tui.waits import screen_text, wait_for
+
+SIZE = (100, 32)
+POD, PURPOSE = "Rye pod", "Daily rye check-ins"
+
+
+@dataclass
+class Table:
+    homes: dict[str, Home]
+    pod: str  # the circle's id
+    dm: str  # Ana and Ben's two-person circle
+    ids: dict[str, str]
+
+
+@pytest.fixture
+def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Table:
+    """Ana, Ben, Cy and Dee; Ana, Ben and Cy are in the Rye pod, Ana and Ben
+    have a direct-message circle. Ben wrote in the pod and in the DM since
+    Ana last looked; Dee is in neither."""
+    clock = iter(range(100))
+
+    def tick() -> None:
+        monkeypatch.setenv("TABLESPACE_NOW", f"2026-03-02T08:{next(clock):02d}:00Z")
+
+    tick()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    transport = Transport(folder=shared)
+    groups = {"Ana": found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)}
+    sync_group(groups["Ana"])
+    for name in ("Ben", "Cy", "Dee"):
+        tick()
+        code = create_invite(groups["Ana"], timedelta(days=1), 1)
+        groups[name], request = join_group(Home(tmp_path / name.lower()), code, name, transport)
+        admit(groups["Ana"], request[:8])
+
+    def converge() -> None:
+        for _ in range(2):
+            for group in groups.values():
+                sync_group(group)
+
+    converge()  # everyone's exchange key reaches Ana's log
+    ana, ben = groups["Ana"], groups["Ben"]
+    tick()
+    ids = {"group": actions.post(ana, "Group bake this weekend", "Who is in?")}
+    tick()
+    pod = actions.circle_add(ana, POD, ["Ben", "Cy"], purpose=PURPOSE)
+    tick()
+    dm = actions.circle_add(ana, "Ana and Ben", ["Ben"])
+    converge()
+    tick()
+    ids["pod"] = actions.post(ben, "Monday check-in", "Fed the rye starter.", circle=POD)
+    tick()
+    ids["dm"] = actions.post(ben, "A quiet word", "About Saturday.", circle="Ana and Ben")
+    converge()
+    for group in groups.values():
+        group.close()
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    return Table({name: Home(tmp_path / name.lower()) for name in groups}, pod, dm, ids)
+
+
+@pytest.fixture
+def ana(table: Table):
+    group = Group.open(table.homes["Ana"])
+    yield group
+    group.close()
+
+
+@pytest.fixture
+def app(ana: Group) -> TablespaceApp:
+    return TablespaceApp(ana, sync=False)
+
+
+def titles(app: TablespaceApp) -> list[str]:
+    thread_list = app.screen.query_one(ThreadList)
+    return [row.title for row in (thread_list.row(i) for i in range(thread_list.count)) if row is not None]
+
+
+async def test_the_room_bar_switches_between_the_group_a_circle_and_a_dm(app, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        text = screen_text(app)
+        assert "Group" in text and POD in text and "DMs" in text and "Ben" in text
+        assert titles(app) == ["Group bake this weekend"]
+
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Monday check-in"])
+        text = screen_text(app)
+        assert PURPOSE in text and "Ana, Ben, Cy" in text
+
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        assert "with Ben" in screen_text(app)
+
+        await pilot.press("right_square_bracket")  # round to the group's room
+        await wait_for(pilot, lambda: titles(app) == ["Group bake this weekend"])
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+
+
+async def test_unread_counts_per_room_and_in_the_section_bar(app, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        text = screen_text(app)
+        # Ben's posts in the pod and the DM are unread; Ana wrote the group's thread.
+        assert f"{POD} (1)" in text and "Ben (1)" in text
+        assert "1 Threads (2)" in text  # the section bar counts every room Ana reads
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Monday check-in"])
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: f"{POD} (1)" not in screen_text(app))
+        assert "1 Threads (1)" in screen_text(app)
+
+
+async def test_a_thread_started_in_a_circle_is_the_circle_s_alone(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Monday check-in"])
+        await pilot.press("c")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ComposeModal)
+        assert POD in screen_text(app)  # the form says where the thread goes
+        modal.query_one("#title", Input).value = "Tuesday check-in"
+        modal.query_one("#body", TextArea).text = "Levain doubled by noon."
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert isinstance(app.screen, ThreadsScreen)
+        await wait_for(pilot, lambda: titles(app)[:1] == ["Tuesday check-in"])
+
+    (made,) = [t for t in queries.threads(ana.conn, circle=table.pod) if t.title == "Tuesday check-in"]
+    assert queries.thread_circle(ana.conn, made.id) == table.pod
+    assert all(t.id != made.id for t in queries.threads(ana.conn))  # not in the group's room
+    sync_group(ana)
+    for name, reads in (("Ben", True), ("Dee", False)):
+        other = Group.open(table.homes[name])
+        try:
+            sync_group(other)
+            assert queries.thread_exists(other.conn, made.id) is reads
+        finally:
+            other.close()
+
+
+def test_threads_section_in_a_circle_80x24(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24), press=["right_square_bracket"])
+
+
+def test_threads_section_in_a_dm_120x40(app, snap_compare):
+    assert snap_compare(app, terminal_size=(120, 40), press=["right_square_bracket", "right_square_bracket"])
+
+
+async def test_a_reply_in_a_dm_stays_between_the_two(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "🔒 with Ben" in screen_text(app))  # the heading says where it is
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal)
+        await pilot.press(*"Saturday works")
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+    bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
+    assert bodies == ["About Saturday.", "Saturday works"]
+    sync_group(ana)
+    for name, reads in (("Ben", True), ("Cy", False)):
+        other = Group.open(table.homes[name])
+        try:
+            sync_group(other)
+            thread = queries.thread(other.conn, table.ids["dm"]) if reads else None
+            assert (thread is not None and thread.posts[-1].body == "Saturday works") is reads
+            assert queries.thread_exists(other.conn, table.ids["dm"]) is reads
+        finally:
+            other.close()
+
+
+def test_the_group_s_list_pages_and_places_only_its_own_threads(ana, table) -> None:
+    """Keyset paging and positions in the group's list leave circles' threads
+    out, as its first page does (the pod's thread is newer than the group's)."""
+    assert queries.threads_next_to(ana.conn, table.ids["group"], after=False, limit=10) == []
+    assert queries.thread_position(ana.conn, table.ids["pod"]) is None
+    assert queries.thread_position(ana.conn, table.ids["pod"], table.pod) == 0
+    assert queries.threads_next_to(ana.conn, table.ids["pod"], after=True, limit=10) is None
+    assert queries.count_threads(ana.conn) == 1 and queries.count_threads(ana.conn, table.pod) == 1

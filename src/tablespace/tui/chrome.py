@@ -185,36 +185,38 @@ class SectionBar(Static):
 
     def refresh_bar(self) -> None:
         """The widest form that fits: spaced out, then tighter, then the
-        other sections' names cut to three letters; the info (the thread
-        count), then the news, are dropped only when even that is too wide."""
+        other sections' names cut to three letters, then to two; the info
+        (the thread count), then the news, are cut or dropped only when
+        even that is too wide."""
         width = self.size.width  # the content area, inside the padding
         forms = [
-            (gap, short, info, news)
+            (gap, cut, info, news)
             for news in ((self.news, "") if self.news else ("",))
             for info in ((self.info, "") if self.info else ("",))
-            for short in (False, True)
+            for cut in (0, 3, 2)
             for gap in (" ", "")
         ]
-        for gap, short, info, news in forms:
-            text = self.bar(gap, short, info, news)
+        for gap, cut, info, news in forms:
+            text = self.bar(gap, cut, info, news)
             if width <= 0 or text.cell_len <= width:
                 break
-            if info and short and not gap:
+            if info and cut == 2 and not gap:
                 # Before the info goes, as much of it as fits (a few words say enough).
-                room = width - self.bar(gap, short, "", news).cell_len - 3
+                room = width - self.bar(gap, cut, "", news).cell_len - 3
                 if room >= MIN_INFO_CELLS:
-                    text = self.bar(gap, short, truncated(visible(info), room), news)
+                    text = self.bar(gap, cut, truncated(visible(info), room), news)
                     break
         self.update(text)
 
-    def bar(self, gap: str, short: bool, info: str, news: str = "") -> Text:
+    def bar(self, gap: str, cut: int, info: str, news: str = "") -> Text:
+        """The bar with the other sections' names cut to `cut` letters (0: whole)."""
         text = Text()
         for n, section in enumerate(sections_for(cast(AppHost, self.app).is_moderator())):
             if n:
                 text.append(gap)
             current = section.id == self.current
             style = "reverse bold" if current else ""
-            text.append(f" {section.key} {section.title[:3] if short and not current else section.title}", style)
+            text.append(f" {section.key} {section.title[:cut] if cut and not current else section.title}", style)
             unread = self.counts.get(section.id, 0)
             if unread:
                 text.append(f" ({unread:,})", (style + " " if style else "") + "bold")

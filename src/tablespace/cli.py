@@ -448,6 +448,56 @@ def circle_add(group: Group, name: str, members: tuple[str, ...], purpose: str, 
     echo(actions.circle_add(group, name, members, purpose=purpose, ends=ends))
 
 
+@circle.command("invite")
+@click.argument("circle_ref", metavar="CIRCLE")
+@click.argument("member")
+@with_group
+def circle_invite(group: Group, circle_ref: str, member: str) -> None:
+    """Let a member of the group into one of your circles: they read its history."""
+    actions.circle_invite(group, circle_ref, member)
+
+
+@circle.command("remove")
+@click.argument("circle_ref", metavar="CIRCLE")
+@click.argument("member")
+@with_group
+def circle_remove(group: Group, circle_ref: str, member: str) -> None:
+    """The circle's maker or a moderator: take someone out; they read nothing written afterwards."""
+    actions.circle_remove(group, circle_ref, member)
+
+
+@circle.command("leave")
+@click.argument("circle_ref", metavar="CIRCLE")
+@with_group
+def circle_leave(group: Group, circle_ref: str) -> None:
+    """Leave one of your circles."""
+    actions.circle_leave(group, circle_ref)
+
+
+@main.command()
+@click.argument("member")
+@add_options(body_options)
+@with_group
+def dm(group: Group, member: str, body: str | None, body_file: str | None) -> None:
+    """A direct message: a two-person circle with MEMBER. Prints the thread id."""
+    echo(actions.dm(group, member, read_body(body, body_file, required=True)))
+
+
+@main.command()
+@json_option
+@with_group
+def dms(group: Group, as_json: bool) -> None:
+    """Your direct conversations, newest first."""
+    rows = queries.dms(group.conn, group.me)
+    if as_json:
+        return emit_json([d.to_json() for d in rows])
+    for d in rows:
+        unread = styled(f"  {d.unread} unread", fg="yellow") if d.unread else ""
+        thread = d.thread[:8] if d.thread else "--------"
+        echo(f"{thread}  {d.with_name}{unread}")
+    return None
+
+
 @main.command()
 @json_option
 @with_group

@@ -90,3 +90,129 @@ def test_the_recap_and_the_health_figures_are_the_same_inside_and_outside_a_circ
     assert TITLE not in recaps["ana"] and "Open question for all" in recaps["ana"]
     figures = {who.home.name: who.json("metrics") for who in (ana, ben, cy)}
     assert figures["ana"] == figures["ben"] == figures["cy"]
+
+
+def _sync_all(*members: object) -> None:
+    for who in (*members, *members):  # twice round: what one writes after the others' sync reaches them
+        who.json("sync")  # type: ignore[attr-defined]
+
+
+def _holds(who: object, word: str) -> bool:
+    """Whether `word` is anywhere in the member's home (the SQLite file, its -wal, every file)."""
+    return any(word.encode() in p.read_bytes() for p in _files_under(who.home))  # type: ignore[attr-defined]
+
+
+def test_whoever_leaves_or_is_removed_reads_nothing_written_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy", "--member", "Di")
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ana, ben, cy, di)
+    assert BODY in cy.out("show", thread[:8]) and BODY in di.out("show", thread[:8])
+
+    ana.run("circle", "remove", NAME, "Cy")  # the maker: the new key goes out with the removal
+    cy.run("circle", "leave", NAME)  # refused: Cy is out already, on Cy's replica once synced
+    _sync_all(ana, ben, cy, di)
+    di.run("circle", "leave", NAME)
+    _sync_all(di, ana, ben, cy)
+    after = "after the removal the rye was sour"
+    ben.out("reply", thread[:8], "--body", after)  # Ben writes first since Di left: Ben makes the key
+    _sync_all(ben, ana, cy, di)
+
+    assert after in ana.out("show", thread[:8])
+    for gone in (cy, di):
+        assert gone.json("circles") == []
+        assert not _holds(gone, after), gone.home
+        shown = gone.out("show", thread[:8])
+        assert BODY in shown and after not in shown  # they keep what they read while in it
+    assert [c["members"] for c in ana.json("circles")] == [["Ana", "Ben"]]
+    assert not any(after.encode() in p.read_bytes() for p in _files_under(folder))
+
+
+def test_a_moderator_outside_a_circle_removes_and_a_member_renews_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy, ana)
+    assert ana.json("circles") == []
+    assert "maker or a moderator" in cy.error("circle", "remove", NAME, "Ben", code=3)  # neither
+    ana.run("circle", "remove", circle[:8], "Cy")  # Ana moderates; she sees the circle's id, not its name
+    _sync_all(ana, ben, cy)
+    late = "only for ben now"
+    thread = ben.out("post", TITLE, "--body", late, "--circle", NAME)
+    _sync_all(ben, ana, cy)
+    assert late in ben.out("show", thread[:8])
+    assert not _holds(cy, late) and not _holds(ana, late)
+    assert "no thread" in cy.error("show", thread[:8])
+
+
+def test_a_member_removed_from_the_group_loses_every_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    ben.out("circle", "add", "Second pod", "--member", "Cy")
+    _sync_all(ana, ben, cy)
+    assert len(cy.json("circles")) == 2
+    ana.run("remove", "Cy")
+    _sync_all(ana, ben, cy)
+    assert all("Cy" not in c["members"] for who in (ana, ben) for c in who.json("circles"))
+    later = "cy is gone from the group"
+    ana.out("post", TITLE, "--body", later, "--circle", NAME)
+    ben.out("post", TITLE, "--body", later + " too", "--circle", "Second pod")
+    _sync_all(ana, ben, cy)
+    assert not _holds(cy, later)
+
+
+def test_someone_let_into_a_circle_reads_its_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ana, ben, cy)
+    ana.run("circle", "remove", NAME, "Cy")  # a new key: the history now spans two
+    ben.out("reply", thread[:8], "--body", REPLY)
+    _sync_all(ana, ben, di)
+    assert "no thread" in di.error("show", thread[:8])
+    ben.run("circle", "invite", NAME, "Di")
+    _sync_all(ben, ana, di)
+    (listed,) = di.json("circles")
+    assert listed["name"] == NAME and listed["members"] == ["Ana", "Ben", "Di"]
+    shown = di.out("show", thread[:8])
+    assert BODY in shown and REPLY in shown
+    before = di.json("circles")
+    di.run("rebuild")  # a re-fold from the log alone, with no key learned beforehand, reads it alike
+    assert di.json("circles") == before and REPLY in di.out("show", thread[:8])
+    di.out("reply", thread[:8], "--body", "hello from di")
+    _sync_all(di, ana, ben)
+    assert "hello from di" in ana.out("show", thread[:8])
+    assert not _holds(cy, "hello from di")
+    assert not any(b"hello from di" in p.read_bytes() for p in _files_under(folder))
+
+
+def test_a_direct_message_is_a_two_person_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    thread = ana.out("dm", "Ben", "--body", "psst, a starter for you")
+    _sync_all(ana, ben, cy)
+    assert ben.out("dm", "Ana", "--body", "yes please") == thread  # the same conversation, either way
+    _sync_all(ben, ana, cy)
+    (direct,) = ana.json("dms")
+    assert direct["with"] == "Ben" and direct["thread"] == thread and direct["unread"] == 1
+    assert set(direct) == {"id", "with", "thread", "last_activity", "unread"}
+    assert ana.json("circles") == []  # conversations are listed by `dms`, not `circles`
+    shown = ana.out("show", thread[:8])
+    assert "psst, a starter for you" in shown and "yes please" in shown
+    assert ana.json("dms")[0]["unread"] == 0
+    assert cy.json("dms") == []
+    assert not _holds(cy, "psst") and not any(b"psst" in p.read_bytes() for p in _files_under(folder))
+    assert ana.out("dm", "Cy", "--body", "hi cy") != thread
+    assert "someone else" in ana.error("dm", "Ana", "--body", "me", code=2)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tablespace.core.circles import OpPlace, new_circle_key, seal_box, wrap_for
+from tablespace.core.circles import OpPlace, new_circle_key, seal_box, seal_prev_keys, sealed_prev_aad, wrap_for
 from tablespace.core.fold import derived_id
 from tablespace.core.home import EXCHANGE_KEY_NAME
 from tablespace.core.identity import Identity, save_private_key
@@ -330,7 +330,7 @@ def test_a_fork_converges_whichever_side_arrives_first(tmp_path):
 # Ada (the founder) and Bo are in the circle, Cy is not; each replica is one of
 # them, with that member's exchange key beside the database as in a home.
 CIRCLE_IN, CIRCLE_OUT = (0, 1), (2,)
-EXCHANGE = [X25519PrivateKey.from_private_bytes(bytes([40 + i]) * 32) for i in range(3)]
+EXCHANGE = [X25519PrivateKey.from_private_bytes(bytes([40 + i]) * 32) for i in range(5)]
 CIRCLE_WORDS = ("Rye pod", "crumb shot", "open crumb")
 
 
@@ -422,3 +422,108 @@ def test_circles_converge_among_members_and_among_outsiders(generated, rng):
         (insider,), (outsider,) = inside, outside
         assert CIRCLE_WORDS[0] in insider  # the members opened it
         assert not any(word in outsider for word in CIRCLE_WORDS)
+
+
+# Who is in the circle changes: Ada makes it with Bo and Cy; then posts,
+# invites (of Di and Ed), leaves, removals (by the maker, or refused) and new
+# keys come in random order, each key op wrapping for whoever its author
+# believed was in. Public circle rows are the same everywhere; each member's
+# replica is the same whatever order the ops come in; and whoever was never
+# let in holds none of the circle's words.
+PUBLIC_CIRCLE_TABLES = ("circles", "circle_members", "circle_epochs")
+
+
+@st.composite
+def circle_membership_op_sets(draw: st.DrawFn) -> tuple[str, list[Op], int]:
+    genesis, founder = found(FOUNDER, hlc=BASE_HLC)
+    gid = genesis.id
+    feeds = [founder] + [Feed(identity, gid) for identity in POOL[1:5]]
+    hlc = BASE_HLC + 1
+    ops = [genesis]
+    ops += [
+        founder.op("member.add", member_add_payload(f.identity, n), hlc=hlc)
+        for f, n in zip(feeds[1:], NAMES[1:], strict=True)
+    ]
+    ops += [f.op("member.keys", {"exchange_key": _public(i)}, hlc=hlc + 1) for i, f in enumerate(feeds)]
+    inside = {0, 1, 2}
+    key, latest = new_circle_key(), hlc + 2
+    place = OpPlace(gid, founder.id, founder.seq + 1, latest)
+    wrapped = {feeds[i].id: wrap_for(key, bytes.fromhex(_public(i)), place) for i in inside}
+    details = seal_box(key, {"name": CIRCLE_WORDS[0], "purpose": "", "ends": None}, place.binding("details"))
+    members = sorted(wrapped)
+    create = founder.op("circle.create", {"members": members, "epoch": 0, "wrapped": wrapped, **details}, hlc=latest)
+    ops.append(create)
+    circle, keys, epoch, ever = create.id, {0: [key]}, 0, set(inside)
+
+    def key_op(author: int, kind: str, wrap: set[int], extra: dict) -> Op:
+        nonlocal key, epoch
+        feed, new = feeds[author], new_circle_key()
+        at = OpPlace(gid, feed.id, feed.seq + 1, latest)
+        stanzas = {feeds[i].id: wrap_for(new, bytes.fromhex(_public(i)), at) for i in wrap}
+        prev = seal_prev_keys(new, keys, sealed_prev_aad(at.binding("key")))
+        epoch += 1
+        keys.setdefault(epoch, []).append(new)
+        key = new
+        payload = {"circle": circle, **extra, "epoch": epoch, "wrapped": stanzas, **prev}
+        return feed.op(kind, payload, hlc=latest)
+
+    for _ in range(draw(st.integers(2, 12))):
+        latest += draw(st.integers(0, 2))
+        author = draw(st.integers(0, 4))
+        step = draw(st.sampled_from(["post", "post", "invite", "leave", "remove", "rekey"]))
+        if step == "post":
+            feed = feeds[author]
+            at = OpPlace(gid, feed.id, feed.seq + 1, latest)
+            inner = {"kind": "thread.start", "payload": {"title": CIRCLE_WORDS[1], "body": CIRCLE_WORDS[2], "tags": []}}
+            box = seal_box(key, inner, at.binding("op", circle, str(epoch)))
+            ops.append(feed.op("circle.sealed", {"circle": circle, "epoch": epoch, **box}, hlc=latest))
+        elif step == "invite":
+            newcomer = draw(st.integers(0, 4))
+            ops.append(key_op(author, "circle.invite", inside | {newcomer}, {"member": feeds[newcomer].id}))
+            if author in inside and newcomer not in inside and len(inside) < 12:
+                inside.add(newcomer)
+                ever.add(newcomer)
+        elif step == "leave":
+            ops.append(feeds[author].op("circle.leave", {"circle": circle}, hlc=latest))
+            inside.discard(author)
+        elif step == "remove":
+            target = draw(st.integers(0, 4))
+            ops.append(feeds[author].op("circle.remove", {"circle": circle, "member": feeds[target].id}, hlc=latest))
+            if author == 0 and 0 in inside and target != 0:
+                inside.discard(target)
+        else:
+            ops.append(key_op(author, "circle.rekey", set(inside), {}))
+    never = next((i for i in range(5) if i not in ever), -1)
+    return gid, ops, never
+
+
+def _public_rows(store: Store) -> list:
+    return [store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in PUBLIC_CIRCLE_TABLES] + [
+        store.conn.execute("SELECT op_id, circle_id, author, hlc FROM circle_activity ORDER BY 1").fetchall()
+    ]
+
+
+@pytest.mark.slow
+@given(circle_membership_op_sets(), st.randoms(use_true_random=False), st.integers(3, 5))
+def test_circle_invites_leaves_removals_and_new_keys_converge(generated, rng, replicas):
+    gid, ops, never = generated
+    with tempfile.TemporaryDirectory() as tmp:
+        public = []
+        for member in range(replicas):
+            dumps = set()
+            for copy in range(2):
+                path = Path(tmp) / f"home{member}-{copy}" / "group.db"
+                store = _replica(path, gid, member)
+                delivery = list(ops)
+                rng.shuffle(delivery)
+                store = deliver(store, delivery, rng, path)
+                dumps.add(store.canonical_dump())
+                public.append(_public_rows(store))
+                store.rebuild()
+                dumps.add(store.canonical_dump())
+                store.close()
+            assert len(dumps) == 1, member  # one member's replica, whatever the order or a rebuild
+            (dump,) = dumps
+            if member == never:
+                assert not any(word in dump for word in CIRCLE_WORDS)
+        assert all(rows == public[0] for rows in public)  # what everyone may know of the circle

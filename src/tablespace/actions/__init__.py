@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tablespace.actions.circles import circle_add, circle_id
+    from tablespace.actions.circles import circle_add, circle_id, circle_invite, circle_leave, circle_remove, dm
     from tablespace.actions.content import (
         delete,
         edit,
@@ -133,6 +133,10 @@ if TYPE_CHECKING:
 _HOME: dict[str, str] = {
     "circle_add": "tablespace.actions.circles",
     "circle_id": "tablespace.actions.circles",
+    "circle_invite": "tablespace.actions.circles",
+    "circle_leave": "tablespace.actions.circles",
+    "circle_remove": "tablespace.actions.circles",
+    "dm": "tablespace.actions.circles",
     "SurveyAnswers": "tablespace.actions.polls",
     "SurveyResults": "tablespace.actions.polls",
     "answer": "tablespace.actions.polls",
@@ -260,6 +264,10 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "circle_add",
     "circle_id",
+    "circle_invite",
+    "circle_leave",
+    "circle_remove",
+    "dm",
     "ANSWER_WORDS",
     "DATABASE_CHANGED",
     "PROBLEM_NOTES",

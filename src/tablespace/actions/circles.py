@@ -1,6 +1,13 @@
 """Circles: small rooms inside the group with keys of their own
 (core/circles.py). Making one wraps a new key for each of its members;
-anything written in one goes out as a `circle.sealed` op that only they open."""
+anything written in one goes out as a `circle.sealed` op that only they open.
+
+Whoever lets someone in makes a new key for everyone then in the circle,
+carrying the earlier keys (the newcomer reads the history). After someone
+leaves or is removed, from the circle or the group, the next member to write
+in it makes a new key first (`renew_key_if_needed`): the one who left holds
+every key up to then, and a moderator outside the circle, who may remove
+someone from it, holds none to renew."""
 
 from __future__ import annotations
 
@@ -9,34 +16,39 @@ from collections.abc import Iterable
 from typing import Any
 
 from tablespace.core import limits, queries
-from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS, OpPlace, new_circle_key, seal_box, wrap_for
+from tablespace.core.circles import (
+    MAX_MEMBERS,
+    MIN_MEMBERS,
+    OpPlace,
+    new_circle_key,
+    seal_box,
+    seal_prev_keys,
+    sealed_prev_aad,
+    wrap_for,
+)
 from tablespace.core.errors import Rejected, TablespaceError, UsageError
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
-from tablespace.core.refs import resolve_circle
+from tablespace.core.refs import resolve_any_circle, resolve_circle
 
 
 def circle_add(group: Group, name: str, members: Iterable[str], purpose: str = "", ends: str | None = None) -> str:
     """Make a circle of `members` and us; returns its id."""
-    details = _checked_details(name, purpose, ends)
-    ids = sorted({group.me, *(group.member_id(m) for m in members)})
+    return _make_circle(group, _checked_details(name, purpose, ends), [group.member_id(m) for m in members])
+
+
+def _make_circle(group: Group, details: dict[str, Any], members: Iterable[str]) -> str:
+    ids = sorted({group.me, *members})
     if not MIN_MEMBERS <= len(ids) <= MAX_MEMBERS:
         raise UsageError(f"a circle has {MIN_MEMBERS} to {MAX_MEMBERS} members, you included ({len(ids)} given)")
-    names = queries.member_names(group.conn)
-    keys = queries.exchange_keys(group.conn, ids)
-    for member, key in keys.items():
-        if key is None:
-            raise TablespaceError(
-                f"{names.get(member, member[:8])} has no exchange key in the log yet (they have not synced since "
-                "joining); try again after they have"
-            )
+    keys = _exchange_keys(group, ids)
     circle_key = new_circle_key()
 
     def payload(place: OpPlace) -> dict[str, Any]:
         return {
             "members": ids,
             "epoch": 0,
-            "wrapped": {m: wrap_for(circle_key, bytes.fromhex(keys[m] or ""), place) for m in ids},
+            "wrapped": {m: wrap_for(circle_key, keys[m], place) for m in ids},
             **seal_box(circle_key, details, place.binding("details")),
         }
 
@@ -60,22 +72,142 @@ def _checked_details(name: str, purpose: str, ends: str | None) -> dict[str, Any
     return details
 
 
+def _exchange_keys(group: Group, ids: Iterable[str]) -> dict[str, bytes]:
+    """Each member's published exchange key, which a circle key is wrapped for."""
+    names = queries.member_names(group.conn)
+    found: dict[str, bytes] = {}
+    for member, key in queries.exchange_keys(group.conn, ids).items():
+        if key is None:
+            raise TablespaceError(
+                f"{names.get(member, member[:8])} has no exchange key in the log yet (they have not synced since "
+                "joining); try again after they have"
+            )
+        found[member] = bytes.fromhex(key)
+    return found
+
+
+def _key_op(
+    group: Group, kind: str, circle: str, wrap_for_ids: Iterable[str], extra: dict[str, Any] | None = None
+) -> None:
+    """Write `kind` (circle.invite or circle.rekey) with a new key wrapped for
+    `wrap_for_ids`, the earlier keys we hold sealed under it."""
+    held = group.store.circle_keys.held(group.conn, circle)
+    if not held:
+        raise TablespaceError("you hold no key for that circle, so you cannot give one out")
+    ids = sorted(set(wrap_for_ids))
+    keys = _exchange_keys(group, ids)
+    epoch = queries.circle_current_key(group.conn, circle)[1] + 1
+    key = new_circle_key()
+
+    def payload(place: OpPlace) -> dict[str, Any]:
+        bound = place.binding("key")
+        return {
+            "circle": circle,
+            **(extra or {}),
+            "epoch": epoch,
+            "wrapped": {m: wrap_for(key, keys[m], place) for m in ids},
+            **seal_prev_keys(key, held, sealed_prev_aad(bound)),
+        }
+
+    group.write(kind, payload)
+
+
+def renew_key_if_needed(group: Group, circle: str) -> bool:
+    """A new key for the circle if someone its current key reached has gone
+    (queries.circle_needs_new_key); returns whether one was made."""
+    if not queries.circle_needs_new_key(group.conn, circle):
+        return False
+    _key_op(group, "circle.rekey", circle, queries.circle_member_ids(group.conn, circle))
+    return True
+
+
+def circle_invite(group: Group, circle_ref: str, member_ref: str) -> None:
+    """Let a member of the group into one of our circles."""
+    circle = circle_id(group, circle_ref)
+    member = group.member_id(member_ref)
+    with group.store.db.atomic():
+        renew_key_if_needed(group, circle)  # the newcomer's key must not reach anyone who went
+        members = queries.circle_member_ids(group.conn, circle)
+        if member in members:
+            raise TablespaceError("they are in that circle already")
+        _key_op(group, "circle.invite", circle, [*members, member], {"member": member})
+
+
+def circle_remove(group: Group, circle_ref: str, member_ref: str) -> None:
+    """As the circle's maker or a moderator, take someone out of a circle;
+    as a member of it, make its new key at once."""
+    circle = _any_circle(group, circle_ref)
+    member = group.member_id(member_ref)
+    if member == group.me:
+        raise UsageError("to go yourself, use `tablespace circle leave`")
+    with group.store.db.atomic():
+        group.write("circle.remove", {"circle": circle, "member": member})
+        if group.me in queries.circle_member_ids(group.conn, circle):
+            renew_key_if_needed(group, circle)
+
+
+def circle_leave(group: Group, circle_ref: str) -> None:
+    """Leave one of our circles; the others make its next key without us."""
+    group.write("circle.leave", {"circle": circle_id(group, circle_ref)})
+
+
+def _any_circle(group: Group, ref: str) -> str:
+    """One of our circles by name or id prefix, or (for a moderator, who sees
+    every circle's members but not its name) any circle by id prefix."""
+    try:
+        return circle_id(group, ref)
+    except TablespaceError:
+        if not group.is_moderator:
+            raise
+    return resolve_any_circle(group.conn, ref)
+
+
 def circle_id(group: Group, ref: str) -> str:
     """One of our circles, by name or id prefix."""
     return resolve_circle(group.conn, ref, group.me)
 
 
 def write_in_room(group: Group, circle: str | None, kind: str, payload: dict[str, Any]) -> Op:
-    """Write a content op in the group's room (`circle` None) or sealed in a circle's."""
+    """Write a content op in the group's room (`circle` None) or sealed in a
+    circle's, under a new key first if someone has gone from it."""
     if circle is None:
         return group.write(kind, payload)
-    epoch = queries.circle_epoch(group.conn, circle)
-    key = group.store.circle_keys.key(group.conn, circle, epoch)
-    if key is None:
-        raise TablespaceError("you hold no key for that circle, so you cannot write in it")
+    with group.store.db.atomic():
+        renew_key_if_needed(group, circle)
+        key_op, epoch = queries.circle_current_key(group.conn, circle)
+        key = group.store.circle_keys.learn(group.conn, circle, key_op)
+        if key is None:
+            raise TablespaceError("you hold no key for that circle, so you cannot write in it")
 
-    def sealed(place: OpPlace) -> dict[str, Any]:
-        inner = {"kind": kind, "payload": payload}
-        return {"circle": circle, "epoch": epoch, **seal_box(key, inner, place.binding("op", circle, str(epoch)))}
+        def sealed(place: OpPlace) -> dict[str, Any]:
+            inner = {"kind": kind, "payload": payload}
+            return {"circle": circle, "epoch": epoch, **seal_box(key, inner, place.binding("op", circle, str(epoch)))}
 
-    return group.write("circle.sealed", sealed)
+        return group.write("circle.sealed", sealed)
+
+
+def dm(group: Group, member_ref: str, body: str) -> str:
+    """A direct message: in our two-person conversation with `member` (made
+    on first use), its one thread; returns the thread's id."""
+    member = group.member_id(member_ref)
+    if member == group.me:
+        raise UsageError("a direct message goes to someone else")
+    with group.store.db.atomic():
+        circle = _direct_circle(group, member)
+        thread = queries.direct_thread(group.conn, circle)
+        if thread is not None:
+            write_in_room(group, circle, "post.reply", {"thread": thread, "body": body})
+            return thread
+        names = queries.member_names(group.conn)
+        title = f"{names.get(group.me, 'me')} and {names.get(member, member[:8])}"
+        return write_in_room(group, circle, "thread.start", {"title": title, "body": body, "tags": []}).id
+
+
+def _direct_circle(group: Group, member: str) -> str:
+    """Our direct conversation with `member`, made if there is none."""
+    for direct in queries.dms(group.conn, group.me):
+        if direct.with_member == member:
+            return direct.id
+    names = queries.member_names(group.conn)
+    details = {"name": f"{names.get(group.me, 'me')} and {names.get(member, member[:8])}", "purpose": "", "ends": None}
+    return _make_circle(group, {**details, "dm": True}, [member])

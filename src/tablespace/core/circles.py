@@ -89,39 +89,102 @@ def wrap_for(key: bytes, member_public: bytes, place: OpPlace) -> str:
     return seal_to(key, member_public, info=WRAP_INFO, aad=place.binding("key")).hex()
 
 
+def seal_prev_keys(key: bytes, held: dict[int, list[bytes]], aad: bytes) -> dict[str, str]:
+    """The keys of earlier epochs, sealed under a circle's new key: whoever is
+    given the new key reads the circle's history with them."""
+    keys = [[epoch, k.hex()] for epoch in sorted(held) for k in sorted(held[epoch])]
+    return seal_box(key, {"keys": keys}, aad)
+
+
+def _prev_keys(value: dict[str, Any] | None) -> list[tuple[int, bytes]]:
+    """(epoch, key) pairs of an opened prev box; ones that are not keys are left out."""
+    found: list[tuple[int, bytes]] = []
+    items = value.get("keys") if value is not None else None
+    for item in items if isinstance(items, list) else []:
+        if (
+            isinstance(item, list)
+            and len(item) == 2
+            and type(item[0]) is int
+            and isinstance(item[1], str)
+            and len(item[1]) == 2 * CIRCLE_KEY_BYTES
+        ):
+            try:
+                found.append((item[0], bytes.fromhex(item[1])))
+            except ValueError:
+                continue
+    return found
+
+
 class CircleKeys:
-    """The circle keys this member holds, unwrapped on first use from the
-    wrapped keys the fold filed (circle_epochs) with the exchange key at
-    `exchange_path`; a replica without that file (a bare store) holds none."""
+    """The circle keys this member holds: unwrapped with the exchange key at
+    `exchange_path` from the keys the fold filed (circle_epochs), and those
+    earlier keys each new one carries (its prev box). Kept in memory only; a
+    replica without that file (a bare store) holds none.
+
+    Keys learned stay known across re-folds: a member let into a circle
+    learns its earlier keys at the invite, and the re-fold that follows
+    opens what was written under them (Store.refold)."""
 
     def __init__(self, exchange_path: Path) -> None:
         self.exchange_path = exchange_path
         self._private: X25519PrivateKey | None = None
-        self._keys: dict[tuple[str, int], bytes | None] = {}
+        self._me: str | None = None
+        self._unwrapped: dict[bytes, bytes | None] = {}  # a key row's place -> its key for us
+        self._known: dict[tuple[str, int], set[bytes]] = {}
 
-    def key(self, conn: sqlite3.Connection, circle: str, epoch: int) -> bytes | None:
-        """The key of `circle` at `epoch`, or None if it was not wrapped for us."""
-        try:
-            return self._keys[(circle, epoch)]
-        except KeyError:
-            self._keys[(circle, epoch)] = found = self._unwrap(conn, circle, epoch)
-            return found
+    def me(self, conn: sqlite3.Connection) -> str | None:
+        if self._me is None:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'me'").fetchone()
+            self._me = None if row is None else str(row[0])
+        return self._me
 
-    def _unwrap(self, conn: sqlite3.Connection, circle: str, epoch: int) -> bytes | None:
-        me = conn.execute("SELECT value FROM meta WHERE key = 'me'").fetchone()
+    def keys(self, conn: sqlite3.Connection, circle: str, epoch: int) -> list[bytes]:
+        """Every key of `circle` at `epoch` we hold (two members may have made one each)."""
+        for (key_op,) in conn.execute(
+            "SELECT key_op FROM circle_epochs WHERE circle_id = ? AND epoch = ?", (circle, epoch)
+        ).fetchall():
+            self.learn(conn, circle, key_op)
+        return sorted(self._known.get((circle, epoch), ()))
+
+    def held(self, conn: sqlite3.Connection, circle: str) -> dict[int, list[bytes]]:
+        """Every key of `circle` we hold, by epoch: what a new key carries on."""
+        for (key_op,) in conn.execute("SELECT key_op FROM circle_epochs WHERE circle_id = ?", (circle,)).fetchall():
+            self.learn(conn, circle, key_op)
+        return {epoch: sorted(keys) for (c, epoch), keys in sorted(self._known.items()) if c == circle}
+
+    def learn(self, conn: sqlite3.Connection, circle: str, key_op: str) -> bytes | None:
+        """The key made by `key_op` if it was wrapped for us, and the earlier
+        keys it carries; None if it was not wrapped for us."""
         row = conn.execute(
-            "SELECT wrapped, place FROM circle_epochs WHERE circle_id = ? AND epoch = ?", (circle, epoch)
+            "SELECT epoch, wrapped, place, prev FROM circle_epochs WHERE circle_id = ? AND key_op = ?",
+            (circle, key_op),
         ).fetchone()
-        if me is None or row is None:
+        if row is None:
             return None
-        stanza = json.loads(row[0]).get(me[0])
+        epoch, wrapped, place, prev = row[0], row[1], bytes(row[2]), row[3]
+        if place not in self._unwrapped:
+            self._unwrapped[place] = key = self._unwrap(conn, wrapped, place)
+            if key is not None:
+                self._known.setdefault((circle, epoch), set()).add(key)
+                if prev:
+                    sealed = json.loads(prev)
+                    opened = open_box(
+                        key, bytes.fromhex(sealed["nonce"]), bytes.fromhex(sealed["box"]), sealed_prev_aad(place)
+                    )
+                    for old_epoch, old_key in _prev_keys(opened):
+                        self._known.setdefault((circle, old_epoch), set()).add(old_key)
+        return self._unwrapped[place]
+
+    def _unwrap(self, conn: sqlite3.Connection, wrapped: str, place: bytes) -> bytes | None:
+        me = self.me(conn)
+        stanza = json.loads(wrapped).get(me) if me is not None else None
         private = self._exchange_key()
         if stanza is None or private is None:
             return None
         from tablespace.core.stanza import KeyWrapError, open_sealed
 
         try:
-            key = open_sealed(bytes.fromhex(stanza), private, info=WRAP_INFO, aad=bytes(row[1]))
+            key = open_sealed(bytes.fromhex(stanza), private, info=WRAP_INFO, aad=place)
         except (KeyWrapError, ValueError):
             return None
         return key if len(key) == CIRCLE_KEY_BYTES else None
@@ -136,3 +199,8 @@ class CircleKeys:
 
             self._private = read_private_key(self.exchange_path, X25519PrivateKey, "exchange key", "X25519")
         return self._private
+
+
+def sealed_prev_aad(key_place: bytes) -> bytes:
+    """What a prev box is bound to: the wrapped keys' binding of its op, and that it is the prev box."""
+    return key_place + b"\x00prev"

@@ -380,15 +380,73 @@ class CircleView:
 
 
 def circles(conn: sqlite3.Connection, me: str) -> list[CircleView]:
-    """The circles `me` is in, by name."""
+    """The circles `me` is in, by name; direct conversations are `dms`'."""
     rows = conn.execute(
         """SELECT c.id, d.name, coalesce(d.purpose, ''), d.ends FROM circles c
            JOIN circle_members cm ON cm.circle_id = c.id AND cm.member = ?
            LEFT JOIN circle_details d ON d.circle_id = c.id
+           WHERE coalesce(d.dm, 0) = 0
            ORDER BY coalesce(d.name, ''), c.id""",
         (me,),
     ).fetchall()
     return [CircleView(cid, name, purpose, ends, circle_member_names(conn, cid)) for cid, name, purpose, ends in rows]
+
+
+@dataclass(frozen=True)
+class DirectView:
+    """A direct conversation: a two-person circle and its one thread."""
+
+    id: str  # the circle
+    with_member: str  # the other member's id
+    with_name: str
+    thread: str | None  # None until its first message, or if it was deleted
+    last_activity: str | None  # ISO time of its newest message
+    unread: int  # messages we have not read
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "with": self.with_name,
+            "thread": self.thread,
+            "last_activity": self.last_activity,
+            "unread": self.unread,
+        }
+
+
+def direct_thread(conn: sqlite3.Connection, circle: str) -> str | None:
+    """A direct conversation's thread: its oldest live one."""
+    row = conn.execute(
+        "SELECT id FROM threads WHERE circle_id = ? AND deleted = 0 ORDER BY created_hlc, id LIMIT 1", (circle,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def dms(conn: sqlite3.Connection, me: str) -> list[DirectView]:
+    """`me`'s direct conversations with members still in them, newest first."""
+    found: list[DirectView] = []
+    rows = conn.execute(
+        """SELECT c.id, other.member, coalesce(m.name, substr(other.member, 1, 8)) FROM circles c
+           JOIN circle_details d ON d.circle_id = c.id AND d.dm = 1
+           JOIN circle_members mine ON mine.circle_id = c.id AND mine.member = ?
+           JOIN circle_members other ON other.circle_id = c.id AND other.member != ?
+           LEFT JOIN members m ON m.id = other.member""",
+        (me, me),
+    ).fetchall()
+    for circle, other, name in rows:
+        thread = direct_thread(conn, circle)
+        last, unread = None, 0
+        if thread is not None:
+            summary = conn.execute("SELECT last_activity_hlc FROM threads WHERE id = ?", (thread,)).fetchone()
+            last = iso(hlc_to_datetime(summary[0]))
+            unread = _one_int(
+                conn,
+                """SELECT count(*) FROM posts p LEFT JOIN reads r ON r.thread_id = p.thread_id
+                   WHERE p.thread_id = ? AND p.deleted = 0 AND p.author != ?
+                     AND (r.read_hlc IS NULL OR p.created_hlc > r.read_hlc)""",
+                (thread, me),
+            )
+        found.append(DirectView(circle, other, name, thread, last, unread))
+    return sorted(found, key=lambda d: (d.last_activity or "", d.id), reverse=True)
 
 
 def circle_member_names(conn: sqlite3.Connection, circle: str) -> list[str]:
@@ -402,8 +460,32 @@ def circle_member_names(conn: sqlite3.Connection, circle: str) -> list[str]:
     ]
 
 
-def circle_epoch(conn: sqlite3.Connection, circle: str) -> int:
-    return _one_int(conn, "SELECT epoch FROM circles WHERE id = ?", (circle,))
+def circle_current_key(conn: sqlite3.Connection, circle: str) -> tuple[str, int]:
+    """(the op that made it, its epoch) of the key a circle is written under next."""
+    row = conn.execute("SELECT key_op, epoch FROM circles WHERE id = ?", (circle,)).fetchone()
+    return (str(row[0]), int(row[1])) if row else ("", 0)
+
+
+def circle_member_ids(conn: sqlite3.Connection, circle: str) -> list[str]:
+    return [m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ? ORDER BY 1", (circle,))]
+
+
+def circle_maker(conn: sqlite3.Connection, circle: str) -> str | None:
+    row = conn.execute("SELECT maker FROM circles WHERE id = ?", (circle,)).fetchone()
+    return row[0] if row else None
+
+
+def circle_needs_new_key(conn: sqlite3.Connection, circle: str) -> bool:
+    """Whether someone the circle's current key was wrapped for has gone from
+    it: nothing more may be written under that key (core/fold/circles.py)."""
+    row = conn.execute(
+        """SELECT e.wrapped FROM circles c
+           JOIN circle_epochs e ON e.circle_id = c.id AND e.key_op = c.key_op WHERE c.id = ?""",
+        (circle,),
+    ).fetchone()
+    if row is None:
+        return False
+    return bool(set(json.loads(row[0])) - set(circle_member_ids(conn, circle)))
 
 
 def thread_circle(conn: sqlite3.Connection, thread_id: str) -> str | None:

@@ -17,6 +17,7 @@ _TARGETS = {
     "post": ("posts", "+deleted = 0"),
     "resource": ("resources", "+deleted = 0"),
     "ritual": ("rituals", "1"),
+    "circle": ("circles", "1"),
 }
 
 
@@ -54,6 +55,11 @@ def resolve_circle(conn: sqlite3.Connection, ref: str, me: str) -> str:
         raise TablespaceError(f"{ref!r} matches several of your circles; use its id instead")
     found: str = rows[0]
     return found
+
+
+def resolve_any_circle(conn: sqlite3.Connection, ref: str) -> str:
+    """Any circle by an id prefix (a moderator sees every circle's id, not its name)."""
+    return resolve_id(conn, "circle", ref)
 
 
 def resolve_member(conn: sqlite3.Connection, ref: str) -> str:

@@ -100,7 +100,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "survey_answers": ("survey_id", "member"),
     "circles": ("id",),
     "circle_members": ("circle_id", "member"),
-    "circle_epochs": ("circle_id", "epoch"),
+    "circle_epochs": ("circle_id", "key_op"),
     "circle_details": ("circle_id",),
     "circle_activity": ("op_id",),
 }
@@ -750,6 +750,36 @@ def m025_circles_tables(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m026_circles_rekeys(db: Database) -> None:
+    """Invites, removals and new keys in circles (core/circles.py). A circle
+    may hold several keys of one epoch (two members renewed it at once), so
+    each key is named by the op that made it (key_op); `circles.key_op` is
+    the one written under next. circle_activity keeps whether this member
+    opened each op (a member let in later re-folds to read the history);
+    circle_details.dm marks a direct conversation (a two-person circle).
+    Re-folded on next open: every circle's first key gets its name."""
+    db.executescript(
+        """
+        DROP TABLE circle_epochs;
+        CREATE TABLE circle_epochs (
+            circle_id TEXT NOT NULL,
+            key_op TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            wrapped TEXT NOT NULL,
+            place BLOB NOT NULL,
+            prev TEXT,
+            PRIMARY KEY (circle_id, key_op)
+        );
+        CREATE INDEX circle_epochs_epoch ON circle_epochs (circle_id, epoch);
+        ALTER TABLE circles ADD COLUMN key_op TEXT NOT NULL DEFAULT '';
+        ALTER TABLE circle_activity ADD COLUMN opened INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE circle_details ADD COLUMN dm INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+    _refold_on_next_open(db)
 
 
 def _build_text_edits(db: Database) -> None:

@@ -40,7 +40,8 @@ Ready = tuple[int, str, int, str, int | None, bytes | None, bytes | None]
 _READY_COLUMNS = "o.hlc, o.author, o.seq, o.id, o.rowid, o.signature, o.body"
 # (removals: member -> last seq; time-outs: member -> [(last seq, end hlc)])
 RoleWindows = dict[tuple[str, str], dict[int, int | None]]
-Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]], RoleWindows]
+# ...and the circles this member is in at the end (FoldContext.joined_circles)
+Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]], RoleWindows, frozenset[str]]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
@@ -507,7 +508,13 @@ class Store:
             "SELECT member, role, last_seq, until_seq FROM role_windows ORDER BY member, role, last_seq"
         ):
             windows.setdefault((member, role), {})[last_seq] = until_seq
-        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows
+        joined = frozenset(
+            circle
+            for (circle,) in self.conn.execute(
+                "SELECT circle_id FROM circle_members WHERE member = (SELECT value FROM meta WHERE key = 'me')"
+            )
+        )
+        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows, joined
 
     def _context(self, hlcs: dict[str, int], cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
         """`hlcs`: op id -> hlc of every op this pass folds (FoldContext.hlcs),
@@ -520,7 +527,7 @@ class Store:
         from tablespace.core.fold import FoldContext
 
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
-        cutoffs, timeouts, windows = cuts if cuts is not None else self._cuts()
+        cutoffs, timeouts, windows, joined = cuts if cuts is not None else self._cuts()
         return FoldContext(
             self.conn,
             self.group_id,
@@ -531,6 +538,7 @@ class Store:
             head=head,
             hlcs=hlcs,
             circle_keys=self.circle_keys,
+            joined_circles=joined,
         )
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
@@ -615,8 +623,11 @@ class Store:
         one is accepted can depend on what was cut off; so fold from no cutoffs, then
         again with the cutoffs that pass accepted, until they stop changing.
         Always starting from none keeps the result a function of the op set.
+        The circles this member ends up in are carried the same way: a
+        member let into a circle reads what was written before, on the pass
+        after the one that let them in (core/circles.py CircleKeys).
         """
-        cuts: Cuts = ({}, {}, {})
+        cuts: Cuts = ({}, {}, {}, frozenset())
         for _ in range(4):
             count, deleted = self._refold_once(cuts)
             found = self._cuts()

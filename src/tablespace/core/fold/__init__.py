@@ -92,6 +92,7 @@ CONTENT_KINDS = frozenset(
         "survey.answer",
         "circle.create",
         "circle.sealed",
+        "circle.invite",
     }
 )
 # Kinds whose handlers never write the members table, so FoldContext's
@@ -120,5 +121,8 @@ KEEPS_MEMBERS = CONTENT_KINDS | frozenset(
         "mod.record",
         "modkey.rotate",
         "survey.open",
+        "circle.rekey",
+        "circle.remove",
+        "circle.leave",
     }
 )

@@ -1,9 +1,20 @@
-"""Circles (core/circles.py): their making, and the sealed ops written in them.
+"""Circles (core/circles.py): their making, who is in them, their keys, and
+the sealed ops written in them.
 
 Every replica folds what the group may know: that a circle exists, who is
 in it, the wrapped keys, and one opaque row per op written in it. A member
 of the circle also opens its details and folds each inner op into the same
 view tables as the group's, in the circle's room (FoldContext.circle).
+
+Keys: every op that makes one (circle.create, circle.invite, circle.rekey)
+wraps it for everyone in the circle once it is folded, at least; the newest
+such op in the fold order holds the key written under next (`circles.key_op`).
+Two members renewing at once both succeed (one epoch, two keys; any opens
+what was written under it), so nothing written under either is lost. A key
+op that wraps for someone who has meanwhile gone (a departure it had not
+seen) is accepted too: the circle then still needs a new key
+(queries.circle_needs_new_key), which the next member to
+write in it makes first.
 """
 
 from __future__ import annotations
@@ -37,6 +48,72 @@ def _sealed_fields(payload: dict[str, Any], max_hex: int) -> tuple[bytes, bytes]
     return bytes.fromhex(nonce), bytes.fromhex(box)
 
 
+PREV_MAX_HEX = 2 * 64 * 1024  # the earlier keys a new key carries on
+KEY_EPOCH_MAX = 1_000_000
+
+
+def _members(ctx: FoldContext, circle: str) -> set[str]:
+    return {m for (m,) in ctx.conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+
+
+def _circle_of(ctx: FoldContext, op: Op) -> tuple[str, str, int]:
+    """(id, maker, newest epoch) of the circle an op names."""
+    circle = limits.ref(op.payload, "circle", label="circle")
+    row = ctx.one(
+        "SELECT c.maker, max(e.epoch) FROM circles c JOIN circle_epochs e ON e.circle_id = c.id WHERE c.id = ?", circle
+    )
+    if row is None or row[0] is None:
+        raise Rejected.missing("no such circle")
+    return circle, row[0], row[1]
+
+
+def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> None:
+    if ctx.one("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author) is None:
+        raise Rejected.permission(f"only a circle's members {action}")
+
+
+def _wrapped_keys(p: dict[str, Any], must_cover: set[str]) -> dict[str, str]:
+    """The key op's wrapped keys: one per member it must reach at least (and
+    perhaps for some who went meanwhile, unseen by its author)."""
+    wrapped = p.get("wrapped")
+    if (
+        not isinstance(wrapped, dict)
+        or len(wrapped) > 2 * MAX_MEMBERS
+        or not all(isinstance(m, str) and limits.ID_RE.match(m) for m in wrapped)
+        or not all(isinstance(w, str) and re.fullmatch(f"[0-9a-f]{{{STANZA_HEX}}}", w) for w in wrapped.values())
+    ):
+        raise Rejected.invalid("the circle key must be wrapped once for each of its members")
+    if not must_cover <= set(wrapped):
+        raise Rejected.invalid("the circle's new key must be wrapped for everyone in it")
+    return wrapped
+
+
+def _file_key(ctx: FoldContext, op: Op, circle: str, epoch: int, wrapped: dict[str, str], prev: str | None) -> None:
+    ctx.run(
+        "INSERT INTO circle_epochs (circle_id, key_op, epoch, wrapped, place, prev) VALUES (?, ?, ?, ?, ?, ?)",
+        circle,
+        op.id,
+        epoch,
+        canonical_json(wrapped).decode(),
+        op_place(op).binding("key"),
+        prev,
+    )
+    ctx.run("UPDATE circles SET key_op = ?, epoch = ? WHERE id = ?", op.id, epoch, circle)
+
+
+def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set[str]) -> None:
+    """Check and file the key a circle.invite or circle.rekey makes, with the
+    earlier keys it carries sealed under it."""
+    epoch = op.payload.get("epoch")
+    if type(epoch) is not int or not 1 <= epoch <= min(newest + 1, KEY_EPOCH_MAX):
+        raise Rejected.invalid("bad epoch number: a new key's is at most the newest epoch's successor")
+    wrapped = _wrapped_keys(op.payload, must_cover)
+    nonce, box = _sealed_fields(op.payload, max_hex=PREV_MAX_HEX)
+    _file_key(ctx, op, circle, epoch, wrapped, canonical_json({"nonce": nonce.hex(), "box": box.hex()}).decode())
+    if ctx.circle_keys is not None:
+        ctx.circle_keys.learn(ctx.conn, circle, op.id)  # and the earlier keys it carries, for the history
+
+
 @handles("circle.create")
 def circle_create(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
@@ -55,27 +132,24 @@ def circle_create(ctx: FoldContext, op: Op) -> None:
             raise Rejected.refused("everyone in a circle must be an active member of the group")
     if p.get("epoch") != 0:
         raise Rejected.invalid("a new circle starts at epoch 0")
-    wrapped = p.get("wrapped")
-    if (
-        not isinstance(wrapped, dict)
-        or sorted(wrapped) != members
-        or not all(isinstance(w, str) and re.fullmatch(f"[0-9a-f]{{{STANZA_HEX}}}", w) for w in wrapped.values())
-    ):
+    wrapped = _wrapped_keys(p, set(members))
+    if sorted(wrapped) != members:
         raise Rejected.invalid("the circle key must be wrapped once for each of its members")
     nonce, box = _sealed_fields(p, max_hex=4 * (limits.NAME_MAX * 2 + limits.SUMMARY_MAX + 64))
-    place = op_place(op)
-    ctx.run("INSERT INTO circles (id, maker, created_hlc, epoch) VALUES (?, ?, ?, 0)", op.id, op.author, op.hlc)
-    ctx.conn.executemany("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", [(op.id, m) for m in members])
     ctx.run(
-        "INSERT INTO circle_epochs (circle_id, epoch, wrapped, place) VALUES (?, 0, ?, ?)",
+        "INSERT INTO circles (id, maker, created_hlc, epoch, key_op) VALUES (?, ?, ?, 0, ?)",
         op.id,
-        canonical_json(wrapped).decode(),
-        place.binding("key"),
+        op.author,
+        op.hlc,
+        op.id,
     )
-    key = ctx.circle_key(op.id, 0)
-    details = None if key is None else open_box(key, nonce, box, place.binding("details"))
-    if details is not None:
-        _fold_details(ctx, op.id, details)
+    ctx.conn.executemany("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", [(op.id, m) for m in members])
+    _file_key(ctx, op, op.id, 0, wrapped, None)
+    for key in ctx.circle_keys_for(op.id, 0):
+        details = open_box(key, nonce, box, op_place(op).binding("details"))
+        if details is not None:
+            _fold_details(ctx, op.id, details)
+            break
 
 
 def _fold_details(ctx: FoldContext, circle: str, details: dict[str, Any]) -> None:
@@ -91,35 +165,109 @@ def _fold_details(ctx: FoldContext, circle: str, details: dict[str, Any]) -> Non
     except Rejected:
         return
     ctx.run(
-        "INSERT INTO circle_details (circle_id, name, purpose, ends) VALUES (?, ?, ?, ?)", circle, name, purpose, ends
+        "INSERT INTO circle_details (circle_id, name, purpose, ends, dm) VALUES (?, ?, ?, ?, ?)",
+        circle,
+        name,
+        purpose,
+        ends,
+        int(details.get("dm") is True),
     )
+
+
+@handles("circle.invite")
+def circle_invite(ctx: FoldContext, op: Op) -> None:
+    """A member lets another member of the group in, with a new key wrapped
+    for everyone in the circle then, which carries the earlier keys: the
+    newcomer reads the circle's history."""
+    ctx.require_active(op)
+    circle, _, newest = _circle_of(ctx, op)
+    _require_in_circle(ctx, op, circle, "invite others in")
+    member = limits.ref(op.payload, "member", label="member")
+    members = _members(ctx, circle)
+    if member in members:
+        raise Rejected.refused("already in that circle")
+    if ctx.member_status(member) != "active":
+        raise Rejected.refused("only an active member of the group can join a circle")
+    if len(members) >= MAX_MEMBERS:
+        raise Rejected.refused(f"a circle has at most {MAX_MEMBERS} members")
+    _new_key(ctx, op, circle, newest, members | {member})
+    ctx.run("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", circle, member)
+    if member == (ctx.circle_keys.me(ctx.conn) if ctx.circle_keys is not None else None):
+        _read_history(ctx, circle)
+
+
+def _read_history(ctx: FoldContext, circle: str) -> None:
+    """We were just let in: what was written before is read on a re-fold,
+    which knows from its start that we end up in the circle."""
+    if circle in ctx.joined_circles:
+        return
+    unnamed = ctx.one("SELECT 1 FROM circle_details WHERE circle_id = ?", circle) is None
+    unread = ctx.one("SELECT 1 FROM circle_activity WHERE circle_id = ? AND opened = 0", circle) is not None
+    if unnamed or unread:
+        ctx.needs_refold = True
+
+
+@handles("circle.rekey")
+def circle_rekey(ctx: FoldContext, op: Op) -> None:
+    """A member renews the key after someone went: wrapped for everyone still
+    in the circle, and carrying the earlier keys for whoever joins later."""
+    ctx.require_active(op)
+    circle, _, newest = _circle_of(ctx, op)
+    _require_in_circle(ctx, op, circle, "renew its key")
+    _new_key(ctx, op, circle, newest, _members(ctx, circle))
+
+
+@handles("circle.remove")
+def circle_remove(ctx: FoldContext, op: Op) -> None:
+    """The circle's maker (while in it) or a group moderator takes someone out."""
+    ctx.require_active(op)
+    circle, maker, _ = _circle_of(ctx, op)
+    member = limits.ref(op.payload, "member", label="member")
+    members = _members(ctx, circle)
+    maker_in_it = op.author == maker and maker in members
+    if not maker_in_it and not ctx.holds_role(op, "moderator"):
+        raise Rejected.permission("only the circle's maker or a moderator removes someone from it")
+    if member == op.author:
+        raise Rejected.refused("to go yourself, leave the circle")
+    if member not in members:
+        raise Rejected.refused("not in that circle")
+    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, member)
+
+
+@handles("circle.leave")
+def circle_leave(ctx: FoldContext, op: Op) -> None:
+    ctx.require_active(op)
+    circle, _, _ = _circle_of(ctx, op)
+    _require_in_circle(ctx, op, circle, "leave it")
+    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author)
 
 
 @handles("circle.sealed")
 def circle_sealed(ctx: FoldContext, op: Op) -> None:
     """An op written in a circle. Outsiders check what they can see (the
-    author is in the circle, the epoch is its current one) and keep an
-    opaque row; a member opens it and folds the inner op in the circle's room."""
+    author is in the circle, the epoch is one of its keys') and keep an
+    opaque row; a member opens it and folds the inner op in the circle's room.
+    An epoch older than the newest is accepted: its writer had not seen the
+    new key yet, and nobody who has gone reads it here (reads_circle)."""
     ctx.require_active(op)
-    circle = limits.ref(op.payload, "circle", label="circle")
-    row = ctx.one("SELECT epoch FROM circles WHERE id = ?", circle)
-    if row is None:
-        raise Rejected.missing("no such circle")
-    if ctx.one("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author) is None:
-        raise Rejected.permission("only a circle's members write in it")
+    circle, _, newest = _circle_of(ctx, op)
+    _require_in_circle(ctx, op, circle, "write in it")
     epoch = op.payload.get("epoch")
-    if epoch != row[0]:
-        raise Rejected.invalid("written under a key that is not the circle's current one")
+    if type(epoch) is not int or not 0 <= epoch <= newest:
+        raise Rejected.invalid("written under a key the circle does not have")
     nonce, box = _sealed_fields(op.payload, max_hex=BOX_MAX_HEX)
-    key = ctx.circle_key(circle, epoch)
-    if key is not None:
-        _fold_inner(ctx, op, circle, open_box(key, nonce, box, op_place(op).binding("op", circle, str(epoch))))
+    keys = ctx.circle_keys_for(circle, epoch)
+    if keys:
+        aad = op_place(op).binding("op", circle, str(epoch))
+        inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
+        _fold_inner(ctx, op, circle, inner)
     ctx.run(
-        "INSERT INTO circle_activity (op_id, circle_id, author, hlc) VALUES (?, ?, ?, ?)",
+        "INSERT INTO circle_activity (op_id, circle_id, author, hlc, opened) VALUES (?, ?, ?, ?, ?)",
         op.id,
         circle,
         op.author,
         op.hlc,
+        int(bool(keys)),
     )
 
 

@@ -109,6 +109,9 @@ class FoldContext:
     # belongs to one room: an op in another finds no such thread.
     circle_keys: CircleKeys | None = None
     circle: str | None = None
+    # The circles this member is in at the end of the fold (the last pass's,
+    # Store.refold): they read a circle's history from before they joined.
+    joined_circles: frozenset[str] = frozenset()
 
     def is_deleted(self, table: str, row_id: str) -> bool:
         """Whether a post, thread or resource is deleted, asked without writing
@@ -465,9 +468,23 @@ class FoldContext:
                 self._threads[thread_id] = row
         return row
 
-    def circle_key(self, circle: str, epoch: int) -> bytes | None:
-        """The key of a circle at an epoch, if this member holds it."""
-        return None if self.circle_keys is None else self.circle_keys.key(self._conn, circle, epoch)
+    def circle_keys_for(self, circle: str, epoch: int) -> list[bytes]:
+        """The keys of a circle at an epoch this member holds and reads with
+        here: none once they have left it, unless they are let in again
+        (`joined_circles`), so what is written after they go stays unread
+        even under a key they still hold."""
+        keys = self.circle_keys
+        if keys is None or not self.reads_circle(circle):
+            return []
+        return keys.keys(self.conn, circle, epoch)
+
+    def reads_circle(self, circle: str) -> bool:
+        me = None if self.circle_keys is None else self.circle_keys.me(self._conn)
+        if me is None:
+            return False
+        if circle in self.joined_circles:
+            return True
+        return self.one("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, me) is not None
 
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)

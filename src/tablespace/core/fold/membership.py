@@ -278,6 +278,7 @@ def _leave(ctx: FoldContext, member: str, status: str, last_seq: int, hlc: int) 
         member,
     )
     ctx.run("DELETE FROM roles WHERE member_id = ?", member)
+    ctx.run("DELETE FROM circle_members WHERE member = ?", member)  # and every circle: theirs get new keys
     ctx.cut_off(member, last_seq)
 
 

@@ -355,10 +355,9 @@ def _circles_sample(groups: dict[str, Group], end: datetime) -> None:
         return
     ends = (end + timedelta(days=14)).date().isoformat()
     actions.circle_add(ana, POD, ["Ben", "Chiara"], purpose="Daily rye check-ins for two weeks", ends=ends)
-    actions.circle_add(ana, "Ana and Ben", ["Ben"])
     converge(list(groups.values()))
     check_in = actions.post(ben, "Day 3 check-in", "Starter doubled in 6 hours at 24 °C. Bake tomorrow.", circle=POD)
-    actions.post(ben, "About Saturday", "Can I bring a friend to the bake-along?", circle="Ana and Ben")
+    actions.dm(ben, "Ana", "About Saturday: can I bring a friend to the bake-along?")
     sync_group(ben)
     sync_group(chiara)
     actions.reply(chiara, check_in, "Mine is slower: 9 hours. Trying a warmer spot.")

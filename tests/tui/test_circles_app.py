@@ -71,12 +71,13 @@ def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Table:
     tick()
     pod = actions.circle_add(ana, POD, ["Ben", "Cy"], purpose=PURPOSE)
     tick()
-    dm = actions.circle_add(ana, "Ana and Ben", ["Ben"])
     converge()
     tick()
     ids["pod"] = actions.post(ben, "Monday check-in", "Fed the rye starter.", circle=POD)
     tick()
-    ids["dm"] = actions.post(ben, "A quiet word", "About Saturday.", circle="Ana and Ben")
+    ids["dm"] = actions.dm(ben, "Ana", "About Saturday.")
+    (conversation,) = queries.dms(ben.conn, ben.me)
+    dm = conversation.id
     converge()
     for group in groups.values():
         group.close()
@@ -114,13 +115,13 @@ async def test_the_room_bar_switches_between_the_group_a_circle_and_a_dm(app, ta
         assert PURPOSE in text and "Ana, Ben, Cy" in text
 
         await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        await wait_for(pilot, lambda: titles(app) == ["Ben and Ana"])
         assert "with Ben" in screen_text(app)
 
         await pilot.press("right_square_bracket")  # round to the group's room
         await wait_for(pilot, lambda: titles(app) == ["Group bake this weekend"])
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        await wait_for(pilot, lambda: titles(app) == ["Ben and Ana"])
 
 
 async def test_unread_counts_per_room_and_in_the_section_bar(app, table) -> None:
@@ -181,7 +182,7 @@ async def test_a_reply_in_a_dm_stays_between_the_two(app, ana, table) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
         await pilot.press("right_square_bracket", "right_square_bracket")
-        await wait_for(pilot, lambda: titles(app) == ["A quiet word"])
+        await wait_for(pilot, lambda: titles(app) == ["Ben and Ana"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: "🔒 with Ben" in screen_text(app))  # the heading says where it is
         await pilot.press("r")
@@ -212,3 +213,23 @@ def test_the_group_s_list_pages_and_places_only_its_own_threads(ana, table) -> N
     assert queries.thread_position(ana.conn, table.ids["pod"], table.pod) == 0
     assert queries.threads_next_to(ana.conn, table.ids["pod"], after=True, limit=10) is None
     assert queries.count_threads(ana.conn) == 1 and queries.count_threads(ana.conn, table.pod) == 1
+
+
+async def test_c_in_a_conversation_sends_a_message_into_its_one_thread(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Ben and Ana"])
+        await pilot.press("c")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ComposeModal)
+        assert "New message to Ben" in screen_text(app) and not modal.query("#title")  # no title: a message
+        modal.query_one("#body", TextArea).text = "Bring them!"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadsScreen))
+        assert titles(app) == ["Ben and Ana"]  # still one thread
+    bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
+    assert bodies == ["About Saturday.", "Bring them!"]
+    assert [t.id for t in queries.threads(ana.conn, circle=table.dm)] == [table.ids["dm"]]

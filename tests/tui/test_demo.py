@@ -30,6 +30,7 @@ async def test_demo_members_have_their_own_homes_and_the_app_sees_a_simulated_po
         try:
             # Replicas in the same circles fold the same views; outsiders hold circles' ops sealed.
             circles = tuple(sorted(c.name or "" for c in queries.circles(group.conn, group.me)))
+            circles += tuple(sorted(d.id for d in queries.dms(group.conn, group.me)))
             digests.setdefault(circles, set()).add(group.store.dump_digest())
             authors = {row[0] for row in group.conn.execute("SELECT DISTINCT author FROM ops")}
             assert group.me in authors or name == "ana"

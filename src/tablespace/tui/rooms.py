@@ -22,6 +22,7 @@ class Room:
     circle: str | None  # None: the group's room
     label: str  # what the bar calls it
     dm: bool = False
+    peer: str | None = None  # a direct conversation's other member (their id)
     purpose: str = ""
     members: tuple[str, ...] = ()
     ends: str | None = None
@@ -44,15 +45,14 @@ def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
     by the other person's name."""
     my_name = visible(queries.member_names(conn).get(me, me[:8]))
     circles: list[Room] = []
-    dms: list[Room] = []
-    for view in queries.circles(conn, me):
+    for view in queries.circles(conn, me):  # conversations are queries.dms'
         members = tuple(visible(name) for name in view.members)
-        others = [name for name in members if name != my_name] or list(members)
-        if len(view.members) == 2:
-            dms.append(Room(view.id, others[0], dm=True, members=members))
-        else:
-            label = visible(view.name) if view.name else f"circle {view.id[:8]}"
-            circles.append(Room(view.id, label, purpose=visible(view.purpose), members=members, ends=view.ends))
+        label = visible(view.name) if view.name else f"circle {view.id[:8]}"
+        circles.append(Room(view.id, label, purpose=visible(view.purpose), members=members, ends=view.ends))
+    dms = [
+        Room(d.id, visible(d.with_name), dm=True, peer=d.with_member, members=(my_name, visible(d.with_name)))
+        for d in queries.dms(conn, me)
+    ]
     dms.sort(key=lambda room: room.label.casefold())
     return [Room(None, GROUP_LABEL), *circles, *dms]
 

@@ -165,12 +165,23 @@ class ThreadsScreen(SectionScreen):
 
         def post(draft: Draft) -> Job[str]:
             title, body, tags = draft.title or "", draft.body, draft.tags or ()
+            if room.peer is not None:  # a conversation is one thread: the message goes into it
+                peer = room.peer
+                return self.write_job(
+                    "sending",
+                    lambda g: actions.dm(g, peer, body),
+                    then=lambda thread: self.call_after_refresh(self.thread_list.select_id, thread),
+                )
             return self.write_job(
                 "posting",
                 lambda g: actions.post(g, title, body, tags, circle=room.circle),
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
+        if room.peer is not None:
+            names = [name for name in room.members if name in roster_names(self.group)]
+            self.app.push_screen(ComposeModal(f"New message to {room.label}", post, names=names, submit_label="Send"))
+            return
         if room.circle is None:
             heading, names = "New thread", roster_names(self.group)
         else:  # a mention reaches only those who can read it

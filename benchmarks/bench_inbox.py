@@ -8,6 +8,8 @@ opened (migrated and re-folded, which finds the mentions) and asked:
                    find nothing of anyone else: the widest scan there is
   inbox-follower   inbox(conn, other) for a member following 200 threads
   counts           unread_counts(conn, other): the section bar
+  digest           digest(conn, other) of the last 7 days, which hold every post
+  recap            recap(conn) of this week, likewise
   floor            queries.threads(conn, limit=50), the thread list's first
                    page: a read the app already makes on every refresh
 
@@ -27,6 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +46,8 @@ from _common import (  # noqa: E402
     verdict,
 )
 
-from tablespace.core import inbox, queries  # noqa: E402
+from tablespace.core import digest, inbox, queries, recap  # noqa: E402
+from tablespace.core.clock import now  # noqa: E402
 
 OTHER = "f" * 32
 TARGET_MS = 200.0
@@ -74,11 +78,15 @@ def main() -> int:
                 "INSERT OR IGNORE INTO follows (thread_id) VALUES (?)",
                 [(t,) for t in random.Random(args.seed).sample(threads, min(200, len(threads)))],
             )
+        moment = now()
         cases: dict[str, Callable[[], object]] = {
             "floor": lambda: queries.threads(conn, limit=50),
             "inbox-author": lambda: inbox.inbox(conn, author, include_read=True),
             "inbox-follower": lambda: inbox.inbox(conn, OTHER, include_read=True),
             "counts": lambda: inbox.unread_counts(conn, OTHER),
+            # every post of the cached group is this week's: the widest digest and recap there are
+            "digest": lambda: digest.digest(conn, OTHER, moment - timedelta(days=7), moment, group="bench"),
+            "recap": lambda: recap.recap(conn, *recap.week_of(moment.date())),
         }
         results: dict[str, list[float]] = {name: [] for name in cases}
         ratios: dict[str, list[float]] = {name: [] for name in cases}

@@ -77,6 +77,24 @@ def test_a_poll_or_a_survey_is_not_a_question_waiting_for_a_reply(tmp_path) -> N
     assert bullets[-1] == "Still waiting for an answer: “Which flour?”."
 
 
+def test_the_events_held_in_the_week_are_named_with_who_went(tmp_path) -> None:
+    w = World(tmp_path / "g.db", members=2)
+    bo, cy = w.members
+
+    def event(title: str, day: int, hour: int) -> str:
+        held = datetime(2025, 1, day, 18, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+        payload = {"title": title, "body": "", "at": held, "tz": "Europe/Berlin", "minutes": 60}
+        return w.accepted(w.founder, "event.add", payload, hlc=at(7, hour)).id
+
+    ama = event("Monthly AMA", 9, 8)
+    event("Next bake-along", 15, 9)  # set up this week, held the next: not this week's
+    w.accepted(bo, "event.rsvp", {"event": ama, "answer": "going"}, hlc=at(7, 10))
+    w.accepted(cy, "event.rsvp", {"event": ama, "answer": "maybe"}, hlc=at(7, 11))
+    bullets = recap(w.store.conn, *week_of(date(2025, 1, 9))).bullets
+    assert "Events held: “Monthly AMA” (1 going)." in bullets
+    assert not any("Still waiting" in b for b in bullets)  # an event is answered by RSVPs, not replies
+
+
 def test_an_empty_week_is_a_quiet_one_and_the_next_week_counts_the_late_answer(tmp_path) -> None:
     w = the_week(tmp_path)
     assert recap(w.store.conn, *week_of(date(2025, 1, 20))).bullets == [QUIET_WEEK]

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
@@ -25,7 +25,7 @@ from tablespace.core.polls import sealed_answers, survey
 from tablespace.core.recap import RECAP_TAG
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.health import HealthScreen
-from tablespace.tui.modals import AskForm, ConfirmModal, ReadModal
+from tablespace.tui.modals import AskForm, ComposeModal, ReadModal
 from tablespace.tui.recap import RecapModal
 from tablespace.tui.screens import ThreadScreen
 from tests.tui.keys import jobs_done
@@ -177,7 +177,7 @@ def recap_threads(group: Group) -> list[queries.ThreadSummary]:
     return [t for t in queries.threads(group.conn) if RECAP_TAG in t.tags]
 
 
-async def test_a_note_taker_posts_the_recap_after_confirming_and_finds_it_again(circle: Circle) -> None:
+async def test_a_note_taker_edits_the_recap_posts_it_and_finds_it_again(circle: Circle) -> None:
     cat = Group.open(circle.homes["Cat"])
     try:
         app = TablespaceApp(cat, sync=False)
@@ -189,20 +189,26 @@ async def test_a_note_taker_posts_the_recap_after_confirming_and_finds_it_again(
             assert "Recap: week of 2026-03-02" in text and "none posted yet" in text and "p post it" in text
 
             await pilot.press("p")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-            await pilot.press("n")  # not yet: nothing is posted
-            await pilot.pause()
-            assert isinstance(app.screen, HealthScreen) and recap_threads(cat) == []
+            await wait_for(pilot, lambda: isinstance(app.screen, ComposeModal))
+            await pilot.press("escape")  # not yet: nothing is posted
+            await wait_for(pilot, lambda: isinstance(app.screen, HealthScreen))
+            assert recap_threads(cat) == []
 
             await open_recap(pilot, app)
             await pilot.press("p")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ComposeModal))
+            composer = app.screen
+            body = composer.query_one("#body", TextArea)
+            assert "- 3 new threads and 1 reply from 2 members." in body.text  # the recap, to edit
+            body.text += "\n- Thanks, everyone: a good first week."
+            await pilot.press("ctrl+s")
             await jobs_done(pilot)
             await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen))
             (posted,) = recap_threads(cat)
             assert posted.title == "Recap: week of 2026-03-02" and posted.author == "Cat"
             assert app.screen.thread_id == posted.id
+            opening = queries.thread(cat.conn, posted.id).posts[0].body
+            assert opening.endswith("- Thanks, everyone: a good first week.")  # as edited
 
             await pilot.press("escape")
             await open_recap(pilot, app)

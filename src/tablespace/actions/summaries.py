@@ -64,10 +64,14 @@ def weekly_recap(group: Group, day: date | None = None) -> Recap:
     return recap(group.conn, start, end)
 
 
-def post_recap(group: Group, day: date | None = None) -> tuple[str, Recap]:
+def post_recap(
+    group: Group, day: date | None = None, *, title: str | None = None, body: str | None = None
+) -> tuple[str, Recap]:
     """Note-takers and moderators: post the week's recap as a thread tagged
-    `recap`; returns the thread id and the recap."""
+    `recap`, as built or with the `title` and `body` they edited it to;
+    returns the thread id and the recap."""
     if not group.my_roles() & set(RECAP_ROLES):
         raise PermissionDenied("only a note-taker or a moderator can post the recap")
     result = weekly_recap(group, day)
-    return post(group, result.title, result.markdown(), [RECAP_TAG]), result
+    thread = post(group, title or result.title, result.markdown() if body is None else body, [RECAP_TAG])
+    return thread, result

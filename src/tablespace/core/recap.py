@@ -63,8 +63,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     circle's threads are its members'; the recap is the same on every
     replica and may be posted to everyone), in a fixed order: the week in
     figures, busiest threads, wins, newcomers and who welcomed them, rituals
-    answered, new resources, questions still waiting (a poll or a survey
-    is answered by votes and sealed answers, not replies: never waiting)."""
+    answered, events held, new resources, questions still waiting (a poll, a survey or an
+    event is answered by votes, sealed answers or RSVPs, not replies: never waiting)."""
     w = {"lo": datetime_to_hlc(start), "hi": datetime_to_hlc(end), "win": WIN_TAG, "recap": RECAP_TAG}
     names = queries.member_names(conn)
 
@@ -144,6 +144,21 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
             + "."
         )
 
+    events = conn.execute(
+        """SELECT t.title, (SELECT count(*) FROM event_rsvps r WHERE r.event_id = e.id AND r.answer = 'going')
+           FROM events e JOIN threads t ON t.id = e.id
+           WHERE t.deleted = 0 AND e.at_hlc >= :lo AND e.at_hlc < :hi
+           ORDER BY e.at_hlc, e.id""",
+        w,
+    ).fetchall()
+    if events:
+        bullets.append(
+            "Events held: "
+            + ", ".join(f"“{title}” ({going} going)" for title, going in events[:NAMED])
+            + (f" and {len(events) - NAMED} more" if len(events) > NAMED else "")
+            + "."
+        )
+
     resources = [
         r[0]
         for r in conn.execute(
@@ -160,6 +175,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
             WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL AND {in_week("t")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
               AND t.id NOT IN (SELECT thread_id FROM polls) AND t.id NOT IN (SELECT thread_id FROM surveys)
+              AND t.id NOT IN (SELECT id FROM events)
               AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.thread_id = t.id AND p.author != t.author
                               AND p.deleted = 0 AND p.created_hlc < :hi)
             ORDER BY t.created_hlc, t.id""",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -25,9 +26,13 @@ from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, 
 from tablespace.core.recap import past_recaps
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
+from tablespace.tui.jobs import Job
 from tablespace.tui.recap import RecapChoice, RecapModal
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
+
+if TYPE_CHECKING:
+    from tablespace.tui.editor import Draft
 
 LABEL_WIDTH = 17
 VALUE_WIDTH = 8
@@ -248,19 +253,24 @@ class HealthScreen(SectionScreen):
         if choice.thread is not None:
             self.app.push_screen(ThreadScreen(choice.thread))
         elif choice.post:
-            self._confirm_post_recap()
+            self._edit_and_post_recap()
 
-    def _confirm_post_recap(self) -> None:
-        from tablespace.tui.modals import ConfirmModal
+    def _edit_and_post_recap(self) -> None:
+        """The recap in the composer, to edit before it goes to everyone;
+        posting it is the note-taker's or moderator's act, as `recap --post`."""
+        from tablespace.tui.modals import ComposeModal
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.act(
-                    "posting the recap",
-                    lambda g: actions.post_recap(g)[0],
-                    success="Posted the recap as a thread tagged recap.",
-                    then=lambda thread: self.app.push_screen(ThreadScreen(thread)),
-                )
+        recap = actions.weekly_recap(self.group)
 
-        question = "Post this week's recap for everyone, as a thread tagged recap?"
-        self.app.push_screen(ConfirmModal(question, yes="Post"), confirmed)
+        def post(draft: Draft) -> Job[str]:
+            title, body = draft.title or recap.title, draft.body
+            return self.write_job(
+                "posting the recap",
+                lambda g: actions.post_recap(g, title=title, body=body)[0],
+                success="Posted the recap as a thread tagged recap.",
+                then=lambda thread: self.app.push_screen(ThreadScreen(thread)),
+            )
+
+        self.app.push_screen(
+            ComposeModal("Post the week's recap", post, title=recap.title, body=recap.markdown(), submit_label="Post")
+        )

@@ -73,6 +73,7 @@ class ModerationScreen(SectionScreen):
     # Join requests sit in the folder and reports arrive as our own sync files
     # them: neither counts as imported ops, so re-read after every sync round.
     REFRESH_EVERY_ROUND = True
+    READS_THE_CLOCK = True
     BINDINGS = [
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="moderation.prev_tab"),
         Binding("right_square_bracket", "tab(1)", "Tab", id="moderation.next_tab"),

@@ -1,0 +1,57 @@
+"""Switching sections: a section is built once and kept; on its return it
+re-reads only what changed since it last read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tablespace import actions
+from tablespace.core.group import Group
+from tablespace.tui.registry import sections_for
+from tests.tui.waits import screen_text, wait_for
+
+
+@contextmanager
+def statements(group: Group) -> Iterator[list[str]]:
+    """The SQL the app runs on the group's connection meanwhile, apart from
+    asking whether anything changed (`PRAGMA data_version`)."""
+    ran: list[str] = []
+    group.conn.set_trace_callback(lambda sql: ran.append(sql) if "data_version" not in sql else None)
+    try:
+        yield ran
+    finally:
+        group.conn.set_trace_callback(None)
+
+
+async def visit_every_section(pilot, keys: list[str]) -> None:  # noqa: ANN001 - a textual Pilot
+    for key in [*keys[1:], keys[0]]:
+        await pilot.press(key)
+        await pilot.pause()
+
+
+async def test_a_section_returned_to_with_nothing_changed_reads_nothing(app, group):
+    keys = [s.key for s in sections_for(group.is_moderator)]
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        await visit_every_section(pilot, keys)  # each section built and read once
+        with statements(group) as ran:
+            await visit_every_section(pilot, keys)
+        # Only the key bindings' check of the reader's role (moderator-only keys) asks the database.
+        assert [sql for sql in ran if not sql.startswith("SELECT role FROM roles WHERE")] == []
+
+
+async def test_a_section_returned_to_after_a_write_elsewhere_shows_it(app, group, kitchen):
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "The Perfect Loaf" in screen_text(app))
+        await pilot.press("1")
+        await pilot.pause()
+        beside = Group.open(kitchen.home)  # a command beside the app
+        try:
+            actions.library_add(beside, "Tartine Bread", "https://example.org/tartine", "", ["books"])
+        finally:
+            beside.close()
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "Tartine Bread" in screen_text(app))
+        assert "3 resources" in screen_text(app)

@@ -55,3 +55,23 @@ async def test_a_section_returned_to_after_a_write_elsewhere_shows_it(app, group
         await pilot.press("3")
         await wait_for(pilot, lambda: "Tartine Bread" in screen_text(app))
         assert "3 resources" in screen_text(app)
+
+
+async def test_showing_a_section_the_first_time_does_not_parse_the_css_again(app, group, monkeypatch):
+    """A new section's widgets are styled as they mount: no re-parse of
+    every rule (a theme change still re-parses, see test_app)."""
+    from textual.css.stylesheet import Stylesheet
+
+    parsed: list[int] = []
+    original = Stylesheet.reparse
+    monkeypatch.setattr(Stylesheet, "reparse", lambda self: (parsed.append(1), original(self))[1])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        parsed.clear()
+        for key in "23457":
+            await pilot.press(key)
+            await pilot.pause()
+        assert parsed == []
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert parsed  # a real change of the rules still re-parses them

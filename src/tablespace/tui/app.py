@@ -10,6 +10,7 @@ import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +47,14 @@ from tablespace.tui.live import (
     SyncStatus,
     initial_status,
 )
-from tablespace.tui.registry import SECTIONS, section
+from tablespace.tui.registry import SECTIONS, Section, section
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
-from tablespace.tui.textual_private import apply_ansi_colors, shown_notifications, withdraw_notification
+from tablespace.tui.textual_private import (
+    apply_ansi_colors,
+    mark_styled_as_current,
+    shown_notifications,
+    withdraw_notification,
+)
 
 if TYPE_CHECKING:
     from tablespace.core.queries import SearchHit
@@ -109,9 +115,10 @@ class TablespaceApp(App[None]):
         watch: bool = True,
         sync_every: float = SYNC_EVERY,
     ) -> None:
+        self.MODES = {s.id: partial(self._new_section_screen, s) for s in SECTIONS}
         if group is None:  # an empty home: first run, found or join a group
             self.DEFAULT_MODE = "setup"
-            self.MODES = {**type(self).MODES, "setup": _setup_screen}
+            self.MODES["setup"] = _setup_screen
         super().__init__()
         if group is None and home is None:
             raise ValueError("TablespaceApp needs a group or a home")
@@ -178,6 +185,13 @@ class TablespaceApp(App[None]):
             return
         super().refresh_css(animate)
         self._parsed_variables = variables
+
+    def _new_section_screen(self, section: Section) -> Screen:
+        """A section's screen, made the first time it is shown (and kept)."""
+        screen = section.make_screen()
+        if self._mounted_once:  # the first screen is covered by refresh_css
+            mark_styled_as_current(self, screen)
+        return screen
 
     def on_mount(self) -> None:
         self._mounted_once = True

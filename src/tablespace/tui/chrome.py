@@ -19,7 +19,6 @@ from textual.widgets import Footer, Header, Static
 from tablespace.actions import in_own_group
 from tablespace.core import queries
 from tablespace.core.clock import now
-from tablespace.core.inbox import unread_counts
 from tablespace.core.text import visible
 from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
@@ -43,6 +42,8 @@ class AppHost(Protocol):
     sync_rounds: int
 
     def is_moderator(self) -> bool: ...
+
+    def unread_counts(self) -> dict[str, int]: ...
 
     def wrote(self) -> None: ...
 
@@ -375,7 +376,7 @@ class SectionScreen(TablespaceScreen):
         if self.group.my_status is None:
             return  # not admitted yet: nothing to read
         self._counted_at = queries.data_version(self.group.conn)
-        self.query_one(SectionBar).set_counts(unread_counts(self.group.conn, self.group.me))
+        self.query_one(SectionBar).set_counts(self.ts_app.unread_counts())
 
     def set_info(self, info: str) -> None:
         self.query_one(SectionBar).set_info(info)

@@ -37,8 +37,7 @@ async def test_a_section_returned_to_with_nothing_changed_reads_nothing(app, gro
         await visit_every_section(pilot, keys)  # each section built and read once
         with statements(group) as ran:
             await visit_every_section(pilot, keys)
-        # Only the key bindings' check of the reader's role (moderator-only keys) asks the database.
-        assert [sql for sql in ran if not sql.startswith("SELECT role FROM roles WHERE")] == []
+        assert ran == []
 
 
 async def test_a_section_returned_to_after_a_write_elsewhere_shows_it(app, group, kitchen):
@@ -75,3 +74,23 @@ async def test_showing_a_section_the_first_time_does_not_parse_the_css_again(app
         app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
         await pilot.pause()
         assert parsed  # a real change of the rules still re-parses them
+
+
+async def test_the_moderation_settings_are_filled_when_their_tab_shows(app, group, monkeypatch):
+    """The Settings pane is Markdown: not filled while another tab is shown."""
+    from textual.widgets import Markdown
+
+    from tablespace.tui.moderation import ModerationScreen
+
+    filled: list[str | None] = []  # the Markdown widgets given text
+    update = Markdown.update
+    monkeypatch.setattr(Markdown, "update", lambda self, text: (text and filled.append(self.id), update(self, text))[1])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModerationScreen) and app.screen.reports is not None)
+        await pilot.pause()
+        assert "settings-view" not in filled
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: "Weekly post cap" in screen_text(app))
+        assert filled.count("settings-view") == 1

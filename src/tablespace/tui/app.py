@@ -142,6 +142,7 @@ class TablespaceApp(App[None]):
         self._after_first_frame: list[Callable[[], None]] = []  # see after_first_frame
         self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
         self._unread: tuple[tuple[int, int], dict[str, int]] | None = None  # see unread_counts
+        self._moderator: tuple[tuple[int, int], bool] | None = None  # see is_moderator
         self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
             self.register_theme(theme)
@@ -564,7 +565,13 @@ class TablespaceApp(App[None]):
 
     def is_moderator(self) -> bool:
         """The Moderation section is for moderators only (and shown only to them)."""
-        return self.group is not None and self.group.is_moderator
+        if self.group is None:
+            return False
+        # Asked for every key binding shown, many times a frame: read once per change of the database.
+        version = queries.data_version(self.group.conn)
+        if self._moderator is None or self._moderator[0] != version:
+            self._moderator = (version, self.group.is_moderator)
+        return self._moderator[1]
 
     def unread_counts(self) -> dict[str, int]:
         """The unread counts every section's bar shows: read once per change

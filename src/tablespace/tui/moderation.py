@@ -103,6 +103,7 @@ class ModerationScreen(SectionScreen):
         self.requests: list[JoinRequest] = []
         self.people: list[queries.MemberView] = []
         self.evidence: list[actions.Evidence] = []
+        self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
 
     # --- layout --------------------------------------------------------------------------
 
@@ -150,6 +151,8 @@ class ModerationScreen(SectionScreen):
     def tab_changed(self) -> None:
         if self.tab != "settings":
             self.table(self.tab).focus()
+        elif self._settings_stale:
+            self._fill_settings()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -159,7 +162,7 @@ class ModerationScreen(SectionScreen):
     # --- data ------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        if not self.group.is_moderator:
+        if not self.ts_app.is_moderator():
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
@@ -320,6 +323,11 @@ class ModerationScreen(SectionScreen):
         self.query_one("#log-detail", Static).update(shown(text))
 
     def _fill_settings(self) -> None:
+        """The Settings pane is Markdown, the slowest widget to fill: it is
+        filled while its tab is shown, else when the tab is next shown."""
+        self._settings_stale = self.tab != "settings"
+        if self._settings_stale:
+            return
         s = queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)
         self.query_one("#settings-view", Markdown).update(

@@ -41,7 +41,7 @@ class First(TablespaceApp):
     def on_ready(self):
         print("LOADED", *sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:])), flush=True)
         self.exit()
-    def _warm_up(self):  # the app loads them after the first frame; not measured here
+    def _warm_up(self, section_modules):  # the app loads them after the first frame; not measured here
         pass
 
 group = Group.open(Home(Path(sys.argv[1])))

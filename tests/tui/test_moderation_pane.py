@@ -224,6 +224,7 @@ async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None
         for _ in range(5):
             await pilot.press("right_square_bracket")
         assert screen.tab == "settings"
+        await wait_for(pilot, lambda: "Weekly post cap" in screen_text(pilot.app))  # filled as its tab shows
         await pilot.press("p")
         await fill(pilot, "lots")  # refused: the form stays open
         assert isinstance(pilot.app.screen, AskForm)

@@ -34,6 +34,12 @@ def test_the_theme_watcher_still_maps_ansi_colors_the_way_the_app_copies() -> No
     assert callable(App._refresh_truecolor_filter)
 
 
+def test_a_new_screen_is_still_css_refreshed_by_its_update_count() -> None:
+    """mark_styled_as_current sets the count Textual compares when a mode's screen is first shown."""
+    assert "screen._css_update_count != self._css_update_count" in inspect.getsource(App._init_mode)
+    assert "self.screen._css_update_count != self._css_update_count" in inspect.getsource(App.switch_mode)
+
+
 def test_only_textual_private_uses_private_textual_names() -> None:
     offenders = []
     for path in sorted(TUI.glob("*.py")):

@@ -10,6 +10,8 @@ import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
+from tablespace.core.inbox import unread_counts
 from tablespace.core.text import visible
 from tablespace.themes import DEFAULT_THEME, THEMES
 from tablespace.tui.chrome import GroupChanged, TablespaceScreen
@@ -46,9 +49,14 @@ from tablespace.tui.live import (
     SyncStatus,
     initial_status,
 )
-from tablespace.tui.registry import SECTIONS, section
+from tablespace.tui.registry import SECTIONS, Section, section, sections_for
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
-from tablespace.tui.textual_private import apply_ansi_colors, shown_notifications, withdraw_notification
+from tablespace.tui.textual_private import (
+    apply_ansi_colors,
+    mark_styled_as_current,
+    shown_notifications,
+    withdraw_notification,
+)
 
 if TYPE_CHECKING:
     from tablespace.core.queries import SearchHit
@@ -109,9 +117,10 @@ class TablespaceApp(App[None]):
         watch: bool = True,
         sync_every: float = SYNC_EVERY,
     ) -> None:
+        self.MODES = {s.id: partial(self._new_section_screen, s) for s in SECTIONS}
         if group is None:  # an empty home: first run, found or join a group
             self.DEFAULT_MODE = "setup"
-            self.MODES = {**type(self).MODES, "setup": _setup_screen}
+            self.MODES["setup"] = _setup_screen
         super().__init__()
         if group is None and home is None:
             raise ValueError("TablespaceApp needs a group or a home")
@@ -132,6 +141,8 @@ class TablespaceApp(App[None]):
         self._painted = False  # the first frame is on the terminal
         self._after_first_frame: list[Callable[[], None]] = []  # see after_first_frame
         self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
+        self._unread: tuple[tuple[int, int], dict[str, int]] | None = None  # see unread_counts
+        self._moderator: tuple[tuple[int, int], bool] | None = None  # see is_moderator
         self._parsed_variables: dict[str, str] = {}
         for theme in THEMES:
             self.register_theme(theme)
@@ -179,6 +190,13 @@ class TablespaceApp(App[None]):
         super().refresh_css(animate)
         self._parsed_variables = variables
 
+    def _new_section_screen(self, section: Section) -> Screen:
+        """A section's screen, made the first time it is shown (and kept)."""
+        screen = section.make_screen()
+        if self._mounted_once:  # the first screen is covered by refresh_css
+            mark_styled_as_current(self, screen)
+        return screen
+
     def on_mount(self) -> None:
         self._mounted_once = True
         config = self.home.config()
@@ -200,7 +218,7 @@ class TablespaceApp(App[None]):
         thread started earlier (a sync round, the watcher, these imports)
         would take the interpreter from the frame while it is drawn."""
         self._painted = True
-        self._warm_up()
+        self._warm_up(self._section_modules())
         for start in self._after_first_frame:
             start()
         self._after_first_frame.clear()
@@ -212,10 +230,21 @@ class TablespaceApp(App[None]):
         else:
             self._after_first_frame.append(start)
 
+    def _section_modules(self) -> list[str]:
+        """The modules of the sections this member may open (and what they
+        import on their first read), for the warm-up."""
+        if self.group is None:
+            return []
+        modules = [s.screen.partition(":")[0] for s in sections_for(self.is_moderator())]
+        if self.is_moderator():
+            modules.append("tablespace.actions.moderation")  # the reports and the log, read on first show
+        return modules
+
     @work(thread=True, exclusive=True, group="warm-up", name="warm up imports")
-    def _warm_up(self) -> None:
+    def _warm_up(self, section_modules: list[str]) -> None:
         """Load, in a thread, what the first write or signature needs, so opening
-        a thread (which marks it read) does not pay for the imports."""
+        a thread (which marks it read) does not pay for the imports; and the
+        other sections' code, so their first show builds the screen only."""
         import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401
         import cryptography.hazmat.primitives.serialization  # noqa: F401
         from sqlite_utils.plugins import ensure_plugins_loaded
@@ -224,6 +253,8 @@ class TablespaceApp(App[None]):
         import tablespace.core.inbox  # noqa: F401
 
         ensure_plugins_loaded()
+        for module in section_modules:
+            import_module(module)
 
     def unlock_then_start(self) -> None:
         """Keys locked with a passphrase are opened before the group starts
@@ -534,7 +565,21 @@ class TablespaceApp(App[None]):
 
     def is_moderator(self) -> bool:
         """The Moderation section is for moderators only (and shown only to them)."""
-        return self.group is not None and self.group.is_moderator
+        if self.group is None:
+            return False
+        # Asked for every key binding shown, many times a frame: read once per change of the database.
+        version = queries.data_version(self.group.conn)
+        if self._moderator is None or self._moderator[0] != version:
+            self._moderator = (version, self.group.is_moderator)
+        return self._moderator[1]
+
+    def unread_counts(self) -> dict[str, int]:
+        """The unread counts every section's bar shows: read once per change
+        of the database, not once per section shown."""
+        version = queries.data_version(self.group.conn)
+        if self._unread is None or self._unread[0] != version:
+            self._unread = (version, unread_counts(self.group.conn, self.group.me))
+        return self._unread[1]
 
     def action_section(self, mode: str) -> None:
         """Show a section; its own key again goes back to the section's screen

@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tablespace.actions import in_own_group
-from tablespace.core.inbox import unread_counts
+from tablespace.core import queries
+from tablespace.core.clock import now
 from tablespace.core.text import visible
 from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
@@ -38,8 +39,11 @@ class AppHost(Protocol):
 
     group: Group
     home: Home
+    sync_rounds: int
 
     def is_moderator(self) -> bool: ...
+
+    def unread_counts(self) -> dict[str, int]: ...
 
     def wrote(self) -> None: ...
 
@@ -229,12 +233,25 @@ class SectionBar(Static):
         return text
 
 
+# The database's data_version, the sync rounds seen, the minute (see data_stamp).
+DataStamp = tuple[tuple[int, int], int, str]
+
+
 class TablespaceScreen(Screen[None]):
-    """Shared plumbing: the app, its group, and data reloaded on every resume."""
+    """Shared plumbing: the app, its group, and data re-read when it changed.
+
+    A screen kept while another is shown (a section, a thread under a
+    modal) re-reads on its return only if the database changed since it
+    last read (`data_stamp`): a return to an unchanged section costs no
+    query."""
 
     SECTION = ""
     # Re-read after every sync round, not only when it brought ops (see GroupChanged).
     REFRESH_EVERY_ROUND = False
+    # What it shows is worked out from the clock as well (figures up to now,
+    # how long a report has waited): re-read on return once the minute moved on.
+    READS_THE_CLOCK = False
+    _read_at: DataStamp | None = None  # the data stamp as this screen last read it
 
     @property
     def ts_app(self) -> AppHost:
@@ -251,14 +268,33 @@ class TablespaceScreen(Screen[None]):
         """Redraw the relative times shown ("5 minutes ago") as the clock moves
         on; the app calls this on an interval. Nothing is re-read."""
 
-    def on_screen_resume(self) -> None:
+    def data_stamp(self) -> DataStamp:
+        """Changes whenever what this screen shows may have: any commit to the
+        database (a write, an import, a command beside the app), for a
+        screen that shows what lives outside the log every sync round, and
+        for one that reads the clock every minute."""
+        rounds = self.ts_app.sync_rounds if self.REFRESH_EVERY_ROUND else 0
+        minute = now().strftime("%Y-%m-%d %H:%M") if self.READS_THE_CLOCK else ""
+        return queries.data_version(self.group.conn), rounds, minute
+
+    def reread(self) -> None:
+        """`refresh_data`, noting the stamp first (a commit while it reads is
+        seen next time)."""
+        self._read_at = self.data_stamp()
         self.refresh_data()
+
+    def reread_if_changed(self) -> None:
+        if self.data_stamp() != self._read_at:
+            self.reread()
+
+    def on_screen_resume(self) -> None:
+        self.reread_if_changed()
         self.refresh_times()
 
     @on(GroupChanged)
     def group_changed(self, message: GroupChanged) -> None:
         if (message.ops or self.REFRESH_EVERY_ROUND) and self.is_mounted and self.is_attached:
-            self.refresh_data()
+            self.reread()
 
     def act(
         self,
@@ -312,17 +348,20 @@ class TablespaceScreen(Screen[None]):
         if success:
             self.notify(success)
         self.ts_app.wrote()
-        self.refresh_data()
+        self.reread()
 
 
 class SectionScreen(TablespaceScreen):
+    _counted_at: tuple[int, int] | None = None  # the data_version the unread counts were read at
+
     def compose_header(self) -> ComposeResult:
         yield Header()
         yield SectionBar(self.SECTION)
 
     @on(events.ScreenResume)
     def _count_on_resume(self) -> None:
-        self.count_unread()
+        if queries.data_version(self.group.conn) != self._counted_at:
+            self.count_unread()
 
     @on(GroupChanged)
     def _count_on_change(self, message: GroupChanged) -> None:
@@ -338,7 +377,8 @@ class SectionScreen(TablespaceScreen):
         """The unread counts beside the sections' titles (threads, rituals, inbox)."""
         if self.group.my_status is None:
             return  # not admitted yet: nothing to read
-        self.query_one(SectionBar).set_counts(unread_counts(self.group.conn, self.group.me))
+        self._counted_at = queries.data_version(self.group.conn)
+        self.query_one(SectionBar).set_counts(self.ts_app.unread_counts())
 
     def set_info(self, info: str) -> None:
         self.query_one(SectionBar).set_info(info)

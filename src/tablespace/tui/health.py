@@ -125,6 +125,7 @@ class HealthScreen(SectionScreen):
     """Group health: what `tablespace metrics` says, week by week."""
 
     SECTION = "health"
+    READS_THE_CLOCK = True
     BINDINGS = [
         Binding("o", "open_thread", "Open thread", id="health.open"),
         Binding("r", "recap", "Recap", id="health.recap"),

@@ -73,6 +73,7 @@ class ModerationScreen(SectionScreen):
     # Join requests sit in the folder and reports arrive as our own sync files
     # them: neither counts as imported ops, so re-read after every sync round.
     REFRESH_EVERY_ROUND = True
+    READS_THE_CLOCK = True
     BINDINGS = [
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="moderation.prev_tab"),
         Binding("right_square_bracket", "tab(1)", "Tab", id="moderation.next_tab"),
@@ -102,6 +103,7 @@ class ModerationScreen(SectionScreen):
         self.requests: list[JoinRequest] = []
         self.people: list[queries.MemberView] = []
         self.evidence: list[actions.Evidence] = []
+        self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
 
     # --- layout --------------------------------------------------------------------------
 
@@ -149,6 +151,8 @@ class ModerationScreen(SectionScreen):
     def tab_changed(self) -> None:
         if self.tab != "settings":
             self.table(self.tab).focus()
+        elif self._settings_stale:
+            self._fill_settings()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -158,7 +162,7 @@ class ModerationScreen(SectionScreen):
     # --- data ------------------------------------------------------------------------------
 
     def refresh_data(self) -> None:
-        if not self.group.is_moderator:
+        if not self.ts_app.is_moderator():
             self.query_one("#report-detail", Static).update("Only moderators see this section.")
             return
         moment = now()
@@ -319,6 +323,11 @@ class ModerationScreen(SectionScreen):
         self.query_one("#log-detail", Static).update(shown(text))
 
     def _fill_settings(self) -> None:
+        """The Settings pane is Markdown, the slowest widget to fill: it is
+        filled while its tab is shown, else when the tab is next shown."""
+        self._settings_stale = self.tab != "settings"
+        if self._settings_stale:
+            return
         s = queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)
         self.query_one("#settings-view", Markdown).update(

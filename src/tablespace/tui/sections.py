@@ -124,7 +124,7 @@ class RitualsScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in TENDING:
-            return self.group.is_moderator and self.current_occurrence is not None
+            return self.ts_app.is_moderator() and self.current_occurrence is not None
         if action == "rsvp":
             return self.current_event is not None
         return True
@@ -744,7 +744,7 @@ class MembersScreen(SectionScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Invites are the moderators' (the action refuses anyone else too)."""
         if action == "invite":
-            return self.is_mounted and self.group.is_moderator
+            return self.is_mounted and self.ts_app.is_moderator()
         if action == "copy_invite":
             return self.invite_code is not None
         return True

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from textual.app import App
 from textual.notifications import Notification
+from textual.screen import Screen
 from textual.widgets._footer import FooterKey  # the footer's key widget: textual.widgets does not export it
 
-__all__ = ["COMPACT_CLASS", "FooterKey", "apply_ansi_colors", "shown_notifications", "withdraw_notification"]
+__all__ = [
+    "COMPACT_CLASS",
+    "FooterKey",
+    "apply_ansi_colors",
+    "mark_styled_as_current",
+    "shown_notifications",
+    "withdraw_notification",
+]
 
 # The class FooterKey's `compact` watcher adds; KeyFooter gives it up front so
 # the footer is styled once instead of once per key.
@@ -33,3 +41,12 @@ def withdraw_notification(app: App[object], notification: Notification) -> None:
     Textual has no public call for one toast, only for all of them."""
     if notification in app._notifications:
         app._unnotify(notification)
+
+
+def mark_styled_as_current(app: App[object], screen: Screen[object]) -> None:
+    """Tell Textual a screen just made needs no CSS refresh: its widgets are
+    styled with the current rules as they mount. A new screen's CSS count
+    starts stale, so Textual re-parses every rule and restyles the screen in
+    view (twice) when a mode's screen is first shown; a theme change since
+    still bumps the app's count and refreshes it as before."""
+    screen._css_update_count = app._css_update_count

@@ -1,0 +1,96 @@
+"""Switching sections: a section is built once and kept; on its return it
+re-reads only what changed since it last read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tablespace import actions
+from tablespace.core.group import Group
+from tablespace.tui.registry import sections_for
+from tests.tui.waits import screen_text, wait_for
+
+
+@contextmanager
+def statements(group: Group) -> Iterator[list[str]]:
+    """The SQL the app runs on the group's connection meanwhile, apart from
+    asking whether anything changed (`PRAGMA data_version`)."""
+    ran: list[str] = []
+    group.conn.set_trace_callback(lambda sql: ran.append(sql) if "data_version" not in sql else None)
+    try:
+        yield ran
+    finally:
+        group.conn.set_trace_callback(None)
+
+
+async def visit_every_section(pilot, keys: list[str]) -> None:  # noqa: ANN001 - a textual Pilot
+    for key in [*keys[1:], keys[0]]:
+        await pilot.press(key)
+        await pilot.pause()
+
+
+async def test_a_section_returned_to_with_nothing_changed_reads_nothing(app, group):
+    keys = [s.key for s in sections_for(group.is_moderator)]
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        await visit_every_section(pilot, keys)  # each section built and read once
+        with statements(group) as ran:
+            await visit_every_section(pilot, keys)
+        assert ran == []
+
+
+async def test_a_section_returned_to_after_a_write_elsewhere_shows_it(app, group, kitchen):
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "The Perfect Loaf" in screen_text(app))
+        await pilot.press("1")
+        await pilot.pause()
+        beside = Group.open(kitchen.home)  # a command beside the app
+        try:
+            actions.library_add(beside, "Tartine Bread", "https://example.org/tartine", "", ["books"])
+        finally:
+            beside.close()
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "Tartine Bread" in screen_text(app))
+        assert "3 resources" in screen_text(app)
+
+
+async def test_showing_a_section_the_first_time_does_not_parse_the_css_again(app, group, monkeypatch):
+    """A new section's widgets are styled as they mount: no re-parse of
+    every rule (a theme change still re-parses, see test_app)."""
+    from textual.css.stylesheet import Stylesheet
+
+    parsed: list[int] = []
+    original = Stylesheet.reparse
+    monkeypatch.setattr(Stylesheet, "reparse", lambda self: (parsed.append(1), original(self))[1])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        parsed.clear()
+        for key in "23457":
+            await pilot.press(key)
+            await pilot.pause()
+        assert parsed == []
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert parsed  # a real change of the rules still re-parses them
+
+
+async def test_the_moderation_settings_are_filled_when_their_tab_shows(app, group, monkeypatch):
+    """The Settings pane is Markdown: not filled while another tab is shown."""
+    from textual.widgets import Markdown
+
+    from tablespace.tui.moderation import ModerationScreen
+
+    filled: list[str | None] = []  # the Markdown widgets given text
+    update = Markdown.update
+    monkeypatch.setattr(Markdown, "update", lambda self, text: (text and filled.append(self.id), update(self, text))[1])
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModerationScreen) and app.screen.reports is not None)
+        await pilot.pause()
+        assert "settings-view" not in filled
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: "Weekly post cap" in screen_text(app))
+        assert filled.count("settings-view") == 1

@@ -708,11 +708,11 @@ closes_option = click.option(
 @with_group
 def poll(group: Group, title: str, options: tuple[str, ...], multi: bool, closes: str | None, body: str) -> None:
     """Start a thread with a poll. Prints the thread id."""
-    echo(actions.poll(group, title, options, multi=multi, closes_in=_closing(closes), body=body))
+    echo(actions.poll(group, title, options, multi=multi, closes_in=optional_duration(closes), body=body))
 
 
-def _closing(closes: str | None) -> timedelta | None:
-    return parse_duration(closes) if closes is not None else None
+def optional_duration(text: str | None) -> timedelta | None:
+    return parse_duration(text) if text is not None else None
 
 
 @main.command()
@@ -742,7 +742,7 @@ def poll_results(view: PollView) -> None:
 def survey(group: Group, title: str, questions: tuple[str, ...], closes: str | None) -> None:
     """Moderator: ask the group up to five questions; answers are sealed to
     the moderators. Prints the survey id."""
-    echo(actions.survey(group, title, questions, closes_in=_closing(closes)))
+    echo(actions.survey(group, title, questions, closes_in=optional_duration(closes)))
 
 
 @main.command()
@@ -1043,8 +1043,7 @@ def quiet(group: Group, since: str | None, until: str | None, reason: str, end: 
     if not since or not until:
         raise click.UsageError("give --from DATE and --until DATE, or --end")
     actions.quiet(group, since, until, reason)
-    spell = queries.quiet_spells(group.conn)[-1:]
-    echo(f"quiet from {since} until {until}" + (f" ({spell[0].reason})" if spell and spell[0].reason else ""), err=True)
+    echo(f"quiet from {since} until {until}" + (f" ({reason.strip()})" if reason.strip() else ""), err=True)
 
 
 # --- health ----------------------------------------------------------------------------
@@ -1460,7 +1459,7 @@ def notify(ctx: click.Context, level: str | None, quiet: str | None, no_quiet: b
 def digest(group: Group, since: str | None, fmt: DigestFormat, output: Path | None) -> None:
     """What happened since your last digest (else the last 7 days): your inbox,
     new threads, wins, rituals, the library, newcomers. Made to be mailed."""
-    span = parse_duration(since) if since is not None else None
+    span = optional_duration(since)
     result = actions.digest(group, span)
     if output is None:
         click.echo(actions.digest_text(result, fmt))

@@ -282,3 +282,24 @@ def test_a_post_that_arrives_after_the_digest_it_was_written_before_is_in_the_ne
     assert "## Wins (1)" in late and "Ana mentioned you in “Rye at altitude”" in late
     monkeypatch.setenv("TABLESPACE_NOW", "2026-12-02T07:00:00Z")
     assert "Nothing happened." in ben.out("digest")  # listed once
+
+
+def test_a_round_with_nothing_new_writes_nothing(tmp_path, monkeypatch, utc) -> None:
+    """The running app asks every sync round; a write each time would tell it
+    the group changed, and it would read every section again."""
+    from tablespace.actions.notify import due_notifications
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    m["Ben"].out("post", "Hello", "--body", "@Ana hi")
+    everyone_syncs(m["Ben"], ana)
+    group = actions.open_group(Home(ana.home))
+    try:
+        settings = NotifySettings()
+        assert due_notifications(group, settings, clock_time(12)) == []  # the first round: old news
+        writes: list[str] = []
+        set_meta = group.store.set_meta
+        monkeypatch.setattr(group.store, "set_meta", lambda key, value: writes.append(key) or set_meta(key, value))
+        assert due_notifications(group, settings, clock_time(12)) == []
+        assert writes == []
+    finally:
+        group.close()

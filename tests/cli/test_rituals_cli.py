@@ -77,9 +77,11 @@ def test_edit_pause_resume_skip_remove(ts: TS) -> None:
 
 def test_quiet_spell(ts: TS) -> None:
     ritual = add(ts, "Check-in")
-    ts.run("quiet", "--from", "2026-11-24", "--until", "2026-11-30", "--reason", "holidays")
+    said = ts.run("quiet", "--from", "2026-11-24", "--until", "2026-11-30", "--reason", "holidays").stderr
+    assert "quiet from 2026-11-24 until 2026-11-30 (holidays)" in said
     assert row(ts, ritual)["next"] == "2026-11-23T09:00:00Z"  # today's is before the spell
-    ts.run("quiet", "--from", "2026-11-23", "--until", "2026-11-25")
+    said = ts.run("quiet", "--from", "2026-11-23", "--until", "2026-11-25").stderr
+    assert "quiet from 2026-11-23 until 2026-11-25" in said and "holidays" not in said  # this spell's own words
     assert row(ts, ritual)["next"] == "2026-11-30T09:00:00Z"
     ts.run("quiet", "--end")
     assert row(ts, ritual)["next"] == "2026-11-23T09:00:00Z"

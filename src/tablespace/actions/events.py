@@ -73,7 +73,7 @@ def event_add(
 def event_id(group: Group, ref: str) -> str:
     """The event a typed id prefix names."""
     thread = group.thread_id(ref)
-    if all(e.id != thread for e in queries.events(group.conn, now(), past=True)):
+    if queries.event(group.conn, thread) is None:
         raise TablespaceError(f"{ref!r} is a thread, not an event")
     return thread
 

@@ -120,11 +120,16 @@ def _notified(group: Group) -> set[str] | None:
     return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
-def _remember(group: Group, entries: list[InboxEntry]) -> None:
+def _remember(group: Group, entries: list[InboxEntry], seen: set[str] | None = None) -> None:
     """The unread entries as now: each is notified at most once. An entry
-    leaves the list once read, so the list stays as short as the inbox."""
+    leaves the list once read, so the list stays as short as the inbox.
+    Unchanged from `seen`, nothing is written: a write every round would
+    tell the app its data changed, and it would read everything again."""
+    ids = {e.id for e in entries}
+    if ids == seen:
+        return
     with group.store.db.atomic():
-        group.store.set_meta(_NOTIFIED, json.dumps(sorted(e.id for e in entries)))
+        group.store.set_meta(_NOTIFIED, json.dumps(sorted(ids)))
 
 
 def start_notifying(group: Group) -> None:
@@ -149,10 +154,11 @@ def due_notifications(group: Group, settings: NotifySettings, local: clock_time)
     first; at most MAX_PER_ROUND, then one that counts the rest. Entries that
     arrive while notifications are off or in quiet hours are remembered as
     passed over: they wait in the inbox, not in a later burst."""
-    start_notifying(group)
-    seen = _notified(group) or set()
+    seen = _notified(group)
     entries = inbox(group.conn, group.me, limit=None)
-    _remember(group, entries)
+    _remember(group, entries, seen)
+    if seen is None:  # the first round: what is there is old news (start_notifying)
+        return []
     if settings.level == "off" or settings.in_quiet_hours(local):
         return []
     fresh = [e for e in reversed(entries) if e.id not in seen]

@@ -470,11 +470,6 @@ def circle_member_ids(conn: sqlite3.Connection, circle: str) -> list[str]:
     return [m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ? ORDER BY 1", (circle,))]
 
 
-def circle_maker(conn: sqlite3.Connection, circle: str) -> str | None:
-    row = conn.execute("SELECT maker FROM circles WHERE id = ?", (circle,)).fetchone()
-    return row[0] if row else None
-
-
 def circle_needs_new_key(conn: sqlite3.Connection, circle: str) -> bool:
     """Whether someone the circle's current key was wrapped for has gone from
     it: nothing more may be written under that key (core/fold/circles.py)."""
@@ -1262,11 +1257,6 @@ def decided_requests(conn: sqlite3.Connection, *, decision: str | None = None) -
 # The table is part of the group's database (core/schema.py) and the front
 # ends ask about it too (quarantined_count); sync writes it through
 # core/sync_files.py.
-
-
-def files_seen(conn: sqlite3.Connection) -> dict[str, tuple[int, int, str]]:
-    """path -> (size, mtime_ns, status) of every folder file looked at."""
-    return {row[0]: row[1:] for row in conn.execute("SELECT path, size, mtime_ns, status FROM sync_files")}
 
 
 def files_seen_at(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, tuple[int, int, str]]:

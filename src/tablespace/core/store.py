@@ -242,7 +242,7 @@ class Store:
         raise its refusal, worded for us (a user's request that is not allowed
         changes nothing)."""
         with self.db.atomic():
-            self._ingest([op])
+            self._ingest([op], local=True)
             state, *refusal = self.conn.execute(
                 "SELECT state, reason_kind, reason, reason_data FROM ops WHERE id = ?", (op.id,)
             ).fetchone()
@@ -264,7 +264,9 @@ class Store:
         self._file(ops, result, persisted=self._catch_up_clock())
         return result
 
-    def _ingest(self, ops: Iterable[Op]) -> IngestResult:
+    def _ingest(self, ops: Iterable[Op], *, local: bool = False) -> IngestResult:
+        """`local`: `ops` are our own, just written (append_local)."""
+        ops = list(ops)
         result = IngestResult()
         persisted = self._catch_up_clock()
         deferred: list[Op] = []  # chain-complete new ops, not inserted yet (see _fold)
@@ -294,8 +296,12 @@ class Store:
                 self._insert(deferred, "ready")
                 result.folded = self.refold()
                 result.refolded = True
-        if ready:
-            self._unread_late_arrivals(ready)
+        # Our own op takes its time from our clock, past every read of ours:
+        # it cannot arrive late (and the check scans `reads`).
+        own = {op.id for op in ops} if local else set()
+        arrived = [row for row in ready if row[3] not in own]
+        if arrived:
+            self._unread_late_arrivals(arrived)
         (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
         return result
 

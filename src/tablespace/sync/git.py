@@ -290,27 +290,35 @@ class GitRemote:
         listed = self._git(
             "diff", "--name-only", "-z", "--no-renames", "--diff-filter=MDT", "HEAD", "--", self.group_id, names=True
         ).stdout
-        damaged = [path for path in listed.split("\0") if path and not self._packed_away(path)]
+        gone = [path for path in listed.split("\0") if path]
+        packed = self._our_pack_ranges() if gone else []
+        damaged = [path for path in gone if not self._packed_away(path, packed)]
         if damaged:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
 
-    def _packed_away(self, path: str) -> bool:
+    def _our_pack_ranges(self) -> list[tuple[int, int]]:
+        """The seq ranges our packs in the tree claim (by their names)."""
+        if self.me is None:
+            return []
+        ranges = []
+        for pack in (self.workdir / self.group_id / "changes" / self.me).glob(f"{PACK_PREFIX}*"):
+            held = named_range(f"changes/{self.me}/{pack.name}")
+            if held is not None:
+                ranges.append((held[1], held[2]))
+        return ranges
+
+    def _packed_away(self, path: str, packed: list[tuple[int, int]]) -> bool:
         """A changeset of ours that a pack of ours in the tree holds, gone
         from the tree: packing removed it (sync/packing.py), and that
         removal is shared like a new file. Another member's file, or one no
         pack holds, is damage all the same."""
         if self.me is None or (self.workdir / path).exists():
             return False
-        in_group = path.removeprefix(f"{self.group_id}/")
-        claimed = claimed_range(in_group)
+        claimed = claimed_range(path.removeprefix(f"{self.group_id}/"))
         if claimed is None or claimed[0] != self.me:
             return False
         _, first, last = claimed
-        for pack in (self.workdir / self.group_id / "changes" / self.me).glob(f"{PACK_PREFIX}*"):
-            held = named_range(f"changes/{self.me}/{pack.name}")
-            if held is not None and held[1] <= first and last <= held[2] and pack.name != Path(path).name:
-                return True
-        return False
+        return any(low <= first and last <= high for low, high in packed)
 
     def push(self) -> None:
         """Push our branch; when someone pushed first, wait a random while,

@@ -235,8 +235,9 @@ class TablespaceApp(App[None]):
         import on their first read), for the warm-up."""
         if self.group is None:
             return []
-        modules = [s.screen.partition(":")[0] for s in sections_for(self.is_moderator())]
-        if self.is_moderator():
+        moderator = self.is_moderator()
+        modules = [s.screen.partition(":")[0] for s in sections_for(moderator)]
+        if moderator:
             modules.append("tablespace.actions.moderation")  # the reports and the log, read on first show
         return modules
 
@@ -250,7 +251,6 @@ class TablespaceApp(App[None]):
         from sqlite_utils.plugins import ensure_plugins_loaded
 
         import tablespace.core.fold  # noqa: F401
-        import tablespace.core.inbox  # noqa: F401
 
         ensure_plugins_loaded()
         for module in section_modules:

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Sparkline, Static
 from tablespace import actions
 from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
-from tablespace.core.recap import past_recaps
+from tablespace.core.recap import Recap, past_recaps
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
 from tablespace.tui.jobs import Job
@@ -246,22 +246,23 @@ class HealthScreen(SectionScreen):
         may post it from there."""
         recap = actions.weekly_recap(self.group)  # a read: the week's view tables
         past = past_recaps(self.group.conn)
-        self.app.push_screen(RecapModal(recap, past, can_post=self.can_post_recap()), self._recap_chosen)
+        self.app.push_screen(
+            RecapModal(recap, past, can_post=self.can_post_recap()), lambda choice: self._recap_chosen(recap, choice)
+        )
 
-    def _recap_chosen(self, choice: RecapChoice | None) -> None:
+    def _recap_chosen(self, recap: Recap, choice: RecapChoice | None) -> None:
         if choice is None:
             return
         if choice.thread is not None:
             self.app.push_screen(ThreadScreen(choice.thread))
         elif choice.post:
-            self._edit_and_post_recap()
+            self._edit_and_post_recap(recap)
 
-    def _edit_and_post_recap(self) -> None:
-        """The recap in the composer, to edit before it goes to everyone;
-        posting it is the note-taker's or moderator's act, as `recap --post`."""
+    def _edit_and_post_recap(self, recap: Recap) -> None:
+        """The recap just shown, in the composer, to edit before it goes to
+        everyone; posting it is the note-taker's or moderator's act, as
+        `recap --post`."""
         from tablespace.tui.modals import ComposeModal
-
-        recap = actions.weekly_recap(self.group)
 
         def post(draft: Draft) -> Job[str]:
             title, body = draft.title or recap.title, draft.body

@@ -178,15 +178,13 @@ class ThreadsScreen(SectionScreen):
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
+        roster = roster_names(self.group)
+        # a mention reaches only those who can read it
+        names = roster if room.circle is None else [name for name in room.members if name in roster]
         if room.peer is not None:
-            names = [name for name in room.members if name in roster_names(self.group)]
             self.app.push_screen(ComposeModal(f"New message to {room.label}", post, names=names, submit_label="Send"))
             return
-        if room.circle is None:
-            heading, names = "New thread", roster_names(self.group)
-        else:  # a mention reaches only those who can read it
-            heading = f"New thread in {room.label}" if not room.dm else f"New message to {room.label}"
-            names = [name for name in room.members if name in roster_names(self.group)]
+        heading = "New thread" if room.circle is None else f"New thread in {room.label}"
         self.app.push_screen(ComposeModal(heading, post, title="", tags=[], names=names))
 
 
@@ -358,6 +356,7 @@ class ThreadScreen(TablespaceScreen):
         self.focus_post = focus_post  # a post to land on (from search), once
         self.detail: queries.ThreadDetail | None = None
         self.event: queries.EventView | None = None  # when the thread is an event's
+        self.room = ""  # where the thread is, for its heading: "" in the group's room (room_phrase)
         self.focus_index = 0
         self.land_on_last = False  # after our own reply: focus it once it is shown
         self.news_below: list[PostCard] = []  # replies that came while the reader was scrolled up, not yet in view
@@ -389,6 +388,9 @@ class ThreadScreen(TablespaceScreen):
         if self.detail is None:
             self.note_unread()
         self.detail, self.event = detail, event
+        # where the thread is: read here, not each time the heading is drawn (it is, on scrolling)
+        circle = queries.thread_circle(self.group.conn, self.thread_id)
+        self.room = room_phrase(self.group.conn, self.group.me, circle)
         self.mention_keys = inbox.mention_keys(self.group.conn, self.thread_id)
         self.refresh_bindings()  # the vote key follows the poll
         self.mark_read()
@@ -499,9 +501,8 @@ class ThreadScreen(TablespaceScreen):
         facts = [f"{replies} repl{'y' if replies == 1 else 'ies'}"]
         if detail.pinned:
             facts.insert(0, "📌 pinned")
-        room = room_phrase(self.group.conn, self.group.me, queries.thread_circle(self.group.conn, detail.id))
-        if room:
-            facts.insert(0, room)
+        if self.room:
+            facts.insert(0, self.room)
         if detail.tags:
             facts.append(tags_text(detail.tags))
         heading.append("\n" + "  ·  ".join(facts), "not bold dim")

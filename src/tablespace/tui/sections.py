@@ -206,8 +206,12 @@ class RitualsScreen(SectionScreen):
             table.add_row(when, what, details, key=row.thread_id)
 
     def on_resize(self) -> None:
+        """The same rows fitted again to the new width: nothing is read again."""
         if self.rows:
-            self.refresh_data()
+            table = self.query_one(DataTable)
+            keep = table.cursor_row
+            self._fill(table, now())
+            table.move_cursor(row=min(keep, len(self.rows) - 1), animate=False)
 
     def _count_text(self) -> str:
         rituals, events = len(self.rituals), sum(isinstance(row, EventRow) for row in self.rows)

@@ -12,16 +12,6 @@ import pytest
 from tablespace.core import database
 from tests.clirun import TS
 
-
-@pytest.fixture
-def ts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TS:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    cli = TS(tmp_path / "home", monkeypatch)
-    cli.out("init", "Circle", "--as", "Ana", "--folder", str(shared))
-    return cli
-
-
 # --- a busy database --------------------------------------------------------------
 
 HOLD_LOCK = """

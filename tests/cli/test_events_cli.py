@@ -11,15 +11,6 @@ import pytest
 from tests.clirun import TS, make_group
 
 
-@pytest.fixture
-def ts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TS:
-    cli = TS(tmp_path / "home", monkeypatch)
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    cli.run("init", "Circle", "--as", "Ana", "--folder", str(folder))
-    return cli
-
-
 def ama(ts: TS, *extra: str) -> str:
     return ts.out("event", "add", "First AMA", "--at", "2026-12-03 18:00", *extra)
 

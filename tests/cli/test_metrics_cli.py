@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.clirun import NOW, TS
 
 KEYS = {"members", "weekly_active_pct", "contributor_ratio", "median_first_reply_s", "reply_coverage", "wins"}
-
-
-@pytest.fixture
-def ts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TS:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    cli = TS(tmp_path / "home", monkeypatch)
-    cli.out("init", "Sourdough circle", "--as", "Ana", "--folder", str(shared))
-    return cli
 
 
 def test_metrics_json_of_a_new_group_has_the_contract_keys_and_nulls(ts: TS) -> None:

@@ -3,20 +3,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.clirun import TS
-
-
-@pytest.fixture
-def ts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TS:
-    cli = TS(tmp_path / "home", monkeypatch)
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    cli.run("init", "Circle", "--as", "Ana", "--folder", str(folder))
-    return cli
 
 
 def add(ts: TS, name: str, *extra: str) -> str:

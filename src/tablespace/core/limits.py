@@ -123,3 +123,9 @@ def emoji(payload: dict[str, Any], key: str = "emoji") -> str:
         raise Rejected.invalid(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
     refuse_unsafe(value, label="reaction", multiline=False)
     return value
+
+
+# The group's size cap ("cap at ~150 until moderation scales"): the default
+# when moderators set none, and the most they may set.
+MEMBER_CAP_DEFAULT = 150
+MEMBER_CAP_MAX = 10_000

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tablespace.core import limits
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
@@ -263,7 +264,7 @@ class GroupSettings:
     rules: str
     post_cap: int  # threads and replies per member per 7 days; 0: no cap
     tz: str = "UTC"  # the zone rituals take when added without one
-    member_cap: int = 150  # admissions stop here (fold/membership.py)
+    member_cap: int = limits.MEMBER_CAP_DEFAULT  # admissions stop here (fold/membership.py)
     welcome: str = ""  # the onboarding walk's first message (core/onboarding.py)
     intro_template: str = ""  # prefilled in a newcomer's intro
     first_win: str | None = None  # the library resource a newcomer opens first
@@ -902,7 +903,7 @@ def group_settings(conn: sqlite3.Connection) -> GroupSettings:
         rules=current.get("rules", ""),
         post_cap=int(current.get("post_cap", "0") or 0),
         tz=current.get("tz", "UTC"),
-        member_cap=int(current.get("member_cap", "150")),
+        member_cap=int(current.get("member_cap", limits.MEMBER_CAP_DEFAULT)),
         welcome=current.get("welcome", ""),
         intro_template=current.get("intro_template", ""),
         first_win=current.get("first_win") or None,

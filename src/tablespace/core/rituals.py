@@ -21,6 +21,7 @@ from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from tablespace.core import limits
 from tablespace.core.clock import SUPPORTED_RANGE, in_range, iso
 from tablespace.core.errors import Rejected
 
@@ -43,6 +44,11 @@ def _known_zones() -> frozenset[str]:
     from importlib.resources import files
 
     return frozenset((files("tzdata") / "zones").read_text(encoding="utf-8").split())
+
+
+def zone_field(payload: dict[str, Any]) -> str:
+    """The IANA zone an op's payload names in "tz", checked as check_zone does."""
+    return check_zone(limits.one_line(payload, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2))
 
 
 def check_zone(name: str) -> str:

@@ -113,6 +113,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
         self._version: tuple[int, int] | None = None  # the database as last read (queries.data_version)
         self.empty_hint = "No threads yet — press c to start one."  # what an empty list says
+        self._hint: tuple[tuple[str, int], list[str]] | None = None  # it wrapped, for (text, width)
         self._marks: dict[str, str] = {}  # thread id -> FOLLOWED or MUTED (mine alone, a few at most)
         self._head: dict[str, datetime] | None = None  # the first page as last read: id -> last activity
         self._news: dict[str, int] = {}  # threads with news not yet in view -> their row
@@ -312,9 +313,12 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _hint_lines(self, width: int) -> list[str]:
         """What an empty list says, wrapped to the list's width (a narrow
-        terminal would cut a single line)."""
-        lines = Text(self.empty_hint).wrap(self.app.console, max(10, width - 2))
-        return [line.plain.rstrip() for line in lines]
+        terminal would cut a single line); wrapped once, not per line drawn."""
+        key = (self.empty_hint, width)
+        if self._hint is None or self._hint[0] != key:
+            lines = Text(self.empty_hint).wrap(self.app.console, max(10, width - 2))
+            self._hint = (key, [line.plain.rstrip() for line in lines])
+        return self._hint[1]
 
     def _render_row(self, index: int, width: int, is_cursor: bool) -> Strip:
         """One row as segments built directly (a Rich Text per row cost ~5x

@@ -11,7 +11,7 @@ from tablespace.core.events import PLACE_MAX, check_answer, check_minutes, check
 from tablespace.core.fold.context import FoldContext
 from tablespace.core.fold.registry import handles
 from tablespace.core.ops import Op
-from tablespace.core.rituals import UTC_NAME, ZONE_NAME_MAX, check_zone, parse_start
+from tablespace.core.rituals import UTC_NAME, parse_start, zone_field
 
 EVENT_TAG = "event"
 
@@ -26,9 +26,7 @@ def event_add(ctx: FoldContext, op: Op) -> None:
     body = limits.body(p)
     at = parse_start(limits.one_line(p, "at", label="event time", max_chars=40))
     check_when(at, hlc_to_datetime(op.hlc))  # the op's own time: every replica decides alike
-    zone_name = (
-        check_zone(limits.one_line(p, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2)) if "tz" in p else UTC_NAME
-    )
+    zone_name = zone_field(p) if "tz" in p else UTC_NAME
     minutes = check_minutes(p.get("minutes"))
     place = limits.one_line(p, "where", label="place", max_chars=PLACE_MAX) if p.get("where") else ""
     ctx.add_thread(op.id, title, op.author, op.hlc, body, [EVENT_TAG], None, None)

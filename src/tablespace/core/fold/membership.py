@@ -15,14 +15,12 @@ from tablespace.core.fold.registry import handles
 from tablespace.core.identity import author_id_for
 from tablespace.core.names import NO_VISIBLE_CHARACTERS, name_key
 from tablespace.core.ops import Op
-from tablespace.core.rituals import ZONE_NAME_MAX, check_zone, parse_start
+from tablespace.core.rituals import parse_start, zone_field
 
 ROLES = ("moderator", "greeter", "note-taker", "curator")
 MAX_TIMEOUT_MS = 28 * 24 * 3600 * 1000
 POST_CAP_MAX = 1000
 # "Cap at ~150 until moderation scales": admissions stop at the cap.
-MEMBER_CAP_DEFAULT = 150
-MEMBER_CAP_MAX = 10_000
 
 
 def display_name(ctx: FoldContext, payload: dict[str, Any], field: str, member: str) -> tuple[str, str]:
@@ -98,11 +96,11 @@ def group_edit(ctx: FoldContext, op: Op) -> None:
         changes.append(("post_cap", str(cap)))
         ctx._post_cap = None
     if "tz" in p:
-        changes.append(("tz", check_zone(limits.one_line(p, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2))))
+        changes.append(("tz", zone_field(p)))
     if "member_cap" in p:
         cap = p["member_cap"]
-        if type(cap) is not int or not 1 <= cap <= MEMBER_CAP_MAX:
-            raise Rejected.invalid(f"the member cap is a whole number from 1 to {MEMBER_CAP_MAX}")
+        if type(cap) is not int or not 1 <= cap <= limits.MEMBER_CAP_MAX:
+            raise Rejected.invalid(f"the member cap is a whole number from 1 to {limits.MEMBER_CAP_MAX}")
         changes.append(("member_cap", str(cap)))
     changes.extend(_onboarding_changes(ctx, p))
     if not changes:
@@ -134,7 +132,7 @@ def _onboarding_changes(ctx: FoldContext, p: dict[str, Any]) -> list[tuple[str, 
 def _check_member_cap(ctx: FoldContext) -> None:
     """Admissions stop at the group's size cap, counted over current members."""
     row = ctx.one("SELECT value FROM settings WHERE key = 'member_cap'")
-    cap = int(row[0]) if row else MEMBER_CAP_DEFAULT
+    cap = int(row[0]) if row else limits.MEMBER_CAP_DEFAULT
     (count,) = ctx.aggregate("SELECT count(*) FROM members WHERE status IN ('active', 'timed_out')")
     if count >= cap:
         raise Rejected.refused(

@@ -14,23 +14,20 @@ from tablespace.core.fold.registry import handles
 from tablespace.core.ops import Op
 from tablespace.core.rituals import (
     UTC_NAME,
-    ZONE_NAME_MAX,
     check_schedule,
-    check_zone,
     closed_because,
     in_zone,
     is_occurrence,
     parse_local_start,
     parse_start,
     start_text,
+    zone_field,
 )
 
 
-def _zone_of(ctx: FoldContext, op: Op) -> str | None:
+def _zone_of(op: Op) -> str | None:
     """The zone the op names, or None if it names none."""
-    if "tz" not in op.payload:
-        return None
-    return check_zone(limits.one_line(op.payload, "tz", label="time zone", max_chars=ZONE_NAME_MAX * 2))
+    return zone_field(op.payload) if "tz" in op.payload else None
 
 
 def _group_zone(ctx: FoldContext) -> str:
@@ -50,7 +47,7 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
     prompt = limits.text(p, "prompt", label="prompt", max_chars=limits.PROMPT_MAX)
     rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
     # No zone given: the group's at this point of the order (UTC before a group had one).
-    zone_name = _zone_of(ctx, op) or _group_zone(ctx)
+    zone_name = _zone_of(op) or _group_zone(ctx)
     start = parse_local_start(limits.one_line(p, "start", label="start", max_chars=40), zone_name)
     check_schedule(rule, start, hlc_to_datetime(op.hlc))  # the op's own time: every replica decides alike
     ctx.run(
@@ -89,7 +86,7 @@ def ritual_edit(ctx: FoldContext, op: Op) -> None:
         prompt = limits.text(p, "prompt", label="prompt", max_chars=limits.PROMPT_MAX)
     if "rrule" in p:
         rule = limits.one_line(p, "rrule", label="RRULE", max_chars=limits.RRULE_MAX)
-    new_zone = _zone_of(ctx, op) or zone_name
+    new_zone = _zone_of(op) or zone_name
     if "start" in p:
         start = start_text(parse_local_start(limits.one_line(p, "start", label="start", max_chars=40), new_zone))
     elif new_zone != zone_name:  # keeps its time of day on the new zone's clock

@@ -32,6 +32,8 @@ from .opkit import BASE_HLC, Feed, found, member_add_payload, new_store, op_stat
 
 POOL = [Identity(Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32)) for i in range(6)]
 FOUNDER, OUTSIDER = POOL[0], POOL[5]
+# Added devices of members: keys of their own, writing as the member who certified them
+DEVICES = [Identity(Ed25519PrivateKey.from_private_bytes(bytes([i + 40]) * 32)) for i in range(2)]
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed"]
 FAKE_ID = "f" * 32
 TAGS = ["bread", "rye", "wins", "Bad Tag"]  # the last one is invalid
@@ -63,6 +65,16 @@ KINDS = (
 )
 
 
+def device_add_payload(identity: Identity) -> dict[str, str]:
+    exchange = X25519PrivateKey.from_private_bytes(identity.public_key[:32]).public_key().public_bytes_raw()
+    return {
+        "device": identity.author_id,
+        "public_key": identity.public_key.hex(),
+        "exchange_key": exchange.hex(),
+        "name": "laptop",
+    }
+
+
 @st.composite
 def op_sets(draw) -> tuple[str, list[Op]]:
     n_members = draw(st.integers(2, 4))
@@ -74,7 +86,14 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     for feed, name in zip(feeds[1:], NAMES[1:], strict=False):
         hlc += draw(st.integers(0, 1))  # admissions may share one HLC
         ops.append(founder.op("member.add", member_add_payload(feed.identity, name), hlc=hlc))
-    authors = feeds + [Feed(OUTSIDER, gid)]  # the outsider's ops are all rejected
+    devices = []
+    for identity in DEVICES[: draw(st.integers(0, 2))]:
+        owner = draw(st.sampled_from(feeds))
+        hlc += draw(st.integers(0, 1))
+        ops.append(owner.op("device.add", device_add_payload(identity), hlc=hlc))
+        devices.append(Feed(identity, gid))
+    # the outsider's ops are all rejected; a device's count as its member's
+    authors = feeds + devices + [Feed(OUTSIDER, gid)]
     member_ids = [f.id for f in authors]
 
     threads: list[str] = []
@@ -90,7 +109,7 @@ def op_sets(draw) -> tuple[str, list[Op]]:
 
     for _ in range(draw(st.integers(1, 30))):
         author = draw(st.sampled_from(authors[:-1]) if draw(st.integers(0, 14)) else st.just(authors[-1]))
-        kind = draw(st.sampled_from(KINDS))
+        kind = draw(st.sampled_from(KINDS + (["device.remove"] if devices else [])))
         mode = draw(st.sampled_from(["causal", "causal", "causal", "collide", "backdate"]))
         if mode == "causal":
             stamp = latest + draw(st.integers(1, 3))
@@ -170,6 +189,8 @@ def op_sets(draw) -> tuple[str, list[Op]]:
                 payload["closes"] = closes
         elif kind == "poll.vote":
             payload = {"poll": pick(polls), "options": draw(st.sampled_from([[0], [1], [0, 1], [2], []]))}
+        elif kind == "device.remove":  # by its member's other key, or by anyone else (refused)
+            payload = {"device": draw(st.sampled_from([d.id for d in devices])), "last_seq": draw(st.integers(0, 3))}
         else:  # member.profile
             payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
 

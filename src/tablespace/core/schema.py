@@ -103,6 +103,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "circle_epochs": ("circle_id", "key_op"),
     "circle_details": ("circle_id",),
     "circle_activity": ("op_id",),
+    "devices": ("id",),
 }
 
 FTS_TABLES: dict[str, list[str]] = {
@@ -780,6 +781,30 @@ def m026_circles_rekeys(db: Database) -> None:
         """
     )
     _refold_on_next_open(db)
+
+
+@migrations()
+def m027_devices_table(db: Database) -> None:
+    """A member's devices (core/fold/devices.py): each signing key a member
+    certified after their first, which is the member id itself and gets a
+    row only once they add a second. `last_seq` is set when the device is
+    removed: nothing it signs after that counts."""
+    db.executescript(
+        """
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            member TEXT NOT NULL,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            exchange_key TEXT,
+            added_hlc INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            last_seq INTEGER,
+            removed_hlc INTEGER
+        );
+        CREATE INDEX devices_member ON devices (member);
+        """
+    )
 
 
 def _build_text_edits(db: Database) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Refusal, Rejected
-from tablespace.core.fold import circles, content, events, membership, moderation, polls, rituals
+from tablespace.core.fold import circles, content, devices, events, membership, moderation, polls, rituals
 from tablespace.core.fold.context import WEEK_MS, FoldContext
 from tablespace.core.fold.ids import derived_id, invite_id_for, mod_key_id, record_id
 from tablespace.core.fold.membership import ROLES
@@ -38,7 +38,7 @@ __all__ = [
     "record_id",
     "text_edit_rows",
 ]
-_DOMAINS = (circles, content, events, membership, moderation, polls, rituals)  # imported for their handlers
+_DOMAINS = (circles, content, devices, events, membership, moderation, polls, rituals)  # imported for their handlers
 
 
 def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
@@ -61,7 +61,9 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
             for last_seq, until in ctx.timeouts.get(op.author, ()):
                 if op.seq > last_seq and op.hlc < until:
                     raise Rejected.timed_out(iso(hlc_to_datetime(until)))
-        handler(ctx, op)
+        # Chains, forks and cut-offs above are the signing key's; everything
+        # from here on sees the person (core/fold/devices.py).
+        handler(ctx, devices.as_member(ctx, op))
     except Rejected as exc:
         seal_if_deleted_text(ctx, op)
         return exc.refusal

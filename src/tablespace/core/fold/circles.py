@@ -36,7 +36,7 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def op_place(op: Op) -> OpPlace:
-    return OpPlace(op.group or "", op.author, op.seq, op.hlc)
+    return OpPlace(op.group or "", op.signer, op.seq, op.hlc)  # the signing chain's place
 
 
 def _sealed_fields(payload: dict[str, Any], max_hex: int) -> tuple[bytes, bytes]:

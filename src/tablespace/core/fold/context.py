@@ -83,6 +83,10 @@ class FoldContext:
     _named: dict[str, str | None] = field(default_factory=dict)
     # the weekly post cap (0: none), read once per fold; group.edit clears it
     _post_cap: int | None = None
+    # signing key -> the member an added device of theirs speaks for, or None
+    # (a member's first key, or a stranger): asked once per op (apply_op);
+    # device.add and device.remove clear it
+    _devices: dict[str, str | None] = field(default_factory=dict)
     # Write-behind for runs of thread.start / post.reply / post.react. Any
     # SQL through `conn`, `one` or `run` writes the batch out first, so every
     # check reads the state just before its op; `_threads` answers
@@ -285,9 +289,51 @@ class FoldContext:
         status, last_seq, _ = row
         if status == "active":
             return row
+        if op.device:  # the removal named a last seq for each of the member's chains
+            last_seq = self.cutoffs.get(op.device)
         if status in ("removed", "left") and last_seq is not None and op.seq <= last_seq:
             return row  # signed before they went; it arrived (or sorts) late
         raise Rejected.gone(status.replace("_", " "))
+
+    def member_of_device(self, signer: str) -> str | None:
+        """The member whose added device `signer` is; None for a member's
+        first key (the member id itself) or a key no member certified."""
+        try:
+            return self._devices[signer]
+        except KeyError:
+            # devices is never batched: no flush needed
+            row = self._conn.execute("SELECT member FROM devices WHERE id = ? AND member != id", (signer,)).fetchone()
+            self._devices[signer] = row[0] if row else None
+            return self._devices[signer]
+
+    def forget_devices(self) -> None:
+        self._devices.clear()
+
+    def member_chains(self, member: str) -> list[str]:
+        """The signing keys of a member: their first key, and every device
+        they added (removed or not)."""
+        rows = self.conn.execute("SELECT id FROM devices WHERE member = ? AND id != member", (member,))
+        return [member, *sorted(r[0] for r in rows)]
+
+    def chain_seqs(self, op: Op, member: str, known: dict[str, int]) -> dict[str, int]:
+        """The last seq that counts of each of `member`'s chains: `known`
+        (the chain `op` names a seq of directly), and for the others what
+        the payload's `device_seqs` (signing key -> seq) names. A chain it
+        does not name (a device added where the writer had not seen yet) is
+        left out: after a removal or a leave its ops that sort later are
+        refused (require_active), as a member's were before seqs."""
+        named = op.payload.get("device_seqs", {})
+        if not isinstance(named, dict) or len(named) > 64:
+            raise Rejected.invalid("bad device seqs")
+        seqs = dict(known)
+        for chain in self.member_chains(member):
+            seq = named.get(chain)
+            if chain in seqs or seq is None:
+                continue
+            if type(seq) is not int or not 0 <= seq < 2**63:
+                raise Rejected.invalid("bad device seqs")
+            seqs[chain] = seq
+        return seqs
 
     def is_last_moderator(self, member: str) -> bool:
         (count,) = self.aggregate("SELECT count(*) FROM roles WHERE role = 'moderator'")
@@ -375,7 +421,7 @@ class FoldContext:
         """Whether `op` falls where its author's `role` was revoked."""
         return any(
             op.seq > last_seq and (until_seq is None or op.seq <= until_seq)
-            for last_seq, until_seq in self.role_windows.get((op.author, role), {}).items()
+            for last_seq, until_seq in self.role_windows.get((op.signer, role), {}).items()
         )
 
     def holds_role(self, op: Op, role: str) -> bool:

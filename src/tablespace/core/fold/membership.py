@@ -141,10 +141,10 @@ def _check_member_cap(ctx: FoldContext) -> None:
 
 
 @overload
-def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: Literal[True] = True) -> str: ...
+def hex_key(payload: dict[str, Any], key: str, *, label: str, required: Literal[True] = True) -> str: ...
 @overload
-def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool) -> str | None: ...
-def _hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool = True) -> str | None:
+def hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool) -> str | None: ...
+def hex_key(payload: dict[str, Any], key: str, *, label: str, required: bool = True) -> str | None:
     value = payload.get(key)
     if value is None and not required:
         return None
@@ -197,10 +197,10 @@ def member_add(ctx: FoldContext, op: Op) -> None:
     ctx.require_role(op, "moderator", "add members")
     p = op.payload
     member = limits.ref(p, "member", label="member")
-    key_hex = _hex_key(p, "public_key", label="member's public key")
+    key_hex = hex_key(p, "public_key", label="member's public key")
     if author_id_for(bytes.fromhex(key_hex)) != member:
         raise Rejected.invalid("the member's public key does not match their id")
-    exchange = _hex_key(p, "exchange_key", label="member's exchange key", required=False)
+    exchange = hex_key(p, "exchange_key", label="member's exchange key", required=False)
     status = ctx.member_status(member)
     if status in ("active", "timed_out"):
         raise Rejected.conflict("already a member")
@@ -263,21 +263,24 @@ def request_deny(ctx: FoldContext, op: Op) -> None:
 def member_keys(ctx: FoldContext, op: Op) -> None:
     """A member publishes the X25519 key epoch keys are wrapped for."""
     ctx.require_active(op)
-    exchange = _hex_key(op.payload, "exchange_key", label="exchange key")
+    exchange = hex_key(op.payload, "exchange_key", label="exchange key")
     ctx.run("UPDATE members SET exchange_key = ? WHERE id = ?", exchange, op.author)
 
 
-def _leave(ctx: FoldContext, member: str, status: str, last_seq: int, hlc: int) -> None:
+def _leave(ctx: FoldContext, member: str, status: str, seqs: dict[str, int], hlc: int) -> None:
+    """`seqs`: the last seq that counts of each of the member's chains (their
+    first key's and their devices': FoldContext.chain_seqs)."""
     ctx.run(
         "UPDATE members SET status = ?, last_seq = ?, left_hlc = ?, timeout_until_hlc = NULL WHERE id = ?",
         status,
-        last_seq,
+        seqs.get(member),
         hlc,
         member,
     )
     ctx.run("DELETE FROM roles WHERE member_id = ?", member)
     ctx.run("DELETE FROM circle_members WHERE member = ?", member)  # and every circle: theirs get new keys
-    ctx.cut_off(member, last_seq)
+    for chain, last_seq in sorted(seqs.items()):
+        ctx.cut_off(chain, last_seq)
 
 
 @handles("member.remove")
@@ -296,7 +299,7 @@ def member_remove(ctx: FoldContext, op: Op) -> None:
         raise Rejected.refused("not a current member")
     if ctx.is_last_moderator(member):
         raise Rejected.refused("a group needs at least one moderator")
-    _leave(ctx, member, "removed", last_seq, op.hlc)
+    _leave(ctx, member, "removed", ctx.chain_seqs(op, member, {member: last_seq}), op.hlc)
 
 
 @handles("member.leave")
@@ -304,7 +307,7 @@ def member_leave(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
     if ctx.is_last_moderator(op.author):
         raise Rejected.refused("a group needs at least one moderator: make someone else a moderator first")
-    _leave(ctx, op.author, "left", op.seq, op.hlc)
+    _leave(ctx, op.author, "left", ctx.chain_seqs(op, op.author, {op.signer: op.seq}), op.hlc)
 
 
 @handles("member.timeout")
@@ -328,7 +331,8 @@ def member_timeout(ctx: FoldContext, op: Op) -> None:
     if span > MAX_TIMEOUT_MS + 60_000:
         raise Rejected.invalid("a time-out lasts at most 28 days")
     ctx.run("UPDATE members SET timeout_until_hlc = ? WHERE id = ?", until, member)
-    ctx.time_out(member, last_seq, until)
+    for chain, seq in sorted(ctx.chain_seqs(op, member, {member: last_seq}).items()):
+        ctx.time_out(chain, seq, until)
 
 
 @handles("member.timeout_end")
@@ -341,17 +345,21 @@ def member_timeout_end(ctx: FoldContext, op: Op) -> None:
     row = ctx.one("SELECT status, timeout_until_hlc FROM members WHERE id = ?", member)
     if row is None or row[0] != "active" or not row[1] or row[1] <= op.hlc:
         raise Rejected.refused("that member is not timed out")
+    for chain in ctx.member_chains(member):  # time-outs are kept per signing key
+        _end_timeout_windows(ctx, chain, op.hlc)
+    ctx.run("UPDATE members SET timeout_until_hlc = NULL WHERE id = ?", member)
+
+
+def _end_timeout_windows(ctx: FoldContext, chain: str, hlc: int) -> None:
     open_windows = [
-        r[0]
-        for r in ctx.conn.execute("SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (member, op.hlc))
+        r[0] for r in ctx.conn.execute("SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (chain, hlc))
     ]
-    ctx.run("DELETE FROM timeouts WHERE member = ? AND until_hlc > ?", member, op.hlc)
+    ctx.run("DELETE FROM timeouts WHERE member = ? AND until_hlc > ?", chain, hlc)
     ctx.conn.executemany(
         "INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
-        [(member, last_seq, op.hlc) for last_seq in open_windows],
+        [(chain, last_seq, hlc) for last_seq in open_windows],
     )
-    ctx.timeouts[member] = sorted({(ls, min(until, op.hlc)) for ls, until in ctx.timeouts.get(member, ())})
-    ctx.run("UPDATE members SET timeout_until_hlc = NULL WHERE id = ?", member)
+    ctx.timeouts[chain] = sorted({(ls, min(until, hlc)) for ls, until in ctx.timeouts.get(chain, ())})
 
 
 @handles("epoch.rotate")
@@ -380,7 +388,7 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
         or not all(isinstance(r, str) and limits.ID_RE.match(r) for r in recipients)
     ):
         raise Rejected.invalid("bad recipient list")
-    if op.author not in recipients:
+    if op.signer not in recipients:
         raise Rejected.invalid("the key's maker must be among its recipients")
     ctx.run(
         """INSERT OR IGNORE INTO epochs (epoch, key_id, created_hlc, created_by, recipients)
@@ -388,7 +396,7 @@ def epoch_rotate(ctx: FoldContext, op: Op) -> None:
         epoch,
         key_id,
         op.hlc,
-        op.author,
+        op.signer,  # the key that made it: its maker holds it already
         ",".join(sorted(set(recipients))),
     )
 
@@ -418,7 +426,8 @@ def role_grant(ctx: FoldContext, op: Op) -> None:
         raise Rejected.conflict(f"already a {role}")
     since = _member_seq(op.payload, "since_seq")
     if since is not None:
-        ctx.close_role_window(member, role, since)
+        for chain, seq in sorted(ctx.chain_seqs(op, member, {member: since}).items()):
+            ctx.close_role_window(chain, role, seq)
     ctx.run("INSERT INTO roles (member_id, role) VALUES (?, ?)", member, role)
 
 
@@ -442,4 +451,5 @@ def role_revoke(ctx: FoldContext, op: Op) -> None:
     last_seq = _member_seq(op.payload, "last_seq")
     ctx.run("DELETE FROM roles WHERE member_id = ? AND role = ?", member, role)
     if last_seq is not None:
-        ctx.open_role_window(member, role, last_seq)
+        for chain, seq in sorted(ctx.chain_seqs(op, member, {member: last_seq}).items()):
+            ctx.open_role_window(chain, role, seq)

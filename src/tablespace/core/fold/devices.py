@@ -1,0 +1,130 @@
+"""A member's devices: one person, several signing keys.
+
+A member's id is their first key's; each further device has its own
+Ed25519 key (its id derived from it, as an author id is) and its own op
+chain, certified by a `device.add` op that one of the member's accepted
+devices signs. The fold maps every op a device signs to its member once,
+before the op's handler runs (`as_member`), so everything that asks who
+wrote an op sees the person. Chains, forks and cut-offs stay per signing
+key (`Op.signer`): two devices writing at once never fork.
+
+`device.remove` names the device's last accepted seq, as a member's
+removal does, so nothing it signs after that counts wherever it sorts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tablespace.core import limits
+from tablespace.core.errors import Rejected
+from tablespace.core.fold.context import FoldContext
+from tablespace.core.fold.membership import hex_key
+from tablespace.core.fold.registry import handles
+from tablespace.core.identity import author_id_for
+from tablespace.core.ops import Op, make_op
+
+MAX_DEVICES = 16
+FIRST_DEVICE_NAME = "first device"
+
+
+def as_member(ctx: FoldContext, op: Op) -> Op:
+    """`op` as its member's: author = the member, device = the signer, for an
+    op an added device signed; any other op as it is. A device the fold does
+    not know (yet) is a stranger, refused as any non-member is."""
+    member = ctx.member_of_device(op.author)
+    if member is None:
+        return op
+    return make_op(
+        group=op.group,
+        author=member,
+        seq=op.seq,
+        prev=op.prev,
+        hlc=op.hlc,
+        kind=op.kind,
+        payload=op.payload,
+        public_key=op.public_key,
+        signature=op.signature,
+        body=op.body,
+        id=op.id,
+        device=op.author,
+    )
+
+
+def _device_name(payload: dict[str, Any], field: str) -> str:
+    return limits.one_line(payload, field, label="device name", max_chars=limits.NAME_MAX)
+
+
+@handles("device.add")
+def device_add(ctx: FoldContext, op: Op) -> None:
+    """A member certifies a new device of theirs: its signing key (whose id
+    it gets), its exchange key (group and circle keys are wrapped for it) and
+    a name. Only the member's own devices may; the new key must be nobody's."""
+    status, _, _ = ctx.require_active(op)
+    if status != "active":
+        raise Rejected.permission("a device of someone who has gone cannot add devices")
+    p = op.payload
+    device = limits.ref(p, "device", label="device")
+    public_key = hex_key(p, "public_key", label="device's public key")
+    if author_id_for(bytes.fromhex(public_key)) != device:
+        raise Rejected.invalid("the device's public key does not match its id")
+    exchange = hex_key(p, "exchange_key", label="device's exchange key")
+    name = _device_name(p, "name")
+    if ctx.one("SELECT 1 FROM members WHERE id = ?", device) or ctx.one("SELECT 1 FROM devices WHERE id = ?", device):
+        raise Rejected.conflict("that key is already a member's or a device's")
+    (count,) = ctx.aggregate("SELECT count(*) FROM devices WHERE member = ? AND status = 'active'", op.author)
+    if count >= MAX_DEVICES:
+        raise Rejected.refused(f"a member can have at most {MAX_DEVICES} devices")
+    if count == 0:
+        # The member's first key becomes a device row of its own once there
+        # are two, so both can be listed, named and removed alike.
+        first = ctx.one("SELECT public_key, exchange_key, joined_hlc FROM members WHERE id = ?", op.author)
+        assert first is not None  # require_active found the member
+        this_name = _device_name(p, "this_name") if "this_name" in p else FIRST_DEVICE_NAME
+        _insert(ctx, op.author, op.author, this_name, first[0], first[1], first[2])
+    _insert(ctx, device, op.author, name, public_key, exchange, op.hlc)
+    ctx.forget_devices()
+
+
+def _insert(
+    ctx: FoldContext, device: str, member: str, name: str, public_key: str, exchange: str | None, hlc: int
+) -> None:
+    ctx.run(
+        """INSERT INTO devices (id, member, name, public_key, exchange_key, added_hlc)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        device,
+        member,
+        name,
+        public_key,
+        exchange,
+        hlc,
+    )
+
+
+@handles("device.remove")
+def device_remove(ctx: FoldContext, op: Op) -> None:
+    """A member takes a device of theirs away, naming its last seq that
+    counts (what this device had seen of it): its later ops are refused
+    wherever they sort, and whoever renews the group's keys next leaves it
+    out (sync/roster.py). Not the member's last device."""
+    ctx.require_active(op)
+    device = limits.ref(op.payload, "device", label="device")
+    last_seq = op.payload.get("last_seq")
+    if type(last_seq) is not int or not 0 <= last_seq < 2**63:
+        raise Rejected.invalid("the removal must name the device's last seq")
+    row = ctx.one("SELECT member, status FROM devices WHERE id = ?", device)
+    if row is None or row[0] != op.author:
+        raise Rejected.permission("only a member's own devices can remove one of theirs")
+    if row[1] != "active":
+        raise Rejected.refused("that device has been removed already")
+    (count,) = ctx.aggregate("SELECT count(*) FROM devices WHERE member = ? AND status = 'active'", op.author)
+    if count <= 1:
+        raise Rejected.refused("a member's last device cannot be removed")
+    ctx.run(
+        "UPDATE devices SET status = 'removed', last_seq = ?, removed_hlc = ? WHERE id = ?",
+        last_seq,
+        op.hlc,
+        device,
+    )
+    ctx.cut_off(device, last_seq)
+    ctx.forget_devices()

@@ -1,0 +1,162 @@
+"""Devices in the fold: a member's added device speaks as the member, keeps
+its own chain, and can be removed by another of the member's devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tablespace.core.identity import Identity
+from tablespace.core.store import Store
+
+from .opkit import Feed, World, new_store
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path / "a.db", members=2)
+
+
+def device_payload(device: Identity, name: str = "laptop", **extra: Any) -> dict[str, Any]:
+    exchange = Identity.generate().public_key.hex()  # any 32 bytes of hex: the fold checks the form
+    return {
+        "device": device.author_id,
+        "public_key": device.public_key.hex(),
+        "exchange_key": exchange,
+        "name": name,
+        **extra,
+    }
+
+
+def add_device(world: World, member: Feed, name: str = "laptop") -> Feed:
+    laptop = Feed(Identity.generate(), world.group_id)
+    world.accepted(member, "device.add", device_payload(laptop.identity, name, this_name="desktop"))
+    return laptop
+
+
+def post(world: World, feed: Feed, title: str = "hello") -> str:
+    return world.accepted(feed, "thread.start", {"title": title, "body": "", "tags": []}).id
+
+
+def test_an_added_device_writes_as_its_member(world: World) -> None:
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    thread = post(world, laptop, "from the laptop")
+    reply = world.accepted(bo, "post.reply", {"thread": thread, "body": "from the desktop"}).id
+    authors = {r[0] for r in world.store.conn.execute("SELECT author FROM posts WHERE id IN (?, ?)", (thread, reply))}
+    assert authors == {bo.id}
+    assert world.one("SELECT count(*) FROM members WHERE name = 'Bo'") == (1,)
+    devices = world.store.conn.execute("SELECT id, member, name FROM devices ORDER BY added_hlc").fetchall()
+    assert devices == [(bo.id, bo.id, "desktop"), (laptop.id, bo.id, "laptop")]
+    # each device keeps its own chain: both wrote their seq 2 and nothing forked
+    assert world.one("SELECT count(*) FROM forks") == (0,)
+
+
+def test_a_device_nobody_certified_is_a_stranger_until_its_certificate_arrives(tmp_path: Path) -> None:
+    world = World(tmp_path / "a.db", members=1)
+    bo = world.members[0]
+    laptop = Feed(Identity.generate(), world.group_id)
+    certificate = world.sign(bo, "device.add", device_payload(laptop.identity))
+    early = world.sign(laptop, "thread.start", {"title": "too soon?", "body": "", "tags": []})
+    world.ingest(early)
+    assert world.state(early) == ("rejected", "the author is not a member of this group")
+    world.ingest(certificate)  # sorts before the post: the fold re-folds, and the post counts
+    assert world.state(early) == ("accepted", None)
+    other = new_store(tmp_path / "b.db", world.group_id)
+    other.ingest(reversed(world.log))
+    assert other.canonical_dump() == world.store.canonical_dump()
+
+
+def test_a_device_cannot_certify_a_key_that_is_someone_s(world: World) -> None:
+    bo, cy = world.members
+    assert world.rejected(bo, "device.add", device_payload(cy.identity)).startswith("that key is already")
+    payload = device_payload(Identity.generate())
+    payload["device"] = "0" * 32
+    assert world.rejected(bo, "device.add", payload) == "the device's public key does not match its id"
+
+
+def test_only_the_member_s_own_devices_remove_one_and_never_the_last(world: World) -> None:
+    bo, cy = world.members
+    laptop = add_device(world, bo)
+    assert "own devices" in world.rejected(cy, "device.remove", {"device": laptop.id, "last_seq": 0})
+    assert "own devices" in world.rejected(world.founder, "device.remove", {"device": laptop.id, "last_seq": 0})
+    world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq})
+    assert world.rejected(bo, "device.remove", {"device": bo.id, "last_seq": bo.seq}) == (
+        "a member's last device cannot be removed"
+    )
+
+
+def test_a_removed_device_s_later_ops_are_refused_wherever_they_sort(world: World) -> None:
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, laptop, "before")
+    removal_hlc = world.next_hlc() + 5
+    signed_before = world.sign(laptop, "thread.start", {"title": "late but fair", "body": "", "tags": []})
+    world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq - 1}, hlc=removal_hlc)
+    world.hlc = removal_hlc
+    # its seq is past what the removal names: refused though it sorts before the removal
+    world.ingest(signed_before)
+    assert world.state(signed_before)[0] == "rejected"
+    after = world.sign(laptop, "thread.start", {"title": "stolen", "body": "", "tags": []})
+    world.ingest(after)
+    assert world.state(after)[0] == "rejected"
+    assert world.one("SELECT status FROM devices WHERE id = ?", laptop.id) == ("removed",)
+    # and its certificate can no more add devices than it can post
+    assert world.rejected(laptop, "device.add", device_payload(Identity.generate()))
+    post(world, bo, "the desktop still writes")
+
+
+def test_a_removed_member_s_devices_are_cut_off_at_the_seqs_the_removal_names(world: World) -> None:
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, laptop)
+    late = world.sign(laptop, "thread.start", {"title": "signed before", "body": "", "tags": []})
+    world.accepted(
+        world.founder,
+        "member.remove",
+        {"member": bo.id, "last_seq": bo.seq, "device_seqs": {laptop.id: laptop.seq - 1}},
+    )
+    world.ingest(late)  # past the named seq
+    assert world.state(late)[0] == "rejected"
+    after = world.sign(bo, "thread.start", {"title": "after", "body": "", "tags": []})
+    world.ingest(after)
+    assert world.state(after)[0] == "rejected"
+
+
+def test_the_post_cap_counts_a_person_once_across_devices(world: World) -> None:
+    world.accepted(world.founder, "group.edit", {"post_cap": 2})
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, bo, "one")
+    post(world, laptop, "two")
+    assert "weekly cap" in world.rejected(laptop, "thread.start", {"title": "three", "body": "", "tags": []})
+    assert "weekly cap" in world.rejected(bo, "thread.start", {"title": "three", "body": "", "tags": []})
+
+
+def test_a_moderator_s_device_moderates_and_a_revoke_reaches_it(world: World) -> None:
+    bo = world.members[0]
+    world.accepted(world.founder, "role.grant", {"member": bo.id, "role": "moderator"})
+    laptop = add_device(world, bo)
+    world.accepted(laptop, "group.edit", {"purpose": "set from the laptop"})
+    world.accepted(
+        world.founder,
+        "role.revoke",
+        {"member": bo.id, "role": "moderator", "last_seq": bo.seq, "device_seqs": {laptop.id: laptop.seq}},
+    )
+    assert "moderator" in world.rejected(laptop, "group.edit", {"purpose": "not any more"})
+
+
+def test_devices_rebuild_to_the_same_views(world: World, tmp_path: Path) -> None:
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, laptop)
+    world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq})
+    before = world.store.canonical_dump()
+    world.store.rebuild()
+    assert world.store.canonical_dump() == before
+    again = Store(tmp_path / "again.db")
+    again.set_meta("group_id", world.group_id)
+    again.ingest(sorted(world.log, key=lambda op: op.id))
+    assert again.canonical_dump() == before

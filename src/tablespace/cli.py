@@ -429,6 +429,58 @@ def role(group: Group, member: str, role: str, revoke: bool, reason: str) -> Non
     actions.set_role(group, member, role, revoke=revoke, why=reason)
 
 
+# --- devices -------------------------------------------------------------------------
+
+
+@main.group()
+def device() -> None:
+    """Your other devices: one member, several keys."""
+
+
+@device.command("add")
+@click.option("--name", default=None, metavar="NAME", help="What to call this device in `devices`.")
+@with_group
+def device_add(group: Group, name: str | None) -> None:
+    """On a device of yours: a one-time pairing code for another device (prints it)."""
+    echo(actions.add_device(group, name))
+    echo("On the new device: `tablespace device link CODE --name NAME --folder PATH`; then sync here.", err=True)
+
+
+@device.command("link")
+@click.argument("code")
+@click.option("--name", required=True, metavar="NAME", help="What to call the new device.")
+@click.option("--folder", type=click.Path(file_okay=False), help="The group's shared folder.")
+@click.option("--git", "git_url", metavar="URL", help="The group's git remote instead of a folder.")
+@click.pass_context
+def device_link(ctx: click.Context, code: str, name: str, folder: str | None, git_url: str | None) -> None:
+    """On the new device's home: joins as the same member once your other device syncs."""
+    group = actions.link_device(ctx.obj["home"], code, name, actions.Transport.choose(folder, git_url))
+    group.close()
+    echo("Sync your other device, then `tablespace sync` here.", err=True)
+
+
+@device.command("remove")
+@click.argument("device_ref", metavar="DEVICE")
+@with_group
+def device_remove(group: Group, device_ref: str) -> None:
+    """From another of your devices: it reads nothing written afterwards and its later changes are refused."""
+    removed = actions.remove_device(group, device_ref)
+    if not removed.key_renewed:
+        echo("The folder did not answer: the group's key is renewed at the next sync.", err=True)
+
+
+@main.command()
+@json_option
+@with_group
+def devices(group: Group, as_json: bool) -> None:
+    """Your devices, and which one this is."""
+    rows = actions.my_devices(group)
+    if as_json:
+        return emit_json([d.to_json() for d in rows])
+    for d in rows:
+        echo(f"{d.id[:8]}  {d.name:<24} added {d.added_at:%Y-%m-%d}{'  (this device)' if d.this else ''}")
+
+
 # --- circles -------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         reply,
         tag,
     )
+    from tablespace.actions.devices import DeviceRemoved, add_device, link_device, my_devices, remove_device
     from tablespace.actions.events import calendar, event_add, rsvp, write_calendar
     from tablespace.actions.founding import Joined, found_group, join_group
     from tablespace.actions.keys import change_passphrase, lock_keys, unlock_keys_for_good
@@ -168,6 +169,11 @@ _HOME: dict[str, str] = {
     "lock_keys": "tablespace.actions.keys",
     "unlock_keys_for_good": "tablespace.actions.keys",
     "Removed": "tablespace.actions.membership",
+    "DeviceRemoved": "tablespace.actions.devices",
+    "add_device": "tablespace.actions.devices",
+    "link_device": "tablespace.actions.devices",
+    "my_devices": "tablespace.actions.devices",
+    "remove_device": "tablespace.actions.devices",
     "admit": "tablespace.actions.membership",
     "create_invite": "tablespace.actions.membership",
     "deny": "tablespace.actions.membership",
@@ -289,6 +295,11 @@ __all__ = [
     "PermissionDenied",
     "Rebuilt",
     "Removed",
+    "DeviceRemoved",
+    "add_device",
+    "link_device",
+    "my_devices",
+    "remove_device",
     "Report",
     "RoundDone",
     "RoundFailed",

@@ -153,8 +153,8 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     try:
         admitted = (
             group.my_status is not None
-            or queries.has_ops_by(group.conn, group.me)
-            or (any(folder.small_files(f"keys/{group.me}", GRANT_SUFFIX)) and not _lost_the_name(group, folder))
+            or queries.has_ops_by(group.conn, group.device)
+            or (any(folder.small_files(f"keys/{group.device}", GRANT_SUFFIX)) and not _lost_the_name(group, folder))
         )
         if admitted:
             raise TablespaceError(

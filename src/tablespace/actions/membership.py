@@ -109,7 +109,7 @@ def remove(group: Group, member_ref: str, reason: str = "") -> Removed:
     member = group.member_id(member_ref)
     last_seq = queries.last_seq(group.conn, member)
     with group.store.db.atomic():  # the reason is for moderators only: sealed beside the open action
-        op = group.write("member.remove", {"member": member, "last_seq": last_seq})
+        op = group.write("member.remove", {"member": member, "last_seq": last_seq, **_device_seqs(group, member)})
         document(group, op.id, reason)
     return Removed(member, rotate_now(group))
 
@@ -123,7 +123,10 @@ def time_out(group: Group, member_ref: str, duration: timedelta, reason: str = "
     last_seq = queries.last_seq(group.conn, member)
     until = from_now(duration, what="the end of the time-out")
     with group.store.db.atomic():
-        op = group.write("member.timeout", {"member": member, "until": iso(until), "last_seq": last_seq})
+        op = group.write(
+            "member.timeout",
+            {"member": member, "until": iso(until), "last_seq": last_seq, **_device_seqs(group, member)},
+        )
         document(group, op.id, reason)
 
 
@@ -143,7 +146,12 @@ def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, 
     seen = queries.last_seq(group.conn, member)
     # The member's seq we have seen bounds the change wherever their ops sort:
     # after a revoke they cannot back-date an op to before it.
-    payload = {"member": member, "role": role, ("last_seq" if revoke else "since_seq"): seen}
+    payload = {
+        "member": member,
+        "role": role,
+        ("last_seq" if revoke else "since_seq"): seen,
+        **_device_seqs(group, member),
+    }
     with group.store.db.atomic():
         op = group.write("role.revoke" if revoke else "role.grant", payload)
         document(group, op.id, why)
@@ -169,4 +177,20 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
     only_moderator = group.is_moderator and queries.moderator_count(group.conn) == 1
     if not only_moderator and departure_hlc(group, Keyring.load(group.path)) is not None:
         rotate_now(group, about_to_write=True, folder=folder)
-    group.write("member.leave", {})
+    # our other devices' chains end where we have seen them (core/fold/devices.py)
+    seqs = {chain: seq for chain, seq in _chain_heads(group).items() if chain != group.device}
+    group.write("member.leave", {"device_seqs": seqs} if seqs else {})
+
+
+def _device_seqs(group: Group, member: str) -> dict[str, dict[str, int]]:
+    """What a removal, time-out or role change names of a member's added
+    devices: the newest seq we hold of each (nothing for one who has none,
+    so their ops read as before devices)."""
+    seqs = queries.chain_seqs(group.conn, member)
+    return {"device_seqs": seqs} if seqs else {}
+
+
+def _chain_heads(group: Group) -> dict[str, int]:
+    """Our own signing keys -> the newest seq we hold of each, once we have added a device."""
+    seqs = queries.chain_seqs(group.conn, group.me)
+    return {group.me: queries.last_seq(group.conn, group.me), **seqs} if seqs else {}

@@ -57,7 +57,7 @@ def sync_failure(group: Group, error: TablespaceError) -> SyncFailure:
     kind = next((name for cls, name in _ERROR_KINDS if isinstance(error, cls)), "refused")
     conn = group.conn
     pending = queries.held_op_count(conn) + queries.waiting_file_count(conn)
-    return SyncFailure(str(error), kind, queries.outbox_count(conn, group.me), pending)
+    return SyncFailure(str(error), kind, queries.outbox_count(conn, group.device), pending)
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,13 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
     iterating): whenever a file of the group lands in the folder, we write
     from another command, or `ROUND_EVERY_SECONDS` pass (sync/watch.py)."""
     folder = group.transport.folder
-    wanted = watch_filter(folder, group.id, group.me) if folder is not None else (lambda _change, _path: False)
-    newest = group.store.head(group.me)[0]  # our newest op when the last round began
+    wanted = watch_filter(folder, group.id, group.device) if folder is not None else (lambda _change, _path: False)
+    newest = group.store.head(group.device)[0]  # our newest op when the last round began
 
     def wrote_something() -> bool:
         """Our newest op is newer than when the last round began: another
         command wrote (a round's own bookkeeping changes the database too)."""
-        return group.store.head(group.me)[0] > newest
+        return group.store.head(group.device)[0] > newest
 
     failing: str | None = None
     for why in due_rounds(
@@ -110,7 +110,7 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
     ):
         if why == UNWATCHED:
             yield Unwatched(ROUND_EVERY_SECONDS)
-        newest = group.store.head(group.me)[0]
+        newest = group.store.head(group.device)[0]
         try:
             report = sync_group(group)
         except TablespaceError as exc:
@@ -131,7 +131,7 @@ def watch_folder(group: Group, stop: threading.Event, *, debounce_ms: int) -> It
     (a `sync --watch` or a command beside the caller, or the caller itself):
     what the caller shows may be out of date. Over git only the latter."""
     folder = group.transport.folder
-    wanted = watch_filter(folder, group.id, group.me) if folder is not None else _nothing_wanted
+    wanted = watch_filter(folder, group.id, group.device) if folder is not None else _nothing_wanted
     return due_rounds(folder, wanted, stop=stop, debounce_ms=debounce_ms, database_dir=group.path)
 
 

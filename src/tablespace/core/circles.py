@@ -138,6 +138,18 @@ class CircleKeys:
             self._me = None if row is None else str(row[0])
         return self._me
 
+    def holder(self, conn: sqlite3.Connection) -> str | None:
+        """Whose wrapped key we open: our signing key's (a member's added
+        device has its own exchange key: core/fold/devices.py), else ours."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'device'").fetchone()
+        return str(row[0]) if row else self.me(conn)
+
+    def forget_me(self) -> None:
+        """We became a member through a device certificate (Group.take_up_device)."""
+        self._me = None
+        self._unwrapped.clear()
+        self._known.clear()
+
     def keys(self, conn: sqlite3.Connection, circle: str, epoch: int) -> list[bytes]:
         """Every key of `circle` at `epoch` we hold (two members may have made one each)."""
         for (key_op,) in conn.execute(
@@ -176,8 +188,8 @@ class CircleKeys:
         return self._unwrapped[place]
 
     def _unwrap(self, conn: sqlite3.Connection, wrapped: str, place: bytes) -> bytes | None:
-        me = self.me(conn)
-        stanza = json.loads(wrapped).get(me) if me is not None else None
+        holder = self.holder(conn)
+        stanza = json.loads(wrapped).get(holder) if holder is not None else None
         private = self._exchange_key()
         if stanza is None or private is None:
             return None

@@ -82,10 +82,14 @@ class Group:
         self.store = Store(self.path / DB_NAME)
         self.id = self.store.group_id
         recorded = self.store.get_meta("me")
+        # The signing key's id, our chain: the member id (`me`) on a member's
+        # first device, its own on a device they added (core/fold/devices.py).
+        signer = self.store.get_meta("device") or recorded
         # Our author id is recorded at creation, so reading the group needs no
         # key parsing; the key is checked against it at the first signature.
-        self.identity = Identity.load(self.path / KEY_NAME, expected_author=recorded)
+        self.identity = Identity.load(self.path / KEY_NAME, expected_author=signer)
         self.me = recorded or self.identity.author_id
+        self.device = signer or self.me
         self.conn = self.store.conn
 
     # --- opening and founding -----------------------------------------------
@@ -150,7 +154,7 @@ class Group:
         A payload that seals something bound to the op's place (a circle's
         boxes: core/circles.py) is given as a function of that place."""
         with busy_as_refusal(), self.store.db.atomic():
-            seq, prev = self.store.head(self.me)
+            seq, prev = self.store.head(self.device)
             hlc = self.store.next_hlc()
             op = sign_op(
                 self.identity,
@@ -159,7 +163,7 @@ class Group:
                 prev=prev,
                 hlc=hlc,
                 kind=kind,
-                payload=payload(OpPlace(self.id, self.me, seq + 1, hlc)) if callable(payload) else payload,
+                payload=payload(OpPlace(self.id, self.device, seq + 1, hlc)) if callable(payload) else payload,
             )
             self.store.append_local(op)
             self._mark_own_read(op)
@@ -171,6 +175,24 @@ class Group:
         ).fetchone()
         if row:
             self._mark_read(row[0])
+
+    def take_up_device(self) -> bool:
+        """On a device paired with a member's other one: once the log holds
+        the certificate of our key (device.add), we are that member, writing
+        on our own chain. Re-folds, so what the member's keys open (their
+        circles) is read as theirs. Returns whether it happened now."""
+        if self.device != self.me:
+            return False
+        member = queries.member_of_signer(self.conn).get(self.me)
+        if member is None or member == self.me:
+            return False
+        with self.store.db.atomic():
+            self.store.set_meta("device", self.me)
+            self.store.set_meta("me", member)
+            self.device, self.me = self.me, member
+            self.store.circle_keys.forget_me()
+            self.store.refold()
+        return True
 
     # --- resolving what a user typed ------------------------------------------
 
@@ -257,9 +279,14 @@ class Group:
     @property
     def my_status(self) -> str | None:
         """Our membership as the log has it: 'active' (a time-out does not
-        change it), 'left', 'removed'; None while a joiner waits to be admitted."""
-        row = self.conn.execute("SELECT status FROM members WHERE id = ?", (self.me,)).fetchone()
-        return row[0] if row else None
+        change it), 'left', 'removed' (or this device was); None while a joiner
+        waits to be admitted."""
+        row = self.conn.execute(
+            "SELECT status, (SELECT status FROM devices WHERE id = ?) FROM members WHERE id = ?", (self.device, self.me)
+        ).fetchone()
+        if row is None:
+            return None
+        return "removed" if row[1] == "removed" else str(row[0])  # this device was taken away
 
     def my_roles(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT role FROM roles WHERE member_id = ?", (self.me,))}

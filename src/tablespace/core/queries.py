@@ -243,6 +243,7 @@ class MemberView:
     roles: list[str]
     status: str
     timeout_until: datetime | None = None  # set while timed out
+    devices: int = 1  # the member's devices not removed: one person, whatever the count
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,7 +252,19 @@ class MemberView:
             "roles": self.roles,
             "status": self.status,
             "timeout_until": iso(self.timeout_until) if self.timeout_until else None,
+            "devices": self.devices,
         }
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    id: str
+    name: str
+    added_at: datetime
+    this: bool  # the device this home is
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "added_at": iso(self.added_at), "this": self.this}
 
 
 @dataclass(frozen=True)
@@ -874,7 +887,8 @@ def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[Membe
     rows = conn.execute(
         """SELECT m.id, m.name,
                   CASE WHEN m.status = 'active' AND m.timeout_until_hlc > ? THEN 'timed_out' ELSE m.status END,
-                  (SELECT group_concat(role) FROM roles WHERE member_id = m.id), m.timeout_until_hlc
+                  (SELECT group_concat(role) FROM roles WHERE member_id = m.id), m.timeout_until_hlc,
+                  (SELECT count(*) FROM devices d WHERE d.member = m.id AND d.status = 'active')
            FROM members m ORDER BY lower(m.name), m.id""",
         (moment,),
     )
@@ -885,9 +899,32 @@ def members(conn: sqlite3.Connection, now: datetime | None = None) -> list[Membe
             status=r[2],
             roles=_tags(r[3]),
             timeout_until=hlc_to_datetime(r[4]) if r[2] == "timed_out" else None,
+            devices=r[5] or 1,  # a member who never added one has their first key alone
         )
         for r in rows
     ]
+
+
+def devices(conn: sqlite3.Connection, member: str, this: str) -> list[DeviceView]:
+    """A member's devices not removed, oldest first; `this`: the signing key
+    of the home asking. A member who never added one has one: their first."""
+    rows = conn.execute(
+        "SELECT id, name, added_hlc FROM devices WHERE member = ? AND status = 'active' ORDER BY added_hlc, id",
+        (member,),
+    ).fetchall()
+    if not rows:
+        joined = conn.execute("SELECT joined_hlc FROM members WHERE id = ?", (member,)).fetchone()
+        rows = [(member, "first device", joined[0])] if joined else []
+    return [DeviceView(d, name, hlc_to_datetime(hlc), d == this) for d, name, hlc in rows]
+
+
+def chain_seqs(conn: sqlite3.Connection, member: str) -> dict[str, int]:
+    """The newest seq we hold of each device `member` added (signing key ->
+    seq): what a removal, time-out or role change names for each."""
+    return {
+        device: last_seq(conn, device)
+        for (device,) in conn.execute("SELECT id FROM devices WHERE member = ? AND id != member", (member,))
+    }
 
 
 def settings(conn: sqlite3.Connection) -> dict[str, str]:
@@ -1082,27 +1119,63 @@ def member_name_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def departed_members(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
-    """(id, joined HLC, left HLC) of every member removed or gone."""
-    return conn.execute("SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')").fetchall()
+    """(id, joined HLC, left HLC) of every member removed or gone, and (id,
+    added HLC, removed HLC) of every device a member removed: each key that
+    may hold the group's key and must not read what follows."""
+    return conn.execute(
+        """SELECT id, joined_hlc, left_hlc FROM members WHERE status IN ('removed', 'left')
+           UNION ALL
+           SELECT id, added_hlc, removed_hlc FROM devices WHERE status = 'removed'"""
+    ).fetchall()
+
+
+# The signing keys that hold the group's keys: every member's first key (the
+# member id) unless they removed it as a device, and every device they added
+# and kept; `{members}` is the condition on the member's row `m`.
+_HOLDERS = """
+    SELECT m.id, m.exchange_key FROM members m WHERE ({members}) AND ({first})
+      AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = m.id AND d.status = 'removed' AND {removed})
+    UNION ALL
+    SELECT d.id, d.exchange_key FROM devices d JOIN members m ON m.id = d.member
+     WHERE d.id != d.member AND ({members}) AND ({added}) AND (d.status = 'active' OR NOT {removed})"""
 
 
 def members_after_departure(conn: sqlite3.Connection, departed: int, me: str) -> list[tuple[str, str | None]]:
-    """(id, exchange key) of who still counts as a member after the departure
-    at HLC `departed`: the active, and those who went later; each with an
-    exchange key to be granted a key by, or `me`."""
-    return conn.execute(
-        """SELECT id, exchange_key FROM members
-           WHERE (status = 'active' OR (status IN ('removed', 'left') AND left_hlc > ?))
-             AND (exchange_key IS NOT NULL OR id = ?)""",
-        (departed, me),
-    ).fetchall()
+    """(signing key id, exchange key) of who still counts as a member after
+    the departure at HLC `departed`: the keys of the active, and of those who
+    went later, but no device removed by then; each with an exchange key to
+    be granted a key by, or `me` (our own signing key)."""
+    sql = _HOLDERS.format(
+        members="m.status = 'active' OR (m.status IN ('removed', 'left') AND m.left_hlc > :departed)",
+        first="m.exchange_key IS NOT NULL OR m.id = :me",
+        added="d.exchange_key IS NOT NULL OR d.id = :me",
+        removed="d.removed_hlc <= :departed",
+    )
+    return conn.execute(sql, {"departed": departed, "me": me}).fetchall()
 
 
 def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]:
-    """(id, exchange key) of every other active member who has published one."""
-    return conn.execute(
-        "SELECT id, exchange_key FROM members WHERE status = 'active' AND exchange_key IS NOT NULL AND id != ?", (me,)
-    ).fetchall()
+    """(signing key id, exchange key) of every other key of an active member
+    (their first and their devices, not one removed) that has one published."""
+    sql = _HOLDERS.format(
+        members="m.status = 'active'",
+        first="m.exchange_key IS NOT NULL AND m.id != :me",
+        added="d.exchange_key IS NOT NULL AND d.id != :me",
+        removed="1",
+    )
+    return conn.execute(sql, {"me": me}).fetchall()
+
+
+def signing_ids(conn: sqlite3.Connection, members: set[str]) -> set[str]:
+    """The signing keys of `members`: each one's first key (their id) and
+    every device they added, removed or not (what they signed still counts)."""
+    devices = {d for d, m in conn.execute("SELECT id, member FROM devices") if m in members}
+    return members | devices
+
+
+def member_of_signer(conn: sqlite3.Connection) -> dict[str, str]:
+    """Signing key -> member, for every added device (a first key is its member's id)."""
+    return dict(conn.execute("SELECT id, member FROM devices"))
 
 
 def moderator_ids(conn: sqlite3.Connection) -> set[str]:

@@ -36,6 +36,7 @@ from tablespace.core.store import IngestResult
 from tablespace.sync import conflicts, losses
 from tablespace.sync import folder as folder_rules
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
+from tablespace.sync.devices import approve_pairings
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
     MAX_OPS_PER_FILE,
@@ -127,6 +128,8 @@ class SyncReport:
     renewed_key: bool = False
     # we asked for keys that did not reach us (a key need, sync/roster.py)
     asked_for_keys: bool = False
+    # new devices of ours a pairing code of this home let in (sync/devices.py)
+    devices_added: int = 0
     # where a directory of the group belongs, a link (or a file) is, never
     # followed: path -> what is there (FolderStore.links)
     links: dict[str, str] = field(default_factory=dict)
@@ -229,7 +232,7 @@ class SyncEngine:
         if not 0 <= at - full_at < folder_rules.FULL_LISTING_SECONDS * 1e9:
             return {}, at
         settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
-        mine = f"changes/{self.group.me}"
+        mine = f"changes/{self.group.device}"
         return {
             path: (int(sig[0]), int(sig[1]), int(sig[2]))
             for path, sig in dirs.items()
@@ -254,10 +257,13 @@ class SyncEngine:
         self._recover_lost_exports(listing)
         unopened = self._receive_grants()
         self.import_new(listing, report)
+        self.group.take_up_device()  # a new device: its certificate may just have come in
+        # and on a device we have, the new ones a pairing code of ours lets in
+        report.devices_added += approve_pairings(self.group, self.folder, self.keyring)
         return unopened
 
     def _refused_mine(self) -> dict[str, tuple[str, Refusal]]:
-        return self.store.refused_ops(self.group.me)
+        return self.store.refused_ops(self.group.device)
 
     def rotate_as_needed(
         self, listing: dict[str, FolderFile], report: SyncReport, *, about_to_write: bool = False
@@ -296,7 +302,7 @@ class SyncEngine:
     # --- export --------------------------------------------------------------
 
     def export(self, listing: dict[str, FolderFile]) -> int:
-        if self.folder.blocked(f"changes/{self.group.me}"):
+        if self.folder.blocked(f"changes/{self.group.device}"):
             # A link where our directory belongs: nothing goes through it,
             # and our files there are not lost; all of it waits in the outbox.
             return 0
@@ -306,7 +312,7 @@ class SyncEngine:
         if current is None:
             return 0  # not admitted yet: nothing of ours can be written readably
         epoch, key = current.epoch, current.key
-        rows = losses.rows_to_send(self.store, self.group.me, exported_seq)
+        rows = losses.rows_to_send(self.store, self.group.device, exported_seq)
         ops = [self.store.read_op(*row) for row in rows]  # a post deleted before it went out: unsealed
         # Someone who holds this key has gone and nobody has rotated yet:
         # what we wrote up to a removal of ours may go (so the member learns
@@ -342,7 +348,7 @@ class SyncEngine:
         unopened = []
         taken = self._grants_taken()
         now_taken: dict[str, list[int]] = {}
-        for path in self.folder.small_files(f"keys/{self.group.me}", GRANT_SUFFIX):
+        for path in self.folder.small_files(f"keys/{self.group.device}", GRANT_SUFFIX):
             try:
                 info = self.folder.stat(path)
                 seen = [info.st_size, info.st_mtime_ns]
@@ -350,7 +356,7 @@ class SyncEngine:
                     now_taken[path] = seen
                     continue
                 data = self.folder.read(path, MAX_GRANT_BYTES)
-                grant = decode_grant(data, group_id=self.group.id, me=self.group.me, exchange=self.keyring.exchange)
+                grant = decode_grant(data, group_id=self.group.id, me=self.group.device, exchange=self.keyring.exchange)
             except GrantWontOpen as exc:
                 unopened.append(exc.header)
                 continue
@@ -390,7 +396,7 @@ class SyncEngine:
         after it would wait forever. A damaged file stays where it is (we
         never delete in the folder); everyone, us included, quarantines it.
         A new time alone is no loss (sync/losses.py)."""
-        losses.note_lost_files(self.store, self.folder, listing, self.group.me)
+        losses.note_lost_files(self.store, self.folder, listing, self.group.device)
 
     # --- import --------------------------------------------------------------
 
@@ -474,7 +480,7 @@ class SyncEngine:
             )
         batch.extend(changeset.ops)
         read.add(changeset.author, changeset.first_seq, changeset.last_seq)
-        status = "mine" if changeset.author == self.group.me else "imported"
+        status = "mine" if changeset.author == self.group.device else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 
     def _quarantine(self, info: FolderFile, data: bytes | None, reason: str, digest: str | None = None) -> FileRecord:

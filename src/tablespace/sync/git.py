@@ -171,7 +171,7 @@ class GitRemote:
         url = group.transport.git
         if not url:
             raise SyncUnavailable("this group syncs through a folder, not a git remote")
-        return cls(url, group.path / CLONE_DIR, group.id, me=group.me)
+        return cls(url, group.path / CLONE_DIR, group.id, me=group.device)
 
     @property
     def shown_url(self) -> str:

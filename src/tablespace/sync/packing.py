@@ -197,7 +197,7 @@ def held_already(group: Group, path: str, read: SeqRuns | None = None) -> bool:
         return False
     author, first, last = claimed
     conn = group.store.conn
-    if author == group.me or queries.author_has_held_ops(conn, author):
+    if author == group.device or queries.author_has_held_ops(conn, author):
         return False
     if read is not None and read.covers(author, first, last):
         return True
@@ -273,7 +273,7 @@ class Packer:
         self.folder = folder
         self.keyring = keyring
         self.policy = policy
-        self.mine = f"changes/{group.me}/"
+        self.mine = f"changes/{group.device}/"
 
     def run(self, listing: dict[str, FolderFile], listed: set[str]) -> PackRound:
         """Remove what packs old enough hold, then pack what is due.
@@ -399,7 +399,7 @@ class Packer:
             return set()
         except (OSError, BadChangeset):
             return None
-        return {op.id for op in changeset.ops} if changeset.author == self.group.me else None
+        return {op.id for op in changeset.ops} if changeset.author == self.group.device else None
 
     def _live_files(self, pending: dict[str, Any], listing: dict[str, FolderFile]) -> list[OurFile]:
         """Our files in the folder as we wrote them, but those a pack holds."""
@@ -409,7 +409,7 @@ class Packer:
             present = listing.get(path)
             if path in held or present is None or present.size != size:
                 continue
-            newest = queries.newest_op_hlc(self.store.conn, self.group.me, first, last)
+            newest = queries.newest_op_hlc(self.store.conn, self.group.device, first, last)
             files.append(OurFile(path, first, last, hlc_to_datetime(newest)))
         return files
 
@@ -437,7 +437,7 @@ class Packer:
             header = peek_header(data[: MAX_FILE_BYTES + 1])
         except (OSError, BadChangeset):
             return None
-        return header if header.author == self.group.me else None
+        return header if header.author == self.group.device else None
 
     def _key(self, epoch: int, key_id: bytes) -> bytes | None:
         for held in self.keyring.keys:
@@ -483,7 +483,7 @@ class Packer:
     def _one_chain(self, first: int, last: int) -> list[Op] | None:
         """Our ops from `first` to `last`, if the log holds exactly one
         chain of them (no fork from a home restored from a backup)."""
-        rows = queries.ops_between(self.store.conn, self.group.me, first, last)
+        rows = queries.ops_between(self.store.conn, self.group.device, first, last)
         if len(rows) != last - first + 1:
             return None
         ops = [self.store.read_op(*row) for row in rows]

@@ -76,7 +76,7 @@ def announce_first_key(group: Group, keyring: Keyring) -> None:
     """At founding: publish our exchange key and announce epoch 0."""
     group.write("member.keys", {"exchange_key": keyring.exchange.public_key.hex()})
     first = keyring.keys[0]
-    group.write("epoch.rotate", {"epoch": first.epoch, "key_id": first.key_id, "recipients": [group.me]})
+    group.write("epoch.rotate", {"epoch": first.epoch, "key_id": first.key_id, "recipients": [group.device]})
 
 
 def _writing_key(group: Group, keyring: Keyring) -> tuple[EpochKey | None, dict[tuple[int, str], set[str]]]:
@@ -147,16 +147,18 @@ def sendable_seq(group: Group, keyring: Keyring) -> int | None:
 
 
 def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
-    """The seq of our op that made `member` go at `left_hlc` (our removal of
-    them, or our own leave), or 0 if someone else made it. Our HLCs never
-    repeat, so at most one op of ours has that HLC."""
-    row = queries.accepted_op_at(
-        group.conn, group.me, left_hlc, "member.leave" if member == group.me else "member.remove"
-    )
-    if row is None:
-        return 0
-    op = group.store.read_op(*row)
-    return op.seq if member == group.me or op.payload.get("member") == member else 0
+    """The seq of our op that made `member` (a member, or a device) go at
+    `left_hlc` (our removal of them, our own leave, our removal of a device),
+    or 0 if someone else made it. Our HLCs never repeat, so at most one op
+    of ours has that HLC."""
+    kinds = ("member.leave",) if member == group.me else ("member.remove", "device.remove")
+    for kind in kinds:
+        row = queries.accepted_op_at(group.conn, group.device, left_hlc, kind)
+        if row is not None:
+            op = group.store.read_op(*row)
+            named = {op.payload.get("member"), op.payload.get("device")}
+            return op.seq if member == group.me or member in named else 0
+    return 0
 
 
 def has_held_back(group: Group, keyring: Keyring) -> bool:
@@ -165,7 +167,7 @@ def has_held_back(group: Group, keyring: Keyring) -> bool:
     if cut is None:
         return False
     exported = int(group.store.get_meta("exported_seq", "0") or 0)
-    return queries.has_ops_after(group.conn, group.me, max(cut, exported))
+    return queries.has_ops_after(group.conn, group.device, max(cut, exported))
 
 
 def should_rotate(group: Group, departed: int, *, held_back: bool = False, about_to_write: bool = False) -> bool:
@@ -222,14 +224,14 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     from being written under it."""
     epoch = queries.newest_epoch(group.conn) + 1
     key = new_epoch_key()
-    remaining = queries.members_after_departure(group.conn, departed, group.me)
+    remaining = queries.members_after_departure(group.conn, departed, group.device)
     with group.store.db.atomic():
         group.write(
             "epoch.rotate",
             {"epoch": epoch, "key_id": epoch_key_id(key).hex(), "recipients": sorted(m for m, _ in remaining)},
         )
         for member, exchange in remaining:
-            if member != group.me and exchange:
+            if member != group.device and exchange:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key)])
         keyring.add([(epoch, key)])
     return epoch
@@ -292,7 +294,9 @@ def ask_for_missing_keys(
     # stranger's must not be able to make us write need after need. (A
     # granter admitted where we cannot read yet is unknown to us too: the
     # cost of that rule, noted in docs/changeset-format.md.)
-    status = queries.member_statuses(group.conn)
+    members = queries.member_statuses(group.conn)
+    # by signing key: a device of a member speaks for them
+    status = {**{d: members.get(m) for d, m in queries.member_of_signer(group.conn).items()}, **members}
     unopened = [h for h in unopened if h.granter in status and any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
     announced: dict[int, set[str]] = {}
@@ -309,7 +313,7 @@ def ask_for_missing_keys(
     if not epochs:
         return False
     need = encode_need(group.identity, group_id=group.id, epochs=epochs, disowned={h.granter for h in unopened})
-    return leave_need(folder, group.me, need)
+    return leave_need(folder, group.device, need)
 
 
 def leave_need(folder: FolderStore, me: str, need: bytes) -> bool:
@@ -378,7 +382,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     }
     members = dict(_members_to_grant(group))
     listed = _recipients(group)
-    granters = queries.member_ids(group.conn)
+    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
     for path in sorted(paths):
         member = need_member(path)
@@ -400,7 +404,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
             continue
         todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
         if todo:
-            have = _granted_to(group, folder, member, (granters - set(need.disowned)) | {group.me})
+            have = _granted_to(group, folder, member, (granters - set(need.disowned)) | {group.device})
             missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
             if missing:
                 write_grant(group, folder, member, bytes.fromhex(members[member]), missing)
@@ -432,7 +436,8 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
 
 
 def _moderators(group: Group) -> set[str]:
-    return queries.moderator_ids(group.conn)
+    """The moderators' signing keys (their devices' too): who signs a grant."""
+    return queries.signing_ids(group.conn, queries.moderator_ids(group.conn))
 
 
 def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> None:
@@ -453,7 +458,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     stored = json.dumps(memo)
     listed = _recipients(group)
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
-    granters = queries.member_ids(group.conn)
+    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     members = _members_to_grant(group)
     grants: dict[str, set[tuple[int, str]]] = {}  # each member's grant files read once a round, not once per key
     for (epoch, key_id), key in sorted(ours.items()):
@@ -477,7 +482,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:
     """(id, exchange key) of every other current member who can be granted a key."""
-    return queries.members_to_grant(group.conn, group.me)
+    return queries.members_to_grant(group.conn, group.device)
 
 
 def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:

@@ -345,7 +345,7 @@ class TablespaceApp(App[None]):
     @on(DatabaseChanged)
     def _database_changed(self) -> None:
         self.refresh_if_changed()
-        outbox = queries.outbox_count(self.group.conn, self.group.me)
+        outbox = queries.outbox_count(self.group.conn, self.group.device)
         if outbox > self.sync_status.outbox:  # a command beside the app wrote: send it out now
             self.wrote()
 
@@ -447,7 +447,7 @@ class TablespaceApp(App[None]):
         """A local write happened: count it in the outbox and send it out now."""
         if self.group is None:
             return
-        self.sync_status = replace(self.sync_status, outbox=queries.outbox_count(self.group.conn, self.group.me))
+        self.sync_status = replace(self.sync_status, outbox=queries.outbox_count(self.group.conn, self.group.device))
         self._show_sync_status()
         if self.sync_loop is not None:
             self.sync_loop.request()

@@ -167,7 +167,10 @@ def stored_counts(group: Group) -> dict[str, int]:
     """The outbox and quarantine as the database holds them once a round is
     over, whether it finished or broke off half-way (a file quarantined
     before the failure stays quarantined)."""
-    return {"outbox": queries.outbox_count(group.conn, group.me), "quarantined": queries.quarantined_count(group.conn)}
+    return {
+        "outbox": queries.outbox_count(group.conn, group.device),
+        "quarantined": queries.quarantined_count(group.conn),
+    }
 
 
 class InAppNotifier:

@@ -1,0 +1,114 @@
+"""A member's devices: pairing a new one with a code, listing them, and
+taking one away (a lost or stolen laptop). One person, several keys: see
+core/fold/devices.py for what the log holds, sync/devices.py for pairing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tablespace.core import queries
+from tablespace.core.clock import from_now, iso, now
+from tablespace.core.errors import PermissionDenied, TablespaceError
+from tablespace.core.group import Group, Transport, check_display_name
+from tablespace.core.home import Home
+from tablespace.sync.devices import make_pairing_code, pairing_request_path, parse_pairing_code, remember_code
+from tablespace.sync.folder import FolderStore
+from tablespace.sync.git import CLONE_DIR, GitRemote
+from tablespace.sync.keyring import Keyring
+from tablespace.sync.membership import encode_request
+from tablespace.sync.service import reachable, rotate_now
+
+PAIRING_LIFETIME = timedelta(hours=1)
+
+
+def add_device(group: Group, name: str | None = None) -> str:
+    """A one-time code (an hour, single use) for pairing another device with
+    this one; this device's next sync lets the new one in. `name`: what to
+    call this device in the list, if it has no name yet."""
+    if group.my_status != "active":
+        raise PermissionDenied("only a current member can add a device")
+    if name is not None:
+        name = check_display_name(name)
+    secret = os.urandom(16)
+    expires = from_now(PAIRING_LIFETIME, what="the pairing code's expiry")
+    remember_code(group, secret, int(expires.timestamp() * 1000), name)
+    return make_pairing_code(group.id, secret)
+
+
+def link_device(home: Home, code: str, name: str, transport: Transport) -> Group:
+    """On the new device's home: its own keys and replica of the group, and
+    a pairing request in the folder for the device that made `code`. All or
+    nothing: a failure leaves no replica behind."""
+    group_id, secret = parse_pairing_code(code)
+    name = check_display_name(name)
+    transport = reachable(transport, "nothing was linked")
+    clone: GitRemote | None = None
+    if transport.folder is None:
+        home.ensure()
+        clone = GitRemote.staged(transport.git or "", home.path, group_id)
+    folder = clone.store() if clone else FolderStore(transport.folder, group_id)  # type: ignore[arg-type]
+    try:
+        folder.check(expect_existing=False)
+        if not folder.group_dir.is_dir():
+            raise TablespaceError("that folder or remote holds no sign of the group yet: check the path")
+        group = Group.create_replica(home, group_id, transport)
+    except BaseException:
+        if clone:
+            clone.discard()
+        raise
+    try:
+        if clone:
+            clone.move_to(group.path / CLONE_DIR)
+            folder = clone.store()
+        keyring = Keyring.create(group.path, first_epoch_key=False)
+        data = encode_request(
+            group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
+        )
+        folder.write_once(pairing_request_path(data), data)
+        if clone:
+            clone.publish()
+    except BaseException as exc:
+        group.close()
+        shutil.rmtree(group.path, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise TablespaceError(
+                f"could not leave the pairing request in {folder.root}: {exc}; nothing was linked"
+            ) from None
+        raise
+    return group
+
+
+def my_devices(group: Group) -> list[queries.DeviceView]:
+    return queries.devices(group.conn, group.me, group.device)
+
+
+@dataclass(frozen=True)
+class DeviceRemoved:
+    device: str
+    key_renewed: bool  # False: the folder or remote did not answer; the next sync renews it
+
+
+def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
+    """Take one of my devices away: nothing it signs after what this device
+    has seen of it counts, and the group's key is renewed at once without
+    it, so it reads nothing written afterwards."""
+    device = _my_device(group, device_ref)
+    if device == group.device:
+        raise TablespaceError("this is the device you are on: remove it from another of your devices")
+    group.write("device.remove", {"device": device, "last_seq": queries.last_seq(group.conn, device)})
+    return DeviceRemoved(device, rotate_now(group))
+
+
+def _my_device(group: Group, ref: str) -> str:
+    wanted = ref.strip().lower()
+    matches = [d.id for d in my_devices(group) if d.id.startswith(wanted) or d.name.lower() == wanted]
+    if len(matches) != 1:
+        raise TablespaceError(
+            f"no device of yours is {ref!r}; `tablespace devices` lists them"
+            if not matches
+            else f"{ref!r} names {len(matches)} of your devices; give more of its id"
+        )
+    return matches[0]

@@ -1,0 +1,139 @@
+"""Pairing a new device with a member's existing one, through the folder.
+
+- `device add` on a device the member has makes a one-time pairing code
+  (the group id and a random secret, `tsd1-…`), kept in that home only with
+  its expiry: no op, nobody else learns it.
+- `device link CODE` on the new device's home makes its keys and leaves a
+  pairing request under `devices/` in the folder: the same sealed, signed
+  file as a join request (sync/membership.py), under a key derived from the
+  pairing secret, so the folder host reads neither the name nor the keys.
+- The existing device's next sync (`approve_pairings`) finds the request its
+  code opens, certifies the new key in a `device.add` op and grants it every
+  group key it holds (a grant file under keys/<device>/), all in one
+  transaction, and forgets the code: it is used once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import PurePosixPath
+
+from tablespace.core import queries
+from tablespace.core.clock import now_ms
+from tablespace.core.errors import TablespaceError
+from tablespace.core.fold import invite_id_for
+from tablespace.core.group import Group
+from tablespace.sync.folder import FolderStore
+from tablespace.sync.keyring import Keyring
+from tablespace.sync.membership import (
+    MAX_REQUEST_BYTES,
+    REQUEST_SUFFIX,
+    BadMembershipFile,
+    JoinRequest,
+    decode_request,
+    peek_request_invite,
+    request_id_for,
+)
+from tablespace.sync.roster import write_grant
+
+DEVICES_DIR = "devices"
+PAIRING_META = "pairing_codes"  # invite id of each code -> {"secret", "expires_ms", "name"}
+CODE_RE = re.compile(r"^tsd1-([0-9a-f]{32})-([0-9a-f]{32})-([0-9a-f]{4})$")
+
+
+def make_pairing_code(group_id: str, secret: bytes) -> str:
+    return f"tsd1-{group_id}-{secret.hex()}-{_code_check(group_id, secret)}"
+
+
+def _code_check(group_id: str, secret: bytes) -> str:
+    return hashlib.sha256(b"tablespace pairing check\x00" + bytes.fromhex(group_id) + secret).hexdigest()[:4]
+
+
+def parse_pairing_code(code: str) -> tuple[str, bytes]:
+    match = CODE_RE.match(code.strip().lower())
+    if not match:
+        raise TablespaceError(
+            "that is not a device pairing code (it looks like tsd1-…); run `tablespace device add` on your other device"
+        )
+    group_id, secret = match.group(1), bytes.fromhex(match.group(2))
+    if match.group(3) != _code_check(group_id, secret):
+        raise TablespaceError("that pairing code has a typo in it (its check does not match); copy it again")
+    return group_id, secret
+
+
+def pairing_request_path(data: bytes) -> str:
+    return f"{DEVICES_DIR}/{request_id_for(data)}{REQUEST_SUFFIX}"
+
+
+def remember_code(group: Group, secret: bytes, expires_ms: int, this_name: str | None) -> None:
+    codes = pending_codes(group)
+    codes[invite_id_for(secret)] = {"secret": secret.hex(), "expires_ms": expires_ms, "name": this_name}
+    with group.store.db.atomic():
+        group.store.set_meta(PAIRING_META, json.dumps(codes, sort_keys=True))
+
+
+def pending_codes(group: Group) -> dict[str, dict[str, object]]:
+    """This home's pairing codes not used yet (expired ones too: a request
+    made with one is passed over)."""
+    try:
+        codes = json.loads(group.store.get_meta(PAIRING_META, "") or "{}")
+    except ValueError:
+        return {}
+    return codes if isinstance(codes, dict) else {}
+
+
+def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int:
+    """Certify each new device whose pairing request one of our unexpired
+    codes opens, and grant it every group key we hold; returns how many.
+    Only as an active member: a device of someone who has gone adds nothing."""
+    codes = pending_codes(group)
+    if not codes or group.my_status != "active":
+        return 0
+    live = {code: entry for code, entry in codes.items() if int(str(entry.get("expires_ms", 0))) > now_ms()}
+    approved = 0
+    for request, code in _requests(folder, group.id, live):
+        if request.member_id in queries.member_of_signer(group.conn) or queries.member_status(
+            group.conn, request.member_id
+        ):
+            continue  # paired already (another round, or a copy of the request)
+        entry = live.pop(code)
+        payload = {
+            "device": request.member_id,
+            "public_key": request.public_key.hex(),
+            "exchange_key": request.exchange_key.hex(),
+            "name": request.name,
+        }
+        if isinstance(entry.get("name"), str):
+            payload["this_name"] = str(entry["name"])
+        with group.store.db.atomic():  # the certificate, its keys and the used code, all or nothing
+            group.write("device.add", payload)
+            write_grant(
+                group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys]
+            )
+            group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
+        approved += 1
+    if live != codes and not approved:  # codes that expired unused are forgotten
+        with group.store.db.atomic():
+            group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
+    return approved
+
+
+def _requests(folder: FolderStore, group_id: str, codes: dict[str, dict[str, object]]) -> list[tuple[JoinRequest, str]]:
+    """(request, the code that opens it) of every pairing request in the
+    folder one of `codes` opens; damaged or foreign files are passed over."""
+    found = []
+    for path in folder.small_files(DEVICES_DIR, REQUEST_SUFFIX):
+        try:
+            data = folder.read(path, MAX_REQUEST_BYTES)
+            code = peek_request_invite(data, group_id)
+            entry = codes.get(code)
+            if entry is None:
+                continue
+            request = decode_request(data, group_id=group_id, secret=bytes.fromhex(str(entry["secret"])))
+        except (OSError, BadMembershipFile, ValueError):
+            continue
+        if PurePosixPath(path).stem == request.id:
+            found.append((request, code))
+    return sorted(found, key=lambda pair: (pair[0].created_at, pair[0].id))

@@ -1,0 +1,95 @@
+"""Devices through the real CLI and a real folder: Ben pairs his laptop
+with his desktop by one code, writes from both as one member, and takes the
+laptop away again; nobody else in the group does anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import TS, make_group
+
+
+def pair_laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, TS, TS, TS]:
+    """(folder, ana, ben's desktop, ben's laptop), the laptop paired and synced."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    ana.out("post", "Before the laptop", "--body", "history the laptop must read")
+    ben.out("post", "From the desktop", "--body", "typed at the desk")
+    for who in (ana, ben, ana):
+        who.json("sync")
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    ben.json("sync")  # approves: the certificate and the keys for the laptop
+    laptop.json("sync")
+    return folder, ana, ben, laptop
+
+
+def titles(who: TS) -> dict[str, str]:
+    """Thread title -> its author's name, as `threads --json` shows them."""
+    return {t["title"]: t["author"] for t in who.json("threads")}
+
+
+def test_a_paired_laptop_reads_the_whole_history_and_writes_as_the_same_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    assert set(titles(laptop)) >= {"Before the laptop", "From the desktop"}
+    laptop.out("post", "From the laptop", "--body", "typed on the train")
+    ben.out("post", "Desktop again", "--body", "at the same time")  # both chains grow at once: no fork
+    for who in (laptop, ben, ana, laptop, ben):
+        who.json("sync")
+    for who in (ana, ben, laptop):
+        seen = titles(who)
+        assert seen["From the laptop"] == seen["From the desktop"] == seen["Desktop again"]
+        bens = [m for m in who.json("members") if m["name"] == "Ben"]
+        assert len(bens) == 1 and bens[0]["devices"] == 2
+    listed = {d["name"]: d["this"] for d in laptop.json("devices")}
+    assert listed == {"desktop": False, "laptop": True}
+    assert {d["name"]: d["this"] for d in ben.json("devices")} == {"desktop": True, "laptop": False}
+    assert ana.json("sync")["forks"] == 0
+
+
+def test_a_pairing_code_is_used_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _, ben, _ = pair_laptop(tmp_path, monkeypatch)
+    code = ben.out("device", "add")
+    other = TS(tmp_path / "tablet", monkeypatch)
+    other.run("device", "link", code, "--name", "tablet", "--folder", str(folder))
+    ben.json("sync")
+    again = TS(tmp_path / "thief", monkeypatch)
+    again.run("device", "link", code, "--name", "thief", "--folder", str(folder))
+    ben.json("sync")
+    assert sorted(d["name"] for d in ben.json("devices")) == ["desktop", "laptop", "tablet"]
+    assert "pairing code" in again.error("device", "link", "tsd1-nonsense", "--name", "x", "--folder", str(folder))
+
+
+def test_a_removed_laptop_reads_nothing_written_afterwards_and_its_posts_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    assert "the device you are on" in ben.error("device", "remove", "desktop")
+    ben.run("device", "remove", "laptop")
+    assert [d["name"] for d in ben.json("devices")] == ["desktop"]
+    # the laptop has not heard yet: whoever holds it writes on
+    laptop.out("post", "Written by the thief", "--body", "spam")
+    for who in (ben, ana):
+        who.json("sync")
+    ana.out("post", "After the laptop went", "--body", "not for a stolen laptop")
+    for who in (ana, laptop, ana, ben):
+        who.json("sync")
+    assert "After the laptop went" not in titles(laptop)
+    for who in (ana, ben):
+        assert "Written by the thief" not in titles(who)
+        assert "After the laptop went" in titles(who)
+    # and once it has heard, its own home refuses to write
+    assert "no longer a member" in laptop.error("post", "Again", "--body", "x", code=3)
+    assert [m["devices"] for m in ana.json("members") if m["name"] == "Ben"] == [1]
+
+
+def test_members_without_devices_look_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    assert {r["name"]: r["devices"] for r in ana.json("members")} == {"Ana": 1, "Ben": 1}
+    (only,) = ana.json("devices")
+    assert only["this"] is True and only["name"] == "first device"

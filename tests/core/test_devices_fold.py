@@ -160,3 +160,17 @@ def test_devices_rebuild_to_the_same_views(world: World, tmp_path: Path) -> None
     again.set_meta("group_id", world.group_id)
     again.ingest(sorted(world.log, key=lambda op: op.id))
     assert again.canonical_dump() == before
+
+
+def test_the_health_figures_count_a_person_once_across_devices(world: World) -> None:
+    from tablespace.core.clock import hlc_to_datetime
+    from tablespace.core.metrics import week_metrics
+
+    day = 24 * 3600 * 1000 << 16
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, bo, "desk")
+    world.hlc += 8 * day  # a week later, Bo writes from the laptop alone
+    world.accepted(laptop, "post.reply", {"thread": post(world, laptop, "train"), "body": "and more"})
+    week = week_metrics(world.store.conn, hlc_to_datetime(world.next_hlc()))
+    assert (week.members, week.active, week.contributors, week.threads_started) == (3, 1, 1, 1)

@@ -155,12 +155,13 @@ def weekly_series(
             )
 
     active: dict[int, set[str]] = defaultdict(set)
+    member_of = dict(conn.execute("SELECT id, member FROM devices"))  # an added device's ops are its member's
     for k, author in conn.execute(
         f"""SELECT DISTINCT {week_of % "hlc"}, author FROM ops
             WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'""",
         span,
     ):  # walk the hlc index
-        active[k].add(author)
+        active[k].add(member_of.get(author, author))
 
     contributors: dict[int, set[str]] = defaultdict(set)
     for k, author in conn.execute(

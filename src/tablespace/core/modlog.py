@@ -110,7 +110,9 @@ def moderation_actions(conn: sqlite3.Connection, *, limit: int = 1000, names: Na
         (*kinds, limit),
     ).fetchall()
     entries = []
-    for op_id, author, hlc, body, signature in reversed(rows):
+    member_of = dict(conn.execute("SELECT id, member FROM devices"))  # a moderator's added device acts as them
+    for op_id, signer, hlc, body, signature in reversed(rows):
+        author = member_of.get(signer, signer)
         op = decode_trusted(bytes(body), bytes(signature), op_id)
         if op.kind == "post.delete":
             row = conn.execute("SELECT author FROM posts WHERE id = ?", (str(op.payload.get("post")),)).fetchone()

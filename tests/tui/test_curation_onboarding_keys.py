@@ -96,6 +96,7 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         assert "Bake better bread together" in ben_app.screen.step.body
         await pilot.press("escape")
     assert not ben.needs_welcome
+    actions.post(ben, "Which flour for rye?", "Any advice?")
     actions.post(ben, "Hello from Ben", "I bake rye.", ["intro"])
     actions.sync_group(ben)
     actions.sync_group(ana)
@@ -107,7 +108,8 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         screen = app.screen
         assert isinstance(screen, MembersScreen)
         assert "Bake better bread together" in str(screen.query_one("#purpose", Static).render())
-        assert "Hello from Ben" in str(screen.query_one("#to-welcome", Static).render())
+        to_welcome = str(screen.query_one("#to-welcome", Static).render())
+        assert "Hello from Ben" in to_welcome and "Which flour" not in to_welcome  # the intro, not his first thread
         await pilot.press("i")
         await jobs_done(pilot)
         code = screen.invite_code

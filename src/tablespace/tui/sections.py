@@ -24,7 +24,7 @@ from tablespace.core.errors import Rejected
 from tablespace.core.events import duration_text
 from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
-from tablespace.core.metrics import quiet_newcomers
+from tablespace.core.metrics import to_welcome
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import UTC_NAME, check_zone
 from tablespace.core.text import visible
@@ -815,10 +815,7 @@ class MembersScreen(SectionScreen):
         box.display = bool(roles & {"greeter", "moderator"})
         if not box.display:
             return
-        founder = queries.settings(self.group.conn).get("founder")
-        waiting = sorted(
-            (q for q in quiet_newcomers(self.group.conn, now()) if q.member_id != founder), key=lambda q: q.started_at
-        )
+        waiting = to_welcome(self.group.conn, now())
         lines = Text("To welcome", "bold")
         if not waiting:
             lines.append("  nobody is waiting for a reply", "not bold dim")

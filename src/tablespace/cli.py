@@ -533,11 +533,13 @@ def post(
 @click.argument("thread")
 @add_options(body_options)
 @click.option("--quote", "quote", metavar="POST", help="Quote this post of the thread above your reply.")
+@click.option("--yes", "insist", is_flag=True, help="Post a reply that only says +1, same or an emoji all the same.")
 @with_group
-def reply(group: Group, thread: str, body: str | None, body_file: str | None, quote: str | None) -> None:
-    """Reply in a thread. Prints the post id."""
+def reply(group: Group, thread: str, body: str | None, body_file: str | None, quote: str | None, insist: bool) -> None:
+    """Reply in a thread. Prints the post id. A reply that only says "+1",
+    "same" or an emoji is refused with the reaction to give instead."""
     text = read_body(body, body_file, required=True)
-    echo(actions.reply(group, thread, text, quote=quote))
+    echo(actions.reply(group, thread, text, quote=quote, insist=insist))
 
 
 @main.command()

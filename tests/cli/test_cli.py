@@ -394,3 +394,18 @@ def test_a_refusal_that_reads_like_a_permission_one_exits_1(ts: TS) -> None:
 
 def test_a_refusal_that_names_moderators_is_not_a_permission_one(ts: TS) -> None:
     assert "a group needs at least one moderator" in ts.error("leave", code=1)
+
+
+def test_a_plus_one_reply_offers_to_react_and_posts_with_yes(ts: TS) -> None:
+    """No dogpiles: a reply that says no more than a reaction is refused with the
+    reaction to give instead, and posts when insisted on."""
+    thread = ts.out("post", "Rye at 80% hydration")
+    before = ts.ops()
+    line = ts.error("reply", thread[:6], "--body", "+1")
+    assert f"react {thread[:8]} 👍" in line and "--yes" in line
+    assert ts.ops() == before
+    answer = ts.out("reply", thread[:6], "--body", "Mine came out flat, so the crumb was closed")
+    assert f"react {answer[:8]} 🔥" in ts.error("reply", thread[:6], "--quote", answer[:6], "--body", "🔥")
+    assert ts.ops() == before + 1
+    ts.run("reply", thread[:6], "--body", "same", "--yes")
+    assert [p["body"] for p in ts.json("show", thread[:6])["posts"]][-1] == "same"

@@ -111,6 +111,9 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         to_welcome = str(screen.query_one("#to-welcome", Static).render())
         assert "Hello from Ben" in to_welcome and "Which flour" not in to_welcome  # the intro, not his first thread
         await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, AskForm)  # how long and for how many, as `tablespace invite`
+        await pilot.press("ctrl+s")
         await jobs_done(pilot)
         code = screen.invite_code
         assert code and code in str(screen.query_one("#invite-code", Static).render())

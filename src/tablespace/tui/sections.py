@@ -30,6 +30,7 @@ from tablespace.core.rituals import UTC_NAME, check_zone
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
+from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
@@ -826,18 +827,13 @@ class MembersScreen(SectionScreen):
         box.update(lines)
 
     def action_invite(self) -> None:
-        """A code for one person, good for 7 days (as `tablespace invite`)."""
-        self.act("making an invite", lambda g: actions.create_invite(g, timedelta(days=7), 1), then=self.show_invite)
+        """A code, for how long and how many people the form says (as `tablespace invite`)."""
+        ask_for_invite(self, self.show_invite)
 
-    def show_invite(self, code: str) -> None:
-        self.invite_code = code
-        box = self.query_one("#invite-code", Static)
-        box.display = True
-        box.update(Text.assemble(("Invite code  ", "bold"), code, ("   one person, 7 days · y copies it", "dim")))
-        self.refresh_bindings()
-        self.action_copy_invite()
+    def show_invite(self, made: MadeInvite) -> None:
+        self.invite_code = made.code
+        show_invite(self, self.query_one("#invite-code", Static), made)
 
     def action_copy_invite(self) -> None:
         if self.invite_code is not None:
-            self.app.copy_to_clipboard(self.invite_code)
-            self.notify("Copied the invite code.")
+            copy_invite(self, self.invite_code)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tablespace.actions.membership import (
         Removed,
         admit,
+        admit_all,
         create_invite,
         deny,
         end_time_out,
@@ -169,6 +170,7 @@ _HOME: dict[str, str] = {
     "unlock_keys_for_good": "tablespace.actions.keys",
     "Removed": "tablespace.actions.membership",
     "admit": "tablespace.actions.membership",
+    "admit_all": "tablespace.actions.membership",
     "create_invite": "tablespace.actions.membership",
     "deny": "tablespace.actions.membership",
     "end_time_out": "tablespace.actions.membership",
@@ -304,6 +306,7 @@ __all__ = [
     "Unwatched",
     "UsageError",
     "admit",
+    "admit_all",
     "calendar",
     "event_add",
     "rsvp",

@@ -97,9 +97,10 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         await pilot.press("escape")
     assert not ben.needs_welcome
     actions.post(ben, "Which flour for rye?", "Any advice?")
-    actions.post(ben, "Hello from Ben", "I bake rye.", ["intro"])
+    intro = actions.post(ben, "Hello from Ben", "I bake rye.", ["intro"])
     actions.sync_group(ben)
     actions.sync_group(ana)
+    actions.post(ana, "Hi, I'm Ana", "I started this.", ["intro"])  # mine: nobody I could welcome
 
     app = TablespaceApp(ana, sync=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -110,6 +111,13 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         assert "Bake better bread together" in str(screen.query_one("#purpose", Static).render())
         to_welcome = str(screen.query_one("#to-welcome", Static).render())
         assert "Hello from Ben" in to_welcome and "Which flour" not in to_welcome  # the intro, not his first thread
+        assert "Hi, I'm Ana" not in to_welcome and "To welcome · 1" in to_welcome
+        await pilot.press("o")  # the longest waiting intro, to answer it
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadScreen) and app.screen.thread_id == intro
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
         await pilot.press("i")
         await pilot.pause()
         assert isinstance(app.screen, AskForm)  # how long and for how many, as `tablespace invite`

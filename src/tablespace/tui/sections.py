@@ -24,7 +24,7 @@ from tablespace.core.errors import Rejected
 from tablespace.core.events import duration_text
 from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
-from tablespace.core.metrics import to_welcome
+from tablespace.core.metrics import QuietNewcomer, to_welcome
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import UTC_NAME, check_zone
 from tablespace.core.text import visible
@@ -739,12 +739,14 @@ class MembersScreen(SectionScreen):
         Binding("m", "mute", "Mute / unmute", id="members.mute"),
         Binding("i", "invite", "Invite", id="members.invite"),
         Binding("y", "copy_invite", "Copy code", id="members.copy_invite"),
+        Binding("o", "open_intro", "Open intro", id="members.open_intro"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.people: list[queries.MemberView] = []
         self.invite_code: str | None = None
+        self.waiting: list[QuietNewcomer] = []  # intros to welcome, for greeters and moderators
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Invites are the moderators' (the action refuses anyone else too)."""
@@ -752,6 +754,8 @@ class MembersScreen(SectionScreen):
             return self.is_mounted and self.ts_app.is_moderator()
         if action == "copy_invite":
             return self.invite_code is not None
+        if action == "open_intro":
+            return bool(self.waiting)
         return True
 
     def compose(self) -> ComposeResult:
@@ -816,15 +820,24 @@ class MembersScreen(SectionScreen):
         box.display = bool(roles & {"greeter", "moderator"})
         if not box.display:
             return
-        waiting = to_welcome(self.group.conn, now())
+        self.waiting = waiting = [q for q in to_welcome(self.group.conn, now()) if q.member_id != self.group.me]
+        self.refresh_bindings()
         lines = Text("To welcome", "bold")
         if not waiting:
             lines.append("  nobody is waiting for a reply", "not bold dim")
+        else:
+            lines.append(f" · {len(waiting)}", "bold")
+            lines.append("  longest waiting first · o opens the first", "not bold dim")
         for q in waiting:
             lines.append("\n")
             lines.append(visible(q.name), "bold")
             lines.append(f"  “{visible(q.title)}”  {relative(q.started_at)}", "not bold")
         box.update(lines)
+
+    def action_open_intro(self) -> None:
+        """The intro that has waited longest for a welcome; escape comes back here."""
+        if self.waiting:
+            self.app.push_screen(ThreadScreen(self.waiting[0].thread_id))
 
     def action_invite(self) -> None:
         """A code, for how long and how many people the form says (as `tablespace invite`)."""

@@ -333,12 +333,28 @@ def requests(group: Group, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("request", metavar="REQUEST")
+@click.argument("request", metavar="REQUEST", required=False)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every waiting request that can be admitted (none if they would pass the member cap).",
+)
 @with_group
-def admit(group: Group, request: str) -> None:
-    """Moderator: admit a join request (and share the group's keys with them)."""
-    actions.admit(group, request)
-    echo("Admitted. They can read once you have synced and they sync.", err=True)
+def admit(group: Group, request: str | None, every: bool) -> None:
+    """Moderator: admit a join request, or --all of them (and share the group's keys with them)."""
+    if (request is None) == (not every):
+        raise click.UsageError("give one REQUEST or --all")
+    if request is not None:
+        actions.admit(group, request)
+        echo("Admitted. They can read once you have synced and they sync.", err=True)
+        return
+    admitted = actions.admit_all(group)
+    if not admitted:
+        echo("nobody is asking to join (or every request has a problem: see `tablespace requests`)", err=True)
+        return
+    names = ", ".join(visible(r.name) for r in admitted)
+    echo(f"Admitted {names}. They can read once you have synced and they sync.", err=True)
 
 
 @main.command()
@@ -585,11 +601,13 @@ def post(
 @click.argument("thread")
 @add_options(body_options)
 @click.option("--quote", "quote", metavar="POST", help="Quote this post of the thread above your reply.")
+@click.option("--yes", "insist", is_flag=True, help="Post a reply that only says +1, same or an emoji all the same.")
 @with_group
-def reply(group: Group, thread: str, body: str | None, body_file: str | None, quote: str | None) -> None:
-    """Reply in a thread. Prints the post id."""
+def reply(group: Group, thread: str, body: str | None, body_file: str | None, quote: str | None, insist: bool) -> None:
+    """Reply in a thread. Prints the post id. A reply that only says "+1",
+    "same" or an emoji is refused with the reaction to give instead."""
     text = read_body(body, body_file, required=True)
-    echo(actions.reply(group, thread, text, quote=quote))
+    echo(actions.reply(group, thread, text, quote=quote, insist=insist))
 
 
 @main.command()

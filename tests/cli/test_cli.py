@@ -394,3 +394,69 @@ def test_a_refusal_that_reads_like_a_permission_one_exits_1(ts: TS) -> None:
 
 def test_a_refusal_that_names_moderators_is_not_a_permission_one(ts: TS) -> None:
     assert "a group needs at least one moderator" in ts.error("leave", code=1)
+
+
+def test_a_plus_one_reply_offers_to_react_and_posts_with_yes(ts: TS) -> None:
+    """No dogpiles: a reply that says no more than a reaction is refused with the
+    reaction to give instead, and posts when insisted on."""
+    thread = ts.out("post", "Rye at 80% hydration")
+    before = ts.ops()
+    line = ts.error("reply", thread[:6], "--body", "+1")
+    assert f"react {thread[:8]} 👍" in line and "--yes" in line
+    assert ts.ops() == before
+    answer = ts.out("reply", thread[:6], "--body", "Mine came out flat, so the crumb was closed")
+    assert f"react {answer[:8]} 🔥" in ts.error("reply", thread[:6], "--quote", answer[:6], "--body", "🔥")
+    assert ts.ops() == before + 1
+    ts.run("reply", thread[:6], "--body", "same", "--yes")
+    assert [p["body"] for p in ts.json("show", thread[:6])["posts"]][-1] == "same"
+
+
+def test_export_keeps_the_conduct_settings_events_polls_and_survey_questions(ts: TS, tmp_path: Path) -> None:
+    """Everything readable goes out, the sealed survey answers do not."""
+    conduct = tmp_path / "conduct.md"
+    conduct.write_text("Assume good intent.\n")
+    ts.run("settings", "--conduct-file", str(conduct), "--tz", "Europe/Berlin", "--member-cap", "40")
+    event = ts.out("event", "add", "AMA with a miller", "--at", "2026-11-28T18:00", "--where", "Room 2")
+    ts.run("rsvp", event[:6], "going")
+    poll = ts.out("poll", "Bake day?", "--option", "Saturday", "--option", "Sunday")
+    ts.run("vote", poll[:6], "2")
+    survey = ts.out("survey", "End of week 2", "--question", "What helped?", "--question", "What got in the way?")
+    ts.run("answer", survey[:6], "--answer", "the Friday wins", "--answer", "a secret only moderators read")
+
+    data = json.loads(ts.out("export", "--format", "json"))
+    assert data["group"]["conduct"] == "Assume good intent.\n"
+    assert data["settings"]["tz"] == "Europe/Berlin" and data["settings"]["member_cap"] == 40
+    (shown,) = data["events"]
+    assert (shown["id"], shown["at"], shown["tz"], shown["where"], shown["going"]) == (
+        event,
+        "2026-11-28T17:00:00Z",
+        "Europe/Berlin",
+        "Room 2",
+        ["Ana"],
+    )
+    assert data["polls"] == [
+        {
+            "thread": poll,
+            "title": "Bake day?",
+            "options": [{"text": "Saturday", "votes": 0}, {"text": "Sunday", "votes": 1}],
+            "multi": False,
+            "closes_at": None,
+            "voters": 1,
+        }
+    ]
+    assert data["surveys"] == [
+        {
+            "thread": survey,
+            "title": "End of week 2",
+            "questions": ["What helped?", "What got in the way?"],
+            "closes_at": None,
+            "answered": 1,
+        }
+    ]
+    markdown = ts.out("export", "--format", "markdown")
+    for part in ("## Code of conduct", "Assume good intent.", "## Settings", "Europe/Berlin", "## Events"):
+        assert part in markdown, part
+    for part in ("AMA with a miller", "going: Ana", "## Polls", "Sunday: 1", "## Surveys", "What got in the way?"):
+        assert part in markdown, part
+    for text in (json.dumps(data), markdown):
+        assert "secret only moderators" not in text

@@ -120,3 +120,29 @@ def test_settings_shape_the_five_welcome_messages(tmp_path: Path, monkeypatch: p
     ts.run("library", "remove", resource[:6])
     # A first win removed from the library falls back to the library itself.
     assert ts.json("welcome")[4]["resource"] is None
+
+
+def test_admit_all_lets_a_wave_in_within_the_member_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A launch admits dozens at once: `admit --all` takes every request that
+    can be admitted, or none if they would not all fit under the cap."""
+    folder, ana, _ = make_group(tmp_path, monkeypatch, "Bo")
+    code = ana.out("invite", "--uses", "3")
+    ana.json("sync")
+    for name in ("Cy", "Di", "Ed"):
+        TS(tmp_path / name.lower(), monkeypatch).out("join", code, "--as", name, "--folder", str(folder))
+    ana.run("settings", "--member-cap", "4")
+    before = ana.ops()
+    assert "3 are asking, 2 places are left" in ana.error("admit", "--all")
+    assert ana.ops() == before
+    ana.run("settings", "--member-cap", "5")
+    said = ana.run("admit", "--all").stderr
+    assert said.startswith("Admitted ") and sorted(said.split(".")[0][len("Admitted ") :].split(", ")) == [
+        "Cy",
+        "Di",
+        "Ed",
+    ]
+    assert [m["name"] for m in ana.json("members")] == ["Ana", "Bo", "Cy", "Di", "Ed"]
+    assert ana.json("requests") == []
+    assert "nobody is asking to join" in ana.run("admit", "--all").stderr
+    assert "--all" in ana.error("admit", code=2)
+    assert "--all" in ana.error("admit", "abc", "--all", code=2)

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tablespace.core import queries
-from tablespace.core.clock import SHIFT, datetime_to_hlc, iso
+from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.fold import derived_id
 from tablespace.core.identity import Identity
-from tablespace.core.metrics import KEYS, WEEK, quiet_newcomers, week_metrics, weekly_series
+from tablespace.core.metrics import KEYS, WEEK, quiet_newcomers, to_welcome, week_metrics, weekly_series
 
-from .opkit import Feed, World, member_add_payload, new_store
+from .opkit import BASE_HLC, Feed, World, member_add_payload, new_store
 
 END = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 MS = 1 << SHIFT  # one millisecond in HLC units
@@ -365,3 +365,46 @@ def test_quiet_newcomers(world):
     assert [q.name for q in quiet_newcomers(world.store.conn, END)] == ["Hal"]
     # Four weeks after joining nobody is a newcomer any more.
     assert quiet_newcomers(world.store.conn, END + timedelta(days=9)) == []
+
+
+def test_to_welcome_lists_unanswered_intros_oldest_first(world):
+    p = names(world)
+    people = {}
+    for n, name in enumerate(("Fi", "Gus", "Hal", "Ivy", "Jo", "Kai")):
+        feed = Feed(Identity.generate(), world.group_id)
+        world.accepted(world.founder, "member.add", member_add_payload(feed.identity, name), hlc=at(days=20) + n * MS)
+        people[name] = feed
+    # Fi: a question first (unanswered), then her intro, which Bo answered -> welcomed
+    start(world, people["Fi"], at(days=12), "Fi's question")
+    fi = start(world, people["Fi"], at(days=11), "Hello, I'm Fi", ["intro"])
+    reply(world, p["bo"], fi, at(days=10))
+    # Gus: his intro came after a question and only he replied in it -> to welcome, oldest
+    start(world, people["Gus"], at(days=9), "Gus's question")
+    gus = start(world, people["Gus"], at(days=8), "Hello, I'm Gus", ["intro", "rye"])
+    reply(world, people["Gus"], gus, at(days=7))
+    # Hal: the only answer to his intro was deleted -> to welcome, newest
+    hal = start(world, people["Hal"], at(days=3), "Hello, I'm Hal", ["intro"])
+    delete(world, p["cy"], reply(world, p["cy"], hal, at(days=2)), at(days=1))
+    # Ivy asked a question but wrote no intro; Jo's intro was deleted; Kai left
+    start(world, people["Ivy"], at(days=6), "Ivy's question")
+    delete(world, people["Jo"], start(world, people["Jo"], at(days=5), "Hello, I'm Jo", ["intro"]), at(days=4))
+    start(world, people["Kai"], at(days=5, hours=1), "Hello, I'm Kai", ["intro"])
+    world.accepted(people["Kai"], "member.leave", {}, hlc=at(days=4, hours=12))
+
+    waiting = to_welcome(world.store.conn, END)
+    assert [(q.name, q.title) for q in waiting] == [("Gus", "Hello, I'm Gus"), ("Hal", "Hello, I'm Hal")]
+    assert waiting[0].thread_id == gus and waiting[0].waiting_s == 8 * 24 * 3600.0
+    reply(world, p["di"], gus, at(hours=1))
+    assert [q.name for q in to_welcome(world.store.conn, END)] == ["Hal"]
+    assert to_welcome(world.store.conn, END + timedelta(days=9)) == []  # no longer newcomers
+
+
+def test_the_founder_is_nobody_to_welcome_but_the_first_members_are(world):
+    """In a group a few days old everyone joined recently: the first members'
+    intros still want a welcome, the founder's does not, in Members and in Health."""
+    p = names(world)
+    soon = hlc_to_datetime(BASE_HLC) + timedelta(days=3)
+    for name in ("ada", "bo"):
+        world.accepted(p[name], "thread.start", {"title": f"I'm {name}", "body": "hi", "tags": ["intro"]})
+    assert [q.name for q in to_welcome(world.store.conn, soon)] == ["Bo"]
+    assert [q.name for q in quiet_newcomers(world.store.conn, soon)] == ["Bo"]

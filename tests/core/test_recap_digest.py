@@ -168,3 +168,16 @@ def test_the_digest_is_bounded_and_counts_the_rest_and_an_empty_window_says_so(t
     )
     assert all(s.total == 0 for s in empty.sections)
     assert "Nothing happened." in empty.markdown()
+
+
+def test_a_newcomer_is_welcomed_by_whoever_first_answered_their_intro(tmp_path) -> None:
+    """Cy asked a question first (Bo answered it) and then posted an intro
+    (Ada answered it): the welcome is Ada's."""
+    w = World(tmp_path / "g.db", members=2)
+    bo, cy = w.members
+    flour = w.accepted(cy, "thread.start", {"title": "Which flour?", "body": "Rye?", "tags": []}, hlc=at(7, 9))
+    w.accepted(bo, "post.reply", {"thread": flour.id, "body": "Rye!"}, hlc=at(7, 10))
+    hello = w.accepted(cy, "thread.start", {"title": "Hi, I'm Cy", "body": "Hello", "tags": ["intro"]}, hlc=at(7, 11))
+    w.accepted(w.founder, "post.reply", {"thread": hello.id, "body": "Welcome, Cy!"}, hlc=at(7, 12))
+    bullets = recap(w.store.conn, *week_of(date(2025, 1, 9))).bullets
+    assert "Welcome Bo, Cy (welcomed by Ada)." in bullets

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.core.text import json_text, visible
+from tablespace.core.text import json_text, only_a_reaction, visible
 from tests.core.opkit import World
 
 # Each sequence a post could use on a reader's terminal.
@@ -109,3 +109,13 @@ def test_the_fold_refuses_control_characters_in_multi_line_text_but_keeps_newlin
         {"name": "Wins", "prompt": f"p{seq}", "rrule": "FREQ=WEEKLY", "start": "2025-01-06"},
     ).startswith("prompt contains")
     assert world.rejected(world.founder, "group.edit", {"rules": f"r{seq}"}).startswith("house rules contains")
+
+
+@pytest.mark.parametrize("body", ["+1", " +1! ", "Same", "same here.", "me too", "👍", "🎉🎉", "👍🏽", "❤️", "👩‍🍳 🔥"])
+def test_a_body_that_only_says_what_a_reaction_says(body: str) -> None:
+    assert only_a_reaction(body)
+
+
+@pytest.mark.parametrize("body", ["", "   ", "+1, and the crumb was open", "same flour?", "1", "ok", "👍 thanks Ana"])
+def test_a_body_with_anything_more_is_a_reply(body: str) -> None:
+    assert not only_a_reaction(body)

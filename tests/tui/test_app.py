@@ -10,7 +10,15 @@ from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.home import DB_NAME
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.modals import ComposeModal, ConfirmModal, HelpScreen, ReactModal, ResourceForm, SearchModal
+from tablespace.tui.modals import (
+    ComposeModal,
+    ConfirmModal,
+    HelpScreen,
+    ReactInsteadModal,
+    ReactModal,
+    ResourceForm,
+    SearchModal,
+)
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
@@ -111,6 +119,39 @@ async def test_reply_through_the_compose_modal(app, group, kitchen):
         assert bodies == ["70% or 75%?", "Go 70%"]
         assert [c.post.body for c in screen.cards][-1] == "Go 70%"
         assert screen.focused is screen.cards[-1]
+
+
+async def test_a_plus_one_reply_offers_to_react_instead(app, group, kitchen):
+    """No dogpiles: "+1" or an emoji alone as a reply offers the reaction; r
+    reacts and drops the draft, escape goes back to it, p posts it."""
+    thread = kitchen.ids["hydration"]
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_thread(pilot, app, "Hydration for a first loaf?")
+        await pilot.press("r", *"+1", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ReactInsteadModal) and "👍" in str(app.screen.query_one("#react").label)
+        await pilot.press("r")
+        await jobs_done(pilot)
+        assert app.screen is screen
+        posts = queries.thread(group.conn, thread).posts
+        assert len(posts) == 1 and posts[0].reactions == {"👍": 1}
+
+        await pilot.press("r", "ctrl+s")  # nothing written: refused as before, no offer
+        await jobs_done(pilot)
+        assert isinstance(app.screen, ComposeModal)
+        app.screen.query_one("#body", TextArea).text = "🔥"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ReactInsteadModal)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposeModal) and app.screen.query_one("#body", TextArea).text == "🔥"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("p")
+        await jobs_done(pilot)
+        assert app.screen is screen
+        assert [p.body for p in queries.thread(group.conn, thread).posts] == ["70% or 75%?", "🔥"]
 
 
 async def test_a_reply_closed_while_it_waits_for_the_database_still_lands(app, group, kitchen):

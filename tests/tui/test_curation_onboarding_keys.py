@@ -96,9 +96,11 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         assert "Bake better bread together" in ben_app.screen.step.body
         await pilot.press("escape")
     assert not ben.needs_welcome
-    actions.post(ben, "Hello from Ben", "I bake rye.", ["intro"])
+    actions.post(ben, "Which flour for rye?", "Any advice?")
+    intro = actions.post(ben, "Hello from Ben", "I bake rye.", ["intro"])
     actions.sync_group(ben)
     actions.sync_group(ana)
+    actions.post(ana, "Hi, I'm Ana", "I started this.", ["intro"])  # mine: nobody I could welcome
 
     app = TablespaceApp(ana, sync=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -107,8 +109,19 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
         screen = app.screen
         assert isinstance(screen, MembersScreen)
         assert "Bake better bread together" in str(screen.query_one("#purpose", Static).render())
-        assert "Hello from Ben" in str(screen.query_one("#to-welcome", Static).render())
+        to_welcome = str(screen.query_one("#to-welcome", Static).render())
+        assert "Hello from Ben" in to_welcome and "Which flour" not in to_welcome  # the intro, not his first thread
+        assert "Hi, I'm Ana" not in to_welcome and "To welcome · 1" in to_welcome
+        await pilot.press("o")  # the longest waiting intro, to answer it
+        await pilot.pause()
+        assert isinstance(app.screen, ThreadScreen) and app.screen.thread_id == intro
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
         await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, AskForm)  # how long and for how many, as `tablespace invite`
+        await pilot.press("ctrl+s")
         await jobs_done(pilot)
         code = screen.invite_code
         assert code and code in str(screen.query_one("#invite-code", Static).render())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from textual.widgets import Input, Static
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
@@ -185,6 +186,44 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
     if decide == "deny":
         last = moderation_log(ana, my_exchange_key(ana))[-1]
         assert (last.why, last.what.split()[0]) == ("We are full until spring.", "Dee")
+    ana.close()
+
+
+async def test_an_invite_is_made_seen_and_copied_from_the_requests_tab(table) -> None:
+    """As `tablespace invite`: how long it works and how many may use it; the
+    code that comes back lets that many people ask to join."""
+    ana = table.open("Ana")
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        screen = await moderation(pilot)
+        await pilot.press("right_square_bracket")
+        assert screen.tab == "requests" and screen.check_action("copy_invite", ()) is False
+        await pilot.press("i")
+        await pilot.pause()
+        form = pilot.app.screen
+        assert isinstance(form, AskForm)
+        assert (form.query_one("#expires", Input).value, form.query_one("#uses", Input).value) == ("7d", "1")
+        form.query_one("#expires", Input).value = "2d"
+        form.query_one("#uses", Input).value = "many"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert pilot.app.screen is form  # refused: the form stays with its text
+        form.query_one("#uses", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert pilot.app.screen is screen
+        code = pilot.app.clipboard
+        shown = str(screen.query_one("#invite-made", Static).render())
+        assert code and code in shown and "3 people" in shown and "2 days" in shown
+        pilot.app.copy_to_clipboard("")
+        await pilot.press("y")
+        assert pilot.app.clipboard == code
+    sync_group(ana)
+    ana.close()
+    for name in ("Eve", "Fay", "Gil"):
+        join_group(Home(table.shared.parent / name.lower()), code, name, Transport(folder=table.shared))
+    ana = table.open("Ana")
+    asking = {r.name: r.problem for r in actions.join_requests(ana)}
+    assert asking == {"Dee": None, "Eve": None, "Fay": None, "Gil": None}
     ana.close()
 
 

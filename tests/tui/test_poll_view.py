@@ -3,6 +3,8 @@ replaces the vote), run as a job like every write."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from textual.widgets import Input
 
 from tablespace import actions
@@ -65,3 +67,18 @@ async def test_voting_with_v_redraws_the_bars(group) -> None:
         await pilot.press("v")
         await pilot.pause()
         assert not isinstance(app.screen, AskForm)
+
+
+def test_a_poll_at_80x24(group, snap_compare) -> None:
+    """A multiple-choice poll with a closing time, voted on: bars, ticks and the status line."""
+    thread = actions.poll(
+        group, "Which bake days suit you?", ["Saturday", "Sunday", "Monday"], multi=True, closes_in=timedelta(days=3)
+    )
+    actions.vote(group, thread, ["1", "Monday"])
+    app = TablespaceApp(group, sync=False)
+
+    async def open_the_poll(pilot) -> None:
+        await pilot.app.push_screen(ThreadScreen(thread))
+        await wait_for(pilot, lambda: "1 voter" in screen_text(pilot.app))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_the_poll)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tablespace.actions.membership import (
         Removed,
         admit,
+        admit_all,
         create_invite,
         deny,
         end_time_out,
@@ -175,6 +176,7 @@ _HOME: dict[str, str] = {
     "my_devices": "tablespace.actions.devices",
     "remove_device": "tablespace.actions.devices",
     "admit": "tablespace.actions.membership",
+    "admit_all": "tablespace.actions.membership",
     "create_invite": "tablespace.actions.membership",
     "deny": "tablespace.actions.membership",
     "end_time_out": "tablespace.actions.membership",
@@ -315,6 +317,7 @@ __all__ = [
     "Unwatched",
     "UsageError",
     "admit",
+    "admit_all",
     "calendar",
     "event_add",
     "rsvp",

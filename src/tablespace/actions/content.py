@@ -14,6 +14,7 @@ from tablespace.actions.rituals import open_due_rituals
 from tablespace.core import limits, queries
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
+from tablespace.core.text import only_a_reaction, reaction_for, visible
 
 
 def post(group: Group, title: str, body: str = "", tags: Iterable[str] = (), circle: str | None = None) -> str:
@@ -28,16 +29,24 @@ def post(group: Group, title: str, body: str = "", tags: Iterable[str] = (), cir
     return thread
 
 
-def reply(group: Group, thread_ref: str, body: str, quote: str | None = None) -> str:
+def reply(group: Group, thread_ref: str, body: str, quote: str | None = None, *, insist: bool = False) -> str:
     """Reply in a thread, quoting one of its posts if asked; returns the
-    post's id."""
+    post's id. A reply that only says "+1", "same" or an emoji is refused
+    with the reaction to give instead, unless `insist`: a row of them buries
+    the thread ("no dogpiles")."""
     thread = group.thread_id(thread_ref)
     payload = {"thread": thread, "body": body}
-    if quote is not None:
-        quoted = group.post_id(quote)
+    quoted = None if quote is None else group.post_id(quote)
+    if quoted is not None:
         if not queries.post_in_thread(group.conn, quoted, thread):
             raise TablespaceError("you can only quote a post of the thread you reply in")
         payload["quote"] = quoted
+    if not insist and only_a_reaction(body):
+        said = visible(" ".join(body.split()))
+        raise TablespaceError(
+            f"“{said}” says what a reaction says: react instead "
+            f"(tablespace react {(quoted or thread)[:8]} {reaction_for(body)}), or add --yes to post it"
+        )
     return write_in_room(group, queries.thread_circle(group.conn, thread), "post.reply", payload).id
 
 

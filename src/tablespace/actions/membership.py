@@ -61,7 +61,35 @@ def admit(group: Group, request_ref: str) -> str:
     request = find_request(group, folder, request_ref)
     if request.name_taken_by is not None:
         raise TablespaceError(name_taken_refusal(group, request))
+    _admit(group, folder, request, Keyring.load(group.path))
+    return request.member_id
+
+
+def admit_all(group: Group) -> list[JoinRequest]:
+    """Admit every waiting request that can be admitted (a launch lets dozens
+    in at once), oldest first; returns them. If they would not all fit under
+    the group's member cap, none is admitted."""
+    group.require_moderator()
+    folder = requests_folder(group)
+    waiting = sorted(
+        (r for r in pending_requests(group) if r.problem is None and r.name_taken_by is None),
+        key=lambda r: (r.created_at, r.id),
+    )
+    cap = queries.group_settings(group.conn).member_cap
+    members = sum(1 for m in queries.members(group.conn) if m.status in ("active", "timed_out"))
+    if members + len(waiting) > cap:
+        raise TablespaceError(
+            f"{len(waiting)} are asking, {max(0, cap - members)} places are left under the member cap ({cap}): "
+            "admit some by name, or raise it with `settings --member-cap`"
+        )
     keyring = Keyring.load(group.path)
+    for request in waiting:
+        _admit(group, folder, request, keyring)
+    return waiting
+
+
+def _admit(group: Group, folder: FolderStore, request: JoinRequest, keyring: Keyring) -> None:
+    """The admission and the key grant, in one transaction."""
     with group.store.db.atomic():
         group.write(
             "member.add",
@@ -75,7 +103,6 @@ def admit(group: Group, request_ref: str) -> str:
             },
         )
         write_grant(group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys])
-    return request.member_id
 
 
 def deny(group: Group, request_ref: str, reason: str = "") -> None:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from tablespace.core.errors import Rejected
-from tablespace.core.text import describe, first_unsafe
+from tablespace.core.text import REACTION_MAX, describe, first_unsafe
 
 TITLE_MAX = 200  # characters
 BODY_MAX_BYTES = 32 * 1024  # UTF-8 bytes, per post
@@ -20,7 +20,7 @@ TAG_MAX = 32
 TAGS_MAX = 8
 SUMMARY_MAX = 2000
 URL_MAX = 2048
-EMOJI_MAX = 16
+EMOJI_MAX = REACTION_MAX
 PROMPT_MAX = 2000
 RRULE_MAX = 300
 RULES_MAX = 8000

@@ -233,23 +233,44 @@ def quiet_newcomers(
 ) -> list[QuietNewcomer]:
     """Current members who joined in the last `within` (four weeks) and whose
     first thread since joining (not a ritual prompt, not deleted) has no
-    non-deleted reply from anyone else yet; the most recently started first."""
+    non-deleted reply from anyone else yet; the most recently started first.
+    The founder is nobody's newcomer."""
+    waiting = _unanswered_firsts(conn, now, within, intro_only=False)
+    return sorted(waiting, key=lambda q: (-q.started_at.timestamp(), q.member_id))
+
+
+def to_welcome(
+    conn: sqlite3.Connection, now: datetime, *, within: timedelta = timedelta(days=NEWCOMER_DAYS)
+) -> list[QuietNewcomer]:
+    """The greeters' work: newcomers (as in `quiet_newcomers`) whose intro, their
+    first thread tagged `intro` (what the welcome walk's composer writes), has
+    no reply from anyone else yet; the longest waiting first."""
+    waiting = _unanswered_firsts(conn, now, within, intro_only=True)
+    return sorted(waiting, key=lambda q: (q.started_at, q.member_id))
+
+
+def _unanswered_firsts(
+    conn: sqlite3.Connection, now: datetime, within: timedelta, *, intro_only: bool
+) -> list[QuietNewcomer]:
+    """Each newcomer's first thread since joining (or first intro) that is in
+    the open group, not a ritual prompt, not deleted and unanswered by others."""
     now_hlc = datetime_to_hlc(now)
     rows = conn.execute(
         """WITH newcomers AS (
                SELECT id, name, joined_hlc FROM members
-               WHERE status IN ('active', 'timed_out') AND joined_hlc >= :since),
+               WHERE status IN ('active', 'timed_out') AND joined_hlc >= :since
+                 AND id IS NOT (SELECT value FROM settings WHERE key = 'founder')),
            firsts AS (
                SELECT t.author, t.id, t.title, min(t.created_hlc) AS created
                FROM threads t JOIN newcomers n ON n.id = t.author
                WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL AND t.created_hlc >= n.joined_hlc
+                 AND (NOT :intro_only OR EXISTS (SELECT 1 FROM thread_tags g WHERE g.thread_id = t.id AND g.tag = 'intro'))
                GROUP BY t.author)
            SELECT n.id, n.name, n.joined_hlc, f.id, f.title, f.created
            FROM firsts f JOIN newcomers n ON n.id = f.author
            WHERE NOT EXISTS (SELECT 1 FROM posts p
-                             WHERE p.thread_id = f.id AND p.author != f.author AND p.deleted = 0)
-           ORDER BY f.created DESC, n.id""",
-        {"since": datetime_to_hlc(now - within)},
+                             WHERE p.thread_id = f.id AND p.author != f.author AND p.deleted = 0)""",
+        {"since": datetime_to_hlc(now - within), "intro_only": intro_only},
     ).fetchall()
     return [
         QuietNewcomer(

@@ -130,8 +130,10 @@ def bar(votes: int, total: int, width: int) -> str:
 
 
 def result_lines(view: PollView, width: int = 20) -> list[tuple[str, str, bool]]:
-    """One (label, bar and count, chosen by me) per option, numbered as typed."""
-    total = sum(o.votes for o in view.options)
+    """One (label, bar and count, chosen by me) per option, numbered as typed.
+    A bar is the share of voters who chose the option, so with several
+    choices allowed a choice everyone made fills its bar."""
+    total = view.voters
     return [
         (f"{n}. {o.text}", f"{bar(o.votes, total, width)} {o.votes}", n in view.mine)
         for n, o in enumerate(view.options, 1)

@@ -108,6 +108,9 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         winners = sorted({names.get(a, a[:8]) for a, _ in wins})
         bullets.append(f"{_plural(len(wins), 'win')} shared, by {_named(winners, len(winners))}.")
 
+    # Who welcomed a newcomer: the first other member to answer their intro
+    # (their first thread tagged intro, as the welcome walk writes it), else
+    # their first thread, within the week.
     newcomers = []
     for member, name, joined in conn.execute(
         """SELECT id, name, joined_hlc FROM members
@@ -120,8 +123,13 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
                WHERE t.author = :m AND t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL
                  AND t.created_hlc >= :joined
                  AND t.created_hlc < :hi AND p.author != :m AND p.deleted = 0 AND p.created_hlc < :hi
-                 AND t.id = (SELECT id FROM threads WHERE author = :m AND deleted = 0 AND ritual_id IS NULL
-                             AND circle_id IS NULL AND created_hlc >= :joined ORDER BY created_hlc, id LIMIT 1)
+                 AND t.id = (SELECT f.id FROM threads f
+                             WHERE f.author = :m AND f.deleted = 0 AND f.ritual_id IS NULL
+                               AND f.circle_id IS NULL AND f.created_hlc >= :joined
+                             ORDER BY NOT EXISTS (SELECT 1 FROM thread_tags g
+                                                  WHERE g.thread_id = f.id AND g.tag = 'intro'),
+                                      f.created_hlc, f.id
+                             LIMIT 1)
                ORDER BY p.created_hlc, p.id LIMIT 1""",
             {**w, "m": member, "joined": joined},
         ).fetchone()

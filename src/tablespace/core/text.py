@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 # C0 controls, DEL, C1 controls, the bidi embeddings, overrides and isolates
@@ -22,6 +23,11 @@ _UNSAFE_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 # What json.dumps(ensure_ascii=False) leaves raw of the above (it escapes C0 itself).
 _RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Replies that add nothing a reaction would not ("no dogpiles").
+_ME_TOO = frozenset({"+1", "same", "same here", "me too"})
+_EMOJI_JOINERS = frozenset("\u200d\ufe0e\ufe0f\u20e3")  # zero-width joiner, variation selectors, keycap
+THUMBS_UP = "\N{THUMBS UP SIGN}"
+REACTION_MAX = 16  # the longest reaction (core/limits.py refuses longer ones)
 
 
 def _pattern(multiline: bool) -> re.Pattern[str]:
@@ -59,3 +65,24 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
     dumped = json.dumps(value, ensure_ascii=False, indent=indent)
     # These characters can only occur inside JSON strings, where \\uXXXX means the same.
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+def only_a_reaction(body: str) -> bool:
+    """A body that says no more than a reaction: "+1", "same", "same here",
+    "me too" or emoji alone, whatever the case, spacing or closing punctuation."""
+    said = " ".join(body.split()).casefold().rstrip("!.")
+    if said in _ME_TOO:
+        return True
+    return bool(said) and all(c.isspace() or _emoji_part(c) for c in said)
+
+
+def reaction_for(body: str) -> str:
+    """The reaction to give instead of a body `only_a_reaction` spots: its
+    emoji when it holds one (and nothing but it), else a thumbs up."""
+    said = "".join(body.split()).rstrip("!.")
+    return said if said and len(said) <= REACTION_MAX and all(_emoji_part(c) for c in said) else THUMBS_UP
+
+
+def _emoji_part(char: str) -> bool:
+    # Pictographs are symbols (So); skin tones are modifiers (Sk).
+    return char in _EMOJI_JOINERS or unicodedata.category(char) in ("So", "Sk")

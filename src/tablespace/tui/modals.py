@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -117,6 +117,7 @@ class FormModal(ModalScreen[bool]):
     ]
 
     REFUSED = "Refused"  # the refusal notice's title
+    STAY: ClassVar[object] = object()  # what `on_submit` returns to keep the form open (it asked something first)
     LAST_FIELD_SUBMITS = False  # enter in the last field submits (else the focus goes round to the first)
 
     def __init__(self, on_submit: Callable[[Any], object]) -> None:
@@ -157,11 +158,18 @@ class FormModal(ModalScreen[bool]):
         except OSError as exc:  # the disk or the shared folder said no: keep the form (and its text)
             self.refuse(f"could not write: {exc.strerror or exc}")
             return
+        if outcome is FormModal.STAY:
+            return
         if isinstance(outcome, Job):
-            self.set_busy(True)
-            start_job(self, outcome)
+            self.run(outcome)
             return
         self.dismiss(True)
+
+    def run(self, job: Job[Any]) -> None:
+        """Work on `job` with the form open: it closes when the job is done,
+        and stays (with its text) if the job is refused."""
+        self.set_busy(True)
+        start_job(self, job)
 
     def set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -475,6 +483,48 @@ class ReactModal(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ReactInsteadModal(ModalScreen[str | None]):
+    """A reply that only says "+1", "same" or an emoji: react with `emoji`
+    instead (r), post it all the same (p), or go back to the draft (escape).
+    Dismisses with "react", "post" or None."""
+
+    BINDINGS = [
+        Binding("r", "pick('react')", "React instead", id="react_instead.react"),
+        Binding("p", "pick('post')", "Post anyway", id="react_instead.post"),
+        Binding("escape", "pick(None)", "Back to the reply", id="react_instead.back"),
+    ]
+
+    def __init__(self, emoji: str) -> None:
+        super().__init__()
+        self.emoji = emoji
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Static(
+                Text.assemble(
+                    "This reply says what a reaction says. ",
+                    ("A reaction keeps the thread easy to read.", "dim"),
+                ),
+                classes="question",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button(
+                    Text.assemble("React ", shown(self.emoji, multiline=False), " (r)"), variant="primary", id="react"
+                )
+                yield Button("Post anyway (p)", id="post")
+            yield Label(key_hint(("esc", "back to the reply")), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#react").focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
+
+    def action_pick(self, choice: str | None) -> None:
+        self.dismiss(choice)
 
 
 RSVP_ANSWERS = (("going", "Going"), ("maybe", "Maybe"), ("no", "Not going"))

@@ -28,6 +28,7 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import relative, shown
+from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
 from tablespace.tui.jobs import Job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
@@ -54,6 +55,8 @@ ACTION_TAB = {
     "toggle_resolved": "reports",
     "admit": "requests",
     "deny": "requests",
+    "invite": "requests",
+    "copy_invite": "requests",
     "time_out": "members",
     "end_time_out": "members",
     "remove": "members",
@@ -83,6 +86,8 @@ class ModerationScreen(SectionScreen):
         Binding("v", "toggle_resolved", "Resolved", id="moderation.toggle_resolved"),
         Binding("a", "admit", "Admit", id="moderation.admit"),
         Binding("x", "deny", "Deny", id="moderation.deny"),
+        Binding("i", "invite", "Invite", id="moderation.invite"),
+        Binding("y", "copy_invite", "Copy code", id="moderation.copy_invite"),
         Binding("t", "time_out", "Time out", id="moderation.time_out"),
         Binding("u", "end_time_out", "End it", id="moderation.end_time_out"),
         Binding("r", "remove", "Remove", id="moderation.remove"),
@@ -104,6 +109,7 @@ class ModerationScreen(SectionScreen):
         self.people: list[queries.MemberView] = []
         self.evidence: list[actions.Evidence] = []
         self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
+        self.invite_code: str | None = None  # the last one made here, for `y`
 
     # --- layout --------------------------------------------------------------------------
 
@@ -115,6 +121,7 @@ class ModerationScreen(SectionScreen):
                 yield Static(id="report-detail", classes="detail")
             with TabPane("Requests", id="requests"):
                 yield RowTable(id="requests-table")
+                yield Static(id="invite-made", classes="detail")
                 yield Static(id="requests-empty", classes="detail")
             with TabPane("Members", id="members"):
                 yield RowTable(id="members-table")
@@ -135,6 +142,7 @@ class ModerationScreen(SectionScreen):
         self.table("evidence").add_columns("What", Flexible("Who / file"), Flexible("Detail"))
         self.table("log").add_columns("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why"))
         self.table("reports").focus()
+        self.query_one("#invite-made").display = False
 
     def table(self, tab: str) -> DataTable:
         return self.query_one(f"#{tab}-table", DataTable)
@@ -156,6 +164,8 @@ class ModerationScreen(SectionScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_invite" and self.invite_code is None:
+            return False
         wanted = ACTION_TAB.get(action)
         return wanted is None or wanted == self.tab
 
@@ -263,7 +273,7 @@ class ModerationScreen(SectionScreen):
         self.query_one("#requests-empty", Static).update(
             "a admits the highlighted request; x turns it down."
             if rows
-            else "Nobody is asking to join. Make an invite with `tablespace invite` and send the code."
+            else "Nobody is asking to join. i makes an invite code to send."
         )
         self._show_counts()
 
@@ -460,6 +470,17 @@ class ModerationScreen(SectionScreen):
             lambda g: actions.admit(g, request.id),
             success=f"Admitted {request.name}; they can read after their sync",
         )
+
+    def action_invite(self) -> None:
+        ask_for_invite(self, self.show_invite)
+
+    def show_invite(self, made: MadeInvite) -> None:
+        self.invite_code = made.code
+        show_invite(self, self.query_one("#invite-made", Static), made)
+
+    def action_copy_invite(self) -> None:
+        if self.invite_code is not None:
+            copy_invite(self, self.invite_code)
 
     def action_deny(self) -> None:
 

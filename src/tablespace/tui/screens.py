@@ -20,7 +20,7 @@ from tablespace.core import inbox, queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
-from tablespace.core.text import visible
+from tablespace.core.text import only_a_reaction, reaction_for, visible
 from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
@@ -29,8 +29,11 @@ from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, room_
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tablespace.core.group import Group
     from tablespace.tui.editor import Draft
+    from tablespace.tui.modals import ComposeModal
 
 # --- threads ---------------------------------------------------------------------
 
@@ -612,16 +615,41 @@ class ThreadScreen(TablespaceScreen):
         thread_id = self.thread_id
         quoted = quote.id if quote is not None else None
 
-        def reply(draft: Draft) -> Job[str]:
-            body = draft.body
+        def posting(body: str) -> Job[str]:
             return self.write_job(
                 "replying",
-                lambda g: actions.reply(g, thread_id, body, quote=quoted),
+                lambda g: actions.reply(g, thread_id, body, quote=quoted, insist=True),
                 then=self.land_on_reply,
             )
 
+        def reply(draft: Draft) -> Job[str] | object:
+            if not only_a_reaction(draft.body):
+                return posting(draft.body)
+            self.offer_reaction(compose, quoted or thread_id, draft.body, posting)
+            return ComposeModal.STAY
+
         heading = f"Reply to “{self.detail.title}”" if quote is None else f"Reply quoting {quote.author}"
-        self.app.push_screen(ComposeModal(heading, reply, submit_label="Reply", names=roster_names(self.group)))
+        compose = ComposeModal(heading, reply, submit_label="Reply", names=roster_names(self.group))
+        self.app.push_screen(compose)
+
+    def offer_reaction(
+        self, compose: ComposeModal, post_id: str, body: str, posting: Callable[[str], Job[str]]
+    ) -> None:
+        """No dogpiles: a reply that only says "+1" or an emoji is better as a
+        reaction to the post it answers. Reacting drops the draft; posting
+        anyway runs in the form, which keeps the text if it is refused."""
+        from tablespace.tui.modals import ReactInsteadModal
+
+        emoji = reaction_for(body)
+
+        def chosen(choice: str | None) -> None:
+            if choice == "react":
+                compose.dismiss(False)
+                self.act("reacting", lambda g: actions.react(g, post_id, emoji))
+            elif choice == "post":
+                compose.run(posting(body))
+
+        self.app.push_screen(ReactInsteadModal(emoji), chosen)
 
     def action_quote(self) -> None:
         """Reply quoting the selected post."""

@@ -24,12 +24,13 @@ from tablespace.core.errors import Rejected
 from tablespace.core.events import duration_text
 from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
-from tablespace.core.metrics import quiet_newcomers
+from tablespace.core.metrics import QuietNewcomer, to_welcome
 from tablespace.core.queries import ResourceView
 from tablespace.core.rituals import UTC_NAME, check_zone
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
+from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.screens import ThreadScreen, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
@@ -738,12 +739,14 @@ class MembersScreen(SectionScreen):
         Binding("m", "mute", "Mute / unmute", id="members.mute"),
         Binding("i", "invite", "Invite", id="members.invite"),
         Binding("y", "copy_invite", "Copy code", id="members.copy_invite"),
+        Binding("o", "open_intro", "Open intro", id="members.open_intro"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.people: list[queries.MemberView] = []
         self.invite_code: str | None = None
+        self.waiting: list[QuietNewcomer] = []  # intros to welcome, for greeters and moderators
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Invites are the moderators' (the action refuses anyone else too)."""
@@ -751,6 +754,8 @@ class MembersScreen(SectionScreen):
             return self.is_mounted and self.ts_app.is_moderator()
         if action == "copy_invite":
             return self.invite_code is not None
+        if action == "open_intro":
+            return bool(self.waiting)
         return True
 
     def compose(self) -> ComposeResult:
@@ -815,32 +820,33 @@ class MembersScreen(SectionScreen):
         box.display = bool(roles & {"greeter", "moderator"})
         if not box.display:
             return
-        founder = queries.settings(self.group.conn).get("founder")
-        waiting = sorted(
-            (q for q in quiet_newcomers(self.group.conn, now()) if q.member_id != founder), key=lambda q: q.started_at
-        )
+        self.waiting = waiting = [q for q in to_welcome(self.group.conn, now()) if q.member_id != self.group.me]
+        self.refresh_bindings()
         lines = Text("To welcome", "bold")
         if not waiting:
             lines.append("  nobody is waiting for a reply", "not bold dim")
+        else:
+            lines.append(f" · {len(waiting)}", "bold")
+            lines.append("  longest waiting first · o opens the first", "not bold dim")
         for q in waiting:
             lines.append("\n")
             lines.append(visible(q.name), "bold")
             lines.append(f"  “{visible(q.title)}”  {relative(q.started_at)}", "not bold")
         box.update(lines)
 
-    def action_invite(self) -> None:
-        """A code for one person, good for 7 days (as `tablespace invite`)."""
-        self.act("making an invite", lambda g: actions.create_invite(g, timedelta(days=7), 1), then=self.show_invite)
+    def action_open_intro(self) -> None:
+        """The intro that has waited longest for a welcome; escape comes back here."""
+        if self.waiting:
+            self.app.push_screen(ThreadScreen(self.waiting[0].thread_id))
 
-    def show_invite(self, code: str) -> None:
-        self.invite_code = code
-        box = self.query_one("#invite-code", Static)
-        box.display = True
-        box.update(Text.assemble(("Invite code  ", "bold"), code, ("   one person, 7 days · y copies it", "dim")))
-        self.refresh_bindings()
-        self.action_copy_invite()
+    def action_invite(self) -> None:
+        """A code, for how long and how many people the form says (as `tablespace invite`)."""
+        ask_for_invite(self, self.show_invite)
+
+    def show_invite(self, made: MadeInvite) -> None:
+        self.invite_code = made.code
+        show_invite(self, self.query_one("#invite-code", Static), made)
 
     def action_copy_invite(self) -> None:
         if self.invite_code is not None:
-            self.app.copy_to_clipboard(self.invite_code)
-            self.notify("Copied the invite code.")
+            copy_invite(self, self.invite_code)

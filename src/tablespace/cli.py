@@ -1167,13 +1167,19 @@ def reports(group: Group, as_json: bool, show_all: bool) -> None:
 @click.argument("report_ref", metavar="REPORT")
 @click.option("--decision", required=True, help="What was decided and why (kept in the moderation record).")
 @click.option("--hide-post", is_flag=True, help="Also hide the reported post for everyone.")
+@click.option(
+    "--tell-reporter",
+    metavar="TEXT",
+    help="A word for the reporter alone (sealed to them); without it they learn only that it was handled.",
+)
 @with_group
-def resolve(group: Group, report_ref: str, decision: str, hide_post: bool) -> None:
+def resolve(group: Group, report_ref: str, decision: str, hide_post: bool, tell_reporter: str | None) -> None:
     """Moderator: resolve a report with a decision (and optionally hide the post)."""
-    actions.resolve(group, report_ref, decision, hide_post=hide_post)
+    actions.resolve(group, report_ref, decision, hide_post=hide_post, tell_reporter=tell_reporter)
     echo(
         "Resolved"
         + (", and the post is hidden for everyone" if hide_post else "")
+        + (", with a word to the reporter" if tell_reporter is not None else "")
         + ". The other moderators see it after you sync.",
         err=True,
     )

@@ -104,6 +104,46 @@ def test_the_reporter_learns_the_report_was_handled_and_nothing_more(tmp_path, m
     assert kinds(ben) == [] and [e["read"] for e in ben.json("inbox", "--all")] == [True]
 
 
+def test_moderators_may_tell_the_reporter_a_word_sealed_to_them_alone(tmp_path, monkeypatch) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cat")
+    ben, cat = m["Ben"], m["Cat"]
+    thread = cat.out("post", "Buy my course", "--body", "limited offer")
+    everyone_syncs(cat, ben, ana)
+    report = ben.out("report", thread[:6], "--reason", "spam")
+    everyone_syncs(ben, ana)
+    word = "Thank you: we hid it and wrote to its author"
+    ana.run("resolve", report[:6], "--decision", "Spam; private note", "--tell-reporter", word)
+    (told,) = [r["told"] for r in ana.json("reports")]
+    assert told == word
+    everyone_syncs(ana, ben, cat)
+
+    (entry,) = ben.json("inbox")
+    assert entry["kind"] == "report" and entry["excerpt"] == word
+    assert "private note" not in str(entry)
+    assert kinds(cat) == []
+    # Sealed to Ben's device: neither the folder nor Cat's home holds the words.
+    needle = word.encode()
+    assert not any(needle in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+    assert not any(needle in p.read_bytes() for p in cat.home.rglob("*") if p.is_file())
+
+
+def test_a_word_to_the_reporter_needs_text(ts_group_with_report) -> None:
+    ana, report = ts_group_with_report
+    assert "say what to tell the reporter" in ana.error(
+        "resolve", report[:6], "--decision", "ok", "--tell-reporter", " "
+    )
+
+
+@pytest.fixture
+def ts_group_with_report(tmp_path, monkeypatch):
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    thread = ana.out("post", "Hello", "--body", "hi")
+    everyone_syncs(ana, m["Ben"])
+    report = m["Ben"].out("report", thread[:6], "--reason", "rude")
+    everyone_syncs(m["Ben"], ana)
+    return ana, report
+
+
 @pytest.mark.slow
 def test_follow_and_mute_stay_in_my_home(tmp_path, monkeypatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
@@ -148,3 +188,21 @@ def test_a_quote_shows_the_quoted_post_as_it_is_now(tmp_path, monkeypatch) -> No
     posts = {p["id"]: p for p in ben.json("show", thread[:6])["posts"]}
     assert posts[reply]["quote"] == first
     assert posts[reply]["quoted"]["deleted"] is True and posts[reply]["quoted"]["excerpt"] == ""
+
+
+def test_a_report_from_an_added_device_reaches_the_moderators_and_the_word_back_reaches_it(
+    tmp_path, monkeypatch
+) -> None:
+    from tests.cli.test_devices_cli import pair_laptop
+
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    (thread,) = [t["id"] for t in laptop.json("threads") if t["title"] == "Before the laptop"]
+    report = laptop.out("report", thread[:8], "--reason", "off topic")
+    everyone_syncs(laptop, ana)
+    (filed,) = ana.json("reports")
+    assert (filed["reporter"], filed["reason"]) == ("Ben", "off topic")
+    ana.run("resolve", report[:6], "--decision", "moved it", "--tell-reporter", "Moved to the right thread")
+    everyone_syncs(ana, laptop, ben)
+    (entry,) = laptop.json("inbox")
+    assert (entry["kind"], entry["excerpt"]) == ("report", "Moved to the right thread")
+    assert kinds(ben) == []  # filed from the laptop: the desktop never knew of it

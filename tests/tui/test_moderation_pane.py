@@ -158,11 +158,13 @@ async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None
         assert isinstance(pilot.app.screen, AskForm)
         await pilot.press("escape")
         await pilot.press("d")
-        await fill(pilot, "Promo belongs in the promo thread; told Cat.", check=True)
+        await fill(pilot, "Promo belongs in the promo thread; told Cat.", "Thanks, it is hidden.", check=True)
         assert pilot.app.screen is screen
         assert [r.reason for r in screen.reports] == ["Unkind to a beginner."]
     done = [r for r in reports(ana, my_exchange_key(ana)) if r.status == "resolved"]
-    assert [(r.decision, r.hid_post) for r in done] == [("Promo belongs in the promo thread; told Cat.", True)]
+    assert [(r.decision, r.hid_post, r.told) for r in done] == [
+        ("Promo belongs in the promo thread; told Cat.", True, "Thanks, it is hidden.")
+    ]
     assert [t.title for t in queries.threads(ana.conn)] == ["Your crumb is a mess"]
     ana.close()
 

@@ -62,9 +62,14 @@ def report_queue(group: Group) -> list[Report]:
     return reports(group, my_exchange_key(group))
 
 
-def resolve(group: Group, report_ref: str, decision: str, *, hide_post: bool = False) -> None:
-    """Moderators: resolve a report with a decision, and hide the post if asked."""
-    resolve_report(group, my_exchange_key(group), report_ref, decision, hide_post=hide_post)
+def resolve(
+    group: Group, report_ref: str, decision: str, *, hide_post: bool = False, tell_reporter: str | None = None
+) -> None:
+    """Moderators: resolve a report with a decision, hide the post if asked,
+    and tell the reporter a word of it if the moderators choose to."""
+    resolve_report(
+        group, my_exchange_key(group), report_ref, decision, hide_post=hide_post, tell_reporter=tell_reporter
+    )
 
 
 def note(group: Group, report_ref: str, text: str) -> None:

@@ -15,6 +15,8 @@ from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unre
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncReport
+from tablespace.sync.moderation import open_report_replies
+from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import run_round, sync_checks
 from tablespace.sync.watch import LOCAL, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
 
@@ -25,7 +27,10 @@ def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
     push after."""
     if open_rituals:
         open_due_rituals(group)
-    return run_round(group)
+    report = run_round(group)
+    if queries.report_replies_waiting(group.conn):
+        open_report_replies(group, my_exchange_key(group))
+    return report
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,11 @@ class Group:
                 (report_id, post_id, thread_id, self.now_hlc()),
             )
 
+    def remember_report_reply(self, report_id: str, text: str) -> None:
+        """The moderators' word on a report we filed, opened in this home."""
+        with self.store.db.atomic():
+            self.conn.execute("UPDATE my_reports SET reply = ? WHERE id = ?", (text, report_id))
+
     def set_follow(self, thread_id: str, *, on: bool) -> None:
         """Follow a thread (its replies reach our inbox), or stop. Ours alone:
         a local table, never an op."""

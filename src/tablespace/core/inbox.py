@@ -219,6 +219,9 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
             (who, who, thread, post, thread),
         ).fetchone()
         name, title, body, read_hlc = detail
+        if kind == "report":  # the moderators' word to me, where they chose to send one
+            (reply,) = conn.execute("SELECT reply FROM my_reports WHERE id = ?", (report,)).fetchone() or (None,)
+            body = reply or body
         parts = (kind, report) if report else (kind, post, who or "", emoji or "")
         out.append(
             InboxEntry(

@@ -1436,3 +1436,23 @@ def quarantined_files(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 def waiting_file_count(conn: sqlite3.Connection) -> int:
     """Folder files under a key we do not hold yet."""
     return _one_int(conn, "SELECT count(*) FROM sync_files WHERE status = 'waiting'")
+
+
+def device_of(conn: sqlite3.Connection, signer: str) -> tuple[str, str | None] | None:
+    """The member a signing key belongs to and its exchange key: a device a
+    member added, or a member's first key (whose id is the member's)."""
+    row = conn.execute(
+        """SELECT member, exchange_key FROM devices WHERE id = :signer
+        UNION ALL SELECT id, exchange_key FROM members WHERE id = :signer LIMIT 1""",
+        {"signer": signer},
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def report_replies_waiting(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(report, sealed word) for reports filed from this home whose
+    resolution carries a word to the reporter not opened here yet."""
+    return conn.execute(
+        """SELECT mr.id, h.reply FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
+        WHERE h.reply IS NOT NULL AND mr.reply IS NULL"""
+    ).fetchall()

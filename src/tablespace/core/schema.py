@@ -807,6 +807,17 @@ def m027_devices_table(db: Database) -> None:
     )
 
 
+@migrations()
+def m028_reports_reply(db: Database) -> None:
+    """`handled_reports.reply`: a word the moderators chose to send the
+    reporter with their decision, sealed to the reporting device's exchange
+    key (only that home can open it); `my_reports.reply` holds it opened,
+    in that home alone. Existing resolutions carry none: refold to fill."""
+    db.execute("ALTER TABLE handled_reports ADD COLUMN reply TEXT")
+    db.execute("ALTER TABLE my_reports ADD COLUMN reply TEXT")
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

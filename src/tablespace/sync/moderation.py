@@ -8,6 +8,7 @@ report reaches the moderators through the shared folder (sync/delivery.py).
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,8 +19,10 @@ from tablespace.core import limits, queries
 from tablespace.core.clock import hlc_to_datetime, iso, now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group
+from tablespace.core.identity import author_id_for
 from tablespace.core.modlog import LogEntry, Names, moderation_actions
 from tablespace.core.rituals import parse_start
+from tablespace.core.stanza import KeyWrapError, open_sealed, seal_to
 from tablespace.sync.delivery import put_in_outbox
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.sealing import (
@@ -32,6 +35,8 @@ from tablespace.sync.sealing import (
 )
 
 DECISION_MAX = limits.SUMMARY_MAX
+REPLY_MAGIC = b"TSR1"  # the moderators' word to a reporter: bound to the group and the report
+REPLY_INFO = b"tablespace report reply v1"
 
 
 # --- reports: filing ----------------------------------------------------------------
@@ -85,6 +90,7 @@ class Report:
     received_by: str
     received_hlc: int = 0  # the filing op's clock: the order among reports filed in the same second
     written_at: datetime | None = None  # when the reporter says they wrote it (their word)
+    reporter_device: str = ""  # the signing key it was filed with: where a word back is sealed to
     # The post as this replica holds it, which is what counts: its author and
     # thread override the reporter's claim; None = not arrived here yet.
     post_now: str | None = None  # its text now; "" once deleted or hidden
@@ -93,6 +99,7 @@ class Report:
     decided_by: str | None = None
     decided_at: datetime | None = None
     hid_post: bool = False
+    told: str | None = None  # what the moderators chose to tell the reporter
     notes: list[tuple[str, datetime, str]] = field(default_factory=list)
 
     def to_json(self, names: Mapping[str, str]) -> dict[str, Any]:
@@ -114,6 +121,7 @@ class Report:
             "decided_by": names.get(self.decided_by or "", self.decided_by),
             "decided_at": iso(self.decided_at) if self.decided_at else None,
             "hid_post": self.hid_post,
+            "told": self.told,
             "notes": [{"by": names.get(by, by), "at": iso(at), "text": text} for by, at, text in self.notes],
         }
 
@@ -137,6 +145,7 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
                 entry.author,
                 entry.hlc,
                 written_at=parse_start(r["at"]),
+                reporter_device=author_id_for(bytes.fromhex(r["reporter_key"])),
             )
             continue
         report = found.get(str(r.get("report")))
@@ -146,6 +155,7 @@ def reports(group: Group, exchange: ExchangeKey) -> list[Report]:
             report.status, report.decision = "resolved", str(r.get("decision", ""))
             report.decided_by, report.decided_at = entry.author, entry.at
             report.hid_post = bool(r.get("hide"))
+            report.told = r["told"] if isinstance(r.get("told"), str) else None
         elif r["type"] == "note":
             report.notes.append((entry.author, entry.at, str(r.get("text", ""))))
     queue = list(found.values())
@@ -193,9 +203,19 @@ def _moderators_text(text: str, empty: str, what: str) -> str:
     return text
 
 
-def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str, *, hide_post: bool = False) -> None:
+def resolve_report(
+    group: Group,
+    exchange: ExchangeKey,
+    ref: str,
+    decision: str,
+    *,
+    hide_post: bool = False,
+    tell_reporter: str | None = None,
+) -> None:
     """Record a decision (who and when come from the op); optionally hide the
-    post for everyone. Both land in one transaction, or neither."""
+    post for everyone, and tell the reporter a word of it (`tell_reporter`,
+    sealed to the device they reported from). All lands in one transaction,
+    or none of it."""
     group.require_moderator()
     decision = _moderators_text(decision, "a decision is required: say what was decided and why", "a decision")
     report = find_report(group, exchange, ref)
@@ -203,14 +223,51 @@ def resolve_report(group: Group, exchange: ExchangeKey, ref: str, decision: str,
         raise TablespaceError(f"report {report.id[:8]} was already resolved: {report.decision}")
     if hide_post and not queries.post_exists(group.conn, report.post):
         raise TablespaceError("that post is already gone; resolve without --hide-post")
+    record: dict[str, Any] = {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post}
+    reply = None
+    if tell_reporter is not None:
+        record["told"] = _moderators_text(tell_reporter, "say what to tell the reporter", "a word to the reporter")
+        reply = _seal_reply(group, report, record["told"])
     with group.store.db.atomic():
-        write_sealed(
-            group,
-            {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post},
-            handled=report.id,
-        )
+        write_sealed(group, record, handled=report.id, reply=reply)
         if hide_post:
             group.write("post.hide", {"post": report.post})
+
+
+def _reply_context(group_id: str, report_id: str) -> bytes:
+    return REPLY_MAGIC + bytes.fromhex(group_id) + report_id.encode()
+
+
+def _seal_reply(group: Group, report: Report, text: str) -> str:
+    """The moderators' word for the reporter alone: sealed to the exchange
+    key of the device the report was signed on, which is the home that
+    remembers filing it (my_reports)."""
+    device = queries.device_of(group.conn, report.reporter_device)
+    if device is None or device[1] is None:
+        raise TablespaceError("the reporter's device has no key to seal a word to; resolve without telling them")
+    box = seal_to(text.encode(), bytes.fromhex(device[1]), info=REPLY_INFO, aad=_reply_context(group.id, report.id))
+    return base64.b64encode(box).decode()
+
+
+def open_report_replies(group: Group, exchange: ExchangeKey) -> int:
+    """Open the moderators' words to me on reports I filed from this home,
+    into my_reports (local, never synced); returns how many were opened.
+    A box that does not open is left as it is: it was not for this home."""
+    opened = 0
+    for report_id, blob in queries.report_replies_waiting(group.conn):
+        try:
+            text = open_sealed(
+                base64.b64decode(blob),
+                exchange.private_key,
+                info=REPLY_INFO,
+                aad=_reply_context(group.id, report_id),
+            ).decode()
+        except (KeyWrapError, ValueError):
+            continue
+        if len(text) <= DECISION_MAX:
+            group.remember_report_reply(report_id, text)
+            opened += 1
+    return opened
 
 
 def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:

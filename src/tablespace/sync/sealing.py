@@ -182,14 +182,17 @@ def open_for_moderators(data: bytes, group_id: str, held: Mapping[str, X25519Pri
     return record
 
 
-def write_sealed(group: Group, record: dict[str, Any], *, handled: str | None = None) -> str:
+def write_sealed(group: Group, record: dict[str, Any], *, handled: str | None = None, reply: str | None = None) -> str:
     """File a moderators-only record in the log; returns its record id.
     `handled`: the id of a report this record resolves, said in the open so
-    its reporter learns it was handled (core/fold/moderation.py)."""
+    its reporter learns it was handled (core/fold/moderation.py); `reply`,
+    a word to that reporter sealed to them alone."""
     key, sealed = seal_for_moderators(group, record)
     payload = {"key": key.key_id, "sealed": base64.b64encode(sealed).decode()}
     if handled is not None:
         payload["handled"] = handled
+    if reply is not None:
+        payload["reply"] = reply
     group.write("mod.record", payload)
     return record_id(sealed)
 
@@ -225,7 +228,10 @@ def check_report(record: Mapping[str, Any], group: Group, *, filing: bool = True
         signed_part(record)  # canonical JSON of what was signed: must exist for every field
     except (KeyError, TypeError, ValueError, UnicodeError, Rejected):
         raise SealedRecordError("the report is not signed properly") from None
-    if author_id_for(public) != record["reporter"] or not verify_signature(public, signature, signed_part(record)):
+    signer = author_id_for(public)  # the reporter's first key, or a device they added
+    device = None if signer == record["reporter"] else queries.device_of(group.conn, signer)
+    owner = signer if device is None else device[0]
+    if owner != record["reporter"] or not verify_signature(public, signature, signed_part(record)):
         raise SealedRecordError("the report's signature does not match its reporter")
     status = queries.member_status(group.conn, record["reporter"])
     if status is None or (filing and status != "active"):

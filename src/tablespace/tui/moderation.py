@@ -395,6 +395,9 @@ class ModerationScreen(SectionScreen):
         if r.decision:
             text.append(f"\n\nDecided by {names.get(r.decided_by or '', '?')}: ", "bold")
             text.append(r.decision + (" (post hidden)" if r.hid_post else ""))
+            if r.told:
+                text.append("\nTold the reporter: ", "bold")
+                text.append(r.told)
         detail.update(shown(text))
 
     # --- reports ------------------------------------------------------------------------------
@@ -411,9 +414,10 @@ class ModerationScreen(SectionScreen):
 
         def resolve(values: dict[str, str | bool]) -> Job[None]:
             decision, hide = str(values["decision"]), bool(values["check"])
+            tell = str(values["tell"]).strip() or None
             return self.write_job(
                 "recording the decision",
-                lambda g: actions.resolve(g, r.id, decision, hide_post=hide),
+                lambda g: actions.resolve(g, r.id, decision, hide_post=hide, tell_reporter=tell),
                 success="Report resolved" + (" and the post hidden" if hide else ""),
             )
 
@@ -421,7 +425,12 @@ class ModerationScreen(SectionScreen):
             AskForm(
                 "Decide this report",
                 f"Reported: “{r.reason}”\nSay what was decided and why; it goes in the moderation log.",
-                [Field("decision", "The decision, and why", multiline=True, required="Say what was decided and why.")],
+                [
+                    Field(
+                        "decision", "The decision, and why", multiline=True, required="Say what was decided and why."
+                    ),
+                    Field("tell", "A word to the reporter (optional; only they read it)"),
+                ],
                 resolve,
                 verb="resolve",
                 checkbox="Hide the post for everyone",

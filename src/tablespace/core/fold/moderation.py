@@ -22,6 +22,8 @@ MODERATORS_WITH_KEYS = """SELECT m.id, m.exchange_key FROM members m
     WHERE m.status = 'active' AND m.exchange_key IS NOT NULL"""
 MOD_RECORD_MAX_BYTES = 48 * 1024  # base64 text of one sealed record
 KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+REPLY_MAX_CHARS = 4096  # base64 of the moderators' word to a reporter, sealed
+BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 @handles("post.hide")
@@ -103,7 +105,16 @@ def _mark_handled(ctx: FoldContext, op: Op) -> None:
         return
     if ctx.one("SELECT 1 FROM mod_records WHERE record_id = ?", report) is None:
         return
-    ctx.run("INSERT OR IGNORE INTO handled_reports (report, hlc) VALUES (?, ?)", report, op.hlc)
+    ctx.run("INSERT OR IGNORE INTO handled_reports (report, hlc, reply) VALUES (?, ?, ?)", report, op.hlc, _reply(op))
+
+
+def _reply(op: Op) -> str | None:
+    """The moderators' word to the reporter, sealed to the reporting device:
+    opaque here; a malformed one is dropped, as an unknown field would be."""
+    reply = op.payload.get("reply")
+    if not isinstance(reply, str) or not 0 < len(reply) <= REPLY_MAX_CHARS or not BASE64_RE.fullmatch(reply):
+        return None
+    return reply
 
 
 @handles("modkey.rotate")

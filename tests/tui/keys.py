@@ -15,6 +15,11 @@ async def burst(pilot, *keys: str) -> None:
         app._driver.send_message(event)
     await pilot.pause()
     await pilot.pause()
+    # Keys held for a screen still opening are typed again when it is ready
+    # (TablespaceApp._hold_key): until then the burst is not over, however
+    # long a loaded machine takes to mount it.
+    while app._retyping is not None:
+        await pilot.pause(0.02)
 
 
 async def jobs_done(pilot) -> None:  # noqa: ANN001 - a textual Pilot

@@ -84,6 +84,10 @@ TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0,
 
 # Actions that make no sense while a modal is open (they would switch the
 # screen out from under it).
+# How long keys typed ahead wait for the screen they opened to mount: long
+# enough for a loaded machine, short enough that a screen that never mounts
+# does not keep them.
+MOUNT_WAIT_S = 4.0
 APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now", "welcome"}
 # Actions that need a group (not available on the first-run screen).
 GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now", "welcome"}
@@ -533,7 +537,7 @@ class TablespaceApp(App[None]):
         """Until `screen` is mounted, has shown what it shows on resume (a
         thread's posts, for `j`) and has the focus it asked for."""
         with contextlib.suppress(asyncio.TimeoutError):  # a screen that never mounts must not keep the keys
-            await asyncio.wait_for(self._mounted(screen), timeout=1.0)
+            await asyncio.wait_for(self._mounted(screen), timeout=MOUNT_WAIT_S)
         await self._settled(screen)  # its ScreenResume handler and what that queued next
         await self._settled(self)  # focus() is a call_later on the app
 

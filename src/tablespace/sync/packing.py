@@ -404,14 +404,16 @@ class Packer:
     def _live_files(self, pending: dict[str, Any], listing: dict[str, FolderFile]) -> list[OurFile]:
         """Our files in the folder as we wrote them, but those a pack holds."""
         held = {path for entry in pending.values() for path in entry["covers"]}
-        files = []
+        live = []
         for path, (first, last, size) in self._ours().items():
             present = listing.get(path)
-            if path in held or present is None or present.size != size:
-                continue
-            newest = queries.newest_op_hlc(self.store.conn, self.group.me, first, last)
-            files.append(OurFile(path, first, last, hlc_to_datetime(newest)))
-        return files
+            if path not in held and present is not None and present.size == size:
+                live.append((path, first, last))
+        newest = queries.newest_op_hlcs(self.store.conn, self.group.me, [(first, last) for _, first, last in live])
+        return [
+            OurFile(path, first, last, hlc_to_datetime(hlc))
+            for (path, first, last), hlc in zip(live, newest, strict=True)
+        ]
 
     def _by_seal(self, chosen: list[OurFile]) -> Iterator[list[OurFile]]:
         """The chosen files in runs sealed under one key, read from their

@@ -25,7 +25,6 @@ from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from tablespace.core import queries, sync_files
@@ -108,7 +107,8 @@ SavedTrust = tuple[int, int, dict[str, DirSignature], Mapping[str, DirSignature]
 def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
     """The record parsed, once per value: an idle round reads back the one
     it left, and parsing it (a signature per author's directory) each time
-    made the round grow with the group. Read-only: the result is shared."""
+    made the round grow with the group. Never changed by its callers: the
+    result is shared by every round that reads the same record."""
     try:
         record = json.loads(saved)
         listed_at, full_at = int(record["at"]), int(record["full"])
@@ -117,7 +117,7 @@ def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
         return None
     settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
     settled = {path: sig for path, sig in dirs.items() if path != mine and max(sig[1], sig[2]) < settled_before}
-    return listed_at, full_at, dirs, MappingProxyType(settled)
+    return listed_at, full_at, dirs, settled
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,8 @@ class SyncEngine:
         self.packing = packing or PackPolicy()
         # The trusted directories' record as this round read it (_settled_dirs).
         self._saved_trust: SavedTrust | None = None
+        # The listing whose lost files of ours were last looked for (_recover_lost_exports).
+        self._losses_noted: dict[str, FolderFile] | None = None
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
@@ -261,7 +263,8 @@ class SyncEngine:
         When every one but ours was trusted and all are as recorded, the
         record stands as it is: rewriting it would change only its time."""
         waiting = {path.rpartition("/")[0] for path in queries.waiting_file_paths(self.store.conn)}
-        dirs = {path: sig for path, sig in self.folder.plain_dirs.items() if path not in waiting}
+        plain = self.folder.plain_dirs
+        dirs = {path: sig for path, sig in plain.items() if path not in waiting} if waiting else plain
         saved = self._saved_trust
         others = dirs.keys() - {f"changes/{self.group.me}"}
         if saved is not None and saved[1] == full_at and saved[2] == dirs and others <= self.folder.skipped:
@@ -417,8 +420,15 @@ class SyncEngine:
         read past a missing file of ours, so without this everything we write
         after it would wait forever. A damaged file stays where it is (we
         never delete in the folder); everyone, us included, quarantines it.
-        A new time alone is no loss (sync/losses.py)."""
+        A new time alone is no loss (sync/losses.py).
+
+        Once per listing: what the folder lost shows in the listing, and the
+        files a round writes after looking are recorded as they are written,
+        so a second look at the same listing finds nothing new."""
+        if listing is self._losses_noted:
+            return
         losses.note_lost_files(self.store, self.folder, listing, self.group.me)
+        self._losses_noted = listing
 
     # --- import --------------------------------------------------------------
 

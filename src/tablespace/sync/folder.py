@@ -167,6 +167,7 @@ class FolderStore:
         its signature is trusted), so that path does no more than it must."""
         plain = True
         in_changes = prefix.startswith("changes/")
+        trusted, skipped, plain_dirs, is_dir = self.trusted, self.skipped, self.plain_dirs, stat.S_ISDIR
         for name in _names(fd):
             path = prefix + name
             if not name.isprintable():  # shown_name would escape it
@@ -179,12 +180,12 @@ class FolderStore:
                 plain = False
                 continue  # vanished while we looked: a missing file is never a delete
             mode = info.st_mode
-            if stat.S_ISDIR(mode):
+            if is_dir(mode):
                 plain = False
                 signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-                if self.trusted.get(path) == signature:
-                    self.skipped.add(path)
-                    self.plain_dirs[path] = signature
+                if trusted.get(path) == signature:
+                    skipped.add(path)
+                    plain_dirs[path] = signature
                 else:
                     yield from self._walk_dir(fd, name, path, signature)
             elif in_changes and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):

@@ -17,6 +17,10 @@ about ten files.
 Figures (medians with min-max over --runs, the two groups interleaved):
   round     the reader's `sync_group` (what `tablespace sync` calls),
             in-process, with nothing new in the folder: big, small, ratio.
+  stats     (info) listing the big folder's changes/ and stat'ing each
+            author's directory in it, bare, after each pair of rounds: the
+            least a round that notices a new file anywhere must do, which
+            the ten-file round does for two directories.
   process   `tablespace sync` spawned on each home: big, small, ratio.
   idle CPU  `tablespace sync --watch` and the app (in a pseudo-terminal, live
             sync on) on the big group, after their first round: user + sys
@@ -177,6 +181,22 @@ def folder_files(root: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(root / "shared"))
 
 
+def author_dir_stats(root: Path) -> tuple[int, float]:
+    """(author directories, seconds) to list changes/ and stat each directory
+    in it, bare: what any round that notices a new file in any of them must
+    do at least once (an idle round does nothing else per author)."""
+    (changes,) = (root / "shared").glob("*/changes")
+    fd = os.open(changes, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        t0 = time.perf_counter()
+        names = sorted(os.listdir(fd))
+        for name in names:
+            os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return len(names), time.perf_counter() - t0
+    finally:
+        os.close(fd)
+
+
 # --- measuring ---------------------------------------------------------------------
 
 
@@ -293,6 +313,7 @@ def measure(args, big: Path, small: Path) -> int:
     print(f"  load average at the start: {load()}", flush=True)
     groups = {root: actions.open_group(Home(root / "reader")) for root in (big, small)}
     rounds: dict[Path, list[float]] = {big: [], small: []}
+    stats: list[float] = []
     spawned: dict[Path, list[float]] = {big: [], small: []}
     prof = cProfile.Profile() if args.profile else None
     try:
@@ -305,6 +326,8 @@ def measure(args, big: Path, small: Path) -> int:
                 rounds[root].append(in_process_round(groups[root]))
                 if prof and root is big:
                     prof.disable()
+            authors, took = author_dir_stats(big)
+            stats.append(took)
         for _ in range(args.runs):
             for root in (big, small):
                 spawned[root].append(process_round(root))
@@ -321,6 +344,7 @@ def measure(args, big: Path, small: Path) -> int:
         ["round in-process, two-year folder", spread(rounds[big]), f"< {TARGET_MS:.0f} ms", verdict(ok_time)],
         ["round in-process, ten-file folder (floor)", spread(rounds[small]), "", ""],
         ["  ratio", f"{ratio:.2f}x", f"<= {MAX_RATIO}x", verdict(ratio <= MAX_RATIO)],
+        [f"  two-year folder: list changes/, stat its {authors} directories (bare)", spread(stats), "", "info"],
         ["`tablespace sync`, two-year folder", spread(spawned[big]), "", "info"],
         ["`tablespace sync`, ten-file folder", spread(spawned[small]), "", "info"],
         ["  ratio", f"{process_ratio:.2f}x", "", "info"],

@@ -3,7 +3,9 @@ as the last round left them are not listed again, and no file is read."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import time
 
 from tablespace.core import queries, sync_files
@@ -17,17 +19,26 @@ def scanned_and_read(monkeypatch) -> tuple[list[str], list[str]]:
     scanned: list[str] = []
     read: list[str] = []
     real_scandir = os.scandir
+    real_listdir = os.listdir
     real_read = folder_module.FolderStore.read
 
-    def counting_scandir(path):  # type: ignore[no-untyped-def]
+    def listed(path) -> None:  # type: ignore[no-untyped-def]
         scanned.append(os.readlink(f"/proc/self/fd/{path}") if isinstance(path, int) else str(path))
+
+    def counting_scandir(path):  # type: ignore[no-untyped-def]
+        listed(path)
         return real_scandir(path)
+
+    def counting_listdir(path):  # type: ignore[no-untyped-def]
+        listed(path)
+        return real_listdir(path)
 
     def counting_read(self, path: str, limit: int) -> bytes:  # type: ignore[no-untyped-def]
         read.append(path)
         return real_read(self, path, limit)
 
     monkeypatch.setattr(os, "scandir", counting_scandir)
+    monkeypatch.setattr(os, "listdir", counting_listdir)
     monkeypatch.setattr(folder_module.FolderStore, "read", counting_read)
     return scanned, read
 
@@ -67,6 +78,34 @@ def test_a_file_landing_in_a_trusted_directory_is_seen(tmp_path, folder, monkeyp
     posted_in_rounds(ana, "Three")
     assert ben.json("sync")["imported"] == 1
     assert "Three" in {t["title"] for t in ben.json("threads")}
+
+
+def trusted_record(member) -> dict:  # type: ignore[no-untyped-def]
+    (db,) = member.home.glob("groups/*/group.db")
+    with sqlite3.connect(db) as conn:
+        (value,) = conn.execute("SELECT value FROM meta WHERE key = ?", (sync_files.TRUSTED_DIRS_META,)).fetchone()
+    return json.loads(value)
+
+
+def test_an_idle_round_leaves_the_record_of_trusted_directories_as_it_was(tmp_path, folder, monkeypatch) -> None:
+    monkeypatch.setattr(folder_module, "RACY_SECONDS", 0.2)
+    ana = founder(tmp_path, folder, monkeypatch)
+    ana.folder = folder
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    (one,) = posted_in_rounds(ana, "One")
+    ben.json("sync")
+    settle()
+    ben.json("sync")
+    before = trusted_record(ben)
+    assert f"changes/{one.parent.name}" in before["dirs"]
+    ben.json("sync")
+    assert trusted_record(ben) == before  # only its time would change: not written
+    settle()
+    posted_in_rounds(ana, "Two")
+    assert ben.json("sync")["imported"] == 1
+    after = trusted_record(ben)
+    assert after["at"] > before["at"]
+    assert after["dirs"][f"changes/{one.parent.name}"] != before["dirs"][f"changes/{one.parent.name}"]
 
 
 def test_a_file_rewritten_in_place_is_seen_at_the_next_full_listing(tmp_path, folder, monkeypatch) -> None:

@@ -46,7 +46,7 @@ def in_range(moment: datetime) -> bool:
 
 
 def hlc_in_range(hlc: int) -> bool:
-    return datetime_to_hlc(EARLIEST) <= hlc < datetime_to_hlc(END)
+    return _EARLIEST_HLC <= hlc < _END_HLC  # asked of every imported op
 
 
 def check_in_range(moment: datetime, what: str) -> datetime:
@@ -116,6 +116,10 @@ def hlc_iso(hlc: int) -> str:
 
 def datetime_to_hlc(moment: datetime) -> int:
     return int(moment.timestamp() * 1000) << SHIFT
+
+
+_EARLIEST_HLC = datetime_to_hlc(EARLIEST)
+_END_HLC = datetime_to_hlc(END)
 
 
 class HybridClock:

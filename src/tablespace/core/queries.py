@@ -6,7 +6,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -1399,13 +1399,23 @@ def held_seq_count(conn: sqlite3.Connection, author: str, first: int, last: int)
     )
 
 
-def newest_op_hlc(conn: sqlite3.Connection, author: str, first: int, last: int) -> int:
-    """The largest HLC among `author`'s ops from seq `first` to `last` (0 if none)."""
-    return _one_int(
-        conn,
-        "SELECT coalesce(max(hlc), 0) FROM ops WHERE author = ? AND seq BETWEEN ? AND ?",
-        (author, first, last),
-    )
+def newest_op_hlcs(conn: sqlite3.Connection, author: str, ranges: Sequence[tuple[int, int]]) -> list[int]:
+    """The largest HLC among `author`'s ops in each (first seq, last seq)
+    range, 0 for a range with none: one statement for many ranges (a sync
+    round asks for every file of ours)."""
+    found: list[int] = []
+    for i in range(0, len(ranges), 200):
+        chunk = ranges[i : i + 200]
+        found += [
+            row[0]
+            for row in conn.execute(
+                f"""WITH r (i, first, last) AS (VALUES {", ".join("(?, ?, ?)" for _ in chunk)})
+                    SELECT (SELECT coalesce(max(hlc), 0) FROM ops WHERE author = ? AND seq BETWEEN r.first AND r.last)
+                    FROM r ORDER BY r.i""",
+                [*(v for n, (first, last) in enumerate(chunk) for v in (n, first, last)), author],
+            )
+        ]
+    return found
 
 
 def ops_between(conn: sqlite3.Connection, author: str, first: int, last: int) -> list[OpRow]:

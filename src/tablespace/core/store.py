@@ -261,8 +261,12 @@ class Store:
         if not self.conn.in_transaction:
             raise TablespaceError("Store.file must be followed by ingest in the same transaction")
         result = IngestResult()
-        self._file(ops, result, persisted=self._catch_up_clock())
+        self._file(ops, result, self._held_authors(), persisted=self._catch_up_clock())
         return result
+
+    def _held_authors(self) -> set[str]:
+        """The authors with ops in the log waiting for a predecessor or their time."""
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
 
     def _ingest(self, ops: Iterable[Op], *, local: bool = False) -> IngestResult:
         """`local`: `ops` are our own, just written (append_local)."""
@@ -270,14 +274,21 @@ class Store:
         result = IngestResult()
         persisted = self._catch_up_clock()
         deferred: list[Op] = []  # chain-complete new ops, not inserted yet (see _fold)
-        incoming = self._file(ops, result, deferred, persisted=persisted)
         # Authors with held ops are re-examined every time: a predecessor may
-        # have arrived, or a far-future op's time may have come.
-        held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
-        self._release_chains(held_authors)
+        # have arrived, or a far-future op's time may have come; and so are
+        # those `_file` holds now.
+        held_authors = self._held_authors()
+        incoming = self._file(ops, result, held_authors, deferred, persisted=persisted)
+        held_authors |= {op.author for op in incoming.values()} - {op.author for op in deferred}  # all or none
+        released = self._release_chains(held_authors)
         # Everything ready to fold: the deferred ops, rows filed by an earlier
-        # `file` in this transaction, and rows just released.
-        ready: list[Ready] = self.conn.execute(f"SELECT {_READY_COLUMNS} FROM ops o WHERE state = 'ready'").fetchall()
+        # `file` in this transaction, and rows just released ('ready' lives
+        # only within the transaction that released them).
+        ready: list[Ready] = (
+            self.conn.execute(f"SELECT {_READY_COLUMNS} FROM ops o WHERE state = 'ready'").fetchall()
+            if released
+            else []
+        )
         if self._filed:  # a local action files nothing: two statements fewer per write
             ready += self.conn.execute(f"SELECT {_READY_COLUMNS} FROM filed_ops f JOIN ops o USING (id)").fetchall()
             self.conn.execute("DELETE FROM filed_ops")
@@ -302,7 +313,8 @@ class Store:
         arrived = [row for row in ready if row[3] not in own]
         if arrived:
             self._unread_late_arrivals(arrived)
-        (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
+        if held_authors:  # else nothing is held: no ops of theirs were, and none went in so
+            (result.held,) = self.conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone()
         return result
 
     def _unread_late_arrivals(self, ready: list[Ready]) -> None:
@@ -343,6 +355,14 @@ class Store:
                 if op.id not in refusals
             ],
         )
+        if refusals:
+            self._insert_refused(ops, refusals)
+        from tablespace.core.fold import text_edit_rows  # on first use: see _context
+
+        if edits := text_edit_rows(ops):
+            self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", edits)
+
+    def _insert_refused(self, ops: list[Op], refusals: dict[str, Refusal]) -> None:
         self.conn.executemany(
             """INSERT INTO ops (id, author, seq, prev, hlc, kind, signature, body, state,
                                 reason, reason_kind, reason_data)
@@ -363,12 +383,15 @@ class Store:
                 if op.id in refusals
             ],
         )
-        from tablespace.core.fold import text_edit_rows  # on first use: see _context
-
-        self.conn.executemany("INSERT INTO text_edits (target, op_id) VALUES (?, ?)", text_edit_rows(ops))
 
     def _file(
-        self, ops: Iterable[Op], result: IngestResult, deferred: list[Op] | None = None, *, persisted: int
+        self,
+        ops: Iterable[Op],
+        result: IngestResult,
+        held_authors: set[str],
+        deferred: list[Op] | None = None,
+        *,
+        persisted: int,
     ) -> dict[str, Op]:
         """Insert new ops into the log with executemany. Measured (bench_import):
         a per-op INSERT after two probes, then a second UPDATE of each row's
@@ -380,8 +403,8 @@ class Store:
         inserts them after folding, with their final state, so each row is
         written once; without it (`file`) they go in as accepted and into
         filed_ops. Anything else (a gap, a fork, a far-future HLC, an author
-        with held ops) goes in as 'held' and `_release_chains` decides.
-        Returns the new ops by id."""
+        with held ops: `held_authors`) goes in as 'held' and
+        `_release_chains` decides. Returns the new ops by id."""
         new: list[Op] = []
         seen: set[str] = set()
         for op in ops:
@@ -400,7 +423,6 @@ class Store:
         by_author: dict[str, list[Op]] = {}
         for op in new:
             by_author.setdefault(op.author, []).append(op)
-        held_authors = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held'")}
         forked = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM forks")}
         limit_ms = now_ms() + MAX_DRIFT_MS  # HybridClock.is_too_far_ahead, read once per batch
         state: dict[str, str] = {}
@@ -465,6 +487,8 @@ class Store:
         put several ops at one seq; each links to whichever op it names."""
         ready: list[OrderKey] = []
         released: list[tuple[str]] = []
+        if not authors:  # the usual write: nothing of anyone's waits
+            return ready
         limit_ms = now_ms() + MAX_DRIFT_MS  # HybridClock.is_too_far_ahead, read once
         for author in authors:
             (first_held,) = self.conn.execute(
@@ -499,7 +523,8 @@ class Store:
                 if state == "held":
                     released.append((op_id,))
                     ready.append((hlc, author, op_seq))
-        self.conn.executemany("UPDATE ops SET state = 'ready' WHERE id = ?", released)
+        if released:
+            self.conn.executemany("UPDATE ops SET state = 'ready' WHERE id = ?", released)
         return ready
 
     def _cuts(self) -> Cuts:

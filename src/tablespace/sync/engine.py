@@ -20,9 +20,10 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,27 @@ ROLLBACK_JOURNAL_BYTES = 8 * 1024 * 1024
 # What the sync records of a folder file it looked at (_record): the file,
 # its digest, status, reason, and the seqs of the changeset it held.
 FileRecord = tuple[FolderFile, str, str, str | None, int | None, int | None]
+# The trusted directories' record (TRUSTED_DIRS_META): when it was listed,
+# when every directory last was, every plain directory's signature, and those
+# settled enough to be skipped (all but ours, none within RACY_SECONDS).
+SavedTrust = tuple[int, int, dict[str, DirSignature], Mapping[str, DirSignature]]
+
+
+@lru_cache(maxsize=4)
+def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
+    """The record parsed, once per value: an idle round reads back the one
+    it left, and parsing it (a signature per author's directory) each time
+    made the round grow with the group. Never changed by its callers: the
+    result is shared by every round that reads the same record."""
+    try:
+        record = json.loads(saved)
+        listed_at, full_at = int(record["at"]), int(record["full"])
+        dirs = {str(path): (int(sig[0]), int(sig[1]), int(sig[2])) for path, sig in record["dirs"].items()}
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+    settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
+    settled = {path: sig for path, sig in dirs.items() if path != mine and max(sig[1], sig[2]) < settled_before}
+    return listed_at, full_at, dirs, settled
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,10 @@ class SyncEngine:
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
         self.packing = packing or PackPolicy()
+        # The trusted directories' record as this round read it (_settled_dirs).
+        self._saved_trust: SavedTrust | None = None
+        # The listing whose lost files of ours were last looked for (_recover_lost_exports).
+        self._losses_noted: dict[str, FolderFile] | None = None
 
     def run(self) -> SyncReport:
         synced_before = self.store.get_meta("last_sync") is not None
@@ -216,7 +242,7 @@ class SyncEngine:
 
     # --- what the next round need not list again ------------------------------
 
-    def _trusted_dirs(self, at: int) -> tuple[dict[str, DirSignature], int]:
+    def _trusted_dirs(self, at: int) -> tuple[Mapping[str, DirSignature], int]:
         """The directories whose files the last round recorded settled, with
         their signatures, that this round need not list if they still have
         them; and when every directory was last listed. None are trusted once
@@ -224,28 +250,33 @@ class SyncEngine:
         its directory's times as they were), nor any whose times are within
         RACY_SECONDS of the listing that recorded them, nor our own (what
         became of our files is checked every round: sync/losses.py)."""
-        try:
-            saved = json.loads(self.store.get_meta(sync_files.TRUSTED_DIRS_META, "") or "{}")
-            listed_at, full_at, dirs = int(saved["at"]), int(saved["full"]), saved["dirs"]
-        except (ValueError, KeyError, TypeError):
+        self._saved_trust = _settled_dirs(
+            self.store.get_meta(sync_files.TRUSTED_DIRS_META, "") or "", f"changes/{self.group.device}"
+        )
+        if self._saved_trust is None:
             return {}, at
+        _, full_at, _, settled = self._saved_trust
         if not 0 <= at - full_at < folder_rules.FULL_LISTING_SECONDS * 1e9:
             return {}, at
-        settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
-        mine = f"changes/{self.group.device}"
-        return {
-            path: (int(sig[0]), int(sig[1]), int(sig[2]))
-            for path, sig in dirs.items()
-            if path != mine and max(int(sig[1]), int(sig[2])) < settled_before
-        }, full_at
+        return settled, full_at
 
     def _trust_dirs(self, listed_at: int, full_at: int) -> None:
         """Keep the directories this round found plain (sync/folder.py) and
-        holding no file that waits, for the next round to skip if unchanged."""
+        holding no file that waits, for the next round to skip if unchanged.
+        When every one but ours was trusted and all are as recorded, the
+        record stands as it is: rewriting it would change only its time."""
         waiting = {path.rpartition("/")[0] for path in queries.waiting_file_paths(self.store.conn)}
-        dirs = {path: list(sig) for path, sig in self.folder.plain_dirs.items() if path not in waiting}
+        plain = self.folder.plain_dirs
+        dirs = {path: sig for path, sig in plain.items() if path not in waiting} if waiting else plain
+        saved = self._saved_trust
+        others = dirs.keys() - {f"changes/{self.group.device}"}
+        if saved is not None and saved[1] == full_at and saved[2] == dirs and others <= self.folder.skipped:
+            return
         self.store.set_meta(
-            sync_files.TRUSTED_DIRS_META, json.dumps({"at": listed_at, "full": full_at, "dirs": dirs}, sort_keys=True)
+            sync_files.TRUSTED_DIRS_META,
+            json.dumps(
+                {"at": listed_at, "full": full_at, "dirs": {p: list(s) for p, s in dirs.items()}}, sort_keys=True
+            ),
         )
 
     def catch_up(self, listing: dict[str, FolderFile], report: SyncReport) -> list[GrantHeader]:
@@ -395,21 +426,31 @@ class SyncEngine:
         read past a missing file of ours, so without this everything we write
         after it would wait forever. A damaged file stays where it is (we
         never delete in the folder); everyone, us included, quarantines it.
-        A new time alone is no loss (sync/losses.py)."""
+        A new time alone is no loss (sync/losses.py).
+
+        Once per listing: what the folder lost shows in the listing, and the
+        files a round writes after looking are recorded as they are written,
+        so a second look at the same listing finds nothing new."""
+        if listing is self._losses_noted:
+            return
         losses.note_lost_files(self.store, self.folder, listing, self.group.device)
+        self._losses_noted = listing
 
     # --- import --------------------------------------------------------------
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
         reread_skips_in_doubt(self.group)
         known = queries.files_seen_at(self.store.conn, listing)
-        todo = [
-            f
-            for f in sorted(listing.values(), key=lambda f: read_order(f.path))
-            if f.path not in known
-            or known[f.path][2] == "waiting"
-            or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)
-        ]
+        todo = sorted(
+            (
+                f
+                for f in listing.values()
+                if f.path not in known
+                or known[f.path][2] == "waiting"
+                or (known[f.path][0], known[f.path][1]) != (f.size, f.mtime_ns)
+            ),
+            key=lambda f: read_order(f.path),
+        )
         batch: list[Op] = []
         records: list[FileRecord] = []
         # One transaction for the whole round, folded once at the end. A batch

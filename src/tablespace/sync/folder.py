@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +88,7 @@ class FolderStore:
         self.links: dict[str, str] = {}
         # Directories whose signature `list` was given and found unchanged:
         # not listed again (their files are as the last round recorded them).
-        self.trusted: dict[str, DirSignature] = {}
+        self.trusted: Mapping[str, DirSignature] = {}
         self.skipped: set[str] = set()
         # Directories listed this time that may be trusted next time: holding
         # only regular changeset files with text names (no directory, link
@@ -145,7 +145,7 @@ class FolderStore:
 
     # --- reading -------------------------------------------------------------
 
-    def list(self, trusted: dict[str, DirSignature] | None = None) -> Iterator[FolderFile]:
+    def list(self, trusted: Mapping[str, DirSignature] | None = None) -> Iterator[FolderFile]:
         """Every changeset under changes/, and every name anywhere in the
         group's directory that is not text (`refused`: never opened). Links
         are never followed: a link named like a changeset is listed (as not
@@ -162,42 +162,43 @@ class FolderStore:
 
     def _walk(self, fd: int, prefix: str) -> Generator[FolderFile, None, bool]:
         """The files below the open directory `fd` (at `prefix`); returns
-        (as a generator's value) whether it holds only plain changesets."""
+        (as a generator's value) whether it holds only plain changesets.
+        An idle round passes here once per author's directory (a stat, then
+        its signature is trusted), so that path does no more than it must."""
         plain = True
-        for entry in _scan(fd):
-            shown = shown_name(entry.name)
-            path = prefix + shown
-            if shown != entry.name:
+        in_changes = prefix.startswith("changes/")
+        trusted, skipped, plain_dirs, is_dir = self.trusted, self.skipped, self.plain_dirs, stat.S_ISDIR
+        for name in _names(fd):
+            path = prefix + name
+            if not name.isprintable():  # shown_name would escape it
                 plain = False
-                yield FolderFile(path, 0, 0, regular=False, refused=UNNAMED)
+                yield FolderFile(prefix + shown_name(name), 0, 0, regular=False, refused=UNNAMED)
                 continue
             try:
-                info = entry.stat(follow_symlinks=False)
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError:
                 plain = False
                 continue  # vanished while we looked: a missing file is never a delete
-            changeset = (
-                path.startswith("changes/") and entry.name.endswith(SUFFIX) and not entry.name.startswith(TMP_PREFIX)
-            )
-            if stat.S_ISDIR(info.st_mode):
+            mode = info.st_mode
+            if is_dir(mode):
                 plain = False
-                yield from self._walk_dir(fd, entry.name, path, info)
-            elif changeset:
-                plain = plain and stat.S_ISREG(info.st_mode)
-                yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(info.st_mode))
-            elif stat.S_ISLNK(info.st_mode):
+                signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+                if trusted.get(path) == signature:
+                    skipped.add(path)
+                    plain_dirs[path] = signature
+                else:
+                    yield from self._walk_dir(fd, name, path, signature)
+            elif in_changes and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
+                plain = plain and stat.S_ISREG(mode)
+                yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
+            elif stat.S_ISLNK(mode):
                 plain = False
                 self.links[path] = A_LINK
         return plain
 
-    def _walk_dir(self, fd: int, name: str, path: str, info: os.stat_result) -> Iterator[FolderFile]:
-        """The files below directory `name` of `fd`, unless it is trusted and
-        unchanged since (then nothing, and it is noted in `skipped`)."""
-        signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-        if self.trusted.get(path) == signature:
-            self.skipped.add(path)
-            self.plain_dirs[path] = signature
-            return
+    def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature) -> Iterator[FolderFile]:
+        """The files below directory `name` of `fd`, whose signature is not
+        the trusted one (`_walk` skips those)."""
         try:
             child = self._open_child(fd, name, path)
         except (FileNotFoundError, LinkInFolder):
@@ -347,6 +348,12 @@ class FolderStore:
 def _scan(fd: int) -> list[os.DirEntry[str]]:
     with os.scandir(fd) as entries:
         return sorted(entries, key=lambda e: e.name)
+
+
+def _names(fd: int) -> list[str]:
+    """The names in the open directory `fd`, sorted: for a walk that stats
+    each entry anyway (no DirEntry objects to make and sort)."""
+    return sorted(os.listdir(fd))
 
 
 def _split(path: str) -> tuple[str, str]:

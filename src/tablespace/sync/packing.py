@@ -287,9 +287,13 @@ class Packer:
         pending = self._pending()
         before = json.dumps(pending, sort_keys=True)
         try:
-            self._adopt(pending, listing, at)
-            done.removed = self._remove_superseded(pending, listing, at)
-            live = [f for f in self._live_files(pending, listing) if f.path in listed]
+            ours = self._ours()
+            self._adopt(pending, listing, at, ours)
+            settled = set(pending)
+            done.removed = self._remove_superseded(pending, listing, at, ours)
+            if set(pending) != settled:  # a pack's files were removed or forgotten: read ours again
+                ours = self._ours()
+            live = [f for f in self._live_files(pending, listing, ours) if f.path in listed]
             for chosen in plan_packs(live, self.policy, at):
                 for run in self._by_seal(chosen):
                     done.packs += self._write_pack(run, pending, listing, at)
@@ -314,11 +318,17 @@ class Packer:
     def _ours(self) -> dict[str, tuple[int, int, int]]:
         return {path: (first, last, size) for path, first, last, size in queries.our_changesets(self.store.conn)}
 
-    def _adopt(self, pending: dict[str, Any], listing: dict[str, FolderFile], at: datetime) -> None:
+    def _adopt(
+        self,
+        pending: dict[str, Any],
+        listing: dict[str, FolderFile],
+        at: datetime,
+        ours: dict[str, tuple[int, int, int]],
+    ) -> None:
         """A pack of ours in the folder that no entry names (a round died
         between writing and recording it, or another device of ours wrote
-        it) holds files like any other, its delay counted from now."""
-        ours = self._ours()
+        it) holds files like any other, its delay counted from now. `ours`:
+        our files as the sync recorded them (_ours)."""
         for path, (first, last, _) in ours.items():
             if is_pack_name(path) and path not in pending and path in listing:
                 covers = self._covered_by(path, first, last, ours)
@@ -339,13 +349,18 @@ class Packer:
             and not (is_pack_name(path) and (lo, hi) == (first, last) and path < pack)
         )
 
-    def _remove_superseded(self, pending: dict[str, Any], listing: dict[str, FolderFile], at: datetime) -> int:
+    def _remove_superseded(
+        self,
+        pending: dict[str, Any],
+        listing: dict[str, FolderFile],
+        at: datetime,
+        ours: dict[str, tuple[int, int, int]],
+    ) -> int:
         """Delete the files each pack old enough holds, once both are opened
         and every op of the file is in the pack as it is in the folder now.
         A pack that vanished gives its files back to the live ones (packed
         again later); one that does not open as ours holds nothing, and the
-        import looks at it again."""
-        ours = self._ours()
+        import looks at it again. Every pack it settles leaves `pending`."""
         removed = 0
         for pack, entry in sorted(pending.items()):
             present = listing.get(pack)
@@ -401,17 +416,21 @@ class Packer:
             return None
         return {op.id for op in changeset.ops} if changeset.author == self.group.device else None
 
-    def _live_files(self, pending: dict[str, Any], listing: dict[str, FolderFile]) -> list[OurFile]:
+    def _live_files(
+        self, pending: dict[str, Any], listing: dict[str, FolderFile], ours: dict[str, tuple[int, int, int]]
+    ) -> list[OurFile]:
         """Our files in the folder as we wrote them, but those a pack holds."""
         held = {path for entry in pending.values() for path in entry["covers"]}
-        files = []
-        for path, (first, last, size) in self._ours().items():
+        live = []
+        for path, (first, last, size) in ours.items():
             present = listing.get(path)
-            if path in held or present is None or present.size != size:
-                continue
-            newest = queries.newest_op_hlc(self.store.conn, self.group.device, first, last)
-            files.append(OurFile(path, first, last, hlc_to_datetime(newest)))
-        return files
+            if path not in held and present is not None and present.size == size:
+                live.append((path, first, last))
+        newest = queries.newest_op_hlcs(self.store.conn, self.group.device, [(first, last) for _, first, last in live])
+        return [
+            OurFile(path, first, last, hlc_to_datetime(hlc))
+            for (path, first, last), hlc in zip(live, newest, strict=True)
+        ]
 
     def _by_seal(self, chosen: list[OurFile]) -> Iterator[list[OurFile]]:
         """The chosen files in runs sealed under one key, read from their

@@ -216,3 +216,38 @@ def test_a_direct_message_is_a_two_person_circle(tmp_path: Path, monkeypatch: py
     assert not _holds(cy, "psst") and not any(b"psst" in p.read_bytes() for p in _files_under(folder))
     assert ana.out("dm", "Cy", "--body", "hi cy") != thread
     assert "someone else" in ana.error("dm", "Ana", "--body", "me", code=2)
+
+
+@pytest.mark.slow
+def test_a_report_of_a_circle_post_reaches_moderators_outside_it_and_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana moderates and is in no circle: a member's report shows her the
+    quoted post (sealed to the moderators), its author as the log has it and
+    its circle, and not another word; hiding it hides it for the circle."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy)
+    rude, other = "you bake like a goat", "the rest of the pod's talk"
+    thread = cy.out("post", TITLE, "--body", rude, "--circle", NAME)
+    cy.out("reply", thread[:8], "--body", other)
+    _sync_all(cy, ben, ana)
+    report = ben.out("report", thread[:8], "--reason", "rude to me").splitlines()[0]
+    _sync_all(ben, ana)
+
+    (seen,) = ana.json("reports")
+    assert (seen["excerpt"], seen["post_author"], seen["circle"], seen["post_now"]) == (rude, "Cy", circle, None)
+    assert ana.json("circles") == [] and "no thread" in ana.error("show", thread[:8])
+    assert not _holds(ana, TITLE) and not _holds(ana, other) and not _holds(ana, NAME)
+    ana.run("resolve", report[:6], "--decision", "Rude: hidden", "--hide-post")
+    _sync_all(ana, ben, cy)
+
+    (entry,) = ben.json("inbox")
+    assert (entry["kind"], entry["post"]) == ("report", thread)
+    for member in (ben, cy):
+        assert member.json("threads", "--circle", NAME) == []  # the opening post went, and its thread
+        assert not _holds(member, rude)
+    assert [r["hid_post"] for r in ana.json("reports", "--all")] == [True]
+    assert not any(w.encode() in p.read_bytes() for p in _files_under(folder) for w in (rude, other, TITLE))

@@ -233,3 +233,45 @@ async def test_c_in_a_conversation_sends_a_message_into_its_one_thread(app, ana,
     bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
     assert bodies == ["About Saturday.", "Bring them!"]
     assert [t.id for t in queries.threads(ana.conn, circle=table.dm)] == [table.ids["dm"]]
+
+
+@pytest.mark.slow
+async def test_a_post_reported_in_a_dm_reaches_a_moderator_outside_it_who_hides_it(table) -> None:
+    """Dee reports Cy's message from the thread view; Ana moderates, is not in
+    their conversation, reads the quote alone in her pane and hides the post."""
+    from tablespace.tui.moderation import ModerationScreen
+    from tests.tui.test_moderation_pane import fill
+
+    rude = "Dee, your loaf is a brick"
+    cy = Group.open(table.homes["Cy"])
+    thread = actions.dm(cy, "Dee", rude)
+    sync_group(cy)
+    dee = Group.open(table.homes["Dee"])
+    sync_group(dee)
+    dee.mark_welcomed()
+    async with TablespaceApp(dee, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(pilot.app) == ["Cy and Dee"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: rude in screen_text(pilot.app))
+        await pilot.press("exclamation_mark")
+        await fill(pilot, "Unkind, and in private")
+    sync_group(dee)
+
+    ana = Group.open(table.homes["Ana"])
+    sync_group(ana)
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModerationScreen) and pilot.app.screen.reports)
+        await wait_for(pilot, lambda: "a circle you are not in" in screen_text(pilot.app))
+        assert rude in screen_text(pilot.app) and queries.thread_exists(ana.conn, thread) is False
+        await pilot.press("d")
+        await fill(pilot, "Unkind: hidden, and I wrote to Cy", check=True)
+        await wait_for(pilot, lambda: not pilot.app.screen.reports)
+    sync_group(ana)
+    for group in (cy, dee):
+        sync_group(group)
+        assert queries.dms(group.conn, group.me)[0].thread is None  # the message, its thread's opening, is hidden
+        assert not queries.post_exists(group.conn, thread)
+    for group in (ana, cy, dee):
+        group.close()

@@ -497,6 +497,15 @@ def post_circle(conn: sqlite3.Connection, post_id: str) -> str | None:
     return row[0] if row else None
 
 
+def circle_op(conn: sqlite3.Connection, op_id: str) -> tuple[str, str, int] | None:
+    """(circle, author, hlc) of an op written in a circle, as every replica
+    folds it (sealed or opened); None if `op_id` was not written in one."""
+    row: tuple[str, str, int] | None = conn.execute(
+        "SELECT circle_id, author, hlc FROM circle_activity WHERE op_id = ?", (op_id,)
+    ).fetchone()
+    return row
+
+
 def exchange_keys(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, str | None]:
     """member -> their published exchange key (hex), None if they have none yet."""
     found: dict[str, str | None] = {}

@@ -251,3 +251,46 @@ def test_a_report_of_a_circle_post_reaches_moderators_outside_it_and_nothing_mor
         assert not _holds(member, rude)
     assert [r["hid_post"] for r in ana.json("reports", "--all")] == [True]
     assert not any(w.encode() in p.read_bytes() for p in _files_under(folder) for w in (rude, other, TITLE))
+
+
+@pytest.mark.slow
+def test_a_circle_s_ritual_and_poll_open_inside_it_for_its_members_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben, no moderator, gives his pod a daily check-in and a poll: the
+    occurrence opens in the pod under the id every member derives, and
+    Cy, outside it, learns nothing of either."""
+    from tablespace.core.fold import derived_id
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Ana")
+    _sync_all(ben, ana)
+    checkin, prompt, question = "Rye check-in", "How is your rye today?", "Which flour this week?"
+    daily = ("--rrule", "FREQ=DAILY", "--start", "2026-11-23")
+    ritual = ben.out("ritual", "add", checkin, "--prompt", prompt, *daily, "--circle", NAME)
+    assert "moderator" in cy.error("ritual", "add", "Cy's own", "--prompt", "?", *daily, code=3)  # the group's
+    poll = ben.out("poll", question, "--option", "Dark rye", "--option", "Light rye", "--circle", NAME)
+    _sync_all(ben, ana, cy)  # each member's sync opens the occurrence that came due: one thread
+
+    occurrence = derived_id("ritual.occur", ritual, "2026-11-23T09:00:00Z")
+    for member in (ana, ben):
+        (listed,) = member.json("rituals")
+        assert (listed["id"], listed["circle"]) == (ritual, circle)
+        titles = {t["title"]: t["id"] for t in member.json("threads", "--circle", NAME)}
+        assert titles == {f"{checkin} · Mon 23 Nov 2026": occurrence, question: poll}
+        assert all(t["id"] not in (occurrence, poll) for t in member.json("threads"))
+    ana.run("vote", poll[:8], "1")
+    ana.out("reply", occurrence[:8], "--body", "levain bubbly by noon")
+    _sync_all(ana, ben, cy)
+    assert [o["votes"] for o in ben.json("show", poll[:8])["poll"]["options"]] == [1, 0]
+    assert "levain bubbly" in ben.out("show", occurrence[:8])
+
+    assert cy.json("rituals") == [] and "no thread" in cy.error("show", occurrence[:8])
+    assert "no thread" in cy.error("vote", poll[:8], "1")
+    for word in (checkin, prompt, question, "Dark rye", "levain bubbly"):
+        assert not _holds(cy, word), word
+        assert not any(word.encode() in p.read_bytes() for p in _files_under(folder)), word
+    ana.run("circle", "leave", NAME)
+    assert ana.json("rituals") == []  # a circle's rituals are its members'

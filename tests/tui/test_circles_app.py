@@ -16,6 +16,7 @@ from textual.widgets import Input, TextArea
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
 from tablespace.core import queries
+from tablespace.core.clock import now
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
@@ -275,3 +276,29 @@ async def test_a_post_reported_in_a_dm_reaches_a_moderator_outside_it_who_hides_
         assert not queries.post_exists(group.conn, thread)
     for group in (ana, cy, dee):
         group.close()
+
+
+@pytest.mark.slow
+async def test_a_circle_s_ritual_shows_in_its_room_and_opens_there(table) -> None:
+    """Ben gives the pod a daily check-in: choosing the pod's room shows it
+    with when it next opens, and today's occurrence is one of its threads."""
+    ben = Group.open(table.homes["Ben"])
+    actions.ritual_add(ben, "Rye check-in", "How is the rye?", "FREQ=DAILY", start="2026-03-02", circle=POD)
+    sync_group(ben)  # opens today's occurrence, sealed in the pod
+    ben.close()
+    ana = Group.open(table.homes["Ana"])
+    sync_group(ana)
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(pilot.app))
+        assert "Rye check-in" not in screen_text(pilot.app)  # the group's room has no such ritual
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: "Monday check-in" in titles(pilot.app))
+        assert titles(pilot.app) == ["Rye check-in · Mon 02 Mar 2026", "Monday check-in"]
+        assert "⟳ Rye check-in (today 09:00)" in screen_text(pilot.app)
+        await pilot.press("2")  # the Rituals section marks it as the pod's
+        await wait_for(pilot, lambda: "🔒 Rye check-in" in screen_text(pilot.app))
+    ana.close()
+    dee = Group.open(table.homes["Dee"])
+    sync_group(dee)
+    assert queries.rituals(dee.conn, now()) == []
+    dee.close()

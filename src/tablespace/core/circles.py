@@ -38,9 +38,26 @@ MAX_MEMBERS = 12
 WRAP_INFO = b"tablespace circle key wrap v1"
 _PLACE_LABEL = b"tablespace circle v1"
 # What may be written inside a circle in this version: the group's content
-# ops on its own threads.
+# ops on its own threads, its rituals (their occurrences open its threads)
+# and its polls.
 INNER_KINDS = frozenset(
-    {"thread.start", "post.reply", "post.edit", "post.delete", "post.react", "post.unreact", "thread.tag"}
+    {
+        "thread.start",
+        "post.reply",
+        "post.edit",
+        "post.delete",
+        "post.react",
+        "post.unreact",
+        "thread.tag",
+        "ritual.add",
+        "ritual.edit",
+        "ritual.pause",
+        "ritual.remove",
+        "ritual.skip",
+        "ritual.occur",
+        "poll.open",
+        "poll.vote",
+    }
 )
 
 

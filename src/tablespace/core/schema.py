@@ -782,6 +782,16 @@ def m026_circles_rekeys(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m027_circles_rituals(db: Database) -> None:
+    """Rituals and polls written in a circle (core/circles.py INNER_KINDS):
+    a ritual belongs to a room like a thread (rituals.circle_id; NULL is the
+    group's). Re-folded on next open: sealed ritual and poll ops refused by
+    an older fold now count."""
+    db.executescript("ALTER TABLE rituals ADD COLUMN circle_id TEXT;")
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

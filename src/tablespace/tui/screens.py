@@ -17,6 +17,7 @@ from textual.widgets import Header, Static
 from tablespace import actions
 from tablespace.actions import in_own_group
 from tablespace.core import inbox, queries
+from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
@@ -25,7 +26,7 @@ from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScree
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
-from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, room_phrase
+from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, rituals_line, room_phrase
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
@@ -91,7 +92,14 @@ class ThreadsScreen(SectionScreen):
         if bar.display:
             bar.show(self.rooms, chosen.circle, queries.unread_by_room(self.group.conn))
         about.display = chosen.circle is not None
-        about.update(Text(chosen.about(), no_wrap=True, overflow="ellipsis"))
+        lines = [chosen.about()]
+        if chosen.circle is not None:
+            moment = now()
+            kept = rituals_line(
+                (r for r in queries.rituals(self.group.conn, moment) if r.circle == chosen.circle), moment
+            )
+            lines += [kept] if kept else []
+        about.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Jump to new only while there is news above the rows in view (the

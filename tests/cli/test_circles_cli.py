@@ -294,3 +294,54 @@ def test_a_circle_s_ritual_and_poll_open_inside_it_for_its_members_alone(
         assert not any(word.encode() in p.read_bytes() for p in _files_under(folder)), word
     ana.run("circle", "leave", NAME)
     assert ana.json("rituals") == []  # a circle's rituals are its members'
+
+
+@pytest.mark.slow
+def test_mentions_inbox_notifications_and_search_in_a_circle_reach_its_members_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    """Ana mentions Ben, in the pod, and Cy, who is not: Ben's inbox, his
+    notifications and his search have it; Cy's have nothing. Once Ben has
+    left, a mention of him there reaches him no more."""
+    from tablespace import actions
+    from tablespace.core.home import Home
+    from tests.cli.test_notify import Recording
+
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben")
+    _sync_all(ana, ben)
+    opened = {who: actions.open_group(Home(who.home), None) for who in (ben, cy)}
+    shown = {who: Recording() for who in opened}
+    try:
+        for group in opened.values():
+            actions.start_notifying(group)
+        thread = ana.out("post", TITLE, "--body", "@Ben and @Cy: crumbshots of the rye, please", "--circle", NAME)
+        _sync_all(ana, ben, cy)
+        assert [(e["kind"], e["from"], e["thread"]) for e in ben.json("inbox")] == [("mention", "Ana", thread)]
+        assert cy.json("inbox") == []
+        for who, group in opened.items():
+            actions.notify_new(group, shown[who])
+        (note,) = shown[ben].shown
+        assert "mentioned you" in note.title and "crumbshots" in note.body
+        assert shown[cy].shown == []
+        for member, found in ((ana, {thread}), (ben, {thread}), (cy, set())):
+            assert {h["thread"] for h in member.json("search", "crumbshots")} == found
+
+        ben.out("reply", thread[:8], "--body", "here: open crumb")
+        _sync_all(ben, ana)
+        assert [(e["kind"], e["from"]) for e in ana.json("inbox")] == [("reply", "Ben")]
+
+        ben.run("circle", "leave", NAME)
+        _sync_all(ben, ana)
+        ana.out("reply", thread[:8], "--body", "@Ben we miss your crumbshots")
+        _sync_all(ana, ben, cy)
+        assert len(ben.json("inbox", "--all")) == 1  # the mention from before he left, no other
+        assert [h["post"] for h in ben.json("search", "miss")] == []
+        for who, group in opened.items():
+            actions.notify_new(group, shown[who])
+        assert len(shown[ben].shown) == 1 and shown[cy].shown == []
+    finally:
+        for group in opened.values():
+            group.close()

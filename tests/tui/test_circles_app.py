@@ -302,3 +302,23 @@ async def test_a_circle_s_ritual_shows_in_its_room_and_opens_there(table) -> Non
     sync_group(dee)
     assert queries.rituals(dee.conn, now()) == []
     dee.close()
+
+
+@pytest.mark.slow
+async def test_replying_in_a_circle_completes_only_its_members_names(app, table) -> None:
+    """A mention reaches only those who can read it: replying in the pod
+    offers Ben and Cy, not Dee, who is in the group and not in the pod."""
+    from textual.widgets import OptionList
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Monday check-in"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Fed the rye starter." in screen_text(app))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: bool(app.screen.query("#body")))
+        await pilot.press("@")
+        choices = app.screen.query_one("#mention-choices", OptionList)
+        await wait_for(pilot, lambda: choices.display)
+        assert [str(choices.get_option_at_index(n).id) for n in range(choices.option_count)] == ["Ben", "Cy"]

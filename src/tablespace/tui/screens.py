@@ -36,9 +36,16 @@ if TYPE_CHECKING:
 # --- threads ---------------------------------------------------------------------
 
 
-def roster_names(group: Group) -> list[str]:
-    """Who the composer completes `@` names from: the members in the group, not me."""
-    return [m.name for m in queries.members(group.conn) if m.status in ("active", "timed_out") and m.id != group.me]
+def roster_names(group: Group, circle: str | None = None) -> list[str]:
+    """Who the composer completes `@` names from: the members in the group,
+    not me; in a circle's room, its members alone (a mention reaches only
+    those who can read it)."""
+    room = None if circle is None else set(queries.circle_member_ids(group.conn, circle))
+    return [
+        m.name
+        for m in queries.members(group.conn)
+        if m.status in ("active", "timed_out") and m.id != group.me and (room is None or m.id in room)
+    ]
 
 
 class ThreadsScreen(SectionScreen):
@@ -186,9 +193,7 @@ class ThreadsScreen(SectionScreen):
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
-        roster = roster_names(self.group)
-        # a mention reaches only those who can read it
-        names = roster if room.circle is None else [name for name in room.members if name in roster]
+        names = roster_names(self.group, room.circle)
         if room.peer is not None:
             self.app.push_screen(ComposeModal(f"New message to {room.label}", post, names=names, submit_label="Send"))
             return
@@ -629,7 +634,8 @@ class ThreadScreen(TablespaceScreen):
             )
 
         heading = f"Reply to “{self.detail.title}”" if quote is None else f"Reply quoting {quote.author}"
-        self.app.push_screen(ComposeModal(heading, reply, submit_label="Reply", names=roster_names(self.group)))
+        names = roster_names(self.group, queries.thread_circle(self.group.conn, thread_id))
+        self.app.push_screen(ComposeModal(heading, reply, submit_label="Reply", names=names))
 
     def action_quote(self) -> None:
         """Reply quoting the selected post."""
@@ -703,10 +709,9 @@ class ThreadScreen(TablespaceScreen):
             return self.write_job("saving the edit", lambda g: actions.edit(g, post_id, body, title=title))
 
         title = self.detail.title if card.opening and self.detail else None
+        names = roster_names(self.group, queries.thread_circle(self.group.conn, self.thread_id))
         self.app.push_screen(
-            ComposeModal(
-                "Edit post", edit, title=title, body=card.post.body, submit_label="Save", names=roster_names(self.group)
-            )
+            ComposeModal("Edit post", edit, title=title, body=card.post.body, submit_label="Save", names=names)
         )
 
     def action_delete(self) -> None:

@@ -1284,13 +1284,17 @@ def welcome(group: Group, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@click.option(
+    "--circle", metavar="CIRCLE", help="The figures of one of your circles (its name or id), over its members."
+)
 @with_group
-def metrics(group: Group, as_json: bool) -> None:
+def metrics(group: Group, as_json: bool, circle: str | None) -> None:
     """Group health for the last 7 days (definitions: README, "Health")."""
     from tablespace.core.metrics import duration, week_metrics
 
     moment = now()
-    week = week_metrics(group.conn, moment, now=moment)
+    room = None if circle is None else actions.circle_id(group, circle)
+    week = week_metrics(group.conn, moment, now=moment, circle=room)
     if as_json:
         return emit_json(week.to_json())
     span = f"{week.start.strftime('%a %d %b %H:%M')} – {week.end.strftime('%a %d %b %H:%M')} UTC"
@@ -1307,7 +1311,10 @@ def metrics(group: Group, as_json: bool) -> None:
         ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
         ("wins", str(week.wins), "posts in #win threads"),
     ]
-    echo(styled(f"Group health, last 7 days ({span})", bold=True))
+    whose = (
+        "Group" if room is None else {c.id: c.name for c in queries.circles(group.conn, group.me)}.get(room, "Circle")
+    )
+    echo(styled(f"{whose} health, last 7 days ({span})", bold=True))
     for label, value, note in rows:
         echo(f"  {label:<20} {value:>9}   ", styled(note, dim=True))
 

@@ -345,3 +345,37 @@ def test_mentions_inbox_notifications_and_search_in_a_circle_reach_its_members_a
     finally:
         for group in opened.values():
             group.close()
+
+
+@pytest.mark.slow
+def test_health_counts_a_pod_s_activity_and_a_circle_s_members_see_its_own_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben and Cy write only in their pod: the group counts them active (the
+    same figures on every replica), and `metrics --circle` gives the pod's
+    own figures over its two members, to them alone."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:00:00Z")  # ten days on: joining is last week's
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME, "--tag", "win")
+    _sync_all(ben, cy)
+    cy.out("reply", thread[:8], "--body", REPLY)
+    ana.out("post", "Open question for all", "--body", "anyone?")
+    _sync_all(cy, ben, ana, di)
+
+    group = {who.home.name: who.json("metrics") for who in (ana, ben, cy, di)}
+    assert group["ana"] == group["ben"] == group["cy"] == group["di"]
+    # This week Di did nothing and Ben and Cy wrote only in the pod: active, not contributors.
+    week = group["ana"]
+    assert (week["members"], week["active"], week["contributors"]) == (4, 3, 1)
+    assert (week["threads_started"], week["wins"]) == (1, 0)
+    pod = {who.home.name: who.json("metrics", "--circle", NAME) for who in (ben, cy)}
+    assert pod["ben"] == pod["cy"]
+    figures = pod["ben"]
+    assert (figures["members"], figures["active"], figures["contributors"]) == (2, 2, 2)
+    assert (figures["threads_started"], figures["threads_answered"], figures["wins"]) == (1, 1, 2)
+    assert "Rye pod health" in ben.out("metrics", "--circle", NAME)
+    assert "no circle" in ana.error("metrics", "--circle", NAME)

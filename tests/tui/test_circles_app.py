@@ -322,3 +322,23 @@ async def test_replying_in_a_circle_completes_only_its_members_names(app, table)
         choices = app.screen.query_one("#mention-choices", OptionList)
         await wait_for(pilot, lambda: choices.display)
         assert [str(choices.get_option_at_index(n).id) for n in range(choices.option_count)] == ["Ben", "Cy"]
+
+
+@pytest.mark.slow
+async def test_the_health_section_shows_a_circle_s_own_figures(app, table) -> None:
+    """`]` in Health turns to the pod's figures over its three members, and
+    round again to the group's four."""
+    from textual.widgets import Static
+
+    def summary() -> str:
+        return str(app.screen.query_one("#health-summary", Static).render())
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "4 members" in summary())
+        assert "[ ] circles" in summary()
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: summary().startswith(f"{POD} · Last 7 days · 3 members"))
+        assert "1 active, 1 wrote · 0 of 1 new threads answered" in summary()  # Ben's check-in
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: summary().startswith("Last 7 days · 4 members"))

@@ -379,3 +379,33 @@ def test_health_counts_a_pod_s_activity_and_a_circle_s_members_see_its_own_figur
     assert (figures["threads_started"], figures["threads_answered"], figures["wins"]) == (1, 1, 2)
     assert "Rye pod health" in ben.out("metrics", "--circle", NAME)
     assert "no circle" in ana.error("metrics", "--circle", NAME)
+
+
+@pytest.mark.slow
+def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana takes Cy out (a new key, K) and writes under K while Ben, not
+    having seen it, lets Di in with the keys he holds, which do not include K.
+    Di's home folds Ana's post before it holds K; K reaches Di only inside the
+    next key Ana makes, and then the post opens, with no rebuild asked for."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    _sync_all(ana, ben, cy)
+    ana.run("circle", "remove", NAME, "Cy")
+    early = ana.out("post", TITLE, "--body", "written under the key Ben had not seen", "--circle", NAME)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:01:00Z")  # Ben's invite sorts after Ana's post
+    ben.run("circle", "invite", NAME, "Di")
+    _sync_all(ana, ben, di)
+    assert "no thread" in di.error("show", early[:8])  # Di holds no key that opens it yet
+
+    ana.out("reply", early[:8], "--body", "and a new key that carries the old ones")
+    _sync_all(ana, ben, di)
+    shown = di.out("show", early[:8])
+    assert "written under the key Ben had not seen" in shown and "carries the old ones" in shown
+    before = di.json("show", early[:8])
+    di.run("rebuild")
+    assert di.json("show", early[:8]) == before
+    assert not _holds(cy, "carries the old ones")

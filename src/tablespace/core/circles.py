@@ -169,6 +169,12 @@ class CircleKeys:
             self.learn(conn, circle, key_op)
         return {epoch: sorted(keys) for (c, epoch), keys in sorted(self._known.items()) if c == circle}
 
+    def learn_epochs(self, conn: sqlite3.Connection, circle: str, key_op: str) -> set[int]:
+        """learn(), and the epochs of `circle` at which we hold a key we did not before."""
+        before = {epoch: len(keys) for (c, epoch), keys in self._known.items() if c == circle}
+        self.learn(conn, circle, key_op)
+        return {epoch for (c, epoch), keys in self._known.items() if c == circle and len(keys) > before.get(epoch, 0)}
+
     def learn(self, conn: sqlite3.Connection, circle: str, key_op: str) -> bytes | None:
         """The key made by `key_op` if it was wrapped for us, and the earlier
         keys it carries; None if it was not wrapped for us."""

@@ -53,22 +53,25 @@ KEY_EPOCH_MAX = 1_000_000
 
 
 def _members(ctx: FoldContext, circle: str) -> set[str]:
-    return {m for (m,) in ctx.conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+    return {m for (m,) in ctx.unbatched("SELECT member FROM circle_members WHERE circle_id = ?", circle)}
 
 
 def _circle_of(ctx: FoldContext, op: Op) -> tuple[str, str, int]:
     """(id, maker, newest epoch) of the circle an op names."""
     circle = limits.ref(op.payload, "circle", label="circle")
-    row = ctx.one(
+    row = ctx.unbatched(
         "SELECT c.maker, max(e.epoch) FROM circles c JOIN circle_epochs e ON e.circle_id = c.id WHERE c.id = ?", circle
-    )
+    ).fetchone()
     if row is None or row[0] is None:
         raise Rejected.missing("no such circle")
     return circle, row[0], row[1]
 
 
 def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> None:
-    if ctx.one("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author) is None:
+    if (
+        ctx.unbatched("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author).fetchone()
+        is None
+    ):
         raise Rejected.permission(f"only a circle's members {action}")
 
 
@@ -279,7 +282,7 @@ def circle_sealed(ctx: FoldContext, op: Op) -> None:
     inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
     if inner is not None:
         _fold_inner(ctx, op, circle, inner)
-    ctx.run(
+    ctx.unbatched(
         "INSERT INTO circle_activity (op_id, circle_id, author, hlc, opened, epoch) VALUES (?, ?, ?, ?, ?, ?)",
         op.id,
         circle,

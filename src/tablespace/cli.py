@@ -775,10 +775,14 @@ closes_option = click.option(
 @click.option("--multi", is_flag=True, help="Members may choose several options.")
 @closes_option
 @click.option("--body", default="", help="Text above the options.")
+@click.option("--circle", metavar="CIRCLE", help="In one of your circles (its name or id), for its members only.")
 @with_group
-def poll(group: Group, title: str, options: tuple[str, ...], multi: bool, closes: str | None, body: str) -> None:
+def poll(
+    group: Group, title: str, options: tuple[str, ...], multi: bool, closes: str | None, body: str, circle: str | None
+) -> None:
     """Start a thread with a poll. Prints the thread id."""
-    echo(actions.poll(group, title, options, multi=multi, closes_in=optional_duration(closes), body=body))
+    closes_in = optional_duration(closes)
+    echo(actions.poll(group, title, options, multi=multi, closes_in=closes_in, body=body, circle=circle))
 
 
 def optional_duration(text: str | None) -> timedelta | None:
@@ -938,12 +942,18 @@ zone_option = click.option(
     "--start", metavar="DATE", help="First day (YYYY-MM-DD, at 09:00 in its zone) or date and time. [default: today]"
 )
 @zone_option
+@click.option(
+    "--circle", metavar="CIRCLE", help="In one of your circles (its name or id): any of its members adds and keeps it."
+)
 @with_group
-def ritual_add(group: Group, name: str, prompt: str, rrule: str, start: str | None, tz: str | None) -> None:
+def ritual_add(
+    group: Group, name: str, prompt: str, rrule: str, start: str | None, tz: str | None, circle: str | None
+) -> None:
     """Moderator: add a recurring prompt. Prints its id.
 
-    It keeps its local time of day across daylight-saving changes."""
-    echo(actions.ritual_add(group, name, prompt, rrule, start, tz))
+    It keeps its local time of day across daylight-saving changes. In a
+    circle, its occurrences open there, sealed like the circle's threads."""
+    echo(actions.ritual_add(group, name, prompt, rrule, start, tz, circle=circle))
 
 
 @ritual.command("edit")
@@ -1024,6 +1034,7 @@ def rituals(group: Group, as_json: bool) -> None:
     rows = queries.rituals(group.conn, now())
     if as_json:
         return emit_json([r.to_json() for r in rows])
+    rooms = {c.id: c.name for c in queries.circles(group.conn, group.me)}
     for r in rows:
         if r.paused and r.paused_until is None:
             when = "paused"
@@ -1032,7 +1043,8 @@ def rituals(group: Group, as_json: bool) -> None:
         else:
             when = local_time(r.next)
         paused = f", paused until {local_time(r.paused_until)}" if r.paused_until else ""
-        echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}{paused}  ({r.rrule}, {r.tz})")
+        room = f", in {rooms.get(r.circle, r.circle[:8])}" if r.circle else ""
+        echo(f"{r.id[:8]}  ", styled(r.name, bold=True), f"  next: {when}{paused}  ({r.rrule}, {r.tz}{room})")
         echo(f"          {r.prompt}")
 
 
@@ -1348,13 +1360,17 @@ def welcome(group: Group, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@click.option(
+    "--circle", metavar="CIRCLE", help="The figures of one of your circles (its name or id), over its members."
+)
 @with_group
-def metrics(group: Group, as_json: bool) -> None:
+def metrics(group: Group, as_json: bool, circle: str | None) -> None:
     """Group health for the last 7 days (definitions: README, "Health")."""
     from tablespace.core.metrics import duration, week_metrics
 
     moment = now()
-    week = week_metrics(group.conn, moment, now=moment)
+    room = None if circle is None else actions.circle_id(group, circle)
+    week = week_metrics(group.conn, moment, now=moment, circle=room)
     if as_json:
         return emit_json(week.to_json())
     span = f"{week.start.strftime('%a %d %b %H:%M')} – {week.end.strftime('%a %d %b %H:%M')} UTC"
@@ -1371,7 +1387,10 @@ def metrics(group: Group, as_json: bool) -> None:
         ("reply coverage", coverage, f"{week.threads_answered} of {week.threads_started} new threads"),
         ("wins", str(week.wins), "posts in #win threads"),
     ]
-    echo(styled(f"Group health, last 7 days ({span})", bold=True))
+    whose = (
+        "Group" if room is None else {c.id: c.name for c in queries.circles(group.conn, group.me)}.get(room, "Circle")
+    )
+    echo(styled(f"{whose} health, last 7 days ({span})", bold=True))
     for label, value, note in rows:
         echo(f"  {label:<20} {value:>9}   ", styled(note, dim=True))
 

@@ -216,3 +216,196 @@ def test_a_direct_message_is_a_two_person_circle(tmp_path: Path, monkeypatch: py
     assert not _holds(cy, "psst") and not any(b"psst" in p.read_bytes() for p in _files_under(folder))
     assert ana.out("dm", "Cy", "--body", "hi cy") != thread
     assert "someone else" in ana.error("dm", "Ana", "--body", "me", code=2)
+
+
+@pytest.mark.slow
+def test_a_report_of_a_circle_post_reaches_moderators_outside_it_and_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana moderates and is in no circle: a member's report shows her the
+    quoted post (sealed to the moderators), its author as the log has it and
+    its circle, and not another word; hiding it hides it for the circle."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy)
+    rude, other = "you bake like a goat", "the rest of the pod's talk"
+    thread = cy.out("post", TITLE, "--body", rude, "--circle", NAME)
+    cy.out("reply", thread[:8], "--body", other)
+    _sync_all(cy, ben, ana)
+    report = ben.out("report", thread[:8], "--reason", "rude to me").splitlines()[0]
+    _sync_all(ben, ana)
+
+    (seen,) = ana.json("reports")
+    assert (seen["excerpt"], seen["post_author"], seen["circle"], seen["post_now"]) == (rude, "Cy", circle, None)
+    assert ana.json("circles") == [] and "no thread" in ana.error("show", thread[:8])
+    assert not _holds(ana, TITLE) and not _holds(ana, other) and not _holds(ana, NAME)
+    ana.run("resolve", report[:6], "--decision", "Rude: hidden", "--hide-post")
+    _sync_all(ana, ben, cy)
+
+    (entry,) = ben.json("inbox")
+    assert (entry["kind"], entry["post"]) == ("report", thread)
+    for member in (ben, cy):
+        assert member.json("threads", "--circle", NAME) == []  # the opening post went, and its thread
+        assert not _holds(member, rude)
+    assert [r["hid_post"] for r in ana.json("reports", "--all")] == [True]
+    assert not any(w.encode() in p.read_bytes() for p in _files_under(folder) for w in (rude, other, TITLE))
+
+
+@pytest.mark.slow
+def test_a_circle_s_ritual_and_poll_open_inside_it_for_its_members_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben, no moderator, gives his pod a daily check-in and a poll: the
+    occurrence opens in the pod under the id every member derives, and
+    Cy, outside it, learns nothing of either."""
+    from tablespace.core.fold import derived_id
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Ana")
+    _sync_all(ben, ana)
+    checkin, prompt, question = "Rye check-in", "How is your rye today?", "Which flour this week?"
+    daily = ("--rrule", "FREQ=DAILY", "--start", "2026-11-23")
+    ritual = ben.out("ritual", "add", checkin, "--prompt", prompt, *daily, "--circle", NAME)
+    assert "moderator" in cy.error("ritual", "add", "Cy's own", "--prompt", "?", *daily, code=3)  # the group's
+    poll = ben.out("poll", question, "--option", "Dark rye", "--option", "Light rye", "--circle", NAME)
+    _sync_all(ben, ana, cy)  # each member's sync opens the occurrence that came due: one thread
+
+    occurrence = derived_id("ritual.occur", ritual, "2026-11-23T09:00:00Z")
+    for member in (ana, ben):
+        (listed,) = member.json("rituals")
+        assert (listed["id"], listed["circle"]) == (ritual, circle)
+        titles = {t["title"]: t["id"] for t in member.json("threads", "--circle", NAME)}
+        assert titles == {f"{checkin} · Mon 23 Nov 2026": occurrence, question: poll}
+        assert all(t["id"] not in (occurrence, poll) for t in member.json("threads"))
+    ana.run("vote", poll[:8], "1")
+    ana.out("reply", occurrence[:8], "--body", "levain bubbly by noon")
+    _sync_all(ana, ben, cy)
+    assert [o["votes"] for o in ben.json("show", poll[:8])["poll"]["options"]] == [1, 0]
+    assert "levain bubbly" in ben.out("show", occurrence[:8])
+
+    assert cy.json("rituals") == [] and "no thread" in cy.error("show", occurrence[:8])
+    assert "no thread" in cy.error("vote", poll[:8], "1")
+    for word in (checkin, prompt, question, "Dark rye", "levain bubbly"):
+        assert not _holds(cy, word), word
+        assert not any(word.encode() in p.read_bytes() for p in _files_under(folder)), word
+    ana.run("circle", "leave", NAME)
+    assert ana.json("rituals") == []  # a circle's rituals are its members'
+
+
+@pytest.mark.slow
+def test_mentions_inbox_notifications_and_search_in_a_circle_reach_its_members_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    """Ana mentions Ben, in the pod, and Cy, who is not: Ben's inbox, his
+    notifications and his search have it; Cy's have nothing. Once Ben has
+    left, a mention of him there reaches him no more."""
+    from tablespace import actions
+    from tablespace.core.home import Home
+    from tests.cli.test_notify import Recording
+
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben")
+    _sync_all(ana, ben)
+    opened = {who: actions.open_group(Home(who.home), None) for who in (ben, cy)}
+    shown = {who: Recording() for who in opened}
+    try:
+        for group in opened.values():
+            actions.start_notifying(group)
+        thread = ana.out("post", TITLE, "--body", "@Ben and @Cy: crumbshots of the rye, please", "--circle", NAME)
+        _sync_all(ana, ben, cy)
+        assert [(e["kind"], e["from"], e["thread"]) for e in ben.json("inbox")] == [("mention", "Ana", thread)]
+        assert cy.json("inbox") == []
+        for who, group in opened.items():
+            actions.notify_new(group, shown[who])
+        (note,) = shown[ben].shown
+        assert "mentioned you" in note.title and "crumbshots" in note.body
+        assert shown[cy].shown == []
+        for member, found in ((ana, {thread}), (ben, {thread}), (cy, set())):
+            assert {h["thread"] for h in member.json("search", "crumbshots")} == found
+
+        ben.out("reply", thread[:8], "--body", "here: open crumb")
+        _sync_all(ben, ana)
+        assert [(e["kind"], e["from"]) for e in ana.json("inbox")] == [("reply", "Ben")]
+
+        ben.run("circle", "leave", NAME)
+        _sync_all(ben, ana)
+        ana.out("reply", thread[:8], "--body", "@Ben we miss your crumbshots")
+        _sync_all(ana, ben, cy)
+        assert len(ben.json("inbox", "--all")) == 1  # the mention from before he left, no other
+        assert [h["post"] for h in ben.json("search", "miss")] == []
+        for who, group in opened.items():
+            actions.notify_new(group, shown[who])
+        assert len(shown[ben].shown) == 1 and shown[cy].shown == []
+    finally:
+        for group in opened.values():
+            group.close()
+
+
+@pytest.mark.slow
+def test_health_counts_a_pod_s_activity_and_a_circle_s_members_see_its_own_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben and Cy write only in their pod: the group counts them active (the
+    same figures on every replica), and `metrics --circle` gives the pod's
+    own figures over its two members, to them alone."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:00:00Z")  # ten days on: joining is last week's
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME, "--tag", "win")
+    _sync_all(ben, cy)
+    cy.out("reply", thread[:8], "--body", REPLY)
+    ana.out("post", "Open question for all", "--body", "anyone?")
+    _sync_all(cy, ben, ana, di)
+
+    group = {who.home.name: who.json("metrics") for who in (ana, ben, cy, di)}
+    assert group["ana"] == group["ben"] == group["cy"] == group["di"]
+    # This week Di did nothing and Ben and Cy wrote only in the pod: active, not contributors.
+    week = group["ana"]
+    assert (week["members"], week["active"], week["contributors"]) == (4, 3, 1)
+    assert (week["threads_started"], week["wins"]) == (1, 0)
+    pod = {who.home.name: who.json("metrics", "--circle", NAME) for who in (ben, cy)}
+    assert pod["ben"] == pod["cy"]
+    figures = pod["ben"]
+    assert (figures["members"], figures["active"], figures["contributors"]) == (2, 2, 2)
+    assert (figures["threads_started"], figures["threads_answered"], figures["wins"]) == (1, 1, 2)
+    assert "Rye pod health" in ben.out("metrics", "--circle", NAME)
+    assert "no circle" in ana.error("metrics", "--circle", NAME)
+
+
+@pytest.mark.slow
+def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana takes Cy out (a new key, K) and writes under K while Ben, not
+    having seen it, lets Di in with the keys he holds, which do not include K.
+    Di's home folds Ana's post before it holds K; K reaches Di only inside the
+    next key Ana makes, and then the post opens, with no rebuild asked for."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    _sync_all(ana, ben, cy)
+    ana.run("circle", "remove", NAME, "Cy")
+    early = ana.out("post", TITLE, "--body", "written under the key Ben had not seen", "--circle", NAME)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:01:00Z")  # Ben's invite sorts after Ana's post
+    ben.run("circle", "invite", NAME, "Di")
+    _sync_all(ana, ben, di)
+    assert "no thread" in di.error("show", early[:8])  # Di holds no key that opens it yet
+
+    ana.out("reply", early[:8], "--body", "and a new key that carries the old ones")
+    _sync_all(ana, ben, di)
+    shown = di.out("show", early[:8])
+    assert "written under the key Ben had not seen" in shown and "carries the old ones" in shown
+    before = di.json("show", early[:8])
+    di.run("rebuild")
+    assert di.json("show", early[:8]) == before
+    assert not _holds(cy, "carries the old ones")

@@ -16,6 +16,7 @@ from textual.widgets import Input, TextArea
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
 from tablespace.core import queries
+from tablespace.core.clock import now
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
@@ -233,3 +234,111 @@ async def test_c_in_a_conversation_sends_a_message_into_its_one_thread(app, ana,
     bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
     assert bodies == ["About Saturday.", "Bring them!"]
     assert [t.id for t in queries.threads(ana.conn, circle=table.dm)] == [table.ids["dm"]]
+
+
+@pytest.mark.slow
+async def test_a_post_reported_in_a_dm_reaches_a_moderator_outside_it_who_hides_it(table) -> None:
+    """Dee reports Cy's message from the thread view; Ana moderates, is not in
+    their conversation, reads the quote alone in her pane and hides the post."""
+    from tablespace.tui.moderation import ModerationScreen
+    from tests.tui.test_moderation_pane import fill
+
+    rude = "Dee, your loaf is a brick"
+    cy = Group.open(table.homes["Cy"])
+    thread = actions.dm(cy, "Dee", rude)
+    sync_group(cy)
+    dee = Group.open(table.homes["Dee"])
+    sync_group(dee)
+    dee.mark_welcomed()
+    async with TablespaceApp(dee, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(pilot.app) == ["Cy and Dee"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: rude in screen_text(pilot.app))
+        await pilot.press("exclamation_mark")
+        await fill(pilot, "Unkind, and in private")
+    sync_group(dee)
+
+    ana = Group.open(table.homes["Ana"])
+    sync_group(ana)
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModerationScreen) and pilot.app.screen.reports)
+        await wait_for(pilot, lambda: "a circle you are not in" in screen_text(pilot.app))
+        assert rude in screen_text(pilot.app) and queries.thread_exists(ana.conn, thread) is False
+        await pilot.press("d")
+        await fill(pilot, "Unkind: hidden, and I wrote to Cy", check=True)
+        await wait_for(pilot, lambda: not pilot.app.screen.reports)
+    sync_group(ana)
+    for group in (cy, dee):
+        sync_group(group)
+        assert queries.dms(group.conn, group.me)[0].thread is None  # the message, its thread's opening, is hidden
+        assert not queries.post_exists(group.conn, thread)
+    for group in (ana, cy, dee):
+        group.close()
+
+
+@pytest.mark.slow
+async def test_a_circle_s_ritual_shows_in_its_room_and_opens_there(table) -> None:
+    """Ben gives the pod a daily check-in: choosing the pod's room shows it
+    with when it next opens, and today's occurrence is one of its threads."""
+    ben = Group.open(table.homes["Ben"])
+    actions.ritual_add(ben, "Rye check-in", "How is the rye?", "FREQ=DAILY", start="2026-03-02", circle=POD)
+    sync_group(ben)  # opens today's occurrence, sealed in the pod
+    ben.close()
+    ana = Group.open(table.homes["Ana"])
+    sync_group(ana)
+    async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(pilot.app))
+        assert "Rye check-in" not in screen_text(pilot.app)  # the group's room has no such ritual
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: "Monday check-in" in titles(pilot.app))
+        assert titles(pilot.app) == ["Rye check-in · Mon 02 Mar 2026", "Monday check-in"]
+        assert "⟳ Rye check-in (today 09:00)" in screen_text(pilot.app)
+        await pilot.press("2")  # the Rituals section marks it as the pod's
+        await wait_for(pilot, lambda: "🔒 Rye check-in" in screen_text(pilot.app))
+    ana.close()
+    dee = Group.open(table.homes["Dee"])
+    sync_group(dee)
+    assert queries.rituals(dee.conn, now()) == []
+    dee.close()
+
+
+@pytest.mark.slow
+async def test_replying_in_a_circle_completes_only_its_members_names(app, table) -> None:
+    """A mention reaches only those who can read it: replying in the pod
+    offers Ben and Cy, not Dee, who is in the group and not in the pod."""
+    from textual.widgets import OptionList
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Monday check-in"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Fed the rye starter." in screen_text(app))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: bool(app.screen.query("#body")))
+        await pilot.press("@")
+        choices = app.screen.query_one("#mention-choices", OptionList)
+        await wait_for(pilot, lambda: choices.display)
+        assert [str(choices.get_option_at_index(n).id) for n in range(choices.option_count)] == ["Ben", "Cy"]
+
+
+@pytest.mark.slow
+async def test_the_health_section_shows_a_circle_s_own_figures(app, table) -> None:
+    """`]` in Health turns to the pod's figures over its three members, and
+    round again to the group's four."""
+    from textual.widgets import Static
+
+    def summary() -> str:
+        return str(app.screen.query_one("#health-summary", Static).render())
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "4 members" in summary())
+        assert "[ ] circles" in summary()
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: summary().startswith(f"{POD} · Last 7 days · 3 members"))
+        assert "1 active, 1 wrote · 0 of 1 new threads answered" in summary()  # Ben's check-in
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: summary().startswith("Last 7 days · 4 members"))

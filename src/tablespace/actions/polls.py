@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tablespace.actions.circles import circle_id, write_in_room
 from tablespace.core import polls as poll_queries
+from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
@@ -45,8 +47,11 @@ def poll(
     multi: bool = False,
     closes_in: timedelta | None = None,
     body: str = "",
+    circle: str | None = None,
 ) -> str:
-    """Start a thread with a poll; returns its id."""
+    """Start a thread with a poll, in the group's room or one of our circles
+    (by name or id); returns its id."""
+    room = None if circle is None else circle_id(group, circle)
     payload: dict[str, Any] = {
         "title": title.strip(),
         "body": body,
@@ -54,7 +59,7 @@ def poll(
         "multi": multi,
         **_closing(closes_in),
     }
-    return group.write("poll.open", payload).id
+    return write_in_room(group, room, "poll.open", payload).id
 
 
 def choice_numbers(view: poll_queries.PollView, choices: Sequence[str]) -> list[int]:
@@ -82,7 +87,7 @@ def vote(group: Group, poll_ref: str, choices: Sequence[str]) -> list[int]:
     if not choices:
         raise UsageError("name one option or more, by number or text")
     numbers = choice_numbers(view, choices)
-    group.write("poll.vote", {"poll": thread, "options": numbers})
+    write_in_room(group, queries.thread_circle(group.conn, thread), "poll.vote", {"poll": thread, "options": numbers})
     return sorted(n + 1 for n in set(numbers))
 
 

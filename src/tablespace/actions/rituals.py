@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
+from tablespace.actions.circles import circle_id, write_in_room
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import Rejected, TablespaceError
@@ -35,17 +36,31 @@ def _today_in(zone_name: str) -> str:
 
 
 def ritual_add(
-    group: Group, name: str, prompt: str, rrule: str, start: str | None = None, tz: str | None = None
+    group: Group,
+    name: str,
+    prompt: str,
+    rrule: str,
+    start: str | None = None,
+    tz: str | None = None,
+    circle: str | None = None,
 ) -> str:
     """Moderators: add a recurring prompt; returns its id. `start` is a day
     (YYYY-MM-DD, at 09:00 on the ritual's clock), a local date and time, or an
-    instant; today by default. `tz` is an IANA zone; the group's by default."""
+    instant; today by default. `tz` is an IANA zone; the group's by default.
+    In one of our circles (by name or id) any of its members adds one, and
+    its occurrences open sealed in the circle."""
+    room = None if circle is None else circle_id(group, circle)
     payload: dict[str, Any] = {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip()}
     zone_name = _checked(lambda: check_zone(tz.strip())) if tz else queries.group_settings(group.conn).tz
     if tz:
         payload["tz"] = zone_name
     payload["start"] = (start or _today_in(zone_name)).strip()
-    return group.write("ritual.add", payload).id
+    return write_in_room(group, room, "ritual.add", payload).id
+
+
+def _write_on_ritual(group: Group, ritual: str, kind: str, payload: dict[str, Any]) -> None:
+    """An op on a ritual, written in the ritual's room (sealed in its circle)."""
+    write_in_room(group, queries.ritual_circle(group.conn, ritual), kind, {"ritual": ritual, **payload})
 
 
 def ritual_edit(
@@ -70,20 +85,20 @@ def ritual_edit(
     payload: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if not payload:
         raise TablespaceError("nothing to change: give --name, --prompt, --rrule, --start or --tz")
-    group.write("ritual.edit", {"ritual": group.ritual_id(ritual_ref), **payload})
+    _write_on_ritual(group, group.ritual_id(ritual_ref), "ritual.edit", payload)
 
 
 def ritual_pause(group: Group, ritual_ref: str, paused: bool = True, until: str | None = None) -> None:
     """Moderators: pause a ritual (until the start of `until`, a day on its
     clock, or an instant; else until resumed), or resume it."""
     ritual = _ritual(group, ritual_ref)
-    payload: dict[str, Any] = {"ritual": ritual.id, "paused": paused}
+    payload: dict[str, Any] = {"paused": paused}
     if until is not None:
         moment = local_moment(until, ritual.tz)
         if moment <= now():
             raise TablespaceError(f"the pause would end at {iso(moment)}, which has passed")
         payload["until"] = iso(moment)
-    group.write("ritual.pause", payload)
+    _write_on_ritual(group, ritual.id, "ritual.pause", payload)
 
 
 def ritual_resume(group: Group, ritual_ref: str) -> None:
@@ -92,7 +107,7 @@ def ritual_resume(group: Group, ritual_ref: str) -> None:
 
 def ritual_remove(group: Group, ritual_ref: str) -> None:
     """Moderators: no occurrence opens any more; the threads of earlier ones stay."""
-    group.write("ritual.remove", {"ritual": group.ritual_id(ritual_ref)})
+    _write_on_ritual(group, group.ritual_id(ritual_ref), "ritual.remove", {})
 
 
 def ritual_skip(group: Group, ritual_ref: str, at: str | None = None, undo: bool = False) -> datetime:
@@ -101,7 +116,7 @@ def ritual_skip(group: Group, ritual_ref: str, at: str | None = None, undo: bool
     the occurrence's instant."""
     ritual = _ritual(group, ritual_ref)
     moment = _occurrence(ritual, at, skipped=undo)
-    group.write("ritual.skip", {"ritual": ritual.id, "at": iso(moment), "skipped": not undo})
+    _write_on_ritual(group, ritual.id, "ritual.skip", {"at": iso(moment), "skipped": not undo})
     return moment
 
 
@@ -180,7 +195,7 @@ def open_due_rituals(group: Group) -> list[str]:
             if queries.thread_ever_existed(group.conn, thread):
                 continue
             try:
-                group.write("ritual.occur", {"ritual": ritual.id, "at": iso(at)})
+                _write_on_ritual(group, ritual.id, "ritual.occur", {"at": iso(at)})
             except LockedKeyError:
                 raise  # not a refusal: asking again for each ritual would not help
             except TablespaceError:

@@ -38,9 +38,26 @@ MAX_MEMBERS = 12
 WRAP_INFO = b"tablespace circle key wrap v1"
 _PLACE_LABEL = b"tablespace circle v1"
 # What may be written inside a circle in this version: the group's content
-# ops on its own threads.
+# ops on its own threads, its rituals (their occurrences open its threads)
+# and its polls.
 INNER_KINDS = frozenset(
-    {"thread.start", "post.reply", "post.edit", "post.delete", "post.react", "post.unreact", "thread.tag"}
+    {
+        "thread.start",
+        "post.reply",
+        "post.edit",
+        "post.delete",
+        "post.react",
+        "post.unreact",
+        "thread.tag",
+        "ritual.add",
+        "ritual.edit",
+        "ritual.pause",
+        "ritual.remove",
+        "ritual.skip",
+        "ritual.occur",
+        "poll.open",
+        "poll.vote",
+    }
 )
 
 
@@ -163,6 +180,12 @@ class CircleKeys:
         for (key_op,) in conn.execute("SELECT key_op FROM circle_epochs WHERE circle_id = ?", (circle,)).fetchall():
             self.learn(conn, circle, key_op)
         return {epoch: sorted(keys) for (c, epoch), keys in sorted(self._known.items()) if c == circle}
+
+    def learn_epochs(self, conn: sqlite3.Connection, circle: str, key_op: str) -> set[int]:
+        """learn(), and the epochs of `circle` at which we hold a key we did not before."""
+        before = {epoch: len(keys) for (c, epoch), keys in self._known.items() if c == circle}
+        self.learn(conn, circle, key_op)
+        return {epoch for (c, epoch), keys in self._known.items() if c == circle and len(keys) > before.get(epoch, 0)}
 
     def learn(self, conn: sqlite3.Connection, circle: str, key_op: str) -> bytes | None:
         """The key made by `key_op` if it was wrapped for us, and the earlier

@@ -33,6 +33,12 @@ metrics"). Where it leaves something open, this module decides, and the README
 - **wins**: non-deleted posts made in the window in threads that are tagged
   `win` now, minus ritual prompts (a ritual occurrence's opening post).
 - Deleted posts and threads count nowhere except as the ops that made them.
+- **Circles**: the group's figures count a member's ops written in a circle
+  as activity (every replica holds them, sealed or opened), and nothing else
+  of a circle: its threads and posts are not the group's. A circle's own
+  figures (`circle`, computed by its members) are the same definitions over
+  its members now (a circle keeps no record of who was in it when), their
+  ops in it, and its threads.
 
 Everything here is a function of the op-derived view tables and the instants
 passed in, so replicas holding the same ops show the same numbers. Each metric
@@ -122,28 +128,45 @@ def _ms(moment: datetime) -> int:
     return datetime_to_hlc(moment) >> SHIFT
 
 
-def week_metrics(conn: sqlite3.Connection, end: datetime, *, now: datetime | None = None) -> HealthWeek:
+def week_metrics(
+    conn: sqlite3.Connection, end: datetime, *, now: datetime | None = None, circle: str | None = None
+) -> HealthWeek:
     """The figures for the 7 days before `end` (what `tablespace metrics` prints
     with end = now). `now` (default: the clock) only decides whether the window
     is the current one, where members are read from the roster as it is."""
-    return weekly_series(conn, end, weeks=1, now=now)[0]
+    return weekly_series(conn, end, weeks=1, now=now, circle=circle)[0]
 
 
 def weekly_series(
-    conn: sqlite3.Connection, end: datetime, weeks: int = WEEKS, *, now: datetime | None = None
+    conn: sqlite3.Connection,
+    end: datetime,
+    weeks: int = WEEKS,
+    *,
+    now: datetime | None = None,
+    circle: str | None = None,
 ) -> list[HealthWeek]:
     """The figures for `weeks` consecutive 7-day windows ending at `end`,
-    oldest first: the last item is `week_metrics(conn, end)`."""
+    oldest first: the last item is `week_metrics(conn, end)`. With `circle`,
+    that circle's own figures (the module's docstring)."""
     if weeks < 1:
         return []
     end_ms = _ms(end)
     now_ms = _ms(now if now is not None else current_time())
     # Week k (0 = the latest) holds the milliseconds end_ms - (k+1)*WEEK < t <= end_ms - k*WEEK,
     # so k = (end_ms - t) // WEEK. In HLC units the whole span is [lo, hi).
-    span = {"end": end_ms, "week": WEEK_MS, "lo": (end_ms - weeks * WEEK_MS + 1) << SHIFT, "hi": (end_ms + 1) << SHIFT}
+    span = {
+        "end": end_ms,
+        "week": WEEK_MS,
+        "lo": (end_ms - weeks * WEEK_MS + 1) << SHIFT,
+        "hi": (end_ms + 1) << SHIFT,
+        "circle": circle,  # the room whose threads count: None is the group's
+    }
     week_of = f"(:end - (%s >> {SHIFT})) / :week"
 
     roster = conn.execute("SELECT id, status, joined_hlc, left_hlc FROM members").fetchall()
+    if circle is not None:
+        inside = {m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+        roster = [row for row in roster if row[0] in inside]
     members: list[set[str]] = []
     for k in range(weeks):
         at = end_ms - k * WEEK_MS
@@ -156,18 +179,21 @@ def weekly_series(
 
     active: dict[int, set[str]] = defaultdict(set)
     member_of = dict(conn.execute("SELECT id, member FROM devices"))  # an added device's ops are its member's
-    for k, author in conn.execute(
-        f"""SELECT DISTINCT {week_of % "hlc"}, author FROM ops
-            WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'""",
-        span,
-    ):  # walk the hlc index
+    ops_in_room = (
+        """SELECT DISTINCT {week}, author FROM ops
+           WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'"""  # walk the hlc index
+        if circle is None
+        else """SELECT DISTINCT {week}, author FROM circle_activity
+           WHERE circle_id = :circle AND hlc >= :lo AND hlc < :hi"""
+    )
+    for k, author in conn.execute(ops_in_room.format(week=week_of % "hlc"), span):
         active[k].add(member_of.get(author, author))
 
     contributors: dict[int, set[str]] = defaultdict(set)
     for k, author in conn.execute(
         f"""SELECT DISTINCT {week_of % "p.created_hlc"}, p.author
             FROM posts p JOIN threads t ON t.id = p.thread_id
-            WHERE p.created_hlc >= :lo AND p.created_hlc < :hi AND p.deleted = 0 AND t.circle_id IS NULL
+            WHERE p.created_hlc >= :lo AND p.created_hlc < :hi AND p.deleted = 0 AND t.circle_id IS :circle
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)""",
         span,
     ):
@@ -181,7 +207,7 @@ def weekly_series(
                     WHERE p.thread_id = t.id AND p.author != t.author AND p.deleted = 0
                     ORDER BY p.created_hlc LIMIT 1)
             FROM threads t WHERE t.created_hlc >= :lo AND t.created_hlc < :hi AND t.deleted = 0
-              AND t.circle_id IS NULL""",
+              AND t.circle_id IS :circle""",
         span,
     ):
         started[k] += 1
@@ -193,7 +219,7 @@ def weekly_series(
             f"""SELECT {week_of % "p.created_hlc"} AS k, count(*)
             FROM thread_tags tt JOIN threads t ON t.id = tt.thread_id
             JOIN posts p ON p.thread_id = tt.thread_id
-            WHERE tt.tag = '{WIN_TAG}' AND t.deleted = 0 AND t.circle_id IS NULL AND p.deleted = 0
+            WHERE tt.tag = '{WIN_TAG}' AND t.deleted = 0 AND t.circle_id IS :circle AND p.deleted = 0
               AND p.created_hlc >= :lo AND p.created_hlc < :hi
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
             GROUP BY k""",

@@ -182,6 +182,7 @@ class RitualView:
     paused_until: datetime | None = None
     skipped: frozenset[datetime] = frozenset()
     quiet: tuple[tuple[datetime, datetime], ...] = ()
+    circle: str | None = None  # the circle it belongs to; None: the group's
 
     def closed_because(self, at: datetime) -> str | None:
         """Why the occurrence at `at` does not open, or None (the fold's own rule)."""
@@ -200,6 +201,7 @@ class RitualView:
             "paused": self.paused,
             "paused_until": iso(self.paused_until) if self.paused_until else None,
             "next": iso(self.next) if self.next else None,
+            "circle": self.circle,
         }
 
 
@@ -503,11 +505,26 @@ def thread_circle(conn: sqlite3.Connection, thread_id: str) -> str | None:
     return row[0] if row else None
 
 
+def ritual_circle(conn: sqlite3.Connection, ritual_id: str) -> str | None:
+    """The circle a ritual is in; None for the group's."""
+    row = conn.execute("SELECT circle_id FROM rituals WHERE id = ?", (ritual_id,)).fetchone()
+    return row[0] if row else None
+
+
 def post_circle(conn: sqlite3.Connection, post_id: str) -> str | None:
     row = conn.execute(
         "SELECT t.circle_id FROM posts p JOIN threads t ON t.id = p.thread_id WHERE p.id = ?", (post_id,)
     ).fetchone()
     return row[0] if row else None
+
+
+def circle_op(conn: sqlite3.Connection, op_id: str) -> tuple[str, str, int] | None:
+    """(circle, author, hlc) of an op written in a circle, as every replica
+    folds it (sealed or opened); None if `op_id` was not written in one."""
+    row: tuple[str, str, int] | None = conn.execute(
+        "SELECT circle_id, author, hlc FROM circle_activity WHERE op_id = ?", (op_id,)
+    ).fetchone()
+    return row
 
 
 def exchange_keys(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, str | None]:
@@ -770,16 +787,23 @@ def quiet_now(conn: sqlite3.Connection, now: datetime) -> QuietSpell | None:
     return max(spells, key=lambda s: s.ends, default=None)
 
 
+# The circles this home's member is in: a circle's rituals are theirs while
+# they are in it (the rows stay after they go, like the threads they read).
+_MY_CIRCLES = "SELECT circle_id FROM circle_members WHERE member = (SELECT value FROM meta WHERE key = 'me')"
+
+
 def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
-    """Every ritual with its next occurrence that opens (not paused, skipped
-    or inside a quiet spell). `paused` is whether it is paused at `now`."""
+    """The group's rituals and those of the circles I am in, each with its
+    next occurrence that opens (not paused, skipped or inside a quiet
+    spell). `paused` is whether it is paused at `now`."""
     quiet = tuple((s.starts, s.ends) for s in quiet_spells(conn, now))
     skips: dict[str, set[datetime]] = {}
     for ritual_id, at in conn.execute("SELECT ritual_id, at FROM ritual_skips"):
         skips.setdefault(ritual_id, set()).add(parse_instant(at))
     views = []
     for r in conn.execute(
-        "SELECT id, name, prompt, rrule, start, paused, tz, paused_until FROM rituals ORDER BY name, id"
+        f"""SELECT id, name, prompt, rrule, start, paused, tz, paused_until, circle_id FROM rituals
+            WHERE circle_id IS NULL OR circle_id IN ({_MY_CIRCLES}) ORDER BY name, id"""
     ):
         until = parse_instant(r[7]) if r[7] else None
         paused = bool(r[5]) and (until is None or now < until)
@@ -804,6 +828,7 @@ def rituals(conn: sqlite3.Connection, now: datetime) -> list[RitualView]:
                 paused_until=until if paused else None,
                 skipped=skipped,
                 quiet=quiet,
+                circle=r[8],
             )
         )
     views.sort(key=lambda v: (v.next is None, v.next or now, v.name))

@@ -818,6 +818,24 @@ def m028_reports_reply(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m029_circles_rituals(db: Database) -> None:
+    """Rituals and polls written in a circle (core/circles.py INNER_KINDS):
+    a ritual belongs to a room like a thread (rituals.circle_id; NULL is the
+    group's). circle_activity keeps each sealed op's epoch, so a key that
+    arrives late finds what it opens. Re-folded on next open: sealed ritual
+    and poll ops refused by an older fold now count, and sealed ops a member
+    could not open are kept unopened instead of refused."""
+    db.executescript(
+        """
+        ALTER TABLE rituals ADD COLUMN circle_id TEXT;
+        ALTER TABLE circle_activity ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX circle_activity_unopened ON circle_activity (circle_id, epoch) WHERE opened = 0;
+        """
+    )
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

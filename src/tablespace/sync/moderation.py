@@ -100,6 +100,9 @@ class Report:
     decided_at: datetime | None = None
     hid_post: bool = False
     told: str | None = None  # what the moderators chose to tell the reporter
+    # The circle the post was written in, as the log says, or None (the
+    # group's room); a moderator outside it reads only the excerpt.
+    circle: str | None = None
     notes: list[tuple[str, datetime, str]] = field(default_factory=list)
 
     def to_json(self, names: Mapping[str, str]) -> dict[str, Any]:
@@ -122,6 +125,7 @@ class Report:
             "decided_at": iso(self.decided_at) if self.decided_at else None,
             "hid_post": self.hid_post,
             "told": self.told,
+            "circle": self.circle,
             "notes": [{"by": names.get(by, by), "at": iso(at), "text": text} for by, at, text in self.notes],
         }
 
@@ -171,13 +175,19 @@ def _check_against_the_log(group: Group, queue: list[Report]) -> None:
     log's author and thread stand, its text now is shown beside the quote,
     and the report's time counts from no earlier than the post itself (a
     back-dated report cannot jump the queue further); until then, from when
-    a moderator filed it."""
+    a moderator filed it. A post written in a circle this moderator is not
+    in never arrives as text, but the log still names its author, time and
+    circle."""
     for report in queue:
+        in_circle = queries.circle_op(group.conn, report.post)
         row = queries.post_as_held(group.conn, report.post)
-        if row is None:
+        if in_circle is not None:
+            report.circle, report.post_author, posted = in_circle
+        if row is not None:
+            report.thread, report.post_author, body, gone, posted = row
+            report.post_now = "" if gone else body
+        elif in_circle is None:
             continue
-        report.thread, report.post_author, body, gone, posted = row
-        report.post_now = "" if gone else body
         if report.written_at is not None:
             report.created_at = min(max(report.written_at, hlc_to_datetime(posted)), report.created_at)
 
@@ -221,7 +231,7 @@ def resolve_report(
     report = find_report(group, exchange, ref)
     if report.status != "open":
         raise TablespaceError(f"report {report.id[:8]} was already resolved: {report.decision}")
-    if hide_post and not queries.post_exists(group.conn, report.post):
+    if hide_post and not _can_hide(group, report.post):
         raise TablespaceError("that post is already gone; resolve without --hide-post")
     record: dict[str, Any] = {"type": "resolve", "report": report.id, "decision": decision, "hide": hide_post}
     reply = None
@@ -268,6 +278,14 @@ def open_report_replies(group: Group, exchange: ExchangeKey) -> int:
             group.remember_report_reply(report_id, text)
             opened += 1
     return opened
+
+
+def _can_hide(group: Group, post: str) -> bool:
+    """Whether the post is there to hide: held here, or written in a circle
+    this moderator is not in (its members' replicas hide it, core/fold/moderation.py)."""
+    if queries.post_as_held(group.conn, post) is not None:
+        return queries.post_exists(group.conn, post)
+    return queries.circle_op(group.conn, post) is not None
 
 
 def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:

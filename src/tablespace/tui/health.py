@@ -21,9 +21,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from tablespace import actions
+from tablespace.core import queries
 from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
 from tablespace.core.recap import Recap, past_recaps
+from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
 from tablespace.tui.jobs import Job
@@ -130,6 +132,9 @@ class HealthScreen(SectionScreen):
         Binding("o", "open_thread", "Open thread", id="health.open"),
         Binding("r", "recap", "Recap", id="health.recap"),
         OPEN_ON_ENTER,
+        # The summary line says "[ ] circles" to a member of one, so the footer keeps its width.
+        Binding("right_square_bracket", "circle(1)", "Next circle", show=False, id="health.next_circle"),
+        Binding("left_square_bracket", "circle(-1)", "Previous circle", show=False, id="health.previous_circle"),
     ]
 
     def __init__(self) -> None:
@@ -137,6 +142,9 @@ class HealthScreen(SectionScreen):
         self.series: list[HealthWeek] = []
         self.newcomers: list[QuietNewcomer] = []
         self.cell = 4
+        # The figures shown: the group's (None), or one of my circles' over its members.
+        self.circle: str | None = None
+        self.circles: dict[str, str] = {}  # my circles: id -> name
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -160,10 +168,23 @@ class HealthScreen(SectionScreen):
             self.cell = cell
             self._show_series()
 
+    def action_circle(self, step: int) -> None:
+        """The figures of the next (or previous) of my circles, round to the group's."""
+        rooms: list[str | None] = [None, *self.circles]
+        if len(rooms) == 1:
+            self.notify("You are in no circle: these are the group's figures.")
+            return
+        index = rooms.index(self.circle) if self.circle in rooms else 0
+        self.circle = rooms[(index + step) % len(rooms)]
+        self.refresh_data()
+
     def refresh_data(self) -> None:
         moment = now()
         conn = self.group.conn
-        self.series = weekly_series(conn, moment, now=moment)
+        self.circles = {c.id: visible(c.name) for c in queries.circles(conn, self.group.me)}
+        if self.circle not in self.circles:
+            self.circle = None  # we left it: back to the group's
+        self.series = weekly_series(conn, moment, now=moment, circle=self.circle)
         self.newcomers = quiet_newcomers(conn, moment)
         self._show_series()
         self._show_newcomers(moment)
@@ -173,10 +194,12 @@ class HealthScreen(SectionScreen):
             return
         this = self.series[-1]
         summary = Text.assemble(
+            (f"{self.circles[self.circle]} · " if self.circle is not None else "", "bold"),
             ("Last 7 days", "bold"),
             (f" · {this.members} member{'s' if this.members != 1 else ''}", ""),
             (f" · {this.active} active, {this.contributors} wrote", ""),
             (f" · {this.threads_answered} of {this.threads_started} new threads answered", "dim"),
+            ("   [ ] circles" if self.circles else "", "dim"),
         )
         self.query_one("#health-summary", Static).update(summary)
         self.query_one("#health-axis", Static).update(self._axis())

@@ -382,7 +382,9 @@ class ModerationScreen(SectionScreen):
             (r.excerpt, "italic"),
             "\n\n",
         )
-        if r.post_now is None:
+        if r.post_now is None and r.circle is not None:
+            text.append("Written in a circle you are not in: the quote is all you read of it.\n\n", "dim")
+        elif r.post_now is None:
             text.append("The post has not arrived here yet: sync to check the quote.\n\n", "dim")
         elif not r.post_now:
             text.append("The post has been deleted or hidden since.\n\n", "dim")
@@ -459,6 +461,9 @@ class ModerationScreen(SectionScreen):
     def action_open_post(self) -> None:
         r = self.selected("reports", self.reports)
         if r is None:
+            return
+        if r.post_now is None and r.circle is not None:
+            self.notify("That post is in a circle you are not in; its excerpt is all you read.", severity="warning")
             return
         if not queries.post_exists(self.group.conn, r.post):
             self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")

@@ -6,13 +6,16 @@ between them."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.text import Text
 from textual.widgets import Static
 
 from tablespace.core import queries
 from tablespace.core.text import visible
+from tablespace.tui.format import days_until, local
 
 GROUP_LABEL = "Group"
 
@@ -38,6 +41,16 @@ class Room:
         if self.ends:
             parts.append(f"until {self.ends}")
         return " · ".join(parts)
+
+
+def rituals_line(rituals: Iterable[queries.RitualView], moment: datetime) -> str:
+    """A circle's rituals under its line, each with when it next opens: the
+    pod's check-in threads open in its room."""
+    parts = []
+    for ritual in rituals:
+        when = "paused" if ritual.next is None else f"{days_until(ritual.next, at=moment)} {local(ritual.next):%H:%M}"
+        parts.append(f"{visible(ritual.name)} ({when})")
+    return "⟳ " + " · ".join(parts) if parts else ""
 
 
 def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:

@@ -17,6 +17,7 @@ from textual.widgets import Header, Static
 from tablespace import actions
 from tablespace.actions import in_own_group
 from tablespace.core import inbox, queries
+from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
@@ -25,7 +26,7 @@ from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScree
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
-from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, room_phrase
+from tablespace.tui.rooms import GROUP_LABEL, Room, RoomBar, reader_rooms, rituals_line, room_phrase
 from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
@@ -38,9 +39,16 @@ if TYPE_CHECKING:
 # --- threads ---------------------------------------------------------------------
 
 
-def roster_names(group: Group) -> list[str]:
-    """Who the composer completes `@` names from: the members in the group, not me."""
-    return [m.name for m in queries.members(group.conn) if m.status in ("active", "timed_out") and m.id != group.me]
+def roster_names(group: Group, circle: str | None = None) -> list[str]:
+    """Who the composer completes `@` names from: the members in the group,
+    not me; in a circle's room, its members alone (a mention reaches only
+    those who can read it)."""
+    room = None if circle is None else set(queries.circle_member_ids(group.conn, circle))
+    return [
+        m.name
+        for m in queries.members(group.conn)
+        if m.status in ("active", "timed_out") and m.id != group.me and (room is None or m.id in room)
+    ]
 
 
 class ThreadsScreen(SectionScreen):
@@ -94,7 +102,14 @@ class ThreadsScreen(SectionScreen):
         if bar.display:
             bar.show(self.rooms, chosen.circle, queries.unread_by_room(self.group.conn))
         about.display = chosen.circle is not None
-        about.update(Text(chosen.about(), no_wrap=True, overflow="ellipsis"))
+        lines = [chosen.about()]
+        if chosen.circle is not None:
+            moment = now()
+            kept = rituals_line(
+                (r for r in queries.rituals(self.group.conn, moment) if r.circle == chosen.circle), moment
+            )
+            lines += [kept] if kept else []
+        about.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Jump to new only while there is news above the rows in view (the
@@ -181,9 +196,7 @@ class ThreadsScreen(SectionScreen):
                 then=lambda new_id: self.call_after_refresh(self.thread_list.select_id, new_id),
             )
 
-        roster = roster_names(self.group)
-        # a mention reaches only those who can read it
-        names = roster if room.circle is None else [name for name in room.members if name in roster]
+        names = roster_names(self.group, room.circle)
         if room.peer is not None:
             self.app.push_screen(ComposeModal(f"New message to {room.label}", post, names=names, submit_label="Send"))
             return
@@ -629,7 +642,8 @@ class ThreadScreen(TablespaceScreen):
             return ComposeModal.STAY
 
         heading = f"Reply to “{self.detail.title}”" if quote is None else f"Reply quoting {quote.author}"
-        compose = ComposeModal(heading, reply, submit_label="Reply", names=roster_names(self.group))
+        names = roster_names(self.group, queries.thread_circle(self.group.conn, thread_id))
+        compose = ComposeModal(heading, reply, submit_label="Reply", names=names)
         self.app.push_screen(compose)
 
     def offer_reaction(
@@ -723,10 +737,9 @@ class ThreadScreen(TablespaceScreen):
             return self.write_job("saving the edit", lambda g: actions.edit(g, post_id, body, title=title))
 
         title = self.detail.title if card.opening and self.detail else None
+        names = roster_names(self.group, queries.thread_circle(self.group.conn, self.thread_id))
         self.app.push_screen(
-            ComposeModal(
-                "Edit post", edit, title=title, body=card.post.body, submit_label="Save", names=roster_names(self.group)
-            )
+            ComposeModal("Edit post", edit, title=title, body=card.post.body, submit_label="Save", names=names)
         )
 
     def action_delete(self) -> None:

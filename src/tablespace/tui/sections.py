@@ -246,7 +246,7 @@ class RitualsScreen(SectionScreen):
             status = Text(f"opens at {local(row.at):%H:%M}", "dim")
         else:
             status = Text("not opened", "dim italic")
-        return Text(visible(row.ritual.name), "bold"), status
+        return Text(("🔒 " if row.ritual.circle else "") + visible(row.ritual.name), "bold"), status
 
     def _show_today(self, moment: datetime, due: list[CalendarRow]) -> None:
         text = Text(f"Today · {moment.strftime('%A %d %B')}\n", "bold")

@@ -53,22 +53,25 @@ KEY_EPOCH_MAX = 1_000_000
 
 
 def _members(ctx: FoldContext, circle: str) -> set[str]:
-    return {m for (m,) in ctx.conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+    return {m for (m,) in ctx.unbatched("SELECT member FROM circle_members WHERE circle_id = ?", circle)}
 
 
 def _circle_of(ctx: FoldContext, op: Op) -> tuple[str, str, int]:
     """(id, maker, newest epoch) of the circle an op names."""
     circle = limits.ref(op.payload, "circle", label="circle")
-    row = ctx.one(
+    row = ctx.unbatched(
         "SELECT c.maker, max(e.epoch) FROM circles c JOIN circle_epochs e ON e.circle_id = c.id WHERE c.id = ?", circle
-    )
+    ).fetchone()
     if row is None or row[0] is None:
         raise Rejected.missing("no such circle")
     return circle, row[0], row[1]
 
 
 def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> None:
-    if ctx.one("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author) is None:
+    if (
+        ctx.unbatched("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author).fetchone()
+        is None
+    ):
         raise Rejected.permission(f"only a circle's members {action}")
 
 
@@ -111,7 +114,23 @@ def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set
     nonce, box = _sealed_fields(op.payload, max_hex=PREV_MAX_HEX)
     _file_key(ctx, op, circle, epoch, wrapped, canonical_json({"nonce": nonce.hex(), "box": box.hex()}).decode())
     if ctx.circle_keys is not None:
-        ctx.circle_keys.learn(ctx.conn, circle, op.id)  # and the earlier keys it carries, for the history
+        gained = ctx.circle_keys.learn_epochs(ctx.conn, circle, op.id)  # and the earlier keys it carries
+        if gained and ctx.reads_circle(circle) and _unopened_under(ctx, circle, gained):
+            ctx.needs_refold = True  # they open at their place in the order, as on a replica that held the key
+
+
+def _unopened_under(ctx: FoldContext, circle: str, epochs: set[int]) -> bool:
+    """Whether this member folded sealed ops of the circle under one of
+    `epochs` without opening them: a key of theirs has just arrived."""
+    marks = ", ".join("?" * len(epochs))
+    return (
+        ctx.one(
+            f"SELECT 1 FROM circle_activity WHERE circle_id = ? AND opened = 0 AND epoch IN ({marks})",
+            circle,
+            *sorted(epochs),
+        )
+        is not None
+    )
 
 
 @handles("circle.create")
@@ -248,7 +267,9 @@ def circle_sealed(ctx: FoldContext, op: Op) -> None:
     author is in the circle, the epoch is one of its keys') and keep an
     opaque row; a member opens it and folds the inner op in the circle's room.
     An epoch older than the newest is accepted: its writer had not seen the
-    new key yet, and nobody who has gone reads it here (reads_circle)."""
+    new key yet, and nobody who has gone reads it here (reads_circle).
+    A member who holds no key that opens it keeps it unopened, as an
+    outsider does: its key may reach them later, inside a newer key (_new_key)."""
     ctx.require_active(op)
     circle, _, newest = _circle_of(ctx, op)
     _require_in_circle(ctx, op, circle, "write in it")
@@ -256,26 +277,25 @@ def circle_sealed(ctx: FoldContext, op: Op) -> None:
     if type(epoch) is not int or not 0 <= epoch <= newest:
         raise Rejected.invalid("written under a key the circle does not have")
     nonce, box = _sealed_fields(op.payload, max_hex=BOX_MAX_HEX)
+    aad = op_place(op).binding("op", circle, str(epoch))
     keys = ctx.circle_keys_for(circle, epoch)
-    if keys:
-        aad = op_place(op).binding("op", circle, str(epoch))
-        inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
+    inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
+    if inner is not None:
         _fold_inner(ctx, op, circle, inner)
-    ctx.run(
-        "INSERT INTO circle_activity (op_id, circle_id, author, hlc, opened) VALUES (?, ?, ?, ?, ?)",
+    ctx.unbatched(
+        "INSERT INTO circle_activity (op_id, circle_id, author, hlc, opened, epoch) VALUES (?, ?, ?, ?, ?, ?)",
         op.id,
         circle,
         op.author,
         op.hlc,
-        int(bool(keys)),
+        int(inner is not None),
+        epoch,
     )
 
 
-def _fold_inner(ctx: FoldContext, op: Op, circle: str, inner: dict[str, Any] | None) -> None:
+def _fold_inner(ctx: FoldContext, op: Op, circle: str, inner: dict[str, Any]) -> None:
     """The op inside a circle's box, folded as its own kind in the circle's
     room; refused as it would be in the group's (before the outer op writes)."""
-    if inner is None:
-        raise Rejected.invalid("the sealed op does not open with the circle's key")
     kind, payload = inner.get("kind"), inner.get("payload")
     if kind not in INNER_KINDS or not isinstance(payload, dict):
         raise Rejected.invalid(f"{kind!r} cannot be written in a circle")

@@ -32,9 +32,25 @@ def post_hide(ctx: FoldContext, op: Op) -> None:
     marked as hidden (the moderators' record keeps what was reported)."""
     ctx.require_role(op, "moderator", "hide posts")
     post = limits.ref(op.payload, "post", label="post")
-    thread, _, _ = ctx.live_post(post)
-    tombstone(ctx, post, thread)
-    ctx.run("UPDATE posts SET hidden = 1 WHERE id = ?", post)
+    circle = ctx.one("SELECT circle_id FROM circle_activity WHERE op_id = ?", post)
+    thread = ctx.live_post(post)[0] if circle is None else _held_in_circle(ctx, post, circle[0])
+    if thread is not None:
+        tombstone(ctx, post, thread)
+        ctx.run("UPDATE posts SET hidden = 1 WHERE id = ?", post)
+
+
+def _held_in_circle(ctx: FoldContext, post: str, circle: str) -> str | None:
+    """The thread of a reported post written in a circle, if this replica
+    holds it live. The moderator hiding it may be outside the circle and know
+    only that it was written there, so every replica accepts the hide alike
+    and whoever holds the post hides it."""
+    ctx.circle = circle
+    try:
+        return ctx.live_post(post)[0]
+    except Rejected:
+        return None  # not read here (outside the circle), or gone already
+    finally:
+        ctx.circle = None
 
 
 @handles("thread.archive")

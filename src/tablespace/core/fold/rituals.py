@@ -39,9 +39,18 @@ def _instant(op: Op, key: str, label: str) -> datetime:
     return parse_start(limits.one_line(op.payload, key, label=label, max_chars=40))
 
 
+def _require_keeper(ctx: FoldContext, op: Op, action: str) -> None:
+    """The group's rituals are its moderators' to keep; a circle's, any of
+    its members' (circle.sealed has checked the author is one)."""
+    if ctx.circle is None:
+        ctx.require_role(op, "moderator", action)
+    else:
+        ctx.require_active(op)
+
+
 @handles("ritual.add")
 def ritual_add(ctx: FoldContext, op: Op) -> None:
-    ctx.require_role(op, "moderator", "add rituals")
+    _require_keeper(ctx, op, "add rituals")
     p = op.payload
     name = limits.one_line(p, "name", label="ritual name", max_chars=limits.TITLE_MAX)
     prompt = limits.text(p, "prompt", label="prompt", max_chars=limits.PROMPT_MAX)
@@ -51,8 +60,8 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
     start = parse_local_start(limits.one_line(p, "start", label="start", max_chars=40), zone_name)
     check_schedule(rule, start, hlc_to_datetime(op.hlc))  # the op's own time: every replica decides alike
     ctx.run(
-        """INSERT INTO rituals (id, name, prompt, rrule, start, tz, author, created_hlc)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        """INSERT INTO rituals (id, name, prompt, rrule, start, tz, author, created_hlc, circle_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         op.id,
         name,
         prompt,
@@ -61,14 +70,20 @@ def ritual_add(ctx: FoldContext, op: Op) -> None:
         zone_name,
         op.author,
         op.hlc,
+        ctx.circle,
     )
 
 
 def _live_ritual(ctx: FoldContext, op: Op) -> tuple[str, str, str, str, str, str, int, str | None, str]:
-    """(id, name, prompt, rrule, start, tz, paused, paused_until, author) of the ritual `op` names."""
+    """(id, name, prompt, rrule, start, tz, paused, paused_until, author) of
+    the ritual `op` names, in the room being folded: a ritual belongs to one
+    room, as a thread does."""
     ritual = limits.ref(op.payload, "ritual", label="ritual")
     row = ctx.one(
-        "SELECT id, name, prompt, rrule, start, tz, paused, paused_until, author FROM rituals WHERE id = ?", ritual
+        """SELECT id, name, prompt, rrule, start, tz, paused, paused_until, author FROM rituals
+           WHERE id = ? AND circle_id IS ?""",
+        ritual,
+        ctx.circle,
     )
     if row is None:
         raise Rejected.missing("no such ritual")
@@ -77,7 +92,7 @@ def _live_ritual(ctx: FoldContext, op: Op) -> tuple[str, str, str, str, str, str
 
 @handles("ritual.edit")
 def ritual_edit(ctx: FoldContext, op: Op) -> None:
-    ctx.require_role(op, "moderator", "edit rituals")
+    _require_keeper(ctx, op, "edit rituals")
     ritual_id, name, prompt, rule, start, zone_name, *_ = _live_ritual(ctx, op)
     p = op.payload
     if "name" in p:
@@ -106,7 +121,7 @@ def ritual_edit(ctx: FoldContext, op: Op) -> None:
 @handles("ritual.pause")
 def ritual_pause(ctx: FoldContext, op: Op) -> None:
     """Pauses (until an instant, or until resumed) or resumes a ritual."""
-    ctx.require_role(op, "moderator", "pause rituals")
+    _require_keeper(ctx, op, "pause rituals")
     ritual_id = _live_ritual(ctx, op)[0]
     paused = limits.flag(op.payload, "paused", label="paused")
     until = iso(_instant(op, "until", "end of the pause")) if paused and "until" in op.payload else None
@@ -116,7 +131,7 @@ def ritual_pause(ctx: FoldContext, op: Op) -> None:
 @handles("ritual.remove")
 def ritual_remove(ctx: FoldContext, op: Op) -> None:
     """No occurrence opens after it; the threads of earlier ones stay."""
-    ctx.require_role(op, "moderator", "remove rituals")
+    _require_keeper(ctx, op, "remove rituals")
     ritual_id = _live_ritual(ctx, op)[0]
     ctx.run("DELETE FROM ritual_skips WHERE ritual_id = ?", ritual_id)
     ctx.run("DELETE FROM rituals WHERE id = ?", ritual_id)
@@ -125,7 +140,7 @@ def ritual_remove(ctx: FoldContext, op: Op) -> None:
 @handles("ritual.skip")
 def ritual_skip(ctx: FoldContext, op: Op) -> None:
     """Skips one occurrence (or, with skipped false, takes the skip back)."""
-    ctx.require_role(op, "moderator", "skip a ritual's occurrence")
+    _require_keeper(ctx, op, "skip a ritual's occurrence")
     ritual_id, _, _, rule, start, zone_name, *_ = _live_ritual(ctx, op)
     at = _instant(op, "at", "occurrence")
     if not is_occurrence(rule, start, at, zone_name):

@@ -21,6 +21,7 @@ from tablespace.core.clock import now as current_time
 
 KINDS = ("mention", "reply", "reaction", "event", "report")
 DEFAULT_LIMIT = 200
+COUNT_CAP = 1000  # unread entries counted one by one; more show as "1,000+"
 EXCERPT_CHARS = 120
 
 # The newest inbox-worthy thing in thread `t`: Group.mark_read reads up to it.
@@ -53,48 +54,74 @@ _LIVE = "p.deleted = 0 AND t.deleted = 0"
 @dataclass(frozen=True)
 class _Arm:
     """One kind's query: it selects (kind, thread, post, from, time, emoji,
-    report), newest first; `at` is its time column, for the unread filter."""
+    report), newest first; `at` is its time column and `post` its post's,
+    for the unread and window filters."""
 
     at: str
+    post: str
     sql: str
 
-    def query(self, include_read: bool) -> str:
+    def query(self, include_read: bool, window: bool = False) -> str:
         unread = "" if include_read else f"AND {self.at} > coalesce(rd.read_hlc, -1)"
+        if window:
+            unread += (
+                f" AND {self.at} >= :from AND {self.at} < :hi AND ({self.at} >= :lo OR {self.post} IN {_LATE_OPS})"
+            )
         return self.sql.format(unread=unread, at=self.at)
 
 
-# CROSS JOIN keeps SQLite's order: from my threads to their posts, never
-# from every live thread to see which are mine.
+# Ops written before a digest's window that reached this home after the last
+# digest (core/digest.py): they join the window's entries.
+_LATE_OPS = "(SELECT id FROM ops WHERE rowid > :late_from AND hlc < :lo)"
+
+# Each arm walks one index newest first and stops at the limit: my mentions
+# (mentions_member), replies by others in my threads (posts_replies_to),
+# reactions by others to my posts (reactions_to); followed threads and my
+# reports are few. CROSS JOIN keeps SQLite on that index.
 _ARMS: tuple[_Arm, ...] = (
     _Arm(
         "mn.hlc",
+        "p.id",
         f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
-        FROM mentions mn JOIN posts p ON p.id = mn.post_id JOIN threads t ON t.id = p.thread_id
+        FROM mentions mn CROSS JOIN posts p ON p.id = mn.post_id CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
         WHERE mn.member = :me AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     _Arm(
         "p.created_hlc",
+        "p.id",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
-        FROM (SELECT id FROM threads WHERE author = :me UNION SELECT thread_id FROM follows) mine
-        CROSS JOIN posts p ON p.thread_id = mine.id CROSS JOIN threads t ON t.id = p.thread_id
+        FROM posts p INDEXED BY posts_replies_to CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.id != p.thread_id AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
+        WHERE p.thread_author = :me AND p.author != p.thread_author AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "p.created_hlc",
+        "p.id",
+        f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
+        FROM follows f CROSS JOIN threads t ON t.id = f.thread_id LEFT JOIN reads rd ON rd.thread_id = t.id
+        CROSS JOIN posts p ON p.thread_id = t.id
+        WHERE t.author != :me AND p.id != p.thread_id AND p.author != :me AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     _Arm(
         "x.hlc",
+        "p.id",
         f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
-        FROM posts p JOIN reactions x ON x.post_id = p.id JOIN threads t ON t.id = p.thread_id
-        LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.author = :me AND x.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        FROM reactions x INDEXED BY reactions_to CROSS JOIN posts p ON p.id = x.post_id
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     # My reports' outcomes: handled, nothing more (not by whom, not how, not
     # who else reported); the post may be gone, hidden by that very decision.
     _Arm(
         "h.hlc",
+        "mr.post_id",
         """SELECT 'report', mr.thread_id, mr.post_id, NULL, h.hlc, NULL, mr.id
         FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
         LEFT JOIN reads rd ON rd.thread_id = mr.thread_id
@@ -107,6 +134,7 @@ _ARMS: tuple[_Arm, ...] = (
 _ARMS += (
     _Arm(
         "r.hlc",
+        "r.event_id",
         """SELECT 'event', r.event_id, r.event_id, r.member, r.hlc, NULL, NULL
         FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id JOIN threads t ON t.id = e.id
         LEFT JOIN reads rd ON rd.thread_id = e.id
@@ -116,6 +144,7 @@ _ARMS += (
     ),
     _Arm(
         f"(e.at_hlc - {_REMIND_HLC})",
+        "e.id",
         f"""SELECT 'event', e.id, e.id, NULL, e.at_hlc - {_REMIND_HLC}, NULL, NULL
         FROM events e JOIN threads t ON t.id = e.id LEFT JOIN reads rd ON rd.thread_id = e.id
         WHERE e.at_hlc - {_REMIND_HLC} <= :now AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
@@ -125,6 +154,7 @@ _ARMS += (
     ),
     _Arm(
         "t.created_hlc",
+        "t.id",
         f"""SELECT 'event', t.id, t.id, NULL, t.created_hlc, NULL, NULL
         FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
         WHERE t.ritual_id IS NOT NULL AND t.created_hlc > :now - {_REMIND_HLC} AND t.deleted = 0 AND :me IS NOT NULL
@@ -177,22 +207,57 @@ def _entry_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).digest()[:16].hex()
 
 
+@dataclass(frozen=True)
+class Window:
+    """Entries timed in [lo, hi), and those timed earlier whose op reached
+    this home after the arrival mark `late_from` (the ops table's rowid)."""
+
+    lo: int
+    hi: int
+    late_from: int
+
+    def params(self, conn: sqlite3.Connection) -> dict[str, int]:
+        # The earliest late op bounds the range each arm walks.
+        (earliest,) = conn.execute(
+            "SELECT min(hlc) FROM ops WHERE rowid > ? AND hlc < ?", (self.late_from, self.lo)
+        ).fetchone()
+        return {"lo": self.lo, "hi": self.hi, "late_from": self.late_from, "from": min(earliest or self.lo, self.lo)}
+
+
 def inbox(
-    conn: sqlite3.Connection, me: str, *, include_read: bool = False, limit: int | None = DEFAULT_LIMIT
+    conn: sqlite3.Connection,
+    me: str,
+    *,
+    include_read: bool = False,
+    limit: int | None = DEFAULT_LIMIT,
+    window: Window | None = None,
 ) -> list[InboxEntry]:
     """What concerns me, newest first: mentions of me, replies in threads I
     started or follow, reactions to my posts, my reports' outcomes; unread
-    only unless `include_read`. Never my own doing, nothing from a muted
-    thread or member."""
-    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit))
+    only unless `include_read`, in `window` if given. Never my own doing,
+    nothing from a muted thread or member."""
+    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit, window=window))
 
 
-def _rows(conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None) -> list[tuple[Any, ...]]:
+def inbox_page(
+    conn: sqlite3.Connection, me: str, *, limit: int, window: Window | None = None
+) -> tuple[list[InboxEntry], int]:
+    """The newest `limit` unread entries, and how many there are in all:
+    only the page is dressed with names, titles and excerpts."""
+    rows = _rows(conn, me, include_read=False, limit=None, window=window)
+    return _entries(conn, rows[:limit]), len(rows)
+
+
+def _rows(
+    conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None, window: Window | None = None
+) -> list[tuple[Any, ...]]:
     """Every arm's rows merged newest first, one per post for mentions and replies."""
     rows: list[tuple[Any, ...]] = []
-    params = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
+    params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
+    if window is not None:
+        params.update(window.params(conn))
     for arm in _ARMS:
-        rows.extend(conn.execute(arm.query(include_read), params))
+        rows.extend(conn.execute(arm.query(include_read, window is not None), params))
     rows.sort(key=lambda r: (-r[4], _PRECEDENCE.get(r[0], 2), r[2], r[3] or "", r[5] or ""))
     seen: set[str] = set()
     picked: list[tuple[Any, ...]] = []
@@ -239,8 +304,10 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
 
 
 def unread_inbox_count(conn: sqlite3.Connection, me: str) -> int:
-    """How many entries the inbox holds unread (the Inbox section's count)."""
-    return len(_rows(conn, me, include_read=False, limit=None))
+    """How many entries the inbox holds unread (the Inbox section's count),
+    counted up to COUNT_CAP: past it the section bar says "1,000+", and
+    counting stays as quick as reading one page."""
+    return len(_rows(conn, me, include_read=False, limit=COUNT_CAP))
 
 
 # --- follows and mutes ----------------------------------------------------------------

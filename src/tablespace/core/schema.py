@@ -782,6 +782,26 @@ def m026_circles_rekeys(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m027_reads_inbox_indexes(db: Database) -> None:
+    """Reads that stay a screen's worth on a big group. Each reply keeps its
+    thread's author and each reaction its post's author (fold output), so
+    "replies in my threads" and "reactions to my posts" are each one index
+    walked newest first, holding only what is someone else's; and posts are
+    indexed by time, for the digest's and the recap's windows."""
+    db.executescript(
+        """
+        ALTER TABLE posts ADD COLUMN thread_author TEXT;
+        UPDATE posts SET thread_author = (SELECT t.author FROM threads t WHERE t.id = posts.thread_id);
+        ALTER TABLE reactions ADD COLUMN post_author TEXT;
+        UPDATE reactions SET post_author = (SELECT p.author FROM posts p WHERE p.id = reactions.post_id);
+        CREATE INDEX posts_replies_to ON posts (thread_author, created_hlc, thread_id) WHERE author != thread_author;
+        CREATE INDEX reactions_to ON reactions (post_author, hlc) WHERE author != post_author;
+        CREATE INDEX posts_created ON posts (created_hlc);
+        """
+    )
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, Static
 from tablespace.actions import in_own_group
 from tablespace.core import queries
 from tablespace.core.clock import now
+from tablespace.core.inbox import COUNT_CAP
 from tablespace.core.text import visible
 from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
@@ -223,7 +224,8 @@ class SectionBar(Static):
             text.append(f" {section.key} {section.title[:cut] if cut and not current else section.title}", style)
             unread = self.counts.get(section.id, 0)
             if unread:
-                text.append(f" ({unread:,})", (style + " " if style else "") + "bold")
+                shown = f"{COUNT_CAP:,}+" if section.id == "inbox" and unread >= COUNT_CAP else f"{unread:,}"
+                text.append(f" ({shown})", (style + " " if style else "") + "bold")
             text.append(" ", style)
         if news:
             text.append("  ")

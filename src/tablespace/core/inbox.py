@@ -54,25 +54,24 @@ _LIVE = "p.deleted = 0 AND t.deleted = 0"
 @dataclass(frozen=True)
 class _Arm:
     """One kind's query: it selects (kind, thread, post, from, time, emoji,
-    report), newest first; `at` is its time column and `post` its post's,
-    for the unread and window filters."""
+    report), newest first; `at` is its time column, for the unread and
+    window filters."""
 
     at: str
-    post: str
     sql: str
 
     def query(self, include_read: bool, window: bool = False) -> str:
         unread = "" if include_read else f"AND {self.at} > coalesce(rd.read_hlc, -1)"
         if window:
-            unread += (
-                f" AND {self.at} >= :from AND {self.at} < :hi AND ({self.at} >= :lo OR {self.post} IN {_LATE_OPS})"
-            )
+            unread += f" AND {self.at} >= :from AND {self.at} < :hi AND ({self.at} >= :lo OR {self.at} IN {_LATE_OPS})"
         return self.sql.format(unread=unread, at=self.at)
 
 
-# Ops written before a digest's window that reached this home after the last
-# digest (core/digest.py): they join the window's entries.
-_LATE_OPS = "(SELECT id FROM ops WHERE rowid > :late_from AND hlc < :lo)"
+# The times of ops written before a window that reached this home after its
+# arrival mark (core/digest.py, actions/notify.py): an entry is timed by the
+# op that made it (the post, mention, reaction, answer or outcome), so
+# entries timed at one of them join the window's.
+_LATE_OPS = "(SELECT hlc FROM ops WHERE rowid > :late_from AND hlc < :lo)"
 
 # Each arm walks one index newest first and stops at the limit: my mentions
 # (mentions_member), replies by others in my threads (posts_replies_to),
@@ -81,7 +80,6 @@ _LATE_OPS = "(SELECT id FROM ops WHERE rowid > :late_from AND hlc < :lo)"
 _ARMS: tuple[_Arm, ...] = (
     _Arm(
         "mn.hlc",
-        "p.id",
         f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
         FROM mentions mn CROSS JOIN posts p ON p.id = mn.post_id CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
@@ -90,7 +88,6 @@ _ARMS: tuple[_Arm, ...] = (
     ),
     _Arm(
         "p.created_hlc",
-        "p.id",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
         FROM posts p INDEXED BY posts_replies_to CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
@@ -100,7 +97,6 @@ _ARMS: tuple[_Arm, ...] = (
     ),
     _Arm(
         "p.created_hlc",
-        "p.id",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
         FROM follows f CROSS JOIN threads t ON t.id = f.thread_id LEFT JOIN reads rd ON rd.thread_id = t.id
         CROSS JOIN posts p ON p.thread_id = t.id
@@ -110,7 +106,6 @@ _ARMS: tuple[_Arm, ...] = (
     ),
     _Arm(
         "x.hlc",
-        "p.id",
         f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
         FROM reactions x INDEXED BY reactions_to CROSS JOIN posts p ON p.id = x.post_id
         CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
@@ -121,7 +116,6 @@ _ARMS: tuple[_Arm, ...] = (
     # who else reported); the post may be gone, hidden by that very decision.
     _Arm(
         "h.hlc",
-        "mr.post_id",
         """SELECT 'report', mr.thread_id, mr.post_id, NULL, h.hlc, NULL, mr.id
         FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
         LEFT JOIN reads rd ON rd.thread_id = mr.thread_id
@@ -134,7 +128,6 @@ _ARMS: tuple[_Arm, ...] = (
 _ARMS += (
     _Arm(
         "r.hlc",
-        "r.event_id",
         """SELECT 'event', r.event_id, r.event_id, r.member, r.hlc, NULL, NULL
         FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id JOIN threads t ON t.id = e.id
         LEFT JOIN reads rd ON rd.thread_id = e.id
@@ -144,7 +137,6 @@ _ARMS += (
     ),
     _Arm(
         f"(e.at_hlc - {_REMIND_HLC})",
-        "e.id",
         f"""SELECT 'event', e.id, e.id, NULL, e.at_hlc - {_REMIND_HLC}, NULL, NULL
         FROM events e JOIN threads t ON t.id = e.id LEFT JOIN reads rd ON rd.thread_id = e.id
         WHERE e.at_hlc - {_REMIND_HLC} <= :now AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
@@ -154,7 +146,6 @@ _ARMS += (
     ),
     _Arm(
         "t.created_hlc",
-        "t.id",
         f"""SELECT 'event', t.id, t.id, NULL, t.created_hlc, NULL, NULL
         FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
         WHERE t.ritual_id IS NOT NULL AND t.created_hlc > :now - {_REMIND_HLC} AND t.deleted = 0 AND :me IS NOT NULL

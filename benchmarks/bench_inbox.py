@@ -54,6 +54,7 @@ from _common import (  # noqa: E402
 
 from tablespace.core import digest, inbox, queries, recap  # noqa: E402
 from tablespace.core.clock import now  # noqa: E402
+from tablespace.core.schema import THREAD_NEWEST_FILL  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
 OTHER = "f" * 32
@@ -100,6 +101,8 @@ def shape_two_years(store: Store, seed: int) -> tuple[str, datetime]:
                 for p, a, e in sorted(reactions)
             ],
         )
+        for statement in filter(str.strip, THREAD_NEWEST_FILL.split(";")):  # the times moved back
+            conn.execute(statement)
         threads = [r[0] for r in conn.execute("SELECT id FROM threads")]
         conn.executemany(
             "INSERT OR IGNORE INTO follows (thread_id) VALUES (?)",
@@ -117,9 +120,12 @@ def mark_all_read_but_one(store: Store) -> Callable[[Callable[[], object]], Call
     def run(case: Callable[[], object]) -> Callable[[], object]:
         def call() -> object:
             conn.execute("SAVEPOINT reads")
-            conn.execute("INSERT OR REPLACE INTO reads SELECT id, last_activity_hlc FROM threads")
+            conn.execute(  # up to its newest post or reaction, as opening it does (Group.mark_read)
+                """INSERT OR REPLACE INTO reads SELECT t.id, max(t.last_activity_hlc, coalesce(n.hlc, 0))
+                   FROM threads t LEFT JOIN thread_newest n ON n.thread_id = t.id"""
+            )
             conn.execute(
-                """UPDATE reads SET read_hlc = read_hlc - 1
+                """UPDATE reads SET read_hlc = (SELECT last_activity_hlc - 1 FROM threads WHERE id = thread_id)
                    WHERE thread_id = (SELECT id FROM threads ORDER BY created_hlc LIMIT 1)"""
             )
             try:

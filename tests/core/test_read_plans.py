@@ -61,12 +61,82 @@ def busy(tmp_path) -> tuple[World, str, str]:
 def test_inbox_arms_walk_indexes_not_every_post(busy) -> None:
     w, me, _ = busy
     conn = w.store.conn
-    for include_read in (False, True):
-        lines = plans(conn, lambda c, read=include_read: inbox._rows(c, me, include_read=read, limit=200))
-        assert not scans_of_big_tables(lines), lines
-        assert any("posts_replies_to" in line for line in lines)
-        assert any("reactions_to" in line for line in lines)
-        assert any("mentions_member" in line for line in lines)
+    lines = plans(conn, lambda c: inbox._rows(c, me, include_read=True, limit=200))
+    assert not scans_of_big_tables(lines), lines
+    assert any("posts_replies_to" in line for line in lines)
+    assert any("reactions_to" in line for line in lines)
+    assert any("mentions_member" in line for line in lines)
+    # Unread only: the threads with something unread, then each one's own posts.
+    lines = plans(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200))
+    assert not scans_of_big_tables(lines), lines
+    assert any("thread_newest_hlc" in line for line in lines)
+    assert any("posts_thread" in line for line in lines)
+
+
+def read(w: World, thread: str) -> None:
+    """As opening the thread does (Group.mark_read)."""
+    w.store.conn.execute(
+        f"""INSERT OR REPLACE INTO reads (thread_id, read_hlc)
+            SELECT id, {inbox.NEWEST_IN_THREAD} FROM threads t WHERE id = :thread""",
+        {"thread": thread, "now": w.hlc},
+    )
+
+
+def thread_arm_calls(conn: sqlite3.Connection, run: Any) -> int:
+    """How many statements `run` sends that ask a batch of threads."""
+    calls = 0
+    real = conn
+
+    class Counting:
+        def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+            nonlocal calls
+            calls += "json_each(:threads)" in sql
+            return real.execute(sql, params)
+
+    run(Counting())
+    return calls
+
+
+def test_unread_entries_come_from_the_threads_with_something_unread(tmp_path, monkeypatch) -> None:
+    """Ten threads of mine, each with a reply and a reaction by Bo; a
+    mention added by an edit; reading a thread reads its entries. The
+    unread list is the whole list's unread entries, found by asking only
+    the threads newer than their read mark, and a page stops early."""
+    w = World(tmp_path / "g.db", members=1)
+    (bo,) = w.members
+    me = w.founder.id
+    conn = w.store.conn
+    threads = []
+    for n in range(10):
+        t = w.accepted(w.founder, "thread.start", {"title": f"t{n}", "body": "hi", "tags": []})
+        w.accepted(bo, "post.reply", {"thread": t.id, "body": f"reply {n}"})
+        threads.append(t.id)
+    for t in threads:
+        read(w, t)
+    assert inbox.inbox(conn, me) == []
+    monkeypatch.setattr(inbox, "THREAD_BATCH", 1)
+    assert thread_arm_calls(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200)) == 0
+
+    # After reading: a reaction to one thread's opening post, a mention edited into another's reply.
+    w.accepted(bo, "post.react", {"post": threads[2], "emoji": "👍"})
+    reply = w.accepted(bo, "post.reply", {"thread": threads[5], "body": "plain"})
+    read(w, threads[5])
+    w.accepted(bo, "post.edit", {"post": reply.id, "body": "plain, @Ada"})
+    unread = inbox.inbox(conn, me)
+    assert [(e.kind, e.thread) for e in unread] == [("mention", threads[5]), ("reaction", threads[2])]
+    assert unread == [e for e in inbox.inbox(conn, me, include_read=True) if not e.read]
+    assert thread_arm_calls(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200)) == 2 * len(
+        inbox._THREAD_ARMS
+    )
+
+    # Nothing read: a page of two asks the newest threads, not all ten.
+    conn.execute("DELETE FROM reads")
+    page = inbox.inbox(conn, me, limit=2)
+    assert page == inbox.inbox(conn, me, include_read=True)[:2]
+    assert thread_arm_calls(conn, lambda c: inbox._rows(c, me, include_read=False, limit=2)) < 4 * len(
+        inbox._THREAD_ARMS
+    )
+    assert inbox.unread_inbox_count(conn, me) == len(inbox.inbox(conn, me, include_read=True))
 
 
 def test_the_fold_keeps_whose_thread_and_whose_post(busy) -> None:

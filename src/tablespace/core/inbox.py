@@ -5,12 +5,15 @@ local tables: `reads`, `follows`, `mutes`, `my_reports`).
 An inbox entry is read once its thread was read past the entry's time
 (Group.mark_read reads up to the newest post, edit, reaction or report
 outcome there). Each kind is one query that walks an index newest first
-and stops at the limit, so a big group answers as fast as a small one.
+and stops at the limit, so a big group answers as fast as a small one; what
+is unread is read from the threads with something unread only, so a reader
+who keeps up does not walk past everything already read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -153,6 +156,48 @@ _ARMS += (
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
 )
+# The arms above that may walk a long way past read entries (my mentions,
+# replies in my threads, reactions to my posts), asked instead of a batch of
+# threads (:threads, a JSON list) through each thread's own posts; the
+# other arms are few enough to walk whole.
+_THREAD_ARMS: tuple[_Arm, ...] = (
+    _Arm(
+        "mn.hlc",
+        f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
+        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        CROSS JOIN mentions mn ON mn.post_id = p.id AND mn.member = :me
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "p.created_hlc",
+        f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
+        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE p.thread_author = :me AND p.author != p.thread_author AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "x.hlc",
+        f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
+        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        CROSS JOIN reactions x ON x.post_id = p.id
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+)
+_WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (0, 1, 3))  # not in _THREAD_ARMS
+
+# Threads with something I have not read, newest first: thread_newest (see
+# schema.THREAD_NEWEST_FILL) is at or after every entry a thread holds.
+_UNREAD_THREADS = """SELECT n.thread_id, n.hlc FROM thread_newest n INDEXED BY thread_newest_hlc
+    LEFT JOIN reads rd ON rd.thread_id = n.thread_id
+    WHERE n.hlc > coalesce(rd.read_hlc, -1) ORDER BY n.hlc DESC"""
+THREAD_BATCH = 64  # threads asked at once
+
 # The same post can be a mention and a reply: it is listed once, as the first.
 _PRECEDENCE = {"mention": 0, "reply": 1}
 
@@ -243,12 +288,40 @@ def _rows(
     conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None, window: Window | None = None
 ) -> list[tuple[Any, ...]]:
     """Every arm's rows merged newest first, one per post for mentions and replies."""
-    rows: list[tuple[Any, ...]] = []
     params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
     if window is not None:
         params.update(window.params(conn))
-    for arm in _ARMS:
-        rows.extend(conn.execute(arm.query(include_read, window is not None), params))
+    if include_read or window is not None:
+        rows: list[tuple[Any, ...]] = []
+        for arm in _ARMS:
+            rows.extend(conn.execute(arm.query(include_read, window is not None), params))
+        return _merged(rows, limit)
+    return _unread_rows(conn, params, limit)
+
+
+def _unread_rows(conn: sqlite3.Connection, params: dict[str, Any], limit: int | None) -> list[tuple[Any, ...]]:
+    """The unread rows, from the threads with something unread only, a
+    batch at a time, newest first: once the page is full and the next
+    thread's newest activity is older than the page's last entry, no later
+    thread can hold one that belongs on the page. With every thread read,
+    that is no walk at all."""
+    rows: list[tuple[Any, ...]] = []
+    for arm in _WALKED_WHOLE:
+        rows.extend(conn.execute(arm.query(False), params))
+    threads = conn.execute(_UNREAD_THREADS)
+    while batch := threads.fetchmany(THREAD_BATCH):
+        if limit is not None and len(rows) >= limit:  # else the page cannot be full yet
+            picked = _merged(rows, limit)
+            if len(picked) >= limit and batch[0][1] < picked[-1][4]:
+                return picked
+        ids = json.dumps([thread for thread, _newest in batch])
+        for arm in _THREAD_ARMS:
+            rows.extend(conn.execute(arm.query(False), {**params, "threads": ids}))
+    return _merged(rows, limit)
+
+
+def _merged(rows: list[tuple[Any, ...]], limit: int | None) -> list[tuple[Any, ...]]:
+    """`rows` newest first, a post that is both a mention and a reply once."""
     rows.sort(key=lambda r: (-r[4], _PRECEDENCE.get(r[0], 2), r[2], r[3] or "", r[5] or ""))
     seen: set[str] = set()
     picked: list[tuple[Any, ...]] = []

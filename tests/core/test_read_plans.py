@@ -163,7 +163,11 @@ def test_digest_recap_and_events_read_their_window_by_index(busy) -> None:
     conn = w.store.conn
     moment = hlc_to_datetime(w.hlc)
     lines = plans(conn, lambda c: digest.digest(c, me, moment - timedelta(days=7), moment, group="g"))
-    lines += plans(conn, lambda c: recap.recap(c, *recap.week_of(moment.date())))
+    recap_lines = plans(conn, lambda c: recap.recap(c, *recap.week_of(moment.date())))
+    lines += recap_lines
     assert not scans_of_big_tables(lines), lines
+    # The recap reads its week's posts and threads, not every thread of the group.
+    assert not any("threads_activity" in line for line in recap_lines), recap_lines
+    assert any("threads_created" in line for line in recap_lines), recap_lines
     event_lines = plans(conn, lambda c: queries.events(c, moment))
     assert any("events_at" in line for line in event_lines), event_lines

@@ -802,24 +802,24 @@ def m027_reads_inbox_indexes(db: Database) -> None:
     )
 
 
-# Each thread's newest post, reaction or mention time, never lowered (a
+# Each thread's newest post, edit or reaction time, never lowered (a
 # removed reaction leaves it where it was): an upper bound on the time of
-# every inbox entry the thread holds. Kept by triggers on what the fold
-# writes, like the search index, and outside the views (not in the dump).
+# every inbox entry the thread holds (a mention is timed by its post, or by
+# the edit that added it). Kept by triggers on what the fold writes, like
+# the search index, and outside the views (not in the dump).
 THREAD_NEWEST_FILL = """
     DELETE FROM thread_newest;
     INSERT INTO thread_newest (thread_id, hlc)
     SELECT thread_id, max(hlc) FROM (
-        SELECT thread_id, created_hlc AS hlc FROM posts
+        SELECT thread_id, max(created_hlc, coalesce(edited_hlc, 0)) AS hlc FROM posts
         UNION ALL SELECT p.thread_id, x.hlc FROM reactions x JOIN posts p ON p.id = x.post_id
-        UNION ALL SELECT p.thread_id, mn.hlc FROM mentions mn JOIN posts p ON p.id = mn.post_id
     ) GROUP BY thread_id;
 """
 
 
-def _newest_trigger(table: str, thread: str, hlc: str) -> str:
+def _newest_trigger(name: str, event: str, thread: str, hlc: str) -> str:
     return f"""
-    CREATE TRIGGER thread_newest_{table} AFTER INSERT ON {table} BEGIN
+    CREATE TRIGGER thread_newest_{name} AFTER {event} BEGIN
         INSERT INTO thread_newest (thread_id, hlc) SELECT {thread}, {hlc} WHERE {thread} IS NOT NULL
         ON CONFLICT (thread_id) DO UPDATE SET hlc = max(hlc, excluded.hlc);
     END;"""
@@ -829,14 +829,15 @@ def _newest_trigger(table: str, thread: str, hlc: str) -> str:
 def m027_reads_thread_newest(db: Database) -> None:
     """The inbox walks only the threads with something unread, newest first
     (core/inbox.py), and the recap reads the threads started in its week."""
-    post_thread = "(SELECT thread_id FROM posts WHERE id = NEW.post_id)"
     db.executescript(
         "CREATE TABLE thread_newest (thread_id TEXT PRIMARY KEY, hlc INTEGER NOT NULL);"
         "CREATE INDEX thread_newest_hlc ON thread_newest (hlc);"
         "CREATE INDEX threads_created ON threads (created_hlc);"
-        + _newest_trigger("posts", "NEW.thread_id", "NEW.created_hlc")
-        + _newest_trigger("reactions", post_thread, "NEW.hlc")
-        + _newest_trigger("mentions", post_thread, "NEW.hlc")
+        + _newest_trigger("post", "INSERT ON posts", "NEW.thread_id", "NEW.created_hlc")
+        + _newest_trigger("edit", "UPDATE OF edited_hlc ON posts", "NEW.thread_id", "NEW.edited_hlc")
+        + _newest_trigger(
+            "reaction", "INSERT ON reactions", "(SELECT thread_id FROM posts WHERE id = NEW.post_id)", "NEW.hlc"
+        )
         + THREAD_NEWEST_FILL
     )
 

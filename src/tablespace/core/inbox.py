@@ -156,20 +156,12 @@ _ARMS += (
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
 )
-# The arms above that may walk a long way past read entries (my mentions,
-# replies in my threads, reactions to my posts), asked instead of a batch of
-# threads (:threads, a JSON list) through each thread's own posts; the
-# other arms are few enough to walk whole.
+# The arms above that may walk a long way past read entries (replies in my
+# threads, reactions to my posts: a founder's two years hold 140k), asked
+# instead of a batch of threads (:threads, a JSON list) through each
+# thread's own posts; the other arms (mentions of me, followed threads,
+# events, reports) are few enough to walk whole.
 _THREAD_ARMS: tuple[_Arm, ...] = (
-    _Arm(
-        "mn.hlc",
-        f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
-        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
-        CROSS JOIN mentions mn ON mn.post_id = p.id AND mn.member = :me
-        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
-        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
-    ),
     _Arm(
         "p.created_hlc",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
@@ -189,7 +181,7 @@ _THREAD_ARMS: tuple[_Arm, ...] = (
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
 )
-_WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (0, 1, 3))  # not in _THREAD_ARMS
+_WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (1, 3))  # all but replies to me, reactions
 
 # Threads with something I have not read, newest first: thread_newest (see
 # schema.THREAD_NEWEST_FILL) is at or after every entry a thread holds.

@@ -207,6 +207,8 @@ class FoldContext:
         self._batch.reactions.append((post_id, author, emoji, hlc, post_author))
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
+        if "@" not in body:  # most posts: nothing to find, on every import of the whole log
+            return
         self._batch.mentions.extend(
             (post_id, member, key, hlc) for member, key in resolve_mentions(body, self.member_named).items()
         )

@@ -303,3 +303,41 @@ def test_a_round_with_nothing_new_writes_nothing(tmp_path, monkeypatch, utc) -> 
         assert writes == []
     finally:
         group.close()
+
+
+@pytest.mark.slow
+def test_what_arrives_late_still_notifies_and_the_memory_stays_small(tmp_path, monkeypatch, utc) -> None:
+    """A round reads only what came since the last: entries timed after the
+    mark, and those written earlier whose ops reached this home since (Cy
+    was offline). What is remembered does not grow with the unread inbox."""
+    from tablespace.actions.notify import MAX_PER_ROUND
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-01T08:00:00Z")
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    mine = ben.out("post", "Starter", "--body", "fed daily")
+    everyone_syncs(ben, ana, cy)
+    group = actions.open_group(Home(ben.home), None)
+    seen = Recording()
+    try:
+        actions.start_notifying(group)
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-12-01T09:00:00Z")
+        cy.out("reply", mine[:6], "--body", "mine sleeps in the fridge")  # offline until later
+        cy.run("react", mine[:6], "🍞")
+        for n in range(MAX_PER_ROUND + 20):
+            monkeypatch.setenv("TABLESPACE_NOW", f"2026-12-01T10:{n:02d}:00Z")
+            ana.out("reply", mine[:6], "--body", f"day {n}")
+        everyone_syncs(ana, ben)
+        assert actions.notify_new(group, seen) == MAX_PER_ROUND + 1
+        remembered = json.loads(group.store.get_meta("notified_entries") or "{}")
+        assert len(remembered["ids"]) == 1  # the newest entry's, not every unread one
+        seen.titles()
+
+        everyone_syncs(cy, ben)
+        assert [t.split(": ", 1)[1] for t in (actions.notify_new(group, seen), seen.titles())[1]] == [
+            "Cy replied",
+            "Cy reacted 🍞",
+        ]
+        assert actions.notify_new(group, seen) == 0
+    finally:
+        group.close()

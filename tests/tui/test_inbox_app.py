@@ -285,3 +285,23 @@ async def test_inbox_rows_fit_the_width_there_is(app: TablespaceApp) -> None:
         await pilot.pause()
         assert table.max_scroll_x == 0  # nothing scrolls sideways: long text is cut with an ellipsis
         assert "Rye starter" in screen_text(app) and "…" in screen_text(app)
+
+
+async def test_an_inbox_count_at_its_cap_shows_as_a_floor(app, ana, table, monkeypatch) -> None:
+    """The count stops at COUNT_CAP (counting further would walk the whole
+    inbox): the bar says "1,000+" then, never a number that looks exact."""
+    from tablespace.tui import chrome
+
+    cap = inbox.COUNT_CAP
+    monkeypatch.setattr(inbox, "COUNT_CAP", 3)  # four unread, counted up to three
+    monkeypatch.setattr(chrome, "COUNT_CAP", 3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "7 Inbox (3+)" in bar_text(app))
+        monkeypatch.setattr(chrome, "COUNT_CAP", cap)
+        bar = app.screen.query_one(SectionBar)
+        bar.set_counts({"inbox": cap})
+        await pilot.pause()
+        assert "7 Inbox (1,000+)" in bar_text(app)
+        bar.set_counts({"inbox": cap - 1})
+        await pilot.pause()
+        assert "7 Inbox (999)" in bar_text(app)

@@ -94,3 +94,36 @@ async def test_the_moderation_settings_are_filled_when_their_tab_shows(app, grou
             await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: "Weekly post cap" in screen_text(app))
         assert filled.count("settings-view") == 1
+
+
+async def test_a_section_is_restyled_on_its_return_only_when_the_styles_changed(app, group, monkeypatch):
+    """Showing a screen restyles every widget of it; a section kept while
+    hidden needs that only if the app's styles changed meanwhile (a theme)."""
+    from textual.screen import Screen
+
+    from tablespace.tui.chrome import SectionBar
+
+    restyled: list[str] = []
+    original = Screen.update_node_styles
+    monkeypatch.setattr(
+        Screen,
+        "update_node_styles",
+        lambda self, animate=True: (restyled.append(type(self).__name__), original(self, animate=animate))[1],
+    )
+    async with app.run_test(size=(100, 32)) as pilot:
+        for key in "2321":
+            await pilot.press(key)
+            await pilot.pause()
+        restyled.clear()
+        for key in "3121":
+            await pilot.press(key)
+            await pilot.pause()
+        assert restyled == []
+
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        here = app.screen.query_one(SectionBar).styles.background  # the shown screen takes the theme at once
+        await pilot.press("3")
+        await pilot.pause()
+        assert "LibraryScreen" in restyled
+        assert app.screen.query_one(SectionBar).styles.background == here

@@ -70,3 +70,12 @@ def test_only_textual_private_uses_private_textual_names() -> None:
             ):
                 offenders.append(f"{path.name}:{node.lineno}: .{node.value.attr}.{node.attr}")
     assert offenders == []
+
+
+def test_a_resumed_screen_is_still_restyled_only_when_its_event_asks() -> None:
+    """style_stamp reads the app's update count; TablespaceScreen clears
+    ScreenResume.refresh_styles before Screen's own handler reads it."""
+    from textual.screen import Screen
+
+    assert "if event.refresh_styles:" in inspect.getsource(Screen._on_screen_resume)
+    assert "_css_update_count" in inspect.getsource(App.__init__)

@@ -8,8 +8,8 @@ D-Bus on Linux, the native API elsewhere), else the terminal's (OSC 9 or
 OSC 777 where the terminal is known to show them, else the bell).
 
 What a notification shows is other members' text: it goes through
-`visible` and is never logged; what is remembered (which entries were
-notified) is entry ids, in the group's database in the home.
+`visible` and is never logged; what is remembered (how far notifying went:
+a time, a place in the log, entry ids) is in the group's database in the home.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import time as clock_time
 from typing import IO, Any, Literal, Protocol
 
-from tablespace.core.clock import now
+from tablespace.core.clock import datetime_to_hlc, now
+from tablespace.core.digest import arrival_mark
 from tablespace.core.errors import UsageError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
-from tablespace.core.inbox import InboxEntry, inbox
+from tablespace.core.inbox import InboxEntry, Window, inbox
 from tablespace.core.text import visible
 
 Level = Literal["all", "mentions", "off"]
@@ -36,7 +37,7 @@ LEVELS: tuple[Level, ...] = ("all", "mentions", "off")
 MAX_PER_ROUND = 5  # more new entries than this in one round: the rest as one summary
 TITLE_CHARS = 80
 BODY_CHARS = 200
-_NOTIFIED = "notified_entries"  # meta key: the inbox entries already notified (or passed over)
+_NOTIFIED = "notified_entries"  # meta key: how far notifying went (a _Mark)
 
 
 @dataclass(frozen=True)
@@ -109,35 +110,73 @@ def set_notify_settings(
 # --- dispatch: which entries notify -----------------------------------------------------
 
 
-def _notified(group: Group) -> set[str] | None:
+@dataclass(frozen=True)
+class _Mark:
+    """How far notifications went: entries timed from `hlc` on, or whose ops
+    reached this home after the ops table's rowid `arrived` (written earlier,
+    synced since), are the next round's candidates; `ids` are those of them
+    already notified or passed over (entries timed exactly at the mark)."""
+
+    hlc: int
+    arrived: int
+    ids: frozenset[str]
+
+    def to_json(self) -> str:
+        return json.dumps({"hlc": self.hlc, "arrived": self.arrived, "ids": sorted(self.ids)})
+
+
+_NO_LATER_THAN = (1 << 63) - 1  # the window's upper end: everything to come
+
+
+def _notified(group: Group) -> _Mark | None:
+    """The mark as remembered, None before this home ever notified."""
     raw = group.store.get_meta(_NOTIFIED)
     if raw is None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
-        return set()
-    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
+        return _Mark(int(value["hlc"]), int(value["arrived"]), frozenset(str(v) for v in value["ids"]))
+    except (ValueError, TypeError, KeyError):
+        return _mark_now(group)  # unreadable (or an older form): go on from now
 
 
-def _remember(group: Group, entries: list[InboxEntry], seen: set[str] | None = None) -> None:
-    """The unread entries as now: each is notified at most once. An entry
-    leaves the list once read, so the list stays as short as the inbox.
-    Unchanged from `seen`, nothing is written: a write every round would
-    tell the app its data changed, and it would read everything again."""
-    ids = {e.id for e in entries}
-    if ids == seen:
+def _mark_now(group: Group, newest: list[InboxEntry] | None = None) -> _Mark:
+    """A mark at the end of what is there: now, or the newest entry if a
+    member's clock runs ahead, and the end of the log."""
+    entries = inbox(group.conn, group.me, limit=1) if newest is None else newest
+    hlc = max([datetime_to_hlc(now()), *(datetime_to_hlc(e.at) for e in entries)])
+    return _Mark(hlc, arrival_mark(group.conn), frozenset(e.id for e in entries if datetime_to_hlc(e.at) >= hlc))
+
+
+def _new_entries(group: Group, mark: _Mark) -> tuple[list[InboxEntry], _Mark]:
+    """The unread entries past `mark` (newest first, notified or not), and
+    the mark past them: a round reads what came since the last, never the
+    whole inbox."""
+    arrived = arrival_mark(group.conn)
+    window = Window(mark.hlc, _NO_LATER_THAN, mark.arrived)
+    entries = inbox(group.conn, group.me, limit=None, window=window)
+    newest = max([mark.hlc, *(datetime_to_hlc(e.at) for e in entries)])
+    at_newest = {e.id for e in entries if datetime_to_hlc(e.at) >= newest}
+    ids = at_newest | (mark.ids if newest == mark.hlc else frozenset())
+    return entries, _Mark(newest, arrived, frozenset(ids))
+
+
+def _remember(group: Group, mark: _Mark, seen: _Mark | None = None) -> None:
+    """Each entry is notified at most once. Unchanged from `seen`, nothing
+    is written: a write every round would tell the app its data changed,
+    and it would read everything again."""
+    if mark == seen:
         return
     with group.store.db.atomic():
-        group.store.set_meta(_NOTIFIED, json.dumps(sorted(ids)))
+        group.store.set_meta(_NOTIFIED, mark.to_json())
 
 
 def start_notifying(group: Group) -> None:
     """The first time a home notifies, what is already in its inbox is old
-    news: remember it without notifying. Later starts (a restarted
-    `sync --watch`) go on from what was remembered."""
-    if _notified(group) is None:
-        _remember(group, inbox(group.conn, group.me, limit=None))
+    news: remember where it ends without notifying. Later starts (a
+    restarted `sync --watch`) go on from what was remembered."""
+    if group.store.get_meta(_NOTIFIED) is None:
+        _remember(group, _mark_now(group))
 
 
 def describe(entry: InboxEntry, group_name: str) -> Notification:
@@ -155,13 +194,14 @@ def due_notifications(group: Group, settings: NotifySettings, local: clock_time)
     arrive while notifications are off or in quiet hours are remembered as
     passed over: they wait in the inbox, not in a later burst."""
     seen = _notified(group)
-    entries = inbox(group.conn, group.me, limit=None)
-    _remember(group, entries, seen)
     if seen is None:  # the first round: what is there is old news (start_notifying)
+        _remember(group, _mark_now(group))
         return []
+    entries, mark = _new_entries(group, seen)
+    _remember(group, mark, seen)
     if settings.level == "off" or settings.in_quiet_hours(local):
         return []
-    fresh = [e for e in reversed(entries) if e.id not in seen]
+    fresh = [e for e in reversed(entries) if e.id not in seen.ids]
     if settings.level == "mentions":
         fresh = [e for e in fresh if e.kind == "mention"]
     name = group.name()

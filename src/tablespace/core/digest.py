@@ -16,7 +16,7 @@ from typing import Any
 
 from tablespace.core import queries
 from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
-from tablespace.core.inbox import inbox
+from tablespace.core.inbox import Window, inbox_page
 from tablespace.core.metrics import WIN_TAG
 
 PER_SECTION = 10
@@ -101,7 +101,9 @@ _LATE = "rowid > :late_from AND hlc < :lo"
 
 
 def _in_window(hlc: str, op_id: str) -> str:
-    return f"(({hlc} >= :lo AND {hlc} < :hi) OR {op_id} IN (SELECT id FROM ops WHERE {_LATE}))"
+    """In the window, or late; `:from`, the earliest late op's time, bounds
+    the range so an index on `hlc` serves it."""
+    return f"({hlc} >= :from AND {hlc} < :hi AND ({hlc} >= :lo OR {op_id} IN (SELECT id FROM ops WHERE {_LATE})))"
 
 
 def _excerpt(body: str) -> str:
@@ -139,26 +141,21 @@ def digest(
     # In whole milliseconds, as the clock stamps them: after `since`'s, up to and with `until`'s.
     lo, hi = (((datetime_to_hlc(moment) >> SHIFT) + 1) << SHIFT for moment in (since, until))
     late_from = arrival_mark(conn) if arrived_after is None else arrived_after
-    window = {"lo": lo, "hi": hi, "me": me, "win": WIN_TAG, "late_from": late_from}
+    late = Window(lo, hi, late_from)
+    window = {**late.params(conn), "me": me, "win": WIN_TAG}
     names = queries.member_names(conn)
 
     def who(member: str | None) -> str:
         return names.get(member or "", (member or "someone")[:8])
 
-    late = {r[0] for r in conn.execute(f"SELECT id FROM ops WHERE {_LATE}", window)}
-    entries = [e for e in inbox(conn, me, limit=None) if since < e.at < hlc_to_datetime(hi) or e.post in late]
+    entries, total = inbox_page(conn, me, limit=PER_SECTION, window=late)
     inbox_section = Section(
         "inbox",
         [
-            Item(
-                e.headline + (f" in “{e.title}”" if e.title else ""),
-                _excerpt(e.excerpt),
-                e.at,
-                e.thread,
-            )
-            for e in entries[:PER_SECTION]
+            Item(e.headline + (f" in “{e.title}”" if e.title else ""), _excerpt(e.excerpt), e.at, e.thread)
+            for e in entries
         ],
-        len(entries),
+        total,
     )
     threads = _section(
         "threads",

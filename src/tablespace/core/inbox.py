@@ -5,12 +5,15 @@ local tables: `reads`, `follows`, `mutes`, `my_reports`).
 An inbox entry is read once its thread was read past the entry's time
 (Group.mark_read reads up to the newest post, edit, reaction or report
 outcome there). Each kind is one query that walks an index newest first
-and stops at the limit, so a big group answers as fast as a small one.
+and stops at the limit, so a big group answers as fast as a small one; what
+is unread is read from the threads with something unread only, so a reader
+who keeps up does not walk past everything already read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +24,7 @@ from tablespace.core.clock import now as current_time
 
 KINDS = ("mention", "reply", "reaction", "event", "report")
 DEFAULT_LIMIT = 200
+COUNT_CAP = 1000  # unread entries counted one by one; more show as "1,000+"
 EXCERPT_CHARS = 120
 
 # The newest inbox-worthy thing in thread `t`: Group.mark_read reads up to it.
@@ -53,23 +57,34 @@ _LIVE = "p.deleted = 0 AND t.deleted = 0"
 @dataclass(frozen=True)
 class _Arm:
     """One kind's query: it selects (kind, thread, post, from, time, emoji,
-    report), newest first; `at` is its time column, for the unread filter."""
+    report), newest first; `at` is its time column, for the unread and
+    window filters."""
 
     at: str
     sql: str
 
-    def query(self, include_read: bool) -> str:
+    def query(self, include_read: bool, window: bool = False) -> str:
         unread = "" if include_read else f"AND {self.at} > coalesce(rd.read_hlc, -1)"
+        if window:
+            unread += f" AND {self.at} >= :from AND {self.at} < :hi AND ({self.at} >= :lo OR {self.at} IN {_LATE_OPS})"
         return self.sql.format(unread=unread, at=self.at)
 
 
-# CROSS JOIN keeps SQLite's order: from my threads to their posts, never
-# from every live thread to see which are mine.
+# The times of ops written before a window that reached this home after its
+# arrival mark (core/digest.py, actions/notify.py): an entry is timed by the
+# op that made it (the post, mention, reaction, answer or outcome), so
+# entries timed at one of them join the window's.
+_LATE_OPS = "(SELECT hlc FROM ops WHERE rowid > :late_from AND hlc < :lo)"
+
+# Each arm walks one index newest first and stops at the limit: my mentions
+# (mentions_member), replies by others in my threads (posts_replies_to),
+# reactions by others to my posts (reactions_to); followed threads and my
+# reports are few. CROSS JOIN keeps SQLite on that index.
 _ARMS: tuple[_Arm, ...] = (
     _Arm(
         "mn.hlc",
         f"""SELECT 'mention', p.thread_id, p.id, p.author, mn.hlc, NULL, NULL
-        FROM mentions mn JOIN posts p ON p.id = mn.post_id JOIN threads t ON t.id = p.thread_id
+        FROM mentions mn CROSS JOIN posts p ON p.id = mn.post_id CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
         WHERE mn.member = :me AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
@@ -77,18 +92,27 @@ _ARMS: tuple[_Arm, ...] = (
     _Arm(
         "p.created_hlc",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
-        FROM (SELECT id FROM threads WHERE author = :me UNION SELECT thread_id FROM follows) mine
-        CROSS JOIN posts p ON p.thread_id = mine.id CROSS JOIN threads t ON t.id = p.thread_id
+        FROM posts p INDEXED BY posts_replies_to CROSS JOIN threads t ON t.id = p.thread_id
         LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.id != p.thread_id AND p.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
+        WHERE p.thread_author = :me AND p.author != p.thread_author AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "p.created_hlc",
+        f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
+        FROM follows f CROSS JOIN threads t ON t.id = f.thread_id LEFT JOIN reads rd ON rd.thread_id = t.id
+        CROSS JOIN posts p ON p.thread_id = t.id
+        WHERE t.author != :me AND p.id != p.thread_id AND p.author != :me AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     _Arm(
         "x.hlc",
         f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
-        FROM posts p JOIN reactions x ON x.post_id = p.id JOIN threads t ON t.id = p.thread_id
-        LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.author = :me AND x.author != :me AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        FROM reactions x INDEXED BY reactions_to CROSS JOIN posts p ON p.id = x.post_id
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     # My reports' outcomes: handled, nothing more (not by whom, not how, not
@@ -132,6 +156,40 @@ _ARMS += (
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
 )
+# The arms above that may walk a long way past read entries (replies in my
+# threads, reactions to my posts: a founder's two years hold 140k), asked
+# instead of a batch of threads (:threads, a JSON list) through each
+# thread's own posts; the other arms (mentions of me, followed threads,
+# events, reports) are few enough to walk whole.
+_THREAD_ARMS: tuple[_Arm, ...] = (
+    _Arm(
+        "p.created_hlc",
+        f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
+        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE p.thread_author = :me AND p.author != p.thread_author AND {_LIVE}
+        AND {_NOT_MUTED.format(who="p.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+    _Arm(
+        "x.hlc",
+        f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
+        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        CROSS JOIN reactions x ON x.post_id = p.id
+        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
+        WHERE x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
+    ),
+)
+_WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (1, 3))  # all but replies to me, reactions
+
+# Threads with something I have not read, newest first: thread_newest (see
+# schema.THREAD_NEWEST_FILL) is at or after every entry a thread holds.
+_UNREAD_THREADS = """SELECT n.thread_id, n.hlc FROM thread_newest n INDEXED BY thread_newest_hlc
+    LEFT JOIN reads rd ON rd.thread_id = n.thread_id
+    WHERE n.hlc > coalesce(rd.read_hlc, -1) ORDER BY n.hlc DESC"""
+THREAD_BATCH = 64  # threads asked at once
+
 # The same post can be a mention and a reply: it is listed once, as the first.
 _PRECEDENCE = {"mention": 0, "reply": 1}
 
@@ -177,22 +235,85 @@ def _entry_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).digest()[:16].hex()
 
 
+@dataclass(frozen=True)
+class Window:
+    """Entries timed in [lo, hi), and those timed earlier whose op reached
+    this home after the arrival mark `late_from` (the ops table's rowid)."""
+
+    lo: int
+    hi: int
+    late_from: int
+
+    def params(self, conn: sqlite3.Connection) -> dict[str, int]:
+        # The earliest late op bounds the range each arm walks.
+        (earliest,) = conn.execute(
+            "SELECT min(hlc) FROM ops WHERE rowid > ? AND hlc < ?", (self.late_from, self.lo)
+        ).fetchone()
+        return {"lo": self.lo, "hi": self.hi, "late_from": self.late_from, "from": min(earliest or self.lo, self.lo)}
+
+
 def inbox(
-    conn: sqlite3.Connection, me: str, *, include_read: bool = False, limit: int | None = DEFAULT_LIMIT
+    conn: sqlite3.Connection,
+    me: str,
+    *,
+    include_read: bool = False,
+    limit: int | None = DEFAULT_LIMIT,
+    window: Window | None = None,
 ) -> list[InboxEntry]:
     """What concerns me, newest first: mentions of me, replies in threads I
     started or follow, reactions to my posts, my reports' outcomes; unread
-    only unless `include_read`. Never my own doing, nothing from a muted
-    thread or member."""
-    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit))
+    only unless `include_read`, in `window` if given. Never my own doing,
+    nothing from a muted thread or member."""
+    return _entries(conn, _rows(conn, me, include_read=include_read, limit=limit, window=window))
 
 
-def _rows(conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None) -> list[tuple[Any, ...]]:
+def inbox_page(
+    conn: sqlite3.Connection, me: str, *, limit: int, window: Window | None = None
+) -> tuple[list[InboxEntry], int]:
+    """The newest `limit` unread entries, and how many there are in all:
+    only the page is dressed with names, titles and excerpts."""
+    rows = _rows(conn, me, include_read=False, limit=None, window=window)
+    return _entries(conn, rows[:limit]), len(rows)
+
+
+def _rows(
+    conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None, window: Window | None = None
+) -> list[tuple[Any, ...]]:
     """Every arm's rows merged newest first, one per post for mentions and replies."""
+    params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
+    if window is not None:
+        params.update(window.params(conn))
+    if include_read or window is not None:
+        rows: list[tuple[Any, ...]] = []
+        for arm in _ARMS:
+            rows.extend(conn.execute(arm.query(include_read, window is not None), params))
+        return _merged(rows, limit)
+    return _unread_rows(conn, params, limit)
+
+
+def _unread_rows(conn: sqlite3.Connection, params: dict[str, Any], limit: int | None) -> list[tuple[Any, ...]]:
+    """The unread rows, from the threads with something unread only, a
+    batch at a time, newest first: once the page is full and the next
+    thread's newest activity is older than the page's last entry, no later
+    thread can hold one that belongs on the page. With every thread read,
+    that is no walk at all."""
     rows: list[tuple[Any, ...]] = []
-    params = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
-    for arm in _ARMS:
-        rows.extend(conn.execute(arm.query(include_read), params))
+    for arm in _WALKED_WHOLE:
+        rows.extend(conn.execute(arm.query(False), params))
+    threads = conn.execute(_UNREAD_THREADS)
+    while batch := threads.fetchmany(THREAD_BATCH):
+        if limit is not None and len(rows) >= limit:  # else the page cannot be full yet
+            picked = _merged(rows, limit)
+            if len(picked) >= limit and batch[0][1] < picked[-1][4]:
+                return picked
+        ids = json.dumps([thread for thread, _newest in batch])
+        for arm in _THREAD_ARMS:
+            rows.extend(conn.execute(arm.query(False), {**params, "threads": ids}))
+    return _merged(rows, limit)
+
+
+def _merged(rows: list[tuple[Any, ...]], limit: int | None) -> list[tuple[Any, ...]]:
+    """`rows` newest first, a post that is both a mention and a reply once."""
     rows.sort(key=lambda r: (-r[4], _PRECEDENCE.get(r[0], 2), r[2], r[3] or "", r[5] or ""))
     seen: set[str] = set()
     picked: list[tuple[Any, ...]] = []
@@ -242,8 +363,10 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
 
 
 def unread_inbox_count(conn: sqlite3.Connection, me: str) -> int:
-    """How many entries the inbox holds unread (the Inbox section's count)."""
-    return len(_rows(conn, me, include_read=False, limit=None))
+    """How many entries the inbox holds unread (the Inbox section's count),
+    counted up to COUNT_CAP: past it the section bar says "1,000+", and
+    counting stays as quick as reading one page."""
+    return len(_rows(conn, me, include_read=False, limit=COUNT_CAP))
 
 
 # --- follows and mutes ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from tablespace.core import limits
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
 from tablespace.core.errors import TablespaceError
+from tablespace.core.events import LONGEST_MINUTES
 from tablespace.core.polls import PollView, SurveyView
 from tablespace.core.polls import poll as thread_poll
 from tablespace.core.polls import survey as thread_survey
@@ -439,29 +440,23 @@ def direct_thread(conn: sqlite3.Connection, circle: str) -> str | None:
 
 def dms(conn: sqlite3.Connection, me: str) -> list[DirectView]:
     """`me`'s direct conversations with members still in them, newest first."""
-    found: list[DirectView] = []
     rows = conn.execute(
-        """SELECT c.id, other.member, coalesce(m.name, substr(other.member, 1, 8)) FROM circles c
+        """SELECT c.id, other.member, coalesce(m.name, substr(other.member, 1, 8)), t.id, t.last_activity_hlc,
+                  (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.deleted = 0 AND p.author != :me
+                     AND p.created_hlc > coalesce((SELECT read_hlc FROM reads WHERE thread_id = t.id), -1))
+           FROM circles c
            JOIN circle_details d ON d.circle_id = c.id AND d.dm = 1
-           JOIN circle_members mine ON mine.circle_id = c.id AND mine.member = ?
-           JOIN circle_members other ON other.circle_id = c.id AND other.member != ?
-           LEFT JOIN members m ON m.id = other.member""",
-        (me, me),
+           JOIN circle_members mine ON mine.circle_id = c.id AND mine.member = :me
+           JOIN circle_members other ON other.circle_id = c.id AND other.member != :me
+           LEFT JOIN members m ON m.id = other.member
+           LEFT JOIN threads t ON t.id = (SELECT id FROM threads WHERE circle_id = c.id AND deleted = 0
+                                          ORDER BY created_hlc, id LIMIT 1)""",
+        {"me": me},
     ).fetchall()
-    for circle, other, name in rows:
-        thread = direct_thread(conn, circle)
-        last, unread = None, 0
-        if thread is not None:
-            summary = conn.execute("SELECT last_activity_hlc FROM threads WHERE id = ?", (thread,)).fetchone()
-            last = iso(hlc_to_datetime(summary[0]))
-            unread = _one_int(
-                conn,
-                """SELECT count(*) FROM posts p LEFT JOIN reads r ON r.thread_id = p.thread_id
-                   WHERE p.thread_id = ? AND p.deleted = 0 AND p.author != ?
-                     AND (r.read_hlc IS NULL OR p.created_hlc > r.read_hlc)""",
-                (thread, me),
-            )
-        found.append(DirectView(circle, other, name, thread, last, unread))
+    found = [
+        DirectView(circle, other, name, thread, iso(hlc_to_datetime(last)) if thread else None, unread if thread else 0)
+        for circle, other, name, thread, last, unread in rows
+    ]
     return sorted(found, key=lambda d: (d.last_activity or "", d.id), reverse=True)
 
 
@@ -849,6 +844,15 @@ def event(conn: sqlite3.Connection, thread_id: str, *, me: str | None = None) ->
     return found[0] if found else None
 
 
+def _event_range(now: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
+    """The condition on events.at_hlc for events not over by `now` (None:
+    any) and begun by `until` (None: any time)."""
+    lo = -1 if now is None else datetime_to_hlc(now - timedelta(minutes=LONGEST_MINUTES))
+    hi = datetime_to_hlc(until) if until is not None else 1 << 62
+    # hi's own millisecond is in: `until` is inclusive.
+    return "e.at_hlc > :lo AND e.at_hlc <= :hi", {"lo": lo, "hi": hi | 0xFFFF}
+
+
 def _events(
     conn: sqlite3.Connection,
     now: datetime | None,
@@ -858,28 +862,29 @@ def _events(
     until: datetime | None = None,
     only: str | None = None,
 ) -> list[EventView]:
+    # CROSS JOIN: from the events in range to their threads, not from every thread.
     sql = """SELECT e.id, t.title, e.at, e.tz, e.minutes, e.place, coalesce(m.name, e.author)
-             FROM events e JOIN threads t ON t.id = e.id AND t.deleted = 0
-             LEFT JOIN members m ON m.id = e.author"""
-    which = " WHERE e.id = ?" if only is not None else ""
-    params = (only,) if only is not None else ()
-    rows = [r for r in conn.execute(sql + which + " ORDER BY e.at, e.id", params)]
+             FROM events e CROSS JOIN threads t ON t.id = e.id AND t.deleted = 0
+             LEFT JOIN members m ON m.id = e.author WHERE """
+    if only is not None:
+        which, params = "e.id = :only", {"only": only}
+    else:
+        # The events_at range: begun no longer ago than the longest event, up to `until`.
+        which, params = _event_range(now if not past else None, until)
+    rows = conn.execute(sql + which + " ORDER BY e.at_hlc, e.id", params).fetchall()
+    if not past and now is not None:
+        rows = [r for r in rows if parse_instant(r[2]) + timedelta(minutes=r[4]) > now]
     answers: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for event_id, member, name, answer in conn.execute(
         """SELECT r.event_id, r.member, coalesce(m.name, r.member), r.answer
-           FROM event_rsvps r LEFT JOIN members m ON m.id = r.member"""
-        + (" WHERE r.event_id = ?" if only is not None else "")
-        + " ORDER BY r.hlc, r.member",
-        params,
+           FROM event_rsvps r LEFT JOIN members m ON m.id = r.member
+           WHERE r.event_id IN (SELECT value FROM json_each(?)) ORDER BY r.hlc, r.member""",
+        (json.dumps([r[0] for r in rows]),),
     ):
         answers.setdefault(event_id, {}).setdefault(answer, []).append((member, name))
     found = []
     for event_id, title, at, tz, minutes, place, author in rows:
         begins = parse_instant(at)
-        if not past and now is not None and begins + timedelta(minutes=minutes) <= now:
-            continue
-        if until is not None and begins > until:
-            break
         given = answers.get(event_id, {})
         mine = next((a for a, people in given.items() for member, _ in people if member == me), None)
         found.append(

@@ -74,7 +74,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     threads, replies, people = conn.execute(
         f"""SELECT count(*) FILTER (WHERE p.id = p.thread_id), count(*) FILTER (WHERE p.id != p.thread_id),
                    count(DISTINCT p.author)
-            FROM posts p JOIN threads t ON t.id = p.thread_id
+            FROM posts p INDEXED BY posts_created CROSS JOIN threads t ON t.id = p.thread_id
             WHERE p.deleted = 0 AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("p")}
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)""",
@@ -87,7 +87,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     ]
 
     busiest = conn.execute(
-        f"""SELECT t.id, t.title, count(*) AS n FROM posts p JOIN threads t ON t.id = p.thread_id
+        f"""SELECT t.id, t.title, count(*) AS n
+            FROM posts p INDEXED BY posts_created CROSS JOIN threads t ON t.id = p.thread_id
             WHERE p.deleted = 0 AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("p")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
             GROUP BY t.id HAVING n > 1 ORDER BY n DESC, t.id LIMIT {NAMED}""",
@@ -97,9 +98,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         bullets.append("Busiest: " + ", ".join(f"“{title}” ({_plural(n, 'post')})" for _, title, n in busiest) + ".")
 
     wins = conn.execute(
-        f"""SELECT p.author, t.title FROM thread_tags tt JOIN threads t ON t.id = tt.thread_id
-            JOIN posts p ON p.thread_id = t.id
-            WHERE tt.tag = :win AND t.deleted = 0 AND t.circle_id IS NULL AND p.deleted = 0 AND {in_week("p")}
+        f"""SELECT p.author, t.title FROM posts p INDEXED BY posts_created CROSS JOIN threads t ON t.id = p.thread_id
+            WHERE t.id IN (SELECT thread_id FROM thread_tags WHERE tag = :win) AND t.deleted = 0 AND t.circle_id IS NULL AND p.deleted = 0 AND {in_week("p")}
               AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
             ORDER BY p.created_hlc, p.id""",
         w,
@@ -140,7 +140,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     rituals = conn.execute(
         f"""SELECT t.title, (SELECT count(*) FROM posts p WHERE p.thread_id = t.id AND p.id != t.id
                              AND p.deleted = 0 AND p.created_hlc < :hi)
-            FROM threads t WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("t")}
+            FROM threads t INDEXED BY threads_created
+            WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.circle_id IS NULL AND {in_week("t")}
             ORDER BY t.created_hlc, t.id""",
         w,
     ).fetchall()
@@ -154,7 +155,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
 
     events = conn.execute(
         """SELECT t.title, (SELECT count(*) FROM event_rsvps r WHERE r.event_id = e.id AND r.answer = 'going')
-           FROM events e JOIN threads t ON t.id = e.id
+           FROM events e INDEXED BY events_at CROSS JOIN threads t ON t.id = e.id
            WHERE t.deleted = 0 AND e.at_hlc >= :lo AND e.at_hlc < :hi
            ORDER BY e.at_hlc, e.id""",
         w,
@@ -179,7 +180,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     waiting = [
         r[0]
         for r in conn.execute(
-            f"""SELECT t.title FROM threads t
+            f"""SELECT t.title FROM threads t INDEXED BY threads_created
             WHERE t.deleted = 0 AND t.ritual_id IS NULL AND t.circle_id IS NULL AND {in_week("t")}
               AND t.id NOT IN (SELECT thread_id FROM thread_tags WHERE tag = :recap)
               AND t.id NOT IN (SELECT thread_id FROM polls) AND t.id NOT IN (SELECT thread_id FROM surveys)

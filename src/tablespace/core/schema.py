@@ -836,6 +836,66 @@ def m029_circles_rituals(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m030_reads_inbox_indexes(db: Database) -> None:
+    """Reads that stay a screen's worth on a big group. Each reply keeps its
+    thread's author and each reaction its post's author (fold output), so
+    "replies in my threads" and "reactions to my posts" are each one index
+    walked newest first, holding only what is someone else's; and posts are
+    indexed by time, for the digest's and the recap's windows."""
+    db.executescript(
+        """
+        ALTER TABLE posts ADD COLUMN thread_author TEXT;
+        UPDATE posts SET thread_author = (SELECT t.author FROM threads t WHERE t.id = posts.thread_id);
+        ALTER TABLE reactions ADD COLUMN post_author TEXT;
+        UPDATE reactions SET post_author = (SELECT p.author FROM posts p WHERE p.id = reactions.post_id);
+        CREATE INDEX posts_replies_to ON posts (thread_author, created_hlc, thread_id) WHERE author != thread_author;
+        CREATE INDEX reactions_to ON reactions (post_author, hlc) WHERE author != post_author;
+        CREATE INDEX posts_created ON posts (created_hlc);
+        """
+    )
+
+
+# Each thread's newest post, edit or reaction time, never lowered (a
+# removed reaction leaves it where it was): an upper bound on the time of
+# every inbox entry the thread holds (a mention is timed by its post, or by
+# the edit that added it). Kept by triggers on what the fold writes, like
+# the search index, and outside the views (not in the dump).
+THREAD_NEWEST_FILL = """
+    DELETE FROM thread_newest;
+    INSERT INTO thread_newest (thread_id, hlc)
+    SELECT thread_id, max(hlc) FROM (
+        SELECT thread_id, max(created_hlc, coalesce(edited_hlc, 0)) AS hlc FROM posts
+        UNION ALL SELECT p.thread_id, x.hlc FROM reactions x JOIN posts p ON p.id = x.post_id
+    ) GROUP BY thread_id;
+"""
+
+
+def _newest_trigger(name: str, event: str, thread: str, hlc: str) -> str:
+    return f"""
+    CREATE TRIGGER thread_newest_{name} AFTER {event} BEGIN
+        INSERT INTO thread_newest (thread_id, hlc) SELECT {thread}, {hlc} WHERE {thread} IS NOT NULL
+        ON CONFLICT (thread_id) DO UPDATE SET hlc = max(hlc, excluded.hlc);
+    END;"""
+
+
+@migrations()
+def m031_reads_thread_newest(db: Database) -> None:
+    """The inbox walks only the threads with something unread, newest first
+    (core/inbox.py), and the recap reads the threads started in its week."""
+    db.executescript(
+        "CREATE TABLE thread_newest (thread_id TEXT PRIMARY KEY, hlc INTEGER NOT NULL);"
+        "CREATE INDEX thread_newest_hlc ON thread_newest (hlc);"
+        "CREATE INDEX threads_created ON threads (created_hlc);"
+        + _newest_trigger("post", "INSERT ON posts", "NEW.thread_id", "NEW.created_hlc")
+        + _newest_trigger("edit", "UPDATE OF edited_hlc ON posts", "NEW.thread_id", "NEW.edited_hlc")
+        + _newest_trigger(
+            "reaction", "INSERT ON reactions", "(SELECT thread_id FROM posts WHERE id = NEW.post_id)", "NEW.hlc"
+        )
+        + THREAD_NEWEST_FILL
+    )
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

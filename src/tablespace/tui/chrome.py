@@ -19,11 +19,12 @@ from textual.widgets import Footer, Header, Static
 from tablespace.actions import in_own_group
 from tablespace.core import queries
 from tablespace.core.clock import now
+from tablespace.core.inbox import COUNT_CAP
 from tablespace.core.text import visible
 from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.registry import sections_for
-from tablespace.tui.textual_private import COMPACT_CLASS, FooterKey
+from tablespace.tui.textual_private import COMPACT_CLASS, FooterKey, style_stamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -223,7 +224,8 @@ class SectionBar(Static):
             text.append(f" {section.key} {section.title[:cut] if cut and not current else section.title}", style)
             unread = self.counts.get(section.id, 0)
             if unread:
-                text.append(f" ({unread:,})", (style + " " if style else "") + "bold")
+                shown = f"{COUNT_CAP:,}+" if section.id == "inbox" and unread >= COUNT_CAP else f"{unread:,}"
+                text.append(f" ({shown})", (style + " " if style else "") + "bold")
             text.append(" ", style)
         if news:
             text.append("  ")
@@ -252,6 +254,7 @@ class TablespaceScreen(Screen[None]):
     # how long a report has waited): re-read on return once the minute moved on.
     READS_THE_CLOCK = False
     _read_at: DataStamp | None = None  # the data stamp as this screen last read it
+    _styled_for: tuple[object, ...] | None = None  # the style_stamp it was last styled for
 
     @property
     def ts_app(self) -> AppHost:
@@ -286,6 +289,18 @@ class TablespaceScreen(Screen[None]):
     def reread_if_changed(self) -> None:
         if self.data_stamp() != self._read_at:
             self.reread()
+
+    @on(events.ScreenResume)
+    def _restyle_only_if_stale(self, event: events.ScreenResume) -> None:
+        """Runs before Screen's own resume handler, which restyles every
+        widget of the screen. A screen's widgets are styled as they mount
+        and whenever a class of theirs changes: restyle it only if what else
+        its styles depend on (style_stamp) changed since it was last styled."""
+        stamp = style_stamp(self.app)
+        # Just made (None), its widgets are styled with the current rules as they mount.
+        if self._styled_for is None or stamp == self._styled_for:
+            event.refresh_styles = False
+        self._styled_for = stamp
 
     def on_screen_resume(self) -> None:
         self.reread_if_changed()
@@ -352,32 +367,21 @@ class TablespaceScreen(Screen[None]):
 
 
 class SectionScreen(TablespaceScreen):
-    _counted_at: tuple[int, int] | None = None  # the data_version the unread counts were read at
+    """A section: the header, the section bar with its unread counts, and
+    what the section shows, each re-read when the data stamp moved."""
 
     def compose_header(self) -> ComposeResult:
         yield Header()
         yield SectionBar(self.SECTION)
 
-    @on(events.ScreenResume)
-    def _count_on_resume(self) -> None:
-        if queries.data_version(self.group.conn) != self._counted_at:
-            self.count_unread()
-
-    @on(GroupChanged)
-    def _count_on_change(self, message: GroupChanged) -> None:
-        # Only ops change what is unread (my own writes recount in after_write).
-        if message.ops and self.is_mounted and self.is_attached:
-            self.count_unread()
-
-    def after_write(self, success: str | None) -> None:
-        super().after_write(success)
+    def reread(self) -> None:
+        super().reread()
         self.count_unread()
 
     def count_unread(self) -> None:
         """The unread counts beside the sections' titles (threads, rituals, inbox)."""
         if self.group.my_status is None:
             return  # not admitted yet: nothing to read
-        self._counted_at = queries.data_version(self.group.conn)
         self.query_one(SectionBar).set_counts(self.ts_app.unread_counts())
 
     def set_info(self, info: str) -> None:

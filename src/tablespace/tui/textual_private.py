@@ -14,6 +14,7 @@ __all__ = [
     "FooterKey",
     "apply_ansi_colors",
     "mark_styled_as_current",
+    "style_stamp",
     "shown_notifications",
     "withdraw_notification",
 ]
@@ -50,3 +51,12 @@ def mark_styled_as_current(app: App[object], screen: Screen[object]) -> None:
     view (twice) when a mode's screen is first shown; a theme change since
     still bumps the app's count and refreshes it as before."""
     screen._css_update_count = app._css_update_count
+
+
+def style_stamp(app: App[object]) -> tuple[object, ...]:
+    """What a screen's styles depend on beyond its own widgets: the app's
+    CSS (its update count, bumped by every theme or stylesheet change), its
+    classes and whether it has the focus. Textual restyles a whole screen
+    every time it is shown (twice the first time), whether or not any of
+    this changed while it was hidden; its count is private."""
+    return app._css_update_count, frozenset(app.classes), app.app_focus

@@ -26,9 +26,9 @@ def post_reply(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
     ctx.check_post_cap(op)
     thread = limits.ref(op.payload, "thread", label="thread")
-    ctx.live_thread(thread)
+    thread_author = ctx.live_thread(thread)
     body = limits.body(op.payload, required=True)
-    ctx.add_reply(op.id, thread, op.author, body, op.hlc, _quote(ctx, op, thread))
+    ctx.add_reply(op.id, thread, op.author, body, op.hlc, _quote(ctx, op, thread), thread_author=thread_author)
 
 
 def _quote(ctx: FoldContext, op: Op, thread: str) -> str | None:
@@ -121,23 +121,24 @@ POLL_AND_SURVEY_ROWS = (
 )
 
 
-def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str]:
+def _reaction_target(ctx: FoldContext, op: Op) -> tuple[str, str, str]:
+    """(post, its author, emoji) of a reaction to a live post in a live thread."""
     ctx.require_active(op)
     post = limits.ref(op.payload, "post", label="post")
-    thread, _, _ = ctx.live_post(post)
+    thread, post_author, _ = ctx.live_post(post)
     ctx.live_thread(thread)
-    return post, limits.emoji(op.payload)
+    return post, post_author, limits.emoji(op.payload)
 
 
 @handles("post.react")
 def post_react(ctx: FoldContext, op: Op) -> None:
-    post, emoji = _reaction_target(ctx, op)
-    ctx.add_reaction(post, op.author, emoji, op.hlc)
+    post, post_author, emoji = _reaction_target(ctx, op)
+    ctx.add_reaction(post, post_author, op.author, emoji, op.hlc)
 
 
 @handles("post.unreact")
 def post_unreact(ctx: FoldContext, op: Op) -> None:
-    post, emoji = _reaction_target(ctx, op)
+    post, _, emoji = _reaction_target(ctx, op)
     ctx.run("DELETE FROM reactions WHERE post_id = ? AND author = ? AND emoji = ?", post, op.author, emoji)
 
 

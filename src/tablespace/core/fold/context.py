@@ -33,13 +33,13 @@ class PostBatch:
     # new threads, in fold order: id -> row (the columns add_thread writes, of
     # several types), replies and last activity kept current
     threads: dict[str, list[Any]] = field(default_factory=dict)
-    posts: list[tuple[str, str, str, str, int, str | None]] = field(default_factory=list)
+    posts: list[tuple[str, str, str, str, int, str | None, str]] = field(default_factory=list)
     mentions: list[tuple[str, str, str, int]] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
     activity: dict[str, list[int]] = field(default_factory=dict)
     # (post_id, author, emoji, hlc), written INSERT OR IGNORE in fold order
-    reactions: list[tuple[str, str, str, int]] = field(default_factory=list)
+    reactions: list[tuple[str, str, str, int, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.posts or self.reactions)  # every new thread or reply pends a post
@@ -144,7 +144,8 @@ class FoldContext:
             batch.threads.values(),
         )
         self._conn.executemany(
-            "INSERT INTO posts (id, thread_id, author, body, created_hlc, quote) VALUES (?, ?, ?, ?, ?, ?)",
+            """INSERT INTO posts (id, thread_id, author, body, created_hlc, quote, thread_author)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
             batch.posts,
         )
         self._conn.executemany(
@@ -156,7 +157,8 @@ class FoldContext:
             [(count, hlc, thread) for thread, (count, hlc) in batch.activity.items()],
         )
         self._conn.executemany(
-            "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc) VALUES (?, ?, ?, ?)", batch.reactions
+            "INSERT OR IGNORE INTO reactions (post_id, author, emoji, hlc, post_author) VALUES (?, ?, ?, ?, ?)",
+            batch.reactions,
         )
 
     def add_thread(
@@ -172,18 +174,26 @@ class FoldContext:
     ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence, self.circle]
-        self._batch.posts.append((thread_id, thread_id, author, body, hlc, None))
+        self._batch.posts.append((thread_id, thread_id, author, body, hlc, None, author))
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0, self.circle)
         self._posts[thread_id] = (thread_id, author, hlc, 0)
 
     def add_reply(
-        self, post_id: str, thread_id: str, author: str, body: str, hlc: int, quote: str | None = None
+        self,
+        post_id: str,
+        thread_id: str,
+        author: str,
+        body: str,
+        hlc: int,
+        quote: str | None = None,
+        *,
+        thread_author: str,
     ) -> None:
-        """A reply to a live thread (live_thread has put it in `_threads`),
-        quoting `quote`, a post of that thread, or nothing."""
-        self._batch.posts.append((post_id, thread_id, author, body, hlc, quote))
+        """A reply to a live thread started by `thread_author` (live_thread has
+        put it in `_threads`), quoting `quote`, a post of that thread, or nothing."""
+        self._batch.posts.append((post_id, thread_id, author, body, hlc, quote, thread_author))
         self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
@@ -195,11 +205,14 @@ class FoldContext:
             row[5] += 1
             row[4] = max(row[4], hlc)
 
-    def add_reaction(self, post_id: str, author: str, emoji: str, hlc: int) -> None:
-        """A reaction to a live post; kept if the author has not reacted so already."""
-        self._batch.reactions.append((post_id, author, emoji, hlc))
+    def add_reaction(self, post_id: str, post_author: str, author: str, emoji: str, hlc: int) -> None:
+        """A reaction to a live post by `post_author`; kept if the author has
+        not reacted so already."""
+        self._batch.reactions.append((post_id, author, emoji, hlc, post_author))
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
+        if "@" not in body:  # most posts: nothing to find, on every import of the whole log
+            return
         self._batch.mentions.extend(
             (post_id, member, key, hlc) for member, key in resolve_mentions(body, self.member_named).items()
         )

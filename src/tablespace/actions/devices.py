@@ -4,10 +4,10 @@ core/fold/devices.py for what the log holds, sync/devices.py for pairing."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import timedelta
+from secrets import token_bytes
 
 from tablespace.core import queries
 from tablespace.core.clock import from_now, iso, now
@@ -32,7 +32,7 @@ def add_device(group: Group, name: str | None = None) -> str:
         raise PermissionDenied("only a current member can add a device")
     if name is not None:
         name = check_display_name(name)
-    secret = os.urandom(16)
+    secret = token_bytes(16)
     expires = from_now(PAIRING_LIFETIME, what="the pairing code's expiry")
     remember_code(group, secret, int(expires.timestamp() * 1000), name)
     return make_pairing_code(group.id, secret)

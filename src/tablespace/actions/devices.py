@@ -19,6 +19,8 @@ from tablespace.sync.folder import FolderStore
 from tablespace.sync.git import CLONE_DIR, GitRemote
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import encode_request
+from tablespace.sync.moderator_key import rotate_mod_key_if_needed
+from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import reachable, rotate_now
 
 PAIRING_LIFETIME = timedelta(hours=1)
@@ -93,12 +95,16 @@ class DeviceRemoved:
 
 def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
     """Take one of my devices away: nothing it signs after what this device
-    has seen of it counts, and the group's key is renewed at once without
-    it, so it reads nothing written afterwards."""
+    has seen of it counts, and the group's key (and, as a moderator, the
+    moderators' key) is renewed at once without it, so it reads nothing
+    written afterwards."""
     device = _my_device(group, device_ref)
     if device == group.device:
         raise TablespaceError("this is the device you are on: remove it from another of your devices")
-    group.write("device.remove", {"device": device, "last_seq": queries.last_seq(group.conn, device)})
+    with group.store.db.atomic():
+        group.write("device.remove", {"device": device, "last_seq": queries.last_seq(group.conn, device)})
+        if group.is_moderator:  # the moderators' key too: it opens the reports
+            rotate_mod_key_if_needed(group, my_exchange_key(group))
     return DeviceRemoved(device, rotate_now(group))
 
 

@@ -142,3 +142,21 @@ def test_a_moderator_s_laptop_opens_the_reports_until_it_is_removed(
     report_once_delivered(ben, posts[2], "after the laptop went")
     ana.json("sync")
     assert len(ana.json("reports")) == 3
+
+
+def test_a_code_that_expired_before_its_device_synced_is_replaced_by_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the home that made a code can approve it: if that device stays
+    offline past the hour, the laptop links again with a fresh code."""
+    folder, _, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    laptop.run("device", "link", ben.out("device", "add"), "--name", "laptop", "--folder", str(folder))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:30:00Z")  # the desktop was off for two hours
+    ben.json("sync")
+    assert [d["name"] for d in ben.json("devices")] == ["first device"]
+    laptop.run("device", "link", ben.out("device", "add"), "--name", "laptop", "--folder", str(folder))
+    ben.json("sync")
+    laptop.json("sync")
+    assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"first device": False, "laptop": True}

@@ -21,7 +21,7 @@ from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import encode_request
 from tablespace.sync.moderator_key import rotate_mod_key_if_needed
 from tablespace.sync.sealing import my_exchange_key
-from tablespace.sync.service import reachable, rotate_now
+from tablespace.sync.service import folder_for, reachable, rotate_now
 
 PAIRING_LIFETIME = timedelta(hours=1)
 
@@ -47,6 +47,8 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
     group_id, secret = parse_pairing_code(code)
     name = check_display_name(name)
     transport = reachable(transport, "nothing was linked")
+    if (home.groups_dir / group_id).exists():
+        return _link_again(home, group_id, secret, name)
     clone: GitRemote | None = None
     if transport.folder is None:
         home.ensure()
@@ -79,6 +81,34 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
             raise TablespaceError(
                 f"could not leave the pairing request in {folder.root}: {exc}; nothing was linked"
             ) from None
+        raise
+    return group
+
+
+def _link_again(home: Home, group_id: str, secret: bytes, name: str) -> Group:
+    """A home linked already but not let in yet (its code expired while the
+    other device was off): a fresh request with the keys it has, for the new
+    code. Only the home that made a code can approve it, so a new code is the
+    way past an old one nobody will use."""
+    group = Group.open(home, group_id)
+    try:
+        if group.my_status is not None:
+            raise TablespaceError(
+                f"this home already has that group ({group.path}); use another --home to link another device"
+            )
+        keyring = Keyring.load(group.path)
+        folder = folder_for(group)
+        data = encode_request(
+            group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
+        )
+        folder.write_once(pairing_request_path(data), data)
+        if group.transport.git:
+            GitRemote.for_group(group).publish()
+    except OSError as exc:
+        group.close()
+        raise TablespaceError(f"could not leave the pairing request: {exc}; nothing changed") from None
+    except BaseException:
+        group.close()
         raise
     return group
 

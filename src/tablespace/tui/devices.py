@@ -39,12 +39,13 @@ class DevicesScreen(TablespaceScreen):
         super().__init__()
         self.devices: list[queries.DeviceView] = []
         self.pairing_code: str | None = None
+        self.active = False  # a current member on a device not removed: may pair and remove
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_code":
             return self.pairing_code is not None
         if action in ("add", "remove"):
-            return self.is_mounted and self.group.my_status == "active"
+            return self.active  # asked many times a frame: read with the list
         return True
 
     def compose(self) -> ComposeResult:
@@ -62,6 +63,10 @@ class DevicesScreen(TablespaceScreen):
 
     def refresh_data(self) -> None:
         self.devices = queries.devices(self.group.conn, self.group.me, self.group.device)
+        active = self.group.my_status == "active"
+        if active != self.active:
+            self.active = active
+            self.refresh_bindings()
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()

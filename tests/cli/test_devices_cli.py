@@ -160,3 +160,14 @@ def test_a_code_that_expired_before_its_device_synced_is_replaced_by_a_new_one(
     ben.json("sync")
     laptop.json("sync")
     assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"first device": False, "laptop": True}
+
+
+def test_a_first_device_removed_from_a_paired_one_hears_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desktop Ben joined from is the one stolen: he removes it from the
+    laptop, and the desktop learns it, though its id is his member id."""
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    laptop.run("device", "remove", "desktop")
+    for who in (laptop, ana, ben):
+        who.json("sync")
+    assert "no longer a member" in ben.error("post", "Again", "--body", "x", code=3)
+    assert [d["name"] for d in ana.json("members") if d["name"] == "Ben"] == ["Ben"]

@@ -129,6 +129,9 @@ def device_remove(ctx: FoldContext, op: Op) -> None:
     last_seq = op.payload.get("last_seq")
     if type(last_seq) is not int or not 0 <= last_seq < 2**63:
         raise Rejected.invalid("the removal must name the device's last seq")
+    if device == op.signer:
+        # A removal that cut off its own op would undo itself on the next fold.
+        raise Rejected.refused("a device cannot remove itself: remove it from another of the member's devices")
     row = ctx.one("SELECT member, status FROM devices WHERE id = ?", device)
     if row is None or row[0] != op.author:
         raise Rejected.permission("only a member's own devices can remove one of theirs")

@@ -4,10 +4,13 @@ laptop away again; nobody else in the group does anything."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from tablespace.core.group import Group
+from tablespace.core.home import Home
 from tests.clirun import TS, make_group
 
 
@@ -93,3 +96,78 @@ def test_members_without_devices_look_as_before(tmp_path: Path, monkeypatch: pyt
     assert {r["name"]: r["devices"] for r in ana.json("members")} == {"Ana": 1, "Ben": 1}
     (only,) = ana.json("devices")
     assert only["this"] is True and only["name"] == "first device"
+
+
+def report_once_delivered(ben: TS, post: str, reason: str) -> None:
+    """Ben reports `post`; a report travels alone, so his syncs until it is out."""
+    ben.out("report", post[:8], "--reason", reason)
+    for _ in range(3):
+        ben.json("sync")
+
+
+def newest_mod_key_holders(home: Path) -> set[str]:
+    group = Group.open(Home(home))
+    try:
+        return set(json.loads(group.conn.execute("SELECT wrapped FROM mod_keys ORDER BY epoch DESC").fetchone()[0]))
+    finally:
+        group.close()
+
+
+def test_a_moderator_s_laptop_opens_the_reports_until_it_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    posts = [ana.out("post", f"Post {n}", "--body", "x") for n in range(3)]
+    for who in (ana, ben):
+        who.json("sync")
+    report_once_delivered(ben, posts[0], "before the laptop")
+    ana.json("sync")
+    code = ana.out("device", "add", "--name", "desktop")
+    laptop = TS(tmp_path / "ana-laptop", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    ana.json("sync")  # approves, and wraps the moderators' key for the laptop too
+    laptop.json("sync")
+    report_once_delivered(ben, posts[1], "after the laptop")
+    ana.json("sync")
+    laptop.json("sync")
+    assert sorted(r["reason"] for r in laptop.json("reports")) == ["after the laptop", "before the laptop"]
+
+    (laptop_id,) = [d["id"] for d in ana.json("devices") if d["name"] == "laptop"]
+    assert laptop_id in newest_mod_key_holders(tmp_path / "ana")
+    ana.run("device", "remove", "laptop")  # renews the moderators' key at once, as the group's
+    holders = newest_mod_key_holders(tmp_path / "ana")
+    assert laptop_id not in holders and len(holders) == 1  # Ana's desktop alone
+    ana.json("sync")
+    report_once_delivered(ben, posts[2], "after the laptop went")
+    ana.json("sync")
+    assert len(ana.json("reports")) == 3
+
+
+def test_a_code_that_expired_before_its_device_synced_is_replaced_by_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the home that made a code can approve it: if that device stays
+    offline past the hour, the laptop links again with a fresh code."""
+    folder, _, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    laptop.run("device", "link", ben.out("device", "add"), "--name", "laptop", "--folder", str(folder))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T11:30:00Z")  # the desktop was off for two hours
+    ben.json("sync")
+    assert [d["name"] for d in ben.json("devices")] == ["first device"]
+    laptop.run("device", "link", ben.out("device", "add"), "--name", "laptop", "--folder", str(folder))
+    ben.json("sync")
+    laptop.json("sync")
+    assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"first device": False, "laptop": True}
+
+
+def test_a_first_device_removed_from_a_paired_one_hears_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desktop Ben joined from is the one stolen: he removes it from the
+    laptop, and the desktop learns it, though its id is his member id."""
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    laptop.run("device", "remove", "desktop")
+    for who in (laptop, ana, ben):
+        who.json("sync")
+    assert "no longer a member" in ben.error("post", "Again", "--body", "x", code=3)
+    assert [d["name"] for d in ana.json("members") if d["name"] == "Ben"] == ["Ben"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import random
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tablespace.core.circles import OpPlace, new_circle_key, seal_box, seal_prev_keys, sealed_prev_aad, wrap_for
@@ -65,6 +66,11 @@ KINDS = (
 )
 
 
+# Only drawn once a member has added a device: removals by its member, and
+# the moderators' rules every device of a member must follow.
+DEVICE_KINDS = ["device.remove", "device.remove", "member.timeout", "member.timeout_end", "member.remove"]
+
+
 def device_add_payload(identity: Identity) -> dict[str, str]:
     exchange = X25519PrivateKey.from_private_bytes(identity.public_key[:32]).public_key().public_bytes_raw()
     return {
@@ -83,15 +89,21 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     feeds = [founder] + [Feed(identity, gid) for identity in POOL[1 : 1 + n_members]]
     ops = [genesis]
     hlc = BASE_HLC
+    admitted = [founder]
     for feed, name in zip(feeds[1:], NAMES[1:], strict=False):
-        hlc += draw(st.integers(0, 1))  # admissions may share one HLC
+        step = draw(st.integers(0, 1))  # admissions may share one HLC (the founder's later one is refused)
+        hlc += step
         ops.append(founder.op("member.add", member_add_payload(feed.identity, name), hlc=hlc))
+        if step:
+            admitted.append(feed)
     devices = []
+    owners: dict[str, Feed] = {}  # device id -> the member's first key
     for identity in DEVICES[: draw(st.integers(0, 2))]:
-        owner = draw(st.sampled_from(feeds))
-        hlc += draw(st.integers(0, 1))
+        owner = draw(st.sampled_from(admitted))  # a member's certificate: their devices' ops are theirs
+        hlc += 1  # after every admission: the certificate counts, so the device's ops are the member's
         ops.append(owner.op("device.add", device_add_payload(identity), hlc=hlc))
         devices.append(Feed(identity, gid))
+        owners[identity.author_id] = owner
     # the outsider's ops are all rejected; a device's count as its member's
     authors = feeds + devices + [Feed(OUTSIDER, gid)]
     member_ids = [f.id for f in authors]
@@ -102,6 +114,9 @@ def op_sets(draw) -> tuple[str, list[Op]]:
     rituals: list[str] = []
     events: list[str] = []
     polls: list[str] = []
+    timed_out: list[str] = []
+    # whom a time-out or a removal falls on: a member with devices (not the founder) as often as anyone
+    with_devices = sorted({owner.id for owner in owners.values() if owner is not founder})
     latest = hlc
 
     def pick(items: list[str]) -> str:
@@ -109,7 +124,13 @@ def op_sets(draw) -> tuple[str, list[Op]]:
 
     for _ in range(draw(st.integers(1, 30))):
         author = draw(st.sampled_from(authors[:-1]) if draw(st.integers(0, 14)) else st.just(authors[-1]))
-        kind = draw(st.sampled_from(KINDS + (["device.remove"] if devices else [])))
+        kind = draw(st.sampled_from(KINDS + (DEVICE_KINDS if devices else [])))
+        removed: Feed | None = None
+        if kind == "device.remove" and draw(st.integers(0, 2)):
+            removed = draw(st.sampled_from(devices))
+            author = owners[removed.id]  # mostly its member's first key, which may remove it
+        if kind == "member.timeout_end" or kind in ("member.timeout", "member.remove") and draw(st.integers(0, 3)):
+            author = feeds[0]  # mostly the founder, a moderator
         mode = draw(st.sampled_from(["causal", "causal", "causal", "collide", "backdate"]))
         if mode == "causal":
             stamp = latest + draw(st.integers(1, 3))
@@ -190,7 +211,23 @@ def op_sets(draw) -> tuple[str, list[Op]]:
         elif kind == "poll.vote":
             payload = {"poll": pick(polls), "options": draw(st.sampled_from([[0], [1], [0, 1], [2], []]))}
         elif kind == "device.remove":  # by its member's other key, or by anyone else (refused)
-            payload = {"device": draw(st.sampled_from([d.id for d in devices])), "last_seq": draw(st.integers(0, 3))}
+            device = removed.id if removed else draw(st.sampled_from([d.id for d in devices]))
+            payload = {"device": device, "last_seq": draw(st.integers(0, 3))}
+        elif kind in ("member.timeout", "member.remove"):
+            # device_seqs names some of the member's devices, or none: a time-out
+            # or a removal must reach every device of theirs all the same
+            payload = {
+                "member": draw(st.sampled_from(with_devices + [f.id for f in admitted[1:] or feeds])),
+                "last_seq": draw(st.integers(0, 3)),
+                "device_seqs": {d.id: draw(st.integers(0, 3)) for d in devices if draw(st.booleans())},
+            }
+            if kind == "member.timeout":
+                payload["until"] = draw(st.sampled_from(["2025-01-07T12:00:00Z", "2025-01-06T11:00:00Z"]))
+                timed_out.append(payload["member"])
+        elif kind == "member.timeout_end":
+            payload = {"member": draw(st.sampled_from(timed_out or [f.id for f in feeds]))}
+            if timed_out:  # after the time-out, so that it can end it
+                stamp = latest = latest + 1
         else:  # member.profile
             payload = {"name": draw(st.sampled_from(["Bea", "Cyd"]))}
 
@@ -262,6 +299,35 @@ def test_any_order_any_chunking_with_duplicates_converges(generated, rng, replic
         reference.rebuild()
         assert reference.canonical_dump() == expected
         reference.close()
+
+
+@pytest.mark.slow
+def test_the_generated_op_sets_reach_accepted_device_ops():
+    """The property above is only as good as what it folds: the drawn sets
+    must hold device certificates and removals that count, ops an added
+    device signs that count, and a time-out or removal that stops a device."""
+    seen: Counter[str] = Counter()
+    device_ids = {identity.author_id for identity in DEVICES}
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None)
+    @given(op_sets())
+    def fold(generated: tuple[str, list[Op]]) -> None:
+        gid, ops = generated
+        with tempfile.TemporaryDirectory() as tmp:
+            store = new_store(Path(tmp) / "reference.db", gid)
+            store.ingest(sorted(ops, key=lambda op: op.order_key))
+            for kind, author, state, reason in store.conn.execute("SELECT kind, author, state, reason FROM ops"):
+                if state == "accepted" and kind.startswith(("device.", "member.timeout", "member.remove")):
+                    seen[kind] += 1
+                elif author in device_ids and state == "accepted":
+                    seen["by a device"] += 1
+                elif author in device_ids and reason and ("timed out" in reason or "had ended" in reason):
+                    seen["a device stopped"] += 1
+            store.close()
+
+    fold()
+    assert all(seen[what] for what in ("device.add", "device.remove", "by a device", "a device stopped")), seen
+    assert seen["member.timeout"] + seen["member.remove"], seen
 
 
 def test_seq_n_plus_2_before_n_plus_1_is_held_then_applied(tmp_path):

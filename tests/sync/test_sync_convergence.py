@@ -195,6 +195,32 @@ class Net:
         self.clock(i)
         self.groups[i] = Group.open(self.homes[i])
 
+    def link_device(self, i: int) -> int | None:
+        """Replica i's member pairs a new device: a code there, and a new home
+        linked through its own inbox (its pairing request reaches the pool
+        like any file; replica i approves it when it arrives there). Returns
+        the new replica's index, or None if replica i may not add one."""
+        code = self.act(i, actions.add_device)
+        if code is None:
+            return None
+        j = len(self.groups)
+        self._add_replica_dirs(j)
+        self.skews.append(0)
+        self.deliver_all(j)  # the new device's copy of the shared folder
+        self.clock(j)
+        saved_generate = Identity.__dict__["generate"]
+        Identity.generate = classmethod(  # type: ignore[method-assign]
+            lambda cls: Identity(Ed25519PrivateKey.from_private_bytes(bytes([100 + j]) * 32))
+        )
+        try:
+            self.groups.append(
+                actions.link_device(self.homes[j], code, f"device {j}", Transport(folder=self.inboxes[j]))
+            )
+        finally:
+            Identity.generate = saved_generate  # type: ignore[method-assign]
+        self._publish(j)
+        return j
+
     # --- moving files ------------------------------------------------------------
 
     def _dir(self, i: int) -> Path:
@@ -289,14 +315,16 @@ class Net:
 
     def current(self) -> list[int]:
         """Replicas whose member, as their own replica sees it, is still in the
-        group. A removed member's or a leaver's replica cannot read what is
-        written after they went (the key rotated), so it is not compared."""
+        group, on a device not removed. A removed member's, a leaver's or a
+        removed device's replica cannot read what is written after they went
+        (the key rotated), so it is not compared."""
         return [
             i
             for i, g in enumerate(self.groups)
             if g.conn.execute(
                 "SELECT 1 FROM members WHERE id = ? AND status IN ('active', 'timed_out')", (g.me,)
             ).fetchone()
+            and not g.conn.execute("SELECT 1 FROM devices WHERE id = ? AND status = 'removed'", (g.device,)).fetchone()
         ]
 
     def assert_identical(self, *, rebuild: bool = True) -> None:
@@ -308,13 +336,17 @@ class Net:
             assert dumps[i] == dumps[first], f"replica {i} differs from replica {first}:\n" + _diff(
                 dumps[first], dumps[i]
             )
+        seen_by_first = self.groups[first].conn
         for i in set(range(len(self.groups))) - set(current):
-            gone = (
-                self.groups[first]
-                .conn.execute("SELECT status FROM members WHERE id = ?", (self.member_id(i),))
-                .fetchone()
+            gone = seen_by_first.execute("SELECT status FROM members WHERE id = ?", (self.member_id(i),)).fetchone()
+            device = seen_by_first.execute(
+                "SELECT status FROM devices WHERE id = ?", (self.groups[i].device,)
+            ).fetchone()
+            if gone is None and device is None and self.groups[i].device == self.groups[i].me:
+                continue  # a linked device never let in (its code expired, or its member went first)
+            assert (gone and gone[0] in ("removed", "left")) or (device and device[0] == "removed"), (
+                f"replica {i} thinks it has gone, replica {first} does not"
             )
-            assert gone and gone[0] in ("removed", "left"), f"replica {i} thinks it has gone, replica {first} does not"
         if rebuild:
             for i, group in enumerate(self.groups):
                 group.store.rebuild()
@@ -348,7 +380,8 @@ def _diff(a: str, b: str, limit: int = 60) -> str:
 
 # --- the state machine ------------------------------------------------------------
 
-REPLICA = st.integers(0, 4)
+REPLICA = st.integers(0, 7)  # founder, members, and the devices they add
+MAX_DEVICES = 2  # added devices per example, across members
 PICK = st.integers(0, 10**6)
 DT = st.integers(0, 90_000)  # ms of wall clock passing with each step
 BODIES = ["hello", "rye again", "a longer body with **markdown**"]
@@ -369,7 +402,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @initialize(n=st.integers(3, 5), skews=st.lists(st.sampled_from(SKEWS_MS[:-1]), min_size=5, max_size=5))
     def setup(self, n: int, skews: list[int]) -> None:
         self.net = Net(Path(self.tmp.name), n, [0] + skews[1:n])
-        self.n = n
+        self.n = self.n_members = n
 
     def teardown(self) -> None:
         try:
@@ -404,6 +437,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
             event("the founder stepped down")
         if self.net.saw_held:
             event("some replica held ops for a while")
+        devices = dict(conn.execute("SELECT status, count(*) FROM devices WHERE id != member GROUP BY status"))
+        if devices.get("active"):
+            event("a member had an added device")
+        if devices.get("removed"):
+            event("a device was removed")
 
     def who(self, r: int) -> int:
         return r % self.n
@@ -569,6 +607,37 @@ class ConvergenceMachine(RuleBasedStateMachine):
             timedelta(minutes=minutes),
             "cool off",
         )
+
+    @precondition(lambda self: self.net is not None and len(self.net.groups) < self.n_members + MAX_DEVICES)
+    @rule(r=REPLICA, dt=DT, then_sync=st.booleans())
+    def add_device(self, r, dt, then_sync) -> None:
+        """A member pairs another device; it writes as them, concurrently with
+        their first, once the code's home has approved it."""
+        self.step(dt)
+        i = self.who(r)
+        j = self.net.link_device(i)
+        if j is not None:
+            self.n = len(self.net.groups)
+            if then_sync:
+                self.net.deliver_all(i)
+                self.net.sync(i)
+
+    @rule(r=REPLICA, dt=DT, p=PICK, then_sync=st.booleans())
+    def remove_device(self, r, dt, p, then_sync) -> None:
+        """A member takes one of their other devices away (a lost laptop): it
+        may go on writing, and what it writes after is refused everywhere."""
+        self.step(dt)
+        having = [(i, others) for i, others in enumerate(map(self._other_devices, self.net.groups)) if others]
+        if having:
+            i, others = having[r % len(having)]  # a replica whose member has another device
+            self.net.act(i, actions.remove_device, self.pick(others, p))
+            self.net._publish(i)
+            if then_sync:
+                self.net.sync(i)
+
+    @staticmethod
+    def _other_devices(group: Group) -> list[str]:
+        return [d.id for d in queries.devices(group.conn, group.me, group.device) if not d.this]
 
     @precondition(lambda self: roster is not None)
     @rule(r=REPLICA, dt=DT, online=st.booleans())
@@ -827,5 +896,40 @@ def test_a_member_renews_the_key_when_the_moderator_left_to_do_it_thinks_she_has
             .fetchone()[0]
             .startswith("a group needs at least one moderator")
         )
+    finally:
+        net.close()
+
+
+def test_two_devices_of_one_member_write_at_once_and_one_is_removed(tmp_path) -> None:
+    """Bo pairs a laptop; both write while offline, a moderator times Bo out
+    without having seen the laptop, Bo removes the laptop, and the laptop
+    writes on: every replica folds the same, and none of the laptop's later
+    ops counts."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo = 0, 1
+        laptop = net.link_device(bo)
+        assert laptop == 3
+        net.converge()  # Bo's replica approves; the laptop takes up Bo
+        assert net.groups[laptop].me == net.member_id(bo) != net.groups[laptop].device
+        net.act(laptop, actions.post, "From the laptop", "on the train")
+        net.act(bo, actions.post, "From the desktop", "at the desk")
+        net.converge()
+        net.assert_identical()
+        authors = {r[0] for r in net.groups[ada].conn.execute("SELECT author FROM threads")}
+        assert net.member_id(bo) in authors and net.groups[laptop].device not in authors
+        net.act(ada, timeout_member, net.member_id(bo), timedelta(minutes=30), "cool off")  # names no device
+        net.converge()
+        assert net.act(laptop, Group.write, "thread.start", {"title": "x", "body": "", "tags": []}) is None
+        net.advance(3600_000)
+        net.act(bo, actions.remove_device, net.groups[laptop].device)
+        net.clock(laptop)
+        stolen = net.groups[laptop].write("thread.start", {"title": "Stolen", "body": "", "tags": []})
+        net._publish(bo)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [0, 1, 2]
+        state = net.groups[ada].conn.execute("SELECT state FROM ops WHERE id = ?", (stolen.id,)).fetchone()
+        assert state in (None, ("rejected",))  # refused, or never sent (its home heard first)
     finally:
         net.close()

@@ -4,10 +4,10 @@ core/fold/devices.py for what the log holds, sync/devices.py for pairing."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import timedelta
+from secrets import token_bytes
 
 from tablespace.core import queries
 from tablespace.core.clock import from_now, iso, now
@@ -19,7 +19,9 @@ from tablespace.sync.folder import FolderStore
 from tablespace.sync.git import CLONE_DIR, GitRemote
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import encode_request
-from tablespace.sync.service import reachable, rotate_now
+from tablespace.sync.moderator_key import rotate_mod_key_if_needed
+from tablespace.sync.sealing import my_exchange_key
+from tablespace.sync.service import folder_for, reachable, rotate_now
 
 PAIRING_LIFETIME = timedelta(hours=1)
 
@@ -32,7 +34,7 @@ def add_device(group: Group, name: str | None = None) -> str:
         raise PermissionDenied("only a current member can add a device")
     if name is not None:
         name = check_display_name(name)
-    secret = os.urandom(16)
+    secret = token_bytes(16)
     expires = from_now(PAIRING_LIFETIME, what="the pairing code's expiry")
     remember_code(group, secret, int(expires.timestamp() * 1000), name)
     return make_pairing_code(group.id, secret)
@@ -45,6 +47,8 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
     group_id, secret = parse_pairing_code(code)
     name = check_display_name(name)
     transport = reachable(transport, "nothing was linked")
+    if (home.groups_dir / group_id).exists():
+        return _link_again(home, group_id, secret, name)
     clone: GitRemote | None = None
     if transport.folder is None:
         home.ensure()
@@ -81,6 +85,34 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
     return group
 
 
+def _link_again(home: Home, group_id: str, secret: bytes, name: str) -> Group:
+    """A home linked already but not let in yet (its code expired while the
+    other device was off): a fresh request with the keys it has, for the new
+    code. Only the home that made a code can approve it, so a new code is the
+    way past an old one nobody will use."""
+    group = Group.open(home, group_id)
+    try:
+        if group.my_status is not None:
+            raise TablespaceError(
+                f"this home already has that group ({group.path}); use another --home to link another device"
+            )
+        keyring = Keyring.load(group.path)
+        folder = folder_for(group)
+        data = encode_request(
+            group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
+        )
+        folder.write_once(pairing_request_path(data), data)
+        if group.transport.git:
+            GitRemote.for_group(group).publish()
+    except OSError as exc:
+        group.close()
+        raise TablespaceError(f"could not leave the pairing request: {exc}; nothing changed") from None
+    except BaseException:
+        group.close()
+        raise
+    return group
+
+
 def my_devices(group: Group) -> list[queries.DeviceView]:
     return queries.devices(group.conn, group.me, group.device)
 
@@ -93,12 +125,18 @@ class DeviceRemoved:
 
 def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
     """Take one of my devices away: nothing it signs after what this device
-    has seen of it counts, and the group's key is renewed at once without
-    it, so it reads nothing written afterwards."""
+    has seen of it counts, and the group's key (and, as a moderator, the
+    moderators' key) is renewed at once without it, so it reads nothing
+    written afterwards."""
     device = _my_device(group, device_ref)
     if device == group.device:
         raise TablespaceError("this is the device you are on: remove it from another of your devices")
     group.write("device.remove", {"device": device, "last_seq": queries.last_seq(group.conn, device)})
+    if group.is_moderator:  # the moderators' key too: it opens the reports
+        try:
+            rotate_mod_key_if_needed(group, my_exchange_key(group))
+        except TablespaceError:
+            pass  # refused (a rotation racing ours): a moderator's next sync renews it
     return DeviceRemoved(device, rotate_now(group))
 
 

@@ -180,9 +180,17 @@ class Group:
         """On a device paired with a member's other one: once the log holds
         the certificate of our key (device.add), we are that member, writing
         on our own chain. Re-folds, so what the member's keys open (their
-        circles) is read as theirs. Returns whether it happened now."""
+        circles) is read as theirs. Returns whether it happened now, here or
+        on another connection to this home since this one last looked."""
         if self.device != self.me:
             return False
+        taken_up = self.store.get_meta("device")
+        if taken_up and taken_up != self.device:
+            # Another connection to this home took it up (the app syncs on a
+            # connection of its own): read ourselves from the home again.
+            self.device, self.me = taken_up, self.store.get_meta("me") or self.me
+            self.store.circle_keys.forget_me()
+            return True
         member = queries.member_of_signer(self.conn).get(self.me)
         if member is None or member == self.me:
             return False

@@ -1217,7 +1217,9 @@ def moderator_count(conn: sqlite3.Connection) -> int:
 
 
 def moderators_with_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(id, exchange key) of the current moderators who have published one."""
+    """(signing key id, exchange key) of every device of the current
+    moderators that has published one: a moderator's first device is their
+    member id."""
     # One statement for the fold and for sync; imported here so the read-only
     # questions above stay independent of the fold.
     from tablespace.core.fold import MODERATORS_WITH_KEYS

@@ -896,6 +896,14 @@ def m031_reads_thread_newest(db: Database) -> None:
     )
 
 
+@migrations()
+def m032_devices_refold_for_device_rules(db: Database) -> None:
+    """Two fold rules changed for members with added devices: a time-out
+    holds every device of its member, and the moderators' key is wrapped
+    for each moderator's device. Re-fold on the next open."""
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

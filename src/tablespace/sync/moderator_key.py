@@ -1,10 +1,12 @@
 """Renewing the moderators' key when the moderators change.
 
-A moderator starts a new key whenever the set of moderators differs from the
-current key's recipients: the new private half is wrapped for each current
-moderator, and the previous one is boxed under it, so whoever holds the
-newest key can open every older record. A moderator who is gone keeps what
-they could already read, and nothing after. (The key's use: sync/sealing.py.)
+A moderator starts a new key whenever the moderators' devices differ from the
+current key's recipients: the new private half is wrapped for each device of
+each current moderator, and the previous one is boxed under it, so whoever
+holds the newest key can open every older record. A moderator who is gone,
+or a device removed, keeps what it could already read, and nothing after; a
+moderator's new device reads every record through the links. (The key's
+use: sync/sealing.py.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tablespace.sync.sealing import LINK_INFO, ModKey, current_mod_key, held_mod
 
 
 def moderators_with_keys(group: Group) -> dict[str, bytes]:
-    """Current moderators who have published an exchange key: id -> key."""
+    """Current moderators' devices that have published an exchange key:
+    signing key id -> key."""
     return {m: bytes.fromhex(k) for m, k in queries.moderators_with_keys(group.conn)}
 
 
@@ -33,7 +36,7 @@ def rotate_mod_key_if_needed(group: Group, exchange: ExchangeKey) -> bool:
     no current moderator does."""
     moderators = moderators_with_keys(group)
     current = current_mod_key(group)
-    if group.me not in moderators or (current is not None and current.recipients == set(moderators)):
+    if group.device not in moderators or (current is not None and current.recipients == set(moderators)):
         return False
     held = held_mod_keys(group, exchange)
     if current is not None and current.key_id not in held and current.recipients & set(moderators):

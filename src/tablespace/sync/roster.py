@@ -151,13 +151,15 @@ def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
     `left_hlc` (our removal of them, our own leave, our removal of a device),
     or 0 if someone else made it. Our HLCs never repeat, so at most one op
     of ours has that HLC."""
-    kinds = ("member.leave",) if member == group.me else ("member.remove", "device.remove")
+    # Our member id is also our first device's: its departure is our leave,
+    # or our removal of that device from another of ours.
+    kinds = ("member.leave", "device.remove") if member == group.me else ("member.remove", "device.remove")
     for kind in kinds:
         row = queries.accepted_op_at(group.conn, group.device, left_hlc, kind)
         if row is not None:
             op = group.store.read_op(*row)
             named = {op.payload.get("member"), op.payload.get("device")}
-            return op.seq if member == group.me or member in named else 0
+            return op.seq if kind == "member.leave" or member in named else 0
     return 0
 
 

@@ -107,7 +107,7 @@ def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519Privat
     publics = {row[0]: bytes.fromhex(row[4]) for row in rows}
     raw: dict[str, bytes] = {}
     for key_id, wrapped, _, _, _ in rows:
-        stanza = json.loads(wrapped).get(group.me)
+        stanza = json.loads(wrapped).get(group.device)  # wrapped per device: our signing key
         if stanza:
             try:
                 raw[key_id] = unwrap_key(bytes.fromhex(stanza), exchange.private_key)

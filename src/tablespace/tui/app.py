@@ -668,6 +668,9 @@ class TablespaceApp(App[None]):
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: the screens in view re-read."""
         self._shown_version = queries.data_version(self.group.conn)
+        # A linked device becomes its member when the certificate comes in, by
+        # the app's sync or a command beside it: every screen reads as them.
+        self.group.take_up_device()
         for screen in self.screen_stack:
             screen.post_message(GroupChanged(ops=True))  # a screen not composed yet reads on mount
 

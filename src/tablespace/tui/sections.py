@@ -740,6 +740,7 @@ class MembersScreen(SectionScreen):
         Binding("i", "invite", "Invite", id="members.invite"),
         Binding("y", "copy_invite", "Copy code", id="members.copy_invite"),
         Binding("o", "open_intro", "Open intro", id="members.open_intro"),
+        Binding("D", "devices", "My devices", id="members.devices"),
     ]
 
     def __init__(self) -> None:
@@ -811,6 +812,11 @@ class MembersScreen(SectionScreen):
         row = self.query_one(DataTable).cursor_row
         if 0 <= row < len(self.people):
             mute_member_of(self, self.people[row].id, self.people[row].name)
+
+    def action_devices(self) -> None:
+        from tablespace.tui.devices import DevicesScreen
+
+        self.app.push_screen(DevicesScreen())
 
     def show_to_welcome(self) -> None:
         """Greeters' (and moderators') work: newcomers whose intro has no

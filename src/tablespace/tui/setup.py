@@ -1,4 +1,5 @@
-"""First run with an empty home: found a group, or join one with an invite code."""
+"""First run with an empty home: found a group, join one with an invite
+code, or link this device to my membership with a pairing code."""
 
 from __future__ import annotations
 
@@ -23,11 +24,15 @@ from tablespace.tui.modals import field_keys, move_field
 INTRO = (
     "Welcome to tablespace. Your home has no group yet: found one for your people, "
     "or join one with the invite code a moderator gave you. Changes travel through a "
-    "folder you already share (Syncthing, Dropbox, a NAS…)."
+    "folder you already share (Syncthing, Dropbox, a NAS…). Already a member on another "
+    "device? Link this one with a pairing code from that device's Devices screen."
 )
 
 FOLDER_HINT = "a folder you already share, e.g. ~/Sync/circle"
 GIT_HINT = "…or a git remote URL (instead of a folder)"
+
+FORMS = ("found", "join", "link")  # the tabs, in ctrl+t's order
+FIRST_FIELD = {"found": "found-name", "join": "join-code", "link": "link-code"}
 
 
 def field(label: str, input_id: str, placeholder: str = "") -> Horizontal:
@@ -42,8 +47,8 @@ class SetupScreen(Screen):
     """Two forms in tabs; errors show inline under them, the draft stays."""
 
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Found / join", priority=True, id="setup.submit"),
-        Binding("ctrl+t", "toggle_tab", "Switch found ↔ join", priority=True, id="setup.switch"),
+        Binding("ctrl+s", "submit", "Found / join / link", priority=True, id="setup.submit"),
+        Binding("ctrl+t", "toggle_tab", "Next form", priority=True, id="setup.switch"),
         Binding("ctrl+q", "app.quit", "Quit", priority=True, id="setup.quit"),
         *field_keys("setup"),
     ]
@@ -74,6 +79,12 @@ class SetupScreen(Screen):
                     yield field("Shared folder", "join-folder", "your copy of the group's shared folder")
                     yield field("Git remote", "join-git", GIT_HINT)
                     yield Button("Ask to join (ctrl+s)", id="join-go", variant="primary", compact=True)
+                with TabPane("Link a device", id="link"):
+                    yield field("Pairing code", "link-code", "from Members → My devices on your other device")
+                    yield field("This device", "link-name", "what to call it, e.g. laptop")
+                    yield field("Shared folder", "link-folder", "your copy of the group's shared folder")
+                    yield field("Git remote", "link-git", GIT_HINT)
+                    yield Button("Link this device (ctrl+s)", id="link-go", variant="primary", compact=True)
             yield Static(id="setup-error")
         yield KeyFooter()
 
@@ -84,9 +95,10 @@ class SetupScreen(Screen):
         move_field(self, step)
 
     def action_toggle_tab(self) -> None:
+        """Found, join, link, and round again."""
         tabs = self.query_one(TabbedContent)
-        tabs.active = "join" if tabs.active == "found" else "found"
-        self.query_one("#join-code" if tabs.active == "join" else "#found-name", Input).focus()
+        tabs.active = FORMS[(FORMS.index(tabs.active) + 1) % len(FORMS)]
+        self.query_one(f"#{FIRST_FIELD[tabs.active]}", Input).focus()
 
     @on(TabbedContent.TabActivated)
     def tab_changed(self, event: TabbedContent.TabActivated) -> None:
@@ -100,7 +112,7 @@ class SetupScreen(Screen):
 
     @on(Input.Submitted)
     def next_field(self, event: Input.Submitted) -> None:
-        if event.input.id in ("found-git", "join-git"):
+        if event.input.id in ("found-git", "join-git", "link-git"):
             self.call_next(self.action_submit)
         else:
             self.focus_next(Input)
@@ -114,7 +126,7 @@ class SetupScreen(Screen):
             return
         tab = self.query_one(TabbedContent).active
         try:
-            job = self.join_job() if tab == "join" else self.found_job()
+            job = {"join": self.join_job, "link": self.link_job}.get(tab, self.found_job)()
         except (TablespaceError, ValueError) as exc:
             self.show_error(str(exc))
             return
@@ -181,6 +193,26 @@ class SetupScreen(Screen):
             await self.ts_app.group_ready(_open_here(home, entry))
 
         return Job("asking to join", join, done=joined)
+
+    def link_job(self) -> Job[GroupEntry]:
+        code, name = self.value("link-code"), self.value("link-name")
+        if not code or not name:
+            raise TablespaceError("paste the pairing code, and name this device")
+        home, transport = self.ts_app.home, self.transport("link")
+
+        def link() -> GroupEntry:
+            return _entry_of(actions.link_device(home, code, name, transport))
+
+        async def linked(entry: GroupEntry) -> None:
+            self.app.notify(
+                "Linked. Your other device lets this one in on its next sync (sync it now if it is on); "
+                "then the group fills in here by itself.",
+                title="Waiting for your other device",
+                timeout=30,
+            )
+            await self.ts_app.group_ready(_open_here(home, entry))
+
+        return Job("linking this device", link, done=linked)
 
 
 def _entry_of(group: Group) -> GroupEntry:

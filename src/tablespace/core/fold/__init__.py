@@ -63,7 +63,10 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
                     raise Rejected.timed_out(iso(hlc_to_datetime(until)))
         # Chains, forks and cut-offs above are the signing key's; everything
         # from here on sees the person (core/fold/devices.py).
-        handler(ctx, devices.as_member(ctx, op))
+        as_member = devices.as_member(ctx, op)
+        if op.kind in CONTENT_KINDS:
+            devices.check_time_out_reaches(ctx, as_member)
+        handler(ctx, as_member)
     except Rejected as exc:
         seal_if_deleted_text(ctx, op)
         return exc.refusal

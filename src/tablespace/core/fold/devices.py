@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from tablespace.core import limits
+from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.fold.context import FoldContext
 from tablespace.core.fold.membership import hex_key
@@ -49,6 +50,22 @@ def as_member(ctx: FoldContext, op: Op) -> Op:
         id=op.id,
         device=op.author,
     )
+
+
+def check_time_out_reaches(ctx: FoldContext, op: Op) -> None:
+    """A time-out holds every device of its member. One that named a device
+    (`device_seqs`) holds it by its own window, which spares what the
+    moderator had seen (apply_op); any other device it holds from where it
+    sorts until it ends, as a removal cuts off a device it does not name."""
+    if not op.device:
+        return  # a member's first key: every time-out names its seq
+    row = ctx.membership(op.author)
+    until = row[2] if row else None
+    if not until or op.hlc >= until:
+        return
+    if any(ends == until for _, ends in ctx.timeouts.get(op.device, ())):
+        return  # named: its window decided already
+    raise Rejected.timed_out(iso(hlc_to_datetime(until)))
 
 
 def _device_name(payload: dict[str, Any], field: str) -> str:
@@ -112,6 +129,9 @@ def device_remove(ctx: FoldContext, op: Op) -> None:
     last_seq = op.payload.get("last_seq")
     if type(last_seq) is not int or not 0 <= last_seq < 2**63:
         raise Rejected.invalid("the removal must name the device's last seq")
+    if device == op.signer:
+        # A removal that cut off its own op would undo itself on the next fold.
+        raise Rejected.refused("a device cannot remove itself: remove it from another of the member's devices")
     row = ctx.one("SELECT member, status FROM devices WHERE id = ?", device)
     if row is None or row[0] != op.author:
         raise Rejected.permission("only a member's own devices can remove one of theirs")

@@ -15,11 +15,18 @@ from tablespace.core.fold.ids import mod_key_id, record_id
 from tablespace.core.fold.registry import handles
 from tablespace.core.ops import Op
 
-# Current moderators who have published an exchange key (id, key): who a
-# moderators' key is wrapped for (here and in sync/moderator_key.py).
+# Every device of a current moderator that has published an exchange key
+# (signing key id, key): who a moderators' key is wrapped for (here and in
+# sync/moderator_key.py). A moderator's first device is their member id,
+# unless they removed it; the devices they added and kept follow.
 MODERATORS_WITH_KEYS = """SELECT m.id, m.exchange_key FROM members m
     JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
-    WHERE m.status = 'active' AND m.exchange_key IS NOT NULL"""
+    WHERE m.status = 'active' AND m.exchange_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = m.id AND d.status = 'removed')
+    UNION ALL
+    SELECT d.id, d.exchange_key FROM devices d JOIN members m ON m.id = d.member
+    JOIN roles r ON r.member_id = m.id AND r.role = 'moderator'
+    WHERE m.status = 'active' AND d.id != d.member AND d.status = 'active' AND d.exchange_key IS NOT NULL"""
 MOD_RECORD_MAX_BYTES = 48 * 1024  # base64 text of one sealed record
 KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 REPLY_MAX_CHARS = 4096  # base64 of the moderators' word to a reporter, sealed
@@ -136,8 +143,9 @@ def _reply(op: Op) -> str | None:
 @handles("modkey.rotate")
 def modkey_rotate(ctx: FoldContext, op: Op) -> None:
     """A moderator announces a new moderators' key: its public half (anyone
-    can seal a report to it), its private half wrapped for each moderator,
-    and the previous private key boxed under it, so moderators keep history."""
+    can seal a report to it), its private half wrapped for each moderator's
+    devices, and the previous private key boxed under it, so moderators keep
+    history."""
     ctx.require_role(op, "moderator", "rotate the moderators' key")
     p = op.payload
     epoch = p.get("epoch")
@@ -159,7 +167,7 @@ def modkey_rotate(ctx: FoldContext, op: Op) -> None:
         raise Rejected.invalid("bad wrapped keys")
     moderators = {r[0] for r in ctx.conn.execute(MODERATORS_WITH_KEYS)}
     if set(wrapped) != moderators:
-        raise Rejected.refused("a moderators' key must be wrapped for exactly the current moderators")
+        raise Rejected.refused("a moderators' key must be wrapped for exactly the current moderators' devices")
     previous_key_id, previous = p.get("previous_key"), p.get("previous")
     if previous_key_id is not None and not (
         isinstance(previous_key_id, str)

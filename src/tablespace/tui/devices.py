@@ -1,0 +1,135 @@
+"""My devices (from Members): which one this is, a pairing code for another,
+and taking one away (a lost or stolen laptop). One member, several keys:
+see actions/devices.py."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Header, Static
+
+from tablespace import actions
+from tablespace.core import queries
+from tablespace.core.text import visible
+from tablespace.tui.chrome import KeyFooter, TablespaceScreen
+from tablespace.tui.tables import RowTable
+
+HOW_TO_LINK = (
+    "On the new device: start tablespace and choose “Link a device” (or run "
+    "`tablespace device link CODE --name NAME --folder PATH`). This device lets it in "
+    "on its next sync: leave it on until the new one shows here."
+)
+
+
+class DevicesScreen(TablespaceScreen):
+    """The member's devices, oldest first."""
+
+    SECTION = "members"
+    # A code is used on this device's next sync: the list changes with the rounds.
+    REFRESH_EVERY_ROUND = True
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="devices.back"),
+        Binding("a", "add", "Pairing code", id="devices.add"),
+        Binding("y", "copy_code", "Copy code", id="devices.copy"),
+        Binding("x", "remove", "Remove", id="devices.remove"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.devices: list[queries.DeviceView] = []
+        self.pairing_code: str | None = None
+        self.active = False  # a current member on a device not removed: may pair and remove
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_code":
+            return self.pairing_code is not None
+        if action in ("add", "remove"):
+            return self.active  # asked many times a frame: read with the list
+        return True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("Your devices", "bold"), classes="strip")
+        yield Static(id="pairing-code", classes="strip")
+        yield RowTable(id="devices")
+        yield Static(HOW_TO_LINK, id="how-to-link", classes="detail")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Device", "Added", "Id")
+        self.query_one("#pairing-code").display = False
+        self.reread()
+
+    def refresh_data(self) -> None:
+        self.devices = queries.devices(self.group.conn, self.group.me, self.group.device)
+        active = self.group.my_status == "active"
+        if active != self.active:
+            self.active = active
+            self.refresh_bindings()
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for d in self.devices:
+            name = Text(visible(d.name), "bold")
+            if d.this:
+                name.append("  (this one)", "dim")
+            table.add_row(name, f"{d.added_at:%d %b %Y}", Text(d.id[:8], "dim"), key=d.id)
+        if self.devices:
+            table.move_cursor(row=min(keep or 0, len(self.devices) - 1), animate=False)
+
+    @property
+    def current(self) -> queries.DeviceView | None:
+        row = self.query_one(DataTable).cursor_row
+        return self.devices[row] if 0 <= row < len(self.devices) else None
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_add(self) -> None:
+        """A one-time code, good for an hour (as `tablespace device add`)."""
+        self.act("making a pairing code", lambda g: actions.add_device(g), then=self.show_code)
+
+    def show_code(self, code: str) -> None:
+        self.pairing_code = code
+        box = self.query_one("#pairing-code", Static)
+        box.display = True
+        # The code on a line of its own: it fits 80 columns whole, for copying by hand.
+        box.update(Text.assemble(("Pairing code", "bold"), ("  one device, an hour · y copies it\n", "dim"), code))
+        self.refresh_bindings()
+        self.action_copy_code()
+
+    def action_copy_code(self) -> None:
+        if self.pairing_code is not None:
+            self.app.copy_to_clipboard(self.pairing_code)
+            self.notify("Copied the pairing code.")
+
+    def action_remove(self) -> None:
+        from tablespace.tui.modals import ConfirmModal
+
+        device = self.current
+        if device is None:
+            return
+        if device.this:
+            self.notify("This is the device you are on: remove it from another of yours.", severity="warning")
+            return
+        device_id, name = device.id, visible(device.name)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(
+                    f"removing {name}",
+                    lambda g: actions.remove_device(g, device_id),
+                    success=lambda r: (
+                        f"Removed {name}." + ("" if r.key_renewed else " The group's key is renewed on the next sync.")
+                    ),
+                )
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Remove “{name}”? Whatever it writes from now on is refused, and it reads nothing "
+                "written afterwards. Use this for a lost or stolen device.",
+                yes="Remove",
+            ),
+            answered,
+        )

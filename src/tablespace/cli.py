@@ -715,7 +715,7 @@ def inbox(group: Group, as_json: bool, show_all: bool, limit: int) -> None:
     for e in entries:
         mark = " " if e.read else styled("●", fg="yellow")
         echo(mark, f" {e.post[:8]}  ", styled(e.headline, bold=True))
-        excerpt = f" · {e.excerpt[:60]}" if e.excerpt else ""
+        excerpt = f" · {e.text[:60]}" if e.text else ""
         echo(f"    {e.title or '(deleted thread)'}{excerpt} · {ago(e.at)}")
 
 

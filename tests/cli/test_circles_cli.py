@@ -244,8 +244,10 @@ def test_a_report_of_a_circle_post_reaches_moderators_outside_it_and_nothing_mor
     ana.run("resolve", report[:6], "--decision", "Rude: hidden", "--hide-post")
     _sync_all(ana, ben, cy)
 
-    (entry,) = ben.json("inbox")
-    assert (entry["kind"], entry["post"]) == ("report", thread)
+    assert [(e["kind"], e["stage"], e["post"]) for e in ben.json("inbox")] == [
+        ("report", "handled", thread),
+        ("report", "received", thread),
+    ]
     for member in (ben, cy):
         assert member.json("threads", "--circle", NAME) == []  # the opening post went, and its thread
         assert not _holds(member, rude)

@@ -15,6 +15,12 @@ def kinds(member: TS, *extra: str) -> list[tuple[str, str | None]]:
     return [(e["kind"], e["from"]) for e in member.json("inbox", *extra)]
 
 
+def handled(member: TS) -> dict:
+    """The one 'report handled' entry in the inbox."""
+    (entry,) = [e for e in member.json("inbox") if e["kind"] == "report" and e["stage"] == "handled"]
+    return entry
+
+
 def post_ids(member: TS, thread: str) -> list[str]:
     return [p["id"] for p in member.json("show", thread)["posts"]]
 
@@ -82,15 +88,19 @@ def test_the_reporter_learns_the_report_was_handled_and_nothing_more(tmp_path, m
     ben_report = ben.out("report", thread[:6], "--reason", "spam")
     dee.out("report", thread[:6], "--reason", "spam too")
     everyone_syncs(ben, dee, ana)
-    assert kinds(ben) == []
+    (received,) = ben.json("inbox")  # a moderator's home took it in
+    assert (received["kind"], received["stage"], received["post"]) == ("report", "received", thread)
     ana.run("resolve", ben_report[:6], "--decision", "Spam: hidden, and I wrote to Cat", "--hide-post")
     everyone_syncs(ana, ben, cat, dee)
 
-    (entry,) = ben.json("inbox")
+    entries = ben.json("inbox")
+    assert [e["stage"] for e in entries] == ["handled", "received"]
+    entry = entries[0]
     assert (entry["kind"], entry["from"], entry["post"], entry["read"]) == ("report", None, thread, False)
-    assert "Spam" not in str(entry)  # the decision stays the moderators'
-    # Dee's report is not resolved yet: she hears nothing of Ben's; nobody else hears anything.
-    assert kinds(dee) == [] and kinds(cat) == [] and kinds(ana) == []
+    assert "Spam" not in str(entries)  # the decision stays the moderators'
+    # Dee's report is not resolved: she hears only that hers was received; nobody else hears anything.
+    assert [e["stage"] for e in dee.json("inbox")] == ["received"]
+    assert kinds(cat) == [] and kinds(ana) == []
     # The post is gone (hidden with its thread): reading the entry marks it read.
     from tablespace import actions
     from tablespace.core.group import Group
@@ -101,7 +111,7 @@ def test_the_reporter_learns_the_report_was_handled_and_nothing_more(tmp_path, m
         actions.mark_entry_read(group, actions.inbox(group)[0])
     finally:
         group.close()
-    assert kinds(ben) == [] and [e["read"] for e in ben.json("inbox", "--all")] == [True]
+    assert kinds(ben) == [] and [e["read"] for e in ben.json("inbox", "--all")] == [True, True]
 
 
 def test_moderators_may_tell_the_reporter_a_word_sealed_to_them_alone(tmp_path, monkeypatch) -> None:
@@ -117,8 +127,8 @@ def test_moderators_may_tell_the_reporter_a_word_sealed_to_them_alone(tmp_path, 
     assert told == word
     everyone_syncs(ana, ben, cat)
 
-    (entry,) = ben.json("inbox")
-    assert entry["kind"] == "report" and entry["excerpt"] == word
+    entry = handled(ben)
+    assert entry["note"] == word
     assert "private note" not in str(entry)
     assert kinds(cat) == []
     # Sealed to Ben's device: neither the folder nor Cat's home holds the words.
@@ -203,6 +213,5 @@ def test_a_report_from_an_added_device_reaches_the_moderators_and_the_word_back_
     assert (filed["reporter"], filed["reason"]) == ("Ben", "off topic")
     ana.run("resolve", report[:6], "--decision", "moved it", "--tell-reporter", "Moved to the right thread")
     everyone_syncs(ana, laptop, ben)
-    (entry,) = laptop.json("inbox")
-    assert (entry["kind"], entry["excerpt"]) == ("report", "Moved to the right thread")
+    assert handled(laptop)["note"] == "Moved to the right thread"
     assert kinds(ben) == []  # filed from the laptop: the desktop never knew of it

@@ -305,3 +305,20 @@ async def test_an_inbox_count_at_its_cap_shows_as_a_floor(app, ana, table, monke
         bar.set_counts({"inbox": cap - 1})
         await pilot.pause()
         assert "7 Inbox (999)" in bar_text(app)
+
+
+def test_a_report_s_entries_say_received_then_handled_with_the_moderators_word() -> None:
+    from datetime import UTC, datetime
+
+    from tablespace.tui.inbox import entry_what
+
+    def entry(stage: str, note: str | None = None) -> inbox.InboxEntry:
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        return inbox.InboxEntry("e", "report", "t", "p", None, None, at, False, "Title", "the post", None, stage, note)
+
+    assert entry_what(entry("received")).plain == "The moderators have your report."
+    assert entry_what(entry("handled")).plain == "Your report was handled."
+    assert (
+        entry_what(entry("handled", "We hid it\x1b[2J")).plain == "Handled: We hid it\\x1b[2J"
+    )  # spelled out, never sent to the terminal
+    assert entry("handled", "We hid it").headline == "a moderator handled your report and wrote to you"

@@ -183,8 +183,8 @@ def describe(entry: InboxEntry, group_name: str) -> Notification:
     """A notification's words for an entry, made safe for any terminal."""
     what = entry.headline
     body = f"“{entry.title}”" if entry.title else ""
-    if entry.excerpt:
-        body += f": {entry.excerpt}" if body else entry.excerpt
+    if entry.text:
+        body += f": {entry.text}" if body else entry.text
     return Notification(visible(f"{group_name}: {what}")[:TITLE_CHARS], visible(" ".join(body.split()))[:BODY_CHARS])
 
 

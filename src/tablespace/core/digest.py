@@ -151,10 +151,7 @@ def digest(
     entries, total = inbox_page(conn, me, limit=PER_SECTION, window=late)
     inbox_section = Section(
         "inbox",
-        [
-            Item(e.headline + (f" in “{e.title}”" if e.title else ""), _excerpt(e.excerpt), e.at, e.thread)
-            for e in entries
-        ],
+        [Item(e.headline + (f" in “{e.title}”" if e.title else ""), _excerpt(e.text), e.at, e.thread) for e in entries],
         total,
     )
     threads = _section(

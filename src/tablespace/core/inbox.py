@@ -38,6 +38,8 @@ NEWEST_IN_THREAD = f"""max(t.last_activity_hlc,
     coalesce((SELECT max(edited_hlc) FROM posts WHERE thread_id = t.id), 0),
     coalesce((SELECT max(x.hlc) FROM posts y JOIN reactions x ON x.post_id = y.id WHERE y.thread_id = t.id), 0),
     coalesce((SELECT max(h.hlc) FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
+              WHERE mr.thread_id = t.id), 0),
+    coalesce((SELECT max(m.hlc) FROM my_reports mr JOIN mod_records m ON m.record_id = mr.id
               WHERE mr.thread_id = t.id), 0))"""
 
 ENTRY_WORDS = {
@@ -47,6 +49,8 @@ ENTRY_WORDS = {
     "event": "{who} answered your event",
     "report": "a moderator handled your report",
 }
+RECEIVED_WORDS = "the moderators received your report"
+ANSWERED_WORDS = "a moderator handled your report and wrote to you"
 
 # Nothing from a thread or member I muted.
 _NOT_MUTED = """p.thread_id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
@@ -121,6 +125,16 @@ _ARMS: tuple[_Arm, ...] = (
         "h.hlc",
         """SELECT 'report', mr.thread_id, mr.post_id, NULL, h.hlc, NULL, mr.id
         FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
+        LEFT JOIN reads rd ON rd.thread_id = mr.thread_id
+        WHERE :me IS NOT NULL {unread} ORDER BY {at} DESC LIMIT :limit""",
+    ),
+    # ...and that it reached them: a moderator's home put it in the log (a
+    # mod.record whose record id is my report's, sync/delivery.py). Its
+    # emoji slot says which of the two a 'report' row is.
+    _Arm(
+        "m.hlc",
+        """SELECT 'report', mr.thread_id, mr.post_id, NULL, m.hlc, 'received', mr.id
+        FROM my_reports mr JOIN mod_records m ON m.record_id = mr.id
         LEFT JOIN reads rd ON rd.thread_id = mr.thread_id
         WHERE :me IS NOT NULL {unread} ORDER BY {at} DESC LIMIT :limit""",
     ),
@@ -207,12 +221,23 @@ class InboxEntry:
     title: str  # the thread's title ("" once deleted)
     excerpt: str  # the start of the post ("" once deleted or hidden)
     emoji: str | None = None  # a reaction's
+    stage: str | None = None  # a report's: "received" by the moderators, or "handled"
+    note: str | None = None  # a handled report's: the word the moderators chose to tell me
+
+    @property
+    def text(self) -> str:
+        """What to show under the headline: the moderators' word, or the excerpt."""
+        return self.note or self.excerpt
 
     @property
     def headline(self) -> str:
         """What happened, in a few words (without the thread's title)."""
         if self.kind == "event" and self.from_id is None:
             return "coming up"
+        if self.stage == "received":
+            return RECEIVED_WORDS
+        if self.note:
+            return ANSWERED_WORDS
         return ENTRY_WORDS[self.kind].format(who=self.from_name or "someone", emoji=self.emoji or "")
 
     def to_json(self) -> dict[str, Any]:
@@ -228,6 +253,8 @@ class InboxEntry:
             "title": self.title,
             "excerpt": self.excerpt,
             "emoji": self.emoji,
+            "stage": self.stage,
+            "note": self.note,
         }
 
 
@@ -340,10 +367,16 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
             (who, who, thread, post, thread),
         ).fetchone()
         name, title, body, read_hlc = detail
-        if kind == "report":  # the moderators' word to me, where they chose to send one
-            (reply,) = conn.execute("SELECT reply FROM my_reports WHERE id = ?", (report,)).fetchone() or (None,)
-            body = reply or body
-        parts = (kind, report) if report else (kind, post, who or "", emoji or "")
+        stage = None
+        if kind == "report":
+            stage, emoji = emoji or "handled", None
+        note = None
+        if stage == "handled":  # the moderators' word to me, where they chose to send one
+            (note,) = conn.execute("SELECT reply FROM my_reports WHERE id = ?", (report,)).fetchone() or (None,)
+        if report is None:
+            parts: tuple[str, ...] = (kind, post, who or "", emoji or "")
+        else:  # a report's handled entry keeps the id it always had
+            parts = (kind, report) if stage == "handled" else (kind, report, str(stage))
         out.append(
             InboxEntry(
                 id=_entry_id(*parts),
@@ -357,6 +390,8 @@ def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Inbo
                 title=title,
                 excerpt=" ".join(body.split())[:EXCERPT_CHARS],
                 emoji=emoji,
+                stage=stage,
+                note=note,
             )
         )
     return out

@@ -31,7 +31,11 @@ def entry_what(entry: InboxEntry) -> Text:
     """The excerpt, or what a reaction or a report's outcome says."""
     if entry.kind == "reaction":
         return Text(f"{visible(entry.emoji or '')} on “{visible(entry.excerpt)}”")
+    if entry.kind == "report" and entry.stage == "received":
+        return Text("The moderators have your report.", "italic")
     if entry.kind == "report":
+        if entry.note:
+            return Text.assemble(("Handled: ", "italic"), visible(entry.note))
         return Text("Your report was handled.", "italic")
     return Text(visible(entry.excerpt) or "(deleted)")
 

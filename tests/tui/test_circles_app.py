@@ -267,7 +267,7 @@ async def test_a_post_reported_in_a_dm_reaches_a_moderator_outside_it_who_hides_
         await wait_for(pilot, lambda: "a circle you are not in" in screen_text(pilot.app))
         assert rude in screen_text(pilot.app) and queries.thread_exists(ana.conn, thread) is False
         await pilot.press("d")
-        await fill(pilot, "Unkind: hidden, and I wrote to Cy", check=True)
+        await fill(pilot, "Unkind: hidden, and I wrote to Cy", "", check=True)
         await wait_for(pilot, lambda: not pilot.app.screen.reports)
     sync_group(ana)
     for group in (cy, dee):

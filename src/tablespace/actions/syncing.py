@@ -15,7 +15,7 @@ from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unre
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync.engine import SyncReport
-from tablespace.sync.moderation import open_report_replies
+from tablespace.sync.report_replies import open_report_replies
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import run_round, sync_checks
 from tablespace.sync.watch import LOCAL, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter

@@ -8,7 +8,6 @@ report reaches the moderators through the shared folder (sync/delivery.py).
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,9 +21,9 @@ from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for
 from tablespace.core.modlog import LogEntry, Names, moderation_actions
 from tablespace.core.rituals import parse_start
-from tablespace.core.stanza import KeyWrapError, open_sealed, seal_to
 from tablespace.sync.delivery import put_in_outbox
 from tablespace.sync.keys import ExchangeKey
+from tablespace.sync.report_replies import seal_reply
 from tablespace.sync.sealing import (
     EXCERPT_MAX,
     REASON_MAX,
@@ -35,8 +34,6 @@ from tablespace.sync.sealing import (
 )
 
 DECISION_MAX = limits.SUMMARY_MAX
-REPLY_MAGIC = b"TSR1"  # the moderators' word to a reporter: bound to the group and the report
-REPLY_INFO = b"tablespace report reply v1"
 
 
 # --- reports: filing ----------------------------------------------------------------
@@ -237,47 +234,11 @@ def resolve_report(
     reply = None
     if tell_reporter is not None:
         record["told"] = _moderators_text(tell_reporter, "say what to tell the reporter", "a word to the reporter")
-        reply = _seal_reply(group, report, record["told"])
+        reply = seal_reply(group, report.id, report.reporter_device, record["told"])
     with group.store.db.atomic():
         write_sealed(group, record, handled=report.id, reply=reply)
         if hide_post:
             group.write("post.hide", {"post": report.post})
-
-
-def _reply_context(group_id: str, report_id: str) -> bytes:
-    return REPLY_MAGIC + bytes.fromhex(group_id) + report_id.encode()
-
-
-def _seal_reply(group: Group, report: Report, text: str) -> str:
-    """The moderators' word for the reporter alone: sealed to the exchange
-    key of the device the report was signed on, which is the home that
-    remembers filing it (my_reports)."""
-    device = queries.device_of(group.conn, report.reporter_device)
-    if device is None or device[1] is None:
-        raise TablespaceError("the reporter's device has no key to seal a word to; resolve without telling them")
-    box = seal_to(text.encode(), bytes.fromhex(device[1]), info=REPLY_INFO, aad=_reply_context(group.id, report.id))
-    return base64.b64encode(box).decode()
-
-
-def open_report_replies(group: Group, exchange: ExchangeKey) -> int:
-    """Open the moderators' words to me on reports I filed from this home,
-    into my_reports (local, never synced); returns how many were opened.
-    A box that does not open is left as it is: it was not for this home."""
-    opened = 0
-    for report_id, blob in queries.report_replies_waiting(group.conn):
-        try:
-            text = open_sealed(
-                base64.b64decode(blob),
-                exchange.private_key,
-                info=REPLY_INFO,
-                aad=_reply_context(group.id, report_id),
-            ).decode()
-        except (KeyWrapError, ValueError):
-            continue
-        if len(text) <= DECISION_MAX:
-            group.remember_report_reply(report_id, text)
-            opened += 1
-    return opened
 
 
 def _can_hide(group: Group, post: str) -> bool:

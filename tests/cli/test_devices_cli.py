@@ -176,7 +176,17 @@ def test_a_first_device_removed_from_a_paired_one_hears_of_it(tmp_path: Path, mo
 def _holds(who: TS, word: str) -> bool:
     """Whether any file in `who`'s home holds `word` (a canary: a key that
     reached it would let its home store the opened text)."""
-    return any(word.encode() in p.read_bytes() for p in who.home.rglob("*") if p.is_file())  # type: ignore[attr-defined]
+    return any(word.encode() in p.read_bytes() for p in who.home.rglob("*") if p.is_file())
+
+
+def circle_key_holders(home: Path) -> set[str]:
+    """The signing keys the newest key of the one circle in `home` is wrapped for."""
+    group = Group.open(Home(home))
+    try:
+        row = group.conn.execute("SELECT wrapped FROM circle_epochs ORDER BY epoch DESC, key_op LIMIT 1").fetchone()
+        return set(json.loads(row[0]))
+    finally:
+        group.close()
 
 
 def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_removed(
@@ -194,6 +204,8 @@ def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_re
     laptop = TS(tmp_path / "laptop", monkeypatch)
     laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
     ben.json("sync")  # approves, and renews the circle's key for the laptop too
+    devices = {d["name"]: d["id"] for d in ben.json("devices")}
+    assert set(devices.values()) < circle_key_holders(ben.home)
     laptop.json("sync")
     assert "written before the laptop" in laptop.out("show", thread[:8])
 
@@ -208,7 +220,9 @@ def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_re
     for who in (ana, ben):
         assert "typed on the laptop" in who.out("show", thread[:8])
 
-    ben.run("device", "remove", "laptop")  # renews the circle's key without the laptop
+    ben.run("device", "remove", "laptop")
+    held = circle_key_holders(ben.home)
+    assert devices["desktop"] in held and devices["laptop"] not in held  # renewed at once, without the laptop
     for who in (ben, ana):
         who.json("sync")
     ana.out("reply", thread[:8], "--body", "not for a stolen laptop")

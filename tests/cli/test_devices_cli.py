@@ -171,3 +171,63 @@ def test_a_first_device_removed_from_a_paired_one_hears_of_it(tmp_path: Path, mo
         who.json("sync")
     assert "no longer a member" in ben.error("post", "Again", "--body", "x", code=3)
     assert [d["name"] for d in ana.json("members") if d["name"] == "Ben"] == ["Ben"]
+
+
+def _holds(who: TS, word: str) -> bool:
+    """Whether any file in `who`'s home holds `word` (a canary: a key that
+    reached it would let its home store the opened text)."""
+    return any(word.encode() in p.read_bytes() for p in who.home.rglob("*") if p.is_file())
+
+
+def circle_key_holders(home: Path) -> set[str]:
+    """The signing keys the newest key of the one circle in `home` is wrapped for."""
+    group = Group.open(Home(home))
+    try:
+        row = group.conn.execute("SELECT wrapped FROM circle_epochs ORDER BY epoch DESC, key_op LIMIT 1").fetchone()
+        return set(json.loads(row[0]))
+    finally:
+        group.close()
+
+
+def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    for who in (ben, ana):
+        who.json("sync")  # Ben's exchange key reaches Ana's log
+    ana.out("circle", "add", "Night owls", "--member", "Ben")
+    thread = ana.out("post", "Owl plans", "--body", "written before the laptop", "--circle", "Night owls")
+    for who in (ana, ben):
+        who.json("sync")
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    ben.json("sync")  # approves, and renews the circle's key for the laptop too
+    devices = {d["name"]: d["id"] for d in ben.json("devices")}
+    assert set(devices.values()) < circle_key_holders(ben.home)
+    laptop.json("sync")
+    assert "written before the laptop" in laptop.out("show", thread[:8])
+
+    ana.json("sync")
+    ana.out("reply", thread[:8], "--body", "written after the laptop came")
+    ana.json("sync")
+    laptop.json("sync")
+    assert "written after the laptop came" in laptop.out("show", thread[:8])
+    laptop.out("reply", thread[:8], "--body", "typed on the laptop")
+    for who in (laptop, ana, ben):
+        who.json("sync")
+    for who in (ana, ben):
+        assert "typed on the laptop" in who.out("show", thread[:8])
+
+    ben.run("device", "remove", "laptop")
+    held = circle_key_holders(ben.home)
+    assert devices["desktop"] in held and devices["laptop"] not in held  # renewed at once, without the laptop
+    for who in (ben, ana):
+        who.json("sync")
+    ana.out("reply", thread[:8], "--body", "not for a stolen laptop")
+    for who in (ana, laptop, ben):
+        who.json("sync")
+    assert "not for a stolen laptop" in ben.out("show", thread[:8])
+    assert _holds(ben, "not for a stolen laptop")  # the canary finds it where it may be
+    assert not _holds(laptop, "not for a stolen laptop")

@@ -1,5 +1,6 @@
 """Circles: small rooms inside the group with keys of their own
-(core/circles.py). Making one wraps a new key for each of its members;
+(core/circles.py). Making one wraps a new key for each device of its members
+(sync/circle_keys.py);
 anything written in one goes out as a `circle.sealed` op that only they open.
 
 Whoever lets someone in makes a new key for everyone then in the circle,
@@ -16,20 +17,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from tablespace.core import limits, queries
-from tablespace.core.circles import (
-    MAX_MEMBERS,
-    MIN_MEMBERS,
-    OpPlace,
-    new_circle_key,
-    seal_box,
-    seal_prev_keys,
-    sealed_prev_aad,
-    wrap_for,
-)
+from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS, OpPlace, new_circle_key, seal_box, wrap_for
 from tablespace.core.errors import Rejected, TablespaceError, UsageError
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.refs import resolve_any_circle, resolve_circle
+from tablespace.sync.circle_keys import exchange_keys, renew_key_if_needed, write_key_op
 
 
 def circle_add(group: Group, name: str, members: Iterable[str], purpose: str = "", ends: str | None = None) -> str:
@@ -41,14 +34,14 @@ def _make_circle(group: Group, details: dict[str, Any], members: Iterable[str]) 
     ids = sorted({group.me, *members})
     if not MIN_MEMBERS <= len(ids) <= MAX_MEMBERS:
         raise UsageError(f"a circle has {MIN_MEMBERS} to {MAX_MEMBERS} members, you included ({len(ids)} given)")
-    keys = _exchange_keys(group, ids)
+    keys = exchange_keys(group, ids)
     circle_key = new_circle_key()
 
     def payload(place: OpPlace) -> dict[str, Any]:
         return {
             "members": ids,
             "epoch": 0,
-            "wrapped": {m: wrap_for(circle_key, keys[m], place) for m in ids},
+            "wrapped": {k: wrap_for(circle_key, keys[k], place) for k in sorted(keys)},
             **seal_box(circle_key, details, place.binding("details")),
         }
 
@@ -72,55 +65,6 @@ def _checked_details(name: str, purpose: str, ends: str | None) -> dict[str, Any
     return details
 
 
-def _exchange_keys(group: Group, ids: Iterable[str]) -> dict[str, bytes]:
-    """Each member's published exchange key, which a circle key is wrapped for."""
-    names = queries.member_names(group.conn)
-    found: dict[str, bytes] = {}
-    for member, key in queries.exchange_keys(group.conn, ids).items():
-        if key is None:
-            raise TablespaceError(
-                f"{names.get(member, member[:8])} has no exchange key in the log yet (they have not synced since "
-                "joining); try again after they have"
-            )
-        found[member] = bytes.fromhex(key)
-    return found
-
-
-def _key_op(
-    group: Group, kind: str, circle: str, wrap_for_ids: Iterable[str], extra: dict[str, Any] | None = None
-) -> None:
-    """Write `kind` (circle.invite or circle.rekey) with a new key wrapped for
-    `wrap_for_ids`, the earlier keys we hold sealed under it."""
-    held = group.store.circle_keys.held(group.conn, circle)
-    if not held:
-        raise TablespaceError("you hold no key for that circle, so you cannot give one out")
-    ids = sorted(set(wrap_for_ids))
-    keys = _exchange_keys(group, ids)
-    epoch = queries.circle_current_key(group.conn, circle)[1] + 1
-    key = new_circle_key()
-
-    def payload(place: OpPlace) -> dict[str, Any]:
-        bound = place.binding("key")
-        return {
-            "circle": circle,
-            **(extra or {}),
-            "epoch": epoch,
-            "wrapped": {m: wrap_for(key, keys[m], place) for m in ids},
-            **seal_prev_keys(key, held, sealed_prev_aad(bound)),
-        }
-
-    group.write(kind, payload)
-
-
-def renew_key_if_needed(group: Group, circle: str) -> bool:
-    """A new key for the circle if someone its current key reached has gone
-    (queries.circle_needs_new_key); returns whether one was made."""
-    if not queries.circle_needs_new_key(group.conn, circle):
-        return False
-    _key_op(group, "circle.rekey", circle, queries.circle_member_ids(group.conn, circle))
-    return True
-
-
 def circle_invite(group: Group, circle_ref: str, member_ref: str) -> None:
     """Let a member of the group into one of our circles."""
     circle = circle_id(group, circle_ref)
@@ -130,7 +74,7 @@ def circle_invite(group: Group, circle_ref: str, member_ref: str) -> None:
         members = queries.circle_member_ids(group.conn, circle)
         if member in members:
             raise TablespaceError("they are in that circle already")
-        _key_op(group, "circle.invite", circle, [*members, member], {"member": member})
+        write_key_op(group, "circle.invite", circle, [*members, member], {"member": member})
 
 
 def circle_remove(group: Group, circle_ref: str, member_ref: str) -> None:

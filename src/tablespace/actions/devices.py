@@ -14,6 +14,7 @@ from tablespace.core.clock import from_now, iso, now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group, Transport, check_display_name
 from tablespace.core.home import Home
+from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.devices import make_pairing_code, pairing_request_path, parse_pairing_code, remember_code
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.git import CLONE_DIR, GitRemote
@@ -125,8 +126,8 @@ class DeviceRemoved:
 
 def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
     """Take one of my devices away: nothing it signs after what this device
-    has seen of it counts, and the group's key (and, as a moderator, the
-    moderators' key) is renewed at once without it, so it reads nothing
+    has seen of it counts, and the group's key, my circles' keys (and, as a
+    moderator, the moderators' key) are renewed at once without it, so it reads nothing
     written afterwards."""
     device = _my_device(group, device_ref)
     if device == group.device:
@@ -137,6 +138,10 @@ def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
             rotate_mod_key_if_needed(group, my_exchange_key(group))
         except TablespaceError:
             pass  # refused (a rotation racing ours): a moderator's next sync renews it
+    try:
+        renew_my_circle_keys(group)
+    except TablespaceError:
+        pass  # a circle member has no exchange key yet: the next write in the circle renews its key
     return DeviceRemoved(device, rotate_now(group))
 
 

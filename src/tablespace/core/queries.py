@@ -482,8 +482,10 @@ def circle_member_ids(conn: sqlite3.Connection, circle: str) -> list[str]:
 
 
 def circle_needs_new_key(conn: sqlite3.Connection, circle: str) -> bool:
-    """Whether someone the circle's current key was wrapped for has gone from
-    it: nothing more may be written under that key (core/fold/circles.py)."""
+    """Whether the circle's current key reached a device that is no longer
+    one of its members' (someone went, or a device was removed), or misses
+    one that is (a device added since): nothing more may be written under
+    that key (core/fold/circles.py)."""
     row = conn.execute(
         """SELECT e.wrapped FROM circles c
            JOIN circle_epochs e ON e.circle_id = c.id AND e.key_op = c.key_op WHERE c.id = ?""",
@@ -491,7 +493,22 @@ def circle_needs_new_key(conn: sqlite3.Connection, circle: str) -> bool:
     ).fetchone()
     if row is None:
         return False
-    return bool(set(json.loads(row[0])) - set(circle_member_ids(conn, circle)))
+    return set(json.loads(row[0])) != set(circle_holders(conn, circle_member_ids(conn, circle)))
+
+
+def circle_holders(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Signing key -> (member, exchange key) of every device of `members`
+    not removed that has published an exchange key: whom a circle key is
+    wrapped for."""
+    sql = _HOLDERS.format(
+        members="m.id = :member", first="m.exchange_key IS NOT NULL", added="d.exchange_key IS NOT NULL", removed="1"
+    )
+    return {key: (member, exchange) for member in members for key, exchange in conn.execute(sql, {"member": member})}
+
+
+def circles_of(conn: sqlite3.Connection, member: str) -> list[str]:
+    """The circles `member` is in."""
+    return [c for (c,) in conn.execute("SELECT circle_id FROM circle_members WHERE member = ? ORDER BY 1", (member,))]
 
 
 def thread_circle(conn: sqlite3.Connection, thread_id: str) -> str | None:

@@ -9,8 +9,9 @@
   pairing secret, so the folder host reads neither the name nor the keys.
 - The existing device's next sync (`approve_pairings`) finds the request its
   code opens, certifies the new key in a `device.add` op and grants it every
-  group key it holds (a grant file under keys/<device>/), all in one
-  transaction, and forgets the code: it is used once.
+  group key it holds (a grant file under keys/<device>/) and a new key for
+  each of the member's circles that reaches it too (sync/circle_keys.py),
+  all in one transaction, and forgets the code: it is used once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tablespace.core.clock import now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
 from tablespace.core.group import Group
+from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.membership import (
@@ -113,6 +115,7 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int
                 group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys]
             )
             group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
+            renew_my_circle_keys(group)  # carrying every earlier key, for the new device too
         approved += 1
     if live != codes and not approved:  # codes that expired unused are forgotten
         with group.store.db.atomic():

@@ -7,7 +7,8 @@ of the circle also opens its details and folds each inner op into the same
 view tables as the group's, in the circle's room (FoldContext.circle).
 
 Keys: every op that makes one (circle.create, circle.invite, circle.rekey)
-wraps it for everyone in the circle once it is folded, at least; the newest
+wraps it for everyone in the circle once it is folded, at least (by signing
+key: each device of theirs its author knew of); the newest
 such op in the fold order holds the key written under next (`circles.key_op`).
 Two members renewing at once both succeed (one epoch, two keys; any opens
 what was written under it), so nothing written under either is lost. A key
@@ -27,6 +28,7 @@ from tablespace.core import limits
 from tablespace.core.circles import INNER_KINDS, MAX_MEMBERS, MIN_MEMBERS, OpPlace, open_box
 from tablespace.core.errors import Rejected
 from tablespace.core.fold.context import FoldContext
+from tablespace.core.fold.devices import MAX_DEVICES
 from tablespace.core.fold.registry import HANDLERS, handles
 from tablespace.core.ops import Op, canonical_json
 
@@ -75,20 +77,27 @@ def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> No
         raise Rejected.permission(f"only a circle's members {action}")
 
 
-def _wrapped_keys(p: dict[str, Any], must_cover: set[str]) -> dict[str, str]:
-    """The key op's wrapped keys: one per member it must reach at least (and
-    perhaps for some who went meanwhile, unseen by its author)."""
+def _wrapped_keys(ctx: FoldContext, p: dict[str, Any], must_cover: set[str]) -> dict[str, str]:
+    """The key op's wrapped keys, by signing key: at least one for each member
+    it must reach (and perhaps for some who went meanwhile, unseen by its
+    author). Which devices of a member it reaches is left to its author: one
+    added meanwhile is reached by the next key (queries.circle_needs_new_key)."""
     wrapped = p.get("wrapped")
     if (
         not isinstance(wrapped, dict)
-        or len(wrapped) > 2 * MAX_MEMBERS
+        or len(wrapped) > 2 * MAX_MEMBERS * MAX_DEVICES
         or not all(isinstance(m, str) and limits.ID_RE.match(m) for m in wrapped)
         or not all(isinstance(w, str) and re.fullmatch(f"[0-9a-f]{{{STANZA_HEX}}}", w) for w in wrapped.values())
     ):
         raise Rejected.invalid("the circle key must be wrapped once for each of its members")
-    if not must_cover <= set(wrapped):
+    if not must_cover <= _reached(ctx, wrapped):
         raise Rejected.invalid("the circle's new key must be wrapped for everyone in it")
     return wrapped
+
+
+def _reached(ctx: FoldContext, wrapped: dict[str, str]) -> set[str]:
+    """The members whose signing keys (first or added) a key is wrapped for."""
+    return {ctx.member_of_device(key) or key for key in wrapped}
 
 
 def _file_key(ctx: FoldContext, op: Op, circle: str, epoch: int, wrapped: dict[str, str], prev: str | None) -> None:
@@ -110,7 +119,7 @@ def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set
     epoch = op.payload.get("epoch")
     if type(epoch) is not int or not 1 <= epoch <= min(newest + 1, KEY_EPOCH_MAX):
         raise Rejected.invalid("bad epoch number: a new key's is at most the newest epoch's successor")
-    wrapped = _wrapped_keys(op.payload, must_cover)
+    wrapped = _wrapped_keys(ctx, op.payload, must_cover)
     nonce, box = _sealed_fields(op.payload, max_hex=PREV_MAX_HEX)
     _file_key(ctx, op, circle, epoch, wrapped, canonical_json({"nonce": nonce.hex(), "box": box.hex()}).decode())
     if ctx.circle_keys is not None:
@@ -151,8 +160,8 @@ def circle_create(ctx: FoldContext, op: Op) -> None:
             raise Rejected.refused("everyone in a circle must be an active member of the group")
     if p.get("epoch") != 0:
         raise Rejected.invalid("a new circle starts at epoch 0")
-    wrapped = _wrapped_keys(p, set(members))
-    if sorted(wrapped) != members:
+    wrapped = _wrapped_keys(ctx, p, set(members))
+    if _reached(ctx, wrapped) != set(members):
         raise Rejected.invalid("the circle key must be wrapped once for each of its members")
     nonce, box = _sealed_fields(p, max_hex=4 * (limits.NAME_MAX * 2 + limits.SUMMARY_MAX + 64))
     ctx.run(

@@ -231,3 +231,17 @@ def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_re
     assert "not for a stolen laptop" in ben.out("show", thread[:8])
     assert _holds(ben, "not for a stolen laptop")  # the canary finds it where it may be
     assert not _holds(laptop, "not for a stolen laptop")
+
+
+def test_linking_before_the_group_reached_the_folder_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    desk = TS(tmp_path / "desk", monkeypatch)
+    desk.out("init", "Rye", "--as", "Ben", "--folder", str(folder))  # never synced: the folder is empty
+    code = desk.out("device", "add")
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    error = laptop.error("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    assert "sync the device that made the code first" in error
+    assert not (tmp_path / "laptop" / "groups").exists() or not any((tmp_path / "laptop" / "groups").iterdir())

@@ -58,7 +58,10 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
     try:
         folder.check(expect_existing=False)
         if not folder.group_dir.is_dir():
-            raise TablespaceError("that folder or remote holds no sign of the group yet: check the path")
+            raise TablespaceError(
+                "that folder or remote holds no sign of the group yet: check the path, "
+                "or sync the device that made the code first"
+            )
         group = Group.create_replica(home, group_id, transport)
     except BaseException:
         if clone:

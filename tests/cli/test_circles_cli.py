@@ -411,3 +411,39 @@ def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     di.run("rebuild")
     assert di.json("show", early[:8]) == before
     assert not _holds(cy, "carries the old ones")
+
+
+@pytest.mark.slow
+def test_nothing_of_a_circle_reaches_a_git_remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from tablespace.sync.git import git_env
+    from tests.clirun import group_through
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True, env=git_env())
+    ana, m = group_through(tmp_path, monkeypatch, ("--git", str(remote)), "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    for who in (ben, cy, ana):
+        who.json("sync")
+    ana.out("circle", "add", NAME, "--member", "Ben", "--purpose", PURPOSE)
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    for who in (ana, ben, cy, ana):
+        who.json("sync")
+    ben.out("reply", thread[:8], "--body", REPLY)
+    for who in (ben, ana, cy):
+        who.json("sync")
+    assert REPLY in ana.out("show", thread[:8])  # it travelled through the remote
+
+    # Every object the remote holds, uncompressed, and the clone in the outsider's home.
+    objects = subprocess.run(
+        ["git", "cat-file", "--batch-all-objects", "--batch"],
+        cwd=remote,
+        capture_output=True,
+        check=True,
+        env=git_env(),
+    ).stdout
+    assert b"tablespace sync" in objects  # the canary reads the history uncompressed, not an empty repository
+    for word in (NAME, PURPOSE, TITLE, BODY, REPLY):
+        assert word.encode() not in objects, word
+        assert not any(word.encode() in p.read_bytes() for p in _files_under(cy.home)), word

@@ -74,6 +74,9 @@ async def link_from_first_run(home: Home, code: str, shared: Path) -> None:
         await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
         assert any("other device" in (n.message or "") for n in app._notifications)
+        # What it waits for is the member's own device, not a moderator.
+        assert app.title == "Waiting for your other device"
+        assert app.screen.thread_list.empty_hint.startswith("Waiting for your other device")
     app.group.close()
 
 

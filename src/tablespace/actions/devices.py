@@ -12,7 +12,7 @@ from secrets import token_bytes
 from tablespace.core import queries
 from tablespace.core.clock import from_now, iso, now
 from tablespace.core.errors import PermissionDenied, TablespaceError
-from tablespace.core.group import Group, Transport, check_display_name
+from tablespace.core.group import LINKING_META, Group, Transport, check_display_name
 from tablespace.core.home import Home
 from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.devices import make_pairing_code, pairing_request_path, parse_pairing_code, remember_code
@@ -72,6 +72,7 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
             clone.move_to(group.path / CLONE_DIR)
             folder = clone.store()
         keyring = Keyring.create(group.path, first_epoch_key=False)
+        group.store.set_meta(LINKING_META, "1")  # what this home waits for: another device, not a moderator
         data = encode_request(
             group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
         )

@@ -27,6 +27,8 @@ from tablespace.core.ops import Op, sign_op
 from tablespace.core.refs import resolve_id, resolve_member
 from tablespace.core.store import Store
 
+LINKING_META = "linking"  # set by `device link`: this home waits for the member's other device
+
 
 @dataclass(frozen=True)
 class Transport:
@@ -175,6 +177,13 @@ class Group:
         ).fetchone()
         if row:
             self._mark_read(row[0])
+
+    @property
+    def waiting_for_my_device(self) -> bool:
+        """A home linked to a member's other device (`device link`) whose
+        certificate has not arrived yet: it waits for that device, not for
+        a moderator."""
+        return self.device == self.me and self.store.get_meta(LINKING_META) is not None
 
     def take_up_device(self) -> bool:
         """On a device paired with a member's other one: once the log holds

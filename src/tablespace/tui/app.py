@@ -694,7 +694,8 @@ def _try_unlock(path: Path, passphrase: str) -> bool:
 def group_title(group: Group) -> str:
     """The group's name; a joiner not admitted yet cannot read it (it is in
     the encrypted log), so say what they wait for instead of an id."""
-    return visible(queries.settings(group.conn).get("name", "")) or "Waiting to be admitted"
+    name = visible(queries.settings(group.conn).get("name", ""))
+    return name or ("Waiting for your other device" if group.waiting_for_my_device else "Waiting to be admitted")
 
 
 def quiet_words(group: Group) -> str:

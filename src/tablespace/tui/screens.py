@@ -137,10 +137,15 @@ class ThreadsScreen(SectionScreen):
         self._refresh_rooms()
         admitted = self.group.my_status is not None
         where = "" if self.room.circle is None else f" in {self.room.label}"
+        waiting = (
+            "Waiting for your other device: once it syncs, it lets this one in"
+            if self.group.waiting_for_my_device
+            else "Waiting to be admitted: once a moderator lets you in"
+        )
         self.thread_list.empty_hint = (
             f"No threads{where} yet — press c to start one."
             if admitted
-            else "Waiting to be admitted: once a moderator lets you in, the group fills in here by itself. "
+            else f"{waiting}, the group fills in here by itself. "
             "“N waiting” in the header counts the group's changes already here, sealed until then."
         )
         self.thread_list.reload()

@@ -11,9 +11,13 @@ import pytest
 
 from tests.sync.test_sync_convergence import ConvergenceMachine
 
+KNOWN_FAILURE = pytest.mark.xfail(
+    strict=True, reason="known: epoch keys do not reach every replica after device removals"
+)
+
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known: epoch keys do not reach every replica after device removals")
+@KNOWN_FAILURE
 def test_device_removals_with_rolled_back_files_converge() -> None:
     state = ConvergenceMachine()
     state.setup(n=4, skews=[0, 0, 0, 0, 0])
@@ -71,7 +75,7 @@ def test_device_removals_with_rolled_back_files_converge() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known: epoch keys do not reach every replica after device removals")
+@KNOWN_FAILURE
 def test_device_and_member_removals_with_rituals_converge() -> None:
     state = ConvergenceMachine()
     state.setup(n=4, skews=[0, 0, 0, 0, 0])

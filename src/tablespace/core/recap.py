@@ -146,12 +146,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         w,
     ).fetchall()
     if rituals:
-        bullets.append(
-            "Rituals: "
-            + ", ".join(f"“{title}” ({_plural(n, 'answer')})" for title, n in rituals[:NAMED])
-            + (f" and {len(rituals) - NAMED} more" if len(rituals) > NAMED else "")
-            + "."
-        )
+        named = [f"“{title}” ({_plural(n, 'answer')})" for title, n in rituals]
+        bullets.append(f"Rituals: {_named(named, len(named))}.")
 
     events = conn.execute(
         """SELECT t.title, (SELECT count(*) FROM event_rsvps r WHERE r.event_id = e.id AND r.answer = 'going')
@@ -161,12 +157,8 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
         w,
     ).fetchall()
     if events:
-        bullets.append(
-            "Events held: "
-            + ", ".join(f"“{title}” ({going} going)" for title, going in events[:NAMED])
-            + (f" and {len(events) - NAMED} more" if len(events) > NAMED else "")
-            + "."
-        )
+        named = [f"“{title}” ({going} going)" for title, going in events]
+        bullets.append(f"Events held: {_named(named, len(named))}.")
 
     resources = [
         r[0]

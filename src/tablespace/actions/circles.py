@@ -18,7 +18,7 @@ from typing import Any
 
 from tablespace.core import limits, queries
 from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS, OpPlace, new_circle_key, seal_box, wrap_for
-from tablespace.core.errors import Rejected, TablespaceError, UsageError
+from tablespace.core.errors import TablespaceError, UsageError, checked_before_writing
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
 from tablespace.core.refs import resolve_any_circle, resolve_circle
@@ -52,11 +52,9 @@ def _checked_details(name: str, purpose: str, ends: str | None) -> dict[str, Any
     """The sealed details as the fold checks them: members would otherwise
     see an unnamed circle."""
     details: dict[str, Any] = {"name": name.strip(), "purpose": purpose, "ends": ends}
-    try:
+    with checked_before_writing():
         limits.one_line(details, "name", label="circle name", max_chars=limits.NAME_MAX * 2)
         limits.text(details, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)
-    except Rejected as exc:
-        raise exc.refusal.error() from None
     if ends is not None:
         try:
             details["ends"] = datetime.date.fromisoformat(ends).isoformat()

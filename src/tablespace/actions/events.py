@@ -6,26 +6,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tablespace.actions.rituals import chosen_zone
 from tablespace.core import queries
 from tablespace.core.calendar import calendar_ics
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import Rejected, TablespaceError
+from tablespace.core.errors import Rejected, TablespaceError, checked_before_writing
 from tablespace.core.events import DEFAULT_MINUTES, check_answer, parse_event_duration
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
-from tablespace.core.rituals import check_zone, parse_local_start
+from tablespace.core.rituals import parse_local_start
 
 # How far ahead `events --ics` lists the rituals' occurrences.
 CALENDAR_AHEAD = timedelta(weeks=8)
-
-
-def _checked_zone(tz: str | None, group: Group) -> str:
-    if not tz:
-        return queries.group_settings(group.conn).tz
-    try:
-        return check_zone(tz.strip())
-    except Rejected as exc:
-        raise exc.refusal.error() from None
 
 
 def event_moment(text: str, zone_name: str) -> datetime:
@@ -54,14 +46,12 @@ def event_add(
     """Any member: an event at `at` (on the clock of `tz`, the group's by
     default) lasting `duration` (45m, 2h, 1h30m; an hour by default), at a
     place or link. It is a thread; returns its id."""
-    zone_name = _checked_zone(tz, group)
+    zone_name = chosen_zone(group, tz)
     moment = event_moment(at, zone_name)
     if moment <= now():
         raise TablespaceError(f"{at.strip()} has passed")
-    try:
+    with checked_before_writing():
         minutes = parse_event_duration(duration) if duration is not None else DEFAULT_MINUTES
-    except Rejected as exc:
-        raise exc.refusal.error() from None
     payload: dict[str, Any] = {"title": title.strip(), "at": iso(moment), "tz": zone_name, "minutes": minutes}
     if body.strip():
         payload["body"] = body
@@ -80,10 +70,8 @@ def event_id(group: Group, ref: str) -> str:
 
 def rsvp(group: Group, event_ref: str, answer: str) -> None:
     """Answer an event: going, maybe or no. A later answer replaces yours."""
-    try:
+    with checked_before_writing():
         check_answer(answer)
-    except Rejected as exc:
-        raise exc.refusal.error() from None
     group.write("event.rsvp", {"event": event_id(group, event_ref), "answer": answer})
 
 

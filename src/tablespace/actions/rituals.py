@@ -3,14 +3,13 @@ that came due; quiet spells, in which none opens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from tablespace.actions.circles import circle_id, write_in_room
 from tablespace.core import queries
 from tablespace.core.clock import iso, now
-from tablespace.core.errors import Rejected, TablespaceError
+from tablespace.core.errors import TablespaceError, checked_before_writing
 from tablespace.core.fold import derived_id
 from tablespace.core.group import Group
 from tablespace.core.keyfile import LockedKeyError
@@ -19,16 +18,13 @@ from tablespace.core.rituals import check_zone, occurrences_after, occurrences_b
 # Rituals whose occurrence passed more than this long ago are not opened late.
 RITUAL_CATCH_UP = timedelta(days=3)
 
-T = TypeVar("T")
 
-
-def _checked(step: Callable[[], T]) -> T:
-    """A check the fold makes too, made first so a mistake is told at once
-    (the same words) before anything is written."""
-    try:
-        return step()
-    except Rejected as exc:
-        raise exc.refusal.error() from None
+def chosen_zone(group: Group, tz: str | None) -> str:
+    """`tz` checked as the fold checks it, or the group's zone when none is given."""
+    if not tz:
+        return queries.group_settings(group.conn).tz
+    with checked_before_writing():
+        return check_zone(tz.strip())
 
 
 def _today_in(zone_name: str) -> str:
@@ -51,7 +47,7 @@ def ritual_add(
     its occurrences open sealed in the circle."""
     room = None if circle is None else circle_id(group, circle)
     payload: dict[str, Any] = {"name": name.strip(), "prompt": prompt, "rrule": rrule.strip()}
-    zone_name = _checked(lambda: check_zone(tz.strip())) if tz else queries.group_settings(group.conn).tz
+    zone_name = chosen_zone(group, tz)
     if tz:
         payload["tz"] = zone_name
     payload["start"] = (start or _today_in(zone_name)).strip()
@@ -75,12 +71,15 @@ def ritual_edit(
 ) -> None:
     """Moderators: change a ritual; None leaves a part as it is. A new zone
     with no new start keeps the ritual's time of day on the new clock."""
+    if tz is not None:
+        with checked_before_writing():
+            tz = check_zone(tz.strip())
     given = {
         "name": name.strip() if name is not None else None,
         "prompt": prompt,
         "rrule": rrule.strip() if rrule is not None else None,
         "start": start.strip() if start is not None else None,
-        "tz": _checked(lambda: check_zone(tz.strip())) if tz is not None else None,
+        "tz": tz,
     }
     payload: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if not payload:
@@ -159,7 +158,8 @@ def local_moment(text: str, zone_name: str) -> datetime:
         except ValueError:
             raise TablespaceError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
         text = datetime.combine(day, time(0)).isoformat()
-    return _checked(lambda: parse_local_start(text, zone_name))
+    with checked_before_writing():
+        return parse_local_start(text, zone_name)
 
 
 def quiet(group: Group, since: str, until: str, reason: str = "") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tablespace.core.errors import Rejected, UsageError
+from tablespace.core.errors import UsageError, checked_before_writing
 from tablespace.core.group import Group
 from tablespace.core.rituals import check_zone
 
@@ -29,10 +29,8 @@ def change_settings(
     walk's welcome, intro template and first win (a resource; "" for none).
     None leaves one as it is."""
     if tz is not None:
-        try:
+        with checked_before_writing():
             tz = check_zone(tz.strip())
-        except Rejected as exc:
-            raise exc.refusal.error() from None
     if first_win:
         first_win = group.resource_id(first_win)
     given = {

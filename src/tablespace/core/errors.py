@@ -9,7 +9,8 @@ themselves ("you are timed out ...") or anyone else ("the author is ...").
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -215,3 +216,13 @@ class Rejected(Exception):
     @classmethod
     def fork(cls, seq: int) -> Rejected:
         return cls(Refusal(RefusalKind.FORK, data={"seq": seq}))
+
+
+@contextmanager
+def checked_before_writing() -> Iterator[None]:
+    """Run a check the fold makes too before anything is written, so a
+    mistake is told at once, as the user error the fold's words describe."""
+    try:
+        yield
+    except Rejected as exc:
+        raise exc.refusal.error() from None

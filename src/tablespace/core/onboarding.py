@@ -9,9 +9,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tablespace.core import queries
+from tablespace.core.rituals import zone
 
 STEPS = ("welcome", "intro", "rituals", "rules", "first-win")
 EVENTS_SHOWN = timedelta(days=30)  # the calendar step names the events of the month ahead...
@@ -70,13 +70,13 @@ def _rituals(conn: sqlite3.Connection, now: datetime) -> WelcomeStep:
     for r in queries.rituals(conn, now):
         if r.next is None:
             continue
-        when = r.next.astimezone(ZoneInfo(r.tz)).strftime("%a %d %b %H:%M")
+        when = r.next.astimezone(zone(r.tz)).strftime("%a %d %b %H:%M")
         lines.append(f"- {r.name}: {r.prompt} (next: {when} {r.tz})")
     body = "\n".join(lines) if lines else "The group has no rituals yet."
     coming = queries.events(conn, now, until=now + EVENTS_SHOWN)[:MAX_EVENTS_SHOWN]
     if coming:
         body += "\n\nComing up (answer in the calendar, section 2):\n\n" + "\n".join(
-            f"- {e.title}: {e.at.astimezone(ZoneInfo(e.tz)).strftime('%a %d %b %H:%M')} {e.tz}"
+            f"- {e.title}: {e.at.astimezone(zone(e.tz)).strftime('%a %d %b %H:%M')} {e.tz}"
             + (f", {e.where}" if e.where else "")
             for e in coming
         )

@@ -19,7 +19,7 @@ from tablespace.core.events import LONGEST_MINUTES
 from tablespace.core.polls import PollView, SurveyView
 from tablespace.core.polls import poll as thread_poll
 from tablespace.core.polls import survey as thread_survey
-from tablespace.core.rituals import closed_because, first_open, occurrences_after
+from tablespace.core.rituals import Closed, closed_because, first_open, occurrences_after
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ class RitualView:
     quiet: tuple[tuple[datetime, datetime], ...] = ()
     circle: str | None = None  # the circle it belongs to; None: the group's
 
-    def closed_because(self, at: datetime) -> str | None:
+    def closed_because(self, at: datetime) -> Closed | None:
         """Why the occurrence at `at` does not open, or None (the fold's own rule)."""
         return closed_because(
             at, paused=self.paused, paused_until=self.paused_until, skipped=self.skipped, quiet=self.quiet

@@ -16,6 +16,7 @@ import heapq
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import StrEnum
 from functools import lru_cache
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
@@ -221,6 +222,19 @@ def _parsed(rule_text: str, start: str, tz: str = UTC_NAME) -> rrule:
     return parse_rule(rule_text, parse_local_start(start, tz))
 
 
+class Closed(StrEnum):
+    """Why an occurrence opens no thread: the fold's words, and a short one
+    for a row in a list."""
+
+    PAUSED = "the ritual is paused"
+    SKIPPED = "this occurrence is skipped"
+    QUIET = "the group is in a quiet spell"
+
+    @property
+    def short(self) -> str:
+        return {Closed.PAUSED: "paused", Closed.SKIPPED: "skipped", Closed.QUIET: "quiet spell"}[self]
+
+
 def closed_because(
     at: datetime,
     *,
@@ -228,16 +242,16 @@ def closed_because(
     paused_until: datetime | None,
     skipped: Collection[datetime],
     quiet: Iterable[tuple[datetime, datetime]],
-) -> str | None:
+) -> Closed | None:
     """Why the occurrence at `at` does not open (paused, skipped, or inside a
     quiet spell [start, end)), or None if it opens. The fold and every
     listing ask this one question."""
     if paused and (paused_until is None or at < paused_until):
-        return "the ritual is paused"
+        return Closed.PAUSED
     if at in skipped:
-        return "this occurrence is skipped"
+        return Closed.SKIPPED
     if any(begins <= at < ends for begins, ends in quiet):
-        return "the group is in a quiet spell"
+        return Closed.QUIET
     return None
 
 

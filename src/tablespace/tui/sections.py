@@ -26,7 +26,7 @@ from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
 from tablespace.core.metrics import QuietNewcomer, to_welcome
 from tablespace.core.queries import ResourceView
-from tablespace.core.rituals import UTC_NAME, check_zone
+from tablespace.core.rituals import UTC_NAME, Closed, check_zone
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
@@ -52,7 +52,7 @@ class Occurrence:
     replies: int
 
     @property
-    def closed(self) -> str | None:
+    def closed(self) -> Closed | None:
         """Why it opens no thread (paused, skipped, a quiet spell), or None."""
         return None if self.has_thread else self.ritual.closed_because(self.at)
 
@@ -64,7 +64,7 @@ class EventRow:
     event: queries.EventView
     replies: int
     has_thread: bool = True
-    closed: str | None = None
+    closed: Closed | None = None
 
     @property
     def at(self) -> datetime:
@@ -241,7 +241,7 @@ class RitualsScreen(SectionScreen):
         if row.has_thread:
             status = Text(f"↩ {row.replies} repl{'y' if row.replies == 1 else 'ies'}")
         elif closed:
-            status = Text(CLOSED_WORDS.get(closed, closed), "dim italic")
+            status = Text(closed.short, "dim italic")
         elif row.at > moment:
             status = Text(f"opens at {local(row.at):%H:%M}", "dim")
         else:
@@ -306,7 +306,7 @@ class RitualsScreen(SectionScreen):
         if o.has_thread:
             hint = "enter or o: open this occurrence's thread"
         elif o.closed:
-            hint = CLOSED_WORDS.get(o.closed, o.closed)
+            hint = o.closed.short
         elif o.at > now():
             hint = f"its thread opens {days_until(o.at)} at {local(o.at):%H:%M}"
         else:
@@ -360,7 +360,7 @@ class RitualsScreen(SectionScreen):
         elif not isinstance(o, Occurrence):
             return
         elif o.closed:
-            self.notify(f"{o.ritual.name}: {CLOSED_WORDS.get(o.closed, o.closed)}.", title="No thread")
+            self.notify(f"{o.ritual.name}: {o.closed.short}.", title="No thread")
         elif o.at > now():
             self.notify(f"{o.ritual.name} opens {days_until(o.at)} at {local(o.at):%H:%M}.", title="Not yet")
         else:
@@ -529,14 +529,6 @@ class RitualsScreen(SectionScreen):
             ConfirmModal(f"Remove the ritual {ritual.name}? No occurrence opens again; the threads it opened stay."),
             answered,
         )
-
-
-# How the calendar words an occurrence that opens no thread (core.rituals.closed_because).
-CLOSED_WORDS = {
-    "the ritual is paused": "paused",
-    "this occurrence is skipped": "skipped",
-    "the group is in a quiet spell": "quiet spell",
-}
 
 
 # --- library ---------------------------------------------------------------------

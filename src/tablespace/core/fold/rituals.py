@@ -14,6 +14,7 @@ from tablespace.core.fold.registry import handles
 from tablespace.core.ops import Op
 from tablespace.core.rituals import (
     UTC_NAME,
+    Closed,
     check_schedule,
     closed_because,
     in_zone,
@@ -200,7 +201,7 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _why_closed(ctx: FoldContext, ritual_id: str, at: datetime, paused: int, paused_until: str | None) -> str | None:
+def _why_closed(ctx: FoldContext, ritual_id: str, at: datetime, paused: int, paused_until: str | None) -> Closed | None:
     stamp = iso(at)
     skipped = {at} if ctx.one("SELECT 1 FROM ritual_skips WHERE ritual_id = ? AND at = ?", ritual_id, stamp) else set()
     spell = ctx.one("SELECT starts, ends FROM quiet_spells WHERE starts <= ? AND ends > ? LIMIT 1", stamp, stamp)

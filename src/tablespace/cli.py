@@ -242,6 +242,14 @@ def ask_new_passphrase(env: str) -> str:
 # --- groups and members ---------------------------------------------------------
 
 
+# What `sync` says once this home can no longer take part (Group.my_status).
+GONE_WORDS = {
+    "removed": "you were removed from this group",
+    "left": "you left this group",
+    "device_removed": "this device was removed by another of your devices",
+}
+
+
 @main.command()
 @click.argument("name")
 @click.option("--as", "display_name", required=True, metavar="DISPLAY", help="Your display name in the group.")
@@ -1433,12 +1441,8 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
             what = KIND_WORDS.get(kind, "change")
             echo(f"tablespace: the group refused your earlier {what}: {refusal.for_author()}", err=True)
         status = group.my_status
-        if status in ("removed", "left"):
-            echo(
-                f"tablespace: you {'were removed from' if status == 'removed' else 'left'} this group; "
-                "nothing new can reach you",
-                err=True,
-            )
+        if status in GONE_WORDS:
+            echo(f"tablespace: {GONE_WORDS[status]}; nothing new can reach you", err=True)
         for q in report.quarantined:
             if q.new:
                 echo(f"tablespace: quarantined {q.file}: {q.reason}", err=True)

@@ -87,8 +87,32 @@ def test_a_removed_laptop_reads_nothing_written_afterwards_and_its_posts_are_ref
         assert "Written by the thief" not in titles(who)
         assert "After the laptop went" in titles(who)
     # and once it has heard, its own home refuses to write
-    assert "no longer a member" in laptop.error("post", "Again", "--body", "x", code=3)
+    assert "this device was removed" in laptop.error("post", "Again", "--body", "x", code=3)
     assert [m["devices"] for m in ana.json("members") if m["name"] == "Ben"] == [1]
+
+
+def test_a_member_who_removes_a_lost_laptop_renews_the_group_s_key_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+
+    def newest_epoch() -> tuple[int, set[str]]:
+        group = Group.open(Home(ben.home))
+        try:
+            epoch, recipients = group.conn.execute(
+                "SELECT epoch, recipients FROM epochs ORDER BY epoch DESC LIMIT 1"
+            ).fetchone()
+            return epoch, set(recipients.split(","))
+        finally:
+            group.close()
+
+    before, _ = newest_epoch()
+    removed = ben.run("device", "remove", "laptop")  # Ben is no moderator, and nobody else syncs
+    assert removed.stderr == ""
+    epoch, recipients = newest_epoch()
+    assert epoch > before and recipients
+    laptop_id = next(d for d in laptop.json("devices") if d["this"])["id"]
+    assert not any(laptop_id.startswith(r) or r.startswith(laptop_id) for r in recipients)
 
 
 def test_members_without_devices_look_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,7 +193,8 @@ def test_a_first_device_removed_from_a_paired_one_hears_of_it(tmp_path: Path, mo
     laptop.run("device", "remove", "desktop")
     for who in (laptop, ana, ben):
         who.json("sync")
-    assert "no longer a member" in ben.error("post", "Again", "--body", "x", code=3)
+    assert "this device was removed" in ben.error("post", "Again", "--body", "x", code=3)
+    assert "this device was removed by another of your devices" in ben.run("sync").stderr
     assert [d["name"] for d in ana.json("members") if d["name"] == "Ben"] == ["Ben"]
 
 

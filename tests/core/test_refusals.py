@@ -84,6 +84,11 @@ def test_the_authors_own_wording_comes_from_the_stored_kind_not_the_text(world) 
         ),
         (Rejected.gone("removed"), "your membership is removed", "the author's membership is removed"),
         (
+            Rejected.device_removed(),
+            "this device was removed by another of your devices: write from one you still have",
+            "the author's device had been removed when this was written",
+        ),
+        (
             Rejected.timed_out("2026-11-24T09:00:00Z"),
             "you are timed out until 2026-11-24T09:00:00Z",
             "the author is timed out until 2026-11-24T09:00:00Z",

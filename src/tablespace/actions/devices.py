@@ -146,7 +146,9 @@ def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
         renew_my_circle_keys(group)
     except TablespaceError:
         pass  # a circle member has no exchange key yet: the next write in the circle renews its key
-    return DeviceRemoved(device, rotate_now(group))
+    # A lost device is the case to design for: its member renews the key
+    # now rather than leaving it to a moderator or the grace period.
+    return DeviceRemoved(device, rotate_now(group, about_to_write=True))
 
 
 def _my_device(group: Group, ref: str) -> str:

@@ -199,6 +199,7 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
                 None: "you are not a member yet (a moderator has not admitted you), so there is nothing to leave",
                 "left": "you have already left this group",
                 "removed": "you were removed from this group, so there is nothing to leave",
+                "device_removed": "this device was removed; leave from a device you still have",
             }[status]
         )
     only_moderator = group.is_moderator and queries.moderator_count(group.conn) == 1

@@ -121,6 +121,12 @@ def _words(refusal: Refusal, *, own: bool) -> str:
             else "the author is not a member of this group"
         )
     if kind is RefusalKind.GONE:
+        if d.get("device"):
+            return (
+                "this device was removed by another of your devices: write from one you still have"
+                if own
+                else "the author's device had been removed when this was written"
+            )
         if "status" in d:
             return f"{whose} membership is {d['status']}"
         return (
@@ -200,6 +206,11 @@ class Rejected(Exception):
         """Their membership is `status` (removed, left), or without one: had
         ended when they wrote this."""
         return cls(Refusal(RefusalKind.GONE, data={"status": status} if status else {"ended": True}))
+
+    @classmethod
+    def device_removed(cls) -> Rejected:
+        """Signed after its device was taken away, its member still being in the group."""
+        return cls(Refusal(RefusalKind.GONE, data={"device": True}))
 
     @classmethod
     def timed_out(cls, until: str) -> Rejected:

@@ -301,14 +301,14 @@ class Group:
     @property
     def my_status(self) -> str | None:
         """Our membership as the log has it: 'active' (a time-out does not
-        change it), 'left', 'removed' (or this device was); None while a joiner
-        waits to be admitted."""
+        change it), 'left', 'removed', or 'device_removed' when another of our
+        devices took this one away; None while a joiner waits to be admitted."""
         row = self.conn.execute(
             "SELECT status, (SELECT status FROM devices WHERE id = ?) FROM members WHERE id = ?", (self.device, self.me)
         ).fetchone()
         if row is None:
             return None
-        return "removed" if row[1] == "removed" else str(row[0])  # this device was taken away
+        return "device_removed" if row[1] == "removed" and row[0] == "active" else str(row[0])
 
     def my_roles(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT role FROM roles WHERE member_id = ?", (self.me,))}

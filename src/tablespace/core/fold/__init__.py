@@ -56,7 +56,7 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
             raise Rejected.fork(fork)
         cutoff = ctx.cutoffs.get(op.author)
         if cutoff is not None and op.seq > cutoff:
-            raise Rejected.gone()
+            raise Rejected.device_removed() if devices.was_removed(ctx, op.author) else Rejected.gone()
         if op.kind in CONTENT_KINDS:
             for last_seq, until in ctx.timeouts.get(op.author, ()):
                 if op.seq > last_seq and op.hlc < until:

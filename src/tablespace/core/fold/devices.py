@@ -68,6 +68,11 @@ def check_time_out_reaches(ctx: FoldContext, op: Op) -> None:
     raise Rejected.timed_out(iso(hlc_to_datetime(until)))
 
 
+def was_removed(ctx: FoldContext, signer: str) -> bool:
+    """Whether `signer` is a device its member took away (not a member who went)."""
+    return ctx.one("SELECT 1 FROM devices WHERE id = ? AND status = 'removed'", signer) is not None
+
+
 def _device_name(payload: dict[str, Any], field: str) -> str:
     return limits.one_line(payload, field, label="device name", max_chars=limits.NAME_MAX)
 

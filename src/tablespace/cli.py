@@ -268,7 +268,8 @@ def init(
     echo(group.id)  # alone on stdout: scripts read it
     echo(
         f"Founded “{name}”; that is its group id (`--group` takes it, or the name, when "
-        "your home holds several groups). Next: `tablespace invite` makes a code for someone to join.",
+        "your home holds several groups). Next: `tablespace invite` makes a code for someone to join, "
+        "and `tablespace sync` puts the group in the folder for them.",
         err=True,
     )
     group.close()

@@ -260,3 +260,44 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
     by_rebuild, restored = searchable(1, "bulk.db")
     assert by_rebuild == by_triggers
     assert restored == (store_module.FTS_HASH_BYTES,)  # the rebuild ran, and set the buffer back
+
+
+def test_a_bulk_fold_keeps_thread_newest_as_the_triggers_do_and_puts_them_back(tmp_path, monkeypatch) -> None:
+    """A bulk fold drops thread_newest's triggers with the search index's and
+    catches the table up in one statement: each thread's newest post, edit or
+    reaction, as row-by-row triggers give, never lowered; after it every
+    trigger is back and keeps the table as before."""
+
+    def newest(bulk_min: int, name: str) -> tuple[list[tuple], list[str], list[tuple]]:
+        monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
+        world = World(tmp_path / name, members=1)
+        bo = world.members[0]
+        ops = []
+        for i in range(3):
+            thread = world.sign(bo, "thread.start", {"title": f"loaf {i}", "body": "a starter", "tags": []})
+            reply = world.sign(world.founder, "post.reply", {"thread": thread.id, "body": "more"})
+            ops += [thread, reply]
+            if i > 0:
+                ops.append(world.sign(bo, "post.react", {"post": reply.id, "emoji": "👍"}))
+            if i > 1:
+                ops.append(world.sign(world.founder, "post.edit", {"post": reply.id, "body": "much more"}))
+        world.store.ingest(ops)  # one batch: bulk when bulk_min <= len(ops)
+        after = _thread_newest(world)
+        triggers = [r[0] for r in world.store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        later = world.sign(bo, "post.reply", {"thread": ops[0].id, "body": "still here"})
+        world.ingest(later)  # row by row again
+        then = _thread_newest(world)
+        world.store.close()
+        return after, sorted(triggers), then
+
+    by_triggers = newest(10_000, "triggers.db")
+    # from the first thread: its reply; the second's reaction; the third's edit
+    assert [hlc for _, hlc in by_triggers[0]] == [1, 4, 8]
+    assert newest(1, "bulk.db") == by_triggers
+
+
+def _thread_newest(world: World) -> list[tuple]:
+    base = world.one("SELECT min(created_hlc) FROM threads")[0]
+    return world.store.conn.execute(
+        "SELECT t.title, n.hlc - ? FROM thread_newest n JOIN threads t ON t.id = n.thread_id ORDER BY t.title", (base,)
+    ).fetchall()

@@ -263,12 +263,13 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
 
 
 def test_a_bulk_fold_keeps_thread_newest_as_the_triggers_do_and_puts_them_back(tmp_path, monkeypatch) -> None:
-    """A bulk fold drops thread_newest's triggers with the search index's and
-    catches the table up in one statement: each thread's newest post, edit or
-    reaction, as row-by-row triggers give, never lowered; after it every
-    trigger is back and keeps the table as before."""
+    """A bulk fold drops thread_newest's triggers with the search index's, and
+    the log's indexes while it writes the log, and catches the table up in one
+    statement: each thread's newest post, edit or reaction, as row-by-row
+    triggers give; after it every trigger and index is back as it was and
+    keeps the table as before."""
 
-    def newest(bulk_min: int, name: str) -> tuple[list[tuple], list[str], list[tuple]]:
+    def newest(bulk_min: int, name: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
         monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
         world = World(tmp_path / name, members=1)
         bo = world.members[0]
@@ -283,12 +284,14 @@ def test_a_bulk_fold_keeps_thread_newest_as_the_triggers_do_and_puts_them_back(t
                 ops.append(world.sign(world.founder, "post.edit", {"post": reply.id, "body": "much more"}))
         world.store.ingest(ops)  # one batch: bulk when bulk_min <= len(ops)
         after = _thread_newest(world)
-        triggers = [r[0] for r in world.store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        schema = world.store.conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index') ORDER BY name"
+        ).fetchall()
         later = world.sign(bo, "post.reply", {"thread": ops[0].id, "body": "still here"})
         world.ingest(later)  # row by row again
         then = _thread_newest(world)
         world.store.close()
-        return after, sorted(triggers), then
+        return after, schema, then
 
     by_triggers = newest(10_000, "triggers.db")
     # from the first thread: its reply; the second's reaction; the third's edit

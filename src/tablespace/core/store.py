@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
@@ -619,7 +619,8 @@ class Store:
                 "UPDATE ops SET state = 'accepted', reason = NULL, reason_kind = NULL, reason_data = NULL "
                 "WHERE state = 'ready'"
             )
-        self._insert(deferred, "accepted", deferred_refusals)
+        with self._secondary_indexes_rebuilt("ops") if bulk else nullcontext():
+            self._insert(deferred, "accepted", deferred_refusals)
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
@@ -654,6 +655,22 @@ class Store:
             self.conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
             self.conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('hashsize', ?)", (FTS_HASH_BYTES,))
         self.conn.execute(THREAD_NEWEST_CATCH_UP)
+        for _, sql in saved:
+            self.conn.execute(sql)
+
+    @contextmanager
+    def _secondary_indexes_rebuilt(self, table: str) -> Iterator[None]:
+        """Drop `table`'s own indexes (not its key), then make them again from
+        the same SQL: for writing most of its rows at once, where one sort per
+        index costs less than a B-tree insert per row (the log's indexes took
+        ~0.2 s of CPU off a first sync of 42k ops). Nothing reads the table
+        meanwhile; a failure rolls the drop back with the transaction."""
+        saved = self.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        ).fetchall()
+        for name, _ in saved:
+            self.conn.execute(f"DROP INDEX {name}")
+        yield
         for _, sql in saved:
             self.conn.execute(sql)
 

@@ -228,6 +228,46 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
     assert modes() == ("wal", 1)
 
 
+def test_an_edit_of_an_older_post_leaves_the_batch_and_one_of_a_batched_post_writes_it_first(
+    tmp_path, monkeypatch
+) -> None:
+    """An edit reads and writes its own post's rows only: of a post already
+    in the table it runs beside the pending batch; of one still in the batch
+    it writes the batch first. Either way the views are those of folding op
+    by op."""
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    older = world.do(bo, "thread.start", {"title": "Starter", "body": "help", "tags": []})
+    first = world.sign(ada, "post.reply", {"thread": older.id, "body": "feed it"})
+    edit_older = world.sign(bo, "post.edit", {"post": older.id, "body": "help @Ada", "title": "Starter, fed"})
+    second = world.sign(ada, "post.reply", {"thread": older.id, "body": "and wait"})
+    fresh = world.sign(bo, "thread.start", {"title": "Wins", "body": "", "tags": []})
+    edit_fresh = world.sign(bo, "post.edit", {"post": fresh.id, "body": "a loaf"})
+    third = world.sign(ada, "post.reply", {"thread": fresh.id, "body": "well done"})
+    written: list[int] = []
+    real_flush = FoldContext.flush
+
+    def counted(ctx: FoldContext) -> None:
+        if ctx._batch:
+            written.append(len(ctx._batch.posts))
+        real_flush(ctx)
+
+    monkeypatch.setattr(FoldContext, "flush", counted)
+    world.ingest(first, edit_older, second, fresh, edit_fresh, third)
+
+    assert written == [3, 1]  # first, second and fresh before fresh's edit; then third
+    assert world.one("SELECT title, replies FROM threads WHERE id = ?", older.id) == ("Starter, fed", 2)
+    assert world.one("SELECT body, edited_hlc FROM posts WHERE id = ?", older.id) == ("help @Ada", edit_older.hlc)
+    assert world.one("SELECT member FROM mentions WHERE post_id = ?", older.id) == (ada.id,)
+    assert world.one("SELECT body FROM posts WHERE id = ?", fresh.id) == ("a loaf",)
+    assert world.one("SELECT replies FROM threads WHERE id = ?", fresh.id) == (1,)
+    batched = world.store.canonical_dump()
+    monkeypatch.setattr(FoldContext, "flush", real_flush)
+    _fold_op_by_op(monkeypatch)
+    world.store.rebuild()
+    assert world.store.canonical_dump() == batched
+
+
 def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_buffer(tmp_path, monkeypatch) -> None:
     """A bulk fold drops the FTS triggers and rebuilds each index in one pass
     with a big term buffer ('hashsize'); search must find the same posts as
@@ -260,3 +300,47 @@ def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_bu
     by_rebuild, restored = searchable(1, "bulk.db")
     assert by_rebuild == by_triggers
     assert restored == (store_module.FTS_HASH_BYTES,)  # the rebuild ran, and set the buffer back
+
+
+def test_a_bulk_fold_keeps_thread_newest_as_the_triggers_do_and_puts_them_back(tmp_path, monkeypatch) -> None:
+    """A bulk fold drops thread_newest's triggers with the search index's, and
+    the log's indexes while it writes the log, and catches the table up in one
+    statement: each thread's newest post, edit or reaction, as row-by-row
+    triggers give; after it every trigger and index is back as it was and
+    keeps the table as before."""
+
+    def newest(bulk_min: int, name: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        monkeypatch.setattr(store_module, "BULK_FOLD_MIN", bulk_min)
+        world = World(tmp_path / name, members=1)
+        bo = world.members[0]
+        ops = []
+        for i in range(3):
+            thread = world.sign(bo, "thread.start", {"title": f"loaf {i}", "body": "a starter", "tags": []})
+            reply = world.sign(world.founder, "post.reply", {"thread": thread.id, "body": "more"})
+            ops += [thread, reply]
+            if i > 0:
+                ops.append(world.sign(bo, "post.react", {"post": reply.id, "emoji": "👍"}))
+            if i > 1:
+                ops.append(world.sign(world.founder, "post.edit", {"post": reply.id, "body": "much more"}))
+        world.store.ingest(ops)  # one batch: bulk when bulk_min <= len(ops)
+        after = _thread_newest(world)
+        schema = world.store.conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index') ORDER BY name"
+        ).fetchall()
+        later = world.sign(bo, "post.reply", {"thread": ops[0].id, "body": "still here"})
+        world.ingest(later)  # row by row again
+        then = _thread_newest(world)
+        world.store.close()
+        return after, schema, then
+
+    by_triggers = newest(10_000, "triggers.db")
+    # from the first thread: its reply; the second's reaction; the third's edit
+    assert [hlc for _, hlc in by_triggers[0]] == [1, 4, 8]
+    assert newest(1, "bulk.db") == by_triggers
+
+
+def _thread_newest(world: World) -> list[tuple]:
+    base = world.one("SELECT min(created_hlc) FROM threads")[0]
+    return world.store.conn.execute(
+        "SELECT t.title, n.hlc - ? FROM thread_newest n JOIN threads t ON t.id = n.thread_id ORDER BY t.title", (base,)
+    ).fetchall()

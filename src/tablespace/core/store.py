@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
@@ -25,7 +25,14 @@ from tablespace.core.database import LazyDatabase, busy_message, is_busy
 from tablespace.core.errors import Busy, Refusal, TablespaceError
 from tablespace.core.home import EXCHANGE_KEY_NAME, KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
-from tablespace.core.schema import FTS_TABLES, VIEW_TABLES, fts_trigger_names, migrate, needs_migration
+from tablespace.core.schema import (
+    FTS_TABLES,
+    THREAD_NEWEST_CATCH_UP,
+    VIEW_TABLES,
+    derived_trigger_names,
+    migrate,
+    needs_migration,
+)
 from tablespace.core.seal import LogSeal, is_sealed, unsealed_sql
 
 if TYPE_CHECKING:
@@ -588,7 +595,7 @@ class Store:
         ).fetchone()[0] + len(deferred)
         rejected: list[tuple[str, str, str | None, int]] = []
         deferred_refusals: dict[str, Refusal] = {}
-        with self._text_indexing(bulk):
+        with self._derived_in_bulk(bulk):
             for _, _, _, op_id, rowid, signature, body in ready:
                 op = incoming.get(op_id)
                 if op is None:  # released from held, or filed by an earlier batch
@@ -612,7 +619,8 @@ class Store:
                 "UPDATE ops SET state = 'accepted', reason = NULL, reason_kind = NULL, reason_data = NULL "
                 "WHERE state = 'ready'"
             )
-        self._insert(deferred, "accepted", deferred_refusals)
+        with self._secondary_indexes_rebuilt("ops") if bulk else nullcontext():
+            self._insert(deferred, "accepted", deferred_refusals)
         self.set_meta("fold_head", json.dumps(list(ready[-1][:3])))
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
@@ -620,16 +628,18 @@ class Store:
         return len(ready)
 
     @contextmanager
-    def _text_indexing(self, bulk: bool) -> Iterator[None]:
-        """Row-by-row FTS triggers normally; for a bulk fold, drop them, fold,
-        then rebuild each index in one pass (much faster) and restore them."""
+    def _derived_in_bulk(self, bulk: bool) -> Iterator[None]:
+        """Row-by-row triggers keep the search indexes and thread_newest
+        normally; for a bulk fold, drop them, fold, then rebuild each index
+        and catch thread_newest up in one pass each (much faster), and
+        restore them. A failure rolls the drop back with the transaction."""
         if not bulk:
             yield
             return
+        names = derived_trigger_names()
         saved = self.conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN "
-            f"({', '.join('?' for _ in fts_trigger_names())})",
-            fts_trigger_names(),
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' for _ in names)})",
+            names,
         ).fetchall()
         for name, _ in saved:
             self.conn.execute(f"DROP TRIGGER {name}")
@@ -644,6 +654,23 @@ class Store:
             self.conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('hashsize', ?)", (REBUILD_HASH_BYTES,))
             self.conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
             self.conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('hashsize', ?)", (FTS_HASH_BYTES,))
+        self.conn.execute(THREAD_NEWEST_CATCH_UP)
+        for _, sql in saved:
+            self.conn.execute(sql)
+
+    @contextmanager
+    def _secondary_indexes_rebuilt(self, table: str) -> Iterator[None]:
+        """Drop `table`'s own indexes (not its key), then make them again from
+        the same SQL: for writing most of its rows at once, where one sort per
+        index costs less than a B-tree insert per row (the log's indexes took
+        ~0.2 s of CPU off a first sync of 42k ops). Nothing reads the table
+        meanwhile; a failure rolls the drop back with the transaction."""
+        saved = self.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        ).fetchall()
+        for name, _ in saved:
+            self.conn.execute(f"DROP INDEX {name}")
+        yield
         for _, sql in saved:
             self.conn.execute(sql)
 
@@ -678,7 +705,7 @@ class Store:
         # that changes nothing writes no op row.
         changed: list[tuple[str, str | None, str | None, str | None, str]] = []
         count, last = 0, None
-        with self._text_indexing(bulk=True):
+        with self._derived_in_bulk(bulk=True):
             for table in VIEW_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
             rows = self.conn.execute(

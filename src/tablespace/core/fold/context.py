@@ -40,6 +40,8 @@ class PostBatch:
     activity: dict[str, list[int]] = field(default_factory=dict)
     # (post_id, author, emoji, hlc), written INSERT OR IGNORE in fold order
     reactions: list[tuple[str, str, str, int, str]] = field(default_factory=list)
+    # the ids in `posts` (FoldContext.run_on_text)
+    post_ids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.posts or self.reactions)  # every new thread or reply pends a post
@@ -175,6 +177,7 @@ class FoldContext:
         """A new thread (the id is not in the table), its opening post and tags."""
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence, self.circle]
         self._batch.posts.append((thread_id, thread_id, author, body, hlc, None, author))
+        self._batch.post_ids.add(thread_id)
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0, self.circle)
@@ -194,6 +197,7 @@ class FoldContext:
         """A reply to a live thread started by `thread_author` (live_thread has
         put it in `_threads`), quoting `quote`, a post of that thread, or nothing."""
         self._batch.posts.append((post_id, thread_id, author, body, hlc, quote, thread_author))
+        self._batch.post_ids.add(post_id)
         self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
@@ -239,7 +243,7 @@ class FoldContext:
         """An edit: who the new text mentions, resolved now. Mentions the edit
         keeps keep their time (they are not news); new ones take the edit's."""
         found = resolve_mentions(body, self.member_named)
-        kept = {r[0] for r in self.run_on_text("SELECT member FROM mentions WHERE post_id = ?", post_id)}
+        kept = {r[0] for r in self.run_on_text("SELECT member FROM mentions WHERE post_id = ?", post_id, post=post_id)}
         gone = kept - set(found)
         # mentions only (run_on_text): the cached post and thread rows stay
         self._conn.executemany(
@@ -258,7 +262,10 @@ class FoldContext:
         try:
             return self._membership[author]
         except KeyError:
-            row = self.one("SELECT status, last_seq, timeout_until_hlc FROM members WHERE id = ?", author)
+            # members is never batched: no flush needed
+            row: Membership | None = self._conn.execute(
+                "SELECT status, last_seq, timeout_until_hlc FROM members WHERE id = ?", (author,)
+            ).fetchone()
             self._membership[author] = row
             return row
 
@@ -283,15 +290,21 @@ class FoldContext:
         with circle ops among them keeps batching."""
         return self._conn.execute(sql, args)
 
-    def run_on_text(self, sql: str, *args: object) -> sqlite3.Cursor:
+    def run_on_text(self, sql: str, *args: object, post: str) -> sqlite3.Cursor:
         """A write that changes only text (a post's body, a thread's title,
         when they were edited) or mentions: never which posts and threads
         exist, whose they are, where or when they were written, nor whether
         they are deleted or archived, so the rows `_threads` and `_posts`
         hold stay true and are kept. An edit, the commonest write an import
         makes outside the batch, then leaves the next ops' checks answered
-        from memory."""
-        self.flush()
+        from memory.
+
+        It reads and writes only the rows of `post` (its mentions, and its
+        thread's when it opens one), so the batch is written first only if
+        it holds that post: an edit of an older post leaves the batch
+        growing, and a run of replies around it stays one batch."""
+        if post in self._batch.post_ids:
+            self.flush()
         return self._conn.execute(sql, args)
 
     def member_status(self, member: str) -> str | None:

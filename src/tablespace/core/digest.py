@@ -111,6 +111,11 @@ def _excerpt(body: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
 
 
+# Each section walks its window by time (threads_created, posts_created):
+# left to itself the planner takes `t.deleted = 0` to an index of every
+# thread, and the wins to every post of every thread ever tagged a win.
+
+
 def _section(name: str, conn: sqlite3.Connection, sql: str, params: dict[str, Any], dress: Any) -> Section:
     """A section from one query whose first column counts all the rows (a
     window function), so the page and the total come in one pass."""
@@ -157,7 +162,8 @@ def digest(
     threads = _section(
         "threads",
         conn,
-        f"""SELECT t.id, t.title, t.author, t.created_hlc, t.replies, p.body FROM threads t JOIN posts p ON p.id = t.id
+        f"""SELECT t.id, t.title, t.author, t.created_hlc, t.replies, p.body
+           FROM threads t INDEXED BY threads_created CROSS JOIN posts p ON p.id = t.id
            WHERE {_in_window("t.created_hlc", "t.id")} AND t.deleted = 0 AND t.ritual_id IS NULL
              AND p.hidden = 0
            ORDER BY t.created_hlc DESC, t.id""",
@@ -172,10 +178,11 @@ def digest(
     wins = _section(
         "wins",
         conn,
-        f"""SELECT p.thread_id, t.title, p.author, p.created_hlc, p.body FROM thread_tags tt
-           JOIN threads t ON t.id = tt.thread_id JOIN posts p ON p.thread_id = t.id
-           WHERE tt.tag = :win AND t.deleted = 0 AND p.deleted = 0 AND p.hidden = 0
-             AND {_in_window("p.created_hlc", "p.id")} AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
+        f"""SELECT p.thread_id, t.title, p.author, p.created_hlc, p.body
+           FROM posts p INDEXED BY posts_created CROSS JOIN threads t ON t.id = p.thread_id
+           WHERE {_in_window("p.created_hlc", "p.id")} AND t.deleted = 0 AND p.deleted = 0 AND p.hidden = 0
+             AND EXISTS (SELECT 1 FROM thread_tags tt WHERE tt.thread_id = t.id AND tt.tag = :win)
+             AND NOT (p.id = t.id AND t.ritual_id IS NOT NULL)
            ORDER BY p.created_hlc DESC, p.id""",
         window,
         lambda r: Item(f"{who(r[2])} in “{r[1]}”", _excerpt(r[4]), hlc_to_datetime(r[3]), r[0]),
@@ -183,7 +190,7 @@ def digest(
     rituals = _section(
         "rituals",
         conn,
-        """SELECT t.id, t.title, t.replies, t.created_hlc FROM threads t
+        """SELECT t.id, t.title, t.replies, t.created_hlc FROM threads t INDEXED BY threads_created
            WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.created_hlc >= :lo AND t.created_hlc < :hi
            ORDER BY t.created_hlc DESC, t.id""",
         window,

@@ -141,12 +141,14 @@ _ARMS: tuple[_Arm, ...] = (
 )
 # Events: answers to an event I set up, and a reminder (from no one) of an
 # event I have not declined, a day before it starts, and of a ritual's
-# thread opened in the last day. Both stay `event` entries.
+# thread opened in the last day. Both stay `event` entries. Each walks the
+# events or the day's threads by time, never every thread (the planner
+# would take `t.deleted = 0` to an index of all threads).
 _ARMS += (
     _Arm(
         "r.hlc",
         """SELECT 'event', r.event_id, r.event_id, r.member, r.hlc, NULL, NULL
-        FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id JOIN threads t ON t.id = e.id
+        FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id CROSS JOIN threads t ON t.id = e.id
         LEFT JOIN reads rd ON rd.thread_id = e.id
         WHERE e.author = :me AND r.member != :me AND t.deleted = 0
         AND r.member NOT IN (SELECT target FROM mutes WHERE kind = 'member')
@@ -155,8 +157,9 @@ _ARMS += (
     _Arm(
         f"(e.at_hlc - {_REMIND_HLC})",
         f"""SELECT 'event', e.id, e.id, NULL, e.at_hlc - {_REMIND_HLC}, NULL, NULL
-        FROM events e JOIN threads t ON t.id = e.id LEFT JOIN reads rd ON rd.thread_id = e.id
-        WHERE e.at_hlc - {_REMIND_HLC} <= :now AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
+        FROM events e INDEXED BY events_at CROSS JOIN threads t ON t.id = e.id
+        LEFT JOIN reads rd ON rd.thread_id = e.id
+        WHERE e.at_hlc <= :now + {_REMIND_HLC} AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
         AND e.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
         AND NOT EXISTS (SELECT 1 FROM event_rsvps r WHERE r.event_id = e.id AND r.member = :me AND r.answer = 'no')
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
@@ -164,7 +167,7 @@ _ARMS += (
     _Arm(
         "t.created_hlc",
         f"""SELECT 'event', t.id, t.id, NULL, t.created_hlc, NULL, NULL
-        FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
+        FROM threads t INDEXED BY threads_created LEFT JOIN reads rd ON rd.thread_id = t.id
         WHERE t.ritual_id IS NOT NULL AND t.created_hlc > :now - {_REMIND_HLC} AND t.deleted = 0 AND :me IS NOT NULL
         AND t.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",

@@ -4,6 +4,7 @@ at its cap. The plans are SQLite's own (EXPLAIN QUERY PLAN) on a real log."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from typing import Any
@@ -81,6 +82,19 @@ def test_inbox_arms_walk_indexes_not_every_post(busy) -> None:
     assert not walks_every_thread(lines), lines
     assert any("thread_newest_hlc" in line for line in lines)
     assert any("posts_thread" in line for line in lines)
+
+
+def test_thread_arms_read_each_thread_through_its_own_posts(busy) -> None:
+    """Replies from the thread's read mark on; reactions post by post, never
+    every reaction to my posts once per post."""
+    w, me, thread = busy
+    params = {"me": me, "limit": -1, "now": w.hlc, "threads": json.dumps([thread])}
+    reply, reaction = (
+        [row[3] for row in w.store.conn.execute("EXPLAIN QUERY PLAN " + arm.query(False), params)]
+        for arm in inbox._THREAD_ARMS
+    )
+    assert any("posts_thread (thread_id=? AND created_hlc>?)" in line for line in reply), reply
+    assert not any("reactions_to" in line for line in reaction), reaction
 
 
 def read(w: World, thread: str) -> None:

@@ -904,6 +904,13 @@ def m032_devices_refold_for_device_rules(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m033_inbox_ritual_threads_index(db: Database) -> None:
+    """The section bar counts unread ritual threads from the ritual threads
+    alone, not from every thread."""
+    db.execute("CREATE INDEX threads_ritual ON threads (ritual_id) WHERE ritual_id IS NOT NULL")
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

@@ -178,21 +178,24 @@ _ARMS += (
 # instead of a batch of threads (:threads, a JSON list) through each
 # thread's own posts, replies from the thread's read mark on; the other arms
 # (mentions of me, followed threads, events, reports) are few enough to
-# walk whole. (`+x.post_author`: each post's own reactions, not all of mine.)
+# walk whole. Replies walk a thread's posts from its read mark on; reactions
+# only my posts there (posts_thread_author), each one's own reactions
+# (`+x.post_author`: not every reaction to my posts, once per post).
 _BATCH_THREADS = """json_each(:threads) u CROSS JOIN threads t ON t.id = u.value
-        LEFT JOIN reads rd ON rd.thread_id = t.id CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = t.id"""
+        LEFT JOIN reads rd ON rd.thread_id = t.id"""
 _THREAD_ARMS: tuple[_Arm, ...] = (
     _Arm(
         "p.created_hlc",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
-        FROM {_BATCH_THREADS}
+        FROM {_BATCH_THREADS} CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = t.id
         WHERE t.author = :me AND p.author != t.author AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     _Arm(
         "x.hlc",
         f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
-        FROM {_BATCH_THREADS} CROSS JOIN reactions x ON x.post_id = p.id
+        FROM {_BATCH_THREADS} CROSS JOIN posts p INDEXED BY posts_thread_author ON p.thread_id = t.id AND p.author = :me
+        CROSS JOIN reactions x ON x.post_id = p.id
         WHERE +x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),

@@ -905,10 +905,12 @@ def m032_devices_refold_for_device_rules(db: Database) -> None:
 
 
 @migrations()
-def m033_inbox_ritual_threads_index(db: Database) -> None:
+def m033_inbox_thread_indexes(db: Database) -> None:
     """The section bar counts unread ritual threads from the ritual threads
-    alone, not from every thread."""
+    alone, not from every thread; the inbox finds reactions to my posts in
+    a thread from my posts there, not from all of its posts."""
     db.execute("CREATE INDEX threads_ritual ON threads (ritual_id) WHERE ritual_id IS NOT NULL")
+    db.execute("CREATE INDEX posts_thread_author ON posts (thread_id, author)")
 
 
 def _build_text_edits(db: Database) -> None:

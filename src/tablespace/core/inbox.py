@@ -176,11 +176,11 @@ _ARMS += (
 # The arms above that may walk a long way past read entries (replies in my
 # threads, reactions to my posts: a founder's two years hold 140k), asked
 # instead of a batch of threads (:threads, a JSON list) through each
-# thread's own posts, replies from the thread's read mark on; the other arms
-# (mentions of me, followed threads, events, reports) are few enough to
-# walk whole. Replies walk a thread's posts from its read mark on; reactions
-# only my posts there (posts_thread_author), each one's own reactions
-# (`+x.post_author`: not every reaction to my posts, once per post).
+# thread's own posts; the other arms (mentions of me, followed threads,
+# events, reports) are few enough to walk whole. Replies walk a thread's
+# posts from its read mark on; reactions only my posts there
+# (posts_thread_author), each one's own reactions (`+x.post_author`: not
+# every reaction to my posts, once per post).
 _BATCH_THREADS = """json_each(:threads) u CROSS JOIN threads t ON t.id = u.value
         LEFT JOIN reads rd ON rd.thread_id = t.id"""
 _THREAD_ARMS: tuple[_Arm, ...] = (
@@ -323,6 +323,7 @@ def _rows(
 
 
 def _params(conn: sqlite3.Connection, me: str, limit: int | None, window: Window | None = None) -> dict[str, Any]:
+    """What every arm's query is asked with."""
     params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
     if window is not None:
         params.update(window.params(conn))
@@ -356,9 +357,7 @@ def _unread_rows(
             found += len(rows) - before
         walked += len(batch)
         size = min(2 * size, THREAD_BATCH)
-        if (
-            any_order and limit is not None and found
-        ):  # as many threads as the rest of the count needs, at the rate so far
+        if any_order and limit is not None and found:  # no more threads than the count needs at the rate so far
             size = min(size, max(1, -(-(limit - len(rows)) * walked // found)))
     return _merged(rows, limit)
 

@@ -4,6 +4,7 @@ at its cap. The plans are SQLite's own (EXPLAIN QUERY PLAN) on a real log."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from typing import Any
@@ -43,6 +44,14 @@ def scans_of_big_tables(lines: list[str]) -> list[str]:
     return [line for line in lines if any(line.startswith(f"SCAN {t}") or f"SCAN {t} " in line for t in BIG)]
 
 
+def walks_every_thread(lines: list[str]) -> list[str]:
+    """Lines that read threads by an index of all live threads (or all of
+    them): a read of a window, an event or my threads needs neither."""
+    return [
+        line for line in lines if "threads_activity" in line or "threads_pinned_activity" in line or line == "SCAN t"
+    ]
+
+
 @pytest.fixture
 def busy(tmp_path) -> tuple[World, str, str]:
     """A founder's thread with replies and reactions from another member, a mention."""
@@ -63,14 +72,29 @@ def test_inbox_arms_walk_indexes_not_every_post(busy) -> None:
     conn = w.store.conn
     lines = plans(conn, lambda c: inbox._rows(c, me, include_read=True, limit=200))
     assert not scans_of_big_tables(lines), lines
+    assert not walks_every_thread(lines), lines
     assert any("posts_replies_to" in line for line in lines)
     assert any("reactions_to" in line for line in lines)
     assert any("mentions_member" in line for line in lines)
     # Unread only: the threads with something unread, then each one's own posts.
     lines = plans(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200))
     assert not scans_of_big_tables(lines), lines
+    assert not walks_every_thread(lines), lines
     assert any("thread_newest_hlc" in line for line in lines)
     assert any("posts_thread" in line for line in lines)
+
+
+def test_thread_arms_read_each_thread_through_its_own_posts(busy) -> None:
+    """Replies from the thread's read mark on; reactions post by post, never
+    every reaction to my posts once per post."""
+    w, me, thread = busy
+    params = {"me": me, "limit": -1, "now": w.hlc, "threads": json.dumps([thread])}
+    reply, reaction = (
+        [row[3] for row in w.store.conn.execute("EXPLAIN QUERY PLAN " + arm.query(False), params)]
+        for arm in inbox._THREAD_ARMS
+    )
+    assert any("posts_thread (thread_id=? AND created_hlc>?)" in line for line in reply), reply
+    assert not any("reactions_to" in line for line in reaction), reaction
 
 
 def read(w: World, thread: str) -> None:
@@ -166,8 +190,8 @@ def test_digest_recap_and_events_read_their_window_by_index(busy) -> None:
     recap_lines = plans(conn, lambda c: recap.recap(c, *recap.week_of(moment.date())))
     lines += recap_lines
     assert not scans_of_big_tables(lines), lines
-    # The recap reads its week's posts and threads, not every thread of the group.
-    assert not any("threads_activity" in line for line in recap_lines), recap_lines
+    # The digest and the recap read their window's posts and threads, not every thread of the group.
+    assert not walks_every_thread(lines), lines
     assert any("threads_created" in line for line in recap_lines), recap_lines
     event_lines = plans(conn, lambda c: queries.events(c, moment))
     assert any("events_at" in line for line in event_lines), event_lines

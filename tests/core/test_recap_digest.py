@@ -14,6 +14,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime
 
+import pytest
+
+from tablespace.core import digest as digest_module
 from tablespace.core.clock import datetime_to_hlc
 from tablespace.core.digest import PER_SECTION, digest
 from tablespace.core.recap import MAX_BULLETS, QUIET_WEEK, past_recaps, recap, week_of
@@ -151,6 +154,17 @@ def test_the_digest_sections_of_the_week_as_bo(tmp_path) -> None:
     text = d.markdown()
     assert "## New threads (3)" in text and "Rye or spelt?" in text and "## Rituals" not in text
     assert d.to_json()["sections"]["library"]["total"] == 1
+
+
+@pytest.mark.parametrize("thread_cost", [0, 1000])
+def test_the_wins_are_the_same_from_the_win_threads_or_the_windows_posts(tmp_path, monkeypatch, thread_cost) -> None:
+    """The digest finds the window's wins by whichever walk is cheaper; both find the same."""
+    w = the_week(tmp_path)
+    since, until = datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 12, tzinfo=UTC)
+    before = digest(w.store.conn, w.founder.id, since, until, group="g").to_json()
+    monkeypatch.setattr(digest_module, "WIN_THREAD_COST", thread_cost)
+    assert digest(w.store.conn, w.founder.id, since, until, group="g").to_json() == before
+    assert before["sections"]["wins"]["total"] == 2
 
 
 def test_the_digest_is_bounded_and_counts_the_rest_and_an_empty_window_says_so(tmp_path) -> None:

@@ -141,12 +141,14 @@ _ARMS: tuple[_Arm, ...] = (
 )
 # Events: answers to an event I set up, and a reminder (from no one) of an
 # event I have not declined, a day before it starts, and of a ritual's
-# thread opened in the last day. Both stay `event` entries.
+# thread opened in the last day. Both stay `event` entries. Each walks the
+# events or the day's threads by time, never every thread (the planner
+# would take `t.deleted = 0` to an index of all threads).
 _ARMS += (
     _Arm(
         "r.hlc",
         """SELECT 'event', r.event_id, r.event_id, r.member, r.hlc, NULL, NULL
-        FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id JOIN threads t ON t.id = e.id
+        FROM events e CROSS JOIN event_rsvps r ON r.event_id = e.id CROSS JOIN threads t ON t.id = e.id
         LEFT JOIN reads rd ON rd.thread_id = e.id
         WHERE e.author = :me AND r.member != :me AND t.deleted = 0
         AND r.member NOT IN (SELECT target FROM mutes WHERE kind = 'member')
@@ -155,8 +157,9 @@ _ARMS += (
     _Arm(
         f"(e.at_hlc - {_REMIND_HLC})",
         f"""SELECT 'event', e.id, e.id, NULL, e.at_hlc - {_REMIND_HLC}, NULL, NULL
-        FROM events e JOIN threads t ON t.id = e.id LEFT JOIN reads rd ON rd.thread_id = e.id
-        WHERE e.at_hlc - {_REMIND_HLC} <= :now AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
+        FROM events e INDEXED BY events_at CROSS JOIN threads t ON t.id = e.id
+        LEFT JOIN reads rd ON rd.thread_id = e.id
+        WHERE e.at_hlc <= :now + {_REMIND_HLC} AND e.at_hlc > :now - {_REMIND_HLC} AND t.deleted = 0
         AND e.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
         AND NOT EXISTS (SELECT 1 FROM event_rsvps r WHERE r.event_id = e.id AND r.member = :me AND r.answer = 'no')
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
@@ -164,7 +167,7 @@ _ARMS += (
     _Arm(
         "t.created_hlc",
         f"""SELECT 'event', t.id, t.id, NULL, t.created_hlc, NULL, NULL
-        FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
+        FROM threads t INDEXED BY threads_created LEFT JOIN reads rd ON rd.thread_id = t.id
         WHERE t.ritual_id IS NOT NULL AND t.created_hlc > :now - {_REMIND_HLC} AND t.deleted = 0 AND :me IS NOT NULL
         AND t.id NOT IN (SELECT target FROM mutes WHERE kind = 'thread')
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
@@ -174,24 +177,26 @@ _ARMS += (
 # threads, reactions to my posts: a founder's two years hold 140k), asked
 # instead of a batch of threads (:threads, a JSON list) through each
 # thread's own posts; the other arms (mentions of me, followed threads,
-# events, reports) are few enough to walk whole.
+# events, reports) are few enough to walk whole. Replies walk a thread's
+# posts from its read mark on; reactions only my posts there
+# (posts_thread_author), each one's own reactions (`+x.post_author`: not
+# every reaction to my posts, once per post).
+_BATCH_THREADS = """json_each(:threads) u CROSS JOIN threads t ON t.id = u.value
+        LEFT JOIN reads rd ON rd.thread_id = t.id"""
 _THREAD_ARMS: tuple[_Arm, ...] = (
     _Arm(
         "p.created_hlc",
         f"""SELECT 'reply', p.thread_id, p.id, p.author, p.created_hlc, NULL, NULL
-        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
-        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE p.thread_author = :me AND p.author != p.thread_author AND {_LIVE}
-        AND {_NOT_MUTED.format(who="p.author")}
+        FROM {_BATCH_THREADS} CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = t.id
+        WHERE t.author = :me AND p.author != t.author AND {_LIVE} AND {_NOT_MUTED.format(who="p.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
     _Arm(
         "x.hlc",
         f"""SELECT 'reaction', p.thread_id, p.id, x.author, x.hlc, x.emoji, NULL
-        FROM json_each(:threads) u CROSS JOIN posts p INDEXED BY posts_thread ON p.thread_id = u.value
+        FROM {_BATCH_THREADS} CROSS JOIN posts p INDEXED BY posts_thread_author ON p.thread_id = t.id AND p.author = :me
         CROSS JOIN reactions x ON x.post_id = p.id
-        CROSS JOIN threads t ON t.id = p.thread_id LEFT JOIN reads rd ON rd.thread_id = p.thread_id
-        WHERE x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
+        WHERE +x.post_author = :me AND x.author != x.post_author AND {_LIVE} AND {_NOT_MUTED.format(who="x.author")}
         {{unread}} ORDER BY {{at}} DESC LIMIT :limit""",
     ),
 )
@@ -202,7 +207,8 @@ _WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (1, 3))  # 
 _UNREAD_THREADS = """SELECT n.thread_id, n.hlc FROM thread_newest n INDEXED BY thread_newest_hlc
     LEFT JOIN reads rd ON rd.thread_id = n.thread_id
     WHERE n.hlc > coalesce(rd.read_hlc, -1) ORDER BY n.hlc DESC"""
-THREAD_BATCH = 64  # threads asked at once
+THREAD_BATCH = 64  # threads asked at once, at most
+FIRST_THREAD_BATCH = 8  # ...and at first: a page is often found in the newest few
 
 # The same post can be a mention and a reply: it is listed once, as the first.
 _PRECEDENCE = {"mention": 0, "reply": 1}
@@ -307,9 +313,7 @@ def _rows(
     conn: sqlite3.Connection, me: str, *, include_read: bool, limit: int | None, window: Window | None = None
 ) -> list[tuple[Any, ...]]:
     """Every arm's rows merged newest first, one per post for mentions and replies."""
-    params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
-    if window is not None:
-        params.update(window.params(conn))
+    params = _params(conn, me, limit, window)
     if include_read or window is not None:
         rows: list[tuple[Any, ...]] = []
         for arm in _ARMS:
@@ -318,24 +322,43 @@ def _rows(
     return _unread_rows(conn, params, limit)
 
 
-def _unread_rows(conn: sqlite3.Connection, params: dict[str, Any], limit: int | None) -> list[tuple[Any, ...]]:
-    """The unread rows, from the threads with something unread only, a
-    batch at a time, newest first: once the page is full and the next
-    thread's newest activity is older than the page's last entry, no later
-    thread can hold one that belongs on the page. With every thread read,
-    that is no walk at all."""
+def _params(conn: sqlite3.Connection, me: str, limit: int | None, window: Window | None = None) -> dict[str, Any]:
+    """What every arm's query is asked with."""
+    params: dict[str, Any] = {"me": me, "limit": -1 if limit is None else limit, "now": datetime_to_hlc(current_time())}
+    if window is not None:
+        params.update(window.params(conn))
+    return params
+
+
+def _unread_rows(
+    conn: sqlite3.Connection, params: dict[str, Any], limit: int | None, *, any_order: bool = False
+) -> list[tuple[Any, ...]]:
+    """The unread rows, from the threads with something unread only, newest
+    first, in batches that grow from a few threads: once the page is full
+    and the next thread's newest activity is older than the page's last
+    entry, no later thread can hold one that belongs on the page. With
+    every thread read, that is no walk at all. `any_order` (a count) stops
+    as soon as `limit` entries are found, whichever they are."""
     rows: list[tuple[Any, ...]] = []
     for arm in _WALKED_WHOLE:
         rows.extend(conn.execute(arm.query(False), params))
     threads = conn.execute(_UNREAD_THREADS)
-    while batch := threads.fetchmany(THREAD_BATCH):
+    size = min(FIRST_THREAD_BATCH, THREAD_BATCH)
+    walked, found = 0, 0  # threads asked, and the rows they held
+    while batch := threads.fetchmany(size):
         if limit is not None and len(rows) >= limit:  # else the page cannot be full yet
             picked = _merged(rows, limit)
-            if len(picked) >= limit and batch[0][1] < picked[-1][4]:
+            if len(picked) >= limit and (any_order or batch[0][1] < picked[-1][4]):
                 return picked
         ids = json.dumps([thread for thread, _newest in batch])
         for arm in _THREAD_ARMS:
+            before = len(rows)
             rows.extend(conn.execute(arm.query(False), {**params, "threads": ids}))
+            found += len(rows) - before
+        walked += len(batch)
+        size = min(2 * size, THREAD_BATCH)
+        if any_order and limit is not None and found:  # no more threads than the count needs at the rate so far
+            size = min(size, max(1, -(-(limit - len(rows)) * walked // found)))
     return _merged(rows, limit)
 
 
@@ -355,18 +378,23 @@ def _merged(rows: list[tuple[Any, ...]], limit: int | None) -> list[tuple[Any, .
     return picked
 
 
+# Each row's who, thread and post (:keys, a JSON list of triples, in order)
+# dressed in one statement: a page of 200 is one call, not 200.
+_DETAILS = """SELECT coalesce((SELECT name FROM members WHERE id = k.who), substr(k.who, 1, 8)),
+        coalesce((SELECT title FROM threads WHERE id = k.thread), ''),
+        coalesce((SELECT body FROM posts WHERE id = k.post), ''),
+        coalesce((SELECT read_hlc FROM reads WHERE thread_id = k.thread), -1)
+    FROM (SELECT key, json_extract(value, '$[0]') AS who, json_extract(value, '$[1]') AS thread,
+                 json_extract(value, '$[2]') AS post FROM json_each(:keys)) k
+    ORDER BY k.key"""
+
+
 def _entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[InboxEntry]:
     """The rows dressed: names, titles, excerpts and read state, for one page."""
     out: list[InboxEntry] = []
-    for kind, thread, post, who, hlc, emoji, report in rows:
-        detail = conn.execute(
-            """SELECT coalesce((SELECT name FROM members WHERE id = ?), substr(?, 1, 8)),
-                      coalesce((SELECT title FROM threads WHERE id = ?), ''),
-                      coalesce((SELECT body FROM posts WHERE id = ?), ''),
-                      coalesce((SELECT read_hlc FROM reads WHERE thread_id = ?), -1)""",
-            (who, who, thread, post, thread),
-        ).fetchone()
-        name, title, body, read_hlc = detail
+    keys = json.dumps([[who, thread, post] for _kind, thread, post, who, *_rest in rows])
+    details = conn.execute(_DETAILS, {"keys": keys}).fetchall()
+    for (kind, thread, post, who, hlc, emoji, report), (name, title, body, read_hlc) in zip(rows, details, strict=True):
         stage = None
         if kind == "report":
             stage, emoji = emoji or "handled", None
@@ -401,7 +429,7 @@ def unread_inbox_count(conn: sqlite3.Connection, me: str) -> int:
     """How many entries the inbox holds unread (the Inbox section's count),
     counted up to COUNT_CAP: past it the section bar says "1,000+", and
     counting stays as quick as reading one page."""
-    return len(_rows(conn, me, include_read=False, limit=COUNT_CAP))
+    return len(_unread_rows(conn, _params(conn, me, COUNT_CAP), COUNT_CAP, any_order=True))
 
 
 # --- follows and mutes ----------------------------------------------------------------
@@ -505,10 +533,19 @@ def next_unread_post(
 
 def unread_counts(conn: sqlite3.Connection, me: str) -> dict[str, int]:
     """Unread counts for the section bar: threads (the thread list), rituals
-    (ritual occurrences among them) and the inbox."""
-    threads, rituals = conn.execute(
-        """SELECT count(*), count(t.ritual_id) FROM threads t LEFT JOIN reads rd ON rd.thread_id = t.id
-           WHERE t.deleted = 0 AND t.archived = 0
+    (ritual occurrences among them) and the inbox. The threads are the live
+    ones less those read up to their last activity: a count of an index and
+    a walk of what I have read, not a probe of every thread."""
+    (live,) = conn.execute(
+        "SELECT count(*) FROM threads INDEXED BY threads_activity WHERE deleted = 0 AND archived = 0"
+    ).fetchone()
+    (read,) = conn.execute(
+        """SELECT count(*) FROM reads rd CROSS JOIN threads t ON t.id = rd.thread_id
+           WHERE t.deleted = 0 AND t.archived = 0 AND rd.read_hlc >= t.last_activity_hlc"""
+    ).fetchone()
+    (rituals,) = conn.execute(
+        """SELECT count(*) FROM threads t INDEXED BY threads_ritual LEFT JOIN reads rd ON rd.thread_id = t.id
+           WHERE t.ritual_id IS NOT NULL AND t.deleted = 0 AND t.archived = 0
            AND (rd.read_hlc IS NULL OR rd.read_hlc < t.last_activity_hlc)"""
     ).fetchone()
-    return {"threads": threads, "rituals": rituals, "inbox": unread_inbox_count(conn, me)}
+    return {"threads": live - read, "rituals": rituals, "inbox": unread_inbox_count(conn, me)}

@@ -927,6 +927,22 @@ def m032_devices_refold_for_device_rules(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m033_inbox_thread_indexes(db: Database) -> None:
+    """The section bar counts unread ritual threads from the ritual threads
+    alone, not from every thread; the inbox finds reactions to my posts in
+    a thread from my posts there, not from all of its posts; and the walk
+    of threads newest first (for what is unread) reads the index alone."""
+    db.executescript(
+        """
+        CREATE INDEX threads_ritual ON threads (ritual_id) WHERE ritual_id IS NOT NULL;
+        CREATE INDEX posts_thread_author ON posts (thread_id, author);
+        DROP INDEX thread_newest_hlc;
+        CREATE INDEX thread_newest_hlc ON thread_newest (hlc, thread_id);
+        """
+    )
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

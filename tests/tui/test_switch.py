@@ -212,3 +212,24 @@ async def test_preparing_the_sections_writes_nothing(app, group):
         await until_prepared(pilot, app)
         assert group.conn.execute("SELECT count(*) FROM ops").fetchone()[0] == before
         assert not app.jobs
+
+
+async def test_quitting_restyles_nothing_on_the_sections_not_shown(app, group, monkeypatch):
+    """Closing the app closes every kept section; a hidden one's focused
+    table is not blurred (and restyled, row styles and all) on its way out."""
+    from textual.dom import DOMNode
+
+    restyled: list[DOMNode] = []
+    update_node_styles = DOMNode.update_node_styles
+
+    def counted(self, animate: bool = True) -> None:  # noqa: ANN001
+        restyled.append(self)
+        update_node_styles(self, animate=animate)
+
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until_prepared(pilot, app)
+        shown = set(app.screen.walk_children(with_self=True))
+        monkeypatch.setattr(DOMNode, "update_node_styles", counted)
+        await pilot.press("q")
+    assert [type(node).__name__ for node in restyled if node not in shown] == []

@@ -161,6 +161,7 @@ class TablespaceApp(App[None]):
         self._painted = False  # the first frame is on the terminal
         self.sections_prepared = False  # every section's screen is made (see _prepare_sections)
         self._after_sections_prepared: list[Callable[[], None]] = []  # see after_sections_prepared
+        self._section_screens: list[Screen] = []  # every section's screen made so far
         self._after_first_frame: list[Callable[[], None]] = []  # see after_first_frame
         self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
         self._unread: tuple[tuple[int, int], dict[str, int]] | None = None  # see unread_counts
@@ -218,6 +219,7 @@ class TablespaceApp(App[None]):
         mount: the first screen too, else its first return re-parses the CSS."""
         screen = section.make_screen()
         mark_styled_as_current(self, screen)
+        self._section_screens.append(screen)
         return screen
 
     def on_mount(self) -> None:
@@ -534,7 +536,17 @@ class TablespaceApp(App[None]):
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self.stop_sync()  # before workers are cancelled: the thread must end on its own
+        self._forget_hidden_focus()
         super().exit(*args, **kwargs)
+
+    def _forget_hidden_focus(self) -> None:
+        """Closing the app closes every kept section's screen, and Textual
+        blurs the focused widget of each as it does, restyling the widget
+        (a table: every row's styles) on a screen nobody sees again. The
+        hidden screens let go of their focus without that first."""
+        for screen in self._section_screens:
+            if screen is not self.screen:
+                screen.set_reactive(Screen.focused, None)
 
     def on_unmount(self) -> None:
         self.stop_sync()

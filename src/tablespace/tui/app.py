@@ -93,7 +93,7 @@ TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0,
 # enough for a loaded machine, short enough that a screen that never mounts
 # does not keep them.
 MOUNT_WAIT_S = 4.0
-# The gap the preparation of the sections (see prepare_sections) leaves
+# The gap the preparation of the sections (see _prepare_sections) leaves
 # between two of them, for keys and sync news to come first.
 PREPARE_GAP_S = 0.05
 # Layout and render passes a section gets off screen, at most: a pass can
@@ -544,8 +544,9 @@ class TablespaceApp(App[None]):
         blurs the focused widget of each as it does, restyling the widget
         (a table: every row's styles) on a screen nobody sees again. The
         hidden screens let go of their focus without that first."""
+        shown = self.screen if self.screen_stack else None
         for screen in self._section_screens:
-            if screen is not self.screen:
+            if screen is not shown:
                 screen.set_reactive(Screen.focused, None)
 
     def on_unmount(self) -> None:

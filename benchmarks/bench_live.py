@@ -73,7 +73,7 @@ async def measure(ana: Home, ben: Home, runs: int) -> list[float]:
     try:
         app = TablespaceApp(group, sync_every=600)  # only the watcher can bring news in time
         async with app.run_test(size=(80, 24)) as pilot:
-            while app.sync_rounds < 1:
+            while app.sync_rounds < 1 or not app.sections_prepared:  # the sections are made after start
                 await pilot.pause(0.02)
             for run in range(runs):
                 await pilot.press("G")  # far down: the news lands above the view

@@ -127,6 +127,8 @@ async def keypress_times(home: Path, presses: int, deep: bool) -> tuple[list[flo
     try:
         app = TablespaceApp(group, sync=False)
         async with app.run_test(size=SIZE) as pilot:
+            while not app.sections_prepared:  # the app makes the other sections after start: not scrolling
+                await pilot.pause(0.05)
             thread_list = app.screen.query_one(ThreadList)
             if deep:
                 thread_list.cursor = thread_list.count // 2

@@ -108,6 +108,14 @@ def group(kitchen: Kitchen) -> Iterator[Group]:
     g.close()
 
 
+@pytest.fixture(autouse=True)
+def sections_made_on_their_keys(monkeypatch) -> None:
+    """The app prepares every section in idle time after its first frame
+    (TablespaceApp.PREPARE_SECTIONS): a second or more of CPU per app, racing
+    each test's keys. The tests of that (test_switch.py) turn it on."""
+    monkeypatch.setattr(TablespaceApp, "PREPARE_SECTIONS", False)
+
+
 @pytest.fixture
 def app(group: Group) -> TablespaceApp:
     return TablespaceApp(group, sync=False)  # live sync has its own tests (test_live.py)

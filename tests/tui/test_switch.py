@@ -57,8 +57,9 @@ async def test_a_section_returned_to_after_a_write_elsewhere_shows_it(app, group
 
 
 async def test_showing_a_section_the_first_time_does_not_parse_the_css_again(app, group, monkeypatch):
-    """A new section's widgets are styled as they mount: no re-parse of
-    every rule (a theme change still re-parses, see test_app)."""
+    """A new section's widgets are styled as they mount, and so were the
+    first section's: no re-parse of every rule on a first show or on the
+    first return to Threads (a theme change still re-parses, see test_app)."""
     from textual.css.stylesheet import Stylesheet
 
     parsed: list[int] = []
@@ -67,7 +68,7 @@ async def test_showing_a_section_the_first_time_does_not_parse_the_css_again(app
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
         parsed.clear()
-        for key in "23457":
+        for key in "234571":  # the first section's return too
             await pilot.press(key)
             await pilot.pause()
         assert parsed == []
@@ -127,3 +128,108 @@ async def test_a_section_is_restyled_on_its_return_only_when_the_styles_changed(
         await pilot.pause()
         assert "LibraryScreen" in restyled
         assert app.screen.query_one(SectionBar).styles.background == here
+
+
+async def until_prepared(pilot, app) -> None:  # noqa: ANN001 - a textual Pilot and the app
+    await wait_for(pilot, lambda: app.sections_prepared, timeout=20)
+    await pilot.pause()
+
+
+async def test_every_section_is_prepared_after_the_first_frame_and_its_first_visit_reads_nothing(app, group):
+    """A person reads the first screen; meanwhile the app makes, reads, lays
+    out and renders every section they may open, so the first visit of one
+    costs what a later one does."""
+    from tablespace.tui.sections import LibraryScreen, MembersScreen
+
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until_prepared(pilot, app)
+        assert app.current_mode == "threads"  # nothing was shown meanwhile
+        with statements(group) as ran:
+            await pilot.press("3")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            assert "The Perfect Loaf" in screen_text(app)
+            await pilot.press("4")
+            await pilot.pause()
+            assert isinstance(app.screen, MembersScreen)
+            # the house rules: Markdown, filled in the background while it was prepared
+            assert "Be kind. Assume good intent" in screen_text(app)
+        assert ran == []
+
+
+async def test_a_prepared_section_is_rendered_once_on_its_first_visit(app, group, monkeypatch):
+    """Its layout and lines were made off screen until it asked for no more
+    (a scroll bar showing, the footer fitting its keys): the first show
+    renders each widget once, as a later one does, not pass after pass."""
+    from textual.widget import Widget
+
+    renders: dict[int, int] = {}
+    render_lines = Widget.render_lines
+
+    def counted(self, crop):  # noqa: ANN001, ANN202 - Textual's own signature
+        renders[id(self)] = renders.get(id(self), 0) + 1
+        return render_lines(self, crop)
+
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until_prepared(pilot, app)
+        monkeypatch.setattr(Widget, "render_lines", counted)
+        for key in "2345671":
+            renders.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert renders and max(renders.values()) == 1, key
+
+
+async def test_a_section_key_pressed_while_the_sections_are_prepared_shows_it(app, group):
+    """A key does not wait for the preparation: its section is made then (or
+    shown, if made already), and the preparation leaves it as it is."""
+    from tablespace.tui.moderation import ModerationScreen
+    from tablespace.tui.sections import LibraryScreen, MembersScreen
+
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("4", "3")
+        await wait_for(pilot, lambda: "The Perfect Loaf" in screen_text(app))
+        await until_prepared(pilot, app)
+        assert isinstance(app.screen, LibraryScreen)
+        shown = {}
+        for key in "46":
+            await pilot.press(key)
+            await pilot.pause()
+            shown[key] = app.screen
+        assert isinstance(shown["4"], MembersScreen) and isinstance(shown["6"], ModerationScreen)
+        await pilot.press("3")
+        await pilot.pause()
+        assert len(app.query("LibraryScreen")) <= 1 and isinstance(app.screen, LibraryScreen)
+
+
+async def test_preparing_the_sections_writes_nothing(app, group):
+    before = group.conn.execute("SELECT count(*) FROM ops").fetchone()[0]
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until_prepared(pilot, app)
+        assert group.conn.execute("SELECT count(*) FROM ops").fetchone()[0] == before
+        assert not app.jobs
+
+
+async def test_quitting_restyles_nothing_on_the_sections_not_shown(app, group, monkeypatch):
+    """Closing the app closes every kept section; a hidden one's focused
+    table is not blurred (and restyled, row styles and all) on its way out."""
+    from textual.dom import DOMNode
+
+    restyled: list[DOMNode] = []
+    update_node_styles = DOMNode.update_node_styles
+
+    def counted(self, animate: bool = True) -> None:  # noqa: ANN001
+        restyled.append(self)
+        update_node_styles(self, animate=animate)
+
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until_prepared(pilot, app)
+        shown = set(app.screen.walk_children(with_self=True))
+        monkeypatch.setattr(DOMNode, "update_node_styles", counted)
+        await pilot.press("q")
+    assert [type(node).__name__ for node in restyled if node not in shown] == []

@@ -79,3 +79,22 @@ def test_a_resumed_screen_is_still_restyled_only_when_its_event_asks() -> None:
 
     assert "if event.refresh_styles:" in inspect.getsource(Screen._on_screen_resume)
     assert "_css_update_count" in inspect.getsource(App.__init__)
+
+
+def test_a_mode_screen_can_still_be_made_laid_out_and_rendered_off_screen() -> None:
+    """make_mode_screen, lay_out_off_screen, render_off_screen and
+    changed_off_screen copy what switch_mode and the screen's update timer do."""
+    from textual.screen import Screen
+
+    assert "self._init_mode(mode)" in inspect.getsource(App.switch_mode)
+    assert "self._screen_stacks[mode] = stack" in inspect.getsource(App._init_mode)
+    timer = inspect.getsource(Screen._on_timer_update)
+    for step in (
+        "self._refresh_layout(",
+        "self._layout_required = False",
+        "self._repaint_required",
+        "self._compositor.update_widgets(self._dirty_widgets)",
+    ):
+        assert step in timer
+    assert "self._dirty_widgets.clear()" in inspect.getsource(Screen._compositor_refresh)
+    assert "render_update(" in inspect.getsource(Screen._compositor_refresh)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from textual import events, on, work
@@ -23,7 +23,7 @@ from textual.message_pump import MessagePump
 from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tablespace import actions
 from tablespace.core import queries
@@ -53,7 +53,12 @@ from tablespace.tui.registry import SECTIONS, Section, section, sections_for
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.textual_private import (
     apply_ansi_colors,
+    changed_off_screen,
+    lay_out_off_screen,
+    make_mode_screen,
     mark_styled_as_current,
+    mode_is_made,
+    render_off_screen,
     shown_notifications,
     withdraw_notification,
 )
@@ -88,6 +93,14 @@ TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0,
 # enough for a loaded machine, short enough that a screen that never mounts
 # does not keep them.
 MOUNT_WAIT_S = 4.0
+# The gap the preparation of the sections (see _prepare_sections) leaves
+# between two of them, for keys and sync news to come first.
+PREPARE_GAP_S = 0.05
+# Layout and render passes a section gets off screen, at most: a pass can
+# change what the next lays out (a scroll bar shows, the footer refits).
+OFF_SCREEN_PASSES = 4
+WARM_UP = "warm up imports"
+PREPARING = "prepare sections"
 APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now", "welcome"}
 # Actions that need a group (not available on the first-run screen).
 GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now", "welcome"}
@@ -101,6 +114,9 @@ class TablespaceApp(App[None]):
     DEFAULT_MODE = SECTIONS[0].id
     TIME_TICK = 30.0  # seconds between redraws of relative times ("synced 2m ago", "5 minutes ago")
     COMMANDS = App.COMMANDS | {TablespaceCommands}
+    # Make every section's screen in idle time once the first frame is up
+    # (see _prepare_sections); the app's tests turn it off, bar their own.
+    PREPARE_SECTIONS: ClassVar[bool] = True
     BINDINGS = [
         *(s.binding() for s in SECTIONS),
         Binding("slash", "search", "Search", id="app.search"),
@@ -143,6 +159,9 @@ class TablespaceApp(App[None]):
         self._retyping: asyncio.Task[None] | None = None  # typing the held keys again
         self._mounted_once = False  # see refresh_css
         self._painted = False  # the first frame is on the terminal
+        self.sections_prepared = False  # every section's screen is made (see _prepare_sections)
+        self._after_sections_prepared: list[Callable[[], None]] = []  # see after_sections_prepared
+        self._section_screens: list[Screen] = []  # every section's screen made so far
         self._after_first_frame: list[Callable[[], None]] = []  # see after_first_frame
         self._shown_version: tuple[int, int] | None = None  # the database as the screens last read it
         self._unread: tuple[tuple[int, int], dict[str, int]] | None = None  # see unread_counts
@@ -195,10 +214,12 @@ class TablespaceApp(App[None]):
         self._parsed_variables = variables
 
     def _new_section_screen(self, section: Section) -> Screen:
-        """A section's screen, made the first time it is shown (and kept)."""
+        """A section's screen, made the first time it is shown or prepared
+        (and kept). Its widgets are styled with the current rules as they
+        mount: the first screen too, else its first return re-parses the CSS."""
         screen = section.make_screen()
-        if self._mounted_once:  # the first screen is covered by refresh_css
-            mark_styled_as_current(self, screen)
+        mark_styled_as_current(self, screen)
+        self._section_screens.append(screen)
         return screen
 
     def on_mount(self) -> None:
@@ -245,7 +266,7 @@ class TablespaceApp(App[None]):
             modules.append("tablespace.actions.moderation")  # the reports and the log, read on first show
         return modules
 
-    @work(thread=True, exclusive=True, group="warm-up", name="warm up imports")
+    @work(thread=True, exclusive=True, group="warm-up", name=WARM_UP)
     def _warm_up(self, section_modules: list[str]) -> None:
         """Load, in a thread, what the first write or signature needs, so opening
         a thread (which marks it read) does not pay for the imports; and the
@@ -259,6 +280,52 @@ class TablespaceApp(App[None]):
         ensure_plugins_loaded()
         for module in section_modules:
             import_module(module)
+
+    @on(Worker.StateChanged)
+    def _after_warm_up(self, event: Worker.StateChanged) -> None:
+        """The sections' code is loaded: make their screens now, not on their keys."""
+        warmed_up = event.worker.name == WARM_UP and event.state == WorkerState.SUCCESS
+        if warmed_up and self.PREPARE_SECTIONS and self.group is not None:
+            self._prepare_sections()
+
+    @work(exclusive=True, group="prepare", name=PREPARING)
+    async def _prepare_sections(self) -> None:
+        """Make each section's screen the member may open, read what it
+        shows, lay it out and render it off screen, one section at a time
+        while the reader reads the first: a section's first visit then
+        only shows it, as a later one does. A key for a section not made
+        yet makes it then, as before."""
+        for entry in sections_for(self.is_moderator()):
+            await asyncio.sleep(PREPARE_GAP_S)
+            if not mode_is_made(self, entry.id) and self.is_running:
+                await self._prepare(make_mode_screen(self, entry.id))
+        self.sections_prepared = True
+        for then in self._after_sections_prepared:
+            then()
+        self._after_sections_prepared.clear()
+
+    async def _prepare(self, screen: Screen) -> None:
+        """Until a section's screen, just made, has read what it shows and is
+        laid out and rendered off screen as it will first be shown."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._mounted(screen), timeout=MOUNT_WAIT_S)
+        await self._settled(screen)  # its first read, on the resume it was posted
+        if isinstance(screen, TablespaceScreen):
+            await screen.filled()
+        for _ in range(OFF_SCREEN_PASSES):
+            lay_out_off_screen(screen, self.size)
+            await self._quiet(screen)  # what its widgets do at their first size
+            render_off_screen(screen)
+            await self._quiet(screen)
+            if not changed_off_screen(screen):
+                break
+
+    def after_sections_prepared(self, then: Callable[[], None]) -> None:
+        """Call `then` once every section's screen is prepared (now, if it is)."""
+        if self.sections_prepared:
+            then()
+        else:
+            self._after_sections_prepared.append(then)
 
     def unlock_then_start(self) -> None:
         """Keys locked with a passphrase are opened before the group starts
@@ -469,7 +536,18 @@ class TablespaceApp(App[None]):
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self.stop_sync()  # before workers are cancelled: the thread must end on its own
+        self._forget_hidden_focus()
         super().exit(*args, **kwargs)
+
+    def _forget_hidden_focus(self) -> None:
+        """Closing the app closes every kept section's screen, and Textual
+        blurs the focused widget of each as it does, restyling the widget
+        (a table: every row's styles) on a screen nobody sees again. The
+        hidden screens let go of their focus without that first."""
+        shown = self.screen if self.screen_stack else None
+        for screen in self._section_screens:
+            if screen is not shown:
+                screen.set_reactive(Screen.focused, None)
 
     def on_unmount(self) -> None:
         self.stop_sync()
@@ -545,6 +623,14 @@ class TablespaceApp(App[None]):
     async def _mounted(screen: Screen) -> None:
         while not screen.is_mounted:
             await asyncio.sleep(0.005)
+
+    async def _quiet(self, screen: Screen) -> None:
+        """Until a screen and each of its widgets have handled what they hold
+        (a widget's idle turn asks its screen for a layout or a repaint)."""
+        await self._settled(screen)
+        for widget in list(screen.walk_children()):
+            await self._settled(widget)
+        await self._settled(screen)
 
     @staticmethod
     async def _settled(pump: MessagePump) -> None:
@@ -726,7 +812,8 @@ def run(home: Home, selector: str | None) -> None:
 
     The cyclic garbage collector, which the caller may pause while the app's
     modules load (cli.main does), is resumed once the first frame is painted
-    (`resume_gc_after_start`), and in any case when the app ends.
+    (`resume_gc_after_start`), and in any case when the app ends; what the
+    preparation of the sections made is frozen out of it as well.
     """
     try:
         require_terminal()
@@ -743,6 +830,7 @@ def run(home: Home, selector: str | None) -> None:
         try:
             app = TablespaceApp(group, home)
             app.after_first_frame(resume_gc_after_start)
+            app.after_sections_prepared(gc.freeze)  # the prepared sections live as long as the app too
             app.run()
         finally:
             group.close()

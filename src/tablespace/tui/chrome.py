@@ -267,6 +267,11 @@ class TablespaceScreen(Screen[None]):
     def refresh_data(self) -> None:
         """Re-read what this screen shows (after a write, or when sync lands ops)."""
 
+    async def filled(self) -> None:
+        """Until what the screen last read is in its widgets. Most fill them
+        as they read; a screen that fills some in the background (a Markdown
+        update) waits for that here."""
+
     def refresh_times(self) -> None:
         """Redraw the relative times shown ("5 minutes ago") as the clock moves
         on; the app calls this on an interval. Nothing is re-read."""

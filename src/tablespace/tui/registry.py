@@ -2,8 +2,10 @@
 bar, the command palette and the help are all made from this list.
 
 A screen is named by its import path, not imported here, so a section's code
-(and the widgets it needs) loads on the first switch to it: the first frame
-only needs Threads.
+(and the widgets it needs) loads after the first frame (the app's warm-up, or
+the first switch to it, whichever comes first): the first frame only needs
+Threads. The app then makes each section's screen in idle time
+(TablespaceApp._prepare_sections).
 """
 
 from __future__ import annotations

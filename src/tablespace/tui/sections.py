@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown, Select, Static
@@ -740,6 +741,7 @@ class MembersScreen(SectionScreen):
         self.people: list[queries.MemberView] = []
         self.invite_code: str | None = None
         self.waiting: list[QuietNewcomer] = []  # intros to welcome, for greeters and moderators
+        self.conduct_shown: AwaitComplete | None = None  # the code of conduct's Markdown, filled in the background
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Invites are the moderators' (the action refuses anyone else too)."""
@@ -792,12 +794,16 @@ class MembersScreen(SectionScreen):
         )
         self.show_to_welcome()
         parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
-        self.query_one("#conduct", Markdown).update(
+        self.conduct_shown = self.query_one("#conduct", Markdown).update(
             "\n\n".join(
                 f"### {title}\n\n{visible(text.strip(), multiline=True)}" for title, text in parts if text.strip()
             )
             or "_The moderators have not written a code of conduct yet._"
         )
+
+    async def filled(self) -> None:
+        if self.conduct_shown is not None:
+            await self.conduct_shown
 
     def action_mute(self) -> None:
         """Mute the selected member (or unmute one muted)."""

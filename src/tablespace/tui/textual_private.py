@@ -4,7 +4,10 @@ Textual release changes any of them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App
+from textual.geometry import Size
 from textual.notifications import Notification
 from textual.screen import Screen
 from textual.widgets._footer import FooterKey  # the footer's key widget: textual.widgets does not export it
@@ -13,7 +16,12 @@ __all__ = [
     "COMPACT_CLASS",
     "FooterKey",
     "apply_ansi_colors",
+    "changed_off_screen",
+    "make_mode_screen",
     "mark_styled_as_current",
+    "mode_is_made",
+    "lay_out_off_screen",
+    "render_off_screen",
     "style_stamp",
     "shown_notifications",
     "withdraw_notification",
@@ -60,3 +68,45 @@ def style_stamp(app: App[object]) -> tuple[object, ...]:
     every time it is shown (twice the first time), whether or not any of
     this changed while it was hidden; its count is private."""
     return app._css_update_count, frozenset(app.classes), app.app_focus
+
+
+def mode_is_made(app: App[Any], mode: str) -> bool:
+    """Whether the screen of a mode exists yet: Textual makes it on the
+    first switch to the mode and keeps its stack in a private map."""
+    return mode in app._screen_stacks
+
+
+def make_mode_screen(app: App[Any], mode: str) -> Screen[Any]:
+    """Make and mount a mode's screen without showing it, as the first switch
+    to the mode would (Textual's own step for that, which posts the screen its
+    resume: it reads what it shows). Textual has no public call to build a
+    mode ahead of its first switch."""
+    app._init_mode(mode)
+    return app._screen_stacks[mode][0]
+
+
+def lay_out_off_screen(screen: Screen[object], size: Size) -> None:
+    """Lay out a screen that is not shown, for `size`: its widgets get their
+    sizes (and their Resize events) before it is first shown. Textual lays
+    out only the screen in view, on a private timer."""
+    if not screen.is_current and screen.is_attached:
+        screen._refresh_layout(size)
+        screen._layout_required = False  # as Textual's timer does after its layout
+
+
+def render_off_screen(screen: Screen[object]) -> None:
+    """Render every line of a screen that is not shown, once: its first show
+    finds each widget's lines made. The update it returns is not displayed."""
+    if not screen.is_current and screen.is_attached:
+        screen._compositor.update_widgets(screen._dirty_widgets)
+        screen._compositor.render_update(full=True)
+        screen._dirty_widgets.clear()  # as Textual's timer does after its render
+        screen._repaint_required = False
+
+
+def changed_off_screen(screen: Screen[object]) -> bool:
+    """Whether a screen not shown asked for a layout or a repaint since it
+    was last laid out and rendered off screen. Its widgets ask through
+    messages the screen keeps as private flags (its timer acts on them only
+    while it is shown; showing it lays it out and repaints it anyway)."""
+    return bool(screen._layout_required or screen._repaint_required or screen._dirty_widgets)

@@ -383,6 +383,50 @@ def test_health_counts_a_pod_s_activity_and_a_circle_s_members_see_its_own_figur
     assert "no circle" in ana.error("metrics", "--circle", NAME)
 
 
+def test_a_circle_s_health_for_a_past_week_counts_the_members_it_had_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben, Cy and Di write in their pod one week; Di leaves the next, and
+    Ben then lets Ana in, and he and Cy write again. The earlier week counts
+    Ben, Cy and Di (all three active), the latest Ben, Cy and Ana (two
+    active); the same on every member's home."""
+    from datetime import UTC, datetime
+
+    from tablespace import actions
+    from tablespace.core.home import Home
+    from tablespace.core.metrics import weekly_series
+
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:00:00Z")
+    circle = ben.out("circle", "add", NAME, "--member", "Cy", "--member", "Di")
+    _sync_all(ben, cy, di)
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ben, cy, di)
+    for who in (cy, di):
+        who.out("reply", thread[:8], "--body", REPLY)
+    _sync_all(ben, cy, di)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-10T09:00:00Z")
+    di.run("circle", "leave", NAME)
+    _sync_all(di, ben, cy)
+    ben.run("circle", "invite", NAME, "Ana")
+    _sync_all(ben, cy, ana)
+    for who in (ben, cy):
+        who.out("reply", thread[:8], "--body", "still baking")
+    _sync_all(ben, cy, ana)
+
+    end = datetime(2026, 12, 10, 12, tzinfo=UTC)
+    figures = []
+    for who in (ben, cy, ana):
+        group = actions.open_group(Home(who.home), None)
+        try:
+            figures.append([(w.members, w.active) for w in weekly_series(group.conn, end, 2, now=end, circle=circle)])
+        finally:
+            group.close()
+    assert figures == [[(3, 3), (3, 2)]] * 3  # the week before: Ben, Cy, Di; this week: Ben, Cy (active), Ana
+
+
 @pytest.mark.slow
 def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -103,6 +103,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "circle_epochs": ("circle_id", "key_op"),
     "circle_details": ("circle_id",),
     "circle_activity": ("op_id",),
+    "circle_periods": ("circle_id", "member", "joined_hlc"),
     "devices": ("id",),
 }
 
@@ -901,6 +902,25 @@ def m032_devices_refold_for_device_rules(db: Database) -> None:
     """Two fold rules changed for members with added devices: a time-out
     holds every device of its member, and the moderators' key is wrapped
     for each moderator's device. Re-fold on the next open."""
+    _refold_on_next_open(db)
+
+
+@migrations()
+def m033_circlespeed_circle_periods(db: Database) -> None:
+    """Who was in each circle when (circle_periods): a circle's health
+    figures for a past week count the members it had then. Filled by the
+    fold: re-folded on next open."""
+    db.executescript(
+        """
+        CREATE TABLE circle_periods (
+            circle_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            joined_hlc INTEGER NOT NULL,
+            left_hlc INTEGER,
+            PRIMARY KEY (circle_id, member, joined_hlc)
+        );
+        """
+    )
     _refold_on_next_open(db)
 
 

@@ -69,6 +69,15 @@ def _circle_of(ctx: FoldContext, op: Op) -> tuple[str, str, int]:
     return circle, row[0], row[1]
 
 
+def _join(ctx: FoldContext, circle: str, members: list[str], hlc: int) -> None:
+    """Members come into a circle: now (circle_members) and from when (circle_periods)."""
+    for member in members:
+        ctx.unbatched("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", circle, member)
+        ctx.unbatched(
+            "INSERT OR IGNORE INTO circle_periods (circle_id, member, joined_hlc) VALUES (?, ?, ?)", circle, member, hlc
+        )
+
+
 def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> None:
     if (
         ctx.unbatched("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author).fetchone()
@@ -171,7 +180,7 @@ def circle_create(ctx: FoldContext, op: Op) -> None:
         op.hlc,
         op.id,
     )
-    ctx.conn.executemany("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", [(op.id, m) for m in members])
+    _join(ctx, op.id, members, op.hlc)
     _file_key(ctx, op, op.id, 0, wrapped, None)
     for key in ctx.circle_keys_for(op.id, 0):
         details = open_box(key, nonce, box, op_place(op).binding("details"))
@@ -219,7 +228,7 @@ def circle_invite(ctx: FoldContext, op: Op) -> None:
     if len(members) >= MAX_MEMBERS:
         raise Rejected.refused(f"a circle has at most {MAX_MEMBERS} members")
     _new_key(ctx, op, circle, newest, members | {member})
-    ctx.run("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", circle, member)
+    _join(ctx, circle, [member], op.hlc)
     if member == (ctx.circle_keys.me(ctx.conn) if ctx.circle_keys is not None else None):
         _read_history(ctx, circle)
 
@@ -259,7 +268,7 @@ def circle_remove(ctx: FoldContext, op: Op) -> None:
         raise Rejected.refused("to go yourself, leave the circle")
     if member not in members:
         raise Rejected.refused("not in that circle")
-    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, member)
+    ctx.leave_circles(member, op.hlc, circle)
 
 
 @handles("circle.leave")
@@ -267,7 +276,7 @@ def circle_leave(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
     circle, _, _ = _circle_of(ctx, op)
     _require_in_circle(ctx, op, circle, "leave it")
-    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author)
+    ctx.leave_circles(op.author, op.hlc, circle)
 
 
 @handles("circle.sealed")

@@ -277,8 +277,8 @@ class FoldContext:
         self.conn.execute(sql, args)
 
     def unbatched(self, sql: str, *args: object) -> sqlite3.Cursor:
-        """SQL on the circle tables (circles, circle_members, circle_epochs,
-        circle_activity), which the batch never writes and no cached row
+        """SQL on the circle tables (circles, circle_members, circle_periods,
+        circle_epochs, circle_activity), which the batch never writes and no cached row
         depends on: no flush first and the caches stay, so a run of posts
         with circle ops among them keeps batching."""
         return self._conn.execute(sql, args)
@@ -552,6 +552,17 @@ class FoldContext:
             return True
         sql = "SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?"
         return self.unbatched(sql, circle, me).fetchone() is not None
+
+    def leave_circles(self, member: str, hlc: int, circle: str | None = None) -> None:
+        """The member goes from `circle` (None: from every circle, as they
+        leave the group) at `hlc`; circle_periods keeps when they were in it."""
+        self.unbatched("DELETE FROM circle_members WHERE member = ? AND (?2 IS NULL OR circle_id = ?2)", member, circle)
+        self.unbatched(
+            "UPDATE circle_periods SET left_hlc = ? WHERE member = ? AND left_hlc IS NULL AND (?3 IS NULL OR circle_id = ?3)",
+            hlc,
+            member,
+            circle,
+        )
 
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)

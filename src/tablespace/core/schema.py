@@ -104,6 +104,7 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "circle_details": ("circle_id",),
     "circle_activity": ("op_id",),
     "circle_periods": ("circle_id", "member", "joined_hlc"),
+    "circle_refused": ("op_id",),
     "devices": ("id",),
 }
 
@@ -919,6 +920,25 @@ def m033_circlespeed_circle_periods(db: Database) -> None:
             left_hlc INTEGER,
             PRIMARY KEY (circle_id, member, joined_hlc)
         );
+        """
+    )
+    _refold_on_next_open(db)
+
+
+@migrations()
+def m034_circlespeed_circle_refused(db: Database) -> None:
+    """Sealed ops whose circle checks passed but whose inner op this member
+    opened and the fold refused (circle_refused): a key that arrives later
+    folds them again with the rest of their circle's room (Store.reopen_circles).
+    Filled by the fold: re-folded on next open."""
+    db.executescript(
+        """
+        CREATE TABLE circle_refused (
+            op_id TEXT PRIMARY KEY,
+            circle_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL
+        );
+        CREATE INDEX circle_refused_circle ON circle_refused (circle_id);
         """
     )
     _refold_on_next_open(db)

@@ -197,6 +197,55 @@ def test_someone_let_into_a_circle_reads_its_history(tmp_path: Path, monkeypatch
     assert not any(b"hello from di" in p.read_bytes() for p in _files_under(folder))
 
 
+def _digests(who: object) -> tuple[str, str]:
+    """The member's views as they are, and as a re-fold from the log alone makes them."""
+    from tablespace import actions
+    from tablespace.core.home import Home
+
+    group = actions.open_group(Home(who.home), None)  # type: ignore[attr-defined]
+    try:
+        before = group.store.dump_digest()
+        group.store.rebuild()
+        return before, group.store.dump_digest()
+    finally:
+        group.close()
+
+
+@pytest.mark.parametrize("meanwhile", ["content", "a role"])
+def test_a_member_let_in_folds_only_the_circle_s_history_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    """Di is let into a pod whose history spans two keys, while the group
+    writes in its own room: her home folds the pod's ops again, not the whole
+    log, and gets what a re-fold from nothing gets. If an op folded since the
+    pod's first post changed what its posts read (a role granted), her home
+    folds everything again instead, with the same result."""
+    from tablespace.core.store import Store
+
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    cy.out("post", "Open question for all", "--body", "anyone?")
+    _sync_all(ana, ben, cy)
+    ana.run("circle", "remove", NAME, "Cy")  # a new key: the history now spans two
+    if meanwhile == "a role":
+        ana.run("role", "Ben", "curator")
+    ben.out("reply", thread[:8], "--body", REPLY)
+    _sync_all(ana, ben, di)
+    refolds: list[int] = []
+    refold = Store.refold
+    monkeypatch.setattr(Store, "refold", lambda store: refolds.append(1) or refold(store))
+    ben.run("circle", "invite", NAME, "Di")
+    _sync_all(ben, ana, di)
+
+    assert BODY in di.out("show", thread[:8]) and REPLY in di.out("show", thread[:8])
+    assert bool(refolds) == (meanwhile == "a role")
+    before, rebuilt = _digests(di)
+    assert before == rebuilt
+
+
 def test_a_direct_message_is_a_two_person_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
     ben, cy = m["Ben"], m["Cy"]
@@ -383,6 +432,50 @@ def test_health_counts_a_pod_s_activity_and_a_circle_s_members_see_its_own_figur
     assert "no circle" in ana.error("metrics", "--circle", NAME)
 
 
+def test_a_circle_s_health_for_a_past_week_counts_the_members_it_had_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben, Cy and Di write in their pod one week; Di leaves the next, and
+    Ben then lets Ana in, and he and Cy write again. The earlier week counts
+    Ben, Cy and Di (all three active), the latest Ben, Cy and Ana (two
+    active); the same on every member's home."""
+    from datetime import UTC, datetime
+
+    from tablespace import actions
+    from tablespace.core.home import Home
+    from tablespace.core.metrics import weekly_series
+
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:00:00Z")
+    circle = ben.out("circle", "add", NAME, "--member", "Cy", "--member", "Di")
+    _sync_all(ben, cy, di)
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ben, cy, di)
+    for who in (cy, di):
+        who.out("reply", thread[:8], "--body", REPLY)
+    _sync_all(ben, cy, di)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-10T09:00:00Z")
+    di.run("circle", "leave", NAME)
+    _sync_all(di, ben, cy)
+    ben.run("circle", "invite", NAME, "Ana")
+    _sync_all(ben, cy, ana)
+    for who in (ben, cy):
+        who.out("reply", thread[:8], "--body", "still baking")
+    _sync_all(ben, cy, ana)
+
+    end = datetime(2026, 12, 10, 12, tzinfo=UTC)
+    figures = []
+    for who in (ben, cy, ana):
+        group = actions.open_group(Home(who.home), None)
+        try:
+            figures.append([(w.members, w.active) for w in weekly_series(group.conn, end, 2, now=end, circle=circle)])
+        finally:
+            group.close()
+    assert figures == [[(3, 3), (3, 2)]] * 3  # the week before: Ben, Cy, Di; this week: Ben, Cy (active), Ana
+
+
 @pytest.mark.slow
 def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -390,7 +483,10 @@ def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     """Ana takes Cy out (a new key, K) and writes under K while Ben, not
     having seen it, lets Di in with the keys he holds, which do not include K.
     Di's home folds Ana's post before it holds K; K reaches Di only inside the
-    next key Ana makes, and then the post opens, with no rebuild asked for."""
+    next key Ana makes, and then the post opens, with no rebuild asked for.
+    Her home folds the pod's room again, not the whole log."""
+    from tablespace.core.store import Store
+
     _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
     ben, cy, di = m["Ben"], m["Cy"], m["Di"]
     _sync_all(ben, cy, di, ana)
@@ -404,9 +500,15 @@ def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     assert "no thread" in di.error("show", early[:8])  # Di holds no key that opens it yet
 
     ana.out("reply", early[:8], "--body", "and a new key that carries the old ones")
+    refolds: list[int] = []
+    refold = Store.refold
+    monkeypatch.setattr(Store, "refold", lambda store: refolds.append(1) or refold(store))
     _sync_all(ana, ben, di)
     shown = di.out("show", early[:8])
     assert "written under the key Ben had not seen" in shown and "carries the old ones" in shown
+    assert refolds == []  # the reply, refused until the key came, and the post opened with the pod's room alone
+    before, rebuilt = _digests(di)
+    assert before == rebuilt
     before = di.json("show", early[:8])
     di.run("rebuild")
     assert di.json("show", early[:8]) == before

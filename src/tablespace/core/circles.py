@@ -19,6 +19,7 @@ read therefore depends only on the op set and the keys its home holds.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -30,6 +31,7 @@ from tablespace.core.ops import canonical_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 CIRCLE_KEY_BYTES = 32
 BOX_NONCE_BYTES = 12
@@ -90,13 +92,22 @@ def seal_box(key: bytes, value: dict[str, Any], aad: bytes) -> dict[str, str]:
 def open_box(key: bytes, nonce: bytes, box: bytes, aad: bytes) -> dict[str, Any] | None:
     """The JSON object sealed by `seal_box`, or None if it does not open or is not one."""
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     try:
-        value = json.loads(ChaCha20Poly1305(key).decrypt(nonce, box, aad))
+        value = json.loads(_cipher(key).decrypt(nonce, box, aad))
     except (InvalidTag, ValueError, RecursionError):  # JSON nested past the parser's depth
         return None
     return value if isinstance(value, dict) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _cipher(key: bytes) -> ChaCha20Poly1305:
+    """One cipher per circle key: a circle's ops are opened one after another
+    under the same few keys, and setting a cipher up costs as much as opening
+    a short box. The keys are held in memory anyway (CircleKeys)."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    return ChaCha20Poly1305(key)
 
 
 def wrap_for(key: bytes, member_public: bytes, place: OpPlace) -> str:

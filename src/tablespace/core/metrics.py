@@ -37,7 +37,8 @@ metrics"). Where it leaves something open, this module decides, and the README
   as activity (every replica holds them, sealed or opened), and nothing else
   of a circle: its threads and posts are not the group's. A circle's own
   figures (`circle`, computed by its members) are the same definitions over
-  its members now (a circle keeps no record of who was in it when), their
+  the members it had at each window's end (circle_periods: from joining or
+  being let in until leaving, being taken out or leaving the group), their
   ops in it, and its threads.
 
 Everything here is a function of the op-derived view tables and the instants
@@ -163,10 +164,7 @@ def weekly_series(
     }
     week_of = f"(:end - (%s >> {SHIFT})) / :week"
 
-    roster = conn.execute("SELECT id, status, joined_hlc, left_hlc FROM members").fetchall()
-    if circle is not None:
-        inside = {m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
-        roster = [row for row in roster if row[0] in inside]
+    roster = _roster(conn, circle)
     members: list[set[str]] = []
     for k in range(weeks):
         at = end_ms - k * WEEK_MS
@@ -252,6 +250,19 @@ def weekly_series(
             )
         )
     return series
+
+
+def _roster(conn: sqlite3.Connection, circle: str | None) -> list[tuple[str, str, int, int | None]]:
+    """(member, status now, joined, left) of each time someone was in the
+    group, or in `circle` (its periods, which end when they leave the group
+    too); status is the group's, for the current window."""
+    if circle is None:
+        return conn.execute("SELECT id, status, joined_hlc, left_hlc FROM members").fetchall()
+    return conn.execute(
+        """SELECT p.member, CASE WHEN p.left_hlc IS NULL THEN m.status ELSE 'left' END, p.joined_hlc, p.left_hlc
+           FROM circle_periods p JOIN members m ON m.id = p.member WHERE p.circle_id = ?""",
+        (circle,),
+    ).fetchall()
 
 
 def quiet_newcomers(

@@ -103,6 +103,8 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "circle_epochs": ("circle_id", "key_op"),
     "circle_details": ("circle_id",),
     "circle_activity": ("op_id",),
+    "circle_periods": ("circle_id", "member", "joined_hlc"),
+    "circle_refused": ("op_id",),
     "devices": ("id",),
 }
 
@@ -941,6 +943,44 @@ def m033_inbox_thread_indexes(db: Database) -> None:
         CREATE INDEX thread_newest_hlc ON thread_newest (hlc, thread_id);
         """
     )
+
+
+@migrations()
+def m034_circles_periods(db: Database) -> None:
+    """Who was in each circle when (circle_periods): a circle's health
+    figures for a past week count the members it had then. Filled by the
+    fold: re-folded on next open."""
+    db.executescript(
+        """
+        CREATE TABLE circle_periods (
+            circle_id TEXT NOT NULL,
+            member TEXT NOT NULL,
+            joined_hlc INTEGER NOT NULL,
+            left_hlc INTEGER,
+            PRIMARY KEY (circle_id, member, joined_hlc)
+        );
+        """
+    )
+    _refold_on_next_open(db)
+
+
+@migrations()
+def m035_circles_refused(db: Database) -> None:
+    """Sealed ops whose circle checks passed but whose inner op this member
+    opened and the fold refused (circle_refused): a key that arrives later
+    folds them again with the rest of their circle's room (Store.reopen_circles).
+    Filled by the fold: re-folded on next open."""
+    db.executescript(
+        """
+        CREATE TABLE circle_refused (
+            op_id TEXT PRIMARY KEY,
+            circle_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL
+        );
+        CREATE INDEX circle_refused_circle ON circle_refused (circle_id);
+        """
+    )
+    _refold_on_next_open(db)
 
 
 def _build_text_edits(db: Database) -> None:

@@ -625,7 +625,60 @@ class Store:
         if ctx.needs_refold:
             return self.refold()  # a removal reached back into ops already folded
         self._forget_deleted_text(ctx.deleted_text, purge=set() if bulk else ctx.blanked_text)  # bulk: rebuilt
+        if ctx.reopen and not self.reopen_circles(ctx.reopen):
+            return self.refold()
         return len(ready)
+
+    def reopen_circles(self, circles: set[str]) -> bool:
+        """A key to ops already folded unopened has arrived (or our joining,
+        to a circle's history): fold those circles' rooms again, their sealed
+        ops only, in order (core/fold/circles.py LEAVES_CIRCLE_READS_ALONE).
+        False where that would not give what a fold from nothing gives (we
+        are not in the circle now, a post cap counts the group's posts, or an
+        op since the first of them changed what they read): the caller then
+        re-folds everything."""
+        from tablespace.core.fold.circles import LEAVES_CIRCLE_READS_ALONE, clear_room, open_details, reopen_sealed
+
+        cuts = self._cuts()
+        marks = ", ".join("?" * len(circles))
+        rows = self.conn.execute(
+            "SELECT o.id, o.signature, o.body, o.state, o.reason, o.reason_kind, o.reason_data, o.hlc, o.author, o.seq "
+            f"FROM ops o WHERE o.id IN (SELECT op_id FROM circle_activity WHERE circle_id IN ({marks}) "
+            f"UNION ALL SELECT op_id FROM circle_refused WHERE circle_id IN ({marks})) "
+            "ORDER BY o.hlc, o.author, o.seq",
+            [*sorted(circles), *sorted(circles)],
+        ).fetchall()
+        safe = sorted(LEAVES_CIRCLE_READS_ALONE)
+        if (
+            not circles <= cuts[3]
+            or self.conn.execute("SELECT 1 FROM settings WHERE key = 'post_cap' AND value != '0'").fetchone()
+            or rows
+            and self.conn.execute(
+                "SELECT 1 FROM ops WHERE state = 'accepted' AND (hlc, author, seq) > (?, ?, ?) "
+                f"AND kind NOT IN ({', '.join('?' * len(safe))}) LIMIT 1",
+                (*rows[0][7:], *safe),
+            ).fetchone()
+        ):
+            return False
+        ctx = self._context({row[0]: row[7] for row in rows}, cuts)
+        for circle in sorted(circles):
+            clear_room(ctx, circle)
+            made_by = self.conn.execute("SELECT id, signature, body FROM ops WHERE id = ?", (circle,)).fetchone()
+            open_details(ctx, self.read_op(*made_by))
+        changed: list[tuple[str, str | None, str | None, str | None, str]] = []
+        for op_id, signature, body, state, reason, reason_kind, reason_data, *_ in rows:
+            refusal = reopen_sealed(ctx, self.read_op(op_id, signature, body))
+            new = ("accepted", None, None, None) if refusal is None else ("rejected", *_refusal_columns(refusal))
+            if new != (state, reason, reason_kind, reason_data):
+                changed.append((*new, op_id))
+        ctx.flush()
+        if ctx.needs_refold:
+            return False
+        self.conn.executemany(
+            "UPDATE ops SET state = ?, reason = ?, reason_kind = ?, reason_data = ? WHERE id = ?", changed
+        )
+        self._forget_deleted_text(ctx.deleted_text, purge=ctx.blanked_text)
+        return True
 
     @contextmanager
     def _derived_in_bulk(self, bulk: bool) -> Iterator[None]:

@@ -26,14 +26,16 @@ from typing import Any
 
 from tablespace.core import limits
 from tablespace.core.circles import INNER_KINDS, MAX_MEMBERS, MIN_MEMBERS, OpPlace, open_box
-from tablespace.core.errors import Rejected
+from tablespace.core.errors import Refusal, Rejected
 from tablespace.core.fold.context import FoldContext
-from tablespace.core.fold.devices import MAX_DEVICES
+from tablespace.core.fold.devices import MAX_DEVICES, as_member
 from tablespace.core.fold.registry import HANDLERS, handles
+from tablespace.core.fold.text_edits import seal_if_deleted_text
 from tablespace.core.ops import Op, canonical_json
 
 STANZA_HEX = 160  # an 80-byte wrapped key (core/stanza.py)
 BOX_MAX_HEX = 2 * (limits.BODY_MAX_BYTES * 2)  # hex of an inner op with a body at its limit, and room for JSON
+DETAILS_MAX_HEX = 4 * (limits.NAME_MAX * 2 + limits.SUMMARY_MAX + 64)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
@@ -45,9 +47,21 @@ def _sealed_fields(payload: dict[str, Any], max_hex: int) -> tuple[bytes, bytes]
     nonce, box = payload.get("nonce"), payload.get("box")
     if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{24}", nonce):
         raise Rejected.invalid("the sealed part's nonce is not valid")
-    if not isinstance(box, str) or not re.fullmatch(r"[0-9a-f]+", box) or len(box) % 2 or len(box) > max_hex:
+    sealed = _lower_hex(box) if isinstance(box, str) and 0 < len(box) <= max_hex else None
+    if sealed is None:
         raise Rejected.invalid("the sealed part is not valid")
-    return bytes.fromhex(nonce), bytes.fromhex(box)
+    return bytes.fromhex(nonce), sealed
+
+
+def _lower_hex(text: str) -> bytes | None:
+    """The bytes `text` spells in lower-case hex, two digits a byte, or None.
+    Read, then spelled again to compare: several times quicker than a regular
+    expression over a box as long as a post, on every sealed op of a sync."""
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return data if data.hex() == text else None
 
 
 PREV_MAX_HEX = 2 * 64 * 1024  # the earlier keys a new key carries on
@@ -55,25 +69,32 @@ KEY_EPOCH_MAX = 1_000_000
 
 
 def _members(ctx: FoldContext, circle: str) -> set[str]:
-    return {m for (m,) in ctx.unbatched("SELECT member FROM circle_members WHERE circle_id = ?", circle)}
+    state = ctx.circle_state(circle)
+    return set() if state is None else set(state.members)
 
 
 def _circle_of(ctx: FoldContext, op: Op) -> tuple[str, str, int]:
     """(id, maker, newest epoch) of the circle an op names."""
     circle = limits.ref(op.payload, "circle", label="circle")
-    row = ctx.unbatched(
-        "SELECT c.maker, max(e.epoch) FROM circles c JOIN circle_epochs e ON e.circle_id = c.id WHERE c.id = ?", circle
-    ).fetchone()
-    if row is None or row[0] is None:
+    state = ctx.circle_state(circle)
+    if state is None:
         raise Rejected.missing("no such circle")
-    return circle, row[0], row[1]
+    return circle, state.maker, state.newest
+
+
+def _join(ctx: FoldContext, circle: str, members: list[str], hlc: int) -> None:
+    """Members come into a circle: now (circle_members) and from when (circle_periods)."""
+    ctx.forget_circles()
+    for member in members:
+        ctx.unbatched("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", circle, member)
+        ctx.unbatched(
+            "INSERT OR IGNORE INTO circle_periods (circle_id, member, joined_hlc) VALUES (?, ?, ?)", circle, member, hlc
+        )
 
 
 def _require_in_circle(ctx: FoldContext, op: Op, circle: str, action: str) -> None:
-    if (
-        ctx.unbatched("SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author).fetchone()
-        is None
-    ):
+    state = ctx.circle_state(circle)
+    if state is None or op.author not in state.members:
         raise Rejected.permission(f"only a circle's members {action}")
 
 
@@ -111,6 +132,7 @@ def _file_key(ctx: FoldContext, op: Op, circle: str, epoch: int, wrapped: dict[s
         prev,
     )
     ctx.run("UPDATE circles SET key_op = ?, epoch = ? WHERE id = ?", op.id, epoch, circle)
+    ctx.forget_circles()
 
 
 def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set[str]) -> None:
@@ -124,8 +146,9 @@ def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set
     _file_key(ctx, op, circle, epoch, wrapped, canonical_json({"nonce": nonce.hex(), "box": box.hex()}).decode())
     if ctx.circle_keys is not None:
         gained = ctx.circle_keys.learn_epochs(ctx.conn, circle, op.id)  # and the earlier keys it carries
+        ctx.forget_circles()
         if gained and ctx.reads_circle(circle) and _unopened_under(ctx, circle, gained):
-            ctx.needs_refold = True  # they open at their place in the order, as on a replica that held the key
+            ctx.reopen.add(circle)  # they open at their place in the order, as on a replica that held the key
 
 
 def _unopened_under(ctx: FoldContext, circle: str, epochs: set[int]) -> bool:
@@ -163,7 +186,7 @@ def circle_create(ctx: FoldContext, op: Op) -> None:
     wrapped = _wrapped_keys(ctx, p, set(members))
     if _reached(ctx, wrapped) != set(members):
         raise Rejected.invalid("the circle key must be wrapped once for each of its members")
-    nonce, box = _sealed_fields(p, max_hex=4 * (limits.NAME_MAX * 2 + limits.SUMMARY_MAX + 64))
+    _sealed_fields(p, max_hex=DETAILS_MAX_HEX)
     ctx.run(
         "INSERT INTO circles (id, maker, created_hlc, epoch, key_op) VALUES (?, ?, ?, 0, ?)",
         op.id,
@@ -171,8 +194,15 @@ def circle_create(ctx: FoldContext, op: Op) -> None:
         op.hlc,
         op.id,
     )
-    ctx.conn.executemany("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", [(op.id, m) for m in members])
+    _join(ctx, op.id, members, op.hlc)
     _file_key(ctx, op, op.id, 0, wrapped, None)
+    open_details(ctx, op)
+
+
+def open_details(ctx: FoldContext, op: Op) -> None:
+    """Fold a circle's details from its circle.create op, if a key held opens
+    them (at its making, or again when a key arrives late: Store.reopen_circles)."""
+    nonce, box = _sealed_fields(op.payload, max_hex=DETAILS_MAX_HEX)
     for key in ctx.circle_keys_for(op.id, 0):
         details = open_box(key, nonce, box, op_place(op).binding("details"))
         if details is not None:
@@ -219,20 +249,20 @@ def circle_invite(ctx: FoldContext, op: Op) -> None:
     if len(members) >= MAX_MEMBERS:
         raise Rejected.refused(f"a circle has at most {MAX_MEMBERS} members")
     _new_key(ctx, op, circle, newest, members | {member})
-    ctx.run("INSERT INTO circle_members (circle_id, member) VALUES (?, ?)", circle, member)
+    _join(ctx, circle, [member], op.hlc)
     if member == (ctx.circle_keys.me(ctx.conn) if ctx.circle_keys is not None else None):
         _read_history(ctx, circle)
 
 
 def _read_history(ctx: FoldContext, circle: str) -> None:
-    """We were just let in: what was written before is read on a re-fold,
-    which knows from its start that we end up in the circle."""
+    """We were just let in: what was written before is read when the circle
+    is folded again (Store.reopen_circles), knowing that we end up in it."""
     if circle in ctx.joined_circles:
         return
     unnamed = ctx.one("SELECT 1 FROM circle_details WHERE circle_id = ?", circle) is None
     unread = ctx.one("SELECT 1 FROM circle_activity WHERE circle_id = ? AND opened = 0", circle) is not None
     if unnamed or unread:
-        ctx.needs_refold = True
+        ctx.reopen.add(circle)
 
 
 @handles("circle.rekey")
@@ -259,7 +289,7 @@ def circle_remove(ctx: FoldContext, op: Op) -> None:
         raise Rejected.refused("to go yourself, leave the circle")
     if member not in members:
         raise Rejected.refused("not in that circle")
-    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, member)
+    ctx.leave_circles(member, op.hlc, circle)
 
 
 @handles("circle.leave")
@@ -267,7 +297,7 @@ def circle_leave(ctx: FoldContext, op: Op) -> None:
     ctx.require_active(op)
     circle, _, _ = _circle_of(ctx, op)
     _require_in_circle(ctx, op, circle, "leave it")
-    ctx.run("DELETE FROM circle_members WHERE circle_id = ? AND member = ?", circle, op.author)
+    ctx.leave_circles(op.author, op.hlc, circle)
 
 
 @handles("circle.sealed")
@@ -285,21 +315,131 @@ def circle_sealed(ctx: FoldContext, op: Op) -> None:
     epoch = op.payload.get("epoch")
     if type(epoch) is not int or not 0 <= epoch <= newest:
         raise Rejected.invalid("written under a key the circle does not have")
-    nonce, box = _sealed_fields(op.payload, max_hex=BOX_MAX_HEX)
-    aad = op_place(op).binding("op", circle, str(epoch))
-    keys = ctx.circle_keys_for(circle, epoch)
-    inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
-    if inner is not None:
-        _fold_inner(ctx, op, circle, inner)
+    _fold_sealed(ctx, op, circle, epoch)
+
+
+def _fold_sealed(ctx: FoldContext, op: Op, circle: str, epoch: int) -> None:
+    """Open and fold a sealed op that passed its circle's checks, and note
+    it: as activity in the circle (opened or not), or, if its inner op is
+    refused, among the refused (circle_refused) for a key that may arrive
+    later (Store.reopen_circles). The note is all such an op writes."""
+    try:
+        opened = _open_and_fold(ctx, op, circle, epoch)
+    except Rejected:
+        ctx.unbatched("INSERT INTO circle_refused (op_id, circle_id, epoch) VALUES (?, ?, ?)", op.id, circle, epoch)
+        raise
     ctx.unbatched(
         "INSERT INTO circle_activity (op_id, circle_id, author, hlc, opened, epoch) VALUES (?, ?, ?, ?, ?, ?)",
         op.id,
         circle,
         op.author,
         op.hlc,
-        int(inner is not None),
+        int(opened),
         epoch,
     )
+
+
+def _open_and_fold(ctx: FoldContext, op: Op, circle: str, epoch: int) -> bool:
+    """Open a sealed op with the keys this member reads the circle with and
+    fold the inner op; False if none opens it."""
+    nonce, box = _sealed_fields(op.payload, max_hex=BOX_MAX_HEX)
+    aad = op_place(op).binding("op", circle, str(epoch))
+    keys = ctx.circle_keys_for(circle, epoch)
+    inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
+    if inner is not None:
+        _fold_inner(ctx, op, circle, inner)
+    return inner is not None
+
+
+# --- a key that arrives late -------------------------------------------------------------
+# A key reaching a member after ops sealed under it were folded (let into a
+# circle with its history, or a key carried on by a newer one) opens them
+# where they sort. Store.reopen_circles folds only that circle's room again,
+# in order, with the views as they are now: the same as a fold from nothing
+# if nothing an inner op reads has changed since the first of them, which is
+# so when every op folded since is of one of these kinds. They write neither
+# the members' states and names, roles, devices, settings, quiet spells nor
+# hidden posts, and no room but their own (a circle's room is its own).
+LEAVES_CIRCLE_READS_ALONE = frozenset(
+    {
+        "thread.start",
+        "post.reply",
+        "post.edit",
+        "post.delete",
+        "post.react",
+        "post.unreact",
+        "thread.tag",
+        "thread.pin",
+        "library.add",
+        "library.edit",
+        "library.remove",
+        "poll.open",
+        "poll.vote",
+        "survey.open",
+        "survey.answer",
+        "event.add",
+        "event.rsvp",
+        "ritual.add",
+        "ritual.edit",
+        "ritual.pause",
+        "ritual.remove",
+        "ritual.skip",
+        "ritual.occur",
+        "invite.create",
+        "request.deny",
+        "member.keys",
+        "epoch.rotate",
+        "mod.record",
+        "modkey.rotate",
+        "circle.create",
+        "circle.invite",
+        "circle.rekey",
+        "circle.remove",
+        "circle.leave",
+        "circle.sealed",
+    }
+)
+# A circle's room: the tables its inner ops write, each with how its rows
+# are found from the circle's threads (?1: the circle id).
+_ROOM_THREADS = "SELECT id FROM threads WHERE circle_id = ?1"
+_ROOM_POSTS = f"SELECT id FROM posts WHERE thread_id IN ({_ROOM_THREADS})"
+_ROOM = (
+    ("reactions", f"post_id IN ({_ROOM_POSTS})"),
+    ("mentions", f"post_id IN ({_ROOM_POSTS})"),
+    ("posts", f"thread_id IN ({_ROOM_THREADS})"),
+    ("thread_tags", f"thread_id IN ({_ROOM_THREADS})"),
+    ("poll_votes", f"thread_id IN ({_ROOM_THREADS})"),
+    ("poll_options", f"thread_id IN ({_ROOM_THREADS})"),
+    ("polls", f"thread_id IN ({_ROOM_THREADS})"),
+    ("ritual_skips", "ritual_id IN (SELECT id FROM rituals WHERE circle_id = ?1)"),
+    ("rituals", "circle_id = ?1"),
+    ("threads", "circle_id = ?1"),
+    ("circle_details", "circle_id = ?1"),
+)
+
+
+def clear_room(ctx: FoldContext, circle: str) -> None:
+    """Take out everything folded in a circle's room (its details too),
+    before its ops are folded again (Store.reopen_circles)."""
+    for table, where in _ROOM:
+        ctx.run(f"DELETE FROM {table} WHERE {where}", circle)
+
+
+def reopen_sealed(ctx: FoldContext, op: Op) -> Refusal | None:
+    """A sealed op that passed its circle's checks when it was folded (its
+    row is in circle_activity or circle_refused), folded again at its place
+    in the order: a key changes none of those checks, only what it opens.
+    Returns why it is refused now, if it is."""
+    op = as_member(ctx, op)
+    circle, epoch = op.payload["circle"], op.payload["epoch"]
+    ctx.unbatched("DELETE FROM circle_activity WHERE op_id = ?", op.id)
+    ctx.unbatched("DELETE FROM circle_refused WHERE op_id = ?", op.id)
+    try:
+        _fold_sealed(ctx, op, circle, epoch)
+    except Rejected as exc:
+        seal_if_deleted_text(ctx, op)
+        return exc.refusal
+    return None
 
 
 def _fold_inner(ctx: FoldContext, op: Op, circle: str, inner: dict[str, Any]) -> None:

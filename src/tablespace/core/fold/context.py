@@ -47,6 +47,15 @@ class PostBatch:
         return bool(self.posts or self.reactions)  # every new thread or reply pends a post
 
 
+@dataclass(frozen=True)
+class CircleState:
+    """A circle as folded so far: who made it, its newest epoch, who is in it."""
+
+    maker: str
+    newest: int
+    members: frozenset[str]
+
+
 @dataclass
 class FoldContext:
     # Handlers use `conn`, `one` and `run`, which write the pending batch first.
@@ -66,6 +75,9 @@ class FoldContext:
     role_windows: dict[tuple[str, str], dict[int, int | None]] = field(default_factory=dict)
     # set when a removal reaches back into ops already folded: the store re-folds
     needs_refold: bool = False
+    # circles whose sealed ops this member can now read further (a key or
+    # their joining arrived after them): the store folds their rooms again
+    reopen: set[str] = field(default_factory=set)
     # The store writes ops' fold states once, after the fold (one executemany),
     # so during a fold the log does not show this pass's results: `folded`
     # holds the highest seq folded (accepted or rejected) per author in this
@@ -118,6 +130,13 @@ class FoldContext:
     # The circles this member is in at the end of the fold (the last pass's,
     # Store.refold): they read a circle's history from before they joined.
     joined_circles: frozenset[str] = frozenset()
+    # What every op written in a circle asks of it (circle_state, and the keys
+    # circle_keys_for gives), kept from one op to the next: a run of sealed
+    # ops then reads the circle tables once, not several times an op. Any
+    # write to circles, circle_members or circle_epochs drops both
+    # (forget_circles).
+    _circles: dict[str, CircleState | None] = field(default_factory=dict)
+    _keys_at: dict[tuple[str, int], list[bytes]] = field(default_factory=dict)
 
     def is_deleted(self, table: str, row_id: str) -> bool:
         """Whether a post, thread or resource is deleted, asked without writing
@@ -284,8 +303,8 @@ class FoldContext:
         self.conn.execute(sql, args)
 
     def unbatched(self, sql: str, *args: object) -> sqlite3.Cursor:
-        """SQL on the circle tables (circles, circle_members, circle_epochs,
-        circle_activity), which the batch never writes and no cached row
+        """SQL on the circle tables (circles, circle_members, circle_periods,
+        circle_epochs, circle_activity), which the batch never writes and no cached row
         depends on: no flush first and the caches stay, so a run of posts
         with circle ops among them keeps batching."""
         return self._conn.execute(sql, args)
@@ -547,15 +566,39 @@ class FoldContext:
                 self._threads[thread_id] = row
         return row
 
+    def circle_state(self, circle: str) -> CircleState | None:
+        """The circle as folded so far, or None if there is no such circle."""
+        try:
+            return self._circles[circle]
+        except KeyError:
+            row = self.unbatched(
+                "SELECT c.maker, max(e.epoch) FROM circles c JOIN circle_epochs e ON e.circle_id = c.id WHERE c.id = ?",
+                circle,
+            ).fetchone()
+            state = None
+            if row is not None and row[0] is not None:
+                members = self.unbatched("SELECT member FROM circle_members WHERE circle_id = ?", circle)
+                state = CircleState(row[0], row[1], frozenset(m for (m,) in members))
+            self._circles[circle] = state
+            return state
+
+    def forget_circles(self) -> None:
+        """After a write to circles, circle_members or circle_epochs, or a key learned."""
+        self._circles.clear()
+        self._keys_at.clear()
+
     def circle_keys_for(self, circle: str, epoch: int) -> list[bytes]:
         """The keys of a circle at an epoch this member holds and reads with
         here: none once they have left it, unless they are let in again
         (`joined_circles`), so what is written after they go stays unread
         even under a key they still hold."""
-        keys = self.circle_keys
-        if keys is None or not self.reads_circle(circle):
-            return []
-        return keys.keys(self._conn, circle, epoch)  # circle_epochs: see unbatched
+        try:
+            return self._keys_at[(circle, epoch)]
+        except KeyError:
+            keys = self.circle_keys
+            held = keys.keys(self._conn, circle, epoch) if keys is not None and self.reads_circle(circle) else []
+            self._keys_at[(circle, epoch)] = held  # circle_epochs: see unbatched
+            return held
 
     def reads_circle(self, circle: str) -> bool:
         me = None if self.circle_keys is None else self.circle_keys.me(self._conn)
@@ -563,8 +606,20 @@ class FoldContext:
             return False
         if circle in self.joined_circles:
             return True
-        sql = "SELECT 1 FROM circle_members WHERE circle_id = ? AND member = ?"
-        return self.unbatched(sql, circle, me).fetchone() is not None
+        state = self.circle_state(circle)
+        return state is not None and me in state.members
+
+    def leave_circles(self, member: str, hlc: int, circle: str | None = None) -> None:
+        """The member goes from `circle` (None: from every circle, as they
+        leave the group) at `hlc`; circle_periods keeps when they were in it."""
+        self.forget_circles()
+        self.unbatched("DELETE FROM circle_members WHERE member = ? AND (?2 IS NULL OR circle_id = ?2)", member, circle)
+        self.unbatched(
+            "UPDATE circle_periods SET left_hlc = ? WHERE member = ? AND left_hlc IS NULL AND (?3 IS NULL OR circle_id = ?3)",
+            hlc,
+            member,
+            circle,
+        )
 
     def live_resource(self, resource_id: str) -> str:
         row = self.one("SELECT added_by, deleted FROM resources WHERE id = ?", resource_id)

@@ -278,7 +278,7 @@ def _leave(ctx: FoldContext, member: str, status: str, seqs: dict[str, int], hlc
         member,
     )
     ctx.run("DELETE FROM roles WHERE member_id = ?", member)
-    ctx.run("DELETE FROM circle_members WHERE member = ?", member)  # and every circle: theirs get new keys
+    ctx.leave_circles(member, hlc)  # and every circle: theirs get new keys
     for chain, last_seq in sorted(seqs.items()):
         ctx.cut_off(chain, last_seq)
 

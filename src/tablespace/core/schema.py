@@ -943,6 +943,15 @@ def m033_inbox_thread_indexes(db: Database) -> None:
     )
 
 
+@migrations()
+def m034_batchfold_timeout_ends(db: Database) -> None:
+    """A time-out ended early keeps the end it was set with beside the time
+    it ended: a refusal inside it names the end it had at that op, however
+    the ops were taken in. Re-fold on the next open to fill it."""
+    db.execute("ALTER TABLE timeouts ADD COLUMN ended_hlc INTEGER")
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

@@ -22,7 +22,7 @@ from tablespace.core import store as store_module
 from tablespace.core.fold import FoldContext
 from tablespace.core.ops import Op
 
-from .opkit import World, new_store
+from .opkit import World, new_store, op_state
 from .test_convergence import op_sets
 
 
@@ -344,3 +344,92 @@ def _thread_newest(world: World) -> list[tuple]:
     return world.store.conn.execute(
         "SELECT t.title, n.hlc - ? FROM thread_newest n JOIN threads t ON t.id = n.thread_id ORDER BY t.title", (base,)
     ).fetchall()
+
+
+def _dumps_by_chunking(tmp_path: Path, world: World, ops: list[Op]) -> dict[str, str]:
+    """The canonical dump of a fresh replica of `world`'s group after each way
+    of taking in `world.log` and then `ops`: at once, in chunks of three, one
+    op per ingest, and folding op by op (flushing after each)."""
+    ordered = sorted([*world.log, *ops], key=lambda op: op.order_key)
+    dumps = {
+        "at once": _dump_of(tmp_path / "once.db", world.group_id, ordered, chunk=len(ordered)),
+        "in threes": _dump_of(tmp_path / "threes.db", world.group_id, ordered, chunk=3),
+        "one by one": _dump_of(tmp_path / "ones.db", world.group_id, ordered, chunk=1),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        _fold_op_by_op(mp)
+        dumps["op by op"] = _dump_of(tmp_path / "op_by_op.db", world.group_id, ordered, chunk=len(ordered))
+    return dumps
+
+
+def _ways_that_agree(dumps: dict[str, str]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for way, dump in dumps.items():
+        groups.setdefault(dump, []).append(way)
+    return list(groups.values())
+
+
+def test_a_refusal_in_a_time_out_ended_later_names_the_end_it_had(tmp_path) -> None:
+    """A time-out that reaches back makes the store fold again with the
+    windows the last pass found, one of them since ended early. An op refused
+    inside it names the end the time-out had at that op, in every way of
+    taking the ops in, not the later early end."""
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    unseen = world.sign(bo, "thread.start", {"title": "unseen", "body": "", "tags": []})
+    timeout = world.sign(ada, "member.timeout", {"member": bo.id, "last_seq": 0, "until": "2025-01-07T12:00:00Z"})
+    during = world.sign(bo, "thread.start", {"title": "during", "body": "", "tags": []})
+    end = world.sign(ada, "member.timeout_end", {"member": bo.id})
+    dumps = _dumps_by_chunking(tmp_path, world, [unseen, timeout, during, end])
+
+    assert _ways_that_agree(dumps) == [list(dumps)]
+    once = new_store(tmp_path / "check.db", world.group_id)
+    once.ingest([*world.log, unseen, timeout, during, end])
+    assert op_state(once, during) == ("rejected", "the author is timed out until 2025-01-07T12:00:00Z")
+    assert op_state(once, unseen) == ("rejected", "the author is timed out until 2025-01-07T12:00:00Z")
+    once.close()
+
+
+def _world_where_bo_sorts(tmp_path: Path, before_ada: bool) -> World:
+    """A World whose member Bo's ops sort before the founder's at the same time, or after."""
+    for attempt in range(64):
+        world = World(tmp_path / f"{before_ada}-{attempt}.db", members=1)
+        if (world.members[0].id < world.founder.id) == before_ada:
+            return world
+        world.store.close()
+    raise AssertionError("no such pair of keys in 64 tries")
+
+
+@pytest.mark.parametrize("before_ada", [True, False], ids=["sorting-before-the-end", "sorting-after-the-end"])
+def test_an_op_dated_at_a_time_out_end_gets_one_verdict_in_any_chunking(tmp_path, before_ada) -> None:
+    """An op of the timed-out member with the same time as the early end,
+    sorting before it or after it (by author): one verdict however the ops
+    arrive, although a refold knows of the end before it reaches the op."""
+    world = _world_where_bo_sorts(tmp_path, before_ada)
+    ada, bo = world.founder, world.members[0]
+    unseen = world.sign(bo, "thread.start", {"title": "unseen", "body": "", "tags": []})
+    timeout = world.sign(ada, "member.timeout", {"member": bo.id, "last_seq": 0, "until": "2025-01-07T12:00:00Z"})
+    end = world.sign(ada, "member.timeout_end", {"member": bo.id})
+    same_time = world.sign(bo, "thread.start", {"title": "at the end", "body": "", "tags": []}, hlc=end.hlc)
+    after = world.sign(bo, "thread.start", {"title": "after", "body": "", "tags": []})
+    dumps = _dumps_by_chunking(tmp_path, world, [unseen, timeout, end, same_time, after])
+    assert _ways_that_agree(dumps) == [list(dumps)]
+
+
+def test_an_early_end_leaves_a_later_time_out_whole_when_folded_again(tmp_path) -> None:
+    """A second time-out after one ended early reaches back, so the store
+    folds again knowing both; the end, folded before the second time-out,
+    must not end it too."""
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    world.accepted(ada, "member.timeout", {"member": bo.id, "last_seq": 0, "until": "2025-01-07T12:00:00Z"})
+    world.accepted(ada, "member.timeout_end", {"member": bo.id})
+    world.accepted(bo, "thread.start", {"title": "free again", "body": "", "tags": []})
+    unseen = world.sign(bo, "thread.start", {"title": "unseen", "body": "", "tags": []})
+    again = world.sign(ada, "member.timeout", {"member": bo.id, "last_seq": 1, "until": "2025-01-07T12:00:00Z"})
+    world.ingest(unseen, again)
+    assert world.state(unseen) == ("rejected", "the author is timed out until 2025-01-07T12:00:00Z")
+    during = world.rejected(bo, "thread.start", {"title": "during", "body": "", "tags": []})
+    assert during == "the author is timed out until 2025-01-07T12:00:00Z"
+    dumps = _dumps_by_chunking(tmp_path, world, [])
+    assert _ways_that_agree(dumps) == [list(dumps)]

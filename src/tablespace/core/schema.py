@@ -980,6 +980,14 @@ def m035_circles_refused(db: Database) -> None:
         CREATE INDEX circle_refused_circle ON circle_refused (circle_id);
         """
     )
+
+
+@migrations()
+def m036_timeouts_ended(db: Database) -> None:
+    """A time-out ended early keeps the end it was set with beside the time
+    it ended: a refusal inside it names the end it had at that op, however
+    the ops were taken in. Re-fold on the next open to fill it."""
+    db.execute("ALTER TABLE timeouts ADD COLUMN ended_hlc INTEGER")
     _refold_on_next_open(db)
 
 

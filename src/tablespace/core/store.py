@@ -45,10 +45,11 @@ OrderKey = tuple[int, str, int]
 # are None for an op not in the log yet (Store._fold).
 Ready = tuple[int, str, int, str, int | None, bytes | None, bytes | None]
 _READY_COLUMNS = "o.hlc, o.author, o.seq, o.id, o.rowid, o.signature, o.body"
-# (removals: member -> last seq; time-outs: member -> [(last seq, end hlc)])
+# (removals: member -> last seq; time-outs: member -> [(last seq, end as set,
+# early end or None)], FoldContext.timeouts)
 RoleWindows = dict[tuple[str, str], dict[int, int | None]]
 # ...and the circles this member is in at the end (FoldContext.joined_circles)
-Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int]]], RoleWindows, frozenset[str]]
+Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int, int | None]]], RoleWindows, frozenset[str]]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
@@ -536,11 +537,11 @@ class Store:
 
     def _cuts(self) -> Cuts:
         """The removals and time-outs the current views hold."""
-        timeouts: dict[str, list[tuple[int, int]]] = {}
-        for member, last_seq, until in self.conn.execute(
-            "SELECT member, last_seq, until_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"
+        timeouts: dict[str, list[tuple[int, int, int | None]]] = {}
+        for member, last_seq, until, ended in self.conn.execute(
+            "SELECT member, last_seq, until_hlc, ended_hlc FROM timeouts ORDER BY member, last_seq, until_hlc"
         ):
-            timeouts.setdefault(member, []).append((last_seq, until))
+            timeouts.setdefault(member, []).append((last_seq, until, ended))
         windows: RoleWindows = {}
         for member, role, last_seq, until_seq in self.conn.execute(
             "SELECT member, role, last_seq, until_seq FROM role_windows ORDER BY member, role, last_seq"
@@ -563,6 +564,7 @@ class Store:
         store opens: opening a group to read it (the app's first frame, cold
         start is measured) never folds."""
         from tablespace.core.fold import FoldContext
+        from tablespace.core.fold.context import TimeOutWindow
 
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
         cutoffs, timeouts, windows, joined = cuts if cuts is not None else self._cuts()
@@ -571,7 +573,7 @@ class Store:
             self.group_id,
             forks,
             dict(cutoffs),
-            {m: list(w) for m, w in timeouts.items()},
+            {m: [TimeOutWindow(*w) for w in ws] for m, ws in timeouts.items()},
             role_windows={k: dict(w) for k, w in windows.items()},
             head=head,
             hlcs=hlcs,

@@ -57,10 +57,8 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
         cutoff = ctx.cutoffs.get(op.author)
         if cutoff is not None and op.seq > cutoff:
             raise Rejected.device_removed() if devices.was_removed(ctx, op.author) else Rejected.gone()
-        if op.kind in CONTENT_KINDS:
-            for last_seq, until in ctx.timeouts.get(op.author, ()):
-                if op.seq > last_seq and op.hlc < until:
-                    raise Rejected.timed_out(iso(hlc_to_datetime(until)))
+        if op.kind in CONTENT_KINDS and (until := ctx.time_out_holding(op)) is not None:
+            raise Rejected.timed_out(iso(hlc_to_datetime(until)))
         # Chains, forks and cut-offs above are the signing key's; everything
         # from here on sees the person (core/fold/devices.py).
         as_member = devices.as_member(ctx, op)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tablespace.core.circles import CircleKeys
 from tablespace.core.clock import hlc_to_datetime, iso
@@ -21,6 +21,22 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 Row = tuple[Any, ...]
 # (status, last_seq, timeout_until_hlc) of a member's row in `members`
 Membership = tuple[str, int | None, int | None]
+
+
+class TimeOutWindow(NamedTuple):
+    """A time-out as it holds one signing key: content signed after
+    `last_seq` (what the moderator had seen), dated before `until` (the end
+    the moderator set), is refused wherever it sorts. An early end sets
+    `ended`, its time: content dated after it is free again. A refusal names
+    `until`, the end the time-out had at any op it holds, so a refold that
+    knows of an early end from its last pass words it as a fold op by op does."""
+
+    last_seq: int
+    until: int
+    ended: int | None = None
+
+    def holds(self, op: Op) -> bool:
+        return op.seq > self.last_seq and op.hlc < self.until and (self.ended is None or op.hlc <= self.ended)
 
 
 @dataclass
@@ -65,9 +81,10 @@ class FoldContext:
     # author -> last seq that counts (they left or were removed); grows as the
     # fold accepts removals
     cutoffs: dict[str, int] = field(default_factory=dict)
-    # author -> (last seq the moderator had seen, end) of each time-out: content
-    # they sign after that seq, dated before the end, is refused wherever it sorts
-    timeouts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # signing key -> the windows of its time-outs: held wherever it sorts
+    # (TimeOutWindow); grows as the fold accepts time-outs, and a refold
+    # starts with those the last pass found
+    timeouts: dict[str, list[TimeOutWindow]] = field(default_factory=dict)
     # (member, role) -> {last_seq: until_seq or None}: a revoked role, from the
     # member's seq after `last_seq` (what the revoker had seen of them) until a
     # re-grant's seq; their ops in that window cannot use the role wherever
@@ -395,9 +412,45 @@ class FoldContext:
         self.run(
             "INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)", member, last_seq, until
         )
-        self.timeouts.setdefault(member, []).append((last_seq, until))
+        # A refold starts with the windows the last pass found (an early end
+        # may have closed this one already): keep that.
+        windows = self.timeouts.setdefault(member, [])
+        if not any(w.last_seq == last_seq and w.until == until for w in windows):
+            windows.append(TimeOutWindow(last_seq, until))
         if self._folded_after(member, last_seq):
             self.needs_refold = True
+
+    def end_time_outs(self, member: str, hlc: int) -> None:
+        """An early end at `hlc` closes the windows open at this point of the
+        order: those of time-outs folded so far (the table's), not a later
+        time-out's that a refold knows of from its last pass."""
+        open_windows = {
+            (last_seq, until)
+            for last_seq, until in self.conn.execute(
+                "SELECT last_seq, until_hlc FROM timeouts WHERE member = ? AND until_hlc > ? AND ended_hlc IS NULL",
+                (member, hlc),
+            )
+        }
+        if not open_windows:
+            return
+        self.run(
+            "UPDATE timeouts SET ended_hlc = ? WHERE member = ? AND until_hlc > ? AND ended_hlc IS NULL",
+            hlc,
+            member,
+            hlc,
+        )
+        self.timeouts[member] = [
+            w._replace(ended=hlc if w.ended is None else min(w.ended, hlc))
+            if (w.last_seq, w.until) in open_windows
+            else w
+            for w in self.timeouts.get(member, ())
+        ]
+
+    def time_out_holding(self, op: Op) -> int | None:
+        """The end (as set) of the longest time-out window holding `op`'s
+        signing key at `op`, if any: one answer whatever order the windows
+        were found in."""
+        return max((w.until for w in self.timeouts.get(op.author, ()) if w.holds(op)), default=None)
 
     def cut_off(self, member: str, last_seq: int) -> None:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""

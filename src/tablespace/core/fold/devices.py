@@ -63,7 +63,7 @@ def check_time_out_reaches(ctx: FoldContext, op: Op) -> None:
     until = row[2] if row else None
     if not until or op.hlc >= until:
         return
-    if any(ends == until for _, ends in ctx.timeouts.get(op.device, ())):
+    if any(w.until == until for w in ctx.timeouts.get(op.device, ())):
         return  # named: its window decided already
     raise Rejected.timed_out(iso(hlc_to_datetime(until)))
 

@@ -338,7 +338,7 @@ def member_timeout(ctx: FoldContext, op: Op) -> None:
 @handles("member.timeout_end")
 def member_timeout_end(ctx: FoldContext, op: Op) -> None:
     """A moderator ends a time-out early: every window of it still open at
-    this op now closes here. Ops dated before this op keep the verdict they
+    this op now closes here. Ops dated up to this op keep the verdict they
     had, so nothing already folded changes (no re-fold)."""
     ctx.require_role(op, "moderator", "end time-outs")
     member = limits.ref(op.payload, "member", label="member")
@@ -346,20 +346,8 @@ def member_timeout_end(ctx: FoldContext, op: Op) -> None:
     if row is None or row[0] != "active" or not row[1] or row[1] <= op.hlc:
         raise Rejected.refused("that member is not timed out")
     for chain in ctx.member_chains(member):  # time-outs are kept per signing key
-        _end_timeout_windows(ctx, chain, op.hlc)
+        ctx.end_time_outs(chain, op.hlc)
     ctx.run("UPDATE members SET timeout_until_hlc = NULL WHERE id = ?", member)
-
-
-def _end_timeout_windows(ctx: FoldContext, chain: str, hlc: int) -> None:
-    open_windows = [
-        r[0] for r in ctx.conn.execute("SELECT last_seq FROM timeouts WHERE member = ? AND until_hlc > ?", (chain, hlc))
-    ]
-    ctx.run("DELETE FROM timeouts WHERE member = ? AND until_hlc > ?", chain, hlc)
-    ctx.conn.executemany(
-        "INSERT OR IGNORE INTO timeouts (member, last_seq, until_hlc) VALUES (?, ?, ?)",
-        [(chain, last_seq, hlc) for last_seq in open_windows],
-    )
-    ctx.timeouts[chain] = sorted({(ls, min(until, hlc)) for ls, until in ctx.timeouts.get(chain, ())})
 
 
 @handles("epoch.rotate")

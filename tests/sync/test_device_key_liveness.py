@@ -12,7 +12,7 @@ import pytest
 from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.group import Group
-from tests.sync.test_sync_convergence import ConvergenceMachine, Net
+from tests.sync.test_sync_convergence import ConvergenceMachine, Net, leave_group, remove_member
 
 
 @pytest.mark.slow
@@ -197,5 +197,37 @@ def test_a_device_a_renewal_left_out_by_a_refused_removal_gets_the_key(tmp_path)
         conn = net.groups[bo].conn
         assert conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone() == (0,)
         assert conn.execute("SELECT 1 FROM threads WHERE title = 'After the laptop'").fetchone()
+    finally:
+        net.close()
+
+
+def test_a_removed_member_s_device_paired_before_its_key_arrived_learns_the_removal(tmp_path) -> None:
+    """Cy leaves and Ada renews the key; Bo, who has not seen it yet, pairs a
+    laptop and grants it the keys he holds, the old one only. Ada removes Bo
+    before she sees the laptop, under the key the laptop lacks. Bo's desktop
+    learns of the removal; the laptop must too, or it writes on as Bo forever,
+    and its replica never agrees with anyone's."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        net.act(cy, leave_group)
+        net.sync(cy)
+        net.deliver_all(ada)
+        net.sync(ada)  # a moderator: renews the key for Ada and Bo
+        net.advance(1000)
+        before = set(net.published)
+        laptop = net.link_device(bo)
+        for rel in sorted(set(net.published) - before):  # the laptop's request, nothing of Ada's
+            net.deliver(bo, rel)
+        net.sync(bo)
+        assert net.groups[bo].conn.execute("SELECT count(*) FROM devices").fetchone() == (2,)
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(bo), "test")
+        net.sync(ada)
+        net.converge()
+        net.assert_identical()
+        seen = net.groups[laptop].conn.execute("SELECT status FROM members WHERE id = ?", (net.member_id(bo),))
+        assert seen.fetchone() == ("removed",)
+        assert net.current() == [ada]
     finally:
         net.close()

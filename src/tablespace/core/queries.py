@@ -1283,6 +1283,25 @@ def epochs_made_by(conn: sqlite3.Connection, signer: str) -> list[tuple[int, str
     ).fetchall()
 
 
+def epochs_created(conn: sqlite3.Connection) -> dict[tuple[int, str], int]:
+    """(epoch, key id) of every group key announced -> when it was made."""
+    return {(e, k): hlc for e, k, hlc in conn.execute("SELECT epoch, key_id, created_hlc FROM epochs")}
+
+
+def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[tuple[str, str, int]]:
+    """(id, exchange key, added HLC) of each device of `member` not removed,
+    but the signing key `me`."""
+    return conn.execute(
+        """SELECT id, exchange_key, added_hlc FROM devices
+           WHERE member = ? AND id != ? AND status = 'active' AND exchange_key IS NOT NULL""",
+        (member, me),
+    ).fetchall()
+
+
+def removed_devices(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT id FROM devices WHERE status = 'removed'")}
+
+
 def epoch_created_hlc(conn: sqlite3.Connection, epoch: int, key_id: str) -> int:
     return _one_int(conn, "SELECT created_hlc FROM epochs WHERE epoch = ? AND key_id = ?", (epoch, key_id))
 

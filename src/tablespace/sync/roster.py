@@ -410,7 +410,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
             continue
         todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
         if todo:
-            have = _granted_to(group, folder, member, (granters - set(need.disowned)) | {group.device})
+            have = granted_to(group, folder, member, (granters - set(need.disowned)) | {group.device})
             missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
             if missing:
                 write_grant(group, folder, member, bytes.fromhex(members[member]), missing)
@@ -429,7 +429,7 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
     for member, exchange in _members_to_grant(group):
         if member in wrapped[current]:
             continue  # the usual case: no folder reads at all
-        held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
+        held = {k for k, who in wrapped.items() if member in who} | granted_to(group, folder, member, granters)
         if current in held:
             continue
         write_grant(
@@ -476,7 +476,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
             if member == made[(epoch, key_id)] or member in checked or member not in listed[(epoch, key_id)]:
                 continue
             if member not in grants:
-                grants[member] = _granted_to(group, folder, member, granters)
+                grants[member] = granted_to(group, folder, member, granters)
             if (epoch, key_id) not in grants[member]:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key.key)])
             checked.add(member)
@@ -523,7 +523,7 @@ def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring)
         for member, exchange in missed:
             if member in done:
                 continue
-            if (epoch, key_id) not in _granted_to(group, folder, member, granters):
+            if (epoch, key_id) not in granted_to(group, folder, member, granters):
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, keys[(epoch, key_id)])])
             done.add(member)
         memo[f"{epoch}:{key_id}"] = sorted(done)
@@ -537,7 +537,7 @@ def _members_to_grant(group: Group) -> list[tuple[str, str]]:
     return queries.members_to_grant(group.conn, group.device)
 
 
-def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
+def granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
     """The keys (epoch, key id) the grant files in the folder signed by one of
     `granters` give `member`. Only signed grants count, so nobody else can
     make us skip a grant."""

@@ -27,6 +27,8 @@ that gap on every sync (`grant_missing_keys`), and a member who got a key
 that way counts as holding it when they go. A member a key still misses (its
 grant did not open, or never came) asks for it in a key need
 (`ask_for_missing_keys`), and whoever holds it answers (`answer_key_needs`).
+A key whose maker left someone out on a removal the log refused later is
+granted to them by its maker (`_grant_keys_we_left_out`).
 """
 
 from __future__ import annotations

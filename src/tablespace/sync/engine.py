@@ -36,6 +36,7 @@ from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
 from tablespace.sync import conflicts, losses
 from tablespace.sync import folder as folder_rules
+from tablespace.sync.circle_keys import renew_stale_circle_keys
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
 from tablespace.sync.devices import approve_pairings, supply_my_devices
 from tablespace.sync.envelope import (
@@ -224,6 +225,7 @@ class SyncEngine:
             self.group, self.folder, self.keyring, unopened, self.lacking
         )
         self._moderate(report)
+        renew_stale_circle_keys(self.group)  # someone went whose remover held no key of the circle
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.

@@ -137,13 +137,16 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
     it. Only keys older than the device: a newer one its maker did not wrap
     for it may have left it out on a removal we have not seen. Once per
     (device, key); in the usual round no file is read."""
+    others = _my_other_devices(group)
+    if not others:
+        return  # the usual member: one device
     made = queries.epochs_created(group.conn)
     held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
     memo = _supplied(group)
     before = json.dumps(memo, sort_keys=True)
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
-    for device, exchange, added_hlc in _my_other_devices(group):
+    for device, exchange, added_hlc in others:
         decided = set(memo.get(device, []))
         owed = {
             f"{epoch}:{key_id}": k

@@ -3,10 +3,12 @@ nothing of them reaches the folder or an outsider's home."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tablespace.core import queries
 from tests.clirun import make_group
 
 NAME, PURPOSE, TITLE, BODY, REPLY = (
@@ -150,6 +152,24 @@ def test_a_moderator_outside_a_circle_removes_and_a_member_renews_its_key(
     assert late in ben.out("show", thread[:8])
     assert not _holds(cy, late) and not _holds(ana, late)
     assert "no thread" in cy.error("show", thread[:8])
+
+
+def test_a_circle_member_s_sync_renews_the_key_when_the_remover_holds_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana removes Cy from the group while holding no key of Ben's circle, so
+    she cannot renew it; Ben's next sync does, though he writes nothing."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    circle = ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy, ana)
+    ana.run("remove", "Cy")
+    _sync_all(ana, ben)
+    (db,) = ben.home.glob("groups/*/group.db")
+    with sqlite3.connect(db) as conn:
+        assert not queries.circle_needs_new_key(conn, circle)
+        assert queries.circle_current_key(conn, circle)[1] == 1
 
 
 def test_a_member_removed_from_the_group_loses_every_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -481,10 +501,11 @@ def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ana takes Cy out (a new key, K) and writes under K while Ben, not
-    having seen it, lets Di in with the keys he holds, which do not include K.
-    Di's home folds Ana's post before it holds K; K reaches Di only inside the
-    next key Ana makes, and then the post opens, with no rebuild asked for.
-    Her home folds the pod's room again, not the whole log."""
+    having seen it, lets Di in with the keys he holds, which do not include K
+    (and with a key that reaches Cy). Di's home folds Ana's post before it
+    holds K; K reaches Di inside the next key a member makes (Ben's sync
+    renews the one that reached Cy), and then the post opens, with no rebuild
+    asked for. Her home folds the pod's room again, not the whole log."""
     from tablespace.core.store import Store
 
     _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
@@ -497,7 +518,7 @@ def test_a_post_under_a_key_that_reaches_a_member_later_opens_when_it_arrives(
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:01:00Z")  # Ben's invite sorts after Ana's post
     ben.run("circle", "invite", NAME, "Di")
     _sync_all(ana, ben, di)
-    assert "no thread" in di.error("show", early[:8])  # Di holds no key that opens it yet
+    assert "written under the key Ben had not seen" in di.out("show", early[:8])
 
     ana.out("reply", early[:8], "--body", "and a new key that carries the old ones")
     refolds: list[int] = []

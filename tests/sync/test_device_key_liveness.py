@@ -1,23 +1,21 @@
-"""A case the replica state machine (test_sync_convergence.py) found once
-devices could be added and removed: replicas that removed devices and
-members while files were rolled back end with different epoch keys and an
-op one replica still holds. Kept as its fixed script, expected to fail
-until key distribution to devices is mended. Each script is the machine's
-own report of a failing run, step by step."""
+"""Key distribution to devices, as the replica state machine
+(test_sync_convergence.py) found it failing once devices could be added and
+removed: replicas that removed devices and members while files were rolled
+back ended with different epoch keys and an op one replica still held. The
+two runs are kept as fixed scripts, each the machine's own report of a
+failing run, step by step; each cause has a small test of its own below."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.sync.test_sync_convergence import ConvergenceMachine
-
-KNOWN_FAILURE = pytest.mark.xfail(
-    strict=True, reason="known: epoch keys do not reach every replica after device removals"
-)
+from tablespace import actions
+from tablespace.core import queries
+from tablespace.core.group import Group
+from tests.sync.test_sync_convergence import ConvergenceMachine, Net, leave_group, remove_member
 
 
 @pytest.mark.slow
-@KNOWN_FAILURE
 def test_device_removals_with_rolled_back_files_converge() -> None:
     state = ConvergenceMachine()
     state.setup(n=4, skews=[0, 0, 0, 0, 0])
@@ -75,7 +73,6 @@ def test_device_removals_with_rolled_back_files_converge() -> None:
 
 
 @pytest.mark.slow
-@KNOWN_FAILURE
 def test_device_and_member_removals_with_rituals_converge() -> None:
     state = ConvergenceMachine()
     state.setup(n=4, skews=[0, 0, 0, 0, 0])
@@ -159,3 +156,78 @@ def test_device_and_member_removals_with_rituals_converge() -> None:
     state.remove_device(dt=75024, p=258, r=4, then_sync=True)
     state.no_op_is_left_half_folded()
     state.teardown()
+
+
+# --- each cause on its own, through real folders and the sync API ------------------
+
+
+def _remove_device_offline(net: Net, i: int, device: str) -> None:
+    """Replica i's member removes `device`, the op alone: its home has not
+    reached the folder yet (the next sync sends it)."""
+    net.act(
+        i, Group.write, "device.remove", {"device": device, "last_seq": queries.last_seq(net.groups[i].conn, device)}
+    )
+
+
+def test_a_device_a_renewal_left_out_by_a_refused_removal_gets_the_key(tmp_path) -> None:
+    """Bo's desktop removes his laptop while offline; the laptop, not knowing,
+    removes the desktop and syncs. Ada renews the key without the desktop. When
+    the desktop's earlier removal arrives, the laptop's is refused: the desktop
+    was never gone, so Ada's key must reach it, or it holds back everything
+    Ada wrote under it for good."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(bo)
+        net.converge()
+        desktop_id, laptop_id = net.groups[bo].device, net.groups[laptop].device
+        net.advance(1000)
+        _remove_device_offline(net, bo, laptop_id)
+        net.advance(1000)
+        _remove_device_offline(net, laptop, desktop_id)
+        net.sync(laptop)
+        net.deliver_all(ada)
+        net.sync(ada)  # a moderator: renews the key at once, without the desktop
+        left_out = net.groups[ada].conn.execute("SELECT key_id, recipients FROM epochs WHERE epoch = 1").fetchall()
+        assert len(left_out) == 1 and desktop_id not in left_out[0][1]
+        net.act(ada, actions.post, "After the laptop", "for Bo's desktop too")
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada, bo, cy]
+        conn = net.groups[bo].conn
+        assert conn.execute("SELECT count(*) FROM ops WHERE state = 'held'").fetchone() == (0,)
+        assert conn.execute("SELECT 1 FROM threads WHERE title = 'After the laptop'").fetchone()
+    finally:
+        net.close()
+
+
+def test_a_removed_member_s_device_paired_before_its_key_arrived_learns_the_removal(tmp_path) -> None:
+    """Cy leaves and Ada renews the key; Bo, who has not seen it yet, pairs a
+    laptop and grants it the keys he holds, the old one only. Ada removes Bo
+    before she sees the laptop, under the key the laptop lacks. Bo's desktop
+    learns of the removal; the laptop must too, or it writes on as Bo forever,
+    and its replica never agrees with anyone's."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        net.act(cy, leave_group)
+        net.sync(cy)
+        net.deliver_all(ada)
+        net.sync(ada)  # a moderator: renews the key for Ada and Bo
+        net.advance(1000)
+        before = set(net.published)
+        laptop = net.link_device(bo)
+        for rel in sorted(set(net.published) - before):  # the laptop's request, nothing of Ada's
+            net.deliver(bo, rel)
+        net.sync(bo)
+        assert net.groups[bo].conn.execute("SELECT count(*) FROM devices").fetchone() == (2,)
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(bo), "test")
+        net.sync(ada)
+        net.converge()
+        net.assert_identical()
+        seen = net.groups[laptop].conn.execute("SELECT status FROM members WHERE id = ?", (net.member_id(bo),))
+        assert seen.fetchone() == ("removed",)
+        assert net.current() == [ada]
+    finally:
+        net.close()

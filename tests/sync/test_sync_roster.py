@@ -357,8 +357,8 @@ def test_a_key_a_member_listed_someone_for_but_never_wrapped_reaches_them(tmp_pa
     assert len(grant_files(folder, victim)) == before  # not yet: the maker's grants may be on their way
     monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:15:00Z")
     calls = []
-    real_granted_to = roster._granted_to
-    monkeypatch.setattr(roster, "_granted_to", lambda *a: calls.append(a) or real_granted_to(*a))
+    real_granted_to = roster.granted_to
+    monkeypatch.setattr(roster, "granted_to", lambda *a: calls.append(a) or real_granted_to(*a))
     everyone_syncs(ana, ben, cat)
     assert len(grant_files(folder, victim)) in (before + 1, before + 2)  # the holders who checked first
     assert calls

@@ -147,3 +147,50 @@ def test_devices_screen_at_80x24(app, snap_compare, fixed_code):
         await jobs_done(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=make_a_code)
+
+
+async def test_a_waiting_laptop_links_again_with_a_fresh_code_from_the_app(tmp_path, monkeypatch):
+    """The first code expired before the desktop synced: the laptop's app,
+    still waiting, takes a fresh one on its Devices screen, and the desktop's
+    next sync lets it in."""
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    desk_home, laptop_home = Home(tmp_path / "desk"), Home(tmp_path / "laptop")
+    ben = found_group(desk_home, "Bread club", "Ben", Transport(folder=shared))
+    sync_group(ben)
+    stale = actions.add_device(ben)
+    actions.link_device(laptop_home, stale, "laptop", Transport(folder=shared)).close()
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T11:00:00Z")  # the code has expired
+    sync_group(ben)
+    fresh = actions.add_device(ben)
+    ben.close()
+
+    app = TablespaceApp(Group.open(laptop_home), sync=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "D")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DevicesScreen)
+        assert screen.check_action("relink", ()) and not screen.check_action("add", ())
+        await pilot.press("l")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#code", Input).value = "tsd1-nonsense"
+        form.query_one("#name", Input).value = "laptop"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert app.screen is form  # refused: the form and its text stay
+        form.query_one("#code", Input).value = fresh
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert app.screen is screen
+    app.group.close()
+
+    desk = Group.open(desk_home)
+    assert sync_group(desk).devices_added == 1
+    desk.close()
+    laptop = Group.open(laptop_home)
+    sync_group(laptop)
+    assert laptop.me == ben.me != laptop.device
+    laptop.close()

@@ -32,7 +32,14 @@ if TYPE_CHECKING:
         reply,
         tag,
     )
-    from tablespace.actions.devices import DeviceRemoved, add_device, link_device, my_devices, remove_device
+    from tablespace.actions.devices import (
+        DeviceRemoved,
+        add_device,
+        link_device,
+        my_devices,
+        relink_device,
+        remove_device,
+    )
     from tablespace.actions.events import calendar, event_add, rsvp, write_calendar
     from tablespace.actions.founding import Joined, found_group, join_group
     from tablespace.actions.keys import change_passphrase, lock_keys, unlock_keys_for_good
@@ -174,6 +181,7 @@ _HOME: dict[str, str] = {
     "add_device": "tablespace.actions.devices",
     "link_device": "tablespace.actions.devices",
     "my_devices": "tablespace.actions.devices",
+    "relink_device": "tablespace.actions.devices",
     "remove_device": "tablespace.actions.devices",
     "admit": "tablespace.actions.membership",
     "admit_all": "tablespace.actions.membership",
@@ -301,6 +309,7 @@ __all__ = [
     "add_device",
     "link_device",
     "my_devices",
+    "relink_device",
     "remove_device",
     "Report",
     "RoundDone",

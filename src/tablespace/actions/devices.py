@@ -101,21 +101,39 @@ def _link_again(home: Home, group_id: str, secret: bytes, name: str) -> Group:
             raise TablespaceError(
                 f"this home already has that group ({group.path}); use another --home to link another device"
             )
+        _request_again(group, secret, name)
+    except BaseException:
+        group.close()
+        raise
+    return group
+
+
+def relink_device(group: Group, code: str, name: str) -> None:
+    """On a home waiting for its member's other device (the app's Devices
+    screen): a fresh request for a new pairing `code`, as `device link CODE`
+    run again on this home does."""
+    group_id, secret = parse_pairing_code(code)
+    name = check_display_name(name)
+    if group_id != group.id:
+        raise TablespaceError("that pairing code is for another group; make one on a device of yours in this group")
+    if not group.waiting_for_my_device:
+        raise TablespaceError("this device is not waiting to be let in: it has nothing to link again")
+    _request_again(group, secret, name)
+
+
+def _request_again(group: Group, secret: bytes, name: str) -> None:
+    """A pairing request for `secret` with the keys this home has, in its folder."""
+    try:
         keyring = Keyring.load(group.path)
         folder = folder_for(group)
         data = encode_request(
-            group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
+            group.identity, keyring.exchange.public_key, name, group_id=group.id, secret=secret, created_at=iso(now())
         )
         folder.write_once(pairing_request_path(data), data)
         if group.transport.git:
             GitRemote.for_group(group).publish()
     except OSError as exc:
-        group.close()
         raise TablespaceError(f"could not leave the pairing request: {exc}; nothing changed") from None
-    except BaseException:
-        group.close()
-        raise
-    return group
 
 
 def my_devices(group: Group) -> list[queries.DeviceView]:

@@ -1213,6 +1213,22 @@ def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]
     return conn.execute(sql, {"me": me}).fetchall()
 
 
+def holders_at(conn: sqlite3.Connection, hlc: int, me: str) -> list[tuple[str, str]]:
+    """(signing key id, exchange key) of every other key that held the
+    group's keys at `hlc`, as the log reads now: a member's first key from
+    when they joined and a device from when it was added, until they went
+    or it was removed (later than `hlc`, or not at all). Who a key made at
+    `hlc` was for."""
+    sql = _HOLDERS.format(
+        members="(m.status = 'active' OR (m.status IN ('removed', 'left') AND m.left_hlc > :at))"
+        " AND m.joined_hlc <= :at",
+        first="m.exchange_key IS NOT NULL AND m.id != :me",
+        added="d.exchange_key IS NOT NULL AND d.id != :me AND d.added_hlc <= :at",
+        removed="d.removed_hlc <= :at",
+    )
+    return conn.execute(sql, {"at": hlc, "me": me}).fetchall()
+
+
 def signing_ids(conn: sqlite3.Connection, members: set[str]) -> set[str]:
     """The signing keys of `members`: each one's first key (their id) and
     every device they added, removed or not (what they signed still counts)."""
@@ -1257,6 +1273,33 @@ def epoch_recipients(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
 def epoch_creators(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
     """(epoch, key id, the member who made it)."""
     return conn.execute("SELECT epoch, key_id, created_by FROM epochs").fetchall()
+
+
+def epochs_made_by(conn: sqlite3.Connection, signer: str) -> list[tuple[int, str, int, str]]:
+    """(epoch, key id, created HLC, comma-separated recipients) of every key
+    the signing key `signer` announced."""
+    return conn.execute(
+        "SELECT epoch, key_id, created_hlc, recipients FROM epochs WHERE created_by = ?", (signer,)
+    ).fetchall()
+
+
+def epochs_created(conn: sqlite3.Connection) -> dict[tuple[int, str], int]:
+    """(epoch, key id) of every group key announced -> when it was made."""
+    return {(e, k): hlc for e, k, hlc in conn.execute("SELECT epoch, key_id, created_hlc FROM epochs")}
+
+
+def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[tuple[str, str, int]]:
+    """(id, exchange key, added HLC) of each device of `member` not removed,
+    but the signing key `me`."""
+    return conn.execute(
+        """SELECT id, exchange_key, added_hlc FROM devices
+           WHERE member = ? AND id != ? AND status = 'active' AND exchange_key IS NOT NULL""",
+        (member, me),
+    ).fetchall()
+
+
+def removed_devices(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT id FROM devices WHERE status = 'removed'")}
 
 
 def epoch_created_hlc(conn: sqlite3.Connection, epoch: int, key_id: str) -> int:

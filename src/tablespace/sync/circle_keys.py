@@ -6,6 +6,8 @@ A new key is made when the devices the current key reached differ from the
 circle members' devices now (queries.circle_needs_new_key): someone went, a
 device was removed, or one was added. It carries the earlier keys its maker
 holds, sealed under it, so whoever it reaches reads the circle's history.
+Whoever writes in the circle renews it first, and so does every member's
+sync: the member who made someone go may hold no key of the circle.
 """
 
 from __future__ import annotations
@@ -70,13 +72,33 @@ def renew_key_if_needed(group: Group, circle: str) -> bool:
 
 
 def renew_my_circle_keys(group: Group) -> int:
-    """After one of my devices was added or removed: a new key for each of my
-    circles whose devices changed, so an added device reads them (the key
-    carries the earlier ones) and a removed one reads nothing written after.
-    A circle we hold no key for is left to its other members; returns how
-    many were renewed."""
+    """A new key for each of my circles whose devices changed: after one of
+    my devices was added or removed (an added device reads them, the key
+    carrying the earlier ones; a removed one reads nothing written after),
+    and on every sync, for a departure whose author held no key of the
+    circle to renew it with (a moderator outside it removing someone from
+    the group). A circle we hold no key for is left to its other members;
+    returns how many were renewed."""
     renewed = 0
     for circle in queries.circles_of(group.conn, group.me):
         if group.store.circle_keys.held(group.conn, circle):
             renewed += renew_key_if_needed(group, circle)
+    return renewed
+
+
+def renew_stale_circle_keys(group: Group) -> int:
+    """On a sync, as an active member: `renew_my_circle_keys`, each circle on
+    its own (one whose member has published no exchange key yet waits for
+    them and holds back none of the others); returns how many were renewed."""
+    if group.my_status != "active":
+        return 0
+    renewed = 0
+    for circle in queries.circles_of(group.conn, group.me):
+        if not group.store.circle_keys.held(group.conn, circle):
+            continue
+        try:
+            with group.store.db.atomic():
+                renewed += renew_key_if_needed(group, circle)
+        except TablespaceError:
+            continue
     return renewed

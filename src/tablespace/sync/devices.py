@@ -12,6 +12,8 @@
   group key it holds (a grant file under keys/<device>/) and a new key for
   each of the member's circles that reaches it too (sync/circle_keys.py),
   all in one transaction, and forgets the code: it is used once.
+- Every sync of a device grants the member's other devices the keys older
+  than them that reached it only after the pairing (`supply_my_devices`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ from tablespace.sync.membership import (
     peek_request_invite,
     request_id_for,
 )
-from tablespace.sync.roster import write_grant
+from tablespace.sync.roster import granted_to, write_grant
 
 DEVICES_DIR = "devices"
 PAIRING_META = "pairing_codes"  # invite id of each code -> {"secret", "expires_ms", "name"}
+PAIRED_META = "devices_paired"  # each device this home paired -> [exchange key, HLC of its device.add]
+SUPPLIED_META = "devices_supplied"  # each other device of ours -> the keys decided for it ("epoch:key id")
 CODE_RE = re.compile(r"^tsd1-([0-9a-f]{32})-([0-9a-f]{32})-([0-9a-f]{4})$")
 
 
@@ -110,7 +114,8 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int
         if isinstance(entry.get("name"), str):
             payload["this_name"] = str(entry["name"])
         with group.store.db.atomic():  # the certificate, its keys and the used code, all or nothing
-            group.write("device.add", payload)
+            op = group.write("device.add", payload)
+            _remember_paired(group, request.member_id, request.exchange_key.hex(), op.hlc)
             write_grant(
                 group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys]
             )
@@ -121,6 +126,80 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int
         with group.store.db.atomic():
             group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
     return approved
+
+
+def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    """Grant each other device of ours, not removed, every group key we hold
+    that was made before it was added and that it has no grant of: what its
+    pairing would have carried had we held the key then (it reached us
+    later: a key made while we had not synced). Also once our member has
+    gone, so a device paired meanwhile can read the removal written under
+    it. Only keys older than the device: a newer one its maker did not wrap
+    for it may have left it out on a removal we have not seen. Once per
+    (device, key); in the usual round no file is read."""
+    others = _my_other_devices(group)
+    if not others:
+        return  # the usual member: one device
+    made = queries.epochs_created(group.conn)
+    held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
+    listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
+    memo = _supplied(group)
+    before = json.dumps(memo, sort_keys=True)
+    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    for device, exchange, added_hlc in others:
+        decided = set(memo.get(device, []))
+        owed = {
+            f"{epoch}:{key_id}": k
+            for (epoch, key_id), k in held.items()
+            if made[(epoch, key_id)] < added_hlc and device not in listed[(epoch, key_id)]
+        }
+        todo = {name: k for name, k in owed.items() if name not in decided}
+        if not todo:
+            continue
+        have = granted_to(group, folder, device, granters)
+        missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
+        if missing:
+            write_grant(group, folder, device, bytes.fromhex(exchange), missing)
+        memo[device] = sorted(decided | set(todo))
+    if json.dumps(memo, sort_keys=True) != before:
+        with group.store.db.atomic():
+            group.store.set_meta(SUPPLIED_META, json.dumps(memo, sort_keys=True))
+
+
+def _my_other_devices(group: Group) -> list[tuple[str, str, int]]:
+    """(id, exchange key, added HLC) of our member's other devices the log
+    holds, not removed, and of those this home paired, which the log may
+    have refused since (our member was removed before the others saw the
+    pairing): the same person's, who must still read of the removal."""
+    found = {d: (d, x, at) for d, x, at in queries.sibling_devices(group.conn, group.me, group.device)}
+    removed = queries.removed_devices(group.conn)
+    for device, (exchange, at) in _paired(group).items():
+        if device not in found and device not in removed:
+            found[device] = (device, exchange, at)
+    return sorted(found.values())
+
+
+def _remember_paired(group: Group, device: str, exchange: str, hlc: int) -> None:
+    paired = {d: [x, at] for d, (x, at) in _paired(group).items()}
+    paired[device] = [exchange, hlc]
+    group.store.set_meta(PAIRED_META, json.dumps(paired, sort_keys=True))
+
+
+def _paired(group: Group) -> dict[str, tuple[str, int]]:
+    """The devices this home paired: id -> (exchange key, HLC of its device.add)."""
+    try:
+        stored = json.loads(group.store.get_meta(PAIRED_META, "") or "{}")
+        return {str(d): (str(x), int(at)) for d, (x, at) in stored.items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _supplied(group: Group) -> dict[str, list[str]]:
+    try:
+        memo = json.loads(group.store.get_meta(SUPPLIED_META, "") or "{}")
+    except ValueError:
+        return {}
+    return memo if isinstance(memo, dict) else {}
 
 
 def _requests(folder: FolderStore, group_id: str, codes: dict[str, dict[str, object]]) -> list[tuple[JoinRequest, str]]:

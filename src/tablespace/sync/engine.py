@@ -36,8 +36,9 @@ from tablespace.core.ops import Op
 from tablespace.core.store import IngestResult
 from tablespace.sync import conflicts, losses
 from tablespace.sync import folder as folder_rules
+from tablespace.sync.circle_keys import renew_stale_circle_keys
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
-from tablespace.sync.devices import approve_pairings
+from tablespace.sync.devices import approve_pairings, supply_my_devices
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
     MAX_OPS_PER_FILE,
@@ -218,10 +219,13 @@ class SyncEngine:
         # been removed: a moderator starts it, or a member who needs it.
         report.renewed_key = self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
+        with suppress(LinkInFolder):  # a link where keys/<device>/ belongs: tried again next round
+            supply_my_devices(self.group, self.folder, self.keyring)  # keys that reached us after a pairing
         report.asked_for_keys = ask_for_missing_keys(  # or a key that missed us
             self.group, self.folder, self.keyring, unopened, self.lacking
         )
         self._moderate(report)
+        renew_stale_circle_keys(self.group)  # someone went whose remover held no key of the circle
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.

@@ -27,6 +27,8 @@ that gap on every sync (`grant_missing_keys`), and a member who got a key
 that way counts as holding it when they go. A member a key still misses (its
 grant did not open, or never came) asks for it in a key need
 (`ask_for_missing_keys`), and whoever holds it answers (`answer_key_needs`).
+A key whose maker left someone out on a removal the log refused later is
+granted to them by its maker (`_grant_keys_we_left_out`).
 """
 
 from __future__ import annotations
@@ -267,7 +269,7 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
     if group.my_status != "active":
         return
     steps = [_grant_current_key] if group.is_moderator else []
-    for step in [*steps, _check_member_made_keys, answer_key_needs]:
+    for step in [*steps, _check_member_made_keys, _grant_keys_we_left_out, answer_key_needs]:
         # A link where keys/<member>/ belongs: nothing is written through it;
         # the step is tried again next round, when it may be a directory again.
         with suppress(LinkInFolder):
@@ -372,7 +374,8 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     per round; a need is read until every key of it we hold is decided (memo
     `needs_seen`: its path -> keys decided; a need's name is its member and
     its hash, and the folder is write-once), then only listed; one that does
-    not decode (damaged, or still arriving) is read again next round."""
+    not decode (damaged, or still arriving) is read again next round. The
+    maker of a key also answers for the holders it left out (`_left_out`)."""
     paths = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
         return  # the usual round
@@ -386,6 +389,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     listed = _recipients(group)
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
+    left_out = {(key, member) for key, missed in _left_out(group, keyring).items() for member, _ in missed}
     for path in sorted(paths):
         member = need_member(path)
         if member not in members:
@@ -394,7 +398,9 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
         ours = ours_by_member.get(member)
         if ours is None:  # the keys we hold that were made for them
             ours = ours_by_member[member] = {
-                f"{k.epoch}:{k.key_id}": k for k in keyring.keys if member in listed.get((k.epoch, k.key_id), ())
+                f"{k.epoch}:{k.key_id}": k
+                for k in keyring.keys
+                if member in listed.get((k.epoch, k.key_id), ()) or ((k.epoch, k.key_id), member) in left_out
             }
         if path in memo and not set(ours) - decided:
             continue
@@ -406,7 +412,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
             continue
         todo = {name: k for name, k in ours.items() if k.epoch in need.epochs and name not in decided}
         if todo:
-            have = _granted_to(group, folder, member, (granters - set(need.disowned)) | {group.device})
+            have = granted_to(group, folder, member, (granters - set(need.disowned)) | {group.device})
             missing = [(k.epoch, k.key) for k in todo.values() if (k.epoch, k.key_id) not in have]
             if missing:
                 write_grant(group, folder, member, bytes.fromhex(members[member]), missing)
@@ -425,7 +431,7 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
     for member, exchange in _members_to_grant(group):
         if member in wrapped[current]:
             continue  # the usual case: no folder reads at all
-        held = {k for k, who in wrapped.items() if member in who} | _granted_to(group, folder, member, granters)
+        held = {k for k, who in wrapped.items() if member in who} | granted_to(group, folder, member, granters)
         if current in held:
             continue
         write_grant(
@@ -472,7 +478,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
             if member == made[(epoch, key_id)] or member in checked or member not in listed[(epoch, key_id)]:
                 continue
             if member not in grants:
-                grants[member] = _granted_to(group, folder, member, granters)
+                grants[member] = granted_to(group, folder, member, granters)
             if (epoch, key_id) not in grants[member]:
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, key.key)])
             checked.add(member)
@@ -482,12 +488,58 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
             group.store.set_meta("grants_checked", json.dumps(memo))
 
 
+def _left_out(group: Group, keyring: Keyring) -> dict[tuple[int, str], list[tuple[str, str]]]:
+    """Of each key we made and hold, the current holders it was not wrapped
+    for though the log now says they were there when we made it: (id,
+    exchange key) of each. Whom we left out because we had folded their
+    removal, or their device's, which the log refused once an earlier op
+    arrived (a removal of the remover, a step down of the moderator). Only
+    the maker decides: its view of the log only grows, while a member who
+    holds the key without having seen a removal the maker saw would hand it
+    to someone rightly left out."""
+    held = {(k.epoch, k.key_id) for k in keyring.keys}
+    owed: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    for epoch, key_id, created_hlc, recipients in queries.epochs_made_by(group.conn, group.device):
+        if (epoch, key_id) not in held:
+            continue
+        listed = set(recipients.split(","))
+        missed = [(m, x) for m, x in queries.holders_at(group.conn, created_hlc, group.device) if m not in listed]
+        if missed:
+            owed[(epoch, key_id)] = missed
+    return owed
+
+
+def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    """Grant each key we made to the holders it left out (`_left_out`) who
+    have no grant of it in the folder; once per (key, holder). In the usual
+    round nobody was left out, and no file is read."""
+    owed = _left_out(group, keyring)
+    if not owed:
+        return
+    memo = _memo(group, "left_out_granted")
+    stored = json.dumps(memo, sort_keys=True)
+    keys = {(k.epoch, k.key_id): k.key for k in keyring.keys}
+    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    for (epoch, key_id), missed in sorted(owed.items()):
+        done = set(memo.get(f"{epoch}:{key_id}", []))
+        for member, exchange in missed:
+            if member in done:
+                continue
+            if (epoch, key_id) not in granted_to(group, folder, member, granters):
+                write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, keys[(epoch, key_id)])])
+            done.add(member)
+        memo[f"{epoch}:{key_id}"] = sorted(done)
+    if json.dumps(memo, sort_keys=True) != stored:
+        with group.store.db.atomic():
+            group.store.set_meta("left_out_granted", json.dumps(memo, sort_keys=True))
+
+
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:
     """(id, exchange key) of every other current member who can be granted a key."""
     return queries.members_to_grant(group.conn, group.device)
 
 
-def _granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
+def granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:
     """The keys (epoch, key id) the grant files in the folder signed by one of
     `granters` give `member`. Only signed grants count, so nobody else can
     make us skip a grant."""

@@ -13,6 +13,7 @@ from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, TablespaceScreen
+from tablespace.tui.jobs import Job
 from tablespace.tui.tables import RowTable
 
 HOW_TO_LINK = (
@@ -33,6 +34,7 @@ class DevicesScreen(TablespaceScreen):
         Binding("a", "add", "Pairing code", id="devices.add"),
         Binding("y", "copy_code", "Copy code", id="devices.copy"),
         Binding("x", "remove", "Remove", id="devices.remove"),
+        Binding("l", "relink", "Link with a new code", id="devices.relink"),
     ]
 
     def __init__(self) -> None:
@@ -40,12 +42,15 @@ class DevicesScreen(TablespaceScreen):
         self.devices: list[queries.DeviceView] = []
         self.pairing_code: str | None = None
         self.active = False  # a current member on a device not removed: may pair and remove
+        self.waiting = False  # a home linked to another device that has not let it in yet: may link again
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_code":
             return self.pairing_code is not None
         if action in ("add", "remove"):
             return self.active  # asked many times a frame: read with the list
+        if action == "relink":
+            return self.waiting
         return True
 
     def compose(self) -> ComposeResult:
@@ -63,9 +68,9 @@ class DevicesScreen(TablespaceScreen):
 
     def refresh_data(self) -> None:
         self.devices = queries.devices(self.group.conn, self.group.me, self.group.device)
-        active = self.group.my_status == "active"
-        if active != self.active:
-            self.active = active
+        active, waiting = self.group.my_status == "active", self.group.waiting_for_my_device
+        if (active, waiting) != (self.active, self.waiting):
+            self.active, self.waiting = active, waiting
             self.refresh_bindings()
         table = self.query_one(DataTable)
         keep = table.cursor_row
@@ -132,4 +137,31 @@ class DevicesScreen(TablespaceScreen):
                 yes="Remove",
             ),
             answered,
+        )
+
+    def action_relink(self) -> None:
+        """A fresh code from the other device, when the first expired before
+        it synced (as `tablespace device link CODE` run again on this home)."""
+        from tablespace.tui.modals import AskForm, Field
+
+        def link(values: dict[str, str | bool]) -> Job[None]:
+            code, name = str(values["code"]).strip(), str(values["name"]).strip()
+            return self.write_job(
+                "linking again",
+                lambda g: actions.relink_device(g, code, name),
+                success="Linked again: your other device lets this one in on its next sync.",
+            )
+
+        self.app.push_screen(
+            AskForm(
+                "Link with a new code",
+                "Make a new pairing code on your other device (Members → Devices → a), and paste it here.",
+                [
+                    Field("code", "tsd1-…", required="paste the pairing code", label="Pairing code"),
+                    Field("name", "e.g. laptop", required="name this device", label="This device"),
+                ],
+                link,
+                verb="link",
+                rows=True,
+            )
         )

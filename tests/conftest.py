@@ -50,6 +50,20 @@ def cheap_passphrases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     keyfile.set_asker(None)
 
 
+@pytest.fixture(autouse=True)
+def clock_and_home_put_back() -> Iterator[None]:
+    """TABLESPACE_NOW and TABLESPACE_HOME as each test found them: a replica
+    machine's script sets them directly, and one that stops halfway (an
+    expected failure) must not move the clock of the next test on its worker."""
+    saved = {name: os.environ.get(name) for name in ("TABLESPACE_NOW", "TABLESPACE_HOME")}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 REAL_DISK = os.environ.get("TABLESPACE_TEST_FLUSH") == "1"
 
 

@@ -491,7 +491,13 @@ def device_remove(group: Group, device_ref: str) -> None:
     """From another of your devices: it reads nothing written afterwards and its later changes are refused."""
     removed = actions.remove_device(group, device_ref)
     if not removed.key_renewed:
-        echo("The folder did not answer: the group's key is renewed at the next sync.", err=True)
+        echo(
+            "The folder did not answer: the group's key is renewed at the next sync."
+            if group.is_moderator
+            else "It reads nothing written from now on: the group's key is renewed without it "
+            "before anything new leaves a home that knows of the removal.",
+            err=True,
+        )
 
 
 @main.command()

@@ -143,14 +143,17 @@ def my_devices(group: Group) -> list[queries.DeviceView]:
 @dataclass(frozen=True)
 class DeviceRemoved:
     device: str
-    key_renewed: bool  # False: the folder or remote did not answer; the next sync renews it
+    # False: the folder or remote did not answer, or (not a moderator) the
+    # renewal waits for the first sync with something new to send
+    key_renewed: bool
 
 
 def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
     """Take one of my devices away: nothing it signs after what this device
-    has seen of it counts, and the group's key, my circles' keys (and, as a
-    moderator, the moderators' key) are renewed at once without it, so it reads nothing
-    written afterwards."""
+    has seen of it counts, and my circles' keys (and, as a moderator, the
+    moderators' key) are renewed at once without it. The group's key is
+    renewed now by a moderator, else before anything written afterwards
+    leaves this home (sync/roster.py), so it reads nothing written afterwards."""
     device = _my_device(group, device_ref)
     if device == group.device:
         raise TablespaceError("this is the device you are on: remove it from another of your devices")
@@ -164,9 +167,7 @@ def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
         renew_my_circle_keys(group)
     except TablespaceError:
         pass  # a circle member has no exchange key yet: the next write in the circle renews its key
-    # A lost device is the case to design for: its member renews the key
-    # now rather than leaving it to a moderator or the grace period.
-    return DeviceRemoved(device, rotate_now(group, about_to_write=True))
+    return DeviceRemoved(device, rotate_now(group))
 
 
 def _my_device(group: Group, ref: str) -> str:

@@ -158,3 +158,28 @@ def vm_steps(conn, ask) -> int:  # type: ignore[no-untyped-def]
     finally:
         conn.set_progress_handler(None, 0)
     return calls * 100
+
+
+def test_an_idle_round_skips_the_key_upkeep_that_follows_from_the_log(tmp_path, folder, monkeypatch) -> None:
+    """Granting keys someone was left out of, supplying our other devices and
+    renewing stale circle keys read every key and member: an idle round, with
+    neither the log nor our keys changed, runs none of them; a new op does."""
+    from tablespace.sync import engine, roster
+
+    ana = founder(tmp_path, folder, monkeypatch)
+    ana.folder = folder
+    ben = joined(tmp_path, folder, monkeypatch, ana)
+    ben.json("sync")
+    ran: list[str] = []
+    for module, name in (
+        (roster, "_grant_keys_we_left_out"),
+        (engine, "supply_my_devices"),
+        (engine, "renew_stale_circle_keys"),
+    ):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name: ran.append(_name) or _real(*a))
+    ben.json("sync")
+    assert ran == []
+    posted_in_rounds(ana, "Something new")
+    ben.json("sync")
+    assert set(ran) == {"_grant_keys_we_left_out", "renew_stale_circle_keys", "supply_my_devices"}

@@ -1213,6 +1213,12 @@ def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]
     return conn.execute(sql, {"me": me}).fetchall()
 
 
+def newest_op_row(conn: sqlite3.Connection) -> int:
+    """The rowid of the op that entered the log last: it moves whenever the log does."""
+    row = conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()
+    return int(row[0])
+
+
 def holders_at(conn: sqlite3.Connection, hlc: int, me: str) -> list[tuple[str, str]]:
     """(signing key id, exchange key) of every other key that held the
     group's keys at `hlc`, as the log reads now: a member's first key from

@@ -70,7 +70,13 @@ from tablespace.sync.packing import (
     reread_skips_in_doubt,
 )
 from tablespace.sync.requests import answer_requests, join_answer
-from tablespace.sync.roster import ask_for_missing_keys, grant_missing_keys, rotate_if_needed, sendable_seq
+from tablespace.sync.roster import (
+    ask_for_missing_keys,
+    grant_missing_keys,
+    rotate_if_needed,
+    sendable_seq,
+    when_changed,
+)
 
 QUARANTINE_DIR = "quarantine"
 # The quarantine's copies in a home, at most: anyone who can write to the
@@ -220,12 +226,16 @@ class SyncEngine:
         report.renewed_key = self.rotate_as_needed(listing, report)
         grant_missing_keys(self.group, self.folder, self.keyring)  # a member a rotation missed
         with suppress(LinkInFolder):  # a link where keys/<device>/ belongs: tried again next round
-            supply_my_devices(self.group, self.folder, self.keyring)  # keys that reached us after a pairing
+            # keys that reached us after a pairing
+            when_changed(
+                self.group, self.keyring, "devices", lambda: supply_my_devices(self.group, self.folder, self.keyring)
+            )
         report.asked_for_keys = ask_for_missing_keys(  # or a key that missed us
             self.group, self.folder, self.keyring, unopened, self.lacking
         )
         self._moderate(report)
-        renew_stale_circle_keys(self.group)  # someone went whose remover held no key of the circle
+        # someone went whose remover held no key of the circle
+        when_changed(self.group, self.keyring, "circles", lambda: renew_stale_circle_keys(self.group))
         report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -103,6 +103,20 @@ def _memo(group: Group, key: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def when_changed(group: Group, keyring: Keyring, name: str, step: Callable[[], object]) -> None:
+    """Run `step`, an upkeep that follows from the log and the keys we hold
+    alone, only if either changed since it last ran to the end: an idle
+    round then costs two lookups, not a pass over every key and member.
+    A step that raises stays due."""
+    mark = f"{queries.newest_op_row(group.conn)}:{len(keyring.keys)}:{group.my_status}"
+    meta = f"upkeep_{name}"
+    if group.store.get_meta(meta) == mark:
+        return
+    step()
+    with group.store.db.atomic():
+        group.store.set_meta(meta, mark)
 
 
 def departure_hlc(group: Group, keyring: Keyring) -> int | None:
@@ -269,11 +283,15 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
     if group.my_status != "active":
         return
     steps = [_grant_current_key] if group.is_moderator else []
-    for step in [*steps, _check_member_made_keys, _grant_keys_we_left_out, answer_key_needs]:
+    for step in [*steps, _check_member_made_keys, _grant_keys_we_left_out_if_changed, answer_key_needs]:
         # A link where keys/<member>/ belongs: nothing is written through it;
         # the step is tried again next round, when it may be a directory again.
         with suppress(LinkInFolder):
             step(group, folder, keyring)
+
+
+def _grant_keys_we_left_out_if_changed(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    when_changed(group, keyring, "left_out", lambda: _grant_keys_we_left_out(group, folder, keyring))
 
 
 def ask_for_missing_keys(

@@ -375,6 +375,12 @@ class FoldContext:
             self._devices[signer] = row[0] if row else None
             return self._devices[signer]
 
+    def device_status(self, device: str) -> str | None:
+        """'active' or 'removed'; None for a key no member certified."""
+        # devices is never batched: no flush needed
+        row = self._conn.execute("SELECT status FROM devices WHERE id = ?", (device,)).fetchone()
+        return str(row[0]) if row else None
+
     def forget_devices(self) -> None:
         self._devices.clear()
 

@@ -70,7 +70,7 @@ def check_time_out_reaches(ctx: FoldContext, op: Op) -> None:
 
 def was_removed(ctx: FoldContext, signer: str) -> bool:
     """Whether `signer` is a device its member took away (not a member who went)."""
-    return ctx.one("SELECT 1 FROM devices WHERE id = ? AND status = 'removed'", signer) is not None
+    return ctx.device_status(signer) == "removed"
 
 
 def _device_name(payload: dict[str, Any], field: str) -> str:

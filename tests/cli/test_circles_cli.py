@@ -570,3 +570,28 @@ def test_nothing_of_a_circle_reaches_a_git_remote(tmp_path: Path, monkeypatch: p
     for word in (NAME, PURPOSE, TITLE, BODY, REPLY):
         assert word.encode() not in objects, word
         assert not any(word.encode() in p.read_bytes() for p in _files_under(cy.home)), word
+
+
+@pytest.mark.slow
+def test_a_circle_post_its_members_refuse_counts_alike_inside_and_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cy replies in the pod to a thread Ben has deleted meanwhile: the pod's
+    members open the reply and refuse it, Ana and Di see only that it was
+    written there. The group's figures are the same in every home."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ben.out("circle", "add", NAME, "--member", "Cy")
+    _sync_all(ben, cy)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:00:00Z")  # ten days on: joining is last week's
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ben, cy)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:05:00Z")
+    ben.run("delete", thread[:8])
+    ben.json("sync")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-03T09:10:00Z")
+    cy.out("reply", thread[:8], "--body", REPLY)  # she has not synced since
+    _sync_all(cy, ben, ana, di)
+    group = {who.home.name: who.json("metrics") for who in (ana, ben, cy, di)}
+    assert group["ana"] == group["ben"] == group["cy"] == group["di"]

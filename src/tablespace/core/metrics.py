@@ -34,7 +34,8 @@ metrics"). Where it leaves something open, this module decides, and the README
   `win` now, minus ritual prompts (a ritual occurrence's opening post).
 - Deleted posts and threads count nowhere except as the ops that made them.
 - **Circles**: the group's figures count a member's ops written in a circle
-  as activity (every replica holds them, sealed or opened), and nothing else
+  as activity (every replica holds them, sealed or opened, and counts them
+  alike even where its members refused what was inside), and nothing else
   of a circle: its threads and posts are not the group's. A circle's own
   figures (`circle`, computed by its members) are the same definitions over
   the members it had at each window's end (circle_periods: from joining or
@@ -177,9 +178,16 @@ def weekly_series(
 
     active: dict[int, set[str]] = defaultdict(set)
     member_of = dict(conn.execute("SELECT id, member FROM devices"))  # an added device's ops are its member's
+    # A circle's op counts for the group by what every replica sees of it:
+    # its sealed record passed the circle's checks (circle_activity, or
+    # circle_refused where a member opened it and the fold refused what was
+    # inside), whatever its members' fold made of the inner op.
     ops_in_room = (
-        """SELECT DISTINCT {week}, author FROM ops
-           WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted'"""  # walk the hlc index
+        """SELECT {week}, author FROM ops
+           WHERE hlc >= :lo AND hlc < :hi AND +state = 'accepted' AND +kind != 'circle.sealed'
+           UNION SELECT {week}, author FROM circle_activity WHERE hlc >= :lo AND hlc < :hi
+           UNION SELECT {week}, o.author FROM circle_refused r CROSS JOIN ops o ON o.id = r.op_id
+                 WHERE o.hlc >= :lo AND o.hlc < :hi"""  # walk the hlc index
         if circle is None
         else """SELECT DISTINCT {week}, author FROM circle_activity
            WHERE circle_id = :circle AND hlc >= :lo AND hlc < :hi"""

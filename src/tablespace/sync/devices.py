@@ -40,7 +40,7 @@ from tablespace.sync.membership import (
     peek_request_invite,
     request_id_for,
 )
-from tablespace.sync.roster import granted_to, write_grant
+from tablespace.sync.roster import granted_to, memo_in_meta, write_grant
 
 DEVICES_DIR = "devices"
 PAIRING_META = "pairing_codes"  # invite id of each code -> {"secret", "expires_ms", "name"}
@@ -143,7 +143,7 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
     made = queries.epochs_created(group.conn)
     held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
-    memo = _supplied(group)
+    memo = memo_in_meta(group, SUPPLIED_META)
     before = json.dumps(memo, sort_keys=True)
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     for device, exchange, added_hlc in others:
@@ -192,14 +192,6 @@ def _paired(group: Group) -> dict[str, tuple[str, int]]:
         return {str(d): (str(x), int(at)) for d, (x, at) in stored.items()}
     except (ValueError, TypeError, AttributeError):
         return {}
-
-
-def _supplied(group: Group) -> dict[str, list[str]]:
-    try:
-        memo = json.loads(group.store.get_meta(SUPPLIED_META, "") or "{}")
-    except ValueError:
-        return {}
-    return memo if isinstance(memo, dict) else {}
 
 
 def _requests(folder: FolderStore, group_id: str, codes: dict[str, dict[str, object]]) -> list[tuple[JoinRequest, str]]:

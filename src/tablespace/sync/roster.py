@@ -95,7 +95,7 @@ def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
     }
 
 
-def _memo(group: Group, key: str) -> dict[str, Any]:
+def memo_in_meta(group: Group, key: str) -> dict[str, Any]:
     """A JSON object this member keeps in meta; {} when absent, damaged, or
     in an older form that was not an object."""
     try:
@@ -370,7 +370,7 @@ def _waited_for(group: Group, lacking: set[int]) -> set[int]:
     """The epochs in `lacking` we first saw files wait for GRANT_CHECK_DELAY
     ago or more (memo `keys_lacking`: epoch -> when first seen, by our clock)."""
     try:
-        seen = {int(e): int(at) for e, at in _memo(group, "keys_lacking").items()}
+        seen = {int(e): int(at) for e, at in memo_in_meta(group, "keys_lacking").items()}
     except (ValueError, TypeError):
         seen = {}
     current = {epoch: seen.get(epoch, now_ms()) for epoch in lacking}
@@ -397,7 +397,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     paths = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
         return  # the usual round
-    stored = _memo(group, "needs_seen")
+    stored = memo_in_meta(group, "needs_seen")
     before = json.dumps(stored, sort_keys=True)
     # only needs still in the folder (a rolled-back folder drops some)
     memo: dict[str, list[str]] = {
@@ -480,7 +480,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     if not ours:
         return
-    memo = _memo(group, "grants_checked")
+    memo = memo_in_meta(group, "grants_checked")
     stored = json.dumps(memo)
     listed = _recipients(group)
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
@@ -534,7 +534,7 @@ def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring)
     owed = _left_out(group, keyring)
     if not owed:
         return
-    memo = _memo(group, "left_out_granted")
+    memo = memo_in_meta(group, "left_out_granted")
     stored = json.dumps(memo, sort_keys=True)
     keys = {(k.epoch, k.key_id): k.key for k in keyring.keys}
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))

@@ -87,8 +87,6 @@ HEADER_CHROME = 2 * 10
 # needs reading. A toast also goes when the form it spoke for is saved.
 TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0, "error": 7.0}
 
-# Actions that make no sense while a modal is open (they would switch the
-# screen out from under it).
 # How long keys typed ahead wait for the screen they opened to mount: long
 # enough for a loaded machine, short enough that a screen that never mounts
 # does not keep them.
@@ -101,6 +99,8 @@ PREPARE_GAP_S = 0.05
 OFF_SCREEN_PASSES = 4
 WARM_UP = "warm up imports"
 PREPARING = "prepare sections"
+# Actions that make no sense while a modal is open (they would switch the
+# screen out from under it).
 APP_ONLY_ACTIONS = {"section", "search", "help", "quit", "new_thread", "sync_now", "welcome"}
 # Actions that need a group (not available on the first-run screen).
 GROUP_ACTIONS = {"section", "search", "new_thread", "sync_now", "welcome"}

@@ -360,31 +360,16 @@ def _open_and_fold(ctx: FoldContext, op: Op, circle: str, epoch: int) -> bool:
 # so when every op folded since is of one of these kinds. They write neither
 # the members' states and names, roles, devices, settings, quiet spells nor
 # hidden posts, and no room but their own (a circle's room is its own).
-LEAVES_CIRCLE_READS_ALONE = frozenset(
+LEAVES_CIRCLE_READS_ALONE = INNER_KINDS | frozenset(
     {
-        "thread.start",
-        "post.reply",
-        "post.edit",
-        "post.delete",
-        "post.react",
-        "post.unreact",
-        "thread.tag",
         "thread.pin",
         "library.add",
         "library.edit",
         "library.remove",
-        "poll.open",
-        "poll.vote",
         "survey.open",
         "survey.answer",
         "event.add",
         "event.rsvp",
-        "ritual.add",
-        "ritual.edit",
-        "ritual.pause",
-        "ritual.remove",
-        "ritual.skip",
-        "ritual.occur",
         "invite.create",
         "request.deny",
         "member.keys",

@@ -182,6 +182,22 @@ async def test_a_prepared_section_is_rendered_once_on_its_first_visit(app, group
             assert renders and max(renders.values()) == 1, key
 
 
+async def test_join_requests_read_slowly_are_in_place_before_moderation_is_shown(app, group, monkeypatch):
+    """The requests live in the shared folder and are read on a worker; a
+    slow folder must not finish that read after the prepared section is
+    shown, drawing it a second time."""
+    import time
+
+    read = actions.join_requests
+
+    def slow_folder(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - passed through
+        time.sleep(0.3)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "join_requests", slow_folder)
+    await test_a_prepared_section_is_rendered_once_on_its_first_visit(app, group, monkeypatch)
+
+
 async def test_a_section_key_pressed_while_the_sections_are_prepared_shows_it(app, group):
     """A key does not wait for the preparation: its section is made then (or
     shown, if made already), and the preparation leaves it as it is."""

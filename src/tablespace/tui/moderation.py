@@ -11,6 +11,7 @@ and every reason lands, sealed, in the moderation log.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,6 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from tablespace import actions
 from tablespace.core import queries
@@ -106,6 +108,7 @@ class ModerationScreen(SectionScreen):
         self.log_entries: list = []
         self._names: dict[str, str] = {}
         self.requests: list[JoinRequest] = []
+        self._reading_requests: Worker[None] | None = None
         self.people: list[queries.MemberView] = []
         self.evidence: list[actions.Evidence] = []
         self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
@@ -245,7 +248,13 @@ class ModerationScreen(SectionScreen):
     def _fill_requests(self) -> None:
         """Join requests live in the shared folder: read on a worker, so a slow
         or unmounted folder never holds up the pane."""
-        self._read_requests()
+        self._reading_requests = self._read_requests()
+
+    async def filled(self) -> None:
+        """Until the join requests read in the background are in their table."""
+        if self._reading_requests is not None:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._reading_requests.wait()
 
     @work(thread=True, exclusive=True, group="join-requests", name="reading join requests")
     def _read_requests(self) -> None:

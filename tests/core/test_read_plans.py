@@ -67,7 +67,7 @@ def busy(tmp_path) -> tuple[World, str, str]:
     return w, me, t.id
 
 
-def test_inbox_arms_walk_indexes_not_every_post(busy) -> None:
+def test_inbox_arms_walk_indexes_not_every_post(busy, monkeypatch) -> None:
     w, me, _ = busy
     conn = w.store.conn
     lines = plans(conn, lambda c: inbox._rows(c, me, include_read=True, limit=200))
@@ -76,7 +76,9 @@ def test_inbox_arms_walk_indexes_not_every_post(busy) -> None:
     assert any("posts_replies_to" in line for line in lines)
     assert any("reactions_to" in line for line in lines)
     assert any("mentions_member" in line for line in lines)
-    # Unread only: the threads with something unread, then each one's own posts.
+    # Unread only, for a member with many entries: the threads with
+    # something unread, then each one's own posts.
+    monkeypatch.setattr(inbox, "FEW_ENTRIES", 0)
     lines = plans(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200))
     assert not scans_of_big_tables(lines), lines
     assert not walks_every_thread(lines), lines
@@ -126,6 +128,7 @@ def test_unread_entries_come_from_the_threads_with_something_unread(tmp_path, mo
     mention added by an edit; reading a thread reads its entries. The
     unread list is the whole list's unread entries, found by asking only
     the threads newer than their read mark, and a page stops early."""
+    monkeypatch.setattr(inbox, "FEW_ENTRIES", 0)  # however few they are
     w = World(tmp_path / "g.db", members=1)
     (bo,) = w.members
     me = w.founder.id
@@ -161,6 +164,30 @@ def test_unread_entries_come_from_the_threads_with_something_unread(tmp_path, mo
         inbox._THREAD_ARMS
     )
     assert inbox.unread_inbox_count(conn, me) == len(inbox.inbox(conn, me, include_read=True))
+
+
+def test_a_member_with_few_entries_asks_no_thread_however_many_are_unread(tmp_path, monkeypatch) -> None:
+    """A newcomer, or a member who mostly replies, has many unread threads
+    and few entries: those are walked whole, and no thread is asked."""
+    monkeypatch.setattr(inbox, "FEW_ENTRIES", 3)
+    w = World(tmp_path / "g.db", members=1)
+    (bo,) = w.members
+    me = w.founder.id
+    conn = w.store.conn
+    mine = w.accepted(w.founder, "thread.start", {"title": "mine", "body": "hi", "tags": []})
+    for n in range(12):
+        t = w.accepted(bo, "thread.start", {"title": f"bo {n}", "body": "hi", "tags": []})
+        w.accepted(w.founder, "post.reply", {"thread": t.id, "body": "me too"})
+    w.accepted(bo, "post.reply", {"thread": mine.id, "body": "welcome"})
+    w.accepted(bo, "post.react", {"post": mine.id, "emoji": "👍"})
+    entries = inbox.inbox(conn, me)
+    assert [e.kind for e in entries] == ["reaction", "reply"]
+    assert thread_arm_calls(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200)) == 0
+    assert inbox.unread_inbox_count(conn, me) == 2
+    for n in range(2):  # three entries now: as many as FEW_ENTRIES, so the threads are walked
+        w.accepted(bo, "post.reply", {"thread": mine.id, "body": f"again {n}"})
+    assert thread_arm_calls(conn, lambda c: inbox._rows(c, me, include_read=False, limit=200)) > 0
+    assert inbox.inbox(conn, me) == [e for e in inbox.inbox(conn, me, include_read=True) if not e.read]
 
 
 def test_the_fold_keeps_whose_thread_and_whose_post(busy) -> None:

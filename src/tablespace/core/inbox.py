@@ -207,6 +207,16 @@ _WALKED_WHOLE = tuple(arm for n, arm in enumerate(_ARMS) if n not in (1, 3))  # 
 _UNREAD_THREADS = """SELECT n.thread_id, n.hlc FROM thread_newest n INDEXED BY thread_newest_hlc
     LEFT JOIN reads rd ON rd.thread_id = n.thread_id
     WHERE n.hlc > coalesce(rd.read_hlc, -1) ORDER BY n.hlc DESC"""
+# How many replies in my threads and reactions to my posts there are, read
+# or not, up to FEW_ENTRIES each: under it the arms above walk them all
+# sooner than the threads with something unread are walked (a newcomer,
+# or a member who mostly replies, may have thousands of those and no entry).
+FEW_ENTRIES = 4000
+_MY_ENTRIES_UP_TO_FEW = f"""SELECT
+    (SELECT count(*) FROM (SELECT 1 FROM posts INDEXED BY posts_replies_to
+        WHERE thread_author = :me AND author != thread_author LIMIT {FEW_ENTRIES})),
+    (SELECT count(*) FROM (SELECT 1 FROM reactions INDEXED BY reactions_to
+        WHERE post_author = :me AND author != post_author LIMIT {FEW_ENTRIES}))"""
 THREAD_BATCH = 64  # threads asked at once, at most
 FIRST_THREAD_BATCH = 8  # ...and at first: a page is often found in the newest few
 
@@ -338,8 +348,13 @@ def _unread_rows(
     and the next thread's newest activity is older than the page's last
     entry, no later thread can hold one that belongs on the page. With
     every thread read, that is no walk at all. `any_order` (a count) stops
-    as soon as `limit` entries are found, whichever they are."""
+    as soon as `limit` entries are found, whichever they are. A member with
+    few entries, read or not, has them all walked instead."""
     rows: list[tuple[Any, ...]] = []
+    if max(conn.execute(_MY_ENTRIES_UP_TO_FEW, params).fetchone()) < FEW_ENTRIES:
+        for arm in _ARMS:
+            rows.extend(conn.execute(arm.query(False), params))
+        return _merged(rows, limit)
     for arm in _WALKED_WHOLE:
         rows.extend(conn.execute(arm.query(False), params))
     threads = conn.execute(_UNREAD_THREADS)

@@ -11,7 +11,7 @@ import pytest
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
-from tests.clirun import TS, make_group
+from tests.clirun import TS, everyone_syncs, make_group
 
 
 def pair_laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, TS, TS, TS]:
@@ -275,3 +275,27 @@ def test_linking_before_the_group_reached_the_folder_says_what_to_do(
     error = laptop.error("device", "link", code, "--name", "laptop", "--folder", str(folder))
     assert "sync the device that made the code first" in error
     assert not (tmp_path / "laptop" / "groups").exists() or not any((tmp_path / "laptop" / "groups").iterdir())
+
+
+def test_mentions_the_inbox_and_unread_threads_see_one_person_across_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben starts a thread on his laptop: Ana's reply naming him reaches the
+    inbox of both his devices as his; once he answers from the desktop, it
+    is read on the laptop too, and what he writes on one device is never
+    news on the other."""
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    thread = laptop.out("post", "From the train", "--body", "typed on the laptop")
+    everyone_syncs(laptop, ben, ana)
+    ana.out("reply", thread[:6], "--body", "Good one, @Ben")
+    everyone_syncs(ana, ben, laptop)
+    for device in (ben, laptop):
+        entries = device.json("inbox")
+        assert {(e["kind"], e["from"], e["thread"]) for e in entries} >= {("mention", "Ana", thread)}
+    ben.out("reply", thread[:6], "--body", "thanks, from the desktop")
+    everyone_syncs(ben, laptop)
+    assert ben.json("inbox") == [] and laptop.json("inbox") == []
+    mine = laptop.out("post", "Only mine", "--body", "written on the laptop, nobody replied")
+    everyone_syncs(laptop, ben, ana)
+    assert mine not in {t["id"] for t in ben.json("threads", "--unread")}
+    assert mine in {t["id"] for t in ana.json("threads", "--unread")}

@@ -321,7 +321,11 @@ def test_the_generated_op_sets_reach_accepted_device_ops():
                     seen[kind] += 1
                 elif author in device_ids and state == "accepted":
                     seen["by a device"] += 1
-                elif author in device_ids and reason and ("timed out" in reason or "had ended" in reason):
+                elif (
+                    author in device_ids
+                    and reason
+                    and any(stop in reason for stop in ("timed out", "had ended", "had been removed"))
+                ):
                     seen["a device stopped"] += 1
             store.close()
 

@@ -107,6 +107,29 @@ def test_a_removed_device_s_later_ops_are_refused_wherever_they_sort(world: Worl
     post(world, bo, "the desktop still writes")
 
 
+def test_a_removed_device_s_op_that_sorts_before_its_removal_is_refused_as_a_device_s(
+    world: World, tmp_path: Path
+) -> None:
+    """Past the seq the removal names but sorting before it, the op is refused
+    because its device was removed, not because its member went (Bo is still
+    in the group), in any order the ops arrive and on a rebuild."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, laptop, "before")
+    removal_hlc = world.next_hlc() + 5
+    signed_before = world.sign(laptop, "thread.start", {"title": "late but fair", "body": "", "tags": []})
+    world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq - 1}, hlc=removal_hlc)
+    world.hlc = removal_hlc
+    world.ingest(signed_before)
+    device_removed = ("rejected", "the author's device had been removed when this was written")
+    assert world.state(signed_before) == device_removed
+    world.store.rebuild()
+    assert world.state(signed_before) == device_removed
+    other = new_store(tmp_path / "b.db", world.group_id)
+    other.ingest(reversed(world.log))
+    assert other.canonical_dump() == world.store.canonical_dump()
+
+
 def test_a_removed_member_s_devices_are_cut_off_at_the_seqs_the_removal_names(world: World) -> None:
     bo = world.members[0]
     laptop = add_device(world, bo)

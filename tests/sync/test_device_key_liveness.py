@@ -12,6 +12,7 @@ import pytest
 from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.group import Group
+from tablespace.sync.membership import GRANT_SUFFIX, read_grant_header
 from tests.sync.test_sync_convergence import ConvergenceMachine, Net, leave_group, remove_member
 
 
@@ -233,5 +234,64 @@ def test_a_removed_member_s_device_paired_before_its_key_arrived_learns_the_remo
         seen = net.groups[laptop].conn.execute("SELECT status FROM members WHERE id = ?", (net.member_id(bo),))
         assert seen.fetchone() == ("removed",)
         assert net.current() == [ada]
+    finally:
+        net.close()
+
+
+def _grants_of(net: Net, device: str, epoch: int) -> list[str]:
+    """Who signed each grant in the shared folder that wraps a key of `epoch` for `device`."""
+    found = []
+    for path in sorted((net.pool / net.gid / "keys" / device).glob(f"*{GRANT_SUFFIX}")):
+        header = read_grant_header(path.read_bytes(), group_id=net.gid, member=device)
+        found += [header.granter for e, _ in header.keys if e == epoch]
+    return found
+
+
+def test_a_key_whose_gone_maker_left_a_device_out_is_granted_once_by_a_stand_in(tmp_path) -> None:
+    """Dee leaves and Ada renews the key before she sees the laptop Bo has just
+    paired: the laptop is left out of it. Ada writes under it and leaves too,
+    so she never grants it. The current holder the key lists with the lowest
+    id grants it once its check delay has passed; the other holder, and
+    everyone later, finds that grant and writes none."""
+    net = Net(tmp_path, 4)
+    try:
+        ada, bo, cy, dee = 0, 1, 2, 3
+        net.act(ada, Group.write, "role.grant", {"member": net.member_id(cy), "role": "moderator"})
+        net.converge()
+        before = set(net.published)
+        laptop = net.link_device(bo)
+        assert laptop is not None
+        for rel in sorted(set(net.published) - before):  # the laptop's request, nothing else
+            net.deliver(bo, rel)
+        net.sync(bo)  # approves it: the laptop gets the keys Bo holds, epoch 0
+        net.advance(1000)
+        before = set(net.published)
+        net.act(dee, leave_group)
+        net.sync(dee)
+        for rel in sorted(set(net.published) - before):  # Dee's leave, not Bo's pairing
+            net.deliver(ada, rel)
+        net.sync(ada)  # renews the key for Ada, Bo's desktop and Cy: not the laptop
+        laptop_id = net.groups[laptop].device
+        listed = net.groups[ada].conn.execute("SELECT recipients FROM epochs WHERE epoch = 1").fetchone()
+        assert laptop_id not in listed[0]
+        net.act(ada, actions.post, "After Dee", "for the laptop too")
+        net.act(ada, leave_group)
+        net.sync(ada)
+        net.converge()
+        assert _grants_of(net, laptop_id, 1) == []  # the gap: nobody grants it yet
+        stand_in = min(d for d in listed[0].split(",") if d != net.groups[ada].device)
+        other = next(i for i in (bo, cy) if net.groups[i].device != stand_in)
+        net.advance(11 * 60_000)  # past the stand-in's check delay
+        net.sync(other)  # the other holder, first: it leaves the grant to the stand-in
+        assert _grants_of(net, laptop_id, 1) == []
+        net.converge()
+        assert _grants_of(net, laptop_id, 1) == [stand_in]
+        net.advance(24 * 3600_000)  # long past every other holder's delay
+        net.converge()
+        assert _grants_of(net, laptop_id, 1) == [stand_in]  # nobody grants it twice
+        net.assert_identical()
+        assert laptop in net.current()
+        seen = net.groups[laptop].conn.execute("SELECT 1 FROM threads WHERE title = 'After Dee'")
+        assert seen.fetchone()
     finally:
         net.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,23 @@ class Group:
         ).fetchone()
         if row:
             self._mark_read(row[0])
+
+    def mark_read_from_my_devices(self, ops: Iterable[Op]) -> None:
+        """What we wrote on another of our devices is not news here: each
+        thread one of them wrote in is read up to that op, as our own writing
+        reads it (`_mark_own_read`), but not past it: what others wrote
+        later, which that device may not have seen, stays unread. In a
+        transaction of the caller's; the usual member has no other device."""
+        mine = queries.signing_ids(self.conn, {self.me}) - {self.device}
+        if not mine:
+            return
+        for op in ops:
+            if op.author in mine:
+                self.conn.execute(
+                    """INSERT INTO reads (thread_id, read_hlc) SELECT thread_id, :hlc FROM posts WHERE id = :post
+                       ON CONFLICT (thread_id) DO UPDATE SET read_hlc = max(read_hlc, excluded.read_hlc)""",
+                    {"hlc": op.hlc, "post": op.payload.get("post") or op.payload.get("thread") or op.id},
+                )
 
     @property
     def waiting_for_my_device(self) -> bool:

@@ -1289,6 +1289,19 @@ def epochs_made_by(conn: sqlite3.Connection, signer: str) -> list[tuple[int, str
     ).fetchall()
 
 
+def epochs_with_makers(conn: sqlite3.Connection) -> list[tuple[int, str, int, str, str]]:
+    """(epoch, key id, created HLC, the signing key that made it,
+    comma-separated recipients) of every key announced."""
+    return conn.execute("SELECT epoch, key_id, created_hlc, created_by, recipients FROM epochs").fetchall()
+
+
+def current_signers(conn: sqlite3.Connection) -> set[str]:
+    """The signing keys of every active member: their first key and each
+    device they added, but none removed."""
+    sql = _HOLDERS.format(members="m.status = 'active'", first="1", added="1", removed="1")
+    return {row[0] for row in conn.execute(sql)}
+
+
 def epochs_created(conn: sqlite3.Connection) -> dict[tuple[int, str], int]:
     """(epoch, key id) of every group key announced -> when it was made."""
     return {(e, k): hlc for e, k, hlc in conn.execute("SELECT epoch, key_id, created_hlc FROM epochs")}

@@ -991,6 +991,14 @@ def m036_timeouts_ended(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m040_device_removal_refusals(db: Database) -> None:
+    """An op of a removed device that sorts before its removal is refused as
+    a removed device's, not as a member's who went: re-fold on the next open
+    so the refusals already folded say so."""
+    _refold_on_next_open(db)
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

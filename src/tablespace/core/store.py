@@ -48,8 +48,9 @@ _READY_COLUMNS = "o.hlc, o.author, o.seq, o.id, o.rowid, o.signature, o.body"
 # (removals: member -> last seq; time-outs: member -> [(last seq, end as set,
 # early end or None)], FoldContext.timeouts)
 RoleWindows = dict[tuple[str, str], dict[int, int | None]]
-# ...and the circles this member is in at the end (FoldContext.joined_circles)
-Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int, int | None]]], RoleWindows, frozenset[str]]
+# ...the circles this member is in at the end (FoldContext.joined_circles),
+# and the devices their members took away (FoldContext.removed_devices)
+Cuts = tuple[dict[str, int], dict[str, list[tuple[int, int, int | None]]], RoleWindows, frozenset[str], frozenset[str]]
 # Folding at least this many ops at once (and at least half the log) indexes
 # the text in one pass at the end instead of row by row through triggers.
 BULK_FOLD_MIN = 5000
@@ -553,7 +554,8 @@ class Store:
                 "SELECT circle_id FROM circle_members WHERE member = (SELECT value FROM meta WHERE key = 'me')"
             )
         )
-        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows, joined
+        removed = frozenset(row[0] for row in self.conn.execute("SELECT id FROM devices WHERE status = 'removed'"))
+        return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows, joined, removed
 
     def _context(self, hlcs: dict[str, int], cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:
         """`hlcs`: op id -> hlc of every op this pass folds (FoldContext.hlcs),
@@ -567,7 +569,7 @@ class Store:
         from tablespace.core.fold.context import TimeOutWindow
 
         forks = dict(self.conn.execute("SELECT author, min(seq) FROM forks GROUP BY author"))
-        cutoffs, timeouts, windows, joined = cuts if cuts is not None else self._cuts()
+        cutoffs, timeouts, windows, joined, removed = cuts if cuts is not None else self._cuts()
         return FoldContext(
             self.conn,
             self.group_id,
@@ -579,6 +581,7 @@ class Store:
             hlcs=hlcs,
             circle_keys=self.circle_keys,
             joined_circles=joined,
+            removed_devices=set(removed),
         )
 
     def _fold(self, ready: list[Ready], incoming: dict[str, Op], deferred: list[Op], head: OrderKey | None) -> int:
@@ -740,7 +743,7 @@ class Store:
         member let into a circle reads what was written before, on the pass
         after the one that let them in (core/circles.py CircleKeys).
         """
-        cuts: Cuts = ({}, {}, {}, frozenset())
+        cuts: Cuts = ({}, {}, {}, frozenset(), frozenset())
         for _ in range(4):
             count, deleted = self._refold_once(cuts)
             found = self._cuts()

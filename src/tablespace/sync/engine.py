@@ -557,6 +557,7 @@ class SyncEngine:
             # Even with nothing new, held ops get another look: a far-future
             # op whose time has come is released and folded now.
             result: IngestResult = self.store.ingest(batch) if fold else self.store.file(batch)
+            self.group.mark_read_from_my_devices(batch)
             for info, digest, status, reason, first, last in records:
                 self._record(info, digest, status, reason, first, last)
         report.imported += result.added

@@ -28,7 +28,9 @@ that way counts as holding it when they go. A member a key still misses (its
 grant did not open, or never came) asks for it in a key need
 (`ask_for_missing_keys`), and whoever holds it answers (`answer_key_needs`).
 A key whose maker left someone out on a removal the log refused later is
-granted to them by its maker (`_grant_keys_we_left_out`).
+granted to them by its maker (`_grant_keys_we_left_out`); once that maker
+is no longer current, one holder the key lists stands in for it
+(`_stand_in_for_gone_makers`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ RENEWAL_GRACE = timedelta(minutes=30)
 # How long after a key another member made becomes current we check that
 # everyone was granted it: the maker's grant files arrive on their own.
 GRANT_CHECK_DELAY = timedelta(minutes=10)
+# How long a holder of a key whose maker has gone, and who is not the
+# holder chosen to stand in for the maker (`_stand_in`), waits before
+# granting what the key left out itself: long enough for the stand-in's
+# grant, made after GRANT_CHECK_DELAY, to be in the folder by then.
+STAND_IN_GRACE = timedelta(hours=2)
 # Names a need may take: its own, then copies when one holds other bytes.
 NEED_COPIES = 8
 
@@ -109,12 +116,14 @@ def when_changed(group: Group, keyring: Keyring, name: str, step: Callable[[], o
     """Run `step`, an upkeep that follows from the log and the keys we hold
     alone, only if either changed since it last ran to the end: an idle
     round then costs two lookups, not a pass over every key and member.
-    A step that raises stays due."""
+    A step that raises, or returns False (part of it waits on the clock),
+    stays due."""
     mark = f"{queries.newest_op_row(group.conn)}:{len(keyring.keys)}:{group.my_status}"
     meta = f"upkeep_{name}"
     if group.store.get_meta(meta) == mark:
         return
-    step()
+    if step() is False:
+        return
     with group.store.db.atomic():
         group.store.set_meta(meta, mark)
 
@@ -283,7 +292,13 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
     if group.my_status != "active":
         return
     steps = [_grant_current_key] if group.is_moderator else []
-    for step in [*steps, _check_member_made_keys, _grant_keys_we_left_out_if_changed, answer_key_needs]:
+    for step in [
+        *steps,
+        _check_member_made_keys,
+        _grant_keys_we_left_out_if_changed,
+        _stand_in_for_gone_makers_if_changed,
+        answer_key_needs,
+    ]:
         # A link where keys/<member>/ belongs: nothing is written through it;
         # the step is tried again next round, when it may be a directory again.
         with suppress(LinkInFolder):
@@ -292,6 +307,10 @@ def grant_missing_keys(group: Group, folder: FolderStore, keyring: Keyring) -> N
 
 def _grant_keys_we_left_out_if_changed(group: Group, folder: FolderStore, keyring: Keyring) -> None:
     when_changed(group, keyring, "left_out", lambda: _grant_keys_we_left_out(group, folder, keyring))
+
+
+def _stand_in_for_gone_makers_if_changed(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+    when_changed(group, keyring, "stand_in", lambda: _stand_in_for_gone_makers(group, folder, keyring))
 
 
 def ask_for_missing_keys(
@@ -393,7 +412,8 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     `needs_seen`: its path -> keys decided; a need's name is its member and
     its hash, and the folder is write-once), then only listed; one that does
     not decode (damaged, or still arriving) is read again next round. The
-    maker of a key also answers for the holders it left out (`_left_out`)."""
+    maker of a key also answers for the holders it left out (`_left_out`),
+    and so does the holder standing in for a maker who has gone (`_orphans`)."""
     paths = set(folder.small_files(NEEDS_DIR, NEED_SUFFIX))
     if not paths:
         return  # the usual round
@@ -408,6 +428,12 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
     left_out = {(key, member) for key, missed in _left_out(group, keyring).items() for member, _ in missed}
+    left_out |= {
+        (key, member)
+        for key, (missed, stand_in) in _orphans(group, keyring).items()
+        if stand_in == group.device
+        for member, _ in missed
+    }
     for path in sorted(paths):
         member = need_member(path)
         if member not in members:
@@ -550,6 +576,83 @@ def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring)
     if json.dumps(memo, sort_keys=True) != stored:
         with group.store.db.atomic():
             group.store.set_meta("left_out_granted", json.dumps(memo, sort_keys=True))
+
+
+def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list[tuple[str, str]], str | None]]:
+    """Of each key we hold whose maker is no longer current (its member went,
+    or its device was removed), the current holders it was not wrapped for
+    though the log says they were there when it was made, as (id, exchange
+    key), and who stands in for the maker (`_stand_in`). The maker cannot
+    grant them any more (`_left_out`), and no other rule reaches a holder a
+    key does not list."""
+    current = queries.current_signers(group.conn)
+    held = {(k.epoch, k.key_id) for k in keyring.keys}
+    grantable: set[str] | None = None
+    orphans: dict[tuple[int, str], tuple[list[tuple[str, str]], str | None]] = {}
+    for epoch, key_id, created_hlc, maker, recipients in queries.epochs_with_makers(group.conn):
+        if maker in current or (epoch, key_id) not in held:
+            continue  # the usual key: its maker is still here to grant it
+        if grantable is None:
+            grantable = {m for m, _ in _members_to_grant(group)}
+        listed = set(recipients.split(","))
+        missed = [
+            (m, x)
+            for m, x in queries.holders_at(group.conn, created_hlc, group.device)
+            if m not in listed and m in grantable
+        ]
+        if missed:
+            orphans[(epoch, key_id)] = (missed, _stand_in(listed, current))
+    return orphans
+
+
+def _stand_in(listed: set[str], current: set[str]) -> str | None:
+    """Who grants, in a gone maker's place, what its key left out: the
+    current key with the lowest id among those the key's announcement lists.
+    Every replica that knows the same departures picks the same one, so a
+    left-out holder gets one grant, not one from each holder; it was wrapped
+    the key, so it holds it unless its grant failed (then the others' grace
+    covers it). None when no key the announcement lists is current."""
+    return min(listed & current, default=None)
+
+
+def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyring) -> bool:
+    """Grant each key whose maker has gone to the holders it left out
+    (`_orphans`) who have no grant of it in the folder: as its stand-in
+    once GRANT_CHECK_DELAY has passed since we first saw them left out (the
+    maker's own grants may be on their way, and a removal the maker had seen
+    may reach us meanwhile), as any other holder only after STAND_IN_GRACE,
+    so the stand-in's grant is found instead of a second one written. Once
+    per (key, holder); in the usual round no file is read. Returns False
+    while someone left out waits for a delay to pass (the step stays due)."""
+    orphans = _orphans(group, keyring)
+    memo = memo_in_meta(group, "stand_in_granted")
+    stored = json.dumps(memo, sort_keys=True)
+    keys = {(k.epoch, k.key_id): k.key for k in keyring.keys}
+    granters: set[str] | None = None
+    settled = True
+    for (epoch, key_id), (missed, stand_in) in sorted(orphans.items()):
+        entry = memo.get(f"{epoch}:{key_id}")
+        if not isinstance(entry, dict):  # first seen (or a damaged memo: counted afresh)
+            entry = memo[f"{epoch}:{key_id}"] = {}
+        wait = GRANT_CHECK_DELAY if stand_in == group.device else STAND_IN_GRACE
+        for member, exchange in missed:
+            since = entry.get(member)
+            if since is True:
+                continue  # decided
+            if type(since) is not int:
+                since = entry[member] = now_ms()
+            if now_ms() - since < wait / timedelta(milliseconds=1):
+                settled = False
+                continue
+            if granters is None:
+                granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+            if (epoch, key_id) not in granted_to(group, folder, member, granters):
+                write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, keys[(epoch, key_id)])])
+            entry[member] = True
+    if json.dumps(memo, sort_keys=True) != stored:
+        with group.store.db.atomic():
+            group.store.set_meta("stand_in_granted", json.dumps(memo, sort_keys=True))
+    return settled
 
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:

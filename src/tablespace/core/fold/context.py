@@ -147,6 +147,10 @@ class FoldContext:
     # The circles this member is in at the end of the fold (the last pass's,
     # Store.refold): they read a circle's history from before they joined.
     joined_circles: frozenset[str] = frozenset()
+    # The signing keys a device removal cut off (the last pass's, Store.refold,
+    # and those this pass removes): an op of one that sorts before its removal
+    # is refused as a removed device's, not as a member's who went.
+    removed_devices: set[str] = field(default_factory=set)
     # What every op written in a circle asks of it (circle_state, and the keys
     # circle_keys_for gives), kept from one op to the next: a run of sealed
     # ops then reads the circle tables once, not several times an op. Any

@@ -69,8 +69,9 @@ def check_time_out_reaches(ctx: FoldContext, op: Op) -> None:
 
 
 def was_removed(ctx: FoldContext, signer: str) -> bool:
-    """Whether `signer` is a device its member took away (not a member who went)."""
-    return ctx.device_status(signer) == "removed"
+    """Whether `signer` is a device its member took away (not a member who
+    went), wherever its removal sorts."""
+    return signer in ctx.removed_devices or ctx.device_status(signer) == "removed"
 
 
 def _device_name(payload: dict[str, Any], field: str) -> str:
@@ -152,4 +153,5 @@ def device_remove(ctx: FoldContext, op: Op) -> None:
         device,
     )
     ctx.cut_off(device, last_seq)
+    ctx.removed_devices.add(device)
     ctx.forget_devices()

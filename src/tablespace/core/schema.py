@@ -992,7 +992,7 @@ def m036_timeouts_ended(db: Database) -> None:
 
 
 @migrations()
-def m040_device_removal_refusals(db: Database) -> None:
+def m037_device_removal_refusals(db: Database) -> None:
     """An op of a removed device that sorts before its removal is refused as
     a removed device's, not as a member's who went: re-fold on the next open
     so the refusals already folded say so."""

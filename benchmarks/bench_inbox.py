@@ -20,12 +20,17 @@ read: the widest inbox there is. Asked:
                     in ~4k threads, every thread unread, no entry of theirs
                     (a member who mostly replies, or one on a new device)
   replier-count     unread_inbox_count of that replier
+  notify-idle       a `sync --notify` round's choice of what to notify
+                    (actions.notify.due_notifications), nothing new since the
+                    last round
+  notify-day        the same, the last round a day ago (~200 entries new)
   floor             queries.threads(conn, limit=50), the thread list's first
                     page: a read the app already makes on every refresh
 
 And as whole processes (unless `--no-processes`; on a copy of the cached home, its
 bytecode cached as an installed command's is): `tablespace inbox`, `digest
---since 7d` and `recap` as the founder, against `tablespace --version` (the
+--since 7d`, `recap`, `follow`, `mute` and `reply --quote` as the
+founder, against `tablespace --version` (the
 interpreter, click and the CLI's imports: the floor every command pays).
 Their wall and CPU medians, and the CPU beyond the floor's, which is what
 is judged: what the command does on the big group, the interpreter's start
@@ -42,6 +47,7 @@ Usage: python benchmarks/bench_inbox.py [--n 100000] [--quick] [--runs 5] [--no-
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
@@ -71,8 +77,13 @@ from _common import (  # noqa: E402
 )
 from bench_launch import child_env  # noqa: E402
 
+from tablespace.actions import notify  # noqa: E402
+from tablespace.actions.notify import NotifySettings  # noqa: E402
 from tablespace.core import digest, inbox, queries, recap  # noqa: E402
-from tablespace.core.clock import now  # noqa: E402
+from tablespace.core.clock import datetime_to_hlc, now  # noqa: E402
+from tablespace.core.digest import arrival_mark  # noqa: E402
+from tablespace.core.group import Group  # noqa: E402
+from tablespace.core.home import Home  # noqa: E402
 from tablespace.core.schema import THREAD_NEWEST_FILL  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
@@ -161,15 +172,41 @@ def mark_all_read_but_one(store: Store) -> Callable[[Callable[[], object]], Call
     return run
 
 
-def process_figures(home: Path, runs: int) -> list[list[str]]:
+def notify_since(group: Group) -> Callable[[timedelta], Callable[[], object]]:
+    """A notify round as `sync --notify` makes one after each sync, its last
+    round `ago` back (all caught up to the log's end then): the mark is set
+    before each call and only the round is timed."""
+    settings = NotifySettings()
+    local = notify.local_time()
+
+    def round_after(ago: timedelta) -> Callable[[], object]:
+        def call() -> float:
+            mark = {"hlc": datetime_to_hlc(now() - ago), "arrived": arrival_mark(group.conn), "ids": []}
+            with group.store.db.atomic():
+                group.store.set_meta(notify._NOTIFIED, json.dumps(mark))
+            t0 = time.perf_counter()
+            notify.due_notifications(group, settings, local)
+            return time.perf_counter() - t0
+
+        return call
+
+    return round_after
+
+
+def process_figures(home: Path, runs: int, quoted: tuple[str, str]) -> list[list[str]]:
     """`tablespace` commands on `home`, spawned in turn `runs` times: wall
-    and CPU medians (min-max), and the CPU beyond `--version`'s."""
+    and CPU medians (min-max), and the CPU beyond `--version`'s. `quoted`:
+    a thread, and a reply in it to quote."""
     tablespace = str(Path(sys.executable).parent / "tablespace")
+    thread, post = quoted
     commands = {
         "--version": ["--version"],
         "inbox": ["inbox"],
         "digest --since 7d": ["digest", "--since", "7d"],
         "recap": ["recap"],
+        "follow": ["follow", thread],
+        "mute": ["mute", thread],
+        "reply --quote": ["reply", thread, "--quote", post, "--body", "Agreed, and thanks."],
     }
     env = child_env(REPO / "src")
     walls: dict[str, list[float]] = {name: [] for name in commands}
@@ -221,6 +258,12 @@ def main() -> int:
         last_monday = recap.week_of(week.date())
         two_years = (end - timedelta(days=2 * 366), end)
         read_all = mark_all_read_but_one(store)
+        quoted = conn.execute(
+            """SELECT p.thread_id, p.id FROM posts p
+               WHERE p.id != p.thread_id ORDER BY p.created_hlc DESC LIMIT 1"""
+        ).fetchone()
+        group = Group.open(Home(root / "home"))
+        notify_round = notify_since(group)
         cases: dict[str, Callable[[], object]] = {
             "floor": lambda: queries.threads(conn, limit=50),
             "founder-unread": lambda: inbox.inbox(conn, founder),
@@ -231,6 +274,8 @@ def main() -> int:
             "follower": lambda: inbox.inbox(conn, OTHER, include_read=True),
             "replier-unread": lambda: inbox.inbox(conn, REPLIER),
             "replier-count": lambda: inbox.unread_inbox_count(conn, REPLIER),
+            "notify-idle": notify_round(timedelta(0)),
+            "notify-day": notify_round(timedelta(days=1)),
             "digest-week": lambda: digest.digest(conn, founder, week, end, group="bench"),
             "recap-week": lambda: recap.recap(conn, *last_monday),
             "digest-2y": lambda: digest.digest(conn, founder, *two_years, group="bench"),
@@ -261,8 +306,9 @@ def main() -> int:
             )
         print(table(["figure", "median (min-max)", "ratio to floor", "target", "result"], rows))
         store.close()
+        group.close()
         if not args.no_processes:
-            processes = process_figures(root / "home", args.runs)
+            processes = process_figures(root / "home", args.runs, quoted)
             print(f"load average {os.getloadavg()}")
             print(table(["command", "wall", "CPU", "CPU beyond --version", "target", "result"], processes))
             rows += [[row[0], row[-1]] for row in processes]

@@ -27,6 +27,7 @@ from tablespace.core.home import Home
 
 if TYPE_CHECKING:
     from tablespace.core.database import Database
+    from tests.desktop_bus import NotificationServer
 
 settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -192,3 +193,17 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The reader's clock is New York's (the test machine's may be UTC)."""
     yield from _local_zone(monkeypatch, "America/New_York")
+
+
+@pytest.fixture
+def desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NotificationServer]:
+    """A desktop of the test's own (tests/desktop_bus.py): a session bus with a
+    notification server on it, as the DBUS_SESSION_BUS_ADDRESS every notifier
+    in the test (and every process it starts) sees. Skips without dbus-daemon."""
+    from tests.desktop_bus import have_dbus, session_bus
+
+    if not have_dbus():
+        pytest.skip("dbus-daemon is not installed")
+    with session_bus(tmp_path) as (server, address):
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield server

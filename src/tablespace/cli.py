@@ -721,7 +721,9 @@ def show(group: Group, thread_ref: str, as_json: bool) -> None:
 @with_group
 def inbox(group: Group, as_json: bool, show_all: bool, limit: int) -> None:
     """What concerns you, newest first: mentions of you, replies in threads you
-    started or follow, reactions to your posts, your reports' outcomes."""
+    started or follow, reactions to your posts, answers to your events,
+    reminders (an event the day before, a ritual the day it opens), your
+    reports' outcomes."""
     entries = actions.inbox(group, include_read=show_all, limit=limit)
     if as_json:
         return emit_json([e.to_json() for e in entries])
@@ -745,7 +747,8 @@ def follow(group: Group, thread_ref: str, undo: bool) -> None:
 
 
 @main.command()
-@click.argument("thread_ref", metavar="THREAD", required=False)
+# One of the two is needed, which the usage line says (click would print THREAD as required).
+@click.argument("thread_ref", metavar="(THREAD | --member MEMBER)", required=False)
 @click.option("--member", "member_ref", metavar="MEMBER", help="Mute a member instead of a thread.")
 @click.option("--undo", is_flag=True, help="Unmute.")
 @with_group

@@ -215,3 +215,12 @@ def test_a_report_from_an_added_device_reaches_the_moderators_and_the_word_back_
     everyone_syncs(ana, laptop, ben)
     assert handled(laptop)["note"] == "Moved to the right thread"
     assert kinds(ben) == []  # filed from the laptop: the desktop never knew of it
+
+
+def test_the_help_names_every_kind_of_entry_and_that_mute_takes_a_thread_or_a_member(tmp_path, monkeypatch) -> None:
+    ts = TS(tmp_path / "home", monkeypatch)
+    inbox_help = " ".join(ts.out("inbox", "--help").split())
+    for kind in ("mentions", "replies", "reactions", "answers to your events", "reminders", "reports' outcomes"):
+        assert kind in inbox_help, kind
+    usage = ts.out("mute", "--help").splitlines()[0]
+    assert usage.endswith(" mute [OPTIONS] (THREAD | --member MEMBER)"), usage

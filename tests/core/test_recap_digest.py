@@ -7,6 +7,9 @@ that Monday at noon.
     Thu 09:00 Cy starts "Which flour?" (nobody answers that week)
     Fri 09:00 Ada adds "Flour guide" to the library
     next Tue  Ada answers "Which flour?" (after the week: still waiting in it)
+
+and, where a test asks for it, a weekly ritual whose Friday occurrence is
+answered three times that week and once more on the next Monday.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 from tablespace.core import digest as digest_module
 from tablespace.core.clock import datetime_to_hlc
 from tablespace.core.digest import PER_SECTION, digest
+from tablespace.core.fold.ids import derived_id
 from tablespace.core.recap import MAX_BULLETS, QUIET_WEEK, past_recaps, recap, week_of
 from tests.core.opkit import World, new_store
 
@@ -27,9 +31,14 @@ def at(day: int, hour: int) -> int:
     return datetime_to_hlc(datetime(2025, 1, day, hour, tzinfo=UTC))
 
 
-def the_week(tmp_path) -> World:
+def the_week(tmp_path, *, ritual: bool = False) -> World:
+    """The week above; with `ritual`, also Ada's weekly "Friday wins"
+    (Fridays at 09:00 UTC), added Mon 13:00: Cy's app opens Friday's
+    occurrence at 09:00; Bo answers at 10:00, Cy at 11:00, Ada on Sat 11 at
+    09:00; Bo answers again on Mon 13 at 08:00, after the week."""
     w = World(tmp_path / "g.db", members=2)
     bo, cy = w.members
+    ritual_id = w.accepted(w.founder, "ritual.add", FRIDAY_WINS, hlc=at(6, 13)).id if ritual else ""
     hello = w.accepted(
         bo, "thread.start", {"title": "Hello, I'm Bo", "body": "I bake on weekends.", "tags": []}, hlc=at(7, 10)
     )
@@ -46,8 +55,28 @@ def the_week(tmp_path) -> World:
         {"title": "Flour guide", "url": "https://example.org/flour", "summary": "All the flours", "tags": []},
         hlc=at(10, 9),
     )
+    if ritual:
+        w.accepted(cy, "ritual.occur", {"ritual": ritual_id, "at": FRIDAY}, hlc=at(10, 9))
+        occurrence = derived_id("ritual.occur", ritual_id, FRIDAY)
+        for who, body, hlc in [
+            (bo, "My starter survived", at(10, 10)),
+            (cy, "First bake", at(10, 11)),
+            (w.founder, "The guide", at(11, 9)),
+            (bo, "And again", at(13, 8)),
+        ]:
+            w.accepted(who, "post.reply", {"thread": occurrence, "body": body}, hlc=hlc)
     w.accepted(w.founder, "post.reply", {"thread": flour.id, "body": "Rye!"}, hlc=at(14, 9))
     return w
+
+
+FRIDAY_WINS = {
+    "name": "Friday wins",
+    "prompt": "What went well?",
+    "rrule": "FREQ=WEEKLY;BYDAY=FR",
+    "start": "2025-01-03",
+}
+FRIDAY = "2025-01-10T09:00:00Z"
+OCCURRENCE = "Friday wins · Fri 10 Jan 2025"  # the title every replica gives Friday's thread
 
 
 EXPECTED = [
@@ -195,3 +224,43 @@ def test_a_newcomer_is_welcomed_by_whoever_first_answered_their_intro(tmp_path) 
     w.accepted(w.founder, "post.reply", {"thread": hello.id, "body": "Welcome, Cy!"}, hlc=at(7, 12))
     bullets = recap(w.store.conn, *week_of(date(2025, 1, 9))).bullets
     assert "Welcome Bo, Cy (welcomed by Ada)." in bullets
+
+
+def test_the_recap_names_the_ritual_and_counts_the_weeks_answers(tmp_path) -> None:
+    w = the_week(tmp_path, ritual=True)
+    # The occurrence's opening post is neither a new thread nor a reply; its
+    # three answers in the week are replies, and with it they make the
+    # busiest thread; Bo's Monday answer is the next week's.
+    assert recap(w.store.conn, *week_of(date(2025, 1, 9))).bullets == [
+        "3 new threads and 6 replies from 3 members.",
+        f"Busiest: “{OCCURRENCE}” (4 posts), “Hello, I'm Bo” (3 posts), “First loaf” (2 posts).",
+        "2 wins shared, by Ada, Bo.",
+        "Welcome Bo (welcomed by Ada), Cy.",
+        f"Rituals: “{OCCURRENCE}” (3 answers).",
+        "New in the library: “Flour guide”.",
+        "Still waiting for an answer: “Which flour?”.",
+    ]
+    # The next week holds no occurrence: no rituals bullet, and Bo's late answer is a reply.
+    assert recap(w.store.conn, *week_of(date(2025, 1, 14))).bullets == ["0 new threads and 2 replies from 2 members."]
+
+
+def test_the_digests_rituals_hold_the_weeks_occurrence_and_the_next_one(tmp_path) -> None:
+    w = the_week(tmp_path, ritual=True)
+    bo = w.members[0]
+    since, until = datetime(2025, 1, 6, tzinfo=UTC), datetime(2025, 1, 12, tzinfo=UTC)
+    d = digest(w.store.conn, bo.id, since, until, group="Sourdough Circle")
+    sections = {s.name: s for s in d.sections}
+    # The occurrence (its four answers by now, Bo's Monday one too) and the
+    # next Friday's; the ritual's thread is no new thread and no inbox entry of Bo's.
+    assert [(i.headline, i.text) for i in sections["rituals"].items] == [
+        (f"“{OCCURRENCE}”", "4 answers"),
+        ("Next: Friday wins", "Fri 2025-01-17 09:00 UTC"),
+    ]
+    assert (sections["rituals"].total, sections["rituals"].more) == (2, 0)
+    assert (sections["threads"].total, sections["inbox"].total) == (3, 2)
+    text = d.markdown()
+    assert (
+        f"## Rituals (2)\n\n- **“{OCCURRENCE}”**: 4 answers\n- **Next: Friday wins**: Fri 2025-01-17 09:00 UTC\n"
+        in text
+    )
+    assert d.to_json()["sections"]["rituals"]["total"] == 2

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,9 @@ from tablespace.tui.live import SyncLoop, SyncStatus
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.waits import wait_for
+
+if TYPE_CHECKING:
+    from tests.desktop_bus import NotificationServer
 
 NOW = "2026-03-02T09:00:00Z"  # as in conftest.py
 
@@ -458,6 +462,27 @@ async def test_a_mention_while_the_app_runs_rings_and_shows_a_plain_toast(pair, 
         await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Plain news", "nothing for Ana")))
         await wait_for(pilot, lambda: app.sync_rounds >= 3, timeout=3)
         assert len(toasts()) == 1 and bells == [None]
+
+
+async def test_a_mention_while_the_app_runs_goes_to_the_desktop_when_there_is_one(
+    pair, ana_group, desktop: NotificationServer, monkeypatch
+):
+    app = TablespaceApp(ana_group, sync_every=600)
+    bells: list[None] = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(None))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.sync_rounds >= 1)
+        monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:05:00Z")
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Crumb shot", "@Ana is this open enough?")))
+        await wait_for(pilot, lambda: len(desktop.shown) == 1, timeout=5)
+        assert desktop.shown == [
+            ("tablespace", "Sourdough circle: Ben mentioned you", "“Crumb shot”: @Ana is this open enough?")
+        ]
+        # The desktop showed it: no bell, no toast of it in the app.
+        assert bells == [] and not [n for n in app._notifications if "mentioned you" in str(n.title)]
+        await asyncio.to_thread(pair.as_ben(lambda g: actions.post(g, "Plain news", "nothing for Ana")))
+        await wait_for(pilot, lambda: app.sync_rounds >= 3, timeout=3)
+        assert len(desktop.shown) == 1  # a thread that does not concern Ana raises nothing
 
 
 class CountedWakes(threading.Event):

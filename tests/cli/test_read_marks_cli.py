@@ -4,6 +4,8 @@ folder: what Ben reads on his desktop is read on his laptop, and nobody else
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from tablespace.core import read_marks
 from tablespace.core.group import Group
 from tablespace.core.home import Home
+from tablespace.sync import read_marks as sync_read_marks
+from tablespace.sync.git import git_env
 from tablespace.sync.read_marks import (
     READS_DIR,
     NotForThisDevice,
@@ -18,7 +22,7 @@ from tablespace.sync.read_marks import (
 )
 from tablespace.sync.sealing import my_exchange_key
 from tests.cli.test_devices_cli import pair_laptop
-from tests.clirun import TS, everyone_syncs
+from tests.clirun import TS, everyone_syncs, group_through
 
 
 def unread(who: TS) -> set[str]:
@@ -194,3 +198,43 @@ def test_a_forged_read_marks_file_is_quarantined_with_its_reason(
     report = laptop.json("sync")
     reasons = {q["file"]: q["reason"] for q in report["quarantined"]}
     assert reasons[f"{READS_DIR}/{device_id(ben)}/{forged.name}"] == "read marks of another group"
+
+
+def marks_in_remote(remote: Path, device: str) -> set[str]:
+    tree = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True,
+        env=git_env(),
+        check=True,
+    ).stdout.decode()
+    return {p for p in tree.splitlines() if f"/{READS_DIR}/{device}/" in p}
+
+
+def test_over_git_a_full_file_removes_the_earlier_ones_for_everyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full file of marks supersedes the earlier ones; over git their
+    removal is committed and pushed, not put back as damage."""
+    monkeypatch.setenv("HOME", str(tmp_path / "machine-home"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setattr(sync_read_marks, "DELTAS_PER_FULL", 1)  # full, delta, full, ...
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True, env=git_env())
+    ana, m = group_through(tmp_path, monkeypatch, ("--git", str(remote)), "Ben")
+    ben = m["Ben"]
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop = TS(tmp_path / "laptop", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--git", str(remote))
+    everyone_syncs(ben, laptop)
+    threads = [ana.out("post", title, "--body", "@Ben look") for title in ("A", "B", "C")]
+    everyone_syncs(ana, ben, laptop)
+    seen: set[str] = set()
+    for thread in threads:  # one a round: full files and deltas by turns
+        ben.out("show", thread[:6])
+        ben.json("sync")
+        seen |= marks_in_remote(remote, device_id(ben))
+    now = marks_in_remote(remote, device_id(ben))
+    assert len(now) <= 2 and len(seen) > len(now)  # at most a full file and a delta after it
+    laptop.json("sync")
+    assert not set(threads) & unread(laptop)

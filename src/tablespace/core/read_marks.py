@@ -67,6 +67,19 @@ def release_waiting(conn: sqlite3.Connection, now_hlc: int) -> int:
     return _raise_to(conn, waiting, now_hlc) if waiting else 0
 
 
+def any_waiting(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM reads_waiting LIMIT 1").fetchone() is not None
+
+
+def signing_key(conn: sqlite3.Connection, device: str) -> bytes | None:
+    """The public signing key the log certifies for a device (or a member's first key)."""
+    row = conn.execute(
+        "SELECT public_key FROM devices WHERE id = :d UNION ALL SELECT public_key FROM members WHERE id = :d",
+        {"d": device},
+    ).fetchone()
+    return bytes.fromhex(row[0]) if row else None
+
+
 def _raise_to(conn: sqlite3.Connection, marks: Mapping[str, int], now_hlc: int) -> int:
     raised = 0
     for thread, hlc in marks.items():

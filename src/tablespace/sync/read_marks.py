@@ -203,10 +203,10 @@ def take_read_marks(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
     if others:
         seen = queries.files_looked_at(group.conn, f"{READS_DIR}/")
         for device, _ in others:
-            public = _public_key(group, device)
+            public = read_marks.signing_key(group.conn, device)
             for path in folder.small_files(f"{READS_DIR}/{device}", SUFFIX):
                 raised += _take_one(group, folder, exchange, path, device, public, seen, refused)
-    if group.conn.execute("SELECT 1 FROM reads_waiting LIMIT 1").fetchone():
+    if read_marks.any_waiting(group.conn):
         with group.store.db.atomic():
             raised += read_marks.release_waiting(group.conn, group.now_hlc())
     return raised, refused
@@ -262,14 +262,6 @@ def _other_devices(group: Group) -> list[tuple[str, str]]:
     if group.my_status != "active":
         return []
     return sorted((d, x) for d, x, _ in queries.sibling_devices(group.conn, group.me, group.device))
-
-
-def _public_key(group: Group, device: str) -> bytes | None:
-    row = group.conn.execute(
-        """SELECT public_key FROM devices WHERE id = :d UNION ALL SELECT public_key FROM members WHERE id = :d""",
-        {"d": device},
-    ).fetchone()
-    return bytes.fromhex(row[0]) if row else None
 
 
 def _out_state(group: Group) -> tuple[list[str] | None, int]:

@@ -999,6 +999,20 @@ def m037_device_removal_refusals(db: Database) -> None:
     _refold_on_next_open(db)
 
 
+@migrations()
+def m038_shared_reads(db: Database) -> None:
+    """Read marks shared between a member's own devices (sync/read_marks.py):
+    the mark each thread had when all of them last got it, and the marks
+    from another device past what this home holds of the thread yet. Local
+    tables, never folded."""
+    db.executescript(
+        """
+        CREATE TABLE reads_shared (thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL);
+        CREATE TABLE reads_waiting (thread_id TEXT PRIMARY KEY, read_hlc INTEGER NOT NULL);
+        """
+    )
+
+
 def _build_text_edits(db: Database) -> None:
     """text_edits from the log, as Store._insert fills it for ops entering it.
     The fold's own list of edits, not a copy: the table must agree with it."""

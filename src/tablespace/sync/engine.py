@@ -69,6 +69,7 @@ from tablespace.sync.packing import (
     read_order,
     reread_skips_in_doubt,
 )
+from tablespace.sync.read_marks import share_read_marks, take_read_marks
 from tablespace.sync.requests import answer_requests, join_answer
 from tablespace.sync.roster import (
     ask_for_missing_keys,
@@ -240,6 +241,10 @@ class SyncEngine:
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)
+        # Our read marks for our other devices, once a round, before the
+        # reports: a round that wrote them sends none.
+        with suppress(LinkInFolder):
+            share_read_marks(self.group, self.folder)
         # Packing writes and deletes files of ours, so it comes before the
         # reports: a round that packed sends none.
         Packer(self.group, self.folder, self.keyring, self.packing).run(listing, listed)
@@ -305,7 +310,15 @@ class SyncEngine:
         self.group.take_up_device()  # a new device: its certificate may just have come in
         # and on a device we have, the new ones a pairing code of ours lets in
         report.devices_added += approve_pairings(self.group, self.folder, self.keyring)
+        self._take_read_marks(report)
         return unopened
+
+    def _take_read_marks(self, report: SyncReport) -> None:
+        """What our other devices read is read here too (sync/read_marks.py)."""
+        _, refused = take_read_marks(self.group, self.folder, self.keyring.exchange)
+        for bad in refused:
+            self._quarantine(FolderFile(bad.file, len(bad.data), 0), bad.data, bad.reason)
+            report.quarantined.append(Quarantined(bad.file, conflicts.explained(bad.file, bad.reason)))
 
     def _refused_mine(self) -> dict[str, tuple[str, Refusal]]:
         return self.store.refused_ops(self.group.device)

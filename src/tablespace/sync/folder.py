@@ -4,8 +4,9 @@ Layout under the folder the member chose:
     <folder>/<group id>/changes/<author>/<first>-<last>-<hash16>.tsc
     <folder>/<group id>/changes/<author>/pack-<first>-<last>-<hash16>.tsc
 Files are written to a temp name, fsynced and renamed and never rewritten.
-The only files we ever delete are our own changesets that a pack of ours
-has held for long enough (sync/packing.py). A missing file is never a delete.
+The only files we ever delete are our own: changesets that a pack of ours
+has held for long enough (sync/packing.py), and read marks a full file of
+ours supersedes (sync/read_marks.py). A missing file is never a delete.
 
 Everything under the group's directory is hostile: it is opened one name at a
 time from an open directory (dir_fd) with O_NOFOLLOW, so no symbolic link is
@@ -278,8 +279,9 @@ class FolderStore:
 
     def remove(self, path: str) -> bool:
         """Delete one regular file, never through a link; False if it was
-        already gone or is not a regular file. Only packing calls this, on
-        our own changesets a pack of ours holds."""
+        already gone or is not a regular file. Called only on
+        our own changesets a pack of ours holds, and our read marks a newer
+        full file of ours supersedes (sync/read_marks.py)."""
         parent, name = _split(path)
         with self._dir(parent) as dir_fd:
             try:

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING
 from tablespace.core.errors import TablespaceError
 from tablespace.sync.folder import NEUTRAL_TIME, OUTBOX, TMP_PREFIX, FolderStore, SyncUnavailable
 from tablespace.sync.packing import PACK_PREFIX, claimed_range, named_range
+from tablespace.sync.read_marks import READS_DIR
+from tablespace.sync.read_marks import SUFFIX as READS_SUFFIX
 
 if TYPE_CHECKING:
     from tablespace.core.group import Group
@@ -292,7 +294,7 @@ class GitRemote:
         ).stdout
         gone = [path for path in listed.split("\0") if path]
         packed = self._our_pack_ranges() if gone else []
-        damaged = [path for path in gone if not self._packed_away(path, packed)]
+        damaged = [path for path in gone if not self._packed_away(path, packed) and not self._superseded(path)]
         if damaged:
             self._git("restore", "--source=HEAD", "--staged", "--worktree", "--", *damaged)
 
@@ -319,6 +321,15 @@ class GitRemote:
             return False
         _, first, last = claimed
         return any(low <= first and last <= high for low, high in packed)
+
+    def _superseded(self, path: str) -> bool:
+        """Read marks of ours gone from the tree while another file of ours
+        is there: a full one removed the earlier (sync/read_marks.py), and
+        that removal is shared like a new file."""
+        if self.me is None or not path.endswith(READS_SUFFIX) or (self.workdir / path).exists():
+            return False
+        ours = self.workdir / self.group_id / READS_DIR / self.me
+        return path.startswith(f"{self.group_id}/{READS_DIR}/{self.me}/") and any(ours.glob(f"*{READS_SUFFIX}"))
 
     def push(self) -> None:
         """Push our branch; when someone pushed first, wait a random while,

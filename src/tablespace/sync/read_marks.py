@@ -35,6 +35,7 @@ from tablespace.core.read_marks import Marks
 from tablespace.core.stanza import hkdf
 from tablespace.sync.folder import FolderStore, LinkInFolder
 from tablespace.sync.keys import STANZA_BYTES, ExchangeKey, KeyWrapError, unwrap_key, wrap_key
+from tablespace.sync.sealing import SealedRecordError
 
 READS_DIR = "reads"
 SUFFIX = ".tso"
@@ -55,10 +56,8 @@ DELTAS_PER_FULL = 16
 OUT_META = "read_marks_out"  # {"to": [device ids written for], "deltas": count since the last full}
 
 
-class BadReadMarks(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class BadReadMarks(SealedRecordError):
+    """A read-marks file that is damaged, forged or not what it claims to be."""
 
 
 class NotForThisDevice(BadReadMarks):

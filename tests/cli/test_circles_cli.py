@@ -742,3 +742,42 @@ def test_leaving_the_group_leaves_every_circle(tmp_path: Path, monkeypatch: pyte
             assert epoch >= 1 and all(ids["Cy"] not in keys for keys in current)
     assert [c["members"] for c in ben.json("circles")] == [["Ana", "Ben"], ["Ben"]]
     assert not _holds(cy, later)
+
+
+def test_a_moderator_lists_every_circle_without_its_name_and_removes_from_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`circles --all` shows Ana, who moderates, Ben and Cy's pod (its id, its
+    two members, how much is written in it) and not its name or end date;
+    the id it gives is what `circle remove` takes. Ben, no moderator, is refused."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    pod = ben.out("circle", "add", NAME, "--member", "Cy", "--purpose", PURPOSE, "--ends", "2027-01-31")
+    ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    own = ana.out("circle", "add", "Moderators' corner", "--member", "Di")
+    _sync_all(ben, cy, ana, di)
+
+    listed = {c["id"]: c for c in ana.json("circles", "--all")}
+    assert set(listed) == {pod, own}
+    assert listed[pod] == {
+        "id": pod,
+        "name": None,
+        "members": ["Ben", "Cy"],
+        "ends": None,
+        "size": 2,
+        "maker": "Ben",
+        "created_at": listed[pod]["created_at"],
+        "ops": 1,
+        "last_activity": listed[pod]["last_activity"],
+        "in_circle": False,
+    }
+    assert (listed[own]["name"], listed[own]["in_circle"]) == ("Moderators' corner", True)
+    assert [c["id"] for c in ana.json("circles")] == [own]  # without --all, the keys and rows are as ever
+    shown = ana.out("circles", "--all")
+    assert pod[:8] in shown and "Ben, Cy" in shown and NAME not in shown and PURPOSE not in shown
+    assert "moderator" in ben.error("circles", "--all", code=3)
+
+    ana.run("circle", "remove", listed[pod]["id"][:8], "Cy")
+    _sync_all(ana, ben, cy)
+    assert [c["members"] for c in ana.json("circles", "--all") if c["id"] == pod] == [["Ben"]]

@@ -781,3 +781,76 @@ def test_a_moderator_lists_every_circle_without_its_name_and_removes_from_one(
     ana.run("circle", "remove", listed[pod]["id"][:8], "Cy")
     _sync_all(ana, ben, cy)
     assert [c["members"] for c in ana.json("circles", "--all") if c["id"] == pod] == [["Ben"]]
+
+
+@pytest.mark.slow
+def test_a_rye_pod_s_week_stays_with_the_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's story: Ben, Cy, Di and Eve, of a sourdough group, make a
+    "Rye pod" with a daily check-in and a Friday retro and answer them for a
+    week; Eve leaves on Saturday. The folder, Fay's home (she is in no
+    circle) and Ana's (she moderates, outside the pod) hold none of the
+    pod's names, prompts or words; Eve holds nothing written after she left;
+    and everyone's health figures count the four as active."""
+    from tablespace.core.fold import derived_id
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di", "Eve", "Fay")
+    ben, cy, di, eve, fay = (m[n] for n in ("Ben", "Cy", "Di", "Eve", "Fay"))
+    pod = {"Ben": ben, "Cy": cy, "Di": di, "Eve": eve}
+    _sync_all(*pod.values(), fay, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T15:00:00Z")
+    purpose, checkin, retro = "a loaf of rye a day", "Rye check-in", "Friday rye retro"
+    prompts = ("How did your rye ferment today?", "What would you bake differently next week?")
+    ben.out("circle", "add", NAME, "--member", "Cy", "--member", "Di", "--member", "Eve", "--purpose", purpose)
+    daily = ben.out(
+        "ritual",
+        "add",
+        checkin,
+        "--prompt",
+        prompts[0],
+        "--rrule",
+        "FREQ=DAILY",
+        "--start",
+        "2026-11-24",
+        "--circle",
+        NAME,
+    )
+    weekly = ("--rrule", "FREQ=WEEKLY;BYDAY=FR", "--start", "2026-11-27")
+    _sync_all(ben, cy, di, eve)
+    friday = cy.out("ritual", "add", retro, "--prompt", prompts[1], *weekly, "--circle", NAME)
+    assert daily and friday
+    written: dict[str, list[str]] = {"before": [], "after": []}
+    for day in range(24, 31):
+        monkeypatch.setenv("TABLESPACE_NOW", f"2026-11-{day}T10:00:00Z")
+        if day == 28:
+            eve.run("circle", "leave", NAME)
+            _sync_all(eve, ben, cy, di)
+        writers = {n: who for n, who in pod.items() if not (n == "Eve" and day >= 28)}
+        _sync_all(*writers.values())  # the first sync of the day opens its occurrences
+        opened = {"check-in": derived_id("ritual.occur", daily, f"2026-11-{day}T09:00:00Z")}
+        if day == 27:
+            opened["retro"] = derived_id("ritual.occur", friday, "2026-11-27T09:00:00Z")
+        for name, who in writers.items():
+            for answering, thread in opened.items():
+                body = f"{name}'s {answering} on the {day}th: levain note {name.lower()}{day}"
+                who.out("reply", thread[:8], "--body", body)
+                written["after" if day >= 28 else "before"].append(body)
+        _sync_all(*writers.values())
+    _sync_all(*pod.values(), ana, fay)
+
+    shown = ben.out("show", opened["check-in"][:8])
+    assert written["after"][-1] in shown  # the pod reads its week (the canary can find it)
+    assert len(ben.json("threads", "--circle", NAME)) == 8  # seven check-ins and a retro
+    secrets = [NAME, purpose, checkin, retro, *prompts, *written["before"], *written["after"]]
+    for word in secrets:
+        assert not any(word.encode() in p.read_bytes() for p in _files_under(folder)), word
+        for outsider in (fay, ana):
+            assert not _holds(outsider, word), (outsider.home.name, word)
+    for word in written["after"]:
+        assert not _holds(eve, word), word
+    assert _holds(eve, written["before"][0])  # she keeps what she read while in it
+    assert ana.json("circles") == [] and fay.json("circles") == []
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-01T09:00:00Z")
+    figures = {who.home.name: who.json("metrics") for who in (fay, ana, ben, eve)}
+    assert figures["fay"] == figures["ana"] == figures["ben"] == figures["eve"]
+    assert (figures["fay"]["members"], figures["fay"]["active"], figures["fay"]["contributors"]) == (6, 4, 0)

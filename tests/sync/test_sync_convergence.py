@@ -518,7 +518,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             event("a circle was made")
         if conn.execute("SELECT 1 FROM circle_periods WHERE left_hlc IS NOT NULL").fetchone():
             event("someone went from a circle")
-        if conn.execute("SELECT 1 FROM threads WHERE circle_id IS NOT NULL").fetchone():
+        if any(g.conn.execute("SELECT 1 FROM threads WHERE circle_id IS NOT NULL").fetchone() for g in self.net.groups):
             event("a circle's thread was read")
 
     def who(self, r: int) -> int:
@@ -652,13 +652,22 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if circle:
             self.circles.append(circle)
 
+    def insider(self, r: int, circle: str, p: int) -> int:
+        """Mostly a member of `circle` as replica r sees it (a random actor
+        is seldom in it); now and then r's member, in it or not."""
+        conn = self.net.groups[self.who(r)].conn
+        members = {m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+        inside = [i for i in range(self.n) if self.net.member_id(i) in members]
+        return self.pick(inside, p // 5) if inside and p % 5 else self.who(r)  # type: ignore[arg-type]
+
     @precondition(lambda self: self.circles)
     @rule(r=REPLICA, dt=DT, p=PICK, body=BODY)
     def circle_post(self, r, dt, p, body) -> None:
         """A thread in a circle: the content rules (reply, edit, react...)
         then reach it too, and are refused to anyone outside it."""
         self.step(dt)
-        thread = self.net.act(self.who(r), actions.post, "Pod check-in", body, [], self.pick(self.circles, p))
+        circle = self.pick(self.circles, p)
+        thread = self.net.act(self.insider(r, circle, p), actions.post, "Pod check-in", body, [], circle)
         if thread:
             self.threads.append(thread)
             self.posts.append(thread)
@@ -668,7 +677,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def circle_invite(self, r, dt, p, other) -> None:
         self.step(dt)
         member = self.net.member_id(self.who(other))
-        self.net.act(self.who(r), actions.circle_invite, self.pick(self.circles, p), member)
+        circle = self.pick(self.circles, p)
+        self.net.act(self.insider(r, circle, p), actions.circle_invite, circle, member)
 
     @precondition(lambda self: self.circles)
     @rule(r=REPLICA, dt=DT, p=PICK)

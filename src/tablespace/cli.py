@@ -583,15 +583,39 @@ def dms(group: Group, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Moderator: every circle in the group, its members and activity (not its name or content).",
+)
 @with_group
-def circles(group: Group, as_json: bool) -> None:
-    """The circles you are in."""
+def circles(group: Group, as_json: bool, every: bool) -> None:
+    """The circles you are in; with --all (moderators), every circle."""
+    if every:
+        return _all_circles(group, as_json)
     rows = queries.circles(group.conn, group.me)
     if as_json:
         return emit_json([c.to_json() for c in rows])
     for c in rows:
         ends = f"  until {c.ends}" if c.ends else ""
         echo(f"{c.id[:8]}  {c.name or '(sealed)'}  {', '.join(c.members)}{ends}")
+    return None
+
+
+def _all_circles(group: Group, as_json: bool) -> None:
+    rows = actions.all_circles(group)
+    if as_json:
+        return emit_json([c.to_json() for c in rows])
+    if not rows:
+        echo("no circles in the group", err=True)
+    for c in rows:
+        name = c.name if c.in_circle and c.name else styled("(sealed)", dim=True)
+        active = f", last {ago(c.last_activity)}" if c.last_activity else ""
+        echo(f"{c.id[:8]}  {len(c.members):>2} members  ", name, f"  {', '.join(c.members)}")
+        echo(
+            f"          made by {c.maker} {ago(c.created_at)}; {c.ops} sealed {'entry' if c.ops == 1 else 'entries'}{active}"
+        )
     return None
 
 

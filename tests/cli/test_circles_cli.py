@@ -595,3 +595,262 @@ def test_a_circle_post_its_members_refuse_counts_alike_inside_and_outside(
     _sync_all(cy, ben, ana, di)
     group = {who.home.name: who.json("metrics") for who in (ana, ben, cy, di)}
     assert group["ana"] == group["ben"] == group["cy"] == group["di"]
+
+
+# --- the bounds, time-outs, departures and the keys that follow them -------------------
+
+
+def _ids(who: object) -> dict[str, str]:
+    """Display name -> member id, as `members` lists them."""
+    return {m["name"]: m["id"] for m in who.json("members")}  # type: ignore[attr-defined]
+
+
+def _epochs(who: object, circle: str) -> tuple[int, list[set[str]], dict[int, list[set[str]]]]:
+    """On the member's replica: the circle's current epoch, the members the
+    key written under next is wrapped for, and every epoch's keys' recipients.
+    Each member here has one device, whose signing key is their member id."""
+    import json
+
+    (db,) = who.home.glob("groups/*/group.db")  # type: ignore[attr-defined]
+    with sqlite3.connect(db) as conn:
+        key_op, epoch = queries.circle_current_key(conn, circle)
+        rows = conn.execute(
+            "SELECT key_op, epoch, wrapped FROM circle_epochs WHERE circle_id = ? ORDER BY epoch, key_op", (circle,)
+        ).fetchall()
+    by_epoch: dict[int, list[set[str]]] = {}
+    for _, e, wrapped in rows:
+        by_epoch.setdefault(e, []).append(set(json.loads(wrapped)))
+    current = [set(json.loads(w)) for op, _, w in rows if op == key_op]
+    return epoch, current, by_epoch
+
+
+def _one_line(who: object, *args: str, code: int) -> str:
+    result = who.run(*args, code=code)  # type: ignore[attr-defined]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_circle_holds_two_to_twelve_members_and_no_other_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One member alone, or thirteen, is refused as a usage error in one line
+    and nothing is written; twelve make a circle, and a thirteenth is not let in."""
+    names = [f"Baker{n:02d}" for n in range(1, 13)]
+    folder, ana, m = make_group(tmp_path, monkeypatch, *names)
+    for name in names:
+        m[name].json("sync")  # their exchange keys reach Ana's log
+    ana.json("sync")
+    before, files = ana.ops(), sorted(p.name for p in _files_under(folder))
+    alone = _one_line(ana, "circle", "add", "Solo", "--member", "Ana", code=2)
+    assert "2 to 12 members" in alone and "(1 given)" in alone
+    crowd = [arg for name in names for arg in ("--member", name)]
+    assert "(13 given)" in _one_line(ana, "circle", "add", "Crowd", *crowd, code=2)
+    assert ana.ops() == before and ana.json("circles") == []
+    ana.json("sync")
+    assert sorted(p.name for p in _files_under(folder)) == files  # nothing went out either
+
+    ana.out("circle", "add", "Full", *crowd[:-2])  # Ana and eleven
+    assert len(ana.json("circles")[0]["members"]) == 12
+    before = ana.ops()
+    assert "at most 12" in _one_line(ana, "circle", "invite", "Full", names[-1], code=1)
+    assert ana.ops() == before
+
+
+def test_a_time_out_holds_inside_a_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ana, a moderator outside Ben and Cy's pod, times Cy out. Cy's reply
+    written before she heard of it is refused by Ben, and by her own replica
+    once it has; after that her home refuses her circle posts itself."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    ben.out("circle", "add", NAME, "--member", "Cy")
+    thread = ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ben, cy)
+    ana.run("timeout", "Cy", "--for", "24h")
+    ana.json("sync")
+    offline = "written before she heard of her time-out"
+    cy.out("reply", thread[:8], "--body", offline)  # her replica does not know of it yet
+    _sync_all(cy, ben, ana)
+
+    for member in (ben, cy):
+        shown = member.out("show", thread[:8])
+        assert BODY in shown and offline not in shown
+    before = cy.ops()
+    assert "timed out until" in cy.error("reply", thread[:8], "--body", "and again", code=3)
+    assert "timed out until" in cy.error("post", "Another", "--body", "x", "--circle", NAME, code=3)
+    assert cy.ops() == before
+
+
+def test_a_leave_and_a_removal_renew_the_key_for_those_who_remain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The maker removing Cy wraps the next key, at once, for Ana, Ben and Di
+    alone; after Di leaves, the next key (made by whoever writes or syncs
+    first) reaches Ana and Ben alone. No later key reaches either who went."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    ids = _ids(ana)
+    circle = ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy", "--member", "Di")
+    _sync_all(ana, ben, cy, di)
+    assert _epochs(ana, circle)[:2] == (0, [{ids[n] for n in ("Ana", "Ben", "Cy", "Di")}])
+
+    ana.run("circle", "remove", NAME, "Cy")
+    epoch, current, _ = _epochs(ana, circle)
+    assert (epoch, current) == (1, [{ids["Ana"], ids["Ben"], ids["Di"]}])  # renewed with the removal
+    _sync_all(ana, ben, cy, di)
+    di.run("circle", "leave", NAME)
+    _sync_all(di, ana, ben)  # a member's sync renews it, though nobody writes
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ana, ben)
+    ben.out("reply", thread[:8], "--body", REPLY)
+    _sync_all(ben, ana, cy, di)
+
+    for member in (ana, ben):
+        epoch, current, by_epoch = _epochs(member, circle)
+        assert epoch == 2 and current == [{ids["Ana"], ids["Ben"]}]
+        assert by_epoch[1] == [{ids["Ana"], ids["Ben"], ids["Di"]}]
+        assert all(keys == {ids["Ana"], ids["Ben"]} for keys in by_epoch[2])
+    assert REPLY in ana.out("show", thread[:8])
+    for gone in (cy, di):
+        assert not _holds(gone, REPLY)
+
+
+def test_leaving_the_group_leaves_every_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cy leaves the group (nobody removes her): she is out of both her
+    circles, their next keys do not reach her, and she holds nothing written after."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    ids = _ids(ana)
+    pod = ana.out("circle", "add", NAME, "--member", "Ben", "--member", "Cy")
+    second = ben.out("circle", "add", "Second pod", "--member", "Cy")
+    _sync_all(ana, ben, cy)
+    cy.run("leave")
+    _sync_all(cy, ana, ben)
+    later = "written once cy had left the group"
+    ana.out("post", TITLE, "--body", later, "--circle", NAME)
+    ben.out("post", TITLE, "--body", later + " too", "--circle", "Second pod")
+    _sync_all(ana, ben, cy)
+
+    for member in (ana, ben):
+        assert all("Cy" not in c["members"] for c in member.json("circles"))
+        for circle in (pod, second):
+            epoch, current, _ = _epochs(member, circle)
+            assert epoch >= 1 and all(ids["Cy"] not in keys for keys in current)
+    assert [c["members"] for c in ben.json("circles")] == [["Ana", "Ben"], ["Ben"]]
+    assert not _holds(cy, later)
+
+
+def test_a_moderator_lists_every_circle_without_its_name_and_removes_from_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`circles --all` shows Ana, who moderates, Ben and Cy's pod (its id, its
+    two members, how much is written in it) and not its name or end date;
+    the id it gives is what `circle remove` takes. Ben, no moderator, is refused."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di")
+    ben, cy, di = m["Ben"], m["Cy"], m["Di"]
+    _sync_all(ben, cy, di, ana)
+    pod = ben.out("circle", "add", NAME, "--member", "Cy", "--purpose", PURPOSE, "--ends", "2027-01-31")
+    ben.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    own = ana.out("circle", "add", "Moderators' corner", "--member", "Di")
+    _sync_all(ben, cy, ana, di)
+
+    listed = {c["id"]: c for c in ana.json("circles", "--all")}
+    assert set(listed) == {pod, own}
+    assert listed[pod] == {
+        "id": pod,
+        "name": None,
+        "members": ["Ben", "Cy"],
+        "ends": None,
+        "size": 2,
+        "maker": "Ben",
+        "created_at": listed[pod]["created_at"],
+        "ops": 1,
+        "last_activity": listed[pod]["last_activity"],
+        "in_circle": False,
+    }
+    assert (listed[own]["name"], listed[own]["in_circle"]) == ("Moderators' corner", True)
+    assert [c["id"] for c in ana.json("circles")] == [own]  # without --all, the keys and rows are as ever
+    shown = ana.out("circles", "--all")
+    assert pod[:8] in shown and "Ben, Cy" in shown and NAME not in shown and PURPOSE not in shown
+    assert "moderator" in ben.error("circles", "--all", code=3)
+
+    ana.run("circle", "remove", listed[pod]["id"][:8], "Cy")
+    _sync_all(ana, ben, cy)
+    assert [c["members"] for c in ana.json("circles", "--all") if c["id"] == pod] == [["Ben"]]
+
+
+@pytest.mark.slow
+def test_a_rye_pod_s_week_stays_with_the_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's story: Ben, Cy, Di and Eve, of a sourdough group, make a
+    "Rye pod" with a daily check-in and a Friday retro and answer them for a
+    week; Eve leaves on Saturday. The folder, Fay's home (she is in no
+    circle) and Ana's (she moderates, outside the pod) hold none of the
+    pod's names, prompts or words; Eve holds nothing written after she left;
+    and everyone's health figures count the four as active."""
+    from tablespace.core.fold import derived_id
+
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy", "Di", "Eve", "Fay")
+    ben, cy, di, eve, fay = (m[n] for n in ("Ben", "Cy", "Di", "Eve", "Fay"))
+    pod = {"Ben": ben, "Cy": cy, "Di": di, "Eve": eve}
+    _sync_all(*pod.values(), fay, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T15:00:00Z")
+    purpose, checkin, retro = "a loaf of rye a day", "Rye check-in", "Friday rye retro"
+    prompts = ("How did your rye ferment today?", "What would you bake differently next week?")
+    ben.out("circle", "add", NAME, "--member", "Cy", "--member", "Di", "--member", "Eve", "--purpose", purpose)
+    daily = ben.out(
+        "ritual",
+        "add",
+        checkin,
+        "--prompt",
+        prompts[0],
+        "--rrule",
+        "FREQ=DAILY",
+        "--start",
+        "2026-11-24",
+        "--circle",
+        NAME,
+    )
+    weekly = ("--rrule", "FREQ=WEEKLY;BYDAY=FR", "--start", "2026-11-27")
+    _sync_all(ben, cy, di, eve)
+    friday = cy.out("ritual", "add", retro, "--prompt", prompts[1], *weekly, "--circle", NAME)
+    assert daily and friday
+    written: dict[str, list[str]] = {"before": [], "after": []}
+    for day in range(24, 31):
+        monkeypatch.setenv("TABLESPACE_NOW", f"2026-11-{day}T10:00:00Z")
+        if day == 28:
+            eve.run("circle", "leave", NAME)
+            _sync_all(eve, ben, cy, di)
+        writers = {n: who for n, who in pod.items() if not (n == "Eve" and day >= 28)}
+        _sync_all(*writers.values())  # the first sync of the day opens its occurrences
+        opened = {"check-in": derived_id("ritual.occur", daily, f"2026-11-{day}T09:00:00Z")}
+        if day == 27:
+            opened["retro"] = derived_id("ritual.occur", friday, "2026-11-27T09:00:00Z")
+        for name, who in writers.items():
+            for answering, thread in opened.items():
+                body = f"{name}'s {answering} on the {day}th: levain note {name.lower()}{day}"
+                who.out("reply", thread[:8], "--body", body)
+                written["after" if day >= 28 else "before"].append(body)
+        _sync_all(*writers.values())
+    _sync_all(*pod.values(), ana, fay)
+
+    shown = ben.out("show", opened["check-in"][:8])
+    assert written["after"][-1] in shown  # the pod reads its week (the canary can find it)
+    assert len(ben.json("threads", "--circle", NAME)) == 8  # seven check-ins and a retro
+    secrets = [NAME, purpose, checkin, retro, *prompts, *written["before"], *written["after"]]
+    for word in secrets:
+        assert not any(word.encode() in p.read_bytes() for p in _files_under(folder)), word
+        for outsider in (fay, ana):
+            assert not _holds(outsider, word), (outsider.home.name, word)
+    for word in written["after"]:
+        assert not _holds(eve, word), word
+    assert _holds(eve, written["before"][0])  # she keeps what she read while in it
+    assert ana.json("circles") == [] and fay.json("circles") == []
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-01T09:00:00Z")
+    figures = {who.home.name: who.json("metrics") for who in (fay, ana, ben, eve)}
+    assert figures["fay"] == figures["ana"] == figures["ben"] == figures["eve"]
+    assert (figures["fay"]["members"], figures["fay"]["active"], figures["fay"]["contributors"]) == (6, 4, 0)

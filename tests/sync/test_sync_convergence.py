@@ -22,8 +22,11 @@ sometimes far enough ahead that the others hold its ops for a while, so HLCs
 interleave and collide across replicas.
 
 At each `checkpoint` and at the end, everything is delivered to everyone over
-several rounds, and every replica's `canonical_dump()` must be identical and
-equal to what `rebuild()` gives from its own log.
+several rounds, and every replica's `canonical_dump()` must be equal to what
+`rebuild()` gives from its own log. What every replica folds alike (all of it
+but circles' rooms) must be identical everywhere; each circle's room must be
+identical on its current members' replicas, and absent from the replica of
+anyone never let into it.
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.clock import from_now, iso
 from tablespace.core.errors import TablespaceError
+from tablespace.core.fold.circles import _ROOM
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.identity import Identity
+from tablespace.core.schema import VIEW_TABLES
 from tablespace.sync.engine import SyncEngine, SyncReport
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
@@ -330,13 +335,15 @@ class Net:
 
     def assert_identical(self, *, rebuild: bool = True) -> None:
         dumps = [g.store.canonical_dump() for g in self.groups]
+        shared = [group_dump(g.conn) for g in self.groups]
         current = self.current()
         assert len(current) > 0, "every member is gone"
         first = current[0]
         for i in current[1:]:
-            assert dumps[i] == dumps[first], f"replica {i} differs from replica {first}:\n" + _diff(
-                dumps[first], dumps[i]
+            assert shared[i] == shared[first], f"replica {i} differs from replica {first}:\n" + _diff(
+                shared[first], shared[i]
             )
+        self._assert_rooms_identical(current)
         seen_by_first = self.groups[first].conn
         for i in set(range(len(self.groups))) - set(current):
             gone = seen_by_first.execute("SELECT status FROM members WHERE id = ?", (self.member_id(i),)).fetchone()
@@ -356,6 +363,24 @@ class Net:
                     dumps[i], rebuilt
                 )
 
+    def _assert_rooms_identical(self, current: list[int]) -> None:
+        """Each circle's room: the same on the replicas of its current
+        members, and nothing of it on those of members never in it."""
+        conn = self.groups[current[0]].conn
+        for (circle,) in conn.execute("SELECT id FROM circles ORDER BY id").fetchall():
+            ever = {m for (m,) in conn.execute("SELECT member FROM circle_periods WHERE circle_id = ?", (circle,))}
+            now = {m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+            inside = [i for i in current if self.groups[i].me in now]
+            rooms = {i: room_dump(self.groups[i].conn, circle) for i in current}
+            for i in inside[1:]:
+                assert rooms[i] == rooms[inside[0]], f"circle {circle[:8]}: replica {i} differs from {inside[0]}:\n" + (
+                    _diff(rooms[inside[0]], rooms[i])
+                )
+            for i in current:
+                if self.groups[i].me not in ever:
+                    rows = [line for line in rooms[i].splitlines() if not line.startswith("##")]
+                    assert not rows, f"replica {i}, never in circle {circle[:8]}, holds {rows[:3]}"
+
     # --- reading -----------------------------------------------------------------
 
     def member_id(self, i: int) -> str:
@@ -372,6 +397,50 @@ class Net:
         args = (self.member_id(i),) if mine else ()
         rows = self.groups[i].conn.execute(sql + f" ORDER BY created_hlc, {author}", args)
         return [row[0] for row in rows]
+
+
+# What only a circle's members fold: its room's rows, its details, the inner
+# ops they refused, and whether each of its ops opened; the ops sealed in it
+# are accepted by outsiders and may be refused by its members.
+_ROOM_WHERE = dict(_ROOM)
+_MEMBERS_ONLY = frozenset({"circle_details", "circle_refused"})
+
+
+def group_dump(conn) -> str:  # noqa: ANN001 - a sqlite3 connection
+    """The canonical dump (Store.canonical_dump) without what only a
+    circle's members fold: what every replica must hold alike."""
+    lines: list[str] = []
+    for table, key in VIEW_TABLES.items():
+        if table in _MEMBERS_ONLY:
+            continue
+        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})") if c[1] != "opened"]
+        where = _ROOM_WHERE.get(table, "0").replace("= ?1", "IS NOT NULL")
+        lines.append(f"## {table}")
+        for row in conn.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE NOT ({where}) ORDER BY {', '.join(key)}"
+        ):
+            lines.append(repr(row))
+    lines.append("## ops")
+    # Ops a device signed after its removal (it renews a circle's key on its
+    # next sync, and the group's key with it) count nowhere; whether a
+    # replica can open the changeset that carries them varies.
+    for row in conn.execute(
+        """SELECT id, state, reason FROM ops WHERE kind != 'circle.sealed'
+           AND NOT (state = 'rejected' AND reason_data LIKE '%"device"%') ORDER BY id"""
+    ):
+        lines.append(repr(row))
+    return "\n".join(lines) + "\n"
+
+
+def room_dump(conn, circle: str) -> str:  # noqa: ANN001 - a sqlite3 connection
+    """A circle's room as one replica folded it."""
+    lines: list[str] = []
+    for table, where in _ROOM:
+        lines.append(f"## {table}")
+        key = ", ".join(VIEW_TABLES[table])
+        for row in conn.execute(f"SELECT * FROM {table} WHERE {where} ORDER BY {key}", (circle,)):
+            lines.append(repr(row))
+    return "\n".join(lines) + "\n"
 
 
 def _diff(a: str, b: str, limit: int = 60) -> str:
@@ -399,6 +468,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.posts: list[str] = []  # opening posts (thread ids) and replies
         self.resources: list[str] = []
         self.rituals: list[str] = []
+        self.circles: list[str] = []
 
     @initialize(n=st.integers(3, 5), skews=st.lists(st.sampled_from(SKEWS_MS[:-1]), min_size=5, max_size=5))
     def setup(self, n: int, skews: list[int]) -> None:
@@ -444,6 +514,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
             event("a member had an added device")
         if devices.get("removed"):
             event("a device was removed")
+        if self.circles:
+            event("a circle was made")
+        if conn.execute("SELECT 1 FROM circle_periods WHERE left_hlc IS NOT NULL").fetchone():
+            event("someone went from a circle")
+        if any(g.conn.execute("SELECT 1 FROM threads WHERE circle_id IS NOT NULL").fetchone() for g in self.net.groups):
+            event("a circle's thread was read")
 
     def who(self, r: int) -> int:
         return r % self.n
@@ -563,6 +639,60 @@ class ConvergenceMachine(RuleBasedStateMachine):
         )
         if ritual:
             self.rituals.append(ritual)
+
+    # --- circles -------------------------------------------------------------
+
+    @rule(r=REPLICA, dt=DT, others=st.lists(REPLICA, min_size=1, max_size=3))
+    def circle_add(self, r, dt, others) -> None:
+        """A circle of the actor and others (refused while one of them has
+        published no exchange key, or is not an active member)."""
+        self.step(dt)
+        members = [self.net.member_id(self.who(o)) for o in others]
+        circle = self.net.act(self.who(r), actions.circle_add, "Rye pod", members, purpose="daily rye")
+        if circle:
+            self.circles.append(circle)
+
+    def insider(self, r: int, circle: str, p: int) -> int:
+        """Mostly a member of `circle` as replica r sees it (a random actor
+        is seldom in it); now and then r's member, in it or not."""
+        conn = self.net.groups[self.who(r)].conn
+        members = {m for (m,) in conn.execute("SELECT member FROM circle_members WHERE circle_id = ?", (circle,))}
+        inside = [i for i in range(self.n) if self.net.member_id(i) in members]
+        return self.pick(inside, p // 5) if inside and p % 5 else self.who(r)  # type: ignore[arg-type]
+
+    @precondition(lambda self: self.circles)
+    @rule(r=REPLICA, dt=DT, p=PICK, body=BODY)
+    def circle_post(self, r, dt, p, body) -> None:
+        """A thread in a circle: the content rules (reply, edit, react...)
+        then reach it too, and are refused to anyone outside it."""
+        self.step(dt)
+        circle = self.pick(self.circles, p)
+        thread = self.net.act(self.insider(r, circle, p), actions.post, "Pod check-in", body, [], circle)
+        if thread:
+            self.threads.append(thread)
+            self.posts.append(thread)
+
+    @precondition(lambda self: self.circles)
+    @rule(r=REPLICA, dt=DT, p=PICK, other=REPLICA)
+    def circle_invite(self, r, dt, p, other) -> None:
+        self.step(dt)
+        member = self.net.member_id(self.who(other))
+        circle = self.pick(self.circles, p)
+        self.net.act(self.insider(r, circle, p), actions.circle_invite, circle, member)
+
+    @precondition(lambda self: self.circles)
+    @rule(r=REPLICA, dt=DT, p=PICK)
+    def circle_leave(self, r, dt, p) -> None:
+        self.step(dt)
+        self.net.act(self.who(r), actions.circle_leave, self.pick(self.circles, p))
+
+    @precondition(lambda self: self.circles)
+    @rule(r=REPLICA, dt=DT, p=PICK, other=REPLICA)
+    def circle_remove(self, r, dt, p, other) -> None:
+        """By the circle's maker or a moderator; refused to anyone else."""
+        self.step(dt)
+        member = self.net.member_id(self.who(other))
+        self.net.act(self.who(r), actions.circle_remove, self.pick(self.circles, p), member)
 
     @rule(hours=st.integers(1, 30))
     def time_passes(self, hours) -> None:

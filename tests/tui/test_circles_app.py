@@ -342,3 +342,44 @@ async def test_the_health_section_shows_a_circle_s_own_figures(app, table) -> No
         assert "1 active, 1 wrote · 0 of 1 new threads answered" in summary()  # Ben's check-in
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: summary().startswith("Last 7 days · 4 members"))
+
+
+async def test_a_moderator_sees_every_circle_s_members_not_its_name_and_takes_someone_out(table) -> None:
+    """Cy and Dee make a circle Ana is not in: the Moderation section's
+    Circles tab shows Ana its id, size and members, never its name, and `r`
+    takes Dee out of it, as `circle remove` does."""
+    from tablespace.tui.moderation import ModerationScreen
+
+    cy = Group.open(table.homes["Cy"])
+    try:
+        quiet = actions.circle_add(cy, "Quiet corner", ["Dee"], purpose="away from the moderators")
+        actions.post(cy, "Crumb talk", "just between us", circle="Quiet corner")
+        sync_group(cy)
+    finally:
+        cy.close()
+    ana = Group.open(table.homes["Ana"])
+    try:
+        sync_group(ana)
+        app = TablespaceApp(ana, sync=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("6")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ModerationScreen)
+            await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+            assert screen.tab == "circles"
+            await wait_for(pilot, lambda: "Cy, Dee" in screen_text(app))
+            text = screen_text(app)
+            assert "Quiet corner" not in text and "away from" not in text and "sealed" in text
+            assert quiet[:8] in text and POD in text  # Ana is in the pod: its name is hers to see
+            assert "Circles (3)" in str(screen.query_one("#mod-tabs").get_tab("circles").label)
+            await pilot.press(*["j"] * [c.id for c in screen.circles].index(quiet), "r")
+            await pilot.pause()
+            assert "Cy, Dee" in screen_text(app)  # the form names who is in it
+            await pilot.press(*"Dee", "ctrl+s")
+            await jobs_done(pilot)
+            assert app.screen is screen
+            await wait_for(pilot, lambda: [c.members for c in screen.circles if c.id == quiet] == [["Cy"]])
+        assert [c.members for c in queries.all_circles(ana.conn, ana.me) if c.id == quiet] == [["Cy"]]
+    finally:
+        ana.close()

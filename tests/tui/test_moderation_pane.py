@@ -262,7 +262,7 @@ async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None
     ana = table.open("Ana")
     async with TablespaceApp(ana, sync=False).run_test(size=SIZE) as pilot:
         screen = await moderation(pilot)
-        for _ in range(5):
+        for _ in range(6):
             await pilot.press("right_square_bracket")
         assert screen.tab == "settings"
         await wait_for(pilot, lambda: "Weekly post cap" in screen_text(pilot.app))  # filled as its tab shows
@@ -382,7 +382,7 @@ def long_texts(table) -> Table:
 
 
 def no_sideways_scroll(screen: ModerationScreen) -> None:
-    for tab in ("reports", "requests", "members", "evidence", "log"):
+    for tab in ("reports", "requests", "members", "circles", "evidence", "log"):
         table = screen.table(tab)
         assert table.max_scroll_x == 0, f"{tab} scrolls sideways"
 
@@ -396,7 +396,7 @@ async def test_report_and_log_columns_use_the_width_there_is(long_texts) -> None
         shown = screen_text(pilot.app)
         assert LONG_REASON[:64] + "…" in shown  # more than a fixed cut at 60 showed, and an ellipsis
         assert "Cat: Book now at my site." in shown
-        await pilot.press(*["right_square_bracket"] * 4)
+        await pilot.press(*["right_square_bracket"] * 5)
         await pilot.pause()
         shown = screen_text(pilot.app)
         assert LONG_TITLE[:45] in shown and LONG_WHY[:45] in shown

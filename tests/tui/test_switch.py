@@ -91,7 +91,7 @@ async def test_the_moderation_settings_are_filled_when_their_tab_shows(app, grou
         await wait_for(pilot, lambda: isinstance(app.screen, ModerationScreen) and app.screen.reports is not None)
         await pilot.pause()
         assert "settings-view" not in filled
-        for _ in range(5):
+        for _ in range(6):
             await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: "Weekly post cap" in screen_text(app))
         assert filled.count("settings-view") == 1

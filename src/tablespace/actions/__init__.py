@@ -19,7 +19,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tablespace.actions.circles import circle_add, circle_id, circle_invite, circle_leave, circle_remove, dm
+    from tablespace.actions.circles import (
+        all_circles,
+        circle_add,
+        circle_id,
+        circle_invite,
+        circle_leave,
+        circle_remove,
+        dm,
+    )
     from tablespace.actions.content import (
         delete,
         edit,
@@ -140,6 +148,7 @@ if TYPE_CHECKING:
     from tablespace.sync.requests import ANSWER_WORDS, PROBLEM_NOTES
 
 _HOME: dict[str, str] = {
+    "all_circles": "tablespace.actions.circles",
     "circle_add": "tablespace.actions.circles",
     "circle_id": "tablespace.actions.circles",
     "circle_invite": "tablespace.actions.circles",
@@ -278,6 +287,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "all_circles",
     "circle_add",
     "circle_id",
     "circle_invite",

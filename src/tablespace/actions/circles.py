@@ -104,6 +104,15 @@ def _any_circle(group: Group, ref: str) -> str:
     return resolve_any_circle(group.conn, ref)
 
 
+def all_circles(group: Group) -> list[queries.CircleOverview]:
+    """Moderators: every circle in the group, with what the fold shows of it
+    to everyone (members, size, activity), and no name or content unless we
+    are in it. Someone a circle holds may need taking out of it (`circle_remove`
+    names a circle we are not in by its id)."""
+    group.require_moderator()
+    return queries.all_circles(group.conn, group.me)
+
+
 def circle_id(group: Group, ref: str) -> str:
     """One of our circles, by name or id prefix."""
     return resolve_circle(group.conn, ref, group.me)

@@ -410,6 +410,67 @@ def circles(conn: sqlite3.Connection, me: str) -> list[CircleView]:
 
 
 @dataclass(frozen=True)
+class CircleOverview:
+    """A circle as the fold shows it to every member of the group: that it
+    exists, who made it and when, its members and how much is written in it.
+    Its name and end date are sealed: known only where we are in it."""
+
+    id: str
+    name: str | None  # None: we are not in it, so its details are sealed to us
+    ends: str | None
+    members: list[str]  # display names
+    maker: str  # display name
+    created_at: datetime
+    ops: int  # ops written in it (opaque to outsiders, counted by everyone)
+    last_activity: datetime | None
+    in_circle: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "members": self.members,
+            "ends": self.ends,
+            "size": len(self.members),
+            "maker": self.maker,
+            "created_at": iso(self.created_at),
+            "ops": self.ops,
+            "last_activity": iso(self.last_activity) if self.last_activity else None,
+            "in_circle": self.in_circle,
+        }
+
+
+def all_circles(conn: sqlite3.Connection, me: str) -> list[CircleOverview]:
+    """Every circle someone is still in, newest first, as a moderator sees
+    them: direct conversations too, since outside one nobody can tell it
+    from a circle of two."""
+    rows = conn.execute(
+        """SELECT c.id, d.name, d.ends, coalesce(m.name, substr(c.maker, 1, 8)), c.created_hlc,
+                  (SELECT count(*) FROM circle_activity a WHERE a.circle_id = c.id),
+                  (SELECT max(a.hlc) FROM circle_activity a WHERE a.circle_id = c.id),
+                  EXISTS (SELECT 1 FROM circle_members cm WHERE cm.circle_id = c.id AND cm.member = ?1)
+           FROM circles c LEFT JOIN circle_details d ON d.circle_id = c.id LEFT JOIN members m ON m.id = c.maker
+           WHERE EXISTS (SELECT 1 FROM circle_members cm WHERE cm.circle_id = c.id)
+           ORDER BY c.created_hlc DESC, c.id""",
+        (me,),
+    ).fetchall()
+    return [
+        CircleOverview(
+            cid,
+            name if mine else None,
+            ends if mine else None,
+            circle_member_names(conn, cid),
+            maker,
+            hlc_to_datetime(created),
+            ops,
+            hlc_to_datetime(last) if last is not None else None,
+            bool(mine),
+        )
+        for cid, name, ends, maker, created, ops, last, mine in rows
+    ]
+
+
+@dataclass(frozen=True)
 class DirectView:
     """A direct conversation: a two-person circle and its one thread."""
 

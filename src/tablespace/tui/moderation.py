@@ -2,7 +2,8 @@
 
 Tabs: Reports (oldest open first, with a response clock: amber after 24 h,
 red after 48 h), Join requests, Members (time-out, remove, moderator role),
-Evidence (forks and quarantined files from sync), Log (what was done, by
+Circles (every circle's members and activity, never its name or content,
+and taking someone out of one), Evidence (forks and quarantined files from sync), Log (what was done, by
 whom, why) and Settings (code of conduct, house rules, weekly post cap,
 archiving stale threads). Every action is one key; the ones that take
 something away ask for a reason in a form that is itself the confirmation,
@@ -48,7 +49,7 @@ REASON = Field("reason", "Why (kept in the moderation record)", required="Say wh
 # What giving something back (ending a time-out, a role given) asks: a reason if there is one.
 OPTIONAL_REASON = Field("reason", "Why, if you like (kept in the moderation record)")
 CLOCK_STYLE = {"ok": "green", "amber": "bold yellow", "red": "bold red"}
-TABS = ("reports", "requests", "members", "evidence", "log", "settings")
+TABS = ("reports", "requests", "members", "circles", "evidence", "log", "settings")
 # action -> the tab it belongs to (check_action hides the others' keys)
 ACTION_TAB = {
     "resolve": "reports",
@@ -63,6 +64,7 @@ ACTION_TAB = {
     "end_time_out": "members",
     "remove": "members",
     "toggle_moderator": "members",
+    "circle_remove": "circles",
     "edit_conduct": "settings",
     "edit_rules": "settings",
     "post_cap": "settings",
@@ -94,6 +96,7 @@ class ModerationScreen(SectionScreen):
         Binding("u", "end_time_out", "End it", id="moderation.end_time_out"),
         Binding("r", "remove", "Remove", id="moderation.remove"),
         Binding("m", "toggle_moderator", "Moderator", id="moderation.toggle_moderator"),
+        Binding("r", "circle_remove", "Take out", id="moderation.circle_remove"),
         Binding("c", "edit_conduct", "Conduct", id="moderation.edit_conduct"),
         Binding("h", "edit_rules", "Rules", id="moderation.edit_rules"),
         Binding("p", "post_cap", "Post cap", id="moderation.post_cap"),
@@ -110,6 +113,7 @@ class ModerationScreen(SectionScreen):
         self.requests: list[JoinRequest] = []
         self._reading_requests: Worker[None] | None = None
         self.people: list[queries.MemberView] = []
+        self.circles: list[queries.CircleOverview] = []
         self.evidence: list[actions.Evidence] = []
         self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
         self.invite_code: str | None = None  # the last one made here, for `y`
@@ -128,6 +132,9 @@ class ModerationScreen(SectionScreen):
                 yield Static(id="requests-empty", classes="detail")
             with TabPane("Members", id="members"):
                 yield RowTable(id="members-table")
+            with TabPane("Circles", id="circles"):
+                yield RowTable(id="circles-table")
+                yield Static(id="circles-note", classes="detail")
             with TabPane("Evidence", id="evidence"):
                 yield RowTable(id="evidence-table")
                 yield Static(id="evidence-empty", classes="detail")
@@ -142,6 +149,7 @@ class ModerationScreen(SectionScreen):
         self.table("reports").add_columns("Waiting", Flexible("From", 8), Flexible("Post"), Flexible("Reason"))
         self.table("requests").add_columns("Name", "Asked", "Id", Flexible("Note"))
         self.table("members").add_columns("Name", "Roles", "Status", "Id")
+        self.table("circles").add_columns("Id", "Size", Flexible("Members"), "Made by", "Last active", "Name")
         self.table("evidence").add_columns("What", Flexible("Who / file"), Flexible("Detail"))
         self.table("log").add_columns("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why"))
         self.table("reports").focus()
@@ -184,6 +192,7 @@ class ModerationScreen(SectionScreen):
         self._fill_reports(moment)
         self._fill_requests()
         self._fill_members()
+        self._fill_circles()
         self._fill_evidence()
         self._fill_log()
         self._fill_settings()
@@ -198,6 +207,7 @@ class ModerationScreen(SectionScreen):
         for tab, label, count in (
             ("reports", "Reports", open_count),
             ("requests", "Requests", len(self.requests)),
+            ("circles", "Circles", len(self.circles)),
             ("evidence", "Evidence", self.table("evidence").row_count),
         ):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
@@ -298,6 +308,29 @@ class ModerationScreen(SectionScreen):
                 name.append("  (you)", "dim")
             rows.append((name, ", ".join(m.roles) or "member", status, Text(m.id[:8], "dim")))
         self._refill(self.table("members"), rows, [m.id for m in self.people])
+
+    def _fill_circles(self) -> None:
+        """Every circle as the fold shows it to the whole group: its name is
+        shown only for one we are in (to anyone else it is sealed)."""
+        self.circles = actions.all_circles(self.group)
+        rows = [
+            (
+                Text(c.id[:8], "dim"),
+                str(len(c.members)),
+                ", ".join(c.members),
+                c.maker,
+                relative(c.last_activity) if c.last_activity else "—",
+                c.name if c.in_circle and c.name else Text("sealed", "dim italic"),
+            )
+            for c in self.circles
+        ]
+        self._refill(self.table("circles"), rows, [c.id for c in self.circles])
+        self.query_one("#circles-note", Static).update(
+            "r takes someone out of the highlighted circle. What is written in a circle you are not in, "
+            "and its name, stay sealed: a member's report is how you read a post of it."
+            if rows
+            else "Nobody has made a circle."
+        )
 
     def _fill_evidence(self) -> None:
         names = self.names()
@@ -634,6 +667,32 @@ class ModerationScreen(SectionScreen):
                 [REASON if revoke else OPTIONAL_REASON],
                 do_role,
                 verb="change the role",
+            )
+        )
+
+    # --- circles --------------------------------------------------------------------------------
+
+    def action_circle_remove(self) -> None:
+        c = self.selected("circles", self.circles)
+        if c is None:
+            return
+
+        def do_remove(values: dict[str, str | bool]) -> Job[None]:
+            who = str(values["member"]).strip()
+            return self.write_job(
+                f"taking {who} out of circle {c.id[:8]}",
+                lambda g: actions.circle_remove(g, c.id, who),
+                success=f"{who} is out of circle {c.id[:8]}",
+            )
+
+        self.app.push_screen(
+            AskForm(
+                f"Take someone out of circle {c.id[:8]}?",
+                f"In it: {', '.join(c.members)}. Whoever you take out reads nothing written there afterwards; "
+                "its next writer makes it a new key.",
+                [Field("member", "Who (their name)", required="Name someone in the circle.")],
+                do_remove,
+                verb="take out",
             )
         )
 

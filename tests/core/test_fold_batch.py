@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tablespace.core import fold, schema
 from tablespace.core import store as store_module
 from tablespace.core.fold import FoldContext
+from tablespace.core.fold import context as context_module
 from tablespace.core.ops import Op
 
 from .opkit import World, new_store, op_state
@@ -469,3 +470,31 @@ def test_a_bulk_fold_folds_without_the_indexes_only_reads_use_and_makes_them_aga
     assert seen == [set(), set()]
     assert indexes() == before
     assert world.one("SELECT count(*) FROM posts INDEXED BY posts_thread_author") == (2,)
+
+
+def test_a_long_run_of_posts_is_written_in_parts_of_at_most_batch_rows(tmp_path, monkeypatch) -> None:
+    """The write-behind holds at most BATCH_ROWS posts and reactions: a
+    backlog's text is not all held in memory at once. The views are the same."""
+    monkeypatch.setattr(context_module, "BATCH_ROWS", 2)
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Starter", "body": "help", "tags": []})
+    replies = [world.sign(ada, "post.reply", {"thread": thread.id, "body": f"try {i}"}) for i in range(3)]
+    liked = world.sign(bo, "post.react", {"post": replies[0].id, "emoji": "👍"})
+    written: list[tuple[int, int]] = []
+    real_flush = FoldContext.flush
+
+    def counted(ctx: FoldContext) -> None:
+        if ctx._batch:
+            written.append((len(ctx._batch.posts), len(ctx._batch.reactions)))
+        real_flush(ctx)
+
+    monkeypatch.setattr(FoldContext, "flush", counted)
+    world.ingest(thread, *replies, liked)
+    assert written == [(2, 0), (2, 0), (0, 1)]
+    assert world.one("SELECT replies FROM threads WHERE id = ?", thread.id) == (3,)
+    batched = world.store.canonical_dump()
+    monkeypatch.setattr(FoldContext, "flush", real_flush)
+    _fold_op_by_op(monkeypatch)
+    world.store.rebuild()
+    assert world.store.canonical_dump() == batched

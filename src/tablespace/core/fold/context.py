@@ -16,6 +16,10 @@ from tablespace.core.mentions import resolve_mentions
 from tablespace.core.ops import Op
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+# Posts and reactions the write-behind holds at most: a long run of them
+# (a first sync has few ops that write the batch out) is written in parts,
+# so the batch never holds a whole backlog's text in memory.
+BATCH_ROWS = 2048
 
 # A row as sqlite3 returns it: each column's type is the query's to say.
 Row = tuple[Any, ...]
@@ -225,6 +229,7 @@ class FoldContext:
         occurrence: str | None,
     ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
+        self._make_room()
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence, self.circle]
         self._batch.add_post((thread_id, thread_id, author, body, hlc, None, author, None))
         self._add_mentions(thread_id, body, hlc)
@@ -245,6 +250,7 @@ class FoldContext:
     ) -> None:
         """A reply to a live thread started by `thread_author` (live_thread has
         put it in `_threads`), quoting `quote`, a post of that thread, or nothing."""
+        self._make_room()
         self._batch.add_post((post_id, thread_id, author, body, hlc, quote, thread_author, None))
         self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
@@ -260,7 +266,14 @@ class FoldContext:
     def add_reaction(self, post_id: str, post_author: str, author: str, emoji: str, hlc: int) -> None:
         """A reaction to a live post by `post_author`; kept if the author has
         not reacted so already."""
+        self._make_room()
         self._batch.reactions.append((post_id, author, emoji, hlc, post_author))
+
+    def _make_room(self) -> None:
+        """Write the batch out when it is full (BATCH_ROWS); the cached rows
+        stay true, as after any flush."""
+        if len(self._batch.posts) + len(self._batch.reactions) >= BATCH_ROWS:
+            self.flush()
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
         if "@" not in body:  # most posts: nothing to find, on every import of the whole log

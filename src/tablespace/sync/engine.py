@@ -129,6 +129,17 @@ def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
     return listed_at, full_at, dirs, settled
 
 
+@dataclass
+class _Round:
+    """What an import round knows of the files it reads: the seq runs read
+    so far, the files' records (queries.file_records), and the authors whose
+    ops wait in the log."""
+
+    read: SeqRuns
+    records: Mapping[str, losses.Settled]
+    waiting: frozenset[str]
+
+
 @dataclass(frozen=True)
 class Quarantined:
     file: str
@@ -493,13 +504,18 @@ class SyncEngine:
             else nullcontext()
         )
         read = SeqRuns()  # what this round has read: a file it holds all of is skipped
+        # What the round asks of every file, asked once: the records of the
+        # files it reads, and whose ops wait (held_already). Nothing changes
+        # either until a batch is filed.
+        round_ = _Round(read, queries.file_records(self.store.conn, [f.path for f in todo]), self._waiting_authors())
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
-                record = self._read_one(info, batch, read)
+                record = self._read_one(info, batch, round_)
                 records.append(record)
                 if len(batch) >= IMPORT_BATCH_OPS:
                     self._commit(batch, records, report, fold=False)
                     batch, records = [], []
+                    round_.waiting = self._waiting_authors()
             self._commit(batch, records, report)
             # Free the decoded ops while the cyclic GC is still paused: the
             # first collection after it resumes walked every one of them
@@ -514,7 +530,10 @@ class SyncEngine:
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
-    def _read_one(self, info: FolderFile, batch: list[Op], read: SeqRuns) -> FileRecord:
+    def _waiting_authors(self) -> frozenset[str]:
+        return frozenset(queries.authors_with_held_ops(self.store.conn))
+
+    def _read_one(self, info: FolderFile, batch: list[Op], round_: _Round) -> FileRecord:
         if info.refused:
             return self._quarantine(info, None, info.refused)
         if not info.regular:
@@ -522,7 +541,7 @@ class SyncEngine:
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
-        if held_already(self.group, info.path, read):
+        if held_already(self.group, info.path, round_.read, round_.waiting):
             return (info, "", "imported", HELD_ALREADY, None, None)
         try:
             data = self.folder.read(info.path, MAX_FILE_BYTES)
@@ -531,7 +550,7 @@ class SyncEngine:
         if len(data) > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is over the {MAX_FILE_BYTES} byte limit")
         digest = hashlib.sha256(data).hexdigest()
-        if settled := losses.unchanged_record(self.store, info.path, digest):
+        if settled := losses.settled_as(round_.records.get(info.path), digest):
             return (info, *settled)  # the same bytes under a new time: as it was
         if queries.file_already_imported(self.store.conn, digest):
             return (info, digest, "imported", "duplicate of a file already imported", None, None)
@@ -547,7 +566,7 @@ class SyncEngine:
                 info, data, f"op at seq {undated.seq} is dated outside the supported range ({SUPPORTED_RANGE})", digest
             )
         batch.extend(changeset.ops)
-        read.add(changeset.author, changeset.first_seq, changeset.last_seq)
+        round_.read.add(changeset.author, changeset.first_seq, changeset.last_seq)
         status = "mine" if changeset.author == self.group.device else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 
@@ -571,8 +590,13 @@ class SyncEngine:
             # op whose time has come is released and folded now.
             result: IngestResult = self.store.ingest(batch) if fold else self.store.file(batch)
             self.group.mark_read_from_my_devices(batch)
-            for info, digest, status, reason, first, last in records:
-                self._record(info, digest, status, reason, first, last)
+            sync_files.record_files(
+                self.store.conn,
+                [
+                    (info.path, info.size, info.mtime_ns, digest, status, reason, first, last)
+                    for info, digest, status, reason, first, last in records
+                ],
+            )
         report.imported += result.added
         report.forks += len(result.forks)
 

@@ -392,6 +392,8 @@ class TablespaceApp(App[None]):
         await self.switch_mode("threads")
         await self.remove_mode("setup")
         self.start_group()
+        # The first frame's warm-up had no sections to load: load and prepare them now.
+        self.after_first_frame(lambda: self._warm_up(self._section_modules()))
 
     # --- live sync -------------------------------------------------------------------
 
@@ -820,6 +822,7 @@ def run(home: Home, selector: str | None) -> None:
         if selector is None and not home.groups():
             app = TablespaceApp(None, home)
             app.after_first_frame(resume_gc_after_start)
+            app.after_sections_prepared(gc.freeze)  # once the form has made a group and its sections
             try:
                 app.run()
             finally:

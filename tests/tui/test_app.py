@@ -124,6 +124,28 @@ async def test_opening_a_thread_styles_each_markdown_block_once(app, group, kitc
         assert [b.styles.margin.bottom for b in bodies[-1].children] == [1, 1, 0]
 
 
+async def test_a_thread_s_posts_share_one_markdown_parser(app, kitchen, monkeypatch):
+    """Making a parser costs more than parsing a post: a thread of many
+    posts makes one at most, not one per post."""
+    from markdown_it import MarkdownIt
+
+    made: list[MarkdownIt] = []
+    init = MarkdownIt.__init__
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - passed through
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "__init__", counted)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.open_thread(kitchen.ids["nail"])
+        await wait_for(pilot, lambda: "26 °C" in screen_text(app))
+        await pilot.press("escape")
+        await app.open_thread(kitchen.ids["wins"])
+        await wait_for(pilot, lambda: "Congratulations!" in screen_text(app))
+    assert len(made) <= 1
+
+
 async def test_n_moves_to_the_next_unread_thread(app):
     async with app.run_test(size=SIZE) as pilot:
         thread_list = app.screen.query_one(ThreadList)

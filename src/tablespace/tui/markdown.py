@@ -9,6 +9,7 @@ Markdown widget is costly to import before the first frame."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -30,10 +31,15 @@ def _keep_line_breaks(state: StateCore) -> None:
                 child.type = "hardbreak"
 
 
+@cache
 def members_parser() -> MarkdownIt:
-    """Textual's "gfm-like" parser, with soft breaks made hard."""
+    """Textual's "gfm-like" parser, with soft breaks made hard: one for the
+    app, not one per post (making one costs more than parsing a post)."""
     parser = MarkdownIt("gfm-like")
     parser.core.ruler.push("keep_line_breaks", _keep_line_breaks)
+    # Markdown parses on worker threads and a parser compiles its rule chains
+    # on first use: compile them here, once, so no thread sees them half made.
+    parser.parse("*a*\n\n- b")
     return parser
 
 

@@ -236,3 +236,14 @@ async def test_a_dialog_opened_after_a_toast_is_not_covered_by_it(app, kitchen):
         await pilot.press("escape")
         app.notify("Synced: 1 new post.")  # news while the dialog is closed shows as before
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+
+
+async def test_at_80_columns_every_section_s_info_is_whole(app):
+    """The section bar's info (a count, what a key does) is said whole at
+    80 columns, in fewer words if need be, never cut mid-word."""
+    async with app.run_test(size=NARROW) as pilot:
+        for key in "2345671":
+            await pilot.press(key)
+            await pilot.pause()
+            bar = screen_text(app).splitlines()[1]
+            assert "…" not in bar, (key, bar)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Container, Generator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +94,8 @@ class FolderStore:
         # only regular changeset files with text names (no directory, link
         # or refused name below them), with their signatures.
         self.plain_dirs: dict[str, DirSignature] = {}
+        # What the last `list` was told a watcher saw change (see `list`).
+        self.changed: Container[str] | None = None
 
     def check(self, *, expect_existing: bool) -> None:
         """Refuse to touch a folder that is missing or looks unmounted, or
@@ -145,31 +147,59 @@ class FolderStore:
 
     # --- reading -------------------------------------------------------------
 
-    def list(self, trusted: Mapping[str, DirSignature] | None = None) -> Iterator[FolderFile]:
+    def list(
+        self, trusted: Mapping[str, DirSignature] | None = None, changed: Container[str] | None = None
+    ) -> Iterator[FolderFile]:
         """Every changeset under changes/, and every name anywhere in the
         group's directory that is not text (`refused`: never opened). Links
         are never followed: a link named like a changeset is listed (as not
         regular), any other is noted in `links`. A directory in `trusted`
-        whose signature is still the one given is skipped (`skipped`)."""
+        whose signature is still the one given is skipped (`skipped`).
+
+        `changed`: the directories (relative paths, "." for the group's own)
+        a watcher saw a change in since it was set up, if one has watched
+        all along: a trusted directory outside them, and under none of them,
+        is skipped without even a look at its signature."""
         self.trusted = trusted or {}
         self.skipped = set()
         self.plain_dirs = {}
+        self.changed = changed
         try:
             with self._dir("") as fd:
-                yield from self._walk(fd, "")
+                yield from self._walk(fd, "", changed is not None and "." not in changed)
         except (FileNotFoundError, LinkInFolder):
             return
 
-    def _walk(self, fd: int, prefix: str) -> Generator[FolderFile, None, bool]:
+    def _walk(self, fd: int, prefix: str, quiet: bool) -> Generator[FolderFile, None, bool]:
         """The files below the open directory `fd` (at `prefix`); returns
         (as a generator's value) whether it holds only plain changesets.
+        `quiet`: the watcher saw no change to this directory or any above.
         An idle round passes here once per author's directory (a stat, then
-        its signature is trusted), so that path does no more than it must."""
+        its signature is trusted; watched, not even the stat), so that path
+        does no more than it must: a trusted path's name was checked when it
+        was recorded, and only a directory is ever trusted."""
         plain = True
-        in_changes = prefix.startswith("changes/")
-        trusted, skipped, plain_dirs, is_dir = self.trusted, self.skipped, self.plain_dirs, stat.S_ISDIR
+        trusted, skipped, plain_dirs = self.trusted, self.skipped, self.plain_dirs
+        unquiet = self.changed or ()
         for name in _names(fd):
             path = prefix + name
+            recorded = trusted.get(path)
+            if recorded is not None:
+                plain = False
+                if quiet and path not in unquiet:
+                    skipped.add(path)
+                    plain_dirs[path] = recorded
+                    continue
+                try:
+                    info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    continue  # vanished while we looked: a missing file is never a delete
+                if (info.st_ino, info.st_mtime_ns, info.st_ctime_ns) == recorded and stat.S_ISDIR(info.st_mode):
+                    skipped.add(path)
+                    plain_dirs[path] = recorded
+                    continue
+                yield from self._entry(fd, name, path, info, quiet)
+                continue
             if not name.isprintable():  # shown_name would escape it
                 plain = False
                 yield FolderFile(prefix + shown_name(name), 0, 0, regular=False, refused=UNNAMED)
@@ -179,24 +209,28 @@ class FolderStore:
             except OSError:
                 plain = False
                 continue  # vanished while we looked: a missing file is never a delete
-            mode = info.st_mode
-            if is_dir(mode):
-                plain = False
-                signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-                if trusted.get(path) == signature:
-                    skipped.add(path)
-                    plain_dirs[path] = signature
-                else:
-                    yield from self._walk_dir(fd, name, path, signature)
-            elif in_changes and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
-                plain = plain and stat.S_ISREG(mode)
-                yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
-            elif stat.S_ISLNK(mode):
-                plain = False
-                self.links[path] = A_LINK
+            plain = (yield from self._entry(fd, name, path, info, quiet)) and plain
         return plain
 
-    def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature) -> Iterator[FolderFile]:
+    def _entry(
+        self, fd: int, name: str, path: str, info: os.stat_result, quiet: bool
+    ) -> Generator[FolderFile, None, bool]:
+        """One name of `fd` that is not a trusted, unchanged directory: the
+        files below it, or it; returns whether its directory may still be plain."""
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+            yield from self._walk_dir(fd, name, path, signature, quiet and path not in (self.changed or ()))
+            return False
+        if path.startswith("changes/") and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
+            yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
+            return stat.S_ISREG(mode)
+        if stat.S_ISLNK(mode):
+            self.links[path] = A_LINK
+            return False
+        return True
+
+    def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature, quiet: bool) -> Iterator[FolderFile]:
         """The files below directory `name` of `fd`, whose signature is not
         the trusted one (`_walk` skips those)."""
         try:
@@ -204,7 +238,7 @@ class FolderStore:
         except (FileNotFoundError, LinkInFolder):
             return  # gone, or swapped for a link since the scan (noted)
         try:
-            plain = yield from self._walk(child, path + "/")
+            plain = yield from self._walk(child, path + "/", quiet)
         finally:
             os.close(child)
         if plain:

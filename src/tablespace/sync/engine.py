@@ -227,7 +227,8 @@ class SyncEngine:
         self.lacking = {}
         listed_at = time.time_ns()
         trusted, full_at = self._trusted_dirs(listed_at)
-        listing = {f.path: f for f in self.folder.list(trusted, changed)}
+        names = self.seen.names if self.seen is not None else None
+        listing = {f.path: f for f in self.folder.list(trusted, changed, names)}
         listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Container, Generator, Iterator, Mapping
+import time
+from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,13 @@ RACY_SECONDS = 2.0
 # least this often every directory is listed again, trusted or not.
 FULL_LISTING_SECONDS = 300.0
 
+# The directories whose names a watched round may take from the round
+# before when the watch saw no change in them and their signature is as
+# it was: they hold directories. A directory of files is listed whenever it
+# is walked: ours, say, holds what another command of ours may have written
+# a moment ago, and a file of ours missing from a listing counts as lost.
+KEPT_LISTINGS = ("", "changes/")
+
 # What says a directory's entries are as they were: its inode and times (a
 # change time no one can set back).
 DirSignature = tuple[int, int, int]
@@ -94,8 +103,10 @@ class FolderStore:
         # only regular changeset files with text names (no directory, link
         # or refused name below them), with their signatures.
         self.plain_dirs: dict[str, DirSignature] = {}
-        # What the last `list` was told a watcher saw change (see `list`).
-        self.changed: Container[str] | None = None
+        # What the last `list` was told a watcher saw change, and the names
+        # in the directories the rounds beside it listed (see `list`).
+        self.changed: AbstractSet[str] | None = None
+        self.names: dict[str, tuple[DirSignature, list[str]]] | None = None
 
     def check(self, *, expect_existing: bool) -> None:
         """Refuse to touch a folder that is missing or looks unmounted, or
@@ -148,7 +159,10 @@ class FolderStore:
     # --- reading -------------------------------------------------------------
 
     def list(
-        self, trusted: Mapping[str, DirSignature] | None = None, changed: Container[str] | None = None
+        self,
+        trusted: Mapping[str, DirSignature] | None = None,
+        changed: AbstractSet[str] | None = None,
+        names: dict[str, tuple[DirSignature, list[str]]] | None = None,
     ) -> Iterator[FolderFile]:
         """Every changeset under changes/, and every name anywhere in the
         group's directory that is not text (`refused`: never opened). Links
@@ -159,11 +173,15 @@ class FolderStore:
         `changed`: the directories (relative paths, "." for the group's own)
         a watcher saw a change in since it was set up, if one has watched
         all along: a trusted directory outside them, and under none of them,
-        is skipped without even a look at its signature."""
+        is skipped without even a look at its signature. `names`: what the
+        rounds beside that watcher found in the directories of KEPT_LISTINGS
+        (by prefix), kept up to date here; one the watch saw no change in is
+        not listed again."""
         self.trusted = trusted or {}
         self.skipped = set()
         self.plain_dirs = {}
         self.changed = changed
+        self.names = names
         try:
             with self._dir("") as fd:
                 yield from self._walk(fd, "", changed is not None and "." not in changed)
@@ -179,28 +197,23 @@ class FolderStore:
         does no more than it must: a trusted path's name was checked when it
         was recorded, and only a directory is ever trusted."""
         plain = True
-        trusted, skipped, plain_dirs = self.trusted, self.skipped, self.plain_dirs
-        unquiet = self.changed or ()
-        for name in _names(fd):
+        in_changes = prefix.startswith("changes/")
+        trusted, skipped, plain_dirs, changed = self.trusted, self.skipped, self.plain_dirs, self.changed or frozenset()
+        names = _names(self.names, fd, prefix, quiet)
+        if quiet and trusted:  # the trusted directories the watch saw no change in, at once: no look at each
+            unseen = trusted.keys() & {prefix + name for name in names}
+            unseen -= changed
+            if unseen:
+                plain = False
+                skipped.update(unseen)
+                plain_dirs.update({path: trusted[path] for path in unseen})
+                names = [name for name in names if prefix + name not in unseen]
+        for name in sorted(names):
             path = prefix + name
             recorded = trusted.get(path)
             if recorded is not None:
                 plain = False
-                if quiet and path not in unquiet:
-                    skipped.add(path)
-                    plain_dirs[path] = recorded
-                    continue
-                try:
-                    info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except OSError:
-                    continue  # vanished while we looked: a missing file is never a delete
-                if (info.st_ino, info.st_mtime_ns, info.st_ctime_ns) == recorded and stat.S_ISDIR(info.st_mode):
-                    skipped.add(path)
-                    plain_dirs[path] = recorded
-                    continue
-                yield from self._entry(fd, name, path, info, quiet)
-                continue
-            if not name.isprintable():  # shown_name would escape it
+            elif not name.isprintable():  # shown_name would escape it
                 plain = False
                 yield FolderFile(prefix + shown_name(name), 0, 0, regular=False, refused=UNNAMED)
                 continue
@@ -209,26 +222,22 @@ class FolderStore:
             except OSError:
                 plain = False
                 continue  # vanished while we looked: a missing file is never a delete
-            plain = (yield from self._entry(fd, name, path, info, quiet)) and plain
+            mode = info.st_mode
+            if stat.S_ISDIR(mode):
+                plain = False
+                signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+                if signature == recorded:
+                    skipped.add(path)
+                    plain_dirs[path] = signature
+                else:
+                    yield from self._walk_dir(fd, name, path, signature, quiet and path not in changed)
+            elif in_changes and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
+                plain = plain and stat.S_ISREG(mode)
+                yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
+            elif stat.S_ISLNK(mode):
+                plain = False
+                self.links[path] = A_LINK
         return plain
-
-    def _entry(
-        self, fd: int, name: str, path: str, info: os.stat_result, quiet: bool
-    ) -> Generator[FolderFile, None, bool]:
-        """One name of `fd` that is not a trusted, unchanged directory: the
-        files below it, or it; returns whether its directory may still be plain."""
-        mode = info.st_mode
-        if stat.S_ISDIR(mode):
-            signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-            yield from self._walk_dir(fd, name, path, signature, quiet and path not in (self.changed or ()))
-            return False
-        if path.startswith("changes/") and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
-            yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
-            return stat.S_ISREG(mode)
-        if stat.S_ISLNK(mode):
-            self.links[path] = A_LINK
-            return False
-        return True
 
     def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature, quiet: bool) -> Iterator[FolderFile]:
         """The files below directory `name` of `fd`, whose signature is not
@@ -384,10 +393,26 @@ def _scan(fd: int) -> list[os.DirEntry[str]]:
         return sorted(entries, key=lambda e: e.name)
 
 
-def _names(fd: int) -> list[str]:
-    """The names in the open directory `fd`, sorted: for a walk that stats
-    each entry anyway (no DirEntry objects to make and sort)."""
-    return sorted(os.listdir(fd))
+def _names(known: dict[str, tuple[DirSignature, list[str]]] | None, fd: int, prefix: str, quiet: bool) -> list[str]:
+    """The names in the open directory `fd` (at `prefix`): as a round
+    beside the watch last listed them, if it saw no change there and the
+    directory's signature is the one that listing recorded (a change this
+    process made, or one whose event is still on its way, moves it); else
+    listed, and kept only once its times are RACY_SECONDS old (a coarse
+    clock would leave them as they were after a change)."""
+    if known is None or prefix not in KEPT_LISTINGS:
+        return os.listdir(fd)
+    info = os.fstat(fd)
+    signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+    kept = known.get(prefix)
+    if quiet and kept is not None and kept[0] == signature:
+        return kept[1]
+    names = os.listdir(fd)
+    if max(info.st_mtime_ns, info.st_ctime_ns) < time.time_ns() - RACY_SECONDS * 1e9:
+        known[prefix] = (signature, names)
+    else:
+        known.pop(prefix, None)
+    return names
 
 
 def _split(path: str) -> tuple[str, str]:

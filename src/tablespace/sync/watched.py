@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tablespace.sync.folder import DirSignature
+
 # More directories marked than this between two rounds: look at everything
 # (a burst such as a first sync; the set stays small and cheap to hold).
 MAX_MARKED = 1000
@@ -44,6 +46,11 @@ class SeenChanges:
         self._everything = True  # what changed since the last round is not known
         self._dirs: set[str] = set()
         self._identity: tuple[int, int] | None = None  # the group's directory the watch is on
+        # The names the rounds found in the directories that hold the
+        # authors' ones (by prefix: "" for the group's own), while this watch
+        # is up: one it saw no change in need not be listed again
+        # (FolderStore.list, KEPT_LISTINGS).
+        self.names: dict[str, tuple[DirSignature, list[str]]] = {}
 
     @property
     def up(self) -> bool:
@@ -56,6 +63,7 @@ class SeenChanges:
         with self._lock:
             self._up, self._everything, self._identity, self.local = True, True, identity, local
             self._dirs.clear()
+            self.names = {}
 
     def _look(self) -> tuple[int, int] | None:
         """Which directory is at the group's path now (device, inode)."""
@@ -70,6 +78,7 @@ class SeenChanges:
         with self._lock:
             self._up, self._everything = False, True
             self._dirs.clear()
+            self.names = {}
 
     def saw(self, paths: Iterable[str]) -> None:
         """Mark the directories these changed paths (absolute, as reported) are or are in."""

@@ -227,8 +227,9 @@ class SyncEngine:
         self.lacking = {}
         listed_at = time.time_ns()
         trusted, full_at = self._trusted_dirs(listed_at)
-        names = self.seen.names if self.seen is not None else None
-        listing = {f.path: f for f in self.folder.list(trusted, changed, names)}
+        # A full listing (nothing trusted) lists every directory, whatever the watch saw.
+        names = self.seen.names if self.seen is not None and trusted else None
+        listing = {f.path: f for f in self.folder.list(trusted, changed if trusted else None, names)}
         listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)

@@ -78,6 +78,7 @@ from tablespace.sync.roster import (
     sendable_seq,
     when_changed,
 )
+from tablespace.sync.watched import SeenChanges
 
 QUARANTINE_DIR = "quarantine"
 # The quarantine's copies in a home, at most: anyone who can write to the
@@ -201,6 +202,7 @@ class SyncEngine:
         *,
         send_reports: bool = True,
         packing: PackPolicy | None = None,
+        seen: SeenChanges | None = None,
     ) -> None:
         self.group = group
         self.store = group.store
@@ -214,12 +216,22 @@ class SyncEngine:
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
         self.packing = packing or PackPolicy()
+        # What a watch running beside the rounds saw change (sync/watched.py).
+        self.seen = seen
         # The trusted directories' record as this round read it (_settled_dirs).
         self._saved_trust: SavedTrust | None = None
         # The listing whose lost files of ours were last looked for (_recover_lost_exports).
         self._losses_noted: dict[str, FolderFile] | None = None
 
     def run(self) -> SyncReport:
+        if self.seen is None:
+            return self._run(None)
+        with self.seen.taken() as changed:
+            return self._run(changed)
+
+    def _run(self, changed: frozenset[str] | None) -> SyncReport:
+        """The round; `changed`: the directories a watch saw change since
+        the round before, if one has watched all along (sync/folder.py `list`)."""
         synced_before = self.store.get_meta("last_sync") is not None
         self.folder.check(expect_existing=synced_before)
         self.folder.prepare()
@@ -227,7 +239,9 @@ class SyncEngine:
         self.lacking = {}
         listed_at = time.time_ns()
         trusted, full_at = self._trusted_dirs(listed_at)
-        listing = {f.path: f for f in self.folder.list(trusted)}
+        # A full listing (nothing trusted) lists every directory, whatever the watch saw.
+        names = self.seen.names if self.seen is not None and trusted else None
+        listing = {f.path: f for f in self.folder.list(trusted, changed if trusted else None, names)}
         listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)

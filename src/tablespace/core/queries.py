@@ -1535,11 +1535,13 @@ def waiting_file_paths(conn: sqlite3.Connection) -> list[str]:
 
 
 def files_looked_at(conn: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, int, str, str | None]]:
-    """path -> (size, mtime_ns, status, reason) of the files looked at under `prefix`."""
+    """path -> (size, mtime_ns, status, reason) of the files looked at under
+    `prefix` (a range of the path key: LIKE would read every record)."""
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return {
         row[0]: row[1:]
         for row in conn.execute(
-            "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path LIKE ?", (f"{prefix}%",)
+            "SELECT path, size, mtime_ns, status, reason FROM sync_files WHERE path >= ? AND path < ?", (prefix, end)
         )
     }
 

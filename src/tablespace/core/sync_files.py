@@ -51,8 +51,14 @@ def record_files(
 def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
     """Look at these files again as if never seen (ours that vanished or changed)."""
     if paths:
-        conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
+        drop_records(conn, paths)
         distrust_dirs(conn)
+
+
+def drop_records(conn: sqlite3.Connection, paths: list[str]) -> None:
+    """Drop the records of files gone from the folder that no listing of the
+    log's directories holds (read marks superseded): nothing to look at again."""
+    conn.executemany("DELETE FROM sync_files WHERE path = ?", [(p,) for p in paths])
 
 
 def restat_file(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> None:

@@ -201,10 +201,15 @@ def take_read_marks(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
     raised, refused = 0, list[Refused]()
     if others:
         seen = queries.files_looked_at(group.conn, f"{READS_DIR}/")
+        listed: set[str] = set()
         for device, _ in others:
             public = read_marks.signing_key(group.conn, device)
             for path in folder.small_files(f"{READS_DIR}/{device}", SUFFIX):
+                listed.add(path)
                 raised += _take_one(group, folder, exchange, path, device, public, seen, refused)
+        if gone := sorted(set(seen) - listed):  # superseded files, removed devices': their records go too
+            with group.store.db.atomic():
+                sync_files.drop_records(group.conn, gone)
     if read_marks.any_waiting(group.conn):
         with group.store.db.atomic():
             raised += read_marks.release_waiting(group.conn, group.now_hlc())

@@ -8,6 +8,9 @@ Figures (against a floor measured in the same app):
            the thread (the posts its first screen needs mounted and laid out).
   mounted  the same to every post of the thread mounted (after the first
            paint the rest are mounted in small batches) and the app idle.
+  key      in a second opening of the long thread, the CPU time from `j`
+           sent right after the first paint to the next post focused: what a
+           key waits while the posts are being mounted.
   floor    the same as `mounted` for a thread of one one-line post, opened
            just before.
 
@@ -33,6 +36,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+
+from textual import events  # noqa: E402
 
 from tablespace import actions  # noqa: E402
 from tablespace.core.group import Group, Transport  # noqa: E402
@@ -75,6 +80,26 @@ class TimedThreadScreen(ThreadScreen):
         self.mounted_at = time.process_time()
 
 
+async def key_ms(pilot, thread_id: str) -> float:  # noqa: ANN001 - a textual Pilot
+    """CPU from `j` sent at the first paint to the next post focused."""
+    app = pilot.app
+    screen = TimedThreadScreen(thread_id)
+    await app.push_screen(screen)
+    while screen.painted_at is None:
+        await asyncio.sleep(0.001)
+    t0 = time.process_time()
+    start = screen.focus_index
+    app.post_message(events.Key("j", "j"))
+    while not (screen.focus_index == start + 1 and screen.focused is screen.cards[start + 1]):
+        await asyncio.sleep(0.001)
+    ms = (time.process_time() - t0) * 1000
+    while screen.mounted_at is None:
+        await asyncio.sleep(0.005)
+    await pilot.press("escape")
+    await pilot.pause()
+    return ms
+
+
 async def open_ms(pilot, thread_id: str) -> tuple[float, float]:  # noqa: ANN001 - a textual Pilot
     """(first paint, every post mounted and the app idle), ms of CPU."""
     app = pilot.app
@@ -92,7 +117,7 @@ async def open_ms(pilot, thread_id: str) -> tuple[float, float]:  # noqa: ANN001
     return painted, mounted
 
 
-async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, float, float]:
+async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, float, float, float]:
     group = Group.open(home)
     try:
         app = TablespaceApp(group, sync=False)
@@ -103,7 +128,7 @@ async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, 
             await open_ms(pilot, warm)
             _, floor = await open_ms(pilot, short)
             painted, mounted = await open_ms(pilot, long)
-            return floor, painted, mounted
+            return floor, painted, mounted, await key_ms(pilot, long)
     finally:
         group.close()
 
@@ -120,18 +145,25 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="thread-open-"))
     try:
         home, long, short, warm = build(root, args.replies)
-        floors, painted, mounted = [], [], []
+        floors, painted, mounted, keys = [], [], [], []
         for _ in range(args.runs):
-            floor, first, every = asyncio.run(one_run(home, long, short, warm))
+            floor, first, every, key = asyncio.run(one_run(home, long, short, warm))
             floors.append(floor)
             painted.append(first)
             mounted.append(every)
+            keys.append(key)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     floor = statistics.median(floors)
     print(f"load {os.getloadavg()[0]:.2f}; process CPU ms, median (min-max) of {args.runs} runs")
     print(f"  floor: a thread of one post                 {spread(floors)}")
-    for label, values in ((f"{1 + args.replies} posts: first paint", painted), ("every post mounted", mounted)):
+    long = f"{1 + args.replies} posts:"
+    figures = (
+        (f"{long} first paint", painted),
+        ("every post mounted", mounted),
+        ("j at the first paint, answered", keys),
+    )
+    for label, values in figures:
         ratio = statistics.median(values) / floor
         print(f"  {label:<43} {spread(values)}  ({ratio:.1f}x the floor)")
     return 0

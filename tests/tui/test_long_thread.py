@@ -85,6 +85,7 @@ async def test_the_first_paint_mounts_what_two_screens_show_at_the_first_unread(
             assert focused_id(screen) == first_unread
             # a post is 8 rows here and the view 25: two screens hold 7 posts at most
             assert screen.painted_with is not None and screen.painted_with <= 8
+            assert screen.query_one("#posts").region.contains_region(screen.cards[31].region)  # all of it in view
             await wait_for(pilot, lambda: all(card.is_attached for card in screen.cards), timeout=30)
             assert len(screen.cards) == 61 and focused_id(screen) == first_unread
     finally:
@@ -97,11 +98,8 @@ async def test_posts_mounted_above_the_view_do_not_move_it(long_thread) -> None:
     try:
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_at(pilot, app, long_thread.thread)
-            card = screen.cards[31]
-            await wait_for(pilot, lambda: in_view(screen, card))
-            await pilot.pause()
-            where = card.region
-            assert not screen.cards[0].is_attached
+            card, where = screen.cards[31], screen.cards[31].region
+            assert in_view(screen, card) and not screen.cards[0].is_attached
             await wait_for(pilot, lambda: all(c.is_attached for c in screen.cards), timeout=30)
             await pilot.pause()
             assert card.region == where and screen.focused is card

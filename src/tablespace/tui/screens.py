@@ -280,11 +280,11 @@ class PostCard(Vertical, can_focus=True):
         yield Static(self.meta(), classes="post-meta")
         if post.quote is not None:
             yield Static(self.quote_line(post.quote), classes="post-quote")
-        from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
+        from tablespace.tui.markdown import post_body  # ~70 ms to import: not before the first frame
 
         if post.body.strip() or self.poll is None:  # a poll speaks for itself
             body = mentions_marked(visible(post.body, multiline=True), self.mention_keys)
-            yield MembersMarkdown(body or "*(no text)*", classes="post-body")
+            yield post_body(body or "*(no text)*", classes="post-body")
         if self.poll is not None:
             yield Static(poll_text(self.poll), classes="post-poll")
         if self.survey is not None:
@@ -349,8 +349,9 @@ def rows_of(card: PostCard, width: int) -> int:
     return rows + (card.survey is not None)
 
 
-# Posts mounted together after the first paint: about a tenth of a second.
-BATCH = 2
+# Posts mounted together after the first paint: fewer make more layouts of the
+# whole thread, more make a key typed meanwhile wait longer.
+BATCH = 4
 
 
 class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
@@ -373,6 +374,7 @@ class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
     def __init__(self, *children: Widget, **kwargs: Any) -> None:
         super().__init__(*children, **kwargs)
         self._placed: dict[Widget, tuple[int, int]] = {}  # each post's top and bottom at the last layout
+        self._reveal: tuple[Widget, bool] | None = None  # a post to bring into view once it is laid out
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
         result = super().arrange(size, optimal)
@@ -385,7 +387,26 @@ class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
             shift = self._placed[anchor][0] - before[anchor][0]
             if shift:
                 self._scroll_now(max(0, self.scroll_y + shift))
+        if self._reveal is not None and self._reveal[0] in self._placed:
+            (widget, top), self._reveal = self._reveal, None
+            self._scroll_now(self._revealing(self._placed[widget], top, size.height, result.total_region.bottom))
         return result
+
+    def reveal(self, widget: Widget, *, top: bool = False) -> None:
+        """Bring a post just mounted into view in the layout that places it
+        (as `scroll_to_widget` would once it is placed), not a frame later."""
+        self._reveal = (widget, top)
+        self.refresh(layout=True)
+
+    def _revealing(self, placed: tuple[int, int], top: bool, height: int, bottom: int) -> int:
+        y, end = placed
+        if top or y < self.scroll_y or end - y > height:
+            wanted = y
+        elif end > self.scroll_y + height:
+            wanted = end - height
+        else:
+            wanted = int(self.scroll_y)
+        return max(0, min(wanted, bottom - height))
 
     def _scroll_now(self, y: float) -> None:
         """Move the view within the layout being made: the scroll watchers
@@ -631,7 +652,7 @@ class ThreadScreen(TablespaceScreen):
         await self._mount(self._window(self.focus_index, posts))
         cards[self.focus_index].focus(scroll_visible=False)
         if self.focus_index:
-            posts.scroll_to_widget(cards[self.focus_index], animate=False)
+            posts.reveal(cards[self.focus_index])
         self.call_after_refresh(self._painted, self._generation)
 
     def _window(self, index: int, posts: PostScroll, screens: float = 1.0) -> list[int]:
@@ -725,7 +746,7 @@ class ThreadScreen(TablespaceScreen):
         await self._mount(self._window(index, posts))
         card = self._cards[index]
         card.focus(scroll_visible=False)
-        self.call_after_refresh(posts.scroll_to_widget, card, animate=False, top=top)
+        posts.reveal(card, top=top)
         self._fill(generation)
 
     def _show_card(self, card: PostCard, *, top: bool, scroll: bool) -> None:

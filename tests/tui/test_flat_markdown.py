@@ -41,27 +41,33 @@ class Side(App[None]):
                 yield post_body(self.body, classes="post-body")
 
 
-def cells(app: App[None], x: int, width: int) -> list[list[tuple[str, str]]]:
+def cells(app: App[None], x: int, width: int) -> list[list[tuple[str, str, object]]]:
+    """Each cell: its character, style and what a click on it does."""
     rows = []
     for strip in app.screen._compositor.render_strips():
         row = []
         for segment in strip.crop(x, x + width):
-            row.extend((char, str(segment.style)) for char in segment.text)
+            click = segment.style.meta.get("@click") if segment.style else None
+            row.extend((char, str(segment.style), click) for char in segment.text)
         rows.append(row)
-    while rows and all(char == " " for char, _ in rows[-1]):
+    while rows and all(char == " " for char, _, _ in rows[-1]):
         rows.pop()
     return rows
 
 
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
 @pytest.mark.parametrize("body", BODIES)
-async def test_a_flat_post_is_drawn_as_markdown_draws_it(body: str) -> None:
+async def test_a_flat_post_is_drawn_as_markdown_draws_it(body: str, theme: str) -> None:
     app = Side(body)
     async with app.run_test(size=(82, 20)) as pilot:
+        app.theme = theme
         await pilot.pause()
         assert isinstance(app.query_one("#flat").children[0], FlatMarkdown)
         markdown, flat = app.query_one("#markdown"), app.query_one("#flat")
         assert markdown.region.height == flat.region.height
         assert cells(app, 41, 41) == cells(app, 0, 41)
+        if "](" in body:
+            assert any(click for row in cells(app, 41, 41) for _, _, click in row)  # the link opens
 
 
 @pytest.mark.parametrize(

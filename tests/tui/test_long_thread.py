@@ -138,3 +138,19 @@ async def test_end_and_n_reach_posts_not_mounted_yet(long_thread) -> None:
             await wait_for(pilot, lambda: in_view(screen, first_unread) and screen.focused is first_unread)
     finally:
         group.close()
+
+
+async def test_a_post_deleted_while_the_rest_mount_leaves_every_other_post_mounted(long_thread) -> None:
+    group = Group.open(long_thread.ana)
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_at(pilot, app, long_thread.thread)
+            assert not all(card.is_attached for card in screen.cards)
+            actions.delete(group, long_thread.posts[40])
+            screen.refresh_data()  # as a change to the database does: the thread is built again
+            await wait_for(pilot, lambda: len(screen.cards) == 60, timeout=10)
+            await wait_for(pilot, lambda: all(card.is_attached for card in screen.cards), timeout=30)
+            assert len(screen.query(PostCard)) == 60
+    finally:
+        group.close()

@@ -459,7 +459,7 @@ class ThreadScreen(TablespaceScreen):
         self._cards: list[PostCard] = []  # every post's card in the thread's order, mounted or not yet
         self._mounted: set[int] = set()  # the indexes of the cards mounted (or being mounted)
         self._generation = 0  # a rebuild starts a new one: mounting for an older one stops
-        self._filling = False  # posts are being mounted after the first paint
+        self._filling: int | None = None  # the generation whose posts are being mounted after the first paint
         self.painted_with: int | None = None  # how many posts the first paint of the thread mounted
 
     def compose(self) -> ComposeResult:
@@ -695,24 +695,25 @@ class ThreadScreen(TablespaceScreen):
 
     def _painted(self, generation: int) -> None:
         """The first screen of the thread is painted: mount the rest."""
-        if generation == self._generation and self.painted_with is None:
+        if generation != self._generation:
+            return  # rebuilt before its first paint: the newer one fills
+        if self.painted_with is None:
             self.painted_with = len(self._mounted)
         self._fill(generation)
 
     def _fill(self, generation: int) -> None:
-        if not self._filling:
-            self._filling = True
+        if self._filling != generation:
+            self._filling = generation
             self.call_after_refresh(self._mount_more, generation)
 
     async def _mount_more(self, generation: int) -> None:
         """One small batch, then the next after a refresh: keys typed
         meanwhile wait for one batch at most."""
-        if generation != self._generation or not self.is_attached:
-            self._filling = False
-            return
+        if generation != self._filling or not self.is_attached:
+            return  # rebuilt meanwhile (a newer generation fills), or closed
         batch = self._next_batch()
         if not batch:
-            self._filling = False
+            self._filling = None
             self._all_mounted()
             return
         await self._mount(batch)

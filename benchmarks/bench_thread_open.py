@@ -2,11 +2,17 @@
 
 Figures (against a floor measured in the same app):
 
-  long     CPU time of the app's process (time.process_time) from asking
+  painted  CPU time of the app's process (time.process_time) from asking
            the app to open a thread of 1 + --replies posts, each reply three
-           Markdown blocks (two paragraphs and a list), to the thread painted
-           and the app idle (Pilot's pause).
-  floor    the same for a thread of one one-line post, opened just before.
+           Markdown blocks (two paragraphs and a list), to the first paint of
+           the thread (the posts its first screen needs mounted and laid out).
+  mounted  the same to every post of the thread mounted (after the first
+           paint the rest are mounted in small batches) and the app idle.
+  key      in a second opening of the long thread, the CPU time from `j`
+           sent right after the first paint to the next post focused: what a
+           key waits while the posts are being mounted.
+  floor    the same as `mounted` for a thread of one one-line post, opened
+           just before.
 
 Each run is a fresh app (headless, 100x40, live sync off, the sections not
 prepared, the warm-up imports done) on one group founded for the run in a
@@ -31,10 +37,13 @@ from pathlib import Path
 
 os.environ.setdefault("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
 
+from textual import events  # noqa: E402
+
 from tablespace import actions  # noqa: E402
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.tui.app import WARM_UP, TablespaceApp  # noqa: E402
+from tablespace.tui.screens import ThreadScreen  # noqa: E402
 
 SIZE = (100, 40)
 REPLY = "Reply {n}: the first paragraph.\n\nA second, **bold** one.\n\n- one item\n- and another"
@@ -55,18 +64,60 @@ def build(root: Path, replies: int) -> tuple[Home, str, str, str]:
     return group.home, long, short, warm
 
 
-async def open_ms(pilot, thread_id: str) -> float:  # noqa: ANN001 - a textual Pilot
+class TimedThreadScreen(ThreadScreen):
+    """The thread view, noting the CPU time of its first paint and of its
+    last post mounted."""
+
+    painted_at: float | None = None
+    mounted_at: float | None = None
+
+    def _painted(self, generation: int) -> None:
+        if self.painted_at is None:
+            self.painted_at = time.process_time()
+        super()._painted(generation)
+
+    def _all_mounted(self) -> None:
+        self.mounted_at = time.process_time()
+
+
+async def key_ms(pilot, thread_id: str) -> float:  # noqa: ANN001 - a textual Pilot
+    """CPU from `j` sent at the first paint to the next post focused."""
     app = pilot.app
+    screen = TimedThreadScreen(thread_id)
+    await app.push_screen(screen)
+    while screen.painted_at is None:
+        await asyncio.sleep(0.001)
     t0 = time.process_time()
-    await app.open_thread(thread_id)
-    await pilot.pause()
+    start = screen.focus_index
+    app.post_message(events.Key("j", "j"))
+    while not (screen.focus_index == start + 1 and screen.focused is screen.cards[start + 1]):
+        await asyncio.sleep(0.001)
     ms = (time.process_time() - t0) * 1000
+    while screen.mounted_at is None:
+        await asyncio.sleep(0.005)
     await pilot.press("escape")
     await pilot.pause()
     return ms
 
 
-async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, float]:
+async def open_ms(pilot, thread_id: str) -> tuple[float, float]:  # noqa: ANN001 - a textual Pilot
+    """(first paint, every post mounted and the app idle), ms of CPU."""
+    app = pilot.app
+    screen = TimedThreadScreen(thread_id)
+    t0 = time.process_time()
+    await app.push_screen(screen)
+    while screen.mounted_at is None:
+        await asyncio.sleep(0.005)
+    await pilot.pause()
+    mounted = (time.process_time() - t0) * 1000
+    assert screen.painted_at is not None
+    painted = (screen.painted_at - t0) * 1000
+    await pilot.press("escape")
+    await pilot.pause()
+    return painted, mounted
+
+
+async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, float, float, float]:
     group = Group.open(home)
     try:
         app = TablespaceApp(group, sync=False)
@@ -75,8 +126,9 @@ async def one_run(home: Home, long: str, short: str, warm: str) -> tuple[float, 
             while not app._painted or any(w.name == WARM_UP and not w.is_finished for w in app.workers):
                 await pilot.pause(0.05)
             await open_ms(pilot, warm)
-            floor = await open_ms(pilot, short)
-            return floor, await open_ms(pilot, long)
+            _, floor = await open_ms(pilot, short)
+            painted, mounted = await open_ms(pilot, long)
+            return floor, painted, mounted, await key_ms(pilot, long)
     finally:
         group.close()
 
@@ -93,17 +145,27 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="thread-open-"))
     try:
         home, long, short, warm = build(root, args.replies)
-        floors, longs = [], []
+        floors, painted, mounted, keys = [], [], [], []
         for _ in range(args.runs):
-            floor, ms = asyncio.run(one_run(home, long, short, warm))
+            floor, first, every, key = asyncio.run(one_run(home, long, short, warm))
             floors.append(floor)
-            longs.append(ms)
+            painted.append(first)
+            mounted.append(every)
+            keys.append(key)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    ratio = statistics.median(longs) / statistics.median(floors)
+    floor = statistics.median(floors)
     print(f"load {os.getloadavg()[0]:.2f}; process CPU ms, median (min-max) of {args.runs} runs")
-    print(f"  floor: a thread of one post      {spread(floors)}")
-    print(f"  a thread of {1 + args.replies} posts            {spread(longs)}  ({ratio:.1f}x the floor)")
+    print(f"  floor: a thread of one post                 {spread(floors)}")
+    long = f"{1 + args.replies} posts:"
+    figures = (
+        (f"{long} first paint", painted),
+        ("every post mounted", mounted),
+        ("j at the first paint, answered", keys),
+    )
+    for label, values in figures:
+        ratio = statistics.median(values) / floor
+        print(f"  {label:<43} {spread(values)}  ({ratio:.1f}x the floor)")
     return 0
 
 

@@ -3,17 +3,28 @@
 CommonMark joins the lines of a paragraph (a "soft" break); people writing
 in a chat box expect each line they typed to stay a line. Every place the
 app renders what members wrote (posts, the compose preview, the code of
-conduct and house rules) uses `MembersMarkdown`. Imported on first use: the
-Markdown widget is costly to import before the first frame."""
+conduct and house rules) uses `MembersMarkdown`, or for a post that is only
+paragraphs and bullet lists `FlatMarkdown`, which draws it the same with one
+widget (`post_body` picks). Imported on first use: the Markdown widget is
+costly to import before the first frame."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from textual.content import Content, Span
+from textual.css.styles import RulesMap
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, Visual
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock
@@ -63,3 +74,199 @@ class MembersMarkdown(Markdown):
                 block.remove_class(LAST_BLOCK)  # a later batch: no longer the last
             blocks[-1].set_class(True, LAST_BLOCK, update=False)  # styled as it mounts
         return super().mount_all(widgets, before=before, after=after)
+
+
+# --- a post as one widget ----------------------------------------------------------
+
+# What a post of paragraphs and a plain bullet list parses to: such a post is
+# drawn by one widget, as Markdown draws it with a widget per block.
+_FLAT_BLOCKS = {
+    "paragraph_open",
+    "paragraph_close",
+    "inline",
+    "bullet_list_open",
+    "bullet_list_close",
+    "list_item_open",
+    "list_item_close",
+}
+_INLINE = {"text", "softbreak", "hardbreak", "code_inline", "link_open", "link_close"} | {
+    f"{tag}_{end}" for tag in ("em", "strong", "s") for end in ("open", "close")
+}
+BULLET = Markdown.BULLETS[0]
+
+
+def post_body(markdown: str, **kwargs: Any) -> Widget:
+    """The widget for a post's body: one `FlatMarkdown` for a post of
+    paragraphs and plain bullet lists (most posts: a tenth of the cost of
+    mounting Markdown's widgets), `MembersMarkdown` for anything else."""
+    blocks = flat_blocks(members_parser().parse(markdown))
+    return MembersMarkdown(markdown, **kwargs) if blocks is None else FlatMarkdown(blocks, **kwargs)
+
+
+@dataclass
+class FlatBlock:
+    """A paragraph (one text) or a bullet list (a text an item)."""
+
+    texts: list[Content]
+    bullets: bool = False
+
+
+def flat_blocks(tokens: list[Token]) -> list[FlatBlock] | None:
+    """The post's blocks, or None if it has anything else (headings,
+    quotes, code, tables, numbered or nested lists, an item of two
+    paragraphs, images)."""
+    blocks: list[FlatBlock] = []
+    depth = 0  # inside a list item
+    for n, token in enumerate(tokens):
+        kind = token.type
+        if kind not in _FLAT_BLOCKS:
+            return None
+        if kind == "bullet_list_open":
+            if depth or token.level:
+                return None  # nested
+            blocks.append(FlatBlock([], bullets=True))
+        elif kind == "list_item_open":
+            if token.info or tokens[n + 1].type != "paragraph_open":
+                return None
+            depth += 1
+            end = n + 4  # a paragraph (open, inline, close), then the item's end
+            if end >= len(tokens) or tokens[end].type != "list_item_close":
+                return None
+        elif kind == "list_item_close":
+            depth -= 1
+        elif kind == "inline":
+            content = inline_content(token)
+            if content is None:
+                return None
+            if depth:
+                blocks[-1].texts.append(content)
+            else:
+                blocks.append(FlatBlock([content]))
+    return blocks
+
+
+def inline_content(token: Token) -> Content | None:
+    """A paragraph's text and styles, as Textual's Markdown makes them (the
+    component classes it styles, a click on a link opening it), or None
+    for what it would draw otherwise (an image)."""
+    text: list[str] = []
+    spans: list[Span] = []
+    opened: list[tuple[str | Style, int]] = []
+    at = 0
+    for child in token.children or ():
+        kind = child.type
+        if kind not in _INLINE:
+            return None
+        if kind == "text":
+            piece = re.sub(r"\s+", " ", child.content)
+        elif kind == "hardbreak":
+            piece = "\n"
+        elif kind == "softbreak":
+            piece = " "
+        elif kind == "code_inline":
+            piece = child.content
+            spans.append(Span(at, at + len(piece), ".code_inline"))
+        elif kind == "link_open":
+            href = str(child.attrs.get("href", ""))
+            opened.append((Style.from_meta({"@click": f"link({href!r})"}), at))
+            continue
+        elif kind.endswith("_open"):
+            opened.append(("." + kind.removesuffix("_open"), at))
+            continue
+        else:  # a close
+            style, start = opened.pop()
+            spans.append(Span(start, at, style))
+            continue
+        text.append(piece)
+        at += len(piece)
+    return Content("".join(text), spans=spans)
+
+
+class FlatVisual(Visual):
+    """Paragraphs and bullet lists as one text: a blank line after each
+    block but the last, an item's wrapped lines under its text, not its
+    bullet (wrapped here, at the width given)."""
+
+    def __init__(self, blocks: list[FlatBlock]) -> None:
+        self.blocks = blocks
+        self._made: tuple[int, Content] | None = None
+
+    def content(self, width: int) -> Content:
+        if self._made is None or self._made[0] != width:
+            self._made = (width, self._make(width))
+        return self._made[1]
+
+    def _make(self, width: int) -> Content:
+        bullet = Content(BULLET, spans=[Span(0, len(BULLET), ".bullet")])
+        indent = Content(" " * bullet.cell_length, spans=[Span(0, bullet.cell_length, ".bullet")])
+        blocks: list[Content] = []
+        for block in self.blocks:
+            if not block.bullets:
+                blocks.append(block.texts[0])
+                continue
+            items = []
+            for item in block.texts:
+                lines = item.wrap(max(1, width - bullet.cell_length)) if width else [item]
+                items.append(bullet + (Content("\n") + indent).join(lines))
+            blocks.append(Content("\n").join(items))
+        return Content("\n\n").join(blocks)
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        return self.content(width).render_strips(width, height, style, options)
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return self.content(container_width).get_optimal_width(rules, container_width)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.content(width).get_height(rules, width)
+
+
+class FlatMarkdown(Widget):
+    """A post of paragraphs and bullet lists, drawn as Markdown draws it."""
+
+    COMPONENT_CLASSES = {"em", "strong", "s", "code_inline", "bullet"}
+    DEFAULT_CSS = """
+    FlatMarkdown {
+        height: auto;
+        color: $foreground;
+        &:dark > .code_inline {
+            background: $warning 10%;
+            color: $text-warning 95%;
+        }
+        &:light > .code_inline {
+            background: $error 5%;
+            color: $text-error 95%;
+        }
+        &:ansi > .code_inline {
+            background: ansi_default;
+        }
+        & > .em {
+            text-style: italic;
+        }
+        & > .strong {
+            text-style: bold;
+        }
+        & > .s {
+            text-style: strike;
+        }
+        & > .bullet {
+            color: $text-primary;
+        }
+        &:light > .bullet {
+            color: $text-secondary;
+        }
+    }
+    """
+
+    def __init__(self, blocks: list[FlatBlock], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.visual_body = FlatVisual(blocks)
+
+    def render(self) -> FlatVisual:
+        return self.visual_body
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract(self.visual_body.content(self.content_size.width).plain), "\n"
+
+    def action_link(self, href: str) -> None:
+        self.app.open_url(href)

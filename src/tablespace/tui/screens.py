@@ -5,13 +5,17 @@ the first switch to them; what all screens share is in `chrome`)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from math import ceil
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Header, Static
 
 from tablespace import actions
@@ -31,6 +35,8 @@ from tablespace.tui.thread_list import ThreadList
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from textual.layout import DockArrangeResult
 
     from tablespace.core.group import Group
     from tablespace.tui.editor import Draft
@@ -274,11 +280,11 @@ class PostCard(Vertical, can_focus=True):
         yield Static(self.meta(), classes="post-meta")
         if post.quote is not None:
             yield Static(self.quote_line(post.quote), classes="post-quote")
-        from tablespace.tui.markdown import MembersMarkdown  # ~70 ms to import: not before the first frame
+        from tablespace.tui.markdown import post_body  # ~70 ms to import: not before the first frame
 
         if post.body.strip() or self.poll is None:  # a poll speaks for itself
             body = mentions_marked(visible(post.body, multiline=True), self.mention_keys)
-            yield MembersMarkdown(body or "*(no text)*", classes="post-body")
+            yield post_body(body or "*(no text)*", classes="post-body")
         if self.poll is not None:
             yield Static(poll_text(self.poll), classes="post-poll")
         if self.survey is not None:
@@ -331,16 +337,83 @@ def reactions_text(post: PostView) -> Text:
     return text
 
 
+def rows_of(card: PostCard, width: int) -> int:
+    """A cheap guess at a post's height on screen, to pick the posts the
+    first screen needs: its lines wrapped at `width`, its meta line and
+    margin, and its quote, reactions and poll lines."""
+    post = card.post
+    rows = 2 + (post.quote is not None) + bool(post.reactions)
+    rows += sum(max(1, ceil(len(line) / width)) for line in post.body.splitlines() or [""])
+    if card.poll is not None:
+        rows += 2 * len(card.poll.options) + 1
+    return rows + (card.survey is not None)
+
+
+# Posts mounted together after the first paint: fewer make more layouts of the
+# whole thread, more make a key typed meanwhile wait longer.
+BATCH = 4
+
+
 class PostScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
     """The posts of a thread: j/k/arrows move between posts (the screen's
-    bindings), so only paging is bound here."""
+    bindings), so only paging is bound here; home and end go to the thread's
+    ends, mounting them first if they are not yet.
+
+    What the reader sees stays put when posts are mounted (or grow) above
+    it, as a browser's scroll anchoring does: the first post in view at the
+    last layout is found in the new one and the view moves with it, in the
+    same layout, so no frame shows the posts pushed down."""
 
     BINDINGS = [
         Binding("pagedown,space", "page_down", "Page down", show=False, id="thread.page_down"),
         Binding("pageup", "page_up", "Page up", show=False, id="thread.page_up"),
-        Binding("home", "scroll_home", "Top", show=False, id="thread.top"),
-        Binding("end", "scroll_end", "Bottom", show=False, id="thread.bottom"),
+        Binding("home", "screen.top", "Top", show=False, id="thread.top"),
+        Binding("end", "screen.bottom", "Bottom", show=False, id="thread.bottom"),
     ]
+
+    def __init__(self, *children: Widget, **kwargs: Any) -> None:
+        super().__init__(*children, **kwargs)
+        self._placed: dict[Widget, tuple[int, int]] = {}  # each post's top and bottom at the last layout
+        self._reveal: tuple[Widget, bool] | None = None  # a post to bring into view once it is laid out
+
+    def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
+        result = super().arrange(size, optimal)
+        if optimal:
+            return result
+        before, self._placed = self._placed, {p.widget: (p.region.y, p.region.bottom) for p in result.placements}
+        # set first: moving the scrollbar below arranges again, and must find nothing to move
+        anchor = next((w for w, (_top, bottom) in before.items() if bottom > self.scroll_y), None)
+        if anchor is not None and anchor in self._placed:
+            shift = self._placed[anchor][0] - before[anchor][0]
+            if shift:
+                self._scroll_now(max(0, self.scroll_y + shift))
+        if self._reveal is not None and self._reveal[0] in self._placed:
+            (widget, top), self._reveal = self._reveal, None
+            self._scroll_now(self._revealing(self._placed[widget], top, size.height, result.total_region.bottom))
+        return result
+
+    def reveal(self, widget: Widget, *, top: bool = False) -> None:
+        """Bring a post just mounted into view in the layout that places it
+        (as `scroll_to_widget` would once it is placed), not a frame later."""
+        self._reveal = (widget, top)
+        self.refresh(layout=True)
+
+    def _revealing(self, placed: tuple[int, int], top: bool, height: int, bottom: int) -> int:
+        y, end = placed
+        if top or y < self.scroll_y or end - y > height:
+            wanted = y
+        elif end > self.scroll_y + height:
+            wanted = end - height
+        else:
+            wanted = int(self.scroll_y)
+        return max(0, min(wanted, bottom - height))
+
+    def _scroll_now(self, y: float) -> None:
+        """Move the view within the layout being made: the scroll watchers
+        would check it against the size of the layout before."""
+        self.set_reactive(PostScroll.scroll_y, y)
+        self.set_reactive(PostScroll.scroll_target_y, y)
+        self.vertical_scrollbar.position = y
 
 
 class ThreadScreen(TablespaceScreen):
@@ -383,6 +456,11 @@ class ThreadScreen(TablespaceScreen):
         self.news_below: list[PostCard] = []  # replies that came while the reader was scrolled up, not yet in view
         self.unread: list[str] = []  # the posts unread when the thread opened, in order (`n` walks them)
         self.mention_keys: dict[str, list[str]] = {}  # post id -> the name keys its mentions resolved by
+        self._cards: list[PostCard] = []  # every post's card in the thread's order, mounted or not yet
+        self._mounted: set[int] = set()  # the indexes of the cards mounted (or being mounted)
+        self._generation = 0  # a rebuild starts a new one: mounting for an older one stops
+        self._filling: int | None = None  # the generation whose posts are being mounted after the first paint
+        self.painted_with: int | None = None  # how many posts the first paint of the thread mounted
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -474,13 +552,21 @@ class ThreadScreen(TablespaceScreen):
             for p in detail.posts[len(cards) :]
         ]
         if new:
-            await posts.mount_all(new)
+            tail = len(cards) - 1 in self._mounted  # else the posts still to mount take them along
+            self._cards.extend(new)
+            if tail:
+                await self._mount(range(len(cards), len(self._cards)))
+            else:
+                self._fill(self._generation)
         if self.land_on_last:
             self.land_on_last = False
-            last = self.cards[-1]
-            self.focus_index = len(self.cards) - 1
-            last.focus(scroll_visible=False)
-            self.call_after_refresh(posts.scroll_to_widget, last, animate=False)
+            last = len(self._cards) - 1
+            if last in self._mounted:
+                self.focus_index = last
+                self._cards[last].focus(scroll_visible=False)
+                self.call_after_refresh(posts.scroll_to_widget, self._cards[last], animate=False)
+            else:
+                self.land(last)
         elif new and following:
             self.call_after_refresh(posts.scroll_end, animate=False)
         elif new:  # the reader is further up: keep their place, say what came below
@@ -494,7 +580,7 @@ class ThreadScreen(TablespaceScreen):
         if not self.news_below:
             return
         view = self.query_one("#posts", PostScroll).region
-        unseen = [card for card in self.news_below if card.is_attached and not card.region.overlaps(view)]
+        unseen = [card for card in self.news_below if not card.is_attached or not card.region.overlaps(view)]
         if len(unseen) != len(self.news_below):
             self._seen_below(unseen)
 
@@ -511,9 +597,7 @@ class ThreadScreen(TablespaceScreen):
         first = self.news_below[0]
         cards = self.cards
         if first in cards:
-            self.focus_index = cards.index(first)
-            first.focus(scroll_visible=False)
-            self.query_one("#posts", PostScroll).scroll_to_widget(first, animate=False, top=True)
+            self.land(cards.index(first), top=True)
         self._seen_below(self.news_below[1:])
 
     def _update_heading(self, detail: queries.ThreadDetail) -> None:
@@ -538,9 +622,13 @@ class ThreadScreen(TablespaceScreen):
         self.query_one("#thread-title", Static).update(heading)
 
     async def _mount_all(self, posts: PostScroll, detail: queries.ThreadDetail) -> None:
+        """Mount the posts the first screen shows, around the one the thread
+        opens at; the rest follow in small batches after the first paint."""
         self.news_below = []
+        self._generation += 1
+        self._mounted = set()
         await posts.remove_children()
-        cards = [
+        self._cards = [
             PostCard(
                 p,
                 opening=n == 0 and p.id == detail.id,
@@ -551,26 +639,151 @@ class ThreadScreen(TablespaceScreen):
             )
             for n, p in enumerate(detail.posts)
         ]
-        await posts.mount_all(cards)
+        cards = self._cards
         if self.focus_post is not None:
             self.focus_index = next((n for n, card in enumerate(cards) if card.post.id == self.focus_post), 0)
             self.focus_post = None
         if self.land_on_last:
             self.land_on_last = False
             self.focus_index = len(cards) - 1
-        if cards:
-            self.focus_index = min(self.focus_index, len(cards) - 1)
-            cards[self.focus_index].focus(scroll_visible=False)
-            if self.focus_index:
-                posts.scroll_to_widget(cards[self.focus_index], animate=False)
+        if not cards:
+            return
+        self.focus_index = min(self.focus_index, len(cards) - 1)
+        await self._mount(self._window(self.focus_index, posts))
+        cards[self.focus_index].focus(scroll_visible=False)
+        if self.focus_index:
+            posts.reveal(cards[self.focus_index])
+        self.call_after_refresh(self._painted, self._generation)
+
+    def _window(self, index: int, posts: PostScroll, screens: float = 1.0) -> list[int]:
+        """The posts a view at `index` can show: it and a screen's height of
+        posts below it, and as much above (the view may end at it), by a
+        cheap estimate of their height."""
+        height = posts.size.height or self.app.size.height
+        width = max(20, (posts.size.width or self.app.size.width) - 6)
+        budget = int(height * screens) - rows_of(self._cards[index], width)
+        window = [index]
+        for step in (1, -1):
+            rows, n = 0, index + step
+            while 0 <= n < len(self._cards) and rows < budget:
+                window.append(n)
+                rows += rows_of(self._cards[n], width)
+                n += step
+        return sorted(window)
+
+    async def _mount(self, indexes: Iterable[int]) -> None:
+        """Mount these cards in the thread's order, each run of neighbours
+        at once, before the next card already mounted."""
+        todo = sorted(set(indexes) - self._mounted)
+        if not todo:
+            return
+        posts = self.query_one("#posts", PostScroll)
+        self._mounted.update(todo)
+        runs: list[list[int]] = []
+        for n in todo:
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        for run in runs:
+            following = next((n for n in range(run[-1] + 1, len(self._cards)) if n in self._mounted), None)
+            cards = [self._cards[n] for n in run]
+            if following is None or following in run:
+                await posts.mount_all(cards)
+            else:
+                await posts.mount_all(cards, before=self._cards[following])
+
+    def _painted(self, generation: int) -> None:
+        """The first screen of the thread is painted: mount the rest."""
+        if generation != self._generation:
+            return  # rebuilt before its first paint: the newer one fills
+        if self.painted_with is None:
+            self.painted_with = len(self._mounted)
+        self._fill(generation)
+
+    def _fill(self, generation: int) -> None:
+        if self._filling != generation:
+            self._filling = generation
+            self.call_after_refresh(self._mount_more, generation)
+
+    async def _mount_more(self, generation: int) -> None:
+        """One small batch, then the next after a refresh: keys typed
+        meanwhile wait for one batch at most."""
+        if generation != self._filling or not self.is_attached:
+            return  # rebuilt meanwhile (a newer generation fills), or closed
+        batch = self._next_batch()
+        if not batch:
+            self._filling = None
+            self._all_mounted()
+            return
+        await self._mount(batch)
+        self.call_after_refresh(self._mount_more, generation)
+
+    def _next_batch(self) -> list[int]:
+        """The unmounted posts nearest below the focused one, then above it."""
+        here, count = min(self.focus_index, len(self._cards) - 1), len(self._cards)
+        below = [n for n in range(max(here, 0), count) if n not in self._mounted][:BATCH]
+        if below:
+            return below
+        return [n for n in range(here, -1, -1) if n not in self._mounted][:BATCH]
+
+    def _all_mounted(self) -> None:
+        """Every post is mounted (a hook for the benchmark)."""
+
+    def land(self, index: int, *, top: bool = False, scroll: bool = True) -> None:
+        """Focus the post at `index` and bring it into view, mounting it and
+        what shows around it first if it is not mounted yet."""
+        self.focus_index = index
+        card = self._cards[index]
+        if index in self._mounted and card.is_attached:
+            self._show_card(card, top=top, scroll=scroll)
+        else:
+            self.call_next(self._mount_and_land, self._generation, index, top)
+
+    async def _mount_and_land(self, generation: int, index: int, top: bool) -> None:
+        if generation != self._generation or self.focus_index != index:
+            return  # rebuilt, or the reader moved on meanwhile
+        posts = self.query_one("#posts", PostScroll)
+        await self._mount(self._window(index, posts))
+        card = self._cards[index]
+        card.focus(scroll_visible=False)
+        posts.reveal(card, top=top)
+        self._fill(generation)
+
+    def _show_card(self, card: PostCard, *, top: bool, scroll: bool) -> None:
+        if not scroll:
+            card.focus()
+            return
+        card.focus(scroll_visible=False)
+        self.query_one("#posts", PostScroll).scroll_to_widget(card, animate=False, top=top)
+
+    async def action_top(self) -> None:
+        await self._scroll_to_end(0)
+
+    async def action_bottom(self) -> None:
+        await self._scroll_to_end(len(self._cards) - 1)
+
+    async def _scroll_to_end(self, index: int) -> None:
+        """home and end: the thread's first or last screen, mounted first."""
+        posts = self.query_one("#posts", PostScroll)
+        if index < 0:
+            return
+        await self._mount(self._window(index, posts))
+        if index == 0:
+            self.call_after_refresh(posts.scroll_home, animate=False)
+        else:
+            self.call_after_refresh(posts.scroll_end, animate=False)
+        self._fill(self._generation)
 
     def refresh_times(self) -> None:
         for card in self.cards:
-            card.refresh_times()
+            if card.is_attached:
+                card.refresh_times()
 
     @property
     def cards(self) -> list[PostCard]:
-        return list(self.query(PostCard))
+        """Every post's card, in the thread's order, mounted or not yet."""
+        return self._cards
 
     @property
     def focused_post(self) -> PostCard | None:
@@ -618,8 +831,7 @@ class ThreadScreen(TablespaceScreen):
         cards = self.cards
         if not cards:
             return
-        self.focus_index = max(0, min(len(cards) - 1, self.focus_index + step))
-        cards[self.focus_index].focus()
+        self.land(max(0, min(len(cards) - 1, self.focus_index + step)), scroll=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -688,13 +900,9 @@ class ThreadScreen(TablespaceScreen):
         self.select_post(quote.post)
 
     def select_post(self, post_id: str) -> None:
-        cards = self.cards
-        index = next((n for n, c in enumerate(cards) if c.post.id == post_id), None)
-        if index is None:
-            return
-        self.focus_index = index
-        cards[index].focus(scroll_visible=False)
-        self.query_one("#posts", PostScroll).scroll_to_widget(cards[index], animate=False, top=True)
+        index = next((n for n, c in enumerate(self.cards) if c.post.id == post_id), None)
+        if index is not None:
+            self.land(index, top=True)
 
     def action_follow(self) -> None:
         undo = inbox.is_following(self.group.conn, self.thread_id)

@@ -1068,3 +1068,33 @@ def test_two_devices_of_one_member_write_at_once_and_one_is_removed(tmp_path) ->
         assert state in (None, ("rejected",))  # refused, or never sent (its home heard first)
     finally:
         net.close()
+
+
+def test_the_last_moderators_leaving_at_once_leave_one_of_them_in(tmp_path) -> None:
+    """Cy leaves and nobody has renewed the key yet when Bo, then Ada, the
+    two moderators, leave offline. Each folds their own leave first (the
+    other one is still a moderator there); once they meet, Ada's leave is
+    refused (Bo's came first and Ada is the last moderator). But having gone,
+    neither could renew the key their leave waited for, so neither leave
+    went out and nobody counted themselves in (the machine's long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        net.act(ada, Group.write, "role.grant", {"member": net.member_id(bo), "role": "moderator"})
+        net.converge()
+        net.advance(1000)
+        net.act(cy, leave_group)
+        net.sync(cy)
+        net.advance(1000)
+        net.act(bo, leave_group)
+        net.advance(1000)
+        net.act(ada, leave_group)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada]
+        conn = net.groups[bo].conn
+        assert conn.execute(
+            "SELECT state FROM ops WHERE author = ? AND kind = 'member.leave'", (net.member_id(ada),)
+        ).fetchone() == ("rejected",)
+    finally:
+        net.close()

@@ -1098,3 +1098,32 @@ def test_the_last_moderators_leaving_at_once_leave_one_of_them_in(tmp_path) -> N
         ).fetchone() == ("rejected",)
     finally:
         net.close()
+
+
+def test_a_device_the_log_refused_learns_of_its_member_s_removal(tmp_path) -> None:
+    """Bo pairs a laptop; before Ada sees it, she removes Cy (renewing the
+    key for herself and Bo) and then Bo, naming none of his ops, so the
+    laptop's pairing is refused everywhere. Her removal of Bo travels under
+    the renewed key, which no rotation lists the laptop for: only Bo's home
+    can hand it over, or the laptop counts itself in forever (the machine's
+    long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(bo)
+        assert laptop is not None
+        net.deliver_all(bo)
+        net.sync(bo)  # Bo's home approves the pairing: a device.add Ada has not seen
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(cy), "test")
+        net.sync(ada)  # renews the key for Ada and Bo
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(bo), "test")
+        net.sync(ada)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada]
+        laptop_home = net.groups[laptop]
+        assert laptop_home.me == laptop_home.device and laptop_home.my_status is None  # not Bo's after all
+    finally:
+        net.close()

@@ -22,7 +22,9 @@ Figures, over --runs runs (median, min-max), Ina and Oto alternating first:
          `actions.sync_group` (the real `tablespace sync` round: listing,
          import with the fold, export) in this process: wall and CPU time.
 The ratio Ina / Oto is the target (issue: circles): at most 1.2x. Each run
-also checks Ina holds every circle thread and Oto none.
+also checks Ina holds every circle thread and Oto none. The paired figure
+is the median of each run's Ina over the Oto timed next to her: a load
+that moves between runs moves both of a pair.
   late key  on Ina's synced home, one of her circles folded again alone (what
          a key that reaches her after its ops costs: Store.reopen_circles)
          against the whole log re-folded, alternating, CPU time; both must
@@ -214,6 +216,11 @@ def timed_late_key(synced: Path, runs: int) -> tuple[list[float], list[float], b
     return reopen, refold, len(digests) == 1
 
 
+def paired(times: dict[str, tuple[list[float], list[float]]], clock: int) -> str:
+    """The ratios Ina / Oto of the runs timed one after the other (run i of each), as spread()."""
+    return spread([i / o for i, o in zip(times["ina"][clock], times["oto"][clock], strict=True)]) + "x"
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
@@ -275,6 +282,10 @@ def main() -> int:
             ],
         ]
         print(table(["first sync", "median (min-max)", "ratio", f"<= {MAX_RATIO}x"], rows))
+        print(
+            f"  paired, each run's Ina / the Oto beside her: wall {paired(times, 0)}, CPU {paired(times, 1)} "
+            "(steadier than the ratio of medians when the load moves between runs)"
+        )
         print(f"  Ina held her circles' threads and Oto none, the same ops: {verdict(ok_held)} {sorted(held.items())}")
         same = True
         if hasattr(Store, "reopen_circles"):  # not in a tree from before it (compare.py)

@@ -11,7 +11,7 @@ import pytest
 
 from tablespace.core.group import Group
 from tablespace.core.home import Home
-from tests.clirun import TS, everyone_syncs, make_group
+from tests.clirun import NOW, TS, everyone_syncs, make_group
 
 
 def pair_laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, TS, TS, TS]:
@@ -299,3 +299,21 @@ def test_mentions_the_inbox_and_unread_threads_see_one_person_across_devices(
     everyone_syncs(laptop, ben, ana)
     assert mine not in {t["id"] for t in ben.json("threads", "--unread")}
     assert mine in {t["id"] for t in ana.json("threads", "--unread")}
+
+
+def test_a_device_s_runaway_clock_marks_nothing_read_past_what_is_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ben's laptop clock says 2990 when it replies in his thread: the reply
+    waits for its time, and the desktop's read mark does not jump there with
+    it, so Ana's reaction afterwards still reaches the desktop's inbox."""
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    thread = ben.out("post", "Crumb check", "--body", "how does it look?")
+    everyone_syncs(ben, laptop, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2990-01-01T00:00:00Z")
+    laptop.out("reply", thread[:6], "--body", "written with a broken clock")
+    monkeypatch.setenv("TABLESPACE_NOW", NOW)
+    everyone_syncs(laptop, ben, ana)
+    ana.out("react", thread[:6], "👍")
+    everyone_syncs(ana, ben)
+    assert ("reaction", thread) in {(e["kind"], e["thread"]) for e in ben.json("inbox")}

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tablespace.core import fold
+from tablespace.core import fold, schema
 from tablespace.core import store as store_module
 from tablespace.core.fold import FoldContext
+from tablespace.core.fold import context as context_module
 from tablespace.core.ops import Op
 
 from .opkit import World, new_store, op_state
@@ -228,22 +229,22 @@ def test_a_big_import_swaps_the_wal_for_a_rollback_journal_only_when_alone(tmp_p
     assert modes() == ("wal", 1)
 
 
-def test_an_edit_of_an_older_post_leaves_the_batch_and_one_of_a_batched_post_writes_it_first(
-    tmp_path, monkeypatch
-) -> None:
+def test_an_edit_of_an_older_post_or_of_a_batched_one_leaves_the_batch_growing(tmp_path, monkeypatch) -> None:
     """An edit reads and writes its own post's rows only: of a post already
     in the table it runs beside the pending batch; of one still in the batch
-    it writes the batch first. Either way the views are those of folding op
-    by op."""
-    world = World(tmp_path / "w.db", members=1)
-    ada, bo = world.founder, world.members[0]
+    it edits the pending row (text, title, mentions, edit time). Either way
+    the views, mentions' times and thread_newest (kept by triggers in a fold
+    this small) are those of folding op by op."""
+    world = World(tmp_path / "w.db", members=2)
+    ada, bo, cy = world.founder, *world.members
     older = world.do(bo, "thread.start", {"title": "Starter", "body": "help", "tags": []})
     first = world.sign(ada, "post.reply", {"thread": older.id, "body": "feed it"})
     edit_older = world.sign(bo, "post.edit", {"post": older.id, "body": "help @Ada", "title": "Starter, fed"})
     second = world.sign(ada, "post.reply", {"thread": older.id, "body": "and wait"})
-    fresh = world.sign(bo, "thread.start", {"title": "Wins", "body": "", "tags": []})
-    edit_fresh = world.sign(bo, "post.edit", {"post": fresh.id, "body": "a loaf"})
+    fresh = world.sign(bo, "thread.start", {"title": "Wins", "body": "thanks @Ada", "tags": []})
+    edit_fresh = world.sign(bo, "post.edit", {"post": fresh.id, "body": "a loaf, @ADA and @cy", "title": "Wins!"})
     third = world.sign(ada, "post.reply", {"thread": fresh.id, "body": "well done"})
+    edit_third = world.sign(ada, "post.edit", {"post": third.id, "body": "well done, bo"})
     written: list[int] = []
     real_flush = FoldContext.flush
 
@@ -253,19 +254,28 @@ def test_an_edit_of_an_older_post_leaves_the_batch_and_one_of_a_batched_post_wri
         real_flush(ctx)
 
     monkeypatch.setattr(FoldContext, "flush", counted)
-    world.ingest(first, edit_older, second, fresh, edit_fresh, third)
+    world.ingest(first, edit_older, second, fresh, edit_fresh, third, edit_third)
 
-    assert written == [3, 1]  # first, second and fresh before fresh's edit; then third
+    assert written == [4]  # first, second, fresh and third: no edit wrote the batch
     assert world.one("SELECT title, replies FROM threads WHERE id = ?", older.id) == ("Starter, fed", 2)
     assert world.one("SELECT body, edited_hlc FROM posts WHERE id = ?", older.id) == ("help @Ada", edit_older.hlc)
     assert world.one("SELECT member FROM mentions WHERE post_id = ?", older.id) == (ada.id,)
-    assert world.one("SELECT body FROM posts WHERE id = ?", fresh.id) == ("a loaf",)
-    assert world.one("SELECT replies FROM threads WHERE id = ?", fresh.id) == (1,)
+    assert world.one("SELECT title, replies FROM threads WHERE id = ?", fresh.id) == ("Wins!", 1)
+    assert world.one("SELECT body, edited_hlc FROM posts WHERE id = ?", fresh.id) == (
+        "a loaf, @ADA and @cy",
+        edit_fresh.hlc,
+    )
+    assert world.store.conn.execute(
+        "SELECT member, hlc FROM mentions WHERE post_id = ? ORDER BY hlc", (fresh.id,)
+    ).fetchall() == [(ada.id, fresh.hlc), (cy.id, edit_fresh.hlc)]  # a kept mention keeps its time
+    assert world.one("SELECT body, edited_hlc FROM posts WHERE id = ?", third.id) == ("well done, bo", edit_third.hlc)
+    newest = world.store.conn.execute("SELECT thread_id, hlc FROM thread_newest ORDER BY thread_id").fetchall()
     batched = world.store.canonical_dump()
     monkeypatch.setattr(FoldContext, "flush", real_flush)
     _fold_op_by_op(monkeypatch)
     world.store.rebuild()
     assert world.store.canonical_dump() == batched
+    assert dict(newest) == {older.id: second.hlc, fresh.id: edit_third.hlc}
 
 
 def test_a_bulk_fold_indexes_text_as_the_triggers_do_and_keeps_the_small_term_buffer(tmp_path, monkeypatch) -> None:
@@ -433,3 +443,58 @@ def test_an_early_end_leaves_a_later_time_out_whole_when_folded_again(tmp_path) 
     assert during == "the author is timed out until 2025-01-07T12:00:00Z"
     dumps = _dumps_by_chunking(tmp_path, world, [])
     assert _ways_that_agree(dumps) == [list(dumps)]
+
+
+def test_a_bulk_fold_folds_without_the_indexes_only_reads_use_and_makes_them_again(tmp_path, monkeypatch) -> None:
+    """The indexes only reads use (schema.READ_INDEXES) are all in a new
+    database; a bulk fold runs without them and leaves each as it was."""
+    monkeypatch.setattr(store_module, "BULK_FOLD_MIN", 1)
+    world = World(tmp_path / "w.db", members=1)
+    conn = world.store.conn
+
+    def indexes() -> dict[str, str]:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+
+    before = indexes()
+    assert set(schema.READ_INDEXES) <= before.keys()
+    seen: list[set[str]] = []
+    real = fold.apply_op
+
+    def looking(ctx: FoldContext, op: Op) -> object:
+        seen.append(set(schema.READ_INDEXES) & indexes().keys())
+        return real(ctx, op)
+
+    monkeypatch.setattr(fold, "apply_op", looking)
+    thread = world.sign(world.members[0], "thread.start", {"title": "loaf", "body": "@Ada", "tags": []})
+    world.ingest(thread, world.sign(world.founder, "post.reply", {"thread": thread.id, "body": "more"}))
+    assert seen == [set(), set()]
+    assert indexes() == before
+    assert world.one("SELECT count(*) FROM posts INDEXED BY posts_thread_author") == (2,)
+
+
+def test_a_long_run_of_posts_is_written_in_parts_of_at_most_batch_rows(tmp_path, monkeypatch) -> None:
+    """The write-behind holds at most BATCH_ROWS posts and reactions: a
+    backlog's text is not all held in memory at once. The views are the same."""
+    monkeypatch.setattr(context_module, "BATCH_ROWS", 2)
+    world = World(tmp_path / "w.db", members=1)
+    ada, bo = world.founder, world.members[0]
+    thread = world.sign(bo, "thread.start", {"title": "Starter", "body": "help", "tags": []})
+    replies = [world.sign(ada, "post.reply", {"thread": thread.id, "body": f"try {i}"}) for i in range(3)]
+    liked = world.sign(bo, "post.react", {"post": replies[0].id, "emoji": "👍"})
+    written: list[tuple[int, int]] = []
+    real_flush = FoldContext.flush
+
+    def counted(ctx: FoldContext) -> None:
+        if ctx._batch:
+            written.append((len(ctx._batch.posts), len(ctx._batch.reactions)))
+        real_flush(ctx)
+
+    monkeypatch.setattr(FoldContext, "flush", counted)
+    world.ingest(thread, *replies, liked)
+    assert written == [(2, 0), (2, 0), (0, 1)]
+    assert world.one("SELECT replies FROM threads WHERE id = ?", thread.id) == (3,)
+    batched = world.store.canonical_dump()
+    monkeypatch.setattr(FoldContext, "flush", real_flush)
+    _fold_op_by_op(monkeypatch)
+    world.store.rebuild()
+    assert world.store.canonical_dump() == batched

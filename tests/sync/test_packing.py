@@ -138,7 +138,7 @@ def test_a_reader_holding_a_pack_s_ops_skips_it_unopened(two, monkeypatch) -> No
     assert reasons[pack] == HELD_ALREADY
     # a reader that opens it (as a build without packs does) gets nothing
     # new, refuses nothing, and keeps every op
-    monkeypatch.setattr(engine_module, "held_already", lambda group, path, read=None: False)
+    monkeypatch.setattr(engine_module, "held_already", lambda group, path, read=None, waiting=None: False)
     ops = ben.ops()
     group = Group.open(Home(ben.home))
     with group.store.db.atomic():

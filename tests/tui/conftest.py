@@ -109,6 +109,12 @@ def group(kitchen: Kitchen) -> Iterator[Group]:
 
 
 @pytest.fixture(autouse=True)
+def reader_in_utc(utc) -> None:  # noqa: ANN001 - the root conftest's fixture
+    """The app shows local times: every screen here is read on a UTC clock,
+    so snapshots do not follow the machine's zone (in_new_york overrides)."""
+
+
+@pytest.fixture(autouse=True)
 def sections_made_on_their_keys(monkeypatch) -> None:
     """The app prepares every section in idle time after its first frame
     (TablespaceApp.PREPARE_SECTIONS): a second or more of CPU per app, racing

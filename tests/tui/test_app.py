@@ -23,7 +23,7 @@ from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.keys import jobs_done
-from tests.tui.waits import wait_for
+from tests.tui.waits import screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -92,6 +92,58 @@ async def test_enter_opens_the_thread_and_escape_goes_back(app, kitchen):
         assert isinstance(app.screen, ThreadsScreen)
         # opening it marked it read
         assert "●" not in app.screen.query_one(ThreadList).render_line(4).text
+
+
+async def test_opening_a_thread_styles_each_markdown_block_once(app, group, kitchen, monkeypatch):
+    """A post's last block keeps no blank line under it, and saying so must
+    not make every block of every post be styled again once it is mounted
+    (what a rule on the blocks' order costs)."""
+    from textual.dom import DOMNode
+    from textual.widgets.markdown import MarkdownBlock
+
+    actions.reply(group, kitchen.ids["nail"], "First paragraph.\n\nSecond one.\n\n- a list\n- to end")
+    restyled: list[DOMNode] = []
+    update_node_styles = DOMNode.update_node_styles
+
+    def counted(self, animate: bool = True) -> None:  # noqa: ANN001
+        restyled.append(self)
+        update_node_styles(self, animate=animate)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(DOMNode, "update_node_styles", counted)
+        await app.open_thread(kitchen.ids["nail"])
+        await wait_for(pilot, lambda: "to end" in screen_text(app))
+        await pilot.pause()
+        assert [type(node).__name__ for node in restyled if isinstance(node, MarkdownBlock)] == []
+        bodies = list(app.screen.query(".post-body"))
+        assert len(bodies) == 4
+        for body in bodies:
+            blocks = [b for b in body.children if isinstance(b, MarkdownBlock)]
+            assert [b.styles.margin.bottom for b in blocks][-1] == 0
+        assert [b.styles.margin.bottom for b in bodies[-1].children] == [1, 1, 0]
+
+
+async def test_a_thread_s_posts_share_one_markdown_parser(app, kitchen, monkeypatch):
+    """Making a parser costs more than parsing a post: a thread of many
+    posts makes one at most, not one per post."""
+    from markdown_it import MarkdownIt
+
+    made: list[MarkdownIt] = []
+    init = MarkdownIt.__init__
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - passed through
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(MarkdownIt, "__init__", counted)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.open_thread(kitchen.ids["nail"])
+        await wait_for(pilot, lambda: "26 °C" in screen_text(app))
+        await pilot.press("escape")
+        await app.open_thread(kitchen.ids["wins"])
+        await wait_for(pilot, lambda: "Congratulations!" in screen_text(app))
+    assert len(made) <= 1
 
 
 async def test_n_moves_to_the_next_unread_thread(app):

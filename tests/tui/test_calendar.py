@@ -19,6 +19,7 @@ from tablespace.tui.modals import AskForm, RsvpModal
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.sections import RitualsScreen
 from tests.tui.keys import jobs_done
+from tests.tui.waits import screen_text
 
 SIZE = (100, 32)
 MONDAY = "2026-03-02T09:00:00Z"  # the kitchen's clock (tests/tui/conftest.py)
@@ -171,3 +172,14 @@ def test_calendar_snapshot(calendar_app, snap_compare):
 @pytest.mark.usefixtures("home_shown_at_a_fixed_path")
 def test_calendar_snapshot_narrow(calendar_app, snap_compare):
     assert snap_compare(calendar_app, terminal_size=(80, 24), press=["2"])
+
+
+async def test_on_a_narrow_bar_the_calendar_s_count_is_said_whole(calendar_app):
+    """Where "1 ritual, 1 event" does not fit beside the section names (the
+    demo's unread counts at 80 columns; here 66), the bar says the rituals
+    whole rather than cut mid-word."""
+    async with calendar_app.run_test(size=(66, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        bar = screen_text(calendar_app).splitlines()[1]
+        assert "…" not in bar and "1 ritual" in bar, bar

@@ -219,3 +219,31 @@ async def test_at_80_columns_every_footer_keeps_the_keys_and_the_palette_hint(ap
     for where, footer in footers.items():
         assert "? Keys" in footer and "^p palette" in footer, (where, footer)
     assert "r Reply" in footers["thread"] and "d Delete" in footers["thread"]  # the thread's own keys stay
+
+
+async def test_a_dialog_opened_after_a_toast_is_not_covered_by_it(app, kitchen):
+    """'Deleted.' said what was done; the person has moved on to a dialog,
+    whose border and first lines the toast would cover at 80x24."""
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        await open_by_title(pilot, app, "My starter smells like nail polish")
+        await pilot.press("j", "d", "y")
+        await jobs_done(pilot)
+        await wait_for(pilot, lambda: any("Deleted." in t for t in toasts(app)))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not any("Deleted." in t for t in toasts(app))
+        assert not app.screen.query(Toast)
+        await pilot.press("escape")
+        app.notify("Synced: 1 new post.")  # news while the dialog is closed shows as before
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+
+
+async def test_at_80_columns_every_section_s_info_is_whole(app):
+    """The section bar's info (a count, what a key does) is said whole at
+    80 columns, in fewer words if need be, never cut mid-word."""
+    async with app.run_test(size=NARROW) as pilot:
+        for key in "2345671":
+            await pilot.press(key)
+            await pilot.pause()
+            bar = screen_text(app).splitlines()[1]
+            assert "…" not in bar, (key, bar)

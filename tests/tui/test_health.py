@@ -211,6 +211,18 @@ async def test_health_is_in_help_and_the_palette(health_app):
         assert "Go to Health" in [title for title, _, _ in provider.commands()]
 
 
+async def test_the_bar_says_up_to_when_in_the_reader_s_own_time(health_app, in_new_york):
+    """The figures run up to now: said in the reader's zone, not UTC's."""
+    from tablespace.tui.chrome import SectionBar
+
+    async with health_app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        bar = str(health_app.screen.query_one(SectionBar).render())
+        assert "up to 02 Mar 04:00" in bar, bar  # 09:00 UTC
+        assert "UTC" not in bar
+
+
 def test_health_section(health_app, snap_compare):
     assert snap_compare(health_app, terminal_size=SIZE, press=["5"])
 

@@ -295,6 +295,20 @@ async def test_a_member_reports_a_post_from_the_thread_view(table) -> None:
     ben.close()
 
 
+async def test_at_80_columns_the_bar_says_the_report_counts_whole(table) -> None:
+    """Open and late reports in fewer words, not cut mid-word; the
+    requests are counted on their tab."""
+    ana = table.open("Ana")
+    app = TablespaceApp(ana, sync=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: len(app.screen.requests) == 1)
+        await pilot.pause()
+        bar = screen_text(app).splitlines()[1]
+        assert "…" not in bar and "2 open, 1 late" in bar, bar
+    ana.close()
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_moderation_section_snapshot(table, snap_compare, size) -> None:
     ana = table.open("Ana")

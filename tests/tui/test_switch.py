@@ -250,3 +250,34 @@ async def test_quitting_restyles_nothing_on_the_sections_not_shown(app, group, m
         monkeypatch.setattr(DOMNode, "update_node_styles", counted)
         await pilot.press("q")
     assert [type(node).__name__ for node in restyled if node not in shown] == []
+
+
+async def test_the_sections_are_prepared_after_the_first_run_form_founds_a_group(tmp_path, monkeypatch):
+    """A new home founds its group from the app: the sections are made off
+    screen then, as they are after the first frame of an app opened on one."""
+    from textual.widgets import Input
+
+    from tablespace.core.home import Home
+    from tablespace.tui.app import TablespaceApp
+    from tablespace.tui.screens import ThreadsScreen
+    from tablespace.tui.sections import LibraryScreen
+    from tests.tui.keys import jobs_done
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    app = TablespaceApp(None, Home(tmp_path / "home"), sync=False)
+    app.PREPARE_SECTIONS = True
+    async with app.run_test(size=(100, 32)) as pilot:
+        for field, value in {"found-name": "Bread club", "found-display": "Ana", "found-folder": str(shared)}.items():
+            app.screen.query_one(f"#{field}", Input).value = value
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert isinstance(app.screen, ThreadsScreen)
+        await until_prepared(pilot, app)
+        with statements(app.group) as ran:
+            await pilot.press("3")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+        assert ran == []
+    app.group.close()

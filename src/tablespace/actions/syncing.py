@@ -19,6 +19,7 @@ from tablespace.sync.report_replies import open_report_replies
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import run_round, sync_checks
 from tablespace.sync.watch import LOCAL, ROUND_EVERY_SECONDS, UNWATCHED, due_rounds, watch_filter
+from tablespace.sync.watched import SeenChanges, watch_running
 
 
 def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
@@ -95,8 +96,6 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
     """Rounds after a first one, until `stop` is set (or the caller stops
     iterating): whenever a file of the group lands in the folder, we write
     from another command, or `ROUND_EVERY_SECONDS` pass (sync/watch.py)."""
-    folder = group.transport.folder
-    wanted = watch_filter(folder, group.id, group.device) if folder is not None else (lambda _change, _path: False)
     newest = group.store.head(group.device)[0]  # our newest op when the last round began
 
     def wrote_something() -> bool:
@@ -105,9 +104,8 @@ def watch(group: Group, *, stop: threading.Event | None = None) -> Iterator[Watc
         return group.store.head(group.device)[0] > newest
 
     failing: str | None = None
-    for why in due_rounds(
-        folder,
-        wanted,
+    for why in _watched(
+        group,
         stop=stop or threading.Event(),
         every=ROUND_EVERY_SECONDS,
         database_dir=group.path,
@@ -135,9 +133,20 @@ def watch_folder(group: Group, stop: threading.Event, *, debounce_ms: int) -> It
     `DATABASE_CHANGED` whenever the group's database changes, whoever wrote
     (a `sync --watch` or a command beside the caller, or the caller itself):
     what the caller shows may be out of date. Over git only the latter."""
+    return _watched(group, stop=stop, debounce_ms=debounce_ms, database_dir=group.path)
+
+
+def _watched(group: Group, **how: Any) -> Iterator[str]:
+    """`due_rounds` on the group's folder (or only its database, over git);
+    while it runs, this process's rounds on the group are handed what it saw
+    change (sync/watched.py), so an idle one looks at no directory of authors."""
     folder = group.transport.folder
-    wanted = watch_filter(folder, group.id, group.device) if folder is not None else _nothing_wanted
-    return due_rounds(folder, wanted, stop=stop, debounce_ms=debounce_ms, database_dir=group.path)
+    if folder is None:
+        yield from due_rounds(None, _nothing_wanted, **how)
+        return
+    seen = SeenChanges(folder, group.id)
+    with watch_running(group.path, seen):
+        yield from due_rounds(folder, watch_filter(folder, group.id, group.device), changes=seen, **how)
 
 
 DATABASE_CHANGED = LOCAL  # what `watch_folder` yields when the database changed

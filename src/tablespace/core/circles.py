@@ -73,8 +73,13 @@ class OpPlace:
     hlc: int
 
     def binding(self, *parts: str) -> bytes:
-        fields = [self.group, self.author, str(self.seq), str(self.hlc), *parts]
-        return _PLACE_LABEL + b"\x00" + "\x00".join(fields).encode()
+        return place_binding(self.group, self.author, self.seq, self.hlc, *parts)
+
+
+def place_binding(group: str, author: str, seq: int, hlc: int, *parts: str) -> bytes:
+    """What OpPlace(group, author, seq, hlc).binding(*parts) gives, without
+    making the OpPlace: the fold binds every sealed op it opens."""
+    return b"%s\x00%s" % (_PLACE_LABEL, "\x00".join((group, author, str(seq), str(hlc), *parts)).encode())
 
 
 def new_circle_key() -> bytes:
@@ -94,10 +99,19 @@ def open_box(key: bytes, nonce: bytes, box: bytes, aad: bytes) -> dict[str, Any]
     from cryptography.exceptions import InvalidTag
 
     try:
-        value = json.loads(_cipher(key).decrypt(nonce, box, aad))
+        value = _json(_cipher(key).decrypt(nonce, box, aad))
     except (InvalidTag, ValueError, RecursionError):  # JSON nested past the parser's depth
         return None
     return value if isinstance(value, dict) else None
+
+
+def _json(data: bytes) -> Any:
+    """json.loads(data), which first guesses the bytes' encoding in Python
+    (json.detect_encoding): a box that starts with "{" and a byte other than
+    zero is UTF-8 to that guess, so it is decoded as such straight away."""
+    if data[:1] == b"{" and data[1:2] != b"\x00":
+        return json.loads(data.decode("utf-8", "surrogatepass"))
+    return json.loads(data)
 
 
 @functools.lru_cache(maxsize=64)

@@ -180,6 +180,15 @@ def make_op(
 _new_object = object.__new__
 
 
+def with_content(op: Op, kind: str, payload: dict[str, Any]) -> Op:
+    """`op` with another kind and payload, everything else kept (the op a
+    circle's box holds, folded in its place): what dataclasses.replace gives,
+    without its per-field __init__, on every sealed op a circle member folds."""
+    new = _new_object(Op)
+    new.__dict__.update(op.__dict__, kind=kind, payload=payload)
+    return new
+
+
 def op_id_for(body: bytes) -> str:
     return hashlib.sha256(body).digest()[:ID_BYTES].hex()
 

@@ -1522,6 +1522,21 @@ def files_seen_at(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, t
     return {row[0]: row[1:] for row in rows}
 
 
+def file_records(
+    conn: sqlite3.Connection, paths: list[str]
+) -> dict[str, tuple[str, str, str | None, int | None, int | None]]:
+    """path -> (digest, status, reason, first seq, last seq) of those of
+    `paths` looked at: file_record for all the files a round reads, at once."""
+    if not paths:
+        return {}
+    rows = conn.execute(
+        "SELECT path, digest, status, reason, first_seq, last_seq FROM sync_files "
+        "WHERE path IN (SELECT value FROM json_each(?))",
+        (json.dumps(paths),),
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
 def waiting_file_paths(conn: sqlite3.Connection) -> list[str]:
     """Folder files under a key we do not hold yet."""
     return [row[0] for row in conn.execute("SELECT path FROM sync_files WHERE status = 'waiting'")]

@@ -51,12 +51,16 @@ def note_shared(conn: sqlite3.Connection, marks: Mapping[str, int]) -> None:
     )
 
 
-def apply_marks(conn: sqlite3.Connection, marks: Mapping[str, int], now_hlc: int) -> int:
+def apply_marks(conn: sqlite3.Connection, marks: Mapping[str, int], now_hlc: int, latest: int) -> int:
     """Raise our reads to another device's marks, as far as this home holds
-    each thread; the rest waits. Returns how many reads rose. In a
-    transaction of the caller's."""
+    each thread; the rest waits. `latest`: the latest time this home has
+    seen or is at (its clock). Returns how many reads rose. In a transaction
+    of the caller's."""
     held = dict(conn.execute("SELECT thread_id, read_hlc FROM reads"))
-    todo = {thread: hlc for thread, hlc in marks.items() if held.get(thread, -1) < hlc}
+    # Nobody read past the present: a device whose clock runs ahead (it says
+    # "read up to 2990") is taken no further than ours, else its mark would
+    # wait and read everything that arrives until then.
+    todo = {thread: min(hlc, latest) for thread, hlc in marks.items() if held.get(thread, -1) < min(hlc, latest)}
     note_shared(conn, marks)  # the device that sent them sent them to all of ours: no echo
     return _raise_to(conn, todo, now_hlc)
 

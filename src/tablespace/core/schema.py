@@ -904,6 +904,26 @@ def _newest_trigger(name: str, event: str, thread: str, hlc: str) -> str:
     END;"""
 
 
+# Indexes that only reads use (lists, the inbox, the recap), never a check
+# or write of the fold, which finds posts, threads, reactions and mentions by
+# id, thread, author and time or circle. A bulk fold drops them and makes
+# them again once at its end (Store._derived_in_bulk): one sort per index
+# costs less than a B-tree insert per row, and a thread's activity updates
+# then touch no index. A name missing from a database is skipped.
+READ_INDEXES = (
+    "posts_created",
+    "posts_replies_to",
+    "posts_thread_author",
+    "threads_pinned_activity",
+    "threads_activity",
+    "threads_author",
+    "threads_created",
+    "threads_ritual",
+    "reactions_to",
+    "mentions_member",
+)
+
+
 @migrations()
 def m031_reads_thread_newest(db: Database) -> None:
     """The inbox walks only the threads with something unread, newest first
@@ -1037,3 +1057,16 @@ def _refold_on_next_open(db: Database) -> None:
     """For a migration whose fold rules changed: Store re-folds once when it opens."""
     if db.execute("SELECT 1 FROM ops LIMIT 1").fetchone():
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('refold_pending', '1')")
+
+
+@migrations()
+def m039_thread_newest_counts_an_edited_insert(db: Database) -> None:
+    """The fold applies an edit of a post it has not written yet to the
+    pending row, so a post can enter the table already edited: its thread's
+    newest time counts that edit as the update trigger would have."""
+    db.executescript(
+        "DROP TRIGGER IF EXISTS thread_newest_post;"
+        + _newest_trigger(
+            "post", "INSERT ON posts", "NEW.thread_id", "max(NEW.created_hlc, coalesce(NEW.edited_hlc, 0))"
+        )
+    )

@@ -27,6 +27,7 @@ from tablespace.core.home import EXCHANGE_KEY_NAME, KEY_NAME
 from tablespace.core.ops import Op, decode_trusted
 from tablespace.core.schema import (
     FTS_TABLES,
+    READ_INDEXES,
     THREAD_NEWEST_CATCH_UP,
     VIEW_TABLES,
     derived_trigger_names,
@@ -690,7 +691,9 @@ class Store:
         """Row-by-row triggers keep the search indexes and thread_newest
         normally; for a bulk fold, drop them, fold, then rebuild each index
         and catch thread_newest up in one pass each (much faster), and
-        restore them. A failure rolls the drop back with the transaction."""
+        restore them. The indexes only reads use (READ_INDEXES) are dropped
+        and made again likewise. A failure rolls the drops back with the
+        transaction."""
         if not bulk:
             yield
             return
@@ -701,6 +704,12 @@ class Store:
         ).fetchall()
         for name, _ in saved:
             self.conn.execute(f"DROP TRIGGER {name}")
+        indexes = self.conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({', '.join('?' for _ in READ_INDEXES)})",
+            READ_INDEXES,
+        ).fetchall()
+        for name, _ in indexes:
+            self.conn.execute(f"DROP INDEX {name}")
         yield
         for table in FTS_TABLES:
             fts = f"{table}_fts"
@@ -713,7 +722,7 @@ class Store:
             self.conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
             self.conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('hashsize', ?)", (FTS_HASH_BYTES,))
         self.conn.execute(THREAD_NEWEST_CATCH_UP)
-        for _, sql in saved:
+        for _, sql in saved + indexes:
             self.conn.execute(sql)
 
     @contextmanager

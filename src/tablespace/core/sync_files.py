@@ -36,6 +36,18 @@ def record_file(
     )
 
 
+def record_files(
+    conn: sqlite3.Connection, rows: list[tuple[str, int, int, str, str, str | None, int | None, int | None]]
+) -> None:
+    """record_file for many files: (path, size, mtime_ns, digest, status,
+    reason, first seq, last seq) each."""
+    conn.executemany(
+        """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason, first_seq, last_seq)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        rows,
+    )
+
+
 def forget_files(conn: sqlite3.Connection, paths: list[str]) -> None:
     """Look at these files again as if never seen (ours that vanished or changed)."""
     if paths:

@@ -78,6 +78,7 @@ from tablespace.sync.roster import (
     sendable_seq,
     when_changed,
 )
+from tablespace.sync.watched import SeenChanges
 
 QUARANTINE_DIR = "quarantine"
 # The quarantine's copies in a home, at most: anyone who can write to the
@@ -127,6 +128,17 @@ def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
     settled_before = listed_at - folder_rules.RACY_SECONDS * 1e9
     settled = {path: sig for path, sig in dirs.items() if path != mine and max(sig[1], sig[2]) < settled_before}
     return listed_at, full_at, dirs, settled
+
+
+@dataclass
+class _Round:
+    """What an import round knows of the files it reads: the seq runs read
+    so far, the files' records (queries.file_records), and the authors whose
+    ops wait in the log."""
+
+    read: SeqRuns
+    records: Mapping[str, losses.Settled]
+    waiting: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,7 @@ class SyncEngine:
         *,
         send_reports: bool = True,
         packing: PackPolicy | None = None,
+        seen: SeenChanges | None = None,
     ) -> None:
         self.group = group
         self.store = group.store
@@ -203,12 +216,22 @@ class SyncEngine:
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
         self.packing = packing or PackPolicy()
+        # What a watch running beside the rounds saw change (sync/watched.py).
+        self.seen = seen
         # The trusted directories' record as this round read it (_settled_dirs).
         self._saved_trust: SavedTrust | None = None
         # The listing whose lost files of ours were last looked for (_recover_lost_exports).
         self._losses_noted: dict[str, FolderFile] | None = None
 
     def run(self) -> SyncReport:
+        if self.seen is None:
+            return self._run(None)
+        with self.seen.taken() as changed:
+            return self._run(changed)
+
+    def _run(self, changed: frozenset[str] | None) -> SyncReport:
+        """The round; `changed`: the directories a watch saw change since
+        the round before, if one has watched all along (sync/folder.py `list`)."""
         synced_before = self.store.get_meta("last_sync") is not None
         self.folder.check(expect_existing=synced_before)
         self.folder.prepare()
@@ -216,7 +239,9 @@ class SyncEngine:
         self.lacking = {}
         listed_at = time.time_ns()
         trusted, full_at = self._trusted_dirs(listed_at)
-        listing = {f.path: f for f in self.folder.list(trusted)}
+        # A full listing (nothing trusted) lists every directory, whatever the watch saw.
+        names = self.seen.names if self.seen is not None and trusted else None
+        listing = {f.path: f for f in self.folder.list(trusted, changed if trusted else None, names)}
         listed = set(listing)
         refused_before = self._refused_mine()
         unopened = self.catch_up(listing, report)
@@ -493,14 +518,24 @@ class SyncEngine:
             else nullcontext()
         )
         read = SeqRuns()  # what this round has read: a file it holds all of is skipped
+        # What the round asks of every file, asked once: the records of the
+        # files it reads, and whose ops wait (held_already). Nothing changes
+        # either until a batch is filed.
+        round_ = _Round(read, queries.file_records(self.store.conn, [f.path for f in todo]), self._waiting_authors())
+        my_devices = self.group.my_other_devices()
+        wrote: list[tuple[str, str, int]] = []  # by our other devices: read here once folded
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
-                record = self._read_one(info, batch, read)
+                record = self._read_one(info, batch, round_)
                 records.append(record)
                 if len(batch) >= IMPORT_BATCH_OPS:
+                    wrote += _written_by(batch, my_devices)
                     self._commit(batch, records, report, fold=False)
                     batch, records = [], []
+                    round_.waiting = self._waiting_authors()
+            wrote += _written_by(batch, my_devices)
             self._commit(batch, records, report)
+            self.group.mark_read_from_my_devices(wrote)
             # Free the decoded ops while the cyclic GC is still paused: the
             # first collection after it resumes walked every one of them
             # (~0.3 s of a 100k import, sampled with py-spy).
@@ -514,7 +549,10 @@ class SyncEngine:
         report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
-    def _read_one(self, info: FolderFile, batch: list[Op], read: SeqRuns) -> FileRecord:
+    def _waiting_authors(self) -> frozenset[str]:
+        return frozenset(queries.authors_with_held_ops(self.store.conn))
+
+    def _read_one(self, info: FolderFile, batch: list[Op], round_: _Round) -> FileRecord:
         if info.refused:
             return self._quarantine(info, None, info.refused)
         if not info.regular:
@@ -522,7 +560,7 @@ class SyncEngine:
             return self._quarantine(info, None, "not a regular file (a link, pipe or device); left unopened")
         if info.size > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is {info.size} bytes, over the {MAX_FILE_BYTES} byte limit")
-        if held_already(self.group, info.path, read):
+        if held_already(self.group, info.path, round_.read, round_.waiting):
             return (info, "", "imported", HELD_ALREADY, None, None)
         try:
             data = self.folder.read(info.path, MAX_FILE_BYTES)
@@ -531,7 +569,7 @@ class SyncEngine:
         if len(data) > MAX_FILE_BYTES:
             return self._quarantine(info, None, f"file is over the {MAX_FILE_BYTES} byte limit")
         digest = hashlib.sha256(data).hexdigest()
-        if settled := losses.unchanged_record(self.store, info.path, digest):
+        if settled := losses.settled_as(round_.records.get(info.path), digest):
             return (info, *settled)  # the same bytes under a new time: as it was
         if queries.file_already_imported(self.store.conn, digest):
             return (info, digest, "imported", "duplicate of a file already imported", None, None)
@@ -547,7 +585,7 @@ class SyncEngine:
                 info, data, f"op at seq {undated.seq} is dated outside the supported range ({SUPPORTED_RANGE})", digest
             )
         batch.extend(changeset.ops)
-        read.add(changeset.author, changeset.first_seq, changeset.last_seq)
+        round_.read.add(changeset.author, changeset.first_seq, changeset.last_seq)
         status = "mine" if changeset.author == self.group.device else "imported"
         return (info, digest, status, None, changeset.first_seq, changeset.last_seq)
 
@@ -570,9 +608,13 @@ class SyncEngine:
             # Even with nothing new, held ops get another look: a far-future
             # op whose time has come is released and folded now.
             result: IngestResult = self.store.ingest(batch) if fold else self.store.file(batch)
-            self.group.mark_read_from_my_devices(batch)
-            for info, digest, status, reason, first, last in records:
-                self._record(info, digest, status, reason, first, last)
+            sync_files.record_files(
+                self.store.conn,
+                [
+                    (info.path, info.size, info.mtime_ns, digest, status, reason, first, last)
+                    for info, digest, status, reason, first, last in records
+                ],
+            )
         report.imported += result.added
         report.forks += len(result.forks)
 
@@ -582,6 +624,17 @@ class SyncEngine:
         sync_files.record_file(
             self.store.conn, info.path, info.size, info.mtime_ns, digest, status, reason, first, last
         )
+
+
+def _written_by(ops: list[Op], devices: set[str]) -> list[tuple[str, str, int]]:
+    """(op id, the post or thread it is about, hlc) of the ops `devices` signed."""
+    if not devices:
+        return []
+    return [
+        (op.id, op.payload.get("post") or op.payload.get("thread") or op.id, op.hlc)
+        for op in ops
+        if op.author in devices
+    ]
 
 
 def keep_in_quarantine(box: Path, digest: str, data: bytes, record: dict[str, Any]) -> None:

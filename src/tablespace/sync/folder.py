@@ -23,7 +23,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +65,13 @@ RACY_SECONDS = 2.0
 # least this often every directory is listed again, trusted or not.
 FULL_LISTING_SECONDS = 300.0
 
+# The directories whose names a watched round may take from the round
+# before when the watch saw no change in them and their signature is as
+# it was: they hold directories. A directory of files is listed whenever it
+# is walked: ours, say, holds what another command of ours may have written
+# a moment ago, and a file of ours missing from a listing counts as lost.
+KEPT_LISTINGS = ("", "changes/")
+
 # What says a directory's entries are as they were: its inode and times (a
 # change time no one can set back).
 DirSignature = tuple[int, int, int]
@@ -95,6 +104,10 @@ class FolderStore:
         # only regular changeset files with text names (no directory, link
         # or refused name below them), with their signatures.
         self.plain_dirs: dict[str, DirSignature] = {}
+        # What the last `list` was told a watcher saw change, and the names
+        # in the directories the rounds beside it listed (see `list`).
+        self.changed: AbstractSet[str] | None = None
+        self.names: dict[str, tuple[DirSignature, list[str]]] | None = None
 
     def check(self, *, expect_existing: bool) -> None:
         """Refuse to touch a folder that is missing or looks unmounted, or
@@ -146,32 +159,62 @@ class FolderStore:
 
     # --- reading -------------------------------------------------------------
 
-    def list(self, trusted: Mapping[str, DirSignature] | None = None) -> Iterator[FolderFile]:
+    def list(
+        self,
+        trusted: Mapping[str, DirSignature] | None = None,
+        changed: AbstractSet[str] | None = None,
+        names: dict[str, tuple[DirSignature, list[str]]] | None = None,
+    ) -> Iterator[FolderFile]:
         """Every changeset under changes/, and every name anywhere in the
         group's directory that is not text (`refused`: never opened). Links
         are never followed: a link named like a changeset is listed (as not
         regular), any other is noted in `links`. A directory in `trusted`
-        whose signature is still the one given is skipped (`skipped`)."""
+        whose signature is still the one given is skipped (`skipped`).
+
+        `changed`: the directories (relative paths, "." for the group's own)
+        a watcher saw a change in since it was set up, if one has watched
+        all along: a trusted directory outside them, and under none of them,
+        is skipped without even a look at its signature. `names`: what the
+        rounds beside that watcher found in the directories of KEPT_LISTINGS
+        (by prefix), kept up to date here; one the watch saw no change in is
+        not listed again."""
         self.trusted = trusted or {}
         self.skipped = set()
         self.plain_dirs = {}
+        self.changed = changed
+        self.names = names
         try:
             with self._dir("") as fd:
-                yield from self._walk(fd, "")
+                yield from self._walk(fd, "", changed is not None and "." not in changed)
         except (FileNotFoundError, LinkInFolder):
             return
 
-    def _walk(self, fd: int, prefix: str) -> Generator[FolderFile, None, bool]:
+    def _walk(self, fd: int, prefix: str, quiet: bool) -> Generator[FolderFile, None, bool]:
         """The files below the open directory `fd` (at `prefix`); returns
         (as a generator's value) whether it holds only plain changesets.
+        `quiet`: the watcher saw no change to this directory or any above.
         An idle round passes here once per author's directory (a stat, then
-        its signature is trusted), so that path does no more than it must."""
+        its signature is trusted; watched, not even the stat), so that path
+        does no more than it must: a trusted path's name was checked when it
+        was recorded, and only a directory is ever trusted."""
         plain = True
         in_changes = prefix.startswith("changes/")
-        trusted, skipped, plain_dirs, is_dir = self.trusted, self.skipped, self.plain_dirs, stat.S_ISDIR
-        for name in _names(fd):
+        trusted, skipped, plain_dirs, changed = self.trusted, self.skipped, self.plain_dirs, self.changed or frozenset()
+        names = _names(self.names, fd, prefix, quiet)
+        if quiet and trusted:  # the trusted directories the watch saw no change in, at once: no look at each
+            unseen = trusted.keys() & {prefix + name for name in names}
+            unseen -= changed
+            if unseen:
+                plain = False
+                skipped.update(unseen)
+                plain_dirs.update({path: trusted[path] for path in unseen})
+                names = [name for name in names if prefix + name not in unseen]
+        for name in sorted(names):
             path = prefix + name
-            if not name.isprintable():  # shown_name would escape it
+            recorded = trusted.get(path)
+            if recorded is not None:
+                plain = False
+            elif not name.isprintable():  # shown_name would escape it
                 plain = False
                 yield FolderFile(prefix + shown_name(name), 0, 0, regular=False, refused=UNNAMED)
                 continue
@@ -181,14 +224,14 @@ class FolderStore:
                 plain = False
                 continue  # vanished while we looked: a missing file is never a delete
             mode = info.st_mode
-            if is_dir(mode):
+            if stat.S_ISDIR(mode):
                 plain = False
                 signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-                if trusted.get(path) == signature:
+                if signature == recorded:
                     skipped.add(path)
                     plain_dirs[path] = signature
                 else:
-                    yield from self._walk_dir(fd, name, path, signature)
+                    yield from self._walk_dir(fd, name, path, signature, quiet and path not in changed)
             elif in_changes and name.endswith(SUFFIX) and not name.startswith(TMP_PREFIX):
                 plain = plain and stat.S_ISREG(mode)
                 yield FolderFile(path, info.st_size, info.st_mtime_ns, regular=stat.S_ISREG(mode))
@@ -197,7 +240,7 @@ class FolderStore:
                 self.links[path] = A_LINK
         return plain
 
-    def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature) -> Iterator[FolderFile]:
+    def _walk_dir(self, fd: int, name: str, path: str, signature: DirSignature, quiet: bool) -> Iterator[FolderFile]:
         """The files below directory `name` of `fd`, whose signature is not
         the trusted one (`_walk` skips those)."""
         try:
@@ -205,7 +248,7 @@ class FolderStore:
         except (FileNotFoundError, LinkInFolder):
             return  # gone, or swapped for a link since the scan (noted)
         try:
-            plain = yield from self._walk(child, path + "/")
+            plain = yield from self._walk(child, path + "/", quiet)
         finally:
             os.close(child)
         if plain:
@@ -352,10 +395,26 @@ def _scan(fd: int) -> list[os.DirEntry[str]]:
         return sorted(entries, key=lambda e: e.name)
 
 
-def _names(fd: int) -> list[str]:
-    """The names in the open directory `fd`, sorted: for a walk that stats
-    each entry anyway (no DirEntry objects to make and sort)."""
-    return sorted(os.listdir(fd))
+def _names(known: dict[str, tuple[DirSignature, list[str]]] | None, fd: int, prefix: str, quiet: bool) -> list[str]:
+    """The names in the open directory `fd` (at `prefix`): as a round
+    beside the watch last listed them, if it saw no change there and the
+    directory's signature is the one that listing recorded (a change this
+    process made, or one whose event is still on its way, moves it); else
+    listed, and kept only once its times are RACY_SECONDS old (a coarse
+    clock would leave them as they were after a change)."""
+    if known is None or prefix not in KEPT_LISTINGS:
+        return os.listdir(fd)
+    info = os.fstat(fd)
+    signature = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+    kept = known.get(prefix)
+    if quiet and kept is not None and kept[0] == signature:
+        return kept[1]
+    names = os.listdir(fd)
+    if max(info.st_mtime_ns, info.st_ctime_ns) < time.time_ns() - RACY_SECONDS * 1e9:
+        known[prefix] = (signature, names)
+    else:
+        known.pop(prefix, None)
+    return names
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -184,20 +184,24 @@ class SeqRuns:
         return any(start <= first and last <= end for start, end in self._runs.get(author, ()))
 
 
-def held_already(group: Group, path: str, read: SeqRuns | None = None) -> bool:
+def held_already(group: Group, path: str, read: SeqRuns | None = None, waiting: Collection[str] | None = None) -> bool:
     """Does the log, or a file `read` earlier this round, hold an op for
     every seq the pack at `path` names? Then reading it would add nothing:
     it is skipped unopened. Never a pack in our own directory (one
     we wrote in a round that died before it was recorded, or another device
     of ours wrote: we must know it is ours), nor one of an author whose ops
     wait (for a predecessor: our log lacks something of theirs, so holding
-    every seq proves nothing)."""
+    every seq proves nothing). `waiting`: those authors, if the caller
+    has them (authors_with_held_ops), else asked here."""
     claimed = named_range(path)
     if claimed is None:
         return False
     author, first, last = claimed
     conn = group.store.conn
-    if author == group.device or queries.author_has_held_ops(conn, author):
+    if author == group.device:
+        return False
+    ops_wait = author in waiting if waiting is not None else queries.author_has_held_ops(conn, author)
+    if ops_wait:
         return False
     if read is not None and read.covers(author, first, last):
         return True

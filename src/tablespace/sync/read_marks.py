@@ -242,7 +242,8 @@ def _take_one(
         refused.append(Refused(path, exc.reason, data))
     with group.store.db.atomic():
         if record is not None:
-            raised = read_marks.apply_marks(group.conn, record.marks, group.now_hlc())
+            now_hlc = group.now_hlc()
+            raised = read_marks.apply_marks(group.conn, record.marks, now_hlc, max(now_hlc, group.store.clock.last))
         sync_files.record_file(
             group.conn, path, info.st_size, info.st_mtime_ns, hashlib.sha256(data).hexdigest(), status, reason
         )

@@ -445,11 +445,14 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
     left_out = {(key, member) for key, missed in _left_out(group, keyring).items() for member, _ in missed}
+    # ...and as a gone maker's stand-in, once we would grant them ourselves:
+    # a need does not cut the wait that lets a removal reach us first.
+    memo = _stand_in_memo(group)
     left_out |= {
         (key, member)
-        for key, (missed, stand_in) in _orphans(group, keyring).items()
-        if stand_in == group.device
+        for key, (missed, stand_ins) in _orphans(group, keyring).items()
         for member, _ in missed
+        if _stand_in_due(memo, key, member, _stand_in_wait(stand_ins, group.device))
     }
     for path in sorted(paths):
         member = need_member(path)
@@ -595,17 +598,17 @@ def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring)
             group.store.set_meta("left_out_granted", json.dumps(memo, sort_keys=True))
 
 
-def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list[tuple[str, str]], str | None]]:
+def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list[tuple[str, str]], list[str]]]:
     """Of each key we hold whose maker is no longer current (its member went,
     or its device was removed), the current holders it was not wrapped for
     though the log says they were there when it was made, as (id, exchange
-    key), and who stands in for the maker (`_stand_in`). The maker cannot
+    key), and who stand in for the maker, in turn (`_stand_ins`). The maker cannot
     grant them any more (`_left_out`), and no other rule reaches a holder a
     key does not list."""
     current = queries.current_signers(group.conn)
     held = {(k.epoch, k.key_id) for k in keyring.keys}
     grantable: set[str] | None = None
-    orphans: dict[tuple[int, str], tuple[list[tuple[str, str]], str | None]] = {}
+    orphans: dict[tuple[int, str], tuple[list[tuple[str, str]], list[str]]] = {}
     for epoch, key_id, created_hlc, maker, recipients in queries.epochs_with_makers(group.conn):
         if maker in current or (epoch, key_id) not in held:
             continue  # the usual key: its maker is still here to grant it
@@ -618,18 +621,19 @@ def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list
             if m not in listed and m in grantable
         ]
         if missed:
-            orphans[(epoch, key_id)] = (missed, _stand_in(listed, current))
+            orphans[(epoch, key_id)] = (missed, _stand_ins(listed, current))
     return orphans
 
 
-def _stand_in(listed: set[str], current: set[str]) -> str | None:
+def _stand_ins(listed: set[str], current: set[str]) -> list[str]:
     """Who grants, in a gone maker's place, what its key left out: the
-    current key with the lowest id among those the key's announcement lists.
-    Every replica that knows the same departures picks the same one, so a
-    left-out holder gets one grant, not one from each holder; it was wrapped
-    the key, so it holds it unless its grant failed (then the others' grace
-    covers it). None when no key the announcement lists is current."""
-    return min(listed & current, default=None)
+    current keys the key's announcement lists, lowest id first. Every
+    replica that knows the same departures picks the same order, so a
+    left-out holder gets one grant, not one from each holder: the first
+    stands in; each next one only after a longer wait with no grant in the
+    folder (its own grant failed, or it is away). Empty when no key the
+    announcement lists is current."""
+    return sorted(listed & current)
 
 
 def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyring) -> bool:
@@ -642,16 +646,16 @@ def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyrin
     per (key, holder); in the usual round no file is read. Returns False
     while someone left out waits for a delay to pass (the step stays due)."""
     orphans = _orphans(group, keyring)
-    memo = memo_in_meta(group, "stand_in_granted")
+    memo = _stand_in_memo(group)
     stored = json.dumps(memo, sort_keys=True)
     keys = {(k.epoch, k.key_id): k.key for k in keyring.keys}
     granters: set[str] | None = None
     settled = True
-    for (epoch, key_id), (missed, stand_in) in sorted(orphans.items()):
+    for (epoch, key_id), (missed, stand_ins) in sorted(orphans.items()):
         entry = memo.get(f"{epoch}:{key_id}")
         if not isinstance(entry, dict):  # first seen (or a damaged memo: counted afresh)
             entry = memo[f"{epoch}:{key_id}"] = {}
-        wait = GRANT_CHECK_DELAY if stand_in == group.device else STAND_IN_GRACE
+        wait = _stand_in_wait(stand_ins, group.device)
         for member, exchange in missed:
             since = entry.get(member)
             if since is True:
@@ -670,6 +674,27 @@ def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyrin
         with group.store.db.atomic():
             group.store.set_meta("stand_in_granted", json.dumps(memo, sort_keys=True))
     return settled
+
+
+def _stand_in_wait(stand_ins: list[str], device: str) -> timedelta:
+    """How long `device` waits before granting what a gone maker's key left
+    out: the first stand-in GRANT_CHECK_DELAY, the next STAND_IN_GRACE, the
+    one after twice that, and so on (a holder the key does not list, last):
+    holders back from the same absence do not all grant at once."""
+    rank = stand_ins.index(device) if device in stand_ins else len(stand_ins)
+    return GRANT_CHECK_DELAY if rank == 0 else STAND_IN_GRACE * rank
+
+
+def _stand_in_memo(group: Group) -> dict[str, Any]:
+    """Key -> holder -> when we first saw the holder left out (ms), or True once decided."""
+    return memo_in_meta(group, "stand_in_granted")
+
+
+def _stand_in_due(memo: dict[str, Any], key: tuple[int, str], member: str, wait: timedelta) -> bool:
+    """Whether we decided to grant `member` the key, or have seen them left out for `wait`."""
+    entry = memo.get(f"{key[0]}:{key[1]}")
+    since = entry.get(member) if isinstance(entry, dict) else None
+    return since is True or (type(since) is int and now_ms() - since >= wait / timedelta(milliseconds=1))
 
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from tablespace.sync.membership import (
 )
 from tablespace.sync.requests import undecided_requests
 from tablespace.sync.syncthing import conflict_copy_checks
+from tablespace.sync.watched import running_watch
 
 
 def reachable(transport: Transport, outcome: str) -> Transport:
@@ -99,7 +100,9 @@ def folder_for(group: Group, *, pull: bool = True) -> FolderStore:
 
 
 def engine_for(group: Group) -> SyncEngine:
-    return SyncEngine(group, folder_for(group), Keyring.load(group.path))
+    """The round's engine; handed what a watch running in this process saw
+    change in the folder, if one runs (sync/watched.py)."""
+    return SyncEngine(group, folder_for(group), Keyring.load(group.path), seen=running_watch(group.path))
 
 
 def run_round(group: Group) -> SyncReport:

@@ -15,6 +15,7 @@ from pathlib import Path
 from watchfiles import Change, watch
 
 from tablespace.sync.folder import TMP_PREFIX
+from tablespace.sync.watched import SeenChanges
 
 # `sync --watch`: a round at least this often. (The app has its own timer,
 # tui/live.py's SYNC_EVERY, and asks for a round itself whenever it writes.)
@@ -78,6 +79,7 @@ def due_rounds(
     database_dir: Path | None = None,
     local_pending: Callable[[], bool] = lambda: True,
     debounce_ms: int = 400,
+    changes: SeenChanges | None = None,
 ) -> Iterator[str]:
     """Yield why, each time a round is due, until `stop` is set.
 
@@ -87,11 +89,13 @@ def due_rounds(
     up on what is there now. With `database_dir` (required without a folder:
     a git remote), a change to the group's database yields LOCAL when
     `local_pending()` says so (our own rounds change the database too). With
-    `every`, DUE comes when that long passed without a round."""
+    `every`, DUE comes when that long passed without a round. `changes` is
+    told what changed in the folder, for the rounds (sync/watched.py)."""
     watching = folder if folder is not None else database_dir
     if watching is None:
         raise ValueError("due_rounds needs a folder or a database to watch")
     last = time.monotonic()
+    changes = changes if folder is not None else None
     seen = _identity(folder) if folder is not None else None
     owed: str | None = None  # FOLDER, yielded at the new watch's first batch: no file lands unseen
     refused = False  # the OS refused the last watch (said once)
@@ -102,7 +106,7 @@ def due_rounds(
             owed = FOLDER if seen is not None else None
             continue
         try:
-            for why in _watch(watching, folder, seen, wanted, stop, database_dir, local_pending, debounce_ms):
+            for why in _watch(watching, folder, seen, wanted, stop, database_dir, local_pending, debounce_ms, changes):
                 refused = False
                 why, owed = owed or why, None
                 if why is None and every is not None and time.monotonic() - last >= every:
@@ -140,10 +144,13 @@ def _watch(
     database_dir: Path | None,
     local_pending: Callable[[], bool],
     debounce_ms: int,
+    changes: SeenChanges | None,
 ) -> Iterator[str | None]:
     """One OS watch, until the folder at the path is no longer `seen` or
     `stop` is set. Yields CHANGED, LOCAL, or None for a batch (or a quiet
-    second) that makes no round due. Raises OSError when the OS refuses."""
+    second) that makes no round due. Raises OSError when the OS refuses.
+    `changes` is told when the watch is up (its first batch), every path
+    of each batch before the round it makes due, and when it ends."""
     paths = [watching.resolve()]
     database: set[str] = set()
     if database_dir is not None:
@@ -157,7 +164,7 @@ def _watch(
     # not the clone inside it: a watch per directory of .git, and every
     # fetch and push of a round coming back as changes.
     try:
-        for changes in watch(
+        for batch in watch(
             *paths,
             watch_filter=None,
             debounce=debounce_ms,
@@ -170,11 +177,18 @@ def _watch(
         ):
             if folder is not None and _identity(folder) != seen:
                 return
-            if any(path not in database and wanted(change, path) for change, path in changes):
+            if changes is not None:
+                if not changes.up:
+                    changes.watching()
+                changes.saw(path for _, path in batch)
+            if any(path not in database and wanted(change, path) for change, path in batch):
                 yield CHANGED
-            elif any(path in database for _, path in changes) and local_pending():
+            elif any(path in database for _, path in batch) and local_pending():
                 yield LOCAL
             else:
                 yield None
     except RuntimeError as exc:  # watchfiles reports the OS's refusals as RuntimeError or OSError
         raise OSError(str(exc)) from exc
+    finally:
+        if changes is not None:
+            changes.stopped()

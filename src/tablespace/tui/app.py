@@ -229,6 +229,7 @@ class TablespaceApp(App[None]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         if self.group is not None:
             self.unlock_then_start()
         self.set_interval(self.TIME_TICK, self.refresh_times)
@@ -392,6 +393,8 @@ class TablespaceApp(App[None]):
         await self.switch_mode("threads")
         await self.remove_mode("setup")
         self.start_group()
+        # The first frame's warm-up had no sections to load: load and prepare them now.
+        self.after_first_frame(lambda: self._warm_up(self._section_modules()))
 
     # --- live sync -------------------------------------------------------------------
 
@@ -471,6 +474,15 @@ class TablespaceApp(App[None]):
                 withdraw_notification(self, shown)
         self.post_message(Notify(notification))
         return notification
+
+    def _screen_changed(self, screen: Screen) -> None:
+        """A dialog opened: the news toasts shown before it ("Deleted.",
+        "Synced") spoke of what the person has moved on from, and would
+        cover the dialog's border and lines. Warnings and refusals stay."""
+        if isinstance(screen, ModalScreen):
+            for shown in shown_notifications(self):
+                if shown.severity == "information":
+                    withdraw_notification(self, shown)
 
     def refresh_times(self) -> None:
         """The clock moved on: redraw the relative times in the header and on
@@ -820,6 +832,7 @@ def run(home: Home, selector: str | None) -> None:
         if selector is None and not home.groups():
             app = TablespaceApp(None, home)
             app.after_first_frame(resume_gc_after_start)
+            app.after_sections_prepared(gc.freeze)  # once the form has made a group and its sections
             try:
                 app.run()
             finally:

@@ -165,6 +165,7 @@ class SectionBar(Static):
         super().__init__(classes="section-bar")
         self.current = current
         self.info = ""
+        self.shorter: tuple[str, ...] = ()  # the info in fewer words, for a narrow terminal
         self.news = ""
         self.counts: dict[str, int] = {}  # section id -> unread, shown beside its title
 
@@ -173,8 +174,9 @@ class SectionBar(Static):
             self.counts = dict(counts)
             self.refresh_bar()
 
-    def set_info(self, info: str) -> None:
-        self.info = info
+    def set_info(self, info: str, *shorter: str) -> None:
+        """`info`, or the first of `shorter` (fewer words) that fits."""
+        self.info, self.shorter = info, shorter
         self.refresh_bar()
 
     def set_news(self, news: str) -> None:
@@ -194,10 +196,11 @@ class SectionBar(Static):
         (the thread count), then the news, are cut or dropped only when
         even that is too wide."""
         width = self.size.width  # the content area, inside the padding
+        infos = [info for info in (self.info, *self.shorter) if info]
         forms = [
             (gap, cut, info, news)
             for news in ((self.news, "") if self.news else ("",))
-            for info in ((self.info, "") if self.info else ("",))
+            for info in (*infos, "")
             for cut in (0, 3, 2)
             for gap in (" ", "")
         ]
@@ -205,7 +208,7 @@ class SectionBar(Static):
             text = self.bar(gap, cut, info, news)
             if width <= 0 or text.cell_len <= width:
                 break
-            if info and cut == 2 and not gap:
+            if info and info == infos[-1] and cut == 2 and not gap:
                 # Before the info goes, as much of it as fits (a few words say enough).
                 room = width - self.bar(gap, cut, "", news).cell_len - 3
                 if room >= MIN_INFO_CELLS:
@@ -389,8 +392,8 @@ class SectionScreen(TablespaceScreen):
             return  # not admitted yet: nothing to read
         self.query_one(SectionBar).set_counts(self.ts_app.unread_counts())
 
-    def set_info(self, info: str) -> None:
-        self.query_one(SectionBar).set_info(info)
+    def set_info(self, info: str, *shorter: str) -> None:
+        self.query_one(SectionBar).set_info(info, *shorter)
 
     def set_news(self, news: str) -> None:
         """What is new where the reader cannot see it, e.g. " ↑ 2 new · u "."""

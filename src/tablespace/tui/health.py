@@ -27,7 +27,7 @@ from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, 
 from tablespace.core.recap import Recap, past_recaps
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
-from tablespace.tui.format import short_relative
+from tablespace.tui.format import local, short_relative
 from tablespace.tui.jobs import Job
 from tablespace.tui.recap import RecapChoice, RecapModal
 from tablespace.tui.screens import ThreadScreen
@@ -205,7 +205,9 @@ class HealthScreen(SectionScreen):
         self.query_one("#health-axis", Static).update(self._axis())
         for row in self.query(HealthRow):
             row.show(self.series, self.cell)
-        self.set_info(f"{this.end.strftime('%d %b %H:%M')} UTC")
+        # The window's end in the reader's own time: "up to" says what it is.
+        end = local(this.end).strftime("%d %b %H:%M")
+        self.set_info(f"up to {end}", end)
 
     def _axis(self) -> Text:
         """`Week ending   7 days   05 Jan    19 Jan …  02 Mar`: the day each week

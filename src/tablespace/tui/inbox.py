@@ -83,12 +83,16 @@ class InboxScreen(SectionScreen):
         if self.entries:
             table.move_cursor(row=min(keep or 0, len(self.entries) - 1), animate=False)
         unread = sum(1 for e in self.entries if not e.read)
+        # Where the bar is narrow the key goes first: the footer names it too.
         if self.show_all:
-            self.set_info(f"all {len(self.entries)} · {unread} unread · a: unread only")
+            self.set_info(
+                f"all {len(self.entries)} · {unread} unread · a: unread only",
+                f"all {len(self.entries)} · {unread} unread",
+            )
         elif self.entries:
-            self.set_info(f"{unread} unread · a: show all")
+            self.set_info(f"{unread} unread · a: show all", f"{unread} unread")
         else:
-            self.set_info("nothing unread · a: show all")
+            self.set_info("nothing unread · a: show all", "nothing unread")
 
     def refresh_times(self) -> None:
         table = self.query_one(DataTable)

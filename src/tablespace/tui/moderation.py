@@ -213,9 +213,14 @@ class ModerationScreen(SectionScreen):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
         late = sum(1 for r in self.reports if actions.response_clock(r, moment) == "red")
         info = f"{open_count} open report{'s' if open_count != 1 else ''}"
+        short = f"{open_count} open"
         if late:
             info += f", {late} over 48 h"
-        self.set_info(info + f" · {len(self.requests)} asking to join")
+            short += f", {late} late"
+        # The tabs count the requests too: the narrowest bar leaves them out.
+        self.set_info(
+            info + f" · {len(self.requests)} asking to join", short + f" · {len(self.requests)} to join", short
+        )
 
     def _refill(self, table: DataTable, rows: list[tuple], keys: list[str], *, start_at_end: bool = False) -> None:
         """Fill a table again, the cursor where it was (a first fill puts it

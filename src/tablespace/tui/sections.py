@@ -186,7 +186,7 @@ class RitualsScreen(SectionScreen):
         else:  # land on today, or the next one coming
             upcoming = next((n for n, row in enumerate(self.rows) if local(row.at).date() >= today), 0)
             table.move_cursor(row=upcoming, animate=False, scroll=True)
-        self.set_info(self._count_text())
+        self.set_info(*self._count_texts())
         self.show_prompt()
         self.refresh_bindings()
 
@@ -215,10 +215,13 @@ class RitualsScreen(SectionScreen):
             self._fill(table, now())
             table.move_cursor(row=min(keep, len(self.rows) - 1), animate=False)
 
-    def _count_text(self) -> str:
+    def _count_texts(self) -> tuple[str, ...]:
+        """How many rituals and events, in words, then shorter for a narrow bar."""
         rituals, events = len(self.rituals), sum(isinstance(row, EventRow) for row in self.rows)
         text = f"{rituals} ritual{'s' if rituals != 1 else ''}"
-        return text + (f", {events} event{'s' if events != 1 else ''}" if events else "")
+        if not events:
+            return (text,)
+        return f"{text}, {events} event{'s' if events != 1 else ''}", text
 
     @staticmethod
     def _when(row: CalendarRow, moment: datetime, in_days: bool = True) -> Text:

@@ -21,17 +21,24 @@ write in it makes first.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from tablespace.core import limits
-from tablespace.core.circles import INNER_KINDS, MAX_MEMBERS, MIN_MEMBERS, OpPlace, open_box
+from tablespace.core.circles import (
+    BOX_NONCE_BYTES,
+    INNER_KINDS,
+    MAX_MEMBERS,
+    MIN_MEMBERS,
+    OpPlace,
+    open_box,
+    place_binding,
+)
 from tablespace.core.errors import Refusal, Rejected
 from tablespace.core.fold.context import FoldContext
 from tablespace.core.fold.devices import MAX_DEVICES, as_member
 from tablespace.core.fold.registry import HANDLERS, handles
 from tablespace.core.fold.text_edits import seal_if_deleted_text
-from tablespace.core.ops import Op, canonical_json
+from tablespace.core.ops import Op, canonical_json, with_content
 
 STANZA_HEX = 160  # an 80-byte wrapped key (core/stanza.py)
 BOX_MAX_HEX = 2 * (limits.BODY_MAX_BYTES * 2)  # hex of an inner op with a body at its limit, and room for JSON
@@ -45,12 +52,13 @@ def op_place(op: Op) -> OpPlace:
 
 def _sealed_fields(payload: dict[str, Any], max_hex: int) -> tuple[bytes, bytes]:
     nonce, box = payload.get("nonce"), payload.get("box")
-    if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{24}", nonce):
+    opened = _lower_hex(nonce) if isinstance(nonce, str) and len(nonce) == 2 * BOX_NONCE_BYTES else None
+    if opened is None:
         raise Rejected.invalid("the sealed part's nonce is not valid")
     sealed = _lower_hex(box) if isinstance(box, str) and 0 < len(box) <= max_hex else None
     if sealed is None:
         raise Rejected.invalid("the sealed part is not valid")
-    return bytes.fromhex(nonce), sealed
+    return opened, sealed
 
 
 def _lower_hex(text: str) -> bytes | None:
@@ -343,12 +351,16 @@ def _open_and_fold(ctx: FoldContext, op: Op, circle: str, epoch: int) -> bool:
     """Open a sealed op with the keys this member reads the circle with and
     fold the inner op; False if none opens it."""
     nonce, box = _sealed_fields(op.payload, max_hex=BOX_MAX_HEX)
-    aad = op_place(op).binding("op", circle, str(epoch))
     keys = ctx.circle_keys_for(circle, epoch)
-    inner = next((v for v in (open_box(k, nonce, box, aad) for k in keys) if v is not None), None)
-    if inner is not None:
-        _fold_inner(ctx, op, circle, inner)
-    return inner is not None
+    if not keys:  # an outsider's every sealed op: nothing to open it with
+        return False
+    aad = place_binding(op.group or "", op.signer, op.seq, op.hlc, "op", circle, str(epoch))
+    for key in keys:
+        inner = open_box(key, nonce, box, aad)
+        if inner is not None:
+            _fold_inner(ctx, op, circle, inner)
+            return True
+    return False
 
 
 # --- a key that arrives late -------------------------------------------------------------
@@ -435,6 +447,6 @@ def _fold_inner(ctx: FoldContext, op: Op, circle: str, inner: dict[str, Any]) ->
         raise Rejected.invalid(f"{kind!r} cannot be written in a circle")
     ctx.circle = circle
     try:
-        HANDLERS[kind](ctx, replace(op, kind=kind, payload=payload))
+        HANDLERS[kind](ctx, with_content(op, kind, payload))
     finally:
         ctx.circle = None

@@ -59,10 +59,7 @@ def post_edit(ctx: FoldContext, op: Op) -> None:
         if post != thread:
             raise Rejected.invalid("only an opening post has a title")
         title = limits.one_line(op.payload, "title", label="title", max_chars=limits.TITLE_MAX)
-    ctx.run_on_text("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, op.hlc, post, post=post)
-    ctx.remention(post, body, op.hlc)
-    if title is not None:
-        ctx.run_on_text("UPDATE threads SET title = ? WHERE id = ?", title, thread, post=post)  # its opening post
+    ctx.edit_post(post, thread, body, op.hlc, title)
 
 
 @handles("post.delete")

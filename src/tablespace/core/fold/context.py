@@ -16,6 +16,10 @@ from tablespace.core.mentions import resolve_mentions
 from tablespace.core.ops import Op
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+# Posts and reactions the write-behind holds at most: a long run of them
+# (a first sync has few ops that write the batch out) is written in parts,
+# so the batch never holds a whole backlog's text in memory.
+BATCH_ROWS = 2048
 
 # A row as sqlite3 returns it: each column's type is the query's to say.
 Row = tuple[Any, ...]
@@ -39,6 +43,9 @@ class TimeOutWindow(NamedTuple):
         return op.seq > self.last_seq and op.hlc < self.until and (self.ended is None or op.hlc <= self.ended)
 
 
+PendingPost = tuple[str, str, str, str, int, str | None, str, int | None]
+
+
 @dataclass
 class PostBatch:
     """Rows of thread.start / post.reply / post.react ops not written yet
@@ -49,15 +56,26 @@ class PostBatch:
     # new threads, in fold order: id -> row (the columns add_thread writes, of
     # several types), replies and last activity kept current
     threads: dict[str, list[Any]] = field(default_factory=dict)
-    posts: list[tuple[str, str, str, str, int, str | None, str]] = field(default_factory=list)
-    mentions: list[tuple[str, str, str, int]] = field(default_factory=list)
+    # (id, thread, author, body, created hlc, quote, thread author, edited hlc)
+    posts: list[PendingPost] = field(default_factory=list)
+    # post id -> member -> (name key, hlc): who each new post mentions
+    mentions: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     tags: list[tuple[str, str]] = field(default_factory=list)
     # threads already in the table: id -> [replies added, latest reply hlc]
     activity: dict[str, list[int]] = field(default_factory=dict)
     # (post_id, author, emoji, hlc), written INSERT OR IGNORE in fold order
     reactions: list[tuple[str, str, str, int, str]] = field(default_factory=list)
-    # the ids in `posts` (FoldContext.run_on_text)
-    post_ids: set[str] = field(default_factory=set)
+    # id -> its place in `posts` (FoldContext.edit_post, run_on_text)
+    post_ids: dict[str, int] = field(default_factory=dict)
+
+    def add_post(self, row: PendingPost) -> None:
+        self.post_ids[row[0]] = len(self.posts)
+        self.posts.append(row)
+
+    def mention_rows(self) -> list[tuple[str, str, str, int]]:
+        return [
+            (post, member, key, hlc) for post, found in self.mentions.items() for member, (key, hlc) in found.items()
+        ]
 
     def __bool__(self) -> bool:
         return bool(self.posts or self.reactions)  # every new thread or reply pends a post
@@ -186,12 +204,12 @@ class FoldContext:
             batch.threads.values(),
         )
         self._conn.executemany(
-            """INSERT INTO posts (id, thread_id, author, body, created_hlc, quote, thread_author)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO posts (id, thread_id, author, body, created_hlc, quote, thread_author, edited_hlc)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
             batch.posts,
         )
         self._conn.executemany(
-            "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)", batch.mentions
+            "INSERT INTO mentions (post_id, member, name_key, hlc) VALUES (?, ?, ?, ?)", batch.mention_rows()
         )
         self._conn.executemany("INSERT INTO thread_tags (thread_id, tag) VALUES (?, ?)", batch.tags)
         self._conn.executemany(
@@ -215,9 +233,9 @@ class FoldContext:
         occurrence: str | None,
     ) -> None:
         """A new thread (the id is not in the table), its opening post and tags."""
+        self._make_room()
         self._batch.threads[thread_id] = [thread_id, title, author, hlc, hlc, 0, ritual_id, occurrence, self.circle]
-        self._batch.posts.append((thread_id, thread_id, author, body, hlc, None, author))
-        self._batch.post_ids.add(thread_id)
+        self._batch.add_post((thread_id, thread_id, author, body, hlc, None, author, None))
         self._add_mentions(thread_id, body, hlc)
         self._batch.tags.extend((thread_id, tag) for tag in tags)
         self._threads[thread_id] = (author, 0, 0, self.circle)
@@ -236,8 +254,8 @@ class FoldContext:
     ) -> None:
         """A reply to a live thread started by `thread_author` (live_thread has
         put it in `_threads`), quoting `quote`, a post of that thread, or nothing."""
-        self._batch.posts.append((post_id, thread_id, author, body, hlc, quote, thread_author))
-        self._batch.post_ids.add(post_id)
+        self._make_room()
+        self._batch.add_post((post_id, thread_id, author, body, hlc, quote, thread_author, None))
         self._posts[post_id] = (thread_id, author, hlc, 0)
         self._add_mentions(post_id, body, hlc)
         row = self._batch.threads.get(thread_id)
@@ -252,14 +270,20 @@ class FoldContext:
     def add_reaction(self, post_id: str, post_author: str, author: str, emoji: str, hlc: int) -> None:
         """A reaction to a live post by `post_author`; kept if the author has
         not reacted so already."""
+        self._make_room()
         self._batch.reactions.append((post_id, author, emoji, hlc, post_author))
+
+    def _make_room(self) -> None:
+        """Write the batch out when it is full (BATCH_ROWS); the cached rows
+        stay true, as after any flush."""
+        if len(self._batch.posts) + len(self._batch.reactions) >= BATCH_ROWS:
+            self.flush()
 
     def _add_mentions(self, post_id: str, body: str, hlc: int) -> None:
         if "@" not in body:  # most posts: nothing to find, on every import of the whole log
             return
-        self._batch.mentions.extend(
-            (post_id, member, key, hlc) for member, key in resolve_mentions(body, self.member_named).items()
-        )
+        if found := resolve_mentions(body, self.member_named):
+            self._batch.mentions[post_id] = {member: (key, hlc) for member, key in found.items()}
 
     def member_named(self, key: str) -> str | None:
         """The member in the group (active or timed out) whose name has this
@@ -278,6 +302,31 @@ class FoldContext:
         """After an op that may have changed the members table."""
         self._membership.clear()
         self._named.clear()
+
+    def edit_post(self, post_id: str, thread_id: str, body: str, hlc: int, title: str | None) -> None:
+        """A post's new text at `hlc` (and an opening post's new title). A post
+        the pending batch holds is edited there, so the batch goes on growing:
+        members mostly edit what they just wrote, and each such edit wrote the
+        batch out. The row then enters the table edited, as the triggers and
+        the views would have it after an insert and an update."""
+        batch = self._batch
+        at = batch.post_ids.get(post_id)
+        if at is None:
+            self.run_on_text("UPDATE posts SET body = ?, edited_hlc = ? WHERE id = ?", body, hlc, post_id, post=post_id)
+            self.remention(post_id, body, hlc)
+            if title is not None:
+                self.run_on_text("UPDATE threads SET title = ? WHERE id = ?", title, thread_id, post=post_id)
+            return
+        post, thread, author, _, created, quote, thread_author, _ = batch.posts[at]
+        batch.posts[at] = (post, thread, author, body, created, quote, thread_author, hlc)
+        kept = batch.mentions.pop(post_id, {})
+        found = resolve_mentions(body, self.member_named)
+        if found:
+            batch.mentions[post_id] = {
+                member: (key, kept[member][1] if member in kept else hlc) for member, key in found.items()
+            }
+        if title is not None:
+            batch.threads[thread_id][1] = title  # an opening post is pending with its thread
 
     def remention(self, post_id: str, body: str, hlc: int) -> None:
         """An edit: who the new text mentions, resolved now. Mentions the edit

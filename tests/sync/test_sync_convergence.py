@@ -319,6 +319,15 @@ class Net:
         finally:
             self.skews = skews
 
+    def settle(self) -> None:
+        """Converge, then once more after RENEWAL_GRACE: a member who is not
+        a moderator and has nothing of their own waiting renews the key for
+        a departure only once it has waited that long (sync/roster.py), and
+        until then what those who have gone since wrote waits for it."""
+        self.converge()
+        self.advance(int((roster.RENEWAL_GRACE if roster else timedelta(0)) / timedelta(milliseconds=1)) + 60_000)
+        self.converge()
+
     def current(self) -> list[int]:
         """Replicas whose member, as their own replica sees it, is still in the
         group, on a device not removed. A removed member's, a leaver's or a
@@ -479,7 +488,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         try:
             if self.net is not None:
                 self.net.advance(3600_000)  # everyone's clock passes every held, far-future op
-                self.net.converge()
+                self.net.settle()
                 self.net.assert_identical()
                 if currently_in_test_context():  # not when a fixed script replays a run
                     self._events()
@@ -850,7 +859,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def checkpoint(self) -> None:
         """Everything delivered to everyone: identical views, equal to a rebuild."""
         self.net.advance(3600_000)
-        self.net.converge()
+        self.net.settle()
         self.net.assert_identical()
 
     @invariant()
@@ -1066,5 +1075,64 @@ def test_two_devices_of_one_member_write_at_once_and_one_is_removed(tmp_path) ->
         assert net.current() == [0, 1, 2]
         state = net.groups[ada].conn.execute("SELECT state FROM ops WHERE id = ?", (stolen.id,)).fetchone()
         assert state in (None, ("rejected",))  # refused, or never sent (its home heard first)
+    finally:
+        net.close()
+
+
+def test_the_last_moderators_leaving_at_once_leave_one_of_them_in(tmp_path) -> None:
+    """Cy leaves and nobody has renewed the key yet when Bo, then Ada, the
+    two moderators, leave offline. Each folds their own leave first (the
+    other one is still a moderator there); once they meet, Ada's leave is
+    refused (Bo's came first and Ada is the last moderator). But having gone,
+    neither could renew the key their leave waited for, so neither leave
+    went out and nobody counted themselves in (the machine's long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        net.act(ada, Group.write, "role.grant", {"member": net.member_id(bo), "role": "moderator"})
+        net.converge()
+        net.advance(1000)
+        net.act(cy, leave_group)
+        net.sync(cy)
+        net.advance(1000)
+        net.act(bo, leave_group)
+        net.advance(1000)
+        net.act(ada, leave_group)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada]
+        conn = net.groups[bo].conn
+        assert conn.execute(
+            "SELECT state FROM ops WHERE author = ? AND kind = 'member.leave'", (net.member_id(ada),)
+        ).fetchone() == ("rejected",)
+    finally:
+        net.close()
+
+
+def test_a_device_the_log_refused_learns_of_its_member_s_removal(tmp_path) -> None:
+    """Bo pairs a laptop; before Ada sees it, she removes Cy (renewing the
+    key for herself and Bo) and then Bo, naming none of his ops, so the
+    laptop's pairing is refused everywhere. Her removal of Bo travels under
+    the renewed key, which no rotation lists the laptop for: only Bo's home
+    can hand it over, or the laptop counts itself in forever (the machine's
+    long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(bo)
+        assert laptop is not None
+        net.deliver_all(bo)
+        net.sync(bo)  # Bo's home approves the pairing: a device.add Ada has not seen
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(cy), "test")
+        net.sync(ada)  # renews the key for Ada and Bo
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(bo), "test")
+        net.sync(ada)
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada]
+        laptop_home = net.groups[laptop]
+        assert laptop_home.me == laptop_home.device and laptop_home.my_status is None  # not Bo's after all
     finally:
         net.close()

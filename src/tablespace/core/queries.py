@@ -1181,6 +1181,14 @@ def accepted_op_at(conn: sqlite3.Connection, author: str, hlc: int, kind: str) -
     return row
 
 
+def accepted_leave_seq(conn: sqlite3.Connection, author: str) -> int | None:
+    """The seq of `author`'s accepted leave, if they left."""
+    row = conn.execute(
+        "SELECT seq FROM ops WHERE author = ? AND kind = 'member.leave' AND state = 'accepted'", (author,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def refused_ops_of_kind(conn: sqlite3.Connection, kind: str) -> list[OpRow]:
     """(id, signature, body) of every op of `kind` the fold refused."""
     return conn.execute("SELECT id, signature, body FROM ops WHERE kind = ? AND state = 'rejected'", (kind,)).fetchall()

@@ -135,11 +135,19 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
     later: a key made while we had not synced). Also once our member has
     gone, so a device paired meanwhile can read the removal written under
     it. Only keys older than the device: a newer one its maker did not wrap
-    for it may have left it out on a removal we have not seen. Once per
-    (device, key); in the usual round no file is read."""
+    for it may have left it out on a removal we have not seen. Except, once
+    our member has gone, for a device we paired that the log refused (the
+    removal named none of its pairing): no rotation lists it and nobody can
+    remove it, so only we can hand it the keys, up to the one that carries
+    our removal. Once per (device, key); in the usual round no file is read."""
     others = _my_other_devices(group)
     if not others:
         return  # the usual member: one device
+    refused = set()
+    if group.my_status in ("removed", "left"):
+        refused = {d for d, _, _ in others} - {
+            d for d, _, _ in queries.sibling_devices(group.conn, group.me, group.device)
+        }
     made = queries.epochs_created(group.conn)
     held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
@@ -151,7 +159,7 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
         owed = {
             f"{epoch}:{key_id}": k
             for (epoch, key_id), k in held.items()
-            if made[(epoch, key_id)] < added_hlc and device not in listed[(epoch, key_id)]
+            if (made[(epoch, key_id)] < added_hlc or device in refused) and device not in listed[(epoch, key_id)]
         }
         todo = {name: k for name, k in owed.items() if name not in decided}
         if not todo:

@@ -168,7 +168,24 @@ def sendable_seq(group: Group, keyring: Keyring) -> int | None:
     gone = _departed_holders(group, keyring)
     if not gone:
         return None
-    return min(_seq_of_our_departure_op(group, member, left) for member, left in gone)
+    cut = min(_seq_of_our_departure_op(group, member, left) for member, left in gone)
+    return max(cut, _our_bare_leave(group, cut))
+
+
+def _our_bare_leave(group: Group, cut: int) -> int:
+    """The seq of our own leave when it is all we have left to send past
+    `cut`, else 0. Having gone, we can no longer renew the key, so a leave
+    waiting for a renewal could wait forever: when everyone left at once,
+    the leave that would make the last moderator's own leave refused is the
+    one held back, and nobody counts themselves in. A leave carries nothing
+    but the fact, so it goes out under the old key."""
+    if group.my_status != "left":
+        return 0
+    seq = queries.accepted_leave_seq(group.conn, group.device)
+    exported = int(group.store.get_meta("exported_seq", "0") or 0)
+    if seq is None or seq - 1 > max(cut, exported):
+        return 0
+    return seq
 
 
 def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:

@@ -697,19 +697,8 @@ class Store:
         if not bulk:
             yield
             return
-        names = derived_trigger_names()
-        saved = self.conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' for _ in names)})",
-            names,
-        ).fetchall()
-        for name, _ in saved:
-            self.conn.execute(f"DROP TRIGGER {name}")
-        indexes = self.conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({', '.join('?' for _ in READ_INDEXES)})",
-            READ_INDEXES,
-        ).fetchall()
-        for name, _ in indexes:
-            self.conn.execute(f"DROP INDEX {name}")
+        saved = self._dropped("trigger", list(derived_trigger_names()))
+        indexes = self._dropped("index", list(READ_INDEXES))
         yield
         for table in FTS_TABLES:
             fts = f"{table}_fts"
@@ -724,6 +713,17 @@ class Store:
         self.conn.execute(THREAD_NEWEST_CATCH_UP)
         for _, sql in saved + indexes:
             self.conn.execute(sql)
+
+    def _dropped(self, kind: str, names: list[str]) -> list[tuple[str, str]]:
+        """Drop the schema objects of `kind` named (those that exist) and
+        return each one's (name, SQL), to make it again."""
+        saved = self.conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = ? AND name IN ({', '.join('?' for _ in names)})",
+            [kind, *names],
+        ).fetchall()
+        for name, _ in saved:
+            self.conn.execute(f"DROP {kind.upper()} {name}")
+        return saved
 
     @contextmanager
     def _secondary_indexes_rebuilt(self, table: str) -> Iterator[None]:

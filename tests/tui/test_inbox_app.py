@@ -5,6 +5,7 @@ synced through a real folder."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -342,3 +343,27 @@ def test_a_report_s_entries_say_received_then_handled_with_the_moderators_word()
         entry_what(entry("handled", "We hid it\x1b[2J")).plain == "Handled: We hid it\\x1b[2J"
     )  # spelled out, never sent to the terminal
     assert entry("handled", "We hid it").headline == "a moderator handled your report and wrote to you"
+
+
+async def test_the_section_bar_counts_a_ritual_thread_with_news(table: Table, tmp_path: Path) -> None:
+    """A ritual's thread that Ben answered since Ana looked counts under
+    Rituals in the section bar, as unread threads do under Threads."""
+    ana, ben = Group.open(table.ana), Group.open(Home(tmp_path / "ben"))
+    try:
+        actions.ritual_add(ana, "Monday goals", "What will you bake this week?", "FREQ=DAILY", start="2026-03-01")
+        opened = actions.open_due_rituals(ana)[-1]  # the latest day's
+        sync_group(ana)
+        sync_group(ben)
+        actions.reply(ben, opened, "A rye, finally.")
+        sync_group(ben)
+        sync_group(ana)
+    finally:
+        ben.close()
+    try:
+        app = TablespaceApp(ana, sync=False)
+        async with app.run_test(size=SIZE) as pilot:
+            rituals = inbox.unread_counts(ana.conn, ana.me)["rituals"]
+            assert rituals >= 1
+            await wait_for(pilot, lambda: re.search(rf"2 Rit\w* \({rituals}\)", bar_text(app)) is not None)
+    finally:
+        ana.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,31 +177,6 @@ class Group:
         ).fetchone()
         if row:
             self._mark_read(row[0])
-
-    def my_other_devices(self) -> set[str]:
-        """The signing keys of this member's other devices still active."""
-        rows = self.conn.execute("SELECT id FROM devices WHERE member = ? AND status = 'active'", (self.me,))
-        return {device for (device,) in rows} - {self.device}
-
-    def mark_read_from_my_devices(self, wrote: Iterable[tuple[str, str, int]]) -> None:
-        """What we wrote on another of our devices is not news here: each
-        thread one of them wrote in is read up to that op, as our own writing
-        reads it (`_mark_own_read`), but not past it: what others wrote
-        later, which that device may not have seen, stays unread. `wrote`:
-        (op id, the post or thread it is about, its hlc), of ops our other
-        devices signed. Only an op the fold accepted counts (a removed
-        device's, or one held for its far-future time, does not), and never
-        past the newest thing in its thread here (`_mark_read`): a device's
-        clock cannot mark later news read. In a transaction of the caller's."""
-        from tablespace.core.inbox import NEWEST_IN_THREAD
-
-        self.conn.executemany(
-            f"""INSERT INTO reads (thread_id, read_hlc)
-                SELECT t.id, min(:hlc, {NEWEST_IN_THREAD}) FROM posts p JOIN threads t ON t.id = p.thread_id
-                WHERE p.id = :post AND EXISTS (SELECT 1 FROM ops WHERE id = :op AND state = 'accepted')
-                ON CONFLICT (thread_id) DO UPDATE SET read_hlc = max(read_hlc, excluded.read_hlc)""",
-            [{"op": op, "post": post, "hlc": hlc, "now": self.now_hlc()} for op, post, hlc in wrote],
-        )
 
     @property
     def waiting_for_my_device(self) -> bool:

@@ -522,20 +522,15 @@ class SyncEngine:
         # files it reads, and whose ops wait (held_already). Nothing changes
         # either until a batch is filed.
         round_ = _Round(read, queries.file_records(self.store.conn, [f.path for f in todo]), self._waiting_authors())
-        my_devices = self.group.my_other_devices()
-        wrote: list[tuple[str, str, int]] = []  # by our other devices: read here once folded
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
                 record = self._read_one(info, batch, round_)
                 records.append(record)
                 if len(batch) >= IMPORT_BATCH_OPS:
-                    wrote += _written_by(batch, my_devices)
                     self._commit(batch, records, report, fold=False)
                     batch, records = [], []
                     round_.waiting = self._waiting_authors()
-            wrote += _written_by(batch, my_devices)
             self._commit(batch, records, report)
-            self.group.mark_read_from_my_devices(wrote)
             # Free the decoded ops while the cyclic GC is still paused: the
             # first collection after it resumes walked every one of them
             # (~0.3 s of a 100k import, sampled with py-spy).
@@ -624,17 +619,6 @@ class SyncEngine:
         sync_files.record_file(
             self.store.conn, info.path, info.size, info.mtime_ns, digest, status, reason, first, last
         )
-
-
-def _written_by(ops: list[Op], devices: set[str]) -> list[tuple[str, str, int]]:
-    """(op id, the post or thread it is about, hlc) of the ops `devices` signed."""
-    if not devices:
-        return []
-    return [
-        (op.id, op.payload.get("post") or op.payload.get("thread") or op.id, op.hlc)
-        for op in ops
-        if op.author in devices
-    ]
 
 
 def keep_in_quarantine(box: Path, digest: str, data: bytes, record: dict[str, Any]) -> None:

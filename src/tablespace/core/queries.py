@@ -1199,12 +1199,6 @@ def authors_with_held_ops(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT DISTINCT author FROM ops WHERE state = 'held' ORDER BY author")]
 
 
-def author_has_held_ops(conn: sqlite3.Connection, author: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM ops WHERE author = ? AND state = 'held' LIMIT 1", (author,)).fetchone() is not None
-    )
-
-
 def held_op_count(conn: sqlite3.Connection) -> int:
     """Ops held back until their time comes (dated ahead of our clock)."""
     return _one_int(conn, "SELECT count(*) FROM ops WHERE state = 'held'")

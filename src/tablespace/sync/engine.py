@@ -340,7 +340,7 @@ class SyncEngine:
 
     def _take_read_marks(self, report: SyncReport) -> None:
         """What our other devices read is read here too (sync/read_marks.py)."""
-        _, refused = take_read_marks(self.group, self.folder, self.keyring.exchange)
+        _, refused = take_read_marks(self.group, self.folder, self.keyring.exchange, imported=report.imported > 0)
         for bad in refused:
             self._quarantine(FolderFile(bad.file, len(bad.data), 0), bad.data, bad.reason)
             report.quarantined.append(Quarantined(bad.file, conflicts.explained(bad.file, bad.reason)))

@@ -121,15 +121,10 @@ def subtract(spans: list[Span], taken: list[Span]) -> list[Span]:
 Settled = tuple[str, str, str | None, int | None, int | None]
 
 
-def unchanged_record(store: Store, path: str, digest: str) -> Settled | None:
-    """The record of the file at `path` if it was settled (imported, ours or
-    quarantined) with these very bytes: a new time changes nothing. A file
-    waiting for a key is always read again."""
-    return settled_as(queries.file_record(store.conn, path), digest)
-
-
 def settled_as(known: Settled | None, digest: str) -> Settled | None:
-    """unchanged_record, from the file's record as read already (or None)."""
+    """The file's record (`known`, as read already) if it was settled
+    (imported, ours or quarantined) with these very bytes: a new time
+    changes nothing. A file waiting for a key is always read again."""
     if known is None or known[0] != digest or known[1] == "waiting":
         return None
     return known

@@ -184,15 +184,14 @@ class SeqRuns:
         return any(start <= first and last <= end for start, end in self._runs.get(author, ()))
 
 
-def held_already(group: Group, path: str, read: SeqRuns | None = None, waiting: Collection[str] | None = None) -> bool:
+def held_already(group: Group, path: str, read: SeqRuns, waiting: Collection[str]) -> bool:
     """Does the log, or a file `read` earlier this round, hold an op for
     every seq the pack at `path` names? Then reading it would add nothing:
     it is skipped unopened. Never a pack in our own directory (one
     we wrote in a round that died before it was recorded, or another device
     of ours wrote: we must know it is ours), nor one of an author whose ops
     wait (for a predecessor: our log lacks something of theirs, so holding
-    every seq proves nothing). `waiting`: those authors, if the caller
-    has them (authors_with_held_ops), else asked here."""
+    every seq proves nothing). `waiting`: those authors (authors_with_held_ops)."""
     claimed = named_range(path)
     if claimed is None:
         return False
@@ -200,10 +199,9 @@ def held_already(group: Group, path: str, read: SeqRuns | None = None, waiting: 
     conn = group.store.conn
     if author == group.device:
         return False
-    ops_wait = author in waiting if waiting is not None else queries.author_has_held_ops(conn, author)
-    if ops_wait:
+    if author in waiting:
         return False
-    if read is not None and read.covers(author, first, last):
+    if read.covers(author, first, last):
         return True
     return queries.held_seq_count(conn, author, first, last) == last - first + 1
 

@@ -194,9 +194,12 @@ def share_read_marks(group: Group, folder: FolderStore) -> bool:
     return True
 
 
-def take_read_marks(group: Group, folder: FolderStore, exchange: ExchangeKey) -> tuple[int, list[Refused]]:
-    """Apply the new files of our other devices; returns how many reads rose
-    and the files refused this round (to quarantine)."""
+def take_read_marks(
+    group: Group, folder: FolderStore, exchange: ExchangeKey, *, imported: bool
+) -> tuple[int, list[Refused]]:
+    """Apply the new files of our other devices, and, if the round
+    `imported` ops, the marks that waited for them; returns how many reads
+    rose and the files refused this round (to quarantine)."""
     others = _other_devices(group)
     raised, refused = 0, list[Refused]()
     if others:
@@ -210,7 +213,7 @@ def take_read_marks(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
         if gone := sorted(set(seen) - listed):  # superseded files, removed devices': their records go too
             with group.store.db.atomic():
                 sync_files.drop_records(group.conn, gone)
-    if read_marks.any_waiting(group.conn):
+    if imported and read_marks.any_waiting(group.conn):
         with group.store.db.atomic():
             raised += read_marks.release_waiting(group.conn, group.now_hlc())
     return raised, refused

@@ -657,12 +657,11 @@ def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyrin
             entry = memo[f"{epoch}:{key_id}"] = {}
         wait = _stand_in_wait(stand_ins, group.device)
         for member, exchange in missed:
-            since = entry.get(member)
-            if since is True:
+            if entry.get(member) is True:
                 continue  # decided
-            if type(since) is not int:
-                since = entry[member] = now_ms()
-            if now_ms() - since < wait / timedelta(milliseconds=1):
+            if type(entry.get(member)) is not int:
+                entry[member] = now_ms()
+            if not _stand_in_due(memo, (epoch, key_id), member, wait):
                 settled = False
                 continue
             if granters is None:

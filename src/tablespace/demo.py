@@ -451,6 +451,7 @@ class Simulator:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="demo member", daemon=True)
         self.actions = 0
+        self._threads_left: list[tuple[str, str, list[str]]] = []
         self.last_error: str | None = None  # what stopped the latest failed action, for whoever asks
 
     def start(self) -> Simulator:
@@ -471,6 +472,13 @@ class Simulator:
             except Exception as exc:  # noqa: BLE001 - a demo extra must never take the app down
                 self.last_error = f"{type(exc).__name__}: {exc}"
 
+    def _next_thread(self) -> tuple[str, str, list[str]]:
+        """The sample threads in a shuffled order, each once before any again:
+        a watcher of the demo never sees the same question asked twice in a row."""
+        if not self._threads_left:
+            self._threads_left = self.rng.sample(SIM_THREADS, len(SIM_THREADS))
+        return self._threads_left.pop()
+
     def act(self, home: Home) -> None:
         group = Group.open(home)
         try:
@@ -479,7 +487,7 @@ class Simulator:
             if recent and self.rng.random() < 0.75:
                 actions.reply(group, self.rng.choice(recent).id, self.rng.choice(SIM_REPLIES))
             else:
-                title, body, tags = self.rng.choice(SIM_THREADS)
+                title, body, tags = self._next_thread()
                 actions.post(group, title, body, tags)
             sync_group(group)
             self.actions += 1

@@ -86,3 +86,12 @@ def test_demo_refuses_a_directory_with_a_half_built_demo(tmp_path):
     (base / "ana").mkdir(parents=True)
     with pytest.raises(TablespaceError, match="no finished demo"):
         build_demo(base)
+
+
+def test_the_demo_member_asks_each_sample_question_once_before_any_again(tmp_path):
+    from tablespace.demo import SIM_THREADS
+
+    member = Simulator(tmp_path, seed=3)
+    first = [member._next_thread()[0] for _ in SIM_THREADS]
+    assert sorted(first) == sorted(title for title, _, _ in SIM_THREADS)
+    assert member._next_thread()[0] in first  # then the next round of them

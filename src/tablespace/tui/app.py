@@ -394,7 +394,7 @@ class TablespaceApp(App[None]):
         await self.remove_mode("setup")
         self.start_group()
         # The first frame's warm-up had no sections to load: load and prepare them now.
-        self.after_first_frame(lambda: self._warm_up(self._section_modules()))
+        self._warm_up(self._section_modules())
 
     # --- live sync -------------------------------------------------------------------
 

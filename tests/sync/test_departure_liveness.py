@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tablespace import actions
-from tablespace.core.group import Group
-from tests.sync.test_sync_convergence import ConvergenceMachine, Net, leave_group
+from tests.sync.test_sync_convergence import ConvergenceMachine, Net, last_moderators_leave
 
 
 @pytest.mark.slow
@@ -154,17 +152,7 @@ def test_the_last_moderators_leaving_at_once_after_a_post(tmp_path) -> None:
     read it. Nobody counts themselves in."""
     net = Net(tmp_path, 3)
     try:
-        ada, bo, cy = 0, 1, 2
-        net.act(ada, Group.write, "role.grant", {"member": net.member_id(bo), "role": "moderator"})
-        net.converge()
-        net.advance(1000)
-        net.act(cy, leave_group)
-        net.sync(cy)
-        net.advance(1000)
-        net.act(bo, actions.post, "Last words", "bye")
-        net.act(bo, leave_group)
-        net.advance(1000)
-        net.act(ada, leave_group)
+        last_moderators_leave(net, bo_posts_first=True)
         net.settle()
         net.assert_identical()
     finally:

@@ -1079,6 +1079,25 @@ def test_two_devices_of_one_member_write_at_once_and_one_is_removed(tmp_path) ->
         net.close()
 
 
+def last_moderators_leave(net: Net, *, bo_posts_first: bool = False) -> tuple[int, int]:
+    """Ada makes Bo a moderator; Cy leaves and syncs; before anyone renews
+    the key, Bo (after a post, if asked) and then Ada leave offline.
+    Returns (ada, bo)."""
+    ada, bo, cy = 0, 1, 2
+    net.act(ada, Group.write, "role.grant", {"member": net.member_id(bo), "role": "moderator"})
+    net.converge()
+    net.advance(1000)
+    net.act(cy, leave_group)
+    net.sync(cy)
+    net.advance(1000)
+    if bo_posts_first:
+        net.act(bo, actions.post, "Last words", "bye")
+    net.act(bo, leave_group)
+    net.advance(1000)
+    net.act(ada, leave_group)
+    return ada, bo
+
+
 def test_the_last_moderators_leaving_at_once_leave_one_of_them_in(tmp_path) -> None:
     """Cy leaves and nobody has renewed the key yet when Bo, then Ada, the
     two moderators, leave offline. Each folds their own leave first (the
@@ -1088,16 +1107,7 @@ def test_the_last_moderators_leaving_at_once_leave_one_of_them_in(tmp_path) -> N
     went out and nobody counted themselves in (the machine's long run)."""
     net = Net(tmp_path, 3)
     try:
-        ada, bo, cy = 0, 1, 2
-        net.act(ada, Group.write, "role.grant", {"member": net.member_id(bo), "role": "moderator"})
-        net.converge()
-        net.advance(1000)
-        net.act(cy, leave_group)
-        net.sync(cy)
-        net.advance(1000)
-        net.act(bo, leave_group)
-        net.advance(1000)
-        net.act(ada, leave_group)
+        ada, bo = last_moderators_leave(net)
         net.converge()
         net.assert_identical()
         assert net.current() == [ada]

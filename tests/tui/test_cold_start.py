@@ -24,7 +24,6 @@ from tablespace.core.group import Group
 from tablespace.core.identity import Identity
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import KeyFooter
-from tablespace.tui.textual_private import FooterKey
 from tests.clirun import TS
 from tests.tui.waits import wait_for
 
@@ -99,24 +98,24 @@ async def test_live_sync_and_the_warm_up_wait_for_the_first_frame(kitchen):
         group.close()
 
 
-async def test_the_footer_mounts_its_keys_once_and_after_the_first_frame(app, monkeypatch):
-    """The screen's bindings are told changed several times as it starts;
-    mounting the footer's keys again for each (or before the first frame)
-    is time the first frame waits for."""
-    composed: list[bool] = []
-    compose = KeyFooter.compose
+async def test_the_footer_draws_every_key_itself_and_a_click_on_one_presses_it(app):
+    """A widget per key made each screen's first show mount, style and lay
+    out a dozen more widgets, and mount them again as the focus moved: the
+    footer draws its line as one widget, and a click still presses a key."""
+    from tablespace.tui.modals import HelpScreen
 
-    def counted(footer: KeyFooter):
-        if footer._bindings_ready:
-            composed.append(app._painted)
-        yield from compose(footer)
-
-    monkeypatch.setattr(KeyFooter, "compose", counted)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: bool(composed))
-        await pilot.pause(0.2)
-        assert len(app.screen.query_one(KeyFooter).query(FooterKey)) > 3
-    assert composed == [True]
+        await wait_for(pilot, lambda: "? Keys" in footer_line(app))
+        footer = app.screen.query_one(KeyFooter)
+        assert not footer.children
+        line = footer_line(app)
+        assert "^p palette" in line and "q Quit" in line, line
+        await pilot.click(KeyFooter, offset=(line.index("? Keys"), 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+def footer_line(app: TablespaceApp) -> str:
+    return app.screen._compositor.render_strips()[-1].text
 
 
 # Not needed for the first frame. (core.inbox is: the list marks followed and

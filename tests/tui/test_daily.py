@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from textual import events
-from textual.widgets import Footer, Input, OptionList
+from textual.widgets import Input, OptionList
 from textual.widgets._markdown import MarkdownParagraph
 from textual.widgets._toast import Toast
 
 from tablespace import actions
 from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
+from tablespace.tui.chrome import KeyFooter
 from tablespace.tui.modals import SearchModal
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
@@ -172,7 +173,7 @@ async def test_toasts_do_not_pile_up_and_go_when_the_form_is_saved(app):
         # and toasts stay off the footer's keys at 80x24
         app.notify("Something happened.")
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
-        footer = app.screen.query_one(Footer).region
+        footer = app.screen.query_one(KeyFooter).region
         for toast in app.screen.query(Toast):
             assert not toast.region.overlaps(footer)
 

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import textual
 from textual.app import App
-from textual.widgets import Footer
 
 import tablespace.tui
-from tablespace.tui import textual_private
 
 TUI = Path(tablespace.tui.__file__).parent
 PYPROJECT = Path(tablespace.tui.__file__).parents[3] / "pyproject.toml"
@@ -22,11 +20,6 @@ PYPROJECT = Path(tablespace.tui.__file__).parents[3] / "pyproject.toml"
 def test_textual_is_the_pinned_release() -> None:
     pinned = re.search(r'"textual==([^"]+)"', PYPROJECT.read_text(encoding="utf-8"))
     assert pinned is not None and textual.__version__ == pinned.group(1)
-
-
-def test_the_footer_key_and_its_compact_class_are_as_the_app_expects() -> None:
-    assert "FooterKey" in inspect.getsource(Footer.compose)
-    assert textual_private.COMPACT_CLASS in inspect.getsource(textual_private.FooterKey)
 
 
 def test_the_theme_watcher_still_maps_ansi_colors_the_way_the_app_copies() -> None:

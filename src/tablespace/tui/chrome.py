@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widget import Widget
+from textual.widgets import Header, Static
 
 from tablespace.actions import in_own_group
 from tablespace.core import queries
@@ -24,7 +25,7 @@ from tablespace.core.text import visible
 from tablespace.tui.format import truncated
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.registry import sections_for
-from tablespace.tui.textual_private import COMPACT_CLASS, FooterKey, style_stamp
+from tablespace.tui.textual_private import style_stamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,91 +68,154 @@ HELP_ACTION = "help"  # the app's `? Keys`: the footer always keeps it
 APP_KEYS_GO_FIRST = ("sync_now", "search", "quit")  # left out of a narrow footer in this order
 
 
-class KeyFooter(Footer):
+@dataclass(frozen=True)
+class FooterEntry:
+    """A key as the footer shows it."""
+
+    key: str  # what a click on it presses
+    display: str  # how the key is written ("?", "^p")
+    description: str
+    action: str
+    enabled: bool
+    the_apps: bool  # bound by the app, not the screen
+
+
+class KeyFooter(Widget, can_focus=False):
     """The footer: the screen's own keys first, then the app's, then the
     `^p palette` hint on the right. When they do not all fit, the app's keys
     go first, then the screen's own from the last, but never `? Keys` or the
-    palette hint: those two lead to every key there is."""
+    palette hint: those two lead to every key there is.
+
+    One widget draws the whole line, in Textual's compact footer look: a
+    widget per key (Textual's Footer) made every screen's first show mount,
+    style and lay out a dozen more widgets, and mount them again whenever the
+    focus changed what the keys are. A click on a key presses it."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"key-footer--key", "key-footer--description", "key-footer--edge"}
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .key-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .key-footer--edge {
+            color: $foreground 20%;
+        }
+    }
+    """
 
     def __init__(self) -> None:
-        super().__init__(compact=True)
-        self._composed_for: tuple[object, ...] | None = None  # the keys the footer shows
-        self._layout: tuple[frozenset[str], bool] | None = None  # (left out, palette shown), as composed
-        self._waiting = False  # a compose of the keys is asked for
+        super().__init__()
+        self._shown: tuple[FooterEntry, ...] = ()  # the keys as last drawn
+        self._spans: list[tuple[int, int, str]] = []  # (from, to, key) of each key drawn, for clicks
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        """The screen's bindings are told changed several times as it starts
-        (each mount and focus change): compose the keys again only if what
-        the footer would show differs from what it shows. The app's first
-        frame does not wait for the keys (mounting them is a good part of
-        it): they follow it."""
-        if self._composed_for is not None and screen is self.screen and self._keys_to_show() == self._composed_for:
-            return
-        if not self._waiting:
-            self._waiting = True
-            # in the footer's own context: its keys bind data to it as they compose
-            cast(AppHost, self.app).after_first_frame(lambda: self.call_next(self._compose_keys, screen))
+        """The screen's bindings change as it starts and as the focus moves:
+        draw again only if the keys to show changed."""
+        if screen is self.screen and self.entries() != self._shown:
+            self.refresh()
 
-    def _compose_keys(self, screen: Screen[Any]) -> None:
-        self._waiting = False
-        super().bindings_changed(screen)
-
-    def _keys_to_show(self) -> tuple[object, ...]:
-        shown = tuple(active for active in self.screen.active_bindings.values() if active.binding.show)
-        return shown, self.show_command_palette
-
-    def _fit(self, width: int) -> tuple[frozenset[str], bool]:
-        """Which keys' actions to leave out, and whether the palette hint
-        shows, for `width` cells: `key description ` for each key shown."""
+    def entries(self) -> tuple[FooterEntry, ...]:
+        """The keys to show, one per action, in the screen's order."""
         app = self.app
-        keys: dict[str, tuple[int, bool]] = {}  # action -> (cells, the app's own)
+        seen: dict[str, FooterEntry] = {}
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if binding.show and binding.action not in keys:
-                cells = cell_len(app.get_key_display(binding)) + 1 + cell_len(binding.description) + 1
-                keys[binding.action] = (cells, active.node is app)
-        palette = cell_len(app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "palette"))) + len(" palette ") + 1
-        needed = sum(cells for cells, _ in keys.values()) + palette
-        if needed <= width:
-            return frozenset(), True
+            if binding.show and binding.action not in seen:
+                seen[binding.action] = FooterEntry(
+                    binding.key,
+                    app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    active.enabled,
+                    active.node is app,
+                )
+        return tuple(seen.values())
+
+    def palette_entry(self) -> FooterEntry | None:
+        app = self.app
+        active = self.screen.active_bindings.get(app.COMMAND_PALETTE_BINDING)
+        if not app.ENABLE_COMMAND_PALETTE or active is None:
+            return None
+        binding = active.binding
+        return FooterEntry(binding.key, app.get_key_display(binding), binding.description, binding.action, True, True)
+
+    def _fit(self, entries: tuple[FooterEntry, ...], palette: FooterEntry | None, width: int) -> tuple[set[str], bool]:
+        """Which keys' actions to leave out, and whether the palette hint
+        shows, for `width` cells."""
+        cells = {e.action: cell_len(e.display) + 1 + cell_len(e.description) + 1 for e in entries}
+        # the hint, its edge, and the free cell after it
+        hint = 2 + cell_len(palette.display) + 1 + cell_len(palette.description) if palette else 0
+        needed = sum(cells.values()) + hint
         left_out: set[str] = set()
+        if needed <= width:
+            return left_out, True
         # the app's keys first (the same on every screen, so soon known by
         # heart), then the screen's own from the last, keeping `? Keys`
         app_keys = sorted(
-            (a for a, (_, own) in keys.items() if own and a != HELP_ACTION),
+            (e.action for e in entries if e.the_apps and e.action != HELP_ACTION),
             key=lambda a: APP_KEYS_GO_FIRST.index(a) if a in APP_KEYS_GO_FIRST else len(APP_KEYS_GO_FIRST),
         )
-        order = app_keys + [a for a, (_, own) in reversed(keys.items()) if not own]
+        order = app_keys + [e.action for e in reversed(entries) if not e.the_apps]
         for action in order:
             left_out.add(action)
-            needed -= keys[action][0]
+            needed -= cells[action]
             if needed <= width:
-                return frozenset(left_out), True
-        return frozenset(left_out), False
+                return left_out, True
+        return left_out, False
 
-    def compose(self) -> ComposeResult:
-        self._composed_for = self._keys_to_show() if self._bindings_ready else None
-        left_out: frozenset[str] = frozenset()
-        if self._bindings_ready and self.size.width:
-            self._layout = self._fit(self.size.width)
-            left_out, palette = self._layout
-            self.set_reactive(Footer.show_command_palette, palette)
-        # Each key's `compact` watcher adds the compact class when the key
-        # mounts, restyling it (and the footer composes twice as the screen's
-        # bindings settle): give the keys the class up front so the watcher
-        # has nothing to change. Same classes, same look.
-        for widget in super().compose():
-            if isinstance(widget, FooterKey):
-                if widget.action in left_out:
-                    continue
-                widget.add_class(COMPACT_CLASS, update=False)
-            yield widget
-        if left_out:
-            self.styles.grid_size_columns = max(1, (self.styles.grid_size_columns or 0) - len(left_out))
+    def render(self) -> Text:
+        entries, palette = self.entries(), self.palette_entry()
+        self._shown = entries
+        width = self.size.width
+        left_out, show_palette = self._fit(entries, palette, width)
+        key_style = self.get_component_rich_style("key-footer--key")
+        description_style = self.get_component_rich_style("key-footer--description")
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self._spans = []
+        for entry in entries:
+            if entry.action in left_out:
+                continue
+            start = line.cell_len
+            dim = Style(dim=not entry.enabled)
+            line.append(entry.display, key_style + dim)
+            if entry.description:
+                line.append(" " + entry.description, description_style + dim)
+            self._spans.append((start, line.cell_len, entry.key))
+            line.append(" ")
+        if palette is not None and show_palette:
+            hint = Text.assemble(
+                ("▏", self.get_component_rich_style("key-footer--edge")),
+                (palette.display, key_style),
+                (" " + palette.description, description_style),
+            )
+            at = max(0, width - hint.cell_len - 1)  # a cell free at the right, as every key has
+            line.truncate(at, pad=True)
+            self._spans.append((at + 1, at + hint.cell_len, palette.key))
+            line.append_text(hint)
+        return line
 
-    def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and self._fit(event.size.width) != self._layout:
-            self.call_after_refresh(self.recompose)
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                self.app.simulate_key(key)
+                return
 
 
 MIN_INFO_CELLS = 12  # less of the section bar's info than this says nothing: drop it

@@ -10,11 +10,8 @@ from textual.app import App
 from textual.geometry import Size
 from textual.notifications import Notification
 from textual.screen import Screen
-from textual.widgets._footer import FooterKey  # the footer's key widget: textual.widgets does not export it
 
 __all__ = [
-    "COMPACT_CLASS",
-    "FooterKey",
     "apply_ansi_colors",
     "changed_off_screen",
     "make_mode_screen",
@@ -26,10 +23,6 @@ __all__ = [
     "shown_notifications",
     "withdraw_notification",
 ]
-
-# The class FooterKey's `compact` watcher adds; KeyFooter gives it up front so
-# the footer is styled once instead of once per key.
-COMPACT_CLASS = "-compact"
 
 
 def apply_ansi_colors(app: App[object]) -> None:

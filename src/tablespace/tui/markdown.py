@@ -3,9 +3,9 @@
 CommonMark joins the lines of a paragraph (a "soft" break); people writing
 in a chat box expect each line they typed to stay a line. Every place the
 app renders what members wrote (posts, the compose preview, the code of
-conduct and house rules) uses `MembersMarkdown`, or for a post that is only
-paragraphs and bullet lists `FlatMarkdown`, which draws it the same with one
-widget (`post_body` picks). Imported on first use: the Markdown widget is
+conduct and house rules) uses `MembersMarkdown`, or for text that is only
+paragraphs and plain lists `FlatMarkdown`, which draws it the same with one
+widget (`post_body` and `titled_body` pick). Imported on first use: the Markdown widget is
 costly to import before the first frame."""
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ _FLAT_BLOCKS = {
     "inline",
     "bullet_list_open",
     "bullet_list_close",
+    "ordered_list_open",
+    "ordered_list_close",
     "list_item_open",
     "list_item_close",
 }
@@ -97,7 +99,7 @@ BULLET = Markdown.BULLETS[0]
 
 def post_body(markdown: str, **kwargs: Any) -> Widget:
     """The widget for a post's body: one `FlatMarkdown` for a post of
-    paragraphs and plain bullet lists (most posts: a tenth of the cost of
+    paragraphs and plain lists (most posts: a tenth of the cost of
     mounting Markdown's widgets), `MembersMarkdown` for anything else."""
     blocks = flat_blocks(members_parser().parse(markdown))
     return MembersMarkdown(markdown, **kwargs) if blocks is None else FlatMarkdown(blocks, **kwargs)
@@ -105,28 +107,52 @@ def post_body(markdown: str, **kwargs: Any) -> Widget:
 
 @dataclass
 class FlatBlock:
-    """A paragraph (one text) or a bullet list (a text an item)."""
+    """A paragraph (one text), a list (a text an item), or a title
+    of the app's own (one text, drawn as Markdown draws `### title`)."""
 
     texts: list[Content]
     bullets: bool = False
+    title: bool = False
+    first_number: int | None = None  # a numbered list's, from its first item
+
+
+def titled_body(parts: list[tuple[str, str]], empty: str, **kwargs: Any) -> Widget:
+    """Texts members wrote under titles of the app's (the code of conduct,
+    the house rules): one `FlatMarkdown` when each is paragraphs and bullet
+    lists, else `MembersMarkdown` with a `###` heading per title. `empty`
+    (Markdown) stands in when every text is blank."""
+    parts = [(title, text.strip()) for title, text in parts if text.strip()]
+    blocks: list[FlatBlock] = []
+    for title, text in parts:
+        body = flat_blocks(members_parser().parse(text))
+        if body is None:
+            document = "\n\n".join(f"### {title}\n\n{text}" for title, text in parts)
+            return MembersMarkdown(document, **kwargs)
+        blocks += [FlatBlock([Content(title)], title=True), *body]
+    if not blocks:
+        return post_body(empty, **kwargs)
+    return FlatMarkdown(blocks, **kwargs)
 
 
 def flat_blocks(tokens: list[Token]) -> list[FlatBlock] | None:
     """The post's blocks, or None if it has anything else (headings,
-    quotes, code, tables, numbered or nested lists, an item of two
-    paragraphs, images)."""
+    quotes, code, tables, nested lists, an item of two paragraphs,
+    images)."""
     blocks: list[FlatBlock] = []
     depth = 0  # inside a list item
     for n, token in enumerate(tokens):
         kind = token.type
         if kind not in _FLAT_BLOCKS:
             return None
-        if kind == "bullet_list_open":
+        if kind in ("bullet_list_open", "ordered_list_open"):
             if depth or token.level:
                 return None  # nested
-            blocks.append(FlatBlock([], bullets=True))
+            numbered = kind == "ordered_list_open"
+            if numbered and not tokens[n + 1].info.isdigit():
+                return None
+            blocks.append(FlatBlock([], bullets=True, first_number=int(tokens[n + 1].info) if numbered else None))
         elif kind == "list_item_open":
-            if token.info or tokens[n + 1].type != "paragraph_open":
+            if tokens[n + 1].type != "paragraph_open":
                 return None
             depth += 1
             end = n + 4  # a paragraph (open, inline, close), then the item's end
@@ -183,7 +209,7 @@ def inline_content(token: Token) -> Content | None:
 
 
 class FlatVisual(Visual):
-    """Paragraphs and bullet lists as one text: a blank line after each
+    """Paragraphs, lists and titles as one text: a blank line after each
     block but the last, an item's wrapped lines under its text, not its
     bullet (wrapped here, at the width given)."""
 
@@ -201,15 +227,22 @@ class FlatVisual(Visual):
         indent = Content(" " * bullet.cell_length, spans=[Span(0, bullet.cell_length, ".bullet")])
         blocks: list[Content] = []
         for block in self.blocks:
+            if block.title:
+                title = block.texts[0]
+                blocks.append(Content(title.plain, spans=[Span(0, len(title.plain), ".title")]))
+                continue
             if not block.bullets:
                 blocks.append(block.texts[0])
                 continue
             items = []
-            for item in block.texts:
-                lines = item.wrap(max(1, width - bullet.cell_length)) if width else [item]
-                items.append(bullet + (Content("\n") + indent).join(lines))
+            for number, item in enumerate(block.texts, block.first_number or 0):
+                mark, pad = (bullet, indent) if block.first_number is None else numbers(number, block)
+                lines = item.wrap(max(1, width - mark.cell_length)) if width else [item]
+                items.append(mark + (Content("\n") + pad).join(lines))
             blocks.append(Content("\n").join(items))
-        return Content("\n\n").join(blocks)
+        made = Content("\n\n").join(blocks)
+        # A heading keeps a line free above it, even at the top, as Markdown's does.
+        return Content("\n") + made if self.blocks and self.blocks[0].title else made
 
     def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
         return self.content(width).render_strips(width, height, style, options)
@@ -221,10 +254,19 @@ class FlatVisual(Visual):
         return self.content(width).get_height(rules, width)
 
 
-class FlatMarkdown(Widget):
-    """A post of paragraphs and bullet lists, drawn as Markdown draws it."""
+def numbers(number: int, block: FlatBlock) -> tuple[Content, Content]:
+    """A numbered item's mark and the indent of its wrapped lines: the
+    numbers right-aligned, as Markdown's ordered list draws them."""
+    first = block.first_number or 0
+    size = max(len(f"{n}. ") for n in range(first, first + len(block.texts))) + 1
+    mark = f"{number}. ".rjust(size)
+    return Content(mark, spans=[Span(0, size, ".bullet")]), Content(" " * size, spans=[Span(0, size, ".bullet")])
 
-    COMPONENT_CLASSES = {"em", "strong", "s", "code_inline", "bullet"}
+
+class FlatMarkdown(Widget):
+    """Paragraphs, lists and titles, drawn as Markdown draws it."""
+
+    COMPONENT_CLASSES = {"em", "strong", "s", "code_inline", "bullet", "title"}
     DEFAULT_CSS = """
     FlatMarkdown {
         height: auto;
@@ -254,6 +296,11 @@ class FlatMarkdown(Widget):
         }
         &:light > .bullet {
             color: $text-secondary;
+        }
+        & > .title {
+            color: $markdown-h3-color;
+            background: $markdown-h3-background;
+            text-style: $markdown-h3-text-style;
         }
     }
     """

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Markdown, Select, Static
+from textual.widget import AwaitMount
+from textual.widgets import DataTable, Select, Static
 
 from tablespace import actions
 from tablespace.core import inbox, queries
@@ -32,7 +32,7 @@ from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
 from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
-from tablespace.tui.markdown import MembersMarkdown
+from tablespace.tui.markdown import titled_body
 from tablespace.tui.screens import ThreadScreen, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
@@ -744,7 +744,8 @@ class MembersScreen(SectionScreen):
         self.people: list[queries.MemberView] = []
         self.invite_code: str | None = None
         self.waiting: list[QuietNewcomer] = []  # intros to welcome, for greeters and moderators
-        self.conduct_shown: AwaitComplete | None = None  # the code of conduct's Markdown, filled in the background
+        self.conduct_text: list[tuple[str, str]] | None = None  # the code of conduct and house rules shown
+        self.conduct_shown: AwaitMount | None = None  # their widget, mounted in the background
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Invites are the moderators' (the action refuses anyone else too)."""
@@ -762,8 +763,7 @@ class MembersScreen(SectionScreen):
         yield Static(id="invite-code", classes="strip")
         yield RowTable(id="members")
         yield Static(id="to-welcome", classes="detail")
-        with VerticalScroll(id="conduct-box", classes="detail"):
-            yield MembersMarkdown(id="conduct")
+        yield VerticalScroll(id="conduct-box", classes="detail")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -797,12 +797,13 @@ class MembersScreen(SectionScreen):
         )
         self.show_to_welcome()
         parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
-        self.conduct_shown = self.query_one("#conduct", Markdown).update(
-            "\n\n".join(
-                f"### {title}\n\n{visible(text.strip(), multiline=True)}" for title, text in parts if text.strip()
-            )
-            or "_The moderators have not written a code of conduct yet._"
-        )
+        shown = [(title, visible(text, multiline=True)) for title, text in parts]
+        if shown != self.conduct_text:
+            self.conduct_text = shown
+            box = self.query_one("#conduct-box")
+            box.remove_children()
+            empty = "_The moderators have not written a code of conduct yet._"
+            self.conduct_shown = box.mount(titled_body(shown, empty, id="conduct"))
 
     async def filled(self) -> None:
         if self.conduct_shown is not None:

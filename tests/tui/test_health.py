@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from textual.widgets import DataTable, Sparkline, Static
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
 
 from tablespace import actions
 from tablespace.core.clock import datetime_to_hlc, iso
@@ -129,8 +131,15 @@ def text_of(widget: Static) -> str:
     return str(widget.render())
 
 
+def drawn_lines(app: TablespaceApp, widget: Widget) -> list[str]:
+    """The lines the terminal shows where `widget` is."""
+    strips = app.screen._compositor.render_strips()
+    region = widget.region
+    return [strips[y].crop(region.x, region.right).text for y in range(region.y, region.bottom)]
+
+
 async def test_key_5_shows_this_weeks_figures_and_twelve_weeks(health_app, health_group):
-    from tablespace.tui.health import HealthRow, HealthScreen
+    from tablespace.tui.health import LABEL_WIDTH, VALUE_WIDTH, HealthRow, HealthScreen
 
     async with health_app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
@@ -147,19 +156,20 @@ async def test_key_5_shows_this_weeks_figures_and_twelve_weeks(health_app, healt
             "reply_coverage",
             "wins",
         ]
-        value = {key: text_of(row.query_one(".health-value", Static)) for key, row in rows.items()}
+        drawn = {key: drawn_lines(health_app, row) for key, row in rows.items()}
+        value = {key: head[LABEL_WIDTH : LABEL_WIDTH + VALUE_WIDTH].strip() for key, (head, _) in drawn.items()}
         assert value["weekly_active_pct"] == f"{this.weekly_active_pct:.0f}%"
         assert value["wins"] == str(this.wins) == "4"  # Ana's win post and Bo's, Cy's and Di's replies
         # first replies this week: week 9's thread 1 h, Fay's 4 h, the win thread 1 day; Eve's none
         assert value["median_first_reply_s"] == "4h 00m"
         assert value["reply_coverage"] == "75%"
-        spark = rows["wins"].query_one(Sparkline)
         cell = screen.cell
-        assert spark.size.width == 12 * cell
-        assert list(spark.data or [])[::cell] == [w.wins for w in series]
-        labels = text_of(rows["wins"].query_one(".health-weeks", Static))
-        assert labels.split() == [str(w.wins) for w in series]
-        empty_weeks = text_of(rows["median_first_reply_s"].query_one(".health-weeks", Static)).split()
+        bars = drawn["wins"][0][LABEL_WIDTH + VALUE_WIDTH :].rstrip()
+        assert len(bars) == 12 * cell and set(bars) <= set(SparklineRenderable.BARS)
+        assert all(len(set(bars[n : n + cell])) == 1 for n in range(0, len(bars), cell))  # a bar a week
+        assert rows["wins"].values == [w.wins for w in series]
+        assert drawn["wins"][1].split() == [str(w.wins) for w in series]
+        empty_weeks = drawn["median_first_reply_s"][1].split()
         assert empty_weeks[:3] == ["—", "—", "—"]  # before the group existed: no threads, no median
         assert "Last 7 days · 6 members" in text_of(screen.query_one("#health-summary", Static))
 

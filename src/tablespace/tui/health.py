@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Sparkline, Static
+from textual.containers import Vertical
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
 
 from tablespace import actions
 from tablespace.core import queries
@@ -94,33 +99,79 @@ FIGURES = (
 )
 
 
-class HealthRow(Horizontal):
-    """Label, this week's value, and the 12-week sparkline with each week's value under its bar."""
+class HealthRow(Widget):
+    """Label, this week's value, and the 12-week sparkline with each week's
+    value under its bar: two lines drawn by one widget, as Sparkline and
+    Static widgets side by side would draw them (a widget each made the
+    section's first show mount thirty)."""
+
+    COMPONENT_CLASSES = {"health-row--value", "health-row--weeks", "sparkline--min-color", "sparkline--max-color"}
+    DEFAULT_CSS = """
+    HealthRow {
+        height: 2;
+        color: $foreground;
+        & > .health-row--value {
+            color: $primary;
+        }
+        & > .health-row--weeks {
+            color: $foreground 60%;
+        }
+        & > .sparkline--max-color {
+            color: $primary;
+        }
+        & > .sparkline--min-color {
+            color: $primary 30%;
+        }
+    }
+    """
 
     def __init__(self, figure: Figure) -> None:
         super().__init__(classes="health-row", id=f"health-{figure.key.replace('_', '-')}")
         self.figure = figure
-
-    def compose(self) -> ComposeResult:
-        yield Static(self.figure.label, classes="health-label")
-        yield Static(classes="health-value")
-        with Vertical(classes="health-trend"):
-            yield Sparkline([], classes="health-spark")
-            yield Static(classes="health-weeks")
+        self.values: list[float | None] = []
+        self.cell = 4
 
     def show(self, series: list[HealthWeek], cell: int) -> None:
-        figure = self.figure
-        values = [figure.value(w) for w in series]
-        self.query_one(".health-value", Static).update(Text(figure.big(values[-1]), "bold"))
-        spark = self.query_one(Sparkline)
-        spark.styles.width = cell * len(values)
+        self.values = [self.figure.value(w) for w in series]
+        self.cell = cell
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        figure, values, cell = self.figure, self.values, self.cell
+        value_style = self.get_component_rich_style("health-row--value")
+        head = Text(figure.label.ljust(LABEL_WIDTH)[:LABEL_WIDTH])
+        if values:
+            big = figure.big(values[-1])[: VALUE_WIDTH - 1].rjust(VALUE_WIDTH - 1)
+            head.append(big + " ", value_style + Style(bold=True))
+        weeks = Text(" " * (LABEL_WIDTH + VALUE_WIDTH))
+        weeks_style = self.get_component_rich_style("health-row--weeks")
+        for n, v in enumerate(values):
+            weeks.append(figure.small(v).rjust(cell), weeks_style + Style(bold=n == len(values) - 1))
+        _, base = self.background_colors
         # One data point per column (each week repeated `cell` times), so every
         # bar sits exactly over its week's label; an empty week draws as the floor.
-        spark.data = [v or 0.0 for v in values for _ in range(cell)]
-        weeks = Text()
-        for n, v in enumerate(values):
-            weeks.append(figure.small(v).rjust(cell), "bold" if n == len(values) - 1 else "")
-        self.query_one(".health-weeks", Static).update(weeks)
+        spark = SparklineRenderable(
+            [v or 0.0 for v in values for _ in range(cell)],
+            width=cell * len(values),
+            height=1,
+            min_color=(base + self.get_component_styles("sparkline--min-color").color).rich_color,
+            max_color=(base + self.get_component_styles("sparkline--max-color").color).rich_color,
+        )
+        return RowLines(head, spark, weeks)
+
+
+class RowLines:
+    """A health row's two lines: the head and the sparkline, then the weeks."""
+
+    def __init__(self, head: Text, spark: SparklineRenderable[float], weeks: Text) -> None:
+        self.head, self.spark, self.weeks = head, spark, weeks
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.head.render(console, end="")
+        if self.spark.data:
+            yield from console.render(self.spark, options.update(width=self.spark.width, height=1))
+        yield Segment.line()
+        yield from self.weeks.render(console, end="")
 
 
 class HealthScreen(SectionScreen):

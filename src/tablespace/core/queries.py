@@ -440,6 +440,14 @@ class CircleOverview:
         }
 
 
+def count_circles(conn: sqlite3.Connection) -> int:
+    """How many circles `all_circles` lists, without reading them."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM circles c WHERE EXISTS (SELECT 1 FROM circle_members cm WHERE cm.circle_id = c.id)"
+    ).fetchone()
+    return int(count)
+
+
 def all_circles(conn: sqlite3.Connection, me: str) -> list[CircleOverview]:
     """Every circle someone is still in, newest first, as a moderator sees
     them: direct conversations too, since outside one nobody can tell it

@@ -1378,7 +1378,11 @@ def epochs_created(conn: sqlite3.Connection) -> dict[tuple[int, str], int]:
     return {(e, k): hlc for e, k, hlc in conn.execute("SELECT epoch, key_id, created_hlc FROM epochs")}
 
 
-def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[tuple[str, str, int]]:
+# Another device of a member's: (id, exchange key, added HLC).
+Sibling = tuple[str, str, int]
+
+
+def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[Sibling]:
     """(id, exchange key, added HLC) of each device of `member` not removed,
     but the signing key `me`."""
     return conn.execute(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tablespace.cli import main
+from tablespace.core.group import Group
+from tablespace.core.home import Home
 
 NOW = "2026-11-23T09:00:00Z"
 
@@ -43,10 +47,31 @@ class TS:
             assert len(lines) == 1, result.stderr
         return result.stderr
 
+    def group(self) -> AbstractContextManager[Group]:
+        """This home's group, opened beside the commands (see `opened`)."""
+        return opened(self.home)
+
     def ops(self) -> int:
         (db,) = self.home.glob("groups/*/group.db")
         with sqlite3.connect(db) as conn:
             return conn.execute("SELECT count(*) FROM ops").fetchone()[0]
+
+
+@contextmanager
+def opened(home: Path) -> Iterator[Group]:
+    """The group in `home`, opened to look at what the commands left in it,
+    and closed after."""
+    group = Group.open(Home(home))
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+def group_dir(folder: Path) -> Path:
+    """The one group's directory in a shared folder."""
+    (found,) = [p for p in folder.iterdir() if p.is_dir()]
+    return found
 
 
 def make_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> tuple[Path, TS, dict[str, TS]]:

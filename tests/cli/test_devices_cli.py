@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.core.group import Group
-from tablespace.core.home import Home
-from tests.clirun import NOW, TS, everyone_syncs, make_group
+from tests.clirun import NOW, TS, everyone_syncs, make_group, opened
 
 
 def pair_laptop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, TS, TS, TS]:
@@ -99,14 +97,11 @@ def test_a_member_who_removes_a_lost_laptop_renews_the_key_before_writing_again(
     _, _, ben, laptop = pair_laptop(tmp_path, monkeypatch)
 
     def newest_epoch() -> tuple[int, set[str]]:
-        group = Group.open(Home(ben.home))
-        try:
+        with ben.group() as group:
             epoch, recipients = group.conn.execute(
                 "SELECT epoch, recipients FROM epochs ORDER BY epoch DESC LIMIT 1"
             ).fetchone()
             return epoch, set(recipients.split(","))
-        finally:
-            group.close()
 
     before, _ = newest_epoch()
     laptop_id = next(d for d in laptop.json("devices") if d["this"])["id"]
@@ -135,11 +130,8 @@ def report_once_delivered(ben: TS, post: str, reason: str) -> None:
 
 
 def newest_mod_key_holders(home: Path) -> set[str]:
-    group = Group.open(Home(home))
-    try:
+    with opened(home) as group:
         return set(json.loads(group.conn.execute("SELECT wrapped FROM mod_keys ORDER BY epoch DESC").fetchone()[0]))
-    finally:
-        group.close()
 
 
 def test_a_moderator_s_laptop_opens_the_reports_until_it_is_removed(
@@ -211,12 +203,9 @@ def _holds(who: TS, word: str) -> bool:
 
 def circle_key_holders(home: Path) -> set[str]:
     """The signing keys the newest key of the one circle in `home` is wrapped for."""
-    group = Group.open(Home(home))
-    try:
+    with opened(home) as group:
         row = group.conn.execute("SELECT wrapped FROM circle_epochs ORDER BY epoch DESC, key_op LIMIT 1").fetchone()
         return set(json.loads(row[0]))
-    finally:
-        group.close()
 
 
 def test_a_paired_laptop_reads_and_writes_in_its_member_s_circles_until_it_is_removed(

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from tablespace.core import read_marks
-from tablespace.core.group import Group
-from tablespace.core.home import Home
 from tablespace.sync import read_marks as sync_read_marks
 from tablespace.sync.git import git_env
 from tablespace.sync.read_marks import (
@@ -22,7 +20,7 @@ from tablespace.sync.read_marks import (
 )
 from tablespace.sync.sealing import my_exchange_key
 from tests.cli.test_devices_cli import pair_laptop
-from tests.clirun import TS, everyone_syncs, group_through
+from tests.clirun import TS, everyone_syncs, group_dir, group_through
 
 
 def unread(who: TS) -> set[str]:
@@ -39,17 +37,14 @@ def mention_for_ben(ana: TS, ben: TS, laptop: TS, title: str) -> str:
     return thread
 
 
-def group_dir(folder: Path) -> Path:
-    (found,) = [p for p in folder.iterdir() if p.is_dir()]
-    return found
-
-
 def device_id(who: TS) -> str:
-    group = Group.open(Home(who.home))
-    try:
+    with who.group() as group:
         return group.device
-    finally:
-        group.close()
+
+
+def marks_dir(folder: Path, who: TS) -> Path:
+    """Where the read marks `who`'s device writes for its member's other devices are."""
+    return group_dir(folder) / READS_DIR / device_id(who)
 
 
 def test_a_thread_read_on_the_desktop_is_read_on_the_laptop_with_its_inbox_entry(
@@ -89,14 +84,13 @@ def test_the_folder_and_ana_s_home_hold_nothing_of_ben_s_marks_in_the_clear(
     for path in files:
         data = path.read_bytes()
         assert bytes.fromhex(thread) not in data and thread.encode() not in data and thread not in path.name
-    group = Group.open(Home(ana.home))
-    try:
+    with ana.group() as group:
         assert group.conn.execute("SELECT count(*) FROM reads_shared").fetchone() == (0,)
         assert group.conn.execute("SELECT count(*) FROM sync_files WHERE path LIKE 'reads/%'").fetchone() == (0,)
         public = bytes.fromhex(
             group.conn.execute("SELECT public_key FROM devices WHERE id = ?", (device_id(ben),)).fetchone()[0]
         )
-        for path in (group_dir(folder) / READS_DIR / device_id(ben)).iterdir():
+        for path in marks_dir(folder, ben).iterdir():
             with pytest.raises(NotForThisDevice):  # sealed to Ben's laptop, not to Ana
                 decode_read_marks(
                     path.read_bytes(),
@@ -105,8 +99,6 @@ def test_the_folder_and_ana_s_home_hold_nothing_of_ben_s_marks_in_the_clear(
                     public_key=public,
                     exchange=my_exchange_key(group),
                 )
-    finally:
-        group.close()
 
 
 def test_a_removed_laptop_receives_no_later_marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +112,7 @@ def test_a_removed_laptop_receives_no_later_marks(tmp_path: Path, monkeypatch: p
     ben.out("show", later[:6])
     everyone_syncs(ben, ana, laptop)
     assert later in unread(laptop)
-    mine = group_dir(folder) / READS_DIR / device_id(ben)
+    mine = marks_dir(folder, ben)
     assert not list(mine.iterdir())  # with no other device left, what the desktop wrote for the laptop went
 
 
@@ -145,11 +137,8 @@ def test_marks_from_two_devices_merge_to_the_newest_in_either_order(
 
 
 def newest_in(who: TS, thread: str) -> int:
-    group = Group.open(Home(who.home))
-    try:
+    with who.group() as group:
         return int(group.conn.execute("SELECT last_activity_hlc FROM threads WHERE id = ?", (thread,)).fetchone()[0])
-    finally:
-        group.close()
 
 
 def test_a_mark_past_what_this_home_holds_waits_for_the_posts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,15 +148,12 @@ def test_a_mark_past_what_this_home_holds_waits_for_the_posts(tmp_path: Path, mo
     ana.out("reply", thread[:6], "--body", "one more thing, @Ben")
     ana.json("sync")
     mark = newest_in(ana, thread)  # the desktop read Ana's reply, which the laptop has not synced yet
-    group = Group.open(Home(laptop.home))
-    try:
+    with laptop.group() as group:
         with group.store.db.atomic():
             # applied after the mark was made (the test's clock is frozen)
             read_marks.apply_marks(group.conn, {thread: mark}, group.now_hlc(), latest=mark)
         assert group.conn.execute("SELECT read_hlc FROM reads WHERE thread_id = ?", (thread,)).fetchone() == (held,)
         assert group.conn.execute("SELECT read_hlc FROM reads_waiting").fetchall() == [(mark,)]
-    finally:
-        group.close()
     laptop.json("sync")  # the reply arrives, read as the desktop read it
     assert thread not in unread(laptop) and laptop.json("inbox") == []
     assert [e["read"] for e in laptop.json("inbox", "--all") if e["thread"] == thread] == [True, True]
@@ -177,7 +163,7 @@ def test_a_forged_read_marks_file_is_quarantined_with_its_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
-    forged = group_dir(folder) / READS_DIR / device_id(ben) / "0123456789abcdef.tso"
+    forged = marks_dir(folder, ben) / "0123456789abcdef.tso"
     forged.parent.mkdir(parents=True, exist_ok=True)
     forged.write_bytes(b"TSO1" + bytes(300))
     report = laptop.json("sync")

@@ -16,15 +16,10 @@ import pytest
 
 from tablespace.sync.folder import shown_name
 from tablespace.sync.git import git_env
-from tests.clirun import TS, make_group
+from tests.clirun import TS, group_dir, make_group
 
 # A name that is not UTF-8, one that would drive a terminal, and one with a newline.
 HOSTILE = (b"\xff\xfe.tsc", b"\x1b[2J\x1b]52;c;aGk=\x07.tsc", b"line\nbreak.tsc")
-
-
-def group_dir(folder: Path) -> Path:
-    (path,) = [p for p in folder.iterdir() if p.is_dir()]
-    return path
 
 
 def plant_everywhere(root: Path, member_ids: list[str]) -> list[bytes]:

@@ -183,3 +183,23 @@ def test_an_idle_round_skips_the_key_upkeep_that_follows_from_the_log(tmp_path, 
     posted_in_rounds(ana, "Something new")
     ben.json("sync")
     assert set(ran) == {"_grant_keys_we_left_out", "renew_stale_circle_keys", "supply_my_devices"}
+
+
+def test_a_round_reads_our_other_devices_once(tmp_path, folder) -> None:
+    """Read marks taken, keys supplied to our other devices and read marks
+    shared all ask which other devices we have: the round asks once."""
+    from tablespace import actions
+    from tablespace.core.group import Transport
+    from tablespace.core.home import Home
+
+    group = actions.found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", Transport(folder=folder))
+    actions.sync_group(group)
+    actions.post(group, "Rye", "Fed the starter.")  # the log changed: the devices' upkeep runs too
+    asked: list[str] = []
+    group.conn.set_trace_callback(asked.append)
+    try:
+        actions.sync_group(group)
+    finally:
+        group.conn.set_trace_callback(None)
+        group.close()
+    assert len([sql for sql in asked if sql.startswith("SELECT id, exchange_key, added_hlc FROM devices")]) == 1

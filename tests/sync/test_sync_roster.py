@@ -11,7 +11,7 @@ import pytest
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.sync import roster
-from tests.clirun import TS, everyone_syncs, export_forged_post, make_group
+from tests.clirun import TS, everyone_syncs, export_forged_post, group_dir, make_group
 
 
 def titles(member: TS) -> set[str]:
@@ -443,11 +443,6 @@ def test_a_listed_member_whose_grant_never_came_asks_for_the_key(tmp_path, monke
     everyone_syncs(cat, ana, cat)
     assert len(need_files(folder, cat)) == 1
     assert "After Dee" in titles(cat)
-
-
-def group_dir(folder: Path) -> Path:
-    (found,) = [p for p in folder.iterdir() if p.is_dir()]
-    return found
 
 
 def plant_need(member: TS, folder: Path, epochs: list[int], disowned: list[str]) -> None:

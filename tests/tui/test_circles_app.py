@@ -383,3 +383,44 @@ async def test_a_moderator_sees_every_circle_s_members_not_its_name_and_takes_so
         assert [c.members for c in queries.all_circles(ana.conn, ana.me) if c.id == quiet] == [["Cy"]]
     finally:
         ana.close()
+
+
+async def test_the_circles_tab_is_filled_when_shown_and_kept_right_while_shown(app, ana) -> None:
+    """The Circles tab is read when it is shown, not on every refresh of the
+    section: until then only its count is; once shown, a circle made
+    elsewhere appears as the section re-reads."""
+    from tablespace.tui.moderation import ModerationScreen
+
+    def rows(screen: ModerationScreen) -> list[str]:
+        table = screen.table("circles")
+        return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+    def label(screen: ModerationScreen) -> str:
+        return str(screen.query_one("#mod-tabs").get_tab("circles").label)
+
+    def expected() -> list[str]:
+        return [c.id[:8] for c in queries.all_circles(ana.conn, ana.me)]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ModerationScreen)
+        assert screen.tab == "reports"
+        assert label(screen) == "Circles (2)" and rows(screen) == []  # the pod and the DM, counted only
+
+        actions.circle_add(ana, "Crumb club", ["Cy"])
+        app.refresh_all()
+        await wait_for(pilot, lambda: label(screen) == "Circles (3)")
+        assert rows(screen) == []
+
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        assert screen.tab == "circles"
+        await wait_for(pilot, lambda: len(rows(screen)) == 3)
+        assert rows(screen) == expected() and "Crumb club" in screen_text(app)
+
+        actions.circle_add(ana, "Starter swap", ["Dee"])
+        app.refresh_all()
+        await wait_for(pilot, lambda: len(rows(screen)) == 4)
+        assert rows(screen) == expected() and "Starter swap" in screen_text(app)
+        assert label(screen) == "Circles (4)"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,16 @@ from textual.widget import Widget
 from textual.widgets import DataTable, OptionList, Static, TextArea
 
 from tablespace import actions
-from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.actions import sync_group
 from tablespace.core import inbox, queries
-from tablespace.core.group import Group, Transport
+from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import SectionBar
 from tablespace.tui.inbox import InboxScreen
 from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.thread_list import FOLLOWED, MUTED, ThreadList
+from tests.tui.members import ana_and_ben
 from tests.tui.waits import screen_text, wait_for
 
 SIZE = (100, 32)
@@ -45,13 +45,7 @@ def table(tmp_path: Path, monkeypatch) -> Table:
         monkeypatch.setenv("TABLESPACE_NOW", f"2026-03-02T08:{next(clock):02d}:00Z")
 
     tick()
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    transport = Transport(folder=shared)
-    ana = found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)
-    sync_group(ana)
-    ben, request = join_group(Home(tmp_path / "ben"), create_invite(ana, timedelta(days=1), 1), "Ben Ode", transport)
-    admit(ana, request[:8])
+    ana, ben = ana_and_ben(tmp_path, "Ben Ode")
     ids: dict[str, str] = {}
     tick()
     ids["rye"] = actions.post(ana, "Rye starter feeding schedule", "1:5:5 at night.")
@@ -72,7 +66,7 @@ def table(tmp_path: Path, monkeypatch) -> Table:
     ana.close()
     ben.close()
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T09:00:00Z")
-    return Table(Home(tmp_path / "ana"), ids)
+    return Table(ana.home, ids)
 
 
 @pytest.fixture

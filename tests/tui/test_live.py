@@ -12,21 +12,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tablespace import actions
-from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.actions import sync_group
 from tablespace.core import queries
-from tablespace.core.group import Group, Transport
+from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncLoop, SyncStatus
 from tablespace.tui.screens import ThreadScreen, ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tests.tui.members import ana_and_ben
 from tests.tui.waits import wait_for
 
 if TYPE_CHECKING:
@@ -59,14 +59,7 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path, monkeypatch) -> Pair:
     monkeypatch.setenv("TABLESPACE_NOW", NOW)
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    transport = Transport(folder=shared)
-    ana = found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)
-    sync_group(ana)
-    code = create_invite(ana, timedelta(days=1), 1)
-    ben, request = join_group(Home(tmp_path / "ben"), code, "Ben", transport)
-    admit(ana, request[:8])
+    ana, ben = ana_and_ben(tmp_path, "Ben")
     actions.post(ana, "Welcome to the circle", "Say hi.", ["welcome"])
     actions.post(ana, "Hydration for a first loaf?", "70% or 75%?")
     actions.post(ana, "Rye starter feeding schedule", "1:5:5 at night.")
@@ -74,7 +67,7 @@ def pair(tmp_path, monkeypatch) -> Pair:
     sync_group(ben)
     ana.close()
     ben.close()
-    return Pair(shared, Home(tmp_path / "ana"), Home(tmp_path / "ben"))
+    return Pair(tmp_path / "shared", ana.home, ben.home)
 
 
 def titles(thread_list: ThreadList) -> list[str]:

@@ -6,18 +6,18 @@ Ana's home holds a thread of 61 posts, the last 30 Ben Ode's and unread."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tablespace import actions
-from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
+from tablespace.actions import sync_group
 from tablespace.core import queries
-from tablespace.core.group import Group, Transport
+from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.screens import PostCard, ThreadScreen
+from tests.tui.members import ana_and_ben
 from tests.tui.waits import wait_for
 
 SIZE = (100, 32)
@@ -35,13 +35,7 @@ class LongThread:
 @pytest.fixture
 def long_thread(tmp_path: Path, monkeypatch) -> LongThread:
     monkeypatch.setenv("TABLESPACE_NOW", "2026-03-02T08:00:00Z")
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    transport = Transport(folder=shared)
-    ana = found_group(Home(tmp_path / "ana"), "Sourdough circle", "Ana", transport)
-    sync_group(ana)
-    ben, request = join_group(Home(tmp_path / "ben"), create_invite(ana, timedelta(days=1), 1), "Ben Ode", transport)
-    admit(ana, request[:8])
+    ana, ben = ana_and_ben(tmp_path, "Ben Ode")
     thread = actions.post(ana, "A long thread", BODY.format(n=0))
     posts = [thread] + [actions.reply(ana, thread, BODY.format(n=n)) for n in range(1, 31)]
     sync_group(ana)

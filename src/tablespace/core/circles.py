@@ -7,9 +7,9 @@ Content written in a circle is one `circle.sealed` op whose box holds the
 inner op (its kind and payload) under the circle key.
 
 Every box and every wrapped key is bound to the op that carries it (group,
-author, seq and time: `op_place`), so none can be lifted into another op or
-another circle. The op id cannot serve: it is the hash of the body that
-holds the box.
+author, seq and time: `OpPlace` as it is written, the fold's `op_binding`
+as it is read), so none can be lifted into another op or another circle.
+The op id cannot serve: it is the hash of the body that holds the box.
 
 The fold opens what this member can with `CircleKeys`: the key is unwrapped
 from the log with the member's exchange key in the home, and kept in memory

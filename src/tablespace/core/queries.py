@@ -440,6 +440,14 @@ class CircleOverview:
         }
 
 
+def count_circles(conn: sqlite3.Connection) -> int:
+    """How many circles `all_circles` lists, without reading them."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM circles c WHERE EXISTS (SELECT 1 FROM circle_members cm WHERE cm.circle_id = c.id)"
+    ).fetchone()
+    return int(count)
+
+
 def all_circles(conn: sqlite3.Connection, me: str) -> list[CircleOverview]:
     """Every circle someone is still in, newest first, as a moderator sees
     them: direct conversations too, since outside one nobody can tell it
@@ -1370,7 +1378,11 @@ def epochs_created(conn: sqlite3.Connection) -> dict[tuple[int, str], int]:
     return {(e, k): hlc for e, k, hlc in conn.execute("SELECT epoch, key_id, created_hlc FROM epochs")}
 
 
-def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[tuple[str, str, int]]:
+# Another device of a member's: (id, exchange key, added HLC).
+Sibling = tuple[str, str, int]
+
+
+def sibling_devices(conn: sqlite3.Connection, member: str, me: str) -> list[Sibling]:
     """(id, exchange key, added HLC) of each device of `member` not removed,
     but the signing key `me`."""
     return conn.execute(

@@ -12,6 +12,7 @@ sync/read_marks.py; these tables are this home's alone.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 
@@ -44,10 +45,10 @@ def current_marks(conn: sqlite3.Connection) -> Marks:
 
 def note_shared(conn: sqlite3.Connection, marks: Mapping[str, int]) -> None:
     """Every device of ours holds these marks now: not sent again."""
-    conn.executemany(
-        """INSERT INTO reads_shared (thread_id, read_hlc) VALUES (?, ?)
+    conn.execute(
+        """INSERT INTO reads_shared (thread_id, read_hlc) SELECT key, value FROM json_each(?) WHERE true
            ON CONFLICT (thread_id) DO UPDATE SET read_hlc = max(read_hlc, excluded.read_hlc)""",
-        marks.items(),
+        (json.dumps(dict(marks)),),
     )
 
 
@@ -56,19 +57,28 @@ def apply_marks(conn: sqlite3.Connection, marks: Mapping[str, int], now_hlc: int
     each thread; the rest waits. `latest`: the latest time this home has
     seen or is at (its clock). Returns how many reads rose. In a transaction
     of the caller's."""
-    held = dict(conn.execute("SELECT thread_id, read_hlc FROM reads"))
     # Nobody read past the present: a device whose clock runs ahead (it says
     # "read up to 2990") is taken no further than ours, else its mark would
     # wait and read everything that arrives until then.
-    todo = {thread: min(hlc, latest) for thread, hlc in marks.items() if held.get(thread, -1) < min(hlc, latest)}
+    todo = conn.execute(
+        f"""SELECT m.thread, m.hlc, (SELECT {NEWEST_IN_THREAD} FROM threads t WHERE t.id = m.thread)
+            FROM (SELECT key AS thread, min(value, :latest) AS hlc FROM json_each(:marks)) m
+            LEFT JOIN reads r ON r.thread_id = m.thread
+            WHERE coalesce(r.read_hlc, -1) < m.hlc""",
+        {"marks": json.dumps(dict(marks)), "latest": latest, "now": now_hlc},
+    ).fetchall()
     note_shared(conn, marks)  # the device that sent them sent them to all of ours: no echo
-    return _raise_to(conn, todo, now_hlc)
+    return _raise_to(conn, todo)
 
 
 def release_waiting(conn: sqlite3.Connection, now_hlc: int) -> int:
     """Apply again the marks that waited for their posts (after an import)."""
-    waiting = dict(conn.execute("SELECT thread_id, read_hlc FROM reads_waiting"))
-    return _raise_to(conn, waiting, now_hlc) if waiting else 0
+    waiting = conn.execute(
+        f"SELECT w.thread_id, w.read_hlc, (SELECT {NEWEST_IN_THREAD} FROM threads t WHERE t.id = w.thread_id)"
+        " FROM reads_waiting w",
+        {"now": now_hlc},
+    ).fetchall()
+    return _raise_to(conn, waiting)
 
 
 def any_waiting(conn: sqlite3.Connection) -> bool:
@@ -84,26 +94,32 @@ def signing_key(conn: sqlite3.Connection, device: str) -> bytes | None:
     return bytes.fromhex(row[0]) if row else None
 
 
-def _raise_to(conn: sqlite3.Connection, marks: Mapping[str, int], now_hlc: int) -> int:
+def _raise_to(conn: sqlite3.Connection, marks: list[tuple[str, int, int | None]]) -> int:
+    """Raise our reads to (thread, mark, newest post here) as far as the
+    thread goes here; a mark past that, or of a thread not here, waits. One
+    statement per table, however many marks: a full map from another device
+    holds every thread ever read."""
+    reads = [(thread, min(hlc, newest)) for thread, hlc, newest in marks if newest is not None]
+    waiting = [(thread, hlc) for thread, hlc, newest in marks if newest is None or newest < hlc]
+    settled = [thread for thread, hlc, newest in marks if newest is not None and newest >= hlc]
     raised = 0
-    for thread, hlc in marks.items():
-        row = conn.execute(
-            f"SELECT {NEWEST_IN_THREAD} FROM threads t WHERE id = :thread", {"thread": thread, "now": now_hlc}
-        ).fetchone()
-        newest = row[0] if row else None
-        if newest is not None:
-            raised += conn.execute(
-                """INSERT INTO reads (thread_id, read_hlc) VALUES (?, ?)
-                   ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc
-                   WHERE excluded.read_hlc > read_hlc""",
-                (thread, min(hlc, newest)),
-            ).rowcount
-        if newest is None or newest < hlc:
-            conn.execute(
-                """INSERT INTO reads_waiting (thread_id, read_hlc) VALUES (?, ?)
-                   ON CONFLICT (thread_id) DO UPDATE SET read_hlc = max(read_hlc, excluded.read_hlc)""",
-                (thread, hlc),
-            )
-        else:
-            conn.execute("DELETE FROM reads_waiting WHERE thread_id = ?", (thread,))
+    if reads:
+        raised = conn.execute(
+            """INSERT INTO reads (thread_id, read_hlc)
+               SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+               ON CONFLICT (thread_id) DO UPDATE SET read_hlc = excluded.read_hlc
+               WHERE excluded.read_hlc > read_hlc""",
+            (json.dumps(reads),),
+        ).rowcount
+    if waiting:
+        conn.execute(
+            """INSERT INTO reads_waiting (thread_id, read_hlc)
+               SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+               ON CONFLICT (thread_id) DO UPDATE SET read_hlc = max(read_hlc, excluded.read_hlc)""",
+            (json.dumps(waiting),),
+        )
+    if settled:
+        conn.execute(
+            "DELETE FROM reads_waiting WHERE thread_id IN (SELECT value FROM json_each(?))", (json.dumps(settled),)
+        )
     return raised

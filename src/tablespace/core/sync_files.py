@@ -29,11 +29,7 @@ def record_file(
 ) -> None:
     """What became of the folder file at `path` in this version: imported,
     mine, waiting (for a key) or quarantined (with its reason)."""
-    conn.execute(
-        """INSERT OR REPLACE INTO sync_files (path, size, mtime_ns, digest, status, reason, first_seq, last_seq)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (path, size, mtime_ns, digest, status, reason, first_seq, last_seq),
-    )
+    record_files(conn, [(path, size, mtime_ns, digest, status, reason, first_seq, last_seq)])
 
 
 def record_files(

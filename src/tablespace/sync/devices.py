@@ -28,6 +28,7 @@ from tablespace.core.clock import now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
 from tablespace.core.group import Group
+from tablespace.core.queries import Sibling
 from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
@@ -128,7 +129,7 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int
     return approved
 
 
-def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> None:
+def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring, siblings: list[Sibling]) -> None:
     """Grant each other device of ours, not removed, every group key we hold
     that was made before it was added and that it has no grant of: what its
     pairing would have carried had we held the key then (it reached us
@@ -139,15 +140,14 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
     our member has gone, for a device we paired that the log refused (the
     removal named none of its pairing): no rotation lists it and nobody can
     remove it, so only we can hand it the keys, up to the one that carries
-    our removal. Once per (device, key); in the usual round no file is read."""
-    others = _my_other_devices(group)
+    our removal. Once per (device, key); in the usual round no file is read.
+    `siblings`: the round's `queries.sibling_devices`."""
+    others = _my_other_devices(group, siblings)
     if not others:
         return  # the usual member: one device
     refused = set()
     if group.my_status in ("removed", "left"):
-        refused = {d for d, _, _ in others} - {
-            d for d, _, _ in queries.sibling_devices(group.conn, group.me, group.device)
-        }
+        refused = {d for d, _, _ in others} - {d for d, _, _ in siblings}
     made = queries.epochs_created(group.conn)
     held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
     listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
@@ -174,12 +174,12 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring) -> No
             group.store.set_meta(SUPPLIED_META, json.dumps(memo, sort_keys=True))
 
 
-def _my_other_devices(group: Group) -> list[tuple[str, str, int]]:
+def _my_other_devices(group: Group, siblings: list[Sibling]) -> list[Sibling]:
     """(id, exchange key, added HLC) of our member's other devices the log
     holds, not removed, and of those this home paired, which the log may
     have refused since (our member was removed before the others saw the
     pairing): the same person's, who must still read of the removal."""
-    found = {d: (d, x, at) for d, x, at in queries.sibling_devices(group.conn, group.me, group.device)}
+    found = {d: (d, x, at) for d, x, at in siblings}
     removed = queries.removed_devices(group.conn)
     for device, (exchange, at) in _paired(group).items():
         if device not in found and device not in removed:

@@ -215,6 +215,9 @@ class SyncEngine:
         # signed them (a round reads every waiting file again): roster asks
         # for those of active members' files.
         self.lacking: dict[int, set[str]] = {}
+        # Our member's other devices, read once a round after pairings are
+        # approved: taking and sharing read marks and supplying keys use it.
+        self.siblings: list[queries.Sibling] = []
         self.packing = packing or PackPolicy()
         # What a watch running beside the rounds saw change (sync/watched.py).
         self.seen = seen
@@ -254,7 +257,10 @@ class SyncEngine:
         with suppress(LinkInFolder):  # a link where keys/<device>/ belongs: tried again next round
             # keys that reached us after a pairing
             when_changed(
-                self.group, self.keyring, "devices", lambda: supply_my_devices(self.group, self.folder, self.keyring)
+                self.group,
+                self.keyring,
+                "devices",
+                lambda: supply_my_devices(self.group, self.folder, self.keyring, self.siblings),
             )
         report.asked_for_keys = ask_for_missing_keys(  # or a key that missed us
             self.group, self.folder, self.keyring, unopened, self.lacking
@@ -269,7 +275,7 @@ class SyncEngine:
         # Our read marks for our other devices, once a round, before the
         # reports: a round that wrote them sends none.
         with suppress(LinkInFolder):
-            share_read_marks(self.group, self.folder)
+            share_read_marks(self.group, self.folder, self.siblings)
         # Packing writes and deletes files of ours, so it comes before the
         # reports: a round that packed sends none.
         Packer(self.group, self.folder, self.keyring, self.packing).run(listing, listed)
@@ -335,12 +341,15 @@ class SyncEngine:
         self.group.take_up_device()  # a new device: its certificate may just have come in
         # and on a device we have, the new ones a pairing code of ours lets in
         report.devices_added += approve_pairings(self.group, self.folder, self.keyring)
+        self.siblings = queries.sibling_devices(self.group.conn, self.group.me, self.group.device)
         self._take_read_marks(report)
         return unopened
 
     def _take_read_marks(self, report: SyncReport) -> None:
         """What our other devices read is read here too (sync/read_marks.py)."""
-        _, refused = take_read_marks(self.group, self.folder, self.keyring.exchange, imported=report.imported > 0)
+        _, refused = take_read_marks(
+            self.group, self.folder, self.keyring.exchange, self.siblings, imported=report.imported > 0
+        )
         for bad in refused:
             self._quarantine(FolderFile(bad.file, len(bad.data), 0), bad.data, bad.reason)
             report.quarantined.append(Quarantined(bad.file, conflicts.explained(bad.file, bad.reason)))

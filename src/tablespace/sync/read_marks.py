@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from tablespace.core import queries, read_marks, sync_files
 from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for, verify_signature
+from tablespace.core.queries import Sibling
 from tablespace.core.read_marks import Marks
 from tablespace.core.stanza import hkdf
 from tablespace.sync.folder import FolderStore, LinkInFolder
@@ -163,10 +164,11 @@ def marks_path(device: str, data: bytes) -> str:
 # --- the round --------------------------------------------------------------------------
 
 
-def share_read_marks(group: Group, folder: FolderStore) -> bool:
+def share_read_marks(group: Group, folder: FolderStore, siblings: list[Sibling]) -> bool:
     """Write this round's file for our other devices, if anything is to be
-    said; returns whether one was written."""
-    others = _other_devices(group)
+    said; returns whether one was written. `siblings`: the round's
+    `queries.sibling_devices`."""
+    others = _other_devices(group, siblings)
     written_for, deltas = _out_state(group)
     if not others:
         if written_for:  # our last other device was removed: what we wrote for it goes
@@ -195,12 +197,12 @@ def share_read_marks(group: Group, folder: FolderStore) -> bool:
 
 
 def take_read_marks(
-    group: Group, folder: FolderStore, exchange: ExchangeKey, *, imported: bool
+    group: Group, folder: FolderStore, exchange: ExchangeKey, siblings: list[Sibling], *, imported: bool
 ) -> tuple[int, list[Refused]]:
     """Apply the new files of our other devices, and, if the round
     `imported` ops, the marks that waited for them; returns how many reads
     rose and the files refused this round (to quarantine)."""
-    others = _other_devices(group)
+    others = _other_devices(group, siblings)
     raised, refused = 0, list[Refused]()
     if others:
         seen = queries.files_looked_at(group.conn, f"{READS_DIR}/")
@@ -264,12 +266,12 @@ def _remove_ours(folder: FolderStore, device: str, keep: str | None) -> None:
             folder.remove(old)
 
 
-def _other_devices(group: Group) -> list[tuple[str, str]]:
+def _other_devices(group: Group, siblings: list[Sibling]) -> list[tuple[str, str]]:
     """(id, exchange key) of our member's other current devices, as the log
     has them; none unless this device is current itself."""
     if group.my_status != "active":
         return []
-    return sorted((d, x) for d, x, _ in queries.sibling_devices(group.conn, group.me, group.device))
+    return sorted((d, x) for d, x, _ in siblings)
 
 
 def _out_state(group: Group) -> tuple[list[str] | None, int]:

@@ -114,8 +114,9 @@ class ModerationScreen(SectionScreen):
         self._reading_requests: Worker[None] | None = None
         self.people: list[queries.MemberView] = []
         self.circles: list[queries.CircleOverview] = []
+        self.circle_count = 0  # for the tab's label, kept while the tab itself waits to be shown
         self.evidence: list[actions.Evidence] = []
-        self._settings_stale = False  # the Settings pane waits for its tab to be shown (see _fill_settings)
+        self._stale: set[str] = set()  # tabs whose fill waits for them to be shown (see _shown_now)
         self.invite_code: str | None = None  # the last one made here, for `y`
 
     # --- layout --------------------------------------------------------------------------
@@ -170,8 +171,8 @@ class ModerationScreen(SectionScreen):
     def tab_changed(self) -> None:
         if self.tab != "settings":
             self.table(self.tab).focus()
-        elif self._settings_stale:
-            self._fill_settings()
+        if self.tab in self._stale:
+            self._fill_later_tabs()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -192,11 +193,26 @@ class ModerationScreen(SectionScreen):
         self._fill_reports(moment)
         self._fill_requests()
         self._fill_members()
-        self._fill_circles()
         self._fill_evidence()
         self._fill_log()
-        self._fill_settings()
+        self._fill_later_tabs()
         self._show_counts()
+
+    def _fill_later_tabs(self) -> None:
+        """The tabs filled only while shown, else when next shown: their
+        widgets are the slowest to fill, and most refreshes are of a section
+        whose other tabs are in view."""
+        self._fill_circles()
+        self._fill_settings()
+
+    def _shown_now(self, tab: str) -> bool:
+        """Whether `tab` is shown, so filled now; if not, it is marked to be
+        filled when it is."""
+        if self.tab == tab:
+            self._stale.discard(tab)
+            return True
+        self._stale.add(tab)
+        return False
 
     def _show_counts(self) -> None:
         """The tabs' counts and the header line: after a refresh, and again
@@ -207,7 +223,7 @@ class ModerationScreen(SectionScreen):
         for tab, label, count in (
             ("reports", "Reports", open_count),
             ("requests", "Requests", len(self.requests)),
-            ("circles", "Circles", len(self.circles)),
+            ("circles", "Circles", self.circle_count),
             ("evidence", "Evidence", self.table("evidence").row_count),
         ):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
@@ -317,7 +333,11 @@ class ModerationScreen(SectionScreen):
     def _fill_circles(self) -> None:
         """Every circle as the fold shows it to the whole group: its name is
         shown only for one we are in (to anyone else it is sealed)."""
+        if not self._shown_now("circles"):
+            self.circle_count = queries.count_circles(self.group.conn)
+            return
         self.circles = actions.all_circles(self.group)
+        self.circle_count = len(self.circles)
         rows = [
             (
                 Text(c.id[:8], "dim"),
@@ -380,10 +400,8 @@ class ModerationScreen(SectionScreen):
         self.query_one("#log-detail", Static).update(shown(text))
 
     def _fill_settings(self) -> None:
-        """The Settings pane is Markdown, the slowest widget to fill: it is
-        filled while its tab is shown, else when the tab is next shown."""
-        self._settings_stale = self.tab != "settings"
-        if self._settings_stale:
+        """The Settings pane is Markdown, the slowest widget to fill."""
+        if not self._shown_now("settings"):
             return
         s = queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)

@@ -29,7 +29,6 @@ from tablespace.core.circles import (
     INNER_KINDS,
     MAX_MEMBERS,
     MIN_MEMBERS,
-    OpPlace,
     open_box,
     place_binding,
 )
@@ -46,8 +45,12 @@ DETAILS_MAX_HEX = 4 * (limits.NAME_MAX * 2 + limits.SUMMARY_MAX + 64)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
-def op_place(op: Op) -> OpPlace:
-    return OpPlace(op.group or "", op.signer, op.seq, op.hlc)  # the signing chain's place
+def op_binding(op: Op, *parts: str) -> bytes:
+    """What a box or wrapped key in `op` is bound to: its place in the
+    signing chain (group, signer, seq, time) and `parts`, as the writer's
+    OpPlace bound it. The one spelling the fold uses; it makes no OpPlace,
+    since every sealed op it opens is bound."""
+    return place_binding(op.group or "", op.signer, op.seq, op.hlc, *parts)
 
 
 def _sealed_fields(payload: dict[str, Any], max_hex: int) -> tuple[bytes, bytes]:
@@ -136,7 +139,7 @@ def _file_key(ctx: FoldContext, op: Op, circle: str, epoch: int, wrapped: dict[s
         op.id,
         epoch,
         canonical_json(wrapped).decode(),
-        op_place(op).binding("key"),
+        op_binding(op, "key"),
         prev,
     )
     ctx.run("UPDATE circles SET key_op = ?, epoch = ? WHERE id = ?", op.id, epoch, circle)
@@ -212,7 +215,7 @@ def open_details(ctx: FoldContext, op: Op) -> None:
     them (at its making, or again when a key arrives late: Store.reopen_circles)."""
     nonce, box = _sealed_fields(op.payload, max_hex=DETAILS_MAX_HEX)
     for key in ctx.circle_keys_for(op.id, 0):
-        details = open_box(key, nonce, box, op_place(op).binding("details"))
+        details = open_box(key, nonce, box, op_binding(op, "details"))
         if details is not None:
             _fold_details(ctx, op.id, details)
             break
@@ -354,7 +357,7 @@ def _open_and_fold(ctx: FoldContext, op: Op, circle: str, epoch: int) -> bool:
     keys = ctx.circle_keys_for(circle, epoch)
     if not keys:  # an outsider's every sealed op: nothing to open it with
         return False
-    aad = place_binding(op.group or "", op.signer, op.seq, op.hlc, "op", circle, str(epoch))
+    aad = op_binding(op, "op", circle, str(epoch))
     for key in keys:
         inner = open_box(key, nonce, box, aad)
         if inner is not None:

@@ -368,8 +368,9 @@ async def test_giving_back_needs_no_reason_taking_away_does(table) -> None:
         await jobs_done(pilot)
         assert {m.name: m.status for m in screen.people}["Cat"] == "active"
         # The log lists oldest first, as `tablespace modlog` does, and opens on the newest.
-        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
         await pilot.pause()
+        assert screen.tab == "log"
         actions_ = [e.action for e in screen.log_entries]
         assert actions_[-2:] == ["timed out", "ended the time-out of"]
         assert screen.table("log").cursor_row == len(actions_) - 1

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -36,7 +37,7 @@ from tablespace.tui.jobs import Job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
 from tablespace.tui.screens import ThreadScreen
-from tablespace.tui.tables import Flexible, RowTable
+from tablespace.tui.tables import Column, Flexible, RowTable
 
 if TYPE_CHECKING:
     from tablespace.actions import JoinRequest
@@ -70,6 +71,50 @@ ACTION_TAB = {
     "post_cap": "settings",
     "archive_stale": "settings",
 }
+
+TAB_TITLES = {
+    "reports": "Reports",
+    "requests": "Requests",
+    "members": "Members",
+    "circles": "Circles",
+    "evidence": "Evidence",
+    "log": "Log",
+    "settings": "Settings",
+}
+
+
+def pane_widgets(tab: str) -> list[Widget]:
+    """What a tab shows, made the first time it is shown."""
+    if tab == "settings":
+        return [VerticalScroll(MembersMarkdown(id="settings-view"), id="settings-box")]
+    details = {
+        "reports": ["report-detail"],
+        "requests": ["invite-made", "requests-empty"],
+        "members": [],
+        "circles": ["circles-note"],
+        "evidence": ["evidence-empty"],
+        "log": ["log-detail"],
+    }[tab]
+    widgets: list[Widget] = [RowTable(id=f"{tab}-table")]
+    widgets += [Static(id=detail, classes="detail") for detail in details]
+    if tab == "requests":
+        widgets[1].display = False  # the invite made here, once there is one
+    return widgets
+
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "reports": ("Waiting", Flexible("From", 8), Flexible("Post"), Flexible("Reason")),
+    "requests": ("Name", "Asked", "Id", Flexible("Note")),
+    "members": ("Name", "Roles", "Status", "Id"),
+    "circles": ("Id", "Size", Flexible("Members"), "Made by", "Last active", "Name"),
+    "evidence": ("What", Flexible("Who / file"), Flexible("Detail")),
+    "log": ("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why")),
+}
+
+
+def add_columns(screen: ModerationScreen, tab: str) -> None:
+    if tab in COLUMNS:
+        cast(RowTable, screen.table(tab)).add_columns(*COLUMNS[tab])
 
 
 # --- the section -----------------------------------------------------------------------
@@ -117,6 +162,7 @@ class ModerationScreen(SectionScreen):
         self.circle_count = 0  # for the tab's label, kept while the tab itself waits to be shown
         self.evidence: list[actions.Evidence] = []
         self._stale: set[str] = set()  # tabs whose fill waits for them to be shown (see _shown_now)
+        self._built: set[str] = set()  # tabs whose widgets are made (see tab_changed)
         self.invite_code: str | None = None  # the last one made here, for `y`
 
     # --- layout --------------------------------------------------------------------------
@@ -124,37 +170,14 @@ class ModerationScreen(SectionScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         with TabbedContent(id="mod-tabs"):
-            with TabPane("Reports", id="reports"):
-                yield RowTable(id="reports-table")
-                yield Static(id="report-detail", classes="detail")
-            with TabPane("Requests", id="requests"):
-                yield RowTable(id="requests-table")
-                yield Static(id="invite-made", classes="detail")
-                yield Static(id="requests-empty", classes="detail")
-            with TabPane("Members", id="members"):
-                yield RowTable(id="members-table")
-            with TabPane("Circles", id="circles"):
-                yield RowTable(id="circles-table")
-                yield Static(id="circles-note", classes="detail")
-            with TabPane("Evidence", id="evidence"):
-                yield RowTable(id="evidence-table")
-                yield Static(id="evidence-empty", classes="detail")
-            with TabPane("Log", id="log"):
-                yield RowTable(id="log-table")
-                yield Static(id="log-detail", classes="detail")
-            with TabPane("Settings", id="settings"), VerticalScroll(id="settings-box"):
-                yield MembersMarkdown(id="settings-view")
+            for tab in TABS:
+                yield TabPane(TAB_TITLES[tab], *(pane_widgets(tab) if tab == TABS[0] else ()), id=tab)
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.table("reports").add_columns("Waiting", Flexible("From", 8), Flexible("Post"), Flexible("Reason"))
-        self.table("requests").add_columns("Name", "Asked", "Id", Flexible("Note"))
-        self.table("members").add_columns("Name", "Roles", "Status", "Id")
-        self.table("circles").add_columns("Id", "Size", Flexible("Members"), "Made by", "Last active", "Name")
-        self.table("evidence").add_columns("What", Flexible("Who / file"), Flexible("Detail"))
-        self.table("log").add_columns("When", Flexible("Who", 8), "Action", Flexible("What"), Flexible("Why"))
-        self.table("reports").focus()
-        self.query_one("#invite-made").display = False
+        self._built.add(TABS[0])
+        add_columns(self, TABS[0])
+        self.table(TABS[0]).focus()
 
     def table(self, tab: str) -> DataTable:
         return self.query_one(f"#{tab}-table", DataTable)
@@ -168,12 +191,29 @@ class ModerationScreen(SectionScreen):
         tabs.active = TABS[(TABS.index(self.tab) + step) % len(TABS)]
 
     @on(TabbedContent.TabActivated)
-    def tab_changed(self) -> None:
-        if self.tab != "settings":
-            self.table(self.tab).focus()
-        if self.tab in self._stale:
-            self._fill_later_tabs()
+    async def tab_changed(self) -> None:
+        tab = self.tab
+        if tab not in self._built:  # its widgets are made the first time it is shown
+            await self.query_one(f"TabPane#{tab}", TabPane).mount_all(pane_widgets(tab))
+            self._built.add(tab)
+            add_columns(self, tab)
+        if tab != "settings":
+            self.table(tab).focus()
+        if tab in self._stale:
+            self.fill_tab(tab)
         self.refresh_bindings()
+
+    def fill_tab(self, tab: str) -> None:
+        """Fill one tab with what it shows (read again)."""
+        {
+            "reports": lambda: self._fill_reports(now()),
+            "requests": lambda: self._show_requests(self.requests),
+            "members": self._fill_members,
+            "circles": self._fill_circles,
+            "evidence": self._fill_evidence,
+            "log": self._fill_log,
+            "settings": self._fill_settings,
+        }[tab]()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_invite" and self.invite_code is None:
@@ -195,20 +235,17 @@ class ModerationScreen(SectionScreen):
         self._fill_members()
         self._fill_evidence()
         self._fill_log()
-        self._fill_later_tabs()
-        self._show_counts()
-
-    def _fill_later_tabs(self) -> None:
-        """The tabs filled only while shown, else when next shown: their
-        widgets are the slowest to fill, and most refreshes are of a section
-        whose other tabs are in view."""
         self._fill_circles()
         self._fill_settings()
+        self._show_counts()
 
     def _shown_now(self, tab: str) -> bool:
-        """Whether `tab` is shown, so filled now; if not, it is marked to be
-        filled when it is."""
-        if self.tab == tab:
+        """Whether `tab` is shown, so its widgets are filled now; if not,
+        it is marked to be filled when it is. A tab's widgets are made and
+        filled only while it is shown: most refreshes are of a section whose
+        other tabs are out of view, and a section made on its key shows its
+        first tab sooner."""
+        if self.tab == tab and tab in self._built:
             self._stale.discard(tab)
             return True
         self._stale.add(tab)
@@ -224,7 +261,7 @@ class ModerationScreen(SectionScreen):
             ("reports", "Reports", open_count),
             ("requests", "Requests", len(self.requests)),
             ("circles", "Circles", self.circle_count),
-            ("evidence", "Evidence", self.table("evidence").row_count),
+            ("evidence", "Evidence", len(self.evidence)),
         ):
             tabs.get_tab(tab).label = f"{label} ({count})" if count else label
         late = sum(1 for r in self.reports if actions.response_clock(r, moment) == "red")
@@ -273,8 +310,9 @@ class ModerationScreen(SectionScreen):
             first_line = r.excerpt.splitlines()[0] if r.excerpt.strip() else "(no text)"
             post = Text(f"{names.get(r.post_author, '?')}: {first_line}")
             rows.append((waited, names.get(r.reporter, r.reporter[:8]), post, r.reason))
-        self._refill(self.table("reports"), rows, [r.id for r in self.reports])
-        self.show_report()
+        if self._shown_now("reports"):
+            self._refill(self.table("reports"), rows, [r.id for r in self.reports])
+            self.show_report()
 
     def _fill_requests(self) -> None:
         """Join requests live in the shared folder: read on a worker, so a slow
@@ -300,6 +338,9 @@ class ModerationScreen(SectionScreen):
         from tablespace.actions import PROBLEM_NOTES
 
         self.requests = requests
+        if not self._shown_now("requests"):
+            self._show_counts()
+            return
         rows = [
             (
                 Text(r.name, "bold"),
@@ -319,6 +360,8 @@ class ModerationScreen(SectionScreen):
 
     def _fill_members(self) -> None:
         self.people = queries.members(self.group.conn)
+        if not self._shown_now("members"):
+            return
         rows = []
         for m in self.people:
             status = m.status.replace("_", " ")
@@ -360,6 +403,8 @@ class ModerationScreen(SectionScreen):
     def _fill_evidence(self) -> None:
         names = self.names()
         self.evidence = actions.evidence(self.group)
+        if not self._shown_now("evidence"):
+            return
         rows = [(e.kind, names.get(e.who, e.who), e.detail) for e in self.evidence]
         self._refill(self.table("evidence"), rows, [f"{e.kind}:{e.who}" for e in self.evidence])
         self.show_evidence()
@@ -382,6 +427,8 @@ class ModerationScreen(SectionScreen):
         names = self.names()
         # oldest first, as `tablespace modlog` lists it
         self.log_entries = self._unsealed(lambda group: actions.modlog(group, limit=500))
+        if not self._shown_now("log"):
+            return
         rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what, e.why) for e in self.log_entries]
         keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
         self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest

@@ -726,12 +726,21 @@ class TablespaceApp(App[None]):
             screen.select_resource(resource_id)
 
     async def action_new_thread(self) -> None:
+        screen = await self._threads_section()
+        if screen is not None:
+            screen.action_new_thread()
+
+    async def action_new_circle(self) -> None:
+        screen = await self._threads_section()
+        if screen is not None:
+            screen.action_new_circle()
+
+    async def _threads_section(self) -> ThreadsScreen | None:
+        """The Threads section's own screen, shown (a thread open there closes)."""
         await self.switch_mode("threads")
         while isinstance(self.screen, ThreadScreen):
             await self.pop_screen()
-        screen = self.screen
-        if isinstance(screen, ThreadsScreen):
-            screen.action_new_thread()
+        return self.screen if isinstance(self.screen, ThreadsScreen) else None
 
     def help_rows(self) -> list[HelpRow]:
         """Every binding active on the current screen, keys grouped per action."""

@@ -27,6 +27,11 @@ class TablespaceCommands(Provider):
         ]
         found += [
             ("New thread", "Start a thread", run("new_thread")),
+            (
+                "New circle",
+                "A small room of 2-12 members with its own key, its members picked from the roster",
+                run("new_circle"),
+            ),
             ("Search", "Full-text search over threads, replies and the library", run("search")),
             ("Welcome", "The five welcome messages: purpose, intro, rituals, house rules, a first win", run("welcome")),
             ("Keys of this screen", "Every key of this screen, with its id to remap it", run("help")),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
@@ -70,6 +70,9 @@ class ThreadsScreen(SectionScreen):
         # The room bar says "[ ] rooms" itself, so the footer keeps its width.
         Binding("right_square_bracket", "room(1)", "Next room", show=False, id="threads.next_room"),
         Binding("left_square_bracket", "room(-1)", "Previous room", show=False, id="threads.previous_room"),
+        Binding("C", "new_circle", "New circle", show=False, id="threads.new_circle"),
+        Binding("i", "circle_invite", "Invite to this circle", show=False, id="threads.circle_invite"),
+        Binding("L", "circle_leave", "Leave this circle", show=False, id="threads.circle_leave"),
     ]
 
     def __init__(self) -> None:
@@ -93,6 +96,14 @@ class ThreadsScreen(SectionScreen):
         self.room = room
         self.thread_list.show_room(room.circle)
         self.refresh_data()
+
+    def show_circle(self, circle: str) -> None:
+        """The room of `circle` (one just made, or a conversation begun
+        elsewhere), read afresh: it may be newer than the room bar."""
+        rooms = reader_rooms(self.group.conn, self.group.me)
+        room = next((room for room in rooms if room.circle == circle), None)
+        if room is not None:
+            self.show_room(room)
 
     def _refresh_rooms(self) -> None:
         """The room bar and the chosen room's line, shown only to a member of
@@ -122,6 +133,8 @@ class ThreadsScreen(SectionScreen):
         footer then shows the key)."""
         if action == "jump_to_news":
             return self.is_mounted and self.thread_list.news_above > 0
+        if action in ("circle_invite", "circle_leave"):
+            return self.room.circle is not None and not self.room.dm
         return True
 
     @on(ThreadList.NewsAbove)
@@ -213,6 +226,74 @@ class ThreadsScreen(SectionScreen):
             return
         heading = "New thread" if room.circle is None else f"New thread in {room.label}"
         self.app.push_screen(ComposeModal(heading, post, title="", tags=[], names=names))
+
+    def action_new_circle(self) -> None:
+        """The circle form; the new circle's room once it is made (`circle add`)."""
+        from tablespace.tui.circles import CircleDraft, CircleForm, others
+
+        def make(draft: CircleDraft) -> Job[str]:
+            return self.write_job(
+                f"making {draft.name.strip() or 'the circle'}",
+                lambda g: actions.circle_add(g, draft.name, draft.members, draft.purpose, draft.ends),
+                success=f"Made {draft.name.strip()}: only its members read it.",
+                then=lambda circle: self.call_after_refresh(self.show_circle, circle),
+            )
+
+        self.app.push_screen(CircleForm(others(self.group.conn, self.group.me), make))
+
+    def action_circle_invite(self) -> None:
+        """Let a member of the group into this circle (`circle invite`)."""
+        from tablespace.tui.circles import InviteForm, others
+
+        room = self.room
+        if room.circle is None or room.dm:
+            return
+        circle = room.circle
+        inside = queries.circle_member_ids(self.group.conn, circle)
+
+        def invite(member: str) -> Job[None]:
+            name = visible(queries.member_names(self.group.conn).get(member, member[:8]))
+            return self.write_job(
+                f"letting {name} in",
+                lambda g: actions.circle_invite(g, circle, member),
+                success=f"{name} is in {room.label}.",
+            )
+
+        people = others(self.group.conn, self.group.me, inside)
+        self.app.push_screen(InviteForm(room.label, room.members, people, invite))
+
+    def action_circle_leave(self) -> None:
+        """Leave this circle, once confirmed (`circle leave`): what is written
+        there afterwards is not for us, so back to the group's room."""
+        from tablespace.tui.modals import ConfirmModal
+
+        room = self.room
+        if room.circle is None or room.dm:
+            return
+        circle = room.circle
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.act(
+                    f"leaving {room.label}",
+                    lambda g: actions.circle_leave(g, circle),
+                    success=f"You left {room.label}.",
+                )
+
+        question = (
+            f"Leave {room.label}? You read nothing written there afterwards, unless someone in it invites you back."
+        )
+        self.app.push_screen(ConfirmModal(question, yes="Leave"), done)
+
+
+async def land_in_room(app: App[Any], circle: str) -> None:
+    """The Threads section, at the room of `circle` (a thread left open there closes)."""
+    await app.switch_mode("threads")
+    while isinstance(app.screen, ThreadScreen):
+        await app.pop_screen()
+    screen = app.screen
+    if isinstance(screen, ThreadsScreen):
+        screen.show_circle(circle)
 
 
 class PostCard(Vertical, can_focus=True):

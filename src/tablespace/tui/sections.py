@@ -33,10 +33,11 @@ from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
 from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
 from tablespace.tui.markdown import titled_body
-from tablespace.tui.screens import ThreadScreen, mute_member_of
+from tablespace.tui.screens import ThreadScreen, land_in_room, mute_member_of
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
 
 if TYPE_CHECKING:
+    from tablespace.tui.editor import Draft
     from tablespace.tui.jobs import Job
     from tablespace.tui.modals import ResourceDraft
 
@@ -733,6 +734,7 @@ class MembersScreen(SectionScreen):
     SECTION = "members"
     BINDINGS = [
         Binding("m", "mute", "Mute / unmute", id="members.mute"),
+        Binding("c", "message", "Message", id="members.message"),
         Binding("i", "invite", "Invite", id="members.invite"),
         Binding("y", "copy_invite", "Copy code", id="members.copy_invite"),
         Binding("o", "open_intro", "Open intro", id="members.open_intro"),
@@ -814,6 +816,40 @@ class MembersScreen(SectionScreen):
         row = self.query_one(DataTable).cursor_row
         if 0 <= row < len(self.people):
             mute_member_of(self, self.people[row].id, self.people[row].name)
+
+    def action_message(self) -> None:
+        """Our direct conversation with the selected member (`dm`): opened
+        if there is one, else begun with a first message, then opened."""
+        row = self.query_one(DataTable).cursor_row
+        if not 0 <= row < len(self.people):
+            return
+        person = self.people[row]
+        if person.id == self.group.me:
+            self.notify("A direct message goes to someone else.", severity="warning")
+            return
+        if self._conversation_with(person.id) is not None:
+            self.app.run_worker(self._open_conversation(person.id))
+            return
+        name = visible(person.name)
+
+        def send(draft: Draft) -> Job[str]:
+            return self.write_job(
+                f"sending to {name}",
+                lambda g: actions.dm(g, person.id, draft.body),
+                then=lambda _thread: self.app.run_worker(self._open_conversation(person.id)),
+            )
+
+        from tablespace.tui.modals import ComposeModal
+
+        self.app.push_screen(ComposeModal(f"New message to {name}", send, names=[person.name], submit_label="Send"))
+
+    def _conversation_with(self, member: str) -> str | None:
+        return next((d.id for d in queries.dms(self.group.conn, self.group.me) if d.with_member == member), None)
+
+    async def _open_conversation(self, member: str) -> None:
+        circle = self._conversation_with(member)
+        if circle is not None:
+            await land_in_room(self.app, circle)
 
     def action_devices(self) -> None:
         from tablespace.tui.devices import DevicesScreen

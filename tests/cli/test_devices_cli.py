@@ -344,3 +344,28 @@ def test_a_stolen_laptop_that_backdates_its_removal_of_the_desktop_cannot_take_o
         assert titles(who)["Still mine"] == "Ben"
         assert [m["devices"] for m in who.json("members") if m["name"] == "Ben"] == [1]
     assert [d["name"] for d in ben.json("devices")] == ["desktop"]
+
+
+def test_two_homes_linking_with_one_code_let_in_one_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the desktop syncs, a laptop and a tablet both link with the
+    same code: the desktop's sync lets in the first and refuses the other in
+    one line, and the round goes on."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop, tablet = TS(tmp_path / "laptop", monkeypatch), TS(tmp_path / "tablet", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:05:00Z")
+    tablet.run("device", "link", code, "--name", "tablet", "--folder", str(folder))
+    ben.out("post", "Waiting to go out", "--body", "written before the sync")
+    result = ben.run("sync", "--json")
+    refused = [line for line in result.stderr.splitlines() if "pairing" in line or "pair with" in line]
+    assert len(refused) == 1 and "a code lets in one device" in refused[0], result.stderr
+    assert json.loads(result.stdout)["pairings_refused"] == 1
+    assert json.loads(result.stdout)["exported"] >= 1  # the rest of the round went on
+    assert sorted(d["name"] for d in ben.json("devices")) == ["desktop", "laptop"]
+    laptop.json("sync")
+    assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"desktop": False, "laptop": True}
+    ana.json("sync")
+    assert "Waiting to go out" in titles(ana)
+    assert ben.json("sync")["pairings_refused"] == 0  # said once

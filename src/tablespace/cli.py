@@ -1498,6 +1498,12 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
             echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
         if report.reports_waiting:
             echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
+        if report.pairings_refused:
+            echo(
+                f"tablespace: refused {report.pairings_refused} more device(s) asking to pair with a code "
+                "another device had used (a code lets in one device; make a new one with `tablespace device add`)",
+                err=True,
+            )
         if as_json:
             emit_json(report.to_json())
         else:

@@ -306,3 +306,55 @@ def test_a_device_s_runaway_clock_marks_nothing_read_past_what_is_here(
     ana.out("react", thread[:6], "👍")
     everyone_syncs(ana, ben)
     assert ("reaction", thread) in {(e["kind"], e["thread"]) for e in ben.json("inbox")}
+
+
+def test_a_stolen_laptop_that_backdates_its_removal_of_the_desktop_cannot_take_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The desktop removes the stolen laptop at noon; the thief, before the
+    laptop hears of it, sets its clock back and removes the desktop. Neither
+    had seen the other's removal: the desktop, paired first, keeps its place
+    on every replica, whatever the thief's timestamp."""
+    _, ana, ben, laptop = pair_laptop(tmp_path, monkeypatch)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T12:00:00Z")
+    ben.run("device", "remove", "laptop")
+    for who in (ben, ana):
+        who.json("sync")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:30:00Z")
+    laptop.run("device", "remove", "desktop")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T12:30:00Z")
+    for who in (laptop, ana, ben, laptop):
+        who.json("sync")
+    ben.out("post", "Still mine", "--body", "from the desktop")
+    assert "this device was removed" in laptop.error("post", "Mine now", "--body", "x", code=3)
+    for who in (ben, ana):
+        who.json("sync")
+    for who in (ana, ben):
+        assert titles(who)["Still mine"] == "Ben"
+        assert [m["devices"] for m in who.json("members") if m["name"] == "Ben"] == [1]
+    assert [d["name"] for d in ben.json("devices")] == ["desktop"]
+
+
+def test_two_homes_linking_with_one_code_let_in_one_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the desktop syncs, a laptop and a tablet both link with the
+    same code: the desktop's sync lets in the first and refuses the other in
+    one line, and the round goes on."""
+    folder, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop, tablet = TS(tmp_path / "laptop", monkeypatch), TS(tmp_path / "tablet", monkeypatch)
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:05:00Z")
+    tablet.run("device", "link", code, "--name", "tablet", "--folder", str(folder))
+    ben.out("post", "Waiting to go out", "--body", "written before the sync")
+    result = ben.run("sync", "--json")
+    refused = [line for line in result.stderr.splitlines() if "pairing" in line or "pair with" in line]
+    assert len(refused) == 1 and "a code lets in one device" in refused[0], result.stderr
+    assert json.loads(result.stdout)["pairings_refused"] == 1
+    assert json.loads(result.stdout)["exported"] >= 1  # the rest of the round went on
+    assert sorted(d["name"] for d in ben.json("devices")) == ["desktop", "laptop"]
+    laptop.json("sync")
+    assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"desktop": False, "laptop": True}
+    ana.json("sync")
+    assert "Waiting to go out" in titles(ana)
+    assert ben.json("sync")["pairings_refused"] == 0  # said once

@@ -126,9 +126,11 @@ def op_sets(draw) -> tuple[str, list[Op]]:
         author = draw(st.sampled_from(authors[:-1]) if draw(st.integers(0, 14)) else st.just(authors[-1]))
         kind = draw(st.sampled_from(KINDS + (DEVICE_KINDS if devices else [])))
         removed: Feed | None = None
-        if kind == "device.remove" and draw(st.integers(0, 2)):
+        if kind == "device.remove" and (how := draw(st.integers(0, 3))):
             removed = draw(st.sampled_from(devices))
             author = owners[removed.id]  # mostly its member's first key, which may remove it
+            if how == 3:  # or the device removes that key: with the key's, a mutual removal
+                removed, author = author, removed
         if kind == "member.timeout_end" or kind in ("member.timeout", "member.remove") and draw(st.integers(0, 3)):
             author = feeds[0]  # mostly the founder, a moderator
         mode = draw(st.sampled_from(["causal", "causal", "causal", "collide", "backdate"]))
@@ -305,7 +307,8 @@ def test_any_order_any_chunking_with_duplicates_converges(generated, rng, replic
 def test_the_generated_op_sets_reach_accepted_device_ops():
     """The property above is only as good as what it folds: the drawn sets
     must hold device certificates and removals that count, ops an added
-    device signs that count, and a time-out or removal that stops a device."""
+    device signs that count, a time-out or removal that stops a device, and
+    two devices of a member removing each other."""
     seen: Counter[str] = Counter()
     device_ids = {identity.author_id for identity in DEVICES}
 
@@ -313,6 +316,8 @@ def test_the_generated_op_sets_reach_accepted_device_ops():
     @given(op_sets())
     def fold(generated: tuple[str, list[Op]]) -> None:
         gid, ops = generated
+        pairs = {(op.author, op.payload["device"]) for op in ops if op.kind == "device.remove"}
+        seen["mutual removals"] += any((b, a) in pairs for a, b in pairs)
         with tempfile.TemporaryDirectory() as tmp:
             store = new_store(Path(tmp) / "reference.db", gid)
             store.ingest(sorted(ops, key=lambda op: op.order_key))
@@ -330,7 +335,9 @@ def test_the_generated_op_sets_reach_accepted_device_ops():
             store.close()
 
     fold()
-    assert all(seen[what] for what in ("device.add", "device.remove", "by a device", "a device stopped")), seen
+    assert all(
+        seen[what] for what in ("device.add", "device.remove", "by a device", "a device stopped", "mutual removals")
+    ), seen
     assert seen["member.timeout"] + seen["member.remove"], seen
 
 

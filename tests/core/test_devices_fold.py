@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 
 from tablespace.core.identity import Identity
+from tablespace.core.ops import Op
 from tablespace.core.store import Store
 
-from .opkit import Feed, World, new_store
+from .opkit import Feed, World, new_store, op_state
+
+DEVICE_REMOVED = "the author's device had been removed when this was written"
 
 
 @pytest.fixture
@@ -281,3 +284,75 @@ def test_a_device_cannot_remove_itself(world: World) -> None:
     """Its removal would cut off its own op, and fold differently op by op and in a batch."""
     laptop = add_device(world, world.members[0])
     assert "cannot remove itself" in world.rejected(laptop, "device.remove", {"device": laptop.id, "last_seq": 0})
+
+
+def removal(feed: Feed, device: Feed, last_seq: int, hlc: int, world: World) -> Op:
+    return world.sign(feed, "device.remove", {"device": device.id, "last_seq": last_seq}, hlc=hlc)
+
+
+def in_both_orders(world: World, tmp_path: Path, ops: list[Op]) -> list[Store]:
+    """Two fresh replicas holding the world's log and `ops`: one gets `ops`
+    as they are, one by one, the other reversed; each also rebuilt."""
+    stores = []
+    for n, order in enumerate((ops, list(reversed(ops)))):
+        store = new_store(tmp_path / f"order{n}.db", world.group_id)
+        store.ingest(world.log)
+        for op in order:
+            store.ingest([op])
+        stores.append(store)
+    assert stores[0].canonical_dump() == stores[1].canonical_dump()
+    expected = stores[0].canonical_dump()
+    stores[1].rebuild()
+    assert stores[1].canonical_dump() == expected
+    return stores
+
+
+def test_concurrent_mutual_removals_keep_the_device_paired_first_in_any_order(world: World, tmp_path: Path) -> None:
+    """Neither device had seen the other's removal: the desktop (Bo's first
+    key) keeps its place, though the laptop's removal sorts hours earlier."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    post(world, laptop, "before")
+    late = world.hlc + 10_800_000  # three hours on
+    desktop_removes = removal(bo, laptop, laptop.seq, late, world)
+    laptop_removes = removal(laptop, bo, bo.seq - 1, world.hlc + 1, world)  # back-dated: before the desktop's
+    for store in in_both_orders(world, tmp_path, [desktop_removes, laptop_removes]):
+        assert op_state(store, desktop_removes) == ("accepted", None)
+        assert op_state(store, laptop_removes) == ("rejected", DEVICE_REMOVED)
+        assert store.conn.execute("SELECT id, status FROM devices ORDER BY added_hlc").fetchall() == [
+            (bo.id, "active"),
+            (laptop.id, "removed"),
+        ]
+
+
+def test_a_removed_device_that_saw_its_removal_cannot_remove_the_remover(world: World, tmp_path: Path) -> None:
+    """The tablet, paired after the laptop, removes it; the laptop hears of it
+    and removes the tablet with a timestamp before the tablet's: its removal
+    is past the seq the tablet named, so refused wherever it sorts, though
+    the laptop was paired first."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    tablet = add_device(world, bo, "tablet")
+    post(world, laptop, "before")
+    late = world.hlc + 10_800_000
+    tablet_removes = removal(tablet, laptop, laptop.seq, late, world)
+    laptop_removes = removal(laptop, tablet, tablet.seq, world.hlc + 1, world)  # it saw the tablet's removal
+    for store in in_both_orders(world, tmp_path, [tablet_removes, laptop_removes]):
+        assert op_state(store, tablet_removes) == ("accepted", None)
+        assert op_state(store, laptop_removes) == ("rejected", DEVICE_REMOVED)
+
+
+def test_a_removed_device_cannot_certify_a_device_to_remove_its_remover(world: World, tmp_path: Path) -> None:
+    """The stolen laptop, past the seq the desktop's removal named, certifies
+    a key of the thief's with a back-dated timestamp and has it remove the
+    desktop: neither counts, in any order."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    late = world.hlc + 10_800_000
+    desktop_removes = removal(bo, laptop, laptop.seq, late, world)
+    thief = Feed(Identity.generate(), world.group_id)
+    certificate = world.sign(laptop, "device.add", device_payload(thief.identity, "thief"), hlc=world.hlc + 1)
+    thief_removes = removal(thief, bo, 0, world.hlc + 2, world)
+    for store in in_both_orders(world, tmp_path, [desktop_removes, certificate, thief_removes]):
+        assert op_state(store, desktop_removes) == ("accepted", None)
+        assert op_state(store, certificate)[0] == op_state(store, thief_removes)[0] == "rejected"

@@ -779,6 +779,30 @@ class ConvergenceMachine(RuleBasedStateMachine):
             if then_sync:
                 self.net.sync(i)
 
+    @rule(r=REPLICA, dt=DT, p=PICK, back=st.integers(0, 3_600_000))
+    def remove_each_other(self, r, dt, p, back) -> None:
+        """Two devices of a member remove each other, neither having seen
+        the other's removal, the second with its clock set back by `back`:
+        the device paired first keeps its place on every replica."""
+        self.step(dt)
+        devices = {g.device: i for i, g in enumerate(self.net.groups)}
+        pairs = [
+            (i, devices[other])
+            for i, g in enumerate(self.net.groups)
+            for other in self._other_devices(g)
+            if other in devices
+        ]
+        if not pairs:
+            return
+        i, j = pairs[r % len(pairs)]
+        self.net.act(i, actions.remove_device, self.net.groups[j].device)
+        self.net.advance(-back)
+        self.net.act(j, actions.remove_device, self.net.groups[i].device)
+        self.net.advance(back)
+        for k in (i, j):
+            self.net._publish(k)
+        self.net._publish_pool()
+
     @staticmethod
     def _other_devices(group: Group) -> list[str]:
         return [d.id for d in queries.devices(group.conn, group.me, group.device) if not d.this]
@@ -1075,6 +1099,37 @@ def test_two_devices_of_one_member_write_at_once_and_one_is_removed(tmp_path) ->
         assert net.current() == [0, 1, 2]
         state = net.groups[ada].conn.execute("SELECT state FROM ops WHERE id = ?", (stolen.id,)).fetchone()
         assert state in (None, ("rejected",))  # refused, or never sent (its home heard first)
+    finally:
+        net.close()
+
+
+def test_two_devices_of_one_member_remove_each_other_at_once(tmp_path) -> None:
+    """Bo's laptop is stolen: Bo removes it from the desktop, and before the
+    laptop hears of it the thief, its clock set an hour back, removes the
+    desktop. Neither had seen the other's removal: the desktop, paired first,
+    keeps its place on every replica, and the laptop's ops after what the
+    desktop named are refused."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo = 0, 1
+        laptop = net.link_device(bo)
+        assert laptop is not None
+        net.converge()
+        net.advance(2 * 3600_000)
+        net.act(bo, actions.remove_device, net.groups[laptop].device)
+        net.advance(-3600_000)
+        removal = net.act(laptop, actions.remove_device, net.groups[bo].device)
+        assert removal is not None
+        net.advance(3600_000)
+        net._publish(bo)
+        net._publish(laptop)
+        net.converge()
+        net.assert_identical()
+        for i in (ada, bo):
+            statuses = dict(net.groups[i].conn.execute("SELECT id, status FROM devices"))
+            assert statuses == {net.member_id(bo): "active", net.groups[laptop].device: "removed"}
+        assert net.groups[laptop].my_status == "device_removed"
+        assert net.act(bo, actions.post, "Still mine", "from the desktop") is not None
     finally:
         net.close()
 

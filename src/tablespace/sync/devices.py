@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from tablespace.core import queries
@@ -91,21 +92,34 @@ def pending_codes(group: Group) -> dict[str, dict[str, object]]:
     return codes if isinstance(codes, dict) else {}
 
 
-def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int:
+@dataclass(frozen=True)
+class Pairings:
+    approved: int = 0  # new devices let in
+    # requests made with a code another request had used (two homes linked
+    # with one code): refused, the code being single use
+    refused: int = 0
+
+
+def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pairings:
     """Certify each new device whose pairing request one of our unexpired
-    codes opens, and grant it every group key we hold; returns how many.
+    codes opens, and grant it every group key we hold. A code lets in one
+    device: of several requests made with it, the first (by the time it
+    says it was made, then its id) wins and the others are refused.
     Only as an active member: a device of someone who has gone adds nothing."""
     codes = pending_codes(group)
     if not codes or group.my_status != "active":
-        return 0
+        return Pairings()
     live = {code: entry for code, entry in codes.items() if int(str(entry.get("expires_ms", 0))) > now_ms()}
-    approved = 0
+    approved = refused = 0
     for request, code in _requests(folder, group.id, live):
         if request.member_id in queries.member_of_signer(group.conn) or queries.member_status(
             group.conn, request.member_id
         ):
             continue  # paired already (another round, or a copy of the request)
-        entry = live.pop(code)
+        entry = live.pop(code, None)
+        if entry is None:  # another home's request used this code a moment ago
+            refused += 1
+            continue
         payload = {
             "device": request.member_id,
             "public_key": request.public_key.hex(),
@@ -126,7 +140,7 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> int
     if live != codes and not approved:  # codes that expired unused are forgotten
         with group.store.db.atomic():
             group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
-    return approved
+    return Pairings(approved, refused)
 
 
 def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring, siblings: list[Sibling]) -> None:

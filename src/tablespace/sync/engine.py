@@ -172,6 +172,8 @@ class SyncReport:
     asked_for_keys: bool = False
     # new devices of ours a pairing code of this home let in (sync/devices.py)
     devices_added: int = 0
+    # pairing requests refused: made with a code another request had used
+    pairings_refused: int = 0
     # where a directory of the group belongs, a link (or a file) is, never
     # followed: path -> what is there (FolderStore.links)
     links: dict[str, str] = field(default_factory=dict)
@@ -190,6 +192,7 @@ class SyncReport:
             "renewed_key": self.renewed_key,
             "asked_for_keys": self.asked_for_keys,
             "links": sorted(self.links),
+            "pairings_refused": self.pairings_refused,
         }
 
 
@@ -340,7 +343,9 @@ class SyncEngine:
         self.import_new(listing, report)
         self.group.take_up_device()  # a new device: its certificate may just have come in
         # and on a device we have, the new ones a pairing code of ours lets in
-        report.devices_added += approve_pairings(self.group, self.folder, self.keyring)
+        pairings = approve_pairings(self.group, self.folder, self.keyring)
+        report.devices_added += pairings.approved
+        report.pairings_refused += pairings.refused
         self.siblings = queries.sibling_devices(self.group.conn, self.group.me, self.group.device)
         self._take_read_marks(report)
         return unopened

@@ -44,6 +44,7 @@ _DOMAINS = (circles, content, devices, events, membership, moderation, polls, ri
 def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
     """Fold one op. Returns None if accepted, else why it was refused."""
     handler = HANDLERS.get(op.kind)
+    devices.note_device_op(ctx, op)
     try:
         if handler is None:
             raise Rejected.invalid(f"unknown kind {op.kind!r}")

@@ -169,6 +169,11 @@ class FoldContext:
     # and those this pass removes): an op of one that sorts before its removal
     # is refused as a removed device's, not as a member's who went.
     removed_devices: set[str] = field(default_factory=set)
+    # The device certificates and removals this pass folded (the log may not
+    # hold them yet), and which removals stand (device_removals.py): kept for
+    # the pass in a refold, whose log holds every op; asked again otherwise.
+    device_ops: dict[str, Op] = field(default_factory=dict)
+    standing: dict[str, bool] | None = None
     # What every op written in a circle asks of it (circle_state, and the keys
     # circle_keys_for gives), kept from one op to the next: a run of sealed
     # ops then reads the circle tables once, not several times an op. Any

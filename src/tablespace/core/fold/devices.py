@@ -10,6 +10,8 @@ key (`Op.signer`): two devices writing at once never fork.
 
 `device.remove` names the device's last accepted seq, as a member's
 removal does, so nothing it signs after that counts wherever it sorts.
+Whether a removal stands when two devices remove each other is decided
+from the op set, not the order (device_removals.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from tablespace.core import limits
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.fold.context import FoldContext
+from tablespace.core.fold.device_removals import KINDS, standing_removals
 from tablespace.core.fold.membership import hex_key
 from tablespace.core.fold.registry import handles
 from tablespace.core.identity import author_id_for
-from tablespace.core.ops import Op, make_op
+from tablespace.core.ops import Op, decode_trusted, make_op
 
 MAX_DEVICES = 16
 FIRST_DEVICE_NAME = "first device"
@@ -72,6 +75,46 @@ def was_removed(ctx: FoldContext, signer: str) -> bool:
     """Whether `signer` is a device its member took away (not a member who
     went), wherever its removal sorts."""
     return signer in ctx.removed_devices or ctx.device_status(signer) == "removed"
+
+
+def note_device_op(ctx: FoldContext, op: Op) -> None:
+    """Keep a certificate or removal this pass folds for `removal_stands`.
+    Folding one where the log holds another: a removal decided before this
+    op was known may now decide the other way, so the store folds again from
+    the start (a refold, whose log holds every op, decides each with all of
+    them). Only a removal that does not stand can mean that: any other
+    device op folds on."""
+    if op.kind not in KINDS:
+        return
+    ctx.device_ops[op.id] = op
+    if not ctx.check_log:
+        return
+    standing = standing_removals(_device_ops(ctx))
+    if any(not stands for op_id, stands in standing.items() if op_id != op.id):
+        ctx.needs_refold = True
+
+
+def removal_stands(ctx: FoldContext, op: Op) -> bool:
+    """Whether the removal `op` stands against the member's other removals
+    (device_removals.py), from every certificate and removal known."""
+    standing = ctx.standing
+    if standing is None or op.id not in standing:
+        standing = standing_removals(_device_ops(ctx))
+        if not ctx.check_log:  # a refold: the log holds every op, so the answer holds for the pass
+            ctx.standing = standing
+    return standing.get(op.id, True)
+
+
+def _device_ops(ctx: FoldContext) -> list[Op]:
+    """Every certificate and removal in the log (held ones aside, as the fold
+    leaves them) and in this pass."""
+    rows = ctx.conn.execute(
+        f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(KINDS))}) AND state != 'held'",
+        KINDS,
+    )
+    ops = {op_id: decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows}
+    ops.update(ctx.device_ops)
+    return list(ops.values())
 
 
 def _device_name(payload: dict[str, Any], field: str) -> str:
@@ -131,6 +174,10 @@ def device_remove(ctx: FoldContext, op: Op) -> None:
     wherever they sort, and whoever renews the group's keys next leaves it
     out (sync/roster.py). Not the member's last device."""
     ctx.require_active(op)
+    if not removal_stands(ctx, op):
+        # Its device was removed by a removal that stands, naming a seq of
+        # its before this one: refused wherever it sorts.
+        raise Rejected.device_removed()
     device = limits.ref(op.payload, "device", label="device")
     last_seq = op.payload.get("last_seq")
     if type(last_seq) is not int or not 0 <= last_seq < 2**63:

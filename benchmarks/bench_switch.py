@@ -11,9 +11,10 @@ Figures (each against a floor measured in the same run):
                painted, then what the app does after it: the warm-up imports
                and making every section's screen in idle time).
                Target: <= 100 ms.
-  on the key   (info) a first visit in an app that does not prepare the
+  on the key   a first visit in an app that does not prepare the
                sections (PREPARE_SECTIONS off): what a key pressed before
-               the preparation reached its section costs.
+               the preparation reached its section costs, the section's
+               screen made on the key. Target: <= 100 ms.
   quit         the same for `q`, until the app has closed every screen and
                stopped (Pilot's run_test has returned). Target: <= 100 ms.
   preparing    (info) the CPU the app spends after its first frame until
@@ -228,7 +229,7 @@ def main() -> int:
     for label, measured, target in (
         ("first visit", firsts, True),
         ("later visit", laters, True),
-        ("first visit, key pressed before it was prepared", on_key, False),
+        ("first visit, key pressed before it was prepared", on_key, True),
     ):
         more, passed = rows_for(label, measured, floor, names, target=target)
         rows += more

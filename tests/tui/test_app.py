@@ -97,12 +97,12 @@ async def test_enter_opens_the_thread_and_escape_goes_back(app, kitchen):
 async def test_opening_a_thread_styles_each_markdown_block_once(app, group, kitchen, monkeypatch):
     """A post's last block keeps no blank line under it, and saying so must
     not make every block of every post be styled again once it is mounted
-    (what a rule on the blocks' order costs). A numbered list keeps the post
+    (what a rule on the blocks' order costs). A quote keeps the post
     Markdown (the others are drawn flat, tests/tui/test_flat_markdown.py)."""
     from textual.dom import DOMNode
     from textual.widgets.markdown import MarkdownBlock
 
-    actions.reply(group, kitchen.ids["nail"], "First paragraph.\n\nSecond one.\n\n1. a list\n2. to end")
+    actions.reply(group, kitchen.ids["nail"], "First paragraph.\n\nSecond one.\n\n> a quote\n> to end")
     restyled: list[DOMNode] = []
     update_node_styles = DOMNode.update_node_styles
 

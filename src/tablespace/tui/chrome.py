@@ -12,10 +12,11 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from tablespace.actions import in_own_group
 from tablespace.core import queries
@@ -218,15 +219,61 @@ class KeyFooter(Widget, can_focus=False):
                 return
 
 
+class AppHeader(Widget, can_focus=False):
+    """The top line: the palette's icon on the left, the title and sub-title
+    centred between the icon's cells and the clock's (Textual's Header
+    layout, without a clock). One widget draws it: Textual's Header is four,
+    and laid the screen out again each time the title changed. A click on
+    the icon opens the command palette."""
+
+    ICON = "⭘"
+    ICON_CELLS = 8  # the icon's width, its padding included
+    CLOCK_CELLS = 10  # kept free on the right, as Textual's header keeps it for a clock
+    DEFAULT_CSS = """
+    AppHeader {
+        dock: top;
+        width: 100%;
+        height: 1;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    def on_mount(self) -> None:
+        for node in (self.app, self.screen):
+            self.watch(node, "title", self._retitle, init=False)
+            self.watch(node, "sub_title", self._retitle, init=False)
+
+    def _retitle(self) -> None:
+        self.refresh()
+
+    def render(self) -> Content:
+        screen, app = self.screen, self.app
+        title = screen.title if screen.title is not None else app.title
+        sub_title = screen.sub_title if screen.sub_title is not None else app.sub_title
+        room = max(0, self.size.width - self.ICON_CELLS - self.CLOCK_CELLS)
+        icon = Content(" " + self.ICON).pad_right(self.ICON_CELLS - 1 - cell_len(self.ICON))
+        middle = app.format_title(title, sub_title).center(room, ellipsis=True) if room else Content("")
+        return icon + middle + Content(" " * self.CLOCK_CELLS)
+
+    async def on_click(self, event: events.Click) -> None:
+        if event.x < self.ICON_CELLS and self.app.ENABLE_COMMAND_PALETTE:
+            event.stop()
+            await self.run_action("app.command_palette")
+
+
 MIN_INFO_CELLS = 12  # less of the section bar's info than this says nothing: drop it
 
 
 class SectionBar(Static):
     """`1 Threads  2 Rituals  3 Library  4 Members`, the current one
-    highlighted, then news for the reader (kept longest), then the info."""
+    highlighted, then news for the reader (kept longest), then the info.
+    Its line is one cell high whatever it says: a change repaints it
+    without laying the screen out again (as Static's update would)."""
 
     def __init__(self, current: str) -> None:
         super().__init__(classes="section-bar")
+        self._line = Text()
         self.current = current
         self.info = ""
         self.shorter: tuple[str, ...] = ()  # the info in fewer words, for a narrow terminal
@@ -278,7 +325,12 @@ class SectionBar(Static):
                 if room >= MIN_INFO_CELLS:
                     text = self.bar(gap, cut, truncated(visible(info), room), news)
                     break
-        self.update(text)
+        if text != self._line:
+            self._line = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self._line
 
     def bar(self, gap: str, cut: int, info: str, news: str = "") -> Text:
         """The bar with the other sections' names cut to `cut` letters (0: whole)."""
@@ -443,7 +495,7 @@ class SectionScreen(TablespaceScreen):
     what the section shows, each re-read when the data stamp moved."""
 
     def compose_header(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         yield SectionBar(self.SECTION)
 
     def reread(self) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from tablespace import actions
 from tablespace.core import queries
 from tablespace.core.text import visible
-from tablespace.tui.chrome import KeyFooter, TablespaceScreen
+from tablespace.tui.chrome import AppHeader, KeyFooter, TablespaceScreen
 from tablespace.tui.jobs import Job
 from tablespace.tui.tables import RowTable
 
@@ -54,7 +54,7 @@ class DevicesScreen(TablespaceScreen):
         return True
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         yield Static(Text("Your devices", "bold"), classes="strip")
         yield Static(id="pairing-code", classes="strip")
         yield RowTable(id="devices")

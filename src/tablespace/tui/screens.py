@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from tablespace import actions
 from tablespace.actions import in_own_group
@@ -26,7 +26,7 @@ from tablespace.core.errors import TablespaceError
 from tablespace.core.polls import PollView, SurveyView, result_lines, status_line
 from tablespace.core.queries import PostView
 from tablespace.core.text import only_a_reaction, reaction_for, visible
-from tablespace.tui.chrome import AppHost, GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
+from tablespace.tui.chrome import AppHeader, AppHost, GroupChanged, KeyFooter, SectionScreen, TablespaceScreen
 from tablespace.tui.curation import edit_tags, toggle_pin
 from tablespace.tui.format import event_summary, mentions_marked, relative, tags_text
 from tablespace.tui.jobs import Job
@@ -544,7 +544,7 @@ class ThreadScreen(TablespaceScreen):
         self.painted_with: int | None = None  # how many posts the first paint of the thread mounted
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         yield Static(id="thread-title")
         yield PostScroll(id="posts")
         yield KeyFooter()

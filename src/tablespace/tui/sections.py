@@ -14,7 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widget import AwaitMount
+from textual.widget import AwaitMount, Widget
 from textual.widgets import DataTable, Select, Static
 
 from tablespace import actions
@@ -727,6 +727,16 @@ class LibraryScreen(SectionScreen):
 # --- members ---------------------------------------------------------------------
 
 
+def conduct_parts(settings: dict[str, str]) -> list[tuple[str, str]]:
+    """The code of conduct and the house rules, under their titles, as shown."""
+    parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
+    return [(title, visible(text, multiline=True)) for title, text in parts]
+
+
+def conduct_widget(parts: list[tuple[str, str]]) -> Widget:
+    return titled_body(parts, "_The moderators have not written a code of conduct yet._", id="conduct")
+
+
 class MembersScreen(SectionScreen):
     """The roster, and the group's code of conduct and house rules below it
     (the moderators keep them; see the Moderation section's Settings)."""
@@ -765,7 +775,9 @@ class MembersScreen(SectionScreen):
         yield Static(id="invite-code", classes="strip")
         yield RowTable(id="members")
         yield Static(id="to-welcome", classes="detail")
-        yield VerticalScroll(id="conduct-box", classes="detail")
+        # Read as the screen is made, so its first layout has it.
+        self.conduct_text = conduct_parts(queries.settings(self.group.conn))
+        yield VerticalScroll(conduct_widget(self.conduct_text), id="conduct-box", classes="detail")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -798,14 +810,12 @@ class MembersScreen(SectionScreen):
             Text.assemble(("Purpose  ", "bold"), visible(purpose) if purpose else ("not written yet", "dim"))
         )
         self.show_to_welcome()
-        parts = [("Code of conduct", settings.get("conduct", "")), ("House rules", settings.get("rules", ""))]
-        shown = [(title, visible(text, multiline=True)) for title, text in parts]
+        shown = conduct_parts(settings)
         if shown != self.conduct_text:
             self.conduct_text = shown
             box = self.query_one("#conduct-box")
             box.remove_children()
-            empty = "_The moderators have not written a code of conduct yet._"
-            self.conduct_shown = box.mount(titled_body(shown, empty, id="conduct"))
+            self.conduct_shown = box.mount(conduct_widget(shown))
 
     async def filled(self) -> None:
         if self.conduct_shown is not None:

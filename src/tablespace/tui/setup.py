@@ -10,13 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Header, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from tablespace import actions
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import GroupEntry, Home
-from tablespace.tui.chrome import AppHost, KeyFooter
+from tablespace.tui.chrome import AppHeader, AppHost, KeyFooter
 from tablespace.tui.format import shown
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.modals import field_keys, move_field
@@ -62,7 +62,7 @@ class SetupScreen(Screen):
         return cast(AppHost, self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield AppHeader()
         with Vertical(id="setup"):
             yield Static(INTRO, id="setup-intro")
             with TabbedContent(id="setup-tabs"):

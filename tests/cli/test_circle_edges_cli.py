@@ -32,6 +32,82 @@ def _sync_all(*members: TS) -> None:
         who.json("sync")
 
 
+# --- the end date ----------------------------------------------------------------------
+
+
+def test_an_end_date_in_the_past_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None) -> None:
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    _sync_all(m["Ben"], ana)
+    said = ana.error("circle", "add", NAME, "--member", "Ben", "--ends", "2026-11-20")
+    assert "2026-11-20 has passed" in said and "YYYY-MM-DD" in said
+    assert ana.json("circles") == []
+    assert "not a date" in ana.error("circle", "add", NAME, "--member", "Ben", "--ends", "someday", code=2)
+    ana.out("circle", "add", NAME, "--member", "Ben", "--ends", "2026-11-23")  # today: its last day
+    assert [c["ends"] for c in ana.json("circles")] == ["2026-11-23"]
+
+
+def test_a_circle_past_its_end_date_shows_as_ended_and_stays_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    """Ana's cohort ends on 12 Dec; from the 13th `circles` says it ended,
+    after the circles still running, and its members still read and write in
+    it. A moderator's `circles --all` says so for the circles the moderator
+    is in (the end date is sealed to the others)."""
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    _sync_all(ben, ana)
+    cohort = ana.out("circle", "add", NAME, "--member", "Ben", "--purpose", PURPOSE, "--ends", "2026-12-12")
+    pod = ana.out("circle", "add", "Vienna pod", "--member", "Ben", "--ends", "2027-01-31")
+    thread = ana.out("post", TITLE, "--body", BODY, "--circle", NAME)
+    _sync_all(ana, ben)
+
+    running = {c["id"]: c for c in ben.json("circles")}
+    assert running[cohort]["ended"] is False and running[pod]["ended"] is False
+    assert "ended" not in ben.out("circles")
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-12T23:30:00Z")  # its last day
+    assert [c["ended"] for c in ben.json("circles")] == [False, False]
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-13T08:00:00Z")
+    listed = ben.json("circles")
+    assert [(c["id"], c["ends"], c["ended"]) for c in listed] == [
+        (pod, "2027-01-31", False),
+        (cohort, "2026-12-12", True),
+    ]
+    lines = ben.out("circles").splitlines()
+    assert len(lines) == 2 and "Vienna pod" in lines[0] and "until 2027-01-31" in lines[0]
+    assert NAME in lines[1] and "ended 12 Dec" in lines[1]
+
+    everyone = {c["id"]: c for c in ana.json("circles", "--all")}
+    assert (everyone[cohort]["ended"], everyone[pod]["ended"]) == (True, False)
+    shown = ana.out("circles", "--all")
+    assert "ended 12 Dec" in shown
+
+    reply = ben.out("reply", thread[:8], "--body", REPLY)  # an ended circle stays open to its members
+    assert reply
+    later = ben.out("post", "One more bake", "--body", "for old times' sake", "--circle", NAME)
+    _sync_all(ben, ana)
+    assert REPLY in ana.out("show", thread[:8])
+    assert later in [t["id"] for t in ana.json("threads", "--circle", NAME)]
+
+    monkeypatch.setenv("TABLESPACE_NOW", "2027-03-01T08:00:00Z")  # another year: the year is said
+    assert "ended 12 Dec 2026" in ben.out("circles")
+
+
+def test_a_moderator_outside_an_ended_circle_is_not_told_it_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    _, ana, m = make_group(tmp_path, monkeypatch, "Ben", "Cy")
+    ben, cy = m["Ben"], m["Cy"]
+    _sync_all(ben, cy, ana)
+    cohort = ben.out("circle", "add", NAME, "--member", "Cy", "--ends", "2026-12-12")
+    _sync_all(ben, cy, ana)
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-12-20T08:00:00Z")
+    (row,) = ana.json("circles", "--all")
+    assert (row["id"], row["ends"], row["ended"]) == (cohort, None, None)  # sealed: not known here
+    assert "ended" not in ana.out("circles", "--all")
+
+
 # --- canaries that open what they grep -------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import click
 
 from tablespace import __version__, actions
 from tablespace.core import clock, keyfile, limits, queries
+from tablespace.core.circles import day_words, end_day
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
@@ -598,9 +599,17 @@ def circles(group: Group, as_json: bool, every: bool) -> None:
     if as_json:
         return emit_json([c.to_json() for c in rows])
     for c in rows:
-        ends = f"  until {c.ends}" if c.ends else ""
-        echo(f"{c.id[:8]}  {c.name or '(sealed)'}  {', '.join(c.members)}{ends}")
+        echo(f"{c.id[:8]}  {c.name or '(sealed)'}  {', '.join(c.members)}{_end_words(c.ends, c.ended)}")
     return None
+
+
+def _end_words(ends: str | None, ended: bool | None) -> str:
+    """`  until 2027-01-31` after a circle's members, or `  ended 12 Dec` once
+    its last day has passed; nothing if it has no end date."""
+    day = end_day(ends)
+    if day is None:
+        return ""
+    return f"  ended {day_words(day, clock.today())}" if ended else f"  until {ends}"
 
 
 def _all_circles(group: Group, as_json: bool) -> None:
@@ -612,7 +621,9 @@ def _all_circles(group: Group, as_json: bool) -> None:
     for c in rows:
         name = c.name if c.in_circle and c.name else styled("(sealed)", dim=True)
         active = f", last {ago(c.last_activity)}" if c.last_activity else ""
-        echo(f"{c.id[:8]}  {len(c.members):>2} members  ", name, f"  {', '.join(c.members)}")
+        echo(
+            f"{c.id[:8]}  {len(c.members):>2} members  ", name, f"  {', '.join(c.members)}{_end_words(c.ends, c.ended)}"
+        )
         echo(
             f"          made by {c.maker} {ago(c.created_at)}; {c.ops} sealed {'entry' if c.ops == 1 else 'entries'}{active}"
         )

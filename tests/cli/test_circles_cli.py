@@ -42,7 +42,7 @@ def test_a_circle_is_read_by_its_members_and_by_no_one_else(tmp_path: Path, monk
 
     for member in (ana, ben):
         (listed,) = member.json("circles")
-        assert listed == {"id": circle, "name": NAME, "members": ["Ana", "Ben"], "ends": "2027-01-31"}
+        assert listed == {"id": circle, "name": NAME, "members": ["Ana", "Ben"], "ends": "2027-01-31", "ended": False}
         (row,) = member.json("threads", "--circle", NAME)
         assert row["title"] == TITLE
         assert all(t["id"] != thread for t in member.json("threads"))  # the group's room stays the group's
@@ -771,6 +771,7 @@ def test_a_moderator_lists_every_circle_without_its_name_and_removes_from_one(
         "ops": 1,
         "last_activity": listed[pod]["last_activity"],
         "in_circle": False,
+        "ended": None,
     }
     assert (listed[own]["name"], listed[own]["in_circle"]) == ("Moderators' corner", True)
     assert [c["id"] for c in ana.json("circles")] == [own]  # without --all, the keys and rows are as ever

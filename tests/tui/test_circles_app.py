@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.widgets import Input, TextArea
 
 from tablespace import actions
@@ -21,6 +22,7 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import ComposeModal
+from tablespace.tui.rooms import RoomBar
 from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
 from tests.tui.keys import jobs_done
@@ -425,3 +427,27 @@ async def test_the_circles_tab_is_filled_when_shown_and_kept_right_while_shown(a
         await wait_for(pilot, lambda: len(rows(screen)) == 4)
         assert rows(screen) == expected() and "Starter swap" in screen_text(app)
         assert label(screen) == "Circles (4)"
+
+
+async def test_a_circle_past_its_end_date_is_dimmed_after_the_running_ones(
+    app, ana, table, monkeypatch: pytest.MonkeyPatch, utc: None
+) -> None:
+    """Ana's Bagel cohort ran until 12 March; on the 20th its room comes
+    after the Rye pod's (its name sorts first), dimmed, and says it ended;
+    its threads are still there to read."""
+    cohort = actions.circle_add(ana, "Bagel cohort", ["Ben"], purpose="Six weeks of bagels", ends="2026-03-12")
+    actions.post(ana, "Week one bagels", "Boiled in malt water.", circle="Bagel cohort")
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-20T09:00:00Z")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        bar = app.screen.query_one(RoomBar).content
+        assert isinstance(bar, Text)
+        assert bar.plain.index(POD) < bar.plain.index("Bagel cohort") < bar.plain.index("DMs")
+        (span,) = [s for s in bar.spans if bar.plain[s.start : s.end].strip() == "Bagel cohort"]
+        assert "dim" in str(span.style)
+        assert not any("dim" in str(s.style) for s in bar.spans if POD in bar.plain[s.start : s.end])
+
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: titles(app) == ["Week one bagels"])
+        assert app.screen.room.circle == cohort
+        assert "ended on 12 Mar" in screen_text(app)

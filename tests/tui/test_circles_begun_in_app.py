@@ -181,3 +181,17 @@ async def test_the_keys_are_in_help_and_new_circle_in_the_palette(app) -> None:
 
 def test_new_circle_form_80x24(app, snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), press=["C", *"Bagel crew"])
+
+
+async def test_the_circle_form_refuses_an_end_date_that_has_passed(app, ana, table) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Group bake this weekend" in titles(app))
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircleForm))
+        form = app.screen
+        await pilot.press(*"Bagel crew", "enter", "enter", *"2026-02-27", "enter", "space")
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert app.screen is form
+        assert "2026-02-27 has passed" in refusal(app)
+    assert all(c.name != "Bagel crew" for c in queries.circles(ana.conn, ana.me))

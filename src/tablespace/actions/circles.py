@@ -18,6 +18,7 @@ from typing import Any
 
 from tablespace.core import limits, queries
 from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS, OpPlace, new_circle_key, seal_box, wrap_for
+from tablespace.core.clock import today
 from tablespace.core.errors import TablespaceError, UsageError, checked_before_writing
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
@@ -56,11 +57,20 @@ def _checked_details(name: str, purpose: str, ends: str | None) -> dict[str, Any
         limits.one_line(details, "name", label="circle name", max_chars=limits.NAME_MAX * 2)
         limits.text(details, "purpose", label="purpose", max_chars=limits.SUMMARY_MAX, required=False)
     if ends is not None:
-        try:
-            details["ends"] = datetime.date.fromisoformat(ends).isoformat()
-        except ValueError:
-            raise UsageError(f"--ends {ends!r} is not a date: give YYYY-MM-DD") from None
+        details["ends"] = _checked_end(ends)
     return details
+
+
+def _checked_end(ends: str) -> str:
+    """A circle's last day, refused if it has passed on our clock: a circle
+    would be made ended. Today is its last day, so it is taken."""
+    try:
+        day = datetime.date.fromisoformat(ends.strip())
+    except ValueError:
+        raise UsageError(f"--ends {ends!r} is not a date: give YYYY-MM-DD") from None
+    if day < today():
+        raise TablespaceError(f"the end date {day.isoformat()} has passed: give today or a later day as YYYY-MM-DD")
+    return day.isoformat()
 
 
 def circle_invite(group: Group, circle_ref: str, member_ref: str) -> None:

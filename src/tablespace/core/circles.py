@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,31 @@ def place_binding(group: str, author: str, seq: int, hlc: int, *parts: str) -> b
     """What OpPlace(group, author, seq, hlc).binding(*parts) gives, without
     making the OpPlace: the fold binds every sealed op it opens."""
     return b"%s\x00%s" % (_PLACE_LABEL, "\x00".join((group, author, str(seq), str(hlc), *parts)).encode())
+
+
+def end_day(ends: str | None) -> date | None:
+    """A circle's last day, from the end date its details carry; None if it
+    has none or the date is not a real one (the fold checks its form only)."""
+    if ends is None:
+        return None
+    try:
+        return date.fromisoformat(ends)
+    except ValueError:
+        return None
+
+
+def has_ended(ends: str | None, today: date) -> bool:
+    """Whether a circle ending on `ends` has ended by `today`. The end date
+    is a label the fold carries; whether it has passed is the reader's clock's
+    to say, so the fold stays a function of the op set."""
+    last = end_day(ends)
+    return last is not None and last < today
+
+
+def day_words(day: date, today: date) -> str:
+    """`12 Mar`, with the year when it is not this one: `12 Mar 2026`."""
+    words = f"{day.day} {day:%b}"
+    return words if day.year == today.year else f"{words} {day.year}"
 
 
 def new_circle_key() -> bytes:

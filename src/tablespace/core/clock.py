@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from tablespace.core.errors import TablespaceError
 
@@ -84,6 +84,12 @@ def now() -> datetime:
     if not in_range(moment):  # the message is only formatted when it is needed: now() runs on every write
         check_in_range(moment, f"this computer's clock ({iso(moment)})")
     return moment
+
+
+def today() -> date:
+    """The calendar date on the reader's own clock (the system's time zone):
+    what a date a member typed, such as a circle's end, is measured against."""
+    return now().astimezone().date()
 
 
 def from_now(duration: timedelta, *, what: str) -> datetime:

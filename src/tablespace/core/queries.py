@@ -8,12 +8,14 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tablespace.core import limits
+from tablespace.core.circles import has_ended
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso, parse_instant
 from tablespace.core.clock import now as current_time
+from tablespace.core.clock import today as clock_today
 from tablespace.core.errors import TablespaceError
 from tablespace.core.events import LONGEST_MINUTES
 from tablespace.core.polls import PollView, SurveyView
@@ -391,13 +393,17 @@ class CircleView:
     purpose: str
     ends: str | None
     members: list[str]  # display names
+    ended: bool = False  # past its end date on the reader's clock
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "members": self.members, "ends": self.ends}
+        return {"id": self.id, "name": self.name, "members": self.members, "ends": self.ends, "ended": self.ended}
 
 
-def circles(conn: sqlite3.Connection, me: str) -> list[CircleView]:
-    """The circles `me` is in, by name; direct conversations are `dms`'."""
+def circles(conn: sqlite3.Connection, me: str, today: date | None = None) -> list[CircleView]:
+    """The circles `me` is in, by name, those past their end date (on
+    `today`, the reader's by default) after the others; direct conversations
+    are `dms`'."""
+    day = today or clock_today()
     rows = conn.execute(
         """SELECT c.id, d.name, coalesce(d.purpose, ''), d.ends FROM circles c
            JOIN circle_members cm ON cm.circle_id = c.id AND cm.member = ?
@@ -406,7 +412,11 @@ def circles(conn: sqlite3.Connection, me: str) -> list[CircleView]:
            ORDER BY coalesce(d.name, ''), c.id""",
         (me,),
     ).fetchall()
-    return [CircleView(cid, name, purpose, ends, circle_member_names(conn, cid)) for cid, name, purpose, ends in rows]
+    views = [
+        CircleView(cid, name, purpose, ends, circle_member_names(conn, cid), has_ended(ends, day))
+        for cid, name, purpose, ends in rows
+    ]
+    return sorted(views, key=lambda view: view.ended)  # a stable sort: by name within each
 
 
 @dataclass(frozen=True)
@@ -424,6 +434,7 @@ class CircleOverview:
     ops: int  # ops written in it (opaque to outsiders, counted by everyone)
     last_activity: datetime | None
     in_circle: bool
+    ended: bool | None = None  # past its end date on our clock; None where its details are sealed to us
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -437,6 +448,7 @@ class CircleOverview:
             "ops": self.ops,
             "last_activity": iso(self.last_activity) if self.last_activity else None,
             "in_circle": self.in_circle,
+            "ended": self.ended,
         }
 
 
@@ -448,10 +460,12 @@ def count_circles(conn: sqlite3.Connection) -> int:
     return int(count)
 
 
-def all_circles(conn: sqlite3.Connection, me: str) -> list[CircleOverview]:
+def all_circles(conn: sqlite3.Connection, me: str, today: date | None = None) -> list[CircleOverview]:
     """Every circle someone is still in, newest first, as a moderator sees
     them: direct conversations too, since outside one nobody can tell it
-    from a circle of two."""
+    from a circle of two. Whether one has ended is said (on `today`, the
+    reader's by default) only of those we are in: its end date is sealed."""
+    day = today or clock_today()
     rows = conn.execute(
         """SELECT c.id, d.name, d.ends, coalesce(m.name, substr(c.maker, 1, 8)), c.created_hlc,
                   (SELECT count(*) FROM circle_activity a WHERE a.circle_id = c.id),
@@ -473,6 +487,7 @@ def all_circles(conn: sqlite3.Connection, me: str) -> list[CircleOverview]:
             ops,
             hlc_to_datetime(last) if last is not None else None,
             bool(mine),
+            has_ended(ends, day) if mine else None,
         )
         for cid, name, ends, maker, created, ops, last, mine in rows
     ]

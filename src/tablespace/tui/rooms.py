@@ -1,7 +1,8 @@
 """The rooms of the Threads section: the group's own, each circle the reader
 is in, and their direct messages (two-person circles, named by the other
 person). The room bar lists them with their unread counts; `[` and `]` move
-between them."""
+between them. A circle past its end date comes after those still running,
+dimmed, and stays open to read and write in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tablespace.core import queries
+from tablespace.core.circles import day_words, end_day
+from tablespace.core.clock import today
 from tablespace.core.text import visible
 from tablespace.tui.format import days_until, local
 
@@ -29,6 +32,7 @@ class Room:
     purpose: str = ""
     members: tuple[str, ...] = ()
     ends: str | None = None
+    ended_on: str | None = None  # its last day in words, once that has passed on the reader's clock
 
     def about(self) -> str:
         """The line above a circle's threads: its purpose and who is in it."""
@@ -38,7 +42,9 @@ class Room:
             return f"Direct messages with {self.label}: only the two of you read them."
         parts = [self.label] + ([self.purpose] if self.purpose else [])
         parts.append(", ".join(self.members))
-        if self.ends:
+        if self.ended_on:
+            parts.append(f"ended on {self.ended_on}; you can still write here")
+        elif self.ends:
             parts.append(f"until {self.ends}")
         return " · ".join(parts)
 
@@ -54,14 +60,18 @@ def rituals_line(rituals: Iterable[queries.RitualView], moment: datetime) -> str
 
 
 def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
-    """The group's room, then the reader's circles by name, then their DMs
-    by the other person's name."""
+    """The group's room, then the reader's circles by name (those that have
+    ended after the others), then their DMs by the other person's name."""
     my_name = visible(queries.member_names(conn).get(me, me[:8]))
     circles: list[Room] = []
-    for view in queries.circles(conn, me):  # conversations are queries.dms'
+    day = today()
+    for view in queries.circles(conn, me, day):  # conversations are queries.dms'
         members = tuple(visible(name) for name in view.members)
         label = visible(view.name) if view.name else f"circle {view.id[:8]}"
-        circles.append(Room(view.id, label, purpose=visible(view.purpose), members=members, ends=view.ends))
+        last = end_day(view.ends) if view.ended else None
+        ended_on = day_words(last, day) if last else None
+        room = Room(view.id, label, purpose=visible(view.purpose), members=members, ends=view.ends, ended_on=ended_on)
+        circles.append(room)
     dms = [
         Room(d.id, visible(d.with_name), dm=True, peer=d.with_member, members=(my_name, visible(d.with_name)))
         for d in queries.dms(conn, me)
@@ -95,6 +105,8 @@ class RoomBar(Static):
             count = unread.get(room.circle, 0)
             label = f" {room.label}" + (f" ({count})" if count else "")
             style = "reverse bold" if room.circle == chosen else ("bold" if count else "")
+            if room.ended_on and room.circle != chosen:
+                style = f"dim {style}".strip()  # still there to read, after the running ones
             text.append(label + " ", style)
         text.append("   [ ] rooms", "dim")
         self.update(text)

@@ -119,9 +119,15 @@ class KeyFooter(Widget, can_focus=False):
         super().__init__()
         self._shown: tuple[FooterEntry, ...] = ()  # the keys as last drawn
         self._spans: list[tuple[int, int, str]] = []  # (from, to, key) of each key drawn, for clicks
+        self._drawn_yet = False  # the app's first frame does not wait for the keys: they follow it
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        cast(AppHost, self.app).after_first_frame(self._first_frame_painted)
+
+    def _first_frame_painted(self) -> None:
+        self._drawn_yet = True
+        self.refresh()
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
@@ -182,6 +188,8 @@ class KeyFooter(Widget, can_focus=False):
         return left_out, False
 
     def render(self) -> Text:
+        if not self._drawn_yet:
+            return Text()
         entries, palette = self.entries(), self.palette_entry()
         self._shown = entries
         width = self.size.width

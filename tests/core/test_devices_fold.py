@@ -356,3 +356,25 @@ def test_a_removed_device_cannot_certify_a_device_to_remove_its_remover(world: W
     for store in in_both_orders(world, tmp_path, [desktop_removes, certificate, thief_removes]):
         assert op_state(store, desktop_removes) == ("accepted", None)
         assert op_state(store, certificate)[0] == op_state(store, thief_removes)[0] == "rejected"
+
+
+def test_two_standing_removals_of_one_device_cut_it_off_at_the_lower_seq(world: World, tmp_path: Path) -> None:
+    """The desktop and the tablet both remove the laptop, the desktop having
+    seen more of it: the laptop's ops past what the tablet had seen count
+    nowhere, whichever removal sorts first and in any order of arrival."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    tablet = add_device(world, bo, "tablet")
+    post(world, laptop, "seen by both")
+    tablet_saw = laptop.seq
+    stolen = [post(world, laptop, "seen by the desktop only") for _ in range(2)]
+    desktop_removes = removal(bo, laptop, laptop.seq, world.hlc + 1, world)
+    tablet_removes = removal(tablet, laptop, tablet_saw, world.hlc + 2, world)
+    for store in in_both_orders(world, tmp_path, [desktop_removes, tablet_removes]):
+        cut = store.conn.execute("SELECT last_seq FROM cutoffs WHERE member = ?", (laptop.id,)).fetchone()
+        assert cut == (tablet_saw,)
+        assert store.conn.execute("SELECT last_seq FROM devices WHERE id = ?", (laptop.id,)).fetchone() == cut
+        states = store.conn.execute(
+            f"SELECT state FROM ops WHERE id IN ({', '.join('?' * len(stolen))})", stolen
+        ).fetchall()
+        assert states == [("rejected",)] * len(stolen)

@@ -106,7 +106,7 @@ def pending_codes(group: Group) -> dict[str, dict[str, object]]:
 class Pairings:
     approved: int = 0  # new devices let in
     # requests made with a code another request had used (two homes linked
-    # with one code): refused, the code being single use
+    # with one code), refused and told so this round: a code is single use
     refused: int = 0
 
 
@@ -114,8 +114,8 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pai
     """Certify each new device whose pairing request one of our unexpired
     codes opens, and grant it every group key we hold. A code lets in one
     device: of several requests made with it, the first (by the time it
-    says it was made, then its id) wins and the others are refused.
-    Only as an active member: a device of someone who has gone adds nothing."""
+    says it was made, then its id) wins and the others, then or until the
+    code expires, are refused, each home told so once (`_refuse`). Only as an active member: a device of someone who has gone adds nothing."""
     codes = pending_codes(group)
     if not codes or group.my_status != "active":
         return Pairings()

@@ -1450,6 +1450,8 @@ def metrics(group: Group, as_json: bool, circle: str | None) -> None:
 
 # --- sync ------------------------------------------------------------------------------
 
+CODE_USED = "code used"  # the answer to a pairing request whose code had let in another device
+
 KIND_WORDS = {
     "thread.start": "thread",
     "post.reply": "reply",
@@ -1503,7 +1505,7 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
                 "nothing is read or written through it; what goes there waits until it is a real directory",
                 err=True,
             )
-        if report.join_answer:
+        if report.join_answer and report.join_answer != CODE_USED:
             from tablespace.actions import ANSWER_WORDS
 
             echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
@@ -1528,6 +1530,10 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
             if report.asked_for_keys:
                 line += ", asked the group again for a key that did not reach you"
             echo(line)
+        if report.join_answer == CODE_USED:  # this home cannot get in with that code: a refused request
+            from tablespace.actions import ANSWER_WORDS
+
+            raise TablespaceError(ANSWER_WORDS[CODE_USED])
 
     try:
         report = actions.sync_group(group)

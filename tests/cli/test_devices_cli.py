@@ -358,3 +358,37 @@ def test_two_homes_linking_with_one_code_let_in_one_device(tmp_path: Path, monke
     ana.json("sync")
     assert "Waiting to go out" in titles(ana)
     assert ben.json("sync")["pairings_refused"] == 0  # said once
+
+
+CODE_USED = "that code was already used: ask for a new one"
+
+
+def test_a_home_whose_pairing_request_lost_is_told_the_code_was_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two homes link with one code before the desktop syncs, and a third
+    after the code let the first in: both losers' `sync` say in one line
+    that the code was used and exit 1, and linking again with a new code
+    lets one in."""
+    folder, _, m = make_group(tmp_path, monkeypatch, "Ben")
+    ben = m["Ben"]
+    code = ben.out("device", "add", "--name", "desktop")
+    laptop, tablet, phone = (TS(tmp_path / name, monkeypatch) for name in ("laptop", "tablet", "phone"))
+    laptop.run("device", "link", code, "--name", "laptop", "--folder", str(folder))
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-11-23T09:05:00Z")
+    tablet.run("device", "link", code, "--name", "tablet", "--folder", str(folder))
+    ben.json("sync")
+    phone.run("device", "link", code, "--name", "phone", "--folder", str(folder))
+    assert ben.json("sync")["pairings_refused"] == 1  # the phone's, made after the code let the laptop in
+    for late in (tablet, phone):
+        told = late.error("sync")
+        assert [line for line in told.splitlines() if CODE_USED in line] == [told.strip()], told
+        assert "device link" in told
+    laptop.json("sync")
+    assert {d["name"]: d["this"] for d in laptop.json("devices")} == {"desktop": False, "laptop": True}
+    fresh = ben.out("device", "add")
+    tablet.run("device", "link", fresh, "--name", "tablet", "--folder", str(folder))
+    tablet.json("sync")  # a new request: the old refusal no longer answers it
+    ben.json("sync")
+    tablet.json("sync")
+    assert sorted(d["name"] for d in tablet.json("devices")) == ["desktop", "laptop", "tablet"]

@@ -356,3 +356,56 @@ def test_a_removed_device_cannot_certify_a_device_to_remove_its_remover(world: W
     for store in in_both_orders(world, tmp_path, [desktop_removes, certificate, thief_removes]):
         assert op_state(store, desktop_removes) == ("accepted", None)
         assert op_state(store, certificate)[0] == op_state(store, thief_removes)[0] == "rejected"
+
+
+def test_two_standing_removals_of_one_device_cut_it_off_at_the_lower_seq(world: World, tmp_path: Path) -> None:
+    """The desktop and the tablet both remove the laptop, the desktop having
+    seen more of it: the laptop's ops past what the tablet had seen count
+    nowhere, whichever removal sorts first and in any order of arrival."""
+    bo = world.members[0]
+    laptop = add_device(world, bo)
+    tablet = add_device(world, bo, "tablet")
+    post(world, laptop, "seen by both")
+    tablet_saw = laptop.seq
+    stolen = [post(world, laptop, "seen by the desktop only") for _ in range(2)]
+    desktop_removes = removal(bo, laptop, laptop.seq, world.hlc + 1, world)
+    tablet_removes = removal(tablet, laptop, tablet_saw, world.hlc + 2, world)
+    for store in in_both_orders(world, tmp_path, [desktop_removes, tablet_removes]):
+        cut = store.conn.execute("SELECT last_seq FROM cutoffs WHERE member = ?", (laptop.id,)).fetchone()
+        assert cut == (tablet_saw,)
+        assert store.conn.execute("SELECT last_seq FROM devices WHERE id = ?", (laptop.id,)).fetchone() == cut
+        states = store.conn.execute(
+            f"SELECT state FROM ops WHERE id IN ({', '.join('?' * len(stolen))})", stolen
+        ).fetchall()
+        assert states == [("rejected",)] * len(stolen)
+
+
+def test_device_ops_folded_on_after_a_removal_that_does_not_stand_agree_with_a_rebuild(
+    world: World, tmp_path: Path
+) -> None:
+    """Bo's laptop lost a mutual removal. Later device ops fold on from the
+    fold head: Cy pairing a phone changes nothing of Bo's; the desktop
+    removing the tablet before it had removed the watch undoes the tablet's
+    removal, folded long before. Each step agrees with a rebuild."""
+    bo, cy = world.members
+    laptop, tablet, watch = add_device(world, bo), add_device(world, bo, "tablet"), add_device(world, bo, "watch")
+    post(world, laptop, "before")
+    tablet_saw = tablet.seq
+    world.ingest(removal(bo, laptop, laptop.seq, world.next_hlc(), world))
+    laptop_removes = removal(laptop, bo, 0, world.next_hlc(), world)
+    world.ingest(laptop_removes)
+    assert world.state(laptop_removes) == ("rejected", DEVICE_REMOVED)
+    world.accepted(tablet, "device.remove", {"device": watch.id, "last_seq": watch.seq})
+    steps = [
+        lambda: add_device(world, cy, "phone"),
+        lambda: world.accepted(bo, "device.remove", {"device": tablet.id, "last_seq": tablet_saw}),
+    ]
+    for step in steps:
+        step()
+        folded = world.store.canonical_dump()
+        world.store.rebuild()
+        assert world.store.canonical_dump() == folded
+    assert world.one("SELECT status FROM devices WHERE id = ?", watch.id) == ("active",)
+    other = new_store(tmp_path / "b.db", world.group_id)
+    other.ingest(world.log)
+    assert other.canonical_dump() == world.store.canonical_dump()

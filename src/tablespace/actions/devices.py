@@ -15,11 +15,17 @@ from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import LINKING_META, Group, Transport, check_display_name
 from tablespace.core.home import Home
 from tablespace.sync.circle_keys import renew_my_circle_keys
-from tablespace.sync.devices import make_pairing_code, pairing_request_path, parse_pairing_code, remember_code
+from tablespace.sync.devices import (
+    PAIRING_REQUEST_META,
+    make_pairing_code,
+    pairing_request_path,
+    parse_pairing_code,
+    remember_code,
+)
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.git import CLONE_DIR, GitRemote
 from tablespace.sync.keyring import Keyring
-from tablespace.sync.membership import encode_request
+from tablespace.sync.membership import encode_request, request_id_for
 from tablespace.sync.moderator_key import rotate_mod_key_if_needed
 from tablespace.sync.sealing import my_exchange_key
 from tablespace.sync.service import folder_for, reachable, rotate_now
@@ -77,6 +83,7 @@ def link_device(home: Home, code: str, name: str, transport: Transport) -> Group
             group.identity, keyring.exchange.public_key, name, group_id=group_id, secret=secret, created_at=iso(now())
         )
         folder.write_once(pairing_request_path(data), data)
+        group.store.set_meta(PAIRING_REQUEST_META, request_id_for(data))  # to find the answer, if it is refused
         if clone:
             clone.publish()
     except BaseException as exc:
@@ -130,6 +137,7 @@ def _request_again(group: Group, secret: bytes, name: str) -> None:
             group.identity, keyring.exchange.public_key, name, group_id=group.id, secret=secret, created_at=iso(now())
         )
         folder.write_once(pairing_request_path(data), data)
+        group.store.set_meta(PAIRING_REQUEST_META, request_id_for(data))  # an answer to the old one no longer counts
         if group.transport.git:
             GitRemote.for_group(group).publish()
     except OSError as exc:

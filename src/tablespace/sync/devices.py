@@ -11,7 +11,10 @@
   code opens, certifies the new key in a `device.add` op and grants it every
   group key it holds (a grant file under keys/<device>/) and a new key for
   each of the member's circles that reaches it too (sync/circle_keys.py),
-  all in one transaction, and forgets the code: it is used once.
+  all in one transaction, and marks the code used: it lets in one device.
+  Until the code expires, a request made with it again is refused with a
+  sealed answer (answers/, as a join request's) that the waiting home's
+  sync reads (`pairing_answer`), so it does not wait forever.
 - Every sync of a device grants the member's other devices the keys older
   than them that reached it only after the pairing (`supply_my_devices`).
 """
@@ -33,19 +36,25 @@ from tablespace.core.queries import Sibling
 from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
+from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
+    MAX_ANSWER_BYTES,
     MAX_REQUEST_BYTES,
     REQUEST_SUFFIX,
     BadMembershipFile,
     JoinRequest,
+    answer_path,
+    decode_answer,
     decode_request,
     peek_request_invite,
     request_id_for,
 )
+from tablespace.sync.requests import write_answer
 from tablespace.sync.roster import granted_to, memo_in_meta, write_grant
 
 DEVICES_DIR = "devices"
-PAIRING_META = "pairing_codes"  # invite id of each code -> {"secret", "expires_ms", "name"}
+PAIRING_META = "pairing_codes"  # invite id of each code -> {"secret", "expires_ms", "name", "used"}
+PAIRING_REQUEST_META = "pairing_request"  # on a waiting home: the id of its newest pairing request
 PAIRED_META = "devices_paired"  # each device this home paired -> [exchange key, HLC of its device.add]
 SUPPLIED_META = "devices_supplied"  # each other device of ours -> the keys decided for it ("epoch:key id")
 CODE_RE = re.compile(r"^tsd1-([0-9a-f]{32})-([0-9a-f]{32})-([0-9a-f]{4})$")
@@ -83,8 +92,9 @@ def remember_code(group: Group, secret: bytes, expires_ms: int, this_name: str |
 
 
 def pending_codes(group: Group) -> dict[str, dict[str, object]]:
-    """This home's pairing codes not used yet (expired ones too: a request
-    made with one is passed over)."""
+    """This home's pairing codes until they expire, used ones too (marked
+    "used": a request made with one again is refused); expired ones until
+    the next round forgets them (a request made with one is passed over)."""
     try:
         codes = json.loads(group.store.get_meta(PAIRING_META, "") or "{}")
     except ValueError:
@@ -96,7 +106,7 @@ def pending_codes(group: Group) -> dict[str, dict[str, object]]:
 class Pairings:
     approved: int = 0  # new devices let in
     # requests made with a code another request had used (two homes linked
-    # with one code): refused, the code being single use
+    # with one code), refused and told so this round: a code is single use
     refused: int = 0
 
 
@@ -104,8 +114,8 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pai
     """Certify each new device whose pairing request one of our unexpired
     codes opens, and grant it every group key we hold. A code lets in one
     device: of several requests made with it, the first (by the time it
-    says it was made, then its id) wins and the others are refused.
-    Only as an active member: a device of someone who has gone adds nothing."""
+    says it was made, then its id) wins and the others, then or until the
+    code expires, are refused, each home told so once (`_refuse`). Only as an active member: a device of someone who has gone adds nothing."""
     codes = pending_codes(group)
     if not codes or group.my_status != "active":
         return Pairings()
@@ -116,9 +126,9 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pai
             group.conn, request.member_id
         ):
             continue  # paired already (another round, or a copy of the request)
-        entry = live.pop(code, None)
-        if entry is None:  # another home's request used this code a moment ago
-            refused += 1
+        entry = live[code]
+        if entry.get("used"):  # another home's request used this code first
+            refused += _refuse(folder, request, group.id)
             continue
         payload = {
             "device": request.member_id,
@@ -134,13 +144,36 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pai
             write_grant(
                 group, folder, request.member_id, request.exchange_key, [(k.epoch, k.key) for k in keyring.keys]
             )
+            live[code] = {**entry, "used": True}
             group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
             renew_my_circle_keys(group)  # carrying every earlier key, for the new device too
         approved += 1
-    if live != codes and not approved:  # codes that expired unused are forgotten
+    if live != codes and not approved:  # codes that expired are forgotten
         with group.store.db.atomic():
             group.store.set_meta(PAIRING_META, json.dumps(live, sort_keys=True))
     return Pairings(approved, refused)
+
+
+def _refuse(folder: FolderStore, request: JoinRequest, group_id: str) -> int:
+    """Tell a request's home, once, that its code had let in another device:
+    1 if this round wrote the answer, else 0 (written before, or the folder
+    refused it and a later round tries again)."""
+    if folder.exists(answer_path(request.id)):
+        return 0
+    return 1 if write_answer(folder, request, "code used", group_id) else 0
+
+
+def pairing_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:
+    """On a home waiting for its member's other device: the answer to its
+    newest pairing request, if that device refused it ("code used")."""
+    request_id = group.store.get_meta(PAIRING_REQUEST_META)
+    if not request_id or group.my_status is not None:
+        return None
+    try:
+        data = folder.read(answer_path(request_id), MAX_ANSWER_BYTES)
+        return decode_answer(data, group_id=group.id, request_id=request_id, exchange=exchange)
+    except (OSError, BadMembershipFile):
+        return None  # none (or a forged one: ignored, the request stands)
 
 
 def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring, siblings: list[Sibling]) -> None:

@@ -38,7 +38,7 @@ from tablespace.sync import conflicts, losses
 from tablespace.sync import folder as folder_rules
 from tablespace.sync.circle_keys import renew_stale_circle_keys
 from tablespace.sync.delivery import deliver_reports, moderation_round, waiting_reports
-from tablespace.sync.devices import approve_pairings, supply_my_devices
+from tablespace.sync.devices import approve_pairings, pairing_answer, supply_my_devices
 from tablespace.sync.envelope import (
     MAX_FILE_BYTES,
     MAX_OPS_PER_FILE,
@@ -271,7 +271,9 @@ class SyncEngine:
         self._moderate(report)
         # someone went whose remover held no key of the circle
         when_changed(self.group, self.keyring, "circles", lambda: renew_stale_circle_keys(self.group))
-        report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange)
+        report.join_answer = join_answer(self.group, self.folder, self.keyring.exchange) or pairing_answer(
+            self.group, self.folder, self.keyring.exchange
+        )
         # Importing may have announced the key we were granted (a newly
         # admitted member can write from now on), or we just rotated.
         report.exported += self.export(listing)

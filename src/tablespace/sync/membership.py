@@ -78,8 +78,9 @@ ANSWER_SUFFIX = ".tsa"
 WITHDRAW_SUFFIX = ".tsw"
 GRANT_SUFFIX = ".tsk"
 NEED_SUFFIX = ".tsn"
-# What an answer can say (the joiner's app words it).
-ANSWERS = ("declined", "invite used up", "invite expired", "name taken")
+# What an answer can say (the joiner's app words it); "code used" answers a
+# pairing request whose code had let in another device (sync/devices.py).
+ANSWERS = ("declined", "invite used up", "invite expired", "name taken", "code used")
 
 
 class BadMembershipFile(Exception):

@@ -42,6 +42,8 @@ ANSWER_WORDS = {
     "then `tablespace join` again from this home",
     "name taken": "the display name you asked for is taken in this group (names that differ only in case, width "
     "or invisible characters are one name): `tablespace join` again from this home with another --as",
+    "code used": "that code was already used: ask for a new one (`tablespace device add` on your other device), "
+    "then `tablespace device link CODE --name NAME` again from this home",
 }
 # What moderators are told of a request that cannot be admitted, by its problem.
 PROBLEM_NOTES = {

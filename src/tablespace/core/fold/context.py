@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from tablespace.core.circles import CircleKeys
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
+from tablespace.core.fold.device_removals import Standing
 from tablespace.core.mentions import resolve_mentions
 from tablespace.core.ops import Op
 
@@ -170,10 +171,11 @@ class FoldContext:
     # is refused as a removed device's, not as a member's who went.
     removed_devices: set[str] = field(default_factory=set)
     # The device certificates and removals this pass folded (the log may not
-    # hold them yet), and which removals stand (device_removals.py): kept for
-    # the pass in a refold, whose log holds every op; asked again otherwise.
+    # hold them yet), and what the removals decide (device_removals.py): kept
+    # for the pass in a refold, whose log holds every op; otherwise as of the
+    # last device op folded (devices.note_device_op).
     device_ops: dict[str, Op] = field(default_factory=dict)
-    standing: dict[str, bool] | None = None
+    standing: Standing | None = None
     # What every op written in a circle asks of it (circle_state, and the keys
     # circle_keys_for gives), kept from one op to the next: a run of sealed
     # ops then reads the circle tables once, not several times an op. Any

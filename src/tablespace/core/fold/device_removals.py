@@ -19,7 +19,9 @@ replica decides from the removals and device certificates it holds:
   Anything still undecided after that stands not.
 
 The fold refuses a removal that does not stand (fold/devices.py); that a
-removal stands does not make it accepted (the fold still checks it).
+removal stands does not make it accepted (the fold still checks it). Where
+several removals of one device stand, the lowest seq any of them names is
+its cut: each remover vouched for no more of it than it had seen.
 """
 
 from __future__ import annotations
@@ -56,15 +58,28 @@ def act_of(op: Op) -> Act | None:
     if op.kind == "device.add":
         return Act(op.id, op.author, op.seq, order, certifies=device)
     last_seq = p.get("last_seq")
-    if type(last_seq) is not int or device == op.author:
+    if type(last_seq) is not int or not 0 <= last_seq < 2**63 or device == op.author:
         return None
     return Act(op.id, op.author, op.seq, order, removes=device, last_seq=last_seq)
 
 
-def standing_removals(ops: Iterable[Op]) -> dict[str, bool]:
-    """op id -> whether that removal stands, for every well-formed removal in `ops`."""
+@dataclass(frozen=True)
+class Standing:
+    """What the removals in an op set decide."""
+
+    stands: dict[str, bool]  # op id -> whether that removal stands, for every well-formed removal
+    lowest: dict[str, int]  # removed device -> the lowest last seq a standing removal of it names
+
+
+def standing_removals(ops: Iterable[Op]) -> Standing:
     acts = [a for a in (act_of(op) for op in ops if op.kind in KINDS) if a is not None]
-    return _Resolution(acts).run()
+    resolution = _Resolution(acts)
+    stands = resolution.run()
+    lowest: dict[str, int] = {}
+    for r in resolution.removals:
+        if stands[r.id] and r.removes is not None:
+            lowest[r.removes] = min(r.last_seq, lowest.get(r.removes, r.last_seq))
+    return Standing(stands, lowest)
 
 
 class _Resolution:

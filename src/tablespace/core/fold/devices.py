@@ -22,7 +22,7 @@ from tablespace.core import limits
 from tablespace.core.clock import hlc_to_datetime, iso
 from tablespace.core.errors import Rejected
 from tablespace.core.fold.context import FoldContext
-from tablespace.core.fold.device_removals import KINDS, standing_removals
+from tablespace.core.fold.device_removals import KINDS, Standing, standing_removals
 from tablespace.core.fold.membership import hex_key
 from tablespace.core.fold.registry import handles
 from tablespace.core.identity import author_id_for
@@ -78,40 +78,66 @@ def was_removed(ctx: FoldContext, signer: str) -> bool:
 
 
 def note_device_op(ctx: FoldContext, op: Op) -> None:
-    """Keep a certificate or removal this pass folds for `removal_stands`.
-    Folding one where the log holds another: a removal decided before this
-    op was known may now decide the other way, so the store folds again from
-    the start (a refold, whose log holds every op, decides each with all of
-    them). Only a removal that does not stand can mean that: any other
-    device op folds on."""
+    """Keep a certificate or removal this pass folds, and decide which
+    removals stand with it. A refold decides each with every op in the log.
+    Otherwise each is decided from the device ops folded so far (the log up
+    to the fold head, and this pass's up to this op), and when this op
+    changes the verdict of a removal folded before it, or the cut of a
+    device removed already, the store folds again from the start. Any other
+    device op folds on: most cannot change anything (another member's
+    certificate, say), so a removal that does not stand costs nothing later."""
     if op.kind not in KINDS:
         return
-    ctx.device_ops[op.id] = op
     if not ctx.check_log:
+        ctx.device_ops[op.id] = op
         return
-    standing = standing_removals(_device_ops(ctx))
-    if any(not stands for op_id, stands in standing.items() if op_id != op.id):
+    known = _device_ops(ctx)  # without `op`: it sorts after the fold head
+    before = ctx.standing if ctx.standing is not None else standing_removals(known)
+    ctx.device_ops[op.id] = op
+    ctx.standing = standing_removals([*known, op])
+    if _changes_what_was_folded(ctx, before, ctx.standing, op):
         ctx.needs_refold = True
+
+
+def _changes_what_was_folded(ctx: FoldContext, before: Standing, after: Standing, op: Op) -> bool:
+    """Whether `op`, turning `before` into `after`, changes a removal folded
+    before it: whether it stands (unknown ones stand, as removal_stands has
+    it), or the cut of the device it removed."""
+    others = (before.stands.keys() | after.stands.keys()) - {op.id}
+    if any(before.stands.get(i, True) != after.stands.get(i, True) for i in others):
+        return True
+    moved = {d for d in before.lowest.keys() | after.lowest.keys() if before.lowest.get(d) != after.lowest.get(d)}
+    return not moved.isdisjoint(ctx.removed_devices)
 
 
 def removal_stands(ctx: FoldContext, op: Op) -> bool:
     """Whether the removal `op` stands against the member's other removals
-    (device_removals.py), from every certificate and removal known."""
-    standing = ctx.standing
-    if standing is None or op.id not in standing:
-        standing = standing_removals(_device_ops(ctx))
-        if not ctx.check_log:  # a refold: the log holds every op, so the answer holds for the pass
-            ctx.standing = standing
-    return standing.get(op.id, True)
+    (device_removals.py), from the certificates and removals known."""
+    return _standing(ctx).stands.get(op.id, True)
+
+
+def _standing(ctx: FoldContext) -> Standing:
+    """What the removals known decide: note_device_op's for the op being
+    folded; in a refold, whose log holds every op, one answer for the pass."""
+    if ctx.standing is None:
+        ctx.standing = standing_removals(_device_ops(ctx))
+    return ctx.standing
 
 
 def _device_ops(ctx: FoldContext) -> list[Op]:
-    """Every certificate and removal in the log (held ones aside, as the fold
-    leaves them) and in this pass."""
-    rows = ctx.conn.execute(
-        f"SELECT id, signature, body FROM ops WHERE kind IN ({', '.join('?' * len(KINDS))}) AND state != 'held'",
-        KINDS,
-    )
+    """The certificates and removals folded so far (held ones aside, as the
+    fold leaves them), and this pass's; in a refold, every one in the log."""
+    marks = ", ".join("?" * len(KINDS))
+    if ctx.check_log:
+        rows = ctx.conn.execute(
+            f"SELECT id, signature, body FROM ops WHERE kind IN ({marks}) AND state IN ('accepted', 'rejected') "
+            "AND (hlc, author, seq) <= (?, ?, ?)",
+            (*KINDS, *(ctx.head or (-1, "", 0))),
+        )
+    else:
+        rows = ctx.conn.execute(
+            f"SELECT id, signature, body FROM ops WHERE kind IN ({marks}) AND state != 'held'", KINDS
+        )
     ops = {op_id: decode_trusted(bytes(body), bytes(sig), op_id) for op_id, sig, body in rows}
     ops.update(ctx.device_ops)
     return list(ops.values())
@@ -193,12 +219,14 @@ def device_remove(ctx: FoldContext, op: Op) -> None:
     (count,) = ctx.aggregate("SELECT count(*) FROM devices WHERE member = ? AND status = 'active'", op.author)
     if count <= 1:
         raise Rejected.refused("a member's last device cannot be removed")
+    # Another removal of it that stands may name a lower seq: the lowest counts.
+    cut = min(last_seq, _standing(ctx).lowest.get(device, last_seq))
     ctx.run(
         "UPDATE devices SET status = 'removed', last_seq = ?, removed_hlc = ? WHERE id = ?",
-        last_seq,
+        cut,
         op.hlc,
         device,
     )
-    ctx.cut_off(device, last_seq)
+    ctx.cut_off(device, cut)
     ctx.removed_devices.add(device)
     ctx.forget_devices()

@@ -422,7 +422,7 @@ class Store:
         if not new:
             self._persist_clock(persisted)
             return {}
-        existing = {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", [op.id for op in new])}
+        existing = self._held_of([op.id for op in new])
         if existing:
             result.duplicates += sum(1 for op in new if op.id in existing)
             new = [op for op in new if op.id not in existing]
@@ -481,6 +481,15 @@ class Store:
                 clashes.add(op.id)
             taken.add(op.seq)
         return clashes
+
+    def _held_of(self, ids: list[str]) -> set[str]:
+        """The `ids` the log holds already. A log smaller than the batch (a
+        first sync's) is read whole: fewer rows than asking for every id.
+        Its largest rowid bounds its size at the cost of one lookup."""
+        (last,) = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()
+        if last <= len(ids):
+            return {row[0] for row in self.conn.execute("SELECT id FROM ops")} & set(ids)
+        return {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", ids)}
 
     def _select_in(self, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
         """The rows of `sql` for `ids` in its `{ids}` list, asked in chunks

@@ -422,7 +422,7 @@ class Store:
         if not new:
             self._persist_clock(persisted)
             return {}
-        existing = self._held_of([op.id for op in new])
+        existing = self._already_logged([op.id for op in new])
         if existing:
             result.duplicates += sum(1 for op in new if op.id in existing)
             new = [op for op in new if op.id not in existing]
@@ -482,7 +482,7 @@ class Store:
             taken.add(op.seq)
         return clashes
 
-    def _held_of(self, ids: list[str]) -> set[str]:
+    def _already_logged(self, ids: list[str]) -> set[str]:
         """The `ids` the log holds already. A log smaller than the batch (a
         first sync's) is read whole: fewer rows than asking for every id.
         Its largest rowid bounds its size at the cost of one lookup."""

@@ -472,6 +472,29 @@ def test_a_bulk_fold_folds_without_the_indexes_only_reads_use_and_makes_them_aga
     assert world.one("SELECT count(*) FROM posts INDEXED BY posts_thread_author") == (2,)
 
 
+def test_a_bulk_fold_writes_the_log_through_its_state_indexes_and_remakes_the_others(tmp_path, monkeypatch) -> None:
+    """The log's partial state indexes stay through a bulk insert (its rows
+    mostly fall outside them; making one again scans the whole log) and hold
+    the refused op it writes; its other indexes are dropped and made again."""
+    monkeypatch.setattr(store_module, "BULK_FOLD_MIN", 1)
+    world = World(tmp_path / "w.db", members=1)
+    conn = world.store.conn
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    (bo,) = world.members
+    thread = world.sign(bo, "thread.start", {"title": "loaf", "body": "crumb", "tags": []})
+    refused = world.sign(bo, "post.edit", {"post": thread.id, "body": "x", "title": "y\nz"})
+    world.ingest(thread, refused)
+    conn.set_trace_callback(None)
+    dropped = {sql.split()[2] for sql in statements if sql.startswith("DROP INDEX ops_")}
+    assert dropped == {"ops_chain", "ops_order"}
+    assert op_state(world.store, refused)[0] == "rejected"
+    assert conn.execute("SELECT id FROM ops INDEXED BY ops_rejected WHERE state = 'rejected'").fetchall() == [
+        (refused.id,)
+    ]
+    assert world.one("SELECT count(*) FROM ops INDEXED BY ops_order") == world.one("SELECT count(*) FROM ops")
+
+
 def test_a_long_run_of_posts_is_written_in_parts_of_at_most_batch_rows(tmp_path, monkeypatch) -> None:
     """The write-behind holds at most BATCH_ROWS posts and reactions: a
     backlog's text is not all held in memory at once. The views are the same."""

@@ -18,6 +18,7 @@ from tablespace.core.ops import (
     Op,
     canonical_json,
     decode_op,
+    decode_payload,
     make_op,
     sign_op,
 )
@@ -280,6 +281,15 @@ def test_hostile_nesting_is_an_invalid_op_never_a_crash(depth):
 def test_lone_surrogate_is_an_invalid_op_never_a_crash():
     body = canonical_json(fields_of(d={"body": "A"})).replace(b'"A"', b'"\\ud800"')
     assert reason(wire_for(body))  # InvalidOp, not UnicodeEncodeError
+
+
+def test_a_lone_surrogates_utf8_bytes_are_not_canonical():
+    """The bytes UTF-8 would give a lone surrogate (which no encoder writes)
+    parse, but are no canonical form: refused, in a body or a payload alone."""
+    body = canonical_json(fields_of(d={"body": "A"})).replace(b'"A"', b'"\xed\xa0\x80"')
+    assert "not in canonical form" in reason(wire_for(body))
+    with pytest.raises(InvalidOp, match="not in canonical form"):
+        decode_payload(b'{"body":"\xed\xa0\x80"}')
 
 
 def test_decoded_op_reencodes_to_the_same_wire():

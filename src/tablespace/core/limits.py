@@ -119,10 +119,20 @@ def url(payload: dict[str, Any], key: str = "url") -> str:
 
 def emoji(payload: dict[str, Any], key: str = "emoji") -> str:
     value = payload.get(key)
+    if type(value) is str and value in _GOOD_EMOJI:  # a group reacts with a handful: each checked once
+        return value
     if not isinstance(value, str) or not value or len(value) > EMOJI_MAX or any(c.isspace() for c in value):
         raise Rejected.invalid(f"reaction must be one emoji or short word (no spaces, at most {EMOJI_MAX} characters)")
     refuse_unsafe(value, label="reaction", multiline=False)
+    if len(_GOOD_EMOJI) < GOOD_EMOJI_KEPT:
+        _GOOD_EMOJI.add(value)
     return value
+
+
+# Reactions that passed `emoji`: the check is a function of the text alone.
+# Bounded, so a stream of distinct ones is checked each time, not kept.
+_GOOD_EMOJI: set[str] = set()
+GOOD_EMOJI_KEPT = 256
 
 
 # The group's size cap ("cap at ~150 until moderation scales"): the default

@@ -68,9 +68,13 @@ _C_ENCODE = _c_encoder()
 
 
 def canonical_json(value: Any) -> bytes:
+    return _canonical_text(value).encode()
+
+
+def _canonical_text(value: Any) -> str:
     if _C_ENCODE is None:
-        return _CANONICAL.encode(value).encode()
-    return "".join(_C_ENCODE(value, 0)).encode()
+        return _CANONICAL.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 # Likewise one decoder: json.loads with parse_constant builds a new decoder
@@ -294,7 +298,11 @@ def _canonical_object(data: bytes, depth: int, what: str) -> dict[str, Any]:
     the end. Only bytes that raw_decode refuses are parsed the lenient way, to
     tell JSON that is merely not canonical from no JSON at all."""
     try:
-        value = _DECODER.raw_decode(data.decode("utf-8", "surrogatepass"))[0]
+        # Strict UTF-8: the bytes of a lone surrogate go to the lenient parse
+        # below (not canonical), so the text compared at the end encodes back
+        # to `data` exactly, and the check need not encode the canonical text.
+        text = data.decode("utf-8")
+        value = _DECODER.raw_decode(text)[0]
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         try:
             _parse_json(data)
@@ -309,10 +317,12 @@ def _canonical_object(data: bytes, depth: int, what: str) -> dict[str, Any]:
     if data.count(b"{") + data.count(b"[") > depth:
         _expect(_depth(value, depth) <= depth, "op payload nested too deeply")
     try:
-        canonical = canonical_json(value)
-    except ValueError:  # parsed, but with no canonical form: a lone surrogate (\ud800), or 1e999 (inf)
+        canonical = _canonical_text(value)
+    except ValueError:  # parsed, but with no canonical form: 1e999 (inf)
         raise InvalidOp(f"{what} is not in canonical form") from None
-    _expect(canonical == data, f"{what} is not in canonical form")
+    # A lone surrogate (\ud800) in the value is in `canonical` but cannot be
+    # in the strictly decoded `text`: refused here, as its encoding failed.
+    _expect(canonical == text, f"{what} is not in canonical form")
     return value
 
 

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
 
@@ -319,8 +320,8 @@ class Store:
                 result.refolded = True
         # Our own op takes its time from our clock, past every read of ours:
         # it cannot arrive late (and the check scans `reads`).
-        own = {op.id for op in ops} if local else set()
-        arrived = [row for row in ready if row[3] not in own]
+        own = {op.id for op in ops} if local else None
+        arrived = ready if own is None else [row for row in ready if row[3] not in own]
         if arrived:
             self._unread_late_arrivals(arrived)
         if held_authors:  # else nothing is held: no ops of theirs were, and none went in so
@@ -333,7 +334,9 @@ class Store:
         unread again from it, so it and whatever it mentions are not lost to
         the inbox. `reads` is ours alone: a refold never touches it."""
         (newest_read,) = self.conn.execute("SELECT max(read_hlc) FROM reads").fetchone()
-        late = [(row[3], row[0]) for row in ready if newest_read is not None and row[0] <= newest_read]
+        if newest_read is None:  # nothing read yet (a first sync): nothing to read again
+            return
+        late = [(row[3], row[0]) for row in ready if row[0] <= newest_read]
         if not late:
             return
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS arrived (id TEXT PRIMARY KEY, hlc INTEGER NOT NULL)")
@@ -415,18 +418,11 @@ class Store:
         filed_ops. Anything else (a gap, a fork, a far-future HLC, an author
         with held ops: `held_authors`) goes in as 'held' and
         `_release_chains` decides. Returns the new ops by id."""
-        new: list[Op] = []
-        seen: set[str] = set()
-        for op in ops:
-            if op.id in seen:
-                result.duplicates += 1
-                continue
-            seen.add(op.id)
-            new.append(op)
+        new = _first_of_each(ops, result)
         if not new:
             self._persist_clock(persisted)
             return {}
-        existing = {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", [op.id for op in new])}
+        existing = self._already_logged([op.id for op in new])
         if existing:
             result.duplicates += sum(1 for op in new if op.id in existing)
             new = [op for op in new if op.id not in existing]
@@ -435,51 +431,65 @@ class Store:
             by_author.setdefault(op.author, []).append(op)
         forked = {r[0] for r in self.conn.execute("SELECT DISTINCT author FROM forks")}
         limit_ms = now_ms() + MAX_DRIFT_MS  # HybridClock.is_too_far_ahead, read once per batch
-        state: dict[str, str] = {}
+        held: set[str] = set()  # authors whose new ops all go in held
         clashes: set[str] = set()
         for author, mine in by_author.items():
             head_seq, head_id = self.head(author)
-            taken: set[int] = set()
-            for op in mine:  # in arrival order, as the one-by-one inserts did
-                if op.seq in taken or (
-                    op.seq <= head_seq
-                    and self.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq = ?", (author, op.seq)).fetchone()
-                ):
-                    clashes.add(op.id)
-                taken.add(op.seq)
-            fast = (
-                author not in held_authors and author not in forked and not clashes.intersection(op.id for op in mine)
-            )
-            if fast:
-                seq, prev = head_seq, head_id
-                for op in sorted(mine, key=lambda o: o.seq):
-                    if op.seq != seq + 1 or op.prev != prev or hlc_ms(op.hlc) > limit_ms:
-                        fast = False
-                        break
-                    seq, prev = op.seq, op.id
-            for op in mine:
-                state[op.id] = "ready" if fast else "held"
-        ready = [op for op in new if state[op.id] == "ready"]
+            found = self._clashes(author, mine, head_seq)
+            clashes |= found
+            if found or author in held_authors or author in forked or not _links_on(mine, head_seq, head_id, limit_ms):
+                held.add(author)
+        ready = [op for op in new if op.author not in held] if held else new
         if deferred is None:
             self._insert(ready, "accepted")
             self.conn.executemany("INSERT INTO filed_ops (id) VALUES (?)", [(op.id,) for op in ready])
             self._filed = True
         else:
             deferred.extend(ready)
-        self._insert([op for op in new if state[op.id] == "held"], "held")
-        for op in new:
+        if held:
+            self._insert([op for op in new if op.author in held], "held")
+        for op in new if clashes else ():
             if op.id in clashes:
                 # Two signed ops for one (author, seq): both stay in the log as
                 # evidence, and the fold sets aside that author's ops from here.
                 self.conn.execute("INSERT OR IGNORE INTO forks (author, seq) VALUES (?, ?)", (op.author, op.seq))
                 result.forks.append(op.id)
         result.added += len(new)
-        # HybridClock.observe, once for the batch: the newest HLC that is not too far ahead.
-        fine = [op.hlc for op in new if hlc_ms(op.hlc) <= limit_ms]
-        if fine:
-            self.clock.last = max(self.clock.last, max(fine))
+        # HybridClock.observe, once for the batch: the newest HLC that is not
+        # too far ahead (hlc_ms is monotonic: if the newest is not, none is).
+        newest = max((op.hlc for op in new), default=self.clock.last)
+        if hlc_ms(newest) > limit_ms:
+            newest = max((op.hlc for op in new if hlc_ms(op.hlc) <= limit_ms), default=self.clock.last)
+        self.clock.last = max(self.clock.last, newest)
         self._persist_clock(persisted)
         return {op.id: op for op in new}
+
+    def _clashes(self, author: str, mine: list[Op], head_seq: int) -> set[str]:
+        """The ids of `author`'s new ops at a seq another op holds: in the log
+        (at or below its head) or among `mine`, in arrival order (the first
+        at a seq is not one)."""
+        seqs = [op.seq for op in mine]
+        if min(seqs) > head_seq and len(set(seqs)) == len(seqs):  # the usual case, checked in C
+            return set()
+        clashes: set[str] = set()
+        taken: set[int] = set()
+        for op in mine:  # in arrival order, as the one-by-one inserts did
+            if op.seq in taken or (
+                op.seq <= head_seq
+                and self.conn.execute("SELECT 1 FROM ops WHERE author = ? AND seq = ?", (author, op.seq)).fetchone()
+            ):
+                clashes.add(op.id)
+            taken.add(op.seq)
+        return clashes
+
+    def _already_logged(self, ids: list[str]) -> set[str]:
+        """The `ids` the log holds already. A log smaller than the batch (a
+        first sync's) is read whole: fewer rows than asking for every id.
+        Its largest rowid bounds its size at the cost of one lookup."""
+        (last,) = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()
+        if last <= len(ids):
+            return {row[0] for row in self.conn.execute("SELECT id FROM ops")} & set(ids)
+        return {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", ids)}
 
     def _select_in(self, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
         """The rows of `sql` for `ids` in its `{ids}` list, asked in chunks
@@ -595,7 +605,7 @@ class Store:
         inserted afterwards, with their final state."""
         from tablespace.core.fold import apply_op  # on first use: see _context
 
-        ctx = self._context({op_id: hlc for hlc, _, _, op_id, *_ in ready}, head=head)
+        ctx = self._context({row[3]: row[0] for row in ready}, head=head)
         bulk = len(ready) >= BULK_FOLD_MIN and len(ready) * 2 >= self.conn.execute(
             "SELECT count(*) FROM ops"
         ).fetchone()[0] + len(deferred)
@@ -732,8 +742,13 @@ class Store:
         index costs less than a B-tree insert per row (the log's indexes took
         ~0.2 s of CPU off a first sync of 42k ops). Nothing reads the table
         meanwhile; a failure rolls the drop back with the transaction."""
+        # A partial index (ops_held: WHERE state = 'held') stays: the rows a
+        # bulk insert writes mostly fall outside it, so it costs them nothing,
+        # while making it again would scan the whole table once more.
         saved = self.conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+            "AND sql NOT LIKE '% WHERE %'",
+            (table,),
         ).fetchall()
         for name, _ in saved:
             self.conn.execute(f"DROP INDEX {name}")
@@ -885,6 +900,36 @@ class Store:
         )
         for table in sorted(purge):
             self.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('optimize')")
+
+
+def _first_of_each(ops: Iterable[Op], result: IngestResult) -> list[Op]:
+    """`ops` without a second copy of any op (counted in `result.duplicates`)."""
+    new = list(ops)
+    if len({op.id for op in new}) == len(new):  # the usual case: one set, no per-op Python
+        return new
+    seen: set[str] = set()
+    first: list[Op] = []
+    for op in new:
+        if op.id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(op.id)
+        first.append(op)
+    return first
+
+
+def _links_on(mine: list[Op], head_seq: int, head_id: str | None, limit_ms: int) -> bool:
+    """Whether an author's new ops link, one by one, onto their head (seq
+    after seq, each naming the one before) and none is dated too far ahead."""
+    seq, prev = head_seq, head_id
+    for op in sorted(mine, key=_SEQ):
+        if op.seq != seq + 1 or op.prev != prev:
+            return False
+        seq, prev = op.seq, op.id
+    return hlc_ms(max(op.hlc for op in mine)) <= limit_ms
+
+
+_SEQ = attrgetter("seq")
 
 
 def _refusal_columns(refusal: Refusal) -> tuple[str, str, str | None]:

@@ -591,7 +591,7 @@ class SyncEngine:
             return (info, digest, "waiting", exc.reason, None, None)
         except BadChangeset as exc:
             return self._quarantine(info, data, exc.reason, digest)
-        if undated := next((op for op in changeset.ops if not hlc_in_range(op.hlc)), None):
+        if undated := _undated(changeset.ops):
             return self._quarantine(
                 info, data, f"op at seq {undated.seq} is dated outside the supported range ({SUPPORTED_RANGE})", digest
             )
@@ -684,6 +684,16 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _undated(ops: list[Op]) -> Op | None:
+    """The first op dated outside the supported range, if any. The range is
+    one interval: if the oldest and newest times are in it, every one is, and
+    a pack's hundreds of ops are not each asked."""
+    hlcs = [op.hlc for op in ops]
+    if hlcs and hlc_in_range(min(hlcs)) and hlc_in_range(max(hlcs)):
+        return None
+    return next((op for op in ops if not hlc_in_range(op.hlc)), None)
 
 
 def _chunks(ops: list[Op], size: int) -> list[list[Op]]:

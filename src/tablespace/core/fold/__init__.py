@@ -43,12 +43,14 @@ _DOMAINS = (circles, content, devices, events, membership, moderation, polls, ri
 
 def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
     """Fold one op. Returns None if accepted, else why it was refused."""
-    handler = HANDLERS.get(op.kind)
+    kind = op.kind
+    handler = HANDLERS.get(kind)
     devices.note_device_op(ctx, op)
+    content = kind in CONTENT_KINDS
     try:
         if handler is None:
-            raise Rejected.invalid(f"unknown kind {op.kind!r}")
-        if op.kind != "group.create" and op.group != ctx.group_id:
+            raise Rejected.invalid(f"unknown kind {kind!r}")
+        if kind != "group.create" and op.group != ctx.group_id:
             raise Rejected.invalid("op belongs to another group")
         if op.prev is not None and not ctx.after_previous(op):
             raise Rejected.backdated()
@@ -58,22 +60,23 @@ def apply_op(ctx: FoldContext, op: Op) -> Refusal | None:
         cutoff = ctx.cutoffs.get(op.author)
         if cutoff is not None and op.seq > cutoff:
             raise Rejected.device_removed() if devices.was_removed(ctx, op.author) else Rejected.gone()
-        if op.kind in CONTENT_KINDS and (until := ctx.time_out_holding(op)) is not None:
+        if content and ctx.timeouts and (until := ctx.time_out_holding(op)) is not None:
             raise Rejected.timed_out(iso(hlc_to_datetime(until)))
         # Chains, forks and cut-offs above are the signing key's; everything
         # from here on sees the person (core/fold/devices.py).
         as_member = devices.as_member(ctx, op)
-        if op.kind in CONTENT_KINDS:
+        if content and as_member.device:  # a member's first key: every time-out names its seq
             devices.check_time_out_reaches(ctx, as_member)
         handler(ctx, as_member)
     except Rejected as exc:
         seal_if_deleted_text(ctx, op)
         return exc.refusal
     finally:
-        if op.kind not in KEEPS_MEMBERS:
+        if kind not in KEEPS_MEMBERS:
             ctx.forget_members()
-        if ctx.folded.get(op.author, 0) < op.seq:
-            ctx.folded[op.author] = op.seq
+        folded = ctx.folded
+        if folded.get(op.author, 0) < op.seq:
+            folded[op.author] = op.seq
     return None
 
 

@@ -516,7 +516,10 @@ class FoldContext:
         """The end (as set) of the longest time-out window holding `op`'s
         signing key at `op`, if any: one answer whatever order the windows
         were found in."""
-        return max((w.until for w in self.timeouts.get(op.author, ()) if w.holds(op)), default=None)
+        windows = self.timeouts.get(op.author)
+        if not windows:  # nearly every op: no generator to build
+            return None
+        return max((w.until for w in windows if w.holds(op)), default=None)
 
     def cut_off(self, member: str, last_seq: int) -> None:
         """Nothing the member signs after `last_seq` counts, wherever it sorts."""

@@ -57,7 +57,7 @@ from _common import BENCH_OUT, cleanup_tmp, new_tmp_dir, plan_posts, table, verd
 from _twoyear import Member, _engine, _no_fsync, set_now  # noqa: E402
 
 from tablespace import actions  # noqa: E402
-from tablespace.core import queries  # noqa: E402
+from tablespace.core import circle_queries, thread_queries  # noqa: E402
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
@@ -182,7 +182,7 @@ def timed_sync(base: Path, scratch: Path) -> tuple[float, float, int, int]:
         w0, c0 = time.perf_counter(), time.process_time()
         actions.sync_group(group)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        held = sum(queries.count_threads(group.conn, c.id) for c in queries.circles(group.conn, group.me))
+        held = sum(thread_queries.count_threads(group.conn, c.id) for c in circle_queries.circles(group.conn, group.me))
         (ops,) = group.conn.execute("SELECT count(*) FROM ops").fetchone()
     finally:
         group.close()
@@ -196,7 +196,7 @@ def timed_late_key(synced: Path, runs: int) -> tuple[list[float], list[float], b
     the same views."""
     group = Group.open(Home(synced))
     store = group.store
-    circle = min(c.id for c in queries.circles(group.conn, group.me))
+    circle = min(c.id for c in circle_queries.circles(group.conn, group.me))
     reopen: list[float] = []
     refold: list[float] = []
     digests = set()

@@ -24,7 +24,7 @@ read: the widest inbox there is. Asked:
                     (actions.notify.due_notifications), nothing new since the
                     last round
   notify-day        the same, the last round a day ago (~200 entries new)
-  floor             queries.threads(conn, limit=50), the thread list's first
+  floor             thread_queries.threads(conn, limit=50), the thread list's first
                     page: a read the app already makes on every refresh
 
 And as whole processes (unless `--no-processes`; on a copy of the cached home, its
@@ -79,11 +79,11 @@ from bench_launch import child_env  # noqa: E402
 
 from tablespace.actions import notify  # noqa: E402
 from tablespace.actions.notify import NotifySettings  # noqa: E402
-from tablespace.core import digest, inbox, queries, recap  # noqa: E402
+from tablespace.core import digest, inbox, recap, thread_queries  # noqa: E402
 from tablespace.core.clock import datetime_to_hlc, now  # noqa: E402
-from tablespace.core.digest import arrival_mark  # noqa: E402
 from tablespace.core.group import Group  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
+from tablespace.core.log_queries import arrival_mark  # noqa: E402
 from tablespace.core.schema import THREAD_NEWEST_FILL  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
@@ -265,7 +265,7 @@ def main() -> int:
         group = Group.open(Home(root / "home"))
         notify_round = notify_since(group)
         cases: dict[str, Callable[[], object]] = {
-            "floor": lambda: queries.threads(conn, limit=50),
+            "floor": lambda: thread_queries.threads(conn, limit=50),
             "founder-unread": lambda: inbox.inbox(conn, founder),
             "founder-all": lambda: inbox.inbox(conn, founder, include_read=True),
             "counts-unread": lambda: inbox.unread_counts(conn, founder),

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_OUT, REPO, base_args, header, parse, plan_posts, sign_plan, table, verdict  # noqa: E402
 
 from tablespace import actions  # noqa: E402
-from tablespace.core import queries  # noqa: E402
+from tablespace.core import thread_queries  # noqa: E402
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 
@@ -92,7 +92,7 @@ def launch_home(n: int, seed: int) -> tuple[Path, str]:
         print(f"  built in {time.perf_counter() - t0:.1f}s", flush=True)
     group = Group.open(Home(root / "home"))
     try:
-        newest = queries.threads(group.conn, limit=1)[0]
+        newest = thread_queries.threads(group.conn, limit=1)[0]
         files = sum(1 for _ in (root / "shared").rglob("*") if _.is_file())
     finally:
         group.close()

@@ -23,7 +23,7 @@ Figures (milliseconds per query, warm page cache; wall time unless said, and
 the verdict is on wall time; search's CPU time is printed too, since on a shared
 machine wall time also holds the time other processes held the CPU):
 
-  search  queries.search(conn, text) as the CLI calls it (limit 50), or as the
+  search  search_queries.search(conn, text) as the CLI calls it (limit 50), or as the
           app calls it for prefix queries (limit 30, prefix_last).
   floor   a bare FTS5 MATCH: the newest 50 post hits, no ranking, no joins,
           no snippets:
@@ -68,13 +68,13 @@ from _common import (  # noqa: E402
     verdict,
 )
 
-from tablespace.core import queries  # noqa: E402
+from tablespace.core import search_queries  # noqa: E402
 
 TARGET_P95_MS = 50.0
 FLOOR_SQL = "SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q ORDER BY rowid DESC LIMIT 50"
 WINDOW_SQL = f"""SELECT rowid, rank FROM posts_fts WHERE posts_fts MATCH :q
   AND rowid >= coalesce((SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q
-                         ORDER BY rowid DESC LIMIT 1 OFFSET {queries.RANK_WINDOW} - 1), 0)
+                         ORDER BY rowid DESC LIMIT 1 OFFSET {search_queries.RANK_WINDOW} - 1), 0)
   ORDER BY rank LIMIT 50"""
 UNWINDOWED_SQL = "SELECT rowid, rank FROM posts_fts WHERE posts_fts MATCH :q ORDER BY rank LIMIT 50"
 COUNT_SQL = {
@@ -88,18 +88,18 @@ class Query:
     text: str
     prefix: bool  # as the app sends it (limit 30, last word a prefix); else as the CLI does
 
-    def run(self, conn: sqlite3.Connection) -> list[queries.SearchHit]:
+    def run(self, conn: sqlite3.Connection) -> list[search_queries.SearchHit]:
         if self.prefix:
-            return queries.search(conn, self.text, limit=30, prefix_last=True)
-        return queries.search(conn, self.text)
+            return search_queries.search(conn, self.text, limit=30, prefix_last=True)
+        return search_queries.search(conn, self.text)
 
     def fts(self) -> str:
-        return queries.fts_query(self.text, prefix_last=self.prefix)
+        return search_queries.fts_query(self.text, prefix_last=self.prefix)
 
 
 def post_counts(conn: sqlite3.Connection, words: list[str]) -> dict[str, int]:
     """How many posts hold each word (as search matches it: stemmed)."""
-    return {w: conn.execute(COUNT_SQL["posts"], (queries.fts_query(w),)).fetchone()[0] for w in words}
+    return {w: conn.execute(COUNT_SQL["posts"], (search_queries.fts_query(w),)).fetchone()[0] for w in words}
 
 
 def hit_count(conn: sqlite3.Connection, q: Query) -> int:
@@ -254,7 +254,7 @@ def main() -> int:
     )
     print(
         f"({len(qs)} queries, none empty; {args.runs} runs, each query once per run in a shuffled order; "
-        f"median over runs (min-max); warm cache; rank window {queries.RANK_WINDOW:,} hits per kind)"
+        f"median over runs (min-max); warm cache; rank window {search_queries.RANK_WINDOW:,} hits per kind)"
     )
     store.close()
     return 0 if ok else 1

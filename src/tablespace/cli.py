@@ -20,18 +20,30 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import click
 
 from tablespace import __version__, actions
-from tablespace.core import clock, keyfile, limits, queries
+from tablespace.core import (
+    circle_queries,
+    clock,
+    group_queries,
+    keyfile,
+    limits,
+    member_queries,
+    thread_queries,
+)
 from tablespace.core.circles import day_words, end_day
 from tablespace.core.clock import now
 from tablespace.core.database import busy_message, is_busy
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import TooBig, read_text_at_most, unix_line_ends
 from tablespace.core.home import Home
-from tablespace.core.polls import PollView, result_lines, status_line
 from tablespace.core.text import json_text, visible
+
+# A command's own reads (search, the library, rituals, events, polls) are
+# imported in the command: the bare `tablespace` that opens the app loads this
+# module before its first frame, and needs none of them.
 
 if TYPE_CHECKING:
     from tablespace.actions import DigestFormat, ExportFormat, Group, SyncReport
+    from tablespace.core.polls import PollView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -334,7 +346,7 @@ def requests(group: Group, as_json: bool) -> None:
         )
     if not rows:
         echo("no pending join requests", err=True)
-    names = queries.member_names(group.conn)
+    names = member_queries.member_names(group.conn)
     for r in rows:
         note = f"  ({r.problem}: cannot be admitted; {PROBLEM_NOTES[r.problem]})" if r.problem else ""
         if r.name_taken_by:
@@ -434,7 +446,7 @@ def groups(ctx: click.Context) -> None:
 @with_group
 def members(group: Group, as_json: bool) -> None:
     """The roster: names, roles and status."""
-    roster = queries.members(group.conn)
+    roster = member_queries.members(group.conn)
     note_if_not_admitted(group)
     if as_json:
         return emit_json([m.to_json() for m in roster])
@@ -572,7 +584,7 @@ def dm(group: Group, member: str, body: str | None, body_file: str | None) -> No
 @with_group
 def dms(group: Group, as_json: bool) -> None:
     """Your direct conversations, newest first."""
-    rows = queries.dms(group.conn, group.me)
+    rows = circle_queries.dms(group.conn, group.me)
     if as_json:
         return emit_json([d.to_json() for d in rows])
     for d in rows:
@@ -595,7 +607,7 @@ def circles(group: Group, as_json: bool, every: bool) -> None:
     """The circles you are in; with --all (moderators), every circle."""
     if every:
         return _all_circles(group, as_json)
-    rows = queries.circles(group.conn, group.me)
+    rows = circle_queries.circles(group.conn, group.me)
     if as_json:
         return emit_json([c.to_json() for c in rows])
     for c in rows:
@@ -702,7 +714,7 @@ def threads(
     group: Group, as_json: bool, tag: str | None, unread: bool, limit: int | None, archived: bool, circle: str | None
 ) -> None:
     """Threads, pinned ones first, then most recent activity first."""
-    rows = queries.threads(
+    rows = thread_queries.threads(
         group.conn,
         tag=tag.lower().lstrip("#") if tag else None,
         unread=unread,
@@ -804,7 +816,9 @@ def mute(group: Group, thread_ref: str | None, member_ref: str | None, undo: boo
 @with_group
 def search(group: Group, query: str, as_json: bool) -> None:
     """Full-text search over threads, posts and the library, best match first."""
-    hits = queries.search(group.conn, query)
+    from tablespace.core import search_queries
+
+    hits = search_queries.search(group.conn, query)
     if as_json:
         return emit_json([h.to_json() for h in hits])
     if not hits:
@@ -854,6 +868,8 @@ def vote(group: Group, poll_ref: str, choices: tuple[str, ...]) -> None:
 
 
 def poll_results(view: PollView) -> None:
+    from tablespace.core.polls import result_lines, status_line
+
     echo("")
     for label, drawn, chosen in result_lines(view):
         echo(f"   {'✓' if chosen else ' '} {label}")
@@ -911,8 +927,10 @@ def library(ctx: click.Context, as_json: bool, tag: str | None, text: str | None
     """The resource library (`library add` to add one)."""
     if ctx.invoked_subcommand is not None:
         return
+    from tablespace.core import resource_queries
+
     with opened_group(ctx) as group:
-        rows = queries.resources(group.conn, tag=tag.lower().lstrip("#") if tag else None, text=text)
+        rows = resource_queries.resources(group.conn, tag=tag.lower().lstrip("#") if tag else None, text=text)
     if as_json:
         return emit_json([r.to_json() for r in rows])
     for r in rows:
@@ -1084,10 +1102,12 @@ def local_time(moment: datetime) -> str:
 @with_group
 def rituals(group: Group, as_json: bool) -> None:
     """Rituals and their next occurrence (in your local time)."""
-    rows = queries.rituals(group.conn, now())
+    from tablespace.core import calendar_queries
+
+    rows = calendar_queries.rituals(group.conn, now())
     if as_json:
         return emit_json([r.to_json() for r in rows])
-    rooms = {c.id: c.name for c in queries.circles(group.conn, group.me)}
+    rooms = {c.id: c.name for c in circle_queries.circles(group.conn, group.me)}
     for r in rows:
         if r.paused and r.paused_until is None:
             when = "paused"
@@ -1138,7 +1158,9 @@ def events(group: Group, as_json: bool, show_all: bool, ics: bool, output: Path 
             actions.write_calendar(group, output, past=show_all)
             echo(f"Wrote {output}.", err=True)
         return
-    rows = queries.events(group.conn, now(), past=show_all, me=group.me)
+    from tablespace.core import calendar_queries
+
+    rows = calendar_queries.events(group.conn, now(), past=show_all, me=group.me)
     if as_json:
         return emit_json([e.to_json() for e in rows])
     for e in rows:
@@ -1214,7 +1236,7 @@ def report(group: Group, post_ref: str, reason: str) -> None:
 def reports(group: Group, as_json: bool, show_all: bool) -> None:
     """Moderator: the report queue, oldest open first (then resolved ones)."""
     queue = actions.report_queue(group)
-    names = queries.member_names(group.conn)
+    names = member_queries.member_names(group.conn)
     if as_json:
         return emit_json([r.to_json(names) for r in queue])
     shown = [r for r in queue if show_all or r.status == "open"]
@@ -1267,7 +1289,7 @@ def note(group: Group, report_ref: str, text: str) -> None:
 def modlog(group: Group, as_json: bool, limit: int) -> None:
     """Moderator: the moderation log, oldest first: what was done, by whom, and why."""
     entries = actions.modlog(group, limit=limit)
-    names = queries.member_names(group.conn)
+    names = member_queries.member_names(group.conn)
     if as_json:
         return emit_json([e.to_json(names) for e in entries])
     if not entries:
@@ -1378,7 +1400,7 @@ def settings(
     }
     if any(v is not None for v in changes.values()):
         actions.change_settings(group, **changes)
-    shown = queries.group_settings(group.conn)
+    shown = group_queries.group_settings(group.conn)
     if as_json:
         return emit_json(shown.to_json())
     echo(styled(shown.name, bold=True), f" — {shown.purpose}" if shown.purpose else "")
@@ -1441,7 +1463,9 @@ def metrics(group: Group, as_json: bool, circle: str | None) -> None:
         ("wins", str(week.wins), "posts in #win threads"),
     ]
     whose = (
-        "Group" if room is None else {c.id: c.name for c in queries.circles(group.conn, group.me)}.get(room, "Circle")
+        "Group"
+        if room is None
+        else {c.id: c.name for c in circle_queries.circles(group.conn, group.me)}.get(room, "Circle")
     )
     echo(styled(f"{whose} health, last 7 days ({span})", bold=True))
     for label, value, note in rows:

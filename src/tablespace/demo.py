@@ -21,7 +21,7 @@ from typing import Any
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
-from tablespace.core import queries
+from tablespace.core import thread_queries
 from tablespace.core.clock import datetime_to_hlc, iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import derived_id
@@ -483,7 +483,7 @@ class Simulator:
         group = Group.open(home)
         try:
             sync_group(group)  # catch up first, like a member opening their app
-            recent = queries.threads(group.conn, limit=6)
+            recent = thread_queries.threads(group.conn, limit=6)
             if recent and self.rng.random() < 0.75:
                 actions.reply(group, self.rng.choice(recent).id, self.rng.choice(SIM_REPLIES))
             else:

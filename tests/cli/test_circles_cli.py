@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tablespace.core import queries
+from tablespace.core import circle_queries
 from tests.clirun import make_group
 
 NAME, PURPOSE, TITLE, BODY, REPLY = (
@@ -168,8 +168,8 @@ def test_a_circle_member_s_sync_renews_the_key_when_the_remover_holds_none(
     _sync_all(ana, ben)
     (db,) = ben.home.glob("groups/*/group.db")
     with sqlite3.connect(db) as conn:
-        assert not queries.circle_needs_new_key(conn, circle)
-        assert queries.circle_current_key(conn, circle)[1] == 1
+        assert not circle_queries.circle_needs_new_key(conn, circle)
+        assert circle_queries.circle_current_key(conn, circle)[1] == 1
 
 
 def test_a_member_removed_from_the_group_loses_every_circle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -613,7 +613,7 @@ def _epochs(who: object, circle: str) -> tuple[int, list[set[str]], dict[int, li
 
     (db,) = who.home.glob("groups/*/group.db")  # type: ignore[attr-defined]
     with sqlite3.connect(db) as conn:
-        key_op, epoch = queries.circle_current_key(conn, circle)
+        key_op, epoch = circle_queries.circle_current_key(conn, circle)
         rows = conn.execute(
             "SELECT key_op, epoch, wrapped FROM circle_epochs WHERE circle_id = ? ORDER BY epoch, key_op", (circle,)
         ).fetchall()

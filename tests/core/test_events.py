@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tablespace.core import queries
+from tablespace.core import calendar_queries
 from tablespace.core.calendar import calendar_entries
+from tablespace.core.calendar_queries import events
 from tablespace.core.clock import datetime_to_hlc
 from tablespace.core.events import duration_text, parse_event_duration
-from tablespace.core.queries import events
 
 from .opkit import World, new_store
 
@@ -74,10 +74,10 @@ def test_one_event_by_its_thread_and_its_length_in_words(world):
     bo, cy = world.members
     event = world.accepted(bo, "event.add", AMA).id
     world.accepted(cy, "event.rsvp", {"event": event, "answer": "going"})
-    view = queries.event(world.store.conn, event, me=cy.id)
+    view = calendar_queries.event(world.store.conn, event, me=cy.id)
     assert view is not None and (view.title, view.going, view.mine) == ("AMA", ("Cy",), "going")
     thread = world.accepted(bo, "thread.start", {"title": "Not an event", "body": "hi", "tags": []}).id
-    assert queries.event(world.store.conn, thread) is None
+    assert calendar_queries.event(world.store.conn, thread) is None
     assert [duration_text(m) for m in (45, 60, 90, 120, 7 * 24 * 60)] == ["45m", "1h", "1h30m", "2h", "168h"]
     assert all(parse_event_duration(duration_text(m)) == m for m in (1, 59, 61, 600))
 
@@ -92,7 +92,7 @@ def test_the_calendar_can_keep_the_occurrences_that_do_not_open(world):
     moment = datetime(2026, 3, 1, tzinfo=UTC)
     since, until = datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 7, tzinfo=UTC)
     found = events(world.store.conn, moment)
-    rituals_now = queries.rituals(world.store.conn, moment)
+    rituals_now = calendar_queries.rituals(world.store.conn, moment)
     assert [e.id for e in calendar_entries(found, rituals_now, since, until)] == [event]
     every = calendar_entries(found, rituals_now, since, until, closed=True)
     assert [(e.kind, e.at.day) for e in every] == [("ritual", 4), ("ritual", 5), ("event", 5), ("ritual", 6)]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import calendar_queries, post_queries, search_queries, thread_queries
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.fold import derived_id
 from tablespace.core.group import Group
@@ -121,9 +121,9 @@ def test_deleting_the_opening_post_deletes_the_thread(world):
     assert world.one("SELECT count(*) FROM posts WHERE thread_id = ? AND body != ''", thread) == (0,)
     assert world.one("SELECT count(*) FROM reactions") == (0,)
     assert world.one("SELECT count(*) FROM thread_tags WHERE thread_id = ?", thread) == (0,)
-    assert queries.threads(world.store.conn) == []
+    assert thread_queries.threads(world.store.conn) == []
     with pytest.raises(TablespaceError):
-        queries.thread(world.store.conn, thread)
+        post_queries.thread(world.store.conn, thread)
 
 
 def test_nothing_lands_on_a_deleted_thread_or_post_and_the_ops_stay_rejected(world):
@@ -167,7 +167,7 @@ def test_a_deleted_post_is_gone_from_the_table_and_the_search_index(world):
 
     world.accepted(cy, "post.delete", {"post": answer})
     assert conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH ?", (secret,)).fetchone() == (0,)
-    assert queries.search(conn, secret) == []
+    assert search_queries.search(conn, secret) == []
     # the raw row: every column, as bytes, carries nothing of the old body
     row = conn.execute("SELECT * FROM posts WHERE id = ?", (answer,)).fetchone()
     assert secret.encode() not in json.dumps(row).encode()
@@ -181,11 +181,11 @@ def test_a_deleted_thread_title_is_gone_from_the_search_index(world):
     bo = world.members[0]
     thread = start(world, bo, title="Quokkaloaf secrets", body="about quokkaloaf")
     conn = world.store.conn
-    assert {h.kind for h in queries.search(conn, "quokkaloaf")} == {"thread", "post"}
+    assert {h.kind for h in search_queries.search(conn, "quokkaloaf")} == {"thread", "post"}
     world.accepted(bo, "post.delete", {"post": thread})
     for table in ("threads", "posts"):
         assert conn.execute(f"SELECT count(*) FROM {table}_fts WHERE {table}_fts MATCH 'quokkaloaf'").fetchone() == (0,)
-    assert queries.search(conn, "quokkaloaf") == []
+    assert search_queries.search(conn, "quokkaloaf") == []
 
 
 def test_a_removed_resource_is_gone_from_the_search_index(world):
@@ -201,7 +201,7 @@ def test_a_removed_resource_is_gone_from_the_search_index(world):
         },
     ).id
     conn = world.store.conn
-    assert [h.kind for h in queries.search(conn, "wombatcrust")] == ["resource"]
+    assert [h.kind for h in search_queries.search(conn, "wombatcrust")] == ["resource"]
     assert world.rejected(world.members[1], "library.remove", {"resource": res}).startswith("only ")
     world.accepted(bo, "library.remove", {"resource": res})
     assert conn.execute("SELECT count(*) FROM resources_fts WHERE resources_fts MATCH 'wombatcrust'").fetchone() == (0,)
@@ -638,8 +638,8 @@ def test_hostile_payloads_are_accepted_or_rejected_never_a_crash(fuzz_world, bat
     world.ingest(*ops)  # must not raise
     states = {world.state(op)[0] for op in ops}
     assert states <= {"accepted", "rejected"}
-    queries.rituals(world.store.conn, datetime(2025, 2, 1, tzinfo=UTC))  # listing still works
-    queries.threads(world.store.conn)
+    calendar_queries.rituals(world.store.conn, datetime(2025, 2, 1, tzinfo=UTC))  # listing still works
+    thread_queries.threads(world.store.conn)
 
 
 @pytest.fixture

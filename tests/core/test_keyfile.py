@@ -10,7 +10,7 @@ import pytest
 
 from tablespace import actions
 from tablespace.actions import found_group
-from tablespace.core import keyfile, queries
+from tablespace.core import keyfile, thread_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import KEY_NAME, Home
@@ -120,7 +120,7 @@ def test_a_group_founded_locked_has_every_key_locked_and_reads_without_one(home:
         assert keyfile.is_locked(path.read_bytes()), path
     keyfile.forget()
     again = Group.open(home)  # reading needs no key
-    assert [t.title for t in queries.threads(again.conn)] == ["Hello"]
+    assert [t.title for t in thread_queries.threads(again.conn)] == ["Hello"]
     before = ops(again)
     with pytest.raises(LockedKeyError):
         actions.post(again, "Second", "no passphrase to sign with")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tablespace.core import queries
+from tablespace.core import member_queries
 from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.fold import derived_id
 from tablespace.core.identity import Identity
@@ -278,7 +278,7 @@ def test_current_window_members_match_the_roster(world):
         {"member": p["di"].id, "until": iso(END + timedelta(days=1)), "last_seq": 0},
         hlc=at(days=1),
     )
-    roster = queries.members(world.store.conn, END)
+    roster = member_queries.members(world.store.conn, END)
     assert {m.status for m in roster} == {"active", "timed_out", "left"}
     expected = sum(1 for m in roster if m.status in ("active", "timed_out"))
     assert week(world.store.conn).members == expected == 4

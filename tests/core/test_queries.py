@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import member_queries, post_queries, resource_queries, search_queries, thread_queries
 from tablespace.core.clock import iso, parse_instant
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -60,10 +60,10 @@ def test_threads_most_recent_activity_first(group, later):
     actions.post(group, "Beta")
     later(2)
     actions.post(group, "Gamma")
-    assert titles(queries.threads(group.conn)) == ["Gamma", "Beta", "Alpha"]
+    assert titles(thread_queries.threads(group.conn)) == ["Gamma", "Beta", "Alpha"]
     later(3)
     actions.reply(group, a, "bump")
-    summaries = queries.threads(group.conn)
+    summaries = thread_queries.threads(group.conn)
     assert titles(summaries) == ["Alpha", "Gamma", "Beta"]
     assert summaries[0].replies == 1
     assert summaries[0].last_activity > summaries[0].created_at
@@ -75,8 +75,8 @@ def test_pinned_first_when_asked(group, later):
     later(1)
     actions.post(group, "New chat")
     actions.pin(group, old)
-    assert titles(queries.threads(group.conn)) == ["New chat", "Old rules"]
-    assert titles(queries.threads(group.conn, pinned_first=True)) == ["Old rules", "New chat"]
+    assert titles(thread_queries.threads(group.conn)) == ["New chat", "Old rules"]
+    assert titles(thread_queries.threads(group.conn, pinned_first=True)) == ["Old rules", "New chat"]
 
 
 def test_tag_filter(group, later):
@@ -85,38 +85,38 @@ def test_tag_filter(group, later):
     actions.post(group, "Wheat", tags=["wheat"])
     later(2)
     actions.post(group, "More rye", tags=["#Rye"])  # normalised on the way in
-    assert titles(queries.threads(group.conn, tag="rye")) == ["More rye", "Rye help"]
-    assert titles(queries.threads(group.conn, tag="wheat")) == ["Wheat"]
-    assert queries.threads(group.conn, tag="nothing") == []
-    assert queries.threads(group.conn, tag="rye")[1].tags == ["help", "rye"]
+    assert titles(thread_queries.threads(group.conn, tag="rye")) == ["More rye", "Rye help"]
+    assert titles(thread_queries.threads(group.conn, tag="wheat")) == ["Wheat"]
+    assert thread_queries.threads(group.conn, tag="nothing") == []
+    assert thread_queries.threads(group.conn, tag="rye")[1].tags == ["help", "rye"]
 
 
 def test_limit_offset_and_count(group, later):
     for i in range(5):
         later(i)
         actions.post(group, f"T{i}")
-    assert titles(queries.threads(group.conn, limit=2)) == ["T4", "T3"]
-    assert titles(queries.threads(group.conn, limit=2, offset=2)) == ["T2", "T1"]
-    assert queries.count_threads(group.conn) == 5
+    assert titles(thread_queries.threads(group.conn, limit=2)) == ["T4", "T3"]
+    assert titles(thread_queries.threads(group.conn, limit=2, offset=2)) == ["T2", "T1"]
+    assert thread_queries.count_threads(group.conn) == 5
 
 
 def test_unread_state(group, later):
     bo = admit(group, "Bo")
     mine = actions.post(group, "Mine")
     theirs = remote(group, bo, "thread.start", {"title": "Theirs", "body": "", "tags": []})
-    by_id = {t.id: t for t in queries.threads(group.conn)}
+    by_id = {t.id: t for t in thread_queries.threads(group.conn)}
     assert by_id[mine].unread is False  # own posts count as read
     assert by_id[theirs].unread is True
-    assert [t.id for t in queries.threads(group.conn, unread=True)] == [theirs]
+    assert [t.id for t in thread_queries.threads(group.conn, unread=True)] == [theirs]
 
     group.mark_read(theirs)
-    assert queries.threads(group.conn, unread=True) == []
+    assert thread_queries.threads(group.conn, unread=True) == []
 
     remote(group, bo, "post.reply", {"thread": mine, "body": "nice"})  # new activity on my thread
-    assert [t.id for t in queries.threads(group.conn, unread=True)] == [mine]
+    assert [t.id for t in thread_queries.threads(group.conn, unread=True)] == [mine]
     later(5)
     actions.reply(group, mine, "thanks")  # replying marks it read again
-    assert queries.threads(group.conn, unread=True) == []
+    assert thread_queries.threads(group.conn, unread=True) == []
 
 
 # --- one thread ----------------------------------------------------------------
@@ -134,7 +134,7 @@ def test_show_opening_post_first_then_replies_in_order_with_reaction_counts(grou
     actions.react(group, first, "🎉")
     remote(group, cy, "post.unreact", {"post": thread, "emoji": "🎉"})
 
-    detail = queries.thread(group.conn, thread)
+    detail = post_queries.thread(group.conn, thread)
     assert detail.title == "Levain"
     assert [p.id for p in detail.posts] == [thread, first, second]
     assert [p.body for p in detail.posts] == ["opening words", "first", "second"]
@@ -150,7 +150,7 @@ def test_show_hides_deleted_replies_and_flags_edits(group):
     kept = actions.reply(group, thread, "keep")
     actions.delete(group, gone)
     actions.edit(group, kept, "keep (edited)")
-    posts = queries.thread(group.conn, thread).posts
+    posts = post_queries.thread(group.conn, thread).posts
     assert [p.id for p in posts] == [thread, kept]
     assert posts[1].edited_at is not None and posts[0].edited_at is None
     assert posts[1].to_json()["edited"] is True
@@ -158,7 +158,7 @@ def test_show_hides_deleted_replies_and_flags_edits(group):
 
 def test_show_unknown_thread_raises(group):
     with pytest.raises(TablespaceError):
-        queries.thread(group.conn, "ab" * 16)
+        post_queries.thread(group.conn, "ab" * 16)
 
 
 # --- search ----------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_search_best_match_first_across_kinds(group):
     strong = actions.reply(group, thread, "hydration hydration")
     resource = actions.library_add(group, "Hydration calculator", "https://example.org/calc", "work out your hydration")
 
-    hits = queries.search(group.conn, "hydration")
+    hits = search_queries.search(group.conn, "hydration")
     assert {(h.kind, h.id) for h in hits} == {
         ("thread", thread),
         ("post", weak),
@@ -195,23 +195,23 @@ def test_search_best_match_first_across_kinds(group):
 def test_search_requires_every_word_and_stems(group):
     actions.post(group, "Folding dough", "stretch and fold every thirty minutes")
     actions.post(group, "Shaping", "fold the edges in")
-    assert [h.title for h in queries.search(group.conn, "fold stretch")] == ["Folding dough"]
-    assert len(queries.search(group.conn, "folds")) == 3  # porter stemming: folds ~ fold ~ folding
+    assert [h.title for h in search_queries.search(group.conn, "fold stretch")] == ["Folding dough"]
+    assert len(search_queries.search(group.conn, "folds")) == 3  # porter stemming: folds ~ fold ~ folding
 
 
 def test_search_prefix_last(group):
     actions.post(group, "Sourdough starter", "")
-    assert queries.search(group.conn, "sourd") == []
-    assert [h.kind for h in queries.search(group.conn, "sourd", prefix_last=True)] == ["thread"]
+    assert search_queries.search(group.conn, "sourd") == []
+    assert [h.kind for h in search_queries.search(group.conn, "sourd", prefix_last=True)] == ["thread"]
 
 
 def test_a_word_of_one_or_two_letters_is_no_prefix_as_you_type(group):
     """ "s*" would expand to most of the index's words: too dear while typing."""
     actions.post(group, "Sourdough starter", "")
     actions.post(group, "So it begins", "")
-    assert [h.title for h in queries.search(group.conn, "so", prefix_last=True)] == ["So it begins"]
-    assert queries.search(group.conn, "s", prefix_last=True) == []
-    assert len(queries.search(group.conn, "sou", prefix_last=True)) == 1
+    assert [h.title for h in search_queries.search(group.conn, "so", prefix_last=True)] == ["So it begins"]
+    assert search_queries.search(group.conn, "s", prefix_last=True) == []
+    assert len(search_queries.search(group.conn, "sou", prefix_last=True)) == 1
 
 
 @pytest.mark.parametrize(
@@ -246,14 +246,14 @@ def test_a_word_of_one_or_two_letters_is_no_prefix_as_you_type(group):
 )
 def test_search_with_fts_syntax_characters_never_raises(group, text):
     actions.post(group, "Rye bread", "rye and wheat")
-    hits = queries.search(group.conn, text)
+    hits = search_queries.search(group.conn, text)
     assert all(h.kind in ("thread", "post") for h in hits)
 
 
 @pytest.mark.parametrize("text", ['"', "-", "*", ":", "()", "", "   ", "^"])
 def test_search_with_no_words_is_a_clean_user_error(group, text):
     with pytest.raises(TablespaceError):
-        queries.search(group.conn, text)
+        search_queries.search(group.conn, text)
 
 
 @given(text=st.text(max_size=30))
@@ -262,7 +262,7 @@ def test_search_any_text_returns_hits_or_a_user_error(group, text):
     if "\x00" in text:
         text = text.replace("\x00", "")
     try:
-        hits = queries.search(group.conn, text)
+        hits = search_queries.search(group.conn, text)
     except TablespaceError:
         return
     assert isinstance(hits, list)
@@ -270,9 +270,9 @@ def test_search_any_text_returns_hits_or_a_user_error(group, text):
 
 def test_resources_text_filter_with_fts_syntax_never_raises(group):
     actions.library_add(group, "Crumb guide", "https://example.org/crumb", "open crumb", ["crumb"])
-    assert [r.title for r in queries.resources(group.conn, text='"crumb* -:')] == ["Crumb guide"]
-    assert queries.resources(group.conn, text="crumb AND") == []  # AND is just a word, and required
-    assert [r.title for r in queries.resources(group.conn, tag="crumb")] == ["Crumb guide"]
+    assert [r.title for r in resource_queries.resources(group.conn, text='"crumb* -:')] == ["Crumb guide"]
+    assert resource_queries.resources(group.conn, text="crumb AND") == []  # AND is just a word, and required
+    assert [r.title for r in resource_queries.resources(group.conn, tag="crumb")] == ["Crumb guide"]
 
 
 # --- refs ------------------------------------------------------------------------
@@ -345,7 +345,7 @@ def test_a_name_names_one_member_since_a_second_is_refused(group):
 
 def test_members_listing(group):
     bo = admit(group, "bo")
-    members = queries.members(group.conn)
+    members = member_queries.members(group.conn)
     assert [(m.name, m.roles, m.status) for m in members] == [("Ada", ["moderator"], "active"), ("bo", [], "active")]
     assert members[1].id == bo.id
 
@@ -409,7 +409,7 @@ PINNED_QUERIES = [
 @pytest.mark.parametrize(("text", "options"), PINNED_QUERIES)
 def test_search_results_ranking_and_snippets_are_pinned(group, text, options):
     pinned_corpus(group)
-    assert shown(queries.search(group.conn, text, **options)) == PINNED_RESULTS[text]
+    assert shown(search_queries.search(group.conn, text, **options)) == PINNED_RESULTS[text]
 
 
 PINNED_RESULTS: dict[str, list[tuple[str, str, str]]] = {
@@ -742,10 +742,10 @@ def test_search_ranks_the_newest_hits_when_a_word_is_common(group, monkeypatch):
         newer.append(actions.reply(group, thread, f"rye {'and more words ' * n}"))
         for _ in range(2):  # in a third of the posts: common, not everywhere
             actions.reply(group, thread, "wheat")
-    assert [h.id for h in queries.search(group.conn, "rye")][0] == densest
+    assert [h.id for h in search_queries.search(group.conn, "rye")][0] == densest
 
-    monkeypatch.setattr(queries, "RANK_WINDOW", 3)
-    hits = queries.search(group.conn, "rye")
+    monkeypatch.setattr(search_queries, "RANK_WINDOW", 3)
+    hits = search_queries.search(group.conn, "rye")
     assert [h.id for h in hits] == newer  # best first among the newest three
     assert all("**rye**" in h.snippet for h in hits)
 
@@ -760,8 +760,8 @@ def test_a_word_in_most_posts_finds_the_newest_posts_first(group, monkeypatch):
     newest = [actions.reply(group, thread, f"rye {'and more words ' * n}") for n in range(1, 6)]
     library = actions.library_add(group, "Rye notes", "https://example.org/rye", "rye flour")
 
-    monkeypatch.setattr(queries, "RANK_WINDOW", 3)
-    hits = queries.search(group.conn, "rye", limit=4)
+    monkeypatch.setattr(search_queries, "RANK_WINDOW", 3)
+    hits = search_queries.search(group.conn, "rye", limit=4)
     assert [(h.kind, h.id) for h in hits] == [("resource", library)] + [("post", p) for p in newest[::-1][:3]]
     assert all("**rye**" in h.snippet.lower() for h in hits)
 
@@ -785,7 +785,7 @@ def test_search_indexes_hold_prefixes_of_three_and_four_letters(group):
 def test_an_older_database_gets_the_prefix_indexes_when_it_opens(group, home):
     actions.post(group, "Sourdough starter", "feed the sourdough starter with rye")
     actions.library_add(group, "Sourdough guide", "https://example.org/sourdough", "a starter guide")
-    expected = shown(queries.search(group.conn, "sour", prefix_last=True))
+    expected = shown(search_queries.search(group.conn, "sour", prefix_last=True))
     assert len(expected) == 3
     # As an older version left it: the search indexes without prefixes, and no m018.
     for table, columns in {"threads": "title", "posts": "body", "resources": "title, summary"}.items():
@@ -801,8 +801,10 @@ def test_an_older_database_gets_the_prefix_indexes_when_it_opens(group, home):
     reopened = actions.open_group(home)
     try:
         assert all("prefix='3 4'" in sql for sql in fts_definitions(reopened.conn))
-        assert shown(queries.search(reopened.conn, "sour", prefix_last=True)) == expected
-        later = actions.reply(reopened, queries.threads(reopened.conn)[0].id, "sourish crumb")
-        assert later in {h.id for h in queries.search(reopened.conn, "sour", prefix_last=True)}  # the triggers feed it
+        assert shown(search_queries.search(reopened.conn, "sour", prefix_last=True)) == expected
+        later = actions.reply(reopened, thread_queries.threads(reopened.conn)[0].id, "sourish crumb")
+        assert later in {
+            h.id for h in search_queries.search(reopened.conn, "sour", prefix_last=True)
+        }  # the triggers feed it
     finally:
         reopened.close()

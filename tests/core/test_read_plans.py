@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tablespace.core import digest, inbox, queries, recap
+from tablespace.core import calendar_queries, digest, inbox, recap
 from tablespace.core.clock import hlc_to_datetime
 from tests.core.opkit import World
 
@@ -220,5 +220,5 @@ def test_digest_recap_and_events_read_their_window_by_index(busy) -> None:
     # The digest and the recap read their window's posts and threads, not every thread of the group.
     assert not walks_every_thread(lines), lines
     assert any("threads_created" in line for line in recap_lines), recap_lines
-    event_lines = plans(conn, lambda c: queries.events(c, moment))
+    event_lines = plans(conn, lambda c: calendar_queries.events(c, moment))
     assert any("events_at" in line for line in event_lines), event_lines

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tablespace.core.calendar_queries import rituals
 from tablespace.core.clock import datetime_to_hlc
-from tablespace.core.queries import quiet_now, rituals
+from tablespace.core.group_queries import quiet_now
 
 from .opkit import World, new_store
 

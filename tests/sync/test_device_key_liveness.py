@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import log_queries
 from tablespace.core.group import Group
 from tablespace.sync.membership import GRANT_SUFFIX, read_grant_header
 from tests.sync.test_sync_convergence import ConvergenceMachine, Net, leave_group, remove_member
@@ -170,7 +170,10 @@ def _remove_device_offline(net: Net, i: int, device: str) -> None:
     """Replica i's member removes `device`, the op alone: its home has not
     reached the folder yet (the next sync sends it)."""
     net.act(
-        i, Group.write, "device.remove", {"device": device, "last_seq": queries.last_seq(net.groups[i].conn, device)}
+        i,
+        Group.write,
+        "device.remove",
+        {"device": device, "last_seq": log_queries.last_seq(net.groups[i].conn, device)},
     )
 
 

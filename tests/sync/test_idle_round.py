@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 
-from tablespace.core import queries, sync_files
+from tablespace.core import folder_queries, group_queries, sync_files
 from tablespace.sync import folder as folder_module
 from tests.clirun import founder
 from tests.sync.test_sync_hygiene import joined, posted_in_rounds
@@ -132,12 +132,12 @@ def test_a_rounds_questions_about_file_statuses_read_few_rows(group) -> None:
         sync_files.record_file(conn, f"changes/a/{i:08}.tsc", 100, 1, f"d{i}", "imported", None)
     sync_files.record_file(conn, "changes/me/1.tsc", 100, 1, "mine1", "mine", None, 1, 1)
     questions = [
-        queries.files_we_wrote,
-        queries.our_changesets,
-        queries.waiting_file_paths,
-        queries.waiting_file_count,
-        queries.quarantined_files,
-        queries.quarantined_count,
+        folder_queries.files_we_wrote,
+        folder_queries.our_changesets,
+        folder_queries.waiting_file_paths,
+        folder_queries.waiting_file_count,
+        folder_queries.quarantined_files,
+        group_queries.quarantined_count,
     ]
     for ask in questions:
         assert vm_steps(conn, ask) < 5000, ask.__name__

@@ -46,7 +46,7 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import log_queries, member_queries
 from tablespace.core.clock import from_now, iso
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold.circles import _ROOM
@@ -87,14 +87,14 @@ def _deterministic_identities():
 # renewal: the fold must converge on whatever any client sends.
 def remove_member(group: Group, member: str, reason: str = "") -> None:
     with group.store.db.atomic():
-        op = group.write("member.remove", {"member": member, "last_seq": queries.last_seq(group.conn, member)})
+        op = group.write("member.remove", {"member": member, "last_seq": log_queries.last_seq(group.conn, member)})
         document(group, op.id, reason)
 
 
 def timeout_member(group: Group, member: str, duration: timedelta, reason: str = "") -> None:
     until = iso(from_now(duration, what="the end of the time-out"))
     with group.store.db.atomic():
-        payload = {"member": member, "until": until, "last_seq": queries.last_seq(group.conn, member)}
+        payload = {"member": member, "until": until, "last_seq": log_queries.last_seq(group.conn, member)}
         op = group.write("member.timeout", payload)
         document(group, op.id, reason)
 
@@ -805,7 +805,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     @staticmethod
     def _other_devices(group: Group) -> list[str]:
-        return [d.id for d in queries.devices(group.conn, group.me, group.device) if not d.this]
+        return [d.id for d in member_queries.devices(group.conn, group.me, group.device) if not d.this]
 
     @precondition(lambda self: roster is not None)
     @rule(r=REPLICA, dt=DT, online=st.booleans())

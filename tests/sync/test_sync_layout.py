@@ -36,7 +36,7 @@ def sync_imports(path: Path) -> set[str]:
 
 def test_sync_and_the_actions_run_no_sql_of_their_own() -> None:
     """Every question and write on the group's tables is a named function in
-    core (core/queries.py, core/sync_files.py): sync and the actions call it."""
+    core (core/*_queries.py, core/sync_files.py): sync and the actions call it."""
     modules = sorted([*SYNC.glob("*.py"), *ACTIONS.glob("*.py")])
     found = {path.name: lines for path in modules if (lines := sql_calls(path))}
     assert found == {}

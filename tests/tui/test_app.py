@@ -7,7 +7,7 @@ import sqlite3
 from textual.widgets import DataTable, Input, TextArea
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import post_queries, resource_queries, thread_queries
 from tablespace.core.home import DB_NAME
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import (
@@ -19,9 +19,10 @@ from tablespace.tui.modals import (
     ResourceForm,
     SearchModal,
 )
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
 
@@ -167,7 +168,7 @@ async def test_reply_through_the_compose_modal(app, group, kitchen):
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert app.screen is screen
-        bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["hydration"]).posts]
+        bodies = [p.body for p in post_queries.thread(group.conn, kitchen.ids["hydration"]).posts]
         assert bodies == ["70% or 75%?", "Go 70%"]
         assert [c.post.body for c in screen.cards][-1] == "Go 70%"
         assert screen.focused is screen.cards[-1]
@@ -185,7 +186,7 @@ async def test_a_plus_one_reply_offers_to_react_instead(app, group, kitchen):
         await pilot.press("r")
         await jobs_done(pilot)
         assert app.screen is screen
-        posts = queries.thread(group.conn, thread).posts
+        posts = post_queries.thread(group.conn, thread).posts
         assert len(posts) == 1 and posts[0].reactions == {"👍": 1}
 
         await pilot.press("r", "ctrl+s")  # nothing written: refused as before, no offer
@@ -203,7 +204,7 @@ async def test_a_plus_one_reply_offers_to_react_instead(app, group, kitchen):
         await pilot.press("p")
         await jobs_done(pilot)
         assert app.screen is screen
-        assert [p.body for p in queries.thread(group.conn, thread).posts] == ["70% or 75%?", "🔥"]
+        assert [p.body for p in post_queries.thread(group.conn, thread).posts] == ["70% or 75%?", "🔥"]
 
 
 async def test_a_reply_closed_while_it_waits_for_the_database_still_lands(app, group, kitchen):
@@ -233,7 +234,7 @@ async def test_an_empty_reply_is_refused_and_the_modal_stays(app, group, kitchen
         await jobs_done(pilot)
         assert isinstance(app.screen, ComposeModal)
         assert any(n.severity == "error" for n in app._notifications)
-        assert len(queries.thread(group.conn, kitchen.ids["hydration"]).posts) == 1
+        assert len(post_queries.thread(group.conn, kitchen.ids["hydration"]).posts) == 1
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ThreadScreen)
@@ -253,12 +254,15 @@ async def test_new_thread_with_title_tags_and_preview(app, group):
         await pilot.press("ctrl+t", "ctrl+s")
         await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
-        made = [t for t in queries.threads(group.conn) if t.title == "Banneton care"]
+        made = [t for t in thread_queries.threads(group.conn) if t.title == "Banneton care"]
         assert len(made) == 1 and made[0].tags == ["care", "tools"]
-        assert queries.thread(group.conn, made[0].id).posts[0].body == "Dry it in the sun."
+        assert post_queries.thread(group.conn, made[0].id).posts[0].body == "Dry it in the sun."
         thread_list = app.screen.query_one(ThreadList)
         # Posting also opens rituals that came due (the kitchen has one).
-        assert thread_list.count == len(queries.threads(group.conn)) and thread_list.current.title == "Banneton care"
+        assert (
+            thread_list.count == len(thread_queries.threads(group.conn))
+            and thread_list.current.title == "Banneton care"
+        )
 
 
 async def test_edit_own_reply(app, group, kitchen):
@@ -272,7 +276,7 @@ async def test_edit_own_reply(app, group, kitchen):
         modal.query_one("#body", TextArea).text = "Congratulations, lovely crumb!"
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
-        posts = queries.thread(group.conn, kitchen.ids["wins"]).posts
+        posts = post_queries.thread(group.conn, kitchen.ids["wins"]).posts
         assert posts[1].body == "Congratulations, lovely crumb!" and posts[1].edited_at is not None
 
 
@@ -284,11 +288,11 @@ async def test_react_and_take_it_back(app, group, kitchen):
         assert isinstance(app.screen, ReactModal)
         await pilot.press("8")
         await jobs_done(pilot)
-        assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {"🍞": 1}
+        assert post_queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {"🍞": 1}
         assert "🍞 you" in str(app.screen.query_one(".post-reactions").render())
         await pilot.press("plus", "8")
         await jobs_done(pilot)
-        assert queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {}
+        assert post_queries.thread(group.conn, kitchen.ids["rye"]).posts[0].reactions == {}
 
 
 async def test_delete_asks_first(app, group, kitchen):
@@ -299,10 +303,10 @@ async def test_delete_asks_first(app, group, kitchen):
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
         await pilot.pause()
-        assert len(queries.thread(group.conn, kitchen.ids["nail"]).posts) == 3
+        assert len(post_queries.thread(group.conn, kitchen.ids["nail"]).posts) == 3
         await pilot.press("d", "y")
         await jobs_done(pilot)
-        bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["nail"]).posts]
+        bodies = [p.body for p in post_queries.thread(group.conn, kitchen.ids["nail"]).posts]
         assert bodies == ["Is it **dead**?", "Try a warmer spot, around 26 °C."]
 
 
@@ -313,7 +317,7 @@ async def test_deleting_the_opening_post_deletes_the_thread_and_goes_back(app, g
         await jobs_done(pilot)
         await pilot.pause()
         assert isinstance(app.screen, ThreadsScreen)
-        assert kitchen.ids["rye"] not in [t.id for t in queries.threads(group.conn)]
+        assert kitchen.ids["rye"] not in [t.id for t in thread_queries.threads(group.conn)]
         assert "Rye starter feeding schedule" not in titles(app.screen.query_one(ThreadList))
 
 
@@ -393,7 +397,7 @@ async def test_library_add_through_the_form(app, group):
         await pilot.press("enter")  # enter in the last field submits
         await jobs_done(pilot)
         assert isinstance(app.screen, LibraryScreen)
-        added = [r for r in queries.resources(group.conn) if r.title == "Crumb guide"]
+        added = [r for r in resource_queries.resources(group.conn) if r.title == "Crumb guide"]
         assert len(added) == 1
         assert (added[0].url, added[0].summary, added[0].tags) == (
             "https://example.org/crumb",
@@ -415,7 +419,7 @@ async def test_library_form_refuses_a_bad_link(app, group):
         await jobs_done(pilot)
         assert app.screen is form
         assert any(n.severity == "error" for n in app._notifications)
-        assert len(queries.resources(group.conn)) == 2
+        assert len(resource_queries.resources(group.conn)) == 2
 
 
 async def test_library_filter_copy_and_open(app, monkeypatch):

@@ -10,14 +10,14 @@ import pytest
 from textual.widgets import DataTable, Input, Static, TextArea
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import calendar_queries
 from tablespace.core.clock import now
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm, RsvpModal
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.sections import RitualsScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text
 
@@ -111,7 +111,9 @@ async def test_a_member_adds_an_event_from_the_calendar(calendar_app, in_new_yor
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert calendar_app.screen is screen
-        added = next(e for e in queries.events(calendar_app.group.conn, now()) if e.title == "Bake-along: focaccia")
+        added = next(
+            e for e in calendar_queries.events(calendar_app.group.conn, now()) if e.title == "Bake-along: focaccia"
+        )
         assert (added.tz, added.minutes, added.where) == ("America/New_York", 120, "Ana's kitchen, 12 Mill Lane")
         assert added.at.isoformat() == "2026-03-10T23:00:00+00:00"  # 19:00 in New York, summer time by then
         assert cells(screen)[row_of(screen, "focaccia")][2] == "19:00 2h · no answers yet"
@@ -127,7 +129,7 @@ async def test_a_refused_event_keeps_the_form_and_its_text(calendar_app):
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert calendar_app.screen is form and form.query_one("#title", Input).value == "Too late"
-        assert all(e.title != "Too late" for e in queries.events(calendar_app.group.conn, now(), past=True))
+        assert all(e.title != "Too late" for e in calendar_queries.events(calendar_app.group.conn, now(), past=True))
 
 
 async def test_answering_an_event_from_the_calendar(calendar_app, event_id):
@@ -138,7 +140,7 @@ async def test_answering_an_event_from_the_calendar(calendar_app, event_id):
         assert isinstance(calendar_app.screen, RsvpModal)
         await pilot.press("m")  # maybe
         await jobs_done(pilot)
-        (event,) = [e for e in queries.events(calendar_app.group.conn, now(), me=calendar_app.group.me)]
+        (event,) = [e for e in calendar_queries.events(calendar_app.group.conn, now(), me=calendar_app.group.me)]
         assert (event.id, event.mine, event.maybe, event.going) == (event_id, "maybe", ("Ana",), ())
         assert cells(screen)[row_of(screen, "Shaping AMA")][2].endswith("· ✓1 maybe")
 

@@ -16,7 +16,7 @@ from textual.widgets import Input, TextArea
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
-from tablespace.core import queries
+from tablespace.core import calendar_queries, circle_queries, post_queries, thread_queries
 from tablespace.core.clock import now
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -79,7 +79,7 @@ def table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Table:
     ids["pod"] = actions.post(ben, "Monday check-in", "Fed the rye starter.", circle=POD)
     tick()
     ids["dm"] = actions.dm(ben, "Ana", "About Saturday.")
-    (conversation,) = queries.dms(ben.conn, ben.me)
+    (conversation,) = circle_queries.dms(ben.conn, ben.me)
     dm = conversation.id
     converge()
     for group in groups.values():
@@ -160,15 +160,15 @@ async def test_a_thread_started_in_a_circle_is_the_circle_s_alone(app, ana, tabl
         assert isinstance(app.screen, ThreadsScreen)
         await wait_for(pilot, lambda: titles(app)[:1] == ["Tuesday check-in"])
 
-    (made,) = [t for t in queries.threads(ana.conn, circle=table.pod) if t.title == "Tuesday check-in"]
-    assert queries.thread_circle(ana.conn, made.id) == table.pod
-    assert all(t.id != made.id for t in queries.threads(ana.conn))  # not in the group's room
+    (made,) = [t for t in thread_queries.threads(ana.conn, circle=table.pod) if t.title == "Tuesday check-in"]
+    assert circle_queries.thread_circle(ana.conn, made.id) == table.pod
+    assert all(t.id != made.id for t in thread_queries.threads(ana.conn))  # not in the group's room
     sync_group(ana)
     for name, reads in (("Ben", True), ("Dee", False)):
         other = Group.open(table.homes[name])
         try:
             sync_group(other)
-            assert queries.thread_exists(other.conn, made.id) is reads
+            assert thread_queries.thread_exists(other.conn, made.id) is reads
         finally:
             other.close()
 
@@ -194,16 +194,16 @@ async def test_a_reply_in_a_dm_stays_between_the_two(app, ana, table) -> None:
         await pilot.press(*"Saturday works")
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
-    bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
+    bodies = [p.body for p in post_queries.thread(ana.conn, table.ids["dm"]).posts]
     assert bodies == ["About Saturday.", "Saturday works"]
     sync_group(ana)
     for name, reads in (("Ben", True), ("Cy", False)):
         other = Group.open(table.homes[name])
         try:
             sync_group(other)
-            thread = queries.thread(other.conn, table.ids["dm"]) if reads else None
+            thread = post_queries.thread(other.conn, table.ids["dm"]) if reads else None
             assert (thread is not None and thread.posts[-1].body == "Saturday works") is reads
-            assert queries.thread_exists(other.conn, table.ids["dm"]) is reads
+            assert thread_queries.thread_exists(other.conn, table.ids["dm"]) is reads
         finally:
             other.close()
 
@@ -211,11 +211,11 @@ async def test_a_reply_in_a_dm_stays_between_the_two(app, ana, table) -> None:
 def test_the_group_s_list_pages_and_places_only_its_own_threads(ana, table) -> None:
     """Keyset paging and positions in the group's list leave circles' threads
     out, as its first page does (the pod's thread is newer than the group's)."""
-    assert queries.threads_next_to(ana.conn, table.ids["group"], after=False, limit=10) == []
-    assert queries.thread_position(ana.conn, table.ids["pod"]) is None
-    assert queries.thread_position(ana.conn, table.ids["pod"], table.pod) == 0
-    assert queries.threads_next_to(ana.conn, table.ids["pod"], after=True, limit=10) is None
-    assert queries.count_threads(ana.conn) == 1 and queries.count_threads(ana.conn, table.pod) == 1
+    assert thread_queries.threads_next_to(ana.conn, table.ids["group"], after=False, limit=10) == []
+    assert thread_queries.thread_position(ana.conn, table.ids["pod"]) is None
+    assert thread_queries.thread_position(ana.conn, table.ids["pod"], table.pod) == 0
+    assert thread_queries.threads_next_to(ana.conn, table.ids["pod"], after=True, limit=10) is None
+    assert thread_queries.count_threads(ana.conn) == 1 and thread_queries.count_threads(ana.conn, table.pod) == 1
 
 
 async def test_c_in_a_conversation_sends_a_message_into_its_one_thread(app, ana, table) -> None:
@@ -233,9 +233,9 @@ async def test_c_in_a_conversation_sends_a_message_into_its_one_thread(app, ana,
         await jobs_done(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ThreadsScreen))
         assert titles(app) == ["Ben and Ana"]  # still one thread
-    bodies = [p.body for p in queries.thread(ana.conn, table.ids["dm"]).posts]
+    bodies = [p.body for p in post_queries.thread(ana.conn, table.ids["dm"]).posts]
     assert bodies == ["About Saturday.", "Bring them!"]
-    assert [t.id for t in queries.threads(ana.conn, circle=table.dm)] == [table.ids["dm"]]
+    assert [t.id for t in thread_queries.threads(ana.conn, circle=table.dm)] == [table.ids["dm"]]
 
 
 @pytest.mark.slow
@@ -267,15 +267,17 @@ async def test_a_post_reported_in_a_dm_reaches_a_moderator_outside_it_who_hides_
         await pilot.press("6")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModerationScreen) and pilot.app.screen.reports)
         await wait_for(pilot, lambda: "a circle you are not in" in screen_text(pilot.app))
-        assert rude in screen_text(pilot.app) and queries.thread_exists(ana.conn, thread) is False
+        assert rude in screen_text(pilot.app) and thread_queries.thread_exists(ana.conn, thread) is False
         await pilot.press("d")
         await fill(pilot, "Unkind: hidden, and I wrote to Cy", "", check=True)
         await wait_for(pilot, lambda: not pilot.app.screen.reports)
     sync_group(ana)
     for group in (cy, dee):
         sync_group(group)
-        assert queries.dms(group.conn, group.me)[0].thread is None  # the message, its thread's opening, is hidden
-        assert not queries.post_exists(group.conn, thread)
+        assert (
+            circle_queries.dms(group.conn, group.me)[0].thread is None
+        )  # the message, its thread's opening, is hidden
+        assert not post_queries.post_exists(group.conn, thread)
     for group in (ana, cy, dee):
         group.close()
 
@@ -302,7 +304,7 @@ async def test_a_circle_s_ritual_shows_in_its_room_and_opens_there(table) -> Non
     ana.close()
     dee = Group.open(table.homes["Dee"])
     sync_group(dee)
-    assert queries.rituals(dee.conn, now()) == []
+    assert calendar_queries.rituals(dee.conn, now()) == []
     dee.close()
 
 
@@ -382,7 +384,7 @@ async def test_a_moderator_sees_every_circle_s_members_not_its_name_and_takes_so
             await jobs_done(pilot)
             assert app.screen is screen
             await wait_for(pilot, lambda: [c.members for c in screen.circles if c.id == quiet] == [["Cy"]])
-        assert [c.members for c in queries.all_circles(ana.conn, ana.me) if c.id == quiet] == [["Cy"]]
+        assert [c.members for c in circle_queries.all_circles(ana.conn, ana.me) if c.id == quiet] == [["Cy"]]
     finally:
         ana.close()
 
@@ -401,7 +403,7 @@ async def test_the_circles_tab_is_filled_when_shown_and_kept_right_while_shown(a
         return str(screen.query_one("#mod-tabs").get_tab("circles").label)
 
     def expected() -> list[str]:
-        return [c.id[:8] for c in queries.all_circles(ana.conn, ana.me)]
+        return [c.id[:8] for c in circle_queries.all_circles(ana.conn, ana.me)]
 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")

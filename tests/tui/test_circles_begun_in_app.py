@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.widgets import Input, SelectionList, Static, TextArea
 
 from tablespace.actions import sync_group
-from tablespace.core import queries
+from tablespace.core import circle_queries, post_queries
 from tablespace.core.group import Group
 from tablespace.tui.circles import CircleForm, InviteForm
 from tablespace.tui.commands import TablespaceCommands
@@ -65,14 +65,14 @@ async def test_C_makes_a_circle_of_members_picked_from_the_roster_and_opens_its_
         assert isinstance(screen, ThreadsScreen)
         await wait_for(pilot, lambda: screen.room.label == "Bagel crew")
         assert "Boiled, then baked · Ana, Cy · until 2026-04-30" in screen_text(app)
-    (made,) = [c for c in queries.circles(ana.conn, ana.me) if c.name == "Bagel crew"]
+    (made,) = [c for c in circle_queries.circles(ana.conn, ana.me) if c.name == "Bagel crew"]
     assert made.members == ["Ana", "Cy"] and made.ends == "2026-04-30"
     sync_group(ana)
     for name, names_it in (("Cy", True), ("Dee", False)):
         other = Group.open(table.homes[name])
         try:
             sync_group(other)
-            assert [c.name for c in queries.circles(other.conn, other.me) if c.id == made.id] == (
+            assert [c.name for c in circle_queries.circles(other.conn, other.me) if c.id == made.id] == (
                 ["Bagel crew"] if names_it else []
             )
         finally:
@@ -104,7 +104,7 @@ async def test_i_in_a_circle_lets_in_a_member_who_is_not_in_it(app, ana, table) 
         await jobs_done(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ThreadsScreen))
         await wait_for(pilot, lambda: "Ana, Ben, Cy, Dee" in screen_text(app))
-    assert ana.member_id("Dee") in queries.circle_member_ids(ana.conn, table.pod)
+    assert ana.member_id("Dee") in circle_queries.circle_member_ids(ana.conn, table.pod)
 
 
 async def test_L_leaves_a_circle_once_confirmed_and_goes_back_to_the_group_s_room(app, ana, table) -> None:
@@ -121,14 +121,14 @@ async def test_L_leaves_a_circle_once_confirmed_and_goes_back_to_the_group_s_roo
         assert f"Leave {POD}?" in screen_text(app)
         await pilot.press("n")  # not yet
         await wait_for(pilot, lambda: isinstance(app.screen, ThreadsScreen))
-        assert ana.me in queries.circle_member_ids(ana.conn, table.pod)
+        assert ana.me in circle_queries.circle_member_ids(ana.conn, table.pod)
         await pilot.press("L")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await jobs_done(pilot)
         await wait_for(pilot, lambda: titles(app) == ["Group bake this weekend"])
         assert POD not in screen_text(app)  # gone from the room bar
-    assert ana.me not in queries.circle_member_ids(ana.conn, table.pod)
+    assert ana.me not in circle_queries.circle_member_ids(ana.conn, table.pod)
 
 
 async def test_c_on_a_member_begins_a_conversation_and_opens_its_room(app, ana, table) -> None:
@@ -146,8 +146,8 @@ async def test_c_on_a_member_begins_a_conversation_and_opens_its_room(app, ana, 
         screen = app.screen
         await wait_for(pilot, lambda: screen.room.dm and screen.room.label == "Cy")
         await wait_for(pilot, lambda: titles(app) == ["Ana and Cy"])
-    (with_cy,) = [d for d in queries.dms(ana.conn, ana.me) if d.with_name == "Cy"]
-    assert [p.body for p in queries.thread(ana.conn, with_cy.thread).posts] == ["Rye tips?"]
+    (with_cy,) = [d for d in circle_queries.dms(ana.conn, ana.me) if d.with_name == "Cy"]
+    assert [p.body for p in post_queries.thread(ana.conn, with_cy.thread).posts] == ["Rye tips?"]
 
 
 async def test_c_on_a_member_already_written_to_opens_the_conversation(app, ana, table) -> None:
@@ -159,7 +159,7 @@ async def test_c_on_a_member_already_written_to_opens_the_conversation(app, ana,
         await wait_for(pilot, lambda: app.current_mode == "threads" and isinstance(app.screen, ThreadsScreen))
         await wait_for(pilot, lambda: titles(app) == ["Ben and Ana"])
         assert app.screen.room.circle == table.dm
-    assert len(queries.dms(ana.conn, ana.me)) == 1  # the same conversation, no second one
+    assert len(circle_queries.dms(ana.conn, ana.me)) == 1  # the same conversation, no second one
 
 
 async def test_the_keys_are_in_help_and_new_circle_in_the_palette(app) -> None:
@@ -194,4 +194,4 @@ async def test_the_circle_form_refuses_an_end_date_that_has_passed(app, ana, tab
         await jobs_done(pilot)
         assert app.screen is form
         assert "2026-02-27 has passed" in refusal(app)
-    assert all(c.name != "Bagel crew" for c in queries.circles(ana.conn, ana.me))
+    assert all(c.name != "Bagel crew" for c in circle_queries.circles(ana.conn, ana.me))

@@ -119,8 +119,24 @@ def footer_line(app: TablespaceApp) -> str:
 
 
 # Not needed for the first frame. (core.inbox is: the list marks followed and
-# muted threads, and the section bar shows unread counts.)
-LAUNCH_DEFERRED = ("humanize", "tablespace.core.fold")
+# muted threads, and the section bar shows unread counts.) The reads are one
+# module per topic so that the list's own (thread_queries) comes without the
+# others': a thread's posts and its poll, search, the library, rituals and
+# events (and their time zones) wait for the screens that show them.
+LAUNCH_DEFERRED = (
+    "humanize",
+    "zoneinfo",
+    "tablespace.core.fold",
+    "tablespace.core.post_queries",
+    "tablespace.core.search_queries",
+    "tablespace.core.resource_queries",
+    "tablespace.core.calendar_queries",
+    "tablespace.core.polls",
+    "tablespace.core.rituals",
+    "tablespace.core.digest",
+    "tablespace.core.metrics",
+    "tablespace.tui.thread_screen",
+)
 PTY_CHILD = """
 import gc
 import sys

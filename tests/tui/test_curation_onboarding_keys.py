@@ -9,13 +9,13 @@ from datetime import timedelta
 from textual.widgets import Input, Static, TextArea
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import post_queries, resource_queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.sections import LibraryScreen, MembersScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tablespace.tui.welcome import WelcomeWalk
 from tests.tui.keys import jobs_done
 
@@ -23,7 +23,7 @@ SIZE = (100, 32)
 
 
 def pinned(group: Group, thread_id: str) -> bool:
-    return queries.thread(group.conn, thread_id).pinned
+    return post_queries.thread(group.conn, thread_id).pinned
 
 
 async def test_pin_and_tags_from_the_list_and_the_thread(kitchen, group, app) -> None:
@@ -40,7 +40,7 @@ async def test_pin_and_tags_from_the_list_and_the_thread(kitchen, group, app) ->
         app.screen.query_one("#tags", Input).value = "welcome start-here"
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
-        assert queries.thread(group.conn, welcome).tags == ["start-here", "welcome"]
+        assert post_queries.thread(group.conn, welcome).tags == ["start-here", "welcome"]
 
         await app.open_thread(welcome)
         await pilot.pause()
@@ -64,13 +64,13 @@ async def test_library_edit_and_remove(group, app) -> None:
         app.screen.query_one("#title", Input).value = "A better title"
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
-        assert next(r for r in queries.resources(group.conn) if r.id == first.id).title == "A better title"
+        assert next(r for r in resource_queries.resources(group.conn) if r.id == first.id).title == "A better title"
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.click("#yes")
         await jobs_done(pilot)
-        assert first.id not in [r.id for r in queries.resources(group.conn)]
+        assert first.id not in [r.id for r in resource_queries.resources(group.conn)]
 
 
 async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome(tmp_path, monkeypatch) -> None:
@@ -129,7 +129,7 @@ async def test_a_newcomer_is_walked_and_moderators_invite_and_see_who_to_welcome
 
 
 async def test_the_welcome_walk_prefills_the_intro_and_opens_the_first_win(group, app) -> None:
-    resource = queries.resources(group.conn)[0]
+    resource = resource_queries.resources(group.conn)[0]
     actions.change_settings(group, intro_template="I bake because …", first_win=resource.id)
     assert not group.needs_welcome  # the founder is not walked through it
     async with app.run_test(size=SIZE) as pilot:

@@ -12,8 +12,9 @@ from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import KeyFooter
 from tablespace.tui.modals import SearchModal
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import circle_queries, member_queries, thread_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
@@ -29,8 +29,8 @@ async def test_demo_members_have_their_own_homes_and_the_app_sees_a_simulated_po
         group = Group.open(Home(base / name))
         try:
             # Replicas in the same circles fold the same views; outsiders hold circles' ops sealed.
-            circles = tuple(sorted(c.name or "" for c in queries.circles(group.conn, group.me)))
-            circles += tuple(sorted(d.id for d in queries.dms(group.conn, group.me)))
+            circles = tuple(sorted(c.name or "" for c in circle_queries.circles(group.conn, group.me)))
+            circles += tuple(sorted(d.id for d in circle_queries.dms(group.conn, group.me)))
             digests.setdefault(circles, set()).add(group.store.dump_digest())
             authors = {row[0] for row in group.conn.execute("SELECT DISTINCT author FROM ops")}
             assert group.me in authors or name == "ana"
@@ -43,10 +43,10 @@ async def test_demo_members_have_their_own_homes_and_the_app_sees_a_simulated_po
 
     group = Group.open(home)
     try:
-        assert queries.threads(group.conn, unread=True)  # the moderator has something to read
-        assert {m.name for m in queries.members(group.conn)} == {"Ana", *PEOPLE}
-        pod = next(c for c in queries.circles(group.conn, group.me) if c.name == POD)
-        assert [t.title for t in queries.threads(group.conn, circle=pod.id, unread=True)] == ["Day 3 check-in"]
+        assert thread_queries.threads(group.conn, unread=True)  # the moderator has something to read
+        assert {m.name for m in member_queries.members(group.conn)} == {"Ana", *PEOPLE}
+        pod = next(c for c in circle_queries.circles(group.conn, group.me) if c.name == POD)
+        assert [t.title for t in thread_queries.threads(group.conn, circle=pod.id, unread=True)] == ["Day 3 check-in"]
         before = ops_seen(group)
         app = TablespaceApp(group, sync_every=600)
         member = Simulator(base, every=(0.05, 0.1), seed=3)
@@ -75,7 +75,7 @@ def test_demo_in_the_same_directory_twice_reuses_it(tmp_path):
     assert again.path == home.path and len(again.groups()) == 1
     group = Group.open(again)
     try:
-        assert "Written between the two runs" in {t.title for t in queries.threads(group.conn)}
+        assert "Written between the two runs" in {t.title for t in thread_queries.threads(group.conn)}
     finally:
         group.close()
     assert len([p for p in (base / "shared").iterdir() if p.is_dir()]) == 1  # one group in the folder

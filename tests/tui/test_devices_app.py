@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tablespace import actions
 from tablespace.actions import found_group, sync_group
-from tablespace.core import queries
+from tablespace.core import thread_queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
@@ -87,7 +87,7 @@ async def laptop_takes_up_ben(home: Home) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.sync_rounds >= 1)
         await wait_for(pilot, lambda: app.group.device != app.group.me)  # Ben, on a key of its own
-        assert [t.title for t in queries.threads(app.group.conn)] == ["Before the laptop"]
+        assert [t.title for t in thread_queries.threads(app.group.conn)] == ["Before the laptop"]
         assert app.is_moderator()  # Ben founded the group
         await pilot.press("4", "D")
         await pilot.pause()

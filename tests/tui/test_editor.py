@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
-from tablespace.core import queries
+from tablespace.core import post_queries, thread_queries
 from tablespace.tui.editor import Draft, EditorError, draft_to_text, edit_text, editor_command, text_to_draft
 from tablespace.tui.modals import ComposeModal
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 
 SIZE = (100, 32)
@@ -96,7 +97,7 @@ async def test_reply_written_in_the_editor_then_posted(app, group, kitchen, edit
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert app.screen is screen
-        bodies = [p.body for p in queries.thread(group.conn, kitchen.ids["hydration"]).posts]
+        bodies = [p.body for p in post_queries.thread(group.conn, kitchen.ids["hydration"]).posts]
         assert bodies[-1] == "Go 70%.\n\nThen 75% once you can shape it."
 
 
@@ -117,9 +118,9 @@ async def test_new_thread_title_tags_and_body_from_the_editor(app, group, editor
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert isinstance(app.screen, ThreadsScreen)
-        made = [t for t in queries.threads(group.conn) if t.title == "Banneton care"]
+        made = [t for t in thread_queries.threads(group.conn) if t.title == "Banneton care"]
         assert len(made) == 1 and made[0].tags == ["care", "tools"]
-        assert queries.thread(group.conn, made[0].id).posts[0].body == "Dry it in the sun.\n\n- never wash it"
+        assert post_queries.thread(group.conn, made[0].id).posts[0].body == "Dry it in the sun.\n\n- never wash it"
 
 
 async def test_editing_the_opening_post_shows_its_title(app, group, kitchen, editor):
@@ -134,7 +135,7 @@ async def test_editing_the_opening_post_shows_its_title(app, group, kitchen, edi
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert isinstance(app.screen, ThreadScreen)
-        assert queries.thread(group.conn, kitchen.ids["wins"]).posts[0].body == "Photos below."
+        assert post_queries.thread(group.conn, kitchen.ids["wins"]).posts[0].body == "Photos below."
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from tablespace.core.metrics import weekly_series
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.commands import TablespaceCommands
 from tablespace.tui.live import SyncRound, SyncStatus
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.core.opkit import Feed, member_add_payload
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -81,7 +81,7 @@ def test_screens_reach_the_app_through_its_protocol_not_its_module() -> None:
 
 
 def test_the_app_runs_no_sql_and_writes_nothing_itself() -> None:
-    """Reads are core.queries functions and writes are actions: no screen
+    """Reads are core's *_queries functions and writes are actions: no screen
     runs SQL on a connection or signs an op through a group of its own."""
 
     def a_group(node: ast.expr) -> bool:

@@ -15,14 +15,14 @@ from textual.widgets import DataTable, OptionList, Static, TextArea
 
 from tablespace import actions
 from tablespace.actions import sync_group
-from tablespace.core import inbox, queries
+from tablespace.core import inbox, post_queries
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import SectionBar
 from tablespace.tui.inbox import InboxScreen
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.thread_list import FOLLOWED, MUTED, ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.members import ana_and_ben
 from tests.tui.waits import screen_text, wait_for
 
@@ -199,7 +199,7 @@ async def test_a_quote_shows_above_the_reply_and_jumps_to_the_quoted_post(app, a
         await wait_for(pilot, lambda: bool(app.screen.query("#body")))
         await pilot.press("O", "k", "ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen and len(screen.cards) == 4)
-        newest = queries.thread(ana.conn, ids["crumb"]).posts[-1]
+        newest = post_queries.thread(ana.conn, ids["crumb"]).posts[-1]
         assert newest.quote is not None and newest.quote.post == ids["crumb_reply"]
         await wait_for(pilot, lambda: focused_post(app) == newest.id)
         quote_line = str(screen.cards[-1].query_one(".post-quote", Static).render())

@@ -19,13 +19,14 @@ import pytest
 
 from tablespace import actions
 from tablespace.actions import sync_group
-from tablespace.core import queries
+from tablespace.core import thread_queries
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncLoop, SyncStatus
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.thread_list import ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.members import ana_and_ben
 from tests.tui.waits import wait_for
 
@@ -163,7 +164,7 @@ async def test_a_write_in_the_app_is_exported_right_away(pair, ana_group):
         assert seen is None
         group = Group.open(pair.ben)  # …and has it
         try:
-            assert "Oven thermometer?" in [t.title for t in queries.threads(group.conn)]
+            assert "Oven thermometer?" in [t.title for t in thread_queries.threads(group.conn)]
         finally:
             group.close()
 

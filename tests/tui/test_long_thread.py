@@ -12,11 +12,11 @@ import pytest
 
 from tablespace import actions
 from tablespace.actions import sync_group
-from tablespace.core import queries
+from tablespace.core import post_queries
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.screens import PostCard, ThreadScreen
+from tablespace.tui.thread_screen import PostCard, ThreadScreen
 from tests.tui.members import ana_and_ben
 from tests.tui.waits import wait_for
 
@@ -45,7 +45,7 @@ def long_thread(tmp_path: Path, monkeypatch) -> LongThread:
         posts.append(actions.reply(ben, thread, BODY.format(n=n), quote=quote))
     sync_group(ben)
     sync_group(ana)
-    assert [p.id for p in queries.thread(ana.conn, thread).posts] == posts
+    assert [p.id for p in post_queries.thread(ana.conn, thread).posts] == posts
     home = ana.home
     ana.close()
     ben.close()

@@ -23,7 +23,7 @@ from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import SectionBar
 from tablespace.tui.inbox import InboxScreen
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tablespace.tui.welcome import WelcomeWalk
 from tests.clirun import TS, make_group
 from tests.tui.waits import wait_for

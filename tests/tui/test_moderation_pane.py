@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
-from tablespace.core import queries
+from tablespace.core import group_queries, member_queries, thread_queries
 from tablespace.core.clock import iso
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
@@ -26,7 +26,7 @@ from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import SectionBar
 from tablespace.tui.modals import AskForm
 from tablespace.tui.moderation import ModerationScreen
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
 
@@ -165,7 +165,7 @@ async def test_deciding_a_report_records_it_and_can_hide_the_post(table) -> None
     assert [(r.decision, r.hid_post, r.told) for r in done] == [
         ("Promo belongs in the promo thread; told Cat.", True, "Thanks, it is hidden.")
     ]
-    assert [t.title for t in queries.threads(ana.conn)] == ["Your crumb is a mess"]
+    assert [t.title for t in thread_queries.threads(ana.conn)] == ["Your crumb is a mess"]
     ana.close()
 
 
@@ -184,7 +184,7 @@ async def test_join_requests_are_admitted_or_denied_from_the_pane(table, decide)
             await pilot.press("x")
             await fill(pilot, "We are full until spring.")
         await wait_for(pilot, lambda: screen.requests == [])
-    assert ("Dee" in {m.name for m in queries.members(ana.conn)}) == (decide == "admit")
+    assert ("Dee" in {m.name for m in member_queries.members(ana.conn)}) == (decide == "admit")
     if decide == "deny":
         last = moderation_log(ana, my_exchange_key(ana))[-1]
         assert (last.why, last.what.split()[0]) == ("We are full until spring.", "Dee")
@@ -274,9 +274,9 @@ async def test_settings_keep_the_code_of_conduct_and_the_post_cap(table) -> None
         await fill(pilot, "Critique the loaf, never the baker.")
         await pilot.press("z")
         await fill(pilot, "1d")
-    settings = queries.settings(ana.conn)
+    settings = group_queries.settings(ana.conn)
     assert settings["post_cap"] == "4" and settings["conduct"] == "Critique the loaf, never the baker."
-    assert queries.threads(ana.conn) == []  # both threads were quiet for 3 days: archived
+    assert thread_queries.threads(ana.conn) == []  # both threads were quiet for 3 days: archived
     ana.close()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tablespace.actions import found_group
-from tablespace.core import keyfile, queries
+from tablespace.core import keyfile, thread_queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
@@ -55,7 +55,7 @@ async def test_the_app_asks_for_the_passphrase_again_after_a_wrong_one_then_sync
             app.screen.query_one("#body").text = "Which one do you use?"
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: app.sync_rounds >= 2)
-            assert "Oven thermometer?" in [t.title for t in queries.threads(group.conn)]
+            assert "Oven thermometer?" in [t.title for t in thread_queries.threads(group.conn)]
     finally:
         group.close()
 

@@ -11,7 +11,7 @@ from tablespace import actions
 from tablespace.core.polls import poll
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
 

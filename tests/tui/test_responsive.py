@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from tablespace.actions import create_invite, found_group, join_group, post, sync_group
-from tablespace.core import queries
+from tablespace.core import member_queries, post_queries
 from tablespace.core.group import Transport
 from tablespace.core.home import DB_NAME, Home
 from tablespace.sync.git import git_env
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import HelpScreen
 from tablespace.tui.moderation import ModerationScreen
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.waits import wait_for
 
 SLOW = 3.0
@@ -91,7 +91,7 @@ async def test_keys_are_handled_while_an_admit_waits_on_a_slow_remote(over_slow_
         assert app.jobs == [] and "admitting" not in app.sub_title
         assert time.monotonic() - started >= SLOW
         await wait_for(pilot, lambda: screen.requests == [])
-    assert "Ben" in {m.name for m in queries.members(ana.conn)}
+    assert "Ben" in {m.name for m in member_queries.members(ana.conn)}
 
 
 async def test_keys_are_handled_while_a_sync_waits_on_a_slow_remote(over_slow_git) -> None:
@@ -146,4 +146,4 @@ async def test_a_write_waits_on_a_worker_while_a_slow_sync_holds_things_up(over_
         await wait_for(pilot, lambda: bool(screen.query(".post-reactions")), timeout=2 * SLOW)
         assert "🍞 you" in str(screen.query_one(".post-reactions").render())  # mine, alone
         assert app.jobs == [] or "reacting" not in app.jobs
-    assert queries.thread(ana.conn, thread).posts[0].reactions == {"🍞": 1}
+    assert post_queries.thread(ana.conn, thread).posts[0].reactions == {"🍞": 1}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import calendar_queries
 from tablespace.core.clock import now
 from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
@@ -41,18 +41,18 @@ async def test_the_calendar_shows_local_times_and_the_keys_tend_a_ritual(kitchen
             await pilot.press("x")  # skip this one
             await jobs_done(pilot)
             assert next(r for r in cells(screen) if r[0] == friday[0])[2] == "skipped"
-            (ritual,) = queries.rituals(group.conn, now())
+            (ritual,) = calendar_queries.rituals(group.conn, now())
             assert ritual.next is not None and ritual.next.day == 13
 
             await pilot.press("p")  # pause: a form asks until when
             assert isinstance(app.screen, AskForm)
             await pilot.press("ctrl+s")
             await jobs_done(pilot)
-            assert queries.rituals(group.conn, now())[0].paused
+            assert calendar_queries.rituals(group.conn, now())[0].paused
             assert {r[2] for r in cells(screen) if not r[2].startswith("↩")} <= {"paused", "not opened", "skipped"}
             await pilot.press("p")  # and again: resumed
             await jobs_done(pilot)
-            assert not queries.rituals(group.conn, now())[0].paused
+            assert not calendar_queries.rituals(group.conn, now())[0].paused
 
             await pilot.press("e")
             form = app.screen
@@ -61,7 +61,7 @@ async def test_the_calendar_shows_local_times_and_the_keys_tend_a_ritual(kitchen
             form.query_one("#name", Input).value = "Friday wins, local"
             await pilot.press("ctrl+s")
             await jobs_done(pilot)
-            (ritual,) = queries.rituals(group.conn, now())
+            (ritual,) = calendar_queries.rituals(group.conn, now())
             assert (ritual.name, ritual.tz) == ("Friday wins, local", "America/New_York")
             assert next(r for r in cells(screen) if r[0].startswith("Fri 13 Mar"))[2] == "opens at 09:00"
 
@@ -69,7 +69,7 @@ async def test_the_calendar_shows_local_times_and_the_keys_tend_a_ritual(kitchen
             assert isinstance(app.screen, ConfirmModal)
             await pilot.press("y")
             await jobs_done(pilot)
-            assert queries.rituals(group.conn, now()) == [] and cells(screen) == []
+            assert calendar_queries.rituals(group.conn, now()) == [] and cells(screen) == []
     finally:
         group.close()
 

@@ -9,9 +9,10 @@ from tablespace.actions import create_invite, found_group, sync_group
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.sections import RitualsScreen
 from tablespace.tui.setup import SetupScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text
 

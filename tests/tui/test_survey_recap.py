@@ -18,7 +18,7 @@ from textual.widgets import Input, Static, TextArea
 
 from tablespace import actions
 from tablespace.actions import admit, create_invite, found_group, join_group, sync_group
-from tablespace.core import queries
+from tablespace.core import post_queries, thread_queries
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.core.polls import sealed_answers, survey
@@ -27,7 +27,7 @@ from tablespace.tui.app import TablespaceApp
 from tablespace.tui.health import HealthScreen
 from tablespace.tui.modals import AskForm, ComposeModal, ReadModal
 from tablespace.tui.recap import RecapModal
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
 from tests.tui.waits import screen_text, wait_for
 
@@ -173,8 +173,8 @@ async def open_recap(pilot, app: TablespaceApp) -> RecapModal:  # noqa: ANN001 -
     return app.screen
 
 
-def recap_threads(group: Group) -> list[queries.ThreadSummary]:
-    return [t for t in queries.threads(group.conn) if RECAP_TAG in t.tags]
+def recap_threads(group: Group) -> list[thread_queries.ThreadSummary]:
+    return [t for t in thread_queries.threads(group.conn) if RECAP_TAG in t.tags]
 
 
 async def test_a_note_taker_edits_the_recap_posts_it_and_finds_it_again(circle: Circle) -> None:
@@ -207,7 +207,7 @@ async def test_a_note_taker_edits_the_recap_posts_it_and_finds_it_again(circle: 
             (posted,) = recap_threads(cat)
             assert posted.title == "Recap: week of 2026-03-02" and posted.author == "Cat"
             assert app.screen.thread_id == posted.id
-            opening = queries.thread(cat.conn, posted.id).posts[0].body
+            opening = post_queries.thread(cat.conn, posted.id).posts[0].body
             assert opening.endswith("- Thanks, everyone: a good first week.")  # as edited
 
             await pilot.press("escape")

@@ -13,7 +13,7 @@ from tablespace.core import limits
 from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
-from tablespace.tui.screens import ThreadScreen
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.waits import wait_for
 
 SIZE = (120, 40)

@@ -13,9 +13,10 @@ from tablespace.core.clock import parse_instant
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.live import SyncStatus
 from tablespace.tui.modals import AskForm, ComposeModal, ConfirmModal, Field, ResourceForm
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.sections import LibraryScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
+from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import burst, jobs_done
 from tests.tui.waits import wait_for
 

@@ -8,7 +8,7 @@ or raises a `TablespaceError` whose class is its kind: `UsageError` (exit
 again), any other a refusal (exit 1). A refusal by the fold carries its
 `Refusal`, worded for whoever reads it.
 
-Reads are not actions: screens and commands read with `core.queries` on
+Reads are not actions: screens and commands read with core's `*_queries` modules on
 `group.conn`. Where an action goes, and how to add one: docs/architecture.md.
 """
 

@@ -16,7 +16,7 @@ import datetime
 from collections.abc import Iterable
 from typing import Any
 
-from tablespace.core import limits, queries
+from tablespace.core import circle_queries, limits, member_queries
 from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS, OpPlace, new_circle_key, seal_box, wrap_for
 from tablespace.core.clock import today
 from tablespace.core.errors import TablespaceError, UsageError, checked_before_writing
@@ -79,7 +79,7 @@ def circle_invite(group: Group, circle_ref: str, member_ref: str) -> None:
     member = group.member_id(member_ref)
     with group.store.db.atomic():
         renew_key_if_needed(group, circle)  # the newcomer's key must not reach anyone who went
-        members = queries.circle_member_ids(group.conn, circle)
+        members = circle_queries.circle_member_ids(group.conn, circle)
         if member in members:
             raise TablespaceError("they are in that circle already")
         write_key_op(group, "circle.invite", circle, [*members, member], {"member": member})
@@ -94,7 +94,7 @@ def circle_remove(group: Group, circle_ref: str, member_ref: str) -> None:
         raise UsageError("to go yourself, use `tablespace circle leave`")
     with group.store.db.atomic():
         group.write("circle.remove", {"circle": circle, "member": member})
-        if group.me in queries.circle_member_ids(group.conn, circle):
+        if group.me in circle_queries.circle_member_ids(group.conn, circle):
             renew_key_if_needed(group, circle)
 
 
@@ -114,13 +114,13 @@ def _any_circle(group: Group, ref: str) -> str:
     return resolve_any_circle(group.conn, ref)
 
 
-def all_circles(group: Group) -> list[queries.CircleOverview]:
+def all_circles(group: Group) -> list[circle_queries.CircleOverview]:
     """Moderators: every circle in the group, with what the fold shows of it
     to everyone (members, size, activity), and no name or content unless we
     are in it. Someone a circle holds may need taking out of it (`circle_remove`
     names a circle we are not in by its id)."""
     group.require_moderator()
-    return queries.all_circles(group.conn, group.me)
+    return circle_queries.all_circles(group.conn, group.me)
 
 
 def circle_id(group: Group, ref: str) -> str:
@@ -135,7 +135,7 @@ def write_in_room(group: Group, circle: str | None, kind: str, payload: dict[str
         return group.write(kind, payload)
     with group.store.db.atomic():
         renew_key_if_needed(group, circle)
-        key_op, epoch = queries.circle_current_key(group.conn, circle)
+        key_op, epoch = circle_queries.circle_current_key(group.conn, circle)
         key = group.store.circle_keys.learn(group.conn, circle, key_op)
         if key is None:
             raise TablespaceError("you hold no key for that circle, so you cannot write in it")
@@ -155,20 +155,20 @@ def dm(group: Group, member_ref: str, body: str) -> str:
         raise UsageError("a direct message goes to someone else")
     with group.store.db.atomic():
         circle = _direct_circle(group, member)
-        thread = queries.direct_thread(group.conn, circle)
+        thread = circle_queries.direct_thread(group.conn, circle)
         if thread is not None:
             write_in_room(group, circle, "post.reply", {"thread": thread, "body": body})
             return thread
-        names = queries.member_names(group.conn)
+        names = member_queries.member_names(group.conn)
         title = f"{names.get(group.me, 'me')} and {names.get(member, member[:8])}"
         return write_in_room(group, circle, "thread.start", {"title": title, "body": body, "tags": []}).id
 
 
 def _direct_circle(group: Group, member: str) -> str:
     """Our direct conversation with `member`, made if there is none."""
-    for direct in queries.dms(group.conn, group.me):
+    for direct in circle_queries.dms(group.conn, group.me):
         if direct.with_member == member:
             return direct.id
-    names = queries.member_names(group.conn)
+    names = member_queries.member_names(group.conn)
     details = {"name": f"{names.get(group.me, 'me')} and {names.get(member, member[:8])}", "purpose": "", "ends": None}
     return _make_circle(group, {**details, "dm": True}, [member])

@@ -11,7 +11,7 @@ from typing import Any
 
 from tablespace.actions.circles import circle_id, write_in_room
 from tablespace.actions.rituals import open_due_rituals
-from tablespace.core import limits, queries
+from tablespace.core import circle_queries, limits, post_queries
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
 from tablespace.core.text import only_a_reaction, reaction_for, visible
@@ -38,7 +38,7 @@ def reply(group: Group, thread_ref: str, body: str, quote: str | None = None, *,
     payload = {"thread": thread, "body": body}
     quoted = None if quote is None else group.post_id(quote)
     if quoted is not None:
-        if not queries.post_in_thread(group.conn, quoted, thread):
+        if not post_queries.post_in_thread(group.conn, quoted, thread):
             raise TablespaceError("you can only quote a post of the thread you reply in")
         payload["quote"] = quoted
     if not insist and only_a_reaction(body):
@@ -47,37 +47,40 @@ def reply(group: Group, thread_ref: str, body: str, quote: str | None = None, *,
             f"“{said}” says what a reaction says: react instead "
             f"(tablespace react {(quoted or thread)[:8]} {reaction_for(body)}), or add --yes to post it"
         )
-    return write_in_room(group, queries.thread_circle(group.conn, thread), "post.reply", payload).id
+    return write_in_room(group, circle_queries.thread_circle(group.conn, thread), "post.reply", payload).id
 
 
 def edit(group: Group, post_ref: str, body: str | None, title: str | None = None) -> None:
     """New text and/or (for an opening post) a new title; None keeps it."""
     post_id = group.post_id(post_ref)
-    payload: dict[str, Any] = {"post": post_id, "body": queries.body(group.conn, post_id) if body is None else body}
+    payload: dict[str, Any] = {
+        "post": post_id,
+        "body": post_queries.body(group.conn, post_id) if body is None else body,
+    }
     if title is not None:
         payload["title"] = title.strip()
-    write_in_room(group, queries.post_circle(group.conn, post_id), "post.edit", payload)
+    write_in_room(group, circle_queries.post_circle(group.conn, post_id), "post.edit", payload)
 
 
 def delete(group: Group, post_ref: str) -> None:
     """Delete a post (ours, or any as a moderator); an opening post takes its thread."""
     post_id = group.post_id(post_ref)
-    write_in_room(group, queries.post_circle(group.conn, post_id), "post.delete", {"post": post_id})
+    write_in_room(group, circle_queries.post_circle(group.conn, post_id), "post.delete", {"post": post_id})
 
 
 def react(group: Group, post_ref: str, emoji: str, undo: bool = False) -> None:
     """Add a reaction, or take ours back (`undo`)."""
     post_id, emoji = group.post_id(post_ref), emoji.strip()
-    if undo and not queries.has_reacted(group.conn, post_id, group.me, emoji):
+    if undo and not post_queries.has_reacted(group.conn, post_id, group.me, emoji):
         raise TablespaceError(f"you have not reacted {emoji} to that post")
     kind = "post.unreact" if undo else "post.react"
-    write_in_room(group, queries.post_circle(group.conn, post_id), kind, {"post": post_id, "emoji": emoji})
+    write_in_room(group, circle_queries.post_circle(group.conn, post_id), kind, {"post": post_id, "emoji": emoji})
 
 
 def tag(group: Group, thread_ref: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
     thread = group.thread_id(thread_ref)
     payload = {"thread": thread, "add": normal_tags(add), "remove": normal_tags(remove)}
-    write_in_room(group, queries.thread_circle(group.conn, thread), "thread.tag", payload)
+    write_in_room(group, circle_queries.thread_circle(group.conn, thread), "thread.tag", payload)
 
 
 def pin(group: Group, thread_ref: str, pinned: bool = True) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from secrets import token_bytes
 
-from tablespace.core import queries
+from tablespace.core import log_queries, member_queries
 from tablespace.core.clock import from_now, iso, now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import LINKING_META, Group, Transport, check_display_name
@@ -144,8 +144,8 @@ def _request_again(group: Group, secret: bytes, name: str) -> None:
         raise TablespaceError(f"could not leave the pairing request: {exc}; nothing changed") from None
 
 
-def my_devices(group: Group) -> list[queries.DeviceView]:
-    return queries.devices(group.conn, group.me, group.device)
+def my_devices(group: Group) -> list[member_queries.DeviceView]:
+    return member_queries.devices(group.conn, group.me, group.device)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def remove_device(group: Group, device_ref: str) -> DeviceRemoved:
     device = _my_device(group, device_ref)
     if device == group.device:
         raise TablespaceError("this is the device you are on: remove it from another of your devices")
-    group.write("device.remove", {"device": device, "last_seq": queries.last_seq(group.conn, device)})
+    group.write("device.remove", {"device": device, "last_seq": log_queries.last_seq(group.conn, device)})
     if group.is_moderator:  # the moderators' key too: it opens the reports
         try:
             rotate_mod_key_if_needed(group, my_exchange_key(group))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tablespace.actions.rituals import chosen_zone
-from tablespace.core import queries
+from tablespace.core import calendar_queries, group_queries
 from tablespace.core.calendar import calendar_ics
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import Rejected, TablespaceError, checked_before_writing
@@ -63,7 +63,7 @@ def event_add(
 def event_id(group: Group, ref: str) -> str:
     """The event a typed id prefix names."""
     thread = group.thread_id(ref)
-    if queries.event(group.conn, thread) is None:
+    if calendar_queries.event(group.conn, thread) is None:
         raise TablespaceError(f"{ref!r} is a thread, not an event")
     return thread
 
@@ -79,11 +79,11 @@ def calendar(group: Group, *, past: bool = False) -> bytes:
     """The group's calendar as iCalendar: events (with `past`, those over
     too) and the rituals' occurrences in the next weeks."""
     moment = now()
-    settings = queries.group_settings(group.conn)
+    settings = group_queries.group_settings(group.conn)
     return calendar_ics(
         settings.name,
-        queries.events(group.conn, moment, past=past),
-        queries.rituals(group.conn, moment),
+        calendar_queries.events(group.conn, moment, past=past),
+        calendar_queries.rituals(group.conn, moment),
         moment,
         moment + CALENDAR_AHEAD,
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from tablespace.core import keyfile, queries
+from tablespace.core import keyfile, log_queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport, check_display_name
@@ -153,7 +153,7 @@ def _set_aside_unadmitted_replica(home: Home, group_id: str, folder: FolderStore
     try:
         admitted = (
             group.my_status is not None
-            or queries.has_ops_by(group.conn, group.device)
+            or log_queries.has_ops_by(group.conn, group.device)
             or (any(folder.small_files(f"keys/{group.device}", GRANT_SUFFIX)) and not _lost_the_name(group, folder))
         )
         if admitted:

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tablespace.core import queries
+from tablespace.core import group_queries, log_queries, member_queries
 from tablespace.core.clock import from_now, iso
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
@@ -75,8 +75,8 @@ def admit_all(group: Group) -> list[JoinRequest]:
         (r for r in pending_requests(group) if r.problem is None and r.name_taken_by is None),
         key=lambda r: (r.created_at, r.id),
     )
-    cap = queries.group_settings(group.conn).member_cap
-    members = sum(1 for m in queries.members(group.conn) if m.status in ("active", "timed_out"))
+    cap = group_queries.group_settings(group.conn).member_cap
+    members = sum(1 for m in member_queries.members(group.conn) if m.status in ("active", "timed_out"))
     if members + len(waiting) > cap:
         raise TablespaceError(
             f"{len(waiting)} are asking, {max(0, cap - members)} places are left under the member cap ({cap}): "
@@ -134,7 +134,7 @@ def remove(group: Group, member_ref: str, reason: str = "") -> Removed:
     if the folder did not answer), nothing new leaves this home."""
     group.require_moderator()
     member = group.member_id(member_ref)
-    last_seq = queries.last_seq(group.conn, member)
+    last_seq = log_queries.last_seq(group.conn, member)
     with group.store.db.atomic():  # the reason is for moderators only: sealed beside the open action
         op = group.write("member.remove", {"member": member, "last_seq": last_seq, **_device_seqs(group, member)})
         document(group, op.id, reason)
@@ -147,7 +147,7 @@ def time_out(group: Group, member_ref: str, duration: timedelta, reason: str = "
     if duration <= timedelta(0) or duration > MAX_TIMEOUT:
         raise TablespaceError("a time-out lasts from 1 minute to 28 days (e.g. 30m, 24h, 7d)")
     member = group.member_id(member_ref)
-    last_seq = queries.last_seq(group.conn, member)
+    last_seq = log_queries.last_seq(group.conn, member)
     until = from_now(duration, what="the end of the time-out")
     with group.store.db.atomic():
         op = group.write(
@@ -170,7 +170,7 @@ def set_role(group: Group, member_ref: str, role: str, *, revoke: bool = False, 
     A change of moderators renews the moderators' key at once (if we hold it),
     so nothing sealed from now on waits for a sync to leave a former one out."""
     member = group.member_id(member_ref)
-    seen = queries.last_seq(group.conn, member)
+    seen = log_queries.last_seq(group.conn, member)
     # The member's seq we have seen bounds the change wherever their ops sort:
     # after a revoke they cannot back-date an op to before it.
     payload = {
@@ -202,7 +202,7 @@ def leave(group: Group, folder: FolderStore | None = None) -> None:
                 "device_removed": "this device was removed; leave from a device you still have",
             }[status]
         )
-    only_moderator = group.is_moderator and queries.moderator_count(group.conn) == 1
+    only_moderator = group.is_moderator and member_queries.moderator_count(group.conn) == 1
     if not only_moderator and departure_hlc(group, Keyring.load(group.path)) is not None:
         rotate_now(group, about_to_write=True, folder=folder)
     # our other devices' chains end where we have seen them (core/fold/devices.py)
@@ -214,11 +214,11 @@ def _device_seqs(group: Group, member: str) -> dict[str, dict[str, int]]:
     """What a removal, time-out or role change names of a member's added
     devices: the newest seq we hold of each (nothing for one who has none,
     so their ops read as before devices)."""
-    seqs = queries.chain_seqs(group.conn, member)
+    seqs = log_queries.chain_seqs(group.conn, member)
     return {"device_seqs": seqs} if seqs else {}
 
 
 def _chain_heads(group: Group) -> dict[str, int]:
     """Our own signing keys -> the newest seq we hold of each, once we have added a device."""
-    seqs = queries.chain_seqs(group.conn, group.me)
-    return {group.me: queries.last_seq(group.conn, group.me), **seqs} if seqs else {}
+    seqs = log_queries.chain_seqs(group.conn, group.me)
+    return {group.me: log_queries.last_seq(group.conn, group.me), **seqs} if seqs else {}

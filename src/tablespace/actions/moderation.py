@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tablespace.core import queries
+from tablespace.core import post_queries
 from tablespace.core.clock import datetime_to_hlc, now
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
@@ -110,8 +110,8 @@ def archive_stale(group: Group, quiet: timedelta) -> list[Archived]:
     group.require_moderator()
     if quiet < MIN_STALE:
         raise UsageError("archive threads quiet for at least a day (e.g. 90d)")
-    stale = queries.stale_threads(group.conn, datetime_to_hlc(now() - quiet))
-    archived = [Archived(thread, queries.thread(group.conn, thread).title) for thread in stale]
+    stale = post_queries.stale_threads(group.conn, datetime_to_hlc(now() - quiet))
+    archived = [Archived(thread, post_queries.thread(group.conn, thread).title) for thread in stale]
     with group.store.db.atomic():
         for thread in stale:
             group.write("thread.archive", {"thread": thread, "archived": True})

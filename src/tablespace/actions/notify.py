@@ -25,11 +25,11 @@ from datetime import time as clock_time
 from typing import IO, Any, Literal, Protocol
 
 from tablespace.core.clock import datetime_to_hlc, now
-from tablespace.core.digest import arrival_mark
 from tablespace.core.errors import UsageError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.inbox import InboxEntry, Window, inbox
+from tablespace.core.log_queries import arrival_mark
 from tablespace.core.text import visible
 
 Level = Literal["all", "mentions", "off"]

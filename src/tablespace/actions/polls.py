@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tablespace.actions.circles import circle_id, write_in_room
+from tablespace.core import circle_queries
 from tablespace.core import polls as poll_queries
-from tablespace.core import queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError, UsageError
 from tablespace.core.group import Group
@@ -87,7 +87,9 @@ def vote(group: Group, poll_ref: str, choices: Sequence[str]) -> list[int]:
     if not choices:
         raise UsageError("name one option or more, by number or text")
     numbers = choice_numbers(view, choices)
-    write_in_room(group, queries.thread_circle(group.conn, thread), "poll.vote", {"poll": thread, "options": numbers})
+    write_in_room(
+        group, circle_queries.thread_circle(group.conn, thread), "poll.vote", {"poll": thread, "options": numbers}
+    )
     return sorted(n + 1 for n in set(numbers))
 
 

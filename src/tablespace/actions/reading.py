@@ -1,6 +1,6 @@
 """Reading that changes something of ours: a thread shown is marked read,
 the inbox and what I follow or mute (kept in my home only), and an export
-can be written to a file. Plain reads stay in core.queries and core.inbox."""
+can be written to a file. Plain reads stay in core's *_queries modules and core.inbox."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from tablespace.core import inbox as inbox_queries
-from tablespace.core import queries
+from tablespace.core import post_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.export import export_json, export_markdown
 from tablespace.core.files import write_atomically
@@ -18,9 +18,9 @@ from tablespace.core.text import json_text, visible
 ExportFormat = Literal["json", "markdown"]
 
 
-def read_thread(group: Group, thread_ref: str) -> queries.ThreadDetail:
+def read_thread(group: Group, thread_ref: str) -> post_queries.ThreadDetail:
     """A thread with its posts, oldest first, marked read up to its newest."""
-    detail = queries.thread(group.conn, group.thread_id(thread_ref), me=group.me)
+    detail = post_queries.thread(group.conn, group.thread_id(thread_ref), me=group.me)
     group.mark_read(detail.id)
     return detail
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from tablespace.actions.circles import circle_id, write_in_room
-from tablespace.core import queries
+from tablespace.core import calendar_queries, circle_queries, group_queries, post_queries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import TablespaceError, checked_before_writing
 from tablespace.core.fold import derived_id
@@ -22,7 +22,7 @@ RITUAL_CATCH_UP = timedelta(days=3)
 def chosen_zone(group: Group, tz: str | None) -> str:
     """`tz` checked as the fold checks it, or the group's zone when none is given."""
     if not tz:
-        return queries.group_settings(group.conn).tz
+        return group_queries.group_settings(group.conn).tz
     with checked_before_writing():
         return check_zone(tz.strip())
 
@@ -56,7 +56,7 @@ def ritual_add(
 
 def _write_on_ritual(group: Group, ritual: str, kind: str, payload: dict[str, Any]) -> None:
     """An op on a ritual, written in the ritual's room (sealed in its circle)."""
-    write_in_room(group, queries.ritual_circle(group.conn, ritual), kind, {"ritual": ritual, **payload})
+    write_in_room(group, circle_queries.ritual_circle(group.conn, ritual), kind, {"ritual": ritual, **payload})
 
 
 def ritual_edit(
@@ -119,15 +119,15 @@ def ritual_skip(group: Group, ritual_ref: str, at: str | None = None, undo: bool
     return moment
 
 
-def _ritual(group: Group, ritual_ref: str) -> queries.RitualView:
+def _ritual(group: Group, ritual_ref: str) -> calendar_queries.RitualView:
     ritual_id = group.ritual_id(ritual_ref)
-    found = next((r for r in queries.rituals(group.conn, now()) if r.id == ritual_id), None)
+    found = next((r for r in calendar_queries.rituals(group.conn, now()) if r.id == ritual_id), None)
     if found is None:
         raise TablespaceError("no such ritual")
     return found
 
 
-def _occurrence(ritual: queries.RitualView, at: str | None, *, skipped: bool) -> datetime:
+def _occurrence(ritual: calendar_queries.RitualView, at: str | None, *, skipped: bool) -> datetime:
     """The occurrence `at` names (a day on the ritual's clock, or an instant),
     or the next one that would open (with `skipped`, the next skipped one)."""
     if at is None:
@@ -166,7 +166,7 @@ def quiet(group: Group, since: str, until: str, reason: str = "") -> str:
     """Moderators: a quiet spell for the whole group from the start of day
     `since` to the start of day `until` (on the group's clock; instants are
     taken as they are): no ritual opens inside it. Returns its id."""
-    zone_name = queries.group_settings(group.conn).tz
+    zone_name = group_queries.group_settings(group.conn).tz
     begins, ends = local_moment(since, zone_name), local_moment(until, zone_name)
     if ends <= begins:
         raise TablespaceError("a quiet spell ends after it starts: --until is the day things start again")
@@ -187,12 +187,12 @@ def open_due_rituals(group: Group) -> list[str]:
     so two members doing this at once merge into one thread."""
     opened: list[str] = []
     moment = now()
-    for ritual in queries.rituals(group.conn, moment - RITUAL_CATCH_UP):
+    for ritual in calendar_queries.rituals(group.conn, moment - RITUAL_CATCH_UP):
         for at in occurrences_between(ritual.rrule, ritual.start, moment - RITUAL_CATCH_UP, moment, ritual.tz):
             if ritual.closed_because(at):
                 continue
             thread = derived_id("ritual.occur", ritual.id, iso(at))
-            if queries.thread_ever_existed(group.conn, thread):
+            if post_queries.thread_ever_existed(group.conn, thread):
                 continue
             try:
                 _write_on_ritual(group, ritual.id, "ritual.occur", {"at": iso(at)})

@@ -10,11 +10,12 @@ from typing import Literal
 
 from tablespace.actions.content import post
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, now
-from tablespace.core.digest import Digest, arrival_mark
+from tablespace.core.digest import Digest
 from tablespace.core.digest import digest as build_digest
 from tablespace.core.errors import PermissionDenied
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
+from tablespace.core.log_queries import arrival_mark
 from tablespace.core.recap import RECAP_TAG, Recap, recap, week_of
 from tablespace.core.text import json_text, visible
 

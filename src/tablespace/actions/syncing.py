@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tablespace.actions.rituals import open_due_rituals
-from tablespace.core import queries
+from tablespace.core import folder_queries, group_queries, log_queries
 from tablespace.core.doctor import Check, diagnose
 from tablespace.core.errors import Busy, PermissionDenied, TablespaceError, Unreachable, UsageError
 from tablespace.core.group import Group
@@ -29,7 +29,7 @@ def sync_group(group: Group, *, open_rituals: bool = True) -> SyncReport:
     if open_rituals:
         open_due_rituals(group)
     report = run_round(group)
-    if queries.report_replies_waiting(group.conn):
+    if log_queries.report_replies_waiting(group.conn):
         open_report_replies(group, my_exchange_key(group))
     return report
 
@@ -62,8 +62,8 @@ def sync_failure(group: Group, error: TablespaceError) -> SyncFailure:
     """Why the round failed, and what waits meanwhile (nothing was changed)."""
     kind = next((name for cls, name in _ERROR_KINDS if isinstance(error, cls)), "refused")
     conn = group.conn
-    pending = queries.held_op_count(conn) + queries.waiting_file_count(conn)
-    return SyncFailure(str(error), kind, queries.outbox_count(conn, group.device), pending)
+    pending = log_queries.held_op_count(conn) + folder_queries.waiting_file_count(conn)
+    return SyncFailure(str(error), kind, group_queries.outbox_count(conn, group.device), pending)
 
 
 @dataclass(frozen=True)

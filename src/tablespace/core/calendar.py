@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tablespace.core.calendar_queries import EventView, RitualView
 from tablespace.core.clock import iso
 from tablespace.core.events import is_link
 from tablespace.core.fold.ids import derived_id
-from tablespace.core.queries import EventView, RitualView
 from tablespace.core.rituals import occurrences_between, zone
 
 # Rituals have no length of their own; a calendar entry needs an end.

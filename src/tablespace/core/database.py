@@ -119,3 +119,15 @@ class LazyDatabase:
 
     def __getitem__(self, table: str) -> Any:
         return self.real[table]
+
+
+def one_int(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> int:
+    """The one integer of a query that returns one row of one column: a count,
+    coalesce(max(...), 0), or a column of a row known to exist."""
+    value: int = conn.execute(sql, params).fetchone()[0]
+    return value
+
+
+def tag_list(value: str | None) -> list[str]:
+    """A comma-joined column (group_concat of tags or roles) as a sorted list."""
+    return sorted(value.split(",")) if value else []

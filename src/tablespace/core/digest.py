@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import calendar_queries, member_queries
 from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.inbox import Window, inbox_page
+from tablespace.core.log_queries import arrival_mark
 from tablespace.core.metrics import WIN_TAG
 
 PER_SECTION = 10
@@ -143,13 +144,6 @@ def _section(name: str, conn: sqlite3.Connection, sql: str, params: dict[str, An
     return Section(name, [dress(r[1:]) for r in rows], rows[0][0] if rows else 0)
 
 
-def arrival_mark(conn: sqlite3.Connection) -> int:
-    """Where the log ends now, in the order ops reached this home (the ops
-    table's rowid): a digest's mark, so the next one also lists what arrives
-    late, written before the mark's time but synced after it."""
-    return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()[0])
-
-
 def digest(
     conn: sqlite3.Connection,
     me: str,
@@ -168,7 +162,7 @@ def digest(
     late_from = arrival_mark(conn) if arrived_after is None else arrived_after
     late = Window(lo, hi, late_from)
     window = {**late.params(conn), "me": me, "win": WIN_TAG}
-    names = queries.member_names(conn)
+    names = member_queries.member_names(conn)
 
     def who(member: str | None) -> str:
         return names.get(member or "", (member or "someone")[:8])
@@ -215,9 +209,9 @@ def digest(
         window,
         lambda r: Item(f"“{r[1]}”", f"{r[2]} answer{'' if r[2] == 1 else 's'}", hlc_to_datetime(r[3]), r[0]),
     )
-    coming = queries.events(conn, until, until=until + EVENTS_AHEAD)
+    coming = calendar_queries.events(conn, until, until=until + EVENTS_AHEAD)
     events = Section("events", [_event_item(e) for e in coming[:PER_SECTION]], len(coming))
-    upcoming = [r for r in queries.rituals(conn, until) if r.next is not None][:PER_SECTION]
+    upcoming = [r for r in calendar_queries.rituals(conn, until) if r.next is not None][:PER_SECTION]
     rituals = Section(
         "rituals",
         rituals.items + [Item(f"Next: {r.name}", f"{r.next:%a %Y-%m-%d %H:%M} UTC", r.next, r.id) for r in upcoming],
@@ -246,7 +240,7 @@ def digest(
     return Digest(group, since, until, [inbox_section, threads, wins, events, rituals, library, newcomers])
 
 
-def _event_item(event: queries.EventView) -> Item:
+def _event_item(event: calendar_queries.EventView) -> Item:
     """An event at its time in UTC (a digest is read anywhere), with its place and who is going."""
     going = f"{len(event.going)} going" + (f" ({', '.join(event.going[:5])})" if event.going else "")
     where = f" · {event.where}" if event.where else ""

@@ -8,28 +8,35 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import (
+    calendar_queries,
+    group_queries,
+    member_queries,
+    post_queries,
+    resource_queries,
+    thread_queries,
+)
 from tablespace.core.clock import iso, now
 from tablespace.core.events import duration_text
 from tablespace.core.polls import PollView, SurveyView
-from tablespace.core.queries import ThreadDetail
+from tablespace.core.post_queries import ThreadDetail
 
 
 def export_json(conn: sqlite3.Connection) -> dict[str, Any]:
-    settings = queries.settings(conn)
-    summaries = sorted(queries.threads(conn), key=lambda t: (t.created_at, t.id))
-    details = [(queries.thread(conn, t.id), t.author) for t in summaries]
+    settings = group_queries.settings(conn)
+    summaries = sorted(thread_queries.threads(conn), key=lambda t: (t.created_at, t.id))
+    details = [(post_queries.thread(conn, t.id), t.author) for t in summaries]
     return {
         "group": {k: settings.get(k, "") for k in ("name", "purpose", "conduct", "rules", "created_at")},
-        "settings": queries.group_settings(conn).to_json(),
+        "settings": group_queries.group_settings(conn).to_json(),
         "exported_at": iso(now()),
-        "members": [m.to_json() for m in queries.members(conn)],
+        "members": [m.to_json() for m in member_queries.members(conn)],
         "threads": [detail.to_json() | {"author": author} for detail, author in details],
-        "library": [r.to_json() for r in queries.resources(conn)],
-        "rituals": [r.to_json() for r in queries.rituals(conn, now())],
+        "library": [r.to_json() for r in resource_queries.resources(conn)],
+        "rituals": [r.to_json() for r in calendar_queries.rituals(conn, now())],
         "events": [
             e.to_json() | {"tz": e.tz, "duration": duration_text(e.minutes), "author": e.author}
-            for e in queries.events(conn, now(), past=True)
+            for e in calendar_queries.events(conn, now(), past=True)
         ],
         "polls": [_poll(d, d.poll) for d, _ in details if d.poll is not None],
         "surveys": [_survey(d, d.survey) for d, _ in details if d.survey is not None],

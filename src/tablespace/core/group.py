@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tablespace.core import limits, queries
+from tablespace.core import group_queries, limits, log_queries
 from tablespace.core.circles import OpPlace
 from tablespace.core.clock import HybridClock, datetime_to_hlc, now
 from tablespace.core.database import busy_as_refusal
@@ -200,7 +200,7 @@ class Group:
             self.device, self.me = taken_up, self.store.get_meta("me") or self.me
             self.store.circle_keys.forget_me()
             return True
-        member = queries.member_of_signer(self.conn).get(self.me)
+        member = log_queries.member_of_signer(self.conn).get(self.me)
         if member is None or member == self.me:
             return False
         with self.store.db.atomic():
@@ -291,12 +291,12 @@ class Group:
         admitted by a moderator (not the founder) who has not walked it yet."""
         if self.my_status != "active" or self.store.get_meta("welcomed"):
             return False
-        return queries.settings(self.conn).get("founder") != self.me
+        return group_queries.settings(self.conn).get("founder") != self.me
 
     # --- reading -----------------------------------------------------------------
 
     def name(self) -> str:
-        return queries.settings(self.conn).get("name", self.id[:8])
+        return group_queries.settings(self.conn).get("name", self.id[:8])
 
     @property
     def my_status(self) -> str | None:

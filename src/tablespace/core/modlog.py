@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from tablespace.core.clock import hlc_to_datetime, iso
+from tablespace.core.member_queries import member_names
 from tablespace.core.ops import decode_trusted
-from tablespace.core.queries import member_names
 
 
 @dataclass(frozen=True)

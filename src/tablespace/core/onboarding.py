@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import calendar_queries, group_queries, resource_queries
 from tablespace.core.rituals import zone
 
 STEPS = ("welcome", "intro", "rituals", "rules", "first-win")
@@ -42,7 +42,7 @@ class WelcomeStep:
 
 def welcome_steps(conn: sqlite3.Connection, now: datetime) -> list[WelcomeStep]:
     """The five messages, in order, as a new member sees them now."""
-    shown = queries.group_settings(conn)
+    shown = group_queries.group_settings(conn)
     return [
         _welcome(shown),
         _intro(shown),
@@ -52,14 +52,14 @@ def welcome_steps(conn: sqlite3.Connection, now: datetime) -> list[WelcomeStep]:
     ]
 
 
-def _welcome(shown: queries.GroupSettings) -> WelcomeStep:
+def _welcome(shown: group_queries.GroupSettings) -> WelcomeStep:
     parts = [shown.welcome.strip() or f"Welcome to {shown.name}!"]
     if shown.purpose.strip():
         parts.append(f"What we are here for: {shown.purpose.strip()}")
     return WelcomeStep("welcome", f"Welcome to {shown.name}", "\n\n".join(parts))
 
 
-def _intro(shown: queries.GroupSettings) -> WelcomeStep:
+def _intro(shown: group_queries.GroupSettings) -> WelcomeStep:
     template = shown.intro_template.strip() or DEFAULT_INTRO.strip()
     body = f"Say hello: start a thread tagged #intro. A greeter will answer you.\n\nThe group suggests:\n\n{template}"
     return WelcomeStep("intro", "Introduce yourself", body, template=template + "\n")
@@ -67,13 +67,13 @@ def _intro(shown: queries.GroupSettings) -> WelcomeStep:
 
 def _rituals(conn: sqlite3.Connection, now: datetime) -> WelcomeStep:
     lines = []
-    for r in queries.rituals(conn, now):
+    for r in calendar_queries.rituals(conn, now):
         if r.next is None:
             continue
         when = r.next.astimezone(zone(r.tz)).strftime("%a %d %b %H:%M")
         lines.append(f"- {r.name}: {r.prompt} (next: {when} {r.tz})")
     body = "\n".join(lines) if lines else "The group has no rituals yet."
-    coming = queries.events(conn, now, until=now + EVENTS_SHOWN)[:MAX_EVENTS_SHOWN]
+    coming = calendar_queries.events(conn, now, until=now + EVENTS_SHOWN)[:MAX_EVENTS_SHOWN]
     if coming:
         body += "\n\nComing up (answer in the calendar, section 2):\n\n" + "\n".join(
             f"- {e.title}: {e.at.astimezone(zone(e.tz)).strftime('%a %d %b %H:%M')} {e.tz}"
@@ -83,8 +83,12 @@ def _rituals(conn: sqlite3.Connection, now: datetime) -> WelcomeStep:
     return WelcomeStep("rituals", "Rituals and calendar", "What comes round regularly:\n\n" + body)
 
 
-def _first_win(conn: sqlite3.Connection, shown: queries.GroupSettings) -> WelcomeStep:
-    chosen = next((r for r in queries.resources(conn) if r.id == shown.first_win), None) if shown.first_win else None
+def _first_win(conn: sqlite3.Connection, shown: group_queries.GroupSettings) -> WelcomeStep:
+    chosen = (
+        next((r for r in resource_queries.resources(conn) if r.id == shown.first_win), None)
+        if shown.first_win
+        else None
+    )
     if chosen is None:
         return WelcomeStep("first-win", "A first win", "Have a look round the library (section 3) and open one thing.")
     body = f"Start here: {chosen.title}\n{chosen.url}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import member_queries
 from tablespace.core.clock import datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.metrics import WIN_TAG
 
@@ -66,7 +66,7 @@ def recap(conn: sqlite3.Connection, start: datetime, end: datetime) -> Recap:
     answered, events held, new resources, questions still waiting (a poll, a survey or an
     event is answered by votes, sealed answers or RSVPs, not replies: never waiting)."""
     w = {"lo": datetime_to_hlc(start), "hi": datetime_to_hlc(end), "win": WIN_TAG, "recap": RECAP_TAG}
-    names = queries.member_names(conn)
+    names = member_queries.member_names(conn)
 
     def in_week(alias: str) -> str:
         return f"{alias}.created_hlc >= :lo AND {alias}.created_hlc < :hi"

@@ -19,7 +19,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any  # (cold start: sqlite_utils is imported on first write, see connect)
 
-from tablespace.core import database, queries
+from tablespace.core import database, log_queries
 from tablespace.core.circles import CircleKeys
 from tablespace.core.clock import MAX_DRIFT_MS, HybridClock, hlc_iso, hlc_ms, iso, now, now_ms
 from tablespace.core.database import LazyDatabase, busy_message, is_busy
@@ -565,7 +565,7 @@ class Store:
                 "SELECT circle_id FROM circle_members WHERE member = (SELECT value FROM meta WHERE key = 'me')"
             )
         )
-        removed = frozenset(queries.removed_devices(self.conn))
+        removed = frozenset(log_queries.removed_devices(self.conn))
         return dict(self.conn.execute("SELECT member, last_seq FROM cutoffs")), timeouts, windows, joined, removed
 
     def _context(self, hlcs: dict[str, int], cuts: Cuts | None = None, head: OrderKey | None = None) -> FoldContext:

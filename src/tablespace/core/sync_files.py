@@ -1,6 +1,6 @@
 """Writes to sync_files: the sync's record of each file it has looked at in
 the shared folder, so that an unchanged file is not read again. The table
-is local bookkeeping, never folded; its reads are in core/queries.py."""
+is local bookkeeping, never folded; its reads are in core/folder_queries.py."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ device of every member of the circle that has published an exchange key, so
 a member reads a circle from each of their devices.
 
 A new key is made when the devices the current key reached differ from the
-circle members' devices now (queries.circle_needs_new_key): someone went, a
+circle members' devices now (circle_queries.circle_needs_new_key): someone went, a
 device was removed, or one was added. It carries the earlier keys its maker
 holds, sealed under it, so whoever it reaches reads the circle's history.
 Whoever writes in the circle renews it first, and so does every member's
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import circle_queries, member_queries
 from tablespace.core.circles import OpPlace, new_circle_key, seal_prev_keys, sealed_prev_aad, wrap_for
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -25,9 +25,9 @@ def exchange_keys(group: Group, members: Iterable[str]) -> dict[str, bytes]:
     """Signing key -> exchange key of every device of `members` a circle key
     is wrapped for; refused if one of them has published none yet."""
     members = sorted(set(members))
-    holders = queries.circle_holders(group.conn, members)
+    holders = circle_queries.circle_holders(group.conn, members)
     reached = {member for member, _ in holders.values()}
-    names = queries.member_names(group.conn)
+    names = member_queries.member_names(group.conn)
     for member in members:
         if member not in reached:
             raise TablespaceError(
@@ -46,7 +46,7 @@ def write_key_op(
     if not held:
         raise TablespaceError("you hold no key for that circle, so you cannot give one out")
     keys = exchange_keys(group, members)
-    epoch = queries.circle_current_key(group.conn, circle)[1] + 1
+    epoch = circle_queries.circle_current_key(group.conn, circle)[1] + 1
     key = new_circle_key()
 
     def payload(place: OpPlace) -> dict[str, Any]:
@@ -64,10 +64,10 @@ def write_key_op(
 
 def renew_key_if_needed(group: Group, circle: str) -> bool:
     """A new key for the circle if its devices changed since the current one
-    (queries.circle_needs_new_key); returns whether one was made."""
-    if not queries.circle_needs_new_key(group.conn, circle):
+    (circle_queries.circle_needs_new_key); returns whether one was made."""
+    if not circle_queries.circle_needs_new_key(group.conn, circle):
         return False
-    write_key_op(group, "circle.rekey", circle, queries.circle_member_ids(group.conn, circle))
+    write_key_op(group, "circle.rekey", circle, circle_queries.circle_member_ids(group.conn, circle))
     return True
 
 
@@ -80,7 +80,7 @@ def renew_my_circle_keys(group: Group) -> int:
     the group). A circle we hold no key for is left to its other members;
     returns how many were renewed."""
     renewed = 0
-    for circle in queries.circles_of(group.conn, group.me):
+    for circle in circle_queries.circles_of(group.conn, group.me):
         if group.store.circle_keys.held(group.conn, circle):
             renewed += renew_key_if_needed(group, circle)
     return renewed
@@ -93,7 +93,7 @@ def renew_stale_circle_keys(group: Group) -> int:
     if group.my_status != "active":
         return 0
     renewed = 0
-    for circle in queries.circles_of(group.conn, group.me):
+    for circle in circle_queries.circles_of(group.conn, group.me):
         if not group.store.circle_keys.held(group.conn, circle):
             continue
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from tablespace.core import queries, sync_files
+from tablespace.core import folder_queries, log_queries, sync_files
 from tablespace.core.errors import TablespaceError
 from tablespace.core.files import write_atomically
 from tablespace.core.fold import record_id
@@ -97,7 +97,7 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
     again only if it changes; one sealed to a key we do not hold yet waits.
     The moderators' keys are unwrapped only when a new file needs opening.
     """
-    seen = queries.files_looked_at(group.conn, f"{REPORTS_DIR}/")
+    seen = folder_queries.files_looked_at(group.conn, f"{REPORTS_DIR}/")
     held: Mapping[str, X25519PrivateKey] | None = None
     refused = []
     for path in folder.small_files(REPORTS_DIR, REPORT_SUFFIX):
@@ -117,7 +117,7 @@ def receive_reports(group: Group, folder: FolderStore, exchange: ExchangeKey) ->
             data = folder.read(path, MAX_SEALED_BYTES)
         except OSError:
             continue  # being written: a later round
-        filed = queries.mod_record_filed(group.conn, record_id(data))
+        filed = log_queries.mod_record_filed(group.conn, record_id(data))
         status, reason = "imported", None
         try:
             if not filed:  # another moderator may have filed it already

@@ -27,12 +27,12 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from tablespace.core import queries
+from tablespace.core import log_queries, member_queries
 from tablespace.core.clock import now_ms
 from tablespace.core.errors import TablespaceError
 from tablespace.core.fold import invite_id_for
 from tablespace.core.group import Group
-from tablespace.core.queries import Sibling
+from tablespace.core.log_queries import Sibling
 from tablespace.sync.circle_keys import renew_my_circle_keys
 from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
@@ -122,7 +122,7 @@ def approve_pairings(group: Group, folder: FolderStore, keyring: Keyring) -> Pai
     live = {code: entry for code, entry in codes.items() if int(str(entry.get("expires_ms", 0))) > now_ms()}
     approved = refused = 0
     for request, code in _requests(folder, group.id, live):
-        if request.member_id in queries.member_of_signer(group.conn) or queries.member_status(
+        if request.member_id in log_queries.member_of_signer(group.conn) or member_queries.member_status(
             group.conn, request.member_id
         ):
             continue  # paired already (another round, or a copy of the request)
@@ -188,19 +188,19 @@ def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring, sibli
     removal named none of its pairing): no rotation lists it and nobody can
     remove it, so only we can hand it the keys, up to the one that carries
     our removal. Once per (device, key); in the usual round no file is read.
-    `siblings`: the round's `queries.sibling_devices`."""
+    `siblings`: the round's `log_queries.sibling_devices`."""
     others = _my_other_devices(group, siblings)
     if not others:
         return  # the usual member: one device
     refused = set()
     if group.my_status in ("removed", "left"):
         refused = {d for d, _, _ in others} - {d for d, _, _ in siblings}
-    made = queries.epochs_created(group.conn)
+    made = log_queries.epochs_created(group.conn)
     held = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
-    listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in queries.epoch_recipients(group.conn)}
+    listed = {(epoch, key_id): set(who.split(",")) for epoch, key_id, who in log_queries.epoch_recipients(group.conn)}
     memo = memo_in_meta(group, SUPPLIED_META)
     before = json.dumps(memo, sort_keys=True)
-    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    granters = log_queries.signing_ids(group.conn, member_queries.member_ids(group.conn))
     for device, exchange, added_hlc in others:
         decided = set(memo.get(device, []))
         owed = {
@@ -227,7 +227,7 @@ def _my_other_devices(group: Group, siblings: list[Sibling]) -> list[Sibling]:
     have refused since (our member was removed before the others saw the
     pairing): the same person's, who must still read of the removal."""
     found = {d: (d, x, at) for d, x, at in siblings}
-    removed = queries.removed_devices(group.conn)
+    removed = log_queries.removed_devices(group.conn)
     for device, (exchange, at) in _paired(group).items():
         if device not in found and device not in removed:
             found[device] = (device, exchange, at)

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tablespace.core import queries, sync_files
+from tablespace.core import folder_queries, log_queries, sync_files
 from tablespace.core.clock import SUPPORTED_RANGE, hlc_in_range, iso, now
 from tablespace.core.errors import Refusal
 from tablespace.core.files import write_atomically
@@ -133,7 +133,7 @@ def _settled_dirs(saved: str, mine: str) -> SavedTrust | None:
 @dataclass
 class _Round:
     """What an import round knows of the files it reads: the seq runs read
-    so far, the files' records (queries.file_records), and the authors whose
+    so far, the files' records (folder_queries.file_records), and the authors whose
     ops wait in the log."""
 
     read: SeqRuns
@@ -220,7 +220,7 @@ class SyncEngine:
         self.lacking: dict[int, set[str]] = {}
         # Our member's other devices, read once a round after pairings are
         # approved: taking and sharing read marks and supplying keys use it.
-        self.siblings: list[queries.Sibling] = []
+        self.siblings: list[log_queries.Sibling] = []
         self.packing = packing or PackPolicy()
         # What a watch running beside the rounds saw change (sync/watched.py).
         self.seen = seen
@@ -320,7 +320,7 @@ class SyncEngine:
         holding no file that waits, for the next round to skip if unchanged.
         When every one but ours was trusted and all are as recorded, the
         record stands as it is: rewriting it would change only its time."""
-        waiting = {path.rpartition("/")[0] for path in queries.waiting_file_paths(self.store.conn)}
+        waiting = {path.rpartition("/")[0] for path in folder_queries.waiting_file_paths(self.store.conn)}
         plain = self.folder.plain_dirs
         dirs = {path: sig for path, sig in plain.items() if path not in waiting} if waiting else plain
         saved = self._saved_trust
@@ -348,7 +348,7 @@ class SyncEngine:
         pairings = approve_pairings(self.group, self.folder, self.keyring)
         report.devices_added += pairings.approved
         report.pairings_refused += pairings.refused
-        self.siblings = queries.sibling_devices(self.group.conn, self.group.me, self.group.device)
+        self.siblings = log_queries.sibling_devices(self.group.conn, self.group.me, self.group.device)
         self._take_read_marks(report)
         return unopened
 
@@ -439,7 +439,7 @@ class SyncEngine:
         return written
 
     def _announced(self) -> set[tuple[int, str]]:
-        return queries.announced_epoch_keys(self.store.conn)
+        return log_queries.announced_epoch_keys(self.store.conn)
 
     def _receive_grants(self) -> list[GrantHeader]:
         """Pick up epoch keys members wrapped for us (files under keys/<me>/).
@@ -508,7 +508,7 @@ class SyncEngine:
 
     def import_new(self, listing: dict[str, FolderFile], report: SyncReport) -> None:
         reread_skips_in_doubt(self.group)
-        known = queries.files_seen_at(self.store.conn, listing)
+        known = folder_queries.files_seen_at(self.store.conn, listing)
         todo = sorted(
             (
                 f
@@ -537,7 +537,9 @@ class SyncEngine:
         # What the round asks of every file, asked once: the records of the
         # files it reads, and whose ops wait (held_already). Nothing changes
         # either until a batch is filed.
-        round_ = _Round(read, queries.file_records(self.store.conn, [f.path for f in todo]), self._waiting_authors())
+        round_ = _Round(
+            read, folder_queries.file_records(self.store.conn, [f.path for f in todo]), self._waiting_authors()
+        )
         with big, _cyclic_gc_paused(), self.store.db.atomic():
             for info in todo:
                 record = self._read_one(info, batch, round_)
@@ -554,14 +556,14 @@ class SyncEngine:
         looked_at = {f.path for f in todo}
         report.quarantined = [
             Quarantined(p, r, new=p in looked_at)
-            for p, r in queries.quarantined_files(self.store.conn)
+            for p, r in folder_queries.quarantined_files(self.store.conn)
             if p in listing or self.folder.holds(p)
         ]
-        report.pending = queries.held_op_count(self.store.conn) + queries.waiting_file_count(self.store.conn)
+        report.pending = log_queries.held_op_count(self.store.conn) + folder_queries.waiting_file_count(self.store.conn)
         report.links = dict(self.folder.links)
 
     def _waiting_authors(self) -> frozenset[str]:
-        return frozenset(queries.authors_with_held_ops(self.store.conn))
+        return frozenset(log_queries.authors_with_held_ops(self.store.conn))
 
     def _read_one(self, info: FolderFile, batch: list[Op], round_: _Round) -> FileRecord:
         if info.refused:
@@ -582,7 +584,7 @@ class SyncEngine:
         digest = hashlib.sha256(data).hexdigest()
         if settled := losses.settled_as(round_.records.get(info.path), digest):
             return (info, *settled)  # the same bytes under a new time: as it was
-        if queries.file_already_imported(self.store.conn, digest):
+        if folder_queries.file_already_imported(self.store.conn, digest):
             return (info, digest, "imported", "duplicate of a file already imported", None, None)
         try:
             changeset = decode_changeset(data, group_id=self.group.id, epoch_keys=self.keyring.epochs)

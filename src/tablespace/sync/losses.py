@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from tablespace.core import queries, sync_files
+from tablespace.core import folder_queries, log_queries, sync_files
 from tablespace.core.store import Store
 from tablespace.sync.envelope import MAX_FILE_BYTES
 from tablespace.sync.folder import FolderFile, FolderStore
@@ -34,7 +34,7 @@ def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, Folder
     lost: list[str] = []
     lost_spans: list[Span] = []
     kept_spans: list[Span] = []
-    for path, first, last, size, mtime_ns, digest in queries.files_we_wrote(store.conn):
+    for path, first, last, size, mtime_ns, digest in folder_queries.files_we_wrote(store.conn):
         info = listing.get(path)
         if info is not None and ((info.size, info.mtime_ns) == (size, mtime_ns) or _same_bytes(folder, info, digest)):
             kept_spans.append((first, last))
@@ -46,7 +46,7 @@ def note_lost_files(store: Store, folder: FolderStore, listing: dict[str, Folder
             lost_spans.append((first, last))
     if not lost:
         return  # the usual round: no count of our ops per file
-    unforked = [(a, b) for a, b in kept_spans if queries.op_count_between(store.conn, me, a, b) == b - a + 1]
+    unforked = [(a, b) for a, b in kept_spans if log_queries.op_count_between(store.conn, me, a, b) == b - a + 1]
     missing = subtract(merge(lost_spans), merge(unforked))
     with store.db.atomic():
         set_to_resend(store, merge([*to_resend(store), *missing]))
@@ -64,12 +64,12 @@ def _same_bytes(folder: FolderStore, info: FolderFile, digest: str) -> bool:
     return hashlib.sha256(data).hexdigest() == digest
 
 
-def rows_to_send(store: Store, me: str, exported_seq: int) -> list[queries.OpRow]:
+def rows_to_send(store: Store, me: str, exported_seq: int) -> list[log_queries.OpRow]:
     """Our ops to write, in seq order: those of lost files, then those never written."""
     again = [(first, min(last, exported_seq)) for first, last in to_resend(store) if first <= exported_seq]
     return [
-        *(row for first, last in again for row in queries.ops_between(store.conn, me, first, last)),
-        *queries.ops_after(store.conn, me, exported_seq),
+        *(row for first, last in again for row in log_queries.ops_between(store.conn, me, first, last)),
+        *log_queries.ops_after(store.conn, me, exported_seq),
     ]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from tablespace.core import limits, queries
+from tablespace.core import circle_queries, folder_queries, limits, log_queries, post_queries
 from tablespace.core.clock import hlc_to_datetime, iso, now
 from tablespace.core.errors import PermissionDenied, TablespaceError
 from tablespace.core.group import Group
@@ -50,7 +50,7 @@ def file_report(group: Group, post_ref: str, reason: str) -> str:
     if group.my_status != "active":
         raise PermissionDenied("you are not a member of this group (not admitted yet, or you left or were removed)")
     post = group.post_id(post_ref)
-    thread, author, body = queries.post_as_written(group.conn, post)
+    thread, author, body = post_queries.post_as_written(group.conn, post)
     record: dict[str, Any] = {
         "type": "report",
         "group": group.id,
@@ -176,8 +176,8 @@ def _check_against_the_log(group: Group, queue: list[Report]) -> None:
     in never arrives as text, but the log still names its author, time and
     circle."""
     for report in queue:
-        in_circle = queries.circle_op(group.conn, report.post)
-        row = queries.post_as_held(group.conn, report.post)
+        in_circle = circle_queries.circle_op(group.conn, report.post)
+        row = post_queries.post_as_held(group.conn, report.post)
         if in_circle is not None:
             report.circle, report.post_author, posted = in_circle
         if row is not None:
@@ -244,9 +244,9 @@ def resolve_report(
 def _can_hide(group: Group, post: str) -> bool:
     """Whether the post is there to hide: held here, or written in a circle
     this moderator is not in (its members' replicas hide it, core/fold/moderation.py)."""
-    if queries.post_as_held(group.conn, post) is not None:
-        return queries.post_exists(group.conn, post)
-    return queries.circle_op(group.conn, post) is not None
+    if post_queries.post_as_held(group.conn, post) is not None:
+        return post_queries.post_exists(group.conn, post)
+    return circle_queries.circle_op(group.conn, post) is not None
 
 
 def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:
@@ -260,7 +260,7 @@ def add_note(group: Group, exchange: ExchangeKey, ref: str, text: str) -> None:
 def invite_secrets(group: Group, exchange: ExchangeKey) -> dict[str, bytes]:
     """invite id -> its one-time secret, which opens join requests: sealed to
     the moderators, or (invites made before that) in the invite op itself."""
-    found = {i: bytes.fromhex(s) for i, s in queries.invite_secrets_in_the_open(group.conn)}
+    found = {i: bytes.fromhex(s) for i, s in log_queries.invite_secrets_in_the_open(group.conn)}
     entries, _ = open_records(group, exchange)
     for e in entries:
         if e.record["type"] == "invite" and isinstance(e.record.get("secret"), str):
@@ -358,7 +358,9 @@ def evidence(group: Group) -> list[Evidence]:
     different ops for one seq, and files refused with their reasons."""
     found = [
         Evidence("fork", author, f"two different ops signed as seq {seq}; their ops from there on are set aside")
-        for author, seq in queries.first_forks(group.conn)
+        for author, seq in log_queries.first_forks(group.conn)
     ]
-    found += [Evidence("quarantined", path, reason or "") for path, reason in queries.quarantined_files(group.conn)]
+    found += [
+        Evidence("quarantined", path, reason or "") for path, reason in folder_queries.quarantined_files(group.conn)
+    ]
     return found

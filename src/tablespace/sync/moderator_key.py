@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from tablespace.core import queries
+from tablespace.core import log_queries
 from tablespace.core.fold import mod_key_id
 from tablespace.core.group import Group
 from tablespace.sync.keys import ExchangeKey, seal_previous_key, wrap_key
@@ -26,7 +26,7 @@ from tablespace.sync.sealing import LINK_INFO, ModKey, current_mod_key, held_mod
 def moderators_with_keys(group: Group) -> dict[str, bytes]:
     """Current moderators' devices that have published an exchange key:
     signing key id -> key."""
-    return {m: bytes.fromhex(k) for m, k in queries.moderators_with_keys(group.conn)}
+    return {m: bytes.fromhex(k) for m, k in log_queries.moderators_with_keys(group.conn)}
 
 
 def rotate_mod_key_if_needed(group: Group, exchange: ExchangeKey) -> bool:

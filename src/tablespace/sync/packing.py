@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tablespace.core import queries, sync_files
+from tablespace.core import folder_queries, log_queries, sync_files
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.group import Group
 from tablespace.core.ops import Op
@@ -203,7 +203,7 @@ def held_already(group: Group, path: str, read: SeqRuns, waiting: Collection[str
         return False
     if read.covers(author, first, last):
         return True
-    return queries.held_seq_count(conn, author, first, last) == last - first + 1
+    return log_queries.held_seq_count(conn, author, first, last) == last - first + 1
 
 
 def reread_skips_in_doubt(group: Group) -> None:
@@ -212,7 +212,7 @@ def reread_skips_in_doubt(group: Group) -> None:
     log, and one of those packs may hold what is missing, so this round
     reads them."""
     conn = group.store.conn
-    in_doubt = queries.authors_with_held_ops(conn)
+    in_doubt = log_queries.authors_with_held_ops(conn)
     if in_doubt:
         with group.store.db.atomic():
             sync_files.forget_skipped(conn, HELD_ALREADY, [f"changes/{a}/" for a in in_doubt])
@@ -318,7 +318,7 @@ class Packer:
         self.store.set_meta(PENDING_META, json.dumps(pending, sort_keys=True))
 
     def _ours(self) -> dict[str, tuple[int, int, int]]:
-        return {path: (first, last, size) for path, first, last, size in queries.our_changesets(self.store.conn)}
+        return {path: (first, last, size) for path, first, last, size in folder_queries.our_changesets(self.store.conn)}
 
     def _adopt(
         self,
@@ -428,7 +428,9 @@ class Packer:
             present = listing.get(path)
             if path not in held and present is not None and present.size == size:
                 live.append((path, first, last))
-        newest = queries.newest_op_hlcs(self.store.conn, self.group.device, [(first, last) for _, first, last in live])
+        newest = log_queries.newest_op_hlcs(
+            self.store.conn, self.group.device, [(first, last) for _, first, last in live]
+        )
         return [
             OurFile(path, first, last, hlc_to_datetime(hlc))
             for (path, first, last), hlc in zip(live, newest, strict=True)
@@ -504,7 +506,7 @@ class Packer:
     def _one_chain(self, first: int, last: int) -> list[Op] | None:
         """Our ops from `first` to `last`, if the log holds exactly one
         chain of them (no fork from a home restored from a backup)."""
-        rows = queries.ops_between(self.store.conn, self.group.device, first, last)
+        rows = log_queries.ops_between(self.store.conn, self.group.device, first, last)
         if len(rows) != last - first + 1:
             return None
         ops = [self.store.read_op(*row) for row in rows]

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from tablespace.core import queries, read_marks, sync_files
+from tablespace.core import folder_queries, read_marks, sync_files
 from tablespace.core.group import Group
 from tablespace.core.identity import author_id_for, verify_signature
-from tablespace.core.queries import Sibling
+from tablespace.core.log_queries import Sibling
 from tablespace.core.read_marks import Marks
 from tablespace.core.stanza import hkdf
 from tablespace.sync.folder import FolderStore, LinkInFolder
@@ -167,7 +167,7 @@ def marks_path(device: str, data: bytes) -> str:
 def share_read_marks(group: Group, folder: FolderStore, siblings: list[Sibling]) -> bool:
     """Write this round's file for our other devices, if anything is to be
     said; returns whether one was written. `siblings`: the round's
-    `queries.sibling_devices`."""
+    `log_queries.sibling_devices`."""
     others = _other_devices(group, siblings)
     written_for, deltas = _out_state(group)
     if not others:
@@ -205,7 +205,7 @@ def take_read_marks(
     others = _other_devices(group, siblings)
     raised, refused = 0, list[Refused]()
     if others:
-        seen = queries.files_looked_at(group.conn, f"{READS_DIR}/")
+        seen = folder_queries.files_looked_at(group.conn, f"{READS_DIR}/")
         listed: set[str] = set()
         for device, _ in others:
             public = read_marks.signing_key(group.conn, device)

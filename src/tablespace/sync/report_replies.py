@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 
-from tablespace.core import limits, queries
+from tablespace.core import limits, log_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
 from tablespace.core.stanza import KeyWrapError, open_sealed, seal_to
@@ -26,7 +26,7 @@ def seal_reply(group: Group, report_id: str, reporter_device: str, text: str) ->
     """The moderators' word for the reporter alone: sealed to the exchange
     key of the device the report was signed on, which is the home that
     remembers filing it (my_reports)."""
-    device = queries.device_of(group.conn, reporter_device)
+    device = log_queries.device_of(group.conn, reporter_device)
     if device is None or device[1] is None:
         raise TablespaceError("the reporter's device has no key to seal a word to; resolve without telling them")
     box = seal_to(text.encode(), bytes.fromhex(device[1]), info=REPLY_INFO, aad=_reply_context(group.id, report_id))
@@ -38,7 +38,7 @@ def open_report_replies(group: Group, exchange: ExchangeKey) -> int:
     into my_reports (local, never synced); returns how many were opened.
     A box that does not open is left as it is: it was not for this home."""
     opened = 0
-    for report_id, blob in queries.report_replies_waiting(group.conn):
+    for report_id, blob in log_queries.report_replies_waiting(group.conn):
         try:
             text = open_sealed(
                 base64.b64decode(blob),

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import PurePosixPath
 
-from tablespace.core import queries
+from tablespace.core import log_queries, member_queries
 from tablespace.core.clock import datetime_to_hlc, now
 from tablespace.core.group import Group
 from tablespace.core.names import name_key
@@ -58,9 +58,9 @@ def undecided_requests(group: Group, folder: FolderStore) -> list[JoinRequest]:
     the joiner has not withdrawn. One whose invite is used up or expired, or
     whose name a member has (`name_taken_by`), cannot be admitted: it says so
     in `problem` (and its joiner is told)."""
-    decided = queries.decided_requests(group.conn)
-    names = {key: member for member, key in queries.member_name_keys(group.conn)}
-    invites = queries.invite_uses(group.conn)
+    decided = log_queries.decided_requests(group.conn)
+    names = {key: member for member, key in member_queries.member_name_keys(group.conn)}
+    invites = log_queries.invite_uses(group.conn)
     found = []
     for request in _readable_requests(group, folder, skip=decided):
         if request.member_id in names.values() or _withdrawn(folder, request, group.id):
@@ -122,7 +122,7 @@ def answer_requests(group: Group, folder: FolderStore) -> int:
     answers it at once; this catches an answer it could not write) and one
     whose invite was used up or expired (they ask for a new code)."""
     answered = {PurePosixPath(p).stem for p in folder.small_files("answers", ANSWER_SUFFIX)}
-    denied = queries.decided_requests(group.conn, decision="denied")
+    denied = log_queries.decided_requests(group.conn, decision="denied")
     unanswered = denied - answered
     due = (
         [(r, "declined") for r in _readable_requests(group, folder, skip=answered, only=unanswered)]
@@ -155,7 +155,7 @@ def _admission_on_its_way(group: Group, folder: FolderStore, request: JoinReques
 def refused_admissions(group: Group) -> set[str]:
     """The join requests whose admission the fold refused (another moderator
     admitted someone else under the name first, by the fold's order)."""
-    rows = queries.refused_ops_of_kind(group.conn, "member.add")
+    rows = log_queries.refused_ops_of_kind(group.conn, "member.add")
     return {request for row in rows if isinstance(request := group.store.read_op(*row).payload.get("request"), str)}
 
 

@@ -42,7 +42,7 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
-from tablespace.core import queries
+from tablespace.core import log_queries, member_queries
 from tablespace.core.clock import now_ms
 from tablespace.core.group import Group
 from tablespace.sync.folder import FolderStore, LinkInFolder
@@ -98,7 +98,7 @@ def _recipients(group: Group) -> dict[tuple[int, str], set[str]]:
     """(epoch, key id) of every announced key -> the members its announcement lists."""
     return {
         (epoch, key_id): set(recipients.split(","))
-        for epoch, key_id, recipients in queries.epoch_recipients(group.conn)
+        for epoch, key_id, recipients in log_queries.epoch_recipients(group.conn)
     }
 
 
@@ -118,7 +118,7 @@ def when_changed(group: Group, keyring: Keyring, name: str, step: Callable[[], o
     round then costs two lookups, not a pass over every key and member.
     A step that raises, or returns False (part of it waits on the clock),
     stays due."""
-    mark = f"{queries.newest_op_row(group.conn)}:{len(keyring.keys)}:{group.my_status}"
+    mark = f"{log_queries.newest_op_row(group.conn)}:{len(keyring.keys)}:{group.my_status}"
     meta = f"upkeep_{name}"
     if group.store.get_meta(meta) == mark:
         return
@@ -144,14 +144,14 @@ def _departed_holders(group: Group, keyring: Keyring) -> list[tuple[str, int]]:
     key, wrapped = _writing_key(group, keyring)
     if key is None:
         return []
-    created_hlc = queries.epoch_created_hlc(group.conn, key.epoch, key.key_id)
+    created_hlc = log_queries.epoch_created_hlc(group.conn, key.epoch, key.key_id)
     listed = wrapped[(key.epoch, key.key_id)]
     # A member who went before the key was made was not wrapped it (the
     # rotation saw them go), unless they are listed: then the rotation had not,
     # or it was made for an earlier departure (see `rotate`).
     return [
         (member, left)
-        for member, joined, left in queries.departed_members(group.conn)
+        for member, joined, left in log_queries.departed_members(group.conn)
         if member in listed or joined > created_hlc or left > created_hlc
     ]
 
@@ -181,7 +181,7 @@ def _our_bare_leave(group: Group, cut: int) -> int:
     but the fact, so it goes out under the old key."""
     if group.my_status != "left":
         return 0
-    seq = queries.accepted_leave_seq(group.conn, group.device)
+    seq = log_queries.accepted_leave_seq(group.conn, group.device)
     exported = int(group.store.get_meta("exported_seq", "0") or 0)
     if seq is None or seq - 1 > max(cut, exported):
         return 0
@@ -197,7 +197,7 @@ def _seq_of_our_departure_op(group: Group, member: str, left_hlc: int) -> int:
     # or our removal of that device from another of ours.
     kinds = ("member.leave", "device.remove") if member == group.me else ("member.remove", "device.remove")
     for kind in kinds:
-        row = queries.accepted_op_at(group.conn, group.device, left_hlc, kind)
+        row = log_queries.accepted_op_at(group.conn, group.device, left_hlc, kind)
         if row is not None:
             op = group.store.read_op(*row)
             named = {op.payload.get("member"), op.payload.get("device")}
@@ -211,7 +211,7 @@ def has_held_back(group: Group, keyring: Keyring) -> bool:
     if cut is None:
         return False
     exported = int(group.store.get_meta("exported_seq", "0") or 0)
-    return queries.has_ops_after(group.conn, group.device, max(cut, exported))
+    return log_queries.has_ops_after(group.conn, group.device, max(cut, exported))
 
 
 def should_rotate(group: Group, departed: int, *, held_back: bool = False, about_to_write: bool = False) -> bool:
@@ -266,9 +266,9 @@ def rotate(group: Group, folder: FolderStore, keyring: Keyring, departed: int) -
     members who went later than `departed` were still members then: they get
     the key too, and `sendable_seq` keeps what follows their own departure
     from being written under it."""
-    epoch = queries.newest_epoch(group.conn) + 1
+    epoch = log_queries.newest_epoch(group.conn) + 1
     key = new_epoch_key()
-    remaining = queries.members_after_departure(group.conn, departed, group.device)
+    remaining = log_queries.members_after_departure(group.conn, departed, group.device)
     with group.store.db.atomic():
         group.write(
             "epoch.rotate",
@@ -352,9 +352,9 @@ def ask_for_missing_keys(
     # stranger's must not be able to make us write need after need. (A
     # granter admitted where we cannot read yet is unknown to us too: the
     # cost of that rule, noted in docs/changeset-format.md.)
-    members = queries.member_statuses(group.conn)
+    members = member_queries.member_statuses(group.conn)
     # by signing key: a device of a member speaks for them
-    status = {**{d: members.get(m) for d, m in queries.member_of_signer(group.conn).items()}, **members}
+    status = {**{d: members.get(m) for d, m in log_queries.member_of_signer(group.conn).items()}, **members}
     unopened = [h for h in unopened if h.granter in status and any(k not in held for k in h.keys)]
     epochs = {epoch for h in unopened for epoch, key_id in h.keys if (epoch, key_id) not in held}
     announced: dict[int, set[str]] = {}
@@ -442,7 +442,7 @@ def answer_key_needs(group: Group, folder: FolderStore, keyring: Keyring) -> Non
     }
     members = dict(_members_to_grant(group))
     listed = _recipients(group)
-    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    granters = log_queries.signing_ids(group.conn, member_queries.member_ids(group.conn))
     ours_by_member: dict[str, dict[str, EpochKey]] = {}
     left_out = {(key, member) for key, missed in _left_out(group, keyring).items() for member, _ in missed}
     # ...and as a gone maker's stand-in, once we would grant them ourselves:
@@ -509,7 +509,7 @@ def _grant_current_key(group: Group, folder: FolderStore, keyring: Keyring) -> N
 
 def _moderators(group: Group) -> set[str]:
     """The moderators' signing keys (their devices' too): who signs a grant."""
-    return queries.signing_ids(group.conn, queries.moderator_ids(group.conn))
+    return log_queries.signing_ids(group.conn, member_queries.moderator_ids(group.conn))
 
 
 def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring) -> None:
@@ -520,7 +520,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     moderators = _moderators(group)
     made = {
         (epoch, key_id): creator
-        for epoch, key_id, creator in queries.epoch_creators(group.conn)
+        for epoch, key_id, creator in log_queries.epoch_creators(group.conn)
         if creator not in moderators
     }
     ours = {(k.epoch, k.key_id): k for k in keyring.keys if (k.epoch, k.key_id) in made}
@@ -530,7 +530,7 @@ def _check_member_made_keys(group: Group, folder: FolderStore, keyring: Keyring)
     stored = json.dumps(memo)
     listed = _recipients(group)
     # a grant signed by anyone who was a member counts (the maker's, made before they left too)
-    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    granters = log_queries.signing_ids(group.conn, member_queries.member_ids(group.conn))
     members = _members_to_grant(group)
     grants: dict[str, set[tuple[int, str]]] = {}  # each member's grant files read once a round, not once per key
     for (epoch, key_id), key in sorted(ours.items()):
@@ -563,11 +563,11 @@ def _left_out(group: Group, keyring: Keyring) -> dict[tuple[int, str], list[tupl
     to someone rightly left out."""
     held = {(k.epoch, k.key_id) for k in keyring.keys}
     owed: dict[tuple[int, str], list[tuple[str, str]]] = {}
-    for epoch, key_id, created_hlc, recipients in queries.epochs_made_by(group.conn, group.device):
+    for epoch, key_id, created_hlc, recipients in log_queries.epochs_made_by(group.conn, group.device):
         if (epoch, key_id) not in held:
             continue
         listed = set(recipients.split(","))
-        missed = [(m, x) for m, x in queries.holders_at(group.conn, created_hlc, group.device) if m not in listed]
+        missed = [(m, x) for m, x in log_queries.holders_at(group.conn, created_hlc, group.device) if m not in listed]
         if missed:
             owed[(epoch, key_id)] = missed
     return owed
@@ -583,7 +583,7 @@ def _grant_keys_we_left_out(group: Group, folder: FolderStore, keyring: Keyring)
     memo = memo_in_meta(group, "left_out_granted")
     stored = json.dumps(memo, sort_keys=True)
     keys = {(k.epoch, k.key_id): k.key for k in keyring.keys}
-    granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+    granters = log_queries.signing_ids(group.conn, member_queries.member_ids(group.conn))
     for (epoch, key_id), missed in sorted(owed.items()):
         done = set(memo.get(f"{epoch}:{key_id}", []))
         for member, exchange in missed:
@@ -605,11 +605,11 @@ def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list
     key), and who stand in for the maker, in turn (`_stand_ins`). The maker cannot
     grant them any more (`_left_out`), and no other rule reaches a holder a
     key does not list."""
-    current = queries.current_signers(group.conn)
+    current = log_queries.current_signers(group.conn)
     held = {(k.epoch, k.key_id) for k in keyring.keys}
     grantable: set[str] | None = None
     orphans: dict[tuple[int, str], tuple[list[tuple[str, str]], list[str]]] = {}
-    for epoch, key_id, created_hlc, maker, recipients in queries.epochs_with_makers(group.conn):
+    for epoch, key_id, created_hlc, maker, recipients in log_queries.epochs_with_makers(group.conn):
         if maker in current or (epoch, key_id) not in held:
             continue  # the usual key: its maker is still here to grant it
         if grantable is None:
@@ -617,7 +617,7 @@ def _orphans(group: Group, keyring: Keyring) -> dict[tuple[int, str], tuple[list
         listed = set(recipients.split(","))
         missed = [
             (m, x)
-            for m, x in queries.holders_at(group.conn, created_hlc, group.device)
+            for m, x in log_queries.holders_at(group.conn, created_hlc, group.device)
             if m not in listed and m in grantable
         ]
         if missed:
@@ -665,7 +665,7 @@ def _stand_in_for_gone_makers(group: Group, folder: FolderStore, keyring: Keyrin
                 settled = False
                 continue
             if granters is None:
-                granters = queries.signing_ids(group.conn, queries.member_ids(group.conn))
+                granters = log_queries.signing_ids(group.conn, member_queries.member_ids(group.conn))
             if (epoch, key_id) not in granted_to(group, folder, member, granters):
                 write_grant(group, folder, member, bytes.fromhex(exchange), [(epoch, keys[(epoch, key_id)])])
             entry[member] = True
@@ -698,7 +698,7 @@ def _stand_in_due(memo: dict[str, Any], key: tuple[int, str], member: str, wait:
 
 def _members_to_grant(group: Group) -> list[tuple[str, str]]:
     """(id, exchange key) of every other current member who can be granted a key."""
-    return queries.members_to_grant(group.conn, group.device)
+    return log_queries.members_to_grant(group.conn, group.device)
 
 
 def granted_to(group: Group, folder: FolderStore, member: str, granters: set[str]) -> set[tuple[int, str]]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from tablespace.core import limits, queries
+from tablespace.core import limits, log_queries, member_queries
 from tablespace.core.clock import hlc_to_datetime
 from tablespace.core.errors import Rejected, TablespaceError
 from tablespace.core.fold import record_id
@@ -89,7 +89,7 @@ class ModKey:
 def current_mod_key(group: Group) -> ModKey | None:
     """The key new records are sealed to: the newest epoch, and within it the
     lowest key id (two moderators may rotate at once; everyone picks alike)."""
-    row = queries.newest_mod_key(group.conn)
+    row = log_queries.newest_mod_key(group.conn)
     if row is None:
         return None
     return ModKey(row[0], row[1], bytes.fromhex(row[2]), frozenset(filter(None, row[3].split(","))))
@@ -103,7 +103,7 @@ def link_context(group_id: str, previous_id: str, key_id: str) -> bytes:
 def held_mod_keys(group: Group, exchange: ExchangeKey) -> dict[str, X25519PrivateKey]:
     """Every moderators' key this home can open: those wrapped for us, and the
     older ones reachable through each key's link to its predecessor."""
-    rows = queries.mod_keys(group.conn)
+    rows = log_queries.mod_keys(group.conn)
     publics = {row[0]: bytes.fromhex(row[4]) for row in rows}
     raw: dict[str, bytes] = {}
     for key_id, wrapped, _, _, _ in rows:
@@ -229,11 +229,11 @@ def check_report(record: Mapping[str, Any], group: Group, *, filing: bool = True
     except (KeyError, TypeError, ValueError, UnicodeError, Rejected):
         raise SealedRecordError("the report is not signed properly") from None
     signer = author_id_for(public)  # the reporter's first key, or a device they added
-    device = None if signer == record["reporter"] else queries.device_of(group.conn, signer)
+    device = None if signer == record["reporter"] else log_queries.device_of(group.conn, signer)
     owner = signer if device is None else device[0]
     if owner != record["reporter"] or not verify_signature(public, signature, signed_part(record)):
         raise SealedRecordError("the report's signature does not match its reporter")
-    status = queries.member_status(group.conn, record["reporter"])
+    status = member_queries.member_status(group.conn, record["reporter"])
     if status is None or (filing and status != "active"):
         raise SealedRecordError("the reporter is not a member of this group")
 
@@ -264,7 +264,7 @@ def open_records(group: Group, exchange: ExchangeKey) -> tuple[list[SealedEntry]
     opened = _OPENED.setdefault(str(group.path), {})
     held: Mapping[str, X25519PrivateKey] | None = None  # unwrapped only if a record is new
     entries, closed = [], 0
-    for op_id, author, hlc, sealed, rid in queries.mod_records(group.conn):
+    for op_id, author, hlc, sealed, rid in log_queries.mod_records(group.conn):
         if op_id not in opened:
             held = held_mod_keys(group, exchange) if held is None else held
             data = base64.b64decode(sealed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tablespace.core import queries
+from tablespace.core import group_queries, member_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group, Transport
 from tablespace.sync.engine import QUARANTINE_DIR, SyncEngine, SyncReport
@@ -41,7 +41,7 @@ def sync_checks(group: Group) -> Iterator[tuple[bool, str]]:
         yield from conflict_copy_checks(group.transport.folder)
     # As the last sync left them: a file that later arrived whole is imported,
     # not counted (one gone from the folder since is, until the next sync).
-    quarantined = queries.quarantined_count(group.conn)
+    quarantined = group_queries.quarantined_count(group.conn)
     yield (
         True,
         f"{quarantined} file(s) in the folder quarantined, copies kept in {group.path / QUARANTINE_DIR}"
@@ -154,7 +154,7 @@ def find_request(group: Group, folder: FolderStore, ref: str) -> JoinRequest:
 
 def name_taken_refusal(group: Group, request: JoinRequest) -> str:
     """Why a request cannot be admitted under its name, and what to do instead."""
-    holder = queries.member_names(group.conn).get(request.name_taken_by or "", "a member")
+    holder = member_queries.member_names(group.conn).get(request.name_taken_by or "", "a member")
     return (
         f"cannot admit {request.name!r}: the display name is taken in this group ({holder!r} has it); "
         f"they are told to join again with another name when you sync, or turn it down with "

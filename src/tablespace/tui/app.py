@@ -26,7 +26,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import group_queries
 from tablespace.core.clock import now
 from tablespace.core.errors import TablespaceError
 from tablespace.core.group import Group
@@ -50,7 +50,7 @@ from tablespace.tui.live import (
     initial_status,
 )
 from tablespace.tui.registry import SECTIONS, Section, section, sections_for
-from tablespace.tui.screens import ThreadScreen, ThreadsScreen
+from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.textual_private import (
     apply_ansi_colors,
     changed_off_screen,
@@ -64,7 +64,7 @@ from tablespace.tui.textual_private import (
 )
 
 if TYPE_CHECKING:
-    from tablespace.core.queries import SearchHit
+    from tablespace.core.search_queries import SearchHit
     from tablespace.tui.modals import HelpRow
 
 # Modules that the first frame does not need (the compose/search/help modals,
@@ -262,7 +262,8 @@ class TablespaceApp(App[None]):
         if self.group is None:
             return []
         moderator = self.is_moderator()
-        modules = [s.screen.partition(":")[0] for s in sections_for(moderator)]
+        # The thread view first: enter on the list opens it.
+        modules = ["tablespace.tui.thread_screen", *(s.screen.partition(":")[0] for s in sections_for(moderator))]
         if moderator:
             modules.append("tablespace.actions.moderation")  # the reports and the log, read on first show
         return modules
@@ -419,7 +420,7 @@ class TablespaceApp(App[None]):
     @on(DatabaseChanged)
     def _database_changed(self) -> None:
         self.refresh_if_changed()
-        outbox = queries.outbox_count(self.group.conn, self.group.device)
+        outbox = group_queries.outbox_count(self.group.conn, self.group.device)
         if outbox > self.sync_status.outbox:  # a command beside the app wrote: send it out now
             self.wrote()
 
@@ -530,7 +531,9 @@ class TablespaceApp(App[None]):
         """A local write happened: count it in the outbox and send it out now."""
         if self.group is None:
             return
-        self.sync_status = replace(self.sync_status, outbox=queries.outbox_count(self.group.conn, self.group.device))
+        self.sync_status = replace(
+            self.sync_status, outbox=group_queries.outbox_count(self.group.conn, self.group.device)
+        )
         self._show_sync_status()
         if self.sync_loop is not None:
             self.sync_loop.request()
@@ -670,7 +673,7 @@ class TablespaceApp(App[None]):
         if self.group is None:
             return False
         # Asked for every key binding shown, many times a frame: read once per change of the database.
-        version = queries.data_version(self.group.conn)
+        version = group_queries.data_version(self.group.conn)
         if self._moderator is None or self._moderator[0] != version:
             self._moderator = (version, self.group.is_moderator)
         return self._moderator[1]
@@ -678,7 +681,7 @@ class TablespaceApp(App[None]):
     def unread_counts(self) -> dict[str, int]:
         """The unread counts every section's bar shows: read once per change
         of the database, not once per section shown."""
-        version = queries.data_version(self.group.conn)
+        version = group_queries.data_version(self.group.conn)
         if self._unread is None or self._unread[0] != version:
             self._unread = (version, unread_counts(self.group.conn, self.group.me))
         return self._unread[1]
@@ -715,6 +718,8 @@ class TablespaceApp(App[None]):
     async def open_thread(self, thread_id: str, post_id: str | None = None) -> None:
         """Open a thread on top of whatever is in view (a section, another
         thread): escape comes back there, as from any thread."""
+        from tablespace.tui.thread_screen import ThreadScreen
+
         await self.push_screen(ThreadScreen(thread_id, post_id))
 
     async def open_resource(self, resource_id: str) -> None:
@@ -737,6 +742,8 @@ class TablespaceApp(App[None]):
 
     async def _threads_section(self) -> ThreadsScreen | None:
         """The Threads section's own screen, shown (a thread open there closes)."""
+        from tablespace.tui.thread_screen import ThreadScreen
+
         await self.switch_mode("threads")
         while isinstance(self.screen, ThreadScreen):
             await self.pop_screen()
@@ -762,6 +769,7 @@ class TablespaceApp(App[None]):
 
     def action_help(self) -> None:
         from tablespace.tui.modals import HelpRow, HelpScreen
+        from tablespace.tui.thread_screen import ThreadScreen
 
         rows = self.help_rows()
         rows.append(
@@ -774,7 +782,7 @@ class TablespaceApp(App[None]):
 
     def refresh_all(self) -> None:
         """New ops landed (sync) or something changed: the screens in view re-read."""
-        self._shown_version = queries.data_version(self.group.conn)
+        self._shown_version = group_queries.data_version(self.group.conn)
         # A linked device becomes its member when the certificate comes in, by
         # the app's sync or a command beside it: every screen reads as them.
         self.group.take_up_device()
@@ -784,7 +792,7 @@ class TablespaceApp(App[None]):
     def refresh_if_changed(self) -> None:
         """`refresh_all`, unless no connection committed since the screens last
         re-read (a round and the database watcher both report one import)."""
-        if queries.data_version(self.group.conn) != self._shown_version:
+        if group_queries.data_version(self.group.conn) != self._shown_version:
             self.refresh_all()
 
 
@@ -801,14 +809,14 @@ def _try_unlock(path: Path, passphrase: str) -> bool:
 def group_title(group: Group) -> str:
     """The group's name; a joiner not admitted yet cannot read it (it is in
     the encrypted log), so say what they wait for instead of an id."""
-    name = visible(queries.settings(group.conn).get("name", ""))
+    name = visible(group_queries.settings(group.conn).get("name", ""))
     return name or ("Waiting for your other device" if group.waiting_for_my_device else "Waiting to be admitted")
 
 
 def quiet_words(group: Group) -> str:
     """'quiet until Mon 30 Nov 00:00 · ' while the group is in a quiet spell
     (on the reader's clock), else nothing."""
-    spell = queries.quiet_now(group.conn, now())
+    spell = group_queries.quiet_now(group.conn, now())
     if spell is None:
         return ""
     return f"quiet until {local(spell.ends):%a %d %b %H:%M} · "

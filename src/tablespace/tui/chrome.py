@@ -19,7 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tablespace.actions import in_own_group
-from tablespace.core import queries
+from tablespace.core import group_queries
 from tablespace.core.clock import now
 from tablespace.core.inbox import COUNT_CAP
 from tablespace.core.text import visible
@@ -410,7 +410,7 @@ class TablespaceScreen(Screen[None]):
         for one that reads the clock every minute."""
         rounds = self.ts_app.sync_rounds if self.REFRESH_EVERY_ROUND else 0
         minute = now().strftime("%Y-%m-%d %H:%M") if self.READS_THE_CLOCK else ""
-        return queries.data_version(self.group.conn), rounds, minute
+        return group_queries.data_version(self.group.conn), rounds, minute
 
     def reread(self) -> None:
         """`refresh_data`, noting the stamp first (a commit while it reads is

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from tablespace.core import queries
+from tablespace.core import member_queries
 from tablespace.core.circles import MAX_MEMBERS, MIN_MEMBERS
 from tablespace.core.text import visible
 from tablespace.tui.format import key_hint, shown
@@ -36,7 +36,9 @@ class CircleDraft:
 def others(conn: sqlite3.Connection, me: str, leave_out: Iterable[str] = ()) -> list[Person]:
     """Who may be picked: the group's active members but me (and `leave_out`), by name."""
     skip = {me, *leave_out}
-    people = [(m.id, visible(m.name)) for m in queries.members(conn) if m.status == "active" and m.id not in skip]
+    people = [
+        (m.id, visible(m.name)) for m in member_queries.members(conn) if m.status == "active" and m.id not in skip
+    ]
     return sorted(people, key=lambda person: person[1].casefold())
 
 

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import member_queries
 from tablespace.core.text import visible
 from tablespace.tui.chrome import AppHeader, KeyFooter, TablespaceScreen
 from tablespace.tui.jobs import Job
@@ -39,7 +39,7 @@ class DevicesScreen(TablespaceScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.devices: list[queries.DeviceView] = []
+        self.devices: list[member_queries.DeviceView] = []
         self.pairing_code: str | None = None
         self.active = False  # a current member on a device not removed: may pair and remove
         self.waiting = False  # a home linked to another device that has not let it in yet: may link again
@@ -67,7 +67,7 @@ class DevicesScreen(TablespaceScreen):
         self.reread()
 
     def refresh_data(self) -> None:
-        self.devices = queries.devices(self.group.conn, self.group.me, self.group.device)
+        self.devices = member_queries.devices(self.group.conn, self.group.me, self.group.device)
         active, waiting = self.group.my_status == "active", self.group.waiting_for_my_device
         if (active, waiting) != (self.active, self.waiting):
             self.active, self.waiting = active, waiting
@@ -84,7 +84,7 @@ class DevicesScreen(TablespaceScreen):
             table.move_cursor(row=min(keep or 0, len(self.devices) - 1), animate=False)
 
     @property
-    def current(self) -> queries.DeviceView | None:
+    def current(self) -> member_queries.DeviceView | None:
         row = self.query_one(DataTable).cursor_row
         return self.devices[row] if 0 <= row < len(self.devices) else None
 

@@ -16,7 +16,7 @@ from tablespace.core.mentions import resolved_spans
 from tablespace.core.text import first_unsafe, visible
 
 if TYPE_CHECKING:
-    from tablespace.core.queries import EventView
+    from tablespace.core.calendar_queries import EventView
 
 MARK_START, MARK_END = "\x02", "\x03"
 

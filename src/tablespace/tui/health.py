@@ -26,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import circle_queries
 from tablespace.core.clock import now
 from tablespace.core.metrics import WEEKS, HealthWeek, QuietNewcomer, duration, quiet_newcomers, weekly_series
 from tablespace.core.recap import Recap, past_recaps
@@ -35,8 +35,8 @@ from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import local, short_relative
 from tablespace.tui.jobs import Job
 from tablespace.tui.recap import RecapChoice, RecapModal
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
+from tablespace.tui.thread_screen import ThreadScreen
 
 if TYPE_CHECKING:
     from tablespace.tui.editor import Draft
@@ -232,7 +232,7 @@ class HealthScreen(SectionScreen):
     def refresh_data(self) -> None:
         moment = now()
         conn = self.group.conn
-        self.circles = {c.id: visible(c.name) for c in queries.circles(conn, self.group.me)}
+        self.circles = {c.id: visible(c.name) for c in circle_queries.circles(conn, self.group.me)}
         if self.circle not in self.circles:
             self.circle = None  # we left it: back to the group's
         self.series = weekly_series(conn, moment, now=moment, circle=self.circle)

@@ -15,8 +15,8 @@ from tablespace.core.inbox import InboxEntry
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import short_relative
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
+from tablespace.tui.thread_screen import ThreadScreen
 
 KIND_LABELS = {
     "mention": "@ mention",

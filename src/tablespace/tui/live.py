@@ -23,7 +23,7 @@ from textual.app import App
 from textual.message import Message
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import group_queries
 from tablespace.core.clock import hlc_to_datetime, now
 from tablespace.core.errors import TablespaceError, Unreachable
 from tablespace.core.group import Group
@@ -100,7 +100,7 @@ class SyncStatus:
 
 def initial_status(group: Group, *, enabled: bool) -> SyncStatus:
     """The status before the first round, from what the last one left behind."""
-    last = queries.last_sync_hlc(group.conn)
+    last = group_queries.last_sync_hlc(group.conn)
     return SyncStatus(enabled=enabled, last=hlc_to_datetime(last) if last else None, **stored_counts(group))
 
 
@@ -168,8 +168,8 @@ def stored_counts(group: Group) -> dict[str, int]:
     over, whether it finished or broke off half-way (a file quarantined
     before the failure stays quarantined)."""
     return {
-        "outbox": queries.outbox_count(group.conn, group.device),
-        "quarantined": queries.quarantined_count(group.conn),
+        "outbox": group_queries.outbox_count(group.conn, group.device),
+        "quarantined": group_queries.quarantined_count(group.conn),
     }
 
 

@@ -31,10 +31,10 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tablespace.core import queries
+from tablespace.core import search_queries
 from tablespace.core.errors import TablespaceError
 from tablespace.core.limits import split_tags
-from tablespace.core.queries import SearchHit
+from tablespace.core.search_queries import SearchHit
 from tablespace.core.text import visible
 from tablespace.tui.editor import Draft
 from tablespace.tui.format import (
@@ -622,7 +622,7 @@ class SearchModal(ModalScreen[SearchHit | None]):
         if not text.strip():
             return
         try:
-            self.hits = queries.search(self.conn, text, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
+            self.hits = search_queries.search(self.conn, text, limit=30, prefix_last=True, mark=(MARK_START, MARK_END))
         except TablespaceError:
             return
         for n, hit in enumerate(self.hits):

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from tablespace import actions
-from tablespace.core import queries
+from tablespace.core import circle_queries, group_queries, member_queries, post_queries
 from tablespace.core.clock import now, parse_duration, parse_instant
 from tablespace.core.errors import TablespaceError
 from tablespace.core.text import visible
@@ -36,8 +36,8 @@ from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show
 from tablespace.tui.jobs import Job
 from tablespace.tui.markdown import MembersMarkdown
 from tablespace.tui.modals import AskForm, Field
-from tablespace.tui.screens import ThreadScreen
 from tablespace.tui.tables import Column, Flexible, RowTable
+from tablespace.tui.thread_screen import ThreadScreen
 
 if TYPE_CHECKING:
     from tablespace.actions import JoinRequest
@@ -157,8 +157,8 @@ class ModerationScreen(SectionScreen):
         self._names: dict[str, str] = {}
         self.requests: list[JoinRequest] = []
         self._reading_requests: Worker[None] | None = None
-        self.people: list[queries.MemberView] = []
-        self.circles: list[queries.CircleOverview] = []
+        self.people: list[member_queries.MemberView] = []
+        self.circles: list[circle_queries.CircleOverview] = []
         self.circle_count = 0  # for the tab's label, kept while the tab itself waits to be shown
         self.evidence: list[actions.Evidence] = []
         self._stale: set[str] = set()  # tabs whose fill waits for them to be shown (see _shown_now)
@@ -229,7 +229,7 @@ class ModerationScreen(SectionScreen):
             return
         moment = now()
         self.reports_problem = None
-        self._names = queries.member_names(self.group.conn)
+        self._names = member_queries.member_names(self.group.conn)
         self._fill_reports(moment)
         self._fill_requests()
         self._fill_members()
@@ -359,7 +359,7 @@ class ModerationScreen(SectionScreen):
         self._show_counts()
 
     def _fill_members(self) -> None:
-        self.people = queries.members(self.group.conn)
+        self.people = member_queries.members(self.group.conn)
         if not self._shown_now("members"):
             return
         rows = []
@@ -377,7 +377,7 @@ class ModerationScreen(SectionScreen):
         """Every circle as the fold shows it to the whole group: its name is
         shown only for one we are in (to anyone else it is sealed)."""
         if not self._shown_now("circles"):
-            self.circle_count = queries.count_circles(self.group.conn)
+            self.circle_count = circle_queries.count_circles(self.group.conn)
             return
         self.circles = actions.all_circles(self.group)
         self.circle_count = len(self.circles)
@@ -450,7 +450,7 @@ class ModerationScreen(SectionScreen):
         """The Settings pane is Markdown, the slowest widget to fill."""
         if not self._shown_now("settings"):
             return
-        s = queries.settings(self.group.conn)
+        s = group_queries.settings(self.group.conn)
         cap = int(s.get("post_cap", "0") or 0)
         self.query_one("#settings-view", Markdown).update(
             "\n\n".join(
@@ -577,7 +577,7 @@ class ModerationScreen(SectionScreen):
         if r.post_now is None and r.circle is not None:
             self.notify("That post is in a circle you are not in; its excerpt is all you read.", severity="warning")
             return
-        if not queries.post_exists(self.group.conn, r.post):
+        if not post_queries.post_exists(self.group.conn, r.post):
             self.notify("That post is gone (deleted or hidden); its excerpt is kept here.", severity="warning")
             return
         self.app.push_screen(ThreadScreen(r.thread, r.post))  # escape comes back here
@@ -634,7 +634,7 @@ class ModerationScreen(SectionScreen):
 
     # --- members --------------------------------------------------------------------------------
 
-    def _member(self) -> queries.MemberView | None:
+    def _member(self) -> member_queries.MemberView | None:
         m = self.selected("members", self.people)
         if m is not None and m.id == self.group.me:
             self.notify("That is you.", severity="warning")
@@ -769,7 +769,7 @@ class ModerationScreen(SectionScreen):
     # --- settings ---------------------------------------------------------------------------------
 
     def _edit_text(self, key: str, label: str) -> None:
-        current = queries.settings(self.group.conn).get(key, "")
+        current = group_queries.settings(self.group.conn).get(key, "")
 
         def save(values: dict[str, str | bool]) -> Job[None]:
             text = str(values["text"])
@@ -792,7 +792,7 @@ class ModerationScreen(SectionScreen):
         self._edit_text("rules", "House rules")
 
     def action_post_cap(self) -> None:
-        current = queries.settings(self.group.conn).get("post_cap", "0") or "0"
+        current = group_queries.settings(self.group.conn).get("post_cap", "0") or "0"
 
         def save(values: dict[str, str | bool]) -> Job[None]:
             text = str(values["cap"]).strip() or "0"

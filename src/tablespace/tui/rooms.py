@@ -10,15 +10,20 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
 
-from tablespace.core import queries
+from tablespace.core import circle_queries, member_queries
 from tablespace.core.circles import day_words, end_day
 from tablespace.core.clock import today
 from tablespace.core.text import visible
 from tablespace.tui.format import days_until, local
+
+if TYPE_CHECKING:
+    from tablespace.core.calendar_queries import RitualView
+    from tablespace.core.group import Group
 
 GROUP_LABEL = "Group"
 
@@ -49,7 +54,7 @@ class Room:
         return " · ".join(parts)
 
 
-def rituals_line(rituals: Iterable[queries.RitualView], moment: datetime) -> str:
+def rituals_line(rituals: Iterable[RitualView], moment: datetime) -> str:
     """A circle's rituals under its line, each with when it next opens: the
     pod's check-in threads open in its room."""
     parts = []
@@ -62,10 +67,10 @@ def rituals_line(rituals: Iterable[queries.RitualView], moment: datetime) -> str
 def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
     """The group's room, then the reader's circles by name (those that have
     ended after the others), then their DMs by the other person's name."""
-    my_name = visible(queries.member_names(conn).get(me, me[:8]))
+    my_name = visible(member_queries.member_names(conn).get(me, me[:8]))
     circles: list[Room] = []
     day = today()
-    for view in queries.circles(conn, me, day):  # conversations are queries.dms'
+    for view in circle_queries.circles(conn, me, day):  # conversations are circle_queries.dms'
         members = tuple(visible(name) for name in view.members)
         label = visible(view.name) if view.name else f"circle {view.id[:8]}"
         last = end_day(view.ends) if view.ended else None
@@ -74,7 +79,7 @@ def reader_rooms(conn: sqlite3.Connection, me: str) -> list[Room]:
         circles.append(room)
     dms = [
         Room(d.id, visible(d.with_name), dm=True, peer=d.with_member, members=(my_name, visible(d.with_name)))
-        for d in queries.dms(conn, me)
+        for d in circle_queries.dms(conn, me)
     ]
     dms.sort(key=lambda room: room.label.casefold())
     return [Room(None, GROUP_LABEL), *circles, *dms]
@@ -110,3 +115,15 @@ class RoomBar(Static):
             text.append(label + " ", style)
         text.append("   [ ] rooms", "dim")
         self.update(text)
+
+
+def roster_names(group: Group, circle: str | None = None) -> list[str]:
+    """Who the composer completes `@` names from: the members in the group,
+    not me; in a circle's room, its members alone (a mention reaches only
+    those who can read it)."""
+    room = None if circle is None else set(circle_queries.circle_member_ids(group.conn, circle))
+    return [
+        m.name
+        for m in member_queries.members(group.conn)
+        if m.status in ("active", "timed_out") and m.id != group.me and (room is None or m.id in room)
+    ]

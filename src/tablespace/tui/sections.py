@@ -18,7 +18,16 @@ from textual.widget import AwaitMount, Widget
 from textual.widgets import DataTable, Select, Static
 
 from tablespace import actions
-from tablespace.core import inbox, queries
+from tablespace.core import (
+    calendar_queries,
+    circle_queries,
+    group_queries,
+    inbox,
+    member_queries,
+    post_queries,
+    resource_queries,
+    thread_queries,
+)
 from tablespace.core.calendar import calendar_entries
 from tablespace.core.clock import iso, now
 from tablespace.core.errors import Rejected
@@ -26,15 +35,16 @@ from tablespace.core.events import duration_text
 from tablespace.core.fold import derived_id
 from tablespace.core.limits import split_tags
 from tablespace.core.metrics import QuietNewcomer, to_welcome
-from tablespace.core.queries import ResourceView
+from tablespace.core.resource_queries import ResourceView
 from tablespace.core.rituals import UTC_NAME, Closed, check_zone
 from tablespace.core.text import visible
 from tablespace.tui.chrome import KeyFooter, SectionScreen
 from tablespace.tui.format import answers_text, days_until, event_place, event_when, local, relative, tags_text
 from tablespace.tui.invites import MadeInvite, ask_for_invite, copy_invite, show_invite
 from tablespace.tui.markdown import titled_body
-from tablespace.tui.screens import ThreadScreen, land_in_room, mute_member_of
+from tablespace.tui.screens import land_in_room
 from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_enter
+from tablespace.tui.thread_screen import ThreadScreen, mute_member_of
 
 if TYPE_CHECKING:
     from tablespace.tui.editor import Draft
@@ -47,7 +57,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Occurrence:
-    ritual: queries.RitualView
+    ritual: calendar_queries.RitualView
     at: datetime
     thread_id: str
     has_thread: bool
@@ -63,7 +73,7 @@ class Occurrence:
 class EventRow:
     """An event on the calendar: its thread exists from the start."""
 
-    event: queries.EventView
+    event: calendar_queries.EventView
     replies: int
     has_thread: bool = True
     closed: Closed | None = None
@@ -134,7 +144,7 @@ class RitualsScreen(SectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rituals: list[queries.RitualView] = []
+        self.rituals: list[calendar_queries.RitualView] = []
         self.rows: list[CalendarRow] = []
         self.shown_day: date | None = None
 
@@ -155,15 +165,15 @@ class RitualsScreen(SectionScreen):
         conn = self.group.conn
         day = local(moment).replace(hour=0, minute=0, second=0, microsecond=0)
         since = day - self.PAST
-        events = queries.events(conn, since, me=self.group.me)
+        events = calendar_queries.events(conn, since, me=self.group.me)
         found: list[CalendarRow] = []
         for entry in calendar_entries(events, self.rituals, since, day + self.AHEAD, closed=True):
             if entry.event is not None:
-                found.append(EventRow(entry.event, queries.reply_count(conn, entry.id)))
+                found.append(EventRow(entry.event, post_queries.reply_count(conn, entry.id)))
             elif entry.ritual is not None:
                 thread_id = derived_id("ritual.occur", entry.id, iso(entry.at))
-                exists = queries.thread_exists(conn, thread_id)
-                replies = queries.reply_count(conn, thread_id) if exists else 0
+                exists = thread_queries.thread_exists(conn, thread_id)
+                replies = post_queries.reply_count(conn, thread_id) if exists else 0
                 found.append(Occurrence(entry.ritual, entry.at, thread_id, exists, replies))
         return found
 
@@ -177,7 +187,7 @@ class RitualsScreen(SectionScreen):
         self.shown_day = today
         table = self.query_one(DataTable)
         keep = self.current.thread_id if self.current and table.row_count else None
-        self.rituals = queries.rituals(self.group.conn, moment)
+        self.rituals = calendar_queries.rituals(self.group.conn, moment)
         self.rows = self.calendar(moment)
         self._show_today(moment, [row for row in self.rows if local(row.at).date() == today and not row.closed])
         self._fill(table, moment)
@@ -294,7 +304,7 @@ class RitualsScreen(SectionScreen):
         return row if isinstance(row, Occurrence) else None
 
     @property
-    def current_event(self) -> queries.EventView | None:
+    def current_event(self) -> calendar_queries.EventView | None:
         row = self.current
         return row.event if isinstance(row, EventRow) else None
 
@@ -326,7 +336,7 @@ class RitualsScreen(SectionScreen):
         )
 
     @staticmethod
-    def _event_detail(event: queries.EventView) -> Text:
+    def _event_detail(event: calendar_queries.EventView) -> Text:
         text = Text.assemble(
             (visible(event.title), "bold"),
             (f"  ·  {event_when(event)} ({duration_text(event.minutes)})", "dim"),
@@ -376,7 +386,7 @@ class RitualsScreen(SectionScreen):
     def action_add_event(self) -> None:
         from tablespace.tui.modals import AskForm, Field
 
-        group_zone = queries.group_settings(self.group.conn).tz
+        group_zone = group_queries.group_settings(self.group.conn).tz
         zone_name = group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
 
         def save(values: dict[str, str | bool]) -> Job[str]:
@@ -575,7 +585,7 @@ class LibraryScreen(SectionScreen):
 
     def refresh_data(self, select: str | None = None) -> None:
         conn = self.group.conn
-        all_resources = queries.resources(conn)
+        all_resources = resource_queries.resources(conn)
         tags = sorted({t for r in all_resources for t in r.tags})
         select_widget = self.query_one("#tag-filter", Select)
         if self.tag and self.tag not in tags:
@@ -583,7 +593,7 @@ class LibraryScreen(SectionScreen):
         with select_widget.prevent(Select.Changed):
             select_widget.set_options([(f"#{t}", t) for t in tags])
             select_widget.value = self.tag if self.tag else Select.NULL
-        self.resources = queries.resources(conn, tag=self.tag) if self.tag else all_resources
+        self.resources = resource_queries.resources(conn, tag=self.tag) if self.tag else all_resources
         table = self.query_one(DataTable)
         current = self.current.id if self.current else None
         table.clear()
@@ -753,7 +763,7 @@ class MembersScreen(SectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.people: list[queries.MemberView] = []
+        self.people: list[member_queries.MemberView] = []
         self.invite_code: str | None = None
         self.waiting: list[QuietNewcomer] = []  # intros to welcome, for greeters and moderators
         self.conduct_text: list[tuple[str, str]] | None = None  # the code of conduct and house rules shown
@@ -776,7 +786,7 @@ class MembersScreen(SectionScreen):
         yield RowTable(id="members")
         yield Static(id="to-welcome", classes="detail")
         # Read as the screen is made, so its first layout has it.
-        self.conduct_text = conduct_parts(queries.settings(self.group.conn))
+        self.conduct_text = conduct_parts(group_queries.settings(self.group.conn))
         yield VerticalScroll(conduct_widget(self.conduct_text), id="conduct-box", classes="detail")
         yield KeyFooter()
 
@@ -785,7 +795,7 @@ class MembersScreen(SectionScreen):
         self.query_one("#invite-code").display = False
 
     def refresh_data(self) -> None:
-        self.people = people = queries.members(self.group.conn)
+        self.people = people = member_queries.members(self.group.conn)
         muted = set(inbox.muted(self.group.conn, "member"))
         table = self.query_one(DataTable)
         keep = table.cursor_row
@@ -804,7 +814,7 @@ class MembersScreen(SectionScreen):
             table.move_cursor(row=min(keep or 0, len(people) - 1), animate=False)
         active = sum(1 for m in people if m.status == "active")
         self.set_info(f"{active} active of {len(people)}")
-        settings = queries.settings(self.group.conn)
+        settings = group_queries.settings(self.group.conn)
         purpose = settings.get("purpose", "").strip()
         self.query_one("#purpose", Static).update(
             Text.assemble(("Purpose  ", "bold"), visible(purpose) if purpose else ("not written yet", "dim"))
@@ -854,7 +864,7 @@ class MembersScreen(SectionScreen):
         self.app.push_screen(ComposeModal(f"New message to {name}", send, names=[person.name], submit_label="Send"))
 
     def _conversation_with(self, member: str) -> str | None:
-        return next((d.id for d in queries.dms(self.group.conn, self.group.me) if d.with_member == member), None)
+        return next((d.id for d in circle_queries.dms(self.group.conn, self.group.me) if d.with_member == member), None)
 
     async def _open_conversation(self, member: str) -> None:
         circle = self._conversation_with(member)

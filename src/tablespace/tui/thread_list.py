@@ -31,10 +31,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tablespace.core import inbox, queries
+from tablespace.core import group_queries, inbox, thread_queries
 from tablespace.core.clock import now
-from tablespace.core.queries import ThreadSummary
 from tablespace.core.text import visible
+from tablespace.core.thread_queries import ThreadSummary
 from tablespace.tui.format import relative, short_relative, tags_text
 
 PAGE_SIZE = 100
@@ -111,7 +111,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(1024)
         self._styles: dict[str, Style] = {}  # styles resolved for the paint under way
         self.pages_loaded = 0  # how many SQL page fetches happened (for tests / benchmarks)
-        self._version: tuple[int, int] | None = None  # the database as last read (queries.data_version)
+        self._version: tuple[int, int] | None = None  # the database as last read (group_queries.data_version)
         self.empty_hint = "No threads yet — press c to start one."  # what an empty list says
         self._hint: tuple[tuple[str, int], list[str]] | None = None  # it wrapped, for (text, width)
         self._marks: dict[str, str] = {}  # thread id -> FOLLOWED or MUTED (mine alone, a few at most)
@@ -151,7 +151,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         when new activity moves it down (or up) the list; at the top of the
         list the rows stay put instead, so what lands on top is seen.
         """
-        version = queries.data_version(self.conn)
+        version = group_queries.data_version(self.conn)
         if version == self._version:
             return
         self._version = version
@@ -159,11 +159,13 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         old_cursor, old_top = self.cursor, self.scroll_offset.y
         self._pages.clear()
         self._strips.clear()
-        self._count = queries.count_threads(self.conn, self.room)
+        self._count = thread_queries.count_threads(self.conn, self.room)
         self._marks = thread_marks(self.conn)
         self.virtual_size = Size(self.size.width, self._count)
         head = self._read_head()
-        position = queries.thread_position(self.conn, selected_id, self.room) if selected_id is not None else None
+        position = (
+            thread_queries.thread_position(self.conn, selected_id, self.room) if selected_id is not None else None
+        )
         if position is not None and position != old_cursor:
             if old_top > 0:
                 self.scroll_to(y=max(0, old_top + position - old_cursor), animate=False, immediate=True)
@@ -177,7 +179,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
     def _read_head(self) -> list[ThreadSummary]:
         """The first page, where news lands (read on every reload: it is
         also the page the list shows first)."""
-        head = queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, circle=self.room)
+        head = thread_queries.threads(self.conn, pinned_first=True, limit=PAGE_SIZE, circle=self.room)
         self._pages[0] = head
         self.pages_loaded += 1
         return head
@@ -240,15 +242,19 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
         at row 90,000 as at row 100), else by offset (a jump: g, G, a search)."""
         before = self._pages.get(page_no - 1) if page_no else None
         if before and len(before) == PAGE_SIZE:
-            page = queries.threads_next_to(self.conn, before[-1].id, after=True, limit=PAGE_SIZE, circle=self.room)
+            page = thread_queries.threads_next_to(
+                self.conn, before[-1].id, after=True, limit=PAGE_SIZE, circle=self.room
+            )
             if page is not None:
                 return page
         following = self._pages.get(page_no + 1)
         if following:
-            page = queries.threads_next_to(self.conn, following[0].id, after=False, limit=PAGE_SIZE, circle=self.room)
+            page = thread_queries.threads_next_to(
+                self.conn, following[0].id, after=False, limit=PAGE_SIZE, circle=self.room
+            )
             if page is not None and len(page) == PAGE_SIZE:
                 return page
-        return queries.threads(
+        return thread_queries.threads(
             self.conn, pinned_first=True, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE, circle=self.room
         )
 
@@ -258,7 +264,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def index_of_next_unread(self) -> int | None:
         """The next unread thread after the cursor (wrapping), or None."""
-        if not queries.threads(self.conn, unread=True, limit=1, circle=self.room):
+        if not thread_queries.threads(self.conn, unread=True, limit=1, circle=self.room):
             return None
         for step in range(1, self._count + 1):
             index = (self.cursor + step) % self._count
@@ -423,7 +429,7 @@ class ThreadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def select_id(self, thread_id: str) -> bool:
         """Move the cursor to a thread, wherever it is in the list."""
-        position = queries.thread_position(self.conn, thread_id, self.room)
+        position = thread_queries.thread_position(self.conn, thread_id, self.room)
         if position is None:
             return False
         if position >= self._count:

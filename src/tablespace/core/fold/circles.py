@@ -14,7 +14,7 @@ Two members renewing at once both succeed (one epoch, two keys; any opens
 what was written under it), so nothing written under either is lost. A key
 op that wraps for someone who has meanwhile gone (a departure it had not
 seen) is accepted too: the circle then still needs a new key
-(queries.circle_needs_new_key), which the next member to
+(circle_queries.circle_needs_new_key), which the next member to
 write in it makes first.
 """
 
@@ -113,7 +113,7 @@ def _wrapped_keys(ctx: FoldContext, p: dict[str, Any], must_cover: set[str]) -> 
     """The key op's wrapped keys, by signing key: at least one for each member
     it must reach (and perhaps for some who went meanwhile, unseen by its
     author). Which devices of a member it reaches is left to its author: one
-    added meanwhile is reached by the next key (queries.circle_needs_new_key)."""
+    added meanwhile is reached by the next key (circle_queries.circle_needs_new_key)."""
     wrapped = p.get("wrapped")
     if (
         not isinstance(wrapped, dict)

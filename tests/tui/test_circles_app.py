@@ -328,6 +328,16 @@ async def test_replying_in_a_circle_completes_only_its_members_names(app, table)
         assert [str(choices.get_option_at_index(n).id) for n in range(choices.option_count)] == ["Ben", "Cy"]
 
 
+async def test_at_80_columns_health_s_circle_keys_hint_is_whole_or_left_out(app, table) -> None:
+    """The summary line names the `[ ]` keys only when they fit beside the
+    figures: cut, they read as a stray bracket."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "Last 7 days" in screen_text(app))
+        line = next(line for line in screen_text(app).splitlines() if "Last 7 days" in line)
+        assert "[ ] circles" in line or "[" not in line, line
+
+
 @pytest.mark.slow
 async def test_the_health_section_shows_a_circle_s_own_figures(app, table) -> None:
     """`]` in Health turns to the pod's figures over its three members, and

@@ -250,8 +250,10 @@ class HealthScreen(SectionScreen):
             (f" · {this.members} member{'s' if this.members != 1 else ''}", ""),
             (f" · {this.active} active, {this.contributors} wrote", ""),
             (f" · {this.threads_answered} of {this.threads_started} new threads answered", "dim"),
-            ("   [ ] circles" if self.circles else "", "dim"),
         )
+        hint = "   [ ] circles"  # the keys that step through my circles' figures
+        if self.circles and summary.cell_len + len(hint) <= self.size.width - 2:  # whole, or not at all
+            summary.append(hint, "dim")
         self.query_one("#health-summary", Static).update(summary)
         self.query_one("#health-axis", Static).update(self._axis())
         for row in self.query(HealthRow):

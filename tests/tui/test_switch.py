@@ -164,6 +164,11 @@ async def test_a_prepared_section_is_rendered_once_on_its_first_visit(app, group
     renders each widget once, as a later one does, not pass after pass."""
     from textual.widget import Widget
 
+    from tablespace.core.clock import iso, now
+
+    # Sections that read the clock read again when the minute turns: a slow
+    # run crossing one would render them again, rightly.
+    monkeypatch.setenv("TABLESPACE_NOW", iso(now()))
     renders: dict[int, int] = {}
     render_lines = Widget.render_lines
 
@@ -281,3 +286,4 @@ async def test_the_sections_are_prepared_after_the_first_run_form_founds_a_group
             assert isinstance(app.screen, LibraryScreen)
         assert ran == []
     app.group.close()
+

@@ -337,6 +337,8 @@ class ModerationScreen(SectionScreen):
     def _show_requests(self, requests: list[JoinRequest]) -> None:
         from tablespace.actions import PROBLEM_NOTES
 
+        if not self.is_attached:
+            return  # read for a screen closed since (the app quitting)
         self.requests = requests
         if not self._shown_now("requests"):
             self._show_counts()

@@ -3,7 +3,7 @@ a form that asks for text (a report's reason, a moderator's decision).
 
 A modal that performs an action takes an `on_submit` callback and stays open
 (keeping the draft) when the action is refused; the refusal is shown as a
-notification. Only a successful submit dismisses it. An `on_submit` that
+line inside it, above its keys. Only a successful submit dismisses it. An `on_submit` that
 touches the folder or a remote returns a `Job` instead of acting: the form
 shows it is busy while the job runs in a thread, and closes (or shows the
 refusal) when it reports back.
@@ -116,7 +116,7 @@ class FormModal(ModalScreen[bool]):
         *field_keys("form"),
     ]
 
-    REFUSED = "Refused"  # the refusal notice's title
+    REFUSED = "Refused"  # what the refusal line says first
     STAY: ClassVar[object] = object()  # what `on_submit` returns to keep the form open (it asked something first)
     LAST_FIELD_SUBMITS = False  # enter in the last field submits (else the focus goes round to the first)
 
@@ -124,7 +124,7 @@ class FormModal(ModalScreen[bool]):
         super().__init__()
         self.on_submit = on_submit
         self.busy = False  # a job it started is running
-        self._said: list[Notification] = []  # its toasts ("Needed", a refusal): taken down once it is done
+        self._said: list[Notification] = []  # its toasts (the editor's news): taken down once it is done
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any) -> None:
         said = self.app.notify(message, title=title, severity=severity, **kwargs)
@@ -179,14 +179,37 @@ class FormModal(ModalScreen[bool]):
     def job_done(self, message: JobDone) -> None:
         self.set_busy(False)
         if message.refusal is not None:
-            self.refuse(message.refusal)
+            # the job's own word for it ("Not added"), unless it left the default
+            self.refuse(message.refusal, message.job.refused if message.job.refused != Job.refused else None)
             return
         self.dismiss(True)
         message.job.done(message.result)
 
-    def refuse(self, reason: str) -> None:
-        """The action was refused: say why; the form (and its text) stays."""
-        self.notify(reason, title=self.REFUSED, severity="error")
+    def refusal_line(self) -> Static:
+        """Where the form says why it did not act: a line of its own above
+        the keys, next to what has to change (a toast would cover the form's
+        top, its title and first field at 80x24). A form that does not
+        compose one gets it on its first refusal."""
+        line = Static(id="refusal", classes="refusal")
+        line.display = False
+        return line
+
+    def refuse(self, reason: str, title: str | None = None) -> None:
+        """The action was refused: say why inside the form; the form (and its text) stays."""
+        self.say(f"{title or self.REFUSED}: {reason}")
+
+    def say(self, text: str) -> None:
+        """What keeps the form from acting (a refusal, a field left empty), on its refusal line."""
+        found = self.query("#refusal")
+        if found:
+            line = found.only_one(Static)
+        else:
+            line = self.refusal_line()
+            dialog = self.query_one("#dialog")
+            hints = dialog.query_children(".dialog-hint")
+            dialog.mount(line, before=hints.last() if hints else None)
+        line.update(Text(f"✗ {visible(text, multiline=True)}", "bold"))
+        line.display = True
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -829,7 +852,7 @@ class AskForm(FormModal):
         values = self.values()
         empty = next((f.required for f in self.fields if f.required and not str(values[f.id]).strip()), None)
         if empty:
-            self.notify(empty, title="Needed", severity="warning")
+            self.say(empty)
             return None
         return values
 
@@ -868,7 +891,7 @@ class PassphraseModal(FormModal):
     def collect(self) -> str | None:
         value = self.query_one("#passphrase", Input).value
         if not value:
-            self.notify("type the passphrase", title="Needed", severity="warning")
+            self.say("type the passphrase")
             return None
         return value
 
@@ -876,9 +899,9 @@ class PassphraseModal(FormModal):
         """Deriving the key from the passphrase takes about a second: in a thread."""
         return Job("unlocking your keys", partial(unlock_keys, self.group_dir, passphrase), refused=self.REFUSED)
 
-    def refuse(self, reason: str) -> None:
+    def refuse(self, reason: str, title: str | None = None) -> None:
         self.query_one("#passphrase", Input).value = ""
-        super().refuse(reason)
+        super().refuse(reason, title)
 
 
 def unlock_keys(group_dir: Path, passphrase: str) -> None:

@@ -119,9 +119,14 @@ class RitualForm(FormModal):
                 "Every month: on the start's day of the month.",
                 classes="question",
             )
-            yield from self.row("Name", Input(self.initial["name"], placeholder="Friday wins", id="name", compact=True))
             yield from self.row(
-                "Prompt", Input(self.initial["prompt"], placeholder="what it asks", id="prompt", compact=True)
+                "Name", Input(self.initial["name"], placeholder="e.g. Bake day", id="name", compact=True)
+            )
+            yield from self.row(
+                "Prompt",
+                Input(
+                    self.initial["prompt"], placeholder="e.g. What did you bake this week?", id="prompt", compact=True
+                ),
             )
             yield from self.row(
                 "Repeats", Select(REPEATS, value=self.repeats, allow_blank=False, id="repeats", compact=True)

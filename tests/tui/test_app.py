@@ -24,7 +24,7 @@ from tablespace.tui.sections import LibraryScreen, MembersScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
-from tests.tui.waits import screen_text, wait_for
+from tests.tui.waits import refusal_line, screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -233,7 +233,7 @@ async def test_an_empty_reply_is_refused_and_the_modal_stays(app, group, kitchen
         await pilot.press("r", "ctrl+s")
         await jobs_done(pilot)
         assert isinstance(app.screen, ComposeModal)
-        assert any(n.severity == "error" for n in app._notifications)
+        assert refusal_line(app).startswith("✗ Not posted: ") and not app._notifications
         assert len(post_queries.thread(group.conn, kitchen.ids["hydration"]).posts) == 1
         await pilot.press("escape")
         await pilot.pause()
@@ -418,7 +418,7 @@ async def test_library_form_refuses_a_bad_link(app, group):
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
         assert app.screen is form
-        assert any(n.severity == "error" for n in app._notifications)
+        assert refusal_line(app).startswith("✗ Not added: ") and not app._notifications
         assert len(resource_queries.resources(group.conn)) == 2
 
 

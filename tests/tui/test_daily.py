@@ -11,12 +11,12 @@ from tablespace import actions
 from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.chrome import KeyFooter
-from tablespace.tui.modals import SearchModal
+from tablespace.tui.modals import ComposeModal, SearchModal
 from tablespace.tui.screens import ThreadsScreen
 from tablespace.tui.thread_list import PAGE_SIZE, ThreadList
 from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import jobs_done
-from tests.tui.waits import screen_text, wait_for
+from tests.tui.waits import refusal_line, screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -156,27 +156,60 @@ def toasts(app) -> list[str]:  # noqa: ANN001
     return [f"{n.title}: {n.message}" for n in app._notifications]
 
 
-async def test_toasts_do_not_pile_up_and_go_when_the_form_is_saved(app):
+async def test_a_refusal_is_said_inside_the_form_and_keeps_what_was_typed(app):
+    """At 80x24 a toast sits over a form's top border, title and first field:
+    a form says why it did not act on a line of its own, above its keys."""
     async with app.run_test(size=NARROW, notifications=True) as pilot:
-        await pilot.press("3", "a", *"Crumb atlas", "tab", *"not a link")
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        refused = [t for t in toasts(app) if t.startswith("Not added")]
-        assert len(refused) == 1  # said once, not twice
-        url = app.screen.query_one("#url", Input)
-        url.value = "https://example.org/crumb"
+        await pilot.press("3", "a", "ctrl+s")  # the title left empty
+        await jobs_done(pilot)
+        form = app.screen
+        assert refusal_line(app) == "✗ Not added: title is empty" and not toasts(app)
+        assert "Add to the library" in screen_text(app)  # nothing covers its title
+        await pilot.press(*"Crumb atlas", "tab", *"not a link", "ctrl+s")
+        await jobs_done(pilot)
         await pilot.press("ctrl+s")
         await jobs_done(pilot)
+        assert app.screen is form and "Not added" in refusal_line(app) and not toasts(app)
+        assert form.query_one("#title", Input).value == "Crumb atlas"  # what was typed stays
+        assert screen_text(app).count("Not added") == 1  # said once, not twice
+        form.query_one("#url", Input).value = "https://example.org/crumb"
+        await pilot.press("ctrl+s")
+        await jobs_done(pilot)
+        assert app.screen is not form and not [t for t in toasts(app) if "Not added" in t]
+
+
+async def test_a_refusal_in_every_kind_of_form_is_a_line_inside_it(app):
+    """An event form (an AskForm) and a reply (the compose form) alike."""
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        await pilot.press("2", "a", "ctrl+s")
         await pilot.pause()
-        assert not [t for t in toasts(app) if t.startswith("Not added")]  # the form is saved: its refusal went
-        # and toasts stay off the footer's keys at 80x24
-        app.notify("Something happened.")
+        assert refusal_line(app) == "✗ give the event a title" and not toasts(app)
+        await pilot.press(*"Meetup", "tab", *"someday", "ctrl+s")
+        await jobs_done(pilot)
+        assert refusal_line(app).startswith("✗ Not added: ") and not toasts(app)
+        hint = app.screen.query_one(".dialog-hint").region
+        assert app.screen.query_one("#refusal").region.bottom == hint.y  # right above the keys
+        await pilot.press("escape", "1", "enter", "r", "ctrl+s")
+        await jobs_done(pilot)
+        assert refusal_line(app).startswith("✗ Not posted: ") and not toasts(app)
+
+
+async def test_toasts_at_80x24_stay_off_a_dialogs_keys_and_the_footer(app):
+    """A toast raised while a form is open (a sync's news, a warning) sits
+    at the top right, off the form's key hint at the bottom and the footer."""
+    async with app.run_test(size=NARROW, notifications=True) as pilot:
+        app.notify("Something happened.", severity="warning")
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
         footer = app.screen.query_one(KeyFooter).region
+        assert all(not toast.region.overlaps(footer) for toast in app.screen.query(Toast))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposeModal))
+        app.notify("Not synced: the folder is not there.", severity="warning")
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        await pilot.pause()
+        keys = app.screen.query_one("#compose-hint").region
         for toast in app.screen.query(Toast):
-            assert not toast.region.overlaps(footer)
+            assert not toast.region.overlaps(keys)
 
 
 async def test_first_run_form_speaks_app_words_and_keeps_a_burst_of_tabs(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from tablespace.core.group import Group, Transport
 from tablespace.core.home import Home
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import PassphraseModal
-from tests.tui.waits import wait_for
+from tests.tui.waits import refusal_line, wait_for
 
 NOW = "2026-03-02T09:00:00Z"
 SIZE = (100, 32)
@@ -44,7 +44,7 @@ async def test_the_app_asks_for_the_passphrase_again_after_a_wrong_one_then_sync
             await pilot.press(*"warm kitchens", "enter")
             await pilot.pause()
             assert isinstance(app.screen, PassphraseModal) and field.value == ""
-            assert any("wrong passphrase" in str(n.message) for n in app._notifications)
+            assert "wrong passphrase" in refusal_line(app)
             await pilot.press(*PASSPHRASE, "enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, PassphraseModal))
             await wait_for(pilot, lambda: app.sync_rounds >= 1)

@@ -3,7 +3,7 @@ calendar on the reader's own clock, and the header during a quiet spell."""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Select
 
 from tablespace import actions
 from tablespace.core import calendar_queries
@@ -11,8 +11,10 @@ from tablespace.core.clock import now
 from tablespace.core.group import Group
 from tablespace.tui.app import TablespaceApp
 from tablespace.tui.modals import AskForm, ConfirmModal
+from tablespace.tui.ritual_form import RitualForm
 from tablespace.tui.sections import RitualsScreen
 from tests.tui.keys import jobs_done
+from tests.tui.waits import refusal_line, screen_text, wait_for
 
 SIZE = (100, 32)
 
@@ -56,7 +58,10 @@ async def test_the_calendar_shows_local_times_and_the_keys_tend_a_ritual(kitchen
 
             await pilot.press("e")
             form = app.screen
-            assert isinstance(form, AskForm)
+            assert isinstance(form, RitualForm)
+            assert (
+                form.query_one("#repeats", Select).value == "weekly" and form.query_one("#at", Input).value == "09:00"
+            )
             form.query_one("#tz", Input).value = "America/New_York"
             form.query_one("#name", Input).value = "Friday wins, local"
             await pilot.press("ctrl+s")
@@ -107,5 +112,41 @@ async def test_the_header_says_the_group_is_quiet_and_until_when(kitchen, monkey
             actions.quiet_end(group)
             app.refresh_times()
             assert not app.sub_title.startswith("quiet")
+    finally:
+        group.close()
+
+
+async def test_a_moderator_adds_a_ritual_without_writing_a_rule(kitchen, monkeypatch):
+    monkeypatch.setenv("TABLESPACE_NOW", "2026-03-05T10:00:00Z")
+    group = Group.open(kitchen.home)
+    app = TablespaceApp(group, sync=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            assert "n New ritual" in screen_text(app).splitlines()[-1]
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, RitualForm)
+            await pilot.press(*"Bake day", "enter", *"What did you bake?", "enter")
+            assert form.focused is form.query_one("#repeats", Select)
+            await pilot.press("enter", "up", "enter")  # every week: every day instead
+            await pilot.pause()
+            assert form.query_one("#repeats", Select).value == "daily"
+            assert not form.query_one("#day-row").display and not form.query_one("#rule-row").display
+            form.query_one("#at", Input).value = "25:00"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: bool(refusal_line(app)))
+            assert app.screen is form and refusal_line(app).startswith("✗ Not added: '25:00' is not a time of day")
+            assert "ctrl+s add" in screen_text(app)  # the form, its refusal and its keys fit 80x24
+            form.query_one("#at", Input).value = "7:30"
+            form.query_one("#tz", Input).value = "Europe/Berlin"
+            form.query_one("#starts", Input).value = "2026-03-09"
+            await pilot.press("ctrl+s")
+            await jobs_done(pilot)
+            assert app.screen is not form
+            (ritual,) = [r for r in calendar_queries.rituals(group.conn, now()) if r.name == "Bake day"]
+            assert (ritual.prompt, ritual.rrule, ritual.tz) == ("What did you bake?", "FREQ=DAILY", "Europe/Berlin")
+            assert ritual.start == "2026-03-09T07:30:00"
     finally:
         group.close()

@@ -6,11 +6,13 @@ and review the SVGs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from tablespace.core.home import Home
+from tablespace.tui.modals import HelpScreen
 from tests.tui.waits import screen_text
 
 SIZE = (100, 32)
@@ -75,3 +77,20 @@ async def test_moderation_says_why_reports_cannot_be_read(app):
         await pilot.pause()
         assert type(app.screen).__name__ == "ModerationScreen"
         assert "Reports cannot be read: no exchange key" in screen_text(app)
+
+
+@pytest.mark.parametrize("screen", ["threads", "thread_view", "rituals", "library", "members"])
+async def test_every_key_of_help_is_on_screen_at_80x24(app, screen):
+    """`?` lists every key of the screen below it, each beside what it does,
+    none below the fold or cut short at the smallest size the app fits."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*EVERY_SCREEN[screen])
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen) and len(help_screen.rows) > 20
+        text = screen_text(app)
+        for row in help_screen.rows:
+            assert re.search(re.escape(row.key) + r" +" + re.escape(row.description) + r"(  |$|│)", text, re.M), row
+        assert "config.json" in text and "esc close" in text

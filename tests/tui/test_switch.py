@@ -286,4 +286,3 @@ async def test_the_sections_are_prepared_after_the_first_run_form_founds_a_group
             assert isinstance(app.screen, LibraryScreen)
         assert ran == []
     app.group.close()
-

@@ -18,7 +18,7 @@ from tablespace.tui.sections import LibraryScreen, RitualsScreen
 from tablespace.tui.thread_list import ThreadList
 from tablespace.tui.thread_screen import ThreadScreen
 from tests.tui.keys import burst, jobs_done
-from tests.tui.waits import wait_for
+from tests.tui.waits import refusal_line, wait_for
 
 NOW = "2026-03-02T09:00:00Z"  # as in conftest.py
 
@@ -211,7 +211,7 @@ async def test_enter_in_an_ask_forms_last_field_goes_round_without_submitting(ap
         assert app.focused is form.query_one("#one", Input)  # round to the first field again
         await burst(pilot, "ctrl+s")  # "two" is required and empty: the form stays
         assert got == [] and app.screen is form
-        assert any(n.title == "Needed" for n in app._notifications)
+        assert refusal_line(app) == "✗ Two is needed." and not app._notifications
 
 
 async def test_enter_still_ticks_an_ask_forms_checkbox(app):

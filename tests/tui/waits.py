@@ -21,3 +21,9 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -
 def screen_text(app) -> str:  # noqa: ANN001
     """The screen as the terminal shows it, one line a row."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def refusal_line(app) -> str:  # noqa: ANN001
+    """What the form in view says on its refusal line (tui/modals.py FormModal.say), or ""."""
+    found = app.screen.query("#refusal")
+    return str(found.first().render()) if found and found.first().display else ""

@@ -8,7 +8,7 @@ import gc
 import os
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from importlib import import_module
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from textual import events, on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message_pump import MessagePump
 from textual.notifications import Notification, Notify, SeverityLevel
@@ -86,6 +86,9 @@ HEADER_CHROME = 2 * 10
 # How long a toast stays, by severity: news is read at a glance, a refusal
 # needs reading. A toast also goes when the form it spoke for is saved.
 TOAST_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 5.0, "error": 7.0}
+
+# The palette's name for Textual's "Keys" side panel: told apart from `?` at a glance.
+KEYS_PANEL = "Side panel: the focused widget's keys"
 
 # How long keys typed ahead wait for the screen they opened to mount: long
 # enough for a loaded machine, short enough that a screen that never mounts
@@ -749,23 +752,30 @@ class TablespaceApp(App[None]):
             await self.pop_screen()
         return self.screen if isinstance(self.screen, ThreadsScreen) else None
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own commands, its "Keys" side panel named so it is not
+        taken for `?`'s list of every key (the palette's "Help: …")."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":
+                command = command._replace(title=KEYS_PANEL)
+            yield command
+
     def help_rows(self) -> list[HelpRow]:
         """Every binding active on the current screen, keys grouped per action."""
         from tablespace.tui.modals import HelpRow
 
-        grouped: dict[tuple[str, str], list[str]] = {}
-        ids: dict[tuple[str, str], str] = {}
+        # Keys that do the same (⏎ and o both "Open") are one row, with both keys and ids.
+        grouped: dict[str, list[str]] = {}
+        ids: dict[str, list[str]] = {}
         for active in self.screen.active_bindings.values():
             binding = active.binding
             if binding.system or not binding.id:
                 continue  # Textual's own scrolling/focus keys are not ours to list
-            group_key = (binding.action, binding.description or binding.action)
-            grouped.setdefault(group_key, []).append(self.get_key_display(binding))
-            ids[group_key] = binding.id or ""
-        return [
-            HelpRow(", ".join(keys), description, ids[(action, description)])
-            for (action, description), keys in grouped.items()
-        ]
+            does = binding.description or binding.action
+            grouped.setdefault(does, []).append(self.get_key_display(binding))
+            if binding.id not in ids.setdefault(does, []):
+                ids[does].append(binding.id)
+        return [HelpRow(", ".join(keys), does, ", ".join(ids[does])) for does, keys in grouped.items()]
 
     def action_help(self) -> None:
         from tablespace.tui.modals import HelpRow, HelpScreen

@@ -9,7 +9,6 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -42,22 +41,7 @@ def others(conn: sqlite3.Connection, me: str, leave_out: Iterable[str] = ()) -> 
     return sorted(people, key=lambda person: person[1].casefold())
 
 
-class RefusalForm(FormModal):
-    """A form whose refusal is a line inside it, above the keys: it stays in
-    view next to what has to change (a toast would cover the form's top)."""
-
-    def refusal_line(self) -> Static:
-        line = Static(id="refusal", classes="refusal")
-        line.display = False
-        return line
-
-    def refuse(self, reason: str) -> None:
-        line = self.query_one("#refusal", Static)
-        line.update(Text(f"✗ {reason}", "bold"))
-        line.display = True
-
-
-class CircleForm(RefusalForm):
+class CircleForm(FormModal):
     """Name, purpose and end date on a line each, then the roster to pick
     from (space picks); ctrl+s makes the circle."""
 
@@ -110,7 +94,7 @@ class CircleForm(RefusalForm):
         return CircleDraft(value("name"), value("purpose").strip(), ends or None, picked)
 
 
-class InviteForm(RefusalForm):
+class InviteForm(FormModal):
     """The members not in the circle; enter (or ctrl+s) lets the highlighted one in."""
 
     BINDINGS = [
@@ -144,6 +128,6 @@ class InviteForm(RefusalForm):
     def collect(self) -> str | None:
         people = self.query_one("#people", OptionList)
         if people.highlighted is None:
-            self.refuse("nobody else in the group can join it")
+            self.say("nobody else in the group can join it")
             return None
         return str(people.get_option_at_index(people.highlighted).id)

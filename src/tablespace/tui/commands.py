@@ -34,7 +34,7 @@ class TablespaceCommands(Provider):
             ),
             ("Search", "Full-text search over threads, replies and the library", run("search")),
             ("Welcome", "The five welcome messages: purpose, intro, rituals, house rules, a first win", run("welcome")),
-            ("Keys of this screen", "Every key of this screen, with its id to remap it", run("help")),
+            ("Help: every key of this screen", "The list ? shows, with each key's id to remap it", run("help")),
         ]
         for theme in THEMES:
             found.append(

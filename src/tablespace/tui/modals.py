@@ -3,7 +3,7 @@ a form that asks for text (a report's reason, a moderator's decision).
 
 A modal that performs an action takes an `on_submit` callback and stays open
 (keeping the draft) when the action is refused; the refusal is shown as a
-notification. Only a successful submit dismisses it. An `on_submit` that
+line inside it, above its keys. Only a successful submit dismisses it. An `on_submit` that
 touches the folder or a remote returns a `Job` instead of acting: the form
 shows it is busy while the job runs in a thread, and closes (or shows the
 refusal) when it reports back.
@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.actions import SkipAction
@@ -51,7 +52,6 @@ from tablespace.tui.format import (
 )
 from tablespace.tui.jobs import Job, JobDone, start_job
 from tablespace.tui.markdown import MembersMarkdown
-from tablespace.tui.tables import RowTable
 from tablespace.tui.textual_private import withdraw_notification
 
 REACTIONS = ("👍", "❤️", "🎉", "😂", "🙏", "🔥", "👀", "🍞")
@@ -116,7 +116,7 @@ class FormModal(ModalScreen[bool]):
         *field_keys("form"),
     ]
 
-    REFUSED = "Refused"  # the refusal notice's title
+    REFUSED = "Refused"  # what the refusal line says first
     STAY: ClassVar[object] = object()  # what `on_submit` returns to keep the form open (it asked something first)
     LAST_FIELD_SUBMITS = False  # enter in the last field submits (else the focus goes round to the first)
 
@@ -124,7 +124,7 @@ class FormModal(ModalScreen[bool]):
         super().__init__()
         self.on_submit = on_submit
         self.busy = False  # a job it started is running
-        self._said: list[Notification] = []  # its toasts ("Needed", a refusal): taken down once it is done
+        self._said: list[Notification] = []  # its toasts (the editor's news): taken down once it is done
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any) -> None:
         said = self.app.notify(message, title=title, severity=severity, **kwargs)
@@ -179,14 +179,37 @@ class FormModal(ModalScreen[bool]):
     def job_done(self, message: JobDone) -> None:
         self.set_busy(False)
         if message.refusal is not None:
-            self.refuse(message.refusal)
+            # the job's own word for it ("Not added"), unless it left the default
+            self.refuse(message.refusal, message.job.refused if message.job.refused != Job.refused else None)
             return
         self.dismiss(True)
         message.job.done(message.result)
 
-    def refuse(self, reason: str) -> None:
-        """The action was refused: say why; the form (and its text) stays."""
-        self.notify(reason, title=self.REFUSED, severity="error")
+    def refusal_line(self) -> Static:
+        """Where the form says why it did not act: a line of its own above
+        the keys, next to what has to change (a toast would cover the form's
+        top, its title and first field at 80x24). A form that does not
+        compose one gets it on its first refusal."""
+        line = Static(id="refusal", classes="refusal")
+        line.display = False
+        return line
+
+    def refuse(self, reason: str, title: str | None = None) -> None:
+        """The action was refused: say why inside the form; the form (and its text) stays."""
+        self.say(f"{title or self.REFUSED}: {reason}")
+
+    def say(self, text: str) -> None:
+        """What keeps the form from acting (a refusal, a field left empty), on its refusal line."""
+        found = self.query("#refusal")
+        if found:
+            line = found.only_one(Static)
+        else:
+            line = self.refusal_line()
+            dialog = self.query_one("#dialog")
+            hints = dialog.query_children(".dialog-hint")
+            dialog.mount(line, before=hints.last() if hints else None)
+        line.update(Text(f"✗ {visible(text, multiline=True)}", "bold"))
+        line.display = True
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -698,29 +721,104 @@ class HelpRow:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every binding active on the screen underneath, with its id for the keymap."""
+    """Every binding active on the screen underneath, with its id for the
+    keymap. When they do not fit one under the other (at 80x24), the keys
+    stand in columns side by side on the whole screen, and the id of the
+    key under the cursor is said below them if a column has no room for it."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    # Lines of the dialog besides its table: borders, title (and its margin
+    # when roomy), the table's header, the hint (three lines when roomy).
+    ROOMY_CHROME = 2 + 2 + 1 + 3
+    DENSE_CHROME = 2 + 1 + 1  # and the hint's lines
+    CELL_PADDING = 2  # a DataTable cell's padding, both sides
 
     def __init__(self, section: str, rows: list[HelpRow], config_path: Path) -> None:
         super().__init__()
         self.section = section
         self.rows = rows
         self.config_path = config_path  # where the keymap goes
+        self.per_column = len(rows)
+        self.with_ids = True
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
             yield Label(f"Keys — {self.section}", classes="dialog-title")
-            yield RowTable(id="bindings")
-            remap = Text(f'Remap a key: "keymap": {{"<id>": "<key>"}} in {self.config_path}\n')
-            yield Label(remap + key_hint(("esc", "close")), classes="dialog-hint", id="help-hint")
+            yield DataTable(id="bindings", zebra_stripes=True)
+            yield Label(self.hint(None), classes="dialog-hint", id="help-hint")
 
     def on_mount(self) -> None:
+        self.lay_out()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.lay_out()
+
+    def lay_out(self) -> None:
+        """One column of key, what it does and id if they fit the dialog's
+        height, else as many columns as the whole screen's height needs."""
+        width, height = self.app.size
+        count = max(1, len(self.rows))
+        dense = count > int(height * 0.9) - self.ROOMY_CHROME
+        self.query_one("#dialog").set_class(dense, "dense")
+        hint_lines = max(self.lines_of(self.hint(self.rows[0] if self.rows else None, ids)) for ids in (True, False))
+        columns = -(-count // max(1, height - self.DENSE_CHROME - hint_lines)) if dense else 1
+        self.per_column = -(-count // columns)
+        widest = [max((cell_len(part) for part in parts), default=0) for parts in zip(*self.parts(), strict=True)]
+        with_ids = sum(widest) + 3 * self.CELL_PADDING
+        self.with_ids = not dense or columns * with_ids <= width - 4  # the dialog's borders and padding
         table = self.query_one(DataTable)
-        table.add_columns("Key", "Does", "Id")
-        for row in self.rows:
-            table.add_row(Text(row.key, style="bold"), row.description, Text(row.binding_id, style="dim"))
-        table.focus()
+        table.cursor_type = "cell" if dense else "row"
+        table.clear(columns=True)
+        heads = ("Key", "Does", "Id") if self.with_ids else ("Key", "Does")
+        for column in range(columns):
+            for head, wide in zip(heads, widest or [0, 0, 0], strict=False):
+                table.add_column(head, width=max(wide, cell_len(head)), key=f"{head}-{column}")
+        for line in range(self.per_column):
+            cells: list[Text | str] = []
+            for column in range(columns):
+                index = column * self.per_column + line
+                row = self.rows[index] if index < len(self.rows) else None
+                cells += [Text(row.key, style="bold") if row else "", row.description if row else ""]
+                if self.with_ids:
+                    cells.append(Text(row.binding_id, style="dim") if row else "")
+            table.add_row(*cells)
+        self.query_one("#help-hint", Label).update(self.hint(None if self.with_ids or not self.rows else self.rows[0]))
+
+    def parts(self) -> list[tuple[str, str, str]]:
+        return [(row.key, row.description, row.binding_id) for row in self.rows]
+
+    def lines_of(self, text: Text) -> int:
+        """How many lines `text` takes in the dialog at the whole screen's width."""
+        room = max(1, self.app.size.width - 4)
+        return sum(-(-max(1, cell_len(line)) // room) for line in text.plain.splitlines())
+
+    def hint(self, row: HelpRow | None, with_ids: bool | None = None) -> Text:
+        """Where the keymap goes; in columns with no room for ids, the id of
+        the key under the cursor."""
+        with_ids = self.with_ids if with_ids is None else with_ids
+        if with_ids or row is None:
+            remap = Text(f'Remap a key: "keymap": {{"<id>": "<key>"}} in {self.config_path}\n')
+        elif "," in row.binding_id:  # two keys, two ids: either can be remapped
+            remap = Text.assemble("Remap ", (row.key, "bold"), f" ({row.description}): ids {row.binding_id}\n")
+            remap.append(f"in {self.config_path}  ")
+        else:
+            remap = Text.assemble(
+                "Remap ", (row.key, "bold"), f' ({row.description}): "keymap": {{"{row.binding_id}": "<key>"}}\n'
+            )
+            remap.append(f"in {self.config_path}  ")
+        keys = [("esc", "close")] if with_ids else [("↑↓←→", "the id of a key"), ("esc", "close")]
+        return remap + key_hint(*keys)
+
+    @on(DataTable.CellHighlighted)
+    def say_id(self, event: DataTable.CellHighlighted) -> None:
+        if self.with_ids:
+            return
+        line, column = event.coordinate
+        index = (column // 2) * self.per_column + line
+        if index < len(self.rows):
+            self.query_one("#help-hint", Label).update(self.hint(self.rows[index]))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -829,7 +927,7 @@ class AskForm(FormModal):
         values = self.values()
         empty = next((f.required for f in self.fields if f.required and not str(values[f.id]).strip()), None)
         if empty:
-            self.notify(empty, title="Needed", severity="warning")
+            self.say(empty)
             return None
         return values
 
@@ -868,7 +966,7 @@ class PassphraseModal(FormModal):
     def collect(self) -> str | None:
         value = self.query_one("#passphrase", Input).value
         if not value:
-            self.notify("type the passphrase", title="Needed", severity="warning")
+            self.say("type the passphrase")
             return None
         return value
 
@@ -876,9 +974,9 @@ class PassphraseModal(FormModal):
         """Deriving the key from the passphrase takes about a second: in a thread."""
         return Job("unlocking your keys", partial(unlock_keys, self.group_dir, passphrase), refused=self.REFUSED)
 
-    def refuse(self, reason: str) -> None:
+    def refuse(self, reason: str, title: str | None = None) -> None:
         self.query_one("#passphrase", Input).value = ""
-        super().refuse(reason)
+        super().refuse(reason, title)
 
 
 def unlock_keys(group_dir: Path, passphrase: str) -> None:

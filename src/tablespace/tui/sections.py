@@ -47,6 +47,7 @@ from tablespace.tui.tables import OPEN_ON_ENTER, Flexible, RowTable, open_on_ent
 from tablespace.tui.thread_screen import ThreadScreen, mute_member_of
 
 if TYPE_CHECKING:
+    from tablespace.core.group import Group
     from tablespace.tui.editor import Draft
     from tablespace.tui.jobs import Job
     from tablespace.tui.modals import ResourceDraft
@@ -129,6 +130,7 @@ class RitualsScreen(SectionScreen):
         OPEN_ON_ENTER,
         Binding("a", "add_event", "Add event", id="rituals.add_event"),
         Binding("r", "rsvp", "RSVP", id="rituals.rsvp"),
+        Binding("n", "add_ritual", "New ritual", id="rituals.add_ritual"),
         Binding("e", "edit", "Edit", id="rituals.edit"),
         Binding("p", "pause", "Pause", id="rituals.pause"),
         Binding("x", "skip", "Skip", id="rituals.skip"),
@@ -138,6 +140,8 @@ class RitualsScreen(SectionScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in TENDING:
             return self.ts_app.is_moderator() and self.current_occurrence is not None
+        if action == "add_ritual":
+            return self.ts_app.is_moderator()
         if action == "rsvp":
             return self.current_event is not None
         return True
@@ -442,38 +446,51 @@ class RitualsScreen(SectionScreen):
 
     # --- tending (moderators) ---------------------------------------------------------
 
+    def action_add_ritual(self) -> None:
+        from tablespace.tui.ritual_form import RitualDraft, RitualForm
+
+        group_zone = group_queries.group_settings(self.group.conn).tz
+        zone_name = group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
+
+        def save(draft: RitualDraft) -> Job[str]:
+            def add(g: Group) -> str:
+                start = draft.start(draft.tz)
+                return actions.ritual_add(g, draft.name, draft.prompt, draft.rrule(), start=start, tz=draft.tz)
+
+            return self.write_job(
+                "adding the ritual", add, success=f"{draft.name} is on the calendar", refused="Not added"
+            )
+
+        self.app.push_screen(RitualForm("New ritual", save, tz=zone_name, verb="add"))
+
     def action_edit(self) -> None:
-        from tablespace.tui.modals import AskForm, Field
+        from tablespace.tui.ritual_form import RitualDraft, RitualForm, start_day, time_of
 
         o = self.current_occurrence
         if o is None:
             return
         ritual = o.ritual
+        at = time_of(ritual.start, ritual.tz)
 
-        def save(values: dict[str, str | bool]) -> Job[None]:
-            changed = {
-                key: str(values[key]).strip()
-                for key in ("name", "prompt", "rrule", "tz")
-                if str(values[key]).strip() != getattr(ritual, key)
-            }
-            return self.write_job(
-                "saving the ritual",
-                lambda g: actions.ritual_edit(g, ritual.id, **changed),
-                success=f"{ritual.name} saved",
-            )
+        def save(draft: RitualDraft) -> Job[None]:
+            def edit(g: Group) -> None:
+                given = {"name": draft.name, "prompt": draft.prompt, "rrule": draft.rrule(), "tz": draft.tz}
+                changed = {key: value for key, value in given.items() if value != getattr(ritual, key)}
+                if draft.starts.strip() or draft.at.strip() != at:  # a new time keeps its first day
+                    changed["start"] = draft.start(draft.tz, start_day(ritual.start, ritual.tz))
+                actions.ritual_edit(g, ritual.id, **changed)
+
+            return self.write_job("saving the ritual", edit, success=f"{ritual.name} saved")
 
         self.app.push_screen(
-            AskForm(
+            RitualForm(
                 f"Edit {ritual.name}",
-                "Its name, prompt, schedule (an RFC 5545 rule) and time zone (an IANA name, e.g. "
-                "Europe/Berlin). Threads it opened already stay as they are.",
-                [
-                    Field("name", "Name", ritual.name, required="give the ritual a name"),
-                    Field("prompt", "Prompt", ritual.prompt, required="give it a prompt"),
-                    Field("rrule", "Schedule, e.g. FREQ=WEEKLY;BYDAY=FR", ritual.rrule, required="give a schedule"),
-                    Field("tz", "Time zone", ritual.tz, required="give a time zone (UTC for none)"),
-                ],
                 save,
+                tz=ritual.tz,
+                name=ritual.name,
+                prompt=ritual.prompt,
+                rule=ritual.rrule,
+                at=at,
             )
         )
 

@@ -1201,3 +1201,30 @@ def test_a_device_the_log_refused_learns_of_its_member_s_removal(tmp_path) -> No
         assert laptop_home.me == laptop_home.device and laptop_home.my_status is None  # not Bo's after all
     finally:
         net.close()
+
+
+def test_a_device_given_a_circle_s_first_key_late_reads_its_name(tmp_path) -> None:
+    """Cy makes a pod of Ada and Bo before seeing the laptop Ada just paired,
+    so its first key is not wrapped for the laptop, which folds the pod
+    unnamed. Ada's next sync renews the pod's key for the laptop, carrying
+    the first one: the laptop must then read the pod's name and purpose,
+    though nothing has been written in it yet (the machine's long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(ada)
+        assert laptop is not None
+        net.deliver_all(ada)
+        net.sync(ada)  # approves the pairing: a device.add Cy has not seen
+        net.advance(1000)
+        pod = net.act(cy, actions.circle_add, "Rye pod", [net.member_id(ada), net.member_id(bo)], purpose="daily rye")
+        assert pod is not None
+        net.sync(cy)
+        net.deliver_all(laptop)
+        net.sync(laptop)  # the pod, and no key of it for the laptop yet
+        net.converge()
+        net.assert_identical()
+        details = net.groups[laptop].conn.execute("SELECT name, purpose FROM circle_details").fetchall()
+        assert details == [("Rye pod", "daily rye")]
+    finally:
+        net.close()

@@ -336,15 +336,18 @@ class Net:
 
         Nor is one that counts itself in only for want of such ops: another
         replica counting itself in holds every op it holds and more, and
-        counts its member or device gone. A removed member's home can be left
-        so: a removed device, not having seen that removal, renewed the key
-        for them, so they read its removal of the device that removed them,
-        but not the earlier removal of that device which makes it void,
-        written under a key they never held
-        (test_a_member_removed_before_a_device_went_rogue_cannot_read_why)."""
+        counts its member or device gone by an op it holds too (so it has
+        read its departure, and folds it otherwise for want of the rest). A
+        removed member's home can be left so: a removed device, not having
+        seen that removal, renewed the key for them, so they read its
+        removal of the device that removed them, but not the earlier
+        removal of that device which voids it, written under a key they
+        never held
+        (test_a_member_removed_before_a_device_went_rogue_cannot_read_why).
+        One that never read its departure is still compared."""
         own = [i for i in range(len(self.groups)) if self._counts_itself_in(i)]
         held = {i: {op_id for (op_id,) in self.groups[i].conn.execute("SELECT id FROM ops")} for i in own}
-        return [i for i in own if not any(held[j] > held[i] and self._sees_gone(j, i) for j in own)]
+        return [i for i in own if not any(held[j] > held[i] and self._gone_by(j, i) <= held[i] for j in own)]
 
     def _counts_itself_in(self, i: int) -> bool:
         g = self.groups[i]
@@ -355,14 +358,18 @@ class Net:
             and not g.conn.execute("SELECT 1 FROM devices WHERE id = ? AND status = 'removed'", (g.device,)).fetchone()
         )
 
-    def _sees_gone(self, j: int, i: int) -> bool:
-        """Whether replica j counts replica i's member gone, or its device removed."""
+    def _gone_by(self, j: int, i: int) -> set[str]:
+        """The ops by which replica j counts replica i's member gone, or its
+        device removed; if it counts it in, an id no replica holds."""
         conn, other = self.groups[j].conn, self.groups[i]
-        member = conn.execute("SELECT status FROM members WHERE id = ?", (other.me,)).fetchone()
-        device = conn.execute("SELECT status FROM devices WHERE id = ?", (other.device,)).fetchone()
-        return (member is not None and member[0] in ("removed", "left")) or (
-            device is not None and device[0] == "removed"
-        )
+        ops = conn.execute(
+            """SELECT o.id FROM ops o JOIN members m ON m.id = ? AND m.status IN ('removed', 'left')
+               WHERE o.state = 'accepted' AND o.kind IN ('member.remove', 'member.leave') AND o.hlc = m.left_hlc
+               UNION SELECT o.id FROM ops o JOIN devices d ON d.id = ? AND d.status = 'removed'
+               WHERE o.state = 'accepted' AND o.kind = 'device.remove' AND o.hlc = d.removed_hlc""",
+            (other.me, other.device),
+        ).fetchall()
+        return {op_id for (op_id,) in ops} or {""}
 
     def assert_identical(self, *, rebuild: bool = True) -> None:
         dumps = [g.store.canonical_dump() for g in self.groups]

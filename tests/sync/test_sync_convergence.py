@@ -332,15 +332,44 @@ class Net:
         """Replicas whose member, as their own replica sees it, is still in the
         group, on a device not removed. A removed member's, a leaver's or a
         removed device's replica cannot read what is written after they went
-        (the key rotated), so it is not compared."""
-        return [
-            i
-            for i, g in enumerate(self.groups)
-            if g.conn.execute(
+        (the key rotated), so it is not compared.
+
+        Nor is one that counts itself in only for want of such ops: another
+        replica counting itself in holds every op it holds and more, and
+        counts its member or device gone by an op it holds too (so it has
+        read its departure, and folds it otherwise for want of the rest). A
+        removed member's home can be left so: a removed device, not having
+        seen that removal, renewed the key for them, so they read its
+        removal of the device that removed them, but not the earlier
+        removal of that device which voids it, written under a key they
+        never held
+        (test_a_member_removed_before_a_device_went_rogue_cannot_read_why).
+        One that never read its departure is still compared."""
+        own = [i for i in range(len(self.groups)) if self._counts_itself_in(i)]
+        held = {i: {op_id for (op_id,) in self.groups[i].conn.execute("SELECT id FROM ops")} for i in own}
+        return [i for i in own if not any(held[j] > held[i] and self._gone_by(j, i) <= held[i] for j in own)]
+
+    def _counts_itself_in(self, i: int) -> bool:
+        g = self.groups[i]
+        return bool(
+            g.conn.execute(
                 "SELECT 1 FROM members WHERE id = ? AND status IN ('active', 'timed_out')", (g.me,)
             ).fetchone()
             and not g.conn.execute("SELECT 1 FROM devices WHERE id = ? AND status = 'removed'", (g.device,)).fetchone()
-        ]
+        )
+
+    def _gone_by(self, j: int, i: int) -> set[str]:
+        """The ops by which replica j counts replica i's member gone, or its
+        device removed; if it counts it in, an id no replica holds."""
+        conn, other = self.groups[j].conn, self.groups[i]
+        ops = conn.execute(
+            """SELECT o.id FROM ops o JOIN members m ON m.id = ? AND m.status IN ('removed', 'left')
+               WHERE o.state = 'accepted' AND o.kind IN ('member.remove', 'member.leave') AND o.hlc = m.left_hlc
+               UNION SELECT o.id FROM ops o JOIN devices d ON d.id = ? AND d.status = 'removed'
+               WHERE o.state = 'accepted' AND o.kind = 'device.remove' AND o.hlc = d.removed_hlc""",
+            (other.me, other.device),
+        ).fetchall()
+        return {op_id for (op_id,) in ops} or {""}
 
     def assert_identical(self, *, rebuild: bool = True) -> None:
         dumps = [g.store.canonical_dump() for g in self.groups]
@@ -1199,5 +1228,75 @@ def test_a_device_the_log_refused_learns_of_its_member_s_removal(tmp_path) -> No
         assert net.current() == [ada]
         laptop_home = net.groups[laptop]
         assert laptop_home.me == laptop_home.device and laptop_home.my_status is None  # not Bo's after all
+    finally:
+        net.close()
+
+
+def test_a_device_given_a_circle_s_first_key_late_reads_its_name(tmp_path) -> None:
+    """Cy makes a pod of Ada and Bo before seeing the laptop Ada just paired,
+    so its first key is not wrapped for the laptop, which folds the pod
+    unnamed. Ada's next sync renews the pod's key for the laptop, carrying
+    the first one: the laptop must then read the pod's name and purpose,
+    though nothing has been written in it yet (the machine's long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(ada)
+        assert laptop is not None
+        net.deliver_all(ada)
+        net.sync(ada)  # approves the pairing: a device.add Cy has not seen
+        net.advance(1000)
+        pod = net.act(cy, actions.circle_add, "Rye pod", [net.member_id(ada), net.member_id(bo)], purpose="daily rye")
+        assert pod is not None
+        net.sync(cy)
+        net.deliver_all(laptop)
+        net.sync(laptop)  # the pod, and no key of it for the laptop yet
+        net.converge()
+        net.assert_identical()
+        details = net.groups[laptop].conn.execute("SELECT name, purpose FROM circle_details").fetchall()
+        assert details == [("Rye pod", "daily rye")]
+    finally:
+        net.close()
+
+
+def test_a_member_removed_before_a_device_went_rogue_cannot_read_why(tmp_path) -> None:
+    """Ada removes Cy (renewing the key without her), then her laptop, lost.
+    The laptop, having seen neither, removes Ada's desktop, naming what it
+    had seen of it (not the removal of Cy), and renews the key for Bo, Cy
+    and itself. Ada's removal of the laptop stands and voids the laptop's,
+    everywhere it is held; but Cy reads only the laptop's (under the key it
+    gave her), so her home counts her in. It is not compared: replicas that
+    hold every op hers holds, and more, count her gone (Net.current; the
+    machine's long run)."""
+    net = Net(tmp_path, 3)
+    try:
+        ada, bo, cy = 0, 1, 2
+        laptop = net.link_device(ada)
+        assert laptop is not None
+        net.converge()
+        net.advance(1000)
+        net.act(ada, remove_member, net.member_id(cy), "test")
+        net.sync(ada)  # renews the key without Cy
+        net.advance(1000)
+        assert net.act(ada, actions.remove_device, net.groups[laptop].device) is not None
+        net._publish(ada)
+        net._publish_pool()
+        net.advance(1000)
+        assert net.act(laptop, actions.remove_device, net.member_id(ada)) is not None
+        net._publish(laptop)
+        net._publish_pool()
+        net.converge()
+        net.assert_identical()
+        assert net.current() == [ada, bo]
+        assert net._counts_itself_in(cy)  # it cannot know
+        for i in (ada, bo):
+            conn = net.groups[i].conn
+            assert conn.execute("SELECT status FROM members WHERE id = ?", (net.member_id(cy),)).fetchone() == (
+                "removed",
+            )
+            statuses = dict(conn.execute("SELECT id, status FROM devices"))
+            assert statuses == {net.member_id(ada): "active", net.groups[laptop].device: "removed"}
+        ops = {net.groups[i]: {r[0] for r in net.groups[i].conn.execute("SELECT id FROM ops")} for i in (bo, cy)}
+        assert ops[net.groups[cy]] < ops[net.groups[bo]]
     finally:
         net.close()

@@ -158,13 +158,16 @@ def _new_key(ctx: FoldContext, op: Op, circle: str, newest: int, must_cover: set
     if ctx.circle_keys is not None:
         gained = ctx.circle_keys.learn_epochs(ctx.conn, circle, op.id)  # and the earlier keys it carries
         ctx.forget_circles()
-        if gained and ctx.reads_circle(circle) and _unopened_under(ctx, circle, gained):
+        if gained and ctx.reads_circle(circle) and _unread_under(ctx, circle, gained):
             ctx.reopen.add(circle)  # they open at their place in the order, as on a replica that held the key
 
 
-def _unopened_under(ctx: FoldContext, circle: str, epochs: set[int]) -> bool:
-    """Whether this member folded sealed ops of the circle under one of
-    `epochs` without opening them: a key of theirs has just arrived."""
+def _unread_under(ctx: FoldContext, circle: str, epochs: set[int]) -> bool:
+    """Whether this member folded something of the circle sealed under one
+    of `epochs` without opening it, a key of theirs having just arrived: its
+    details (under the first key), or ops written in it."""
+    if 0 in epochs and ctx.one("SELECT 1 FROM circle_details WHERE circle_id = ?", circle) is None:
+        return True  # a device its maker had not seen yet folded it unnamed
     marks = ", ".join("?" * len(epochs))
     return (
         ctx.one(

@@ -38,18 +38,16 @@ from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
-    MAX_ANSWER_BYTES,
     MAX_REQUEST_BYTES,
     REQUEST_SUFFIX,
     BadMembershipFile,
     JoinRequest,
     answer_path,
-    decode_answer,
     decode_request,
     peek_request_invite,
     request_id_for,
 )
-from tablespace.sync.requests import write_answer
+from tablespace.sync.requests import answer_to_request, write_answer
 from tablespace.sync.roster import granted_to, memo_in_meta, write_grant
 
 DEVICES_DIR = "devices"
@@ -166,14 +164,7 @@ def _refuse(folder: FolderStore, request: JoinRequest, group_id: str) -> int:
 def pairing_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:
     """On a home waiting for its member's other device: the answer to its
     newest pairing request, if that device refused it ("code used")."""
-    request_id = group.store.get_meta(PAIRING_REQUEST_META)
-    if not request_id or group.my_status is not None:
-        return None
-    try:
-        data = folder.read(answer_path(request_id), MAX_ANSWER_BYTES)
-        return decode_answer(data, group_id=group.id, request_id=request_id, exchange=exchange)
-    except (OSError, BadMembershipFile):
-        return None  # none (or a forged one: ignored, the request stands)
+    return answer_to_request(group, folder, exchange, PAIRING_REQUEST_META)
 
 
 def supply_my_devices(group: Group, folder: FolderStore, keyring: Keyring, siblings: list[Sibling]) -> None:

@@ -174,7 +174,13 @@ def write_answer(folder: FolderStore, request: JoinRequest, answer: str, group_i
 
 def join_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:
     """For a joiner not admitted yet: the moderators' answer, if there is one."""
-    request_id = group.store.get_meta("join_request")
+    return answer_to_request(group, folder, exchange, "join_request")
+
+
+def answer_to_request(group: Group, folder: FolderStore, exchange: ExchangeKey, meta_key: str) -> str | None:
+    """The answer in the folder to the request this home, not admitted yet,
+    made last (its id under `meta_key`), if there is one."""
+    request_id = group.store.get_meta(meta_key)
     if not request_id or group.my_status is not None:
         return None
     try:

@@ -5,7 +5,7 @@ through `AppHost`, so nothing here (or in a screen) imports the app."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -502,9 +502,22 @@ class SectionScreen(TablespaceScreen):
     """A section: the header, the section bar with its unread counts, and
     what the section shows, each re-read when the data stamp moved."""
 
+    # Read before the first layout (see _read_as_mounted); not for a section
+    # that scrolls to a row as it fills, which needs its size first.
+    READ_AS_MOUNTED: ClassVar[bool] = False
+
     def compose_header(self) -> ComposeResult:
         yield AppHeader()
         yield SectionBar(self.SECTION)
+
+    @on(events.Mount)
+    def _read_as_mounted(self) -> None:
+        """With READ_AS_MOUNTED, read what the section shows as it mounts
+        (after the subclass's own Mount handler has made its columns),
+        before its first layout: read on its resume, a table's rows came
+        after a layout and asked for another, and for a repaint each."""
+        if self.READ_AS_MOUNTED:
+            self.reread()
 
     def reread(self) -> None:
         super().reread()

@@ -769,6 +769,7 @@ class MembersScreen(SectionScreen):
     (the moderators keep them; see the Moderation section's Settings)."""
 
     SECTION = "members"
+    READ_AS_MOUNTED = True
     BINDINGS = [
         Binding("m", "mute", "Mute / unmute", id="members.mute"),
         Binding("c", "message", "Message", id="members.message"),

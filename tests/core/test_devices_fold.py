@@ -90,7 +90,9 @@ def test_only_the_member_s_own_devices_remove_one_and_never_the_last(world: Worl
     assert "cannot remove itself" in world.rejected(bo, "device.remove", {"device": bo.id, "last_seq": bo.seq})
 
 
-def test_a_removed_device_s_later_ops_are_refused_wherever_they_sort(world: World) -> None:
+def laptop_removed_after_signing(world: World) -> tuple[Feed, Feed, Op]:
+    """Bo's laptop posts, signs a thread it has not sent yet, and is removed
+    (the removal naming the seq before that thread, sorting after it)."""
     bo = world.members[0]
     laptop = add_device(world, bo)
     post(world, laptop, "before")
@@ -98,6 +100,11 @@ def test_a_removed_device_s_later_ops_are_refused_wherever_they_sort(world: Worl
     signed_before = world.sign(laptop, "thread.start", {"title": "late but fair", "body": "", "tags": []})
     world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq - 1}, hlc=removal_hlc)
     world.hlc = removal_hlc
+    return bo, laptop, signed_before
+
+
+def test_a_removed_device_s_later_ops_are_refused_wherever_they_sort(world: World) -> None:
+    bo, laptop, signed_before = laptop_removed_after_signing(world)
     # its seq is past what the removal names: refused though it sorts before the removal
     world.ingest(signed_before)
     assert world.state(signed_before)[0] == "rejected"
@@ -116,13 +123,7 @@ def test_a_removed_device_s_op_that_sorts_before_its_removal_is_refused_as_a_dev
     """Past the seq the removal names but sorting before it, the op is refused
     because its device was removed, not because its member went (Bo is still
     in the group), in any order the ops arrive and on a rebuild."""
-    bo = world.members[0]
-    laptop = add_device(world, bo)
-    post(world, laptop, "before")
-    removal_hlc = world.next_hlc() + 5
-    signed_before = world.sign(laptop, "thread.start", {"title": "late but fair", "body": "", "tags": []})
-    world.accepted(bo, "device.remove", {"device": laptop.id, "last_seq": laptop.seq - 1}, hlc=removal_hlc)
-    world.hlc = removal_hlc
+    bo, laptop, signed_before = laptop_removed_after_signing(world)
     world.ingest(signed_before)
     device_removed = ("rejected", "the author's device had been removed when this was written")
     assert world.state(signed_before) == device_removed

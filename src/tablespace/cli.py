@@ -1474,7 +1474,6 @@ def metrics(group: Group, as_json: bool, circle: str | None) -> None:
 
 # --- sync ------------------------------------------------------------------------------
 
-CODE_USED = "code used"  # the answer to a pairing request whose code had let in another device
 
 KIND_WORDS = {
     "thread.start": "thread",
@@ -1529,9 +1528,9 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
                 "nothing is read or written through it; what goes there waits until it is a real directory",
                 err=True,
             )
-        if report.join_answer and report.join_answer != CODE_USED:
-            from tablespace.actions import ANSWER_WORDS
+        from tablespace.actions import ANSWER_WORDS, CODE_USED
 
+        if report.join_answer and report.join_answer != CODE_USED:
             echo(f"tablespace: {ANSWER_WORDS[report.join_answer]}", err=True)
         if report.reports_waiting:
             echo(f"tablespace: {report.reports_waiting} report(s) wait in your outbox: {REPORT_WAITS}", err=True)
@@ -1555,8 +1554,6 @@ def sync(group: Group, as_json: bool, watch: bool, notify: bool) -> None:
                 line += ", asked the group again for a key that did not reach you"
             echo(line)
         if report.join_answer == CODE_USED:  # this home cannot get in with that code: a refused request
-            from tablespace.actions import ANSWER_WORDS
-
             raise TablespaceError(ANSWER_WORDS[CODE_USED])
 
     try:

@@ -19,10 +19,15 @@ ALICE = Identity.generate()
 GROUP = "ab" * 16
 
 
-def test_place_binding_is_the_op_places():
-    place = OpPlace(GROUP, "cd" * 16, 7, 123456789)
-    assert place_binding(GROUP, "cd" * 16, 7, 123456789, "op", "ef" * 16, "3") == place.binding("op", "ef" * 16, "3")
-    assert place_binding(GROUP, "cd" * 16, 7, 123456789) == place.binding()
+def test_a_place_binds_its_group_author_seq_time_and_parts_in_fixed_bytes():
+    """Every box sealed so far was bound to these bytes: a change to them
+    would leave every existing box unopenable."""
+    author, target = "cd" * 16, "ef" * 16
+    place = OpPlace(GROUP, author, 7, 123456789)
+    want = f"tablespace circle v1\x00{GROUP}\x00{author}\x007\x00123456789\x00op\x00{target}\x003".encode()
+    assert place_binding(GROUP, author, 7, 123456789, "op", target, "3") == want
+    assert place.binding("op", target, "3") == want
+    assert place.binding() == f"tablespace circle v1\x00{GROUP}\x00{author}\x007\x00123456789".encode()
 
 
 def test_a_box_sealed_at_a_place_opens_with_its_binding():

@@ -143,7 +143,7 @@ if TYPE_CHECKING:
     from tablespace.core.group import Group, Transport
     from tablespace.core.modlog import LogEntry
     from tablespace.sync.engine import SyncReport
-    from tablespace.sync.membership import JoinRequest
+    from tablespace.sync.membership import CODE_USED, JoinRequest
     from tablespace.sync.moderation import Report
     from tablespace.sync.requests import ANSWER_WORDS, PROBLEM_NOTES
 
@@ -167,6 +167,7 @@ _HOME: dict[str, str] = {
     "Report": "tablespace.sync.moderation",
     "PROBLEM_NOTES": "tablespace.sync.requests",
     "ANSWER_WORDS": "tablespace.sync.requests",
+    "CODE_USED": "tablespace.sync.membership",
     "LogEntry": "tablespace.core.modlog",
     "Check": "tablespace.core.doctor",
     "delete": "tablespace.actions.content",
@@ -295,6 +296,7 @@ __all__ = [
     "circle_remove",
     "dm",
     "ANSWER_WORDS",
+    "CODE_USED",
     "DATABASE_CHANGED",
     "PROBLEM_NOTES",
     "Archived",

@@ -29,7 +29,7 @@ from tablespace.core.errors import UsageError
 from tablespace.core.group import Group
 from tablespace.core.home import Home
 from tablespace.core.inbox import InboxEntry, Window, inbox
-from tablespace.core.log_queries import arrival_mark
+from tablespace.core.log_queries import newest_op_row
 from tablespace.core.text import visible
 
 Level = Literal["all", "mentions", "off"]
@@ -145,14 +145,14 @@ def _mark_now(group: Group, newest: list[InboxEntry] | None = None) -> _Mark:
     member's clock runs ahead, and the end of the log."""
     entries = inbox(group.conn, group.me, limit=1) if newest is None else newest
     hlc = max([datetime_to_hlc(now()), *(datetime_to_hlc(e.at) for e in entries)])
-    return _Mark(hlc, arrival_mark(group.conn), frozenset(e.id for e in entries if datetime_to_hlc(e.at) >= hlc))
+    return _Mark(hlc, newest_op_row(group.conn), frozenset(e.id for e in entries if datetime_to_hlc(e.at) >= hlc))
 
 
 def _new_entries(group: Group, mark: _Mark) -> tuple[list[InboxEntry], _Mark]:
     """The unread entries past `mark` (newest first, notified or not), and
     the mark past them: a round reads what came since the last, never the
     whole inbox."""
-    arrived = arrival_mark(group.conn)
+    arrived = newest_op_row(group.conn)
     window = Window(mark.hlc, _NO_LATER_THAN, mark.arrived)
     entries = inbox(group.conn, group.me, limit=None, window=window)
     newest = max([mark.hlc, *(datetime_to_hlc(e.at) for e in entries)])

@@ -15,14 +15,14 @@ from tablespace.core.digest import digest as build_digest
 from tablespace.core.errors import PermissionDenied
 from tablespace.core.files import write_atomically
 from tablespace.core.group import Group
-from tablespace.core.log_queries import arrival_mark
+from tablespace.core.log_queries import newest_op_row
 from tablespace.core.recap import RECAP_TAG, Recap, recap, week_of
 from tablespace.core.text import json_text, visible
 
 DigestFormat = Literal["markdown", "json"]
 DEFAULT_DIGEST_SPAN = timedelta(days=7)
 _LAST_DIGEST = "last_digest_hlc"  # meta key, in the home: when my last digest ended
-_LAST_DIGEST_ARRIVAL = "last_digest_arrival"  # and where the log ended then (digest.arrival_mark)
+_LAST_DIGEST_ARRIVAL = "last_digest_arrival"  # and where the log ended then (log_queries.newest_op_row)
 RECAP_ROLES = ("note-taker", "moderator")
 
 
@@ -37,7 +37,7 @@ def digest(group: Group, since: timedelta | None = None) -> Digest:
     start = hlc_to_datetime(int(mark)) if mark and mark.isdigit() else until - DEFAULT_DIGEST_SPAN
     arrived = group.store.get_meta(_LAST_DIGEST_ARRIVAL)
     arrived_after = int(arrived) if arrived and arrived.isdigit() else None
-    here = arrival_mark(group.conn)
+    here = newest_op_row(group.conn)
     result = build_digest(
         group.conn, group.me, min(start, until), until, group=group.name(), arrived_after=arrived_after
     )

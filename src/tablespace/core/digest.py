@@ -17,7 +17,7 @@ from typing import Any
 from tablespace.core import calendar_queries, member_queries
 from tablespace.core.clock import SHIFT, datetime_to_hlc, hlc_to_datetime, iso
 from tablespace.core.inbox import Window, inbox_page
-from tablespace.core.log_queries import arrival_mark
+from tablespace.core.log_queries import newest_op_row
 from tablespace.core.metrics import WIN_TAG
 
 PER_SECTION = 10
@@ -154,12 +154,12 @@ def digest(
     arrived_after: int | None = None,
 ) -> Digest:
     """What happened after `since` up to `until` (inclusive), and, with
-    `arrived_after` (an `arrival_mark`), what reached this home after that
+    `arrived_after` (a `newest_op_row`), what reached this home after that
     mark though written earlier: a post written offline on Sunday and synced
     after Monday's digest is in Tuesday's."""
     # In whole milliseconds, as the clock stamps them: after `since`'s, up to and with `until`'s.
     lo, hi = (((datetime_to_hlc(moment) >> SHIFT) + 1) << SHIFT for moment in (since, until))
-    late_from = arrival_mark(conn) if arrived_after is None else arrived_after
+    late_from = newest_op_row(conn) if arrived_after is None else arrived_after
     late = Window(lo, hi, late_from)
     window = {**late.params(conn), "me": me, "win": WIN_TAG}
     names = member_queries.member_names(conn)

@@ -127,9 +127,11 @@ def members_to_grant(conn: sqlite3.Connection, me: str) -> list[tuple[str, str]]
 
 
 def newest_op_row(conn: sqlite3.Connection) -> int:
-    """The rowid of the op that entered the log last: it moves whenever the log does."""
-    row = conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()
-    return int(row[0])
+    """The rowid of the op that entered the log last: it moves whenever the
+    log does. Rowids follow the order ops reached this home, so it also marks
+    where the log ends now (a digest's mark: the next one lists what arrives
+    late, written before the mark's time but synced after it)."""
+    return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()[0])
 
 
 def holders_at(conn: sqlite3.Connection, hlc: int, me: str) -> list[tuple[str, str]]:
@@ -342,10 +344,3 @@ def report_replies_waiting(conn: sqlite3.Connection) -> list[tuple[str, str]]:
         """SELECT mr.id, h.reply FROM my_reports mr JOIN handled_reports h ON h.report = mr.id
         WHERE h.reply IS NOT NULL AND mr.reply IS NULL"""
     ).fetchall()
-
-
-def arrival_mark(conn: sqlite3.Connection) -> int:
-    """Where the log ends now, in the order ops reached this home (the ops
-    table's rowid): a digest's mark, so the next one also lists what arrives
-    late, written before the mark's time but synced after it."""
-    return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()[0])

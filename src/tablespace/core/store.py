@@ -486,7 +486,7 @@ class Store:
         """The `ids` the log holds already. A log smaller than the batch (a
         first sync's) is read whole: fewer rows than asking for every id.
         Its largest rowid bounds its size at the cost of one lookup."""
-        (last,) = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM ops").fetchone()
+        last = log_queries.newest_op_row(self.conn)
         if last <= len(ids):
             return {row[0] for row in self.conn.execute("SELECT id FROM ops")} & set(ids)
         return {row[0] for row in self._select_in("SELECT id FROM ops WHERE id IN ({ids})", ids)}

@@ -38,6 +38,7 @@ from tablespace.sync.folder import FolderStore
 from tablespace.sync.keyring import Keyring
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
+    CODE_USED,
     MAX_REQUEST_BYTES,
     REQUEST_SUFFIX,
     BadMembershipFile,
@@ -158,7 +159,7 @@ def _refuse(folder: FolderStore, request: JoinRequest, group_id: str) -> int:
     refused it and a later round tries again)."""
     if folder.exists(answer_path(request.id)):
         return 0
-    return 1 if write_answer(folder, request, "code used", group_id) else 0
+    return 1 if write_answer(folder, request, CODE_USED, group_id) else 0
 
 
 def pairing_answer(group: Group, folder: FolderStore, exchange: ExchangeKey) -> str | None:

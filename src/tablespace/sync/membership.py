@@ -78,9 +78,10 @@ ANSWER_SUFFIX = ".tsa"
 WITHDRAW_SUFFIX = ".tsw"
 GRANT_SUFFIX = ".tsk"
 NEED_SUFFIX = ".tsn"
-# What an answer can say (the joiner's app words it); "code used" answers a
-# pairing request whose code had let in another device (sync/devices.py).
-ANSWERS = ("declined", "invite used up", "invite expired", "name taken", "code used")
+# The answer to a pairing request whose code had let in another device (sync/devices.py).
+CODE_USED = "code used"
+# What an answer can say (the joiner's app words it).
+ANSWERS = ("declined", "invite used up", "invite expired", "name taken", CODE_USED)
 
 
 class BadMembershipFile(Exception):

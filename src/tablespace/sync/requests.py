@@ -16,6 +16,7 @@ from tablespace.sync.folder import FolderStore
 from tablespace.sync.keys import ExchangeKey
 from tablespace.sync.membership import (
     ANSWER_SUFFIX,
+    CODE_USED,
     GRANT_SUFFIX,
     MAX_ANSWER_BYTES,
     MAX_REQUEST_BYTES,
@@ -42,7 +43,7 @@ ANSWER_WORDS = {
     "then `tablespace join` again from this home",
     "name taken": "the display name you asked for is taken in this group (names that differ only in case, width "
     "or invisible characters are one name): `tablespace join` again from this home with another --as",
-    "code used": "that code was already used: ask for a new one (`tablespace device add` on your other device), "
+    CODE_USED: "that code was already used: ask for a new one (`tablespace device add` on your other device), "
     "then `tablespace device link CODE --name NAME` again from this home",
 }
 # What moderators are told of a request that cannot be admitted, by its problem.

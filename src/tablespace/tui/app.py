@@ -50,7 +50,7 @@ from tablespace.tui.live import (
     initial_status,
 )
 from tablespace.tui.registry import SECTIONS, Section, section, sections_for
-from tablespace.tui.screens import ThreadsScreen
+from tablespace.tui.screens import threads_section
 from tablespace.tui.textual_private import (
     apply_ansi_colors,
     changed_off_screen,
@@ -734,23 +734,14 @@ class TablespaceApp(App[None]):
             screen.select_resource(resource_id)
 
     async def action_new_thread(self) -> None:
-        screen = await self._threads_section()
+        screen = await threads_section(self)
         if screen is not None:
             screen.action_new_thread()
 
     async def action_new_circle(self) -> None:
-        screen = await self._threads_section()
+        screen = await threads_section(self)
         if screen is not None:
             screen.action_new_circle()
-
-    async def _threads_section(self) -> ThreadsScreen | None:
-        """The Threads section's own screen, shown (a thread open there closes)."""
-        from tablespace.tui.thread_screen import ThreadScreen
-
-        await self.switch_mode("threads")
-        while isinstance(self.screen, ThreadScreen):
-            await self.pop_screen()
-        return self.screen if isinstance(self.screen, ThreadsScreen) else None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's own commands, its "Keys" side panel named so it is not

@@ -361,9 +361,9 @@ class ModerationScreen(SectionScreen):
         self._show_counts()
 
     def _fill_members(self) -> None:
-        self.people = member_queries.members(self.group.conn)
         if not self._shown_now("members"):
-            return
+            return  # read when shown: only this tab's keys use the people
+        self.people = member_queries.members(self.group.conn)
         rows = []
         for m in self.people:
             status = m.status.replace("_", " ")
@@ -426,11 +426,11 @@ class ModerationScreen(SectionScreen):
         self.query_one("#evidence-empty", Static).update(shown(text))
 
     def _fill_log(self) -> None:
+        if not self._shown_now("log"):
+            return  # read when shown: only this tab shows the entries
         names = self.names()
         # oldest first, as `tablespace modlog` lists it
         self.log_entries = self._unsealed(lambda group: actions.modlog(group, limit=500))
-        if not self._shown_now("log"):
-            return
         rows = [(f"{e.at:%d %b %H:%M}", names.get(e.by, e.by[:8]), e.action, e.what, e.why) for e in self.log_entries]
         keys = [f"{n}:{e.op_id}" for n, e in enumerate(self.log_entries)]
         self._refill(self.table("log"), rows, keys, start_at_end=True)  # on the newest

@@ -266,13 +266,18 @@ class ThreadsScreen(SectionScreen):
         self.app.push_screen(ConfirmModal(question, yes="Leave"), done)
 
 
-async def land_in_room(app: App[Any], circle: str) -> None:
-    """The Threads section, at the room of `circle` (a thread left open there closes)."""
+async def threads_section(app: App[Any]) -> ThreadsScreen | None:
+    """The Threads section's own screen, shown (a thread open there closes)."""
     from tablespace.tui.thread_screen import ThreadScreen
 
     await app.switch_mode("threads")
     while isinstance(app.screen, ThreadScreen):
         await app.pop_screen()
-    screen = app.screen
-    if isinstance(screen, ThreadsScreen):
+    return app.screen if isinstance(app.screen, ThreadsScreen) else None
+
+
+async def land_in_room(app: App[Any], circle: str) -> None:
+    """The Threads section, at the room of `circle`."""
+    screen = await threads_section(app)
+    if screen is not None:
         screen.show_circle(circle)

@@ -117,6 +117,13 @@ def reader_zone() -> str | None:
     return None
 
 
+def form_zone(group: Group) -> str:
+    """The time zone a new event's or ritual's form starts with: the group's,
+    or the reader's own while the group's is still the default UTC."""
+    group_zone = group_queries.group_settings(group.conn).tz
+    return group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
+
+
 class RitualsScreen(SectionScreen):
     """The group's calendar: today's prompts on top, then rituals and events
     in time order, from a week ago to three weeks ahead (and every event
@@ -390,8 +397,7 @@ class RitualsScreen(SectionScreen):
     def action_add_event(self) -> None:
         from tablespace.tui.modals import AskForm, Field
 
-        group_zone = group_queries.group_settings(self.group.conn).tz
-        zone_name = group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
+        zone_name = form_zone(self.group)
 
         def save(values: dict[str, str | bool]) -> Job[str]:
             title, at = str(values["title"]), str(values["at"])
@@ -449,8 +455,7 @@ class RitualsScreen(SectionScreen):
     def action_add_ritual(self) -> None:
         from tablespace.tui.ritual_form import RitualDraft, RitualForm
 
-        group_zone = group_queries.group_settings(self.group.conn).tz
-        zone_name = group_zone if group_zone != UTC_NAME else reader_zone() or UTC_NAME
+        zone_name = form_zone(self.group)
 
         def save(draft: RitualDraft) -> Job[str]:
             def add(g: Group) -> str:

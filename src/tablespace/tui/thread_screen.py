@@ -514,10 +514,7 @@ class ThreadScreen(TablespaceScreen):
         for run in runs:
             following = next((n for n in range(run[-1] + 1, len(self._cards)) if n in self._mounted), None)
             cards = [self._cards[n] for n in run]
-            if following is None or following in run:
-                await posts.mount_all(cards)
-            else:
-                await posts.mount_all(cards, before=self._cards[following])
+            await posts.mount_all(cards, before=None if following is None else self._cards[following])
 
     def _painted(self, generation: int) -> None:
         """The first screen of the thread is painted: mount the rest."""

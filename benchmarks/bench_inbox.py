@@ -83,7 +83,7 @@ from tablespace.core import digest, inbox, recap, thread_queries  # noqa: E402
 from tablespace.core.clock import datetime_to_hlc, now  # noqa: E402
 from tablespace.core.group import Group  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
-from tablespace.core.log_queries import arrival_mark  # noqa: E402
+from tablespace.core.log_queries import newest_op_row  # noqa: E402
 from tablespace.core.schema import THREAD_NEWEST_FILL  # noqa: E402
 from tablespace.core.store import Store  # noqa: E402
 
@@ -181,7 +181,7 @@ def notify_since(group: Group) -> Callable[[timedelta], Callable[[], object]]:
 
     def round_after(ago: timedelta) -> Callable[[], object]:
         def call() -> float:
-            mark = {"hlc": datetime_to_hlc(now() - ago), "arrived": arrival_mark(group.conn), "ids": []}
+            mark = {"hlc": datetime_to_hlc(now() - ago), "arrived": newest_op_row(group.conn), "ids": []}
             with group.store.db.atomic():
                 group.store.set_meta(notify._NOTIFIED, json.dumps(mark))
             t0 = time.perf_counter()

@@ -43,7 +43,7 @@ from tablespace import actions  # noqa: E402
 from tablespace.core.group import Group, Transport  # noqa: E402
 from tablespace.core.home import Home  # noqa: E402
 from tablespace.tui.app import WARM_UP, TablespaceApp  # noqa: E402
-from tablespace.tui.screens import ThreadScreen  # noqa: E402
+from tablespace.tui.thread_screen import ThreadScreen  # noqa: E402
 
 SIZE = (100, 40)
 REPLY = "Reply {n}: the first paragraph.\n\nA second, **bold** one.\n\n- one item\n- and another"
